@@ -1,0 +1,29 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "autodev",
+    products: [
+        .library(name: "SelfUpgrade", targets: ["SelfUpgrade"]),
+        .executable(name: "autodev", targets: ["autodev"]),
+    ],
+    targets: [
+        // Typed POSIX: descriptors, errno, atomic replace, exec, spawn, flock.
+        .target(name: "CPlatform"),
+        .target(name: "Platform", dependencies: ["CPlatform"]),
+        // SHA-256 (SHA-NI accelerated with a portable fallback), CRC-32, hex.
+        .target(name: "CIntegrity"),
+        .target(name: "Integrity", dependencies: ["CIntegrity"]),
+        // Journal, version store, state snapshots, the home layout.
+        .target(name: "Storage", dependencies: ["Platform", "Integrity"]),
+        // The transaction: steps, recovery, rollback, verifier, restarter.
+        .target(name: "SelfUpgrade", dependencies: ["Storage", "Platform", "Integrity"]),
+        .executableTarget(name: "autodev", dependencies: ["SelfUpgrade"]),
+        .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
+        .testTarget(name: "IntegrityTests", dependencies: ["Integrity"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "SelfUpgradeTests", dependencies: ["SelfUpgrade"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Platform", "Integrity"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

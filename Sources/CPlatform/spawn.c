@@ -1,0 +1,94 @@
+#define _GNU_SOURCE
+#include "CPlatform.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+enum { STEP_EXEC, STEP_UNSHARE, STEP_SETRLIMIT, STEP_CHDIR, STEP_DUP2, STEP_SETPGID };
+static const char *step_names[] = {"exec", "unshare", "setrlimit", "chdir", "dup2", "setpgid"};
+
+static void report_and_exit(int pipe_fd, int step) {
+    int message[2] = {step, errno};
+    ssize_t ignored = write(pipe_fd, message, sizeof message);
+    (void)ignored;
+    _exit(127);
+}
+
+int ad_spawn(const char *path, char *const argv[], char *const envp[],
+             const ad_spawn_options *options, int *pid_out, int *child_errno, const char **failed_step) {
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) return -1;
+
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+
+    pid_t pid = fork();
+    if (pid < 0) {
+        int saved = errno;
+        pthread_sigmask(SIG_SETMASK, &previous, NULL);
+        close(report[0]);
+        close(report[1]);
+        errno = saved;
+        return -1;
+    }
+    if (pid == 0) {
+        /* Child: default dispositions, empty mask, then the requested confinement. */
+        for (int signal_number = 1; signal_number < NSIG; signal_number++) {
+            signal(signal_number, SIG_DFL);
+        }
+        sigset_t none;
+        sigemptyset(&none);
+        pthread_sigmask(SIG_SETMASK, &none, NULL);
+
+        if (options->new_process_group && setpgid(0, 0) != 0) report_and_exit(report[1], STEP_SETPGID);
+        if (options->new_network_namespace && unshare(CLONE_NEWNET) != 0) report_and_exit(report[1], STEP_UNSHARE);
+        for (int i = 0; i < options->limit_count; i++) {
+            struct rlimit limit = {(rlim_t)options->limits[i].value, (rlim_t)options->limits[i].value};
+            if (setrlimit(options->limits[i].resource, &limit) != 0) report_and_exit(report[1], STEP_SETRLIMIT);
+        }
+        if (options->cwd && chdir(options->cwd) != 0) report_and_exit(report[1], STEP_CHDIR);
+        int fds[3] = {options->stdin_fd, options->stdout_fd, options->stderr_fd};
+        for (int target = 0; target < 3; target++) {
+            if (fds[target] >= 0 && fds[target] != target && dup2(fds[target], target) < 0) {
+                report_and_exit(report[1], STEP_DUP2);
+            }
+        }
+        /* Nothing of the parent's beyond stdio reaches the program (a held lock above all). */
+        syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+        execve(path, argv, envp);
+        report_and_exit(report[1], STEP_EXEC);
+    }
+
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    close(report[1]);
+    int message[2];
+    ssize_t got;
+    do {
+        got = read(report[0], message, sizeof message);
+    } while (got < 0 && errno == EINTR);
+    close(report[0]);
+    if (got == (ssize_t)sizeof message) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        *child_errno = message[1];
+        *failed_step = step_names[message[0]];
+        return -2;
+    }
+    *pid_out = pid;
+    return 0;
+}

@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A POSIX error number, with its `strerror` text.
+public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The raw `errno` value.
+    public let rawValue: Int32
+
+    /// Wraps a raw value.
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    /// The calling thread's current `errno`.
+    public static var current: Errno { Errno(rawValue: errno) }
+
+    public static let interrupted = Errno(rawValue: EINTR)
+    public static let noSuchFile = Errno(rawValue: ENOENT)
+    public static let fileExists = Errno(rawValue: EEXIST)
+    public static let noSpace = Errno(rawValue: ENOSPC)
+    public static let permissionDenied = Errno(rawValue: EACCES)
+    public static let notPermitted = Errno(rawValue: EPERM)
+    public static let crossDevice = Errno(rawValue: EXDEV)
+    public static let textBusy = Errno(rawValue: ETXTBSY)
+    public static let wouldBlock = Errno(rawValue: EWOULDBLOCK)
+    public static let isDirectory = Errno(rawValue: EISDIR)
+    public static let notDirectory = Errno(rawValue: ENOTDIR)
+    public static let execFormat = Errno(rawValue: ENOEXEC)
+    public static let notEmpty = Errno(rawValue: ENOTEMPTY)
+    public static let readOnlyFileSystem = Errno(rawValue: EROFS)
+    public static let noChild = Errno(rawValue: ECHILD)
+
+    /// The system's text for this error, e.g. "No space left on device".
+    public var description: String { String(cString: strerror(rawValue)) }
+}
+
+/// A failed system call: what was being done, to which path, and why.
+///
+/// Its description reads `Failed to rename "a" to "b": Permission denied`.
+public struct SystemError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// The action, as a verb phrase: "open", "rename", "write to".
+    public var action: String
+    /// The path acted on.
+    public var path: String
+    /// The second path of a two-path action (rename, symlink).
+    public var destination: String?
+    /// The underlying error.
+    public var errno: Errno
+
+    public init(_ action: String, path: String, destination: String? = nil, errno: Errno) {
+        self.action = action
+        self.path = path
+        self.destination = destination
+        self.errno = errno
+    }
+
+    public var description: String {
+        var text = "Failed to \(action) \"\(path)\""
+        if let destination { text += " to \"\(destination)\"" }
+        return text + ": \(errno)"
+    }
+}
+
+/// Runs a call that returns -1 and sets errno on failure, retrying when interrupted.
+///
+/// - Throws: ``SystemError`` naming `action` and `path`.
+@discardableResult
+@inline(__always)
+func systemCall<Result: BinaryInteger>(
+    _ action: @autoclosure () -> String, path: @autoclosure () -> String, destination: String? = nil,
+    retryOnInterrupt: Bool = true, _ body: () -> Result
+) throws(SystemError) -> Result {
+    while true {
+        let result = body()
+        if result != -1 { return result }
+        let error = Errno.current
+        if retryOnInterrupt && error == .interrupted { continue }
+        throw SystemError(action(), path: path(), destination: destination, errno: error)
+    }
+}

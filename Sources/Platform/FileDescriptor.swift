@@ -1,0 +1,156 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// An open file descriptor, remembered with the path it was opened from for error messages.
+public struct FileDescriptor: Sendable {
+    /// The raw descriptor.
+    public let rawValue: Int32
+    /// The path it was opened from (for messages only).
+    public let path: String
+
+    public init(rawValue: Int32, path: String) {
+        self.rawValue = rawValue
+        self.path = path
+    }
+
+    /// How to open a file.
+    public struct Options: OptionSet, Sendable {
+        public let rawValue: Int32
+        public init(rawValue: Int32) { self.rawValue = rawValue }
+        public static let readOnly = Options([])
+        public static let writeOnly = Options(rawValue: O_WRONLY)
+        public static let readWrite = Options(rawValue: O_RDWR)
+        public static let create = Options(rawValue: O_CREAT)
+        public static let exclusive = Options(rawValue: O_EXCL)
+        public static let truncate = Options(rawValue: O_TRUNC)
+        public static let append = Options(rawValue: O_APPEND)
+        public static let directory = Options(rawValue: O_DIRECTORY)
+        public static let noFollow = Options(rawValue: O_NOFOLLOW)
+    }
+
+    /// Opens `path`; the descriptor is close-on-exec.
+    /// - Throws: ``SystemError`` "open".
+    public static func open(_ path: String, _ options: Options = .readOnly, mode: mode_t = 0o644) throws(SystemError) -> FileDescriptor {
+        let calls = SystemCalls.current
+        let fd = try systemCall("open", path: path) { calls.open(path, options.rawValue | O_CLOEXEC, mode) }
+        return FileDescriptor(rawValue: fd, path: path)
+    }
+
+    /// Reads up to `buffer.count` bytes; 0 at end of file.
+    /// - Throws: ``SystemError`` "read".
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> Int {
+        let calls = SystemCalls.current
+        return try systemCall("read", path: path) { calls.read(rawValue, buffer.baseAddress, buffer.count) }
+    }
+
+    /// Writes all of `bytes`, looping over short writes.
+    /// - Throws: ``SystemError`` "write to".
+    public func writeAll(_ bytes: UnsafeRawBufferPointer) throws(SystemError) {
+        let calls = SystemCalls.current
+        var offset = 0
+        while offset < bytes.count {
+            let written = try systemCall("write to", path: path) {
+                calls.write(rawValue, bytes.baseAddress! + offset, bytes.count - offset)
+            }
+            offset += written
+        }
+    }
+
+    /// Writes all of `bytes`.
+    public func writeAll(_ bytes: [UInt8]) throws(SystemError) {
+        var failure: SystemError?
+        bytes.withUnsafeBytes { raw in
+            do throws(SystemError) { try writeAll(raw) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Flushes the file's data and metadata to the device.
+    /// - Throws: ``SystemError`` "fsync".
+    public func sync() throws(SystemError) {
+        let calls = SystemCalls.current
+        try systemCall("fsync", path: path) { calls.fsync(rawValue) }
+    }
+
+    /// Closes the descriptor. Never retried on EINTR (the descriptor is gone either way).
+    /// - Throws: ``SystemError`` "close".
+    public func close() throws(SystemError) {
+        let calls = SystemCalls.current
+        try systemCall("close", path: path, retryOnInterrupt: false) { calls.close(rawValue) }
+    }
+
+    /// Runs `body`, then closes; if both fail, the body's error is the one reported.
+    public func closeAfter<Result>(_ body: () throws -> Result) throws -> Result {
+        let result: Result
+        do {
+            result = try body()
+        } catch {
+            try? close()
+            throw error
+        }
+        try close()
+        return result
+    }
+
+    /// Status of the open file.
+    /// - Throws: ``SystemError`` "stat".
+    public func status() throws(SystemError) -> FileStatus {
+        var info = stat()
+        try systemCall("stat", path: path) { fstat(rawValue, &info) }
+        return FileStatus(info)
+    }
+
+    /// Bytes free for an unprivileged user on the file system holding this file.
+    /// - Throws: ``SystemError`` "statvfs".
+    public func availableBytes() throws(SystemError) -> UInt64 {
+        let calls = SystemCalls.current
+        var info = statvfs()
+        try systemCall("statvfs", path: path) { calls.fstatvfs(rawValue, &info) }
+        return UInt64(info.f_bavail) * UInt64(info.f_frsize)
+    }
+
+    /// Cuts the file to `length` bytes.
+    /// - Throws: ``SystemError`` "truncate".
+    public func truncate(to length: Int) throws(SystemError) {
+        try systemCall("truncate", path: path) { ftruncate(rawValue, off_t(length)) }
+    }
+
+    /// Sets or clears close-on-exec; a descriptor meant to survive `exec` must clear it.
+    /// - Throws: ``SystemError`` "set flags of".
+    public func setCloseOnExec(_ enabled: Bool) throws(SystemError) {
+        let flags = try systemCall("get flags of", path: path) { fcntl(rawValue, F_GETFD) }
+        let updated = enabled ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC
+        try systemCall("set flags of", path: path) { fcntl(rawValue, F_SETFD, updated) }
+    }
+}
+
+/// What `stat` says of a file.
+public struct FileStatus: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable { case regular, directory, symbolicLink, other }
+    public var kind: Kind
+    public var size: Int
+    public var mode: mode_t
+    public var device: UInt64
+    public var inode: UInt64
+    public var modificationSeconds: Int
+
+    init(_ info: stat) {
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: kind = .regular
+        case S_IFDIR: kind = .directory
+        case S_IFLNK: kind = .symbolicLink
+        default: kind = .other
+        }
+        size = Int(info.st_size)
+        mode = info.st_mode & 0o7777
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+        modificationSeconds = Int(info.st_mtim.tv_sec)
+    }
+
+    /// True when any execute bit is set.
+    public var isExecutable: Bool { mode & 0o111 != 0 }
+}

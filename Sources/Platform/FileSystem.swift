@@ -1,0 +1,260 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// File-system operations, each a typed wrapper over the system calls, with the durable
+/// variants (`writeAtomically`, `replaceSymbolicLink`) that the transaction relies on.
+public enum FileSystem {
+    // MARK: - Inspecting
+
+    /// Status of `path`; with `followLinks: false` a symbolic link is described itself.
+    /// - Throws: ``SystemError`` "stat".
+    public static func status(_ path: String, followLinks: Bool = true) throws(SystemError) -> FileStatus {
+        var info = stat()
+        try systemCall("stat", path: path) { followLinks ? stat(path, &info) : lstat(path, &info) }
+        return FileStatus(info)
+    }
+
+    /// Status of `path`, or nil when nothing is there.
+    public static func statusIfPresent(_ path: String, followLinks: Bool = true) throws(SystemError) -> FileStatus? {
+        do {
+            return try status(path, followLinks: followLinks)
+        } catch where error.errno == .noSuchFile || error.errno == .notDirectory {
+            return nil
+        }
+    }
+
+    /// True when something (following links) is at `path`.
+    public static func exists(_ path: String) -> Bool {
+        ((try? statusIfPresent(path)) ?? nil) != nil
+    }
+
+    /// True when `path` is a directory.
+    public static func isDirectory(_ path: String) -> Bool {
+        (try? status(path))?.kind == .directory
+    }
+
+    /// Names in a directory, without "." and "..", sorted.
+    /// - Throws: ``SystemError`` "list".
+    public static func contentsOfDirectory(_ path: String) throws(SystemError) -> [String] {
+        guard let directory = opendir(path) else {
+            throw SystemError("list", path: path, errno: .current)
+        }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// The target a symbolic link stores.
+    /// - Throws: ``SystemError`` "read link".
+    public static func destinationOfSymbolicLink(_ path: String) throws(SystemError) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = try systemCall("read link", path: path) { readlink(path, &buffer, buffer.count - 1) }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The absolute path with every link resolved.
+    /// - Throws: ``SystemError`` "resolve".
+    public static func realPath(_ path: String) throws(SystemError) -> String {
+        guard let resolved = realpath(path, nil) else {
+            throw SystemError("resolve", path: path, errno: .current)
+        }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// True when the calling process may write to `path`.
+    public static func isWritable(_ path: String) -> Bool { access(path, W_OK) == 0 }
+
+    // MARK: - Reading and writing
+
+    /// The whole content of a file.
+    /// - Throws: ``SystemError`` "open" or "read".
+    public static func readFile(_ path: String) throws(SystemError) -> [UInt8] {
+        let fd = try FileDescriptor.open(path)
+        defer { try? fd.close() }
+        var content: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            var failure: SystemError?
+            let count = chunk.withUnsafeMutableBytes { raw in
+                do throws(SystemError) { return try fd.read(into: raw) } catch { failure = error; return 0 }
+            }
+            if let failure { throw failure }
+            if count == 0 { return content }
+            content.append(contentsOf: chunk[0..<count])
+        }
+    }
+
+    /// Replaces `path` with `bytes` so that a crash leaves either the old or the new content:
+    /// temporary file in the same directory, write, fsync, rename over, fsync the directory.
+    /// - Throws: ``SystemError`` from the step that failed; the temporary file is removed.
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(SystemError) {
+        let temporary = temporarySibling(of: path)
+        do throws(SystemError) {
+            let fd = try FileDescriptor.open(temporary, [.writeOnly, .create, .exclusive], mode: mode)
+            do throws(SystemError) {
+                try fd.writeAll(bytes)
+                try fd.sync()
+            } catch {
+                try? fd.close()
+                throw error
+            }
+            try fd.close()
+            try rename(temporary, to: path)
+        } catch {
+            try? removeFile(temporary)
+            throw error
+        }
+        try syncDirectory(parent(of: path))
+    }
+
+    /// Copies a regular file to a new file at `destination` (which must not exist), calling
+    /// `observe` with each chunk read (to hash what is copied), then fsyncs the copy.
+    /// - Returns: the number of bytes copied.
+    /// - Throws: ``SystemError``; a partial copy is removed.
+    @discardableResult
+    public static func copyFile(
+        _ source: String, to destination: String, mode: mode_t,
+        observe: (UnsafeRawBufferPointer) -> Void = { _ in }
+    ) throws(SystemError) -> Int {
+        let input = try FileDescriptor.open(source)
+        defer { try? input.close() }
+        let output = try FileDescriptor.open(destination, [.writeOnly, .create, .exclusive], mode: mode)
+        var total = 0
+        do throws(SystemError) {
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+            defer { buffer.deallocate() }
+            while true {
+                let count = try input.read(into: buffer)
+                if count == 0 { break }
+                let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+                observe(chunk)
+                try output.writeAll(chunk)
+                total += count
+            }
+            try output.sync()
+            try output.close()
+        } catch {
+            try? output.close()
+            try? removeFile(destination)
+            throw error
+        }
+        return total
+    }
+
+    // MARK: - Changing names
+
+    /// Creates a directory (and, with `intermediates`, its missing parents).
+    /// - Throws: ``SystemError`` "create directory"; an existing directory is not an error.
+    public static func createDirectory(_ path: String, mode: mode_t = 0o755, intermediates: Bool = false) throws(SystemError) {
+        if intermediates {
+            let up = parent(of: path)
+            if up != path && !isDirectory(up) { try createDirectory(up, mode: 0o755, intermediates: true) }
+        }
+        let calls = SystemCalls.current
+        do {
+            try systemCall("create directory", path: path) { calls.mkdir(path, mode) }
+        } catch where error.errno == .fileExists && isDirectory(path) {
+            return
+        }
+    }
+
+    /// Renames atomically (both names on one file system).
+    /// - Throws: ``SystemError`` "rename".
+    public static func rename(_ source: String, to destination: String) throws(SystemError) {
+        let calls = SystemCalls.current
+        try systemCall("rename", path: source, destination: destination) { calls.rename(source, destination) }
+    }
+
+    /// Removes a file or symbolic link.
+    /// - Throws: ``SystemError`` "remove".
+    public static func removeFile(_ path: String) throws(SystemError) {
+        let calls = SystemCalls.current
+        try systemCall("remove", path: path) { calls.unlink(path) }
+    }
+
+    /// Removes `path` and everything below it; nothing there is not an error.
+    /// - Throws: ``SystemError`` from the first removal that failed.
+    public static func removeTree(_ path: String) throws(SystemError) {
+        guard let info = try statusIfPresent(path, followLinks: false) else { return }
+        if info.kind == .directory {
+            if info.mode & 0o200 == 0 { chmod(path, info.mode | 0o700) }
+            for name in try contentsOfDirectory(path) { try removeTree(path + "/" + name) }
+            let calls = SystemCalls.current
+            try systemCall("remove directory", path: path) { calls.rmdir(path) }
+        } else {
+            try removeFile(path)
+        }
+    }
+
+    /// Points the symbolic link `path` at `target`, atomically: a temporary link renamed over
+    /// the old one, then the directory fsync'd. Readers see the old or the new target, never none.
+    /// - Throws: ``SystemError`` "create symbolic link", "rename" or "fsync".
+    public static func replaceSymbolicLink(_ path: String, target: String) throws(SystemError) {
+        let temporary = temporarySibling(of: path)
+        let calls = SystemCalls.current
+        try systemCall("create symbolic link", path: temporary) { calls.symlink(target, temporary) }
+        do {
+            try rename(temporary, to: path)
+        } catch {
+            try? removeFile(temporary)
+            throw error
+        }
+        try syncDirectory(parent(of: path))
+    }
+
+    /// Makes the names in a directory durable (after create, rename or unlink in it).
+    /// - Throws: ``SystemError`` "open" or "fsync".
+    public static func syncDirectory(_ path: String) throws(SystemError) {
+        let fd = try FileDescriptor.open(path, .directory)
+        defer { try? fd.close() }
+        try fd.sync()
+    }
+
+    /// Changes permission bits.
+    /// - Throws: ``SystemError`` "change mode of".
+    public static func setMode(_ path: String, _ mode: mode_t) throws(SystemError) {
+        try systemCall("change mode of", path: path) { chmod(path, mode) }
+    }
+
+    // MARK: - Paths
+
+    /// The directory part of a path ("." for a bare name).
+    public static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        if slash == path.startIndex { return "/" }
+        return String(path[..<slash])
+    }
+
+    /// The last component of a path.
+    public static func baseName(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
+    /// `path` made absolute against the current directory (no links resolved).
+    public static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        return currentDirectory() + "/" + path
+    }
+
+    /// The current working directory.
+    public static func currentDirectory() -> String {
+        guard let cwd = getcwd(nil, 0) else { return "." }
+        defer { free(cwd) }
+        return String(cString: cwd)
+    }
+
+    private static func temporarySibling(of path: String) -> String {
+        parent(of: path) + "/." + baseName(of: path) + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    }
+}

@@ -1,0 +1,114 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The running process: its executable, environment, `exec`, signals.
+public enum ProcessControl {
+    /// The absolute, link-free path of the running executable (`/proc/self/exe`).
+    /// - Throws: ``SystemError`` "read link".
+    public static func executablePath() throws(SystemError) -> String {
+        try FileSystem.destinationOfSymbolicLink("/proc/self/exe")
+    }
+
+    /// This process's id.
+    public static var id: Int32 { getpid() }
+
+    /// The environment as a dictionary.
+    public static func environment() -> [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+
+    /// One environment variable.
+    public static func environment(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+
+    /// Replaces this process's program with `path`, keeping the PID.
+    /// Returns only by throwing.
+    /// - Throws: ``SystemError`` "execute".
+    public static func exec(_ path: String, arguments: [String], environment: [String: String]) throws(SystemError) -> Never {
+        let envp = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        let error = withCStrings(arguments) { argv in
+            withCStrings(envp) { env in
+                _ = execve(path, argv, env)
+                return Errno.current
+            }
+        }
+        throw SystemError("execute", path: path, errno: error)
+    }
+
+    /// Sends SIGKILL to this process: used by crash tests' fail points. Does not return.
+    public static func killSelf() -> Never {
+        _ = kill(getpid(), SIGKILL)
+        while true { pause() }
+    }
+
+    /// Ignores SIGPIPE (write errors come back as EPIPE instead).
+    public static func ignoreBrokenPipe() {
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// Standard input is a terminal.
+    public static var standardInputIsTerminal: Bool { isatty(0) == 1 }
+
+    /// Standard error is a terminal.
+    public static var standardErrorIsTerminal: Bool { isatty(2) == 1 }
+
+    /// Reads one line from standard input (nil at end of input).
+    public static func readLine() -> String? { Swift.readLine() }
+
+    /// Sleeps.
+    public static func sleep(seconds: Double) {
+        usleep(UInt32(max(0, seconds) * 1_000_000))
+    }
+}
+
+/// Monotonic time in nanoseconds, for durations.
+public enum MonotonicClock {
+    public static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+
+    public static func seconds(since start: UInt64) -> Double {
+        Double(now() &- start) / 1_000_000_000
+    }
+}
+
+/// Wall-clock time, for records.
+public enum WallClock {
+    /// Seconds since 1970 with millisecond precision.
+    public static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec / 1_000_000) / 1000
+    }
+}
+
+extension WallClock {
+    /// `seconds` since 1970 as UTC ISO 8601, e.g. "2026-11-22T01:23:45Z".
+    public static func iso8601(_ seconds: Double) -> String {
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+    }
+}
+
+extension ProcessControl {
+    /// Removes a variable from this process's environment (so children and `exec` do not see it).
+    public static func removeEnvironment(_ name: String) { unsetenv(name) }
+}

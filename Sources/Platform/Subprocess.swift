@@ -1,0 +1,170 @@
+import CPlatform
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// How a child process ended. A non-zero exit is a result, not an error.
+public enum TerminationStatus: Sendable, Equatable, CustomStringConvertible {
+    case exited(Int32)
+    case signaled(Int32)
+    /// Still running when the wall-clock limit came; the whole process group was killed.
+    case timedOut(seconds: Double)
+
+    public var isSuccess: Bool { self == .exited(0) }
+
+    public var description: String {
+        switch self {
+        case .exited(let code): "exited with status \(code)"
+        case .signaled(let signal): "was killed by signal \(signal) (\(String(cString: strsignal(signal))))"
+        case .timedOut(let seconds): "did not finish within \(formatSeconds(seconds)) and was killed"
+        }
+    }
+}
+
+private func formatSeconds(_ seconds: Double) -> String {
+    seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
+}
+
+/// A resource limit for a child (applied with `setrlimit` before it executes).
+public struct ResourceLimit: Sendable, Equatable {
+    public var resource: Int32
+    public var value: UInt64
+    public init(resource: Int32, value: UInt64) {
+        self.resource = resource
+        self.value = value
+    }
+    public static func cpuSeconds(_ seconds: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_CPU.rawValue), value: seconds) }
+    public static func addressSpace(bytes: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_AS.rawValue), value: bytes) }
+    public static func fileSize(bytes: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_FSIZE.rawValue), value: bytes) }
+    public static func processes(_ count: UInt64) -> ResourceLimit { .init(resource: Int32(__RLIMIT_NPROC.rawValue), value: count) }
+    public static func openFiles(_ count: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_NOFILE.rawValue), value: count) }
+}
+
+/// Runs programs as children: own process group, limits, a wall-clock timeout, output to files.
+public enum Subprocess {
+    /// What to run and how to confine it.
+    public struct Configuration: Sendable {
+        public var executable: String
+        public var arguments: [String]
+        public var environment: [String: String]
+        public var workingDirectory: String?
+        /// Where standard output and standard error go (created or truncated); nil: /dev/null.
+        public var outputPath: String?
+        public var errorPath: String?
+        public var timeoutSeconds: Double?
+        public var limits: [ResourceLimit] = []
+        /// Run in a new network namespace (no interfaces but a downed loopback).
+        public var isolateNetwork = false
+
+        public init(executable: String, arguments: [String], environment: [String: String]) {
+            self.executable = executable
+            self.arguments = arguments
+            self.environment = environment
+        }
+    }
+
+    /// Why a child could not be started.
+    public struct LaunchError: Error, Sendable, CustomStringConvertible {
+        public var executable: String
+        public var step: String
+        public var errno: Errno
+        public var description: String {
+            switch (step, errno) {
+            case ("exec", .execFormat):
+                "\"\(executable)\" is not a program this system can run (exec: \(errno))"
+            case ("exec", _): "Failed to execute \"\(executable)\": \(errno)"
+            default: "Failed to prepare \"\(executable)\" for running (\(step): \(errno))"
+            }
+        }
+    }
+
+    /// Runs the child to completion (or until the timeout), then kills its whole process group,
+    /// so nothing it forked outlives it.
+    /// - Returns: how it ended.
+    /// - Throws: ``LaunchError`` when it could not be started, ``SystemError`` for the output files.
+    public static func run(_ configuration: Configuration) throws -> TerminationStatus {
+        let output = try openOutput(configuration.outputPath)
+        defer { try? output.close() }
+        let error = configuration.errorPath == configuration.outputPath ? output : try openOutput(configuration.errorPath)
+        defer { if configuration.errorPath != configuration.outputPath { try? error.close() } }
+        let input = try FileDescriptor.open("/dev/null")
+        defer { try? input.close() }
+
+        let pid = try spawn(configuration, stdin: input.rawValue, stdout: output.rawValue, stderr: error.rawValue)
+        let start = MonotonicClock.now()
+        var status: Int32 = 0
+        var pause: UInt32 = 200
+        while true {
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid { break }
+            if reaped == -1 && Errno.current != .interrupted {
+                killGroup(pid)
+                throw SystemError("wait for", path: configuration.executable, errno: .current)
+            }
+            if let limit = configuration.timeoutSeconds, MonotonicClock.seconds(since: start) > limit {
+                killGroup(pid)
+                while waitpid(pid, &status, 0) == -1 && Errno.current == .interrupted {}
+                return .timedOut(seconds: limit)
+            }
+            usleep(pause)
+            pause = min(pause * 2, 10_000)
+        }
+        killGroup(pid)
+        if status & 0x7f == 0 { return .exited((status >> 8) & 0xff) }
+        return .signaled(status & 0x7f)
+    }
+
+    // MARK: - Internals
+
+    private static func openOutput(_ path: String?) throws(SystemError) -> FileDescriptor {
+        try FileDescriptor.open(path ?? "/dev/null", [.writeOnly, .create, .truncate], mode: 0o644)
+    }
+
+    private static func killGroup(_ pid: pid_t) {
+        _ = kill(-pid, SIGKILL)
+    }
+
+    private static func spawn(_ configuration: Configuration, stdin: Int32, stdout: Int32, stderr: Int32) throws(LaunchError) -> pid_t {
+        let argv = [configuration.executable] + configuration.arguments
+        let envp = configuration.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        let limits = configuration.limits.map { ad_rlimit(resource: $0.resource, value: $0.value) }
+        var pid: Int32 = 0
+        var childErrno: Int32 = 0
+        var failedStep: UnsafePointer<CChar>?
+        let result = withCStrings(argv) { argvPointers in
+            withCStrings(envp) { envPointers in
+                limits.withUnsafeBufferPointer { limitBuffer in
+                    withOptionalCString(configuration.workingDirectory) { cwd in
+                        var options = ad_spawn_options(
+                            cwd: cwd, stdin_fd: stdin, stdout_fd: stdout, stderr_fd: stderr,
+                            new_process_group: 1, new_network_namespace: configuration.isolateNetwork ? 1 : 0,
+                            limits: limitBuffer.baseAddress, limit_count: Int32(limitBuffer.count))
+                        return ad_spawn(configuration.executable, argvPointers, envPointers, &options,
+                                        &pid, &childErrno, &failedStep)
+                    }
+                }
+            }
+        }
+        switch result {
+        case 0: return pid
+        case -2:
+            throw LaunchError(executable: configuration.executable, step: String(cString: failedStep!), errno: Errno(rawValue: childErrno))
+        default:
+            throw LaunchError(executable: configuration.executable, step: "fork", errno: .current)
+        }
+    }
+}
+
+/// Calls `body` with a NULL-terminated C array of the strings.
+func withCStrings<Result>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> Result) -> Result {
+    let pointers = strings.map { strdup($0) } + [nil]
+    defer { pointers.forEach { free($0) } }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+private func withOptionalCString<Result>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> Result) -> Result {
+    guard let string else { return body(nil) }
+    return string.withCString { body($0) }
+}

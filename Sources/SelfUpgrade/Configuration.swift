@@ -1,0 +1,104 @@
+import FoundationEssentials
+import Platform
+import Storage
+
+/// Who the program is: what its verification mode must report.
+public struct ProgramIdentity: Sendable, Equatable {
+    /// The program's name, also its file name in the store ("autodev").
+    public var name: String
+    /// Its version string ("0.1.0").
+    public var version: String
+    /// The upgrade protocol it speaks; a candidate must report the same.
+    public var protocolVersion: Int
+    /// The arguments that run its verification mode and print a ``SelfCheckReport`` as JSON.
+    public var selfCheckArguments: [String]
+
+    public init(name: String, version: String, protocolVersion: Int, selfCheckArguments: [String] = ["self-check", "--json"]) {
+        self.name = name
+        self.version = version
+        self.protocolVersion = protocolVersion
+        self.selfCheckArguments = selfCheckArguments
+    }
+}
+
+/// Settings of an installation, kept in `<home>/config.json`.
+public struct UpgradeConfiguration: Codable, Sendable, Equatable {
+    /// How many versions the store keeps (never pruned: current, previous, in use by a transaction).
+    public var historyLimit = 5
+    /// Wall-clock limit of a verification run, in seconds.
+    public var verifyTimeoutSeconds = 30.0
+    /// CPU seconds a verification run may use.
+    public var verifyCPUSeconds: UInt64 = 60
+    /// Address space a verification run may map, in bytes.
+    public var verifyMemoryBytes: UInt64 = 4 << 30
+    /// Largest file a verification run may write, in bytes.
+    public var verifyFileSizeBytes: UInt64 = 256 << 20
+    /// Starts of an unconfirmed new version before it is rolled back.
+    public var maxConfirmAttempts = 3
+    /// Restarts allowed within ``restartWindowSeconds`` before the loop guard refuses another.
+    public var maxRestarts = 5
+    public var restartWindowSeconds = 60.0
+
+    public init() {}
+
+    /// Reads `<home>/config.json`, or the defaults when it is absent.
+    public static func load(from home: Home) throws -> UpgradeConfiguration {
+        guard FileSystem.exists(home.configuration) else { return UpgradeConfiguration() }
+        let bytes = try FileSystem.readFile(home.configuration)
+        do {
+            return try JSONDecoder().decode(UpgradeConfiguration.self, from: Data(bytes))
+        } catch {
+            throw UpgradeError.invalidConfiguration(path: home.configuration, reason: "\(error)")
+        }
+    }
+
+    /// Writes `<home>/config.json` atomically.
+    public func save(to home: Home) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try FileSystem.writeAtomically(home.configuration, Array(try encoder.encode(self)) + [10])
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = UpgradeConfiguration()
+        historyLimit = try container.decodeIfPresent(Int.self, forKey: .historyLimit) ?? defaults.historyLimit
+        verifyTimeoutSeconds = try container.decodeIfPresent(Double.self, forKey: .verifyTimeoutSeconds) ?? defaults.verifyTimeoutSeconds
+        verifyCPUSeconds = try container.decodeIfPresent(UInt64.self, forKey: .verifyCPUSeconds) ?? defaults.verifyCPUSeconds
+        verifyMemoryBytes = try container.decodeIfPresent(UInt64.self, forKey: .verifyMemoryBytes) ?? defaults.verifyMemoryBytes
+        verifyFileSizeBytes = try container.decodeIfPresent(UInt64.self, forKey: .verifyFileSizeBytes) ?? defaults.verifyFileSizeBytes
+        maxConfirmAttempts = try container.decodeIfPresent(Int.self, forKey: .maxConfirmAttempts) ?? defaults.maxConfirmAttempts
+        maxRestarts = try container.decodeIfPresent(Int.self, forKey: .maxRestarts) ?? defaults.maxRestarts
+        restartWindowSeconds = try container.decodeIfPresent(Double.self, forKey: .restartWindowSeconds) ?? defaults.restartWindowSeconds
+        guard historyLimit >= 2 else {
+            throw DecodingError.dataCorruptedError(forKey: .historyLimit, in: container, debugDescription: "historyLimit must be at least 2")
+        }
+    }
+}
+
+/// Environment variables that carry a transaction across `exec`.
+public enum Marker {
+    /// The transaction being resumed.
+    public static let transaction = "AUTODEV_TX"
+    /// The version that exec'd this process.
+    public static let upgradedFrom = "AUTODEV_UPGRADED_FROM"
+    /// The inherited descriptor holding the home's lock.
+    public static let lockDescriptor = "AUTODEV_LOCK_FD"
+    /// `count:first-epoch` of recent restarts, for the loop guard.
+    public static let restarts = "AUTODEV_RESTARTS"
+
+    /// The markers that belong to one restart (removed once it is handled).
+    public static let perRestart = [transaction, upgradedFrom, lockDescriptor]
+}
+
+/// Crash-test hooks: `AUTODEV_FAILPOINT=kill-after:swap,kill-before:confirm` makes the process
+/// SIGKILL itself at those moments; `fail:<point>` makes that point throw instead.
+enum FailPoint {
+    static func hit(_ point: String) throws {
+        guard let spec = ProcessControl.environment("AUTODEV_FAILPOINT") else { return }
+        for item in spec.split(separator: ",") {
+            if item == "kill-\(point)" { ProcessControl.killSelf() }
+            if item == "fail-\(point)" { throw UpgradeError.injectedFailure(point: point) }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import FoundationEssentials
+import Storage
+
+/// What a program's verification mode prints (as JSON) for the verifier to judge.
+public struct SelfCheckReport: Codable, Sendable, Equatable {
+    /// One smoke check.
+    public struct Check: Codable, Sendable, Equatable {
+        public var name: String
+        public var passed: Bool
+        public var detail: String
+        public init(name: String, passed: Bool, detail: String) {
+            self.name = name
+            self.passed = passed
+            self.detail = detail
+        }
+    }
+
+    /// How the state copy fared.
+    public struct StateCheck: Codable, Sendable, Equatable {
+        /// The schema found in the copy (nil: there was no state to read).
+        public var foundSchema: Int?
+        /// The schema this program writes.
+        public var schema: Int
+        /// Decode → encode → decode gave an equal value, and the saved file reloads equal.
+        public var roundTripEqual: Bool
+        /// Paths in the state that differed, when the round trip was not equal.
+        public var differences: [String]
+        /// Why reading failed, when it did.
+        public var error: String?
+
+        public init(foundSchema: Int?, schema: Int, roundTripEqual: Bool, differences: [String], error: String?) {
+            self.foundSchema = foundSchema
+            self.schema = schema
+            self.roundTripEqual = roundTripEqual
+            self.differences = differences
+            self.error = error
+        }
+    }
+
+    public var program: String
+    public var version: String
+    public var protocolVersion: Int
+    public var checks: [Check]
+    public var state: StateCheck?
+
+    public init(program: String, version: String, protocolVersion: Int, checks: [Check], state: StateCheck? = nil) {
+        self.program = program
+        self.version = version
+        self.protocolVersion = protocolVersion
+        self.checks = checks
+        self.state = state
+    }
+
+    /// Every check passed and, if the state was checked, its round trip was equal.
+    public var passed: Bool { checks.allSatisfy(\.passed) && (state.map { $0.error == nil && $0.roundTripEqual } ?? true) }
+
+    /// Runs named checks, turning a thrown error into a failed check.
+    public static func run(_ checks: [(name: String, body: () throws -> String)]) -> [Check] {
+        checks.map { check in
+            do {
+                return Check(name: check.name, passed: true, detail: try check.body())
+            } catch {
+                return Check(name: check.name, passed: false, detail: "\(error)")
+            }
+        }
+    }
+
+    /// Reads the state in `directory` with `store`'s schema and migrations, saves it back and
+    /// proves the round trip: the decoded value, re-encoded and decoded again, and the saved file
+    /// reloaded, are all equal.
+    public static func checkState<State: Codable & Sendable & Equatable>(
+        _ store: StateStore<State>
+    ) -> StateCheck {
+        do {
+            guard let loaded = try store.load() else {
+                return StateCheck(foundSchema: nil, schema: store.schema, roundTripEqual: true, differences: [], error: nil)
+            }
+            let encoded = try store.encode(loaded.state)
+            let newline = encoded.firstIndex(of: 10)!
+            let again = try store.decode(Data(encoded[(newline + 1)...]), schema: store.schema, path: store.path)
+            try store.save(loaded.state)
+            let reloaded = try store.load()?.state
+            let equal = again == loaded.state && reloaded == loaded.state
+            var differences: [String] = []
+            if !equal {
+                let first = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(loaded.state))
+                let second = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(reloaded ?? again))
+                differences = first.differences(from: second)
+            }
+            return StateCheck(foundSchema: loaded.foundSchema, schema: store.schema, roundTripEqual: equal,
+                              differences: differences, error: nil)
+        } catch {
+            return StateCheck(foundSchema: nil, schema: store.schema, roundTripEqual: false, differences: [], error: "\(error)")
+        }
+    }
+}

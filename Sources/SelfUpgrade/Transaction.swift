@@ -1,0 +1,190 @@
+import Integrity
+import Platform
+import Storage
+
+/// What a step learned, for its journal record.
+struct StepOutcome {
+    var to: SHA256Digest?
+    var version: String?
+}
+
+/// One step of a transaction (the Command pattern): `run` does it, `undo` takes it back.
+/// The runner journals each completed step and, on failure, undoes the completed ones in
+/// reverse order and journals the abort with the reason.
+protocol TransactionStep: Sendable {
+    var name: String { get }
+    func run(_ context: inout TransactionContext) throws -> StepOutcome
+    func undo(_ context: TransactionContext) throws
+}
+
+extension TransactionStep {
+    func undo(_ context: TransactionContext) throws {}
+}
+
+/// The state a transaction's steps share.
+struct TransactionContext {
+    let upgrader: Upgrader
+    var journal: Journal
+    let transaction: String
+    let operation: JournalRecord.Operation
+    let from: SHA256Digest?
+    let lock: FileLock
+    var candidate: String?
+    var source: String?
+    var target: SHA256Digest?
+    var stagedNewVersion = false
+    var verifyState = false
+    var verification: Verifier.Result?
+    var timings: [(step: String, seconds: Double)] = []
+
+    var home: Home { upgrader.home }
+    var logDirectory: String { home.logDirectory(transaction: transaction) }
+
+    /// Journals `begin`.
+    init(upgrader: Upgrader, journal: Journal, transaction: String, operation: JournalRecord.Operation,
+         from: SHA256Digest?, lock: FileLock, source: String?, target: SHA256Digest? = nil) throws {
+        self.upgrader = upgrader
+        self.journal = journal
+        self.transaction = transaction
+        self.operation = operation
+        self.from = from
+        self.lock = lock
+        self.source = source
+        self.target = target
+        try self.journal.append(JournalRecord(kind: .begin, transaction: transaction, operation: operation,
+                                              from: from, to: target, source: source))
+    }
+
+    /// Runs `steps` in order; on failure undoes what was done and journals `abort`.
+    mutating func run(_ steps: [any TransactionStep]) throws {
+        var completed: [any TransactionStep] = []
+        for step in steps {
+            var ran = false
+            do {
+                try FailPoint.hit("before-\(step.name)")
+                upgrader.progress(.started(step: step.name))
+                let start = MonotonicClock.now()
+                let outcome = try step.run(&self)
+                ran = true
+                try journal.append(JournalRecord(kind: .step, transaction: transaction, step: step.name,
+                                                 to: outcome.to, version: outcome.version))
+                let seconds = MonotonicClock.seconds(since: start)
+                timings.append((step.name, seconds))
+                upgrader.progress(.finished(step: step.name, seconds: seconds))
+                completed.append(step)
+                try FailPoint.hit("after-\(step.name)")
+            } catch {
+                if ran && !completed.contains(where: { $0.name == step.name }) { completed.append(step) }
+                upgrader.progress(.failed(step: step.name, reason: "\(error)"))
+                abort(undoing: completed, reason: "\(step.name): \(error)")
+                throw error
+            }
+        }
+    }
+
+    /// Undoes `steps` (last first) and journals the abort.
+    mutating func abort(undoing steps: [any TransactionStep], reason: String) {
+        for step in steps.reversed() { try? step.undo(self) }
+        _ = try? journal.append(JournalRecord(kind: .abort, transaction: transaction, reason: reason))
+    }
+
+    /// Journals `commit`.
+    mutating func commit() throws {
+        try journal.append(JournalRecord(kind: .commit, transaction: transaction, to: target))
+    }
+}
+
+// MARK: - Steps
+
+/// Lock is held by then; checks space, file system and writability before anything is written.
+struct PreflightStep: TransactionStep {
+    let name = "preflight"
+
+    func run(_ context: inout TransactionContext) throws -> StepOutcome {
+        let home = context.home
+        let staging = try FileSystem.status(home.staging)
+        let versions = try FileSystem.status(home.versions)
+        guard staging.device == versions.device else {
+            throw UpgradeError.differentFileSystems(staging: home.staging, versions: home.versions)
+        }
+        let probePath = home.staging + "/.write-test-\(context.transaction)"
+        do {
+            let probe = try FileDescriptor.open(probePath, [.writeOnly, .create, .truncate], mode: 0o600)
+            defer { try? FileSystem.removeFile(probePath) }
+            try probe.closeAfter {
+                try probe.writeAll(Array("autodev".utf8))
+                try probe.sync()
+                if let candidate = context.candidate {
+                    let needed = try FileSystem.status(candidate).size * 2 + (1 << 20)
+                    let available = try probe.availableBytes()
+                    guard UInt64(needed) <= available else {
+                        throw UpgradeError.insufficientSpace(path: home.staging, needed: needed, available: available)
+                    }
+                }
+            }
+        } catch let error as SystemError {
+            throw UpgradeError.homeNotWritable(path: home.root, reason: error.description)
+        }
+        return StepOutcome()
+    }
+}
+
+/// Copies the candidate into the content-addressed store (hashing it on the way), fsync'd.
+struct StageStep: TransactionStep {
+    let name = "stage"
+
+    func run(_ context: inout TransactionContext) throws -> StepOutcome {
+        let staged = try context.upgrader.store.stage(context.candidate!, source: context.source ?? "", transaction: context.transaction)
+        context.target = staged.id
+        context.stagedNewVersion = !staged.wasPresent
+        return StepOutcome(to: staged.id)
+    }
+
+    func undo(_ context: TransactionContext) throws {
+        try? FileSystem.removeTree(context.home.staging + "/" + context.transaction)
+        guard let target = context.target, context.stagedNewVersion, target != context.from else { return }
+        try context.upgrader.store.remove(target)
+    }
+}
+
+/// Re-hashes a stored version before it is trusted again (rollback): invariant 6.
+struct CheckIntegrityStep: TransactionStep {
+    let name = "check"
+
+    func run(_ context: inout TransactionContext) throws -> StepOutcome {
+        try context.upgrader.store.verify(context.target!)
+        return StepOutcome(to: context.target)
+    }
+}
+
+/// Runs the staged binary's verification mode in the sandbox.
+struct VerifyStep: TransactionStep {
+    let name = "verify"
+
+    func run(_ context: inout TransactionContext) throws -> StepOutcome {
+        let target = context.target!
+        let result = try context.upgrader.verifier.verify(
+            binary: context.home.binary(target), logDirectory: context.logDirectory,
+            stateFrom: context.verifyState ? context.home.state : nil)
+        context.verification = result
+        if var metadata = context.upgrader.store.metadata(target), metadata.version != result.report.version {
+            metadata.version = result.report.version
+            try? context.upgrader.store.setMetadata(metadata)
+        }
+        return StepOutcome(version: result.report.version)
+    }
+}
+
+/// Flips `current` to the target: temporary link, rename, fsync of the directory.
+struct SwapStep: TransactionStep {
+    let name = "swap"
+
+    func run(_ context: inout TransactionContext) throws -> StepOutcome {
+        try context.home.setCurrent(context.target!)
+        return StepOutcome(to: context.target)
+    }
+
+    func undo(_ context: TransactionContext) throws {
+        if let from = context.from { try context.home.setCurrent(from) }
+    }
+}

@@ -1,0 +1,208 @@
+import FoundationEssentials
+import Integrity
+import Platform
+import Storage
+
+extension Upgrader {
+    // MARK: - Adopt
+
+    /// Creates the home and adopts `executable` as its first version; `bin/<name>` points at it.
+    /// - Returns: the version's id.
+    /// - Throws: ``UpgradeError/alreadyInitialized(home:current:)``, ``SystemError``.
+    public func adopt(executable: String) throws -> SHA256Digest {
+        if home.isInitialized, let current = Ledger(try Journal(path: home.journal)).current {
+            throw UpgradeError.alreadyInitialized(home: home.root, current: current.short)
+        }
+        do {
+            try home.createLayout()
+        } catch {
+            throw UpgradeError.homeNotWritable(path: home.root, reason: error.description)
+        }
+        if !FileSystem.exists(home.configuration) { try configuration.save(to: home) }
+        guard let lock = try FileLock.tryAcquire(home.lock) else { throw UpgradeError.locked(path: home.lock, holder: nil) }
+        defer { lock.release() }
+        let staged = try store.stage(executable, source: "adopted:" + executable, transaction: "adopt")
+        if var metadata = store.metadata(staged.id) {
+            metadata.version = program.version
+            try store.setMetadata(metadata)
+        }
+        try home.setCurrent(staged.id)
+        try FileSystem.replaceSymbolicLink(home.entryPoint, target: "../current/" + home.programName)
+        var journal = try Journal(path: home.journal)
+        try journal.append(JournalRecord(kind: .adopt, to: staged.id, version: program.version, source: executable))
+        return staged.id
+    }
+
+    // MARK: - Upgrade
+
+    /// How to upgrade.
+    public struct UpgradeOptions: Sendable {
+        /// Verify only: stage, verify, then undo; `current` and history stay as they are.
+        public var dryRun = false
+        /// Give the candidate a copy of the state to read, migrate and round-trip.
+        public var verifyState = false
+        /// Exec the new version after the swap (it then confirms itself). Without it the
+        /// transaction commits right after the swap and the new version runs from the next start.
+        public var restart = true
+        /// Called just before `exec`, to save the program's state.
+        public var beforeRestart: @Sendable () throws -> Void = {}
+        public init() {}
+    }
+
+    /// What a transaction that did not exec reports.
+    public struct Outcome: Sendable, Codable, Equatable {
+        public var transaction: String
+        public var operation: JournalRecord.Operation
+        public var from: SHA256Digest?
+        public var to: SHA256Digest
+        public var version: String?
+        public var dryRun: Bool
+        public var verification: Verifier.Result?
+        public var steps: [String: Double]
+    }
+
+    /// Upgrades to a prebuilt binary: preflight → stage → verify → swap → restart → confirm.
+    ///
+    /// With `options.restart` this does not return on success: the process execs the new version,
+    /// whose ``start()`` confirms the transaction.
+    /// - Throws: ``UpgradeError`` naming what was wrong; everything done is undone first.
+    public func upgrade(fromBinary candidate: String, options: UpgradeOptions = UpgradeOptions()) throws -> Outcome {
+        let path = FileSystem.absolute(candidate)
+        try Self.validateCandidate(path)
+        return try transact(operation: options.dryRun ? .dryRun : .upgrade, source: "binary:" + path, options: options) { context in
+            context.candidate = path
+            context.verifyState = options.verifyState
+            return [PreflightStep(), StageStep(), VerifyStep()]
+        }
+    }
+
+    /// Rolls back to `target` (an id prefix of at least 7 hex digits; by default the version
+    /// before the current one in history). Never needs the network or a compiler.
+    /// - Throws: ``UpgradeError/noPreviousVersion``, ``StorageError`` for unknown, ambiguous or
+    ///   missing versions.
+    public func rollback(to target: String?, options: UpgradeOptions = UpgradeOptions()) throws -> Outcome {
+        let ledger = Ledger(try Journal(path: home.journal))
+        let id = try resolveTarget(target, ledger: ledger)
+        return try transact(operation: .rollback, source: ledger.versionName(of: id), options: options, target: id) { _ in
+            [CheckIntegrityStep()]
+        }
+    }
+
+    private func transact(
+        operation: JournalRecord.Operation, source: String?, options: UpgradeOptions, target: SHA256Digest? = nil,
+        steps: (inout TransactionContext) throws -> [any TransactionStep]
+    ) throws -> Outcome {
+        let lock = try acquireLock()
+        var released = false
+        defer { if !released { lock.release() } }
+        let journal = try Journal(path: home.journal)
+        let ledger = Ledger(journal)
+        if let open = ledger.openTransaction { throw UpgradeError.locked(path: home.lock, holder: "unfinished transaction \(open.id)") }
+        let from = try home.currentVersion()
+        if target != nil, target == from { throw UpgradeError.alreadyCurrent(id: from!.short) }
+        if options.restart && operation != .dryRun { try RestartGuard(configuration: configuration).check() }
+
+        var context = try TransactionContext(upgrader: self, journal: journal, transaction: newTransactionID(),
+                                             operation: operation, from: from, lock: lock, source: source, target: target)
+        var plan = try steps(&context)
+        if operation != .dryRun { plan.append(SwapStep()) }
+        try context.run(plan)
+
+        if operation == .dryRun {
+            context.abort(undoing: plan, reason: "dry run: verified, nothing changed")
+        } else if context.target == from {
+            context.abort(undoing: plan, reason: "the candidate is identical to the current version")
+            throw UpgradeError.alreadyCurrent(id: from!.short)
+        } else if options.restart {
+            do {
+                try options.beforeRestart()
+                released = true
+                try restart(into: context.target!, transaction: context.transaction, from: from, lock: lock)
+            } catch {
+                released = false
+                try? lock.descriptor.setCloseOnExec(true)
+                context.abort(undoing: plan, reason: "restart: \(error)")
+                throw error
+            }
+        } else {
+            try context.commit()
+            try? prune(&context.journal)
+        }
+        return Outcome(transaction: context.transaction, operation: operation, from: from, to: context.target!,
+                       version: context.verification?.report.version ?? Ledger(context.journal).versionName(of: context.target!),
+                       dryRun: operation == .dryRun, verification: context.verification,
+                       steps: Dictionary(context.timings.map { ($0.step, $0.seconds) }, uniquingKeysWith: { $1 }))
+    }
+
+    /// Checks a candidate path before any transaction starts.
+    static func validateCandidate(_ path: String) throws {
+        guard let info = try FileSystem.statusIfPresent(path) else { throw UpgradeError.candidateMissing(path: path) }
+        switch info.kind {
+        case .directory: throw UpgradeError.candidateIsDirectory(path: path)
+        case .regular: break
+        default: throw UpgradeError.candidateNotRegular(path: path)
+        }
+        guard info.isExecutable else { throw UpgradeError.candidateNotExecutable(path: path, mode: String(info.mode, radix: 8)) }
+    }
+
+    func resolveTarget(_ target: String?, ledger: Ledger) throws -> SHA256Digest {
+        let id: SHA256Digest
+        if let target {
+            id = try SHA256Digest.resolve(prefix: target, among: ledger.knownVersions.union(try store.list()))
+        } else {
+            guard let previous = ledger.previous else { throw UpgradeError.noPreviousVersion }
+            id = previous
+        }
+        guard store.contains(id) else { throw StorageError.missingVersion(id: id.short, path: home.binary(id)) }
+        return id
+    }
+
+    // MARK: - Rollback rehearsal
+
+    /// What a rehearsed rollback found.
+    public struct Rehearsal: Sendable, Codable, Equatable {
+        public var from: SHA256Digest?
+        public var target: SHA256Digest
+        public var version: String?
+        public var hashSeconds: Double
+        public var swapSeconds: Double
+        public var startSeconds: Double
+        public var verification: Verifier.Result
+        /// Hash check + swap + start of the target: what the real rollback would take.
+        public var estimatedSeconds: Double { hashSeconds + swapSeconds + startSeconds }
+    }
+
+    /// Rehearses a rollback without changing anything: checks the target's hash, runs its
+    /// verification from the store in the sandbox, times a link swap on a scratch link and a
+    /// start of the target.
+    public func rehearseRollback(to target: String?) throws -> Rehearsal {
+        let ledger = Ledger(try Journal(path: home.journal))
+        let id = try resolveTarget(target, ledger: ledger)
+        let from = try home.currentVersion()
+        if id == from { throw UpgradeError.alreadyCurrent(id: id.short) }
+
+        var start = MonotonicClock.now()
+        try store.verify(id)
+        let hashSeconds = MonotonicClock.seconds(since: start)
+
+        let scratch = home.staging + "/rehearsal-\(ProcessControl.id)"
+        try FileSystem.createDirectory(scratch, mode: 0o700)
+        defer { try? FileSystem.removeTree(scratch) }
+        let verification = try verifier.verify(binary: home.binary(id), logDirectory: scratch + "/logs", stateFrom: home.state)
+
+        start = MonotonicClock.now()
+        try FileSystem.replaceSymbolicLink(scratch + "/current", target: "versions/" + id.hex)
+        let swapSeconds = MonotonicClock.seconds(since: start)
+
+        var run = Subprocess.Configuration(executable: home.binary(id), arguments: ["--version"], environment: ["PATH": "/usr/bin:/bin"])
+        run.timeoutSeconds = configuration.verifyTimeoutSeconds
+        start = MonotonicClock.now()
+        let status = try Subprocess.run(run)
+        let startSeconds = MonotonicClock.seconds(since: start)
+        guard status.isSuccess else {
+            throw UpgradeError.verificationFailed(binary: home.binary(id), reason: "'--version' \(status)", log: scratch)
+        }
+        return Rehearsal(from: from, target: id, version: verification.report.version, hashSeconds: hashSeconds,
+                         swapSeconds: swapSeconds, startSeconds: startSeconds, verification: verification)
+    }
+}

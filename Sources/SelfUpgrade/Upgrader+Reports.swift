@@ -1,0 +1,84 @@
+import Integrity
+import Platform
+import Storage
+
+extension Upgrader {
+    /// One version as reports show it.
+    public struct VersionSummary: Sendable, Codable, Equatable {
+        public var id: String
+        public var short: String
+        public var version: String?
+        public var present: Bool
+        public var current: Bool
+        public var size: Int?
+    }
+
+    /// The state of the installation.
+    public struct Status: Sendable, Codable, Equatable {
+        public var home: String
+        public var entryPoint: String
+        public var current: VersionSummary?
+        public var previous: VersionSummary?
+        public var openTransaction: Ledger.Transaction?
+        public var versions: [VersionSummary]
+        /// Versions the journal names that are gone from the store (deleted by hand?).
+        public var missing: [String]
+        public var transactions: Int
+        public var historyLimit: Int
+        /// Problems a person should know of.
+        public var warnings: [String]
+    }
+
+    /// Reads the home's status (derived from the journal and the store; changes nothing).
+    public func status() throws -> Status {
+        guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
+        let ledger = Ledger(try Journal(path: home.journal))
+        let linked = try home.currentVersion()
+        let stored = Set(try store.list())
+        func summary(_ id: SHA256Digest) -> VersionSummary {
+            VersionSummary(id: id.hex, short: id.short, version: ledger.versionName(of: id) ?? store.metadata(id)?.version,
+                           present: stored.contains(id) && store.contains(id), current: id == linked,
+                           size: store.metadata(id)?.size)
+        }
+        let order = ledger.history.reversed().map(\.id) + stored.sorted { $0.hex < $1.hex }
+        var seen = Set<SHA256Digest>()
+        let versions = order.filter { stored.contains($0) && seen.insert($0).inserted }.map(summary)
+        let missing = ledger.retained(limit: configuration.historyLimit).subtracting(stored).subtracting(ledger.pruned)
+        var warnings: [String] = []
+        if linked != ledger.current {
+            warnings.append("\(home.current) points at \(linked?.short ?? "nothing") but the journal says \(ledger.current?.short ?? "nothing")")
+        }
+        for id in missing.sorted(by: { $0.hex < $1.hex }) {
+            warnings.append("version \(id.short) is in the history but missing from the store (\(home.binary(id)))")
+        }
+        return Status(home: home.root, entryPoint: home.entryPoint, current: linked.map(summary),
+                      previous: ledger.previous.map(summary), openTransaction: ledger.openTransaction,
+                      versions: versions, missing: missing.map(\.hex).sorted(), transactions: ledger.transactions.count,
+                      historyLimit: configuration.historyLimit, warnings: warnings)
+    }
+
+    /// One row of the history.
+    public struct HistoryRow: Sendable, Codable, Equatable {
+        public var id: String
+        public var short: String
+        public var version: String?
+        public var since: String
+        public var via: String
+        public var transaction: String?
+        public var source: String?
+        public var present: Bool
+        public var current: Bool
+    }
+
+    /// The versions that have been current, oldest first, derived from the journal alone.
+    public func history() throws -> [HistoryRow] {
+        guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
+        let ledger = Ledger(try Journal(path: home.journal))
+        let current = ledger.history.indices.last
+        return ledger.history.enumerated().map { index, entry in
+            HistoryRow(id: entry.id.hex, short: entry.id.short, version: entry.version, since: WallClock.iso8601(entry.since),
+                       via: entry.via, transaction: entry.transaction, source: entry.source,
+                       present: store.contains(entry.id), current: index == current)
+        }
+    }
+}

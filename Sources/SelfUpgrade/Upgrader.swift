@@ -1,0 +1,262 @@
+import FoundationEssentials
+import Integrity
+import Platform
+import Storage
+
+/// The self-upgrade machinery of one program and one home.
+///
+/// A program calls ``start()`` first thing at every start (it resumes a restart in progress or
+/// recovers an interrupted transaction), then, when it wants to, ``upgrade(fromBinary:options:)``
+/// or ``rollback(to:options:)``. See the module documentation for the invariants kept.
+public struct Upgrader: Sendable {
+    /// Progress of a transaction, for a terminal or a log.
+    public enum Progress: Sendable {
+        case started(step: String)
+        case finished(step: String, seconds: Double)
+        case failed(step: String, reason: String)
+    }
+
+    public let home: Home
+    public let program: ProgramIdentity
+    public var configuration: UpgradeConfiguration
+    /// Checks run by a restarted version before it confirms itself; throwing rolls it back.
+    public var health: @Sendable () throws -> Void
+    /// Receives step progress.
+    public var progress: @Sendable (Progress) -> Void
+
+    /// - Parameters:
+    ///   - home: the installation.
+    ///   - program: the running program's identity.
+    ///   - configuration: settings; by default those in `<home>/config.json`.
+    public init(home: Home, program: ProgramIdentity, configuration: UpgradeConfiguration? = nil,
+                health: @escaping @Sendable () throws -> Void = {},
+                progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws {
+        self.home = home
+        self.program = program
+        self.configuration = try configuration ?? UpgradeConfiguration.load(from: home)
+        self.health = health
+        self.progress = progress
+    }
+
+    var store: VersionStore { VersionStore(home: home) }
+    var verifier: Verifier { Verifier(home: home, program: program, configuration: configuration) }
+
+    // MARK: - Start
+
+    /// How a start went.
+    public enum StartOutcome: Sendable, Equatable {
+        /// An ordinary start; `recovery` lists what recovery did (usually nothing).
+        case fresh(recovery: [String])
+        /// This process was exec'd by a transaction of ours, which it has now finished.
+        case resumed(Resumption)
+    }
+
+    /// The end of a transaction that crossed an `exec`.
+    public struct Resumption: Sendable, Equatable, Codable {
+        public enum Result: String, Sendable, Codable { case confirmed, rolledBack = "rolled-back" }
+        public var transaction: String
+        public var operation: JournalRecord.Operation
+        public var from: SHA256Digest?
+        public var to: SHA256Digest?
+        public var fromVersion: String?
+        public var toVersion: String?
+        public var result: Result
+        /// Why it was rolled back.
+        public var reason: String?
+    }
+
+    /// Finishes a restart in progress (confirm, or roll back and exec the old version) or
+    /// recovers an interrupted transaction. Call before anything else uses the home.
+    /// - Throws: ``StorageError`` for a damaged journal, ``SystemError`` when the home cannot be changed.
+    public func start() throws -> StartOutcome {
+        guard home.isInitialized else { return .fresh(recovery: []) }
+        if let transaction = ProcessControl.environment(Marker.transaction) {
+            let lockDescriptor = ProcessControl.environment(Marker.lockDescriptor).flatMap { Int32($0) }
+            for marker in Marker.perRestart { ProcessControl.removeEnvironment(marker) }
+            let lock = lockDescriptor.flatMap { FileLock.adopt(rawValue: $0, path: home.lock) }
+            var journal = try Journal(path: home.journal)
+            let ledger = Ledger(journal)
+            if let record = ledger.transaction(transaction) {
+                switch record.outcome {
+                case .open where record.hasSwapped && lock != nil:
+                    defer { lock?.release() }
+                    return .resumed(try confirm(record, journal: &journal, lock: lock!))
+                case .aborted, .committed:
+                    lock?.release()
+                    return .resumed(resumption(record, ledger: ledger))
+                case .open:
+                    lock?.release()
+                }
+            } else {
+                lock?.release()
+            }
+        }
+        return .fresh(recovery: try recover())
+    }
+
+    /// Recovery: leaves the home at exactly the old or the new version of an interrupted
+    /// transaction, cleans staging, and repairs `current` from the journal.
+    /// - Returns: what was done, one line each.
+    public func recover() throws -> [String] {
+        guard home.isInitialized else { return [] }
+        guard let lock = try FileLock.tryAcquire(home.lock) else { return [] }
+        defer { lock.release() }
+        var journal = try Journal(path: home.journal)
+        var notes: [String] = []
+        var ledger = Ledger(journal)
+        if let open = ledger.openTransaction {
+            let current = try home.currentVersion()
+            let running = (try? ProcessControl.executablePath()).flatMap { home.version(containing: $0) }
+            let attempt = open.attempts + 1
+            if open.hasSwapped, let to = open.to, running == to, current == to, attempt <= configuration.maxConfirmAttempts {
+                try journal.append(JournalRecord(kind: .attempt, transaction: open.id, attempt: attempt))
+                do {
+                    try health()
+                    try journal.append(JournalRecord(kind: .commit, transaction: open.id, to: to))
+                    notes.append("Confirmed \(open.operation.rawValue) \(open.id) to \(to.short) at start (attempt \(attempt))")
+                } catch {
+                    try undo(open, journal: &journal, reason: "health check failed at start (attempt \(attempt)): \(error)")
+                    notes.append("Rolled back \(open.id): its version failed the health check at start")
+                }
+            } else {
+                let reason = open.hasSwapped
+                    ? "unconfirmed after restart (attempt \(attempt) of \(configuration.maxConfirmAttempts)); rolled back at start"
+                    : "interrupted after \(open.steps.last ?? "begin"); undone at start"
+                try undo(open, journal: &journal, reason: reason)
+                notes.append("Recovered \(open.operation.rawValue) \(open.id): \(reason)")
+            }
+            ledger = Ledger(journal)
+        }
+        if let expected = ledger.current, try home.currentVersion() != expected, store.contains(expected) {
+            try home.setCurrent(expected)
+            notes.append("Repaired \(home.current) to point at \(expected.short), as the journal says")
+        }
+        for name in (try? FileSystem.contentsOfDirectory(home.staging)) ?? [] {
+            try FileSystem.removeTree(home.staging + "/" + name)
+        }
+        try prune(&journal)
+        return notes
+    }
+
+    // MARK: - Confirmation (the restarted process)
+
+    private func confirm(_ record: Ledger.Transaction, journal: inout Journal, lock: FileLock) throws -> Resumption {
+        let running = (try? ProcessControl.executablePath()).flatMap { home.version(containing: $0) }
+        do {
+            try FailPoint.hit("before-confirm")
+            guard running == record.to, try home.currentVersion() == record.to else {
+                throw UpgradeError.healthCheckFailed(reason: "restarted into \(running?.short ?? "a binary outside the store"), expected \(record.to?.short ?? "?")")
+            }
+            try health()
+            try FailPoint.hit("confirm")
+        } catch {
+            let reason = "\(UpgradeError.healthCheckFailed(reason: "\(error)"))"
+            try undo(record, journal: &journal, reason: reason)
+            if let from = record.from, store.contains(from) {
+                try restart(into: from, transaction: record.id, from: record.to, lock: lock)
+            }
+            return resumption(record, ledger: Ledger(journal))
+        }
+        try journal.append(JournalRecord(kind: .commit, transaction: record.id, to: record.to))
+        try FailPoint.hit("after-commit")
+        try? prune(&journal)
+        return resumption(record, ledger: Ledger(journal))
+    }
+
+    private func resumption(_ record: Ledger.Transaction, ledger: Ledger) -> Resumption {
+        let final = ledger.transaction(record.id) ?? record
+        return Resumption(transaction: record.id, operation: record.operation, from: record.from, to: record.to,
+                          fromVersion: record.from.flatMap { ledger.versionName(of: $0) },
+                          toVersion: record.to.flatMap { ledger.versionName(of: $0) } ?? final.version,
+                          result: final.outcome == .committed ? .confirmed : .rolledBack, reason: final.reason)
+    }
+
+    /// Puts `current` back to the transaction's `from`, removes what it staged, journals abort.
+    private func undo(_ record: Ledger.Transaction, journal: inout Journal, reason: String) throws {
+        if let from = record.from, try home.currentVersion() != from, store.contains(from) {
+            try home.setCurrent(from)
+        }
+        try journal.append(JournalRecord(kind: .abort, transaction: record.id, reason: reason))
+        let ledger = Ledger(journal)
+        if record.operation != .rollback, let to = record.to, to != record.from,
+           !ledger.history.contains(where: { $0.id == to }), store.contains(to) {
+            try store.remove(to)
+        }
+    }
+
+    // MARK: - Restart
+
+    /// Replaces this process with `target`'s binary: same PID, same argv, same environment plus
+    /// the markers; the lock passes with it. Returns only by throwing.
+    func restart(into target: SHA256Digest, transaction: String, from: SHA256Digest?, lock: FileLock) throws -> Never {
+        var environment = ProcessControl.environment()
+        environment[Marker.transaction] = transaction
+        environment[Marker.upgradedFrom] = from?.hex
+        environment[Marker.lockDescriptor] = String(lock.descriptor.rawValue)
+        environment[Marker.restarts] = try RestartGuard(configuration: configuration).next()
+        try lock.keepAcrossExec()
+        try FailPoint.hit("before-exec")
+        try ProcessControl.exec(home.binary(target), arguments: CommandLine.arguments, environment: environment)
+    }
+
+    // MARK: - Locking
+
+    func acquireLock() throws -> FileLock {
+        guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
+        guard let lock = try FileLock.tryAcquire(home.lock) else {
+            let holder = (try? FileSystem.readFile(home.lock)).map { String(decoding: $0, as: UTF8.self) }
+            throw UpgradeError.locked(path: home.lock, holder: holder.flatMap { $0.isEmpty ? nil : $0 })
+        }
+        try? lock.descriptor.truncate(to: 0)
+        try? lock.descriptor.writeAll(Array("\(ProcessControl.id)".utf8))
+        return lock
+    }
+
+    func newTransactionID() -> String {
+        let stamp = WallClock.iso8601(WallClock.now()).filter { $0.isNumber || $0 == "T" }
+        return "tx-\(stamp)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+    }
+
+    // MARK: - Pruning
+
+    /// Removes versions beyond the history limit, never current, previous or those of an open
+    /// transaction: each is renamed into staging, journaled, then deleted.
+    func prune(_ journal: inout Journal) throws {
+        let keep = Ledger(journal).retained(limit: configuration.historyLimit)
+        for id in try store.list() where !keep.contains(id) {
+            let doomed = home.staging + "/prune-" + id.hex
+            try FileSystem.rename(home.versionDirectory(id), to: doomed)
+            try FileSystem.syncDirectory(home.versions)
+            try journal.append(JournalRecord(kind: .prune, to: id))
+            try FileSystem.removeTree(doomed)
+        }
+    }
+}
+
+/// The restart-loop guard: `AUTODEV_RESTARTS=count:first-epoch` counts restarts in a window.
+struct RestartGuard {
+    let configuration: UpgradeConfiguration
+
+    /// The marker value for one more restart.
+    /// - Throws: ``UpgradeError/restartLoop(count:seconds:)`` past the limit.
+    func next() throws -> String {
+        let now = WallClock.now()
+        var count = 0
+        var first = now
+        if let value = ProcessControl.environment(Marker.restarts) {
+            let parts = value.split(separator: ":")
+            if parts.count == 2, let seen = Int(parts[0]), let since = Double(parts[1]),
+               now - since <= configuration.restartWindowSeconds {
+                count = seen
+                first = since
+            }
+        }
+        guard count < configuration.maxRestarts else {
+            throw UpgradeError.restartLoop(count: count, seconds: configuration.restartWindowSeconds)
+        }
+        return "\(count + 1):\(first)"
+    }
+
+    /// Throws when another restart would be refused.
+    func check() throws { _ = try next() }
+}

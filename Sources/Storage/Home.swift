@@ -1,0 +1,85 @@
+import Platform
+
+/// The directory holding all on-disk data of one installation.
+///
+/// ```
+/// <root>/versions/<sha256>/autodev   immutable, content-addressed binaries (+ meta.json)
+/// <root>/current -> versions/<id>    the version in force, flipped atomically
+/// <root>/bin/autodev -> ../current/autodev   the entry to put on PATH
+/// <root>/journal                     write-ahead log of every transaction
+/// <root>/state/                      state snapshots
+/// <root>/staging/                    candidates being copied (mode 0700)
+/// <root>/logs/<tx>/                  output of each transaction's tools
+/// <root>/lock                        one transaction at a time
+/// <root>/config.json                 settings (history limit, timeouts)
+/// ```
+public struct Home: Sendable, Equatable {
+    /// The home directory itself (absolute).
+    public let root: String
+    /// The program's file name inside each version directory and in `bin/`.
+    public let programName: String
+
+    public init(root: String, programName: String = "autodev") {
+        self.root = FileSystem.absolute(root)
+        self.programName = programName
+    }
+
+    public var versions: String { root + "/versions" }
+    public var current: String { root + "/current" }
+    public var bin: String { root + "/bin" }
+    public var entryPoint: String { bin + "/" + programName }
+    public var journal: String { root + "/journal" }
+    public var state: String { root + "/state" }
+    public var staging: String { root + "/staging" }
+    public var logs: String { root + "/logs" }
+    public var lock: String { root + "/lock" }
+    public var configuration: String { root + "/config.json" }
+
+    /// The directory of one version.
+    public func versionDirectory(_ id: SHA256DigestID) -> String { versions + "/" + id.hex }
+    /// The binary of one version.
+    public func binary(_ id: SHA256DigestID) -> String { versionDirectory(id) + "/" + programName }
+    /// The log directory of one transaction.
+    public func logDirectory(transaction: String) -> String { logs + "/" + transaction }
+
+    /// True when this looks like an initialized home (it has a journal).
+    public var isInitialized: Bool { FileSystem.exists(journal) }
+
+    /// Creates the directories (staging with mode 0700).
+    /// - Throws: ``SystemError`` naming the directory that could not be made.
+    public func createLayout() throws(SystemError) {
+        try FileSystem.createDirectory(root, mode: 0o755, intermediates: true)
+        for directory in [versions, state, logs, bin] {
+            try FileSystem.createDirectory(directory, mode: 0o755)
+        }
+        try FileSystem.createDirectory(staging, mode: 0o700)
+        try FileSystem.setMode(staging, 0o700)
+        try FileSystem.syncDirectory(root)
+    }
+
+    /// The version `current` points at, read from the link; nil when there is no link.
+    /// - Throws: ``StorageError/unexpectedLink`` when the link points somewhere else.
+    public func currentVersion() throws -> SHA256DigestID? {
+        guard (try FileSystem.statusIfPresent(current, followLinks: false)) != nil else { return nil }
+        let target = try FileSystem.destinationOfSymbolicLink(current)
+        guard target.hasPrefix("versions/"), let id = SHA256DigestID(hex: String(target.dropFirst("versions/".count))) else {
+            throw StorageError.unexpectedLink(path: current, target: target)
+        }
+        return id
+    }
+
+    /// Points `current` at a version: temporary link, rename, fsync of the home directory.
+    /// - Throws: ``SystemError`` from the step that failed; `current` is then unchanged.
+    public func setCurrent(_ id: SHA256DigestID) throws(SystemError) {
+        try FileSystem.replaceSymbolicLink(current, target: "versions/" + id.hex)
+    }
+
+    /// The version a binary path belongs to, when it lies inside this home's store.
+    public func version(containing path: String) -> SHA256DigestID? {
+        let prefix = versions + "/"
+        guard path.hasPrefix(prefix) else { return nil }
+        let rest = path.dropFirst(prefix.count)
+        guard let slash = rest.firstIndex(of: "/") else { return nil }
+        return SHA256DigestID(hex: String(rest[..<slash]))
+    }
+}

@@ -1,0 +1,46 @@
+/// Any JSON value: used to compare state snapshots field by field and name what differs.
+public enum JSONValue: Codable, Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(Double.self) { self = .number(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
+        else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+
+    /// The paths (like `counters.upgrades` or `items[2]`) where `self` and `other` differ.
+    public func differences(from other: JSONValue, at path: String = "") -> [String] {
+        switch (self, other) {
+        case (.object(let left), .object(let right)):
+            return Set(left.keys).union(right.keys).sorted().flatMap { key -> [String] in
+                let child = path.isEmpty ? key : path + "." + key
+                return (left[key] ?? .null).differences(from: right[key] ?? .null, at: child)
+            }
+        case (.array(let left), .array(let right)) where left.count == right.count:
+            return zip(left, right).enumerated().flatMap { $1.0.differences(from: $1.1, at: "\(path)[\($0)]") }
+        default:
+            return self == other ? [] : [path.isEmpty ? "(whole value)" : path]
+        }
+    }
+}

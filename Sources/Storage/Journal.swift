@@ -1,0 +1,165 @@
+import FoundationEssentials
+import Integrity
+import Platform
+
+/// One line of the journal.
+public struct JournalRecord: Codable, Sendable, Equatable {
+    /// What a record says.
+    public enum Kind: String, Codable, Sendable {
+        /// A home was created with its first version (`to`).
+        case adopt
+        /// A transaction started: `transaction`, `operation`, `from`, `source`.
+        case begin
+        /// A step of a transaction finished: `step`, and what it learned (`to`, `version`).
+        case step
+        /// A start found the transaction unconfirmed and tried again: `attempt`.
+        case attempt
+        /// The transaction is done and confirmed: `current` is `to`.
+        case commit
+        /// The transaction was undone: `current` is `from`; `reason` says why.
+        case abort
+        /// A version was removed from the store to keep the history limit: `to` is the id.
+        case prune
+    }
+
+    /// What a transaction does.
+    public enum Operation: String, Codable, Sendable {
+        case upgrade
+        case rollback
+        case dryRun = "dry-run"
+    }
+
+    public var sequence: Int
+    public var time: Double
+    public var kind: Kind
+    public var transaction: String?
+    public var operation: Operation?
+    public var step: String?
+    public var from: SHA256Digest?
+    public var to: SHA256Digest?
+    public var version: String?
+    public var source: String?
+    public var reason: String?
+    public var attempt: Int?
+    public var pid: Int32?
+
+    public init(kind: Kind, transaction: String? = nil, operation: Operation? = nil, step: String? = nil,
+                from: SHA256Digest? = nil, to: SHA256Digest? = nil, version: String? = nil,
+                source: String? = nil, reason: String? = nil, attempt: Int? = nil) {
+        self.sequence = 0
+        self.time = 0
+        self.kind = kind
+        self.transaction = transaction
+        self.operation = operation
+        self.step = step
+        self.from = from
+        self.to = to
+        self.version = version
+        self.source = source
+        self.reason = reason
+        self.attempt = attempt
+    }
+}
+
+/// The write-ahead log: append-only, one checksummed record per line, fsync'd after each append.
+///
+/// A line is `<crc32 hex> <json>\n`. A damaged *last* line (a write torn by a crash) is ignored
+/// and cut off before the next append; a damaged line anywhere else is corruption, reported as
+/// ``StorageError/corruptJournal(path:line:reason:)`` and never silently skipped.
+public struct Journal: Sendable {
+    /// The journal file.
+    public let path: String
+    /// The records read, in order.
+    public private(set) var records: [JournalRecord]
+    /// Bytes of the file holding whole, valid lines.
+    public private(set) var validByteCount: Int
+    /// True when the file ends in a damaged or unfinished line.
+    public private(set) var hasTornTail: Bool
+
+    /// Reads the journal at `path` (an absent file is an empty journal).
+    /// - Throws: ``StorageError/corruptJournal(path:line:reason:)``, or ``SystemError`` on read failure.
+    public init(path: String) throws {
+        self.path = path
+        records = []
+        validByteCount = 0
+        hasTornTail = false
+        guard FileSystem.exists(path) else { return }
+        let bytes = try FileSystem.readFile(path)
+        var lineStart = 0
+        var lineNumber = 0
+        let decoder = JSONDecoder()
+        while lineStart < bytes.count {
+            lineNumber += 1
+            let newline = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n"))
+            let lineEnd = newline ?? bytes.count
+            let line = Array(bytes[lineStart..<lineEnd])
+            let isLast = (newline.map { $0 + 1 } ?? bytes.count) >= bytes.count
+            do {
+                guard newline != nil else { throw JournalLineError("the line is unfinished") }
+                let record = try Self.decode(line, decoder: decoder)
+                if let last = records.last, record.sequence != last.sequence + 1 {
+                    throw JournalLineError("record \(record.sequence) follows record \(last.sequence)")
+                }
+                records.append(record)
+                validByteCount = lineEnd + 1
+            } catch let error as JournalLineError {
+                if isLast {
+                    hasTornTail = true
+                    return
+                }
+                throw StorageError.corruptJournal(path: path, line: lineNumber, reason: error.reason)
+            }
+            lineStart = lineEnd + 1
+        }
+    }
+
+    /// Appends a record durably (write of one whole line, then fsync), first cutting off a torn tail.
+    /// - Returns: the record as written, with its sequence number and time.
+    /// - Throws: ``SystemError``; the journal in memory is then unchanged.
+    @discardableResult
+    public mutating func append(_ record: JournalRecord) throws -> JournalRecord {
+        var record = record
+        record.sequence = (records.last?.sequence ?? 0) + 1
+        record.time = WallClock.now()
+        record.pid = ProcessControl.id
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let json = Array(try encoder.encode(record))
+        let checksum = String(CRC32.checksum(json), radix: 16)
+        let line = Array((String(repeating: "0", count: 8 - checksum.count) + checksum + " ").utf8) + json + [UInt8(ascii: "\n")]
+
+        let fd = try FileDescriptor.open(path, [.writeOnly, .create, .append], mode: 0o644)
+        try fd.closeAfter {
+            let size = try fd.status().size
+            if size != validByteCount { try fd.truncate(to: validByteCount) }
+            try fd.writeAll(line)
+            try fd.sync()
+            if size == 0 { try FileSystem.syncDirectory(FileSystem.parent(of: path)) }
+        }
+        records.append(record)
+        validByteCount += line.count
+        hasTornTail = false
+        return record
+    }
+
+    // MARK: - Internals
+
+    private struct JournalLineError: Error {
+        let reason: String
+        init(_ reason: String) { self.reason = reason }
+    }
+
+    private static func decode(_ line: [UInt8], decoder: JSONDecoder) throws(JournalLineError) -> JournalRecord {
+        guard line.count > 9, line[8] == UInt8(ascii: " "),
+              let stored = UInt32(String(decoding: line[0..<8], as: UTF8.self), radix: 16) else {
+            throw JournalLineError("no checksum")
+        }
+        let json = Array(line[9...])
+        guard CRC32.checksum(json) == stored else { throw JournalLineError("checksum mismatch") }
+        do {
+            return try decoder.decode(JournalRecord.self, from: Data(json))
+        } catch {
+            throw JournalLineError("not a journal record")
+        }
+    }
+}

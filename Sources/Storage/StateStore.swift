@@ -1,0 +1,118 @@
+import FoundationEssentials
+import Platform
+
+/// One step of a state schema's history: turns the encoding of schema `from` into `from + 1`.
+public struct StateMigration: Sendable {
+    public let from: Int
+    public let transform: @Sendable (Data) throws -> Data
+
+    public init(from: Int, transform: @escaping @Sendable (Data) throws -> Data) {
+        self.from = from
+        self.transform = transform
+    }
+
+    /// A migration written with the old and new types: decode `Old`, convert, encode `New`.
+    public static func converting<Old: Decodable & Sendable, New: Encodable & Sendable>(
+        from: Int, _ old: Old.Type, to new: New.Type, _ convert: @escaping @Sendable (Old) throws -> New
+    ) -> StateMigration {
+        StateMigration(from: from) { data in
+            try StateStore<JSONValue>.encoder.encode(try convert(try JSONDecoder().decode(Old.self, from: data)))
+        }
+    }
+}
+
+/// Versioned, atomically written snapshots of a program's state.
+///
+/// A snapshot is one file, `<directory>/<name>.json`: a header line `{"schema":N,...}` and the
+/// state's JSON. Loading an older schema runs the migrations in order; when a save changes the
+/// schema, the older snapshot is kept as `<name>.v<N>.json`, so a version rolled back to can
+/// still load the state in the schema it knows.
+public struct StateStore<State: Codable & Sendable>: Sendable {
+    public let directory: String
+    public let name: String
+    /// The schema this program writes.
+    public let schema: Int
+    public let migrations: [StateMigration]
+
+    public init(directory: String, name: String, schema: Int, migrations: [StateMigration] = []) {
+        self.directory = directory
+        self.name = name
+        self.schema = schema
+        self.migrations = migrations
+    }
+
+    /// The snapshot file.
+    public var path: String { directory + "/" + name + ".json" }
+
+    /// Loads and migrates the snapshot; nil when there is none.
+    /// - Throws: ``StorageError`` when the file is damaged, newer than ``schema`` with no older
+    ///   copy kept, or has no migration path.
+    public func load() throws -> (state: State, foundSchema: Int, path: String)? {
+        guard FileSystem.exists(path) else { return nil }
+        let (found, body) = try Self.read(path)
+        if found > schema {
+            let older = directory + "/" + name + ".v\(schema).json"
+            guard FileSystem.exists(older) else { throw StorageError.newerState(path: path, schema: found, supported: schema) }
+            let (olderSchema, olderBody) = try Self.read(older)
+            return (try decode(olderBody, schema: olderSchema, path: older), olderSchema, older)
+        }
+        return (try decode(body, schema: found, path: path), found, path)
+    }
+
+    /// Writes the snapshot atomically (temporary file, fsync, rename, fsync of the directory).
+    public func save(_ state: State) throws {
+        try FileSystem.createDirectory(directory, mode: 0o755, intermediates: true)
+        if FileSystem.exists(path), let (found, _) = try? Self.read(path), found != schema {
+            try FileSystem.writeAtomically(directory + "/" + name + ".v\(found).json", try FileSystem.readFile(path))
+        }
+        try FileSystem.writeAtomically(path, try encode(state))
+    }
+
+    /// The bytes ``save(_:)`` writes for `state`.
+    public func encode(_ state: State) throws -> [UInt8] {
+        let header = Array(#"{"schema":\#(schema)}"#.utf8)
+        return header + [UInt8(ascii: "\n")] + Array(try Self.encoder.encode(state)) + [UInt8(ascii: "\n")]
+    }
+
+    /// Decodes state of schema `found` from its JSON, migrating it to ``schema``.
+    public func decode(_ body: Data, schema found: Int, path: String) throws -> State {
+        var data = body
+        var current = found
+        while current < schema {
+            guard let migration = migrations.first(where: { $0.from == current }) else {
+                throw StorageError.missingMigration(path: path, from: current)
+            }
+            do {
+                data = try migration.transform(data)
+            } catch {
+                throw StorageError.corruptState(path: path, reason: "migration from schema \(current) failed: \(error)")
+            }
+            current += 1
+        }
+        do {
+            return try JSONDecoder().decode(State.self, from: data)
+        } catch {
+            throw StorageError.corruptState(path: path, reason: "\(error)")
+        }
+    }
+
+    // MARK: - Internals
+
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    private struct Header: Decodable { var schema: Int }
+
+    /// Splits a snapshot file into its schema and body.
+    static func read(_ path: String) throws -> (Int, Data) {
+        let bytes = try FileSystem.readFile(path)
+        guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")),
+              let header = try? JSONDecoder().decode(Header.self, from: Data(bytes[..<newline])) else {
+            throw StorageError.corruptState(path: path, reason: "no schema header")
+        }
+        return (header.schema, Data(bytes[(newline + 1)...]))
+    }
+}

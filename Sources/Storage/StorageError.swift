@@ -1,0 +1,38 @@
+/// Errors of the on-disk stores, each naming the file it is about.
+public enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
+    case corruptJournal(path: String, line: Int, reason: String)
+    case unexpectedLink(path: String, target: String)
+    case missingVersion(id: String, path: String)
+    case damagedVersion(id: String, path: String, actual: String)
+    case corruptState(path: String, reason: String)
+    case newerState(path: String, schema: Int, supported: Int)
+    case missingMigration(path: String, from: Int)
+    case ambiguousVersion(prefix: String, matches: [String])
+    case unknownVersion(prefix: String)
+    case invalidVersionPrefix(String)
+
+    public var description: String {
+        switch self {
+        case .corruptJournal(let path, let line, let reason):
+            "The journal \"\(path)\" is damaged at line \(line) (\(reason)). It is the record of every version change, so nothing will be changed until it is repaired: restore it from a backup, or move it aside to start a new history."
+        case .unexpectedLink(let path, let target):
+            "\"\(path)\" points to \"\(target)\", which is not a version in this home's store"
+        case .missingVersion(let id, let path):
+            "Version \(id) is missing from the store: \"\(path)\" does not exist (deleted outside autodev?)"
+        case .damagedVersion(let id, let path, let actual):
+            "Version \(id) is damaged: \"\(path)\" now hashes to \(actual.prefix(12)); refusing to run it"
+        case .corruptState(let path, let reason):
+            "The state snapshot \"\(path)\" cannot be read: \(reason)"
+        case .newerState(let path, let schema, let supported):
+            "The state snapshot \"\(path)\" has schema \(schema), newer than the \(supported) this version understands"
+        case .missingMigration(let path, let from):
+            "The state snapshot \"\(path)\" has schema \(from) and no migration from it is known"
+        case .ambiguousVersion(let prefix, let matches):
+            "The version prefix '\(prefix)' is ambiguous: it matches \(matches.map { String($0.prefix(12)) }.joined(separator: ", "))"
+        case .unknownVersion(let prefix):
+            "No version in the store or the history starts with '\(prefix)'"
+        case .invalidVersionPrefix(let prefix):
+            "'\(prefix)' is not a version id: give at least 7 hexadecimal digits"
+        }
+    }
+}

@@ -1,0 +1,138 @@
+import FoundationEssentials
+import Integrity
+import Platform
+
+/// What the store knows of a version besides its bytes (`versions/<id>/meta.json`).
+public struct VersionMetadata: Codable, Sendable, Equatable {
+    public var id: SHA256Digest
+    public var size: Int
+    /// The version string the binary reported when verified.
+    public var version: String?
+    /// Where it came from: "binary:/path", "source:/dir", "adopted:/path".
+    public var source: String
+    public var addedAt: Double
+
+    public init(id: SHA256Digest, size: Int, version: String?, source: String, addedAt: Double) {
+        self.id = id
+        self.size = size
+        self.version = version
+        self.source = source
+        self.addedAt = addedAt
+    }
+}
+
+/// The content-addressed store of binaries under `<home>/versions`.
+///
+/// A version enters through ``stage(_:source:transaction:)``: copied into the 0700 staging
+/// directory while being hashed, fsync'd, made read-only, then renamed into `versions/<sha256>`.
+/// What is later executed is that file, whose hash is its name.
+public struct VersionStore: Sendable {
+    public let home: Home
+
+    public init(home: Home) { self.home = home }
+
+    /// The result of staging a candidate.
+    public struct Staged: Sendable, Equatable {
+        public var id: SHA256Digest
+        public var size: Int
+        /// The version was already in the store (nothing new was written).
+        public var wasPresent: Bool
+    }
+
+    /// Copies `candidate` into the store.
+    /// - Throws: ``SystemError`` (ENOSPC and friends); a partial copy is removed.
+    public func stage(_ candidate: String, source: String, transaction: String) throws -> Staged {
+        let stagingDirectory = home.staging + "/" + transaction
+        try FileSystem.removeTree(stagingDirectory)
+        try FileSystem.createDirectory(stagingDirectory, mode: 0o700)
+        let stagedBinary = stagingDirectory + "/" + home.programName
+        var hasher = SHA256()
+        let size: Int
+        do {
+            size = try FileSystem.copyFile(candidate, to: stagedBinary, mode: 0o555) { hasher.update(bufferPointer: $0) }
+        } catch {
+            try? FileSystem.removeTree(stagingDirectory)
+            throw error
+        }
+        let id = hasher.finalize()
+        let destination = home.versionDirectory(id)
+        if FileSystem.exists(home.binary(id)) {
+            if (try? verify(id)) != nil {
+                try FileSystem.removeTree(stagingDirectory)
+                return Staged(id: id, size: size, wasPresent: true)
+            }
+            try FileSystem.removeTree(destination)
+        }
+        do {
+            let metadata = VersionMetadata(id: id, size: size, version: nil, source: source, addedAt: WallClock.now())
+            try FileSystem.writeAtomically(stagingDirectory + "/meta.json", try Self.encode(metadata))
+            try FileSystem.setMode(stagingDirectory, 0o755)
+            try FileSystem.rename(stagingDirectory, to: destination)
+            try FileSystem.syncDirectory(home.versions)
+            try FileSystem.syncDirectory(home.staging)
+        } catch {
+            try? FileSystem.removeTree(stagingDirectory)
+            throw error
+        }
+        return Staged(id: id, size: size, wasPresent: false)
+    }
+
+    /// Ids of the versions present in the store.
+    public func list() throws -> [SHA256Digest] {
+        guard FileSystem.isDirectory(home.versions) else { return [] }
+        return try FileSystem.contentsOfDirectory(home.versions).compactMap { SHA256Digest(hex: $0) }
+    }
+
+    /// True when the version's binary is in the store.
+    public func contains(_ id: SHA256Digest) -> Bool { FileSystem.exists(home.binary(id)) }
+
+    /// Re-hashes a stored binary and checks it against its id.
+    /// - Throws: ``StorageError/missingVersion(id:path:)`` or ``StorageError/damagedVersion(id:path:actual:)``.
+    public func verify(_ id: SHA256Digest) throws {
+        let path = home.binary(id)
+        guard FileSystem.exists(path) else { throw StorageError.missingVersion(id: id.short, path: path) }
+        let actual = try SHA256.hash(file: path)
+        guard actual == id else { throw StorageError.damagedVersion(id: id.short, path: path, actual: actual.hex) }
+    }
+
+    /// The metadata of a version, if its file is readable.
+    public func metadata(_ id: SHA256Digest) -> VersionMetadata? {
+        guard let bytes = try? FileSystem.readFile(home.versionDirectory(id) + "/meta.json") else { return nil }
+        return try? JSONDecoder().decode(VersionMetadata.self, from: Data(bytes))
+    }
+
+    /// Replaces a version's metadata atomically.
+    public func setMetadata(_ metadata: VersionMetadata) throws {
+        try FileSystem.writeAtomically(home.versionDirectory(metadata.id) + "/meta.json", try Self.encode(metadata))
+    }
+
+    /// Removes a version from the store.
+    public func remove(_ id: SHA256Digest) throws {
+        try FileSystem.removeTree(home.versionDirectory(id))
+        try FileSystem.syncDirectory(home.versions)
+    }
+
+    private static func encode(_ metadata: VersionMetadata) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return Array(try encoder.encode(metadata)) + [UInt8(ascii: "\n")]
+    }
+}
+
+extension SHA256 {
+    /// The digest of a file, read in 1 MiB chunks (never loaded whole).
+    /// - Throws: ``SystemError`` "open" or "read".
+    public static func hash(file path: String) throws(SystemError) -> SHA256Digest {
+        let fd = try FileDescriptor.open(path)
+        defer { try? fd.close() }
+        var hasher = SHA256()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let count = try fd.read(into: buffer)
+            if count == 0 { break }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+        return hasher.finalize()
+    }
+}

@@ -1,0 +1,48 @@
+import SelfUpgrade
+import Storage
+
+/// The version string of this build.
+let autodevVersion = "0.1.0"
+
+/// The upgrade protocol this build speaks (a candidate must report the same).
+let autodevProtocol = 1
+
+let autodevIdentity = ProgramIdentity(name: "autodev", version: autodevVersion, protocolVersion: autodevProtocol)
+
+/// autodev's own state, kept across restarts in `<home>/state/autodev.json` (schema 2).
+struct AutodevState: Codable, Sendable, Equatable {
+    struct Counters: Codable, Sendable, Equatable {
+        var upgrades = 0
+        var rollbacks = 0
+        var failedRestarts = 0
+        var restarts = 0
+    }
+
+    var counters = Counters()
+    /// The transaction that exec'd and has not been confirmed yet, if any.
+    var pendingTransaction: String?
+    /// The version string that last confirmed itself.
+    var lastConfirmedVersion: String?
+
+    /// Schema 1 had the two counters at the top level.
+    struct SchemaOne: Codable, Sendable {
+        var upgrades: Int
+        var rollbacks: Int
+    }
+
+    static func store(directory: String) -> StateStore<AutodevState> {
+        StateStore(directory: directory, name: "autodev", schema: 2, migrations: [
+            .converting(from: 1, SchemaOne.self, to: AutodevState.self) { old in
+                AutodevState(counters: Counters(upgrades: old.upgrades, rollbacks: old.rollbacks))
+            },
+        ])
+    }
+
+    /// Loads, changes and saves the state in one go.
+    static func update(in directory: String, _ change: (inout AutodevState) -> Void) throws {
+        let store = store(directory: directory)
+        var state = try store.load()?.state ?? AutodevState()
+        change(&state)
+        try store.save(state)
+    }
+}

@@ -1,0 +1,189 @@
+import FoundationEssentials
+import Integrity
+import Platform
+import SelfUpgrade
+import Storage
+
+/// Exit codes of swift-argument-parser: 0 success, 1 runtime error, 64 usage error.
+enum ExitCode {
+    static let success: Int32 = 0
+    static let failure: Int32 = 1
+    static let usage: Int32 = 64
+}
+
+enum CLI {
+    static func main(_ arguments: [String]) -> Int32 {
+        do {
+            return try dispatch(arguments[...])
+        } catch let error as UsageError {
+            Output.err("Error: \(error.message)")
+            Output.err("Usage: \(usageLine(error.spec))")
+            Output.err("  See '\(error.spec.commandName) --help' for more information.")
+            return ExitCode.usage
+        } catch {
+            Output.err("Error: \(error)")
+            return ExitCode.failure
+        }
+    }
+
+    static func usageLine(_ spec: CommandSpec) -> String {
+        spec.helpText().split(separator: "\n").first { $0.hasPrefix("USAGE: ") }.map { String($0.dropFirst(7)) } ?? spec.commandName
+    }
+
+    static func dispatch(_ arguments: ArraySlice<String>) throws -> Int32 {
+        guard let first = arguments.first else {
+            Output.out(CommandTree.root.helpText())
+            return ExitCode.success
+        }
+        let rest = arguments.dropFirst()
+        switch first {
+        case "--version":
+            Output.out(autodevVersion)
+            return ExitCode.success
+        case "-h", "--help":
+            Output.out(CommandTree.root.helpText())
+            return ExitCode.success
+        case "help":
+            return try help(Array(rest))
+        case "init":
+            return try run(CommandTree.initialize, rest, InitCommand.run)
+        case "self-check":
+            return try run(CommandTree.selfCheck, rest, SelfCheckCommand.run)
+        case "digest":
+            return try run(CommandTree.digest, rest, DigestCommand.run)
+        case "self-upgrade":
+            switch rest.first {
+            case "rollback": return try run(CommandTree.rollback, rest.dropFirst(), RollbackCommand.run)
+            case "history": return try run(CommandTree.history, rest.dropFirst(), ReportCommands.history)
+            case "status": return try run(CommandTree.status, rest.dropFirst(), ReportCommands.status)
+            default: return try run(CommandTree.selfUpgrade, rest, UpgradeCommand.run)
+            }
+        default:
+            throw UsageError(message: first.hasPrefix("-") ? "Unknown option '\(first)'" : "Unknown command '\(first)'", spec: CommandTree.root)
+        }
+    }
+
+    private static func run(_ spec: CommandSpec, _ arguments: ArraySlice<String>, _ body: (ParsedArguments) throws -> Int32) throws -> Int32 {
+        let parsed = try ParsedArguments.parse(arguments, spec: spec)
+        if parsed.wantsHelp {
+            Output.out(spec.helpText())
+            return ExitCode.success
+        }
+        return try body(parsed)
+    }
+
+    private static func help(_ words: [String]) throws -> Int32 {
+        var spec = CommandTree.root
+        for word in words {
+            guard let next = spec.subcommands.first(where: { $0.path.last == word }) else {
+                throw UsageError(message: "Unknown command '\(words.joined(separator: " "))'", spec: CommandTree.root)
+            }
+            spec = next
+        }
+        Output.out(spec.helpText())
+        return ExitCode.success
+    }
+}
+
+/// The context every home-using command shares: the home, an upgrader, and the start (resume or recovery).
+struct Session {
+    let home: Home
+    let upgrader: Upgrader
+    let json: Bool
+
+    /// Locates the home, builds the upgrader and runs `start()`.
+    /// - Returns: the session, or the exit code when this process was a restart it has now finished.
+    static func begin(_ arguments: ParsedArguments) throws -> (Session?, Int32) {
+        let home = HomeLocator.locate(option: arguments.value("home"))
+        let json = arguments.has("json")
+        let stateDirectory = home.state
+        let interactive = !json && ProcessControl.standardErrorIsTerminal
+        var upgrader = try Upgrader(home: home, program: autodevIdentity, health: {
+            _ = try AutodevState.store(directory: stateDirectory).load()
+            guard SHA256.hash(data: Array("abc".utf8)).hex == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" else {
+                throw UpgradeError.healthCheckFailed(reason: "SHA-256 known answer mismatch")
+            }
+        }, progress: { event in
+            guard !json else { return }
+            switch event {
+            case .started(let step): if interactive { Output.err("==> \(step)…") }
+            case .finished(let step, let seconds): Output.err("  ✓ \(step) (\(Output.seconds(seconds)))")
+            case .failed(let step, _): Output.err("  ✗ \(step)")
+            }
+        })
+        if let timeout = arguments.value("timeout") {
+            guard let seconds = Double(timeout), seconds > 0 else {
+                throw UsageError(message: "The value '\(timeout)' is invalid for '--timeout <seconds>': give a positive number", spec: CommandTree.selfUpgrade)
+            }
+            upgrader.configuration.verifyTimeoutSeconds = seconds
+        }
+        switch try upgrader.start() {
+        case .fresh(let recovery):
+            for note in recovery { Output.err("autodev: recovery: \(note)") }
+            return (Session(home: home, upgrader: upgrader, json: json), ExitCode.success)
+        case .resumed(let resumption):
+            return (nil, try finish(resumption, home: home, json: json))
+        }
+    }
+
+    /// Reports a transaction that crossed an exec, in the process it ended in.
+    private static func finish(_ resumption: Upgrader.Resumption, home: Home, json: Bool) throws -> Int32 {
+        let confirmed = resumption.result == .confirmed
+        try? AutodevState.update(in: home.state) { state in
+            state.pendingTransaction = nil
+            state.counters.restarts += 1
+            if confirmed {
+                if resumption.operation == .rollback { state.counters.rollbacks += 1 } else { state.counters.upgrades += 1 }
+                state.lastConfirmedVersion = autodevVersion
+            } else {
+                state.counters.failedRestarts += 1
+            }
+        }
+        let from = name(resumption.from, resumption.fromVersion)
+        let to = name(resumption.to, resumption.toVersion)
+        if json {
+            var environment = ProcessControl.environment()
+            environment.removeValue(forKey: Marker.restarts)
+            let lines = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined()
+            try Output.json(ResumeReport(result: resumption.result.rawValue, operation: resumption.operation.rawValue,
+                                         transaction: resumption.transaction, from: resumption.from?.hex, to: resumption.to?.hex,
+                                         fromVersion: resumption.fromVersion, toVersion: resumption.toVersion,
+                                         reason: resumption.reason, pid: ProcessControl.id,
+                                         arguments: CommandLine.arguments,
+                                         environmentSHA256: SHA256.hash(data: Array(lines.utf8)).hex))
+        } else if confirmed {
+            Output.out(resumption.operation == .rollback ? "Rolled back \(from) → \(to)" : "Upgraded \(from) → \(to)")
+        } else {
+            Output.err("Error: \(resumption.reason ?? "the new version did not confirm")")
+            Output.err("Rolled back to \(from)")
+        }
+        return confirmed ? ExitCode.success : ExitCode.failure
+    }
+
+    static func name(_ id: SHA256Digest?, _ version: String?) -> String {
+        guard let id else { return "nothing" }
+        return (version.map { $0 + " " } ?? "") + "(\(id.short))"
+    }
+
+    /// Asks on a terminal; never when standard input is not one, or with --yes.
+    func confirm(_ question: String, _ arguments: ParsedArguments) throws {
+        guard !arguments.has("yes"), ProcessControl.standardInputIsTerminal else { return }
+        Output.err("\(question) [y/N] ", terminator: false)
+        let answer = ProcessControl.readLine()?.lowercased() ?? ""
+        guard answer == "y" || answer == "yes" else { throw UpgradeError.cancelled }
+    }
+}
+
+struct ResumeReport: Codable {
+    var result: String
+    var operation: String
+    var transaction: String
+    var from: String?
+    var to: String?
+    var fromVersion: String?
+    var toVersion: String?
+    var reason: String?
+    var pid: Int32
+    var arguments: [String]
+    var environmentSHA256: String
+}

@@ -1,0 +1,49 @@
+/// Every command's specification: the single source of parsing and help.
+enum CommandTree {
+    static let initialize = CommandSpec(
+        path: ["init"], abstract: "Create the home and adopt the running executable as its first version.",
+        discussion: "Prints the directory to put on PATH; the 'autodev' there always runs the current version.",
+        options: [CommandSpec.home,
+                  .init(name: "keep", value: "N", help: "How many versions the store keeps (default 5, at least 2)."),
+                  CommandSpec.json])
+
+    static let rollback = CommandSpec(
+        path: ["self-upgrade", "rollback"], abstract: "Switch back to an earlier version, in milliseconds, with no network or compiler.",
+        discussion: "Without --to, the target is the version before the current one in history. The target's hash is checked, `current` is flipped, and the target is exec'd to confirm itself.",
+        options: [.init(name: "to", value: "ID", help: "The version to return to: any unique prefix of its id (at least 7 hex digits)."),
+                  .init(name: "test", help: "Rehearse: verify the target from the store and report how long the rollback would take; change nothing."),
+                  CommandSpec.yes, CommandSpec.json, CommandSpec.home])
+
+    static let history = CommandSpec(
+        path: ["self-upgrade", "history"], abstract: "List the versions that have been current, derived from the journal.",
+        options: [CommandSpec.json, CommandSpec.home])
+
+    static let status = CommandSpec(
+        path: ["self-upgrade", "status"], abstract: "Show the current version, the store and any unfinished transaction.",
+        options: [CommandSpec.json, CommandSpec.home])
+
+    static let selfUpgrade = CommandSpec(
+        path: ["self-upgrade"], abstract: "Replace the running program with a verified new version, or roll back.",
+        discussion: "The transaction: preflight → stage → verify (sandboxed) → swap → restart (exec, same PID) → confirm. Every step is journaled; an interruption at any point leaves exactly the old or the new version.",
+        options: [.init(name: "from-binary", value: "PATH", help: "The candidate: a prebuilt autodev binary."),
+                  .init(name: "dry-run", help: "Stage and verify the candidate, print the plan and each step's result, and change nothing."),
+                  .init(name: "verify-state", help: "Make the candidate read and migrate a copy of the current state and prove the round trip."),
+                  .init(name: "timeout", value: "SECONDS", help: "Wall-clock limit of the verification run (default from config.json: 30)."),
+                  CommandSpec.yes, CommandSpec.json, CommandSpec.home],
+        subcommands: [rollback, history, status])
+
+    static let selfCheck = CommandSpec(
+        path: ["self-check"], abstract: "Verification mode: report version and protocol, run smoke checks.",
+        discussion: "Run by the verifier on a staged candidate, inside the sandbox. Exits 0 only when every check passed.",
+        options: [.init(name: "state-copy", value: "DIR", help: "A copy of the state to read, migrate and round-trip."),
+                  CommandSpec.json])
+
+    static let digest = CommandSpec(
+        path: ["digest"], abstract: "Print SHA-256 digests in sha256sum's format.",
+        arguments: [("file", "Files to hash.")], variadic: true)
+
+    static let root = CommandSpec(
+        path: [], abstract: "A program that upgrades itself safely: verified, journaled, atomic, reversible.",
+        options: [.init(name: "version", help: "Show the version.")],
+        subcommands: [initialize, selfUpgrade, selfCheck, digest])
+}

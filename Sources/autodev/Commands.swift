@@ -1,0 +1,197 @@
+import FoundationEssentials
+import Integrity
+import Platform
+import SelfUpgrade
+import Storage
+
+enum InitCommand {
+    static func run(_ arguments: ParsedArguments) throws -> Int32 {
+        let home = HomeLocator.locate(option: arguments.value("home"))
+        var configuration = home.isInitialized ? try UpgradeConfiguration.load(from: home) : UpgradeConfiguration()
+        if let keep = arguments.value("keep") {
+            guard let count = Int(keep), count >= 2 else {
+                throw UsageError(message: "The value '\(keep)' is invalid for '--keep <n>': give a whole number of at least 2", spec: CommandTree.initialize)
+            }
+            configuration.historyLimit = count
+        }
+        let upgrader = try Upgrader(home: home, program: autodevIdentity, configuration: configuration)
+        let executable = try ProcessControl.executablePath()
+        var id: SHA256Digest
+        var created = true
+        do {
+            id = try upgrader.adopt(executable: executable)
+            if arguments.value("keep") != nil { try configuration.save(to: home) }
+            try AutodevState.update(in: home.state) { _ in }
+        } catch UpgradeError.alreadyInitialized {
+            created = false
+            guard let current = try home.currentVersion() else { throw UpgradeError.notInitialized(home: home.root) }
+            id = current
+        }
+        if arguments.has("json") {
+            try Output.json(InitReport(home: home.root, bin: home.bin, current: id.hex, version: autodevVersion, created: created))
+        } else {
+            Output.out(created ? "Initialized \(home.root) with autodev \(autodevVersion) (\(id.short))"
+                               : "\(home.root) is already initialized (current version \(id.short))")
+            Output.out("Put this directory on PATH to run the current version:")
+            Output.out("  export PATH=\"\(home.bin):$PATH\"")
+        }
+        return ExitCode.success
+    }
+
+    struct InitReport: Codable {
+        var home: String
+        var bin: String
+        var current: String
+        var version: String
+        var created: Bool
+    }
+}
+
+enum UpgradeCommand {
+    static func run(_ arguments: ParsedArguments) throws -> Int32 {
+        guard let candidate = arguments.value("from-binary") else {
+            throw UsageError(message: "Missing candidate: pass --from-binary PATH", spec: CommandTree.selfUpgrade)
+        }
+        let (session, code) = try Session.begin(arguments)
+        guard let session else { return code }
+        let dryRun = arguments.has("dry-run")
+        let current = try session.home.currentVersion()
+        if !dryRun {
+            try session.confirm("Upgrade autodev \(current?.short ?? "") in \(session.home.root) to \"\(candidate)\"?", arguments)
+        }
+        var options = Upgrader.UpgradeOptions()
+        options.dryRun = dryRun
+        options.verifyState = arguments.has("verify-state")
+        let stateDirectory = session.home.state
+        options.beforeRestart = {
+            try AutodevState.update(in: stateDirectory) { $0.pendingTransaction = "upgrade" }
+        }
+        if !session.json && !dryRun {
+            Output.err("Upgrading \(session.home.root) from \"\(candidate)\"")
+        }
+        let outcome = try session.upgrader.upgrade(fromBinary: candidate, options: options)
+        // Only a dry run returns: a real upgrade continues in the new version.
+        if session.json {
+            try Output.json(outcome)
+        } else {
+            Output.out("Dry run: \"\(candidate)\" would become autodev \(outcome.version ?? "?") (\(outcome.to.short))")
+            Output.out("Plan: preflight → stage → verify → swap → restart → confirm")
+            for step in ["preflight", "stage", "verify"] {
+                Output.out("  \(step): ok (\(Output.seconds(outcome.steps[step] ?? 0)))")
+            }
+            if let verification = outcome.verification {
+                Output.out("  verify: version \(verification.report.version), protocol \(verification.report.protocolVersion), \(verification.report.checks.count) checks passed")
+                if let state = verification.report.state {
+                    Output.out("  state: schema \(state.foundSchema.map(String.init) ?? "none") → \(state.schema), round trip \(state.roundTripEqual ? "equal" : "DIFFERENT")")
+                }
+                Output.out("  isolation: \(verification.isolation.joined(separator: ", "))")
+            }
+            Output.out("  swap, restart, confirm: not run (dry run); current is still \(current?.short ?? "nothing")")
+        }
+        return ExitCode.success
+    }
+}
+
+enum RollbackCommand {
+    static func run(_ arguments: ParsedArguments) throws -> Int32 {
+        let (session, code) = try Session.begin(arguments)
+        guard let session else { return code }
+        if arguments.has("test") {
+            let rehearsal = try session.upgrader.rehearseRollback(to: arguments.value("to"))
+            if session.json {
+                try Output.json(RehearsalReport(rehearsal))
+            } else {
+                Output.out("Rollback test: \(rehearsal.from?.short ?? "nothing") → \(rehearsal.target.short) (autodev \(rehearsal.version ?? "?"))")
+                Output.out("  hash check: ok (\(Output.seconds(rehearsal.hashSeconds)))")
+                Output.out("  verification from the store: ok (\(Output.seconds(rehearsal.verification.seconds)); \(rehearsal.verification.isolation.joined(separator: ", ")))")
+                Output.out("  swap of a scratch link: \(Output.seconds(rehearsal.swapSeconds)); start of the target: \(Output.seconds(rehearsal.startSeconds))")
+                Output.out("A real rollback would take about \(Output.seconds(rehearsal.estimatedSeconds)). Nothing was changed.")
+            }
+            return ExitCode.success
+        }
+        try session.confirm("Roll back \(session.home.root) to \(arguments.value("to") ?? "the previous version")?", arguments)
+        var options = Upgrader.UpgradeOptions()
+        let stateDirectory = session.home.state
+        options.beforeRestart = {
+            try AutodevState.update(in: stateDirectory) { $0.pendingTransaction = "rollback" }
+        }
+        _ = try session.upgrader.rollback(to: arguments.value("to"), options: options)
+        return ExitCode.failure // not reached: the rollback continues in the target version
+    }
+
+    struct RehearsalReport: Codable {
+        var from: String?
+        var target: String
+        var version: String?
+        var hashSeconds: Double
+        var swapSeconds: Double
+        var startSeconds: Double
+        var estimatedSeconds: Double
+        var verification: Verifier.Result
+        var changed = false
+
+        init(_ rehearsal: Upgrader.Rehearsal) {
+            from = rehearsal.from?.hex
+            target = rehearsal.target.hex
+            version = rehearsal.version
+            hashSeconds = rehearsal.hashSeconds
+            swapSeconds = rehearsal.swapSeconds
+            startSeconds = rehearsal.startSeconds
+            estimatedSeconds = rehearsal.estimatedSeconds
+            verification = rehearsal.verification
+        }
+    }
+}
+
+enum ReportCommands {
+    static func history(_ arguments: ParsedArguments) throws -> Int32 {
+        let (session, code) = try Session.begin(arguments)
+        guard let session else { return code }
+        let rows = try session.upgrader.history()
+        if session.json {
+            try Output.json(rows)
+        } else {
+            Output.out(Output.table(["#", "ID", "VERSION", "SINCE", "VIA", "SOURCE"], rows.enumerated().map { index, row in
+                ["\(index + 1)", row.short + (row.current ? " *" : row.present ? "" : " (missing)"), row.version ?? "?", row.since, row.via, row.source ?? ""]
+            }))
+        }
+        return ExitCode.success
+    }
+
+    static func status(_ arguments: ParsedArguments) throws -> Int32 {
+        let (session, code) = try Session.begin(arguments)
+        guard let session else { return code }
+        let status = try session.upgrader.status()
+        if session.json {
+            try Output.json(status)
+        } else {
+            Output.out("Home:      \(status.home)")
+            Output.out("Current:   \(status.current.map { "\($0.version ?? "?") (\($0.short))" } ?? "none")")
+            Output.out("Previous:  \(status.previous.map { "\($0.version ?? "?") (\($0.short))" } ?? "none")")
+            Output.out("Store:     \(status.versions.count) version(s), keeping \(status.historyLimit)")
+            Output.out("Journal:   \(status.transactions) transaction(s)" + (status.openTransaction.map { ", \($0.id) in progress" } ?? ""))
+            Output.out("Run:       \(status.entryPoint)")
+            for warning in status.warnings { Output.out("Warning:   \(warning)") }
+        }
+        return status.warnings.isEmpty ? ExitCode.success : ExitCode.failure
+    }
+}
+
+enum DigestCommand {
+    static func run(_ arguments: ParsedArguments) throws -> Int32 {
+        guard !arguments.positionals.isEmpty else {
+            throw UsageError(message: "Missing expected argument '<file> ...'", spec: CommandTree.digest)
+        }
+        var status = ExitCode.success
+        for path in arguments.positionals {
+            do {
+                let digest = path == "-" ? try SHA256.hash(file: "/dev/stdin") : try SHA256.hash(file: path)
+                Output.out("\(digest.hex)  \(path)")
+            } catch {
+                Output.err("autodev: \(error)")
+                status = ExitCode.failure
+            }
+        }
+        return status
+    }
+}

@@ -1,0 +1,39 @@
+import Platform
+import Storage
+
+/// Finds the home: --home, $AUTODEV_HOME, the home of the running binary, Workspace/ of this
+/// repository (from the current directory or the binary's), else $XDG_DATA_HOME/autodev.
+enum HomeLocator {
+    static func locate(option: String?) -> Home {
+        if let option, !option.isEmpty { return Home(root: option) }
+        if let variable = ProcessControl.environment("AUTODEV_HOME"), !variable.isEmpty { return Home(root: variable) }
+        let executable = (try? ProcessControl.executablePath()) ?? ""
+        // <home>/versions/<id>/autodev
+        let versionDirectory = FileSystem.parent(of: executable)
+        let versions = FileSystem.parent(of: versionDirectory)
+        if FileSystem.baseName(of: versions) == "versions", SHA256DigestID(hex: FileSystem.baseName(of: versionDirectory)) != nil {
+            let root = FileSystem.parent(of: versions)
+            if FileSystem.exists(root + "/journal") { return Home(root: root) }
+        }
+        for start in [FileSystem.currentDirectory(), FileSystem.parent(of: executable)] {
+            if let repository = enclosingRepository(of: start) { return Home(root: repository + "/Workspace") }
+        }
+        let data = ProcessControl.environment("XDG_DATA_HOME").flatMap { $0.isEmpty ? nil : $0 }
+            ?? (ProcessControl.environment("HOME") ?? "/tmp") + "/.local/share"
+        return Home(root: data + "/autodev")
+    }
+
+    /// The directory holding autodev's Package.swift and Workspace/, at or above `directory`.
+    static func enclosingRepository(of directory: String) -> String? {
+        var current = directory
+        while current != "/" && !current.isEmpty && current != "." {
+            if FileSystem.isDirectory(current + "/Workspace"),
+               let manifest = try? FileSystem.readFile(current + "/Package.swift"),
+               String(decoding: manifest, as: UTF8.self).contains("name: \"autodev\"") {
+                return current
+            }
+            current = FileSystem.parent(of: current)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,42 @@
+import FoundationEssentials
+import Platform
+
+/// Writes to standard output and standard error.
+enum Output {
+    static func out(_ text: String) {
+        FileHandleWriter.write(text + "\n", to: 1)
+    }
+
+    static func err(_ text: String, terminator: Bool = true) {
+        FileHandleWriter.write(text + (terminator ? "\n" : ""), to: 2)
+    }
+
+    /// Pretty, key-sorted JSON of `value` on standard output.
+    static func json<Value: Encodable>(_ value: Value) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        out(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+
+    /// Left-aligned columns.
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { column, cell in
+                column == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[column] - cell.count)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value < 1 ? "\(Int((value * 1000).rounded())) ms" : String(Int((value * 10).rounded()) / 10) + "." + String(Int((value * 10).rounded()) % 10) + " s"
+    }
+}
+
+enum FileHandleWriter {
+    static func write(_ text: String, to descriptor: Int32) {
+        let fd = FileDescriptor(rawValue: descriptor, path: descriptor == 1 ? "standard output" : "standard error")
+        try? fd.writeAll(Array(text.utf8))
+    }
+}

@@ -1,0 +1,6 @@
+import Glibc
+import Platform
+
+ProcessControl.ignoreBrokenPipe()
+let status = CLI.main(Array(CommandLine.arguments.dropFirst()))
+exit(status)
