@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -33,6 +34,7 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) return -1;
 
+    pid_t parent = getpid();
     sigset_t all, previous;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &previous);
@@ -55,6 +57,9 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
         sigemptyset(&none);
         pthread_sigmask(SIG_SETMASK, &none, NULL);
 
+        /* The child dies with the process that started it, even by SIGKILL. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(127);
         if (options->new_process_group && setpgid(0, 0) != 0) report_and_exit(report[1], STEP_SETPGID);
         if (options->new_network_namespace && unshare(CLONE_NEWNET) != 0) report_and_exit(report[1], STEP_UNSHARE);
         for (int i = 0; i < options->limit_count; i++) {

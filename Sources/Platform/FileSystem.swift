@@ -186,13 +186,17 @@ public enum FileSystem {
     /// - Throws: ``SystemError`` from the first removal that failed.
     public static func removeTree(_ path: String) throws(SystemError) {
         guard let info = try statusIfPresent(path, followLinks: false) else { return }
-        if info.kind == .directory {
-            if info.mode & 0o200 == 0 { chmod(path, info.mode | 0o700) }
-            for name in try contentsOfDirectory(path) { try removeTree(path + "/" + name) }
-            let calls = SystemCalls.current
-            try systemCall("remove directory", path: path) { calls.rmdir(path) }
-        } else {
-            try removeFile(path)
+        do throws(SystemError) {
+            if info.kind == .directory {
+                if info.mode & 0o200 == 0 { chmod(path, info.mode | 0o700) }
+                for name in try contentsOfDirectory(path) { try removeTree(path + "/" + name) }
+                let calls = SystemCalls.current
+                try systemCall("remove directory", path: path) { calls.rmdir(path) }
+            } else {
+                try removeFile(path)
+            }
+        } catch where error.errno == .noSuchFile {
+            return // removed meanwhile: the goal is reached
         }
     }
 

@@ -54,6 +54,28 @@ public enum ProcessControl {
         while true { pause() }
     }
 
+    /// SIGKILLs every process whose working directory lies under `directory`: the orphans of a
+    /// verification run whose parent died before it could kill them.
+    /// - Returns: the pids killed.
+    @discardableResult
+    public static func killProcesses(workingUnder directory: String) -> [Int32] {
+        guard let entries = try? FileSystem.contentsOfDirectory("/proc") else { return [] }
+        let prefix = directory.hasSuffix("/") ? directory : directory + "/"
+        var killed: [Int32] = []
+        for entry in entries {
+            guard let pid = Int32(entry), pid != getpid(),
+                  let cwd = try? FileSystem.destinationOfSymbolicLink("/proc/\(entry)/cwd"),
+                  cwd.hasPrefix(prefix) || cwd == directory else { continue }
+            if kill(pid, SIGKILL) == 0 { killed.append(pid) }
+        }
+        // Wait (up to 2 s) until they are gone, so their files can be removed.
+        let start = MonotonicClock.now()
+        while killed.contains(where: { FileSystem.exists("/proc/\($0)/cwd") }) && MonotonicClock.seconds(since: start) < 2 {
+            usleep(2_000)
+        }
+        return killed
+    }
+
     /// Ignores SIGPIPE (write errors come back as EPIPE instead).
     public static func ignoreBrokenPipe() {
         signal(SIGPIPE, SIG_IGN)

@@ -81,15 +81,14 @@ extension Upgrader {
     /// - Throws: ``UpgradeError/noPreviousVersion``, ``StorageError`` for unknown, ambiguous or
     ///   missing versions.
     public func rollback(to target: String?, options: UpgradeOptions = UpgradeOptions()) throws -> Outcome {
-        let ledger = Ledger(try Journal(path: home.journal))
-        let id = try resolveTarget(target, ledger: ledger)
-        return try transact(operation: .rollback, source: ledger.versionName(of: id), options: options, target: id) { _ in
+        try transact(operation: .rollback, options: options, target: { ledger in try resolveTarget(target, ledger: ledger) }) { _ in
             [CheckIntegrityStep()]
         }
     }
 
     private func transact(
-        operation: JournalRecord.Operation, source: String?, options: UpgradeOptions, target: SHA256Digest? = nil,
+        operation: JournalRecord.Operation, source: String? = nil, options: UpgradeOptions,
+        target resolve: ((Ledger) throws -> SHA256Digest)? = nil,
         steps: (inout TransactionContext) throws -> [any TransactionStep]
     ) throws -> Outcome {
         let lock = try acquireLock()
@@ -99,7 +98,9 @@ extension Upgrader {
         let ledger = Ledger(journal)
         if let open = ledger.openTransaction { throw UpgradeError.locked(path: home.lock, holder: "unfinished transaction \(open.id)") }
         let from = try home.currentVersion()
+        let target = try resolve?(ledger)
         if target != nil, target == from { throw UpgradeError.alreadyCurrent(id: from!.short) }
+        let source = source ?? target.flatMap { ledger.versionName(of: $0) }
         if options.restart && operation != .dryRun { try RestartGuard(configuration: configuration).check() }
 
         var context = try TransactionContext(upgrader: self, journal: journal, transaction: newTransactionID(),

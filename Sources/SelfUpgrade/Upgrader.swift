@@ -99,7 +99,15 @@ public struct Upgrader: Sendable {
     /// - Returns: what was done, one line each.
     public func recover() throws -> [String] {
         guard home.isInitialized else { return [] }
-        guard let lock = try FileLock.tryAcquire(home.lock) else { return [] }
+        let acquired: FileLock?
+        do throws(SystemError) {
+            acquired = try FileLock.tryAcquire(home.lock)
+        } catch {
+            // A read-only home cannot have been changed; reading it is still allowed.
+            if error.errno == .readOnlyFileSystem || error.errno == .permissionDenied { return [] }
+            throw error
+        }
+        guard let lock = acquired else { return [] }
         defer { lock.release() }
         var journal = try Journal(path: home.journal)
         var notes: [String] = []
@@ -131,6 +139,8 @@ public struct Upgrader: Sendable {
             try home.setCurrent(expected)
             notes.append("Repaired \(home.current) to point at \(expected.short), as the journal says")
         }
+        let orphans = ProcessControl.killProcesses(workingUnder: home.staging)
+        if !orphans.isEmpty { notes.append("Killed \(orphans.count) process(es) left running by an interrupted verification") }
         for name in (try? FileSystem.contentsOfDirectory(home.staging)) ?? [] {
             try FileSystem.removeTree(home.staging + "/" + name)
         }
@@ -203,7 +213,13 @@ public struct Upgrader: Sendable {
 
     func acquireLock() throws -> FileLock {
         guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
-        guard let lock = try FileLock.tryAcquire(home.lock) else {
+        let acquired: FileLock?
+        do {
+            acquired = try FileLock.tryAcquire(home.lock)
+        } catch {
+            throw UpgradeError.homeNotWritable(path: home.root, reason: error.description)
+        }
+        guard let lock = acquired else {
             let holder = (try? FileSystem.readFile(home.lock)).map { String(decoding: $0, as: UTF8.self) }
             throw UpgradeError.locked(path: home.lock, holder: holder.flatMap { $0.isEmpty ? nil : $0 })
         }

@@ -97,8 +97,9 @@ public struct Journal: Sendable {
             do {
                 guard newline != nil else { throw JournalLineError("the line is unfinished") }
                 let record = try Self.decode(line, decoder: decoder)
+                // A whole, checksummed record out of sequence is not a torn write: one is missing.
                 if let last = records.last, record.sequence != last.sequence + 1 {
-                    throw JournalLineError("record \(record.sequence) follows record \(last.sequence)")
+                    throw StorageError.corruptJournal(path: path, line: lineNumber, reason: "record \(record.sequence) follows record \(last.sequence)")
                 }
                 records.append(record)
                 validByteCount = lineEnd + 1

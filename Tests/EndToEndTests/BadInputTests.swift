@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+
+@Suite("Bad input: a clear error, a non-zero exit, nothing changed on disk")
+struct BadInputTests {
+    /// Runs an upgrade expected to fail and checks the message and that the home is as it was.
+    func expectRejected(_ harness: Harness, _ arguments: [String], message: String,
+                        environment: [String: String] = [:]) throws {
+        let before = try harness.snapshot()
+        let result = try harness.run(arguments, environment: environment)
+        #expect(result.status == 1, "exit \(result.status): \(result.stderr)")
+        #expect(result.stderr.contains(message), "stderr was: \(result.stderr)")
+        #expect(try harness.snapshot() == before, "the home changed")
+    }
+
+    @Test("candidates that are missing, a directory, not executable or not a program")
+    func unusableCandidates() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let missing = harness.root.appendingPathComponent("nope").path
+        try expectRejected(harness, ["self-upgrade", "--from-binary", missing], message: "The candidate \"\(missing)\" does not exist")
+        try expectRejected(harness, ["self-upgrade", "--from-binary", harness.root.path], message: "is a directory, not a program")
+        let plain = harness.root.appendingPathComponent("plain").path
+        try Data("data".utf8).write(to: URL(fileURLWithPath: plain))
+        try expectRejected(harness, ["self-upgrade", "--from-binary", plain], message: "is not executable (mode 644)")
+        let garbage = harness.root.appendingPathComponent("garbage").path
+        try Data((0..<4096).map { _ in UInt8.random(in: 1...255) }).write(to: URL(fileURLWithPath: garbage))
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: garbage)
+        try expectRejected(harness, ["self-upgrade", "--from-binary", garbage], message: "is not a program this system can run")
+        #expect(try harness.journalLines().last?.contains("\"kind\":\"abort\"") == true)
+    }
+
+    @Test("candidates that fail, hang or speak another protocol in verification")
+    func failingVerification() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let failing = try harness.script("failing", "echo 'cannot start: missing resource' >&2; exit 3")
+        try expectRejected(harness, ["self-upgrade", "--from-binary", failing],
+                           message: "its verification run exited with status 3: cannot start: missing resource")
+        let hanging = try harness.script("hanging", "sleep 600")
+        let start = Date()
+        try expectRejected(harness, ["self-upgrade", "--from-binary", hanging, "--timeout", "1"],
+                           message: "did not finish within 1 s and was killed")
+        #expect(Date().timeIntervalSince(start) < 60)
+        let foreign = try harness.script("foreign", #"echo '{"program":"autodev","version":"9.0.0","protocolVersion":99,"checks":[]}'"#)
+        try expectRejected(harness, ["self-upgrade", "--from-binary", foreign],
+                           message: "it speaks upgrade protocol 99, this version speaks 1")
+        let mute = try harness.script("mute", "exit 0")
+        try expectRejected(harness, ["self-upgrade", "--from-binary", mute], message: "did not print a self-check report")
+    }
+
+    @Test("a hanging candidate's whole process group is killed")
+    func processGroupKilled() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let marker = harness.root.appendingPathComponent("grandchild-alive").path
+        let forking = try harness.script("forking", "(sleep 3; touch \(marker)) & sleep 600")
+        try expectRejected(harness, ["self-upgrade", "--from-binary", forking, "--timeout", "1"], message: "was killed")
+        sleep(4)
+        #expect(!FileManager.default.fileExists(atPath: marker), "a child of the candidate outlived it")
+    }
+
+    @Test("another transaction holding the lock")
+    func locked() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let fd = open(harness.home + "/lock", O_RDWR)
+        #expect(flock(fd, LOCK_EX | LOCK_NB) == 0)
+        defer { close(fd) }
+        try expectRejected(harness, ["self-upgrade", "--from-binary", try harness.candidate()], message: "Another transaction holds the lock")
+        try expectRejected(harness, ["self-upgrade", "rollback"], message: "Another transaction holds the lock")
+    }
+
+    @Test("a journal with a garbage line in the middle is refused; a torn tail is tolerated")
+    func damagedJournal() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        #expect(try harness.run(["self-upgrade", "--from-binary", try harness.candidate()]).status == 0)
+        let path = harness.home + "/journal"
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+
+        var lines = try harness.journalLines()
+        lines.insert("garbage that is not a record", at: 2)
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
+        let damaged = try Data(contentsOf: URL(fileURLWithPath: path))
+        try expectRejected(harness, ["self-upgrade", "status"], message: "The journal \"\(path)\" is damaged at line 3 (no checksum)")
+        try expectRejected(harness, ["self-upgrade", "rollback"], message: "is damaged at line 3")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == damaged)
+
+        // A flipped byte inside a record is caught by its checksum.
+        var flipped = original
+        let index = flipped.firstIndex(of: UInt8(ascii: "{"))! + 5
+        flipped[index] ^= 0x01
+        try flipped.write(to: URL(fileURLWithPath: path))
+        try expectRejected(harness, ["self-upgrade", "history"], message: "is damaged at line 1 (checksum mismatch)")
+
+        // A torn last line (a crash mid-append) is ignored, then cut off by the next append.
+        try (original + Data("0badc0de {\"kind\":\"beg".utf8)).write(to: URL(fileURLWithPath: path))
+        #expect(try harness.run(["self-upgrade", "status"]).status == 0)
+        #expect(try harness.run(["self-upgrade", "rollback"]).status == 0)
+        #expect(try harness.journalLines().allSatisfy { !$0.contains("0badc0de") })
+    }
+
+    @Test("a version deleted by hand is reported, and rolling back to it is refused")
+    func deletedVersion() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let first = try harness.current()
+        #expect(try harness.run(["self-upgrade", "--from-binary", try harness.candidate()]).status == 0)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: harness.home + "/versions/" + first)
+        try FileManager.default.removeItem(atPath: harness.home + "/versions/" + first)
+        let status = try harness.run(["self-upgrade", "status"])
+        #expect(status.status == 1)
+        #expect(status.stdout.contains("version \(first.prefix(12)) is in the history but missing from the store"))
+        try expectRejected(harness, ["self-upgrade", "rollback"], message: "Version \(first.prefix(12)) is missing from the store")
+        try expectRejected(harness, ["self-upgrade", "rollback", "--to", String(first.prefix(9))], message: "is missing from the store")
+    }
+
+    @Test("rollback with no previous version, or to an unknown or too short id")
+    func rollbackTargets() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        try expectRejected(harness, ["self-upgrade", "rollback"], message: "There is no previous version to roll back to")
+        try expectRejected(harness, ["self-upgrade", "rollback", "--test"], message: "There is no previous version to roll back to")
+        try expectRejected(harness, ["self-upgrade", "rollback", "--to", "abc"], message: "'abc' is not a version id: give at least 7 hexadecimal digits")
+        try expectRejected(harness, ["self-upgrade", "rollback", "--to", "0000000"], message: "No version in the store or the history starts with '0000000'")
+        try expectRejected(harness, ["self-upgrade", "rollback", "--to", String(try harness.current().prefix(8))], message: "is already the current version")
+    }
+
+    @Test("a home that is not writable")
+    func readOnlyHome() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        // root ignores permission bits, so make the home really read-only for this run:
+        // a private mount namespace with a read-only bind mount of it.
+        guard getuid() == 0, FileManager.default.fileExists(atPath: "/usr/bin/unshare") else {
+            try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: harness.home + "/staging")
+            defer { try? FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: harness.home + "/staging") }
+            try expectRejected(harness, ["self-upgrade", "--from-binary", try harness.candidate()], message: "is not writable")
+            return
+        }
+        let candidate = try harness.candidate()
+        let before = try harness.snapshot()
+        let script = "mount --bind \(harness.home) \(harness.home) && mount -o remount,bind,ro \(harness.home) && exec \(harness.entry) self-upgrade --from-binary \(candidate)"
+        let result = try harness.run(["-m", "/bin/sh", "-c", script], executable: "/usr/bin/unshare")
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("is not writable") || result.stderr.contains("Read-only file system"), "\(result.stderr)")
+        #expect(try harness.snapshot() == before)
+    }
+}

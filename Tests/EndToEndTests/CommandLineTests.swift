@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+
+@Suite("Command-line conventions")
+struct CommandLineTests {
+    @Test("--version prints the version alone")
+    func version() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let result = try harness.run(["--version"], executable: Harness.binary)
+        #expect(result.status == 0)
+        #expect(result.stdout == "0.1.0\n")
+    }
+
+    @Test("help is on stdout with exit 0, in every spelling", arguments: [
+        ["--help"], ["-h"], ["help"], ["help", "self-upgrade"], ["self-upgrade", "--help"],
+        ["help", "self-upgrade", "rollback"], ["self-upgrade", "rollback", "-h"], ["init", "--help"],
+    ])
+    func help(arguments: [String]) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let result = try harness.run(arguments, executable: Harness.binary)
+        #expect(result.status == 0)
+        #expect(result.stdout.hasPrefix("OVERVIEW: "))
+        #expect(result.stdout.contains("USAGE: autodev"))
+        #expect(result.stderr.isEmpty)
+    }
+
+    @Test("rollback help lists its options")
+    func rollbackHelp() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let result = try harness.run(["help", "self-upgrade", "rollback"], executable: Harness.binary)
+        #expect(result.stdout.contains("--to <id>"))
+        #expect(result.stdout.contains("--test"))
+        #expect(result.stdout.contains("-y, --yes"))
+    }
+
+    @Test("usage errors go to stderr with exit 64", arguments: [
+        (["--foo"], "Error: Unknown option '--foo'"),
+        (["frobnicate"], "Error: Unknown command 'frobnicate'"),
+        (["self-upgrade", "--from-binary"], "Error: Missing value for '--from-binary <path>'"),
+        (["self-upgrade", "--bogus"], "Error: Unknown option '--bogus'"),
+        (["self-upgrade", "rollback", "--to"], "Error: Missing value for '--to <id>'"),
+        (["self-upgrade"], "Error: Missing candidate: pass --from-binary PATH"),
+        (["init", "--keep", "1"], "Error: The value '1' is invalid for '--keep <n>'"),
+        (["self-upgrade", "status", "extra"], "Error: Unexpected argument 'extra'"),
+        (["digest"], "Error: Missing expected argument '<file> ...'"),
+    ])
+    func usageErrors(arguments: [String], message: String) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let result = try harness.run(arguments, executable: Harness.binary)
+        #expect(result.status == 64)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.hasPrefix(message), "stderr was: \(result.stderr)")
+        #expect(result.stderr.contains("Usage: autodev"))
+        #expect(result.stderr.contains("--help' for more information."))
+    }
+
+    @Test("a command needing a home says how to create one")
+    func notInitialized() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let result = try harness.run(["self-upgrade", "status"], executable: Harness.binary)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("No installation at \"\(harness.home)\": run 'autodev init' first"))
+    }
+
+    @Test("digest prints sha256sum's format, which sha256sum -c accepts")
+    func digest() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let file = harness.root.appendingPathComponent("data").path
+        try Data("hello\n".utf8).write(to: URL(fileURLWithPath: file))
+        let result = try harness.run(["digest", file], executable: Harness.binary)
+        #expect(result.stdout == "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  \(file)\n")
+        let sums = harness.root.appendingPathComponent("SUMS").path
+        try result.stdout.write(toFile: sums, atomically: true, encoding: .utf8)
+        let check = try harness.run(["-c", sums], executable: "/usr/bin/sha256sum")
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+    }
+}

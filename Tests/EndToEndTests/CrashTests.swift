@@ -1,0 +1,71 @@
+import Foundation
+import Integrity
+import Testing
+
+@Suite("Crash safety: SIGKILL anywhere leaves exactly the old or the new version")
+struct CrashTests {
+    /// Where the process kills itself (AUTODEV_FAILPOINT) and which version must result.
+    static let boundaries: [(point: String, endsNew: Bool)] = [
+        ("kill-before-preflight", false), ("kill-after-preflight", false), ("kill-before-stage", false),
+        ("kill-after-stage", false), ("kill-before-verify", false), ("kill-after-verify", false),
+        ("kill-before-swap", false), ("kill-after-swap", true), ("kill-before-exec", true),
+        ("kill-before-confirm", true), ("kill-after-commit", true),
+    ]
+
+    @Test("killed at every step boundary", arguments: boundaries.map(\.point))
+    func boundary(point: String) throws {
+        let endsNew = Self.boundaries.first { $0.point == point }!.endsNew
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let old = try harness.current()
+        let candidate = try harness.candidate()
+        let new = SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: candidate))).hex
+        let result = try harness.run(["self-upgrade", "--from-binary", candidate], environment: ["AUTODEV_FAILPOINT": point])
+        #expect(result.status == SIGKILL, "\(point): the process was not killed (\(result.status)): \(result.stderr)")
+        let current = try harness.expectRecovered(to: [old, new], "\(point)")
+        #expect(current == (endsNew ? new : old), "\(point)")
+        let versions = try FileManager.default.contentsOfDirectory(atPath: harness.home + "/versions").sorted()
+        #expect(versions == (endsNew ? [old, new].sorted() : [old]), "\(point): store holds \(versions)")
+        // The installation works on: a next upgrade goes through.
+        #expect(try harness.run(["self-upgrade", "--from-binary", try harness.candidate(suffix: "next")]).status == 0)
+    }
+
+    @Test("a rollback killed at every step boundary", arguments: ["kill-after-check", "kill-after-swap", "kill-before-confirm"])
+    func rollbackBoundary(point: String) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let first = try harness.current()
+        #expect(try harness.run(["self-upgrade", "--from-binary", try harness.candidate()]).status == 0)
+        let second = try harness.current()
+        let result = try harness.run(["self-upgrade", "rollback"], environment: ["AUTODEV_FAILPOINT": point])
+        #expect(result.status == SIGKILL, "\(point): the process was not killed (\(result.status)): \(result.stderr)")
+        let current = try harness.expectRecovered(to: [first, second], "\(point)")
+        // Before the swap the old version stays; after it, the start is the target's and confirms it.
+        #expect(current == (point == "kill-after-check" ? second : first))
+    }
+
+    @Test("SIGKILL at 100 random moments of an upgrade")
+    func randomKills() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        // Calibrate: how long an undisturbed upgrade takes here.
+        let start = Date()
+        #expect(try harness.run(["self-upgrade", "--from-binary", try harness.candidate(suffix: "calibration")]).status == 0)
+        let duration = Date().timeIntervalSince(start)
+        var outcomes = (old: 0, new: 0)
+        for iteration in 0..<100 {
+            let old = try harness.current()
+            let candidate = try harness.candidate(suffix: "random-\(iteration)")
+            let new = SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: candidate))).hex
+            let moment = Double.random(in: 0...(duration * 1.1))
+            _ = try harness.runKilled(["self-upgrade", "--from-binary", candidate], after: moment)
+            let current = try harness.expectRecovered(to: [old, new], "kill \(iteration) at \(Int(moment * 1000)) ms")
+            if current == new { outcomes.new += 1 } else { outcomes.old += 1 }
+        }
+        // Both outcomes must have been reached, or the moments did not cover the transaction.
+        #expect(outcomes.old > 0 && outcomes.new > 0, "old \(outcomes.old), new \(outcomes.new)")
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import Platform
+import Testing
+
+private func scratch() throws -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("autodev-platform-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+@Suite("File system")
+struct FileSystemTests {
+    @Test("writeAtomically replaces the content, and a failed write leaves the old content and no temporary file")
+    func atomicWrite() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/file"
+        try FileSystem.writeAtomically(path, Array("old".utf8))
+        try FileSystem.writeAtomically(path, Array("new".utf8))
+        #expect(try FileSystem.readFile(path) == Array("new".utf8))
+
+        #expect(throws: SystemError.self) {
+            try SystemCalls.withFaults({ $0.write = { _, _, _ in SystemCalls.failing(.noSpace).toInt() } }) {
+                try FileSystem.writeAtomically(path, Array("newer".utf8))
+            }
+        }
+        #expect(try FileSystem.readFile(path) == Array("new".utf8))
+        #expect(try FileSystem.contentsOfDirectory(directory) == ["file"])
+    }
+
+    @Test("errors name the action, the path and the errno text")
+    func errorMessages() throws {
+        let error = #expect(throws: SystemError.self) { try FileSystem.rename("/nonexistent/a", to: "/nonexistent/b") }
+        #expect(error?.description == "Failed to rename \"/nonexistent/a\" to \"/nonexistent/b\": No such file or directory")
+        #expect(error?.errno == .noSuchFile)
+    }
+
+    @Test("a rename failing with EXDEV leaves the link as it was")
+    func replaceLinkFailure() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileSystem.replaceSymbolicLink(directory + "/current", target: "one")
+        #expect(throws: SystemError.self) {
+            try SystemCalls.withFaults({ $0.rename = { _, _ in SystemCalls.failing(.crossDevice) } }) {
+                try FileSystem.replaceSymbolicLink(directory + "/current", target: "two")
+            }
+        }
+        #expect(try FileSystem.destinationOfSymbolicLink(directory + "/current") == "one")
+        #expect(try FileSystem.contentsOfDirectory(directory) == ["current"])
+        try FileSystem.replaceSymbolicLink(directory + "/current", target: "two")
+        #expect(try FileSystem.destinationOfSymbolicLink(directory + "/current") == "two")
+    }
+
+    @Test("writeAll loops over short writes")
+    func shortWrites() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let content = (0..<10_000).map { UInt8(truncatingIfNeeded: $0) }
+        try SystemCalls.withFaults({ calls in
+            let real = calls.write
+            calls.write = { fd, buffer, count in real(fd, buffer, min(count, 7)) }
+        }) {
+            try FileSystem.writeAtomically(directory + "/f", content)
+        }
+        #expect(try FileSystem.readFile(directory + "/f") == content)
+    }
+}
+
+@Suite("Processes and locks")
+struct ProcessTests {
+    @Test("a timed-out child and everything it forked are killed")
+    func timeout() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = Subprocess.Configuration(executable: "/bin/sh", arguments: ["-c", "(sleep 2; touch \(directory)/survivor) & sleep 30"], environment: [:])
+        configuration.timeoutSeconds = 0.5
+        let status = try Subprocess.run(configuration)
+        #expect(status == .timedOut(seconds: 0.5))
+        sleep(3)
+        #expect(!FileManager.default.fileExists(atPath: directory + "/survivor"))
+    }
+
+    @Test("exit status, signals and launch failures are told apart")
+    func statuses() throws {
+        #expect(try Subprocess.run(.init(executable: "/bin/sh", arguments: ["-c", "exit 7"], environment: [:])) == .exited(7))
+        #expect(try Subprocess.run(.init(executable: "/bin/sh", arguments: ["-c", "kill -9 $$"], environment: [:])) == .signaled(9))
+        let error = #expect(throws: Subprocess.LaunchError.self) {
+            try Subprocess.run(.init(executable: "/nonexistent", arguments: [], environment: [:]))
+        }
+        #expect(error?.errno == .noSuchFile)
+    }
+
+    @Test("rlimits apply to the child")
+    func limits() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var configuration = Subprocess.Configuration(executable: "/bin/sh", arguments: ["-c", "ulimit -t; ulimit -f"], environment: [:])
+        configuration.limits = [.cpuSeconds(7), .fileSize(bytes: 1024 * 1024)]
+        configuration.outputPath = directory + "/out"
+        #expect(try Subprocess.run(configuration) == .exited(0))
+        let text = String(decoding: try FileSystem.readFile(directory + "/out"), as: UTF8.self)
+        #expect(text == "7\n2048\n")
+    }
+
+    @Test("the lock is exclusive across open files, and free again once released")
+    func lock() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let first = try #require(try FileLock.tryAcquire(directory + "/lock"))
+        #expect(try FileLock.tryAcquire(directory + "/lock") == nil)
+        first.release()
+        let second = try FileLock.tryAcquire(directory + "/lock")
+        #expect(second != nil)
+        second?.release()
+    }
+}
+
+extension Int32 {
+    fileprivate func toInt() -> Int { Int(self) }
+}

@@ -1,0 +1,172 @@
+import Foundation
+import Integrity
+import Platform
+import SelfUpgrade
+import Storage
+import Testing
+
+/// A library user: a program called "demo" whose candidates are shell scripts.
+struct Demo {
+    let directory: String
+    let home: Home
+    let upgrader: Upgrader
+    let first: SHA256Digest
+
+    static let program = ProgramIdentity(name: "demo", version: "1.0", protocolVersion: 3)
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("autodev-lib-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        home = Home(root: directory + "/home", programName: "demo")
+        upgrader = try Upgrader(home: home, program: Self.program, configuration: UpgradeConfiguration())
+        first = try upgrader.adopt(executable: try Self.script(in: directory, name: "v1", version: "1.0"))
+    }
+
+    /// A candidate whose verification mode reports `version` with the demo's protocol.
+    static func script(in directory: String, name: String, version: String, protocolVersion: Int = 3) throws -> String {
+        let path = directory + "/" + name
+        let report = #"{"program":"demo","version":"\#(version)","protocolVersion":\#(protocolVersion),"checks":[{"name":"smoke","passed":true,"detail":"ok"}]}"#
+        try "#!/bin/sh\necho '\(report)'\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        return path
+    }
+
+    func candidate(_ version: String) throws -> String { try Self.script(in: directory, name: "v" + version, version: version) }
+
+    static var noRestart: Upgrader.UpgradeOptions {
+        var options = Upgrader.UpgradeOptions()
+        options.restart = false
+        return options
+    }
+
+    func cleanUp() { try? FileManager.default.removeItem(atPath: directory) }
+}
+
+@Suite("The library API, without restarts")
+struct UpgraderTests {
+    @Test("upgrade commits, rollback returns, history and status are derived from the journal")
+    func upgradeAndRollback() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        let outcome = try demo.upgrader.upgrade(fromBinary: try demo.candidate("2.0"), options: Demo.noRestart)
+        #expect(outcome.version == "2.0")
+        #expect(try demo.home.currentVersion() == outcome.to)
+        #expect(outcome.verification?.isolation.contains("process group") == true)
+        let back = try demo.upgrader.rollback(to: nil, options: Demo.noRestart)
+        #expect(back.to == demo.first)
+        #expect(try demo.home.currentVersion() == demo.first)
+        #expect(try demo.upgrader.history().map(\.via) == ["adopt", "upgrade", "rollback"])
+        #expect(try demo.upgrader.history().map(\.version) == ["1.0", "2.0", "1.0"])
+        let status = try demo.upgrader.status()
+        #expect(status.current?.id == demo.first.hex)
+        #expect(status.previous?.id == outcome.to.hex)
+        #expect(status.warnings.isEmpty)
+    }
+
+    @Test("a disk full while staging is reported and changes nothing")
+    func diskFull() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        let candidate = try demo.candidate("2.0")
+        let error = #expect(throws: SystemError.self) {
+            try SystemCalls.withFaults({ calls in
+                let real = calls.write
+                calls.write = { fd, buffer, count in
+                    // Fail only the copy into staging: journal appends go through.
+                    let path = (try? FileSystem.destinationOfSymbolicLink("/proc/self/fd/\(fd)")) ?? ""
+                    return path.contains("/staging/tx-") ? Int(SystemCalls.failing(.noSpace)) : real(fd, buffer, count)
+                }
+            }) {
+                try demo.upgrader.upgrade(fromBinary: candidate, options: Demo.noRestart)
+            }
+        }
+        #expect(error?.errno == .noSpace)
+        #expect(error?.description.contains("No space left on device") == true)
+        #expect(try demo.home.currentVersion() == demo.first)
+        #expect(try VersionStore(home: demo.home).list() == [demo.first])
+        #expect(try FileSystem.contentsOfDirectory(demo.home.staging).isEmpty)
+        let last = try Journal(path: demo.home.journal).records.last
+        #expect(last?.kind == .abort)
+        #expect(last?.reason?.hasPrefix("stage: Failed to write to") == true)
+    }
+
+    @Test("a home whose staging cannot be written fails preflight")
+    func notWritable() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        let candidate = try demo.candidate("2.0")
+        let error = #expect(throws: UpgradeError.self) {
+            try SystemCalls.withFaults({ calls in
+                let real = calls.open
+                calls.open = { path, flags, mode in
+                    String(cString: path).contains(".write-test-") ? SystemCalls.failing(.readOnlyFileSystem) : real(path, flags, mode)
+                }
+            }) {
+                try demo.upgrader.upgrade(fromBinary: candidate, options: Demo.noRestart)
+            }
+        }
+        #expect(error?.description.hasPrefix("The home \"\(demo.home.root)\" is not writable: Failed to open") == true)
+        #expect(try demo.home.currentVersion() == demo.first)
+    }
+
+    @Test("a candidate speaking another protocol is refused")
+    func protocolMismatch() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        let candidate = try Demo.script(in: demo.directory, name: "other", version: "2.0", protocolVersion: 4)
+        let error = #expect(throws: UpgradeError.self) { try demo.upgrader.upgrade(fromBinary: candidate, options: Demo.noRestart) }
+        #expect(error?.description.contains("it speaks upgrade protocol 4, this version speaks 3") == true)
+        #expect(try VersionStore(home: demo.home).list() == [demo.first])
+    }
+}
+
+@Suite("Recovery at start")
+struct RecoveryTests {
+    /// Writes an open transaction to the journal as a crashed process would have left it.
+    func crash(_ demo: Demo, steps: [String], swap: Bool) throws -> SHA256Digest {
+        let staged = try VersionStore(home: demo.home).stage(try demo.candidate("2.0"), source: "test", transaction: "t-crash")
+        var journal = try Journal(path: demo.home.journal)
+        try journal.append(JournalRecord(kind: .begin, transaction: "t-crash", operation: .upgrade, from: demo.first))
+        for step in steps { try journal.append(JournalRecord(kind: .step, transaction: "t-crash", step: step, to: staged.id)) }
+        if swap { try demo.home.setCurrent(staged.id) }
+        try FileSystem.createDirectory(demo.home.staging + "/t-crash-leftover", mode: 0o700)
+        return staged.id
+    }
+
+    @Test("an interrupted transaction that had not swapped is undone, even if the link had flipped")
+    func beforeSwap() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        _ = try crash(demo, steps: ["preflight", "stage", "verify"], swap: true)
+        let notes = try demo.upgrader.recover()
+        #expect(notes.first?.contains("interrupted after verify; undone at start") == true)
+        #expect(try demo.home.currentVersion() == demo.first)
+        #expect(try VersionStore(home: demo.home).list() == [demo.first])
+        #expect(try FileSystem.contentsOfDirectory(demo.home.staging).isEmpty)
+        #expect(Ledger(try Journal(path: demo.home.journal)).openTransaction == nil)
+    }
+
+    @Test("a swapped but unconfirmed transaction found by another binary is rolled back")
+    func unconfirmed() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        _ = try crash(demo, steps: ["preflight", "stage", "verify", "swap"], swap: true)
+        let notes = try demo.upgrader.recover()
+        #expect(notes.first?.contains("unconfirmed after restart (attempt 1 of 3); rolled back at start") == true)
+        #expect(try demo.home.currentVersion() == demo.first)
+        let ledger = Ledger(try Journal(path: demo.home.journal))
+        #expect(ledger.transactions.last?.outcome == .aborted)
+        #expect(ledger.current == demo.first)
+    }
+
+    @Test("a link changed behind the journal's back is repaired from the journal")
+    func repairLink() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        let other = try VersionStore(home: demo.home).stage(try demo.candidate("3.0"), source: "test", transaction: "t")
+        try demo.home.setCurrent(other.id)
+        let notes = try demo.upgrader.recover()
+        #expect(notes.contains { $0.hasPrefix("Repaired") })
+        #expect(try demo.home.currentVersion() == demo.first)
+    }
+}
