@@ -154,3 +154,17 @@ public struct FileStatus: Sendable, Equatable {
     /// True when any execute bit is set.
     public var isExecutable: Bool { mode & 0o111 != 0 }
 }
+
+extension FileDescriptor {
+    /// Maps the first `length` bytes of the file read-only and calls `body` with them.
+    /// - Throws: ``SystemError`` "map", or what `body` throws.
+    public func withMappedBytes<Result>(length: Int, _ body: (UnsafeRawBufferPointer) throws -> Result) throws -> Result {
+        guard length > 0 else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        guard let address = mmap(nil, length, PROT_READ, MAP_PRIVATE, rawValue, 0), address != MAP_FAILED else {
+            throw SystemError("map", path: path, errno: .current)
+        }
+        defer { munmap(address, length) }
+        _ = madvise(address, length, MADV_SEQUENTIAL)
+        return try body(UnsafeRawBufferPointer(start: address, count: length))
+    }
+}

@@ -111,11 +111,11 @@ public enum MonotonicClock {
 
 /// Wall-clock time, for records.
 public enum WallClock {
-    /// Seconds since 1970 with millisecond precision.
+    /// Seconds since 1970 with microsecond precision.
     public static func now() -> Double {
         var time = timespec()
         clock_gettime(CLOCK_REALTIME, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec / 1_000_000) / 1000
+        return Double(time.tv_sec) + Double(time.tv_nsec / 1_000) / 1_000_000
     }
 }
 

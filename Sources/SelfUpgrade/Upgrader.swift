@@ -139,9 +139,12 @@ public struct Upgrader: Sendable {
             try home.setCurrent(expected)
             notes.append("Repaired \(home.current) to point at \(expected.short), as the journal says")
         }
-        let orphans = ProcessControl.killProcesses(workingUnder: home.staging)
-        if !orphans.isEmpty { notes.append("Killed \(orphans.count) process(es) left running by an interrupted verification") }
-        for name in (try? FileSystem.contentsOfDirectory(home.staging)) ?? [] {
+        let leftovers = (try? FileSystem.contentsOfDirectory(home.staging)) ?? []
+        if !leftovers.isEmpty {
+            let orphans = ProcessControl.killProcesses(workingUnder: home.staging)
+            if !orphans.isEmpty { notes.append("Killed \(orphans.count) process(es) left running by an interrupted verification") }
+        }
+        for name in leftovers {
             try FileSystem.removeTree(home.staging + "/" + name)
         }
         try prune(&journal)

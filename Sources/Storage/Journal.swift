@@ -85,32 +85,30 @@ public struct Journal: Sendable {
         hasTornTail = false
         guard FileSystem.exists(path) else { return }
         let bytes = try FileSystem.readFile(path)
+        // First pass: lines and checksums. Second: one decode of all records (a JSONDecoder call
+        // per line costs more than the parsing itself).
+        var lines: [(number: Int, json: ArraySlice<UInt8>)] = []
         var lineStart = 0
-        var lineNumber = 0
-        let decoder = JSONDecoder()
         while lineStart < bytes.count {
-            lineNumber += 1
             let newline = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n"))
             let lineEnd = newline ?? bytes.count
-            let line = Array(bytes[lineStart..<lineEnd])
-            let isLast = (newline.map { $0 + 1 } ?? bytes.count) >= bytes.count
             do {
                 guard newline != nil else { throw JournalLineError("the line is unfinished") }
-                let record = try Self.decode(line, decoder: decoder)
-                // A whole, checksummed record out of sequence is not a torn write: one is missing.
-                if let last = records.last, record.sequence != last.sequence + 1 {
-                    throw StorageError.corruptJournal(path: path, line: lineNumber, reason: "record \(record.sequence) follows record \(last.sequence)")
-                }
-                records.append(record)
+                lines.append((lines.count + 1, try Self.checkedJSON(bytes[lineStart..<lineEnd])))
                 validByteCount = lineEnd + 1
             } catch let error as JournalLineError {
-                if isLast {
-                    hasTornTail = true
-                    return
+                guard lineEnd + 1 >= bytes.count else {
+                    throw StorageError.corruptJournal(path: path, line: lines.count + 1, reason: error.reason)
                 }
-                throw StorageError.corruptJournal(path: path, line: lineNumber, reason: error.reason)
+                hasTornTail = true
             }
             lineStart = lineEnd + 1
+        }
+        records = try Self.decode(lines, path: path)
+        for index in records.indices.dropFirst() where records[index].sequence != records[index - 1].sequence + 1 {
+            // A whole, checksummed record out of sequence is not a torn write: one is missing.
+            throw StorageError.corruptJournal(path: path, line: index + 1,
+                                              reason: "record \(records[index].sequence) follows record \(records[index - 1].sequence)")
         }
     }
 
@@ -150,17 +148,31 @@ public struct Journal: Sendable {
         init(_ reason: String) { self.reason = reason }
     }
 
-    private static func decode(_ line: [UInt8], decoder: JSONDecoder) throws(JournalLineError) -> JournalRecord {
-        guard line.count > 9, line[8] == UInt8(ascii: " "),
-              let stored = UInt32(String(decoding: line[0..<8], as: UTF8.self), radix: 16) else {
+    /// The JSON of a line whose checksum matches.
+    private static func checkedJSON(_ line: ArraySlice<UInt8>) throws(JournalLineError) -> ArraySlice<UInt8> {
+        let start = line.startIndex
+        guard line.count > 9, line[start + 8] == UInt8(ascii: " "),
+              let stored = UInt32(String(decoding: line[start..<start + 8], as: UTF8.self), radix: 16) else {
             throw JournalLineError("no checksum")
         }
-        let json = Array(line[9...])
+        let json = line[(start + 9)...]
         guard CRC32.checksum(json) == stored else { throw JournalLineError("checksum mismatch") }
-        do {
-            return try decoder.decode(JournalRecord.self, from: Data(json))
-        } catch {
-            throw JournalLineError("not a journal record")
+        return json
+    }
+
+    private static func decode(_ lines: [(number: Int, json: ArraySlice<UInt8>)], path: String) throws -> [JournalRecord] {
+        var array: [UInt8] = [UInt8(ascii: "[")]
+        array.reserveCapacity(lines.reduce(2) { $0 + $1.json.count + 1 })
+        for (index, line) in lines.enumerated() {
+            if index > 0 { array.append(UInt8(ascii: ",")) }
+            array.append(contentsOf: line.json)
         }
+        array.append(UInt8(ascii: "]"))
+        let decoder = JSONDecoder()
+        if let records = try? decoder.decode([JournalRecord].self, from: Data(array)) { return records }
+        for line in lines where (try? decoder.decode(JournalRecord.self, from: Data(line.json))) == nil {
+            throw StorageError.corruptJournal(path: path, line: line.number, reason: "not a journal record")
+        }
+        throw StorageError.corruptJournal(path: path, line: lines.count, reason: "not a journal record")
     }
 }
