@@ -24,6 +24,8 @@ let package = Package(
             // the store costs less and a rollback's hash check reads less.
             linkerSettings: [.unsafeFlags(["-Xlinker", "--strip-all"], .when(configuration: .release))]
         ),
+        // The library's example: a daemon that upgrades itself in place without losing its work.
+        .executableTarget(name: "ExampleDaemon", dependencies: ["SelfUpgrade"], path: "Sources/ExampleDaemon"),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
         .testTarget(name: "IntegrityTests", dependencies: ["Integrity"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),

@@ -39,6 +39,7 @@ public enum ProcessControl {
     /// - Throws: ``SystemError`` "execute".
     public static func exec(_ path: String, arguments: [String], environment: [String: String]) throws(SystemError) -> Never {
         let envp = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        fflush(nil) // what `print` buffered would be lost with the old program image
         let error = withCStrings(arguments) { argv in
             withCStrings(envp) { env in
                 _ = execve(path, argv, env)

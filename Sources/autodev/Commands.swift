@@ -80,7 +80,7 @@ enum UpgradeCommand {
                 Output.out("  \(step): ok (\(Output.seconds(outcome.steps[step] ?? 0)))")
             }
             if let verification = outcome.verification {
-                Output.out("  verify: version \(verification.report.version), protocol \(verification.report.protocolVersion), \(verification.report.checks.count) checks passed")
+                Output.out("  candidate: autodev \(verification.report.version), protocol \(verification.report.protocolVersion), \(verification.report.checks.count) checks passed")
                 if let state = verification.report.state {
                     Output.out("  state: schema \(state.foundSchema.map(String.init) ?? "none") → \(state.schema), round trip \(state.roundTripEqual ? "equal" : "DIFFERENT")")
                 }
