@@ -155,4 +155,34 @@ struct BadInputTests {
         #expect(result.stderr.contains("is not writable") || result.stderr.contains("Read-only file system"), "\(result.stderr)")
         #expect(try harness.snapshot() == before)
     }
+
+    @Test("the restart-loop guard refuses another restart after too many in a short time")
+    func restartLoop() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let recent = "5:\(Date().timeIntervalSince1970 - 10)"
+        try expectRejected(harness, ["self-upgrade", "--from-binary", try harness.candidate()],
+                           message: "Refusing to restart again: 5 restarts in the last 60 s (restart-loop guard)",
+                           environment: ["AUTODEV_RESTARTS": recent])
+        // Outside the window the count starts again.
+        let old = "5:\(Date().timeIntervalSince1970 - 600)"
+        #expect(try harness.run(["self-upgrade", "--from-binary", try harness.candidate()], environment: ["AUTODEV_RESTARTS": old]).status == 0)
+    }
+
+    @Test("on a terminal a changing command asks, and 'no' changes nothing",
+          .enabled(if: FileManager.default.fileExists(atPath: "/usr/bin/script"), "needs script(1) from util-linux for a pseudo-terminal"))
+    func confirmationPrompt() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let before = try harness.snapshot()
+        // script(1) gives the command a pseudo-terminal and types our input into it.
+        let command = "\(harness.entry) self-upgrade --from-binary \(try harness.candidate())"
+        let answered = try harness.run(["-qec", command, "/dev/null"], executable: "/usr/bin/script", input: "n\n")
+        #expect(answered.stdout.contains("[y/N]"), "\(answered.stdout)")
+        #expect(answered.stdout.contains("Cancelled; nothing was changed"), "\(answered.stdout)")
+        #expect(answered.status == 1)
+        #expect(try harness.snapshot() == before)
+    }
 }

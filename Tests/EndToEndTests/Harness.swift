@@ -39,7 +39,7 @@ struct Harness {
     /// Runs `executable` (the entry point by default) and waits.
     @discardableResult
     func run(_ arguments: [String], executable: String? = nil, environment extra: [String: String] = [:],
-             killAfter seconds: Double? = nil) throws -> Result {
+             input: String? = nil, killAfter seconds: Double? = nil) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable ?? entry)
         process.arguments = arguments
@@ -50,8 +50,13 @@ struct Harness {
         FileManager.default.createFile(atPath: err.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
-        process.standardInput = FileHandle.nullDevice
+        let pipe = Pipe()
+        process.standardInput = input == nil ? FileHandle.nullDevice : pipe
         try process.run()
+        if let input {
+            pipe.fileHandleForWriting.write(Data(input.utf8))
+            try? pipe.fileHandleForWriting.close()
+        }
         let pid = process.processIdentifier
         if let seconds {
             usleep(UInt32(seconds * 1_000_000))
