@@ -51,6 +51,18 @@ enum CLI {
             return try run(CommandTree.selfCheck, rest, SelfCheckCommand.run)
         case "digest":
             return try run(CommandTree.digest, rest, DigestCommand.run)
+        case "release":
+            switch rest.first {
+            case "keygen": return try run(CommandTree.releaseKeygen, rest.dropFirst(), ReleaseCommands.keygen)
+            case "sign": return try run(CommandTree.releaseSign, rest.dropFirst(), ReleaseCommands.sign)
+            case "verify": return try run(CommandTree.releaseVerify, rest.dropFirst(), ReleaseCommands.verify)
+            case "speed": return try run(CommandTree.releaseSpeed, rest.dropFirst(), ReleaseCommands.speed)
+            case nil, "-h", "--help":
+                Output.out(CommandTree.release.helpText())
+                return ExitCode.success
+            case let other?:
+                throw UsageError(message: "Unknown command 'release \(other)'", spec: CommandTree.release)
+            }
         case "self-upgrade":
             switch rest.first {
             case "rollback": return try run(CommandTree.rollback, rest.dropFirst(), RollbackCommand.run)

@@ -42,8 +42,39 @@ enum CommandTree {
         path: ["digest"], abstract: "Print SHA-256 digests in sha256sum's format.",
         arguments: [("file", "Files to hash.")], variadic: true)
 
+    static let releaseKeygen = CommandSpec(
+        path: ["release", "keygen"], abstract: "Create a minisign-compatible Ed25519 key pair (secret key unencrypted, mode 0600).",
+        options: [.init(name: "public-key", value: "PATH", help: "Where to write the public key (default: autodev.pub)."),
+                  .init(name: "secret-key", value: "PATH", help: "Where to write the secret key (default: autodev.key)."),
+                  .init(name: "force", help: "Replace existing key files."),
+                  CommandSpec.json])
+
+    static let releaseSign = CommandSpec(
+        path: ["release", "sign"], abstract: "Sign a file; writes <file>.minisig, which minisign -V accepts.",
+        arguments: [("file", "The file to sign.")],
+        options: [.init(name: "secret-key", value: "PATH", help: "The secret key (default: autodev.key)."),
+                  .init(name: "signature", value: "PATH", help: "Where to write the signature (default: <file>.minisig)."),
+                  .init(name: "trusted-comment", value: "TEXT", help: "The signed comment (default: timestamp and file name)."),
+                  .init(name: "legacy", help: "Sign the file itself ('Ed') instead of its BLAKE2b-512 digest ('ED')."),
+                  CommandSpec.json])
+
+    static let releaseVerify = CommandSpec(
+        path: ["release", "verify"], abstract: "Verify a file's minisign signature and its trusted comment.",
+        arguments: [("file", "The signed file.")],
+        options: [.init(name: "public-key", value: "PATH", help: "The public key (default: autodev.pub)."),
+                  .init(name: "signature", value: "PATH", help: "The signature (default: <file>.minisig)."),
+                  CommandSpec.json])
+
+    static let releaseSpeed = CommandSpec(
+        path: ["release", "speed"], abstract: "Measure Ed25519 signatures and verifications per second.",
+        options: [.init(name: "seconds", value: "SECONDS", help: "How long to measure each (default: 2)."), CommandSpec.json])
+
+    static let release = CommandSpec(
+        path: ["release"], abstract: "Sign and verify releases with minisign-compatible Ed25519 keys.",
+        options: [], subcommands: [releaseKeygen, releaseSign, releaseVerify, releaseSpeed])
+
     static let root = CommandSpec(
         path: [], abstract: "A program that upgrades itself safely: verified, journaled, atomic, reversible.",
         options: [.init(name: "version", help: "Show the version.")],
-        subcommands: [initialize, selfUpgrade, selfCheck, digest])
+        subcommands: [initialize, selfUpgrade, selfCheck, digest, release])
 }

@@ -39,11 +39,12 @@ struct Harness {
     /// Runs `executable` (the entry point by default) and waits.
     @discardableResult
     func run(_ arguments: [String], executable: String? = nil, environment extra: [String: String] = [:],
-             input: String? = nil, killAfter seconds: Double? = nil) throws -> Result {
+             input: String? = nil, directory: String? = nil, killAfter seconds: Double? = nil) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable ?? entry)
         process.arguments = arguments
         process.environment = environment(extra)
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = root.appendingPathComponent("out-\(UUID().uuidString.prefix(6))")
         let err = root.appendingPathComponent("err-\(UUID().uuidString.prefix(6))")
         FileManager.default.createFile(atPath: out.path, contents: nil)

@@ -11,4 +11,9 @@ int ad_sha256_ni_available(void);
 /// Call only when `ad_sha256_ni_available()` returned 1.
 void ad_sha256_ni_blocks(uint32_t state[8], const uint8_t *data, size_t block_count);
 
+
+
+#include <sys/types.h>
+/// getrandom(2): up to `length` random bytes from the kernel; -1 with errno on failure.
+ssize_t ad_getrandom(void *buffer, size_t length);
 #endif

@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+
+@Suite("release keygen, sign, verify and digest with the real binary")
+struct ReleaseCommandTests {
+    @Test("keygen writes the secret key with mode 0600, refuses to overwrite; sign then verify succeeds")
+    func roundTrip() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let directory = harness.root.path
+        let run = { (arguments: [String]) in try harness.run(["release"] + arguments, executable: Harness.binary, environment: [:], directory: directory) }
+        let keygen = try run(["keygen"])
+        #expect(keygen.status == 0, "\(keygen.stderr)")
+        let mode = try FileManager.default.attributesOfItem(atPath: directory + "/autodev.key")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let again = try run(["keygen"])
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("already exists; pass --force to replace it"))
+
+        try Data("payload".utf8).write(to: URL(fileURLWithPath: directory + "/file"))
+        #expect(try run(["sign", "file", "--trusted-comment", "v1.0"]).status == 0)
+        let verified = try run(["verify", "file"])
+        #expect(verified.status == 0)
+        #expect(verified.stdout == "Signature and comment signature verified\nTrusted comment: v1.0\n")
+
+        try Data("payload!".utf8).write(to: URL(fileURLWithPath: directory + "/file"))
+        let tampered = try run(["verify", "file"])
+        #expect(tampered.status == 1)
+        #expect(tampered.stderr.contains("signature verification failed"))
+    }
+
+    @Test("bad key and signature files each give a clear error and exit 1")
+    func badFiles() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let directory = harness.root.path
+        let run = { (arguments: [String]) in try harness.run(["release"] + arguments, executable: Harness.binary, environment: [:], directory: directory) }
+        #expect(try run(["keygen"]).status == 0)
+        #expect(try run(["keygen", "--public-key", "other.pub", "--secret-key", "other.key"]).status == 0)
+        try Data("payload".utf8).write(to: URL(fileURLWithPath: directory + "/file"))
+        #expect(try run(["sign", "file"]).status == 0)
+        let signature = try String(contentsOfFile: directory + "/file.minisig", encoding: .utf8)
+        let publicKey = try String(contentsOfFile: directory + "/autodev.pub", encoding: .utf8)
+        var lines = signature.split(separator: "\n").map(String.init)
+        let keyLines = publicKey.split(separator: "\n").map(String.init)
+        let cases: [(file: String, text: String, option: String, message: String)] = [
+            ("truncated.minisig", lines.prefix(2).joined(separator: "\n"), "--signature", "is truncated: it has 2 of 4 lines"),
+            ("short.minisig", { var l = lines; l[1] = String(l[1].prefix(40)); return l.joined(separator: "\n") }(), "--signature", "truncated"),
+            ("nonbase64.minisig", { var l = lines; l[1] = "%%%%" + l[1].dropFirst(4); return l.joined(separator: "\n") }(), "--signature", "is not valid base64"),
+            ("algorithm.minisig", { var l = lines; l[1] = "WF" + l[1].dropFirst(2); return l.joined(separator: "\n") }(), "--signature", "not Ed25519"),
+            ("oversized.pub", keyLines[0] + "\n" + keyLines[1].dropLast(1) + "AAAAAAAA=", "--public-key", "oversized"),
+            ("huge.pub", String(repeating: "A", count: 100_000), "--public-key", "is too large"),
+        ]
+        for item in cases {
+            try item.text.write(toFile: directory + "/" + item.file, atomically: true, encoding: .utf8)
+            let result = try run(["verify", "file", item.option, item.file])
+            #expect(result.status == 1, "\(item.file)")
+            #expect(result.stderr.contains(item.message), "\(item.file): \(result.stderr)")
+        }
+        let wrongKey = try run(["verify", "file", "--public-key", "other.pub"])
+        #expect(wrongKey.status == 1)
+        #expect(wrongKey.stderr.contains("the signature was made by key"))
+        let missing = try run(["verify", "file", "--public-key", "absent.pub"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("Failed to open \"absent.pub\": No such file or directory"))
+        lines[2] = "trusted comment: forged"
+        try lines.joined(separator: "\n").write(toFile: directory + "/forged.minisig", atomically: true, encoding: .utf8)
+        #expect(try run(["verify", "file", "--signature", "forged.minisig"]).stderr.contains("comment was altered"))
+    }
+
+    @Test("digest agrees with sha256sum on random files from 0 bytes to 64 MiB")
+    func digestMatchesSha256sum() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let sizes = [0, 1, 55, 56, 63, 64, 65, 111, 112, 119, 120, 127, 128, 129, 1000, 4095, 4096, 4097,
+                     (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 64 << 20]
+        var paths: [String] = []
+        let random = try #require(FileHandle(forReadingAtPath: "/dev/urandom"))
+        for size in sizes {
+            let path = harness.root.appendingPathComponent("random-\(size)").path
+            try random.readData(ofLength: size).write(to: URL(fileURLWithPath: path))
+            paths.append(path)
+        }
+        let ours = try harness.run(["digest"] + paths, executable: Harness.binary)
+        let theirs = try harness.run(paths, executable: "/usr/bin/sha256sum")
+        #expect(ours.status == 0)
+        #expect(ours.stdout == theirs.stdout)
+        #expect(ours.stdout.split(separator: "\n").count == sizes.count)
+        let missing = try harness.run(["digest", harness.root.appendingPathComponent("absent").path], executable: Harness.binary)
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("No such file or directory"))
+    }
+}
