@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -19,8 +20,10 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-enum { STEP_EXEC, STEP_UNSHARE, STEP_SETRLIMIT, STEP_CHDIR, STEP_DUP2, STEP_SETPGID };
-static const char *step_names[] = {"exec", "unshare", "setrlimit", "chdir", "dup2", "setpgid"};
+enum { STEP_EXEC, STEP_UNSHARE_NET, STEP_UNSHARE_MOUNT, STEP_MOUNT, STEP_UNSHARE_PID, STEP_FORK,
+       STEP_SETRLIMIT, STEP_CHDIR, STEP_DUP2, STEP_SETPGID };
+static const char *step_names[] = {"exec", "unshare-network", "unshare-mount", "mount", "unshare-pid", "fork",
+                                   "setrlimit", "chdir", "dup2", "setpgid"};
 
 static void report_and_exit(int pipe_fd, int step) {
     int message[2] = {step, errno};
@@ -61,7 +64,41 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(127);
         if (options->new_process_group && setpgid(0, 0) != 0) report_and_exit(report[1], STEP_SETPGID);
-        if (options->new_network_namespace && unshare(CLONE_NEWNET) != 0) report_and_exit(report[1], STEP_UNSHARE);
+        if (options->new_network_namespace && unshare(CLONE_NEWNET) != 0) report_and_exit(report[1], STEP_UNSHARE_NET);
+        if (options->new_mount_namespace) {
+            if (unshare(CLONE_NEWNS) != 0) report_and_exit(report[1], STEP_UNSHARE_MOUNT);
+            if (mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) report_and_exit(report[1], STEP_MOUNT);
+            for (int i = 0; i < options->readonly_count; i++) {
+                const char *path = options->readonly_paths[i];
+                if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) != 0 ||
+                    mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) != 0) {
+                    report_and_exit(report[1], STEP_MOUNT);
+                }
+            }
+            for (int i = 0; i < options->writable_count; i++) {
+                const char *path = options->writable_paths[i];
+                if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) != 0) report_and_exit(report[1], STEP_MOUNT);
+            }
+        }
+        if (options->new_pid_namespace) {
+            if (unshare(CLONE_NEWPID) != 0) report_and_exit(report[1], STEP_UNSHARE_PID);
+            /* The next child is pid 1 of the namespace; this process relays its end. */
+            pid_t init = fork();
+            if (init < 0) report_and_exit(report[1], STEP_FORK);
+            if (init > 0) {
+                close(report[1]);
+                int status;
+                while (waitpid(init, &status, 0) < 0) {
+                    if (errno != EINTR) _exit(127);
+                }
+                if (WIFSIGNALED(status)) {
+                    signal(WTERMSIG(status), SIG_DFL);
+                    kill(getpid(), WTERMSIG(status));
+                }
+                _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 127);
+            }
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+        }
         for (int i = 0; i < options->limit_count; i++) {
             struct rlimit limit = {(rlim_t)options->limits[i].value, (rlim_t)options->limits[i].value};
             if (setrlimit(options->limits[i].resource, &limit) != 0) report_and_exit(report[1], STEP_SETRLIMIT);

@@ -57,6 +57,12 @@ public enum Subprocess {
         public var limits: [ResourceLimit] = []
         /// Run in a new network namespace (no interfaces but a downed loopback).
         public var isolateNetwork = false
+        /// Run as pid 1 of a new pid namespace: whatever it starts dies with it.
+        public var isolateProcesses = false
+        /// Run in a private mount namespace with these paths read-only...
+        public var readOnlyPaths: [String] = []
+        /// ...and these (inside them) writable again. Either list non-empty asks for the namespace.
+        public var writablePaths: [String] = []
 
         public init(executable: String, arguments: [String], environment: [String: String]) {
             self.executable = executable
@@ -130,6 +136,7 @@ public enum Subprocess {
         let argv = [configuration.executable] + configuration.arguments
         let envp = configuration.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         let limits = configuration.limits.map { ad_rlimit(resource: $0.resource, value: $0.value) }
+        let isolateMounts = !configuration.readOnlyPaths.isEmpty || !configuration.writablePaths.isEmpty
         var pid: Int32 = 0
         var childErrno: Int32 = 0
         var failedStep: UnsafePointer<CChar>?
@@ -137,12 +144,22 @@ public enum Subprocess {
             withCStrings(envp) { envPointers in
                 limits.withUnsafeBufferPointer { limitBuffer in
                     withOptionalCString(configuration.workingDirectory) { cwd in
-                        var options = ad_spawn_options(
-                            cwd: cwd, stdin_fd: stdin, stdout_fd: stdout, stderr_fd: stderr,
-                            new_process_group: 1, new_network_namespace: configuration.isolateNetwork ? 1 : 0,
-                            limits: limitBuffer.baseAddress, limit_count: Int32(limitBuffer.count))
-                        return ad_spawn(configuration.executable, argvPointers, envPointers, &options,
-                                        &pid, &childErrno, &failedStep)
+                        withCStrings(configuration.readOnlyPaths) { readOnly in
+                            withCStrings(configuration.writablePaths) { writable in
+                                var options = ad_spawn_options(
+                                    cwd: cwd, stdin_fd: stdin, stdout_fd: stdout, stderr_fd: stderr,
+                                    new_process_group: 1, new_network_namespace: configuration.isolateNetwork ? 1 : 0,
+                                    new_pid_namespace: configuration.isolateProcesses ? 1 : 0,
+                                    new_mount_namespace: isolateMounts ? 1 : 0,
+                                    readonly_paths: UnsafeRawPointer(readOnly).assumingMemoryBound(to: UnsafePointer<CChar>?.self),
+                                    readonly_count: Int32(configuration.readOnlyPaths.count),
+                                    writable_paths: UnsafeRawPointer(writable).assumingMemoryBound(to: UnsafePointer<CChar>?.self),
+                                    writable_count: Int32(configuration.writablePaths.count),
+                                    limits: limitBuffer.baseAddress, limit_count: Int32(limitBuffer.count))
+                                return ad_spawn(configuration.executable, argvPointers, envPointers, &options,
+                                                &pid, &childErrno, &failedStep)
+                            }
+                        }
                     }
                 }
             }

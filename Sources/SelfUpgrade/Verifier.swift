@@ -59,24 +59,10 @@ public struct Verifier: Sendable {
         run.errorPath = errors
         run.timeoutSeconds = configuration.verifyTimeoutSeconds
         run.limits = [.cpuSeconds(configuration.verifyCPUSeconds), .addressSpace(bytes: configuration.verifyMemoryBytes),
-                      .fileSize(bytes: configuration.verifyFileSizeBytes), .openFiles(256)]
-        run.isolateNetwork = true
-        var isolation = ["process group", "private HOME and TMPDIR", "state copy", "rlimits (cpu, memory, file size, files)", "timeout"]
-
+                      .fileSize(bytes: configuration.verifyFileSizeBytes), .openFiles(256), .processes(4096)]
+        var isolation = ["process group", "private HOME and TMPDIR", "state copy", "rlimits (cpu, memory, file size, files, processes)", "timeout"]
         let start = MonotonicClock.now()
-        let status: TerminationStatus
-        do {
-            do {
-                status = try Subprocess.run(run)
-                isolation.append("network namespace")
-            } catch let error as Subprocess.LaunchError where error.step == "unshare" {
-                run.isolateNetwork = false
-                status = try Subprocess.run(run)
-                isolation.append("no network namespace (\(error.errno))")
-            }
-        } catch let error as Subprocess.LaunchError {
-            throw UpgradeError.verificationFailed(binary: binary, reason: error.description, log: logDirectory)
-        }
+        let status = try runIsolated(run, binary: binary, logDirectory: logDirectory, protecting: sandbox, isolation: &isolation)
         let seconds = MonotonicClock.seconds(since: start)
         guard status.isSuccess else {
             let tail = lastLines(of: errors)
@@ -110,6 +96,41 @@ public struct Verifier: Sendable {
     }
 
     // MARK: - Internals
+
+    /// The namespaces asked for, dropped one by one (and said so) where the kernel refuses them.
+    private func runIsolated(_ base: Subprocess.Configuration, binary: String, logDirectory: String, protecting sandbox: String,
+                             isolation: inout [String]) throws -> TerminationStatus {
+        var readOnly = [home.root]
+        if let realHome = ProcessControl.environment("HOME"), realHome != "/", FileSystem.isDirectory(realHome) { readOnly.append(realHome) }
+        var wanted: Set<String> = ["network", "processes", "mounts"]
+        while true {
+            var run = base
+            run.isolateNetwork = wanted.contains("network")
+            run.isolateProcesses = wanted.contains("processes")
+            if wanted.contains("mounts") {
+                run.readOnlyPaths = readOnly
+                run.writablePaths = [sandbox]
+            }
+            do {
+                let status = try Subprocess.run(run)
+                if run.isolateNetwork { isolation.append("network namespace (no network)") }
+                if run.isolateProcesses { isolation.append("pid namespace (everything it starts dies with it)") }
+                if wanted.contains("mounts") { isolation.append("read-only live home and HOME") }
+                return status
+            } catch let error as Subprocess.LaunchError {
+                let feature: String? = switch error.step {
+                case "unshare-network": "network"
+                case "unshare-pid", "fork": "processes"
+                case "unshare-mount", "mount": "mounts"
+                default: nil
+                }
+                guard let feature, wanted.remove(feature) != nil else {
+                    throw UpgradeError.verificationFailed(binary: binary, reason: error.description, log: logDirectory)
+                }
+                isolation.append("no \(feature) isolation (\(error.step): \(error.errno))")
+            }
+        }
+    }
 
     private func copyDirectory(_ source: String, to destination: String) throws {
         try FileSystem.createDirectory(destination, mode: 0o700)

@@ -17,6 +17,14 @@ typedef struct {
     int stderr_fd;
     int new_process_group;     /* setpgid(0, 0): the child leads a group that can be killed whole */
     int new_network_namespace; /* unshare(CLONE_NEWNET): a namespace with no interfaces up */
+    int new_pid_namespace;     /* the program runs as pid 1 of a new namespace: when it exits,
+                                  the kernel kills everything it started, daemons included */
+    int new_mount_namespace;   /* a private mount namespace where readonly_paths are bind-mounted
+                                  read-only, then writable_paths bind-mounted writable again */
+    const char *const *readonly_paths;
+    int readonly_count;
+    const char *const *writable_paths;
+    int writable_count;
     const ad_rlimit *limits;
     int limit_count;
 } ad_spawn_options;
@@ -26,7 +34,8 @@ typedef struct {
 /// Everything between fork and exec is async-signal-safe C. On success returns 0 and stores the
 /// child's pid. If fork fails returns -1 with errno set. If the child could not be prepared or
 /// could not execute the program, the child is reaped, -2 is returned, `*failed_step` names the
-/// step ("exec", "unshare", "setrlimit", "chdir", "dup2", "setpgid") and `*child_errno` its errno.
+/// step ("exec", "unshare-network", "unshare-mount", "mount", "unshare-pid", "fork", "setrlimit",
+/// "chdir", "dup2", "setpgid") and `*child_errno` its errno.
 int ad_spawn(const char *path, char *const argv[], char *const envp[],
              const ad_spawn_options *options, int *pid, int *child_errno, const char **failed_step);
 
