@@ -168,3 +168,8 @@ extension FileDescriptor {
         return try body(UnsafeRawBufferPointer(start: address, count: length))
     }
 }
+
+extension FileDescriptor {
+    /// Moves the read/write position to `offset` from the start; false when that fails.
+    public func seek(to offset: Int) -> Bool { lseek(rawValue, off_t(offset), SEEK_SET) == off_t(offset) }
+}

@@ -1,3 +1,4 @@
+import CPlatform
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -134,4 +135,25 @@ extension WallClock {
 extension ProcessControl {
     /// Removes a variable from this process's environment (so children and `exec` do not see it).
     public static func removeEnvironment(_ name: String) { unsetenv(name) }
+}
+
+/// SIGINT and SIGTERM as a request to cancel: long waits check it and undo what they did.
+public enum Cancellation {
+    /// Routes SIGINT and SIGTERM to ``signal`` instead of ending the process.
+    public static func install() { ad_install_cancel_handlers() }
+
+    /// The signal that asked to cancel, or 0.
+    public static var signal: Int32 { ad_cancel_signal() }
+}
+
+extension ProcessControl {
+    /// The first executable called `name` in $PATH.
+    public static func findExecutable(_ name: String) -> String? {
+        if name.contains("/") { return name }
+        for directory in (environment("PATH") ?? "/usr/bin:/bin").split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            if access(candidate, X_OK) == 0, FileSystem.isDirectory(candidate) == false { return candidate }
+        }
+        return nil
+    }
 }

@@ -88,48 +88,111 @@ public enum Subprocess {
 
     /// Runs the child to completion (or until the timeout), then kills its whole process group,
     /// so nothing it forked outlives it.
+    /// - Parameter progress: called about once a second with the seconds elapsed.
     /// - Returns: how it ended.
-    /// - Throws: ``LaunchError`` when it could not be started, ``SystemError`` for the output files.
-    public static func run(_ configuration: Configuration) throws -> TerminationStatus {
+    /// - Throws: ``LaunchError`` when it could not be started, ``SystemError`` for the output files,
+    ///   ``Cancelled`` when SIGINT or SIGTERM arrived (after ``Cancellation/install()``).
+    public static func run(_ configuration: Configuration, progress: ((Double) -> Void)? = nil) throws -> TerminationStatus {
+        let child = try launch(configuration)
+        var lastReport = 0.0
+        while true {
+            if let status = try child.poll() { return status }
+            if let progress, child.elapsed - lastReport >= 1 {
+                lastReport = child.elapsed
+                progress(lastReport)
+            }
+            child.pause()
+        }
+    }
+
+    /// Starts the child and returns at once; ``Running/poll()`` tells when it has ended.
+    public static func launch(_ configuration: Configuration) throws -> Running {
         let output = try openOutput(configuration.outputPath)
         defer { try? output.close() }
         let error = configuration.errorPath == configuration.outputPath ? output : try openOutput(configuration.errorPath)
         defer { if configuration.errorPath != configuration.outputPath { try? error.close() } }
         let input = try FileDescriptor.open("/dev/null")
         defer { try? input.close() }
-
         let pid = try spawn(configuration, stdin: input.rawValue, stdout: output.rawValue, stderr: error.rawValue)
-        let start = MonotonicClock.now()
-        var status: Int32 = 0
-        var pause: UInt32 = 200
-        while true {
-            let reaped = waitpid(pid, &status, WNOHANG)
-            if reaped == pid { break }
-            if reaped == -1 && Errno.current != .interrupted {
-                killGroup(pid)
-                throw SystemError("wait for", path: configuration.executable, errno: .current)
-            }
-            if let limit = configuration.timeoutSeconds, MonotonicClock.seconds(since: start) > limit {
-                killGroup(pid)
-                while waitpid(pid, &status, 0) == -1 && Errno.current == .interrupted {}
-                return .timedOut(seconds: limit)
-            }
-            usleep(pause)
-            pause = min(pause * 2, 10_000)
+        return Running(pid: pid, executable: configuration.executable, timeoutSeconds: configuration.timeoutSeconds, start: MonotonicClock.now())
+    }
+
+    /// The user asked to stop (SIGINT or SIGTERM); the child was killed.
+    public struct Cancelled: Error, Sendable, CustomStringConvertible {
+        public var signal: Int32
+        public init(signal: Int32) { self.signal = signal }
+        public var description: String { "Cancelled by signal \(signal) (\(String(cString: strsignal(signal))))" }
+    }
+
+    /// A child that is running.
+    public final class Running: @unchecked Sendable {
+        // Owned by the thread that launched it; `poll` and `terminate` are not called concurrently.
+        public let pid: pid_t
+        let executable: String
+        let timeoutSeconds: Double?
+        let start: UInt64
+        private var pauseMicroseconds: UInt32 = 200
+        private var finished: TerminationStatus?
+
+        init(pid: pid_t, executable: String, timeoutSeconds: Double?, start: UInt64) {
+            self.pid = pid
+            self.executable = executable
+            self.timeoutSeconds = timeoutSeconds
+            self.start = start
         }
-        killGroup(pid)
-        if status & 0x7f == 0 { return .exited((status >> 8) & 0xff) }
-        return .signaled(status & 0x7f)
+
+        /// Seconds since it started.
+        public var elapsed: Double { MonotonicClock.seconds(since: start) }
+
+        /// How it ended, or nil while it runs. Kills its process group once it has ended, at the
+        /// timeout, or on cancellation.
+        public func poll() throws -> TerminationStatus? {
+            if let finished { return finished }
+            var status: Int32 = 0
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid {
+                _ = kill(-pid, SIGKILL)
+                finished = status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
+                return finished
+            }
+            if reaped == -1 && Errno.current != .interrupted {
+                let error = Errno.current
+                terminate()
+                throw SystemError("wait for", path: executable, errno: error)
+            }
+            if let limit = timeoutSeconds, elapsed > limit {
+                terminate()
+                finished = .timedOut(seconds: limit)
+                return finished
+            }
+            let signal = Cancellation.signal
+            if signal != 0 {
+                terminate()
+                throw Cancelled(signal: signal)
+            }
+            return nil
+        }
+
+        /// Sleeps a little (longer the longer it runs, up to 10 ms).
+        public func pause() {
+            usleep(pauseMicroseconds)
+            pauseMicroseconds = min(pauseMicroseconds * 2, 10_000)
+        }
+
+        /// Kills the whole process group and reaps the child.
+        public func terminate() {
+            guard finished == nil else { return }
+            _ = kill(-pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) == -1 && Errno.current == .interrupted {}
+            finished = .signaled(SIGKILL)
+        }
     }
 
     // MARK: - Internals
 
     private static func openOutput(_ path: String?) throws(SystemError) -> FileDescriptor {
         try FileDescriptor.open(path ?? "/dev/null", [.writeOnly, .create, .truncate], mode: 0o644)
-    }
-
-    private static func killGroup(_ pid: pid_t) {
-        _ = kill(-pid, SIGKILL)
     }
 
     private static func spawn(_ configuration: Configuration, stdin: Int32, stdout: Int32, stderr: Int32) throws(LaunchError) -> pid_t {

@@ -35,6 +35,9 @@ struct TransactionContext {
     var stagedNewVersion = false
     var verifyState = false
     var verification: Verifier.Result?
+    var sourceBuild: SourceBuild?
+    var testRun: Subprocess.Running?
+    var testSummary: String?
     var timings: [(step: String, seconds: Double)] = []
 
     var home: Home { upgrader.home }
@@ -176,15 +179,88 @@ struct VerifyStep: TransactionStep {
 }
 
 /// Flips `current` to the target: temporary link, rename, fsync of the directory.
+/// The last moment a cancellation (SIGINT, SIGTERM) is honoured.
 struct SwapStep: TransactionStep {
     let name = "swap"
 
     func run(_ context: inout TransactionContext) throws -> StepOutcome {
+        let signal = Cancellation.signal
+        if signal != 0 { throw Subprocess.Cancelled(signal: signal) }
         try context.home.setCurrent(context.target!)
         return StepOutcome(to: context.target)
     }
 
     func undo(_ context: TransactionContext) throws {
         if let from = context.from { try context.home.setCurrent(from) }
+    }
+}
+
+// MARK: - Source steps
+
+/// Starts `swift test` and `swift build -c release` side by side (each with its own warm
+/// scratch directory, output in the transaction's logs), and waits for the build.
+struct BuildStep: TransactionStep {
+    let name = "build"
+
+    func run(_ context: inout TransactionContext) throws -> StepOutcome {
+        let build = context.sourceBuild!
+        guard let swift = ProcessControl.findExecutable("swift") else { throw UpgradeError.toolMissing(name: "swift") }
+        try FileSystem.createDirectory(context.logDirectory, mode: 0o755, intermediates: true)
+        let environment = ProcessControl.environment().filter { !$0.key.hasPrefix("AUTODEV_") }
+        func configuration(_ arguments: [String], log: String) -> Subprocess.Configuration {
+            var configuration = Subprocess.Configuration(executable: swift, arguments: arguments, environment: environment)
+            configuration.workingDirectory = build.source
+            configuration.outputPath = context.logDirectory + "/" + log
+            configuration.errorPath = configuration.outputPath
+            return configuration
+        }
+        context.testRun = try Subprocess.launch(configuration(build.testArguments, log: "test.log"))
+        let log = context.logDirectory + "/build.log"
+        let status = try wait(for: try Subprocess.launch(configuration(build.buildArguments, log: "build.log")), log: log, context: context)
+        guard status.isSuccess else {
+            context.testRun?.terminate()
+            throw UpgradeError.toolFailed(command: "swift " + build.buildArguments.joined(separator: " "), status: status.description,
+                                          problems: ToolLog.firstProblems(in: log), log: log)
+        }
+        guard FileSystem.exists(build.candidate) else {
+            throw UpgradeError.toolFailed(command: "swift build", status: "produced no \(build.candidate)", problems: [], log: log)
+        }
+        context.candidate = build.candidate
+        return StepOutcome()
+    }
+
+    func undo(_ context: TransactionContext) throws {
+        context.testRun?.terminate()
+    }
+}
+
+/// Waits for the `swift test` run the build step started.
+struct TestStep: TransactionStep {
+    let name = "test"
+
+    func run(_ context: inout TransactionContext) throws -> StepOutcome {
+        let build = context.sourceBuild!
+        let log = context.logDirectory + "/test.log"
+        let status = try wait(for: context.testRun!, log: log, context: context)
+        guard status.isSuccess else {
+            throw UpgradeError.toolFailed(command: "swift " + build.testArguments.joined(separator: " "), status: status.description,
+                                          problems: ToolLog.firstProblems(in: log), log: log)
+        }
+        context.testSummary = ToolLog.testSummary(in: log)
+        return StepOutcome()
+    }
+}
+
+/// Polls a tool until it ends, reporting progress (elapsed time and its last line) each second.
+private func wait(for process: Subprocess.Running, log: String, context: TransactionContext) throws -> TerminationStatus {
+    var reported = 0.0
+    while true {
+        if let status = try process.poll() { return status }
+        if process.elapsed - reported >= 1 {
+            reported = process.elapsed
+            context.upgrader.progress(.working(step: log.hasSuffix("test.log") ? "test" : "build", seconds: reported,
+                                                detail: ToolLog.lastLine(of: log)))
+        }
+        process.pause()
     }
 }

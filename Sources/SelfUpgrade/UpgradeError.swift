@@ -20,6 +20,9 @@ public enum UpgradeError: Error, Sendable, CustomStringConvertible {
     case invalidConfiguration(path: String, reason: String)
     case injectedFailure(point: String)
     case cancelled
+    case sourceNotPackage(path: String, reason: String)
+    case toolMissing(name: String)
+    case toolFailed(command: String, status: String, problems: [String], log: String)
 
     public var description: String {
         switch self {
@@ -59,6 +62,13 @@ public enum UpgradeError: Error, Sendable, CustomStringConvertible {
             "Injected failure at \(point) (AUTODEV_FAILPOINT)"
         case .cancelled:
             "Cancelled; nothing was changed"
+        case .sourceNotPackage(let path, let reason):
+            "The source \"\(path)\" is not a Swift package: \(reason)"
+        case .toolMissing(let name):
+            "'\(name)' was not found on PATH; a source upgrade needs the Swift toolchain"
+        case .toolFailed(let command, let status, let problems, let log):
+            "'\(command)' \(status)" + (problems.isEmpty ? "" : ":\n" + problems.map { "  " + $0 }.joined(separator: "\n"))
+                + "\nFull log: \(log)"
         }
     }
 }

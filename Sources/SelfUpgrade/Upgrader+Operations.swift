@@ -59,6 +59,8 @@ extension Upgrader {
         public var dryRun: Bool
         public var verification: Verifier.Result?
         public var steps: [String: Double]
+        /// The test run's summary line, for a source upgrade.
+        public var tests: String?
     }
 
     /// Upgrades to a prebuilt binary: preflight → stage → verify → swap → restart → confirm.
@@ -73,6 +75,19 @@ extension Upgrader {
             context.candidate = path
             context.verifyState = options.verifyState
             return [PreflightStep(), StageStep(), VerifyStep()]
+        }
+    }
+
+    /// Upgrades from source: build (`swift build -c release`) and test (`swift test`) side by
+    /// side, then the same preflight → stage → verify → swap → restart → confirm.
+    /// - Throws: ``UpgradeError/toolFailed(command:status:problems:log:)`` naming the first
+    ///   compiler errors or test failures; nothing is changed.
+    public func upgrade(fromSource build: SourceBuild, options: UpgradeOptions = UpgradeOptions()) throws -> Outcome {
+        try SourceBuild.validate(build.source)
+        return try transact(operation: options.dryRun ? .dryRun : .upgrade, source: "source:" + build.source, options: options) { context in
+            context.sourceBuild = build
+            context.verifyState = options.verifyState
+            return [PreflightStep(), BuildStep(), TestStep(), StageStep(), VerifyStep()]
         }
     }
 
@@ -132,7 +147,8 @@ extension Upgrader {
         return Outcome(transaction: context.transaction, operation: operation, from: from, to: context.target!,
                        version: context.verification?.report.version ?? Ledger(context.journal).versionName(of: context.target!),
                        dryRun: operation == .dryRun, verification: context.verification,
-                       steps: Dictionary(context.timings.map { ($0.step, $0.seconds) }, uniquingKeysWith: { $1 }))
+                       steps: Dictionary(context.timings.map { ($0.step, $0.seconds) }, uniquingKeysWith: { $1 }),
+                       tests: context.testSummary)
     }
 
     /// Checks a candidate path before any transaction starts.

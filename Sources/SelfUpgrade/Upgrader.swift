@@ -14,6 +14,8 @@ public struct Upgrader: Sendable {
         case started(step: String)
         case finished(step: String, seconds: Double)
         case failed(step: String, reason: String)
+        /// A long step is still running: its elapsed time and latest output line.
+        case working(step: String, seconds: Double, detail: String)
     }
 
     public let home: Home

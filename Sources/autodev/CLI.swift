@@ -117,10 +117,17 @@ struct Session {
             }
         }, progress: { event in
             guard !json else { return }
+            let clear = interactive ? "\r\u{1B}[K" : ""
             switch event {
             case .started(let step): if interactive { Output.err("==> \(step)…") }
-            case .finished(let step, let seconds): Output.err("  ✓ \(step) (\(Output.seconds(seconds)))")
-            case .failed(let step, _): Output.err("  ✗ \(step)")
+            case .finished(let step, let seconds): Output.err("\(clear)  ✓ \(step) (\(Output.seconds(seconds)))")
+            case .failed(let step, _): Output.err("\(clear)  ✗ \(step)")
+            case .working(let step, let seconds, let detail):
+                if interactive {
+                    Output.err("\(clear)  \(step) \(Int(seconds)) s  \(detail.prefix(70))", terminator: false)
+                } else if Int(seconds) % 30 == 0 {
+                    Output.err("  \(step): \(Int(seconds)) s")
+                }
             }
         })
         if let timeout = arguments.value("timeout") {

@@ -5,6 +5,7 @@ enum CommandTree {
         discussion: "Prints the directory to put on PATH; the 'autodev' there always runs the current version.",
         options: [CommandSpec.home,
                   .init(name: "keep", value: "N", help: "How many versions the store keeps (default 5, at least 2)."),
+                  .init(name: "source", value: "DIR", help: "Clone this git repository into <home>/source as the working copy that source upgrades and the agent build."),
                   CommandSpec.json])
 
     static let rollback = CommandSpec(
@@ -24,8 +25,10 @@ enum CommandTree {
 
     static let selfUpgrade = CommandSpec(
         path: ["self-upgrade"], abstract: "Replace the running program with a verified new version, or roll back.",
-        discussion: "The transaction: preflight → stage → verify (sandboxed) → swap → restart (exec, same PID) → confirm. Every step is journaled; an interruption at any point leaves exactly the old or the new version.",
+        discussion: "The transaction: preflight → [build → test] → stage → verify (sandboxed) → swap → restart (exec, same PID) → confirm. Without --from-binary the candidate is built from source: swift build -c release and swift test run side by side with warm caches in the home, their output in <home>/logs/<tx>/. Every step is journaled; Ctrl-C before the swap undoes everything; an interruption at any point leaves exactly the old or the new version.",
         options: [.init(name: "from-binary", value: "PATH", help: "The candidate: a prebuilt autodev binary."),
+                  .init(name: "source", value: "DIR", help: "Build the candidate from this package (default: the home's working copy, else the package around the current directory)."),
+                  .init(name: "test-filter", value: "REGEX", help: "The tests the source upgrade runs (default: all but EndToEndTests)."),
                   .init(name: "dry-run", help: "Stage and verify the candidate, print the plan and each step's result, and change nothing."),
                   .init(name: "verify-state", help: "Make the candidate read and migrate a copy of the current state and prove the round trip."),
                   .init(name: "timeout", value: "SECONDS", help: "Wall-clock limit of the verification run (default from config.json: 30)."),

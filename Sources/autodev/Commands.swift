@@ -22,6 +22,7 @@ enum InitCommand {
             id = try upgrader.adopt(executable: executable)
             if arguments.value("keep") != nil { try configuration.save(to: home) }
             try AutodevState.update(in: home.state) { _ in }
+            if let source = arguments.value("source") { try WorkingCopy.clone(source, into: home.root + "/source", logs: home.logs) }
         } catch UpgradeError.alreadyInitialized {
             created = false
             guard let current = try home.currentVersion() else { throw UpgradeError.notInitialized(home: home.root) }
@@ -49,11 +50,14 @@ enum InitCommand {
 
 enum UpgradeCommand {
     static func run(_ arguments: ParsedArguments) throws -> Int32 {
-        guard let candidate = arguments.value("from-binary") else {
-            throw UsageError(message: "Missing candidate: pass --from-binary PATH", spec: CommandTree.selfUpgrade)
+        if arguments.value("from-binary") != nil && arguments.value("source") != nil {
+            throw UsageError(message: "Pass either --from-binary or --source, not both", spec: CommandTree.selfUpgrade)
         }
         let (session, code) = try Session.begin(arguments)
         guard let session else { return code }
+        Cancellation.install()
+        let build = try sourceBuild(arguments, home: session.home)
+        let candidate = arguments.value("from-binary") ?? build!.source
         let dryRun = arguments.has("dry-run")
         let current = try session.home.currentVersion()
         if !dryRun {
@@ -67,16 +71,19 @@ enum UpgradeCommand {
             try AutodevState.update(in: stateDirectory) { $0.pendingTransaction = "upgrade" }
         }
         if !session.json && !dryRun {
-            Output.err("Upgrading \(session.home.root) from \"\(candidate)\"")
+            Output.err("Upgrading \(session.home.root) from \(build == nil ? "" : "source ")\"\(candidate)\"")
         }
-        let outcome = try session.upgrader.upgrade(fromBinary: candidate, options: options)
+        let outcome = try build.map { try session.upgrader.upgrade(fromSource: $0, options: options) }
+            ?? session.upgrader.upgrade(fromBinary: candidate, options: options)
         // Only a dry run returns: a real upgrade continues in the new version.
         if session.json {
             try Output.json(outcome)
         } else {
             Output.out("Dry run: \"\(candidate)\" would become autodev \(outcome.version ?? "?") (\(outcome.to.short))")
-            Output.out("Plan: preflight → stage → verify → swap → restart → confirm")
-            for step in ["preflight", "stage", "verify"] {
+            let steps = build == nil ? ["preflight", "stage", "verify"] : ["preflight", "build", "test", "stage", "verify"]
+            Output.out("Plan: " + (steps + ["swap", "restart", "confirm"]).joined(separator: " → "))
+            if let tests = outcome.tests { Output.out("  tests: \(tests)") }
+            for step in steps {
                 Output.out("  \(step): ok (\(Output.seconds(outcome.steps[step] ?? 0)))")
             }
             if let verification = outcome.verification {
@@ -89,6 +96,23 @@ enum UpgradeCommand {
             Output.out("  swap, restart, confirm: not run (dry run); current is still \(current?.short ?? "nothing")")
         }
         return ExitCode.success
+    }
+}
+
+extension UpgradeCommand {
+    /// The source to build, unless a binary was given: --source, else the home's working copy,
+    /// else the package around the current directory.
+    static func sourceBuild(_ arguments: ParsedArguments, home: Home) throws -> SourceBuild? {
+        guard arguments.value("from-binary") == nil else { return nil }
+        let selection = arguments.value("test-filter").map { ["--filter", $0] } ?? SourceBuild.defaultTestSelection
+        if let source = arguments.value("source") { return SourceBuild(source: source, home: home, testSelection: selection) }
+        if FileSystem.exists(home.root + "/source/Package.swift") {
+            return SourceBuild(source: home.root + "/source", home: home, testSelection: selection)
+        }
+        if let repository = HomeLocator.enclosingRepository(of: FileSystem.currentDirectory()) {
+            return SourceBuild(source: repository, home: home, testSelection: selection)
+        }
+        throw UsageError(message: "No candidate: pass --from-binary PATH or --source DIR (no working copy in \(home.root)/source)", spec: CommandTree.selfUpgrade)
     }
 }
 

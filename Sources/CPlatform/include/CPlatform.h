@@ -39,4 +39,10 @@ typedef struct {
 int ad_spawn(const char *path, char *const argv[], char *const envp[],
              const ad_spawn_options *options, int *pid, int *child_errno, const char **failed_step);
 
+/// Installs SIGINT and SIGTERM handlers that only record the request (async-signal-safe).
+void ad_install_cancel_handlers(void);
+
+/// The signal that asked to cancel (SIGINT or SIGTERM), or 0.
+int ad_cancel_signal(void);
+
 #endif

@@ -1,0 +1,92 @@
+import Platform
+import Storage
+
+/// How to turn the program's source into a candidate: `swift build` and `swift test`, each with
+/// a warm scratch directory of its own, run side by side.
+public struct SourceBuild: Sendable, Equatable {
+    /// The package directory.
+    public var source: String
+    /// The release build's cache (`<home>/build`): a one-line change rebuilds incrementally.
+    public var scratch: String
+    /// The test build's cache (`<home>/build-test`), kept apart so the two never invalidate each other.
+    public var testScratch: String
+    /// The product to build.
+    public var product: String
+    /// Arguments selecting the tests (by default all but the end-to-end suite, which builds the
+    /// whole project itself and would recurse).
+    public var testSelection: [String]
+
+    public init(source: String, home: Home, testSelection: [String] = SourceBuild.defaultTestSelection) {
+        self.source = FileSystem.absolute(source)
+        scratch = home.root + "/build"
+        testScratch = home.root + "/build-test"
+        product = home.programName
+        self.testSelection = testSelection
+    }
+
+    /// `--skip EndToEndTests`.
+    public static let defaultTestSelection = ["--skip", "EndToEndTests"]
+
+    /// `swift build -c release --static-swift-stdlib --product <p> --scratch-path <scratch>`.
+    public var buildArguments: [String] {
+        ["build", "-c", "release", "--static-swift-stdlib", "--product", product, "--scratch-path", scratch]
+    }
+
+    /// `swift test --scratch-path <test scratch> <selection>`.
+    public var testArguments: [String] { ["test", "--scratch-path", testScratch] + testSelection }
+
+    /// Where the built binary appears.
+    public var candidate: String { scratch + "/release/" + product }
+
+    /// Checks that `source` is a Swift package.
+    static func validate(_ source: String) throws {
+        guard FileSystem.isDirectory(source) else { throw UpgradeError.sourceNotPackage(path: source, reason: "it is not a directory") }
+        guard FileSystem.exists(source + "/Package.swift") else {
+            throw UpgradeError.sourceNotPackage(path: source, reason: "it has no Package.swift")
+        }
+    }
+}
+
+/// Reads the lines that explain a failed build or test run out of its log.
+enum ToolLog {
+    /// The first distinct compiler errors (`file:line:column: error: …`) or test failures.
+    static func firstProblems(in path: String, limit: Int = 5) -> [String] {
+        guard let bytes = try? FileSystem.readFile(path) else { return [] }
+        var found: [String] = []
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let text = line.trimmingSpaces()
+            let isCompilerError = text.contains(": error: ") && text.first == "/"
+            let isTestFailure = text.contains("recorded an issue at") || text.contains(": error: -[")
+            guard isCompilerError || isTestFailure, !found.contains(text) else { continue }
+            found.append(text)
+            if found.count == limit { break }
+        }
+        return found
+    }
+
+    /// The last non-empty line (for a progress display).
+    static func lastLine(of path: String) -> String {
+        guard let fd = try? FileDescriptor.open(path), let size = try? fd.status().size else { return "" }
+        defer { try? fd.close() }
+        let length = min(size, 2048)
+        var buffer = [UInt8](repeating: 0, count: length)
+        guard length > 0, lseekTo(fd, size - length),
+              let count = try? buffer.withUnsafeMutableBytes({ try fd.read(into: $0) }) else { return "" }
+        return String(decoding: buffer[0..<count], as: UTF8.self).split(separator: "\n").last.map { String($0.prefix(100)) } ?? ""
+    }
+
+    /// A summary line of a test run ("Test run with 40 tests in 11 suites passed after 4.4 seconds.").
+    static func testSummary(in path: String) -> String? {
+        guard let bytes = try? FileSystem.readFile(path) else { return nil }
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+            .last { $0.contains("Test run with") || $0.contains("Executed ") }.map { $0.trimmingSpaces() }
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingSpaces() -> String {
+        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\r" }.reversed())
+    }
+}
+
+private func lseekTo(_ fd: FileDescriptor, _ offset: Int) -> Bool { fd.seek(to: offset) }
