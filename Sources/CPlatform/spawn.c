@@ -77,7 +77,11 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
             }
             for (int i = 0; i < options->writable_count; i++) {
                 const char *path = options->writable_paths[i];
-                if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) != 0) report_and_exit(report[1], STEP_MOUNT);
+                /* A bind inside a read-only bind inherits read-only: remount it writable. */
+                if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) != 0 ||
+                    mount(NULL, path, NULL, MS_BIND | MS_REMOUNT, NULL) != 0) {
+                    report_and_exit(report[1], STEP_MOUNT);
+                }
             }
         }
         if (options->new_pid_namespace) {

@@ -51,6 +51,9 @@ enum CLI {
             return try run(CommandTree.selfCheck, rest, SelfCheckCommand.run)
         case "digest":
             return try run(CommandTree.digest, rest, DigestCommand.run)
+        case "agent":
+            if rest.first == "status" { return try run(CommandTree.agentStatus, rest.dropFirst(), AgentCommand.status) }
+            return try run(CommandTree.agent, rest, AgentCommand.run)
         case "release":
             switch rest.first {
             case "keygen": return try run(CommandTree.releaseKeygen, rest.dropFirst(), ReleaseCommands.keygen)
@@ -106,6 +109,13 @@ struct Session {
     /// Locates the home, builds the upgrader and runs `start()`.
     /// - Returns: the session, or the exit code when this process was a restart it has now finished.
     static func begin(_ arguments: ParsedArguments) throws -> (Session?, Int32) {
+        let (session, resumption) = try open(arguments)
+        guard let resumption else { return (session, ExitCode.success) }
+        return (nil, try finish(resumption, home: session.home, json: session.json))
+    }
+
+    /// Like ``begin(_:)``, but hands a finished restart to the caller (the agent goes on working).
+    static func open(_ arguments: ParsedArguments) throws -> (Session, Upgrader.Resumption?) {
         let home = HomeLocator.locate(option: arguments.value("home"))
         let json = arguments.has("json")
         let stateDirectory = home.state
@@ -136,17 +146,19 @@ struct Session {
             }
             upgrader.configuration.verifyTimeoutSeconds = seconds
         }
+        let session = Session(home: home, upgrader: upgrader, json: json)
         switch try upgrader.start() {
         case .fresh(let recovery):
             for note in recovery { Output.err("autodev: recovery: \(note)") }
-            return (Session(home: home, upgrader: upgrader, json: json), ExitCode.success)
+            return (session, nil)
         case .resumed(let resumption):
-            return (nil, try finish(resumption, home: home, json: json))
+            recordResumption(resumption, home: home)
+            return (session, resumption)
         }
     }
 
-    /// Reports a transaction that crossed an exec, in the process it ended in.
-    private static func finish(_ resumption: Upgrader.Resumption, home: Home, json: Bool) throws -> Int32 {
+    /// Counts a finished restart in autodev's state.
+    private static func recordResumption(_ resumption: Upgrader.Resumption, home: Home) {
         let confirmed = resumption.result == .confirmed
         try? AutodevState.update(in: home.state) { state in
             state.pendingTransaction = nil
@@ -158,18 +170,20 @@ struct Session {
                 state.counters.failedRestarts += 1
             }
         }
+    }
+
+    /// Reports a transaction that crossed an exec, in the process it ended in.
+    private static func finish(_ resumption: Upgrader.Resumption, home: Home, json: Bool) throws -> Int32 {
+        let confirmed = resumption.result == .confirmed
         let from = name(resumption.from, resumption.fromVersion)
         let to = name(resumption.to, resumption.toVersion)
         if json {
-            var environment = ProcessControl.environment()
-            environment.removeValue(forKey: Marker.restarts)
-            let lines = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined()
             try Output.json(ResumeReport(result: resumption.result.rawValue, operation: resumption.operation.rawValue,
                                          transaction: resumption.transaction, from: resumption.from?.hex, to: resumption.to?.hex,
                                          fromVersion: resumption.fromVersion, toVersion: resumption.toVersion,
                                          reason: resumption.reason, pid: ProcessControl.id,
                                          arguments: CommandLine.arguments,
-                                         environmentSHA256: SHA256.hash(data: Array(lines.utf8)).hex))
+                                         environmentSHA256: environmentDigest()))
         } else if confirmed {
             Output.out(resumption.operation == .rollback ? "Rolled back \(from) → \(to)" : "Upgraded \(from) → \(to)")
         } else {
@@ -177,6 +191,15 @@ struct Session {
             Output.err("Rolled back to \(from)")
         }
         return confirmed ? ExitCode.success : ExitCode.failure
+    }
+
+    /// SHA-256 of the environment as sorted `NAME=value` lines, without the restart counter (the
+    /// one variable a restart changes): equal before and after an exec that kept the environment.
+    static func environmentDigest() -> String {
+        var environment = ProcessControl.environment()
+        environment.removeValue(forKey: Marker.restarts)
+        let lines = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined()
+        return SHA256.hash(data: Array(lines.utf8)).hex
     }
 
     static func name(_ id: SHA256Digest?, _ version: String?) -> String {

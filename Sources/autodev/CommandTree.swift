@@ -72,6 +72,22 @@ enum CommandTree {
         path: ["release", "speed"], abstract: "Measure Ed25519 signatures and verifications per second.",
         options: [.init(name: "seconds", value: "SECONDS", help: "How long to measure each (default: 2)."), CommandSpec.json])
 
+    static let agentStatus = CommandSpec(
+        path: ["agent", "status"], abstract: "Show the agent's memory: processed proposals, outcomes, the one in flight.",
+        options: [CommandSpec.json, CommandSpec.home])
+
+    static let agent = CommandSpec(
+        path: ["agent"], abstract: "Turn proposed changes to autodev's own source into the running version, one at a time.",
+        discussion: "Each proposal is committed in the working copy and goes through the whole source upgrade (build, test, verify, swap, exec). One that passes becomes the running version in the same process, and the loop goes on there with its memory; one that fails is reverted and set aside in rejected/ with its reason.",
+        options: [.init(name: "patches", value: "DIR", help: "Take unified diffs (*.patch, *.diff) from DIR in name order; processed ones move to DIR/applied or DIR/rejected."),
+                  .init(name: "proposer", value: "CMD", help: "Run CMD with the working copy's path; what it changes there is the next proposal (none: the loop ends)."),
+                  .init(name: "once", help: "Process one proposal."),
+                  .init(name: "max-iterations", value: "N", help: "Process at most N proposals."),
+                  .init(name: "source", value: "DIR", help: "The working copy (default: <home>/source)."),
+                  .init(name: "test-filter", value: "REGEX", help: "The tests each proposal must pass (default: all but EndToEndTests)."),
+                  CommandSpec.json, CommandSpec.home],
+        subcommands: [agentStatus])
+
     static let release = CommandSpec(
         path: ["release"], abstract: "Sign and verify releases with minisign-compatible Ed25519 keys.",
         options: [], subcommands: [releaseKeygen, releaseSign, releaseVerify, releaseSpeed])
@@ -79,5 +95,5 @@ enum CommandTree {
     static let root = CommandSpec(
         path: [], abstract: "A program that upgrades itself safely: verified, journaled, atomic, reversible.",
         options: [.init(name: "version", help: "Show the version.")],
-        subcommands: [initialize, selfUpgrade, selfCheck, digest, release])
+        subcommands: [initialize, selfUpgrade, agent, selfCheck, digest, release])
 }

@@ -18,6 +18,13 @@ enum Output {
         out(String(decoding: try encoder.encode(value), as: UTF8.self))
     }
 
+    /// Compact, key-sorted JSON of `value` on one line of standard output.
+    static func jsonLine<Value: Encodable>(_ value: Value) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        out(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+
     /// Left-aligned columns.
     static func table(_ header: [String], _ rows: [[String]]) -> String {
         let all = [header] + rows
