@@ -90,7 +90,9 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
             pid_t init = fork();
             if (init < 0) report_and_exit(report[1], STEP_FORK);
             if (init > 0) {
-                close(report[1]);
+                /* The relay only waits: it must not keep the parent's descriptors (a held lock
+                   above all) open after the parent has died. */
+                syscall(SYS_close_range, 3, ~0U, 0);
                 int status;
                 while (waitpid(init, &status, 0) < 0) {
                     if (errno != EINTR) _exit(127);

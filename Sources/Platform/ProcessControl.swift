@@ -56,6 +56,11 @@ public enum ProcessControl {
         while true { pause() }
     }
 
+    /// Whether a process with this id exists (it may belong to another user).
+    public static func isAlive(_ pid: Int32) -> Bool {
+        pid > 0 && (kill(pid, 0) == 0 || errno == EPERM)
+    }
+
     /// SIGKILLs every process whose working directory lies under `directory`: the orphans of a
     /// verification run whose parent died before it could kill them.
     /// - Returns: the pids killed.

@@ -109,7 +109,7 @@ public struct Upgrader: Sendable {
             if error.errno == .readOnlyFileSystem || error.errno == .permissionDenied { return [] }
             throw error
         }
-        guard let lock = acquired else { return [] }
+        guard let lock = acquired ?? (try? lockOfDeadHolder()) else { return [] }
         defer { lock.release() }
         var journal = try Journal(path: home.journal)
         var notes: [String] = []
@@ -216,13 +216,27 @@ public struct Upgrader: Sendable {
 
     // MARK: - Locking
 
+    /// The lock, once it is free, when the process recorded as its holder is dead: a killed
+    /// holder's children can keep the descriptor for the moment they take to die with it.
+    /// Waits up to two seconds; nil when the holder lives or the lock stays taken.
+    func lockOfDeadHolder() throws -> FileLock? {
+        let holder = (try? FileSystem.readFile(home.lock)).flatMap { Int32(String(decoding: $0, as: UTF8.self)) }
+        guard let holder, !ProcessControl.isAlive(holder) else { return nil }
+        let start = MonotonicClock.now()
+        while MonotonicClock.seconds(since: start) < 2 {
+            if let lock = try FileLock.tryAcquire(home.lock) { return lock }
+            ProcessControl.sleep(seconds: 0.005)
+        }
+        return nil
+    }
+
     func acquireLock() throws -> FileLock {
         guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
         let acquired: FileLock?
         do {
-            acquired = try FileLock.tryAcquire(home.lock)
+            acquired = try FileLock.tryAcquire(home.lock) ?? lockOfDeadHolder()
         } catch {
-            throw UpgradeError.homeNotWritable(path: home.root, reason: error.description)
+            throw UpgradeError.homeNotWritable(path: home.root, reason: "\(error)")
         }
         guard let lock = acquired else {
             let holder = (try? FileSystem.readFile(home.lock)).map { String(decoding: $0, as: UTF8.self) }
