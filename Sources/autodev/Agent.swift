@@ -60,8 +60,9 @@ enum AgentCommand {
         if let patches, !FileSystem.isDirectory(patches) { throw ReleaseError("The patch directory \"\(patches)\" does not exist") }
 
         let (session, resumption) = try Session.open(arguments)
-        Cancellation.install()
         let home = session.home
+        guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
+        Cancellation.install()
         guard let build = try UpgradeCommand.sourceBuild(arguments, home: home) else { return ExitCode.failure }
         guard FileSystem.exists(build.source + "/.git") else {
             throw ReleaseError("The working copy \"\(build.source)\" is not a git repository (create one with 'autodev init --source DIR')")
@@ -120,9 +121,12 @@ enum AgentCommand {
                 _ = try session.upgrader.upgrade(fromSource: build, options: options)
                 // Not reached: an accepted proposal continues in the new version, through exec.
                 return ExitCode.failure
-            } catch let error as Subprocess.Cancelled {
+            } catch where isAboutTheMachine(error) {
+                // Not the proposal's fault (cancelled, no toolchain, the home locked or read-only):
+                // stop with the proposal unprocessed, to be taken again next time.
                 try revert(memory.inFlight!, in: build.source, home: home)
                 memory.inFlight = nil
+                memory.run?.iterations -= 1
                 try store.save(memory)
                 throw error
             } catch {
@@ -157,6 +161,16 @@ enum AgentCommand {
     }
 
     // MARK: - Internals
+
+    /// Errors that say nothing of the proposal.
+    static func isAboutTheMachine(_ error: any Error) -> Bool {
+        if error is Subprocess.Cancelled { return true }
+        guard let error = error as? UpgradeError else { return false }
+        switch error {
+        case .toolMissing, .locked, .homeNotWritable, .restartLoop, .notInitialized, .insufficientSpace: return true
+        default: return false
+        }
+    }
 
     enum Next {
         case ready(name: String, digest: String, commit: String)

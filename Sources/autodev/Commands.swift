@@ -55,6 +55,7 @@ enum UpgradeCommand {
         }
         let (session, code) = try Session.begin(arguments)
         guard let session else { return code }
+        guard session.home.isInitialized else { throw UpgradeError.notInitialized(home: session.home.root) }
         Cancellation.install()
         let build = try sourceBuild(arguments, home: session.home)
         let candidate = arguments.value("from-binary") ?? build!.source

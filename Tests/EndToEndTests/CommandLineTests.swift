@@ -42,7 +42,7 @@ struct CommandLineTests {
         (["self-upgrade", "--from-binary"], "Error: Missing value for '--from-binary <path>'"),
         (["self-upgrade", "--bogus"], "Error: Unknown option '--bogus'"),
         (["self-upgrade", "rollback", "--to"], "Error: Missing value for '--to <id>'"),
-        (["self-upgrade"], "Error: Missing candidate: pass --from-binary PATH"),
+        (["self-upgrade", "--from-binary", "a", "--source", "b"], "Error: Pass either --from-binary or --source, not both"),
         (["init", "--keep", "1"], "Error: The value '1' is invalid for '--keep <n>'"),
         (["self-upgrade", "status", "extra"], "Error: Unexpected argument 'extra'"),
         (["digest"], "Error: Missing expected argument '<file> ...'"),
@@ -58,13 +58,16 @@ struct CommandLineTests {
         #expect(result.stderr.contains("--help' for more information."))
     }
 
-    @Test("a command needing a home says how to create one")
-    func notInitialized() throws {
+    @Test("a command needing a home says how to create one, before doing anything", arguments: [
+        ["self-upgrade", "status"], ["self-upgrade"], ["self-upgrade", "--dry-run"], ["agent", "--once", "--patches", "/"],
+    ])
+    func notInitialized(arguments: [String]) throws {
         let harness = try Harness()
         defer { harness.cleanUp() }
-        let result = try harness.run(["self-upgrade", "status"], executable: Harness.binary)
+        let result = try harness.run(arguments, executable: Harness.binary)
         #expect(result.status == 1)
-        #expect(result.stderr.contains("No installation at \"\(harness.home)\": run 'autodev init' first"))
+        #expect(result.stderr.hasPrefix("Error: No installation at \"\(harness.home)\": run 'autodev init' first"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: harness.home))
     }
 
     @Test("digest prints sha256sum's format, which sha256sum -c accepts")

@@ -31,7 +31,8 @@ struct Harness {
 
     /// A plain environment for runs: the home set, no markers or fail points inherited.
     func environment(_ extra: [String: String] = [:]) -> [String: String] {
-        var environment = ["PATH": "/usr/bin:/bin", "HOME": root.path, "AUTODEV_HOME": home, "LANG": "C.UTF-8"]
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        var environment = ["PATH": path, "HOME": root.path, "AUTODEV_HOME": home, "LANG": "C.UTF-8"]
         environment.merge(extra) { $1 }
         return environment
     }
