@@ -66,16 +66,33 @@ public enum ProcessControl {
     /// - Returns: the pids killed.
     @discardableResult
     public static func killProcesses(workingUnder directory: String) -> [Int32] {
-        guard let entries = try? FileSystem.contentsOfDirectory("/proc") else { return [] }
         let prefix = directory.hasSuffix("/") ? directory : directory + "/"
+        return killProcesses { pid in
+            guard let cwd = try? FileSystem.destinationOfSymbolicLink("/proc/\(pid)/cwd") else { return false }
+            return cwd.hasPrefix(prefix) || cwd == directory
+        }
+    }
+
+    /// SIGKILLs every process whose command line contains `text`: the build tools of a source
+    /// upgrade whose parent was killed (they name their scratch directory in their arguments).
+    /// - Returns: the pids killed.
+    @discardableResult
+    public static func killProcesses(commandLineContaining text: String) -> [Int32] {
+        let needle = Array(text.utf8)
+        return killProcesses { pid in
+            guard let bytes = try? FileSystem.readFile("/proc/\(pid)/cmdline"), bytes.count >= needle.count else { return false }
+            return (0...(bytes.count - needle.count)).contains { bytes[$0..<($0 + needle.count)].elementsEqual(needle) }
+        }
+    }
+
+    /// SIGKILLs every other process `matches` accepts, and waits (up to 2 s) until they are gone.
+    private static func killProcesses(where matches: (Int32) -> Bool) -> [Int32] {
+        guard let entries = try? FileSystem.contentsOfDirectory("/proc") else { return [] }
         var killed: [Int32] = []
         for entry in entries {
-            guard let pid = Int32(entry), pid != getpid(),
-                  let cwd = try? FileSystem.destinationOfSymbolicLink("/proc/\(entry)/cwd"),
-                  cwd.hasPrefix(prefix) || cwd == directory else { continue }
+            guard let pid = Int32(entry), pid != getpid(), matches(pid) else { continue }
             if kill(pid, SIGKILL) == 0 { killed.append(pid) }
         }
-        // Wait (up to 2 s) until they are gone, so their files can be removed.
         let start = MonotonicClock.now()
         while killed.contains(where: { FileSystem.exists("/proc/\($0)/cwd") }) && MonotonicClock.seconds(since: start) < 2 {
             usleep(2_000)

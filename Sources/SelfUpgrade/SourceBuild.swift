@@ -18,11 +18,15 @@ public struct SourceBuild: Sendable, Equatable {
 
     public init(source: String, home: Home, testSelection: [String] = SourceBuild.defaultTestSelection) {
         self.source = FileSystem.absolute(source)
-        scratch = home.root + "/build"
-        testScratch = home.root + "/build-test"
+        scratch = Self.scratchRoot(of: home)
+        testScratch = scratch + "-test"
         product = home.programName
         self.testSelection = testSelection
     }
+
+    /// `<home>/build`: the release cache's path, and the prefix of both caches' paths (which
+    /// every build and test tool names in its arguments).
+    static func scratchRoot(of home: Home) -> String { home.root + "/build" }
 
     /// `--skip EndToEndTests`.
     public static let defaultTestSelection = ["--skip", "EndToEndTests"]
@@ -53,13 +57,21 @@ enum ToolLog {
     static func firstProblems(in path: String, limit: Int = 5) -> [String] {
         guard let bytes = try? FileSystem.readFile(path) else { return [] }
         var found: [String] = []
+        var previousFound = false
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
             let text = line.trimmingSpaces()
+            // Swift Testing puts an expectation's comment on the lines after it, behind "↳".
+            if previousFound, text.hasPrefix("↳") {
+                found[found.count - 1] += " " + text
+                continue
+            }
+            previousFound = false
+            guard found.count < limit else { break }
             let isCompilerError = text.contains(": error: ") && text.first == "/"
             let isTestFailure = text.contains("recorded an issue at") || text.contains(": error: -[")
             guard isCompilerError || isTestFailure, !found.contains(text) else { continue }
             found.append(text)
-            if found.count == limit { break }
+            previousFound = true
         }
         return found
     }

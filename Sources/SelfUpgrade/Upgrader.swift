@@ -134,6 +134,10 @@ public struct Upgrader: Sendable {
                     : "interrupted after \(open.steps.last ?? "begin"); undone at start"
                 try undo(open, journal: &journal, reason: reason)
                 notes.append("Recovered \(open.operation.rawValue) \(open.id): \(reason)")
+                if open.source?.hasPrefix("source:") == true {
+                    let tools = ProcessControl.killProcesses(commandLineContaining: SourceBuild.scratchRoot(of: home))
+                    if !tools.isEmpty { notes.append("Killed \(tools.count) build or test process(es) it left running") }
+                }
             }
             ledger = Ledger(journal)
         }

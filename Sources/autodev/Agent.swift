@@ -154,13 +154,21 @@ enum AgentCommand {
             for proposal in memory.processed.suffix(20) {
                 Output.out("  \(WallClock.iso8601(proposal.finishedAt))  \(proposal.outcome == "accepted" ? "accepted" : "rejected")  \(proposal.name)"
                            + (proposal.id.map { "  → \(proposal.version ?? "?") (\($0.prefix(12)))" } ?? "")
-                           + (proposal.reason.map { "  " + ($0.split(separator: "\n").first.map(String.init) ?? "") } ?? ""))
+                           + (proposal.reason.map { "  " + headline(of: $0) } ?? ""))
             }
         }
         return ExitCode.success
     }
 
     // MARK: - Internals
+
+    /// The line of a rejection reason that says most: the first compiler error or test issue,
+    /// else the first line.
+    static func headline(of reason: String) -> String {
+        let lines = reason.split(separator: "\n").map { $0.drop { $0 == " " } }
+        let problem = lines.first { $0.contains(": error: ") || $0.contains("recorded an issue") } ?? lines.first ?? ""
+        return String(problem)
+    }
 
     /// Errors that say nothing of the proposal.
     static func isAboutTheMachine(_ error: any Error) -> Bool {

@@ -27,6 +27,13 @@ enum InitCommand {
             created = false
             guard let current = try home.currentVersion() else { throw UpgradeError.notInitialized(home: home.root) }
             id = current
+            if let source = arguments.value("source") {
+                if FileSystem.exists(home.root + "/source") {
+                    Output.err("Keeping the working copy in \(home.root)/source (remove it to clone \"\(source)\" instead)")
+                } else {
+                    try WorkingCopy.clone(source, into: home.root + "/source", logs: home.logs)
+                }
+            }
         }
         if arguments.has("json") {
             try Output.json(InitReport(home: home.root, bin: home.bin, current: id.hex, version: autodevVersion, created: created))

@@ -40,7 +40,8 @@ struct Harness {
     /// Runs `executable` (the entry point by default) and waits.
     @discardableResult
     func run(_ arguments: [String], executable: String? = nil, environment extra: [String: String] = [:],
-             input: String? = nil, directory: String? = nil, killAfter seconds: Double? = nil) throws -> Result {
+             input: String? = nil, directory: String? = nil, killAfter seconds: Double? = nil,
+             signal: Int32 = SIGKILL) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable ?? entry)
         process.arguments = arguments
@@ -62,7 +63,7 @@ struct Harness {
         let pid = process.processIdentifier
         if let seconds {
             usleep(UInt32(seconds * 1_000_000))
-            kill(pid, SIGKILL)
+            kill(pid, signal)
         }
         process.waitUntilExit()
         defer {

@@ -19,7 +19,10 @@ struct SourceUpgradeTests {
         try diff.write(toFile: patches + "/" + name, atomically: true, encoding: .utf8)
     }
 
-    @Test("from a clean clone: a version patch runs in the same process; a broken and a failing patch are rejected; rollback returns")
+    @Test("""
+        from a clean clone: a version patch runs in the same process; a broken and a failing patch are rejected; \
+        dry run, rollback test and cancellation change nothing; rollback returns; a killed proposal is resumed once; a proposer's change is taken
+        """)
     func agentFromSource() throws {
         let harness = try Harness()
         defer { harness.cleanUp() }
@@ -77,13 +80,98 @@ struct SourceUpgradeTests {
         let again = try harness.run(arguments)
         #expect(again.stdout.split(separator: "\n").count == 1, "\(again.stdout)")
 
+        // The user's commands on a source candidate (the caches are warm now): a dry run builds,
+        // tests and verifies with the state's round trip, a rollback rehearsal; both change nothing.
+        let before = try harness.snapshot()
+        let journalBefore = try harness.journalLines().count
+        let dryRun = try harness.run(["self-upgrade", "--dry-run", "--verify-state"])
+        #expect(dryRun.status == 0, "\(dryRun.stderr)")
+        #expect(dryRun.stdout.contains("Plan: preflight → build → test → stage → verify → swap → restart → confirm"), "\(dryRun.stdout)")
+        #expect(dryRun.stdout.contains("  test: ok"))
+        #expect(dryRun.stdout.contains("round trip equal"))
+        let rehearsal = try harness.run(["self-upgrade", "rollback", "--test"])
+        #expect(rehearsal.status == 0, "\(rehearsal.stderr)")
+        #expect(rehearsal.stdout.contains("Nothing was changed"), "\(rehearsal.stdout)")
+        #expect(try harness.snapshot() == before)
+
+        // SIGTERM in the middle of the build (a change to the interface of the lowest module
+        // rebuilds every module above it, which takes long enough):
+        // the tools are stopped, everything is undone, and the journal says why.
+        let touched = source + "/Sources/Platform/Errno.swift"
+        let original = try String(contentsOfFile: touched, encoding: .utf8)
+        try (original + "\npublic let touchedByTheCancellationTest = 1\n").write(toFile: touched, atomically: true, encoding: .utf8)
+        let cancelled = try harness.run(["self-upgrade", "--yes"], killAfter: 3, signal: SIGTERM)
+        try original.write(toFile: touched, atomically: true, encoding: .utf8)
+        #expect(cancelled.status != 0)
+        #expect(cancelled.stderr.contains("Cancelled"), "\(cancelled.stderr)")
+        #expect(try harness.snapshot() == before)
+        let records = try harness.journalLines().dropFirst(journalBefore)
+        let abort = try #require(records.last.map { try harness.json(String($0.drop { $0 != " " }.dropFirst())) })
+        #expect(abort["kind"] as? String == "abort", "\(records)")
+        #expect((abort["reason"] as? String)?.contains("Cancelled") == true, "\(abort)")
+        // Killed processes take a moment to leave /proc.
+        var survivors = try Harness.processes(commandLineContaining: harness.home + "/build")
+        for _ in 0..<100 where !survivors.isEmpty {
+            usleep(20_000)
+            survivors = try Harness.processes(commandLineContaining: harness.home + "/build")
+        }
+        #expect(survivors.isEmpty, "the build tools outlived the cancellation")
+
         let rollback = try harness.run(["self-upgrade", "rollback", "--yes"])
         #expect(rollback.status == 0, "\(rollback.stderr)")
         #expect(try harness.run(["--version"]).stdout == originalVersion)
+
+        // SIGKILL in the middle of a proposal's build: the next run takes it up again and
+        // processes it once (one commit, one entry in the memory).
+        let more = harness.root.appendingPathComponent("more").path
+        try FileManager.default.createDirectory(atPath: more, withIntermediateDirectories: true)
+        try makePatch("04-version.patch", in: more, source: source, file: "Sources/autodev/AutodevState.swift") { text in
+            text.split(separator: "\n", omittingEmptySubsequences: false).map {
+                $0.hasPrefix("let autodevVersion = ") ? "let autodevVersion = \"9.9.10\"" : String($0)
+            }.joined(separator: "\n")
+        }
+        let killed = try harness.run(["agent", "--patches", more], killAfter: 4)
+        #expect(killed.status == SIGKILL, "\(killed.stderr)")
+        let pending = try harness.json(try harness.run(["agent", "status", "--json"]).stdout)
+        #expect((pending["inFlight"] as? [String: Any])?["name"] as? String == "04-version.patch", "\(pending)")
+        let resumed = try harness.run(["agent", "--patches", more, "--json"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let resumedEvents = try resumed.stdout.split(separator: "\n").map { try harness.json(String($0)) }
+        #expect(resumedEvents.map { $0["event"] as? String } == ["accepted", "done"], "\(resumed.stdout)\n\(resumed.stderr)")
+        #expect(resumedEvents.first?["proposal"] as? String == "04-version.patch")
+        #expect(try harness.run(["--version"]).stdout == "9.9.10\n")
+        #expect(try Harness.git(["log", "-2", "--format=%s"], in: source) == "agent: 04-version.patch\nagent: 01-version.patch\n")
+
+        // A proposer command: what it changes is the next proposal; when it changes nothing, the loop ends.
+        let proposer = harness.root.appendingPathComponent("propose.sh").path
+        try """
+            #!/bin/sh
+            file="$1/Sources/autodev/AutodevState.swift"
+            grep -q '"9.9.11"' "$file" && exit 0
+            sed -i 's/^let autodevVersion = .*/let autodevVersion = "9.9.11"/' "$file"
+            """.write(toFile: proposer, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: proposer)
+        let proposed = try harness.run(["agent", "--proposer", proposer, "--json"])
+        #expect(proposed.status == 0, "\(proposed.stderr)")
+        let proposedEvents = try proposed.stdout.split(separator: "\n").map { try harness.json(String($0)) }
+        #expect(proposedEvents.map { $0["event"] as? String } == ["accepted", "done"], "\(proposed.stdout)\n\(proposed.stderr)")
+        #expect(try harness.run(["--version"]).stdout == "9.9.11\n")
+        let memory = try harness.json(try harness.run(["agent", "status", "--json"]).stdout)
+        let names = (memory["processed"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+        #expect(names == ["01-version.patch", "02-does-not-compile.patch", "03-test-fails.patch", "04-version.patch", "proposal-5"], "\(memory)")
     }
 }
 
 extension Harness {
+    /// The pids of processes whose command line contains `text`.
+    static func processes(commandLineContaining text: String) throws -> [Int32] {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap { entry in
+            guard let pid = Int32(entry), let bytes = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+            let commandLine = String(decoding: bytes.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            return commandLine.contains(text) ? pid : nil
+        }
+    }
+
     /// Runs git in `directory` and returns its output.
     static func git(_ arguments: [String], in directory: String) throws -> String {
         let process = Process()

@@ -102,6 +102,27 @@ struct ProcessTests {
         #expect(text == "7\n2048\n")
     }
 
+    @Test("processes are killed by a text in their command line, and no others")
+    func killByCommandLine() throws {
+        let marker = "autodev-test-marker-\(UUID().uuidString.prefix(8))"
+        let target = Process()
+        target.executableURL = URL(fileURLWithPath: "/bin/sh")
+        target.arguments = ["-c", "while :; do sleep 0.1; done", marker]
+        let bystander = Process()
+        bystander.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        bystander.arguments = ["30"]
+        try target.run()
+        try bystander.run()
+        defer { bystander.terminate() }
+        let killed = ProcessControl.killProcesses(commandLineContaining: marker)
+        #expect(killed == [target.processIdentifier])
+        target.waitUntilExit()
+        #expect(target.terminationStatus == SIGKILL)
+        #expect(bystander.isRunning)
+        #expect(ProcessControl.isAlive(bystander.processIdentifier))
+        #expect(!ProcessControl.isAlive(target.processIdentifier))
+    }
+
     @Test("the lock is exclusive across open files, and free again once released")
     func lock() throws {
         let directory = try scratch()
