@@ -1,5 +1,6 @@
 #include "CPlatform.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 
@@ -14,6 +15,12 @@ void ad_install_cancel_handlers(void) {
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, NULL);
     sigaction(SIGTERM, &action, NULL);
+    /* A mask inherited from whatever started us may block them: they must get through. */
+    sigset_t cancel;
+    sigemptyset(&cancel);
+    sigaddset(&cancel, SIGINT);
+    sigaddset(&cancel, SIGTERM);
+    pthread_sigmask(SIG_UNBLOCK, &cancel, NULL);
 }
 
 int ad_cancel_signal(void) { return requested; }
