@@ -87,8 +87,17 @@ struct TransactionContext {
 
     /// Undoes `steps` (last first) and journals the abort.
     mutating func abort(undoing steps: [any TransactionStep], reason: String) {
+        stopSourceTools()
         for step in steps.reversed() { try? step.undo(self) }
         _ = try? journal.append(JournalRecord(kind: .abort, transaction: transaction, reason: reason))
+    }
+
+    /// Stops the build and test tools of a source upgrade, and what they started in process
+    /// groups of their own (found by the home's scratch path in their command lines).
+    func stopSourceTools() {
+        guard sourceBuild != nil else { return }
+        testRun?.terminate()
+        ProcessControl.killProcesses(commandLineContaining: SourceBuild.scratchRoot(of: home))
     }
 
     /// Journals `commit`.
@@ -218,7 +227,6 @@ struct BuildStep: TransactionStep {
         let log = context.logDirectory + "/build.log"
         let status = try wait(for: try Subprocess.launch(configuration(build.buildArguments, log: "build.log")), log: log, context: context)
         guard status.isSuccess else {
-            context.testRun?.terminate()
             throw UpgradeError.toolFailed(command: "swift " + build.buildArguments.joined(separator: " "), status: status.description,
                                           problems: ToolLog.firstProblems(in: log), log: log)
         }
@@ -230,7 +238,7 @@ struct BuildStep: TransactionStep {
     }
 
     func undo(_ context: TransactionContext) throws {
-        context.testRun?.terminate()
+        context.stopSourceTools()
     }
 }
 

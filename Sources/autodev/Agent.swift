@@ -67,6 +67,7 @@ enum AgentCommand {
         guard FileSystem.exists(build.source + "/.git") else {
             throw ReleaseError("The working copy \"\(build.source)\" is not a git repository (create one with 'autodev init --source DIR')")
         }
+        try WorkingCopy.requireClean(build.source, logs: home.logs)
         let store = AgentMemory.store(home)
         var memory = try store.load()?.state ?? AgentMemory()
         let report = Reporter(json: session.json)

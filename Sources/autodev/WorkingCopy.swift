@@ -27,6 +27,17 @@ enum WorkingCopy {
         return output
     }
 
+    /// Checks that `directory` has no uncommitted changes, which reverting a rejected proposal
+    /// (`git reset --hard`) would lose. `git status` also refreshes the index, so files
+    /// rewritten with their old content do not stop a patch from applying.
+    /// - Throws: ``ReleaseError`` naming the changed files.
+    static func requireClean(_ directory: String, logs: String) throws {
+        let changes = try git(["status", "--porcelain"], in: directory, logs: logs).split(separator: "\n")
+        guard changes.isEmpty else {
+            throw ReleaseError("The working copy \"\(directory)\" has uncommitted changes (\(changes.prefix(3).map { $0.dropFirst(3) }.joined(separator: ", "))\(changes.count > 3 ? ", …" : "")): commit or stash them first, so that reverting a rejected proposal cannot lose them")
+        }
+    }
+
     /// Clones `repository` into `destination` (nothing when it already holds a clone).
     static func clone(_ repository: String, into destination: String, logs: String) throws {
         guard !FileSystem.exists(destination + "/.git") else { return }

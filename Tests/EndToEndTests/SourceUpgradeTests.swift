@@ -101,6 +101,10 @@ struct SourceUpgradeTests {
         let original = try String(contentsOfFile: touched, encoding: .utf8)
         try (original + "\npublic let touchedByTheCancellationTest = 1\n").write(toFile: touched, atomically: true, encoding: .utf8)
         let cancelled = try harness.run(["self-upgrade", "--yes"], killAfter: 3, signal: SIGTERM)
+        // The agent will not work on a working copy with changes a revert would lose.
+        let dirty = try harness.run(["agent", "--once", "--patches", patches])
+        #expect(dirty.status == 1)
+        #expect(dirty.stderr.contains("has uncommitted changes (Sources/Platform/Errno.swift)"), "\(dirty.stderr)")
         try original.write(toFile: touched, atomically: true, encoding: .utf8)
         #expect(cancelled.status != 0)
         #expect(cancelled.stderr.contains("Cancelled"), "\(cancelled.stderr)")
