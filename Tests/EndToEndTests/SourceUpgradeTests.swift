@@ -19,6 +19,16 @@ struct SourceUpgradeTests {
         try diff.write(toFile: patches + "/" + name, atomically: true, encoding: .utf8)
     }
 
+    /// The file holding autodev's version string, and an edit that sets it.
+    let versionFile = "Sources/autodev/AutodevState.swift"
+    func settingVersion(_ version: String) -> (String) -> String {
+        { text in
+            text.split(separator: "\n", omittingEmptySubsequences: false).map {
+                $0.hasPrefix("let autodevVersion = ") ? "let autodevVersion = \"\(version)\"" : String($0)
+            }.joined(separator: "\n")
+        }
+    }
+
     @Test("""
         from a clean clone: a version patch runs in the same process; a broken and a failing patch are rejected; \
         dry run, rollback test and cancellation change nothing; rollback returns; a killed proposal is resumed once; a proposer's change is taken
@@ -33,11 +43,7 @@ struct SourceUpgradeTests {
         let patches = harness.root.appendingPathComponent("patches").path
         try FileManager.default.createDirectory(atPath: patches, withIntermediateDirectories: true)
 
-        try makePatch("01-version.patch", in: patches, source: source, file: "Sources/autodev/AutodevState.swift") { text in
-            text.split(separator: "\n", omittingEmptySubsequences: false).map {
-                $0.hasPrefix("let autodevVersion = ") ? "let autodevVersion = \"9.9.9\"" : String($0)
-            }.joined(separator: "\n")
-        }
+        try makePatch("01-version.patch", in: patches, source: source, file: versionFile, settingVersion("9.9.9"))
         try makePatch("02-does-not-compile.patch", in: patches, source: source, file: "Sources/Storage/Home.swift") {
             $0 + "\nthis line is not Swift\n"
         }
@@ -129,11 +135,7 @@ struct SourceUpgradeTests {
         // processes it once (one commit, one entry in the memory).
         let more = harness.root.appendingPathComponent("more").path
         try FileManager.default.createDirectory(atPath: more, withIntermediateDirectories: true)
-        try makePatch("04-version.patch", in: more, source: source, file: "Sources/autodev/AutodevState.swift") { text in
-            text.split(separator: "\n", omittingEmptySubsequences: false).map {
-                $0.hasPrefix("let autodevVersion = ") ? "let autodevVersion = \"9.9.10\"" : String($0)
-            }.joined(separator: "\n")
-        }
+        try makePatch("04-version.patch", in: more, source: source, file: versionFile, settingVersion("9.9.10"))
         let killed = try harness.run(["agent", "--patches", more], killAfter: 4)
         #expect(killed.status == SIGKILL, "\(killed.stderr)")
         let pending = try harness.json(try harness.run(["agent", "status", "--json"]).stdout)

@@ -114,8 +114,10 @@ struct ProcessTests {
         try target.run()
         try bystander.run()
         defer { bystander.terminate() }
+        // The shell's forks carry its command line until they exec `sleep`: they may be killed too.
         let killed = ProcessControl.killProcesses(commandLineContaining: marker)
-        #expect(killed == [target.processIdentifier])
+        #expect(killed.contains(target.processIdentifier))
+        #expect(!killed.contains(bystander.processIdentifier))
         target.waitUntilExit()
         #expect(target.terminationStatus == SIGKILL)
         #expect(bystander.isRunning)
