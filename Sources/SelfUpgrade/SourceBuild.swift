@@ -28,6 +28,14 @@ public struct SourceBuild: Sendable, Equatable {
     /// every build and test tool names in its arguments).
     static func scratchRoot(of home: Home) -> String { home.root + "/build" }
 
+    /// SIGKILLs every build and test tool working on `home`'s caches, whatever process group
+    /// it is in (SwiftPM starts compilers in groups of their own).
+    /// - Returns: the pids killed.
+    @discardableResult
+    static func stopTools(of home: Home) -> [Int32] {
+        ProcessControl.killProcesses(commandLineContaining: scratchRoot(of: home))
+    }
+
     /// `--skip EndToEndTests`.
     public static let defaultTestSelection = ["--skip", "EndToEndTests"]
 

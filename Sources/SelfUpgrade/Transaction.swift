@@ -92,12 +92,12 @@ struct TransactionContext {
         _ = try? journal.append(JournalRecord(kind: .abort, transaction: transaction, reason: reason))
     }
 
-    /// Stops the build and test tools of a source upgrade, and what they started in process
-    /// groups of their own (found by the home's scratch path in their command lines).
+    /// Stops the build and test tools of a source upgrade: the test run's group, then every
+    /// tool still working on the home's caches.
     func stopSourceTools() {
         guard sourceBuild != nil else { return }
         testRun?.terminate()
-        ProcessControl.killProcesses(commandLineContaining: SourceBuild.scratchRoot(of: home))
+        SourceBuild.stopTools(of: home)
     }
 
     /// Journals `commit`.

@@ -135,7 +135,7 @@ public struct Upgrader: Sendable {
                 try undo(open, journal: &journal, reason: reason)
                 notes.append("Recovered \(open.operation.rawValue) \(open.id): \(reason)")
                 if open.source?.hasPrefix("source:") == true {
-                    let tools = ProcessControl.killProcesses(commandLineContaining: SourceBuild.scratchRoot(of: home))
+                    let tools = SourceBuild.stopTools(of: home)
                     if !tools.isEmpty { notes.append("Killed \(tools.count) build or test process(es) it left running") }
                 }
             }

@@ -34,6 +34,8 @@ public struct Home: Sendable, Equatable {
     public var logs: String { root + "/logs" }
     public var lock: String { root + "/lock" }
     public var configuration: String { root + "/config.json" }
+    /// The git working copy of the program's source that source upgrades build (`init --source`).
+    public var workingCopy: String { root + "/source" }
 
     /// The directory of one version.
     public func versionDirectory(_ id: SHA256DigestID) -> String { versions + "/" + id.hex }

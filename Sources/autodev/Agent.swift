@@ -61,7 +61,6 @@ enum AgentCommand {
 
         let (session, resumption) = try Session.open(arguments)
         let home = session.home
-        guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
         Cancellation.install()
         guard let build = try UpgradeCommand.sourceBuild(arguments, home: home) else { return ExitCode.failure }
         guard FileSystem.exists(build.source + "/.git") else {

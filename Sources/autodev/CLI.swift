@@ -117,6 +117,8 @@ struct Session {
     /// Like ``begin(_:)``, but hands a finished restart to the caller (the agent goes on working).
     static func open(_ arguments: ParsedArguments) throws -> (Session, Upgrader.Resumption?) {
         let home = HomeLocator.locate(option: arguments.value("home"))
+        // Before anything is printed or created: every command with a session needs an installation.
+        guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
         let json = arguments.has("json")
         let stateDirectory = home.state
         let interactive = !json && ProcessControl.standardErrorIsTerminal

@@ -22,16 +22,16 @@ enum InitCommand {
             id = try upgrader.adopt(executable: executable)
             if arguments.value("keep") != nil { try configuration.save(to: home) }
             try AutodevState.update(in: home.state) { _ in }
-            if let source = arguments.value("source") { try WorkingCopy.clone(source, into: home.root + "/source", logs: home.logs) }
+            if let source = arguments.value("source") { try WorkingCopy.clone(source, into: home.workingCopy, logs: home.logs) }
         } catch UpgradeError.alreadyInitialized {
             created = false
             guard let current = try home.currentVersion() else { throw UpgradeError.notInitialized(home: home.root) }
             id = current
             if let source = arguments.value("source") {
-                if FileSystem.exists(home.root + "/source") {
-                    Output.err("Keeping the working copy in \(home.root)/source (remove it to clone \"\(source)\" instead)")
+                if FileSystem.exists(home.workingCopy) {
+                    Output.err("Keeping the working copy in \(home.workingCopy) (remove it to clone \"\(source)\" instead)")
                 } else {
-                    try WorkingCopy.clone(source, into: home.root + "/source", logs: home.logs)
+                    try WorkingCopy.clone(source, into: home.workingCopy, logs: home.logs)
                 }
             }
         }
@@ -62,7 +62,6 @@ enum UpgradeCommand {
         }
         let (session, code) = try Session.begin(arguments)
         guard let session else { return code }
-        guard session.home.isInitialized else { throw UpgradeError.notInitialized(home: session.home.root) }
         Cancellation.install()
         let build = try sourceBuild(arguments, home: session.home)
         let candidate = arguments.value("from-binary") ?? build!.source
@@ -115,7 +114,7 @@ extension UpgradeCommand {
         let selection = arguments.value("test-filter").map { ["--filter", $0] } ?? SourceBuild.defaultTestSelection
         if let source = arguments.value("source") { return SourceBuild(source: source, home: home, testSelection: selection) }
         if FileSystem.exists(home.root + "/source/Package.swift") {
-            return SourceBuild(source: home.root + "/source", home: home, testSelection: selection)
+            return SourceBuild(source: home.workingCopy, home: home, testSelection: selection)
         }
         if let repository = HomeLocator.enclosingRepository(of: FileSystem.currentDirectory()) {
             return SourceBuild(source: repository, home: home, testSelection: selection)

@@ -59,7 +59,7 @@ struct CommandLineTests {
     }
 
     @Test("a command needing a home says how to create one, before doing anything", arguments: [
-        ["self-upgrade", "status"], ["self-upgrade"], ["self-upgrade", "--dry-run"], ["agent", "--once", "--patches", "/"],
+        ["self-upgrade", "status"], ["self-upgrade"], ["self-upgrade", "--dry-run"], ["agent", "--once", "--patches", "/"], ["agent", "status"],
     ])
     func notInitialized(arguments: [String]) throws {
         let harness = try Harness()
