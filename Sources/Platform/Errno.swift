@@ -30,6 +30,8 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let notEmpty = Errno(rawValue: ENOTEMPTY)
     public static let readOnlyFileSystem = Errno(rawValue: EROFS)
     public static let noChild = Errno(rawValue: ECHILD)
+    public static let tooManyLinks = Errno(rawValue: ELOOP)
+    public static let invalidArgument = Errno(rawValue: EINVAL)
 
     /// The system's text for this error, e.g. "No space left on device".
     public var description: String { String(cString: strerror(rawValue)) }
@@ -47,17 +49,22 @@ public struct SystemError: Error, Sendable, CustomStringConvertible, Equatable {
     public var destination: String?
     /// The underlying error.
     public var errno: Errno
+    /// Said instead of the errno text when the call succeeded but what it found is refused.
+    public var detail: String?
 
-    public init(_ action: String, path: String, destination: String? = nil, errno: Errno) {
+    public init(_ action: String, path: String, destination: String? = nil, errno: Errno, detail: String? = nil) {
         self.action = action
         self.path = path
         self.destination = destination
         self.errno = errno
+        self.detail = detail
     }
 
     public var description: String {
         var text = "Failed to \(action) \"\(path)\""
         if let destination { text += " to \"\(destination)\"" }
+        if let detail { return text + ": \(detail)" }
+        if errno == .tooManyLinks { return text + ": it is a symbolic link, and links are not followed there" }
         return text + ": \(errno)"
     }
 }

@@ -29,6 +29,7 @@ public struct FileDescriptor: Sendable {
         public static let append = Options(rawValue: O_APPEND)
         public static let directory = Options(rawValue: O_DIRECTORY)
         public static let noFollow = Options(rawValue: O_NOFOLLOW)
+        public static let nonBlocking = Options(rawValue: O_NONBLOCK)
     }
 
     /// Opens `path`; the descriptor is close-on-exec.

@@ -17,7 +17,11 @@ public struct FileLock: Sendable {
     /// - Returns: nil when another process holds it.
     /// - Throws: ``SystemError`` when the file cannot be opened or locked for another reason.
     public static func tryAcquire(_ path: String) throws(SystemError) -> FileLock? {
-        let fd = try FileDescriptor.open(path, [.readWrite, .create], mode: 0o644)
+        let fd = try FileDescriptor.open(path, [.readWrite, .create, .noFollow, .nonBlocking], mode: 0o644)
+        guard try fd.status().kind == .regular else {
+            try? fd.close()
+            throw SystemError("lock", path: path, errno: .invalidArgument, detail: "it is not a regular file")
+        }
         do {
             try systemCall("lock", path: path) { flock(fd.rawValue, LOCK_EX | LOCK_NB) }
         } catch where error.errno == .wouldBlock {
@@ -30,13 +34,23 @@ public struct FileLock: Sendable {
         return FileLock(descriptor: fd)
     }
 
-    /// Adopts a descriptor inherited across `exec` that still holds the lock on `path`.
-    /// - Returns: nil when `rawValue` is not an open descriptor of that file holding the lock.
-    public static func adopt(rawValue: Int32, path: String) -> FileLock? {
+    /// Adopts a descriptor inherited across `exec` that already holds the lock on `path`.
+    ///
+    /// A descriptor merely opened on the file does not pass: the lock must be held (a fresh open
+    /// of the file cannot take it) and held through this descriptor (re-locking it succeeds).
+    /// - Returns: nil when `rawValue` is not such a descriptor; it is then left as it was.
+    public static func adoptHeld(rawValue: Int32, path: String) -> FileLock? {
         let fd = FileDescriptor(rawValue: rawValue, path: path)
-        guard let inherited = try? fd.status(), let onDisk = try? FileSystem.status(path),
-              inherited.inode == onDisk.inode, inherited.device == onDisk.device else { return nil }
-        // Re-locking a lock we already hold succeeds at once; if it would block, it is not ours.
+        guard let inherited = try? fd.status(), let onDisk = try? FileSystem.status(path, followLinks: false),
+              onDisk.kind == .regular, inherited.inode == onDisk.inode, inherited.device == onDisk.device else { return nil }
+        guard let probe = try? FileDescriptor.open(path, [.readOnly, .noFollow, .nonBlocking]) else { return nil }
+        defer { try? probe.close() }
+        guard flock(probe.rawValue, LOCK_EX | LOCK_NB) != 0 else {
+            // Nobody held it: the descriptor was not a holder's.
+            _ = flock(probe.rawValue, LOCK_UN)
+            return nil
+        }
+        // Re-locking a lock this descriptor holds succeeds at once; if it would block, it is not ours.
         guard flock(rawValue, LOCK_EX | LOCK_NB) == 0 else { return nil }
         try? fd.setCloseOnExec(true)
         return FileLock(descriptor: fd)

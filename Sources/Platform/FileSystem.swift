@@ -94,6 +94,41 @@ public enum FileSystem {
         }
     }
 
+    /// The content of a file the program owns (journal, lock, state), never through a symbolic
+    /// link and only from a regular file (a FIFO or device planted there is refused, not read).
+    /// - Returns: nil when there is no such file.
+    /// - Throws: ``SystemError`` "open" (ELOOP for a link) or "read", or one whose `detail` says
+    ///   the file is not a regular file.
+    public static func readOwnFile(_ path: String) throws(SystemError) -> [UInt8]? {
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(path, [.noFollow, .nonBlocking])
+        } catch where error.errno == .noSuchFile {
+            return nil
+        }
+        defer { try? fd.close() }
+        guard try fd.status().kind == .regular else {
+            throw SystemError("read", path: path, errno: .invalidArgument, detail: "it is not a regular file")
+        }
+        var content: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            var failure: SystemError?
+            let count = chunk.withUnsafeMutableBytes { raw in
+                do throws(SystemError) { return try fd.read(into: raw) } catch { failure = error; return 0 }
+            }
+            if let failure { throw failure }
+            if count == 0 { return content }
+            content.append(contentsOf: chunk[0..<count])
+        }
+    }
+
+    /// Makes `destination` a second name of `path` (a link itself is linked, not followed).
+    /// - Throws: ``SystemError`` "link".
+    public static func link(_ path: String, to destination: String) throws(SystemError) {
+        try systemCall("link", path: path, destination: destination) { Glibc.link(path, destination) }
+    }
+
     /// Replaces `path` with `bytes` so that a crash leaves either the old or the new content:
     /// temporary file in the same directory, write, fsync, rename over, fsync the directory.
     /// - Throws: ``SystemError`` from the step that failed; the temporary file is removed.

@@ -43,8 +43,7 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
 
     /// Reads `<home>/config.json`, or the defaults when it is absent.
     public static func load(from home: Home) throws -> UpgradeConfiguration {
-        guard FileSystem.exists(home.configuration) else { return UpgradeConfiguration() }
-        let bytes = try FileSystem.readFile(home.configuration)
+        guard let bytes = try FileSystem.readOwnFile(home.configuration) else { return UpgradeConfiguration() }
         do {
             return try JSONDecoder().decode(UpgradeConfiguration.self, from: Data(bytes))
         } catch {

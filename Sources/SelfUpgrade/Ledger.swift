@@ -3,85 +3,107 @@ import Storage
 
 /// Everything the journal says, folded into transactions and a history of versions.
 /// Invariant 4: the journal alone explains every version change; this type is the only reader.
-public struct Ledger: Sendable {
+package struct Ledger: Sendable {
     /// One transaction as the journal tells it.
-    public struct Transaction: Sendable, Equatable, Codable {
-        public enum Outcome: String, Sendable, Codable { case open, committed, aborted }
-        public var id: String
-        public var operation: JournalRecord.Operation
-        public var from: SHA256Digest?
-        public var to: SHA256Digest?
-        public var version: String?
-        public var source: String?
-        public var steps: [String]
-        public var attempts: Int
-        public var outcome: Outcome
-        public var reason: String?
-        public var began: Double
-        public var ended: Double?
+    package struct Transaction: Sendable, Equatable {
+        package enum Outcome: String, Sendable, Codable { case open, committed, aborted }
+        package var id: String
+        package var operation: Operation
+        package var from: SHA256Digest?
+        package var to: SHA256Digest?
+        package var version: String?
+        package var source: CandidateSource?
+        package var steps: [StepName]
+        package var attempts: Int
+        package var outcome: Outcome
+        package var reason: String?
+        package var began: Double
+        package var ended: Double?
+        /// The process that journaled the latest record of this transaction.
+        package var lastWriter: Int32?
 
         /// The swap was journaled: `current` may name `to`.
-        public var hasSwapped: Bool { steps.contains("swap") }
+        package var hasSwapped: Bool { steps.contains(.swap) }
+    }
+
+    /// How a version became current.
+    package enum Via: String, Sendable, Codable {
+        case adopt, upgrade, rollback, repair
     }
 
     /// One version in force, in order.
-    public struct Entry: Sendable, Equatable, Codable {
-        public var id: SHA256Digest
-        public var version: String?
-        public var since: Double
-        /// "adopt", "upgrade" or "rollback".
-        public var via: String
-        public var transaction: String?
-        public var source: String?
+    package struct Entry: Sendable, Equatable {
+        package var id: SHA256Digest
+        package var version: String?
+        package var since: Double
+        package var via: Via
+        package var transaction: String?
+        package var source: String?
     }
 
-    public private(set) var transactions: [Transaction] = []
-    public private(set) var history: [Entry] = []
-    public private(set) var pruned: Set<SHA256Digest> = []
+    package private(set) var transactions: [Transaction] = []
+    package private(set) var history: [Entry] = []
+    /// Versions whose removal was journaled and that no later record names again.
+    package private(set) var pruned: Set<SHA256Digest> = []
+    /// Versions named by records of kinds this release does not know: never pruned.
+    package private(set) var namedByUnknownRecords: Set<SHA256Digest> = []
+    /// Every version any record names.
+    package private(set) var knownVersions: Set<SHA256Digest> = []
+    /// The journal starts with record 1, an `adopt`: only then can it prove a version unreferenced.
+    package let isWellFormed: Bool
 
-    public init(_ journal: Journal) {
+    package init(_ journal: Journal) {
+        isWellFormed = journal.records.first.map { record in
+            if case .adopt = record.event { return record.sequence == 1 } else { return false }
+        } ?? false
         var index: [String: Int] = [:]
         var versionNames: [SHA256Digest: String] = [:]
         for record in journal.records {
-            switch record.kind {
-            case .adopt:
-                if let id = record.to {
-                    if let version = record.version { versionNames[id] = version }
-                    history.append(Entry(id: id, version: record.version, since: record.time, via: "adopt", transaction: nil, source: record.source))
-                }
-            case .begin:
-                guard let id = record.transaction, let operation = record.operation else { continue }
+            let named = record.event.versions
+            knownVersions.formUnion(named)
+            if case .prune = record.event {} else { pruned.subtract(named) }
+            if let id = record.event.transaction, let position = index[id] { transactions[position].lastWriter = record.pid }
+            switch record.event {
+            case .adopt(let id, let name, let source, let repairedFrom):
+                if let name { versionNames[id] = name }
+                history.append(Entry(id: id, version: name, since: record.time, via: repairedFrom == nil ? .adopt : .repair,
+                                     transaction: nil, source: source))
+            case .begin(let id, let operation, let from, let target, let source):
                 index[id] = transactions.count
-                transactions.append(Transaction(id: id, operation: operation, from: record.from, to: record.to,
-                                                version: record.version, source: record.source, steps: [], attempts: 0,
-                                                outcome: .open, reason: nil, began: record.time, ended: nil))
-            case .step:
-                guard let id = record.transaction, let position = index[id] else { continue }
-                transactions[position].steps.append(record.step ?? "?")
-                if let to = record.to { transactions[position].to = to }
-                if let version = record.version {
+                transactions.append(Transaction(id: id, operation: operation, from: from, to: target, version: nil, source: source,
+                                                steps: [], attempts: 0, outcome: .open, reason: nil, began: record.time,
+                                                ended: nil, lastWriter: record.pid))
+            case .step(let id, let step, let to, let version):
+                guard let position = index[id] else { continue }
+                transactions[position].steps.append(step)
+                if let to { transactions[position].to = to }
+                if let version {
                     transactions[position].version = version
                     if let to = transactions[position].to { versionNames[to] = version }
                 }
-            case .attempt:
-                guard let id = record.transaction, let position = index[id] else { continue }
-                transactions[position].attempts = record.attempt ?? transactions[position].attempts + 1
-            case .commit:
-                guard let id = record.transaction, let position = index[id] else { continue }
+            case .attempt(let id, let number):
+                guard let position = index[id] else { continue }
+                transactions[position].attempts = number
+            case .commit(let id, let to):
+                guard let position = index[id] else { continue }
                 transactions[position].outcome = .committed
                 transactions[position].ended = record.time
+                if let to, transactions[position].to == nil { transactions[position].to = to }
                 let transaction = transactions[position]
                 if let to = transaction.to, transaction.operation != .dryRun {
                     history.append(Entry(id: to, version: versionNames[to] ?? transaction.version, since: record.time,
-                                         via: transaction.operation.rawValue, transaction: id, source: transaction.source))
+                                         via: transaction.operation == .rollback ? .rollback : .upgrade,
+                                         transaction: id, source: transaction.source?.encoded))
                 }
-            case .abort:
-                guard let id = record.transaction, let position = index[id] else { continue }
+            case .abort(let id, let reason):
+                guard let position = index[id] else { continue }
                 transactions[position].outcome = .aborted
-                transactions[position].reason = record.reason
+                transactions[position].reason = reason
                 transactions[position].ended = record.time
-            case .prune:
-                if let id = record.to { pruned.insert(id) }
+            case .prune(let id):
+                pruned.insert(id)
+            case .unknown(_, let ids):
+                namedByUnknownRecords.formUnion(ids)
             }
         }
         for position in history.indices where history[position].version == nil {
@@ -90,34 +112,29 @@ public struct Ledger: Sendable {
     }
 
     /// The transaction neither committed nor aborted, if any (at most one: the lock sees to it).
-    public var openTransaction: Transaction? { transactions.last { $0.outcome == .open } }
+    package var openTransaction: Transaction? { transactions.last { $0.outcome == .open } }
 
     /// The version the journal says is current.
-    public var current: SHA256Digest? { history.last?.id }
+    package var current: SHA256Digest? { history.last?.id }
 
     /// The version before the current one in history (the default rollback target).
-    public var previous: SHA256Digest? {
+    package var previous: SHA256Digest? {
         guard let current else { return nil }
         return history.last { $0.id != current }?.id
     }
 
     /// The transaction with this id.
-    public func transaction(_ id: String) -> Transaction? { transactions.last { $0.id == id } }
-
-    /// Every version id the journal names.
-    public var knownVersions: Set<SHA256Digest> {
-        Set(history.map(\.id)).union(transactions.compactMap(\.to)).union(transactions.compactMap(\.from))
-    }
+    package func transaction(_ id: String) -> Transaction? { transactions.last { $0.id == id } }
 
     /// The version string last reported for an id.
-    public func versionName(of id: SHA256Digest) -> String? {
+    package func versionName(of id: SHA256Digest) -> String? {
         history.last { $0.id == id }?.version ?? transactions.last { $0.to == id && $0.version != nil }?.version
     }
 
-    /// Versions the store must keep: current, previous, those of an open transaction, and the
-    /// most recent distinct ones of history up to `limit`.
-    public func retained(limit: Int) -> Set<SHA256Digest> {
-        var keep = Set<SHA256Digest>()
+    /// Versions the store must keep: current, previous, those of an open transaction, those named
+    /// by records this release cannot read, and the most recent distinct ones of history up to `limit`.
+    package func retained(limit: Int) -> Set<SHA256Digest> {
+        var keep = namedByUnknownRecords
         if let current { keep.insert(current) }
         if let previous { keep.insert(previous) }
         if let open = openTransaction {
@@ -130,5 +147,13 @@ public struct Ledger: Sendable {
             if recent.count == limit { break }
         }
         return keep.union(recent)
+    }
+
+    /// The stored versions pruning may remove: only from a well-formed journal, only versions it
+    /// names, never one it must retain nor the one the `current` link points at.
+    package func prunable(stored: [SHA256Digest], linked: SHA256Digest?, limit: Int) -> [SHA256Digest] {
+        guard isWellFormed else { return [] }
+        let keep = retained(limit: limit)
+        return stored.filter { knownVersions.contains($0) && !keep.contains($0) && $0 != linked }
     }
 }

@@ -12,7 +12,7 @@ struct StepOutcome {
 /// The runner journals each completed step and, on failure, undoes the completed ones in
 /// reverse order and journals the abort with the reason.
 protocol TransactionStep: Sendable {
-    var name: String { get }
+    var name: StepName { get }
     func run(_ context: inout TransactionContext) throws -> StepOutcome
     func undo(_ context: TransactionContext) throws
 }
@@ -26,11 +26,11 @@ struct TransactionContext {
     let upgrader: Upgrader
     var journal: Journal
     let transaction: String
-    let operation: JournalRecord.Operation
+    let operation: Operation
     let from: SHA256Digest?
     let lock: FileLock
     var candidate: String?
-    var source: String?
+    var source: CandidateSource?
     var target: SHA256Digest?
     var stagedNewVersion = false
     var verifyState = false
@@ -38,14 +38,14 @@ struct TransactionContext {
     var sourceBuild: SourceBuild?
     var testRun: Subprocess.Running?
     var testSummary: String?
-    var timings: [(step: String, seconds: Double)] = []
+    var timings: [(step: StepName, seconds: Double)] = []
 
     var home: Home { upgrader.home }
     var logDirectory: String { home.logDirectory(transaction: transaction) }
 
     /// Journals `begin`.
-    init(upgrader: Upgrader, journal: Journal, transaction: String, operation: JournalRecord.Operation,
-         from: SHA256Digest?, lock: FileLock, source: String?, target: SHA256Digest? = nil) throws {
+    init(upgrader: Upgrader, journal: Journal, transaction: String, operation: Operation,
+         from: SHA256Digest?, lock: FileLock, source: CandidateSource?, target: SHA256Digest? = nil) throws {
         self.upgrader = upgrader
         self.journal = journal
         self.transaction = transaction
@@ -54,8 +54,8 @@ struct TransactionContext {
         self.lock = lock
         self.source = source
         self.target = target
-        try self.journal.append(JournalRecord(kind: .begin, transaction: transaction, operation: operation,
-                                              from: from, to: target, source: source))
+        try self.journal.append(JournalRecord(.begin(transaction: transaction, operation: operation,
+                                                     from: from, target: target, source: source)))
     }
 
     /// Runs `steps` in order; on failure undoes what was done and journals `abort`.
@@ -65,31 +65,45 @@ struct TransactionContext {
             var ran = false
             do {
                 try FailPoint.hit("before-\(step.name)")
-                upgrader.progress(.started(step: step.name))
+                upgrader.progress(.started(step: step.name.rawValue))
                 let start = MonotonicClock.now()
                 let outcome = try step.run(&self)
                 ran = true
-                try journal.append(JournalRecord(kind: .step, transaction: transaction, step: step.name,
-                                                 to: outcome.to, version: outcome.version))
+                try journal.append(JournalRecord(.step(transaction: transaction, step: step.name,
+                                                       to: outcome.to, version: outcome.version)))
                 let seconds = MonotonicClock.seconds(since: start)
                 timings.append((step.name, seconds))
-                upgrader.progress(.finished(step: step.name, seconds: seconds))
+                upgrader.progress(.finished(step: step.name.rawValue, seconds: seconds))
                 completed.append(step)
                 try FailPoint.hit("after-\(step.name)")
             } catch {
                 if ran && !completed.contains(where: { $0.name == step.name }) { completed.append(step) }
-                upgrader.progress(.failed(step: step.name, reason: "\(error)"))
-                abort(undoing: completed, reason: "\(step.name): \(error)")
+                upgrader.progress(.failed(step: step.name.rawValue, reason: "\(error)"))
+                let undoFailures = abort(undoing: completed, reason: "\(step.name): \(error)")
+                guard undoFailures.isEmpty else { throw UpgradeError.undoFailed(cause: "\(step.name): \(error)", failures: undoFailures) }
                 throw error
             }
         }
     }
 
-    /// Undoes `steps` (last first) and journals the abort.
-    mutating func abort(undoing steps: [any TransactionStep], reason: String) {
+    /// Journals the abort, then undoes `steps` (last first). The record comes first so that
+    /// nothing leaves the store before the journal explains why; `current` pointing at the
+    /// target meanwhile is repaired from the journal by the next start.
+    /// - Returns: the undo steps that failed, each with its error (also in the journal).
+    @discardableResult
+    mutating func abort(undoing steps: [any TransactionStep], reason: String) -> [String] {
         stopSourceTools()
-        for step in steps.reversed() { try? step.undo(self) }
-        _ = try? journal.append(JournalRecord(kind: .abort, transaction: transaction, reason: reason))
+        let journaled = (try? journal.append(JournalRecord(.abort(transaction: transaction, reason: reason)))) != nil
+        var failures: [String] = []
+        for step in steps.reversed() {
+            do {
+                try step.undo(self)
+            } catch {
+                failures.append("undo of \(step.name) failed: \(error)")
+            }
+        }
+        if !journaled { failures.append("the abort could not be journaled; the next start will undo the transaction") }
+        return failures
     }
 
     /// Stops the build and test tools of a source upgrade: the test run's group, then every
@@ -102,7 +116,7 @@ struct TransactionContext {
 
     /// Journals `commit`.
     mutating func commit() throws {
-        try journal.append(JournalRecord(kind: .commit, transaction: transaction, to: target))
+        try journal.append(JournalRecord(.commit(transaction: transaction, to: target)))
     }
 }
 
@@ -110,7 +124,7 @@ struct TransactionContext {
 
 /// Lock is held by then; checks space, file system and writability before anything is written.
 struct PreflightStep: TransactionStep {
-    let name = "preflight"
+    let name = StepName.preflight
 
     func run(_ context: inout TransactionContext) throws -> StepOutcome {
         let home = context.home
@@ -143,10 +157,10 @@ struct PreflightStep: TransactionStep {
 
 /// Copies the candidate into the content-addressed store (hashing it on the way), fsync'd.
 struct StageStep: TransactionStep {
-    let name = "stage"
+    let name = StepName.stage
 
     func run(_ context: inout TransactionContext) throws -> StepOutcome {
-        let staged = try context.upgrader.store.stage(context.candidate!, source: context.source ?? "", transaction: context.transaction)
+        let staged = try context.upgrader.store.stage(context.candidate!, source: context.source?.encoded ?? "", transaction: context.transaction)
         context.target = staged.id
         context.stagedNewVersion = !staged.wasPresent
         return StepOutcome(to: staged.id)
@@ -161,7 +175,7 @@ struct StageStep: TransactionStep {
 
 /// Re-hashes a stored version before it is trusted again (rollback): invariant 6.
 struct CheckIntegrityStep: TransactionStep {
-    let name = "check"
+    let name = StepName.check
 
     func run(_ context: inout TransactionContext) throws -> StepOutcome {
         try context.upgrader.store.verify(context.target!)
@@ -171,7 +185,7 @@ struct CheckIntegrityStep: TransactionStep {
 
 /// Runs the staged binary's verification mode in the sandbox.
 struct VerifyStep: TransactionStep {
-    let name = "verify"
+    let name = StepName.verify
 
     func run(_ context: inout TransactionContext) throws -> StepOutcome {
         let target = context.target!
@@ -190,7 +204,7 @@ struct VerifyStep: TransactionStep {
 /// Flips `current` to the target: temporary link, rename, fsync of the directory.
 /// The last moment a cancellation (SIGINT, SIGTERM) is honoured.
 struct SwapStep: TransactionStep {
-    let name = "swap"
+    let name = StepName.swap
 
     func run(_ context: inout TransactionContext) throws -> StepOutcome {
         let signal = Cancellation.signal
@@ -209,7 +223,7 @@ struct SwapStep: TransactionStep {
 /// Starts `swift test` and `swift build -c release` side by side (each with its own warm
 /// scratch directory, output in the transaction's logs), and waits for the build.
 struct BuildStep: TransactionStep {
-    let name = "build"
+    let name = StepName.build
 
     func run(_ context: inout TransactionContext) throws -> StepOutcome {
         let build = context.sourceBuild!
@@ -244,7 +258,7 @@ struct BuildStep: TransactionStep {
 
 /// Waits for the `swift test` run the build step started.
 struct TestStep: TransactionStep {
-    let name = "test"
+    let name = StepName.test
 
     func run(_ context: inout TransactionContext) throws -> StepOutcome {
         let build = context.sourceBuild!

@@ -23,6 +23,8 @@ public enum UpgradeError: Error, Sendable, CustomStringConvertible {
     case sourceNotPackage(path: String, reason: String)
     case toolMissing(name: String)
     case toolFailed(command: String, status: String, problems: [String], log: String)
+    case undoFailed(cause: String, failures: [String])
+    case nothingToRepairFrom(home: String, damaged: [String])
 
     public var description: String {
         switch self {
@@ -66,6 +68,10 @@ public enum UpgradeError: Error, Sendable, CustomStringConvertible {
             "The source \"\(path)\" is not a Swift package: \(reason)"
         case .toolMissing(let name):
             "'\(name)' was not found on PATH; a source upgrade needs the Swift toolchain"
+        case .undoFailed(let cause, let failures):
+            "The transaction failed (\(cause)) and undoing it failed too: " + failures.joined(separator: "; ")
+        case .nothingToRepairFrom(let home, let damaged):
+            "No intact version is stored in \"\(home)\" to rebuild the journal from" + (damaged.isEmpty ? "" : " (damaged: \(damaged.joined(separator: ", ")))")
         case .toolFailed(let command, let status, let problems, let log):
             "'\(command)' \(status)" + (problems.isEmpty ? "" : ":\n" + problems.map { "  " + $0 }.joined(separator: "\n"))
                 + "\nFull log: \(log)"

@@ -10,8 +10,12 @@ extension Upgrader {
     /// - Returns: the version's id.
     /// - Throws: ``UpgradeError/alreadyInitialized(home:current:)``, ``SystemError``.
     public func adopt(executable: String) throws -> SHA256Digest {
-        if home.isInitialized, let current = Ledger(try Journal(path: home.journal)).current {
-            throw UpgradeError.alreadyInitialized(home: home.root, current: current.short)
+        if home.isInitialized {
+            // A damaged or missing journal beside stored versions is not a fresh home: adopting
+            // over it would start a history that knows none of them. Repair it instead.
+            if let current = Ledger(try readJournal()).current {
+                throw UpgradeError.alreadyInitialized(home: home.root, current: current.short)
+            }
         }
         do {
             try home.createLayout()
@@ -29,7 +33,7 @@ extension Upgrader {
         try home.setCurrent(staged.id)
         try FileSystem.replaceSymbolicLink(home.entryPoint, target: "../current/" + home.programName)
         var journal = try Journal(path: home.journal)
-        try journal.append(JournalRecord(kind: .adopt, to: staged.id, version: program.version, source: executable))
+        try journal.append(JournalRecord(.adopt(version: staged.id, name: program.version, source: executable, repairedFrom: nil)))
         return staged.id
     }
 
@@ -52,9 +56,9 @@ extension Upgrader {
     /// What a transaction that did not exec reports.
     public struct Outcome: Sendable, Codable, Equatable {
         public var transaction: String
-        public var operation: JournalRecord.Operation
-        public var from: SHA256Digest?
-        public var to: SHA256Digest
+        public var operation: TransactionOperation
+        public var from: VersionID?
+        public var to: VersionID
         public var version: String?
         public var dryRun: Bool
         public var verification: Verifier.Result?
@@ -71,7 +75,7 @@ extension Upgrader {
     public func upgrade(fromBinary candidate: String, options: UpgradeOptions = UpgradeOptions()) throws -> Outcome {
         let path = FileSystem.absolute(candidate)
         try Self.validateCandidate(path)
-        return try transact(operation: options.dryRun ? .dryRun : .upgrade, source: "binary:" + path, options: options) { context in
+        return try transact(operation: options.dryRun ? .dryRun : .upgrade, source: .binary(path: path), options: options) { context in
             context.candidate = path
             context.verifyState = options.verifyState
             return [PreflightStep(), StageStep(), VerifyStep()]
@@ -84,39 +88,38 @@ extension Upgrader {
     ///   compiler errors or test failures; nothing is changed.
     public func upgrade(fromSource build: SourceBuild, options: UpgradeOptions = UpgradeOptions()) throws -> Outcome {
         try SourceBuild.validate(build.source)
-        return try transact(operation: options.dryRun ? .dryRun : .upgrade, source: "source:" + build.source, options: options) { context in
+        return try transact(operation: options.dryRun ? .dryRun : .upgrade, source: .source(directory: build.source), options: options) { context in
             context.sourceBuild = build
             context.verifyState = options.verifyState
             return [PreflightStep(), BuildStep(), TestStep(), StageStep(), VerifyStep()]
         }
     }
 
-    /// Rolls back to `target` (an id prefix of at least 7 hex digits; by default the version
-    /// before the current one in history). Never needs the network or a compiler.
-    /// - Throws: ``UpgradeError/noPreviousVersion``, ``StorageError`` for unknown, ambiguous or
-    ///   missing versions.
-    public func rollback(to target: String?, options: UpgradeOptions = UpgradeOptions()) throws -> Outcome {
-        try transact(operation: .rollback, options: options, target: { ledger in try resolveTarget(target, ledger: ledger) }) { _ in
+    /// Rolls back to `target` (by default the version before the current one in history).
+    /// Never needs the network or a compiler, and the restart-loop guard never refuses it.
+    /// - Throws: ``UpgradeError/noPreviousVersion``, ``StorageError`` for a missing version.
+    public func rollback(to target: VersionID?, options: UpgradeOptions = UpgradeOptions()) throws -> Outcome {
+        try transact(operation: .rollback, options: options, target: { ledger in try resolveTarget(target?.digest, ledger: ledger) }) { _ in
             [CheckIntegrityStep()]
         }
     }
 
     private func transact(
-        operation: JournalRecord.Operation, source: String? = nil, options: UpgradeOptions,
+        operation: Operation, source: CandidateSource? = nil, options: UpgradeOptions,
         target resolve: ((Ledger) throws -> SHA256Digest)? = nil,
         steps: (inout TransactionContext) throws -> [any TransactionStep]
     ) throws -> Outcome {
         let lock = try acquireLock()
         var released = false
         defer { if !released { lock.release() } }
-        let journal = try Journal(path: home.journal)
+        let journal = try readJournal()
         let ledger = Ledger(journal)
         if let open = ledger.openTransaction { throw UpgradeError.locked(path: home.lock, holder: "unfinished transaction \(open.id)") }
         let from = try home.currentVersion()
         let target = try resolve?(ledger)
         if target != nil, target == from { throw UpgradeError.alreadyCurrent(id: from!.short) }
-        let source = source ?? target.flatMap { ledger.versionName(of: $0) }
-        if options.restart && operation != .dryRun { try RestartGuard(configuration: configuration).check() }
+        let source = source ?? target.flatMap { ledger.versionName(of: $0) }.map(CandidateSource.other)
+        if options.restart && operation == .upgrade { try RestartGuard(configuration: configuration).check() }
 
         var context = try TransactionContext(upgrader: self, journal: journal, transaction: newTransactionID(),
                                              operation: operation, from: from, lock: lock, source: source, target: target)
@@ -125,29 +128,34 @@ extension Upgrader {
         try context.run(plan)
 
         if operation == .dryRun {
-            context.abort(undoing: plan, reason: "dry run: verified, nothing changed")
+            let failures = context.abort(undoing: plan, reason: "dry run: verified, nothing changed")
+            guard failures.isEmpty else { throw UpgradeError.undoFailed(cause: "dry run", failures: failures) }
         } else if context.target == from {
-            context.abort(undoing: plan, reason: "the candidate is identical to the current version")
+            let failures = context.abort(undoing: plan, reason: "the candidate is identical to the current version")
+            guard failures.isEmpty else { throw UpgradeError.undoFailed(cause: "identical candidate", failures: failures) }
             throw UpgradeError.alreadyCurrent(id: from!.short)
         } else if options.restart {
             do {
                 try options.beforeRestart()
                 released = true
-                try restart(into: context.target!, transaction: context.transaction, from: from, lock: lock)
+                try restart(into: context.target!, transaction: context.transaction, from: from, lock: lock,
+                            isRollback: operation == .rollback)
             } catch {
                 released = false
                 try? lock.descriptor.setCloseOnExec(true)
-                context.abort(undoing: plan, reason: "restart: \(error)")
+                let failures = context.abort(undoing: plan, reason: "restart: \(error)")
+                guard failures.isEmpty else { throw UpgradeError.undoFailed(cause: "restart: \(error)", failures: failures) }
                 throw error
             }
         } else {
             try context.commit()
             try? prune(&context.journal)
         }
-        return Outcome(transaction: context.transaction, operation: operation, from: from, to: context.target!,
+        return Outcome(transaction: context.transaction, operation: TransactionOperation(operation), from: from.map(VersionID.init),
+                       to: VersionID(context.target!),
                        version: context.verification?.report.version ?? Ledger(context.journal).versionName(of: context.target!),
                        dryRun: operation == .dryRun, verification: context.verification,
-                       steps: Dictionary(context.timings.map { ($0.step, $0.seconds) }, uniquingKeysWith: { $1 }),
+                       steps: Dictionary(context.timings.map { ($0.step.rawValue, $0.seconds) }, uniquingKeysWith: { $1 }),
                        tests: context.testSummary)
     }
 
@@ -162,10 +170,17 @@ extension Upgrader {
         guard info.isExecutable else { throw UpgradeError.candidateNotExecutable(path: path, mode: String(info.mode, radix: 8)) }
     }
 
-    func resolveTarget(_ target: String?, ledger: Ledger) throws -> SHA256Digest {
+    /// Finds the one known or stored version whose id starts with `prefix` (at least 7 hex digits).
+    /// - Throws: ``StorageError`` when the prefix is too short, unknown or ambiguous.
+    package func resolveVersion(prefix: String) throws -> VersionID {
+        let ledger = Ledger(try readJournal())
+        return VersionID(try SHA256Digest.resolve(prefix: prefix, among: ledger.knownVersions.union(try store.list())))
+    }
+
+    func resolveTarget(_ target: SHA256Digest?, ledger: Ledger) throws -> SHA256Digest {
         let id: SHA256Digest
         if let target {
-            id = try SHA256Digest.resolve(prefix: target, among: ledger.knownVersions.union(try store.list()))
+            id = target
         } else {
             guard let previous = ledger.previous else { throw UpgradeError.noPreviousVersion }
             id = previous
@@ -178,8 +193,8 @@ extension Upgrader {
 
     /// What a rehearsed rollback found.
     public struct Rehearsal: Sendable, Codable, Equatable {
-        public var from: SHA256Digest?
-        public var target: SHA256Digest
+        public var from: VersionID?
+        public var target: VersionID
         public var version: String?
         public var hashSeconds: Double
         public var swapSeconds: Double
@@ -192,9 +207,13 @@ extension Upgrader {
     /// Rehearses a rollback without changing anything: checks the target's hash, runs its
     /// verification from the store in the sandbox, times a link swap on a scratch link and a
     /// start of the target.
-    public func rehearseRollback(to target: String?) throws -> Rehearsal {
-        let ledger = Ledger(try Journal(path: home.journal))
-        let id = try resolveTarget(target, ledger: ledger)
+    public func rehearseRollback(to target: VersionID?) throws -> Rehearsal {
+        // Under the lock like every command that works in the home: a concurrent start's
+        // recovery would otherwise clean the staging area under this rehearsal's sandbox.
+        let lock = try acquireLock()
+        defer { lock.release() }
+        let ledger = Ledger(try readJournal())
+        let id = try resolveTarget(target?.digest, ledger: ledger)
         let from = try home.currentVersion()
         if id == from { throw UpgradeError.alreadyCurrent(id: id.short) }
 
@@ -219,7 +238,7 @@ extension Upgrader {
         guard status.isSuccess else {
             throw UpgradeError.verificationFailed(binary: home.binary(id), reason: "'--version' \(status)", log: scratch)
         }
-        return Rehearsal(from: from, target: id, version: verification.report.version, hashSeconds: hashSeconds,
+        return Rehearsal(from: from.map(VersionID.init), target: VersionID(id), version: verification.report.version, hashSeconds: hashSeconds,
                          swapSeconds: swapSeconds, startSeconds: startSeconds, verification: verification)
     }
 }

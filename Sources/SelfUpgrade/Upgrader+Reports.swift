@@ -19,7 +19,7 @@ extension Upgrader {
         public var entryPoint: String
         public var current: VersionSummary?
         public var previous: VersionSummary?
-        public var openTransaction: Ledger.Transaction?
+        public var openTransaction: TransactionSummary?
         public var versions: [VersionSummary]
         /// Versions the journal names that are gone from the store (deleted by hand?).
         public var missing: [String]
@@ -32,7 +32,7 @@ extension Upgrader {
     /// Reads the home's status (derived from the journal and the store; changes nothing).
     public func status() throws -> Status {
         guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
-        let ledger = Ledger(try Journal(path: home.journal))
+        let ledger = Ledger(try readJournal())
         let linked = try home.currentVersion()
         let stored = Set(try store.list())
         func summary(_ id: SHA256Digest) -> VersionSummary {
@@ -52,7 +52,7 @@ extension Upgrader {
             warnings.append("version \(id.short) is in the history but missing from the store (\(home.binary(id)))")
         }
         return Status(home: home.root, entryPoint: home.entryPoint, current: linked.map(summary),
-                      previous: ledger.previous.map(summary), openTransaction: ledger.openTransaction,
+                      previous: ledger.previous.map(summary), openTransaction: ledger.openTransaction.map(TransactionSummary.init),
                       versions: versions, missing: missing.map(\.hex).sorted(), transactions: ledger.transactions.count,
                       historyLimit: configuration.historyLimit, warnings: warnings)
     }
@@ -73,11 +73,11 @@ extension Upgrader {
     /// The versions that have been current, oldest first, derived from the journal alone.
     public func history() throws -> [HistoryRow] {
         guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
-        let ledger = Ledger(try Journal(path: home.journal))
+        let ledger = Ledger(try readJournal())
         let current = ledger.history.indices.last
         return ledger.history.enumerated().map { index, entry in
             HistoryRow(id: entry.id.hex, short: entry.id.short, version: entry.version, since: WallClock.iso8601(entry.since),
-                       via: entry.via, transaction: entry.transaction, source: entry.source,
+                       via: entry.via.rawValue, transaction: entry.transaction, source: entry.source,
                        present: store.contains(entry.id), current: index == current)
         }
     }

@@ -57,9 +57,9 @@ public struct Upgrader: Sendable {
     public struct Resumption: Sendable, Equatable, Codable {
         public enum Result: String, Sendable, Codable { case confirmed, rolledBack = "rolled-back" }
         public var transaction: String
-        public var operation: JournalRecord.Operation
-        public var from: SHA256Digest?
-        public var to: SHA256Digest?
+        public var operation: TransactionOperation
+        public var from: VersionID?
+        public var to: VersionID?
         public var fromVersion: String?
         public var toVersion: String?
         public var result: Result
@@ -71,29 +71,51 @@ public struct Upgrader: Sendable {
     /// recovers an interrupted transaction. Call before anything else uses the home.
     /// - Throws: ``StorageError`` for a damaged journal, ``SystemError`` when the home cannot be changed.
     public func start() throws -> StartOutcome {
-        guard home.isInitialized else { return .fresh(recovery: []) }
+        var notes: [String] = []
         if let transaction = ProcessControl.environment(Marker.transaction) {
-            let lockDescriptor = ProcessControl.environment(Marker.lockDescriptor).flatMap { Int32($0) }
+            let descriptor = ProcessControl.environment(Marker.lockDescriptor)
             for marker in Marker.perRestart { ProcessControl.removeEnvironment(marker) }
-            let lock = lockDescriptor.flatMap { FileLock.adopt(rawValue: $0, path: home.lock) }
-            var journal = try Journal(path: home.journal)
-            let ledger = Ledger(journal)
-            if let record = ledger.transaction(transaction) {
-                switch record.outcome {
-                case .open where record.hasSwapped && lock != nil:
-                    defer { lock?.release() }
-                    return .resumed(try confirm(record, journal: &journal, lock: lock!))
-                case .aborted, .committed:
-                    lock?.release()
-                    return .resumed(resumption(record, ledger: ledger))
-                case .open:
-                    lock?.release()
+            if home.isInitialized, let (record, lock, ledger) = try inheritedRestart(transaction, descriptor: descriptor) {
+                if record.outcome == .open {
+                    defer { lock.release() }
+                    var journal = try readJournal()
+                    return .resumed(try confirm(record, journal: &journal, lock: lock))
                 }
-            } else {
-                lock?.release()
+                lock.release()
+                return .resumed(resumption(record, ledger: ledger))
             }
+            notes.append("Ignored \(Marker.transaction)=\(transaction.debugDescription): this process did not inherit that transaction's lock from a live restart")
         }
-        return .fresh(recovery: try recover())
+        guard home.isInitialized else { return .fresh(recovery: notes) }
+        return .fresh(recovery: notes + (try recover()))
+    }
+
+    /// The transaction a restart marker names, with the inherited lock, when the marker is real:
+    /// the descriptor holds the home's lock (someone holds it, and it is this descriptor), the
+    /// lock file names this process (the same PID across exec), and the transaction is open and
+    /// swapped, or ended by this very process in the journal's last record (the old version
+    /// exec'd back after a failed confirmation). Anything else is stale or forged.
+    private func inheritedRestart(_ transaction: String, descriptor: String?) throws -> (Ledger.Transaction, FileLock, Ledger)? {
+        guard let descriptor, let raw = Int32(descriptor), raw > 2,
+              let lock = FileLock.adoptHeld(rawValue: raw, path: home.lock) else { return nil }
+        let holder = (try? FileSystem.readOwnFile(home.lock)).map { String(decoding: $0, as: UTF8.self) }
+        let journal = try? readJournal()
+        guard holder == String(ProcessControl.id), let journal else {
+            lock.release()
+            return nil
+        }
+        let ledger = Ledger(journal)
+        guard let record = ledger.transaction(transaction) else {
+            lock.release()
+            return nil
+        }
+        let endedHere = record.outcome != .open && journal.records.last?.event.transaction == record.id
+            && journal.records.last?.pid == ProcessControl.id
+        guard (record.outcome == .open && record.hasSwapped) || endedHere else {
+            lock.release()
+            return nil
+        }
+        return (record, lock, ledger)
     }
 
     /// Recovery: leaves the home at exactly the old or the new version of an interrupted
@@ -111,7 +133,7 @@ public struct Upgrader: Sendable {
         }
         guard let lock = acquired ?? (try? lockOfDeadHolder()) else { return [] }
         defer { lock.release() }
-        var journal = try Journal(path: home.journal)
+        var journal = try readJournal()
         var notes: [String] = []
         var ledger = Ledger(journal)
         if let open = ledger.openTransaction {
@@ -119,10 +141,10 @@ public struct Upgrader: Sendable {
             let running = (try? ProcessControl.executablePath()).flatMap { home.version(containing: $0) }
             let attempt = open.attempts + 1
             if open.hasSwapped, let to = open.to, running == to, current == to, attempt <= configuration.maxConfirmAttempts {
-                try journal.append(JournalRecord(kind: .attempt, transaction: open.id, attempt: attempt))
+                try journal.append(JournalRecord(.attempt(transaction: open.id, number: attempt)))
                 do {
                     try health()
-                    try journal.append(JournalRecord(kind: .commit, transaction: open.id, to: to))
+                    try journal.append(JournalRecord(.commit(transaction: open.id, to: to)))
                     notes.append("Confirmed \(open.operation.rawValue) \(open.id) to \(to.short) at start (attempt \(attempt))")
                 } catch {
                     try undo(open, journal: &journal, reason: "health check failed at start (attempt \(attempt)): \(error)")
@@ -131,10 +153,10 @@ public struct Upgrader: Sendable {
             } else {
                 let reason = open.hasSwapped
                     ? "unconfirmed after restart (attempt \(attempt) of \(configuration.maxConfirmAttempts)); rolled back at start"
-                    : "interrupted after \(open.steps.last ?? "begin"); undone at start"
+                    : "interrupted after \(open.steps.last?.rawValue ?? "begin"); undone at start"
                 try undo(open, journal: &journal, reason: reason)
                 notes.append("Recovered \(open.operation.rawValue) \(open.id): \(reason)")
-                if open.source?.hasPrefix("source:") == true {
+                if open.source?.isSourceBuild == true {
                     let tools = SourceBuild.stopTools(of: home)
                     if !tools.isEmpty { notes.append("Killed \(tools.count) build or test process(es) it left running") }
                 }
@@ -153,7 +175,6 @@ public struct Upgrader: Sendable {
         for name in leftovers {
             try FileSystem.removeTree(home.staging + "/" + name)
         }
-        try prune(&journal)
         return notes
     }
 
@@ -172,11 +193,11 @@ public struct Upgrader: Sendable {
             let reason = "\(UpgradeError.healthCheckFailed(reason: "\(error)"))"
             try undo(record, journal: &journal, reason: reason)
             if let from = record.from, store.contains(from) {
-                try restart(into: from, transaction: record.id, from: record.to, lock: lock)
+                try restart(into: from, transaction: record.id, from: record.to, lock: lock, isRollback: true)
             }
             return resumption(record, ledger: Ledger(journal))
         }
-        try journal.append(JournalRecord(kind: .commit, transaction: record.id, to: record.to))
+        try journal.append(JournalRecord(.commit(transaction: record.id, to: record.to)))
         try FailPoint.hit("after-commit")
         try? prune(&journal)
         return resumption(record, ledger: Ledger(journal))
@@ -184,35 +205,32 @@ public struct Upgrader: Sendable {
 
     private func resumption(_ record: Ledger.Transaction, ledger: Ledger) -> Resumption {
         let final = ledger.transaction(record.id) ?? record
-        return Resumption(transaction: record.id, operation: record.operation, from: record.from, to: record.to,
+        return Resumption(transaction: record.id, operation: TransactionOperation(record.operation),
+                          from: record.from.map(VersionID.init), to: record.to.map(VersionID.init),
                           fromVersion: record.from.flatMap { ledger.versionName(of: $0) },
                           toVersion: record.to.flatMap { ledger.versionName(of: $0) } ?? final.version,
                           result: final.outcome == .committed ? .confirmed : .rolledBack, reason: final.reason)
     }
 
-    /// Puts `current` back to the transaction's `from`, removes what it staged, journals abort.
+    /// Puts `current` back to the transaction's `from` and journals abort. What it staged stays
+    /// in the store until a prune after a later commit (no command that only reads deletes).
     private func undo(_ record: Ledger.Transaction, journal: inout Journal, reason: String) throws {
         if let from = record.from, try home.currentVersion() != from, store.contains(from) {
             try home.setCurrent(from)
         }
-        try journal.append(JournalRecord(kind: .abort, transaction: record.id, reason: reason))
-        let ledger = Ledger(journal)
-        if record.operation != .rollback, let to = record.to, to != record.from,
-           !ledger.history.contains(where: { $0.id == to }), store.contains(to) {
-            try store.remove(to)
-        }
+        try journal.append(JournalRecord(.abort(transaction: record.id, reason: reason)))
     }
 
     // MARK: - Restart
 
     /// Replaces this process with `target`'s binary: same PID, same argv, same environment plus
     /// the markers; the lock passes with it. Returns only by throwing.
-    func restart(into target: SHA256Digest, transaction: String, from: SHA256Digest?, lock: FileLock) throws -> Never {
+    func restart(into target: SHA256Digest, transaction: String, from: SHA256Digest?, lock: FileLock, isRollback: Bool) throws -> Never {
         var environment = ProcessControl.environment()
         environment[Marker.transaction] = transaction
         environment[Marker.upgradedFrom] = from?.hex
         environment[Marker.lockDescriptor] = String(lock.descriptor.rawValue)
-        environment[Marker.restarts] = try RestartGuard(configuration: configuration).next()
+        environment[Marker.restarts] = try RestartGuard(configuration: configuration).next(isRollback: isRollback)
         try lock.keepAcrossExec()
         try FailPoint.hit("before-exec")
         try ProcessControl.exec(home.binary(target), arguments: CommandLine.arguments, environment: environment)
@@ -224,7 +242,7 @@ public struct Upgrader: Sendable {
     /// holder's children can keep the descriptor for the moment they take to die with it.
     /// Waits up to two seconds; nil when the holder lives or the lock stays taken.
     func lockOfDeadHolder() throws -> FileLock? {
-        let holder = (try? FileSystem.readFile(home.lock)).flatMap { Int32(String(decoding: $0, as: UTF8.self)) }
+        let holder = (try? FileSystem.readOwnFile(home.lock)).flatMap { Int32(String(decoding: $0, as: UTF8.self)) }
         guard let holder, !ProcessControl.isAlive(holder) else { return nil }
         let start = MonotonicClock.now()
         while MonotonicClock.seconds(since: start) < 2 {
@@ -243,7 +261,7 @@ public struct Upgrader: Sendable {
             throw UpgradeError.homeNotWritable(path: home.root, reason: "\(error)")
         }
         guard let lock = acquired else {
-            let holder = (try? FileSystem.readFile(home.lock)).map { String(decoding: $0, as: UTF8.self) }
+            let holder = (try? FileSystem.readOwnFile(home.lock)).map { String(decoding: $0, as: UTF8.self) }
             throw UpgradeError.locked(path: home.lock, holder: holder.flatMap { $0.isEmpty ? nil : $0 })
         }
         try? lock.descriptor.truncate(to: 0)
@@ -258,44 +276,68 @@ public struct Upgrader: Sendable {
 
     // MARK: - Pruning
 
-    /// Removes versions beyond the history limit, never current, previous or those of an open
-    /// transaction: each is renamed into staging, journaled, then deleted.
+    /// Removes versions beyond the history limit that a well-formed journal proves unreferenced
+    /// (``Ledger/prunable(stored:linked:limit:)``): each removal is journaled first, then the
+    /// version is renamed into staging and deleted. Logs of transactions older than every kept
+    /// version go with them. Runs only after a commit: a command that only reads never deletes.
     func prune(_ journal: inout Journal) throws {
-        let keep = Ledger(journal).retained(limit: configuration.historyLimit)
-        for id in try store.list() where !keep.contains(id) {
+        let ledger = Ledger(journal)
+        for id in ledger.prunable(stored: try store.list(), linked: try home.currentVersion(), limit: configuration.historyLimit) {
+            if !ledger.pruned.contains(id) { try journal.append(JournalRecord(.prune(version: id))) }
+            try FailPoint.hit("prune-journaled")
             let doomed = home.staging + "/prune-" + id.hex
+            try FileSystem.removeTree(doomed)
             try FileSystem.rename(home.versionDirectory(id), to: doomed)
             try FileSystem.syncDirectory(home.versions)
-            try journal.append(JournalRecord(kind: .prune, to: id))
+            try FailPoint.hit("prune-moved")
             try FileSystem.removeTree(doomed)
+        }
+        try pruneLogs(Ledger(journal))
+    }
+
+    /// Removes the logs of transactions that began before the oldest transaction that brought a
+    /// version still kept (their versions are gone; their logs explain nothing that remains).
+    private func pruneLogs(_ ledger: Ledger) throws {
+        let stored = Set(try store.list())
+        guard let oldestKept = ledger.transactions.firstIndex(where: { $0.outcome == .committed && $0.to.map(stored.contains) == true }) else { return }
+        let names = Set((try? FileSystem.contentsOfDirectory(home.logs)) ?? [])
+        for transaction in ledger.transactions[..<oldestKept] where names.contains(transaction.id) {
+            try FileSystem.removeTree(home.logDirectory(transaction: transaction.id))
         }
     }
 }
 
-/// The restart-loop guard: `AUTODEV_RESTARTS=count:first-epoch` counts restarts in a window.
+/// The restart-loop guard: `<PREFIX>RESTARTS=count:first-epoch` counts restarts in a window.
+/// A value that is malformed or out of range (negative count, an epoch in the future) is ignored:
+/// counting starts again, so a forged value can neither bypass the guard nor block it forever.
 struct RestartGuard {
     let configuration: UpgradeConfiguration
 
     /// The marker value for one more restart.
+    /// - Parameter isRollback: a rollback is never refused (it is how a loop is left).
     /// - Throws: ``UpgradeError/restartLoop(count:seconds:)`` past the limit.
-    func next() throws -> String {
+    func next(isRollback: Bool = false) throws -> String {
         let now = WallClock.now()
         var count = 0
         var first = now
-        if let value = ProcessControl.environment(Marker.restarts) {
-            let parts = value.split(separator: ":")
-            if parts.count == 2, let seen = Int(parts[0]), let since = Double(parts[1]),
-               now - since <= configuration.restartWindowSeconds {
-                count = seen
-                first = since
-            }
+        if let (seen, since) = Self.parse(ProcessControl.environment(Marker.restarts)), since <= now + 1,
+           now - since <= configuration.restartWindowSeconds {
+            count = seen
+            first = since
         }
-        guard count < configuration.maxRestarts else {
+        guard count < configuration.maxRestarts || isRollback else {
             throw UpgradeError.restartLoop(count: count, seconds: configuration.restartWindowSeconds)
         }
-        return "\(count + 1):\(first)"
+        return "\(min(count + 1, 1_000_000)):\(first)"
     }
 
     /// Throws when another restart would be refused.
     func check() throws { _ = try next() }
+
+    static func parse(_ value: String?) -> (count: Int, since: Double)? {
+        guard let parts = value?.split(separator: ":", omittingEmptySubsequences: false), parts.count == 2,
+              let count = Int(parts[0]), (0...1_000_000).contains(count),
+              let since = Double(parts[1]), since.isFinite, since >= 0 else { return nil }
+        return (count, since)
+    }
 }

@@ -44,8 +44,16 @@ public struct Home: Sendable, Equatable {
     /// The log directory of one transaction.
     public func logDirectory(transaction: String) -> String { logs + "/" + transaction }
 
-    /// True when this looks like an initialized home (it has a journal).
-    public var isInitialized: Bool { FileSystem.exists(journal) }
+    /// True when this looks like an initialized home: it has a journal (of any kind, even a
+    /// link or a damaged one, which the journal's reader then refuses) or stored versions.
+    public var isInitialized: Bool {
+        (try? FileSystem.statusIfPresent(journal, followLinks: false)) != nil || hasStoredVersions
+    }
+
+    /// True when `versions/` holds at least one entry named like a version.
+    public var hasStoredVersions: Bool {
+        ((try? FileSystem.contentsOfDirectory(versions)) ?? []).contains { SHA256DigestID(hex: $0) != nil }
+    }
 
     /// Creates the directories (staging with mode 0700).
     /// - Throws: ``SystemError`` naming the directory that could not be made.

@@ -2,89 +2,29 @@ import FoundationEssentials
 import Integrity
 import Platform
 
-/// One line of the journal.
-public struct JournalRecord: Codable, Sendable, Equatable {
-    /// What a record says.
-    public enum Kind: String, Codable, Sendable {
-        /// A home was created with its first version (`to`).
-        case adopt
-        /// A transaction started: `transaction`, `operation`, `from`, `source`.
-        case begin
-        /// A step of a transaction finished: `step`, and what it learned (`to`, `version`).
-        case step
-        /// A start found the transaction unconfirmed and tried again: `attempt`.
-        case attempt
-        /// The transaction is done and confirmed: `current` is `to`.
-        case commit
-        /// The transaction was undone: `current` is `from`; `reason` says why.
-        case abort
-        /// A version was removed from the store to keep the history limit: `to` is the id.
-        case prune
-    }
-
-    /// What a transaction does.
-    public enum Operation: String, Codable, Sendable {
-        case upgrade
-        case rollback
-        case dryRun = "dry-run"
-    }
-
-    public var sequence: Int
-    public var time: Double
-    public var kind: Kind
-    public var transaction: String?
-    public var operation: Operation?
-    public var step: String?
-    public var from: SHA256Digest?
-    public var to: SHA256Digest?
-    public var version: String?
-    public var source: String?
-    public var reason: String?
-    public var attempt: Int?
-    public var pid: Int32?
-
-    public init(kind: Kind, transaction: String? = nil, operation: Operation? = nil, step: String? = nil,
-                from: SHA256Digest? = nil, to: SHA256Digest? = nil, version: String? = nil,
-                source: String? = nil, reason: String? = nil, attempt: Int? = nil) {
-        self.sequence = 0
-        self.time = 0
-        self.kind = kind
-        self.transaction = transaction
-        self.operation = operation
-        self.step = step
-        self.from = from
-        self.to = to
-        self.version = version
-        self.source = source
-        self.reason = reason
-        self.attempt = attempt
-    }
-}
-
 /// The write-ahead log: append-only, one checksummed record per line, fsync'd after each append.
 ///
 /// A line is `<crc32 hex> <json>\n`. A damaged *last* line (a write torn by a crash) is ignored
 /// and cut off before the next append; a damaged line anywhere else is corruption, reported as
 /// ``StorageError/corruptJournal(path:line:reason:)`` and never silently skipped.
-public struct Journal: Sendable {
+package struct Journal: Sendable {
     /// The journal file.
-    public let path: String
+    package let path: String
     /// The records read, in order.
-    public private(set) var records: [JournalRecord]
+    package private(set) var records: [JournalRecord]
     /// Bytes of the file holding whole, valid lines.
-    public private(set) var validByteCount: Int
+    package private(set) var validByteCount: Int
     /// True when the file ends in a damaged or unfinished line.
-    public private(set) var hasTornTail: Bool
+    package private(set) var hasTornTail: Bool
 
     /// Reads the journal at `path` (an absent file is an empty journal).
     /// - Throws: ``StorageError/corruptJournal(path:line:reason:)``, or ``SystemError`` on read failure.
-    public init(path: String) throws {
+    package init(path: String) throws {
         self.path = path
         records = []
         validByteCount = 0
         hasTornTail = false
-        guard FileSystem.exists(path) else { return }
-        let bytes = try FileSystem.readFile(path)
+        guard let bytes = try FileSystem.readOwnFile(path) else { return }
         // First pass: lines and checksums. Second: one decode of all records (a JSONDecoder call
         // per line costs more than the parsing itself).
         var lines: [(number: Int, json: ArraySlice<UInt8>)] = []
@@ -105,6 +45,9 @@ public struct Journal: Sendable {
             lineStart = lineEnd + 1
         }
         records = try Self.decode(lines, path: path)
+        if let first = records.first, first.sequence != 1 {
+            throw StorageError.corruptJournal(path: path, line: 1, reason: "it starts at record \(first.sequence), not 1: its beginning is missing")
+        }
         for index in records.indices.dropFirst() where records[index].sequence != records[index - 1].sequence + 1 {
             // A whole, checksummed record out of sequence is not a torn write: one is missing.
             throw StorageError.corruptJournal(path: path, line: index + 1,
@@ -116,19 +59,20 @@ public struct Journal: Sendable {
     /// - Returns: the record as written, with its sequence number and time.
     /// - Throws: ``SystemError``; the journal in memory is then unchanged.
     @discardableResult
-    public mutating func append(_ record: JournalRecord) throws -> JournalRecord {
+    package mutating func append(_ record: JournalRecord) throws -> JournalRecord {
         var record = record
         record.sequence = (records.last?.sequence ?? 0) + 1
         record.time = WallClock.now()
         record.pid = ProcessControl.id
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let json = Array(try encoder.encode(record))
+        let json = try record.encoded()
         let checksum = String(CRC32.checksum(json), radix: 16)
         let line = Array((String(repeating: "0", count: 8 - checksum.count) + checksum + " ").utf8) + json + [UInt8(ascii: "\n")]
 
-        let fd = try FileDescriptor.open(path, [.writeOnly, .create, .append], mode: 0o644)
+        let fd = try FileDescriptor.open(path, [.writeOnly, .create, .append, .noFollow], mode: 0o644)
         try fd.closeAfter {
+            guard try fd.status().kind == .regular else {
+                throw StorageError.corruptJournal(path: path, line: records.count + 1, reason: "it is not a regular file")
+            }
             let size = try fd.status().size
             if size != validByteCount { try fd.truncate(to: validByteCount) }
             try fd.writeAll(line)
@@ -169,10 +113,27 @@ public struct Journal: Sendable {
         }
         array.append(UInt8(ascii: "]"))
         let decoder = JSONDecoder()
-        if let records = try? decoder.decode([JournalRecord].self, from: Data(array)) { return records }
-        for line in lines where (try? decoder.decode(JournalRecord.self, from: Data(line.json))) == nil {
-            throw StorageError.corruptJournal(path: path, line: line.number, reason: "not a journal record")
+        var values: [JSONValue]
+        if let all = try? decoder.decode([JSONValue].self, from: Data(array)), all.count == lines.count {
+            values = all
+        } else {
+            values = []
+            for line in lines {
+                guard let value = try? decoder.decode(JSONValue.self, from: Data(line.json)) else {
+                    throw StorageError.corruptJournal(path: path, line: line.number, reason: "not a JSON record")
+                }
+                values.append(value)
+            }
         }
-        throw StorageError.corruptJournal(path: path, line: lines.count, reason: "not a journal record")
+        var records: [JournalRecord] = []
+        records.reserveCapacity(values.count)
+        for (line, value) in zip(lines, values) {
+            do {
+                records.append(try JournalRecord(json: value))
+            } catch {
+                throw StorageError.corruptJournal(path: path, line: line.number, reason: error.description)
+            }
+        }
+        return records
     }
 }

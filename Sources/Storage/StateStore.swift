@@ -48,12 +48,12 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
     /// - Throws: ``StorageError`` when the file is damaged, newer than ``schema`` with no older
     ///   copy kept, or has no migration path.
     public func load() throws -> (state: State, foundSchema: Int, path: String)? {
-        guard FileSystem.exists(path) else { return nil }
-        let (found, body) = try Self.read(path)
+        guard let (found, body) = try Self.read(path) else { return nil }
         if found > schema {
             let older = directory + "/" + name + ".v\(schema).json"
-            guard FileSystem.exists(older) else { throw StorageError.newerState(path: path, schema: found, supported: schema) }
-            let (olderSchema, olderBody) = try Self.read(older)
+            guard let (olderSchema, olderBody) = try Self.read(older) else {
+                throw StorageError.newerState(path: path, schema: found, supported: schema)
+            }
             return (try decode(olderBody, schema: olderSchema, path: older), olderSchema, older)
         }
         return (try decode(body, schema: found, path: path), found, path)
@@ -62,8 +62,8 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
     /// Writes the snapshot atomically (temporary file, fsync, rename, fsync of the directory).
     public func save(_ state: State) throws {
         try FileSystem.createDirectory(directory, mode: 0o755, intermediates: true)
-        if FileSystem.exists(path), let (found, _) = try? Self.read(path), found != schema {
-            try FileSystem.writeAtomically(directory + "/" + name + ".v\(found).json", try FileSystem.readFile(path))
+        if let bytes = try FileSystem.readOwnFile(path), let (found, _) = try? Self.split(bytes, path: path), found != schema {
+            try FileSystem.writeAtomically(directory + "/" + name + ".v\(found).json", bytes)
         }
         try FileSystem.writeAtomically(path, try encode(state))
     }
@@ -106,9 +106,13 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
 
     private struct Header: Decodable { var schema: Int }
 
-    /// Splits a snapshot file into its schema and body.
-    static func read(_ path: String) throws -> (Int, Data) {
-        let bytes = try FileSystem.readFile(path)
+    /// Reads a snapshot file (never through a link) and splits it into its schema and body.
+    static func read(_ path: String) throws -> (Int, Data)? {
+        guard let bytes = try FileSystem.readOwnFile(path) else { return nil }
+        return try split(bytes, path: path)
+    }
+
+    static func split(_ bytes: [UInt8], path: String) throws -> (Int, Data) {
         guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")),
               let header = try? JSONDecoder().decode(Header.self, from: Data(bytes[..<newline])) else {
             throw StorageError.corruptState(path: path, reason: "no schema header")

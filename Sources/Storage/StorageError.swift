@@ -1,6 +1,7 @@
 /// Errors of the on-disk stores, each naming the file it is about.
 public enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
     case corruptJournal(path: String, line: Int, reason: String)
+    case unusableJournal(path: String, reason: String)
     case unexpectedLink(path: String, target: String)
     case missingVersion(id: String, path: String)
     case damagedVersion(id: String, path: String, actual: String)
@@ -14,7 +15,9 @@ public enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .corruptJournal(let path, let line, let reason):
-            "The journal \"\(path)\" is damaged at line \(line) (\(reason)). It is the record of every version change, so nothing will be changed until it is repaired: restore it from a backup, or move it aside to start a new history."
+            "The journal \"\(path)\" is damaged at line \(line) (\(reason)). It is the record of every version change, so nothing will be changed until it is repaired: the repair command rebuilds it from the stored versions, deletes nothing and keeps the damaged file beside it."
+        case .unusableJournal(let path, let reason):
+            "The journal \"\(path)\" cannot be used: \(reason). Nothing will be changed until it is repaired: the repair command rebuilds it from the stored versions, deletes nothing and keeps the damaged file beside it."
         case .unexpectedLink(let path, let target):
             "\"\(path)\" points to \"\(target)\", which is not a version in this home's store"
         case .missingVersion(let id, let path):

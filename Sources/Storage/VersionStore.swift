@@ -19,6 +19,22 @@ public struct VersionMetadata: Codable, Sendable, Equatable {
         self.source = source
         self.addedAt = addedAt
     }
+
+    private enum CodingKeys: String, CodingKey { case id, size, version, source, addedAt }
+
+    /// Values out of range (a negative size, a time past the year 3000) are corruption.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(SHA256Digest.self, forKey: .id)
+        size = try container.decode(Int.self, forKey: .size)
+        version = try container.decodeIfPresent(String.self, forKey: .version)
+        source = try container.decode(String.self, forKey: .source)
+        addedAt = try container.decode(Double.self, forKey: .addedAt)
+        guard size >= 0 else { throw DecodingError.dataCorruptedError(forKey: .size, in: container, debugDescription: "negative size") }
+        guard addedAt.isFinite, (0...32_503_680_000).contains(addedAt) else {
+            throw DecodingError.dataCorruptedError(forKey: .addedAt, in: container, debugDescription: "time out of range")
+        }
+    }
 }
 
 /// The content-addressed store of binaries under `<home>/versions`.
@@ -97,7 +113,7 @@ public struct VersionStore: Sendable {
 
     /// The metadata of a version, if its file is readable.
     public func metadata(_ id: SHA256Digest) -> VersionMetadata? {
-        guard let bytes = try? FileSystem.readFile(home.versionDirectory(id) + "/meta.json") else { return nil }
+        guard let bytes = try? FileSystem.readOwnFile(home.versionDirectory(id) + "/meta.json") else { return nil }
         return try? JSONDecoder().decode(VersionMetadata.self, from: Data(bytes))
     }
 

@@ -75,7 +75,7 @@ enum AgentCommand {
             // We are the version this proposal built (or the old one, rolled back to).
             let accepted = resumption.result == .confirmed
             if !accepted { try revert(inFlight, in: build.source, home: home) }
-            finish(&memory, inFlight, accepted: accepted, reason: resumption.reason, id: resumption.to, version: resumption.toVersion)
+            finish(&memory, inFlight, accepted: accepted, reason: resumption.reason, id: resumption.to?.digest, version: resumption.toVersion)
             memory.restarts += 1
             try store.save(memory)
             try settle(inFlight.name, accepted: accepted, reason: resumption.reason, patches: patches)
@@ -91,7 +91,7 @@ enum AgentCommand {
             if let inFlight = memory.inFlight {
                 // Interrupted before it ended (a crash or kill): it was not processed yet; run it again.
                 proposal = (inFlight.name, inFlight.digest, inFlight.commit)
-                report.note("resuming \(inFlight.name), interrupted before it ended")
+                report.note("resuming \(Output.escaped(inFlight.name, keepingNewlines: false)), interrupted before it ended")
             } else {
                 guard let next = try nextProposal(patches: patches, proposer: proposer, build: build, home: home, memory: memory) else { break }
                 switch next {
@@ -110,7 +110,7 @@ enum AgentCommand {
                 memory.run?.iterations += 1
                 try store.save(memory)
             }
-            report.note("\(proposal.name): build, test, verify")
+            report.note("\(Output.escaped(proposal.name, keepingNewlines: false)): build, test, verify")
             var options = Upgrader.UpgradeOptions()
             let saved = memory
             options.beforeRestart = {
@@ -150,9 +150,9 @@ enum AgentCommand {
             try Output.json(memory)
         } else {
             Output.out("Proposals: \(memory.processed.count) processed, \(memory.accepted) accepted, \(memory.rejected) rejected; \(memory.restarts) restart(s)")
-            Output.out("In flight: " + (memory.inFlight.map { "\($0.name) (since \(WallClock.iso8601($0.startedAt)))" } ?? "none"))
+            Output.out("In flight: " + (memory.inFlight.map { "\(Output.escaped($0.name, keepingNewlines: false)) (since \(WallClock.iso8601($0.startedAt)))" } ?? "none"))
             for proposal in memory.processed.suffix(20) {
-                Output.out("  \(WallClock.iso8601(proposal.finishedAt))  \(proposal.outcome == "accepted" ? "accepted" : "rejected")  \(proposal.name)"
+                Output.out("  \(WallClock.iso8601(proposal.finishedAt))  \(proposal.outcome == "accepted" ? "accepted" : "rejected")  \(Output.escaped(proposal.name, keepingNewlines: false))"
                            + (proposal.id.map { "  → \(proposal.version ?? "?") (\($0.prefix(12)))" } ?? "")
                            + (proposal.reason.map { "  " + headline(of: $0) } ?? ""))
             }
@@ -255,7 +255,7 @@ enum AgentCommand {
         let json: Bool
 
         func note(_ text: String) {
-            if !json { Output.err("agent: \(text)") }
+            if !json { Output.err("agent: \(Output.escaped(text))") }
         }
 
         func outcome(_ proposal: AgentMemory.Proposal, restarted: Bool) {
@@ -265,9 +265,9 @@ enum AgentCommand {
                                                 restarted: restarted, arguments: CommandLine.arguments,
                                                 environmentSHA256: Session.environmentDigest()))
             } else if proposal.outcome == "accepted" {
-                Output.out("agent: \(proposal.name) accepted: now running autodev \(proposal.version ?? "?") (\(proposal.id?.prefix(12) ?? "?")) in process \(ProcessControl.id)")
+                Output.out("agent: \(Output.escaped(proposal.name, keepingNewlines: false)) accepted: now running autodev \(proposal.version ?? "?") (\(proposal.id?.prefix(12) ?? "?")) in process \(ProcessControl.id)")
             } else {
-                Output.out("agent: \(proposal.name) rejected: \(proposal.reason ?? "")")
+                Output.out("agent: \(Output.escaped(proposal.name, keepingNewlines: false)) rejected: \(Output.escaped(proposal.reason ?? ""))")
             }
         }
 

@@ -120,6 +120,9 @@ struct ParsedArguments {
                 } else {
                     throw UsageError(message: "Missing value for '--\(name) <\(option.value!.lowercased())>'", spec: spec)
                 }
+                if parsed.values[name]?.isEmpty == true {
+                    throw UsageError(message: "The value '' is invalid for '--\(name) <\(option.value!.lowercased())>': give a non-empty value", spec: spec)
+                }
             } else {
                 guard inlineValue == nil else { throw UsageError(message: "The flag '--\(name)' does not take a value", spec: spec) }
                 parsed.flags.insert(name)

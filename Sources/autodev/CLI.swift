@@ -21,8 +21,19 @@ enum CLI {
             Output.err("  See '\(error.spec.commandName) --help' for more information.")
             return ExitCode.usage
         } catch {
-            Output.err("Error: \(error)")
+            Output.err("Error: \(Output.escaped("\(error)"))")
+            if let home = Self.journalToRepair(error) {
+                Output.err("  To rebuild it: autodev self-upgrade repair --home \(Output.shellQuoted(home))")
+            }
             return ExitCode.failure
+        }
+    }
+
+    /// The home whose journal an error says must be repaired.
+    static func journalToRepair(_ error: any Error) -> String? {
+        switch error as? StorageError {
+        case .corruptJournal(let path, _, _)?, .unusableJournal(let path, _)?: FileSystem.parent(of: path)
+        default: nil
         }
     }
 
@@ -69,6 +80,7 @@ enum CLI {
         case "self-upgrade":
             switch rest.first {
             case "rollback": return try run(CommandTree.rollback, rest.dropFirst(), RollbackCommand.run)
+            case "repair": return try run(CommandTree.repair, rest.dropFirst(), RepairCommand.run)
             case "history": return try run(CommandTree.history, rest.dropFirst(), ReportCommands.history)
             case "status": return try run(CommandTree.status, rest.dropFirst(), ReportCommands.status)
             default: return try run(CommandTree.selfUpgrade, rest, UpgradeCommand.run)
@@ -143,8 +155,8 @@ struct Session {
             }
         })
         if let timeout = arguments.value("timeout") {
-            guard let seconds = Double(timeout), seconds > 0 else {
-                throw UsageError(message: "The value '\(timeout)' is invalid for '--timeout <seconds>': give a positive number", spec: CommandTree.selfUpgrade)
+            guard let seconds = Double(timeout), seconds.isFinite, seconds > 0, seconds <= 86_400 else {
+                throw UsageError(message: "The value '\(timeout)' is invalid for '--timeout <seconds>': give a number of seconds above 0 and at most 86400", spec: CommandTree.selfUpgrade)
             }
             upgrader.configuration.verifyTimeoutSeconds = seconds
         }
@@ -204,7 +216,7 @@ struct Session {
         return SHA256.hash(data: Array(lines.utf8)).hex
     }
 
-    static func name(_ id: SHA256Digest?, _ version: String?) -> String {
+    static func name(_ id: VersionID?, _ version: String?) -> String {
         guard let id else { return "nothing" }
         return (version.map { $0 + " " } ?? "") + "(\(id.short))"
     }

@@ -15,6 +15,11 @@ enum CommandTree {
                   .init(name: "test", help: "Rehearse: verify the target from the store and report how long the rollback would take; change nothing."),
                   CommandSpec.yes, CommandSpec.json, CommandSpec.home])
 
+    static let repair = CommandSpec(
+        path: ["self-upgrade", "repair"], abstract: "Rebuild a damaged or missing journal from the versions on disk; delete nothing.",
+        discussion: "Every stored version whose bytes still match its id is adopted into a new journal (oldest first by its metadata, the one `current` points at last); the damaged journal is kept beside it as journal.damaged-<time>. A sound journal is left as it is.",
+        options: [CommandSpec.json, CommandSpec.home])
+
     static let history = CommandSpec(
         path: ["self-upgrade", "history"], abstract: "List the versions that have been current, derived from the journal.",
         options: [CommandSpec.json, CommandSpec.home])
@@ -33,7 +38,7 @@ enum CommandTree {
                   .init(name: "verify-state", help: "Make the candidate read and migrate a copy of the current state and prove the round trip."),
                   .init(name: "timeout", value: "SECONDS", help: "Wall-clock limit of the verification run (default from config.json: 30)."),
                   CommandSpec.yes, CommandSpec.json, CommandSpec.home],
-        subcommands: [rollback, history, status])
+        subcommands: [rollback, history, status, repair])
 
     static let selfCheck = CommandSpec(
         path: ["self-check"], abstract: "Verification mode: report version and protocol, run smoke checks.",

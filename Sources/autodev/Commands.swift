@@ -128,7 +128,7 @@ enum RollbackCommand {
         let (session, code) = try Session.begin(arguments)
         guard let session else { return code }
         if arguments.has("test") {
-            let rehearsal = try session.upgrader.rehearseRollback(to: arguments.value("to"))
+            let rehearsal = try session.upgrader.rehearseRollback(to: try arguments.value("to").map(session.upgrader.resolveVersion(prefix:)))
             if session.json {
                 try Output.json(RehearsalReport(rehearsal))
             } else {
@@ -146,7 +146,7 @@ enum RollbackCommand {
         options.beforeRestart = {
             try AutodevState.update(in: stateDirectory) { $0.pendingTransaction = "rollback" }
         }
-        _ = try session.upgrader.rollback(to: arguments.value("to"), options: options)
+        _ = try session.upgrader.rollback(to: try arguments.value("to").map(session.upgrader.resolveVersion(prefix:)), options: options)
         return ExitCode.failure // not reached: the rollback continues in the target version
     }
 
@@ -224,5 +224,26 @@ enum DigestCommand {
             }
         }
         return status
+    }
+}
+
+enum RepairCommand {
+    static func run(_ arguments: ParsedArguments) throws -> Int32 {
+        let home = HomeLocator.locate(option: arguments.value("home"))
+        guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
+        let upgrader = try Upgrader(home: home, program: autodevIdentity)
+        let report = try upgrader.repair()
+        if arguments.has("json") {
+            try Output.json(report)
+        } else if !report.repaired {
+            Output.out("The journal of \(home.root) is sound; nothing was changed.")
+        } else {
+            Output.out("Repaired the journal of \(home.root): \(report.problem ?? "")")
+            Output.out("  adopted \(report.adopted.count) version(s) from the store; current: \(report.current?.short ?? "none")")
+            if let kept = report.keptAs { Output.out("  the damaged journal is kept as \(kept)") }
+            for id in report.damaged { Output.out("  version \(id.short) is damaged (its bytes do not match its id): kept, not adopted") }
+            Output.out("Nothing was deleted.")
+        }
+        return ExitCode.success
     }
 }

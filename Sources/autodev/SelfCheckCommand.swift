@@ -25,8 +25,8 @@ enum SelfCheckCommand {
             }),
             ("journal", { () throws -> String in
                 var journal = try Journal(path: scratch + "/journal")
-                try journal.append(JournalRecord(kind: .begin, transaction: "check", operation: .dryRun))
-                try journal.append(JournalRecord(kind: .abort, transaction: "check", reason: "self-check"))
+                try journal.append(JournalRecord(.begin(transaction: "check", operation: .dryRun, from: nil, target: nil, source: nil)))
+                try journal.append(JournalRecord(.abort(transaction: "check", reason: "self-check")))
                 guard try Journal(path: scratch + "/journal").records == journal.records else { throw CheckFailure("journal did not read back") }
                 return "wrote and read back 2 records"
             }),

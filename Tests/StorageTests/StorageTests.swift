@@ -17,8 +17,8 @@ struct JournalTests {
         let directory = try scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var journal = try Journal(path: directory + "/journal")
-        try journal.append(JournalRecord(kind: .begin, transaction: "t1", operation: .upgrade))
-        try journal.append(JournalRecord(kind: .commit, transaction: "t1"))
+        try journal.append(JournalRecord(.begin(transaction: "t1", operation: .upgrade, from: nil, target: nil, source: nil)))
+        try journal.append(JournalRecord(.commit(transaction: "t1", to: nil)))
         let reread = try Journal(path: directory + "/journal")
         #expect(reread.records == journal.records)
         #expect(reread.records.map(\.sequence) == [1, 2])
@@ -31,7 +31,7 @@ struct JournalTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/journal"
         var journal = try Journal(path: path)
-        try journal.append(JournalRecord(kind: .begin, transaction: "t1", operation: .upgrade))
+        try journal.append(JournalRecord(.begin(transaction: "t1", operation: .upgrade, from: nil, target: nil, source: nil)))
         let handle = try #require(FileHandle(forWritingAtPath: path))
         try handle.seekToEnd()
         try handle.write(contentsOf: Data("1234abcd {\"kind\":\"com".utf8))
@@ -39,10 +39,10 @@ struct JournalTests {
         var torn = try Journal(path: path)
         #expect(torn.hasTornTail)
         #expect(torn.records.count == 1)
-        try torn.append(JournalRecord(kind: .abort, transaction: "t1", reason: "test"))
+        try torn.append(JournalRecord(.abort(transaction: "t1", reason: "test")))
         let repaired = try Journal(path: path)
         #expect(!repaired.hasTornTail)
-        #expect(repaired.records.map(\.kind) == [.begin, .abort])
+        #expect(repaired.records.map(\.event) == [.begin(transaction: "t1", operation: .upgrade, from: nil, target: nil, source: nil), .abort(transaction: "t1", reason: "test")])
     }
 
     @Test("damage before the last line is corruption, reported with its line")
@@ -51,7 +51,7 @@ struct JournalTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/journal"
         var journal = try Journal(path: path)
-        for index in 0..<3 { try journal.append(JournalRecord(kind: .begin, transaction: "t\(index)", operation: .upgrade)) }
+        for index in 0..<3 { try journal.append(JournalRecord(.begin(transaction: "t\(index)", operation: .upgrade, from: nil, target: nil, source: nil))) }
         var lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
         let dropped = lines.remove(at: 1)
         try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: false, encoding: .utf8)
@@ -67,11 +67,11 @@ struct JournalTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/journal"
         var journal = try Journal(path: path)
-        try journal.append(JournalRecord(kind: .begin, transaction: "t1", operation: .upgrade))
+        try journal.append(JournalRecord(.begin(transaction: "t1", operation: .upgrade, from: nil, target: nil, source: nil)))
         let before = try FileSystem.readFile(path)
         #expect(throws: SystemError.self) {
             try SystemCalls.withFaults({ $0.write = { _, _, _ in Int(SystemCalls.failing(.noSpace)) } }) {
-                try journal.append(JournalRecord(kind: .commit, transaction: "t1"))
+                try journal.append(JournalRecord(.commit(transaction: "t1", to: nil)))
             }
         }
         #expect(journal.records.count == 1)
@@ -183,5 +183,112 @@ final class CallCounter: @unchecked Sendable {
     func next() -> Int {
         count += 1
         return count
+    }
+}
+
+/// A journal line as any writer would put it: CRC-32 of the JSON, a space, the JSON.
+func journalLine(_ json: String) -> String {
+    let checksum = String(CRC32.checksum(Array(json.utf8)), radix: 16)
+    return String(repeating: "0", count: 8 - checksum.count) + checksum + " " + json + "\n"
+}
+
+@Suite("Journal format: older and newer writers, values out of range")
+struct JournalFormatTests {
+    let id = String(repeating: "ab", count: 32)
+
+    func write(_ lines: [String]) throws -> (directory: String, path: String) {
+        let directory = try scratchDirectory()
+        let path = directory + "/journal"
+        try lines.map(journalLine).joined().write(toFile: path, atomically: false, encoding: .utf8)
+        return (directory, path)
+    }
+
+    @Test("records written before the format field existed are read as format 1")
+    func olderWriter() throws {
+        let (directory, path) = try write([
+            #"{"kind":"adopt","pid":7,"sequence":1,"source":"/bin/x","time":1763800000.5,"to":"\#(id)","version":"0.1.0"}"#,
+        ])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let journal = try Journal(path: path)
+        #expect(journal.records.first?.format == 1)
+        #expect(journal.records.first?.event == .adopt(version: SHA256Digest(hex: id)!, name: "0.1.0", source: "/bin/x", repairedFrom: nil))
+    }
+
+    @Test("what this release writes keeps integers as integers and every older field name")
+    func writtenShape() throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var journal = try Journal(path: directory + "/journal")
+        try journal.append(JournalRecord(.attempt(transaction: "t1", number: 2)))
+        let line = try String(contentsOfFile: directory + "/journal", encoding: .utf8)
+        #expect(line.contains(#""attempt":2,"#))
+        #expect(line.contains(#""sequence":1,"#))
+        #expect(line.contains(#""kind":"attempt""#))
+        #expect(line.contains(#""v":1"#))
+        #expect(!line.contains(".0,"))
+    }
+
+    @Test("a kind and fields written by a newer release are skipped, and the versions it names are kept")
+    func newerWriter() throws {
+        let other = String(repeating: "cd", count: 32)
+        let (directory, path) = try write([
+            #"{"kind":"adopt","sequence":1,"time":1,"to":"\#(id)","v":1}"#,
+            #"{"kind":"checkpoint","sequence":2,"time":2,"v":2,"pinned":["\#(other)"],"note":"x"}"#,
+            #"{"kind":"prune","sequence":3,"time":3,"to":"\#(other)","v":2,"why":"a field from the future"}"#,
+        ])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let journal = try Journal(path: path)
+        #expect(journal.records.count == 3)
+        #expect(journal.records[1].event == .unknown(kind: "checkpoint", versions: [SHA256Digest(hex: other)!]))
+        #expect(journal.records[2].format == 2)
+        var appended = journal
+        try appended.append(JournalRecord(.commit(transaction: "t", to: nil)))
+        #expect(try Journal(path: path).records.map(\.sequence) == [1, 2, 3, 4])
+    }
+
+    @Test("values out of range are corruption at their line, never a trap", arguments: [
+        #""time":1e300"#, #""time":-1"#, #""time":"soon""#, #""sequence":9223372036854775807"#, #""sequence":1.5"#,
+        #""pid":-4"#, #""attempt":-1"#, #""transaction":"""#, #""transaction":"../../etc""#, #""v":0"#,
+    ])
+    func outOfRange(field: String) throws {
+        // The second record, with one field replaced.
+        var fields = [#""kind""#: #""attempt""#, #""transaction""#: #""t""#, #""attempt""#: "1", #""sequence""#: "2",
+                      #""time""#: "2", #""pid""#: "1", #""to""#: #""\#(id)""#, #""v""#: "1"]
+        let parts = field.split(separator: ":", maxSplits: 1).map(String.init)
+        fields[parts[0]] = parts[1]
+        let second = "{" + fields.map { "\($0.key):\($0.value)" }.joined(separator: ",") + "}"
+        let (directory, path) = try write([#"{"kind":"adopt","sequence":1,"time":1,"to":"\#(id)"}"#, second,
+                                           #"{"kind":"commit","sequence":3,"time":3,"transaction":"t"}"#])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect {
+            try Journal(path: path)
+        } throws: { error in
+            guard case .corruptJournal(_, let line, _)? = error as? StorageError else { return false }
+            return line == 2
+        }
+    }
+
+    @Test("a journal that does not start with record 1 is refused")
+    func missingBeginning() throws {
+        let (directory, path) = try write([#"{"kind":"prune","sequence":2,"time":1,"to":"\#(id)"}"#])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(throws: StorageError.corruptJournal(path: path, line: 1, reason: "it starts at record 2, not 1: its beginning is missing")) {
+            try Journal(path: path)
+        }
+    }
+
+    @Test("a journal that is a link or not a regular file is refused, not followed or read")
+    func plantedJournal() throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var appending = try Journal(path: directory + "/journal")
+        try "precious\n".write(toFile: directory + "/other", atomically: false, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: directory + "/journal", withDestinationPath: directory + "/other")
+        #expect(throws: SystemError.self) { try Journal(path: directory + "/journal") }
+        #expect(throws: SystemError.self) { try appending.append(JournalRecord(.prune(version: SHA256Digest(hex: id)!))) }
+        #expect(try String(contentsOfFile: directory + "/other", encoding: .utf8) == "precious\n")
+        try FileManager.default.removeItem(atPath: directory + "/journal")
+        #expect(mkfifo(directory + "/journal", 0o644) == 0)
+        #expect(throws: SystemError.self) { try Journal(path: directory + "/journal") }
     }
 }

@@ -1,0 +1,112 @@
+import Integrity
+import Platform
+import Storage
+
+extension Upgrader {
+    // MARK: - Reading the journal
+
+    /// The home's journal, refused unless it can explain the store: a regular file (never a
+    /// link), readable, starting with record 1, an `adopt`, and not empty while versions exist.
+    /// - Throws: ``StorageError/corruptJournal(path:line:reason:)`` or
+    ///   ``StorageError/unusableJournal(path:reason:)``; the repair command is the way out.
+    func readJournal() throws -> Journal {
+        let path = home.journal
+        let journal: Journal
+        do {
+            journal = try Journal(path: path)
+        } catch let error as SystemError {
+            throw StorageError.unusableJournal(path: path, reason: error.detail ?? (error.errno == .tooManyLinks ? "it is a symbolic link" : "\(error.errno)"))
+        }
+        guard let first = journal.records.first else {
+            if FileSystem.exists(path) || home.hasStoredVersions {
+                let stored = (try? store.list().count) ?? 0
+                throw StorageError.unusableJournal(path: path, reason: FileSystem.exists(path)
+                    ? "it holds no record, but \(stored) version(s) are stored" : "it is missing, but \(stored) version(s) are stored")
+            }
+            return journal
+        }
+        guard case .adopt = first.event else {
+            throw StorageError.corruptJournal(path: path, line: 1, reason: "the first record is not the home's adoption")
+        }
+        return journal
+    }
+
+    // MARK: - Repair
+
+    /// What ``repair()`` did.
+    public struct RepairReport: Sendable, Codable, Equatable {
+        /// False when the journal was sound and nothing was changed.
+        public var repaired: Bool
+        /// Why the journal was refused, when it was.
+        public var problem: String?
+        /// Where the damaged journal was kept.
+        public var keptAs: String?
+        /// The versions adopted into the new journal, oldest first, the current one last.
+        public var adopted: [VersionID]
+        public var current: VersionID?
+        /// Stored versions whose bytes no longer match their id (kept, but not adopted).
+        public var damaged: [VersionID]
+    }
+
+    /// Rebuilds a journal that cannot be used from what is on disk: each stored version whose
+    /// bytes match its id is adopted (oldest first by its metadata, the one `current` points at
+    /// last), nothing is deleted, and the damaged file is kept beside the new one as
+    /// `journal.damaged-<time>`. A sound journal is left as it is.
+    ///
+    /// Crash safety: the new journal is written and fsync'd under a temporary name, the old one
+    /// is hard-linked aside, then the new one is renamed over it; a kill at any point leaves
+    /// either the old journal (run the repair again) or the new one.
+    /// - Throws: ``UpgradeError`` when the home is locked or cannot be written.
+    public func repair() throws -> RepairReport {
+        guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
+        let lock = try acquireLock()
+        defer { lock.release() }
+        let problem: String
+        do {
+            _ = try readJournal()
+            return RepairReport(repaired: false, problem: nil, keptAs: nil, adopted: [], current: try home.currentVersion().map(VersionID.init), damaged: [])
+        } catch let error as StorageError {
+            problem = "\(error)"
+        }
+
+        var sound: [(id: SHA256Digest, metadata: VersionMetadata?)] = []
+        var damaged: [VersionID] = []
+        for id in try store.list() {
+            if (try? store.verify(id)) != nil {
+                sound.append((id, store.metadata(id)))
+            } else {
+                damaged.append(VersionID(id))
+            }
+        }
+        let linked = try? home.currentVersion()
+        let current = sound.first { $0.id == linked }?.id
+            ?? sound.max { ($0.metadata?.addedAt ?? 0, $0.id.hex) < ($1.metadata?.addedAt ?? 0, $1.id.hex) }?.id
+        guard let current else {
+            throw UpgradeError.nothingToRepairFrom(home: home.root, damaged: damaged.map(\.short))
+        }
+        let ordered = sound.filter { $0.id != current }.sorted { ($0.metadata?.addedAt ?? 0, $0.id.hex) < ($1.metadata?.addedAt ?? 0, $1.id.hex) }
+            + sound.filter { $0.id == current }
+
+        let keptAs = home.journal + ".damaged-" + WallClock.iso8601(WallClock.now()).filter { $0.isNumber || $0 == "T" }
+        let draft = home.journal + ".repair"
+        try FileSystem.removeTree(draft)
+        var journal = try Journal(path: draft)
+        for (id, metadata) in ordered {
+            try journal.append(JournalRecord(.adopt(version: id, name: metadata?.version, source: metadata?.source,
+                                                    repairedFrom: FileSystem.baseName(of: keptAs))))
+        }
+        try FailPoint.hit("repair-written")
+        if (try FileSystem.statusIfPresent(home.journal, followLinks: false)) != nil {
+            try FileSystem.link(home.journal, to: keptAs)
+            try FileSystem.syncDirectory(home.root)
+        }
+        try FailPoint.hit("repair-kept")
+        try FileSystem.rename(draft, to: home.journal)
+        try FileSystem.syncDirectory(home.root)
+        try FailPoint.hit("repair-replaced")
+        if linked != current { try home.setCurrent(current) }
+        try FileSystem.replaceSymbolicLink(home.entryPoint, target: "../current/" + home.programName)
+        return RepairReport(repaired: true, problem: problem, keptAs: FileSystem.exists(keptAs) ? keptAs : nil,
+                            adopted: ordered.map { VersionID($0.id) }, current: VersionID(current), damaged: damaged)
+    }
+}
