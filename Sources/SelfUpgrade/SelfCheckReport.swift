@@ -27,13 +27,28 @@ public struct SelfCheckReport: Codable, Sendable, Equatable {
         public var differences: [String]
         /// Why reading failed, when it did.
         public var error: String?
+        /// Fields of the snapshot (after migration) that this program's state type does not keep:
+        /// written by a newer version, they would be lost by a save. Empty when none.
+        public var droppedFields: [String]
 
-        public init(foundSchema: Int?, schema: Int, roundTripEqual: Bool, differences: [String], error: String?) {
+        public init(foundSchema: Int?, schema: Int, roundTripEqual: Bool, differences: [String], error: String?,
+                    droppedFields: [String] = []) {
             self.foundSchema = foundSchema
             self.schema = schema
             self.roundTripEqual = roundTripEqual
             self.differences = differences
             self.error = error
+            self.droppedFields = droppedFields
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            foundSchema = try container.decodeIfPresent(Int.self, forKey: .foundSchema)
+            schema = try container.decode(Int.self, forKey: .schema)
+            roundTripEqual = try container.decode(Bool.self, forKey: .roundTripEqual)
+            differences = try container.decode([String].self, forKey: .differences)
+            error = try container.decodeIfPresent(String.self, forKey: .error)
+            droppedFields = try container.decodeIfPresent([String].self, forKey: .droppedFields) ?? []
         }
     }
 
@@ -77,6 +92,8 @@ public struct SelfCheckReport: Codable, Sendable, Equatable {
             }
             let encoded = try store.encode(loaded.state)
             let newline = encoded.firstIndex(of: 10)!
+            let kept = try JSONDecoder().decode(JSONValue.self, from: Data(encoded[(newline + 1)...]))
+            let dropped = try store.migratedJSON(at: loaded.path).map { kept.missingPaths(from: $0) } ?? []
             let again = try store.decode(Data(encoded[(newline + 1)...]), schema: store.schema, path: store.path)
             try store.save(loaded.state)
             let reloaded = try store.load()?.state
@@ -88,7 +105,7 @@ public struct SelfCheckReport: Codable, Sendable, Equatable {
                 differences = first.differences(from: second)
             }
             return StateCheck(foundSchema: loaded.foundSchema, schema: store.schema, roundTripEqual: equal,
-                              differences: differences, error: nil)
+                              differences: differences, error: nil, droppedFields: dropped)
         } catch {
             return StateCheck(foundSchema: nil, schema: store.schema, roundTripEqual: false, differences: [], error: "\(error)")
         }

@@ -97,6 +97,7 @@ struct TransactionContext {
         var failures: [String] = []
         for step in steps.reversed() {
             do {
+                try FailPoint.hit("undo-\(step.name)")
                 try step.undo(self)
             } catch {
                 failures.append("undo of \(step.name) failed: \(error)")

@@ -87,6 +87,7 @@ public struct Upgrader: Sendable {
             notes.append("Ignored \(Marker.transaction)=\(transaction.debugDescription): this process did not inherit that transaction's lock from a live restart")
         }
         guard home.isInitialized else { return .fresh(recovery: notes) }
+        try home.checkLayout()
         return .fresh(recovery: notes + (try recover()))
     }
 
@@ -109,8 +110,10 @@ public struct Upgrader: Sendable {
             lock.release()
             return nil
         }
-        let endedHere = record.outcome != .open && journal.records.last?.event.transaction == record.id
-            && journal.records.last?.pid == ProcessControl.id
+        // Ended here: the transaction's last record, and every record after it (a prune of the
+        // version that failed), were written by this very process.
+        let ending = journal.records.lastIndex { $0.event.transaction == record.id }
+        let endedHere = record.outcome != .open && ending.map { journal.records[$0...].allSatisfy { $0.pid == ProcessControl.id } } == true
         guard (record.outcome == .open && record.hasSwapped) || endedHere else {
             lock.release()
             return nil
@@ -192,6 +195,8 @@ public struct Upgrader: Sendable {
         } catch {
             let reason = "\(UpgradeError.healthCheckFailed(reason: "\(error)"))"
             try undo(record, journal: &journal, reason: reason)
+            // A process that writes anyway: the version that failed goes now, after the abort.
+            try? prune(&journal)
             if let from = record.from, store.contains(from) {
                 try restart(into: from, transaction: record.id, from: record.to, lock: lock, isRollback: true)
             }

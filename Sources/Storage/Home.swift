@@ -55,6 +55,19 @@ public struct Home: Sendable, Equatable {
         ((try? FileSystem.contentsOfDirectory(versions)) ?? []).contains { SHA256DigestID(hex: $0) != nil }
     }
 
+    /// Checks that the home's own directories are directories, not links planted to send its
+    /// writes elsewhere (a missing one is fine: it is created when needed).
+    /// - Throws: ``StorageError/unexpectedLink(path:target:)`` or ``StorageError/notADirectory(path:)``.
+    public func checkLayout() throws {
+        for directory in [root, versions, state, staging, logs, bin] {
+            guard let info = try FileSystem.statusIfPresent(directory, followLinks: false) else { continue }
+            if info.kind == .symbolicLink, directory != root {
+                throw StorageError.unexpectedLink(path: directory, target: (try? FileSystem.destinationOfSymbolicLink(directory)) ?? "?")
+            }
+            if info.kind != .directory, info.kind != .symbolicLink { throw StorageError.notADirectory(path: directory) }
+        }
+    }
+
     /// Creates the directories (staging with mode 0700).
     /// - Throws: ``SystemError`` naming the directory that could not be made.
     public func createLayout() throws(SystemError) {

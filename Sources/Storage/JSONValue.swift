@@ -29,6 +29,20 @@ public enum JSONValue: Codable, Sendable, Equatable {
         }
     }
 
+    /// The object fields of `original` (by path) that `self` does not have.
+    public func missingPaths(from original: JSONValue, at path: String = "") -> [String] {
+        switch (self, original) {
+        case (.object(let kept), .object(let all)):
+            return all.keys.sorted().flatMap { key -> [String] in
+                let child = path.isEmpty ? key : path + "." + key
+                guard let value = kept[key] else { return [child] }
+                return value.missingPaths(from: all[key]!, at: child)
+            }
+        default:
+            return []
+        }
+    }
+
     /// The paths (like `counters.upgrades` or `items[2]`) where `self` and `other` differ.
     public func differences(from other: JSONValue, at path: String = "") -> [String] {
         switch (self, other) {

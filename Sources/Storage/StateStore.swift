@@ -96,6 +96,14 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
         }
     }
 
+    /// The snapshot at `path` as generic JSON after migration to ``schema``, to compare with
+    /// what the state type keeps of it; nil when there is none.
+    public func migratedJSON(at path: String) throws -> JSONValue? {
+        guard let (found, body) = try Self.read(path) else { return nil }
+        return try StateStore<JSONValue>(directory: directory, name: name, schema: schema, migrations: migrations)
+            .decode(body, schema: found, path: path)
+    }
+
     // MARK: - Internals
 
     static var encoder: JSONEncoder {

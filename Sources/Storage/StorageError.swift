@@ -2,6 +2,7 @@
 public enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
     case corruptJournal(path: String, line: Int, reason: String)
     case unusableJournal(path: String, reason: String)
+    case notADirectory(path: String)
     case unexpectedLink(path: String, target: String)
     case missingVersion(id: String, path: String)
     case damagedVersion(id: String, path: String, actual: String)
@@ -19,7 +20,9 @@ public enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
         case .unusableJournal(let path, let reason):
             "The journal \"\(path)\" cannot be used: \(reason). Nothing will be changed until it is repaired: the repair command rebuilds it from the stored versions, deletes nothing and keeps the damaged file beside it."
         case .unexpectedLink(let path, let target):
-            "\"\(path)\" points to \"\(target)\", which is not a version in this home's store"
+            "\"\(path)\" is a symbolic link to \"\(target)\", which this home does not follow (it is not a version in its store); remove it"
+        case .notADirectory(let path):
+            "\"\(path)\" is not a directory; the home keeps its own data there"
         case .missingVersion(let id, let path):
             "Version \(id) is missing from the store: \"\(path)\" does not exist (deleted outside autodev?)"
         case .damagedVersion(let id, let path, let actual):

@@ -97,6 +97,9 @@ enum UpgradeCommand {
                 Output.out("  candidate: autodev \(verification.report.version), protocol \(verification.report.protocolVersion), \(verification.report.checks.count) checks passed")
                 if let state = verification.report.state {
                     Output.out("  state: schema \(state.foundSchema.map(String.init) ?? "none") → \(state.schema), round trip \(state.roundTripEqual ? "equal" : "DIFFERENT")")
+                    if !state.droppedFields.isEmpty {
+                        Output.out("  state: fields the candidate does not keep (they would be dropped by its first save): \(state.droppedFields.joined(separator: ", "))")
+                    }
                 }
                 Output.out("  isolation: \(verification.isolation.joined(separator: ", "))")
             }

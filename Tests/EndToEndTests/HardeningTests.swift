@@ -1,0 +1,342 @@
+import Foundation
+import Testing
+
+/// A home after `init` and two upgrades: three stored versions, history of three.
+private func homeWithHistory(_ harness: Harness, keep: Int = 5) throws -> [String] {
+    #expect(try harness.run(["init", "--home", harness.home, "--keep", "\(keep)"], executable: Harness.binary).status == 0)
+    var ids = [try harness.current()]
+    for index in 0..<2 {
+        let result = try harness.run(["self-upgrade", "--from-binary", try harness.candidate(suffix: "h\(index)")])
+        #expect(result.status == 0, "\(result.stderr)")
+        ids.append(try harness.current())
+    }
+    return ids
+}
+
+private func storedVersions(_ harness: Harness) throws -> [String] {
+    try FileManager.default.contentsOfDirectory(atPath: harness.home + "/versions").sorted()
+}
+
+@Suite("A damaged journal never costs a stored version")
+struct DamagedJournalTests {
+    /// Each way of damaging the journal, applied to a home with three versions.
+    static let damages: [(String, @Sendable (Harness) throws -> Void)] = [
+        ("truncated to 0 bytes", { h in try Data().write(to: URL(fileURLWithPath: h.home + "/journal")) }),
+        ("only a torn first line", { h in try Data("0badf00d {\"kind\":\"ado".utf8).write(to: URL(fileURLWithPath: h.home + "/journal")) }),
+        ("a link to /dev/null", { h in
+            try FileManager.default.removeItem(atPath: h.home + "/journal")
+            try FileManager.default.createSymbolicLink(atPath: h.home + "/journal", withDestinationPath: "/dev/null")
+        }),
+        ("missing its first record", { h in
+            let lines = try h.journalLines()
+            try (lines.dropFirst().joined(separator: "\n") + "\n").write(toFile: h.home + "/journal", atomically: false, encoding: .utf8)
+        }),
+        ("moved aside", { h in try FileManager.default.moveItem(atPath: h.home + "/journal", toPath: h.root.path + "/journal.old") }),
+        ("a record with a time of 1e300", { h in
+            var lines = try h.journalLines()
+            let json = lines[1].dropFirst(9).replacingOccurrences(of: #""time":"#, with: #""time":1e300,"_was":"#)
+            let checksum = String(format: "%08x", crc32(Array(json.utf8)))
+            lines[1] = checksum + " " + json
+            try (lines.joined(separator: "\n") + "\n").write(toFile: h.home + "/journal", atomically: false, encoding: .utf8)
+        }),
+    ]
+
+    @Test("reading commands refuse it, delete nothing, and say how to repair", arguments: 0..<6)
+    func refused(case index: Int) throws {
+        let (name, damage) = Self.damages[index]
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let ids = try homeWithHistory(harness)
+        try damage(harness)
+        let before = try harness.snapshot()
+        for command in [["self-upgrade", "status"], ["self-upgrade", "history"], ["self-upgrade", "rollback", "--yes"],
+                        ["self-upgrade", "--from-binary", try harness.candidate(suffix: "x")], ["init", "--home", harness.home]] {
+            let result = try harness.run(command, executable: Harness.binary)
+            #expect(result.status == 1, "\(name): \(command) exited \(result.status): \(result.stderr)")
+            #expect(result.stderr.contains("journal"), "\(name): \(result.stderr)")
+            #expect(result.stderr.contains("autodev self-upgrade repair --home"), "\(name): \(result.stderr)")
+        }
+        #expect(try harness.snapshot() == before, "\(name)")
+        #expect(try storedVersions(harness) == ids.sorted(), "\(name)")
+        #expect(FileManager.default.fileExists(atPath: harness.entry), "\(name): bin/autodev is gone")
+        // The advice, followed as written, rebuilds the journal and keeps everything.
+        let repair = try harness.run(["self-upgrade", "repair", "--home", harness.home], executable: Harness.binary)
+        #expect(repair.status == 0, "\(name): \(repair.stderr)")
+        #expect(repair.stdout.contains("Nothing was deleted."), "\(name): \(repair.stdout)")
+        #expect(try storedVersions(harness) == ids.sorted(), "\(name)")
+        #expect(try harness.current() == ids.last!, "\(name): current changed")
+        let history = try harness.run(["self-upgrade", "history", "--json"])
+        #expect(history.status == 0, "\(name): \(history.stderr)")
+        #expect(try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]] != nil)
+        let kept = try FileManager.default.contentsOfDirectory(atPath: harness.home).filter { $0.hasPrefix("journal.damaged-") }
+        #expect(kept.count == (name == "moved aside" ? 0 : 1), "\(name): \(kept)")
+        // The repaired home upgrades and rolls back as before.
+        #expect(try harness.run(["self-upgrade", "--from-binary", try harness.candidate(suffix: "after")]).status == 0)
+        #expect(try harness.run(["self-upgrade", "rollback", "--yes"]).status == 0)
+        #expect(try harness.current() == ids.last!)
+    }
+
+    @Test("repair of a sound journal changes nothing")
+    func soundJournal() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try homeWithHistory(harness)
+        let before = try String(contentsOfFile: harness.home + "/journal", encoding: .utf8)
+        let repair = try harness.run(["self-upgrade", "repair"])
+        #expect(repair.status == 0)
+        #expect(repair.stdout.contains("is sound; nothing was changed"))
+        #expect(try String(contentsOfFile: harness.home + "/journal", encoding: .utf8) == before)
+    }
+
+    @Test("kill -9 at every step boundary of repair loses nothing; repair again finishes", arguments: ["repair-written", "repair-kept", "repair-replaced"])
+    func killedRepair(point: String) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let ids = try homeWithHistory(harness)
+        try Data().write(to: URL(fileURLWithPath: harness.home + "/journal"))
+        let killed = try harness.run(["self-upgrade", "repair"], executable: Harness.binary, environment: ["AUTODEV_FAILPOINT": "kill-\(point)"])
+        #expect(killed.status == 9 || killed.status == 137 || killed.status == Int32(SIGKILL), "\(point): \(killed.status) \(killed.stderr)")
+        #expect(try storedVersions(harness) == ids.sorted(), "\(point)")
+        #expect(try harness.current() == ids.last!, "\(point)")
+        let again = try harness.run(["self-upgrade", "repair"], executable: Harness.binary)
+        #expect(again.status == 0, "\(point): \(again.stderr)")
+        #expect(try harness.run(["self-upgrade", "status"]).status == 0, "\(point)")
+        #expect(try storedVersions(harness) == ids.sorted(), "\(point)")
+    }
+}
+
+@Suite("Pruning is journaled first and survives kill -9")
+struct PruneTests {
+    @Test("kill -9 inside a prune leaves current and previous; the next commit finishes it", arguments: ["prune-journaled", "prune-moved"])
+    func killedPrune(point: String) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.run(["init", "--home", harness.home, "--keep", "2"], executable: Harness.binary).status == 0)
+        var ids = [try harness.current()]
+        #expect(try harness.run(["self-upgrade", "--from-binary", try harness.candidate(suffix: "p1")]).status == 0)
+        ids.append(try harness.current())
+        // The third upgrade prunes the first version in the confirming process: kill it there.
+        let killed = try harness.run(["self-upgrade", "--from-binary", try harness.candidate(suffix: "p2")],
+                                     environment: ["AUTODEV_FAILPOINT": "kill-\(point)"])
+        #expect(killed.status != 0)
+        let third = try harness.current()
+        #expect(third != ids[1])
+        let status = try harness.run(["self-upgrade", "status", "--json"])
+        #expect(status.status == 0, "\(point): \(status.stderr)")
+        let stored = try storedVersions(harness)
+        #expect(stored.contains(third) && stored.contains(ids[1]), "\(point): \(stored)")
+        #expect(try harness.journalLines().filter { $0.contains(#""kind":"prune""#) }.count == 1)
+        #expect(try harness.run(["self-upgrade", "--from-binary", try harness.candidate(suffix: "p3")]).status == 0)
+        #expect(try storedVersions(harness) == [third, try harness.current()].sorted(), "\(point)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: harness.home + "/staging").isEmpty)
+    }
+
+    @Test("logs of transactions older than every kept version are pruned with them")
+    func logsPruned() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try homeWithHistory(harness, keep: 2)
+        for index in 0..<3 {
+            #expect(try harness.run(["self-upgrade", "--from-binary", try harness.candidate(suffix: "l\(index)")]).status == 0)
+        }
+        let logs = try FileManager.default.contentsOfDirectory(atPath: harness.home + "/logs")
+        #expect(logs.count <= 2, "\(logs)")
+    }
+
+    @Test("status, history and --help delete nothing, even with versions beyond the limit")
+    func readersDeleteNothing() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let ids = try homeWithHistory(harness, keep: 5)
+        try #"{"historyLimit":2}"#.write(toFile: harness.home + "/config.json", atomically: true, encoding: .utf8)
+        for command in [["self-upgrade", "status"], ["self-upgrade", "history"], ["self-upgrade", "--help"], ["digest", harness.entry]] {
+            #expect(try harness.run(command).status == 0, "\(command)")
+        }
+        #expect(try storedVersions(harness) == ids.sorted())
+    }
+}
+
+@Suite("Restart markers cannot be forged")
+struct MarkerTests {
+    @Test("a finished transaction's id in AUTODEV_TX is ignored with a warning, and the command runs")
+    func finishedTransaction() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try homeWithHistory(harness)
+        let transaction = try #require(try harness.journalLines().last.flatMap { line -> String? in
+            (try? JSONSerialization.jsonObject(with: Data(line.dropFirst(9).utf8)) as? [String: Any])?["transaction"] as? String
+        })
+        let status = try harness.run(["self-upgrade", "status"], environment: ["AUTODEV_TX": transaction])
+        #expect(status.status == 0)
+        #expect(status.stdout.contains("Current:"), "\(status.stdout)")
+        #expect(!status.stdout.contains("Upgraded"))
+        #expect(status.stderr.contains("Ignored AUTODEV_TX"), "\(status.stderr)")
+        // With a descriptor opened on the lock file (but not holding it) named as inherited.
+        let forged = try harness.run(["-c", "exec 9<\"$1/lock\"; AUTODEV_TX=\(transaction) AUTODEV_LOCK_FD=9 exec \"$1/bin/autodev\" self-upgrade rollback --yes",
+                                      "sh", harness.home], executable: "/bin/sh")
+        #expect(forged.stderr.contains("Ignored AUTODEV_TX"), "\(forged.stderr)")
+        #expect(!forged.stdout.contains("Upgraded"))
+        #expect(forged.status == 0, "the rollback itself must run: \(forged.stderr)")
+    }
+
+    @Test("a forged marker does not stop recovery of an interrupted transaction")
+    func recoveryStillRuns() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let old = try harness.current()
+        _ = try harness.run(["self-upgrade", "--from-binary", try harness.candidate()], environment: ["AUTODEV_FAILPOINT": "kill-after-swap"])
+        let transaction = try #require(try harness.journalLines().last.flatMap { line -> String? in
+            (try? JSONSerialization.jsonObject(with: Data(line.dropFirst(9).utf8)) as? [String: Any])?["transaction"] as? String
+        })
+        let status = try harness.run(["self-upgrade", "status", "--json"], executable: Harness.binary,
+                                     environment: ["AUTODEV_TX": transaction, "AUTODEV_LOCK_FD": "0"])
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(status.stderr.contains("Ignored AUTODEV_TX"))
+        #expect(status.stderr.contains("Recovered"), "\(status.stderr)")
+        #expect(try harness.current() == old)
+    }
+
+    @Test("restart counters that are negative, malformed or from the future neither bypass nor block", arguments: [
+        "-100:%now%", "3:1e18", "x:y", "2:nan", "99999999999999999999:%now%",
+    ])
+    func restartCounter(value: String) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        try #"{"maxRestarts":3}"#.write(toFile: harness.home + "/config.json", atomically: true, encoding: .utf8)
+        let forged = value.replacingOccurrences(of: "%now%", with: "\(Date().timeIntervalSince1970)")
+        let result = try harness.run(["self-upgrade", "--from-binary", try harness.candidate()], environment: ["AUTODEV_RESTARTS": forged])
+        #expect(result.status == 0, "\(value): \(result.stderr)")
+    }
+
+    @Test("the loop guard refuses an upgrade at the limit but never a rollback")
+    func loopGuardAndRollback() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try homeWithHistory(harness)
+        let atLimit = "5:\(Date().timeIntervalSince1970)"
+        let upgrade = try harness.run(["self-upgrade", "--from-binary", try harness.candidate()], environment: ["AUTODEV_RESTARTS": atLimit])
+        #expect(upgrade.status == 1)
+        #expect(upgrade.stderr.contains("restart-loop guard"))
+        let rollback = try harness.run(["self-upgrade", "rollback", "--yes"], environment: ["AUTODEV_RESTARTS": atLimit])
+        #expect(rollback.status == 0, "\(rollback.stderr)")
+    }
+}
+
+@Suite("The home's own files are never followed through a planted link")
+struct PlantedLinkTests {
+    @Test("a lock, journal, state, logs or staging link is refused and its target left alone", arguments: [
+        "lock", "state/autodev.json", "logs", "staging", "state",
+    ])
+    func planted(name: String) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try homeWithHistory(harness)
+        let victim = harness.root.path + "/victim"
+        try FileManager.default.createDirectory(atPath: victim + "-dir", withIntermediateDirectories: true)
+        try "precious\n".write(toFile: victim, atomically: false, encoding: .utf8)
+        let path = harness.home + "/" + name
+        try? FileManager.default.removeItem(atPath: path)
+        let isDirectory = ["logs", "staging", "state"].contains(name)
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: isDirectory ? victim + "-dir" : victim)
+        // The state file is read only by the version that confirms itself: status does not touch it.
+        let commands = name == "state/autodev.json" ? [["self-upgrade", "--from-binary", try harness.candidate()]]
+            : [["self-upgrade", "status"], ["self-upgrade", "--from-binary", try harness.candidate()], ["self-upgrade", "rollback", "--yes"]]
+        for command in commands {
+            let result = try harness.run(command, executable: Harness.binary)
+            #expect(result.status == 1, "\(name): \(command): \(result.stdout) \(result.stderr)")
+            #expect(result.stderr.contains("link"), "\(name): \(result.stderr)")
+        }
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: victim + "-dir").isEmpty)
+    }
+
+    @Test("rollback --test takes the lock like every other command")
+    func rehearsalLocks() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try homeWithHistory(harness)
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        holder.arguments = [harness.home + "/lock", "cat"]
+        let input = Pipe()
+        holder.standardInput = input
+        let ready = Pipe()
+        holder.standardOutput = ready
+        try holder.run()
+        defer { try? input.fileHandleForWriting.close(); holder.waitUntilExit() }
+        // The holder echoes this line once it holds the lock.
+        input.fileHandleForWriting.write(Data("held\n".utf8))
+        _ = ready.fileHandleForReading.availableData
+        let result = try harness.run(["self-upgrade", "rollback", "--test"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("holds the lock"), "\(result.stderr)")
+    }
+}
+
+@Suite("Smaller edges")
+struct EdgeTests {
+    @Test("a non-UTF-8 path is refused, not rewritten")
+    func nonUTF8() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let result = try harness.run(["-c", "exec \"$1\" init --home \"$(printf '%s/x\\377' \"$2\")\"", "sh", Harness.binary, harness.root.path],
+                                     executable: "/bin/sh")
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("not valid UTF-8"), "\(result.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: harness.root.path).filter { $0.hasPrefix("x") }.isEmpty)
+    }
+
+    @Test("--timeout rejects inf and nan; an empty option value is a usage error", arguments: [
+        ["self-upgrade", "--dry-run", "--from-binary", "/bin/true", "--timeout", "inf"],
+        ["self-upgrade", "--dry-run", "--from-binary", "/bin/true", "--timeout", "nan"],
+        ["self-upgrade", "--from-binary="],
+        ["self-upgrade", "rollback", "--to="],
+    ])
+    func usage(arguments: [String]) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let before = try harness.snapshot()
+        let result = try harness.run(arguments)
+        #expect(result.status == 64, "\(arguments): \(result.stderr)")
+        #expect(try harness.snapshot() == before)
+    }
+
+    @Test("a failed undo during an abort is reported, not swallowed")
+    func failedUndo() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let result = try harness.run(["self-upgrade", "--from-binary", try harness.candidate()],
+                                     environment: ["AUTODEV_FAILPOINT": "fail-before-swap,fail-undo-stage"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("undo of stage failed"), "\(result.stderr)")
+    }
+
+    @Test("fields of the state the candidate does not keep are reported by --verify-state")
+    func droppedStateFields() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let path = harness.home + "/state/autodev.json"
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let parts = text.split(separator: "\n", maxSplits: 1)
+        try (parts[0] + "\n" + parts[1].replacingOccurrences(of: "{", with: #"{"fromTheFuture":{"x":1},"#, options: [], range: parts[1].range(of: "{")) + "\n")
+            .write(toFile: path, atomically: false, encoding: .utf8)
+        let result = try harness.run(["self-upgrade", "--dry-run", "--verify-state", "--from-binary", try harness.candidate()])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("would be dropped by its first save): fromTheFuture"), "\(result.stdout)")
+    }
+}
+
+/// CRC-32 (IEEE), as the journal's lines carry it.
+private func crc32(_ bytes: [UInt8]) -> UInt32 {
+    var crc: UInt32 = 0xFFFF_FFFF
+    for byte in bytes {
+        crc ^= UInt32(byte)
+        for _ in 0..<8 { crc = (crc >> 1) ^ (0xEDB8_8320 & (0 &- (crc & 1))) }
+    }
+    return ~crc
+}
