@@ -51,13 +51,14 @@ struct Exchange {
             throw failure(.httpStatus, head)
         }
 
-        let limit = maxBytes - offset
-        guard limit >= 0 else {
-            throw failure(.tooLarge, head, "the offset \(offset) is past the cap of \(maxBytes) bytes")
-        }
+        let limit = maxBytes - offset  // not negative: `Fetcher.fetch` checked
         var framing = try head.framing(url: url.text)
+        var spanned: Int?
         if status == 206 {
             let span = try contentRange(head, offset: offset)
+            guard span <= limit else {
+                throw failure(.tooLarge, head, "\(offset + span) bytes announced, more than the cap of \(maxBytes)")
+            }
             switch framing {
             case .length(let length) where length != span:
                 throw failure(.protocolError, head, "Content-Range announces \(span) bytes, Content-Length \(length)")
@@ -66,6 +67,7 @@ struct Exchange {
             default:
                 break
             }
+            spanned = span
         }
         var received = 0
         let counted: (UnsafeRawBufferPointer) throws -> Void = { piece in
@@ -82,6 +84,9 @@ struct Exchange {
             try reader.copy(length, to: counted)
         case .chunked:
             try ChunkedBody.copy(from: reader, limit: limit, cap: maxBytes, to: counted)
+            if let spanned, received != spanned {
+                throw failure(.protocolError, head, "Content-Range announces \(spanned) bytes, the chunks held \(received)")
+            }
         case .toEnd:
             do {
                 _ = try reader.copyToEnd(limit: limit, to: counted)

@@ -26,7 +26,8 @@ public struct TransportOptions: Sendable {
 
 /// What a successful fetch received.
 public struct FetchResponse: Sendable, Equatable {
-    /// The HTTP status: 200, or 206 for a resumed transfer (`file://` reports the same).
+    /// The HTTP status: 200; 206 for a resumed transfer; 416 when the offset was already the end
+    /// of the resource (nothing left to send). `file://` reports 200 or 206.
     public var status: Int
     /// The URL the body came from, after redirects.
     public var url: String
@@ -75,6 +76,9 @@ public struct Fetcher: Sendable {
     ) throws -> FetchResponse {
         precondition(maxBytes >= 0 && offset >= 0, "maxBytes and offset must not be negative")
         var current = try RequestURL(url)
+        guard offset <= maxBytes else {
+            throw TransportError(.tooLarge, url: current.text, message: "the offset \(offset) is past the cap of \(maxBytes) bytes")
+        }
         if current.scheme == .file {
             return try FileFetch.fetch(current, maxBytes: maxBytes, offset: offset, body: body)
         }

@@ -172,7 +172,9 @@ struct HTTPTests {
         #expect(response.resumed)
         #expect(response.contentLength == 60_000)
         let complete = try fetcher.fetch(server.url("/range"), maxBytes: 100_000, offset: 100_000) { _ in Issue.record("no body expected") }
-        #expect(complete.resumed && complete.receivedBytes == 0)
+        #expect(complete.status == 416 && complete.resumed && complete.receivedBytes == 0)
+        let pastCap = transportError { _ = try fetcher.fetch(server.url("/range"), maxBytes: 100_000, offset: 100_001) { _ in } }
+        #expect(pastCap?.code == .tooLarge)
     }
 
     @Test("a server ignoring Range is reported before any byte, so the caller starts again from 0")
