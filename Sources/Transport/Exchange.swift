@@ -7,6 +7,7 @@ struct Exchange {
 
     let url: RequestURL
     let options: TransportOptions
+    let deadline: Deadline?
 
     /// Sends the request and reads the response, passing the body of a success to `body`.
     func run(maxBytes: Int, offset: Int, body: (UnsafeRawBufferPointer) throws -> Void) throws -> Outcome {
@@ -100,8 +101,7 @@ struct Exchange {
     // MARK: - Internals
 
     private func connect() throws(TransportError) -> any Connection {
-        let socket = try PlainConnection.open(url, options: options)
-        let plain = PlainConnection(socket: socket, url: url.text, stallTimeout: options.stallTimeout)
+        let plain = try PlainConnection.open(url, options: options, deadline: deadline)
         guard url.scheme == .https else { return plain }
         do {
             return try TLSConnection(over: plain, host: url.host, options: options)

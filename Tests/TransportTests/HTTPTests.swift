@@ -121,12 +121,23 @@ struct HTTPTests {
     @Test("a stall after the headers times out after the stall timeout")
     func stall() throws {
         let server = try server()
-        let quick = Fetcher(options: TransportOptions(stallTimeout: 0.5))
+        let quick = Fetcher(options: TransportOptions(stallTimeout: 1))
         var received = 0
         let error = transportError { try quick.fetch(server.url("/stall"), maxBytes: 1000) { received += $0.count } }
         #expect(error?.code == .timedOut)
         #expect(received == 10)
         #expect(transportError { _ = try quick.fetchAll(server.url("/stall-head"), maxBytes: 1000) }?.code == .timedOut)
+    }
+
+    @Test("a body trickling in under the stall timeout ends at the total timeout")
+    func totalTimeout() throws {
+        let server = try server()
+        let bounded = Fetcher(options: TransportOptions(stallTimeout: 10, totalTimeout: 1))
+        var received = 0
+        let error = transportError { try bounded.fetch(server.url("/slow"), maxBytes: 1000) { received += $0.count } }
+        #expect(error?.code == .timedOut)
+        #expect(error?.message == "not complete within the total timeout of 1.0 s")
+        #expect(received > 0 && received < 1000)
     }
 
     @Test("endless data without a length stops at the cap, as soon as it is passed")

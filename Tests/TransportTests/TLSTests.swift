@@ -93,7 +93,7 @@ struct TLSTests {
     @Test("a stall inside TLS times out")
     func stall() throws {
         let fixture = try TLSFixture.shared.get()
-        let fetcher = Fetcher(options: TransportOptions(stallTimeout: 0.5, caFile: fixture.caFile))
+        let fetcher = Fetcher(options: TransportOptions(stallTimeout: 1, caFile: fixture.caFile))
         let error = #expect(throws: TransportError.self) {
             _ = try fetcher.fetchAll(fixture.server.url("/stall", host: "localhost"), maxBytes: 1000)
         }

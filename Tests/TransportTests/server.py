@@ -115,6 +115,12 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(pattern(0, 10))
             self.wfile.flush()
             time.sleep(3600)
+        elif path == "/slow":
+            # Never quiet for long, never done: one byte every 0.1 s of an announced 1000.
+            self.head(200, length=1000)
+            for index in range(1000):
+                self.wfile.write(pattern(index, 1))
+                time.sleep(0.1)
         elif path == "/stall-head":
             time.sleep(3600)
         elif path == "/endless":
