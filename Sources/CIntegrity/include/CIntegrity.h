@@ -21,6 +21,18 @@ int ad_p256_decompress(const uint8_t x[32], int y_is_odd, uint8_t y[32]);
 /// Checks 0 < r, s < n and that the key is on the curve; all values are 32 bytes, big-endian.
 int ad_p256_verify(const uint8_t qx[32], const uint8_t qy[32], const uint8_t hash[32], const uint8_t r[32], const uint8_t s[32]);
 
+/// The largest modulus `ad_montgomery_power` takes, in 64-bit limbs (8192 bits).
+#define AD_MONTGOMERY_MAX_LIMBS 128
+
+/// Prepares an odd modulus of `count` little-endian limbs (top limb non-zero): writes
+/// 2^(128·count) mod n to `r2` and returns -n^-1 mod 2^64 (0 when n is unusable).
+uint64_t ad_montgomery_setup(const uint64_t *n, size_t count, uint64_t *r2);
+
+/// result = base^exponent mod n (limbs little-endian; the exponent big-endian bytes).
+/// Returns 0, writing nothing, when base ≥ n or the exponent is zero.
+int ad_montgomery_power(uint64_t *result, const uint64_t *base, const uint8_t *exponent, size_t exponent_count,
+                        const uint64_t *n, size_t count, uint64_t n0, const uint64_t *r2);
+
 #include <sys/types.h>
 /// getrandom(2): up to `length` random bytes from the kernel; -1 with errno on failure.
 ssize_t ad_getrandom(void *buffer, size_t length);
