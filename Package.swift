@@ -11,6 +11,8 @@ let package = Package(
         // Typed POSIX: descriptors, errno, atomic replace, exec, spawn, flock.
         .target(name: "CPlatform"),
         .target(name: "Platform", dependencies: ["CPlatform"]),
+        // http, https and file downloads with caps, timeouts, redirects and resumption.
+        .target(name: "Transport", dependencies: ["Platform"]),
         // SHA-256 (SHA-NI accelerated with a portable fallback), CRC-32, hex.
         .target(name: "CIntegrity"),
         .target(name: "Integrity", dependencies: ["CIntegrity"]),
@@ -27,6 +29,7 @@ let package = Package(
         // The library's example: a daemon that upgrades itself in place without losing its work.
         .executableTarget(name: "ExampleDaemon", dependencies: ["SelfUpgrade"], path: "Sources/ExampleDaemon"),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport"], exclude: ["server.py"]),
         .testTarget(name: "IntegrityTests", dependencies: ["Integrity"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "SelfUpgradeTests", dependencies: ["SelfUpgrade"]),

@@ -1,0 +1,156 @@
+import Platform
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The byte stream one HTTP exchange runs over: a plain socket, or a TLS session on one.
+///
+/// Every failure is already a ``TransportError`` naming the URL; reads and writes never wait
+/// longer than the stall timeout for progress.
+package protocol Connection {
+    /// Reads up to `buffer.count` bytes; 0 when the peer closed the connection.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int
+    /// Writes all of `bytes`.
+    func writeAll(_ bytes: [UInt8]) throws(TransportError)
+    /// Releases the connection (and the descriptor).
+    func close()
+}
+
+/// A connection without TLS.
+struct PlainConnection: Connection {
+    let socket: Socket
+    let url: String
+    let stallTimeout: Double
+
+    /// Connects to the URL's host and port.
+    static func open(_ url: RequestURL, options: TransportOptions) throws(TransportError) -> Socket {
+        do {
+            return try Socket.connect(host: url.host, port: url.port, timeout: options.connectTimeout)
+        } catch let error as SystemError {
+            throw TransportError(network: error, url: url.text, timeout: options.connectTimeout)
+        } catch {
+            throw TransportError(.connectionFailed, url: url.text, message: "\(error)")
+        }
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int {
+        do {
+            return try socket.receive(into: buffer, timeout: stallTimeout)
+        } catch {
+            throw TransportError(network: error, url: url, timeout: stallTimeout)
+        }
+    }
+
+    func writeAll(_ bytes: [UInt8]) throws(TransportError) {
+        var failure: SystemError?
+        bytes.withUnsafeBytes { raw in
+            do throws(SystemError) { try socket.sendAll(raw, timeout: stallTimeout) } catch { failure = error }
+        }
+        if let failure { throw TransportError(network: failure, url: url, timeout: stallTimeout) }
+    }
+
+    func close() { socket.close() }
+}
+
+extension TransportError {
+    /// A failed socket call: a timeout is ``Code/timedOut``, anything else ``Code/connectionFailed``.
+    init(network error: SystemError, url: String, timeout: Double) {
+        if error.errno.rawValue == ETIMEDOUT {
+            let what = error.action == "connect to"
+                ? "no connection to \(error.path) within \(timeout) s"
+                : "nothing received from \(error.path) for \(timeout) s"
+            self.init(.timedOut, url: url, message: what)
+        } else {
+            self.init(.connectionFailed, url: url, message: error.description)
+        }
+    }
+}
+
+/// Buffered reading from a ``Connection``: lines for the head, counted copies for the body.
+final class ConnectionReader {
+    let connection: any Connection
+    let url: String
+    private let storage: UnsafeMutableRawBufferPointer
+    private var start = 0
+    private var end = 0
+
+    init(_ connection: any Connection, url: String, capacity: Int = 256 * 1024) {
+        self.connection = connection
+        self.url = url
+        storage = .allocate(byteCount: capacity, alignment: 16)
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Reads more from the connection into the buffer; false when the peer closed it.
+    private func fill() throws(TransportError) -> Bool {
+        if start == end {
+            start = 0
+            end = 0
+        } else if end == storage.count {
+            storage.baseAddress.unsafelyUnwrapped.copyMemory(from: storage.baseAddress.unsafelyUnwrapped + start, byteCount: end - start)
+            end -= start
+            start = 0
+        }
+        let count = try connection.read(into: UnsafeMutableRawBufferPointer(rebasing: storage[end...]))
+        end += count
+        return count > 0
+    }
+
+    /// One line without its CRLF (or bare LF); at most `limit` bytes including the line end.
+    /// - Throws: ``TransportError/Code/protocolError`` past the limit, ``TransportError/Code/truncated``
+    ///   when the connection closes first.
+    func readLine(limit: Int, what: String) throws(TransportError) -> ArraySlice<UInt8> {
+        var scanned = 0  // bytes after `start` known to hold no line end (`fill` may move `start`)
+        while true {
+            if let newline = storage[(start + scanned)..<end].firstIndex(of: UInt8(ascii: "\n")) {
+                guard newline + 1 - start <= limit else { break }
+                var line = Array(storage[start..<newline])[...]
+                if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+                start = newline + 1
+                return line
+            }
+            guard end - start < limit else { break }
+            scanned = end - start
+            guard try fill() else {
+                throw TransportError(.truncated, url: url, message: "connection closed in the \(what)")
+            }
+        }
+        throw TransportError(.protocolError, url: url, message: "\(what) longer than \(limit) bytes")
+    }
+
+    /// Passes exactly `count` bytes to `deliver`, in the pieces they arrive in.
+    /// - Throws: ``TransportError/Code/truncated`` when the connection closes first, or what `deliver` throws.
+    func copy(_ count: Int, to deliver: (UnsafeRawBufferPointer) throws -> Void) throws {
+        var left = count
+        while left > 0 {
+            if start == end, try !fill() {
+                throw TransportError(.truncated, url: url, message: "connection closed with \(left) of \(count) bytes missing")
+            }
+            let piece = min(left, end - start)
+            try deliver(UnsafeRawBufferPointer(rebasing: storage[start..<(start + piece)]))
+            start += piece
+            left -= piece
+        }
+    }
+
+    /// Passes everything up to the end of the connection to `deliver`, failing as soon as more
+    /// than `limit` bytes have arrived (before passing the piece that went over).
+    /// - Returns: the number of bytes passed.
+    func copyToEnd(limit: Int, to deliver: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        var total = 0
+        while true {
+            if start == end, try !fill() { return total }
+            let piece = end - start
+            guard piece <= limit - total else {
+                throw TransportError(.tooLarge, url: url, message: "more than \(limit) bytes")
+            }
+            try deliver(UnsafeRawBufferPointer(rebasing: storage[start..<end]))
+            start = end
+            total += piece
+        }
+    }
+}
