@@ -20,8 +20,10 @@ let package = Package(
         .target(name: "Storage", dependencies: ["Platform", "Integrity"]),
         // The transaction: steps, recovery, rollback, verifier, restarter.
         .target(name: "SelfUpgrade", dependencies: ["Storage", "Platform", "Integrity"]),
+        // TUF client (specification 1.0, section 5): metadata, trust, delegations, verified downloads.
+        .target(name: "TUF", dependencies: ["Integrity", "Platform", "Transport"]),
         .executableTarget(
-            name: "autodev", dependencies: ["SelfUpgrade"],
+            name: "autodev", dependencies: ["SelfUpgrade", "TUF"],
             // Release binaries ship without symbol tables: 40% smaller, so every version kept in
             // the store costs less and a rollback's hash check reads less.
             linkerSettings: [.unsafeFlags(["-Xlinker", "--strip-all"], .when(configuration: .release))]

@@ -97,8 +97,34 @@ enum CommandTree {
         path: ["release"], abstract: "Sign and verify releases with minisign-compatible Ed25519 keys.",
         options: [], subcommands: [releaseKeygen, releaseSign, releaseVerify, releaseSpeed])
 
+    static let tufMetadataDir = CommandSpec.Option(name: "metadata-dir", value: "DIR", help: "Where trusted metadata is kept (root.json, timestamp.json, <role>.json).")
+    static let tufMetadataURL = CommandSpec.Option(name: "metadata-url", value: "URL", help: "The repository's metadata base URL.")
+
+    static let tufInit = CommandSpec(
+        path: ["tuf", "init"], abstract: "Make a root.json file the trusted root (no checks, no network).",
+        arguments: [("root", "The initial trusted root.json.")],
+        options: [tufMetadataDir])
+
+    static let tufRefresh = CommandSpec(
+        path: ["tuf", "refresh"], abstract: "Update root, timestamp, snapshot and targets from the repository.",
+        options: [tufMetadataDir, tufMetadataURL])
+
+    static let tufDownload = CommandSpec(
+        path: ["tuf", "download"], abstract: "Refresh, then download verified targets (a cached file that matches is kept).",
+        options: [tufMetadataDir, tufMetadataURL,
+                  .init(name: "target-name", value: "PATH", help: "A target path; repeat for several, processed in order (the first failure stops)."),
+                  .init(name: "target-base-url", value: "URL", help: "The repository's target base URL."),
+                  .init(name: "target-dir", value: "DIR", help: "Where downloaded targets are stored, one file per target path.")])
+
+    static let tuf = CommandSpec(
+        path: ["tuf"], abstract: "A TUF client (The Update Framework 1.0): trusted metadata, verified downloads.",
+        discussion: "The tuf-conformance client protocol: options may come before or after the command word. Exit 0 on success, 1 on any failure.",
+        arguments: [("command", "init <root>, refresh or download.")], variadic: true,
+        options: tufDownload.options,
+        subcommands: [tufInit, tufRefresh, tufDownload])
+
     static let root = CommandSpec(
         path: [], abstract: "A program that upgrades itself safely: verified, journaled, atomic, reversible.",
         options: [.init(name: "version", help: "Show the version.")],
-        subcommands: [initialize, selfUpgrade, agent, selfCheck, digest, release])
+        subcommands: [initialize, selfUpgrade, agent, selfCheck, digest, release, tuf])
 }
