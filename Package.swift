@@ -35,6 +35,7 @@ let package = Package(
         .testTarget(name: "IntegrityTests", dependencies: ["Integrity"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "SelfUpgradeTests", dependencies: ["SelfUpgrade"]),
+        .testTarget(name: "TUFTests", dependencies: ["TUF", "Integrity", "Platform"], exclude: ["repository_server.py"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Platform", "Integrity"]),
     ],
     swiftLanguageModes: [.v6]
