@@ -22,8 +22,10 @@ let package = Package(
         .target(name: "Storage", dependencies: ["Platform", "Integrity"]),
         // The transaction: steps, recovery, rollback, verifier, restarter.
         .target(name: "SelfUpgrade", dependencies: ["Storage", "Platform", "Integrity"]),
+        // TUF client (specification 1.0, section 5): metadata, trust, delegations, verified downloads.
+        .target(name: "TUF", dependencies: ["Integrity", "Platform", "Transport"]),
         .executableTarget(
-            name: "autodev", dependencies: ["SelfUpgrade"],
+            name: "autodev", dependencies: ["SelfUpgrade", "TUF"],
             // Release binaries ship without symbol tables: 40% smaller, so every version kept in
             // the store costs less and a rollback's hash check reads less.
             linkerSettings: [.unsafeFlags(["-Xlinker", "--strip-all"], .when(configuration: .release))]
@@ -35,6 +37,7 @@ let package = Package(
         .testTarget(name: "IntegrityTests", dependencies: ["Integrity"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "SelfUpgradeTests", dependencies: ["SelfUpgrade"]),
+        .testTarget(name: "TUFTests", dependencies: ["TUF", "Integrity", "Platform"], exclude: ["repository_server.py"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Platform", "Integrity"]),
     ],
     swiftLanguageModes: [.v6]

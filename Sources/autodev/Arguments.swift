@@ -65,12 +65,15 @@ struct UsageError: Error {
 /// The parsed command line of one command.
 struct ParsedArguments {
     var values: [String: String] = [:]
+    /// Every value of each option, in order (for options that may be repeated).
+    var allValues: [String: [String]] = [:]
     var flags: Set<String> = []
     var positionals: [String] = []
     var wantsHelp = false
 
     func has(_ flag: String) -> Bool { flags.contains(flag) }
     func value(_ name: String) -> String? { values[name] }
+    func values(_ name: String) -> [String] { allValues[name] ?? [] }
 
     /// Parses `arguments` (after the command's own words) against `spec`:
     /// `--name value`, `--name=value`, `-x`, and `--` ending the options.
@@ -114,8 +117,10 @@ struct ParsedArguments {
             if option.value != nil {
                 if let inlineValue {
                     parsed.values[name] = inlineValue
+                    parsed.allValues[name, default: []].append(inlineValue)
                 } else if index < arguments.endIndex, !arguments[index].hasPrefix("--") {
                     parsed.values[name] = arguments[index]
+                    parsed.allValues[name, default: []].append(arguments[index])
                     index += 1
                 } else {
                     throw UsageError(message: "Missing value for '--\(name) <\(option.value!.lowercased())>'", spec: spec)

@@ -77,6 +77,8 @@ enum CLI {
             case let other?:
                 throw UsageError(message: "Unknown command 'release \(other)'", spec: CommandTree.release)
             }
+        case "tuf":
+            return try TUFCommand.dispatch(rest)
         case "self-upgrade":
             switch rest.first {
             case "rollback": return try run(CommandTree.rollback, rest.dropFirst(), RollbackCommand.run)

@@ -74,8 +74,13 @@ enum CommandTree {
                   CommandSpec.json])
 
     static let releaseSpeed = CommandSpec(
-        path: ["release", "speed"], abstract: "Measure Ed25519 signatures and verifications per second.",
-        options: [.init(name: "seconds", value: "SECONDS", help: "How long to measure each (default: 2)."), CommandSpec.json])
+        path: ["release", "speed"], abstract: "Measure signatures and verifications per second.",
+        discussion: "Ed25519 measures signing and verification; ecdsa-p256 and rsa-pss-3072 measure verification (SHA-256; PSS with MGF1-SHA-256) of a built-in key and signature, or of the files given.",
+        options: [.init(name: "scheme", value: "SCHEME", help: "ed25519, ecdsa-p256 or rsa-pss-3072 (default: ed25519)."),
+                  .init(name: "public-key", value: "PATH", help: "A PEM PUBLIC KEY to verify with (ecdsa-p256, rsa-pss-3072)."),
+                  .init(name: "signature", value: "PATH", help: "The signature: DER for ECDSA, raw bytes for PSS."),
+                  .init(name: "message", value: "PATH", help: "The signed file."),
+                  .init(name: "seconds", value: "SECONDS", help: "How long to measure each (default: 2)."), CommandSpec.json])
 
     static let agentStatus = CommandSpec(
         path: ["agent", "status"], abstract: "Show the agent's memory: processed proposals, outcomes, the one in flight.",
@@ -97,8 +102,34 @@ enum CommandTree {
         path: ["release"], abstract: "Sign and verify releases with minisign-compatible Ed25519 keys.",
         options: [], subcommands: [releaseKeygen, releaseSign, releaseVerify, releaseSpeed])
 
+    static let tufMetadataDir = CommandSpec.Option(name: "metadata-dir", value: "DIR", help: "Where trusted metadata is kept (root.json, timestamp.json, <role>.json).")
+    static let tufMetadataURL = CommandSpec.Option(name: "metadata-url", value: "URL", help: "The repository's metadata base URL.")
+
+    static let tufInit = CommandSpec(
+        path: ["tuf", "init"], abstract: "Make a root.json file the trusted root (no checks, no network).",
+        arguments: [("root", "The initial trusted root.json.")],
+        options: [tufMetadataDir])
+
+    static let tufRefresh = CommandSpec(
+        path: ["tuf", "refresh"], abstract: "Update root, timestamp, snapshot and targets from the repository.",
+        options: [tufMetadataDir, tufMetadataURL])
+
+    static let tufDownload = CommandSpec(
+        path: ["tuf", "download"], abstract: "Refresh, then download verified targets (a cached file that matches is kept).",
+        options: [tufMetadataDir, tufMetadataURL,
+                  .init(name: "target-name", value: "PATH", help: "A target path; repeat for several, processed in order (the first failure stops)."),
+                  .init(name: "target-base-url", value: "URL", help: "The repository's target base URL."),
+                  .init(name: "target-dir", value: "DIR", help: "Where downloaded targets are stored, one file per target path.")])
+
+    static let tuf = CommandSpec(
+        path: ["tuf"], abstract: "A TUF client (The Update Framework 1.0): trusted metadata, verified downloads.",
+        discussion: "The tuf-conformance client protocol: options may come before or after the command word. Exit 0 on success, 1 on any failure.",
+        arguments: [("command", "init <root>, refresh or download.")], variadic: true,
+        options: tufDownload.options,
+        subcommands: [tufInit, tufRefresh, tufDownload])
+
     static let root = CommandSpec(
         path: [], abstract: "A program that upgrades itself safely: verified, journaled, atomic, reversible.",
         options: [.init(name: "version", help: "Show the version.")],
-        subcommands: [initialize, selfUpgrade, agent, selfCheck, digest, release])
+        subcommands: [initialize, selfUpgrade, agent, selfCheck, digest, release, tuf])
 }
