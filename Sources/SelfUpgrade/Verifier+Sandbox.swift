@@ -4,9 +4,11 @@ extension Verifier {
     /// The confinement of a candidate, settled on its first run: each namespace the kernel
     /// refuses is left out, for that run and the next, and ``isolation(stateCopy:)`` says so.
     struct Confinement {
-        /// A namespace asked for.
+        /// A piece of isolation asked for.
         enum Piece: String, CaseIterable {
             case user, network, mounts, processes
+            /// Securebits locked and the bounding set dropped (needs CAP_SETPCAP).
+            case capabilityLock
         }
 
         let sandbox: String
@@ -55,6 +57,7 @@ extension Verifier {
                     case "unshare-user", "uid-map": .user
                     case "unshare-network": .network
                     case "unshare-pid", "fork", "mount-proc": .processes
+                    case "securebits", "drop-bounding-set": .capabilityLock
                     case "unshare-mount", "mount", "remount-read-only", "bind-writable", "bind-devices": .mounts
                     default: nil
                     }
@@ -79,7 +82,7 @@ extension Verifier {
                 run.devices = devices
             }
             // Dropping the bounding set needs CAP_SETPCAP: root has it, so does a new user namespace.
-            run.dropCapabilities = isRoot || run.isolateUser
+            run.dropCapabilities = (isRoot || run.isolateUser) && wanted.contains(.capabilityLock)
             run.noNewPrivileges = true
             return run
         }
@@ -97,7 +100,7 @@ extension Verifier {
                 lines.append("minimal /dev (\(devices.names.joined(separator: ", ")))")
                 if wanted.contains(.processes) { lines.append("fresh /proc of its own pid namespace") }
             }
-            lines.append(isRoot || wanted.contains(.user)
+            lines.append((isRoot || wanted.contains(.user)) && wanted.contains(.capabilityLock)
                 ? "no capabilities, locked (uid 0 gains none), none to gain (no_new_privs)"
                 : "no capabilities to gain (no_new_privs)")
             lines += refused
@@ -115,6 +118,7 @@ extension Verifier {
             case .network: "network isolation"
             case .mounts: "mount isolation"
             case .processes: "pid isolation"
+            case .capabilityLock: "capability lock"
             }
         }
     }
