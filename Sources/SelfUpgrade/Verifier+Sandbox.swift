@@ -38,9 +38,11 @@ extension Verifier {
             for name in names {
                 try FileDescriptor.open(directory + "/" + name, [.writeOnly, .create, .exclusive], mode: 0o666).close()
             }
-            for (name, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                                   ("stderr", "/proc/self/fd/2")] {
-                try FileSystem.replaceSymbolicLink(directory + "/" + name, target: target)
+            try Verifier.withoutSync {
+                for (name, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                                       ("stderr", "/proc/self/fd/2")] {
+                    try FileSystem.replaceSymbolicLink(directory + "/" + name, target: target)
+                }
             }
             devices = Subprocess.DeviceDirectory(path: directory, names: names)
         }

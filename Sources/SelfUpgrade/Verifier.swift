@@ -65,7 +65,7 @@ public struct Verifier: Sendable {
         var arguments = program.selfCheckArguments
         if let stateFrom {
             let copy = sandbox + "/state"
-            try copyDirectory(stateFrom, to: copy)
+            try Self.withoutSync { try copyDirectory(stateFrom, to: copy) }
             arguments += ["--state-copy", copy]
         }
         var confinement = try Confinement(sandbox: sandbox)
