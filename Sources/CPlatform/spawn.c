@@ -9,6 +9,8 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,17 +21,160 @@
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+#ifndef ST_RELATIME
+#define ST_RELATIME 4096
+#endif
 
-enum { STEP_EXEC, STEP_UNSHARE_NET, STEP_UNSHARE_MOUNT, STEP_MOUNT, STEP_UNSHARE_PID, STEP_FORK,
-       STEP_SETRLIMIT, STEP_CHDIR, STEP_DUP2, STEP_SETPGID };
-static const char *step_names[] = {"exec", "unshare-network", "unshare-mount", "mount", "unshare-pid", "fork",
-                                   "setrlimit", "chdir", "dup2", "setpgid"};
+/* linux/securebits.h */
+#define AD_SECBIT_NOROOT (1 << 0)
+#define AD_SECBIT_NOROOT_LOCKED (1 << 1)
+#define AD_SECBIT_NO_SETUID_FIXUP (1 << 2)
+#define AD_SECBIT_NO_SETUID_FIXUP_LOCKED (1 << 3)
+#define AD_SECBIT_KEEP_CAPS_LOCKED (1 << 5)
+
+/* linux/capability.h, version 3: two 32-bit words per set. */
+struct ad_cap_header { unsigned int version; int pid; };
+struct ad_cap_data { unsigned int effective, permitted, inheritable; };
+#define AD_CAPABILITY_VERSION_3 0x20080522
+
+enum { STEP_EXEC, STEP_UNSHARE_USER, STEP_UID_MAP, STEP_UNSHARE_NET, STEP_UNSHARE_MOUNT, STEP_MOUNT,
+       STEP_REMOUNT_READ_ONLY, STEP_BIND_WRITABLE, STEP_BIND_DEVICES, STEP_UNSHARE_PID, STEP_FORK,
+       STEP_MOUNT_PROC, STEP_SETRLIMIT, STEP_CHDIR, STEP_DUP2, STEP_SETPGID, STEP_INHERIT_FD,
+       STEP_WRITE_PID, STEP_SECUREBITS, STEP_DROP_BOUNDING, STEP_CAPSET, STEP_NO_NEW_PRIVS };
+static const char *step_names[] = {"exec", "unshare-user", "uid-map", "unshare-network", "unshare-mount", "mount",
+                                   "remount-read-only", "bind-writable", "bind-devices", "unshare-pid", "fork",
+                                   "mount-proc", "setrlimit", "chdir", "dup2", "setpgid", "inherit-fd",
+                                   "write-pid", "securebits", "drop-bounding-set", "capset", "no-new-privs"};
 
 static void report_and_exit(int pipe_fd, int step) {
     int message[2] = {step, errno};
     ssize_t ignored = write(pipe_fd, message, sizeof message);
     (void)ignored;
     _exit(127);
+}
+
+/* Writes all of `text` into `path` (a /proc file); 0 or -1 with errno. */
+static int write_file(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t length = strlen(text);
+    ssize_t written = write(fd, text, length);
+    int saved = errno;
+    close(fd);
+    if (written != (ssize_t)length) {
+        errno = written < 0 ? saved : EIO;
+        return -1;
+    }
+    return 0;
+}
+
+/* The mount flags a bind remount of `path` must keep: nosuid, nodev, noexec and the atime mode
+   (inside a user namespace they are locked, and a remount that changes them is refused). */
+static int kept_flags(const char *path, unsigned long *flags) {
+    struct statfs info;
+    if (syscall(SYS_statfs, path, &info) != 0) return -1;
+    unsigned long kept = 0;
+    if (info.f_flags & ST_NOSUID) kept |= MS_NOSUID;
+    if (info.f_flags & ST_NODEV) kept |= MS_NODEV;
+    if (info.f_flags & ST_NOEXEC) kept |= MS_NOEXEC;
+    if (info.f_flags & ST_NOATIME) kept |= MS_NOATIME;
+    if (info.f_flags & ST_NODIRATIME) kept |= MS_NODIRATIME;
+    if (info.f_flags & ST_RELATIME) kept |= MS_RELATIME;
+    if (!(info.f_flags & (ST_NOATIME | ST_RELATIME))) kept |= MS_STRICTATIME;
+    *flags = kept;
+    return 0;
+}
+
+/* Remounts the mount at `path` as a bind with its kept flags plus `extra`. */
+static int remount(const char *path, unsigned long extra) {
+    unsigned long flags;
+    if (kept_flags(path, &flags) != 0) return -1;
+    return mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | flags | extra, NULL);
+}
+
+/* Builds the mount namespace: everything read-only but the writable paths, a minimal /dev. */
+static void confine_mounts(const ad_spawn_options *options, int report_fd) {
+    if (unshare(CLONE_NEWNS) != 0) report_and_exit(report_fd, STEP_UNSHARE_MOUNT);
+    /* Nothing done here may propagate back to the parent's namespace. */
+    if (mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) report_and_exit(report_fd, STEP_MOUNT);
+    if (options->device_directory) {
+        /* Only harmless devices: a process with uid 0 still owns /dev/vda and the like. */
+        for (int i = 0; i < options->device_count; i++) {
+            if (mount(options->device_sources[i], options->device_targets[i], NULL, MS_BIND, NULL) != 0) {
+                report_and_exit(report_fd, STEP_BIND_DEVICES);
+            }
+        }
+        if (mount(options->device_directory, "/dev", NULL, MS_BIND | MS_REC, NULL) != 0 ||
+            remount("/dev", MS_RDONLY | MS_NOSUID | MS_NOEXEC) != 0) {
+            report_and_exit(report_fd, STEP_BIND_DEVICES);
+        }
+    }
+    for (int i = 0; i < options->readonly_count; i++) {
+        const char *path = options->readonly_mounts[i];
+        if (remount(path, MS_RDONLY) != 0) {
+            /* A mount hidden under a later one (or whose mount point is gone) is not a mount
+               point at that path any more: nothing can reach it there. */
+            if (errno == EINVAL || errno == ENOENT || errno == ENOTDIR) continue;
+            report_and_exit(report_fd, STEP_REMOUNT_READ_ONLY);
+        }
+    }
+    for (int i = 0; i < options->writable_count; i++) {
+        const char *path = options->writable_paths[i];
+        /* A bind of a path on a read-only mount is read-only: remount it writable. */
+        if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) != 0 || remount(path, MS_NOSUID | MS_NODEV) != 0) {
+            report_and_exit(report_fd, STEP_BIND_WRITABLE);
+        }
+    }
+}
+
+/* After this, exec gives uid 0 no capabilities, and nothing (setuid, file capabilities) adds any. */
+static void drop_privileges(const ad_spawn_options *options, int report_fd) {
+    if (options->drop_capabilities) {
+        int bits = AD_SECBIT_NOROOT | AD_SECBIT_NOROOT_LOCKED | AD_SECBIT_NO_SETUID_FIXUP |
+                   AD_SECBIT_NO_SETUID_FIXUP_LOCKED | AD_SECBIT_KEEP_CAPS_LOCKED;
+        if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) != 0) report_and_exit(report_fd, STEP_SECUREBITS);
+        for (int capability = 0; capability < 64; capability++) {
+            if (prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0) {
+                if (errno == EINVAL) break; /* past the last capability this kernel knows */
+                report_and_exit(report_fd, STEP_DROP_BOUNDING);
+            }
+        }
+    }
+    if (options->no_new_privileges) {
+        /* EINVAL: a kernel without ambient capabilities has none to clear. */
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+            report_and_exit(report_fd, STEP_CAPSET);
+        }
+        struct ad_cap_header header = {AD_CAPABILITY_VERSION_3, 0};
+        struct ad_cap_data data[2];
+        memset(data, 0, sizeof data);
+        if (syscall(SYS_capset, &header, data) != 0) report_and_exit(report_fd, STEP_CAPSET);
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) report_and_exit(report_fd, STEP_NO_NEW_PRIVS);
+    }
+}
+
+/* Writes the decimal `pid` and a newline into `fd` from offset 0, replacing what it held. */
+static int write_pid(int fd, pid_t pid) {
+    char digits[24];
+    int length = 0;
+    char reversed[24];
+    unsigned long value = (unsigned long)pid;
+    do {
+        reversed[length++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value > 0 && length < 20);
+    for (int i = 0; i < length; i++) digits[i] = reversed[length - 1 - i];
+    if (ftruncate(fd, 0) != 0) return -1;
+    ssize_t written = pwrite(fd, digits, (size_t)length, 0);
+    if (written != length) {
+        if (written >= 0) errno = EIO;
+        return -1;
+    }
+    return 0;
 }
 
 int ad_spawn(const char *path, char *const argv[], char *const envp[],
@@ -59,36 +204,32 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
         sigset_t none;
         sigemptyset(&none);
         pthread_sigmask(SIG_SETMASK, &none, NULL);
+        int report_fd = report[1];
+        if (options->inherit_fd >= 0 && report_fd <= options->inherit_fd_target) {
+            /* Keep the report pipe clear of the descriptor number the program inherits. */
+            report_fd = fcntl(report_fd, F_DUPFD_CLOEXEC, options->inherit_fd_target + 1);
+            if (report_fd < 0) _exit(127);
+        }
 
         /* The child dies with the process that started it, even by SIGKILL. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(127);
-        if (options->new_process_group && setpgid(0, 0) != 0) report_and_exit(report[1], STEP_SETPGID);
-        if (options->new_network_namespace && unshare(CLONE_NEWNET) != 0) report_and_exit(report[1], STEP_UNSHARE_NET);
-        if (options->new_mount_namespace) {
-            if (unshare(CLONE_NEWNS) != 0) report_and_exit(report[1], STEP_UNSHARE_MOUNT);
-            if (mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) report_and_exit(report[1], STEP_MOUNT);
-            for (int i = 0; i < options->readonly_count; i++) {
-                const char *path = options->readonly_paths[i];
-                if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) != 0 ||
-                    mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) != 0) {
-                    report_and_exit(report[1], STEP_MOUNT);
-                }
-            }
-            for (int i = 0; i < options->writable_count; i++) {
-                const char *path = options->writable_paths[i];
-                /* A bind inside a read-only bind inherits read-only: remount it writable. */
-                if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) != 0 ||
-                    mount(NULL, path, NULL, MS_BIND | MS_REMOUNT, NULL) != 0) {
-                    report_and_exit(report[1], STEP_MOUNT);
-                }
+        if (options->new_process_group && setpgid(0, 0) != 0) report_and_exit(report_fd, STEP_SETPGID);
+        if (options->new_user_namespace) {
+            if (unshare(CLONE_NEWUSER) != 0) report_and_exit(report_fd, STEP_UNSHARE_USER);
+            if (write_file("/proc/self/setgroups", "deny") != 0 ||
+                write_file("/proc/self/uid_map", options->uid_map) != 0 ||
+                write_file("/proc/self/gid_map", options->gid_map) != 0) {
+                report_and_exit(report_fd, STEP_UID_MAP);
             }
         }
+        if (options->new_network_namespace && unshare(CLONE_NEWNET) != 0) report_and_exit(report_fd, STEP_UNSHARE_NET);
+        if (options->new_mount_namespace) confine_mounts(options, report_fd);
         if (options->new_pid_namespace) {
-            if (unshare(CLONE_NEWPID) != 0) report_and_exit(report[1], STEP_UNSHARE_PID);
+            if (unshare(CLONE_NEWPID) != 0) report_and_exit(report_fd, STEP_UNSHARE_PID);
             /* The next child is pid 1 of the namespace; this process relays its end. */
             pid_t init = fork();
-            if (init < 0) report_and_exit(report[1], STEP_FORK);
+            if (init < 0) report_and_exit(report_fd, STEP_FORK);
             if (init > 0) {
                 /* The relay only waits: it must not keep the parent's descriptors (a held lock
                    above all) open after the parent has died. */
@@ -104,22 +245,44 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
                 _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 127);
             }
             prctl(PR_SET_PDEATHSIG, SIGKILL);
+            /* The /proc inherited shows the parent's namespace, where /proc/1/root is the
+               host's root: a fresh one shows only this namespace. */
+            if (options->new_mount_namespace &&
+                mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) != 0) {
+                report_and_exit(report_fd, STEP_MOUNT_PROC);
+            }
         }
         for (int i = 0; i < options->limit_count; i++) {
             struct rlimit limit = {(rlim_t)options->limits[i].value, (rlim_t)options->limits[i].value};
-            if (setrlimit(options->limits[i].resource, &limit) != 0) report_and_exit(report[1], STEP_SETRLIMIT);
+            if (setrlimit(options->limits[i].resource, &limit) != 0) report_and_exit(report_fd, STEP_SETRLIMIT);
         }
-        if (options->cwd && chdir(options->cwd) != 0) report_and_exit(report[1], STEP_CHDIR);
+        if (options->cwd && chdir(options->cwd) != 0) report_and_exit(report_fd, STEP_CHDIR);
         int fds[3] = {options->stdin_fd, options->stdout_fd, options->stderr_fd};
         for (int target = 0; target < 3; target++) {
             if (fds[target] >= 0 && fds[target] != target && dup2(fds[target], target) < 0) {
-                report_and_exit(report[1], STEP_DUP2);
+                report_and_exit(report_fd, STEP_DUP2);
             }
         }
-        /* Nothing of the parent's beyond stdio reaches the program (a held lock above all). */
-        syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+        /* Nothing of the parent's beyond stdio (and the one descriptor asked for) reaches the
+           program (a held lock above all). */
+        if (options->inherit_fd >= 0) {
+            int target = options->inherit_fd_target;
+            if (options->inherit_fd == target) {
+                if (fcntl(target, F_SETFD, 0) != 0) report_and_exit(report_fd, STEP_INHERIT_FD);
+            } else if (dup2(options->inherit_fd, target) < 0) {
+                report_and_exit(report_fd, STEP_INHERIT_FD);
+            }
+            if (options->write_pid_to_inherited && write_pid(target, getpid()) != 0) {
+                report_and_exit(report_fd, STEP_WRITE_PID);
+            }
+            if (target > 3) syscall(SYS_close_range, 3, (unsigned)target - 1, CLOSE_RANGE_CLOEXEC);
+            syscall(SYS_close_range, (unsigned)target + 1, ~0U, CLOSE_RANGE_CLOEXEC);
+        } else {
+            syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+        }
+        drop_privileges(options, report_fd);
         execve(path, argv, envp);
-        report_and_exit(report[1], STEP_EXEC);
+        report_and_exit(report_fd, STEP_EXEC);
     }
 
     pthread_sigmask(SIG_SETMASK, &previous, NULL);

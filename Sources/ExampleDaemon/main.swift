@@ -3,14 +3,17 @@
 // of a new build) it upgrades itself in place: same PID, same arguments, progress intact.
 //
 //   example-daemon init --home DIR        adopt this binary as the first version
-//   example-daemon run --home DIR --items N
+//   example-daemon run --home DIR --items N    (or the home in AUTODEV_HOME)
 //   example-daemon self-check --json      verification mode (run by the verifier)
 import Glibc
 import Platform
 import SelfUpgrade
 import Storage
 
-let program = ProgramIdentity(name: "example-daemon", version: "1.0.0", protocolVersion: 1)
+// The verifier rehearses a restart with `run --items 0` (home in AUTODEV_HOME): start() confirms,
+// there is no work, it exits 0.
+let program = ProgramIdentity(name: "example-daemon", version: "1.0.0", protocolVersion: 1,
+                              restartProbeArguments: ["run", "--items", "0"])
 
 /// What survives a restart: the next item to process.
 struct Progress: Codable, Sendable, Equatable {
@@ -41,7 +44,7 @@ if command == "self-check" {
     exit(0)
 }
 
-guard let root = option("--home") else { fail("usage: example-daemon init|run --home DIR [--items N]") }
+guard let root = option("--home") ?? ProcessControl.environment("AUTODEV_HOME") else { fail("usage: example-daemon init|run --home DIR [--items N]") }
 let home = Home(root: root, programName: program.name)
 let progress = StateStore<Progress>(directory: home.state, name: "progress", schema: 1)
 

@@ -59,15 +59,58 @@ public enum Subprocess {
         public var isolateNetwork = false
         /// Run as pid 1 of a new pid namespace: whatever it starts dies with it.
         public var isolateProcesses = false
-        /// Run in a private mount namespace with these paths read-only...
-        public var readOnlyPaths: [String] = []
-        /// ...and these (inside them) writable again. Either list non-empty asks for the namespace.
+        /// Run in a new user namespace that maps this process's own uid and gid, so that the
+        /// namespaces below need no privilege (the kernel may refuse it).
+        public var isolateUser = false
+        /// Run in a private mount namespace ("/" rprivate) where every path of
+        /// ``readOnlyMounts`` is bind-remounted read-only, keeping its nosuid, nodev, noexec and
+        /// atime flags...
+        public var isolateMounts = false
+        /// ...these mount points (``MountTable/mountPoints()``, all of them to confine a program)...
+        public var readOnlyMounts: [String] = []
+        /// ...then these (inside them) bound writable again.
         public var writablePaths: [String] = []
+        /// With ``isolateMounts``: a directory bound read-only on `/dev`, holding only these devices.
+        public var devices: DeviceDirectory?
+        /// Securebits locked so that uid 0 gains no capabilities on exec, and the whole bounding
+        /// set dropped (needs root, or ``isolateUser``).
+        public var dropCapabilities = false
+        /// Ambient, effective, permitted and inheritable capabilities cleared and
+        /// `PR_SET_NO_NEW_PRIVS` set: a setuid program or file capability gains nothing.
+        public var noNewPrivileges = false
+        /// The one descriptor besides stdio the program inherits.
+        public var inheritedDescriptor: InheritedDescriptor?
 
         public init(executable: String, arguments: [String], environment: [String: String]) {
             self.executable = executable
             self.arguments = arguments
             self.environment = environment
+        }
+    }
+
+    /// A descriptor passed to the program under a chosen number.
+    public struct InheritedDescriptor: Sendable, Equatable {
+        /// The parent's descriptor.
+        public var source: Int32
+        /// Its number in the program.
+        public var target: Int32
+        /// The child writes its pid, as it sees it (in a pid namespace: its namespace pid), into
+        /// the file (truncated first) just before it executes the program.
+        public var writeProcessID: Bool
+        public init(source: Int32, target: Int32, writeProcessID: Bool = false) {
+            self.source = source
+            self.target = target
+            self.writeProcessID = writeProcessID
+        }
+    }
+
+    /// A directory to bind on `/dev`: `names` are empty files in it, each with `/dev/<name>` bound on it.
+    public struct DeviceDirectory: Sendable, Equatable {
+        public var path: String
+        public var names: [String]
+        public init(path: String, names: [String]) {
+            self.path = path
+            self.names = names
         }
     }
 
@@ -199,7 +242,13 @@ public enum Subprocess {
         let argv = [configuration.executable] + configuration.arguments
         let envp = configuration.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         let limits = configuration.limits.map { ad_rlimit(resource: $0.resource, value: $0.value) }
-        let isolateMounts = !configuration.readOnlyPaths.isEmpty || !configuration.writablePaths.isEmpty
+        let isolateMounts = configuration.isolateMounts
+        let deviceNames = configuration.devices?.names ?? []
+        let deviceSources = deviceNames.map { "/dev/" + $0 }
+        let deviceTargets = deviceNames.map { (configuration.devices?.path ?? "") + "/" + $0 }
+        let identity = "\(getuid()) \(getuid()) 1\n"
+        let group = "\(getgid()) \(getgid()) 1\n"
+        let inherited = configuration.inheritedDescriptor
         var pid: Int32 = 0
         var childErrno: Int32 = 0
         var failedStep: UnsafePointer<CChar>?
@@ -207,20 +256,40 @@ public enum Subprocess {
             withCStrings(envp) { envPointers in
                 limits.withUnsafeBufferPointer { limitBuffer in
                     withOptionalCString(configuration.workingDirectory) { cwd in
-                        withCStrings(configuration.readOnlyPaths) { readOnly in
+                        withCStrings(configuration.readOnlyMounts) { readOnly in
                             withCStrings(configuration.writablePaths) { writable in
-                                var options = ad_spawn_options(
-                                    cwd: cwd, stdin_fd: stdin, stdout_fd: stdout, stderr_fd: stderr,
-                                    new_process_group: 1, new_network_namespace: configuration.isolateNetwork ? 1 : 0,
-                                    new_pid_namespace: configuration.isolateProcesses ? 1 : 0,
-                                    new_mount_namespace: isolateMounts ? 1 : 0,
-                                    readonly_paths: UnsafeRawPointer(readOnly).assumingMemoryBound(to: UnsafePointer<CChar>?.self),
-                                    readonly_count: Int32(configuration.readOnlyPaths.count),
-                                    writable_paths: UnsafeRawPointer(writable).assumingMemoryBound(to: UnsafePointer<CChar>?.self),
-                                    writable_count: Int32(configuration.writablePaths.count),
-                                    limits: limitBuffer.baseAddress, limit_count: Int32(limitBuffer.count))
-                                return ad_spawn(configuration.executable, argvPointers, envPointers, &options,
-                                                &pid, &childErrno, &failedStep)
+                                withCStrings(deviceSources) { sources in
+                                    withCStrings(deviceTargets) { targets in
+                                        withOptionalCString(configuration.devices?.path) { deviceDirectory in
+                                            identity.withCString { uidMap in
+                                                group.withCString { gidMap in
+                                                    var options = ad_spawn_options(
+                                                        cwd: cwd, stdin_fd: stdin, stdout_fd: stdout, stderr_fd: stderr,
+                                                        new_process_group: 1,
+                                                        new_user_namespace: configuration.isolateUser ? 1 : 0,
+                                                        uid_map: uidMap, gid_map: gidMap,
+                                                        new_network_namespace: configuration.isolateNetwork ? 1 : 0,
+                                                        new_pid_namespace: configuration.isolateProcesses ? 1 : 0,
+                                                        new_mount_namespace: isolateMounts ? 1 : 0,
+                                                        readonly_mounts: cArray(readOnly),
+                                                        readonly_count: Int32(configuration.readOnlyMounts.count),
+                                                        writable_paths: cArray(writable),
+                                                        writable_count: Int32(configuration.writablePaths.count),
+                                                        device_directory: isolateMounts ? deviceDirectory : nil,
+                                                        device_sources: cArray(sources), device_targets: cArray(targets),
+                                                        device_count: Int32(deviceNames.count),
+                                                        drop_capabilities: configuration.dropCapabilities ? 1 : 0,
+                                                        no_new_privileges: configuration.noNewPrivileges ? 1 : 0,
+                                                        inherit_fd: inherited?.source ?? -1, inherit_fd_target: inherited?.target ?? -1,
+                                                        write_pid_to_inherited: inherited?.writeProcessID == true ? 1 : 0,
+                                                        limits: limitBuffer.baseAddress, limit_count: Int32(limitBuffer.count))
+                                                    return ad_spawn(configuration.executable, argvPointers, envPointers, &options,
+                                                                    &pid, &childErrno, &failedStep)
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
@@ -230,7 +299,8 @@ public enum Subprocess {
         switch result {
         case 0: return pid
         case -2:
-            throw LaunchError(executable: configuration.executable, step: String(cString: failedStep!), errno: Errno(rawValue: childErrno))
+            throw LaunchError(executable: configuration.executable, step: failedStep.map { String(cString: $0) } ?? "spawn",
+                              errno: Errno(rawValue: childErrno))
         default:
             throw LaunchError(executable: configuration.executable, step: "fork", errno: .current)
         }
@@ -242,6 +312,11 @@ func withCStrings<Result>(_ strings: [String], _ body: (UnsafePointer<UnsafeMuta
     let pointers = strings.map { strdup($0) } + [nil]
     defer { pointers.forEach { free($0) } }
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+/// A C array of strings as the `const char *const *` the options take.
+private func cArray(_ pointer: UnsafePointer<UnsafeMutablePointer<CChar>?>) -> UnsafePointer<UnsafePointer<CChar>?> {
+    UnsafeRawPointer(pointer).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
 }
 
 private func withOptionalCString<Result>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> Result) -> Result {

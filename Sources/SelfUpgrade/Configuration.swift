@@ -12,12 +12,18 @@ public struct ProgramIdentity: Sendable, Equatable {
     public var protocolVersion: Int
     /// The arguments that run its verification mode and print a ``SelfCheckReport`` as JSON.
     public var selfCheckArguments: [String]
+    /// The arguments the verifier restarts it with when it rehearses the restart protocol: a run
+    /// that calls ``Upgrader/start()`` (which confirms the rehearsed transaction) and exits 0.
+    /// The home is given as `AUTODEV_HOME`.
+    public var restartProbeArguments: [String]
 
-    public init(name: String, version: String, protocolVersion: Int, selfCheckArguments: [String] = ["self-check", "--json"]) {
+    public init(name: String, version: String, protocolVersion: Int, selfCheckArguments: [String] = ["self-check", "--json"],
+                restartProbeArguments: [String] = ["self-upgrade", "status", "--json"]) {
         self.name = name
         self.version = version
         self.protocolVersion = protocolVersion
         self.selfCheckArguments = selfCheckArguments
+        self.restartProbeArguments = restartProbeArguments
     }
 }
 

@@ -2,12 +2,24 @@ import FoundationEssentials
 import Platform
 import Storage
 
-/// Runs a binary's verification mode in a sandbox and judges its report.
+/// Runs a binary's verification mode in a sandbox, judges its report, then rehearses the restart
+/// protocol with it.
 ///
-/// The sandbox: a private directory under the home's staging area holding a fresh HOME, TMPDIR
-/// and (with `stateFrom`) a *copy* of the state — never the live home; a minimal environment;
-/// a new network namespace when the kernel allows it; rlimits on CPU time, address space, file
-/// size and processes; a wall-clock timeout; the whole process group killed afterwards.
+/// The sandbox is a private directory under the home's staging area holding a fresh HOME, TMPDIR,
+/// (with `stateFrom`) a *copy* of the state and a scratch home for the rehearsal. The candidate
+/// runs in its own mount namespace where every mount is read-only but that directory, in its own
+/// pid namespace with a fresh `/proc`, in its own network namespace, with a minimal `/dev`, with
+/// no capabilities (uid 0 included) and no way to gain any; not as root, all of it inside a user
+/// namespace mapping the caller's own uid. **Invariant: the candidate can write nowhere but its
+/// sandbox, and cannot change mounts.** Where the kernel refuses a piece, the piece is left out
+/// and ``Result/isolation`` says so.
+///
+/// Two runs, each with rlimits, a wall-clock timeout and its process group killed afterwards:
+/// 1. `selfCheckArguments`: the report on stdout must name the program and protocol, hold at
+///    least one check, all passing, and (with `stateFrom`) a state round trip that was equal;
+/// 2. the restart rehearsal (``rehearseRestart(binary:sandbox:environment:logs:)``): the candidate
+///    is started from a scratch store as a restarted process would be, and must exit 0 having
+///    journaled `commit` of the rehearsed transaction.
 public struct Verifier: Sendable {
     public var home: Home
     public var program: ProgramIdentity
@@ -22,112 +34,115 @@ public struct Verifier: Sendable {
     /// What a verification run established.
     public struct Result: Sendable, Codable, Equatable {
         public var report: SelfCheckReport
-        /// Isolation actually applied, e.g. ["process group", "private HOME", "network namespace", "rlimits"].
+        /// Isolation actually applied, and what could not be, e.g. ["process group",
+        /// "network namespace (no network)", "no user namespace (unshare-user: …)"].
         public var isolation: [String]
         public var seconds: Double
         public var log: String
     }
 
-    /// Verifies `binary`; `logDirectory` receives its output.
-    /// - Parameter stateFrom: a state directory to copy into the sandbox for the candidate to migrate.
+    /// Output kept in the log directory per stream: the last MiB.
+    public static let keptLogBytes = 1 << 20
+    /// The largest report read from the candidate's standard output.
+    public static let reportLimitBytes = 1 << 20
+
+    /// Verifies `binary`; `logDirectory` receives the tail of its output (`verify.out`, `verify.err`).
+    /// - Parameters:
+    ///   - binary: the candidate, already in the store.
+    ///   - logDirectory: where the kept output goes (created).
+    ///   - stateFrom: a state directory to copy into the sandbox for the candidate to migrate.
+    /// - Returns: the report and the isolation applied.
     /// - Throws: ``UpgradeError/verificationFailed(binary:reason:log:)`` for every way it can fail.
     public func verify(binary: String, logDirectory: String, stateFrom: String?) throws -> Result {
         try FileSystem.createDirectory(logDirectory, mode: 0o755, intermediates: true)
         let sandbox = home.staging + "/sandbox-\(ProcessControl.id)-\(UInt32.random(in: 0...UInt32.max))"
         try FileSystem.createDirectory(sandbox, mode: 0o700)
         defer { try? FileSystem.removeTree(sandbox) }
-        for directory in ["home", "tmp"] { try FileSystem.createDirectory(sandbox + "/" + directory, mode: 0o700) }
+        for directory in ["home", "tmp", "output"] { try FileSystem.createDirectory(sandbox + "/" + directory, mode: 0o700) }
+        let outputs = SandboxOutputs(directory: sandbox + "/output")
+        defer { keepLogs(outputs, in: logDirectory) }
 
         var arguments = program.selfCheckArguments
         if let stateFrom {
             let copy = sandbox + "/state"
-            try copyDirectory(stateFrom, to: copy)
+            try Self.withoutSync { try copyDirectory(stateFrom, to: copy) }
             arguments += ["--state-copy", copy]
         }
-        let output = logDirectory + "/verify.out"
-        let errors = logDirectory + "/verify.err"
-        var run = Subprocess.Configuration(executable: binary, arguments: arguments, environment: [
+        var confinement = try Confinement(sandbox: sandbox)
+        let environment = [
             "HOME": sandbox + "/home",
             "TMPDIR": sandbox + "/tmp",
             "AUTODEV_HOME": sandbox + "/home/no-home",
             "AUTODEV_SANDBOX": "1",
             "PATH": "/usr/bin:/bin",
             "LANG": "C.UTF-8",
-        ])
+        ]
+        var run = Subprocess.Configuration(executable: binary, arguments: arguments, environment: environment)
         run.workingDirectory = sandbox + "/tmp"
-        run.outputPath = output
-        run.errorPath = errors
-        run.timeoutSeconds = configuration.verifyTimeoutSeconds
-        run.limits = [.cpuSeconds(configuration.verifyCPUSeconds), .addressSpace(bytes: configuration.verifyMemoryBytes),
-                      .fileSize(bytes: configuration.verifyFileSizeBytes), .openFiles(256), .processes(4096)]
-        var isolation = ["process group", "private HOME and TMPDIR", "state copy", "rlimits (cpu, memory, file size, files, processes)", "timeout"]
+        run.outputPath = outputs.selfCheckOut
+        run.errorPath = outputs.selfCheckErr
         let start = MonotonicClock.now()
-        let status = try runIsolated(run, binary: binary, logDirectory: logDirectory, protecting: sandbox, isolation: &isolation)
-        let seconds = MonotonicClock.seconds(since: start)
+        let status = try confinement.run(limited(run), binary: binary, log: logDirectory)
         guard status.isSuccess else {
-            let tail = lastLines(of: errors)
+            let tail = lastLines(of: outputs.selfCheckErr)
             throw UpgradeError.verificationFailed(binary: binary, reason: "its verification run \(status)" + (tail.isEmpty ? "" : ": \(tail)"), log: logDirectory)
         }
-        let stdout = (try? FileSystem.readFile(output)) ?? []
-        guard let report = try? JSONDecoder().decode(SelfCheckReport.self, from: Data(stdout)) else {
-            throw UpgradeError.verificationFailed(binary: binary, reason: "its verification run did not print a self-check report", log: logDirectory)
-        }
-        guard report.program == program.name else {
-            throw UpgradeError.verificationFailed(binary: binary, reason: "it reports being '\(report.program)', not '\(program.name)'", log: logDirectory)
-        }
-        guard report.protocolVersion == program.protocolVersion else {
-            throw UpgradeError.verificationFailed(binary: binary, reason: "it speaks upgrade protocol \(report.protocolVersion), this version speaks \(program.protocolVersion)", log: logDirectory)
-        }
-        if let failed = report.checks.first(where: { !$0.passed }) {
-            throw UpgradeError.verificationFailed(binary: binary, reason: "its check '\(failed.name)' failed: \(failed.detail)", log: logDirectory)
-        }
-        if stateFrom != nil {
-            guard let state = report.state else {
-                throw UpgradeError.verificationFailed(binary: binary, reason: "it did not check the state copy", log: logDirectory)
-            }
-            if let error = state.error {
-                throw UpgradeError.verificationFailed(binary: binary, reason: "it could not read the state: \(error)", log: logDirectory)
-            }
-            guard state.roundTripEqual else {
-                throw UpgradeError.verificationFailed(binary: binary, reason: "the state changed in its round trip at: \(state.differences.joined(separator: ", "))", log: logDirectory)
-            }
-        }
+        let report = try readReport(outputs.selfCheckOut, binary: binary, log: logDirectory)
+        try judge(report, binary: binary, checkedState: stateFrom != nil, log: logDirectory)
+        try rehearseRestart(binary: binary, sandbox: sandbox, environment: environment, outputs: outputs,
+                            confinement: &confinement, log: logDirectory)
+        let seconds = MonotonicClock.seconds(since: start)
+        let isolation = confinement.isolation(stateCopy: stateFrom != nil)
         return Result(report: report, isolation: isolation, seconds: seconds, log: logDirectory)
     }
 
     // MARK: - Internals
 
-    /// The namespaces asked for, dropped one by one (and said so) where the kernel refuses them.
-    private func runIsolated(_ base: Subprocess.Configuration, binary: String, logDirectory: String, protecting sandbox: String,
-                             isolation: inout [String]) throws -> TerminationStatus {
-        var readOnly = [home.root]
-        if let realHome = ProcessControl.environment("HOME"), realHome != "/", FileSystem.isDirectory(realHome) { readOnly.append(realHome) }
-        var wanted: Set<String> = ["network", "processes", "mounts"]
-        while true {
-            var run = base
-            run.isolateNetwork = wanted.contains("network")
-            run.isolateProcesses = wanted.contains("processes")
-            if wanted.contains("mounts") {
-                run.readOnlyPaths = readOnly
-                run.writablePaths = [sandbox]
+    /// `run` with the configured rlimits and timeout.
+    func limited(_ run: Subprocess.Configuration) -> Subprocess.Configuration {
+        var run = run
+        run.timeoutSeconds = configuration.verifyTimeoutSeconds
+        run.limits = [.cpuSeconds(configuration.verifyCPUSeconds), .addressSpace(bytes: configuration.verifyMemoryBytes),
+                      .fileSize(bytes: configuration.verifyFileSizeBytes), .openFiles(256), .processes(4096)]
+        return run
+    }
+
+    /// The report on the candidate's standard output, if it is one and not too large.
+    private func readReport(_ path: String, binary: String, log: String) throws -> SelfCheckReport {
+        let size = (try? FileSystem.status(path).size) ?? 0
+        guard size <= Self.reportLimitBytes else {
+            throw UpgradeError.verificationFailed(binary: binary, reason: "its verification run printed \(size) bytes, more than the \(Self.reportLimitBytes) bytes a self-check report may take", log: log)
+        }
+        let stdout = (try? FileSystem.readFile(path)) ?? []
+        guard let report = try? JSONDecoder().decode(SelfCheckReport.self, from: Data(stdout)) else {
+            throw UpgradeError.verificationFailed(binary: binary, reason: "its verification run did not print a self-check report", log: log)
+        }
+        return report
+    }
+
+    /// Rejects a report that proves nothing or says something failed.
+    private func judge(_ report: SelfCheckReport, binary: String, checkedState: Bool, log: String) throws {
+        guard report.program == program.name else {
+            throw UpgradeError.verificationFailed(binary: binary, reason: "it reports being '\(report.program)', not '\(program.name)'", log: log)
+        }
+        guard report.protocolVersion == program.protocolVersion else {
+            throw UpgradeError.verificationFailed(binary: binary, reason: "it speaks upgrade protocol \(report.protocolVersion), this version speaks \(program.protocolVersion)", log: log)
+        }
+        guard !report.checks.isEmpty else {
+            throw UpgradeError.verificationFailed(binary: binary, reason: "its self-check report has no checks: it proves nothing", log: log)
+        }
+        if let failed = report.checks.first(where: { !$0.passed }) {
+            throw UpgradeError.verificationFailed(binary: binary, reason: "its check '\(failed.name)' failed: \(failed.detail)", log: log)
+        }
+        if checkedState {
+            guard let state = report.state else {
+                throw UpgradeError.verificationFailed(binary: binary, reason: "it did not check the state copy", log: log)
             }
-            do {
-                let status = try Subprocess.run(run)
-                if run.isolateNetwork { isolation.append("network namespace (no network)") }
-                if run.isolateProcesses { isolation.append("pid namespace (everything it starts dies with it)") }
-                if wanted.contains("mounts") { isolation.append("read-only live home and HOME") }
-                return status
-            } catch let error as Subprocess.LaunchError {
-                let feature: String? = switch error.step {
-                case "unshare-network": "network"
-                case "unshare-pid", "fork": "processes"
-                case "unshare-mount", "mount": "mounts"
-                default: nil
-                }
-                guard let feature, wanted.remove(feature) != nil else {
-                    throw UpgradeError.verificationFailed(binary: binary, reason: error.description, log: logDirectory)
-                }
-                isolation.append("no \(feature) isolation (\(error.step): \(error.errno))")
+            if let error = state.error {
+                throw UpgradeError.verificationFailed(binary: binary, reason: "it could not read the state: \(error)", log: log)
+            }
+            guard state.roundTripEqual else {
+                throw UpgradeError.verificationFailed(binary: binary, reason: "the state changed in its round trip at: \(state.differences.joined(separator: ", "))", log: log)
             }
         }
     }
@@ -145,9 +160,8 @@ public struct Verifier: Sendable {
         }
     }
 
-    private func lastLines(of path: String) -> String {
-        guard let bytes = try? FileSystem.readFile(path) else { return "" }
-        let text = String(decoding: bytes.suffix(600), as: UTF8.self)
+    func lastLines(of path: String) -> String {
+        let text = String(decoding: SandboxOutputs.tail(of: [path], limit: 600).bytes, as: UTF8.self)
         return text.split(separator: "\n").suffix(3).joined(separator: " / ")
     }
 }

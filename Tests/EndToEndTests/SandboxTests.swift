@@ -3,22 +3,15 @@ import Testing
 
 @Suite("The verification sandbox holds")
 struct SandboxTests {
-    /// A candidate script that runs `probe` (shell) and reports its output as a check's detail.
-    func candidate(_ harness: Harness, _ name: String, probe: String) throws -> String {
-        try harness.script(name, """
-        result=$( { \(probe) ; } 2>&1 | tr -d '"\\\\' | tr '\\n' ' ')
-        printf '{"program":"autodev","version":"9.9.9","protocolVersion":1,"checks":[{"name":"probe","passed":true,"detail":"%s"}]}\\n' "$result"
-        """)
-    }
+    static let isRoot = getuid() == 0
 
-    /// Runs a dry-run upgrade to `candidate` and returns the probe's detail and the isolation list.
-    func verify(_ harness: Harness, _ candidate: String, extra: [String] = []) throws -> (detail: String, isolation: [String]) {
-        let result = try harness.run(["self-upgrade", "--from-binary", candidate, "--dry-run", "--json"] + extra)
+    /// Runs a dry-run upgrade to `candidate` and returns the isolation list.
+    func verify(_ harness: Harness, _ candidate: String) throws -> [String] {
+        let result = try harness.run(["self-upgrade", "--from-binary", candidate, "--dry-run", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let outcome = try harness.json(result.stdout)
         let verification = try #require(outcome["verification"] as? [String: Any])
-        let checks = (verification["report"] as? [String: Any])?["checks"] as? [[String: Any]]
-        return (checks?.first?["detail"] as? String ?? "", verification["isolation"] as? [String] ?? [])
+        return verification["isolation"] as? [String] ?? []
     }
 
     @Test("a candidate cannot reach the network, not even loopback")
@@ -28,31 +21,155 @@ struct SandboxTests {
         _ = try harness.initialize()
         let listener = try LoopbackListener()
         defer { listener.close() }
-        let script = try candidate(harness, "network", probe: "if echo hello > /dev/tcp/127.0.0.1/\(listener.port); then echo reached; else echo blocked; fi")
-        // /dev/tcp is bash's: make the script run under bash.
-        let text = try String(contentsOfFile: script, encoding: .utf8).replacingOccurrences(of: "#!/bin/sh", with: "#!/bin/bash")
-        try text.write(toFile: script, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
-        let (detail, isolation) = try verify(harness, script)
+        // /dev/tcp is bash's.
+        let script = try harness.execScript("network", shell: "/bin/bash",
+                                            probe: "echo hello > /dev/tcp/127.0.0.1/\(listener.port) && echo reached")
+        let isolation = try verify(harness, script)
         #expect(isolation.contains("network namespace (no network)"))
-        #expect(detail.contains("blocked"), "\(detail)")
         #expect(!listener.acceptedConnection(), "the candidate reached a loopback listener")
     }
 
-    @Test("a candidate cannot write to the real HOME or the live home")
-    func writes() throws {
+    /// Every escape route a root candidate has tried, as shell; `marker` names files it tries to create.
+    func escapes(_ harness: Harness, marker: String, decoy: String, setuidTouch: String) -> String {
+        let home = harness.home
+        return """
+        mount -o remount,bind,rw \(home) && echo remounted the home writable
+        umount -l \(home) && echo unmounted the home
+        mount --bind \(decoy) \(home) && echo bound a decoy over the home
+        echo x > /proc/1/root/tmp/\(marker) && echo wrote through /proc/1/root
+        echo x > /etc/\(marker) && echo wrote /etc
+        echo x > /tmp/\(marker) && echo wrote /tmp
+        echo x > /root/\(marker) && echo wrote /root
+        echo x >> \(home)/journal && echo appended to the journal
+        true > \(home)/journal && echo truncated the journal
+        echo x > \(home)/versions/\(marker) && echo wrote into versions
+        echo x > \(home)/state/autodev.json && echo wrote the state
+        rm -f \(home)/current && echo removed current
+        echo x > \(harness.root.path)/\(marker) && echo wrote the real HOME
+        \(setuidTouch) /etc/\(marker)-setuid && echo setuid helper wrote /etc
+        \(setuidTouch) \(home)/\(marker)-setuid && echo setuid helper wrote the home
+        unshare -Urm sh -c 'mount -o remount,bind,rw \(home) && echo x > \(home)/\(marker)' && echo remounted in a user namespace
+        """
+    }
+
+    /// The places `escapes` tries to create files in.
+    func escapeTargets(_ harness: Harness, marker: String) -> [String] {
+        ["/tmp/\(marker)", "/etc/\(marker)", "/root/\(marker)", harness.home + "/versions/\(marker)",
+         harness.root.path + "/\(marker)", "/etc/\(marker)-setuid", harness.home + "/\(marker)-setuid", harness.home + "/\(marker)"]
+    }
+
+    /// A setuid-root copy of touch(1), and a decoy directory to bind over the home.
+    func escapeTools(_ harness: Harness) throws -> (setuidTouch: String, decoy: String) {
+        let setuidTouch = harness.root.appendingPathComponent("setuid-touch").path
+        try FileManager.default.copyItem(atPath: "/usr/bin/touch", toPath: setuidTouch)
+        #expect(chown(setuidTouch, 0, 0) == 0)
+        #expect(chmod(setuidTouch, 0o4755) == 0)
+        let decoy = harness.root.appendingPathComponent("decoy").path
+        try FileManager.default.createDirectory(atPath: decoy, withIntermediateDirectories: true)
+        return (setuidTouch, decoy)
+    }
+
+    @Test("a root candidate in a dry run cannot remount, unmount or bind over the home, nor write outside its sandbox",
+          .enabled(if: isRoot, "needs root: the escapes tried are those of a root candidate"))
+    func rootEscapesInDryRun() throws {
         let harness = try Harness()
         defer { harness.cleanUp() }
         _ = try harness.initialize()
-        let realHome = harness.root.path // the HOME autodev runs with
-        let targets = [realHome + "/escaped", harness.home + "/escaped", harness.home + "/versions/escaped", harness.home + "/state/autodev.json"]
+        let marker = "autodev-escape-\(UUID().uuidString.prefix(8))"
+        let targets = escapeTargets(harness, marker: marker)
+        defer { for target in targets { try? FileManager.default.removeItem(atPath: target) } }
+        let (setuidTouch, decoy) = try escapeTools(harness)
+        let script = try harness.execScript("escaper", probe: escapes(harness, marker: marker, decoy: decoy, setuidTouch: setuidTouch))
+        let mounts = try Harness.mountTable()
+        let journal = try harness.journalLines()
         let before = try harness.snapshot()
-        let probe = targets.map { "if echo x >> \($0); then echo wrote \($0); else echo refused; fi" }.joined(separator: "; ")
-        let (detail, isolation) = try verify(harness, try candidate(harness, "writer", probe: probe))
-        #expect(isolation.contains("read-only live home and HOME"))
-        #expect(!detail.contains("wrote"), "\(detail)")
-        for target in targets.prefix(3) { #expect(!FileManager.default.fileExists(atPath: target), "\(target) was written") }
-        #expect(try harness.snapshot() == before)
+
+        let isolation = try verify(harness, script)
+
+        #expect(isolation.contains("every mount read-only but the sandbox"), "\(isolation)")
+        #expect(isolation.contains("fresh /proc of its own pid namespace"), "\(isolation)")
+        #expect(isolation.contains { $0.hasPrefix("no capabilities, locked") }, "\(isolation)")
+        #expect(!isolation.contains { $0.hasPrefix("no ") && $0.contains("isolation") }, "\(isolation)")
+        for target in targets { #expect(!FileManager.default.fileExists(atPath: target), "\(target) was written") }
+        #expect(try harness.snapshot() == before, "the home changed")
+        let after = try harness.journalLines()
+        #expect(Array(after.prefix(journal.count)) == journal, "the journal's old lines changed")
+        #expect(after.dropFirst(journal.count).allSatisfy { $0.contains("\"kind\":") }, "a line not written by autodev: \(after)")
+        #expect(try Harness.mountTable() == mounts, "the mount table changed")
+        #expect(FileManager.default.fileExists(atPath: harness.home + "/journal"))
+        // It did try: the log holds what the kernel answered.
+        let log = try String(contentsOfFile: try #require(try harness.logDirectories().last) + "/verify.err", encoding: .utf8)
+        #expect(log.contains("Read-only file system"), "\(log.prefix(2000))")
+    }
+
+    @Test("a root candidate's escapes fail in a real upgrade's verification too; the upgrade then goes through",
+          .enabled(if: isRoot, "needs root: the escapes tried are those of a root candidate"))
+    func rootEscapesInRealUpgrade() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let marker = "autodev-escape-\(UUID().uuidString.prefix(8))"
+        let targets = escapeTargets(harness, marker: marker)
+        defer { for target in targets { try? FileManager.default.removeItem(atPath: target) } }
+        let (setuidTouch, decoy) = try escapeTools(harness)
+        let script = try harness.execScript("escaper", probe: escapes(harness, marker: marker, decoy: decoy, setuidTouch: setuidTouch))
+        let mounts = try Harness.mountTable()
+        let old = try harness.current()
+        let journal = try harness.journalLines()
+
+        let result = try harness.run(["self-upgrade", "--from-binary", script])
+
+        #expect(result.status == 0, "\(result.stderr)")
+        for target in targets { #expect(!FileManager.default.fileExists(atPath: target), "\(target) was written") }
+        #expect(try Harness.mountTable() == mounts, "the mount table changed")
+        let after = try harness.journalLines()
+        #expect(Array(after.prefix(journal.count)) == journal, "the journal's old lines changed")
+        #expect(after.last?.contains("\"kind\":\"commit\"") == true, "\(after.last ?? "")")
+        #expect(try harness.current() != old)
+        #expect(try harness.current() == SHA256Hex.of(file: script))
+    }
+
+    @Test("without root the candidate runs in a user namespace and still cannot write outside its sandbox",
+          .enabled(if: isRoot, "needs root to run autodev as another user (nobody) with setpriv"),
+          .enabled(if: FileManager.default.fileExists(atPath: "/usr/bin/setpriv"), "needs setpriv(1) from util-linux"))
+    func unprivileged() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let nobody: UInt32 = 65534
+        #expect(chown(harness.root.path, nobody, nobody) == 0)
+        let binary = harness.root.appendingPathComponent("autodev").path
+        try FileManager.default.copyItem(atPath: Harness.binary, toPath: binary)
+        #expect(chown(binary, nobody, nobody) == 0)
+        let asNobody = ["--reuid=\(nobody)", "--regid=\(nobody)", "--clear-groups"]
+        #expect(try harness.run(asNobody + [binary, "init", "--home", harness.home], executable: "/usr/bin/setpriv").status == 0)
+        let marker = "autodev-escape-\(UUID().uuidString.prefix(8))"
+        let targets = [harness.home + "/versions/\(marker)", harness.root.path + "/\(marker)", harness.home + "/\(marker)"]
+        let probe = """
+        echo x > \(harness.home)/versions/\(marker)
+        echo x > \(harness.root.path)/\(marker)
+        echo x >> \(harness.home)/journal
+        unshare -Urm sh -c 'mount -o remount,bind,rw \(harness.home) && echo x > \(harness.home)/\(marker)'
+        """
+        let script = try harness.execScript("escaper", probe: probe)
+        #expect(chown(script, nobody, nobody) == 0)
+        let journal = try harness.journalLines()
+        let before = try harness.snapshot()
+
+        let result = try harness.run(asNobody + [harness.entry, "self-upgrade", "--from-binary", script, "--dry-run", "--json"],
+                                     executable: "/usr/bin/setpriv")
+
+        #expect(result.status == 0, "\(result.stderr)")
+        let isolation = (try harness.json(result.stdout)["verification"] as? [String: Any])?["isolation"] as? [String] ?? []
+        if isolation.contains("user namespace (own uid and gid only)") {
+            #expect(isolation.contains("every mount read-only but the sandbox"), "\(isolation)")
+            for target in targets { #expect(!FileManager.default.fileExists(atPath: target), "\(target) was written") }
+            #expect(try harness.snapshot() == before, "the home changed")
+            #expect(Array(try harness.journalLines().prefix(journal.count)) == journal)
+        } else {
+            // The kernel refused the user namespace: the isolation line must say what is missing.
+            #expect(isolation.contains { $0.hasPrefix("no user namespace (") }, "\(isolation)")
+            #expect(isolation.contains("it can write wherever uid \(nobody) can"), "\(isolation)")
+        }
     }
 
     @Test("a child that detaches from the candidate dies with it")
@@ -60,14 +177,12 @@ struct SandboxTests {
         let harness = try Harness()
         defer { harness.cleanUp() }
         _ = try harness.initialize()
-        let marker = "/tmp/autodev-escaped-\(UUID().uuidString.prefix(8))"
-        defer { try? FileManager.default.removeItem(atPath: marker) }
-        let probe = "setsid sh -c 'sleep 2; touch \(marker)' </dev/null >/dev/null 2>&1 & echo started"
-        let (detail, isolation) = try verify(harness, try candidate(harness, "forker", probe: probe))
-        #expect(detail.contains("started"))
+        let token = "autodev-detached-\(UUID().uuidString.prefix(8))"
+        let probe = "setsid sh -c 'sleep 30; : \(token)' </dev/null >/dev/null 2>&1 &"
+        let isolation = try verify(harness, try harness.execScript("forker", probe: probe))
         #expect(isolation.contains("pid namespace (everything it starts dies with it)"))
-        sleep(4)
-        #expect(!FileManager.default.fileExists(atPath: marker), "a detached child outlived the candidate")
+        // The namespace's init is reaped only after the kernel has killed the rest of it.
+        #expect(!Harness.processRunning(containing: token), "a detached child outlived the candidate")
     }
 
     @Test("a candidate that loops forever is killed at the timeout and reported")
@@ -81,6 +196,21 @@ struct SandboxTests {
         #expect(result.status == 1)
         #expect(result.stderr.contains("did not finish within 2 s and was killed"), "\(result.stderr)")
         #expect(try harness.snapshot() == before)
+    }
+}
+
+/// SHA-256 of a file as hex, as the store names versions.
+enum SHA256Hex {
+    static func of(file path: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        process.arguments = [path]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(String(decoding: data, as: UTF8.self).prefix(64))
     }
 }
 

@@ -16,15 +16,33 @@ typedef struct {
     int stdout_fd;
     int stderr_fd;
     int new_process_group;     /* setpgid(0, 0): the child leads a group that can be killed whole */
+    int new_user_namespace;    /* unshare(CLONE_NEWUSER) first, then uid_map and gid_map written
+                                  ("setgroups" denied), so the namespaces below need no privilege */
+    const char *uid_map;       /* e.g. "1000 1000 1\n" */
+    const char *gid_map;
     int new_network_namespace; /* unshare(CLONE_NEWNET): a namespace with no interfaces up */
     int new_pid_namespace;     /* the program runs as pid 1 of a new namespace: when it exits,
-                                  the kernel kills everything it started, daemons included */
-    int new_mount_namespace;   /* a private mount namespace where readonly_paths are bind-mounted
-                                  read-only, then writable_paths bind-mounted writable again */
-    const char *const *readonly_paths;
+                                  the kernel kills everything it started, daemons included; with
+                                  new_mount_namespace a fresh read-only proc is mounted on /proc */
+    int new_mount_namespace;   /* a private mount namespace ("/" rprivate) where every path of
+                                  readonly_mounts is bind-remounted read-only (its nosuid, nodev,
+                                  noexec and atime flags kept), then writable_paths are bound
+                                  writable again */
+    const char *const *readonly_mounts;
     int readonly_count;
     const char *const *writable_paths;
     int writable_count;
+    const char *device_directory;        /* bound read-only on /dev after device_sources[i] were */
+    const char *const *device_sources;   /* bound on device_targets[i] (files inside it) */
+    const char *const *device_targets;
+    int device_count;
+    int drop_capabilities;     /* securebits (no root privilege on exec, locked), the whole bounding
+                                  set dropped; needs CAP_SETPCAP (root, or a new user namespace) */
+    int no_new_privileges;     /* ambient set cleared, capabilities zeroed, PR_SET_NO_NEW_PRIVS */
+    int inherit_fd;            /* -1, or a descriptor the program receives as inherit_fd_target */
+    int inherit_fd_target;
+    int write_pid_to_inherited;/* the child writes its pid (as it sees it) into inherit_fd_target
+                                  (ftruncate + pwrite) just before execve */
     const ad_rlimit *limits;
     int limit_count;
 } ad_spawn_options;
@@ -34,8 +52,10 @@ typedef struct {
 /// Everything between fork and exec is async-signal-safe C. On success returns 0 and stores the
 /// child's pid. If fork fails returns -1 with errno set. If the child could not be prepared or
 /// could not execute the program, the child is reaped, -2 is returned, `*failed_step` names the
-/// step ("exec", "unshare-network", "unshare-mount", "mount", "unshare-pid", "fork", "setrlimit",
-/// "chdir", "dup2", "setpgid") and `*child_errno` its errno.
+/// step ("exec", "unshare-user", "uid-map", "unshare-network", "unshare-mount", "mount",
+/// "remount-read-only", "bind-writable", "bind-devices", "unshare-pid", "fork", "mount-proc",
+/// "setrlimit", "chdir", "dup2", "setpgid", "inherit-fd", "write-pid", "securebits",
+/// "drop-bounding-set", "capset", "no-new-privs") and `*child_errno` its errno.
 int ad_spawn(const char *path, char *const argv[], char *const envp[],
              const ad_spawn_options *options, int *pid, int *child_errno, const char **failed_step);
 

@@ -1,0 +1,83 @@
+import Platform
+import Storage
+
+extension Verifier {
+    /// The descriptor number the rehearsed restart inherits the lock as.
+    static let rehearsalLockDescriptor: Int32 = 3
+
+    /// Rehearses the restart protocol with `binary`, in the sandbox.
+    ///
+    /// A scratch home inside the sandbox gets its own store holding a copy of the candidate
+    /// (staged through ``VersionStore/stage(_:source:transaction:)``, so hashed), `current`
+    /// pointing at it, a journal with `adopt`, then `begin`, `step stage`, `step verify` and
+    /// `step swap` of a transaction, and a lock taken here. The candidate is started from that
+    /// store as a restarted process is: the transaction in `AUTODEV_TX`, the lock inherited as
+    /// descriptor 3 (`AUTODEV_LOCK_FD`) with the child's own pid written into the lock file just
+    /// before `execve`, the scratch home in `AUTODEV_HOME`, and
+    /// ``ProgramIdentity/restartProbeArguments``. It passes when the candidate exits 0 within the
+    /// timeout and the scratch journal holds a `commit` of that transaction.
+    /// - Throws: ``UpgradeError/verificationFailed(binary:reason:log:)`` "did not confirm the
+    ///   rehearsed restart: …".
+    func rehearseRestart(binary: String, sandbox: String, environment: [String: String], outputs: SandboxOutputs,
+                         confinement: inout Confinement, log: String) throws {
+        let scratch = Home(root: sandbox + "/rehearsal", programName: program.name)
+        let transaction = "tx-rehearsal-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+        let staged = try Self.withoutSync {
+            try scratch.createLayout()
+            let staged = try VersionStore(home: scratch).stage(binary, source: "rehearsal:" + binary, transaction: "adopt")
+            try scratch.setCurrent(staged.id)
+            try FileSystem.replaceSymbolicLink(scratch.entryPoint, target: "../current/" + program.name)
+            var journal = try Journal(path: scratch.journal)
+            try journal.append(JournalRecord(kind: .adopt, to: staged.id, version: program.version, source: binary))
+            try journal.append(JournalRecord(kind: .begin, transaction: transaction, operation: .upgrade, from: staged.id,
+                                             source: "binary:" + binary))
+            try journal.append(JournalRecord(kind: .step, transaction: transaction, step: "stage", to: staged.id))
+            try journal.append(JournalRecord(kind: .step, transaction: transaction, step: "verify"))
+            try journal.append(JournalRecord(kind: .step, transaction: transaction, step: "swap", to: staged.id))
+            return staged
+        }
+        guard let lock = try FileLock.tryAcquire(scratch.lock) else {
+            throw UpgradeError.verificationFailed(binary: binary, reason: "the rehearsal's lock \(scratch.lock) is held by another process", log: log)
+        }
+        defer { lock.release() }
+
+        var restartEnvironment = environment
+        restartEnvironment["AUTODEV_HOME"] = scratch.root
+        restartEnvironment[Marker.transaction] = transaction
+        restartEnvironment[Marker.upgradedFrom] = staged.id.hex
+        restartEnvironment[Marker.lockDescriptor] = String(Self.rehearsalLockDescriptor)
+        var run = Subprocess.Configuration(executable: scratch.binary(staged.id), arguments: program.restartProbeArguments,
+                                           environment: restartEnvironment)
+        run.workingDirectory = sandbox + "/tmp"
+        run.outputPath = outputs.restartOut
+        run.errorPath = outputs.restartErr
+        run.inheritedDescriptor = Subprocess.InheritedDescriptor(source: lock.descriptor.rawValue, target: Self.rehearsalLockDescriptor,
+                                                                 writeProcessID: true)
+        let status = try confinement.run(limited(run), binary: binary, log: log)
+
+        func reject(_ what: String) -> UpgradeError {
+            let tail = lastLines(of: outputs.restartErr)
+            return UpgradeError.verificationFailed(binary: binary, reason: "did not confirm the rehearsed restart: \(what)" + (tail.isEmpty ? "" : ": \(tail)"), log: log)
+        }
+        guard status.isSuccess else { throw reject("'\(program.restartProbeArguments.joined(separator: " "))' \(status)") }
+        let outcome: Ledger.Transaction.Outcome?
+        do {
+            outcome = Ledger(try Journal(path: scratch.journal)).transaction(transaction)?.outcome
+        } catch {
+            throw reject("its journal cannot be read: \(error)")
+        }
+        switch outcome {
+        case .committed: return
+        case .aborted: throw reject("it rolled the transaction back")
+        default: throw reject("it exited 0 without journaling commit of \(transaction)")
+        }
+    }
+
+    /// Runs `body` with `fsync` a no-op: for files in the sandbox, which is deleted after the
+    /// verification whatever happens, durability buys nothing and each sync costs milliseconds.
+    static func withoutSync<Result>(_ body: () throws -> Result) rethrows -> Result {
+        var calls = SystemCalls.current
+        calls.fsync = { _ in 0 }
+        return try SystemCalls.$current.withValue(calls, operation: body)
+    }
+}

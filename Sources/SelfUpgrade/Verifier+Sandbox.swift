@@ -1,0 +1,127 @@
+import Platform
+
+extension Verifier {
+    /// The confinement of a candidate, settled on its first run: each namespace the kernel
+    /// refuses is left out, for that run and the next, and ``isolation(stateCopy:)`` says so.
+    struct Confinement {
+        /// A piece of isolation asked for.
+        enum Piece: String, CaseIterable {
+            case user, network, mounts, processes
+            /// Securebits locked and the bounding set dropped (needs CAP_SETPCAP).
+            case capabilityLock
+        }
+
+        let sandbox: String
+        let isRoot = Privilege.isRoot
+        /// Pieces still asked for.
+        private(set) var wanted: Set<Piece>
+        /// What the kernel refused, one line each.
+        private(set) var refused: [String] = []
+        /// Every mount point, all remounted read-only in the candidate's namespace.
+        let mountPoints: [String]
+        let devices: Subprocess.DeviceDirectory
+
+        /// Devices a program may need; nothing that reaches a disk or the kernel's memory.
+        static let deviceNames = ["null", "zero", "full", "random", "urandom", "tty"]
+
+        /// Prepares `<sandbox>/dev` and reads the mount table.
+        /// - Throws: ``SystemError`` when the directory cannot be made or the table read.
+        init(sandbox: String) throws {
+            self.sandbox = sandbox
+            wanted = Set(Piece.allCases)
+            // Root needs no user namespace: uid 0 keeps its uid, loses its capabilities.
+            if isRoot { wanted.remove(.user) }
+            mountPoints = try MountTable.mountPoints()
+            let directory = sandbox + "/dev"
+            try FileSystem.createDirectory(directory, mode: 0o755)
+            let names = Self.deviceNames.filter { FileSystem.exists("/dev/" + $0) }
+            for name in names {
+                try FileDescriptor.open(directory + "/" + name, [.writeOnly, .create, .exclusive], mode: 0o666).close()
+            }
+            try Verifier.withoutSync {
+                for (name, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                                       ("stderr", "/proc/self/fd/2")] {
+                    try FileSystem.replaceSymbolicLink(directory + "/" + name, target: target)
+                }
+            }
+            devices = Subprocess.DeviceDirectory(path: directory, names: names)
+        }
+
+        /// Runs `base` confined, leaving out each namespace the kernel refuses.
+        /// - Throws: ``UpgradeError/verificationFailed(binary:reason:log:)`` when it cannot be
+        ///   started at all, or privileges cannot be dropped.
+        mutating func run(_ base: Subprocess.Configuration, binary: String, log: String) throws -> TerminationStatus {
+            while true {
+                do {
+                    return try Subprocess.run(configure(base))
+                } catch let error as Subprocess.LaunchError {
+                    let piece: Piece? = switch error.step {
+                    case "unshare-user", "uid-map": .user
+                    case "unshare-network": .network
+                    case "unshare-pid", "fork", "mount-proc": .processes
+                    case "securebits", "drop-bounding-set": .capabilityLock
+                    case "unshare-mount", "mount", "remount-read-only", "bind-writable", "bind-devices": .mounts
+                    default: nil
+                    }
+                    guard let piece, wanted.remove(piece) != nil else {
+                        throw UpgradeError.verificationFailed(binary: binary, reason: error.description, log: log)
+                    }
+                    refused.append("no \(Self.label(piece)) (\(error.step): \(error.errno))")
+                }
+            }
+        }
+
+        /// `base` with the pieces still wanted.
+        func configure(_ base: Subprocess.Configuration) -> Subprocess.Configuration {
+            var run = base
+            run.isolateUser = wanted.contains(.user)
+            run.isolateNetwork = wanted.contains(.network)
+            run.isolateProcesses = wanted.contains(.processes)
+            if wanted.contains(.mounts) {
+                run.isolateMounts = true
+                run.readOnlyMounts = mountPoints
+                run.writablePaths = [sandbox]
+                run.devices = devices
+            }
+            // Dropping the bounding set needs CAP_SETPCAP: root has it, so does a new user namespace.
+            run.dropCapabilities = (isRoot || run.isolateUser) && wanted.contains(.capabilityLock)
+            run.noNewPrivileges = true
+            return run
+        }
+
+        /// The isolation in place, then what is missing.
+        func isolation(stateCopy: Bool) -> [String] {
+            var lines = ["process group", "private HOME and TMPDIR"]
+            if stateCopy { lines.append("state copy") }
+            lines += ["rlimits (cpu, memory, file size, files, processes)", "timeout"]
+            if wanted.contains(.user) { lines.append("user namespace (own uid and gid only)") }
+            if wanted.contains(.network) { lines.append("network namespace (no network)") }
+            if wanted.contains(.processes) { lines.append("pid namespace (everything it starts dies with it)") }
+            if wanted.contains(.mounts) {
+                lines.append("every mount read-only but the sandbox")
+                lines.append("minimal /dev (\(devices.names.joined(separator: ", ")))")
+                if wanted.contains(.processes) { lines.append("fresh /proc of its own pid namespace") }
+            }
+            lines.append((isRoot || wanted.contains(.user)) && wanted.contains(.capabilityLock)
+                ? "no capabilities, locked (uid 0 gains none), none to gain (no_new_privs)"
+                : "no capabilities to gain (no_new_privs)")
+            lines += refused
+            if !wanted.contains(.mounts) {
+                lines.append("it can write wherever uid \(Privilege.userID) can")
+            } else if !wanted.contains(.processes) {
+                lines.append("/proc shows this system's processes")
+            }
+            return lines
+        }
+
+        private static func label(_ piece: Piece) -> String {
+            switch piece {
+            case .user: "user namespace"
+            case .network: "network isolation"
+            case .mounts: "mount isolation"
+            case .processes: "pid isolation"
+            case .capabilityLock: "capability lock"
+            }
+        }
+    }
+}

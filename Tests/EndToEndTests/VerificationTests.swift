@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+
+@Suite("Verification proves something: a report with checks, a rehearsed restart, bounded logs")
+struct VerificationTests {
+    /// Runs an upgrade expected to be rejected and checks the message and that the home is as it was.
+    func expectRejected(_ harness: Harness, _ candidate: String, dryRun: Bool = false, message: String) throws {
+        let before = try harness.snapshot()
+        let journal = try harness.journalLines()
+        let result = try harness.run(["self-upgrade", "--from-binary", candidate] + (dryRun ? ["--dry-run"] : []))
+        #expect(result.status == 1, "exit \(result.status): \(result.stderr)")
+        #expect(result.stderr.contains(message), "stderr was: \(result.stderr)")
+        #expect(try harness.snapshot() == before, "the home changed")
+        let after = try harness.journalLines()
+        #expect(Array(after.prefix(journal.count)) == journal)
+        #expect(after.last?.contains("\"kind\":\"abort\"") == true, "\(after.last ?? "")")
+    }
+
+    @Test("a report with no checks is rejected")
+    func emptyChecks() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let empty = try harness.script("empty", #"echo '{"program":"autodev","version":"9.9.9","protocolVersion":1,"checks":[]}'"#)
+        try expectRejected(harness, empty, message: "its self-check report has no checks")
+    }
+
+    @Test("a six-line script printing one passing check is not swapped in: it does not confirm a restart")
+    func sixLineScript() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let script = try harness.script("six-lines", """
+        # Looks like autodev to a verifier that only reads the report.
+        case "$1" in
+          *) printf '%s\\n' '{"program":"autodev","version":"9.9.9","protocolVersion":1,"checks":[{"name":"ok","passed":true,"detail":"ok"}]}' ;;
+        esac
+        exit 0
+        """)
+        try expectRejected(harness, script, message: "did not confirm the rehearsed restart: it exited 0 without journaling commit")
+        #expect(try harness.run(["self-upgrade", "status", "--json"]).status == 0)
+    }
+
+    @Test("a candidate with a good report that fails the restart or never journals commit is rejected")
+    func failedRehearsal() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        // The rehearsed restart is the run that carries AUTODEV_TX.
+        let failing = try harness.execScript("exits-4", probe: #"[ -n "$AUTODEV_TX" ] && exit 4"#)
+        try expectRejected(harness, failing, message: "did not confirm the rehearsed restart: 'self-upgrade status --json' exited with status 4")
+        let silent = try harness.execScript("no-commit", probe: #"[ -n "$AUTODEV_TX" ] && exit 0"#)
+        try expectRejected(harness, silent, dryRun: true, message: "did not confirm the rehearsed restart: it exited 0 without journaling commit")
+    }
+
+    @Test("the real binary passes the rehearsal: its restart from the scratch store commits")
+    func realBinaryPasses() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let result = try harness.run(["self-upgrade", "--from-binary", try harness.candidate(), "--dry-run"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let log = try String(contentsOfFile: try #require(try harness.logDirectories().last) + "/verify.out", encoding: .utf8)
+        #expect(log.contains("\"result\" : \"confirmed\""), "\(log.suffix(2000))")
+        #expect(log.contains("\"pid\" : 1"), "the restarted candidate is not pid 1 of its namespace: \(log.suffix(2000))")
+    }
+
+    @Test("a candidate flooding stdout and stderr leaves at most the last MiB of each, after a note")
+    func floodedLogs() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let flood = try harness.execScript("flood", probe: "head -c 52428800 /dev/zero | tr '\\0' o; head -c 52428800 /dev/zero | tr '\\0' e >&2",
+                                           redirect: "")
+        try expectRejected(harness, flood, dryRun: true, message: "more than the 1048576 bytes a self-check report may take")
+        let logs = try #require(try harness.logDirectories().last)
+        for (name, fill) in [("verify.out", UInt8(ascii: "o")), ("verify.err", UInt8(ascii: "e"))] {
+            let data = try Data(contentsOf: URL(fileURLWithPath: logs + "/" + name))
+            let newline = try #require(data.firstIndex(of: 10), "\(name) has no note line")
+            let note = String(decoding: data[..<newline], as: UTF8.self)
+            #expect(note.hasPrefix("[autodev: ") && note.contains("earlier bytes left out"), "\(name): \(note.prefix(200))")
+            let kept = data[(newline + 1)...]
+            #expect(kept.count <= 1 << 20, "\(name) keeps \(kept.count) bytes")
+            #expect(kept.count > 1 << 19 && kept.contains(fill), "\(name) lost the output's end")
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import Platform
+import Testing
+
+@Suite("Subprocess confinement")
+struct SubprocessConfinementTests {
+    static let isRoot = getuid() == 0
+
+    @Test("one descriptor is inherited at the number asked for, holding the child's pid; no other is")
+    func inheritedDescriptor() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("autodev-spawn-\(UUID().uuidString.prefix(8))").path
+        try FileSystem.createDirectory(directory, mode: 0o700)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let lock = try FileDescriptor.open(directory + "/lock", [.readWrite, .create], mode: 0o600)
+        defer { try? lock.close() }
+        try lock.writeAll(Array("previous holder 123456789\n".utf8))
+        // A descriptor left inheritable in the parent must still not reach the child.
+        let stray = try FileDescriptor.open(directory + "/stray", [.writeOnly, .create], mode: 0o600)
+        defer { try? stray.close() }
+        try stray.setCloseOnExec(false)
+        var configuration = Subprocess.Configuration(executable: "/bin/sh", arguments: ["-c", "echo $$; ls /proc/self/fd; cat <&5"], environment: [:])
+        configuration.inheritedDescriptor = Subprocess.InheritedDescriptor(source: lock.rawValue, target: 5, writeProcessID: true)
+        configuration.outputPath = directory + "/out"
+        let child = try Subprocess.launch(configuration)
+        while try child.poll() == nil { child.pause() }
+        let lines = String(decoding: try FileSystem.readFile(directory + "/out"), as: UTF8.self).split(separator: "\n").map(String.init)
+        #expect(lines.first == "\(child.pid)")
+        // 0, 1, 2, 5, and the one ls opens to list the directory.
+        let descriptors = Set(lines.dropFirst().prefix(while: { Int($0) != nil && $0 != "\(child.pid)" }))
+        #expect(descriptors.contains("5"))
+        #expect(!descriptors.contains("\(stray.rawValue)"), "\(descriptors)")
+        #expect(descriptors.count <= 5, "\(descriptors)")
+        #expect(try String(decoding: FileSystem.readFile(directory + "/lock"), as: UTF8.self) == "\(child.pid)")
+    }
+
+    @Test("a confined root child has no capabilities, sees / read-only and its own /proc",
+          .enabled(if: isRoot, "needs root: what is tested is that root loses its power"))
+    func confinedRoot() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("autodev-spawn-\(UUID().uuidString.prefix(8))").path
+        try FileSystem.createDirectory(directory, mode: 0o700)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileSystem.createDirectory(directory + "/dev", mode: 0o755)
+        for name in ["null"] { try FileDescriptor.open(directory + "/dev/" + name, [.writeOnly, .create], mode: 0o666).close() }
+        let script = """
+        grep -E '^Cap(Eff|Prm|Bnd|Amb)' /proc/self/status | tr -d '\\t'
+        echo pid $$
+        touch /\(UUID().uuidString) 2>/dev/null && echo wrote-root || echo root-read-only
+        touch \(directory)/inside && echo wrote-sandbox
+        """
+        var configuration = Subprocess.Configuration(executable: "/bin/sh", arguments: ["-c", script], environment: ["PATH": "/usr/bin:/bin"])
+        configuration.isolateMounts = true
+        configuration.isolateProcesses = true
+        configuration.readOnlyMounts = try MountTable.mountPoints()
+        configuration.writablePaths = [directory]
+        configuration.devices = Subprocess.DeviceDirectory(path: directory + "/dev", names: ["null"])
+        configuration.dropCapabilities = true
+        configuration.noNewPrivileges = true
+        configuration.outputPath = directory + "/out"
+        configuration.errorPath = directory + "/err"
+        let mounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        #expect(try Subprocess.run(configuration) == .exited(0))
+        let text = String(decoding: try FileSystem.readFile(directory + "/out"), as: UTF8.self)
+        #expect(text == "CapPrm:0000000000000000\nCapEff:0000000000000000\nCapBnd:0000000000000000\nCapAmb:0000000000000000\npid 1\nroot-read-only\nwrote-sandbox\n",
+                "\(text) \(String(decoding: (try? FileSystem.readFile(directory + "/err")) ?? [], as: UTF8.self))")
+        #expect(try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) == mounts)
+    }
+}
