@@ -33,6 +33,19 @@ extension Upgrader {
 
     // MARK: - Repair
 
+    /// `journal.damaged-<time>`, or the name an interrupted repair already gave the same file
+    /// (a second link to it), or a free name with a counter.
+    private func keptName() throws -> String {
+        let base = home.journal + ".damaged-" + WallClock.iso8601(WallClock.now()).filter { $0.isNumber || $0 == "T" }
+        let journal = try FileSystem.statusIfPresent(home.journal, followLinks: false)
+        for index in 1...1000 {
+            let name = index == 1 ? base : base + "-\(index)"
+            guard let existing = try FileSystem.statusIfPresent(name, followLinks: false) else { return name }
+            if let journal, existing.inode == journal.inode, existing.device == journal.device { return name }
+        }
+        throw UpgradeError.homeNotWritable(path: home.root, reason: "no free name for the damaged journal beside \(base)")
+    }
+
     /// What ``repair()`` did.
     public struct RepairReport: Sendable, Codable, Equatable {
         /// False when the journal was sound and nothing was changed.
@@ -87,7 +100,7 @@ extension Upgrader {
         let ordered = sound.filter { $0.id != current }.sorted { ($0.metadata?.addedAt ?? 0, $0.id.hex) < ($1.metadata?.addedAt ?? 0, $1.id.hex) }
             + sound.filter { $0.id == current }
 
-        let keptAs = home.journal + ".damaged-" + WallClock.iso8601(WallClock.now()).filter { $0.isNumber || $0 == "T" }
+        let keptAs = try keptName()
         let draft = home.journal + ".repair"
         try FileSystem.removeTree(draft)
         var journal = try Journal(path: draft)
@@ -96,7 +109,7 @@ extension Upgrader {
                                                     repairedFrom: FileSystem.baseName(of: keptAs))))
         }
         try FailPoint.hit("repair-written")
-        if (try FileSystem.statusIfPresent(home.journal, followLinks: false)) != nil {
+        if (try FileSystem.statusIfPresent(home.journal, followLinks: false)) != nil, !FileSystem.exists(keptAs) {
             try FileSystem.link(home.journal, to: keptAs)
             try FileSystem.syncDirectory(home.root)
         }

@@ -28,12 +28,12 @@ extension Verifier {
             try scratch.setCurrent(staged.id)
             try FileSystem.replaceSymbolicLink(scratch.entryPoint, target: "../current/" + program.name)
             var journal = try Journal(path: scratch.journal)
-            try journal.append(JournalRecord(kind: .adopt, to: staged.id, version: program.version, source: binary))
-            try journal.append(JournalRecord(kind: .begin, transaction: transaction, operation: .upgrade, from: staged.id,
-                                             source: "binary:" + binary))
-            try journal.append(JournalRecord(kind: .step, transaction: transaction, step: "stage", to: staged.id))
-            try journal.append(JournalRecord(kind: .step, transaction: transaction, step: "verify"))
-            try journal.append(JournalRecord(kind: .step, transaction: transaction, step: "swap", to: staged.id))
+            try journal.append(JournalRecord(.adopt(version: staged.id, name: program.version, source: binary, repairedFrom: nil)))
+            try journal.append(JournalRecord(.begin(transaction: transaction, operation: .upgrade, from: staged.id, target: nil,
+                                                    source: .binary(path: binary))))
+            try journal.append(JournalRecord(.step(transaction: transaction, step: .stage, to: staged.id, version: nil)))
+            try journal.append(JournalRecord(.step(transaction: transaction, step: .verify, to: nil, version: nil)))
+            try journal.append(JournalRecord(.step(transaction: transaction, step: .swap, to: staged.id, version: nil)))
             return staged
         }
         guard let lock = try FileLock.tryAcquire(scratch.lock) else {

@@ -89,8 +89,10 @@ public struct Verifier: Sendable {
         }
         let report = try readReport(outputs.selfCheckOut, binary: binary, log: logDirectory)
         try judge(report, binary: binary, checkedState: stateFrom != nil, log: logDirectory)
-        try rehearseRestart(binary: binary, sandbox: sandbox, environment: environment, outputs: outputs,
-                            confinement: &confinement, log: logDirectory)
+        if program.rehearsesRestart {
+            try rehearseRestart(binary: binary, sandbox: sandbox, environment: environment, outputs: outputs,
+                                confinement: &confinement, log: logDirectory)
+        }
         let seconds = MonotonicClock.seconds(since: start)
         let isolation = confinement.isolation(stateCopy: stateFrom != nil)
         return Result(report: report, isolation: isolation, seconds: seconds, log: logDirectory)
