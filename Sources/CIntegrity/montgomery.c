@@ -102,30 +102,37 @@ uint64_t ad_montgomery_setup(const uint64_t *n, size_t count, uint64_t *r2) {
     uint64_t inverse = n[0];
     for (int i = 0; i < 6; i++) inverse *= 2 - n[0] * inverse;
     uint64_t n0 = (uint64_t)0 - inverse;
-    // r2 = 2^(128·count) mod n: start from 1 and double 128·count times, reducing each time.
+    // r2 = 2^(128·count) mod n, with R = 2^(64·count). Write 64·count = odd·2^j. Doubling
+    // 2^(bits-1) (below n) up to 2^(odd + 64·count) mod n gives 2^odd in Montgomery form; j
+    // Montgomery squarings then give 2^(64·count) in Montgomery form, which is R^2 mod n.
+    size_t bits = 64 * count - (size_t)__builtin_clzll(n[count - 1]);
+    if (bits < 2) return 0;  // n = 1
+    unsigned j = (unsigned)__builtin_ctzll((unsigned long long)(64 * count));
+    size_t odd = (64 * count) >> j;
     memset(r2, 0, count * sizeof(uint64_t));
-    r2[0] = 1;
-    for (size_t step = 0; step < 128 * count; step++) {
+    r2[(bits - 1) / 64] = (uint64_t)1 << ((bits - 1) % 64);
+    for (size_t power = bits - 1; power < odd + 64 * count; power++) {
         uint64_t top = r2[count - 1] >> 63;
-        for (size_t j = count - 1; j > 0; j--) r2[j] = (r2[j] << 1) | (r2[j - 1] >> 63);
+        for (size_t k = count - 1; k > 0; k--) r2[k] = (r2[k] << 1) | (r2[k - 1] >> 63);
         r2[0] <<= 1;
         // Subtract n if the doubled value (top:r2) is ≥ n.
         int subtract = top != 0;
         if (!subtract) {
             subtract = 1;
-            for (size_t j = count; j-- > 0;) {
-                if (r2[j] != n[j]) { subtract = r2[j] > n[j]; break; }
+            for (size_t k = count; k-- > 0;) {
+                if (r2[k] != n[k]) { subtract = r2[k] > n[k]; break; }
             }
         }
         if (subtract) {
             uint64_t borrow = 0;
-            for (size_t j = 0; j < count; j++) {
-                u128 d = (u128)r2[j] - n[j] - borrow;
-                r2[j] = (uint64_t)d;
+            for (size_t k = 0; k < count; k++) {
+                u128 d = (u128)r2[k] - n[k] - borrow;
+                r2[k] = (uint64_t)d;
                 borrow = (uint64_t)(d >> 64) & 1;
             }
         }
     }
+    for (unsigned i = 0; i < j; i++) mont_sqr(r2, r2, n, count, n0);
     return n0;
 }
 
