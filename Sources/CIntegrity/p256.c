@@ -21,7 +21,6 @@ static const uint64_t P_R2[4] = {0x0000000000000003ULL, 0xfffffffbffffffffULL, 0
 static const uint64_t N_R2[4] = {0x83244c95be79eea2ULL, 0x4699799c49bd6fa6ULL, 0x2845b2392b6bec59ULL, 0x66e12d94f3d95620ULL};
 static const uint64_t P_ONE[4] = {0x0000000000000001ULL, 0xffffffff00000000ULL, 0xffffffffffffffffULL, 0x00000000fffffffeULL};
 static const uint64_t B_MONT[4] = {0xd89cdf6229c4bddfULL, 0xacf005cd78843090ULL, 0xe5a220abf7212ed6ULL, 0xdc30061d04874834ULL};
-static const uint64_t N0_P = 1;
 static const uint64_t N0_N = 0xccd1c8aaee00bc4fULL;
 
 static const uint8_t G_X[32] = {
@@ -120,21 +119,88 @@ static inline void mont_mul(uint64_t r[4], const uint64_t a[4], const uint64_t b
     if (t4 || !borrow) memcpy(r, u, 32); else memcpy(r, t, 32);
 }
 
-static inline void fe_mul(fe r, const fe a, const fe b) { mont_mul(r, a, b, P, N0_P); }
-static inline void fe_sqr(fe r, const fe a) { mont_mul(r, a, a, P, N0_P); }
+/// One Montgomery step on t[I..I+4] (q = t[I]): t += q·p·2^(64·I), the overflow out of t[I+4]
+/// kept in `overflow` for the next step.
+#define REDUCE_STEP(I)                                                       \
+    do {                                                                     \
+        uint64_t q_ = t[I];                                                  \
+        u128 c_ = (u128)q_ * 0x00000000ffffffffULL + t[I + 1] + q_;          \
+        t[I + 1] = (uint64_t)c_;                                             \
+        c_ = (u128)t[I + 2] + (uint64_t)(c_ >> 64);                          \
+        t[I + 2] = (uint64_t)c_;                                             \
+        c_ = (u128)q_ * 0xffffffff00000001ULL + t[I + 3] + (uint64_t)(c_ >> 64); \
+        t[I + 3] = (uint64_t)c_;                                             \
+        c_ = (u128)t[I + 4] + (uint64_t)(c_ >> 64) + overflow;               \
+        t[I + 4] = (uint64_t)c_;                                             \
+        overflow = (uint64_t)(c_ >> 64);                                     \
+    } while (0)
+
+/// a·b·2^-256 mod p, for a, b < p: the eight-limb product, then four Montgomery steps in
+/// which -p^-1 mod 2^64 = 1 (the multiple of p to add is the low limb itself) and p's limbs
+/// are constants (the third one 0).
+static void fe_mul(fe r, const fe a, const fe b) {
+    uint64_t t[8];
+    u128 c;
+    c = (u128)a[0] * b[0]; t[0] = (uint64_t)c;
+    c = (u128)a[1] * b[0] + (uint64_t)(c >> 64); t[1] = (uint64_t)c;
+    c = (u128)a[2] * b[0] + (uint64_t)(c >> 64); t[2] = (uint64_t)c;
+    c = (u128)a[3] * b[0] + (uint64_t)(c >> 64); t[3] = (uint64_t)c; t[4] = (uint64_t)(c >> 64);
+    for (int i = 1; i < 4; i++) {
+        c = (u128)a[0] * b[i] + t[i]; t[i] = (uint64_t)c;
+        c = (u128)a[1] * b[i] + t[i + 1] + (uint64_t)(c >> 64); t[i + 1] = (uint64_t)c;
+        c = (u128)a[2] * b[i] + t[i + 2] + (uint64_t)(c >> 64); t[i + 2] = (uint64_t)c;
+        c = (u128)a[3] * b[i] + t[i + 3] + (uint64_t)(c >> 64); t[i + 3] = (uint64_t)c; t[i + 4] = (uint64_t)(c >> 64);
+    }
+    uint64_t overflow = 0;
+    REDUCE_STEP(0);
+    REDUCE_STEP(1);
+    REDUCE_STEP(2);
+    REDUCE_STEP(3);
+    uint64_t u[4];
+    uint64_t borrow = sub4(u, t + 4, P);
+    if (overflow || !borrow) memcpy(r, u, 32); else memcpy(r, t + 4, 32);
+}
+
+/// a²·2^-256 mod p, for a < p: the six cross products once, doubled, plus the four squares,
+/// then the four Montgomery steps of `fe_mul`.
+static void fe_sqr(fe r, const fe a) {
+    uint64_t t[8];
+    u128 c;
+    c = (u128)a[0] * a[1]; t[1] = (uint64_t)c;
+    c = (u128)a[0] * a[2] + (uint64_t)(c >> 64); t[2] = (uint64_t)c;
+    c = (u128)a[0] * a[3] + (uint64_t)(c >> 64); t[3] = (uint64_t)c; t[4] = (uint64_t)(c >> 64);
+    c = (u128)a[1] * a[2] + t[3]; t[3] = (uint64_t)c;
+    c = (u128)a[1] * a[3] + t[4] + (uint64_t)(c >> 64); t[4] = (uint64_t)c; t[5] = (uint64_t)(c >> 64);
+    c = (u128)a[2] * a[3] + t[5]; t[5] = (uint64_t)c; t[6] = (uint64_t)(c >> 64);
+    t[7] = t[6] >> 63;
+    t[6] = (t[6] << 1) | (t[5] >> 63);
+    t[5] = (t[5] << 1) | (t[4] >> 63);
+    t[4] = (t[4] << 1) | (t[3] >> 63);
+    t[3] = (t[3] << 1) | (t[2] >> 63);
+    t[2] = (t[2] << 1) | (t[1] >> 63);
+    t[1] <<= 1;
+    u128 square;
+    uint64_t carry;
+    square = (u128)a[0] * a[0];
+    t[0] = (uint64_t)square;
+    c = (u128)t[1] + (uint64_t)(square >> 64); t[1] = (uint64_t)c; carry = (uint64_t)(c >> 64);
+    for (int i = 1; i < 4; i++) {
+        square = (u128)a[i] * a[i];
+        c = (u128)t[2 * i] + (uint64_t)square + carry; t[2 * i] = (uint64_t)c;
+        c = (u128)t[2 * i + 1] + (uint64_t)(square >> 64) + (uint64_t)(c >> 64); t[2 * i + 1] = (uint64_t)c;
+        carry = (uint64_t)(c >> 64);
+    }
+    uint64_t overflow = 0;
+    REDUCE_STEP(0);
+    REDUCE_STEP(1);
+    REDUCE_STEP(2);
+    REDUCE_STEP(3);
+    uint64_t u[4];
+    uint64_t borrow = sub4(u, t + 4, P);
+    if (overflow || !borrow) memcpy(r, u, 32); else memcpy(r, t + 4, 32);
+}
 static inline void fe_add(fe r, const fe a, const fe b) { mod_add(r, a, b, P); }
 static inline void fe_sub(fe r, const fe a, const fe b) { mod_sub(r, a, b, P); }
-
-/// r = a^e mod m in Montgomery form, e given as four limbs; `one` is R mod m.
-static void mont_pow(uint64_t r[4], const uint64_t a[4], const uint64_t e[4], const uint64_t m[4], uint64_t n0, const uint64_t one[4]) {
-    uint64_t x[4];
-    memcpy(x, one, 32);
-    for (int i = 255; i >= 0; i--) {
-        mont_mul(x, x, x, m, n0);
-        if ((e[i / 64] >> (i % 64)) & 1) mont_mul(x, x, a, m, n0);
-    }
-    memcpy(r, x, 32);
-}
 
 // MARK: - Points
 
@@ -256,7 +322,51 @@ static void affine_negate(affine *r, const affine *p) {
 
 static void fe_invert(fe r, const fe a) {
     static const uint64_t p_minus_2[4] = {0xfffffffffffffffdULL, 0x00000000ffffffffULL, 0x0000000000000000ULL, 0xffffffff00000001ULL};
-    mont_pow(r, a, p_minus_2, P, N0_P, P_ONE);
+    // Square and multiply with fe_mul, on the exponent's bits.
+    fe x;
+    memcpy(x, P_ONE, 32);
+    for (int i = 255; i >= 0; i--) {
+        fe_sqr(x, x);
+        if ((p_minus_2[i / 64] >> (i % 64)) & 1) fe_mul(x, x, a);
+    }
+    memcpy(r, x, 32);
+}
+
+/// x/2 mod n for x < n.
+static void halve_mod_n(uint64_t x[4]) {
+    uint64_t carry = 0;
+    if (x[0] & 1) carry = add4(x, x, N);
+    for (int i = 0; i < 3; i++) x[i] = (x[i] >> 1) | (x[i + 1] << 63);
+    x[3] = (x[3] >> 1) | (carry << 63);
+}
+
+/// a^-1 mod n for 0 < a < n, by the binary extended Euclidean algorithm (variable time: the
+/// inputs of verification are public).
+static void scalar_invert(uint64_t r[4], const uint64_t a[4]) {
+    uint64_t u[4], v[4], x1[4] = {1, 0, 0, 0}, x2[4] = {0, 0, 0, 0};
+    static const uint64_t one[4] = {1, 0, 0, 0};
+    memcpy(u, a, 32);
+    memcpy(v, N, 32);
+    while (compare(u, one) != 0 && compare(v, one) != 0) {
+        while ((u[0] & 1) == 0) {
+            for (int i = 0; i < 3; i++) u[i] = (u[i] >> 1) | (u[i + 1] << 63);
+            u[3] >>= 1;
+            halve_mod_n(x1);
+        }
+        while ((v[0] & 1) == 0) {
+            for (int i = 0; i < 3; i++) v[i] = (v[i] >> 1) | (v[i + 1] << 63);
+            v[3] >>= 1;
+            halve_mod_n(x2);
+        }
+        if (compare(u, v) >= 0) {
+            sub4(u, u, v);
+            mod_sub(x1, x1, x2, N);
+        } else {
+            sub4(v, v, u);
+            mod_sub(x2, x2, x1, N);
+        }
+    }
+    memcpy(r, compare(u, one) == 0 ? x1 : x2, 32);
 }
 
 // MARK: - wNAF
@@ -361,7 +471,11 @@ int ad_p256_decompress(const uint8_t x_bytes[32], int y_is_odd, uint8_t y_bytes[
     if (compare(x, P) >= 0) return 0;
     fe_mul(x, x, P_R2);
     curve_rhs(rhs, x);
-    mont_pow(y, rhs, p_plus_1_over_4, P, N0_P, P_ONE);
+    memcpy(y, P_ONE, 32);
+    for (int i = 255; i >= 0; i--) {
+        fe_sqr(y, y);
+        if ((p_plus_1_over_4[i / 64] >> (i % 64)) & 1) fe_mul(y, y, rhs);
+    }
     fe_sqr(check, y);
     if (compare(check, rhs) != 0) return 0;
     static const uint64_t one[4] = {1, 0, 0, 0};
@@ -393,14 +507,14 @@ int ad_p256_verify(const uint8_t qx[32], const uint8_t qy[32], const uint8_t has
     }
     pthread_once(&g_once, make_g_table);
 
-    // w = s^-1 · R mod n; u1 = e·w, u2 = r·w (plain form: the Montgomery product drops one R).
-    static const uint64_t n_minus_2[4] = {0xf3b9cac2fc63254fULL, 0xbce6faada7179e84ULL, 0xffffffffffffffffULL, 0xffffffff00000000ULL};
-    static const uint64_t n_one[4] = {0x0c46353d039cdaafULL, 0x4319055258e8617bULL, 0x0000000000000000ULL, 0x00000000ffffffffULL};
-    uint64_t sm[4], w[4], u1[4], u2[4];
-    mont_mul(sm, s, N_R2, N, N0_N);
-    mont_pow(w, sm, n_minus_2, N, N0_N, n_one);
+    // w = s^-1 mod n; u1 = e·w and u2 = r·w, each a Montgomery product (which divides by R)
+    // followed by one with R^2 mod n (which multiplies by R).
+    uint64_t w[4], u1[4], u2[4];
+    scalar_invert(w, s);
     mont_mul(u1, e, w, N, N0_N);
+    mont_mul(u1, u1, N_R2, N, N0_N);
     mont_mul(u2, r, w, N, N0_N);
+    mont_mul(u2, u2, N_R2, N, N0_N);
 
     // Odd multiples of Q: Q, 3Q, …, 15Q.
     jacobian q_table[8], q2;

@@ -70,12 +70,12 @@ enum CommandTree {
 
     static let releaseSpeed = CommandSpec(
         path: ["release", "speed"], abstract: "Measure signatures and verifications per second.",
-        discussion: "Ed25519 measures signing and verification; ecdsa-p256 and rsa-pss-3072 measure verification (SHA-256; PSS with MGF1-SHA-256) of a built-in key and signature, or of the files given.",
+        discussion: "Rates are per second of CPU time, as openssl speed counts them. Ed25519 measures signing and verification; ecdsa-p256 and rsa-pss-3072 measure verification (SHA-256; PSS with MGF1-SHA-256) of a built-in key and signature, or of the files given.",
         options: [.init(name: "scheme", value: "SCHEME", help: "ed25519, ecdsa-p256 or rsa-pss-3072 (default: ed25519)."),
                   .init(name: "public-key", value: "PATH", help: "A PEM PUBLIC KEY to verify with (ecdsa-p256, rsa-pss-3072)."),
                   .init(name: "signature", value: "PATH", help: "The signature: DER for ECDSA, raw bytes for PSS."),
                   .init(name: "message", value: "PATH", help: "The signed file."),
-                  .init(name: "seconds", value: "SECONDS", help: "How long to measure each (default: 2)."), CommandSpec.json])
+                  .init(name: "seconds", value: "SECONDS", help: "CPU seconds to measure each (default: 2)."), CommandSpec.json])
 
     static let agentStatus = CommandSpec(
         path: ["agent", "status"], abstract: "Show the agent's memory: processed proposals, outcomes, the one in flight.",

@@ -29,6 +29,45 @@ struct ReleaseCommandTests {
         #expect(tampered.stderr.contains("signature verification failed"))
     }
 
+    @Test("speed --scheme: ecdsa-p256 and rsa-pss-3072 verify their built-in or given signatures; bad input is refused")
+    func speedSchemes() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let directory = harness.root.path
+        let run = { (arguments: [String]) in
+            try harness.run(["release", "speed"] + arguments, executable: Harness.binary, environment: [:], directory: directory)
+        }
+        for scheme in ["ecdsa-p256", "rsa-pss-3072"] {
+            let result = try run(["--scheme", scheme, "--seconds", "0.05", "--json"])
+            #expect(result.status == 0, "\(result.stderr)")
+            let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Double]
+            #expect((json?["verifyPerSecond"] ?? 0) > 0, "\(result.stdout)")
+        }
+        let unknown = try run(["--scheme", "dsa"])
+        #expect(unknown.status == 64)
+        #expect(unknown.stderr.hasPrefix("Error: The value 'dsa' is invalid for '--scheme <scheme>'"))
+        let partial = try run(["--scheme", "ecdsa-p256", "--public-key", "key.pem"])
+        #expect(partial.status == 64)
+        #expect(partial.stderr.hasPrefix("Error: Pass all of --public-key, --signature and --message, or none"))
+
+        // Files given: a key that is not P-256, then a signature that does not verify.
+        let openssl = "/usr/bin/openssl"
+        guard FileManager.default.isExecutableFile(atPath: openssl) else { return }
+        for arguments in [["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "key.pem"],
+                          ["pkey", "-in", "key.pem", "-pubout", "-out", "pub.pem"]] {
+            #expect(try harness.run(arguments, executable: openssl, directory: directory).status == 0)
+        }
+        try Data("message".utf8).write(to: URL(fileURLWithPath: directory + "/message"))
+        try Data([0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01]).write(to: URL(fileURLWithPath: directory + "/signature"))
+        let files = ["--public-key", "pub.pem", "--signature", "signature", "--message", "message", "--seconds", "0.05"]
+        let wrongKey = try run(["--scheme", "rsa-pss-3072"] + files)
+        #expect(wrongKey.status == 1)
+        #expect(wrongKey.stderr.contains("the public key is not usable: expected an rsaEncryption public key, found id-ecPublicKey"))
+        let wrongSignature = try run(["--scheme", "ecdsa-p256"] + files)
+        #expect(wrongSignature.status == 1)
+        #expect(wrongSignature.stderr == "Error: the signature does not verify\n")
+    }
+
     @Test("bad key and signature files each give a clear error and exit 1")
     func badFiles() throws {
         let harness = try Harness()

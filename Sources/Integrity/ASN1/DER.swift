@@ -30,6 +30,13 @@ package struct DERReader {
     package mutating func read(_ tag: UInt8) throws -> ArraySlice<UInt8> {
         guard let first = bytes.first else { throw Self.error("truncated: expected tag 0x\(Hex.encode([tag]))") }
         guard first == tag else { throw Self.error("expected tag 0x\(Hex.encode([tag])), found 0x\(Hex.encode([first]))") }
+        return try readElement().content
+    }
+
+    /// Reads the next element, whatever its tag.
+    package mutating func readElement() throws -> (tag: UInt8, content: ArraySlice<UInt8>) {
+        guard let tag = bytes.first else { throw Self.error("truncated: no element") }
+        guard tag & 0x1f != 0x1f else { throw Self.error("high tag numbers are not supported") }
         var index = bytes.index(after: bytes.startIndex)
         guard index < bytes.endIndex else { throw Self.error("truncated: no length") }
         let lengthByte = bytes[index]
@@ -52,7 +59,7 @@ package struct DERReader {
         guard bytes.endIndex - index >= length else { throw Self.error("truncated: \(length) bytes announced, \(bytes.endIndex - index) left") }
         let content = bytes[index..<(index + length)]
         bytes = bytes[(index + length)...]
-        return content
+        return (tag, content)
     }
 
     /// Reads a SEQUENCE and returns a reader of its elements.
