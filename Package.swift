@@ -11,8 +11,10 @@ let package = Package(
         // Typed POSIX: descriptors, errno, atomic replace, exec, spawn, flock.
         .target(name: "CPlatform"),
         .target(name: "Platform", dependencies: ["CPlatform"]),
+        // OpenSSL 3 loaded with dlopen at the first https download; never linked.
+        .target(name: "CTLS", linkerSettings: [.linkedLibrary("dl")]),
         // http, https and file downloads with caps, timeouts, redirects and resumption.
-        .target(name: "Transport", dependencies: ["Platform"]),
+        .target(name: "Transport", dependencies: ["Platform", "CTLS"]),
         // SHA-256 (SHA-NI accelerated with a portable fallback), CRC-32, hex.
         .target(name: "CIntegrity"),
         .target(name: "Integrity", dependencies: ["CIntegrity"]),

@@ -169,10 +169,12 @@ public struct AddressError: Error, Sendable, CustomStringConvertible, Equatable 
     /// The resolver's text (`gai_strerror`).
     public var detail: String
 
+    /// Makes an error for `endpoint` with the resolver's `detail`.
     public init(endpoint: String, detail: String) {
         self.endpoint = endpoint
         self.detail = detail
     }
 
+    /// `Failed to resolve "<endpoint>": <detail>`.
     public var description: String { "Failed to resolve \"\(endpoint)\": \(detail)" }
 }

@@ -19,40 +19,80 @@ package protocol Connection {
     func close()
 }
 
+/// The end of a whole fetch, redirects included (``TransportOptions/totalTimeout``).
+struct Deadline {
+    let end: ContinuousClock.Instant
+    let seconds: Double
+
+    init?(_ seconds: Double?) {
+        guard let seconds else { return nil }
+        self.seconds = seconds
+        end = .now + .nanoseconds(Int64(min(max(seconds, 0), 1e9) * 1e9))
+    }
+
+    /// Seconds until the end (negative once passed).
+    var left: Double {
+        let duration = end - .now
+        return Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
+
 /// A connection without TLS.
 struct PlainConnection: Connection {
     let socket: Socket
     let url: String
     let stallTimeout: Double
+    let deadline: Deadline?
 
-    /// Connects to the URL's host and port.
-    static func open(_ url: RequestURL, options: TransportOptions) throws(TransportError) -> Socket {
+    /// Connects to the URL's host and port within the connect timeout (and the deadline).
+    static func open(_ url: RequestURL, options: TransportOptions, deadline: Deadline?) throws(TransportError) -> PlainConnection {
+        let timeout = try budget(options.connectTimeout, deadline: deadline, url: url.text)
         do {
-            return try Socket.connect(host: url.host, port: url.port, timeout: options.connectTimeout)
+            let socket = try Socket.connect(host: url.host, port: url.port, timeout: timeout)
+            return PlainConnection(socket: socket, url: url.text, stallTimeout: options.stallTimeout, deadline: deadline)
         } catch let error as SystemError {
-            throw TransportError(network: error, url: url.text, timeout: options.connectTimeout)
+            throw failure(error, url: url.text, timeout: options.connectTimeout, deadline: deadline)
         } catch {
             throw TransportError(.connectionFailed, url: url.text, message: "\(error)")
         }
     }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int {
+        let timeout = try Self.budget(stallTimeout, deadline: deadline, url: url)
         do {
-            return try socket.receive(into: buffer, timeout: stallTimeout)
+            return try socket.receive(into: buffer, timeout: timeout)
         } catch {
-            throw TransportError(network: error, url: url, timeout: stallTimeout)
+            throw Self.failure(error, url: url, timeout: stallTimeout, deadline: deadline)
         }
     }
 
     func writeAll(_ bytes: [UInt8]) throws(TransportError) {
+        let timeout = try Self.budget(stallTimeout, deadline: deadline, url: url)
         var failure: SystemError?
         bytes.withUnsafeBytes { raw in
-            do throws(SystemError) { try socket.sendAll(raw, timeout: stallTimeout) } catch { failure = error }
+            do throws(SystemError) { try socket.sendAll(raw, timeout: timeout) } catch { failure = error }
         }
-        if let failure { throw TransportError(network: failure, url: url, timeout: stallTimeout) }
+        if let failure { throw Self.failure(failure, url: url, timeout: stallTimeout, deadline: deadline) }
     }
 
     func close() { socket.close() }
+
+    /// `timeout`, or the time left before the deadline when that is shorter.
+    private static func budget(_ timeout: Double, deadline: Deadline?, url: String) throws(TransportError) -> Double {
+        guard let deadline else { return timeout }
+        let left = deadline.left
+        guard left > 0 else { throw timedOut(deadline, url: url) }
+        return min(timeout, left)
+    }
+
+    private static func failure(_ error: SystemError, url: String, timeout: Double, deadline: Deadline?) -> TransportError {
+        if error.errno.rawValue == ETIMEDOUT, let deadline, deadline.left <= 0 { return timedOut(deadline, url: url) }
+        return TransportError(network: error, url: url, timeout: timeout)
+    }
+
+    private static func timedOut(_ deadline: Deadline, url: String) -> TransportError {
+        TransportError(.timedOut, url: url, message: "not complete within the total timeout of \(deadline.seconds) s")
+    }
 }
 
 extension TransportError {

@@ -7,6 +7,7 @@ struct Exchange {
 
     let url: RequestURL
     let options: TransportOptions
+    let deadline: Deadline?
 
     /// Sends the request and reads the response, passing the body of a success to `body`.
     func run(maxBytes: Int, offset: Int, body: (UnsafeRawBufferPointer) throws -> Void) throws -> Outcome {
@@ -51,13 +52,14 @@ struct Exchange {
             throw failure(.httpStatus, head)
         }
 
-        let limit = maxBytes - offset
-        guard limit >= 0 else {
-            throw failure(.tooLarge, head, "the offset \(offset) is past the cap of \(maxBytes) bytes")
-        }
+        let limit = maxBytes - offset  // not negative: `Fetcher.fetch` checked
         var framing = try head.framing(url: url.text)
+        var spanned: Int?
         if status == 206 {
             let span = try contentRange(head, offset: offset)
+            guard span <= limit else {
+                throw failure(.tooLarge, head, "\(offset + span) bytes announced, more than the cap of \(maxBytes)")
+            }
             switch framing {
             case .length(let length) where length != span:
                 throw failure(.protocolError, head, "Content-Range announces \(span) bytes, Content-Length \(length)")
@@ -66,6 +68,7 @@ struct Exchange {
             default:
                 break
             }
+            spanned = span
         }
         var received = 0
         let counted: (UnsafeRawBufferPointer) throws -> Void = { piece in
@@ -82,6 +85,9 @@ struct Exchange {
             try reader.copy(length, to: counted)
         case .chunked:
             try ChunkedBody.copy(from: reader, limit: limit, cap: maxBytes, to: counted)
+            if let spanned, received != spanned {
+                throw failure(.protocolError, head, "Content-Range announces \(spanned) bytes, the chunks held \(received)")
+            }
         case .toEnd:
             do {
                 _ = try reader.copyToEnd(limit: limit, to: counted)
@@ -95,8 +101,7 @@ struct Exchange {
     // MARK: - Internals
 
     private func connect() throws(TransportError) -> any Connection {
-        let socket = try PlainConnection.open(url, options: options)
-        let plain = PlainConnection(socket: socket, url: url.text, stallTimeout: options.stallTimeout)
+        let plain = try PlainConnection.open(url, options: options, deadline: deadline)
         guard url.scheme == .https else { return plain }
         do {
             return try TLSConnection(over: plain, host: url.host, options: options)

@@ -4,6 +4,9 @@ public struct TransportOptions: Sendable {
     public var connectTimeout: Double
     /// Seconds without a single byte (sent or received) after which a transfer fails.
     public var stallTimeout: Double
+    /// Seconds for a whole http(s) fetch, redirects included, however steadily bytes arrive
+    /// (against slow-retrieval attacks); nil for no limit.
+    public var totalTimeout: Double?
     /// Redirects followed before giving up.
     public var maxRedirects: Int
     /// A PEM file of certificate authorities trusted in addition to the system's store.
@@ -11,13 +14,15 @@ public struct TransportOptions: Sendable {
     /// The `User-Agent` header.
     public var userAgent: String
 
-    /// Options with the defaults: 10 s to connect, 30 s stall, 5 redirects, the system's CAs.
+    /// Options with the defaults: 10 s to connect, 30 s stall, no total limit, 5 redirects, the
+    /// system's CAs.
     public init(
-        connectTimeout: Double = 10, stallTimeout: Double = 30, maxRedirects: Int = 5,
+        connectTimeout: Double = 10, stallTimeout: Double = 30, totalTimeout: Double? = nil, maxRedirects: Int = 5,
         caFile: String? = nil, userAgent: String = "autodev"
     ) {
         self.connectTimeout = connectTimeout
         self.stallTimeout = stallTimeout
+        self.totalTimeout = totalTimeout
         self.maxRedirects = maxRedirects
         self.caFile = caFile
         self.userAgent = userAgent
@@ -26,7 +31,8 @@ public struct TransportOptions: Sendable {
 
 /// What a successful fetch received.
 public struct FetchResponse: Sendable, Equatable {
-    /// The HTTP status: 200, or 206 for a resumed transfer (`file://` reports the same).
+    /// The HTTP status: 200; 206 for a resumed transfer; 416 when the offset was already the end
+    /// of the resource (nothing left to send). `file://` reports 200 or 206.
     public var status: Int
     /// The URL the body came from, after redirects.
     public var url: String
@@ -75,13 +81,17 @@ public struct Fetcher: Sendable {
     ) throws -> FetchResponse {
         precondition(maxBytes >= 0 && offset >= 0, "maxBytes and offset must not be negative")
         var current = try RequestURL(url)
+        guard offset <= maxBytes else {
+            throw TransportError(.tooLarge, url: current.text, message: "the offset \(offset) is past the cap of \(maxBytes) bytes")
+        }
         if current.scheme == .file {
             return try FileFetch.fetch(current, maxBytes: maxBytes, offset: offset, body: body)
         }
+        let deadline = Deadline(options.totalTimeout)
         var visited: Set<String> = [current.text]
         var redirects = 0
         while true {
-            switch try Exchange(url: current, options: options).run(maxBytes: maxBytes, offset: offset, body: body) {
+            switch try Exchange(url: current, options: options, deadline: deadline).run(maxBytes: maxBytes, offset: offset, body: body) {
             case .response(let response):
                 return response
             case .redirect(let location, let status):

@@ -46,6 +46,7 @@ public struct TransportError: Error, Sendable, CustomStringConvertible, Equatabl
         /// A `file://` URL could not be read for another reason (not a regular file, I/O error).
         public static let fileError = Code(.fileError)
 
+        /// The code's name, e.g. `notFound`.
         public var description: String { "\(kind)" }
     }
 
@@ -66,5 +67,6 @@ public struct TransportError: Error, Sendable, CustomStringConvertible, Equatabl
         self.message = message
     }
 
+    /// `GET <url>: <message>`.
     public var description: String { "GET \(url): \(message)" }
 }

@@ -40,10 +40,10 @@ struct FileTests {
 
     @Test("a missing file is notFound, a directory a fileError, a file over the cap tooLarge before any byte")
     func failures() throws {
-        let missing = #expect(throws: TransportError.self) { try Fetcher().fetchAll("file://\(directory)/missing", maxBytes: 10) }
+        let missing = #expect(throws: TransportError.self) { _ = try Fetcher().fetchAll("file://\(directory)/missing", maxBytes: 10) }
         #expect(missing?.code == .notFound)
         #expect(missing?.message == "Failed to open \"\(directory)/missing\": No such file or directory")
-        let folder = #expect(throws: TransportError.self) { try Fetcher().fetchAll("file://\(directory)", maxBytes: 10) }
+        let folder = #expect(throws: TransportError.self) { _ = try Fetcher().fetchAll("file://\(directory)", maxBytes: 10) }
         #expect(folder?.code == .fileError)
         var received = 0
         let large = #expect(throws: TransportError.self) {

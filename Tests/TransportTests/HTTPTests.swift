@@ -121,12 +121,23 @@ struct HTTPTests {
     @Test("a stall after the headers times out after the stall timeout")
     func stall() throws {
         let server = try server()
-        let quick = Fetcher(options: TransportOptions(stallTimeout: 0.5))
+        let quick = Fetcher(options: TransportOptions(stallTimeout: 1))
         var received = 0
         let error = transportError { try quick.fetch(server.url("/stall"), maxBytes: 1000) { received += $0.count } }
         #expect(error?.code == .timedOut)
         #expect(received == 10)
         #expect(transportError { _ = try quick.fetchAll(server.url("/stall-head"), maxBytes: 1000) }?.code == .timedOut)
+    }
+
+    @Test("a body trickling in under the stall timeout ends at the total timeout")
+    func totalTimeout() throws {
+        let server = try server()
+        let bounded = Fetcher(options: TransportOptions(stallTimeout: 10, totalTimeout: 1))
+        var received = 0
+        let error = transportError { try bounded.fetch(server.url("/slow"), maxBytes: 1000) { received += $0.count } }
+        #expect(error?.code == .timedOut)
+        #expect(error?.message == "not complete within the total timeout of 1.0 s")
+        #expect(received > 0 && received < 1000)
     }
 
     @Test("endless data without a length stops at the cap, as soon as it is passed")
@@ -172,7 +183,9 @@ struct HTTPTests {
         #expect(response.resumed)
         #expect(response.contentLength == 60_000)
         let complete = try fetcher.fetch(server.url("/range"), maxBytes: 100_000, offset: 100_000) { _ in Issue.record("no body expected") }
-        #expect(complete.resumed && complete.receivedBytes == 0)
+        #expect(complete.status == 416 && complete.resumed && complete.receivedBytes == 0)
+        let pastCap = transportError { _ = try fetcher.fetch(server.url("/range"), maxBytes: 100_000, offset: 100_001) { _ in } }
+        #expect(pastCap?.code == .tooLarge)
     }
 
     @Test("a server ignoring Range is reported before any byte, so the caller starts again from 0")

@@ -66,7 +66,9 @@ class Handler(BaseHTTPRequestHandler):
             self.head(200, length=size)
             self.stream(0, size)
         elif path == "/echo-request":
-            body = ("%s %s\n" % (self.command, self.path) + str(self.headers)).encode()
+            sni = getattr(self.connection, "sni", None)
+            body = ("%s %s\n" % (self.command, self.path) + str(self.headers)
+                    + ("SNI: %s\n" % sni if sni else "")).encode()
             self.head(200, length=len(body))
             self.wfile.write(body)
         elif path == "/chunked":
@@ -113,6 +115,12 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(pattern(0, 10))
             self.wfile.flush()
             time.sleep(3600)
+        elif path == "/slow":
+            # Never quiet for long, never done: one byte every 0.1 s of an announced 1000.
+            self.head(200, length=1000)
+            for index in range(1000):
+                self.wfile.write(pattern(index, 1))
+                time.sleep(0.1)
         elif path == "/stall-head":
             time.sleep(3600)
         elif path == "/endless":
@@ -164,11 +172,15 @@ def main():
         daemon_threads = True
         request_queue_size = 64
 
+        def handle_error(self, request, client_address):
+            pass  # clients that reject the certificate or hang up early are what some tests do
+
     server = Server(("::1" if ipv6 else "127.0.0.1", 0), Handler)
     if "--tls" in arguments:
         index = arguments.index("--tls")
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(arguments[index + 1], arguments[index + 2])
+        context.sni_callback = lambda connection, name, _: setattr(connection, "sni", name)
         server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(server.server_address[1], flush=True)
