@@ -79,6 +79,10 @@ public struct Updater: Sendable {
     /// Updates root (one version at a time), timestamp, snapshot and top-level targets (5.3–5.6).
     /// - Throws: ``TUFError``; metadata verified before the failure stays trusted and stored.
     public mutating func refresh() throws(TUFError) {
+        refreshed = false
+        timestamp = nil
+        snapshot = nil
+        loadedTargets = [:]
         try loadTrustedRoot()
         try updateRoot()
         try updateTimestamp()

@@ -15,6 +15,7 @@ struct CommandLineTests {
     @Test("help is on stdout with exit 0, in every spelling", arguments: [
         ["--help"], ["-h"], ["help"], ["help", "self-upgrade"], ["self-upgrade", "--help"],
         ["help", "self-upgrade", "rollback"], ["self-upgrade", "rollback", "-h"], ["init", "--help"],
+        ["tuf", "--help"], ["help", "tuf", "download"], ["tuf", "--metadata-dir", "m", "refresh", "--help"],
     ])
     func help(arguments: [String]) throws {
         let harness = try Harness()
@@ -24,6 +25,17 @@ struct CommandLineTests {
         #expect(result.stdout.hasPrefix("OVERVIEW: "))
         #expect(result.stdout.contains("USAGE: autodev"))
         #expect(result.stderr.isEmpty)
+    }
+
+    @Test("tuf: a runtime failure is 'Error: …' on stderr with exit 1 (the conformance protocol)")
+    func tufFailure() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let result = try harness.run(["tuf", "--metadata-url", "http://127.0.0.1:1/", "--metadata-dir", "no-such-dir", "refresh"],
+                                     executable: Harness.binary)
+        #expect(result.status == 1)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.hasPrefix("Error: No trusted root: no-such-dir/root.json cannot be read"), "stderr was: \(result.stderr)")
     }
 
     @Test("rollback help lists its options")
@@ -46,6 +58,10 @@ struct CommandLineTests {
         (["init", "--keep", "1"], "Error: The value '1' is invalid for '--keep <n>'"),
         (["self-upgrade", "status", "extra"], "Error: Unexpected argument 'extra'"),
         (["digest"], "Error: Missing expected argument '<file> ...'"),
+        (["tuf", "frobnicate"], "Error: Unknown command 'tuf frobnicate'"),
+        (["tuf", "--metadata-dir", "m", "refresh"], "Error: Missing option '--metadata-url'"),
+        (["tuf", "--metadata-dir", "m", "--target-dir", "t", "refresh"], "Error: Unknown option '--target-dir'"),
+        (["tuf", "--metadata-dir", "m", "init"], "Error: Missing argument '<root>'"),
     ])
     func usageErrors(arguments: [String], message: String) throws {
         let harness = try Harness()

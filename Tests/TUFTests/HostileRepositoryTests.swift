@@ -47,6 +47,7 @@ struct HostileRepositoryTests {
         #expect(error?.code == .download)
         #expect(fixture.repository.requests.filter { $0.hasSuffix("timestamp.json") }.count > 2)
         #expect(fixture.trustedMetadata == before)
+        #expect(fixture.targets.isEmpty)
     }
 
     @Test("a target one byte longer than listed is refused and nothing is written")
@@ -90,6 +91,7 @@ struct HostileRepositoryTests {
         #expect(error?.code == .unsigned)
         #expect(error?.message.contains("snapshot") == true)
         #expect(fixture.trustedMetadata.keys.sorted() == ["root.json", "timestamp.json"])
+        #expect(fixture.targets.isEmpty)
     }
 
     @Test("a root that rotates 33 times is followed for 32 versions per refresh, no further")
@@ -117,6 +119,7 @@ struct HostileRepositoryTests {
         #expect(rootRequests.count == 32)
         #expect(!rootRequests.contains { $0.hasSuffix("/34.root.json") })
         #expect(fixture.trustedMetadata.keys.sorted() == ["root.json"])
+        #expect(fixture.targets.isEmpty)
     }
 
     @Test("a delegation cycle ends the search; each role is fetched once")
