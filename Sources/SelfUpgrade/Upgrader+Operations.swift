@@ -74,6 +74,7 @@ extension Upgrader {
         return try transact(operation: options.dryRun ? .dryRun : .upgrade, source: "binary:" + path, options: options) { context in
             context.candidate = path
             context.verifyState = options.verifyState
+            context.rehearseRestart = options.restart
             return [PreflightStep(), StageStep(), VerifyStep()]
         }
     }
@@ -87,6 +88,7 @@ extension Upgrader {
         return try transact(operation: options.dryRun ? .dryRun : .upgrade, source: "source:" + build.source, options: options) { context in
             context.sourceBuild = build
             context.verifyState = options.verifyState
+            context.rehearseRestart = options.restart
             return [PreflightStep(), BuildStep(), TestStep(), StageStep(), VerifyStep()]
         }
     }
