@@ -246,8 +246,9 @@ public enum Subprocess {
         let deviceNames = configuration.devices?.names ?? []
         let deviceSources = deviceNames.map { "/dev/" + $0 }
         let deviceTargets = deviceNames.map { (configuration.devices?.path ?? "") + "/" + $0 }
-        let identity = "\(getuid()) \(getuid()) 1\n"
-        let group = "\(getgid()) \(getgid()) 1\n"
+        // A user namespace maps exactly this process's effective uid and gid onto themselves.
+        let identity = "\(Privilege.userID) \(Privilege.userID) 1\n"
+        let group = "\(Privilege.groupID) \(Privilege.groupID) 1\n"
         let inherited = configuration.inheritedDescriptor
         var pid: Int32 = 0
         var childErrno: Int32 = 0

@@ -16,9 +16,6 @@ public struct ProgramIdentity: Sendable, Equatable {
     /// that calls ``Upgrader/start()`` (which confirms the rehearsed transaction) and exits 0.
     /// The home is given as `AUTODEV_HOME`.
     public var restartProbeArguments: [String]
-    /// Verification rehearses the restart protocol. Not public: only this package's unit tests,
-    /// whose candidates are shell scripts that cannot speak it, turn it off.
-    package var rehearsesRestart = true
 
     public init(name: String, version: String, protocolVersion: Int, selfCheckArguments: [String] = ["self-check", "--json"],
                 restartProbeArguments: [String] = ["self-upgrade", "status", "--json"]) {

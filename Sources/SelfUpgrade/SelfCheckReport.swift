@@ -55,6 +55,7 @@ public struct SelfCheckReport: Codable, Sendable, Equatable {
     public var program: String
     public var version: String
     public var protocolVersion: Int
+    /// The smoke checks run; the verifier refuses a report with none (it would prove nothing).
     public var checks: [Check]
     public var state: StateCheck?
 
@@ -91,7 +92,10 @@ public struct SelfCheckReport: Codable, Sendable, Equatable {
                 return StateCheck(foundSchema: nil, schema: store.schema, roundTripEqual: true, differences: [], error: nil)
             }
             let encoded = try store.encode(loaded.state)
-            let newline = encoded.firstIndex(of: 10)!
+            guard let newline = encoded.firstIndex(of: 10) else {
+                return StateCheck(foundSchema: loaded.foundSchema, schema: store.schema, roundTripEqual: false, differences: [],
+                                  error: "its encoding has no header line")
+            }
             let kept = try JSONDecoder().decode(JSONValue.self, from: Data(encoded[(newline + 1)...]))
             let dropped = try store.migratedJSON(at: loaded.path).map { kept.missingPaths(from: $0) } ?? []
             let again = try store.decode(Data(encoded[(newline + 1)...]), schema: store.schema, path: store.path)

@@ -34,6 +34,8 @@ struct TransactionContext {
     var target: SHA256Digest?
     var stagedNewVersion = false
     var verifyState = false
+    /// Rehearse the restart protocol in verification (the transaction will exec the new version).
+    var rehearseRestart = true
     var verification: Verifier.Result?
     var sourceBuild: SourceBuild?
     var testRun: Subprocess.Running?
@@ -192,7 +194,7 @@ struct VerifyStep: TransactionStep {
         let target = context.target!
         let result = try context.upgrader.verifier.verify(
             binary: context.home.binary(target), logDirectory: context.logDirectory,
-            stateFrom: context.verifyState ? context.home.state : nil)
+            stateFrom: context.verifyState ? context.home.state : nil, rehearseRestart: context.rehearseRestart)
         context.verification = result
         if var metadata = context.upgrader.store.metadata(target), metadata.version != result.report.version {
             metadata.version = result.report.version

@@ -78,6 +78,7 @@ extension Upgrader {
         return try transact(operation: options.dryRun ? .dryRun : .upgrade, source: .binary(path: path), options: options) { context in
             context.candidate = path
             context.verifyState = options.verifyState
+            context.rehearseRestart = options.restart
             return [PreflightStep(), StageStep(), VerifyStep()]
         }
     }
@@ -91,6 +92,7 @@ extension Upgrader {
         return try transact(operation: options.dryRun ? .dryRun : .upgrade, source: .source(directory: build.source), options: options) { context in
             context.sourceBuild = build
             context.verifyState = options.verifyState
+            context.rehearseRestart = options.restart
             return [PreflightStep(), BuildStep(), TestStep(), StageStep(), VerifyStep()]
         }
     }

@@ -17,9 +17,9 @@ import Storage
 /// Two runs, each with rlimits, a wall-clock timeout and its process group killed afterwards:
 /// 1. `selfCheckArguments`: the report on stdout must name the program and protocol, hold at
 ///    least one check, all passing, and (with `stateFrom`) a state round trip that was equal;
-/// 2. the restart rehearsal (``rehearseRestart(binary:sandbox:environment:logs:)``): the candidate
-///    is started from a scratch store as a restarted process would be, and must exit 0 having
-///    journaled `commit` of the rehearsed transaction.
+/// 2. the restart rehearsal (`Verifier+Rehearsal.swift`): the candidate is started from a scratch
+///    store as a restarted process would be, and must exit 0 having journaled `commit` of the
+///    rehearsed transaction. Skipped only for an upgrade that will not exec the new version.
 public struct Verifier: Sendable {
     public var home: Home
     public var program: ProgramIdentity
@@ -51,9 +51,11 @@ public struct Verifier: Sendable {
     ///   - binary: the candidate, already in the store.
     ///   - logDirectory: where the kept output goes (created).
     ///   - stateFrom: a state directory to copy into the sandbox for the candidate to migrate.
+    ///   - rehearseRestart: rehearse the restart protocol after the report (the default); only
+    ///     an upgrade that will not exec the new version (`restart: false`) has no restart to prove.
     /// - Returns: the report and the isolation applied.
     /// - Throws: ``UpgradeError/verificationFailed(binary:reason:log:)`` for every way it can fail.
-    public func verify(binary: String, logDirectory: String, stateFrom: String?) throws -> Result {
+    public func verify(binary: String, logDirectory: String, stateFrom: String?, rehearseRestart: Bool = true) throws -> Result {
         try FileSystem.createDirectory(logDirectory, mode: 0o755, intermediates: true)
         let sandbox = home.staging + "/sandbox-\(ProcessControl.id)-\(UInt32.random(in: 0...UInt32.max))"
         try FileSystem.createDirectory(sandbox, mode: 0o700)
@@ -89,9 +91,9 @@ public struct Verifier: Sendable {
         }
         let report = try readReport(outputs.selfCheckOut, binary: binary, log: logDirectory)
         try judge(report, binary: binary, checkedState: stateFrom != nil, log: logDirectory)
-        if program.rehearsesRestart {
-            try rehearseRestart(binary: binary, sandbox: sandbox, environment: environment, outputs: outputs,
-                                confinement: &confinement, log: logDirectory)
+        if rehearseRestart {
+            try self.rehearseRestart(binary: binary, sandbox: sandbox, environment: environment, outputs: outputs,
+                                     confinement: &confinement, log: logDirectory)
         }
         let seconds = MonotonicClock.seconds(since: start)
         let isolation = confinement.isolation(stateCopy: stateFrom != nil)

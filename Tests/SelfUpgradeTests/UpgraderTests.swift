@@ -12,13 +12,7 @@ struct Demo {
     let upgrader: Upgrader
     let first: SHA256Digest
 
-    /// Shell-script candidates cannot rehearse the restart protocol: the end-to-end tests, which
-    /// upgrade to real binaries, check the rehearsal.
-    static let program: ProgramIdentity = {
-        var program = ProgramIdentity(name: "demo", version: "1.0", protocolVersion: 3)
-        program.rehearsesRestart = false
-        return program
-    }()
+    static let program = ProgramIdentity(name: "demo", version: "1.0", protocolVersion: 3)
 
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("autodev-lib-\(UUID().uuidString.prefix(8))").path
