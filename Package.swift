@@ -4,7 +4,10 @@ import PackageDescription
 let package = Package(
     name: "autodev",
     products: [
+        // The engine any tool or daemon embeds: stage, verify, swap, restart, confirm, roll back.
         .library(name: "SelfUpgrade", targets: ["SelfUpgrade"]),
+        // For programs that rebuild themselves from their Swift source.
+        .library(name: "SourceUpgrade", targets: ["SourceUpgrade"]),
         .executable(name: "autodev", targets: ["autodev"]),
     ],
     targets: [
@@ -22,21 +25,25 @@ let package = Package(
         .target(name: "Storage", dependencies: ["Platform", "Integrity"]),
         // The transaction: steps, recovery, rollback, verifier, restarter.
         .target(name: "SelfUpgrade", dependencies: ["Storage", "Platform", "Integrity"]),
+        // Candidates built from Swift source: swift build and swift test side by side, journaled.
+        .target(name: "SourceUpgrade", dependencies: ["SelfUpgrade", "Storage", "Platform"]),
         // TUF client (specification 1.0, section 5): metadata, trust, delegations, verified downloads.
         .target(name: "TUF", dependencies: ["Integrity", "Platform", "Transport"]),
         .executableTarget(
-            name: "autodev", dependencies: ["SelfUpgrade", "TUF"],
+            name: "autodev", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity", "TUF"],
             // Release binaries ship without symbol tables: 40% smaller, so every version kept in
             // the store costs less and a rollback's hash check reads less.
             linkerSettings: [.unsafeFlags(["-Xlinker", "--strip-all"], .when(configuration: .release))]
         ),
         // The library's example: a daemon that upgrades itself in place without losing its work.
         .executableTarget(name: "ExampleDaemon", dependencies: ["SelfUpgrade"], path: "Sources/ExampleDaemon"),
+        // The README's embedding example, compiled as shown (a test keeps the two identical).
+        .executableTarget(name: "EmbeddingExample", dependencies: ["SelfUpgrade"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"], exclude: ["server.py"]),
         .testTarget(name: "IntegrityTests", dependencies: ["Integrity"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage"]),
-        .testTarget(name: "SelfUpgradeTests", dependencies: ["SelfUpgrade"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "SelfUpgrade", "Platform", "Integrity"]),
+        .testTarget(name: "SelfUpgradeTests", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity"]),
         .testTarget(name: "TUFTests", dependencies: ["TUF", "Integrity", "Platform"], exclude: ["repository_server.py"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Platform", "Integrity"]),
     ],

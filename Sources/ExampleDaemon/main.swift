@@ -3,15 +3,13 @@
 // of a new build) it upgrades itself in place: same PID, same arguments, progress intact.
 //
 //   example-daemon init --home DIR        adopt this binary as the first version
-//   example-daemon run --home DIR --items N    (or the home in AUTODEV_HOME)
+//   example-daemon run --home DIR --items N    (or the home in EXAMPLE_DAEMON_HOME)
 //   example-daemon self-check --json      verification mode (run by the verifier)
-import Glibc
-import Platform
+import Foundation
 import SelfUpgrade
-import Storage
 
-// The verifier rehearses a restart with `run --items 0` (home in AUTODEV_HOME): start() confirms,
-// there is no work, it exits 0.
+// The verifier rehearses a restart with `run --items 0` (home in EXAMPLE_DAEMON_HOME):
+// start() confirms, there is no work, it exits 0.
 let program = ProgramIdentity(name: "example-daemon", version: "1.0.0", protocolVersion: 1,
                               restartProbeArguments: ["run", "--items", "0"])
 
@@ -25,67 +23,71 @@ func option(_ name: String) -> String? {
     return CommandLine.arguments[index + 1]
 }
 
-func fail(_ message: String) -> Never {
-    FileHandleOutput.write("example-daemon: \(message)\n", to: 2)
-    exit(1)
+/// One line on standard output, written at once (nothing buffered is lost at exec).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
-enum FileHandleOutput {
-    static func write(_ text: String, to descriptor: Int32) {
-        try? FileDescriptor(rawValue: descriptor, path: "output").writeAll(Array(text.utf8))
-    }
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("example-daemon: \(message)\n".utf8))
+    exit(1)
 }
 
 let command = CommandLine.arguments.dropFirst().first ?? ""
 if command == "self-check" {
     let report = SelfCheckReport(program: program.name, version: program.version, protocolVersion: program.protocolVersion,
                                  checks: SelfCheckReport.run([("alive", { "ok" })]))
-    print(#"{"program":"\#(report.program)","version":"\#(report.version)","protocolVersion":\#(report.protocolVersion),"checks":[{"name":"alive","passed":true,"detail":"ok"}]}"#)
+    say(String(decoding: try JSONEncoder().encode(report), as: UTF8.self))
     exit(0)
 }
 
-guard let root = option("--home") ?? ProcessControl.environment("AUTODEV_HOME") else { fail("usage: example-daemon init|run --home DIR [--items N]") }
-let home = Home(root: root, programName: program.name)
-let progress = StateStore<Progress>(directory: home.state, name: "progress", schema: 1)
+let environmentHome = ProcessInfo.processInfo.environment[program.environmentPrefix + "HOME"]
+guard let root = option("--home") ?? environmentHome else { fail("usage: example-daemon init|run --home DIR [--items N]") }
+let pid = getpid()
 
 do {
-    let upgrader = try Upgrader(home: home, program: program, health: { _ = try progress.load() })
+    let stateDirectory = root + "/state"
+    let progress = StateStore<Progress>(directory: stateDirectory, name: "progress", schema: 1)
+    let upgrader = try Upgrader(homeDirectory: root, program: program, health: { _ = try progress.load() })
     if command == "init" {
-        let id = try upgrader.adopt(executable: try ProcessControl.executablePath())
-        print("adopted \(id.short); run \(home.entryPoint)")
+        let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let id = try upgrader.adopt(executable: executable)
+        say("adopted \(id.short); run \(root)/bin/\(program.name)")
         exit(0)
     }
 
     // 1. Resume: finish a restart in progress (or recover from a crash) before anything else.
     if case .resumed(let resumption) = try upgrader.start() {
-        print("pid \(ProcessControl.id): resumed after \(resumption.operation.rawValue) to \(resumption.to?.short ?? "?"): \(resumption.result.rawValue)")
+        say("pid \(pid): resumed after \(resumption.operation.rawValue) to \(resumption.to?.short ?? "?"): \(resumption.result.rawValue)")
     }
 
     // 2. Work, saving progress after every item.
     let items = Int(option("--items") ?? "10") ?? 10
     var state = try progress.load()?.state ?? Progress()
     while state.nextItem <= items {
-        print("pid \(ProcessControl.id): item \(state.nextItem) by \(try home.currentVersion()?.short ?? "?")")
+        say("pid \(pid): item \(state.nextItem) by \(try upgrader.currentVersion()?.short ?? "?")")
         state.nextItem += 1
         try progress.save(state)
 
         // 3. An upgrade request: verify, swap and exec the new build; this call returns only on failure.
-        let request = home.root + "/upgrade-request"
-        if let bytes = try? FileSystem.readFile(request) {
-            try FileSystem.removeFile(request)
+        let request = root + "/upgrade-request"
+        if let bytes = FileManager.default.contents(atPath: request) {
+            try FileManager.default.removeItem(atPath: request)
             let candidate = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
             var options = Upgrader.UpgradeOptions()
             let saved = state
-            options.beforeRestart = { try progress.save(saved) }
+            options.beforeRestart = {
+                try progress.save(saved)
+                    }
             do {
                 _ = try upgrader.upgrade(fromBinary: candidate, options: options)
             } catch {
-                print("pid \(ProcessControl.id): upgrade refused: \(error)")
+                say("pid \(pid): upgrade refused (\(error.code)): \(error)")
             }
         }
         usleep(5_000)
     }
-    print("pid \(ProcessControl.id): done, \(items) items")
+    say("pid \(pid): done, \(items) items")
 } catch {
     fail("\(error)")
 }

@@ -5,36 +5,36 @@ import Musl
 #endif
 
 /// An open file descriptor, remembered with the path it was opened from for error messages.
-public struct FileDescriptor: Sendable {
+package struct FileDescriptor: Sendable {
     /// The raw descriptor.
-    public let rawValue: Int32
+    package let rawValue: Int32
     /// The path it was opened from (for messages only).
-    public let path: String
+    package let path: String
 
-    public init(rawValue: Int32, path: String) {
+    package init(rawValue: Int32, path: String) {
         self.rawValue = rawValue
         self.path = path
     }
 
     /// How to open a file.
-    public struct Options: OptionSet, Sendable {
-        public let rawValue: Int32
-        public init(rawValue: Int32) { self.rawValue = rawValue }
-        public static let readOnly = Options([])
-        public static let writeOnly = Options(rawValue: O_WRONLY)
-        public static let readWrite = Options(rawValue: O_RDWR)
-        public static let create = Options(rawValue: O_CREAT)
-        public static let exclusive = Options(rawValue: O_EXCL)
-        public static let truncate = Options(rawValue: O_TRUNC)
-        public static let append = Options(rawValue: O_APPEND)
-        public static let directory = Options(rawValue: O_DIRECTORY)
-        public static let noFollow = Options(rawValue: O_NOFOLLOW)
-        public static let nonBlocking = Options(rawValue: O_NONBLOCK)
+    package struct Options: OptionSet, Sendable {
+        package let rawValue: Int32
+        package init(rawValue: Int32) { self.rawValue = rawValue }
+        package static let readOnly = Options([])
+        package static let writeOnly = Options(rawValue: O_WRONLY)
+        package static let readWrite = Options(rawValue: O_RDWR)
+        package static let create = Options(rawValue: O_CREAT)
+        package static let exclusive = Options(rawValue: O_EXCL)
+        package static let truncate = Options(rawValue: O_TRUNC)
+        package static let append = Options(rawValue: O_APPEND)
+        package static let directory = Options(rawValue: O_DIRECTORY)
+        package static let noFollow = Options(rawValue: O_NOFOLLOW)
+        package static let nonBlocking = Options(rawValue: O_NONBLOCK)
     }
 
     /// Opens `path`; the descriptor is close-on-exec.
     /// - Throws: ``SystemError`` "open".
-    public static func open(_ path: String, _ options: Options = .readOnly, mode: mode_t = 0o644) throws(SystemError) -> FileDescriptor {
+    package static func open(_ path: String, _ options: Options = .readOnly, mode: mode_t = 0o644) throws(SystemError) -> FileDescriptor {
         let calls = SystemCalls.current
         let fd = try systemCall("open", path: path) { calls.open(path, options.rawValue | O_CLOEXEC, mode) }
         return FileDescriptor(rawValue: fd, path: path)
@@ -42,14 +42,14 @@ public struct FileDescriptor: Sendable {
 
     /// Reads up to `buffer.count` bytes; 0 at end of file.
     /// - Throws: ``SystemError`` "read".
-    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> Int {
+    package func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> Int {
         let calls = SystemCalls.current
         return try systemCall("read", path: path) { calls.read(rawValue, buffer.baseAddress, buffer.count) }
     }
 
     /// Writes all of `bytes`, looping over short writes.
     /// - Throws: ``SystemError`` "write to".
-    public func writeAll(_ bytes: UnsafeRawBufferPointer) throws(SystemError) {
+    package func writeAll(_ bytes: UnsafeRawBufferPointer) throws(SystemError) {
         let calls = SystemCalls.current
         var offset = 0
         while offset < bytes.count {
@@ -61,7 +61,7 @@ public struct FileDescriptor: Sendable {
     }
 
     /// Writes all of `bytes`.
-    public func writeAll(_ bytes: [UInt8]) throws(SystemError) {
+    package func writeAll(_ bytes: [UInt8]) throws(SystemError) {
         var failure: SystemError?
         bytes.withUnsafeBytes { raw in
             do throws(SystemError) { try writeAll(raw) } catch { failure = error }
@@ -71,20 +71,20 @@ public struct FileDescriptor: Sendable {
 
     /// Flushes the file's data and metadata to the device.
     /// - Throws: ``SystemError`` "fsync".
-    public func sync() throws(SystemError) {
+    package func sync() throws(SystemError) {
         let calls = SystemCalls.current
         try systemCall("fsync", path: path) { calls.fsync(rawValue) }
     }
 
     /// Closes the descriptor. Never retried on EINTR (the descriptor is gone either way).
     /// - Throws: ``SystemError`` "close".
-    public func close() throws(SystemError) {
+    package func close() throws(SystemError) {
         let calls = SystemCalls.current
         try systemCall("close", path: path, retryOnInterrupt: false) { calls.close(rawValue) }
     }
 
     /// Runs `body`, then closes; if both fail, the body's error is the one reported.
-    public func closeAfter<Result>(_ body: () throws -> Result) throws -> Result {
+    package func closeAfter<Result>(_ body: () throws -> Result) throws -> Result {
         let result: Result
         do {
             result = try body()
@@ -98,7 +98,7 @@ public struct FileDescriptor: Sendable {
 
     /// Status of the open file.
     /// - Throws: ``SystemError`` "stat".
-    public func status() throws(SystemError) -> FileStatus {
+    package func status() throws(SystemError) -> FileStatus {
         var info = stat()
         try systemCall("stat", path: path) { fstat(rawValue, &info) }
         return FileStatus(info)
@@ -106,7 +106,7 @@ public struct FileDescriptor: Sendable {
 
     /// Bytes free for an unprivileged user on the file system holding this file.
     /// - Throws: ``SystemError`` "statvfs".
-    public func availableBytes() throws(SystemError) -> UInt64 {
+    package func availableBytes() throws(SystemError) -> UInt64 {
         let calls = SystemCalls.current
         var info = statvfs()
         try systemCall("statvfs", path: path) { calls.fstatvfs(rawValue, &info) }
@@ -115,13 +115,13 @@ public struct FileDescriptor: Sendable {
 
     /// Cuts the file to `length` bytes.
     /// - Throws: ``SystemError`` "truncate".
-    public func truncate(to length: Int) throws(SystemError) {
+    package func truncate(to length: Int) throws(SystemError) {
         try systemCall("truncate", path: path) { ftruncate(rawValue, off_t(length)) }
     }
 
     /// Sets or clears close-on-exec; a descriptor meant to survive `exec` must clear it.
     /// - Throws: ``SystemError`` "set flags of".
-    public func setCloseOnExec(_ enabled: Bool) throws(SystemError) {
+    package func setCloseOnExec(_ enabled: Bool) throws(SystemError) {
         let flags = try systemCall("get flags of", path: path) { fcntl(rawValue, F_GETFD) }
         let updated = enabled ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC
         try systemCall("set flags of", path: path) { fcntl(rawValue, F_SETFD, updated) }
@@ -129,14 +129,14 @@ public struct FileDescriptor: Sendable {
 }
 
 /// What `stat` says of a file.
-public struct FileStatus: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable { case regular, directory, symbolicLink, other }
-    public var kind: Kind
-    public var size: Int
-    public var mode: mode_t
-    public var device: UInt64
-    public var inode: UInt64
-    public var modificationSeconds: Int
+package struct FileStatus: Sendable, Equatable {
+    package enum Kind: Sendable, Equatable { case regular, directory, symbolicLink, other }
+    package var kind: Kind
+    package var size: Int
+    package var mode: mode_t
+    package var device: UInt64
+    package var inode: UInt64
+    package var modificationSeconds: Int
 
     init(_ info: stat) {
         switch info.st_mode & S_IFMT {
@@ -153,13 +153,13 @@ public struct FileStatus: Sendable, Equatable {
     }
 
     /// True when any execute bit is set.
-    public var isExecutable: Bool { mode & 0o111 != 0 }
+    package var isExecutable: Bool { mode & 0o111 != 0 }
 }
 
 extension FileDescriptor {
     /// Maps the first `length` bytes of the file read-only and calls `body` with them.
     /// - Throws: ``SystemError`` "map", or what `body` throws.
-    public func withMappedBytes<Result>(length: Int, _ body: (UnsafeRawBufferPointer) throws -> Result) throws -> Result {
+    package func withMappedBytes<Result>(length: Int, _ body: (UnsafeRawBufferPointer) throws -> Result) throws -> Result {
         guard length > 0 else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
         guard let address = mmap(nil, length, PROT_READ, MAP_PRIVATE, rawValue, 0), address != MAP_FAILED else {
             throw SystemError("map", path: path, errno: .current)
@@ -172,5 +172,5 @@ extension FileDescriptor {
 
 extension FileDescriptor {
     /// Moves the read/write position to `offset` from the start; false when that fails.
-    public func seek(to offset: Int) -> Bool { lseek(rawValue, off_t(offset), SEEK_SET) == off_t(offset) }
+    package func seek(to offset: Int) -> Bool { lseek(rawValue, off_t(offset), SEEK_SET) == off_t(offset) }
 }

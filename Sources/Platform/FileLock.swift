@@ -9,14 +9,14 @@ import Musl
 /// The lock belongs to the open file description, so it is released by the kernel when the
 /// holder dies (even by SIGKILL), and it survives `exec` when ``keepAcrossExec()`` was called:
 /// the restarted process inherits the descriptor and the lock with it.
-public struct FileLock: Sendable {
+package struct FileLock: Sendable {
     /// The locked descriptor.
-    public let descriptor: FileDescriptor
+    package let descriptor: FileDescriptor
 
     /// Takes the lock on `path` (created if missing) without waiting.
     /// - Returns: nil when another process holds it.
     /// - Throws: ``SystemError`` when the file cannot be opened or locked for another reason.
-    public static func tryAcquire(_ path: String) throws(SystemError) -> FileLock? {
+    package static func tryAcquire(_ path: String) throws(SystemError) -> FileLock? {
         let fd = try FileDescriptor.open(path, [.readWrite, .create, .noFollow, .nonBlocking], mode: 0o644)
         guard try fd.status().kind == .regular else {
             try? fd.close()
@@ -39,7 +39,7 @@ public struct FileLock: Sendable {
     /// A descriptor merely opened on the file does not pass: the lock must be held (a fresh open
     /// of the file cannot take it) and held through this descriptor (re-locking it succeeds).
     /// - Returns: nil when `rawValue` is not such a descriptor; it is then left as it was.
-    public static func adoptHeld(rawValue: Int32, path: String) -> FileLock? {
+    package static func adoptHeld(rawValue: Int32, path: String) -> FileLock? {
         let fd = FileDescriptor(rawValue: rawValue, path: path)
         guard let inherited = try? fd.status(), let onDisk = try? FileSystem.status(path, followLinks: false),
               onDisk.kind == .regular, inherited.inode == onDisk.inode, inherited.device == onDisk.device else { return nil }
@@ -58,12 +58,12 @@ public struct FileLock: Sendable {
 
     /// Lets the lock pass to the program this process `exec`s.
     /// - Throws: ``SystemError`` "set flags of".
-    public func keepAcrossExec() throws(SystemError) {
+    package func keepAcrossExec() throws(SystemError) {
         try descriptor.setCloseOnExec(false)
     }
 
     /// Releases the lock.
-    public func release() {
+    package func release() {
         _ = flock(descriptor.rawValue, LOCK_UN)
         try? descriptor.close()
     }

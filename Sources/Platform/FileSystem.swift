@@ -6,19 +6,19 @@ import Musl
 
 /// File-system operations, each a typed wrapper over the system calls, with the durable
 /// variants (`writeAtomically`, `replaceSymbolicLink`) that the transaction relies on.
-public enum FileSystem {
+package enum FileSystem {
     // MARK: - Inspecting
 
     /// Status of `path`; with `followLinks: false` a symbolic link is described itself.
     /// - Throws: ``SystemError`` "stat".
-    public static func status(_ path: String, followLinks: Bool = true) throws(SystemError) -> FileStatus {
+    package static func status(_ path: String, followLinks: Bool = true) throws(SystemError) -> FileStatus {
         var info = stat()
         try systemCall("stat", path: path) { followLinks ? stat(path, &info) : lstat(path, &info) }
         return FileStatus(info)
     }
 
     /// Status of `path`, or nil when nothing is there.
-    public static func statusIfPresent(_ path: String, followLinks: Bool = true) throws(SystemError) -> FileStatus? {
+    package static func statusIfPresent(_ path: String, followLinks: Bool = true) throws(SystemError) -> FileStatus? {
         do {
             return try status(path, followLinks: followLinks)
         } catch where error.errno == .noSuchFile || error.errno == .notDirectory {
@@ -27,18 +27,18 @@ public enum FileSystem {
     }
 
     /// True when something (following links) is at `path`.
-    public static func exists(_ path: String) -> Bool {
+    package static func exists(_ path: String) -> Bool {
         ((try? statusIfPresent(path)) ?? nil) != nil
     }
 
     /// True when `path` is a directory.
-    public static func isDirectory(_ path: String) -> Bool {
+    package static func isDirectory(_ path: String) -> Bool {
         (try? status(path))?.kind == .directory
     }
 
     /// Names in a directory, without "." and "..", sorted.
     /// - Throws: ``SystemError`` "list".
-    public static func contentsOfDirectory(_ path: String) throws(SystemError) -> [String] {
+    package static func contentsOfDirectory(_ path: String) throws(SystemError) -> [String] {
         guard let directory = opendir(path) else {
             throw SystemError("list", path: path, errno: .current)
         }
@@ -55,7 +55,7 @@ public enum FileSystem {
 
     /// The target a symbolic link stores.
     /// - Throws: ``SystemError`` "read link".
-    public static func destinationOfSymbolicLink(_ path: String) throws(SystemError) -> String {
+    package static func destinationOfSymbolicLink(_ path: String) throws(SystemError) -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let count = try systemCall("read link", path: path) { readlink(path, &buffer, buffer.count - 1) }
         return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -63,7 +63,7 @@ public enum FileSystem {
 
     /// The absolute path with every link resolved.
     /// - Throws: ``SystemError`` "resolve".
-    public static func realPath(_ path: String) throws(SystemError) -> String {
+    package static func realPath(_ path: String) throws(SystemError) -> String {
         guard let resolved = realpath(path, nil) else {
             throw SystemError("resolve", path: path, errno: .current)
         }
@@ -72,13 +72,13 @@ public enum FileSystem {
     }
 
     /// True when the calling process may write to `path`.
-    public static func isWritable(_ path: String) -> Bool { access(path, W_OK) == 0 }
+    package static func isWritable(_ path: String) -> Bool { access(path, W_OK) == 0 }
 
     // MARK: - Reading and writing
 
     /// The whole content of a file.
     /// - Throws: ``SystemError`` "open" or "read".
-    public static func readFile(_ path: String) throws(SystemError) -> [UInt8] {
+    package static func readFile(_ path: String) throws(SystemError) -> [UInt8] {
         let fd = try FileDescriptor.open(path)
         defer { try? fd.close() }
         var content: [UInt8] = []
@@ -99,7 +99,7 @@ public enum FileSystem {
     /// - Returns: nil when there is no such file.
     /// - Throws: ``SystemError`` "open" (ELOOP for a link) or "read", or one whose `detail` says
     ///   the file is not a regular file.
-    public static func readOwnFile(_ path: String) throws(SystemError) -> [UInt8]? {
+    package static func readOwnFile(_ path: String) throws(SystemError) -> [UInt8]? {
         let fd: FileDescriptor
         do {
             fd = try FileDescriptor.open(path, [.noFollow, .nonBlocking])
@@ -125,14 +125,14 @@ public enum FileSystem {
 
     /// Makes `destination` a second name of `path` (a link itself is linked, not followed).
     /// - Throws: ``SystemError`` "link".
-    public static func link(_ path: String, to destination: String) throws(SystemError) {
+    package static func link(_ path: String, to destination: String) throws(SystemError) {
         try systemCall("link", path: path, destination: destination) { Glibc.link(path, destination) }
     }
 
     /// Replaces `path` with `bytes` so that a crash leaves either the old or the new content:
     /// temporary file in the same directory, write, fsync, rename over, fsync the directory.
     /// - Throws: ``SystemError`` from the step that failed; the temporary file is removed.
-    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(SystemError) {
+    package static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(SystemError) {
         let temporary = temporarySibling(of: path)
         do throws(SystemError) {
             let fd = try FileDescriptor.open(temporary, [.writeOnly, .create, .exclusive], mode: mode)
@@ -157,7 +157,7 @@ public enum FileSystem {
     /// - Returns: the number of bytes copied.
     /// - Throws: ``SystemError``; a partial copy is removed.
     @discardableResult
-    public static func copyFile(
+    package static func copyFile(
         _ source: String, to destination: String, mode: mode_t,
         observe: (UnsafeRawBufferPointer) -> Void = { _ in }
     ) throws(SystemError) -> Int {
@@ -190,7 +190,7 @@ public enum FileSystem {
 
     /// Creates a directory (and, with `intermediates`, its missing parents).
     /// - Throws: ``SystemError`` "create directory"; an existing directory is not an error.
-    public static func createDirectory(_ path: String, mode: mode_t = 0o755, intermediates: Bool = false) throws(SystemError) {
+    package static func createDirectory(_ path: String, mode: mode_t = 0o755, intermediates: Bool = false) throws(SystemError) {
         if intermediates {
             let up = parent(of: path)
             if up != path && !isDirectory(up) { try createDirectory(up, mode: 0o755, intermediates: true) }
@@ -205,21 +205,21 @@ public enum FileSystem {
 
     /// Renames atomically (both names on one file system).
     /// - Throws: ``SystemError`` "rename".
-    public static func rename(_ source: String, to destination: String) throws(SystemError) {
+    package static func rename(_ source: String, to destination: String) throws(SystemError) {
         let calls = SystemCalls.current
         try systemCall("rename", path: source, destination: destination) { calls.rename(source, destination) }
     }
 
     /// Removes a file or symbolic link.
     /// - Throws: ``SystemError`` "remove".
-    public static func removeFile(_ path: String) throws(SystemError) {
+    package static func removeFile(_ path: String) throws(SystemError) {
         let calls = SystemCalls.current
         try systemCall("remove", path: path) { calls.unlink(path) }
     }
 
     /// Removes `path` and everything below it; nothing there is not an error.
     /// - Throws: ``SystemError`` from the first removal that failed.
-    public static func removeTree(_ path: String) throws(SystemError) {
+    package static func removeTree(_ path: String) throws(SystemError) {
         guard let info = try statusIfPresent(path, followLinks: false) else { return }
         do throws(SystemError) {
             if info.kind == .directory {
@@ -238,7 +238,7 @@ public enum FileSystem {
     /// Points the symbolic link `path` at `target`, atomically: a temporary link renamed over
     /// the old one, then the directory fsync'd. Readers see the old or the new target, never none.
     /// - Throws: ``SystemError`` "create symbolic link", "rename" or "fsync".
-    public static func replaceSymbolicLink(_ path: String, target: String) throws(SystemError) {
+    package static func replaceSymbolicLink(_ path: String, target: String) throws(SystemError) {
         let temporary = temporarySibling(of: path)
         let calls = SystemCalls.current
         try systemCall("create symbolic link", path: temporary) { calls.symlink(target, temporary) }
@@ -253,7 +253,7 @@ public enum FileSystem {
 
     /// Makes the names in a directory durable (after create, rename or unlink in it).
     /// - Throws: ``SystemError`` "open" or "fsync".
-    public static func syncDirectory(_ path: String) throws(SystemError) {
+    package static func syncDirectory(_ path: String) throws(SystemError) {
         let fd = try FileDescriptor.open(path, .directory)
         defer { try? fd.close() }
         try fd.sync()
@@ -261,33 +261,33 @@ public enum FileSystem {
 
     /// Changes permission bits.
     /// - Throws: ``SystemError`` "change mode of".
-    public static func setMode(_ path: String, _ mode: mode_t) throws(SystemError) {
+    package static func setMode(_ path: String, _ mode: mode_t) throws(SystemError) {
         try systemCall("change mode of", path: path) { chmod(path, mode) }
     }
 
     // MARK: - Paths
 
     /// The directory part of a path ("." for a bare name).
-    public static func parent(of path: String) -> String {
+    package static func parent(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         if slash == path.startIndex { return "/" }
         return String(path[..<slash])
     }
 
     /// The last component of a path.
-    public static func baseName(of path: String) -> String {
+    package static func baseName(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return path }
         return String(path[path.index(after: slash)...])
     }
 
     /// `path` made absolute against the current directory (no links resolved).
-    public static func absolute(_ path: String) -> String {
+    package static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
         return currentDirectory() + "/" + path
     }
 
     /// The current working directory.
-    public static func currentDirectory() -> String {
+    package static func currentDirectory() -> String {
         guard let cwd = getcwd(nil, 0) else { return "." }
         defer { free(cwd) }
         return String(cString: cwd)

@@ -6,18 +6,18 @@ import Musl
 #endif
 
 /// The running process: its executable, environment, `exec`, signals.
-public enum ProcessControl {
+package enum ProcessControl {
     /// The absolute, link-free path of the running executable (`/proc/self/exe`).
     /// - Throws: ``SystemError`` "read link".
-    public static func executablePath() throws(SystemError) -> String {
+    package static func executablePath() throws(SystemError) -> String {
         try FileSystem.destinationOfSymbolicLink("/proc/self/exe")
     }
 
     /// This process's id.
-    public static var id: Int32 { getpid() }
+    package static var id: Int32 { getpid() }
 
     /// The environment as a dictionary.
-    public static func environment() -> [String: String] {
+    package static func environment() -> [String: String] {
         var result: [String: String] = [:]
         var pointer = environ
         while let entry = pointer.pointee {
@@ -31,14 +31,14 @@ public enum ProcessControl {
     }
 
     /// One environment variable.
-    public static func environment(_ name: String) -> String? {
+    package static func environment(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }
     }
 
     /// Replaces this process's program with `path`, keeping the PID.
     /// Returns only by throwing.
     /// - Throws: ``SystemError`` "execute".
-    public static func exec(_ path: String, arguments: [String], environment: [String: String]) throws(SystemError) -> Never {
+    package static func exec(_ path: String, arguments: [String], environment: [String: String]) throws(SystemError) -> Never {
         let envp = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         fflush(nil) // what `print` buffered would be lost with the old program image
         let error = withCStrings(arguments) { argv in
@@ -51,13 +51,13 @@ public enum ProcessControl {
     }
 
     /// Sends SIGKILL to this process: used by crash tests' fail points. Does not return.
-    public static func killSelf() -> Never {
+    package static func killSelf() -> Never {
         _ = kill(getpid(), SIGKILL)
         while true { pause() }
     }
 
     /// Whether a process with this id exists (it may belong to another user).
-    public static func isAlive(_ pid: Int32) -> Bool {
+    package static func isAlive(_ pid: Int32) -> Bool {
         pid > 0 && (kill(pid, 0) == 0 || errno == EPERM)
     }
 
@@ -65,7 +65,7 @@ public enum ProcessControl {
     /// verification run whose parent died before it could kill them.
     /// - Returns: the pids killed.
     @discardableResult
-    public static func killProcesses(workingUnder directory: String) -> [Int32] {
+    package static func killProcesses(workingUnder directory: String) -> [Int32] {
         let prefix = directory.hasSuffix("/") ? directory : directory + "/"
         return killProcesses { pid in
             guard let cwd = try? FileSystem.destinationOfSymbolicLink("/proc/\(pid)/cwd") else { return false }
@@ -77,7 +77,7 @@ public enum ProcessControl {
     /// upgrade whose parent was killed (they name their scratch directory in their arguments).
     /// - Returns: the pids killed.
     @discardableResult
-    public static func killProcesses(commandLineContaining text: String) -> [Int32] {
+    package static func killProcesses(commandLineContaining text: String) -> [Int32] {
         let needle = Array(text.utf8)
         return killProcesses { pid in
             guard let bytes = try? FileSystem.readFile("/proc/\(pid)/cmdline"), bytes.count >= needle.count else { return false }
@@ -101,42 +101,42 @@ public enum ProcessControl {
     }
 
     /// Ignores SIGPIPE (write errors come back as EPIPE instead).
-    public static func ignoreBrokenPipe() {
+    package static func ignoreBrokenPipe() {
         signal(SIGPIPE, SIG_IGN)
     }
 
     /// Standard input is a terminal.
-    public static var standardInputIsTerminal: Bool { isatty(0) == 1 }
+    package static var standardInputIsTerminal: Bool { isatty(0) == 1 }
 
     /// Standard error is a terminal.
-    public static var standardErrorIsTerminal: Bool { isatty(2) == 1 }
+    package static var standardErrorIsTerminal: Bool { isatty(2) == 1 }
 
     /// Reads one line from standard input (nil at end of input).
-    public static func readLine() -> String? { Swift.readLine() }
+    package static func readLine() -> String? { Swift.readLine() }
 
     /// Sleeps.
-    public static func sleep(seconds: Double) {
+    package static func sleep(seconds: Double) {
         usleep(UInt32(max(0, seconds) * 1_000_000))
     }
 }
 
 /// Monotonic time in nanoseconds, for durations.
-public enum MonotonicClock {
-    public static func now() -> UInt64 {
+package enum MonotonicClock {
+    package static func now() -> UInt64 {
         var time = timespec()
         clock_gettime(CLOCK_MONOTONIC, &time)
         return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
 
-    public static func seconds(since start: UInt64) -> Double {
+    package static func seconds(since start: UInt64) -> Double {
         Double(now() &- start) / 1_000_000_000
     }
 }
 
 /// Wall-clock time, for records.
-public enum WallClock {
+package enum WallClock {
     /// Seconds since 1970 with microsecond precision.
-    public static func now() -> Double {
+    package static func now() -> Double {
         var time = timespec()
         clock_gettime(CLOCK_REALTIME, &time)
         return Double(time.tv_sec) + Double(time.tv_nsec / 1_000) / 1_000_000
@@ -145,7 +145,7 @@ public enum WallClock {
 
 extension WallClock {
     /// `seconds` since 1970 as UTC ISO 8601, e.g. "2026-11-22T01:23:45Z".
-    public static func iso8601(_ seconds: Double) -> String {
+    package static func iso8601(_ seconds: Double) -> String {
         var time = time_t(seconds)
         var parts = tm()
         gmtime_r(&time, &parts)
@@ -156,21 +156,21 @@ extension WallClock {
 
 extension ProcessControl {
     /// Removes a variable from this process's environment (so children and `exec` do not see it).
-    public static func removeEnvironment(_ name: String) { unsetenv(name) }
+    package static func removeEnvironment(_ name: String) { unsetenv(name) }
 }
 
 /// SIGINT and SIGTERM as a request to cancel: long waits check it and undo what they did.
-public enum Cancellation {
+package enum Cancellation {
     /// Routes SIGINT and SIGTERM to ``signal`` instead of ending the process.
-    public static func install() { ad_install_cancel_handlers() }
+    package static func install() { ad_install_cancel_handlers() }
 
     /// The signal that asked to cancel, or 0.
-    public static var signal: Int32 { ad_cancel_signal() }
+    package static var signal: Int32 { ad_cancel_signal() }
 }
 
 extension ProcessControl {
     /// The first executable called `name` in $PATH.
-    public static func findExecutable(_ name: String) -> String? {
+    package static func findExecutable(_ name: String) -> String? {
         if name.contains("/") { return name }
         for directory in (environment("PATH") ?? "/usr/bin:/bin").split(separator: ":") {
             let candidate = "\(directory)/\(name)"

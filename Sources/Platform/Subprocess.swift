@@ -6,15 +6,15 @@ import Musl
 #endif
 
 /// How a child process ended. A non-zero exit is a result, not an error.
-public enum TerminationStatus: Sendable, Equatable, CustomStringConvertible {
+package enum TerminationStatus: Sendable, Equatable, CustomStringConvertible {
     case exited(Int32)
     case signaled(Int32)
     /// Still running when the wall-clock limit came; the whole process group was killed.
     case timedOut(seconds: Double)
 
-    public var isSuccess: Bool { self == .exited(0) }
+    package var isSuccess: Bool { self == .exited(0) }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .exited(let code): "exited with status \(code)"
         case .signaled(let signal): "was killed by signal \(signal) (\(String(cString: strsignal(signal))))"
@@ -28,60 +28,60 @@ private func formatSeconds(_ seconds: Double) -> String {
 }
 
 /// A resource limit for a child (applied with `setrlimit` before it executes).
-public struct ResourceLimit: Sendable, Equatable {
-    public var resource: Int32
-    public var value: UInt64
-    public init(resource: Int32, value: UInt64) {
+package struct ResourceLimit: Sendable, Equatable {
+    package var resource: Int32
+    package var value: UInt64
+    package init(resource: Int32, value: UInt64) {
         self.resource = resource
         self.value = value
     }
-    public static func cpuSeconds(_ seconds: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_CPU.rawValue), value: seconds) }
-    public static func addressSpace(bytes: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_AS.rawValue), value: bytes) }
-    public static func fileSize(bytes: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_FSIZE.rawValue), value: bytes) }
-    public static func processes(_ count: UInt64) -> ResourceLimit { .init(resource: Int32(__RLIMIT_NPROC.rawValue), value: count) }
-    public static func openFiles(_ count: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_NOFILE.rawValue), value: count) }
+    package static func cpuSeconds(_ seconds: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_CPU.rawValue), value: seconds) }
+    package static func addressSpace(bytes: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_AS.rawValue), value: bytes) }
+    package static func fileSize(bytes: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_FSIZE.rawValue), value: bytes) }
+    package static func processes(_ count: UInt64) -> ResourceLimit { .init(resource: Int32(__RLIMIT_NPROC.rawValue), value: count) }
+    package static func openFiles(_ count: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_NOFILE.rawValue), value: count) }
 }
 
 /// Runs programs as children: own process group, limits, a wall-clock timeout, output to files.
-public enum Subprocess {
+package enum Subprocess {
     /// What to run and how to confine it.
-    public struct Configuration: Sendable {
-        public var executable: String
-        public var arguments: [String]
-        public var environment: [String: String]
-        public var workingDirectory: String?
+    package struct Configuration: Sendable {
+        package var executable: String
+        package var arguments: [String]
+        package var environment: [String: String]
+        package var workingDirectory: String?
         /// Where standard output and standard error go (created or truncated); nil: /dev/null.
-        public var outputPath: String?
-        public var errorPath: String?
-        public var timeoutSeconds: Double?
-        public var limits: [ResourceLimit] = []
+        package var outputPath: String?
+        package var errorPath: String?
+        package var timeoutSeconds: Double?
+        package var limits: [ResourceLimit] = []
         /// Run in a new network namespace (no interfaces but a downed loopback).
-        public var isolateNetwork = false
+        package var isolateNetwork = false
         /// Run as pid 1 of a new pid namespace: whatever it starts dies with it.
-        public var isolateProcesses = false
+        package var isolateProcesses = false
         /// Run in a new user namespace that maps this process's own uid and gid, so that the
         /// namespaces below need no privilege (the kernel may refuse it).
-        public var isolateUser = false
+        package var isolateUser = false
         /// Run in a private mount namespace ("/" rprivate) where every path of
         /// ``readOnlyMounts`` is bind-remounted read-only, keeping its nosuid, nodev, noexec and
         /// atime flags...
-        public var isolateMounts = false
+        package var isolateMounts = false
         /// ...these mount points (``MountTable/mountPoints()``, all of them to confine a program)...
-        public var readOnlyMounts: [String] = []
+        package var readOnlyMounts: [String] = []
         /// ...then these (inside them) bound writable again.
-        public var writablePaths: [String] = []
+        package var writablePaths: [String] = []
         /// With ``isolateMounts``: a directory bound read-only on `/dev`, holding only these devices.
-        public var devices: DeviceDirectory?
+        package var devices: DeviceDirectory?
         /// Securebits locked so that uid 0 gains no capabilities on exec, and the whole bounding
         /// set dropped (needs root, or ``isolateUser``).
-        public var dropCapabilities = false
+        package var dropCapabilities = false
         /// Ambient, effective, permitted and inheritable capabilities cleared and
         /// `PR_SET_NO_NEW_PRIVS` set: a setuid program or file capability gains nothing.
-        public var noNewPrivileges = false
+        package var noNewPrivileges = false
         /// The one descriptor besides stdio the program inherits.
-        public var inheritedDescriptor: InheritedDescriptor?
+        package var inheritedDescriptor: InheritedDescriptor?
 
-        public init(executable: String, arguments: [String], environment: [String: String]) {
+        package init(executable: String, arguments: [String], environment: [String: String]) {
             self.executable = executable
             self.arguments = arguments
             self.environment = environment
@@ -89,15 +89,15 @@ public enum Subprocess {
     }
 
     /// A descriptor passed to the program under a chosen number.
-    public struct InheritedDescriptor: Sendable, Equatable {
+    package struct InheritedDescriptor: Sendable, Equatable {
         /// The parent's descriptor.
-        public var source: Int32
+        package var source: Int32
         /// Its number in the program.
-        public var target: Int32
+        package var target: Int32
         /// The child writes its pid, as it sees it (in a pid namespace: its namespace pid), into
         /// the file (truncated first) just before it executes the program.
-        public var writeProcessID: Bool
-        public init(source: Int32, target: Int32, writeProcessID: Bool = false) {
+        package var writeProcessID: Bool
+        package init(source: Int32, target: Int32, writeProcessID: Bool = false) {
             self.source = source
             self.target = target
             self.writeProcessID = writeProcessID
@@ -105,21 +105,21 @@ public enum Subprocess {
     }
 
     /// A directory to bind on `/dev`: `names` are empty files in it, each with `/dev/<name>` bound on it.
-    public struct DeviceDirectory: Sendable, Equatable {
-        public var path: String
-        public var names: [String]
-        public init(path: String, names: [String]) {
+    package struct DeviceDirectory: Sendable, Equatable {
+        package var path: String
+        package var names: [String]
+        package init(path: String, names: [String]) {
             self.path = path
             self.names = names
         }
     }
 
     /// Why a child could not be started.
-    public struct LaunchError: Error, Sendable, CustomStringConvertible {
-        public var executable: String
-        public var step: String
-        public var errno: Errno
-        public var description: String {
+    package struct LaunchError: Error, Sendable, CustomStringConvertible {
+        package var executable: String
+        package var step: String
+        package var errno: Errno
+        package var description: String {
             switch (step, errno) {
             case ("exec", .execFormat):
                 "\"\(executable)\" is not a program this system can run (exec: \(errno))"
@@ -135,7 +135,7 @@ public enum Subprocess {
     /// - Returns: how it ended.
     /// - Throws: ``LaunchError`` when it could not be started, ``SystemError`` for the output files,
     ///   ``Cancelled`` when SIGINT or SIGTERM arrived (after ``Cancellation/install()``).
-    public static func run(_ configuration: Configuration, progress: ((Double) -> Void)? = nil) throws -> TerminationStatus {
+    package static func run(_ configuration: Configuration, progress: ((Double) -> Void)? = nil) throws -> TerminationStatus {
         let child = try launch(configuration)
         var lastReport = 0.0
         while true {
@@ -149,7 +149,7 @@ public enum Subprocess {
     }
 
     /// Starts the child and returns at once; ``Running/poll()`` tells when it has ended.
-    public static func launch(_ configuration: Configuration) throws -> Running {
+    package static func launch(_ configuration: Configuration) throws -> Running {
         let output = try openOutput(configuration.outputPath)
         defer { try? output.close() }
         let error = configuration.errorPath == configuration.outputPath ? output : try openOutput(configuration.errorPath)
@@ -161,16 +161,16 @@ public enum Subprocess {
     }
 
     /// The user asked to stop (SIGINT or SIGTERM); the child was killed.
-    public struct Cancelled: Error, Sendable, CustomStringConvertible {
-        public var signal: Int32
-        public init(signal: Int32) { self.signal = signal }
-        public var description: String { "Cancelled by signal \(signal) (\(String(cString: strsignal(signal))))" }
+    package struct Cancelled: Error, Sendable, CustomStringConvertible {
+        package var signal: Int32
+        package init(signal: Int32) { self.signal = signal }
+        package var description: String { "Cancelled by signal \(signal) (\(String(cString: strsignal(signal))))" }
     }
 
     /// A child that is running.
-    public final class Running: @unchecked Sendable {
+    package final class Running: @unchecked Sendable {
         // Owned by the thread that launched it; `poll` and `terminate` are not called concurrently.
-        public let pid: pid_t
+        package let pid: pid_t
         let executable: String
         let timeoutSeconds: Double?
         let start: UInt64
@@ -185,11 +185,11 @@ public enum Subprocess {
         }
 
         /// Seconds since it started.
-        public var elapsed: Double { MonotonicClock.seconds(since: start) }
+        package var elapsed: Double { MonotonicClock.seconds(since: start) }
 
         /// How it ended, or nil while it runs. Kills its process group once it has ended, at the
         /// timeout, or on cancellation.
-        public func poll() throws -> TerminationStatus? {
+        package func poll() throws -> TerminationStatus? {
             if let finished { return finished }
             var status: Int32 = 0
             let reaped = waitpid(pid, &status, WNOHANG)
@@ -217,13 +217,13 @@ public enum Subprocess {
         }
 
         /// Sleeps a little (longer the longer it runs, up to 10 ms).
-        public func pause() {
+        package func pause() {
             usleep(pauseMicroseconds)
             pauseMicroseconds = min(pauseMicroseconds * 2, 10_000)
         }
 
         /// Kills the whole process group and reaps the child.
-        public func terminate() {
+        package func terminate() {
             guard finished == nil else { return }
             _ = kill(-pid, SIGKILL)
             var status: Int32 = 0

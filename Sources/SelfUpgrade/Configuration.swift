@@ -14,17 +14,29 @@ public struct ProgramIdentity: Sendable, Equatable {
     public var selfCheckArguments: [String]
     /// The arguments the verifier restarts it with when it rehearses the restart protocol: a run
     /// that calls ``Upgrader/start()`` (which confirms the rehearsed transaction) and exits 0.
-    /// The home is given as `AUTODEV_HOME`.
+    /// The home is given in `<environmentPrefix>HOME`.
     public var restartProbeArguments: [String]
+    /// The prefix of every environment variable the library reads or sets for this program:
+    /// `<prefix>TX`, `<prefix>LOCK_FD`, `<prefix>UPGRADED_FROM`, `<prefix>RESTARTS` across a
+    /// restart, `<prefix>HOME` and `<prefix>SANDBOX` in verification, `<prefix>FAILPOINT` in
+    /// crash tests. By default the name in capitals with `_` for anything not a letter or digit,
+    /// then `_` ("AUTODEV_" for "autodev").
+    public var environmentPrefix: String
 
     public init(name: String, version: String, protocolVersion: Int, selfCheckArguments: [String] = ["self-check", "--json"],
-                restartProbeArguments: [String] = ["self-upgrade", "status", "--json"]) {
+                restartProbeArguments: [String] = ["self-upgrade", "status", "--json"], environmentPrefix: String? = nil) {
         self.name = name
         self.version = version
         self.protocolVersion = protocolVersion
         self.selfCheckArguments = selfCheckArguments
         self.restartProbeArguments = restartProbeArguments
+        self.environmentPrefix = environmentPrefix ?? String(name.uppercased().unicodeScalars.map {
+            ("A"..."Z").contains($0) || ("0"..."9").contains($0) ? Character($0) : "_"
+        }) + "_"
     }
+
+    /// The environment variables of this program.
+    package var markers: Markers { Markers(prefix: environmentPrefix) }
 }
 
 /// Settings of an installation, kept in `<home>/config.json`.
@@ -48,7 +60,7 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
     public init() {}
 
     /// Reads `<home>/config.json`, or the defaults when it is absent.
-    public static func load(from home: Home) throws -> UpgradeConfiguration {
+    package static func load(from home: Home) throws -> UpgradeConfiguration {
         guard let bytes = try FileSystem.readOwnFile(home.configuration) else { return UpgradeConfiguration() }
         do {
             return try JSONDecoder().decode(UpgradeConfiguration.self, from: Data(bytes))
@@ -58,7 +70,7 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
     }
 
     /// Writes `<home>/config.json` atomically.
-    public func save(to home: Home) throws {
+    package func save(to home: Home) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try FileSystem.writeAtomically(home.configuration, Array(try encoder.encode(self)) + [10])
@@ -81,26 +93,33 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
     }
 }
 
-/// Environment variables that carry a transaction across `exec`.
-public enum Marker {
+/// The environment variables of one program (``ProgramIdentity/environmentPrefix``).
+package struct Markers: Sendable {
+    let prefix: String
     /// The transaction being resumed.
-    public static let transaction = "AUTODEV_TX"
+    package var transaction: String { prefix + "TX" }
     /// The version that exec'd this process.
-    public static let upgradedFrom = "AUTODEV_UPGRADED_FROM"
+    package var upgradedFrom: String { prefix + "UPGRADED_FROM" }
     /// The inherited descriptor holding the home's lock.
-    public static let lockDescriptor = "AUTODEV_LOCK_FD"
+    package var lockDescriptor: String { prefix + "LOCK_FD" }
     /// `count:first-epoch` of recent restarts, for the loop guard.
-    public static let restarts = "AUTODEV_RESTARTS"
+    package var restarts: String { prefix + "RESTARTS" }
+    /// The home a program is told to use.
+    package var home: String { prefix + "HOME" }
+    /// Set in a verification run.
+    package var sandbox: String { prefix + "SANDBOX" }
+    /// Crash-test hooks.
+    package var failPoint: String { prefix + "FAILPOINT" }
 
     /// The markers that belong to one restart (removed once it is handled).
-    public static let perRestart = [transaction, upgradedFrom, lockDescriptor]
+    package var perRestart: [String] { [transaction, upgradedFrom, lockDescriptor] }
 }
 
-/// Crash-test hooks: `AUTODEV_FAILPOINT=kill-after:swap,kill-before:confirm` makes the process
-/// SIGKILL itself at those moments; `fail:<point>` makes that point throw instead.
+/// Crash-test hooks: `<PREFIX>FAILPOINT=kill-after-swap,fail-before-verify` makes the process
+/// SIGKILL itself at those moments, or makes that point throw.
 enum FailPoint {
-    static func hit(_ point: String) throws {
-        guard let spec = ProcessControl.environment("AUTODEV_FAILPOINT") else { return }
+    static func hit(_ point: String, _ program: ProgramIdentity) throws {
+        guard let spec = ProcessControl.environment(program.markers.failPoint) else { return }
         for item in spec.split(separator: ",") {
             if item == "kill-\(point)" { ProcessControl.killSelf() }
             if item == "fail-\(point)" { throw UpgradeError.injectedFailure(point: point) }

@@ -3,47 +3,53 @@ import Platform
 import Storage
 
 /// What a step learned, for its journal record.
-struct StepOutcome {
-    var to: SHA256Digest?
-    var version: String?
+package struct StepOutcome {
+    package var to: SHA256Digest?
+    package var version: String?
+    package init(to: SHA256Digest? = nil, version: String? = nil) {
+        self.to = to
+        self.version = version
+    }
 }
 
 /// One step of a transaction (the Command pattern): `run` does it, `undo` takes it back.
 /// The runner journals each completed step and, on failure, undoes the completed ones in
 /// reverse order and journals the abort with the reason.
-protocol TransactionStep: Sendable {
+package protocol TransactionStep: Sendable {
     var name: StepName { get }
     func run(_ context: inout TransactionContext) throws -> StepOutcome
     func undo(_ context: TransactionContext) throws
 }
 
 extension TransactionStep {
-    func undo(_ context: TransactionContext) throws {}
+    package func undo(_ context: TransactionContext) throws {}
 }
 
 /// The state a transaction's steps share.
-struct TransactionContext {
-    let upgrader: Upgrader
+package struct TransactionContext {
+    package let upgrader: Upgrader
     var journal: Journal
-    let transaction: String
+    package let transaction: String
     let operation: Operation
     let from: SHA256Digest?
     let lock: FileLock
-    var candidate: String?
+    /// The file the stage step copies into the store (a source build sets it when it is built).
+    package var candidate: String?
     var source: CandidateSource?
     var target: SHA256Digest?
     var stagedNewVersion = false
-    var verifyState = false
+    package var verifyState = false
     /// Rehearse the restart protocol in verification (the transaction will exec the new version).
-    var rehearseRestart = true
+    package var rehearseRestart = true
     var verification: Verifier.Result?
-    var sourceBuild: SourceBuild?
-    var testRun: Subprocess.Running?
-    var testSummary: String?
+    /// The test run's summary line, for a source upgrade.
+    package var testSummary: String?
+    /// Run first on every abort: stops what a step left running (a source build's tools).
+    package var abortActions: [@Sendable () -> Void] = []
     var timings: [(step: StepName, seconds: Double)] = []
 
-    var home: Home { upgrader.home }
-    var logDirectory: String { home.logDirectory(transaction: transaction) }
+    package var home: Home { upgrader.home }
+    package var logDirectory: String { home.logDirectory(transaction: transaction) }
 
     /// Journals `begin`.
     init(upgrader: Upgrader, journal: Journal, transaction: String, operation: Operation,
@@ -66,7 +72,7 @@ struct TransactionContext {
         for step in steps {
             var ran = false
             do {
-                try FailPoint.hit("before-\(step.name)")
+                try FailPoint.hit("before-\(step.name)", upgrader.program)
                 upgrader.progress(.started(step: step.name.rawValue))
                 let start = MonotonicClock.now()
                 let outcome = try step.run(&self)
@@ -77,7 +83,7 @@ struct TransactionContext {
                 timings.append((step.name, seconds))
                 upgrader.progress(.finished(step: step.name.rawValue, seconds: seconds))
                 completed.append(step)
-                try FailPoint.hit("after-\(step.name)")
+                try FailPoint.hit("after-\(step.name)", upgrader.program)
             } catch {
                 if ran && !completed.contains(where: { $0.name == step.name }) { completed.append(step) }
                 upgrader.progress(.failed(step: step.name.rawValue, reason: "\(error)"))
@@ -94,12 +100,12 @@ struct TransactionContext {
     /// - Returns: the undo steps that failed, each with its error (also in the journal).
     @discardableResult
     mutating func abort(undoing steps: [any TransactionStep], reason: String) -> [String] {
-        stopSourceTools()
+        for action in abortActions { action() }
         let journaled = (try? journal.append(JournalRecord(.abort(transaction: transaction, reason: reason)))) != nil
         var failures: [String] = []
         for step in steps.reversed() {
             do {
-                try FailPoint.hit("undo-\(step.name)")
+                try FailPoint.hit("undo-\(step.name)", upgrader.program)
                 try step.undo(self)
             } catch {
                 failures.append("undo of \(step.name) failed: \(error)")
@@ -107,14 +113,6 @@ struct TransactionContext {
         }
         if !journaled { failures.append("the abort could not be journaled; the next start will undo the transaction") }
         return failures
-    }
-
-    /// Stops the build and test tools of a source upgrade: the test run's group, then every
-    /// tool still working on the home's caches.
-    func stopSourceTools() {
-        guard sourceBuild != nil else { return }
-        testRun?.terminate()
-        SourceBuild.stopTools(of: home)
     }
 
     /// Journals `commit`.
@@ -126,10 +124,11 @@ struct TransactionContext {
 // MARK: - Steps
 
 /// Lock is held by then; checks space, file system and writability before anything is written.
-struct PreflightStep: TransactionStep {
-    let name = StepName.preflight
+package struct PreflightStep: TransactionStep {
+    package init() {}
+    package let name = StepName.preflight
 
-    func run(_ context: inout TransactionContext) throws -> StepOutcome {
+    package func run(_ context: inout TransactionContext) throws -> StepOutcome {
         let home = context.home
         let staging = try FileSystem.status(home.staging)
         let versions = try FileSystem.status(home.versions)
@@ -159,17 +158,18 @@ struct PreflightStep: TransactionStep {
 }
 
 /// Copies the candidate into the content-addressed store (hashing it on the way), fsync'd.
-struct StageStep: TransactionStep {
-    let name = StepName.stage
+package struct StageStep: TransactionStep {
+    package init() {}
+    package let name = StepName.stage
 
-    func run(_ context: inout TransactionContext) throws -> StepOutcome {
+    package func run(_ context: inout TransactionContext) throws -> StepOutcome {
         let staged = try context.upgrader.store.stage(context.candidate!, source: context.source?.encoded ?? "", transaction: context.transaction)
         context.target = staged.id
         context.stagedNewVersion = !staged.wasPresent
         return StepOutcome(to: staged.id)
     }
 
-    func undo(_ context: TransactionContext) throws {
+    package func undo(_ context: TransactionContext) throws {
         try? FileSystem.removeTree(context.home.staging + "/" + context.transaction)
         guard let target = context.target, context.stagedNewVersion, target != context.from else { return }
         try context.upgrader.store.remove(target)
@@ -180,17 +180,18 @@ struct StageStep: TransactionStep {
 struct CheckIntegrityStep: TransactionStep {
     let name = StepName.check
 
-    func run(_ context: inout TransactionContext) throws -> StepOutcome {
+    package func run(_ context: inout TransactionContext) throws -> StepOutcome {
         try context.upgrader.store.verify(context.target!)
         return StepOutcome(to: context.target)
     }
 }
 
 /// Runs the staged binary's verification mode in the sandbox.
-struct VerifyStep: TransactionStep {
-    let name = StepName.verify
+package struct VerifyStep: TransactionStep {
+    package init() {}
+    package let name = StepName.verify
 
-    func run(_ context: inout TransactionContext) throws -> StepOutcome {
+    package func run(_ context: inout TransactionContext) throws -> StepOutcome {
         let target = context.target!
         let result = try context.upgrader.verifier.verify(
             binary: context.home.binary(target), logDirectory: context.logDirectory,
@@ -209,83 +210,15 @@ struct VerifyStep: TransactionStep {
 struct SwapStep: TransactionStep {
     let name = StepName.swap
 
-    func run(_ context: inout TransactionContext) throws -> StepOutcome {
+    package func run(_ context: inout TransactionContext) throws -> StepOutcome {
         let signal = Cancellation.signal
         if signal != 0 { throw Subprocess.Cancelled(signal: signal) }
         try context.home.setCurrent(context.target!)
         return StepOutcome(to: context.target)
     }
 
-    func undo(_ context: TransactionContext) throws {
+    package func undo(_ context: TransactionContext) throws {
         if let from = context.from { try context.home.setCurrent(from) }
     }
 }
 
-// MARK: - Source steps
-
-/// Starts `swift test` and `swift build -c release` side by side (each with its own warm
-/// scratch directory, output in the transaction's logs), and waits for the build.
-struct BuildStep: TransactionStep {
-    let name = StepName.build
-
-    func run(_ context: inout TransactionContext) throws -> StepOutcome {
-        let build = context.sourceBuild!
-        guard let swift = ProcessControl.findExecutable("swift") else { throw UpgradeError.toolMissing(name: "swift") }
-        try FileSystem.createDirectory(context.logDirectory, mode: 0o755, intermediates: true)
-        let environment = ProcessControl.environment().filter { !$0.key.hasPrefix("AUTODEV_") }
-        func configuration(_ arguments: [String], log: String) -> Subprocess.Configuration {
-            var configuration = Subprocess.Configuration(executable: swift, arguments: arguments, environment: environment)
-            configuration.workingDirectory = build.source
-            configuration.outputPath = context.logDirectory + "/" + log
-            configuration.errorPath = configuration.outputPath
-            return configuration
-        }
-        context.testRun = try Subprocess.launch(configuration(build.testArguments, log: "test.log"))
-        let log = context.logDirectory + "/build.log"
-        let status = try wait(for: try Subprocess.launch(configuration(build.buildArguments, log: "build.log")), log: log, context: context)
-        guard status.isSuccess else {
-            throw UpgradeError.toolFailed(command: "swift " + build.buildArguments.joined(separator: " "), status: status.description,
-                                          problems: ToolLog.firstProblems(in: log), log: log)
-        }
-        guard FileSystem.exists(build.candidate) else {
-            throw UpgradeError.toolFailed(command: "swift build", status: "produced no \(build.candidate)", problems: [], log: log)
-        }
-        context.candidate = build.candidate
-        return StepOutcome()
-    }
-
-    func undo(_ context: TransactionContext) throws {
-        context.stopSourceTools()
-    }
-}
-
-/// Waits for the `swift test` run the build step started.
-struct TestStep: TransactionStep {
-    let name = StepName.test
-
-    func run(_ context: inout TransactionContext) throws -> StepOutcome {
-        let build = context.sourceBuild!
-        let log = context.logDirectory + "/test.log"
-        let status = try wait(for: context.testRun!, log: log, context: context)
-        guard status.isSuccess else {
-            throw UpgradeError.toolFailed(command: "swift " + build.testArguments.joined(separator: " "), status: status.description,
-                                          problems: ToolLog.firstProblems(in: log), log: log)
-        }
-        context.testSummary = ToolLog.testSummary(in: log)
-        return StepOutcome()
-    }
-}
-
-/// Polls a tool until it ends, reporting progress (elapsed time and its last line) each second.
-private func wait(for process: Subprocess.Running, log: String, context: TransactionContext) throws -> TerminationStatus {
-    var reported = 0.0
-    while true {
-        if let status = try process.poll() { return status }
-        if process.elapsed - reported >= 1 {
-            reported = process.elapsed
-            context.upgrader.progress(.working(step: log.hasSuffix("test.log") ? "test" : "build", seconds: reported,
-                                                detail: ToolLog.lastLine(of: log)))
-        }
-        process.pause()
-    }
-}

@@ -1,80 +1,190 @@
 import Platform
+import Storage
 
-/// Why an upgrade, rollback or recovery did not happen. Each message names the path and action.
-public enum UpgradeError: Error, Sendable, CustomStringConvertible {
-    case notInitialized(home: String)
-    case alreadyInitialized(home: String, current: String)
-    case homeNotWritable(path: String, reason: String)
-    case locked(path: String, holder: String?)
-    case candidateMissing(path: String)
-    case candidateIsDirectory(path: String)
-    case candidateNotRegular(path: String)
-    case candidateNotExecutable(path: String, mode: String)
-    case insufficientSpace(path: String, needed: Int, available: UInt64)
-    case differentFileSystems(staging: String, versions: String)
-    case verificationFailed(binary: String, reason: String, log: String)
-    case noPreviousVersion
-    case alreadyCurrent(id: String)
-    case restartLoop(count: Int, seconds: Double)
-    case healthCheckFailed(reason: String)
-    case invalidConfiguration(path: String, reason: String)
-    case injectedFailure(point: String)
-    case cancelled
-    case sourceNotPackage(path: String, reason: String)
-    case toolMissing(name: String)
-    case toolFailed(command: String, status: String, problems: [String], log: String)
-    case undoFailed(cause: String, failures: [String])
-    case nothingToRepairFrom(home: String, damaged: [String])
+/// Why an upgrade, rollback, repair or recovery did not happen.
+///
+/// A ``code`` to branch on (new codes can be added without breaking a `switch` over them, as
+/// swift-subprocess does), a message that names the path and the action, and the underlying
+/// error when there is one. Everything the library throws from its public methods is this type.
+public struct UpgradeError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong, by kind.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        let name: String
+        init(_ name: String) { self.name = name }
+        public var description: String { name }
 
-    public var description: String {
-        switch self {
-        case .notInitialized(let home):
-            "No installation at \"\(home)\": run 'autodev init' first (or pass --home DIR)"
-        case .alreadyInitialized(let home, let current):
-            "\"\(home)\" is already initialized (current version \(current))"
-        case .homeNotWritable(let path, let reason):
-            "The home \"\(path)\" is not writable: \(reason)"
-        case .locked(let path, let holder):
-            "Another transaction holds the lock \"\(path)\"" + (holder.map { " (process \($0))" } ?? "") + "; try again when it has finished"
-        case .candidateMissing(let path):
-            "The candidate \"\(path)\" does not exist"
-        case .candidateIsDirectory(let path):
-            "The candidate \"\(path)\" is a directory, not a program"
-        case .candidateNotRegular(let path):
-            "The candidate \"\(path)\" is not a regular file"
-        case .candidateNotExecutable(let path, let mode):
-            "The candidate \"\(path)\" is not executable (mode \(mode)); make it so with chmod +x"
-        case .insufficientSpace(let path, let needed, let available):
-            "Not enough free space in \"\(path)\": \(needed) bytes needed, \(available) available"
-        case .differentFileSystems(let staging, let versions):
-            "\"\(staging)\" and \"\(versions)\" are on different file systems, so the swap could not be atomic"
-        case .verificationFailed(let binary, let reason, let log):
-            "Verification of \"\(binary)\" failed: \(reason) (log: \(log))"
-        case .noPreviousVersion:
-            "There is no previous version to roll back to"
-        case .alreadyCurrent(let id):
-            "Version \(id) is already the current version"
-        case .restartLoop(let count, let seconds):
-            "Refusing to restart again: \(count) restarts in the last \(Int(seconds)) s (restart-loop guard)"
-        case .healthCheckFailed(let reason):
-            "The new version failed its health check after restart: \(reason)"
-        case .invalidConfiguration(let path, let reason):
-            "The configuration \"\(path)\" is invalid: \(reason)"
-        case .injectedFailure(let point):
-            "Injected failure at \(point) (AUTODEV_FAILPOINT)"
-        case .cancelled:
-            "Cancelled; nothing was changed"
-        case .sourceNotPackage(let path, let reason):
-            "The source \"\(path)\" is not a Swift package: \(reason)"
-        case .toolMissing(let name):
-            "'\(name)' was not found on PATH; a source upgrade needs the Swift toolchain"
-        case .undoFailed(let cause, let failures):
-            "The transaction failed (\(cause)) and undoing it failed too: " + failures.joined(separator: "; ")
-        case .nothingToRepairFrom(let home, let damaged):
-            "No intact version is stored in \"\(home)\" to rebuild the journal from" + (damaged.isEmpty ? "" : " (damaged: \(damaged.joined(separator: ", ")))")
-        case .toolFailed(let command, let status, let problems, let log):
-            "'\(command)' \(status)" + (problems.isEmpty ? "" : ":\n" + problems.map { "  " + $0 }.joined(separator: "\n"))
-                + "\nFull log: \(log)"
+        /// The home has no installation.
+        public static let notInitialized = Code("not-initialized")
+        /// The home already has an installation.
+        public static let alreadyInitialized = Code("already-initialized")
+        /// The home (or a file in it) cannot be written.
+        public static let homeNotWritable = Code("home-not-writable")
+        /// Another transaction holds the home's lock.
+        public static let locked = Code("locked")
+        /// The candidate is missing, not a regular file, or not executable.
+        public static let invalidCandidate = Code("invalid-candidate")
+        /// Not enough free space for the candidate and its logs.
+        public static let insufficientSpace = Code("insufficient-space")
+        /// Staging and the store are on different file systems.
+        public static let differentFileSystems = Code("different-file-systems")
+        /// The candidate failed its sandboxed verification.
+        public static let verificationFailed = Code("verification-failed")
+        /// There is no version to roll back to.
+        public static let noPreviousVersion = Code("no-previous-version")
+        /// The target is already the current version.
+        public static let alreadyCurrent = Code("already-current")
+        /// The restart-loop guard refused another restart.
+        public static let restartLoop = Code("restart-loop")
+        /// The new version failed its health check after restart.
+        public static let healthCheckFailed = Code("health-check-failed")
+        /// The home's configuration cannot be read.
+        public static let invalidConfiguration = Code("invalid-configuration")
+        /// A crash-test hook fired.
+        public static let injectedFailure = Code("injected-failure")
+        /// The user cancelled.
+        public static let cancelled = Code("cancelled")
+        /// The source to build is not a Swift package.
+        public static let sourceNotPackage = Code("source-not-package")
+        /// A tool the upgrade needs is missing.
+        public static let toolMissing = Code("tool-missing")
+        /// A build or test tool failed.
+        public static let toolFailed = Code("tool-failed")
+        /// Undoing a failed transaction failed too.
+        public static let undoFailed = Code("undo-failed")
+        /// The journal cannot be used until it is repaired.
+        public static let journalDamaged = Code("journal-damaged")
+        /// A stored version is missing or its bytes no longer match its id.
+        public static let versionDamaged = Code("version-damaged")
+        /// The home's files are not as the library left them (a planted link, a state file it
+        /// cannot read).
+        public static let homeDamaged = Code("home-damaged")
+        /// A system call failed.
+        public static let system = Code("system")
+    }
+
+    public var code: Code
+    /// The whole message, naming the path and the action.
+    public var message: String
+    /// The file or directory it is about, when there is one.
+    public var path: String?
+    /// The error this one wraps.
+    public var underlying: (any Error & Sendable)?
+
+    public init(_ code: Code, _ message: String, path: String? = nil, underlying: (any Error & Sendable)? = nil) {
+        self.code = code
+        self.message = message
+        self.path = path
+        self.underlying = underlying
+    }
+
+    public var description: String { message }
+
+    /// `error` as an ``UpgradeError``: itself when it is one, else wrapped with a code by kind.
+    package init(wrapping error: any Error) {
+        switch error {
+        case let error as UpgradeError:
+            self = error
+        case let error as StorageError:
+            switch error {
+            case .corruptJournal(let path, _, _), .unusableJournal(let path, _):
+                self.init(.journalDamaged, error.description, path: path, underlying: error)
+            case .missingVersion(_, let path), .damagedVersion(_, let path, _):
+                self.init(.versionDamaged, error.description, path: path, underlying: error)
+            case .unexpectedLink(let path, _), .notADirectory(let path), .corruptState(let path, _), .newerState(let path, _, _),
+                 .missingMigration(let path, _):
+                self.init(.homeDamaged, error.description, path: path, underlying: error)
+            case .ambiguousVersion, .unknownVersion, .invalidVersionPrefix:
+                self.init(.noPreviousVersion, error.description, underlying: error)
+            }
+        case let error as SystemError:
+            self.init(.system, error.description, path: error.path, underlying: error)
+        case let error as Subprocess.Cancelled:
+            self.init(.cancelled, "Cancelled by signal \(error.signal); nothing was changed", underlying: error)
+        default:
+            self.init(.system, "\(error)")
         }
+    }
+
+    /// Runs `body`, turning whatever it throws into an ``UpgradeError``.
+    package static func wrapping<Result>(_ body: () throws -> Result) throws(UpgradeError) -> Result {
+        do {
+            return try body()
+        } catch {
+            throw UpgradeError(wrapping: error)
+        }
+    }
+}
+
+// MARK: - The errors the library raises
+
+extension UpgradeError {
+    package static func notInitialized(home: String) -> UpgradeError {
+        UpgradeError(.notInitialized, "No installation at \"\(home)\"", path: home)
+    }
+    package static func alreadyInitialized(home: String, current: String) -> UpgradeError {
+        UpgradeError(.alreadyInitialized, "\"\(home)\" is already initialized (current version \(current))", path: home)
+    }
+    package static func homeNotWritable(path: String, reason: String) -> UpgradeError {
+        UpgradeError(.homeNotWritable, "The home \"\(path)\" is not writable: \(reason)", path: path)
+    }
+    package static func locked(path: String, holder: String?) -> UpgradeError {
+        UpgradeError(.locked, "Another transaction holds the lock \"\(path)\"" + (holder.map { " (process \($0))" } ?? "") + "; try again when it has finished", path: path)
+    }
+    package static func candidateMissing(path: String) -> UpgradeError {
+        UpgradeError(.invalidCandidate, "The candidate \"\(path)\" does not exist", path: path)
+    }
+    package static func candidateIsDirectory(path: String) -> UpgradeError {
+        UpgradeError(.invalidCandidate, "The candidate \"\(path)\" is a directory, not a program", path: path)
+    }
+    package static func candidateNotRegular(path: String) -> UpgradeError {
+        UpgradeError(.invalidCandidate, "The candidate \"\(path)\" is not a regular file", path: path)
+    }
+    package static func candidateNotExecutable(path: String, mode: String) -> UpgradeError {
+        UpgradeError(.invalidCandidate, "The candidate \"\(path)\" is not executable (mode \(mode)); make it so with chmod +x", path: path)
+    }
+    package static func insufficientSpace(path: String, needed: Int, available: UInt64) -> UpgradeError {
+        UpgradeError(.insufficientSpace, "Not enough free space in \"\(path)\": \(needed) bytes needed, \(available) available", path: path)
+    }
+    package static func differentFileSystems(staging: String, versions: String) -> UpgradeError {
+        UpgradeError(.differentFileSystems, "\"\(staging)\" and \"\(versions)\" are on different file systems, so the swap could not be atomic", path: staging)
+    }
+    package static func verificationFailed(binary: String, reason: String, log: String) -> UpgradeError {
+        UpgradeError(.verificationFailed, "Verification of \"\(binary)\" failed: \(reason) (log: \(log))", path: binary)
+    }
+    package static var noPreviousVersion: UpgradeError {
+        UpgradeError(.noPreviousVersion, "There is no previous version to roll back to")
+    }
+    package static func alreadyCurrent(id: String) -> UpgradeError {
+        UpgradeError(.alreadyCurrent, "Version \(id) is already the current version")
+    }
+    package static func restartLoop(count: Int, seconds: Double) -> UpgradeError {
+        UpgradeError(.restartLoop, "Refusing to restart again: \(count) restarts in the last \(Int(seconds)) s (restart-loop guard)")
+    }
+    package static func healthCheckFailed(reason: String) -> UpgradeError {
+        UpgradeError(.healthCheckFailed, "The new version failed its health check after restart: \(reason)")
+    }
+    package static func invalidConfiguration(path: String, reason: String) -> UpgradeError {
+        UpgradeError(.invalidConfiguration, "The configuration \"\(path)\" is invalid: \(reason)", path: path)
+    }
+    package static func injectedFailure(point: String) -> UpgradeError {
+        UpgradeError(.injectedFailure, "Injected failure at \(point) (a crash-test hook)")
+    }
+    package static var cancelled: UpgradeError { UpgradeError(.cancelled, "Cancelled; nothing was changed") }
+    package static func sourceNotPackage(path: String, reason: String) -> UpgradeError {
+        UpgradeError(.sourceNotPackage, "The source \"\(path)\" is not a Swift package: \(reason)", path: path)
+    }
+    package static func toolMissing(name: String) -> UpgradeError {
+        UpgradeError(.toolMissing, "'\(name)' was not found on PATH; a source upgrade needs the Swift toolchain")
+    }
+    package static func toolFailed(command: String, status: String, problems: [String], log: String) -> UpgradeError {
+        UpgradeError(.toolFailed, "'\(command)' \(status)" + (problems.isEmpty ? "" : ":\n" + problems.map { "  " + $0 }.joined(separator: "\n"))
+                     + "\nFull log: \(log)", path: log)
+    }
+    package static func undoFailed(cause: String, failures: [String]) -> UpgradeError {
+        UpgradeError(.undoFailed, "The transaction failed (\(cause)) and undoing it failed too: " + failures.joined(separator: "; "))
+    }
+    package static func nothingToRepairFrom(home: String, damaged: [String]) -> UpgradeError {
+        UpgradeError(.versionDamaged, "No intact version is stored in \"\(home)\" to rebuild the journal from"
+                     + (damaged.isEmpty ? "" : " (damaged: \(damaged.joined(separator: ", ")))"), path: home)
     }
 }

@@ -9,32 +9,34 @@ extension Upgrader {
     /// Creates the home and adopts `executable` as its first version; `bin/<name>` points at it.
     /// - Returns: the version's id.
     /// - Throws: ``UpgradeError/alreadyInitialized(home:current:)``, ``SystemError``.
-    public func adopt(executable: String) throws -> SHA256Digest {
-        if home.isInitialized {
-            // A damaged or missing journal beside stored versions is not a fresh home: adopting
-            // over it would start a history that knows none of them. Repair it instead.
-            if let current = Ledger(try readJournal()).current {
-                throw UpgradeError.alreadyInitialized(home: home.root, current: current.short)
+    public func adopt(executable: String) throws(UpgradeError) -> VersionID {
+        try UpgradeError.wrapping {
+            if home.isInitialized {
+                // A damaged or missing journal beside stored versions is not a fresh home: adopting
+                // over it would start a history that knows none of them. Repair it instead.
+                if let current = Ledger(try readJournal()).current {
+                    throw UpgradeError.alreadyInitialized(home: home.root, current: current.short)
+                }
             }
+            do {
+                try home.createLayout()
+            } catch {
+                throw UpgradeError.homeNotWritable(path: home.root, reason: "\(error)")
+            }
+            if !FileSystem.exists(home.configuration) { try configuration.save(to: home) }
+            guard let lock = try FileLock.tryAcquire(home.lock) else { throw UpgradeError.locked(path: home.lock, holder: nil) }
+            defer { lock.release() }
+            let staged = try store.stage(executable, source: "adopted:" + executable, transaction: "adopt")
+            if var metadata = store.metadata(staged.id) {
+                metadata.version = program.version
+                try store.setMetadata(metadata)
+            }
+            try home.setCurrent(staged.id)
+            try FileSystem.replaceSymbolicLink(home.entryPoint, target: "../current/" + home.programName)
+            var journal = try Journal(path: home.journal)
+            try journal.append(JournalRecord(.adopt(version: staged.id, name: program.version, source: executable, repairedFrom: nil)))
+            return VersionID(staged.id)
         }
-        do {
-            try home.createLayout()
-        } catch {
-            throw UpgradeError.homeNotWritable(path: home.root, reason: error.description)
-        }
-        if !FileSystem.exists(home.configuration) { try configuration.save(to: home) }
-        guard let lock = try FileLock.tryAcquire(home.lock) else { throw UpgradeError.locked(path: home.lock, holder: nil) }
-        defer { lock.release() }
-        let staged = try store.stage(executable, source: "adopted:" + executable, transaction: "adopt")
-        if var metadata = store.metadata(staged.id) {
-            metadata.version = program.version
-            try store.setMetadata(metadata)
-        }
-        try home.setCurrent(staged.id)
-        try FileSystem.replaceSymbolicLink(home.entryPoint, target: "../current/" + home.programName)
-        var journal = try Journal(path: home.journal)
-        try journal.append(JournalRecord(.adopt(version: staged.id, name: program.version, source: executable, repairedFrom: nil)))
-        return staged.id
     }
 
     // MARK: - Upgrade
@@ -61,7 +63,7 @@ extension Upgrader {
         public var to: VersionID
         public var version: String?
         public var dryRun: Bool
-        public var verification: Verifier.Result?
+        public var verification: VerificationResult?
         public var steps: [String: Double]
         /// The test run's summary line, for a source upgrade.
         public var tests: String?
@@ -72,41 +74,31 @@ extension Upgrader {
     /// With `options.restart` this does not return on success: the process execs the new version,
     /// whose ``start()`` confirms the transaction.
     /// - Throws: ``UpgradeError`` naming what was wrong; everything done is undone first.
-    public func upgrade(fromBinary candidate: String, options: UpgradeOptions = UpgradeOptions()) throws -> Outcome {
-        let path = FileSystem.absolute(candidate)
-        try Self.validateCandidate(path)
-        return try transact(operation: options.dryRun ? .dryRun : .upgrade, source: .binary(path: path), options: options) { context in
-            context.candidate = path
-            context.verifyState = options.verifyState
-            context.rehearseRestart = options.restart
-            return [PreflightStep(), StageStep(), VerifyStep()]
-        }
-    }
-
-    /// Upgrades from source: build (`swift build -c release`) and test (`swift test`) side by
-    /// side, then the same preflight → stage → verify → swap → restart → confirm.
-    /// - Throws: ``UpgradeError/toolFailed(command:status:problems:log:)`` naming the first
-    ///   compiler errors or test failures; nothing is changed.
-    public func upgrade(fromSource build: SourceBuild, options: UpgradeOptions = UpgradeOptions()) throws -> Outcome {
-        try SourceBuild.validate(build.source)
-        return try transact(operation: options.dryRun ? .dryRun : .upgrade, source: .source(directory: build.source), options: options) { context in
-            context.sourceBuild = build
-            context.verifyState = options.verifyState
-            context.rehearseRestart = options.restart
-            return [PreflightStep(), BuildStep(), TestStep(), StageStep(), VerifyStep()]
+    public func upgrade(fromBinary candidate: String, options: UpgradeOptions = UpgradeOptions()) throws(UpgradeError) -> Outcome {
+        try UpgradeError.wrapping {
+            let path = FileSystem.absolute(candidate)
+            try Self.validateCandidate(path)
+            return try transact(operation: options.dryRun ? .dryRun : .upgrade, source: .binary(path: path), options: options) { context in
+                context.candidate = path
+                context.verifyState = options.verifyState
+                context.rehearseRestart = options.restart
+                return [PreflightStep(), StageStep(), VerifyStep()]
+            }
         }
     }
 
     /// Rolls back to `target` (by default the version before the current one in history).
     /// Never needs the network or a compiler, and the restart-loop guard never refuses it.
     /// - Throws: ``UpgradeError/noPreviousVersion``, ``StorageError`` for a missing version.
-    public func rollback(to target: VersionID?, options: UpgradeOptions = UpgradeOptions()) throws -> Outcome {
-        try transact(operation: .rollback, options: options, target: { ledger in try resolveTarget(target?.digest, ledger: ledger) }) { _ in
-            [CheckIntegrityStep()]
+    public func rollback(to target: VersionID?, options: UpgradeOptions = UpgradeOptions()) throws(UpgradeError) -> Outcome {
+        try UpgradeError.wrapping {
+            try transact(operation: .rollback, options: options, target: { ledger in try resolveTarget(target?.digest, ledger: ledger) }) { _ in
+                [CheckIntegrityStep()]
+            }
         }
     }
 
-    private func transact(
+    package func transact(
         operation: Operation, source: CandidateSource? = nil, options: UpgradeOptions,
         target resolve: ((Ledger) throws -> SHA256Digest)? = nil,
         steps: (inout TransactionContext) throws -> [any TransactionStep]
@@ -121,7 +113,7 @@ extension Upgrader {
         let target = try resolve?(ledger)
         if target != nil, target == from { throw UpgradeError.alreadyCurrent(id: from!.short) }
         let source = source ?? target.flatMap { ledger.versionName(of: $0) }.map(CandidateSource.other)
-        if options.restart && operation == .upgrade { try RestartGuard(configuration: configuration).check() }
+        if options.restart && operation == .upgrade { try RestartGuard(configuration: configuration, markers: program.markers).check() }
 
         var context = try TransactionContext(upgrader: self, journal: journal, transaction: newTransactionID(),
                                              operation: operation, from: from, lock: lock, source: source, target: target)
@@ -201,7 +193,7 @@ extension Upgrader {
         public var hashSeconds: Double
         public var swapSeconds: Double
         public var startSeconds: Double
-        public var verification: Verifier.Result
+        public var verification: VerificationResult
         /// Hash check + swap + start of the target: what the real rollback would take.
         public var estimatedSeconds: Double { hashSeconds + swapSeconds + startSeconds }
     }
@@ -209,38 +201,40 @@ extension Upgrader {
     /// Rehearses a rollback without changing anything: checks the target's hash, runs its
     /// verification from the store in the sandbox, times a link swap on a scratch link and a
     /// start of the target.
-    public func rehearseRollback(to target: VersionID?) throws -> Rehearsal {
-        // Under the lock like every command that works in the home: a concurrent start's
-        // recovery would otherwise clean the staging area under this rehearsal's sandbox.
-        let lock = try acquireLock()
-        defer { lock.release() }
-        let ledger = Ledger(try readJournal())
-        let id = try resolveTarget(target?.digest, ledger: ledger)
-        let from = try home.currentVersion()
-        if id == from { throw UpgradeError.alreadyCurrent(id: id.short) }
+    public func rehearseRollback(to target: VersionID?) throws(UpgradeError) -> Rehearsal {
+        try UpgradeError.wrapping {
+            // Under the lock like every command that works in the home: a concurrent start's
+            // recovery would otherwise clean the staging area under this rehearsal's sandbox.
+            let lock = try acquireLock()
+            defer { lock.release() }
+            let ledger = Ledger(try readJournal())
+            let id = try resolveTarget(target?.digest, ledger: ledger)
+            let from = try home.currentVersion()
+            if id == from { throw UpgradeError.alreadyCurrent(id: id.short) }
 
-        var start = MonotonicClock.now()
-        try store.verify(id)
-        let hashSeconds = MonotonicClock.seconds(since: start)
+            var start = MonotonicClock.now()
+            try store.verify(id)
+            let hashSeconds = MonotonicClock.seconds(since: start)
 
-        let scratch = home.staging + "/rehearsal-\(ProcessControl.id)"
-        try FileSystem.createDirectory(scratch, mode: 0o700)
-        defer { try? FileSystem.removeTree(scratch) }
-        let verification = try verifier.verify(binary: home.binary(id), logDirectory: scratch + "/logs", stateFrom: home.state)
+            let scratch = home.staging + "/rehearsal-\(ProcessControl.id)"
+            try FileSystem.createDirectory(scratch, mode: 0o700)
+            defer { try? FileSystem.removeTree(scratch) }
+            let verification = try verifier.verify(binary: home.binary(id), logDirectory: scratch + "/logs", stateFrom: home.state)
 
-        start = MonotonicClock.now()
-        try FileSystem.replaceSymbolicLink(scratch + "/current", target: "versions/" + id.hex)
-        let swapSeconds = MonotonicClock.seconds(since: start)
+            start = MonotonicClock.now()
+            try FileSystem.replaceSymbolicLink(scratch + "/current", target: "versions/" + id.hex)
+            let swapSeconds = MonotonicClock.seconds(since: start)
 
-        var run = Subprocess.Configuration(executable: home.binary(id), arguments: ["--version"], environment: ["PATH": "/usr/bin:/bin"])
-        run.timeoutSeconds = configuration.verifyTimeoutSeconds
-        start = MonotonicClock.now()
-        let status = try Subprocess.run(run)
-        let startSeconds = MonotonicClock.seconds(since: start)
-        guard status.isSuccess else {
-            throw UpgradeError.verificationFailed(binary: home.binary(id), reason: "'--version' \(status)", log: scratch)
+            var run = Subprocess.Configuration(executable: home.binary(id), arguments: ["--version"], environment: ["PATH": "/usr/bin:/bin"])
+            run.timeoutSeconds = configuration.verifyTimeoutSeconds
+            start = MonotonicClock.now()
+            let status = try Subprocess.run(run)
+            let startSeconds = MonotonicClock.seconds(since: start)
+            guard status.isSuccess else {
+                throw UpgradeError.verificationFailed(binary: home.binary(id), reason: "'--version' \(status)", log: scratch)
+            }
+            return Rehearsal(from: from.map(VersionID.init), target: VersionID(id), version: verification.report.version, hashSeconds: hashSeconds,
+                             swapSeconds: swapSeconds, startSeconds: startSeconds, verification: verification)
         }
-        return Rehearsal(from: from.map(VersionID.init), target: VersionID(id), version: verification.report.version, hashSeconds: hashSeconds,
-                         swapSeconds: swapSeconds, startSeconds: startSeconds, verification: verification)
     }
 }

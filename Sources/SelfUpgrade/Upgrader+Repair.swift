@@ -70,56 +70,58 @@ extension Upgrader {
     /// is hard-linked aside, then the new one is renamed over it; a kill at any point leaves
     /// either the old journal (run the repair again) or the new one.
     /// - Throws: ``UpgradeError`` when the home is locked or cannot be written.
-    public func repair() throws -> RepairReport {
-        guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
-        let lock = try acquireLock()
-        defer { lock.release() }
-        let problem: String
-        do {
-            _ = try readJournal()
-            return RepairReport(repaired: false, problem: nil, keptAs: nil, adopted: [], current: try home.currentVersion().map(VersionID.init), damaged: [])
-        } catch let error as StorageError {
-            problem = "\(error)"
-        }
-
-        var sound: [(id: SHA256Digest, metadata: VersionMetadata?)] = []
-        var damaged: [VersionID] = []
-        for id in try store.list() {
-            if (try? store.verify(id)) != nil {
-                sound.append((id, store.metadata(id)))
-            } else {
-                damaged.append(VersionID(id))
+    public func repair() throws(UpgradeError) -> RepairReport {
+        try UpgradeError.wrapping {
+            guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
+            let lock = try acquireLock()
+            defer { lock.release() }
+            let problem: String
+            do {
+                _ = try readJournal()
+                return RepairReport(repaired: false, problem: nil, keptAs: nil, adopted: [], current: try home.currentVersion().map(VersionID.init), damaged: [])
+            } catch let error as StorageError {
+                problem = "\(error)"
             }
-        }
-        let linked = try? home.currentVersion()
-        let current = sound.first { $0.id == linked }?.id
-            ?? sound.max { ($0.metadata?.addedAt ?? 0, $0.id.hex) < ($1.metadata?.addedAt ?? 0, $1.id.hex) }?.id
-        guard let current else {
-            throw UpgradeError.nothingToRepairFrom(home: home.root, damaged: damaged.map(\.short))
-        }
-        let ordered = sound.filter { $0.id != current }.sorted { ($0.metadata?.addedAt ?? 0, $0.id.hex) < ($1.metadata?.addedAt ?? 0, $1.id.hex) }
-            + sound.filter { $0.id == current }
 
-        let keptAs = try keptName()
-        let draft = home.journal + ".repair"
-        try FileSystem.removeTree(draft)
-        var journal = try Journal(path: draft)
-        for (id, metadata) in ordered {
-            try journal.append(JournalRecord(.adopt(version: id, name: metadata?.version, source: metadata?.source,
-                                                    repairedFrom: FileSystem.baseName(of: keptAs))))
-        }
-        try FailPoint.hit("repair-written")
-        if (try FileSystem.statusIfPresent(home.journal, followLinks: false)) != nil, !FileSystem.exists(keptAs) {
-            try FileSystem.link(home.journal, to: keptAs)
+            var sound: [(id: SHA256Digest, metadata: VersionMetadata?)] = []
+            var damaged: [VersionID] = []
+            for id in try store.list() {
+                if (try? store.verify(id)) != nil {
+                    sound.append((id, store.metadata(id)))
+                } else {
+                    damaged.append(VersionID(id))
+                }
+            }
+            let linked = try? home.currentVersion()
+            let current = sound.first { $0.id == linked }?.id
+                ?? sound.max { ($0.metadata?.addedAt ?? 0, $0.id.hex) < ($1.metadata?.addedAt ?? 0, $1.id.hex) }?.id
+            guard let current else {
+                throw UpgradeError.nothingToRepairFrom(home: home.root, damaged: damaged.map(\.short))
+            }
+            let ordered = sound.filter { $0.id != current }.sorted { ($0.metadata?.addedAt ?? 0, $0.id.hex) < ($1.metadata?.addedAt ?? 0, $1.id.hex) }
+                + sound.filter { $0.id == current }
+
+            let keptAs = try keptName()
+            let draft = home.journal + ".repair"
+            try FileSystem.removeTree(draft)
+            var journal = try Journal(path: draft)
+            for (id, metadata) in ordered {
+                try journal.append(JournalRecord(.adopt(version: id, name: metadata?.version, source: metadata?.source,
+                                                        repairedFrom: FileSystem.baseName(of: keptAs))))
+            }
+            try FailPoint.hit("repair-written", program)
+            if (try FileSystem.statusIfPresent(home.journal, followLinks: false)) != nil, !FileSystem.exists(keptAs) {
+                try FileSystem.link(home.journal, to: keptAs)
+                try FileSystem.syncDirectory(home.root)
+            }
+            try FailPoint.hit("repair-kept", program)
+            try FileSystem.rename(draft, to: home.journal)
             try FileSystem.syncDirectory(home.root)
+            try FailPoint.hit("repair-replaced", program)
+            if linked != current { try home.setCurrent(current) }
+            try FileSystem.replaceSymbolicLink(home.entryPoint, target: "../current/" + home.programName)
+            return RepairReport(repaired: true, problem: problem, keptAs: FileSystem.exists(keptAs) ? keptAs : nil,
+                                adopted: ordered.map { VersionID($0.id) }, current: VersionID(current), damaged: damaged)
         }
-        try FailPoint.hit("repair-kept")
-        try FileSystem.rename(draft, to: home.journal)
-        try FileSystem.syncDirectory(home.root)
-        try FailPoint.hit("repair-replaced")
-        if linked != current { try home.setCurrent(current) }
-        try FileSystem.replaceSymbolicLink(home.entryPoint, target: "../current/" + home.programName)
-        return RepairReport(repaired: true, problem: problem, keptAs: FileSystem.exists(keptAs) ? keptAs : nil,
-                            adopted: ordered.map { VersionID($0.id) }, current: VersionID(current), damaged: damaged)
     }
 }

@@ -30,31 +30,33 @@ extension Upgrader {
     }
 
     /// Reads the home's status (derived from the journal and the store; changes nothing).
-    public func status() throws -> Status {
-        guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
-        let ledger = Ledger(try readJournal())
-        let linked = try home.currentVersion()
-        let stored = Set(try store.list())
-        func summary(_ id: SHA256Digest) -> VersionSummary {
-            VersionSummary(id: id.hex, short: id.short, version: ledger.versionName(of: id) ?? store.metadata(id)?.version,
-                           present: stored.contains(id) && store.contains(id), current: id == linked,
-                           size: store.metadata(id)?.size)
+    public func status() throws(UpgradeError) -> Status {
+        try UpgradeError.wrapping {
+            guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
+            let ledger = Ledger(try readJournal())
+            let linked = try home.currentVersion()
+            let stored = Set(try store.list())
+            func summary(_ id: SHA256Digest) -> VersionSummary {
+                VersionSummary(id: id.hex, short: id.short, version: ledger.versionName(of: id) ?? store.metadata(id)?.version,
+                               present: stored.contains(id) && store.contains(id), current: id == linked,
+                               size: store.metadata(id)?.size)
+            }
+            let order = ledger.history.reversed().map(\.id) + stored.sorted { $0.hex < $1.hex }
+            var seen = Set<SHA256Digest>()
+            let versions = order.filter { stored.contains($0) && seen.insert($0).inserted }.map(summary)
+            let missing = ledger.retained(limit: configuration.historyLimit).subtracting(stored).subtracting(ledger.pruned)
+            var warnings: [String] = []
+            if linked != ledger.current {
+                warnings.append("\(home.current) points at \(linked?.short ?? "nothing") but the journal says \(ledger.current?.short ?? "nothing")")
+            }
+            for id in missing.sorted(by: { $0.hex < $1.hex }) {
+                warnings.append("version \(id.short) is in the history but missing from the store (\(home.binary(id)))")
+            }
+            return Status(home: home.root, entryPoint: home.entryPoint, current: linked.map(summary),
+                          previous: ledger.previous.map(summary), openTransaction: ledger.openTransaction.map(TransactionSummary.init),
+                          versions: versions, missing: missing.map(\.hex).sorted(), transactions: ledger.transactions.count,
+                          historyLimit: configuration.historyLimit, warnings: warnings)
         }
-        let order = ledger.history.reversed().map(\.id) + stored.sorted { $0.hex < $1.hex }
-        var seen = Set<SHA256Digest>()
-        let versions = order.filter { stored.contains($0) && seen.insert($0).inserted }.map(summary)
-        let missing = ledger.retained(limit: configuration.historyLimit).subtracting(stored).subtracting(ledger.pruned)
-        var warnings: [String] = []
-        if linked != ledger.current {
-            warnings.append("\(home.current) points at \(linked?.short ?? "nothing") but the journal says \(ledger.current?.short ?? "nothing")")
-        }
-        for id in missing.sorted(by: { $0.hex < $1.hex }) {
-            warnings.append("version \(id.short) is in the history but missing from the store (\(home.binary(id)))")
-        }
-        return Status(home: home.root, entryPoint: home.entryPoint, current: linked.map(summary),
-                      previous: ledger.previous.map(summary), openTransaction: ledger.openTransaction.map(TransactionSummary.init),
-                      versions: versions, missing: missing.map(\.hex).sorted(), transactions: ledger.transactions.count,
-                      historyLimit: configuration.historyLimit, warnings: warnings)
     }
 
     /// One row of the history.
@@ -71,14 +73,16 @@ extension Upgrader {
     }
 
     /// The versions that have been current, oldest first, derived from the journal alone.
-    public func history() throws -> [HistoryRow] {
-        guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
-        let ledger = Ledger(try readJournal())
-        let current = ledger.history.indices.last
-        return ledger.history.enumerated().map { index, entry in
-            HistoryRow(id: entry.id.hex, short: entry.id.short, version: entry.version, since: WallClock.iso8601(entry.since),
-                       via: entry.via.rawValue, transaction: entry.transaction, source: entry.source,
-                       present: store.contains(entry.id), current: index == current)
+    public func history() throws(UpgradeError) -> [HistoryRow] {
+        try UpgradeError.wrapping {
+            guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
+            let ledger = Ledger(try readJournal())
+            let current = ledger.history.indices.last
+            return ledger.history.enumerated().map { index, entry in
+                HistoryRow(id: entry.id.hex, short: entry.id.short, version: entry.version, since: WallClock.iso8601(entry.since),
+                           via: entry.via.rawValue, transaction: entry.transaction, source: entry.source,
+                           present: store.contains(entry.id), current: index == current)
+            }
         }
     }
 }

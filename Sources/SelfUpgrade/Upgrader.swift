@@ -18,7 +18,7 @@ public struct Upgrader: Sendable {
         case working(step: String, seconds: Double, detail: String)
     }
 
-    public let home: Home
+    package let home: Home
     public let program: ProgramIdentity
     public var configuration: UpgradeConfiguration
     /// Checks run by a restarted version before it confirms itself; throwing rolls it back.
@@ -27,15 +27,35 @@ public struct Upgrader: Sendable {
     public var progress: @Sendable (Progress) -> Void
 
     /// - Parameters:
-    ///   - home: the installation.
-    ///   - program: the running program's identity.
+    ///   - homeDirectory: the installation's directory (created by ``adopt(executable:)``).
+    ///   - program: the running program's identity; its name is the binary's file name in the store.
     ///   - configuration: settings; by default those in `<home>/config.json`.
-    public init(home: Home, program: ProgramIdentity, configuration: UpgradeConfiguration? = nil,
+    ///   - health: checks a restarted version runs before it confirms itself; throwing rolls it back.
+    ///   - progress: receives step progress.
+    /// - Throws: ``UpgradeError`` `.invalidConfiguration` when `config.json` cannot be read.
+    public init(homeDirectory: String, program: ProgramIdentity, configuration: UpgradeConfiguration? = nil,
                 health: @escaping @Sendable () throws -> Void = {},
-                progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws {
+                progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws(UpgradeError) {
+        try self.init(home: Home(root: homeDirectory, programName: program.name), program: program, configuration: configuration,
+                      health: health, progress: progress)
+    }
+
+    /// The installation's directory.
+    public var homeDirectory: String { home.root }
+    /// Where the program keeps its state snapshots (`<home>/state`), for a ``StateStore``.
+    public var stateDirectory: String { home.state }
+
+    /// The version `current` points at; nil before ``adopt(executable:)``.
+    public func currentVersion() throws(UpgradeError) -> VersionID? {
+        try UpgradeError.wrapping { try home.currentVersion().map(VersionID.init) }
+    }
+
+    package init(home: Home, program: ProgramIdentity, configuration: UpgradeConfiguration? = nil,
+                health: @escaping @Sendable () throws -> Void = {},
+                progress: @escaping @Sendable (Progress) -> Void = { _ in }) throws(UpgradeError) {
         self.home = home
         self.program = program
-        self.configuration = try configuration ?? UpgradeConfiguration.load(from: home)
+        self.configuration = try UpgradeError.wrapping { try configuration ?? UpgradeConfiguration.load(from: home) }
         self.health = health
         self.progress = progress
     }
@@ -70,25 +90,27 @@ public struct Upgrader: Sendable {
     /// Finishes a restart in progress (confirm, or roll back and exec the old version) or
     /// recovers an interrupted transaction. Call before anything else uses the home.
     /// - Throws: ``StorageError`` for a damaged journal, ``SystemError`` when the home cannot be changed.
-    public func start() throws -> StartOutcome {
-        var notes: [String] = []
-        if let transaction = ProcessControl.environment(Marker.transaction) {
-            let descriptor = ProcessControl.environment(Marker.lockDescriptor)
-            for marker in Marker.perRestart { ProcessControl.removeEnvironment(marker) }
-            if home.isInitialized, let (record, lock, ledger) = try inheritedRestart(transaction, descriptor: descriptor) {
-                if record.outcome == .open {
-                    defer { lock.release() }
-                    var journal = try readJournal()
-                    return .resumed(try confirm(record, journal: &journal, lock: lock))
+    public func start() throws(UpgradeError) -> StartOutcome {
+        try UpgradeError.wrapping {
+            var notes: [String] = []
+            if let transaction = ProcessControl.environment(program.markers.transaction) {
+                let descriptor = ProcessControl.environment(program.markers.lockDescriptor)
+                for marker in program.markers.perRestart { ProcessControl.removeEnvironment(marker) }
+                if home.isInitialized, let (record, lock, ledger) = try inheritedRestart(transaction, descriptor: descriptor) {
+                    if record.outcome == .open {
+                        defer { lock.release() }
+                        var journal = try readJournal()
+                        return .resumed(try confirm(record, journal: &journal, lock: lock))
+                    }
+                    lock.release()
+                    return .resumed(resumption(record, ledger: ledger))
                 }
-                lock.release()
-                return .resumed(resumption(record, ledger: ledger))
+                notes.append("Ignored \(program.markers.transaction)=\(transaction.debugDescription): this process did not inherit that transaction's lock from a live restart")
             }
-            notes.append("Ignored \(Marker.transaction)=\(transaction.debugDescription): this process did not inherit that transaction's lock from a live restart")
+            guard home.isInitialized else { return .fresh(recovery: notes) }
+            try home.checkLayout()
+            return .fresh(recovery: notes + (try recover()))
         }
-        guard home.isInitialized else { return .fresh(recovery: notes) }
-        try home.checkLayout()
-        return .fresh(recovery: notes + (try recover()))
     }
 
     /// The transaction a restart marker names, with the inherited lock, when the marker is real:
@@ -124,7 +146,7 @@ public struct Upgrader: Sendable {
     /// Recovery: leaves the home at exactly the old or the new version of an interrupted
     /// transaction, cleans staging, and repairs `current` from the journal.
     /// - Returns: what was done, one line each.
-    public func recover() throws -> [String] {
+    package func recover() throws -> [String] {
         guard home.isInitialized else { return [] }
         let acquired: FileLock?
         do throws(SystemError) {
@@ -160,7 +182,7 @@ public struct Upgrader: Sendable {
                 try undo(open, journal: &journal, reason: reason)
                 notes.append("Recovered \(open.operation.rawValue) \(open.id): \(reason)")
                 if open.source?.isSourceBuild == true {
-                    let tools = SourceBuild.stopTools(of: home)
+                    let tools = ProcessControl.killProcesses(commandLineContaining: home.buildCache)
                     if !tools.isEmpty { notes.append("Killed \(tools.count) build or test process(es) it left running") }
                 }
             }
@@ -186,12 +208,12 @@ public struct Upgrader: Sendable {
     private func confirm(_ record: Ledger.Transaction, journal: inout Journal, lock: FileLock) throws -> Resumption {
         let running = (try? ProcessControl.executablePath()).flatMap { home.version(containing: $0) }
         do {
-            try FailPoint.hit("before-confirm")
+            try FailPoint.hit("before-confirm", program)
             guard running == record.to, try home.currentVersion() == record.to else {
                 throw UpgradeError.healthCheckFailed(reason: "restarted into \(running?.short ?? "a binary outside the store"), expected \(record.to?.short ?? "?")")
             }
             try health()
-            try FailPoint.hit("confirm")
+            try FailPoint.hit("confirm", program)
         } catch {
             let reason = "\(UpgradeError.healthCheckFailed(reason: "\(error)"))"
             try undo(record, journal: &journal, reason: reason)
@@ -203,7 +225,7 @@ public struct Upgrader: Sendable {
             return resumption(record, ledger: Ledger(journal))
         }
         try journal.append(JournalRecord(.commit(transaction: record.id, to: record.to)))
-        try FailPoint.hit("after-commit")
+        try FailPoint.hit("after-commit", program)
         try? prune(&journal)
         return resumption(record, ledger: Ledger(journal))
     }
@@ -232,12 +254,12 @@ public struct Upgrader: Sendable {
     /// the markers; the lock passes with it. Returns only by throwing.
     func restart(into target: SHA256Digest, transaction: String, from: SHA256Digest?, lock: FileLock, isRollback: Bool) throws -> Never {
         var environment = ProcessControl.environment()
-        environment[Marker.transaction] = transaction
-        environment[Marker.upgradedFrom] = from?.hex
-        environment[Marker.lockDescriptor] = String(lock.descriptor.rawValue)
-        environment[Marker.restarts] = try RestartGuard(configuration: configuration).next(isRollback: isRollback)
+        environment[program.markers.transaction] = transaction
+        environment[program.markers.upgradedFrom] = from?.hex
+        environment[program.markers.lockDescriptor] = String(lock.descriptor.rawValue)
+        environment[program.markers.restarts] = try RestartGuard(configuration: configuration, markers: program.markers).next(isRollback: isRollback)
         try lock.keepAcrossExec()
-        try FailPoint.hit("before-exec")
+        try FailPoint.hit("before-exec", program)
         try ProcessControl.exec(home.binary(target), arguments: CommandLine.arguments, environment: environment)
     }
 
@@ -289,12 +311,12 @@ public struct Upgrader: Sendable {
         let ledger = Ledger(journal)
         for id in ledger.prunable(stored: try store.list(), linked: try home.currentVersion(), limit: configuration.historyLimit) {
             if !ledger.pruned.contains(id) { try journal.append(JournalRecord(.prune(version: id))) }
-            try FailPoint.hit("prune-journaled")
+            try FailPoint.hit("prune-journaled", program)
             let doomed = home.staging + "/prune-" + id.hex
             try FileSystem.removeTree(doomed)
             try FileSystem.rename(home.versionDirectory(id), to: doomed)
             try FileSystem.syncDirectory(home.versions)
-            try FailPoint.hit("prune-moved")
+            try FailPoint.hit("prune-moved", program)
             try FileSystem.removeTree(doomed)
         }
         try pruneLogs(Ledger(journal))
@@ -317,6 +339,7 @@ public struct Upgrader: Sendable {
 /// counting starts again, so a forged value can neither bypass the guard nor block it forever.
 struct RestartGuard {
     let configuration: UpgradeConfiguration
+    let markers: Markers
 
     /// The marker value for one more restart.
     /// - Parameter isRollback: a rollback is never refused (it is how a loop is left).
@@ -325,7 +348,7 @@ struct RestartGuard {
         let now = WallClock.now()
         var count = 0
         var first = now
-        if let (seen, since) = Self.parse(ProcessControl.environment(Marker.restarts)), since <= now + 1,
+        if let (seen, since) = Self.parse(ProcessControl.environment(markers.restarts)), since <= now + 1,
            now - since <= configuration.restartWindowSeconds {
             count = seen
             first = since

@@ -11,9 +11,9 @@ extension Verifier {
     /// (staged through ``VersionStore/stage(_:source:transaction:)``, so hashed), `current`
     /// pointing at it, a journal with `adopt`, then `begin`, `step stage`, `step verify` and
     /// `step swap` of a transaction, and a lock taken here. The candidate is started from that
-    /// store as a restarted process is: the transaction in `AUTODEV_TX`, the lock inherited as
-    /// descriptor 3 (`AUTODEV_LOCK_FD`) with the child's own pid written into the lock file just
-    /// before `execve`, the scratch home in `AUTODEV_HOME`, and
+    /// store as a restarted process is: the transaction in `<PREFIX>TX`, the lock inherited as
+    /// descriptor 3 (`<PREFIX>LOCK_FD`) with the child's own pid written into the lock file just
+    /// before `execve`, the scratch home in `<PREFIX>HOME`, and
     /// ``ProgramIdentity/restartProbeArguments``. It passes when the candidate exits 0 within the
     /// timeout and the scratch journal holds a `commit` of that transaction.
     /// - Throws: ``UpgradeError/verificationFailed(binary:reason:log:)`` "did not confirm the
@@ -42,10 +42,10 @@ extension Verifier {
         defer { lock.release() }
 
         var restartEnvironment = environment
-        restartEnvironment["AUTODEV_HOME"] = scratch.root
-        restartEnvironment[Marker.transaction] = transaction
-        restartEnvironment[Marker.upgradedFrom] = staged.id.hex
-        restartEnvironment[Marker.lockDescriptor] = String(Self.rehearsalLockDescriptor)
+        restartEnvironment[program.markers.home] = scratch.root
+        restartEnvironment[program.markers.transaction] = transaction
+        restartEnvironment[program.markers.upgradedFrom] = staged.id.hex
+        restartEnvironment[program.markers.lockDescriptor] = String(Self.rehearsalLockDescriptor)
         var run = Subprocess.Configuration(executable: scratch.binary(staged.id), arguments: program.restartProbeArguments,
                                            environment: restartEnvironment)
         run.workingDirectory = sandbox + "/tmp"

@@ -20,31 +20,23 @@ import Storage
 /// 2. the restart rehearsal (`Verifier+Rehearsal.swift`): the candidate is started from a scratch
 ///    store as a restarted process would be, and must exit 0 having journaled `commit` of the
 ///    rehearsed transaction. Skipped only for an upgrade that will not exec the new version.
-public struct Verifier: Sendable {
-    public var home: Home
-    public var program: ProgramIdentity
-    public var configuration: UpgradeConfiguration
+package struct Verifier: Sendable {
+    package var home: Home
+    package var program: ProgramIdentity
+    package var configuration: UpgradeConfiguration
 
-    public init(home: Home, program: ProgramIdentity, configuration: UpgradeConfiguration) {
+    package init(home: Home, program: ProgramIdentity, configuration: UpgradeConfiguration) {
         self.home = home
         self.program = program
         self.configuration = configuration
     }
 
-    /// What a verification run established.
-    public struct Result: Sendable, Codable, Equatable {
-        public var report: SelfCheckReport
-        /// Isolation actually applied, and what could not be, e.g. ["process group",
-        /// "network namespace (no network)", "no user namespace (unshare-user: …)"].
-        public var isolation: [String]
-        public var seconds: Double
-        public var log: String
-    }
+    package typealias Result = VerificationResult
 
     /// Output kept in the log directory per stream: the last MiB.
-    public static let keptLogBytes = 1 << 20
+    package static let keptLogBytes = 1 << 20
     /// The largest report read from the candidate's standard output.
-    public static let reportLimitBytes = 1 << 20
+    package static let reportLimitBytes = 1 << 20
 
     /// Verifies `binary`; `logDirectory` receives the tail of its output (`verify.out`, `verify.err`).
     /// - Parameters:
@@ -55,7 +47,7 @@ public struct Verifier: Sendable {
     ///     an upgrade that will not exec the new version (`restart: false`) has no restart to prove.
     /// - Returns: the report and the isolation applied.
     /// - Throws: ``UpgradeError/verificationFailed(binary:reason:log:)`` for every way it can fail.
-    public func verify(binary: String, logDirectory: String, stateFrom: String?, rehearseRestart: Bool = true) throws -> Result {
+    package func verify(binary: String, logDirectory: String, stateFrom: String?, rehearseRestart: Bool = true) throws -> Result {
         try FileSystem.createDirectory(logDirectory, mode: 0o755, intermediates: true)
         let sandbox = home.staging + "/sandbox-\(ProcessControl.id)-\(UInt32.random(in: 0...UInt32.max))"
         try FileSystem.createDirectory(sandbox, mode: 0o700)
@@ -74,8 +66,8 @@ public struct Verifier: Sendable {
         let environment = [
             "HOME": sandbox + "/home",
             "TMPDIR": sandbox + "/tmp",
-            "AUTODEV_HOME": sandbox + "/home/no-home",
-            "AUTODEV_SANDBOX": "1",
+            program.markers.home: sandbox + "/home/no-home",
+            program.markers.sandbox: "1",
             "PATH": "/usr/bin:/bin",
             "LANG": "C.UTF-8",
         ]
@@ -168,4 +160,16 @@ public struct Verifier: Sendable {
         let text = String(decoding: SandboxOutputs.tail(of: [path], limit: 600).bytes, as: UTF8.self)
         return text.split(separator: "\n").suffix(3).joined(separator: " / ")
     }
+}
+
+/// What a verification run established.
+public struct VerificationResult: Sendable, Codable, Equatable {
+    /// The candidate's self-check report.
+    public var report: SelfCheckReport
+    /// Isolation actually applied, and what could not be, e.g. ["process group",
+    /// "network namespace (no network)", "no user namespace (unshare-user: …)"].
+    public var isolation: [String]
+    public var seconds: Double
+    /// The directory holding the run's (bounded) output.
+    public var log: String
 }

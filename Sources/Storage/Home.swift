@@ -13,52 +13,55 @@ import Platform
 /// <root>/lock                        one transaction at a time
 /// <root>/config.json                 settings (history limit, timeouts)
 /// ```
-public struct Home: Sendable, Equatable {
+package struct Home: Sendable, Equatable {
     /// The home directory itself (absolute).
-    public let root: String
+    package let root: String
     /// The program's file name inside each version directory and in `bin/`.
-    public let programName: String
+    package let programName: String
 
-    public init(root: String, programName: String = "autodev") {
+    package init(root: String, programName: String = "autodev") {
         self.root = FileSystem.absolute(root)
         self.programName = programName
     }
 
-    public var versions: String { root + "/versions" }
-    public var current: String { root + "/current" }
-    public var bin: String { root + "/bin" }
-    public var entryPoint: String { bin + "/" + programName }
-    public var journal: String { root + "/journal" }
-    public var state: String { root + "/state" }
-    public var staging: String { root + "/staging" }
-    public var logs: String { root + "/logs" }
-    public var lock: String { root + "/lock" }
-    public var configuration: String { root + "/config.json" }
+    package var versions: String { root + "/versions" }
+    package var current: String { root + "/current" }
+    package var bin: String { root + "/bin" }
+    package var entryPoint: String { bin + "/" + programName }
+    package var journal: String { root + "/journal" }
+    package var state: String { root + "/state" }
+    package var staging: String { root + "/staging" }
+    package var logs: String { root + "/logs" }
+    package var lock: String { root + "/lock" }
+    package var configuration: String { root + "/config.json" }
+    /// The warm caches of source builds: `<home>/build` (release) and `<home>/build-test`; every
+    /// build and test tool names this prefix in its arguments, which is how recovery finds them.
+    package var buildCache: String { root + "/build" }
     /// The git working copy of the program's source that source upgrades build (`init --source`).
-    public var workingCopy: String { root + "/source" }
+    package var workingCopy: String { root + "/source" }
 
     /// The directory of one version.
-    public func versionDirectory(_ id: SHA256DigestID) -> String { versions + "/" + id.hex }
+    package func versionDirectory(_ id: SHA256DigestID) -> String { versions + "/" + id.hex }
     /// The binary of one version.
-    public func binary(_ id: SHA256DigestID) -> String { versionDirectory(id) + "/" + programName }
+    package func binary(_ id: SHA256DigestID) -> String { versionDirectory(id) + "/" + programName }
     /// The log directory of one transaction.
-    public func logDirectory(transaction: String) -> String { logs + "/" + transaction }
+    package func logDirectory(transaction: String) -> String { logs + "/" + transaction }
 
     /// True when this looks like an initialized home: it has a journal (of any kind, even a
     /// link or a damaged one, which the journal's reader then refuses) or stored versions.
-    public var isInitialized: Bool {
+    package var isInitialized: Bool {
         (try? FileSystem.statusIfPresent(journal, followLinks: false)) != nil || hasStoredVersions
     }
 
     /// True when `versions/` holds at least one entry named like a version.
-    public var hasStoredVersions: Bool {
+    package var hasStoredVersions: Bool {
         ((try? FileSystem.contentsOfDirectory(versions)) ?? []).contains { SHA256DigestID(hex: $0) != nil }
     }
 
     /// Checks that the home's own directories are directories, not links planted to send its
     /// writes elsewhere (a missing one is fine: it is created when needed).
     /// - Throws: ``StorageError/unexpectedLink(path:target:)`` or ``StorageError/notADirectory(path:)``.
-    public func checkLayout() throws {
+    package func checkLayout() throws {
         for directory in [root, versions, state, staging, logs, bin] {
             guard let info = try FileSystem.statusIfPresent(directory, followLinks: false) else { continue }
             if info.kind == .symbolicLink, directory != root {
@@ -70,7 +73,7 @@ public struct Home: Sendable, Equatable {
 
     /// Creates the directories (staging with mode 0700).
     /// - Throws: ``SystemError`` naming the directory that could not be made.
-    public func createLayout() throws(SystemError) {
+    package func createLayout() throws(SystemError) {
         try FileSystem.createDirectory(root, mode: 0o755, intermediates: true)
         for directory in [versions, state, logs, bin] {
             try FileSystem.createDirectory(directory, mode: 0o755)
@@ -82,7 +85,7 @@ public struct Home: Sendable, Equatable {
 
     /// The version `current` points at, read from the link; nil when there is no link.
     /// - Throws: ``StorageError/unexpectedLink`` when the link points somewhere else.
-    public func currentVersion() throws -> SHA256DigestID? {
+    package func currentVersion() throws -> SHA256DigestID? {
         guard (try FileSystem.statusIfPresent(current, followLinks: false)) != nil else { return nil }
         let target = try FileSystem.destinationOfSymbolicLink(current)
         guard target.hasPrefix("versions/"), let id = SHA256DigestID(hex: String(target.dropFirst("versions/".count))) else {
@@ -93,12 +96,12 @@ public struct Home: Sendable, Equatable {
 
     /// Points `current` at a version: temporary link, rename, fsync of the home directory.
     /// - Throws: ``SystemError`` from the step that failed; `current` is then unchanged.
-    public func setCurrent(_ id: SHA256DigestID) throws(SystemError) {
+    package func setCurrent(_ id: SHA256DigestID) throws(SystemError) {
         try FileSystem.replaceSymbolicLink(current, target: "versions/" + id.hex)
     }
 
     /// The version a binary path belongs to, when it lies inside this home's store.
-    public func version(containing path: String) -> SHA256DigestID? {
+    package func version(containing path: String) -> SHA256DigestID? {
         let prefix = versions + "/"
         guard path.hasPrefix(prefix) else { return nil }
         let rest = path.dropFirst(prefix.count)

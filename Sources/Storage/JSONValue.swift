@@ -1,5 +1,5 @@
 /// Any JSON value: used to compare state snapshots field by field and name what differs.
-public enum JSONValue: Codable, Sendable, Equatable {
+package enum JSONValue: Codable, Sendable, Equatable {
     case null
     case bool(Bool)
     case number(Double)
@@ -7,7 +7,7 @@ public enum JSONValue: Codable, Sendable, Equatable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() { self = .null }
         else if let value = try? container.decode(Bool.self) { self = .bool(value) }
@@ -17,7 +17,7 @@ public enum JSONValue: Codable, Sendable, Equatable {
         else { self = .object(try container.decode([String: JSONValue].self)) }
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {
         case .null: try container.encodeNil()
@@ -30,7 +30,7 @@ public enum JSONValue: Codable, Sendable, Equatable {
     }
 
     /// The object fields of `original` (by path) that `self` does not have.
-    public func missingPaths(from original: JSONValue, at path: String = "") -> [String] {
+    package func missingPaths(from original: JSONValue, at path: String = "") -> [String] {
         switch (self, original) {
         case (.object(let kept), .object(let all)):
             return all.keys.sorted().flatMap { key -> [String] in
@@ -44,7 +44,7 @@ public enum JSONValue: Codable, Sendable, Equatable {
     }
 
     /// The paths (like `counters.upgrades` or `items[2]`) where `self` and `other` differ.
-    public func differences(from other: JSONValue, at path: String = "") -> [String] {
+    package func differences(from other: JSONValue, at path: String = "") -> [String] {
         switch (self, other) {
         case (.object(let left), .object(let right)):
             return Set(left.keys).union(right.keys).sorted().flatMap { key -> [String] in

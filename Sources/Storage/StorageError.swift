@@ -1,5 +1,5 @@
 /// Errors of the on-disk stores, each naming the file it is about.
-public enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
+package enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
     case corruptJournal(path: String, line: Int, reason: String)
     case unusableJournal(path: String, reason: String)
     case notADirectory(path: String)
@@ -13,7 +13,7 @@ public enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
     case unknownVersion(prefix: String)
     case invalidVersionPrefix(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .corruptJournal(let path, let line, let reason):
             "The journal \"\(path)\" is damaged at line \(line) (\(reason)). It is the record of every version change, so nothing will be changed until it is repaired: the repair command rebuilds it from the stored versions, deletes nothing and keeps the damaged file beside it."

@@ -3,16 +3,16 @@ import Integrity
 import Platform
 
 /// What the store knows of a version besides its bytes (`versions/<id>/meta.json`).
-public struct VersionMetadata: Codable, Sendable, Equatable {
-    public var id: SHA256Digest
-    public var size: Int
+package struct VersionMetadata: Codable, Sendable, Equatable {
+    package var id: SHA256Digest
+    package var size: Int
     /// The version string the binary reported when verified.
-    public var version: String?
+    package var version: String?
     /// Where it came from: "binary:/path", "source:/dir", "adopted:/path".
-    public var source: String
-    public var addedAt: Double
+    package var source: String
+    package var addedAt: Double
 
-    public init(id: SHA256Digest, size: Int, version: String?, source: String, addedAt: Double) {
+    package init(id: SHA256Digest, size: Int, version: String?, source: String, addedAt: Double) {
         self.id = id
         self.size = size
         self.version = version
@@ -23,7 +23,7 @@ public struct VersionMetadata: Codable, Sendable, Equatable {
     private enum CodingKeys: String, CodingKey { case id, size, version, source, addedAt }
 
     /// Values out of range (a negative size, a time past the year 3000) are corruption.
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         id = try container.decode(SHA256Digest.self, forKey: .id)
         size = try container.decode(Int.self, forKey: .size)
@@ -42,22 +42,22 @@ public struct VersionMetadata: Codable, Sendable, Equatable {
 /// A version enters through ``stage(_:source:transaction:)``: copied into the 0700 staging
 /// directory while being hashed, fsync'd, made read-only, then renamed into `versions/<sha256>`.
 /// What is later executed is that file, whose hash is its name.
-public struct VersionStore: Sendable {
-    public let home: Home
+package struct VersionStore: Sendable {
+    package let home: Home
 
-    public init(home: Home) { self.home = home }
+    package init(home: Home) { self.home = home }
 
     /// The result of staging a candidate.
-    public struct Staged: Sendable, Equatable {
-        public var id: SHA256Digest
-        public var size: Int
+    package struct Staged: Sendable, Equatable {
+        package var id: SHA256Digest
+        package var size: Int
         /// The version was already in the store (nothing new was written).
-        public var wasPresent: Bool
+        package var wasPresent: Bool
     }
 
     /// Copies `candidate` into the store.
     /// - Throws: ``SystemError`` (ENOSPC and friends); a partial copy is removed.
-    public func stage(_ candidate: String, source: String, transaction: String) throws -> Staged {
+    package func stage(_ candidate: String, source: String, transaction: String) throws -> Staged {
         let stagingDirectory = home.staging + "/" + transaction
         try FileSystem.removeTree(stagingDirectory)
         try FileSystem.createDirectory(stagingDirectory, mode: 0o700)
@@ -94,17 +94,17 @@ public struct VersionStore: Sendable {
     }
 
     /// Ids of the versions present in the store.
-    public func list() throws -> [SHA256Digest] {
+    package func list() throws -> [SHA256Digest] {
         guard FileSystem.isDirectory(home.versions) else { return [] }
         return try FileSystem.contentsOfDirectory(home.versions).compactMap { SHA256Digest(hex: $0) }
     }
 
     /// True when the version's binary is in the store.
-    public func contains(_ id: SHA256Digest) -> Bool { FileSystem.exists(home.binary(id)) }
+    package func contains(_ id: SHA256Digest) -> Bool { FileSystem.exists(home.binary(id)) }
 
     /// Re-hashes a stored binary and checks it against its id.
     /// - Throws: ``StorageError/missingVersion(id:path:)`` or ``StorageError/damagedVersion(id:path:actual:)``.
-    public func verify(_ id: SHA256Digest) throws {
+    package func verify(_ id: SHA256Digest) throws {
         let path = home.binary(id)
         guard FileSystem.exists(path) else { throw StorageError.missingVersion(id: id.short, path: path) }
         let actual = try SHA256.hash(file: path)
@@ -112,18 +112,18 @@ public struct VersionStore: Sendable {
     }
 
     /// The metadata of a version, if its file is readable.
-    public func metadata(_ id: SHA256Digest) -> VersionMetadata? {
+    package func metadata(_ id: SHA256Digest) -> VersionMetadata? {
         guard let bytes = try? FileSystem.readOwnFile(home.versionDirectory(id) + "/meta.json") else { return nil }
         return try? JSONDecoder().decode(VersionMetadata.self, from: Data(bytes))
     }
 
     /// Replaces a version's metadata atomically.
-    public func setMetadata(_ metadata: VersionMetadata) throws {
+    package func setMetadata(_ metadata: VersionMetadata) throws {
         try FileSystem.writeAtomically(home.versionDirectory(metadata.id) + "/meta.json", try Self.encode(metadata))
     }
 
     /// Removes a version from the store.
-    public func remove(_ id: SHA256Digest) throws {
+    package func remove(_ id: SHA256Digest) throws {
         try FileSystem.removeTree(home.versionDirectory(id))
         try FileSystem.syncDirectory(home.versions)
     }
@@ -138,7 +138,7 @@ public struct VersionStore: Sendable {
 extension SHA256 {
     /// The digest of a file, hashed from a read-only mapping (never copied whole into memory).
     /// - Throws: ``SystemError`` "open", "stat" or "map".
-    public static func hash(file path: String) throws -> SHA256Digest {
+    package static func hash(file path: String) throws -> SHA256Digest {
         let fd = try FileDescriptor.open(path)
         defer { try? fd.close() }
         let info = try fd.status()

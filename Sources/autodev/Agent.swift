@@ -1,6 +1,7 @@
 import Integrity
 import Platform
 import SelfUpgrade
+import SourceUpgrade
 import Storage
 
 /// What the agent remembers across restarts (`<home>/state/agent.json`): every proposal it has
@@ -174,10 +175,7 @@ enum AgentCommand {
     static func isAboutTheMachine(_ error: any Error) -> Bool {
         if error is Subprocess.Cancelled { return true }
         guard let error = error as? UpgradeError else { return false }
-        switch error {
-        case .toolMissing, .locked, .homeNotWritable, .restartLoop, .notInitialized, .insufficientSpace: return true
-        default: return false
-        }
+        return [.toolMissing, .locked, .homeNotWritable, .restartLoop, .notInitialized, .insufficientSpace, .cancelled].contains(error.code)
     }
 
     enum Next {

@@ -1,4 +1,5 @@
 import SelfUpgrade
+import SourceUpgrade
 import Storage
 
 /// The version string of this build.

@@ -2,6 +2,7 @@ import FoundationEssentials
 import Integrity
 import Platform
 import SelfUpgrade
+import SourceUpgrade
 import Storage
 
 /// Exit codes of swift-argument-parser: 0 success, 1 runtime error, 64 usage error.
@@ -25,15 +26,19 @@ enum CLI {
             if let home = Self.journalToRepair(error) {
                 Output.err("  To rebuild it: autodev self-upgrade repair --home \(Output.shellQuoted(home))")
             }
+            if (error as? UpgradeError)?.code == .notInitialized {
+                Output.err("  Run 'autodev init' first (or pass --home DIR).")
+            }
             return ExitCode.failure
         }
     }
 
     /// The home whose journal an error says must be repaired.
     static func journalToRepair(_ error: any Error) -> String? {
+        if let error = error as? UpgradeError, error.code == .journalDamaged, let path = error.path { return FileSystem.parent(of: path) }
         switch error as? StorageError {
-        case .corruptJournal(let path, _, _)?, .unusableJournal(let path, _)?: FileSystem.parent(of: path)
-        default: nil
+        case .corruptJournal(let path, _, _)?, .unusableJournal(let path, _)?: return FileSystem.parent(of: path)
+        default: return nil
         }
     }
 
@@ -213,7 +218,7 @@ struct Session {
     /// one variable a restart changes): equal before and after an exec that kept the environment.
     static func environmentDigest() -> String {
         var environment = ProcessControl.environment()
-        environment.removeValue(forKey: Marker.restarts)
+        environment.removeValue(forKey: autodevIdentity.markers.restarts)
         let lines = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined()
         return SHA256.hash(data: Array(lines.utf8)).hex
     }

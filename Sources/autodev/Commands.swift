@@ -2,6 +2,7 @@ import FoundationEssentials
 import Integrity
 import Platform
 import SelfUpgrade
+import SourceUpgrade
 import Storage
 
 enum InitCommand {
@@ -16,17 +17,17 @@ enum InitCommand {
         }
         let upgrader = try Upgrader(home: home, program: autodevIdentity, configuration: configuration)
         let executable = try ProcessControl.executablePath()
-        var id: SHA256Digest
+        var id: VersionID
         var created = true
         do {
             id = try upgrader.adopt(executable: executable)
             if arguments.value("keep") != nil { try configuration.save(to: home) }
             try AutodevState.update(in: home.state) { _ in }
             if let source = arguments.value("source") { try WorkingCopy.clone(source, into: home.workingCopy, logs: home.logs) }
-        } catch UpgradeError.alreadyInitialized {
+        } catch let error as UpgradeError where error.code == .alreadyInitialized {
             created = false
             guard let current = try home.currentVersion() else { throw UpgradeError.notInitialized(home: home.root) }
-            id = current
+            id = VersionID(current)
             if let source = arguments.value("source") {
                 if FileSystem.exists(home.workingCopy) {
                     Output.err("Keeping the working copy in \(home.workingCopy) (remove it to clone \"\(source)\" instead)")

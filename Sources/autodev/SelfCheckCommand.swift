@@ -2,6 +2,7 @@ import FoundationEssentials
 import Integrity
 import Platform
 import SelfUpgrade
+import SourceUpgrade
 import Storage
 
 /// The verification mode a staged candidate is run in (inside the verifier's sandbox).

@@ -1,5 +1,6 @@
 import Platform
 import SelfUpgrade
+import SourceUpgrade
 
 /// The git working copy of autodev's own source that source upgrades and the agent change.
 enum WorkingCopy {

@@ -82,7 +82,7 @@ struct CommandLineTests {
         defer { harness.cleanUp() }
         let result = try harness.run(arguments, executable: Harness.binary)
         #expect(result.status == 1)
-        #expect(result.stderr.hasPrefix("Error: No installation at \"\(harness.home)\": run 'autodev init' first"), "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("Error: No installation at \"\(harness.home)\"\n  Run 'autodev init' first"), "\(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: harness.home))
     }
 

@@ -1,5 +1,5 @@
 import Foundation
-@testable import SelfUpgrade
+import SourceUpgrade
 import Testing
 
 @Suite("Reading build and test logs")

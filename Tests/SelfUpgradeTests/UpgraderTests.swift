@@ -19,7 +19,7 @@ struct Demo {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         home = Home(root: directory + "/home", programName: "demo")
         upgrader = try Upgrader(home: home, program: Self.program, configuration: UpgradeConfiguration())
-        first = try upgrader.adopt(executable: try Self.script(in: directory, name: "v1", version: "1.0"))
+        first = try upgrader.adopt(executable: try Self.script(in: directory, name: "v1", version: "1.0")).digest
     }
 
     /// A candidate whose verification mode reports `version` with the demo's protocol.

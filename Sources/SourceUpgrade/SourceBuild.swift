@@ -1,4 +1,5 @@
 import Platform
+import SelfUpgrade
 import Storage
 
 /// How to turn the program's source into a candidate: `swift build` and `swift test`, each with
@@ -16,7 +17,7 @@ public struct SourceBuild: Sendable, Equatable {
     /// whole project itself and would recurse).
     public var testSelection: [String]
 
-    public init(source: String, home: Home, testSelection: [String] = SourceBuild.defaultTestSelection) {
+    package init(source: String, home: Home, testSelection: [String] = SourceBuild.defaultTestSelection) {
         self.source = FileSystem.absolute(source)
         scratch = Self.scratchRoot(of: home)
         testScratch = scratch + "-test"
@@ -26,13 +27,13 @@ public struct SourceBuild: Sendable, Equatable {
 
     /// `<home>/build`: the release cache's path, and the prefix of both caches' paths (which
     /// every build and test tool names in its arguments).
-    static func scratchRoot(of home: Home) -> String { home.root + "/build" }
+    static func scratchRoot(of home: Home) -> String { home.buildCache }
 
     /// SIGKILLs every build and test tool working on `home`'s caches, whatever process group
     /// it is in (SwiftPM starts compilers in groups of their own).
     /// - Returns: the pids killed.
     @discardableResult
-    static func stopTools(of home: Home) -> [Int32] {
+    package static func stopTools(of home: Home) -> [Int32] {
         ProcessControl.killProcesses(commandLineContaining: scratchRoot(of: home))
     }
 
@@ -51,7 +52,7 @@ public struct SourceBuild: Sendable, Equatable {
     public var candidate: String { scratch + "/release/" + product }
 
     /// Checks that `source` is a Swift package.
-    static func validate(_ source: String) throws {
+    package static func validate(_ source: String) throws {
         guard FileSystem.isDirectory(source) else { throw UpgradeError.sourceNotPackage(path: source, reason: "it is not a directory") }
         guard FileSystem.exists(source + "/Package.swift") else {
             throw UpgradeError.sourceNotPackage(path: source, reason: "it has no Package.swift")
@@ -60,9 +61,9 @@ public struct SourceBuild: Sendable, Equatable {
 }
 
 /// Reads the lines that explain a failed build or test run out of its log.
-enum ToolLog {
+package enum ToolLog {
     /// The first distinct compiler errors (`file:line:column: error: …`) or test failures.
-    static func firstProblems(in path: String, limit: Int = 5) -> [String] {
+    package static func firstProblems(in path: String, limit: Int = 5) -> [String] {
         guard let bytes = try? FileSystem.readFile(path) else { return [] }
         var found: [String] = []
         var previousFound = false
@@ -85,7 +86,7 @@ enum ToolLog {
     }
 
     /// The last non-empty line (for a progress display).
-    static func lastLine(of path: String) -> String {
+    package static func lastLine(of path: String) -> String {
         guard let fd = try? FileDescriptor.open(path), let size = try? fd.status().size else { return "" }
         defer { try? fd.close() }
         let length = min(size, 2048)
@@ -96,7 +97,7 @@ enum ToolLog {
     }
 
     /// A summary line of a test run ("Test run with 40 tests in 11 suites passed after 4.4 seconds.").
-    static func testSummary(in path: String) -> String? {
+    package static func testSummary(in path: String) -> String? {
         guard let bytes = try? FileSystem.readFile(path) else { return nil }
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n")
             .last { $0.contains("Test run with") || $0.contains("Executed ") }.map { $0.trimmingSpaces() }

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Platform
+import Storage
 
 /// One step of a state schema's history: turns the encoding of schema `from` into `from + 1`.
 public struct StateMigration: Sendable {
@@ -98,7 +99,7 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
 
     /// The snapshot at `path` as generic JSON after migration to ``schema``, to compare with
     /// what the state type keeps of it; nil when there is none.
-    public func migratedJSON(at path: String) throws -> JSONValue? {
+    package func migratedJSON(at path: String) throws -> JSONValue? {
         guard let (found, body) = try Self.read(path) else { return nil }
         return try StateStore<JSONValue>(directory: directory, name: name, schema: schema, migrations: migrations)
             .decode(body, schema: found, path: path)
