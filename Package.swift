@@ -24,6 +24,8 @@ let package = Package(
         .target(name: "SelfUpgrade", dependencies: ["Storage", "Platform", "Integrity"]),
         // TUF client (specification 1.0, section 5): metadata, trust, delegations, verified downloads.
         .target(name: "TUF", dependencies: ["Integrity", "Platform", "Transport"]),
+        // The agent's loop: proposals in, source upgrades out; its memory, the git working copy.
+        .target(name: "Agent", dependencies: ["SelfUpgrade", "Storage", "Platform", "Integrity"]),
         .executableTarget(
             name: "autodev", dependencies: ["SelfUpgrade", "TUF"],
             // Release binaries ship without symbol tables: 40% smaller, so every version kept in
