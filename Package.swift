@@ -27,7 +27,7 @@ let package = Package(
         // The agent's loop: proposals in, source upgrades out; its memory, the git working copy.
         .target(name: "Agent", dependencies: ["SelfUpgrade", "Storage", "Platform", "Integrity"]),
         .executableTarget(
-            name: "autodev", dependencies: ["SelfUpgrade", "TUF"],
+            name: "autodev", dependencies: ["SelfUpgrade", "TUF", "Agent"],
             // Release binaries ship without symbol tables: 40% smaller, so every version kept in
             // the store costs less and a rollback's hash check reads less.
             linkerSettings: [.unsafeFlags(["-Xlinker", "--strip-all"], .when(configuration: .release))]
