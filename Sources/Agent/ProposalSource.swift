@@ -92,6 +92,7 @@ public enum ProposalSource: Sendable, Equatable {
             environment: ProcessControl.environment().filter { !$0.key.hasPrefix("AUTODEV_") }
                 .merging(["AUTODEV_WORKING_COPY": source]) { $1 })
         configuration.workingDirectory = source
+        try FileSystem.createDirectory(workingCopy.logs, mode: 0o755, intermediates: true)
         let log = workingCopy.logs + "/proposer.log"
         configuration.outputPath = log
         configuration.errorPath = log
