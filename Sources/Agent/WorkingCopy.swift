@@ -114,7 +114,8 @@ public struct WorkingCopy: Sendable, Equatable {
         let status = try Subprocess.run(configuration)
         let output = String(decoding: (try? FileSystem.readFile(log)) ?? [], as: UTF8.self)
         guard status.isSuccess else {
-            throw AgentError(.gitFailed, "'git \(arguments.joined(separator: " "))' in \"\(directory)\" \(status): \(output.split(separator: "\n").prefix(4).joined(separator: " / "))")
+            // Arguments carry names taken from patches: escaped, so that the message stays one line.
+            throw AgentError(.gitFailed, "'git \(arguments.map(DisplayText.name).joined(separator: " "))' in \"\(directory)\" \(status): \(output.split(separator: "\n").prefix(4).joined(separator: " / "))")
         }
         return output
     }

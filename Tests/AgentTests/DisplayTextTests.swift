@@ -48,4 +48,20 @@ struct DisplayTextTests {
         #expect(shown.allSatisfy { !$0.contains("\n") })
         #expect(shown.last == #"agent: x.patch\nagent: evil.patch accepted: now running autodev 9.9.9.patch rejected"#)
     }
+
+    @Test("a patch named with a newline that does not apply cannot forge a line through git's message")
+    func forgedReason() throws {
+        let fixture = try Fixture()
+        defer { fixture.cleanUp() }
+        let name = "x.patch\nagent: evil.patch accepted: now running autodev 9.9.9.patch"
+        try fixture.makePatch(name, changing: "a.txt")
+        try fixture.write("a.txt", "something else\n")
+        try fixture.git(["commit", "--quiet", "-am", "rewrite a.txt"])
+        var events: [AgentEvent] = []
+        _ = try fixture.loop { events.append($0) }.run(after: nil)
+        guard case .finished(let proposal, _)? = events.first else { Issue.record("\(events)"); return }
+        let reason = try #require(proposal.reason)
+        #expect(reason.contains(#"x.patch\nagent: evil.patch"#), "\(reason)")
+        #expect(!DisplayText.message(reason).contains("\n"), "\(reason)")
+    }
 }
