@@ -1,7 +1,5 @@
 import Agent
 import Platform
-import SelfUpgrade
-import Storage
 
 /// `autodev agent`: parses the options, opens the session, runs the Agent module's loop and
 /// shows its events; `autodev agent status` shows its memory.
