@@ -1,0 +1,14 @@
+/// What the loop reports while it works, in order; the command line shows each as a line of
+/// text or of JSON.
+public enum AgentEvent: Sendable, Equatable {
+    /// A proposal found in flight at a start that is not its restart (the process was killed or
+    /// crashed): it is run again, without being applied again.
+    case resuming(name: String)
+    /// A proposal is applied and committed; its build, tests and verification begin.
+    case upgrading(name: String)
+    /// A proposal ended. `restarted`: it ended in the process its upgrade exec'd (accepted, or
+    /// rejected after the old version was exec'd back).
+    case finished(AgentMemory.Proposal, restarted: Bool)
+    /// The loop ended: no proposal left, the proposer changed nothing, or the limit was reached.
+    case done(AgentMemory)
+}

@@ -1,0 +1,102 @@
+import Integrity
+import Platform
+
+/// Where proposed changes come from.
+public enum ProposalSource: Sendable, Equatable {
+    /// Patch files (`*.patch`, `*.diff`) in a directory, taken in name order; each is applied with
+    /// `git apply --index` and committed. Processed ones move to `applied/` or `rejected/`.
+    case patches(directory: String)
+    /// A shell command run in the working copy, with the working copy's path appended as its last
+    /// argument and in `AUTODEV_WORKING_COPY`; whatever it changed is the proposal, committed as
+    /// `proposal-<n>`. It changing nothing ends the loop.
+    case proposer(command: String)
+
+    /// The next proposal taken out of a source.
+    public enum Next: Sendable, Equatable {
+        /// Applied and committed as `commit`.
+        case ready(name: String, digest: String, commit: String)
+        /// A patch that does not apply; nothing was changed.
+        case doesNotApply(name: String, digest: String, reason: String)
+    }
+
+    /// A patch file waiting in the directory.
+    public struct PatchFile: Sendable, Equatable {
+        /// Its file name.
+        public var name: String
+        /// Its path.
+        public var path: String
+        /// SHA-256 (hex) of its content: what the memory knows it by.
+        public var digest: String
+    }
+
+    // MARK: - API
+
+    /// The patches not processed yet, in name order: files named `*.patch` or `*.diff` whose
+    /// content is not among `memory`'s processed proposals.
+    /// - Returns: nothing for a proposer.
+    public func pendingPatches(_ memory: AgentMemory) throws -> [PatchFile] {
+        guard case .patches(let directory) = self else { return [] }
+        let done = Set(memory.processed.map(\.digest))
+        return try FileSystem.contentsOfDirectory(directory).sorted()
+            .filter { $0.hasSuffix(".patch") || $0.hasSuffix(".diff") }
+            .compactMap { name in
+                let path = directory + "/" + name
+                let digest = try SHA256.hash(file: path).hex
+                // Already processed (and moved aside when it ended, unless the process died first).
+                return done.contains(digest) ? nil : PatchFile(name: name, path: path, digest: digest)
+            }
+    }
+
+    /// Takes the next proposal and commits it in `workingCopy` as `agent: <name>`.
+    /// - Returns: the proposal, or nil when there is none (no pending patch; the proposer changed nothing).
+    /// - Throws: ``AgentError`` when git or the proposer fails; a patch that does not apply is
+    ///   ``Next/doesNotApply(name:digest:reason:)``, not an error.
+    public func next(in workingCopy: WorkingCopy, memory: AgentMemory) throws -> Next? {
+        switch self {
+        case .patches:
+            guard let patch = try pendingPatches(memory).first else { return nil }
+            do {
+                try workingCopy.git(["apply", "--index", patch.path])
+            } catch {
+                return .doesNotApply(name: patch.name, digest: patch.digest, reason: "the patch does not apply: \(error)")
+            }
+            return .ready(name: patch.name, digest: patch.digest, commit: try workingCopy.commit("agent: \(patch.name)"))
+        case .proposer(let command):
+            try propose(command, in: workingCopy)
+            guard !(try workingCopy.isClean()) else { return nil }
+            let name = "proposal-\(memory.processed.count + 1)"
+            try workingCopy.git(["add", "-A"])
+            let diff = try workingCopy.git(["diff", "--cached"])
+            let commit = try workingCopy.commit("agent: \(name)")
+            return .ready(name: name, digest: SHA256.hash(data: Array(diff.utf8)).hex, commit: commit)
+        }
+    }
+
+    /// Sets a processed patch aside: to `applied/`, or to `rejected/` with `<name>.reason`
+    /// holding the reason. Nothing for a proposer, or when the file is gone already.
+    public func settle(_ name: String, accepted: Bool, reason: String?) throws {
+        guard case .patches(let directory) = self, FileSystem.exists(directory + "/" + name) else { return }
+        let destination = directory + "/" + (accepted ? "applied" : "rejected")
+        try FileSystem.createDirectory(destination, mode: 0o755)
+        try FileSystem.rename(directory + "/" + name, to: destination + "/" + name)
+        if let reason, !accepted { try FileSystem.writeAtomically(destination + "/" + name + ".reason", Array((reason + "\n").utf8)) }
+    }
+
+    // MARK: - Internals
+
+    /// Runs the proposer in the working copy; its output goes to `<logs>/proposer.log`.
+    private func propose(_ command: String, in workingCopy: WorkingCopy) throws {
+        let source = workingCopy.directory
+        var configuration = Subprocess.Configuration(
+            executable: "/bin/sh", arguments: ["-c", command + " \"$0\"", source],
+            environment: ProcessControl.environment().filter { !$0.key.hasPrefix("AUTODEV_") }
+                .merging(["AUTODEV_WORKING_COPY": source]) { $1 })
+        configuration.workingDirectory = source
+        try FileSystem.createDirectory(workingCopy.logs, mode: 0o755, intermediates: true)
+        let log = workingCopy.logs + "/proposer.log"
+        configuration.outputPath = log
+        configuration.errorPath = log
+        let status = try Subprocess.run(configuration)
+        guard status.isSuccess else { throw AgentError(.proposerFailed, "The proposer '\(command)' \(status); its output is in \(log)") }
+    }
+}

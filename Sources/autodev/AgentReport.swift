@@ -1,0 +1,67 @@
+import Agent
+import Platform
+
+/// Shows the agent's events: lines of text (notes on standard error, outcomes on standard
+/// output), or with `--json` one JSON object per outcome on standard output.
+struct AgentReport {
+    let json: Bool
+
+    func show(_ event: AgentEvent) {
+        switch event {
+        case .resuming(let name): note("resuming \(DisplayText.name(name)), interrupted before it ended")
+        case .upgrading(let name): note("\(DisplayText.name(name)): build, test, verify")
+        case .finished(let proposal, let restarted): outcome(proposal, restarted: restarted)
+        case .done(let memory): summary(memory)
+        }
+    }
+
+    /// The line of a rejection reason that says most: the first compiler error or test issue,
+    /// else the first line.
+    static func headline(of reason: String) -> String {
+        let lines = reason.split(separator: "\n").map { $0.drop { $0 == " " } }
+        let problem = lines.first { $0.contains(": error: ") || $0.contains("recorded an issue") } ?? lines.first ?? ""
+        return String(problem)
+    }
+
+    // MARK: - Internals
+
+    private func note(_ text: String) {
+        if !json { Output.err("agent: \(DisplayText.message(text))") }
+    }
+
+    private func outcome(_ proposal: AgentMemory.Proposal, restarted: Bool) {
+        if json {
+            try? Output.jsonLine(Line(event: proposal.outcome, proposal: proposal.name, reason: proposal.reason,
+                                      version: proposal.version, id: proposal.id, pid: ProcessControl.id,
+                                      restarted: restarted, arguments: CommandLine.arguments,
+                                      environmentSHA256: Session.environmentDigest()))
+        } else if proposal.isAccepted {
+            Output.out("agent: \(DisplayText.name(proposal.name)) accepted: now running autodev \(proposal.version ?? "?") (\(proposal.id?.prefix(12) ?? "?")) in process \(ProcessControl.id)")
+        } else {
+            Output.out("agent: \(DisplayText.name(proposal.name)) rejected: \(DisplayText.message(proposal.reason ?? ""))")
+        }
+    }
+
+    private func summary(_ memory: AgentMemory) {
+        if json {
+            try? Output.jsonLine(Line(event: "done", proposal: nil, reason: nil, version: autodevVersion, id: nil,
+                                      pid: ProcessControl.id, restarted: false, arguments: CommandLine.arguments,
+                                      environmentSHA256: Session.environmentDigest()))
+        } else {
+            Output.out("agent: done: \(memory.accepted) accepted, \(memory.rejected) rejected in all; running autodev \(autodevVersion)")
+        }
+    }
+
+    /// One event as a JSON line.
+    private struct Line: Codable {
+        var event: String
+        var proposal: String?
+        var reason: String?
+        var version: String?
+        var id: String?
+        var pid: Int32
+        var restarted: Bool
+        var arguments: [String]
+        var environmentSHA256: String
+    }
+}
