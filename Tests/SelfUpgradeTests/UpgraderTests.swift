@@ -68,7 +68,7 @@ struct UpgraderTests {
         let demo = try Demo()
         defer { demo.cleanUp() }
         let candidate = try demo.candidate("2.0")
-        let error = #expect(throws: SystemError.self) {
+        let error = #expect(throws: UpgradeError.self) {
             try SystemCalls.withFaults({ calls in
                 let real = calls.write
                 calls.write = { fd, buffer, count in
@@ -80,7 +80,9 @@ struct UpgraderTests {
                 try demo.upgrader.upgrade(fromBinary: candidate, options: Demo.noRestart)
             }
         }
-        #expect(error?.errno == .noSpace)
+        // The library's one error type, with the system error it wraps.
+        #expect(error?.code == .system)
+        #expect((error?.underlying as? SystemError)?.errno == .noSpace)
         #expect(error?.description.contains("No space left on device") == true)
         #expect(try demo.home.currentVersion() == demo.first)
         #expect(try VersionStore(home: demo.home).list() == [demo.first])
