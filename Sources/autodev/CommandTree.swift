@@ -123,7 +123,7 @@ enum CommandTree {
 
     static let tuf = CommandSpec(
         path: ["tuf"], abstract: "A TUF client (The Update Framework 1.0): trusted metadata, verified downloads.",
-        discussion: "The tuf-conformance client protocol: options may come before or after the command word. Exit 0 on success, 1 on any failure.",
+        discussion: "The tuf-conformance client protocol: options may come before or after the command word. Exit 0 on success, 1 on any failure, 64 for a malformed command line.",
         arguments: [("command", "init <root>, refresh or download.")], variadic: true,
         options: tufDownload.options,
         subcommands: [tufInit, tufRefresh, tufDownload])

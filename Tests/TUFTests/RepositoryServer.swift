@@ -1,4 +1,5 @@
 import Foundation
+import Integrity
 import TUF
 
 /// `repository_server.py` serving a temporary directory, started once and shared by the tests.
@@ -101,8 +102,6 @@ struct ClientFixture {
         return try CanonicalJSONRead.version(Array(data))
     }
 }
-
-import Integrity
 
 enum CanonicalJSONRead {
     static func version(_ bytes: [UInt8]) throws -> Int64? {
