@@ -96,10 +96,10 @@ public struct Upgrader: Sendable {
             if let transaction = ProcessControl.environment(program.markers.transaction) {
                 let descriptor = ProcessControl.environment(program.markers.lockDescriptor)
                 for marker in program.markers.perRestart { ProcessControl.removeEnvironment(marker) }
-                if home.isInitialized, let (record, lock, ledger) = try inheritedRestart(transaction, descriptor: descriptor) {
+                if home.isInitialized, let (record, lock, ledger, journal) = try inheritedRestart(transaction, descriptor: descriptor) {
                     if record.outcome == .open {
                         defer { lock.release() }
-                        var journal = try readJournal()
+                        var journal = journal
                         return .resumed(try confirm(record, journal: &journal, lock: lock))
                     }
                     lock.release()
@@ -118,7 +118,7 @@ public struct Upgrader: Sendable {
     /// lock file names this process (the same PID across exec), and the transaction is open and
     /// swapped, or ended by this very process in the journal's last record (the old version
     /// exec'd back after a failed confirmation). Anything else is stale or forged.
-    private func inheritedRestart(_ transaction: String, descriptor: String?) throws -> (Ledger.Transaction, FileLock, Ledger)? {
+    private func inheritedRestart(_ transaction: String, descriptor: String?) throws -> (Ledger.Transaction, FileLock, Ledger, Journal)? {
         guard let descriptor, let raw = Int32(descriptor), raw > 2,
               let lock = FileLock.adoptHeld(rawValue: raw, path: home.lock) else { return nil }
         let holder = (try? FileSystem.readOwnFile(home.lock)).map { String(decoding: $0, as: UTF8.self) }
@@ -140,7 +140,7 @@ public struct Upgrader: Sendable {
             lock.release()
             return nil
         }
-        return (record, lock, ledger)
+        return (record, lock, ledger, journal)
     }
 
     /// Recovery: leaves the home at exactly the old or the new version of an interrupted

@@ -1,3 +1,5 @@
+import Integrity
+
 /// Any JSON value: used to compare state snapshots field by field and name what differs.
 package enum JSONValue: Codable, Sendable, Equatable {
     case null
@@ -6,6 +8,19 @@ package enum JSONValue: Codable, Sendable, Equatable {
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
+
+    /// The value the strict parser read (numbers as doubles; text that is not a number is nil).
+    package init(_ value: CanonicalJSONValue) {
+        switch value {
+        case .null: self = .null
+        case .bool(let flag): self = .bool(flag)
+        case .integer(let number): self = .number(Double(number))
+        case .number(let text): self = Double(text).map(JSONValue.number) ?? .null
+        case .string(let text): self = .string(text)
+        case .array(let items): self = .array(items.map(JSONValue.init))
+        case .object(let fields): self = .object(fields.mapValues(JSONValue.init))
+        }
+    }
 
     package init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
