@@ -30,9 +30,10 @@ struct SandboxTests {
     }
 
     /// Every escape route a root candidate has tried, as shell; `marker` names files it tries to create.
-    func escapes(_ harness: Harness, marker: String, decoy: String, setuidTouch: String) -> String {
+    func escapes(_ harness: Harness, marker: String, decoy: String, setuidTouch: String, sharedMemoryKey: Int32 = 0) -> String {
         let home = harness.home
         return """
+        ipcrm -M \(sharedMemoryKey) && echo removed a shared memory segment of the host
         mount -o remount,bind,rw \(home) && echo remounted the home writable
         umount -l \(home) && echo unmounted the home
         mount --bind \(decoy) \(home) && echo bound a decoy over the home
@@ -79,7 +80,13 @@ struct SandboxTests {
         let targets = escapeTargets(harness, marker: marker)
         defer { for target in targets { try? FileManager.default.removeItem(atPath: target) } }
         let (setuidTouch, decoy) = try escapeTools(harness)
-        let script = try harness.execScript("escaper", probe: escapes(harness, marker: marker, decoy: decoy, setuidTouch: setuidTouch))
+        // A System V shared memory segment of root's: another namespace's IPC is out of reach.
+        let key = Int32.random(in: 0x1000_0000...0x7fff_0000)
+        let segment = shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0o600)
+        try #require(segment >= 0, "shmget: \(errno)")
+        defer { _ = shmctl(segment, IPC_RMID, nil) }
+        let script = try harness.execScript("escaper", probe: escapes(harness, marker: marker, decoy: decoy, setuidTouch: setuidTouch,
+                                                                      sharedMemoryKey: key))
         let mounts = try Harness.mountTable()
         let journal = try harness.journalLines()
         let before = try harness.snapshot()
@@ -96,6 +103,8 @@ struct SandboxTests {
         #expect(Array(after.prefix(journal.count)) == journal, "the journal's old lines changed")
         #expect(after.dropFirst(journal.count).allSatisfy { $0.contains("\"kind\":") }, "a line not written by autodev: \(after)")
         #expect(try Harness.mountTable() == mounts, "the mount table changed")
+        #expect(shmget(key, 0, 0) == segment, "the shared memory segment was removed")
+        #expect(isolation.contains { $0.hasPrefix("IPC namespace") }, "\(isolation)")
         #expect(FileManager.default.fileExists(atPath: harness.home + "/journal"))
         // It did try: the log holds what the kernel answered.
         let log = try String(contentsOfFile: try #require(try harness.logDirectories().last) + "/verify.err", encoding: .utf8)
