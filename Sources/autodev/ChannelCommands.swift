@@ -18,6 +18,7 @@ enum ChannelCommands {
             Output.out("Created release repository \"\(repository.directory)\": root, targets, snapshot and timestamp version 1, \(threshold) key(s) each")
             Output.out("  Trusted root: \(root) (give it to 'autodev update configure --trusted-root')")
             Output.out("  Keys: \(repository.directory)/keys (mode 0600; move the root and targets keys offline in real use)")
+            Output.out("  Serve only metadata/ and targets/: keys/ and pending.json must never be published")
         }
         return ExitCode.success
     }

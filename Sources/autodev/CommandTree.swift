@@ -102,7 +102,7 @@ enum CommandTree {
 
     static let releaseInit = CommandSpec(
         path: ["release", "init"], abstract: "Create a release repository: Ed25519 keys and the four top-level TUF roles, signed.",
-        discussion: "Writes DIR/metadata/ (1.root.json is the root users trust: give it to 'autodev update configure --trusted-root'), DIR/targets/, and the keys in DIR/keys/ (mode 0600). In real use, move the root and targets keys offline after this, and keep only the snapshot and timestamp keys where 'publish' and 'refresh' run.",
+        discussion: "Writes DIR/metadata/ (1.root.json is the root users trust: give it to 'autodev update configure --trusted-root'), DIR/targets/, and the keys in DIR/keys/ (mode 0600). In real use, move the root and targets keys offline after this, and keep only the snapshot and timestamp keys where 'publish' and 'refresh' run. Serve only DIR/metadata/ and DIR/targets/ (never DIR/keys/ or DIR/pending.json).",
         options: [releaseRepo,
                   .init(name: "threshold", value: "N", help: "Keys per role, all of which must sign (default 1, at most 10)."),
                   .init(name: "expires", value: "DAYS", help: "Days root, targets and snapshot stay valid (default 365); timestamps last 7 days."),
