@@ -89,7 +89,7 @@ enum ChannelCommands {
         let home = HomeLocator.locate(option: arguments.value("home")).root
         let root = try FileSystem.readFile(rootPath)
         let channel = try UpdateChannel.configure(home: home, url: url, trustedRoot: root)
-        Output.out("Following \(channel.url) (trusted root from \"\(rootPath)\", metadata in \(channel.directory)/metadata)")
+        Output.out("Following \(channel.url) with the trusted root from \"\(rootPath)\"")
         return ExitCode.success
     }
 
