@@ -30,7 +30,7 @@ let package = Package(
         // TUF client (specification 1.0, section 5): metadata, trust, delegations, verified downloads.
         .target(name: "TUF", dependencies: ["Integrity", "Platform", "Transport"]),
         // Release repositories (publishing with our own keys) and the update channel an installation follows.
-        .target(name: "ReleaseChannel", dependencies: ["TUF", "Integrity", "Platform"]),
+        .target(name: "ReleaseChannel", dependencies: ["TUF", "Integrity", "Platform", "Transport"]),
         // The agent's loop: proposals in, source upgrades out; its memory, the git working copy.
         .target(name: "Agent", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity"]),
         .executableTarget(

@@ -92,6 +92,7 @@ enum CLI {
             switch rest.first {
             case "configure": return try run(CommandTree.updateConfigure, rest.dropFirst(), ChannelCommands.configure)
             case "check": return try run(CommandTree.updateCheck, rest.dropFirst(), ChannelCommands.check)
+            case "apply": return try run(CommandTree.updateApply, rest.dropFirst(), ChannelCommands.apply)
             case nil, "-h", "--help":
                 Output.out(CommandTree.update.helpText())
                 return ExitCode.success

@@ -1,5 +1,6 @@
 import Platform
 import ReleaseChannel
+import SelfUpgrade
 
 /// `autodev release init | add | publish | refresh` (a TUF release repository) and
 /// `autodev update configure | check` (the channel an installation follows).
@@ -122,6 +123,55 @@ enum ChannelCommands {
             Output.out("Notes:")
             for line in notes.split(separator: "\n", omittingEmptySubsequences: false) { Output.out("  " + Output.escaped(String(line), keepingNewlines: false)) }
         }
+        return ExitCode.success
+    }
+
+    static func apply(_ arguments: ParsedArguments) throws -> Int32 {
+        let spec = CommandTree.updateApply
+        let wanted = try semanticVersion("version", arguments, spec, required: false)
+        // After the swap this same command line runs in the new version, which finishes here.
+        let (session, code) = try Session.begin(arguments)
+        guard let session else { return code }
+        let current = SemanticVersion(autodevVersion)!
+        let channel = try UpdateChannel.load(home: session.home.root)
+        let installation = try channel.installationID()
+        let offers = try channel.offers(program: autodevIdentity.name)
+        let platform = ReleasePlatform.current
+        let chosen: ReleaseOffer
+        if let wanted {
+            guard let offer = offers.first(where: { $0.facts.version == wanted && $0.facts.platform == platform }) else {
+                throw ReleaseChannelError(.channel, "\(channel.url) offers no autodev \(wanted) for \(platform.rawValue)")
+            }
+            if let minimum = offer.facts.minimumVersion, current < minimum {
+                throw ReleaseChannelError(.channel, "autodev \(wanted) requires updating from \(minimum) or later; this is \(current)")
+            }
+            chosen = offer
+        } else {
+            guard let offer = UpdateSelection.choose(offers, current: current, platform: platform, installationID: installation) else {
+                Output.out("autodev \(current) is up to date (\(channel.url), \(platform.rawValue))")
+                return ExitCode.success
+            }
+            chosen = offer
+        }
+        let version = chosen.facts.version
+        let floor = max(channel.highestAccepted() ?? current, current)
+        if version < floor && !arguments.has("allow-downgrade") {
+            throw ReleaseChannelError(.invalidArgument, "Refusing autodev \(version): it is older than \(floor), the highest version this installation has accepted (pass --allow-downgrade to install it anyway)")
+        }
+        try session.confirm("Install autodev \(version) (\(chosen.length) bytes) from \(channel.url) in place of \(current)?", arguments)
+        Cancellation.install()
+        Output.err("Downloading autodev \(version) (\(chosen.length) bytes) from \(channel.url)")
+        let path = try channel.download(chosen, into: channel.directory + "/staging")
+        Output.err("Verified \(chosen.path): length, SHA-256 and SHA-512 match the signed metadata")
+        var options = Upgrader.UpgradeOptions()
+        let stateDirectory = session.home.state
+        options.beforeRestart = {
+            try channel.recordAccepted(version)
+            try AutodevState.update(in: stateDirectory) { $0.pendingTransaction = "upgrade" }
+        }
+        Output.err("Upgrading \(session.home.root) from \"\(path)\"")
+        _ = try session.upgrader.upgrade(fromBinary: path, options: options)
+        // A real upgrade continues in the new version and does not return here.
         return ExitCode.success
     }
 

@@ -149,9 +149,16 @@ enum CommandTree {
         options: [.init(name: "current-version", value: "V", help: "Check as if this version were running (default: this program's version)."),
                   CommandSpec.json, CommandSpec.home])
 
+    static let updateApply = CommandSpec(
+        path: ["update", "apply"], abstract: "Download the release 'check' would offer, verified, and upgrade to it.",
+        discussion: "Refreshes the channel, downloads the artifact into <home>/channel/staging (an interrupted download resumes from its .partial file), checks its length, SHA-256 and SHA-512 against the signed metadata, then runs the self-upgrade transaction with it (stage, verify, swap, restart, confirm). A version older than the highest one this installation ever accepted is refused.",
+        options: [.init(name: "version", value: "V", help: "Install this version (for this platform) instead of the newest; its rollout percentage does not apply."),
+                  .init(name: "allow-downgrade", help: "Accept a version older than the highest one accepted before."),
+                  CommandSpec.yes, CommandSpec.home])
+
     static let update = CommandSpec(
-        path: ["update"], abstract: "Check a TUF release channel for newer versions of autodev.",
-        options: [], subcommands: [updateConfigure, updateCheck])
+        path: ["update"], abstract: "Check a TUF release channel for newer versions of autodev, and install them.",
+        options: [], subcommands: [updateConfigure, updateCheck, updateApply])
 
     static let tufMetadataDir = CommandSpec.Option(name: "metadata-dir", value: "DIR", help: "Where trusted metadata is kept (root.json, timestamp.json, <role>.json).")
     static let tufMetadataURL = CommandSpec.Option(name: "metadata-url", value: "URL", help: "The repository's metadata base URL.")

@@ -61,3 +61,38 @@ struct ReleaseChannelCommandTests {
         #expect(unconfigured.stderr.contains("No update channel is configured"))
     }
 }
+
+@Suite("update apply with the real binary")
+struct UpdateApplyTests {
+    @Test("downloads the offered release, verified, upgrades to it; then refuses an older one without --allow-downgrade")
+    func applyThenRefuseDowngrade() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let old = try harness.current()
+        let directory = harness.root.path
+        let tool = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: directory) }
+        #expect(try tool(["release", "init", "--repo", "repo"]).status == 0)
+        let candidate = try harness.candidate()
+        #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", candidate]).status == 0)
+        #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
+        #expect(try tool(["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json",
+                          "--home", harness.home]).status == 0)
+
+        let applied = try harness.run(["update", "apply", "--yes"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(applied.stderr.contains("Verified autodev/0.2.0/linux-x86_64/candidate: length, SHA-256 and SHA-512 match the signed metadata"))
+        #expect(applied.stdout.hasPrefix("Upgraded 0.1.0"), "\(applied.stdout)")
+        let new = try harness.current()
+        #expect(new != old)
+        #expect(try String(contentsOfFile: harness.home + "/channel/highest-accepted", encoding: .utf8) == "0.2.0\n")
+
+        let older = try harness.candidate("older")
+        #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.1.5", "--platform", "linux-x86_64", older]).status == 0)
+        #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
+        let refused = try harness.run(["update", "apply", "--yes", "--version", "0.1.5"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("Refusing autodev 0.1.5: it is older than 0.2.0, the highest version this installation has accepted"), "\(refused.stderr)")
+        #expect(try harness.current() == new)
+    }
+}
