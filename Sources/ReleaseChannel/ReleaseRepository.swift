@@ -11,7 +11,8 @@ import Platform
 ///                     N.snapshot.json, timestamp.json (consistent snapshots)
 ///     DIR/targets/    <program>/<version>/<platform>/<sha256>.<file name>
 ///     DIR/keys/       <role>-<n>.ed25519: hex seeds, mode 0600 (to be moved offline in real use)
-///     DIR/pending.json  the targets the next publish signs (canonical JSON, unsigned)
+///     DIR/pending.json  the targets the next publish signs (JSON, unsigned)
+///     DIR/.lock       held by add, publish and refresh: one writer at a time
 ///
 /// Invariants:
 /// - Every file is written durably (temporary file, fsync, rename, fsync of the directory).
@@ -44,6 +45,8 @@ public struct ReleaseRepository: Sendable {
     var metadataDirectory: String { directory + "/metadata" }
     var keyDirectory: String { directory + "/keys" }
     var pendingPath: String { directory + "/pending.json" }
+    /// Held by add, publish and refresh (beside the served directories, never served).
+    var lockPath: String { directory + "/.lock" }
 
     // MARK: - API
 
@@ -99,6 +102,12 @@ public struct ReleaseRepository: Sendable {
     @discardableResult
     public func add(file: String, facts: ReleaseFacts) throws(ReleaseChannelError) -> String {
         _ = try currentRoot()
+        return try withExclusiveLock(lockPath, what: "the release repository \"\(directory)\"") { () throws(ReleaseChannelError) in
+            try addLocked(file: file, facts: facts)
+        }
+    }
+
+    func addLocked(file: String, facts: ReleaseFacts) throws(ReleaseChannelError) -> String {
         let bytes = try storage("read", file) { () throws(SystemError) in try FileSystem.readFile(file) }
         let name = FileSystem.baseName(of: file)
         guard !name.isEmpty, name != ".", name != ".." else { throw ReleaseChannelError(.invalidArgument, "\"\(file)\" has no usable file name") }
@@ -132,6 +141,13 @@ public struct ReleaseRepository: Sendable {
     /// Nothing is signed when the pending targets are what is published.
     /// - Throws: ``ReleaseChannelError``; the repository is left as clients saw it.
     public func publish(expiry: Expiry = Expiry(), now: Int64) throws(ReleaseChannelError) -> Publication {
+        _ = try currentRoot()
+        return try withExclusiveLock(lockPath, what: "the release repository \"\(directory)\"") { () throws(ReleaseChannelError) in
+            try publishLocked(expiry: expiry, now: now)
+        }
+    }
+
+    func publishLocked(expiry: Expiry, now: Int64) throws(ReleaseChannelError) -> Publication {
         let keys = try loadKeys()
         let state = try publishedState()
         let pending = try readPending()
@@ -146,6 +162,13 @@ public struct ReleaseRepository: Sendable {
     /// Signs the next timestamp version (same snapshot) with a new expiry: what a cron job runs.
     /// - Returns: the new timestamp version.
     public func refreshTimestamp(expiry: Expiry = Expiry(), now: Int64) throws(ReleaseChannelError) -> Int64 {
+        _ = try currentRoot()
+        return try withExclusiveLock(lockPath, what: "the release repository \"\(directory)\"") { () throws(ReleaseChannelError) in
+            try refreshLocked(expiry: expiry, now: now)
+        }
+    }
+
+    func refreshLocked(expiry: Expiry, now: Int64) throws(ReleaseChannelError) -> Int64 {
         let keys = try loadKeys()
         let timestamp = try readSigned("timestamp.json")
         guard let version = timestamp["version"]?.integerValue, let meta = timestamp["meta"] else {

@@ -15,6 +15,12 @@ extension UpdateChannel {
     ///   partial file that does not verify is removed), `storage` for local files.
     public func download(_ offer: ReleaseOffer, into directory: String,
                          progress: (Int, Int) -> Void = { _, _ in }) throws(ReleaseChannelError) -> String {
+        try withExclusiveLock(self.directory + "/lock", what: "the update channel in \"\(self.directory)\"") { () throws(ReleaseChannelError) in
+            try downloadLocked(offer, into: directory, progress: progress)
+        }
+    }
+
+    func downloadLocked(_ offer: ReleaseOffer, into directory: String, progress: (Int, Int) -> Void) throws(ReleaseChannelError) -> String {
         guard let sha256 = offer.hashes["sha256"], Hex.isHexDigits(sha256), sha256.count == 64 else {
             throw ReleaseChannelError(.channel, "Target \(offer.path) lists no SHA-256")
         }

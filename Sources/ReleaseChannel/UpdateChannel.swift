@@ -7,6 +7,7 @@ import TUF
 ///     <home>/channel/config.json       {"format": 1, "url": "<repository URL>"}
 ///     <home>/channel/metadata/         the trusted TUF metadata (root.json copied in at configure)
 ///     <home>/channel/installation-id   a random id, made once; its hash is the rollout bucket
+///     <home>/channel/lock              held by a check and a download: one at a time
 ///
 /// Invariant: a check that fails (network, signature, expiry, rollback) leaves the trusted
 /// metadata as it was. The refresh runs on a copy, and the copy's files replace the trusted
@@ -83,6 +84,12 @@ public struct UpdateChannel: Sendable {
     /// Refreshes the trusted metadata and lists what the channel offers for `program`.
     /// - Throws: ``ReleaseChannelError`` `channel` naming the cause; the trusted metadata is unchanged.
     public func offers(program: String) throws(ReleaseChannelError) -> [ReleaseOffer] {
+        try withExclusiveLock(directory + "/lock", what: "the update channel in \"\(directory)\"") { () throws(ReleaseChannelError) in
+            try offersLocked(program: program)
+        }
+    }
+
+    func offersLocked(program: String) throws(ReleaseChannelError) -> [ReleaseOffer] {
         let trusted = directory + "/metadata"
         let work = directory + "/metadata.refresh"
         do {

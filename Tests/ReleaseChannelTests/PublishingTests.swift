@@ -1,5 +1,6 @@
 import Foundation
 import Integrity
+import Platform
 import ReleaseChannel
 import Testing
 import TUF
@@ -125,5 +126,17 @@ struct PublishingTests {
         try FileManager.default.removeItem(atPath: repository.directory + "/keys/timestamp-1.ed25519")
         let noKey = try #require(throws: ReleaseChannelError.self) { try repository.refreshTimestamp(now: now) }
         #expect(noKey.message.contains("timestamp"))
+    }
+
+    @Test("one writer at a time: a publish while the repository's lock is held fails at once, and succeeds after")
+    func locked() throws {
+        let (repository, _, directory, _) = try published("locked")
+        try writeFile(directory + "/next", [5])
+        try repository.add(file: directory + "/next", facts: facts("1.2.0"))
+        let held = try #require(try FileLock.tryAcquire(repository.directory + "/.lock"))
+        let error = try #require(throws: ReleaseChannelError.self) { try repository.publish(now: now) }
+        #expect(error.message.hasPrefix("Another process is using the release repository"), "\(error.message)")
+        held.release()
+        #expect(try repository.publish(now: now).targetsVersion == 3)
     }
 }
