@@ -29,10 +29,12 @@ let package = Package(
         .target(name: "SourceUpgrade", dependencies: ["SelfUpgrade", "Storage", "Platform"]),
         // TUF client (specification 1.0, section 5): metadata, trust, delegations, verified downloads.
         .target(name: "TUF", dependencies: ["Integrity", "Platform", "Transport"]),
+        // Release repositories (publishing with our own keys) and the update channel an installation follows.
+        .target(name: "ReleaseChannel", dependencies: ["TUF", "Integrity", "Platform", "Transport"]),
         // The agent's loop: proposals in, source upgrades out; its memory, the git working copy.
         .target(name: "Agent", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity"]),
         .executableTarget(
-            name: "autodev", dependencies: ["SelfUpgrade", "SourceUpgrade", "Agent", "Storage", "Platform", "Integrity", "TUF"],
+            name: "autodev", dependencies: ["SelfUpgrade", "SourceUpgrade", "Agent", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel"],
             // Release binaries ship without symbol tables: 40% smaller, so every version kept in
             // the store costs less and a rollback's hash check reads less.
             linkerSettings: [.unsafeFlags(["-Xlinker", "--strip-all"], .when(configuration: .release))]
@@ -48,6 +50,7 @@ let package = Package(
         .testTarget(name: "SelfUpgradeTests", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "SelfUpgrade", "SourceUpgrade", "Storage", "Platform"]),
         .testTarget(name: "TUFTests", dependencies: ["TUF", "Integrity", "Platform"], exclude: ["repository_server.py"]),
+        .testTarget(name: "ReleaseChannelTests", dependencies: ["ReleaseChannel", "TUF", "Integrity", "Platform"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Platform", "Integrity"]),
     ],
     swiftLanguageModes: [.v6]

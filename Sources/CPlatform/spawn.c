@@ -44,11 +44,11 @@ struct ad_cap_data { unsigned int effective, permitted, inheritable; };
 enum { STEP_EXEC, STEP_UNSHARE_USER, STEP_UID_MAP, STEP_UNSHARE_NET, STEP_UNSHARE_MOUNT, STEP_MOUNT,
        STEP_REMOUNT_READ_ONLY, STEP_BIND_WRITABLE, STEP_BIND_DEVICES, STEP_UNSHARE_PID, STEP_FORK,
        STEP_MOUNT_PROC, STEP_SETRLIMIT, STEP_CHDIR, STEP_DUP2, STEP_SETPGID, STEP_INHERIT_FD,
-       STEP_WRITE_PID, STEP_SECUREBITS, STEP_DROP_BOUNDING, STEP_CAPSET, STEP_NO_NEW_PRIVS };
+       STEP_WRITE_PID, STEP_SECUREBITS, STEP_DROP_BOUNDING, STEP_CAPSET, STEP_NO_NEW_PRIVS, STEP_UNSHARE_IPC };
 static const char *step_names[] = {"exec", "unshare-user", "uid-map", "unshare-network", "unshare-mount", "mount",
                                    "remount-read-only", "bind-writable", "bind-devices", "unshare-pid", "fork",
                                    "mount-proc", "setrlimit", "chdir", "dup2", "setpgid", "inherit-fd",
-                                   "write-pid", "securebits", "drop-bounding-set", "capset", "no-new-privs"};
+                                   "write-pid", "securebits", "drop-bounding-set", "capset", "no-new-privs", "unshare-ipc"};
 
 static void report_and_exit(int pipe_fd, int step) {
     int message[2] = {step, errno};
@@ -224,6 +224,7 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
             }
         }
         if (options->new_network_namespace && unshare(CLONE_NEWNET) != 0) report_and_exit(report_fd, STEP_UNSHARE_NET);
+        if (options->new_ipc_namespace && unshare(CLONE_NEWIPC) != 0) report_and_exit(report_fd, STEP_UNSHARE_IPC);
         if (options->new_mount_namespace) confine_mounts(options, report_fd);
         if (options->new_pid_namespace) {
             if (unshare(CLONE_NEWPID) != 0) report_and_exit(report_fd, STEP_UNSHARE_PID);

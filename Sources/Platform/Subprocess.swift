@@ -57,6 +57,8 @@ package enum Subprocess {
         package var limits: [ResourceLimit] = []
         /// Run in a new network namespace (no interfaces but a downed loopback).
         package var isolateNetwork = false
+        /// Run in a new IPC namespace (no System V IPC objects or POSIX message queues of others).
+        package var isolateIPC = false
         /// Run as pid 1 of a new pid namespace: whatever it starts dies with it.
         package var isolateProcesses = false
         /// Run in a new user namespace that maps this process's own uid and gid, so that the
@@ -270,6 +272,7 @@ package enum Subprocess {
                                                         new_user_namespace: configuration.isolateUser ? 1 : 0,
                                                         uid_map: uidMap, gid_map: gidMap,
                                                         new_network_namespace: configuration.isolateNetwork ? 1 : 0,
+                                                        new_ipc_namespace: configuration.isolateIPC ? 1 : 0,
                                                         new_pid_namespace: configuration.isolateProcesses ? 1 : 0,
                                                         new_mount_namespace: isolateMounts ? 1 : 0,
                                                         readonly_mounts: cArray(readOnly),

@@ -38,7 +38,7 @@ package struct SystemCalls: Sendable {
     )
 
     /// The calls in force for the current task (``live`` unless a test replaced them).
-    @TaskLocal public static var current: SystemCalls = .live
+    @TaskLocal package static var current: SystemCalls = .live
 
     /// Runs `body` with the calls changed by `change`.
     package static func withFaults<Result>(

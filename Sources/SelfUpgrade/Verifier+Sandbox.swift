@@ -6,7 +6,7 @@ extension Verifier {
     struct Confinement {
         /// A piece of isolation asked for.
         enum Piece: String, CaseIterable {
-            case user, network, mounts, processes
+            case user, network, ipc, mounts, processes
             /// Securebits locked and the bounding set dropped (needs CAP_SETPCAP).
             case capabilityLock
         }
@@ -58,6 +58,7 @@ extension Verifier {
                     let piece: Piece? = switch error.step {
                     case "unshare-user", "uid-map": .user
                     case "unshare-network": .network
+                    case "unshare-ipc": .ipc
                     case "unshare-pid", "fork", "mount-proc": .processes
                     case "securebits", "drop-bounding-set": .capabilityLock
                     case "unshare-mount", "mount", "remount-read-only", "bind-writable", "bind-devices": .mounts
@@ -76,6 +77,7 @@ extension Verifier {
             var run = base
             run.isolateUser = wanted.contains(.user)
             run.isolateNetwork = wanted.contains(.network)
+            run.isolateIPC = wanted.contains(.ipc)
             run.isolateProcesses = wanted.contains(.processes)
             if wanted.contains(.mounts) {
                 run.isolateMounts = true
@@ -96,6 +98,7 @@ extension Verifier {
             lines += ["rlimits (cpu, memory, file size, files, processes)", "timeout"]
             if wanted.contains(.user) { lines.append("user namespace (own uid and gid only)") }
             if wanted.contains(.network) { lines.append("network namespace (no network)") }
+            if wanted.contains(.ipc) { lines.append("IPC namespace (no shared memory, semaphores or queues of others)") }
             if wanted.contains(.processes) { lines.append("pid namespace (everything it starts dies with it)") }
             if wanted.contains(.mounts) {
                 lines.append("every mount read-only but the sandbox")
@@ -118,6 +121,7 @@ extension Verifier {
             switch piece {
             case .user: "user namespace"
             case .network: "network isolation"
+            case .ipc: "IPC isolation"
             case .mounts: "mount isolation"
             case .processes: "pid isolation"
             case .capabilityLock: "capability lock"

@@ -1,3 +1,4 @@
+import Integrity
 import Platform
 
 /// An artifact a trusted targets role lists: what a download must match.
@@ -8,14 +9,17 @@ public struct TargetInfo: Sendable, Equatable {
     public var length: Int
     /// Hex digests by algorithm ("sha256", "sha512").
     public var hashes: [String: String]
+    /// The target's `custom` member as the trusted metadata signs it (nil when absent).
+    public var custom: CanonicalJSONValue?
 
     init(_ file: TargetFile) {
         path = file.path
         length = file.length
         hashes = file.hashes
+        custom = file.custom
     }
 
-    var file: TargetFile { TargetFile(path: path, length: length, hashes: hashes) }
+    var file: TargetFile { TargetFile(path: path, length: length, hashes: hashes, custom: custom) }
 }
 
 extension Updater {
@@ -32,6 +36,17 @@ extension Updater {
             throw TUFError(.targetNotFound, "Target \(path) is not listed by any trusted targets role that may list it")
         }
         return TargetInfo(file)
+    }
+
+    /// The targets the top-level targets role lists whose path starts with `prefix` (refreshing
+    /// first if this updater has not), sorted by path. Delegated roles are not searched: a
+    /// release repository lists its artifacts in top-level targets.
+    /// - Throws: ``TUFError``: the error that stopped the refresh.
+    public mutating func topLevelTargets(withPrefix prefix: String) throws(TUFError) -> [TargetInfo] {
+        if !refreshed { try refresh() }
+        let root = self.root!
+        let targets = try loadTargets(TopLevelRole.targets, keys: root.keys, roleKeys: root.roles[TopLevelRole.targets]!)
+        return targets.targets.values.filter { $0.path.hasPrefix(prefix) }.sorted { $0.path < $1.path }.map(TargetInfo.init)
     }
 
     /// Downloads `target` into `directory` as one file named by the percent-encoded target path,

@@ -107,8 +107,26 @@ public struct Updater: Sendable {
 
     /// 5.3: each next root version must be signed by a threshold of the current root's root
     /// keys and of its own; at most 32 versions per refresh; the final root must not be expired.
+    ///
+    /// The newest verified root is stored once the walk ends, whether it ends at the last version,
+    /// at the limit or at a version that fails: one durable write instead of one per version
+    /// (a crash in the walk leaves the root it started from, and the next refresh walks again).
     mutating func updateRoot() throws(TUFError) {
         var current = root!
+        var verified: [UInt8]?
+        do throws(TUFError) {
+            try walkRoots(from: &current, verified: &verified)
+        } catch {
+            if let verified { try store.write(TopLevelRole.root, verified) }
+            throw error
+        }
+        if let verified { try store.write(TopLevelRole.root, verified) }
+        guard !current.metadata.isExpired(at: now) else {
+            throw TUFError(.expired, "root version \(current.version) has expired")
+        }
+    }
+
+    private mutating func walkRoots(from current: inout Root, verified: inout [UInt8]?) throws(TUFError) {
         let first = current.version + 1
         for next in first..<(first + Int64(Limit.rootRotations)) {
             let url = metadataURL + "\(next).root.json"
@@ -127,12 +145,9 @@ public struct Updater: Sendable {
             guard metadata.version == next else {
                 throw TUFError(.badVersion, "\(url) holds root version \(metadata.version), expected \(next)")
             }
-            try store.write(TopLevelRole.root, bytes)
+            verified = bytes
             current = candidate
             root = candidate
-        }
-        guard !current.metadata.isExpired(at: now) else {
-            throw TUFError(.expired, "root version \(current.version) has expired")
         }
     }
 

@@ -72,6 +72,10 @@ enum CLI {
             return try run(CommandTree.agent, rest, AgentCommand.run)
         case "release":
             switch rest.first {
+            case "init": return try run(CommandTree.releaseInit, rest.dropFirst(), ChannelCommands.initialize)
+            case "add": return try run(CommandTree.releaseAdd, rest.dropFirst(), ChannelCommands.add)
+            case "publish": return try run(CommandTree.releasePublish, rest.dropFirst(), ChannelCommands.publish)
+            case "refresh": return try run(CommandTree.releaseRefresh, rest.dropFirst(), ChannelCommands.refresh)
             case "keygen": return try run(CommandTree.releaseKeygen, rest.dropFirst(), ReleaseCommands.keygen)
             case "sign": return try run(CommandTree.releaseSign, rest.dropFirst(), ReleaseCommands.sign)
             case "verify": return try run(CommandTree.releaseVerify, rest.dropFirst(), ReleaseCommands.verify)
@@ -84,6 +88,17 @@ enum CLI {
             }
         case "tuf":
             return try TUFCommand.dispatch(rest)
+        case "update":
+            switch rest.first {
+            case "configure": return try run(CommandTree.updateConfigure, rest.dropFirst(), ChannelCommands.configure)
+            case "check": return try run(CommandTree.updateCheck, rest.dropFirst(), ChannelCommands.check)
+            case "apply": return try run(CommandTree.updateApply, rest.dropFirst(), ChannelCommands.apply)
+            case nil, "-h", "--help":
+                Output.out(CommandTree.update.helpText())
+                return ExitCode.success
+            case let other?:
+                throw UsageError(message: "Unknown command 'update \(other)'", spec: CommandTree.update)
+            }
         case "self-upgrade":
             switch rest.first {
             case "rollback": return try run(CommandTree.rollback, rest.dropFirst(), RollbackCommand.run)

@@ -98,9 +98,67 @@ enum CommandTree {
                   CommandSpec.json, CommandSpec.home],
         subcommands: [agentStatus])
 
+    static let releaseRepo = CommandSpec.Option(name: "repo", value: "DIR", help: "The release repository: metadata/ and targets/ are what a static HTTP server serves.")
+
+    static let releaseInit = CommandSpec(
+        path: ["release", "init"], abstract: "Create a release repository: Ed25519 keys and the four top-level TUF roles, signed.",
+        discussion: "Writes DIR/metadata/ (1.root.json is the root users trust: give it to 'autodev update configure --trusted-root'), DIR/targets/, and the keys in DIR/keys/ (mode 0600). In real use, move the root and targets keys offline after this, and keep only the snapshot and timestamp keys where 'publish' and 'refresh' run. Serve only DIR/metadata/ and DIR/targets/ (never DIR/keys/ or DIR/pending.json).",
+        options: [releaseRepo,
+                  .init(name: "threshold", value: "N", help: "Keys per role, all of which must sign (default 1, at most 10)."),
+                  .init(name: "expires", value: "DAYS", help: "Days root, targets and snapshot stay valid (default 365); timestamps last 7 days."),
+                  CommandSpec.json])
+
+    static let releaseAdd = CommandSpec(
+        path: ["release", "add"], abstract: "Add an artifact to what the next 'publish' signs.",
+        discussion: "The target path is autodev/<version>/<platform>/<file name>, listed with its length, SHA-256 and SHA-512, and the release's facts in its 'custom' field. The file is stored as targets/<path's directories>/<sha256>.<file name>. Clients see nothing until 'release publish'.",
+        arguments: [("file", "The artifact.")],
+        options: [releaseRepo,
+                  .init(name: "version", value: "V", help: "The release's semantic version (e.g. 1.4.0, 2.0.0-rc.1)."),
+                  .init(name: "platform", value: "P", help: "linux-x86_64, linux-aarch64, darwin-x86_64, darwin-arm64 or windows-x86_64."),
+                  .init(name: "critical", help: "Mark the release critical: users should install it without delay."),
+                  .init(name: "min-version", value: "V", help: "The oldest version that may update to this one directly."),
+                  .init(name: "rollout", value: "PERCENT", help: "Offer it to this percentage of installations, 0-100 (default 100)."),
+                  .init(name: "notes", value: "FILE", help: "Release notes (UTF-8 text)."),
+                  CommandSpec.json])
+
+    static let releasePublish = CommandSpec(
+        path: ["release", "publish"], abstract: "Sign what changed: the next targets, snapshot and timestamp versions.",
+        discussion: "Consistent snapshots: N.targets.json and N.snapshot.json are new files, and timestamp.json is written last, so clients see the old release or the new one. With nothing added since the last publish, nothing is signed.",
+        options: [releaseRepo,
+                  .init(name: "expires", value: "DAYS", help: "Days targets and snapshot stay valid (default 365)."),
+                  CommandSpec.json])
+
+    static let releaseRefresh = CommandSpec(
+        path: ["release", "refresh"], abstract: "Re-sign the timestamp with a new expiry (run it from cron, more often than weekly).",
+        options: [releaseRepo, CommandSpec.json])
+
     static let release = CommandSpec(
-        path: ["release"], abstract: "Sign and verify releases with minisign-compatible Ed25519 keys.",
-        options: [], subcommands: [releaseKeygen, releaseSign, releaseVerify, releaseSpeed])
+        path: ["release"], abstract: "Publish release repositories (TUF); sign and verify files with minisign-compatible keys.",
+        options: [], subcommands: [releaseInit, releaseAdd, releasePublish, releaseRefresh, releaseKeygen, releaseSign, releaseVerify, releaseSpeed])
+
+    static let updateConfigure = CommandSpec(
+        path: ["update", "configure"], abstract: "Follow a release channel: its URL and the root metadata to trust.",
+        discussion: "Stores <home>/channel/config.json and copies the trusted root into <home>/channel/metadata/, replacing any earlier channel and its metadata.",
+        options: [.init(name: "channel", value: "URL", help: "The release repository's URL (http, https or file); metadata/ and targets/ are under it."),
+                  .init(name: "trusted-root", value: "FILE", help: "The root metadata to trust (the repository's 1.root.json, obtained out of band)."),
+                  CommandSpec.home])
+
+    static let updateCheck = CommandSpec(
+        path: ["update", "check"], abstract: "Refresh the channel's signed metadata and say whether a newer release applies.",
+        discussion: "A release applies when it is for this platform, newer than the running version (semantic versioning), the running version is at least its minimum version, and this installation's rollout bucket (0-99, from the hash of <home>/channel/installation-id) is below its rollout percentage. Pre-releases are offered only to pre-release installations. Exit 0 when up to date or a release applies; 1 when the channel cannot be read or does not verify (the trusted metadata is then unchanged).",
+        options: [.init(name: "current-version", value: "V", help: "Check as if this version were running (default: this program's version)."),
+                  CommandSpec.json, CommandSpec.home])
+
+    static let updateApply = CommandSpec(
+        path: ["update", "apply"], abstract: "Download the release 'check' would offer, verified, and upgrade to it.",
+        discussion: "Refreshes the channel, downloads the artifact into <home>/channel/staging (an interrupted download resumes from its .partial file), checks its length, SHA-256 and SHA-512 against the signed metadata, then runs the self-upgrade transaction with it (stage, verify, swap, restart, confirm). A version older than the highest one this installation ever accepted is refused.",
+        options: [.init(name: "version", value: "V", help: "Install this version (for this platform) instead of the newest; its rollout percentage does not apply."),
+                  .init(name: "allow-downgrade", help: "Accept a version older than the highest one accepted before."),
+                  CommandSpec.yes, CommandSpec.home])
+
+    static let update = CommandSpec(
+        path: ["update"], abstract: "Check a TUF release channel for newer versions of autodev, and install them.",
+        options: [], subcommands: [updateConfigure, updateCheck, updateApply])
 
     static let tufMetadataDir = CommandSpec.Option(name: "metadata-dir", value: "DIR", help: "Where trusted metadata is kept (root.json, timestamp.json, <role>.json).")
     static let tufMetadataURL = CommandSpec.Option(name: "metadata-url", value: "URL", help: "The repository's metadata base URL.")
@@ -131,5 +189,5 @@ enum CommandTree {
     static let root = CommandSpec(
         path: [], abstract: "A program that upgrades itself safely: verified, journaled, atomic, reversible.",
         options: [.init(name: "version", help: "Show the version.")],
-        subcommands: [initialize, selfUpgrade, agent, selfCheck, digest, release, tuf])
+        subcommands: [initialize, selfUpgrade, update, agent, selfCheck, digest, release, tuf])
 }

@@ -30,9 +30,10 @@ struct SandboxTests {
     }
 
     /// Every escape route a root candidate has tried, as shell; `marker` names files it tries to create.
-    func escapes(_ harness: Harness, marker: String, decoy: String, setuidTouch: String) -> String {
+    func escapes(_ harness: Harness, marker: String, decoy: String, setuidTouch: String, sharedMemoryKey: Int32 = 0) -> String {
         let home = harness.home
         return """
+        ipcrm -M \(sharedMemoryKey) && echo removed a shared memory segment of the host
         mount -o remount,bind,rw \(home) && echo remounted the home writable
         umount -l \(home) && echo unmounted the home
         mount --bind \(decoy) \(home) && echo bound a decoy over the home
@@ -79,7 +80,13 @@ struct SandboxTests {
         let targets = escapeTargets(harness, marker: marker)
         defer { for target in targets { try? FileManager.default.removeItem(atPath: target) } }
         let (setuidTouch, decoy) = try escapeTools(harness)
-        let script = try harness.execScript("escaper", probe: escapes(harness, marker: marker, decoy: decoy, setuidTouch: setuidTouch))
+        // A System V shared memory segment of root's: another namespace's IPC is out of reach.
+        let key = Int32.random(in: 0x1000_0000...0x7fff_0000)
+        let segment = shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0o600)
+        try #require(segment >= 0, "shmget: \(errno)")
+        defer { _ = shmctl(segment, IPC_RMID, nil) }
+        let script = try harness.execScript("escaper", probe: escapes(harness, marker: marker, decoy: decoy, setuidTouch: setuidTouch,
+                                                                      sharedMemoryKey: key))
         let mounts = try Harness.mountTable()
         let journal = try harness.journalLines()
         let before = try harness.snapshot()
@@ -96,6 +103,8 @@ struct SandboxTests {
         #expect(Array(after.prefix(journal.count)) == journal, "the journal's old lines changed")
         #expect(after.dropFirst(journal.count).allSatisfy { $0.contains("\"kind\":") }, "a line not written by autodev: \(after)")
         #expect(try Harness.mountTable() == mounts, "the mount table changed")
+        #expect(shmget(key, 0, 0) == segment, "the shared memory segment was removed")
+        #expect(isolation.contains { $0.hasPrefix("IPC namespace") }, "\(isolation)")
         #expect(FileManager.default.fileExists(atPath: harness.home + "/journal"))
         // It did try: the log holds what the kernel answered.
         let log = try String(contentsOfFile: try #require(try harness.logDirectories().last) + "/verify.err", encoding: .utf8)
@@ -170,6 +179,53 @@ struct SandboxTests {
             #expect(isolation.contains { $0.hasPrefix("no user namespace (") }, "\(isolation)")
             #expect(isolation.contains("it can write wherever uid \(nobody) can"), "\(isolation)")
         }
+    }
+
+    /// Runs `command` as uid and gid 65534 inside a user namespace (0 and 65534 mapped) whose
+    /// limit on nested user namespaces is 0: a kernel that refuses them, as some do.
+    static let withoutUserNamespaces = """
+    import ctypes, os, sys
+    r, w = os.pipe(); r2, w2 = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r); os.close(w2)
+        if ctypes.CDLL(None, use_errno=True).unshare(0x10000000) != 0: os._exit(90)
+        os.write(w, b"x"); os.read(r2, 1)
+        with open("/proc/sys/user/max_user_namespaces", "w") as f: f.write("0")
+        os.setgid(65534); os.setuid(65534)
+        os.execv(sys.argv[1], sys.argv[1:])
+    os.close(w); os.close(r2)
+    if os.read(r, 1) == b"x":
+        for name in ("uid_map", "gid_map"):
+            with open(f"/proc/{pid}/{name}", "w") as f: f.write("0 0 1\\n65534 65534 1\\n")
+    os.write(w2, b"x")
+    sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    """
+
+    @Test("where the kernel refuses a user namespace, the isolation line says what is missing",
+          .enabled(if: isRoot, "needs root to map users into a user namespace"),
+          .enabled(if: FileManager.default.fileExists(atPath: "/usr/bin/python3"), "needs python3 to make that namespace"))
+    func refusedUserNamespace() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let nobody: UInt32 = 65534
+        #expect(chown(harness.root.path, nobody, nobody) == 0)
+        let binary = harness.root.appendingPathComponent("autodev").path
+        try FileManager.default.copyItem(atPath: Harness.binary, toPath: binary)
+        let candidate = try harness.candidate()
+        for path in [binary, candidate] { #expect(chown(path, nobody, nobody) == 0) }
+        let run = ["-c", Self.withoutUserNamespaces]
+        #expect(try harness.run(run + [binary, "init", "--home", harness.home], executable: "/usr/bin/python3").status == 0)
+        let result = try harness.run(run + [harness.entry, "self-upgrade", "--from-binary", candidate, "--dry-run", "--json"],
+                                     executable: "/usr/bin/python3")
+        #expect(result.status == 0, "\(result.stderr)")
+        let isolation = (try harness.json(result.stdout)["verification"] as? [String: Any])?["isolation"] as? [String] ?? []
+        #expect(isolation.contains { $0.hasPrefix("no user namespace (unshare-user: ") }, "\(isolation)")
+        #expect(isolation.contains { $0.hasPrefix("no mount isolation (") }, "\(isolation)")
+        #expect(isolation.contains("it can write wherever uid \(nobody) can"), "\(isolation)")
+        #expect(!isolation.contains("every mount read-only but the sandbox"), "\(isolation)")
+        #expect(!isolation.contains("network namespace (no network)"), "\(isolation)")
+        #expect(!isolation.contains { $0.hasPrefix("no capabilities, locked") }, "\(isolation)")
     }
 
     @Test("a child that detaches from the candidate dies with it")

@@ -21,6 +21,7 @@ typedef struct {
     const char *uid_map;       /* e.g. "1000 1000 1\n" */
     const char *gid_map;
     int new_network_namespace; /* unshare(CLONE_NEWNET): a namespace with no interfaces up */
+    int new_ipc_namespace;     /* unshare(CLONE_NEWIPC): no System V IPC or POSIX queue of others */
     int new_pid_namespace;     /* the program runs as pid 1 of a new namespace: when it exits,
                                   the kernel kills everything it started, daemons included; with
                                   new_mount_namespace a fresh read-only proc is mounted on /proc */
@@ -52,7 +53,7 @@ typedef struct {
 /// Everything between fork and exec is async-signal-safe C. On success returns 0 and stores the
 /// child's pid. If fork fails returns -1 with errno set. If the child could not be prepared or
 /// could not execute the program, the child is reaped, -2 is returned, `*failed_step` names the
-/// step ("exec", "unshare-user", "uid-map", "unshare-network", "unshare-mount", "mount",
+/// step ("exec", "unshare-user", "uid-map", "unshare-network", "unshare-ipc", "unshare-mount", "mount",
 /// "remount-read-only", "bind-writable", "bind-devices", "unshare-pid", "fork", "mount-proc",
 /// "setrlimit", "chdir", "dup2", "setpgid", "inherit-fd", "write-pid", "securebits",
 /// "drop-bounding-set", "capset", "no-new-privs") and `*child_errno` its errno.

@@ -5,11 +5,14 @@ struct TargetFile: Sendable, Equatable {
     var path: String
     var length: Int
     var hashes: [String: String]
+    /// The target's `custom` member, as signed (nil when absent).
+    var custom: CanonicalJSONValue?
 
-    init(path: String, length: Int, hashes: [String: String]) {
+    init(path: String, length: Int, hashes: [String: String], custom: CanonicalJSONValue? = nil) {
         self.path = path
         self.length = length
         self.hashes = hashes
+        self.custom = custom
     }
 
     init(path: String, _ value: CanonicalJSONValue?, context: String) throws(TUFError) {
@@ -17,6 +20,7 @@ struct TargetFile: Sendable, Equatable {
         self.path = path
         length = Int(try fields.integer("length"))
         hashes = try fields.hashes("hashes")
+        custom = fields.members["custom"]
     }
 
     /// Checks downloaded or cached bytes against the listed length and every listed hash.

@@ -1,0 +1,32 @@
+/// Why publishing or checking for updates failed: a code to branch on and a message that names
+/// the path or URL and the action.
+public struct ReleaseChannelError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// The kind of failure. New codes may be added; compare with the static members.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        let rawValue: String
+        /// A value the caller gave is not acceptable (version, platform, threshold, percentage).
+        public static let invalidArgument = Code(rawValue: "invalid argument")
+        /// The release repository or channel is missing, incomplete or malformed.
+        public static let invalidRepository = Code(rawValue: "invalid repository")
+        /// Reading or writing a file failed.
+        public static let storage = Code(rawValue: "storage")
+        /// The channel could not be read or did not verify (network, signatures, expiry).
+        public static let channel = Code(rawValue: "channel")
+        public var description: String { rawValue }
+    }
+
+    /// The kind of failure.
+    public var code: Code
+    /// What happened, naming the path or URL.
+    public var message: String
+
+    /// - Parameters:
+    ///   - code: the kind of failure.
+    ///   - message: what happened.
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,152 @@
+import Integrity
+import Platform
+import Transport
+
+extension UpdateChannel {
+    // MARK: - API
+
+    /// Downloads `offer` into `directory` as `<sha256>.<file name>`, resuming from a
+    /// `<sha256>.<file name>.partial` left by an interrupted download, and checks the whole file
+    /// against the length and every hash the trusted metadata lists before it gets its final
+    /// name (fsync, rename, mode 0755). A file already there that matches is kept.
+    /// - Parameter progress: called with the bytes received so far and the total.
+    /// - Returns: the verified file's path.
+    /// - Throws: ``ReleaseChannelError``: `channel` for a download or verification failure (a
+    ///   partial file that does not verify is removed), `storage` for local files.
+    public func download(_ offer: ReleaseOffer, into directory: String,
+                         progress: (Int, Int) -> Void = { _, _ in }) throws(ReleaseChannelError) -> String {
+        try withExclusiveLock(self.directory + "/lock", what: "the update channel in \"\(self.directory)\"") { () throws(ReleaseChannelError) in
+            try downloadLocked(offer, into: directory, progress: progress)
+        }
+    }
+
+    func downloadLocked(_ offer: ReleaseOffer, into directory: String, progress: (Int, Int) -> Void) throws(ReleaseChannelError) -> String {
+        guard let sha256 = offer.hashes["sha256"], Hex.isHexDigits(sha256), sha256.count == 64 else {
+            throw ReleaseChannelError(.channel, "Target \(offer.path) lists no SHA-256")
+        }
+        let slash = offer.path.lastIndex(of: "/")
+        let name = slash.map { String(offer.path[offer.path.index(after: $0)...]) } ?? offer.path
+        let remoteDirectory = slash.map { String(offer.path[...$0]) } ?? ""
+        guard !name.isEmpty, name != ".", name != "..", !name.contains("/") else {
+            throw ReleaseChannelError(.channel, "Target \(offer.path) has no usable file name")
+        }
+        let final = directory + "/" + sha256 + "." + name
+        let partial = final + ".partial"
+        do {
+            try FileSystem.createDirectory(directory, mode: 0o700, intermediates: true)
+        } catch {
+            throw ReleaseChannelError(.storage, "Failed to create \"\(directory)\": \(error)")
+        }
+        if let existing = try? FileSystem.readFile(final), (try? Self.verify(existing, offer)) != nil { return final }
+        let url = self.url + "/targets/" + Self.encode(remoteDirectory + sha256 + "." + name)
+        var offset = (try? FileSystem.status(partial))?.size ?? 0
+        if offset > offer.length {
+            try? FileSystem.removeFile(partial)
+            offset = 0
+        }
+        do {
+            try fetch(url, to: partial, offset: offset, offer: offer, progress: progress)
+        } catch let error as TransportError where error.code == .rangeIgnored {
+            try? FileSystem.removeFile(partial)
+            do {
+                try fetch(url, to: partial, offset: 0, offer: offer, progress: progress)
+            } catch {
+                throw ReleaseChannelError(.channel, "Failed to download \(offer.path) from \(url): \(error)")
+            }
+        } catch let error as ReleaseChannelError {
+            throw error
+        } catch {
+            throw ReleaseChannelError(.channel, "Failed to download \(offer.path) from \(url) (kept \(offset) bytes and what arrived in \"\(partial)\" to resume): \(error)")
+        }
+        let bytes: [UInt8]
+        do {
+            bytes = try FileSystem.readFile(partial)
+        } catch {
+            throw ReleaseChannelError(.storage, "Failed to read \"\(partial)\": \(error)")
+        }
+        do {
+            try Self.verify(bytes, offer)
+        } catch {
+            try? FileSystem.removeFile(partial)
+            throw error
+        }
+        do {
+            try FileSystem.setMode(partial, 0o755)
+            try FileSystem.rename(partial, to: final)
+            try FileSystem.syncDirectory(directory)
+        } catch {
+            throw ReleaseChannelError(.storage, "Failed to rename \"\(partial)\" to \"\(final)\": \(error)")
+        }
+        return final
+    }
+
+    /// The highest version this installation ever accepted from the channel (nil: none yet).
+    public func highestAccepted() -> SemanticVersion? {
+        guard let bytes = try? FileSystem.readFile(directory + "/highest-accepted") else { return nil }
+        return SemanticVersion(String(decoding: bytes, as: UTF8.self).trimmingWhitespace())
+    }
+
+    /// Records `version` as accepted, unless a higher one already was.
+    public func recordAccepted(_ version: SemanticVersion) throws(ReleaseChannelError) {
+        if let highest = highestAccepted(), highest >= version { return }
+        do {
+            try FileSystem.writeAtomically(directory + "/highest-accepted", Array((version.description + "\n").utf8))
+        } catch {
+            throw ReleaseChannelError(.storage, "Failed to write \"\(directory)/highest-accepted\": \(error)")
+        }
+    }
+
+    // MARK: - Internals
+
+    /// Appends the body from `offset` to `partial`, fsyncing it at the end (and when the body fails).
+    private func fetch(_ url: String, to partial: String, offset: Int, offer: ReleaseOffer, progress: (Int, Int) -> Void) throws {
+        let descriptor = try FileDescriptor.open(partial, [.writeOnly, .create, .append], mode: 0o600)
+        var received = offset
+        do {
+            let response = try Fetcher(options: TransportOptions(userAgent: "autodev-update")).fetch(url, maxBytes: offer.length, offset: offset) { chunk in
+                try descriptor.writeAll(chunk)
+                received += chunk.count
+                progress(received, offer.length)
+            }
+            _ = response
+            try descriptor.sync()
+            try descriptor.close()
+        } catch {
+            try? descriptor.sync()
+            try? descriptor.close()
+            throw error
+        }
+    }
+
+    static func verify(_ bytes: [UInt8], _ offer: ReleaseOffer) throws(ReleaseChannelError) {
+        guard bytes.count == offer.length else {
+            throw ReleaseChannelError(.channel, "Target \(offer.path) is \(bytes.count) bytes, the signed metadata lists \(offer.length)")
+        }
+        for (algorithm, expected) in offer.hashes.sorted(by: { $0.key < $1.key }) {
+            let actual: String
+            switch algorithm {
+            case "sha256": actual = SHA256.hash(data: bytes).hex
+            case "sha512": actual = Hex.encode(SHA512.hash(data: bytes))
+            default: throw ReleaseChannelError(.channel, "Target \(offer.path) lists a hash of unsupported algorithm \"\(algorithm)\"")
+            }
+            guard actual == expected.lowercased() else {
+                throw ReleaseChannelError(.channel, "Target \(offer.path) has \(algorithm) \(actual), the signed metadata lists \(expected)")
+            }
+        }
+    }
+
+    /// Percent-encodes a target path for a URL, keeping "/".
+    static func encode(_ path: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var output: [UInt8] = []
+        for byte in path.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "~"), UInt8(ascii: "/"), UInt8(ascii: "+"):
+                output.append(byte)
+            default: output += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            }
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+}

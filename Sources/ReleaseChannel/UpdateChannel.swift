@@ -1,0 +1,124 @@
+import Integrity
+import Platform
+import TUF
+
+/// The release channel an installation follows, kept in its home:
+///
+///     <home>/channel/config.json       {"format": 1, "url": "<repository URL>"}
+///     <home>/channel/metadata/         the trusted TUF metadata (root.json copied in at configure)
+///     <home>/channel/installation-id   a random id, made once; its hash is the rollout bucket
+///     <home>/channel/lock              held by a check and a download: one at a time
+///
+/// Invariant: a check that fails (network, signature, expiry, rollback) leaves the trusted
+/// metadata as it was. The refresh runs on a copy, and the copy's files replace the trusted
+/// ones (each durably) only when the whole refresh verified.
+public struct UpdateChannel: Sendable {
+    /// `<home>/channel`.
+    public let directory: String
+    /// The repository URL (metadata under `metadata/`, targets under `targets/`).
+    public let url: String
+
+    // MARK: - API
+
+    /// Makes `url` the channel of `home`, trusting `rootBytes` (replacing any earlier channel and its metadata).
+    /// - Throws: ``ReleaseChannelError``: `invalidArgument` when the root is not signed root metadata.
+    public static func configure(home: String, url: String, trustedRoot rootBytes: [UInt8]) throws(ReleaseChannelError) -> UpdateChannel {
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") || url.hasPrefix("file://") else {
+            throw ReleaseChannelError(.invalidArgument, "The channel URL must start with http://, https:// or file://, not \"\(url)\"")
+        }
+        guard let document = try? CanonicalJSON.parse(rootBytes), document["signed"]?["_type"]?.stringValue == "root" else {
+            throw ReleaseChannelError(.invalidArgument, "The trusted root is not TUF root metadata")
+        }
+        let directory = home + "/channel"
+        let metadata = directory + "/metadata"
+        do {
+            try FileSystem.createDirectory(directory, intermediates: true)
+            if FileSystem.exists(metadata) { try FileSystem.removeTree(metadata) }
+        } catch {
+            throw ReleaseChannelError(.storage, "Failed to prepare \"\(directory)\": \(error)")
+        }
+        do {
+            try Updater.initialize(metadataDirectory: metadata, trustedRoot: rootBytes)
+        } catch {
+            throw ReleaseChannelError(.storage, "Failed to store the trusted root in \"\(metadata)\": \(error)")
+        }
+        let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
+        let config = try! CanonicalJSON.encode(.object(["format": .integer(1), "url": .string(trimmed)]))
+        do {
+            try FileSystem.writeAtomically(directory + "/config.json", config)
+        } catch {
+            throw ReleaseChannelError(.storage, "Failed to write \"\(directory)/config.json\": \(error)")
+        }
+        return UpdateChannel(directory: directory, url: trimmed)
+    }
+
+    /// The channel configured in `home`.
+    /// - Throws: ``ReleaseChannelError`` `invalidRepository` when none is configured.
+    public static func load(home: String) throws(ReleaseChannelError) -> UpdateChannel {
+        let directory = home + "/channel"
+        guard let bytes = try? FileSystem.readFile(directory + "/config.json") else {
+            throw ReleaseChannelError(.invalidRepository, "No update channel is configured in \"\(home)\"; run 'autodev update configure' first")
+        }
+        guard let url = (try? CanonicalJSON.parse(bytes))?["url"]?.stringValue else {
+            throw ReleaseChannelError(.invalidRepository, "\"\(directory)/config.json\" has no url")
+        }
+        return UpdateChannel(directory: directory, url: url)
+    }
+
+    /// This installation's id, made on first use (random, 128 bits, hex).
+    public func installationID() throws(ReleaseChannelError) -> String {
+        let path = directory + "/installation-id"
+        if let bytes = try? FileSystem.readFile(path) {
+            let text = String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
+            if !text.isEmpty { return text }
+        }
+        let id = Hex.encode(SecureRandom.bytes(16))
+        do {
+            try FileSystem.writeAtomically(path, Array((id + "\n").utf8))
+        } catch {
+            throw ReleaseChannelError(.storage, "Failed to write \"\(path)\": \(error)")
+        }
+        return id
+    }
+
+    /// Refreshes the trusted metadata and lists what the channel offers for `program`.
+    /// - Throws: ``ReleaseChannelError`` `channel` naming the cause; the trusted metadata is unchanged.
+    public func offers(program: String) throws(ReleaseChannelError) -> [ReleaseOffer] {
+        try withExclusiveLock(directory + "/lock", what: "the update channel in \"\(directory)\"") { () throws(ReleaseChannelError) in
+            try offersLocked(program: program)
+        }
+    }
+
+    func offersLocked(program: String) throws(ReleaseChannelError) -> [ReleaseOffer] {
+        let trusted = directory + "/metadata"
+        let work = directory + "/metadata.refresh"
+        do {
+            if FileSystem.exists(work) { try FileSystem.removeTree(work) }
+            try FileSystem.createDirectory(work)
+            for name in try FileSystem.contentsOfDirectory(trusted) where name.hasSuffix(".json") {
+                try FileSystem.writeAtomically(work + "/" + name, try FileSystem.readFile(trusted + "/" + name))
+            }
+        } catch {
+            throw ReleaseChannelError(.storage, "Failed to copy the trusted metadata in \"\(trusted)\": \(error)")
+        }
+        defer { try? FileSystem.removeTree(work) }
+        var updater = Updater(metadataDirectory: work, metadataURL: url + "/metadata/", targetBaseURL: url + "/targets/")
+        let targets: [TargetInfo]
+        do {
+            targets = try updater.topLevelTargets(withPrefix: program + "/")
+        } catch {
+            throw ReleaseChannelError(.channel, "Failed to check \(url) for updates: \(error.code): \(error.message)")
+        }
+        do {
+            for name in try FileSystem.contentsOfDirectory(work) where name.hasSuffix(".json") {
+                try FileSystem.writeAtomically(trusted + "/" + name, try FileSystem.readFile(work + "/" + name))
+            }
+        } catch {
+            throw ReleaseChannelError(.storage, "Failed to store the refreshed metadata in \"\(trusted)\": \(error)")
+        }
+        return targets.compactMap { target in
+            guard let facts = ReleaseFacts(json: target.custom) else { return nil }
+            return ReleaseOffer(path: target.path, length: target.length, hashes: target.hashes, facts: facts)
+        }
+    }
+}

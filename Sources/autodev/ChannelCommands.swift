@@ -1,0 +1,241 @@
+import Platform
+import ReleaseChannel
+import SelfUpgrade
+
+/// `autodev release init | add | publish | refresh` (a TUF release repository) and
+/// `autodev update configure | check` (the channel an installation follows).
+enum ChannelCommands {
+    // MARK: - Publishing
+
+    static func initialize(_ arguments: ParsedArguments) throws -> Int32 {
+        let repository = ReleaseRepository(directory: try required("repo", arguments, CommandTree.releaseInit))
+        let threshold = try integer("threshold", arguments, CommandTree.releaseInit, range: 1...10) ?? 1
+        let days = try integer("expires", arguments, CommandTree.releaseInit, range: 1...36_500) ?? 365
+        try repository.create(threshold: threshold, expiry: .init(days: days), now: now())
+        let root = repository.directory + "/metadata/1.root.json"
+        if arguments.has("json") {
+            try Output.json(["repository": repository.directory, "trustedRoot": root, "keys": repository.directory + "/keys", "threshold": "\(threshold)"])
+        } else {
+            Output.out("Created release repository \"\(repository.directory)\": root, targets, snapshot and timestamp version 1, \(threshold) key(s) each")
+            Output.out("  Trusted root: \(root) (give it to 'autodev update configure --trusted-root')")
+            Output.out("  Keys: \(repository.directory)/keys (mode 0600; move the root and targets keys offline in real use)")
+            Output.out("  Serve only metadata/ and targets/: keys/ and pending.json must never be published")
+        }
+        return ExitCode.success
+    }
+
+    static func add(_ arguments: ParsedArguments) throws -> Int32 {
+        let spec = CommandTree.releaseAdd
+        guard let file = arguments.positionals.first else { throw UsageError(message: "Missing expected argument '<file>'", spec: spec) }
+        let repository = ReleaseRepository(directory: try required("repo", arguments, spec))
+        let version = try semanticVersion("version", arguments, spec, required: true)!
+        let platformName = try required("platform", arguments, spec)
+        guard let platform = ReleasePlatform(rawValue: platformName) else {
+            throw UsageError(message: "The value '\(platformName)' is invalid for '--platform <p>': give one of \(ReleasePlatform.allCases.map(\.rawValue).joined(separator: ", "))", spec: spec)
+        }
+        let minimum = try semanticVersion("min-version", arguments, spec, required: false)
+        let rollout = try integer("rollout", arguments, spec, range: 0...100) ?? 100
+        var notes: String? = nil
+        if let path = arguments.value("notes") {
+            let bytes = try FileSystem.readFile(path)
+            guard let text = String(validating: bytes, as: UTF8.self) else { throw ReleaseChannelError(.invalidArgument, "The notes \"\(path)\" are not UTF-8 text") }
+            notes = text.hasSuffix("\n") ? String(text.dropLast()) : text
+        }
+        let facts = ReleaseFacts(version: version, platform: platform, released: WallClock.iso8601(WallClock.now()),
+                                 critical: arguments.has("critical"), minimumVersion: minimum, rollout: rollout, notes: notes)
+        let path = try repository.add(file: file, facts: facts)
+        if arguments.has("json") {
+            try Output.json(["target": path, "version": version.description, "platform": platform.rawValue])
+        } else {
+            Output.out("Added \(path); run 'autodev release publish --repo \(Output.shellQuoted(repository.directory))' to sign it")
+        }
+        return ExitCode.success
+    }
+
+    static func publish(_ arguments: ParsedArguments) throws -> Int32 {
+        let repository = ReleaseRepository(directory: try required("repo", arguments, CommandTree.releasePublish))
+        let days = try integer("expires", arguments, CommandTree.releasePublish, range: 1...36_500) ?? 365
+        let result = try repository.publish(expiry: .init(days: days), now: now())
+        if arguments.has("json") {
+            try Output.json(PublishReport(targetsVersion: result.targetsVersion, snapshotVersion: result.snapshotVersion,
+                                          timestampVersion: result.timestampVersion, targets: result.targetCount))
+        } else if let targets = result.targetsVersion, let snapshot = result.snapshotVersion, let timestamp = result.timestampVersion {
+            Output.out("Published targets version \(targets), snapshot version \(snapshot), timestamp version \(timestamp) (\(result.targetCount) target(s))")
+        } else {
+            Output.out("Nothing to publish: the signed targets are up to date (\(result.targetCount) target(s))")
+        }
+        return ExitCode.success
+    }
+
+    static func refresh(_ arguments: ParsedArguments) throws -> Int32 {
+        let repository = ReleaseRepository(directory: try required("repo", arguments, CommandTree.releaseRefresh))
+        let expiry = ReleaseRepository.Expiry()
+        let start = now()
+        let version = try repository.refreshTimestamp(expiry: expiry, now: start)
+        let expires = WallClock.iso8601(Double(start + Int64(expiry.timestampDays) * 86_400))
+        if arguments.has("json") {
+            try Output.json(["timestampVersion": "\(version)", "expires": expires])
+        } else {
+            Output.out("Signed timestamp version \(version), valid until \(expires)")
+        }
+        return ExitCode.success
+    }
+
+    // MARK: - Update channel
+
+    static func configure(_ arguments: ParsedArguments) throws -> Int32 {
+        let spec = CommandTree.updateConfigure
+        let url = try required("channel", arguments, spec)
+        let rootPath = try required("trusted-root", arguments, spec)
+        let home = HomeLocator.locate(option: arguments.value("home")).root
+        let root = try FileSystem.readFile(rootPath)
+        let channel = try UpdateChannel.configure(home: home, url: url, trustedRoot: root)
+        Output.out("Following \(channel.url) with the trusted root from \"\(rootPath)\"")
+        return ExitCode.success
+    }
+
+    static func check(_ arguments: ParsedArguments) throws -> Int32 {
+        let current = try semanticVersion("current-version", arguments, CommandTree.updateCheck, required: false)
+            ?? SemanticVersion(autodevVersion)!
+        let home = HomeLocator.locate(option: arguments.value("home")).root
+        let channel = try UpdateChannel.load(home: home)
+        let installation = try channel.installationID()
+        let offers = try channel.offers(program: autodevIdentity.name)
+        let platform = ReleasePlatform.current
+        let chosen = UpdateSelection.choose(offers, current: current, platform: platform, installationID: installation)
+        if arguments.has("json") {
+            try Output.json(CheckReport(current: current.description, platform: platform.rawValue, channel: channel.url,
+                                        upToDate: chosen == nil, newest: chosen.map(CheckReport.Release.init)))
+            return ExitCode.success
+        }
+        guard let chosen else {
+            Output.out("autodev \(current) is up to date (\(channel.url), \(platform.rawValue))")
+            return ExitCode.success
+        }
+        let facts = chosen.facts
+        Output.out("Current version:  \(current)")
+        Output.out("Newest version:   \(facts.version)\(facts.critical ? " (critical)" : "")")
+        Output.out("Released:         \(facts.released)")
+        Output.out("Download size:    \(chosen.length) bytes")
+        Output.out("Critical:         \(facts.critical ? "yes" : "no")")
+        Output.out("Target:           \(chosen.path)")
+        if let notes = facts.notes {
+            Output.out("Notes:")
+            for line in notes.split(separator: "\n", omittingEmptySubsequences: false) { Output.out("  " + Output.escaped(String(line), keepingNewlines: false)) }
+        }
+        return ExitCode.success
+    }
+
+    static func apply(_ arguments: ParsedArguments) throws -> Int32 {
+        let spec = CommandTree.updateApply
+        let wanted = try semanticVersion("version", arguments, spec, required: false)
+        // After the swap this same command line runs in the new version, which finishes here.
+        let (session, code) = try Session.begin(arguments)
+        guard let session else { return code }
+        let current = SemanticVersion(autodevVersion)!
+        let channel = try UpdateChannel.load(home: session.home.root)
+        let installation = try channel.installationID()
+        let offers = try channel.offers(program: autodevIdentity.name)
+        let platform = ReleasePlatform.current
+        let chosen: ReleaseOffer
+        if let wanted {
+            guard let offer = offers.first(where: { $0.facts.version == wanted && $0.facts.platform == platform }) else {
+                throw ReleaseChannelError(.channel, "\(channel.url) offers no autodev \(wanted) for \(platform.rawValue)")
+            }
+            if let minimum = offer.facts.minimumVersion, current < minimum {
+                throw ReleaseChannelError(.channel, "autodev \(wanted) requires updating from \(minimum) or later; this is \(current)")
+            }
+            chosen = offer
+        } else {
+            guard let offer = UpdateSelection.choose(offers, current: current, platform: platform, installationID: installation) else {
+                Output.out("autodev \(current) is up to date (\(channel.url), \(platform.rawValue))")
+                return ExitCode.success
+            }
+            chosen = offer
+        }
+        let version = chosen.facts.version
+        let floor = max(channel.highestAccepted() ?? current, current)
+        if version < floor && !arguments.has("allow-downgrade") {
+            throw ReleaseChannelError(.invalidArgument, "Refusing autodev \(version): it is older than \(floor), the highest version this installation has accepted (pass --allow-downgrade to install it anyway)")
+        }
+        try session.confirm("Install autodev \(version) (\(chosen.length) bytes) from \(channel.url) in place of \(current)?", arguments)
+        Cancellation.install()
+        Output.err("Downloading autodev \(version) (\(chosen.length) bytes) from \(channel.url)")
+        let path = try channel.download(chosen, into: channel.directory + "/staging")
+        Output.err("Verified \(chosen.path): length, SHA-256 and SHA-512 match the signed metadata")
+        var options = Upgrader.UpgradeOptions()
+        let stateDirectory = session.home.state
+        options.beforeRestart = {
+            try channel.recordAccepted(version)
+            try AutodevState.update(in: stateDirectory) { $0.pendingTransaction = "upgrade" }
+        }
+        Output.err("Upgrading \(session.home.root) from \"\(path)\"")
+        _ = try session.upgrader.upgrade(fromBinary: path, options: options)
+        // A real upgrade continues in the new version and does not return here.
+        return ExitCode.success
+    }
+
+    // MARK: - Internals
+
+    struct PublishReport: Encodable {
+        var targetsVersion: Int64?
+        var snapshotVersion: Int64?
+        var timestampVersion: Int64?
+        var targets: Int
+    }
+
+    struct CheckReport: Encodable {
+        struct Release: Encodable {
+            var version: String
+            var released: String
+            var critical: Bool
+            var size: Int
+            var target: String
+            var notes: String?
+            var minVersion: String?
+            var rollout: Int
+            init(_ offer: ReleaseOffer) {
+                version = offer.facts.version.description
+                released = offer.facts.released
+                critical = offer.facts.critical
+                size = offer.length
+                target = offer.path
+                notes = offer.facts.notes
+                minVersion = offer.facts.minimumVersion?.description
+                rollout = offer.facts.rollout
+            }
+        }
+        var current: String
+        var platform: String
+        var channel: String
+        var upToDate: Bool
+        var newest: Release?
+    }
+
+    static func now() -> Int64 { Int64(WallClock.now()) }
+
+    static func required(_ name: String, _ arguments: ParsedArguments, _ spec: CommandSpec) throws -> String {
+        guard let value = arguments.value(name) else { throw UsageError(message: "Missing option '--\(name)'", spec: spec) }
+        return value
+    }
+
+    static func integer(_ name: String, _ arguments: ParsedArguments, _ spec: CommandSpec, range: ClosedRange<Int>) throws -> Int? {
+        guard let text = arguments.value(name) else { return nil }
+        guard let value = Int(text), range.contains(value) else {
+            let label = spec.options.first { $0.name == name }?.value?.lowercased() ?? "value"
+            throw UsageError(message: "The value '\(text)' is invalid for '--\(name) <\(label)>': give an integer from \(range.lowerBound) to \(range.upperBound)", spec: spec)
+        }
+        return value
+    }
+
+    static func semanticVersion(_ name: String, _ arguments: ParsedArguments, _ spec: CommandSpec, required isRequired: Bool) throws -> SemanticVersion? {
+        guard let text = arguments.value(name) else {
+            if isRequired { throw UsageError(message: "Missing option '--\(name)'", spec: spec) }
+            return nil
+        }
+        guard let version = SemanticVersion(text) else {
+            throw UsageError(message: "The value '\(text)' is invalid for '--\(name) <v>': give a semantic version such as 1.4.0 or 2.0.0-rc.1", spec: spec)
+        }
+        return version
+    }
+}

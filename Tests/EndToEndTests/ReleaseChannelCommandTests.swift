@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+
+@Suite("release init/add/publish/refresh and update configure/check with the real binary")
+struct ReleaseChannelCommandTests {
+    @Test("a published release is offered to an older installation; usage errors exit 64, channel failures 1")
+    func publishAndCheck() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let directory = harness.root.path
+        let run = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: directory) }
+
+        let created = try run(["release", "init", "--repo", "repo"])
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(created.stdout.hasPrefix("Created release repository \"repo\": root, targets, snapshot and timestamp version 1, 1 key(s) each\n"))
+        try Data(repeating: 7, count: 4096).write(to: URL(fileURLWithPath: directory + "/autodev"))
+        try Data("Faster checks.\n".utf8).write(to: URL(fileURLWithPath: directory + "/notes"))
+
+        let badPlatform = try run(["release", "add", "--repo", "repo", "--version", "1.0.0", "--platform", "linux-sparc", "autodev"])
+        #expect(badPlatform.status == 64)
+        #expect(badPlatform.stderr.hasPrefix("Error: The value 'linux-sparc' is invalid for '--platform <p>'"))
+        let badVersion = try run(["release", "add", "--repo", "repo", "--version", "v1", "--platform", "linux-x86_64", "autodev"])
+        #expect(badVersion.status == 64)
+
+        let added = try run(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64",
+                             "--critical", "--notes", "notes", "autodev"])
+        #expect(added.stdout == "Added autodev/0.2.0/linux-x86_64/autodev; run 'autodev release publish --repo repo' to sign it\n", "\(added.stderr)")
+        #expect(try run(["release", "publish", "--repo", "repo"]).stdout
+            == "Published targets version 2, snapshot version 2, timestamp version 2 (1 target(s))\n")
+        #expect(try run(["release", "publish", "--repo", "repo"]).stdout
+            == "Nothing to publish: the signed targets are up to date (1 target(s))\n")
+        #expect(try run(["release", "refresh", "--repo", "repo"]).stdout.hasPrefix("Signed timestamp version 3, valid until "))
+
+        let home = ["--home", directory + "/home"]
+        let configured = try run(["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json"] + home)
+        #expect(configured.status == 0, "\(configured.stderr)")
+        let check = try run(["update", "check", "--current-version", "0.1.0"] + home)
+        #expect(check.status == 0, "\(check.stderr)")
+        let lines = check.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "Current version:  0.1.0")
+        #expect(lines.contains("Newest version:   0.2.0 (critical)"))
+        #expect(lines.contains("Download size:    4096 bytes"))
+        #expect(lines.suffix(2) == ["Notes:", "  Faster checks."])
+        let upToDate = try run(["update", "check", "--current-version", "0.2.0"] + home)
+        #expect(upToDate.stdout == "autodev 0.2.0 is up to date (file://\(directory)/repo, linux-x86_64)\n")
+        let json = try run(["update", "check", "--json", "--current-version", "0.1.0"] + home)
+        let report = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(report?["upToDate"] as? Bool == false)
+        #expect((report?["newest"] as? [String: Any])?["size"] as? Int == 4096)
+
+        // The channel's timestamp replaced by garbage: exit 1 naming the cause, trusted metadata kept.
+        let trusted = try Data(contentsOf: URL(fileURLWithPath: directory + "/home/channel/metadata/timestamp.json"))
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: directory + "/repo/metadata/timestamp.json"))
+        let broken = try run(["update", "check"] + home)
+        #expect(broken.status == 1)
+        #expect(broken.stderr.hasPrefix("Error: Failed to check file://\(directory)/repo for updates: invalid metadata"), "\(broken.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/home/channel/metadata/timestamp.json")) == trusted)
+
+        let unconfigured = try run(["update", "check", "--home", directory + "/elsewhere"])
+        #expect(unconfigured.status == 1)
+        #expect(unconfigured.stderr.contains("No update channel is configured"))
+    }
+}
+
+@Suite("update apply with the real binary")
+struct UpdateApplyTests {
+    @Test("downloads the offered release, verified, upgrades to it; then refuses an older one without --allow-downgrade")
+    func applyThenRefuseDowngrade() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let old = try harness.current()
+        let directory = harness.root.path
+        let tool = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: directory) }
+        #expect(try tool(["release", "init", "--repo", "repo"]).status == 0)
+        let candidate = try harness.candidate()
+        #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", candidate]).status == 0)
+        #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
+        #expect(try tool(["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json",
+                          "--home", harness.home]).status == 0)
+
+        let applied = try harness.run(["update", "apply", "--yes"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(applied.stderr.contains("Verified autodev/0.2.0/linux-x86_64/candidate: length, SHA-256 and SHA-512 match the signed metadata"))
+        #expect(applied.stdout.hasPrefix("Upgraded 0.1.0"), "\(applied.stdout)")
+        let new = try harness.current()
+        #expect(new != old)
+        #expect(try String(contentsOfFile: harness.home + "/channel/highest-accepted", encoding: .utf8) == "0.2.0\n")
+
+        let older = try harness.candidate("older")
+        #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.1.5", "--platform", "linux-x86_64", older]).status == 0)
+        #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
+        let refused = try harness.run(["update", "apply", "--yes", "--version", "0.1.5"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("Refusing autodev 0.1.5: it is older than 0.2.0, the highest version this installation has accepted"), "\(refused.stderr)")
+        #expect(try harness.current() == new)
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+
+/// Python's `http.server` serving a directory on 127.0.0.1 (a static server, as a release
+/// repository is meant to be served). The tests wait for the port it prints; it exits when
+/// its stdin closes.
+final class LoopbackServer: @unchecked Sendable {
+    // Unchecked: every property is set in init and never changed.
+    let port: Int
+    private let process: Process
+    private let input: Pipe
+
+    static var python: String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        return path.split(separator: ":").map { "\($0)/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    static let script = """
+    import functools, http.server, sys, threading
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args): pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=sys.argv[1]))
+    print(server.server_address[1], flush=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sys.stdin.read()
+    """
+
+    init(serving directory: String) throws {
+        guard let python = Self.python else { throw TestFailure("python3 is not installed") }
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-c", Self.script, directory]
+        input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let data = output.fileHandleForReading.availableData
+            if data.isEmpty { throw TestFailure("http.server exited before printing its port") }
+            line.append(data)
+        }
+        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw TestFailure("http.server printed \(String(decoding: line, as: UTF8.self))")
+        }
+        self.port = port
+    }
+
+    deinit {
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    /// Serves what a release repository publishes, and only that: a directory beside it holding
+    /// links to its `metadata/` and `targets/` (never `keys/`).
+    convenience init(publishing repository: String) throws {
+        let root = repository + ".public"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        for name in ["metadata", "targets"] {
+            try FileManager.default.createSymbolicLink(atPath: root + "/" + name, withDestinationPath: repository + "/" + name)
+        }
+        try self.init(serving: root)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A fresh temporary directory.
+func temporaryDirectory(_ name: String) throws -> String {
+    let path = NSTemporaryDirectory() + "autodev-\(name)-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+func writeFile(_ path: String, _ bytes: [UInt8]) throws {
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+}
+
+func readFile(_ path: String) throws -> [UInt8] {
+    Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+}
+
+/// Every file in `directory` with its bytes.
+func contents(_ directory: String) -> [String: Data] {
+    var result: [String: Data] = [:]
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+        result[name] = FileManager.default.contents(atPath: directory + "/" + name)
+    }
+    return result
+}

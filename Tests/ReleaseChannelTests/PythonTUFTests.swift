@@ -1,0 +1,83 @@
+import Foundation
+import Integrity
+import ReleaseChannel
+import Testing
+
+/// The reference client, python-tuf's `tuf.ngclient.Updater`, downloads a target from a
+/// repository `ReleaseRepository` wrote: our metadata is plain TUF, not a dialect of our own.
+@Suite("python-tuf reads a release repository", .enabled(if: LoopbackServer.python != nil, "needs python3 to make a python-tuf virtual environment"))
+struct PythonTUFTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    /// The Python of a virtual environment with python-tuf: the conformance suite's, when
+    /// `scripts/conformance` made one, else `.build/python-tuf/venv`, made here when missing.
+    static func pythonWithTUF() throws -> String {
+        for candidate in [packageRoot + "/.build-conformance/venv/bin/python", packageRoot + "/.build/python-tuf/venv/bin/python"]
+        where FileManager.default.isExecutableFile(atPath: candidate) {
+            if try run(candidate, ["-c", "import tuf.ngclient"]).status == 0 { return candidate }
+        }
+        let venv = packageRoot + "/.build/python-tuf/venv"
+        let created = try run(LoopbackServer.python!, ["-m", "venv", "--clear", venv])
+        guard created.status == 0 else { throw TestFailure("python3 -m venv failed: \(created.output)") }
+        let installed = try run(venv + "/bin/python", ["-m", "pip", "install", "--quiet", "tuf==7.0.0"])
+        guard installed.status == 0 else { throw TestFailure("pip install tuf==7.0.0 failed: \(installed.output)") }
+        return venv + "/bin/python"
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    static let client = """
+    import inspect, sys
+    from tuf.ngclient import Updater
+    metadata_dir, url, target_dir, target = sys.argv[1:5]
+    # python-tuf 6 and later take the trusted root as `bootstrap`; older ones read root.json.
+    extra = {"bootstrap": None} if "bootstrap" in inspect.signature(Updater.__init__).parameters else {}
+    updater = Updater(metadata_dir=metadata_dir, metadata_base_url=url + "/metadata/",
+                      target_base_url=url + "/targets/", target_dir=target_dir, **extra)
+    updater.refresh()
+    info = updater.get_targetinfo(target)
+    print(updater.download_target(info))
+    print(info.custom["version"], info.custom["rollout"], info.length)
+    """
+
+    @Test("tuf.ngclient.Updater refreshes and downloads a target, hashes checked, after a second publish and a refresh")
+    func downloads() throws {
+        let python = try Self.pythonWithTUF()
+        let directory = try temporaryDirectory("python-tuf")
+        let repository = ReleaseRepository(directory: directory + "/repo")
+        let now = Int64(Date().timeIntervalSince1970)
+        try repository.create(threshold: 2, now: now)
+        let bytes = Array((0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        try writeFile(directory + "/autodev", bytes)
+        let facts = ReleaseFacts(version: SemanticVersion("1.4.0-rc.1")!, platform: .linuxAArch64, released: "2026-11-22T00:00:00Z",
+                                 critical: true, minimumVersion: SemanticVersion("1.0.0"), rollout: 25, notes: "Line one.\nLine two.")
+        let path = try repository.add(file: directory + "/autodev", facts: facts)
+        _ = try repository.publish(now: now)
+        try writeFile(directory + "/other", [1, 2, 3])
+        try repository.add(file: directory + "/other", facts: ReleaseFacts(version: SemanticVersion("1.5.0")!, platform: .linuxAArch64, released: "2026-11-22T00:00:00Z"))
+        _ = try repository.publish(now: now)
+        _ = try repository.refreshTimestamp(now: now)
+        let server = try LoopbackServer(publishing: repository.directory)
+        let metadata = directory + "/client/metadata", targets = directory + "/client/targets"
+        try FileManager.default.createDirectory(atPath: metadata, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: targets, withIntermediateDirectories: true)
+        try writeFile(metadata + "/root.json", try readFile(repository.directory + "/metadata/1.root.json"))
+        let result = try Self.run(python, ["-c", Self.client, metadata, server.url, targets, path])
+        #expect(result.status == 0, "\(result.output)")
+        let lines = result.output.split(separator: "\n").map(String.init)
+        try #require(lines.count == 2, "\(result.output)")
+        #expect(try readFile(lines[0]) == bytes)
+        #expect(lines[1] == "1.4.0-rc.1 25 100000")
+    }
+}
