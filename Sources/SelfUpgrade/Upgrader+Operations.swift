@@ -52,6 +52,8 @@ extension Upgrader {
         public var restart = true
         /// Called just before `exec`, to save the program's state.
         public var beforeRestart: @Sendable () throws -> Void = {}
+        /// Descriptors and environment the restarted version inherits (listening sockets).
+        public var handoff = RestartHandoff()
         public init() {}
     }
 
@@ -133,7 +135,7 @@ extension Upgrader {
                 try options.beforeRestart()
                 released = true
                 try restart(into: context.target!, transaction: context.transaction, from: from, lock: lock,
-                            isRollback: operation == .rollback)
+                            isRollback: operation == .rollback, handoff: options.handoff)
             } catch {
                 released = false
                 try? lock.descriptor.setCloseOnExec(true)
