@@ -55,7 +55,7 @@ struct Server {
             if phase == .drainRequested && draining == nil { draining = now() + drainSeconds }
             if let deadline = draining {
                 for fd in Array(connections.keys) where connections[fd]?.isControl == false {
-                    if connections[fd]?.isIdle == true { receive(fd, peek: true) }
+                    if connections[fd]?.isIdle == true { receive(fd) }
                     if let connection = connections[fd], connection.isIdle { close(fd) }
                 }
                 let left = connections.values.filter { !$0.isControl }
@@ -89,7 +89,7 @@ struct Server {
                     }
                 } else {
                     if entry.revents & Int16(POLLOUT) != 0 { flush(entry.fd) }
-                    if entry.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { receive(entry.fd, peek: false) }
+                    if entry.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { receive(entry.fd) }
                 }
             }
         }
@@ -98,7 +98,7 @@ struct Server {
     // MARK: - Connections
 
     /// Reads what is there and answers every complete request in it.
-    mutating func receive(_ fd: Int32, peek: Bool) {
+    mutating func receive(_ fd: Int32) {
         guard var connection = connections[fd] else { return }
         var buffer = [UInt8](repeating: 0, count: 16_384)
         let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))

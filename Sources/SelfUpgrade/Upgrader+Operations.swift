@@ -74,7 +74,7 @@ extension Upgrader {
     /// Upgrades to a prebuilt binary: preflight → stage → verify → swap → restart → confirm.
     ///
     /// With `options.restart` this does not return on success: the process execs the new version,
-    /// whose ``start()`` confirms the transaction.
+    /// whose ``start(handoff:)`` confirms the transaction.
     /// - Throws: ``UpgradeError`` naming what was wrong; everything done is undone first.
     public func upgrade(fromBinary candidate: String, options: UpgradeOptions = UpgradeOptions()) throws(UpgradeError) -> Outcome {
         try UpgradeError.wrapping {

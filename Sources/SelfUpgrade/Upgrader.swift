@@ -5,7 +5,7 @@ import Storage
 
 /// The self-upgrade machinery of one program and one home.
 ///
-/// A program calls ``start()`` first thing at every start (it resumes a restart in progress or
+/// A program calls ``start(handoff:)`` first thing at every start (it resumes a restart in progress or
 /// recovers an interrupted transaction), then, when it wants to, ``upgrade(fromBinary:options:)``
 /// or ``rollback(to:options:)``. See the module documentation for the invariants kept.
 public struct Upgrader: Sendable {

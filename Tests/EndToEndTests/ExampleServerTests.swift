@@ -78,6 +78,17 @@ struct ExampleServerTests {
         #expect(starts.count == 2 && starts.allSatisfy { $0.hasPrefix("pid \(running.pid): ") }, "\(starts)")
     }
 
+    @Test("the server example imports nothing of the package but SelfUpgrade and Handoff")
+    func imports() throws {
+        let directory = EmbeddingExampleTests.root.appendingPathComponent("Sources/ExampleServer")
+        var imports: Set<String> = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where name.hasSuffix(".swift") {
+            let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+            imports.formUnion(text.split(separator: "\n").filter { $0.hasPrefix("import ") }.map(String.init))
+        }
+        #expect(imports == ["import Foundation", "import SelfUpgrade", "import Handoff"])
+    }
+
     // MARK: - Helpers
 
     /// `/proc/<pid>/fd`: each descriptor's link.
