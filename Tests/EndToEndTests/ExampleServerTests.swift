@@ -54,6 +54,33 @@ struct ExampleServerTests {
         #expect(running.process.isRunning)
     }
 
+    @Test("a new version that fails its confirmation execs the old one back, listeners and all, under load")
+    func failedConfirmation() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let home = harness.root.appendingPathComponent("server-home").path
+        let running = try RunningServer(harness: harness, arguments: ["serve", "--home", home, "--listen", "127.0.0.1:0"],
+                                        environment: ["EXAMPLE_SERVER_FAILPOINT": "fail-confirm"])
+        defer { running.stop() }
+        let first = try running.waitForLine(containing: "serving on port")
+        let port = try #require(Int(first.components(separatedBy: "serving on port ")[1].prefix { $0.isNumber }))
+        let oldID = first.components(separatedBy: " ")[3]
+        let load = Load(port: port)
+        load.start()
+        try load.waitUntil { $0.responses >= 20 }
+        let upgrade = try harness.spawn(["upgrade", "--home", home, "--from-binary", try harness.candidateServer()])
+        #expect(upgrade.status == 1)
+        #expect(upgrade.stdout.hasPrefix("rolled-back upgrade to 1.0.0 "), "\(upgrade.stdout)")
+        let restarted = try running.waitForLine(containing: "(inherited); start: rolled-back")
+        #expect(restarted.hasPrefix("pid \(running.pid): 1.0.0 \(oldID) serving on port \(port) (inherited)"), "\(restarted)")
+        let answered = load.snapshot().responses
+        try load.waitUntil { $0.responses >= answered + 20 }
+        let report = load.stop()
+        #expect(report.refused == 0 && report.failures.isEmpty, "\(report.failures)")
+        #expect(Set(report.ids.joined()) == [oldID])
+        for client in report.counts { #expect(zip(client, client.dropFirst()).allSatisfy { $0 < $1 }, "counts not increasing: \(client)") }
+    }
+
     @Test("runs unchanged under systemd-socket-activate and hands its socket to the new version",
           .enabled(if: socketActivate != nil, "needs systemd-socket-activate (Debian package systemd)"))
     func socketActivation() throws {
@@ -151,11 +178,12 @@ struct RunningServer {
     let output: URL
     var pid: Int32 { process.processIdentifier }
 
-    init(harness: Harness, executable: String = ExampleServerTests.server, arguments: [String]) throws {
+    init(harness: Harness, executable: String = ExampleServerTests.server, arguments: [String],
+         environment: [String: String] = [:]) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        process.environment = harness.environment()
+        process.environment = harness.environment(environment)
         output = harness.root.appendingPathComponent("server-\(UUID().uuidString.prefix(6)).log")
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: output)
@@ -283,10 +311,10 @@ final class Load: @unchecked Sendable {
     init(port: Int) { self.port = port }
 
     func start() {
-        for client in 0..<2 {
-            running += 1
-            Thread.detachNewThread { self.drive(client) }
-        }
+        lock.lock()
+        running += 2
+        lock.unlock()
+        for client in 0..<2 { Thread.detachNewThread { self.drive(client) } }
     }
 
     private func drive(_ client: Int) {
@@ -327,6 +355,13 @@ final class Load: @unchecked Sendable {
         while !condition(report) {
             guard lock.wait(until: deadline) else { throw HTTPClient.Failure(description: "load: condition not met within 60 s") }
         }
+    }
+
+    /// What the clients saw so far.
+    func snapshot() -> Report {
+        lock.lock()
+        defer { lock.unlock() }
+        return report
     }
 
     /// Stops the clients and returns what they saw.
