@@ -4,7 +4,7 @@ import Glibc
 import Platform
 import Testing
 
-@Suite("The descriptor table before exec")
+@Suite("The descriptor table before exec", .serialized)
 struct DescriptorsTests {
     /// The inode behind a descriptor.
     func inode(_ descriptor: Int32) -> UInt64? {
@@ -47,6 +47,7 @@ struct DescriptorsTests {
 
     @Test("a source already at its target number stays")
     func inPlace() throws {
+        let first = self.first + 50
         let a = try ListeningSocket.tcp(host: "127.0.0.1", port: 0)
         defer { a.close() }
         try Descriptors.duplicate(a.rawValue, onto: first)
