@@ -8,7 +8,10 @@ let package = Package(
         .library(name: "SelfUpgrade", targets: ["SelfUpgrade"]),
         // For programs that rebuild themselves from their Swift source.
         .library(name: "SourceUpgrade", targets: ["SourceUpgrade"]),
+        // Listening sockets that survive the exec restart (systemd socket-activation convention).
+        .library(name: "Handoff", targets: ["Handoff"]),
         .executable(name: "autodev", targets: ["autodev"]),
+        .executable(name: "ExampleServer", targets: ["ExampleServer"]),
     ],
     targets: [
         // Typed POSIX: descriptors, errno, atomic replace, exec, spawn, flock.
@@ -25,6 +28,8 @@ let package = Package(
         .target(name: "Storage", dependencies: ["Platform", "Integrity"]),
         // The transaction: steps, recovery, rollback, verifier, restarter.
         .target(name: "SelfUpgrade", dependencies: ["Storage", "Platform", "Integrity"]),
+        // Named listening sockets: inherited by the systemd convention, passed on across exec.
+        .target(name: "Handoff", dependencies: ["SelfUpgrade", "Platform"]),
         // Candidates built from Swift source: swift build and swift test side by side, journaled.
         .target(name: "SourceUpgrade", dependencies: ["SelfUpgrade", "Storage", "Platform"]),
         // TUF client (specification 1.0, section 5): metadata, trust, delegations, verified downloads.
@@ -41,6 +46,8 @@ let package = Package(
         ),
         // The library's example: a daemon that upgrades itself in place without losing its work.
         .executableTarget(name: "ExampleDaemon", dependencies: ["SelfUpgrade"], path: "Sources/ExampleDaemon"),
+        // An HTTP/1.1 server that upgrades itself under load without refusing a connection.
+        .executableTarget(name: "ExampleServer", dependencies: ["SelfUpgrade", "Handoff"], path: "Sources/ExampleServer"),
         // The README's embedding example, compiled as shown (a test keeps the two identical).
         .executableTarget(name: "EmbeddingExample", dependencies: ["SelfUpgrade"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"]),

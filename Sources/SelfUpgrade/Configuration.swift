@@ -13,7 +13,7 @@ public struct ProgramIdentity: Sendable, Equatable {
     /// The arguments that run its verification mode and print a ``SelfCheckReport`` as JSON.
     public var selfCheckArguments: [String]
     /// The arguments the verifier restarts it with when it rehearses the restart protocol: a run
-    /// that calls ``Upgrader/start()`` (which confirms the rehearsed transaction) and exits 0.
+    /// that calls ``Upgrader/start(handoff:)`` (which confirms the rehearsed transaction) and exits 0.
     /// The home is given in `<environmentPrefix>HOME`.
     public var restartProbeArguments: [String]
     /// The prefix of every environment variable the library reads or sets for this program:

@@ -52,6 +52,8 @@ extension Upgrader {
         public var restart = true
         /// Called just before `exec`, to save the program's state.
         public var beforeRestart: @Sendable () throws -> Void = {}
+        /// Descriptors and environment the restarted version inherits (listening sockets).
+        public var handoff = RestartHandoff()
         public init() {}
     }
 
@@ -72,7 +74,7 @@ extension Upgrader {
     /// Upgrades to a prebuilt binary: preflight → stage → verify → swap → restart → confirm.
     ///
     /// With `options.restart` this does not return on success: the process execs the new version,
-    /// whose ``start()`` confirms the transaction.
+    /// whose ``start(handoff:)`` confirms the transaction.
     /// - Throws: ``UpgradeError`` naming what was wrong; everything done is undone first.
     public func upgrade(fromBinary candidate: String, options: UpgradeOptions = UpgradeOptions()) throws(UpgradeError) -> Outcome {
         try UpgradeError.wrapping {
@@ -133,7 +135,7 @@ extension Upgrader {
                 try options.beforeRestart()
                 released = true
                 try restart(into: context.target!, transaction: context.transaction, from: from, lock: lock,
-                            isRollback: operation == .rollback)
+                            isRollback: operation == .rollback, handoff: options.handoff)
             } catch {
                 released = false
                 try? lock.descriptor.setCloseOnExec(true)

@@ -5,7 +5,7 @@ import Storage
 
 /// The self-upgrade machinery of one program and one home.
 ///
-/// A program calls ``start()`` first thing at every start (it resumes a restart in progress or
+/// A program calls ``start(handoff:)`` first thing at every start (it resumes a restart in progress or
 /// recovers an interrupted transaction), then, when it wants to, ``upgrade(fromBinary:options:)``
 /// or ``rollback(to:options:)``. See the module documentation for the invariants kept.
 public struct Upgrader: Sendable {
@@ -89,8 +89,10 @@ public struct Upgrader: Sendable {
 
     /// Finishes a restart in progress (confirm, or roll back and exec the old version) or
     /// recovers an interrupted transaction. Call before anything else uses the home.
+    /// - Parameter handoff: what the old version inherits when a failed confirmation execs it
+    ///   back (the listening sockets this process inherited).
     /// - Throws: ``StorageError`` for a damaged journal, ``SystemError`` when the home cannot be changed.
-    public func start() throws(UpgradeError) -> StartOutcome {
+    public func start(handoff: RestartHandoff = RestartHandoff()) throws(UpgradeError) -> StartOutcome {
         try UpgradeError.wrapping {
             var notes: [String] = []
             if let transaction = ProcessControl.environment(program.markers.transaction) {
@@ -100,7 +102,7 @@ public struct Upgrader: Sendable {
                     if record.outcome == .open {
                         defer { lock.release() }
                         var journal = journal
-                        return .resumed(try confirm(record, journal: &journal, lock: lock))
+                        return .resumed(try confirm(record, journal: &journal, lock: lock, handoff: handoff))
                     }
                     lock.release()
                     return .resumed(resumption(record, ledger: ledger))
@@ -205,7 +207,7 @@ public struct Upgrader: Sendable {
 
     // MARK: - Confirmation (the restarted process)
 
-    private func confirm(_ record: Ledger.Transaction, journal: inout Journal, lock: FileLock) throws -> Resumption {
+    private func confirm(_ record: Ledger.Transaction, journal: inout Journal, lock: FileLock, handoff: RestartHandoff) throws -> Resumption {
         let running = (try? ProcessControl.executablePath()).flatMap { home.version(containing: $0) }
         do {
             try FailPoint.hit("before-confirm", program)
@@ -220,7 +222,7 @@ public struct Upgrader: Sendable {
             // A process that writes anyway: the version that failed goes now, after the abort.
             try? prune(&journal)
             if let from = record.from, store.contains(from) {
-                try restart(into: from, transaction: record.id, from: record.to, lock: lock, isRollback: true)
+                try restart(into: from, transaction: record.id, from: record.to, lock: lock, isRollback: true, handoff: handoff)
             }
             return resumption(record, ledger: Ledger(journal))
         }
@@ -251,16 +253,40 @@ public struct Upgrader: Sendable {
     // MARK: - Restart
 
     /// Replaces this process with `target`'s binary: same PID, same argv, same environment plus
-    /// the markers; the lock passes with it. Returns only by throwing.
-    func restart(into target: SHA256Digest, transaction: String, from: SHA256Digest?, lock: FileLock, isRollback: Bool) throws -> Never {
+    /// the markers and `handoff`'s variables; the lock passes with it, above `handoff`'s
+    /// descriptors (placed at 3, 4, …); no other descriptor but stdio crosses. On failure the
+    /// descriptor table is restored. Returns only by throwing.
+    func restart(into target: SHA256Digest, transaction: String, from: SHA256Digest?, lock: FileLock, isRollback: Bool,
+                 handoff: RestartHandoff = RestartHandoff()) throws -> Never {
         var environment = ProcessControl.environment()
+        environment.merge(handoff.environment) { $1 }
         environment[program.markers.transaction] = transaction
         environment[program.markers.upgradedFrom] = from?.hex
-        environment[program.markers.lockDescriptor] = String(lock.descriptor.rawValue)
         environment[program.markers.restarts] = try RestartGuard(configuration: configuration, markers: program.markers).next(isRollback: isRollback)
-        try lock.keepAcrossExec()
-        try FailPoint.hit("before-exec", program)
-        try ProcessControl.exec(home.binary(target), arguments: CommandLine.arguments, environment: environment)
+        // The lock must not sit where a handed-off descriptor goes: a copy above them crosses instead.
+        let top = RestartHandoff.firstDescriptor + Int32(handoff.descriptors.count)
+        var lockDescriptor = lock.descriptor.rawValue
+        if lockDescriptor < top {
+            lockDescriptor = try Descriptors.duplicate(lockDescriptor, atLeast: top, closeOnExec: false)
+        } else {
+            try lock.keepAcrossExec()
+        }
+        environment[program.markers.lockDescriptor] = String(lockDescriptor)
+        let arrangement: Descriptors.Arrangement
+        do {
+            arrangement = try Descriptors.arrange(handoff.descriptors, from: RestartHandoff.firstDescriptor, keep: [lockDescriptor])
+        } catch {
+            if lockDescriptor != lock.descriptor.rawValue { Descriptors.close(lockDescriptor) }
+            throw error
+        }
+        do {
+            try FailPoint.hit("before-exec", program)
+            try ProcessControl.exec(home.binary(target), arguments: CommandLine.arguments, environment: environment)
+        } catch {
+            arrangement.undo()
+            if lockDescriptor != lock.descriptor.rawValue { Descriptors.close(lockDescriptor) }
+            throw error
+        }
     }
 
     // MARK: - Locking

@@ -66,4 +66,8 @@ void ad_install_cancel_handlers(void);
 /// The signal that asked to cancel (SIGINT or SIGTERM), or 0.
 int ad_cancel_signal(void);
 
+/// `accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)` (a GNU extension Swift's Glibc
+/// module does not export): the accepted descriptor, or -1 with errno set.
+int ad_accept_nonblocking(int listener);
+
 #endif

@@ -1,0 +1,146 @@
+import CPlatform
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A listening stream socket (TCP or Unix), close-on-exec and non-blocking.
+///
+/// The kernel keeps queueing connections on it (up to its backlog) whether or not anyone calls
+/// ``accept()``: a process that stops accepting, or `exec`s with the descriptor inherited, loses
+/// none of them.
+package struct ListeningSocket: Sendable {
+    /// The raw descriptor.
+    package let rawValue: Int32
+    /// `host:port` or the socket file's path; for messages only.
+    package let endpoint: String
+
+    /// Wraps a descriptor that already listens (one inherited across `exec`).
+    package init(rawValue: Int32, endpoint: String) {
+        self.rawValue = rawValue
+        self.endpoint = endpoint
+    }
+
+    // MARK: - API
+
+    /// Binds a TCP socket to `host:port` (`SO_REUSEADDR`) and listens.
+    ///
+    /// - Parameters:
+    ///   - host: an address literal (IPv6 without brackets) or a name.
+    ///   - port: the port; 0 lets the kernel choose (see ``localPort``).
+    ///   - backlog: the queue of connections not yet accepted.
+    /// - Throws: ``AddressError`` when `host` does not resolve; ``SystemError`` "bind", "listen on".
+    package static func tcp(host: String, port: Int, backlog: Int32 = 1024) throws -> ListeningSocket {
+        let endpoint = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE
+        var result: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &result)
+        guard status == 0, let address = result?.pointee else {
+            throw AddressError(endpoint: endpoint, detail: String(cString: gai_strerror(status)))
+        }
+        defer { freeaddrinfo(result) }
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+        let fd = try systemCall("open a socket for", path: endpoint) { socket(address.ai_family, type, 0) }
+        let listener = ListeningSocket(rawValue: fd, endpoint: endpoint)
+        do throws(SystemError) {
+            var one: Int32 = 1
+            try systemCall("set option of", path: endpoint) {
+                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            }
+            try systemCall("bind", path: endpoint) { bind(fd, address.ai_addr, address.ai_addrlen) }
+            try systemCall("listen on", path: endpoint) { listen(fd, backlog) }
+        } catch {
+            listener.close()
+            throw error
+        }
+        return listener
+    }
+
+    /// Binds a Unix stream socket at `path` (a socket file left there by a dead process is
+    /// replaced; any other file is not) and listens.
+    /// - Throws: ``SystemError`` "bind", "listen on"; `EADDRINUSE` when `path` is not a socket.
+    package static func unix(path: String, backlog: Int32 = 128) throws(SystemError) -> ListeningSocket {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw SystemError("bind", path: path, errno: Errno(rawValue: ENAMETOOLONG))
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        }
+        var info = stat()
+        if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+        let fd = try systemCall("open a socket for", path: path) { socket(AF_UNIX, type, 0) }
+        let listener = ListeningSocket(rawValue: fd, endpoint: path)
+        do throws(SystemError) {
+            try systemCall("bind", path: path) {
+                withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                }
+            }
+            try systemCall("listen on", path: path) { listen(fd, backlog) }
+        } catch {
+            listener.close()
+            throw error
+        }
+        return listener
+    }
+
+    /// Accepts one waiting connection, close-on-exec and non-blocking.
+    /// - Returns: its descriptor; nil when none is waiting (or it was aborted before accepting).
+    /// - Throws: ``SystemError`` "accept on" (`EMFILE` when out of descriptors).
+    package func accept() throws(SystemError) -> Int32? {
+        while true {
+            let fd = ad_accept_nonblocking(rawValue)
+            if fd >= 0 { return fd }
+            let error = Errno.current
+            if error == .interrupted { continue }
+            if error == .wouldBlock || error.rawValue == ECONNABORTED { return nil }
+            throw SystemError("accept on", path: endpoint, errno: error)
+        }
+    }
+
+    /// The TCP port it is bound to; nil for a Unix socket.
+    package var localPort: Int? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let status = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(rawValue, $0, &length) }
+        }
+        guard status == 0 else { return nil }
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) } }
+        case AF_INET6:
+            return withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) } }
+        default:
+            return nil
+        }
+    }
+
+    /// Whether `descriptor` is a socket that listens (`SO_ACCEPTCONN`).
+    package static func isListening(_ descriptor: Int32) -> Bool {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        return getsockopt(descriptor, SOL_SOCKET, SO_ACCEPTCONN, &value, &length) == 0 && value != 0
+    }
+
+    /// Makes the descriptor close-on-exec and non-blocking (for one inherited across `exec`).
+    /// - Throws: ``SystemError`` "set flags of".
+    package func prepareForUse() throws(SystemError) {
+        try Descriptors.setCloseOnExec(rawValue, true, path: endpoint)
+        let flags = try systemCall("get flags of", path: endpoint) { fcntl(rawValue, F_GETFL) }
+        try systemCall("set flags of", path: endpoint) { fcntl(rawValue, F_SETFL, flags | O_NONBLOCK) }
+    }
+
+    /// Closes the socket. Never retried on EINTR.
+    package func close() {
+        _ = Glibc.close(rawValue)
+    }
+}
