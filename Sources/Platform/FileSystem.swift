@@ -81,6 +81,11 @@ package enum FileSystem {
     package static func readFile(_ path: String) throws(SystemError) -> [UInt8] {
         let fd = try FileDescriptor.open(path)
         defer { try? fd.close() }
+        return try readAll(fd)
+    }
+
+    /// Everything left to read from `fd`, in 64 KiB chunks.
+    private static func readAll(_ fd: FileDescriptor) throws(SystemError) -> [UInt8] {
         var content: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
@@ -110,17 +115,7 @@ package enum FileSystem {
         guard try fd.status().kind == .regular else {
             throw SystemError("read", path: path, errno: .invalidArgument, detail: "it is not a regular file")
         }
-        var content: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            var failure: SystemError?
-            let count = chunk.withUnsafeMutableBytes { raw in
-                do throws(SystemError) { return try fd.read(into: raw) } catch { failure = error; return 0 }
-            }
-            if let failure { throw failure }
-            if count == 0 { return content }
-            content.append(contentsOf: chunk[0..<count])
-        }
+        return try readAll(fd)
     }
 
     /// Makes `destination` a second name of `path` (a link itself is linked, not followed).

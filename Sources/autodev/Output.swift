@@ -1,3 +1,4 @@
+import Agent
 import FoundationEssentials
 import Platform
 
@@ -36,23 +37,12 @@ enum Output {
         }.joined(separator: "\n")
     }
 
-    /// `text` with control characters shown as escapes (`\n`, `\u{1B}`), so that a name taken
-    /// from a patch, a proposal or an error can never forge a line of its own or move the cursor.
+    /// `text` with control characters shown as escapes (the Agent module's ``DisplayText``), so
+    /// that a name taken from a patch, a proposal or an error can never forge a line of its own
+    /// or move the cursor.
     /// - Parameter keepingNewlines: leave line breaks (multi-line messages of our own).
     static func escaped(_ text: String, keepingNewlines: Bool = true) -> String {
-        var result = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\n" where keepingNewlines: result.append("\n")
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029:
-                result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result
+        keepingNewlines ? DisplayText.message(text) : DisplayText.name(text)
     }
 
     /// A path quoted for a POSIX shell when it needs it.
