@@ -80,7 +80,11 @@ extension Upgrader {
                 _ = try readJournal()
                 return RepairReport(repaired: false, problem: nil, keptAs: nil, adopted: [], current: try home.currentVersion().map(VersionID.init), damaged: [])
             } catch let error as StorageError {
-                problem = "\(error)"
+                switch error {
+                case .corruptJournal(_, let line, let reason): problem = "damaged at line \(line): \(reason)"
+                case .unusableJournal(_, let reason): problem = reason
+                default: problem = "\(error)"
+                }
             }
 
             var sound: [(id: SHA256Digest, metadata: VersionMetadata?)] = []

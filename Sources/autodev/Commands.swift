@@ -242,7 +242,7 @@ enum RepairCommand {
         } else if !report.repaired {
             Output.out("The journal of \(home.root) is sound; nothing was changed.")
         } else {
-            Output.out("Repaired the journal of \(home.root): \(report.problem ?? "")")
+            Output.out("Repaired the journal of \(home.root) (\(report.problem ?? "damaged"))")
             Output.out("  adopted \(report.adopted.count) version(s) from the store; current: \(report.current?.short ?? "none")")
             if let kept = report.keptAs { Output.out("  the damaged journal is kept as \(kept)") }
             for id in report.damaged { Output.out("  version \(id.short) is damaged (its bytes do not match its id): kept, not adopted") }
