@@ -1,0 +1,77 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CPlatform
+
+/// The fallback after an upgrade's `exec`: a process forked just before it, which restores the
+/// old version if the new one does not confirm in time.
+///
+/// The watchdog keeps the listening sockets (at 3, 4, …), the home's lock and the read end of a
+/// confirmation pipe whose write end crosses the `exec`. A byte on the pipe (the new version
+/// confirmed, or rolled back by itself) stands it down. End of file (the new version died, or
+/// exec'd without a word) or the deadline makes it take over: it SIGKILLs its parent (the new
+/// version), waits until it is gone, releases the lock and execs the old version's binary with
+/// the original argv and environment and the listeners as `LISTEN_FDS` (with its own pid as
+/// `LISTEN_PID`). The old version's recovery at start then rolls the open transaction back.
+package enum Watchdog {
+    // MARK: - API
+
+    /// Forks the watchdog. Call with the listeners already at 3, 4, … (`Descriptors.arrange`).
+    /// - Parameters:
+    ///   - deadlineSeconds: how long the new version has to confirm.
+    ///   - listenerCount: how many listening sockets sit at 3, 4, ….
+    ///   - lock: the descriptor holding the home's lock.
+    ///   - path: the old version's binary.
+    ///   - arguments: its argv (the program's own).
+    ///   - environment: its environment, with `LISTEN_FDS` and `LISTEN_FDNAMES` (`LISTEN_PID` is set by the watchdog).
+    /// - Returns: the confirmation pipe's write end, close-on-exec clear, for the new version.
+    /// - Throws: ``SystemError`` "create pipe", "duplicate" or "fork".
+    package static func start(deadlineSeconds: Double, listenerCount: Int, lock: Int32, path: String,
+                              arguments: [String], environment: [String: String]) throws(SystemError) -> Int32 {
+        var ends: [Int32] = [-1, -1]
+        try systemCall("create pipe", path: "confirmation pipe") { pipe(&ends) }
+        defer { Descriptors.close(ends[0]); Descriptors.close(ends[1]) }
+        let floor = Int32(3 + listenerCount)
+        let read = try Descriptors.duplicate(ends[0], atLeast: floor, closeOnExec: true)
+        let write: Int32
+        do {
+            write = try Descriptors.duplicate(ends[1], atLeast: floor, closeOnExec: false)
+        } catch {
+            Descriptors.close(read)
+            throw error
+        }
+        var variables = environment
+        variables["LISTEN_PID"] = String(repeating: "0", count: 21)
+        let entries = variables.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        let slot = entries.firstIndex { $0.hasPrefix("LISTEN_PID=") }!
+        var child: Int32 = 0
+        let result = withCStrings(arguments) { argv in
+            withCStrings(entries) { envp in
+                var options = ad_watchdog_options(confirm_read_fd: read, confirm_write_fd: write, lock_fd: lock,
+                                                  listener_count: Int32(listenerCount),
+                                                  deadline_ms: Int(deadlineSeconds * 1000), path: nil,
+                                                  argv: argv, envp: envp, listen_pid_value: envp[slot]! + 11)
+                return path.withCString { path in
+                    options.path = path
+                    return ad_watchdog_start(&options, &child)
+                }
+            }
+        }
+        let saved = Errno(rawValue: errno)
+        Descriptors.close(read)
+        if result != 0 {
+            Descriptors.close(write)
+            throw SystemError("fork", path: "watchdog of \(path)", errno: saved)
+        }
+        return write
+    }
+
+    /// Stands the watchdog down (one byte on the confirmation pipe) and closes the pipe.
+    package static func standDown(_ confirmation: Int32) {
+        var byte: UInt8 = 49
+        while Glibc.write(confirmation, &byte, 1) < 0 && errno == EINTR {}
+        Descriptors.close(confirmation)
+    }
+}
