@@ -26,10 +26,11 @@ package enum Watchdog {
     ///   - path: the old version's binary.
     ///   - arguments: its argv (the program's own).
     ///   - environment: its environment, with `LISTEN_FDS` and `LISTEN_FDNAMES` (`LISTEN_PID` is set by the watchdog).
-    /// - Returns: the confirmation pipe's write end, close-on-exec clear, for the new version.
+    /// - Returns: the confirmation pipe's write end (close-on-exec clear, for the new version)
+    ///   and the watchdog's pid (a child of the new version, which reaps it after standing it down).
     /// - Throws: ``SystemError`` "create pipe", "duplicate" or "fork".
     package static func start(deadlineSeconds: Double, listenerCount: Int, lock: Int32, path: String,
-                              arguments: [String], environment: [String: String]) throws(SystemError) -> Int32 {
+                              arguments: [String], environment: [String: String]) throws(SystemError) -> (confirmation: Int32, pid: Int32) {
         var ends: [Int32] = [-1, -1]
         try systemCall("create pipe", path: "confirmation pipe") { pipe(&ends) }
         defer { Descriptors.close(ends[0]); Descriptors.close(ends[1]) }
@@ -65,13 +66,29 @@ package enum Watchdog {
             Descriptors.close(write)
             throw SystemError("fork", path: "watchdog of \(path)", errno: saved)
         }
-        return write
+        return (write, child)
     }
 
-    /// Stands the watchdog down (one byte on the confirmation pipe) and closes the pipe.
-    package static func standDown(_ confirmation: Int32) {
+    /// Stands the watchdog down (one byte on the confirmation pipe), closes the pipe and reaps
+    /// the watchdog, which exits on that byte.
+    /// - Parameter marker: `<descriptor>:<pid>`, as ``marker(confirmation:pid:)`` wrote it.
+    package static func standDown(_ marker: String) {
+        let parts = marker.split(separator: ":").compactMap { Int32($0) }
+        guard parts.count == 2, parts[0] > 2 else { return }
         var byte: UInt8 = 49
-        while Glibc.write(confirmation, &byte, 1) < 0 && errno == EINTR {}
-        Descriptors.close(confirmation)
+        while Glibc.write(parts[0], &byte, 1) < 0 && errno == EINTR {}
+        Descriptors.close(parts[0])
+        var status: Int32 = 0
+        while waitpid(parts[1], &status, 0) < 0 && errno == EINTR {}
+    }
+
+    /// The marker a restarted version finds in its environment: `<descriptor>:<pid>`.
+    package static func marker(confirmation: Int32, pid: Int32) -> String { "\(confirmation):\(pid)" }
+
+    /// Marks the marker's descriptor close-on-exec; the marker, or nil when it names no open descriptor.
+    package static func adopt(_ marker: String) -> String? {
+        guard let raw = marker.split(separator: ":").first.flatMap({ Int32($0) }), raw > 2,
+              (try? Descriptors.setCloseOnExec(raw, true)) != nil else { return nil }
+        return marker
     }
 }

@@ -117,7 +117,7 @@ package struct Markers: Sendable {
     package var sandbox: String { prefix + "SANDBOX" }
     /// Crash-test hooks.
     package var failPoint: String { prefix + "FAILPOINT" }
-    /// The write end of the watchdog's confirmation pipe.
+    /// `<descriptor>:<pid>`: the write end of the watchdog's confirmation pipe, and the watchdog.
     package var confirmDescriptor: String { prefix + "CONFIRM_FD" }
 
     /// The markers that belong to one restart (removed once it is handled).

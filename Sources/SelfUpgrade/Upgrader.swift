@@ -97,9 +97,7 @@ public struct Upgrader: Sendable {
             var notes: [String] = []
             if let transaction = ProcessControl.environment(program.markers.transaction) {
                 let descriptor = ProcessControl.environment(program.markers.lockDescriptor)
-                let watchdog = ProcessControl.environment(program.markers.confirmDescriptor).flatMap { Int32($0) }.flatMap { raw in
-                    (try? Descriptors.setCloseOnExec(raw, true)).map { raw }
-                }
+                let watchdog = ProcessControl.environment(program.markers.confirmDescriptor).flatMap(Watchdog.adopt)
                 for marker in program.markers.perRestart { ProcessControl.removeEnvironment(marker) }
                 if home.isInitialized, let (record, lock, ledger, journal) = try inheritedRestart(transaction, descriptor: descriptor) {
                     if record.outcome == .open {
@@ -215,7 +213,7 @@ public struct Upgrader: Sendable {
     /// Confirms the restarted version, or rolls it back and execs the old one; either way the
     /// watchdog (if any) is stood down once the journal says so.
     private func confirm(_ record: Ledger.Transaction, journal: inout Journal, lock: FileLock, handoff: RestartHandoff,
-                         watchdog: Int32?) throws -> Resumption {
+                         watchdog: String?) throws -> Resumption {
         let running = (try? ProcessControl.executablePath()).flatMap { home.version(containing: $0) }
         do {
             try FailPoint.hit("before-confirm", program)
@@ -294,14 +292,15 @@ public struct Upgrader: Sendable {
             if lockDescriptor != lock.descriptor.rawValue { Descriptors.close(lockDescriptor) }
             throw error
         }
-        var confirmation: Int32?
+        var confirmation: String?
         do {
             if watchdog, let from, store.contains(from) {
-                confirmation = try Watchdog.start(deadlineSeconds: configuration.confirmDeadlineSeconds,
-                                                  listenerCount: handoff.descriptors.count, lock: lockDescriptor,
-                                                  path: home.binary(from), arguments: CommandLine.arguments,
-                                                  environment: fallbackEnvironment)
-                environment[program.markers.confirmDescriptor] = confirmation.map { String($0) }
+                let started = try Watchdog.start(deadlineSeconds: configuration.confirmDeadlineSeconds,
+                                                 listenerCount: handoff.descriptors.count, lock: lockDescriptor,
+                                                 path: home.binary(from), arguments: CommandLine.arguments,
+                                                 environment: fallbackEnvironment)
+                confirmation = Watchdog.marker(confirmation: started.confirmation, pid: started.pid)
+                environment[program.markers.confirmDescriptor] = confirmation
             }
             try FailPoint.hit("before-exec", program)
             try ProcessControl.exec(home.binary(target), arguments: CommandLine.arguments, environment: environment)
