@@ -85,10 +85,15 @@ package enum Watchdog {
     /// The marker a restarted version finds in its environment: `<descriptor>:<pid>`.
     package static func marker(confirmation: Int32, pid: Int32) -> String { "\(confirmation):\(pid)" }
 
-    /// Marks the marker's descriptor close-on-exec; the marker, or nil when it names no open descriptor.
+    /// Marks the marker's descriptor close-on-exec; the marker, or nil when it does not name the
+    /// write end of a pipe (a forged marker must not make the program write into another file).
     package static func adopt(_ marker: String) -> String? {
-        guard let raw = marker.split(separator: ":").first.flatMap({ Int32($0) }), raw > 2,
-              (try? Descriptors.setCloseOnExec(raw, true)) != nil else { return nil }
+        let parts = marker.split(separator: ":").compactMap { Int32($0) }
+        guard parts.count == 2, parts[0] > 2, parts[1] > 0 else { return nil }
+        var status = stat()
+        guard fstat(parts[0], &status) == 0, status.st_mode & S_IFMT == S_IFIFO,
+              fcntl(parts[0], F_GETFL) & O_ACCMODE == O_WRONLY,
+              (try? Descriptors.setCloseOnExec(parts[0], true)) != nil else { return nil }
         return marker
     }
 }
