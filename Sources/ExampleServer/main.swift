@@ -37,7 +37,7 @@ func fail(_ message: String, status: Int32 = 1) -> Never {
 }
 
 let usage = """
-    Usage: ExampleServer serve --home DIR --listen HOST:PORT [--drain-seconds S]
+    Usage: ExampleServer serve --home DIR --listen HOST:PORT [--drain-seconds S] [--confirm-deadline S]
            ExampleServer upgrade --home DIR --from-binary PATH
            ExampleServer rollback --home DIR
            ExampleServer self-check --json
@@ -80,11 +80,18 @@ func serve() -> Never {
     guard let home = option("--home") ?? ProcessInfo.processInfo.environment[program.environmentPrefix + "HOME"] else {
         fail("Missing '--home'\n" + usage, status: 64)
     }
+    misbehaveIfMarked()
     do {
         // 1. Take what the previous version (or systemd) passed, before anything else.
         let inherited = try Listeners.inherited()
         let counter = StateStore<Count>(directory: home + "/state", name: "count", schema: 1)
-        let upgrader = try Upgrader(homeDirectory: home, program: program, health: { _ = try counter.load() })
+        var configuration = try Upgrader(homeDirectory: home, program: program).configuration
+        if let text = option("--confirm-deadline") {
+            guard let seconds = Double(text), seconds > 0 else { fail("Invalid '--confirm-deadline' \(text.debugDescription): expected seconds", status: 64) }
+            configuration.confirmDeadlineSeconds = seconds
+        }
+        let upgrader = try Upgrader(homeDirectory: home, program: program, configuration: configuration,
+                                    health: { _ = try counter.load() })
         if try upgrader.currentVersion() == nil {
             let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
             let id = try upgrader.adopt(executable: executable)
@@ -151,6 +158,8 @@ func serve() -> Never {
                         counter: StateStore<Count>, coordinator: Coordinator, drainSeconds: Double) {
     var options = Upgrader.UpgradeOptions()
     options.handoff = handoff
+    // A new version that does not confirm in time (crash, exit, hang) is replaced by this one.
+    options.watchdog = true
     options.beforeRestart = {
         guard let served = coordinator.drain(within: drainSeconds + 5) else {
             throw DrainTimeout()
@@ -169,4 +178,25 @@ func serve() -> Never {
 
 struct DrainTimeout: Error, CustomStringConvertible {
     var description: String { "the server did not drain in time" }
+}
+
+/// Fault injection for the fallback tests: a binary whose last bytes carry `MISBEHAVE:crash`,
+/// `MISBEHAVE:exit` or `MISBEHAVE:hang` does that when it serves after an upgrade's `exec`,
+/// before it calls `start()`; never in verification (`<PREFIX>SANDBOX`, `--exit-after-start`).
+func misbehaveIfMarked() {
+    let environment = ProcessInfo.processInfo.environment
+    guard environment[program.environmentPrefix + "SANDBOX"] == nil, environment[program.environmentPrefix + "TX"] != nil,
+          !CommandLine.arguments.contains("--exit-after-start"),
+          let handle = FileHandle(forReadingAtPath: "/proc/self/exe") else { return }
+    defer { try? handle.close() }
+    guard let size = try? handle.seekToEnd(), size > 64 else { return }
+    try? handle.seek(toOffset: size - 64)
+    let tail = String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
+    guard let range = tail.range(of: "MISBEHAVE:") else { return }
+    switch tail[range.upperBound...].prefix { $0.isLetter } {
+    case "crash": abort()
+    case "exit": exit(0)
+    case "hang": while true { sleep(60) }
+    default: return
+    }
 }

@@ -56,6 +56,9 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
     /// Restarts allowed within ``restartWindowSeconds`` before the loop guard refuses another.
     public var maxRestarts = 5
     public var restartWindowSeconds = 60.0
+    /// Seconds an upgraded version has after its `exec` to confirm itself before the watchdog
+    /// (``Upgrader/UpgradeOptions/watchdog``) kills it and brings the old version back.
+    public var confirmDeadlineSeconds = 10.0
 
     public init() {}
 
@@ -87,6 +90,10 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
         maxConfirmAttempts = try container.decodeIfPresent(Int.self, forKey: .maxConfirmAttempts) ?? defaults.maxConfirmAttempts
         maxRestarts = try container.decodeIfPresent(Int.self, forKey: .maxRestarts) ?? defaults.maxRestarts
         restartWindowSeconds = try container.decodeIfPresent(Double.self, forKey: .restartWindowSeconds) ?? defaults.restartWindowSeconds
+        confirmDeadlineSeconds = try container.decodeIfPresent(Double.self, forKey: .confirmDeadlineSeconds) ?? defaults.confirmDeadlineSeconds
+        guard confirmDeadlineSeconds > 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .confirmDeadlineSeconds, in: container, debugDescription: "confirmDeadlineSeconds must be positive")
+        }
         guard historyLimit >= 2 else {
             throw DecodingError.dataCorruptedError(forKey: .historyLimit, in: container, debugDescription: "historyLimit must be at least 2")
         }
@@ -110,9 +117,11 @@ package struct Markers: Sendable {
     package var sandbox: String { prefix + "SANDBOX" }
     /// Crash-test hooks.
     package var failPoint: String { prefix + "FAILPOINT" }
+    /// `<descriptor>:<pid>`: the write end of the watchdog's confirmation pipe, and the watchdog.
+    package var confirmDescriptor: String { prefix + "CONFIRM_FD" }
 
     /// The markers that belong to one restart (removed once it is handled).
-    package var perRestart: [String] { [transaction, upgradedFrom, lockDescriptor] }
+    package var perRestart: [String] { [transaction, upgradedFrom, lockDescriptor, confirmDescriptor] }
 }
 
 /// Crash-test hooks: `<PREFIX>FAILPOINT=kill-after-swap,fail-before-verify` makes the process

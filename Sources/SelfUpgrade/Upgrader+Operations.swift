@@ -54,6 +54,11 @@ extension Upgrader {
         public var beforeRestart: @Sendable () throws -> Void = {}
         /// Descriptors and environment the restarted version inherits (listening sockets).
         public var handoff = RestartHandoff()
+        /// Fork a watchdog before the `exec` that brings the old version back if the new one does
+        /// not confirm within ``UpgradeConfiguration/confirmDeadlineSeconds`` (it crashes, exits,
+        /// hangs or never calls ``Upgrader/start(handoff:)``). nil: on when ``handoff`` passes
+        /// descriptors (a server that must keep serving), off otherwise. Upgrades only.
+        public var watchdog: Bool? = nil
         public init() {}
     }
 
@@ -135,7 +140,8 @@ extension Upgrader {
                 try options.beforeRestart()
                 released = true
                 try restart(into: context.target!, transaction: context.transaction, from: from, lock: lock,
-                            isRollback: operation == .rollback, handoff: options.handoff)
+                            isRollback: operation == .rollback, handoff: options.handoff,
+                            watchdog: operation != .rollback && (options.watchdog ?? !options.handoff.descriptors.isEmpty))
             } catch {
                 released = false
                 try? lock.descriptor.setCloseOnExec(true)

@@ -97,16 +97,19 @@ public struct Upgrader: Sendable {
             var notes: [String] = []
             if let transaction = ProcessControl.environment(program.markers.transaction) {
                 let descriptor = ProcessControl.environment(program.markers.lockDescriptor)
+                let watchdog = ProcessControl.environment(program.markers.confirmDescriptor).flatMap(Watchdog.adopt)
                 for marker in program.markers.perRestart { ProcessControl.removeEnvironment(marker) }
                 if home.isInitialized, let (record, lock, ledger, journal) = try inheritedRestart(transaction, descriptor: descriptor) {
                     if record.outcome == .open {
                         defer { lock.release() }
                         var journal = journal
-                        return .resumed(try confirm(record, journal: &journal, lock: lock, handoff: handoff))
+                        return .resumed(try confirm(record, journal: &journal, lock: lock, handoff: handoff, watchdog: watchdog))
                     }
+                    watchdog.map(Watchdog.standDown)
                     lock.release()
                     return .resumed(resumption(record, ledger: ledger))
                 }
+                watchdog.map(Watchdog.standDown)
                 notes.append("Ignored \(program.markers.transaction)=\(transaction.debugDescription): this process did not inherit that transaction's lock from a live restart")
             }
             guard home.isInitialized else { return .fresh(recovery: notes) }
@@ -207,7 +210,10 @@ public struct Upgrader: Sendable {
 
     // MARK: - Confirmation (the restarted process)
 
-    private func confirm(_ record: Ledger.Transaction, journal: inout Journal, lock: FileLock, handoff: RestartHandoff) throws -> Resumption {
+    /// Confirms the restarted version, or rolls it back and execs the old one; either way the
+    /// watchdog (if any) is stood down once the journal says so.
+    private func confirm(_ record: Ledger.Transaction, journal: inout Journal, lock: FileLock, handoff: RestartHandoff,
+                         watchdog: String?) throws -> Resumption {
         let running = (try? ProcessControl.executablePath()).flatMap { home.version(containing: $0) }
         do {
             try FailPoint.hit("before-confirm", program)
@@ -221,12 +227,14 @@ public struct Upgrader: Sendable {
             try undo(record, journal: &journal, reason: reason)
             // A process that writes anyway: the version that failed goes now, after the abort.
             try? prune(&journal)
+            watchdog.map(Watchdog.standDown)
             if let from = record.from, store.contains(from) {
                 try restart(into: from, transaction: record.id, from: record.to, lock: lock, isRollback: true, handoff: handoff)
             }
             return resumption(record, ledger: Ledger(journal))
         }
         try journal.append(JournalRecord(.commit(transaction: record.id, to: record.to)))
+        watchdog.map(Watchdog.standDown)
         try FailPoint.hit("after-commit", program)
         try? prune(&journal)
         return resumption(record, ledger: Ledger(journal))
@@ -254,12 +262,17 @@ public struct Upgrader: Sendable {
 
     /// Replaces this process with `target`'s binary: same PID, same argv, same environment plus
     /// the markers and `handoff`'s variables; the lock passes with it, above `handoff`'s
-    /// descriptors (placed at 3, 4, …); no other descriptor but stdio crosses. On failure the
-    /// descriptor table is restored. Returns only by throwing.
+    /// descriptors (placed at 3, 4, …); no other descriptor but stdio crosses. With `watchdog`,
+    /// a ``Watchdog`` forked just before the `exec` restores `from` if `target` does not confirm
+    /// within ``UpgradeConfiguration/confirmDeadlineSeconds``. On failure the descriptor table
+    /// is restored. Returns only by throwing.
     func restart(into target: SHA256Digest, transaction: String, from: SHA256Digest?, lock: FileLock, isRollback: Bool,
-                 handoff: RestartHandoff = RestartHandoff()) throws -> Never {
+                 handoff: RestartHandoff = RestartHandoff(), watchdog: Bool = false) throws -> Never {
         var environment = ProcessControl.environment()
+        var fallbackEnvironment = environment
+        for marker in program.markers.perRestart { fallbackEnvironment[marker] = nil }
         environment.merge(handoff.environment) { $1 }
+        fallbackEnvironment.merge(handoff.environment) { $1 }
         environment[program.markers.transaction] = transaction
         environment[program.markers.upgradedFrom] = from?.hex
         environment[program.markers.restarts] = try RestartGuard(configuration: configuration, markers: program.markers).next(isRollback: isRollback)
@@ -279,10 +292,20 @@ public struct Upgrader: Sendable {
             if lockDescriptor != lock.descriptor.rawValue { Descriptors.close(lockDescriptor) }
             throw error
         }
+        var confirmation: String?
         do {
+            if watchdog, let from, store.contains(from) {
+                let started = try Watchdog.start(deadlineSeconds: configuration.confirmDeadlineSeconds,
+                                                 listenerCount: handoff.descriptors.count, lock: lockDescriptor,
+                                                 path: home.binary(from), arguments: CommandLine.arguments,
+                                                 environment: fallbackEnvironment)
+                confirmation = Watchdog.marker(confirmation: started.confirmation, pid: started.pid)
+                environment[program.markers.confirmDescriptor] = confirmation
+            }
             try FailPoint.hit("before-exec", program)
             try ProcessControl.exec(home.binary(target), arguments: CommandLine.arguments, environment: environment)
         } catch {
+            confirmation.map(Watchdog.standDown)
             arrangement.undo()
             if lockDescriptor != lock.descriptor.rawValue { Descriptors.close(lockDescriptor) }
             throw error

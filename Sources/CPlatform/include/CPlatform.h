@@ -70,4 +70,24 @@ int ad_cancel_signal(void);
 /// module does not export): the accepted descriptor, or -1 with errno set.
 int ad_accept_nonblocking(int listener);
 
+/// Options of `ad_watchdog_start`.
+typedef struct {
+    int confirm_read_fd;       /* a byte here stands the watchdog down; end of file or the deadline does not */
+    int confirm_write_fd;      /* the other end, closed in the watchdog */
+    int lock_fd;               /* the home's lock, closed in the watchdog before it runs the old version */
+    int listener_count;        /* listening sockets at 3, 4, ... (kept; every other descriptor is closed) */
+    long deadline_ms;
+    const char *path;          /* the old version's binary */
+    char *const *argv;
+    char *const *envp;         /* includes "LISTEN_PID=" whose value is written at listen_pid_value */
+    char *listen_pid_value;    /* room for 21 bytes inside the LISTEN_PID entry of envp */
+} ad_watchdog_options;
+
+/// Forks a watchdog for a restart about to `exec`: it waits up to the deadline for a byte on
+/// `confirm_read_fd`; on a byte it exits 0; on end of file or the deadline it kills its parent
+/// (the new version), waits until it is gone, closes the lock and execs `path` with the listening
+/// sockets it inherited at 3, 4, … and `LISTEN_PID` set to its own pid. Only async-signal-safe
+/// calls run in the child. Returns 0 and the watchdog's pid, or -1 with errno set.
+int ad_watchdog_start(const ad_watchdog_options *options, int *pid);
+
 #endif
