@@ -158,10 +158,15 @@ enum ChannelCommands {
         if version < floor && !arguments.has("allow-downgrade") {
             throw ReleaseChannelError(.invalidArgument, "Refusing autodev \(version): it is older than \(floor), the highest version this installation has accepted (pass --allow-downgrade to install it anyway)")
         }
+        // Nothing is downloaded or swapped when a package manager owns this binary or the home cannot take it.
+        if let executable = try? ProcessControl.executablePath() {
+            try UpdateGuards.checkNotPackageManaged(executable)
+        }
+        try UpdateGuards.checkHome(session.home.root, staging: channel.directory + "/staging", downloadLength: chosen.length)
         try session.confirm("Install autodev \(version) (\(chosen.length) bytes) from \(channel.url) in place of \(current)?", arguments)
         Cancellation.install()
         Output.err("Downloading autodev \(version) (\(chosen.length) bytes) from \(channel.url)")
-        let path = try channel.download(chosen, into: channel.directory + "/staging")
+        let path = try downloadShowingProgress(channel, chosen, json: arguments.has("json"))
         Output.err("Verified \(chosen.path): length, SHA-256 and SHA-512 match the signed metadata")
         var options = Upgrader.UpgradeOptions()
         let stateDirectory = session.home.state
@@ -176,6 +181,42 @@ enum ChannelCommands {
     }
 
     // MARK: - Internals
+
+    /// One progress event of `update apply --json`.
+    struct DownloadEvent: Encodable {
+        var event: String
+        var bytes: Int
+        var total: Int
+        var rate: Int
+        var secondsLeft: Int?
+    }
+
+    /// Downloads `offer` showing progress: with `json`, one event a second on standard output
+    /// and a final `downloaded` event; else on a terminal one line on standard error rewritten
+    /// with a carriage return at most ten times a second; else (a pipe, a file) nothing.
+    static func downloadShowingProgress(_ channel: UpdateChannel, _ offer: ReleaseOffer, json: Bool) throws -> String {
+        let terminal = !json && ProcessControl.standardErrorIsTerminal
+        var meter = DownloadMeter(interval: json ? 1 : 0.1)
+        let started = MonotonicClock.now()
+        let show = { (reading: DownloadMeter.Reading, event: String) in
+            if json {
+                try? Output.jsonLine(DownloadEvent(event: event, bytes: reading.bytes, total: reading.total, rate: Int(reading.rate.rounded()),
+                                                   secondsLeft: reading.secondsLeft.map { Int($0.rounded(.up)) }))
+            } else if terminal {
+                // Erase to the end of the line, so a shorter line leaves nothing of the longer one.
+                Output.err("\r" + DownloadMeter.line(reading) + "\u{1B}[K", terminator: false)
+            }
+        }
+        let path = try channel.download(offer, into: channel.directory + "/staging") { bytes, total in
+            if let reading = meter.record(bytes: bytes, total: total, now: MonotonicClock.seconds(since: started)) { show(reading, "download") }
+        }
+        let final = meter.reading(bytes: offer.length, total: offer.length, now: MonotonicClock.seconds(since: started))
+        if json || terminal {
+            show(final, "downloaded")
+            if terminal { Output.err("") }
+        }
+        return path
+    }
 
     struct PublishReport: Encodable {
         var targetsVersion: Int64?

@@ -95,4 +95,98 @@ struct UpdateApplyTests {
         #expect(refused.stderr.contains("Refusing autodev 0.1.5: it is older than 0.2.0, the highest version this installation has accepted"), "\(refused.stderr)")
         #expect(try harness.current() == new)
     }
+
+    @Test("refuses before downloading when dpkg owns the running binary, naming the apt-get command")
+    func refusePackageManaged() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let old = try harness.current()
+        let directory = harness.root.path
+        let tool = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: directory) }
+        #expect(try tool(["release", "init", "--repo", "repo"]).status == 0)
+        #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", try harness.candidate()]).status == 0)
+        #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
+        #expect(try tool(["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json",
+                          "--home", harness.home]).status == 0)
+        // A dpkg that claims every path, first on PATH.
+        let fakeBin = directory + "/fake-bin"
+        try FileManager.default.createDirectory(atPath: fakeBin, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: fakeBin + "/dpkg", contents: Data("#!/bin/sh\necho \"autodev: $2\"\n".utf8), attributes: [.posixPermissions: 0o755])
+        let path = fakeBin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let refused = try harness.run(["update", "apply", "--yes"], environment: ["PATH": path])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.hasPrefix("Error: Refusing to replace \""), "\(refused.stderr)")
+        #expect(refused.stderr.contains("\": it belongs to the dpkg package autodev; upgrade it with 'apt-get install --only-upgrade autodev' instead"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains("Downloading"))
+        #expect(try harness.current() == old)
+        let staged = (try? FileManager.default.contentsOfDirectory(atPath: harness.home + "/channel/staging")) ?? []
+        #expect(staged.isEmpty)
+    }
+
+    /// A home at 0.1.0 following a published repository that offers 0.2.0; the candidate's size.
+    func published(_ harness: Harness) throws -> Int {
+        _ = try harness.initialize()
+        let directory = harness.root.path
+        let tool = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: directory) }
+        #expect(try tool(["release", "init", "--repo", "repo"]).status == 0)
+        let candidate = try harness.candidate()
+        #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", candidate]).status == 0)
+        #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
+        #expect(try tool(["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json",
+                          "--home", harness.home]).status == 0)
+        return try #require(try FileManager.default.attributesOfItem(atPath: candidate)[.size] as? Int)
+    }
+
+    @Test("--json: download events on standard output ending with a 'downloaded' event of the whole length")
+    func jsonEvents() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let size = try published(harness)
+        let applied = try harness.run(["update", "apply", "--yes", "--json"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let events = applied.stdout.split(separator: "\n").filter { $0.hasPrefix("{\"bytes\":") }.compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let last = try #require(events.last)
+        #expect(last["event"] as? String == "downloaded")
+        #expect(last["bytes"] as? Int == size && last["total"] as? Int == size)
+        #expect(last["rate"] is Int)
+        #expect(events.dropLast().allSatisfy { $0["event"] as? String == "download" })
+        #expect(!applied.stderr.contains("\r"))
+    }
+
+    @Test("on a pipe without --json no progress is written")
+    func silentOnPipe() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try published(harness)
+        let applied = try harness.run(["update", "apply", "--yes"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(!applied.stderr.contains("\r") && !applied.stderr.contains("\u{1B}[K"), "\(applied.stderr)")
+        #expect(!applied.stdout.contains("\"event\""))
+        #expect(!applied.stderr.contains("B/s"), "\(applied.stderr)")
+    }
+
+    @Test("on a terminal one progress line rewritten with \\r and ended by a newline",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs script(1) from util-linux for a pseudo-terminal"))
+    func terminalLine() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let size = try published(harness)
+        let applied = try harness.run(["-qc", "'\(harness.entry)' update apply --yes", "/dev/null"], executable: "/usr/bin/script")
+        #expect(applied.status == 0, "\(applied.stdout)")
+        let total = DownloadMeterText.size(size)
+        #expect(applied.stdout.contains("\r\(total) of \(total), "), "\(applied.stdout)")
+        #expect(applied.stdout.contains("\u{1B}[K\r\n") || applied.stdout.contains("\u{1B}[K\n"), "\(applied.stdout)")
+    }
+}
+
+/// The size format of the progress line (`DownloadMeter.size`), restated for the end-to-end check.
+enum DownloadMeterText {
+    static func size(_ bytes: Int) -> String {
+        if bytes < 1000 { return "\(bytes) B" }
+        let tenths = bytes < 1_000_000 ? (bytes + 50) / 100 : (bytes + 50_000) / 100_000
+        return "\(tenths / 10).\(tenths % 10) " + (bytes < 1_000_000 ? "kB" : "MB")
+    }
 }
