@@ -67,6 +67,23 @@ enum ChannelCommands {
         return ExitCode.success
     }
 
+    static func rotate(_ arguments: ParsedArguments) throws -> Int32 {
+        let spec = CommandTree.releaseRotate
+        let repository = ReleaseRepository(directory: try required("repo", arguments, spec))
+        let role = try required("role", arguments, spec)
+        guard ["root", "targets", "snapshot", "timestamp"].contains(role) else {
+            throw UsageError(message: "Invalid value '\(role)' for '--role': expected root, targets, snapshot or timestamp", spec: spec)
+        }
+        let days = try integer("expires", arguments, spec, range: 1...36_500) ?? 365
+        let version = try repository.rotate(role: role, expiry: .init(days: days), now: now())
+        if arguments.has("json") {
+            try Output.json(["role": role, "rootVersion": "\(version)"])
+        } else {
+            Output.out("Rotated the \(role) keys: metadata/\(version).root.json lists the new ones; run 'autodev release publish --repo \(Output.shellQuoted(repository.directory))' next")
+        }
+        return ExitCode.success
+    }
+
     static func refresh(_ arguments: ParsedArguments) throws -> Int32 {
         let repository = ReleaseRepository(directory: try required("repo", arguments, CommandTree.releaseRefresh))
         let expiry = ReleaseRepository.Expiry()

@@ -132,9 +132,17 @@ enum CommandTree {
         path: ["release", "refresh"], abstract: "Re-sign the timestamp with a new expiry (run it from cron, more often than weekly).",
         options: [releaseRepo, CommandSpec.json])
 
+    static let releaseRotate = CommandSpec(
+        path: ["release", "rotate"], abstract: "Replace a role's keys with new ones in the next root version.",
+        discussion: "Writes N+1.root.json listing new keys for the role (as many as its threshold); a new root is signed by the old root keys and the new ones, so installations trusting any earlier root walk to it. The old key files move to keys/retired/. Run 'autodev release publish' afterwards: it signs targets, snapshot and timestamp again under the new keys.",
+        options: [releaseRepo,
+                  .init(name: "role", value: "ROLE", help: "root, targets, snapshot or timestamp."),
+                  .init(name: "expires", value: "DAYS", help: "Days the new root stays valid (default 365)."),
+                  CommandSpec.json])
+
     static let release = CommandSpec(
         path: ["release"], abstract: "Publish release repositories (TUF); sign and verify files with minisign-compatible keys.",
-        options: [], subcommands: [releaseInit, releaseAdd, releasePublish, releaseRefresh, releaseKeygen, releaseSign, releaseVerify, releaseSpeed])
+        options: [], subcommands: [releaseInit, releaseAdd, releasePublish, releaseRefresh, releaseRotate, releaseKeygen, releaseSign, releaseVerify, releaseSpeed])
 
     static let updateConfigure = CommandSpec(
         path: ["update", "configure"], abstract: "Follow a release channel: its URL and the root metadata to trust.",

@@ -60,6 +60,37 @@ struct ReleaseChannelCommandTests {
         #expect(unconfigured.status == 1)
         #expect(unconfigured.stderr.contains("No update channel is configured"))
     }
+
+    @Test("release rotate: root rotated twice, then publish; an installation trusting root 1 that saw none of it checks successfully")
+    func rotateRootTwice() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let directory = harness.root.path
+        let run = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: directory) }
+        #expect(try run(["release", "init", "--repo", "repo"]).status == 0)
+        try Data(repeating: 7, count: 4096).write(to: URL(fileURLWithPath: directory + "/autodev"))
+        #expect(try run(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", "autodev"]).status == 0)
+        #expect(try run(["release", "publish", "--repo", "repo"]).status == 0)
+        let home = ["--home", directory + "/home"]
+        #expect(try run(["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json"] + home).status == 0)
+
+        let first = try run(["release", "rotate", "--repo", "repo", "--role", "root"])
+        #expect(first.stdout == "Rotated the root keys: metadata/2.root.json lists the new ones; run 'autodev release publish --repo repo' next\n", "\(first.stderr)")
+        #expect(try run(["release", "rotate", "--repo", "repo", "--role", "root"]).stdout.hasPrefix("Rotated the root keys: metadata/3.root.json"))
+        try Data(repeating: 8, count: 5000).write(to: URL(fileURLWithPath: directory + "/autodev"))
+        #expect(try run(["release", "add", "--repo", "repo", "--version", "0.3.0", "--platform", "linux-x86_64", "autodev"]).status == 0)
+        #expect(try run(["release", "publish", "--repo", "repo"]).stdout.hasPrefix("Published targets version 3"))
+
+        let check = try run(["update", "check", "--current-version", "0.1.0"] + home)
+        #expect(check.status == 0, "\(check.stderr)")
+        #expect(check.stdout.contains("Newest version:   0.3.0"), "\(check.stdout)")
+        let trusted = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/home/channel/metadata/root.json"))) as? [String: Any]
+        #expect((trusted?["signed"] as? [String: Any])?["version"] as? Int == 3)
+
+        let badRole = try run(["release", "rotate", "--repo", "repo", "--role", "mirror"])
+        #expect(badRole.status == 64)
+        #expect(badRole.stderr.hasPrefix("Error: Invalid value 'mirror' for '--role': expected root, targets, snapshot or timestamp"), "\(badRole.stderr)")
+    }
 }
 
 @Suite("update apply with the real binary")
