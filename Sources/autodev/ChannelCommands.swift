@@ -224,10 +224,14 @@ enum ChannelCommands {
                 Output.err("\r" + DownloadMeter.line(reading) + "\u{1B}[K", terminator: false)
             }
         }
+        // The final rate counts up to the last bytes received, not the verification after them.
+        var finished: Double?
         let path = try channel.download(offer, into: channel.directory + "/staging") { bytes, total in
-            if let reading = meter.record(bytes: bytes, total: total, now: MonotonicClock.seconds(since: started)) { show(reading, "download") }
+            let now = MonotonicClock.seconds(since: started)
+            finished = now
+            if let reading = meter.record(bytes: bytes, total: total, now: now) { show(reading, "download") }
         }
-        let final = meter.reading(bytes: offer.length, total: offer.length, now: MonotonicClock.seconds(since: started))
+        let final = meter.reading(bytes: offer.length, total: offer.length, now: finished ?? MonotonicClock.seconds(since: started))
         if json || terminal {
             show(final, "downloaded")
             if terminal { Output.err("") }

@@ -211,6 +211,68 @@ struct UpdateApplyTests {
         #expect(applied.stdout.contains("\r\(total) of \(total), "), "\(applied.stdout)")
         #expect(applied.stdout.contains("\u{1B}[K\r\n") || applied.stdout.contains("\u{1B}[K\n"), "\(applied.stdout)")
     }
+
+    @Test("--json over a slow server: 'download' events at most one a second with growing bytes, then 'downloaded'",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "needs python3 for a throttled loopback server"))
+    func jsonEventsPerSecond() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let size = try published(harness)
+        let directory = harness.root.path
+        let public_ = directory + "/public"
+        try FileManager.default.createDirectory(atPath: public_, withIntermediateDirectories: true)
+        for name in ["metadata", "targets"] {
+            try FileManager.default.createSymbolicLink(atPath: public_ + "/" + name, withDestinationPath: directory + "/repo/" + name)
+        }
+        // http.server sending 64 kB every 20 ms (about 3 MB/s), so the download lasts seconds.
+        let script = """
+        import functools, http.server, shutil, sys, threading, time
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args): pass
+            def copyfile(self, source, destination):
+                while True:
+                    chunk = source.read(65536)
+                    if not chunk: break
+                    destination.write(chunk)
+                    time.sleep(0.02)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=sys.argv[1]))
+        print(server.server_address[1], flush=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        sys.stdin.read()
+        """
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        server.arguments = ["-c", script, public_]
+        let input = Pipe(), output = Pipe()
+        server.standardInput = input
+        server.standardOutput = output
+        try server.run()
+        defer { try? input.fileHandleForWriting.close(); server.waitUntilExit() }
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let data = output.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            line.append(data)
+        }
+        let port = try #require(Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(try harness.run(["update", "configure", "--channel", "http://127.0.0.1:\(port)", "--trusted-root", directory + "/repo/metadata/1.root.json",
+                                 "--home", harness.home]).status == 0)
+
+        let started = Date()
+        let applied = try harness.run(["update", "apply", "--yes", "--json"])
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let events = applied.stdout.split(separator: "\n").filter { $0.hasPrefix("{\"bytes\":") }.compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let progress = events.filter { $0["event"] as? String == "download" }
+        #expect(progress.count >= 1, "\(applied.stdout)")
+        #expect(Double(progress.count) <= elapsed, "\(progress.count) events in \(elapsed) s")
+        let bytes = progress.compactMap { $0["bytes"] as? Int }
+        #expect(bytes == bytes.sorted() && bytes.allSatisfy { $0 > 0 && $0 < size })
+        #expect(progress.allSatisfy { $0["total"] as? Int == size && ($0["rate"] as? Int ?? 0) > 0 })
+        #expect(events.last?["event"] as? String == "downloaded")
+    }
 }
 
 /// The size format of the progress line (`DownloadMeter.size`), restated for the end-to-end check.
