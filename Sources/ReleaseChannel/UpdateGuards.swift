@@ -184,8 +184,12 @@ public enum UpdateGuards {
     static func runTool(_ tool: String, _ arguments: [String]) -> String? {
         let path = (getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin").split(separator: ":")
         guard let executable = path.map({ $0 + "/" + tool }).first(where: { access($0, X_OK) == 0 }) else { return nil }
-        let output = "/tmp/autodev-probe-\(getpid())-\(tool)"
-        defer { try? FileSystem.removeFile(output) }
+        // A private directory (mkdtemp, mode 0700): a fixed name in /tmp could be a planted symbolic link.
+        var template = Array("/tmp/autodev-probe-XXXXXX".utf8CString)
+        guard let created = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return nil }
+        let directory = String(cString: created)
+        let output = directory + "/output"
+        defer { try? FileSystem.removeTree(directory) }
         var configuration = Subprocess.Configuration(executable: executable, arguments: arguments, environment: ["PATH": "/usr/bin:/bin", "LC_ALL": "C"])
         configuration.outputPath = output
         configuration.errorPath = "/dev/null"
