@@ -12,6 +12,16 @@ public struct ReleaseChannelError: Error, Sendable, CustomStringConvertible, Equ
         public static let storage = Code(rawValue: "storage")
         /// The channel could not be read or did not verify (network, signatures, expiry).
         public static let channel = Code(rawValue: "channel")
+        /// A package manager owns the binary; it upgrades it instead.
+        public static let packageManaged = Code(rawValue: "package managed")
+        /// The home is on a read-only mount.
+        public static let readOnly = Code(rawValue: "read-only")
+        /// No write permission on the home.
+        public static let permission = Code(rawValue: "permission")
+        /// Too little free space for the download and its copy in the store.
+        public static let space = Code(rawValue: "space")
+        /// Staging and the store are on different file systems.
+        public static let crossDevice = Code(rawValue: "cross device")
         public var description: String { rawValue }
     }
 

@@ -151,7 +151,14 @@ public struct ReleaseRepository: Sendable {
         let keys = try loadKeys()
         let state = try publishedState()
         let pending = try readPending()
-        guard pending != state.targets else {
+        // After `rotate`, metadata signed by retired keys is signed again even with nothing new.
+        let root = try currentRoot()
+        var current = true
+        for (name, role) in [("\(state.targetsVersion).targets.json", "targets"), ("\(state.snapshotVersion).snapshot.json", "snapshot"),
+                             ("timestamp.json", "timestamp")] where current {
+            current = try signedByListedKey(name, role: role, root: root)
+        }
+        guard pending != state.targets || !current else {
             return Publication(targetsVersion: nil, snapshotVersion: nil, timestampVersion: nil, targetCount: pending.count)
         }
         let versions = try publishSigned(targets: pending, version: state.targetsVersion + 1, snapshotVersion: state.snapshotVersion + 1,
@@ -213,7 +220,7 @@ public struct ReleaseRepository: Sendable {
         guard FileSystem.exists(metadataDirectory + "/1.root.json") else {
             throw ReleaseChannelError(.invalidRepository, "\"\(directory)\" is not a release repository (no metadata/1.root.json); run 'autodev release init' first")
         }
-        return try readSigned("1.root.json")
+        return try readSigned("\(currentRootVersion()).root.json")
     }
 
     func loadKeys() throws(ReleaseChannelError) -> Keys {
@@ -227,6 +234,9 @@ public struct ReleaseRepository: Sendable {
             guard let seed = Hex.decode(text.trimmingWhitespace()), let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: seed) else {
                 throw ReleaseChannelError(.invalidRepository, "\"\(path)\" is not an Ed25519 key file")
             }
+            // Only the keys the current root lists for the role sign (not retired or unused ones).
+            let listed = root["roles"]?[role]?["keyids"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            guard listed.contains(Keys.describe(key.publicKey).0) else { continue }
             keys.byRole[role, default: []].append(key)
         }
         for role in Keys.roles {
@@ -236,6 +246,15 @@ public struct ReleaseRepository: Sendable {
             }
         }
         return keys
+    }
+
+    /// Whether `metadata/<name>` carries a signature by a key `root` lists for `role`.
+    func signedByListedKey(_ name: String, role: String, root: CanonicalJSONValue) throws(ReleaseChannelError) -> Bool {
+        let path = metadataDirectory + "/" + name
+        let bytes = try storage("read", path) { () throws(SystemError) in try FileSystem.readFile(path) }
+        let listed = Set(root["roles"]?[role]?["keyids"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        let signers = (try? CanonicalJSON.parse(bytes))?["signatures"]?.arrayValue?.compactMap { $0["keyid"]?.stringValue } ?? []
+        return signers.contains(where: listed.contains)
     }
 
     /// The `signed` object of `metadata/<name>`.

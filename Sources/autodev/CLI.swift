@@ -76,6 +76,7 @@ enum CLI {
             case "add": return try run(CommandTree.releaseAdd, rest.dropFirst(), ChannelCommands.add)
             case "publish": return try run(CommandTree.releasePublish, rest.dropFirst(), ChannelCommands.publish)
             case "refresh": return try run(CommandTree.releaseRefresh, rest.dropFirst(), ChannelCommands.refresh)
+            case "rotate": return try run(CommandTree.releaseRotate, rest.dropFirst(), ChannelCommands.rotate)
             case "keygen": return try run(CommandTree.releaseKeygen, rest.dropFirst(), ReleaseCommands.keygen)
             case "sign": return try run(CommandTree.releaseSign, rest.dropFirst(), ReleaseCommands.sign)
             case "verify": return try run(CommandTree.releaseVerify, rest.dropFirst(), ReleaseCommands.verify)

@@ -67,6 +67,23 @@ enum ChannelCommands {
         return ExitCode.success
     }
 
+    static func rotate(_ arguments: ParsedArguments) throws -> Int32 {
+        let spec = CommandTree.releaseRotate
+        let repository = ReleaseRepository(directory: try required("repo", arguments, spec))
+        let role = try required("role", arguments, spec)
+        guard ["root", "targets", "snapshot", "timestamp"].contains(role) else {
+            throw UsageError(message: "Invalid value '\(role)' for '--role': expected root, targets, snapshot or timestamp", spec: spec)
+        }
+        let days = try integer("expires", arguments, spec, range: 1...36_500) ?? 365
+        let version = try repository.rotate(role: role, expiry: .init(days: days), now: now())
+        if arguments.has("json") {
+            try Output.json(["role": role, "rootVersion": "\(version)"])
+        } else {
+            Output.out("Rotated the \(role) keys: metadata/\(version).root.json lists the new ones; run 'autodev release publish --repo \(Output.shellQuoted(repository.directory))' next")
+        }
+        return ExitCode.success
+    }
+
     static func refresh(_ arguments: ParsedArguments) throws -> Int32 {
         let repository = ReleaseRepository(directory: try required("repo", arguments, CommandTree.releaseRefresh))
         let expiry = ReleaseRepository.Expiry()
@@ -158,10 +175,15 @@ enum ChannelCommands {
         if version < floor && !arguments.has("allow-downgrade") {
             throw ReleaseChannelError(.invalidArgument, "Refusing autodev \(version): it is older than \(floor), the highest version this installation has accepted (pass --allow-downgrade to install it anyway)")
         }
+        // Nothing is downloaded or swapped when a package manager owns this binary or the home cannot take it.
+        if let executable = try? ProcessControl.executablePath() {
+            try UpdateGuards.checkNotPackageManaged(executable)
+        }
+        try UpdateGuards.checkHome(session.home.root, staging: channel.directory + "/staging", downloadLength: chosen.length)
         try session.confirm("Install autodev \(version) (\(chosen.length) bytes) from \(channel.url) in place of \(current)?", arguments)
         Cancellation.install()
         Output.err("Downloading autodev \(version) (\(chosen.length) bytes) from \(channel.url)")
-        let path = try channel.download(chosen, into: channel.directory + "/staging")
+        let path = try downloadShowingProgress(channel, chosen, json: arguments.has("json"))
         Output.err("Verified \(chosen.path): length, SHA-256 and SHA-512 match the signed metadata")
         var options = Upgrader.UpgradeOptions()
         let stateDirectory = session.home.state
@@ -176,6 +198,46 @@ enum ChannelCommands {
     }
 
     // MARK: - Internals
+
+    /// One progress event of `update apply --json`.
+    struct DownloadEvent: Encodable {
+        var event: String
+        var bytes: Int
+        var total: Int
+        var rate: Int
+        var secondsLeft: Int?
+    }
+
+    /// Downloads `offer` showing progress: with `json`, one event a second on standard output
+    /// and a final `downloaded` event; else on a terminal one line on standard error rewritten
+    /// with a carriage return at most ten times a second; else (a pipe, a file) nothing.
+    static func downloadShowingProgress(_ channel: UpdateChannel, _ offer: ReleaseOffer, json: Bool) throws -> String {
+        let terminal = !json && ProcessControl.standardErrorIsTerminal
+        var meter = DownloadMeter(interval: json ? 1 : 0.1)
+        let started = MonotonicClock.now()
+        let show = { (reading: DownloadMeter.Reading, event: String) in
+            if json {
+                try? Output.jsonLine(DownloadEvent(event: event, bytes: reading.bytes, total: reading.total, rate: Int(reading.rate.rounded()),
+                                                   secondsLeft: reading.secondsLeft.map { Int($0.rounded(.up)) }))
+            } else if terminal {
+                // Erase to the end of the line, so a shorter line leaves nothing of the longer one.
+                Output.err("\r" + DownloadMeter.line(reading) + "\u{1B}[K", terminator: false)
+            }
+        }
+        // The final rate counts up to the last bytes received, not the verification after them.
+        var finished: Double?
+        let path = try channel.download(offer, into: channel.directory + "/staging") { bytes, total in
+            let now = MonotonicClock.seconds(since: started)
+            finished = now
+            if let reading = meter.record(bytes: bytes, total: total, now: now) { show(reading, "download") }
+        }
+        let final = meter.reading(bytes: offer.length, total: offer.length, now: finished ?? MonotonicClock.seconds(since: started))
+        if json || terminal {
+            show(final, "downloaded")
+            if terminal { Output.err("") }
+        }
+        return path
+    }
 
     struct PublishReport: Encodable {
         var targetsVersion: Int64?

@@ -132,9 +132,17 @@ enum CommandTree {
         path: ["release", "refresh"], abstract: "Re-sign the timestamp with a new expiry (run it from cron, more often than weekly).",
         options: [releaseRepo, CommandSpec.json])
 
+    static let releaseRotate = CommandSpec(
+        path: ["release", "rotate"], abstract: "Replace a role's keys with new ones in the next root version.",
+        discussion: "Writes N+1.root.json listing new keys for the role (as many as its threshold); a new root is signed by the old root keys and the new ones, so installations trusting any earlier root walk to it. The old key files move to keys/retired/. Run 'autodev release publish' afterwards: it signs targets, snapshot and timestamp again under the new keys.",
+        options: [releaseRepo,
+                  .init(name: "role", value: "ROLE", help: "root, targets, snapshot or timestamp."),
+                  .init(name: "expires", value: "DAYS", help: "Days the new root stays valid (default 365)."),
+                  CommandSpec.json])
+
     static let release = CommandSpec(
         path: ["release"], abstract: "Publish release repositories (TUF); sign and verify files with minisign-compatible keys.",
-        options: [], subcommands: [releaseInit, releaseAdd, releasePublish, releaseRefresh, releaseKeygen, releaseSign, releaseVerify, releaseSpeed])
+        options: [], subcommands: [releaseInit, releaseAdd, releasePublish, releaseRefresh, releaseRotate, releaseKeygen, releaseSign, releaseVerify, releaseSpeed])
 
     static let updateConfigure = CommandSpec(
         path: ["update", "configure"], abstract: "Follow a release channel: its URL and the root metadata to trust.",
@@ -151,10 +159,10 @@ enum CommandTree {
 
     static let updateApply = CommandSpec(
         path: ["update", "apply"], abstract: "Download the release 'check' would offer, verified, and upgrade to it.",
-        discussion: "Refreshes the channel, downloads the artifact into <home>/channel/staging (an interrupted download resumes from its .partial file), checks its length, SHA-256 and SHA-512 against the signed metadata, then runs the self-upgrade transaction with it (stage, verify, swap, restart, confirm). A version older than the highest one this installation ever accepted is refused.",
+        discussion: "Refreshes the channel, downloads the artifact into <home>/channel/staging (an interrupted download resumes from its .partial file), checks its length, SHA-256 and SHA-512 against the signed metadata, then runs the self-upgrade transaction with it (stage, verify, swap, restart, confirm). A version older than the highest one this installation ever accepted is refused. Nothing is downloaded when a package manager owns the binary (use its upgrade command), the home is read-only or not writable, has less free space than twice the download, or the staging directory is on another file system. Progress: one line on a terminal, one JSON event a second with --json, nothing on a pipe.",
         options: [.init(name: "version", value: "V", help: "Install this version (for this platform) instead of the newest; its rollout percentage does not apply."),
                   .init(name: "allow-downgrade", help: "Accept a version older than the highest one accepted before."),
-                  CommandSpec.yes, CommandSpec.home])
+                  CommandSpec.yes, CommandSpec.json, CommandSpec.home])
 
     static let update = CommandSpec(
         path: ["update"], abstract: "Check a TUF release channel for newer versions of autodev, and install them.",

@@ -60,6 +60,37 @@ struct ReleaseChannelCommandTests {
         #expect(unconfigured.status == 1)
         #expect(unconfigured.stderr.contains("No update channel is configured"))
     }
+
+    @Test("release rotate: root rotated twice, then publish; an installation trusting root 1 that saw none of it checks successfully")
+    func rotateRootTwice() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let directory = harness.root.path
+        let run = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: directory) }
+        #expect(try run(["release", "init", "--repo", "repo"]).status == 0)
+        try Data(repeating: 7, count: 4096).write(to: URL(fileURLWithPath: directory + "/autodev"))
+        #expect(try run(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", "autodev"]).status == 0)
+        #expect(try run(["release", "publish", "--repo", "repo"]).status == 0)
+        let home = ["--home", directory + "/home"]
+        #expect(try run(["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json"] + home).status == 0)
+
+        let first = try run(["release", "rotate", "--repo", "repo", "--role", "root"])
+        #expect(first.stdout == "Rotated the root keys: metadata/2.root.json lists the new ones; run 'autodev release publish --repo repo' next\n", "\(first.stderr)")
+        #expect(try run(["release", "rotate", "--repo", "repo", "--role", "root"]).stdout.hasPrefix("Rotated the root keys: metadata/3.root.json"))
+        try Data(repeating: 8, count: 5000).write(to: URL(fileURLWithPath: directory + "/autodev"))
+        #expect(try run(["release", "add", "--repo", "repo", "--version", "0.3.0", "--platform", "linux-x86_64", "autodev"]).status == 0)
+        #expect(try run(["release", "publish", "--repo", "repo"]).stdout.hasPrefix("Published targets version 3"))
+
+        let check = try run(["update", "check", "--current-version", "0.1.0"] + home)
+        #expect(check.status == 0, "\(check.stderr)")
+        #expect(check.stdout.contains("Newest version:   0.3.0"), "\(check.stdout)")
+        let trusted = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/home/channel/metadata/root.json"))) as? [String: Any]
+        #expect((trusted?["signed"] as? [String: Any])?["version"] as? Int == 3)
+
+        let badRole = try run(["release", "rotate", "--repo", "repo", "--role", "mirror"])
+        #expect(badRole.status == 64)
+        #expect(badRole.stderr.hasPrefix("Error: Invalid value 'mirror' for '--role': expected root, targets, snapshot or timestamp"), "\(badRole.stderr)")
+    }
 }
 
 @Suite("update apply with the real binary")
@@ -94,5 +125,161 @@ struct UpdateApplyTests {
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("Refusing autodev 0.1.5: it is older than 0.2.0, the highest version this installation has accepted"), "\(refused.stderr)")
         #expect(try harness.current() == new)
+    }
+
+    @Test("refuses before downloading when dpkg owns the running binary, naming the apt-get command")
+    func refusePackageManaged() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let old = try harness.current()
+        let directory = harness.root.path
+        let tool = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: directory) }
+        #expect(try tool(["release", "init", "--repo", "repo"]).status == 0)
+        #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", try harness.candidate()]).status == 0)
+        #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
+        #expect(try tool(["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json",
+                          "--home", harness.home]).status == 0)
+        // A dpkg that claims every path, first on PATH.
+        let fakeBin = directory + "/fake-bin"
+        try FileManager.default.createDirectory(atPath: fakeBin, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: fakeBin + "/dpkg", contents: Data("#!/bin/sh\necho \"autodev: $2\"\n".utf8), attributes: [.posixPermissions: 0o755])
+        let path = fakeBin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let refused = try harness.run(["update", "apply", "--yes"], environment: ["PATH": path])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.hasPrefix("Error: Refusing to replace \""), "\(refused.stderr)")
+        #expect(refused.stderr.contains("\": it belongs to the dpkg package autodev; upgrade it with 'apt-get install --only-upgrade autodev' instead"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains("Downloading"))
+        #expect(try harness.current() == old)
+        let staged = (try? FileManager.default.contentsOfDirectory(atPath: harness.home + "/channel/staging")) ?? []
+        #expect(staged.isEmpty)
+    }
+
+    /// A home at 0.1.0 following a published repository that offers 0.2.0; the candidate's size.
+    func published(_ harness: Harness) throws -> Int {
+        _ = try harness.initialize()
+        let directory = harness.root.path
+        let tool = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: directory) }
+        #expect(try tool(["release", "init", "--repo", "repo"]).status == 0)
+        let candidate = try harness.candidate()
+        #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", candidate]).status == 0)
+        #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
+        #expect(try tool(["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json",
+                          "--home", harness.home]).status == 0)
+        return try #require(try FileManager.default.attributesOfItem(atPath: candidate)[.size] as? Int)
+    }
+
+    @Test("--json: download events on standard output ending with a 'downloaded' event of the whole length")
+    func jsonEvents() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let size = try published(harness)
+        let applied = try harness.run(["update", "apply", "--yes", "--json"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let events = applied.stdout.split(separator: "\n").filter { $0.hasPrefix("{\"bytes\":") }.compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let last = try #require(events.last)
+        #expect(last["event"] as? String == "downloaded")
+        #expect(last["bytes"] as? Int == size && last["total"] as? Int == size)
+        #expect(last["rate"] is Int)
+        #expect(events.dropLast().allSatisfy { $0["event"] as? String == "download" })
+        #expect(!applied.stderr.contains("\r"))
+    }
+
+    @Test("on a pipe without --json no progress is written")
+    func silentOnPipe() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try published(harness)
+        let applied = try harness.run(["update", "apply", "--yes"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(!applied.stderr.contains("\r") && !applied.stderr.contains("\u{1B}[K"), "\(applied.stderr)")
+        #expect(!applied.stdout.contains("\"event\""))
+        #expect(!applied.stderr.contains("B/s"), "\(applied.stderr)")
+    }
+
+    @Test("on a terminal one progress line rewritten with \\r and ended by a newline",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs script(1) from util-linux for a pseudo-terminal"))
+    func terminalLine() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let size = try published(harness)
+        let applied = try harness.run(["-qc", "'\(harness.entry)' update apply --yes", "/dev/null"], executable: "/usr/bin/script")
+        #expect(applied.status == 0, "\(applied.stdout)")
+        let total = DownloadMeterText.size(size)
+        #expect(applied.stdout.contains("\r\(total) of \(total), "), "\(applied.stdout)")
+        #expect(applied.stdout.contains("\u{1B}[K\r\n") || applied.stdout.contains("\u{1B}[K\n"), "\(applied.stdout)")
+    }
+
+    @Test("--json over a slow server: 'download' events at most one a second with growing bytes, then 'downloaded'",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "needs python3 for a throttled loopback server"))
+    func jsonEventsPerSecond() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let size = try published(harness)
+        let directory = harness.root.path
+        let public_ = directory + "/public"
+        try FileManager.default.createDirectory(atPath: public_, withIntermediateDirectories: true)
+        for name in ["metadata", "targets"] {
+            try FileManager.default.createSymbolicLink(atPath: public_ + "/" + name, withDestinationPath: directory + "/repo/" + name)
+        }
+        // http.server sending 64 kB every 20 ms (about 3 MB/s), so the download lasts seconds.
+        let script = """
+        import functools, http.server, shutil, sys, threading, time
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args): pass
+            def copyfile(self, source, destination):
+                while True:
+                    chunk = source.read(65536)
+                    if not chunk: break
+                    destination.write(chunk)
+                    time.sleep(0.02)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=sys.argv[1]))
+        print(server.server_address[1], flush=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        sys.stdin.read()
+        """
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        server.arguments = ["-c", script, public_]
+        let input = Pipe(), output = Pipe()
+        server.standardInput = input
+        server.standardOutput = output
+        try server.run()
+        defer { try? input.fileHandleForWriting.close(); server.waitUntilExit() }
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let data = output.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            line.append(data)
+        }
+        let port = try #require(Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(try harness.run(["update", "configure", "--channel", "http://127.0.0.1:\(port)", "--trusted-root", directory + "/repo/metadata/1.root.json",
+                                 "--home", harness.home]).status == 0)
+
+        let started = Date()
+        let applied = try harness.run(["update", "apply", "--yes", "--json"])
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let events = applied.stdout.split(separator: "\n").filter { $0.hasPrefix("{\"bytes\":") }.compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let progress = events.filter { $0["event"] as? String == "download" }
+        #expect(progress.count >= 1, "\(applied.stdout)")
+        #expect(Double(progress.count) <= elapsed, "\(progress.count) events in \(elapsed) s")
+        let bytes = progress.compactMap { $0["bytes"] as? Int }
+        #expect(bytes == bytes.sorted() && bytes.allSatisfy { $0 > 0 && $0 < size })
+        #expect(progress.allSatisfy { $0["total"] as? Int == size && ($0["rate"] as? Int ?? 0) > 0 })
+        #expect(events.last?["event"] as? String == "downloaded")
+    }
+}
+
+/// The size format of the progress line (`DownloadMeter.size`), restated for the end-to-end check.
+enum DownloadMeterText {
+    static func size(_ bytes: Int) -> String {
+        if bytes < 1000 { return "\(bytes) B" }
+        let tenths = bytes < 1_000_000 ? (bytes + 50) / 100 : (bytes + 50_000) / 100_000
+        return "\(tenths / 10).\(tenths % 10) " + (bytes < 1_000_000 ? "kB" : "MB")
     }
 }

@@ -1,0 +1,141 @@
+/// Checks for updates from inside a long-running program, driven by the host's own timer.
+///
+/// The host calls ``tick(now:)`` whenever it likes (once a minute is plenty); a check runs when
+/// it is due: every `interval` seconds (default 30 minutes) jittered by ±`jitter` (10 %), so a
+/// fleet started together does not check together. A failed check (network down, bad metadata)
+/// changes nothing in the host: no callback runs, and the next check waits twice as long each
+/// time, up to `maxBackoff` (6 hours); a success resets the wait. A newly offered version is
+/// reported once through `onAvailable`; whether it is installed follows `policy`, and only when
+/// `isIdle` says the host is idle.
+///
+/// Invariants: at most one check per tick; `apply` runs only under a policy that allows the
+/// offer and only while `isIdle()` returns true; a failed check never calls `onAvailable` or
+/// `apply`.
+public struct BackgroundChecker {
+    /// Which offered updates are installed without being asked.
+    public enum Policy: Sendable, Equatable {
+        /// None: the host is told, a person decides.
+        case manual
+        /// Only releases marked critical.
+        case criticalOnly
+        /// Every offered release.
+        case all
+    }
+
+    /// Timing of checks, in seconds.
+    public struct Timing: Sendable, Equatable {
+        /// Time between successful checks (default 1800).
+        public var interval: Double
+        /// The fraction each interval varies by, either way (default 0.1).
+        public var jitter: Double
+        /// The longest wait after failures (default 21600).
+        public var maxBackoff: Double
+
+        /// - Parameters: the fields, as named.
+        public init(interval: Double = 1800, jitter: Double = 0.1, maxBackoff: Double = 21_600) {
+            self.interval = interval
+            self.jitter = jitter
+            self.maxBackoff = maxBackoff
+        }
+    }
+
+    /// How checks are spaced.
+    public let timing: Timing
+    /// Which offers are applied.
+    public let policy: Policy
+    /// When the next check is due (the clock the host passes to ``tick(now:)``).
+    public private(set) var nextCheck: Double
+    /// Checks failed in a row since the last success.
+    public private(set) var consecutiveFailures = 0
+    /// The offer waiting for the host to be idle, under a policy that applies it.
+    public private(set) var pending: ReleaseOffer?
+
+    private let check: () throws -> ReleaseOffer?
+    private let isIdle: () -> Bool
+    private let onAvailable: (ReleaseOffer) -> Void
+    private let apply: (ReleaseOffer) throws -> Void
+    private let random: () -> Double
+    private var announced: SemanticVersion?
+    private var applyNotBefore = -Double.infinity
+
+    // MARK: - API
+
+    /// - Parameters:
+    ///   - timing: interval, jitter and the longest backoff.
+    ///   - policy: which offers are applied.
+    ///   - start: the first check is due at this time.
+    ///   - random: a number in 0..<1 for the jitter (injectable for tests).
+    ///   - check: the update check, e.g. `UpdateSelection.choose(try channel.offers(...), ...)`;
+    ///     nil when up to date, throws when the channel cannot be read.
+    ///   - isIdle: whether the host can be upgraded now.
+    ///   - onAvailable: called once per newly offered version ("update available: V").
+    ///   - apply: installs an offer (for example `update apply`'s download and upgrade).
+    public init(timing: Timing = Timing(), policy: Policy, start: Double, random: @escaping () -> Double = { Double.random(in: 0..<1) },
+                check: @escaping () throws -> ReleaseOffer?, isIdle: @escaping () -> Bool,
+                onAvailable: @escaping (ReleaseOffer) -> Void, apply: @escaping (ReleaseOffer) throws -> Void) {
+        self.timing = timing
+        self.policy = policy
+        self.nextCheck = start
+        self.random = random
+        self.check = check
+        self.isIdle = isIdle
+        self.onAvailable = onAvailable
+        self.apply = apply
+    }
+
+    /// Runs a check if one is due at `now`, then applies a pending offer if the host is idle.
+    /// - Returns: the error of a check or an apply that failed at this tick (for the host's log;
+    ///   it needs no handling), nil otherwise.
+    @discardableResult
+    public mutating func tick(now: Double) -> (any Error)? {
+        var failure: (any Error)?
+        if now >= nextCheck {
+            do {
+                let offer = try check()
+                consecutiveFailures = 0
+                nextCheck = now + jittered(timing.interval)
+                if let offer, offer.facts.version != announced {
+                    announced = offer.facts.version
+                    onAvailable(offer)
+                    pending = allows(offer) ? offer : nil
+                }
+            } catch {
+                consecutiveFailures += 1
+                let exponent = Double(min(consecutiveFailures, 30))
+                nextCheck = now + min(timing.interval * pow2(exponent), timing.maxBackoff)
+                failure = error
+            }
+        }
+        if let offer = pending, now >= applyNotBefore, isIdle() {
+            do {
+                try apply(offer)
+                pending = nil
+            } catch {
+                // Tried again at the next idle tick after the next check, not at every tick.
+                applyNotBefore = nextCheck
+                failure = failure ?? error
+            }
+        }
+        return failure
+    }
+
+    // MARK: - Internals
+
+    func allows(_ offer: ReleaseOffer) -> Bool {
+        switch policy {
+        case .manual: false
+        case .criticalOnly: offer.facts.critical
+        case .all: true
+        }
+    }
+
+    func jittered(_ interval: Double) -> Double {
+        interval * (1 + timing.jitter * (2 * random() - 1))
+    }
+
+    func pow2(_ exponent: Double) -> Double {
+        var value = 1.0
+        for _ in 0..<Int(exponent) { value *= 2 }
+        return value
+    }
+}

@@ -1,0 +1,134 @@
+import ReleaseChannel
+import Testing
+
+/// `BackgroundChecker` driven through `tick(now:)` with an injected clock, check and randomness.
+@Suite("Background update checks")
+struct BackgroundCheckerTests {
+    struct Offline: Error {}
+
+    /// Everything the checker did, and what the injected check returns next.
+    final class Host {
+        var checks = 0
+        var result: Result<ReleaseOffer?, Offline> = .success(nil)
+        var idle = true
+        var announced: [String] = []
+        var applied: [String] = []
+        var applyFails = false
+    }
+
+    func offer(_ version: String, critical: Bool = false) -> ReleaseOffer {
+        ReleaseOffer(path: "autodev/\(version)/linux-x86_64/autodev", length: 10, hashes: [:],
+                     facts: ReleaseFacts(version: SemanticVersion(version)!, platform: .linuxX86_64, released: "2026-11-22T00:00:00Z", critical: critical))
+    }
+
+    func checker(_ host: Host, policy: BackgroundChecker.Policy = .manual, random: Double = 0.5) -> BackgroundChecker {
+        BackgroundChecker(policy: policy, start: 0, random: { random }, check: {
+            host.checks += 1
+            return try host.result.get()
+        }, isIdle: { host.idle }, onAvailable: { host.announced.append($0.facts.version.description) }, apply: {
+            if host.applyFails { throw Offline() }
+            host.applied.append($0.facts.version.description)
+        })
+    }
+
+    @Test("checks when due, every 30 minutes jittered by ±10 %, never in between")
+    func interval() {
+        let host = Host()
+        var low = checker(host, random: 0)
+        low.tick(now: 0)
+        #expect(host.checks == 1)
+        #expect(low.nextCheck == 1620)
+        low.tick(now: 1619)
+        #expect(host.checks == 1)
+        low.tick(now: 1620)
+        #expect(host.checks == 2)
+        var high = checker(Host(), random: 0.999_999)
+        high.tick(now: 0)
+        #expect(abs(high.nextCheck - 1980) < 0.01, "\(high.nextCheck)")
+    }
+
+    @Test("a failed check has no effect on the host and doubles the wait up to 6 hours; a success resets it")
+    func backoff() {
+        let host = Host()
+        host.result = .failure(Offline())
+        var checker = checker(host, policy: .all)
+        var now = 0.0
+        var waits: [Double] = []
+        for _ in 0..<6 {
+            #expect(checker.tick(now: now) is Offline)
+            waits.append(checker.nextCheck - now)
+            now = checker.nextCheck
+        }
+        #expect(waits == [3600, 7200, 14_400, 21_600, 21_600, 21_600])
+        #expect(checker.consecutiveFailures == 6)
+        #expect(host.announced.isEmpty && host.applied.isEmpty)
+        host.result = .success(nil)
+        #expect(checker.tick(now: now) == nil)
+        #expect(checker.consecutiveFailures == 0)
+        #expect(checker.nextCheck - now == 1800)
+    }
+
+    @Test("an offered version is announced once; a newer one again")
+    func announcesOnce() {
+        let host = Host()
+        host.result = .success(offer("1.1.0"))
+        var checker = checker(host)
+        checker.tick(now: 0)
+        checker.tick(now: 1800)
+        #expect(host.announced == ["1.1.0"])
+        host.result = .success(offer("1.2.0"))
+        checker.tick(now: 3600)
+        #expect(host.announced == ["1.1.0", "1.2.0"])
+        #expect(host.applied.isEmpty)
+    }
+
+    @Test("manual never applies; criticalOnly applies only critical releases")
+    func policies() {
+        let manual = Host()
+        manual.result = .success(offer("2.0.0", critical: true))
+        var first = checker(manual, policy: .manual)
+        first.tick(now: 0)
+        #expect(manual.announced == ["2.0.0"] && manual.applied.isEmpty)
+
+        let critical = Host()
+        critical.result = .success(offer("1.1.0"))
+        var second = checker(critical, policy: .criticalOnly)
+        second.tick(now: 0)
+        #expect(critical.applied.isEmpty)
+        critical.result = .success(offer("1.2.0", critical: true))
+        second.tick(now: 1800)
+        #expect(critical.applied == ["1.2.0"])
+    }
+
+    @Test("all: applies only when the host says it is idle, and once")
+    func waitsForIdle() {
+        let host = Host()
+        host.idle = false
+        host.result = .success(offer("1.1.0"))
+        var checker = checker(host, policy: .all)
+        checker.tick(now: 0)
+        checker.tick(now: 10)
+        #expect(host.applied.isEmpty)
+        #expect(checker.pending?.facts.version.description == "1.1.0")
+        host.idle = true
+        checker.tick(now: 20)
+        checker.tick(now: 30)
+        #expect(host.applied == ["1.1.0"])
+        #expect(checker.pending == nil)
+        #expect(host.checks == 1)
+    }
+
+    @Test("a failed apply is retried after the next check, not at every tick")
+    func applyRetry() {
+        let host = Host()
+        host.applyFails = true
+        host.result = .success(offer("1.1.0"))
+        var checker = checker(host, policy: .all)
+        #expect(checker.tick(now: 0) is Offline)
+        host.applyFails = false
+        checker.tick(now: 10)
+        #expect(host.applied.isEmpty)
+        checker.tick(now: 1800)
+        #expect(host.applied == ["1.1.0"])
+    }
+}
