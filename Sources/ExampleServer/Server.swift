@@ -10,8 +10,13 @@ struct Connection {
     var input: [UInt8] = []
     var output: [UInt8] = []
     var closeWhenFlushed = false
+    /// Requests answered on it. A connection accepted but not yet used has its first request on
+    /// the way: closing it while draining would reset a request the client already sent.
+    var answered = 0
 
     var isIdle: Bool { input.isEmpty && output.isEmpty }
+    /// Idle between requests: the only moment a keep-alive connection may be closed.
+    var isIdleBetweenRequests: Bool { isIdle && answered > 0 }
 }
 
 /// The serving loop: one thread, `poll` over the listeners, the connections and a wake-up pipe.
@@ -56,7 +61,7 @@ struct Server {
             if let deadline = draining {
                 for fd in Array(connections.keys) where connections[fd]?.isControl == false {
                     if connections[fd]?.isIdle == true { receive(fd) }
-                    if let connection = connections[fd], connection.isIdle { close(fd) }
+                    if let connection = connections[fd], connection.isIdleBetweenRequests { close(fd) }
                 }
                 let left = connections.values.filter { !$0.isControl }
                 if left.isEmpty || now() > deadline {
@@ -119,6 +124,7 @@ struct Server {
                 guard let request = try Request.parse(connection.input) else { break }
                 connection.input.removeFirst(request.length)
                 let close = request.wantsClose || draining != nil
+                connection.answered += 1
                 if request.method == "GET" && request.target == "/" {
                     served += 1
                     connection.output += response(status: "200 OK", body: "\(banner) \(served)\n", close: close)
