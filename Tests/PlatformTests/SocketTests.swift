@@ -3,6 +3,24 @@ import Platform
 import Testing
 
 /// A listening loopback socket (IPv4) that never accepts; its port, and the descriptor to close.
+/// A socket bound to a free loopback port that does not listen: connecting to the port is
+/// refused for as long as it stays open, and no other process can take the port meanwhile.
+private func boundNotListening() throws -> (fd: Int32, port: Int) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    try #require(fd >= 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+            bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
+        }
+    }
+    try #require(bound)
+    return (fd, Int(UInt16(bigEndian: address.sin_port)))
+}
+
 private func listener(backlog: Int32) throws -> (fd: Int32, port: Int) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     try #require(fd >= 0)
@@ -56,8 +74,8 @@ struct SocketTests {
 
     @Test("a refused connection and an unknown name say which")
     func failures() throws {
-        let server = try listener(backlog: 1)
-        close(server.fd)
+        let server = try boundNotListening()
+        defer { close(server.fd) }
         let refused = #expect(throws: SystemError.self) { try Socket.connect(host: "127.0.0.1", port: server.port, timeout: 1) }
         #expect(refused?.description == "Failed to connect to \"127.0.0.1:\(server.port)\": Connection refused")
         let unknown = #expect(throws: AddressError.self) { try Socket.connect(host: "name.invalid", port: 443, timeout: 1) }

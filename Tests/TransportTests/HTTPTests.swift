@@ -222,8 +222,9 @@ struct HTTPTests {
 
     @Test("a refused connection is connectionFailed, naming the host and port")
     func refused() throws {
-        // Bind a port, then close it: nothing listens there now.
-        let probe = try TestServer.unusedPort()
+        // A port held bound but not listening: refused, and nobody else can take it meanwhile.
+        let (held, probe) = try TestServer.refusingPort()
+        defer { close(held) }
         let error = transportError { _ = try fetcher.fetchAll("http://127.0.0.1:\(probe)/", maxBytes: 10) }
         #expect(error?.code == .connectionFailed)
         #expect(error?.message == "Failed to connect to \"127.0.0.1:\(probe)\": Connection refused")

@@ -76,11 +76,11 @@ func pattern(_ range: Range<Int>) -> [UInt8] {
 }
 
 extension TestServer {
-    /// A loopback port that nothing listens on: bound, read, and closed again.
-    static func unusedPort() throws -> Int {
+    /// A loopback port that nothing listens on, held bound (not listening) until `fd` is closed:
+    /// connecting is refused, and no other process can take the port meanwhile.
+    static func refusingPort() throws -> (fd: Int32, port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure("socket: \(errno)") }
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -90,7 +90,10 @@ extension TestServer {
                 bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
             }
         }
-        guard bound else { throw Failure("bind: \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        guard bound else {
+            close(fd)
+            throw Failure("bind: \(errno)")
+        }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 }
