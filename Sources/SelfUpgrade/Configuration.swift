@@ -23,6 +23,11 @@ public struct ProgramIdentity: Sendable, Equatable {
     /// then `_` ("AUTODEV_" for "autodev").
     public var environmentPrefix: String
 
+    /// The version a release pipeline stamped into the running binary after the build
+    /// (`autodev release stamp`); nil when it was never stamped. A program reports it in place of
+    /// its compiled-in version: `ProgramIdentity(name: "tool", version: ProgramIdentity.stampedVersion ?? "1.0.0", ...)`.
+    public static var stampedVersion: String? { VersionStamp.current }
+
     public init(name: String, version: String, protocolVersion: Int, selfCheckArguments: [String] = ["self-check", "--json"],
                 restartProbeArguments: [String] = ["self-upgrade", "status", "--json"], environmentPrefix: String? = nil) {
         self.name = name

@@ -41,6 +41,8 @@ package struct TransactionContext {
     package var verifyState = false
     /// Rehearse the restart protocol in verification (the transaction will exec the new version).
     package var rehearseRestart = true
+    /// The version the candidate's self-check must report (a release's listed version).
+    package var expectedVersion: String?
     var verification: Verifier.Result?
     /// The test run's summary line, for a source upgrade.
     package var testSummary: String?
@@ -195,7 +197,8 @@ package struct VerifyStep: TransactionStep {
         let target = context.target!
         let result = try context.upgrader.verifier.verify(
             binary: context.home.binary(target), logDirectory: context.logDirectory,
-            stateFrom: context.verifyState ? context.home.state : nil, rehearseRestart: context.rehearseRestart)
+            stateFrom: context.verifyState ? context.home.state : nil, rehearseRestart: context.rehearseRestart,
+            expectedVersion: context.expectedVersion)
         context.verification = result
         if var metadata = context.upgrader.store.metadata(target), metadata.version != result.report.version {
             metadata.version = result.report.version

@@ -59,6 +59,11 @@ extension Upgrader {
         /// hangs or never calls ``Upgrader/start(handoff:)``). nil: on when ``handoff`` passes
         /// descriptors (a server that must keep serving), off otherwise. Upgrades only.
         public var watchdog: Bool? = nil
+        /// The version the candidate must report in its self-check, when something outside it
+        /// says which version it is (a release's signed metadata). A candidate that reports
+        /// another version is refused at verification: it is the wrong software, however well
+        /// signed the download was. nil: any version is accepted.
+        public var expectedVersion: String? = nil
         public init() {}
     }
 
@@ -89,6 +94,7 @@ extension Upgrader {
                 context.candidate = path
                 context.verifyState = options.verifyState
                 context.rehearseRestart = options.restart
+                context.expectedVersion = options.expectedVersion
                 return [PreflightStep(), StageStep(), VerifyStep()]
             }
         }

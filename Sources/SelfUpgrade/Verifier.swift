@@ -45,9 +45,10 @@ package struct Verifier: Sendable {
     ///   - stateFrom: a state directory to copy into the sandbox for the candidate to migrate.
     ///   - rehearseRestart: rehearse the restart protocol after the report (the default); only
     ///     an upgrade that will not exec the new version (`restart: false`) has no restart to prove.
+    ///   - expectedVersion: the version the report must name (a release's listed version).
     /// - Returns: the report and the isolation applied.
     /// - Throws: ``UpgradeError/verificationFailed(binary:reason:log:)`` for every way it can fail.
-    package func verify(binary: String, logDirectory: String, stateFrom: String?, rehearseRestart: Bool = true) throws -> Result {
+    package func verify(binary: String, logDirectory: String, stateFrom: String?, rehearseRestart: Bool = true, expectedVersion: String? = nil) throws -> Result {
         try FileSystem.createDirectory(logDirectory, mode: 0o755, intermediates: true)
         let sandbox = home.staging + "/sandbox-\(ProcessControl.id)-\(UInt32.random(in: 0...UInt32.max))"
         try FileSystem.createDirectory(sandbox, mode: 0o700)
@@ -83,6 +84,9 @@ package struct Verifier: Sendable {
         }
         let report = try readReport(outputs.selfCheckOut, binary: binary, log: logDirectory)
         try judge(report, binary: binary, checkedState: stateFrom != nil, log: logDirectory)
+        if let expectedVersion, report.version != expectedVersion {
+            throw UpgradeError.verificationFailed(binary: binary, reason: "it reports version \(report.version), but it was offered as version \(expectedVersion): this is not the software that was released under that version", log: logDirectory)
+        }
         if rehearseRestart {
             try self.rehearseRestart(binary: binary, sandbox: sandbox, environment: environment, outputs: outputs,
                                      confinement: &confinement, log: logDirectory)

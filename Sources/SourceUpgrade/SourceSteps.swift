@@ -105,6 +105,7 @@ extension Upgrader {
             return try transact(operation: options.dryRun ? .dryRun : .upgrade, source: .source(directory: build.source), options: options) { context in
                 context.verifyState = options.verifyState
                 context.rehearseRestart = options.restart
+                context.expectedVersion = options.expectedVersion
                 return [PreflightStep(), BuildStep(run: run), TestStep(run: run), StageStep(), VerifyStep()]
             }
         }

@@ -2,8 +2,9 @@ import SelfUpgrade
 import SourceUpgrade
 import Storage
 
-/// The version string of this build.
-let autodevVersion = "0.1.0"
+/// The version string of this build; a version stamped into the binary after the build
+/// (`autodev release stamp`) takes its place.
+let autodevVersion = ProgramIdentity.stampedVersion ?? "0.1.0"
 
 /// The upgrade protocol this build speaks (a candidate must report the same).
 let autodevProtocol = 1

@@ -52,6 +52,23 @@ enum ChannelCommands {
         return ExitCode.success
     }
 
+    static func stamp(_ arguments: ParsedArguments) throws -> Int32 {
+        let spec = CommandTree.releaseStamp
+        guard let file = arguments.positionals.first else { throw UsageError(message: "Missing expected argument '<file>'", spec: spec) }
+        let version = try semanticVersion("version", arguments, spec, required: true)!
+        do {
+            try VersionStamp.write(version.description, into: file)
+        } catch let failure as VersionStamp.Failure {
+            throw ReleaseChannelError(.invalidArgument, failure.description)
+        }
+        if arguments.has("json") {
+            try Output.json(["file": file, "version": version.description])
+        } else {
+            Output.out("Stamped \"\(file)\" with version \(version): it now reports \(version)")
+        }
+        return ExitCode.success
+    }
+
     static func publish(_ arguments: ParsedArguments) throws -> Int32 {
         let repository = ReleaseRepository(directory: try required("repo", arguments, CommandTree.releasePublish))
         let days = try integer("expires", arguments, CommandTree.releasePublish, range: 1...36_500) ?? 365
@@ -186,6 +203,7 @@ enum ChannelCommands {
         let path = try downloadShowingProgress(channel, chosen, json: arguments.has("json"))
         Output.err("Verified \(chosen.path): length, SHA-256 and SHA-512 match the signed metadata")
         var options = Upgrader.UpgradeOptions()
+        options.expectedVersion = version.description
         let stateDirectory = session.home.state
         options.beforeRestart = {
             try channel.recordAccepted(version)

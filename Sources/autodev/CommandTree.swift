@@ -121,6 +121,13 @@ enum CommandTree {
                   .init(name: "notes", value: "FILE", help: "Release notes (UTF-8 text)."),
                   CommandSpec.json])
 
+    static let releaseStamp = CommandSpec(
+        path: ["release", "stamp"], abstract: "Write a version into a built binary, without rebuilding it.",
+        discussion: "The binary reports the stamped version instead of the one compiled in (its --version and the self-check report that verification compares with the release's version). The file is replaced atomically, its mode kept; it must hold exactly one stamp area (programs built with this library do). Stamp before 'release add': the stamp changes the file's hashes.",
+        arguments: [("file", "The binary to stamp.")],
+        options: [.init(name: "version", value: "V", help: "The semantic version to write (e.g. 1.4.0)."),
+                  CommandSpec.json])
+
     static let releasePublish = CommandSpec(
         path: ["release", "publish"], abstract: "Sign what changed: the next targets, snapshot and timestamp versions.",
         discussion: "Consistent snapshots: N.targets.json and N.snapshot.json are new files, and timestamp.json is written last, so clients see the old release or the new one. With nothing added since the last publish, nothing is signed.",
@@ -142,7 +149,7 @@ enum CommandTree {
 
     static let release = CommandSpec(
         path: ["release"], abstract: "Publish release repositories (TUF); sign and verify files with minisign-compatible keys.",
-        options: [], subcommands: [releaseInit, releaseAdd, releasePublish, releaseRefresh, releaseRotate, releaseKeygen, releaseSign, releaseVerify, releaseSpeed])
+        options: [], subcommands: [releaseInit, releaseStamp, releaseAdd, releasePublish, releaseRefresh, releaseRotate, releaseKeygen, releaseSign, releaseVerify, releaseSpeed])
 
     static let updateConfigure = CommandSpec(
         path: ["update", "configure"], abstract: "Follow a release channel: its URL and the root metadata to trust.",

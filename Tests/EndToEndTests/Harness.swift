@@ -82,8 +82,9 @@ struct Harness {
         return result
     }
 
-    /// A copy of the binary under test with `suffix` appended: same program, different content.
-    func candidate(_ name: String = "candidate", suffix: String = UUID().uuidString) throws -> String {
+    /// A copy of the binary under test with `suffix` appended: same program, different content;
+    /// with `version`, stamped to report that version (`release stamp`).
+    func candidate(_ name: String = "candidate", suffix: String = UUID().uuidString, version: String? = nil) throws -> String {
         let path = root.appendingPathComponent(name).path
         try? FileManager.default.removeItem(atPath: path)
         try FileManager.default.copyItem(atPath: Self.binary, toPath: path)
@@ -91,6 +92,10 @@ struct Harness {
         try handle.seekToEnd()
         try handle.write(contentsOf: Data(suffix.utf8))
         try handle.close()
+        if let version {
+            let stamped = try run(["release", "stamp", "--version", version, path], executable: Self.binary)
+            #expect(stamped.status == 0, "release stamp failed: \(stamped.stderr)")
+        }
         return path
     }
 

@@ -104,7 +104,7 @@ struct UpdateApplyTests {
         let directory = harness.root.path
         let tool = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: directory) }
         #expect(try tool(["release", "init", "--repo", "repo"]).status == 0)
-        let candidate = try harness.candidate()
+        let candidate = try harness.candidate(version: "0.2.0")
         #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", candidate]).status == 0)
         #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
         #expect(try tool(["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json",
@@ -118,13 +118,38 @@ struct UpdateApplyTests {
         #expect(new != old)
         #expect(try String(contentsOfFile: harness.home + "/channel/highest-accepted", encoding: .utf8) == "0.2.0\n")
 
-        let older = try harness.candidate("older")
+        let older = try harness.candidate("older", version: "0.1.5")
         #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.1.5", "--platform", "linux-x86_64", older]).status == 0)
         #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
         let refused = try harness.run(["update", "apply", "--yes", "--version", "0.1.5"])
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("Refusing autodev 0.1.5: it is older than 0.2.0, the highest version this installation has accepted"), "\(refused.stderr)")
         #expect(try harness.current() == new)
+    }
+
+    @Test("a signed release whose binary reports another version is refused at verification: the wrong software changes nothing")
+    func wrongSoftware() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let old = try harness.current()
+        let directory = harness.root.path
+        let tool = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: directory) }
+        #expect(try tool(["release", "init", "--repo", "repo"]).status == 0)
+        // Signed and listed as 0.2.0, but the binary is 0.1.0 (not stamped): a replayed or mislabelled artifact.
+        #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", try harness.candidate()]).status == 0)
+        #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
+        #expect(try tool(["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json",
+                          "--home", harness.home]).status == 0)
+        let before = try harness.snapshot()
+        let refused = try harness.run(["update", "apply", "--yes"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("it reports version 0.1.0, but it was offered as version 0.2.0"), "\(refused.stderr)")
+        #expect(try harness.current() == old)
+        #expect(!FileManager.default.fileExists(atPath: harness.home + "/channel/highest-accepted"))
+        let after = try harness.snapshot()
+        #expect(after.current == before.current && after.bin == before.bin && after.state == before.state && after.staging == before.staging)
+        #expect(try harness.run(["--version"]).stdout == "0.1.0\n")
     }
 
     @Test("refuses before downloading when dpkg owns the running binary, naming the apt-get command")
@@ -136,7 +161,7 @@ struct UpdateApplyTests {
         let directory = harness.root.path
         let tool = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: directory) }
         #expect(try tool(["release", "init", "--repo", "repo"]).status == 0)
-        #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", try harness.candidate()]).status == 0)
+        #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", try harness.candidate(version: "0.2.0")]).status == 0)
         #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
         #expect(try tool(["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json",
                           "--home", harness.home]).status == 0)
@@ -161,7 +186,7 @@ struct UpdateApplyTests {
         let directory = harness.root.path
         let tool = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: directory) }
         #expect(try tool(["release", "init", "--repo", "repo"]).status == 0)
-        let candidate = try harness.candidate()
+        let candidate = try harness.candidate(version: "0.2.0")
         #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", candidate]).status == 0)
         #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
         #expect(try tool(["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json",

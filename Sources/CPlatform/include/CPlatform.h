@@ -90,4 +90,14 @@ typedef struct {
 /// calls run in the child. Returns 0 and the watchdog's pid, or -1 with errno set.
 int ad_watchdog_start(const ad_watchdog_options *options, int *pid);
 
+/// The version stamp: a marker in the binary's data followed by room for a version string
+/// (NUL-terminated, empty when the binary was never stamped). A release pipeline writes the
+/// version into a built file (`autodev release stamp`) without rebuilding it.
+#define AD_VERSION_STAMP_MARKER "@(#)selfupgrade-version-stamp:"
+#define AD_VERSION_STAMP_MARKER_LENGTH 30
+#define AD_VERSION_STAMP_CAPACITY 64
+
+/// The stamp area: the marker, then the version (all NUL when unstamped).
+const char *ad_version_stamp(void);
+
 #endif
