@@ -238,49 +238,16 @@ struct UpdateApplyTests {
     }
 
     @Test("--json over a slow server: 'download' events at most one a second with growing bytes, then 'downloaded'",
-          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "needs python3 for a throttled loopback server"))
+          .enabled(if: StaticServer.available, "needs python3 for a throttled loopback server"))
     func jsonEventsPerSecond() throws {
         let harness = try Harness()
         defer { harness.cleanUp() }
         let size = try published(harness)
         let directory = harness.root.path
-        let public_ = directory + "/public"
-        try FileManager.default.createDirectory(atPath: public_, withIntermediateDirectories: true)
-        for name in ["metadata", "targets"] {
-            try FileManager.default.createSymbolicLink(atPath: public_ + "/" + name, withDestinationPath: directory + "/repo/" + name)
-        }
-        // http.server sending 64 kB every 20 ms (about 3 MB/s), so the download lasts seconds.
-        let script = """
-        import functools, http.server, shutil, sys, threading, time
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def log_message(self, *args): pass
-            def copyfile(self, source, destination):
-                while True:
-                    chunk = source.read(65536)
-                    if not chunk: break
-                    destination.write(chunk)
-                    time.sleep(0.02)
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=sys.argv[1]))
-        print(server.server_address[1], flush=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        sys.stdin.read()
-        """
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        server.arguments = ["-c", script, public_]
-        let input = Pipe(), output = Pipe()
-        server.standardInput = input
-        server.standardOutput = output
-        try server.run()
-        defer { try? input.fileHandleForWriting.close(); server.waitUntilExit() }
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            line.append(data)
-        }
-        let port = try #require(Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
-        #expect(try harness.run(["update", "configure", "--channel", "http://127.0.0.1:\(port)", "--trusted-root", directory + "/repo/metadata/1.root.json",
+        // 64 kB every 20 ms (about 3 MB/s), so the download lasts seconds.
+        let server = try StaticServer(serving: try harness.publicView(of: directory + "/repo"), chunkDelay: 0.02)
+        defer { server.stop() }
+        #expect(try harness.run(["update", "configure", "--channel", server.url, "--trusted-root", directory + "/repo/metadata/1.root.json",
                                  "--home", harness.home]).status == 0)
 
         let started = Date()
@@ -297,6 +264,66 @@ struct UpdateApplyTests {
         #expect(bytes == bytes.sorted() && bytes.allSatisfy { $0 > 0 && $0 < size })
         #expect(progress.allSatisfy { $0["total"] as? Int == size && ($0["rate"] as? Int ?? 0) > 0 })
         #expect(events.last?["event"] as? String == "downloaded")
+    }
+}
+
+/// Two versions of autodev released into one repository served on loopback, and an installation
+/// of the older one updating to the newer and back.
+enum ReleaseScenario {
+    /// Publishes two builds of autodev into one repository with `autodev release`, serves it on
+    /// loopback, installs the older, and updates it: `update check` offers the newer, `update
+    /// apply` downloads, verifies and execs it in the same process, `rollback` returns.
+    static func updateOverHTTP(older: String, olderVersion: String, newer: String, newerVersion: String) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let directory = harness.root.path
+        let tool = { (arguments: [String]) in try harness.run(arguments, executable: older, directory: directory) }
+        #expect(try tool(["release", "init", "--repo", "repo"]).status == 0)
+        for (version, binary) in [(olderVersion, older), (newerVersion, newer)] {
+            try FileManager.default.createDirectory(atPath: directory + "/" + version, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: binary, toPath: directory + "/" + version + "/autodev")
+            let added = try tool(["release", "add", "--repo", "repo", "--version", version, "--platform", "linux-x86_64", version + "/autodev"])
+            #expect(added.status == 0, "\(added.stderr)")
+        }
+        #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
+        let server = try StaticServer(serving: try harness.publicView(of: directory + "/repo"))
+        defer { server.stop() }
+
+        _ = try harness.initialize()
+        let installed = try harness.current()
+        #expect(try harness.run(["update", "configure", "--channel", server.url, "--trusted-root", directory + "/repo/metadata/1.root.json"]).status == 0)
+        let check = try harness.run(["update", "check"])
+        #expect(check.status == 0, "\(check.stderr)")
+        #expect(check.stdout.hasPrefix("Current version:  \(olderVersion)\n"), "\(check.stdout)")
+        #expect(check.stdout.contains("Newest version:   \(newerVersion)"), "\(check.stdout)")
+
+        let applied = try harness.run(["update", "apply", "--yes"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(applied.stderr.contains("Verified autodev/\(newerVersion)/linux-x86_64/autodev: length, SHA-256 and SHA-512 match the signed metadata"), "\(applied.stderr)")
+        #expect(try harness.run(["--version"]).stdout == newerVersion + "\n")
+        // The new version confirmed itself in the process that ran 'update apply': exec, same PID.
+        let commit = try #require(try harness.journalLines().last.map { try harness.json(String($0.drop { $0 != " " }.dropFirst())) })
+        #expect(commit["kind"] as? String == "commit", "\(commit)")
+        #expect(commit["pid"] as? Int == Int(applied.pid), "\(commit)")
+        #expect(try harness.run(["update", "check"]).stdout.hasPrefix("autodev \(newerVersion) is up to date"))
+
+        let rollback = try harness.run(["self-upgrade", "rollback", "--yes"])
+        #expect(rollback.status == 0, "\(rollback.stderr)")
+        #expect(try harness.current() == installed)
+        #expect(try harness.run(["--version"]).stdout == olderVersion + "\n")
+    }
+}
+
+@Suite("Two versions released and served over HTTP")
+struct ReleaseOverHTTPTests {
+    @Test("the older installed: check offers the newer, apply execs it in the same process, rollback returns",
+          .enabled(if: StaticServer.available, "needs python3 for the loopback HTTP server"))
+    func updateAndRollBack() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        // A second build stands in for a newer release: the binary under test stamped as 0.3.0.
+        try ReleaseScenario.updateOverHTTP(older: Harness.binary, olderVersion: "0.1.0",
+                                           newer: try harness.candidate(version: "0.3.0"), newerVersion: "0.3.0")
     }
 }
 

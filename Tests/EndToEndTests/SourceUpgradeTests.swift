@@ -31,7 +31,8 @@ struct SourceUpgradeTests {
 
     @Test("""
         from a clean clone: a version patch runs in the same process; a broken and a failing patch are rejected; \
-        dry run, rollback test and cancellation change nothing; rollback returns; a killed proposal is resumed once; a proposer's change is taken
+        dry run, rollback test and cancellation change nothing; rollback returns; a killed proposal is resumed once; a proposer's change is taken; \
+        then the two builds are published with 'autodev release' and served on loopback: an installation of the older one updates over HTTP in the same process and rolls back
         """)
     func agentFromSource() throws {
         let harness = try Harness()
@@ -165,6 +166,11 @@ struct SourceUpgradeTests {
         let memory = try harness.json(try harness.run(["agent", "status", "--json"]).stdout)
         let names = (memory["processed"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
         #expect(names == ["01-version.patch", "02-does-not-compile.patch", "03-test-fails.patch", "04-version.patch", "proposal-5"], "\(memory)")
+
+        // The version built from the clean clone (9.9.11) and the one under test, released together.
+        let built = try FileManager.default.destinationOfSymbolicLink(atPath: harness.home + "/current")
+        try ReleaseScenario.updateOverHTTP(older: Harness.binary, olderVersion: String(originalVersion.dropLast()),
+                            newer: harness.home + "/" + built + "/autodev", newerVersion: "9.9.11")
     }
 }
 
