@@ -60,6 +60,10 @@ public struct AgentLoop {
     public var beforeRestart: @Sendable (String) throws -> Void
     /// Receives every ``AgentEvent``.
     public var onEvent: (AgentEvent) -> Void
+    /// Runs before each proposal is taken, while none is in flight: the moment the host is idle
+    /// (a background update check runs here, and may install an update, exec'ing into it; the
+    /// loop then goes on in the new version).
+    public var betweenProposals: () -> Void = {}
 
     /// - Parameters:
     ///   - workingCopy: the git working copy the upgrade builds.
@@ -111,6 +115,7 @@ public struct AgentLoop {
 
         taking: while true {
             if let maxIterations, (memory.run?.iterations ?? 0) >= maxIterations { break }
+            if memory.inFlight == nil { betweenProposals() }
             let inFlight: AgentMemory.InFlight
             if let interrupted = memory.inFlight {
                 // Interrupted before it ended (a crash or kill): it was not processed yet; run it again.

@@ -1,5 +1,6 @@
 import Agent
 import Platform
+import ReleaseChannel
 
 /// `autodev agent`: parses the options, opens the session, runs the Agent module's loop and
 /// shows its events; `autodev agent status` shows its memory.
@@ -19,19 +20,64 @@ enum AgentCommand {
         if let patches, !FileSystem.isDirectory(patches) { throw ReleaseError("The patch directory \"\(patches)\" does not exist") }
         let proposals: ProposalSource = if let patches { .patches(directory: patches) } else { .proposer(command: proposer ?? "") }
 
+        let updatePolicy = try updatePolicy(arguments)
+        let updateInterval = try updateInterval(arguments)
         let (session, resumption) = try Session.open(arguments)
         let home = session.home
         Cancellation.install()
         guard let build = try UpgradeCommand.sourceBuild(arguments, home: home) else { return ExitCode.failure }
         let report = AgentReport(json: session.json)
-        let loop = AgentLoop(
+        var loop = AgentLoop(
             upgrader: session.upgrader, build: build, proposals: proposals, maxIterations: limit,
             beforeRestart: { name in try AutodevState.update(in: home.state) { $0.pendingTransaction = "agent:" + name } },
             onEvent: report.show)
+        if let checker = backgroundChecker(session: session, policy: updatePolicy, interval: updateInterval, report: report) {
+            loop.betweenProposals = { checker.tick() }
+        }
         switch try loop.run(after: resumption.map(AgentLoop.Restart.init)) {
         case .finished: return ExitCode.success
         case .upgradeReturned: return ExitCode.failure
         }
+    }
+
+    /// A background update check between proposals, when the home follows a release channel:
+    /// a new release is reported (and recorded for `self-upgrade status`); under `policy` it is
+    /// installed while no proposal is in flight, and the loop goes on in the new version.
+    static func backgroundChecker(session: Session, policy: BackgroundChecker.Policy, interval: Double, report: AgentReport) -> CheckerClock? {
+        guard let channel = try? UpdateChannel.load(home: session.home.root) else { return nil }
+        let current = SemanticVersion(autodevVersion)!
+        let checker = BackgroundChecker(
+            timing: .init(interval: interval), policy: policy, start: MonotonicClock.seconds(since: 0),
+            check: {
+                let offer = UpdateSelection.choose(try channel.offers(program: autodevIdentity.name), current: current,
+                                                   platform: .current, installationID: try channel.installationID())
+                try channel.recordAvailable(offer)
+                return offer
+            },
+            isIdle: { true },
+            onAvailable: report.updateAvailable,
+            apply: { offer in
+                report.installing(offer)
+                try ChannelCommands.install(offer, from: channel, session: session, allowDowngrade: false, json: session.json) { _ in }
+            })
+        return CheckerClock(checker)
+    }
+
+    static func updatePolicy(_ arguments: ParsedArguments) throws -> BackgroundChecker.Policy {
+        switch arguments.value("updates") {
+        case nil, "manual": .manual
+        case "critical": .criticalOnly
+        case "all": .all
+        case let other?: throw UsageError(message: "The value '\(other)' is invalid for '--updates <policy>': give manual, critical or all", spec: CommandTree.agent)
+        }
+    }
+
+    static func updateInterval(_ arguments: ParsedArguments) throws -> Double {
+        guard let text = arguments.value("update-interval") else { return 1800 }
+        guard let seconds = Double(text), seconds.isFinite, seconds >= 0, seconds <= 604_800 else {
+            throw UsageError(message: "The value '\(text)' is invalid for '--update-interval <seconds>': give a number of seconds from 0 to 604800", spec: CommandTree.agent)
+        }
+        return seconds
     }
 
     static func status(_ arguments: ParsedArguments) throws -> Int32 {
@@ -50,5 +96,20 @@ enum AgentCommand {
             }
         }
         return ExitCode.success
+    }
+}
+
+/// A ``BackgroundChecker`` driven by the monotonic clock, ticked from the agent's loop.
+final class CheckerClock {
+    private var checker: BackgroundChecker
+
+    init(_ checker: BackgroundChecker) { self.checker = checker }
+
+    /// Checks if a check is due, and installs what the policy allows. A failure changes nothing
+    /// (the checker backs off); it is noted on standard error.
+    func tick() {
+        if let failure = checker.tick(now: MonotonicClock.seconds(since: 0)) {
+            Output.err("agent: update check: \(failure)")
+        }
     }
 }

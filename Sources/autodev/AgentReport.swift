@@ -1,5 +1,6 @@
 import Agent
 import Platform
+import ReleaseChannel
 
 /// Shows the agent's events: lines of text (notes on standard error, outcomes on standard
 /// output), or with `--json` one JSON object per outcome on standard output.
@@ -12,6 +13,27 @@ struct AgentReport {
         case .upgrading(let name): note("\(DisplayText.name(name)): build, test, verify")
         case .finished(let proposal, let restarted): outcome(proposal, restarted: restarted)
         case .done(let memory): summary(memory)
+        }
+    }
+
+    /// A release newer than the running version was found by the background check.
+    func updateAvailable(_ offer: ReleaseOffer) {
+        if json {
+            try? Output.jsonLine(UpdateLine(event: "update-available", version: offer.facts.version.description,
+                                            critical: offer.facts.critical, pid: ProcessControl.id))
+        } else {
+            Output.out("agent: update available: \(offer.facts.version)" + (offer.facts.critical ? " (critical)" : "")
+                       + "; run 'autodev update apply', or pass --updates to install it between proposals")
+        }
+    }
+
+    /// The background check installs a release now (the policy allows it and no proposal is in flight).
+    func installing(_ offer: ReleaseOffer) {
+        if json {
+            try? Output.jsonLine(UpdateLine(event: "update-installing", version: offer.facts.version.description,
+                                            critical: offer.facts.critical, pid: ProcessControl.id))
+        } else {
+            note("installing autodev \(offer.facts.version) from the release channel between proposals")
         }
     }
 
@@ -50,6 +72,14 @@ struct AgentReport {
         } else {
             Output.out("agent: done: \(memory.accepted) accepted, \(memory.rejected) rejected in all; running autodev \(autodevVersion)")
         }
+    }
+
+    /// An update event as a JSON line.
+    private struct UpdateLine: Codable {
+        var event: String
+        var version: String
+        var critical: Bool
+        var pid: Int32
     }
 
     /// One event as a JSON line.

@@ -137,6 +137,8 @@ enum ChannelCommands {
         let offers = try channel.offers(program: autodevIdentity.name)
         let platform = ReleasePlatform.current
         let chosen = UpdateSelection.choose(offers, current: current, platform: platform, installationID: installation)
+        // Remembered for 'self-upgrade status', unless the check was about another version than this one.
+        if !arguments.has("current-version") { try channel.recordAvailable(chosen) }
         if arguments.has("json") {
             try Output.json(CheckReport(current: current.description, platform: platform.rawValue, channel: channel.url,
                                         upToDate: chosen == nil, newest: chosen.map(CheckReport.Release.init)))
@@ -187,9 +189,23 @@ enum ChannelCommands {
             }
             chosen = offer
         }
+        try install(chosen, from: channel, session: session, allowDowngrade: arguments.has("allow-downgrade"), json: arguments.has("json")) {
+            try session.confirm($0, arguments)
+        }
+        // A real upgrade continues in the new version and does not return here.
+        return ExitCode.success
+    }
+
+    /// Downloads `chosen` (verified against the signed metadata) and upgrades to it: the
+    /// candidate must report the release's version, and the new version is exec'd.
+    /// - Parameters:
+    ///   - confirm: asked before anything is downloaded, with the question to put.
+    static func install(_ chosen: ReleaseOffer, from channel: UpdateChannel, session: Session, allowDowngrade: Bool, json: Bool,
+                        confirm: (String) throws -> Void) throws {
+        let current = SemanticVersion(autodevVersion)!
         let version = chosen.facts.version
         let floor = max(channel.highestAccepted() ?? current, current)
-        if version < floor && !arguments.has("allow-downgrade") {
+        if version < floor && !allowDowngrade {
             throw ReleaseChannelError(.invalidArgument, "Refusing autodev \(version): it is older than \(floor), the highest version this installation has accepted (pass --allow-downgrade to install it anyway)")
         }
         // Nothing is downloaded or swapped when a package manager owns this binary or the home cannot take it.
@@ -197,10 +213,10 @@ enum ChannelCommands {
             try UpdateGuards.checkNotPackageManaged(executable)
         }
         try UpdateGuards.checkHome(session.home.root, staging: channel.directory + "/staging", downloadLength: chosen.length)
-        try session.confirm("Install autodev \(version) (\(chosen.length) bytes) from \(channel.url) in place of \(current)?", arguments)
+        try confirm("Install autodev \(version) (\(chosen.length) bytes) from \(channel.url) in place of \(current)?")
         Cancellation.install()
         Output.err("Downloading autodev \(version) (\(chosen.length) bytes) from \(channel.url)")
-        let path = try downloadShowingProgress(channel, chosen, json: arguments.has("json"))
+        let path = try downloadShowingProgress(channel, chosen, json: json)
         Output.err("Verified \(chosen.path): length, SHA-256 and SHA-512 match the signed metadata")
         var options = Upgrader.UpgradeOptions()
         options.expectedVersion = version.description
@@ -211,8 +227,6 @@ enum ChannelCommands {
         }
         Output.err("Upgrading \(session.home.root) from \"\(path)\"")
         _ = try session.upgrader.upgrade(fromBinary: path, options: options)
-        // A real upgrade continues in the new version and does not return here.
-        return ExitCode.success
     }
 
     // MARK: - Internals

@@ -95,6 +95,8 @@ enum CommandTree {
                   .init(name: "max-iterations", value: "N", help: "Process at most N proposals."),
                   .init(name: "source", value: "DIR", help: "The working copy (default: <home>/source)."),
                   .init(name: "test-filter", value: "REGEX", help: "The tests each proposal must pass (default: all but EndToEndTests)."),
+                  .init(name: "updates", value: "POLICY", help: "When the home follows a release channel, between proposals: manual (report a new release; the default), critical (install critical releases) or all (install every newer release)."),
+                  .init(name: "update-interval", value: "SECONDS", help: "Time between background update checks, jittered by 10 % (default 1800; 0 checks before every proposal)."),
                   CommandSpec.json, CommandSpec.home],
         subcommands: [agentStatus])
 

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Integrity
 import Platform
+import ReleaseChannel
 import SelfUpgrade
 import SourceUpgrade
 import Storage
@@ -197,8 +198,13 @@ enum ReportCommands {
         let (session, code) = try Session.begin(arguments)
         guard let session else { return code }
         let status = try session.upgrader.status()
+        // What the last update check (by hand or in the background) found, if the home follows a channel.
+        let running = status.current?.version.flatMap(SemanticVersion.init) ?? SemanticVersion(autodevVersion)!
+        let available = (try? UpdateChannel.load(home: session.home.root))?.availableUpdate(newerThan: running)
         if session.json {
-            try Output.json(status)
+            try Output.json(StatusReport(status: status, updateAvailable: available.map {
+                StatusReport.Update(version: $0.version.description, critical: $0.critical)
+            }))
         } else {
             Output.out("Home:      \(status.home)")
             Output.out("Current:   \(status.current.map { "\($0.version ?? "?") (\($0.short))" } ?? "none")")
@@ -206,9 +212,30 @@ enum ReportCommands {
             Output.out("Store:     \(status.versions.count) version(s), keeping \(status.historyLimit)")
             Output.out("Journal:   \(status.transactions) transaction(s)" + (status.openTransaction.map { ", \($0.id) in progress" } ?? ""))
             Output.out("Run:       \(status.entryPoint)")
+            if let available {
+                Output.out("Update:    update available: \(available.version)" + (available.critical ? " (critical)" : "") + "; run 'autodev update apply'")
+            }
             for warning in status.warnings { Output.out("Warning:   \(warning)") }
         }
         return status.warnings.isEmpty ? ExitCode.success : ExitCode.failure
+    }
+
+    /// The store's status, and the update the last check found (`updateAvailable`, absent when none).
+    struct StatusReport: Encodable {
+        struct Update: Encodable {
+            var version: String
+            var critical: Bool
+        }
+        var status: Upgrader.Status
+        var updateAvailable: Update?
+
+        enum Keys: String, CodingKey { case updateAvailable }
+
+        func encode(to encoder: any Encoder) throws {
+            try status.encode(to: encoder)
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encodeIfPresent(updateAvailable, forKey: .updateAvailable)
+        }
     }
 }
 

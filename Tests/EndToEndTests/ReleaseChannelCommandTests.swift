@@ -267,6 +267,77 @@ struct UpdateApplyTests {
     }
 }
 
+@Suite("The agent checks for updates between proposals")
+struct AgentUpdateTests {
+    /// A home at 0.1.0 whose channel offers 0.3.0 (the binary under test stamped), and an empty
+    /// git working copy with a package manifest for the agent to work in.
+    func prepared(_ harness: Harness, critical: Bool) throws -> (patches: String, source: String) {
+        _ = try harness.initialize()
+        let directory = harness.root.path
+        let tool = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: directory) }
+        #expect(try tool(["release", "init", "--repo", "repo"]).status == 0)
+        let added = try tool(["release", "add", "--repo", "repo", "--version", "0.3.0", "--platform", "linux-x86_64"]
+                             + (critical ? ["--critical"] : []) + [try harness.candidate(version: "0.3.0")])
+        #expect(added.status == 0, "\(added.stderr)")
+        #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
+        #expect(try tool(["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json",
+                          "--home", harness.home]).status == 0)
+        let source = directory + "/source"
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try "// swift-tools-version:6.0\n".write(toFile: source + "/Package.swift", atomically: true, encoding: .utf8)
+        for arguments in [["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start"]] {
+            _ = try Harness.git(arguments, in: source)
+        }
+        let patches = directory + "/patches"
+        try FileManager.default.createDirectory(atPath: patches, withIntermediateDirectories: true)
+        return (patches, source)
+    }
+
+    @Test("manual: a newer release is reported once and shown by 'self-upgrade status'; nothing is installed")
+    func reportsAvailable() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let (patches, source) = try prepared(harness, critical: false)
+        let before = try harness.current()
+        let run = try harness.run(["agent", "--patches", patches, "--source", source, "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let events = try run.stdout.split(separator: "\n").map { try harness.json(String($0)) }
+        #expect(events.map { $0["event"] as? String } == ["update-available", "done"], "\(run.stdout)")
+        #expect(events.first?["version"] as? String == "0.3.0")
+        #expect(try harness.current() == before)
+        let status = try harness.run(["self-upgrade", "status"])
+        #expect(status.stdout.contains("Update:    update available: 0.3.0; run 'autodev update apply'"), "\(status.stdout)")
+        let json = try harness.json(try harness.run(["self-upgrade", "status", "--json"]).stdout)
+        #expect((json["updateAvailable"] as? [String: Any])?["version"] as? String == "0.3.0", "\(json)")
+        #expect(json["current"] != nil)
+
+        let badPolicy = try harness.run(["agent", "--patches", patches, "--source", source, "--updates", "sometimes"])
+        #expect(badPolicy.status == 64)
+        #expect(badPolicy.stderr.hasPrefix("Error: The value 'sometimes' is invalid for '--updates <policy>'"), "\(badPolicy.stderr)")
+    }
+
+    @Test("critical: a critical release is installed between proposals; the loop goes on in the new version, same process")
+    func installsCritical() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let (patches, source) = try prepared(harness, critical: true)
+        let before = try harness.current()
+        let run = try harness.run(["agent", "--patches", patches, "--source", source, "--updates", "critical", "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        // The download's own progress events ('download', 'downloaded') come in between.
+        let all = try run.stdout.split(separator: "\n").map { try harness.json(String($0)) }
+        #expect(all.last { $0["event"] as? String == "downloaded" } != nil, "\(run.stdout)")
+        let events = all.filter { !["download", "downloaded"].contains($0["event"] as? String) }
+        #expect(events.map { $0["event"] as? String } == ["update-available", "update-installing", "done"], "\(run.stdout)\n\(run.stderr)")
+        #expect(events.last?["version"] as? String == "0.3.0")
+        #expect(Set(events.map { $0["pid"] as? Int }) == [Int(run.pid)])
+        #expect(try harness.current() != before)
+        #expect(try harness.run(["--version"]).stdout == "0.3.0\n")
+        // Up to date now: status shows no update.
+        #expect(!(try harness.run(["self-upgrade", "status"]).stdout.contains("update available")))
+    }
+}
+
 /// Two versions of autodev released into one repository served on loopback, and an installation
 /// of the older one updating to the newer and back.
 enum ReleaseScenario {

@@ -1,0 +1,46 @@
+import Platform
+
+/// The newest release the last successful check offered, kept in `<home>/channel/available`
+/// (one line: the version, then "critical" when it is), for `self-upgrade status` and anyone
+/// else who asks between checks.
+extension UpdateChannel {
+    /// What the last successful check found newer than the running version.
+    public struct AvailableUpdate: Sendable, Equatable {
+        /// Its version.
+        public var version: SemanticVersion
+        /// Whether the release is marked critical.
+        public var critical: Bool
+
+        /// - Parameters: the fields, as named.
+        public init(version: SemanticVersion, critical: Bool) {
+            self.version = version
+            self.critical = critical
+        }
+    }
+
+    /// Records the outcome of a successful check: `offer` is newer and applies here, or nil
+    /// when this installation is up to date (the record is removed).
+    /// - Throws: ``ReleaseChannelError`` `storage` when the record cannot be written.
+    public func recordAvailable(_ offer: ReleaseOffer?) throws(ReleaseChannelError) {
+        let path = directory + "/available"
+        do {
+            if let offer {
+                let line = offer.facts.version.description + (offer.facts.critical ? " critical" : "") + "\n"
+                try FileSystem.writeAtomically(path, Array(line.utf8))
+            } else if FileSystem.exists(path) {
+                try FileSystem.removeFile(path)
+            }
+        } catch {
+            throw ReleaseChannelError(.storage, "Failed to record the available update in \"\(path)\": \(error)")
+        }
+    }
+
+    /// The update the last successful check recorded, if it is newer than `current`; nil when
+    /// none was recorded, the record is unreadable, or `current` has caught up with it.
+    public func availableUpdate(newerThan current: SemanticVersion) -> AvailableUpdate? {
+        guard let bytes = try? FileSystem.readFile(directory + "/available"), bytes.count < 256 else { return nil }
+        let words = String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard let first = words.first, let version = SemanticVersion(String(first)), version > current else { return nil }
+        return AvailableUpdate(version: version, critical: words.dropFirst().first == "critical")
+    }
+}
