@@ -216,7 +216,13 @@ enum ChannelCommands {
         try confirm("Install autodev \(version) (\(chosen.length) bytes) from \(channel.url) in place of \(current)?")
         Cancellation.install()
         Output.err("Downloading autodev \(version) (\(chosen.length) bytes) from \(channel.url)")
-        let path = try downloadShowingProgress(channel, chosen, json: json)
+        let path: String
+        do {
+            path = try downloadShowingProgress(channel, chosen, json: json)
+        } catch let error as ReleaseChannelError where error.code == .channel {
+            // Nothing was installed; what arrived stays in staging for the next try.
+            throw ReleaseChannelError(error.code, error.message + "\nNothing was changed; run 'autodev update apply' again to retry (a download resumes where it stopped)")
+        }
         Output.err("Verified \(chosen.path): length, SHA-256 and SHA-512 match the signed metadata")
         var options = Upgrader.UpgradeOptions()
         options.expectedVersion = version.description

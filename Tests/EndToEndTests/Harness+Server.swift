@@ -7,28 +7,61 @@ final class StaticServer {
     private let process: Process
     private let input: Pipe
 
-    /// Serves `directory` on 127.0.0.1 at a port the kernel chooses; with `chunkDelay`, each
-    /// 64 kB of a response body waits that long (a slow server).
-    init(serving directory: String, chunkDelay: Double = 0) throws {
+    /// Serves `directory` on 127.0.0.1 at a port the kernel chooses, with `Range` requests
+    /// answered by 206. With `chunkDelay`, each 64 kB of a body waits that long (a slow server).
+    /// With `faults`, before each request under `/targets/` the server reads that file, a JSON
+    /// object whose "mode" misbehaves: "404", "500", "stall" (headers, then nothing), "cut:N"
+    /// (N bytes of the body, then the connection closed), "oversize:N" (N bytes more than the
+    /// file, announced in Content-Length); and appends "<path> <Range header or ->" to
+    /// `<faults>.requests`.
+    init(serving directory: String, chunkDelay: Double = 0, faults: String? = nil) throws {
         let script = """
-        import functools, http.server, sys, threading, time
-        delay = float(sys.argv[2])
-        class Handler(http.server.SimpleHTTPRequestHandler):
+        import functools, http.server, json, os, socket, sys, threading, time
+        root, delay, faults = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
             def log_message(self, *args): pass
-            def copyfile(self, source, destination):
-                while True:
-                    chunk = source.read(65536)
-                    if not chunk: break
-                    destination.write(chunk)
+            def do_GET(self):
+                path = os.path.join(root, self.path.split("?")[0].lstrip("/"))
+                mode = ""
+                if faults and self.path.startswith("/targets/"):
+                    with open(faults + ".requests", "a") as log:
+                        log.write(self.path + " " + (self.headers.get("Range") or "-") + "\\n")
+                    if os.path.exists(faults):
+                        mode = json.load(open(faults)).get("mode") or ""
+                if mode in ("404", "500"):
+                    self.send_response(int(mode)); self.send_header("Content-Length", "0"); self.end_headers(); return
+                if not os.path.isfile(path):
+                    self.send_response(404); self.send_header("Content-Length", "0"); self.end_headers(); return
+                data = open(path, "rb").read()
+                start = 0
+                ranged = self.headers.get("Range")
+                if ranged and ranged.startswith("bytes=") and ranged.endswith("-"):
+                    start = int(ranged[6:-1])
+                extra = int(mode.split(":")[1]) if mode.startswith("oversize:") else 0
+                body = data[start:] + b"x" * extra
+                self.send_response(206 if start else 200)
+                if start: self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if mode == "stall":
+                    time.sleep(3600); return
+                if mode.startswith("cut:"):
+                    self.wfile.write(body[:int(mode.split(":")[1])]); self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR); self.close_connection = True; return
+                for offset in range(0, len(body), 65536):
+                    self.wfile.write(body[offset:offset + 65536])
                     if delay: time.sleep(delay)
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=sys.argv[1]))
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+        server = Server(("127.0.0.1", 0), Handler)
         print(server.server_address[1], flush=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         sys.stdin.read()
         """
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", script, directory, String(chunkDelay)]
+        process.arguments = ["-c", script, directory, String(chunkDelay), faults ?? ""]
         input = Pipe()
         let output = Pipe()
         process.standardInput = input

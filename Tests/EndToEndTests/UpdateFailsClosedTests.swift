@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+
+/// `update apply` against a release repository and a server that misbehave, one way at a time:
+/// each fails closed (exit 1, the cause named, the running version and the trusted metadata
+/// unchanged, nothing staged but a resumable `.partial`); then the cut download resumes.
+@Suite("update apply fails closed", .enabled(if: StaticServer.available, "needs python3 for the loopback HTTP server"))
+struct UpdateFailsClosedTests {
+    final class Scenario {
+        let harness: Harness
+        let repository: String
+        let faults: String
+        let server: StaticServer
+        let installed: String
+
+        init(_ harness: Harness) throws {
+            self.harness = harness
+            let directory = harness.root.path
+            repository = directory + "/repo"
+            faults = directory + "/faults.json"
+            _ = try harness.initialize()
+            installed = try harness.current()
+            #expect(try Scenario.tool(harness, ["release", "init", "--repo", "repo", "--threshold", "2"]).status == 0)
+            let added = try Scenario.tool(harness, ["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64",
+                                                    try harness.candidate(version: "0.2.0")])
+            #expect(added.status == 0, "\(added.stderr)")
+            #expect(try Scenario.tool(harness, ["release", "publish", "--repo", "repo"]).status == 0)
+            server = try StaticServer(serving: try harness.publicView(of: repository), faults: faults)
+            #expect(try harness.run(["update", "configure", "--channel", server.url, "--trusted-root", repository + "/metadata/1.root.json"]).status == 0)
+            #expect(try harness.run(["update", "check"]).status == 0)
+        }
+
+        static func tool(_ harness: Harness, _ arguments: [String]) throws -> Harness.Result {
+            try harness.run(arguments, executable: Harness.binary, directory: harness.root.path)
+        }
+
+        func setFault(_ mode: String?) throws {
+            try (mode.map { "{\"mode\": \"\($0)\"}" } ?? "{}").write(toFile: faults, atomically: true, encoding: .utf8)
+        }
+
+        /// The trusted metadata's files and bytes.
+        func trusted() throws -> [String: Data] {
+            let directory = harness.home + "/channel/metadata"
+            var files: [String: Data] = [:]
+            for name in try FileManager.default.contentsOfDirectory(atPath: directory) {
+                files[name] = FileManager.default.contents(atPath: directory + "/" + name)
+            }
+            return files
+        }
+
+        /// Runs `update apply` and checks that it failed closed with `cause` in its message.
+        func expectFailsClosed(_ cause: String, arguments: [String] = [], environment: [String: String] = [:], executable: String? = nil,
+                               sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let metadata = try trusted()
+            // With `executable`, `arguments` are the whole command line (a wrapper such as faketime).
+            let result = try harness.run(executable == nil ? ["update", "apply", "--yes"] + arguments : arguments,
+                                         executable: executable, environment: environment)
+            #expect(result.status == 1, "\(cause): \(result.stdout)\(result.stderr)", sourceLocation: sourceLocation)
+            #expect(result.stderr.contains(cause), "\(result.stderr)", sourceLocation: sourceLocation)
+            #expect(try harness.current() == installed, sourceLocation: sourceLocation)
+            #expect(try trusted() == metadata, "the trusted metadata changed (\(cause))", sourceLocation: sourceLocation)
+            let staged = (try? FileManager.default.contentsOfDirectory(atPath: harness.home + "/channel/staging")) ?? []
+            #expect(staged.allSatisfy { $0.hasSuffix(".partial") }, "\(staged)", sourceLocation: sourceLocation)
+        }
+
+        /// The one stored target file of 0.2.0 in the repository.
+        func targetFile() throws -> String {
+            let directory = repository + "/targets/autodev/0.2.0/linux-x86_64"
+            return directory + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: directory).first))
+        }
+
+        func stop() { server.stop() }
+    }
+
+    @Test("""
+        404, 500, more bytes than listed, an altered artifact, a signature by an unknown key, fewer signatures than the threshold, \
+        a replayed timestamp, expired metadata, another platform: each fails closed; a cut download is resumed with Range and verified
+        """)
+    func failsClosedThenResumes() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let scenario = try Scenario(harness)
+        defer { scenario.stop() }
+        let repository = scenario.repository
+        let metadata = repository + "/metadata"
+
+        try scenario.setFault("404")
+        try scenario.expectFailsClosed("404 Not Found\nNothing was changed; run 'autodev update apply' again to retry")
+        try scenario.setFault("500")
+        try scenario.expectFailsClosed("500 Internal Server Error")
+        try scenario.setFault("oversize:4096")
+        try scenario.expectFailsClosed("bytes announced, more than the cap of")
+        try scenario.setFault(nil)
+
+        // The artifact altered after signing (one byte in the middle).
+        let target = try scenario.targetFile()
+        let original = try Data(contentsOf: URL(fileURLWithPath: target))
+        var altered = original
+        altered[altered.count / 2] ^= 0xFF
+        try altered.write(to: URL(fileURLWithPath: target))
+        try scenario.expectFailsClosed("the signed metadata lists")
+        try original.write(to: URL(fileURLWithPath: target))
+
+        // The timestamp signed by a key the root does not list.
+        let timestamp = try Data(contentsOf: URL(fileURLWithPath: metadata + "/timestamp.json"))
+        #expect(try Scenario.tool(harness, ["release", "init", "--repo", "other"]).status == 0)
+        try Data(contentsOf: URL(fileURLWithPath: harness.root.path + "/other/metadata/timestamp.json"))
+            .write(to: URL(fileURLWithPath: metadata + "/timestamp.json"))
+        try scenario.expectFailsClosed("timestamp version 1 has 0 valid signature(s) of the 2 required")
+        // One of the two signatures the threshold asks for.
+        var document = try #require(try JSONSerialization.jsonObject(with: timestamp) as? [String: Any])
+        document["signatures"] = Array((document["signatures"] as? [Any] ?? []).prefix(1))
+        try JSONSerialization.data(withJSONObject: document).write(to: URL(fileURLWithPath: metadata + "/timestamp.json"))
+        try scenario.expectFailsClosed("threshold not met: timestamp version 2 has 1 valid signature(s) of the 2 required")
+        try timestamp.write(to: URL(fileURLWithPath: metadata + "/timestamp.json"))
+
+        // A replayed timestamp: the client saw a newer one.
+        #expect(try Scenario.tool(harness, ["release", "refresh", "--repo", "repo"]).status == 0)
+        #expect(try harness.run(["update", "check"]).status == 0)
+        let newer = try Data(contentsOf: URL(fileURLWithPath: metadata + "/timestamp.json"))
+        try timestamp.write(to: URL(fileURLWithPath: metadata + "/timestamp.json"))
+        try scenario.expectFailsClosed("is older than trusted version 3")
+        try newer.write(to: URL(fileURLWithPath: metadata + "/timestamp.json"))
+
+        // Expired metadata: the same repository two years on (faketime shifts the clock of the run).
+        if let faketime = ["/usr/bin/faketime", "/usr/local/bin/faketime"].first(where: FileManager.default.isExecutableFile(atPath:)) {
+            try scenario.expectFailsClosed("expired: root version 1 has expired", arguments: ["-f", "+730d", harness.entry, "update", "apply", "--yes"], executable: faketime)
+        } else {
+            Issue.record("faketime is missing (Debian: apt-get install faketime); scripts/test installs it")
+        }
+
+        // Another platform's release is not taken.
+        let other = try harness.candidate("aarch64", version: "0.5.0")
+        #expect(try Scenario.tool(harness, ["release", "add", "--repo", "repo", "--version", "0.5.0", "--platform", "linux-aarch64", other]).status == 0)
+        #expect(try Scenario.tool(harness, ["release", "publish", "--repo", "repo"]).status == 0)
+        #expect(try harness.run(["update", "check"]).status == 0)
+        try scenario.expectFailsClosed("offers no autodev 0.5.0 for linux-x86_64", arguments: ["--version", "0.5.0"])
+
+        // The connection cut after 1 MiB: the bytes are kept, and the next apply asks for the rest.
+        try scenario.setFault("cut:1048576")
+        try scenario.expectFailsClosed("bytes missing\nNothing was changed; run 'autodev update apply' again to retry (a download resumes where it stopped)")
+        let partials = try FileManager.default.contentsOfDirectory(atPath: harness.home + "/channel/staging").filter { $0.hasSuffix(".partial") }
+        #expect(partials.count == 1)
+        let kept = try #require(try FileManager.default.attributesOfItem(atPath: harness.home + "/channel/staging/" + partials[0])[.size] as? Int)
+        #expect(kept >= 1_048_576, "\(kept) bytes kept")
+        try scenario.setFault(nil)
+        let resumed = try harness.run(["update", "apply", "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try harness.run(["--version"]).stdout == "0.2.0\n")
+        let requests = try String(contentsOfFile: scenario.faults + ".requests", encoding: .utf8).split(separator: "\n")
+        #expect(requests.last?.hasSuffix(" bytes=\(kept)-") == true, "\(requests)")
+    }
+}
