@@ -72,8 +72,32 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
         guard let bytes = try FileSystem.readOwnFile(home.configuration) else { return UpgradeConfiguration() }
         do {
             return try JSONDecoder().decode(UpgradeConfiguration.self, from: Data(bytes))
+        } catch let error as DecodingError {
+            throw UpgradeError.invalidConfiguration(path: home.configuration, reason: Self.explain(error))
         } catch {
             throw UpgradeError.invalidConfiguration(path: home.configuration, reason: "\(error)")
+        }
+    }
+
+    /// A decoding error in words: the field and what is wrong with it.
+    static func explain(_ error: DecodingError) -> String {
+        func field(_ path: [any CodingKey]) -> String {
+            path.isEmpty ? "the document" : "'" + path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") + "'"
+        }
+        switch error {
+        case .typeMismatch(let type, let context):
+            let expected = type == String.self ? "a string" : type == Bool.self ? "true or false"
+                : "\(type)".hasPrefix("Dictionary") ? "a JSON object" : "\(type)".hasPrefix("Array") ? "a JSON array" : "a number (\(type))"
+            return "\(field(context.codingPath)) must be \(expected)"
+        case .valueNotFound(_, let context):
+            return "\(field(context.codingPath)) must not be null"
+        case .keyNotFound(let key, let context):
+            return "\(field(context.codingPath + [key])) is missing"
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty { return "it is not valid JSON, or a number in it is out of range" }
+            return "\(field(context.codingPath)) \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
         }
     }
 
@@ -97,10 +121,10 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
         restartWindowSeconds = try container.decodeIfPresent(Double.self, forKey: .restartWindowSeconds) ?? defaults.restartWindowSeconds
         confirmDeadlineSeconds = try container.decodeIfPresent(Double.self, forKey: .confirmDeadlineSeconds) ?? defaults.confirmDeadlineSeconds
         guard confirmDeadlineSeconds > 0 else {
-            throw DecodingError.dataCorruptedError(forKey: .confirmDeadlineSeconds, in: container, debugDescription: "confirmDeadlineSeconds must be positive")
+            throw DecodingError.dataCorruptedError(forKey: .confirmDeadlineSeconds, in: container, debugDescription: "must be above 0")
         }
         guard historyLimit >= 2 else {
-            throw DecodingError.dataCorruptedError(forKey: .historyLimit, in: container, debugDescription: "historyLimit must be at least 2")
+            throw DecodingError.dataCorruptedError(forKey: .historyLimit, in: container, debugDescription: "must be at least 2")
         }
     }
 }

@@ -31,6 +31,22 @@ struct BadInputTests {
         #expect(try harness.journalLines().last?.contains("\"kind\":\"abort\"") == true)
     }
 
+    @Test("a config.json that is not valid: the field and what is wrong with it, in words", arguments: [
+        (#"{"historyLimit": -3}"#, "'historyLimit' must be at least 2"),
+        (#"{"historyLimit": "x"}"#, "'historyLimit' must be a number (Int)"),
+        (#"{"confirmDeadlineSeconds": 0}"#, "'confirmDeadlineSeconds' must be above 0"),
+        (#"{"historyLimit": 3,"#, "it is not valid JSON, or a number in it is out of range"),
+        (#"[1]"#, "the document must be a JSON object"),
+    ])
+    func invalidConfiguration(text: String, reason: String) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        try text.write(toFile: harness.home + "/config.json", atomically: true, encoding: .utf8)
+        try expectRejected(harness, ["self-upgrade", "--from-binary", try harness.candidate()],
+                           message: "The configuration \"\(harness.home)/config.json\" is invalid: \(reason)\n")
+    }
+
     @Test("candidates that fail, hang or speak another protocol in verification")
     func failingVerification() throws {
         let harness = try Harness()
