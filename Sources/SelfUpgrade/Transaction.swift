@@ -35,6 +35,8 @@ package struct TransactionContext {
     let lock: FileLock
     /// The file the stage step copies into the store (a source build sets it when it is built).
     package var candidate: String?
+    /// Or the bytes the stage step writes into the store as they come.
+    var candidateStream: ((_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void)?
     var source: CandidateSource?
     var target: SHA256Digest?
     var stagedNewVersion = false
@@ -165,7 +167,12 @@ package struct StageStep: TransactionStep {
     package let name = StepName.stage
 
     package func run(_ context: inout TransactionContext) throws -> StepOutcome {
-        let staged = try context.upgrader.store.stage(context.candidate!, source: context.source?.encoded ?? "", transaction: context.transaction)
+        let source = context.source?.encoded ?? ""
+        let staged = if let stream = context.candidateStream {
+            try context.upgrader.store.stage(streaming: stream, source: source, transaction: context.transaction)
+        } else {
+            try context.upgrader.store.stage(context.candidate!, source: source, transaction: context.transaction)
+        }
         context.target = staged.id
         context.stagedNewVersion = !staged.wasPresent
         return StepOutcome(to: staged.id)

@@ -100,6 +100,27 @@ extension Upgrader {
         }
     }
 
+    /// Upgrades to a candidate whose bytes arrive in pieces: `produce` passes each piece to its
+    /// `write` argument (a download's body, a decompression, a delta applied on the fly), and
+    /// the stage step writes them straight into the store's staging directory, hashing on the
+    /// way; then verify → swap → restart → confirm as for ``upgrade(fromBinary:options:)``.
+    /// An error thrown by `produce` aborts the transaction with nothing changed.
+    /// - Parameter name: where the bytes come from (a URL), for the journal and history.
+    public func upgrade(streamedFrom name: String, options: UpgradeOptions = UpgradeOptions(),
+                        produce: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws(UpgradeError) -> Outcome {
+        try UpgradeError.wrapping {
+            try withoutActuallyEscaping(produce) { produce in
+                try transact(operation: options.dryRun ? .dryRun : .upgrade, source: .stream(name: name), options: options) { context in
+                    context.candidateStream = produce
+                    context.verifyState = options.verifyState
+                    context.rehearseRestart = options.restart
+                    context.expectedVersion = options.expectedVersion
+                    return [PreflightStep(), StageStep(), VerifyStep()]
+                }
+            }
+        }
+    }
+
     /// Rolls back to `target` (by default the version before the current one in history).
     /// Never needs the network or a compiler, and the restart-loop guard never refuses it.
     /// - Throws: ``UpgradeError/noPreviousVersion``, ``StorageError`` for a missing version.

@@ -37,6 +37,8 @@ package enum CandidateSource: Hashable, Sendable, CustomStringConvertible {
     case source(directory: String)
     /// The binary a home was created with.
     case adopted(path: String)
+    /// Bytes streamed into the store as they arrived (a download), named by where they came from.
+    case stream(name: String)
     /// A kind this release does not know (written by a newer one), or free text.
     case other(String)
 
@@ -44,6 +46,7 @@ package enum CandidateSource: Hashable, Sendable, CustomStringConvertible {
         if let path = encoded.dropPrefix("binary:") { self = .binary(path: path) }
         else if let directory = encoded.dropPrefix("source:") { self = .source(directory: directory) }
         else if let path = encoded.dropPrefix("adopted:") { self = .adopted(path: path) }
+        else if let name = encoded.dropPrefix("stream:") { self = .stream(name: name) }
         else { self = .other(encoded) }
     }
 
@@ -52,6 +55,7 @@ package enum CandidateSource: Hashable, Sendable, CustomStringConvertible {
         case .binary(let path): "binary:" + path
         case .source(let directory): "source:" + directory
         case .adopted(let path): "adopted:" + path
+        case .stream(let name): "stream:" + name
         case .other(let text): text
         }
     }

@@ -58,6 +58,39 @@ package struct VersionStore: Sendable {
     /// Copies `candidate` into the store.
     /// - Throws: ``SystemError`` (ENOSPC and friends); a partial copy is removed.
     package func stage(_ candidate: String, source: String, transaction: String) throws -> Staged {
+        try stage(source: source, transaction: transaction) { stagedBinary, hasher in
+            try FileSystem.copyFile(candidate, to: stagedBinary, mode: 0o555) { hasher.update(bufferPointer: $0) }
+        }
+    }
+
+    /// Stages bytes that `produce` passes to its `write` argument in pieces (a download, a
+    /// decompression), written straight into the staging directory and hashed on the way: no
+    /// other copy is made and nothing is read twice.
+    /// - Throws: what `produce` throws, or ``SystemError``; the staging directory is removed.
+    package func stage(streaming produce: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void,
+                       source: String, transaction: String) throws -> Staged {
+        try stage(source: source, transaction: transaction) { stagedBinary, hasher in
+            let output = try FileDescriptor.open(stagedBinary, [.writeOnly, .create, .exclusive], mode: 0o555)
+            var size = 0
+            do {
+                try produce { chunk in
+                    hasher.update(bufferPointer: chunk)
+                    try output.writeAll(chunk)
+                    size += chunk.count
+                }
+                try output.sync()
+                try output.close()
+            } catch {
+                try? output.close()
+                throw error
+            }
+            return size
+        }
+    }
+
+    /// Stages what `write` puts at the path it is given (counting its bytes into the hasher):
+    /// then the version moves into the store under its hash, with its metadata.
+    private func stage(source: String, transaction: String, _ write: (String, inout SHA256) throws -> Int) throws -> Staged {
         let stagingDirectory = home.staging + "/" + transaction
         try FileSystem.removeTree(stagingDirectory)
         try FileSystem.createDirectory(stagingDirectory, mode: 0o700)
@@ -65,7 +98,7 @@ package struct VersionStore: Sendable {
         var hasher = SHA256()
         let size: Int
         do {
-            size = try FileSystem.copyFile(candidate, to: stagedBinary, mode: 0o555) { hasher.update(bufferPointer: $0) }
+            size = try write(stagedBinary, &hasher)
         } catch {
             try? FileSystem.removeTree(stagingDirectory)
             throw error

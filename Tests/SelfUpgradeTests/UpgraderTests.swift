@@ -114,6 +114,33 @@ struct UpgraderTests {
         #expect(try demo.home.currentVersion() == demo.first)
     }
 
+    @Test("a streamed candidate is staged from its pieces, hashed on the way, and upgraded to; a stream that fails changes nothing")
+    func streamedCandidate() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        let bytes = try FileSystem.readFile(try demo.candidate("2.0"))
+        let failing = #expect(throws: UpgradeError.self) {
+            try demo.upgrader.upgrade(streamedFrom: "http://127.0.0.1/cut", options: Demo.noRestart) { write in
+                try bytes.prefix(10).withUnsafeBytes { try write($0) }
+                throw SystemError("receive from", path: "http://127.0.0.1/cut", errno: Errno(rawValue: 104))
+            }
+        }
+        #expect(failing?.description.contains("Connection reset") == true, "\(String(describing: failing))")
+        #expect(try demo.home.currentVersion() == demo.first)
+        #expect(try VersionStore(home: demo.home).list() == [demo.first])
+        #expect(try FileSystem.contentsOfDirectory(demo.home.staging).isEmpty)
+
+        let outcome = try demo.upgrader.upgrade(streamedFrom: "http://127.0.0.1/candidate", options: Demo.noRestart) { write in
+            for start in stride(from: 0, to: bytes.count, by: 7) {
+                try bytes[start..<min(bytes.count, start + 7)].withUnsafeBytes { try write($0) }
+            }
+        }
+        #expect(outcome.version == "2.0")
+        #expect(outcome.to.digest == SHA256.hash(data: bytes))
+        #expect(try FileSystem.readFile(demo.home.binary(outcome.to.digest)) == bytes)
+        #expect(try demo.upgrader.history().last?.via == "upgrade")
+    }
+
     @Test("a candidate speaking another protocol is refused")
     func protocolMismatch() throws {
         let demo = try Demo()
