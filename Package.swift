@@ -50,15 +50,17 @@ let package = Package(
         .executableTarget(name: "ExampleServer", dependencies: ["SelfUpgrade", "Handoff"], path: "Sources/ExampleServer"),
         // The README's embedding example, compiled as shown (a test keeps the two identical).
         .executableTarget(name: "EmbeddingExample", dependencies: ["SelfUpgrade"]),
+        // What several test targets share: servers run as child processes.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
-        .testTarget(name: "TransportTests", dependencies: ["Transport"], exclude: ["server.py"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"], exclude: ["server.py"]),
         .testTarget(name: "IntegrityTests", dependencies: ["Integrity"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "SelfUpgrade", "Platform", "Integrity"]),
         .testTarget(name: "SelfUpgradeTests", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "SelfUpgrade", "SourceUpgrade", "Storage", "Platform"]),
-        .testTarget(name: "TUFTests", dependencies: ["TUF", "Integrity", "Platform"], exclude: ["repository_server.py"]),
-        .testTarget(name: "ReleaseChannelTests", dependencies: ["ReleaseChannel", "TUF", "Integrity", "Platform"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Platform", "Integrity"]),
+        .testTarget(name: "TUFTests", dependencies: ["TUF", "Integrity", "Platform", "TestSupport"], exclude: ["repository_server.py"]),
+        .testTarget(name: "ReleaseChannelTests", dependencies: ["ReleaseChannel", "TUF", "Integrity", "Platform", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Platform", "Integrity", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,11 +1,11 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// A static HTTP server on loopback (python3's http.server), serving a directory until stopped.
 final class StaticServer {
     let port: Int
-    private let process: Process
-    private let input: Pipe
+    private let child: ChildServer
 
     /// Serves `directory` on 127.0.0.1 at a port the kernel chooses, with `Range` requests
     /// answered by 206. With `chunkDelay`, each 64 kB of a body waits that long (a slow server).
@@ -59,39 +59,16 @@ final class StaticServer {
         threading.Thread(target=server.serve_forever, daemon=True).start()
         sys.stdin.read()
         """
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", script, directory, String(chunkDelay), faults ?? ""]
-        input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            line.append(data)
-        }
-        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            try? input.fileHandleForWriting.close()
-            process.waitUntilExit()
-            throw ServerFailure(description: "python3's http.server did not start (it printed '\(String(decoding: line, as: UTF8.self))')")
-        }
-        self.port = port
+        child = try ChildServer(python: ["-c", script, directory, String(chunkDelay), faults ?? ""], name: "the loopback HTTP server")
+        port = child.port
     }
 
     var url: String { "http://127.0.0.1:\(port)" }
 
     /// Stops the server (end of its standard input) and waits for it.
-    func stop() {
-        try? input.fileHandleForWriting.close()
-        process.waitUntilExit()
-    }
+    func stop() { child.stop() }
 
-    struct ServerFailure: Error, CustomStringConvertible { var description: String }
-
-    static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") }
+    static var available: Bool { ChildServer.python != nil }
 }
 
 extension Harness {

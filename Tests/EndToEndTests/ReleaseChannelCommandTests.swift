@@ -99,16 +99,9 @@ struct UpdateApplyTests {
     func applyThenRefuseDowngrade() throws {
         let harness = try Harness()
         defer { harness.cleanUp() }
-        _ = try harness.initialize()
+        _ = try published(harness)
         let old = try harness.current()
-        let directory = harness.root.path
-        let tool = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: directory) }
-        #expect(try tool(["release", "init", "--repo", "repo"]).status == 0)
-        let candidate = try harness.candidate(version: "0.2.0")
-        #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", candidate]).status == 0)
-        #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
-        #expect(try tool(["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json",
-                          "--home", harness.home]).status == 0)
+        let tool = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: harness.root.path) }
 
         let applied = try harness.run(["update", "apply", "--yes"])
         #expect(applied.status == 0, "\(applied.stderr)")
@@ -131,16 +124,9 @@ struct UpdateApplyTests {
     func wrongSoftware() throws {
         let harness = try Harness()
         defer { harness.cleanUp() }
-        _ = try harness.initialize()
-        let old = try harness.current()
-        let directory = harness.root.path
-        let tool = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: directory) }
-        #expect(try tool(["release", "init", "--repo", "repo"]).status == 0)
         // Signed and listed as 0.2.0, but the binary is 0.1.0 (not stamped): a replayed or mislabelled artifact.
-        #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", try harness.candidate()]).status == 0)
-        #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
-        #expect(try tool(["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json",
-                          "--home", harness.home]).status == 0)
+        _ = try published(harness, stamp: nil)
+        let old = try harness.current()
         let before = try harness.snapshot()
         let refused = try harness.run(["update", "apply", "--yes"])
         #expect(refused.status == 1)
@@ -156,15 +142,9 @@ struct UpdateApplyTests {
     func refusePackageManaged() throws {
         let harness = try Harness()
         defer { harness.cleanUp() }
-        _ = try harness.initialize()
+        _ = try published(harness)
         let old = try harness.current()
         let directory = harness.root.path
-        let tool = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: directory) }
-        #expect(try tool(["release", "init", "--repo", "repo"]).status == 0)
-        #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", try harness.candidate(version: "0.2.0")]).status == 0)
-        #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
-        #expect(try tool(["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json",
-                          "--home", harness.home]).status == 0)
         // A dpkg that claims every path, first on PATH.
         let fakeBin = directory + "/fake-bin"
         try FileManager.default.createDirectory(atPath: fakeBin, withIntermediateDirectories: true)
@@ -180,13 +160,14 @@ struct UpdateApplyTests {
         #expect(staged.isEmpty)
     }
 
-    /// A home at 0.1.0 following a published repository that offers 0.2.0; the candidate's size.
-    func published(_ harness: Harness) throws -> Int {
+    /// A home at 0.1.0 following a published repository that offers 0.2.0, a binary stamped
+    /// `stamp` (nil: not stamped, so it says it is 0.1.0); the candidate's size.
+    func published(_ harness: Harness, stamp: String? = "0.2.0") throws -> Int {
         _ = try harness.initialize()
         let directory = harness.root.path
         let tool = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: directory) }
         #expect(try tool(["release", "init", "--repo", "repo"]).status == 0)
-        let candidate = try harness.candidate(version: "0.2.0")
+        let candidate = try harness.candidate(version: stamp)
         #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", candidate]).status == 0)
         #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
         #expect(try tool(["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json",

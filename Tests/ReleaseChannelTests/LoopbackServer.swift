@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// Python's `http.server` serving a directory on 127.0.0.1 (a static server, as a release
 /// repository is meant to be served). The tests wait for the port it prints; it exits when
@@ -6,13 +7,9 @@ import Foundation
 final class LoopbackServer: @unchecked Sendable {
     // Unchecked: every property is set in init and never changed.
     let port: Int
-    private let process: Process
-    private let input: Pipe
+    private let child: ChildServer
 
-    static var python: String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        return path.split(separator: ":").map { "\($0)/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
+    static var python: String? { ChildServer.python }
 
     static let script = """
     import functools, http.server, sys, threading
@@ -25,30 +22,8 @@ final class LoopbackServer: @unchecked Sendable {
     """
 
     init(serving directory: String) throws {
-        guard let python = Self.python else { throw TestFailure("python3 is not installed") }
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", Self.script, directory]
-        input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { throw TestFailure("http.server exited before printing its port") }
-            line.append(data)
-        }
-        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw TestFailure("http.server printed \(String(decoding: line, as: UTF8.self))")
-        }
-        self.port = port
-    }
-
-    deinit {
-        try? input.fileHandleForWriting.close()
-        process.waitUntilExit()
+        child = try ChildServer(python: ["-c", Self.script, directory], name: "http.server")
+        port = child.port
     }
 
     var url: String { "http://127.0.0.1:\(port)" }

@@ -1,5 +1,6 @@
 import Foundation
 import Integrity
+import TestSupport
 import TUF
 
 /// `repository_server.py` serving a temporary directory, started once and shared by the tests.
@@ -8,44 +9,18 @@ import TUF
 final class RepositoryServer: @unchecked Sendable {
     let port: Int
     let root: String
-    private let process: Process
-    private let input: Pipe
+    private let child: ChildServer
 
     static let shared: Result<RepositoryServer, any Error> = Result { try RepositoryServer() }
 
-    static var python: String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        return path.split(separator: ":").map { "\($0)/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
+    static var python: String? { ChildServer.python }
 
     private init() throws {
-        guard let python = Self.python else { throw TestFailure("python3 is not installed") }
         root = NSTemporaryDirectory() + "autodev-tuf-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path + "/repository_server.py"
-        process.arguments = [script, root]
-        input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { throw TestFailure("repository_server.py exited before printing its port") }
-            line.append(data)
-        }
-        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw TestFailure("repository_server.py printed \(String(decoding: line, as: UTF8.self))")
-        }
-        self.port = port
-    }
-
-    deinit {
-        try? input.fileHandleForWriting.close()
-        process.waitUntilExit()
+        child = try ChildServer(python: [script, root], name: "repository_server.py")
+        port = child.port
     }
 
     func url(_ path: String) -> String { "http://127.0.0.1:\(port)/\(path)" }

@@ -1,57 +1,35 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The loopback server of `server.py`, started once per configuration and shared by the tests.
 ///
 /// It prints its port when it listens (the tests wait for that line, not for time to pass) and
 /// exits when its standard input closes, so it never outlives the test process.
-// Unchecked: every property is set in init and never changed; the process is only waited for in deinit.
+// Unchecked: every property is set in init and never changed.
 final class TestServer: @unchecked Sendable {
     let port: Int
     let host: String
     let scheme: String
-    private let process: Process
-    private let input: Pipe
+    private let child: ChildServer
 
     /// The directory of this file, where `server.py` lives.
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
 
     /// The `python3` on PATH, if any.
-    static let python: String? = executable("python3")
+    static let python: String? = ChildServer.python
 
     /// The `openssl` command on PATH, if any.
-    static let openssl: String? = executable("openssl")
+    static let openssl: String? = ChildServer.executable("openssl")
 
     static let plain: Result<TestServer, any Error> = Result { try TestServer(arguments: []) }
     static let ipv6: Result<TestServer, any Error> = Result { try TestServer(arguments: ["--ipv6"]) }
 
     init(arguments: [String], scheme: String = "http") throws {
-        guard let python = Self.python else { throw Failure("python3 is not installed") }
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [Self.directory + "/server.py"] + arguments
-        input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { throw Failure("server.py exited before printing its port") }
-            line.append(data)
-        }
-        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw Failure("server.py printed \(String(decoding: line, as: UTF8.self))")
-        }
-        self.port = port
-        self.host = arguments.contains("--ipv6") ? "[::1]" : "127.0.0.1"
+        child = try ChildServer(python: [Self.directory + "/server.py"] + arguments, name: "server.py")
+        port = child.port
+        host = arguments.contains("--ipv6") ? "[::1]" : "127.0.0.1"
         self.scheme = scheme
-    }
-
-    deinit {
-        try? input.fileHandleForWriting.close()
-        process.waitUntilExit()
     }
 
     /// `http://127.0.0.1:<port><path>`.
@@ -59,10 +37,6 @@ final class TestServer: @unchecked Sendable {
         "\(scheme)://\(host ?? self.host):\(port)\(path)"
     }
 
-    private static func executable(_ name: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
 }
 
 struct Failure: Error, CustomStringConvertible {
