@@ -55,21 +55,56 @@ public enum ProposalSource: Sendable, Equatable {
         switch self {
         case .patches:
             guard let patch = try pendingPatches(memory).first else { return nil }
+            // Committed by a run that died before it recorded the proposal as in flight: take
+            // that commit instead of applying the patch a second time.
+            if let commit = try Self.interrupted(in: workingCopy, name: patch.name, digest: patch.digest) {
+                return .ready(name: patch.name, digest: patch.digest, commit: commit)
+            }
             do {
                 try workingCopy.git(["apply", "--index", patch.path])
             } catch {
                 return .doesNotApply(name: patch.name, digest: patch.digest, reason: "the patch does not apply: \(error)")
             }
-            return .ready(name: patch.name, digest: patch.digest, commit: try workingCopy.commit("agent: \(patch.name)"))
+            return .ready(name: patch.name, digest: patch.digest, commit: try workingCopy.commit(Self.message(patch.name, patch.digest)))
         case .proposer(let command):
+            let name = "proposal-\(memory.processed.count + 1)"
+            if let (commit, digest) = try Self.interruptedProposal(in: workingCopy, name: name, memory: memory) {
+                return .ready(name: name, digest: digest, commit: commit)
+            }
             try propose(command, in: workingCopy)
             guard !(try workingCopy.isClean()) else { return nil }
-            let name = "proposal-\(memory.processed.count + 1)"
             try workingCopy.git(["add", "-A"])
             let diff = try workingCopy.git(["diff", "--cached"])
-            let commit = try workingCopy.commit("agent: \(name)")
-            return .ready(name: name, digest: SHA256.hash(data: Array(diff.utf8)).hex, commit: commit)
+            let digest = SHA256.hash(data: Array(diff.utf8)).hex
+            let commit = try workingCopy.commit(Self.message(name, digest))
+            return .ready(name: name, digest: digest, commit: commit)
         }
+    }
+
+    /// A proposal's commit message: `agent: <name>`, and the proposal's digest as a trailer, by
+    /// which a run that finds the commit unrecorded knows it for that proposal.
+    static func message(_ name: String, _ digest: String) -> String {
+        "agent: \(name)\n\nProposal-Digest: \(digest)"
+    }
+
+    /// The checked-out commit, when it is the commit of proposal `name` with `digest`.
+    static func interrupted(in workingCopy: WorkingCopy, name: String, digest: String) throws -> String? {
+        let text = try workingCopy.git(["log", "-1", "--format=%H%n%B"])
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count > 1, lines[1] == "agent: \(name)", lines.contains("Proposal-Digest: \(digest)"[...]) else { return nil }
+        return String(lines[0])
+    }
+
+    /// The checked-out commit and its digest, when it is the commit of proposal `name` and that
+    /// digest is not among the processed ones.
+    static func interruptedProposal(in workingCopy: WorkingCopy, name: String, memory: AgentMemory) throws -> (String, String)? {
+        let text = try workingCopy.git(["log", "-1", "--format=%H%n%B"])
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count > 1, lines[1] == "agent: \(name)",
+              let trailer = lines.first(where: { $0.hasPrefix("Proposal-Digest: ") }) else { return nil }
+        let digest = String(trailer.dropFirst("Proposal-Digest: ".count))
+        guard !memory.processed.contains(where: { $0.digest == digest }) else { return nil }
+        return (String(lines[0]), digest)
     }
 
     /// Sets a processed patch aside: to `applied/`, or to `rejected/` with `<name>.reason`

@@ -29,6 +29,30 @@ struct ProposalSourceTests {
         #expect(fixture.contents(fixture.patches) == ["README", "c.patch.orig", "c.txt", "rejected"])
     }
 
+    @Test("a proposal committed by a run that died before recording it is taken from its commit, not applied again")
+    func committedButNotRecorded() throws {
+        let fixture = try Fixture()
+        defer { fixture.cleanUp() }
+        try fixture.makePatch("01.patch", changing: "a.txt")
+        let source = ProposalSource.patches(directory: fixture.patches)
+        // The commit is made, then the process dies: the memory never hears of it.
+        try fixture.workingCopy.requireClean()
+        guard case .ready(_, _, let commit)? = try source.next(in: fixture.workingCopy, memory: AgentMemory()) else {
+            Issue.record("the patch was not taken"); return
+        }
+        #expect(try fixture.head() == commit)
+
+        var events: [AgentEvent] = []
+        _ = try fixture.loop { events.append($0) }.run(after: nil)
+        let finished = events.compactMap { if case .finished(let proposal, _) = $0 { proposal } else { nil } }
+        // Rejected for what its upgrade said, not because the patch no longer applies.
+        #expect(finished.map(\.name) == ["01.patch"])
+        #expect(finished.first?.reason == "does not build: agent: 01.patch", "\(finished)")
+        // Taken back out as the one commit it was.
+        #expect(try fixture.head() != commit)
+        #expect(try fixture.subject() != "agent: 01.patch")
+    }
+
     @Test("a processed proposal is never offered again, even when its file was not moved aside")
     func processedNotOfferedAgain() throws {
         let fixture = try Fixture()
@@ -139,7 +163,15 @@ struct ProposalSourceTests {
         #expect(commit == (try fixture.head()))
         #expect(try fixture.subject() == "agent: proposal-1")
         #expect(try fixture.read("a.txt") == "a.txt: first line\nproposed\n")
-        #expect(try source.next(in: fixture.workingCopy, memory: AgentMemory()) == nil)
+        // Unrecorded, the commit is the proposal still (its run died before recording it) …
+        guard case .ready(let again, _, let same)? = try source.next(in: fixture.workingCopy, memory: AgentMemory()) else {
+            Issue.record("the unrecorded proposal was not taken up again"); return
+        }
+        #expect(again == "proposal-1" && same == commit)
+        // … and once processed, the proposer runs again and changes nothing: the loop ends.
+        var recorded = AgentMemory()
+        recorded.finish(AgentMemory.InFlight(name: name, digest: digest, commit: commit, startedAt: 0), accepted: true, reason: nil, id: "", version: "")
+        #expect(try source.next(in: fixture.workingCopy, memory: recorded) == nil)
     }
 
     @Test("a failing proposer stops the loop with its status and log")
