@@ -1,0 +1,94 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+extension Socket {
+    /// `socketpair(AF_UNIX, SOCK_STREAM)`: two connected ends, close-on-exec and non-blocking.
+    ///
+    /// One end is typically handed to a child (``Subprocess/InheritedDescriptor`` clears
+    /// close-on-exec on its copy only); every wait on either end goes through `poll` with a timeout.
+    /// - Parameter name: what the pair connects, for error messages ("module counter").
+    /// - Throws: ``SystemError`` "create a socket pair for".
+    package static func pair(name: String) throws(SystemError) -> (Socket, Socket) {
+        var descriptors: [Int32] = [-1, -1]
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+        try systemCall("create a socket pair for", path: name) { socketpair(AF_UNIX, type, 0, &descriptors) }
+        return (Socket(rawValue: descriptors[0], endpoint: name), Socket(rawValue: descriptors[1], endpoint: name))
+    }
+
+    /// Wraps a descriptor this process inherited (a module worker's end of its pair).
+    /// - Throws: ``SystemError`` "set flags of" when it is not open.
+    package static func inherited(_ descriptor: Int32, name: String) throws(SystemError) -> Socket {
+        let flags = try systemCall("get flags of", path: name) { fcntl(descriptor, F_GETFL) }
+        if flags & O_NONBLOCK == 0 { try systemCall("set flags of", path: name) { fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) } }
+        try Descriptors.setCloseOnExec(descriptor, true, path: name)
+        return Socket(rawValue: descriptor, endpoint: name)
+    }
+}
+
+/// A mutex with a condition variable on the monotonic clock: for state shared between threads
+/// that must also be waited on ("until nothing is in flight", with a deadline).
+package final class ConditionLock: @unchecked Sendable {
+    // The pointers are allocated once and never move; every access goes through pthread calls.
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let condition: UnsafeMutablePointer<pthread_cond_t>
+
+    package init() {
+        mutex = .allocate(capacity: 1)
+        condition = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+        condition.deallocate()
+    }
+
+    /// Takes the lock.
+    package func lock() { pthread_mutex_lock(mutex) }
+    /// Releases the lock.
+    package func unlock() { pthread_mutex_unlock(mutex) }
+
+    /// Runs `body` holding the lock.
+    package func withLock<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
+    }
+
+    /// Waits (holding the lock) until `condition` holds or the monotonic `deadline` (nanoseconds,
+    /// ``MonotonicClock/now()``) passes; wakes on every ``broadcast()``.
+    /// - Returns: whether the condition holds.
+    package func wait(until deadline: UInt64, for predicate: () -> Bool) -> Bool {
+        while !predicate() {
+            if MonotonicClock.now() >= deadline { return false }
+            var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+            _ = pthread_cond_timedwait(condition, mutex, &time)
+        }
+        return true
+    }
+
+    /// Wakes every waiter (call holding the lock).
+    package func broadcast() { pthread_cond_broadcast(condition) }
+}
+
+/// The resident memory of this process (`VmRSS` of /proc/self/status), in KiB; nil if unreadable.
+package enum ResidentMemory {
+    package static func kibibytes(of pid: Int32? = nil) -> Int? {
+        let path = pid.map { "/proc/\($0)/status" } ?? "/proc/self/status"
+        guard let bytes = try? FileSystem.readFile(path) else { return nil }
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return Int(line.dropFirst(6).split(separator: " ").first ?? "")
+        }
+        return nil
+    }
+}
