@@ -37,6 +37,7 @@ extension ModuleHost {
         var phaseStart = MonotonicClock.now()
         let timeout = options.phaseTimeout
         let syncPhases = options.syncEveryPhase
+        let observe = options.phaseStarted
 
         func finish(_ done: ReloadPhase) throws(ModuleError) {
             if injectedFailure == done { throw ModuleError(.injected, "Failure injected at the \(done.rawValue) phase of reloading \(name)") }
@@ -48,6 +49,7 @@ extension ModuleHost {
 
         do throws(ModuleError) {
             // Prepare: start the new version, check its interface, its self-check.
+            observe?(name, .prepare)
             let new = try WorkerProcess.spawn(image, environment: options.environment, errorLog: options.errorLog, timeout: options.startTimeout)
             candidate = new
             report.toVersion = new.label
@@ -65,6 +67,7 @@ extension ModuleHost {
             // Drain: new messages queue; wait for those in flight on the old version.
             phase = .drain
             route.lock.withLock { route.draining = true }
+            observe?(name, .drain)
             try new.notice(.drain, timeout: timeout)
             let deadline = MonotonicClock.now() + UInt64(options.drainTimeout * 1e9)
             let drained = route.lock.withLock { route.lock.wait(until: deadline) { route.inFlight == 0 } }
@@ -75,12 +78,14 @@ extension ModuleHost {
 
             // Snapshot: the old version's state (it keeps it: a rollback needs no transfer).
             phase = .snapshot
+            observe?(name, .snapshot)
             try new.notice(.snapshot, timeout: timeout)
             let snapshot = try old.snapshot(timeout: timeout)
             try finish(.snapshot)
 
             // Migrate: the pure function of whichever side knows both schemas.
             phase = .migrate
+            observe?(name, .migrate)
             try new.notice(.migrate, timeout: timeout)
             let target = new.hello.stateSchema
             var state = snapshot.state
@@ -93,12 +98,14 @@ extension ModuleHost {
 
             // Swap: the route names the new version (messages still queue until the commit).
             phase = .swap
+            observe?(name, .swap)
             try new.notice(.swap, timeout: timeout)
             route.lock.withLock { route.active = new }
             try finish(.swap)
 
             // Restore: the state into the new version, read back to prove it took it whole.
             phase = .restore
+            observe?(name, .restore)
             try new.notice(.restore, timeout: timeout)
             try new.restore(state, schema: target, timeout: timeout)
             let readBack = try new.snapshot(timeout: timeout)
@@ -109,6 +116,7 @@ extension ModuleHost {
 
             // Verify: health, then the queued messages answered (replies held until the commit).
             phase = .verify
+            observe?(name, .verify)
             try new.notice(.verify, timeout: timeout)
             try new.health(timeout: timeout)
             while true {

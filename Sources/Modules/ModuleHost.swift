@@ -19,6 +19,9 @@ package struct HostOptions: Sendable {
     package var environment: [String: String] = ["PATH": ProcessControl.environment("PATH") ?? "/usr/bin:/bin", "LANG": "C.UTF-8"]
     /// Where the workers' standard error goes (nil: /dev/null).
     package var errorLog: String?
+    /// Called by a reload as each phase starts (for drain: once new messages queue), with the
+    /// module's name; tests use it to send messages at a chosen phase.
+    package var phaseStarted: (@Sendable (String, ReloadPhase) -> Void)?
 
     package init() {}
 }
@@ -139,6 +142,18 @@ package final class ModuleHost: @unchecked Sendable {
     package func image(of name: String) throws(ModuleError) -> ModuleImage {
         let route = try route(name)
         return route.lock.withLock { route.active.image }
+    }
+
+    /// Messages waiting in the module's queue (during a reload).
+    package func queueLength(of name: String) throws(ModuleError) -> Int {
+        let route = try route(name)
+        return route.lock.withLock { route.queue.count }
+    }
+
+    /// The resident memory of the module's worker, in KiB.
+    package func workerResidentKiB(of name: String) throws(ModuleError) -> Int? {
+        let route = try route(name)
+        return route.lock.withLock { route.active }.residentKiB
     }
 
     /// The names of the running modules.

@@ -47,7 +47,7 @@ package final class WorkerProcess: @unchecked Sendable {
         configuration.inheritedDescriptor = .init(source: worker.rawValue, target: ModuleWorker.descriptor)
         let process: Subprocess.Running
         do {
-            process = try Subprocess.launch(configuration)
+            process = try Subprocess.launchDetachedFromThread(configuration)
         } catch {
             worker.close()
             host.close()
@@ -135,9 +135,11 @@ package final class WorkerProcess: @unchecked Sendable {
         } catch {
             // A worker that does not answer in time is not asked again: its stream may hold a late answer.
             stopped = true
+            let ended = (try? process.poll()).flatMap { $0 }
             process.terminate()
             channel.socket.close()
-            throw ModuleError(.io, "Failed to \(action) the module \(label) (pid \(hello.pid)): \(error)")
+            let how = ended.map { "; the worker \($0)" } ?? ""
+            throw ModuleError(.io, "Failed to \(action) the module \(label) (pid \(hello.pid)): \(error)\(how)")
         }
         if answer.kind == kind { return answer.payload }
         if answer.kind == .failure {

@@ -71,6 +71,10 @@ package final class ConditionLock: @unchecked Sendable {
     package func wait(until deadline: UInt64, for predicate: () -> Bool) -> Bool {
         while !predicate() {
             if MonotonicClock.now() >= deadline { return false }
+            if deadline == UInt64.max {
+                pthread_cond_wait(condition, mutex)
+                continue
+            }
             var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
             _ = pthread_cond_timedwait(condition, mutex, &time)
         }
@@ -87,7 +91,7 @@ package enum ResidentMemory {
         let path = pid.map { "/proc/\($0)/status" } ?? "/proc/self/status"
         guard let bytes = try? FileSystem.readFile(path) else { return nil }
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            return Int(line.dropFirst(6).split(separator: " ").first ?? "")
+            return line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) }
         }
         return nil
     }
