@@ -63,3 +63,70 @@ private final class SpawnThread: @unchecked Sendable {
         }.get()
     }
 }
+
+/// Threads started for work that blocks (senders, concurrent reloads), and waited for together.
+package final class ThreadGroup: @unchecked Sendable {
+    // `running` is guarded by `lock`.
+    private let lock = ConditionLock()
+    private var running = 0
+
+    package init() {}
+
+    /// Starts `body` on a new thread.
+    package func start(_ body: @escaping @Sendable () -> Void) {
+        lock.withLock { running += 1 }
+        let job = Job { [self] in
+            body()
+            lock.withLock {
+                running -= 1
+                lock.broadcast()
+            }
+        }
+        var thread = pthread_t()
+        pthread_create(&thread, nil, { context in
+            Unmanaged<Job>.fromOpaque(context!).takeRetainedValue().body()
+            return nil
+        }, Unmanaged.passRetained(job).toOpaque())
+        pthread_detach(thread)
+    }
+
+    /// Waits until every thread started has finished.
+    package func wait() {
+        lock.withLock { _ = lock.wait(until: UInt64.max) { running == 0 } }
+    }
+
+    /// Runs `body` for each item on a thread of its own, all released at the same moment.
+    /// - Returns: the results, in the items' order.
+    package static func collect<Item: Sendable, Value>(_ items: [Item], _ body: @escaping @Sendable (Item) -> Value) -> [Value] {
+        let group = ThreadGroup()
+        let results = ResultSlots<Value>(count: items.count)
+        let gate = ConditionLock()
+        nonisolated(unsafe) var open = false
+        for (index, item) in items.enumerated() {
+            group.start {
+                gate.withLock { _ = gate.wait(until: UInt64.max) { open } }
+                results.set(index, body(item))
+            }
+        }
+        gate.withLock {
+            open = true
+            gate.broadcast()
+        }
+        group.wait()
+        return results.values
+    }
+
+    private final class Job {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+}
+
+private final class ResultSlots<Value>: @unchecked Sendable {
+    // `slots` is guarded by `lock`.
+    private let lock = ConditionLock()
+    private var slots: [Value?]
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ index: Int, _ value: Value) { lock.withLock { slots[index] = value } }
+    var values: [Value] { lock.withLock { slots.map { $0! } } }
+}

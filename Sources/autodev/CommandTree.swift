@@ -194,8 +194,51 @@ enum CommandTree {
         options: tufDownload.options,
         subcommands: [tufInit, tufRefresh, tufDownload])
 
+    static let moduleName = [(name: "name", help: "The module: counter or example-handler.")]
+
+    static let modulesBuild = CommandSpec(
+        path: ["modules", "build"], abstract: "Build a module's worker from source and keep it in the home's module store.",
+        discussion: "Runs swift build -c release --product <name>-module (output in <home>/logs/modules-build-<name>.log), starts the result once to read its name, protocol and state schema, and copies it into <home>/modules/store/<sha256>/. Nothing is recorded when any of that fails.",
+        arguments: moduleName,
+        options: [.init(name: "source", value: "DIR", help: "The package to build (default: the home's working copy, else the package around the current directory)."),
+                  CommandSpec.json, CommandSpec.home])
+
+    static let modulesReload = CommandSpec(
+        path: ["modules", "reload"], abstract: "Make a built module version the one in force.",
+        discussion: "The version is checked first (it must run the named module and speak the current version's protocol); with no host running for the home it is recorded as the version the next start runs. A running host (ModuleHost in a program) reloads through eight journaled phases: prepare, drain, snapshot, migrate, swap, restore, verify, commit or rollback.",
+        arguments: moduleName,
+        options: [.init(name: "from", value: "PATH", help: "The module worker to load (default: the last one 'modules build' stored)."),
+                  CommandSpec.json, CommandSpec.home])
+
+    static let modulesRollback = CommandSpec(
+        path: ["modules", "rollback"], abstract: "Return a module to the version in force before its current one.",
+        arguments: moduleName, options: [CommandSpec.json, CommandSpec.home])
+
+    static let modulesList = CommandSpec(
+        path: ["modules", "list"], abstract: "Show each module's version, state schema and reload history, from the module journal.",
+        options: [CommandSpec.json, CommandSpec.home])
+
+    static let modulesStatefulGate = CommandSpec(
+        path: ["modules", "test-stateful-reload"], abstract: "Reload a stateful module under load, migrating its state each time; report loss and times.",
+        discussion: "Real worker processes (versions built into this binary): a counter module whose state schema changes between versions 1 and 2 is reloaded back and forth while four senders send messages at a fixed rate and check every reply. Exit 1 on any lost or mismatched message or any reload that did not commit.",
+        options: [.init(name: "reloads", value: "N", help: "Reloads to run (default 50)."),
+                  .init(name: "rate", value: "N", help: "Messages a second, all senders together (default 2000)."),
+                  CommandSpec.json])
+
+    static let modulesConcurrentGate = CommandSpec(
+        path: ["modules", "test-concurrent-reload"], abstract: "Reload several modules at the same moment under load; report interference, loss and times.",
+        discussion: "Each round releases one reload per module at the same moment, while two senders per module send messages at a fixed rate and check every reply and, at the end, every module's state. Exit 1 on any lost or mismatched message or any reload that did not commit.",
+        options: [.init(name: "modules", value: "N", help: "Modules reloaded together (default 4)."),
+                  .init(name: "rounds", value: "N", help: "Rounds of simultaneous reloads (default 20)."),
+                  .init(name: "rate", value: "N", help: "Messages a second, all senders together (default 2000)."),
+                  CommandSpec.json])
+
+    static let modules = CommandSpec(
+        path: ["modules"], abstract: "Hot reload of modules: build, reload, roll back and list them; run the reload gates.",
+        options: [], subcommands: [modulesBuild, modulesReload, modulesRollback, modulesList, modulesStatefulGate, modulesConcurrentGate])
+
     static let root = CommandSpec(
         path: [], abstract: "A program that upgrades itself safely: verified, journaled, atomic, reversible.",
         options: [.init(name: "version", help: "Show the version.")],
-        subcommands: [initialize, selfUpgrade, update, agent, selfCheck, digest, release, tuf])
+        subcommands: [initialize, selfUpgrade, update, agent, modules, selfCheck, digest, release, tuf])
 }
