@@ -96,3 +96,39 @@ package enum ResidentMemory {
         return nil
     }
 }
+
+extension Socket {
+    /// Connects to the Unix stream socket at `path` (at once, or fails: a Unix socket never
+    /// connects in the background). The socket is close-on-exec and non-blocking.
+    /// - Throws: ``SystemError`` "connect to" (`ENOENT`/`ECONNREFUSED` when nothing listens there).
+    package static func connect(unixPath path: String) throws(SystemError) -> Socket {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw SystemError("connect to", path: path, errno: Errno(rawValue: ENAMETOOLONG))
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        }
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+        let fd = try systemCall("open a socket for", path: path) { socket(AF_UNIX, type, 0) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if connected != 0 {
+            let error = Errno.current
+            // A Unix socket connects at once or not at all (EAGAIN: its backlog is full).
+            Glibc.close(fd)
+            throw SystemError("connect to", path: path, errno: error)
+        }
+        return Socket(rawValue: fd, endpoint: path)
+    }
+}
+
+extension Socket {
+    /// Takes ownership of an open socket descriptor (one accepted by a ``ListeningSocket``).
+    package init(adopting descriptor: Int32, endpoint: String) {
+        self.init(rawValue: descriptor, endpoint: endpoint)
+    }
+}

@@ -204,11 +204,17 @@ enum CommandTree {
                   CommandSpec.json, CommandSpec.home])
 
     static let modulesReload = CommandSpec(
-        path: ["modules", "reload"], abstract: "Make a built module version the one in force.",
-        discussion: "The version is checked first (it must run the named module and speak the current version's protocol); with no host running for the home it is recorded as the version the next start runs. A running host (ModuleHost in a program) reloads through eight journaled phases: prepare, drain, snapshot, migrate, swap, restore, verify, commit or rollback.",
+        path: ["modules", "reload"], abstract: "Load a module version: in place in a running host, else for the next start.",
+        discussion: "The version is started once to check it runs the named module. A host running for the home ('modules serve', or a program embedding ModuleHost) is asked over <home>/modules/control.sock to reload it through eight journaled phases (prepare, drain, snapshot, migrate, swap, restore, verify, commit or rollback), and the phases and times are printed; exit 1 when it rolled back. With no host running, the version must speak the current version's protocol and is recorded as the one the next start runs.",
         arguments: moduleName,
         options: [.init(name: "from", value: "PATH", help: "The module worker to load (default: the last one 'modules build' stored)."),
+                  .init(name: "builtin", value: "VERSION", help: "Load a version built into this autodev (counter: 1 or 2; example-handler: 1 or 2)."),
                   CommandSpec.json, CommandSpec.home])
+
+    static let modulesServe = CommandSpec(
+        path: ["modules", "serve"], abstract: "Run a module host for the home until SIGINT or SIGTERM.",
+        discussion: "Starts every module on the version its journal names (the counter on its latest built-in version when none is named) and listens on <home>/modules/control.sock, where 'modules reload' asks it to reload in place.",
+        options: [CommandSpec.json, CommandSpec.home])
 
     static let modulesRollback = CommandSpec(
         path: ["modules", "rollback"], abstract: "Return a module to the version in force before its current one.",
@@ -235,7 +241,7 @@ enum CommandTree {
 
     static let modules = CommandSpec(
         path: ["modules"], abstract: "Hot reload of modules: build, reload, roll back and list them; run the reload gates.",
-        options: [], subcommands: [modulesBuild, modulesReload, modulesRollback, modulesList, modulesStatefulGate, modulesConcurrentGate])
+        options: [], subcommands: [modulesBuild, modulesReload, modulesRollback, modulesList, modulesServe, modulesStatefulGate, modulesConcurrentGate])
 
     static let root = CommandSpec(
         path: [], abstract: "A program that upgrades itself safely: verified, journaled, atomic, reversible.",

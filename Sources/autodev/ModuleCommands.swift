@@ -120,20 +120,37 @@ enum ModuleCommands {
     static func reload(_ arguments: ParsedArguments) throws -> Int32 {
         let entry = try name(arguments, spec: CommandTree.modulesReload)
         let home = try home(arguments)
-        let journal = try ModuleJournal(directory: directory(home))
-        let records = try journal.records()
+        let modules = directory(home)
+        let journal = try ModuleJournal(directory: modules)
         var image: ModuleImage
-        if let from = arguments.value("from") {
+        if let version = arguments.value("builtin") {
+            guard entry.versions[version] != nil else {
+                throw UsageError(message: "The value '\(version)' is invalid for '--builtin <version>': \(entry.name) has \(entry.versions.keys.sorted().joined(separator: ", "))", spec: CommandTree.modulesReload)
+            }
+            guard arguments.value("from") == nil else { throw UsageError(message: "Give --from or --builtin, not both", spec: CommandTree.modulesReload) }
+            image = try ModuleCatalog.builtIn(entry.name, version: version)
+        } else if let from = arguments.value("from") {
             let path = FileSystem.absolute(from)
             guard FileSystem.exists(path), !FileSystem.isDirectory(path) else { throw ModuleCommandError("No module worker at \"\(path)\"") }
             image = ModuleImage(executable: path)
-        } else if let built = records.last(where: { $0.kind == .built && $0.module == entry.name })?.to {
+        } else if let built = try journal.records().last(where: { $0.kind == .built && $0.module == entry.name })?.to {
             image = built
         } else {
-            throw ModuleCommandError("No built version of \(entry.name): run 'autodev modules build \(entry.name)' or pass --from PATH")
+            throw ModuleCommandError("No built version of \(entry.name): run 'autodev modules build \(entry.name)', or pass --from PATH or --builtin VERSION")
         }
         let hello = try ModuleStore.probe(image)
         guard hello.name == entry.name else { throw ModuleCommandError("\"\(image.executable)\" runs the module \(hello.name), not \(entry.name)") }
+        if arguments.value("from") != nil {
+            image = ModuleImage(executable: try ModuleStore(directory: modules).stage(image.executable).path)
+        }
+        // A fault to inject in the new version (crash tests of a running host), passed on as given.
+        if let fault = ProcessControl.environment(ModuleWorker.faultVariable), !fault.isEmpty {
+            image.environment[ModuleWorker.faultVariable] = fault
+        }
+
+        // A host running for this home reloads in place.
+        if let status = try reloadInRunningHost(modules, entry: entry, image: image, arguments) { return status }
+
         let current = try journal.versions()[entry.name]
         if let current, let currentImage = current.to, currentImage != image {
             let running = try ModuleStore.probe(currentImage)
@@ -141,18 +158,63 @@ enum ModuleCommands {
                 throw ModuleCommandError("Refused to reload \(entry.name): \(hello.name)@\(hello.version) speaks protocol \(hello.protocolVersion), the current version \(running.protocolVersion)")
             }
         }
-        if arguments.value("from") != nil && !image.executable.hasPrefix(ModuleStore(directory: directory(home)).store + "/") {
-            image = ModuleImage(executable: try ModuleStore(directory: directory(home)).stage(image.executable).path)
-        }
         try journal.append(ModuleRecord(kind: .current, module: entry.name, from: current?.to, to: image, fromVersion: current?.toVersion,
                                         toVersion: "\(hello.name)@\(hello.version)", schema: hello.stateSchema,
                                         reason: "modules reload with no host running"))
         if arguments.has("json") {
-            try Output.json(SetReport(module: entry.name, version: hello.version, stateSchema: hello.stateSchema, path: image.executable,
+            try Output.json(SetReport(module: entry.name, version: hello.version, stateSchema: hello.stateSchema, path: image.commandLine,
                                       hostRunning: false))
         } else {
             Output.out("\(entry.name): no host is running for \(home.root); \(hello.name)@\(hello.version) (state schema \(hello.stateSchema)) is now the version the next start runs")
         }
+        return ExitCode.success
+    }
+
+    /// Asks a host running for the home to reload; nil when none is running.
+    static func reloadInRunningHost(_ modules: String, entry: ModuleCatalog.Entry, image: ModuleImage, _ arguments: ParsedArguments) throws -> Int32? {
+        guard let answer = try ModuleHost.askRunningHost(in: modules, ControlRequest(operation: "reload", module: entry.name, image: image)) else { return nil }
+        guard let report = answer.report else { throw ModuleCommandError(answer.error ?? "The module host gave no answer") }
+        if arguments.has("json") {
+            try Output.json(report)
+            return report.committed ? ExitCode.success : ExitCode.failure
+        }
+        for phase in report.phases { Output.out("  ✓ \(phase.phase.rawValue) (\(ModuleGates.milliseconds(phase.milliseconds)) ms)") }
+        if report.committed {
+            Output.out("Reloaded \(entry.name): \(report.fromVersion) → \(report.toVersion) (state schema \(report.fromSchema) → \(report.toSchema)) in \(ModuleGates.milliseconds(report.milliseconds)) ms, \(report.queued) message(s) queued and answered")
+        } else {
+            Output.err("  ✗ \(report.failedPhase?.rawValue ?? "?")")
+            Output.err("Error: \(Output.escaped(report.reason ?? "the reload failed"))")
+            Output.err("Rolled back: \(entry.name) stays on \(report.fromVersion) (\(ModuleGates.milliseconds(report.milliseconds)) ms)")
+        }
+        return report.committed ? ExitCode.success : ExitCode.failure
+    }
+
+    // MARK: - serve
+
+    /// Runs a host for the home: every module on its committed version (the counter on the
+    /// latest built-in version when the journal names none), the control socket open, until
+    /// SIGINT or SIGTERM.
+    static func serve(_ arguments: ParsedArguments) throws -> Int32 {
+        let home = try home(arguments)
+        Cancellation.install()
+        let host = try ModuleHost(directory: directory(home))
+        defer { host.stop() }
+        for note in host.recoveryNotes { Output.err("autodev: recovery: \(note)") }
+        var started = try host.startCommitted()
+        if started.isEmpty {
+            try host.start("counter", image: try ModuleCatalog.builtIn("counter", version: CounterModule.latest))
+            started = ["counter"]
+        }
+        try host.serveControl()
+        if arguments.has("json") {
+            var versions: [String: String] = [:]
+            for name in started { versions[name] = try host.version(of: name).version }
+            try Output.jsonLine(ServeReport(pid: ProcessControl.id, control: ModuleHost.controlPath(directory(home)), modules: versions))
+        } else {
+            Output.out("pid \(ProcessControl.id): serving \(try started.map { "\($0)@\(try host.version(of: $0).version)" }.joined(separator: ", ")) for \(home.root)")
+            Output.out("Reload with: autodev modules reload NAME --from PATH (or --builtin VERSION)")
+        }
+        while Cancellation.signal == 0 { ProcessControl.sleep(seconds: 0.1) }
         return ExitCode.success
     }
 
@@ -165,6 +227,7 @@ enum ModuleCommands {
         guard let previous = history.dropLast().last(where: { $0.to != current.to }), let image = previous.to else {
             throw ModuleCommandError("The module \(entry.name) has no earlier version to return to")
         }
+        if let status = try reloadInRunningHost(directory(home), entry: entry, image: image, arguments) { return status }
         try journal.append(ModuleRecord(kind: .current, module: entry.name, from: current.to, to: image, fromVersion: current.toVersion,
                                         toVersion: previous.toVersion, schema: previous.schema, reason: "modules rollback"))
         if arguments.has("json") {
@@ -174,6 +237,12 @@ enum ModuleCommands {
             Output.out("\(entry.name): rolled back \(current.toVersion ?? "?") → \(previous.toVersion ?? "?") (the version the next start runs)")
         }
         return ExitCode.success
+    }
+
+    struct ServeReport: Codable {
+        var pid: Int32
+        var control: String
+        var modules: [String: String]
     }
 
     struct SetReport: Codable {
