@@ -60,7 +60,7 @@ let package = Package(
         // The library's example: a daemon that upgrades itself in place without losing its work.
         .executableTarget(name: "ExampleDaemon", dependencies: ["SelfUpgrade"], path: "Sources/ExampleDaemon"),
         // An HTTP/1.1 server that upgrades itself under load without refusing a connection.
-        .executableTarget(name: "ExampleServer", dependencies: ["SelfUpgrade", "Handoff"], path: "Sources/ExampleServer"),
+        .executableTarget(name: "ExampleServer", dependencies: ["SelfUpgrade", "Handoff", "Modules", "ExampleHandler"], path: "Sources/ExampleServer"),
         // The README's embedding example, compiled as shown (a test keeps the two identical).
         .executableTarget(name: "EmbeddingExample", dependencies: ["SelfUpgrade"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
