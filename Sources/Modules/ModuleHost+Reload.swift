@@ -28,7 +28,10 @@ extension ModuleHost {
         let id = nextReloadID(name)
         var report = ReloadReport(module: name, reload: id, committed: false, fromVersion: old.label, toVersion: image.commandLine,
                                   fromSchema: old.hello.stateSchema, toSchema: old.hello.stateSchema, phases: [], queued: 0, milliseconds: 0)
-        try journal.append(ModuleRecord(kind: .begin, module: name, reload: id, from: old.image, to: image, fromVersion: old.label, schema: old.hello.stateSchema))
+        // Only the commit must be durable before it takes effect: a begin or phase record lost
+        // with the power leaves the journal at the old version, which is where the module is.
+        try journal.append(ModuleRecord(kind: .begin, module: name, reload: id, from: old.image, to: image, fromVersion: old.label, schema: old.hello.stateSchema),
+                           sync: options.syncEveryPhase)
 
         var candidate: WorkerProcess?
         var held: [(message: Pending, reply: [UInt8])] = []

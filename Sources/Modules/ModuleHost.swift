@@ -12,8 +12,10 @@ package struct HostOptions: Sendable {
     package var drainTimeout = 5.0
     /// Seconds a new worker has to say hello.
     package var startTimeout = 10.0
-    /// Also fsync each phase record (by default only begin, commit and rollback are fsync'd; a
-    /// phase record is written at once and survives the host's death without it).
+    /// Also fsync the begin and phase records. By default only commit and rollback records are
+    /// fsync'd (the commit's fsync makes every record before it durable too); the others are
+    /// written at once, so they survive the host's death, and losing them to a power cut leaves
+    /// the journal at the version the module was on.
     package var syncEveryPhase = false
     /// The workers' environment (each image adds its own variables).
     package var environment: [String: String] = ["PATH": ProcessControl.environment("PATH") ?? "/usr/bin:/bin", "LANG": "C.UTF-8"]

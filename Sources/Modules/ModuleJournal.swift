@@ -95,23 +95,36 @@ package final class ModuleJournal: @unchecked Sendable {
         guard let json = try? Array(encoder.encode(record)) else { throw ModuleError(.journal, "Failed to encode a record for \"\(path)\"") }
         let checksum = String(CRC32.checksum(json), radix: 16)
         let line = Array((String(repeating: "0", count: 8 - checksum.count) + checksum + " ").utf8) + json + [UInt8(ascii: "\n")]
-        try lock.withLock { () throws(ModuleError) in
+        // The write happens under the lock (records never interleave); the fsync after it, so
+        // that concurrent reloads' commits share the file system's journal commit.
+        let written = try lock.withLock { () throws(ModuleError) -> (FileDescriptor, Bool) in
             do {
                 let valid = try validLength ?? Self.read(path).validLength
                 let fd = try FileDescriptor.open(path, [.writeOnly, .create, .append, .noFollow], mode: 0o644)
-                try fd.closeAfter {
+                do {
                     let size = try fd.status().size
                     if size != valid { try fd.truncate(to: valid) }
                     try fd.writeAll(line)
-                    if sync { try fd.sync() }
-                    if size == 0 { try FileSystem.syncDirectory(FileSystem.parent(of: path)) }
+                    validLength = valid + line.count
+                    return (fd, size == 0)
+                } catch {
+                    try? fd.close()
+                    throw error
                 }
-                validLength = valid + line.count
             } catch let error as ModuleError {
                 throw error
             } catch {
                 throw ModuleError(.journal, "Failed to append to \"\(path)\": \(error)")
             }
+        }
+        let (fd, created) = written
+        do {
+            try fd.closeAfter {
+                if sync { try fd.sync() }
+                if created { try FileSystem.syncDirectory(FileSystem.parent(of: path)) }
+            }
+        } catch {
+            throw ModuleError(.journal, "Failed to make the record appended to \"\(path)\" durable: \(error)")
         }
     }
 
@@ -126,8 +139,12 @@ package final class ModuleJournal: @unchecked Sendable {
     /// Each module's version in force: the last commit, start or current record (a rollback
     /// leaves the version before the reload in force).
     package func versions() throws(ModuleError) -> [String: ModuleRecord] {
+        let all = try records()
+        // A commit whose record could not be made durable is followed by its reload's rollback.
+        let rolledBack = Set(all.filter { $0.kind == .rollback }.compactMap(\.reload))
         var result: [String: ModuleRecord] = [:]
-        for record in try records() where [.commit, .start, .current].contains(record.kind) && record.to != nil {
+        for record in all where [.commit, .start, .current].contains(record.kind) && record.to != nil {
+            if record.kind == .commit, let reload = record.reload, rolledBack.contains(reload) { continue }
             result[record.module] = record
         }
         return result

@@ -17,21 +17,26 @@ extension Subprocess {
     }
 }
 
-/// One thread, started at first use and never ended, that runs the jobs given to it in order.
+/// A few threads, started at first use and never ended, that run the jobs given to them.
 private final class SpawnThread: @unchecked Sendable {
     // `jobs` is guarded by `lock`.
     static let shared = SpawnThread()
     private let lock = ConditionLock()
     private var jobs: [() -> Void] = []
 
+    /// Threads that take jobs: concurrent reloads of different modules start their workers in parallel.
+    private static let width = 4
+
     private init() {
-        var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        pthread_create(&thread, nil, { context in
-            Unmanaged<SpawnThread>.fromOpaque(context!).takeUnretainedValue().loop()
-            return nil
-        }, context)
-        pthread_detach(thread)
+        for _ in 0..<Self.width {
+            var thread = pthread_t()
+            let context = Unmanaged.passRetained(self).toOpaque()
+            pthread_create(&thread, nil, { context in
+                Unmanaged<SpawnThread>.fromOpaque(context!).takeUnretainedValue().loop()
+                return nil
+            }, context)
+            pthread_detach(thread)
+        }
     }
 
     private func loop() -> Never {

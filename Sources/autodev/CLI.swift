@@ -98,6 +98,7 @@ enum CLI {
             case "rollback": return try run(CommandTree.modulesRollback, rest.dropFirst(), ModuleCommands.rollback)
             case "list": return try run(CommandTree.modulesList, rest.dropFirst(), ModuleCommands.list)
             case "serve": return try run(CommandTree.modulesServe, rest.dropFirst(), ModuleCommands.serve)
+            case "measure-routing": return try run(CommandTree.modulesMeasureRouting, rest.dropFirst(), ModuleGates.routing)
             case "test-stateful-reload": return try run(CommandTree.modulesStatefulGate, rest.dropFirst(), ModuleGates.stateful)
             case "test-concurrent-reload": return try run(CommandTree.modulesConcurrentGate, rest.dropFirst(), ModuleGates.concurrent)
             case nil, "-h", "--help":

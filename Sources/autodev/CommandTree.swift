@@ -239,6 +239,11 @@ enum CommandTree {
                   .init(name: "rate", value: "N", help: "Messages a second, all senders together (default 2000)."),
                   CommandSpec.json])
 
+    /// Hidden (scripts/bench): not listed among the subcommands.
+    static let modulesMeasureRouting = CommandSpec(
+        path: ["modules", "measure-routing"], abstract: "Measure one message routed through the host against a direct call.",
+        options: [.init(name: "messages", value: "N", help: "Messages to time (default 20000).")])
+
     static let modules = CommandSpec(
         path: ["modules"], abstract: "Hot reload of modules: build, reload, roll back and list them; run the reload gates.",
         options: [], subcommands: [modulesBuild, modulesReload, modulesRollback, modulesList, modulesServe, modulesStatefulGate, modulesConcurrentGate])

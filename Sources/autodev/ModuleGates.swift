@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import CounterModule
 import Modules
 import Platform
 
@@ -19,6 +20,7 @@ enum ModuleGates {
         var reloadMs: Percentiles
         var messageLatencyMs: Percentiles
         var duringReloadLatencyMs: Percentiles
+        var outsideReloadLatencyMs: Percentiles
         var schemaChanges: Int
         var hostResidentKiB: [Int]
         var failures: [String]
@@ -82,7 +84,7 @@ enum ModuleGates {
             Output.out("\(report.gate): \(report.modules) module(s), \(report.reloads) reloads (\(report.committed) committed, \(report.schemaChanges) with a schema migration)")
             Output.out("  messages: \(report.sent) sent, \(report.answered) answered, \(report.lost) lost, \(report.mismatched) mismatched")
             Output.out("  reload (request → committed): p50 \(milliseconds(report.reloadMs.p50)) ms, p99 \(milliseconds(report.reloadMs.p99)) ms, max \(milliseconds(report.reloadMs.max)) ms")
-            Output.out("  message latency: p50 \(milliseconds(report.messageLatencyMs.p50)) ms, p99 \(milliseconds(report.messageLatencyMs.p99)) ms; arriving during a reload: p99 \(milliseconds(report.duringReloadLatencyMs.p99)) ms")
+            Output.out("  message latency: p50 \(milliseconds(report.messageLatencyMs.p50)) ms, p99 \(milliseconds(report.messageLatencyMs.p99)) ms; arriving during a reload: p99 \(milliseconds(report.duringReloadLatencyMs.p99)) ms, outside: p99 \(milliseconds(report.outsideReloadLatencyMs.p99)) ms")
             Output.out("  host resident memory: \(report.hostResidentKiB.first ?? 0) KiB before, \(report.hostResidentKiB.last ?? 0) KiB after")
             for failure in report.failures.prefix(10) { Output.err("  ✗ \(Output.escaped(failure, keepingNewlines: false))") }
             Output.out(report.passed ? "PASS" : "FAIL")
@@ -175,9 +177,33 @@ enum ModuleGates {
         return Report(gate: gate, modules: modules, reloads: rounds * modules, committed: committed, sent: figures.sent,
                       answered: figures.answered, lost: lost, mismatched: figures.mismatched,
                       reloadMs: Percentiles(reloadTimes), messageLatencyMs: Percentiles(figures.latencies),
-                      duringReloadLatencyMs: Percentiles(figures.duringLatencies), schemaChanges: schemaChanges,
+                      duringReloadLatencyMs: Percentiles(figures.duringLatencies),
+                      outsideReloadLatencyMs: Percentiles(figures.outsideLatencies), schemaChanges: schemaChanges,
                       hostResidentKiB: [before, after], failures: figures.failures,
                       passed: lost == 0 && figures.mismatched == 0 && committed == rounds * modules && figures.failures.isEmpty)
+    }
+
+    /// `modules measure-routing` (hidden, for scripts/bench): the cost of one message routed
+    /// through the host to a worker against a direct call of the same module in this process.
+    static func routing(_ arguments: ParsedArguments) throws -> Int32 {
+        let count = try positiveInteger(arguments, "messages", default: 20_000, maximum: 10_000_000, spec: CommandTree.modulesMeasureRouting)
+        let directory = try temporaryDirectory()
+        defer { try? FileSystem.removeTree(directory) }
+        let host = try ModuleHost(directory: directory)
+        defer { host.stop() }
+        try host.start("counter", image: try ModuleCatalog.builtIn("counter", version: "1"))
+        let message = Array("add k 1".utf8)
+        for _ in 0..<1_000 { _ = try host.send("counter", message) }
+        var start = MonotonicClock.now()
+        for _ in 0..<count { _ = try host.send("counter", message) }
+        let routed = Double(MonotonicClock.now() - start) / Double(count) / 1_000
+        var module = CounterV1()
+        for _ in 0..<1_000 { _ = try module.handle(message) }
+        start = MonotonicClock.now()
+        for _ in 0..<count { _ = try module.handle(message) }
+        let direct = Double(MonotonicClock.now() - start) / Double(count) / 1_000
+        try Output.jsonLine(["messages": Double(count), "routedMicroseconds": rounded(routed), "directMicroseconds": rounded(direct)])
+        return ExitCode.success
     }
 
     private static func temporaryDirectory() throws -> String {
@@ -199,6 +225,7 @@ final class GateState: @unchecked Sendable {
     private var mismatches = 0
     private var latencies: [Double] = []
     private var duringLatencies: [Double] = []
+    private var outsideLatencies: [Double] = []
     private var failures: [String] = []
     private var counts: [(String, String, Int)] = []
 
@@ -217,7 +244,7 @@ final class GateState: @unchecked Sendable {
         lock.withLock {
             answeredTotal += 1
             latencies.append(latency)
-            if during { duringLatencies.append(latency) }
+            if during { duringLatencies.append(latency) } else { outsideLatencies.append(latency) }
             if let mismatch {
                 mismatches += 1
                 failures.append(mismatch)
@@ -225,7 +252,7 @@ final class GateState: @unchecked Sendable {
         }
     }
 
-    var figures: (sent: Int, answered: Int, mismatched: Int, latencies: [Double], duringLatencies: [Double], failures: [String]) {
-        lock.withLock { (sentTotal, answeredTotal, mismatches, latencies, duringLatencies, failures) }
+    var figures: (sent: Int, answered: Int, mismatched: Int, latencies: [Double], duringLatencies: [Double], outsideLatencies: [Double], failures: [String]) {
+        lock.withLock { (sentTotal, answeredTotal, mismatches, latencies, duringLatencies, outsideLatencies, failures) }
     }
 }
