@@ -24,10 +24,15 @@ enum AgentCommand {
         Cancellation.install()
         guard let build = try UpgradeCommand.sourceBuild(arguments, home: home) else { return ExitCode.failure }
         let report = AgentReport(json: session.json)
-        let loop = AgentLoop(
+        var loop = AgentLoop(
             upgrader: session.upgrader, build: build, proposals: proposals, maxIterations: limit,
             beforeRestart: { name in try AutodevState.update(in: home.state) { $0.pendingTransaction = "agent:" + name } },
             onEvent: report.show)
+        // A proposal that changes only a module's sources is built, tested and hot reloaded.
+        let source = build.source
+        loop.moduleRoute = ModuleRoute(modules: ["Sources/CounterModule": "counter", "Sources/ExampleHandler": "example-handler"]) { module in
+            try ModuleCommands.buildTestAndReload(module, source: source, home: home, testFilter: "ModulesTests")
+        }
         switch try loop.run(after: resumption.map(AgentLoop.Restart.init)) {
         case .finished: return ExitCode.success
         case .upgradeReturned: return ExitCode.failure

@@ -69,40 +69,70 @@ enum ModuleCommands {
         let home = try home(arguments)
         let source = FileSystem.absolute(arguments.value("source") ?? (FileSystem.isDirectory(home.workingCopy) ? home.workingCopy
             : HomeLocator.enclosingRepository(of: FileSystem.currentDirectory()) ?? FileSystem.currentDirectory()))
-        guard FileSystem.exists(source + "/Package.swift") else {
-            throw ModuleCommandError("No Swift package at \"\(source)\" (no Package.swift): pass --source DIR")
-        }
-        guard let swift = ProcessControl.findExecutable("swift") else { throw ModuleCommandError("Failed to build \(entry.name): no 'swift' on PATH") }
-        let scratch = home.root + "/build-modules"
-        let log = home.logs + "/modules-build-\(entry.name).log"
-        try FileSystem.createDirectory(home.logs, mode: 0o755, intermediates: true)
-        let started = MonotonicClock.now()
-        var configuration = Subprocess.Configuration(executable: swift, arguments: ["build", "-c", "release", "--product", entry.product,
-                                                                                    "--package-path", source, "--scratch-path", scratch],
-                                                     environment: ProcessControl.environment())
-        configuration.outputPath = log
-        configuration.errorPath = log
-        let status = try Subprocess.run(configuration)
-        guard status.isSuccess else { throw ModuleCommandError("Failed to build \(entry.name) in \"\(source)\": swift build \(status) (output in \"\(log)\")") }
-        let built = scratch + "/release/" + entry.product
-        let store = ModuleStore(directory: directory(home))
-        let probeImage = ModuleImage(executable: built)
-        let hello = try ModuleStore.probe(probeImage)
-        guard hello.name == entry.name else { throw ModuleCommandError("\"\(built)\" runs the module \(hello.name), not \(entry.name)") }
-        let stored = try store.stage(built)
-        let image = ModuleImage(executable: stored.path)
-        let journal = try ModuleJournal(directory: directory(home))
-        try journal.append(ModuleRecord(kind: .built, module: entry.name, to: image, toVersion: "\(hello.name)@\(hello.version)", schema: hello.stateSchema))
-        let seconds = MonotonicClock.seconds(since: started)
+        let built = try buildAndStage(entry, source: source, home: home)
         if arguments.has("json") {
-            try Output.json(BuildReport(module: entry.name, version: hello.version, protocolVersion: hello.protocolVersion,
-                                        stateSchema: hello.stateSchema, path: stored.path, sha256: stored.digest, seconds: seconds))
+            try Output.json(BuildReport(module: entry.name, version: built.hello.version, protocolVersion: built.hello.protocolVersion,
+                                        stateSchema: built.hello.stateSchema, path: built.path, sha256: built.digest, seconds: built.seconds))
         } else {
-            Output.out("Built \(entry.name)@\(hello.version) (protocol \(hello.protocolVersion), state schema \(hello.stateSchema)) in \(Output.seconds(seconds))")
-            Output.out("Stored as \(stored.path)")
+            Output.out("Built \(entry.name)@\(built.hello.version) (protocol \(built.hello.protocolVersion), state schema \(built.hello.stateSchema)) in \(Output.seconds(built.seconds))")
+            Output.out("Stored as \(built.path)")
             Output.out("Load it with: autodev modules reload \(entry.name)")
         }
         return ExitCode.success
+    }
+
+    /// `swift build -c release --product <module>-module` in `source`, started once to check it
+    /// runs the module, copied into the store, journaled as `built`.
+    static func buildAndStage(_ entry: ModuleCatalog.Entry, source: String, home: Home) throws -> (path: String, digest: String, hello: Hello, seconds: Double) {
+        guard FileSystem.exists(source + "/Package.swift") else {
+            throw ModuleCommandError("No Swift package at \"\(source)\" (no Package.swift): pass --source DIR")
+        }
+        let started = MonotonicClock.now()
+        try runSwift(["build", "-c", "release", "--product", entry.product, "--package-path", source, "--scratch-path", home.root + "/build-modules"],
+                     log: home.logs + "/modules-build-\(entry.name).log", action: "build \(entry.name) in \"\(source)\"")
+        let built = home.root + "/build-modules/release/" + entry.product
+        let hello = try ModuleStore.probe(ModuleImage(executable: built))
+        guard hello.name == entry.name else { throw ModuleCommandError("\"\(built)\" runs the module \(hello.name), not \(entry.name)") }
+        let stored = try ModuleStore(directory: directory(home)).stage(built)
+        let journal = try ModuleJournal(directory: directory(home))
+        try journal.append(ModuleRecord(kind: .built, module: entry.name, to: ModuleImage(executable: stored.path),
+                                        toVersion: "\(hello.name)@\(hello.version)", schema: hello.stateSchema))
+        return (stored.path, stored.digest, hello, MonotonicClock.seconds(since: started))
+    }
+
+    /// Runs swift with its output in `log`; a failure names the action and the log.
+    static func runSwift(_ arguments: [String], log: String, action: String) throws {
+        guard let swift = ProcessControl.findExecutable("swift") else { throw ModuleCommandError("Failed to \(action): no 'swift' on PATH") }
+        try FileSystem.createDirectory(FileSystem.parent(of: log), mode: 0o755, intermediates: true)
+        var configuration = Subprocess.Configuration(executable: swift, arguments: arguments, environment: ProcessControl.environment())
+        configuration.outputPath = log
+        configuration.errorPath = log
+        let status = try Subprocess.run(configuration)
+        guard status.isSuccess else { throw ModuleCommandError("Failed to \(action): swift \(arguments.first ?? "") \(status) (output in \"\(log)\")") }
+    }
+
+    /// The agent's path for a proposal that changes only one module: build, test, and reload
+    /// (in place when a host runs for the home, else for its next start).
+    /// - Returns: what is now in force, for the agent's memory.
+    static func buildTestAndReload(_ module: String, source: String, home: Home, testFilter: String) throws -> String {
+        guard let entry = ModuleCatalog.entries.first(where: { $0.name == module }) else { throw ModuleCommandError("Unknown module \(module)") }
+        let built = try buildAndStage(entry, source: source, home: home)
+        try runSwift(["test", "--package-path", source, "--scratch-path", home.root + "/build-modules-test", "--filter", testFilter],
+                     log: home.logs + "/modules-test-\(entry.name).log", action: "test \(entry.name) in \"\(source)\"")
+        let image = ModuleImage(executable: built.path)
+        let label = "\(entry.name)@\(built.hello.version)"
+        if let answer = try ModuleHost.askRunningHost(in: directory(home), ControlRequest(operation: "reload", module: entry.name, image: image)) {
+            guard let report = answer.report else { throw ModuleCommandError(answer.error ?? "The module host gave no answer") }
+            guard report.committed else {
+                throw ModuleCommandError("The reload of \(label) rolled back at \(report.failedPhase?.rawValue ?? "?"): \(report.reason ?? "")")
+            }
+            return "module \(label) hot reloaded in \(ModuleGates.milliseconds(report.milliseconds)) ms"
+        }
+        let journal = try ModuleJournal(directory: directory(home))
+        let current = try journal.versions()[entry.name]
+        try journal.append(ModuleRecord(kind: .current, module: entry.name, from: current?.to, to: image, fromVersion: current?.toVersion,
+                                        toVersion: label, schema: built.hello.stateSchema, reason: "agent proposal with no host running"))
+        return "module \(label) built and tested; the next start runs it (no host running)"
     }
 
     struct BuildReport: Codable {
