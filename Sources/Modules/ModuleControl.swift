@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import FoundationEssentials
 import Platform
 
@@ -47,9 +42,7 @@ extension ModuleHost {
         let group = ThreadGroup()
         group.start { [self] in
             while true {
-                var descriptor = pollfd(fd: listener.rawValue, events: Int16(POLLIN), revents: 0)
-                _ = poll(&descriptor, 1, -1)
-                guard let fd = try? listener.accept() else { continue }
+                guard listener.waitForConnection(), let fd = try? listener.accept() else { continue }
                 let connection = Socket(adopting: fd, endpoint: path)
                 let channel = FrameChannel(connection)
                 let answer = self.answer(try? channel.receive(timeout: 5))

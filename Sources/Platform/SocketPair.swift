@@ -132,3 +132,23 @@ extension Socket {
         self.init(rawValue: descriptor, endpoint: endpoint)
     }
 }
+
+extension ListeningSocket {
+    /// Waits until a connection is waiting to be accepted (or `timeout` seconds pass; nil: forever).
+    /// - Returns: whether one is waiting.
+    package func waitForConnection(timeout: Double? = nil) -> Bool {
+        var descriptor = pollfd(fd: rawValue, events: Int16(POLLIN), revents: 0)
+        let milliseconds = timeout.map { Int32(min(max(0, $0) * 1000, Double(Int32.max))) } ?? -1
+        while true {
+            let ready = poll(&descriptor, 1, milliseconds)
+            if ready >= 0 { return ready > 0 }
+            if Errno.current != .interrupted { return false }
+        }
+    }
+}
+
+extension ProcessControl {
+    /// Gives the processor to another thread (`sched_yield`): for waits on a condition another
+    /// thread makes true within microseconds.
+    package static func yieldProcessor() { _ = sched_yield() }
+}

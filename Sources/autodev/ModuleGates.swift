@@ -1,5 +1,4 @@
 import FoundationEssentials
-import Glibc
 import CounterModule
 import Modules
 import Platform
@@ -135,7 +134,7 @@ enum ModuleGates {
             }
         }
         // Let the senders get going before the first reload.
-        while state.sentCount < modules * senders { sched_yield() }
+        while state.sentCount < modules * senders { ProcessControl.yieldProcessor() }
 
         var reloadTimes: [Double] = []
         var committed = 0
