@@ -35,6 +35,7 @@ extension ModuleHost {
         let path = Self.controlPath(directory)
         let listener: ListeningSocket
         do {
+            try FileSystem.createDirectory(directory, mode: 0o755, intermediates: true)
             listener = try ListeningSocket.unix(path: path, backlog: 16)
         } catch {
             throw ModuleError(.io, "Failed to listen on the module control socket \"\(path)\": \(error)")

@@ -71,14 +71,10 @@ package final class ModuleJournal: @unchecked Sendable {
     /// Bytes of the file holding whole, valid lines, once read (guarded by `lock`).
     private var validLength: Int?
 
-    /// The journal in `directory` (created with it when missing).
+    /// The journal in `directory`; the directory and the file are created by the first append,
+    /// so reading (or failing before writing) changes nothing on disk.
     package init(directory: String) throws(ModuleError) {
         path = directory + "/journal"
-        do {
-            try FileSystem.createDirectory(directory, mode: 0o755, intermediates: true)
-        } catch {
-            throw ModuleError(.journal, "Failed to create the module directory \"\(directory)\": \(error)")
-        }
     }
 
     /// Appends `record` (one write of the whole line), then fsyncs the file unless `sync` is false.
@@ -99,6 +95,7 @@ package final class ModuleJournal: @unchecked Sendable {
         // that concurrent reloads' commits share the file system's journal commit.
         let written = try lock.withLock { () throws(ModuleError) -> (FileDescriptor, Bool) in
             do {
+                if validLength == nil { try FileSystem.createDirectory(FileSystem.parent(of: path), mode: 0o755, intermediates: true) }
                 let valid = try validLength ?? Self.read(path).validLength
                 let fd = try FileDescriptor.open(path, [.writeOnly, .create, .append, .noFollow], mode: 0o644)
                 do {

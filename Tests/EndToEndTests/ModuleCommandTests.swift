@@ -42,7 +42,7 @@ struct ModuleCommandTests {
         }
         let gate = try harness.run(["modules", "test-stateful-reload", "--reloads", "0"], executable: Harness.binary)
         #expect(gate.status == 64 && gate.stderr.hasPrefix("Error: The value '0' is invalid for '--reloads <n>'"), "\(gate.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: harness.home + "/modules/journal"))
+        #expect(!FileManager.default.fileExists(atPath: harness.home + "/modules"))
         let other = try harness.run(["modules", "list", "--home", harness.root.appendingPathComponent("none").path], executable: Harness.binary)
         #expect(other.status == 1 && other.stderr.contains("run 'autodev init' first"), "\(other.stderr)")
     }
