@@ -4,7 +4,7 @@
 /// and a new version takes it back through ``restore(_:schema:)`` after the host ran the pure
 /// ``migrate(_:from:to:)``. Each version runs in a worker process of its own (see
 /// ``ModuleWorker``); the host talks to it over a socket.
-public protocol ReloadableModule {
+public protocol ReloadableModule: Sendable {
     /// The module's name; a reload only replaces a module by one of the same name.
     static var name: String { get }
     /// This version's own label (for lists and the journal).

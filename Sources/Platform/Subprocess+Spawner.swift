@@ -39,7 +39,7 @@ private final class SpawnThread: @unchecked Sendable {
         }
     }
 
-    private func loop() -> Never {
+    private func loop() {
         while true {
             let job = lock.withLock { () -> () -> Void in
                 _ = lock.wait(until: UInt64.max) { !jobs.isEmpty }
