@@ -86,6 +86,41 @@ struct ModuleCommandTests {
         #expect(list.stdout.contains("counter  counter@1  1       1 committed, 1 rolled back"), "\(list.stdout)")
     }
 
+    @Test("a host killed with SIGKILL in the middle of a reload comes back on the committed version", .timeLimit(.minutes(2)))
+    func killedMidReload() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        let first = try RunningServer(harness: harness, executable: Harness.binary, arguments: ["modules", "serve", "--home", harness.home])
+        _ = try first.waitForLine(containing: "serving counter@2")
+        #expect(try harness.run(["modules", "reload", "counter", "--builtin", "1", "--home", harness.home], executable: Harness.binary).status == 0)
+        // A reload whose new version hangs at drain: the host waits for it when it is killed.
+        let reload = Process()
+        reload.executableURL = URL(fileURLWithPath: Harness.binary)
+        reload.arguments = ["modules", "reload", "counter", "--builtin", "2", "--home", harness.home]
+        reload.environment = harness.environment(["AUTODEV_MODULE_FAULT": "hang@drain"])
+        reload.standardOutput = FileHandle.nullDevice
+        reload.standardError = FileHandle.nullDevice
+        try reload.run()
+        let journal = harness.home + "/modules/journal"
+        // The first reload's prepare, then this one's: the host is now waiting for the drain notice.
+        while ((try? String(contentsOfFile: journal, encoding: .utf8)) ?? "").components(separatedBy: "\"phase\":\"prepare\"").count < 3 { sched_yield() }
+        kill(first.pid, SIGKILL)
+        first.process.waitUntilExit()
+        reload.waitUntilExit()
+        #expect(reload.terminationStatus == 1)
+
+        let second = try RunningServer(harness: harness, executable: Harness.binary, arguments: ["modules", "serve", "--home", harness.home])
+        defer { second.stop() }
+        let serving = try second.waitForLine(containing: "serving counter@")
+        #expect(serving.hasSuffix("serving counter@1 for \(harness.home)"), "\(serving)")
+        let lines = try second.lines()
+        #expect(lines.contains { $0.hasPrefix("autodev: recovery: reload counter-") && $0.hasSuffix("was unfinished: rolled back to counter@1") },
+                "\(lines)")
+        let list = try harness.run(["modules", "list", "--home", harness.home], executable: Harness.binary)
+        #expect(list.stdout.contains("counter  counter@1  1       1 committed, 1 rolled back"), "\(list.stdout)")
+    }
+
     @Test("the gates run real workers and report no loss", .timeLimit(.minutes(2)))
     func gates() throws {
         let harness = try Harness()
