@@ -10,7 +10,12 @@ let package = Package(
         .library(name: "SourceUpgrade", targets: ["SourceUpgrade"]),
         // Listening sockets that survive the exec restart (systemd socket-activation convention).
         .library(name: "Handoff", targets: ["Handoff"]),
+        // Hot reload: modules in worker processes, reloaded in eight journaled phases.
+        .library(name: "Modules", targets: ["Modules"]),
         .executable(name: "autodev", targets: ["autodev"]),
+        // Module workers built on their own by `autodev modules build`.
+        .executable(name: "counter-module", targets: ["CounterWorker"]),
+        .executable(name: "example-handler-module", targets: ["ExampleHandlerWorker"]),
         .executable(name: "ExampleServer", targets: ["ExampleServer"]),
     ],
     targets: [
@@ -38,8 +43,16 @@ let package = Package(
         .target(name: "ReleaseChannel", dependencies: ["TUF", "Integrity", "Platform", "Transport"]),
         // The agent's loop: proposals in, source upgrades out; its memory, the git working copy.
         .target(name: "Agent", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity"]),
+        // Hot reload of modules: the worker kit, the host and its journal.
+        .target(name: "Modules", dependencies: ["Platform", "Integrity"]),
+        // Reloadable modules, a target each: a stateful counter and the example server's handler.
+        .target(name: "CounterModule", dependencies: ["Modules"]),
+        .target(name: "ExampleHandler", dependencies: ["Modules"]),
+        .executableTarget(name: "CounterWorker", dependencies: ["CounterModule", "Modules"]),
+        .executableTarget(name: "ExampleHandlerWorker", dependencies: ["ExampleHandler", "Modules"]),
         .executableTarget(
-            name: "autodev", dependencies: ["SelfUpgrade", "SourceUpgrade", "Agent", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel"],
+            name: "autodev", dependencies: ["SelfUpgrade", "SourceUpgrade", "Agent", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel",
+                                            "Modules", "CounterModule", "ExampleHandler"],
             // Release binaries ship without symbol tables: 40% smaller, so every version kept in
             // the store costs less and a rollback's hash check reads less.
             linkerSettings: [.unsafeFlags(["-Xlinker", "--strip-all"], .when(configuration: .release))]
@@ -47,7 +60,7 @@ let package = Package(
         // The library's example: a daemon that upgrades itself in place without losing its work.
         .executableTarget(name: "ExampleDaemon", dependencies: ["SelfUpgrade"], path: "Sources/ExampleDaemon"),
         // An HTTP/1.1 server that upgrades itself under load without refusing a connection.
-        .executableTarget(name: "ExampleServer", dependencies: ["SelfUpgrade", "Handoff"], path: "Sources/ExampleServer"),
+        .executableTarget(name: "ExampleServer", dependencies: ["SelfUpgrade", "Handoff", "Modules", "ExampleHandler"], path: "Sources/ExampleServer"),
         // The README's embedding example, compiled as shown (a test keeps the two identical).
         .executableTarget(name: "EmbeddingExample", dependencies: ["SelfUpgrade"]),
         // What several test targets share: servers run as child processes.
@@ -60,6 +73,7 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: ["Agent", "SelfUpgrade", "SourceUpgrade", "Storage", "Platform"]),
         .testTarget(name: "TUFTests", dependencies: ["TUF", "Integrity", "Platform", "TestSupport"], exclude: ["repository_server.py"]),
         .testTarget(name: "ReleaseChannelTests", dependencies: ["ReleaseChannel", "TUF", "Integrity", "Platform", "TestSupport"]),
+        .testTarget(name: "ModulesTests", dependencies: ["Modules", "CounterModule", "Platform"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Platform", "Integrity", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

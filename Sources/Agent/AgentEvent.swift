@@ -6,6 +6,9 @@ public enum AgentEvent: Sendable, Equatable {
     case resuming(name: String)
     /// A proposal is applied and committed; its build, tests and verification begin.
     case upgrading(name: String)
+    /// A proposal that changes only `module`'s sources is applied and committed; it is built,
+    /// tested and hot reloaded (no upgrade, no exec).
+    case reloadingModule(name: String, module: String)
     /// A proposal ended. `restarted`: it ended in the process its upgrade exec'd (accepted, or
     /// rejected after the old version was exec'd back).
     case finished(AgentMemory.Proposal, restarted: Bool)

@@ -64,6 +64,9 @@ public struct AgentLoop {
     /// (a background update check runs here, and may install an update, exec'ing into it; the
     /// loop then goes on in the new version).
     public var betweenProposals: () -> Void = {}
+    /// When set, a proposal that changes only one module's sources is hot reloaded through it
+    /// instead of going through the upgrade.
+    public var moduleRoute: ModuleRoute?
 
     /// - Parameters:
     ///   - workingCopy: the git working copy the upgrade builds.
@@ -139,6 +142,24 @@ public struct AgentLoop {
                 memory.inFlight = inFlight
                 memory.run?.iterations += 1
                 try memoryStore.save(memory)
+            }
+            if let route = moduleRoute, let module = route.module(changing: try workingCopy.changedFiles(inFlight.commit)) {
+                onEvent(.reloadingModule(name: inFlight.name, module: module))
+                let accepted: Bool
+                let detail: String
+                do {
+                    detail = try route.reload(module)
+                    accepted = true
+                } catch {
+                    try workingCopy.revert(inFlight.commit)
+                    detail = "\(error)"
+                    accepted = false
+                }
+                let proposal = memory.finish(inFlight, accepted: accepted, reason: accepted ? nil : detail, id: nil, version: accepted ? detail : nil)
+                try memoryStore.save(memory)
+                try proposals.settle(inFlight.name, accepted: accepted, reason: accepted ? nil : detail)
+                onEvent(.finished(proposal, restarted: false))
+                continue
             }
             onEvent(.upgrading(name: inFlight.name))
             let store = memoryStore

@@ -68,6 +68,12 @@ public struct WorkingCopy: Sendable, Equatable {
         return try head()
     }
 
+    /// The files a commit changed, relative to the working copy.
+    /// - Throws: ``AgentError`` when git fails.
+    public func changedFiles(_ commit: String) throws -> [String] {
+        try git(["diff", "--name-only", commit + "~1", commit]).split(separator: "\n").map(String.init)
+    }
+
     /// Takes `commit` back out (`git reset --hard HEAD~1`) if it is still the newest; nothing
     /// when `commit` is empty or another commit is checked out.
     /// - Returns: whether it reset.

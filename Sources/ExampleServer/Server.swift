@@ -38,6 +38,9 @@ struct Server {
     let launch: @Sendable (_ command: String, _ argument: String) -> Void
     /// Saves the count (at SIGTERM).
     let save: (Int) -> Void
+    /// Answers a request under `/handler` with the handler module (`METHOD TARGET` in, the
+    /// body out); nil when the module failed.
+    let handleInModule: (String) -> String?
     var served: Int
     var connections: [Int32: Connection] = [:]
     /// The control connection waiting for an upgrade's or rollback's result.
@@ -128,6 +131,12 @@ struct Server {
                 if request.method == "GET" && request.target == "/" {
                     served += 1
                     connection.output += response(status: "200 OK", body: "\(banner) \(served)\n", close: close)
+                } else if request.target == "/handler" || request.target.hasPrefix("/handler/") {
+                    if let body = handleInModule("\(request.method) \(request.target)") {
+                        connection.output += response(status: "200 OK", body: body, close: close)
+                    } else {
+                        connection.output += response(status: "503 Service Unavailable", body: "the handler module failed\n", close: close)
+                    }
                 } else {
                     connection.output += response(status: "404 Not Found", body: "not found\n", close: close)
                 }

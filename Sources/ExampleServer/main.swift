@@ -5,11 +5,17 @@
 //   ExampleServer upgrade --home DIR --from-binary PATH  ask the running server to upgrade
 //   ExampleServer rollback --home DIR                    ask it to roll back
 //   ExampleServer self-check --json                      verification mode (run by the verifier)
+//   ExampleServer module-worker VERSION                  the handler module's worker (started by the server)
 //
-// `GET /` answers `<version> <id12> <requests served since the first start>`. The server also
+// `GET /` answers `<version> <id12> <requests served since the first start>`. Requests under
+// `/handler` are answered by the `example-handler` module, a worker process the server hosts:
+// `autodev modules reload example-handler --home DIR --from PATH` (or `--builtin 2`) replaces
+// it while the server runs, without an upgrade and without refusing a connection. The server also
 // runs under systemd socket activation (`systemd-socket-activate -l 8080 --fdname=http …`).
+import ExampleHandler
 import Foundation
 import Handoff
+import Modules
 import SelfUpgrade
 
 // The verifier rehearses a restart with `serve --exit-after-start` (home in EXAMPLE_SERVER_HOME):
@@ -70,6 +76,9 @@ case "upgrade", "rollback":
     let result = ControlClient(path: home + "/control.sock").request(line)
     say(result.text)
     exit(result.confirmed ? 0 : 1)
+case "module-worker":
+    exit(ModuleWorker.main(Array(CommandLine.arguments.dropFirst(2)), versions: ExampleHandler.versions, latest: "1",
+                           program: "ExampleServer module-worker"))
 case "serve":
     serve()
 default:
@@ -133,6 +142,17 @@ func serve() -> Never {
         termination.setEventHandler { coordinator.terminate() }
         termination.resume()
 
+        // 4. The handler module: the version its journal names, else version 1 built into this binary.
+        let modules = try ModuleHost(directory: home + "/modules")
+        let builtIn = ModuleImage(executable: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"),
+                                  arguments: ["module-worker", "1"])
+        do {
+            try modules.start("example-handler", image: try modules.journal.versions()["example-handler"]?.to ?? builtIn)
+        } catch {
+            try modules.start("example-handler", image: builtIn)
+        }
+        try modules.serveControl()
+
         let drainSeconds = option("--drain-seconds").flatMap(Double.init) ?? 2
         let id = try upgrader.currentVersion()?.short ?? "?"
         say("pid \(getpid()): \(program.version) \(id) serving on \(http.port.map { "port \($0)" } ?? "inherited socket")"
@@ -146,6 +166,9 @@ func serve() -> Never {
                                 }
                             },
                             save: { served in try? counter.save(Count(served: served)) },
+                            handleInModule: { request in
+                                (try? modules.send("example-handler", Array(request.utf8))).map { String(decoding: $0, as: UTF8.self) }
+                            },
                             served: try counter.load()?.state.served ?? 0)
         server.run()
     } catch {

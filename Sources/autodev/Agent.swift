@@ -34,6 +34,11 @@ enum AgentCommand {
         if let checker = backgroundChecker(session: session, policy: updatePolicy, interval: updateInterval, report: report) {
             loop.betweenProposals = { checker.tick() }
         }
+        // A proposal that changes only a module's sources is built, tested and hot reloaded.
+        let source = build.source
+        loop.moduleRoute = ModuleRoute(modules: ["Sources/CounterModule": "counter", "Sources/ExampleHandler": "example-handler"]) { module in
+            try ModuleCommands.buildTestAndReload(module, source: source, home: home, testFilter: "ModulesTests")
+        }
         switch try loop.run(after: resumption.map(AgentLoop.Restart.init)) {
         case .finished: return ExitCode.success
         case .upgradeReturned: return ExitCode.failure

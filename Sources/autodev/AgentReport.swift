@@ -11,6 +11,7 @@ struct AgentReport {
         switch event {
         case .resuming(let name): note("resuming \(DisplayText.name(name)), interrupted before it ended")
         case .upgrading(let name): note("\(DisplayText.name(name)): build, test, verify")
+        case .reloadingModule(let name, let module): note("\(DisplayText.name(name)) changes only the module \(module): build, test, hot reload")
         case .finished(let proposal, let restarted): outcome(proposal, restarted: restarted)
         case .done(let memory): summary(memory)
         }
@@ -57,6 +58,8 @@ struct AgentReport {
                                       version: proposal.version, id: proposal.id, pid: ProcessControl.id,
                                       restarted: restarted, arguments: CommandLine.arguments,
                                       environmentSHA256: Session.environmentDigest()))
+        } else if proposal.isAccepted && proposal.id == nil {
+            Output.out("agent: \(DisplayText.name(proposal.name)) accepted: \(DisplayText.message(proposal.version ?? "?")), no restart, still process \(ProcessControl.id)")
         } else if proposal.isAccepted {
             Output.out("agent: \(DisplayText.name(proposal.name)) accepted: now running autodev \(proposal.version ?? "?") (\(proposal.id?.prefix(12) ?? "?")) in process \(ProcessControl.id)")
         } else {

@@ -90,6 +90,24 @@ enum CLI {
             }
         case "tuf":
             return try TUFCommand.dispatch(rest)
+        case "module-worker":
+            return ModuleWorkerCommand.run(rest)
+        case "modules":
+            switch rest.first {
+            case "build": return try run(CommandTree.modulesBuild, rest.dropFirst(), ModuleCommands.build)
+            case "reload": return try run(CommandTree.modulesReload, rest.dropFirst(), ModuleCommands.reload)
+            case "rollback": return try run(CommandTree.modulesRollback, rest.dropFirst(), ModuleCommands.rollback)
+            case "list": return try run(CommandTree.modulesList, rest.dropFirst(), ModuleCommands.list)
+            case "serve": return try run(CommandTree.modulesServe, rest.dropFirst(), ModuleCommands.serve)
+            case "measure-routing": return try run(CommandTree.modulesMeasureRouting, rest.dropFirst(), ModuleGates.routing)
+            case "test-stateful-reload": return try run(CommandTree.modulesStatefulGate, rest.dropFirst(), ModuleGates.stateful)
+            case "test-concurrent-reload": return try run(CommandTree.modulesConcurrentGate, rest.dropFirst(), ModuleGates.concurrent)
+            case nil, "-h", "--help":
+                Output.out(CommandTree.modules.helpText())
+                return ExitCode.success
+            case let other?:
+                throw UsageError(message: "Unknown command 'modules \(other)'", spec: CommandTree.modules)
+            }
         case "update":
             switch rest.first {
             case "configure": return try run(CommandTree.updateConfigure, rest.dropFirst(), ChannelCommands.configure)

@@ -203,8 +203,62 @@ enum CommandTree {
         options: tufDownload.options,
         subcommands: [tufInit, tufRefresh, tufDownload])
 
+    static let moduleName = [(name: "name", help: "The module: counter or example-handler.")]
+
+    static let modulesBuild = CommandSpec(
+        path: ["modules", "build"], abstract: "Build a module's worker from source and keep it in the home's module store.",
+        discussion: "Runs swift build -c release --product <name>-module (output in <home>/logs/modules-build-<name>.log), starts the result once to read its name, protocol and state schema, and copies it into <home>/modules/store/<sha256>/. Nothing is recorded when any of that fails.",
+        arguments: moduleName,
+        options: [.init(name: "source", value: "DIR", help: "The package to build (default: the home's working copy, else the package around the current directory)."),
+                  CommandSpec.json, CommandSpec.home])
+
+    static let modulesReload = CommandSpec(
+        path: ["modules", "reload"], abstract: "Load a module version: in place in a running host, else for the next start.",
+        discussion: "The version is started once to check it runs the named module. A host running for the home ('modules serve', or a program embedding ModuleHost) is asked over <home>/modules/control.sock to reload it through eight journaled phases (prepare, drain, snapshot, migrate, swap, restore, verify, commit or rollback), and the phases and times are printed; exit 1 when it rolled back. With no host running, the version must speak the current version's protocol and is recorded as the one the next start runs.",
+        arguments: moduleName,
+        options: [.init(name: "from", value: "PATH", help: "The module worker to load (default: the last one 'modules build' stored)."),
+                  .init(name: "builtin", value: "VERSION", help: "Load a version built into this autodev (counter: 1 or 2; example-handler: 1 or 2)."),
+                  CommandSpec.json, CommandSpec.home])
+
+    static let modulesServe = CommandSpec(
+        path: ["modules", "serve"], abstract: "Run a module host for the home until SIGINT or SIGTERM.",
+        discussion: "Starts every module on the version its journal names (the counter on its latest built-in version when none is named) and listens on <home>/modules/control.sock, where 'modules reload' asks it to reload in place.",
+        options: [CommandSpec.json, CommandSpec.home])
+
+    static let modulesRollback = CommandSpec(
+        path: ["modules", "rollback"], abstract: "Return a module to the version in force before its current one.",
+        arguments: moduleName, options: [CommandSpec.json, CommandSpec.home])
+
+    static let modulesList = CommandSpec(
+        path: ["modules", "list"], abstract: "Show each module's version, state schema and reload history, from the module journal.",
+        options: [CommandSpec.json, CommandSpec.home])
+
+    static let modulesStatefulGate = CommandSpec(
+        path: ["modules", "test-stateful-reload"], abstract: "Reload a stateful module under load, migrating its state each time; report loss and times.",
+        discussion: "Real worker processes (versions built into this binary): a counter module whose state schema changes between versions 1 and 2 is reloaded back and forth while four senders send messages at a fixed rate and check every reply. Exit 1 on any lost or mismatched message or any reload that did not commit.",
+        options: [.init(name: "reloads", value: "N", help: "Reloads to run (default 50)."),
+                  .init(name: "rate", value: "N", help: "Messages a second, all senders together (default 2000)."),
+                  CommandSpec.json])
+
+    static let modulesConcurrentGate = CommandSpec(
+        path: ["modules", "test-concurrent-reload"], abstract: "Reload several modules at the same moment under load; report interference, loss and times.",
+        discussion: "Each round releases one reload per module at the same moment, while two senders per module send messages at a fixed rate and check every reply and, at the end, every module's state. Exit 1 on any lost or mismatched message or any reload that did not commit.",
+        options: [.init(name: "modules", value: "N", help: "Modules reloaded together (default 4)."),
+                  .init(name: "rounds", value: "N", help: "Rounds of simultaneous reloads (default 20)."),
+                  .init(name: "rate", value: "N", help: "Messages a second, all senders together (default 2000)."),
+                  CommandSpec.json])
+
+    /// Hidden (scripts/bench): not listed among the subcommands.
+    static let modulesMeasureRouting = CommandSpec(
+        path: ["modules", "measure-routing"], abstract: "Measure one message routed through the host against a direct call.",
+        options: [.init(name: "messages", value: "N", help: "Messages to time (default 20000).")])
+
+    static let modules = CommandSpec(
+        path: ["modules"], abstract: "Hot reload of modules: build, reload, roll back and list them; run the reload gates.",
+        options: [], subcommands: [modulesBuild, modulesReload, modulesRollback, modulesList, modulesServe, modulesStatefulGate, modulesConcurrentGate])
+
     static let root = CommandSpec(
         path: [], abstract: "A program that upgrades itself safely: verified, journaled, atomic, reversible.",
         options: [.init(name: "version", help: "Show the version.")],
-        subcommands: [initialize, selfUpgrade, update, agent, selfCheck, digest, release, tuf])
+        subcommands: [initialize, selfUpgrade, update, agent, modules, selfCheck, digest, release, tuf])
 }

@@ -105,7 +105,7 @@ struct ExampleServerTests {
         #expect(starts.count == 2 && starts.allSatisfy { $0.hasPrefix("pid \(running.pid): ") }, "\(starts)")
     }
 
-    @Test("the server example imports nothing of the package but SelfUpgrade and Handoff")
+    @Test("the server example imports nothing of the package but SelfUpgrade, Handoff, Modules and its handler module")
     func imports() throws {
         let directory = EmbeddingExampleTests.root.appendingPathComponent("Sources/ExampleServer")
         var imports: Set<String> = []
@@ -113,7 +113,7 @@ struct ExampleServerTests {
             let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
             imports.formUnion(text.split(separator: "\n").filter { $0.hasPrefix("import ") }.map(String.init))
         }
-        #expect(imports == ["import Foundation", "import SelfUpgrade", "import Handoff"])
+        #expect(imports == ["import Foundation", "import SelfUpgrade", "import Handoff", "import Modules", "import ExampleHandler"])
     }
 
     // MARK: - Helpers

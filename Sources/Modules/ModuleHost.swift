@@ -1,0 +1,229 @@
+import Dispatch
+import FoundationEssentials
+import Platform
+
+/// Timeouts and the environment of a host's workers.
+package struct HostOptions: Sendable {
+    /// Seconds a worker has to answer a message before it counts as hung.
+    package var messageTimeout = 10.0
+    /// Seconds a worker has to answer each reload request (phase notice, snapshot, restore...).
+    package var phaseTimeout = 5.0
+    /// Seconds the drain waits for the messages in flight on the old version.
+    package var drainTimeout = 5.0
+    /// Seconds a new worker has to say hello.
+    package var startTimeout = 10.0
+    /// Also fsync the begin and phase records. By default only commit and rollback records are
+    /// fsync'd (the commit's fsync makes every record before it durable too); the others are
+    /// written at once, so they survive the host's death, and losing them to a power cut leaves
+    /// the journal at the version the module was on.
+    package var syncEveryPhase = false
+    /// The workers' environment (each image adds its own variables).
+    package var environment: [String: String] = ["PATH": ProcessControl.environment("PATH") ?? "/usr/bin:/bin", "LANG": "C.UTF-8"]
+    /// Where the workers' standard error goes (nil: /dev/null).
+    package var errorLog: String?
+    /// Called by a reload as each phase starts (for drain: once new messages queue), with the
+    /// module's name; tests use it to send messages at a chosen phase.
+    package var phaseStarted: (@Sendable (String, ReloadPhase) -> Void)?
+
+    package init() {}
+}
+
+/// Runs modules as worker processes, routes messages to them, and reloads them in place.
+///
+/// Invariants (each is tested in `ModulesTests`):
+/// 1. A message is answered exactly once, by the version in place when it is answered; one that
+///    arrives during a reload waits in the module's queue and is answered by the new version if
+///    the reload commits, else by the old one. Nothing is lost either way.
+/// 2. The old version keeps running, with its state, until the commit record is durable; a
+///    rollback needs no state transfer.
+/// 3. A new version that crashes, hangs (every request is bounded by a timeout) or fails a check
+///    at any phase is killed and rolled back; the host and the other modules keep serving.
+/// 4. Replies the new version gives during verify are held until the commit: if it then rolls
+///    back, the old version answers those messages from its own state, so no effect is half-applied.
+/// 5. Reloads of different modules share nothing but the journal's append lock; two reloads of
+///    one module are refused (`busy`), never interleaved.
+/// 6. The journal alone tells each module's committed version: a host that died mid-reload
+///    comes back on it (``ModuleJournal/recover()`` closes the reload as rolled back).
+package final class ModuleHost: @unchecked Sendable {
+    /// The host's directory (`<home>/modules`): its journal, logs.
+    package let directory: String
+    package let journal: ModuleJournal
+    package let options: HostOptions
+    /// What recovery found when the host was created (unfinished reloads it rolled back).
+    package let recoveryNotes: [String]
+
+    private let lock = ConditionLock()
+    /// Guarded by `lock`.
+    private var routes: [String: Route] = [:]
+    private var reloadCount = 0
+
+    /// A host for the modules of `directory`; runs recovery on its journal.
+    /// - Throws: ``ModuleError`` `.journal`.
+    package init(directory: String, options: HostOptions = HostOptions()) throws(ModuleError) {
+        self.directory = directory
+        self.options = options
+        journal = try ModuleJournal(directory: directory)
+        recoveryNotes = try journal.recover()
+    }
+
+    // MARK: - API
+
+    /// Starts a module under `name` on `image` and journals it.
+    /// - Returns: what the worker announced.
+    /// - Throws: ``ModuleError`` `.alreadyRunning`, `.invalidName`, `.spawn`, `.journal`.
+    @discardableResult
+    package func start(_ name: String, image: ModuleImage) throws(ModuleError) -> Hello {
+        guard Self.isValidName(name) else { throw ModuleError(.invalidName, "Invalid module name \"\(name)\": use letters, digits, '-' and '_'") }
+        guard lock.withLock({ routes[name] == nil }) else { throw ModuleError(.alreadyRunning, "The module \(name) is already running") }
+        let worker = try WorkerProcess.spawn(image, environment: options.environment, errorLog: options.errorLog, timeout: options.startTimeout)
+        do {
+            try worker.health(timeout: options.phaseTimeout)
+            try journal.append(ModuleRecord(kind: .start, module: name, to: image, toVersion: worker.label, schema: worker.hello.stateSchema))
+        } catch {
+            worker.stop()
+            throw error
+        }
+        let added = lock.withLock { () -> Bool in
+            guard routes[name] == nil else { return false }
+            routes[name] = Route(name: name, worker: worker)
+            return true
+        }
+        if !added {
+            worker.stop()
+            throw ModuleError(.alreadyRunning, "The module \(name) is already running")
+        }
+        return worker.hello
+    }
+
+    /// Starts every module the journal names on its committed version.
+    /// - Returns: the names started.
+    package func startCommitted() throws(ModuleError) -> [String] {
+        var started: [String] = []
+        for (name, record) in try journal.versions().sorted(by: { $0.key < $1.key }) {
+            guard let image = record.to else { continue }
+            try start(name, image: image)
+            started.append(name)
+        }
+        return started
+    }
+
+    /// Sends `message` to the module `name` and returns its reply.
+    ///
+    /// During a reload the message waits in the module's queue; it is answered when the reload
+    /// commits (by the new version) or rolls back (by the old one).
+    /// - Throws: ``ModuleError`` `.unknownModule`, `.workerFailed` (the module refused the
+    ///   message), `.io` (its worker died or hung).
+    package func send(_ name: String, _ message: [UInt8]) throws(ModuleError) -> [UInt8] {
+        let route = try route(name)
+        route.lock.lock()
+        if route.draining {
+            let pending = Pending(message)
+            route.queue.append(pending)
+            route.lock.unlock()
+            return try pending.wait().get()
+        }
+        let worker = route.active
+        route.inFlight += 1
+        route.lock.unlock()
+        defer {
+            route.lock.withLock {
+                route.inFlight -= 1
+                if route.inFlight == 0 { route.lock.broadcast() }
+            }
+        }
+        return try worker.message(message, timeout: options.messageTimeout)
+    }
+
+    /// What the version in place of `name` announced.
+    package func version(of name: String) throws(ModuleError) -> Hello {
+        let route = try route(name)
+        return route.lock.withLock { route.active.hello }
+    }
+
+    /// The image in place for `name`.
+    package func image(of name: String) throws(ModuleError) -> ModuleImage {
+        let route = try route(name)
+        return route.lock.withLock { route.active.image }
+    }
+
+    /// Messages waiting in the module's queue (during a reload).
+    package func queueLength(of name: String) throws(ModuleError) -> Int {
+        let route = try route(name)
+        return route.lock.withLock { route.queue.count }
+    }
+
+    /// The resident memory of the module's worker, in KiB.
+    package func workerResidentKiB(of name: String) throws(ModuleError) -> Int? {
+        let route = try route(name)
+        return route.lock.withLock { route.active }.residentKiB
+    }
+
+    /// The names of the running modules.
+    package var moduleNames: [String] { lock.withLock { routes.keys.sorted() } }
+
+    /// Stops every worker. Messages sent afterwards fail with `.unknownModule`.
+    package func stop() {
+        let all = lock.withLock { () -> [Route] in
+            defer { routes = [:] }
+            return Array(routes.values)
+        }
+        for route in all { route.lock.withLock { route.active }.stop() }
+    }
+
+    // MARK: - Internals
+
+    func route(_ name: String) throws(ModuleError) -> Route {
+        guard let route = lock.withLock({ routes[name] }) else { throw ModuleError(.unknownModule, "No module named \(name) is running") }
+        return route
+    }
+
+    func nextReloadID(_ name: String) -> String {
+        let count = lock.withLock { () -> Int in
+            reloadCount += 1
+            return reloadCount
+        }
+        return "\(name)-\(ProcessControl.id)-\(Int(WallClock.now() * 1000))-\(count)"
+    }
+
+    package static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 64 && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_") }
+    }
+}
+
+/// One module's routing: the version in place, what is in flight on it, and the queue that
+/// holds messages while a reload drains it.
+final class Route: @unchecked Sendable {
+    // Every field is guarded by `lock`.
+    let name: String
+    let lock = ConditionLock()
+    var active: WorkerProcess
+    var draining = false
+    var inFlight = 0
+    var queue: [Pending] = []
+    var reloading = false
+
+    init(name: String, worker: WorkerProcess) {
+        self.name = name
+        self.active = worker
+    }
+}
+
+/// A message waiting in a queue; its sender blocks until a version answers it.
+final class Pending: @unchecked Sendable {
+    // `result` is written once, before `semaphore` is signalled, and read after the wait.
+    let message: [UInt8]
+    private let semaphore = DispatchSemaphore(value: 0)
+    private var result: Result<[UInt8], ModuleError>?
+
+    init(_ message: [UInt8]) { self.message = message }
+
+    func finish(_ result: Result<[UInt8], ModuleError>) {
+        self.result = result
+        semaphore.signal()
+    }
+
+    func wait() -> Result<[UInt8], ModuleError> {
+        semaphore.wait()
+        return result!
+    }
+}

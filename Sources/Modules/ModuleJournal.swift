@@ -1,0 +1,219 @@
+import FoundationEssentials
+import Integrity
+import Platform
+
+/// One record of the module journal: a reload's begin, each phase, its end, and the versions
+/// set without a reload (a start, `modules reload` with no host running, `modules rollback`).
+package struct ModuleRecord: Codable, Sendable, Equatable {
+    /// What the record says.
+    package enum Kind: String, Codable, Sendable {
+        /// A module started on a version.
+        case start
+        /// A reload began (`from` → `to`).
+        case begin
+        /// A phase of a reload finished (`phase`, `milliseconds`).
+        case phase
+        /// The reload committed: `to` is the module's version.
+        case commit
+        /// The reload was undone (`phase` failed, `reason`): `from` stays the module's version.
+        case rollback
+        /// The version a module starts on next, set without a running host.
+        case current
+        /// A module version built from source and staged in the store.
+        case built
+    }
+
+    /// The record format this release writes; readers ignore fields they do not know.
+    package static let currentFormat = 1
+
+    package var v = ModuleRecord.currentFormat
+    package var kind: Kind
+    package var module: String
+    package var reload: String?
+    package var phase: ReloadPhase?
+    package var from: ModuleImage?
+    package var to: ModuleImage?
+    package var fromVersion: String?
+    package var toVersion: String?
+    package var schema: Int?
+    package var milliseconds: Double?
+    package var reason: String?
+    package var time: Double = 0
+    package var pid: Int32 = 0
+
+    package init(kind: Kind, module: String, reload: String? = nil, phase: ReloadPhase? = nil, from: ModuleImage? = nil,
+                 to: ModuleImage? = nil, fromVersion: String? = nil, toVersion: String? = nil, schema: Int? = nil,
+                 milliseconds: Double? = nil, reason: String? = nil) {
+        self.kind = kind
+        self.module = module
+        self.reload = reload
+        self.phase = phase
+        self.from = from
+        self.to = to
+        self.fromVersion = fromVersion
+        self.toVersion = toVersion
+        self.schema = schema
+        self.milliseconds = milliseconds
+        self.reason = reason
+    }
+}
+
+/// The module journal, `<modules>/journal`: append-only, one checksummed JSON record per line
+/// (`<crc32 hex> <json>`, the core journal's line format), each append fsync'd before it returns.
+///
+/// Reloads of different modules append from different threads; one lock orders the appends of
+/// this process. A torn last line (a crash in the middle of a write) is ignored and cut off at
+/// the next append; a damaged line elsewhere is reported, never skipped.
+package final class ModuleJournal: @unchecked Sendable {
+    /// The journal file.
+    package let path: String
+    private let lock = ConditionLock()
+    /// Bytes of the file holding whole, valid lines, once read (guarded by `lock`).
+    private var validLength: Int?
+
+    /// The journal in `directory`; the directory and the file are created by the first append,
+    /// so reading (or failing before writing) changes nothing on disk.
+    package init(directory: String) throws(ModuleError) {
+        path = directory + "/journal"
+    }
+
+    /// Appends `record` (one write of the whole line), then fsyncs the file unless `sync` is false.
+    ///
+    /// An unsynced record survives the death of this process (it is in the page cache) but not
+    /// a power loss; the next synced append makes it durable with itself.
+    /// - Throws: ``ModuleError`` `.journal` naming the file.
+    package func append(_ record: ModuleRecord, sync: Bool = true) throws(ModuleError) {
+        var record = record
+        record.time = WallClock.now()
+        record.pid = ProcessControl.id
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let json = try? Array(encoder.encode(record)) else { throw ModuleError(.journal, "Failed to encode a record for \"\(path)\"") }
+        let checksum = String(CRC32.checksum(json), radix: 16)
+        let line = Array((String(repeating: "0", count: 8 - checksum.count) + checksum + " ").utf8) + json + [UInt8(ascii: "\n")]
+        // The write happens under the lock (records never interleave); the fsync after it, so
+        // that concurrent reloads' commits share the file system's journal commit.
+        let written = try lock.withLock { () throws(ModuleError) -> (FileDescriptor, Bool) in
+            do {
+                if validLength == nil { try FileSystem.createDirectory(FileSystem.parent(of: path), mode: 0o755, intermediates: true) }
+                let valid = try validLength ?? Self.read(path).validLength
+                let fd = try FileDescriptor.open(path, [.writeOnly, .create, .append, .noFollow], mode: 0o644)
+                do {
+                    let size = try fd.status().size
+                    if size != valid { try fd.truncate(to: valid) }
+                    try fd.writeAll(line)
+                    validLength = valid + line.count
+                    return (fd, size == 0)
+                } catch {
+                    try? fd.close()
+                    throw error
+                }
+            } catch let error as ModuleError {
+                throw error
+            } catch {
+                throw ModuleError(.journal, "Failed to append to \"\(path)\": \(error)")
+            }
+        }
+        let (fd, created) = written
+        do {
+            try fd.closeAfter {
+                if sync { try fd.sync() }
+                if created { try FileSystem.syncDirectory(FileSystem.parent(of: path)) }
+            }
+        } catch {
+            throw ModuleError(.journal, "Failed to make the record appended to \"\(path)\" durable: \(error)")
+        }
+    }
+
+    /// Every record, in order.
+    /// - Throws: ``ModuleError`` `.journal` for a damaged line other than the last.
+    package func records() throws(ModuleError) -> [ModuleRecord] {
+        try lock.withLock { () throws(ModuleError) in try Self.read(path).records }
+    }
+
+    // MARK: - Derived views
+
+    /// Each module's version in force: the last commit, start or current record (a rollback
+    /// leaves the version before the reload in force).
+    package func versions() throws(ModuleError) -> [String: ModuleRecord] {
+        let all = try records()
+        // A commit whose record could not be made durable is followed by its reload's rollback.
+        let rolledBack = Set(all.filter { $0.kind == .rollback }.compactMap(\.reload))
+        var result: [String: ModuleRecord] = [:]
+        for record in all where [.commit, .start, .current].contains(record.kind) && record.to != nil {
+            if record.kind == .commit, let reload = record.reload, rolledBack.contains(reload) { continue }
+            result[record.module] = record
+        }
+        return result
+    }
+
+    /// Ends every reload that began and never committed or rolled back (the host died in the
+    /// middle): each gets a rollback record, so the module comes back on its committed version.
+    /// - Returns: one note per reload ended.
+    @discardableResult
+    package func recover() throws(ModuleError) -> [String] {
+        var open: [String: ModuleRecord] = [:]
+        var lastPhase: [String: ReloadPhase] = [:]
+        for record in try records() {
+            guard let reload = record.reload else { continue }
+            switch record.kind {
+            case .begin: open[reload] = record
+            case .phase: lastPhase[reload] = record.phase
+            case .commit, .rollback: open[reload] = nil
+            default: break
+            }
+        }
+        var notes: [String] = []
+        for (reload, begin) in open.sorted(by: { $0.key < $1.key }) {
+            let phase = lastPhase[reload]
+            try append(ModuleRecord(kind: .rollback, module: begin.module, reload: reload, phase: phase, from: begin.from, to: begin.to,
+                                    fromVersion: begin.fromVersion, toVersion: begin.toVersion,
+                                    reason: "the host ended during the reload (after \(phase?.rawValue ?? "begin")); \(begin.module) stays on \(begin.fromVersion ?? "its committed version")"))
+            notes.append("reload \(reload) of \(begin.module) was unfinished: rolled back to \(begin.fromVersion ?? "its committed version")")
+        }
+        return notes
+    }
+
+    // MARK: - Internals
+
+    private static func read(_ path: String) throws(ModuleError) -> (records: [ModuleRecord], validLength: Int) {
+        let bytes: [UInt8]
+        do {
+            guard let read = try FileSystem.readOwnFile(path) else { return ([], 0) }
+            bytes = read
+        } catch {
+            throw ModuleError(.journal, "Failed to read \"\(path)\": \(error)")
+        }
+        var records: [ModuleRecord] = []
+        var valid = 0
+        var lineStart = 0
+        var number = 0
+        let decoder = JSONDecoder()
+        while lineStart < bytes.count {
+            number += 1
+            let newline = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n"))
+            let lineEnd = newline ?? bytes.count
+            let line = bytes[lineStart..<lineEnd]
+            var record: ModuleRecord?
+            if newline != nil, line.count > 9, line[lineStart + 8] == UInt8(ascii: " "),
+               let stored = UInt32(String(decoding: line.prefix(8), as: UTF8.self), radix: 16),
+               CRC32.checksum(line.dropFirst(9)) == stored {
+                record = try? decoder.decode(ModuleRecord.self, from: Data(line.dropFirst(9)))
+                if record == nil {
+                    // A whole, checksummed line this release cannot read: a newer writer's; skipped.
+                    valid = lineEnd + 1
+                    lineStart = lineEnd + 1
+                    continue
+                }
+            }
+            guard let record else {
+                if lineEnd + 1 >= bytes.count { break }  // a torn last line
+                throw ModuleError(.journal, "The module journal \"\(path)\" is damaged at line \(number)")
+            }
+            records.append(record)
+            valid = lineEnd + 1
+            lineStart = lineEnd + 1
+        }
+        return (records, valid)
+    }
+}

@@ -1,0 +1,150 @@
+import FoundationEssentials
+import Platform
+
+/// One running module version: its process and the host's end of its socket.
+///
+/// Requests are serialized (one outstanding at a time, under `lock`): the stream carries whole
+/// request/answer pairs, so a reply can never be taken for another message's.
+package final class WorkerProcess: @unchecked Sendable {
+    package let image: ModuleImage
+    package let hello: Hello
+    /// `name@version`, for reports and the journal.
+    package var label: String { "\(hello.name)@\(hello.version)" }
+    private let process: Subprocess.Running
+    private let channel: FrameChannel
+    private let lock = ConditionLock()
+    private var stopped = false
+
+    private init(image: ImageAndProcess) {
+        self.image = image.image
+        self.hello = image.hello
+        self.process = image.process
+        self.channel = image.channel
+    }
+
+    private struct ImageAndProcess {
+        var image: ModuleImage
+        var hello: Hello
+        var process: Subprocess.Running
+        var channel: FrameChannel
+    }
+
+    /// Starts `image` and waits for its hello.
+    /// - Parameters:
+    ///   - environment: the worker's environment (the image's variables are added to it).
+    ///   - errorLog: where the worker's standard error goes (nil: /dev/null).
+    /// - Throws: ``ModuleError`` `.spawn` when it could not start or did not say hello in time.
+    package static func spawn(_ image: ModuleImage, environment: [String: String], errorLog: String?, timeout: Double) throws(ModuleError) -> WorkerProcess {
+        let (host, worker): (Socket, Socket)
+        do {
+            (host, worker) = try Socket.pair(name: "module worker \(image.commandLine)")
+        } catch {
+            throw ModuleError(.spawn, "Failed to start the module worker \"\(image.commandLine)\": \(error)")
+        }
+        var configuration = Subprocess.Configuration(executable: image.executable, arguments: image.arguments,
+                                                     environment: environment.merging(image.environment) { $1 })
+        configuration.errorPath = errorLog
+        configuration.inheritedDescriptor = .init(source: worker.rawValue, target: ModuleWorker.descriptor)
+        let process: Subprocess.Running
+        do {
+            process = try Subprocess.launchDetachedFromThread(configuration)
+        } catch {
+            worker.close()
+            host.close()
+            throw ModuleError(.spawn, "Failed to start the module worker \"\(image.commandLine)\": \(error)")
+        }
+        worker.close()
+        let channel = FrameChannel(host)
+        do {
+            let frame = try channel.receive(timeout: timeout)
+            guard frame.kind == .hello, let hello = try? JSONDecoder().decode(Hello.self, from: Data(frame.payload)) else {
+                throw ModuleError(.spawn, "The module worker \"\(image.commandLine)\" did not start with a hello")
+            }
+            return WorkerProcess(image: ImageAndProcess(image: image, hello: hello, process: process, channel: channel))
+        } catch {
+            process.terminate()
+            host.close()
+            if let error = error as? ModuleError { throw error }
+            throw ModuleError(.spawn, "The module worker \"\(image.commandLine)\" did not say hello: \(error)")
+        }
+    }
+
+    // MARK: - Requests
+
+    /// Sends a message to the module and returns its reply.
+    /// - Throws: ``ModuleError`` `.workerFailed` (the module refused it) or `.io` (the worker is
+    ///   gone or did not answer within `timeout`).
+    package func message(_ bytes: [UInt8], timeout: Double) throws(ModuleError) -> [UInt8] {
+        try request(Frame(.message, bytes), expecting: .reply, action: "send a message to", timeout: timeout)
+    }
+
+    /// The module's state: its schema version and bytes.
+    package func snapshot(timeout: Double) throws(ModuleError) -> (schema: Int, state: [UInt8]) {
+        let payload = try request(Frame(.snapshot), expecting: .state, action: "snapshot", timeout: timeout)
+        guard let split = Frame.splitState(payload) else { throw ModuleError(.io, "The module \(label) sent a malformed state") }
+        return split
+    }
+
+    /// Runs the module's pure migration on `state`.
+    package func migrate(_ state: [UInt8], from: Int, to: Int, timeout: Double) throws(ModuleError) -> [UInt8] {
+        let payload = try request(Frame(.migrate, Frame.bigEndian(from) + Frame.bigEndian(to) + state), expecting: .state,
+                                  action: "migrate the state (schema \(from) → \(to)) with", timeout: timeout)
+        guard let split = Frame.splitState(payload) else { throw ModuleError(.io, "The module \(label) sent a malformed state") }
+        return split.state
+    }
+
+    /// Gives the module a state to take.
+    package func restore(_ state: [UInt8], schema: Int, timeout: Double) throws(ModuleError) {
+        _ = try request(Frame(.restore, Frame.stateBytes(schema: schema, state: state)), expecting: .done, action: "restore the state into", timeout: timeout)
+    }
+
+    /// Runs the module's health check.
+    package func health(timeout: Double) throws(ModuleError) {
+        _ = try request(Frame(.health), expecting: .done, action: "check the health of", timeout: timeout)
+    }
+
+    /// Tells the worker a phase starts that involves it; it must answer (a hung worker is found here).
+    package func notice(_ phase: ReloadPhase, timeout: Double) throws(ModuleError) {
+        _ = try request(Frame(.phase, Array(phase.rawValue.utf8)), expecting: .done, action: "start the \(phase.rawValue) phase with", timeout: timeout)
+    }
+
+    /// Asks the worker to exit, then kills its process group and reaps it.
+    package func stop() {
+        lock.withLock {
+            guard !stopped else { return }
+            stopped = true
+            try? channel.send(Frame(.shutdown), timeout: 0.05)
+            process.terminate()
+            channel.socket.close()
+        }
+    }
+
+    /// The worker's resident memory in KiB.
+    package var residentKiB: Int? { ResidentMemory.kibibytes(of: process.pid) }
+
+    // MARK: - Internals
+
+    private func request(_ frame: Frame, expecting kind: FrameKind, action: String, timeout: Double) throws(ModuleError) -> [UInt8] {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !stopped else { throw ModuleError(.io, "Failed to \(action) the module \(label): it was stopped") }
+        let answer: Frame
+        do {
+            try channel.send(frame, timeout: timeout)
+            answer = try channel.receive(timeout: timeout)
+        } catch {
+            // A worker that does not answer in time is not asked again: its stream may hold a late answer.
+            stopped = true
+            let ended = (try? process.poll()).flatMap { $0 }
+            process.terminate()
+            channel.socket.close()
+            let how = ended.map { "; the worker \($0)" } ?? ""
+            throw ModuleError(.io, "Failed to \(action) the module \(label) (pid \(hello.pid)): \(error)\(how)")
+        }
+        if answer.kind == kind { return answer.payload }
+        if answer.kind == .failure {
+            throw ModuleError(.workerFailed, "Failed to \(action) the module \(label): \(String(decoding: answer.payload, as: UTF8.self))")
+        }
+        throw ModuleError(.io, "The module \(label) answered \(answer.kind) to a request to \(action) it")
+    }
+}

@@ -1,0 +1,370 @@
+import CounterModule
+import ExampleHandler
+import FoundationEssentials
+import Modules
+import Platform
+import Storage
+
+/// The modules this program carries: each has a target of its own, a worker product that
+/// `modules build` builds, and its versions built into autodev's hidden `module-worker` mode.
+enum ModuleCatalog {
+    struct Entry: Sendable {
+        var name: String
+        var product: String
+        var versions: [String: any ReloadableModule.Type]
+        var latest: String
+    }
+
+    static let entries: [Entry] = [
+        Entry(name: "counter", product: "counter-module", versions: CounterModule.versions, latest: CounterModule.latest),
+        Entry(name: "example-handler", product: "example-handler-module", versions: ExampleHandler.versions, latest: ExampleHandler.latest),
+    ]
+
+    static func entry(_ name: String, spec: CommandSpec) throws -> Entry {
+        guard let entry = entries.first(where: { $0.name == name }) else {
+            throw UsageError(message: "Unknown module '\(Output.escaped(name, keepingNewlines: false))' (modules: \(entries.map(\.name).joined(separator: ", ")))", spec: spec)
+        }
+        return entry
+    }
+
+    /// A version built into this binary, run as `autodev module-worker NAME@VERSION`.
+    static func builtIn(_ name: String, version: String, environment: [String: String] = [:]) throws -> ModuleImage {
+        ModuleImage(executable: try ProcessControl.executablePath(), arguments: ["module-worker", "\(name)@\(version)"], environment: environment)
+    }
+}
+
+/// `autodev module-worker NAME@VERSION` (hidden): serve one built-in module version on descriptor 3.
+enum ModuleWorkerCommand {
+    static func run(_ arguments: ArraySlice<String>) -> Int32 {
+        let spec = arguments.first ?? ""
+        let parts = spec.split(separator: "@", maxSplits: 1).map(String.init)
+        guard arguments.count == 1, parts.count == 2, let entry = ModuleCatalog.entries.first(where: { $0.name == parts[0] }),
+              let module = entry.versions[parts[1]] else {
+            Output.err("Error: module-worker takes NAME@VERSION of a built-in module version (\(ModuleCatalog.entries.flatMap { entry in entry.versions.keys.sorted().map { "\(entry.name)@\($0)" } }.joined(separator: ", ")))")
+            return ExitCode.usage
+        }
+        return ModuleWorker.serve(module)
+    }
+}
+
+enum ModuleCommands {
+    static func directory(_ home: Home) -> String { home.root + "/modules" }
+
+    /// The home, which must exist (modules are kept in `<home>/modules`).
+    static func home(_ arguments: ParsedArguments) throws -> Home {
+        let home = HomeLocator.locate(option: arguments.value("home"))
+        guard home.isInitialized else { throw ModuleCommandError("No autodev home at \"\(home.root)\": run 'autodev init' first (or pass --home DIR)") }
+        return home
+    }
+
+    static func name(_ arguments: ParsedArguments, spec: CommandSpec) throws -> ModuleCatalog.Entry {
+        guard let name = arguments.positionals.first else { throw UsageError(message: "Missing expected argument '<name>'", spec: spec) }
+        return try ModuleCatalog.entry(name, spec: spec)
+    }
+
+    // MARK: - build
+
+    static func build(_ arguments: ParsedArguments) throws -> Int32 {
+        let entry = try name(arguments, spec: CommandTree.modulesBuild)
+        let home = try home(arguments)
+        let source = FileSystem.absolute(arguments.value("source") ?? (FileSystem.isDirectory(home.workingCopy) ? home.workingCopy
+            : HomeLocator.enclosingRepository(of: FileSystem.currentDirectory()) ?? FileSystem.currentDirectory()))
+        let built = try buildAndStage(entry, source: source, home: home)
+        if arguments.has("json") {
+            try Output.json(BuildReport(module: entry.name, version: built.hello.version, protocolVersion: built.hello.protocolVersion,
+                                        stateSchema: built.hello.stateSchema, path: built.path, sha256: built.digest, seconds: built.seconds))
+        } else {
+            Output.out("Built \(entry.name)@\(built.hello.version) (protocol \(built.hello.protocolVersion), state schema \(built.hello.stateSchema)) in \(Output.seconds(built.seconds))")
+            Output.out("Stored as \(built.path)")
+            Output.out("Load it with: autodev modules reload \(entry.name)")
+        }
+        return ExitCode.success
+    }
+
+    /// `swift build -c release --product <module>-module` in `source`, started once to check it
+    /// runs the module, copied into the store, journaled as `built`.
+    static func buildAndStage(_ entry: ModuleCatalog.Entry, source: String, home: Home) throws -> (path: String, digest: String, hello: Hello, seconds: Double) {
+        guard FileSystem.exists(source + "/Package.swift") else {
+            throw ModuleCommandError("No Swift package at \"\(source)\" (no Package.swift): pass --source DIR")
+        }
+        let started = MonotonicClock.now()
+        try runSwift(["build", "-c", "release", "--product", entry.product, "--package-path", source, "--scratch-path", home.root + "/build-modules"],
+                     log: home.logs + "/modules-build-\(entry.name).log", action: "build \(entry.name) in \"\(source)\"")
+        let built = home.root + "/build-modules/release/" + entry.product
+        let hello = try ModuleStore.probe(ModuleImage(executable: built))
+        guard hello.name == entry.name else { throw ModuleCommandError("\"\(built)\" runs the module \(hello.name), not \(entry.name)") }
+        let stored = try ModuleStore(directory: directory(home)).stage(built)
+        let journal = try ModuleJournal(directory: directory(home))
+        try journal.append(ModuleRecord(kind: .built, module: entry.name, to: ModuleImage(executable: stored.path),
+                                        toVersion: "\(hello.name)@\(hello.version)", schema: hello.stateSchema))
+        return (stored.path, stored.digest, hello, MonotonicClock.seconds(since: started))
+    }
+
+    /// Runs swift with its output in `log`; a failure names the action and the log.
+    static func runSwift(_ arguments: [String], log: String, action: String) throws {
+        guard let swift = ProcessControl.findExecutable("swift") else { throw ModuleCommandError("Failed to \(action): no 'swift' on PATH") }
+        try FileSystem.createDirectory(FileSystem.parent(of: log), mode: 0o755, intermediates: true)
+        var configuration = Subprocess.Configuration(executable: swift, arguments: arguments, environment: ProcessControl.environment())
+        configuration.outputPath = log
+        configuration.errorPath = log
+        let status = try Subprocess.run(configuration)
+        guard status.isSuccess else { throw ModuleCommandError("Failed to \(action): swift \(arguments.first ?? "") \(status) (output in \"\(log)\")") }
+    }
+
+    /// The agent's path for a proposal that changes only one module: build, test, and reload
+    /// (in place when a host runs for the home, else for its next start).
+    /// - Returns: what is now in force, for the agent's memory.
+    static func buildTestAndReload(_ module: String, source: String, home: Home, testFilter: String) throws -> String {
+        guard let entry = ModuleCatalog.entries.first(where: { $0.name == module }) else { throw ModuleCommandError("Unknown module \(module)") }
+        let built = try buildAndStage(entry, source: source, home: home)
+        try runSwift(["test", "--package-path", source, "--scratch-path", home.root + "/build-modules-test", "--filter", testFilter],
+                     log: home.logs + "/modules-test-\(entry.name).log", action: "test \(entry.name) in \"\(source)\"")
+        let image = ModuleImage(executable: built.path)
+        let label = "\(entry.name)@\(built.hello.version)"
+        if let answer = try ModuleHost.askRunningHost(in: directory(home), ControlRequest(operation: "reload", module: entry.name, image: image)) {
+            guard let report = answer.report else { throw ModuleCommandError(answer.error ?? "The module host gave no answer") }
+            guard report.committed else {
+                throw ModuleCommandError("The reload of \(label) rolled back at \(report.failedPhase?.rawValue ?? "?"): \(report.reason ?? "")")
+            }
+            return "module \(label) hot reloaded in \(ModuleGates.milliseconds(report.milliseconds)) ms"
+        }
+        let journal = try ModuleJournal(directory: directory(home))
+        let current = try journal.versions()[entry.name]
+        try journal.append(ModuleRecord(kind: .current, module: entry.name, from: current?.to, to: image, fromVersion: current?.toVersion,
+                                        toVersion: label, schema: built.hello.stateSchema, reason: "agent proposal with no host running"))
+        return "module \(label) built and tested; the next start runs it (no host running)"
+    }
+
+    struct BuildReport: Codable {
+        var module: String
+        var version: String
+        var protocolVersion: Int
+        var stateSchema: Int
+        var path: String
+        var sha256: String
+        var seconds: Double
+    }
+
+    // MARK: - reload and rollback (recorded for the next start)
+
+    static func reload(_ arguments: ParsedArguments) throws -> Int32 {
+        let entry = try name(arguments, spec: CommandTree.modulesReload)
+        let home = try home(arguments)
+        let modules = directory(home)
+        let journal = try ModuleJournal(directory: modules)
+        var image: ModuleImage
+        if let version = arguments.value("builtin") {
+            guard entry.versions[version] != nil else {
+                throw UsageError(message: "The value '\(version)' is invalid for '--builtin <version>': \(entry.name) has \(entry.versions.keys.sorted().joined(separator: ", "))", spec: CommandTree.modulesReload)
+            }
+            guard arguments.value("from") == nil else { throw UsageError(message: "Give --from or --builtin, not both", spec: CommandTree.modulesReload) }
+            image = try ModuleCatalog.builtIn(entry.name, version: version)
+        } else if let from = arguments.value("from") {
+            let path = FileSystem.absolute(from)
+            guard FileSystem.exists(path), !FileSystem.isDirectory(path) else { throw ModuleCommandError("No module worker at \"\(path)\"") }
+            image = ModuleImage(executable: path)
+        } else if let built = try journal.records().last(where: { $0.kind == .built && $0.module == entry.name })?.to {
+            image = built
+        } else {
+            throw ModuleCommandError("No built version of \(entry.name): run 'autodev modules build \(entry.name)', or pass --from PATH or --builtin VERSION")
+        }
+        let hello = try ModuleStore.probe(image)
+        guard hello.name == entry.name else { throw ModuleCommandError("\"\(image.executable)\" runs the module \(hello.name), not \(entry.name)") }
+        if arguments.value("from") != nil {
+            image = ModuleImage(executable: try ModuleStore(directory: modules).stage(image.executable).path)
+        }
+        // A fault to inject in the new version (crash tests of a running host), passed on as given.
+        if let fault = ProcessControl.environment(ModuleWorker.faultVariable), !fault.isEmpty {
+            image.environment[ModuleWorker.faultVariable] = fault
+        }
+
+        // A host running for this home reloads in place.
+        if let status = try reloadInRunningHost(modules, entry: entry, image: image, arguments) { return status }
+
+        let current = try journal.versions()[entry.name]
+        if let current, let currentImage = current.to, currentImage != image {
+            let running = try ModuleStore.probe(currentImage)
+            guard running.protocolVersion == hello.protocolVersion else {
+                throw ModuleCommandError("Refused to reload \(entry.name): \(hello.name)@\(hello.version) speaks protocol \(hello.protocolVersion), the current version \(running.protocolVersion)")
+            }
+        }
+        try journal.append(ModuleRecord(kind: .current, module: entry.name, from: current?.to, to: image, fromVersion: current?.toVersion,
+                                        toVersion: "\(hello.name)@\(hello.version)", schema: hello.stateSchema,
+                                        reason: "modules reload with no host running"))
+        if arguments.has("json") {
+            try Output.json(SetReport(module: entry.name, version: hello.version, stateSchema: hello.stateSchema, path: image.commandLine,
+                                      hostRunning: false))
+        } else {
+            Output.out("\(entry.name): no host is running for \(home.root); \(hello.name)@\(hello.version) (state schema \(hello.stateSchema)) is now the version the next start runs")
+        }
+        return ExitCode.success
+    }
+
+    /// Asks a host running for the home to reload; nil when none is running.
+    static func reloadInRunningHost(_ modules: String, entry: ModuleCatalog.Entry, image: ModuleImage, _ arguments: ParsedArguments) throws -> Int32? {
+        guard let answer = try ModuleHost.askRunningHost(in: modules, ControlRequest(operation: "reload", module: entry.name, image: image)) else { return nil }
+        guard let report = answer.report else { throw ModuleCommandError(answer.error ?? "The module host gave no answer") }
+        if arguments.has("json") {
+            try Output.json(report)
+            return report.committed ? ExitCode.success : ExitCode.failure
+        }
+        for phase in report.phases { Output.out("  ✓ \(phase.phase.rawValue) (\(ModuleGates.milliseconds(phase.milliseconds)) ms)") }
+        if report.committed {
+            Output.out("Reloaded \(entry.name): \(report.fromVersion) → \(report.toVersion) (state schema \(report.fromSchema) → \(report.toSchema)) in \(ModuleGates.milliseconds(report.milliseconds)) ms, \(report.queued) message(s) queued and answered")
+        } else {
+            Output.err("  ✗ \(report.failedPhase?.rawValue ?? "?")")
+            Output.err("Error: \(Output.escaped(report.reason ?? "the reload failed"))")
+            Output.err("Rolled back: \(entry.name) stays on \(report.fromVersion) (\(ModuleGates.milliseconds(report.milliseconds)) ms)")
+        }
+        return report.committed ? ExitCode.success : ExitCode.failure
+    }
+
+    // MARK: - serve
+
+    /// Runs a host for the home: every module on its committed version (the counter on the
+    /// latest built-in version when the journal names none), the control socket open, until
+    /// SIGINT or SIGTERM.
+    static func serve(_ arguments: ParsedArguments) throws -> Int32 {
+        let home = try home(arguments)
+        Cancellation.install()
+        let host = try ModuleHost(directory: directory(home))
+        defer { host.stop() }
+        for note in host.recoveryNotes { Output.err("autodev: recovery: \(note)") }
+        var started = try host.startCommitted()
+        if started.isEmpty {
+            try host.start("counter", image: try ModuleCatalog.builtIn("counter", version: CounterModule.latest))
+            started = ["counter"]
+        }
+        try host.serveControl()
+        if arguments.has("json") {
+            var versions: [String: String] = [:]
+            for name in started { versions[name] = try host.version(of: name).version }
+            try Output.jsonLine(ServeReport(pid: ProcessControl.id, control: ModuleHost.controlPath(directory(home)), modules: versions))
+        } else {
+            Output.out("pid \(ProcessControl.id): serving \(try started.map { "\($0)@\(try host.version(of: $0).version)" }.joined(separator: ", ")) for \(home.root)")
+            Output.out("Reload with: autodev modules reload NAME --from PATH (or --builtin VERSION)")
+        }
+        while Cancellation.signal == 0 { ProcessControl.sleep(seconds: 0.1) }
+        return ExitCode.success
+    }
+
+    static func rollback(_ arguments: ParsedArguments) throws -> Int32 {
+        let entry = try name(arguments, spec: CommandTree.modulesRollback)
+        let home = try home(arguments)
+        let journal = try ModuleJournal(directory: directory(home))
+        let history = try journal.records().filter { $0.module == entry.name && [.commit, .start, .current].contains($0.kind) && $0.to != nil }
+        guard let current = history.last else { throw ModuleCommandError("The module \(entry.name) has no version yet in \"\(journal.path)\"") }
+        guard let previous = history.dropLast().last(where: { $0.to != current.to }), let image = previous.to else {
+            throw ModuleCommandError("The module \(entry.name) has no earlier version to return to")
+        }
+        if let status = try reloadInRunningHost(directory(home), entry: entry, image: image, arguments) { return status }
+        try journal.append(ModuleRecord(kind: .current, module: entry.name, from: current.to, to: image, fromVersion: current.toVersion,
+                                        toVersion: previous.toVersion, schema: previous.schema, reason: "modules rollback"))
+        if arguments.has("json") {
+            try Output.json(SetReport(module: entry.name, version: previous.toVersion ?? "?", stateSchema: previous.schema ?? 0,
+                                      path: image.executable, hostRunning: false))
+        } else {
+            Output.out("\(entry.name): rolled back \(current.toVersion ?? "?") → \(previous.toVersion ?? "?") (the version the next start runs)")
+        }
+        return ExitCode.success
+    }
+
+    struct ServeReport: Codable {
+        var pid: Int32
+        var control: String
+        var modules: [String: String]
+    }
+
+    struct SetReport: Codable {
+        var module: String
+        var version: String
+        var stateSchema: Int
+        var path: String
+        var hostRunning: Bool
+    }
+
+    // MARK: - list
+
+    static func list(_ arguments: ParsedArguments) throws -> Int32 {
+        let home = try home(arguments)
+        let path = directory(home) + "/journal"
+        let records = FileSystem.exists(path) ? try ModuleJournal(directory: directory(home)).records() : []
+        var modules: [String: ListEntry] = [:]
+        for record in records {
+            var entry = modules[record.module] ?? ListEntry(module: record.module, history: [])
+            switch record.kind {
+            case .start, .commit, .current:
+                entry.version = record.toVersion
+                entry.stateSchema = record.schema
+                entry.path = record.to?.commandLine
+            case .built:
+                entry.built = record.toVersion
+            case .rollback:
+                break
+            case .begin, .phase:
+                break
+            }
+            if [.commit, .rollback, .current, .start].contains(record.kind) {
+                entry.history.append(.init(time: WallClock.iso8601(record.time), event: record.kind.rawValue, from: record.fromVersion,
+                                           to: record.toVersion, phase: record.phase?.rawValue, milliseconds: record.milliseconds,
+                                           reason: record.reason))
+            }
+            modules[record.module] = entry
+        }
+        let sorted = modules.values.sorted { $0.module < $1.module }
+        if arguments.has("json") {
+            try Output.json(sorted)
+            return ExitCode.success
+        }
+        if sorted.isEmpty {
+            Output.out("No modules yet in \(directory(home)) (build one with 'autodev modules build counter')")
+            return ExitCode.success
+        }
+        Output.out(Output.table(["MODULE", "VERSION", "SCHEMA", "RELOADS", "BUILT"], sorted.map {
+            [$0.module, $0.version ?? "-", $0.stateSchema.map(String.init) ?? "-",
+             "\($0.history.filter { $0.event == "commit" }.count) committed, \($0.history.filter { $0.event == "rollback" }.count) rolled back",
+             $0.built ?? "-"]
+        }))
+        for entry in sorted where !entry.history.isEmpty {
+            Output.out("\n\(entry.module):")
+            for item in entry.history.suffix(10) {
+                var line = "  \(item.time)  \(item.event)  \(item.from ?? "-") → \(item.to ?? "-")"
+                if let ms = item.milliseconds { line += "  \(ModuleGates.milliseconds(ms)) ms" }
+                if let phase = item.phase, item.event == "rollback" { line += "  at \(phase)" }
+                if let reason = item.reason, item.event == "rollback" { line += ": \(Output.escaped(reason, keepingNewlines: false))" }
+                Output.out(line)
+            }
+        }
+        return ExitCode.success
+    }
+
+    struct ListEntry: Codable {
+        var module: String
+        var version: String?
+        var stateSchema: Int?
+        var path: String?
+        var built: String?
+        var history: [HistoryItem]
+
+        init(module: String, history: [HistoryItem]) {
+            self.module = module
+            self.history = history
+        }
+    }
+
+    struct HistoryItem: Codable {
+        var time: String
+        var event: String
+        var from: String?
+        var to: String?
+        var phase: String?
+        var milliseconds: Double?
+        var reason: String?
+    }
+}
+
+/// A runtime failure of a modules command: `Error: <message>`, exit 1.
+struct ModuleCommandError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,60 @@
+import Agent
+import Foundation
+import Testing
+
+@Suite("Proposals that change only a module")
+struct ModuleRouteTests {
+    @Test("a change inside one module's directory is that module's; anything else is not")
+    func choosesModule() {
+        let route = ModuleRoute(modules: ["Sources/CounterModule": "counter", "Sources/ExampleHandler": "example-handler"]) { _ in "" }
+        #expect(route.module(changing: ["Sources/CounterModule/Counter.swift"]) == "counter")
+        #expect(route.module(changing: ["Sources/CounterModule/Counter.swift", "Sources/CounterModule/More.swift"]) == "counter")
+        #expect(route.module(changing: ["Sources/CounterModule/Counter.swift", "Sources/Modules/ModuleHost.swift"]) == nil)
+        #expect(route.module(changing: ["Sources/CounterModule/Counter.swift", "Sources/ExampleHandler/Handler.swift"]) == nil)
+        #expect(route.module(changing: ["Sources/CounterModuleX/Counter.swift"]) == nil)
+        #expect(route.module(changing: ["Package.swift"]) == nil)
+        #expect(route.module(changing: []) == nil)
+    }
+
+    @Test("a module-only proposal is hot reloaded, not upgraded; a rejected reload is reverted; others take the full path")
+    func hotReloadsModuleProposals() throws {
+        let fixture = try Fixture()
+        defer { fixture.cleanUp() }
+        try fixture.makePatch("01.patch", changing: "a.txt")
+        try fixture.makePatch("02.patch", changing: "c.txt", line: "breaks the module")
+        try fixture.makePatch("03.patch", changing: "b.txt")
+        let reloads = Reloads()
+        var events: [AgentEvent] = []
+        var loop = fixture.loop { events.append($0) }
+        // a.txt and c.txt stand for a module's sources; the reload rejects the second proposal.
+        let source = fixture.source
+        loop.moduleRoute = ModuleRoute(modules: ["a.txt": "counter", "c.txt": "counter"]) { module in
+            let text = try String(contentsOfFile: source + "/c.txt", encoding: .utf8)
+            reloads.append(module)
+            if text.contains("breaks the module") { throw BuildFailed(description: "module tests failed") }
+            return "module counter@2 hot reloaded in 5.0 ms"
+        }
+        let ending = try loop.run(after: nil)
+        guard case .finished(let memory) = ending else { Issue.record("\(ending)"); return }
+        #expect(reloads.all == ["counter", "counter"])
+        #expect(memory.processed.map(\.outcome) == ["accepted", "rejected", "rejected"])
+        #expect(memory.processed.first?.version == "module counter@2 hot reloaded in 5.0 ms")
+        #expect(memory.processed[1].reason == "module tests failed")
+        // The third changes a file outside every module: the full upgrade (here: rejecting) ran.
+        #expect(memory.processed[2].reason?.hasPrefix("does not build: agent: 03.patch") == true)
+        #expect(events.contains(.reloadingModule(name: "01.patch", module: "counter")))
+        #expect(events.contains(.upgrading(name: "03.patch")))
+        #expect(!events.contains(.upgrading(name: "01.patch")))
+        // The accepted module change stays committed; the rejected one was taken back.
+        #expect(try fixture.read("a.txt").contains("a proposed line"))
+        #expect(!(try fixture.read("c.txt").contains("breaks the module")))
+        #expect(try fixture.git(["log", "--format=%s"]).split(separator: "\n").count == 2)
+    }
+}
+
+final class Reloads: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [String] = []
+    func append(_ item: String) { lock.withLock { items.append(item) } }
+    var all: [String] { lock.withLock { items } }
+}

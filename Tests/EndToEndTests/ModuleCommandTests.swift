@@ -1,0 +1,227 @@
+import Foundation
+import Platform
+import Testing
+
+/// `autodev modules …` run as a user runs it, and the example server's handler reloaded under load.
+@Suite("Module commands", .serialized)
+struct ModuleCommandTests {
+    @Test("help for every modules command, exit 0")
+    func help() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        for command in ["build", "reload", "rollback", "list", "serve", "test-stateful-reload", "test-concurrent-reload"] {
+            let result = try harness.run(["modules", command, "--help"], executable: Harness.binary)
+            #expect(result.status == 0)
+            #expect(result.stdout.hasPrefix("OVERVIEW: "), "\(command): \(result.stdout)")
+            #expect(result.stdout.contains("USAGE: autodev modules \(command)"))
+        }
+        let group = try harness.run(["modules"], executable: Harness.binary)
+        #expect(group.status == 0 && group.stdout.contains("test-concurrent-reload"))
+    }
+
+    @Test("bad input: usage errors exit 64, runtime errors exit 1, and nothing is written")
+    func badInput() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        let cases: [([String], Int32, String)] = [
+            (["modules", "frobnicate"], 64, "Error: Unknown command 'modules frobnicate'"),
+            (["modules", "reload"], 64, "Error: Missing expected argument '<name>'"),
+            (["modules", "reload", "nope"], 64, "Error: Unknown module 'nope'"),
+            (["modules", "reload", "counter", "--builtin", "9"], 64, "Error: The value '9' is invalid for '--builtin <version>'"),
+            (["modules", "reload", "counter", "--from", "/nonexistent/worker"], 1, "Error: No module worker at \"/nonexistent/worker\""),
+            (["modules", "reload", "counter", "--from", "/bin/true"], 1, "Error: The module worker \"/bin/true\""),
+            (["modules", "reload", "counter"], 1, "Error: No built version of counter"),
+            (["modules", "rollback", "counter"], 1, "Error: The module counter has no version yet"),
+            (["modules", "list", "--bogus"], 64, "Error: Unknown option '--bogus'"),
+        ]
+        for (arguments, status, message) in cases {
+            let result = try harness.run(arguments + ["--home", harness.home], executable: Harness.binary)
+            #expect(result.status == status, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.hasPrefix(message), "\(arguments): \(result.stderr)")
+        }
+        let gate = try harness.run(["modules", "test-stateful-reload", "--reloads", "0"], executable: Harness.binary)
+        #expect(gate.status == 64 && gate.stderr.hasPrefix("Error: The value '0' is invalid for '--reloads <n>'"), "\(gate.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: harness.home + "/modules"))
+        let other = try harness.run(["modules", "list", "--home", harness.root.appendingPathComponent("none").path], executable: Harness.binary)
+        #expect(other.status == 1 && other.stderr.contains("run 'autodev init' first"), "\(other.stderr)")
+    }
+
+    @Test("reload with no host running records the next version; rollback returns to the one before; list shows both")
+    func offlineReloadAndRollback() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        let first = try harness.run(["modules", "reload", "counter", "--builtin", "1", "--home", harness.home], executable: Harness.binary)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("counter@1 (state schema 1) is now the version the next start runs"), "\(first.stdout)")
+        #expect(try harness.run(["modules", "reload", "counter", "--builtin", "2", "--home", harness.home], executable: Harness.binary).status == 0)
+        let rollback = try harness.run(["modules", "rollback", "counter", "--home", harness.home], executable: Harness.binary)
+        #expect(rollback.stdout == "counter: rolled back counter@2 → counter@1 (the version the next start runs)\n", "\(rollback.stdout)\(rollback.stderr)")
+        let list = try harness.run(["modules", "list", "--json", "--home", harness.home], executable: Harness.binary)
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        #expect(entries.first?["version"] as? String == "counter@1")
+        #expect(entries.first?["stateSchema"] as? Int == 1)
+        #expect((entries.first?["history"] as? [Any])?.count == 3)
+    }
+
+    @Test("a running host reloads in place, and rolls back a version that crashes in verify", .timeLimit(.minutes(2)))
+    func runningHost() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        let host = try RunningServer(harness: harness, executable: Harness.binary, arguments: ["modules", "serve", "--home", harness.home])
+        defer { host.stop() }
+        _ = try host.waitForLine(containing: "serving counter@2")
+        let reload = try harness.run(["modules", "reload", "counter", "--builtin", "1", "--home", harness.home], executable: Harness.binary)
+        #expect(reload.status == 0, "\(reload.stderr)")
+        let phases = reload.stdout.split(separator: "\n").prefix(7).map { $0.split(separator: " ")[1] }
+        #expect(phases == ["prepare", "drain", "snapshot", "migrate", "swap", "restore", "verify"], "\(reload.stdout)")
+        #expect(reload.stdout.contains("Reloaded counter: counter@2 → counter@1 (state schema 2 → 1)"), "\(reload.stdout)")
+        let crash = try harness.run(["modules", "reload", "counter", "--builtin", "2", "--home", harness.home], executable: Harness.binary,
+                                    environment: ["AUTODEV_MODULE_FAULT": "crash@verify"])
+        #expect(crash.status == 1)
+        #expect(crash.stderr.contains("✗ verify") && crash.stderr.contains("Rolled back: counter stays on counter@1"), "\(crash.stderr)")
+        let list = try harness.run(["modules", "list", "--home", harness.home], executable: Harness.binary)
+        #expect(list.stdout.contains("counter  counter@1  1       1 committed, 1 rolled back"), "\(list.stdout)")
+    }
+
+    @Test("a host killed with SIGKILL in the middle of a reload comes back on the committed version", .timeLimit(.minutes(2)))
+    func killedMidReload() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        let first = try RunningServer(harness: harness, executable: Harness.binary, arguments: ["modules", "serve", "--home", harness.home])
+        _ = try first.waitForLine(containing: "serving counter@2")
+        #expect(try harness.run(["modules", "reload", "counter", "--builtin", "1", "--home", harness.home], executable: Harness.binary).status == 0)
+        // A reload whose new version hangs at drain: the host waits for it when it is killed.
+        let reload = Process()
+        reload.executableURL = URL(fileURLWithPath: Harness.binary)
+        reload.arguments = ["modules", "reload", "counter", "--builtin", "2", "--home", harness.home]
+        reload.environment = harness.environment(["AUTODEV_MODULE_FAULT": "hang@drain"])
+        reload.standardOutput = FileHandle.nullDevice
+        reload.standardError = FileHandle.nullDevice
+        try reload.run()
+        let journal = harness.home + "/modules/journal"
+        // The first reload's prepare, then this one's: the host is now waiting for the drain notice.
+        while ((try? String(contentsOfFile: journal, encoding: .utf8)) ?? "").components(separatedBy: "\"phase\":\"prepare\"").count < 3 { sched_yield() }
+        kill(first.pid, SIGKILL)
+        first.process.waitUntilExit()
+        reload.waitUntilExit()
+        #expect(reload.terminationStatus == 1)
+
+        let second = try RunningServer(harness: harness, executable: Harness.binary, arguments: ["modules", "serve", "--home", harness.home])
+        defer { second.stop() }
+        let serving = try second.waitForLine(containing: "serving counter@")
+        #expect(serving.hasSuffix("serving counter@1 for \(harness.home)"), "\(serving)")
+        let lines = try second.lines()
+        #expect(lines.contains { $0.hasPrefix("autodev: recovery: reload counter-") && $0.hasSuffix("was unfinished: rolled back to counter@1") },
+                "\(lines)")
+        let list = try harness.run(["modules", "list", "--home", harness.home], executable: Harness.binary)
+        #expect(list.stdout.contains("counter  counter@1  1       1 committed, 1 rolled back"), "\(list.stdout)")
+    }
+
+    @Test("the gates run real workers and report no loss", .timeLimit(.minutes(2)))
+    func gates() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        for arguments in [["modules", "test-stateful-reload", "--reloads", "6", "--json"],
+                          ["modules", "test-concurrent-reload", "--modules", "3", "--rounds", "3", "--json"]] {
+            let result = try harness.run(arguments, executable: Harness.binary)
+            #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+            #expect(report["lost"] as? Int == 0)
+            #expect((report["sent"] as? Int ?? 0) > 0 && report["sent"] as? Int == report["answered"] as? Int)
+            let reload = try #require(report["reloadMs"] as? [String: Any])
+            #expect(Set(reload.keys).isSuperset(of: ["p50", "p99", "max"]))
+            #expect(report["passed"] as? Bool == true)
+        }
+    }
+
+    @Test("the example server's handler module reloads under load: no refused connection, its state kept", .timeLimit(.minutes(2)))
+    func exampleServerHandler() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let home = harness.root.appendingPathComponent("server-home").path
+        let running = try RunningServer(harness: harness, arguments: ["serve", "--home", home, "--listen", "127.0.0.1:0"])
+        defer { running.stop() }
+        let first = try running.waitForLine(containing: "serving on port")
+        let port = try #require(Int(first.components(separatedBy: "serving on port ")[1].prefix { $0.isNumber }))
+        let load = HandlerLoad(port: port)
+        load.start()
+        load.waitUntil { $0.bodies.count >= 10 }
+        let reload = try harness.run(["modules", "reload", "example-handler", "--builtin", "2", "--home", home], executable: Harness.binary)
+        #expect(reload.status == 0, "\(reload.stdout)\(reload.stderr)")
+        load.waitUntil { $0.bodies.contains { $0.hasPrefix("handler v2:") } && $0.bodies.count >= 20 }
+        let report = load.stop()
+        #expect(report.failures.isEmpty, "\(report.failures)")
+        // Every answer numbered one more than the one before: the handler's count crossed the reload.
+        let numbers = report.bodies.compactMap { $0.split(separator: "(request ").last.flatMap { Int($0.prefix { $0.isNumber }) } }
+        #expect(numbers == Array(1...numbers.count), "\(numbers)")
+        let versions = report.bodies.map { $0.prefix(11) }
+        #expect(versions.first == "handler v1:" && versions.last == "handler v2:")
+        #expect(versions == versions.sorted(), "a v1 answer after a v2 one: \(versions)")
+    }
+}
+
+/// One client asking `GET /handler/x` on a new connection each time until stopped.
+final class HandlerLoad: @unchecked Sendable {
+    struct Report {
+        var bodies: [String] = []
+        var failures: [String] = []
+    }
+
+    let port: Int
+    private let lock = NSLock()
+    private var report = Report()
+    private var stopping = false
+    private let done = DispatchSemaphore(value: 0)
+
+    init(port: Int) { self.port = port }
+
+    func start() {
+        Thread.detachNewThread { [self] in
+            while !lock.withLock({ stopping }) {
+                do {
+                    let body = try request()
+                    lock.withLock { report.bodies.append(body) }
+                } catch {
+                    lock.withLock { report.failures.append("\(error)") }
+                }
+            }
+            done.signal()
+        }
+    }
+
+    func waitUntil(_ condition: (Report) -> Bool) {
+        while !lock.withLock({ condition(report) }) { sched_yield() }
+    }
+
+    func stop() -> Report {
+        lock.withLock { stopping = true }
+        done.wait()
+        return lock.withLock { report }
+    }
+
+    private func request() throws -> String {
+        let socket = try Socket.connect(host: "127.0.0.1", port: port, timeout: 10)
+        defer { socket.close() }
+        let request = Array("GET /handler/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+        try request.withUnsafeBytes { try socket.sendAll($0, timeout: 10) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = try buffer.withUnsafeMutableBytes { try socket.receive(into: $0, timeout: 10) }
+            if count == 0 { break }
+            bytes += buffer[..<count]
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard text.hasPrefix("HTTP/1.1 200"), let split = text.range(of: "\r\n\r\n") else { throw HandlerFailure(text: text) }
+        return String(text[split.upperBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    struct HandlerFailure: Error, CustomStringConvertible {
+        var text: String
+        var description: String { "bad answer: \(text)" }
+    }
+}

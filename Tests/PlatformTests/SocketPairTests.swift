@@ -1,0 +1,38 @@
+import Platform
+import Testing
+
+@Suite("Socket pairs, thread groups, resident memory")
+struct SocketPairTests {
+    @Test("what one end of a pair sends, the other receives; a closed end reads as end of stream")
+    func roundTrip() throws {
+        let (a, b) = try Socket.pair(name: "test pair")
+        defer { b.close() }
+        let message: [UInt8] = Array("hello".utf8)
+        try message.withUnsafeBytes { try a.sendAll($0, timeout: 5) }
+        var buffer = [UInt8](repeating: 0, count: 16)
+        let count = try buffer.withUnsafeMutableBytes { try b.receive(into: $0, timeout: 5) }
+        #expect(Array(buffer[..<count]) == message)
+        a.close()
+        #expect(try buffer.withUnsafeMutableBytes { try b.receive(into: $0, timeout: 5) } == 0)
+    }
+
+    @Test("a connect to a Unix socket nobody listens on fails naming the path")
+    func connectRefused() {
+        #expect {
+            _ = try Socket.connect(unixPath: "/nonexistent-dir/control.sock")
+        } throws: { error in
+            "\(error)".contains("/nonexistent-dir/control.sock")
+        }
+    }
+
+    @Test("collect runs each item on its own thread and keeps their order")
+    func collect() {
+        let results = ThreadGroup.collect([1, 2, 3, 4]) { $0 * 10 }
+        #expect(results == [10, 20, 30, 40])
+    }
+
+    @Test("the resident memory of this process is known")
+    func residentMemory() {
+        #expect((ResidentMemory.kibibytes() ?? 0) > 0)
+    }
+}
