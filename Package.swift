@@ -30,6 +30,8 @@ let package = Package(
         .target(name: "SelfUpgrade", dependencies: ["Storage", "Platform", "Integrity"]),
         // Named listening sockets: inherited by the systemd convention, passed on across exec.
         .target(name: "Handoff", dependencies: ["SelfUpgrade", "Platform"]),
+        // A launcher for any program: listeners passed by the systemd convention, restarts, upgrades by overlap, sd_notify.
+        .target(name: "Supervisor", dependencies: ["SelfUpgrade", "Handoff", "Platform"]),
         // Candidates built from Swift source: swift build and swift test side by side, journaled.
         .target(name: "SourceUpgrade", dependencies: ["SelfUpgrade", "Storage", "Platform"]),
         // TUF client (specification 1.0, section 5): metadata, trust, delegations, verified downloads.
@@ -39,7 +41,7 @@ let package = Package(
         // The agent's loop: proposals in, source upgrades out; its memory, the git working copy.
         .target(name: "Agent", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity"]),
         .executableTarget(
-            name: "autodev", dependencies: ["SelfUpgrade", "SourceUpgrade", "Agent", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel"],
+            name: "autodev", dependencies: ["Supervisor", "SelfUpgrade", "SourceUpgrade", "Agent", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel"],
             // Release binaries ship without symbol tables: 40% smaller, so every version kept in
             // the store costs less and a rollback's hash check reads less.
             linkerSettings: [.unsafeFlags(["-Xlinker", "--strip-all"], .when(configuration: .release))]
