@@ -114,6 +114,12 @@ int ad_signal_pipe_install(const int *signals, int count) {
     int ends[2];
     if (pipe2(ends, O_CLOEXEC | O_NONBLOCK) != 0) return -1;
     signal_pipe_write = ends[1];
+    /* A process started from a thread that blocks signals (a dispatch worker) inherits its
+       mask: unblock these, or they would never arrive. */
+    sigset_t wanted;
+    sigemptyset(&wanted);
+    for (int index = 0; index < count; index++) sigaddset(&wanted, signals[index]);
+    if (sigprocmask(SIG_UNBLOCK, &wanted, NULL) != 0) return -1;
     for (int index = 0; index < count; index++) {
         struct sigaction action;
         memset(&action, 0, sizeof action);

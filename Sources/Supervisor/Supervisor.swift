@@ -109,6 +109,11 @@ public final class Supervisor: @unchecked Sendable {
             notify = try NotifySocket.bind("@autodev-supervise/\(ProcessControl.id)/\(UInt64.random(in: 0...UInt64.max))")
             control = try ListeningSocket.unix(path: SupervisorConfiguration.controlSocket(home: home))
         } catch { throw SupervisorError("\(error)") }
+        // Passed as systemd passes them: blocking (the supervisor never accepts on them). The flag
+        // belongs to the shared open file description, so a program that wants it sets it itself.
+        do {
+            for listener in listeners.all { try Descriptors.setNonBlocking(listener.descriptor, false, path: "listener \"\(listener.name)\"") }
+        } catch { throw SupervisorError("\(error)") }
         ProcessControl.ignoreBrokenPipe()
         var environment = ProcessControl.environment()
         for name in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
@@ -174,7 +179,7 @@ public final class Supervisor: @unchecked Sendable {
         if let at = killAt, now >= at {
             killAt = nil
             for pid in children.keys {
-                Self.log("pid \(pid) did not exit within \(configuration.stopTimeoutSeconds) s of SIGTERM: SIGKILL")
+                Self.log("pid \(pid) did not exit within \(configuration.stopTimeoutSeconds) s of SIG\(terminating == SIGINT ? "INT" : "TERM"): SIGKILL")
                 ChildProcess.signalGroup(pid, SIGKILL)
                 ChildProcess.signal(pid, SIGKILL)
             }

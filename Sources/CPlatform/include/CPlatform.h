@@ -107,7 +107,8 @@ typedef struct {
 /// `*child_errno` when the child could not be prepared or could not execute (it is reaped).
 int ad_spawn_supervised(const ad_supervised_options *options, int *pid, int *child_errno);
 
-/// Installs handlers for `signals` that write the signal's number (one byte) to a pipe.
+/// Installs handlers for `signals` that write the signal's number (one byte) to a pipe, and
+/// unblocks them in the calling thread (a mask inherited from the parent would hide them).
 /// Returns the pipe's read end (non-blocking, close-on-exec), or -1 with errno.
 int ad_signal_pipe_install(const int *signals, int count);
 
