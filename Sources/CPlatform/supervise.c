@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -39,6 +40,7 @@ static void write_decimal(char *slot, long value) {
 int ad_spawn_supervised(const ad_supervised_options *options, int *pid, int *child_errno) {
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) return -1;
+    pid_t parent = getpid();
     pid_t child = fork();
     if (child < 0) {
         int saved = errno;
@@ -57,6 +59,9 @@ int ad_spawn_supervised(const ad_supervised_options *options, int *pid, int *chi
         }
         int fail = 0;
         if (options->new_process_group && setpgid(0, 0) != 0) fail = 1;
+        /* A supervisor that dies (even by SIGKILL) leaves no program behind serving on its own:
+           it gets SIGTERM and drains. Kept across execve; checked once for a parent already gone. */
+        if (options->parent_death_signal && (prctl(PR_SET_PDEATHSIG, options->parent_death_signal) != 0 || getppid() != parent)) fail = 1;
         /* Listeners: first above everything in the way, then at 3, 4, ... (dup2 clears close-on-exec). */
         int high = 3 + options->listener_count + 1;
         for (int index = 0; index < options->listener_count && !fail; index++) {

@@ -11,7 +11,8 @@ package enum ChildProcess {
     // MARK: - API
 
     /// Starts `path` in its own process group with `listeners` at 3, 4, … and every other
-    /// descriptor but stdio closed, an empty signal mask and default dispositions. When
+    /// descriptor but stdio closed, an empty signal mask and default dispositions; it gets
+    /// SIGTERM when this process dies. When
     /// `environment` has a `LISTEN_PID` entry, the child writes its own pid into it between fork
     /// and exec (the systemd convention: the variable names the process the sockets are for).
     /// - Returns: the child's pid.
@@ -33,7 +34,8 @@ package enum ChildProcess {
                         var options = ad_supervised_options(
                             path: cPath, argv: argv, envp: envp,
                             listen_pid_value: setsPID && slot != nil ? envp[slot!]! + 11 : nil,
-                            listeners: fds.baseAddress, listener_count: Int32(listeners.count), new_process_group: 1)
+                            listeners: fds.baseAddress, listener_count: Int32(listeners.count), new_process_group: 1,
+                            parent_death_signal: SIGTERM)
                         return ad_spawn_supervised(&options, &pid, &childErrno)
                     }
                 }

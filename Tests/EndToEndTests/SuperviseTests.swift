@@ -186,6 +186,18 @@ struct SuperviseTests {
         #expect(try supervisor.waitForExit() == 7)
     }
 
+    @Test("a supervisor killed by SIGKILL leaves no program serving on its own: it gets SIGTERM", .enabled(if: python != nil, "needs python3"))
+    func supervisorKilled() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let fixture = try Fixture(harness: harness)
+        let supervisor = try fixture.start(fixture.program("v1"))
+        defer { supervisor.stop() }
+        try fixture.waitForLog { $0.contains { $0.hasPrefix("ready v1") } }
+        kill(supervisor.pid, SIGKILL)
+        try fixture.waitForLog { $0.contains { $0.hasPrefix("term v1") } }
+    }
+
     @Test("a program that ignores SIGTERM is killed after the stop timeout", .enabled(if: python != nil, "needs python3"))
     func ignoresTerm() throws {
         let harness = try Harness()

@@ -99,6 +99,7 @@ typedef struct {
     const int *listeners;      /* placed at 3, 4, ... in the child (at most 64); every other descriptor but stdio is closed */
     int listener_count;
     int new_process_group;     /* setpgid(0, 0) */
+    int parent_death_signal;   /* 0, or the signal the child gets when the parent dies (PR_SET_PDEATHSIG) */
 } ad_supervised_options;
 
 /// Forks and executes a supervised program: signal mask emptied and dispositions reset, the
