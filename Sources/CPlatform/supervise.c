@@ -205,3 +205,11 @@ int ad_notify_send(const char *text, const char *payload, size_t length) {
     errno = saved;
     return sent == (ssize_t)length ? 0 : -1;
 }
+
+int ad_peer_user(int fd, unsigned *uid) {
+    struct ucred credentials;
+    socklen_t length = sizeof credentials;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return -1;
+    *uid = credentials.uid;
+    return 0;
+}

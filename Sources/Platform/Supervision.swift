@@ -211,6 +211,12 @@ extension Socket {
         Socket(rawValue: descriptor, endpoint: endpoint)
     }
 
+    /// The user id of the process at the other end of a Unix socket (`SO_PEERCRED`); nil when unknown.
+    package var peerUserID: UInt32? {
+        var user: UInt32 = 0
+        return ad_peer_user(rawValue, &user) == 0 ? user : nil
+    }
+
     /// Receives what is waiting without blocking.
     /// - Returns: the bytes; empty when the peer closed its side; nil when nothing is waiting.
     /// - Throws: ``SystemError`` "receive from".

@@ -12,7 +12,14 @@ extension Supervisor {
     func acceptControl() {
         for _ in 0..<16 {
             guard let fd = try? control.accept() else { return }
-            connections[fd] = (Socket.adopting(fd, endpoint: control.endpoint), [])
+            let socket = Socket.adopting(fd, endpoint: control.endpoint)
+            // An upgrade runs a binary the client names: only this user (or root) may ask.
+            guard let user = socket.peerUserID, user == 0 || user == Privilege.userID else {
+                Self.log("refused a control connection from user \(socket.peerUserID.map(String.init) ?? "?")")
+                socket.close()
+                continue
+            }
+            connections[fd] = (socket, [])
         }
     }
 

@@ -257,7 +257,7 @@ public final class Supervisor: @unchecked Sendable {
 
     func ended(_ pid: Int32, _ status: TerminationStatus) {
         guard let child = children.removeValue(forKey: pid) else { return }
-        ended[pid] = status
+        if pid != main { ended[pid] = status }  // someone waits for it (a candidate, an old version)
         if children.isEmpty { killAt = nil }
         guard pid == main else { return }
         main = nil
@@ -314,6 +314,7 @@ public final class Supervisor: @unchecked Sendable {
 
     /// SIGTERM, wait for the drain, SIGKILL at the deadline. - Returns: how it ended and the seconds it took.
     func stop(_ pid: Int32) -> (TerminationStatus?, Double) {
+        guard children[pid] != nil else { return (ended.removeValue(forKey: pid), 0) }
         let start = MonotonicClock.now()
         ChildProcess.signal(pid, SIGTERM)
         let deadline = start + UInt64(configuration.stopTimeoutSeconds * 1e9)

@@ -124,4 +124,7 @@ long ad_notify_receive(int fd, char *buffer, size_t capacity, int *sender);
 /// Sends one datagram to `address` (`@name`: abstract; else a path). 0, or -1 with errno.
 int ad_notify_send(const char *address, const char *payload, size_t length);
 
+/// The user id of the peer of a connected Unix socket (SO_PEERCRED). 0, or -1 with errno.
+int ad_peer_user(int fd, unsigned *uid);
+
 #endif
