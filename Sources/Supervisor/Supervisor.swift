@@ -84,11 +84,12 @@ public final class Supervisor: @unchecked Sendable {
                 let id = try upgrader.adopt(executable: FileSystem.absolute(program))
                 Self.log("adopted \"\(program)\" into \(home) as \(id.short)")
             }
-            if case .fresh(let notes) = try upgrader.start() { notes.forEach { Self.log("recovery: \($0)") } }
-            self.upgrader = upgrader
+            // Another program's home (autodev's own) is refused before its recovery could run.
             guard let current = try upgrader.currentVersion(), FileSystem.exists(upgrader.binaryPath(of: current)) else {
                 throw SupervisorError("\"\(home)\" is not a supervised program's home (no versions/<id>/program under current)")
             }
+            if case .fresh(let notes) = try upgrader.start() { notes.forEach { Self.log("recovery: \($0)") } }
+            self.upgrader = upgrader
         } catch let error as SupervisorError {
             throw error
         } catch {

@@ -234,6 +234,13 @@ struct SuperviseTests {
             #expect(result.status == status && result.stdout.hasPrefix(message), "\(arguments): \(result.status) \(result.stdout)")
             #expect(!FileManager.default.fileExists(atPath: home), "\(arguments) created the home")
         }
+        // autodev's own home is not a supervised program's: refused, its journal untouched.
+        _ = try harness.initialize()
+        let journal = try harness.journalLines()
+        let foreign = try harness.spawnTool(Harness.binary, ["supervise", "--home", harness.home, "--", "/bin/true"])
+        #expect(foreign.status == 1 && foreign.stdout.contains("is not a supervised program's home"), "\(foreign.stdout)")
+        #expect(try harness.journalLines() == journal)
+        #expect(!FileManager.default.fileExists(atPath: harness.home + "/supervise.sock"))
         let busy = try ListeningSocket.tcp(host: "127.0.0.1", port: 0)
         defer { busy.close() }
         let taken = try harness.spawnTool(Harness.binary, ["supervise", "--home", home, "--listen", "127.0.0.1:\(busy.localPort!)", "--", "/bin/true"])
