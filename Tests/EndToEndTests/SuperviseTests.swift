@@ -159,6 +159,19 @@ struct SuperviseTests {
         #expect(try fixture.get() == "v3")
     }
 
+    @Test("--ready started: a program that does not speak sd_notify is upgraded once it runs", .enabled(if: python != nil, "needs python3"))
+    func readyStarted() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let fixture = try Fixture(harness: harness)
+        let supervisor = try fixture.start(fixture.program("v1", mode: "never-ready"), extra: ["--ready", "started"])
+        defer { supervisor.stop() }
+        try fixture.waitForLog { $0.contains { $0.hasPrefix("start v1") } }
+        let upgrade = try harness.spawnTool(Harness.binary, ["supervise", "upgrade", "--home", fixture.home, "--from-binary", try fixture.program("v2", mode: "never-ready")])
+        #expect(upgrade.status == 0 && upgrade.stdout.hasPrefix("Upgraded "), "\(upgrade.stdout)")
+        #expect(try fixture.get() == "v2")
+    }
+
     @Test("a crash after readiness restarts the same version after a backoff", .enabled(if: python != nil, "needs python3"))
     func crashRestarts() throws {
         let harness = try Harness()
@@ -179,6 +192,9 @@ struct SuperviseTests {
         let supervisor = try fixture.start(fixture.program("v1"))
         defer { supervisor.stop() }
         try fixture.waitForLog { $0.contains { $0.hasPrefix("ready v1") } }
+        // The systemd convention as the program sees it: one descriptor, LISTEN_PID its own pid, named.
+        let child = try #require(try SuperviseTests.children(of: supervisor.pid).first)
+        #expect(try fixture.log().first == "start v1 \(child) 1 True http")
         kill(supervisor.pid, SIGHUP)
         try fixture.waitForLog { $0.contains { $0.hasPrefix("hup v1") } }
         kill(supervisor.pid, SIGTERM)
