@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "SelfUpgrade", dependencies: ["Storage", "Platform", "Integrity"]),
         // Named listening sockets: inherited by the systemd convention, passed on across exec.
         .target(name: "Handoff", dependencies: ["SelfUpgrade", "Platform"]),
+        // A launcher for any program: listeners passed by the systemd convention, restarts, upgrades by overlap, sd_notify.
+        .target(name: "Supervisor", dependencies: ["SelfUpgrade", "Handoff", "Platform"]),
         // Candidates built from Swift source: swift build and swift test side by side, journaled.
         .target(name: "SourceUpgrade", dependencies: ["SelfUpgrade", "Storage", "Platform"]),
         // TUF client (specification 1.0, section 5): metadata, trust, delegations, verified downloads.
@@ -51,7 +53,7 @@ let package = Package(
         .executableTarget(name: "CounterWorker", dependencies: ["CounterModule", "Modules"]),
         .executableTarget(name: "ExampleHandlerWorker", dependencies: ["ExampleHandler", "Modules"]),
         .executableTarget(
-            name: "autodev", dependencies: ["SelfUpgrade", "SourceUpgrade", "Agent", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel",
+            name: "autodev", dependencies: ["Supervisor", "SelfUpgrade", "SourceUpgrade", "Agent", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel",
                                             "Modules", "CounterModule", "ExampleHandler"],
             // Release binaries ship without symbol tables: 40% smaller, so every version kept in
             // the store costs less and a rollback's hash check reads less.

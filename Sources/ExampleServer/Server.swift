@@ -48,19 +48,24 @@ struct Server {
 
     /// The drain's deadline (monotonic seconds) while draining.
     var draining: Double?
+    /// SIGTERM arrived: the drain ends in exit.
+    var stopping = false
 
     mutating func run() -> Never {
         while true {
             let (phase, replies, terminating) = coordinator.take()
-            if terminating {
-                save(served)
-                exit(0)
+            if terminating && !stopping {
+                // SIGTERM: drain as before an upgrade (stop accepting; the listeners stay open for
+                // whoever takes over), then save the count and exit.
+                stopping = true
+                try? ServiceNotification.stopping()
+                if draining == nil { draining = now() + drainSeconds }
             }
             for reply in replies {
                 if let fd = awaiting { send(reply + "\n", to: fd, thenClose: true) }
                 awaiting = nil
             }
-            if phase == .drainRequested && draining == nil { draining = now() + drainSeconds }
+            if phase == .drainRequested && draining == nil && !stopping { draining = now() + drainSeconds }
             if let deadline = draining {
                 for fd in Array(connections.keys) where connections[fd]?.isControl == false {
                     if connections[fd]?.isIdle == true { receive(fd) }
@@ -70,6 +75,10 @@ struct Server {
                 if left.isEmpty || now() > deadline {
                     for connection in left { close(connection.descriptor) }
                     draining = nil
+                    if stopping {
+                        save(served)
+                        exit(0)
+                    }
                     coordinator.drainedAndWait(served: served)
                     continue  // the exec failed: serving resumes
                 }

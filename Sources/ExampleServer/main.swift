@@ -154,9 +154,11 @@ func serve() -> Never {
         try modules.serveControl()
 
         let drainSeconds = option("--drain-seconds").flatMap(Double.init) ?? 2
-        let id = try upgrader.currentVersion()?.short ?? "?"
+        let id = try runningVersion() ?? upgrader.currentVersion()?.short ?? "?"
         say("pid \(getpid()): \(program.version) \(id) serving on \(http.port.map { "port \($0)" } ?? "inherited socket")"
             + (http.isInherited ? " (inherited)" : "") + "; start: \(startResult)")
+        // Under a supervisor or systemd (NOTIFY_SOCKET set): this process serves from now on.
+        try? ServiceNotification.ready(status: "\(program.version) \(id) serving")
         var server = Server(http: http, control: control, coordinator: coordinator, wakeRead: pipeEnds[0],
                             banner: "\(program.version) \(id)", startResult: startResult, drainSeconds: drainSeconds,
                             launch: { verb, argument in
@@ -197,6 +199,15 @@ func serve() -> Never {
     } catch {
         coordinator.finish(reply: "error: \(error)")
     }
+}
+
+/// The first 12 hex digits of the version this process runs, when it runs from a version store
+/// (`…/versions/<id>/<name>`: its own home's, or a supervisor's).
+func runningVersion() -> String? {
+    guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+    let parts = path.split(separator: "/")
+    guard parts.count >= 3, parts[parts.count - 3] == "versions", parts[parts.count - 2].count == 64 else { return nil }
+    return String(parts[parts.count - 2].prefix(12))
 }
 
 struct DrainTimeout: Error, CustomStringConvertible {

@@ -38,6 +38,16 @@ package enum Descriptors {
         if updated != flags { try systemCall("set flags of", path: name) { fcntl(descriptor, F_SETFD, updated) } }
     }
 
+    /// Sets or clears `O_NONBLOCK` (a flag of the open file description: every process sharing
+    /// it sees the change).
+    /// - Throws: ``SystemError`` "set flags of".
+    package static func setNonBlocking(_ descriptor: Int32, _ enabled: Bool, path: String? = nil) throws(SystemError) {
+        let name = path ?? "descriptor \(descriptor)"
+        let flags = try systemCall("get flags of", path: name) { fcntl(descriptor, F_GETFL) }
+        let updated = enabled ? flags | O_NONBLOCK : flags & ~O_NONBLOCK
+        if updated != flags { try systemCall("set flags of", path: name) { fcntl(descriptor, F_SETFL, updated) } }
+    }
+
     /// Closes a descriptor. Never retried on EINTR.
     package static func close(_ descriptor: Int32) { _ = Glibc.close(descriptor) }
 

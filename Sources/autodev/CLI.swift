@@ -108,6 +108,13 @@ enum CLI {
             case let other?:
                 throw UsageError(message: "Unknown command 'modules \(other)'", spec: CommandTree.modules)
             }
+        case "supervise":
+            switch rest.first {
+            case "upgrade": return try run(CommandTree.superviseUpgrade, rest.dropFirst(), SuperviseCommands.upgrade)
+            case "rollback": return try run(CommandTree.superviseRollback, rest.dropFirst(), SuperviseCommands.rollback)
+            case "status": return try run(CommandTree.superviseStatus, rest.dropFirst(), SuperviseCommands.status)
+            default: return try SuperviseCommands.run(rest)
+            }
         case "update":
             switch rest.first {
             case "configure": return try run(CommandTree.updateConfigure, rest.dropFirst(), ChannelCommands.configure)

@@ -257,8 +257,39 @@ enum CommandTree {
         path: ["modules"], abstract: "Hot reload of modules: build, reload, roll back and list them; run the reload gates.",
         options: [], subcommands: [modulesBuild, modulesReload, modulesRollback, modulesList, modulesServe, modulesStatefulGate, modulesConcurrentGate])
 
+    static let superviseHome = CommandSpec.Option(name: "home", value: "DIR", help: "The supervised program's home: its versions, journal and control socket (supervise.sock).")
+
+    static let superviseUpgrade = CommandSpec(
+        path: ["supervise", "upgrade"], abstract: "Upgrade the supervised program with zero downtime, by overlap.",
+        discussion: "Asks the running supervisor (through <home>/supervise.sock) to stage the binary, start it beside the running version on the same listeners, wait for its READY=1 (sd_notify), make it current, then stop the old version with SIGTERM (it drains; SIGKILL after the stop timeout). A new version that exits or is not ready in time is stopped; the old one keeps serving and the transaction is journaled as aborted. Exit 0 once the new version serves. With --next-start, stage and make the binary current without running it (the program runs it after it exits with status 42): no supervisor is needed, and one that crashes before it is ready is rolled back by the supervisor.",
+        options: [superviseHome,
+                  .init(name: "from-binary", value: "PATH", help: "The new version of the program."),
+                  .init(name: "next-start", help: "Only stage it and make it current; it runs from the program's next start."),
+                  CommandSpec.json])
+
+    static let superviseRollback = CommandSpec(
+        path: ["supervise", "rollback"], abstract: "Return the supervised program to its previous version, by overlap.",
+        discussion: "The same overlap as an upgrade, with the version before the current one in history (its hash checked first).",
+        options: [superviseHome, CommandSpec.json])
+
+    static let superviseStatus = CommandSpec(
+        path: ["supervise", "status"], abstract: "Show the supervised program's version, pid, readiness and listeners.",
+        options: [superviseHome, CommandSpec.json])
+
+    static let supervise = CommandSpec(
+        path: ["supervise"], abstract: "Run a program from a home, pass it listeners, restart it, upgrade it by overlap.",
+        discussion: "Usage: autodev supervise --home DIR [--listen [NAME=]HOST:PORT ...] -- PROGRAM ARGS...\n\nA new home adopts PROGRAM as its first version; afterwards the home's current version runs, with ARGS (argv[0] is PROGRAM as given). The listeners (opened here, or inherited by the systemd convention) reach the program as LISTEN_FDS, LISTEN_PID (its own pid), LISTEN_FDNAMES, descriptors from 3; NOTIFY_SOCKET is the supervisor's, for READY=1. Exit status 42 restarts the program into the current version; a crash restarts it after a backoff (0.1 s doubling, at most 10 s), and a version that crashes before it ever said READY=1 is rolled back to the last one that did. SIGTERM, SIGINT and SIGHUP are forwarded; after SIGTERM or SIGINT the supervisor waits for the program (SIGKILL after the stop timeout) and exits with its status; a program that exits 0 on its own ends the supervisor (status 0). Only this user (or root) may use the control socket. Under systemd (NOTIFY_SOCKET set) it sends MAINPID, READY=1, RELOADING=1 during upgrades, STOPPING=1.",
+        arguments: [("program", "After '--': the program (adopted into a new home) and its arguments.")], variadic: true,
+        options: [superviseHome,
+                  .init(name: "listen", value: "ADDRESS", help: "A listener to open: [NAME=]HOST:PORT, [IPv6]:PORT or a socket path; repeatable. Unnamed ones are http, http-2, …"),
+                  .init(name: "ready", value: "MODE", help: "notify: the program says READY=1 (default); started: ready once running."),
+                  .init(name: "ready-timeout", value: "SECONDS", help: "How long a new version has to be ready in an upgrade (default 30)."),
+                  .init(name: "stop-timeout", value: "SECONDS", help: "How long a stopped version has to exit after SIGTERM before SIGKILL (default 10)."),
+                  CommandSpec.json],
+        subcommands: [superviseUpgrade, superviseRollback, superviseStatus])
+
     static let root = CommandSpec(
         path: [], abstract: "A program that upgrades itself safely: verified, journaled, atomic, reversible.",
         options: [.init(name: "version", help: "Show the version.")],
-        subcommands: [initialize, selfUpgrade, update, agent, modules, selfCheck, digest, release, tuf])
+        subcommands: [initialize, selfUpgrade, update, supervise, agent, modules, selfCheck, digest, release, tuf])
 }

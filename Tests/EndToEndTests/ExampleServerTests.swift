@@ -223,6 +223,8 @@ struct HTTPClient {
     var socket: Socket?
     /// Requests retried because the server had closed the idle keep-alive connection.
     var retried = 0
+    /// Connections opened so far: the number of the one that carried the last answer.
+    var opened = 0
 
     init(port: Int) { self.port = port }
 
@@ -230,7 +232,10 @@ struct HTTPClient {
     /// the request sent again (RFC 9112 §9.3.1); a refused connection throws.
     mutating func get(keepAlive: Bool = true) throws -> Answer {
         let reused = socket != nil
-        if socket == nil { socket = try Socket.connect(host: "127.0.0.1", port: port, timeout: 10) }
+        if socket == nil {
+            socket = try Socket.connect(host: "127.0.0.1", port: port, timeout: 10)
+            opened += 1
+        }
         do {
             return try exchange(keepAlive: keepAlive)
         } catch let error as Failure where reused && error.description == "closed before answering" {
@@ -287,12 +292,21 @@ final class Load: @unchecked Sendable {
     struct Report {
         var counts: [[Int]] = [[], []]
         var ids: [[String]] = [[], []]
+        /// The connection (numbered per client) each answer came on.
+        var connections: [[Int]] = [[], []]
         var failures: [String] = []
         var refused = 0
         var retried = 0
         var responses: Int { counts[0].count + counts[1].count }
 
         /// Both clients (`clients` of them) have had an answer from `id`, after one from `earlier` if given.
+        /// The counts seen on each connection, in order.
+        var countsPerConnection: [[Int]] {
+            (0..<2).flatMap { client in
+                Dictionary(grouping: zip(connections[client], counts[client]), by: { $0.0 }).values.map { $0.map(\.1) }
+            }
+        }
+
         func seen(_ id: String, by clients: Int, after earlier: String? = nil) -> Bool {
             ids.filter { list in
                 guard let earlier else { return list.contains(id) }
@@ -329,6 +343,7 @@ final class Load: @unchecked Sendable {
                 lock.lock()
                 report.counts[client].append(answer.count)
                 report.ids[client].append(answer.id)
+                report.connections[client].append(http.opened)
                 lock.broadcast()
                 lock.unlock()
             } catch {

@@ -100,4 +100,41 @@ int ad_watchdog_start(const ad_watchdog_options *options, int *pid);
 /// The stamp area: the marker, then the version (all NUL when unstamped).
 const char *ad_version_stamp(void);
 
+/// Options of `ad_spawn_supervised`.
+typedef struct {
+    const char *path;
+    char *const *argv;
+    char *const *envp;
+    char *listen_pid_value;    /* NULL, or room for 21 bytes inside envp's LISTEN_PID entry: the child writes its pid there */
+    const int *listeners;      /* placed at 3, 4, ... in the child (at most 64); every other descriptor but stdio is closed */
+    int listener_count;
+    int new_process_group;     /* setpgid(0, 0) */
+    int parent_death_signal;   /* 0, or the signal the child gets when the parent dies (PR_SET_PDEATHSIG) */
+} ad_supervised_options;
+
+/// Forks and executes a supervised program: signal mask emptied and dispositions reset, the
+/// listeners at 3, 4, ..., `LISTEN_PID` set to the child's own pid. Only async-signal-safe calls
+/// run in the child. Returns 0 and the pid; -1 with errno when fork failed; -2 with
+/// `*child_errno` when the child could not be prepared or could not execute (it is reaped).
+int ad_spawn_supervised(const ad_supervised_options *options, int *pid, int *child_errno);
+
+/// Installs handlers for `signals` that write the signal's number (one byte) to a pipe, and
+/// unblocks them in the calling thread (a mask inherited from the parent would hide them).
+/// Returns the pipe's read end (non-blocking, close-on-exec), or -1 with errno.
+int ad_signal_pipe_install(const int *signals, int count);
+
+/// A datagram socket bound at `address` (`@name`: abstract; else a path) with SO_PASSCRED, for
+/// sd_notify messages. Returns the descriptor (non-blocking, close-on-exec) or -1 with errno.
+int ad_notify_bind(const char *address);
+
+/// Receives one datagram without waiting and the sender's pid (0 when unknown); descriptors
+/// passed along are closed. Returns its length (capacity + 1 when truncated), -1 with errno.
+long ad_notify_receive(int fd, char *buffer, size_t capacity, int *sender);
+
+/// Sends one datagram to `address` (`@name`: abstract; else a path). 0, or -1 with errno.
+int ad_notify_send(const char *address, const char *payload, size_t length);
+
+/// The user id of the peer of a connected Unix socket (SO_PEERCRED). 0, or -1 with errno.
+int ad_peer_user(int fd, unsigned *uid);
+
 #endif

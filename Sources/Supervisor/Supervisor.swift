@@ -1,0 +1,351 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import FoundationEssentials
+import Handoff
+import Platform
+import SelfUpgrade
+
+/// Runs one program from a home's current version and upgrades it by overlap.
+///
+/// Invariants:
+/// - The listening sockets belong to the supervisor: they stay open, and queue connections,
+///   whatever the program does (crash, exit 42, upgrade), so no connection is refused.
+/// - At any instant one or two versions run: the serving one, and during an upgrade or rollback
+///   the candidate beside it on the same listeners. `current` moves only after the candidate
+///   said `READY=1` (from its own pid), and the old one is stopped only after that.
+/// - A candidate that is not ready in time, or exits, is stopped; the transaction is journaled as
+///   aborted and the old version goes on serving.
+/// - A version that was never ready and crashes is replaced by the last version that was
+///   (journaled as a rollback); other crashes restart it after a bounded exponential backoff.
+///
+/// One thread runs everything (the event loop and the transactions, whose waits pump the same
+/// loop), so the state needs no lock; the class is `@unchecked Sendable` only because the
+/// transaction steps are `@Sendable` closures that call back into it on that same thread.
+public final class Supervisor: @unchecked Sendable {
+    struct Child {
+        let pid: Int32
+        let version: VersionID
+        let started: UInt64
+        var ready = false
+        var readyAt: UInt64?
+    }
+
+    let configuration: SupervisorConfiguration
+    let upgrader: Upgrader
+    let listeners: Listeners
+    let signals: SignalPipe
+    let notify: NotifySocket
+    let control: ListeningSocket
+    let lock: FileLock
+    /// The supervisor's own `NOTIFY_SOCKET` (systemd), if any.
+    let systemd: String?
+    let baseEnvironment: [String: String]
+
+    var children: [Int32: Child] = [:]
+    /// Children that ended and how, until someone who waits for them takes the entry.
+    var ended: [Int32: TerminationStatus] = [:]
+    var main: Int32?
+    var confirmed: VersionID?
+    var busy = false
+    var crashes = 0
+    var restartAt: UInt64?
+    var restarts = 0
+    var terminating: Int32?
+    var killAt: UInt64?
+    var lastStatus: TerminationStatus?
+    var systemdReady = false
+    var connections: [Int32: (socket: Socket, input: [UInt8])] = [:]
+
+    // MARK: - API
+
+    /// Prepares everything that can fail before the program starts: the home (adopting the
+    /// program when it is new), the listeners, the notify and control sockets.
+    /// - Throws: ``SupervisorError`` naming the path or address and the action.
+    public init(_ configuration: SupervisorConfiguration) throws(SupervisorError) {
+        self.configuration = configuration
+        systemd = ProcessControl.environment("NOTIFY_SOCKET")
+        ProcessControl.removeEnvironment("NOTIFY_SOCKET")
+        let inherited: Listeners
+        do { inherited = try Listeners.inherited() } catch { throw SupervisorError("\(error)") }
+        // Listeners before the home: an address that cannot be bound changes nothing on disk.
+        do { listeners = try inherited.opening(configuration.listen) } catch { throw SupervisorError("\(error)") }
+        let home = configuration.home
+        do {
+            var upgrader = try Upgrader(homeDirectory: home, program: SupervisorConfiguration.identity,
+                                        configuration: FileSystem.exists(home + "/config.json") ? nil : UpgradeConfiguration())
+            upgrader.configuration.maxRestarts = Int.max
+            if try upgrader.currentVersion() == nil {
+                guard let program = ProcessControl.findExecutable(configuration.program), FileSystem.exists(program) else {
+                    throw SupervisorError("Program \"\(configuration.program)\" not found (not a path to a file, nor a name in PATH)")
+                }
+                let id = try upgrader.adopt(executable: FileSystem.absolute(program))
+                Self.log("adopted \"\(program)\" into \(home) as \(id.short)")
+            }
+            // Another program's home (autodev's own) is refused before its recovery could run.
+            guard let current = try upgrader.currentVersion(), FileSystem.exists(upgrader.binaryPath(of: current)) else {
+                throw SupervisorError("\"\(home)\" is not a supervised program's home (no versions/<id>/program under current)")
+            }
+            if case .fresh(let notes) = try upgrader.start() { notes.forEach { Self.log("recovery: \($0)") } }
+            self.upgrader = upgrader
+        } catch let error as SupervisorError {
+            throw error
+        } catch {
+            throw SupervisorError("\(error)")
+        }
+        do {
+            guard let lock = try FileLock.tryAcquire(home + "/supervise.lock") else {
+                throw SupervisorError("Another supervisor runs on \"\(home)\" (it holds \"\(home)/supervise.lock\")")
+            }
+            self.lock = lock
+        } catch let error as SupervisorError {
+            throw error
+        } catch {
+            throw SupervisorError("\(error)")
+        }
+        do {
+            signals = try SignalPipe.install([SIGCHLD, SIGTERM, SIGINT, SIGHUP])
+            notify = try NotifySocket.bind("@autodev-supervise/\(ProcessControl.id)/\(UInt64.random(in: 0...UInt64.max))")
+            control = try ListeningSocket.unix(path: SupervisorConfiguration.controlSocket(home: home))
+        } catch { throw SupervisorError("\(error)") }
+        // Passed as systemd passes them: blocking (the supervisor never accepts on them). The flag
+        // belongs to the shared open file description, so a program that wants it sets it itself.
+        do {
+            for listener in listeners.all { try Descriptors.setNonBlocking(listener.descriptor, false, path: "listener \"\(listener.name)\"") }
+        } catch { throw SupervisorError("\(error)") }
+        ProcessControl.ignoreBrokenPipe()
+        var environment = ProcessControl.environment()
+        for name in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+            environment.removeValue(forKey: name)
+        }
+        environment["NOTIFY_SOCKET"] = notify.address
+        if !listeners.all.isEmpty {
+            environment["LISTEN_FDS"] = String(listeners.all.count)
+            environment["LISTEN_PID"] = ""
+            environment["LISTEN_FDNAMES"] = listeners.all.map(\.name).joined(separator: ":")
+        }
+        baseEnvironment = environment
+    }
+
+    /// The listeners passed to the program, in order (`name address`).
+    public var listenerDescriptions: [String] {
+        listeners.all.map { "\($0.name) " + ($0.port.map { "port \($0)" } ?? (Self.unixPath($0.descriptor) ?? "inherited")) }
+    }
+
+    /// Starts the program and supervises it; returns the exit status the supervisor should end
+    /// with (the program's, after SIGTERM or SIGINT, or 0 when it exited 0 on its own).
+    public func run() -> Int32 {
+        sendSystemd("MAINPID=\(ProcessControl.id)\nSTATUS=starting")
+        Self.log("pid \(ProcessControl.id) supervising \(configuration.program) on \(listenerDescriptions.joined(separator: ", ")); control \(SupervisorConfiguration.controlSocket(home: configuration.home))")
+        startMain()
+        while true {
+            if let code = exitCode() { return code }
+            pumpOnce(until: nil)
+        }
+    }
+
+    // MARK: - Internals: the loop
+
+    /// One round: wait for a signal, a notification, a control request, or the next timer.
+    func pumpOnce(until deadline: UInt64?) {
+        let now = MonotonicClock.now()
+        var wake = [deadline, restartAt, killAt].compactMap { $0 }.min()
+        if !busy, main == nil, restartAt == nil, terminating == nil { wake = now }
+        let timeout = wake.map { Double($0 > now ? $0 - now : 0) / 1e9 }
+        var watched: [(descriptor: Int32, events: Int16)] = [(signals.descriptor, Poller.readable), (notify.descriptor, Poller.readable),
+                                                             (control.rawValue, Poller.readable)]
+        let open = Array(connections.keys)
+        watched += open.map { ($0, Poller.readable) }
+        let events = Poller.wait(watched, timeout: timeout)
+        if events[0] != 0 { handleSignals() }
+        if events[1] != 0 { handleNotifications() }
+        if events[2] != 0 { acceptControl() }
+        for (index, fd) in open.enumerated() where events[3 + index] != 0 { readControl(fd) }
+        timers()
+    }
+
+    /// Pumps the loop until `condition` holds or `deadline` passes. - Returns: whether it holds.
+    func wait(until deadline: UInt64, for condition: () -> Bool) -> Bool {
+        while !condition() {
+            if MonotonicClock.now() >= deadline { return false }
+            pumpOnce(until: deadline)
+        }
+        return true
+    }
+
+    func timers() {
+        let now = MonotonicClock.now()
+        if let at = killAt, now >= at {
+            killAt = nil
+            for pid in children.keys {
+                Self.log("pid \(pid) did not exit within \(configuration.stopTimeoutSeconds) s of SIG\(terminating == SIGINT ? "INT" : "TERM"): SIGKILL")
+                ChildProcess.signalGroup(pid, SIGKILL)
+                ChildProcess.signal(pid, SIGKILL)
+            }
+        }
+        guard !busy, terminating == nil, main == nil else { return }
+        if let at = restartAt, now < at { return }
+        restartAt = nil
+        startMain()
+    }
+
+    func exitCode() -> Int32? {
+        guard !busy else { return nil }
+        if terminating != nil, main == nil, children.isEmpty {
+            sendSystemd("STOPPING=1")
+            return Self.code(lastStatus ?? .exited(0))
+        }
+        if terminating == nil, main == nil, restartAt == nil, lastStatus == .exited(0) {
+            sendSystemd("STOPPING=1")
+            Self.log("the program exited with status 0: stopping")
+            return 0
+        }
+        return nil
+    }
+
+    // MARK: - Internals: children
+
+    func startMain() {
+        do {
+            guard let version = try upgrader.currentVersion() else { throw SupervisorError("no current version in \"\(configuration.home)\"") }
+            let pid = try spawn(version)
+            main = pid
+            lastStatus = nil
+            Self.log("started \(version.short) as pid \(pid)")
+        } catch {
+            Self.log("could not start the program: \(error)")
+            scheduleRestart()
+        }
+    }
+
+    func spawn(_ version: VersionID) throws -> Int32 {
+        let path = upgrader.binaryPath(of: version)
+        let pid = try ChildProcess.spawn(path, arguments: [configuration.program] + configuration.arguments,
+                                         environment: baseEnvironment, listeners: listeners.all.map(\.descriptor))
+        children[pid] = Child(pid: pid, version: version, started: MonotonicClock.now())
+        if configuration.readiness == .started { markReady(pid) }
+        return pid
+    }
+
+    func scheduleRestart() {
+        crashes += 1
+        let delay = min(0.1 * Double(1 << min(crashes - 1, 20)), configuration.maxBackoffSeconds)
+        restartAt = MonotonicClock.now() + UInt64(delay * 1e9)
+        Self.log("restarting in \(delay) s (crash \(crashes) in a row)")
+    }
+
+    func handleSignals() {
+        for signal in signals.take() {
+            switch signal {
+            case SIGCHLD:
+                while let (pid, status) = ChildProcess.reapAny() { ended(pid, status) }
+            case SIGTERM, SIGINT:
+                if terminating == nil { sendSystemd("STOPPING=1") }
+                terminating = signal
+                restartAt = nil
+                for pid in children.keys { ChildProcess.signal(pid, signal) }
+                if killAt == nil, !children.isEmpty {
+                    killAt = MonotonicClock.now() + UInt64(configuration.stopTimeoutSeconds * 1e9)
+                }
+            case SIGHUP:
+                if let main { ChildProcess.signal(main, SIGHUP) }
+            default: break
+            }
+        }
+    }
+
+    func ended(_ pid: Int32, _ status: TerminationStatus) {
+        guard let child = children.removeValue(forKey: pid) else { return }
+        if pid != main { ended[pid] = status }  // someone waits for it (a candidate, an old version)
+        if children.isEmpty { killAt = nil }
+        guard pid == main else { return }
+        main = nil
+        lastStatus = status
+        Self.log("pid \(pid) (\(child.version.short)) \(status)")
+        if terminating != nil || busy { return }
+        if status == .exited(42) {
+            Self.log("exit status 42: restarting into the current version")
+            restarts += 1
+            return  // timers() starts it at once
+        }
+        if status == .exited(0) { return }
+        restarts += 1
+        if !child.ready, let confirmed, confirmed != child.version {
+            do {
+                let outcome = try upgrader.rollback(to: confirmed, options: Self.noRestart)
+                Self.log("\(child.version.short) crashed before it was ready: rolled back to \(confirmed.short) (\(outcome.transaction))")
+                return
+            } catch {
+                Self.log("\(child.version.short) crashed before it was ready, and the rollback to \(confirmed.short) failed: \(error)")
+            }
+        }
+        if child.ready, MonotonicClock.seconds(since: child.readyAt ?? child.started) >= 10 { crashes = 0 }
+        scheduleRestart()
+    }
+
+    static var noRestart: Upgrader.UpgradeOptions {
+        var options = Upgrader.UpgradeOptions()
+        options.restart = false
+        return options
+    }
+
+    func handleNotifications() {
+        while let message = notify.receive() {
+            guard children[message.sender] != nil else {
+                Self.log("ignored a notification from pid \(message.sender), not a supervised process")
+                continue
+            }
+            if message.fields["READY"] == "1" { markReady(message.sender) }
+        }
+    }
+
+    func markReady(_ pid: Int32) {
+        guard var child = children[pid], !child.ready else { return }
+        child.ready = true
+        child.readyAt = MonotonicClock.now()
+        children[pid] = child
+        guard pid == main else { return }
+        confirmed = child.version
+        if !busy {
+            sendSystemd("READY=1\nSTATUS=serving \(child.version.short) (pid \(pid))")
+        }
+    }
+
+    /// SIGTERM, wait for the drain, SIGKILL at the deadline. - Returns: how it ended and the seconds it took.
+    func stop(_ pid: Int32) -> (TerminationStatus?, Double) {
+        guard children[pid] != nil else { return (ended.removeValue(forKey: pid), 0) }
+        let start = MonotonicClock.now()
+        ChildProcess.signal(pid, SIGTERM)
+        let deadline = start + UInt64(configuration.stopTimeoutSeconds * 1e9)
+        if !wait(until: deadline, for: { ended[pid] != nil }) {
+            Self.log("pid \(pid) did not exit within \(configuration.stopTimeoutSeconds) s of SIGTERM: SIGKILL")
+            ChildProcess.signalGroup(pid, SIGKILL)
+            ChildProcess.signal(pid, SIGKILL)
+            _ = wait(until: MonotonicClock.now() + 5_000_000_000, for: { ended[pid] != nil })
+        }
+        return (ended.removeValue(forKey: pid), MonotonicClock.seconds(since: start))
+    }
+
+    // MARK: - Internals: systemd
+
+    func sendSystemd(_ text: String) {
+        guard let systemd else { return }
+        do { try NotifySocket.send(text, to: systemd) } catch { Self.log("sd_notify: \(error)") }
+    }
+
+    static func log(_ line: String) {
+        try? FileDescriptor(rawValue: 2, path: "standard error").writeAll(Array("autodev supervise: \(line)\n".utf8))
+    }
+
+    static func code(_ status: TerminationStatus) -> Int32 {
+        switch status {
+        case .exited(let code): code
+        case .signaled(let signal): 128 + signal
+        case .timedOut: 1
+        }
+    }
+
+    static func unixPath(_ descriptor: Int32) -> String? { nil }
+}
