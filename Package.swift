@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "SelfUpgradeTests", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "SelfUpgrade", "SourceUpgrade", "Storage", "Platform"]),
         .testTarget(name: "TUFTests", dependencies: ["TUF", "Integrity", "Platform"], exclude: ["repository_server.py"]),
-        .testTarget(name: "ReleaseChannelTests", dependencies: ["ReleaseChannel", "TUF", "Integrity", "Platform"]),
+        .testTarget(name: "ReleaseChannelTests", dependencies: ["ReleaseChannel", "TUF", "Integrity", "Platform"], exclude: ["python_tuf_release.py"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Platform", "Integrity"]),
     ],
     swiftLanguageModes: [.v6]
