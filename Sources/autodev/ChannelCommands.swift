@@ -176,15 +176,27 @@ enum ChannelCommands {
             throw ReleaseChannelError(.invalidArgument, "Refusing autodev \(version): it is older than \(floor), the highest version this installation has accepted (pass --allow-downgrade to install it anyway)")
         }
         // Nothing is downloaded or swapped when a package manager owns this binary or the home cannot take it.
-        if let executable = try? ProcessControl.executablePath() {
+        // A download alone replaces nothing, so only the home's guards apply to it.
+        let downloadOnly = arguments.has("download-only")
+        if !downloadOnly, let executable = try? ProcessControl.executablePath() {
             try UpdateGuards.checkNotPackageManaged(executable)
         }
         try UpdateGuards.checkHome(session.home.root, staging: channel.directory + "/staging", downloadLength: chosen.length)
-        try session.confirm("Install autodev \(version) (\(chosen.length) bytes) from \(channel.url) in place of \(current)?", arguments)
+        if !downloadOnly {
+            try session.confirm("Install autodev \(version) (\(chosen.length) bytes) from \(channel.url) in place of \(current)?", arguments)
+        }
         Cancellation.install()
         Output.err("Downloading autodev \(version) (\(chosen.length) bytes) from \(channel.url)")
         let path = try downloadShowingProgress(channel, chosen, json: arguments.has("json"))
         Output.err("Verified \(chosen.path): length, SHA-256 and SHA-512 match the signed metadata")
+        if downloadOnly {
+            if arguments.has("json") {
+                try Output.jsonLine(VerifiedEvent(event: "verified", version: version.description, path: path))
+            } else {
+                Output.out(path)
+            }
+            return ExitCode.success
+        }
         var options = Upgrader.UpgradeOptions()
         let stateDirectory = session.home.state
         options.beforeRestart = {
@@ -206,6 +218,13 @@ enum ChannelCommands {
         var total: Int
         var rate: Int
         var secondsLeft: Int?
+    }
+
+    /// The last line of `update apply --download-only --json`: the verified file.
+    struct VerifiedEvent: Encodable {
+        var event: String
+        var version: String
+        var path: String
     }
 
     /// Downloads `offer` showing progress: with `json`, one event a second on standard output
