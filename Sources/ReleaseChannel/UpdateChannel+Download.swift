@@ -105,17 +105,26 @@ extension UpdateChannel {
 
     // MARK: - Internals
 
+    /// Bytes written between two requests to start writeback.
+    static let writebackInterval = 8 << 20
+
     /// Appends the body from `offset` to `partial`, hashing it as it is written, fsyncing the
     /// file at the end (and when the body fails).
     private func fetch(_ url: String, to partial: String, offset: Int, offer: ReleaseOffer, digest: inout TargetDigest,
                        progress: (Int, Int) -> Void) throws {
         let descriptor = try FileDescriptor.open(partial, [.writeOnly, .create, .append], mode: 0o600)
         var received = offset
+        var flushed = offset  // writeback started up to here
         do {
             try Fetcher(options: TransportOptions(userAgent: "autodev-update")).fetch(url, maxBytes: offer.length, offset: offset) { chunk in
                 try descriptor.writeAll(chunk)
                 digest.update(chunk)
                 received += chunk.count
+                // The disk writes while the rest arrives, instead of all of it in the final fsync.
+                if received - flushed >= Self.writebackInterval {
+                    descriptor.startWriteback(offset: flushed, count: received - flushed)
+                    flushed = received
+                }
                 progress(received, offer.length)
             }
             try descriptor.sync()
