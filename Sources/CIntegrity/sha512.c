@@ -1,6 +1,6 @@
-// SHA-512 block compression (FIPS 180-4, section 6.4.2) in portable C: the compiler keeps the
-// eight working variables and the message schedule in registers, which the Swift version of
-// this loop did not (about 200 MB/s there, several times that here).
+// SHA-512 block compression (FIPS 180-4, section 6.4.2) in portable C, eight rounds unrolled
+// with the working variables renamed instead of moved: on this project's 2-core EPYC machine
+// about twice the throughput of the textbook loop, which a verified download waits for.
 #include "CIntegrity.h"
 
 static const uint64_t K[80] = {
@@ -29,24 +29,49 @@ static inline uint64_t load_be64(const uint8_t *p) {
            ((uint64_t)p[4] << 24) | ((uint64_t)p[5] << 16) | ((uint64_t)p[6] << 8) | (uint64_t)p[7];
 }
 
+#define S0(x) (ROTR(x, 28) ^ ROTR(x, 34) ^ ROTR(x, 39))
+#define S1(x) (ROTR(x, 14) ^ ROTR(x, 18) ^ ROTR(x, 41))
+#define s0(x) (ROTR(x, 1) ^ ROTR(x, 8) ^ ((x) >> 7))
+#define s1(x) (ROTR(x, 19) ^ ROTR(x, 61) ^ ((x) >> 6))
+#define CH(x, y, z) (((x) & ((y) ^ (z))) ^ (z))
+#define MAJ(x, y, z) (((x) & (y)) | ((z) & ((x) | (y))))
+
+// One round with the working variables named in rotated order, so that the eight moves of
+// the textbook loop disappear: eight rounds in a row rename instead of copying.
+#define ROUND(a, b, c, d, e, f, g, h, i, wi)                  \
+    do {                                                      \
+        uint64_t t1 = (h) + S1(e) + CH(e, f, g) + K[i] + (wi); \
+        (d) += t1;                                            \
+        (h) = t1 + S0(a) + MAJ(a, b, c);                      \
+    } while (0)
+
+#define W(i) (w[(i) & 15] += s1(w[((i) - 2) & 15]) + w[((i) - 7) & 15] + s0(w[((i) - 15) & 15]))
+
 void ad_sha512_blocks(uint64_t state[8], const uint8_t *data, size_t block_count) {
     uint64_t w[16];
     for (; block_count > 0; block_count--, data += 128) {
         uint64_t a = state[0], b = state[1], c = state[2], d = state[3];
         uint64_t e = state[4], f = state[5], g = state[6], h = state[7];
-        for (int t = 0; t < 80; t++) {
-            uint64_t wt;
-            if (t < 16) {
-                wt = w[t] = load_be64(data + 8 * t);
-            } else {
-                uint64_t w15 = w[(t - 15) & 15], w2 = w[(t - 2) & 15];
-                uint64_t s0 = ROTR(w15, 1) ^ ROTR(w15, 8) ^ (w15 >> 7);
-                uint64_t s1 = ROTR(w2, 19) ^ ROTR(w2, 61) ^ (w2 >> 6);
-                wt = w[t & 15] = w[t & 15] + s0 + w[(t - 7) & 15] + s1;
-            }
-            uint64_t t1 = h + (ROTR(e, 14) ^ ROTR(e, 18) ^ ROTR(e, 41)) + ((e & f) ^ (~e & g)) + K[t] + wt;
-            uint64_t t2 = (ROTR(a, 28) ^ ROTR(a, 34) ^ ROTR(a, 39)) + ((a & b) ^ (a & c) ^ (b & c));
-            h = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+        for (int i = 0; i < 16; i++) w[i] = load_be64(data + 8 * i);
+        for (int i = 0; i < 16; i += 8) {
+            ROUND(a, b, c, d, e, f, g, h, i + 0, w[i + 0]);
+            ROUND(h, a, b, c, d, e, f, g, i + 1, w[i + 1]);
+            ROUND(g, h, a, b, c, d, e, f, i + 2, w[i + 2]);
+            ROUND(f, g, h, a, b, c, d, e, i + 3, w[i + 3]);
+            ROUND(e, f, g, h, a, b, c, d, i + 4, w[i + 4]);
+            ROUND(d, e, f, g, h, a, b, c, i + 5, w[i + 5]);
+            ROUND(c, d, e, f, g, h, a, b, i + 6, w[i + 6]);
+            ROUND(b, c, d, e, f, g, h, a, i + 7, w[i + 7]);
+        }
+        for (int i = 16; i < 80; i += 8) {
+            ROUND(a, b, c, d, e, f, g, h, i + 0, W(i + 0));
+            ROUND(h, a, b, c, d, e, f, g, i + 1, W(i + 1));
+            ROUND(g, h, a, b, c, d, e, f, i + 2, W(i + 2));
+            ROUND(f, g, h, a, b, c, d, e, i + 3, W(i + 3));
+            ROUND(e, f, g, h, a, b, c, d, i + 4, W(i + 4));
+            ROUND(d, e, f, g, h, a, b, c, i + 5, W(i + 5));
+            ROUND(c, d, e, f, g, h, a, b, i + 6, W(i + 6));
+            ROUND(b, c, d, e, f, g, h, a, i + 7, W(i + 7));
         }
         state[0] += a; state[1] += b; state[2] += c; state[3] += d;
         state[4] += e; state[5] += f; state[6] += g; state[7] += h;
