@@ -1,3 +1,5 @@
+import CIntegrity
+
 /// SHA-512 (FIPS 180-4), streaming; the hash inside Ed25519.
 public struct SHA512: Sendable {
     /// The size of a digest in bytes.
@@ -34,10 +36,11 @@ public struct SHA512: Sendable {
                 buffer.removeAll(keepingCapacity: true)
             }
         }
-        while remaining >= Self.blockByteCount {
-            compress(base)
-            base += Self.blockByteCount
-            remaining -= Self.blockByteCount
+        let wholeBlocks = remaining / Self.blockByteCount
+        if wholeBlocks > 0 {
+            compress(base, count: wholeBlocks)
+            base += wholeBlocks * Self.blockByteCount
+            remaining -= wholeBlocks * Self.blockByteCount
         }
         if remaining > 0 { buffer.append(contentsOf: UnsafeRawBufferPointer(start: base, count: remaining)) }
     }
@@ -68,26 +71,9 @@ public struct SHA512: Sendable {
         return hasher.finalize()
     }
 
-    private mutating func compress(_ block: UnsafeRawPointer) {
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 80) { w in
-            for t in 0..<16 { w[t] = UInt64(bigEndian: block.loadUnaligned(fromByteOffset: 8 * t, as: UInt64.self)) }
-            for t in 16..<80 {
-                let s0 = w[t - 15].rotatedRight(1) ^ w[t - 15].rotatedRight(8) ^ (w[t - 15] >> 7)
-                let s1 = w[t - 2].rotatedRight(19) ^ w[t - 2].rotatedRight(61) ^ (w[t - 2] >> 6)
-                w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
-            }
-            var a = state[0], b = state[1], c = state[2], d = state[3]
-            var e = state[4], f = state[5], g = state[6], h = state[7]
-            for t in 0..<80 {
-                let s1 = e.rotatedRight(14) ^ e.rotatedRight(18) ^ e.rotatedRight(41)
-                let t1 = h &+ s1 &+ ((e & f) ^ (~e & g)) &+ sha512RoundConstants[t] &+ w[t]
-                let s0 = a.rotatedRight(28) ^ a.rotatedRight(34) ^ a.rotatedRight(39)
-                let t2 = s0 &+ ((a & b) ^ (a & c) ^ (b & c))
-                h = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
-            }
-            state[0] &+= a; state[1] &+= b; state[2] &+= c; state[3] &+= d
-            state[4] &+= e; state[5] &+= f; state[6] &+= g; state[7] &+= h
-        }
+    /// Compresses `count` whole blocks from `blocks` into the state (in C: `ad_sha512_blocks`).
+    private mutating func compress(_ blocks: UnsafeRawPointer, count: Int = 1) {
+        state.withUnsafeMutableBufferPointer { ad_sha512_blocks($0.baseAddress!, blocks.assumingMemoryBound(to: UInt8.self), count) }
     }
 }
 
@@ -95,21 +81,35 @@ extension UInt64 {
     @inline(__always) func rotatedRight(_ count: UInt64) -> UInt64 { (self >> count) | (self << (64 - count)) }
 }
 
-private let sha512RoundConstants: [UInt64] = [
-    0x428a2f98d728ae22, 0x7137449123ef65cd, 0xb5c0fbcfec4d3b2f, 0xe9b5dba58189dbbc, 0x3956c25bf348b538,
-    0x59f111f1b605d019, 0x923f82a4af194f9b, 0xab1c5ed5da6d8118, 0xd807aa98a3030242, 0x12835b0145706fbe,
-    0x243185be4ee4b28c, 0x550c7dc3d5ffb4e2, 0x72be5d74f27b896f, 0x80deb1fe3b1696b1, 0x9bdc06a725c71235,
-    0xc19bf174cf692694, 0xe49b69c19ef14ad2, 0xefbe4786384f25e3, 0x0fc19dc68b8cd5b5, 0x240ca1cc77ac9c65,
-    0x2de92c6f592b0275, 0x4a7484aa6ea6e483, 0x5cb0a9dcbd41fbd4, 0x76f988da831153b5, 0x983e5152ee66dfab,
-    0xa831c66d2db43210, 0xb00327c898fb213f, 0xbf597fc7beef0ee4, 0xc6e00bf33da88fc2, 0xd5a79147930aa725,
-    0x06ca6351e003826f, 0x142929670a0e6e70, 0x27b70a8546d22ffc, 0x2e1b21385c26c926, 0x4d2c6dfc5ac42aed,
-    0x53380d139d95b3df, 0x650a73548baf63de, 0x766a0abb3c77b2a8, 0x81c2c92e47edaee6, 0x92722c851482353b,
-    0xa2bfe8a14cf10364, 0xa81a664bbc423001, 0xc24b8b70d0f89791, 0xc76c51a30654be30, 0xd192e819d6ef5218,
-    0xd69906245565a910, 0xf40e35855771202a, 0x106aa07032bbd1b8, 0x19a4c116b8d2d0c8, 0x1e376c085141ab53,
-    0x2748774cdf8eeb99, 0x34b0bcb5e19b48a8, 0x391c0cb3c5c95a63, 0x4ed8aa4ae3418acb, 0x5b9cca4f7763e373,
-    0x682e6ff3d6b2b8a3, 0x748f82ee5defb2fc, 0x78a5636f43172f60, 0x84c87814a1f0ab72, 0x8cc702081a6439ec,
-    0x90befffa23631e28, 0xa4506cebde82bde9, 0xbef9a3f7b2c67915, 0xc67178f2e372532b, 0xca273eceea26619c,
-    0xd186b8c721c0c207, 0xeada7dd6cde0eb1e, 0xf57d4f7fee6ed178, 0x06f067aa72176fba, 0x0a637dc5a2c898a6,
-    0x113f9804bef90dae, 0x1b710b35131c471b, 0x28db77f523047d84, 0x32caab7b40c72493, 0x3c9ebe0a15c9bebc,
-    0x431d67c49c100d4c, 0x4cc5d4becb3e42b6, 0x597f299cfc657e2a, 0x5fcb6fab3ad6faec, 0x6c44198c4a475817,
-]
+/// SHA-512 of a stream hashed on a thread of its own, so the caller can receive, write and
+/// compute other hashes meanwhile: `update` copies the bytes and returns (waiting only when the
+/// thread is 4 MiB behind). Falls back to hashing in the caller when no thread can be made.
+/// A class because it owns the thread and its buffers; use it from one thread at a time.
+public final class BackgroundSHA512 {
+    private var worker: OpaquePointer?
+    private var fallback = SHA512()
+
+    /// Starts the thread.
+    public init() { worker = ad_sha512_worker_start() }
+
+    deinit { ad_sha512_worker_free(worker) }
+
+    /// Adds the bytes of a raw buffer to the message.
+    public func update(bufferPointer bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        if let worker {
+            ad_sha512_worker_update(worker, base.assumingMemoryBound(to: UInt8.self), bytes.count)
+        } else {
+            fallback.update(bufferPointer: bytes)
+        }
+    }
+
+    /// Waits for the thread and returns the 64-byte digest; call once.
+    public func finalize() -> [UInt8] {
+        guard let worker else { return fallback.finalize() }
+        self.worker = nil
+        var digest = [UInt8](repeating: 0, count: SHA512.byteCount)
+        digest.withUnsafeMutableBufferPointer { ad_sha512_worker_finish(worker, $0.baseAddress!) }
+        return digest
+    }
+}

@@ -1,3 +1,4 @@
+import CPlatform
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -74,6 +75,14 @@ package struct FileDescriptor: Sendable {
     package func sync() throws(SystemError) {
         let calls = SystemCalls.current
         try systemCall("fsync", path: path) { calls.fsync(rawValue) }
+    }
+
+    /// Asks the kernel to start writing `count` bytes from `offset` to the device, without
+    /// waiting (Linux `sync_file_range(SYNC_FILE_RANGE_WRITE)`). A hint that lets a long write
+    /// overlap with the disk, so the final ``sync()`` has little left to flush; it makes
+    /// nothing durable, and a failure is ignored.
+    package func startWriteback(offset: Int, count: Int) {
+        _ = ad_start_writeback(rawValue, Int64(offset), Int64(count))
     }
 
     /// Closes the descriptor. Never retried on EINTR (the descriptor is gone either way).

@@ -24,6 +24,9 @@ extension UpdateChannel {
         guard let sha256 = offer.hashes["sha256"], Hex.isHexDigits(sha256), sha256.count == 64 else {
             throw ReleaseChannelError(.channel, "Target \(offer.path) lists no SHA-256")
         }
+        if let algorithm = offer.hashes.keys.sorted().first(where: { !TargetDigest.algorithms.contains($0) }) {
+            throw ReleaseChannelError(.channel, "Target \(offer.path) lists a hash of unsupported algorithm \"\(algorithm)\"")
+        }
         let slash = offer.path.lastIndex(of: "/")
         let name = slash.map { String(offer.path[offer.path.index(after: $0)...]) } ?? offer.path
         let remoteDirectory = slash.map { String(offer.path[...$0]) } ?? ""
@@ -37,19 +40,29 @@ extension UpdateChannel {
         } catch {
             throw ReleaseChannelError(.storage, "Failed to create \"\(directory)\": \(error)")
         }
-        if let existing = try? FileSystem.readFile(final), (try? Self.verify(existing, offer)) != nil { return final }
+        if FileSystem.exists(final), (try? TargetDigest.of(file: final, offer).check(offer)) != nil { return final }
         let url = self.url + "/targets/" + Self.encode(remoteDirectory + sha256 + "." + name)
         var offset = (try? FileSystem.status(partial))?.size ?? 0
+        // The bytes kept from an interrupted download are hashed once, from the file; the rest as it arrives.
+        var digest = TargetDigest(offer)
         if offset > offer.length {
             try? FileSystem.removeFile(partial)
             offset = 0
+        } else if offset > 0 {
+            do {
+                digest = try TargetDigest.of(file: partial, offer)
+                offset = digest.count
+            } catch {
+                throw ReleaseChannelError(.storage, "Failed to read \"\(partial)\": \(error)")
+            }
         }
         do {
-            try fetch(url, to: partial, offset: offset, offer: offer, progress: progress)
+            try fetch(url, to: partial, offset: offset, offer: offer, digest: &digest, progress: progress)
         } catch let error as TransportError where error.code == .rangeIgnored {
             try? FileSystem.removeFile(partial)
+            digest = TargetDigest(offer)
             do {
-                try fetch(url, to: partial, offset: 0, offer: offer, progress: progress)
+                try fetch(url, to: partial, offset: 0, offer: offer, digest: &digest, progress: progress)
             } catch {
                 throw ReleaseChannelError(.channel, "Failed to download \(offer.path) from \(url): \(error)")
             }
@@ -58,14 +71,8 @@ extension UpdateChannel {
         } catch {
             throw ReleaseChannelError(.channel, "Failed to download \(offer.path) from \(url) (kept \(offset) bytes and what arrived in \"\(partial)\" to resume): \(error)")
         }
-        let bytes: [UInt8]
         do {
-            bytes = try FileSystem.readFile(partial)
-        } catch {
-            throw ReleaseChannelError(.storage, "Failed to read \"\(partial)\": \(error)")
-        }
-        do {
-            try Self.verify(bytes, offer)
+            try digest.check(offer)
         } catch {
             try? FileSystem.removeFile(partial)
             throw error
@@ -98,40 +105,34 @@ extension UpdateChannel {
 
     // MARK: - Internals
 
-    /// Appends the body from `offset` to `partial`, fsyncing it at the end (and when the body fails).
-    private func fetch(_ url: String, to partial: String, offset: Int, offer: ReleaseOffer, progress: (Int, Int) -> Void) throws {
+    /// Bytes written between two requests to start writeback.
+    static let writebackInterval = 8 << 20
+
+    /// Appends the body from `offset` to `partial`, hashing it as it is written, fsyncing the
+    /// file at the end (and when the body fails).
+    private func fetch(_ url: String, to partial: String, offset: Int, offer: ReleaseOffer, digest: inout TargetDigest,
+                       progress: (Int, Int) -> Void) throws {
         let descriptor = try FileDescriptor.open(partial, [.writeOnly, .create, .append], mode: 0o600)
         var received = offset
+        var flushed = offset  // writeback started up to here
         do {
-            let response = try Fetcher(options: TransportOptions(userAgent: "autodev-update")).fetch(url, maxBytes: offer.length, offset: offset) { chunk in
+            try Fetcher(options: TransportOptions(userAgent: "autodev-update")).fetch(url, maxBytes: offer.length, offset: offset) { chunk in
                 try descriptor.writeAll(chunk)
+                digest.update(chunk)
                 received += chunk.count
+                // The disk writes while the rest arrives, instead of all of it in the final fsync.
+                if received - flushed >= Self.writebackInterval {
+                    descriptor.startWriteback(offset: flushed, count: received - flushed)
+                    flushed = received
+                }
                 progress(received, offer.length)
             }
-            _ = response
             try descriptor.sync()
             try descriptor.close()
         } catch {
             try? descriptor.sync()
             try? descriptor.close()
             throw error
-        }
-    }
-
-    static func verify(_ bytes: [UInt8], _ offer: ReleaseOffer) throws(ReleaseChannelError) {
-        guard bytes.count == offer.length else {
-            throw ReleaseChannelError(.channel, "Target \(offer.path) is \(bytes.count) bytes, the signed metadata lists \(offer.length)")
-        }
-        for (algorithm, expected) in offer.hashes.sorted(by: { $0.key < $1.key }) {
-            let actual: String
-            switch algorithm {
-            case "sha256": actual = SHA256.hash(data: bytes).hex
-            case "sha512": actual = Hex.encode(SHA512.hash(data: bytes))
-            default: throw ReleaseChannelError(.channel, "Target \(offer.path) lists a hash of unsupported algorithm \"\(algorithm)\"")
-            }
-            guard actual == expected.lowercased() else {
-                throw ReleaseChannelError(.channel, "Target \(offer.path) has \(algorithm) \(actual), the signed metadata lists \(expected)")
-            }
         }
     }
 

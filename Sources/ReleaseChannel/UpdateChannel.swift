@@ -95,8 +95,11 @@ public struct UpdateChannel: Sendable {
         do {
             if FileSystem.exists(work) { try FileSystem.removeTree(work) }
             try FileSystem.createDirectory(work)
+            // A scratch copy, removed below: the trusted files are the durable ones, so no fsync here.
             for name in try FileSystem.contentsOfDirectory(trusted) where name.hasSuffix(".json") {
-                try FileSystem.writeAtomically(work + "/" + name, try FileSystem.readFile(trusted + "/" + name))
+                let bytes = try FileSystem.readFile(trusted + "/" + name)
+                let copy = try FileDescriptor.open(work + "/" + name, [.writeOnly, .create, .exclusive])
+                try copy.closeAfter { try copy.writeAll(bytes) }
             }
         } catch {
             throw ReleaseChannelError(.storage, "Failed to copy the trusted metadata in \"\(trusted)\": \(error)")
@@ -110,8 +113,12 @@ public struct UpdateChannel: Sendable {
             throw ReleaseChannelError(.channel, "Failed to check \(url) for updates: \(error.code): \(error.message)")
         }
         do {
+            // Only what the refresh changed is written back, each file durably: a check that finds
+            // nothing new writes nothing.
             for name in try FileSystem.contentsOfDirectory(work) where name.hasSuffix(".json") {
-                try FileSystem.writeAtomically(trusted + "/" + name, try FileSystem.readFile(work + "/" + name))
+                let bytes = try FileSystem.readFile(work + "/" + name)
+                if (try? FileSystem.readFile(trusted + "/" + name)) == bytes { continue }
+                try FileSystem.writeAtomically(trusted + "/" + name, bytes)
             }
         } catch {
             throw ReleaseChannelError(.storage, "Failed to store the refreshed metadata in \"\(trusted)\": \(error)")

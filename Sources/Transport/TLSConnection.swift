@@ -36,14 +36,22 @@ final class TLSConnection: Connection {
         }
     }
 
+    /// Reads what the session can decrypt: blocks for the first bytes, then adds every record
+    /// already received (one call returns up to `buffer.count` bytes, not one 16 KiB record,
+    /// so a download passes large pieces on to be written and hashed).
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int {
         guard buffer.count > 0 else { return 0 }
-        let count = Int32(clamping: buffer.count)
-        while true {
+        var total = 0
+        while total < buffer.count {
+            let base = buffer.baseAddress.unsafelyUnwrapped + total
+            let count = Int32(clamping: buffer.count - total)
             var received: Int32 = 0
-            let more = try step({ error, size in ad_tls_read(session, buffer.baseAddress, count, &received, error, size) }, closed: nil)
-            if !more { return Int(received) }
+            // Once some bytes are in hand, stop where the session would wait for the network.
+            let more = try step({ error, size in ad_tls_read(session, base, count, &received, error, size) }, closed: nil, wait: total == 0)
+            total += Int(received)
+            if !more && received == 0 { return total }  // the end of the stream, or nothing more without waiting
         }
+        return total
     }
 
     func writeAll(_ bytes: [UInt8]) throws(TransportError) {
@@ -67,8 +75,10 @@ final class TLSConnection: Connection {
     /// Runs one session call, sends what it produced, and feeds it input when it asks.
     /// - Parameter closed: the message when the peer closes while input is wanted; nil to treat
     ///   that as the end of the stream.
+    /// - Parameter wait: false to return false instead of reading the socket when the session
+    ///   wants input.
     /// - Returns: true to call again, false when the call is done (or the stream ended).
-    private func step(_ call: (UnsafeMutablePointer<CChar>, Int) -> Int32, closed: String?) throws(TransportError) -> Bool {
+    private func step(_ call: (UnsafeMutablePointer<CChar>, Int) -> Int32, closed: String?, wait: Bool = true) throws(TransportError) -> Bool {
         var message = [CChar](repeating: 0, count: 512)
         let result = message.withUnsafeMutableBufferPointer { call($0.baseAddress.unsafelyUnwrapped, $0.count) }
         try flush()
@@ -78,6 +88,7 @@ final class TLSConnection: Connection {
         case AD_TLS_RETRY:
             return true
         case AD_TLS_WANT_INPUT:
+            guard wait else { return false }
             let count = try plain.read(into: transfer)
             if count == 0 {
                 guard let closed else { return false }

@@ -189,7 +189,8 @@ enum ChannelCommands {
             }
             chosen = offer
         }
-        try install(chosen, from: channel, session: session, allowDowngrade: arguments.has("allow-downgrade"), json: arguments.has("json")) {
+        try install(chosen, from: channel, session: session, allowDowngrade: arguments.has("allow-downgrade"), json: arguments.has("json"),
+                    downloadOnly: arguments.has("download-only")) {
             try session.confirm($0, arguments)
         }
         // A real upgrade continues in the new version and does not return here.
@@ -200,8 +201,10 @@ enum ChannelCommands {
     /// candidate must report the release's version, and the new version is exec'd.
     /// - Parameters:
     ///   - confirm: asked before anything is downloaded, with the question to put.
+    /// - Parameters:
+    ///   - downloadOnly: stop once the file is verified in staging, and print its path.
     static func install(_ chosen: ReleaseOffer, from channel: UpdateChannel, session: Session, allowDowngrade: Bool, json: Bool,
-                        confirm: (String) throws -> Void) throws {
+                        downloadOnly: Bool = false, confirm: (String) throws -> Void) throws {
         let current = SemanticVersion(autodevVersion)!
         let version = chosen.facts.version
         let floor = max(channel.highestAccepted() ?? current, current)
@@ -209,11 +212,14 @@ enum ChannelCommands {
             throw ReleaseChannelError(.invalidArgument, "Refusing autodev \(version): it is older than \(floor), the highest version this installation has accepted (pass --allow-downgrade to install it anyway)")
         }
         // Nothing is downloaded or swapped when a package manager owns this binary or the home cannot take it.
-        if let executable = try? ProcessControl.executablePath() {
+        // A download alone replaces nothing, so only the home's guards apply to it.
+        if !downloadOnly, let executable = try? ProcessControl.executablePath() {
             try UpdateGuards.checkNotPackageManaged(executable)
         }
         try UpdateGuards.checkHome(session.home.root, staging: channel.directory + "/staging", downloadLength: chosen.length)
-        try confirm("Install autodev \(version) (\(chosen.length) bytes) from \(channel.url) in place of \(current)?")
+        if !downloadOnly {
+            try confirm("Install autodev \(version) (\(chosen.length) bytes) from \(channel.url) in place of \(current)?")
+        }
         Cancellation.install()
         Output.err("Downloading autodev \(version) (\(chosen.length) bytes) from \(channel.url)")
         let path: String
@@ -224,6 +230,14 @@ enum ChannelCommands {
             throw ReleaseChannelError(error.code, error.message + "\nNothing was changed; run 'autodev update apply' again to retry (a download resumes where it stopped)")
         }
         Output.err("Verified \(chosen.path): length, SHA-256 and SHA-512 match the signed metadata")
+        if downloadOnly {
+            if json {
+                try Output.jsonLine(VerifiedEvent(event: "verified", version: version.description, path: path))
+            } else {
+                Output.out(path)
+            }
+            return
+        }
         var options = Upgrader.UpgradeOptions()
         options.expectedVersion = version.description
         let stateDirectory = session.home.state
@@ -244,6 +258,13 @@ enum ChannelCommands {
         var total: Int
         var rate: Int
         var secondsLeft: Int?
+    }
+
+    /// The last line of `update apply --download-only --json`: the verified file.
+    struct VerifiedEvent: Encodable {
+        var event: String
+        var version: String
+        var path: String
     }
 
     /// Downloads `offer` showing progress: with `json`, one event a second on standard output

@@ -171,6 +171,7 @@ enum CommandTree {
         discussion: "Refreshes the channel, downloads the artifact into <home>/channel/staging (an interrupted download resumes from its .partial file), checks its length, SHA-256 and SHA-512 against the signed metadata, then runs the self-upgrade transaction with it (stage, verify, swap, restart, confirm). A version older than the highest one this installation ever accepted is refused. Nothing is downloaded when a package manager owns the binary (use its upgrade command), the home is read-only or not writable, has less free space than twice the download, or the staging directory is on another file system. Progress: one line on a terminal, one JSON event a second with --json, nothing on a pipe.",
         options: [.init(name: "version", value: "V", help: "Install this version (for this platform) instead of the newest; its rollout percentage does not apply."),
                   .init(name: "allow-downgrade", help: "Accept a version older than the highest one accepted before."),
+                  .init(name: "download-only", help: "Download and verify into the staging directory, print the verified file's path, and stop: the running version is left as it is (no confirmation asked). A later 'apply' reuses the file."),
                   CommandSpec.yes, CommandSpec.json, CommandSpec.home])
 
     static let update = CommandSpec(

@@ -175,6 +175,34 @@ struct UpdateApplyTests {
         return try #require(try FileManager.default.attributesOfItem(atPath: candidate)[.size] as? Int)
     }
 
+    @Test("--download-only: the verified file's path on standard output, the running version untouched; then 'apply' uses the same file")
+    func downloadOnly() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let size = try published(harness)
+        let old = try harness.current()
+        let fetched = try harness.run(["update", "apply", "--download-only"])
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        let path = fetched.stdout.trimmingCharacters(in: .newlines)
+        #expect(path.hasPrefix(harness.home + "/channel/staging/") && path.hasSuffix(".candidate"), "\(fetched.stdout)")
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == size)
+        #expect(fetched.stderr.contains("Verified autodev/0.2.0/linux-x86_64/candidate: length, SHA-256 and SHA-512 match the signed metadata"))
+        #expect(try harness.current() == old)
+        #expect(!FileManager.default.fileExists(atPath: harness.home + "/channel/highest-accepted"))
+
+        let json = try harness.run(["update", "apply", "--download-only", "--json"])
+        #expect(json.status == 0, "\(json.stderr)")
+        let last = try #require(json.stdout.split(separator: "\n").last)
+        let event = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
+        #expect(event["event"] as? String == "verified" && event["version"] as? String == "0.2.0" && event["path"] as? String == path)
+        #expect(try harness.current() == old)
+
+        let applied = try harness.run(["update", "apply", "--yes"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(applied.stderr.contains("Upgrading \(harness.home) from \"\(path)\""), "\(applied.stderr)")
+        #expect(try harness.current() != old)
+    }
+
     @Test("--json: download events on standard output ending with a 'downloaded' event of the whole length")
     func jsonEvents() throws {
         let harness = try Harness()

@@ -4,23 +4,25 @@ import ReleaseChannel
 import Testing
 
 /// The reference client, python-tuf's `tuf.ngclient.Updater`, downloads a target from a
-/// repository `ReleaseRepository` wrote: our metadata is plain TUF, not a dialect of our own.
-@Suite("python-tuf reads a release repository", .enabled(if: LoopbackServer.python != nil, "needs python3 to make a python-tuf virtual environment"))
+/// repository `ReleaseRepository` wrote, and ours reads a repository made with python-tuf's
+/// Metadata API: our metadata is plain TUF, not a dialect of our own.
+@Suite("python-tuf and release repositories", .enabled(if: LoopbackServer.python != nil, "needs python3 to make a python-tuf virtual environment"))
 struct PythonTUFTests {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
-    /// The Python of a virtual environment with python-tuf: the conformance suite's, when
-    /// `scripts/conformance` made one, else `.build/python-tuf/venv`, made here when missing.
+    /// The Python of a virtual environment with python-tuf and pyca/cryptography (for signing):
+    /// the conformance suite's, when `scripts/conformance` made one, else `.build/python-tuf/venv`,
+    /// made here when missing.
     static func pythonWithTUF() throws -> String {
         for candidate in [packageRoot + "/.build-conformance/venv/bin/python", packageRoot + "/.build/python-tuf/venv/bin/python"]
         where FileManager.default.isExecutableFile(atPath: candidate) {
-            if try run(candidate, ["-c", "import tuf.ngclient"]).status == 0 { return candidate }
+            if try run(candidate, ["-c", "import tuf.ngclient, cryptography"]).status == 0 { return candidate }
         }
         let venv = packageRoot + "/.build/python-tuf/venv"
         let created = try run(LoopbackServer.python!, ["-m", "venv", "--clear", venv])
         guard created.status == 0 else { throw TestFailure("python3 -m venv failed: \(created.output)") }
-        let installed = try run(venv + "/bin/python", ["-m", "pip", "install", "--quiet", "tuf==7.0.0"])
-        guard installed.status == 0 else { throw TestFailure("pip install tuf==7.0.0 failed: \(installed.output)") }
+        let installed = try run(venv + "/bin/python", ["-m", "pip", "install", "--quiet", "tuf==7.0.0", "cryptography"])
+        guard installed.status == 0 else { throw TestFailure("pip install tuf==7.0.0 cryptography failed: \(installed.output)") }
         return venv + "/bin/python"
     }
 
@@ -79,5 +81,57 @@ struct PythonTUFTests {
         try #require(lines.count == 2, "\(result.output)")
         #expect(try readFile(lines[0]) == bytes)
         #expect(lines[1] == "1.4.0-rc.1 25 100000")
+    }
+
+    /// `python_tuf_release.py`: a release repository written with python-tuf's Metadata API.
+    static let releaseScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path + "/python_tuf_release.py"
+
+    /// Makes a repository with `python_tuf_release.py` holding `bytes` as autodev 9.1.0 for
+    /// linux-x86_64, serves it, and configures a channel that trusts its version 1 root.
+    func pythonMadeChannel(_ name: String, bytes: [UInt8], alter: Bool) throws -> (UpdateChannel, LoopbackServer, String) {
+        let python = try Self.pythonWithTUF()
+        let directory = try temporaryDirectory(name)
+        try writeFile(directory + "/autodev", bytes)
+        let made = try Self.run(python, [Self.releaseScript, directory + "/repo", directory + "/autodev", "9.1.0", "linux-x86_64"] + (alter ? ["--alter"] : []))
+        try #require(made.status == 0, "\(made.output)")
+        #expect(made.output == "autodev/9.1.0/linux-x86_64/autodev\n")
+        let server = try LoopbackServer(serving: directory + "/repo")
+        let channel = try UpdateChannel.configure(home: directory + "/home", url: server.url,
+                                                  trustedRoot: try readFile(directory + "/repo/metadata/1.root.json"))
+        return (channel, server, directory + "/home/channel/staging")
+    }
+
+    static let expectedFacts = ReleaseFacts(version: SemanticVersion("9.1.0")!, platform: .linuxX86_64, released: "2026-11-22T12:00:00Z",
+                                            critical: true, minimumVersion: SemanticVersion("0.1.0"), rollout: 100, notes: "Made with python-tuf.")
+
+    @Test("a repository made with python-tuf's Metadata API (Ed25519, consistent snapshots): UpdateChannel offers the release with its facts, downloads and verifies it")
+    func readsPythonMadeRepository() throws {
+        let bytes = Array((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) })
+        let (channel, server, staging) = try pythonMadeChannel("python-made", bytes: bytes, alter: false)
+        let offers = try channel.offers(program: "autodev")
+        try #require(offers.count == 1, "\(offers)")
+        let offer = offers[0]
+        #expect(offer.path == "autodev/9.1.0/linux-x86_64/autodev")
+        #expect(offer.length == bytes.count)
+        #expect(offer.facts == Self.expectedFacts)
+        #expect(offer.hashes["sha256"] == SHA256.hash(data: bytes).hex)
+        #expect(offer.hashes["sha512"] == Hex.encode(SHA512.hash(data: bytes)))
+        let path = try channel.download(offer, into: staging)
+        #expect(path == staging + "/" + SHA256.hash(data: bytes).hex + ".autodev")
+        #expect(try readFile(path) == bytes)
+        withExtendedLifetime(server) {}
+    }
+
+    @Test("the artifact of a python-tuf repository altered after signing: the download fails closed, nothing kept in staging")
+    func alteredArtifactFailsClosed() throws {
+        let bytes = Array((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) })
+        let (channel, server, staging) = try pythonMadeChannel("python-altered", bytes: bytes, alter: true)
+        let offer = try #require(try channel.offers(program: "autodev").first)
+        #expect(offer.facts == Self.expectedFacts)
+        let error = try #require(throws: ReleaseChannelError.self) { try channel.download(offer, into: staging) }
+        #expect(error.code == .channel)
+        #expect(error.message.contains("sha256") && error.message.contains(offer.hashes["sha256"]!), "\(error.message)")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? [] == [])
+        withExtendedLifetime(server) {}
     }
 }

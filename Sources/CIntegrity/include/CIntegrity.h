@@ -11,6 +11,24 @@ int ad_sha256_ni_available(void);
 /// Call only when `ad_sha256_ni_available()` returned 1.
 void ad_sha256_ni_blocks(uint32_t state[8], const uint8_t *data, size_t block_count);
 
+/// Compresses `block_count` 128-byte blocks into the SHA-512 `state` (portable C).
+void ad_sha512_blocks(uint64_t state[8], const uint8_t *data, size_t block_count);
+
+/// SHA-512 of a stream, hashed on a thread of its own (in the caller when no thread can be made).
+typedef struct ad_sha512_worker ad_sha512_worker;
+
+/// A worker for one message; NULL when out of memory.
+ad_sha512_worker *ad_sha512_worker_start(void);
+
+/// Adds `count` bytes (copied; waits while the thread is four MiB behind).
+void ad_sha512_worker_update(ad_sha512_worker *worker, const uint8_t *data, size_t count);
+
+/// Writes the 64-byte digest and frees the worker.
+void ad_sha512_worker_finish(ad_sha512_worker *worker, uint8_t digest[64]);
+
+/// Frees a worker without a digest (stops its thread).
+void ad_sha512_worker_free(ad_sha512_worker *worker);
+
 /// 1 when (x, y), 32 bytes each, big-endian, are coordinates below p of a point on P-256.
 int ad_p256_is_on_curve(const uint8_t x[32], const uint8_t y[32]);
 

@@ -70,6 +70,10 @@ int ad_cancel_signal(void);
 /// module does not export): the accepted descriptor, or -1 with errno set.
 int ad_accept_nonblocking(int listener);
 
+/// Starts writeback of `count` bytes from `offset` without waiting (Linux sync_file_range with
+/// SYNC_FILE_RANGE_WRITE; 0 and nothing elsewhere). -1 with errno on failure.
+int ad_start_writeback(int fd, long long offset, long long count);
+
 /// Options of `ad_watchdog_start`.
 typedef struct {
     int confirm_read_fd;       /* a byte here stands the watchdog down; end of file or the deadline does not */
