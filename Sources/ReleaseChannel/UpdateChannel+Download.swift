@@ -116,7 +116,7 @@ extension UpdateChannel {
         var received = offset
         var flushed = offset  // writeback started up to here
         do {
-            try Fetcher(options: TransportOptions(userAgent: "autodev-update")).fetch(url, maxBytes: offer.length, offset: offset) { chunk in
+            try Fetcher(options: TransportOptions(stallTimeout: stallTimeout, userAgent: "autodev-update")).fetch(url, maxBytes: offer.length, offset: offset) { chunk in
                 try descriptor.writeAll(chunk)
                 digest.update(chunk)
                 received += chunk.count

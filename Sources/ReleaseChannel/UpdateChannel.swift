@@ -17,6 +17,9 @@ public struct UpdateChannel: Sendable {
     public let directory: String
     /// The repository URL (metadata under `metadata/`, targets under `targets/`).
     public let url: String
+    /// Seconds a server may send nothing before a check or a download fails (default 30); a
+    /// download keeps what arrived for the next try.
+    public var stallTimeout: Double = 30
 
     // MARK: - API
 
@@ -105,7 +108,7 @@ public struct UpdateChannel: Sendable {
             throw ReleaseChannelError(.storage, "Failed to copy the trusted metadata in \"\(trusted)\": \(error)")
         }
         defer { try? FileSystem.removeTree(work) }
-        var updater = Updater(metadataDirectory: work, metadataURL: url + "/metadata/", targetBaseURL: url + "/targets/")
+        var updater = Updater(metadataDirectory: work, metadataURL: url + "/metadata/", targetBaseURL: url + "/targets/", stallTimeout: stallTimeout)
         let targets: [TargetInfo]
         do {
             targets = try updater.topLevelTargets(withPrefix: program + "/")

@@ -51,9 +51,11 @@ public struct Updater: Sendable {
     ///   - metadataDirectory: where trusted metadata is read and written.
     ///   - metadataURL: the repository's metadata base URL.
     ///   - targetBaseURL: the repository's target base URL (needed only to download).
-    public init(metadataDirectory: String, metadataURL: String, targetBaseURL: String? = nil) {
-        self.init(metadataDirectory: metadataDirectory, metadataURL: metadataURL, targetBaseURL: targetBaseURL,
-                  source: TransportSource())
+    ///   - stallTimeout: seconds a server may send nothing before a fetch fails (default 30).
+    public init(metadataDirectory: String, metadataURL: String, targetBaseURL: String? = nil, stallTimeout: Double = 30) {
+        var source = TransportSource()
+        source.options.stallTimeout = stallTimeout
+        self.init(metadataDirectory: metadataDirectory, metadataURL: metadataURL, targetBaseURL: targetBaseURL, source: source)
     }
 
     package init(metadataDirectory: String, metadataURL: String, targetBaseURL: String?, source: any MetadataSource) {

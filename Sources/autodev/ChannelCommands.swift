@@ -132,7 +132,8 @@ enum ChannelCommands {
         let current = try semanticVersion("current-version", arguments, CommandTree.updateCheck, required: false)
             ?? SemanticVersion(autodevVersion)!
         let home = HomeLocator.locate(option: arguments.value("home")).root
-        let channel = try UpdateChannel.load(home: home)
+        var channel = try UpdateChannel.load(home: home)
+        channel.stallTimeout = try stallTimeout(arguments, CommandTree.updateCheck)
         let installation = try channel.installationID()
         let offers = try channel.offers(program: autodevIdentity.name)
         let platform = ReleasePlatform.current
@@ -169,7 +170,8 @@ enum ChannelCommands {
         let (session, code) = try Session.begin(arguments)
         guard let session else { return code }
         let current = SemanticVersion(autodevVersion)!
-        let channel = try UpdateChannel.load(home: session.home.root)
+        var channel = try UpdateChannel.load(home: session.home.root)
+        channel.stallTimeout = try stallTimeout(arguments, spec)
         let installation = try channel.installationID()
         let offers = try channel.offers(program: autodevIdentity.name)
         let platform = ReleasePlatform.current
@@ -347,6 +349,14 @@ enum ChannelCommands {
             throw UsageError(message: "The value '\(text)' is invalid for '--\(name) <\(label)>': give an integer from \(range.lowerBound) to \(range.upperBound)", spec: spec)
         }
         return value
+    }
+
+    static func stallTimeout(_ arguments: ParsedArguments, _ spec: CommandSpec) throws -> Double {
+        guard let text = arguments.value("stall-timeout") else { return 30 }
+        guard let seconds = Double(text), seconds.isFinite, seconds > 0, seconds <= 3600 else {
+            throw UsageError(message: "The value '\(text)' is invalid for '--stall-timeout <seconds>': give a number of seconds above 0 and at most 3600", spec: spec)
+        }
+        return seconds
     }
 
     static func semanticVersion(_ name: String, _ arguments: ParsedArguments, _ spec: CommandSpec, required isRequired: Bool) throws -> SemanticVersion? {

@@ -73,7 +73,7 @@ struct UpdateFailsClosedTests {
     }
 
     @Test("""
-        404, 500, more bytes than listed, an altered artifact, a signature by an unknown key, fewer signatures than the threshold, \
+        404, 500, a stalled server, more bytes than listed, an altered artifact, a signature by an unknown key, fewer signatures than the threshold, \
         a replayed timestamp, expired metadata, another platform: each fails closed; a cut download is resumed with Range and verified
         """)
     func failsClosedThenResumes() throws {
@@ -84,10 +84,17 @@ struct UpdateFailsClosedTests {
         let repository = scenario.repository
         let metadata = repository + "/metadata"
 
+        for bad in ["0", "nan", "-1", "1e9"] {
+            let refused = try harness.run(["update", "apply", "--yes", "--stall-timeout", bad])
+            #expect(refused.status == 64, "\(bad): \(refused.stderr)")
+            #expect(refused.stderr.hasPrefix("Error: The value '\(bad)' is invalid for '--stall-timeout <seconds>'"), "\(refused.stderr)")
+        }
         try scenario.setFault("404")
         try scenario.expectFailsClosed("404 Not Found\nNothing was changed; run 'autodev update apply' again to retry")
         try scenario.setFault("500")
         try scenario.expectFailsClosed("500 Internal Server Error")
+        try scenario.setFault("stall")
+        try scenario.expectFailsClosed("nothing received from 127.0.0.1:\(scenario.server.port) for 1.0 s", arguments: ["--stall-timeout", "1"])
         try scenario.setFault("oversize:4096")
         try scenario.expectFailsClosed("bytes announced, more than the cap of")
         try scenario.setFault(nil)
