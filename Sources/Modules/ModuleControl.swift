@@ -3,16 +3,37 @@ import Platform
 
 /// A request to a running host over its control socket (`<modules>/control.sock`): one frame of
 /// JSON in, one frame of JSON (``ControlAnswer``) out.
+///
+/// The host runs only what it can vouch for: a file of its module store (checked against its
+/// digest), or a version built into its own program (`builtin`). Anything else is refused.
 package struct ControlRequest: Codable, Sendable {
     /// `reload` or `list`.
     package var operation: String
     package var module: String?
+    /// A file of the host's module store, with no arguments; its environment may only name a
+    /// fault to inject (``ModuleWorker/faultVariable``).
     package var image: ModuleImage?
+    /// A version built into the host's own program, instead of `image`.
+    package var builtin: String?
 
-    package init(operation: String, module: String? = nil, image: ModuleImage? = nil) {
+    package init(operation: String, module: String? = nil, image: ModuleImage? = nil, builtin: String? = nil) {
         self.operation = operation
         self.module = module
         self.image = image
+        self.builtin = builtin
+    }
+
+    /// A reload of `module` to `image`: a version built into a program (`PROGRAM module-worker
+    /// [NAME@]VERSION`) is asked for by its version, which the host runs with its own program.
+    package static func reload(_ module: String, to image: ModuleImage) -> ControlRequest {
+        if image.arguments.count == 2, image.arguments[0] == "module-worker" {
+            let spec = image.arguments[1]
+            let version = spec.split(separator: "@", omittingEmptySubsequences: false).last.map(String.init) ?? spec
+            var fault = ModuleImage(executable: "")
+            fault.environment = image.environment
+            return ControlRequest(operation: "reload", module: module, image: image.environment.isEmpty ? nil : fault, builtin: version)
+        }
+        return ControlRequest(operation: "reload", module: module, image: image)
     }
 }
 
@@ -27,16 +48,30 @@ extension ModuleHost {
     /// The control socket's path for a host directory.
     package static func controlPath(_ directory: String) -> String { directory + "/control.sock" }
 
+    /// Seconds a connection has to send its request before it is dropped (so an idle client
+    /// holds up the others for no longer).
+    package static let requestDeadline = 2.0
+
+    /// Whether a peer of the control socket running as `user` may use it: the host's own user
+    /// or root.
+    package static func acceptsPeer(user: UInt32?) -> Bool {
+        guard let user else { return false }
+        return user == Privilege.userID || user == 0
+    }
+
     /// Listens on `<directory>/control.sock` on a thread of its own, for `modules reload` of a
     /// running program: each connection carries one request (a reload runs to its end before
     /// the answer, with its phases and times).
+    ///
+    /// The socket file is made 0600, and a connection from another user than the host's (or
+    /// root) is refused: a reload starts a process as the host's user.
     /// - Throws: ``ModuleError`` `.io` when the socket cannot be bound.
     package func serveControl() throws(ModuleError) {
         let path = Self.controlPath(directory)
         let listener: ListeningSocket
         do {
             try FileSystem.createDirectory(directory, mode: 0o755, intermediates: true)
-            listener = try ListeningSocket.unix(path: path, backlog: 16)
+            listener = try ListeningSocket.unix(path: path, backlog: 16, mode: 0o600)
         } catch {
             throw ModuleError(.io, "Failed to listen on the module control socket \"\(path)\": \(error)")
         }
@@ -46,11 +81,42 @@ extension ModuleHost {
                 guard listener.waitForConnection(), let fd = try? listener.accept() else { continue }
                 let connection = Socket(adopting: fd, endpoint: path)
                 let channel = FrameChannel(connection)
-                let answer = self.answer(try? channel.receive(timeout: 5))
-                try? channel.send(Frame(.reply, (try? Array(JSONEncoder().encode(answer))) ?? []), timeout: 5)
+                let answer: ControlAnswer
+                if Self.acceptsPeer(user: connection.peerUserID) {
+                    answer = self.answer(try? channel.receive(timeout: Self.requestDeadline))
+                } else {
+                    answer = ControlAnswer(error: "Refused: the module host at \"\(path)\" serves only its own user and root")
+                }
+                try? channel.send(Frame(.reply, (try? Array(JSONEncoder().encode(answer))) ?? []), timeout: Self.requestDeadline)
                 connection.close()
             }
         }
+    }
+
+    /// The image a control request asks for, if the host can vouch for it.
+    /// - Throws: ``ModuleError`` `.untrusted` naming what was refused.
+    package func vouchedImage(_ request: ControlRequest, module: String) throws(ModuleError) -> ModuleImage {
+        let environment = request.image?.environment ?? [:]
+        guard environment.keys.allSatisfy({ $0 == ModuleWorker.faultVariable }) else {
+            throw ModuleError(.untrusted, "Refused to reload \(module): a reload request may not set the workers' environment (\(environment.keys.sorted().joined(separator: ", ")))")
+        }
+        if let version = request.builtin {
+            guard !version.isEmpty, version.count <= 64, !version.hasPrefix("-"),
+                  version.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)) }) else {
+                throw ModuleError(.untrusted, "Refused to reload \(module): invalid built-in version \"\(version)\"")
+            }
+            guard var image = options.builtInImage?(module, version) else {
+                throw ModuleError(.untrusted, "Refused to reload \(module): this host has no built-in version \(version) of it")
+            }
+            image.environment.merge(environment) { $1 }
+            return image
+        }
+        guard let image = request.image else { throw ModuleError(.untrusted, "Refused to reload \(module): the request names no version") }
+        guard image.arguments.isEmpty else {
+            throw ModuleError(.untrusted, "Refused to reload \(module): a stored module version runs without arguments, not \(image.arguments)")
+        }
+        _ = try ModuleStore(directory: directory).verify(image.executable)
+        return image
     }
 
     private func answer(_ frame: Frame?) -> ControlAnswer {
@@ -60,8 +126,10 @@ extension ModuleHost {
         do throws(ModuleError) {
             switch request.operation {
             case "reload":
-                guard let module = request.module, let image = request.image else { return ControlAnswer(error: "reload needs a module and an image") }
-                return ControlAnswer(report: try reload(module, to: image))
+                guard let module = request.module, request.image != nil || request.builtin != nil else {
+                    return ControlAnswer(error: "reload needs a module and an image")
+                }
+                return ControlAnswer(report: try reload(module, to: try vouchedImage(request, module: module)))
             case "list":
                 var modules: [String: Hello] = [:]
                 for name in moduleNames { modules[name] = try version(of: name) }
@@ -76,10 +144,21 @@ extension ModuleHost {
 
     /// Sends `request` to the host listening in `directory`.
     /// - Returns: its answer; nil when no host listens there.
-    /// - Throws: ``ModuleError`` `.io` when a host answered badly or not in time.
+    /// - Throws: ``ModuleError`` `.io` when a host answered badly or not in time; `.untrusted`
+    ///   when the control socket is a symbolic link or not a socket (it could lead to another
+    ///   home's host).
     package static func askRunningHost(in directory: String, _ request: ControlRequest, timeout: Double = 120) throws(ModuleError) -> ControlAnswer? {
         let path = controlPath(directory)
-        guard FileSystem.exists(path) else { return nil }
+        let status: FileStatus?
+        do {
+            status = try FileSystem.statusIfPresent(path, followLinks: false)
+        } catch {
+            throw ModuleError(.io, "Failed to inspect the module control socket \"\(path)\": \(error)")
+        }
+        guard let status else { return nil }
+        guard status.kind == .other else {
+            throw ModuleError(.untrusted, "Refused to use the module control socket \"\(path)\": it is \(status.kind == .symbolicLink ? "a symbolic link" : "not a socket")")
+        }
         let socket: Socket
         do {
             socket = try Socket.connect(unixPath: path)

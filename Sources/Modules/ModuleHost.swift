@@ -24,6 +24,9 @@ package struct HostOptions: Sendable {
     /// Called by a reload as each phase starts (for drain: once new messages queue), with the
     /// module's name; tests use it to send messages at a chosen phase.
     package var phaseStarted: (@Sendable (String, ReloadPhase) -> Void)?
+    /// The image of a version built into the host's own program (module name, version), for
+    /// control requests that name a built-in version; nil: the host has none.
+    package var builtInImage: (@Sendable (String, String) -> ModuleImage?)?
 
     package init() {}
 }

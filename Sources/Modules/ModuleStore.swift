@@ -31,17 +31,61 @@ package struct ModuleStore: Sendable {
         do {
             if FileSystem.exists(destination) {
                 try FileSystem.removeFile(temporary)
+                // A stored file is reused only if it still holds what its name says.
+                _ = try verify(destination)
                 return (destination, digest)
             }
             try FileSystem.createDirectory(versionDirectory, mode: 0o755)
             try FileSystem.rename(temporary, to: destination)
             try FileSystem.syncDirectory(versionDirectory)
             try FileSystem.syncDirectory(store)
+        } catch let error as ModuleError {
+            throw error
         } catch {
             try? FileSystem.removeFile(temporary)
             throw ModuleError(.io, "Failed to store \"\(path)\" as \"\(destination)\": \(error)")
         }
         return (destination, digest)
+    }
+
+    /// Checks that `path` is a file of this store (`<store>/<sha256>/<program>`, no symbolic
+    /// link on the way) whose content still hashes to the digest its directory is named by.
+    /// - Returns: the digest.
+    /// - Throws: ``ModuleError`` `.untrusted` naming the path when it is outside the store or
+    ///   its content changed; `.io` when it cannot be read.
+    package func verify(_ path: String) throws(ModuleError) -> String {
+        let digest = FileSystem.baseName(of: FileSystem.parent(of: path))
+        let isDigest = digest.count == 64 && digest.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
+        let resolved = (try? FileSystem.realPath(path)) ?? ""
+        let storeResolved = (try? FileSystem.realPath(store)) ?? store
+        guard isDigest, resolved == storeResolved + "/" + digest + "/" + FileSystem.baseName(of: path) else {
+            throw ModuleError(.untrusted, "Refused to run \"\(path)\": it is not a file of the module store \"\(store)\"")
+        }
+        var hasher = SHA256()
+        do {
+            let fd = try FileDescriptor.open(resolved, [.readOnly, .noFollow])
+            try fd.closeAfter {
+                guard try fd.status().kind == .regular else {
+                    throw ModuleError(.untrusted, "Refused to run \"\(path)\": it is not a regular file")
+                }
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+                defer { buffer.deallocate() }
+                while true {
+                    let count = try fd.read(into: buffer)
+                    if count == 0 { break }
+                    hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                }
+            }
+        } catch let error as ModuleError {
+            throw error
+        } catch {
+            throw ModuleError(.io, "Failed to read \"\(path)\" to check its digest: \(error)")
+        }
+        let actual = hasher.finalize().hex
+        guard actual == digest else {
+            throw ModuleError(.untrusted, "Refused to run \"\(path)\": its content hashes to \(actual), not the \(digest) it was stored as")
+        }
+        return digest
     }
 
     /// Starts `image` long enough to read its hello, then stops it: what it runs, and its interface.

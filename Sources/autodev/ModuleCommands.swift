@@ -121,7 +121,7 @@ enum ModuleCommands {
                      log: home.logs + "/modules-test-\(entry.name).log", action: "test \(entry.name) in \"\(source)\"")
         let image = ModuleImage(executable: built.path)
         let label = "\(entry.name)@\(built.hello.version)"
-        if let answer = try ModuleHost.askRunningHost(in: directory(home), ControlRequest(operation: "reload", module: entry.name, image: image)) {
+        if let answer = try ModuleHost.askRunningHost(in: directory(home), ControlRequest.reload(entry.name, to: image)) {
             guard let report = answer.report else { throw ModuleCommandError(answer.error ?? "The module host gave no answer") }
             guard report.committed else {
                 throw ModuleCommandError("The reload of \(label) rolled back at \(report.failedPhase?.rawValue ?? "?"): \(report.reason ?? "")")
@@ -202,7 +202,7 @@ enum ModuleCommands {
 
     /// Asks a host running for the home to reload; nil when none is running.
     static func reloadInRunningHost(_ modules: String, entry: ModuleCatalog.Entry, image: ModuleImage, _ arguments: ParsedArguments) throws -> Int32? {
-        guard let answer = try ModuleHost.askRunningHost(in: modules, ControlRequest(operation: "reload", module: entry.name, image: image)) else { return nil }
+        guard let answer = try ModuleHost.askRunningHost(in: modules, ControlRequest.reload(entry.name, to: image)) else { return nil }
         guard let report = answer.report else { throw ModuleCommandError(answer.error ?? "The module host gave no answer") }
         if arguments.has("json") {
             try Output.json(report)
@@ -227,7 +227,12 @@ enum ModuleCommands {
     static func serve(_ arguments: ParsedArguments) throws -> Int32 {
         let home = try home(arguments)
         Cancellation.install()
-        let host = try ModuleHost(directory: directory(home))
+        var options = HostOptions()
+        options.builtInImage = { name, version in
+            guard let entry = ModuleCatalog.entries.first(where: { $0.name == name }), entry.versions[version] != nil else { return nil }
+            return try? ModuleCatalog.builtIn(name, version: version)
+        }
+        let host = try ModuleHost(directory: directory(home), options: options)
         defer { host.stop() }
         for note in host.recoveryNotes { Output.err("autodev: recovery: \(note)") }
         var started = try host.startCommitted()

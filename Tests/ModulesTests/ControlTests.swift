@@ -1,0 +1,93 @@
+import Foundation
+@testable import Modules
+import Platform
+import Testing
+
+/// The control socket: who may use it and what it runs.
+@Suite("Module host control socket")
+struct ControlTests {
+    @Test("the control socket is made 0600, not what the umask gives")
+    func socketMode() throws {
+        let fixture = try Fixture()
+        try fixture.host.start("counter", image: Fixture.counter("1"))
+        try fixture.host.serveControl()
+        let status = try FileSystem.status(ModuleHost.controlPath(fixture.directory), followLinks: false)
+        #expect(status.mode == 0o600, "mode \(String(status.mode, radix: 8))")
+    }
+
+    @Test("only the host's own user and root may use it")
+    func peers() {
+        #expect(ModuleHost.acceptsPeer(user: Privilege.userID))
+        #expect(ModuleHost.acceptsPeer(user: 0))
+        #expect(!ModuleHost.acceptsPeer(user: Privilege.userID &+ 1 == 0 ? 2 : Privilege.userID &+ 1))
+        #expect(!ModuleHost.acceptsPeer(user: nil))
+    }
+
+    @Test("a reload to an executable, arguments or environment of the caller's choosing is refused, and nothing runs")
+    func refusesArbitraryImages() throws {
+        let fixture = try Fixture()
+        try fixture.host.start("counter", image: Fixture.counter("1"))
+        try fixture.host.serveControl()
+        let marker = fixture.directory + "/ran"
+        let requests = [
+            ControlRequest(operation: "reload", module: "counter", image: ModuleImage(executable: "/bin/sh", arguments: ["-c", "touch \(marker)"])),
+            ControlRequest(operation: "reload", module: "counter", image: Fixture.counter("2")),
+            ControlRequest(operation: "reload", module: "counter", image: ModuleImage(executable: Fixture.counterWorker, environment: ["LD_PRELOAD": "/x.so"])),
+            ControlRequest(operation: "reload", module: "counter", builtin: "2"),
+            ControlRequest(operation: "reload", module: "counter", image: ModuleImage(executable: "/bin/true")),
+        ]
+        for request in requests {
+            let answer = try #require(try ModuleHost.askRunningHost(in: fixture.directory, request))
+            #expect(answer.report == nil)
+            #expect(answer.error?.hasPrefix("Refused to r") == true, "\(answer.error ?? "")")
+        }
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        #expect(try fixture.host.version(of: "counter").version == "1")
+    }
+
+    @Test("a stored version is run once its digest checks; a changed stored file is refused")
+    func storedImages() throws {
+        let fixture = try Fixture()
+        try fixture.host.start("counter", image: Fixture.counter("1"))
+        try fixture.host.serveControl()
+        let stored = try ModuleStore(directory: fixture.directory).stage(Fixture.counterWorker)
+        let answer = try #require(try ModuleHost.askRunningHost(in: fixture.directory, .reload("counter", to: ModuleImage(executable: stored.path))))
+        #expect(answer.report?.committed == true, "\(answer.error ?? answer.report?.reason ?? "")")
+        #expect(try fixture.host.version(of: "counter").version == "2")
+
+        // The same program with a byte appended (put in place by rename: the stored file is running)
+        // no longer matches its digest.
+        let changed = fixture.directory + "/changed"
+        try Data(try Data(contentsOf: URL(fileURLWithPath: stored.path)) + [0]).write(to: URL(fileURLWithPath: changed))
+        #expect(rename(changed, stored.path) == 0)
+        let refused = try #require(try ModuleHost.askRunningHost(in: fixture.directory, .reload("counter", to: ModuleImage(executable: stored.path))))
+        #expect(refused.error?.contains("hashes to") == true, "\(refused.error ?? "")")
+    }
+
+    @Test("a built-in version is run as the host's own program says")
+    func builtInVersions() throws {
+        var options = HostOptions()
+        options.builtInImage = { name, version in name == "counter" ? Fixture.counter(version) : nil }
+        let fixture = try Fixture(options: options)
+        try fixture.host.start("counter", image: Fixture.counter("1"))
+        try fixture.host.serveControl()
+        let request = ControlRequest.reload("counter", to: ModuleImage(executable: "/elsewhere/autodev", arguments: ["module-worker", "counter@2"]))
+        #expect(request.builtin == "2" && request.image == nil)
+        let answer = try #require(try ModuleHost.askRunningHost(in: fixture.directory, request))
+        #expect(answer.report?.committed == true, "\(answer.error ?? answer.report?.reason ?? "")")
+        let bad = try #require(try ModuleHost.askRunningHost(in: fixture.directory, ControlRequest(operation: "reload", module: "counter", builtin: "--help")))
+        #expect(bad.error?.hasPrefix("Refused to reload counter: invalid built-in version") == true, "\(bad.error ?? "")")
+    }
+
+    @Test("a client refuses a control socket that is a symbolic link")
+    func symlinkedSocket() throws {
+        let fixture = try Fixture()
+        try fixture.host.start("counter", image: Fixture.counter("1"))
+        try fixture.host.serveControl()
+        let other = fixture.directory + "/other"
+        try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: ModuleHost.controlPath(other), withDestinationPath: ModuleHost.controlPath(fixture.directory))
+        #expect(throws: ModuleError.self) { try ModuleHost.askRunningHost(in: other, ControlRequest(operation: "list")) }
+        #expect(try ModuleHost.askRunningHost(in: fixture.directory, ControlRequest(operation: "list"))?.modules?["counter"] != nil)
+    }
+}
