@@ -61,15 +61,19 @@ package struct ModuleRecord: Codable, Sendable, Equatable {
 /// The module journal, `<modules>/journal`: append-only, one checksummed JSON record per line
 /// (`<crc32 hex> <json>`, the core journal's line format), each append fsync'd before it returns.
 ///
-/// Reloads of different modules append from different threads; one lock orders the appends of
-/// this process. A torn last line (a crash in the middle of a write) is ignored and cut off at
-/// the next append; a damaged line elsewhere is reported, never skipped.
+/// Several processes append to one journal (a host, `modules build`, `modules reload` with no
+/// host): each append holds `<modules>/journal.lock` (flock) and, under it, looks at the file as
+/// it is, so no process ever cuts what another wrote. Reloads of different modules append from
+/// different threads; a lock of this process orders them too. A last line without its newline
+/// (a writer that died in the middle of its write: no other writer holds the lock) is ignored
+/// by readers and cut off by the next append, under the lock; any line that is complete but
+/// damaged, the last one included, is reported, never skipped or overwritten.
 package final class ModuleJournal: @unchecked Sendable {
     /// The journal file.
     package let path: String
+    /// The inter-process lock every append holds.
+    package var lockPath: String { path + ".lock" }
     private let lock = ConditionLock()
-    /// Bytes of the file holding whole, valid lines, once read (guarded by `lock`).
-    private var validLength: Int?
 
     /// The journal in `directory`; the directory and the file are created by the first append,
     /// so reading (or failing before writing) changes nothing on disk.
@@ -91,25 +95,24 @@ package final class ModuleJournal: @unchecked Sendable {
         guard let json = try? Array(encoder.encode(record)) else { throw ModuleError(.journal, "Failed to encode a record for \"\(path)\"") }
         let checksum = String(CRC32.checksum(json), radix: 16)
         let line = Array((String(repeating: "0", count: 8 - checksum.count) + checksum + " ").utf8) + json + [UInt8(ascii: "\n")]
-        // The write happens under the lock (records never interleave); the fsync after it, so
-        // that concurrent reloads' commits share the file system's journal commit.
+        // The write happens under the locks (records never interleave, nobody cuts another's);
+        // the fsync after them, so that concurrent reloads' commits share the file system's.
         let written = try lock.withLock { () throws(ModuleError) -> (FileDescriptor, Bool) in
             do {
-                if validLength == nil { try FileSystem.createDirectory(FileSystem.parent(of: path), mode: 0o755, intermediates: true) }
-                let valid = try validLength ?? Self.read(path).validLength
-                let fd = try FileDescriptor.open(path, [.writeOnly, .create, .append, .noFollow], mode: 0o644)
+                try FileSystem.createDirectory(FileSystem.parent(of: path), mode: 0o755, intermediates: true)
+                let fileLock = try FileLock.acquire(lockPath)
+                defer { fileLock.release() }
+                let fd = try FileDescriptor.open(path, [.readWrite, .create, .append, .noFollow], mode: 0o644)
                 do {
                     let size = try fd.status().size
-                    if size != valid { try fd.truncate(to: valid) }
+                    let torn = try Self.tornTailLength(fd, size: size)
+                    if torn > 0 { try fd.truncate(to: size - torn) }
                     try fd.writeAll(line)
-                    validLength = valid + line.count
                     return (fd, size == 0)
                 } catch {
                     try? fd.close()
                     throw error
                 }
-            } catch let error as ModuleError {
-                throw error
             } catch {
                 throw ModuleError(.journal, "Failed to append to \"\(path)\": \(error)")
             }
@@ -123,6 +126,30 @@ package final class ModuleJournal: @unchecked Sendable {
         } catch {
             throw ModuleError(.journal, "Failed to make the record appended to \"\(path)\" durable: \(error)")
         }
+    }
+
+    /// The bytes after the last newline of the file (a line its writer did not finish): 0 when
+    /// the file ends with a newline or is empty. Read backwards from the end, in chunks.
+    private static func tornTailLength(_ fd: FileDescriptor, size: Int) throws(SystemError) -> Int {
+        var end = size
+        let chunk = 65_536
+        var buffer = [UInt8](repeating: 0, count: chunk)
+        while end > 0 {
+            let start = max(0, end - chunk)
+            guard fd.seek(to: start) else { throw SystemError("seek in", path: fd.path, errno: Errno.current) }
+            var filled = 0
+            while filled < end - start {
+                let wanted = end - start
+                let count = try buffer.withUnsafeMutableBytes { raw in
+                    Result { () throws(SystemError) in try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[filled..<wanted])) }
+                }.get()
+                if count == 0 { break }
+                filled += count
+            }
+            if let newline = buffer[0..<filled].lastIndex(of: UInt8(ascii: "\n")) { return size - (start + newline + 1) }
+            end = start
+        }
+        return size
     }
 
     /// Every record, in order.

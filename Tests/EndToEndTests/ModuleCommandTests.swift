@@ -65,6 +65,29 @@ struct ModuleCommandTests {
         #expect((entries.first?["history"] as? [Any])?.count == 3)
     }
 
+    @Test("six reloads at once with no host running: every record is kept", .timeLimit(.minutes(2)))
+    func parallelOfflineReloads() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        let processes = try (0..<6).map { index -> Process in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Harness.binary)
+            process.arguments = ["modules", "reload", "counter", "--builtin", index % 2 == 0 ? "1" : "2", "--home", harness.home]
+            process.environment = harness.environment([:])
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            return process
+        }
+        for process in processes { process.waitUntilExit() }
+        #expect(processes.allSatisfy { $0.terminationStatus == 0 })
+        let journal = try String(contentsOfFile: harness.home + "/modules/journal", encoding: .utf8)
+        #expect(journal.split(separator: "\n").filter { $0.contains("\"kind\":\"current\"") }.count == 6, "\(journal)")
+        let list = try harness.run(["modules", "list", "--json", "--home", harness.home], executable: Harness.binary)
+        #expect(list.status == 0, "\(list.stderr)")
+    }
+
     @Test("a running host reloads in place, and rolls back a version that crashes in verify", .timeLimit(.minutes(2)))
     func runningHost() throws {
         let harness = try Harness()

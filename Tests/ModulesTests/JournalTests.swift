@@ -1,0 +1,46 @@
+import Foundation
+@testable import Modules
+import Platform
+import Testing
+
+/// The module journal shared by several processes.
+@Suite("Module journal")
+struct ModuleJournalTests {
+    static func scratch() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("autodev-module-journal-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    static func record(_ module: String) -> ModuleRecord {
+        ModuleRecord(kind: .current, module: module, to: ModuleImage(executable: "/x/\(module)"))
+    }
+
+    @Test("two writers (as two processes have) keep each other's records")
+    func twoWriters() throws {
+        let directory = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let host = try ModuleJournal(directory: directory)
+        let command = try ModuleJournal(directory: directory)
+        try host.append(Self.record("a"))
+        try command.append(Self.record("b"))
+        try host.append(Self.record("c"))
+        try command.append(Self.record("d"))
+        #expect(try host.records().map(\.module) == ["a", "b", "c", "d"])
+    }
+
+    @Test("a last line without its newline is torn: ignored, then cut off by the next append")
+    func tornTail() throws {
+        let directory = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let journal = try ModuleJournal(directory: directory)
+        try journal.append(Self.record("a"))
+        let handle = try #require(FileHandle(forWritingAtPath: journal.path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("1234abcd {\"kind\":\"cur".utf8))
+        try handle.close()
+        #expect(try journal.records().map(\.module) == ["a"])
+        try ModuleJournal(directory: directory).append(Self.record("b"))
+        #expect(try journal.records().map(\.module) == ["a", "b"])
+    }
+}
