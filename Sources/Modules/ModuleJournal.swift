@@ -234,7 +234,9 @@ package final class ModuleJournal: @unchecked Sendable {
                 }
             }
             guard let record else {
-                if lineEnd + 1 >= bytes.count { break }  // a torn last line
+                // Only a last line without its newline is torn; a complete line that fails its
+                // checksum is damage, wherever it is.
+                if newline == nil { break }
                 throw ModuleError(.journal, "The module journal \"\(path)\" is damaged at line \(number)")
             }
             records.append(record)

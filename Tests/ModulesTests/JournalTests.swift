@@ -43,4 +43,20 @@ struct ModuleJournalTests {
         try ModuleJournal(directory: directory).append(Self.record("b"))
         #expect(try journal.records().map(\.module) == ["a", "b"])
     }
+
+    @Test("a complete last line with a bad checksum is damage: reported, and kept by the next append")
+    func damagedLastLine() throws {
+        let directory = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let journal = try ModuleJournal(directory: directory)
+        try journal.append(Self.record("a"))
+        try journal.append(Self.record("b"))
+        let text = try String(contentsOfFile: journal.path, encoding: .utf8)
+        let damaged = text.replacingOccurrences(of: "/x/b", with: "/x/z")
+        try damaged.write(toFile: journal.path, atomically: false, encoding: .utf8)
+        #expect(throws: ModuleError(.journal, "The module journal \"\(journal.path)\" is damaged at line 2")) { try journal.records() }
+        try ModuleJournal(directory: directory).append(Self.record("c"))
+        #expect(try String(contentsOfFile: journal.path, encoding: .utf8).hasPrefix(damaged))
+        #expect(throws: ModuleError.self) { try journal.records() }
+    }
 }
