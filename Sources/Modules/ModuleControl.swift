@@ -48,6 +48,38 @@ extension ModuleHost {
     /// The control socket's path for a host directory.
     package static func controlPath(_ directory: String) -> String { directory + "/control.sock" }
 
+    /// The lock file a host holds for its life: `<directory>/host.lock`.
+    package static func lockPath(_ directory: String) -> String { directory + "/host.lock" }
+
+    /// Takes the exclusive lock of the host of `directory` (flock on `host.lock`, released by
+    /// the kernel when this process ends), and writes this process's id into it. Only its
+    /// holder may run recovery, replace the control socket or start the modules.
+    /// - Returns: the lock; keep it for the host's life.
+    /// - Throws: ``ModuleError`` `.alreadyRunning` naming the home and the holder's pid; `.io`.
+    package static func lockHost(_ directory: String) throws(ModuleError) -> FileLock {
+        let path = lockPath(directory)
+        let held: FileLock?
+        do {
+            try FileSystem.createDirectory(directory, mode: 0o755, intermediates: true)
+            held = try FileLock.tryAcquire(path)
+        } catch {
+            throw ModuleError(.io, "Failed to lock the module host \"\(path)\": \(error)")
+        }
+        guard let held else {
+            let text = (try? FileSystem.readFile(path)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            let pid = Int32(text.split(separator: "\n").first ?? "").map { " (pid \($0))" } ?? ""
+            throw ModuleError(.alreadyRunning, "a module host is already running for \(FileSystem.parent(of: directory))\(pid)")
+        }
+        do {
+            try held.descriptor.truncate(to: 0)
+            try held.descriptor.writeAll(Array("\(ProcessControl.id)\n".utf8))
+        } catch {
+            held.release()
+            throw ModuleError(.io, "Failed to write this process's id into \"\(path)\": \(error)")
+        }
+        return held
+    }
+
     /// Seconds a connection has to send its request before it is dropped (so an idle client
     /// holds up the others for no longer).
     package static let requestDeadline = 2.0

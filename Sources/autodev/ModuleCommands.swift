@@ -226,25 +226,32 @@ enum ModuleCommands {
     /// SIGINT or SIGTERM.
     static func serve(_ arguments: ParsedArguments) throws -> Int32 {
         let home = try home(arguments)
+        let modules = directory(home)
         Cancellation.install()
+        // One host per home: the lock is taken before recovery, which a second host must not run.
+        let hostLock = try ModuleHost.lockHost(modules)
+        defer { hostLock.release() }
         var options = HostOptions()
         options.builtInImage = { name, version in
             guard let entry = ModuleCatalog.entries.first(where: { $0.name == name }), entry.versions[version] != nil else { return nil }
             return try? ModuleCatalog.builtIn(name, version: version)
         }
-        let host = try ModuleHost(directory: directory(home), options: options)
+        let host = try ModuleHost(directory: modules, options: options)
         defer { host.stop() }
         for note in host.recoveryNotes { Output.err("autodev: recovery: \(note)") }
+        // The socket is bound (replacing a dead host's file: the lock says none is alive) before
+        // any start record is written.
+        try host.serveControl()
+        defer { try? FileSystem.removeFile(ModuleHost.controlPath(modules)) }
         var started = try host.startCommitted()
         if started.isEmpty {
             try host.start("counter", image: try ModuleCatalog.builtIn("counter", version: CounterModule.latest))
             started = ["counter"]
         }
-        try host.serveControl()
         if arguments.has("json") {
             var versions: [String: String] = [:]
             for name in started { versions[name] = try host.version(of: name).version }
-            try Output.jsonLine(ServeReport(pid: ProcessControl.id, control: ModuleHost.controlPath(directory(home)), modules: versions))
+            try Output.jsonLine(ServeReport(pid: ProcessControl.id, control: ModuleHost.controlPath(modules), modules: versions))
         } else {
             Output.out("pid \(ProcessControl.id): serving \(try started.map { "\($0)@\(try host.version(of: $0).version)" }.joined(separator: ", ")) for \(home.root)")
             Output.out("Reload with: autodev modules reload NAME --from PATH (or --builtin VERSION)")

@@ -88,6 +88,25 @@ struct ModuleCommandTests {
         #expect(list.status == 0, "\(list.stderr)")
     }
 
+    @Test("a second serve for the same home is refused and leaves the first one's socket working; SIGTERM removes the socket", .timeLimit(.minutes(2)))
+    func oneHostPerHome() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        let first = try RunningServer(harness: harness, executable: Harness.binary, arguments: ["modules", "serve", "--home", harness.home])
+        defer { first.stop() }
+        _ = try first.waitForLine(containing: "serving counter@2")
+        let second = try harness.run(["modules", "serve", "--home", harness.home], executable: Harness.binary)
+        #expect(second.status == 1)
+        #expect(second.stderr == "Error: a module host is already running for \(harness.home) (pid \(first.pid))\n", "\(second.stderr)")
+        let reload = try harness.run(["modules", "reload", "counter", "--builtin", "1", "--home", harness.home], executable: Harness.binary)
+        #expect(reload.status == 0 && reload.stdout.contains("Reloaded counter: counter@2 → counter@1"), "\(reload.stdout)\(reload.stderr)")
+        kill(first.pid, SIGTERM)
+        first.process.waitUntilExit()
+        #expect(first.process.terminationStatus == 0)
+        #expect(!FileManager.default.fileExists(atPath: harness.home + "/modules/control.sock"))
+    }
+
     @Test("a running host reloads in place, and rolls back a version that crashes in verify", .timeLimit(.minutes(2)))
     func runningHost() throws {
         let harness = try Harness()
