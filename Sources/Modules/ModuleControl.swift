@@ -42,6 +42,23 @@ package struct ControlAnswer: Codable, Sendable {
     package var report: ReloadReport?
     package var modules: [String: Hello]?
     package var error: String?
+
+    /// Why the answer's numbers cannot be right (a duration or schema out of range); nil when
+    /// they are in range. Its reader prints them as whole numbers: an out-of-range one is refused.
+    package var rangeProblem: String? {
+        if let report {
+            for milliseconds in [report.milliseconds] + report.phases.map(\.milliseconds) where !ModuleRecord.isValidDuration(milliseconds) {
+                return "milliseconds \(milliseconds) are out of range"
+            }
+            for schema in [report.fromSchema, report.toSchema] where !ModuleRecord.isValidSchema(schema) {
+                return "state schema \(schema) is out of range"
+            }
+        }
+        for hello in (modules ?? [:]).values where !ModuleRecord.isValidSchema(hello.stateSchema) {
+            return "state schema \(hello.stateSchema) is out of range"
+        }
+        return nil
+    }
 }
 
 extension ModuleHost {
@@ -199,12 +216,17 @@ extension ModuleHost {
         }
         defer { socket.close() }
         let channel = FrameChannel(socket)
+        let answer: ControlAnswer
         do {
             try channel.send(Frame(.message, Array(try JSONEncoder().encode(request))), timeout: timeout)
             let frame = try channel.receive(timeout: timeout)
-            return try JSONDecoder().decode(ControlAnswer.self, from: Data(frame.payload))
+            answer = try JSONDecoder().decode(ControlAnswer.self, from: Data(frame.payload))
         } catch {
             throw ModuleError(.io, "Failed to ask the module host at \"\(path)\" to \(request.operation): \(error)")
         }
+        if let problem = answer.rangeProblem {
+            throw ModuleError(.io, "The module host at \"\(path)\" gave an invalid answer to \(request.operation): \(problem)")
+        }
+        return answer
     }
 }

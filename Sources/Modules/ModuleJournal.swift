@@ -23,6 +23,14 @@ package struct ModuleRecord: Codable, Sendable, Equatable {
         case built
     }
 
+    /// Whether `milliseconds` can be a duration: finite, not negative, at most ten years.
+    package static func isValidDuration(_ milliseconds: Double) -> Bool {
+        milliseconds.isFinite && milliseconds >= 0 && milliseconds <= 315_576_000_000
+    }
+
+    /// Whether `schema` can be a state schema version (0...Int32.max: the wire carries 32 bits).
+    package static func isValidSchema(_ schema: Int) -> Bool { (0...Int(Int32.max)).contains(schema) }
+
     /// The record format this release writes; readers ignore fields they do not know.
     package static let currentFormat = 1
 
@@ -93,8 +101,7 @@ package final class ModuleJournal: @unchecked Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let json = try? Array(encoder.encode(record)) else { throw ModuleError(.journal, "Failed to encode a record for \"\(path)\"") }
-        let checksum = String(CRC32.checksum(json), radix: 16)
-        let line = Array((String(repeating: "0", count: 8 - checksum.count) + checksum + " ").utf8) + json + [UInt8(ascii: "\n")]
+        let line = Self.line(json)
         // The write happens under the locks (records never interleave, nobody cuts another's);
         // the fsync after them, so that concurrent reloads' commits share the file system's.
         let written = try lock.withLock { () throws(ModuleError) -> (FileDescriptor, Bool) in
@@ -126,6 +133,25 @@ package final class ModuleJournal: @unchecked Sendable {
         } catch {
             throw ModuleError(.journal, "Failed to make the record appended to \"\(path)\" durable: \(error)")
         }
+    }
+
+    /// A journal line: `<crc32 hex> <json>\n`.
+    package static func line(_ json: [UInt8]) -> [UInt8] {
+        let checksum = String(CRC32.checksum(json), radix: 16)
+        return Array((String(repeating: "0", count: 8 - checksum.count) + checksum + " ").utf8) + json + [UInt8(ascii: "\n")]
+    }
+
+    /// Why a record's numbers cannot be right (a time, a duration or a schema out of any range
+    /// a writer produces); nil when they are in range. Readers turn them into whole numbers,
+    /// so an out-of-range one is damage, never trusted.
+    package static func rangeProblem(_ record: ModuleRecord) -> String? {
+        // Up to the year 5000; a duration up to ten years.
+        if !record.time.isFinite || record.time < 0 || record.time > 95_000_000_000 { return "its time \(record.time) is out of range" }
+        if let milliseconds = record.milliseconds, !ModuleRecord.isValidDuration(milliseconds) {
+            return "its milliseconds \(milliseconds) are out of range"
+        }
+        if let schema = record.schema, !ModuleRecord.isValidSchema(schema) { return "its state schema \(schema) is out of range" }
+        return nil
     }
 
     /// The bytes after the last newline of the file (a line its writer did not finish): 0 when
@@ -238,6 +264,9 @@ package final class ModuleJournal: @unchecked Sendable {
                 // checksum is damage, wherever it is.
                 if newline == nil { break }
                 throw ModuleError(.journal, "The module journal \"\(path)\" is damaged at line \(number)")
+            }
+            if let problem = Self.rangeProblem(record) {
+                throw ModuleError(.journal, "The module journal \"\(path)\" is damaged at line \(number): \(problem)")
             }
             records.append(record)
             valid = lineEnd + 1

@@ -60,6 +60,9 @@ package final class WorkerProcess: @unchecked Sendable {
             guard frame.kind == .hello, let hello = try? JSONDecoder().decode(Hello.self, from: Data(frame.payload)) else {
                 throw ModuleError(.spawn, "The module worker \"\(image.commandLine)\" did not start with a hello")
             }
+            guard ModuleRecord.isValidSchema(hello.stateSchema) else {
+                throw ModuleError(.spawn, "The module worker \"\(image.commandLine)\" announced state schema \(hello.stateSchema), outside 0...\(Int32.max)")
+            }
             return WorkerProcess(image: ImageAndProcess(image: image, hello: hello, process: process, channel: channel))
         } catch {
             process.terminate()

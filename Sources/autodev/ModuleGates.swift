@@ -45,6 +45,8 @@ enum ModuleGates {
     static func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
 
     static func milliseconds(_ value: Double) -> String {
+        // Never trap on a value read from elsewhere: outside ±10^15 it is not a duration.
+        guard value.isFinite, abs(value) < 1e15 else { return "?" }
         let tenths = Int((value * 10).rounded())
         return "\(tenths / 10).\(tenths % 10)"
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Integrity
 import Platform
 import Testing
 
@@ -105,6 +106,21 @@ struct ModuleCommandTests {
         first.process.waitUntilExit()
         #expect(first.process.terminationStatus == 0)
         #expect(!FileManager.default.fileExists(atPath: harness.home + "/modules/control.sock"))
+    }
+
+    @Test("list refuses a journal with an out-of-range time with its line, exit 1, no crash")
+    func listOutOfRange() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        try FileManager.default.createDirectory(atPath: harness.home + "/modules", withIntermediateDirectories: true)
+        let json = Array("{\"kind\":\"current\",\"module\":\"counter\",\"pid\":1,\"time\":1e300,\"v\":1}".utf8)
+        let checksum = String(CRC32.checksum(json), radix: 16)
+        let line = String(repeating: "0", count: 8 - checksum.count) + checksum + " " + String(decoding: json, as: UTF8.self) + "\n"
+        try line.write(toFile: harness.home + "/modules/journal", atomically: false, encoding: .utf8)
+        let list = try harness.run(["modules", "list", "--home", harness.home], executable: Harness.binary)
+        #expect(list.status == 1)
+        #expect(list.stderr.hasPrefix("Error: The module journal \"\(harness.home)/modules/journal\" is damaged at line 1: its time"), "\(list.stderr)")
     }
 
     @Test("a running host reloads in place, and rolls back a version that crashes in verify", .timeLimit(.minutes(2)))

@@ -90,4 +90,30 @@ struct ControlTests {
         #expect(throws: ModuleError.self) { try ModuleHost.askRunningHost(in: other, ControlRequest(operation: "list")) }
         #expect(try ModuleHost.askRunningHost(in: fixture.directory, ControlRequest(operation: "list"))?.modules?["counter"] != nil)
     }
+
+    @Test("an answer with out-of-range numbers is refused with a clear error", arguments: ["1e308", "-1", "1e300"])
+    func outOfRangeAnswer(_ milliseconds: String) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("autodev-control-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let listener = try ListeningSocket.unix(path: ModuleHost.controlPath(directory))
+        defer { listener.close() }
+        let report = "{\"report\":{\"module\":\"counter\",\"reload\":\"r\",\"committed\":true,\"fromVersion\":\"a\",\"toVersion\":\"b\",\"fromSchema\":1,\"toSchema\":1,\"phases\":[],\"queued\":0,\"milliseconds\":\(milliseconds)}}"
+        let server = Thread {
+            while !listener.waitForConnection() {}
+            guard let fd = try? listener.accept() else { return }
+            let connection = Socket(adopting: fd, endpoint: "fake host")
+            let channel = FrameChannel(connection)
+            _ = try? channel.receive(timeout: 10)
+            try? channel.send(Frame(.reply, Array(report.utf8)), timeout: 10)
+            connection.close()
+        }
+        server.start()
+        do {
+            _ = try ModuleHost.askRunningHost(in: directory, .reload("counter", to: ModuleImage(executable: "/x")))
+            Issue.record("the answer was taken")
+        } catch {
+            #expect(error.message.contains("gave an invalid answer to reload: milliseconds"), "\(error)")
+        }
+    }
 }

@@ -59,4 +59,24 @@ struct ModuleJournalTests {
         #expect(try String(contentsOfFile: journal.path, encoding: .utf8).hasPrefix(damaged))
         #expect(throws: ModuleError.self) { try journal.records() }
     }
+
+    @Test("out-of-range numbers are damage, reported with the line, never trapped on",
+          arguments: ["\"time\":1e300", "\"time\":-1e300", "\"time\":9.3e18", "\"time\":1,\"milliseconds\":1e300", "\"time\":1,\"schema\":-5"])
+    func outOfRangeNumbers(_ field: String) throws {
+        let directory = try Self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let journal = try ModuleJournal(directory: directory)
+        try journal.append(Self.record("a"))
+        let json = Array("{\"kind\":\"current\",\"module\":\"b\",\"pid\":1,\(field),\"v\":1}".utf8)
+        let handle = try #require(FileHandle(forWritingAtPath: journal.path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: ModuleJournal.line(json))
+        try handle.close()
+        #expect(throws: ModuleError.self) { try journal.records() }
+        do {
+            _ = try journal.records()
+        } catch {
+            #expect(error.message.hasPrefix("The module journal \"\(journal.path)\" is damaged at line 2: its "), "\(error)")
+        }
+    }
 }
