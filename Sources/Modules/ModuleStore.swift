@@ -11,7 +11,8 @@ package struct ModuleStore: Sendable {
     package var store: String { directory + "/store" }
 
     /// Copies the worker program at `path` into the store, hashing what it copies (the copy is
-    /// fsync'd, renamed into place and its directory fsync'd). A version already stored is kept.
+    /// fsync'd, renamed into place and its directory fsync'd). A version already stored is kept
+    /// if its content still hashes to its digest, else replaced.
     /// - Returns: the stored program's path and its SHA-256.
     /// - Throws: ``ModuleError`` `.io` naming the path and the action; nothing is left behind.
     package func stage(_ path: String) throws(ModuleError) -> (path: String, digest: String) {
@@ -29,18 +30,16 @@ package struct ModuleStore: Sendable {
         let versionDirectory = store + "/" + digest
         let destination = versionDirectory + "/" + name
         do {
-            if FileSystem.exists(destination) {
+            // A stored file is reused only if it still holds what its name says; one that does
+            // not is replaced by the copy just hashed.
+            if FileSystem.exists(destination), (try? verify(destination)) != nil {
                 try FileSystem.removeFile(temporary)
-                // A stored file is reused only if it still holds what its name says.
-                _ = try verify(destination)
                 return (destination, digest)
             }
-            try FileSystem.createDirectory(versionDirectory, mode: 0o755)
+            if !FileSystem.isDirectory(versionDirectory) { try FileSystem.createDirectory(versionDirectory, mode: 0o755) }
             try FileSystem.rename(temporary, to: destination)
             try FileSystem.syncDirectory(versionDirectory)
             try FileSystem.syncDirectory(store)
-        } catch let error as ModuleError {
-            throw error
         } catch {
             try? FileSystem.removeFile(temporary)
             throw ModuleError(.io, "Failed to store \"\(path)\" as \"\(destination)\": \(error)")

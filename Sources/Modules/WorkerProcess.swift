@@ -8,8 +8,8 @@ import Platform
 package final class WorkerProcess: @unchecked Sendable {
     package let image: ModuleImage
     package let hello: Hello
-    /// `name@version`, for reports and the journal.
-    package var label: String { "\(hello.name)@\(hello.version)" }
+    /// `name@version`, for reports and the journal (escaped and capped: the worker chose them).
+    package var label: String { "\(DisplayName.escaped(hello.name))@\(DisplayName.escaped(hello.version))" }
     private let process: Subprocess.Running
     private let channel: FrameChannel
     private let lock = ConditionLock()

@@ -182,8 +182,8 @@ enum ModuleCommands {
         if let status = try reloadInRunningHost(modules, entry: entry, image: image, arguments) { return status }
 
         let current = try journal.versions()[entry.name]
-        if let current, let currentImage = current.to, currentImage != image {
-            let running = try ModuleStore.probe(currentImage)
+        // A current version that cannot start is no interface to keep: it is replaced as it is.
+        if let current, let currentImage = current.to, currentImage != image, let running = try? ModuleStore.probe(currentImage) {
             guard running.protocolVersion == hello.protocolVersion else {
                 throw ModuleCommandError("Refused to reload \(entry.name): \(hello.name)@\(hello.version) speaks protocol \(hello.protocolVersion), the current version \(running.protocolVersion)")
             }
@@ -243,17 +243,24 @@ enum ModuleCommands {
         // any start record is written.
         try host.serveControl()
         defer { try? FileSystem.removeFile(ModuleHost.controlPath(modules)) }
-        var started = try host.startCommitted()
-        if started.isEmpty {
+        // Every module that can start does; one that cannot is reported and the others serve.
+        var (started, failed) = try host.startCommitted()
+        if started.isEmpty && failed.isEmpty {
             try host.start("counter", image: try ModuleCatalog.builtIn("counter", version: CounterModule.latest))
             started = ["counter"]
         }
+        for failure in failed {
+            let name = Output.escaped(failure.name, keepingNewlines: false)
+            Output.err("autodev: \(name) did not start from \"\(Output.escaped(failure.executable ?? "?", keepingNewlines: false))\": \(Output.escaped(failure.reason, keepingNewlines: false))")
+            Output.err("autodev: the others keep serving; run 'autodev modules rollback \(name)' to return \(name) to its version before, or reload another version of it")
+        }
         if arguments.has("json") {
             var versions: [String: String] = [:]
-            for name in started { versions[name] = try host.version(of: name).version }
+            for name in started { versions[name] = DisplayName.escaped(try host.version(of: name).version) }
             try Output.jsonLine(ServeReport(pid: ProcessControl.id, control: ModuleHost.controlPath(modules), modules: versions))
         } else {
-            Output.out("pid \(ProcessControl.id): serving \(try started.map { "\($0)@\(try host.version(of: $0).version)" }.joined(separator: ", ")) for \(home.root)")
+            let serving = try started.map { "\($0)@\(DisplayName.escaped(try host.version(of: $0).version))" }
+            Output.out("pid \(ProcessControl.id): serving \(serving.isEmpty ? "no module" : serving.joined(separator: ", ")) for \(home.root)")
             Output.out("Reload with: autodev modules reload NAME --from PATH (or --builtin VERSION)")
         }
         while Cancellation.signal == 0 { ProcessControl.sleep(seconds: 0.1) }

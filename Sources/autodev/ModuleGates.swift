@@ -103,7 +103,7 @@ enum ModuleGates {
         let host = try ModuleHost(directory: directory)
         defer { host.stop() }
         let names = (1...modules).map { modules == 1 ? "counter" : "counter-\($0)" }
-        for name in names { try host.start(name, image: try ModuleCatalog.builtIn("counter", version: "1")) }
+        for name in names { try host.start(name, image: try ModuleCatalog.builtIn("counter", version: "1"), module: "counter") }
         let before = ResidentMemory.kibibytes() ?? 0
 
         let state = GateState()

@@ -108,6 +108,52 @@ struct ModuleCommandTests {
         #expect(!FileManager.default.fileExists(atPath: harness.home + "/modules/control.sock"))
     }
 
+    /// A module journal line as the journal writes it.
+    static func journalLine(_ json: String) -> String {
+        let checksum = String(CRC32.checksum(Array(json.utf8)), radix: 16)
+        return String(repeating: "0", count: 8 - checksum.count) + checksum + " " + json + "\n"
+    }
+
+    /// A journal whose counter's current version is a program that does not exist, and a
+    /// record under an invalid name.
+    static func brokenJournal(_ home: String) throws {
+        try FileManager.default.createDirectory(atPath: home + "/modules", withIntermediateDirectories: true)
+        let lines = [
+            "{\"kind\":\"current\",\"module\":\"counter\",\"pid\":1,\"time\":1,\"to\":{\"arguments\":[],\"environment\":{},\"executable\":\"/nonexistent/worker\"},\"toVersion\":\"counter@9\",\"v\":1}",
+            "{\"kind\":\"current\",\"module\":\"bad name\",\"pid\":1,\"time\":1,\"to\":{\"arguments\":[],\"environment\":{},\"executable\":\"/bin/true\"},\"v\":1}",
+        ]
+        try lines.map(journalLine).joined().write(toFile: home + "/modules/journal", atomically: false, encoding: .utf8)
+    }
+
+    @Test("serve reports a module that cannot start and keeps serving; a reload replaces it", .timeLimit(.minutes(2)))
+    func serveWithBrokenModule() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        try Self.brokenJournal(harness.home)
+        let host = try RunningServer(harness: harness, executable: Harness.binary, arguments: ["modules", "serve", "--home", harness.home])
+        defer { host.stop() }
+        _ = try host.waitForLine(containing: "serving no module")
+        let lines = try host.lines()
+        #expect(lines.contains { $0.hasPrefix("autodev: counter did not start from \"/nonexistent/worker\"") }, "\(lines)")
+        #expect(lines.contains("autodev: the others keep serving; run 'autodev modules rollback counter' to return counter to its version before, or reload another version of it"), "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("autodev: bad name did not start") }, "\(lines)")
+        let reload = try harness.run(["modules", "reload", "counter", "--builtin", "1", "--home", harness.home], executable: Harness.binary)
+        #expect(reload.status == 0, "\(reload.stdout)\(reload.stderr)")
+        #expect(reload.stdout.contains("Reloaded counter: none (/nonexistent/worker did not start) → counter@1"), "\(reload.stdout)")
+    }
+
+    @Test("with no host, reload replaces a current version that cannot start")
+    func offlineReloadOverBroken() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        try Self.brokenJournal(harness.home)
+        let reload = try harness.run(["modules", "reload", "counter", "--builtin", "1", "--home", harness.home], executable: Harness.binary)
+        #expect(reload.status == 0, "\(reload.stderr)")
+        #expect(reload.stdout.contains("counter@1 (state schema 1) is now the version the next start runs"), "\(reload.stdout)")
+    }
+
     @Test("list refuses a journal with an out-of-range time with its line, exit 1, no crash")
     func listOutOfRange() throws {
         let harness = try Harness()

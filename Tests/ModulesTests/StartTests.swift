@@ -1,0 +1,63 @@
+import Foundation
+@testable import Modules
+import Platform
+import Testing
+
+/// Starting the modules a journal names: what cannot start is reported, the rest serves, and
+/// stored files are checked before they run.
+@Suite("Module start")
+struct StartTests {
+    static let handlerWorker = Fixture.workerDirectory + "/example-handler-module"
+
+    /// Puts a file with one byte more than `path` in its place (by rename: it may be running).
+    static func tamper(_ path: String) throws {
+        let changed = path + ".changed"
+        try Data(try Data(contentsOf: URL(fileURLWithPath: path)) + [0]).write(to: URL(fileURLWithPath: changed))
+        #expect(rename(changed, path) == 0)
+    }
+
+    @Test("a module that cannot start is reported; the others start; a reload replaces it")
+    func startsWhatItCan() throws {
+        let fixture = try Fixture()
+        let journal = fixture.host.journal
+        try journal.append(ModuleRecord(kind: .current, module: "counter", to: Fixture.counter("1"), toVersion: "counter@1"))
+        try journal.append(ModuleRecord(kind: .current, module: "example-handler", to: ModuleImage(executable: fixture.directory + "/missing"), toVersion: "example-handler@1"))
+        try journal.append(ModuleRecord(kind: .current, module: "bad\nname", to: Fixture.counter("1"), toVersion: "counter@1"))
+        let (started, failed) = try fixture.host.startCommitted()
+        #expect(started == ["counter"])
+        #expect(failed.map(\.name) == ["bad\nname", "example-handler"])
+        #expect(failed.first?.reason.contains("Invalid module name \"bad\\nname\"") == true, "\(failed)")
+        #expect(failed.last?.executable == fixture.directory + "/missing")
+        #expect(String(try fixture.host.send("counter", Array("add a 1".utf8))) == "a 1")
+        #expect(fixture.host.unstartedModules.map(\.name) == ["example-handler"])
+        let report = try fixture.host.replaceUnstarted("example-handler", with: ModuleImage(executable: Self.handlerWorker))
+        #expect(report.committed)
+        #expect(fixture.host.moduleNames == ["counter", "example-handler"])
+        #expect(fixture.host.unstartedModules.isEmpty)
+    }
+
+    @Test("a worker announcing another module than the one started is refused")
+    func helloNameChecked() throws {
+        let fixture = try Fixture()
+        #expect(throws: ModuleError.self) { try fixture.host.start("example-handler", image: Fixture.counter("1")) }
+        #expect(fixture.host.moduleNames.isEmpty)
+        try fixture.host.start("c1", image: Fixture.counter("1"), module: "counter")
+    }
+
+    @Test("a stored file whose content changed is not started, and staging replaces it")
+    func storedDigestChecked() throws {
+        let fixture = try Fixture()
+        let store = ModuleStore(directory: fixture.directory)
+        let stored = try store.stage(Fixture.counterWorker)
+        try Self.tamper(stored.path)
+        do {
+            try fixture.host.start("counter", image: ModuleImage(executable: stored.path))
+            Issue.record("a changed stored file was started")
+        } catch {
+            #expect(error.code == .untrusted && error.message.contains("hashes to"), "\(error)")
+        }
+        #expect(try store.stage(Fixture.counterWorker) == stored)
+        #expect(try store.verify(stored.path) == stored.digest)
+        try fixture.host.start("counter", image: ModuleImage(executable: stored.path))
+    }
+}
