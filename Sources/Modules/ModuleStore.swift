@@ -13,9 +13,10 @@ package struct ModuleStore: Sendable {
     /// Copies the worker program at `path` into the store, hashing what it copies (the copy is
     /// fsync'd, renamed into place and its directory fsync'd). A version already stored is kept
     /// if its content still hashes to its digest, else replaced.
-    /// - Returns: the stored program's path and its SHA-256.
+    /// - Returns: the stored program's path, its SHA-256, and whether this call put it there
+    ///   (false when a matching copy was stored already).
     /// - Throws: ``ModuleError`` `.io` naming the path and the action; nothing is left behind.
-    package func stage(_ path: String) throws(ModuleError) -> (path: String, digest: String) {
+    package func stage(_ path: String) throws(ModuleError) -> (path: String, digest: String, created: Bool) {
         let name = FileSystem.baseName(of: path)
         let temporary = store + "/.staging-\(ProcessControl.id)-\(name)"
         var hasher = SHA256()
@@ -34,7 +35,7 @@ package struct ModuleStore: Sendable {
             // not is replaced by the copy just hashed.
             if FileSystem.exists(destination), (try? verify(destination)) != nil {
                 try FileSystem.removeFile(temporary)
-                return (destination, digest)
+                return (destination, digest, false)
             }
             if !FileSystem.isDirectory(versionDirectory) { try FileSystem.createDirectory(versionDirectory, mode: 0o755) }
             try FileSystem.rename(temporary, to: destination)
@@ -44,7 +45,16 @@ package struct ModuleStore: Sendable {
             try? FileSystem.removeFile(temporary)
             throw ModuleError(.io, "Failed to store \"\(path)\" as \"\(destination)\": \(error)")
         }
-        return (destination, digest)
+        return (destination, digest, true)
+    }
+
+    /// Removes a stored file that `stage` created for a command that then failed, and its
+    /// digest's directory when that is left empty. Best effort: what cannot be removed stays.
+    package func unstage(_ path: String) {
+        guard path.hasPrefix(store + "/") else { return }
+        try? FileSystem.removeFile(path)
+        let directory = FileSystem.parent(of: path)
+        if (try? FileSystem.contentsOfDirectory(directory))?.isEmpty == true { try? FileSystem.removeTree(directory) }
     }
 
     /// Checks that `path` is a file of this store (`<store>/<sha256>/<program>`, no symbolic

@@ -96,7 +96,7 @@ enum ModuleCommands {
         let stored = try ModuleStore(directory: directory(home)).stage(built)
         let journal = try ModuleJournal(directory: directory(home))
         try journal.append(ModuleRecord(kind: .built, module: entry.name, to: ModuleImage(executable: stored.path),
-                                        toVersion: "\(hello.name)@\(hello.version)", schema: hello.stateSchema))
+                                        toVersion: "\(DisplayName.escaped(hello.name))@\(DisplayName.escaped(hello.version))", schema: hello.stateSchema))
         return (stored.path, stored.digest, hello, MonotonicClock.seconds(since: started))
     }
 
@@ -169,17 +169,36 @@ enum ModuleCommands {
             throw ModuleCommandError("No built version of \(entry.name): run 'autodev modules build \(entry.name)', or pass --from PATH or --builtin VERSION")
         }
         let hello = try ModuleStore.probe(image)
-        guard hello.name == entry.name else { throw ModuleCommandError("\"\(image.executable)\" runs the module \(hello.name), not \(entry.name)") }
+        guard hello.name == entry.name else {
+            throw ModuleCommandError("\"\(image.executable)\" runs the module \(DisplayName.escaped(hello.name)), not \(entry.name)")
+        }
+        // A file this command copies into the store is removed again if the reload is refused.
+        let store = ModuleStore(directory: modules)
+        var staged: String?
         if arguments.value("from") != nil {
-            image = ModuleImage(executable: try ModuleStore(directory: modules).stage(image.executable).path)
+            let stored = try store.stage(image.executable)
+            image = ModuleImage(executable: stored.path)
+            if stored.created { staged = stored.path }
         }
         // A fault to inject in the new version (crash tests of a running host), passed on as given.
         if let fault = ProcessControl.environment(ModuleWorker.faultVariable), !fault.isEmpty {
             image.environment[ModuleWorker.faultVariable] = fault
         }
+        do {
+            let status = try setVersion(entry, image: image, hello: hello, home: home, journal: journal, arguments)
+            if status != ExitCode.success, let staged { store.unstage(staged) }
+            return status
+        } catch {
+            if let staged { store.unstage(staged) }
+            throw error
+        }
+    }
 
+    /// Reloads in the host running for the home, or records the version for the next start.
+    static func setVersion(_ entry: ModuleCatalog.Entry, image: ModuleImage, hello: Hello, home: Home, journal: ModuleJournal,
+                           _ arguments: ParsedArguments) throws -> Int32 {
         // A host running for this home reloads in place.
-        if let status = try reloadInRunningHost(modules, entry: entry, image: image, arguments) { return status }
+        if let status = try reloadInRunningHost(directory(home), entry: entry, image: image, arguments) { return status }
 
         let current = try journal.versions()[entry.name]
         // A current version that cannot start is no interface to keep: it is replaced as it is.
@@ -189,13 +208,13 @@ enum ModuleCommands {
             }
         }
         try journal.append(ModuleRecord(kind: .current, module: entry.name, from: current?.to, to: image, fromVersion: current?.toVersion,
-                                        toVersion: "\(hello.name)@\(hello.version)", schema: hello.stateSchema,
+                                        toVersion: "\(DisplayName.escaped(hello.name))@\(DisplayName.escaped(hello.version))", schema: hello.stateSchema,
                                         reason: "modules reload with no host running"))
         if arguments.has("json") {
             try Output.json(SetReport(module: entry.name, version: hello.version, stateSchema: hello.stateSchema, path: image.commandLine,
                                       hostRunning: false))
         } else {
-            Output.out("\(entry.name): no host is running for \(home.root); \(hello.name)@\(hello.version) (state schema \(hello.stateSchema)) is now the version the next start runs")
+            Output.out("\(entry.name): no host is running for \(home.root); \(DisplayName.escaped(hello.name))@\(DisplayName.escaped(hello.version)) (state schema \(hello.stateSchema)) is now the version the next start runs")
         }
         return ExitCode.success
     }
@@ -340,14 +359,14 @@ enum ModuleCommands {
             return ExitCode.success
         }
         Output.out(Output.table(["MODULE", "VERSION", "SCHEMA", "RELOADS", "BUILT"], sorted.map {
-            [$0.module, $0.version ?? "-", $0.stateSchema.map(String.init) ?? "-",
+            [DisplayName.escaped($0.module), DisplayName.escaped($0.version ?? "-"), $0.stateSchema.map(String.init) ?? "-",
              "\($0.history.filter { $0.event == "commit" }.count) committed, \($0.history.filter { $0.event == "rollback" }.count) rolled back",
-             $0.built ?? "-"]
+             DisplayName.escaped($0.built ?? "-")]
         }))
         for entry in sorted where !entry.history.isEmpty {
-            Output.out("\n\(entry.module):")
+            Output.out("\n\(DisplayName.escaped(entry.module)):")
             for item in entry.history.suffix(10) {
-                var line = "  \(item.time)  \(item.event)  \(item.from ?? "-") → \(item.to ?? "-")"
+                var line = "  \(item.time)  \(item.event)  \(DisplayName.escaped(item.from ?? "-")) → \(DisplayName.escaped(item.to ?? "-"))"
                 if let ms = item.milliseconds { line += "  \(ModuleGates.milliseconds(ms)) ms" }
                 if let phase = item.phase, item.event == "rollback" { line += "  at \(phase)" }
                 if let reason = item.reason, item.event == "rollback" { line += ": \(Output.escaped(reason, keepingNewlines: false))" }

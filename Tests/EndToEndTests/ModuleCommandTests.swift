@@ -143,6 +143,26 @@ struct ModuleCommandTests {
         #expect(reload.stdout.contains("Reloaded counter: none (/nonexistent/worker did not start) → counter@1"), "\(reload.stdout)")
     }
 
+    @Test("a reload --from that the host refuses leaves nothing staged in the store", .timeLimit(.minutes(2)))
+    func refusedFromLeavesNothing() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        let host = try RunningServer(harness: harness, executable: Harness.binary, arguments: ["modules", "serve", "--home", harness.home])
+        defer { host.stop() }
+        _ = try host.waitForLine(containing: "serving counter@2")
+        let worker = URL(fileURLWithPath: Harness.binary).deletingLastPathComponent().appendingPathComponent("counter-module").path
+        let refused = try harness.run(["modules", "reload", "counter", "--from", worker, "--home", harness.home], executable: Harness.binary,
+                                      environment: ["AUTODEV_MODULE_FAULT": "incompatible@prepare"])
+        #expect(refused.status == 1, "\(refused.stdout)\(refused.stderr)")
+        let store = harness.home + "/modules/store"
+        let left = (try? FileManager.default.subpathsOfDirectory(atPath: store))?.filter { !$0.hasPrefix(".") } ?? []
+        #expect(left.isEmpty, "\(left)")
+        let accepted = try harness.run(["modules", "reload", "counter", "--from", worker, "--home", harness.home], executable: Harness.binary)
+        #expect(accepted.status == 0, "\(accepted.stdout)\(accepted.stderr)")
+        #expect(((try? FileManager.default.subpathsOfDirectory(atPath: store)) ?? []).count == 2)
+    }
+
     @Test("with no host, reload replaces a current version that cannot start")
     func offlineReloadOverBroken() throws {
         let harness = try Harness()

@@ -56,8 +56,16 @@ struct StartTests {
         } catch {
             #expect(error.code == .untrusted && error.message.contains("hashes to"), "\(error)")
         }
-        #expect(try store.stage(Fixture.counterWorker) == stored)
+        #expect(try store.stage(Fixture.counterWorker).path == stored.path)
         #expect(try store.verify(stored.path) == stored.digest)
         try fixture.host.start("counter", image: ModuleImage(executable: stored.path))
+    }
+
+    @Test("names a worker announces print on one line, escaped, at most 64 characters")
+    func announcedNamesEscaped() {
+        #expect(DisplayName.escaped("counter\nagent: accepted\r\u{1B}[2J") == "counter\\nagent: accepted\\r\\u{1B}[2J")
+        let long = DisplayName.escaped(String(repeating: "v", count: 1_000))
+        #expect(long == String(repeating: "v", count: 64) + "…")
+        #expect(DisplayName.escaped("2") == "2")
     }
 }
