@@ -130,9 +130,12 @@ extension ModuleHost {
                 guard listener.waitForConnection(), let fd = try? listener.accept() else { continue }
                 let connection = Socket(adopting: fd, endpoint: path)
                 let channel = FrameChannel(connection)
+                // The request is read either way (closing a socket with unread data resets it,
+                // and the refusal would be lost), but only a permitted peer's is looked at.
+                let request = try? channel.receive(timeout: Self.requestDeadline)
                 let answer: ControlAnswer
                 if Self.acceptsPeer(user: connection.peerUserID) {
-                    answer = self.answer(try? channel.receive(timeout: Self.requestDeadline))
+                    answer = self.answer(request)
                 } else {
                     answer = ControlAnswer(error: "Refused: the module host at \"\(path)\" serves only its own user and root")
                 }

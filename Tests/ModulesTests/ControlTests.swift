@@ -23,6 +23,46 @@ struct ControlTests {
         #expect(!ModuleHost.acceptsPeer(user: nil))
     }
 
+    static let canSwitchUser = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
+        && FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")
+
+    @Test("a peer of another user is refused by its SO_PEERCRED uid, even through a socket opened to all",
+          .enabled(if: canSwitchUser, "needs root, setpriv and python3 to connect as another user"))
+    func otherUserRefused() throws {
+        let fixture = try Fixture()
+        try fixture.host.start("counter", image: Fixture.counter("1"))
+        try fixture.host.serveControl()
+        let path = ModuleHost.controlPath(fixture.directory)
+        #expect(chmod(path, 0o666) == 0)
+        let script = """
+        import json, socket, struct, sys
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(sys.argv[1])
+        payload = json.dumps({"operation": "list"}).encode()
+        s.sendall(struct.pack(">I", len(payload) + 1) + bytes([2]) + payload)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk: break
+            data += chunk
+        sys.stdout.write(data[5:].decode())
+        """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", script, path]
+        process.environment = [:]
+        let output = Pipe()
+        process.standardOutput = output
+        let errors = fixture.directory + "/client.err"
+        FileManager.default.createFile(atPath: errors, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
+        try process.run()
+        let answer = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(answer.contains("serves only its own user and root"), "\(answer)\((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "")")
+        #expect(!answer.contains("\"modules\""), "\(answer)")
+    }
+
     @Test("a reload to an executable, arguments or environment of the caller's choosing is refused, and nothing runs")
     func refusesArbitraryImages() throws {
         let fixture = try Fixture()
