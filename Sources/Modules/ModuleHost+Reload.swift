@@ -53,6 +53,7 @@ extension ModuleHost {
         do throws(ModuleError) {
             // Prepare: start the new version, check its interface, its self-check.
             observe?(name, .prepare)
+            try checkStored(image)
             let new = try WorkerProcess.spawn(image, environment: options.environment, errorLog: options.errorLog, timeout: options.startTimeout)
             candidate = new
             report.toVersion = new.label

@@ -165,7 +165,9 @@ package final class ModuleHost: @unchecked Sendable {
     /// Refuses a file of the module store whose content no longer matches its digest.
     func checkStored(_ image: ModuleImage) throws(ModuleError) {
         let store = ModuleStore(directory: directory)
-        guard image.executable.hasPrefix(store.store + "/") else { return }
+        let resolvedStore = (try? FileSystem.realPath(store.store)) ?? store.store
+        let resolved = (try? FileSystem.realPath(image.executable)) ?? image.executable
+        guard image.executable.hasPrefix(store.store + "/") || resolved.hasPrefix(resolvedStore + "/") else { return }
         _ = try store.verify(image.executable)
     }
 

@@ -56,6 +56,10 @@ struct StartTests {
         } catch {
             #expect(error.code == .untrusted && error.message.contains("hashes to"), "\(error)")
         }
+        try fixture.host.start("counter", image: Fixture.counter("1"))
+        let report = try fixture.host.reload("counter", to: ModuleImage(executable: stored.path))
+        #expect(!report.committed && report.failedPhase == .prepare && report.reason?.contains("hashes to") == true, "\(report)")
+        fixture.host.stop()
         #expect(try store.stage(Fixture.counterWorker).path == stored.path)
         #expect(try store.verify(stored.path) == stored.digest)
         try fixture.host.start("counter", image: ModuleImage(executable: stored.path))
