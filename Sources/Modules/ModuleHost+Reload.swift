@@ -59,7 +59,7 @@ extension ModuleHost {
             report.toVersion = new.label
             report.toSchema = new.hello.stateSchema
             guard new.hello.name == old.hello.name else {
-                throw ModuleError(.incompatible, "Refused to reload \(name): \(image.commandLine) runs the module \(new.hello.name), not \(old.hello.name)")
+                throw ModuleError(.incompatible, "Refused to reload \(name): \(image.commandLine) runs the module \(DisplayName.escaped(new.hello.name)), not \(DisplayName.escaped(old.hello.name))")
             }
             guard new.hello.protocolVersion == old.hello.protocolVersion else {
                 throw ModuleError(.incompatible, "Refused to reload \(name): \(new.label) speaks protocol \(new.hello.protocolVersion), \(old.label) speaks \(old.hello.protocolVersion)")

@@ -158,7 +158,7 @@ package final class ModuleHost: @unchecked Sendable {
         guard let failure = lock.withLock({ unstarted[name] }) else { throw ModuleError(.unknownModule, "No module named \(name) is running") }
         let hello = try start(name, image: image)
         return ReloadReport(module: name, reload: nextReloadID(name), committed: true, fromVersion: "none (\(failure.executable ?? "?") did not start)",
-                            toVersion: "\(hello.name)@\(hello.version)", fromSchema: hello.stateSchema, toSchema: hello.stateSchema,
+                            toVersion: "\(DisplayName.escaped(hello.name))@\(DisplayName.escaped(hello.version))", fromSchema: hello.stateSchema, toSchema: hello.stateSchema,
                             phases: [], queued: 0, milliseconds: Double(MonotonicClock.now() - begin) / 1e6)
     }
 

@@ -178,8 +178,9 @@ package final class ModuleJournal: @unchecked Sendable {
         return size
     }
 
-    /// Every record, in order.
-    /// - Throws: ``ModuleError`` `.journal` for a damaged line other than the last.
+    /// Every record, in order (a torn last line, without its newline, is left out).
+    /// - Throws: ``ModuleError`` `.journal` naming the line for a complete line that is damaged
+    ///   or holds a number out of range.
     package func records() throws(ModuleError) -> [ModuleRecord] {
         try lock.withLock { () throws(ModuleError) in try Self.read(path).records }
     }
