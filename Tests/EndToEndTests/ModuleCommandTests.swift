@@ -163,6 +163,21 @@ struct ModuleCommandTests {
         #expect(((try? FileManager.default.subpathsOfDirectory(atPath: store)) ?? []).count == 2)
     }
 
+    @Test("serve that cannot bind its control socket writes no start record")
+    func serveBindsBeforeStarting() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        try FileManager.default.createDirectory(atPath: harness.home + "/modules", withIntermediateDirectories: true)
+        // A regular file where the socket goes: bind fails (only a socket file is replaced).
+        try "not a socket".write(toFile: harness.home + "/modules/control.sock", atomically: false, encoding: .utf8)
+        let serve = try harness.run(["modules", "serve", "--home", harness.home], executable: Harness.binary)
+        #expect(serve.status == 1)
+        #expect(serve.stderr.hasPrefix("Error: Failed to listen on the module control socket"), "\(serve.stderr)")
+        let journal = (try? String(contentsOfFile: harness.home + "/modules/journal", encoding: .utf8)) ?? ""
+        #expect(!journal.contains("\"kind\":\"start\""), "\(journal)")
+    }
+
     @Test("with no host, reload replaces a current version that cannot start")
     func offlineReloadOverBroken() throws {
         let harness = try Harness()
