@@ -72,4 +72,24 @@ struct StartTests {
         #expect(long == String(repeating: "v", count: 64) + "…")
         #expect(DisplayName.escaped("2") == "2")
     }
+
+    @Test("a hello with a state schema outside 0...Int32.max is refused", arguments: [4_294_967_296, -1])
+    func schemaOutOfRange(_ schema: Int) throws {
+        let fixture = try Fixture()
+        try FileManager.default.createDirectory(atPath: fixture.directory, withIntermediateDirectories: true)
+        let hello = Array("{\"name\":\"counter\",\"version\":\"1\",\"protocolVersion\":1,\"stateSchema\":\(schema),\"pid\":1}".utf8)
+        let frame = Frame(.hello, hello).encoded
+        let escapes = frame.map { "\\" + String($0, radix: 8) }.joined()
+        // A worker that says this hello, then waits for the host to close its end.
+        let script = fixture.directory + "/worker.sh"
+        try "#!/bin/sh\nprintf '\(escapes)' >&3\ncat <&3 >/dev/null\n".write(toFile: script, atomically: false, encoding: .utf8)
+        #expect(chmod(script, 0o755) == 0)
+        do {
+            let worker = try WorkerProcess.spawn(ModuleImage(executable: script), environment: [:], errorLog: nil, timeout: 10)
+            worker.stop()
+            Issue.record("the hello was taken")
+        } catch {
+            #expect(error.message.contains("announced state schema \(schema)"), "\(error)")
+        }
+    }
 }
