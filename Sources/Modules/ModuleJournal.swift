@@ -158,7 +158,8 @@ package final class ModuleJournal: @unchecked Sendable {
     /// the file ends with a newline or is empty. Read backwards from the end, in chunks.
     private static func tornTailLength(_ fd: FileDescriptor, size: Int) throws(SystemError) -> Int {
         var end = size
-        let chunk = 65_536
+        // The common case, a file ending in a newline, costs a one-byte read.
+        var chunk = 1
         var buffer = [UInt8](repeating: 0, count: chunk)
         while end > 0 {
             let start = max(0, end - chunk)
@@ -174,6 +175,10 @@ package final class ModuleJournal: @unchecked Sendable {
             }
             if let newline = buffer[0..<filled].lastIndex(of: UInt8(ascii: "\n")) { return size - (start + newline + 1) }
             end = start
+            if chunk == 1 {
+                chunk = 65_536
+                buffer = [UInt8](repeating: 0, count: chunk)
+            }
         }
         return size
     }

@@ -42,6 +42,13 @@ struct ModuleJournalTests {
         #expect(try journal.records().map(\.module) == ["a"])
         try ModuleJournal(directory: directory).append(Self.record("b"))
         #expect(try journal.records().map(\.module) == ["a", "b"])
+        // A torn line longer than one read of the tail.
+        let long = try #require(FileHandle(forWritingAtPath: journal.path))
+        try long.seekToEnd()
+        try long.write(contentsOf: Data(repeating: UInt8(ascii: "x"), count: 200_000))
+        try long.close()
+        try journal.append(Self.record("c"))
+        #expect(try journal.records().map(\.module) == ["a", "b", "c"])
     }
 
     @Test("a complete last line with a bad checksum is damage: reported, and kept by the next append")
