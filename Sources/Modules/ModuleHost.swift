@@ -47,6 +47,12 @@ package struct HostOptions: Sendable {
 ///    one module are refused (`busy`), never interleaved.
 /// 6. The journal alone tells each module's committed version: a host that died mid-reload
 ///    comes back on it (``ModuleJournal/recover()`` closes the reload as rolled back).
+/// 7. What runs is vouched for: the control socket (0600, its own user and root only) runs a
+///    file of the module store or a version built into the host's program, never a command
+///    line from the wire; a stored file is hashed before every start; a worker announcing
+///    another module is refused.
+/// 8. A module that cannot start does not stop the others: ``startCommitted()`` reports it,
+///    and a reload may start another version in its place.
 package final class ModuleHost: @unchecked Sendable {
     /// The host's directory (`<home>/modules`): its journal, logs.
     package let directory: String
