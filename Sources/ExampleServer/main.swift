@@ -143,9 +143,15 @@ func serve() -> Never {
         termination.resume()
 
         // 4. The handler module: the version its journal names, else version 1 built into this binary.
-        let modules = try ModuleHost(directory: home + "/modules")
-        let builtIn = ModuleImage(executable: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"),
-                                  arguments: ["module-worker", "1"])
+        let selfPath = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        var moduleOptions = HostOptions()
+        // `modules reload example-handler --builtin N` runs this program's own version N.
+        moduleOptions.builtInImage = { name, version in
+            guard name == "example-handler", ExampleHandler.versions[version] != nil else { return nil }
+            return ModuleImage(executable: selfPath, arguments: ["module-worker", version])
+        }
+        let modules = try ModuleHost(directory: home + "/modules", options: moduleOptions)
+        let builtIn = ModuleImage(executable: selfPath, arguments: ["module-worker", "1"])
         do {
             try modules.start("example-handler", image: try modules.journal.versions()["example-handler"]?.to ?? builtIn)
         } catch {

@@ -5,7 +5,7 @@ package struct ModuleError: Error, Sendable, CustomStringConvertible, Equatable 
     /// What kind of failure; callers branch on it.
     package enum Code: String, Sendable {
         case unknownModule, alreadyRunning, busy, spawn, io, workerFailed, incompatible, drainTimeout,
-             corruptState, health, injected, journal, invalidName
+             corruptState, health, injected, journal, invalidName, untrusted, refused
     }
 
     package var code: Code

@@ -53,12 +53,13 @@ extension ModuleHost {
         do throws(ModuleError) {
             // Prepare: start the new version, check its interface, its self-check.
             observe?(name, .prepare)
+            try checkStored(image)
             let new = try WorkerProcess.spawn(image, environment: options.environment, errorLog: options.errorLog, timeout: options.startTimeout)
             candidate = new
             report.toVersion = new.label
             report.toSchema = new.hello.stateSchema
             guard new.hello.name == old.hello.name else {
-                throw ModuleError(.incompatible, "Refused to reload \(name): \(image.commandLine) runs the module \(new.hello.name), not \(old.hello.name)")
+                throw ModuleError(.incompatible, "Refused to reload \(name): \(image.commandLine) runs the module \(DisplayName.escaped(new.hello.name)), not \(DisplayName.escaped(old.hello.name))")
             }
             guard new.hello.protocolVersion == old.hello.protocolVersion else {
                 throw ModuleError(.incompatible, "Refused to reload \(name): \(new.label) speaks protocol \(new.hello.protocolVersion), \(old.label) speaks \(old.hello.protocolVersion)")

@@ -24,6 +24,9 @@ package struct HostOptions: Sendable {
     /// Called by a reload as each phase starts (for drain: once new messages queue), with the
     /// module's name; tests use it to send messages at a chosen phase.
     package var phaseStarted: (@Sendable (String, ReloadPhase) -> Void)?
+    /// The image of a version built into the host's own program (module name, version), for
+    /// control requests that name a built-in version; nil: the host has none.
+    package var builtInImage: (@Sendable (String, String) -> ModuleImage?)?
 
     package init() {}
 }
@@ -44,6 +47,12 @@ package struct HostOptions: Sendable {
 ///    one module are refused (`busy`), never interleaved.
 /// 6. The journal alone tells each module's committed version: a host that died mid-reload
 ///    comes back on it (``ModuleJournal/recover()`` closes the reload as rolled back).
+/// 7. What runs is vouched for: the control socket (0600, its own user and root only) runs a
+///    file of the module store or a version built into the host's program, never a command
+///    line from the wire; a stored file is hashed before every start; a worker announcing
+///    another module is refused.
+/// 8. A module that cannot start does not stop the others: ``startCommitted()`` reports it,
+///    and a reload may start another version in its place.
 package final class ModuleHost: @unchecked Sendable {
     /// The host's directory (`<home>/modules`): its journal, logs.
     package let directory: String
@@ -56,6 +65,9 @@ package final class ModuleHost: @unchecked Sendable {
     /// Guarded by `lock`.
     private var routes: [String: Route] = [:]
     private var reloadCount = 0
+    /// Modules the journal names that could not be started (guarded by `lock`): a reload may
+    /// start them on another version.
+    private var unstarted: [String: StartFailure] = [:]
 
     /// A host for the modules of `directory`; runs recovery on its journal.
     /// - Throws: ``ModuleError`` `.journal`.
@@ -69,14 +81,26 @@ package final class ModuleHost: @unchecked Sendable {
     // MARK: - API
 
     /// Starts a module under `name` on `image` and journals it.
+    ///
+    /// A file of the module store is started only if its content still hashes to the digest it
+    /// is stored under.
+    /// - Parameters:
+    ///   - module: the module the worker must announce in its hello (default: `name`; another
+    ///     for several instances of one module under names of their own).
     /// - Returns: what the worker announced.
-    /// - Throws: ``ModuleError`` `.alreadyRunning`, `.invalidName`, `.spawn`, `.journal`.
+    /// - Throws: ``ModuleError`` `.alreadyRunning`, `.invalidName`, `.untrusted`, `.spawn`
+    ///   (also when the worker announces another module), `.journal`.
     @discardableResult
-    package func start(_ name: String, image: ModuleImage) throws(ModuleError) -> Hello {
-        guard Self.isValidName(name) else { throw ModuleError(.invalidName, "Invalid module name \"\(name)\": use letters, digits, '-' and '_'") }
+    package func start(_ name: String, image: ModuleImage, module: String? = nil) throws(ModuleError) -> Hello {
+        guard Self.isValidName(name) else { throw ModuleError(.invalidName, "Invalid module name \"\(DisplayName.escaped(name))\": use letters, digits, '-' and '_'") }
         guard lock.withLock({ routes[name] == nil }) else { throw ModuleError(.alreadyRunning, "The module \(name) is already running") }
+        try checkStored(image)
         let worker = try WorkerProcess.spawn(image, environment: options.environment, errorLog: options.errorLog, timeout: options.startTimeout)
-        do {
+        do throws(ModuleError) {
+            let expected = module ?? name
+            guard worker.hello.name == expected else {
+                throw ModuleError(.spawn, "Refused to start \(name): \"\(image.commandLine)\" runs the module \(DisplayName.escaped(worker.hello.name)), not \(expected)")
+            }
             try worker.health(timeout: options.phaseTimeout)
             try journal.append(ModuleRecord(kind: .start, module: name, to: image, toVersion: worker.label, schema: worker.hello.stateSchema))
         } catch {
@@ -86,6 +110,7 @@ package final class ModuleHost: @unchecked Sendable {
         let added = lock.withLock { () -> Bool in
             guard routes[name] == nil else { return false }
             routes[name] = Route(name: name, worker: worker)
+            unstarted[name] = nil
             return true
         }
         if !added {
@@ -95,16 +120,61 @@ package final class ModuleHost: @unchecked Sendable {
         return worker.hello
     }
 
-    /// Starts every module the journal names on its committed version.
-    /// - Returns: the names started.
-    package func startCommitted() throws(ModuleError) -> [String] {
+    /// A module the journal names that the host could not start.
+    package struct StartFailure: Sendable, Equatable {
+        /// The module's name as the journal gives it.
+        package var name: String
+        /// The program it was to run.
+        package var executable: String?
+        /// Why it did not start.
+        package var reason: String
+    }
+
+    /// Starts every module the journal names on its committed version: one that cannot start
+    /// (an invalid name, a missing or changed file, a worker that fails) is reported and the
+    /// others still start.
+    /// - Returns: the names started, and the modules that could not be.
+    /// - Throws: ``ModuleError`` `.journal` when the journal cannot be read.
+    package func startCommitted() throws(ModuleError) -> (started: [String], failed: [StartFailure]) {
         var started: [String] = []
+        var failed: [StartFailure] = []
         for (name, record) in try journal.versions().sorted(by: { $0.key < $1.key }) {
             guard let image = record.to else { continue }
-            try start(name, image: image)
-            started.append(name)
+            do throws(ModuleError) {
+                try start(name, image: image)
+                started.append(name)
+            } catch {
+                let failure = StartFailure(name: name, executable: image.executable, reason: error.description)
+                failed.append(failure)
+                if Self.isValidName(name) { lock.withLock { unstarted[name] = failure } }
+            }
         }
-        return started
+        return (started, failed)
+    }
+
+    /// The modules the journal names that could not be started and have not been since.
+    package var unstartedModules: [StartFailure] { lock.withLock { unstarted.values.sorted { $0.name < $1.name } } }
+
+    /// Starts `name`, which could not start on its committed version, on `image` instead: what a
+    /// reload does for a module whose current version does not run.
+    /// - Returns: a report of the start (committed, no phases).
+    /// - Throws: ``ModuleError`` `.unknownModule` when `name` is neither running nor unstarted.
+    package func replaceUnstarted(_ name: String, with image: ModuleImage) throws(ModuleError) -> ReloadReport {
+        let begin = MonotonicClock.now()
+        guard let failure = lock.withLock({ unstarted[name] }) else { throw ModuleError(.unknownModule, "No module named \(name) is running") }
+        let hello = try start(name, image: image)
+        return ReloadReport(module: name, reload: nextReloadID(name), committed: true, fromVersion: "none (\(failure.executable ?? "?") did not start)",
+                            toVersion: "\(DisplayName.escaped(hello.name))@\(DisplayName.escaped(hello.version))", fromSchema: hello.stateSchema, toSchema: hello.stateSchema,
+                            phases: [], queued: 0, milliseconds: Double(MonotonicClock.now() - begin) / 1e6)
+    }
+
+    /// Refuses a file of the module store whose content no longer matches its digest.
+    func checkStored(_ image: ModuleImage) throws(ModuleError) {
+        let store = ModuleStore(directory: directory)
+        let resolvedStore = (try? FileSystem.realPath(store.store)) ?? store.store
+        let resolved = (try? FileSystem.realPath(image.executable)) ?? image.executable
+        guard image.executable.hasPrefix(store.store + "/") || resolved.hasPrefix(resolvedStore + "/") else { return }
+        _ = try store.verify(image.executable)
     }
 
     /// Sends `message` to the module `name` and returns its reply.

@@ -23,6 +23,14 @@ package struct ModuleRecord: Codable, Sendable, Equatable {
         case built
     }
 
+    /// Whether `milliseconds` can be a duration: finite, not negative, at most ten years.
+    package static func isValidDuration(_ milliseconds: Double) -> Bool {
+        milliseconds.isFinite && milliseconds >= 0 && milliseconds <= 315_576_000_000
+    }
+
+    /// Whether `schema` can be a state schema version (0...Int32.max: the wire carries 32 bits).
+    package static func isValidSchema(_ schema: Int) -> Bool { (0...Int(Int32.max)).contains(schema) }
+
     /// The record format this release writes; readers ignore fields they do not know.
     package static let currentFormat = 1
 
@@ -61,15 +69,19 @@ package struct ModuleRecord: Codable, Sendable, Equatable {
 /// The module journal, `<modules>/journal`: append-only, one checksummed JSON record per line
 /// (`<crc32 hex> <json>`, the core journal's line format), each append fsync'd before it returns.
 ///
-/// Reloads of different modules append from different threads; one lock orders the appends of
-/// this process. A torn last line (a crash in the middle of a write) is ignored and cut off at
-/// the next append; a damaged line elsewhere is reported, never skipped.
+/// Several processes append to one journal (a host, `modules build`, `modules reload` with no
+/// host): each append holds `<modules>/journal.lock` (flock) and, under it, looks at the file as
+/// it is, so no process ever cuts what another wrote. Reloads of different modules append from
+/// different threads; a lock of this process orders them too. A last line without its newline
+/// (a writer that died in the middle of its write: no other writer holds the lock) is ignored
+/// by readers and cut off by the next append, under the lock; any line that is complete but
+/// damaged, the last one included, is reported, never skipped or overwritten.
 package final class ModuleJournal: @unchecked Sendable {
     /// The journal file.
     package let path: String
+    /// The inter-process lock every append holds.
+    package var lockPath: String { path + ".lock" }
     private let lock = ConditionLock()
-    /// Bytes of the file holding whole, valid lines, once read (guarded by `lock`).
-    private var validLength: Int?
 
     /// The journal in `directory`; the directory and the file are created by the first append,
     /// so reading (or failing before writing) changes nothing on disk.
@@ -89,27 +101,25 @@ package final class ModuleJournal: @unchecked Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let json = try? Array(encoder.encode(record)) else { throw ModuleError(.journal, "Failed to encode a record for \"\(path)\"") }
-        let checksum = String(CRC32.checksum(json), radix: 16)
-        let line = Array((String(repeating: "0", count: 8 - checksum.count) + checksum + " ").utf8) + json + [UInt8(ascii: "\n")]
-        // The write happens under the lock (records never interleave); the fsync after it, so
-        // that concurrent reloads' commits share the file system's journal commit.
+        let line = Self.line(json)
+        // The write happens under the locks (records never interleave, nobody cuts another's);
+        // the fsync after them, so that concurrent reloads' commits share the file system's.
         let written = try lock.withLock { () throws(ModuleError) -> (FileDescriptor, Bool) in
             do {
-                if validLength == nil { try FileSystem.createDirectory(FileSystem.parent(of: path), mode: 0o755, intermediates: true) }
-                let valid = try validLength ?? Self.read(path).validLength
-                let fd = try FileDescriptor.open(path, [.writeOnly, .create, .append, .noFollow], mode: 0o644)
+                try FileSystem.createDirectory(FileSystem.parent(of: path), mode: 0o755, intermediates: true)
+                let fileLock = try FileLock.acquire(lockPath)
+                defer { fileLock.release() }
+                let fd = try FileDescriptor.open(path, [.readWrite, .create, .append, .noFollow], mode: 0o644)
                 do {
                     let size = try fd.status().size
-                    if size != valid { try fd.truncate(to: valid) }
+                    let torn = try Self.tornTailLength(fd, size: size)
+                    if torn > 0 { try fd.truncate(to: size - torn) }
                     try fd.writeAll(line)
-                    validLength = valid + line.count
                     return (fd, size == 0)
                 } catch {
                     try? fd.close()
                     throw error
                 }
-            } catch let error as ModuleError {
-                throw error
             } catch {
                 throw ModuleError(.journal, "Failed to append to \"\(path)\": \(error)")
             }
@@ -125,8 +135,57 @@ package final class ModuleJournal: @unchecked Sendable {
         }
     }
 
-    /// Every record, in order.
-    /// - Throws: ``ModuleError`` `.journal` for a damaged line other than the last.
+    /// A journal line: `<crc32 hex> <json>\n`.
+    package static func line(_ json: [UInt8]) -> [UInt8] {
+        let checksum = String(CRC32.checksum(json), radix: 16)
+        return Array((String(repeating: "0", count: 8 - checksum.count) + checksum + " ").utf8) + json + [UInt8(ascii: "\n")]
+    }
+
+    /// Why a record's numbers cannot be right (a time, a duration or a schema out of any range
+    /// a writer produces); nil when they are in range. Readers turn them into whole numbers,
+    /// so an out-of-range one is damage, never trusted.
+    package static func rangeProblem(_ record: ModuleRecord) -> String? {
+        // Up to the year 5000; a duration up to ten years.
+        if !record.time.isFinite || record.time < 0 || record.time > 95_000_000_000 { return "its time \(record.time) is out of range" }
+        if let milliseconds = record.milliseconds, !ModuleRecord.isValidDuration(milliseconds) {
+            return "its milliseconds \(milliseconds) are out of range"
+        }
+        if let schema = record.schema, !ModuleRecord.isValidSchema(schema) { return "its state schema \(schema) is out of range" }
+        return nil
+    }
+
+    /// The bytes after the last newline of the file (a line its writer did not finish): 0 when
+    /// the file ends with a newline or is empty. Read backwards from the end, in chunks.
+    private static func tornTailLength(_ fd: FileDescriptor, size: Int) throws(SystemError) -> Int {
+        var end = size
+        // The common case, a file ending in a newline, costs a one-byte read.
+        var chunk = 1
+        var buffer = [UInt8](repeating: 0, count: chunk)
+        while end > 0 {
+            let start = max(0, end - chunk)
+            guard fd.seek(to: start) else { throw SystemError("seek in", path: fd.path, errno: Errno.current) }
+            var filled = 0
+            while filled < end - start {
+                let wanted = end - start
+                let count = try buffer.withUnsafeMutableBytes { raw in
+                    Result { () throws(SystemError) in try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[filled..<wanted])) }
+                }.get()
+                if count == 0 { break }
+                filled += count
+            }
+            if let newline = buffer[0..<filled].lastIndex(of: UInt8(ascii: "\n")) { return size - (start + newline + 1) }
+            end = start
+            if chunk == 1 {
+                chunk = 65_536
+                buffer = [UInt8](repeating: 0, count: chunk)
+            }
+        }
+        return size
+    }
+
+    /// Every record, in order (a torn last line, without its newline, is left out).
+    /// - Throws: ``ModuleError`` `.journal` naming the line for a complete line that is damaged
+    ///   or holds a number out of range.
     package func records() throws(ModuleError) -> [ModuleRecord] {
         try lock.withLock { () throws(ModuleError) in try Self.read(path).records }
     }
@@ -207,8 +266,13 @@ package final class ModuleJournal: @unchecked Sendable {
                 }
             }
             guard let record else {
-                if lineEnd + 1 >= bytes.count { break }  // a torn last line
+                // Only a last line without its newline is torn; a complete line that fails its
+                // checksum is damage, wherever it is.
+                if newline == nil { break }
                 throw ModuleError(.journal, "The module journal \"\(path)\" is damaged at line \(number)")
+            }
+            if let problem = Self.rangeProblem(record) {
+                throw ModuleError(.journal, "The module journal \"\(path)\" is damaged at line \(number): \(problem)")
             }
             records.append(record)
             valid = lineEnd + 1

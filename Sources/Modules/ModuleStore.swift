@@ -11,10 +11,12 @@ package struct ModuleStore: Sendable {
     package var store: String { directory + "/store" }
 
     /// Copies the worker program at `path` into the store, hashing what it copies (the copy is
-    /// fsync'd, renamed into place and its directory fsync'd). A version already stored is kept.
-    /// - Returns: the stored program's path and its SHA-256.
+    /// fsync'd, renamed into place and its directory fsync'd). A version already stored is kept
+    /// if its content still hashes to its digest, else replaced.
+    /// - Returns: the stored program's path, its SHA-256, and whether this call put it there
+    ///   (false when a matching copy was stored already).
     /// - Throws: ``ModuleError`` `.io` naming the path and the action; nothing is left behind.
-    package func stage(_ path: String) throws(ModuleError) -> (path: String, digest: String) {
+    package func stage(_ path: String) throws(ModuleError) -> (path: String, digest: String, created: Bool) {
         let name = FileSystem.baseName(of: path)
         let temporary = store + "/.staging-\(ProcessControl.id)-\(name)"
         var hasher = SHA256()
@@ -29,11 +31,13 @@ package struct ModuleStore: Sendable {
         let versionDirectory = store + "/" + digest
         let destination = versionDirectory + "/" + name
         do {
-            if FileSystem.exists(destination) {
+            // A stored file is reused only if it still holds what its name says; one that does
+            // not is replaced by the copy just hashed.
+            if FileSystem.exists(destination), (try? verify(destination)) != nil {
                 try FileSystem.removeFile(temporary)
-                return (destination, digest)
+                return (destination, digest, false)
             }
-            try FileSystem.createDirectory(versionDirectory, mode: 0o755)
+            if !FileSystem.isDirectory(versionDirectory) { try FileSystem.createDirectory(versionDirectory, mode: 0o755) }
             try FileSystem.rename(temporary, to: destination)
             try FileSystem.syncDirectory(versionDirectory)
             try FileSystem.syncDirectory(store)
@@ -41,7 +45,56 @@ package struct ModuleStore: Sendable {
             try? FileSystem.removeFile(temporary)
             throw ModuleError(.io, "Failed to store \"\(path)\" as \"\(destination)\": \(error)")
         }
-        return (destination, digest)
+        return (destination, digest, true)
+    }
+
+    /// Removes a stored file that `stage` created for a command that then failed, and its
+    /// digest's directory when that is left empty. Best effort: what cannot be removed stays.
+    package func unstage(_ path: String) {
+        guard path.hasPrefix(store + "/") else { return }
+        try? FileSystem.removeFile(path)
+        let directory = FileSystem.parent(of: path)
+        if (try? FileSystem.contentsOfDirectory(directory))?.isEmpty == true { try? FileSystem.removeTree(directory) }
+    }
+
+    /// Checks that `path` is a file of this store (`<store>/<sha256>/<program>`, no symbolic
+    /// link on the way) whose content still hashes to the digest its directory is named by.
+    /// - Returns: the digest.
+    /// - Throws: ``ModuleError`` `.untrusted` naming the path when it is outside the store or
+    ///   its content changed; `.io` when it cannot be read.
+    package func verify(_ path: String) throws(ModuleError) -> String {
+        let digest = FileSystem.baseName(of: FileSystem.parent(of: path))
+        let isDigest = digest.count == 64 && digest.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
+        let resolved = (try? FileSystem.realPath(path)) ?? ""
+        let storeResolved = (try? FileSystem.realPath(store)) ?? store
+        guard isDigest, resolved == storeResolved + "/" + digest + "/" + FileSystem.baseName(of: path) else {
+            throw ModuleError(.untrusted, "Refused to run \"\(path)\": it is not a file of the module store \"\(store)\"")
+        }
+        var hasher = SHA256()
+        do {
+            let fd = try FileDescriptor.open(resolved, [.readOnly, .noFollow])
+            try fd.closeAfter {
+                guard try fd.status().kind == .regular else {
+                    throw ModuleError(.untrusted, "Refused to run \"\(path)\": it is not a regular file")
+                }
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+                defer { buffer.deallocate() }
+                while true {
+                    let count = try fd.read(into: buffer)
+                    if count == 0 { break }
+                    hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                }
+            }
+        } catch let error as ModuleError {
+            throw error
+        } catch {
+            throw ModuleError(.io, "Failed to read \"\(path)\" to check its digest: \(error)")
+        }
+        let actual = hasher.finalize().hex
+        guard actual == digest else {
+            throw ModuleError(.untrusted, "Refused to run \"\(path)\": its content hashes to \(actual), not the \(digest) it was stored as")
+        }
+        return digest
     }
 
     /// Starts `image` long enough to read its hello, then stops it: what it runs, and its interface.

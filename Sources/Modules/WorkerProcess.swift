@@ -8,8 +8,8 @@ import Platform
 package final class WorkerProcess: @unchecked Sendable {
     package let image: ModuleImage
     package let hello: Hello
-    /// `name@version`, for reports and the journal.
-    package var label: String { "\(hello.name)@\(hello.version)" }
+    /// `name@version`, for reports and the journal (escaped and capped: the worker chose them).
+    package var label: String { "\(DisplayName.escaped(hello.name))@\(DisplayName.escaped(hello.version))" }
     private let process: Subprocess.Running
     private let channel: FrameChannel
     private let lock = ConditionLock()
@@ -59,6 +59,9 @@ package final class WorkerProcess: @unchecked Sendable {
             let frame = try channel.receive(timeout: timeout)
             guard frame.kind == .hello, let hello = try? JSONDecoder().decode(Hello.self, from: Data(frame.payload)) else {
                 throw ModuleError(.spawn, "The module worker \"\(image.commandLine)\" did not start with a hello")
+            }
+            guard ModuleRecord.isValidSchema(hello.stateSchema) else {
+                throw ModuleError(.spawn, "The module worker \"\(image.commandLine)\" announced state schema \(hello.stateSchema), outside 0...\(Int32.max)")
             }
             return WorkerProcess(image: ImageAndProcess(image: image, hello: hello, process: process, channel: channel))
         } catch {

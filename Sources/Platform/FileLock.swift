@@ -34,6 +34,22 @@ package struct FileLock: Sendable {
         return FileLock(descriptor: fd)
     }
 
+    /// Takes the lock on `path` (created if missing), waiting for the process that holds it.
+    /// - Throws: ``SystemError`` when the file cannot be opened or locked.
+    package static func acquire(_ path: String) throws(SystemError) -> FileLock {
+        let fd = try FileDescriptor.open(path, [.readWrite, .create, .noFollow, .nonBlocking], mode: 0o644)
+        do throws(SystemError) {
+            guard try fd.status().kind == .regular else {
+                throw SystemError("lock", path: path, errno: .invalidArgument, detail: "it is not a regular file")
+            }
+            try systemCall("lock", path: path) { flock(fd.rawValue, LOCK_EX) }
+        } catch {
+            try? fd.close()
+            throw error
+        }
+        return FileLock(descriptor: fd)
+    }
+
     /// Adopts a descriptor inherited across `exec` that already holds the lock on `path`.
     ///
     /// A descriptor merely opened on the file does not pass: the lock must be held (a fresh open

@@ -62,8 +62,15 @@ package struct ListeningSocket: Sendable {
 
     /// Binds a Unix stream socket at `path` (a socket file left there by a dead process is
     /// replaced; any other file is not) and listens.
-    /// - Throws: ``SystemError`` "bind", "listen on"; `EADDRINUSE` when `path` is not a socket.
-    package static func unix(path: String, backlog: Int32 = 128) throws(SystemError) -> ListeningSocket {
+    ///
+    /// The caller must know that no live process listens at `path` (hold a lock that says so):
+    /// an existing socket file is removed.
+    /// - Parameters:
+    ///   - mode: the socket file's permissions, set between bind and listen (so no connection
+    ///     is accepted before they apply); nil keeps what the umask gives.
+    /// - Throws: ``SystemError`` "bind", "set the mode of", "listen on"; `EADDRINUSE` when `path`
+    ///   is not a socket.
+    package static func unix(path: String, backlog: Int32 = 128, mode: mode_t? = nil) throws(SystemError) -> ListeningSocket {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
@@ -83,6 +90,10 @@ package struct ListeningSocket: Sendable {
                 withUnsafePointer(to: &address) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
                 }
+            }
+            if let mode {
+                // A Unix socket accepts no connection before listen, so the mode applies to every one.
+                try systemCall("set the mode of", path: path) { chmod(path, mode) }
             }
             try systemCall("listen on", path: path) { listen(fd, backlog) }
         } catch {

@@ -146,6 +146,8 @@ package enum WallClock {
 extension WallClock {
     /// `seconds` since 1970 as UTC ISO 8601, e.g. "2026-11-22T01:23:45Z".
     package static func iso8601(_ seconds: Double) -> String {
+        // time_t(seconds) traps outside its range; gmtime's year overflows far before that.
+        guard seconds.isFinite, abs(seconds) < 1e15 else { return "invalid time" }
         var time = time_t(seconds)
         var parts = tm()
         gmtime_r(&time, &parts)

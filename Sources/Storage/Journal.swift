@@ -4,8 +4,9 @@ import Platform
 
 /// The write-ahead log: append-only, one checksummed record per line, fsync'd after each append.
 ///
-/// A line is `<crc32 hex> <json>\n`. A damaged *last* line (a write torn by a crash) is ignored
-/// and cut off before the next append; a damaged line anywhere else is corruption, reported as
+/// A line is `<crc32 hex> <json>\n`. A last line without its newline (a write torn by a crash) is
+/// ignored and cut off before the next append; any complete line that is damaged, the last one
+/// included, is corruption, reported as
 /// ``StorageError/corruptJournal(path:line:reason:)`` and never silently skipped.
 package struct Journal: Sendable {
     /// The journal file.
@@ -14,7 +15,7 @@ package struct Journal: Sendable {
     package private(set) var records: [JournalRecord]
     /// Bytes of the file holding whole, valid lines.
     package private(set) var validByteCount: Int
-    /// True when the file ends in a damaged or unfinished line.
+    /// True when the file ends in an unfinished line (no newline).
     package private(set) var hasTornTail: Bool
 
     /// Reads the journal at `path` (an absent file is an empty journal).
@@ -37,7 +38,9 @@ package struct Journal: Sendable {
                 lines.append((lines.count + 1, try Self.checkedJSON(bytes[lineStart..<lineEnd])))
                 validByteCount = lineEnd + 1
             } catch let error as JournalLineError {
-                guard lineEnd + 1 >= bytes.count else {
+                // Only a last line without its newline is a torn write; a complete line that
+                // fails its checksum is damage, the last one included.
+                guard newline == nil else {
                     throw StorageError.corruptJournal(path: path, line: lines.count + 1, reason: error.reason)
                 }
                 hasTornTail = true

@@ -225,7 +225,7 @@ enum CommandTree {
 
     static let modulesServe = CommandSpec(
         path: ["modules", "serve"], abstract: "Run a module host for the home until SIGINT or SIGTERM.",
-        discussion: "Starts every module on the version its journal names (the counter on its latest built-in version when none is named) and listens on <home>/modules/control.sock, where 'modules reload' asks it to reload in place.",
+        discussion: "Starts every module on the version its journal names (the counter on its latest built-in version when none is named) and listens on <home>/modules/control.sock (mode 0600; only this user and root are answered), where 'modules reload' asks it to reload in place to a version of the module store or one built into this program. A module that cannot start is reported with 'modules rollback NAME' as the way out, and the others keep serving. One host per home: a second 'modules serve' fails naming the running one's pid.",
         options: [CommandSpec.json, CommandSpec.home])
 
     static let modulesRollback = CommandSpec(

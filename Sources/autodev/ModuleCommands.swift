@@ -96,7 +96,7 @@ enum ModuleCommands {
         let stored = try ModuleStore(directory: directory(home)).stage(built)
         let journal = try ModuleJournal(directory: directory(home))
         try journal.append(ModuleRecord(kind: .built, module: entry.name, to: ModuleImage(executable: stored.path),
-                                        toVersion: "\(hello.name)@\(hello.version)", schema: hello.stateSchema))
+                                        toVersion: "\(DisplayName.escaped(hello.name))@\(DisplayName.escaped(hello.version))", schema: hello.stateSchema))
         return (stored.path, stored.digest, hello, MonotonicClock.seconds(since: started))
     }
 
@@ -121,7 +121,7 @@ enum ModuleCommands {
                      log: home.logs + "/modules-test-\(entry.name).log", action: "test \(entry.name) in \"\(source)\"")
         let image = ModuleImage(executable: built.path)
         let label = "\(entry.name)@\(built.hello.version)"
-        if let answer = try ModuleHost.askRunningHost(in: directory(home), ControlRequest(operation: "reload", module: entry.name, image: image)) {
+        if let answer = try ModuleHost.askRunningHost(in: directory(home), ControlRequest.reload(entry.name, to: image)) {
             guard let report = answer.report else { throw ModuleCommandError(answer.error ?? "The module host gave no answer") }
             guard report.committed else {
                 throw ModuleCommandError("The reload of \(label) rolled back at \(report.failedPhase?.rawValue ?? "?"): \(report.reason ?? "")")
@@ -169,40 +169,59 @@ enum ModuleCommands {
             throw ModuleCommandError("No built version of \(entry.name): run 'autodev modules build \(entry.name)', or pass --from PATH or --builtin VERSION")
         }
         let hello = try ModuleStore.probe(image)
-        guard hello.name == entry.name else { throw ModuleCommandError("\"\(image.executable)\" runs the module \(hello.name), not \(entry.name)") }
+        guard hello.name == entry.name else {
+            throw ModuleCommandError("\"\(image.executable)\" runs the module \(DisplayName.escaped(hello.name)), not \(entry.name)")
+        }
+        // A file this command copies into the store is removed again if the reload is refused.
+        let store = ModuleStore(directory: modules)
+        var staged: String?
         if arguments.value("from") != nil {
-            image = ModuleImage(executable: try ModuleStore(directory: modules).stage(image.executable).path)
+            let stored = try store.stage(image.executable)
+            image = ModuleImage(executable: stored.path)
+            if stored.created { staged = stored.path }
         }
         // A fault to inject in the new version (crash tests of a running host), passed on as given.
         if let fault = ProcessControl.environment(ModuleWorker.faultVariable), !fault.isEmpty {
             image.environment[ModuleWorker.faultVariable] = fault
         }
+        do {
+            let status = try setVersion(entry, image: image, hello: hello, home: home, journal: journal, arguments)
+            if status != ExitCode.success, let staged { store.unstage(staged) }
+            return status
+        } catch {
+            if let staged { store.unstage(staged) }
+            throw error
+        }
+    }
 
+    /// Reloads in the host running for the home, or records the version for the next start.
+    static func setVersion(_ entry: ModuleCatalog.Entry, image: ModuleImage, hello: Hello, home: Home, journal: ModuleJournal,
+                           _ arguments: ParsedArguments) throws -> Int32 {
         // A host running for this home reloads in place.
-        if let status = try reloadInRunningHost(modules, entry: entry, image: image, arguments) { return status }
+        if let status = try reloadInRunningHost(directory(home), entry: entry, image: image, arguments) { return status }
 
         let current = try journal.versions()[entry.name]
-        if let current, let currentImage = current.to, currentImage != image {
-            let running = try ModuleStore.probe(currentImage)
+        // A current version that cannot start is no interface to keep: it is replaced as it is.
+        if let current, let currentImage = current.to, currentImage != image, let running = try? ModuleStore.probe(currentImage) {
             guard running.protocolVersion == hello.protocolVersion else {
                 throw ModuleCommandError("Refused to reload \(entry.name): \(hello.name)@\(hello.version) speaks protocol \(hello.protocolVersion), the current version \(running.protocolVersion)")
             }
         }
         try journal.append(ModuleRecord(kind: .current, module: entry.name, from: current?.to, to: image, fromVersion: current?.toVersion,
-                                        toVersion: "\(hello.name)@\(hello.version)", schema: hello.stateSchema,
+                                        toVersion: "\(DisplayName.escaped(hello.name))@\(DisplayName.escaped(hello.version))", schema: hello.stateSchema,
                                         reason: "modules reload with no host running"))
         if arguments.has("json") {
             try Output.json(SetReport(module: entry.name, version: hello.version, stateSchema: hello.stateSchema, path: image.commandLine,
                                       hostRunning: false))
         } else {
-            Output.out("\(entry.name): no host is running for \(home.root); \(hello.name)@\(hello.version) (state schema \(hello.stateSchema)) is now the version the next start runs")
+            Output.out("\(entry.name): no host is running for \(home.root); \(DisplayName.escaped(hello.name))@\(DisplayName.escaped(hello.version)) (state schema \(hello.stateSchema)) is now the version the next start runs")
         }
         return ExitCode.success
     }
 
     /// Asks a host running for the home to reload; nil when none is running.
     static func reloadInRunningHost(_ modules: String, entry: ModuleCatalog.Entry, image: ModuleImage, _ arguments: ParsedArguments) throws -> Int32? {
-        guard let answer = try ModuleHost.askRunningHost(in: modules, ControlRequest(operation: "reload", module: entry.name, image: image)) else { return nil }
+        guard let answer = try ModuleHost.askRunningHost(in: modules, ControlRequest.reload(entry.name, to: image)) else { return nil }
         guard let report = answer.report else { throw ModuleCommandError(answer.error ?? "The module host gave no answer") }
         if arguments.has("json") {
             try Output.json(report)
@@ -226,22 +245,41 @@ enum ModuleCommands {
     /// SIGINT or SIGTERM.
     static func serve(_ arguments: ParsedArguments) throws -> Int32 {
         let home = try home(arguments)
+        let modules = directory(home)
         Cancellation.install()
-        let host = try ModuleHost(directory: directory(home))
+        // One host per home: the lock is taken before recovery, which a second host must not run.
+        let hostLock = try ModuleHost.lockHost(modules)
+        defer { hostLock.release() }
+        var options = HostOptions()
+        options.builtInImage = { name, version in
+            guard let entry = ModuleCatalog.entries.first(where: { $0.name == name }), entry.versions[version] != nil else { return nil }
+            return try? ModuleCatalog.builtIn(name, version: version)
+        }
+        let host = try ModuleHost(directory: modules, options: options)
         defer { host.stop() }
         for note in host.recoveryNotes { Output.err("autodev: recovery: \(note)") }
-        var started = try host.startCommitted()
-        if started.isEmpty {
+        // The socket is bound (replacing a dead host's file: the lock says none is alive) before
+        // any start record is written.
+        try host.serveControl()
+        defer { try? FileSystem.removeFile(ModuleHost.controlPath(modules)) }
+        // Every module that can start does; one that cannot is reported and the others serve.
+        var (started, failed) = try host.startCommitted()
+        if started.isEmpty && failed.isEmpty {
             try host.start("counter", image: try ModuleCatalog.builtIn("counter", version: CounterModule.latest))
             started = ["counter"]
         }
-        try host.serveControl()
+        for failure in failed {
+            let name = Output.escaped(failure.name, keepingNewlines: false)
+            Output.err("autodev: \(name) did not start from \"\(Output.escaped(failure.executable ?? "?", keepingNewlines: false))\": \(Output.escaped(failure.reason, keepingNewlines: false))")
+            Output.err("autodev: the others keep serving; run 'autodev modules rollback \(name)' to return \(name) to its version before, or reload another version of it")
+        }
         if arguments.has("json") {
             var versions: [String: String] = [:]
-            for name in started { versions[name] = try host.version(of: name).version }
-            try Output.jsonLine(ServeReport(pid: ProcessControl.id, control: ModuleHost.controlPath(directory(home)), modules: versions))
+            for name in started { versions[name] = DisplayName.escaped(try host.version(of: name).version) }
+            try Output.jsonLine(ServeReport(pid: ProcessControl.id, control: ModuleHost.controlPath(modules), modules: versions))
         } else {
-            Output.out("pid \(ProcessControl.id): serving \(try started.map { "\($0)@\(try host.version(of: $0).version)" }.joined(separator: ", ")) for \(home.root)")
+            let serving = try started.map { "\($0)@\(DisplayName.escaped(try host.version(of: $0).version))" }
+            Output.out("pid \(ProcessControl.id): serving \(serving.isEmpty ? "no module" : serving.joined(separator: ", ")) for \(home.root)")
             Output.out("Reload with: autodev modules reload NAME --from PATH (or --builtin VERSION)")
         }
         while Cancellation.signal == 0 { ProcessControl.sleep(seconds: 0.1) }
@@ -321,14 +359,14 @@ enum ModuleCommands {
             return ExitCode.success
         }
         Output.out(Output.table(["MODULE", "VERSION", "SCHEMA", "RELOADS", "BUILT"], sorted.map {
-            [$0.module, $0.version ?? "-", $0.stateSchema.map(String.init) ?? "-",
+            [DisplayName.escaped($0.module), DisplayName.escaped($0.version ?? "-"), $0.stateSchema.map(String.init) ?? "-",
              "\($0.history.filter { $0.event == "commit" }.count) committed, \($0.history.filter { $0.event == "rollback" }.count) rolled back",
-             $0.built ?? "-"]
+             DisplayName.escaped($0.built ?? "-")]
         }))
         for entry in sorted where !entry.history.isEmpty {
-            Output.out("\n\(entry.module):")
+            Output.out("\n\(DisplayName.escaped(entry.module)):")
             for item in entry.history.suffix(10) {
-                var line = "  \(item.time)  \(item.event)  \(item.from ?? "-") → \(item.to ?? "-")"
+                var line = "  \(item.time)  \(item.event)  \(DisplayName.escaped(item.from ?? "-")) → \(DisplayName.escaped(item.to ?? "-"))"
                 if let ms = item.milliseconds { line += "  \(ModuleGates.milliseconds(ms)) ms" }
                 if let phase = item.phase, item.event == "rollback" { line += "  at \(phase)" }
                 if let reason = item.reason, item.event == "rollback" { line += ": \(Output.escaped(reason, keepingNewlines: false))" }

@@ -45,6 +45,8 @@ enum ModuleGates {
     static func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
 
     static func milliseconds(_ value: Double) -> String {
+        // Never trap on a value read from elsewhere: outside ±10^15 it is not a duration.
+        guard value.isFinite, abs(value) < 1e15 else { return "?" }
         let tenths = Int((value * 10).rounded())
         return "\(tenths / 10).\(tenths % 10)"
     }
@@ -101,7 +103,7 @@ enum ModuleGates {
         let host = try ModuleHost(directory: directory)
         defer { host.stop() }
         let names = (1...modules).map { modules == 1 ? "counter" : "counter-\($0)" }
-        for name in names { try host.start(name, image: try ModuleCatalog.builtIn("counter", version: "1")) }
+        for name in names { try host.start(name, image: try ModuleCatalog.builtIn("counter", version: "1"), module: "counter") }
         let before = ResidentMemory.kibibytes() ?? 0
 
         let state = GateState()

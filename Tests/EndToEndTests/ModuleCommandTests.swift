@@ -1,4 +1,5 @@
 import Foundation
+import Integrity
 import Platform
 import Testing
 
@@ -63,6 +64,144 @@ struct ModuleCommandTests {
         #expect(entries.first?["version"] as? String == "counter@1")
         #expect(entries.first?["stateSchema"] as? Int == 1)
         #expect((entries.first?["history"] as? [Any])?.count == 3)
+    }
+
+    @Test("six reloads at once with no host running: every record is kept", .timeLimit(.minutes(2)))
+    func parallelOfflineReloads() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        let processes = try (0..<6).map { index -> Process in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Harness.binary)
+            process.arguments = ["modules", "reload", "counter", "--builtin", index % 2 == 0 ? "1" : "2", "--home", harness.home]
+            process.environment = harness.environment([:])
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            return process
+        }
+        for process in processes { process.waitUntilExit() }
+        #expect(processes.allSatisfy { $0.terminationStatus == 0 })
+        let journal = try String(contentsOfFile: harness.home + "/modules/journal", encoding: .utf8)
+        #expect(journal.split(separator: "\n").filter { $0.contains("\"kind\":\"current\"") }.count == 6, "\(journal)")
+        let list = try harness.run(["modules", "list", "--json", "--home", harness.home], executable: Harness.binary)
+        #expect(list.status == 0, "\(list.stderr)")
+    }
+
+    @Test("a second serve for the same home is refused and leaves the first one's socket working; SIGTERM removes the socket", .timeLimit(.minutes(2)))
+    func oneHostPerHome() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        let first = try RunningServer(harness: harness, executable: Harness.binary, arguments: ["modules", "serve", "--home", harness.home])
+        defer { first.stop() }
+        _ = try first.waitForLine(containing: "serving counter@2")
+        let second = try harness.run(["modules", "serve", "--home", harness.home], executable: Harness.binary)
+        #expect(second.status == 1)
+        #expect(second.stderr == "Error: a module host is already running for \(harness.home) (pid \(first.pid))\n", "\(second.stderr)")
+        let reload = try harness.run(["modules", "reload", "counter", "--builtin", "1", "--home", harness.home], executable: Harness.binary)
+        #expect(reload.status == 0 && reload.stdout.contains("Reloaded counter: counter@2 → counter@1"), "\(reload.stdout)\(reload.stderr)")
+        kill(first.pid, SIGTERM)
+        first.process.waitUntilExit()
+        #expect(first.process.terminationStatus == 0)
+        #expect(!FileManager.default.fileExists(atPath: harness.home + "/modules/control.sock"))
+    }
+
+    /// A module journal line as the journal writes it.
+    static func journalLine(_ json: String) -> String {
+        let checksum = String(CRC32.checksum(Array(json.utf8)), radix: 16)
+        return String(repeating: "0", count: 8 - checksum.count) + checksum + " " + json + "\n"
+    }
+
+    /// A journal whose counter's current version is a program that does not exist, and a
+    /// record under an invalid name.
+    static func brokenJournal(_ home: String) throws {
+        try FileManager.default.createDirectory(atPath: home + "/modules", withIntermediateDirectories: true)
+        let lines = [
+            "{\"kind\":\"current\",\"module\":\"counter\",\"pid\":1,\"time\":1,\"to\":{\"arguments\":[],\"environment\":{},\"executable\":\"/nonexistent/worker\"},\"toVersion\":\"counter@9\",\"v\":1}",
+            "{\"kind\":\"current\",\"module\":\"bad name\",\"pid\":1,\"time\":1,\"to\":{\"arguments\":[],\"environment\":{},\"executable\":\"/bin/true\"},\"v\":1}",
+        ]
+        try lines.map(journalLine).joined().write(toFile: home + "/modules/journal", atomically: false, encoding: .utf8)
+    }
+
+    @Test("serve reports a module that cannot start and keeps serving; a reload replaces it", .timeLimit(.minutes(2)))
+    func serveWithBrokenModule() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        try Self.brokenJournal(harness.home)
+        let host = try RunningServer(harness: harness, executable: Harness.binary, arguments: ["modules", "serve", "--home", harness.home])
+        defer { host.stop() }
+        _ = try host.waitForLine(containing: "serving no module")
+        let lines = try host.lines()
+        #expect(lines.contains { $0.hasPrefix("autodev: counter did not start from \"/nonexistent/worker\"") }, "\(lines)")
+        #expect(lines.contains("autodev: the others keep serving; run 'autodev modules rollback counter' to return counter to its version before, or reload another version of it"), "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("autodev: bad name did not start") }, "\(lines)")
+        let reload = try harness.run(["modules", "reload", "counter", "--builtin", "1", "--home", harness.home], executable: Harness.binary)
+        #expect(reload.status == 0, "\(reload.stdout)\(reload.stderr)")
+        #expect(reload.stdout.contains("Reloaded counter: none (/nonexistent/worker did not start) → counter@1"), "\(reload.stdout)")
+    }
+
+    @Test("a reload --from that the host refuses leaves nothing staged in the store", .timeLimit(.minutes(2)))
+    func refusedFromLeavesNothing() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        let host = try RunningServer(harness: harness, executable: Harness.binary, arguments: ["modules", "serve", "--home", harness.home])
+        defer { host.stop() }
+        _ = try host.waitForLine(containing: "serving counter@2")
+        let worker = URL(fileURLWithPath: Harness.binary).deletingLastPathComponent().appendingPathComponent("counter-module").path
+        let refused = try harness.run(["modules", "reload", "counter", "--from", worker, "--home", harness.home], executable: Harness.binary,
+                                      environment: ["AUTODEV_MODULE_FAULT": "incompatible@prepare"])
+        #expect(refused.status == 1, "\(refused.stdout)\(refused.stderr)")
+        let store = harness.home + "/modules/store"
+        let left = (try? FileManager.default.subpathsOfDirectory(atPath: store))?.filter { !$0.hasPrefix(".") } ?? []
+        #expect(left.isEmpty, "\(left)")
+        let accepted = try harness.run(["modules", "reload", "counter", "--from", worker, "--home", harness.home], executable: Harness.binary)
+        #expect(accepted.status == 0, "\(accepted.stdout)\(accepted.stderr)")
+        #expect(((try? FileManager.default.subpathsOfDirectory(atPath: store)) ?? []).count == 2)
+    }
+
+    @Test("serve that cannot bind its control socket writes no start record")
+    func serveBindsBeforeStarting() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        try FileManager.default.createDirectory(atPath: harness.home + "/modules", withIntermediateDirectories: true)
+        // A regular file where the socket goes: bind fails (only a socket file is replaced).
+        try "not a socket".write(toFile: harness.home + "/modules/control.sock", atomically: false, encoding: .utf8)
+        let serve = try harness.run(["modules", "serve", "--home", harness.home], executable: Harness.binary)
+        #expect(serve.status == 1)
+        #expect(serve.stderr.hasPrefix("Error: Failed to listen on the module control socket"), "\(serve.stderr)")
+        let journal = (try? String(contentsOfFile: harness.home + "/modules/journal", encoding: .utf8)) ?? ""
+        #expect(!journal.contains("\"kind\":\"start\""), "\(journal)")
+    }
+
+    @Test("with no host, reload replaces a current version that cannot start")
+    func offlineReloadOverBroken() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        try Self.brokenJournal(harness.home)
+        let reload = try harness.run(["modules", "reload", "counter", "--builtin", "1", "--home", harness.home], executable: Harness.binary)
+        #expect(reload.status == 0, "\(reload.stderr)")
+        #expect(reload.stdout.contains("counter@1 (state schema 1) is now the version the next start runs"), "\(reload.stdout)")
+    }
+
+    @Test("list refuses a journal with an out-of-range time with its line, exit 1, no crash")
+    func listOutOfRange() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        try FileManager.default.createDirectory(atPath: harness.home + "/modules", withIntermediateDirectories: true)
+        let json = Array("{\"kind\":\"current\",\"module\":\"counter\",\"pid\":1,\"time\":1e300,\"v\":1}".utf8)
+        let checksum = String(CRC32.checksum(json), radix: 16)
+        let line = String(repeating: "0", count: 8 - checksum.count) + checksum + " " + String(decoding: json, as: UTF8.self) + "\n"
+        try line.write(toFile: harness.home + "/modules/journal", atomically: false, encoding: .utf8)
+        let list = try harness.run(["modules", "list", "--home", harness.home], executable: Harness.binary)
+        #expect(list.status == 1)
+        #expect(list.stderr.hasPrefix("Error: The module journal \"\(harness.home)/modules/journal\" is damaged at line 1: its time"), "\(list.stderr)")
     }
 
     @Test("a running host reloads in place, and rolls back a version that crashes in verify", .timeLimit(.minutes(2)))

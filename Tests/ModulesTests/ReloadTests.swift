@@ -140,7 +140,7 @@ struct ReloadTests {
         let fixture = try Fixture()
         let host = fixture.host
         let names = ["c1", "c2", "c3"]
-        for name in names { try host.start(name, image: Fixture.counter("1")) }
+        for name in names { try host.start(name, image: Fixture.counter("1"), module: "counter") }
         let load = names.map { Fixture.startSenders(host, module: $0, key: "k", count: 20) }
         let group = DispatchGroup()
         let reports = ReportBox()
@@ -177,7 +177,7 @@ struct ReloadTests {
         defer { host.stop() }
         #expect(host.recoveryNotes.count == 1)
         #expect(try host.journal.records().last?.kind == .rollback)
-        #expect(try host.startCommitted() == ["counter"])
+        #expect(try host.startCommitted().started == ["counter"])
         #expect(try host.version(of: "counter").version == "1")
         // Recovery runs once: a second host finds nothing unfinished.
         #expect(try ModuleHost(directory: directory).recoveryNotes.isEmpty)

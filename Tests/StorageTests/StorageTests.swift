@@ -46,6 +46,19 @@ struct JournalTests {
         #expect(repaired.records.map(\.event) == [.begin(transaction: "t1", operation: .upgrade, from: nil, target: nil, source: nil), .abort(transaction: "t1", reason: "test")])
     }
 
+    @Test("a complete last line with a bad checksum is corruption, not a torn write: reported, never cut off")
+    func damagedCompleteLastLine() throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/journal"
+        var journal = try Journal(path: path)
+        for index in 0..<2 { try journal.append(JournalRecord(.begin(transaction: "t\(index)", operation: .upgrade, from: nil, target: nil, source: nil))) }
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        try text.replacingOccurrences(of: "t1", with: "t9").write(toFile: path, atomically: false, encoding: .utf8)
+        #expect(throws: StorageError.corruptJournal(path: path, line: 2, reason: "checksum mismatch")) { try Journal(path: path) }
+        #expect(try String(contentsOfFile: path, encoding: .utf8).hasSuffix("\n"))
+    }
+
     @Test("damage before the last line is corruption, reported with its line")
     func corruption() throws {
         let directory = try scratchDirectory()
