@@ -10,7 +10,7 @@ import SelfUpgrade
 
 // The verifier rehearses a restart with `run --items 0` (home in EXAMPLE_DAEMON_HOME):
 // start() confirms, there is no work, it exits 0.
-let program = ProgramIdentity(name: "example-daemon", version: "1.0.0", protocolVersion: 1,
+let program = ProgramIdentity(name: "example-daemon", version: ProgramIdentity.stampedVersion ?? "1.0.0", protocolVersion: 1,
                               restartProbeArguments: ["run", "--items", "0"])
 
 /// What survives a restart: the next item to process.

@@ -20,7 +20,7 @@ import SelfUpgrade
 
 // The verifier rehearses a restart with `serve --exit-after-start` (home in EXAMPLE_SERVER_HOME):
 // start() confirms, and it exits 0 before opening any listener (the sandbox has no network).
-let program = ProgramIdentity(name: "example-server", version: "1.0.0", protocolVersion: 1,
+let program = ProgramIdentity(name: "example-server", version: ProgramIdentity.stampedVersion ?? "1.0.0", protocolVersion: 1,
                               restartProbeArguments: ["serve", "--exit-after-start"])
 
 /// What survives upgrades: the requests served since the first start.

@@ -129,6 +129,18 @@ package struct FileDescriptor: Sendable {
     }
 
     /// Sets or clears close-on-exec; a descriptor meant to survive `exec` must clear it.
+    /// Sets the file's owner and group (`fchown`).
+    /// - Throws: ``SystemError`` "change the owner of".
+    package func setOwner(_ owner: uid_t, group: gid_t) throws(SystemError) {
+        try systemCall("change the owner of", path: path) { fchown(rawValue, owner, group) }
+    }
+
+    /// Sets the file's permission bits exactly, whatever the umask (`fchmod`).
+    /// - Throws: ``SystemError`` "change the mode of".
+    package func setMode(_ mode: mode_t) throws(SystemError) {
+        try systemCall("change the mode of", path: path) { fchmod(rawValue, mode) }
+    }
+
     /// - Throws: ``SystemError`` "set flags of".
     package func setCloseOnExec(_ enabled: Bool) throws(SystemError) {
         let flags = try systemCall("get flags of", path: path) { fcntl(rawValue, F_GETFD) }
@@ -146,6 +158,10 @@ package struct FileStatus: Sendable, Equatable {
     package var device: UInt64
     package var inode: UInt64
     package var modificationSeconds: Int
+    /// How many names (hard links) the file has.
+    package var linkCount: Int
+    package var owner: uid_t
+    package var group: gid_t
 
     init(_ info: stat) {
         switch info.st_mode & S_IFMT {
@@ -159,6 +175,9 @@ package struct FileStatus: Sendable, Equatable {
         device = UInt64(info.st_dev)
         inode = UInt64(info.st_ino)
         modificationSeconds = Int(info.st_mtim.tv_sec)
+        linkCount = Int(info.st_nlink)
+        owner = info.st_uid
+        group = info.st_gid
     }
 
     /// True when any execute bit is set.

@@ -118,6 +118,33 @@ package enum FileSystem {
         return try readAll(fd)
     }
 
+    /// At most `maxBytes` from the start of the regular file at `path`, opened without following a
+    /// link and without blocking (a FIFO or device planted there is refused, not waited on).
+    /// - Returns: nil when nothing is there.
+    /// - Throws: ``SystemError`` when it is not a regular file or cannot be read.
+    package static func readOwnFile(_ path: String, maxBytes: Int) throws(SystemError) -> [UInt8]? {
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(path, [.noFollow, .nonBlocking])
+        } catch where error.errno == .noSuchFile {
+            return nil
+        }
+        defer { try? fd.close() }
+        guard try fd.status().kind == .regular else {
+            throw SystemError("read", path: path, errno: .invalidArgument, detail: "it is not a regular file")
+        }
+        var bytes = [UInt8](repeating: 0, count: maxBytes)
+        var total = 0
+        while total < maxBytes {
+            let count = try bytes.withUnsafeMutableBytes { buffer throws(SystemError) in
+                try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[total...]))
+            }
+            if count == 0 { break }
+            total += count
+        }
+        return Array(bytes[..<total])
+    }
+
     /// Makes `destination` a second name of `path` (a link itself is linked, not followed).
     /// - Throws: ``SystemError`` "link".
     package static func link(_ path: String, to destination: String) throws(SystemError) {
@@ -128,10 +155,20 @@ package enum FileSystem {
     /// temporary file in the same directory, write, fsync, rename over, fsync the directory.
     /// - Throws: ``SystemError`` from the step that failed; the temporary file is removed.
     package static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(SystemError) {
+        try writeAtomically(path, bytes, mode: mode, owner: nil)
+    }
+
+    /// `writeAtomically` keeping a file's identity: exactly `mode` (not masked by the umask) and,
+    /// with `owner`, that owner and group (set before the new content gets its name).
+    package static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t, owner: (uid_t, gid_t)?) throws(SystemError) {
         let temporary = temporarySibling(of: path)
         do throws(SystemError) {
             let fd = try FileDescriptor.open(temporary, [.writeOnly, .create, .exclusive], mode: mode)
             do throws(SystemError) {
+                if let owner {
+                    try fd.setOwner(owner.0, group: owner.1)
+                    try fd.setMode(mode)
+                }
                 try fd.writeAll(bytes)
                 try fd.sync()
             } catch {

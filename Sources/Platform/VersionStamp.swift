@@ -36,8 +36,9 @@ package enum VersionStamp {
         package var description: String
     }
 
-    /// Writes `version` into the stamp area of the binary at `path`, replacing it atomically
-    /// (mode kept).
+    /// Writes `version` into the stamp area of the binary at `path`, replacing it atomically:
+    /// owner, group and permissions kept but for setuid and setgid, which a new binary does not
+    /// inherit (nor file capabilities). A symbolic link or a file with several names is refused.
     /// - Throws: ``Failure`` when the version is empty, too long or not printable ASCII, or the
     ///   file holds no marker or more than one; ``SystemError`` when it cannot be read or replaced.
     package static func write(_ version: String, into path: String) throws -> Void {
@@ -45,17 +46,29 @@ package enum VersionStamp {
         guard !text.isEmpty, text.count <= capacity, text.allSatisfy({ (0x21...0x7E).contains($0) }) else {
             throw Failure(description: "Cannot stamp \"\(path)\" with version '\(version)': a version is 1 to \(capacity) printable ASCII characters without spaces")
         }
-        let status = try FileSystem.status(path)
+        let status = try FileSystem.status(path, followLinks: false)
+        if status.kind == .symbolicLink {
+            let target = (try? FileSystem.destinationOfSymbolicLink(path)) ?? "?"
+            throw Failure(description: "Cannot stamp \"\(path)\": it is a symbolic link (to \"\(target)\"); stamp the file it points to")
+        }
         guard status.kind == .regular else { throw Failure(description: "Cannot stamp \"\(path)\": it is not a regular file") }
+        guard status.linkCount == 1 else {
+            throw Failure(description: "Cannot stamp \"\(path)\": it has \(status.linkCount) names (hard links), and a stamp replaces the file, so the others would keep the old content; stamp a copy")
+        }
         var bytes = try FileSystem.readFile(path)
         let found = offsets(of: marker, in: bytes)
-        guard found.count == 1, let start = found.first.map({ $0 + marker.count }), start + capacity + 1 <= bytes.count else {
+        guard found.count == 1, let start = found.first.map({ $0 + marker.count }) else {
             throw Failure(description: found.isEmpty
                 ? "Cannot stamp \"\(path)\": it has no version stamp area (not a program built with this library)"
                 : "Cannot stamp \"\(path)\": it has \(found.count) version stamp markers, and only one may be written")
         }
+        guard start + capacity + 1 <= bytes.count else {
+            throw Failure(description: "Cannot stamp \"\(path)\": the file ends inside its version stamp area (truncated)")
+        }
         for index in 0...capacity { bytes[start + index] = index < text.count ? text[index] : 0 }
-        try FileSystem.writeAtomically(path, bytes, mode: status.mode & 0o7777)
+        // The same owner, group and permissions; setuid and setgid are not carried over to
+        // what is a new binary (set them again on purpose), nor are file capabilities.
+        try FileSystem.writeAtomically(path, bytes, mode: status.mode & 0o1777 & ~mode_t(0o6000), owner: (status.owner, status.group))
     }
 
     /// The version stamped into the binary at `path`; nil when it has a stamp area with nothing in it.

@@ -38,7 +38,9 @@ extension UpdateChannel {
     /// The update the last successful check recorded, if it is newer than `current`; nil when
     /// none was recorded, the record is unreadable, or `current` has caught up with it.
     public func availableUpdate(newerThan current: SemanticVersion) -> AvailableUpdate? {
-        guard let bytes = try? FileSystem.readFile(directory + "/available"), bytes.count < 256 else { return nil }
+        // A record is one short line; anything else planted there (a link, a FIFO, a device, a
+        // large file) is ignored without being followed, waited on or read whole.
+        guard let bytes = try? FileSystem.readOwnFile(directory + "/available", maxBytes: 256), bytes.count < 256 else { return nil }
         let words = String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
         guard let first = words.first, let version = SemanticVersion(String(first)), version > current else { return nil }
         return AvailableUpdate(version: version, critical: words.dropFirst().first == "critical")

@@ -25,7 +25,7 @@ enum AgentCommand {
         let (session, resumption) = try Session.open(arguments)
         let home = session.home
         Cancellation.install()
-        guard let build = try UpgradeCommand.sourceBuild(arguments, home: home) else { return ExitCode.failure }
+        guard let build = try UpgradeCommand.sourceBuild(arguments, home: home, spec: CommandTree.agent) else { return ExitCode.failure }
         let report = AgentReport(json: session.json)
         var loop = AgentLoop(
             upgrader: session.upgrader, build: build, proposals: proposals, maxIterations: limit,

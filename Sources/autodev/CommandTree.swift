@@ -125,7 +125,7 @@ enum CommandTree {
 
     static let releaseStamp = CommandSpec(
         path: ["release", "stamp"], abstract: "Write a version into a built binary, without rebuilding it.",
-        discussion: "The binary reports the stamped version instead of the one compiled in (its --version and the self-check report that verification compares with the release's version). The file is replaced atomically, its mode kept; it must hold exactly one stamp area (programs built with this library do). Stamp before 'release add': the stamp changes the file's hashes.",
+        discussion: "The binary reports the stamped version instead of the one compiled in (its --version and the self-check report that verification compares with the release's version). The file is replaced atomically with its owner, group and permissions, except setuid and setgid (and file capabilities), which are not carried over to a new binary; a symbolic link or a file with several names is refused. It must hold exactly one stamp area (programs built with this library do). Stamp before 'release add': the stamp changes the file's hashes.",
         arguments: [("file", "The binary to stamp.")],
         options: [.init(name: "version", value: "V", help: "The semantic version to write (e.g. 1.4.0)."),
                   CommandSpec.json])

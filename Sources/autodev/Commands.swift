@@ -114,7 +114,7 @@ enum UpgradeCommand {
 extension UpgradeCommand {
     /// The source to build, unless a binary was given: --source, else the home's working copy,
     /// else the package around the current directory.
-    static func sourceBuild(_ arguments: ParsedArguments, home: Home) throws -> SourceBuild? {
+    static func sourceBuild(_ arguments: ParsedArguments, home: Home, spec: CommandSpec = CommandTree.selfUpgrade) throws -> SourceBuild? {
         guard arguments.value("from-binary") == nil else { return nil }
         let selection = arguments.value("test-filter").map { ["--filter", $0] } ?? SourceBuild.defaultTestSelection
         if let source = arguments.value("source") { return SourceBuild(source: source, home: home, testSelection: selection) }
@@ -124,7 +124,10 @@ extension UpgradeCommand {
         if let repository = HomeLocator.enclosingRepository(of: FileSystem.currentDirectory()) {
             return SourceBuild(source: repository, home: home, testSelection: selection)
         }
-        throw UsageError(message: "No candidate: pass --from-binary PATH or --source DIR (no working copy in \(home.root)/source)", spec: CommandTree.selfUpgrade)
+        if spec.path == CommandTree.agent.path {
+            throw UsageError(message: "No working copy for the proposals: pass --source DIR, or create one with 'autodev init --source DIR' (there is none in \(home.root)/source)", spec: spec)
+        }
+        throw UsageError(message: "No candidate: pass --from-binary PATH or --source DIR (no working copy in \(home.root)/source)", spec: spec)
     }
 }
 

@@ -320,6 +320,27 @@ struct AgentUpdateTests {
         #expect((json["updateAvailable"] as? [String: Any])?["version"] as? String == "0.3.0", "\(json)")
         #expect(json["current"] != nil)
 
+        // Whatever is planted where the last check's finding is kept, status neither follows it,
+        // waits on it nor reads it whole: it shows no update and exits 0.
+        for plant in ["zero", "fifo"] {
+            let record = harness.home + "/channel/available"
+            try? FileManager.default.removeItem(atPath: record)
+            if plant == "zero" {
+                try FileManager.default.createSymbolicLink(atPath: record, withDestinationPath: "/dev/zero")
+            } else {
+                #expect(mkfifo(record, 0o600) == 0)
+            }
+            let planted = try harness.run(["self-upgrade", "status"])
+            #expect(planted.status == 0, "\(plant): \(planted.stderr)")
+            #expect(!planted.stdout.contains("update available"), "\(plant): \(planted.stdout)")
+        }
+
+        // With no working copy, the agent says so (and shows its own usage).
+        let noSource = try harness.run(["agent", "--patches", patches], directory: harness.root.path)
+        #expect(noSource.status == 64)
+        #expect(noSource.stderr.hasPrefix("Error: No working copy for the proposals: pass --source DIR"), "\(noSource.stderr)")
+        #expect(noSource.stderr.contains("autodev agent"), "\(noSource.stderr)")
+
         let badPolicy = try harness.run(["agent", "--patches", patches, "--source", source, "--updates", "sometimes"])
         #expect(badPolicy.status == 64)
         #expect(badPolicy.stderr.hasPrefix("Error: The value 'sometimes' is invalid for '--updates <policy>'"), "\(badPolicy.stderr)")

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Platform
 import Testing
 
@@ -27,6 +30,42 @@ struct VersionStampTests {
         try VersionStamp.write("2.0.0", into: path)
         #expect(try VersionStamp.read(from: path) == "2.0.0")
         #expect(try FileSystem.status(path).mode & 0o7777 == 0o751)
+    }
+
+    @Test("a symbolic link and a file with two names are refused; owner and group are kept, setuid and setgid are not")
+    func identity() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("autodev-stamp-\(UUID().uuidString.prefix(8))").path
+        try FileSystem.createDirectory(directory, mode: 0o755)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = try binaryLike(in: directory)
+        try FileManager.default.createSymbolicLink(atPath: directory + "/link", withDestinationPath: path)
+        let linked = #expect(throws: VersionStamp.Failure.self) { try VersionStamp.write("1.0.0", into: directory + "/link") }
+        #expect(linked?.description.contains("is a symbolic link (to \"\(path)\"); stamp the file it points to") == true)
+        try FileManager.default.linkItem(atPath: path, toPath: directory + "/second-name")
+        let twoNames = #expect(throws: VersionStamp.Failure.self) { try VersionStamp.write("1.0.0", into: path) }
+        #expect(twoNames?.description.contains("has 2 names (hard links)") == true)
+        #expect(try VersionStamp.read(from: path) == nil)
+        try FileSystem.removeFile(directory + "/second-name")
+
+        try FileSystem.setMode(path, 0o6755)
+        if getuid() == 0 { #expect(chown(path, 65534, 65534) == 0) }
+        let before = try FileSystem.status(path)
+        try VersionStamp.write("1.0.0", into: path)
+        let after = try FileSystem.status(path)
+        #expect(after.owner == before.owner && after.group == before.group)
+        #expect(after.mode == 0o755)
+        #expect(try VersionStamp.read(from: path) == "1.0.0")
+    }
+
+    @Test("a file that ends inside its stamp area is named truncated")
+    func truncated() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("autodev-stamp-\(UUID().uuidString.prefix(8))").path
+        try FileSystem.createDirectory(directory, mode: 0o755)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/cut"
+        try FileSystem.writeAtomically(path, Array(repeating: 0x90, count: 64) + VersionStamp.marker + [0, 0, 0, 0], mode: 0o755)
+        let failure = #expect(throws: VersionStamp.Failure.self) { try VersionStamp.write("1.0.0", into: path) }
+        #expect(failure?.description.contains("the file ends inside its version stamp area (truncated)") == true)
     }
 
     @Test("refused, file unchanged: no stamp area, two stamp areas, an empty, spaced or too long version")
