@@ -133,16 +133,15 @@ package enum FileSystem {
         guard try fd.status().kind == .regular else {
             throw SystemError("read", path: path, errno: .invalidArgument, detail: "it is not a regular file")
         }
-        var bytes = [UInt8](repeating: 0, count: maxBytes)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(maxBytes, 1), alignment: 1)
+        defer { buffer.deallocate() }
         var total = 0
         while total < maxBytes {
-            let count = try bytes.withUnsafeMutableBytes { buffer throws(SystemError) in
-                try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[total...]))
-            }
+            let count = try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[total..<maxBytes]))
             if count == 0 { break }
             total += count
         }
-        return Array(bytes[..<total])
+        return Array(buffer[..<total])
     }
 
     /// Makes `destination` a second name of `path` (a link itself is linked, not followed).
