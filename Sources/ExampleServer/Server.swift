@@ -10,6 +10,8 @@ struct Connection {
     var input: [UInt8] = []
     var output: [UInt8] = []
     var closeWhenFlushed = false
+    /// A control connection from another user: its request is read, then refused.
+    var isRefused = false
     /// Requests answered on it. A connection accepted but not yet used has its first request on
     /// the way: closing it while draining would reset a request the client already sent.
     var answered = 0
@@ -102,7 +104,13 @@ struct Server {
                     let listener = entry.fd == http.descriptor ? http : control
                     for _ in 0..<64 {
                         guard let fd = try? listener.accept() else { break }
-                        connections[fd] = Connection(descriptor: fd, isControl: listener.name == "control")
+                        let isControl = listener.name == "control"
+                        // An upgrade runs the binary the client names: only this user and root may ask.
+                        var connection = Connection(descriptor: fd, isControl: isControl)
+                        if isControl, let peer = Listeners.Listener.peerUserID(of: fd), peer != 0, peer != getuid() {
+                            connection.isRefused = true
+                        }
+                        connections[fd] = connection
                     }
                 } else {
                     if entry.revents & Int16(POLLOUT) != 0 { flush(entry.fd) }
@@ -164,7 +172,13 @@ struct Server {
     }
 
     mutating func command(_ fd: Int32) {
-        guard let connection = connections[fd], let newline = connection.input.firstIndex(of: 10) else { return }
+        // A connection already being closed (refused, or answered) runs nothing more.
+        guard let connection = connections[fd], !connection.closeWhenFlushed, let newline = connection.input.firstIndex(of: 10) else { return }
+        if connection.isRefused {
+            // Answered after its request is read: closing with unread input would reset the connection.
+            send("error: permission denied: only user \(getuid()) or root may control this server\n", to: fd, thenClose: true)
+            return
+        }
         let line = String(decoding: connection.input[..<newline], as: UTF8.self)
         let (verb, argument) = line.firstIndex(of: " ").map { (String(line[..<$0]), String(line[line.index(after: $0)...])) } ?? (line, "")
         connections[fd]?.input = []

@@ -62,6 +62,13 @@ public struct Listeners: Sendable {
 
         /// The TCP port it is bound to; nil for a Unix socket.
         public var port: Int? { socket.localPort }
+
+        /// The user id of the process at the other end of `connection`, a connection accepted
+        /// from a Unix socket (`SO_PEERCRED`); nil when the kernel does not say (TCP). A control
+        /// socket answers only its own user and root with it.
+        public static func peerUserID(of connection: Int32) -> UInt32? {
+            Socket.adopting(connection, endpoint: "").peerUserID
+        }
     }
 
     /// The listeners, inherited first (in the order passed), then opened.

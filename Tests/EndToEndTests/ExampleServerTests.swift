@@ -105,6 +105,41 @@ struct ExampleServerTests {
         #expect(starts.count == 2 && starts.allSatisfy { $0.hasPrefix("pid \(running.pid): ") }, "\(starts)")
     }
 
+    @Test("its control socket refuses another user, even when the socket file is opened to all: nothing is upgraded",
+          .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") && StaticServer.available,
+                   "needs root, setpriv and python3 to connect as another user"))
+    func controlRefusesOtherUsers() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let home = harness.root.appendingPathComponent("server-home").path
+        let running = try RunningServer(harness: harness, arguments: ["serve", "--home", home, "--listen", "127.0.0.1:0"])
+        defer { running.stop() }
+        _ = try running.waitForLine(containing: "serving on port")
+        let socket = home + "/control.sock"
+        #expect(chmod(socket, 0o666) == 0)
+        let marker = harness.root.appendingPathComponent("ran").path
+        let script = """
+        import socket, sys
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(sys.argv[1])
+        s.sendall((sys.argv[2] + "\\n").encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk: break
+            data += chunk
+        sys.stdout.write(data.decode())
+        """
+        let candidate = try harness.script("touches", "touch '\(marker)'")
+        let refused = try harness.run(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", script, socket, "upgrade " + candidate],
+                                      executable: "/usr/bin/setpriv")
+        #expect(refused.stdout.hasPrefix("error: permission denied: only user 0 or root may control this server"), "[\(refused.status)] \(refused.stdout)\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        // Its own user is still answered.
+        let status = try harness.run(["-c", script, socket, "status"], executable: "/usr/bin/python3")
+        #expect(status.stdout.hasPrefix("1.0.0 "), "\(status.stdout)\(status.stderr)")
+    }
+
     @Test("the server example imports nothing of the package but SelfUpgrade, Handoff, Modules and its handler module")
     func imports() throws {
         let directory = EmbeddingExampleTests.root.appendingPathComponent("Sources/ExampleServer")
