@@ -1,3 +1,5 @@
+import Platform
+
 /// Text from outside (a patch's file name, a proposal's name, a rejection reason) made safe to
 /// print: control characters are shown as escapes, so a name can never forge a line of its own
 /// (a name holding "\nagent: x accepted") or move the cursor (ESC sequences).
@@ -21,18 +23,6 @@ public enum DisplayText {
     // MARK: - Internals
 
     static func escaped(_ text: String, keepingNewlines: Bool) -> String {
-        var result = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\n" where keepingNewlines: result.append("\n")
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029:
-                result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result
+        TerminalText.escaped(text, keepingNewlines: keepingNewlines)
     }
 }

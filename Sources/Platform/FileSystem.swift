@@ -105,17 +105,30 @@ package enum FileSystem {
     /// - Throws: ``SystemError`` "open" (ELOOP for a link) or "read", or one whose `detail` says
     ///   the file is not a regular file.
     package static func readOwnFile(_ path: String) throws(SystemError) -> [UInt8]? {
+        guard let fd = try openOwnFile(path) else { return nil }
+        defer { try? fd.close() }
+        return try readAll(fd)
+    }
+
+    /// `path` opened for reading, never through a symbolic link and only when it is a regular
+    /// file (opened without blocking, so a FIFO planted there is refused, not waited on).
+    /// - Returns: nil when there is no such file.
+    static func openOwnFile(_ path: String) throws(SystemError) -> FileDescriptor? {
         let fd: FileDescriptor
         do {
             fd = try FileDescriptor.open(path, [.noFollow, .nonBlocking])
         } catch where error.errno == .noSuchFile {
             return nil
         }
-        defer { try? fd.close() }
-        guard try fd.status().kind == .regular else {
-            throw SystemError("read", path: path, errno: .invalidArgument, detail: "it is not a regular file")
+        do throws(SystemError) {
+            guard try fd.status().kind == .regular else {
+                throw SystemError("read", path: path, errno: .invalidArgument, detail: "it is not a regular file")
+            }
+        } catch {
+            try? fd.close()
+            throw error
         }
-        return try readAll(fd)
+        return fd
     }
 
     /// At most `maxBytes` from the start of the regular file at `path`, opened without following a
@@ -123,16 +136,8 @@ package enum FileSystem {
     /// - Returns: nil when nothing is there.
     /// - Throws: ``SystemError`` when it is not a regular file or cannot be read.
     package static func readOwnFile(_ path: String, maxBytes: Int) throws(SystemError) -> [UInt8]? {
-        let fd: FileDescriptor
-        do {
-            fd = try FileDescriptor.open(path, [.noFollow, .nonBlocking])
-        } catch where error.errno == .noSuchFile {
-            return nil
-        }
+        guard let fd = try openOwnFile(path) else { return nil }
         defer { try? fd.close() }
-        guard try fd.status().kind == .regular else {
-            throw SystemError("read", path: path, errno: .invalidArgument, detail: "it is not a regular file")
-        }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(maxBytes, 1), alignment: 1)
         defer { buffer.deallocate() }
         var total = 0

@@ -71,15 +71,7 @@ package struct ListeningSocket: Sendable {
     /// - Throws: ``SystemError`` "bind", "set the mode of", "listen on"; `EADDRINUSE` when `path`
     ///   is not a socket.
     package static func unix(path: String, backlog: Int32 = 128, mode: mode_t? = nil) throws(SystemError) -> ListeningSocket {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw SystemError("bind", path: path, errno: Errno(rawValue: ENAMETOOLONG))
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in bytes.enumerated() { raw[index] = byte }
-        }
+        var address = try unixAddress(path, action: "bind")
         var info = stat()
         if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
         let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)

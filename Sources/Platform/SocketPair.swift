@@ -97,20 +97,27 @@ package enum ResidentMemory {
     }
 }
 
+/// The address of the Unix socket at `path`.
+/// - Throws: ``SystemError`` `action` with ENAMETOOLONG when the path does not fit.
+func unixAddress(_ path: String, action: String) throws(SystemError) -> sockaddr_un {
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+        throw SystemError(action, path: path, errno: Errno(rawValue: ENAMETOOLONG))
+    }
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        for (index, byte) in bytes.enumerated() { raw[index] = byte }
+    }
+    return address
+}
+
 extension Socket {
     /// Connects to the Unix stream socket at `path` (at once, or fails: a Unix socket never
     /// connects in the background). The socket is close-on-exec and non-blocking.
     /// - Throws: ``SystemError`` "connect to" (`ENOENT`/`ECONNREFUSED` when nothing listens there).
     package static func connect(unixPath path: String) throws(SystemError) -> Socket {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw SystemError("connect to", path: path, errno: Errno(rawValue: ENAMETOOLONG))
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in bytes.enumerated() { raw[index] = byte }
-        }
+        var address = try unixAddress(path, action: "connect to")
         let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
         let fd = try systemCall("open a socket for", path: path) { socket(AF_UNIX, type, 0) }
         let connected = withUnsafePointer(to: &address) {
