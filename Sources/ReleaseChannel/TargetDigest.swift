@@ -30,7 +30,7 @@ struct TargetDigest {
     /// - Throws: ``SystemError`` when the file cannot be read.
     static func of(file path: String, _ offer: ReleaseOffer) throws(SystemError) -> TargetDigest {
         var digest = TargetDigest(offer)
-        let descriptor = try FileDescriptor.open(path)
+        let descriptor = try FileDescriptor.open(path, [.readOnly, .noFollow, .nonBlocking])
         defer { try? descriptor.close() }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }

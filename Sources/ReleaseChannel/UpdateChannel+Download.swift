@@ -40,6 +40,9 @@ extension UpdateChannel {
         } catch {
             throw ReleaseChannelError(.storage, "Failed to create \"\(directory)\": \(error)")
         }
+        // Only regular files of our own are reused or appended to: a link, FIFO, device or
+        // directory planted under either name is removed (a link itself, never its target).
+        for path in [final, partial] { try Self.removeUnlessRegular(path) }
         if FileSystem.exists(final), (try? TargetDigest.of(file: final, offer).check(offer)) != nil { return final }
         let url = self.url + "/targets/" + Self.encode(remoteDirectory + sha256 + "." + name)
         var offset = (try? FileSystem.status(partial))?.size ?? 0
@@ -88,14 +91,26 @@ extension UpdateChannel {
     }
 
     /// The highest version this installation ever accepted from the channel (nil: none yet).
-    public func highestAccepted() -> SemanticVersion? {
-        guard let bytes = try? FileSystem.readFile(directory + "/highest-accepted") else { return nil }
-        return SemanticVersion(String(decoding: bytes, as: UTF8.self).trimmingWhitespace())
+    /// - Throws: ``ReleaseChannelError`` `storage` when the record is there but is not a
+    ///   version (or not a regular file): the downgrade floor is never silently dropped.
+    public func highestAccepted() throws(ReleaseChannelError) -> SemanticVersion? {
+        let path = directory + "/highest-accepted"
+        let bytes: [UInt8]?
+        do {
+            bytes = try FileSystem.readOwnFile(path, maxBytes: 256)
+        } catch {
+            throw ReleaseChannelError(.storage, "The downgrade floor \"\(path)\" cannot be read: \(error); write the highest version this installation accepted into it")
+        }
+        guard let bytes else { return nil }
+        guard let version = SemanticVersion(String(decoding: bytes, as: UTF8.self).trimmingWhitespace()) else {
+            throw ReleaseChannelError(.storage, "The downgrade floor \"\(path)\" holds no version; write the highest version this installation accepted into it")
+        }
+        return version
     }
 
     /// Records `version` as accepted, unless a higher one already was.
     public func recordAccepted(_ version: SemanticVersion) throws(ReleaseChannelError) {
-        if let highest = highestAccepted(), highest >= version { return }
+        if let highest = try highestAccepted(), highest >= version { return }
         do {
             try FileSystem.writeAtomically(directory + "/highest-accepted", Array((version.description + "\n").utf8))
         } catch {
@@ -105,6 +120,16 @@ extension UpdateChannel {
 
     // MARK: - Internals
 
+    /// Removes what is at `path` unless it is a regular file (without following a link).
+    static func removeUnlessRegular(_ path: String) throws(ReleaseChannelError) {
+        guard let status = try? FileSystem.statusIfPresent(path, followLinks: false), status.kind != .regular else { return }
+        do {
+            if status.kind == .directory { try FileSystem.removeTree(path) } else { try FileSystem.removeFile(path) }
+        } catch {
+            throw ReleaseChannelError(.storage, "Failed to remove \"\(path)\", which is not a regular file: \(error)")
+        }
+    }
+
     /// Bytes written between two requests to start writeback.
     static let writebackInterval = 8 << 20
 
@@ -112,7 +137,7 @@ extension UpdateChannel {
     /// file at the end (and when the body fails).
     private func fetch(_ url: String, to partial: String, offset: Int, offer: ReleaseOffer, digest: inout TargetDigest,
                        progress: (Int, Int) -> Void) throws {
-        let descriptor = try FileDescriptor.open(partial, [.writeOnly, .create, .append], mode: 0o600)
+        let descriptor = try FileDescriptor.open(partial, [.writeOnly, .create, .append, .noFollow, .nonBlocking], mode: 0o600)
         var received = offset
         var flushed = offset  // writeback started up to here
         do {

@@ -71,7 +71,7 @@ public struct UpdateChannel: Sendable {
     /// This installation's id, made on first use (random, 128 bits, hex).
     public func installationID() throws(ReleaseChannelError) -> String {
         let path = directory + "/installation-id"
-        if let bytes = try? FileSystem.readFile(path) {
+        if let bytes = try? FileSystem.readOwnFile(path, maxBytes: 128) {
             let text = String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
             if !text.isEmpty { return text }
         }

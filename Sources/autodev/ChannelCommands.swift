@@ -209,7 +209,7 @@ enum ChannelCommands {
                         downloadOnly: Bool = false, confirm: (String) throws -> Void) throws {
         let current = SemanticVersion(autodevVersion)!
         let version = chosen.facts.version
-        let floor = max(channel.highestAccepted() ?? current, current)
+        let floor = max(try channel.highestAccepted() ?? current, current)
         if version < floor && !allowDowngrade {
             throw ReleaseChannelError(.invalidArgument, "Refusing autodev \(version): it is older than \(floor), the highest version this installation has accepted (pass --allow-downgrade to install it anyway)")
         }

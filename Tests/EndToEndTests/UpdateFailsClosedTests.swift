@@ -158,3 +158,55 @@ struct UpdateFailsClosedTests {
         #expect(requests.last?.hasSuffix(" bytes=\(kept)-") == true, "\(requests)")
     }
 }
+
+@Suite("update apply and the files planted in its channel directory")
+struct UpdatePlantedFilesTests {
+    @Test("""
+        a link, FIFO or directory planted as the partial download is removed, never written through or waited on; \
+        a damaged or FIFO downgrade floor is an error, not a missing floor
+        """)
+    func plantedFiles() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let directory = harness.root.path
+        let tool = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: directory) }
+        #expect(try tool(["release", "init", "--repo", "repo"]).status == 0)
+        let candidate = try harness.candidate(version: "0.2.0")
+        #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", candidate]).status == 0)
+        #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
+        #expect(try harness.run(["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json"],
+                                directory: directory).status == 0)
+        let sha256 = try #require(try harness.run(["digest", candidate], executable: Harness.binary).stdout.split(separator: " ").first)
+        let staging = harness.home + "/channel/staging"
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        let partial = staging + "/\(sha256).candidate.partial"
+        let victim = directory + "/victim"
+        try "victim line\n".write(toFile: victim, atomically: true, encoding: .utf8)
+
+        for plant in ["link", "fifo", "directory"] {
+            switch plant {
+            case "link": try FileManager.default.createSymbolicLink(atPath: partial, withDestinationPath: victim)
+            case "fifo": #expect(mkfifo(partial, 0o600) == 0)
+            default: try FileManager.default.createDirectory(atPath: partial, withIntermediateDirectories: false)
+            }
+            let fetched = try harness.run(["update", "apply", "--download-only"])
+            #expect(fetched.status == 0, "\(plant): \(fetched.stderr)")
+            #expect(fetched.stdout == staging + "/\(sha256).candidate\n", "\(plant): \(fetched.stdout)")
+            #expect(try String(contentsOfFile: victim, encoding: .utf8) == "victim line\n")
+            try FileManager.default.removeItem(atPath: staging + "/\(sha256).candidate")
+        }
+
+        let floor = harness.home + "/channel/highest-accepted"
+        try Data([0xFF, 0xFE] + Array("garbage 9.9.9\n".utf8)).write(to: URL(fileURLWithPath: floor))
+        let garbage = try harness.run(["update", "apply", "--yes"])
+        #expect(garbage.status == 1)
+        #expect(garbage.stderr.contains("The downgrade floor \"\(floor)\" holds no version"), "\(garbage.stderr)")
+        try FileManager.default.removeItem(atPath: floor)
+        #expect(mkfifo(floor, 0o600) == 0)
+        let fifo = try harness.run(["update", "apply", "--yes"])
+        #expect(fifo.status == 1)
+        #expect(fifo.stderr.contains("The downgrade floor \"\(floor)\" cannot be read"), "\(fifo.stderr)")
+        #expect(try harness.run(["--version"]).stdout == "0.1.0\n")
+    }
+}
