@@ -56,6 +56,8 @@ public final class Supervisor: @unchecked Sendable {
     var terminating: Int32?
     var killAt: UInt64?
     var lastStatus: TerminationStatus?
+    /// The program ended itself with status 0 after it was ready: the supervisor stops too.
+    var finished = false
     var systemdReady = false
     var connections: [Int32: (socket: Socket, input: [UInt8])] = [:]
 
@@ -185,7 +187,7 @@ public final class Supervisor: @unchecked Sendable {
                 ChildProcess.signal(pid, SIGKILL)
             }
         }
-        guard !busy, terminating == nil, main == nil else { return }
+        guard !busy, terminating == nil, main == nil, !finished else { return }
         if let at = restartAt, now < at { return }
         restartAt = nil
         startMain()
@@ -197,7 +199,7 @@ public final class Supervisor: @unchecked Sendable {
             sendSystemd("STOPPING=1")
             return Self.code(lastStatus ?? .exited(0))
         }
-        if terminating == nil, main == nil, restartAt == nil, lastStatus == .exited(0) {
+        if terminating == nil, main == nil, finished {
             sendSystemd("STOPPING=1")
             Self.log("the program exited with status 0: stopping")
             return 0
@@ -265,22 +267,31 @@ public final class Supervisor: @unchecked Sendable {
         lastStatus = status
         Self.log("pid \(pid) (\(child.version.short)) \(status)")
         if terminating != nil || busy { return }
-        if status == .exited(42) {
-            Self.log("exit status 42: restarting into the current version")
-            restarts += 1
-            return  // timers() starts it at once
-        }
-        if status == .exited(0) { return }
         restarts += 1
+        // A version that never said it was ready has not proved itself, however it ended (a
+        // crash, 0, 42): back to the last version that did.
         if !child.ready, let confirmed, confirmed != child.version {
             do {
                 let outcome = try upgrader.rollback(to: confirmed, options: Self.noRestart)
-                Self.log("\(child.version.short) crashed before it was ready: rolled back to \(confirmed.short) (\(outcome.transaction))")
+                Self.log("\(child.version.short) ended (\(status)) before it was ready: rolled back to \(confirmed.short) (\(outcome.transaction))")
                 return
             } catch {
-                Self.log("\(child.version.short) crashed before it was ready, and the rollback to \(confirmed.short) failed: \(error)")
+                Self.log("\(child.version.short) ended (\(status)) before it was ready, and the rollback to \(confirmed.short) failed: \(error)")
             }
         }
+        if status == .exited(0) {
+            restarts -= 1
+            finished = true
+            return
+        }
+        let lived = MonotonicClock.seconds(since: child.started)
+        if status == .exited(42), child.ready || lived >= 1 {
+            Self.log("exit status 42: restarting into the current version")
+            crashes = 0
+            return  // timers() starts it at once
+        }
+        // A crash, or an exit (42 or 0) within a second of a start that never became ready: with
+        // backoff, so a program that cannot start never spins.
         if child.ready, MonotonicClock.seconds(since: child.readyAt ?? child.started) >= 10 { crashes = 0 }
         scheduleRestart()
     }

@@ -151,12 +151,46 @@ struct SuperviseTests {
         try fixture.waitForLog { $0.filter { $0.hasPrefix("ready v1") }.count == 2 }
         #expect(try fixture.log().contains { $0.hasPrefix("start v2") })
         #expect(try fixture.current() == v1)
-        #expect(try supervisor.lines().contains { $0.contains("crashed before it was ready: rolled back to \(v1.prefix(12))") })
+        let lines = try supervisor.lines()
+        #expect(lines.contains { $0.contains("(exited with status 3) before it was ready: rolled back to \(v1.prefix(12))") }, "\(lines)")
         // A good version: exit 42 brings it up.
         _ = try harness.spawnTool(Harness.binary, ["supervise", "upgrade", "--home", fixture.home, "--from-binary", try fixture.program("v3"), "--next-start"])
         try fixture.signalProgram(supervisor, tag: "v1", SIGUSR1)
         try fixture.waitForLog { $0.contains { $0.hasPrefix("ready v3") } }
         #expect(try fixture.get() == "v3")
+    }
+
+    @Test("a version that exits 42 at once, never ready, is rolled back too, not restarted in a loop",
+          .enabled(if: python != nil, "needs python3"))
+    func exit42NeverReady() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let fixture = try Fixture(harness: harness)
+        let supervisor = try fixture.start(fixture.program("v1"))
+        defer { supervisor.stop() }
+        try fixture.waitForLog { $0.contains { $0.hasPrefix("ready v1") } }
+        let v1 = try fixture.current()
+        _ = try harness.spawnTool(Harness.binary, ["supervise", "upgrade", "--home", fixture.home, "--from-binary", try fixture.program("v2", mode: "exit42"), "--next-start"])
+        try fixture.signalProgram(supervisor, tag: "v1", SIGUSR1)
+        try fixture.waitForLog { $0.filter { $0.hasPrefix("ready v1") }.count == 2 }
+        let log = try fixture.log()
+        #expect(log.filter { $0.hasPrefix("start v2") }.count == 1, "\(log)")
+        #expect(try fixture.current() == v1)
+        #expect(try fixture.get() == "v1")
+    }
+
+    @Test("a ready program that exits 0 on its own ends the supervisor with status 0, started once", .enabled(if: python != nil, "needs python3"))
+    func exitZeroEnds() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let fixture = try Fixture(harness: harness)
+        let supervisor = try fixture.start(fixture.program("v1"))
+        defer { supervisor.stop() }
+        try fixture.waitForLog { $0.contains { $0.hasPrefix("ready v1") } }
+        try fixture.signalProgram(supervisor, tag: "v1", SIGUSR2)
+        #expect(try supervisor.waitForExit() == 0)
+        let log = try fixture.log()
+        #expect(log.filter { $0.hasPrefix("start v1") }.count == 1, "\(log)")
     }
 
     @Test("--ready started: a program that does not speak sd_notify is upgraded once it runs", .enabled(if: python != nil, "needs python3"))
@@ -337,12 +371,15 @@ struct Fixture {
             say("start", TAG, os.getpid(), os.environ.get("LISTEN_FDS"), os.environ.get("LISTEN_PID") == str(os.getpid()), os.environ.get("LISTEN_FDNAMES"))
             if MODE == "crash":
                 sys.exit(3)
+            if MODE == "exit42":
+                sys.exit(42)
             def term(number, frame):
                 say("term", TAG)
                 os._exit(7)
             signal.signal(signal.SIGTERM, signal.SIG_IGN if MODE == "ignore-term" else term)
             signal.signal(signal.SIGHUP, lambda number, frame: say("hup", TAG))
             signal.signal(signal.SIGUSR1, lambda number, frame: os._exit(42))
+            signal.signal(signal.SIGUSR2, lambda number, frame: os._exit(0))
             listener = socket.socket(fileno=3)
             if MODE != "never-ready":
                 address = os.environ["NOTIFY_SOCKET"]
