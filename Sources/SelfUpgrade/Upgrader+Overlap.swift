@@ -87,6 +87,8 @@ struct ReadyStep: TransactionStep {
 
     func run(_ context: inout TransactionContext) throws -> StepOutcome {
         let target = context.target!
+        // Starting a second copy of what already serves proves nothing.
+        if target == context.from { throw UpgradeError.alreadyCurrent(id: VersionID(target).short) }
         try overlap.start(context.home.binary(target), VersionID(target))
         return StepOutcome(to: target)
     }

@@ -61,6 +61,12 @@ public struct Upgrader: Sendable {
     }
 
     var store: VersionStore { VersionStore(home: home) }
+
+    /// Re-hashes a stored version: its bytes must still match its id (a bad disk, a hand edit).
+    /// - Throws: ``StorageError`` for a missing or damaged version.
+    package func verifyStored(_ version: VersionID) throws {
+        try store.verify(version.digest)
+    }
     var verifier: Verifier { Verifier(home: home, program: program, configuration: configuration) }
 
     // MARK: - Start

@@ -38,7 +38,8 @@ extension Supervisor {
         guard let newline = connection.input.firstIndex(of: 10) else { return }
         let line = String(decoding: connection.input[..<newline], as: UTF8.self)
         connections.removeValue(forKey: fd)
-        let reply = busy ? ControlReply(ok: false, message: "An upgrade or rollback is already running; nothing changed") : handle(line)
+        // Status only reads: it is answered during an upgrade too.
+        let reply = busy && line != "status" ? ControlReply(ok: false, message: "An upgrade or rollback is already running; nothing changed") : handle(line)
         var text = Array(reply.line().utf8)
         try? text.withUnsafeMutableBytes { try connection.socket.sendAll(UnsafeRawBufferPointer($0), timeout: 5) }
         connection.socket.close()

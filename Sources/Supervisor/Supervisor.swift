@@ -223,6 +223,8 @@ public final class Supervisor: @unchecked Sendable {
     }
 
     func spawn(_ version: VersionID) throws -> Int32 {
+        // What runs is what was stored: its bytes still match its id.
+        try upgrader.verifyStored(version)
         let path = upgrader.binaryPath(of: version)
         let pid = try ChildProcess.spawn(path, arguments: [configuration.program] + configuration.arguments,
                                          environment: baseEnvironment, listeners: listeners.all.map(\.descriptor))

@@ -179,6 +179,35 @@ struct SuperviseTests {
         #expect(try fixture.get() == "v1")
     }
 
+    @Test("an upgrade to the version already serving is refused; a stored version whose bytes changed is not run",
+          .enabled(if: python != nil, "needs python3"))
+    func currentAndTampered() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let fixture = try Fixture(harness: harness)
+        let program = try fixture.program("v1")
+        let supervisor = try fixture.start(program)
+        try fixture.waitForLog { $0.contains { $0.hasPrefix("ready v1") } }
+        let same = try harness.spawnTool(Harness.binary, ["supervise", "upgrade", "--home", fixture.home, "--from-binary", program])
+        #expect(same.status == 1)
+        #expect(same.stdout.contains("is already the current version") || same.stderr.contains("is already the current version"), "\(same.stdout)\(same.stderr)")
+        #expect(try fixture.log().filter { $0.hasPrefix("start v1") }.count == 1)
+        kill(supervisor.pid, SIGTERM)
+        _ = try supervisor.waitForExit()
+
+        // The stored program changed on disk: the next supervisor refuses to run it.
+        let stored = fixture.home + "/versions/" + (try fixture.current()) + "/program"
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: stored))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("\n# changed\n".utf8))
+        try handle.close()
+        let again = try fixture.start(program)
+        defer { again.stop() }
+        let refused = try again.waitForLine(containing: "could not start the program")
+        #expect(refused.contains("damaged") || refused.contains("does not match"), "\(refused)")
+        #expect(try fixture.log().filter { $0.hasPrefix("start v1") }.count == 1)
+    }
+
     @Test("a ready program that exits 0 on its own ends the supervisor with status 0, started once", .enabled(if: python != nil, "needs python3"))
     func exitZeroEnds() throws {
         let harness = try Harness()
