@@ -11,7 +11,17 @@ extension Supervisor {
 
     func acceptControl() {
         for _ in 0..<16 {
-            guard let fd = try? control.accept() else { return }
+            let accepted: Int32?
+            do {
+                accepted = try control.accept()
+            } catch {
+                // Out of descriptors (EMFILE, ENFILE): the connection stays queued; look again
+                // in 100 ms instead of spinning on a listener that stays readable.
+                Self.log("could not accept a control connection: \(error)")
+                controlPausedUntil = MonotonicClock.now() + 100_000_000
+                return
+            }
+            guard let fd = accepted else { return }
             let socket = Socket.adopting(fd, endpoint: control.endpoint)
             // An upgrade runs a binary the client names: only this user (or root) may ask.
             guard let user = socket.peerUserID, user == 0 || user == Privilege.userID else {
@@ -19,7 +29,7 @@ extension Supervisor {
                 socket.close()
                 continue
             }
-            connections[fd] = (socket, [])
+            connections[fd] = (socket, [], MonotonicClock.now())
         }
     }
 

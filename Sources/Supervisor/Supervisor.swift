@@ -59,7 +59,11 @@ public final class Supervisor: @unchecked Sendable {
     /// The program ended itself with status 0 after it was ready: the supervisor stops too.
     var finished = false
     var systemdReady = false
-    var connections: [Int32: (socket: Socket, input: [UInt8])] = [:]
+    var connections: [Int32: (socket: Socket, input: [UInt8], since: UInt64)] = [:]
+    /// While out of descriptors, the control socket is not polled until then (no busy loop).
+    var controlPausedUntil: UInt64?
+    /// How long a control connection may take to send its request.
+    static let requestDeadline: UInt64 = 2_000_000_000
 
     // MARK: - API
 
@@ -153,11 +157,13 @@ public final class Supervisor: @unchecked Sendable {
     /// One round: wait for a signal, a notification, a control request, or the next timer.
     func pumpOnce(until deadline: UInt64?) {
         let now = MonotonicClock.now()
-        var wake = [deadline, restartAt, killAt].compactMap { $0 }.min()
-        if !busy, main == nil, restartAt == nil, terminating == nil { wake = now }
+        if let until = controlPausedUntil, now >= until { controlPausedUntil = nil }
+        let requestDeadlines = connections.values.map { $0.since + Self.requestDeadline }
+        var wake = ([deadline, restartAt, killAt, controlPausedUntil].compactMap { $0 } + requestDeadlines).min()
+        if !busy, main == nil, restartAt == nil, terminating == nil, !finished { wake = now }
         let timeout = wake.map { Double($0 > now ? $0 - now : 0) / 1e9 }
         var watched: [(descriptor: Int32, events: Int16)] = [(signals.descriptor, Poller.readable), (notify.descriptor, Poller.readable),
-                                                             (control.rawValue, Poller.readable)]
+                                                             (control.rawValue, controlPausedUntil == nil ? Poller.readable : 0)]
         let open = Array(connections.keys)
         watched += open.map { ($0, Poller.readable) }
         let events = Poller.wait(watched, timeout: timeout)
@@ -179,6 +185,12 @@ public final class Supervisor: @unchecked Sendable {
 
     func timers() {
         let now = MonotonicClock.now()
+        // A control connection that has not sent its request in time is closed: idle clients
+        // cannot hold the supervisor's descriptors.
+        for (fd, connection) in connections where now >= connection.since + Self.requestDeadline {
+            connections.removeValue(forKey: fd)
+            connection.socket.close()
+        }
         if let at = killAt, now >= at {
             killAt = nil
             for pid in children.keys {

@@ -208,6 +208,28 @@ struct SuperviseTests {
         #expect(try fixture.log().filter { $0.hasPrefix("start v1") }.count == 1)
     }
 
+    @Test("a control connection that sends nothing is closed by the supervisor; others are answered meanwhile",
+          .enabled(if: python != nil, "needs python3"))
+    func idleControlConnection() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let fixture = try Fixture(harness: harness)
+        let supervisor = try fixture.start(fixture.program("v1"))
+        defer { supervisor.stop() }
+        try fixture.waitForLog { $0.contains { $0.hasPrefix("ready v1") } }
+        let idle = try Socket.connect(unixPath: fixture.home + "/supervise.sock")
+        defer { idle.close() }
+        let status = try harness.spawnTool(Harness.binary, ["supervise", "status", "--home", fixture.home])
+        #expect(status.status == 0, "\(status.stdout)\(status.stderr)")
+        // The supervisor ends the idle connection (end of file), without being asked.
+        let start = MonotonicClock.now()
+        var closed = false
+        while !closed, MonotonicClock.seconds(since: start) < 30 {
+            if let bytes = try? idle.receiveWaiting(), bytes.isEmpty { closed = true } else { ProcessControl.sleep(seconds: 0.05) }
+        }
+        #expect(closed, "the idle control connection was still open after 30 s")
+    }
+
     @Test("a ready program that exits 0 on its own ends the supervisor with status 0, started once", .enabled(if: python != nil, "needs python3"))
     func exitZeroEnds() throws {
         let harness = try Harness()
