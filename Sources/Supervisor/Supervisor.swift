@@ -144,7 +144,7 @@ public final class Supervisor: @unchecked Sendable {
     /// with (the program's, after SIGTERM or SIGINT, or 0 when it exited 0 on its own).
     public func run() -> Int32 {
         sendSystemd("MAINPID=\(ProcessControl.id)\nSTATUS=starting")
-        Self.log("pid \(ProcessControl.id) supervising \(configuration.program) on \(listenerDescriptions.joined(separator: ", ")); control \(SupervisorConfiguration.controlSocket(home: configuration.home))")
+        Self.log("pid \(ProcessControl.id) supervising \(configuration.program) on \(listenerDescriptions.isEmpty ? "no listener" : listenerDescriptions.joined(separator: ", ")); control \(SupervisorConfiguration.controlSocket(home: configuration.home))")
         startMain()
         while true {
             if let code = exitCode() { return code }
