@@ -12,8 +12,13 @@ struct PythonTUFTests {
 
     /// The Python of a virtual environment with python-tuf and pyca/cryptography (for signing):
     /// the conformance suite's, when `scripts/conformance` made one, else `.build/python-tuf/venv`,
-    /// made here when missing.
-    static func pythonWithTUF() throws -> String {
+    /// made here when missing: once per test process, however many tests ask at the same time
+    /// (two making it at once would clear each other's).
+    static func pythonWithTUF() throws -> String { try madePython.get() }
+
+    private static let madePython = Result { try makePythonWithTUF() }
+
+    private static func makePythonWithTUF() throws -> String {
         for candidate in [packageRoot + "/.build-conformance/venv/bin/python", packageRoot + "/.build/python-tuf/venv/bin/python"]
         where FileManager.default.isExecutableFile(atPath: candidate) {
             if try run(candidate, ["-c", "import tuf.ngclient, cryptography"]).status == 0 { return candidate }
