@@ -123,9 +123,8 @@ struct SuperviseTests {
         let harness = try Harness()
         defer { harness.cleanUp() }
         let fixture = try Fixture(harness: harness)
-        let supervisor = try fixture.start(fixture.program("v1"))
+        let supervisor = try fixture.startReady("v1")
         defer { supervisor.stop() }
-        try fixture.waitForLog { $0.contains { $0.hasPrefix("ready v1") } }
         let before = try fixture.snapshot()
         let upgrade = try harness.spawnTool(Harness.binary, ["supervise", "upgrade", "--home", fixture.home, "--from-binary", try fixture.program("v2", mode: "crash")])
         #expect(upgrade.status == 1 && upgrade.stdout.contains("exited with status 3 before it was ready"), "\(upgrade.stdout)")
@@ -139,11 +138,10 @@ struct SuperviseTests {
         let harness = try Harness()
         defer { harness.cleanUp() }
         let fixture = try Fixture(harness: harness)
-        let supervisor = try fixture.start(fixture.program("v1"))
+        let supervisor = try fixture.startReady("v1")
         defer { supervisor.stop() }
-        try fixture.waitForLog { $0.contains { $0.hasPrefix("ready v1") } }
         let v1 = try fixture.current()
-        let staged = try harness.spawnTool(Harness.binary, ["supervise", "upgrade", "--home", fixture.home, "--from-binary", try fixture.program("v2", mode: "crash"), "--next-start"])
+        let staged = try fixture.stageForNextStart("v2", mode: "crash")
         #expect(staged.status == 0 && staged.stdout.contains("runs it from its next start"), "\(staged.stdout)")
         #expect(try fixture.current() != v1)
         // v1 asks to be restarted into the new version; v2 crashes before READY=1: back to v1.
@@ -154,7 +152,7 @@ struct SuperviseTests {
         let lines = try supervisor.lines()
         #expect(lines.contains { $0.contains("(exited with status 3) before it was ready: rolled back to \(v1.prefix(12))") }, "\(lines)")
         // A good version: exit 42 brings it up.
-        _ = try harness.spawnTool(Harness.binary, ["supervise", "upgrade", "--home", fixture.home, "--from-binary", try fixture.program("v3"), "--next-start"])
+        _ = try fixture.stageForNextStart("v3")
         try fixture.signalProgram(supervisor, tag: "v1", SIGUSR1)
         try fixture.waitForLog { $0.contains { $0.hasPrefix("ready v3") } }
         #expect(try fixture.get() == "v3")
@@ -166,11 +164,10 @@ struct SuperviseTests {
         let harness = try Harness()
         defer { harness.cleanUp() }
         let fixture = try Fixture(harness: harness)
-        let supervisor = try fixture.start(fixture.program("v1"))
+        let supervisor = try fixture.startReady("v1")
         defer { supervisor.stop() }
-        try fixture.waitForLog { $0.contains { $0.hasPrefix("ready v1") } }
         let v1 = try fixture.current()
-        _ = try harness.spawnTool(Harness.binary, ["supervise", "upgrade", "--home", fixture.home, "--from-binary", try fixture.program("v2", mode: "exit42"), "--next-start"])
+        _ = try fixture.stageForNextStart("v2", mode: "exit42")
         try fixture.signalProgram(supervisor, tag: "v1", SIGUSR1)
         try fixture.waitForLog { $0.filter { $0.hasPrefix("ready v1") }.count == 2 }
         let log = try fixture.log()
@@ -214,9 +211,8 @@ struct SuperviseTests {
         let harness = try Harness()
         defer { harness.cleanUp() }
         let fixture = try Fixture(harness: harness)
-        let supervisor = try fixture.start(fixture.program("v1"))
+        let supervisor = try fixture.startReady("v1")
         defer { supervisor.stop() }
-        try fixture.waitForLog { $0.contains { $0.hasPrefix("ready v1") } }
         let idle = try Socket.connect(unixPath: fixture.home + "/supervise.sock")
         defer { idle.close() }
         let status = try harness.spawnTool(Harness.binary, ["supervise", "status", "--home", fixture.home])
@@ -235,9 +231,8 @@ struct SuperviseTests {
         let harness = try Harness()
         defer { harness.cleanUp() }
         let fixture = try Fixture(harness: harness)
-        let supervisor = try fixture.start(fixture.program("v1"))
+        let supervisor = try fixture.startReady("v1")
         defer { supervisor.stop() }
-        try fixture.waitForLog { $0.contains { $0.hasPrefix("ready v1") } }
         try fixture.signalProgram(supervisor, tag: "v1", SIGUSR2)
         #expect(try supervisor.waitForExit() == 0)
         let log = try fixture.log()
@@ -274,9 +269,8 @@ struct SuperviseTests {
         let harness = try Harness()
         defer { harness.cleanUp() }
         let fixture = try Fixture(harness: harness)
-        let supervisor = try fixture.start(fixture.program("v1"))
+        let supervisor = try fixture.startReady("v1")
         defer { supervisor.stop() }
-        try fixture.waitForLog { $0.contains { $0.hasPrefix("ready v1") } }
         // The systemd convention as the program sees it: one descriptor, LISTEN_PID its own pid, named.
         let child = try #require(try SuperviseTests.children(of: supervisor.pid).first)
         #expect(try fixture.log().first == "start v1 \(child) 1 True http")
@@ -292,9 +286,8 @@ struct SuperviseTests {
         let harness = try Harness()
         defer { harness.cleanUp() }
         let fixture = try Fixture(harness: harness)
-        let supervisor = try fixture.start(fixture.program("v1"))
+        let supervisor = try fixture.startReady("v1")
         defer { supervisor.stop() }
-        try fixture.waitForLog { $0.contains { $0.hasPrefix("ready v1") } }
         kill(supervisor.pid, SIGKILL)
         try fixture.waitForLog { $0.contains { $0.hasPrefix("term v1") } }
     }
@@ -450,6 +443,24 @@ struct Fixture {
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
         return path
+    }
+
+    /// Starts the supervisor on version `tag` of the program and waits until it is ready.
+    func startReady(_ tag: String) throws -> RunningServer {
+        let supervisor = try start(program(tag))
+        do {
+            try waitForLog { $0.contains { $0.hasPrefix("ready \(tag)") } }
+        } catch {
+            supervisor.stop()
+            throw error
+        }
+        return supervisor
+    }
+
+    /// Stages version `tag` for the program's next start (`supervise upgrade --next-start`).
+    @discardableResult
+    func stageForNextStart(_ tag: String, mode: String = "ready") throws -> Harness.Result {
+        try harness.spawnTool(Harness.binary, ["supervise", "upgrade", "--home", home, "--from-binary", try program(tag, mode: mode), "--next-start"])
     }
 
     func start(_ program: String, extra: [String] = []) throws -> RunningServer {
