@@ -8,15 +8,28 @@ public enum ExampleHandler {
     /// The version a worker runs when none is named.
     public static let latest = "2"
 
-
     static func count(_ state: [UInt8], schema: Int) throws -> Int {
         guard schema == 1, let count = Int(String(decoding: state, as: UTF8.self)) else { throw ModuleFailure("malformed handler state") }
         return count
     }
 }
 
+/// What both versions keep: the count of requests answered, as decimal text (schema 1).
+protocol CountingHandler: ReloadableModule {
+    var answered: Int { get set }
+}
+
+extension CountingHandler {
+    public func snapshot() -> [UInt8] { Array(String(answered).utf8) }
+    public mutating func restore(_ state: [UInt8], schema: Int) throws { answered = try ExampleHandler.count(state, schema: schema) }
+    public static func migrate(_ state: [UInt8], from: Int, to: Int) throws -> [UInt8] {
+        guard from == to else { throw ModuleFailure("no migration from schema \(from) to \(to)") }
+        return state
+    }
+}
+
 /// Handler version 1.
-public struct HandlerV1: ReloadableModule {
+public struct HandlerV1: CountingHandler {
     public static let name = "example-handler"
     public static let version = "1"
     public static let protocolVersion = 1
@@ -29,17 +42,10 @@ public struct HandlerV1: ReloadableModule {
         answered += 1
         return Array("handler v1: \(String(decoding: message, as: UTF8.self)) (request \(answered))\n".utf8)
     }
-
-    public func snapshot() -> [UInt8] { Array(String(answered).utf8) }
-    public mutating func restore(_ state: [UInt8], schema: Int) throws { answered = try ExampleHandler.count(state, schema: schema) }
-    public static func migrate(_ state: [UInt8], from: Int, to: Int) throws -> [UInt8] {
-        guard from == to else { throw ModuleFailure("no migration from schema \(from) to \(to)") }
-        return state
-    }
 }
 
 /// Handler version 2: another reply text, the same state.
-public struct HandlerV2: ReloadableModule {
+public struct HandlerV2: CountingHandler {
     public static let name = "example-handler"
     public static let version = "2"
     public static let protocolVersion = 1
@@ -51,12 +57,5 @@ public struct HandlerV2: ReloadableModule {
     public mutating func handle(_ message: [UInt8]) throws -> [UInt8] {
         answered += 1
         return Array("handler v2: \(String(decoding: message, as: UTF8.self)) (request \(answered))\n".utf8)
-    }
-
-    public func snapshot() -> [UInt8] { Array(String(answered).utf8) }
-    public mutating func restore(_ state: [UInt8], schema: Int) throws { answered = try ExampleHandler.count(state, schema: schema) }
-    public static func migrate(_ state: [UInt8], from: Int, to: Int) throws -> [UInt8] {
-        guard from == to else { throw ModuleFailure("no migration from schema \(from) to \(to)") }
-        return state
     }
 }
