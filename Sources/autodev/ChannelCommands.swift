@@ -131,9 +131,10 @@ enum ChannelCommands {
     static func check(_ arguments: ParsedArguments) throws -> Int32 {
         let current = try semanticVersion("current-version", arguments, CommandTree.updateCheck, required: false)
             ?? SemanticVersion(autodevVersion)!
+        let stall = try stallTimeout(arguments, CommandTree.updateCheck)
         let home = HomeLocator.locate(option: arguments.value("home")).root
         var channel = try UpdateChannel.load(home: home)
-        channel.stallTimeout = try stallTimeout(arguments, CommandTree.updateCheck)
+        channel.stallTimeout = stall
         let installation = try channel.installationID()
         let offers = try channel.offers(program: autodevIdentity.name)
         let platform = ReleasePlatform.current
@@ -166,12 +167,13 @@ enum ChannelCommands {
     static func apply(_ arguments: ParsedArguments) throws -> Int32 {
         let spec = CommandTree.updateApply
         let wanted = try semanticVersion("version", arguments, spec, required: false)
+        let stall = try stallTimeout(arguments, spec)
         // After the swap this same command line runs in the new version, which finishes here.
         let (session, code) = try Session.begin(arguments)
         guard let session else { return code }
         let current = SemanticVersion(autodevVersion)!
         var channel = try UpdateChannel.load(home: session.home.root)
-        channel.stallTimeout = try stallTimeout(arguments, spec)
+        channel.stallTimeout = stall
         let installation = try channel.installationID()
         let offers = try channel.offers(program: autodevIdentity.name)
         let platform = ReleasePlatform.current

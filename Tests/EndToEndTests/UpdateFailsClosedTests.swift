@@ -84,6 +84,9 @@ struct UpdateFailsClosedTests {
         let repository = scenario.repository
         let metadata = repository + "/metadata"
 
+        // A usage error comes first, even where no channel is configured.
+        let unconfigured = try harness.run(["update", "check", "--stall-timeout", "x", "--home", harness.root.path + "/nowhere"])
+        #expect(unconfigured.status == 64, "\(unconfigured.stderr)")
         for bad in ["0", "nan", "-1", "1e9"] {
             let refused = try harness.run(["update", "apply", "--yes", "--stall-timeout", bad])
             #expect(refused.status == 64, "\(bad): \(refused.stderr)")
