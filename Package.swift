@@ -67,7 +67,7 @@ let package = Package(
         .executableTarget(name: "EmbeddingExample", dependencies: ["SelfUpgrade"]),
         // What several test targets share: servers run as child processes.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "PlatformTests", dependencies: ["Platform"]),
+        .testTarget(name: "PlatformTests", dependencies: ["Platform", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"], exclude: ["server.py"]),
         .testTarget(name: "IntegrityTests", dependencies: ["Integrity"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "SelfUpgrade", "Platform", "Integrity"]),

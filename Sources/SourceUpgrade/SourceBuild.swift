@@ -62,13 +62,16 @@ public struct SourceBuild: Sendable, Equatable {
 
 /// Reads the lines that explain a failed build or test run out of its log.
 package enum ToolLog {
-    /// The first distinct compiler errors (`file:line:column: error: …`) or test failures.
+    /// The first distinct compiler errors (`file:line:column: error: …`), test failures and crashes.
+    /// A log that names none of them (a tool that stopped for another reason) is summed up by its
+    /// last lines, so the reason never reads as a bare exit status.
     package static func firstProblems(in path: String, limit: Int = 5) -> [String] {
         guard let bytes = try? FileSystem.readFile(path) else { return [] }
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
         var found: [String] = []
+        var toolErrors: [String] = []
         var previousFound = false
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
-            let text = line.trimmingSpaces()
+        for text in lines {
             // Swift Testing puts an expectation's comment on the lines after it, behind "↳".
             if previousFound, text.hasPrefix("↳") {
                 found[found.count - 1] += " " + text
@@ -76,13 +79,16 @@ package enum ToolLog {
             }
             previousFound = false
             guard found.count < limit else { break }
+            if text.hasPrefix("error: "), !toolErrors.contains(text), toolErrors.count < limit { toolErrors.append(text) }
             let isCompilerError = text.contains(": error: ") && text.first == "/"
-            let isTestFailure = text.contains("recorded an issue at") || text.contains(": error: -[")
-            guard isCompilerError || isTestFailure, !found.contains(text) else { continue }
+            let isTestFailure = text.contains("recorded an issue") || text.contains(": error: -[")
+            let isCrash = text.contains("Fatal error: ") || text.contains("unexpected signal")
+            guard isCompilerError || isTestFailure || isCrash, !found.contains(text) else { continue }
             found.append(text)
             previousFound = true
         }
-        return found
+        if found.isEmpty { found = toolErrors }
+        return found.isEmpty ? lines.suffix(3).map { String($0.prefix(300)) } : found
     }
 
     /// The last non-empty line (for a progress display).

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("Bad input: a clear error, a non-zero exit, nothing changed on disk")
 struct BadInputTests {
@@ -75,7 +76,8 @@ struct BadInputTests {
         let marker = harness.root.appendingPathComponent("grandchild-alive").path
         let forking = try harness.script("forking", "(sleep 3; touch \(marker)) & sleep 600")
         try expectRejected(harness, ["self-upgrade", "--from-binary", forking, "--timeout", "1"], message: "was killed")
-        sleep(4)
+        // Left alive, the forked shell would touch the marker within 3 s and then end.
+        #expect(Processes.waitUntilGone(commandLineContaining: marker).isEmpty, "a child of the candidate outlived it")
         #expect(!FileManager.default.fileExists(atPath: marker), "a child of the candidate outlived it")
     }
 

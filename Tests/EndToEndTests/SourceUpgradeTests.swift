@@ -1,6 +1,7 @@
 import Foundation
 import Integrity
 import Testing
+import TestSupport
 
 /// Builds autodev from a clean clone of this repository, several times: minutes, not seconds.
 /// scripts/test runs it on its own after the other tests.
@@ -120,13 +121,8 @@ struct SourceUpgradeTests {
         let abort = try #require(records.last.map { try harness.json(String($0.drop { $0 != " " }.dropFirst())) })
         #expect(abort["kind"] as? String == "abort", "\(records)")
         #expect((abort["reason"] as? String)?.contains("Cancelled") == true, "\(abort)")
-        // Killed processes take a moment to leave /proc.
-        var survivors = try Harness.processes(commandLineContaining: harness.home + "/build")
-        for _ in 0..<100 where !survivors.isEmpty {
-            usleep(20_000)
-            survivors = try Harness.processes(commandLineContaining: harness.home + "/build")
-        }
-        #expect(survivors.isEmpty, "the build tools outlived the cancellation")
+        #expect(Processes.waitUntilGone(commandLineContaining: harness.home + "/build", seconds: 2).isEmpty,
+                "the build tools outlived the cancellation")
 
         let rollback = try harness.run(["self-upgrade", "rollback", "--yes"])
         #expect(rollback.status == 0, "\(rollback.stderr)")
@@ -175,15 +171,6 @@ struct SourceUpgradeTests {
 }
 
 extension Harness {
-    /// The pids of processes whose command line contains `text`.
-    static func processes(commandLineContaining text: String) throws -> [Int32] {
-        try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap { entry in
-            guard let pid = Int32(entry), let bytes = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
-            let commandLine = String(decoding: bytes.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
-            return commandLine.contains(text) ? pid : nil
-        }
-    }
-
     /// Runs git in `directory` and returns its output.
     static func git(_ arguments: [String], in directory: String) throws -> String {
         let process = Process()

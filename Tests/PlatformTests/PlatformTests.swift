@@ -1,6 +1,7 @@
 import Foundation
 import Platform
 import Testing
+import TestSupport
 
 private func scratch() throws -> String {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("autodev-platform-\(UUID().uuidString.prefix(8))").path
@@ -76,7 +77,8 @@ struct ProcessTests {
         configuration.timeoutSeconds = 0.5
         let status = try Subprocess.run(configuration)
         #expect(status == .timedOut(seconds: 0.5))
-        sleep(3)
+        // Left alive, the forked shell would touch the file within 2 s and then end.
+        #expect(Processes.waitUntilGone(commandLineContaining: directory).isEmpty, "a child of the timed-out process outlived it")
         #expect(!FileManager.default.fileExists(atPath: directory + "/survivor"))
     }
 

@@ -41,4 +41,27 @@ struct ToolLogTests {
             "✘ Test fails() recorded an issue at StorageTests.swift:190:26: Expectation failed: (1 + 1 → 2) == 3 ↳ introduced by a patch",
         ])
     }
+
+    @Test("a test run that crashed or stopped without a failed test is explained by the tool's errors, else its last lines")
+    func crashesAndOtherEnds() throws {
+        let crashed = try log("""
+            ◇ Test run started.
+            ◇ Test reads() started.
+            Storage/Home.swift:40: Fatal error: Unexpectedly found nil while unwrapping an Optional value
+            error: Exited with unexpected signal code 4
+            """)
+        let other = try log("""
+            [1/3] Compiling
+            error: the test runner could not be found
+
+            """)
+        let silent = try log("one\ntwo\n\nthree\nfour\n")
+        defer { for path in [crashed, other, silent] { try? FileManager.default.removeItem(atPath: path) } }
+        #expect(ToolLog.firstProblems(in: crashed) == [
+            "Storage/Home.swift:40: Fatal error: Unexpectedly found nil while unwrapping an Optional value",
+            "error: Exited with unexpected signal code 4",
+        ])
+        #expect(ToolLog.firstProblems(in: other) == ["error: the test runner could not be found"])
+        #expect(ToolLog.firstProblems(in: silent) == ["two", "three", "four"])
+    }
 }
