@@ -61,8 +61,9 @@ package struct SystemError: Error, Sendable, CustomStringConvertible, Equatable 
     }
 
     package var description: String {
-        var text = "Failed to \(action) \"\(path)\""
-        if let destination { text += " to \"\(destination)\"" }
+        // A path comes from outside: a line break in it must not start a line of its own.
+        var text = "Failed to \(action) \"\(TerminalText.escaped(path))\""
+        if let destination { text += " to \"\(TerminalText.escaped(destination))\"" }
         if let detail { return text + ": \(detail)" }
         if errno == .tooManyLinks { return text + ": it is a symbolic link, and links are not followed there" }
         return text + ": \(errno)"

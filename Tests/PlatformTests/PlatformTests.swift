@@ -34,6 +34,9 @@ struct FileSystemTests {
         let error = #expect(throws: SystemError.self) { try FileSystem.rename("/nonexistent/a", to: "/nonexistent/b") }
         #expect(error?.description == "Failed to rename \"/nonexistent/a\" to \"/nonexistent/b\": No such file or directory")
         #expect(error?.errno == .noSuchFile)
+        // A line break or escape sequence in a path cannot start a line of its own in the message.
+        let forged = #expect(throws: SystemError.self) { try FileSystem.readFile("/nonexistent/a\nError: forged\u{1B}[2K") }
+        #expect(forged?.description == "Failed to open \"/nonexistent/a\\nError: forged\\u{1B}[2K\": No such file or directory")
     }
 
     @Test("a rename failing with EXDEV leaves the link as it was")
