@@ -37,6 +37,8 @@ package struct Home: Sendable, Equatable {
     /// The warm caches of source builds: `<home>/build` (release) and `<home>/build-test`; every
     /// build and test tool names this prefix in its arguments, which is how recovery finds them.
     package var buildCache: String { root + "/build" }
+    /// `<home>/build-test`: the test build's cache, shared by source upgrades and module proposals.
+    package var testBuildCache: String { buildCache + "-test" }
     /// The git working copy of the program's source that source upgrades build (`init --source`).
     package var workingCopy: String { root + "/source" }
 

@@ -3,6 +3,7 @@ import ExampleHandler
 import FoundationEssentials
 import Modules
 import Platform
+import SourceUpgrade
 import Storage
 
 /// The modules this program carries: each has a target of its own, a worker product that
@@ -108,16 +109,21 @@ enum ModuleCommands {
         configuration.outputPath = log
         configuration.errorPath = log
         let status = try Subprocess.run(configuration)
-        guard status.isSuccess else { throw ModuleCommandError("Failed to \(action): swift \(arguments.first ?? "") \(status) (output in \"\(log)\")") }
+        guard status.isSuccess else {
+            // The compiler errors or failed tests that explain it, as a source upgrade reports them.
+            let problems = ToolLog.firstProblems(in: log).map { "\n  " + $0 }.joined()
+            throw ModuleCommandError("Failed to \(action): swift \(arguments.first ?? "") \(status)\(problems)\nFull log: \(log)")
+        }
     }
 
-    /// The agent's path for a proposal that changes only one module: build, test, and reload
-    /// (in place when a host runs for the home, else for its next start).
+    /// The agent's path for a proposal that changes only one module: build, test (in the warm
+    /// test cache source upgrades use), and reload (in place when a host runs for the home, else
+    /// for its next start).
     /// - Returns: what is now in force, for the agent's memory.
     static func buildTestAndReload(_ module: String, source: String, home: Home, testFilter: String) throws -> String {
         guard let entry = ModuleCatalog.entries.first(where: { $0.name == module }) else { throw ModuleCommandError("Unknown module \(module)") }
         let built = try buildAndStage(entry, source: source, home: home)
-        try runSwift(["test", "--package-path", source, "--scratch-path", home.root + "/build-modules-test", "--filter", testFilter],
+        try runSwift(["test", "--package-path", source, "--scratch-path", home.testBuildCache, "--filter", testFilter],
                      log: home.logs + "/modules-test-\(entry.name).log", action: "test \(entry.name) in \"\(source)\"")
         let image = ModuleImage(executable: built.path)
         let label = "\(entry.name)@\(built.hello.version)"

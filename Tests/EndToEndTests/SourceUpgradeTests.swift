@@ -32,7 +32,7 @@ struct SourceUpgradeTests {
 
     @Test("""
         from a clean clone: a version patch runs in the same process; a broken and a failing patch are rejected; \
-        dry run, rollback test and cancellation change nothing; rollback returns; a killed proposal is resumed once; a proposer's change is taken; \
+        dry run, rollback test and cancellation change nothing; rollback returns; a killed proposal is resumed once; a proposer's change is taken; a change to a module's sources is hot reloaded into its running host; \
         then the two builds are published with 'autodev release' and served on loopback: an installation of the older one updates over HTTP in the same process and rolls back
         """)
     func agentFromSource() throws {
@@ -162,6 +162,34 @@ struct SourceUpgradeTests {
         let memory = try harness.json(try harness.run(["agent", "status", "--json"]).stdout)
         let names = (memory["processed"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
         #expect(names == ["01-version.patch", "02-does-not-compile.patch", "03-test-fails.patch", "04-version.patch", "proposal-5"], "\(memory)")
+
+        // A proposal that changes only a module's sources is built, tested in the warm test cache
+        // and hot reloaded into the running module host: the host keeps its pid and serves the
+        // new version; autodev itself is not upgraded and the agent does not exec.
+        let host = try RunningServer(harness: harness, executable: harness.entry, arguments: ["modules", "serve", "--home", harness.home])
+        defer { host.stop() }
+        _ = try host.waitForLine(containing: "serving counter@2")
+        let modulePatches = harness.root.appendingPathComponent("module").path
+        try FileManager.default.createDirectory(atPath: modulePatches, withIntermediateDirectories: true)
+        try makePatch("06-counter.patch", in: modulePatches, source: source, file: "Sources/CounterModule/Counter.swift") {
+            $0.replacingOccurrences(of: "/// The example stateful module: named counters.",
+                                    with: "/// The example stateful module: named counters, each a total.")
+        }
+        let moduleRun = try harness.run(["agent", "--patches", modulePatches, "--json"])
+        #expect(moduleRun.status == 0, "\(moduleRun.stderr)")
+        let moduleEvents = try moduleRun.stdout.split(separator: "\n").map { try harness.json(String($0)) }
+        #expect(moduleEvents.map { $0["event"] as? String } == ["accepted", "done"], "\(moduleRun.stdout)\n\(moduleRun.stderr)")
+        #expect((moduleEvents.first?["version"] as? String)?.hasPrefix("module counter@2 hot reloaded in ") == true, "\(moduleEvents)")
+        #expect(moduleEvents.first?["restarted"] as? Bool == false)
+        #expect(host.process.isRunning, "the module host ended: \((try? host.lines()) ?? [])")
+        let modules = try harness.run(["modules", "list", "--json", "--home", harness.home])
+        let counter = try #require((try JSONSerialization.jsonObject(with: Data(modules.stdout.utf8)) as? [[String: Any]])?.first { $0["module"] as? String == "counter" })
+        // The version the host runs now is the worker built from the working copy, kept in the store.
+        #expect((counter["path"] as? String)?.hasPrefix(harness.home + "/modules/store/") == true, "\(modules.stdout)")
+        #expect((counter["history"] as? [[String: Any]])?.last?["event"] as? String == "commit", "\(modules.stdout)")
+        #expect(try Harness.git(["log", "-1", "--format=%s"], in: source) == "agent: 06-counter.patch\n")
+        #expect(try harness.run(["--version"]).stdout == "9.9.11\n")
+        host.stop()
 
         // The version built from the clean clone (9.9.11) and the one under test, released together.
         let built = try FileManager.default.destinationOfSymbolicLink(atPath: harness.home + "/current")
