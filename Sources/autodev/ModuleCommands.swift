@@ -89,9 +89,12 @@ enum ModuleCommands {
             throw ModuleCommandError("No Swift package at \"\(source)\" (no Package.swift): pass --source DIR")
         }
         let started = MonotonicClock.now()
-        try runSwift(["build", "-c", "release", "--product", entry.product, "--package-path", source, "--scratch-path", home.root + "/build-modules"],
+        // With the flags and the warm cache of autodev's own release build: only what the module
+        // adds is compiled, and the worker needs no Swift runtime installed, as autodev does not.
+        try runSwift(["build", "-c", "release", "--static-swift-stdlib", "--product", entry.product, "--package-path", source,
+                      "--scratch-path", home.buildCache],
                      log: home.logs + "/modules-build-\(entry.name).log", action: "build \(entry.name) in \"\(source)\"")
-        let built = home.root + "/build-modules/release/" + entry.product
+        let built = home.buildCache + "/release/" + entry.product
         let hello = try ModuleStore.probe(ModuleImage(executable: built))
         guard hello.name == entry.name else { throw ModuleCommandError("\"\(built)\" runs the module \(hello.name), not \(entry.name)") }
         let stored = try ModuleStore(directory: directory(home)).stage(built)
