@@ -201,6 +201,9 @@ package enum FileSystem {
         defer { try? input.close() }
         let output = try FileDescriptor.open(destination, [.writeOnly, .create, .exclusive], mode: mode)
         var total = 0
+        // close() gives the descriptor up even when it reports an error: never a second one,
+        // which could close a descriptor another thread has just been given.
+        var closing = false
         do throws(SystemError) {
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
             defer { buffer.deallocate() }
@@ -213,9 +216,10 @@ package enum FileSystem {
                 total += count
             }
             try output.sync()
+            closing = true
             try output.close()
         } catch {
-            try? output.close()
+            if !closing { try? output.close() }
             try? removeFile(destination)
             throw error
         }

@@ -158,7 +158,7 @@ package enum Subprocess {
         defer { if configuration.errorPath != configuration.outputPath { try? error.close() } }
         let input = try FileDescriptor.open("/dev/null")
         defer { try? input.close() }
-        let pid = try spawn(configuration, stdin: input.rawValue, stdout: output.rawValue, stderr: error.rawValue)
+        let pid = try spawnRetryingBusyText(configuration, stdin: input.rawValue, stdout: output.rawValue, stderr: error.rawValue)
         return Running(pid: pid, executable: configuration.executable, timeoutSeconds: configuration.timeoutSeconds, start: MonotonicClock.now())
     }
 
@@ -238,6 +238,28 @@ package enum Subprocess {
 
     private static func openOutput(_ path: String?) throws(SystemError) -> FileDescriptor {
         try FileDescriptor.open(path ?? "/dev/null", [.writeOnly, .create, .truncate], mode: 0o644)
+    }
+
+    /// ``spawn(_:stdin:stdout:stderr:)``, tried again when exec fails with `ETXTBSY`.
+    ///
+    /// A file written just before it is run may still be open for writing in a child that
+    /// another thread forked and that has not reached its own exec yet (a fork copies every
+    /// descriptor, close-on-exec or not): until that child execs, running the file fails with
+    /// "Text file busy". That window is short (a sandboxed child's namespace set-up at most), so
+    /// tries over about a second close it; a file some process keeps open for writing still
+    /// fails, with that errno.
+    private static func spawnRetryingBusyText(_ configuration: Configuration, stdin: Int32, stdout: Int32, stderr: Int32) throws(LaunchError) -> pid_t {
+        var delay: UInt32 = 1_000
+        var attempt = 1
+        while true {
+            do {
+                return try spawn(configuration, stdin: stdin, stdout: stdout, stderr: stderr)
+            } catch where error.errno == .textBusy && error.step == "exec" && attempt < 11 {
+                usleep(delay)
+                delay *= 2
+                attempt += 1
+            }
+        }
     }
 
     private static func spawn(_ configuration: Configuration, stdin: Int32, stdout: Int32, stderr: Int32) throws(LaunchError) -> pid_t {

@@ -140,6 +140,8 @@ extension UpdateChannel {
         let descriptor = try FileDescriptor.open(partial, [.writeOnly, .create, .append, .noFollow, .nonBlocking], mode: 0o600)
         var received = offset
         var flushed = offset  // writeback started up to here
+        // close() gives the descriptor up even when it reports an error: never a second one.
+        var closing = false
         do {
             try Fetcher(options: TransportOptions(stallTimeout: stallTimeout, userAgent: "autodev-update")).fetch(url, maxBytes: offer.length, offset: offset) { chunk in
                 try descriptor.writeAll(chunk)
@@ -153,10 +155,13 @@ extension UpdateChannel {
                 progress(received, offer.length)
             }
             try descriptor.sync()
+            closing = true
             try descriptor.close()
         } catch {
-            try? descriptor.sync()
-            try? descriptor.close()
+            if !closing {
+                try? descriptor.sync()
+                try? descriptor.close()
+            }
             throw error
         }
     }

@@ -72,6 +72,9 @@ package struct VersionStore: Sendable {
         try stage(source: source, transaction: transaction) { stagedBinary, hasher in
             let output = try FileDescriptor.open(stagedBinary, [.writeOnly, .create, .exclusive], mode: 0o555)
             var size = 0
+            // close() gives the descriptor up even when it reports an error: never a second one,
+            // which could close a descriptor another thread has just been given.
+            var closing = false
             do {
                 try produce { chunk in
                     hasher.update(bufferPointer: chunk)
@@ -79,9 +82,10 @@ package struct VersionStore: Sendable {
                     size += chunk.count
                 }
                 try output.sync()
+                closing = true
                 try output.close()
             } catch {
-                try? output.close()
+                if !closing { try? output.close() }
                 throw error
             }
             return size

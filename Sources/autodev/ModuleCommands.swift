@@ -108,7 +108,10 @@ enum ModuleCommands {
     static func runSwift(_ arguments: [String], log: String, action: String) throws {
         guard let swift = ProcessControl.findExecutable("swift") else { throw ModuleCommandError("Failed to \(action): no 'swift' on PATH") }
         try FileSystem.createDirectory(FileSystem.parent(of: log), mode: 0o755, intermediates: true)
-        var configuration = Subprocess.Configuration(executable: swift, arguments: arguments, environment: ProcessControl.environment())
+        // As a source upgrade runs its tools: none of autodev's own markers reach them (a test
+        // run would otherwise see this process's home and fault injections).
+        let environment = ProcessControl.environment().filter { !$0.key.hasPrefix(autodevIdentity.environmentPrefix) }
+        var configuration = Subprocess.Configuration(executable: swift, arguments: arguments, environment: environment)
         configuration.outputPath = log
         configuration.errorPath = log
         let status = try Subprocess.run(configuration)

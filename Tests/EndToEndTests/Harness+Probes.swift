@@ -28,23 +28,8 @@ extension Harness {
         return path
     }
 
-    /// The text of `/proc/self/mountinfo` of this test process.
-    static func mountTable() throws -> String {
-        try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
-    }
-
     /// The log directories of the home's transactions, newest last.
     func logDirectories() throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: home + "/logs").sorted().map { home + "/logs/" + $0 }
-    }
-
-    /// Whether any process's command line contains `token`.
-    static func processRunning(containing token: String) -> Bool {
-        let manager = FileManager.default
-        for entry in (try? manager.contentsOfDirectory(atPath: "/proc")) ?? [] where Int32(entry) != nil {
-            guard let data = manager.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
-            if String(decoding: data, as: UTF8.self).contains(token) { return true }
-        }
-        return false
     }
 }

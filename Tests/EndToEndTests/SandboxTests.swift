@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("The verification sandbox holds")
 struct SandboxTests {
@@ -87,7 +88,7 @@ struct SandboxTests {
         defer { _ = shmctl(segment, IPC_RMID, nil) }
         let script = try harness.execScript("escaper", probe: escapes(harness, marker: marker, decoy: decoy, setuidTouch: setuidTouch,
                                                                       sharedMemoryKey: key))
-        let mounts = try Harness.mountTable()
+        let mounts = try MountTableSnapshot.lines(keepingUnder: harness.root.path)
         let journal = try harness.journalLines()
         let before = try harness.snapshot()
 
@@ -102,7 +103,7 @@ struct SandboxTests {
         let after = try harness.journalLines()
         #expect(Array(after.prefix(journal.count)) == journal, "the journal's old lines changed")
         #expect(after.dropFirst(journal.count).allSatisfy { $0.contains("\"kind\":") }, "a line not written by autodev: \(after)")
-        #expect(try Harness.mountTable() == mounts, "the mount table changed")
+        #expect(try MountTableSnapshot.lines(keepingUnder: harness.root.path) == mounts, "the mount table changed")
         #expect(shmget(key, 0, 0) == segment, "the shared memory segment was removed")
         #expect(isolation.contains { $0.hasPrefix("IPC namespace") }, "\(isolation)")
         #expect(FileManager.default.fileExists(atPath: harness.home + "/journal"))
@@ -122,7 +123,7 @@ struct SandboxTests {
         defer { for target in targets { try? FileManager.default.removeItem(atPath: target) } }
         let (setuidTouch, decoy) = try escapeTools(harness)
         let script = try harness.execScript("escaper", probe: escapes(harness, marker: marker, decoy: decoy, setuidTouch: setuidTouch))
-        let mounts = try Harness.mountTable()
+        let mounts = try MountTableSnapshot.lines(keepingUnder: harness.root.path)
         let old = try harness.current()
         let journal = try harness.journalLines()
 
@@ -130,7 +131,7 @@ struct SandboxTests {
 
         #expect(result.status == 0, "\(result.stderr)")
         for target in targets { #expect(!FileManager.default.fileExists(atPath: target), "\(target) was written") }
-        #expect(try Harness.mountTable() == mounts, "the mount table changed")
+        #expect(try MountTableSnapshot.lines(keepingUnder: harness.root.path) == mounts, "the mount table changed")
         let after = try harness.journalLines()
         #expect(Array(after.prefix(journal.count)) == journal, "the journal's old lines changed")
         #expect(after.last?.contains("\"kind\":\"commit\"") == true, "\(after.last ?? "")")
@@ -238,7 +239,7 @@ struct SandboxTests {
         let isolation = try verify(harness, try harness.execScript("forker", probe: probe))
         #expect(isolation.contains("pid namespace (everything it starts dies with it)"))
         // The namespace's init is reaped only after the kernel has killed the rest of it.
-        #expect(!Harness.processRunning(containing: token), "a detached child outlived the candidate")
+        #expect(Processes.commandLineContaining(token).isEmpty, "a detached child outlived the candidate")
     }
 
     @Test("a candidate that loops forever is killed at the timeout and reported")

@@ -95,6 +95,28 @@ struct ProcessTests {
         #expect(error?.errno == .noSuchFile)
     }
 
+    @Test("a program still open for writing elsewhere for a moment starts once it is closed; one kept open fails with Text file busy")
+    func busyText() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let script = directory + "/script"
+        try FileSystem.writeAtomically(script, Array("#!/bin/sh\nexit 3\n".utf8), mode: 0o755)
+        // As a child forked by another thread holds it until its own exec: open for writing, briefly.
+        let writer = try FileDescriptor.open(script, .writeOnly)
+        let closer = Thread {
+            usleep(10_000)
+            try? writer.close()
+        }
+        closer.start()
+        #expect(try Subprocess.run(.init(executable: script, arguments: [], environment: [:])) == .exited(3))
+
+        let held = try FileDescriptor.open(script, .writeOnly)
+        defer { try? held.close() }
+        let error = #expect(throws: Subprocess.LaunchError.self) { try Subprocess.run(.init(executable: script, arguments: [], environment: [:])) }
+        #expect(error?.errno == .textBusy)
+        #expect(error?.description == "Failed to execute \"\(script)\": Text file busy")
+    }
+
     @Test("rlimits apply to the child")
     func limits() throws {
         let directory = try scratch()

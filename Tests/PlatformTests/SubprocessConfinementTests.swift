@@ -1,6 +1,7 @@
 import Foundation
 import Platform
 import Testing
+import TestSupport
 
 @Suite("Subprocess confinement")
 struct SubprocessConfinementTests {
@@ -57,11 +58,11 @@ struct SubprocessConfinementTests {
         configuration.noNewPrivileges = true
         configuration.outputPath = directory + "/out"
         configuration.errorPath = directory + "/err"
-        let mounts = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        let mounts = try MountTableSnapshot.lines(keepingUnder: directory)
         #expect(try Subprocess.run(configuration) == .exited(0))
         let text = String(decoding: try FileSystem.readFile(directory + "/out"), as: UTF8.self)
         #expect(text == "CapPrm:0000000000000000\nCapEff:0000000000000000\nCapBnd:0000000000000000\nCapAmb:0000000000000000\npid 1\nroot-read-only\nwrote-sandbox\n",
                 "\(text) \(String(decoding: (try? FileSystem.readFile(directory + "/err")) ?? [], as: UTF8.self))")
-        #expect(try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) == mounts)
+        #expect(try MountTableSnapshot.lines(keepingUnder: directory) == mounts)
     }
 }
