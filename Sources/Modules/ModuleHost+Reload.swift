@@ -19,6 +19,8 @@ extension ModuleHost {
     package func reload(_ name: String, to image: ModuleImage, injectingFailureAt injectedFailure: ReloadPhase? = nil) throws(ModuleError) -> ReloadReport {
         let start = MonotonicClock.now()
         let route = try route(name)
+        // A version whose worker ended has no state left to hand over: start it again first.
+        restartIfEnded(route, atMostOncePerSecond: false)
         let old: WorkerProcess = try route.lock.withLock { () throws(ModuleError) -> WorkerProcess in
             guard !route.reloading else { throw ModuleError(.busy, "A reload of the module \(name) is already running") }
             route.reloading = true

@@ -53,6 +53,10 @@ package struct HostOptions: Sendable {
 ///    another module is refused.
 /// 8. A module that cannot start does not stop the others: ``startCommitted()`` reports it,
 ///    and a reload may start another version in its place.
+/// 9. A committed worker that ends outside a reload (a crash, a kill, a hang stopped by a
+///    timeout) is started again on the same version: the message that found it gone fails, the
+///    next ones are answered. Its state ended with it, so the new worker starts empty, and a
+///    `start` record says why. A reload of such a module starts it first, then reloads.
 package final class ModuleHost: @unchecked Sendable {
     /// The host's directory (`<home>/modules`): its journal, logs.
     package let directory: String
@@ -201,7 +205,43 @@ package final class ModuleHost: @unchecked Sendable {
                 if route.inFlight == 0 { route.lock.broadcast() }
             }
         }
-        return try worker.message(message, timeout: options.messageTimeout)
+        do {
+            return try worker.message(message, timeout: options.messageTimeout)
+        } catch {
+            if error.code == .io { restartIfEnded(route, atMostOncePerSecond: true) }
+            throw error
+        }
+    }
+
+    /// Starts the worker of `route` again on the image it ran when it has ended outside a
+    /// reload; the new one starts with an empty state, and its `start` record says why.
+    /// - Parameter atMostOncePerSecond: skip it when the last restart was less than a second
+    ///   ago, so a version that crashes on every message does not cost a process per message.
+    func restartIfEnded(_ route: Route, atMostOncePerSecond: Bool) {
+        guard let ended = route.lock.withLock({ route.reloading ? nil : route.active }), let how = ended.ending else { return }
+        route.lock.lock()
+        defer { route.lock.unlock() }
+        guard route.active === ended else { return }  // another sender restarted it already
+        if atMostOncePerSecond, let last = route.restartedAt, MonotonicClock.seconds(since: last) < 1 { return }
+        route.restartedAt = MonotonicClock.now()
+        do throws(ModuleError) {
+            try checkStored(ended.image)
+            let worker = try WorkerProcess.spawn(ended.image, environment: options.environment, errorLog: options.errorLog, timeout: options.startTimeout)
+            do throws(ModuleError) {
+                guard worker.hello.name == ended.hello.name else {
+                    throw ModuleError(.spawn, "\(ended.image.commandLine) now runs the module \(DisplayName.escaped(worker.hello.name))")
+                }
+                try journal.append(ModuleRecord(kind: .start, module: route.name, to: ended.image, toVersion: worker.label, schema: worker.hello.stateSchema,
+                                                reason: "started again: the worker of \(ended.label) \(how); the state it held is lost"))
+            } catch {
+                worker.stop()
+                throw error
+            }
+            route.active = worker
+            ended.stop()
+        } catch {
+            // The module stays without a worker; the next message that fails tries again.
+        }
     }
 
     /// What the version in place of `name` announced.
@@ -271,6 +311,8 @@ final class Route: @unchecked Sendable {
     var inFlight = 0
     var queue: [Pending] = []
     var reloading = false
+    /// When the host last started a worker again after one ended (``ModuleHost/restartIfEnded``).
+    var restartedAt: UInt64?
 
     init(name: String, worker: WorkerProcess) {
         self.name = name

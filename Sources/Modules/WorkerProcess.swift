@@ -122,6 +122,15 @@ package final class WorkerProcess: @unchecked Sendable {
         }
     }
 
+    /// How the worker ended, if it has: it exited or was killed ("was killed by signal 9 …"), or
+    /// it failed to answer and was stopped; nil while it runs.
+    package var ending: String? {
+        lock.withLock {
+            if let status = (try? process.poll()).flatMap({ $0 }) { return "\(status)" }
+            return stopped ? "failed to answer and was stopped" : nil
+        }
+    }
+
     /// The worker's resident memory in KiB.
     package var residentKiB: Int? { ResidentMemory.kibibytes(of: process.pid) }
 

@@ -24,6 +24,45 @@ struct ReloadTests {
         #expect(try host.version(of: "counter").version == "1")
     }
 
+    @Test("a committed worker that is killed starts again on its version: the message that found it gone fails, the next are answered; a reload then works")
+    func killedWorkerStartsAgain() throws {
+        let fixture = try Fixture()
+        let host = fixture.host
+        try host.start("counter", image: Fixture.counter("2"))
+        #expect(String(try host.send("counter", Array("add a 5".utf8))) == "a 5")
+        let first = try host.version(of: "counter").pid
+        kill(first, SIGKILL)
+        let found = #expect(throws: ModuleError.self) { try host.send("counter", Array("add a 1".utf8)) }
+        #expect(found?.code == .io)
+        // Started again, empty: the state ended with the worker.
+        #expect(String(try host.send("counter", Array("add a 1".utf8))) == "a 1")
+        let second = try host.version(of: "counter").pid
+        #expect(second != first)
+        let starts = try host.journal.records().filter { $0.module == "counter" && $0.kind == .start }
+        #expect(starts.count == 2)
+        #expect(starts.last?.reason?.hasPrefix("started again: the worker of counter@2 was killed by signal 9") == true, "\(starts.last?.reason ?? "")")
+
+        // A reload of a module whose worker has ended starts it first, then reloads.
+        kill(second, SIGKILL)
+        try Self.waitUntilEnded(second)
+        let report = try host.reload("counter", to: Fixture.counter("1"))
+        #expect(report.committed, "\(report.reason ?? "")")
+        #expect(String(try host.send("counter", Array("add b 2".utf8))) == "b 2")
+        #expect(try host.version(of: "counter").version == "1")
+    }
+
+    /// Waits until the process `pid` (a child of this one) is a zombie or gone.
+    static func waitUntilEnded(_ pid: Int32) throws {
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return }
+            if stat[stat.index(close, offsetBy: 2)] == "Z" { return }
+            usleep(1_000)
+        }
+        throw ModuleError(.io, "process \(pid) did not end within 10 s of SIGKILL")
+    }
+
     @Test("the migration is a pure function with a lossless round trip 1 → 2 → 1")
     func migrationRoundTrip() throws {
         let state = Array("a=3\nb=-2\n".utf8)
