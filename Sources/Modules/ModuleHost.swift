@@ -27,6 +27,9 @@ package struct HostOptions: Sendable {
     /// The image of a version built into the host's own program (module name, version), for
     /// control requests that name a built-in version; nil: the host has none.
     package var builtInImage: (@Sendable (String, String) -> ModuleImage?)?
+    /// Called when a committed worker that ended was started again, with the module's name and
+    /// what its `start` record says; nil: nobody is told but the journal.
+    package var workerStartedAgain: (@Sendable (String, String) -> Void)?
 
     package init() {}
 }
@@ -224,6 +227,7 @@ package final class ModuleHost: @unchecked Sendable {
         guard route.active === ended else { return }  // another sender restarted it already
         if atMostOncePerSecond, let last = route.restartedAt, MonotonicClock.seconds(since: last) < 1 { return }
         route.restartedAt = MonotonicClock.now()
+        let reason = "started again: the worker of \(ended.label) \(how); the state it held is lost"
         do throws(ModuleError) {
             try checkStored(ended.image)
             let worker = try WorkerProcess.spawn(ended.image, environment: options.environment, errorLog: options.errorLog, timeout: options.startTimeout)
@@ -232,13 +236,14 @@ package final class ModuleHost: @unchecked Sendable {
                     throw ModuleError(.spawn, "\(ended.image.commandLine) now runs the module \(DisplayName.escaped(worker.hello.name))")
                 }
                 try journal.append(ModuleRecord(kind: .start, module: route.name, to: ended.image, toVersion: worker.label, schema: worker.hello.stateSchema,
-                                                reason: "started again: the worker of \(ended.label) \(how); the state it held is lost"))
+                                                reason: reason))
             } catch {
                 worker.stop()
                 throw error
             }
             route.active = worker
             ended.stop()
+            options.workerStartedAgain?(route.name, reason)
         } catch {
             // The module stays without a worker; the next message that fails tries again.
         }

@@ -267,6 +267,9 @@ enum ModuleCommands {
             guard let entry = ModuleCatalog.entries.first(where: { $0.name == name }), entry.versions[version] != nil else { return nil }
             return try? ModuleCatalog.builtIn(name, version: version)
         }
+        options.workerStartedAgain = { name, reason in
+            Output.err("autodev: \(Output.escaped(name, keepingNewlines: false)): \(Output.escaped(reason, keepingNewlines: false))")
+        }
         let host = try ModuleHost(directory: modules, options: options)
         defer { host.stop() }
         for note in host.recoveryNotes { Output.err("autodev: recovery: \(note)") }

@@ -2,6 +2,7 @@ import Foundation
 import Integrity
 import Platform
 import Testing
+import TestSupport
 
 /// `autodev modules …` run as a user runs it, and the example server's handler reloaded under load.
 @Suite("Module commands", .serialized)
@@ -141,6 +142,29 @@ struct ModuleCommandTests {
         let reload = try harness.run(["modules", "reload", "counter", "--builtin", "1", "--home", harness.home], executable: Harness.binary)
         #expect(reload.status == 0, "\(reload.stdout)\(reload.stderr)")
         #expect(reload.stdout.contains("Reloaded counter: none (/nonexistent/worker did not start) → counter@1"), "\(reload.stdout)")
+    }
+
+    @Test("serve starts a killed worker again on its version and says so; a reload of it then commits", .timeLimit(.minutes(2)))
+    func killedWorkerStartedAgain() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        let host = try RunningServer(harness: harness, executable: Harness.binary, arguments: ["modules", "serve", "--home", harness.home])
+        defer { host.stop() }
+        _ = try host.waitForLine(containing: "serving counter@2")
+        let workers = Processes.commandLineContaining("module-worker counter@2").filter { $0 != host.pid }
+        try #require(workers.count == 1, "\(workers)")
+        kill(workers[0], SIGKILL)
+        try #require(Processes.waitUntilEnded(workers[0]), "the killed worker did not end")
+        // No message finds it gone here: the reload starts it again first, then reloads.
+        let reload = try harness.run(["modules", "reload", "counter", "--builtin", "1", "--home", harness.home], executable: Harness.binary)
+        #expect(reload.status == 0, "\(reload.stdout)\(reload.stderr)")
+        #expect(reload.stdout.contains("Reloaded counter: counter@2 → counter@1"), "\(reload.stdout)")
+        let line = try host.waitForLine(containing: "started again")
+        #expect(line.hasPrefix("autodev: counter: started again: the worker of counter@2 was killed by signal 9"), "\(line)")
+        let list = try harness.run(["modules", "list", "--json", "--home", harness.home], executable: Harness.binary)
+        let history = try #require((try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])?.first?["history"] as? [[String: Any]])
+        #expect(history.map { $0["event"] as? String } == ["start", "start", "commit"], "\(history)")
     }
 
     @Test("a reload --from that the host refuses leaves nothing staged in the store", .timeLimit(.minutes(2)))

@@ -3,6 +3,7 @@ import Foundation
 @testable import Modules
 import Platform
 import Testing
+import TestSupport
 
 @Suite("Hot reload of modules")
 struct ReloadTests {
@@ -44,23 +45,11 @@ struct ReloadTests {
 
         // A reload of a module whose worker has ended starts it first, then reloads.
         kill(second, SIGKILL)
-        try Self.waitUntilEnded(second)
+        try #require(Processes.waitUntilEnded(second), "the killed worker did not end")
         let report = try host.reload("counter", to: Fixture.counter("1"))
         #expect(report.committed, "\(report.reason ?? "")")
         #expect(String(try host.send("counter", Array("add b 2".utf8))) == "b 2")
         #expect(try host.version(of: "counter").version == "1")
-    }
-
-    /// Waits until the process `pid` (a child of this one) is a zombie or gone.
-    static func waitUntilEnded(_ pid: Int32) throws {
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return }
-            if stat[stat.index(close, offsetBy: 2)] == "Z" { return }
-            usleep(1_000)
-        }
-        throw ModuleError(.io, "process \(pid) did not end within 10 s of SIGKILL")
     }
 
     @Test("the migration is a pure function with a lossless round trip 1 → 2 → 1")

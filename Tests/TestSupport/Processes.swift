@@ -11,6 +11,19 @@ public enum Processes {
         }
     }
 
+    /// Waits until the process `pid` has ended: a zombie its parent has not reaped yet, or gone.
+    /// - Returns: false when it still runs after `seconds`.
+    public static func waitUntilEnded(_ pid: Int32, seconds: Double = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let name = stat.lastIndex(of: ")"),
+                  let state = stat[name...].dropFirst(2).first else { return true }
+            if state == "Z" || state == "X" { return true }
+            usleep(1_000)
+        }
+        return false
+    }
+
     /// Waits until no live process has `text` in its command line, for at most `seconds`
     /// (killed processes take a moment to leave `/proc`). Returns the ones still there.
     public static func waitUntilGone(commandLineContaining text: String, seconds: Double = 5) -> [Int32] {
