@@ -95,9 +95,8 @@ struct ModuleCommandTests {
         let harness = try Harness()
         defer { harness.cleanUp() }
         #expect(try harness.initialize().status == 0)
-        let first = try RunningServer(harness: harness, executable: Harness.binary, arguments: ["modules", "serve", "--home", harness.home])
+        let first = try Self.serve(harness, until: "serving counter@2")
         defer { first.stop() }
-        _ = try first.waitForLine(containing: "serving counter@2")
         let second = try harness.run(["modules", "serve", "--home", harness.home], executable: Harness.binary)
         #expect(second.status == 1)
         #expect(second.stderr == "Error: a module host is already running for \(harness.home) (pid \(first.pid))\n", "\(second.stderr)")
@@ -110,6 +109,18 @@ struct ModuleCommandTests {
     }
 
     /// A module journal line as the journal writes it.
+    /// `modules serve` for the harness's home, once it printed `line` ("serving counter@2").
+    static func serve(_ harness: Harness, until line: String) throws -> RunningServer {
+        let host = try RunningServer(harness: harness, executable: Harness.binary, arguments: ["modules", "serve", "--home", harness.home])
+        do {
+            _ = try host.waitForLine(containing: line)
+        } catch {
+            host.stop()
+            throw error
+        }
+        return host
+    }
+
     static func journalLine(_ json: String) -> String {
         let checksum = String(CRC32.checksum(Array(json.utf8)), radix: 16)
         return String(repeating: "0", count: 8 - checksum.count) + checksum + " " + json + "\n"
@@ -132,9 +143,8 @@ struct ModuleCommandTests {
         defer { harness.cleanUp() }
         #expect(try harness.initialize().status == 0)
         try Self.brokenJournal(harness.home)
-        let host = try RunningServer(harness: harness, executable: Harness.binary, arguments: ["modules", "serve", "--home", harness.home])
+        let host = try Self.serve(harness, until: "serving no module")
         defer { host.stop() }
-        _ = try host.waitForLine(containing: "serving no module")
         let lines = try host.lines()
         #expect(lines.contains { $0.hasPrefix("autodev: counter did not start from \"/nonexistent/worker\"") }, "\(lines)")
         #expect(lines.contains("autodev: the others keep serving; run 'autodev modules rollback counter' to return counter to its version before, or reload another version of it"), "\(lines)")
@@ -149,9 +159,8 @@ struct ModuleCommandTests {
         let harness = try Harness()
         defer { harness.cleanUp() }
         #expect(try harness.initialize().status == 0)
-        let host = try RunningServer(harness: harness, executable: Harness.binary, arguments: ["modules", "serve", "--home", harness.home])
+        let host = try Self.serve(harness, until: "serving counter@2")
         defer { host.stop() }
-        _ = try host.waitForLine(containing: "serving counter@2")
         let workers = Processes.commandLineContaining("module-worker counter@2").filter { $0 != host.pid }
         try #require(workers.count == 1, "\(workers)")
         kill(workers[0], SIGKILL)
@@ -172,9 +181,8 @@ struct ModuleCommandTests {
         let harness = try Harness()
         defer { harness.cleanUp() }
         #expect(try harness.initialize().status == 0)
-        let host = try RunningServer(harness: harness, executable: Harness.binary, arguments: ["modules", "serve", "--home", harness.home])
+        let host = try Self.serve(harness, until: "serving counter@2")
         defer { host.stop() }
-        _ = try host.waitForLine(containing: "serving counter@2")
         // A worker file of its own: the counter's version 2 built into the binary under test.
         let worker = try harness.script("counter-worker", "exec '\(Harness.binary)' module-worker counter@2 \"$@\"")
         let refused = try harness.run(["modules", "reload", "counter", "--from", worker, "--home", harness.home], executable: Harness.binary,
@@ -235,9 +243,8 @@ struct ModuleCommandTests {
         let harness = try Harness()
         defer { harness.cleanUp() }
         #expect(try harness.initialize().status == 0)
-        let host = try RunningServer(harness: harness, executable: Harness.binary, arguments: ["modules", "serve", "--home", harness.home])
+        let host = try Self.serve(harness, until: "serving counter@2")
         defer { host.stop() }
-        _ = try host.waitForLine(containing: "serving counter@2")
         let reload = try harness.run(["modules", "reload", "counter", "--builtin", "1", "--home", harness.home], executable: Harness.binary)
         #expect(reload.status == 0, "\(reload.stderr)")
         let phases = reload.stdout.split(separator: "\n").prefix(7).map { $0.split(separator: " ")[1] }
