@@ -150,6 +150,10 @@ func serve() -> Never {
             guard name == "example-handler", ExampleHandler.versions[version] != nil else { return nil }
             return ModuleImage(executable: selfPath, arguments: ["module-worker", version])
         }
+        // A handler worker that crashed is started again (its count restarts at 0): say so.
+        moduleOptions.workerEnded = { name, what in
+            FileHandle.standardError.write(Data("ExampleServer: \(DisplayName.escaped(name)): \(DisplayName.line(what))\n".utf8))
+        }
         let modules = try ModuleHost(directory: home + "/modules", options: moduleOptions)
         let builtIn = ModuleImage(executable: selfPath, arguments: ["module-worker", "1"])
         do {

@@ -12,4 +12,9 @@ package enum DisplayName {
     package static func escaped(_ text: String) -> String {
         TerminalText.escaped(text, limit: limit)
     }
+
+    /// `text` on one line with control characters as escapes, whatever its length (a message).
+    package static func line(_ text: String) -> String {
+        TerminalText.escaped(text)
+    }
 }

@@ -182,10 +182,6 @@ extension ModuleHost {
                     return ControlAnswer(error: "reload needs a module and an image")
                 }
                 let image = try vouchedImage(request, module: module)
-                if !moduleNames.contains(module), unstartedModules.contains(where: { $0.name == module }) {
-                    // Its current version does not start: the new one replaces it (no state to carry).
-                    return ControlAnswer(report: try replaceUnstarted(module, with: image))
-                }
                 return ControlAnswer(report: try reload(module, to: image))
             case "list":
                 var modules: [String: Hello] = [:]

@@ -13,14 +13,30 @@ extension ModuleHost {
     ///   - name: the running module.
     ///   - image: the new version.
     ///   - injectedFailure: for tests, fail at the end of this phase's work.
+    /// A module that is not running because its version does not start is started on `image`
+    /// instead (``replaceUnstarted(_:with:)``); one whose worker ended is started again first.
     /// - Returns: the report; `committed` is false after a rollback.
     /// - Throws: ``ModuleError`` only when nothing was started: `.unknownModule`, `.busy` (a
-    ///   reload of this module is running), `.journal` (the begin record could not be written).
+    ///   reload of this module is running), `.journal` (the begin record could not be written);
+    ///   for a module that was not running, what ``replaceUnstarted(_:with:)`` throws.
     package func reload(_ name: String, to image: ModuleImage, injectingFailureAt injectedFailure: ReloadPhase? = nil) throws(ModuleError) -> ReloadReport {
-        let start = MonotonicClock.now()
+        // A module whose version does not start (with the host, or again after its worker
+        // ended) has no state to carry: the new version takes its place.
+        func isUnstarted() -> Bool { !moduleNames.contains(name) && unstartedModules.contains { $0.name == name } }
+        if isUnstarted() { return try replaceUnstarted(name, with: image) }
         let route = try route(name)
         // A version whose worker ended has no state left to hand over: start it again first.
         restartIfEnded(route, atMostOncePerSecond: false)
+        if isUnstarted() { return try replaceUnstarted(name, with: image) }
+        let report = try reload(route, to: image, injectingFailureAt: injectedFailure)
+        // A rollback puts the old version back: if its worker ended meanwhile, start it again.
+        if !report.committed { restartIfEnded(route, atMostOncePerSecond: false) }
+        return report
+    }
+
+    private func reload(_ route: Route, to image: ModuleImage, injectingFailureAt injectedFailure: ReloadPhase?) throws(ModuleError) -> ReloadReport {
+        let start = MonotonicClock.now()
+        let name = route.name
         let old: WorkerProcess = try route.lock.withLock { () throws(ModuleError) -> WorkerProcess in
             guard !route.reloading else { throw ModuleError(.busy, "A reload of the module \(name) is already running") }
             route.reloading = true

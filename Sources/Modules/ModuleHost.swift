@@ -27,9 +27,10 @@ package struct HostOptions: Sendable {
     /// The image of a version built into the host's own program (module name, version), for
     /// control requests that name a built-in version; nil: the host has none.
     package var builtInImage: (@Sendable (String, String) -> ModuleImage?)?
-    /// Called when a committed worker that ended was started again, with the module's name and
-    /// what its `start` record says; nil: nobody is told but the journal.
-    package var workerStartedAgain: (@Sendable (String, String) -> Void)?
+    /// Called when a committed worker that ended was started again, or could not be, with the
+    /// module's name and what happened ("started again: …", "could not be started again: …");
+    /// nil: nobody is told but the journal.
+    package var workerEnded: (@Sendable (String, String) -> Void)?
 
     package init() {}
 }
@@ -57,9 +58,11 @@ package struct HostOptions: Sendable {
 /// 8. A module that cannot start does not stop the others: ``startCommitted()`` reports it,
 ///    and a reload may start another version in its place.
 /// 9. A committed worker that ends outside a reload (a crash, a kill, a hang stopped by a
-///    timeout) is started again on the same version: the message that found it gone fails, the
-///    next ones are answered. Its state ended with it, so the new worker starts empty, and a
-///    `start` record says why. A reload of such a module starts it first, then reloads.
+///    timeout), or that a rolled-back reload finds ended, is started again on the same version:
+///    the message that found it gone fails, the next ones are answered. Its state ended with it,
+///    so the new worker starts empty, and a `start` record says why. One that cannot be started
+///    again (its stored file changed, say) becomes an unstarted module (8). A reload of a module
+///    whose worker ended starts it first, then reloads.
 package final class ModuleHost: @unchecked Sendable {
     /// The host's directory (`<home>/modules`): its journal, logs.
     package let directory: String
@@ -224,7 +227,8 @@ package final class ModuleHost: @unchecked Sendable {
         guard let ended = route.lock.withLock({ route.reloading ? nil : route.active }), let how = ended.ending else { return }
         route.lock.lock()
         defer { route.lock.unlock() }
-        guard route.active === ended else { return }  // another sender restarted it already
+        // Another sender restarted it already, or a reload began since.
+        guard route.active === ended, !route.reloading else { return }
         if atMostOncePerSecond, let last = route.restartedAt, MonotonicClock.seconds(since: last) < 1 { return }
         route.restartedAt = MonotonicClock.now()
         let reason = "started again: the worker of \(ended.label) \(how); the state it held is lost"
@@ -243,9 +247,17 @@ package final class ModuleHost: @unchecked Sendable {
             }
             route.active = worker
             ended.stop()
-            options.workerStartedAgain?(route.name, reason)
+            options.workerEnded?(route.name, reason)
         } catch {
-            // The module stays without a worker; the next message that fails tries again.
+            // As a module that did not start with the host: a reload may start another version.
+            let failure = StartFailure(name: route.name, executable: ended.image.executable,
+                                       reason: "its worker \(how), and it could not be started again: \(error)")
+            lock.withLock {
+                if routes[route.name] === route { routes[route.name] = nil }
+                unstarted[route.name] = failure
+            }
+            ended.stop()
+            options.workerEnded?(route.name, "could not be started again (its worker \(how)): \(error); reload another version of it")
         }
     }
 

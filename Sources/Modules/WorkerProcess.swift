@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import FoundationEssentials
 import Platform
 
@@ -14,6 +19,8 @@ package final class WorkerProcess: @unchecked Sendable {
     private let channel: FrameChannel
     private let lock = ConditionLock()
     private var stopped = false
+    /// How it ended, as a request that failed found it (guarded by `lock`).
+    private var endedHow: String?
 
     private init(image: ImageAndProcess) {
         self.image = image.image
@@ -123,11 +130,11 @@ package final class WorkerProcess: @unchecked Sendable {
     }
 
     /// How the worker ended, if it has: it exited or was killed ("was killed by signal 9 …"), or
-    /// it failed to answer and was stopped; nil while it runs.
+    /// it did not answer in time and was stopped; nil while it runs.
     package var ending: String? {
         lock.withLock {
-            if let status = (try? process.poll()).flatMap({ $0 }) { return "\(status)" }
-            return stopped ? "failed to answer and was stopped" : nil
+            if let endedHow { return endedHow }
+            return (try? process.poll()).flatMap { $0 }.map { "\($0)" }
         }
     }
 
@@ -147,7 +154,15 @@ package final class WorkerProcess: @unchecked Sendable {
         } catch {
             // A worker that does not answer in time is not asked again: its stream may hold a late answer.
             stopped = true
-            let ended = (try? process.poll()).flatMap { $0 }
+            var ended = (try? process.poll()).flatMap { $0 }
+            // Its stream ended: it is exiting, and how it ends (a signal, a status) says why.
+            if ended == nil, error.errno.rawValue != ETIMEDOUT {
+                for _ in 0..<100 where ended == nil {
+                    usleep(1_000)
+                    ended = (try? process.poll()).flatMap { $0 }
+                }
+            }
+            endedHow = ended.map { "\($0)" } ?? "did not answer (\(error.errno)) and was stopped"
             process.terminate()
             channel.socket.close()
             let how = ended.map { "; the worker \($0)" } ?? ""

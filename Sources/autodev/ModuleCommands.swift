@@ -267,8 +267,8 @@ enum ModuleCommands {
             guard let entry = ModuleCatalog.entries.first(where: { $0.name == name }), entry.versions[version] != nil else { return nil }
             return try? ModuleCatalog.builtIn(name, version: version)
         }
-        options.workerStartedAgain = { name, reason in
-            Output.err("autodev: \(Output.escaped(name, keepingNewlines: false)): \(Output.escaped(reason, keepingNewlines: false))")
+        options.workerEnded = { name, what in
+            Output.err("autodev: \(Output.escaped(name, keepingNewlines: false)): \(Output.escaped(what, keepingNewlines: false))")
         }
         let host = try ModuleHost(directory: modules, options: options)
         defer { host.stop() }
@@ -384,7 +384,7 @@ enum ModuleCommands {
                 var line = "  \(item.time)  \(item.event)  \(DisplayName.escaped(item.from ?? "-")) → \(DisplayName.escaped(item.to ?? "-"))"
                 if let ms = item.milliseconds { line += "  \(ModuleGates.milliseconds(ms)) ms" }
                 if let phase = item.phase, item.event == "rollback" { line += "  at \(phase)" }
-                if let reason = item.reason, item.event == "rollback" { line += ": \(Output.escaped(reason, keepingNewlines: false))" }
+                if let reason = item.reason { line += ": \(Output.escaped(reason, keepingNewlines: false))" }
                 Output.out(line)
             }
         }

@@ -52,6 +52,66 @@ struct ReloadTests {
         #expect(try host.version(of: "counter").version == "1")
     }
 
+    @Test("a worker that ended and cannot start again (its stored file changed) becomes an unstarted module; a reload starts another version in its place")
+    func endedWorkerThatCannotStartAgain() throws {
+        let notices = Replies()
+        var options = HostOptions()
+        options.workerEnded = { name, what in notices.append(.success("\(name): \(what)")) }
+        let fixture = try Fixture(options: options)
+        let host = fixture.host
+        let stored = try ModuleStore(directory: fixture.directory).stage(Fixture.counterWorker)
+        try host.start("counter", image: ModuleImage(executable: stored.path))
+        #expect(String(try host.send("counter", Array("add a 5".utf8))) == "a 5")
+        try StartTests.tamper(stored.path)
+        let pid = try host.version(of: "counter").pid
+        kill(pid, SIGKILL)
+        #expect(throws: ModuleError.self) { try host.send("counter", Array("add a 1".utf8)) }
+        // Refused, not run: the module is out of service, said once, and a reload replaces it.
+        let after = #expect(throws: ModuleError.self) { try host.send("counter", Array("add a 1".utf8)) }
+        #expect(after?.code == .unknownModule)
+        #expect(host.unstartedModules.map(\.name) == ["counter"])
+        #expect(host.unstartedModules.first?.reason.contains("could not be started again") == true, "\(host.unstartedModules)")
+        let said = notices.all.compactMap { try? $0.get() }
+        #expect(said.count == 1 && said[0].hasPrefix("counter: could not be started again (its worker was killed by signal 9"), "\(said)")
+        #expect(said.first?.contains("hashes to") == true, "\(said)")
+        let report = try host.reload("counter", to: Fixture.counter("1"))
+        #expect(report.committed, "\(report.reason ?? "")")
+        #expect(String(try host.send("counter", Array("add b 2".utf8))) == "b 2")
+    }
+
+    @Test("a reload that rolls back to an old worker that ended meanwhile starts it again")
+    func rollbackToEndedWorker() throws {
+        let target = Target()
+        var options = HostOptions()
+        // The old worker is killed just before its snapshot is taken.
+        options.phaseStarted = { _, phase in
+            guard phase == .snapshot, let pid = target.pid else { return }
+            kill(pid, SIGKILL)
+            _ = Processes.waitUntilEnded(pid)
+        }
+        let fixture = try Fixture(options: options)
+        let host = fixture.host
+        try host.start("counter", image: Fixture.counter("2"))
+        let old = try host.version(of: "counter").pid
+        target.pid = old
+        let report = try host.reload("counter", to: Fixture.counter("1"))
+        #expect(!report.committed && report.failedPhase == .snapshot, "\(report)")
+        target.pid = nil
+        #expect(String(try host.send("counter", Array("add c 3".utf8))) == "c 3")
+        #expect(try host.version(of: "counter").pid != old)
+        #expect(try host.version(of: "counter").version == "2")
+    }
+
+    /// The pid a test hook kills.
+    final class Target: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value: Int32?
+        var pid: Int32? {
+            get { lock.withLock { value } }
+            set { lock.withLock { value = newValue } }
+        }
+    }
+
     @Test("the migration is a pure function with a lossless round trip 1 → 2 → 1")
     func migrationRoundTrip() throws {
         let state = Array("a=3\nb=-2\n".utf8)
