@@ -9,12 +9,13 @@ extension ModuleHost {
     /// another interface, crashes, hangs, fails its health check, restores a different state,
     /// fails a queued message) rolls the reload back: the old version is put back in place with
     /// its state (it never stopped), and the queued messages are replayed to it.
-    /// - Parameters:
-    ///   - name: the running module.
-    ///   - image: the new version.
-    ///   - injectedFailure: for tests, fail at the end of this phase's work.
+    ///
     /// A module that is not running because its version does not start is started on `image`
     /// instead (``replaceUnstarted(_:with:)``); one whose worker ended is started again first.
+    /// - Parameters:
+    ///   - name: the module.
+    ///   - image: the new version.
+    ///   - injectedFailure: for tests, fail at the end of this phase's work.
     /// - Returns: the report; `committed` is false after a rollback.
     /// - Throws: ``ModuleError`` only when nothing was started: `.unknownModule`, `.busy` (a
     ///   reload of this module is running), `.journal` (the begin record could not be written);
