@@ -77,13 +77,7 @@ package struct ModuleStore: Sendable {
                 guard try fd.status().kind == .regular else {
                     throw ModuleError(.untrusted, "Refused to run \"\(path)\": it is not a regular file")
                 }
-                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-                defer { buffer.deallocate() }
-                while true {
-                    let count = try fd.read(into: buffer)
-                    if count == 0 { break }
-                    hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-                }
+                try fd.readChunks { hasher.update(bufferPointer: $0) }
             }
         } catch let error as ModuleError {
             throw error

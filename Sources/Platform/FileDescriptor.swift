@@ -48,6 +48,19 @@ package struct FileDescriptor: Sendable {
         return try systemCall("read", path: path) { calls.read(rawValue, buffer.baseAddress, buffer.count) }
     }
 
+    /// Reads to the end in pieces of at most 1 MiB, handing each to `body` (hashing or copying a
+    /// file of any size in bounded memory).
+    /// - Throws: ``SystemError`` "read", or what `body` throws.
+    package func readChunks(_ body: (UnsafeRawBufferPointer) throws(SystemError) -> Void) throws(SystemError) {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let count = try read(into: buffer)
+            if count == 0 { return }
+            try body(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+    }
+
     /// Writes all of `bytes`, looping over short writes.
     /// - Throws: ``SystemError`` "write to".
     package func writeAll(_ bytes: UnsafeRawBufferPointer) throws(SystemError) {

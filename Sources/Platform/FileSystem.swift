@@ -205,15 +205,10 @@ package enum FileSystem {
         // which could close a descriptor another thread has just been given.
         var closing = false
         do throws(SystemError) {
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-            defer { buffer.deallocate() }
-            while true {
-                let count = try input.read(into: buffer)
-                if count == 0 { break }
-                let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+            try input.readChunks { chunk throws(SystemError) in
                 observe(chunk)
                 try output.writeAll(chunk)
-                total += count
+                total += chunk.count
             }
             try output.sync()
             closing = true

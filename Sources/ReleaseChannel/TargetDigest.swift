@@ -32,13 +32,8 @@ struct TargetDigest {
         var digest = TargetDigest(offer)
         let descriptor = try FileDescriptor.open(path, [.readOnly, .noFollow, .nonBlocking])
         defer { try? descriptor.close() }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { buffer.deallocate() }
-        while true {
-            let count = try descriptor.read(into: buffer)
-            if count == 0 { return digest }
-            digest.update(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
-        }
+        try descriptor.readChunks { digest.update($0) }
+        return digest
     }
 
     /// Checks the length and every hash against what `offer` lists; call once.

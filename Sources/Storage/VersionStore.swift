@@ -190,13 +190,7 @@ extension SHA256 {
     /// The digest of what can be read from `fd` (pipes, terminals), in 1 MiB chunks.
     private static func hashStream(_ fd: FileDescriptor) throws -> SHA256Digest {
         var hasher = SHA256()
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { buffer.deallocate() }
-        while true {
-            let count = try fd.read(into: buffer)
-            if count == 0 { break }
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-        }
+        try fd.readChunks { hasher.update(bufferPointer: $0) }
         return hasher.finalize()
     }
 }
