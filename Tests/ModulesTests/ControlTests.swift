@@ -8,9 +8,7 @@ import Testing
 struct ControlTests {
     @Test("the control socket is made 0600, not what the umask gives")
     func socketMode() throws {
-        let fixture = try Fixture()
-        try fixture.host.start("counter", image: Fixture.counter("1"))
-        try fixture.host.serveControl()
+        let fixture = try Fixture.controlled()
         let status = try FileSystem.status(ModuleHost.controlPath(fixture.directory), followLinks: false)
         #expect(status.mode == 0o600, "mode \(String(status.mode, radix: 8))")
     }
@@ -29,9 +27,7 @@ struct ControlTests {
     @Test("a peer of another user is refused by its SO_PEERCRED uid, even through a socket opened to all",
           .enabled(if: canSwitchUser, "needs root, setpriv and python3 to connect as another user"))
     func otherUserRefused() throws {
-        let fixture = try Fixture()
-        try fixture.host.start("counter", image: Fixture.counter("1"))
-        try fixture.host.serveControl()
+        let fixture = try Fixture.controlled()
         let path = ModuleHost.controlPath(fixture.directory)
         #expect(chmod(path, 0o666) == 0)
         let script = """
@@ -65,9 +61,7 @@ struct ControlTests {
 
     @Test("a reload to an executable, arguments or environment of the caller's choosing is refused, and nothing runs")
     func refusesArbitraryImages() throws {
-        let fixture = try Fixture()
-        try fixture.host.start("counter", image: Fixture.counter("1"))
-        try fixture.host.serveControl()
+        let fixture = try Fixture.controlled()
         let marker = fixture.directory + "/ran"
         let requests = [
             ControlRequest(operation: "reload", module: "counter", image: ModuleImage(executable: "/bin/sh", arguments: ["-c", "touch \(marker)"])),
@@ -87,9 +81,7 @@ struct ControlTests {
 
     @Test("a stored version is run once its digest checks; a changed stored file is refused")
     func storedImages() throws {
-        let fixture = try Fixture()
-        try fixture.host.start("counter", image: Fixture.counter("1"))
-        try fixture.host.serveControl()
+        let fixture = try Fixture.controlled()
         let stored = try ModuleStore(directory: fixture.directory).stage(Fixture.counterWorker)
         let answer = try #require(try ModuleHost.askRunningHost(in: fixture.directory, .reload("counter", to: ModuleImage(executable: stored.path))))
         #expect(answer.report?.committed == true, "\(answer.error ?? answer.report?.reason ?? "")")
@@ -108,9 +100,7 @@ struct ControlTests {
     func builtInVersions() throws {
         var options = HostOptions()
         options.builtInImage = { name, version in name == "counter" ? Fixture.counter(version) : nil }
-        let fixture = try Fixture(options: options)
-        try fixture.host.start("counter", image: Fixture.counter("1"))
-        try fixture.host.serveControl()
+        let fixture = try Fixture.controlled(options: options)
         let request = ControlRequest.reload("counter", to: ModuleImage(executable: "/elsewhere/autodev", arguments: ["module-worker", "counter@2"]))
         #expect(request.builtin == "2" && request.image == nil)
         let answer = try #require(try ModuleHost.askRunningHost(in: fixture.directory, request))
@@ -121,9 +111,7 @@ struct ControlTests {
 
     @Test("a client refuses a control socket that is a symbolic link")
     func symlinkedSocket() throws {
-        let fixture = try Fixture()
-        try fixture.host.start("counter", image: Fixture.counter("1"))
-        try fixture.host.serveControl()
+        let fixture = try Fixture.controlled()
         let other = fixture.directory + "/other"
         try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: ModuleHost.controlPath(other), withDestinationPath: ModuleHost.controlPath(fixture.directory))

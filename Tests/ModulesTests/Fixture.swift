@@ -24,6 +24,14 @@ final class Fixture: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
+    /// A fixture whose host runs counter@1 and answers on its control socket.
+    static func controlled(options: HostOptions = HostOptions()) throws -> Fixture {
+        let fixture = try Fixture(options: options)
+        try fixture.host.start("counter", image: counter("1"))
+        try fixture.host.serveControl()
+        return fixture
+    }
+
     static func counter(_ version: String, fault: String? = nil) -> ModuleImage {
         ModuleImage(executable: counterWorker, arguments: [version], environment: fault.map { [ModuleWorker.faultVariable: $0] } ?? [:])
     }
