@@ -210,7 +210,7 @@ enum CommandTree {
 
     static let modulesBuild = CommandSpec(
         path: ["modules", "build"], abstract: "Build a module's worker from source and keep it in the home's module store.",
-        discussion: "Runs swift build -c release --product <name>-module (output in <home>/logs/modules-build-<name>.log), starts the result once to read its name, protocol and state schema, and copies it into <home>/modules/store/<sha256>/. Nothing is recorded when any of that fails.",
+        discussion: "Runs swift build -c release --static-swift-stdlib --product <name>-module in <home>/build, the warm cache of source upgrades (output in <home>/logs/modules-build-<name>.log), starts the result once to read its name, protocol and state schema, and copies it into <home>/modules/store/<sha256>/. Nothing is recorded when any of that fails.",
         arguments: moduleName,
         options: [.init(name: "source", value: "DIR", help: "The package to build (default: the home's working copy, else the package around the current directory)."),
                   CommandSpec.json, CommandSpec.home])
