@@ -17,7 +17,7 @@ enum AgentCommand {
             }
             return count
         }
-        if let patches, !FileSystem.isDirectory(patches) { throw ReleaseError("The patch directory \"\(patches)\" does not exist") }
+        if let patches, !FileSystem.isDirectory(patches) { throw ReleaseError("The patch directory \(Output.quoted(patches)) does not exist") }
         let proposals: ProposalSource = if let patches { .patches(directory: patches) } else { .proposer(command: proposer ?? "") }
 
         let updatePolicy = try updatePolicy(arguments)

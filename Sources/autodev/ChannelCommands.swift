@@ -16,7 +16,7 @@ enum ChannelCommands {
         if arguments.has("json") {
             try Output.json(["repository": repository.directory, "trustedRoot": root, "keys": repository.directory + "/keys", "threshold": "\(threshold)"])
         } else {
-            Output.out("Created release repository \"\(repository.directory)\": root, targets, snapshot and timestamp version 1, \(threshold) key(s) each")
+            Output.out("Created release repository \(Output.quoted(repository.directory)): root, targets, snapshot and timestamp version 1, \(threshold) key(s) each")
             Output.out("  Trusted root: \(root) (give it to 'autodev update configure --trusted-root')")
             Output.out("  Keys: \(repository.directory)/keys (mode 0600; move the root and targets keys offline in real use)")
             Output.out("  Serve only metadata/ and targets/: keys/ and pending.json must never be published")
@@ -38,7 +38,7 @@ enum ChannelCommands {
         var notes: String? = nil
         if let path = arguments.value("notes") {
             let bytes = try FileSystem.readFile(path)
-            guard let text = String(validating: bytes, as: UTF8.self) else { throw ReleaseChannelError(.invalidArgument, "The notes \"\(path)\" are not UTF-8 text") }
+            guard let text = String(validating: bytes, as: UTF8.self) else { throw ReleaseChannelError(.invalidArgument, "The notes \(Output.quoted(path)) are not UTF-8 text") }
             notes = text.hasSuffix("\n") ? String(text.dropLast()) : text
         }
         let facts = ReleaseFacts(version: version, platform: platform, released: WallClock.iso8601(WallClock.now()),
@@ -64,7 +64,7 @@ enum ChannelCommands {
         if arguments.has("json") {
             try Output.json(["file": file, "version": version.description])
         } else {
-            Output.out("Stamped \"\(file)\" with version \(version): it now reports \(version)")
+            Output.out("Stamped \(Output.quoted(file)) with version \(version): it now reports \(version)")
         }
         return ExitCode.success
     }
@@ -124,7 +124,7 @@ enum ChannelCommands {
         let home = HomeLocator.locate(option: arguments.value("home")).root
         let root = try FileSystem.readFile(rootPath)
         let channel = try UpdateChannel.configure(home: home, url: url, trustedRoot: root)
-        Output.out("Following \(channel.url) with the trusted root from \"\(rootPath)\"")
+        Output.out("Following \(channel.url) with the trusted root from \(Output.quoted(rootPath))")
         return ExitCode.success
     }
 
@@ -249,7 +249,7 @@ enum ChannelCommands {
             try channel.recordAccepted(version)
             try AutodevState.update(in: stateDirectory) { $0.pendingTransaction = "upgrade" }
         }
-        Output.err("Upgrading \(session.home.root) from \"\(path)\"")
+        Output.err("Upgrading \(session.home.root) from \(Output.quoted(path))")
         _ = try session.upgrader.upgrade(fromBinary: path, options: options)
     }
 

@@ -31,7 +31,7 @@ enum InitCommand {
             id = VersionID(current)
             if let source = arguments.value("source") {
                 if FileSystem.exists(home.workingCopy) {
-                    Output.err("Keeping the working copy in \(home.workingCopy) (remove it to clone \"\(source)\" instead)")
+                    Output.err("Keeping the working copy in \(home.workingCopy) (remove it to clone \(Output.quoted(source)) instead)")
                 } else {
                     try WorkingCopy.clone(source, into: home.workingCopy, logs: home.logs)
                 }
@@ -70,7 +70,7 @@ enum UpgradeCommand {
         let dryRun = arguments.has("dry-run")
         let current = try session.home.currentVersion()
         if !dryRun {
-            try session.confirm("Upgrade autodev \(current?.short ?? "") in \(session.home.root) to \"\(candidate)\"?", arguments)
+            try session.confirm("Upgrade autodev \(current?.short ?? "") in \(session.home.root) to \(Output.quoted(candidate))?", arguments)
         }
         var options = Upgrader.UpgradeOptions()
         options.dryRun = dryRun
@@ -80,7 +80,7 @@ enum UpgradeCommand {
             try AutodevState.update(in: stateDirectory) { $0.pendingTransaction = "upgrade" }
         }
         if !session.json && !dryRun {
-            Output.err("Upgrading \(session.home.root) from \(build == nil ? "" : "source ")\"\(candidate)\"")
+            Output.err("Upgrading \(session.home.root) from \(build == nil ? "" : "source ")\(Output.quoted(candidate))")
         }
         let outcome = try build.map { try session.upgrader.upgrade(fromSource: $0, options: options) }
             ?? session.upgrader.upgrade(fromBinary: candidate, options: options)
@@ -88,7 +88,7 @@ enum UpgradeCommand {
         if session.json {
             try Output.json(outcome)
         } else {
-            Output.out("Dry run: \"\(candidate)\" would become autodev \(outcome.version ?? "?") (\(outcome.to.short))")
+            Output.out("Dry run: \(Output.quoted(candidate)) would become autodev \(outcome.version ?? "?") (\(outcome.to.short))")
             let steps = build == nil ? ["preflight", "stage", "verify"] : ["preflight", "build", "test", "stage", "verify"]
             Output.out("Plan: " + (steps + ["swap", "restart", "confirm"]).joined(separator: " → "))
             if let tests = outcome.tests { Output.out("  tests: \(tests)") }

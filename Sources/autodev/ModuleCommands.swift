@@ -54,7 +54,7 @@ enum ModuleCommands {
     /// The home, which must exist (modules are kept in `<home>/modules`).
     static func home(_ arguments: ParsedArguments) throws -> Home {
         let home = HomeLocator.locate(option: arguments.value("home"))
-        guard home.isInitialized else { throw ModuleCommandError("No autodev home at \"\(home.root)\": run 'autodev init' first (or pass --home DIR)") }
+        guard home.isInitialized else { throw ModuleCommandError("No autodev home at \(Output.quoted(home.root)): run 'autodev init' first (or pass --home DIR)") }
         return home
     }
 
@@ -86,17 +86,17 @@ enum ModuleCommands {
     /// runs the module, copied into the store, journaled as `built`.
     static func buildAndStage(_ entry: ModuleCatalog.Entry, source: String, home: Home) throws -> (path: String, digest: String, hello: Hello, seconds: Double) {
         guard FileSystem.exists(source + "/Package.swift") else {
-            throw ModuleCommandError("No Swift package at \"\(source)\" (no Package.swift): pass --source DIR")
+            throw ModuleCommandError("No Swift package at \(Output.quoted(source)) (no Package.swift): pass --source DIR")
         }
         let started = MonotonicClock.now()
         // With the flags and the warm cache of autodev's own release build: only what the module
         // adds is compiled, and the worker needs no Swift runtime installed, as autodev does not.
         try runSwift(["build", "-c", "release", "--static-swift-stdlib", "--product", entry.product, "--package-path", source,
                       "--scratch-path", home.buildCache],
-                     log: home.logs + "/modules-build-\(entry.name).log", action: "build \(entry.name) in \"\(source)\"")
+                     log: home.logs + "/modules-build-\(entry.name).log", action: "build \(entry.name) in \(Output.quoted(source))")
         let built = home.buildCache + "/release/" + entry.product
         let hello = try ModuleStore.probe(ModuleImage(executable: built))
-        guard hello.name == entry.name else { throw ModuleCommandError("\"\(built)\" runs the module \(hello.name), not \(entry.name)") }
+        guard hello.name == entry.name else { throw ModuleCommandError("\(Output.quoted(built)) runs the module \(hello.name), not \(entry.name)") }
         let stored = try ModuleStore(directory: directory(home)).stage(built)
         let journal = try ModuleJournal(directory: directory(home))
         try journal.append(ModuleRecord(kind: .built, module: entry.name, to: ModuleImage(executable: stored.path),
@@ -130,7 +130,7 @@ enum ModuleCommands {
         guard let entry = ModuleCatalog.entries.first(where: { $0.name == module }) else { throw ModuleCommandError("Unknown module \(module)") }
         let built = try buildAndStage(entry, source: source, home: home)
         try runSwift(["test", "--package-path", source, "--scratch-path", home.testBuildCache, "--filter", testFilter],
-                     log: home.logs + "/modules-test-\(entry.name).log", action: "test \(entry.name) in \"\(source)\"")
+                     log: home.logs + "/modules-test-\(entry.name).log", action: "test \(entry.name) in \(Output.quoted(source))")
         let image = ModuleImage(executable: built.path)
         let label = "\(entry.name)@\(built.hello.version)"
         if let answer = try ModuleHost.askRunningHost(in: directory(home), ControlRequest.reload(entry.name, to: image)) {
@@ -173,7 +173,7 @@ enum ModuleCommands {
             image = try ModuleCatalog.builtIn(entry.name, version: version)
         } else if let from = arguments.value("from") {
             let path = FileSystem.absolute(from)
-            guard FileSystem.exists(path), !FileSystem.isDirectory(path) else { throw ModuleCommandError("No module worker at \"\(path)\"") }
+            guard FileSystem.exists(path), !FileSystem.isDirectory(path) else { throw ModuleCommandError("No module worker at \(Output.quoted(path))") }
             image = ModuleImage(executable: path)
         } else if let built = try journal.records().last(where: { $0.kind == .built && $0.module == entry.name })?.to {
             image = built
@@ -182,7 +182,7 @@ enum ModuleCommands {
         }
         let hello = try ModuleStore.probe(image)
         guard hello.name == entry.name else {
-            throw ModuleCommandError("\"\(image.executable)\" runs the module \(DisplayName.escaped(hello.name)), not \(entry.name)")
+            throw ModuleCommandError("\(Output.quoted(image.executable)) runs the module \(DisplayName.escaped(hello.name)), not \(entry.name)")
         }
         // A file this command copies into the store is removed again if the reload is refused.
         let store = ModuleStore(directory: modules)
@@ -306,7 +306,7 @@ enum ModuleCommands {
         let home = try home(arguments)
         let journal = try ModuleJournal(directory: directory(home))
         let history = try journal.records().filter { $0.module == entry.name && [.commit, .start, .current].contains($0.kind) && $0.to != nil }
-        guard let current = history.last else { throw ModuleCommandError("The module \(entry.name) has no version yet in \"\(journal.path)\"") }
+        guard let current = history.last else { throw ModuleCommandError("The module \(entry.name) has no version yet in \(Output.quoted(journal.path))") }
         guard let previous = history.dropLast().last(where: { $0.to != current.to }), let image = previous.to else {
             throw ModuleCommandError("The module \(entry.name) has no earlier version to return to")
         }

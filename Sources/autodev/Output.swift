@@ -45,6 +45,12 @@ enum Output {
         keepingNewlines ? DisplayText.message(text) : DisplayText.name(text)
     }
 
+    /// `text` (a path, a name from outside) in double quotes on one line: a line break or an
+    /// escape sequence in it is shown as an escape, so it cannot forge a line of a message.
+    static func quoted(_ text: String) -> String {
+        "\"" + DisplayText.name(text) + "\""
+    }
+
     /// A path quoted for a POSIX shell when it needs it.
     static func shellQuoted(_ text: String) -> String {
         let plain = text.unicodeScalars.allSatisfy { $0.properties.isAlphabetic && $0.isASCII || "0123456789/._-+=:@%".unicodeScalars.contains($0) }

@@ -9,7 +9,7 @@ enum ReleaseCommands {
         let secretPath = arguments.value("secret-key") ?? "autodev.key"
         if !arguments.has("force") {
             for path in [publicPath, secretPath] where FileSystem.exists(path) {
-                throw ReleaseError("\"\(path)\" already exists; pass --force to replace it")
+                throw ReleaseError("\(Output.quoted(path)) already exists; pass --force to replace it")
             }
         }
         let secret = Minisign.SecretKey()
@@ -19,7 +19,7 @@ enum ReleaseCommands {
         if arguments.has("json") {
             try Output.json(["keyID": "\(secret.keyID)", "publicKey": publicPath, "secretKey": secretPath])
         } else {
-            Output.out("Key \(secret.keyID): public key in \"\(publicPath)\", secret key in \"\(secretPath)\" (mode 0600, unencrypted)")
+            Output.out("Key \(secret.keyID): public key in \(Output.quoted(publicPath)), secret key in \(Output.quoted(secretPath)) (mode 0600, unencrypted)")
         }
         return ExitCode.success
     }
@@ -41,7 +41,7 @@ enum ReleaseCommands {
         if arguments.has("json") {
             try Output.json(["file": file, "signature": output, "keyID": "\(secret.keyID)", "trustedComment": comment])
         } else {
-            Output.out("Signed \"\(file)\" with key \(secret.keyID): \"\(output)\"")
+            Output.out("Signed \(Output.quoted(file)) with key \(secret.keyID): \(Output.quoted(output))")
         }
         return ExitCode.success
     }
@@ -57,7 +57,7 @@ enum ReleaseCommands {
         do {
             try signature.verify(message, with: publicKey)
         } catch {
-            throw ReleaseError("\"\(file)\": \(error)")
+            throw ReleaseError("\(Output.quoted(file)): \(error)")
         }
         if arguments.has("json") {
             try Output.json(["file": file, "keyID": "\(publicKey.keyID)", "trustedComment": signature.trustedComment, "verified": "true"])
@@ -150,11 +150,11 @@ enum ReleaseCommands {
 
     private static func read<Value>(_ path: String, _ what: String, _ parse: (String) throws(Minisign.FormatError) -> Value) throws -> Value {
         let bytes = try FileSystem.readFile(path)
-        guard bytes.count <= 64 * 1024 else { throw ReleaseError("\"\(path)\" is too large (\(bytes.count) bytes) to be a \(what) file") }
+        guard bytes.count <= 64 * 1024 else { throw ReleaseError("\(Output.quoted(path)) is too large (\(bytes.count) bytes) to be a \(what) file") }
         do {
             return try parse(String(decoding: bytes, as: UTF8.self))
         } catch {
-            throw ReleaseError("\"\(path)\" is not a valid \(what) file: \(error)")
+            throw ReleaseError("\(Output.quoted(path)) is not a valid \(what) file: \(error)")
         }
     }
 }

@@ -49,6 +49,21 @@ struct ModuleCommandTests {
         #expect(other.status == 1 && other.stderr.contains("run 'autodev init' first"), "\(other.stderr)")
     }
 
+    @Test("a path with a line break or an escape sequence cannot forge a line of an error")
+    func forgedPaths() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.initialize().status == 0)
+        for arguments in [["modules", "reload", "counter", "--from", "/nonexistent/a\nForged: line", "--home", harness.home],
+                          ["modules", "list", "--home", "/nonexistent/x\u{1B}[2J\nForged: home"],
+                          ["modules", "build", "counter", "--source", "/nonexistent/s\nForged: source", "--home", harness.home]] {
+            let result = try harness.run(arguments, executable: Harness.binary)
+            #expect(result.status == 1)
+            #expect(result.stderr.split(separator: "\n").count == 1 && result.stderr.contains("\\nForged"), "\(result.stderr)")
+            #expect(!result.stderr.contains("\u{1B}"), "\(result.stderr)")
+        }
+    }
+
     @Test("reload with no host running records the next version; rollback returns to the one before; list shows both")
     func offlineReloadAndRollback() throws {
         let harness = try Harness()
