@@ -73,7 +73,14 @@ package struct ListeningSocket: Sendable {
     package static func unix(path: String, backlog: Int32 = 128, mode: mode_t? = nil) throws(SystemError) -> ListeningSocket {
         var address = try unixAddress(path, action: "bind")
         var info = stat()
-        if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
+        if lstat(path, &info) == 0 {
+            // A socket left by a listener that ended is replaced; anything else is not ours to remove.
+            guard info.st_mode & S_IFMT == S_IFSOCK else {
+                let what = info.st_mode & S_IFMT == S_IFLNK ? "a symbolic link" : "a file that is not a socket"
+                throw SystemError("bind", path: path, errno: Errno(rawValue: EEXIST), detail: "\(what) is in its place; remove it if nothing uses it")
+            }
+            unlink(path)
+        }
         let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
         let fd = try systemCall("open a socket for", path: path) { socket(AF_UNIX, type, 0) }
         let listener = ListeningSocket(rawValue: fd, endpoint: path)

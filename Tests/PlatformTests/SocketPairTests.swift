@@ -25,6 +25,27 @@ struct SocketPairTests {
         }
     }
 
+    @Test("a Unix listener replaces a socket left behind, never a link or a file planted in its place")
+    func plantedSocketPath() throws {
+        let directory = "/tmp/autodev-listen-\(UInt32.random(in: 0...UInt32.max))"
+        try FileSystem.createDirectory(directory, mode: 0o700)
+        defer { _ = try? FileSystem.removeTree(directory) }
+        let path = directory + "/control.sock"
+        try ListeningSocket.unix(path: path).close()  // leaves its socket file behind
+        let again = try ListeningSocket.unix(path: path)
+        again.close()
+        try FileSystem.removeFile(path)
+        try FileSystem.writeAtomically(directory + "/victim", Array("kept".utf8))
+        try FileSystem.replaceSymbolicLink(path, target: directory + "/victim")
+        let linked = #expect(throws: SystemError.self) { try ListeningSocket.unix(path: path) }
+        #expect(linked?.description == "Failed to bind \"\(path)\": a symbolic link is in its place; remove it if nothing uses it")
+        try FileSystem.removeFile(path)
+        try FileSystem.writeAtomically(path, [])
+        let file = #expect(throws: SystemError.self) { try ListeningSocket.unix(path: path) }
+        #expect(file?.description.hasSuffix("a file that is not a socket is in its place; remove it if nothing uses it") == true)
+        #expect(try FileSystem.readFile(directory + "/victim") == Array("kept".utf8))
+    }
+
     @Test("collect runs each item on its own thread and keeps their order")
     func collect() {
         let results = ThreadGroup.collect([1, 2, 3, 4]) { $0 * 10 }
