@@ -43,11 +43,11 @@ struct ad_cap_data { unsigned int effective, permitted, inheritable; };
 
 enum { STEP_EXEC, STEP_UNSHARE_USER, STEP_UID_MAP, STEP_UNSHARE_NET, STEP_UNSHARE_MOUNT, STEP_MOUNT,
        STEP_REMOUNT_READ_ONLY, STEP_BIND_WRITABLE, STEP_BIND_DEVICES, STEP_UNSHARE_PID, STEP_FORK,
-       STEP_MOUNT_PROC, STEP_SETRLIMIT, STEP_CHDIR, STEP_DUP2, STEP_SETPGID, STEP_INHERIT_FD,
+       STEP_MOUNT_PROC, STEP_SETRLIMIT, STEP_CHDIR, STEP_DUP2, STEP_SETSID, STEP_INHERIT_FD,
        STEP_WRITE_PID, STEP_SECUREBITS, STEP_DROP_BOUNDING, STEP_CAPSET, STEP_NO_NEW_PRIVS, STEP_UNSHARE_IPC };
 static const char *step_names[] = {"exec", "unshare-user", "uid-map", "unshare-network", "unshare-mount", "mount",
                                    "remount-read-only", "bind-writable", "bind-devices", "unshare-pid", "fork",
-                                   "mount-proc", "setrlimit", "chdir", "dup2", "setpgid", "inherit-fd",
+                                   "mount-proc", "setrlimit", "chdir", "dup2", "setsid", "inherit-fd",
                                    "write-pid", "securebits", "drop-bounding-set", "capset", "no-new-privs", "unshare-ipc"};
 
 static void report_and_exit(int pipe_fd, int step) {
@@ -96,22 +96,67 @@ static int remount(const char *path, unsigned long extra) {
     return mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | flags | extra, NULL);
 }
 
+#define AD_MAX_DEVICES 16
+
+/* `prefix` then `name` into `buffer` (64 bytes), cut to fit: async-signal-safe. */
+static void join_path(char *buffer, const char *prefix, const char *name) {
+    size_t length = 0;
+    for (const char *p = prefix; *p && length < 63; p++) buffer[length++] = *p;
+    for (const char *p = name; *p && length < 63; p++) buffer[length++] = *p;
+    buffer[length] = 0;
+}
+
+/* The decimal digits of a non-negative `value` into `buffer` (24 bytes): async-signal-safe. */
+static void decimal(char *buffer, int value) {
+    char reversed[24];
+    int length = 0;
+    unsigned int rest = value < 0 ? 0 : (unsigned int)value;
+    do {
+        reversed[length++] = (char)('0' + rest % 10);
+        rest /= 10;
+    } while (rest > 0 && length < 23);
+    for (int i = 0; i < length; i++) buffer[i] = reversed[length - 1 - i];
+    buffer[length] = 0;
+}
+
 /* Builds the mount namespace: everything read-only but the writable paths, a minimal /dev. */
 static void confine_mounts(const ad_spawn_options *options, int report_fd) {
     if (unshare(CLONE_NEWNS) != 0) report_and_exit(report_fd, STEP_UNSHARE_MOUNT);
     /* Nothing done here may propagate back to the parent's namespace. */
     if (mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) report_and_exit(report_fd, STEP_MOUNT);
-    if (options->device_directory) {
-        /* Only harmless devices: a process with uid 0 still owns /dev/vda and the like. */
-        for (int i = 0; i < options->device_count; i++) {
-            if (mount(options->device_sources[i], options->device_targets[i], NULL, MS_BIND, NULL) != 0) {
-                report_and_exit(report_fd, STEP_BIND_DEVICES);
-            }
+    if (options->device_count > 0) {
+        /* Only harmless devices: a process with uid 0 still owns /dev/vda and the like. The new
+           /dev is a tmpfs of this namespace, so building it writes nothing to any disk (a FUSE or
+           network file system under the home never sees it). Each device is bound from a
+           descriptor opened before the tmpfs hides the host's /dev. */
+        int device_fds[AD_MAX_DEVICES];
+        int count = options->device_count < AD_MAX_DEVICES ? options->device_count : AD_MAX_DEVICES;
+        for (int i = 0; i < count; i++) {
+            char source[64];
+            join_path(source, "/dev/", options->device_names[i]);
+            device_fds[i] = open(source, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+            if (device_fds[i] < 0) report_and_exit(report_fd, STEP_BIND_DEVICES);
         }
-        if (mount(options->device_directory, "/dev", NULL, MS_BIND | MS_REC, NULL) != 0 ||
-            remount("/dev", MS_RDONLY | MS_NOSUID | MS_NOEXEC) != 0) {
+        if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=64") != 0) {
             report_and_exit(report_fd, STEP_BIND_DEVICES);
         }
+        for (int i = 0; i < count; i++) {
+            char target[64], source[64], number[24];
+            join_path(target, "/dev/", options->device_names[i]);
+            decimal(number, device_fds[i]);
+            join_path(source, "/proc/self/fd/", number);
+            int made = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+            if (made < 0) report_and_exit(report_fd, STEP_BIND_DEVICES);
+            close(made);
+            if (mount(source, target, NULL, MS_BIND, NULL) != 0) report_and_exit(report_fd, STEP_BIND_DEVICES);
+            close(device_fds[i]);
+        }
+        static const char *const links[][2] = {{"/dev/fd", "/proc/self/fd"}, {"/dev/stdin", "/proc/self/fd/0"},
+                                               {"/dev/stdout", "/proc/self/fd/1"}, {"/dev/stderr", "/proc/self/fd/2"}};
+        for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+            if (symlink(links[i][1], links[i][0]) != 0) report_and_exit(report_fd, STEP_BIND_DEVICES);
+        }
+        if (remount("/dev", MS_RDONLY | MS_NOSUID | MS_NOEXEC) != 0) report_and_exit(report_fd, STEP_BIND_DEVICES);
     }
     for (int i = 0; i < options->readonly_count; i++) {
         const char *path = options->readonly_mounts[i];
@@ -157,20 +202,14 @@ static void drop_privileges(const ad_spawn_options *options, int report_fd) {
     }
 }
 
-/* Writes the decimal `pid` and a newline into `fd` from offset 0, replacing what it held. */
+/* Writes the decimal `pid` into `fd` from offset 0, replacing what it held. */
 static int write_pid(int fd, pid_t pid) {
     char digits[24];
-    int length = 0;
-    char reversed[24];
-    unsigned long value = (unsigned long)pid;
-    do {
-        reversed[length++] = (char)('0' + value % 10);
-        value /= 10;
-    } while (value > 0 && length < 20);
-    for (int i = 0; i < length; i++) digits[i] = reversed[length - 1 - i];
+    decimal(digits, (int)pid);
+    size_t length = strlen(digits);
     if (ftruncate(fd, 0) != 0) return -1;
-    ssize_t written = pwrite(fd, digits, (size_t)length, 0);
-    if (written != length) {
+    ssize_t written = pwrite(fd, digits, length, 0);
+    if (written != (ssize_t)length) {
         if (written >= 0) errno = EIO;
         return -1;
     }
@@ -214,7 +253,9 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
         /* The child dies with the process that started it, even by SIGKILL. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) _exit(127);
-        if (options->new_process_group && setpgid(0, 0) != 0) report_and_exit(report_fd, STEP_SETPGID);
+        /* A new session: no controlling terminal, so nothing it runs can open /dev/tty, push
+           input into the caller's terminal (TIOCSTI) or receive the terminal's signals. */
+        if (options->new_session && setsid() < 0) report_and_exit(report_fd, STEP_SETSID);
         if (options->new_user_namespace) {
             if (unshare(CLONE_NEWUSER) != 0) report_and_exit(report_fd, STEP_UNSHARE_USER);
             if (write_file("/proc/self/setgroups", "deny") != 0 ||

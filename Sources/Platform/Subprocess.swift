@@ -72,8 +72,11 @@ package enum Subprocess {
         package var readOnlyMounts: [String] = []
         /// ...then these (inside them) bound writable again.
         package var writablePaths: [String] = []
-        /// With ``isolateMounts``: a directory bound read-only on `/dev`, holding only these devices.
-        package var devices: DeviceDirectory?
+        /// With ``isolateMounts``: a fresh read-only tmpfs on `/dev` holding only these devices
+        /// (names in `/dev`, bound from the host's) and the `fd`, `stdin`, `stdout` and `stderr`
+        /// links; empty leaves `/dev` as it is. It is made inside the child's mount namespace, so
+        /// nothing is written to any file system of the host.
+        package var devices: [String] = []
         /// Securebits locked so that uid 0 gains no capabilities on exec, and the whole bounding
         /// set dropped (needs root, or ``isolateUser``).
         package var dropCapabilities = false
@@ -103,16 +106,6 @@ package enum Subprocess {
             self.source = source
             self.target = target
             self.writeProcessID = writeProcessID
-        }
-    }
-
-    /// A directory to bind on `/dev`: `names` are empty files in it, each with `/dev/<name>` bound on it.
-    package struct DeviceDirectory: Sendable, Equatable {
-        package var path: String
-        package var names: [String]
-        package init(path: String, names: [String]) {
-            self.path = path
-            self.names = names
         }
     }
 
@@ -267,9 +260,8 @@ package enum Subprocess {
         let envp = configuration.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         let limits = configuration.limits.map { ad_rlimit(resource: $0.resource, value: $0.value) }
         let isolateMounts = configuration.isolateMounts
-        let deviceNames = configuration.devices?.names ?? []
-        let deviceSources = deviceNames.map { "/dev/" + $0 }
-        let deviceTargets = deviceNames.map { (configuration.devices?.path ?? "") + "/" + $0 }
+        // A device is a plain name in /dev; at most 16 (the child's fixed table).
+        let deviceNames = isolateMounts ? Array(configuration.devices.filter { !$0.isEmpty && !$0.contains("/") && $0.utf8.count < 32 }.prefix(16)) : []
         // A user namespace maps exactly this process's effective uid and gid onto themselves.
         let identity = "\(Privilege.userID) \(Privilege.userID) 1\n"
         let group = "\(Privilege.groupID) \(Privilege.groupID) 1\n"
@@ -283,36 +275,31 @@ package enum Subprocess {
                     withOptionalCString(configuration.workingDirectory) { cwd in
                         withCStrings(configuration.readOnlyMounts) { readOnly in
                             withCStrings(configuration.writablePaths) { writable in
-                                withCStrings(deviceSources) { sources in
-                                    withCStrings(deviceTargets) { targets in
-                                        withOptionalCString(configuration.devices?.path) { deviceDirectory in
-                                            identity.withCString { uidMap in
-                                                group.withCString { gidMap in
-                                                    var options = ad_spawn_options(
-                                                        cwd: cwd, stdin_fd: stdin, stdout_fd: stdout, stderr_fd: stderr,
-                                                        new_process_group: 1,
-                                                        new_user_namespace: configuration.isolateUser ? 1 : 0,
-                                                        uid_map: uidMap, gid_map: gidMap,
-                                                        new_network_namespace: configuration.isolateNetwork ? 1 : 0,
-                                                        new_ipc_namespace: configuration.isolateIPC ? 1 : 0,
-                                                        new_pid_namespace: configuration.isolateProcesses ? 1 : 0,
-                                                        new_mount_namespace: isolateMounts ? 1 : 0,
-                                                        readonly_mounts: cArray(readOnly),
-                                                        readonly_count: Int32(configuration.readOnlyMounts.count),
-                                                        writable_paths: cArray(writable),
-                                                        writable_count: Int32(configuration.writablePaths.count),
-                                                        device_directory: isolateMounts ? deviceDirectory : nil,
-                                                        device_sources: cArray(sources), device_targets: cArray(targets),
-                                                        device_count: Int32(deviceNames.count),
-                                                        drop_capabilities: configuration.dropCapabilities ? 1 : 0,
-                                                        no_new_privileges: configuration.noNewPrivileges ? 1 : 0,
-                                                        inherit_fd: inherited?.source ?? -1, inherit_fd_target: inherited?.target ?? -1,
-                                                        write_pid_to_inherited: inherited?.writeProcessID == true ? 1 : 0,
-                                                        limits: limitBuffer.baseAddress, limit_count: Int32(limitBuffer.count))
-                                                    return ad_spawn(configuration.executable, argvPointers, envPointers, &options,
-                                                                    &pid, &childErrno, &failedStep)
-                                                }
-                                            }
+                                withCStrings(deviceNames) { devices in
+                                    identity.withCString { uidMap in
+                                        group.withCString { gidMap in
+                                            var options = ad_spawn_options(
+                                                cwd: cwd, stdin_fd: stdin, stdout_fd: stdout, stderr_fd: stderr,
+                                                new_session: 1,
+                                                new_user_namespace: configuration.isolateUser ? 1 : 0,
+                                                uid_map: uidMap, gid_map: gidMap,
+                                                new_network_namespace: configuration.isolateNetwork ? 1 : 0,
+                                                new_ipc_namespace: configuration.isolateIPC ? 1 : 0,
+                                                new_pid_namespace: configuration.isolateProcesses ? 1 : 0,
+                                                new_mount_namespace: isolateMounts ? 1 : 0,
+                                                readonly_mounts: cArray(readOnly),
+                                                readonly_count: Int32(configuration.readOnlyMounts.count),
+                                                writable_paths: cArray(writable),
+                                                writable_count: Int32(configuration.writablePaths.count),
+                                                device_names: cArray(devices),
+                                                device_count: Int32(deviceNames.count),
+                                                drop_capabilities: configuration.dropCapabilities ? 1 : 0,
+                                                no_new_privileges: configuration.noNewPrivileges ? 1 : 0,
+                                                inherit_fd: inherited?.source ?? -1, inherit_fd_target: inherited?.target ?? -1,
+                                                write_pid_to_inherited: inherited?.writeProcessID == true ? 1 : 0,
+                                                limits: limitBuffer.baseAddress, limit_count: Int32(limitBuffer.count))
+                                            return ad_spawn(configuration.executable, argvPointers, envPointers, &options,
+                                                            &pid, &childErrno, &failedStep)
                                         }
                                     }
                                 }

@@ -19,32 +19,22 @@ extension Verifier {
         private(set) var refused: [String] = []
         /// Every mount point, all remounted read-only in the candidate's namespace.
         let mountPoints: [String]
-        let devices: Subprocess.DeviceDirectory
+        /// The devices of its `/dev`, a tmpfs made inside its own mount namespace.
+        let devices: [String]
 
-        /// Devices a program may need; nothing that reaches a disk or the kernel's memory.
-        static let deviceNames = ["null", "zero", "full", "random", "urandom", "tty"]
+        /// Devices a program may need; nothing that reaches a disk, the kernel's memory or a
+        /// terminal (no `tty`: code not trusted yet never reaches the caller's terminal).
+        static let deviceNames = ["null", "zero", "full", "random", "urandom"]
 
-        /// Prepares `<sandbox>/dev` and reads the mount table.
-        /// - Throws: ``SystemError`` when the directory cannot be made or the table read.
+        /// Reads the mount table.
+        /// - Throws: ``SystemError`` when the table cannot be read.
         init(sandbox: String) throws {
             self.sandbox = sandbox
             wanted = Set(Piece.allCases)
             // Root needs no user namespace: uid 0 keeps its uid, loses its capabilities.
             if isRoot { wanted.remove(.user) }
             mountPoints = try MountTable.mountPoints()
-            let directory = sandbox + "/dev"
-            try FileSystem.createDirectory(directory, mode: 0o755)
-            let names = Self.deviceNames.filter { FileSystem.exists("/dev/" + $0) }
-            for name in names {
-                try FileDescriptor.open(directory + "/" + name, [.writeOnly, .create, .exclusive], mode: 0o666).close()
-            }
-            try Verifier.withoutSync {
-                for (name, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                                       ("stderr", "/proc/self/fd/2")] {
-                    try FileSystem.replaceSymbolicLink(directory + "/" + name, target: target)
-                }
-            }
-            devices = Subprocess.DeviceDirectory(path: directory, names: names)
+            devices = Self.deviceNames.filter { FileSystem.exists("/dev/" + $0) }
         }
 
         /// Runs `base` confined, leaving out each namespace the kernel refuses.
@@ -93,7 +83,7 @@ extension Verifier {
 
         /// The isolation in place, then what is missing.
         func isolation(stateCopy: Bool) -> [String] {
-            var lines = ["process group", "private HOME and TMPDIR"]
+            var lines = ["own session, no controlling terminal, stdin /dev/null", "private HOME and TMPDIR"]
             if stateCopy { lines.append("state copy") }
             lines += ["rlimits (cpu, memory, file size, files, processes)", "timeout"]
             if wanted.contains(.user) { lines.append("user namespace (own uid and gid only)") }
@@ -102,7 +92,7 @@ extension Verifier {
             if wanted.contains(.processes) { lines.append("pid namespace (everything it starts dies with it)") }
             if wanted.contains(.mounts) {
                 lines.append("every mount read-only but the sandbox")
-                lines.append("minimal /dev (\(devices.names.joined(separator: ", ")))")
+                lines.append("minimal /dev on its own tmpfs (\(devices.joined(separator: ", ")); no terminal)")
                 if wanted.contains(.processes) { lines.append("fresh /proc of its own pid namespace") }
             }
             lines.append((isRoot || wanted.contains(.user)) && wanted.contains(.capabilityLock)

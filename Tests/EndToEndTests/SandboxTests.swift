@@ -229,6 +229,44 @@ struct SandboxTests {
         #expect(!isolation.contains { $0.hasPrefix("no capabilities, locked") }, "\(isolation)")
     }
 
+    /// Tries every way into the terminal of whoever ran it; prints what worked.
+    static let terminalProbe = """
+    (exec 3</dev/tty) 2>/dev/null && echo opened-tty
+    for fd in 0 1 2; do [ -t $fd ] && echo "fd $fd is a terminal"; done
+    python3 -c 'import fcntl, termios, os
+    for path in ["/dev/tty", "/proc/self/fd/0"]:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+            fcntl.ioctl(fd, termios.TIOCSTI, b"#")
+            print("injected through", path)
+        except OSError:
+            pass
+    ' 2>/dev/null
+    echo tty $(cut -d' ' -f7 /proc/self/stat)
+    """
+
+    @Test("a candidate run from a terminal can neither open it nor push input into it",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs script(1) from util-linux for a pseudo-terminal"))
+    func noTerminal() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        // The probe itself works: run on the same pseudo-terminal outside the sandbox, it gets in.
+        let control = harness.root.appendingPathComponent("control.sh").path
+        try Self.terminalProbe.write(toFile: control, atomically: true, encoding: .utf8)
+        let direct = try harness.run(["-qec", "sh \(control)", "/dev/null"], executable: "/usr/bin/script")
+        #expect(direct.stdout.contains("opened-tty") && direct.stdout.contains("injected through /dev/tty"), "\(direct.stdout)")
+        // A real upgrade (not a dry run), confirmed with --yes, from that terminal.
+        let candidate = try harness.execScript("terminal", probe: Self.terminalProbe)
+        let before = try harness.journalLines()
+        let upgraded = try harness.run(["-qec", "'\(harness.entry)' self-upgrade --from-binary '\(candidate)' --yes", "/dev/null"],
+                                       executable: "/usr/bin/script")
+        let log = try String(contentsOfFile: try #require(try harness.logDirectories().last) + "/verify.err", encoding: .utf8)
+        #expect(log.contains("tty 0"), "the probe did not run: \(log.prefix(2000)) \(upgraded.stdout)")
+        #expect(!log.contains("opened-tty") && !log.contains("injected") && !log.contains("is a terminal"), "\(log.prefix(2000))")
+        #expect(try harness.journalLines().count > before.count)
+    }
+
     @Test("a child that detaches from the candidate dies with it")
     func outlivingChild() throws {
         let harness = try Harness()

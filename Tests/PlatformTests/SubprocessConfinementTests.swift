@@ -40,20 +40,23 @@ struct SubprocessConfinementTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("autodev-spawn-\(UUID().uuidString.prefix(8))").path
         try FileSystem.createDirectory(directory, mode: 0o700)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try FileSystem.createDirectory(directory + "/dev", mode: 0o755)
-        for name in ["null"] { try FileDescriptor.open(directory + "/dev/" + name, [.writeOnly, .create], mode: 0o666).close() }
         let script = """
         grep -E '^Cap(Eff|Prm|Bnd|Amb)' /proc/self/status | tr -d '\\t'
         echo pid $$
         touch /\(UUID().uuidString) 2>/dev/null && echo wrote-root || echo root-read-only
         touch \(directory)/inside && echo wrote-sandbox
+        echo /dev: $(ls -A /dev)
+        echo x > /dev/null && echo wrote-null
+        touch /dev/planted 2>/dev/null && echo wrote-dev || echo dev-read-only
+        echo tty $(cut -d' ' -f7 /proc/self/stat) session $(cut -d' ' -f6 /proc/self/stat)
+        (exec 3</dev/tty) 2>/dev/null && echo opened-tty || echo no-tty
         """
         var configuration = Subprocess.Configuration(executable: "/bin/sh", arguments: ["-c", script], environment: ["PATH": "/usr/bin:/bin"])
         configuration.isolateMounts = true
         configuration.isolateProcesses = true
         configuration.readOnlyMounts = try MountTable.mountPoints()
         configuration.writablePaths = [directory]
-        configuration.devices = Subprocess.DeviceDirectory(path: directory + "/dev", names: ["null"])
+        configuration.devices = ["null"]
         configuration.dropCapabilities = true
         configuration.noNewPrivileges = true
         configuration.outputPath = directory + "/out"
@@ -61,7 +64,8 @@ struct SubprocessConfinementTests {
         let mounts = try MountTableSnapshot.lines(keepingUnder: directory)
         #expect(try Subprocess.run(configuration) == .exited(0))
         let text = String(decoding: try FileSystem.readFile(directory + "/out"), as: UTF8.self)
-        #expect(text == "CapPrm:0000000000000000\nCapEff:0000000000000000\nCapBnd:0000000000000000\nCapAmb:0000000000000000\npid 1\nroot-read-only\nwrote-sandbox\n",
+        #expect(text == "CapPrm:0000000000000000\nCapEff:0000000000000000\nCapBnd:0000000000000000\nCapAmb:0000000000000000\npid 1\nroot-read-only\nwrote-sandbox\n"
+                + "/dev: fd null stderr stdin stdout\nwrote-null\ndev-read-only\ntty 0 session 0\nno-tty\n",
                 "\(text) \(String(decoding: (try? FileSystem.readFile(directory + "/err")) ?? [], as: UTF8.self))")
         #expect(try MountTableSnapshot.lines(keepingUnder: directory) == mounts)
     }

@@ -51,7 +51,7 @@ struct UpgraderTests {
         let outcome = try demo.upgrader.upgrade(fromBinary: try demo.candidate("2.0"), options: Demo.noRestart)
         #expect(outcome.version == "2.0")
         #expect(try demo.home.currentVersion() == outcome.to.digest)
-        #expect(outcome.verification?.isolation.contains("process group") == true)
+        #expect(outcome.verification?.isolation.contains("own session, no controlling terminal, stdin /dev/null") == true)
         let back = try demo.upgrader.rollback(to: nil, options: Demo.noRestart)
         #expect(back.to.digest == demo.first)
         #expect(try demo.home.currentVersion() == demo.first)
@@ -194,12 +194,24 @@ struct RecoveryTests {
         #expect(ledger.current == demo.first)
     }
 
-    @Test("a link changed behind the journal's back is repaired from the journal")
-    func repairLink() throws {
+    @Test("a link changed behind the journal's back is refused, not moved back; the repair keeps what it names")
+    func linkTheJournalDoesNotExplain() throws {
         let demo = try Demo()
         defer { demo.cleanUp() }
         let other = try VersionStore(home: demo.home).stage(try demo.candidate("3.0"), source: "test", transaction: "t")
         try demo.home.setCurrent(other.id)
+        #expect(throws: StorageError.self) { try demo.upgrader.recover() }
+        #expect(try demo.home.currentVersion() == other.id)
+        let report = try demo.upgrader.repair()
+        #expect(report.repaired && report.current == VersionID(other.id))
+        #expect(Ledger(try Journal(path: demo.home.journal)).current == other.id)
+    }
+
+    @Test("a missing link is restored from the journal at start")
+    func missingLink() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        try FileSystem.removeFile(demo.home.current)
         let notes = try demo.upgrader.recover()
         #expect(notes.contains { $0.hasPrefix("Repaired") })
         #expect(try demo.home.currentVersion() == demo.first)

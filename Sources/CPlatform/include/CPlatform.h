@@ -15,7 +15,9 @@ typedef struct {
     int stdin_fd;
     int stdout_fd;
     int stderr_fd;
-    int new_process_group;     /* setpgid(0, 0): the child leads a group that can be killed whole */
+    int new_session;           /* setsid(): the child leads a new session and process group, with no
+                                  controlling terminal (it cannot open /dev/tty nor push input into
+                                  the caller's terminal), and the group can be killed whole */
     int new_user_namespace;    /* unshare(CLONE_NEWUSER) first, then uid_map and gid_map written
                                   ("setgroups" denied), so the namespaces below need no privilege */
     const char *uid_map;       /* e.g. "1000 1000 1\n" */
@@ -33,9 +35,11 @@ typedef struct {
     int readonly_count;
     const char *const *writable_paths;
     int writable_count;
-    const char *device_directory;        /* bound read-only on /dev after device_sources[i] were */
-    const char *const *device_sources;   /* bound on device_targets[i] (files inside it) */
-    const char *const *device_targets;
+    const char *const *device_names;     /* with new_mount_namespace and device_count > 0: a fresh
+                                            tmpfs on /dev (made in the child's namespace, nothing
+                                            written to any disk) holding /dev/<name> bound from the
+                                            host's, the fd, stdin, stdout and stderr links, then
+                                            remounted read-only, nosuid and noexec */
     int device_count;
     int drop_capabilities;     /* securebits (no root privilege on exec, locked), the whole bounding
                                   set dropped; needs CAP_SETPCAP (root, or a new user namespace) */
@@ -55,7 +59,7 @@ typedef struct {
 /// could not execute the program, the child is reaped, -2 is returned, `*failed_step` names the
 /// step ("exec", "unshare-user", "uid-map", "unshare-network", "unshare-ipc", "unshare-mount", "mount",
 /// "remount-read-only", "bind-writable", "bind-devices", "unshare-pid", "fork", "mount-proc",
-/// "setrlimit", "chdir", "dup2", "setpgid", "inherit-fd", "write-pid", "securebits",
+/// "setrlimit", "chdir", "dup2", "setsid", "inherit-fd", "write-pid", "securebits",
 /// "drop-bounding-set", "capset", "no-new-privs") and `*child_errno` its errno.
 int ad_spawn(const char *path, char *const argv[], char *const envp[],
              const ad_spawn_options *options, int *pid, int *child_errno, const char **failed_step);
