@@ -147,15 +147,18 @@ package struct Verifier: Sendable {
         }
     }
 
-    private func copyDirectory(_ source: String, to destination: String) throws {
+    /// Copies the regular files and directories of `source` (at most 32 levels deep). Nothing is
+    /// followed out of the tree: a symbolic link, device, FIFO or socket inside is left out, and
+    /// so is `source` itself when it is a link; each file is opened without following links.
+    private func copyDirectory(_ source: String, to destination: String, depth: Int = 0) throws {
         try FileSystem.createDirectory(destination, mode: 0o700)
-        guard FileSystem.isDirectory(source) else { return }
+        guard depth < 32, try FileSystem.statusIfPresent(source, followLinks: false)?.kind == .directory else { return }
         for name in try FileSystem.contentsOfDirectory(source) where !name.hasPrefix(".") {
             let from = source + "/" + name
-            if FileSystem.isDirectory(from) {
-                try copyDirectory(from, to: destination + "/" + name)
-            } else {
-                try FileSystem.copyFile(from, to: destination + "/" + name, mode: 0o600)
+            switch try FileSystem.statusIfPresent(from, followLinks: false)?.kind {
+            case .directory: try copyDirectory(from, to: destination + "/" + name, depth: depth + 1)
+            case .regular: try FileSystem.copyFile(from, to: destination + "/" + name, mode: 0o600, followLinks: false)
+            default: continue
             }
         }
     }
