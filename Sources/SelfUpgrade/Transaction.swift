@@ -17,11 +17,15 @@ package struct StepOutcome {
 /// reverse order and journals the abort with the reason.
 package protocol TransactionStep: Sendable {
     var name: StepName { get }
+    /// True when `undo` takes back something a user was told had happened (the swap, the
+    /// staged version): the progress then says it was undone.
+    var undoIsVisible: Bool { get }
     func run(_ context: inout TransactionContext) throws -> StepOutcome
     func undo(_ context: TransactionContext) throws
 }
 
 extension TransactionStep {
+    package var undoIsVisible: Bool { false }
     package func undo(_ context: TransactionContext) throws {}
 }
 
@@ -111,6 +115,7 @@ package struct TransactionContext {
             do {
                 try FailPoint.hit("undo-\(step.name)", upgrader.program)
                 try step.undo(self)
+                if operation != .dryRun && step.undoIsVisible { upgrader.progress(.undone(step: step.name.rawValue)) }
             } catch {
                 failures.append("undo of \(step.name) failed: \(error)")
             }
@@ -165,6 +170,7 @@ package struct PreflightStep: TransactionStep {
 package struct StageStep: TransactionStep {
     package init() {}
     package let name = StepName.stage
+    package var undoIsVisible: Bool { true }
 
     package func run(_ context: inout TransactionContext) throws -> StepOutcome {
         let source = context.source?.encoded ?? ""
@@ -175,6 +181,8 @@ package struct StageStep: TransactionStep {
         }
         context.target = staged.id
         context.stagedNewVersion = !staged.wasPresent
+        // Known from the hash alone: no verification is spent on the version already running.
+        if staged.id == context.from { throw UpgradeError.alreadyCurrent(id: staged.id.short) }
         return StepOutcome(to: staged.id)
     }
 
@@ -219,6 +227,7 @@ package struct VerifyStep: TransactionStep {
 /// The last moment a cancellation (SIGINT, SIGTERM) is honoured.
 struct SwapStep: TransactionStep {
     let name = StepName.swap
+    var undoIsVisible: Bool { true }
 
     package func run(_ context: inout TransactionContext) throws -> StepOutcome {
         let signal = Cancellation.signal

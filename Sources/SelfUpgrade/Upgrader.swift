@@ -16,6 +16,9 @@ public struct Upgrader: Sendable {
         case failed(step: String, reason: String)
         /// A long step is still running: its elapsed time and latest output line.
         case working(step: String, seconds: Double, detail: String)
+        /// A finished step was undone because a later one failed (not sent for a dry run, whose
+        /// undo is the plan): what was reported finished is no longer in effect.
+        case undone(step: String)
     }
 
     package let home: Home

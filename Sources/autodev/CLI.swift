@@ -195,6 +195,7 @@ struct Session {
             case .started(let step): if interactive { Output.err("==> \(step)…") }
             case .finished(let step, let seconds): Output.err("\(clear)  ✓ \(step) (\(Output.seconds(seconds)))")
             case .failed(let step, _): Output.err("\(clear)  ✗ \(step)")
+            case .undone(let step): Output.err("\(clear)  ↩ \(step) undone")
             case .working(let step, let seconds, let detail):
                 if interactive {
                     Output.err("\(clear)  \(step) \(Int(seconds)) s  \(detail.prefix(70))", terminator: false)

@@ -91,6 +91,39 @@ struct UpgradeTests {
         #expect(state.contains("\"upgrades\":1"))
     }
 
+    @Test("a step that fails after the swap says the swap was undone")
+    func undoneSwapIsSaid() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let old = try harness.current()
+        let result = try harness.run(["self-upgrade", "--from-binary", try harness.candidate(), "--yes"],
+                                     environment: ["AUTODEV_FAILPOINT": "fail-before-exec"])
+        #expect(result.status == 1)
+        let lines = result.stderr.split(separator: "\n").map(String.init)
+        let swapped = try #require(lines.firstIndex { $0.hasSuffix("✓ swap") || $0.contains("✓ swap (") }, "\(result.stderr)")
+        let undone = try #require(lines.firstIndex { $0.contains("↩ swap undone") }, "\(result.stderr)")
+        #expect(swapped < undone)
+        #expect(lines.contains { $0.contains("↩ stage undone") }, "\(result.stderr)")
+        #expect(try harness.current() == old)
+    }
+
+    @Test("a candidate identical to the current version is refused from its hash, before any verification")
+    func identicalCandidate() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let before = try harness.snapshot()
+        let logs = (try? harness.logDirectories()) ?? []
+        let result = try harness.run(["self-upgrade", "--from-binary", Harness.binary, "--yes"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("is already the current version"), "\(result.stderr)")
+        #expect(!result.stderr.contains("verify"), "\(result.stderr)")
+        let newLogs = Set((try? harness.logDirectories()) ?? []).subtracting(logs)
+        #expect(newLogs.allSatisfy { !FileManager.default.fileExists(atPath: $0 + "/verify.err") }, "a verification ran: \(newLogs)")
+        #expect(try harness.snapshot() == before)
+    }
+
     @Test("a new version that fails its health check after restart is rolled back and the old one runs")
     func failedConfirmation() throws {
         let harness = try Harness()
@@ -139,6 +172,26 @@ struct UpgradeTests {
         #expect(state?["schema"] as? Int == 2)
         #expect(state?["roundTripEqual"] as? Bool == true)
         #expect(try harness.snapshot() == before, "a dry run changed the home")
+    }
+
+    @Test("the state copy for --verify-state follows no link out of the state and waits on no FIFO")
+    func verifyStateCopiesNoLinks() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let state = harness.home + "/state"
+        try "{\"schema\":1}\n{\"rollbacks\":4,\"upgrades\":7}\n".write(toFile: state + "/autodev.json", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: state + "/kept", withIntermediateDirectories: false)
+        try "data".write(toFile: state + "/kept/file", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: state + "/root", withDestinationPath: "/")
+        try FileManager.default.createSymbolicLink(atPath: state + "/secret", withDestinationPath: "/etc/hostname")
+        try FileManager.default.createSymbolicLink(atPath: state + "/loop", withDestinationPath: ".")
+        #expect(mkfifo(state + "/fifo", 0o600) == 0)
+        let probe = "echo copy: $(cd \"$HOME/../state\" && find . | sort | tr '\\n' ' ')"
+        let result = try harness.run(["self-upgrade", "--from-binary", try harness.execScript("lister", probe: probe), "--dry-run", "--verify-state"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let log = try String(contentsOfFile: try #require(try harness.logDirectories().last) + "/verify.err", encoding: .utf8)
+        #expect(log.contains("copy: . ./autodev.json ./kept ./kept/file\n"), "\(log.prefix(2000))")
     }
 
     @Test("a dry run prints the plan and each step's result, and changes nothing")
