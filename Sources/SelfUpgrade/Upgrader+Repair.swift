@@ -5,8 +5,14 @@ import Storage
 extension Upgrader {
     // MARK: - Reading the journal
 
-    /// The home's journal, refused unless it can explain the store: a regular file (never a
-    /// link), readable, starting with record 1, an `adopt`, and not empty while versions exist.
+    /// The home's journal, refused unless it can explain the store and `current`: a regular file
+    /// (never a link), readable, starting with record 1, an `adopt`, not empty while versions
+    /// exist, and naming the version `current` points at as its current one (or as the `from` or
+    /// `to` of its unfinished transaction, or as the target of its last transaction, aborted
+    /// before its undo put `current` back). A journal cut at a record boundary loses the newest
+    /// transactions and so names an older version: it is refused, never believed, so no command
+    /// moves `current` back to that older version. A missing `current` is not a disagreement
+    /// (recovery restores it from the journal).
     /// - Throws: ``StorageError/corruptJournal(path:line:reason:)`` or
     ///   ``StorageError/unusableJournal(path:reason:)``; the repair command is the way out.
     func readJournal() throws -> Journal {
@@ -27,6 +33,18 @@ extension Upgrader {
         }
         guard case .adopt = first.event else {
             throw StorageError.corruptJournal(path: path, line: 1, reason: "the first record is not the home's adoption")
+        }
+        if let linked = try? home.currentVersion() {
+            let ledger = Ledger(journal)
+            let open = ledger.openTransaction
+            // An abort is journaled before its undo flips `current` back: a kill between the two
+            // leaves `current` at the aborted transaction's target, and the journal says so.
+            let last = ledger.transactions.last
+            let abortedHere = last?.outcome == .aborted && last?.to == linked
+            guard linked == ledger.current || open?.from == linked || open?.to == linked || abortedHere else {
+                let named = ledger.current.map { "version \($0.short)" } ?? "no version"
+                throw StorageError.unusableJournal(path: path, reason: "it does not explain \(home.current): that link names version \(linked.short), but the journal ends at \(named) (its newest records may be missing)")
+            }
         }
         return journal
     }
@@ -114,8 +132,15 @@ extension Upgrader {
                                                         repairedFrom: FileSystem.baseName(of: keptAs))))
             }
             try FailPoint.hit("repair-written", program)
-            if (try FileSystem.statusIfPresent(home.journal, followLinks: false)) != nil, !FileSystem.exists(keptAs) {
-                try FileSystem.link(home.journal, to: keptAs)
+            if let damagedFile = try FileSystem.statusIfPresent(home.journal, followLinks: false), !FileSystem.exists(keptAs) {
+                if damagedFile.kind == .regular {
+                    try FileSystem.link(home.journal, to: keptAs)
+                } else {
+                    // A directory, FIFO or link in its place cannot be hard-linked aside: it is
+                    // moved aside whole (kept, never deleted). A kill before the new journal is
+                    // renamed in leaves no journal: the next repair starts again.
+                    try FileSystem.rename(home.journal, to: keptAs)
+                }
                 try FileSystem.syncDirectory(home.root)
             }
             try FailPoint.hit("repair-kept", program)

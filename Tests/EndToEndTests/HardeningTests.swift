@@ -39,9 +39,24 @@ struct DamagedJournalTests {
             lines[1] = checksum + " " + json
             try (lines.joined(separator: "\n") + "\n").write(toFile: h.home + "/journal", atomically: false, encoding: .utf8)
         }),
+        // Every line intact and in sequence, but the last upgrade's records gone: the journal
+        // names the older version while `current` names the newer one.
+        ("cut at a record boundary before the last upgrade", { h in
+            let lines = try h.journalLines()
+            let lastBegin = try #require(lines.lastIndex { $0.contains("\"kind\":\"begin\"") })
+            try (lines.prefix(lastBegin).joined(separator: "\n") + "\n").write(toFile: h.home + "/journal", atomically: false, encoding: .utf8)
+        }),
+        ("a directory", { h in
+            try FileManager.default.removeItem(atPath: h.home + "/journal")
+            try FileManager.default.createDirectory(atPath: h.home + "/journal/inside", withIntermediateDirectories: true)
+        }),
+        ("a FIFO", { h in
+            try FileManager.default.removeItem(atPath: h.home + "/journal")
+            #expect(mkfifo(h.home + "/journal", 0o600) == 0)
+        }),
     ]
 
-    @Test("reading commands refuse it, delete nothing, and say how to repair", arguments: 0..<6)
+    @Test("reading commands refuse it, delete nothing, and say how to repair", arguments: 0..<9)
     func refused(case index: Int) throws {
         let (name, damage) = Self.damages[index]
         let harness = try Harness()
@@ -339,4 +354,26 @@ private func crc32(_ bytes: [UInt8]) -> UInt32 {
         for _ in 0..<8 { crc = (crc >> 1) ^ (0xEDB8_8320 & (0 &- (crc & 1))) }
     }
     return ~crc
+}
+
+@Suite("A shipped release has no test hooks")
+struct ShippedBinaryTests {
+    /// The release binary exactly as it ships (scripts/test sets it; the other tests drive a build
+    /// with the crash-test hooks compiled in).
+    static let shipped = ProcessInfo.processInfo.environment["AUTODEV_SHIPPED_BINARY"].flatMap { $0.isEmpty ? nil : $0 }
+
+    @Test("AUTODEV_FAILPOINT in its environment neither kills nor fails it",
+          .enabled(if: shipped != nil, "needs AUTODEV_SHIPPED_BINARY, the shipped release build (scripts/test sets it)"))
+    func failPointIgnored() throws {
+        let shipped = try #require(Self.shipped)
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.run(["init", "--home", harness.home], executable: shipped).status == 0)
+        let old = try harness.current()
+        // The same points kill the hooked build (CrashTests); the shipped one goes through.
+        let result = try harness.run(["self-upgrade", "--from-binary", try harness.candidate(), "--yes"],
+                                     environment: ["AUTODEV_FAILPOINT": "kill-before-stage,fail-before-verify,kill-before-swap"])
+        #expect(result.status == 0, "\(result.status): \(result.stderr)")
+        #expect(try harness.current() != old)
+    }
 }
