@@ -32,7 +32,10 @@ let package = Package(
         // Journal, version store, state snapshots, the home layout.
         .target(name: "Storage", dependencies: ["Platform", "Integrity"]),
         // The transaction: steps, recovery, rollback, verifier, restarter.
-        .target(name: "SelfUpgrade", dependencies: ["Storage", "Platform", "Integrity"]),
+        // Its crash-test hooks (FailPoint) exist in debug builds only; scripts/test makes a
+        // release build with them (-DAUTODEV_TEST_HOOKS) for the crash tests, beside the shipped one.
+        .target(name: "SelfUpgrade", dependencies: ["Storage", "Platform", "Integrity"],
+                swiftSettings: [.define("AUTODEV_TEST_HOOKS", .when(configuration: .debug))]),
         // Named listening sockets: inherited by the systemd convention, passed on across exec.
         .target(name: "Handoff", dependencies: ["SelfUpgrade", "Platform"]),
         // A launcher for any program: listeners passed by the systemd convention, restarts, upgrades by overlap, sd_notify.

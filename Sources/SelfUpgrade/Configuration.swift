@@ -18,8 +18,9 @@ public struct ProgramIdentity: Sendable, Equatable {
     public var restartProbeArguments: [String]
     /// The prefix of every environment variable the library reads or sets for this program:
     /// `<prefix>TX`, `<prefix>LOCK_FD`, `<prefix>UPGRADED_FROM`, `<prefix>RESTARTS` across a
-    /// restart, `<prefix>HOME` and `<prefix>SANDBOX` in verification, `<prefix>FAILPOINT` in
-    /// crash tests. By default the name in capitals with `_` for anything not a letter or digit,
+    /// restart, `<prefix>HOME` and `<prefix>SANDBOX` in verification, and `<prefix>FAILPOINT` in
+    /// crash tests (read only by builds compiled with `AUTODEV_TEST_HOOKS`: debug builds and the
+    /// test suite's own release build; a shipped release ignores it). By default the name in capitals with `_` for anything not a letter or digit,
     /// then `_` ("AUTODEV_" for "autodev").
     public var environmentPrefix: String
 
@@ -154,8 +155,11 @@ package struct Markers: Sendable {
 }
 
 /// Crash-test hooks: `<PREFIX>FAILPOINT=kill-after-swap,fail-before-verify` makes the process
-/// SIGKILL itself at those moments, or makes that point throw.
+/// SIGKILL itself at those moments, or makes that point throw. Compiled only with
+/// `AUTODEV_TEST_HOOKS` (debug builds, and the release build `scripts/test` makes for the crash
+/// tests): a shipped release has no hook that an inherited environment could trigger.
 enum FailPoint {
+    #if AUTODEV_TEST_HOOKS
     static func hit(_ point: String, _ program: ProgramIdentity) throws {
         guard let spec = ProcessControl.environment(program.markers.failPoint) else { return }
         for item in spec.split(separator: ",") {
@@ -163,4 +167,8 @@ enum FailPoint {
             if item == "fail-\(point)" { throw UpgradeError.injectedFailure(point: point) }
         }
     }
+    #else
+    @inline(__always)
+    static func hit(_ point: String, _ program: ProgramIdentity) throws {}
+    #endif
 }
