@@ -123,7 +123,12 @@ package struct Verifier: Sendable {
     /// Rejects a report that proves nothing or says something failed.
     private func judge(_ report: SelfCheckReport, binary: String, checkedState: Bool, log: String) throws {
         guard report.program == program.name else {
-            throw UpgradeError.verificationFailed(binary: binary, reason: "it reports being '\(report.program)', not '\(program.name)'", log: log)
+            throw UpgradeError.verificationFailed(binary: binary, reason: "it reports being '\(TerminalText.escaped(report.program, limit: 100))', not '\(program.name)'", log: log)
+        }
+        // The version is shown, journaled and written into the store's metadata: text from code
+        // not trusted yet, so it must be a version string, not a way to move a cursor or forge a line.
+        guard Self.isVersionString(report.version) else {
+            throw UpgradeError.verificationFailed(binary: binary, reason: "it reports a version that is not a version string (1 to 64 printable ASCII characters, no spaces): '\(TerminalText.escaped(report.version, limit: 100))'", log: log)
         }
         guard report.protocolVersion == program.protocolVersion else {
             throw UpgradeError.verificationFailed(binary: binary, reason: "it speaks upgrade protocol \(report.protocolVersion), this version speaks \(program.protocolVersion)", log: log)
@@ -132,19 +137,25 @@ package struct Verifier: Sendable {
             throw UpgradeError.verificationFailed(binary: binary, reason: "its self-check report has no checks: it proves nothing", log: log)
         }
         if let failed = report.checks.first(where: { !$0.passed }) {
-            throw UpgradeError.verificationFailed(binary: binary, reason: "its check '\(failed.name)' failed: \(failed.detail)", log: log)
+            throw UpgradeError.verificationFailed(binary: binary, reason: "its check '\(TerminalText.escaped(failed.name, limit: 100))' failed: \(TerminalText.escaped(failed.detail, limit: 500))", log: log)
         }
         if checkedState {
             guard let state = report.state else {
                 throw UpgradeError.verificationFailed(binary: binary, reason: "it did not check the state copy", log: log)
             }
             if let error = state.error {
-                throw UpgradeError.verificationFailed(binary: binary, reason: "it could not read the state: \(error)", log: log)
+                throw UpgradeError.verificationFailed(binary: binary, reason: "it could not read the state: \(TerminalText.escaped(error, limit: 500))", log: log)
             }
             guard state.roundTripEqual else {
-                throw UpgradeError.verificationFailed(binary: binary, reason: "the state changed in its round trip at: \(state.differences.joined(separator: ", "))", log: log)
+                throw UpgradeError.verificationFailed(binary: binary, reason: "the state changed in its round trip at: \(TerminalText.escaped(state.differences.joined(separator: ", "), limit: 500))", log: log)
             }
         }
+    }
+
+    /// 1 to 64 printable ASCII characters with no space ("1.2.3", "2.0.0-rc.1+build.5").
+    static func isVersionString(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        return (1...64).contains(bytes.count) && bytes.allSatisfy { (0x21...0x7E).contains($0) }
     }
 
     /// Copies the regular files and directories of `source` (at most 32 levels deep). Nothing is
@@ -165,7 +176,7 @@ package struct Verifier: Sendable {
 
     func lastLines(of path: String) -> String {
         let text = String(decoding: SandboxOutputs.tail(of: [path], limit: 600).bytes, as: UTF8.self)
-        return text.split(separator: "\n").suffix(3).joined(separator: " / ")
+        return TerminalText.escaped(text.split(separator: "\n").suffix(3).joined(separator: " / "), limit: 600)
     }
 }
 

@@ -251,7 +251,7 @@ struct Session {
         } else if confirmed {
             Output.out(resumption.operation == .rollback ? "Rolled back \(from) → \(to)" : "Upgraded \(from) → \(to)")
         } else {
-            Output.err("Error: \(resumption.reason ?? "the new version did not confirm")")
+            Output.err("Error: \(Output.escaped(resumption.reason ?? "the new version did not confirm"))")
             Output.err("Rolled back to \(from)")
         }
         return confirmed ? ExitCode.success : ExitCode.failure
@@ -268,7 +268,7 @@ struct Session {
 
     static func name(_ id: VersionID?, _ version: String?) -> String {
         guard let id else { return "nothing" }
-        return (version.map { $0 + " " } ?? "") + "(\(id.short))"
+        return (version.map { Output.escaped($0, keepingNewlines: false) + " " } ?? "") + "(\(id.short))"
     }
 
     /// Asks on a terminal; never when standard input is not one, or with --yes.

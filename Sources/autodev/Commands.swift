@@ -88,7 +88,7 @@ enum UpgradeCommand {
         if session.json {
             try Output.json(outcome)
         } else {
-            Output.out("Dry run: \(Output.quoted(candidate)) would become autodev \(outcome.version ?? "?") (\(outcome.to.short))")
+            Output.out("Dry run: \(Output.quoted(candidate)) would become autodev \(Output.escaped(outcome.version ?? "?", keepingNewlines: false)) (\(outcome.to.short))")
             let steps = build == nil ? ["preflight", "stage", "verify"] : ["preflight", "build", "test", "stage", "verify"]
             Output.out("Plan: " + (steps + ["swap", "restart", "confirm"]).joined(separator: " → "))
             if let tests = outcome.tests { Output.out("  tests: \(tests)") }
@@ -96,7 +96,7 @@ enum UpgradeCommand {
                 Output.out("  \(step): ok (\(Output.seconds(outcome.steps[step] ?? 0)))")
             }
             if let verification = outcome.verification {
-                Output.out("  candidate: autodev \(verification.report.version), protocol \(verification.report.protocolVersion), \(verification.report.checks.count) checks passed")
+                Output.out("  candidate: autodev \(Output.escaped(verification.report.version, keepingNewlines: false)), protocol \(verification.report.protocolVersion), \(verification.report.checks.count) checks passed")
                 if let state = verification.report.state {
                     Output.out("  state: schema \(state.foundSchema.map(String.init) ?? "none") → \(state.schema), round trip \(state.roundTripEqual ? "equal" : "DIFFERENT")")
                     if !state.droppedFields.isEmpty {
@@ -140,7 +140,7 @@ enum RollbackCommand {
             if session.json {
                 try Output.json(RehearsalReport(rehearsal))
             } else {
-                Output.out("Rollback test: \(rehearsal.from?.short ?? "nothing") → \(rehearsal.target.short) (autodev \(rehearsal.version ?? "?"))")
+                Output.out("Rollback test: \(rehearsal.from?.short ?? "nothing") → \(rehearsal.target.short) (autodev \(Output.escaped(rehearsal.version ?? "?", keepingNewlines: false)))")
                 Output.out("  hash check: ok (\(Output.seconds(rehearsal.hashSeconds)))")
                 Output.out("  verification from the store: ok (\(Output.seconds(rehearsal.verification.seconds)); \(rehearsal.verification.isolation.joined(separator: ", ")))")
                 Output.out("  swap of a scratch link: \(Output.seconds(rehearsal.swapSeconds)); start of the target: \(Output.seconds(rehearsal.startSeconds))")
@@ -191,7 +191,7 @@ enum ReportCommands {
             try Output.json(rows)
         } else {
             Output.out(Output.table(["#", "ID", "VERSION", "SINCE", "VIA", "SOURCE"], rows.enumerated().map { index, row in
-                ["\(index + 1)", row.short + (row.current ? " *" : row.present ? "" : " (missing)"), row.version ?? "?", row.since, row.via, row.source ?? ""]
+                ["\(index + 1)", row.short + (row.current ? " *" : row.present ? "" : " (missing)"), Output.escaped(row.version ?? "?", keepingNewlines: false), row.since, row.via, Output.escaped(row.source ?? "", keepingNewlines: false)]
             }))
         }
         return ExitCode.success
@@ -210,8 +210,8 @@ enum ReportCommands {
             }))
         } else {
             Output.out("Home:      \(status.home)")
-            Output.out("Current:   \(status.current.map { "\($0.version ?? "?") (\($0.short))" } ?? "none")")
-            Output.out("Previous:  \(status.previous.map { "\($0.version ?? "?") (\($0.short))" } ?? "none")")
+            Output.out("Current:   \(status.current.map { "\(Output.escaped($0.version ?? "?", keepingNewlines: false)) (\($0.short))" } ?? "none")")
+            Output.out("Previous:  \(status.previous.map { "\(Output.escaped($0.version ?? "?", keepingNewlines: false)) (\($0.short))" } ?? "none")")
             Output.out("Store:     \(status.versions.count) version(s), keeping \(status.historyLimit)")
             Output.out("Journal:   \(status.transactions) transaction(s)" + (status.openTransaction.map { ", \($0.id) in progress" } ?? ""))
             Output.out("Run:       \(status.entryPoint)")

@@ -25,6 +25,21 @@ struct VerificationTests {
         try expectRejected(harness, empty, message: "its self-check report has no checks")
     }
 
+    @Test("a report whose version is not a version string (escape sequences, a line break) is rejected, shown escaped")
+    func versionWithControlCharacters() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        for (name, version) in [("escape", #"9.9.9\u001b[2J"#), ("newline", #"9.9.9\nCritical: yes"#), ("space", "9.9 9"), ("empty", "")] {
+            let script = try harness.script("version-\(name)", """
+            printf '%s\\n' '{"program":"autodev","version":"\(version)","protocolVersion":1,"checks":[{"name":"ok","passed":true,"detail":"ok"}]}'
+            """)
+            try expectRejected(harness, script, message: "it reports a version that is not a version string")
+            let result = try harness.run(["self-upgrade", "--from-binary", script, "--dry-run"])
+            #expect(!result.stderr.contains("\u{1B}") && !result.stderr.contains("\nCritical"), "\(name): \(result.stderr.debugDescription)")
+        }
+    }
+
     @Test("a six-line script printing one passing check is not swapped in: it does not confirm a restart")
     func sixLineScript() throws {
         let harness = try Harness()
