@@ -109,7 +109,7 @@ package final class ModuleJournal: @unchecked Sendable {
                 try FileSystem.createDirectory(FileSystem.parent(of: path), mode: 0o755, intermediates: true)
                 let fileLock = try FileLock.acquire(lockPath)
                 defer { fileLock.release() }
-                let fd = try FileDescriptor.open(path, [.readWrite, .create, .append, .noFollow], mode: 0o644)
+                let fd = try FileDescriptor.openOwned(path, [.readWrite, .create, .append], mode: 0o644)
                 do {
                     let size = try fd.status().size
                     let torn = try Self.tornTailLength(fd, size: size)

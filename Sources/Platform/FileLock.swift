@@ -18,9 +18,11 @@ package struct FileLock: Sendable {
     /// - Throws: ``SystemError`` when the file cannot be opened or locked for another reason.
     package static func tryAcquire(_ path: String) throws(SystemError) -> FileLock? {
         let fd = try FileDescriptor.open(path, [.readWrite, .create, .noFollow, .nonBlocking], mode: 0o644)
-        guard try fd.status().kind == .regular else {
+        do throws(SystemError) {
+            try Self.checkOwnFile(fd, path: path)
+        } catch {
             try? fd.close()
-            throw SystemError("lock", path: path, errno: .invalidArgument, detail: "it is not a regular file")
+            throw error
         }
         do {
             try systemCall("lock", path: path) { flock(fd.rawValue, LOCK_EX | LOCK_NB) }
@@ -39,9 +41,7 @@ package struct FileLock: Sendable {
     package static func acquire(_ path: String) throws(SystemError) -> FileLock {
         let fd = try FileDescriptor.open(path, [.readWrite, .create, .noFollow, .nonBlocking], mode: 0o644)
         do throws(SystemError) {
-            guard try fd.status().kind == .regular else {
-                throw SystemError("lock", path: path, errno: .invalidArgument, detail: "it is not a regular file")
-            }
+            try Self.checkOwnFile(fd, path: path)
             try systemCall("lock", path: path) { flock(fd.rawValue, LOCK_EX) }
         } catch {
             try? fd.close()
@@ -82,5 +82,17 @@ package struct FileLock: Sendable {
     package func release() {
         _ = flock(descriptor.rawValue, LOCK_UN)
         try? descriptor.close()
+    }
+
+    /// A lock file holds the holder's pid, written through this descriptor: only a regular file
+    /// with one link is used (a hard link planted there would have the pid written into another file).
+    private static func checkOwnFile(_ fd: FileDescriptor, path: String) throws(SystemError) {
+        let status = try fd.status()
+        guard status.kind == .regular else {
+            throw SystemError("lock", path: path, errno: .invalidArgument, detail: "it is not a regular file")
+        }
+        guard status.linkCount == 1 else {
+            throw SystemError("lock", path: path, errno: .notPermitted, detail: "it has \(status.linkCount) links (a hard link to another file may have been planted there); remove it")
+        }
     }
 }

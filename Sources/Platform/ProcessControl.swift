@@ -168,6 +168,15 @@ package enum Cancellation {
 
     /// The signal that asked to cancel, or 0.
     package static var signal: Int32 { ad_cancel_signal() }
+
+    /// "SIGINT", "SIGTERM", else "signal N".
+    package static func name(of signal: Int32) -> String {
+        switch signal {
+        case SIGINT: return "SIGINT"
+        case SIGTERM: return "SIGTERM"
+        default: return "signal \(signal)"
+        }
+    }
 }
 
 extension ProcessControl {

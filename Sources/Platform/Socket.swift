@@ -139,19 +139,34 @@ package struct Socket: Sendable {
     }
 
     /// Polls for `events` until they are ready, retrying interrupted polls with the time left.
+    ///
+    /// A cancellation (SIGINT or SIGTERM after ``Cancellation/install()``) ends the wait within
+    /// a quarter of a second: each poll lasts at most that long, and the flag is checked before
+    /// each one (a signal that lands between the check and the poll is seen at the next slice).
+    /// - Throws: ``SystemError`` with `ETIMEDOUT`, or `ECANCELED` naming the signal.
     private func wait(for events: Int16, timeout: Double, action: String) throws(SystemError) {
         let deadline = Self.monotonicSeconds() + max(0, timeout)
         while true {
+            let signal = Cancellation.signal
+            if signal != 0 { throw Self.cancelled(action, endpoint: endpoint, signal: signal) }
             let left = deadline - Self.monotonicSeconds()
             if left <= 0 { throw SystemError(action, path: endpoint, errno: Errno(rawValue: ETIMEDOUT)) }
             var descriptor = pollfd(fd: rawValue, events: events, revents: 0)
-            let milliseconds = Int32(min(left * 1000, Double(Int32.max)).rounded(.up))
+            let milliseconds = Int32(min(left, Self.cancellationSlice) * 1000).advanced(by: 1)
             let ready = poll(&descriptor, 1, milliseconds)
             if ready > 0 { return }  // ready, or POLLERR/POLLHUP: the next call reports which
             if ready == 0 { continue }  // the loop re-checks the deadline
             let error = Errno.current
             if error != .interrupted { throw SystemError(action, path: endpoint, errno: error) }
         }
+    }
+
+    /// The longest single poll: how late a cancellation may be noticed.
+    static let cancellationSlice = 0.25
+
+    /// The error of a wait ended by SIGINT or SIGTERM.
+    static func cancelled(_ action: String, endpoint: String, signal: Int32) -> SystemError {
+        SystemError(action, path: endpoint, errno: Errno(rawValue: ECANCELED), detail: "cancelled by \(Cancellation.name(of: signal))")
     }
 
     private static func monotonicSeconds() -> Double {

@@ -23,9 +23,7 @@ package enum TerminationStatus: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-private func formatSeconds(_ seconds: Double) -> String {
-    seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
-}
+private func formatSeconds(_ seconds: Double) -> String { DurationText.text(seconds) }
 
 /// A resource limit for a child (applied with `setrlimit` before it executes).
 package struct ResourceLimit: Sendable, Equatable {
@@ -230,7 +228,9 @@ package enum Subprocess {
     // MARK: - Internals
 
     private static func openOutput(_ path: String?) throws(SystemError) -> FileDescriptor {
-        try FileDescriptor.open(path ?? "/dev/null", [.writeOnly, .create, .truncate], mode: 0o644)
+        // A log the program writes: never through a planted link or hard link (/dev/null aside).
+        guard let path, path != "/dev/null" else { return try FileDescriptor.open("/dev/null", [.writeOnly]) }
+        return try FileDescriptor.openOwned(path, [.writeOnly, .create, .truncate], mode: 0o644)
     }
 
     /// ``spawn(_:stdin:stdout:stderr:)``, tried again when exec fails with `ETXTBSY`.

@@ -55,7 +55,7 @@ package enum VersionStamp {
         guard status.linkCount == 1 else {
             throw Failure(description: "Cannot stamp \"\(path)\": it has \(status.linkCount) names (hard links), and a stamp replaces the file, so the others would keep the old content; stamp a copy")
         }
-        var bytes = try FileSystem.readFile(path)
+        var bytes = try FileSystem.readInputFile(path, maxBytes: 1 << 30, what: "a binary to stamp")
         let found = offsets(of: marker, in: bytes)
         guard found.count == 1, let start = found.first.map({ $0 + marker.count }) else {
             throw Failure(description: found.isEmpty
@@ -74,7 +74,7 @@ package enum VersionStamp {
     /// The version stamped into the binary at `path`; nil when it has a stamp area with nothing in it.
     /// - Throws: ``Failure`` when it has no stamp area or several.
     package static func read(from path: String) throws -> String? {
-        let bytes = try FileSystem.readFile(path)
+        let bytes = try FileSystem.readInputFile(path, maxBytes: 1 << 30, what: "a binary")
         let found = offsets(of: marker, in: bytes)
         guard found.count == 1, let start = found.first.map({ $0 + marker.count }) else {
             throw Failure(description: "\"\(path)\" has \(found.isEmpty ? "no" : "\(found.count)") version stamp area\(found.count > 1 ? "s" : "")")

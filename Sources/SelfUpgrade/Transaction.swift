@@ -146,7 +146,7 @@ package struct PreflightStep: TransactionStep {
         }
         let probePath = home.staging + "/.write-test-\(context.transaction)"
         do {
-            let probe = try FileDescriptor.open(probePath, [.writeOnly, .create, .truncate], mode: 0o600)
+            let probe = try FileDescriptor.openOwned(probePath, [.writeOnly, .create, .truncate], mode: 0o600)
             defer { try? FileSystem.removeFile(probePath) }
             try probe.closeAfter {
                 try probe.writeAll(Array("autodev".utf8))

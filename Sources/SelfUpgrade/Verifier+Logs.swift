@@ -56,7 +56,7 @@ extension Verifier {
             let (bytes, omitted) = SandboxOutputs.tail(of: sources, limit: Self.keptLogBytes)
             let note = omitted > 0 ? Array("[autodev: \(omitted) earlier bytes left out; the last \(Self.keptLogBytes) follow]\n".utf8) : []
             let path = logDirectory + "/" + name
-            guard let fd = try? FileDescriptor.open(path, [.writeOnly, .create, .truncate], mode: 0o644) else { continue }
+            guard let fd = try? FileDescriptor.openOwned(path, [.writeOnly, .create, .truncate], mode: 0o644) else { continue }
             try? fd.writeAll(note + bytes)
             try? fd.close()
         }

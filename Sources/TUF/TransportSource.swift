@@ -2,15 +2,15 @@ import Transport
 
 /// The repository over HTTP(S) or file://, through Transport's capped fetcher.
 ///
-/// Besides the cap on bytes, each fetch has a deadline that grows with the cap: 120 s plus one
-/// second per 64 KiB allowed. A body trickling in just under the stall timeout (a slow
+/// Besides the cap on bytes, each fetch has a deadline: the one given, else one that grows with
+/// the cap (120 s plus one second per 64 KiB allowed). A body trickling in just under the stall timeout (a slow
 /// retrieval attack) fails at the deadline instead of holding the update forever.
 struct TransportSource: MetadataSource {
     var options = TransportOptions(userAgent: "autodev-tuf")
 
     func fetch(_ url: String, maxBytes: Int) throws(FetchFailure) -> [UInt8] {
         var options = self.options
-        options.totalTimeout = 120 + Double(maxBytes) / 65_536
+        if options.totalTimeout == nil { options.totalTimeout = Fetcher.defaultTotalTimeout(maxBytes: maxBytes) }
         do {
             return try Fetcher(options: options).fetchAll(url, maxBytes: maxBytes)
         } catch let error as TransportError {

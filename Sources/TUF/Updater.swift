@@ -52,9 +52,13 @@ public struct Updater: Sendable {
     ///   - metadataURL: the repository's metadata base URL.
     ///   - targetBaseURL: the repository's target base URL (needed only to download).
     ///   - stallTimeout: seconds a server may send nothing before a fetch fails (default 30).
-    public init(metadataDirectory: String, metadataURL: String, targetBaseURL: String? = nil, stallTimeout: Double = 30) {
+    ///   - totalTimeout: seconds each fetch may take in all (nil: 120 s plus one second per
+    ///     64 KiB the file may hold).
+    public init(metadataDirectory: String, metadataURL: String, targetBaseURL: String? = nil, stallTimeout: Double = 30,
+                totalTimeout: Double? = nil) {
         var source = TransportSource()
         source.options.stallTimeout = stallTimeout
+        source.options.totalTimeout = totalTimeout
         self.init(metadataDirectory: metadataDirectory, metadataURL: metadataURL, targetBaseURL: targetBaseURL, source: source)
     }
 
@@ -129,6 +133,8 @@ public struct Updater: Sendable {
     }
 
     private mutating func walkRoots(from current: inout Root, verified: inout [UInt8]?) throws(TUFError) {
+        // Range-checked: a root at version 2⁶³−1 has no next version to look for (no overflow).
+        guard current.version < Int64.max - Int64(Limit.rootRotations) else { return }
         let first = current.version + 1
         for next in first..<(first + Int64(Limit.rootRotations)) {
             let url = metadataURL + "\(next).root.json"

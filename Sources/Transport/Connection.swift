@@ -58,6 +58,9 @@ struct PlainConnection: Connection {
     }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int {
+        // A server that keeps the socket readable never makes the socket wait: checked here too.
+        let signal = Cancellation.signal
+        if signal != 0 { throw TransportError(.cancelled, url: url, message: "cancelled by \(Cancellation.name(of: signal))") }
         let timeout = try Self.budget(stallTimeout, deadline: deadline, url: url)
         do {
             return try socket.receive(into: buffer, timeout: timeout)
@@ -91,17 +94,19 @@ struct PlainConnection: Connection {
     }
 
     private static func timedOut(_ deadline: Deadline, url: String) -> TransportError {
-        TransportError(.timedOut, url: url, message: "not complete within the total timeout of \(deadline.seconds) s")
+        TransportError(.timedOut, url: url, message: "not complete within the total timeout of \(DurationText.text(deadline.seconds))")
     }
 }
 
 extension TransportError {
     /// A failed socket call: a timeout is ``Code/timedOut``, anything else ``Code/connectionFailed``.
     init(network error: SystemError, url: String, timeout: Double) {
-        if error.errno.rawValue == ETIMEDOUT {
+        if error.errno.rawValue == ECANCELED {
+            self.init(.cancelled, url: url, message: error.detail ?? "cancelled")
+        } else if error.errno.rawValue == ETIMEDOUT {
             let what = error.action == "connect to"
-                ? "no connection to \(error.path) within \(timeout) s"
-                : "nothing received from \(error.path) for \(timeout) s"
+                ? "no connection to \(error.path) within \(DurationText.text(timeout))"
+                : "nothing received from \(error.path) for \(DurationText.text(timeout))"
             self.init(.timedOut, url: url, message: what)
         } else {
             self.init(.connectionFailed, url: url, message: error.description)

@@ -5,7 +5,8 @@ public struct TransportOptions: Sendable {
     /// Seconds without a single byte (sent or received) after which a transfer fails.
     public var stallTimeout: Double
     /// Seconds for a whole http(s) fetch, redirects included, however steadily bytes arrive
-    /// (against slow-retrieval attacks); nil for no limit.
+    /// (against slow-retrieval attacks); nil for the default derived from the cap,
+    /// ``Fetcher/defaultTotalTimeout(maxBytes:)``. There is always a limit.
     public var totalTimeout: Double?
     /// Redirects followed before giving up.
     public var maxRedirects: Int
@@ -14,8 +15,8 @@ public struct TransportOptions: Sendable {
     /// The `User-Agent` header.
     public var userAgent: String
 
-    /// Options with the defaults: 10 s to connect, 30 s stall, no total limit, 5 redirects, the
-    /// system's CAs.
+    /// Options with the defaults: 10 s to connect, 30 s stall, a total limit derived from the
+    /// cap, 5 redirects, the system's CAs.
     public init(
         connectTimeout: Double = 10, stallTimeout: Double = 30, totalTimeout: Double? = nil, maxRedirects: Int = 5,
         caFile: String? = nil, userAgent: String = "autodev"
@@ -87,7 +88,7 @@ public struct Fetcher: Sendable {
         if current.scheme == .file {
             return try FileFetch.fetch(current, maxBytes: maxBytes, offset: offset, body: body)
         }
-        let deadline = Deadline(options.totalTimeout)
+        let deadline = Deadline(options.totalTimeout ?? Self.defaultTotalTimeout(maxBytes: maxBytes))
         var visited: Set<String> = [current.text]
         var redirects = 0
         while true {
@@ -119,6 +120,13 @@ public struct Fetcher: Sendable {
                 current = next
             }
         }
+    }
+
+    /// The total timeout of a fetch capped at `maxBytes` when none is given: 120 s plus one
+    /// second per 64 KiB (a server slower than 64 KiB/s on a large body fails at the deadline
+    /// instead of holding the caller for hours).
+    public static func defaultTotalTimeout(maxBytes: Int) -> Double {
+        120 + Double(max(maxBytes, 0)) / 65_536
     }
 
     /// The whole body of `url`.

@@ -44,6 +44,8 @@ enum FileFetch {
             let count: Int
             do { count = try fd.read(into: buffer) } catch { throw failure(error) }
             if count == 0 { break }
+            let signal = Cancellation.signal
+            if signal != 0 { throw TransportError(.cancelled, url: url.text, message: "cancelled by \(Cancellation.name(of: signal))") }
             guard count <= limit - received else {
                 throw TransportError(.tooLarge, url: url.text, message: "more than the cap of \(maxBytes) bytes")
             }

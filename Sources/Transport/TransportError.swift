@@ -8,7 +8,7 @@ public struct TransportError: Error, Sendable, CustomStringConvertible, Equatabl
         private enum Kind: Hashable, Sendable {
             case invalidURL, notFound, forbidden, httpStatus, tooLarge, timedOut, connectionFailed
             case truncated, protocolError, tooManyRedirects, redirectLoop, insecureRedirect
-            case rangeIgnored, tlsUnavailable, tlsFailed, fileError
+            case rangeIgnored, tlsUnavailable, tlsFailed, fileError, cancelled
         }
         private let kind: Kind
         private init(_ kind: Kind) { self.kind = kind }
@@ -45,6 +45,9 @@ public struct TransportError: Error, Sendable, CustomStringConvertible, Equatabl
         public static let tlsFailed = Code(.tlsFailed)
         /// A `file://` URL could not be read for another reason (not a regular file, I/O error).
         public static let fileError = Code(.fileError)
+        /// SIGINT or SIGTERM arrived (after `Cancellation.install()`): the fetch stopped within
+        /// a quarter of a second, with every byte received so far delivered.
+        public static let cancelled = Code(.cancelled)
 
         /// The code's name, e.g. `notFound`.
         public var description: String { "\(kind)" }

@@ -136,7 +136,7 @@ struct HTTPTests {
         var received = 0
         let error = transportError { try bounded.fetch(server.url("/slow"), maxBytes: 1000) { received += $0.count } }
         #expect(error?.code == .timedOut)
-        #expect(error?.message == "not complete within the total timeout of 1.0 s")
+        #expect(error?.message == "not complete within the total timeout of 1 s")
         #expect(received > 0 && received < 1000)
     }
 

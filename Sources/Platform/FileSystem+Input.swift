@@ -1,0 +1,117 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+extension FileSystem {
+    // MARK: - Files a user names
+
+    /// The whole content of a file a user named on the command line (an artifact, a trusted
+    /// root, release notes, a key, a signature), read with a cap.
+    ///
+    /// Opened without blocking (a FIFO is refused, not waited on), then only a regular file is
+    /// read: a device (`/dev/zero`), a FIFO, a socket or a directory is refused; a link loop fails
+    /// with ELOOP. At most `maxBytes` are read, whatever `stat` said (a file that grows while it
+    /// is read still meets the cap).
+    /// - Parameters:
+    ///   - path: the file (symbolic links are followed: a user may name a file through one).
+    ///   - maxBytes: the largest content accepted.
+    ///   - what: what the file is, for messages ("the trusted root").
+    /// - Throws: ``SystemError`` "read", whose detail says what is wrong and states the cap.
+    package static func readInputFile(_ path: String, maxBytes: Int, what: String) throws(SystemError) -> [UInt8] {
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(path, [.readOnly, .nonBlocking])
+        } catch where error.errno == .tooManyLinks {
+            throw SystemError("read", path: path, errno: error.errno, detail: "too many levels of symbolic links (a link loop)")
+        }
+        defer { try? fd.close() }
+        let status = try fd.status()
+        guard status.kind == .regular else {
+            let kind = status.kind == .directory ? "a directory" : "not a regular file (a device, FIFO or socket)"
+            throw SystemError("read", path: path, errno: .invalidArgument, detail: "it is \(kind); give \(what) as a regular file")
+        }
+        let tooLarge = SystemError("read", path: path, errno: Errno(rawValue: EFBIG),
+                                   detail: "it is larger than \(ByteCount.text(maxBytes)), the most \(what) may be")
+        guard status.size <= maxBytes else { throw tooLarge }
+        var content: [UInt8] = []
+        content.reserveCapacity(status.size)
+        try fd.readChunks { chunk throws(SystemError) in
+            guard chunk.count <= maxBytes - content.count else { throw tooLarge }
+            content.append(contentsOf: chunk)
+        }
+        return content
+    }
+}
+
+/// Sizes and durations as people read them: "512 bytes", "4 MiB", "1.5 s", "2 min 10 s".
+package enum ByteCount {
+    /// `count` bytes in the largest binary unit that keeps one decimal ("1 KiB", "1.5 GiB").
+    package static func text(_ count: Int) -> String {
+        guard count >= 1024 else { return count == 1 ? "1 byte" : "\(count) bytes" }
+        let units = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+        var value = Double(count) / 1024
+        var index = 0
+        while value >= 1024, index < units.count - 1 {
+            value /= 1024
+            index += 1
+        }
+        return DurationText.decimal(value) + " " + units[index]
+    }
+}
+
+/// Durations for messages.
+package enum DurationText {
+    /// "0.5 s", "30 s", "120 s", "2 h 5 min": tenths below 10 s, whole seconds below 10 minutes,
+    /// then minutes (and hours). Not finite or negative: "an unlimited time".
+    package static func text(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0, seconds < 1e15 else { return "an unlimited time" }
+        if seconds < 10 { return decimal(seconds) + " s" }
+        let whole = Int(seconds.rounded())
+        if whole < 600 { return "\(whole) s" }
+        let minutes = (whole + 30) / 60
+        if minutes < 120 { return "\(minutes) min" }
+        return "\(minutes / 60) h" + (minutes % 60 == 0 ? "" : " \(minutes % 60) min")
+    }
+
+    /// `value` with at most one decimal, without a trailing ".0".
+    package static func decimal(_ value: Double) -> String {
+        let tenths = Int((value * 10).rounded())
+        return tenths % 10 == 0 ? "\(tenths / 10)" : "\(tenths / 10).\(tenths % 10)"
+    }
+}
+
+extension FileDescriptor {
+    // MARK: - Files the program writes into
+
+    /// Opens `path` for writing (or appending) as a file the program owns: never through a
+    /// symbolic link (`O_NOFOLLOW`), never blocking on a FIFO, and kept only when it is a regular
+    /// file with one link (a hard link planted there would make the write land in another file)
+    /// owned by this user or by the owner of its directory (a root command in a user's home).
+    /// - Parameters:
+    ///   - options: `.writeOnly` or `.readWrite`, with `.create`, `.append`, `.truncate` as
+    ///     needed (`.noFollow` and `.nonBlocking` are added).
+    ///   - mode: the mode of a file created.
+    /// - Throws: ``SystemError`` "open" (ELOOP for a link), or "write into" whose detail says
+    ///   what is wrong (not a regular file, more than one link, another owner). Nothing is written.
+    package static func openOwned(_ path: String, _ options: Options, mode: mode_t = 0o644) throws(SystemError) -> FileDescriptor {
+        let fd = try open(path, options.union([.noFollow, .nonBlocking]), mode: mode)
+        do throws(SystemError) {
+            let status = try fd.status()
+            var problem: String?
+            if status.kind != .regular {
+                problem = "it is not a regular file"
+            } else if status.linkCount != 1 {
+                problem = "it has \(status.linkCount) links (a hard link to another file may have been planted there)"
+            } else if status.owner != geteuid(), status.owner != (try? FileSystem.status(FileSystem.parent(of: path)))?.owner {
+                problem = "it is owned by user \(status.owner), not by this user or the owner of its directory"
+            }
+            if let problem { throw SystemError("write into", path: path, errno: .notPermitted, detail: problem) }
+        } catch {
+            try? fd.close()
+            throw error
+        }
+        return fd
+    }
+}
