@@ -12,6 +12,8 @@ public struct ReleaseChannelError: Error, Sendable, CustomStringConvertible, Equ
         public static let storage = Code(rawValue: "storage")
         /// The channel could not be read or did not verify (network, signatures, expiry).
         public static let channel = Code(rawValue: "channel")
+        /// SIGINT or SIGTERM stopped a download; what arrived is kept to resume.
+        public static let cancelled = Code(rawValue: "cancelled")
         /// A package manager owns the binary; it upgrades it instead.
         public static let packageManaged = Code(rawValue: "package managed")
         /// The home is on a read-only mount.

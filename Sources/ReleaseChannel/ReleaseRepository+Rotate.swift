@@ -34,8 +34,12 @@ extension ReleaseRepository {
         let root = try currentRoot()
         let keys = try loadKeys()
         guard var members = root.objectValue, var keyMembers = root["keys"]?.objectValue, var roles = root["roles"]?.objectValue,
-              let threshold = root["roles"]?[role]?["threshold"]?.integerValue, threshold >= 1 else {
+              let threshold = root["roles"]?[role]?["threshold"]?.integerValue else {
             throw ReleaseChannelError(.invalidRepository, "\(metadataDirectory)/\(version).root.json lacks keys, roles or the \(role) threshold")
+        }
+        // Range-checked before keys are made for it: a threshold of 2⁶³−1 is an error, not a loop.
+        guard (1...10).contains(threshold) else {
+            throw ReleaseChannelError(.invalidRepository, "\(metadataDirectory)/\(version).root.json gives the \(role) threshold \(threshold); it must be 1 to 10")
         }
         let old = keys.byRole[role] ?? []
         for key in old { keyMembers[Keys.describe(key.publicKey).0] = nil }
@@ -65,16 +69,16 @@ extension ReleaseRepository {
         // leaves unused keys, never a root whose keys are lost.
         for (name, key) in fresh {
             let path = keyDirectory + "/" + name
-            try storage("write key", path) { () throws(SystemError) in
+            try storage { () throws(SystemError) in
                 try FileSystem.writeAtomically(path, Array((Hex.encode(key.rawRepresentation) + "\n").utf8), mode: 0o600)
             }
         }
         try writeMetadata("\(version + 1).root.json", bytes)
         let retired = keyDirectory + "/retired"
-        try storage("create directory", retired) { () throws(SystemError) in try FileSystem.createDirectory(retired, mode: 0o700, intermediates: true) }
+        try storage { () throws(SystemError) in try FileSystem.createDirectory(retired, mode: 0o700, intermediates: true) }
         for name in existing.sorted() where name.hasPrefix(role + "-") && name.hasSuffix(".ed25519") {
             let path = keyDirectory + "/" + name
-            try storage("retire key", path) { () throws(SystemError) in try FileSystem.rename(path, to: retired + "/\(version)-" + name) }
+            try storage { () throws(SystemError) in try FileSystem.rename(path, to: retired + "/\(version)-" + name) }
         }
         return version + 1
     }

@@ -62,14 +62,14 @@ public struct ReleaseRepository: Sendable {
         guard !FileSystem.exists(metadataDirectory + "/1.root.json") else {
             throw ReleaseChannelError(.invalidArgument, "\"\(directory)\" already holds a release repository")
         }
-        for path in [directory, metadataDirectory, directory + "/targets"] { try storage("create directory", path) { () throws(SystemError) in try FileSystem.createDirectory(path, intermediates: true) } }
-        try storage("create directory", keyDirectory) { () throws(SystemError) in try FileSystem.createDirectory(keyDirectory, mode: 0o700) }
+        for path in [directory, metadataDirectory, directory + "/targets"] { try storage { () throws(SystemError) in try FileSystem.createDirectory(path, intermediates: true) } }
+        try storage { () throws(SystemError) in try FileSystem.createDirectory(keyDirectory, mode: 0o700) }
         var keys = Keys()
         for role in Keys.roles {
             for index in 1...threshold {
                 let key = Curve25519.Signing.PrivateKey()
                 let path = keyDirectory + "/\(role)-\(index).ed25519"
-                try storage("write key", path) { () throws(SystemError) in
+                try storage { () throws(SystemError) in
                     try FileSystem.writeAtomically(path, Array((Hex.encode(key.rawRepresentation) + "\n").utf8), mode: 0o600)
                 }
                 keys.byRole[role, default: []].append(key)
@@ -108,15 +108,15 @@ public struct ReleaseRepository: Sendable {
     }
 
     func addLocked(file: String, facts: ReleaseFacts) throws(ReleaseChannelError) -> String {
-        let bytes = try storage("read", file) { () throws(SystemError) in try FileSystem.readFile(file) }
+        let bytes = try storage { () throws(SystemError) in try FileSystem.readInputFile(file, maxBytes: Self.maximumArtifact, what: "a release artifact") }
         let name = FileSystem.baseName(of: file)
         guard !name.isEmpty, name != ".", name != ".." else { throw ReleaseChannelError(.invalidArgument, "\"\(file)\" has no usable file name") }
         let path = facts.targetPath(program: program, fileName: name)
         let sha256 = SHA256.hash(data: bytes).hex
         let targetDirectory = directory + "/targets/" + FileSystem.parent(of: path)
         let stored = targetDirectory + "/" + sha256 + "." + name
-        try storage("create directory", targetDirectory) { () throws(SystemError) in try FileSystem.createDirectory(targetDirectory, intermediates: true) }
-        try storage("write", stored) { () throws(SystemError) in try FileSystem.writeAtomically(stored, bytes) }
+        try storage { () throws(SystemError) in try FileSystem.createDirectory(targetDirectory, intermediates: true) }
+        try storage { () throws(SystemError) in try FileSystem.writeAtomically(stored, bytes) }
         var pending = try readPending()
         pending[path] = .object([
             "length": .integer(Int64(bytes.count)),
@@ -151,6 +151,7 @@ public struct ReleaseRepository: Sendable {
         let keys = try loadKeys()
         let state = try publishedState()
         let pending = try readPending()
+        try validatePending(pending, published: state.targets)
         // After `rotate`, metadata signed by retired keys is signed again even with nothing new.
         let root = try currentRoot()
         var current = true
@@ -181,6 +182,7 @@ public struct ReleaseRepository: Sendable {
         guard let version = timestamp["version"]?.integerValue, let meta = timestamp["meta"] else {
             throw ReleaseChannelError(.invalidRepository, "\(metadataDirectory)/timestamp.json lacks version or meta")
         }
+        try Self.checkVersion(version, of: "timestamp.json", in: metadataDirectory)
         var signed = common("timestamp", version: version + 1, expires: now + Int64(expiry.timestampDays) * 86_400)
         signed["meta"] = meta
         try writeMetadata("timestamp.json", try sign(.object(signed), with: keys.byRole["timestamp"]!))
@@ -208,13 +210,28 @@ public struct ReleaseRepository: Sendable {
         var timestampVersion: Int64
     }
 
-    func storage<T>(_ action: String, _ path: String, _ body: () throws(SystemError) -> T) throws(ReleaseChannelError) -> T {
+    /// Runs `body`, a file operation; its ``SystemError`` already names the action and the path,
+    /// so it becomes the message as is (never "Failed to read … Failed to open …").
+    func storage<T>(_ body: () throws(SystemError) -> T) throws(ReleaseChannelError) -> T {
         do {
             return try body()
         } catch {
-            throw ReleaseChannelError(.storage, "Failed to \(action) \"\(path)\": \(error)")
+            throw ReleaseChannelError(.storage, "\(error)")
         }
     }
+
+    /// Refuses a metadata version outside 1 to 2⁵³ (the next one is computed from it, and every
+    /// JSON reader keeps integers up to 2⁵³ exact): an error, never an overflow.
+    static func checkVersion(_ version: Int64, of name: String, in directory: String) throws(ReleaseChannelError) {
+        guard (1...(Int64(1) << 53)).contains(version) else {
+            throw ReleaseChannelError(.invalidRepository, "\"\(directory)/\(name)\" has version \(version); a version must be from 1 to 2^53")
+        }
+    }
+
+    /// The largest artifact `add` reads (it is held in memory to hash and copy): 1 GiB.
+    public static let maximumArtifact = 1 << 30
+    /// The largest repository file read (metadata, `pending.json`): 64 MiB.
+    static let maximumMetadata = 64 << 20
 
     func currentRoot() throws(ReleaseChannelError) -> CanonicalJSONValue {
         guard FileSystem.exists(metadataDirectory + "/1.root.json") else {
@@ -230,7 +247,7 @@ public struct ReleaseRepository: Sendable {
         for name in names.sorted() where name.hasSuffix(".ed25519") {
             guard let role = Keys.roles.first(where: { name.hasPrefix($0 + "-") }) else { continue }
             let path = keyDirectory + "/" + name
-            let text = String(decoding: try storage("read key", path) { () throws(SystemError) in try FileSystem.readFile(path) }, as: UTF8.self)
+            let text = String(decoding: try storage { () throws(SystemError) in try FileSystem.readInputFile(path, maxBytes: 4096, what: "a key file") }, as: UTF8.self)
             guard let seed = Hex.decode(text.trimmingWhitespace()), let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: seed) else {
                 throw ReleaseChannelError(.invalidRepository, "\"\(path)\" is not an Ed25519 key file")
             }
@@ -251,7 +268,7 @@ public struct ReleaseRepository: Sendable {
     /// Whether `metadata/<name>` carries a signature by a key `root` lists for `role`.
     func signedByListedKey(_ name: String, role: String, root: CanonicalJSONValue) throws(ReleaseChannelError) -> Bool {
         let path = metadataDirectory + "/" + name
-        let bytes = try storage("read", path) { () throws(SystemError) in try FileSystem.readFile(path) }
+        let bytes = try storage { () throws(SystemError) in try FileSystem.readInputFile(path, maxBytes: Self.maximumMetadata, what: "repository metadata") }
         let listed = Set(root["roles"]?[role]?["keyids"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         let signers = (try? CanonicalJSON.parse(bytes))?["signatures"]?.arrayValue?.compactMap { $0["keyid"]?.stringValue } ?? []
         return signers.contains(where: listed.contains)
@@ -260,7 +277,7 @@ public struct ReleaseRepository: Sendable {
     /// The `signed` object of `metadata/<name>`.
     func readSigned(_ name: String) throws(ReleaseChannelError) -> CanonicalJSONValue {
         let path = metadataDirectory + "/" + name
-        let bytes = try storage("read", path) { () throws(SystemError) in try FileSystem.readFile(path) }
+        let bytes = try storage { () throws(SystemError) in try FileSystem.readInputFile(path, maxBytes: Self.maximumMetadata, what: "repository metadata") }
         guard let signed = (try? CanonicalJSON.parse(bytes))?["signed"], signed.objectValue != nil else {
             throw ReleaseChannelError(.invalidRepository, "\"\(path)\" is not TUF metadata")
         }
@@ -277,13 +294,17 @@ public struct ReleaseRepository: Sendable {
         guard let targetsVersion = snapshot["meta"]?["targets.json"]?["version"]?.integerValue else {
             throw ReleaseChannelError(.invalidRepository, "\(metadataDirectory)/\(snapshotVersion).snapshot.json lacks the targets version")
         }
+        for (version, name) in [(timestampVersion, "timestamp.json"), (snapshotVersion, "\(snapshotVersion).snapshot.json"),
+                                (targetsVersion, "\(targetsVersion).targets.json")] {
+            try Self.checkVersion(version, of: name, in: metadataDirectory)
+        }
         let targets = try readSigned("\(targetsVersion).targets.json")
         return PublishedState(targets: targets["targets"]?.objectValue ?? [:], targetsVersion: targetsVersion,
                               snapshotVersion: snapshotVersion, timestampVersion: timestampVersion)
     }
 
     func readPending() throws(ReleaseChannelError) -> [String: CanonicalJSONValue] {
-        let bytes = try storage("read", pendingPath) { () throws(SystemError) in try FileSystem.readFile(pendingPath) }
+        let bytes = try storage { () throws(SystemError) in try FileSystem.readInputFile(pendingPath, maxBytes: Self.maximumMetadata, what: "pending.json") }
         guard let pending = (try? CanonicalJSON.parse(bytes))?.objectValue else {
             throw ReleaseChannelError(.invalidRepository, "\"\(pendingPath)\" is not a JSON object")
         }
@@ -292,12 +313,12 @@ public struct ReleaseRepository: Sendable {
 
     func writePending(_ targets: [String: CanonicalJSONValue]) throws(ReleaseChannelError) {
         let bytes = JSONText.encode(.object(targets))
-        try storage("write", pendingPath) { () throws(SystemError) in try FileSystem.writeAtomically(pendingPath, bytes) }
+        try storage { () throws(SystemError) in try FileSystem.writeAtomically(pendingPath, bytes) }
     }
 
     func writeMetadata(_ name: String, _ bytes: [UInt8]) throws(ReleaseChannelError) {
         let path = metadataDirectory + "/" + name
-        try storage("write", path) { () throws(SystemError) in try FileSystem.writeAtomically(path, bytes) }
+        try storage { () throws(SystemError) in try FileSystem.writeAtomically(path, bytes) }
     }
 
     func common(_ type: String, version: Int64, expires: Int64) -> [String: CanonicalJSONValue] {

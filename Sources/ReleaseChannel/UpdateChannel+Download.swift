@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Integrity
 import Platform
 import Transport
@@ -5,14 +8,20 @@ import Transport
 extension UpdateChannel {
     // MARK: - API
 
-    /// Downloads `offer` into `directory` as `<sha256>.<file name>`, resuming from a
-    /// `<sha256>.<file name>.partial` left by an interrupted download, and checks the whole file
-    /// against the length and every hash the trusted metadata lists before it gets its final
-    /// name (fsync, rename, mode 0755). A file already there that matches is kept.
+    /// Downloads `offer` into `directory` as `<sha256>`, resuming from a `<sha256>.partial` left
+    /// by an interrupted download, and checks the whole file against the length and every hash
+    /// the trusted metadata lists before it gets its final name (fsync, rename, mode 0755). A
+    /// file already there that matches is kept. The names come from the signed hash only, never
+    /// from the target path (which may hold anything).
+    ///
+    /// Every fetch has a stall timeout and a total deadline (``totalTimeout``, else
+    /// ``defaultTotalTimeout(length:)``); SIGINT or SIGTERM (after `Cancellation.install()`)
+    /// stops it within a quarter of a second, keeping what arrived.
     /// - Parameter progress: called with the bytes received so far and the total.
     /// - Returns: the verified file's path.
     /// - Throws: ``ReleaseChannelError``: `channel` for a download or verification failure (a
-    ///   partial file that does not verify is removed), `storage` for local files.
+    ///   partial file that does not verify is removed), `cancelled` for a signal, `storage` for
+    ///   local files.
     public func download(_ offer: ReleaseOffer, into directory: String,
                          progress: (Int, Int) -> Void = { _, _ in }) throws(ReleaseChannelError) -> String {
         try withExclusiveLock(self.directory + "/lock", what: "the update channel in \"\(self.directory)\"") { () throws(ReleaseChannelError) in
@@ -20,32 +29,33 @@ extension UpdateChannel {
         }
     }
 
+    /// The total deadline of a download of `length` bytes when none is set: 120 s plus one
+    /// second per 64 KiB (a server slower than 64 KiB/s on a large artifact fails in time).
+    public static func defaultTotalTimeout(length: Int) -> Double { Fetcher.defaultTotalTimeout(maxBytes: length) }
+
     func downloadLocked(_ offer: ReleaseOffer, into directory: String, progress: (Int, Int) -> Void) throws(ReleaseChannelError) -> String {
-        guard let sha256 = offer.hashes["sha256"], Hex.isHexDigits(sha256), sha256.count == 64 else {
-            throw ReleaseChannelError(.channel, "Target \(offer.path) lists no SHA-256")
-        }
-        if let algorithm = offer.hashes.keys.sorted().first(where: { !TargetDigest.algorithms.contains($0) }) {
-            throw ReleaseChannelError(.channel, "Target \(offer.path) lists a hash of unsupported algorithm \"\(algorithm)\"")
-        }
+        try offer.validate()
+        let sha256 = offer.hashes["sha256"]!.lowercased()
         let slash = offer.path.lastIndex(of: "/")
         let name = slash.map { String(offer.path[offer.path.index(after: $0)...]) } ?? offer.path
         let remoteDirectory = slash.map { String(offer.path[...$0]) } ?? ""
         guard !name.isEmpty, name != ".", name != "..", !name.contains("/") else {
-            throw ReleaseChannelError(.channel, "Target \(offer.path) has no usable file name")
+            throw ReleaseChannelError(.channel, "Target \(offer.shownPath) has no usable file name")
         }
-        let final = directory + "/" + sha256 + "." + name
+        let final = directory + "/" + sha256
         let partial = final + ".partial"
         do {
             try FileSystem.createDirectory(directory, mode: 0o700, intermediates: true)
         } catch {
-            throw ReleaseChannelError(.storage, "Failed to create \"\(directory)\": \(error)")
+            throw ReleaseChannelError(.storage, "\(error)")
         }
-        // Only regular files of our own are reused or appended to: a link, FIFO, device or
-        // directory planted under either name is removed (a link itself, never its target).
-        for path in [final, partial] { try Self.removeUnlessRegular(path) }
+        // Only regular files of our own with one link are reused or appended to: a link, hard
+        // link, FIFO, device or directory planted under either name is removed (the name, never
+        // what it points to), and the download starts over.
+        for path in [final, partial] { try Self.removeUnlessOwnRegular(path) }
         if FileSystem.exists(final), (try? TargetDigest.of(file: final, offer).check(offer)) != nil { return final }
         let url = self.url + "/targets/" + Self.encode(remoteDirectory + sha256 + "." + name)
-        var offset = (try? FileSystem.status(partial))?.size ?? 0
+        var offset = (try? FileSystem.status(partial, followLinks: false))?.size ?? 0
         // The bytes kept from an interrupted download are hashed once, from the file; the rest as it arrives.
         var digest = TargetDigest(offer)
         if offset > offer.length {
@@ -56,23 +66,33 @@ extension UpdateChannel {
                 digest = try TargetDigest.of(file: partial, offer)
                 offset = digest.count
             } catch {
-                throw ReleaseChannelError(.storage, "Failed to read \"\(partial)\": \(error)")
+                throw ReleaseChannelError(.storage, "\(error)")
             }
         }
         do {
-            try fetch(url, to: partial, offset: offset, offer: offer, digest: &digest, progress: progress)
-        } catch let error as TransportError where error.code == .rangeIgnored {
-            try? FileSystem.removeFile(partial)
-            digest = TargetDigest(offer)
             do {
+                try fetch(url, to: partial, offset: offset, offer: offer, digest: &digest, progress: progress)
+            } catch let error as TransportError where error.code == .rangeIgnored {
+                try? FileSystem.removeFile(partial)
+                digest = TargetDigest(offer)
                 try fetch(url, to: partial, offset: 0, offer: offer, digest: &digest, progress: progress)
-            } catch {
-                throw ReleaseChannelError(.channel, "Failed to download \(offer.path) from \(url): \(error)")
             }
         } catch let error as ReleaseChannelError {
             throw error
+        } catch let error as SystemError {
+            throw ReleaseChannelError(.storage, "\(error)")
         } catch {
-            throw ReleaseChannelError(.channel, "Failed to download \(offer.path) from \(url) (kept \(offset) bytes and what arrived in \"\(partial)\" to resume): \(error)")
+            let kept = (try? FileSystem.status(partial, followLinks: false))?.size ?? 0
+            let keptText = "\(kept) of \(offer.length) bytes are kept in \"\(TerminalText.escaped(partial))\""
+            if let error = error as? TransportError, error.code == .cancelled {
+                throw ReleaseChannelError(.cancelled, "The download of \(offer.shownPath) was \(error.message); \(keptText), and the next 'autodev update apply' resumes from there")
+            }
+            var message = "Failed to download \(offer.shownPath) from \(TerminalText.escaped(url)) (\(keptText) to resume): \(TerminalText.escaped("\(error)"))"
+            if let error = error as? TransportError, error.code == .timedOut {
+                let total = DurationText.text(totalTimeout ?? Self.defaultTotalTimeout(length: offer.length))
+                message += "; to wait longer, pass --timeout SECONDS (the whole download, now \(total)) or --stall-timeout SECONDS (silence, now \(DurationText.text(stallTimeout)))"
+            }
+            throw ReleaseChannelError(.channel, message)
         }
         do {
             try digest.check(offer)
@@ -85,7 +105,7 @@ extension UpdateChannel {
             try FileSystem.rename(partial, to: final)
             try FileSystem.syncDirectory(directory)
         } catch {
-            throw ReleaseChannelError(.storage, "Failed to rename \"\(partial)\" to \"\(final)\": \(error)")
+            throw ReleaseChannelError(.storage, "\(error)")
         }
         return final
     }
@@ -120,13 +140,16 @@ extension UpdateChannel {
 
     // MARK: - Internals
 
-    /// Removes what is at `path` unless it is a regular file (without following a link).
-    static func removeUnlessRegular(_ path: String) throws(ReleaseChannelError) {
-        guard let status = try? FileSystem.statusIfPresent(path, followLinks: false), status.kind != .regular else { return }
+    /// Removes what is at `path` (a link itself, never its target) unless it is a regular file
+    /// with one link owned by this user: a hard link planted there would have the download
+    /// appended to another file.
+    static func removeUnlessOwnRegular(_ path: String) throws(ReleaseChannelError) {
+        guard let status = try? FileSystem.statusIfPresent(path, followLinks: false) else { return }
+        if status.kind == .regular, status.linkCount == 1, status.owner == geteuid() { return }
         do {
             if status.kind == .directory { try FileSystem.removeTree(path) } else { try FileSystem.removeFile(path) }
         } catch {
-            throw ReleaseChannelError(.storage, "Failed to remove \"\(path)\", which is not a regular file: \(error)")
+            throw ReleaseChannelError(.storage, "\(error) (it was planted there: not a regular file of this user with one link)")
         }
     }
 
@@ -137,13 +160,15 @@ extension UpdateChannel {
     /// file at the end (and when the body fails).
     private func fetch(_ url: String, to partial: String, offset: Int, offer: ReleaseOffer, digest: inout TargetDigest,
                        progress: (Int, Int) -> Void) throws {
-        let descriptor = try FileDescriptor.open(partial, [.writeOnly, .create, .append, .noFollow, .nonBlocking], mode: 0o600)
+        let descriptor = try FileDescriptor.openOwned(partial, [.writeOnly, .create, .append], mode: 0o600)
         var received = offset
         var flushed = offset  // writeback started up to here
         // close() gives the descriptor up even when it reports an error: never a second one.
         var closing = false
         do {
-            try Fetcher(options: TransportOptions(stallTimeout: stallTimeout, userAgent: "autodev-update")).fetch(url, maxBytes: offer.length, offset: offset) { chunk in
+            let options = TransportOptions(stallTimeout: stallTimeout, totalTimeout: totalTimeout ?? Self.defaultTotalTimeout(length: offer.length),
+                                           userAgent: "autodev-update")
+            try Fetcher(options: options).fetch(url, maxBytes: offer.length, offset: offset) { chunk in
                 try descriptor.writeAll(chunk)
                 digest.update(chunk)
                 received += chunk.count

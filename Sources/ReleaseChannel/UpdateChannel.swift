@@ -20,6 +20,10 @@ public struct UpdateChannel: Sendable {
     /// Seconds a server may send nothing before a check or a download fails (default 30); a
     /// download keeps what arrived for the next try.
     public var stallTimeout: Double = 30
+    /// Seconds a whole fetch may take however steadily bytes arrive (nil: derived from the
+    /// length, ``defaultTotalTimeout(length:)`` for an artifact and 120 s plus one second per
+    /// 64 KiB for metadata); a download keeps what arrived for the next try.
+    public var totalTimeout: Double?
 
     // MARK: - API
 
@@ -59,7 +63,7 @@ public struct UpdateChannel: Sendable {
     /// - Throws: ``ReleaseChannelError`` `invalidRepository` when none is configured.
     public static func load(home: String) throws(ReleaseChannelError) -> UpdateChannel {
         let directory = home + "/channel"
-        guard let bytes = try? FileSystem.readFile(directory + "/config.json") else {
+        guard let bytes = try? FileSystem.readOwnFile(directory + "/config.json", maxBytes: 64 << 10) else {
             throw ReleaseChannelError(.invalidRepository, "No update channel is configured in \"\(home)\"; run 'autodev update configure' first")
         }
         guard let url = (try? CanonicalJSON.parse(bytes))?["url"]?.stringValue else {
@@ -108,7 +112,8 @@ public struct UpdateChannel: Sendable {
             throw ReleaseChannelError(.storage, "Failed to copy the trusted metadata in \"\(trusted)\": \(error)")
         }
         defer { try? FileSystem.removeTree(work) }
-        var updater = Updater(metadataDirectory: work, metadataURL: url + "/metadata/", targetBaseURL: url + "/targets/", stallTimeout: stallTimeout)
+        var updater = Updater(metadataDirectory: work, metadataURL: url + "/metadata/", targetBaseURL: url + "/targets/", stallTimeout: stallTimeout,
+                              totalTimeout: totalTimeout)
         let targets: [TargetInfo]
         do {
             targets = try updater.topLevelTargets(withPrefix: program + "/")

@@ -135,7 +135,11 @@ public enum UpdateGuards {
             }
             throw ReleaseChannelError(.permission, "Cannot update in \"\(home)\": no write permission (\(String(cString: strerror(code)))); run as its owner or choose a home you can write with --home")
         }
-        let needed = UInt64(max(downloadLength, 0)) * 2 + UInt64(max(margin, 0))
+        // Range-checked before any arithmetic: a signed length of 2⁶³−1 is an error, not a trap.
+        guard (0...ReleaseOffer.maximumLength).contains(downloadLength), (0...(1 << 40)).contains(margin) else {
+            throw ReleaseChannelError(.space, "Cannot update in \"\(home)\": the update's length \(downloadLength) bytes is not from 0 to \(ReleaseOffer.maximumLength) (1 TiB)")
+        }
+        let needed = UInt64(downloadLength) * 2 + UInt64(margin)
         let available: UInt64
         do {
             let descriptor = try FileDescriptor.open(home, [.readOnly, .directory])
@@ -145,7 +149,7 @@ public enum UpdateGuards {
             throw ReleaseChannelError(.storage, "Failed to read the free space of \"\(home)\": \(error)")
         }
         if available < needed {
-            throw ReleaseChannelError(.space, "Not enough space in \"\(home)\": the update needs \(needed) bytes (twice the \(downloadLength)-byte download plus \(margin) bytes), \(available) are free; free some space (autodev gc removes old versions) and try again")
+            throw ReleaseChannelError(.space, "Not enough space in \"\(home)\": the update needs \(ByteCount.text(Int(needed))) (twice the \(downloadLength)-byte download plus \(ByteCount.text(margin))), \(ByteCount.text(Int(min(available, UInt64(Int.max))))) are free; free some space and try again (the store keeps the last historyLimit versions, set in \"\(home)/config.json\"; a lower limit prunes older ones after the next upgrade, and 'autodev self-upgrade status' lists them)")
         }
         var existing = staging
         while (try? FileSystem.statusIfPresent(existing)) == nil, let slash = existing.lastIndex(of: "/"), slash != existing.startIndex {

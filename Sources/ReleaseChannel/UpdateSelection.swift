@@ -1,4 +1,5 @@
 import Integrity
+import Platform
 
 /// One artifact a channel offers: where it is and what its release says about it.
 public struct ReleaseOffer: Sendable, Equatable {
@@ -17,6 +18,40 @@ public struct ReleaseOffer: Sendable, Equatable {
         self.length = length
         self.hashes = hashes
         self.facts = facts
+    }
+
+    /// The largest artifact an update accepts: 1 TiB. Lengths are range-checked against it
+    /// before any arithmetic (free space, deadlines), so a signed length of 2⁶³−1 is an error,
+    /// never an overflow.
+    public static let maximumLength = 1 << 40
+
+    /// The target path as it may be shown: control characters escaped, so a signed path holding
+    /// a line break or an escape sequence cannot forge a line or clear the screen.
+    public var shownPath: String { TerminalText.escaped(path, limit: 200) }
+
+    /// Checks what an update relies on before anything is downloaded: a length from 0 to
+    /// ``maximumLength``, a SHA-256 of 64 hex digits, a SHA-512 (when listed) of 128, and no
+    /// other algorithm.
+    /// - Throws: ``ReleaseChannelError`` `channel` naming the target and the value.
+    public func validate() throws(ReleaseChannelError) {
+        guard (0...Self.maximumLength).contains(length) else {
+            throw ReleaseChannelError(.channel, "Target \(shownPath) has a signed length of \(length) bytes; an update must be 0 to \(Self.maximumLength) bytes (1 TiB)")
+        }
+        guard let sha256 = hashes["sha256"], sha256.count == 64, Hex.isHexDigits(sha256) else {
+            throw ReleaseChannelError(.channel, "Target \(shownPath) lists no valid SHA-256 (64 hex digits)")
+        }
+        if let sha512 = hashes["sha512"], sha512.count != 128 || !Hex.isHexDigits(sha512) {
+            throw ReleaseChannelError(.channel, "Target \(shownPath) lists a SHA-512 that is not 128 hex digits")
+        }
+        if let algorithm = hashes.keys.sorted().first(where: { !TargetDigest.algorithms.contains($0) }) {
+            throw ReleaseChannelError(.channel, "Target \(shownPath) lists a hash of unsupported algorithm \"\(TerminalText.escaped(algorithm, limit: 40))\"")
+        }
+    }
+
+    /// What a verified download was checked against, in words: "length, SHA-256 and SHA-512"
+    /// or "length and SHA-256" (only the hashes the signed metadata lists).
+    public var checkedDescription: String {
+        hashes["sha512"] == nil ? "length and SHA-256" : "length, SHA-256 and SHA-512"
     }
 }
 

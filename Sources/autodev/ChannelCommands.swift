@@ -37,7 +37,7 @@ enum ChannelCommands {
         let rollout = try integer("rollout", arguments, spec, range: 0...100) ?? 100
         var notes: String? = nil
         if let path = arguments.value("notes") {
-            let bytes = try FileSystem.readFile(path)
+            let bytes = try FileSystem.readInputFile(path, maxBytes: InputLimit.notes, what: "release notes")
             guard let text = String(validating: bytes, as: UTF8.self) else { throw ReleaseChannelError(.invalidArgument, "The notes \(Output.quoted(path)) are not UTF-8 text") }
             notes = text.hasSuffix("\n") ? String(text.dropLast()) : text
         }
@@ -122,7 +122,7 @@ enum ChannelCommands {
         let url = try required("channel", arguments, spec)
         let rootPath = try required("trusted-root", arguments, spec)
         let home = HomeLocator.locate(option: arguments.value("home")).root
-        let root = try FileSystem.readFile(rootPath)
+        let root = try FileSystem.readInputFile(rootPath, maxBytes: InputLimit.trustedRoot, what: "a trusted root")
         let channel = try UpdateChannel.configure(home: home, url: url, trustedRoot: root)
         Output.out("Following \(channel.url) with the trusted root from \(Output.quoted(rootPath))")
         return ExitCode.success
@@ -132,13 +132,17 @@ enum ChannelCommands {
         let current = try semanticVersion("current-version", arguments, CommandTree.updateCheck, required: false)
             ?? SemanticVersion(autodevVersion)!
         let stall = try stallTimeout(arguments, CommandTree.updateCheck)
+        let total = try totalTimeout(arguments, CommandTree.updateCheck)
         let home = HomeLocator.locate(option: arguments.value("home")).root
         var channel = try UpdateChannel.load(home: home)
         channel.stallTimeout = stall
+        channel.totalTimeout = total
         let installation = try channel.installationID()
         let offers = try channel.offers(program: autodevIdentity.name)
         let platform = ReleasePlatform.current
         let chosen = UpdateSelection.choose(offers, current: current, platform: platform, installationID: installation)
+        // What an apply would refuse (a length past 1 TiB, a malformed hash) is refused here too.
+        try chosen?.validate()
         // Remembered for 'self-upgrade status', unless the check was about another version than this one.
         if !arguments.has("current-version") { try channel.recordAvailable(chosen) }
         if arguments.has("json") {
@@ -154,9 +158,9 @@ enum ChannelCommands {
         Output.out("Current version:  \(current)")
         Output.out("Newest version:   \(facts.version)\(facts.critical ? " (critical)" : "")")
         Output.out("Released:         \(facts.released)")
-        Output.out("Download size:    \(chosen.length) bytes")
+        Output.out("Download size:    \(chosen.length) bytes" + (chosen.length >= 1024 ? " (\(ByteCount.text(chosen.length)))" : ""))
         Output.out("Critical:         \(facts.critical ? "yes" : "no")")
-        Output.out("Target:           \(chosen.path)")
+        Output.out("Target:           \(chosen.shownPath)")
         if let notes = facts.notes {
             Output.out("Notes:")
             for line in notes.split(separator: "\n", omittingEmptySubsequences: false) { Output.out("  " + Output.escaped(String(line), keepingNewlines: false)) }
@@ -168,12 +172,17 @@ enum ChannelCommands {
         let spec = CommandTree.updateApply
         let wanted = try semanticVersion("version", arguments, spec, required: false)
         let stall = try stallTimeout(arguments, spec)
+        let total = try totalTimeout(arguments, spec)
         // After the swap this same command line runs in the new version, which finishes here.
         let (session, code) = try Session.begin(arguments)
         guard let session else { return code }
         let current = SemanticVersion(autodevVersion)!
         var channel = try UpdateChannel.load(home: session.home.root)
         channel.stallTimeout = stall
+        channel.totalTimeout = total
+        // SIGINT and SIGTERM end the refresh and the download within a second (what arrived is
+        // kept for the next apply), and are honoured by the upgrade until the swap.
+        Cancellation.install()
         let installation = try channel.installationID()
         let offers = try channel.offers(program: autodevIdentity.name)
         let platform = ReleasePlatform.current
@@ -211,7 +220,8 @@ enum ChannelCommands {
                         downloadOnly: Bool = false, confirm: (String) throws -> Void) throws {
         let current = SemanticVersion(autodevVersion)!
         let version = chosen.facts.version
-        let floor = max(try channel.highestAccepted() ?? current, current)
+        try chosen.validate()
+        let floor = max(try downgradeFloor(channel, session: session) ?? current, current)
         if version < floor && !allowDowngrade {
             throw ReleaseChannelError(.invalidArgument, "Refusing autodev \(version): it is older than \(floor), the highest version this installation has accepted (pass --allow-downgrade to install it anyway)")
         }
@@ -222,18 +232,20 @@ enum ChannelCommands {
         }
         try UpdateGuards.checkHome(session.home.root, staging: channel.directory + "/staging", downloadLength: chosen.length)
         if !downloadOnly {
-            try confirm("Install autodev \(version) (\(chosen.length) bytes) from \(channel.url) in place of \(current)?")
+            try confirm("Install autodev \(version) (\(chosen.length) bytes) from \(Output.quoted(channel.url)) in place of \(current)?")
         }
         Cancellation.install()
-        Output.err("Downloading autodev \(version) (\(chosen.length) bytes) from \(channel.url)")
+        Output.err("Downloading autodev \(version) (\(chosen.length) bytes) from \(Output.quoted(channel.url))")
         let path: String
         do {
             path = try downloadShowingProgress(channel, chosen, json: json)
         } catch let error as ReleaseChannelError where error.code == .channel {
             // Nothing was installed; what arrived stays in staging for the next try.
-            throw ReleaseChannelError(error.code, error.message + "\nNothing was changed; run 'autodev update apply' again to retry (a download resumes where it stopped)")
+            throw ReleaseChannelError(error.code, error.message + "\nNothing was installed; run 'autodev update apply' again to retry (a download resumes where it stopped)")
+        } catch let error as ReleaseChannelError where error.code == .cancelled {
+            throw ReleaseChannelError(error.code, error.message + "\nNothing was installed")
         }
-        Output.err("Verified \(chosen.path): length, SHA-256 and SHA-512 match the signed metadata")
+        Output.err("Verified \(chosen.shownPath): \(chosen.checkedDescription) match the signed metadata")
         if downloadOnly {
             if json {
                 try Output.jsonLine(VerifiedEvent(event: "verified", version: version.description, path: path))
@@ -351,6 +363,35 @@ enum ChannelCommands {
             throw UsageError(message: "The value '\(text)' is invalid for '--\(name) <\(label)>': give an integer from \(range.lowerBound) to \(range.upperBound)", spec: spec)
         }
         return value
+    }
+
+    /// The downgrade floor: the highest version the channel file records, rebuilt from the
+    /// journal when that file is missing. The journal keeps every version installed (with the
+    /// version it reported and the file it came from); the ones that came from this channel's
+    /// staging directory were accepted from the channel. Deleting `highest-accepted` therefore
+    /// cannot lower the floor: a missing file is never "no floor" while the journal says otherwise.
+    static func downgradeFloor(_ channel: UpdateChannel, session: Session) throws -> SemanticVersion? {
+        let recorded = try channel.highestAccepted()
+        let staging = channel.directory + "/staging/"
+        let installed = try session.upgrader.history().compactMap { row -> SemanticVersion? in
+            guard let source = row.source, source.contains(staging), let text = row.version else { return nil }
+            return SemanticVersion(text)
+        }.max()
+        guard let installed else { return recorded }
+        if recorded.map({ $0 < installed }) ?? true {
+            try channel.recordAccepted(installed)
+            Output.err("Rebuilt the downgrade floor \(Output.quoted(channel.directory + "/highest-accepted")) from the journal: \(installed) was installed from the channel")
+        }
+        return max(recorded ?? installed, installed)
+    }
+
+    /// `--timeout SECONDS`: the total deadline of each fetch (nil: derived from its length).
+    static func totalTimeout(_ arguments: ParsedArguments, _ spec: CommandSpec) throws -> Double? {
+        guard let text = arguments.value("timeout") else { return nil }
+        guard let seconds = Double(text), seconds.isFinite, seconds > 0, seconds <= 604_800 else {
+            throw UsageError(message: "The value '\(text)' is invalid for '--timeout <seconds>': give a number of seconds above 0 and at most 604800 (a week)", spec: spec)
+        }
+        return seconds
     }
 
     static func stallTimeout(_ arguments: ParsedArguments, _ spec: CommandSpec) throws -> Double {

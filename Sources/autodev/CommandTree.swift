@@ -161,12 +161,13 @@ enum CommandTree {
                   CommandSpec.home])
 
     static let stallTimeout = CommandSpec.Option(name: "stall-timeout", value: "SECONDS", help: "Give up on a server that sends nothing for this long (default 30); a download keeps what arrived.")
+    static let totalTimeout = CommandSpec.Option(name: "timeout", value: "SECONDS", help: "Give up on each fetch still going after this long, however steadily bytes arrive (default: 120 plus 1 per 64 KiB of its size); a download keeps what arrived.")
 
     static let updateCheck = CommandSpec(
         path: ["update", "check"], abstract: "Refresh the channel's signed metadata and say whether a newer release applies.",
         discussion: "A release applies when it is for this platform, newer than the running version (semantic versioning), the running version is at least its minimum version, and this installation's rollout bucket (0-99, from the hash of <home>/channel/installation-id) is below its rollout percentage. Pre-releases are offered only to pre-release installations. Exit 0 when up to date or a release applies; 1 when the channel cannot be read or does not verify (the trusted metadata is then unchanged).",
         options: [.init(name: "current-version", value: "V", help: "Check as if this version were running (default: this program's version)."),
-                  stallTimeout, CommandSpec.json, CommandSpec.home])
+                  stallTimeout, totalTimeout, CommandSpec.json, CommandSpec.home])
 
     static let updateApply = CommandSpec(
         path: ["update", "apply"], abstract: "Download the release 'check' would offer, verified, and upgrade to it.",
@@ -174,7 +175,7 @@ enum CommandTree {
         options: [.init(name: "version", value: "V", help: "Install this version (for this platform) instead of the newest; its rollout percentage does not apply."),
                   .init(name: "allow-downgrade", help: "Accept a version older than the highest one accepted before."),
                   .init(name: "download-only", help: "Download and verify into the staging directory, print the verified file's path, and stop: the running version is left as it is (no confirmation asked). A later 'apply' reuses the file."),
-                  stallTimeout, CommandSpec.yes, CommandSpec.json, CommandSpec.home])
+                  stallTimeout, totalTimeout, CommandSpec.yes, CommandSpec.json, CommandSpec.home])
 
     static let update = CommandSpec(
         path: ["update"], abstract: "Check a TUF release channel for newer versions of autodev, and install them.",

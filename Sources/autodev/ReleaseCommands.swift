@@ -30,7 +30,7 @@ enum ReleaseCommands {
         }
         let secretPath = arguments.value("secret-key") ?? "autodev.key"
         let secret = try read(secretPath, "secret key") { (text) throws(Minisign.FormatError) in try Minisign.SecretKey(text: text) }
-        let message = try FileSystem.readFile(file)
+        let message = try FileSystem.readInputFile(file, maxBytes: InputLimit.signedFile, what: "a file to sign")
         let legacy = arguments.has("legacy")
         let comment = arguments.value("trusted-comment")
             ?? "timestamp:\(Int(WallClock.now()))\tfile:\(FileSystem.baseName(of: file))" + (legacy ? "" : "\thashed")
@@ -53,7 +53,7 @@ enum ReleaseCommands {
         let publicKey = try read(arguments.value("public-key") ?? "autodev.pub", "public key") { (text) throws(Minisign.FormatError) in try Minisign.PublicKey(text: text) }
         let signaturePath = arguments.value("signature") ?? file + ".minisig"
         let signature = try read(signaturePath, "signature") { (text) throws(Minisign.FormatError) in try Minisign.Signature(text: text) }
-        let message = try FileSystem.readFile(file)
+        let message = try FileSystem.readInputFile(file, maxBytes: InputLimit.signedFile, what: "a signed file")
         do {
             try signature.verify(message, with: publicKey)
         } catch {
@@ -119,9 +119,9 @@ enum ReleaseCommands {
                 signature = Base64.decode(p256 ? SpeedSamples.p256Signature : SpeedSamples.rsa3072Signature)!
                 message = SpeedSamples.message
             } else {
-                keyText = String(decoding: try FileSystem.readFile(arguments.value("public-key")!), as: UTF8.self)
-                signature = try FileSystem.readFile(arguments.value("signature")!)
-                message = try FileSystem.readFile(arguments.value("message")!)
+                keyText = String(decoding: try FileSystem.readInputFile(arguments.value("public-key")!, maxBytes: InputLimit.keyFile, what: "a public key"), as: UTF8.self)
+                signature = try FileSystem.readInputFile(arguments.value("signature")!, maxBytes: InputLimit.keyFile, what: "a signature")
+                message = try FileSystem.readInputFile(arguments.value("message")!, maxBytes: InputLimit.signedFile, what: "a message")
             }
             let verifies: Double
             do {
@@ -149,8 +149,7 @@ enum ReleaseCommands {
     }
 
     private static func read<Value>(_ path: String, _ what: String, _ parse: (String) throws(Minisign.FormatError) -> Value) throws -> Value {
-        let bytes = try FileSystem.readFile(path)
-        guard bytes.count <= 64 * 1024 else { throw ReleaseError("\(Output.quoted(path)) is too large (\(bytes.count) bytes) to be a \(what) file") }
+        let bytes = try FileSystem.readInputFile(path, maxBytes: InputLimit.keyFile, what: "a \(what) file")
         do {
             return try parse(String(decoding: bytes, as: UTF8.self))
         } catch {

@@ -43,9 +43,10 @@ enum TUFCommand {
         case "init":
             let rootBytes: [UInt8]
             do {
-                rootBytes = try FileSystem.readFile(operands[0])
+                rootBytes = try FileSystem.readInputFile(operands[0], maxBytes: InputLimit.trustedRoot, what: "a trusted root")
             } catch {
-                throw TUFError(.storage, "Failed to read the trusted root: \(error)")
+                // The error names the action and the path already: not wrapped in a second "Failed to read".
+                throw TUFError(.storage, "\(error)")
             }
             try Updater.initialize(metadataDirectory: metadataDirectory, trustedRoot: rootBytes)
             Output.err("tuf: trusted root stored in \(metadataDirectory)")

@@ -203,4 +203,54 @@ struct BadInputTests {
         #expect(answered.status == 1)
         #expect(try harness.snapshot() == before)
     }
+
+    @Test("""
+        input files that are /dev/zero, a FIFO, a directory, a link loop or over the limit: refused at once with the reason \
+        (release add, --notes, update configure --trusted-root, tuf init, release sign/verify keys)
+        """)
+    func inputFiles() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let directory = harness.root.path
+        let fifo = directory + "/fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let loop = directory + "/loop"
+        try FileManager.default.createSymbolicLink(atPath: loop, withDestinationPath: loop)
+        let large = directory + "/large-root.json"
+        #expect(FileManager.default.createFile(atPath: large, contents: nil))
+        #expect(truncate(large, 600_000) == 0)
+        let note = directory + "/notes.txt"
+        try Data("notes".utf8).write(to: URL(fileURLWithPath: note))
+        let tool = { (arguments: [String]) in try harness.runBounded(arguments, executable: Harness.binary) }
+        #expect(try harness.run(["release", "init", "--repo", "repo"], executable: Harness.binary, directory: directory).status == 0)
+        let repository = directory + "/repo"
+        let candidate = try harness.candidate(version: "0.2.0")
+        let pending = try Data(contentsOf: URL(fileURLWithPath: repository + "/pending.json"))
+        let notRegular = "it is not a regular file (a device, FIFO or socket)"
+        let cases: [([String], String)] = [
+            (["release", "add", "--repo", repository, "--version", "0.2.0", "--platform", "linux-x86_64", "/dev/zero"], notRegular),
+            (["release", "add", "--repo", repository, "--version", "0.2.0", "--platform", "linux-x86_64", fifo], notRegular),
+            (["release", "add", "--repo", repository, "--version", "0.2.0", "--platform", "linux-x86_64", directory], "it is a directory"),
+            (["release", "add", "--repo", repository, "--version", "0.2.0", "--platform", "linux-x86_64", "--notes", "/dev/zero", candidate], notRegular),
+            (["release", "add", "--repo", repository, "--version", "0.2.0", "--platform", "linux-x86_64", "--notes", fifo, note], notRegular),
+            (["update", "configure", "--home", harness.home, "--channel", "file:///x", "--trusted-root", "/dev/zero"], notRegular),
+            (["update", "configure", "--home", harness.home, "--channel", "file:///x", "--trusted-root", fifo], notRegular),
+            (["update", "configure", "--home", harness.home, "--channel", "file:///x", "--trusted-root", loop], "too many levels of symbolic links (a link loop)"),
+            (["update", "configure", "--home", harness.home, "--channel", "file:///x", "--trusted-root", large], "it is larger than 500 KiB, the most a trusted root may be"),
+            (["tuf", "--metadata-dir", directory + "/md", "init", "/dev/zero"], notRegular),
+            (["tuf", "--metadata-dir", directory + "/md", "init", fifo], notRegular),
+            (["release", "verify", "--public-key", fifo, note], notRegular),
+        ]
+        for (arguments, message) in cases {
+            let (result, ended) = try tool(arguments)
+            #expect(ended, "\(arguments) hung")
+            #expect(result.status == 1, "\(arguments): exit \(result.status) \(result.stderr)")
+            #expect(result.stderr.hasPrefix("Error: Failed to read \"") && result.stderr.contains(message), "\(arguments): \(result.stderr)")
+            // One action, said once: never "Failed to read … Failed to read …".
+            #expect(result.stderr.components(separatedBy: "Failed to").count == 2, "\(result.stderr)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: repository + "/pending.json")) == pending, "release add changed pending.json")
+        #expect(!FileManager.default.fileExists(atPath: harness.home + "/channel"))
+    }
 }

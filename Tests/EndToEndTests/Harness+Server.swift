@@ -12,7 +12,8 @@ final class StaticServer {
     /// With `faults`, before each request under `/targets/` the server reads that file, a JSON
     /// object whose "mode" misbehaves: "404", "500", "stall" (headers, then nothing), "cut:N"
     /// (N bytes of the body, then the connection closed), "oversize:N" (N bytes more than the
-    /// file, announced in Content-Length); and appends "<path> <Range header or ->" to
+    /// file, announced in Content-Length), "drip" (the body one byte every 0.2 s, so it never
+    /// stalls and never ends in a test's time); and appends "<path> <Range header or ->" to
     /// `<faults>.requests`.
     init(serving directory: String, chunkDelay: Double = 0, faults: String? = nil) throws {
         let script = """
@@ -46,6 +47,13 @@ final class StaticServer {
                 self.end_headers()
                 if mode == "stall":
                     time.sleep(3600); return
+                if mode == "drip":
+                    try:
+                        for offset in range(len(body)):
+                            self.wfile.write(body[offset:offset + 1]); self.wfile.flush(); time.sleep(0.2)
+                    except OSError:
+                        pass
+                    return
                 if mode.startswith("cut:"):
                     self.wfile.write(body[:int(mode.split(":")[1])]); self.wfile.flush()
                     self.connection.shutdown(socket.SHUT_RDWR); self.close_connection = True; return

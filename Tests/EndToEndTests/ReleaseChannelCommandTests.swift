@@ -118,6 +118,54 @@ struct UpdateApplyTests {
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("Refusing autodev 0.1.5: it is older than 0.2.0, the highest version this installation has accepted"), "\(refused.stderr)")
         #expect(try harness.current() == new)
+
+        // Back on 0.1.0 with the floor file deleted: the journal still says 0.2.0 came from the
+        // channel, so the floor is rebuilt from it instead of falling to the running version.
+        let rollback = try harness.run(["self-upgrade", "rollback", "--yes"])
+        #expect(rollback.status == 0, "\(rollback.stderr)")
+        #expect(try harness.current() == old)
+        try FileManager.default.removeItem(atPath: harness.home + "/channel/highest-accepted")
+        let floorless = try harness.run(["update", "apply", "--yes", "--version", "0.1.5"])
+        #expect(floorless.status == 1, "\(floorless.stderr)")
+        #expect(floorless.stderr.contains("Rebuilt the downgrade floor"), "\(floorless.stderr)")
+        #expect(floorless.stderr.contains("Refusing autodev 0.1.5: it is older than 0.2.0"), "\(floorless.stderr)")
+        #expect(try String(contentsOfFile: harness.home + "/channel/highest-accepted", encoding: .utf8) == "0.2.0\n")
+        #expect(try harness.current() == old)
+    }
+
+    @Test("""
+        publish refuses a damaged or edited pending.json (a ../ path, an invalid hash, a target without its artifact, \
+        a published target dropped) and signs nothing
+        """)
+    func publishValidatesPending() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try published(harness)
+        let tool = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: harness.root.path) }
+        let pendingPath = harness.root.path + "/repo/pending.json"
+        let timestampPath = harness.root.path + "/repo/metadata/timestamp.json"
+        let original = try Data(contentsOf: URL(fileURLWithPath: pendingPath))
+        let timestamp = try Data(contentsOf: URL(fileURLWithPath: timestampPath))
+        let pending = try #require(try JSONSerialization.jsonObject(with: original) as? [String: Any])
+        let path = try #require(pending.keys.first)
+        let entry = try #require(pending[path] as? [String: Any])
+        var badHash = entry
+        badHash["hashes"] = ["sha256": "zz", "sha512": (entry["hashes"] as? [String: Any])?["sha512"] ?? ""]
+        let cases: [(String, [String: Any])] = [
+            ("which is not autodev/<version>/<platform>/<file name>", pending.merging(["autodev/0.2.0/linux-x86_64/../../escape": entry]) { $1 }),
+            ("does not list exactly a SHA-256", [path: badHash]),
+            ("has no artifact at", pending.merging(["autodev/0.2.0/linux-x86_64/other": entry]) { $1 }),
+            ("no longer lists \"\(path)\"", [:]),
+        ]
+        for (message, edited) in cases {
+            try JSONSerialization.data(withJSONObject: edited).write(to: URL(fileURLWithPath: pendingPath))
+            let result = try tool(["release", "publish", "--repo", "repo"])
+            #expect(result.status == 1, "\(message): \(result.stdout)")
+            #expect(result.stderr.contains(message) && result.stderr.contains("nothing was signed"), "\(result.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: timestampPath)) == timestamp, "\(message): the repository changed")
+        }
+        try original.write(to: URL(fileURLWithPath: pendingPath))
+        #expect(try tool(["release", "publish", "--repo", "repo"]).stdout.hasPrefix("Nothing to publish"))
     }
 
     @Test("a signed release whose binary reports another version is refused at verification: the wrong software changes nothing")
@@ -184,7 +232,8 @@ struct UpdateApplyTests {
         let fetched = try harness.run(["update", "apply", "--download-only"])
         #expect(fetched.status == 0, "\(fetched.stderr)")
         let path = fetched.stdout.trimmingCharacters(in: .newlines)
-        #expect(path.hasPrefix(harness.home + "/channel/staging/") && path.hasSuffix(".candidate"), "\(fetched.stdout)")
+        // Named by the signed SHA-256 alone, never by the target path.
+        #expect(path.hasPrefix(harness.home + "/channel/staging/") && FileSystemName.isSHA256(URL(fileURLWithPath: path).lastPathComponent), "\(fetched.stdout)")
         #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == size)
         #expect(fetched.stderr.contains("Verified autodev/0.2.0/linux-x86_64/candidate: length, SHA-256 and SHA-512 match the signed metadata"))
         #expect(try harness.current() == old)
@@ -435,4 +484,10 @@ enum DownloadMeterText {
         let tenths = bytes < 1_000_000 ? (bytes + 50) / 100 : (bytes + 50_000) / 100_000
         return "\(tenths / 10).\(tenths % 10) " + (bytes < 1_000_000 ? "kB" : "MB")
     }
+}
+
+/// Staging names in the tests.
+enum FileSystemName {
+    /// True for 64 lowercase hex digits.
+    static func isSHA256(_ name: String) -> Bool { name.count == 64 && name.allSatisfy { "0123456789abcdef".contains($0) } }
 }

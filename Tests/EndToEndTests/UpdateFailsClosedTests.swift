@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `update apply` against a release repository and a server that misbehave, one way at a time:
@@ -97,7 +98,7 @@ struct UpdateFailsClosedTests {
         try scenario.setFault("500")
         try scenario.expectFailsClosed("500 Internal Server Error")
         try scenario.setFault("stall")
-        try scenario.expectFailsClosed("nothing received from 127.0.0.1:\(scenario.server.port) for 1.0 s", arguments: ["--stall-timeout", "1"])
+        try scenario.expectFailsClosed("nothing received from 127.0.0.1:\(scenario.server.port) for 1 s", arguments: ["--stall-timeout", "1"])
         try scenario.setFault("oversize:4096")
         try scenario.expectFailsClosed("bytes announced, more than the cap of")
         try scenario.setFault(nil)
@@ -160,6 +161,52 @@ struct UpdateFailsClosedTests {
         let requests = try String(contentsOfFile: scenario.faults + ".requests", encoding: .utf8).split(separator: "\n")
         #expect(requests.last?.hasSuffix(" bytes=\(kept)-") == true, "\(requests)")
     }
+
+    @Test("a server dripping bytes under the stall timeout fails at the total deadline (--timeout), naming how to raise it")
+    func totalDeadline() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let scenario = try Scenario(harness)
+        defer { scenario.stop() }
+        for bad in ["0", "-1", "nan", "1e300"] {
+            let refused = try harness.run(["update", "apply", "--yes", "--timeout", bad])
+            #expect(refused.status == 64 && refused.stderr.hasPrefix("Error: The value '\(bad)' is invalid for '--timeout <seconds>'"), "\(refused.stderr)")
+        }
+        try scenario.setFault("drip")
+        try scenario.expectFailsClosed("not complete within the total timeout of 2 s; to wait longer, pass --timeout SECONDS", arguments: ["--timeout", "2"])
+    }
+
+    @Test("SIGINT and SIGTERM end a download within a second, keep the partial file for the next apply, and say so", arguments: [SIGINT, SIGTERM])
+    func signalEndsDownload(_ signal: Int32) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let scenario = try Scenario(harness)
+        defer { scenario.stop() }
+        try scenario.setFault("drip")
+        let staging = harness.home + "/channel/staging"
+        let running = try harness.start(["update", "apply", "--yes"])
+        // The condition, not a guess at a delay: the first bytes are in the partial file.
+        let started = harness.waitUntil(seconds: 30) {
+            ((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []).contains { name in
+                name.hasSuffix(".partial") && ((try? FileManager.default.attributesOfItem(atPath: staging + "/" + name)[.size] as? Int) ?? 0) > 0
+            }
+        }
+        #expect(started, "the download never started")
+        kill(running.pid, signal)
+        let ended = Processes.waitUntilEnded(running.pid, seconds: 3)
+        #expect(ended, "still downloading 3 s after the signal")
+        if !ended { kill(running.pid, SIGKILL) }
+        let result = running.finish()
+        #expect(result.status == 1, "\(result.stderr)")
+        let name = signal == SIGINT ? "SIGINT" : "SIGTERM"
+        #expect(result.stderr.contains("was cancelled by \(name);") && result.stderr.contains("the next 'autodev update apply' resumes from there"), "\(result.stderr)")
+        #expect(try harness.current() == scenario.installed)
+        let partials = try FileManager.default.contentsOfDirectory(atPath: staging).filter { $0.hasSuffix(".partial") }
+        #expect(partials.count == 1)
+        try scenario.setFault(nil)
+        let resumed = try harness.run(["update", "apply", "--yes"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+    }
 }
 
 @Suite("update apply and the files planted in its channel directory")
@@ -183,21 +230,22 @@ struct UpdatePlantedFilesTests {
         let sha256 = try #require(try harness.run(["digest", candidate], executable: Harness.binary).stdout.split(separator: " ").first)
         let staging = harness.home + "/channel/staging"
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
-        let partial = staging + "/\(sha256).candidate.partial"
+        let partial = staging + "/\(sha256).partial"
         let victim = directory + "/victim"
         try "victim line\n".write(toFile: victim, atomically: true, encoding: .utf8)
 
-        for plant in ["link", "fifo", "directory"] {
+        for plant in ["link", "hard link", "fifo", "directory"] {
             switch plant {
             case "link": try FileManager.default.createSymbolicLink(atPath: partial, withDestinationPath: victim)
+            case "hard link": #expect(link(victim, partial) == 0)
             case "fifo": #expect(mkfifo(partial, 0o600) == 0)
             default: try FileManager.default.createDirectory(atPath: partial, withIntermediateDirectories: false)
             }
             let fetched = try harness.run(["update", "apply", "--download-only"])
             #expect(fetched.status == 0, "\(plant): \(fetched.stderr)")
-            #expect(fetched.stdout == staging + "/\(sha256).candidate\n", "\(plant): \(fetched.stdout)")
-            #expect(try String(contentsOfFile: victim, encoding: .utf8) == "victim line\n")
-            try FileManager.default.removeItem(atPath: staging + "/\(sha256).candidate")
+            #expect(fetched.stdout == staging + "/\(sha256)\n", "\(plant): \(fetched.stdout)")
+            #expect(try String(contentsOfFile: victim, encoding: .utf8) == "victim line\n", "\(plant): the planted file's target was written")
+            try FileManager.default.removeItem(atPath: staging + "/\(sha256)")
         }
 
         let floor = harness.home + "/channel/highest-accepted"

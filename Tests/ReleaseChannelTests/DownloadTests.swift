@@ -26,7 +26,7 @@ struct DownloadTests {
     @Test("resumes from a .partial file: only the rest is fetched, the whole file verified, the partial gone")
     func resumes() throws {
         let (channel, offer, bytes, staging) = try channel("resume")
-        let final = staging + "/" + SHA256.hash(data: bytes).hex + ".autodev"
+        let final = staging + "/" + SHA256.hash(data: bytes).hex
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         try writeFile(final + ".partial", Array(bytes.prefix(150_000)))
         var firstProgress: Int? = nil
@@ -42,7 +42,7 @@ struct DownloadTests {
     @Test("a .partial file that does not match the signed hashes is removed and the download fails; the next one succeeds")
     func corruptPartial() throws {
         let (channel, offer, bytes, staging) = try channel("corrupt")
-        let final = staging + "/" + SHA256.hash(data: bytes).hex + ".autodev"
+        let final = staging + "/" + SHA256.hash(data: bytes).hex
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         try writeFile(final + ".partial", [UInt8](repeating: 0, count: 1000))
         let error = try #require(throws: ReleaseChannelError.self) { try channel.download(offer, into: staging) }
@@ -51,6 +51,20 @@ struct DownloadTests {
         #expect(!FileManager.default.fileExists(atPath: final + ".partial"))
         #expect(!FileManager.default.fileExists(atPath: final))
         #expect(try readFile(try channel.download(offer, into: staging)) == bytes)
+    }
+
+    @Test("a hard link planted as the .partial file is removed, not appended to: the file it links to is unchanged")
+    func plantedHardLink() throws {
+        let (channel, offer, bytes, staging) = try channel("hardlink")
+        let final = staging + "/" + SHA256.hash(data: bytes).hex
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        let victim = staging + "/../../victim"
+        try writeFile(victim, Array(bytes.prefix(1000)))
+        #expect(link(victim, final + ".partial") == 0)
+        let path = try channel.download(offer, into: staging)
+        #expect(path == final)
+        #expect(try readFile(path) == bytes)
+        #expect(try readFile(victim) == Array(bytes.prefix(1000)))
     }
 
     @Test("the highest accepted version only goes up")

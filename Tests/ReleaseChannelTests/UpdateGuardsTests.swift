@@ -1,4 +1,5 @@
 import Foundation
+import Platform
 import ReleaseChannel
 import Testing
 
@@ -60,10 +61,43 @@ struct UpdateGuardsTests {
     func space() throws {
         let home = try temporaryDirectory("guards-space")
         let error = try #require(throws: ReleaseChannelError.self) {
-            try UpdateGuards.checkHome(home, staging: home + "/staging", downloadLength: Int.max / 4)
+            try UpdateGuards.checkHome(home, staging: home + "/staging", downloadLength: ReleaseOffer.maximumLength)
         }
         #expect(error.code == .space)
-        #expect(error.message.hasPrefix("Not enough space in \"\(home)\": the update needs "), "\(error.message)")
+        #expect(error.message.hasPrefix("Not enough space in \"\(home)\": the update needs 2 TiB (twice the 1099511627776-byte download plus 16 MiB)"), "\(error.message)")
+        // What it suggests exists: the store's historyLimit, not a command that was never written.
+        #expect(error.message.contains("historyLimit") && error.message.contains("\(home)/config.json") && !error.message.contains("autodev gc"), "\(error.message)")
+    }
+
+    @Test("a signed length outside 0…1 TiB is an error before any arithmetic, never a trap", arguments: [Int.max, Int.max / 2 + 1, -1, Int.min, ReleaseOffer.maximumLength + 1])
+    func lengthOutOfRange(_ length: Int) throws {
+        let home = try temporaryDirectory("guards-range")
+        let error = try #require(throws: ReleaseChannelError.self) {
+            try UpdateGuards.checkHome(home, staging: home + "/staging", downloadLength: length)
+        }
+        #expect(error.message.contains("the update's length \(length) bytes is not from 0 to 1099511627776"), "\(error.message)")
+        let facts = ReleaseFacts(version: SemanticVersion("1.0.0")!, platform: .linuxX86_64, released: "2026-01-01T00:00:00Z")
+        let offer = ReleaseOffer(path: "autodev/1.0.0/linux-x86_64/a", length: length, hashes: ["sha256": String(repeating: "a", count: 64)], facts: facts)
+        let refused = try #require(throws: ReleaseChannelError.self) { try offer.validate() }
+        #expect(refused.message == "Target autodev/1.0.0/linux-x86_64/a has a signed length of \(length) bytes; an update must be 0 to 1099511627776 bytes (1 TiB)")
+    }
+
+    @Test("an offer's path is shown escaped, its hashes are checked, and the message names only the hashes listed")
+    func offerChecks() throws {
+        let facts = ReleaseFacts(version: SemanticVersion("1.0.0")!, platform: .linuxX86_64, released: "2026-01-01T00:00:00Z")
+        let sha256 = String(repeating: "a", count: 64)
+        let forged = ReleaseOffer(path: "autodev/1.0.0/linux-x86_64/a\nCritical:         yes\u{1B}[2J", length: 1, hashes: ["sha256": sha256], facts: facts)
+        #expect(forged.shownPath == "autodev/1.0.0/linux-x86_64/a\\nCritical:         yes\\u{1B}[2J")
+        #expect(forged.checkedDescription == "length and SHA-256")
+        try forged.validate()
+        var both = forged
+        both.hashes["sha512"] = String(repeating: "b", count: 128)
+        #expect(both.checkedDescription == "length, SHA-256 and SHA-512")
+        for hashes in [["sha256": "zz"], ["sha256": sha256, "sha512": "b"], ["sha256": sha256, "md5": "00"], [:]] {
+            var bad = forged
+            bad.hashes = hashes
+            #expect(throws: ReleaseChannelError.self, "\(hashes)") { try bad.validate() }
+        }
     }
 
     @Test("staging on another file system than the home is refused",
@@ -118,5 +152,31 @@ struct UpdateGuardsTests {
         try process.run()
         process.waitUntilExit()
         return process.terminationStatus
+    }
+}
+
+/// Sizes and durations in messages.
+@Suite("Durations and sizes as people read them")
+struct DurationTextTests {
+    @Test("tenths below 10 s, whole seconds below 10 minutes, then minutes and hours; never a long fraction")
+    func durations() {
+        #expect(DurationText.text(120.0457763671875) == "120 s")
+        #expect(DurationText.text(1) == "1 s")
+        #expect(DurationText.text(0.25) == "0.3 s")
+        #expect(DurationText.text(2.5) == "2.5 s")
+        #expect(DurationText.text(599.4) == "599 s")
+        #expect(DurationText.text(3600) == "60 min")
+        #expect(DurationText.text(7500) == "2 h 5 min")
+        #expect(DurationText.text(.nan) == "an unlimited time")
+        #expect(DurationText.text(1e300) == "an unlimited time")
+    }
+
+    @Test("sizes in binary units")
+    func sizes() {
+        #expect(ByteCount.text(1) == "1 byte")
+        #expect(ByteCount.text(1023) == "1023 bytes")
+        #expect(ByteCount.text(512_000) == "500 KiB")
+        #expect(ByteCount.text(1 << 40) == "1 TiB")
+        #expect(ByteCount.text(Int.max) == "8 EiB")
     }
 }
