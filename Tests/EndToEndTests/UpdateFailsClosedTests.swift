@@ -94,7 +94,7 @@ struct UpdateFailsClosedTests {
             #expect(refused.stderr.hasPrefix("Error: The value '\(bad)' is invalid for '--stall-timeout <seconds>'"), "\(refused.stderr)")
         }
         try scenario.setFault("404")
-        try scenario.expectFailsClosed("404 Not Found\nNothing was changed; run 'autodev update apply' again to retry")
+        try scenario.expectFailsClosed("404 Not Found\nNothing was installed; run 'autodev update apply' again to retry")
         try scenario.setFault("500")
         try scenario.expectFailsClosed("500 Internal Server Error")
         try scenario.setFault("stall")
@@ -149,7 +149,7 @@ struct UpdateFailsClosedTests {
 
         // The connection cut after 1 MiB: the bytes are kept, and the next apply asks for the rest.
         try scenario.setFault("cut:1048576")
-        try scenario.expectFailsClosed("bytes missing\nNothing was changed; run 'autodev update apply' again to retry (a download resumes where it stopped)")
+        try scenario.expectFailsClosed("bytes missing\nNothing was installed; run 'autodev update apply' again to retry (a download resumes where it stopped)")
         let partials = try FileManager.default.contentsOfDirectory(atPath: harness.home + "/channel/staging").filter { $0.hasSuffix(".partial") }
         #expect(partials.count == 1)
         let kept = try #require(try FileManager.default.attributesOfItem(atPath: harness.home + "/channel/staging/" + partials[0])[.size] as? Int)
@@ -212,7 +212,7 @@ struct UpdateFailsClosedTests {
 @Suite("update apply and the files planted in its channel directory")
 struct UpdatePlantedFilesTests {
     @Test("""
-        a link, FIFO or directory planted as the partial download is removed, never written through or waited on; \
+        a link, hard link, FIFO or directory planted as the partial download is removed, never written through or waited on; \
         a damaged or FIFO downgrade floor is an error, not a missing floor
         """)
     func plantedFiles() throws {
