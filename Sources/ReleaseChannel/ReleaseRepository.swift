@@ -110,7 +110,9 @@ public struct ReleaseRepository: Sendable {
     func addLocked(file: String, facts: ReleaseFacts) throws(ReleaseChannelError) -> String {
         let bytes = try storage { () throws(SystemError) in try FileSystem.readInputFile(file, maxBytes: Self.maximumArtifact, what: "a release artifact") }
         let name = FileSystem.baseName(of: file)
-        guard !name.isEmpty, name != ".", name != ".." else { throw ReleaseChannelError(.invalidArgument, "\"\(file)\" has no usable file name") }
+        guard !name.isEmpty, name != ".", name != "..", !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || $0 == "\\" }) else {
+            throw ReleaseChannelError(.invalidArgument, "\"\(TerminalText.escaped(file))\" has no usable file name (empty, \".\", \"..\", or with a control character or backslash); copy it to a plain name first")
+        }
         let path = facts.targetPath(program: program, fileName: name)
         let sha256 = SHA256.hash(data: bytes).hex
         let targetDirectory = directory + "/targets/" + FileSystem.parent(of: path)

@@ -40,17 +40,17 @@ struct TargetDigest {
     /// - Throws: ``ReleaseChannelError`` `channel` naming the first mismatch.
     func check(_ offer: ReleaseOffer) throws(ReleaseChannelError) {
         guard count == offer.length else {
-            throw ReleaseChannelError(.channel, "Target \(offer.path) is \(count) bytes, the signed metadata lists \(offer.length)")
+            throw ReleaseChannelError(.channel, "Target \(offer.shownPath) is \(count) bytes, the signed metadata lists \(offer.length)")
         }
         for (algorithm, expected) in offer.hashes.sorted(by: { $0.key < $1.key }) {
             let actual: String
             switch algorithm {
             case "sha256": actual = sha256.finalize().hex
             case "sha512": actual = Hex.encode(sha512?.finalize() ?? [])
-            default: throw ReleaseChannelError(.channel, "Target \(offer.path) lists a hash of unsupported algorithm \"\(algorithm)\"")
+            default: throw ReleaseChannelError(.channel, "Target \(offer.shownPath) lists a hash of unsupported algorithm \"\(algorithm)\"")
             }
             guard actual == expected.lowercased() else {
-                throw ReleaseChannelError(.channel, "Target \(offer.path) has \(algorithm) \(actual), the signed metadata lists \(expected)")
+                throw ReleaseChannelError(.channel, "Target \(offer.shownPath) has \(algorithm) \(actual), the signed metadata lists \(expected)")
             }
         }
     }

@@ -157,7 +157,7 @@ enum ChannelCommands {
         let facts = chosen.facts
         Output.out("Current version:  \(current)")
         Output.out("Newest version:   \(facts.version)\(facts.critical ? " (critical)" : "")")
-        Output.out("Released:         \(facts.released)")
+        Output.out("Released:         \(Output.escaped(facts.released, keepingNewlines: false))")
         Output.out("Download size:    \(chosen.length) bytes" + (chosen.length >= 1024 ? " (\(ByteCount.text(chosen.length)))" : ""))
         Output.out("Critical:         \(facts.critical ? "yes" : "no")")
         Output.out("Target:           \(chosen.shownPath)")

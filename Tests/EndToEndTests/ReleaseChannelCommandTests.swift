@@ -1,4 +1,5 @@
 import Foundation
+import Integrity
 import Testing
 
 @Suite("release init/add/publish/refresh and update configure/check with the real binary")
@@ -134,6 +135,73 @@ struct UpdateApplyTests {
     }
 
     @Test("""
+        signed targets with a forged line and an escape sequence in their path and release date, no SHA-512, \
+        lengths of 2^63-1, -1, 2^64 and 1e300: shown escaped, staged under the hash, refused with an error, never a trap
+        """)
+    func hostileSignedTargets() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try published(harness)
+        let repository = harness.root.path + "/repo"
+        let signer = RepositorySigner(repository: repository)
+        let published = try #require(try CanonicalJSON.parse(Array(try Data(contentsOf: URL(fileURLWithPath: repository + "/pending.json")))).objectValue)
+        let artifact = try Data(contentsOf: URL(fileURLWithPath: try harness.candidate("forged", version: "0.3.0")))
+        let sha256 = SHA256.hash(data: Array(artifact)).hex
+        let name = "x\nCritical:         yes\u{1B}[2J"
+        let directory = repository + "/targets/autodev/0.3.0/linux-x86_64"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try artifact.write(to: URL(fileURLWithPath: directory + "/" + sha256 + "." + name))
+        func facts(_ version: String, released: String = "2026-01-01T00:00:00Z") -> CanonicalJSONValue {
+            .object(["version": .string(version), "platform": .string("linux-x86_64"), "released": .string(released),
+                     "critical": .bool(false), "rollout": .integer(100)])
+        }
+        var targets = published
+        targets["autodev/0.3.0/linux-x86_64/" + name] = .object([
+            "length": .integer(Int64(artifact.count)), "hashes": .object(["sha256": .string(sha256)]),
+            "custom": facts("0.3.0", released: "2026-01-01T00:00:00Z\nCritical:         yes"),
+        ])
+        try signer.publish(targets)
+
+        let check = try harness.run(["update", "check"])
+        #expect(check.status == 0, "\(check.stderr)")
+        let lines = check.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.filter { $0.hasPrefix("Critical:") } == ["Critical:         no"], "\(check.stdout)")
+        #expect(!check.stdout.contains("\u{1B}"), "\(check.stdout)")
+        #expect(lines.contains("Target:           autodev/0.3.0/linux-x86_64/x\\nCritical:         yes\\u{1B}[2J"), "\(check.stdout)")
+        #expect(lines.contains("Released:         2026-01-01T00:00:00Z\\nCritical:         yes"), "\(check.stdout)")
+
+        let fetched = try harness.run(["update", "apply", "--download-only"])
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        #expect(fetched.stdout == harness.home + "/channel/staging/" + sha256 + "\n", "\(fetched.stdout)")
+        #expect(!fetched.stderr.contains("\u{1B}") && !fetched.stderr.contains("\nCritical"), "\(fetched.stderr)")
+        // Only what the metadata listed is claimed: it listed no SHA-512.
+        #expect(fetched.stderr.contains("\\u{1B}[2J: length and SHA-256 match the signed metadata"), "\(fetched.stderr)")
+
+        // Lengths no artifact can have: refused by the check and by apply, exit 1, never a trap.
+        let placeholder = "7777777777777"
+        let cases: [(String, String)] = [
+            ("9223372036854775807", "has a signed length of 9223372036854775807 bytes; an update must be 0 to 1099511627776 bytes (1 TiB)"),
+            ("-1", "length must be at least 0, not -1"),
+            // Numbers no signer can sign (the canonical form has none): written into the signed file.
+            ("18446744073709551616", "integer 18446744073709551616 does not fit in 64 bits"),
+            ("1e300", "canonical JSON has no form for the number 1e300"),
+        ]
+        for (length, message) in cases {
+            var hostile = targets
+            let signable = Int64(length)
+            hostile["autodev/0.4.0/linux-x86_64/huge"] = .object([
+                "length": .integer(signable ?? Int64(placeholder)!), "hashes": .object(["sha256": .string(sha256)]), "custom": facts("0.4.0"),
+            ])
+            try signer.publish(hostile, replacing: signable == nil ? ("\"length\":\(placeholder)", "\"length\":\(length)") : nil)
+            for arguments in [["update", "check"], ["update", "apply", "--yes"]] {
+                let result = try harness.run(arguments)
+                #expect(result.status == 1, "\(length) \(arguments): exit \(result.status) \(result.stderr)")
+                #expect(result.stderr.hasPrefix("Error: ") && result.stderr.contains(message), "\(length) \(arguments): \(result.stderr)")
+            }
+        }
+    }
+
+    @Test("""
         publish refuses a damaged or edited pending.json (a ../ path, an invalid hash, a target without its artifact, \
         a published target dropped) and signs nothing
         """)
@@ -166,6 +234,13 @@ struct UpdateApplyTests {
         }
         try original.write(to: URL(fileURLWithPath: pendingPath))
         #expect(try tool(["release", "publish", "--repo", "repo"]).stdout.hasPrefix("Nothing to publish"))
+
+        // A file name that would forge a line is refused by add already.
+        let forged = harness.root.path + "/a\nCritical: yes"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: forged))
+        let added = try tool(["release", "add", "--repo", "repo", "--version", "0.3.0", "--platform", "linux-x86_64", forged])
+        #expect(added.status == 1 && added.stderr.contains("a\\nCritical: yes\" has no usable file name"), "\(added.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: pendingPath)) == original)
     }
 
     @Test("a signed release whose binary reports another version is refused at verification: the wrong software changes nothing")
