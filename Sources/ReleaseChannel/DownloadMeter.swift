@@ -58,9 +58,16 @@ public struct DownloadMeter: Sendable {
 
     /// "12.3 MB of 40.0 MB, 5.1 MB/s, 6 s left".
     public static func line(_ reading: Reading) -> String {
-        var text = "\(size(reading.bytes)) of \(size(reading.total)), \(size(Int(reading.rate.rounded())))/s"
-        if let left = reading.secondsLeft { text += ", \(Int(left.rounded(.up))) s left" }
+        var text = "\(size(reading.bytes)) of \(size(reading.total)), \(size(whole(reading.rate)))/s"
+        if let left = reading.secondsLeft { text += ", \(whole(left.rounded(.up))) s left" }
         return text
+    }
+
+    /// `value` as a whole number for display, clamped to 0…10¹⁵ (0 when not finite): a rate of a
+    /// byte a minute on a 1 TiB download gives 10¹⁹ seconds left, past `Int`, and must not trap.
+    public static func whole(_ value: Double) -> Int {
+        guard value.isFinite else { return 0 }
+        return Int(min(max(value.rounded(), 0), 1e15))
     }
 
     /// Bytes in B, kB or MB (decimal units), one decimal.

@@ -58,6 +58,10 @@ extension Updater {
     @discardableResult
     public func download(_ target: TargetInfo, to directory: String) throws(TUFError) -> String {
         let file = target.file
+        // Verified in memory before a byte is written: range-checked first.
+        guard (0...Limit.targetMaximum).contains(target.length) else {
+            throw TUFError(.download, "Target \(target.path) is listed with a length of \(target.length) bytes; this client downloads targets of 0 to \(Limit.targetMaximum) bytes")
+        }
         let destination = directory + "/" + PercentEncoding.encode(target.path)
         if let cached = try? FileSystem.readFile(destination), (try? file.verify(cached)) != nil {
             return destination

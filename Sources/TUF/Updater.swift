@@ -27,6 +27,10 @@ public struct Updater: Sendable {
         static let targets = 5_000_000
         static let rootRotations = 32
         static let delegations = 32
+        /// The most any metadata file may be, whatever length snapshot or timestamp list: 64 MiB.
+        static let metadataMaximum = 64 << 20
+        /// The most an artifact may be: `download(_:to:)` verifies it in memory before writing it.
+        static let targetMaximum = 1 << 30
     }
 
     let store: LocalStore
@@ -244,6 +248,10 @@ public struct Updater: Sendable {
 
     /// One capped download, failures named with what was fetched.
     func download(_ url: String, maxBytes: Int, what: String) throws(TUFError) -> [UInt8] {
+        // A signed length is range-checked before it becomes a cap (and a deadline).
+        guard (0...Limit.metadataMaximum).contains(maxBytes) else {
+            throw TUFError(.invalidMetadata, "\(what) is listed with a length of \(maxBytes) bytes; metadata may be 0 to \(Limit.metadataMaximum) bytes")
+        }
         do {
             return try source.fetch(url, maxBytes: maxBytes)
         } catch {

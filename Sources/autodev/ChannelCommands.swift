@@ -292,8 +292,8 @@ enum ChannelCommands {
         let started = MonotonicClock.now()
         let show = { (reading: DownloadMeter.Reading, event: String) in
             if json {
-                try? Output.jsonLine(DownloadEvent(event: event, bytes: reading.bytes, total: reading.total, rate: Int(reading.rate.rounded()),
-                                                   secondsLeft: reading.secondsLeft.map { Int($0.rounded(.up)) }))
+                try? Output.jsonLine(DownloadEvent(event: event, bytes: reading.bytes, total: reading.total, rate: DownloadMeter.whole(reading.rate),
+                                                   secondsLeft: reading.secondsLeft.map { DownloadMeter.whole($0.rounded(.up)) }))
             } else if terminal {
                 // Erase to the end of the line, so a shorter line leaves nothing of the longer one.
                 Output.err("\r" + DownloadMeter.line(reading) + "\u{1B}[K", terminator: false)

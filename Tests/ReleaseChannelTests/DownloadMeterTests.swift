@@ -35,4 +35,15 @@ struct DownloadMeterTests {
         #expect(DownloadMeter.size(123_456) == "123.5 kB")
         #expect(DownloadMeter.size(40_000_000) == "40.0 MB")
     }
+
+    @Test("a rate of a byte in ten months on a 1 TiB download (10^19 s left, past Int): a line with a clamped time left, no trap")
+    func extremeRates() throws {
+        var meter = DownloadMeter(interval: 1)
+        #expect(meter.record(bytes: 0, total: 1 << 40, now: 0) == nil)
+        let recorded = meter.record(bytes: 1, total: 1 << 40, now: 26_000_000)
+        let slow = try #require(recorded)
+        #expect(DownloadMeter.line(slow) == "1 B of 1099511.6 MB, 0 B/s, 1000000000000000 s left")
+        #expect(DownloadMeter.whole(.infinity) == 0 && DownloadMeter.whole(.nan) == 0 && DownloadMeter.whole(-5) == 0)
+        #expect(DownloadMeter.whole(1e300) == 1_000_000_000_000_000)
+    }
 }

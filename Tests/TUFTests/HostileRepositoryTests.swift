@@ -73,6 +73,33 @@ struct HostileRepositoryTests {
         #expect(fixture.repository.requests.filter { $0.hasSuffix("targets/app.bin") }.count == fetched)
     }
 
+    @Test("a target listed with 2^63-1 bytes is refused before any request, not fetched into memory")
+    func hugeTargetLength() throws {
+        let content = Array("ten bytes!".utf8)
+        let fixture = try refreshedFixture("huge-target", targets: ["app.bin": (Int.max, content)])
+        var updater = fixture.updater()
+        let info = try updater.targetInfo("app.bin")
+        #expect(info.length == Int.max)
+        let error = #expect(throws: TUFError.self) { try updater.download(info, to: fixture.targetDirectory) }
+        #expect(error?.message == "Target app.bin is listed with a length of 9223372036854775807 bytes; this client downloads targets of 0 to 1073741824 bytes")
+        #expect(!fixture.repository.requests.contains { $0.hasSuffix("targets/app.bin") })
+        #expect(fixture.targets.isEmpty)
+    }
+
+    @Test("a trusted root at version 2^63-1 refreshes without overflowing the rotation walk")
+    func rootAtMaximumVersion() throws {
+        let fixture = try ClientFixture("root-max")
+        let repository = fixture.repository
+        try repository.publishRoot(version: 1, repository.rootSigned(version: Int.max), signedBy: [repository.signers["root"]!])
+        try repository.publishTargets("targets", TestRepository.targetsSigned(version: 1), signer: repository.signers["targets"]!)
+        try repository.publishSnapshot(version: 1, roles: ["targets": 1])
+        try repository.publishTimestamp(version: 1, snapshotVersion: 1)
+        try fixture.initialize()
+        var updater = fixture.updater()
+        try updater.refresh()
+        #expect(!repository.requests.contains { $0.hasSuffix(".root.json") }, "\(repository.requests)")
+    }
+
     @Test("one key listed under two ids counts once toward a threshold of 2")
     func keyUnderTwoIDs() throws {
         let fixture = try ClientFixture("two-ids")
