@@ -8,7 +8,7 @@ func withExclusiveLock<T>(_ path: String, what: String, _ body: () throws(Releas
     do {
         lock = try FileLock.tryAcquire(path)
     } catch {
-        throw ReleaseChannelError(.storage, "Failed to lock \"\(path)\": \(error)")
+        throw ReleaseChannelError(.storage, "\(error)")
     }
     guard let lock else { throw ReleaseChannelError(.storage, "Another process is using \(what) (it holds the lock on \"\(path)\")") }
     defer { lock.release() }

@@ -134,7 +134,7 @@ extension UpdateChannel {
         do {
             try FileSystem.writeAtomically(directory + "/highest-accepted", Array((version.description + "\n").utf8))
         } catch {
-            throw ReleaseChannelError(.storage, "Failed to write \"\(directory)/highest-accepted\": \(error)")
+            throw ReleaseChannelError(.storage, "\(error)")
         }
     }
 

@@ -54,7 +54,7 @@ public struct UpdateChannel: Sendable {
         do {
             try FileSystem.writeAtomically(directory + "/config.json", config)
         } catch {
-            throw ReleaseChannelError(.storage, "Failed to write \"\(directory)/config.json\": \(error)")
+            throw ReleaseChannelError(.storage, "\(error)")
         }
         return UpdateChannel(directory: directory, url: trimmed)
     }
@@ -83,7 +83,7 @@ public struct UpdateChannel: Sendable {
         do {
             try FileSystem.writeAtomically(path, Array((id + "\n").utf8))
         } catch {
-            throw ReleaseChannelError(.storage, "Failed to write \"\(path)\": \(error)")
+            throw ReleaseChannelError(.storage, "\(error)")
         }
         return id
     }
@@ -104,7 +104,8 @@ public struct UpdateChannel: Sendable {
             try FileSystem.createDirectory(work)
             // A scratch copy, removed below: the trusted files are the durable ones, so no fsync here.
             for name in try FileSystem.contentsOfDirectory(trusted) where name.hasSuffix(".json") {
-                let bytes = try FileSystem.readFile(trusted + "/" + name)
+                // Regular files only, never through a link or blocking on a FIFO planted there.
+                guard let bytes = try FileSystem.readOwnFile(trusted + "/" + name) else { continue }
                 let copy = try FileDescriptor.open(work + "/" + name, [.writeOnly, .create, .exclusive])
                 try copy.closeAfter { try copy.writeAll(bytes) }
             }
@@ -124,8 +125,8 @@ public struct UpdateChannel: Sendable {
             // Only what the refresh changed is written back, each file durably: a check that finds
             // nothing new writes nothing.
             for name in try FileSystem.contentsOfDirectory(work) where name.hasSuffix(".json") {
-                let bytes = try FileSystem.readFile(work + "/" + name)
-                if (try? FileSystem.readFile(trusted + "/" + name)) == bytes { continue }
+                guard let bytes = try FileSystem.readOwnFile(work + "/" + name) else { continue }
+                if (try? FileSystem.readOwnFile(trusted + "/" + name)) == bytes { continue }
                 try FileSystem.writeAtomically(trusted + "/" + name, bytes)
             }
         } catch {

@@ -12,9 +12,13 @@ struct LocalStore: Sendable {
 
     func path(_ role: String) -> String { directory + "/" + Self.fileName(role) }
 
-    /// The stored bytes of `role`, or nil when there are none (or they cannot be read).
+    /// The stored bytes of `role`, or nil when there are none (or they cannot be read). Only a
+    /// regular file is read, without following a link or blocking on a FIFO planted there, and
+    /// at most the largest metadata accepted.
     func read(_ role: String) -> [UInt8]? {
-        try? FileSystem.readFile(path(role))
+        guard let bytes = try? FileSystem.readOwnFile(path(role), maxBytes: Updater.Limit.metadataMaximum + 1),
+              bytes.count <= Updater.Limit.metadataMaximum else { return nil }
+        return bytes
     }
 
     /// Replaces the stored bytes of `role`.

@@ -213,6 +213,7 @@ struct UpdateFailsClosedTests {
 struct UpdatePlantedFilesTests {
     @Test("""
         a link, hard link, FIFO or directory planted as the partial download is removed, never written through or waited on; \
+        a FIFO among the trusted metadata and a hard link as the lock are refused; \
         a damaged or FIFO downgrade floor is an error, not a missing floor
         """)
     func plantedFiles() throws {
@@ -247,6 +248,27 @@ struct UpdatePlantedFilesTests {
             #expect(try String(contentsOfFile: victim, encoding: .utf8) == "victim line\n", "\(plant): the planted file's target was written")
             try FileManager.default.removeItem(atPath: staging + "/\(sha256)")
         }
+
+        // A FIFO planted among the trusted metadata is refused, not waited on; a hard link planted
+        // as the channel's lock is refused, and the file it links to keeps its content.
+        #expect(try harness.run(["update", "check"]).status == 0)
+        let timestamp = harness.home + "/channel/metadata/timestamp.json"
+        let saved = try Data(contentsOf: URL(fileURLWithPath: timestamp))
+        try FileManager.default.removeItem(atPath: timestamp)
+        #expect(mkfifo(timestamp, 0o600) == 0)
+        let (fifoCheck, fifoEnded) = try harness.runBounded(["update", "check"])
+        #expect(fifoEnded, "update check waited on a FIFO planted as timestamp.json")
+        #expect(fifoCheck.status == 1 && fifoCheck.stderr.contains("it is not a regular file"), "\(fifoCheck.stderr)")
+        try FileManager.default.removeItem(atPath: timestamp)
+        try saved.write(to: URL(fileURLWithPath: timestamp))
+        let lock = harness.home + "/channel/lock"
+        try? FileManager.default.removeItem(atPath: lock)
+        #expect(link(victim, lock) == 0)
+        let linked = try harness.run(["update", "check"])
+        #expect(linked.status == 1, "\(linked.stderr)")
+        #expect(linked.stderr.hasPrefix("Error: Failed to lock \"\(lock)\": it has 2 links"), "\(linked.stderr)")
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "victim line\n")
+        try FileManager.default.removeItem(atPath: lock)
 
         let floor = harness.home + "/channel/highest-accepted"
         try Data([0xFF, 0xFE] + Array("garbage 9.9.9\n".utf8)).write(to: URL(fileURLWithPath: floor))
