@@ -13,7 +13,10 @@ final class StaticServer {
     /// object whose "mode" misbehaves: "404", "500", "stall" (headers, then nothing), "cut:N"
     /// (N bytes of the body, then the connection closed), "oversize:N" (N bytes more than the
     /// file, announced in Content-Length), "drip" (the body one byte every 0.2 s, so it never
-    /// stalls and never ends in a test's time); and appends "<path> <Range header or ->" to
+    /// stalls and never ends in a test's time), "redirect-loop" (302 to the same URL),
+    /// "stall-head" (no response at all), "lie-short:N" (only the first N bytes, announced as the
+    /// whole body), "range-wrong" (a Range answered from byte 0 with a 206), "range-ignored" (a
+    /// Range answered with the whole file and 200); and appends "<path> <Range header or ->" to
     /// `<faults>.requests`.
     init(serving directory: String, chunkDelay: Double = 0, faults: String? = nil) throws {
         let script = """
@@ -32,17 +35,27 @@ final class StaticServer {
                         mode = json.load(open(faults)).get("mode") or ""
                 if mode in ("404", "500"):
                     self.send_response(int(mode)); self.send_header("Content-Length", "0"); self.end_headers(); return
+                if mode == "redirect-loop":
+                    self.send_response(302); self.send_header("Location", self.path); self.send_header("Content-Length", "0"); self.end_headers(); return
+                if mode == "stall-head":
+                    time.sleep(3600); return
                 if not os.path.isfile(path):
                     self.send_response(404); self.send_header("Content-Length", "0"); self.end_headers(); return
                 data = open(path, "rb").read()
                 start = 0
                 ranged = self.headers.get("Range")
-                if ranged and ranged.startswith("bytes=") and ranged.endswith("-"):
+                if ranged and ranged.startswith("bytes=") and ranged.endswith("-") and mode != "range-ignored":
                     start = int(ranged[6:-1])
                 extra = int(mode.split(":")[1]) if mode.startswith("oversize:") else 0
                 body = data[start:] + b"x" * extra
+                if mode.startswith("lie-short:"):
+                    body = body[:int(mode.split(":")[1])]
                 self.send_response(206 if start else 200)
-                if start: self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
+                if start and mode == "range-wrong":
+                    body = data
+                    self.send_header("Content-Range", "bytes 0-%d/%d" % (len(data) - 1, len(data)))
+                elif start:
+                    self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if mode == "stall":

@@ -162,6 +162,39 @@ struct UpdateFailsClosedTests {
         #expect(requests.last?.hasSuffix(" bytes=\(kept)-") == true, "\(requests)")
     }
 
+    @Test("""
+        hostile answers: a redirect loop, no response at all, a body shorter than the artifact announced as whole, \
+        a Range answered from another byte: each fails closed; a Range ignored starts over and succeeds
+        """)
+    func hostileAnswers() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let scenario = try Scenario(harness)
+        defer { scenario.stop() }
+        let staging = harness.home + "/channel/staging"
+        try scenario.setFault("redirect-loop")
+        try scenario.expectFailsClosed("redirect loop:")
+        try scenario.setFault("stall-head")
+        try scenario.expectFailsClosed("nothing received from 127.0.0.1:\(scenario.server.port) for 1 s", arguments: ["--stall-timeout", "1"])
+        // A complete-looking body that is not the signed artifact: refused, and not kept.
+        try scenario.setFault("lie-short:1000")
+        try scenario.expectFailsClosed("is 1000 bytes, the signed metadata lists")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []).isEmpty)
+        // A resumption answered from byte 0: refused before a byte is appended.
+        try scenario.setFault("cut:1048576")
+        try scenario.expectFailsClosed("bytes missing")
+        let partial = try #require(try FileManager.default.contentsOfDirectory(atPath: staging).first)
+        let kept = try #require(try FileManager.default.attributesOfItem(atPath: staging + "/" + partial)[.size] as? Int)
+        try scenario.setFault("range-wrong")
+        try scenario.expectFailsClosed("Content-Range starts at 0, asked for \(kept)")
+        #expect(try FileManager.default.attributesOfItem(atPath: staging + "/" + partial)[.size] as? Int == kept)
+        // A server that ignores Range: the download starts over and verifies.
+        try scenario.setFault("range-ignored")
+        let applied = try harness.run(["update", "apply", "--yes"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(try harness.run(["--version"]).stdout == "0.2.0\n")
+    }
+
     @Test("a server dripping bytes under the stall timeout fails at the total deadline (--timeout), naming how to raise it")
     func totalDeadline() throws {
         let harness = try Harness()
