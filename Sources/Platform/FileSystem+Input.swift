@@ -7,6 +7,35 @@ import Musl
 extension FileSystem {
     // MARK: - Files a user names
 
+    /// `path` opened for reading as a file a user named, to be streamed (hashed) rather than held:
+    /// without blocking, and only a regular file (a device, FIFO, socket or directory is refused,
+    /// a link loop fails with ELOOP). The caller closes it.
+    /// - Throws: ``SystemError`` "read" whose detail says what is wrong.
+    package static func openInputFile(_ path: String, what: String) throws(SystemError) -> FileDescriptor {
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(path, [.readOnly, .nonBlocking])
+        } catch where error.errno == .tooManyLinks {
+            throw SystemError("read", path: path, errno: error.errno, detail: "too many levels of symbolic links (a link loop)")
+        }
+        do throws(SystemError) {
+            _ = try checkRegular(fd, path: path, what: what)
+        } catch {
+            try? fd.close()
+            throw error
+        }
+        return fd
+    }
+
+    private static func checkRegular(_ fd: FileDescriptor, path: String, what: String) throws(SystemError) -> FileStatus {
+        let status = try fd.status()
+        guard status.kind == .regular else {
+            let kind = status.kind == .directory ? "a directory" : "not a regular file (a device, FIFO or socket)"
+            throw SystemError("read", path: path, errno: .invalidArgument, detail: "it is \(kind); give \(what) as a regular file")
+        }
+        return status
+    }
+
     /// The whole content of a file a user named on the command line (an artifact, a trusted
     /// root, release notes, a key, a signature), read with a cap.
     ///
@@ -27,11 +56,7 @@ extension FileSystem {
             throw SystemError("read", path: path, errno: error.errno, detail: "too many levels of symbolic links (a link loop)")
         }
         defer { try? fd.close() }
-        let status = try fd.status()
-        guard status.kind == .regular else {
-            let kind = status.kind == .directory ? "a directory" : "not a regular file (a device, FIFO or socket)"
-            throw SystemError("read", path: path, errno: .invalidArgument, detail: "it is \(kind); give \(what) as a regular file")
-        }
+        let status = try checkRegular(fd, path: path, what: what)
         let tooLarge = SystemError("read", path: path, errno: Errno(rawValue: EFBIG),
                                    detail: "it is larger than \(ByteCount.text(maxBytes)), the most \(what) may be")
         guard status.size <= maxBytes else { throw tooLarge }

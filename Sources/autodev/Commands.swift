@@ -250,7 +250,7 @@ enum DigestCommand {
         var status = ExitCode.success
         for path in arguments.positionals {
             do {
-                let digest = path == "-" ? try SHA256.hash(file: "/dev/stdin") : try SHA256.hash(file: path)
+                let digest = path == "-" ? try SHA256.hash(file: "/dev/stdin") : try hash(path)
                 Output.out("\(digest.hex)  \(path)")
             } catch {
                 Output.err("autodev: \(error)")
@@ -258,6 +258,20 @@ enum DigestCommand {
             }
         }
         return status
+    }
+
+    /// The SHA-256 of a named file, streamed in bounded memory: a regular file only (a device
+    /// such as /dev/zero or a FIFO is refused instead of read forever; '-' reads standard input).
+    static func hash(_ path: String) throws -> SHA256Digest {
+        let fd = try FileSystem.openInputFile(path, what: "a file to digest (or '-' for standard input)")
+        return try fd.closeAfter {
+            // Hashed from a read-only mapping, as the store hashes (see docs/benchmarks.md).
+            try fd.withMappedBytes(length: try fd.status().size) { bytes in
+                var hasher = SHA256()
+                hasher.update(bufferPointer: bytes)
+                return hasher.finalize()
+            }
+        }
     }
 }
 

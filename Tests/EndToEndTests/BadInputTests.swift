@@ -1,4 +1,5 @@
 import Foundation
+import Integrity
 import Testing
 import TestSupport
 
@@ -251,6 +252,13 @@ struct BadInputTests {
             #expect(result.stderr.components(separatedBy: "Failed to").count == 2, "\(result.stderr)")
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: repository + "/pending.json")) == pending, "release add changed pending.json")
+
+        // digest streams any size, but only from a regular file (or '-' for standard input).
+        let (digest, digestEnded) = try tool(["digest", "/dev/zero", fifo, note])
+        #expect(digestEnded, "digest read /dev/zero or waited on the FIFO")
+        #expect(digest.status == 1)
+        #expect(digest.stdout == "\(SHA256.hash(data: Array("notes".utf8)).hex)  \(note)\n", "\(digest.stdout)")
+        #expect(digest.stderr.components(separatedBy: "it is not a regular file (a device, FIFO or socket)").count == 3, "\(digest.stderr)")
         #expect(!FileManager.default.fileExists(atPath: harness.home + "/channel"))
     }
 }
