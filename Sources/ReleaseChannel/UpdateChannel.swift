@@ -31,7 +31,11 @@ public struct UpdateChannel: Sendable {
     /// - Throws: ``ReleaseChannelError``: `invalidArgument` when the root is not signed root metadata.
     public static func configure(home: String, url: String, trustedRoot rootBytes: [UInt8]) throws(ReleaseChannelError) -> UpdateChannel {
         guard url.hasPrefix("http://") || url.hasPrefix("https://") || url.hasPrefix("file://") else {
-            throw ReleaseChannelError(.invalidArgument, "The channel URL must start with http://, https:// or file://, not \"\(url)\"")
+            throw ReleaseChannelError(.invalidArgument, "The channel URL must start with http://, https:// or file://, not \"\(TerminalText.escaped(url, limit: 200))\"")
+        }
+        // What Transport would refuse at every fetch is refused now, and never stored to be printed.
+        guard url.utf8.allSatisfy({ (0x21...0x7E).contains($0) }), url.utf8.count <= 2048 else {
+            throw ReleaseChannelError(.invalidArgument, "The channel URL \"\(TerminalText.escaped(url, limit: 200))\" holds a space, a control character or a non-ASCII byte (percent-encode them), or is longer than 2048 bytes")
         }
         guard let document = try? CanonicalJSON.parse(rootBytes), document["signed"]?["_type"]?.stringValue == "root" else {
             throw ReleaseChannelError(.invalidArgument, "The trusted root is not TUF root metadata")

@@ -124,7 +124,7 @@ enum ChannelCommands {
         let home = HomeLocator.locate(option: arguments.value("home")).root
         let root = try FileSystem.readInputFile(rootPath, maxBytes: InputLimit.trustedRoot, what: "a trusted root")
         let channel = try UpdateChannel.configure(home: home, url: url, trustedRoot: root)
-        Output.out("Following \(channel.url) with the trusted root from \(Output.quoted(rootPath))")
+        Output.out("Following \(Output.escaped(channel.url, keepingNewlines: false)) with the trusted root from \(Output.quoted(rootPath))")
         return ExitCode.success
     }
 
@@ -151,7 +151,7 @@ enum ChannelCommands {
             return ExitCode.success
         }
         guard let chosen else {
-            Output.out("autodev \(current) is up to date (\(channel.url), \(platform.rawValue))")
+            Output.out("autodev \(current) is up to date (\(Output.escaped(channel.url, keepingNewlines: false)), \(platform.rawValue))")
             return ExitCode.success
         }
         let facts = chosen.facts
@@ -189,7 +189,7 @@ enum ChannelCommands {
         let chosen: ReleaseOffer
         if let wanted {
             guard let offer = offers.first(where: { $0.facts.version == wanted && $0.facts.platform == platform }) else {
-                throw ReleaseChannelError(.channel, "\(channel.url) offers no autodev \(wanted) for \(platform.rawValue)")
+                throw ReleaseChannelError(.channel, "\(Output.escaped(channel.url, keepingNewlines: false)) offers no autodev \(wanted) for \(platform.rawValue)")
             }
             if let minimum = offer.facts.minimumVersion, current < minimum {
                 throw ReleaseChannelError(.channel, "autodev \(wanted) requires updating from \(minimum) or later; this is \(current)")
@@ -197,7 +197,7 @@ enum ChannelCommands {
             chosen = offer
         } else {
             guard let offer = UpdateSelection.choose(offers, current: current, platform: platform, installationID: installation) else {
-                Output.out("autodev \(current) is up to date (\(channel.url), \(platform.rawValue))")
+                Output.out("autodev \(current) is up to date (\(Output.escaped(channel.url, keepingNewlines: false)), \(platform.rawValue))")
                 return ExitCode.success
             }
             chosen = offer

@@ -67,6 +67,19 @@ struct DownloadTests {
         #expect(try readFile(victim) == Array(bytes.prefix(1000)))
     }
 
+    @Test("a channel URL with an escape sequence, a line break or a space is refused at configure, not stored to be printed later")
+    func configureRefusesUnprintableURL() throws {
+        let directory = try temporaryDirectory("bad-url")
+        let repository = ReleaseRepository(directory: directory + "/repo")
+        try repository.create(now: now)
+        let root = try readFile(repository.directory + "/metadata/1.root.json")
+        for url in ["http://x/\u{1B}[2J", "http://x/a\nCritical: yes", "http://x/a b", "file:///é"] {
+            let error = try #require(throws: ReleaseChannelError.self) { try UpdateChannel.configure(home: directory + "/home", url: url, trustedRoot: root) }
+            #expect(error.code == .invalidArgument && !error.message.contains("\u{1B}") && !error.message.contains("\n"), "\(error.message)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: directory + "/home/channel/config.json"))
+    }
+
     @Test("the highest accepted version only goes up")
     func highestAccepted() throws {
         let (channel, _, _, _) = try channel("accepted")
