@@ -88,7 +88,7 @@ struct ReleaseCommandTests {
             ("nonbase64.minisig", { var l = lines; l[1] = "%%%%" + l[1].dropFirst(4); return l.joined(separator: "\n") }(), "--signature", "is not valid base64"),
             ("algorithm.minisig", { var l = lines; l[1] = "WF" + l[1].dropFirst(2); return l.joined(separator: "\n") }(), "--signature", "not Ed25519"),
             ("oversized.pub", keyLines[0] + "\n" + keyLines[1].dropLast(1) + "AAAAAAAA=", "--public-key", "oversized"),
-            ("huge.pub", String(repeating: "A", count: 100_000), "--public-key", "is larger than 64 KiB, the most a public key file may be"),
+            ("huge.pub", String(repeating: "A", count: 100_000), "--public-key", "it is larger than 64 KiB, the most a public key file may be"),
         ]
         for item in cases {
             try item.text.write(toFile: directory + "/" + item.file, atomically: true, encoding: .utf8)
