@@ -67,7 +67,14 @@ public struct UpdateChannel: Sendable {
     /// - Throws: ``ReleaseChannelError`` `invalidRepository` when none is configured.
     public static func load(home: String) throws(ReleaseChannelError) -> UpdateChannel {
         let directory = home + "/channel"
-        guard let bytes = try? FileSystem.readOwnFile(directory + "/config.json", maxBytes: 64 << 10) else {
+        let bytes: [UInt8]?
+        do {
+            bytes = try FileSystem.readOwnFile(directory + "/config.json", maxBytes: 64 << 10)
+        } catch {
+            // There but unusable (a directory, a FIFO, a link): said so, not taken for "no channel".
+            throw ReleaseChannelError(.invalidRepository, "\(error); run 'autodev update configure' again to replace it")
+        }
+        guard let bytes else {
             throw ReleaseChannelError(.invalidRepository, "No update channel is configured in \"\(home)\"; run 'autodev update configure' first")
         }
         guard let url = (try? CanonicalJSON.parse(bytes))?["url"]?.stringValue else {

@@ -303,6 +303,17 @@ struct UpdatePlantedFilesTests {
         #expect(try String(contentsOfFile: victim, encoding: .utf8) == "victim line\n")
         try FileManager.default.removeItem(atPath: lock)
 
+        // A config.json that is there but is not a file is named as such, not taken for "no channel".
+        let config = harness.home + "/channel/config.json"
+        let savedConfig = try Data(contentsOf: URL(fileURLWithPath: config))
+        try FileManager.default.removeItem(atPath: config)
+        #expect(mkfifo(config, 0o600) == 0)
+        let (configCheck, configEnded) = try harness.runBounded(["update", "check"])
+        #expect(configEnded && configCheck.status == 1, "\(configCheck.stderr)")
+        #expect(configCheck.stderr.hasPrefix("Error: Failed to read \"\(config)\": it is not a regular file; run 'autodev update configure' again"), "\(configCheck.stderr)")
+        try FileManager.default.removeItem(atPath: config)
+        try savedConfig.write(to: URL(fileURLWithPath: config))
+
         let floor = harness.home + "/channel/highest-accepted"
         try Data([0xFF, 0xFE] + Array("garbage 9.9.9\n".utf8)).write(to: URL(fileURLWithPath: floor))
         let garbage = try harness.run(["update", "apply", "--yes"])
