@@ -84,9 +84,17 @@ public struct UpdateChannel: Sendable {
     }
 
     /// This installation's id, made on first use (random, 128 bits, hex).
+    /// - Throws: ``ReleaseChannelError`` `storage` when the file is there but is not a regular
+    ///   file: the id (and with it the rollout bucket) is never silently replaced.
     public func installationID() throws(ReleaseChannelError) -> String {
         let path = directory + "/installation-id"
-        if let bytes = try? FileSystem.readOwnFile(path, maxBytes: 128) {
+        let stored: [UInt8]?
+        do {
+            stored = try FileSystem.readOwnFile(path, maxBytes: 128)
+        } catch {
+            throw ReleaseChannelError(.storage, "\(error); remove it to make a new installation id (this moves the installation to another rollout bucket)")
+        }
+        if let bytes = stored {
             let text = String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
             if !text.isEmpty { return text }
         }

@@ -251,7 +251,7 @@ enum DigestCommand {
         for path in arguments.positionals {
             do {
                 let digest = path == "-" ? try SHA256.hash(file: "/dev/stdin") : try hash(path)
-                Output.out("\(digest.hex)  \(path)")
+                Output.out("\(digest.hex)  \(Output.escaped(path, keepingNewlines: false))")
             } catch {
                 Output.err("autodev: \(error)")
                 status = ExitCode.failure

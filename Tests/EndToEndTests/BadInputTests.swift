@@ -259,6 +259,10 @@ struct BadInputTests {
         #expect(digest.status == 1)
         #expect(digest.stdout == "\(SHA256.hash(data: Array("notes".utf8)).hex)  \(note)\n", "\(digest.stdout)")
         #expect(digest.stderr.components(separatedBy: "it is not a regular file (a device, FIFO or socket)").count == 3, "\(digest.stderr)")
+        let forged = directory + "/x\nforged line"
+        try Data("notes".utf8).write(to: URL(fileURLWithPath: forged))
+        let (named, _) = try tool(["digest", forged])
+        #expect(named.stdout == "\(SHA256.hash(data: Array("notes".utf8)).hex)  \(directory)/x\\nforged line\n", "\(named.stdout)")
         #expect(!FileManager.default.fileExists(atPath: harness.home + "/channel"))
     }
 }

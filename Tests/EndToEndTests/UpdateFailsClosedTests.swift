@@ -313,6 +313,16 @@ struct UpdatePlantedFilesTests {
         #expect(configCheck.stderr.hasPrefix("Error: Failed to read \"\(config)\": it is not a regular file; run 'autodev update configure' again"), "\(configCheck.stderr)")
         try FileManager.default.removeItem(atPath: config)
         try savedConfig.write(to: URL(fileURLWithPath: config))
+        // Nor is an installation id that is there but unreadable replaced by a new one (a new
+        // rollout bucket) without a word.
+        let id = harness.home + "/channel/installation-id"
+        let savedID = try Data(contentsOf: URL(fileURLWithPath: id))
+        try FileManager.default.removeItem(atPath: id)
+        #expect(mkfifo(id, 0o600) == 0)
+        let idCheck = try harness.run(["update", "check"])
+        #expect(idCheck.status == 1 && idCheck.stderr.contains("remove it to make a new installation id"), "\(idCheck.stderr)")
+        try FileManager.default.removeItem(atPath: id)
+        try savedID.write(to: URL(fileURLWithPath: id))
 
         let floor = harness.home + "/channel/highest-accepted"
         try Data([0xFF, 0xFE] + Array("garbage 9.9.9\n".utf8)).write(to: URL(fileURLWithPath: floor))
