@@ -245,11 +245,13 @@ public final class Supervisor: @unchecked Sendable {
         return pid
     }
 
-    func scheduleRestart() {
+    /// Schedules the next start after a backoff: 0.1 s after the first end in a row, doubling up
+    /// to ``SupervisorConfiguration/maxBackoffSeconds``.
+    func scheduleRestart(because reason: String? = nil) {
         crashes += 1
         let delay = min(0.1 * Double(1 << min(crashes - 1, 20)), configuration.maxBackoffSeconds)
         restartAt = MonotonicClock.now() + UInt64(delay * 1e9)
-        Self.log("restarting in \(delay) s (crash \(crashes) in a row)")
+        Self.log((reason.map { $0 + "; " } ?? "") + "restarting in \(delay) s (\(reason == nil ? "crash" : "end") \(crashes) in a row)")
     }
 
     func handleSignals() {
@@ -284,31 +286,35 @@ public final class Supervisor: @unchecked Sendable {
         restarts += 1
         // A version that never said it was ready has not proved itself, however it ended (a
         // crash, 0, 42): back to the last version that did.
+        var rolledBack = false
         if !child.ready, let confirmed, confirmed != child.version {
             do {
                 let outcome = try upgrader.rollback(to: confirmed, options: Self.noRestart)
                 Self.log("\(child.version.short) ended (\(status)) before it was ready: rolled back to \(confirmed.short) (\(outcome.transaction))")
-                return
+                rolledBack = true
             } catch {
                 Self.log("\(child.version.short) ended (\(status)) before it was ready, and the rollback to \(confirmed.short) failed: \(error)")
             }
         }
-        if status == .exited(0) {
+        if status == .exited(0), !rolledBack {
             restarts -= 1
             finished = true
             return
         }
-        let lived = MonotonicClock.seconds(since: child.started)
-        if status == .exited(42), child.ready || lived >= 1 {
-            Self.log("exit status 42: restarting into the current version")
-            crashes = 0
-            return  // timers() starts it at once
+        // Every other end starts the program again after a backoff, whatever the status (42
+        // included, ready or not): a program that exits at once, forever, starts at most about
+        // once per maxBackoffSeconds, never in a loop. Only a run that stayed ready for a healthy
+        // period starts the count again.
+        if child.ready, MonotonicClock.seconds(since: child.readyAt ?? child.started) >= Self.healthySeconds { crashes = 0 }
+        if status == .exited(42), !rolledBack {
+            scheduleRestart(because: "exit status 42: restarting into the current version")
+        } else {
+            scheduleRestart()
         }
-        // A crash, or an exit (42 or 0) within a second of a start that never became ready: with
-        // backoff, so a program that cannot start never spins.
-        if child.ready, MonotonicClock.seconds(since: child.readyAt ?? child.started) >= 10 { crashes = 0 }
-        scheduleRestart()
     }
+
+    /// How long a version must stay ready for its end to count as the first in a row again.
+    static let healthySeconds = 10.0
 
     static var noRestart: Upgrader.UpgradeOptions {
         var options = Upgrader.UpgradeOptions()

@@ -369,6 +369,23 @@ struct SuperviseTests {
         #expect(second.status == 1 && second.stdout.contains("Another supervisor runs on"), "\(second.stdout)")
     }
 
+    @Test("a program that exits 42 at once, forever, is started again after a growing backoff, ready or not",
+          .enabled(if: python != nil, "needs python3"), arguments: ["started", "notify"])
+    func exit42Backoff(readiness: String) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let fixture = try Fixture(harness: harness)
+        let mode = readiness == "started" ? "exit42" : "ready-exit42"
+        let supervisor = try fixture.start(fixture.program("v1", mode: mode), extra: ["--ready", readiness])
+        defer { supervisor.stop() }
+        // The fifth end in a row waits 1.6 s: before the line, five starts; without a backoff,
+        // thousands and never this line.
+        _ = try supervisor.waitForLine(containing: "restarting in 1.6 s (end 5 in a row)")
+        let starts = try fixture.log().filter { $0.hasPrefix("start v1") }.count
+        #expect((5...6).contains(starts), "\(starts) starts")
+        #expect(try supervisor.lines().contains { $0.contains("exit status 42: restarting into the current version; restarting in 0.1 s (end 1 in a row)") })
+    }
+
     // MARK: - Helpers
 
     static func children(of pid: Int32) throws -> [Int32] {
@@ -430,6 +447,8 @@ struct Fixture {
                 notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
                 notify.sendto(b"READY=1", "\\0" + address[1:] if address.startswith("@") else address)
                 say("ready", TAG, os.getpid())
+            if MODE == "ready-exit42":
+                sys.exit(42)
             marker = LOG + ".crashed"
             if MODE == "crash-once" and not os.path.exists(marker):
                 open(marker, "w").close()
