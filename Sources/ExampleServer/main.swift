@@ -126,7 +126,11 @@ func serve() -> Never {
         } else if inherited["http"] == nil {
             fail("Missing '--listen' (and no inherited listener named \"http\")\n" + usage, status: 64)
         }
-        let listeners = try inherited.opening(wanted)
+        // Handed its HTTP listener (by a supervisor), it may run beside the version it replaces,
+        // on the same home: it takes the control socket over. Started on its own, it refuses a
+        // control socket another process listens on.
+        let beside = inherited["http"] != nil
+        let listeners = try inherited.opening(wanted, replacingLiveUnixSockets: beside)
         let http = listeners["http"]!, control = listeners["control"]!
 
         // The wake-up pipe is made without close-on-exec on purpose: the library closes at exec
@@ -161,11 +165,11 @@ func serve() -> Never {
         } catch {
             try modules.start("example-handler", image: builtIn)
         }
-        try modules.serveControl()
+        try modules.serveControl(replacingLive: beside)
 
         let drainSeconds = option("--drain-seconds").flatMap(Double.init) ?? 2
         let id = try runningVersion() ?? upgrader.currentVersion()?.short ?? "?"
-        say("pid \(getpid()): \(program.version) \(id) serving on \(http.port.map { "port \($0)" } ?? "inherited socket")"
+        say("pid \(getpid()): \(program.version) \(id) serving on \(http.addressDescription)"
             + (http.isInherited ? " (inherited)" : "") + "; start: \(startResult)")
         // Under a supervisor or systemd (NOTIFY_SOCKET set): this process serves from now on.
         try? ServiceNotification.ready(status: "\(program.version) \(id) serving")

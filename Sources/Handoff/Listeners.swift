@@ -63,6 +63,16 @@ public struct Listeners: Sendable {
         /// The TCP port it is bound to; nil for a Unix socket.
         public var port: Int? { socket.localPort }
 
+        /// The path of the Unix socket file it listens on; nil for TCP.
+        public var path: String? { socket.localPath }
+
+        /// What it listens on, for people: `port 8080`, `unix /run/app.sock`, else `inherited`.
+        public var addressDescription: String {
+            if let port { return "port \(port)" }
+            if let path { return "unix " + path }
+            return "inherited"
+        }
+
         /// The user id of the process at the other end of `connection`, a connection accepted
         /// from a Unix socket (`SO_PEERCRED`); nil when the kernel does not say (TCP). A control
         /// socket answers only its own user and root with it.
@@ -105,15 +115,18 @@ public struct Listeners: Sendable {
     }
 
     /// These listeners plus, for each name in `wanted` not among them, one bound and listening
-    /// on its address (close-on-exec, non-blocking).
-    /// - Throws: ``HandoffError`` "Failed to bind …" naming the address.
-    public func opening(_ wanted: [(name: String, address: Address)]) throws(HandoffError) -> Listeners {
+    /// on its address (close-on-exec, non-blocking). A Unix socket file in the way is replaced
+    /// only when nothing listens on it, unless `replacingLiveUnixSockets` (a version started
+    /// beside the one it replaces takes its socket paths over).
+    /// - Throws: ``HandoffError`` "Failed to bind …" naming the address (and "another process
+    ///   listens on it" for a live Unix socket).
+    public func opening(_ wanted: [(name: String, address: Address)], replacingLiveUnixSockets: Bool = false) throws(HandoffError) -> Listeners {
         var result = self
         for (name, address) in wanted where self[name] == nil {
             do {
                 let socket = switch address {
                 case .tcp(let host, let port): try ListeningSocket.tcp(host: host, port: port)
-                case .unix(let path): try ListeningSocket.unix(path: path)
+                case .unix(let path): try ListeningSocket.unix(path: path, replacingLive: replacingLiveUnixSockets)
                 }
                 result.all.append(Listener(name: name, descriptor: socket.rawValue, isInherited: false, socket: socket))
             } catch {

@@ -113,14 +113,16 @@ extension ModuleHost {
     /// the answer, with its phases and times).
     ///
     /// The socket file is made 0600, and a connection from another user than the host's (or
-    /// root) is refused: a reload starts a process as the host's user.
+    /// root) is refused: a reload starts a process as the host's user. A socket another process
+    /// listens on is refused, unless `replacingLive` (a program started beside the version it
+    /// replaces, on the same directory, takes the socket over).
     /// - Throws: ``ModuleError`` `.io` when the socket cannot be bound.
-    package func serveControl() throws(ModuleError) {
+    package func serveControl(replacingLive: Bool = false) throws(ModuleError) {
         let path = Self.controlPath(directory)
         let listener: ListeningSocket
         do {
             try FileSystem.createDirectory(directory, mode: 0o755, intermediates: true)
-            listener = try ListeningSocket.unix(path: path, backlog: 16, mode: 0o600)
+            listener = try ListeningSocket.unix(path: path, backlog: 16, mode: 0o600, replacingLive: replacingLive)
         } catch {
             throw ModuleError(.io, "Failed to listen on the module control socket \"\(path)\": \(error)")
         }

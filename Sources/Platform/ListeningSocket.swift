@@ -60,18 +60,24 @@ package struct ListeningSocket: Sendable {
         return listener
     }
 
-    /// Binds a Unix stream socket at `path` (a socket file left there by a dead process is
-    /// replaced; any other file is not) and listens.
+    /// Binds a Unix stream socket at `path` and listens. A socket file there is replaced only
+    /// when it is stale (nothing accepts on it: connecting is refused); a live one, or any other
+    /// file, is refused.
     ///
-    /// The caller must know that no live process listens at `path` (hold a lock that says so):
-    /// an existing socket file is removed.
+    /// The check and the bind run under an exclusive `flock` of the socket's directory, so two
+    /// processes binding the same path with this function never both take it (the second finds
+    /// the first's socket live).
     /// - Parameters:
     ///   - mode: the socket file's permissions, set between bind and listen (so no connection
     ///     is accepted before they apply); nil keeps what the umask gives.
-    /// - Throws: ``SystemError`` "bind", "set the mode of", "listen on"; `EADDRINUSE` when `path`
-    ///   is not a socket.
-    package static func unix(path: String, backlog: Int32 = 128, mode: mode_t? = nil) throws(SystemError) -> ListeningSocket {
+    ///   - replacingLive: take the path over even from a live listener (a new version started
+    ///     beside the old one it replaces, which keeps its own socket open until it stops).
+    /// - Throws: ``SystemError`` "bind", "set the mode of", "listen on"; `EADDRINUSE` when a
+    ///   process listens at `path`, `EEXIST` when `path` is not a socket.
+    package static func unix(path: String, backlog: Int32 = 128, mode: mode_t? = nil, replacingLive: Bool = false) throws(SystemError) -> ListeningSocket {
         var address = try unixAddress(path, action: "bind")
+        let directory = try DirectoryLock.exclusive(parentOf: path)
+        defer { directory.release() }
         var info = stat()
         if lstat(path, &info) == 0 {
             // A socket left by a listener that ended is replaced; anything else is not ours to remove.
@@ -79,7 +85,23 @@ package struct ListeningSocket: Sendable {
                 let what = info.st_mode & S_IFMT == S_IFLNK ? "a symbolic link" : "a file that is not a socket"
                 throw SystemError("bind", path: path, errno: Errno(rawValue: EEXIST), detail: "\(what) is in its place; remove it if nothing uses it")
             }
-            unlink(path)
+            let probe: Socket?
+            do {
+                probe = try Socket.connect(unixPath: path)
+            } catch {
+                switch error.errno.rawValue {
+                case ECONNREFUSED: probe = nil  // stale: nothing listens
+                case EAGAIN: throw SystemError("bind", path: path, errno: Errno(rawValue: EADDRINUSE), detail: "another process listens on it (its queue is full); stop it first")
+                default: throw SystemError("bind", path: path, errno: error.errno, detail: "could not tell whether another process listens on it (\(error.errno))")
+                }
+            }
+            if let probe {
+                probe.close()
+                if !replacingLive { throw SystemError("bind", path: path, errno: Errno(rawValue: EADDRINUSE), detail: "another process listens on it; stop it first") }
+            }
+            guard unlink(path) == 0 || Errno.current == .noSuchFile else {
+                throw SystemError("remove the stale socket", path: path, errno: .current)
+            }
         }
         let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
         let fd = try systemCall("open a socket for", path: path) { socket(AF_UNIX, type, 0) }
@@ -134,6 +156,21 @@ package struct ListeningSocket: Sendable {
         }
     }
 
+    /// The path of the socket file it is bound to (`@name` for an abstract address); nil for
+    /// a TCP socket or an unnamed one.
+    package var localPath: String? {
+        var address = sockaddr_un()
+        var length = socklen_t(MemoryLayout<sockaddr_un>.size)
+        let status = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(rawValue, $0, &length) }
+        }
+        let offset = MemoryLayout<sockaddr_un>.offset(of: \.sun_path)!
+        guard status == 0, Int32(address.sun_family) == AF_UNIX, Int(length) > offset else { return nil }
+        let bytes = withUnsafeBytes(of: &address.sun_path) { Array($0.prefix(Int(length) - offset)) }
+        if bytes.first == 0 { return "@" + String(decoding: bytes.dropFirst(), as: UTF8.self) }
+        return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+    }
+
     /// Whether `descriptor` is a socket that listens (`SO_ACCEPTCONN`).
     package static func isListening(_ descriptor: Int32) -> Bool {
         var value: Int32 = 0
@@ -153,4 +190,31 @@ package struct ListeningSocket: Sendable {
     package func close() {
         _ = Glibc.close(rawValue)
     }
+}
+
+/// An exclusive `flock` on a directory, held while a socket file in it is checked and bound.
+struct DirectoryLock {
+    let descriptor: Int32
+
+    /// Locks the directory that holds `path`, waiting up to 5 s for another holder.
+    /// - Throws: ``SystemError`` "open", "lock" naming the directory.
+    static func exclusive(parentOf path: String) throws(SystemError) -> DirectoryLock {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let fd = try systemCall("open", path: directory) { open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        let start = MonotonicClock.now()
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let error = Errno.current
+            if error == .interrupted { continue }
+            guard error == .wouldBlock, MonotonicClock.seconds(since: start) < 5 else {
+                _ = Glibc.close(fd)
+                throw SystemError("lock", path: directory, errno: error, detail: "another process binds a socket in it")
+            }
+            usleep(10_000)
+        }
+        return DirectoryLock(descriptor: fd)
+    }
+
+    /// Unlocks (by closing).
+    func release() { _ = Glibc.close(descriptor) }
 }

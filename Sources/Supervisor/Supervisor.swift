@@ -137,7 +137,7 @@ public final class Supervisor: @unchecked Sendable {
 
     /// The listeners passed to the program, in order (`name address`).
     public var listenerDescriptions: [String] {
-        listeners.all.map { "\($0.name) " + ($0.port.map { "port \($0)" } ?? (Self.unixPath($0.descriptor) ?? "inherited")) }
+        listeners.all.map { "\($0.name) \($0.addressDescription)" }
     }
 
     /// Starts the program and supervises it; returns the exit status the supervisor should end
@@ -377,6 +377,4 @@ public final class Supervisor: @unchecked Sendable {
         case .timedOut: 1
         }
     }
-
-    static func unixPath(_ descriptor: Int32) -> String? { nil }
 }

@@ -386,6 +386,37 @@ struct SuperviseTests {
         #expect(try supervisor.lines().contains { $0.contains("exit status 42: restarting into the current version; restarting in 0.1 s (end 1 in a row)") })
     }
 
+    @Test("a Unix socket another process listens on is refused, not replaced; a listener on a path is labelled with it",
+          .enabled(if: python != nil, "needs python3"))
+    func liveUnixSocket() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let fixture = try Fixture(harness: harness)
+        let path = harness.root.appendingPathComponent("app.sock").path
+        let first = try RunningServer(harness: harness, executable: Harness.binary,
+                                      arguments: ["supervise", "--home", fixture.home, "--listen", path, "--", try fixture.program("v1")])
+        defer { first.stop() }
+        let line = try first.waitForLine(containing: "supervising")
+        #expect(line.contains("on http unix \(path);"), "\(line)")
+        try fixture.waitForLog { $0.contains { $0.hasPrefix("ready v1") } }
+        let status = try harness.spawnTool(Harness.binary, ["supervise", "status", "--home", fixture.home, "--json"])
+        #expect(try harness.json(status.stdout)["listeners"] as? [String] == ["http unix \(path)"], "\(status.stdout)")
+        // A second supervisor (another home) on the same path: refused, the first keeps it.
+        let other = harness.root.appendingPathComponent("other").path
+        let second = try harness.spawnTool(Harness.binary, ["supervise", "--home", other, "--listen", path, "--", try fixture.program("v2")])
+        #expect(second.status == 1 && second.stdout.contains("another process listens on it"), "\(second.stdout)")
+        let probe = try Socket.connect(unixPath: path)
+        probe.close()
+        // A stale socket (nobody listens) is replaced.
+        kill(first.pid, SIGTERM)
+        _ = try first.waitForExit()
+        #expect(FileManager.default.fileExists(atPath: path))
+        let third = try RunningServer(harness: harness, executable: Harness.binary,
+                                      arguments: ["supervise", "--home", other, "--listen", path, "--", try fixture.program("v3")])
+        defer { third.stop() }
+        _ = try third.waitForLine(containing: "started")
+    }
+
     // MARK: - Helpers
 
     static func children(of pid: Int32) throws -> [Int32] {

@@ -144,4 +144,14 @@ struct ControlTests {
             #expect(error.message.contains("gave an invalid answer to reload: milliseconds"), "\(error)")
         }
     }
+
+    @Test("a control socket another host listens on is refused, not taken")
+    func liveControlSocket() throws {
+        let fixture = try Fixture.controlled()
+        let second = try ModuleHost(directory: fixture.directory, options: HostOptions())
+        let error = #expect(throws: ModuleError.self) { try second.serveControl() }
+        #expect(error?.description.contains("another process listens on it") == true, "\(String(describing: error))")
+        // The first host still answers.
+        #expect(try ModuleHost.askRunningHost(in: fixture.directory, ControlRequest(operation: "list")) != nil)
+    }
 }
