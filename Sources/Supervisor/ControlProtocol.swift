@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import FoundationEssentials
 import Platform
 
@@ -55,7 +60,11 @@ public enum ControlClient {
         defer { socket.close() }
         var received: [UInt8] = []
         do {
-            try Array((request + "\n").utf8).withUnsafeBytes { try socket.sendAll($0, timeout: 10) }
+            do {
+                try Array((request + "\n").utf8).withUnsafeBytes { try socket.sendAll($0, timeout: 10) }
+            } catch let error as SystemError where error.errno.rawValue == EPIPE || error.errno.rawValue == ECONNRESET {
+                // The supervisor closed the connection first: its reply (a refusal) may be waiting.
+            }
             var buffer = [UInt8](repeating: 0, count: 4096)
             while !received.contains(10) {
                 let count = try buffer.withUnsafeMutableBytes { try socket.receive(into: $0, timeout: timeout) }

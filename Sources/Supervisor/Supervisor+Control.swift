@@ -23,11 +23,14 @@ extension Supervisor {
             }
             guard let fd = accepted else { return }
             let socket = Socket.adopting(fd, endpoint: control.endpoint)
-            // An upgrade runs a binary the client names: only this user (or root) may ask.
-            guard let user = socket.peerUserID, user == 0 || user == Privilege.userID else {
+            // An upgrade runs a binary the client names: only this user (or root) may ask. Another
+            // user's request is still read (so the reply is not lost to a closed connection) and
+            // answered with a refusal.
+            if let user = socket.peerUserID, user == 0 || user == Privilege.userID {
+                refused.remove(fd)
+            } else {
                 Self.log("refused a control connection from user \(socket.peerUserID.map(String.init) ?? "?")")
-                socket.close()
-                continue
+                refused.insert(fd)
             }
             connections[fd] = (socket, [], MonotonicClock.now())
         }
@@ -40,6 +43,7 @@ extension Supervisor {
         guard let bytes else { return }
         if bytes.isEmpty || connection.input.count + bytes.count > 8192 {
             connections.removeValue(forKey: fd)
+            refused.remove(fd)
             connection.socket.close()
             return
         }
@@ -48,8 +52,15 @@ extension Supervisor {
         guard let newline = connection.input.firstIndex(of: 10) else { return }
         let line = String(decoding: connection.input[..<newline], as: UTF8.self)
         connections.removeValue(forKey: fd)
-        // Status only reads: it is answered during an upgrade too.
-        let reply = busy && line != "status" ? ControlReply(ok: false, message: "An upgrade or rollback is already running; nothing changed") : handle(line)
+        let reply: ControlReply
+        if refused.remove(fd) != nil {
+            reply = ControlReply(ok: false, message: "Refused: the supervisor at \"\(control.endpoint)\" answers only its own user (uid \(Privilege.userID)) and root, not uid \(connection.socket.peerUserID.map(String.init) ?? "?"); nothing changed")
+        } else if busy && line != "status" {
+            // Status only reads: it is answered during an upgrade too.
+            reply = ControlReply(ok: false, message: "An upgrade or rollback is already running; nothing changed")
+        } else {
+            reply = handle(line)
+        }
         var text = Array(reply.line().utf8)
         try? text.withUnsafeMutableBytes { try connection.socket.sendAll(UnsafeRawBufferPointer($0), timeout: 5) }
         connection.socket.close()

@@ -60,6 +60,8 @@ public final class Supervisor: @unchecked Sendable {
     var finished = false
     var systemdReady = false
     var connections: [Int32: (socket: Socket, input: [UInt8], since: UInt64)] = [:]
+    /// Connections from another user: their request is read, then answered with a refusal.
+    var refused: Set<Int32> = []
     /// While out of descriptors, the control socket is not polled until then (no busy loop).
     var controlPausedUntil: UInt64?
     /// How long a control connection may take to send its request.
@@ -189,6 +191,7 @@ public final class Supervisor: @unchecked Sendable {
         // cannot hold the supervisor's descriptors.
         for (fd, connection) in connections where now >= connection.since + Self.requestDeadline {
             connections.removeValue(forKey: fd)
+            refused.remove(fd)
             connection.socket.close()
         }
         if let at = killAt, now >= at {

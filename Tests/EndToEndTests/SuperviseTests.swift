@@ -417,6 +417,21 @@ struct SuperviseTests {
         _ = try third.waitForLine(containing: "started")
     }
 
+    @Test("another user asking the supervisor gets a clear refusal", .enabled(if: python != nil && getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "needs python3, root and setpriv"))
+    func otherUserRefused() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let fixture = try Fixture(harness: harness)
+        let supervisor = try fixture.startReady("v1")
+        defer { supervisor.stop() }
+        chmod(fixture.home + "/supervise.sock", 0o777)
+        chmod(fixture.home, 0o755)
+        chmod(harness.root.path, 0o755)
+        let result = try harness.spawnTool("/usr/bin/setpriv", ["--reuid", "65534", "--regid", "65534", "--clear-groups", Harness.binary,
+                                                               "supervise", "status", "--home", fixture.home])
+        #expect(result.status == 1 && result.stdout.contains("Error: Refused: the supervisor at") && result.stdout.contains("not uid 65534"), "\(result.stdout)")
+    }
+
     // MARK: - Helpers
 
     static func children(of pid: Int32) throws -> [Int32] {
