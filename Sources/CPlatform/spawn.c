@@ -44,11 +44,13 @@ struct ad_cap_data { unsigned int effective, permitted, inheritable; };
 enum { STEP_EXEC, STEP_UNSHARE_USER, STEP_UID_MAP, STEP_UNSHARE_NET, STEP_UNSHARE_MOUNT, STEP_MOUNT,
        STEP_REMOUNT_READ_ONLY, STEP_BIND_WRITABLE, STEP_BIND_DEVICES, STEP_UNSHARE_PID, STEP_FORK,
        STEP_MOUNT_PROC, STEP_SETRLIMIT, STEP_CHDIR, STEP_DUP2, STEP_SETSID, STEP_INHERIT_FD,
-       STEP_WRITE_PID, STEP_SECUREBITS, STEP_DROP_BOUNDING, STEP_CAPSET, STEP_NO_NEW_PRIVS, STEP_UNSHARE_IPC };
+       STEP_WRITE_PID, STEP_SECUREBITS, STEP_DROP_BOUNDING, STEP_CAPSET, STEP_NO_NEW_PRIVS, STEP_UNSHARE_IPC,
+       STEP_CGROUP };
 static const char *step_names[] = {"exec", "unshare-user", "uid-map", "unshare-network", "unshare-mount", "mount",
                                    "remount-read-only", "bind-writable", "bind-devices", "unshare-pid", "fork",
                                    "mount-proc", "setrlimit", "chdir", "dup2", "setsid", "inherit-fd",
-                                   "write-pid", "securebits", "drop-bounding-set", "capset", "no-new-privs", "unshare-ipc"};
+                                   "write-pid", "securebits", "drop-bounding-set", "capset", "no-new-privs", "unshare-ipc",
+                                   "cgroup"};
 
 static void report_and_exit(int pipe_fd, int step) {
     int message[2] = {step, errno};
@@ -256,6 +258,8 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
         /* A new session: no controlling terminal, so nothing it runs can open /dev/tty, push
            input into the caller's terminal (TIOCSTI) or receive the terminal's signals. */
         if (options->new_session && setsid() < 0) report_and_exit(report_fd, STEP_SETSID);
+        /* Into its cgroup before it can start anything: all it starts is in there too. */
+        if (options->cgroup_procs_fd >= 0 && ad_cgroup_join(options->cgroup_procs_fd) != 0) report_and_exit(report_fd, STEP_CGROUP);
         if (options->new_user_namespace) {
             if (unshare(CLONE_NEWUSER) != 0) report_and_exit(report_fd, STEP_UNSHARE_USER);
             if (write_file("/proc/self/setgroups", "deny") != 0 ||

@@ -58,7 +58,10 @@ int ad_spawn_supervised(const ad_supervised_options *options, int *pid, int *chi
             if (signal_number != SIGKILL && signal_number != SIGSTOP) signal(signal_number, SIG_DFL);
         }
         int fail = 0;
+        int cgroup_failed = 0;
         if (options->new_process_group && setpgid(0, 0) != 0) fail = 1;
+        /* Into its cgroup before it can start anything (a failure is reported as -errno). */
+        if (!fail && options->cgroup_procs_fd >= 0 && ad_cgroup_join(options->cgroup_procs_fd) != 0) { cgroup_failed = errno ? errno : EIO; fail = 1; }
         /* A supervisor that dies (even by SIGKILL) leaves no program behind serving on its own:
            it gets SIGTERM and drains. Kept across execve; checked once for a parent already gone. */
         if (options->parent_death_signal && (prctl(PR_SET_PDEATHSIG, options->parent_death_signal) != 0 || getppid() != parent)) fail = 1;
@@ -85,7 +88,7 @@ int ad_spawn_supervised(const ad_supervised_options *options, int *pid, int *chi
             if (options->listen_pid_value) write_decimal(options->listen_pid_value, (long)getpid());
             execve(options->path, options->argv, options->envp);
         }
-        int message = errno;
+        int message = cgroup_failed ? -cgroup_failed : errno;
         ssize_t ignored = write(writer, &message, sizeof message);
         (void)ignored;
         _exit(127);

@@ -16,6 +16,8 @@ package final class WorkerProcess: @unchecked Sendable {
     /// `name@version`, for reports and the journal (escaped and capped: the worker chose them).
     package var label: String { "\(DisplayName.escaped(hello.name))@\(DisplayName.escaped(hello.version))" }
     private let process: Subprocess.Running
+    /// Its cgroup: whatever the worker starts (a `setsid()`'d daemon too) ends with it.
+    private let leaf: ProcessTrees.Leaf?
     private let channel: FrameChannel
     private let lock = ConditionLock()
     private var stopped = false
@@ -26,6 +28,7 @@ package final class WorkerProcess: @unchecked Sendable {
         self.image = image.image
         self.hello = image.hello
         self.process = image.process
+        self.leaf = image.leaf
         self.channel = image.channel
     }
 
@@ -33,6 +36,7 @@ package final class WorkerProcess: @unchecked Sendable {
         var image: ModuleImage
         var hello: Hello
         var process: Subprocess.Running
+        var leaf: ProcessTrees.Leaf?
         var channel: FrameChannel
     }
 
@@ -52,10 +56,21 @@ package final class WorkerProcess: @unchecked Sendable {
                                                      environment: environment.merging(image.environment) { $1 })
         configuration.errorPath = errorLog
         configuration.inheritedDescriptor = .init(source: worker.rawValue, target: ModuleWorker.descriptor)
+        let trees = ProcessTrees.shared
+        configuration.cgroup = trees.makeLeaf()
         let process: Subprocess.Running
         do {
-            process = try Subprocess.launchDetachedFromThread(configuration)
+            do {
+                process = try Subprocess.launchDetachedFromThread(configuration)
+            } catch let error as Subprocess.LaunchError where error.step == "cgroup" {
+                // A process cannot join the cgroup: contain workers as the subreaper does.
+                trees.end(configuration.cgroup, root: nil)
+                trees.fallBack(because: "a module worker could not join its cgroup: \(error.errno)")
+                configuration.cgroup = nil
+                process = try Subprocess.launchDetachedFromThread(configuration)
+            }
         } catch {
+            trees.end(configuration.cgroup, root: nil)
             worker.close()
             host.close()
             throw ModuleError(.spawn, "Failed to start the module worker \"\(image.commandLine)\": \(error)")
@@ -70,8 +85,9 @@ package final class WorkerProcess: @unchecked Sendable {
             guard ModuleRecord.isValidSchema(hello.stateSchema) else {
                 throw ModuleError(.spawn, "The module worker \"\(image.commandLine)\" announced state schema \(hello.stateSchema), outside 0...\(Int32.max)")
             }
-            return WorkerProcess(image: ImageAndProcess(image: image, hello: hello, process: process, channel: channel))
+            return WorkerProcess(image: ImageAndProcess(image: image, hello: hello, process: process, leaf: configuration.cgroup, channel: channel))
         } catch {
+            trees.end(configuration.cgroup, root: process.pid)
             process.terminate()
             host.close()
             if let error = error as? ModuleError { throw error }
@@ -124,6 +140,7 @@ package final class WorkerProcess: @unchecked Sendable {
             guard !stopped else { return }
             stopped = true
             try? channel.send(Frame(.shutdown), timeout: 0.05)
+            endTree()
             process.terminate()
             channel.socket.close()
         }
@@ -142,6 +159,12 @@ package final class WorkerProcess: @unchecked Sendable {
     package var residentKiB: Int? { ResidentMemory.kibibytes(of: process.pid) }
 
     // MARK: - Internals
+
+    /// Kills everything the worker started: its cgroup, else its live descendants (found through
+    /// it, so before it is reaped).
+    private func endTree() {
+        ProcessTrees.shared.end(leaf, root: process.pid)
+    }
 
     private func request(_ frame: Frame, expecting kind: FrameKind, action: String, timeout: Double) throws(ModuleError) -> [UInt8] {
         lock.lock()
@@ -163,6 +186,7 @@ package final class WorkerProcess: @unchecked Sendable {
                 }
             }
             endedHow = ended.map { "\($0)" } ?? "did not answer (\(error.errno)) and was stopped"
+            endTree()
             process.terminate()
             channel.socket.close()
             let how = ended.map { "; the worker \($0)" } ?? ""

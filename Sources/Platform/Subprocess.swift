@@ -83,6 +83,9 @@ package enum Subprocess {
         package var noNewPrivileges = false
         /// The one descriptor besides stdio the program inherits.
         package var inheritedDescriptor: InheritedDescriptor?
+        /// The cgroup the child joins before anything else (``ProcessTrees/Leaf``): everything
+        /// it starts can then be ended with it. nil: its parent's.
+        package var cgroup: ProcessTrees.Leaf?
 
         package init(executable: String, arguments: [String], environment: [String: String]) {
             self.executable = executable
@@ -297,7 +300,8 @@ package enum Subprocess {
                                                 no_new_privileges: configuration.noNewPrivileges ? 1 : 0,
                                                 inherit_fd: inherited?.source ?? -1, inherit_fd_target: inherited?.target ?? -1,
                                                 write_pid_to_inherited: inherited?.writeProcessID == true ? 1 : 0,
-                                                limits: limitBuffer.baseAddress, limit_count: Int32(limitBuffer.count))
+                                                limits: limitBuffer.baseAddress, limit_count: Int32(limitBuffer.count),
+                                                cgroup_procs_fd: configuration.cgroup?.procs ?? -1)
                                             return ad_spawn(configuration.executable, argvPointers, envPointers, &options,
                                                             &pid, &childErrno, &failedStep)
                                         }

@@ -18,7 +18,7 @@ package enum ChildProcess {
     /// - Returns: the child's pid.
     /// - Throws: ``Subprocess/LaunchError`` ("fork", or "exec" with the child's errno).
     package static func spawn(_ path: String, arguments: [String], environment: [String: String],
-                              listeners: [Int32]) throws(Subprocess.LaunchError) -> Int32 {
+                              listeners: [Int32], cgroup: ProcessTrees.Leaf? = nil) throws(Subprocess.LaunchError) -> Int32 {
         guard listeners.count <= 64 else { throw Subprocess.LaunchError(executable: path, step: "listeners", errno: Errno(rawValue: EMFILE)) }
         var variables = environment
         let setsPID = variables["LISTEN_PID"] != nil
@@ -35,7 +35,7 @@ package enum ChildProcess {
                             path: cPath, argv: argv, envp: envp,
                             listen_pid_value: setsPID && slot != nil ? envp[slot!]! + 11 : nil,
                             listeners: fds.baseAddress, listener_count: Int32(listeners.count), new_process_group: 1,
-                            parent_death_signal: SIGTERM)
+                            parent_death_signal: SIGTERM, cgroup_procs_fd: cgroup?.procs ?? -1)
                         return ad_spawn_supervised(&options, &pid, &childErrno)
                     }
                 }
@@ -43,6 +43,7 @@ package enum ChildProcess {
         }
         switch result {
         case 0: return pid
+        case -2 where childErrno < 0: throw Subprocess.LaunchError(executable: path, step: "cgroup", errno: Errno(rawValue: -childErrno))
         case -2: throw Subprocess.LaunchError(executable: path, step: "exec", errno: Errno(rawValue: childErrno))
         default: throw Subprocess.LaunchError(executable: path, step: "fork", errno: .current)
         }

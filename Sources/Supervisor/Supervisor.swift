@@ -18,8 +18,12 @@ import SelfUpgrade
 ///   said `READY=1` (from its own pid), and the old one is stopped only after that.
 /// - A candidate that is not ready in time, or exits, is stopped; the transaction is journaled as
 ///   aborted and the old version goes on serving.
-/// - A version that was never ready and crashes is replaced by the last version that was
-///   (journaled as a rollback); other crashes restart it after a bounded exponential backoff.
+/// - A version that was never ready and ends is replaced by the last version that was
+///   (journaled as a rollback); every other end (42 included) restarts it after a bounded
+///   exponential backoff, so a program that exits at once, forever, never spins.
+/// - Everything a program starts ends with it, and nothing any program started outlives the
+///   supervisor, even killed with SIGKILL (``ProcessTrees``: a cgroup and its watcher; without
+///   one, a subreaper, which cannot act once it is killed).
 ///
 /// One thread runs everything (the event loop and the transactions, whose waits pump the same
 /// loop), so the state needs no lock; the class is `@unchecked Sendable` only because the
@@ -31,6 +35,8 @@ public final class Supervisor: @unchecked Sendable {
         let started: UInt64
         var ready = false
         var readyAt: UInt64?
+        /// Its cgroup, where everything it starts lives; nil under the subreaper.
+        var leaf: ProcessTrees.Leaf?
     }
 
     let configuration: SupervisorConfiguration
@@ -40,6 +46,8 @@ public final class Supervisor: @unchecked Sendable {
     let notify: NotifySocket
     let control: ListeningSocket
     let lock: FileLock
+    /// Where each program's process tree is contained, so that all of it ends with it.
+    let trees: ProcessTrees
     /// The supervisor's own `NOTIFY_SOCKET` (systemd), if any.
     let systemd: String?
     let baseEnvironment: [String: String]
@@ -108,6 +116,9 @@ public final class Supervisor: @unchecked Sendable {
                 throw SupervisorError("Another supervisor runs on \"\(home)\" (it holds \"\(home)/supervise.lock\")")
             }
             self.lock = lock
+            // Killed outright, the supervisor leaves nothing: its programs get SIGTERM (the
+            // direct child also from PR_SET_PDEATHSIG), then SIGKILL after the stop timeout.
+            trees = ProcessTrees.start(name: "supervise", graceSeconds: configuration.stopTimeoutSeconds)
         } catch let error as SupervisorError {
             throw error
         } catch {
@@ -147,9 +158,16 @@ public final class Supervisor: @unchecked Sendable {
     public func run() -> Int32 {
         sendSystemd("MAINPID=\(ProcessControl.id)\nSTATUS=starting")
         Self.log("pid \(ProcessControl.id) supervising \(configuration.program) on \(listenerDescriptions.isEmpty ? "no listener" : listenerDescriptions.joined(separator: ", ")); control \(SupervisorConfiguration.controlSocket(home: configuration.home))")
+        if let reason = trees.fallbackReason {
+            Self.log("process trees: the supervisor is their subreaper (\(reason)); what a program started is killed when it ends, but not if the supervisor is killed with SIGKILL")
+        }
         startMain()
         while true {
-            if let code = exitCode() { return code }
+            if let code = exitCode() {
+                // Nothing the programs started outlives the supervisor.
+                trees.endAll()
+                return code
+            }
             pumpOnce(until: nil)
         }
     }
@@ -241,9 +259,25 @@ public final class Supervisor: @unchecked Sendable {
         // What runs is what was stored: its bytes still match its id.
         try upgrader.verifyStored(version)
         let path = upgrader.binaryPath(of: version)
-        let pid = try ChildProcess.spawn(path, arguments: [configuration.program] + configuration.arguments,
-                                         environment: baseEnvironment, listeners: listeners.all.map(\.descriptor))
-        children[pid] = Child(pid: pid, version: version, started: MonotonicClock.now())
+        let arguments = [configuration.program] + configuration.arguments
+        let descriptors = listeners.all.map(\.descriptor)
+        var leaf = trees.makeLeaf()
+        var launched = Result { () throws(Subprocess.LaunchError) -> Int32 in
+            try ChildProcess.spawn(path, arguments: arguments, environment: baseEnvironment, listeners: descriptors, cgroup: leaf)
+        }
+        if case .failure(let error) = launched, error.step == "cgroup" {
+            // The cgroup exists but a process cannot join it (its parent distributes controllers,
+            // a policy): contain trees as their subreaper from now on.
+            trees.end(leaf, root: nil)
+            leaf = nil
+            trees.fallBack(because: "a program could not join its cgroup: \(error.errno)")
+            Self.log("process trees: a program could not join its cgroup (\(error.errno)); the supervisor is their subreaper from now on")
+            launched = Result { () throws(Subprocess.LaunchError) -> Int32 in
+                try ChildProcess.spawn(path, arguments: arguments, environment: baseEnvironment, listeners: descriptors)
+            }
+        }
+        let pid = try launched.get()
+        children[pid] = Child(pid: pid, version: version, started: MonotonicClock.now(), leaf: leaf)
         if configuration.readiness == .started { markReady(pid) }
         return pid
     }
@@ -279,6 +313,9 @@ public final class Supervisor: @unchecked Sendable {
 
     func ended(_ pid: Int32, _ status: TerminationStatus) {
         guard let child = children.removeValue(forKey: pid) else { return }
+        // Everything it started ends with it: its cgroup, or the orphans it left to the subreaper.
+        trees.end(child.leaf, root: nil)
+        trees.killOrphans(keeping: Set(children.keys))
         if pid != main { ended[pid] = status }  // someone waits for it (a candidate, an old version)
         if children.isEmpty { killAt = nil }
         guard pid == main else { return }

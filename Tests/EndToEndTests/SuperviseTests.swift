@@ -67,6 +67,8 @@ struct SuperviseTests {
         kill(supervisor.pid, SIGTERM)
         try systemd.waitFor { $0.contains { $0["STOPPING"] == "1" } }
         #expect(try supervisor.waitForExit() == 0)
+        // Its cgroup went with it, with the one ExampleServer's module host made inside.
+        if Self.cgroups { try Self.waitUntilNoCgroup(of: supervisor.pid) }
     }
 
     @Test("runs under systemd-socket-activate: takes its listener and passes it on by name",
@@ -369,6 +371,48 @@ struct SuperviseTests {
         #expect(second.status == 1 && second.stdout.contains("Another supervisor runs on"), "\(second.stdout)")
     }
 
+    /// Whether this machine has a cgroup v2 hierarchy this user can create cgroups in.
+    static let cgroups: Bool = {
+        guard let mounts = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8),
+              let line = mounts.split(separator: "\n").first(where: { $0.contains(" - cgroup2 ") }) else { return false }
+        let probe = String(line.split(separator: " ")[4]) + "/autodev-test-probe-\(getpid())"
+        guard mkdir(probe, 0o755) == 0 else { return false }
+        rmdir(probe)
+        return true
+    }()
+
+    @Test("a daemon a program started (setsid, double fork) ends with the supervisor: SIGTERM or SIGKILL, in a cgroup",
+          .enabled(if: python != nil && cgroups, "needs python3 and a writable cgroup v2 hierarchy"),
+          arguments: [SIGTERM, SIGKILL])
+    func daemonEndsInCgroup(signal: Int32) throws {
+        try expectDaemonEnds(signal: signal, environment: [:])
+    }
+
+    @Test("a daemon a program started (setsid, double fork) ends with the supervisor's SIGTERM under the subreaper (no cgroup)",
+          .enabled(if: python != nil, "needs python3"))
+    func daemonEndsUnderSubreaper() throws {
+        try expectDaemonEnds(signal: SIGTERM, environment: ["AUTODEV_PROCESS_TREES": "subreaper"])
+    }
+
+    func expectDaemonEnds(signal: Int32, environment: [String: String]) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let fixture = try Fixture(harness: harness)
+        let supervisor = try fixture.start(fixture.program("v1", mode: "daemon"), environment: environment)
+        defer { supervisor.stop() }
+        try fixture.waitForLog { $0.contains { $0.hasPrefix("ready v1") } && $0.contains { $0.hasPrefix("daemon v1") } }
+        let daemon = try #require(try fixture.log().first { $0.hasPrefix("daemon v1") }.flatMap { Int32($0.split(separator: " ")[2]) })
+        kill(supervisor.pid, signal)
+        _ = try supervisor.waitForExit()
+        try Self.waitUntilGone(daemon)
+        // Nothing serves the port any more.
+        #expect(throws: (any Error).self) { try fixture.get() }
+        if environment.isEmpty {
+            #expect(!(try supervisor.lines()).contains { $0.contains("subreaper") })
+            try Self.waitUntilNoCgroup(of: supervisor.pid)
+        }
+    }
+
     @Test("a program that exits 42 at once, forever, is started again after a growing backoff, ready or not",
           .enabled(if: python != nil, "needs python3"), arguments: ["started", "notify"])
     func exit42Backoff(readiness: String) throws {
@@ -432,6 +476,29 @@ struct SuperviseTests {
         #expect(result.status == 1 && result.stdout.contains("Error: Refused: the supervisor at") && result.stdout.contains("not uid 65534"), "\(result.stdout)")
     }
 
+    /// Waits (up to 30 s) until the cgroup the supervisor `pid` made is removed, with every
+    /// cgroup below it (a program's own, such as a module host's).
+    static func waitUntilNoCgroup(of pid: Int32) throws {
+        guard let mounts = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8),
+              let line = mounts.split(separator: "\n").first(where: { $0.contains(" - cgroup2 ") }) else { return }
+        let root = String(line.split(separator: " ")[4])
+        let start = MonotonicClock.now()
+        while let left = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).first(where: { $0.hasPrefix("autodev-supervise-\(pid)-") }) {
+            guard MonotonicClock.seconds(since: start) < 30 else { throw HTTPClient.Failure(description: "the cgroup \(root)/\(left) is still there after 30 s") }
+            ProcessControl.sleep(seconds: 0.01)
+        }
+    }
+
+    /// Waits (up to 30 s) until `pid` has exited (gone, or a zombie its new parent has not reaped yet).
+    static func waitUntilGone(_ pid: Int32) throws {
+        let start = MonotonicClock.now()
+        while let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              stat.split(separator: ")").last?.split(separator: " ").first != "Z" {
+            guard MonotonicClock.seconds(since: start) < 30 else { throw HTTPClient.Failure(description: "pid \(pid) still runs after 30 s") }
+            ProcessControl.sleep(seconds: 0.01)
+        }
+    }
+
     // MARK: - Helpers
 
     static func children(of pid: Int32) throws -> [Int32] {
@@ -480,6 +547,19 @@ struct Fixture {
                 sys.exit(3)
             if MODE == "exit42":
                 sys.exit(42)
+            if MODE == "daemon":
+                # A child that leaves the session and forks again: a daemon nobody waits for,
+                # serving the listener.
+                if os.fork() == 0:
+                    os.setsid()
+                    if os.fork() == 0:
+                        say("daemon", TAG, os.getpid())
+                        daemon_listener = socket.socket(fileno=3)
+                        while True:
+                            connection, _ = daemon_listener.accept()
+                            connection.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 6\\r\\nConnection: close\\r\\n\\r\\ndaemon")
+                            connection.close()
+                    os._exit(0)
             def term(number, frame):
                 say("term", TAG)
                 os._exit(7)
@@ -528,9 +608,10 @@ struct Fixture {
         try harness.spawnTool(Harness.binary, ["supervise", "upgrade", "--home", home, "--from-binary", try program(tag, mode: mode), "--next-start"])
     }
 
-    func start(_ program: String, extra: [String] = []) throws -> RunningServer {
+    func start(_ program: String, extra: [String] = [], environment: [String: String] = [:]) throws -> RunningServer {
         try RunningServer(harness: harness, executable: Harness.binary,
-                          arguments: ["supervise", "--home", home, "--listen", "127.0.0.1:\(port)"] + extra + ["--", program])
+                          arguments: ["supervise", "--home", home, "--listen", "127.0.0.1:\(port)"] + extra + ["--", program],
+                          environment: environment)
     }
 
     func log() throws -> [String] {

@@ -50,6 +50,9 @@ typedef struct {
                                   (ftruncate + pwrite) just before execve */
     const ad_rlimit *limits;
     int limit_count;
+    int cgroup_procs_fd;       /* -1, or an open cgroup.procs the child writes its pid to before
+                                  anything else (step "cgroup"): the program and all it starts
+                                  live in that cgroup */
 } ad_spawn_options;
 
 /// Forks and executes `path` with `argv` and `envp`.
@@ -118,7 +121,25 @@ typedef struct {
     int listener_count;
     int new_process_group;     /* setpgid(0, 0) */
     int parent_death_signal;   /* 0, or the signal the child gets when the parent dies (PR_SET_PDEATHSIG) */
+    int cgroup_procs_fd;       /* -1, or an open cgroup.procs the child writes its pid to (joins that cgroup) */
 } ad_supervised_options;
+
+/// Writes the calling process's pid to `procs_fd` (an open `cgroup.procs`): it joins that
+/// cgroup. Async-signal-safe. 0, or -1 with errno.
+int ad_cgroup_join(int procs_fd);
+
+/// Starts a watcher for the cgroup `root_path` (in `parent_path`, named `root_name`): a process
+/// that is nobody's child (double fork, new session, SIGINT/SIGTERM/SIGHUP ignored) and waits for
+/// end of file on a pipe whose write end only the caller holds (close-on-exec). When the caller
+/// is gone, however it ended (SIGKILL included), or closes that end, the watcher sends SIGTERM to
+/// every process in the cgroup's leaves and waits up to `grace_ms` for them to exit (none when
+/// 0), then writes "1" to `cgroup.kill` (every process left in the cgroup and below dies) and
+/// removes the directories. Returns 0 with the write end, or -1 with errno.
+int ad_tree_watcher_start(const char *root_path, const char *parent_path, const char *root_name, long grace_ms, int *write_end);
+
+/// Marks the calling process a child subreaper (PR_SET_CHILD_SUBREAPER): orphans among its
+/// descendants become its children. 0, or -1 with errno.
+int ad_become_subreaper(void);
 
 /// Forks and executes a supervised program: signal mask emptied and dispositions reset, the
 /// listeners at 3, 4, ..., `LISTEN_PID` set to the child's own pid. Only async-signal-safe calls
