@@ -76,37 +76,15 @@ package struct ListeningSocket: Sendable {
     ///   process listens at `path`, `EEXIST` when `path` is not a socket.
     package static func unix(path: String, backlog: Int32 = 128, mode: mode_t? = nil, replacingLive: Bool = false) throws(SystemError) -> ListeningSocket {
         var address = try unixAddress(path, action: "bind")
-        let directory = try DirectoryLock.exclusive(parentOf: path)
-        defer { directory.release() }
-        var info = stat()
-        if lstat(path, &info) == 0 {
-            // A socket left by a listener that ended is replaced; anything else is not ours to remove.
-            guard info.st_mode & S_IFMT == S_IFSOCK else {
-                let what = info.st_mode & S_IFMT == S_IFLNK ? "a symbolic link" : "a file that is not a socket"
-                throw SystemError("bind", path: path, errno: Errno(rawValue: EEXIST), detail: "\(what) is in its place; remove it if nothing uses it")
-            }
-            let probe: Socket?
-            do {
-                probe = try Socket.connect(unixPath: path)
-            } catch {
-                switch error.errno.rawValue {
-                case ECONNREFUSED: probe = nil  // stale: nothing listens
-                case EAGAIN: throw SystemError("bind", path: path, errno: Errno(rawValue: EADDRINUSE), detail: "another process listens on it (its queue is full); stop it first")
-                default: throw SystemError("bind", path: path, errno: error.errno, detail: "could not tell whether another process listens on it (\(error.errno))")
-                }
-            }
-            if let probe {
-                probe.close()
-                if !replacingLive { throw SystemError("bind", path: path, errno: Errno(rawValue: EADDRINUSE), detail: "another process listens on it; stop it first") }
-            }
-            guard unlink(path) == 0 || Errno.current == .noSuchFile else {
-                throw SystemError("remove the stale socket", path: path, errno: .current)
-            }
-        }
+        // The socket first: the descriptors opened for the check come after it and are closed,
+        // so the listener's number is the one a plain open would give.
         let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
         let fd = try systemCall("open a socket for", path: path) { socket(AF_UNIX, type, 0) }
         let listener = ListeningSocket(rawValue: fd, endpoint: path)
         do throws(SystemError) {
+            let directory = try DirectoryLock.exclusive(parentOf: path)
+            defer { directory.release() }
+            try removeStaleSocket(at: path, replacingLive: replacingLive)
             try systemCall("bind", path: path) {
                 withUnsafePointer(to: &address) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
@@ -122,6 +100,35 @@ package struct ListeningSocket: Sendable {
             throw error
         }
         return listener
+    }
+
+    /// Removes a socket file at `path` that nothing listens on (connecting is refused); refuses a
+    /// live one (unless `replacingLive`) and any file that is not a socket.
+    private static func removeStaleSocket(at path: String, replacingLive: Bool) throws(SystemError) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        // A socket left by a listener that ended is replaced; anything else is not ours to remove.
+        guard info.st_mode & S_IFMT == S_IFSOCK else {
+            let what = info.st_mode & S_IFMT == S_IFLNK ? "a symbolic link" : "a file that is not a socket"
+            throw SystemError("bind", path: path, errno: Errno(rawValue: EEXIST), detail: "\(what) is in its place; remove it if nothing uses it")
+        }
+        let probe: Socket?
+        do {
+            probe = try Socket.connect(unixPath: path)
+        } catch {
+            switch error.errno.rawValue {
+            case ECONNREFUSED: probe = nil  // stale: nothing listens
+            case EAGAIN: throw SystemError("bind", path: path, errno: Errno(rawValue: EADDRINUSE), detail: "another process listens on it (its queue is full); stop it first")
+            default: throw SystemError("bind", path: path, errno: error.errno, detail: "could not tell whether another process listens on it (\(error.errno))")
+            }
+        }
+        if let probe {
+            probe.close()
+            if !replacingLive { throw SystemError("bind", path: path, errno: Errno(rawValue: EADDRINUSE), detail: "another process listens on it; stop it first") }
+        }
+        guard unlink(path) == 0 || Errno.current == .noSuchFile else {
+            throw SystemError("remove the stale socket", path: path, errno: .current)
+        }
     }
 
     /// Accepts one waiting connection, close-on-exec and non-blocking.
