@@ -199,6 +199,8 @@ func serve() -> Never {
     options.handoff = handoff
     // A new version that does not confirm in time (crash, exit, hang) is replaced by this one.
     options.watchdog = true
+    // An operator asked (`ExampleServer upgrade` or `rollback`): the restart-loop guard does not apply.
+    options.explicit = true
     options.beforeRestart = {
         guard let served = coordinator.drain(within: drainSeconds + 5) else {
             throw DrainTimeout()

@@ -64,6 +64,11 @@ extension Upgrader {
         /// another version is refused at verification: it is the wrong software, however well
         /// signed the download was. nil: any version is accepted.
         public var expectedVersion: String? = nil
+        /// An operator asked for this upgrade or rollback (a command, a request on a control
+        /// socket), as opposed to the program deciding it on its own (an update check, an agent,
+        /// a start-up hook). The restart-loop guard exists to stop a version that restarts itself
+        /// endlessly: an explicit restart is never refused by it and is not counted.
+        public var explicit = false
         public init() {}
     }
 
@@ -147,7 +152,7 @@ extension Upgrader {
         let target = try resolve?(ledger)
         if target != nil, target == from { throw UpgradeError.alreadyCurrent(id: from!.short) }
         let source = source ?? target.flatMap { ledger.versionName(of: $0) }.map(CandidateSource.other)
-        if options.restart && operation == .upgrade { try RestartGuard(configuration: configuration, markers: program.markers).check() }
+        if options.restart && operation == .upgrade && !options.explicit { try RestartGuard(configuration: configuration, markers: program.markers).check() }
 
         var context = try TransactionContext(upgrader: self, journal: journal, transaction: newTransactionID(),
                                              operation: operation, from: from, lock: lock, source: source, target: target)
@@ -167,7 +172,7 @@ extension Upgrader {
                 try options.beforeRestart()
                 released = true
                 try restart(into: context.target!, transaction: context.transaction, from: from, lock: lock,
-                            isRollback: operation == .rollback, handoff: options.handoff,
+                            isRollback: operation == .rollback, explicit: options.explicit, handoff: options.handoff,
                             watchdog: operation != .rollback && (options.watchdog ?? !options.handoff.descriptors.isEmpty))
             } catch {
                 released = false

@@ -276,7 +276,7 @@ public struct Upgrader: Sendable {
     /// within ``UpgradeConfiguration/confirmDeadlineSeconds``. On failure the descriptor table
     /// is restored. Returns only by throwing.
     func restart(into target: SHA256Digest, transaction: String, from: SHA256Digest?, lock: FileLock, isRollback: Bool,
-                 handoff: RestartHandoff = RestartHandoff(), watchdog: Bool = false) throws -> Never {
+                 explicit: Bool = false, handoff: RestartHandoff = RestartHandoff(), watchdog: Bool = false) throws -> Never {
         var environment = ProcessControl.environment()
         var fallbackEnvironment = environment
         for marker in program.markers.perRestart { fallbackEnvironment[marker] = nil }
@@ -284,7 +284,7 @@ public struct Upgrader: Sendable {
         fallbackEnvironment.merge(handoff.environment) { $1 }
         environment[program.markers.transaction] = transaction
         environment[program.markers.upgradedFrom] = from?.hex
-        environment[program.markers.restarts] = try RestartGuard(configuration: configuration, markers: program.markers).next(isRollback: isRollback)
+        environment[program.markers.restarts] = try RestartGuard(configuration: configuration, markers: program.markers).next(isRollback: isRollback, explicit: explicit)
         // The lock must not sit where a handed-off descriptor goes: a copy above them crosses instead.
         let top = RestartHandoff.firstDescriptor + Int32(handoff.descriptors.count)
         var lockDescriptor = lock.descriptor.rawValue
@@ -395,14 +395,21 @@ public struct Upgrader: Sendable {
 /// The restart-loop guard: `<PREFIX>RESTARTS=count:first-epoch` counts restarts in a window.
 /// A value that is malformed or out of range (negative count, an epoch in the future) is ignored:
 /// counting starts again, so a forged value can neither bypass the guard nor block it forever.
+///
+/// It counts what indicates a loop: restarts the program decided on its own (an update check, an
+/// agent, a version that upgrades itself at start). An operator's explicit upgrade or rollback
+/// (``Upgrader/UpgradeOptions/explicit``) is neither refused nor counted; a rollback is never
+/// refused (it is how a loop is left).
 struct RestartGuard {
     let configuration: UpgradeConfiguration
     let markers: Markers
 
     /// The marker value for one more restart.
-    /// - Parameter isRollback: a rollback is never refused (it is how a loop is left).
+    /// - Parameters:
+    ///   - isRollback: a rollback is never refused.
+    ///   - explicit: an operator asked: never refused, and the count passes on unchanged.
     /// - Throws: ``UpgradeError/restartLoop(count:seconds:)`` past the limit.
-    func next(isRollback: Bool = false) throws -> String {
+    func next(isRollback: Bool = false, explicit: Bool = false) throws -> String {
         let now = WallClock.now()
         var count = 0
         var first = now
@@ -411,6 +418,7 @@ struct RestartGuard {
             count = seen
             first = since
         }
+        if explicit { return "\(count):\(first)" }
         guard count < configuration.maxRestarts || isRollback else {
             throw UpgradeError.restartLoop(count: count, seconds: configuration.restartWindowSeconds)
         }

@@ -182,7 +182,7 @@ struct BadInputTests {
         _ = try harness.initialize()
         let recent = "5:\(Date().timeIntervalSince1970 - 10)"
         try expectRejected(harness, ["self-upgrade", "--from-binary", try harness.candidate()],
-                           message: "Refusing to restart again: 5 restarts in the last 60 s (restart-loop guard)",
+                           message: "Refusing to restart again: 5 restarts in the last 60 s (restart-loop guard; an operator's explicit upgrade is never refused; the limit is maxRestarts and restartWindowSeconds in the home's config.json)",
                            environment: ["AUTODEV_RESTARTS": recent])
         // Outside the window the count starts again.
         let old = "5:\(Date().timeIntervalSince1970 - 600)"

@@ -54,6 +54,25 @@ struct ExampleServerTests {
         #expect(running.process.isRunning)
     }
 
+    @Test("an operator's upgrades and rollbacks are never refused by the restart-loop guard, however many in a minute")
+    func explicitRestartsNotALoop() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let home = harness.root.appendingPathComponent("server-home").path
+        let running = try RunningServer(harness: harness, arguments: ["serve", "--home", home, "--listen", "127.0.0.1:0"])
+        defer { running.stop() }
+        _ = try running.waitForLine(containing: "serving on port")
+        // The default configuration allows 5 restarts a minute: 8 explicit ones go through.
+        let configuration = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: home + "/config.json"))) as? [String: Any]
+        #expect((configuration?["maxRestarts"] as? NSNumber)?.intValue == 5, "\(String(describing: configuration))")
+        let candidate = try harness.candidateServer()
+        for step in 0..<8 {
+            let result = try harness.spawn(step % 2 == 0 ? ["upgrade", "--home", home, "--from-binary", candidate] : ["rollback", "--home", home])
+            #expect(result.status == 0 && result.stdout.hasPrefix("confirmed "), "step \(step): \(result.stdout)\(result.stderr)")
+        }
+        #expect(try running.lines().filter { $0.contains("serving on port") }.count == 9)
+    }
+
     @Test("a new version that fails its confirmation execs the old one back, listeners and all, under load")
     func failedConfirmation() throws {
         let harness = try Harness()
