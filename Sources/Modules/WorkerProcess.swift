@@ -87,7 +87,7 @@ package final class WorkerProcess: @unchecked Sendable {
             }
             return WorkerProcess(image: ImageAndProcess(image: image, hello: hello, process: process, leaf: configuration.cgroup, channel: channel))
         } catch {
-            trees.end(configuration.cgroup, root: process.pid)
+            trees.end(configuration.cgroup, root: configuration.cgroup == nil && !process.isReaped ? process.pid : nil)
             process.terminate()
             host.close()
             if let error = error as? ModuleError { throw error }
@@ -160,10 +160,10 @@ package final class WorkerProcess: @unchecked Sendable {
 
     // MARK: - Internals
 
-    /// Kills everything the worker started: its cgroup, else its live descendants (found through
-    /// it, so before it is reaped).
+    /// Kills everything the worker started: its cgroup, else its live descendants, found through
+    /// it while it is not reaped (once reaped, its pid may be another process's).
     private func endTree() {
-        ProcessTrees.shared.end(leaf, root: process.pid)
+        ProcessTrees.shared.end(leaf, root: leaf == nil && !process.isReaped ? process.pid : nil)
     }
 
     private func request(_ frame: Frame, expecting kind: FrameKind, action: String, timeout: Double) throws(ModuleError) -> [UInt8] {

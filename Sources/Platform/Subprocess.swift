@@ -183,6 +183,10 @@ package enum Subprocess {
         /// Seconds since it started.
         package var elapsed: Double { MonotonicClock.seconds(since: start) }
 
+        /// Whether it was reaped (by ``poll()`` or ``terminate()``): its pid may be another
+        /// process's by now.
+        package var isReaped: Bool { finished != nil }
+
         /// How it ended, or nil while it runs. Kills its process group once it has ended, at the
         /// timeout, or on cancellation.
         package func poll() throws -> TerminationStatus? {
