@@ -117,7 +117,10 @@ package struct TransactionContext {
                 try step.undo(self)
                 if operation != .dryRun && step.undoIsVisible { upgrader.progress(.undone(step: step.name.rawValue)) }
             } catch {
-                failures.append("undo of \(step.name) failed: \(error)")
+                // The steps before it may be what it needed undone first (the stage a swap still
+                // points at): they are left for the next start, which finishes the abort.
+                failures.append("undo of \(step.name) failed: \(error); the steps before it were left as they are")
+                break
             }
         }
         if !journaled { failures.append("the abort could not be journaled; the next start will undo the transaction") }
@@ -189,8 +192,19 @@ package struct StageStep: TransactionStep {
     package func undo(_ context: TransactionContext) throws {
         try? FileSystem.removeTree(context.home.staging + "/" + context.transaction)
         guard let target = context.target, context.stagedNewVersion, target != context.from else { return }
+        // Never the version `current` names, whatever went wrong before this undo.
+        guard (try? context.home.currentVersion()) != target else {
+            throw StillCurrent(link: context.home.current, version: VersionID(target).short)
+        }
         try context.upgrader.store.remove(target)
     }
+}
+
+/// Why a staged version was not removed by its undo.
+private struct StillCurrent: Error, CustomStringConvertible {
+    let link: String
+    let version: String
+    var description: String { "\(link) still names \(version), so the staged version is kept" }
 }
 
 /// Re-hashes a stored version before it is trusted again (rollback): invariant 6.

@@ -108,6 +108,26 @@ struct UpgradeTests {
         #expect(try harness.current() == old)
     }
 
+    @Test("when undoing the swap fails, the version current names stays in the store, and the next start finishes the abort")
+    func failedUndoKeepsCurrentRunnable() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let old = try harness.current()
+        for points in ["fail-after-swap,fail-undo-swap", "fail-before-exec,fail-undo-swap"] {
+            let result = try harness.run(["self-upgrade", "--from-binary", try harness.candidate(), "--yes"], environment: ["AUTODEV_FAILPOINT": points])
+            #expect(result.status == 1, "\(points): \(result.stderr)")
+            #expect(!result.stderr.contains("↩ stage undone"), "\(points): \(result.stderr)")
+            let linked = try harness.current()
+            #expect(FileManager.default.isExecutableFile(atPath: harness.home + "/versions/" + linked + "/autodev"), "\(points): current dangles")
+            #expect(try harness.run(["--version"]).status == 0, "\(points): bin/autodev does not run")
+            // The next command finishes the abort: back at the old version.
+            let status = try harness.run(["self-upgrade", "--from-binary", try harness.candidate(suffix: "next"), "--dry-run"])
+            #expect(status.status == 0, "\(points): \(status.stderr)")
+            #expect(try harness.current() == old, "\(points)")
+        }
+    }
+
     @Test("a candidate identical to the current version is refused from its hash, before any verification")
     func identicalCandidate() throws {
         let harness = try Harness()
