@@ -190,20 +190,15 @@ package enum FileSystem {
 
     /// Copies a regular file to a new file at `destination` (which must not exist), calling
     /// `observe` with each chunk read (to hash what is copied), then fsyncs the copy.
-    /// - Parameter followLinks: false refuses a `source` that is a symbolic link, and anything
-    ///   but a regular file (a FIFO is opened without waiting for a writer, then refused).
     /// - Returns: the number of bytes copied.
     /// - Throws: ``SystemError``; a partial copy is removed.
     @discardableResult
     package static func copyFile(
-        _ source: String, to destination: String, mode: mode_t, followLinks: Bool = true,
+        _ source: String, to destination: String, mode: mode_t,
         observe: (UnsafeRawBufferPointer) -> Void = { _ in }
     ) throws(SystemError) -> Int {
-        let input = try FileDescriptor.open(source, followLinks ? .readOnly : [.noFollow, .nonBlocking])
+        let input = try FileDescriptor.open(source)
         defer { try? input.close() }
-        if !followLinks, try input.status().kind != .regular {
-            throw SystemError("copy", path: source, errno: .invalidArgument)
-        }
         let output = try FileDescriptor.open(destination, [.writeOnly, .create, .exclusive], mode: mode)
         var total = 0
         // close() gives the descriptor up even when it reports an error: never a second one,

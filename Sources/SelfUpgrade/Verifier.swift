@@ -60,7 +60,13 @@ package struct Verifier: Sendable {
         var arguments = program.selfCheckArguments
         if let stateFrom {
             let copy = sandbox + "/state"
-            try Self.withoutSync { try copyDirectory(stateFrom, to: copy) }
+            // Regular files and directories only, walked without following any link (nothing
+            // outside the state is copied, even a link swapped in meanwhile), within limits.
+            do {
+                try Self.withoutSync { _ = try FileSystem.copyTree(stateFrom, to: copy) }
+            } catch let error as SystemError where error.errno == .noSuchFile && error.path == stateFrom {
+                try FileSystem.createDirectory(copy, mode: 0o700)
+            }
             arguments += ["--state-copy", copy]
         }
         var confinement = try Confinement(sandbox: sandbox)
@@ -156,22 +162,6 @@ package struct Verifier: Sendable {
     static func isVersionString(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
         return (1...64).contains(bytes.count) && bytes.allSatisfy { (0x21...0x7E).contains($0) }
-    }
-
-    /// Copies the regular files and directories of `source` (at most 32 levels deep). Nothing is
-    /// followed out of the tree: a symbolic link, device, FIFO or socket inside is left out, and
-    /// so is `source` itself when it is a link; each file is opened without following links.
-    private func copyDirectory(_ source: String, to destination: String, depth: Int = 0) throws {
-        try FileSystem.createDirectory(destination, mode: 0o700)
-        guard depth < 32, try FileSystem.statusIfPresent(source, followLinks: false)?.kind == .directory else { return }
-        for name in try FileSystem.contentsOfDirectory(source) where !name.hasPrefix(".") {
-            let from = source + "/" + name
-            switch try FileSystem.statusIfPresent(from, followLinks: false)?.kind {
-            case .directory: try copyDirectory(from, to: destination + "/" + name, depth: depth + 1)
-            case .regular: try FileSystem.copyFile(from, to: destination + "/" + name, mode: 0o600, followLinks: false)
-            default: continue
-            }
-        }
     }
 
     func lastLines(of path: String) -> String {
