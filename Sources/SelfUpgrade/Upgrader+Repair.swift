@@ -34,7 +34,15 @@ extension Upgrader {
         guard case .adopt = first.event else {
             throw StorageError.corruptJournal(path: path, line: 1, reason: "the first record is not the home's adoption")
         }
-        if let linked = try? home.currentVersion() {
+        let linked: SHA256Digest?
+        do {
+            linked = try home.currentVersion()
+        } catch {
+            throw StorageError.unusableJournal(path: path, reason: "it cannot explain \(home.current), which is not a link to a version in the store (\(error))")
+        }
+        // A link to a version the store does not hold is like a missing one: recovery restores
+        // it from the journal.
+        if let linked, store.contains(linked) {
             let ledger = Ledger(journal)
             let open = ledger.openTransaction
             // An abort is journaled before its undo flips `current` back: a kill between the two
@@ -77,6 +85,10 @@ extension Upgrader {
         public var current: VersionID?
         /// Stored versions whose bytes no longer match their id (kept, but not adopted).
         public var damaged: [VersionID]
+        /// The version `current` named before the repair (nil: none, or not a link into the store).
+        public var currentBefore: VersionID?
+        /// Where something that was at `current` but was not a link was moved.
+        public var currentKeptAs: String?
     }
 
     /// Rebuilds a journal that cannot be used from what is on disk: each stored version whose
@@ -96,7 +108,17 @@ extension Upgrader {
             let problem: String
             do {
                 _ = try readJournal()
-                return RepairReport(repaired: false, problem: nil, keptAs: nil, adopted: [], current: try home.currentVersion().map(VersionID.init), damaged: [])
+                // A sound journal, but `current` missing or naming a version the store lacks:
+                // put it back where the journal says.
+                let linked = try home.currentVersion()
+                if let expected = Ledger(try readJournal()).current, linked != expected, store.contains(expected),
+                   linked.map(store.contains) != true {
+                    try home.setCurrent(expected)
+                    return RepairReport(repaired: true, problem: "\(home.current) named no stored version", keptAs: nil, adopted: [],
+                                        current: VersionID(expected), damaged: [], currentBefore: linked.map(VersionID.init), currentKeptAs: nil)
+                }
+                return RepairReport(repaired: false, problem: nil, keptAs: nil, adopted: [], current: linked.map(VersionID.init), damaged: [],
+                                    currentBefore: linked.map(VersionID.init), currentKeptAs: nil)
             } catch let error as StorageError {
                 switch error {
                 case .corruptJournal(_, let line, let reason): problem = "damaged at line \(line): \(reason)"
@@ -114,8 +136,12 @@ extension Upgrader {
                     damaged.append(VersionID(id))
                 }
             }
+            // `current` wins (a journal cut short names an older version); then what the damaged
+            // journal itself still says; only then the newest stored version.
             let linked = try? home.currentVersion()
+            let journaled = (try? Journal(path: home.journal)).flatMap { Ledger($0).current }
             let current = sound.first { $0.id == linked }?.id
+                ?? sound.first { $0.id == journaled }?.id
                 ?? sound.max { ($0.metadata?.addedAt ?? 0, $0.id.hex) < ($1.metadata?.addedAt ?? 0, $1.id.hex) }?.id
             guard let current else {
                 throw UpgradeError.nothingToRepairFrom(home: home.root, damaged: damaged.map(\.short))
@@ -147,10 +173,20 @@ extension Upgrader {
             try FileSystem.rename(draft, to: home.journal)
             try FileSystem.syncDirectory(home.root)
             try FailPoint.hit("repair-replaced", program)
-            if linked != current { try home.setCurrent(current) }
+            var currentKeptAs: String?
+            if linked != current {
+                // Something at `current` that is not a link (a file put there) is kept aside, not replaced.
+                if let status = try FileSystem.statusIfPresent(home.current, followLinks: false), status.kind != .symbolicLink {
+                    let aside = home.current + ".damaged-" + WallClock.iso8601(WallClock.now()).filter { $0.isNumber || $0 == "T" }
+                    try FileSystem.rename(home.current, to: aside)
+                    currentKeptAs = aside
+                }
+                try home.setCurrent(current)
+            }
             try FileSystem.replaceSymbolicLink(home.entryPoint, target: "../current/" + home.programName)
             return RepairReport(repaired: true, problem: problem, keptAs: FileSystem.exists(keptAs) ? keptAs : nil,
-                                adopted: ordered.map { VersionID($0.id) }, current: VersionID(current), damaged: damaged)
+                                adopted: ordered.map { VersionID($0.id) }, current: VersionID(current), damaged: damaged,
+                                currentBefore: linked.map(VersionID.init), currentKeptAs: currentKeptAs)
         }
     }
 }

@@ -98,10 +98,15 @@ public struct Upgrader: Sendable {
 
     /// Finishes a restart in progress (confirm, or roll back and exec the old version) or
     /// recovers an interrupted transaction. Call before anything else uses the home.
-    /// - Parameter handoff: what the old version inherits when a failed confirmation execs it
-    ///   back (the listening sockets this process inherited).
+    /// - Parameters:
+    ///   - handoff: what the old version inherits when a failed confirmation execs it
+    ///     back (the listening sockets this process inherited).
+    ///   - recovering: false for a command that only reads the home (status, history): an
+    ///     interrupted transaction is left for the next command that changes the home (status
+    ///     shows it), so reading never moves `current`. A restart this process is finishing is
+    ///     confirmed either way.
     /// - Throws: ``StorageError`` for a damaged journal, ``SystemError`` when the home cannot be changed.
-    public func start(handoff: RestartHandoff = RestartHandoff()) throws(UpgradeError) -> StartOutcome {
+    public func start(handoff: RestartHandoff = RestartHandoff(), recovering: Bool = true) throws(UpgradeError) -> StartOutcome {
         try UpgradeError.wrapping {
             var notes: [String] = []
             if let transaction = ProcessControl.environment(program.markers.transaction) {
@@ -123,6 +128,10 @@ public struct Upgrader: Sendable {
             }
             guard home.isInitialized else { return .fresh(recovery: notes) }
             try home.checkLayout()
+            guard recovering else {
+                _ = try readJournal()
+                return .fresh(recovery: notes)
+            }
             return .fresh(recovery: notes + (try recover()))
         }
     }

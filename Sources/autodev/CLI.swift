@@ -166,17 +166,22 @@ struct Session {
     let home: Home
     let upgrader: Upgrader
     let json: Bool
+    /// Recovery at start changed the home (its notes were printed): a later "nothing was
+    /// changed" would not be true.
+    var recovered = false
 
     /// Locates the home, builds the upgrader and runs `start()`.
+    /// - Parameter readOnly: the command only reads the home: an interrupted transaction is
+    ///   left for the next changing command (see ``Upgrader/start(handoff:recovering:)``).
     /// - Returns: the session, or the exit code when this process was a restart it has now finished.
-    static func begin(_ arguments: ParsedArguments) throws -> (Session?, Int32) {
-        let (session, resumption) = try open(arguments)
+    static func begin(_ arguments: ParsedArguments, readOnly: Bool = false) throws -> (Session?, Int32) {
+        let (session, resumption) = try open(arguments, readOnly: readOnly)
         guard let resumption else { return (session, ExitCode.success) }
         return (nil, try finish(resumption, home: session.home, json: session.json))
     }
 
     /// Like ``begin(_:)``, but hands a finished restart to the caller (the agent goes on working).
-    static func open(_ arguments: ParsedArguments) throws -> (Session, Upgrader.Resumption?) {
+    static func open(_ arguments: ParsedArguments, readOnly: Bool = false) throws -> (Session, Upgrader.Resumption?) {
         let home = HomeLocator.locate(option: arguments.value("home"))
         // Before anything is printed or created: every command with a session needs an installation.
         guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
@@ -210,10 +215,11 @@ struct Session {
             }
             upgrader.configuration.verifyTimeoutSeconds = seconds
         }
-        let session = Session(home: home, upgrader: upgrader, json: json)
-        switch try upgrader.start() {
+        var session = Session(home: home, upgrader: upgrader, json: json)
+        switch try upgrader.start(recovering: !readOnly) {
         case .fresh(let recovery):
-            for note in recovery { Output.err("autodev: recovery: \(note)") }
+            for note in recovery { Output.err("autodev: recovery: \(Output.escaped(note, keepingNewlines: false))") }
+            session.recovered = !recovery.isEmpty
             return (session, nil)
         case .resumed(let resumption):
             recordResumption(resumption, home: home)

@@ -100,12 +100,13 @@ enum UpgradeCommand {
                 if let state = verification.report.state {
                     Output.out("  state: schema \(state.foundSchema.map(String.init) ?? "none") → \(state.schema), round trip \(state.roundTripEqual ? "equal" : "DIFFERENT")")
                     if !state.droppedFields.isEmpty {
-                        Output.out("  state: fields the candidate does not keep (they would be dropped by its first save): \(state.droppedFields.joined(separator: ", "))")
+                        Output.out("  state: fields the candidate does not keep (they would be dropped by its first save): \(Output.escaped(state.droppedFields.joined(separator: ", "), keepingNewlines: false))")
                     }
                 }
                 Output.out("  isolation: \(verification.isolation.joined(separator: ", "))")
             }
-            Output.out("  swap, restart, confirm: not run (dry run); current is still \(current?.short ?? "nothing")")
+            Output.out("  swap, restart, confirm: not run (dry run); current " + (session.recovered
+                ? "is \(current?.short ?? "nothing") (recovery at start changed the home: see above)" : "is still \(current?.short ?? "nothing")"))
         }
         return ExitCode.success
     }
@@ -144,7 +145,8 @@ enum RollbackCommand {
                 Output.out("  hash check: ok (\(Output.seconds(rehearsal.hashSeconds)))")
                 Output.out("  verification from the store: ok (\(Output.seconds(rehearsal.verification.seconds)); \(rehearsal.verification.isolation.joined(separator: ", ")))")
                 Output.out("  swap of a scratch link: \(Output.seconds(rehearsal.swapSeconds)); start of the target: \(Output.seconds(rehearsal.startSeconds))")
-                Output.out("A real rollback would take about \(Output.seconds(rehearsal.estimatedSeconds)). Nothing was changed.")
+                Output.out("A real rollback would take about \(Output.seconds(rehearsal.estimatedSeconds)). "
+                    + (session.recovered ? "Nothing else was changed (recovery at start: see above)." : "Nothing was changed."))
             }
             return ExitCode.success
         }
@@ -184,7 +186,7 @@ enum RollbackCommand {
 
 enum ReportCommands {
     static func history(_ arguments: ParsedArguments) throws -> Int32 {
-        let (session, code) = try Session.begin(arguments)
+        let (session, code) = try Session.begin(arguments, readOnly: true)
         guard let session else { return code }
         let rows = try session.upgrader.history()
         if session.json {
@@ -198,7 +200,7 @@ enum ReportCommands {
     }
 
     static func status(_ arguments: ParsedArguments) throws -> Int32 {
-        let (session, code) = try Session.begin(arguments)
+        let (session, code) = try Session.begin(arguments, readOnly: true)
         guard let session else { return code }
         let status = try session.upgrader.status()
         // What the last update check (by hand or in the background) found, if the home follows a channel.
@@ -213,7 +215,9 @@ enum ReportCommands {
             Output.out("Current:   \(status.current.map { "\(Output.escaped($0.version ?? "?", keepingNewlines: false)) (\($0.short))" } ?? "none")")
             Output.out("Previous:  \(status.previous.map { "\(Output.escaped($0.version ?? "?", keepingNewlines: false)) (\($0.short))" } ?? "none")")
             Output.out("Store:     \(status.versions.count) version(s), keeping \(status.historyLimit)")
-            Output.out("Journal:   \(status.transactions) transaction(s)" + (status.openTransaction.map { ", \($0.id) in progress" } ?? ""))
+            Output.out("Journal:   \(status.transactions) transaction(s)" + (status.openTransaction.map {
+                ", \($0.id) not finished (in progress, or interrupted: then the next command that changes this home finishes it, rolled back unless its new version confirms)"
+            } ?? ""))
             Output.out("Run:       \(status.entryPoint)")
             if let available {
                 Output.out("Update:    update available: \(available.version)" + (available.critical ? " (critical)" : "") + "; run 'autodev update apply'")
@@ -285,9 +289,14 @@ enum RepairCommand {
             try Output.json(report)
         } else if !report.repaired {
             Output.out("The journal of \(home.root) is sound; nothing was changed.")
+        } else if report.adopted.isEmpty {
+            Output.out("The journal of \(home.root) is sound; current named \(report.currentBefore?.short ?? "nothing") (\(report.problem ?? "")) and now names \(report.current?.short ?? "nothing"), as the journal says.")
         } else {
             Output.out("Repaired the journal of \(home.root) (\(report.problem ?? "damaged"))")
-            Output.out("  adopted \(report.adopted.count) version(s) from the store; current: \(report.current?.short ?? "none")")
+            let moved = report.current != report.currentBefore
+                ? " (it was \(report.currentBefore?.short ?? (report.currentKeptAs == nil ? "missing or not in the store" : "not a link")))" : " (unchanged)"
+            Output.out("  adopted \(report.adopted.count) version(s) from the store; current: \(report.current?.short ?? "none")" + moved)
+            if let kept = report.currentKeptAs { Output.out("  what was at current is kept as \(Output.quoted(kept))") }
             if let kept = report.keptAs { Output.out("  the damaged journal is kept as \(kept)") }
             for id in report.damaged { Output.out("  version \(id.short) is damaged (its bytes do not match its id): kept, not adopted") }
             Output.out("Nothing was deleted.")

@@ -356,6 +356,61 @@ private func crc32(_ bytes: [UInt8]) -> UInt32 {
     return ~crc
 }
 
+@Suite("current and the journal disagree: nothing moves current back behind the user's back")
+struct CurrentLinkTests {
+    @Test("a current that names no stored version is put back where the journal says, never to the newest stored version")
+    func danglingCurrent() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let ids = try homeWithHistory(harness)
+        #expect(try harness.run(["self-upgrade", "rollback", "--yes"]).status == 0)
+        #expect(try harness.current() == ids[1])
+        try FileManager.default.removeItem(atPath: harness.home + "/current")
+        try FileManager.default.createSymbolicLink(atPath: harness.home + "/current", withDestinationPath: "versions/" + String(repeating: "a", count: 64))
+        let status = try harness.run(["self-upgrade", "status"])
+        #expect(status.status == 1, "\(status.stdout)")
+        #expect(status.stdout.contains("but the journal says \(ids[1].prefix(12))"), "\(status.stdout)")
+        let repair = try harness.run(["self-upgrade", "repair"])
+        #expect(repair.status == 0, "\(repair.stderr)")
+        #expect(repair.stdout.contains("now names \(ids[1].prefix(12)), as the journal says"), "\(repair.stdout)")
+        #expect(try harness.current() == ids[1])
+    }
+
+    @Test("a regular file at current is refused with the way out; repair keeps it aside and follows the journal")
+    func fileAtCurrent() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let ids = try homeWithHistory(harness)
+        try FileManager.default.removeItem(atPath: harness.home + "/current")
+        try "not a link".write(toFile: harness.home + "/current", atomically: true, encoding: .utf8)
+        let status = try harness.run(["self-upgrade", "status"])
+        #expect(status.status == 1)
+        #expect(status.stderr.contains("which is not a link to a version in the store"), "\(status.stderr)")
+        #expect(status.stderr.contains("autodev self-upgrade repair --home"), "\(status.stderr)")
+        let repair = try harness.run(["self-upgrade", "repair", "--home", harness.home], executable: Harness.binary)
+        #expect(repair.status == 0, "\(repair.stderr)")
+        #expect(repair.stdout.contains("what was at current is kept as"), "\(repair.stdout)")
+        #expect(try harness.current() == ids.last!)
+        let kept = try FileManager.default.contentsOfDirectory(atPath: harness.home).filter { $0.hasPrefix("current.damaged-") }
+        #expect(kept.count == 1)
+    }
+
+    @Test("a journal cut before its last commit: status and history only read, show the unfinished transaction, and move nothing")
+    func readingCommandsDoNotRecover() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try homeWithHistory(harness)
+        let lines = try harness.journalLines()
+        try (lines.dropLast().joined(separator: "\n") + "\n").write(toFile: harness.home + "/journal", atomically: false, encoding: .utf8)
+        let before = try harness.snapshot()
+        let status = try harness.run(["self-upgrade", "status"])
+        #expect(status.stdout.contains("not finished"), "\(status.stdout)")
+        #expect(try harness.run(["self-upgrade", "history"]).status == 0)
+        #expect(try harness.snapshot() == before, "a reading command changed the home")
+        #expect(try harness.journalLines() == Array(lines.dropLast()))
+    }
+}
+
 @Suite("A shipped release has no test hooks")
 struct ShippedBinaryTests {
     /// The release binary exactly as it ships (scripts/test sets it; the other tests drive a build
