@@ -1,6 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Test hooks (FailPoint, the module fault, the forced subreaper) exist in debug builds only;
+// scripts/test makes a release build with them (-DAUTODEV_TEST_HOOKS) for the crash tests,
+// beside the shipped one, which has none.
+let testHooks: [SwiftSetting] = [.define("AUTODEV_TEST_HOOKS", .when(configuration: .debug))]
+
 let package = Package(
     name: "autodev",
     products: [
@@ -21,7 +26,7 @@ let package = Package(
     targets: [
         // Typed POSIX: descriptors, errno, atomic replace, exec, spawn, flock.
         .target(name: "CPlatform"),
-        .target(name: "Platform", dependencies: ["CPlatform"]),
+        .target(name: "Platform", dependencies: ["CPlatform"], swiftSettings: testHooks),
         // OpenSSL 3 loaded with dlopen at the first https download; never linked.
         .target(name: "CTLS", linkerSettings: [.linkedLibrary("dl")]),
         // http, https and file downloads with caps, timeouts, redirects and resumption.
@@ -32,10 +37,7 @@ let package = Package(
         // Journal, version store, state snapshots, the home layout.
         .target(name: "Storage", dependencies: ["Platform", "Integrity"]),
         // The transaction: steps, recovery, rollback, verifier, restarter.
-        // Its crash-test hooks (FailPoint) exist in debug builds only; scripts/test makes a
-        // release build with them (-DAUTODEV_TEST_HOOKS) for the crash tests, beside the shipped one.
-        .target(name: "SelfUpgrade", dependencies: ["Storage", "Platform", "Integrity"],
-                swiftSettings: [.define("AUTODEV_TEST_HOOKS", .when(configuration: .debug))]),
+        .target(name: "SelfUpgrade", dependencies: ["Storage", "Platform", "Integrity"], swiftSettings: testHooks),
         // Named listening sockets: inherited by the systemd convention, passed on across exec.
         .target(name: "Handoff", dependencies: ["SelfUpgrade", "Platform"]),
         // A launcher for any program: listeners passed by the systemd convention, restarts, upgrades by overlap, sd_notify.
@@ -49,7 +51,7 @@ let package = Package(
         // The agent's loop: proposals in, source upgrades out; its memory, the git working copy.
         .target(name: "Agent", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity"]),
         // Hot reload of modules: the worker kit, the host and its journal.
-        .target(name: "Modules", dependencies: ["Platform", "Integrity"]),
+        .target(name: "Modules", dependencies: ["Platform", "Integrity"], swiftSettings: testHooks),
         // Reloadable modules, a target each: a stateful counter and the example server's handler.
         .target(name: "CounterModule", dependencies: ["Modules"]),
         .target(name: "ExampleHandler", dependencies: ["Modules"]),
@@ -58,6 +60,7 @@ let package = Package(
         .executableTarget(
             name: "autodev", dependencies: ["Supervisor", "SelfUpgrade", "SourceUpgrade", "Agent", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel",
                                             "Modules", "CounterModule", "ExampleHandler"],
+            swiftSettings: testHooks,
             // Release binaries ship without symbol tables: 40% smaller, so every version kept in
             // the store costs less and a rollback's hash check reads less.
             linkerSettings: [.unsafeFlags(["-Xlinker", "--strip-all"], .when(configuration: .release))]

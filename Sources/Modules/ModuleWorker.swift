@@ -18,7 +18,12 @@ public enum ModuleWorker {
     /// - Parameter module: the module version to run.
     /// - Returns: 0 when the host closed the stream or asked to shut down, 1 on a broken stream.
     public static func serve<Module: ReloadableModule>(_ module: Module.Type) -> Int32 {
+        // A test hook: compiled only into builds with AUTODEV_TEST_HOOKS, never a shipped release.
+        #if AUTODEV_TEST_HOOKS
         let fault = ProcessControl.environment(faultVariable).flatMap(Fault.init)
+        #else
+        let fault: Fault? = nil
+        #endif
         let channel: FrameChannel
         do {
             channel = FrameChannel(try Socket.inherited(descriptor, name: "module \(Module.name)"))

@@ -21,8 +21,10 @@ import Musl
 ///   together with this one (SIGKILL) is not killed: only the direct child gets its parent-death
 ///   signal.
 ///
-/// `AUTODEV_PROCESS_TREES=subreaper` in the environment chooses the subreaper way (for a host
-/// whose cgroups are managed by someone else). The counter of leaves is guarded by `lock`: module
+/// In builds with the test hooks (`AUTODEV_TEST_HOOKS`: debug builds and the crash tests'
+/// release build) `AUTODEV_PROCESS_TREES=subreaper` in the environment forces the subreaper way,
+/// so that tests reach it on a machine with cgroups; a shipped release ignores it (an inherited
+/// variable must not weaken containment). The counter of leaves is guarded by `lock`: module
 /// workers are started from several threads.
 package final class ProcessTrees: @unchecked Sendable {
     /// How trees are contained.
@@ -58,9 +60,11 @@ package final class ProcessTrees: @unchecked Sendable {
     ///   - graceSeconds: when this process is gone, how long the watcher lets the processes
     ///     drain after SIGTERM before it kills them all (0: at once).
     package static func start(name: String, graceSeconds: Double = 0) -> ProcessTrees {
+        #if AUTODEV_TEST_HOOKS
         if ProcessControl.environment("AUTODEV_PROCESS_TREES") == "subreaper" {
             return ProcessTrees(subreaperBecause: "AUTODEV_PROCESS_TREES=subreaper")
         }
+        #endif
         switch Self.createCgroup(name: name, graceSeconds: graceSeconds) {
         case .success(let path): return ProcessTrees(containment: .cgroup(path))
         case .failure(let reason): return ProcessTrees(subreaperBecause: reason.description)

@@ -192,10 +192,13 @@ enum ModuleCommands {
             image = ModuleImage(executable: stored.path)
             if stored.created { staged = stored.path }
         }
-        // A fault to inject in the new version (crash tests of a running host), passed on as given.
+        // A fault to inject in the new version (crash tests of a running host), passed on as
+        // given: only in builds with the test hooks.
+        #if AUTODEV_TEST_HOOKS
         if let fault = ProcessControl.environment(ModuleWorker.faultVariable), !fault.isEmpty {
             image.environment[ModuleWorker.faultVariable] = fault
         }
+        #endif
         do {
             let status = try setVersion(entry, image: image, hello: hello, home: home, journal: journal, arguments)
             if status != ExitCode.success, let staged { store.unstage(staged) }
