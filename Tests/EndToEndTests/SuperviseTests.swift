@@ -447,8 +447,12 @@ struct SuperviseTests {
         #expect(try harness.json(status.stdout)["listeners"] as? [String] == ["http unix \(path)"], "\(status.stdout)")
         // A second supervisor (another home) on the same path: refused, the first keeps it.
         let other = harness.root.appendingPathComponent("other").path
-        let second = try harness.spawnTool(Harness.binary, ["supervise", "--home", other, "--listen", path, "--", try fixture.program("v2")])
-        #expect(second.status == 1 && second.stdout.contains("another process listens on it"), "\(second.stdout)")
+        let second = try RunningServer(harness: harness, executable: Harness.binary,
+                                       arguments: ["supervise", "--home", other, "--listen", path, "--", try fixture.program("v2")])
+        defer { second.stop() }
+        #expect(try second.waitForExit() == 1)
+        let refusal = try second.lines()
+        #expect(refusal.contains { $0.contains("another process listens on it") }, "\(refusal)")
         let probe = try Socket.connect(unixPath: path)
         probe.close()
         // A stale socket (nobody listens) is replaced.
