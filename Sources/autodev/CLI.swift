@@ -203,7 +203,7 @@ struct Session {
             case .undone(let step): Output.err("\(clear)  ↩ \(step) undone")
             case .working(let step, let seconds, let detail):
                 if interactive {
-                    Output.err("\(clear)  \(step) \(Int(seconds)) s  \(detail.prefix(70))", terminator: false)
+                    Output.err("\(clear)  \(step) \(Int(seconds)) s  \(Output.escaped(String(detail.prefix(70)), keepingNewlines: false))", terminator: false)
                 } else if Int(seconds) % 30 == 0 {
                     Output.err("  \(step): \(Int(seconds)) s")
                 }

@@ -17,7 +17,7 @@ enum CommandTree {
 
     static let repair = CommandSpec(
         path: ["self-upgrade", "repair"], abstract: "Rebuild a damaged or missing journal from the versions on disk; delete nothing.",
-        discussion: "Every stored version whose bytes still match its id is adopted into a new journal (oldest first by its metadata, the one `current` points at last); the damaged journal is kept beside it as journal.damaged-<time>. A sound journal is left as it is.",
+        discussion: "Every stored version whose bytes still match its id is adopted into a new journal (oldest first by its metadata, the one `current` points at last); the damaged journal is kept beside it as journal.damaged-<time>. A sound journal is left as it is; a `current` that names no stored version is put back where the journal says. Then an interrupted transaction is finished, as any changing command does first (status and history only show it).",
         options: [CommandSpec.json, CommandSpec.home])
 
     static let history = CommandSpec(

@@ -216,7 +216,7 @@ enum ReportCommands {
             Output.out("Previous:  \(status.previous.map { "\(Output.escaped($0.version ?? "?", keepingNewlines: false)) (\($0.short))" } ?? "none")")
             Output.out("Store:     \(status.versions.count) version(s), keeping \(status.historyLimit)")
             Output.out("Journal:   \(status.transactions) transaction(s)" + (status.openTransaction.map {
-                ", \($0.id) not finished (in progress, or interrupted: then the next command that changes this home finishes it, rolled back unless its new version confirms)"
+                ", \($0.id) not finished (in progress, or interrupted: then 'autodev self-upgrade repair', or the next command that changes this home, finishes it)"
             } ?? ""))
             Output.out("Run:       \(status.entryPoint)")
             if let available {
@@ -285,10 +285,13 @@ enum RepairCommand {
         guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
         let upgrader = try Upgrader(home: home, program: autodevIdentity)
         let report = try upgrader.repair()
+        // Then what every changing command does first: finish an interrupted transaction.
+        let recovery = try upgrader.recover()
+        for note in recovery { Output.err("autodev: recovery: \(Output.escaped(note, keepingNewlines: false))") }
         if arguments.has("json") {
             try Output.json(report)
         } else if !report.repaired {
-            Output.out("The journal of \(home.root) is sound; nothing was changed.")
+            Output.out("The journal of \(home.root) is sound; " + (recovery.isEmpty ? "nothing was changed." : "nothing else was changed."))
         } else if report.adopted.isEmpty {
             Output.out("The journal of \(home.root) is sound; current named \(report.currentBefore?.short ?? "nothing") (\(report.problem ?? "")) and now names \(report.current?.short ?? "nothing"), as the journal says.")
         } else {

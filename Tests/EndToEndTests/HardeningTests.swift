@@ -204,11 +204,16 @@ struct MarkerTests {
         let transaction = try #require(try harness.journalLines().last.flatMap { line -> String? in
             (try? JSONSerialization.jsonObject(with: Data(line.dropFirst(9).utf8)) as? [String: Any])?["transaction"] as? String
         })
+        // A reading command with the forged marker: ignored, and the transaction only shown.
         let status = try harness.run(["self-upgrade", "status", "--json"], executable: Harness.binary,
                                      environment: ["AUTODEV_TX": transaction, "AUTODEV_LOCK_FD": "0"])
-        #expect(status.status == 0, "\(status.stderr)")
-        #expect(status.stderr.contains("Ignored AUTODEV_TX"))
-        #expect(status.stderr.contains("Recovered"), "\(status.stderr)")
+        #expect(status.stderr.contains("Ignored AUTODEV_TX"), "\(status.stderr)")
+        #expect(status.stdout.contains("\"openTransaction\""), "\(status.stdout)")
+        // A changing command with the forged marker: ignored, and recovery runs.
+        let rollback = try harness.run(["self-upgrade", "rollback", "--test"], executable: Harness.binary,
+                                       environment: ["AUTODEV_TX": transaction, "AUTODEV_LOCK_FD": "0"])
+        #expect(rollback.stderr.contains("Ignored AUTODEV_TX"))
+        #expect(rollback.stderr.contains("Recovered"), "\(rollback.stderr)")
         #expect(try harness.current() == old)
     }
 
@@ -255,8 +260,9 @@ struct PlantedLinkTests {
         try? FileManager.default.removeItem(atPath: path)
         let isDirectory = ["logs", "staging", "state"].contains(name)
         try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: isDirectory ? victim + "-dir" : victim)
-        // The state file is read only by the version that confirms itself: status does not touch it.
-        let commands = name == "state/autodev.json" ? [["self-upgrade", "--from-binary", try harness.candidate()]]
+        // The state file is read only by the version that confirms itself, and the lock only by
+        // commands that change the home: status touches neither.
+        let commands = name == "state/autodev.json" || name == "lock" ? [["self-upgrade", "--from-binary", try harness.candidate()]]
             : [["self-upgrade", "status"], ["self-upgrade", "--from-binary", try harness.candidate()], ["self-upgrade", "rollback", "--yes"]]
         for command in commands {
             let result = try harness.run(command, executable: Harness.binary)
@@ -367,10 +373,10 @@ struct CurrentLinkTests {
         #expect(try harness.current() == ids[1])
         try FileManager.default.removeItem(atPath: harness.home + "/current")
         try FileManager.default.createSymbolicLink(atPath: harness.home + "/current", withDestinationPath: "versions/" + String(repeating: "a", count: 64))
-        let status = try harness.run(["self-upgrade", "status"])
+        let status = try harness.run(["self-upgrade", "status"], executable: Harness.binary)
         #expect(status.status == 1, "\(status.stdout)")
         #expect(status.stdout.contains("but the journal says \(ids[1].prefix(12))"), "\(status.stdout)")
-        let repair = try harness.run(["self-upgrade", "repair"])
+        let repair = try harness.run(["self-upgrade", "repair"], executable: Harness.binary)
         #expect(repair.status == 0, "\(repair.stderr)")
         #expect(repair.stdout.contains("now names \(ids[1].prefix(12)), as the journal says"), "\(repair.stdout)")
         #expect(try harness.current() == ids[1])
@@ -383,7 +389,7 @@ struct CurrentLinkTests {
         let ids = try homeWithHistory(harness)
         try FileManager.default.removeItem(atPath: harness.home + "/current")
         try "not a link".write(toFile: harness.home + "/current", atomically: true, encoding: .utf8)
-        let status = try harness.run(["self-upgrade", "status"])
+        let status = try harness.run(["self-upgrade", "status"], executable: Harness.binary)
         #expect(status.status == 1)
         #expect(status.stderr.contains("which is not a link to a version in the store"), "\(status.stderr)")
         #expect(status.stderr.contains("autodev self-upgrade repair --home"), "\(status.stderr)")
@@ -403,9 +409,9 @@ struct CurrentLinkTests {
         let lines = try harness.journalLines()
         try (lines.dropLast().joined(separator: "\n") + "\n").write(toFile: harness.home + "/journal", atomically: false, encoding: .utf8)
         let before = try harness.snapshot()
-        let status = try harness.run(["self-upgrade", "status"])
+        let status = try harness.run(["self-upgrade", "status"], executable: Harness.binary)
         #expect(status.stdout.contains("not finished"), "\(status.stdout)")
-        #expect(try harness.run(["self-upgrade", "history"]).status == 0)
+        #expect(try harness.run(["self-upgrade", "history"], executable: Harness.binary).status == 0)
         #expect(try harness.snapshot() == before, "a reading command changed the home")
         #expect(try harness.journalLines() == Array(lines.dropLast()))
     }

@@ -170,6 +170,9 @@ extension Harness {
     /// What every start after a crash must find: no open transaction, `current` one of
     /// `allowed` and runnable, staging empty, the state readable.
     func expectRecovered(to allowed: Set<String>, _ comment: Comment) throws -> String {
+        // Reading commands leave an interrupted transaction alone; repair finishes it.
+        let repair = try run(["self-upgrade", "repair"])
+        #expect(repair.status == 0, "\(comment): \(repair.stderr)")
         let status = try run(["self-upgrade", "status", "--json"])
         #expect(status.status == 0, "\(comment): \(status.stderr)")
         let report = try json(status.stdout)
