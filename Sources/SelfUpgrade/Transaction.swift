@@ -184,8 +184,9 @@ package struct StageStep: TransactionStep {
         }
         context.target = staged.id
         context.stagedNewVersion = !staged.wasPresent
-        // Known from the hash alone: no verification is spent on the version already running.
-        if staged.id == context.from { throw UpgradeError.alreadyCurrent(id: staged.id.short) }
+        // Known from the hash alone: no verification is spent on the version already running
+        // (a dry run still verifies it: proving the running source's build is what was asked).
+        if staged.id == context.from && context.operation != .dryRun { throw UpgradeError.alreadyCurrent(id: staged.id.short) }
         return StepOutcome(to: staged.id)
     }
 
