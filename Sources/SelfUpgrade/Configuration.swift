@@ -65,6 +65,9 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
     /// Seconds an upgraded version has after its `exec` to confirm itself before the watchdog
     /// (``Upgrader/UpgradeOptions/watchdog``) kills it and brings the old version back.
     public var confirmDeadlineSeconds = 10.0
+    /// Records the active journal may hold before it is archived and restarted from a
+    /// checkpoint, after a commit (at least 4): reading it then costs the same at any history.
+    public var journalCheckpointRecords = 64
 
     public init() {}
 
@@ -121,6 +124,10 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
         maxRestarts = try container.decodeIfPresent(Int.self, forKey: .maxRestarts) ?? defaults.maxRestarts
         restartWindowSeconds = try container.decodeIfPresent(Double.self, forKey: .restartWindowSeconds) ?? defaults.restartWindowSeconds
         confirmDeadlineSeconds = try container.decodeIfPresent(Double.self, forKey: .confirmDeadlineSeconds) ?? defaults.confirmDeadlineSeconds
+        journalCheckpointRecords = try container.decodeIfPresent(Int.self, forKey: .journalCheckpointRecords) ?? defaults.journalCheckpointRecords
+        guard (4...1_000_000).contains(journalCheckpointRecords) else {
+            throw DecodingError.dataCorruptedError(forKey: .journalCheckpointRecords, in: container, debugDescription: "must be from 4 to 1000000")
+        }
         guard confirmDeadlineSeconds > 0 else {
             throw DecodingError.dataCorruptedError(forKey: .confirmDeadlineSeconds, in: container, debugDescription: "must be above 0")
         }

@@ -51,13 +51,41 @@ package struct Ledger: Sendable {
     package private(set) var knownVersions: Set<SHA256Digest> = []
     /// The journal starts with record 1, an `adopt`: only then can it prove a version unreferenced.
     package let isWellFormed: Bool
+    /// Transactions the journal's checkpoint stands for (``transactions`` holds those after it).
+    package private(set) var transactionsBeforeCheckpoint = 0
+    /// Every transaction the journal has begun, those before its checkpoint included.
+    package var transactionCount: Int { transactionsBeforeCheckpoint + transactions.count }
+    /// The version name each version was last given by an adoption or a step.
+    private var versionNames: [SHA256Digest: String] = [:]
+    /// From the checkpoint: the name the latest transaction to each version reported.
+    private var checkpointTransactionNames: [SHA256Digest: String] = [:]
+    /// From the checkpoint: the first committed transaction that brought each version.
+    private var checkpointFirstBrought: [SHA256Digest: Int] = [:]
+    /// From the checkpoint: transactions that had a log directory.
+    private var checkpointLogged: [JournalCheckpoint.Logged] = []
 
+    /// Folds the journal: its checkpoint, if it has one, then its records.
     package init(_ journal: Journal) {
-        isWellFormed = journal.records.first.map { record in
-            if case .adopt = record.event { return record.sequence == 1 } else { return false }
-        } ?? false
+        if let state = journal.checkpoint?.state {
+            isWellFormed = state.wellFormed
+            transactionsBeforeCheckpoint = state.transactions
+            history = state.history.map {
+                Entry(id: $0.id, version: $0.version, since: $0.since, via: Via(rawValue: $0.via) ?? .adopt,
+                      transaction: $0.transaction, source: $0.source)
+            }
+            versionNames = Dictionary(state.versionNames.map { ($0.id, $0.name) }, uniquingKeysWith: { $1 })
+            checkpointTransactionNames = Dictionary(state.transactionNames.map { ($0.id, $0.name) }, uniquingKeysWith: { $1 })
+            checkpointFirstBrought = Dictionary(state.firstBrought.map { ($0.id, $0.position) }, uniquingKeysWith: min)
+            checkpointLogged = state.logged
+            pruned = Set(state.pruned)
+            knownVersions = Set(state.known)
+            namedByUnknownRecords = Set(state.namedByUnknown)
+        } else {
+            isWellFormed = journal.records.first.map { record in
+                if case .adopt = record.event { return record.sequence == 1 } else { return false }
+            } ?? false
+        }
         var index: [String: Int] = [:]
-        var versionNames: [SHA256Digest: String] = [:]
         for record in journal.records {
             let named = record.event.versions
             knownVersions.formUnion(named)
@@ -129,6 +157,55 @@ package struct Ledger: Sendable {
     /// The version string last reported for an id.
     package func versionName(of id: SHA256Digest) -> String? {
         history.last { $0.id == id }?.version ?? transactions.last { $0.to == id && $0.version != nil }?.version
+            ?? checkpointTransactionNames[id]
+    }
+
+    /// The transactions whose logs explain nothing that remains: those that began before the
+    /// oldest transaction that brought a version still `stored`.
+    package func transactionsBeforeOldestKept(stored: Set<SHA256Digest>) -> [String] {
+        var oldest = stored.compactMap { checkpointFirstBrought[$0] }.min()
+        if let index = transactions.firstIndex(where: { $0.outcome == .committed && $0.to.map(stored.contains) == true }) {
+            oldest = min(oldest ?? .max, transactionsBeforeCheckpoint + index)
+        }
+        guard let oldest else { return [] }
+        return checkpointLogged.filter { $0.position < oldest }.map(\.transaction)
+            + transactions.prefix(max(0, oldest - transactionsBeforeCheckpoint)).map(\.id)
+    }
+
+    /// What this ledger proves, restricted to what a command can still need, for a checkpoint:
+    /// the latest history entry of every version stored, retained (up to `recent` distinct
+    /// versions) or named by a record of an unknown kind, with their names, prune marks and the
+    /// transactions that brought them; the transactions in `logged` (those with a log directory).
+    /// Only for a ledger with no open transaction.
+    package func checkpointState(stored: Set<SHA256Digest>, recent: Int, logged: Set<String>) -> JournalCheckpoint.State {
+        let needed = stored.union(retained(limit: recent)).union(namedByUnknownRecords)
+        var latest: [SHA256Digest: Int] = [:]
+        for (position, entry) in history.enumerated() where needed.contains(entry.id) { latest[entry.id] = position }
+        let entries = latest.values.sorted().map { history[$0] }.map {
+            JournalCheckpoint.Entry(id: $0.id, version: $0.version, since: $0.since, via: $0.via.rawValue, transaction: $0.transaction, source: $0.source)
+        }
+        let ordered = needed.sorted { $0.hex < $1.hex }
+        var firstBrought: [JournalCheckpoint.Position] = []
+        for id in ordered {
+            if let position = checkpointFirstBrought[id] {
+                firstBrought.append(.init(id: id, position: position))
+            } else if let index = transactions.firstIndex(where: { $0.outcome == .committed && $0.to == id }) {
+                firstBrought.append(.init(id: id, position: transactionsBeforeCheckpoint + index))
+            }
+        }
+        let transactionNames = ordered.compactMap { id in
+            (transactions.last { $0.to == id && $0.version != nil }?.version ?? checkpointTransactionNames[id]).map { JournalCheckpoint.Named(id: id, name: $0) }
+        }
+        return JournalCheckpoint.State(
+            wellFormed: isWellFormed, transactions: transactionCount, history: entries,
+            versionNames: ordered.compactMap { id in versionNames[id].map { .init(id: id, name: $0) } },
+            transactionNames: transactionNames,
+            pruned: ordered.filter(pruned.contains), known: ordered.filter(knownVersions.contains),
+            namedByUnknown: namedByUnknownRecords.sorted { $0.hex < $1.hex }, firstBrought: firstBrought,
+            logged: checkpointLogged.filter { logged.contains($0.transaction) }
+                + transactions.enumerated().filter { logged.contains($0.element.id) }.map {
+                    .init(transaction: $0.element.id, position: transactionsBeforeCheckpoint + $0.offset)
+                })
     }
 
     /// Versions the store must keep: current, previous, those of an open transaction, those named

@@ -185,9 +185,11 @@ extension Upgrader {
             try context.commit()
             try? prune(&context.journal)
         }
+        let version = context.verification?.report.version ?? Ledger(context.journal).versionName(of: context.target!)
+        if operation != .dryRun { checkpointIfDue(&context.journal) }
         return Outcome(transaction: context.transaction, operation: TransactionOperation(operation), from: from.map(VersionID.init),
                        to: VersionID(context.target!),
-                       version: context.verification?.report.version ?? Ledger(context.journal).versionName(of: context.target!),
+                       version: version,
                        dryRun: operation == .dryRun, verification: context.verification,
                        steps: Dictionary(context.timings.map { ($0.step.rawValue, $0.seconds) }, uniquingKeysWith: { $1 }),
                        tests: context.testSummary)

@@ -6,7 +6,8 @@ extension Upgrader {
     // MARK: - Reading the journal
 
     /// The home's journal, refused unless it can explain the store and `current`: a regular file
-    /// (never a link), readable, starting with record 1, an `adopt`, not empty while versions
+    /// (never a link), readable, starting with record 1, an `adopt` (or with a sound checkpoint
+    /// of such a journal's older records, else with those records read from its archive), not empty while versions
     /// exist, and naming the version `current` points at as its current one (or as the `from` or
     /// `to` of its unfinished transaction, or as the target of its last transaction, aborted
     /// before its undo put `current` back). A journal cut at a record boundary loses the newest
@@ -23,16 +24,18 @@ extension Upgrader {
         } catch let error as SystemError {
             throw StorageError.unusableJournal(path: path, reason: error.detail ?? (error.errno == .tooManyLinks ? "it is a symbolic link" : "\(error.errno)"))
         }
-        guard let first = journal.records.first else {
-            if FileSystem.exists(path) || home.hasStoredVersions {
-                let stored = (try? store.list().count) ?? 0
-                throw StorageError.unusableJournal(path: path, reason: FileSystem.exists(path)
-                    ? "it holds no record, but \(stored) version(s) are stored" : "it is missing, but \(stored) version(s) are stored")
+        if journal.checkpoint == nil {
+            guard let first = journal.records.first else {
+                if FileSystem.exists(path) || home.hasStoredVersions {
+                    let stored = (try? store.list().count) ?? 0
+                    throw StorageError.unusableJournal(path: path, reason: FileSystem.exists(path)
+                        ? "it holds no record, but \(stored) version(s) are stored" : "it is missing, but \(stored) version(s) are stored")
+                }
+                return journal
             }
-            return journal
-        }
-        guard case .adopt = first.event else {
-            throw StorageError.corruptJournal(path: path, line: 1, reason: "the first record is not the home's adoption")
+            guard case .adopt = first.event else {
+                throw StorageError.corruptJournal(path: path, line: 1, reason: "the first record is not the home's adoption")
+            }
         }
         let linked: SHA256Digest?
         do {
@@ -167,6 +170,11 @@ extension Upgrader {
                     // renamed in leaves no journal: the next repair starts again.
                     try FileSystem.rename(home.journal, to: keptAs)
                 }
+                try FileSystem.syncDirectory(home.root)
+            }
+            // The archive belongs to the damaged journal: kept beside it, never read as the new one's.
+            if FileSystem.exists(home.journal + ".d"), !FileSystem.exists(keptAs + ".d") {
+                try FileSystem.rename(home.journal + ".d", to: keptAs + ".d")
                 try FileSystem.syncDirectory(home.root)
             }
             try FailPoint.hit("repair-kept", program)

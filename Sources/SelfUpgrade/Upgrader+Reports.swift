@@ -33,7 +33,13 @@ extension Upgrader {
     public func status() throws(UpgradeError) -> Status {
         try UpgradeError.wrapping {
             guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
-            let ledger = Ledger(try readJournal())
+            return try status(ledger: Ledger(try readJournal()))
+        }
+    }
+
+    /// The status as `ledger` tells it (with the store and `current` as they are).
+    package func status(ledger: Ledger) throws -> Status {
+        do {
             let linked = try home.currentVersion()
             let stored = Set(try store.list())
             func summary(_ id: SHA256Digest) -> VersionSummary {
@@ -54,7 +60,7 @@ extension Upgrader {
             }
             return Status(home: home.root, entryPoint: home.entryPoint, current: linked.map(summary),
                           previous: ledger.previous.map(summary), openTransaction: ledger.openTransaction.map(TransactionSummary.init),
-                          versions: versions, missing: missing.map(\.hex).sorted(), transactions: ledger.transactions.count,
+                          versions: versions, missing: missing.map(\.hex).sorted(), transactions: ledger.transactionCount,
                           historyLimit: configuration.historyLimit, warnings: warnings)
         }
     }
@@ -74,15 +80,26 @@ extension Upgrader {
 
     /// The versions that have been current, oldest first, derived from the journal alone.
     public func history() throws(UpgradeError) -> [HistoryRow] {
+        try history(newest: nil).rows
+    }
+
+    /// The newest `limit` rows of the history (all when nil), oldest first, and how many rows
+    /// the whole history has. The whole journal is read: its archived segments (`journal.d`)
+    /// as well as the active file, so the cost grows with the history (no other command reads them).
+    public func history(newest limit: Int?) throws(UpgradeError) -> (total: Int, rows: [HistoryRow]) {
         try UpgradeError.wrapping {
             guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
-            let ledger = Ledger(try readJournal())
+            let active = try readJournal()
+            let whole = active.checkpoint == nil ? active : try Journal(path: home.journal, replayingArchive: true)
+            let ledger = Ledger(whole)
             let current = ledger.history.indices.last
-            return ledger.history.enumerated().map { index, entry in
+            let first = limit.map { max(0, ledger.history.count - $0) } ?? 0
+            let rows = ledger.history[first...].enumerated().map { offset, entry in
                 HistoryRow(id: entry.id.hex, short: entry.id.short, version: entry.version, since: WallClock.iso8601(entry.since),
                            via: entry.via.rawValue, transaction: entry.transaction, source: entry.source,
-                           present: store.contains(entry.id), current: index == current)
+                           present: store.contains(entry.id), current: first + offset == current)
             }
+            return (ledger.history.count, rows)
         }
     }
 }

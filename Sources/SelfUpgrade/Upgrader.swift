@@ -255,7 +255,9 @@ public struct Upgrader: Sendable {
         watchdog.map(Watchdog.standDown)
         try FailPoint.hit("after-commit", program)
         try? prune(&journal)
-        return resumption(record, ledger: Ledger(journal))
+        let resumed = resumption(record, ledger: Ledger(journal))
+        checkpointIfDue(&journal)
+        return resumed
     }
 
     private func resumption(_ record: Ledger.Transaction, ledger: Ledger) -> Resumption {
@@ -392,13 +394,32 @@ public struct Upgrader: Sendable {
     /// Removes the logs of transactions that began before the oldest transaction that brought a
     /// version still kept (their versions are gone; their logs explain nothing that remains).
     private func pruneLogs(_ ledger: Ledger) throws {
-        let stored = Set(try store.list())
-        guard let oldestKept = ledger.transactions.firstIndex(where: { $0.outcome == .committed && $0.to.map(stored.contains) == true }) else { return }
         let names = Set((try? FileSystem.contentsOfDirectory(home.logs)) ?? [])
-        for transaction in ledger.transactions[..<oldestKept] where names.contains(transaction.id) {
-            try FileSystem.removeTree(home.logDirectory(transaction: transaction.id))
+        guard !names.isEmpty else { return }
+        for transaction in ledger.transactionsBeforeOldestKept(stored: Set(try store.list())) where names.contains(transaction) {
+            try FileSystem.removeTree(home.logDirectory(transaction: transaction))
         }
     }
+
+    // MARK: - Checkpoints
+
+    /// Once the active journal holds ``UpgradeConfiguration/journalCheckpointRecords`` records,
+    /// archives it and starts a new one with a checkpoint (``Journal/rotate(keeping:hook:)``), so
+    /// that reading the journal costs the same whatever its history. Only after a commit, under
+    /// the lock, with no transaction open and from a well-formed journal; a failure leaves the
+    /// journal as it was (longer) and is not the transaction's.
+    func checkpointIfDue(_ journal: inout Journal) {
+        guard journal.activeRecordCount >= configuration.journalCheckpointRecords else { return }
+        let ledger = Ledger(journal)
+        guard ledger.openTransaction == nil, ledger.isWellFormed, let stored = try? store.list() else { return }
+        let logged = Set((try? FileSystem.contentsOfDirectory(home.logs)) ?? [])
+        let state = ledger.checkpointState(stored: Set(stored), recent: max(configuration.historyLimit, Self.checkpointRecentVersions),
+                                           logged: logged)
+        try? journal.rotate(keeping: state) { point in try FailPoint.hit(point, program) }
+    }
+
+    /// Distinct recent versions a checkpoint keeps the history of, at least.
+    static let checkpointRecentVersions = 16
 }
 
 /// The restart-loop guard: `<PREFIX>RESTARTS=count:first-epoch` counts restarts in a window.

@@ -8,48 +8,91 @@ import Platform
 /// ignored and cut off before the next append; any complete line that is damaged, the last one
 /// included, is corruption, reported as
 /// ``StorageError/corruptJournal(path:line:reason:)`` and never silently skipped.
+///
+/// The active file stays short: from time to time (``rotate(keeping:hook:)``) it is archived
+/// whole into `<journal>.d/<first>-<last>` and replaced by a file that starts with a
+/// ``JournalCheckpoint`` of everything before. A reader reads the checkpoint and the records
+/// after it; only a reader that asks for the whole history (``init(path:replayingArchive:)``),
+/// or one that finds the checkpoint damaged, reads the archive.
 package struct Journal: Sendable {
     /// The journal file.
     package let path: String
-    /// The records read, in order.
+    /// What the records before ``records`` prove, when the active file starts with a sound
+    /// checkpoint and the archive was not replayed.
+    package private(set) var checkpoint: JournalCheckpoint?
+    /// The records read, in order: those after the checkpoint, or all of them.
     package private(set) var records: [JournalRecord]
+    /// Why the active file's checkpoint was set aside (its records were then read from the archive).
+    package private(set) var checkpointRefusal: String?
     /// Bytes of the file holding whole, valid lines.
     package private(set) var validByteCount: Int
     /// True when the file ends in an unfinished line (no newline).
     package private(set) var hasTornTail: Bool
+    /// How many of ``records`` are in the active file (the rest came from the archive).
+    package private(set) var activeRecordCount: Int
+
+    /// The directory of archived segments, `<journal>.d`.
+    package var archive: String { path + ".d" }
+    /// The sequence number of the last record, the checkpoint's when none follows it.
+    package var lastSequence: Int { records.last?.sequence ?? checkpoint?.through ?? 0 }
 
     /// Reads the journal at `path` (an absent file is an empty journal).
+    /// - Parameter replayingArchive: read every record, from the archive, even behind a sound
+    ///   checkpoint (the whole history; the cost grows with it).
     /// - Throws: ``StorageError/corruptJournal(path:line:reason:)``, or ``SystemError`` on read failure.
-    package init(path: String) throws {
+    package init(path: String, replayingArchive: Bool = false) throws {
         self.path = path
         records = []
         validByteCount = 0
         hasTornTail = false
+        activeRecordCount = 0
         guard let bytes = try FileSystem.readOwnFile(path) else { return }
-        // First pass: lines and checksums. Second: one decode of all records (a JSONDecoder call
-        // per line costs more than the parsing itself).
-        var lines: [(number: Int, json: ArraySlice<UInt8>)] = []
-        var lineStart = 0
-        while lineStart < bytes.count {
-            let newline = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n"))
-            let lineEnd = newline ?? bytes.count
-            do {
-                guard newline != nil else { throw JournalLineError("the line is unfinished") }
-                lines.append((lines.count + 1, try Self.checkedJSON(bytes[lineStart..<lineEnd])))
-                validByteCount = lineEnd + 1
-            } catch let error as JournalLineError {
-                // Only a last line without its newline is a torn write; a complete line that
-                // fails its checksum is damage, the last one included.
-                guard newline == nil else {
-                    throw StorageError.corruptJournal(path: path, line: lines.count + 1, reason: error.reason)
+        let split = try Self.lines(bytes, path: path, firstMayBeDamaged: FileSystem.isDirectory(path + ".d"))
+        validByteCount = split.validByteCount
+        hasTornTail = split.hasTornTail
+        var lines = split.lines
+        // The first line may be a checkpoint: believed when sound, else its records come from the archive.
+        var archivedThrough: Int?
+        if let first = split.damagedFirst ?? lines.first.map({ Result<ArraySlice<UInt8>, JournalFieldError>.success($0.json) }) {
+            var claimed = false
+            var reason: String?
+            switch first {
+            case .failure(let error):
+                claimed = true
+                reason = error.description
+            case .success(let json) where JournalCheckpoint.claims(json):
+                claimed = true
+                lines.removeFirst()
+                do {
+                    let read = try JournalCheckpoint(json: json)
+                    if let next = lines.first, Self.sequence(of: next.json) != read.through + 1 {
+                        reason = "it ends at record \(read.through) but the next line is not record \(read.through + 1)"
+                    } else if replayingArchive {
+                        archivedThrough = read.through
+                    } else {
+                        checkpoint = read
+                    }
+                } catch {
+                    reason = error.description
                 }
-                hasTornTail = true
+            case .success:
+                break
             }
-            lineStart = lineEnd + 1
+            if claimed, let reason {
+                checkpointRefusal = reason
+                archivedThrough = lines.first.flatMap { Self.sequence(of: $0.json) }.map { $0 - 1 } ?? -1
+            }
         }
         records = try Self.decode(lines, path: path)
-        if let first = records.first, first.sequence != 1 {
-            throw StorageError.corruptJournal(path: path, line: 1, reason: "it starts at record \(first.sequence), not 1: its beginning is missing")
+        activeRecordCount = records.count
+        if let through = archivedThrough {
+            records = try Self.archivedRecords(archive, through: through < 0 ? nil : through, journal: path) + records
+        }
+        let expectedFirst = (checkpoint?.through ?? 0) + 1
+        if let first = records.first, first.sequence != expectedFirst {
+            let reason = checkpoint == nil ? "it starts at record \(first.sequence), not 1: its beginning is missing"
+                : "its checkpoint ends at record \(expectedFirst - 1), but the next record is \(first.sequence)"
+            throw StorageError.corruptJournal(path: path, line: 1, reason: reason)
         }
         for index in records.indices.dropFirst() where records[index].sequence != records[index - 1].sequence + 1 {
             // A whole, checksummed record out of sequence is not a torn write: one is missing.
@@ -64,7 +107,7 @@ package struct Journal: Sendable {
     @discardableResult
     package mutating func append(_ record: JournalRecord) throws -> JournalRecord {
         var record = record
-        record.sequence = (records.last?.sequence ?? 0) + 1
+        record.sequence = lastSequence + 1
         record.time = WallClock.now()
         record.pid = ProcessControl.id
         let json = try record.encoded()
@@ -83,12 +126,161 @@ package struct Journal: Sendable {
             if size == 0 { try FileSystem.syncDirectory(FileSystem.parent(of: path)) }
         }
         records.append(record)
+        activeRecordCount += 1
         validByteCount += line.count
         hasTornTail = false
         return record
     }
 
+    /// Archives the active file and starts a new one with `state` as its checkpoint, so that a
+    /// reader reads only what follows. Call only under the home's lock with no transaction open.
+    ///
+    /// Crash safety: the active file is hard-linked into the archive as `<first>-<last>` (the
+    /// archive directory fsync'd), the new file is written and fsync'd under a temporary name,
+    /// then renamed over the journal (the home fsync'd). A kill before the rename leaves the
+    /// journal as it was (the archive then holds a second name of it, which readers ignore and
+    /// the next rotation reuses); after it, the new file.
+    /// - Parameter hook: called at `checkpoint-archived`, `checkpoint-written` and
+    ///   `checkpoint-installed` (crash tests).
+    /// - Throws: ``SystemError``, or ``StorageError`` when the archive holds another file under
+    ///   the segment's name; the journal is then as it was.
+    package mutating func rotate(keeping state: JournalCheckpoint.State, hook: (String) throws -> Void = { _ in }) throws {
+        guard activeRecordCount > 0, let first = records.dropFirst(records.count - activeRecordCount).first, lastSequence >= 2 else { return }
+        let parent = FileSystem.parent(of: path)
+        if hasTornTail {
+            let fd = try FileDescriptor.open(path, [.writeOnly, .noFollow])
+            try fd.closeAfter {
+                try fd.truncate(to: validByteCount)
+                try fd.sync()
+            }
+            hasTornTail = false
+        }
+        if !FileSystem.isDirectory(archive) {
+            try FileSystem.createDirectory(archive, mode: 0o755)
+            try FileSystem.syncDirectory(parent)
+        }
+        let segment = archive + "/\(first.sequence)-\(lastSequence)"
+        let active = try FileSystem.status(path, followLinks: false)
+        if let existing = try FileSystem.statusIfPresent(segment, followLinks: false) {
+            guard existing.inode == active.inode, existing.device == active.device else {
+                throw StorageError.unusableJournal(path: segment, reason: "the archive already holds another file by that name")
+            }
+        } else {
+            try FileSystem.link(path, to: segment)
+        }
+        // A second name an interrupted rotation gave this same file, with fewer records, goes.
+        for stale in Self.segments(in: archive) where stale.first == first.sequence && stale.last != lastSequence {
+            let name = archive + "/" + stale.name
+            if let info = try FileSystem.statusIfPresent(name, followLinks: false), info.inode == active.inode, info.device == active.device {
+                try FileSystem.removeFile(name)
+            }
+        }
+        try FileSystem.syncDirectory(archive)
+        try hook("checkpoint-archived")
+        let checkpoint = JournalCheckpoint(through: lastSequence, time: WallClock.now(), state: state)
+        let line = try checkpoint.line()
+        let draft = path + ".checkpoint"
+        try FileSystem.removeTree(draft)
+        let fd = try FileDescriptor.open(draft, [.writeOnly, .create, .exclusive, .noFollow], mode: 0o644)
+        try fd.closeAfter {
+            try fd.writeAll(line)
+            try fd.sync()
+        }
+        try hook("checkpoint-written")
+        try FileSystem.rename(draft, to: path)
+        try FileSystem.syncDirectory(parent)
+        self.checkpoint = checkpoint
+        records = []
+        activeRecordCount = 0
+        checkpointRefusal = nil
+        validByteCount = line.count
+        try hook("checkpoint-installed")
+    }
+
+    /// The archived segments, `(first, last, name)`, in order of their first record.
+    package static func segments(in archive: String) -> [(first: Int, last: Int, name: String)] {
+        let names = (try? FileSystem.contentsOfDirectory(archive)) ?? []
+        return names.compactMap { name -> (Int, Int, String)? in
+            let parts = name.split(separator: "-", omittingEmptySubsequences: false)
+            guard parts.count == 2, let first = Int(parts[0]), let last = Int(parts[1]), first >= 1, first <= last,
+                  String(first) == parts[0], String(last) == parts[1] else { return nil }
+            return (first, last, name)
+        }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
+    }
+
+    /// Records 1 through `through` (all the archive holds when nil) from the archived segments:
+    /// a chain of segments each starting where the previous ended; a segment's first line may be
+    /// the checkpoint it was written behind, which is skipped. Segments past `through` (left by
+    /// a rotation killed before its rename) are not read.
+    private static func archivedRecords(_ archive: String, through: Int?, journal: String) throws -> [JournalRecord] {
+        var records: [JournalRecord] = []
+        var next = 1
+        // Of two names with the same first record (a rotation killed before its rename, then
+        // more records appended), the longer one within `through` holds the records.
+        let usable = segments(in: archive).filter { $0.last <= (through ?? .max) }
+        for segment in usable where segment.first == next && !usable.contains(where: { $0.first == segment.first && $0.last > segment.last }) {
+            let path = archive + "/" + segment.name
+            guard let bytes = try FileSystem.readOwnFile(path) else { continue }
+            var lines = try Self.lines(bytes, path: path, firstMayBeDamaged: segment.first > 1)
+            if lines.damagedFirst == nil, segment.first > 1, let first = lines.lines.first, JournalCheckpoint.claims(first.json) {
+                lines.lines.removeFirst()
+            }
+            let read = try decode(lines.lines, path: path)
+            guard read.first?.sequence == segment.first, read.last?.sequence == segment.last else {
+                throw StorageError.corruptJournal(path: path, line: 1, reason: "it does not hold records \(segment.first)–\(segment.last), as its name says")
+            }
+            records += read
+            next = segment.last + 1
+        }
+        if let through, next != through + 1 {
+            throw StorageError.corruptJournal(path: journal, line: 1, reason: "its checkpoint cannot be used and the archive \(archive) does not hold records \(next)–\(through)")
+        }
+        return records
+    }
+
     // MARK: - Internals
+
+    /// The whole, checksummed lines of `bytes`. A damaged first line is returned apart when
+    /// `firstMayBeDamaged` (it may be a damaged checkpoint, whose records the archive holds).
+    private static func lines(_ bytes: [UInt8], path: String, firstMayBeDamaged: Bool) throws
+        -> (lines: [(number: Int, json: ArraySlice<UInt8>)], damagedFirst: Result<ArraySlice<UInt8>, JournalFieldError>?,
+            validByteCount: Int, hasTornTail: Bool) {
+        var lines: [(number: Int, json: ArraySlice<UInt8>)] = []
+        var damagedFirst: Result<ArraySlice<UInt8>, JournalFieldError>?
+        var validByteCount = 0
+        var hasTornTail = false
+        var lineStart = 0
+        var number = 0
+        while lineStart < bytes.count {
+            let newline = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n"))
+            let lineEnd = newline ?? bytes.count
+            number += 1
+            do {
+                guard newline != nil else { throw JournalLineError("the line is unfinished") }
+                lines.append((number, try Self.checkedJSON(bytes[lineStart..<lineEnd])))
+                validByteCount = lineEnd + 1
+            } catch let error as JournalLineError {
+                // Only a last line without its newline is a torn write; a complete line that
+                // fails its checksum is damage, the last one included.
+                if newline == nil {
+                    hasTornTail = true
+                } else if number == 1 && firstMayBeDamaged {
+                    damagedFirst = .failure(JournalFieldError("line 1: \(error.reason)"))
+                    validByteCount = lineEnd + 1
+                } else {
+                    throw StorageError.corruptJournal(path: path, line: number, reason: error.reason)
+                }
+            }
+            lineStart = lineEnd + 1
+        }
+        return (lines, damagedFirst, validByteCount, hasTornTail)
+    }
+
+    /// The `sequence` of a record's JSON, read without decoding the rest.
+    private static func sequence(of json: ArraySlice<UInt8>) -> Int? {
+        struct Sequence: Decodable { var sequence: Int }
+        return try? JSONDecoder().decode(Sequence.self, from: Data(json)).sequence
+    }
 
     private struct JournalLineError: Error {
         let reason: String

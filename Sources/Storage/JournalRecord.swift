@@ -241,6 +241,8 @@ extension JournalRecord {
             event = .abort(transaction: try reader.transaction(), reason: try reader.optionalString("reason") ?? "")
         case "prune":
             event = .prune(version: try reader.digest("to"))
+        case "checkpoint":
+            throw JournalFieldError("a checkpoint can only be a journal's first line")
         default:
             event = .unknown(kind: kind, versions: Self.digests(in: value))
         }

@@ -22,7 +22,10 @@ enum CommandTree {
 
     static let history = CommandSpec(
         path: ["self-upgrade", "history"], abstract: "List the versions that have been current, derived from the journal.",
-        options: [CommandSpec.json, CommandSpec.home])
+        discussion: "The newest 20 rows by default (every row with --json), numbered from the first; the whole journal is read, its archived segments in <home>/journal.d included.",
+        options: [.init(name: "limit", value: "N", help: "Show the newest N rows (default 20; with --json, all)."),
+                  .init(name: "all", help: "Show every row."),
+                  CommandSpec.json, CommandSpec.home])
 
     static let status = CommandSpec(
         path: ["self-upgrade", "status"], abstract: "Show the current version, the store and any unfinished transaction.",

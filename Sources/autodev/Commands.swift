@@ -188,12 +188,17 @@ enum ReportCommands {
     static func history(_ arguments: ParsedArguments) throws -> Int32 {
         let (session, code) = try Session.begin(arguments, readOnly: true)
         guard let session else { return code }
-        let rows = try session.upgrader.history()
+        // A script reading --json gets every row unless it asks for fewer; a terminal the newest 20.
+        let asked = try ChannelCommands.integer("limit", arguments, CommandTree.history, range: 1...Int(Int32.max))
+        let limit = arguments.has("all") ? nil : asked ?? (session.json ? nil : 20)
+        let (total, rows) = try session.upgrader.history(newest: limit)
         if session.json {
             try Output.json(rows)
         } else {
+            let skipped = total - rows.count
+            if skipped > 0 { Output.out("\(skipped) older row(s) not shown (--limit N shows the newest N, --all every row)") }
             Output.out(Output.table(["#", "ID", "VERSION", "SINCE", "VIA", "SOURCE"], rows.enumerated().map { index, row in
-                ["\(index + 1)", row.short + (row.current ? " *" : row.present ? "" : " (missing)"), Output.escaped(row.version ?? "?", keepingNewlines: false), row.since, row.via, Output.escaped(row.source ?? "", keepingNewlines: false)]
+                ["\(skipped + index + 1)", row.short + (row.current ? " *" : row.present ? "" : " (missing)"), Output.escaped(row.version ?? "?", keepingNewlines: false), row.since, row.via, Output.escaped(row.source ?? "", keepingNewlines: false)]
             }))
         }
         return ExitCode.success

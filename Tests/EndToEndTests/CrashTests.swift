@@ -50,6 +50,36 @@ struct CrashTests {
         #expect(current == (point == "kill-after-check" ? second : first))
     }
 
+    @Test("killed while the journal is archived behind a checkpoint: readable, nothing lost, the next checkpoint goes through",
+          arguments: ["kill-checkpoint-archived", "kill-checkpoint-written", "kill-checkpoint-installed"])
+    func checkpointBoundary(point: String) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        // A checkpoint after every commit: the upgrade's confirmation writes the first one.
+        try #"{"journalCheckpointRecords":4}"#.write(toFile: harness.home + "/config.json", atomically: true, encoding: .utf8)
+        let old = try harness.current()
+        let candidate = try harness.candidate()
+        let new = SHA256.hash(data: try Data(contentsOf: URL(fileURLWithPath: candidate))).hex
+        let result = try harness.run(["self-upgrade", "--from-binary", candidate], environment: ["AUTODEV_FAILPOINT": point])
+        #expect(result.status == SIGKILL, "\(point): the process was not killed (\(result.status)): \(result.stderr)")
+        // The commit came before the checkpoint: the upgrade stands whatever the checkpoint's fate.
+        #expect(try harness.expectRecovered(to: [old, new], "\(point)") == new)
+        let firstLine = try #require(try harness.journalLines().first)
+        #expect(firstLine.contains(#""kind":"checkpoint""#) == (point == "kill-checkpoint-installed"), "\(point)")
+        func history() throws -> [String] {
+            let rows = try JSONSerialization.jsonObject(with: Data(try harness.run(["self-upgrade", "history", "--all", "--json"]).stdout.utf8))
+            return ((rows as? [[String: Any]]) ?? []).compactMap { $0["via"] as? String }
+        }
+        #expect(try history() == ["adopt", "upgrade"], "\(point)")
+        // The home works on: a rollback commits and checkpoints, and the whole history is still told.
+        #expect(try harness.run(["self-upgrade", "rollback", "--yes"]).status == 0)
+        #expect(try harness.current() == old)
+        #expect(try harness.journalLines().first?.contains(#""kind":"checkpoint""#) == true)
+        #expect(try history() == ["adopt", "upgrade", "rollback"], "\(point)")
+        #expect(!FileManager.default.fileExists(atPath: harness.home + "/journal.checkpoint"), "\(point)")
+    }
+
     @Test("SIGKILL at 100 random moments of an upgrade")
     func randomKills() throws {
         let harness = try Harness()

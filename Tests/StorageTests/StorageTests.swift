@@ -247,13 +247,13 @@ struct JournalFormatTests {
         let other = String(repeating: "cd", count: 32)
         let (directory, path) = try write([
             #"{"kind":"adopt","sequence":1,"time":1,"to":"\#(id)","v":1}"#,
-            #"{"kind":"checkpoint","sequence":2,"time":2,"v":2,"pinned":["\#(other)"],"note":"x"}"#,
+            #"{"kind":"pin","sequence":2,"time":2,"v":2,"pinned":["\#(other)"],"note":"x"}"#,
             #"{"kind":"prune","sequence":3,"time":3,"to":"\#(other)","v":2,"why":"a field from the future"}"#,
         ])
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let journal = try Journal(path: path)
         #expect(journal.records.count == 3)
-        #expect(journal.records[1].event == .unknown(kind: "checkpoint", versions: [SHA256Digest(hex: other)!]))
+        #expect(journal.records[1].event == .unknown(kind: "pin", versions: [SHA256Digest(hex: other)!]))
         #expect(journal.records[2].format == 2)
         var appended = journal
         try appended.append(JournalRecord(.commit(transaction: "t", to: nil)))

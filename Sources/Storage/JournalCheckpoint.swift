@@ -1,0 +1,220 @@
+import FoundationEssentials
+import Integrity
+
+/// What the journal proves up to one record, in a form read in constant time: the first line of
+/// an active journal whose older records were archived (``Journal/rotate(keeping:hook:)``).
+///
+/// On disk it is one line framed like a record (`<crc32 hex> <json>`), whose JSON is
+/// `{"kind":"checkpoint","sequence":<last record covered>,"time":…,"v":1,"format":1,
+/// "state":"<the state's JSON, as a string>","sha256":"<SHA-256 of that string>"}`. Its
+/// `sequence` is never 1, so a release older than checkpoints, which requires a journal to start
+/// at record 1 with the home's adoption, refuses such a journal ("it starts at record N, not 1")
+/// instead of misreading it.
+///
+/// A checkpoint is believed only when its frame, digest, format and every value check out; one
+/// that does not is set aside and the records it stands for are read from the archive instead.
+/// It proves nothing the records it summarises did not: a user who can write the home can write
+/// either.
+package struct JournalCheckpoint: Sendable, Equatable {
+    /// The checkpoint format this release writes and reads.
+    package static let currentFormat = 1
+    /// Largest number of history entries (or named versions) a checkpoint may hold.
+    static let largestList = 100_000
+
+    /// One version in force, as the ledger tells it.
+    package struct Entry: Codable, Sendable, Equatable {
+        package var id: SHA256Digest
+        package var version: String?
+        package var since: Double
+        /// `adopt`, `upgrade`, `rollback` or `repair`.
+        package var via: String
+        package var transaction: String?
+        package var source: String?
+
+        package init(id: SHA256Digest, version: String?, since: Double, via: String, transaction: String?, source: String?) {
+            self.id = id
+            self.version = version
+            self.since = since
+            self.via = via
+            self.transaction = transaction
+            self.source = source
+        }
+    }
+
+    /// A version and a name.
+    package struct Named: Codable, Sendable, Equatable {
+        package var id: SHA256Digest
+        package var name: String
+        package init(id: SHA256Digest, name: String) {
+            self.id = id
+            self.name = name
+        }
+    }
+
+    /// A version and the position (0-based, in journal order) of a transaction.
+    package struct Position: Codable, Sendable, Equatable {
+        package var id: SHA256Digest
+        package var position: Int
+        package init(id: SHA256Digest, position: Int) {
+            self.id = id
+            self.position = position
+        }
+    }
+
+    /// A transaction with a log directory, and its position.
+    package struct Logged: Codable, Sendable, Equatable {
+        package var transaction: String
+        package var position: Int
+        package init(transaction: String, position: Int) {
+            self.transaction = transaction
+            self.position = position
+        }
+    }
+
+    /// What the records up to ``through`` prove, restricted to what a command can still need.
+    package struct State: Codable, Sendable, Equatable {
+        /// The summarised journal started with record 1, an adoption.
+        package var wellFormed: Bool
+        /// How many transactions the summarised records began.
+        package var transactions: Int
+        /// The latest entry of each version still needed, in history order.
+        package var history: [Entry]
+        /// The version name each needed version was last given by an adoption or a step.
+        package var versionNames: [Named]
+        /// The version name the latest transaction to each needed version reported.
+        package var transactionNames: [Named]
+        package var pruned: [SHA256Digest]
+        package var known: [SHA256Digest]
+        package var namedByUnknown: [SHA256Digest]
+        /// The first committed transaction that brought each needed version.
+        package var firstBrought: [Position]
+        /// Transactions that had a log directory when the checkpoint was written.
+        package var logged: [Logged]
+
+        package init(wellFormed: Bool, transactions: Int, history: [Entry], versionNames: [Named], transactionNames: [Named],
+                     pruned: [SHA256Digest], known: [SHA256Digest], namedByUnknown: [SHA256Digest],
+                     firstBrought: [Position], logged: [Logged]) {
+            self.wellFormed = wellFormed
+            self.transactions = transactions
+            self.history = history
+            self.versionNames = versionNames
+            self.transactionNames = transactionNames
+            self.pruned = pruned
+            self.known = known
+            self.namedByUnknown = namedByUnknown
+            self.firstBrought = firstBrought
+            self.logged = logged
+        }
+    }
+
+    /// The last record the checkpoint stands for.
+    package var through: Int
+    package var time: Double
+    package var format: Int
+    package var state: State
+
+    package init(through: Int, time: Double, state: State) {
+        self.through = through
+        self.time = time
+        self.format = Self.currentFormat
+        self.state = state
+    }
+}
+
+// MARK: - Encoding
+
+extension JournalCheckpoint {
+    private struct Line: Codable {
+        var kind: String
+        var sequence: Int
+        var time: Double
+        var v: Int
+        var format: Int
+        var state: String
+        var sha256: String
+    }
+
+    /// The checkpoint's line, newline included.
+    package func line() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let stateText = String(decoding: try encoder.encode(state), as: UTF8.self)
+        let json = Array(try encoder.encode(Line(kind: "checkpoint", sequence: through, time: time, v: JournalRecord.currentFormat,
+                                                 format: format, state: stateText, sha256: SHA256.hash(data: Array(stateText.utf8)).hex)))
+        let checksum = String(CRC32.checksum(json), radix: 16)
+        return Array((String(repeating: "0", count: 8 - checksum.count) + checksum + " ").utf8) + json + [UInt8(ascii: "\n")]
+    }
+
+    /// True when a line's JSON claims to be a checkpoint (whether or not it is a sound one).
+    static func claims(_ json: ArraySlice<UInt8>) -> Bool {
+        let marker = Array(#""kind":"checkpoint""#.utf8)
+        guard json.count >= marker.count else { return false }
+        var index = json.startIndex
+        while index + marker.count <= json.endIndex {
+            if json[index..<index + marker.count].elementsEqual(marker) { return true }
+            index += 1
+        }
+        return false
+    }
+
+    /// Reads a checkpoint from its line's JSON (checksum already checked), checking its digest,
+    /// its format and every value.
+    /// - Throws: ``JournalFieldError`` saying what is wrong.
+    init(json: ArraySlice<UInt8>) throws(JournalFieldError) {
+        let line: Line
+        do {
+            line = try JSONDecoder().decode(Line.self, from: Data(json))
+        } catch {
+            throw JournalFieldError("not a checkpoint: \(error)")
+        }
+        guard line.kind == "checkpoint" else { throw JournalFieldError("not a checkpoint") }
+        guard line.format == Self.currentFormat else {
+            throw JournalFieldError("checkpoint format \(line.format) is not format \(Self.currentFormat), the one this release reads")
+        }
+        guard (2...JournalRecord.largestSequence).contains(line.sequence) else { throw JournalFieldError("'sequence' is out of range (\(line.sequence))") }
+        guard line.time.isFinite, (0...JournalRecord.latestTime).contains(line.time) else { throw JournalFieldError("'time' is out of range") }
+        guard SHA256.hash(data: Array(line.state.utf8)).hex == line.sha256 else { throw JournalFieldError("its digest does not match its state") }
+        let state: State
+        do {
+            state = try JSONDecoder().decode(State.self, from: Data(line.state.utf8))
+        } catch {
+            throw JournalFieldError("its state cannot be read: \(error)")
+        }
+        try Self.check(state, through: line.sequence)
+        self.through = line.sequence
+        self.time = line.time
+        self.format = line.format
+        self.state = state
+    }
+
+    /// Every value in range and consistent: a checkpoint edited by hand is refused, not believed.
+    private static func check(_ state: State, through: Int) throws(JournalFieldError) {
+        let vias: Set<String> = ["adopt", "upgrade", "rollback", "repair"]
+        guard state.wellFormed else { throw JournalFieldError("it summarises a journal that does not start with the adoption") }
+        guard (0...through).contains(state.transactions) else { throw JournalFieldError("'transactions' is out of range") }
+        guard !state.history.isEmpty else { throw JournalFieldError("its history is empty") }
+        for list in [state.history.count, state.versionNames.count, state.transactionNames.count, state.pruned.count, state.known.count,
+                     state.namedByUnknown.count, state.firstBrought.count, state.logged.count] where list > largestList {
+            throw JournalFieldError("a list holds \(list) items")
+        }
+        var seen = Set<SHA256Digest>()
+        for entry in state.history {
+            guard vias.contains(entry.via) else { throw JournalFieldError("a history entry came via '\(entry.via)'") }
+            guard entry.since.isFinite, (0...JournalRecord.latestTime).contains(entry.since) else {
+                throw JournalFieldError("a history entry's time is out of range")
+            }
+            guard seen.insert(entry.id).inserted else { throw JournalFieldError("version \(entry.id.short) appears twice in its history") }
+            if let transaction = entry.transaction { try checkTransaction(transaction) }
+        }
+        for position in state.firstBrought.map(\.position) + state.logged.map(\.position) where !(0..<state.transactions).contains(position) {
+            throw JournalFieldError("a transaction position is out of range (\(position))")
+        }
+        for logged in state.logged { try checkTransaction(logged.transaction) }
+    }
+
+    private static func checkTransaction(_ id: String) throws(JournalFieldError) {
+        guard !id.isEmpty, id.utf8.count <= 200, !id.contains("/"), id != ".", id != ".." else {
+            throw JournalFieldError("'\(id)' is not a transaction id")
+        }
+    }
+}

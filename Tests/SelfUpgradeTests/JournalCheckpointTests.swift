@@ -1,0 +1,184 @@
+import Foundation
+import Integrity
+import Platform
+import SelfUpgrade
+import Storage
+import Testing
+
+@Suite("Journal checkpoints: the state from checkpoint and tail is the state from the whole log")
+struct JournalCheckpointTests {
+    /// A demo home that checkpoints every `every` records and keeps `keep` versions.
+    func demo(every: Int = 16, keep: Int = 3) throws -> (Demo, Upgrader) {
+        let demo = try Demo()
+        var configuration = UpgradeConfiguration()
+        configuration.journalCheckpointRecords = every
+        configuration.historyLimit = keep
+        return (demo, try Upgrader(home: demo.home, program: Demo.program, configuration: configuration))
+    }
+
+    /// The whole log, read from the archive and the active file.
+    func fullLedger(_ home: Home) throws -> Ledger {
+        Ledger(try Journal(path: home.journal, replayingArchive: true))
+    }
+
+    /// Every answer a command takes from the ledger, from the checkpoint and tail and from the whole log.
+    func expectSameAnswers(_ upgrader: Upgrader, _ home: Home, _ comment: Comment) throws {
+        let active = try Journal(path: home.journal)
+        let fast = Ledger(active)
+        let full = try fullLedger(home)
+        let stored = try VersionStore(home: home).list()
+        #expect(fast.current == full.current, comment)
+        #expect(fast.previous == full.previous, comment)
+        #expect(fast.isWellFormed == full.isWellFormed, comment)
+        #expect(fast.transactionCount == full.transactionCount, comment)
+        for limit in [2, 3, 5, 16] {
+            #expect(fast.retained(limit: limit) == full.retained(limit: limit), comment)
+            #expect(fast.prunable(stored: stored, linked: try home.currentVersion(), limit: limit)
+                    == full.prunable(stored: stored, linked: try home.currentVersion(), limit: limit), comment)
+        }
+        for id in Set(stored).union(fast.retained(limit: 16)) {
+            #expect(fast.versionName(of: id) == full.versionName(of: id), comment)
+        }
+        // Logs are removed only where a directory exists: the checkpoint remembers only those.
+        let logs = Set((try? FileSystem.contentsOfDirectory(home.logs)) ?? [])
+        #expect(fast.transactionsBeforeOldestKept(stored: Set(stored)).filter(logs.contains)
+                == full.transactionsBeforeOldestKept(stored: Set(stored)).filter(logs.contains), comment)
+        #expect(try upgrader.status(ledger: fast) == upgrader.status(ledger: full), comment)
+        #expect(try upgrader.status() == upgrader.status(ledger: full), comment)
+        #expect(try upgrader.history().count == full.history.count, comment)
+    }
+
+    @Test("10,000 transactions in one home: status, history and rollback target from checkpoint and tail match the whole log")
+    func tenThousandTransactions() throws {
+        let (demo, upgrader) = try demo(every: 64)
+        defer { demo.cleanUp() }
+        // Durability is not what this test checks: fsync is skipped so 10,000 transactions run in seconds.
+        try SystemCalls.withFaults({ $0.fsync = { _ in 0 } }) {
+            var upgrades = 0
+            for count in 1...10_000 {
+                if count % 1_000 == 1 {
+                    upgrades += 1
+                    _ = try upgrader.upgrade(fromBinary: try demo.candidate("2.\(upgrades)"), options: Demo.noRestart)
+                } else {
+                    let before = Ledger(try Journal(path: demo.home.journal, replayingArchive: count % 1_000 == 0)).previous
+                    let back = try upgrader.rollback(to: nil, options: Demo.noRestart)
+                    #expect(back.to.digest == before)
+                }
+                if count % 1_000 == 0 { try expectSameAnswers(upgrader, demo.home, "after \(count) transactions") }
+            }
+        }
+        let active = try Journal(path: demo.home.journal)
+        #expect(active.checkpoint != nil)
+        #expect(active.activeRecordCount < 64)
+        // What is read on every command stays small: the checkpoint holds only what is still needed.
+        #expect(try FileSystem.status(demo.home.journal).size < 64 * 1024)
+        #expect(try fullLedger(demo.home).transactionCount == 10_000)
+        // Versions beyond the limit were pruned along the way, and the archive covers every record.
+        #expect(try VersionStore(home: demo.home).list().count == 3)
+        #expect(try upgrader.history(newest: 5).total == 10_001)
+        #expect(try upgrader.history(newest: 5).rows.last?.current == true)
+    }
+
+    /// A home whose active journal starts with a checkpoint, after a few upgrades and rollbacks.
+    func checkpointed() throws -> (Demo, Upgrader) {
+        let (demo, upgrader) = try demo(every: 8)
+        _ = try upgrader.upgrade(fromBinary: try demo.candidate("2.0"), options: Demo.noRestart)
+        _ = try upgrader.upgrade(fromBinary: try demo.candidate("3.0"), options: Demo.noRestart)
+        for _ in 0..<5 { _ = try upgrader.rollback(to: nil, options: Demo.noRestart) }
+        #expect(try Journal(path: demo.home.journal).checkpoint != nil)
+        return (demo, upgrader)
+    }
+
+    /// Replaces the active journal's first line.
+    func replaceFirstLine(_ home: Home, _ edit: (String) -> String) throws {
+        let text = try String(contentsOfFile: home.journal, encoding: .utf8)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        lines[0] = edit(lines[0])
+        try lines.joined(separator: "\n").write(toFile: home.journal, atomically: true, encoding: .utf8)
+    }
+
+    /// A line framed with a checksum that matches its JSON.
+    static func framed(_ json: String) -> String {
+        let checksum = String(CRC32.checksum(Array(json.utf8)), radix: 16)
+        return String(repeating: "0", count: 8 - checksum.count) + checksum + " " + json
+    }
+
+    static func json(of line: String) -> String { String(line.dropFirst(9)) }
+
+    @Test("a damaged or edited checkpoint is refused and the records are read from the archive",
+          arguments: ["checksum", "digest", "values", "format"])
+    func damagedCheckpoint(damage: String) throws {
+        let (demo, upgrader) = try checkpointed()
+        defer { demo.cleanUp() }
+        let expected = try upgrader.status()
+        try replaceFirstLine(demo.home) { line in
+            switch damage {
+            case "checksum": return line.replacingOccurrences(of: "rollback", with: "upgrade!")
+            case "digest": return Self.framed(Self.json(of: line).replacingOccurrences(of: #"\"rollback\""#, with: #"\"upgrade\""#))
+            case "format": return Self.framed(Self.json(of: line).replacingOccurrences(of: #""format":1"#, with: #""format":2"#))
+            default:
+                // A forger who recomputes the digest: a value out of range is still refused.
+                var object = try! JSONSerialization.jsonObject(with: Data(Self.json(of: line).utf8)) as! [String: Any]
+                let state = (object["state"] as! String).replacingOccurrences(of: #""transactions":"#, with: #""transactions":-"#)
+                object["state"] = state
+                object["sha256"] = SHA256.hash(data: Array(state.utf8)).hex
+                let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+                return Self.framed(String(decoding: data, as: UTF8.self))
+            }
+        }
+        let journal = try Journal(path: demo.home.journal)
+        #expect(journal.checkpoint == nil)
+        #expect(journal.checkpointRefusal != nil)
+        #expect(journal.records.first?.sequence == 1)
+        #expect(try upgrader.status() == expected)
+        #expect(try upgrader.history().count == expected.transactions + 1)
+        // The home works on, and the next checkpoint is a sound one again.
+        for _ in 0..<3 { _ = try upgrader.rollback(to: nil, options: Demo.noRestart) }
+        #expect(try Journal(path: demo.home.journal).checkpoint != nil)
+        try expectSameAnswers(upgrader, demo.home, "after \(damage)")
+    }
+
+    @Test("a damaged checkpoint without its archive is refused, and repair rebuilds the journal and keeps the archive aside")
+    func damagedCheckpointWithoutArchive() throws {
+        let (demo, upgrader) = try checkpointed()
+        defer { demo.cleanUp() }
+        let current = try demo.home.currentVersion()
+        let archive = demo.home.journal + ".d"
+        let segments = try FileSystem.contentsOfDirectory(archive).sorted()
+        try FileSystem.removeFile(archive + "/" + segments[0])
+        try replaceFirstLine(demo.home) { $0.replacingOccurrences(of: "rollback", with: "upgrade!") }
+        let error = #expect(throws: UpgradeError.self) { try upgrader.status() }
+        #expect(error?.description.contains("does not hold records 1–") == true)
+        #expect(try demo.home.currentVersion() == current)
+        let report = try upgrader.repair()
+        #expect(report.repaired && report.current == current.map(VersionID.init))
+        #expect(!FileSystem.exists(archive))
+        #expect(FileSystem.isDirectory(try #require(report.keptAs) + ".d"))
+        #expect(try upgrader.status().current?.id == current?.hex)
+    }
+
+    @Test("a checkpoint elsewhere than the first line is corruption")
+    func checkpointInTheMiddle() throws {
+        let (demo, upgrader) = try checkpointed()
+        defer { demo.cleanUp() }
+        let text = try String(contentsOfFile: demo.home.journal, encoding: .utf8)
+        let first = String(text.prefix { $0 != "\n" })
+        try (text + first + "\n").write(toFile: demo.home.journal, atomically: true, encoding: .utf8)
+        #expect(throws: UpgradeError.self) { try upgrader.status() }
+    }
+
+    @Test("a journal cut at a record boundary behind its checkpoint is still refused")
+    func cutAfterCheckpoint() throws {
+        let (demo, upgrader) = try checkpointed()
+        defer { demo.cleanUp() }
+        // A rollback after the checkpoint, so that losing the records after it loses a version change.
+        while try Journal(path: demo.home.journal).activeRecordCount == 0 { _ = try upgrader.rollback(to: nil, options: Demo.noRestart) }
+        let text = try String(contentsOfFile: demo.home.journal, encoding: .utf8)
+        try (String(text.prefix { $0 != "\n" }) + "\n").write(toFile: demo.home.journal, atomically: true, encoding: .utf8)
+        let linked = try demo.home.currentVersion()
+        #expect(Ledger(try Journal(path: demo.home.journal)).current != linked)
+        let error = #expect(throws: UpgradeError.self) { try upgrader.rollback(to: nil, options: Demo.noRestart) }
+        #expect(error?.description.contains("does not explain") == true)
+        #expect(try demo.home.currentVersion() == linked)
+    }
+}
