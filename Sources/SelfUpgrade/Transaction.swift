@@ -85,8 +85,12 @@ package struct TransactionContext {
                 let start = MonotonicClock.now()
                 let outcome = try step.run(&self)
                 ran = true
+                // A rollback's critical path fsyncs only its intent (`begin`), the link flip and
+                // its commit: a step record lost in a power cut reads as a transaction that had
+                // not swapped, which recovery undoes (the link put back to `from`).
                 try journal.append(JournalRecord(.step(transaction: transaction, step: step.name,
-                                                       to: outcome.to, version: outcome.version)))
+                                                       to: outcome.to, version: outcome.version)),
+                                   durable: operation != .rollback)
                 let seconds = MonotonicClock.seconds(since: start)
                 timings.append((step.name, seconds))
                 upgrader.progress(.finished(step: step.name.rawValue, seconds: seconds))

@@ -101,11 +101,14 @@ package struct Journal: Sendable {
         }
     }
 
-    /// Appends a record durably (write of one whole line, then fsync), first cutting off a torn tail.
+    /// Appends a record (write of one whole line, then fsync), first cutting off a torn tail.
+    /// - Parameter durable: false skips the fsync: for a record whose loss in a power cut leaves
+    ///   a state recovery already handles (a rollback's step records, between its durable `begin`
+    ///   and its durable `commit`, whose fsync also makes them durable).
     /// - Returns: the record as written, with its sequence number and time.
     /// - Throws: ``SystemError``; the journal in memory is then unchanged.
     @discardableResult
-    package mutating func append(_ record: JournalRecord) throws -> JournalRecord {
+    package mutating func append(_ record: JournalRecord, durable: Bool = true) throws -> JournalRecord {
         var record = record
         record.sequence = lastSequence + 1
         record.time = WallClock.now()
@@ -122,7 +125,7 @@ package struct Journal: Sendable {
             let size = try fd.status().size
             if size != validByteCount { try fd.truncate(to: validByteCount) }
             try fd.writeAll(line)
-            try fd.sync()
+            if durable || size == 0 { try fd.sync() }
             if size == 0 { try FileSystem.syncDirectory(FileSystem.parent(of: path)) }
         }
         records.append(record)
