@@ -171,6 +171,11 @@ package struct FileStatus: Sendable, Equatable {
     package var device: UInt64
     package var inode: UInt64
     package var modificationSeconds: Int
+    /// Last modification of the content, in nanoseconds since the epoch.
+    package var modificationNanoseconds: Int64
+    /// Last change of the content or the inode (mode, links, owner), in nanoseconds since the
+    /// epoch: set by the kernel to the current time, never to a value a caller chooses.
+    package var changeNanoseconds: Int64
     /// How many names (hard links) the file has.
     package var linkCount: Int
     package var owner: uid_t
@@ -188,6 +193,8 @@ package struct FileStatus: Sendable, Equatable {
         device = UInt64(info.st_dev)
         inode = UInt64(info.st_ino)
         modificationSeconds = Int(info.st_mtim.tv_sec)
+        modificationNanoseconds = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        changeNanoseconds = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
         linkCount = Int(info.st_nlink)
         owner = info.st_uid
         group = info.st_gid

@@ -50,6 +50,24 @@ package enum ProcessControl {
         throw SystemError("execute", path: path, errno: error)
     }
 
+    /// Replaces this process's program with the file open at `descriptor` (`fexecve`): the very
+    /// file that was checked through it, whatever has been renamed over its path since. A script
+    /// cannot be run this way (its interpreter would open `/dev/fd/N`, closed at exec): it is
+    /// exec'd by `path`. Returns only by throwing.
+    /// - Throws: ``SystemError`` "execute".
+    package static func exec(descriptor: FileDescriptor, path: String, arguments: [String], environment: [String: String]) throws(SystemError) -> Never {
+        let envp = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        fflush(nil)
+        let error = withCStrings(arguments) { argv in
+            withCStrings(envp) { env in
+                _ = fexecve(descriptor.rawValue, argv, env)
+                return Errno.current
+            }
+        }
+        if error == .noSuchFile { try exec(path, arguments: arguments, environment: environment) }
+        throw SystemError("execute", path: path, errno: error)
+    }
+
     /// Sends SIGKILL to this process: used by crash tests' fail points. Does not return.
     package static func killSelf() -> Never {
         _ = kill(getpid(), SIGKILL)

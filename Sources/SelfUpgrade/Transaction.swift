@@ -50,6 +50,8 @@ package struct TransactionContext {
     /// The version the candidate's self-check must report (a release's listed version).
     package var expectedVersion: String?
     var verification: Verifier.Result?
+    /// The target's binary, opened and checked by the check step: what a restart executes.
+    var checkedBinary: FileDescriptor?
     /// The test run's summary line, for a source upgrade.
     package var testSummary: String?
     /// Run first on every abort: stops what a step left running (a source build's tools).
@@ -212,12 +214,16 @@ private struct StillCurrent: Error, CustomStringConvertible {
     var description: String { "\(link) still names \(version), so the staged version is kept" }
 }
 
-/// Re-hashes a stored version before it is trusted again (rollback): invariant 6.
+/// Proves a stored version is the file that was hashed before it is trusted again (rollback):
+/// its identity, or its bytes where the identity does not match (``VersionStore/openChecked(_:)``).
+/// The descriptor checked is the one the restart executes. Invariant 6.
 struct CheckIntegrityStep: TransactionStep {
     let name = StepName.check
 
     package func run(_ context: inout TransactionContext) throws -> StepOutcome {
-        try context.upgrader.store.verify(context.target!)
+        let checked = try context.upgrader.store.openChecked(context.target!)
+        try? context.checkedBinary?.close()
+        context.checkedBinary = checked.descriptor
         return StepOutcome(to: context.target)
     }
 }

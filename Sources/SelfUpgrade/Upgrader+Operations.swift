@@ -156,6 +156,7 @@ extension Upgrader {
 
         var context = try TransactionContext(upgrader: self, journal: journal, transaction: newTransactionID(),
                                              operation: operation, from: from, lock: lock, source: source, target: target)
+        defer { try? context.checkedBinary?.close() }
         var plan = try steps(&context)
         if operation != .dryRun { plan.append(SwapStep()) }
         try context.run(plan)
@@ -173,6 +174,7 @@ extension Upgrader {
                 released = true
                 try restart(into: context.target!, transaction: context.transaction, from: from, lock: lock,
                             isRollback: operation == .rollback, explicit: options.explicit, handoff: options.handoff,
+                            checked: context.checkedBinary,
                             watchdog: operation != .rollback && (options.watchdog ?? !options.handoff.descriptors.isEmpty))
             } catch {
                 released = false

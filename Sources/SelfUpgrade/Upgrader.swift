@@ -286,8 +286,11 @@ public struct Upgrader: Sendable {
     /// a ``Watchdog`` forked just before the `exec` restores `from` if `target` does not confirm
     /// within ``UpgradeConfiguration/confirmDeadlineSeconds``. On failure the descriptor table
     /// is restored. Returns only by throwing.
+    /// With `checked`, the descriptor of `target`'s binary that was checked (a rollback's check
+    /// step), that descriptor is what is executed, not the path.
     func restart(into target: SHA256Digest, transaction: String, from: SHA256Digest?, lock: FileLock, isRollback: Bool,
-                 explicit: Bool = false, handoff: RestartHandoff = RestartHandoff(), watchdog: Bool = false) throws -> Never {
+                 explicit: Bool = false, handoff: RestartHandoff = RestartHandoff(), checked: FileDescriptor? = nil,
+                 watchdog: Bool = false) throws -> Never {
         var environment = ProcessControl.environment()
         var fallbackEnvironment = environment
         for marker in program.markers.perRestart { fallbackEnvironment[marker] = nil }
@@ -323,7 +326,11 @@ public struct Upgrader: Sendable {
                 environment[program.markers.confirmDescriptor] = confirmation
             }
             try FailPoint.hit("before-exec", program)
-            try ProcessControl.exec(home.binary(target), arguments: CommandLine.arguments, environment: environment)
+            if let checked {
+                try ProcessControl.exec(descriptor: checked, path: home.binary(target), arguments: CommandLine.arguments, environment: environment)
+            } else {
+                try ProcessControl.exec(home.binary(target), arguments: CommandLine.arguments, environment: environment)
+            }
         } catch {
             confirmation.map(Watchdog.standDown)
             arrangement.undo()

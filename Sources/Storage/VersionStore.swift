@@ -3,6 +3,26 @@ import Integrity
 import Platform
 
 /// What the store knows of a version besides its bytes (`versions/<id>/meta.json`).
+/// What a stored binary's inode says, recorded once its bytes were hashed: a write, a
+/// truncation, a `chmod`, a new hard link or a file renamed over it changes the change time (set
+/// by the kernel to the current time, never to a chosen value) or the inode, so a binary whose
+/// identity still matches is the one that was hashed.
+package struct FileIdentity: Codable, Sendable, Equatable {
+    package var device: UInt64
+    package var inode: UInt64
+    package var size: Int
+    package var changeNanoseconds: Int64
+    package var modificationNanoseconds: Int64
+
+    package init(_ status: FileStatus) {
+        device = status.device
+        inode = status.inode
+        size = status.size
+        changeNanoseconds = status.changeNanoseconds
+        modificationNanoseconds = status.modificationNanoseconds
+    }
+}
+
 package struct VersionMetadata: Codable, Sendable, Equatable {
     package var id: SHA256Digest
     package var size: Int
@@ -11,16 +31,19 @@ package struct VersionMetadata: Codable, Sendable, Equatable {
     /// Where it came from: "binary:/path", "source:/dir", "adopted:/path".
     package var source: String
     package var addedAt: Double
+    /// The binary's identity when its bytes last matched `id` (absent in stores written before it was kept).
+    package var identity: FileIdentity?
 
-    package init(id: SHA256Digest, size: Int, version: String?, source: String, addedAt: Double) {
+    package init(id: SHA256Digest, size: Int, version: String?, source: String, addedAt: Double, identity: FileIdentity? = nil) {
         self.id = id
         self.size = size
         self.version = version
         self.source = source
         self.addedAt = addedAt
+        self.identity = identity
     }
 
-    private enum CodingKeys: String, CodingKey { case id, size, version, source, addedAt }
+    private enum CodingKeys: String, CodingKey { case id, size, version, source, addedAt, identity }
 
     /// Values out of range (a negative size, a time past the year 3000) are corruption.
     package init(from decoder: any Decoder) throws {
@@ -30,6 +53,7 @@ package struct VersionMetadata: Codable, Sendable, Equatable {
         version = try container.decodeIfPresent(String.self, forKey: .version)
         source = try container.decode(String.self, forKey: .source)
         addedAt = try container.decode(Double.self, forKey: .addedAt)
+        identity = try? container.decodeIfPresent(FileIdentity.self, forKey: .identity)
         guard size >= 0 else { throw DecodingError.dataCorruptedError(forKey: .size, in: container, debugDescription: "negative size") }
         guard addedAt.isFinite, (0...32_503_680_000).contains(addedAt) else {
             throw DecodingError.dataCorruptedError(forKey: .addedAt, in: container, debugDescription: "time out of range")
@@ -117,7 +141,10 @@ package struct VersionStore: Sendable {
             try FileSystem.removeTree(destination)
         }
         do {
-            let metadata = VersionMetadata(id: id, size: size, version: nil, source: source, addedAt: WallClock.now())
+            // The staged file is complete, fsync'd and read-only: renaming its directory into
+            // the store changes nothing of its inode.
+            let identity = FileIdentity(try FileSystem.status(stagedBinary, followLinks: false))
+            let metadata = VersionMetadata(id: id, size: size, version: nil, source: source, addedAt: WallClock.now(), identity: identity)
             try FileSystem.writeAtomically(stagingDirectory + "/meta.json", try Self.encode(metadata))
             try FileSystem.setMode(stagingDirectory, 0o755)
             try FileSystem.rename(stagingDirectory, to: destination)
@@ -146,6 +173,42 @@ package struct VersionStore: Sendable {
         guard FileSystem.exists(path) else { throw StorageError.missingVersion(id: id.short, path: path) }
         let actual = try SHA256.hash(file: path)
         guard actual == id else { throw StorageError.damagedVersion(id: id.short, path: path, actual: actual.hex) }
+    }
+
+    /// Opens a stored binary for execution and proves it is the file whose bytes were hashed:
+    /// one `fstat` of the descriptor against the identity recorded in its metadata; where that
+    /// does not match (or none was recorded), the bytes are hashed through the same descriptor
+    /// and the identity recorded again. What is then executed is this descriptor (``ProcessControl/exec(descriptor:path:arguments:environment:)``),
+    /// so nothing renamed over the path afterwards can be run in its place. Invariant 6.
+    /// - Returns: the descriptor (close-on-exec; the caller closes it) and whether it was re-hashed.
+    /// - Throws: ``StorageError/missingVersion(id:path:)`` or ``StorageError/damagedVersion(id:path:actual:)``.
+    package func openChecked(_ id: SHA256Digest) throws -> (descriptor: FileDescriptor, rehashed: Bool) {
+        let path = home.binary(id)
+        guard FileSystem.exists(path) else { throw StorageError.missingVersion(id: id.short, path: path) }
+        let fd = try FileDescriptor.open(path, [.noFollow])
+        do {
+            let before = try fd.status()
+            guard before.kind == .regular else { throw StorageError.damagedVersion(id: id.short, path: path, actual: "not a regular file") }
+            let metadata = metadata(id)
+            if let identity = metadata?.identity, identity == FileIdentity(before) { return (fd, false) }
+            var hasher = SHA256()
+            try fd.readChunks { hasher.update(bufferPointer: $0) }
+            let actual = hasher.finalize()
+            guard actual == id else { throw StorageError.damagedVersion(id: id.short, path: path, actual: actual.hex) }
+            // Changed while it was read: what was hashed may not be what is there.
+            let after = try fd.status()
+            guard FileIdentity(after) == FileIdentity(before) else {
+                throw StorageError.damagedVersion(id: id.short, path: path, actual: "changed while it was hashed")
+            }
+            if var metadata {
+                metadata.identity = FileIdentity(after)
+                try? setMetadata(metadata)
+            }
+            return (fd, true)
+        } catch {
+            try? fd.close()
+            throw error
+        }
     }
 
     /// The metadata of a version, if its file is readable.

@@ -10,7 +10,7 @@ enum CommandTree {
 
     static let rollback = CommandSpec(
         path: ["self-upgrade", "rollback"], abstract: "Switch back to an earlier version, in milliseconds, with no network or compiler.",
-        discussion: "Without --to, the target is the version before the current one in history. The target's hash is checked, `current` is flipped, and the target is exec'd to confirm itself.",
+        discussion: "Without --to, the target is the version before the current one in history. The target is checked to be the file that was hashed (its identity, or its hash where that does not match), `current` is flipped, and that checked file is exec'd to confirm itself.",
         options: [.init(name: "to", value: "ID", help: "The version to return to: any unique prefix of its id (at least 7 hex digits)."),
                   .init(name: "test", help: "Rehearse: verify the target from the store and report how long the rollback would take; change nothing."),
                   CommandSpec.yes, CommandSpec.json, CommandSpec.home])

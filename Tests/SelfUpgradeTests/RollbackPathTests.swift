@@ -51,4 +51,86 @@ struct RollbackPathTests {
         #expect(try demo.home.currentVersion() == second)
         #expect(Ledger(try Journal(path: demo.home.journal)).openTransaction == nil)
     }
+
+    /// A home with a second version, rolled back from it: the second version is the next rollback's target.
+    func rolledBack() throws -> (Demo, SHA256Digest) {
+        let demo = try Demo()
+        let second = try demo.upgrader.upgrade(fromBinary: try demo.candidate("2.0"), options: Demo.noRestart).to.digest
+        _ = try demo.upgrader.rollback(to: nil, options: Demo.noRestart)
+        return (demo, second)
+    }
+
+    @Test("a stored version whose identity matches is not re-hashed; one staged before identities were kept is re-hashed once")
+    func identityMatches() throws {
+        let (demo, second) = try rolledBack()
+        defer { demo.cleanUp() }
+        let store = VersionStore(home: demo.home)
+        #expect(store.metadata(second)?.identity != nil)
+        let first = try store.openChecked(second)
+        try first.descriptor.close()
+        #expect(!first.rehashed)
+        // A store written before identities were kept: hashed once, then trusted by identity.
+        var metadata = try #require(store.metadata(second))
+        metadata.identity = nil
+        try store.setMetadata(metadata)
+        let again = try store.openChecked(second)
+        try again.descriptor.close()
+        #expect(again.rehashed)
+        let then = try store.openChecked(second)
+        try then.descriptor.close()
+        #expect(!then.rehashed)
+    }
+
+    /// Makes the stored binary writable, changes it, and makes it read-only again.
+    func tamper(_ path: String, _ change: (String) throws -> Void) throws {
+        try FileSystem.setMode(FileSystem.parent(of: path), 0o755)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        try change(path)
+        try? FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: path)
+    }
+
+    @Test("a modified, truncated or replaced stored version is refused; a re-linked or touched one is re-hashed",
+          arguments: ["modified", "modified, times put back", "truncated", "replaced", "re-linked", "mode changed"])
+    func changedStoredVersion(change: String) throws {
+        let (demo, second) = try rolledBack()
+        defer { demo.cleanUp() }
+        let path = demo.home.binary(second)
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        let times = try FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date
+        try tamper(path) { path in
+            switch change {
+            case "modified", "modified, times put back":
+                let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+                try handle.seek(toOffset: 2)
+                try handle.write(contentsOf: Data("X".utf8))
+                try handle.close()
+                if change.hasSuffix("put back"), let times {
+                    try FileManager.default.setAttributes([.modificationDate: times], ofItemAtPath: path)
+                }
+            case "truncated":
+                try FileHandle(forWritingTo: URL(fileURLWithPath: path)).truncate(atOffset: 4)
+            case "replaced":
+                try FileManager.default.removeItem(atPath: path)
+                try (original.dropLast() + Data("x".utf8)).write(to: URL(fileURLWithPath: path))
+            case "re-linked":
+                try FileSystem.link(path, to: demo.directory + "/second-name")
+            default:
+                break // the mode change of tamper() itself
+            }
+        }
+        let keepsBytes = change == "re-linked" || change == "mode changed"
+        let checked = try? VersionStore(home: demo.home).openChecked(second)
+        try checked?.descriptor.close()
+        #expect((checked != nil) == keepsBytes, "\(change)")
+        if keepsBytes { #expect(checked?.rehashed == true, "\(change)") }
+        // A rollback to it goes through only when its bytes are still its id.
+        let current = try demo.home.currentVersion()
+        let rollback = Result { try demo.upgrader.rollback(to: nil, options: Demo.noRestart) }
+        if keepsBytes {
+            #expect(try rollback.get().to.digest == second)
+        } else {
+            #expect(throws: UpgradeError.self) { try rollback.get() }
+            #expect(try demo.home.currentVersion() == current)
+        }
+    }
 }
