@@ -151,11 +151,10 @@ enum RollbackCommand {
             return ExitCode.success
         }
         try session.confirm("Roll back \(session.home.root) to \(arguments.value("to") ?? "the previous version")?", arguments)
-        var options = Upgrader.UpgradeOptions()
-        let stateDirectory = session.home.state
-        options.beforeRestart = {
-            try AutodevState.update(in: stateDirectory) { $0.pendingTransaction = "rollback" }
-        }
+        // No state is saved before the exec: the journal's open rollback already says one is in
+        // flight, and a pending marker in the state would cost two fsyncs on its critical path.
+        // The target counts it in the state once it has confirmed (after the commit).
+        let options = Upgrader.UpgradeOptions()
         _ = try session.upgrader.rollback(to: try arguments.value("to").map(session.upgrader.resolveVersion(prefix:)), options: options)
         return ExitCode.failure // not reached: the rollback continues in the target version
     }
