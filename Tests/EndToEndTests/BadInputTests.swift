@@ -37,6 +37,8 @@ struct BadInputTests {
         (#"{"historyLimit": -3}"#, "'historyLimit' must be at least 2"),
         (#"{"historyLimit": "x"}"#, "'historyLimit' must be a number (Int)"),
         (#"{"confirmDeadlineSeconds": 0}"#, "'confirmDeadlineSeconds' must be above 0"),
+        (#"{"journalCheckpointRecords": 1}"#, "'journalCheckpointRecords' must be from 4 to 1000000"),
+        (#"{"journalCheckpointRecords": 1e300}"#, "it is not valid JSON, or a number in it is out of range"),
         (#"{"historyLimit": 3,"#, "it is not valid JSON, or a number in it is out of range"),
         (#"[1]"#, "the document must be a JSON object"),
     ])
