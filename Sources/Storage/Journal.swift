@@ -158,12 +158,24 @@ package struct Journal: Sendable {
             }
             hasTornTail = false
         }
+        let active = try FileSystem.status(path, followLinks: false)
+        // A journal that starts at record 1 needs no archive: one holding other files belongs to
+        // an earlier history (a repair by a release older than checkpoints leaves it behind). It
+        // is kept aside, never deleted, and never read as this journal's.
+        if first.sequence == 1, FileSystem.isDirectory(archive),
+           try Self.segments(in: archive).contains(where: { segment in
+               let info = try FileSystem.statusIfPresent(archive + "/" + segment.name, followLinks: false)
+               return info.map { $0.inode != active.inode || $0.device != active.device } ?? false
+           }) {
+            let stamp = WallClock.iso8601(WallClock.now()).filter { $0.isNumber || $0 == "T" }
+            try FileSystem.rename(archive, to: archive + ".replaced-\(stamp)-\(ProcessControl.id)")
+            try FileSystem.syncDirectory(parent)
+        }
         if !FileSystem.isDirectory(archive) {
             try FileSystem.createDirectory(archive, mode: 0o755)
             try FileSystem.syncDirectory(parent)
         }
         let segment = archive + "/\(first.sequence)-\(lastSequence)"
-        let active = try FileSystem.status(path, followLinks: false)
         if let existing = try FileSystem.statusIfPresent(segment, followLinks: false) {
             guard existing.inode == active.inode, existing.device == active.device else {
                 throw StorageError.unusableJournal(path: segment, reason: "the archive already holds another file by that name")

@@ -181,4 +181,22 @@ struct JournalCheckpointTests {
         #expect(error?.description.contains("does not explain") == true)
         #expect(try demo.home.currentVersion() == linked)
     }
+
+    @Test("an archive left by a repair that did not know it is kept aside at the next rotation, never read as the new journal's")
+    func archiveOfAnEarlierHistory() throws {
+        let (demo, upgrader) = try checkpointed()
+        defer { demo.cleanUp() }
+        let current = try #require(try demo.home.currentVersion())
+        // What an older release's repair leaves: a new journal from record 1, the old archive beside it.
+        try FileSystem.removeFile(demo.home.journal)
+        var journal = try Journal(path: demo.home.journal)
+        try journal.append(JournalRecord(.adopt(version: demo.first, name: "1.0", source: nil, repairedFrom: "journal.damaged")))
+        try journal.append(JournalRecord(.adopt(version: current, name: nil, source: nil, repairedFrom: "journal.damaged")))
+        for _ in 0..<4 { _ = try upgrader.rollback(to: nil, options: Demo.noRestart) }
+        #expect(try Journal(path: demo.home.journal).checkpoint != nil)
+        let names = try FileSystem.contentsOfDirectory(demo.directory + "/home")
+        #expect(names.contains { $0.hasPrefix("journal.d.replaced-") })
+        #expect(try upgrader.history().map(\.via) == ["repair", "repair", "rollback", "rollback", "rollback", "rollback"])
+        try expectSameAnswers(upgrader, demo.home, "after a foreign archive was set aside")
+    }
 }
