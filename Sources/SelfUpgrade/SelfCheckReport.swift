@@ -58,13 +58,20 @@ public struct SelfCheckReport: Codable, Sendable, Equatable {
     /// The smoke checks run; the verifier refuses a report with none (it would prove nothing).
     public var checks: [Check]
     public var state: StateCheck?
+    /// It reads a home journal that starts from a checkpoint (every program built with this
+    /// library does: the default). A report without it comes from a release older than
+    /// checkpoints: the home then writes none while that version is stored, and refuses to make
+    /// it current over a journal that already has one.
+    public var readsJournalCheckpoints: Bool?
 
-    public init(program: String, version: String, protocolVersion: Int, checks: [Check], state: StateCheck? = nil) {
+    public init(program: String, version: String, protocolVersion: Int, checks: [Check], state: StateCheck? = nil,
+                readsJournalCheckpoints: Bool? = true) {
         self.program = program
         self.version = version
         self.protocolVersion = protocolVersion
         self.checks = checks
         self.state = state
+        self.readsJournalCheckpoints = readsJournalCheckpoints
     }
 
     /// Every check passed and, if the state was checked, its round trip was equal.

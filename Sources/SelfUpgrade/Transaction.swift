@@ -221,6 +221,9 @@ struct CheckIntegrityStep: TransactionStep {
     let name = StepName.check
 
     package func run(_ context: inout TransactionContext) throws -> StepOutcome {
+        if context.journal.checkpoint != nil, context.upgrader.store.metadata(context.target!)?.readsJournalCheckpoints != true {
+            throw UpgradeError.verificationFailed(binary: context.home.binary(context.target!), reason: "it predates journal checkpoints and could not read this home's journal, which starts from one", log: context.logDirectory)
+        }
         let checked = try context.upgrader.store.openChecked(context.target!)
         try? context.checkedBinary?.close()
         context.checkedBinary = checked.descriptor
@@ -240,8 +243,14 @@ package struct VerifyStep: TransactionStep {
             stateFrom: context.verifyState ? context.home.state : nil, rehearseRestart: context.rehearseRestart,
             expectedVersion: context.expectedVersion)
         context.verification = result
-        if var metadata = context.upgrader.store.metadata(target), metadata.version != result.report.version {
+        let readsCheckpoints = result.report.readsJournalCheckpoints == true
+        if !readsCheckpoints && context.journal.checkpoint != nil {
+            throw UpgradeError.verificationFailed(binary: context.home.binary(target), reason: "it predates journal checkpoints and cannot read this home's journal, which starts from one", log: context.logDirectory)
+        }
+        if var metadata = context.upgrader.store.metadata(target),
+           metadata.version != result.report.version || metadata.readsJournalCheckpoints != readsCheckpoints {
             metadata.version = result.report.version
+            metadata.readsJournalCheckpoints = readsCheckpoints
             try? context.upgrader.store.setMetadata(metadata)
         }
         return StepOutcome(version: result.report.version)

@@ -29,6 +29,8 @@ extension Upgrader {
             let staged = try store.stage(executable, source: "adopted:" + executable, transaction: "adopt")
             if var metadata = store.metadata(staged.id) {
                 metadata.version = program.version
+                // The program adopting its first version is built with this library.
+                metadata.readsJournalCheckpoints = true
                 try store.setMetadata(metadata)
             }
             try home.setCurrent(staged.id)

@@ -414,11 +414,15 @@ public struct Upgrader: Sendable {
     /// archives it and starts a new one with a checkpoint (``Journal/rotate(keeping:hook:)``), so
     /// that reading the journal costs the same whatever its history. Only after a commit, under
     /// the lock, with no transaction open and from a well-formed journal; a failure leaves the
-    /// journal as it was (longer) and is not the transaction's.
+    /// journal as it was (longer) and is not the transaction's. Never while the store keeps a
+    /// version that does not read checkpoints (one verified or stored before them).
     func checkpointIfDue(_ journal: inout Journal) {
         guard journal.activeRecordCount >= configuration.journalCheckpointRecords else { return }
         let ledger = Ledger(journal)
         guard ledger.openTransaction == nil, ledger.isWellFormed, let stored = try? store.list() else { return }
+        // A stored version that predates checkpoints could not read the journal after a rollback
+        // to it: none is written while one is kept.
+        guard stored.allSatisfy({ store.metadata($0)?.readsJournalCheckpoints == true }) else { return }
         let logged = Set((try? FileSystem.contentsOfDirectory(home.logs)) ?? [])
         let state = ledger.checkpointState(stored: Set(stored), recent: max(configuration.historyLimit, Self.checkpointRecentVersions),
                                            logged: logged)

@@ -33,6 +33,9 @@ package struct VersionMetadata: Codable, Sendable, Equatable {
     package var addedAt: Double
     /// The binary's identity when its bytes last matched `id` (absent in stores written before it was kept).
     package var identity: FileIdentity?
+    /// The binary said, when verified (or adopted by a program that reads them), that it reads a
+    /// journal that starts from a checkpoint. Absent: it predates checkpoints, or never said.
+    package var readsJournalCheckpoints: Bool?
 
     package init(id: SHA256Digest, size: Int, version: String?, source: String, addedAt: Double, identity: FileIdentity? = nil) {
         self.id = id
@@ -43,7 +46,7 @@ package struct VersionMetadata: Codable, Sendable, Equatable {
         self.identity = identity
     }
 
-    private enum CodingKeys: String, CodingKey { case id, size, version, source, addedAt, identity }
+    private enum CodingKeys: String, CodingKey { case id, size, version, source, addedAt, identity, readsJournalCheckpoints }
 
     /// Values out of range (a negative size, a time past the year 3000) are corruption.
     package init(from decoder: any Decoder) throws {
@@ -54,6 +57,7 @@ package struct VersionMetadata: Codable, Sendable, Equatable {
         source = try container.decode(String.self, forKey: .source)
         addedAt = try container.decode(Double.self, forKey: .addedAt)
         identity = try? container.decodeIfPresent(FileIdentity.self, forKey: .identity)
+        readsJournalCheckpoints = try? container.decodeIfPresent(Bool.self, forKey: .readsJournalCheckpoints)
         guard size >= 0 else { throw DecodingError.dataCorruptedError(forKey: .size, in: container, debugDescription: "negative size") }
         guard addedAt.isFinite, (0...32_503_680_000).contains(addedAt) else {
             throw DecodingError.dataCorruptedError(forKey: .addedAt, in: container, debugDescription: "time out of range")

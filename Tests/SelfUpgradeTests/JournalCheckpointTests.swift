@@ -199,4 +199,28 @@ struct JournalCheckpointTests {
         #expect(try upgrader.history().map(\.via) == ["repair", "repair", "rollback", "rollback", "rollback", "rollback"])
         try expectSameAnswers(upgrader, demo.home, "after a foreign archive was set aside")
     }
+
+    /// A candidate whose report predates checkpoints (it does not say it reads them).
+    func olderRelease(_ demo: Demo, _ version: String) throws -> String {
+        let path = demo.directory + "/old-" + version
+        let report = #"{"program":"demo","version":"\#(version)","protocolVersion":3,"checks":[{"name":"smoke","passed":true,"detail":"ok"}]}"#
+        try "#!/bin/sh\necho '\(report)'\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        return path
+    }
+
+    @Test("no checkpoint is written while the store keeps a version that predates them; one is refused over a checkpointed journal")
+    func olderReleasesKeepTheJournalReadable() throws {
+        let (demo, upgrader) = try demo(every: 4, keep: 5)
+        defer { demo.cleanUp() }
+        _ = try upgrader.upgrade(fromBinary: try olderRelease(demo, "0.9"), options: Demo.noRestart)
+        _ = try upgrader.upgrade(fromBinary: try demo.candidate("2.0"), options: Demo.noRestart)
+        for _ in 0..<10 { _ = try upgrader.rollback(to: nil, options: Demo.noRestart) }
+        #expect(try Journal(path: demo.home.journal).checkpoint == nil, "a checkpoint was written while 0.9 could be rolled back to")
+        // Once it is pruned, checkpoints are written again; then an older release is refused.
+        for index in 0..<6 { _ = try upgrader.upgrade(fromBinary: try demo.candidate("3.\(index)"), options: Demo.noRestart) }
+        #expect(try Journal(path: demo.home.journal).checkpoint != nil)
+        let error = #expect(throws: UpgradeError.self) { try upgrader.upgrade(fromBinary: try olderRelease(demo, "0.8"), options: Demo.noRestart) }
+        #expect(error?.description.contains("predates journal checkpoints") == true, "\(String(describing: error))")
+    }
 }

@@ -25,7 +25,7 @@ struct Demo {
     /// A candidate whose verification mode reports `version` with the demo's protocol.
     static func script(in directory: String, name: String, version: String, protocolVersion: Int = 3) throws -> String {
         let path = directory + "/" + name
-        let report = #"{"program":"demo","version":"\#(version)","protocolVersion":\#(protocolVersion),"checks":[{"name":"smoke","passed":true,"detail":"ok"}]}"#
+        let report = #"{"program":"demo","version":"\#(version)","protocolVersion":\#(protocolVersion),"checks":[{"name":"smoke","passed":true,"detail":"ok"}],"readsJournalCheckpoints":true}"#
         try "#!/bin/sh\necho '\(report)'\n".write(toFile: path, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
         return path
