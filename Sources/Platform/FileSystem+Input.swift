@@ -88,16 +88,35 @@ package enum ByteCount {
 
 /// Durations for messages.
 package enum DurationText {
-    /// "0.5 s", "30 s", "120 s", "2 h 5 min": tenths below 10 s, whole seconds below 10 minutes,
-    /// then minutes (and hours). Not finite or negative: "an unlimited time".
+    /// "0.01 s", "0.5 s", "30 s", "120 s", "2 h 5 min": two significant digits below 0.1 s (never
+    /// "0 s" for a time that is not zero), tenths below 10 s, whole seconds below 10 minutes, then
+    /// minutes (and hours). Not finite or negative: "an unlimited time".
     package static func text(_ seconds: Double) -> String {
         guard seconds.isFinite, seconds >= 0, seconds < 1e15 else { return "an unlimited time" }
+        if seconds > 0, seconds < 0.05 { return small(seconds) + " s" }
         if seconds < 10 { return decimal(seconds) + " s" }
         let whole = Int(seconds.rounded())
         if whole < 600 { return "\(whole) s" }
         let minutes = (whole + 30) / 60
         if minutes < 120 { return "\(minutes) min" }
         return "\(minutes / 60) h" + (minutes % 60 == 0 ? "" : " \(minutes % 60) min")
+    }
+
+    /// A positive `value` below 0.05 with two significant digits ("0.01", "0.0025"), trailing
+    /// zeros dropped.
+    static func small(_ value: Double) -> String {
+        var scale = 100.0
+        var digits = 2
+        while value * scale < 10, digits < 12 {
+            scale *= 10
+            digits += 1
+        }
+        let scaled = Int((value * scale).rounded())
+        var text = String(scaled)
+        text = String(repeating: "0", count: max(0, digits - text.count)) + text
+        var fraction = Substring(text.suffix(digits))
+        while fraction.hasSuffix("0") { fraction = fraction.dropLast() }
+        return fraction.isEmpty ? "0" : "0." + fraction
     }
 
     /// `value` with at most one decimal, without a trailing ".0".

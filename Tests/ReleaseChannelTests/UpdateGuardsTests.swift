@@ -171,6 +171,24 @@ struct DurationTextTests {
         #expect(DurationText.text(1e300) == "an unlimited time")
     }
 
+    @Test("a time under 0.05 s is never shown as 0 s")
+    func smallDurations() {
+        #expect(DurationText.text(0.01) == "0.01 s")
+        #expect(DurationText.text(0.0025) == "0.0025 s")
+        #expect(DurationText.text(0.049) == "0.049 s")
+        #expect(DurationText.text(0) == "0 s")
+        #expect(DurationText.text(0.06) == "0.1 s")
+    }
+
+    @Test("outside text: bidirectional controls are escaped like control characters, so a line reads in the order it was written")
+    func bidirectionalControls() {
+        for value: UInt32 in [0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069, 0x2028, 0x2029] {
+            let text = "a" + String(Unicode.Scalar(value)!) + "b"
+            #expect(TerminalText.escaped(text) == "a\\u{\(String(value, radix: 16, uppercase: true))}b")
+        }
+        #expect(TerminalText.escaped("évian ✓ 日本") == "évian ✓ 日本")
+    }
+
     @Test("sizes in binary units")
     func sizes() {
         #expect(ByteCount.text(1) == "1 byte")
