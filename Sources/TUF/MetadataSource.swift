@@ -10,10 +10,13 @@ package protocol MetadataSource: Sendable {
 package struct FetchFailure: Error, Sendable {
     /// The repository answered that the file is not there (403 or 404).
     package var notFound: Bool
+    /// The fetch ran out of time (its stall timeout or total deadline).
+    package var timedOut: Bool
     package var message: String
 
-    package init(notFound: Bool, message: String) {
+    package init(notFound: Bool, timedOut: Bool = false, message: String) {
         self.notFound = notFound
+        self.timedOut = timedOut
         self.message = message
     }
 }

@@ -1,3 +1,5 @@
+import Platform
+
 /// Why a TUF operation failed: a code to branch on and a message that names the role, URL or
 /// path and what was being done.
 public struct TUFError: Error, Sendable, CustomStringConvertible, Equatable {
@@ -16,6 +18,8 @@ public struct TUFError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let mismatch = Code(rawValue: "length or hash mismatch")
         /// A download that failed (HTTP error, too large, connection).
         public static let download = Code(rawValue: "download failed")
+        /// A download that ran out of time (stall timeout or total deadline).
+        public static let timedOut = Code(rawValue: "timed out")
         /// A target path no trusted role lists.
         public static let targetNotFound = Code(rawValue: "target not found")
         /// Reading or writing the local metadata or target directory failed.
@@ -30,10 +34,13 @@ public struct TUFError: Error, Sendable, CustomStringConvertible, Equatable {
 
     /// - Parameters:
     ///   - code: the kind of failure.
-    ///   - message: what happened.
+    ///   - message: what happened; shown escaped (control characters, line breaks and
+    ///     bidirectional controls as escapes). Messages quote fields of metadata before its
+    ///     signatures are checked (`_type`, `expires`), so they must never forge a line or move
+    ///     the cursor wherever they are printed.
     public init(_ code: Code, _ message: String) {
         self.code = code
-        self.message = message
+        self.message = TerminalText.escaped(message)
     }
 
     public var description: String { message }

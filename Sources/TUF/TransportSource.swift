@@ -14,7 +14,7 @@ struct TransportSource: MetadataSource {
         do {
             return try Fetcher(options: options).fetchAll(url, maxBytes: maxBytes)
         } catch let error as TransportError {
-            throw FetchFailure(notFound: error.code == .notFound || error.code == .forbidden, message: error.message)
+            throw FetchFailure(notFound: error.code == .notFound || error.code == .forbidden, timedOut: error.code == .timedOut, message: error.message)
         } catch {
             throw FetchFailure(notFound: false, message: "\(error)")
         }

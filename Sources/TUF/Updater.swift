@@ -148,7 +148,7 @@ public struct Updater: Sendable {
             } catch where error.notFound {
                 break
             } catch {
-                throw TUFError(.download, "Failed to download root version \(next) from \(url): \(error.message)")
+                throw TUFError(error.timedOut ? .timedOut : .download, "Failed to download root version \(next) from \(url): \(error.message)")
             }
             let metadata = try SignedMetadata(bytes: bytes, role: "root", type: TopLevelRole.root)
             try current.verify(metadata, as: TopLevelRole.root)
@@ -255,7 +255,7 @@ public struct Updater: Sendable {
         do {
             return try source.fetch(url, maxBytes: maxBytes)
         } catch {
-            throw TUFError(.download, "Failed to download \(what) from \(url): \(error.message)")
+            throw TUFError(error.timedOut ? .timedOut : .download, "Failed to download \(what) from \(url): \(error.message)")
         }
     }
 }
