@@ -49,6 +49,8 @@ package struct TransactionContext {
     package var rehearseRestart = true
     /// The version the candidate's self-check must report (a release's listed version).
     package var expectedVersion: String?
+    /// The id the staged candidate must have (a release's signed SHA-256).
+    var expectedID: SHA256Digest?
     var verification: Verifier.Result?
     /// The target's binary, opened and checked by the check step: what a restart executes.
     var checkedBinary: FileDescriptor?
@@ -190,6 +192,11 @@ package struct StageStep: TransactionStep {
         }
         context.target = staged.id
         context.stagedNewVersion = !staged.wasPresent
+        // What was copied is what was verified before the transaction, or nothing is installed.
+        if let expected = context.expectedID, staged.id != expected {
+            try? undo(context)
+            throw UpgradeError.candidateChanged(path: context.candidate ?? source, staged: staged.id.hex, expected: expected.hex)
+        }
         // Known from the hash alone: no verification is spent on the version already running
         // (a dry run still verifies it: proving the running source's build is what was asked).
         if staged.id == context.from && context.operation != .dryRun { throw UpgradeError.alreadyCurrent(id: staged.id.short) }

@@ -66,6 +66,11 @@ extension Upgrader {
         /// another version is refused at verification: it is the wrong software, however well
         /// signed the download was. nil: any version is accepted.
         public var expectedVersion: String? = nil
+        /// The id (SHA-256) the staged candidate must have, when something outside it says which
+        /// bytes were verified (a release's signed hash). The stage step hashes what it copies
+        /// into the store and refuses anything else: a file swapped after it was verified is
+        /// never installed. nil: any bytes are accepted.
+        public var expectedID: VersionID? = nil
         /// An operator asked for this upgrade or rollback (a command, a request on a control
         /// socket), as opposed to the program deciding it on its own (an update check, an agent,
         /// a start-up hook). The restart-loop guard exists to stop a version that restarts itself
@@ -102,6 +107,7 @@ extension Upgrader {
                 context.verifyState = options.verifyState
                 context.rehearseRestart = options.restart
                 context.expectedVersion = options.expectedVersion
+                context.expectedID = options.expectedID?.digest
                 return [PreflightStep(), StageStep(), VerifyStep()]
             }
         }
@@ -122,6 +128,7 @@ extension Upgrader {
                     context.verifyState = options.verifyState
                     context.rehearseRestart = options.restart
                     context.expectedVersion = options.expectedVersion
+                    context.expectedID = options.expectedID?.digest
                     return [PreflightStep(), StageStep(), VerifyStep()]
                 }
             }
@@ -199,6 +206,10 @@ extension Upgrader {
                        tests: context.testSummary)
     }
 
+    /// The largest candidate binary accepted: 1 GiB, as for a release artifact. A larger file
+    /// is refused before anything is copied (it would fill the store only to fail verification).
+    public static let maximumCandidateBytes = 1 << 30
+
     /// Checks a candidate path before any transaction starts.
     static func validateCandidate(_ path: String) throws {
         guard let info = try FileSystem.statusIfPresent(path) else { throw UpgradeError.candidateMissing(path: path) }
@@ -207,6 +218,7 @@ extension Upgrader {
         case .regular: break
         default: throw UpgradeError.candidateNotRegular(path: path)
         }
+        guard info.size <= maximumCandidateBytes else { throw UpgradeError.candidateTooLarge(path: path, size: info.size, maximum: maximumCandidateBytes) }
         guard info.isExecutable else { throw UpgradeError.candidateNotExecutable(path: path, mode: String(info.mode, radix: 8)) }
     }
 

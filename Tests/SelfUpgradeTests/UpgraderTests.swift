@@ -63,6 +63,47 @@ struct UpgraderTests {
         #expect(status.warnings.isEmpty)
     }
 
+    @Test("with an expected id, a candidate whose bytes hash to anything else is refused at staging and nothing is stored")
+    func expectedID() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        let verified = try demo.candidate("2.0")
+        let id = SHA256.hash(data: Array(try Data(contentsOf: URL(fileURLWithPath: verified)))).hex
+        // The verified file swapped for another after its hash was checked.
+        let swapped = try demo.candidate("6.6.6")
+        try FileManager.default.removeItem(atPath: verified)
+        try FileManager.default.moveItem(atPath: swapped, toPath: verified)
+        var options = Demo.noRestart
+        options.expectedID = VersionID(hex: id)
+        let stored = try demo.upgrader.status().versions.count
+        let error = try #require(throws: UpgradeError.self) { try demo.upgrader.upgrade(fromBinary: verified, options: options) }
+        #expect(error.code == .invalidCandidate)
+        #expect(error.message.contains("changed after it was verified") && error.message.contains("not to the verified \(id)"), "\(error.message)")
+        #expect(try demo.home.currentVersion() == demo.first)
+        #expect(try demo.upgrader.status().versions.count == stored)
+
+        // The verified bytes themselves pass.
+        let real = try demo.candidate("2.0")
+        let outcome = try demo.upgrader.upgrade(fromBinary: real, options: options)
+        #expect(outcome.to.hex == id)
+    }
+
+    @Test("a candidate larger than 1 GiB is refused before anything is copied, the cap in the message")
+    func candidateTooLarge() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        let huge = try demo.candidate("2.0")
+        // Sparse: no disk is used.
+        #expect(truncate(huge, off_t(Upgrader.maximumCandidateBytes) + 1) == 0)
+        var options = Demo.noRestart
+        options.dryRun = true
+        let error = try #require(throws: UpgradeError.self) { try demo.upgrader.upgrade(fromBinary: huge, options: options) }
+        #expect(error.code == .invalidCandidate)
+        #expect(error.message.contains("a candidate may be at most 1 GiB (1073741824 bytes)"), "\(error.message)")
+        #expect(try demo.upgrader.status().versions.count == 1)
+        #expect(try demo.upgrader.history().count == 1)
+    }
+
     @Test("a disk full while staging is reported and changes nothing")
     func diskFull() throws {
         let demo = try Demo()
