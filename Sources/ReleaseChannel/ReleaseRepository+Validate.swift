@@ -51,15 +51,30 @@ extension ReleaseRepository {
             guard status.size == Int(length) else {
                 throw refuse(path, "lists \(length) bytes, but its artifact has \(status.size)")
             }
+            // Every listed hash is compared with the stored artifact: a client checks them all.
             var digest = SHA256()
+            var digest512 = SHA512()
+            var read = 0
             do {
                 let fd = try FileDescriptor.open(stored, [.readOnly, .noFollow, .nonBlocking])
-                try fd.closeAfter { try fd.readChunks { digest.update(bufferPointer: $0) } }
+                try fd.closeAfter {
+                    try fd.readChunks {
+                        digest.update(bufferPointer: $0)
+                        digest512.update(bufferPointer: $0)
+                        read += $0.count
+                    }
+                }
             } catch {
                 throw ReleaseChannelError(.storage, "\(error)")
             }
+            guard read == Int(length) else {
+                throw refuse(path, "lists \(length) bytes, but its artifact has \(read)")
+            }
             guard digest.finalize().hex == sha256.lowercased() else {
                 throw refuse(path, "lists a SHA-256 its artifact does not have")
+            }
+            guard Hex.encode(digest512.finalize()) == sha512.lowercased() else {
+                throw refuse(path, "lists a SHA-512 its artifact does not have")
             }
         }
     }

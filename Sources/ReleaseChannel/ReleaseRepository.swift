@@ -306,7 +306,14 @@ public struct ReleaseRepository: Sendable {
     }
 
     func readPending() throws(ReleaseChannelError) -> [String: CanonicalJSONValue] {
-        let bytes = try storage { () throws(SystemError) in try FileSystem.readInputFile(pendingPath, maxBytes: Self.maximumMetadata, what: "pending.json") }
+        // Never through a link: what is signed is the file in this repository, not one elsewhere.
+        let read = try storage { () throws(SystemError) in try FileSystem.readOwnFile(pendingPath, maxBytes: Self.maximumMetadata + 1) }
+        guard let bytes = read else {
+            throw ReleaseChannelError(.invalidRepository, "\"\(pendingPath)\" is missing; is \"\(directory)\" a release repository ('autodev release init')?")
+        }
+        guard bytes.count <= Self.maximumMetadata else {
+            throw ReleaseChannelError(.invalidRepository, "\"\(pendingPath)\" is larger than \(ByteCount.text(Self.maximumMetadata)), the most pending.json may be")
+        }
         guard let pending = (try? CanonicalJSON.parse(bytes))?.objectValue else {
             throw ReleaseChannelError(.invalidRepository, "\"\(pendingPath)\" is not a JSON object")
         }
