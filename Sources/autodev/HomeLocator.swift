@@ -5,8 +5,8 @@ import Storage
 /// repository (from the current directory or the binary's), else $XDG_DATA_HOME/autodev.
 enum HomeLocator {
     static func locate(option: String?) -> Home {
-        if let option, !option.isEmpty { return Home(root: option) }
-        if let variable = ProcessControl.environment("AUTODEV_HOME"), !variable.isEmpty { return Home(root: variable) }
+        if let option, !option.isEmpty { return Home(root: resolved(option)) }
+        if let variable = ProcessControl.environment("AUTODEV_HOME"), !variable.isEmpty { return Home(root: resolved(variable)) }
         let executable = (try? ProcessControl.executablePath()) ?? ""
         // <home>/versions/<id>/autodev
         let versionDirectory = FileSystem.parent(of: executable)
@@ -21,6 +21,16 @@ enum HomeLocator {
         let data = ProcessControl.environment("XDG_DATA_HOME").flatMap { $0.isEmpty ? nil : $0 }
             ?? (ProcessControl.environment("HOME") ?? "/tmp") + "/.local/share"
         return Home(root: data + "/autodev")
+    }
+
+    /// `path` with every symbolic link resolved, once, at start (its parent's when the home does
+    /// not exist yet): a home reached through a link is the same home to every process of an
+    /// upgrade (the sandboxed candidate, the restarted version), whatever path named it.
+    static func resolved(_ path: String) -> String {
+        if let real = try? FileSystem.realPath(path) { return real }
+        let parent = FileSystem.parent(of: FileSystem.absolute(path))
+        guard let real = try? FileSystem.realPath(parent) else { return path }
+        return (real == "/" ? "" : real) + "/" + FileSystem.baseName(of: path)
     }
 
     /// The directory holding autodev's Package.swift and Workspace/, at or above `directory`.
