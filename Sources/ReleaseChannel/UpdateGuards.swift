@@ -126,8 +126,13 @@ public enum UpdateGuards {
     ///     nearest existing parent is checked).
     ///   - downloadLength: the target's length from the signed metadata.
     ///   - margin: room kept free beyond the two copies.
+    ///   - alreadyStaged: bytes of the download already in staging (a verified file, or a partial
+    ///     download to resume): they take no more room, so they are not counted again.
+    ///   - storedVersions: how many versions the home's store holds, when known: with one, pruning
+    ///     frees nothing, and the refusal says so instead of suggesting it.
     /// - Throws: ``ReleaseChannelError`` `readOnly`, `permission`, `space` or `crossDevice`.
-    public static func checkHome(_ home: String, staging: String, downloadLength: Int, margin: Int = 16 << 20) throws(ReleaseChannelError) {
+    public static func checkHome(_ home: String, staging: String, downloadLength: Int, margin: Int = 16 << 20,
+                                 alreadyStaged: Int = 0, storedVersions: Int? = nil) throws(ReleaseChannelError) {
         if access(home, W_OK | X_OK) != 0 {
             let code = errno
             if code == EROFS {
@@ -139,7 +144,8 @@ public enum UpdateGuards {
         guard (0...ReleaseOffer.maximumLength).contains(downloadLength), (0...(1 << 40)).contains(margin) else {
             throw ReleaseChannelError(.space, "Cannot update in \"\(home)\": the update's length \(downloadLength) bytes is not from 0 to \(ReleaseOffer.maximumLength) (1 TiB)")
         }
-        let needed = UInt64(downloadLength) * 2 + UInt64(margin)
+        let staged = min(max(alreadyStaged, 0), downloadLength)
+        let needed = UInt64(downloadLength - staged) + UInt64(downloadLength) + UInt64(margin)
         let available: UInt64
         do {
             let descriptor = try FileDescriptor.open(home, [.readOnly, .directory])
@@ -149,7 +155,14 @@ public enum UpdateGuards {
             throw ReleaseChannelError(.storage, "Failed to read the free space of \"\(home)\": \(error)")
         }
         if available < needed {
-            throw ReleaseChannelError(.space, "Not enough space in \"\(home)\": the update needs \(ByteCount.text(Int(needed))) (twice the \(downloadLength)-byte download plus \(ByteCount.text(margin))), \(ByteCount.text(Int(min(available, UInt64(Int.max))))) are free; free some space and try again (the store keeps the last historyLimit versions, set in \"\(home)/config.json\"; a lower limit prunes older ones after the next upgrade, and 'autodev self-upgrade status' lists them)")
+            let hint = if let storedVersions, storedVersions <= 1 {
+                " (the store holds only the running version, so pruning it frees nothing: free space elsewhere on this file system)"
+            } else {
+                " (the store keeps the last historyLimit versions, set in \"\(home)/config.json\"; a lower limit prunes older ones after the next upgrade, and 'autodev self-upgrade history' lists the versions installed)"
+            }
+            let parts = staged == 0 ? "twice the \(downloadLength)-byte download" :
+                "the \(downloadLength - staged) bytes still to download of \(downloadLength) and its copy in the store"
+            throw ReleaseChannelError(.space, "Not enough space in \"\(home)\": the update needs \(ByteCount.text(Int(needed))) (\(parts) plus \(ByteCount.text(margin))), \(ByteCount.text(Int(min(available, UInt64(Int.max))))) are free; free some space and try again" + hint)
         }
         var existing = staging
         while (try? FileSystem.statusIfPresent(existing)) == nil, let slash = existing.lastIndex(of: "/"), slash != existing.startIndex {

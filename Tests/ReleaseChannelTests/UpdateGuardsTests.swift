@@ -69,6 +69,29 @@ struct UpdateGuardsTests {
         #expect(error.message.contains("historyLimit") && error.message.contains("\(home)/config.json") && !error.message.contains("autodev gc"), "\(error.message)")
     }
 
+    @Test("a download already in staging is not counted twice; with one version stored, pruning is not suggested")
+    func spaceCountsOnlyWhatIsNeeded() throws {
+        let home = try temporaryDirectory("guards-staged")
+        var info = statvfs()
+        #expect(statvfs(home, &info) == 0)
+        let free = Int(min(UInt64(info.f_bavail) * UInt64(info.f_frsize), UInt64(Int.max)))
+        // Between half and all of the free space (less the margin): one copy fits, two do not.
+        let length = free / 10 * 7
+        guard length <= ReleaseOffer.maximumLength, length > 64 << 20 else { return }
+        let refused = try #require(throws: ReleaseChannelError.self) {
+            try UpdateGuards.checkHome(home, staging: home + "/staging", downloadLength: length, storedVersions: 1)
+        }
+        #expect(refused.code == .space)
+        #expect(refused.message.contains("the store holds only the running version, so pruning it frees nothing"), "\(refused.message)")
+        #expect(!refused.message.contains("self-upgrade status"), "\(refused.message)")
+        // The verified file is in staging already: only its copy in the store needs room.
+        try UpdateGuards.checkHome(home, staging: home + "/staging", downloadLength: length, alreadyStaged: length)
+        let several = try #require(throws: ReleaseChannelError.self) {
+            try UpdateGuards.checkHome(home, staging: home + "/staging", downloadLength: length, storedVersions: 3)
+        }
+        #expect(several.message.contains("'autodev self-upgrade history' lists the versions installed"), "\(several.message)")
+    }
+
     @Test("a signed length outside 0…1 TiB is an error before any arithmetic, never a trap", arguments: [Int.max, Int.max / 2 + 1, -1, Int.min, ReleaseOffer.maximumLength + 1])
     func lengthOutOfRange(_ length: Int) throws {
         let home = try temporaryDirectory("guards-range")
