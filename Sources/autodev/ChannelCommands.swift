@@ -372,9 +372,8 @@ enum ChannelCommands {
     /// cannot lower the floor: a missing file is never "no floor" while the journal says otherwise.
     static func downgradeFloor(_ channel: UpdateChannel, session: Session) throws -> SemanticVersion? {
         let recorded = try channel.highestAccepted()
-        let staging = channel.directory + "/staging/"
         let installed = try session.upgrader.history().compactMap { row -> SemanticVersion? in
-            guard let source = row.source, source.contains(staging), let text = row.version else { return nil }
+            guard let source = row.source, cameFromChannel(source), let text = row.version else { return nil }
             return SemanticVersion(text)
         }.max()
         guard let installed else { return recorded }
@@ -383,6 +382,16 @@ enum ChannelCommands {
             Output.err("Rebuilt the downgrade floor \(Output.quoted(channel.directory + "/highest-accepted")) from the journal: \(installed) was installed from the channel")
         }
         return max(recorded ?? installed, installed)
+    }
+
+    /// True when a journal's `source` names a file verified in a channel's staging directory:
+    /// `…/channel/staging/<sha256>`. Matched on that shape, never on this home's path, so a home
+    /// copied elsewhere or reached through a link keeps its floor.
+    static func cameFromChannel(_ source: String) -> Bool {
+        let parts = source.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count >= 3, parts[parts.count - 3].hasSuffix("channel"), parts[parts.count - 2] == "staging" else { return false }
+        let name = parts[parts.count - 1]
+        return name.count == 64 && name.allSatisfy { "0123456789abcdef".contains($0) }
     }
 
     /// `--timeout SECONDS`: the total deadline of each fetch (nil: derived from its length).
