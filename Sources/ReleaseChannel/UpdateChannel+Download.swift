@@ -40,15 +40,13 @@ extension UpdateChannel {
         let name = slash.map { String(offer.path[offer.path.index(after: $0)...]) } ?? offer.path
         let remoteDirectory = slash.map { String(offer.path[...$0]) } ?? ""
         guard !name.isEmpty, name != ".", name != "..", !name.contains("/") else {
-            throw ReleaseChannelError(.channel, "Target \(offer.shownPath) has no usable file name")
+            throw ReleaseChannelError(.channel, "Target \(offer.shownPath) has no usable file name; the release cannot be installed as published")
         }
         let final = directory + "/" + sha256
         let partial = final + ".partial"
-        do {
-            try FileSystem.createDirectory(directory, mode: 0o700, intermediates: true)
-        } catch {
-            throw ReleaseChannelError(.storage, "\(error)")
-        }
+        // A real directory of ours: through a link, the verified file could be swapped by
+        // whoever owns the directory it points to.
+        try Self.ownDirectory(directory, mode: 0o700)
         // Only regular files of our own with one link are reused or appended to: a link, hard
         // link, FIFO, device or directory planted under either name is removed (the name, never
         // what it points to), and the download starts over.

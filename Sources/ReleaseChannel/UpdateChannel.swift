@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Integrity
 import Platform
 import TUF
@@ -42,9 +45,10 @@ public struct UpdateChannel: Sendable {
         }
         let directory = home + "/channel"
         let metadata = directory + "/metadata"
+        try ownDirectory(directory)
         do {
-            try FileSystem.createDirectory(directory, intermediates: true)
-            if FileSystem.exists(metadata) { try FileSystem.removeTree(metadata) }
+            // A link planted there is removed itself, never what it points to.
+            try FileSystem.removeTree(metadata)
         } catch {
             throw ReleaseChannelError(.storage, "Failed to prepare \"\(directory)\": \(error)")
         }
@@ -53,6 +57,7 @@ public struct UpdateChannel: Sendable {
         } catch {
             throw ReleaseChannelError(.storage, "Failed to store the trusted root in \"\(metadata)\": \(error)")
         }
+        try ownDirectory(metadata, create: false)
         let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
         let config = try! CanonicalJSON.encode(.object(["format": .integer(1), "url": .string(trimmed)]))
         do {
@@ -67,6 +72,8 @@ public struct UpdateChannel: Sendable {
     /// - Throws: ``ReleaseChannelError`` `invalidRepository` when none is configured.
     public static func load(home: String) throws(ReleaseChannelError) -> UpdateChannel {
         let directory = home + "/channel"
+        // The channel's files are read and written only in a directory of its own, never through a link.
+        try ownDirectory(directory, create: false)
         let bytes: [UInt8]?
         do {
             bytes = try FileSystem.readOwnFile(directory + "/config.json", maxBytes: 64 << 10)
@@ -116,15 +123,17 @@ public struct UpdateChannel: Sendable {
     }
 
     func offersLocked(program: String) throws(ReleaseChannelError) -> [ReleaseOffer] {
-        let trusted = directory + "/metadata"
+        let trusted = metadataDirectory
         let work = directory + "/metadata.refresh"
+        try checkDirectories()
         do {
-            if FileSystem.exists(work) { try FileSystem.removeTree(work) }
-            try FileSystem.createDirectory(work)
+            try FileSystem.removeTree(work)
+            try FileSystem.createDirectory(work, mode: 0o700)
             // A scratch copy, removed below: the trusted files are the durable ones, so no fsync here.
             for name in try FileSystem.contentsOfDirectory(trusted) where name.hasSuffix(".json") {
-                // Regular files only, never through a link or blocking on a FIFO planted there.
-                guard let bytes = try FileSystem.readOwnFile(trusted + "/" + name) else { continue }
+                // Regular files only, never through a link or blocking on a FIFO planted there, and
+                // at most the largest metadata TUF accepts.
+                guard let bytes = try Self.readMetadata(trusted + "/" + name) else { continue }
                 let copy = try FileDescriptor.open(work + "/" + name, [.writeOnly, .create, .exclusive])
                 try copy.closeAfter { try copy.writeAll(bytes) }
             }
@@ -138,22 +147,53 @@ public struct UpdateChannel: Sendable {
         do {
             targets = try updater.topLevelTargets(withPrefix: program + "/")
         } catch {
-            throw ReleaseChannelError(.channel, "Failed to check \(url) for updates: \(error.code): \(error.message)")
+            var message = "Failed to check \(url) for updates: \(error.code): \(error.message)"
+            if error.code == .timedOut {
+                let total = totalTimeout.map(DurationText.text) ?? "120 s plus one second per 64 KiB of the file"
+                message += "; to wait longer, pass --timeout SECONDS (each metadata fetch, now \(total)) or --stall-timeout SECONDS (silence, now \(DurationText.text(stallTimeout)))"
+            }
+            throw ReleaseChannelError(.channel, message)
         }
         do {
             // Only what the refresh changed is written back, each file durably: a check that finds
             // nothing new writes nothing.
             for name in try FileSystem.contentsOfDirectory(work) where name.hasSuffix(".json") {
-                guard let bytes = try FileSystem.readOwnFile(work + "/" + name) else { continue }
-                if (try? FileSystem.readOwnFile(trusted + "/" + name)) == bytes { continue }
+                guard let bytes = try Self.readMetadata(work + "/" + name) else { continue }
+                if (try? Self.readMetadata(trusted + "/" + name)) == bytes { continue }
                 try FileSystem.writeAtomically(trusted + "/" + name, bytes)
             }
         } catch {
             throw ReleaseChannelError(.storage, "Failed to store the refreshed metadata in \"\(trusted)\": \(error)")
         }
         return targets.compactMap { target in
-            guard let facts = ReleaseFacts(json: target.custom) else { return nil }
+            guard let facts = ReleaseFacts(json: target.custom),
+                  Self.hasReleaseShape(target.path, program: program, facts: facts) else { return nil }
             return ReleaseOffer(path: target.path, length: target.length, hashes: target.hashes, facts: facts)
         }
+    }
+
+    /// True when `path` is `<program>/<version>/<platform>/<file name>` as `release add` writes
+    /// it, naming the version and platform of its signed facts, with a file name that is not
+    /// empty, "." or ".." and holds no "/" or "\\" (a name with a control character is offered,
+    /// shown escaped). Anything else (a `../` walking out of the repository, an empty segment)
+    /// is never offered or requested.
+    static func hasReleaseShape(_ path: String, program: String, facts: ReleaseFacts) -> Bool {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 4, parts[0] == program, SemanticVersion(parts[1]) == facts.version,
+              parts[2] == facts.platform.rawValue else { return false }
+        let name = parts[3]
+        return !name.isEmpty && name != "." && name != ".." && !name.contains("\\")
+    }
+
+    /// A trusted metadata file: read without following a link or blocking, a regular file only,
+    /// at most 64 MiB (the most TUF accepts for one role).
+    /// - Throws: `SystemError` when it is not a regular file or is larger than that.
+    static func readMetadata(_ path: String) throws -> [UInt8]? {
+        let cap = 64 << 20
+        guard let bytes = try FileSystem.readOwnFile(path, maxBytes: cap + 1) else { return nil }
+        guard bytes.count <= cap else {
+            throw SystemError("read", path: path, errno: Errno(rawValue: EFBIG), detail: "it is larger than \(ByteCount.text(cap)), the most metadata may be")
+        }
+        return bytes
     }
 }

@@ -230,7 +230,16 @@ enum ChannelCommands {
         if !downloadOnly, let executable = try? ProcessControl.executablePath() {
             try UpdateGuards.checkNotPackageManaged(executable)
         }
-        try UpdateGuards.checkHome(session.home.root, staging: channel.directory + "/staging", downloadLength: chosen.length)
+        // What is already in staging (the verified file, or a partial download to resume) needs no room again.
+        let sha256 = chosen.hashes["sha256"]!.lowercased()
+        let staging = channel.stagingDirectory
+        let stagedBytes = { (name: String) in
+            (try? FileSystem.statusIfPresent(staging + "/" + name, followLinks: false)).flatMap { $0 }.map { $0.kind == .regular ? $0.size : 0 } ?? 0
+        }
+        let alreadyStaged = stagedBytes(sha256) == chosen.length ? chosen.length : stagedBytes(sha256 + ".partial")
+        let stored = (try? session.upgrader.status())?.versions.filter(\.present).count
+        try UpdateGuards.checkHome(session.home.root, staging: staging, downloadLength: chosen.length, alreadyStaged: alreadyStaged,
+                                   storedVersions: stored)
         if !downloadOnly {
             try confirm("Install autodev \(version) (\(chosen.length) bytes) from \(Output.quoted(channel.url)) in place of \(current)?")
         }
@@ -261,8 +270,17 @@ enum ChannelCommands {
             try channel.recordAccepted(version)
             try AutodevState.update(in: stateDirectory) { $0.pendingTransaction = "upgrade" }
         }
+        // The store must receive exactly the verified bytes: the stage step hashes what it copies
+        // and refuses anything but the signed SHA-256 (a file swapped after verification).
+        options.expectedID = VersionID(hex: sha256)
         Output.err("Upgrading \(session.home.root) from \(Output.quoted(path))")
-        _ = try session.upgrader.upgrade(fromBinary: path, options: options)
+        do {
+            _ = try session.upgrader.upgrade(fromBinary: path, options: options)
+        } catch {
+            // A signal during verification or the swap undoes the transaction; the download stays.
+            guard error.code == .cancelled else { throw error }
+            throw UpgradeError(error.code, error.message + "; the verified download is kept in \(Output.quoted(path)) for the next 'autodev update apply'")
+        }
     }
 
     // MARK: - Internals

@@ -10,7 +10,7 @@ final class StaticServer {
     /// Serves `directory` on 127.0.0.1 at a port the kernel chooses, with `Range` requests
     /// answered by 206. With `chunkDelay`, each 64 kB of a body waits that long (a slow server).
     /// With `faults`, before each request under `/targets/` the server reads that file, a JSON
-    /// object whose "mode" misbehaves: "404", "500", "stall" (headers, then nothing), "cut:N"
+    /// object whose "mode" misbehaves (for targets; with `"metadata": true` for metadata too): "404", "500", "stall" (headers, then nothing), "cut:N"
     /// (N bytes of the body, then the connection closed), "oversize:N" (N bytes more than the
     /// file, announced in Content-Length), "drip" (the body one byte every 0.2 s, so it never
     /// stalls and never ends in a test's time), "redirect-loop" (302 to the same URL),
@@ -31,8 +31,10 @@ final class StaticServer {
                 if faults and self.path.startswith("/targets/"):
                     with open(faults + ".requests", "a") as log:
                         log.write(self.path + " " + (self.headers.get("Range") or "-") + "\\n")
-                    if os.path.exists(faults):
-                        mode = json.load(open(faults)).get("mode") or ""
+                if faults and os.path.exists(faults):
+                    spec = json.load(open(faults))
+                    if self.path.startswith("/targets/") or spec.get("metadata"):
+                        mode = spec.get("mode") or ""
                 if mode in ("404", "500"):
                     self.send_response(int(mode)); self.send_header("Content-Length", "0"); self.end_headers(); return
                 if mode == "redirect-loop":

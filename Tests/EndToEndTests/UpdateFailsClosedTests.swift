@@ -207,6 +207,15 @@ struct UpdateFailsClosedTests {
         }
         try scenario.setFault("drip")
         try scenario.expectFailsClosed("not complete within the total timeout of 2 s; to wait longer, pass --timeout SECONDS", arguments: ["--timeout", "2"])
+
+        // A check whose metadata stalls names both flags too, and a deadline under 0.05 s is not "0 s".
+        try #"{"mode": "stall", "metadata": true}"#.write(toFile: scenario.faults, atomically: true, encoding: .utf8)
+        let stalled = try harness.run(["update", "check", "--stall-timeout", "1"])
+        #expect(stalled.status == 1)
+        #expect(stalled.stderr.contains("for 1 s; to wait longer, pass --timeout SECONDS (each metadata fetch, now 120 s plus one second per 64 KiB of the file) or --stall-timeout SECONDS (silence, now 1 s)"), "\(stalled.stderr)")
+        let short = try harness.run(["update", "check", "--timeout", "0.01"])
+        #expect(short.status == 1)
+        #expect(short.stderr.contains("not complete within the total timeout of 0.01 s; to wait longer, pass --timeout SECONDS (each metadata fetch, now 0.01 s)"), "\(short.stderr)")
     }
 
     @Test("SIGINT and SIGTERM end a download within a second, keep the partial file for the next apply, and say so", arguments: [SIGINT, SIGTERM])
