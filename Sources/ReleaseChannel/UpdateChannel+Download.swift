@@ -80,12 +80,19 @@ extension UpdateChannel {
         } catch let error as SystemError {
             throw ReleaseChannelError(.storage, "\(error)")
         } catch {
-            let kept = (try? FileSystem.status(partial, followLinks: false))?.size ?? 0
-            let keptText = "\(kept) of \(offer.length) bytes are kept in \"\(TerminalText.escaped(partial))\""
-            if let error = error as? TransportError, error.code == .cancelled {
-                throw ReleaseChannelError(.cancelled, "The download of \(offer.shownPath) was \(error.message); \(keptText), and the next 'autodev update apply' resumes from there")
+            // A body longer than the signed length is not the published artifact: nothing of it is kept.
+            if let error = error as? TransportError, error.code == .tooLarge {
+                try? FileSystem.removeFile(partial)
+                throw ReleaseChannelError(.channel, "Failed to download \(offer.shownPath) from \(TerminalText.escaped(url)): \(TerminalText.escaped("\(error)")); the server's file is longer than the signed length of \(offer.length) bytes, so the partial download was removed and the release cannot be installed as published")
             }
-            var message = "Failed to download \(offer.shownPath) from \(TerminalText.escaped(url)) (\(keptText) to resume): \(TerminalText.escaped("\(error)"))"
+            var kept = (try? FileSystem.status(partial, followLinks: false))?.size ?? 0
+            if kept == 0 { try? FileSystem.removeFile(partial) }
+            if kept > offer.length { try? FileSystem.removeFile(partial); kept = 0 }
+            let keptText = kept == 0 ? "nothing was kept" : "\(kept) of \(offer.length) bytes are kept in \"\(TerminalText.escaped(partial))\""
+            if let error = error as? TransportError, error.code == .cancelled {
+                throw ReleaseChannelError(.cancelled, "The download of \(offer.shownPath) was \(error.message); \(keptText)" + (kept == 0 ? "" : ", and the next 'autodev update apply' resumes from there"))
+            }
+            var message = "Failed to download \(offer.shownPath) from \(TerminalText.escaped(url)) (\(kept == 0 ? keptText : keptText + " to resume")): \(TerminalText.escaped("\(error)"))"
             if let error = error as? TransportError, error.code == .timedOut {
                 let total = DurationText.text(totalTimeout ?? Self.defaultTotalTimeout(length: offer.length))
                 message += "; to wait longer, pass --timeout SECONDS (the whole download, now \(total)) or --stall-timeout SECONDS (silence, now \(DurationText.text(stallTimeout)))"
@@ -96,7 +103,7 @@ extension UpdateChannel {
             try digest.check(offer)
         } catch {
             try? FileSystem.removeFile(partial)
-            throw error
+            throw ReleaseChannelError(error.code, error.message + "; the download did not match, so it was removed, and the release cannot be installed as published")
         }
         do {
             try FileSystem.setMode(partial, 0o755)

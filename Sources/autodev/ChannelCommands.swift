@@ -249,8 +249,17 @@ enum ChannelCommands {
         do {
             path = try downloadShowingProgress(channel, chosen, json: json)
         } catch let error as ReleaseChannelError where error.code == .channel {
-            // Nothing was installed; what arrived stays in staging for the next try.
-            throw ReleaseChannelError(error.code, error.message + "\nNothing was installed; run 'autodev update apply' again to retry (a download resumes where it stopped)")
+            // Said only what is true: a retry resumes only when bytes were kept, and one that
+            // cannot succeed (the published file does not match its signature) is not suggested.
+            let kept = stagedBytes(sha256 + ".partial")
+            let next = if error.message.contains("cannot be installed as published") {
+                ""
+            } else if kept > 0 {
+                "; run 'autodev update apply' again to retry (the download resumes from the \(kept) bytes kept)"
+            } else {
+                "; run 'autodev update apply' again to retry"
+            }
+            throw ReleaseChannelError(error.code, error.message + "\nNothing was installed" + next)
         } catch let error as ReleaseChannelError where error.code == .cancelled {
             throw ReleaseChannelError(error.code, error.message + "\nNothing was installed")
         }
