@@ -70,6 +70,37 @@ struct ChannelProbeTests {
         #expect(checked.stderr.contains("evil.json\": it is larger than 64 MiB, the most metadata may be"), "\(checked.stderr)")
     }
 
+    @Test("a FIFO or a link to /dev/zero among the trusted metadata is neither waited on nor read (update check, tuf refresh)")
+    func plantedMetadata() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        try published(harness)
+        for plant in ["fifo", "zero"] {
+            let evil = harness.home + "/channel/metadata/evil.json"
+            if plant == "fifo" { #expect(mkfifo(evil, 0o600) == 0) } else { try FileManager.default.createSymbolicLink(atPath: evil, withDestinationPath: "/dev/zero") }
+            let (checked, ended) = try harness.runBounded(["update", "check"])
+            #expect(ended, "\(plant): update check did not end")
+            #expect(checked.status == 1 && checked.stderr.contains("evil.json"), "\(plant): \(checked.stderr)")
+            try FileManager.default.removeItem(atPath: evil)
+        }
+
+        let metadata = harness.root.path + "/tuf-metadata"
+        try FileManager.default.createDirectory(atPath: metadata, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: harness.root.path + "/repo/metadata/1.root.json", toPath: metadata + "/root.json")
+        for plant in ["fifo", "zero"] {
+            let timestamp = metadata + "/timestamp.json"
+            try? FileManager.default.removeItem(atPath: timestamp)
+            if plant == "fifo" { #expect(mkfifo(timestamp, 0o600) == 0) } else { try FileManager.default.createSymbolicLink(atPath: timestamp, withDestinationPath: "/dev/zero") }
+            let (refreshed, ended) = try harness.runBounded(["tuf", "--metadata-dir", metadata, "--metadata-url", "file://\(harness.root.path)/repo/metadata/", "refresh"],
+                                                           executable: Harness.binary)
+            #expect(ended, "\(plant): tuf refresh did not end")
+            // What was planted is not trusted metadata: the refresh fetches timestamp anew and stores a regular file.
+            #expect(refreshed.status == 0, "\(plant): \(refreshed.stderr)")
+            let kind = try FileManager.default.attributesOfItem(atPath: timestamp)[.type] as? FileAttributeType
+            #expect(kind == .typeRegular, "\(plant): \(String(describing: kind))")
+        }
+    }
+
     @Test("the downgrade floor survives a home copied elsewhere (cp -a) with highest-accepted deleted")
     func floorInCopiedHome() throws {
         let harness = try Harness()
