@@ -101,6 +101,35 @@ struct ChannelProbeTests {
         }
     }
 
+    @Test("after --download-only, apply needs room only for the copy in the store, not for a second download",
+          .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/mount"), "needs root to mount a small tmpfs"))
+    func downloadOnlyThenApplyInLittleSpace() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let directory = harness.root.path
+        #expect(try tool(harness, ["release", "init", "--repo", "repo"]).status == 0)
+        let candidate = try harness.candidate(version: "0.2.0")
+        #expect(try tool(harness, ["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", candidate]).status == 0)
+        #expect(try tool(harness, ["release", "publish", "--repo", "repo"]).status == 0)
+        let length = try #require(try FileManager.default.attributesOfItem(atPath: candidate)[.size] as? Int)
+        // Room for the installed version, the download, its copy in the store and the sandbox's
+        // copy, plus the 16 MiB margin: more than a download counted once needs, less than twice.
+        let mebibytes = (length * 7 / 2 + (16 << 20)) >> 20 + 2
+        let small = directory + "/small"
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        #expect(try UpdateGuardsMount.run(["-t", "tmpfs", "-o", "size=\(mebibytes)m", "tmpfs", small]) == 0)
+        defer { _ = try? UpdateGuardsMount.run([small], executable: "/usr/bin/umount") }
+        let home = small + "/home"
+        #expect(try harness.run(["init", "--home", home], executable: Harness.binary).status == 0)
+        #expect(try tool(harness, ["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json",
+                                   "--home", home]).status == 0)
+        let fetched = try harness.run(["update", "apply", "--download-only", "--home", home], executable: home + "/bin/autodev")
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        let applied = try harness.run(["update", "apply", "--yes", "--home", home], executable: home + "/bin/autodev")
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(applied.stdout.contains("Upgraded 0.1.0"), "\(applied.stdout)")
+    }
+
     @Test("the downgrade floor survives a home copied elsewhere (cp -a) with highest-accepted deleted")
     func floorInCopiedHome() throws {
         let harness = try Harness()
@@ -293,5 +322,17 @@ struct ChannelProbeTests {
         #expect(applied.status == 0, "\(applied.stderr)")
         #expect(try harness.current() != old)
         #expect(try harness.run(["--version"]).stdout == "0.2.0\n")
+    }
+}
+
+/// mount(8) and umount(8) for a test's scratch mounts.
+enum UpdateGuardsMount {
+    static func run(_ arguments: [String], executable: String = "/usr/bin/mount") throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
     }
 }
