@@ -102,12 +102,18 @@ package struct Home: Sendable, Equatable {
         try FileSystem.replaceSymbolicLink(current, target: "versions/" + id.hex)
     }
 
-    /// The version a binary path belongs to, when it lies inside this home's store.
+    /// The version a binary path belongs to, when it lies inside this home's store. `path` may be
+    /// a real path (`/proc/self/exe`) while the home was named through a symbolic link: the
+    /// store's real path is tried too.
     package func version(containing path: String) -> SHA256DigestID? {
-        let prefix = versions + "/"
-        guard path.hasPrefix(prefix) else { return nil }
-        let rest = path.dropFirst(prefix.count)
-        guard let slash = rest.firstIndex(of: "/") else { return nil }
-        return SHA256DigestID(hex: String(rest[..<slash]))
+        for store in [versions, try? FileSystem.realPath(versions)] {
+            guard let store else { continue }
+            let prefix = store + "/"
+            guard path.hasPrefix(prefix) else { continue }
+            let rest = path.dropFirst(prefix.count)
+            guard let slash = rest.firstIndex(of: "/") else { return nil }
+            return SHA256DigestID(hex: String(rest[..<slash]))
+        }
+        return nil
     }
 }

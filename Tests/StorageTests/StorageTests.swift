@@ -93,6 +93,23 @@ struct JournalTests {
     }
 }
 
+@Suite("Home")
+struct HomeTests {
+    @Test("a binary's real path is found in the store of a home named through a symbolic link")
+    func versionThroughLink() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("autodev-home-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let hex = String(repeating: "ab", count: 32)
+        try FileManager.default.createDirectory(atPath: directory + "/real/home/versions/" + hex, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: directory + "/link", withDestinationPath: directory + "/real")
+        let home = Home(root: directory + "/link/home")
+        let real = try FileSystem.realPath(directory + "/real/home") + "/versions/" + hex + "/autodev"
+        #expect(home.version(containing: real)?.hex == hex)
+        #expect(home.version(containing: directory + "/link/home/versions/" + hex + "/autodev")?.hex == hex)
+        #expect(home.version(containing: directory + "/real/elsewhere/" + hex + "/autodev") == nil)
+    }
+}
+
 @Suite("State snapshots")
 struct StateStoreTests {
     struct V1: Codable, Sendable, Equatable { var count: Int }
