@@ -137,18 +137,25 @@ extension FileDescriptor {
     ///   - options: `.writeOnly` or `.readWrite`, with `.create`, `.append`, `.truncate` as
     ///     needed (`.noFollow` and `.nonBlocking` are added).
     ///   - mode: the mode of a file created.
+    ///   - secondNameIn: a directory of the program's own where a second name of the file is
+    ///     expected (the journal's archive names the active journal while a rotation is
+    ///     unfinished): two links are accepted when one of them is there.
     /// - Throws: ``SystemError`` "open" (ELOOP for a link), or "write into" whose detail says
     ///   what is wrong (not a regular file, more than one link, another owner). Nothing is written.
-    package static func openOwned(_ path: String, _ options: Options, mode: mode_t = 0o644) throws(SystemError) -> FileDescriptor {
+    package static func openOwned(_ path: String, _ options: Options, mode: mode_t = 0o644,
+                                  secondNameIn directory: String? = nil) throws(SystemError) -> FileDescriptor {
         let fd = try open(path, options.union([.noFollow, .nonBlocking]), mode: mode)
         do throws(SystemError) {
             let status = try fd.status()
             var problem: String?
             if status.kind != .regular {
                 problem = "it is not a regular file"
+            } else if status.linkCount == 2, let directory, Self.names(status, in: directory) {
+                problem = nil
             } else if status.linkCount != 1 {
                 problem = "it has \(status.linkCount) links (a hard link to another file may have been planted there)"
-            } else if status.owner != geteuid(), status.owner != (try? FileSystem.status(FileSystem.parent(of: path)))?.owner {
+            }
+            if problem == nil, status.owner != geteuid(), status.owner != (try? FileSystem.status(FileSystem.parent(of: path)))?.owner {
                 problem = "it is owned by user \(status.owner), not by this user or the owner of its directory"
             }
             if let problem { throw SystemError("write into", path: path, errno: .notPermitted, detail: problem) }
@@ -157,5 +164,13 @@ extension FileDescriptor {
             throw error
         }
         return fd
+    }
+
+    /// True when an entry of `directory` (not followed through a link) is the file `status` describes.
+    private static func names(_ status: FileStatus, in directory: String) -> Bool {
+        ((try? FileSystem.contentsOfDirectory(directory)) ?? []).contains { name in
+            guard let entry = try? FileSystem.status(directory + "/" + name, followLinks: false) else { return false }
+            return entry.inode == status.inode && entry.device == status.device
+        }
     }
 }

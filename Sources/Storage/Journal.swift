@@ -117,7 +117,8 @@ package struct Journal: Sendable {
         let checksum = String(CRC32.checksum(json), radix: 16)
         let line = Array((String(repeating: "0", count: 8 - checksum.count) + checksum + " ").utf8) + json + [UInt8(ascii: "\n")]
 
-        let fd = try FileDescriptor.openOwned(path, [.writeOnly, .create, .append], mode: 0o644)
+        // The archive may name this very file while a rotation is unfinished (see rotate).
+        let fd = try FileDescriptor.openOwned(path, [.writeOnly, .create, .append], mode: 0o644, secondNameIn: archive)
         try fd.closeAfter {
             guard try fd.status().kind == .regular else {
                 throw StorageError.corruptJournal(path: path, line: records.count + 1, reason: "it is not a regular file")
