@@ -17,7 +17,8 @@ enum CLI {
         do {
             return try dispatch(arguments[...])
         } catch let error as UsageError {
-            Output.err("Error: \(error.message)")
+            // A usage error quotes what was typed: shown escaped like any outside text.
+            Output.err("Error: \(Output.escaped(error.message, keepingNewlines: false))")
             Output.err("Usage: \(usageLine(error.spec))")
             Output.err("  See '\(error.spec.commandName) --help' for more information.")
             return ExitCode.usage

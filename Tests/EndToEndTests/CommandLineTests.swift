@@ -62,6 +62,9 @@ struct CommandLineTests {
         (["tuf", "--metadata-dir", "m", "refresh"], "Error: Missing option '--metadata-url'"),
         (["tuf", "--metadata-dir", "m", "--target-dir", "t", "refresh"], "Error: Unknown option '--target-dir'"),
         (["tuf", "--metadata-dir", "m", "init"], "Error: Missing argument '<root>'"),
+        // What was typed is quoted escaped: an escape sequence or line break in it does nothing.
+        (["supervise", "--home", "h", "--listen", "we\u{1B}[31mird\nForged=/tmp/s.sock", "--", "/bin/true"],
+         "Error: The value 'we\\u{1B}[31mird\\nForged=/tmp/s.sock' is invalid for '--listen <address>'"),
     ])
     func usageErrors(arguments: [String], message: String) throws {
         let harness = try Harness()
