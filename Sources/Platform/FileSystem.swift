@@ -39,18 +39,14 @@ package enum FileSystem {
     /// Names in a directory, without "." and "..", sorted.
     /// - Throws: ``SystemError`` "list".
     package static func contentsOfDirectory(_ path: String) throws(SystemError) -> [String] {
-        guard let directory = opendir(path) else {
-            throw SystemError("list", path: path, errno: .current)
+        let directory: FileDescriptor
+        do {
+            directory = try FileDescriptor.open(path, [.directory])
+        } catch {
+            throw SystemError("list", path: path, errno: error.errno)
         }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
+        defer { try? directory.close() }
+        return try directory.entries()
     }
 
     /// The target a symbolic link stores.
