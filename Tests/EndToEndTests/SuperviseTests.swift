@@ -1,6 +1,7 @@
 import Foundation
 import Platform
 import Testing
+import TestSupport
 
 /// `autodev supervise`: the built binary supervising real programs (the built ExampleServer, and
 /// small Python programs that misbehave on purpose), with a datagram socket standing in for
@@ -372,14 +373,7 @@ struct SuperviseTests {
     }
 
     /// Whether this machine has a cgroup v2 hierarchy this user can create cgroups in.
-    static let cgroups: Bool = {
-        guard let mounts = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8),
-              let line = mounts.split(separator: "\n").first(where: { $0.contains(" - cgroup2 ") }) else { return false }
-        let probe = String(line.split(separator: " ")[4]) + "/autodev-test-probe-\(getpid())"
-        guard mkdir(probe, 0o755) == 0 else { return false }
-        rmdir(probe)
-        return true
-    }()
+    static let cgroups = Cgroups.writable
 
     @Test("a daemon a program started (setsid, double fork) ends with the supervisor: SIGTERM or SIGKILL, in a cgroup",
           .enabled(if: python != nil && cgroups, "needs python3 and a writable cgroup v2 hierarchy"),

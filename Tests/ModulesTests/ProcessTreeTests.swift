@@ -2,19 +2,13 @@ import Foundation
 @testable import Modules
 import Platform
 import Testing
+import TestSupport
 
 /// What a worker starts ends with it.
 @Suite("Module workers' process trees")
 struct ProcessTreeTests {
     /// Whether this machine has a cgroup v2 hierarchy this user can create cgroups in.
-    static let cgroups: Bool = {
-        guard let mounts = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8),
-              let line = mounts.split(separator: "\n").first(where: { $0.contains(" - cgroup2 ") }) else { return false }
-        let probe = String(line.split(separator: " ")[4]) + "/autodev-test-probe-\(getpid())"
-        guard mkdir(probe, 0o755) == 0 else { return false }
-        rmdir(probe)
-        return true
-    }()
+    static let cgroups = Cgroups.writable
 
     @Test("a daemon a worker started (setsid, its parent gone) ends when the worker is stopped",
           .enabled(if: cgroups && AUTODEV_PROCESS_TREES == nil, "needs a writable cgroup v2 hierarchy"))
