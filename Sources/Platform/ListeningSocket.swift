@@ -66,7 +66,9 @@ package struct ListeningSocket: Sendable {
     ///
     /// The check and the bind run under an exclusive `flock` of the socket's directory, so two
     /// processes binding the same path with this function never both take it (the second finds
-    /// the first's socket live).
+    /// the first's socket live). When another process holds that lock past 5 s (any user who can
+    /// open the directory can), nothing is checked or removed and the bind is tried as it is: it
+    /// succeeds where the path is free. A socket file of another user is never removed.
     /// - Parameters:
     ///   - mode: the socket file's permissions, set between bind and listen (so no connection
     ///     is accepted before they apply); nil keeps what the umask gives.
@@ -82,13 +84,20 @@ package struct ListeningSocket: Sendable {
         let fd = try systemCall("open a socket for", path: path) { socket(AF_UNIX, type, 0) }
         let listener = ListeningSocket(rawValue: fd, endpoint: path)
         do throws(SystemError) {
+            // Another user who can open the directory can hold its lock: then nothing is removed,
+            // and the bind succeeds only where no file is in the way.
             let directory = try DirectoryLock.exclusive(parentOf: path)
-            defer { directory.release() }
-            try removeStaleSocket(at: path, replacingLive: replacingLive)
-            try systemCall("bind", path: path) {
-                withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            defer { directory?.release() }
+            if directory != nil { try removeStaleSocket(at: path, replacingLive: replacingLive) }
+            do throws(SystemError) {
+                try systemCall("bind", path: path) {
+                    withUnsafePointer(to: &address) {
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                    }
                 }
+            } catch where directory == nil && error.errno.rawValue == EADDRINUSE {
+                throw SystemError("bind", path: path, errno: error.errno,
+                                  detail: "a file is in its place, and another process holds the lock of its directory, so it was not checked or removed; try again, or remove it if nothing uses it")
             }
             if let mode {
                 // A Unix socket accepts no connection before listen, so the mode applies to every one.
@@ -111,6 +120,10 @@ package struct ListeningSocket: Sendable {
         guard info.st_mode & S_IFMT == S_IFSOCK else {
             let what = info.st_mode & S_IFMT == S_IFLNK ? "a symbolic link" : "a file that is not a socket"
             throw SystemError("bind", path: path, errno: Errno(rawValue: EEXIST), detail: "\(what) is in its place; remove it if nothing uses it")
+        }
+        // Another user's socket is theirs to remove, stale or not (root included).
+        guard info.st_uid == geteuid() else {
+            throw SystemError("bind", path: path, errno: Errno(rawValue: EEXIST), detail: "a socket of user \(info.st_uid) is in its place; it is theirs to remove")
         }
         let probe: Socket?
         do {
@@ -204,8 +217,10 @@ struct DirectoryLock {
     let descriptor: Int32
 
     /// Locks the directory that holds `path`, waiting up to 5 s for another holder.
+    /// - Returns: nil when another process still holds it then (any user who can open the
+    ///   directory can take its lock: it must not be able to stop a bind).
     /// - Throws: ``SystemError`` "open", "lock" naming the directory.
-    static func exclusive(parentOf path: String) throws(SystemError) -> DirectoryLock {
+    static func exclusive(parentOf path: String) throws(SystemError) -> DirectoryLock? {
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
         let fd = try systemCall("open", path: directory) { open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
@@ -213,9 +228,13 @@ struct DirectoryLock {
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let error = Errno.current
             if error == .interrupted { continue }
-            guard error == .wouldBlock, MonotonicClock.seconds(since: start) < 5 else {
+            guard error == .wouldBlock else {
                 _ = Glibc.close(fd)
-                throw SystemError("lock", path: directory, errno: error, detail: "another process binds a socket in it")
+                throw SystemError("lock", path: directory, errno: error)
+            }
+            guard MonotonicClock.seconds(since: start) < 5 else {
+                _ = Glibc.close(fd)
+                return nil
             }
             usleep(10_000)
         }

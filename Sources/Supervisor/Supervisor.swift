@@ -406,8 +406,11 @@ public final class Supervisor: @unchecked Sendable {
         do { try NotifySocket.send(text, to: systemd) } catch { Self.log("sd_notify: \(error)") }
     }
 
+    /// One line of the supervisor's log on standard error. The line quotes outside text (program
+    /// and home paths, listener names, a program's status words): it is escaped here, once, so
+    /// nothing in it moves the cursor or starts a line of its own.
     static func log(_ line: String) {
-        try? FileDescriptor(rawValue: 2, path: "standard error").writeAll(Array("autodev supervise: \(line)\n".utf8))
+        try? FileDescriptor(rawValue: 2, path: "standard error").writeAll(Array("autodev supervise: \(TerminalText.escaped(line))\n".utf8))
     }
 
     static func code(_ status: TerminationStatus) -> Int32 {

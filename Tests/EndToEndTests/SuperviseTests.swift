@@ -10,6 +10,19 @@ import TestSupport
 struct SuperviseTests {
     static let python = ProcessControl.findExecutable("python3")
 
+    @Test("the supervisor's log shows a program path with escape sequences and line breaks escaped")
+    func logEscapes() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        // A program that ends at once with 0: the supervisor ends with it.
+        let program = try harness.script("ev\u{1B}]0;PWN\u{7}\nForged", "exit 0")
+        let result = try harness.run(["supervise", "--home", harness.home, "--", program], executable: Harness.binary)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("ev\\u{1B}]0;PWN\\u{7}\\nForged"), "\(result.stderr.debugDescription)")
+        #expect(!result.stderr.contains("\u{1B}") && !result.stderr.contains("\u{7}"), "\(result.stderr.debugDescription)")
+        #expect(!result.stderr.contains("\nForged"), "a forged line: \(result.stderr.debugDescription)")
+    }
+
     @Test("upgrade and rollback by overlap under load: no failed request, counts increasing per connection, sd_notify to systemd")
     func overlapUnderLoad() throws {
         let harness = try Harness()

@@ -82,3 +82,27 @@ struct SocketTests {
         #expect(unknown?.endpoint == "name.invalid:443")
     }
 }
+
+@Suite("A Unix listener's directory lock held by another")
+struct UnixListenerLockTests {
+    @Test("a free path is still bound while another holds the directory's lock; a file in the way is then neither checked nor removed")
+    func lockHeldElsewhere() throws {
+        var template = Array("/tmp/autodev-lock-XXXXXX".utf8CString)
+        let directory = try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }.map { String(cString: $0) })
+        defer { _ = try? FileSystem.removeTree(directory) }
+        // Anyone who can open the directory can hold its lock (another open file, like another process's).
+        let holder = open(directory, O_RDONLY | O_DIRECTORY)
+        try #require(holder >= 0 && flock(holder, LOCK_EX) == 0)
+        defer { close(holder) }
+        let listener = try ListeningSocket.unix(path: directory + "/free.sock")
+        listener.close()
+        // The socket file it left is stale; with the lock held elsewhere it is not removed.
+        do {
+            _ = try ListeningSocket.unix(path: directory + "/free.sock")
+            Issue.record("bound over a file it could not check")
+        } catch {
+            #expect(error.detail?.contains("another process holds the lock of its directory") == true, "\(error)")
+        }
+        #expect(FileSystem.exists(directory + "/free.sock"))
+    }
+}
