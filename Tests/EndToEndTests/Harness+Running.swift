@@ -28,19 +28,22 @@ extension Harness {
         }
     }
 
-    /// Starts `arguments` with the entry point (or `executable`) and returns at once.
-    func start(_ arguments: [String], executable: String? = nil) throws -> Running {
+    /// Starts `arguments` with the entry point (or `executable`) and returns at once; standard
+    /// input is `input`, else /dev/null.
+    func start(_ arguments: [String], executable: String? = nil, environment extra: [String: String] = [:],
+               directory: String? = nil, input: Pipe? = nil) throws -> Running {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable ?? entry)
         process.arguments = arguments
-        process.environment = environment()
+        process.environment = environment(extra)
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = root.appendingPathComponent("out-\(UUID().uuidString.prefix(6))")
         let err = root.appendingPathComponent("err-\(UUID().uuidString.prefix(6))")
         FileManager.default.createFile(atPath: out.path, contents: nil)
         FileManager.default.createFile(atPath: err.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
-        process.standardInput = FileHandle.nullDevice
+        if let input { process.standardInput = input } else { process.standardInput = FileHandle.nullDevice }
         try process.run()
         return Running(process: process, out: out, err: err)
     }

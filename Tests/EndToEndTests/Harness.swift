@@ -42,37 +42,17 @@ struct Harness {
     func run(_ arguments: [String], executable: String? = nil, environment extra: [String: String] = [:],
              input: String? = nil, directory: String? = nil, killAfter seconds: Double? = nil,
              signal: Int32 = SIGKILL) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable ?? entry)
-        process.arguments = arguments
-        process.environment = environment(extra)
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let out = root.appendingPathComponent("out-\(UUID().uuidString.prefix(6))")
-        let err = root.appendingPathComponent("err-\(UUID().uuidString.prefix(6))")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
-        let pipe = Pipe()
-        process.standardInput = input == nil ? FileHandle.nullDevice : pipe
-        try process.run()
-        if let input {
+        let pipe = input.map { _ in Pipe() }
+        let running = try start(arguments, executable: executable, environment: extra, directory: directory, input: pipe)
+        if let input, let pipe {
             pipe.fileHandleForWriting.write(Data(input.utf8))
             try? pipe.fileHandleForWriting.close()
         }
-        let pid = process.processIdentifier
         if let seconds {
             usleep(UInt32(seconds * 1_000_000))
-            kill(pid, signal)
+            kill(running.pid, signal)
         }
-        process.waitUntilExit()
-        defer {
-            try? FileManager.default.removeItem(at: out)
-            try? FileManager.default.removeItem(at: err)
-        }
-        return Result(status: process.terminationStatus,
-                      stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-                      stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "", pid: pid)
+        return running.finish()
     }
 
     /// Creates the home with the binary under test as its first version.
