@@ -9,6 +9,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -45,12 +46,12 @@ enum { STEP_EXEC, STEP_UNSHARE_USER, STEP_UID_MAP, STEP_UNSHARE_NET, STEP_UNSHAR
        STEP_REMOUNT_READ_ONLY, STEP_BIND_WRITABLE, STEP_BIND_DEVICES, STEP_UNSHARE_PID, STEP_FORK,
        STEP_MOUNT_PROC, STEP_SETRLIMIT, STEP_CHDIR, STEP_DUP2, STEP_SETSID, STEP_INHERIT_FD,
        STEP_WRITE_PID, STEP_SECUREBITS, STEP_DROP_BOUNDING, STEP_CAPSET, STEP_NO_NEW_PRIVS, STEP_UNSHARE_IPC,
-       STEP_CGROUP };
+       STEP_CGROUP, STEP_MOUNT_TMPFS, STEP_BIND_READ_ONLY };
 static const char *step_names[] = {"exec", "unshare-user", "uid-map", "unshare-network", "unshare-mount", "mount",
                                    "remount-read-only", "bind-writable", "bind-devices", "unshare-pid", "fork",
                                    "mount-proc", "setrlimit", "chdir", "dup2", "setsid", "inherit-fd",
                                    "write-pid", "securebits", "drop-bounding-set", "capset", "no-new-privs", "unshare-ipc",
-                                   "cgroup"};
+                                   "cgroup", "mount-tmpfs", "bind-read-only"};
 
 static void report_and_exit(int pipe_fd, int step) {
     int message[2] = {step, errno};
@@ -121,6 +122,31 @@ static void decimal(char *buffer, int value) {
     buffer[length] = 0;
 }
 
+#define AD_MAX_CARRIED 8
+
+/* Makes `path` and every directory above it (mode 0700), as mkdir -p: async-signal-safe. */
+static int make_directories(const char *path) {
+    char buffer[4096];
+    size_t length = 0;
+    while (path[length] && length < sizeof buffer - 1) {
+        buffer[length] = path[length];
+        length++;
+    }
+    if (path[length]) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    buffer[length] = 0;
+    for (size_t i = 1; i <= length; i++) {
+        if (buffer[i] != '/' && buffer[i] != 0) continue;
+        char kept = buffer[i];
+        buffer[i] = 0;
+        if (mkdir(buffer, 0700) != 0 && errno != EEXIST) return -1;
+        buffer[i] = kept;
+    }
+    return 0;
+}
+
 /* Builds the mount namespace: everything read-only but the writable paths, a minimal /dev. */
 static void confine_mounts(const ad_spawn_options *options, int report_fd) {
     if (unshare(CLONE_NEWNS) != 0) report_and_exit(report_fd, STEP_UNSHARE_MOUNT);
@@ -138,6 +164,17 @@ static void confine_mounts(const ad_spawn_options *options, int report_fd) {
             join_path(source, "/dev/", options->device_names[i]);
             device_fds[i] = open(source, O_PATH | O_CLOEXEC | O_NOFOLLOW);
             if (device_fds[i] < 0) report_and_exit(report_fd, STEP_BIND_DEVICES);
+        }
+        /* A writable path under /dev (a sandbox on /dev/shm) would be hidden by the new /dev: it is
+           opened now and bound at the same path inside it. */
+        int carried_fds[AD_MAX_CARRIED];
+        const char *carried_paths[AD_MAX_CARRIED];
+        int carried = 0;
+        for (int i = 0; i < options->writable_count && carried < AD_MAX_CARRIED; i++) {
+            if (strncmp(options->writable_paths[i], "/dev/", 5) != 0) continue;
+            carried_fds[carried] = open(options->writable_paths[i], O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+            if (carried_fds[carried] < 0) report_and_exit(report_fd, STEP_BIND_WRITABLE);
+            carried_paths[carried++] = options->writable_paths[i];
         }
         if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=64") != 0) {
             report_and_exit(report_fd, STEP_BIND_DEVICES);
@@ -158,6 +195,15 @@ static void confine_mounts(const ad_spawn_options *options, int report_fd) {
         for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
             if (symlink(links[i][1], links[i][0]) != 0) report_and_exit(report_fd, STEP_BIND_DEVICES);
         }
+        for (int i = 0; i < carried; i++) {
+            char source[64], number[24];
+            decimal(number, carried_fds[i]);
+            join_path(source, "/proc/self/fd/", number);
+            if (make_directories(carried_paths[i]) != 0 || mount(source, carried_paths[i], NULL, MS_BIND | MS_REC, NULL) != 0) {
+                report_and_exit(report_fd, STEP_BIND_WRITABLE);
+            }
+            close(carried_fds[i]);
+        }
         if (remount("/dev", MS_RDONLY | MS_NOSUID | MS_NOEXEC) != 0) report_and_exit(report_fd, STEP_BIND_DEVICES);
     }
     for (int i = 0; i < options->readonly_count; i++) {
@@ -174,6 +220,17 @@ static void confine_mounts(const ad_spawn_options *options, int report_fd) {
         /* A bind of a path on a read-only mount is read-only: remount it writable. */
         if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) != 0 || remount(path, MS_NOSUID | MS_NODEV) != 0) {
             report_and_exit(report_fd, STEP_BIND_WRITABLE);
+        }
+    }
+    for (int i = 0; i < options->tmpfs_count; i++) {
+        if (mount("tmpfs", options->tmpfs_paths[i], "tmpfs", MS_NOSUID | MS_NODEV, options->tmpfs_options) != 0) {
+            report_and_exit(report_fd, STEP_MOUNT_TMPFS);
+        }
+    }
+    for (int i = 0; i < options->bind_count; i++) {
+        const char *target = options->bind_targets[i];
+        if (mount(options->bind_sources[i], target, NULL, MS_BIND, NULL) != 0 || remount(target, MS_RDONLY) != 0) {
+            report_and_exit(report_fd, STEP_BIND_READ_ONLY);
         }
     }
 }

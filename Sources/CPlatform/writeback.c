@@ -11,3 +11,11 @@ int ad_start_writeback(int fd, long long offset, long long count) {
     return 0;
 #endif
 }
+
+#include <sys/vfs.h>
+
+long long ad_file_system_type(int fd) {
+    struct statfs info;
+    if (fstatfs(fd, &info) != 0) return -1;
+    return (long long)info.f_type;
+}

@@ -135,6 +135,17 @@ package struct FileDescriptor: Sendable {
         return UInt64(info.f_bavail) * UInt64(info.f_frsize)
     }
 
+    /// Whether the file lives on a tmpfs (memory, never a disk, a FUSE or a network file system).
+    /// - Throws: ``SystemError`` "statfs".
+    package func isOnTmpfs() throws(SystemError) -> Bool {
+        var type: Int64 = 0
+        try systemCall("statfs", path: path) {
+            type = ad_file_system_type(rawValue)
+            return type < 0 ? -1 : 0
+        }
+        return type == 0x0102_1994  // TMPFS_MAGIC
+    }
+
     /// Cuts the file to `length` bytes.
     /// - Throws: ``SystemError`` "truncate".
     package func truncate(to length: Int) throws(SystemError) {

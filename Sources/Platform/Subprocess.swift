@@ -75,6 +75,14 @@ package enum Subprocess {
         /// links; empty leaves `/dev` as it is. It is made inside the child's mount namespace, so
         /// nothing is written to any file system of the host.
         package var devices: [String] = []
+        /// With ``isolateMounts``: a private tmpfs of at most ``privateTmpfsBytes`` (mode 0700,
+        /// nosuid, nodev) on each of these directories, made in the child's mount namespace and
+        /// gone with it: what the program writes there reaches no disk and no other process.
+        package var privateTmpfs: [String] = []
+        package var privateTmpfsBytes: UInt64 = 256 << 20
+        /// With ``isolateMounts``: files or directories bound read-only onto existing targets,
+        /// last (so a target may lie inside a writable path or a private tmpfs's parent).
+        package var readOnlyBinds: [(source: String, target: String)] = []
         /// Securebits locked so that uid 0 gains no capabilities on exec, and the whole bounding
         /// set dropped (needs root, or ``isolateUser``).
         package var dropCapabilities = false
@@ -269,6 +277,9 @@ package enum Subprocess {
         let isolateMounts = configuration.isolateMounts
         // A device is a plain name in /dev; at most 16 (the child's fixed table).
         let deviceNames = isolateMounts ? Array(configuration.devices.filter { !$0.isEmpty && !$0.contains("/") && $0.utf8.count < 32 }.prefix(16)) : []
+        let tmpfsPaths = isolateMounts ? configuration.privateTmpfs : []
+        let tmpfsOptions = "mode=0700,size=\(configuration.privateTmpfsBytes)"
+        let binds = isolateMounts ? configuration.readOnlyBinds : []
         // A user namespace maps exactly this process's effective uid and gid onto themselves.
         let identity = "\(Privilege.userID) \(Privilege.userID) 1\n"
         let group = "\(Privilege.groupID) \(Privilege.groupID) 1\n"
@@ -283,6 +294,10 @@ package enum Subprocess {
                         withCStrings(configuration.readOnlyMounts) { readOnly in
                             withCStrings(configuration.writablePaths) { writable in
                                 withCStrings(deviceNames) { devices in
+                                  withCStrings(tmpfsPaths) { tmpfs in
+                                   withCStrings(binds.map(\.source)) { bindSources in
+                                    withCStrings(binds.map(\.target)) { bindTargets in
+                                     tmpfsOptions.withCString { tmpfsData in
                                     identity.withCString { uidMap in
                                         group.withCString { gidMap in
                                             var options = ad_spawn_options(
@@ -300,6 +315,10 @@ package enum Subprocess {
                                                 writable_count: Int32(configuration.writablePaths.count),
                                                 device_names: cArray(devices),
                                                 device_count: Int32(deviceNames.count),
+                                                tmpfs_paths: cArray(tmpfs), tmpfs_count: Int32(tmpfsPaths.count),
+                                                tmpfs_options: tmpfsData,
+                                                bind_sources: cArray(bindSources), bind_targets: cArray(bindTargets),
+                                                bind_count: Int32(binds.count),
                                                 drop_capabilities: configuration.dropCapabilities ? 1 : 0,
                                                 no_new_privileges: configuration.noNewPrivileges ? 1 : 0,
                                                 inherit_fd: inherited?.source ?? -1, inherit_fd_target: inherited?.target ?? -1,
@@ -310,6 +329,10 @@ package enum Subprocess {
                                                             &pid, &childErrno, &failedStep)
                                         }
                                     }
+                                     }
+                                    }
+                                   }
+                                  }
                                 }
                             }
                         }

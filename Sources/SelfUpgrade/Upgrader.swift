@@ -215,13 +215,16 @@ public struct Upgrader: Sendable {
             try home.setCurrent(expected)
             notes.append("Repaired \(home.current) to point at \(expected.short), as the journal says")
         }
-        let leftovers = (try? FileSystem.contentsOfDirectory(home.staging)) ?? []
-        if !leftovers.isEmpty {
-            let orphans = ProcessControl.killProcesses(workingUnder: home.staging)
-            if !orphans.isEmpty { notes.append("Killed \(orphans.count) process(es) left running by an interrupted verification") }
-        }
-        for name in leftovers {
-            try FileSystem.removeTree(home.staging + "/" + name)
+        // The staging area, and the sandboxes an interrupted verification left on a tmpfs.
+        for area in [home.staging] + Verifier.existingTmpfsParents(for: home) {
+            let leftovers = (try? FileSystem.contentsOfDirectory(area)) ?? []
+            if !leftovers.isEmpty {
+                let orphans = ProcessControl.killProcesses(workingUnder: area)
+                if !orphans.isEmpty { notes.append("Killed \(orphans.count) process(es) left running by an interrupted verification") }
+            }
+            for name in leftovers {
+                try FileSystem.removeTree(area + "/" + name)
+            }
         }
         return notes
     }

@@ -1,3 +1,4 @@
+import Integrity
 import Platform
 import Storage
 
@@ -7,8 +8,9 @@ extension Verifier {
 
     /// Rehearses the restart protocol with `binary`, in the sandbox.
     ///
-    /// A scratch home inside the sandbox gets its own store holding a copy of the candidate
-    /// (staged through ``VersionStore/stage(_:source:transaction:)``, so hashed), `current`
+    /// A scratch home inside the sandbox gets its own store holding the candidate (the stored
+    /// file bound read-only in the candidate's mount namespace; where mounts are not isolated, a
+    /// copy staged through ``VersionStore/stage(_:source:transaction:)``, so hashed), `current`
     /// pointing at it, a journal with `adopt`, then `begin`, `step stage`, `step verify` and
     /// `step swap` of a transaction, and a lock taken here. The candidate is started from that
     /// store as a restarted process is: the transaction in `<PREFIX>TX`, the lock inherited as
@@ -22,19 +24,31 @@ extension Verifier {
                          confinement: inout Confinement, log: String) throws {
         let scratch = Home(root: sandbox + "/rehearsal", programName: program.name)
         let transaction = "tx-rehearsal-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
-        let staged = try Self.withoutSync {
+        var binds: [(source: String, target: String)] = []
+        let staged: SHA256Digest = try Self.withoutSync {
             try scratch.createLayout()
-            let staged = try VersionStore(home: scratch).stage(binary, source: "rehearsal:" + binary, transaction: "adopt")
-            try scratch.setCurrent(staged.id)
+            let stagedID: SHA256Digest
+            if confinement.bindsFiles, let id = home.version(containing: binary), let metadata = VersionStore(home: home).metadata(id) {
+                // The stored file itself, bound read-only in the candidate's namespace onto an
+                // empty file: no copy, no hash, and the identity recorded at staging still holds.
+                try FileSystem.createDirectory(scratch.versionDirectory(id), mode: 0o755)
+                try VersionStore(home: scratch).setMetadata(metadata)
+                try FileDescriptor.open(scratch.binary(id), [.writeOnly, .create, .exclusive, .noFollow], mode: 0o755).close()
+                binds = [(binary, scratch.binary(id))]
+                stagedID = id
+            } else {
+                stagedID = try VersionStore(home: scratch).stage(binary, source: "rehearsal:" + binary, transaction: "adopt").id
+            }
+            try scratch.setCurrent(stagedID)
             try FileSystem.replaceSymbolicLink(scratch.entryPoint, target: "../current/" + program.name)
             var journal = try Journal(path: scratch.journal)
-            try journal.append(JournalRecord(.adopt(version: staged.id, name: program.version, source: binary, repairedFrom: nil)))
-            try journal.append(JournalRecord(.begin(transaction: transaction, operation: .upgrade, from: staged.id, target: nil,
+            try journal.append(JournalRecord(.adopt(version: stagedID, name: program.version, source: binary, repairedFrom: nil)))
+            try journal.append(JournalRecord(.begin(transaction: transaction, operation: .upgrade, from: stagedID, target: nil,
                                                     source: .binary(path: binary))))
-            try journal.append(JournalRecord(.step(transaction: transaction, step: .stage, to: staged.id, version: nil)))
+            try journal.append(JournalRecord(.step(transaction: transaction, step: .stage, to: stagedID, version: nil)))
             try journal.append(JournalRecord(.step(transaction: transaction, step: .verify, to: nil, version: nil)))
-            try journal.append(JournalRecord(.step(transaction: transaction, step: .swap, to: staged.id, version: nil)))
-            return staged
+            try journal.append(JournalRecord(.step(transaction: transaction, step: .swap, to: stagedID, version: nil)))
+            return stagedID
         }
         guard let lock = try FileLock.tryAcquire(scratch.lock) else {
             throw UpgradeError.verificationFailed(binary: binary, reason: "the rehearsal's lock \(scratch.lock) is held by another process", log: log)
@@ -44,10 +58,11 @@ extension Verifier {
         var restartEnvironment = environment
         restartEnvironment[program.markers.home] = scratch.root
         restartEnvironment[program.markers.transaction] = transaction
-        restartEnvironment[program.markers.upgradedFrom] = staged.id.hex
+        restartEnvironment[program.markers.upgradedFrom] = staged.hex
         restartEnvironment[program.markers.lockDescriptor] = String(Self.rehearsalLockDescriptor)
-        var run = Subprocess.Configuration(executable: scratch.binary(staged.id), arguments: program.restartProbeArguments,
+        var run = Subprocess.Configuration(executable: scratch.binary(staged), arguments: program.restartProbeArguments,
                                            environment: restartEnvironment)
+        run.readOnlyBinds = binds
         run.workingDirectory = sandbox + "/tmp"
         run.outputPath = outputs.restartOut
         run.errorPath = outputs.restartErr

@@ -12,6 +12,12 @@ extension Verifier {
         }
 
         let sandbox: String
+        /// Where the sandbox is (a tmpfs, or the home's staging area as a last resort).
+        let parent: SandboxParent
+        /// The state copy on the home, writable by the candidate.
+        let stateCopy: String?
+        /// The size of each private tmpfs (HOME, TMPDIR).
+        let scratchBytes: UInt64
         let isRoot = Privilege.isRoot
         /// Pieces still asked for.
         private(set) var wanted: Set<Piece>
@@ -28,8 +34,11 @@ extension Verifier {
 
         /// Reads the mount table.
         /// - Throws: ``SystemError`` when the table cannot be read.
-        init(sandbox: String) throws {
+        init(sandbox: String, parent: SandboxParent, stateCopy: String?, scratchBytes: UInt64) throws {
             self.sandbox = sandbox
+            self.parent = parent
+            self.stateCopy = stateCopy
+            self.scratchBytes = scratchBytes
             wanted = Set(Piece.allCases)
             // Root needs no user namespace: uid 0 keeps its uid, loses its capabilities.
             if isRoot { wanted.remove(.user) }
@@ -51,7 +60,8 @@ extension Verifier {
                     case "unshare-ipc": .ipc
                     case "unshare-pid", "fork", "mount-proc": .processes
                     case "securebits", "drop-bounding-set": .capabilityLock
-                    case "unshare-mount", "mount", "remount-read-only", "bind-writable", "bind-devices": .mounts
+                    case "unshare-mount", "mount", "remount-read-only", "bind-writable", "bind-devices", "mount-tmpfs",
+                         "bind-read-only": .mounts
                     default: nil
                     }
                     guard let piece, wanted.remove(piece) != nil else {
@@ -72,8 +82,12 @@ extension Verifier {
             if wanted.contains(.mounts) {
                 run.isolateMounts = true
                 run.readOnlyMounts = mountPoints
-                run.writablePaths = [sandbox]
+                run.writablePaths = [sandbox] + (stateCopy.map { [$0] } ?? [])
                 run.devices = devices
+                run.privateTmpfs = [sandbox + "/home", sandbox + "/tmp"]
+                run.privateTmpfsBytes = scratchBytes
+            } else {
+                run.readOnlyBinds = []
             }
             // Dropping the bounding set needs CAP_SETPCAP: root has it, so does a new user namespace.
             run.dropCapabilities = (isRoot || run.isolateUser) && wanted.contains(.capabilityLock)
@@ -81,9 +95,16 @@ extension Verifier {
             return run
         }
 
+        /// Whether a run's ``Subprocess/Configuration/readOnlyBinds`` are applied (mounts are isolated).
+        var bindsFiles: Bool { wanted.contains(.mounts) }
+
         /// The isolation in place, then what is missing.
         func isolation(stateCopy: Bool) -> [String] {
-            var lines = ["own session, no controlling terminal, stdin /dev/null", "private HOME and TMPDIR"]
+            var lines = ["own session, no controlling terminal, stdin /dev/null"]
+            lines.append(parent.isOnTmpfs ? "sandbox on a tmpfs (\(parent.path))"
+                                          : "sandbox in the home's staging area (no tmpfs of this user's: XDG_RUNTIME_DIR, /dev/shm)")
+            lines.append(wanted.contains(.mounts) ? "HOME and TMPDIR each a private tmpfs (\(scratchBytes >> 20) MiB) that ends with it"
+                                                  : "private HOME and TMPDIR")
             if stateCopy { lines.append("state copy") }
             lines += ["rlimits (cpu, memory, file size, files, processes)", "timeout"]
             if wanted.contains(.user) { lines.append("user namespace (own uid and gid only)") }
@@ -91,7 +112,7 @@ extension Verifier {
             if wanted.contains(.ipc) { lines.append("IPC namespace (no shared memory, semaphores or queues of others)") }
             if wanted.contains(.processes) { lines.append("pid namespace (everything it starts dies with it)") }
             if wanted.contains(.mounts) {
-                lines.append("every mount read-only but the sandbox")
+                lines.append(self.stateCopy == nil ? "every mount read-only but the sandbox" : "every mount read-only but the sandbox and the state copy")
                 lines.append("minimal /dev on its own tmpfs (\(devices.joined(separator: ", ")); no terminal)")
                 if wanted.contains(.processes) { lines.append("fresh /proc of its own pid namespace") }
             }

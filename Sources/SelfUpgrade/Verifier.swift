@@ -5,8 +5,10 @@ import Storage
 /// Runs a binary's verification mode in a sandbox, judges its report, then rehearses the restart
 /// protocol with it.
 ///
-/// The sandbox is a private directory under the home's staging area holding a fresh HOME, TMPDIR,
-/// (with `stateFrom`) a *copy* of the state and a scratch home for the rehearsal. The candidate
+/// The sandbox is a private directory on a tmpfs (``sandboxParent(for:)``) holding a fresh HOME
+/// and TMPDIR (each a private tmpfs of the candidate's own mount namespace) and a scratch home for
+/// the rehearsal; with `stateFrom`, a *copy* of the state in the home's staging area is the one
+/// thing verification writes to the home. The candidate
 /// runs in its own mount namespace where every mount is read-only but that directory, in its own
 /// pid namespace with a fresh `/proc`, in its own network namespace, with a minimal `/dev`, with
 /// no capabilities (uid 0 included) and no way to gain any; not as root, all of it inside a user
@@ -50,7 +52,9 @@ package struct Verifier: Sendable {
     /// - Throws: ``UpgradeError/verificationFailed(binary:reason:log:)`` for every way it can fail.
     package func verify(binary: String, logDirectory: String, stateFrom: String?, rehearseRestart: Bool = true, expectedVersion: String? = nil) throws -> Result {
         try FileSystem.createDirectory(logDirectory, mode: 0o755, intermediates: true)
-        let sandbox = home.staging + "/sandbox-\(ProcessControl.id)-\(UInt32.random(in: 0...UInt32.max))"
+        let parent = Self.sandboxParent(for: home)
+        let unique = "\(ProcessControl.id)-\(UInt32.random(in: 0...UInt32.max))"
+        let sandbox = parent.path + "/sandbox-" + unique
         try FileSystem.createDirectory(sandbox, mode: 0o700)
         defer { try? FileSystem.removeTree(sandbox) }
         for directory in ["home", "tmp", "output"] { try FileSystem.createDirectory(sandbox + "/" + directory, mode: 0o700) }
@@ -58,8 +62,12 @@ package struct Verifier: Sendable {
         defer { keepLogs(outputs, in: logDirectory) }
 
         var arguments = program.selfCheckArguments
+        var stateCopy: String?
+        defer { if let stateCopy { try? FileSystem.removeTree(stateCopy) } }
         if let stateFrom {
-            let copy = sandbox + "/state"
+            // The one thing verification writes to the home: a state can be large, a tmpfs is memory.
+            let copy = home.staging + "/state-copy-" + unique
+            stateCopy = copy
             // Regular files and directories only, walked without following any link (nothing
             // outside the state is copied, even a link swapped in meanwhile), within limits.
             do {
@@ -69,7 +77,8 @@ package struct Verifier: Sendable {
             }
             arguments += ["--state-copy", copy]
         }
-        var confinement = try Confinement(sandbox: sandbox)
+        var confinement = try Confinement(sandbox: sandbox, parent: parent, stateCopy: stateCopy,
+                                          scratchBytes: configuration.verifyFileSizeBytes)
         let environment = [
             "HOME": sandbox + "/home",
             "TMPDIR": sandbox + "/tmp",

@@ -260,9 +260,7 @@ struct ChannelProbeTests {
         let old = try harness.current()
         let running = try harness.start(["update", "apply", "--yes"])
         // The condition: the candidate's sandbox exists, so verification is under way.
-        let verifying = harness.waitUntil(seconds: 60) {
-            ((try? FileManager.default.contentsOfDirectory(atPath: harness.home + "/staging")) ?? []).contains { $0.hasPrefix("sandbox-") }
-        }
+        let verifying = harness.waitUntil(seconds: 60) { !harness.verificationSandboxes().isEmpty }
         #expect(verifying, "verification never started")
         kill(running.pid, SIGINT)
         let result = running.finish()

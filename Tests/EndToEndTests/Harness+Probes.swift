@@ -28,6 +28,20 @@ extension Harness {
         return path
     }
 
+    /// Where verification makes this home's sandboxes: its own directory on a tmpfs
+    /// (`$XDG_RUNTIME_DIR`, else `/dev/shm`), named after the home's path.
+    var sandboxParents: [String] {
+        let name = "autodev-verify-\(getuid())-" + String(sha256(home).prefix(16))
+        return [ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"], "/dev/shm"].compactMap { $0.map { $0 + "/" + name } }
+    }
+
+    /// The verification sandboxes that exist now for this home, wherever they are.
+    func verificationSandboxes() -> [String] {
+        (sandboxParents + [home + "/staging"]).flatMap { parent in
+            ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).filter { $0.hasPrefix("sandbox-") }.map { parent + "/" + $0 }
+        }
+    }
+
     /// The log directories of the home's transactions, newest last.
     func logDirectories() throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: home + "/logs").sorted().map { home + "/logs/" + $0 }

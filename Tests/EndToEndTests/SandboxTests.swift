@@ -245,6 +245,64 @@ struct SandboxTests {
     echo tty $(cut -d' ' -f7 /proc/self/stat)
     """
 
+    @Test("verification writes nothing to the home but the state copy: the sandbox is on a tmpfs, HOME and TMPDIR are private tmpfs mounts, the rehearsal runs the stored file")
+    func nothingWrittenToTheHome() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let home = harness.home
+        // Each run says where it is and what the home's staging area holds while it runs.
+        let script = try harness.execScript("whereabouts", probe: """
+            echo "run=${AUTODEV_TX:-self-check} fs=$(stat -f -c %T "$HOME") $(stat -f -c %T "$TMPDIR")"
+            for path in "$HOME" "$TMPDIR" "$(pwd)" "$AUTODEV_HOME"; do echo "path=$path"; done
+            [ -n "$AUTODEV_TX" ] && echo "path=$0"
+            echo "staging=$(ls -A '\(home)/staging' | tr '\n' ' ')"
+            """)
+        let result = try harness.run(["self-upgrade", "--from-binary", script, "--dry-run", "--verify-state", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let isolation = try #require(try harness.json(result.stdout)["verification"] as? [String: Any])["isolation"] as? [String] ?? []
+        let log = try String(contentsOfFile: try #require(try harness.logDirectories().last) + "/verify.err", encoding: .utf8)
+        let lines = log.split(separator: "\n").map(String.init)
+
+        #expect(isolation.contains { $0.hasPrefix("sandbox on a tmpfs (") }, "\(isolation)")
+        #expect(isolation.contains { $0.hasPrefix("HOME and TMPDIR each a private tmpfs") }, "\(isolation)")
+        // Both runs, the self-check and the rehearsed restart, wrote only to memory.
+        #expect(lines.filter { $0.hasSuffix(" fs=tmpfs tmpfs") }.count == 2, "\(log)")
+        #expect(lines.contains { $0.hasPrefix("run=tx-rehearsal-") }, "\(log)")
+        let paths = lines.filter { $0.hasPrefix("path=") }.map { String($0.dropFirst(5)) }
+        #expect(paths.count == 9, "\(log)")
+        for path in paths { #expect(path != home && !path.hasPrefix(home + "/"), "\(path) is in the home") }
+        // The state copy is the one thing in the home's staging area.
+        let staging = lines.filter { $0.hasPrefix("staging=") }
+        #expect(staging.count == 2, "\(log)")
+        for line in staging {
+            let entries = line.dropFirst(8).split(separator: " ")
+            #expect(entries.count == 1 && entries[0].hasPrefix("state-copy-"), "\(line)")
+        }
+        // Nothing is left behind, on the home or on the tmpfs.
+        #expect(harness.verificationSandboxes().isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: home + "/staging").isEmpty)
+
+        // What a killed verification leaves on the tmpfs, a process included, is cleared by the
+        // next command that recovers the home.
+        let parent = try #require(harness.sandboxParents.first { FileManager.default.fileExists(atPath: $0) })
+        let leftover = parent + "/sandbox-1-2"
+        try FileManager.default.createDirectory(atPath: leftover + "/tmp", withIntermediateDirectories: true)
+        let orphan = Process()
+        orphan.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        orphan.arguments = ["600"]
+        orphan.currentDirectoryURL = URL(fileURLWithPath: leftover + "/tmp")
+        try orphan.run()
+        defer { if orphan.isRunning { orphan.terminate() } }
+        let next = try harness.run(["self-upgrade", "--from-binary", script, "--dry-run"])
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(next.stderr.contains("Killed 1 process(es) left running by an interrupted verification") ||
+                next.stdout.contains("Killed 1 process(es) left running by an interrupted verification"), "\(next.stdout)\(next.stderr)")
+        orphan.waitUntilExit()
+        #expect(orphan.terminationReason == .uncaughtSignal)
+        #expect(!FileManager.default.fileExists(atPath: leftover))
+    }
+
     @Test("a candidate run from a terminal can neither open it nor push input into it",
           .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs script(1) from util-linux for a pseudo-terminal"))
     func noTerminal() throws {

@@ -41,6 +41,16 @@ typedef struct {
                                             host's, the fd, stdin, stdout and stderr links, then
                                             remounted read-only, nosuid and noexec */
     int device_count;
+    const char *const *tmpfs_paths;      /* with new_mount_namespace: after the writable binds, a
+                                            private tmpfs mounted on each (nosuid, nodev), made in
+                                            the child's namespace and gone with it: what the program
+                                            writes there reaches no disk and no other process */
+    int tmpfs_count;
+    const char *tmpfs_options;           /* their mount data, e.g. "mode=0700,size=268435456" */
+    const char *const *bind_sources;     /* with new_mount_namespace: last, each file or directory
+                                            bound read-only onto its target (which must exist) */
+    const char *const *bind_targets;
+    int bind_count;
     int drop_capabilities;     /* securebits (no root privilege on exec, locked), the whole bounding
                                   set dropped; needs CAP_SETPCAP (root, or a new user namespace) */
     int no_new_privileges;     /* ambient set cleared, capabilities zeroed, PR_SET_NO_NEW_PRIVS */
@@ -61,7 +71,7 @@ typedef struct {
 /// child's pid. If fork fails returns -1 with errno set. If the child could not be prepared or
 /// could not execute the program, the child is reaped, -2 is returned, `*failed_step` names the
 /// step ("exec", "unshare-user", "uid-map", "unshare-network", "unshare-ipc", "unshare-mount", "mount",
-/// "remount-read-only", "bind-writable", "bind-devices", "unshare-pid", "fork", "mount-proc",
+/// "remount-read-only", "bind-writable", "bind-devices", "mount-tmpfs", "bind-read-only", "unshare-pid", "fork", "mount-proc",
 /// "setrlimit", "chdir", "dup2", "setsid", "inherit-fd", "write-pid", "securebits",
 /// "drop-bounding-set", "capset", "no-new-privs") and `*child_errno` its errno.
 int ad_spawn(const char *path, char *const argv[], char *const envp[],
@@ -80,6 +90,10 @@ int ad_accept_nonblocking(int listener);
 /// Starts writeback of `count` bytes from `offset` without waiting (Linux sync_file_range with
 /// SYNC_FILE_RANGE_WRITE; 0 and nothing elsewhere). -1 with errno on failure.
 int ad_start_writeback(int fd, long long offset, long long count);
+
+/// The magic number of the file system holding `fd` (`fstatfs`'s f_type, e.g. 0x01021994 for a
+/// tmpfs), or -1 with errno.
+long long ad_file_system_type(int fd);
 
 /// Options of `ad_watchdog_start`.
 typedef struct {
