@@ -155,6 +155,7 @@ extension Upgrader {
             let keptAs = try keptName()
             let draft = home.journal + ".repair"
             try FileSystem.removeTree(draft)
+            try FileSystem.removeTree(Journal.tailPath(of: draft))
             var journal = try Journal(path: draft)
             for (id, metadata) in ordered {
                 try journal.append(JournalRecord(.adopt(version: id, name: metadata?.version, source: metadata?.source,
@@ -179,6 +180,12 @@ extension Upgrader {
             }
             try FailPoint.hit("repair-kept", program)
             try FileSystem.rename(draft, to: home.journal)
+            // The damaged journal's tail goes with it; the new one's names its own last record (a
+            // kill before this leaves a journal that ends before the old tail: repaired again).
+            let tail = Journal.tailPath(of: home.journal)
+            if FileSystem.exists(tail), !FileSystem.exists(keptAs + ".tail") { try? FileSystem.link(tail, to: keptAs + ".tail") }
+            try Journal.recordDurableSequence(journal.lastSequence, of: draft)
+            try FileSystem.rename(Journal.tailPath(of: draft), to: tail)
             try FileSystem.syncDirectory(home.root)
             try FailPoint.hit("repair-replaced", program)
             var currentKeptAs: String?

@@ -99,6 +99,36 @@ package struct Journal: Sendable {
             throw StorageError.corruptJournal(path: path, line: index + 1,
                                               reason: "record \(records[index].sequence) follows record \(records[index - 1].sequence)")
         }
+        // A journal cut at a record boundary reads as a sound, shorter one: the tail says how far it went.
+        if let durable = Self.durableSequence(of: path), durable > lastSequence {
+            throw StorageError.corruptJournal(path: path, line: activeRecordCount + 1,
+                                              reason: "it ends at record \(lastSequence), but record \(durable) was written (\(Self.tailPath(of: path))): its newest records are missing")
+        }
+    }
+
+    // MARK: - The tail
+
+    /// `<journal>.tail`: the sequence number of the last record made durable, as 20 decimal
+    /// digits and a newline, rewritten in place after each durable append and never synced. It can
+    /// only lag the journal (a power cut loses it with, or before, what it names), so a journal
+    /// that ends before it has lost records at its end. Absent or unreadable: nothing is known.
+    package static func tailPath(of path: String) -> String { path + ".tail" }
+
+    /// The sequence number `<journal>.tail` names, if it is there and well formed.
+    static func durableSequence(of path: String) -> Int? {
+        guard let bytes = try? FileSystem.readOwnFile(tailPath(of: path), maxBytes: 64), bytes.count == 21, bytes[20] == UInt8(ascii: "\n"),
+              bytes[0..<20].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
+        return Int(String(decoding: bytes[0..<20], as: UTF8.self))
+    }
+
+    /// Records `sequence` as the last durable record of the journal at `path`: after a durable
+    /// append, and by a repair that replaced the journal with a shorter one.
+    /// - Throws: ``SystemError``.
+    package static func recordDurableSequence(_ sequence: Int, of path: String) throws {
+        let digits = String(sequence)
+        let text = String(repeating: "0", count: max(0, 20 - digits.count)) + digits + "\n"
+        let fd = try FileDescriptor.openOwned(tailPath(of: path), [.writeOnly, .create], mode: 0o644)
+        try fd.closeAfter { try fd.writeAll(Array(text.utf8)) }
     }
 
     /// Appends a record (write of one whole line, then fsync), first cutting off a torn tail.
@@ -128,6 +158,10 @@ package struct Journal: Sendable {
             try fd.writeAll(line)
             if durable || size == 0 { try fd.sync() }
             if size == 0 { try FileSystem.syncDirectory(FileSystem.parent(of: path)) }
+        }
+        if durable || validByteCount == 0 {
+            // After the record is durable, never before: the tail may lag, never lead.
+            try? Self.recordDurableSequence(record.sequence, of: path)
         }
         records.append(record)
         activeRecordCount += 1

@@ -46,6 +46,16 @@ struct DamagedJournalTests {
             let lastBegin = try #require(lines.lastIndex { $0.contains("\"kind\":\"begin\"") })
             try (lines.prefix(lastBegin).joined(separator: "\n") + "\n").write(toFile: h.home + "/journal", atomically: false, encoding: .utf8)
         }),
+        // Cut at a transaction boundary where the shorter journal still explains `current`: a
+        // refused upgrade's records gone. Only the journal's tail shows that anything is missing.
+        ("cut at a transaction boundary, current still explained", { h in
+            let refused = try h.run(["self-upgrade", "--from-binary", "/bin/false", "--yes"])
+            #expect(refused.status == 1, "\(refused.stderr)")
+            let lines = try h.journalLines()
+            #expect(lines.last?.contains("\"kind\":\"abort\"") == true, "\(lines.last ?? "")")
+            let lastBegin = try #require(lines.lastIndex { $0.contains("\"kind\":\"begin\"") })
+            try (lines.prefix(lastBegin).joined(separator: "\n") + "\n").write(toFile: h.home + "/journal", atomically: false, encoding: .utf8)
+        }),
         ("a directory", { h in
             try FileManager.default.removeItem(atPath: h.home + "/journal")
             try FileManager.default.createDirectory(atPath: h.home + "/journal/inside", withIntermediateDirectories: true)
@@ -56,7 +66,7 @@ struct DamagedJournalTests {
         }),
     ]
 
-    @Test("reading commands refuse it, delete nothing, and say how to repair", arguments: 0..<9)
+    @Test("reading commands refuse it, delete nothing, and say how to repair", arguments: 0..<10)
     func refused(case index: Int) throws {
         let (name, damage) = Self.damages[index]
         let harness = try Harness()
@@ -83,7 +93,7 @@ struct DamagedJournalTests {
         let history = try harness.run(["self-upgrade", "history", "--json"])
         #expect(history.status == 0, "\(name): \(history.stderr)")
         #expect(try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]] != nil)
-        let kept = try FileManager.default.contentsOfDirectory(atPath: harness.home).filter { $0.hasPrefix("journal.damaged-") }
+        let kept = try FileManager.default.contentsOfDirectory(atPath: harness.home).filter { $0.hasPrefix("journal.damaged-") && !$0.hasSuffix(".tail") }
         #expect(kept.count == (name == "moved aside" ? 0 : 1), "\(name): \(kept)")
         // The repaired home upgrades and rolls back as before.
         #expect(try harness.run(["self-upgrade", "--from-binary", try harness.candidate(suffix: "after")]).status == 0)

@@ -175,6 +175,11 @@ struct JournalCheckpointTests {
         while try Journal(path: demo.home.journal).activeRecordCount == 0 { _ = try upgrader.rollback(to: nil, options: Demo.noRestart) }
         let text = try String(contentsOfFile: demo.home.journal, encoding: .utf8)
         try (String(text.prefix { $0 != "\n" }) + "\n").write(toFile: demo.home.journal, atomically: true, encoding: .utf8)
+        // The journal's tail names the records that were written after the checkpoint.
+        let cut = #expect(throws: StorageError.self) { try Journal(path: demo.home.journal) }
+        #expect(cut.map { "\($0)" }?.contains("its newest records are missing") == true, "\(String(describing: cut))")
+        // Without the tail (a home written by a release before it), `current` still gives it away.
+        try FileSystem.removeFile(Journal.tailPath(of: demo.home.journal))
         let linked = try demo.home.currentVersion()
         #expect(Ledger(try Journal(path: demo.home.journal)).current != linked)
         let error = #expect(throws: UpgradeError.self) { try upgrader.rollback(to: nil, options: Demo.noRestart) }
