@@ -164,7 +164,7 @@ extension UpgradeError {
         UpgradeError(.alreadyCurrent, "Version \(id) is already the current version")
     }
     package static func restartLoop(count: Int, seconds: Double) -> UpgradeError {
-        UpgradeError(.restartLoop, "Refusing to restart again: \(count) restarts in the last \(Int(seconds)) s (restart-loop guard; an operator's explicit upgrade is never refused; the limit is maxRestarts and restartWindowSeconds in the home's config.json)")
+        UpgradeError(.restartLoop, "Refusing to restart again: \(count) restarts in the last \(Int(seconds)) s (restart-loop guard; an upgrade confirmed at a terminal is never refused; the limit is maxRestarts and restartWindowSeconds in the home's config.json)")
     }
     package static func healthCheckFailed(reason: String) -> UpgradeError {
         UpgradeError(.healthCheckFailed, "The new version failed its health check after restart: \(reason)")

@@ -63,7 +63,7 @@ enum AgentCommand {
             onAvailable: report.updateAvailable,
             apply: { offer in
                 report.installing(offer)
-                try ChannelCommands.install(offer, from: channel, session: session, allowDowngrade: false, json: session.json) { _ in }
+                try ChannelCommands.install(offer, from: channel, session: session, allowDowngrade: false, json: session.json) { _ in false }
             })
         return CheckerClock(checker)
     }

@@ -279,11 +279,15 @@ struct Session {
     }
 
     /// Asks on a terminal; never when standard input is not one, or with --yes.
-    func confirm(_ question: String, _ arguments: ParsedArguments) throws {
-        guard !arguments.has("yes"), ProcessControl.standardInputIsTerminal else { return }
+    /// - Returns: true when a person answered yes at the terminal: an operator's explicit
+    ///   command, which the restart-loop guard never refuses (`UpgradeOptions.explicit`).
+    @discardableResult
+    func confirm(_ question: String, _ arguments: ParsedArguments) throws -> Bool {
+        guard !arguments.has("yes"), ProcessControl.standardInputIsTerminal else { return false }
         Output.err("\(question) [y/N] ", terminator: false)
         let answer = ProcessControl.readLine()?.lowercased() ?? ""
         guard answer == "y" || answer == "yes" else { throw UpgradeError.cancelled }
+        return true
     }
 }
 

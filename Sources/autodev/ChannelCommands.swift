@@ -213,11 +213,12 @@ enum ChannelCommands {
     /// Downloads `chosen` (verified against the signed metadata) and upgrades to it: the
     /// candidate must report the release's version, and the new version is exec'd.
     /// - Parameters:
-    ///   - confirm: asked before anything is downloaded, with the question to put.
+    ///   - confirm: asked before anything is downloaded, with the question to put; true when a
+    ///     person confirmed at a terminal (an explicit upgrade, never refused by the loop guard).
     /// - Parameters:
     ///   - downloadOnly: stop once the file is verified in staging, and print its path.
     static func install(_ chosen: ReleaseOffer, from channel: UpdateChannel, session: Session, allowDowngrade: Bool, json: Bool,
-                        downloadOnly: Bool = false, confirm: (String) throws -> Void) throws {
+                        downloadOnly: Bool = false, confirm: (String) throws -> Bool) throws {
         let current = SemanticVersion(autodevVersion)!
         let version = chosen.facts.version
         try chosen.validate()
@@ -240,8 +241,9 @@ enum ChannelCommands {
         let stored = (try? session.upgrader.status())?.versions.filter(\.present).count
         try UpdateGuards.checkHome(session.home.root, staging: staging, downloadLength: chosen.length, alreadyStaged: alreadyStaged,
                                    storedVersions: stored)
+        var confirmed = false
         if !downloadOnly {
-            try confirm("Install autodev \(version) (\(chosen.length) bytes) from \(Output.quoted(channel.url)) in place of \(current)?")
+            confirmed = try confirm("Install autodev \(version) (\(chosen.length) bytes) from \(Output.quoted(channel.url)) in place of \(current)?")
         }
         Cancellation.install()
         Output.err("Downloading autodev \(version) (\(chosen.length) bytes) from \(Output.quoted(channel.url))")
@@ -273,6 +275,7 @@ enum ChannelCommands {
             return
         }
         var options = Upgrader.UpgradeOptions()
+        options.explicit = confirmed
         options.expectedVersion = version.description
         let stateDirectory = session.home.state
         options.beforeRestart = {

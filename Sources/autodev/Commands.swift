@@ -69,10 +69,12 @@ enum UpgradeCommand {
         let candidate = arguments.value("from-binary") ?? build!.source
         let dryRun = arguments.has("dry-run")
         let current = try session.home.currentVersion()
+        var confirmed = false
         if !dryRun {
-            try session.confirm("Upgrade autodev \(current?.short ?? "") in \(session.home.root) to \(Output.quoted(candidate))?", arguments)
+            confirmed = try session.confirm("Upgrade autodev \(current?.short ?? "") in \(session.home.root) to \(Output.quoted(candidate))?", arguments)
         }
         var options = Upgrader.UpgradeOptions()
+        options.explicit = confirmed
         options.dryRun = dryRun
         options.verifyState = arguments.has("verify-state")
         let stateDirectory = session.home.state

@@ -184,11 +184,31 @@ struct BadInputTests {
         _ = try harness.initialize()
         let recent = "5:\(Date().timeIntervalSince1970 - 10)"
         try expectRejected(harness, ["self-upgrade", "--from-binary", try harness.candidate()],
-                           message: "Refusing to restart again: 5 restarts in the last 60 s (restart-loop guard; an operator's explicit upgrade is never refused; the limit is maxRestarts and restartWindowSeconds in the home's config.json)",
+                           message: "Refusing to restart again: 5 restarts in the last 60 s (restart-loop guard; an upgrade confirmed at a terminal is never refused; the limit is maxRestarts and restartWindowSeconds in the home's config.json)",
                            environment: ["AUTODEV_RESTARTS": recent])
         // Outside the window the count starts again.
         let old = "5:\(Date().timeIntervalSince1970 - 600)"
         #expect(try harness.run(["self-upgrade", "--from-binary", try harness.candidate()], environment: ["AUTODEV_RESTARTS": old]).status == 0)
+    }
+
+    @Test("an upgrade confirmed at a terminal is explicit: the restart-loop guard lets it through at its limit",
+          .enabled(if: FileManager.default.fileExists(atPath: "/usr/bin/script"), "needs script(1) from util-linux for a pseudo-terminal"))
+    func confirmedUpgradeIsExplicit() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let before = try harness.current()
+        let atLimit = "5:\(Date().timeIntervalSince1970 - 10)"
+        let command = "\(harness.entry) self-upgrade --from-binary \(try harness.candidate())"
+        let answered = try harness.run(["-qec", command, "/dev/null"], executable: "/usr/bin/script",
+                                       environment: ["AUTODEV_RESTARTS": atLimit], input: "y\n")
+        #expect(answered.stdout.contains("[y/N]"), "\(answered.stdout)")
+        #expect(answered.status == 0, "\(answered.stdout)")
+        #expect(!answered.stdout.contains("restart-loop guard"), "\(answered.stdout)")
+        #expect(try harness.current() != before)
+        // The same upgrade with --yes (a script, not a person) is held by the guard.
+        try expectRejected(harness, ["self-upgrade", "--from-binary", try harness.candidate(suffix: "again"), "--yes"],
+                           message: "Refusing to restart again: 5 restarts in the last 60 s", environment: ["AUTODEV_RESTARTS": atLimit])
     }
 
     @Test("on a terminal a changing command asks, and 'no' changes nothing",

@@ -418,6 +418,9 @@ struct CurrentLinkTests {
         _ = try homeWithHistory(harness)
         let lines = try harness.journalLines()
         try (lines.dropLast().joined(separator: "\n") + "\n").write(toFile: harness.home + "/journal", atomically: false, encoding: .utf8)
+        // As a kill before the commit leaves it: the tail names the last record that was written.
+        let last = try #require(lines.dropLast().last?.firstMatch(of: /"sequence":([0-9]+)/)?.1)
+        try (String(repeating: "0", count: 20 - last.count) + last + "\n").write(toFile: harness.home + "/journal.tail", atomically: false, encoding: .utf8)
         let before = try harness.snapshot()
         let status = try harness.run(["self-upgrade", "status"], executable: Harness.binary)
         #expect(status.stdout.contains("not finished"), "\(status.stdout)")
