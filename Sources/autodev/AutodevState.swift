@@ -13,6 +13,10 @@ let autodevIdentity = ProgramIdentity(name: "autodev", version: autodevVersion, 
 
 /// autodev's own state, kept across restarts in `<home>/state/autodev.json` (schema 2).
 struct AutodevState: Codable, Sendable, Equatable {
+    /// `upgrades` counts confirmed upgrades (each writes the state anyway, to clear its pending
+    /// transaction). The other three are no longer kept up: counting a rollback would cost it two
+    /// fsyncs, and the journal already records every one. They stay in the schema, frozen, so that
+    /// releases before this one still read the state.
     struct Counters: Codable, Sendable, Equatable {
         var upgrades = 0
         var rollbacks = 0

@@ -228,19 +228,21 @@ struct Session {
         }
     }
 
-    /// Counts a finished restart in autodev's state.
+    /// Records a finished restart in autodev's state, only where the state says something the
+    /// journal does not: the pending transaction is over, or another version confirmed itself.
+    /// A rollback between builds of one version writes nothing (no fsync on its path); the
+    /// journal is the record of every restart, and `self-upgrade history` shows it.
     private static func recordResumption(_ resumption: Upgrader.Resumption, home: Home) {
         let confirmed = resumption.result == .confirmed
-        try? AutodevState.update(in: home.state) { state in
-            state.pendingTransaction = nil
-            state.counters.restarts += 1
-            if confirmed {
-                if resumption.operation == .rollback { state.counters.rollbacks += 1 } else { state.counters.upgrades += 1 }
-                state.lastConfirmedVersion = autodevVersion
-            } else {
-                state.counters.failedRestarts += 1
-            }
+        let store = AutodevState.store(directory: home.state)
+        guard let loaded = try? store.load()?.state else { return }
+        var state = loaded
+        state.pendingTransaction = nil
+        if confirmed {
+            state.lastConfirmedVersion = autodevVersion
+            if resumption.operation == .upgrade { state.counters.upgrades += 1 }
         }
+        if state != loaded { try? store.save(state) }
     }
 
     /// Reports a transaction that crossed an exec, in the process it ended in.
