@@ -34,7 +34,7 @@ let package = Package(
         // OpenSSL 3 loaded with dlopen at the first https download; never linked.
         .target(name: "CTLS", linkerSettings: [.linkedLibrary("dl")]),
         // http, https and file downloads with caps, timeouts, redirects and resumption.
-        .target(name: "Transport", dependencies: ["Platform", "CTLS"]),
+        .target(name: "Transport", dependencies: ["Platform", "CTLS", "Integrity"]),
         // SHA-256 (SHA-NI accelerated with a portable fallback), CRC-32, hex.
         .target(name: "CIntegrity"),
         .target(name: "Integrity", dependencies: ["CIntegrity"]),
@@ -82,7 +82,7 @@ let package = Package(
         // What several test targets share: servers run as child processes.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "TestSupport"]),
-        .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"], exclude: ["server.py"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"], exclude: ["server.py", "proxy.py"]),
         .testTarget(name: "IntegrityTests", dependencies: ["Integrity"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "SelfUpgrade", "Platform", "Integrity"]),
         .testTarget(name: "SelfUpgradeTests", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity"]),

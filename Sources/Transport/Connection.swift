@@ -44,14 +44,16 @@ struct PlainConnection: Connection {
     let stallTimeout: Double
     let deadline: Deadline?
 
-    /// Connects to the URL's host and port within the connect timeout (and the deadline).
-    static func open(_ url: RequestURL, options: TransportOptions, deadline: Deadline?) throws(TransportError) -> PlainConnection {
+    /// Connects to the URL's host and port, or to `proxy`'s, within the connect timeout (and the deadline).
+    static func open(_ url: RequestURL, via proxy: Proxy? = nil, options: TransportOptions, deadline: Deadline?) throws(TransportError) -> PlainConnection {
         let timeout = try budget(options.connectTimeout, deadline: deadline, url: url.text)
         do {
-            let socket = try Socket.connect(host: url.host, port: url.port, timeout: timeout)
+            let socket = try Socket.connect(host: proxy?.host ?? url.host, port: proxy?.port ?? url.port, timeout: timeout)
             return PlainConnection(socket: socket, url: url.text, stallTimeout: options.stallTimeout, deadline: deadline)
         } catch let error as SystemError {
-            throw failure(error, url: url.text, timeout: options.connectTimeout, deadline: deadline)
+            let failure = failure(error, url: url.text, timeout: options.connectTimeout, deadline: deadline)
+            guard let proxy else { throw failure }
+            throw TransportError(failure.code, url: url.text, message: "the proxy \(proxy.text): \(failure.message)")
         } catch {
             throw TransportError(.connectionFailed, url: url.text, message: "\(error)")
         }
@@ -129,6 +131,9 @@ final class ConnectionReader {
     }
 
     deinit { storage.deallocate() }
+
+    /// Bytes read from the connection and not consumed yet.
+    var buffered: Int { end - start }
 
     /// Reads more from the connection into the buffer; false when the peer closed it.
     private func fill() throws(TransportError) -> Bool {

@@ -6,6 +6,8 @@ struct Exchange {
     }
 
     let url: RequestURL
+    /// The proxy it goes through: an absolute-form request for http, a CONNECT tunnel for https.
+    let proxy: Proxy?
     let options: TransportOptions
     let deadline: Deadline?
 
@@ -44,6 +46,9 @@ struct Exchange {
                 return .response(FetchResponse(status: status, url: url.text, contentLength: 0, resumed: true, receivedBytes: 0))
             }
             throw failure(.httpStatus, head)
+        case 407 where proxy != nil:
+            throw TransportError(.connectionFailed, url: url.text, status: status,
+                                 message: "the proxy \(proxy!.text) refused the request: \(head.status) \(head.reason) (give the user and password in the proxy's URL: http://user:password@host:port)")
         case 404, 410:
             throw failure(.notFound, head)
         case 401, 403:
@@ -101,9 +106,11 @@ struct Exchange {
     // MARK: - Internals
 
     private func connect() throws(TransportError) -> any Connection {
-        let plain = try PlainConnection.open(url, options: options, deadline: deadline)
+        let plain = try PlainConnection.open(url, via: proxy, options: options, deadline: deadline)
         guard url.scheme == .https else { return plain }
         do {
+            if let proxy { try tunnel(plain, through: proxy) }
+            // Through a tunnel too, the certificate is checked against the origin's name.
             return try TLSConnection(over: plain, host: url.host, options: options)
         } catch {
             plain.close()
@@ -111,9 +118,32 @@ struct Exchange {
         }
     }
 
+    /// Asks `proxy` for a tunnel to the URL's host and port (`CONNECT`), and reads its answer.
+    /// - Throws: ``TransportError/Code/connectionFailed`` naming the proxy when it refuses.
+    private func tunnel(_ connection: PlainConnection, through proxy: Proxy) throws(TransportError) {
+        let authority = "\(url.hostForURL):\(url.port)"
+        var lines = ["CONNECT \(authority) HTTP/1.1", "Host: \(authority)", "User-Agent: \(printable(options.userAgent))"]
+        if let authorization = proxy.authorization { lines.append("Proxy-Authorization: \(authorization)") }
+        try connection.writeAll(Array((lines.joined(separator: "\r\n") + "\r\n\r\n").utf8))
+        let reader = ConnectionReader(connection, url: url.text, capacity: 16 * 1024)
+        let head = try ResponseHead.read(from: reader)
+        guard (200...299).contains(head.status) else {
+            let statusText = head.reason.isEmpty ? "\(head.status)" : "\(head.status) \(head.reason)"
+            throw TransportError(.connectionFailed, url: url.text, status: head.status,
+                                 message: "the proxy \(proxy.text) refused a tunnel to \(authority): \(statusText)"
+                                     + (head.status == 407 ? " (give the user and password in the proxy's URL: http://user:password@host:port)" : ""))
+        }
+        // Nothing may follow the head before the TLS handshake, which is the origin's to answer.
+        guard reader.buffered == 0 else {
+            throw TransportError(.protocolError, url: url.text, message: "the proxy \(proxy.text) sent \(reader.buffered) bytes after accepting the tunnel, before the TLS handshake")
+        }
+    }
+
     private func request(offset: Int) -> [UInt8] {
+        // Through a proxy, plain http asks for the whole URL (RFC 9112, absolute-form).
+        let target = proxy != nil && url.scheme == .http ? url.text : url.target
         var lines = [
-            "GET \(url.target) HTTP/1.1",
+            "GET \(target) HTTP/1.1",
             "Host: \(url.hostHeader)",
             "User-Agent: \(printable(options.userAgent))",
             "Accept: */*",
@@ -121,6 +151,7 @@ struct Exchange {
             "Connection: close",
         ]
         if offset > 0 { lines.append("Range: bytes=\(offset)-") }
+        if url.scheme == .http, let authorization = proxy?.authorization { lines.append("Proxy-Authorization: \(authorization)") }
         return Array((lines.joined(separator: "\r\n") + "\r\n\r\n").utf8)
     }
 

@@ -14,6 +14,9 @@ public struct TransportOptions: Sendable {
     public var caFile: String?
     /// The `User-Agent` header.
     public var userAgent: String
+    /// The proxies to go through; nil (the default) reads them from the environment at each
+    /// fetch, as curl does (``ProxySettings/fromEnvironment(_:)``); ``ProxySettings/direct`` for none.
+    public var proxies: ProxySettings?
 
     /// Options with the defaults: 10 s to connect, 30 s stall, a total limit derived from the
     /// cap, 5 redirects, the system's CAs.
@@ -88,11 +91,12 @@ public struct Fetcher: Sendable {
         if current.scheme == .file {
             return try FileFetch.fetch(current, maxBytes: maxBytes, offset: offset, body: body)
         }
+        let proxies = try options.proxies ?? ProxySettings.fromEnvironment()
         let deadline = Deadline(options.totalTimeout ?? Self.defaultTotalTimeout(maxBytes: maxBytes))
         var visited: Set<String> = [current.text]
         var redirects = 0
         while true {
-            switch try Exchange(url: current, options: options, deadline: deadline).run(maxBytes: maxBytes, offset: offset, body: body) {
+            switch try Exchange(url: current, proxy: proxies.proxy(for: current), options: options, deadline: deadline).run(maxBytes: maxBytes, offset: offset, body: body) {
             case .response(let response):
                 return response
             case .redirect(let location, let status):

@@ -5,7 +5,7 @@ import Testing
 private let hasTools = TestServer.python != nil && TestServer.openssl != nil
 
 /// A test CA, a certificate it signed for `localhost` only, and an https server presenting it.
-private struct TLSFixture: Sendable {
+struct TLSFixture: Sendable {
     let directory: String
     let server: TestServer
     var caFile: String { directory + "/ca.pem" }

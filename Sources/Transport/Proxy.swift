@@ -1,0 +1,127 @@
+import Integrity
+import Platform
+
+/// An HTTP proxy: `http://[user:password@]host[:port]` (port 1080 when none is given, as curl).
+public struct Proxy: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    /// `Proxy-Authorization: Basic …` when the URL names a user.
+    var authorization: String?
+    /// The proxy's URL without its credentials, for messages.
+    public var text: String
+
+    /// Parses a proxy URL; a URL without a scheme is taken as `http://`, as curl does.
+    /// - Parameter source: where the URL came from, for the error ("the environment variable https_proxy").
+    /// - Throws: ``TransportError/Code/invalidURL`` naming `source`, for an https or SOCKS proxy
+    ///   (not supported), a bad host or port, or a bad percent escape in the credentials.
+    public init(url: String, source: String) throws(TransportError) {
+        func invalid(_ why: String) -> TransportError {
+            TransportError(.invalidURL, url: TerminalText.escaped(url, limit: 200), message: "\(source) is not a usable proxy: \(why)")
+        }
+        var rest = Substring(url)
+        if let colon = rest.firstIndex(of: ":"), rest[colon...].hasPrefix("://") {
+            let scheme = rest[..<colon].lowercased()
+            guard scheme == "http" else {
+                throw invalid("only http:// proxies are supported (CONNECT carries https through them), not \(scheme)://")
+            }
+            rest = rest[rest.index(colon, offsetBy: 3)...]
+        }
+        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
+        var credentials: Substring?
+        if let at = rest.lastIndex(of: "@") {
+            credentials = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+        }
+        let parsed: RequestURL
+        do {
+            parsed = try RequestURL("http://" + rest)
+        } catch {
+            throw invalid(error.message)
+        }
+        host = parsed.host
+        let hasPort = rest.hasPrefix("[") ? rest.contains("]:") : rest.contains(":")
+        port = hasPort ? parsed.port : 1080
+        text = "http://\(parsed.hostForURL):\(port)"
+        if let credentials {
+            guard let decoded = Self.percentDecoded(credentials) else { throw invalid("bad percent escape in the user or password") }
+            authorization = "Basic " + Base64.encode(decoded)
+        }
+    }
+
+    private static func percentDecoded(_ text: Substring) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        var iterator = Array(text.utf8).makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap({ hexDigit($0) }), let low = iterator.next().flatMap({ hexDigit($0) }) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return bytes
+    }
+
+    private static func hexDigit(_ byte: UInt8) -> UInt8? {
+        UInt8(String(UnicodeScalar(byte)), radix: 16)
+    }
+}
+
+/// Which proxy each URL goes through, read from the environment as curl reads it: `http_proxy`
+/// (lower case only: a CGI program's `HTTP_PROXY` comes from a request header), `https_proxy`
+/// or `HTTPS_PROXY`, then `all_proxy` or `ALL_PROXY` for either scheme; `no_proxy` or `NO_PROXY`
+/// lists hosts reached directly: `*` for all, a name for itself and every name under it (a
+/// leading dot is optional), an IP address for itself. Lower case wins where both are set.
+public struct ProxySettings: Sendable, Equatable {
+    public var http: Proxy?
+    public var https: Proxy?
+    public var noProxy: [String]
+
+    /// No proxy at all.
+    public static let direct = ProxySettings(http: nil, https: nil, noProxy: [])
+
+    public init(http: Proxy?, https: Proxy?, noProxy: [String]) {
+        self.http = http
+        self.https = https
+        self.noProxy = noProxy
+    }
+
+    /// The settings `environment` holds (this process's when nil).
+    /// - Throws: ``TransportError/Code/invalidURL`` naming the variable whose URL is unusable.
+    public static func fromEnvironment(_ environment: [String: String]? = nil) throws(TransportError) -> ProxySettings {
+        func value(_ names: String...) -> (name: String, value: String)? {
+            for name in names {
+                let found = (environment.map { $0[name] } ?? ProcessControl.environment(name)).map(trimmed)
+                if let found, !found.isEmpty { return (name, found) }
+            }
+            return nil
+        }
+        func proxy(_ names: String...) throws(TransportError) -> Proxy? {
+            for name in names {
+                if let (variable, url) = value(name) { return try Proxy(url: url, source: "the environment variable \(variable) (\"\(TerminalText.escaped(url, limit: 200))\")") }
+            }
+            return nil
+        }
+        let all = try proxy("all_proxy", "ALL_PROXY")
+        let noProxy = value("no_proxy", "NO_PROXY")?.value.split(separator: ",").map { (item: Substring) -> String in
+            var entry = trimmed(String(item)).lowercased()
+            if entry.hasPrefix("[") && entry.hasSuffix("]") { entry = String(entry.dropFirst().dropLast()) }
+            while entry.hasPrefix(".") { entry.removeFirst() }
+            return entry
+        }.filter { !$0.isEmpty } ?? []
+        return ProxySettings(http: try proxy("http_proxy") ?? all, https: try proxy("https_proxy", "HTTPS_PROXY") ?? all, noProxy: noProxy)
+    }
+
+    /// The proxy `url` goes through, or nil to connect directly.
+    func proxy(for url: RequestURL) -> Proxy? {
+        let proxy = url.scheme == .https ? https : url.scheme == .http ? http : nil
+        guard let proxy else { return nil }
+        let direct = noProxy.contains { $0 == "*" || url.host == $0 || url.host.hasSuffix("." + $0) }
+        return direct ? nil : proxy
+    }
+}
+
+/// `text` without leading and trailing spaces and tabs.
+private func trimmed(_ text: String) -> String {
+    String(text.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+}
