@@ -91,6 +91,7 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
         switch error {
         case .typeMismatch(let type, let context):
             let expected = type == String.self ? "a string" : type == Bool.self ? "true or false"
+                : type == Int.self ? "a whole number" : type == UInt64.self ? "a whole number, not negative"
                 : "\(type)".hasPrefix("Dictionary") ? "a JSON object" : "\(type)".hasPrefix("Array") ? "a JSON array" : "a number (\(type))"
             return "\(field(context.codingPath)) must be \(expected)"
         case .valueNotFound(_, let context):
@@ -133,6 +134,27 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
         }
         guard historyLimit >= 2 else {
             throw DecodingError.dataCorruptedError(forKey: .historyLimit, in: container, debugDescription: "must be at least 2")
+        }
+        guard verifyTimeoutSeconds > 0 && verifyTimeoutSeconds <= 86_400 else {
+            throw DecodingError.dataCorruptedError(forKey: .verifyTimeoutSeconds, in: container, debugDescription: "must be above 0 and at most 86400")
+        }
+        guard verifyCPUSeconds >= 1 else {
+            throw DecodingError.dataCorruptedError(forKey: .verifyCPUSeconds, in: container, debugDescription: "must be at least 1")
+        }
+        guard verifyMemoryBytes >= 64 << 20 else {
+            throw DecodingError.dataCorruptedError(forKey: .verifyMemoryBytes, in: container, debugDescription: "must be at least 67108864 (64 MiB)")
+        }
+        guard verifyFileSizeBytes >= 1 << 20 else {
+            throw DecodingError.dataCorruptedError(forKey: .verifyFileSizeBytes, in: container, debugDescription: "must be at least 1048576 (1 MiB)")
+        }
+        guard maxConfirmAttempts >= 1 else {
+            throw DecodingError.dataCorruptedError(forKey: .maxConfirmAttempts, in: container, debugDescription: "must be at least 1")
+        }
+        guard maxRestarts >= 1 else {
+            throw DecodingError.dataCorruptedError(forKey: .maxRestarts, in: container, debugDescription: "must be at least 1")
+        }
+        guard restartWindowSeconds > 0 && restartWindowSeconds.isFinite else {
+            throw DecodingError.dataCorruptedError(forKey: .restartWindowSeconds, in: container, debugDescription: "must be above 0")
         }
     }
 }

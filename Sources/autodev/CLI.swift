@@ -116,6 +116,18 @@ enum CLI {
             case "status": return try run(CommandTree.superviseStatus, rest.dropFirst(), SuperviseCommands.status)
             default: return try SuperviseCommands.run(rest)
             }
+        case "config":
+            switch rest.first {
+            case "list": return try run(CommandTree.configList, rest.dropFirst(), ConfigCommands.list)
+            case "get": return try run(CommandTree.configGet, rest.dropFirst(), ConfigCommands.get)
+            case "set": return try run(CommandTree.configSet, rest.dropFirst(), ConfigCommands.set)
+            case "unset": return try run(CommandTree.configUnset, rest.dropFirst(), ConfigCommands.unset)
+            case nil, "-h", "--help":
+                Output.out(CommandTree.config.helpText())
+                return ExitCode.success
+            case let other?:
+                throw UsageError(message: "Unknown command 'config \(other)'", spec: CommandTree.config)
+            }
         case "update":
             switch rest.first {
             case "configure": return try run(CommandTree.updateConfigure, rest.dropFirst(), ChannelCommands.configure)

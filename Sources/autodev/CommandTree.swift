@@ -1,3 +1,5 @@
+import SelfUpgrade
+
 /// Every command's specification: the single source of parsing and help.
 enum CommandTree {
     static let initialize = CommandSpec(
@@ -295,8 +297,33 @@ enum CommandTree {
                   CommandSpec.json],
         subcommands: [superviseUpgrade, superviseRollback, superviseStatus])
 
+    static let configKey = [(name: "key", help: "A setting: " + ConfigurationFile.keys.map(\.name).joined(separator: ", ") + ".")]
+
+    static let configList = CommandSpec(
+        path: ["config", "list"], abstract: "Show every setting: its value, and whether it is the default.",
+        options: [CommandSpec.json, CommandSpec.home])
+
+    static let configGet = CommandSpec(
+        path: ["config", "get"], abstract: "Print one setting's value.", arguments: configKey,
+        options: [CommandSpec.json, CommandSpec.home])
+
+    static let configSet = CommandSpec(
+        path: ["config", "set"], abstract: "Change one setting, validated as the upgrader reads it; a refused value changes nothing.",
+        arguments: configKey + [(name: "value", help: "A number.")],
+        options: [CommandSpec.json, CommandSpec.home])
+
+    static let configUnset = CommandSpec(
+        path: ["config", "unset"], abstract: "Remove one setting from the file: its default applies again.", arguments: configKey,
+        options: [CommandSpec.home])
+
+    static let config = CommandSpec(
+        path: ["config"], abstract: "Read and change the installation's settings (<home>/config.json).",
+        discussion: ConfigurationFile.keys.map { "\($0.name) (default \($0.defaultValue)): \($0.help)" }.joined(separator: "\n")
+            + "\nKeys this version does not know are kept as they are.",
+        options: [], subcommands: [configList, configGet, configSet, configUnset])
+
     static let root = CommandSpec(
         path: [], abstract: "A program that upgrades itself safely: verified, journaled, atomic, reversible.",
         options: [.init(name: "version", help: "Show the version.")],
-        subcommands: [initialize, selfUpgrade, update, supervise, agent, modules, selfCheck, digest, release, tuf])
+        subcommands: [initialize, selfUpgrade, update, config, supervise, agent, modules, selfCheck, digest, release, tuf])
 }

@@ -1,0 +1,171 @@
+import FoundationEssentials
+import Platform
+import Storage
+
+/// `<home>/config.json` read and changed one key at a time: what `autodev config` runs.
+///
+/// Every change is validated as a whole document the way ``Upgrader`` will read it (a value of
+/// the wrong type or out of range is refused, naming the key and the rule), keys this release does
+/// not know are kept as they are (a newer release may have written them), and the file is
+/// replaced atomically, never through a link. A refused change leaves the file as it was.
+public struct ConfigurationFile: Sendable {
+    /// A setting this release knows.
+    public struct Key: Sendable, Equatable {
+        public var name: String
+        public var help: String
+        /// Its value when the file does not set it.
+        public var defaultValue: String
+        /// It takes whole numbers only (not negative).
+        public var isWhole: Bool
+    }
+
+    /// One setting as it stands.
+    public struct Entry: Sendable, Codable, Equatable {
+        public var key: String
+        /// The value, as JSON text ("5", "30", "4294967296").
+        public var value: String
+        /// The file does not set it: this is the default.
+        public var isDefault: Bool
+        /// This release knows the key (an unknown one is kept, never read).
+        public var isKnown: Bool
+    }
+
+    /// The file's path.
+    public let path: String
+
+    /// The configuration of the installation whose home is `homeDirectory`.
+    public init(homeDirectory: String) {
+        path = homeDirectory + "/config.json"
+    }
+
+    /// Every setting this release knows, in the order `list` shows them.
+    public static let keys: [Key] = {
+        let help: [(String, String)] = [
+            ("historyLimit", "How many versions the store keeps (at least 2; current, previous and those in use are never pruned)."),
+            ("verifyTimeoutSeconds", "Wall-clock limit of a candidate's verification run, in seconds (above 0, at most 86400)."),
+            ("verifyCPUSeconds", "CPU seconds a verification run may use (at least 1)."),
+            ("verifyMemoryBytes", "Address space a verification run may map, in bytes (at least 64 MiB)."),
+            ("verifyFileSizeBytes", "Largest file a verification run may write, and the size of its private HOME and TMPDIR, in bytes (at least 1 MiB)."),
+            ("maxConfirmAttempts", "Starts of an unconfirmed new version before it is rolled back (at least 1)."),
+            ("maxRestarts", "Restarts within restartWindowSeconds before the restart-loop guard refuses another (at least 1)."),
+            ("restartWindowSeconds", "The restart-loop guard's window, in seconds (above 0)."),
+            ("confirmDeadlineSeconds", "Seconds an upgraded version has to confirm itself before the watchdog brings the old one back (above 0)."),
+            ("journalCheckpointRecords", "Records the active journal holds before it is archived behind a checkpoint (4 to 1000000)."),
+        ]
+        let defaults = (try? Self.object(of: UpgradeConfiguration())) ?? [:]
+        let whole: Set = ["historyLimit", "verifyCPUSeconds", "verifyMemoryBytes", "verifyFileSizeBytes", "maxConfirmAttempts", "maxRestarts",
+                          "journalCheckpointRecords"]
+        return help.map { Key(name: $0.0, help: $0.1, defaultValue: defaults[$0.0].map(Self.text) ?? "", isWhole: whole.contains($0.0)) }
+    }()
+
+    /// Every known setting, then the unknown keys the file holds.
+    /// - Throws: ``UpgradeError`` when the file cannot be read or is not a JSON object.
+    public func entries() throws(UpgradeError) -> [Entry] {
+        let document = try read()
+        let known = Self.keys.map { key in
+            Entry(key: key.name, value: document[key.name].map(Self.text) ?? key.defaultValue, isDefault: document[key.name] == nil, isKnown: true)
+        }
+        let names = Set(Self.keys.map(\.name))
+        let unknown = document.keys.filter { !names.contains($0) }.sorted().map {
+            Entry(key: $0, value: Self.text(document[$0]!), isDefault: false, isKnown: false)
+        }
+        return known + unknown
+    }
+
+    /// One setting.
+    /// - Throws: ``UpgradeError`` naming the known keys when `key` is not one of them and the file does not hold it.
+    public func entry(_ key: String) throws(UpgradeError) -> Entry {
+        guard let entry = try entries().first(where: { $0.key == key }) else { throw unknownKey(key) }
+        return entry
+    }
+
+    /// Sets `key` to `value` (a number, written as JSON would).
+    /// - Returns: the setting as it now stands.
+    /// - Throws: ``UpgradeError`` for an unknown key, a value that is not a number, or one the
+    ///   configuration refuses (its rule named); the file is then unchanged.
+    @discardableResult
+    public func set(_ key: String, to value: String) throws(UpgradeError) -> Entry {
+        guard let known = Self.keys.first(where: { $0.name == key }) else { throw unknownKey(key) }
+        guard let number = Self.number(value) else {
+            throw UpgradeError.invalidConfiguration(path: path, reason: "'\(key)' must be a number, not '\(TerminalText.escaped(value, limit: 100))'; nothing was changed")
+        }
+        if known.isWhole, number.rounded() != number || number < 0 || number >= 9.007_199_254_740_992e15 {
+            throw UpgradeError.invalidConfiguration(path: path, reason: "'\(key)' must be a whole number, not negative, not '\(TerminalText.escaped(value, limit: 100))'; nothing was changed")
+        }
+        var document = try read()
+        document[key] = .number(number)
+        try write(document)
+        return try entry(key)
+    }
+
+    /// Removes `key` from the file: the default applies again (an unknown key is removed too).
+    /// - Throws: ``UpgradeError`` when the file cannot be read or written.
+    public func unset(_ key: String) throws(UpgradeError) {
+        var document = try read()
+        guard document.removeValue(forKey: key) != nil else {
+            if Self.keys.contains(where: { $0.name == key }) { return }
+            throw unknownKey(key)
+        }
+        try write(document)
+    }
+
+    // MARK: - Internals
+
+    private func unknownKey(_ key: String) -> UpgradeError {
+        UpgradeError.invalidConfiguration(path: path, reason: "there is no setting '\(TerminalText.escaped(key, limit: 100))'; the settings are "
+            + Self.keys.map(\.name).joined(separator: ", "))
+    }
+
+    /// The file as a JSON object; empty when there is no file.
+    private func read() throws(UpgradeError) -> [String: JSONValue] {
+        try UpgradeError.wrapping {
+            guard let bytes = try FileSystem.readOwnFile(path, maxBytes: 1 << 20) else { return [:] }
+            guard case .object(let fields) = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)) else {
+                throw UpgradeError.invalidConfiguration(path: path, reason: "it is not a JSON object; fix or remove it")
+            }
+            return fields
+        }
+    }
+
+    /// Validates `document` as the upgrader will read it, then replaces the file with it.
+    private func write(_ document: [String: JSONValue]) throws(UpgradeError) {
+        try UpgradeError.wrapping {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            let bytes = Array(try encoder.encode(JSONValue.object(document))) + [10]
+            do {
+                _ = try JSONDecoder().decode(UpgradeConfiguration.self, from: Data(bytes))
+            } catch let error as DecodingError {
+                throw UpgradeError.invalidConfiguration(path: path, reason: UpgradeConfiguration.explain(error) + "; nothing was changed")
+            }
+            try FileSystem.writeAtomically(path, bytes)
+        }
+    }
+
+    private static func object(of configuration: UpgradeConfiguration) throws -> [String: JSONValue] {
+        guard case .object(let fields) = try JSONDecoder().decode(JSONValue.self, from: try JSONEncoder().encode(configuration)) else { return [:] }
+        return fields
+    }
+
+    /// A value as JSON text: whole numbers without a fraction.
+    private static func text(_ value: JSONValue) -> String {
+        switch value {
+        case .number(let number) where number.rounded() == number && abs(number) < 9.007_199_254_740_992e15:
+            return String(Int64(number))
+        case .number(let number): return String(number)
+        case .string(let text): return "\"" + TerminalText.escaped(text, limit: 200) + "\""
+        case .bool(let flag): return String(flag)
+        case .null: return "null"
+        case .array, .object:
+            let data = (try? JSONEncoder().encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
+            return TerminalText.escaped(data, limit: 200)
+        }
+    }
+
+    /// A decimal number ("5", "2.5", "4294967296"), finite; nil for anything else.
+    private static func number(_ text: String) -> Double? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ (0x30...0x39).contains($0) || $0 == 0x2E || $0 == 0x2D || $0 == 0x65 || $0 == 0x45 || $0 == 0x2B }),
+              let value = Double(text), value.isFinite else { return nil }
+        return value
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+
+@Suite("autodev config reads and changes the settings, validated, keeping what it does not know")
+struct ConfigTests {
+    @Test("list shows every setting; set changes one, and the upgrader reads it; unset brings the default back")
+    func listSetUnset() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let list = try harness.run(["config", "list", "--json"])
+        #expect(list.status == 0, "\(list.stderr)")
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        #expect(entries.compactMap { $0["key"] as? String }.prefix(2) == ["historyLimit", "verifyTimeoutSeconds"])
+        #expect(entries.count == 10)
+
+        let set = try harness.run(["config", "set", "historyLimit", "3"])
+        #expect(set.status == 0 && set.stdout == "historyLimit = 3\n", "\(set.stdout)\(set.stderr)")
+        #expect(try harness.run(["config", "get", "historyLimit"]).stdout == "3\n")
+        let status = try harness.run(["self-upgrade", "status"])
+        #expect(status.stdout.contains("keeping 3"), "\(status.stdout)")
+
+        #expect(try harness.run(["config", "unset", "historyLimit"]).status == 0)
+        let entry = try harness.json(try harness.run(["config", "get", "historyLimit", "--json"]).stdout)
+        #expect(entry["value"] as? String == "5" && entry["isDefault"] as? Bool == true)
+    }
+
+    @Test("a refused value, an unknown key or a missing argument changes nothing and says why", arguments: [
+        (["historyLimit", "1"], "'historyLimit' must be at least 2; nothing was changed"),
+        (["verifyMemoryBytes", "2.5"], "'verifyMemoryBytes' must be a whole number, not negative, not '2.5'; nothing was changed"),
+        (["maxRestarts", "many"], "'maxRestarts' must be a number, not 'many'; nothing was changed"),
+        (["verifyTimeoutSeconds", "1e9"], "'verifyTimeoutSeconds' must be above 0 and at most 86400; nothing was changed"),
+        (["noSuchKey", "1"], "there is no setting 'noSuchKey'; the settings are historyLimit, "),
+        (["historyLimit"], "Missing <value>"),
+    ])
+    func refused(arguments: [String], message: String) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let before = try Data(contentsOf: URL(fileURLWithPath: harness.home + "/config.json"))
+        let result = try harness.run(["config", "set"] + arguments)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: harness.home + "/config.json")) == before)
+    }
+
+    @Test("keys a newer version wrote are kept and listed; config.json as a link is replaced, its target left alone")
+    func unknownKeysAndLinks() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let path = harness.home + "/config.json"
+        try #"{"fromTheFuture": {"a": [1, 2]}, "maxRestarts": 9}"#.write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try harness.run(["config", "list"]).stdout.contains("fromTheFuture"))
+        #expect(try harness.run(["config", "set", "maxRestarts", "4"]).status == 0)
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        #expect(document["maxRestarts"] as? Int == 4)
+        #expect((document["fromTheFuture"] as? [String: Any])?["a"] as? [Int] == [1, 2])
+
+        let victim = harness.root.path + "/victim.json"
+        try #"{"historyLimit": 6}"#.write(toFile: victim, atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: victim)
+        let result = try harness.run(["config", "set", "historyLimit", "4"])
+        #expect(result.status != 0, "a config.json that is a link was read through: \(result.stdout)")
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == #"{"historyLimit": 6}"#)
+    }
+}
