@@ -165,16 +165,16 @@ static void confine_mounts(const ad_spawn_options *options, int report_fd) {
             device_fds[i] = open(source, O_PATH | O_CLOEXEC | O_NOFOLLOW);
             if (device_fds[i] < 0) report_and_exit(report_fd, STEP_BIND_DEVICES);
         }
-        /* A writable path under /dev (a sandbox on /dev/shm) would be hidden by the new /dev: it is
+        /* A directory under /dev (a sandbox on /dev/shm) would be hidden by the new /dev: it is
            opened now and bound at the same path inside it. */
         int carried_fds[AD_MAX_CARRIED];
         const char *carried_paths[AD_MAX_CARRIED];
         int carried = 0;
-        for (int i = 0; i < options->writable_count && carried < AD_MAX_CARRIED; i++) {
-            if (strncmp(options->writable_paths[i], "/dev/", 5) != 0) continue;
-            carried_fds[carried] = open(options->writable_paths[i], O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-            if (carried_fds[carried] < 0) report_and_exit(report_fd, STEP_BIND_WRITABLE);
-            carried_paths[carried++] = options->writable_paths[i];
+        for (int i = 0; i < options->carried_count && carried < AD_MAX_CARRIED; i++) {
+            if (strncmp(options->carried_paths[i], "/dev/", 5) != 0) continue;
+            carried_fds[carried] = open(options->carried_paths[i], O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+            if (carried_fds[carried] < 0) report_and_exit(report_fd, STEP_BIND_DEVICES);
+            carried_paths[carried++] = options->carried_paths[i];
         }
         if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=64") != 0) {
             report_and_exit(report_fd, STEP_BIND_DEVICES);
@@ -199,8 +199,9 @@ static void confine_mounts(const ad_spawn_options *options, int report_fd) {
             char source[64], number[24];
             decimal(number, carried_fds[i]);
             join_path(source, "/proc/self/fd/", number);
-            if (make_directories(carried_paths[i]) != 0 || mount(source, carried_paths[i], NULL, MS_BIND | MS_REC, NULL) != 0) {
-                report_and_exit(report_fd, STEP_BIND_WRITABLE);
+            if (make_directories(carried_paths[i]) != 0 || mount(source, carried_paths[i], NULL, MS_BIND | MS_REC, NULL) != 0 ||
+                remount(carried_paths[i], MS_RDONLY | MS_NOSUID | MS_NODEV) != 0) {
+                report_and_exit(report_fd, STEP_BIND_DEVICES);
             }
             close(carried_fds[i]);
         }

@@ -266,6 +266,13 @@ package enum FileSystem {
         }
     }
 
+    /// Removes the directory `path` if it is empty (`rmdir`).
+    /// - Throws: ``SystemError`` "remove directory" (ENOTEMPTY when it is not empty).
+    package static func removeEmptyDirectory(_ path: String) throws(SystemError) {
+        let calls = SystemCalls.current
+        try systemCall("remove directory", path: path) { calls.rmdir(path) }
+    }
+
     /// Points the symbolic link `path` at `target`, atomically: a temporary link renamed over
     /// the old one, then the directory fsync'd. Readers see the old or the new target, never none.
     /// - Throws: ``SystemError`` "create symbolic link", "rename" or "fsync".

@@ -75,6 +75,10 @@ package enum Subprocess {
         /// links; empty leaves `/dev` as it is. It is made inside the child's mount namespace, so
         /// nothing is written to any file system of the host.
         package var devices: [String] = []
+        /// With ``devices``: directories under `/dev` (a sandbox on `/dev/shm`) kept visible,
+        /// read-only, at the same path in the new `/dev`; a ``writablePaths`` entry inside one is
+        /// writable again.
+        package var carriedPaths: [String] = []
         /// With ``isolateMounts``: a private tmpfs of at most ``privateTmpfsBytes`` (mode 0700,
         /// nosuid, nodev) on each of these directories, made in the child's mount namespace and
         /// gone with it: what the program writes there reaches no disk and no other process.
@@ -278,6 +282,7 @@ package enum Subprocess {
         // A device is a plain name in /dev; at most 16 (the child's fixed table).
         let deviceNames = isolateMounts ? Array(configuration.devices.filter { !$0.isEmpty && !$0.contains("/") && $0.utf8.count < 32 }.prefix(16)) : []
         let tmpfsPaths = isolateMounts ? configuration.privateTmpfs : []
+        let carried = deviceNames.isEmpty ? [] : configuration.carriedPaths
         let tmpfsOptions = "mode=0700,size=\(configuration.privateTmpfsBytes)"
         let binds = isolateMounts ? configuration.readOnlyBinds : []
         // A user namespace maps exactly this process's effective uid and gid onto themselves.
@@ -294,6 +299,7 @@ package enum Subprocess {
                         withCStrings(configuration.readOnlyMounts) { readOnly in
                             withCStrings(configuration.writablePaths) { writable in
                                 withCStrings(deviceNames) { devices in
+                                 withCStrings(carried) { carriedPaths in
                                   withCStrings(tmpfsPaths) { tmpfs in
                                    withCStrings(binds.map(\.source)) { bindSources in
                                     withCStrings(binds.map(\.target)) { bindTargets in
@@ -315,6 +321,7 @@ package enum Subprocess {
                                                 writable_count: Int32(configuration.writablePaths.count),
                                                 device_names: cArray(devices),
                                                 device_count: Int32(deviceNames.count),
+                                                carried_paths: cArray(carriedPaths), carried_count: Int32(carried.count),
                                                 tmpfs_paths: cArray(tmpfs), tmpfs_count: Int32(tmpfsPaths.count),
                                                 tmpfs_options: tmpfsData,
                                                 bind_sources: cArray(bindSources), bind_targets: cArray(bindTargets),
@@ -333,6 +340,7 @@ package enum Subprocess {
                                     }
                                    }
                                   }
+                                 }
                                 }
                             }
                         }

@@ -108,9 +108,32 @@ extension Upgrader {
             guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
             let lock = try acquireLock()
             defer { lock.release() }
+            // A tail that is not a regular file is moved aside whole; the journal is judged without it.
+            let tail = Journal.tailPath(of: home.journal)
+            var tailKeptAs: String?
+            if let status = try FileSystem.statusIfPresent(tail, followLinks: false), status.kind != .regular {
+                let stamp = tail + ".damaged-" + WallClock.iso8601(WallClock.now()).filter { $0.isNumber || $0 == "T" }
+                let aside = (1...100).lazy.map { $0 == 1 ? stamp : stamp + "-\($0)" }.first { ((try? FileSystem.statusIfPresent($0, followLinks: false)) ?? nil) == nil } ?? stamp
+                try FileSystem.rename(tail, to: aside)
+                try FileSystem.syncDirectory(home.root)
+                tailKeptAs = aside
+            }
             let problem: String
             do {
-                _ = try readJournal()
+                let journal = try readJournal()
+                // A tail missing (a home older than it, or moved aside above) or malformed names
+                // the journal's last record again.
+                if Journal.durableSequence(of: home.journal) == nil, journal.lastSequence > 0 {
+                    let malformed = FileSystem.exists(tail)
+                    try Journal.recordDurableSequence(journal.lastSequence, of: home.journal)
+                    if tailKeptAs != nil || malformed {
+                        let linked = try home.currentVersion()
+                        return RepairReport(repaired: true, problem: "\(tail) " + (tailKeptAs.map { "was not a regular file (kept as \($0))" } ?? "was unreadable")
+                                                + "; it now names record \(journal.lastSequence)",
+                                            keptAs: nil, adopted: [], current: linked.map(VersionID.init), damaged: [],
+                                            currentBefore: linked.map(VersionID.init), currentKeptAs: nil)
+                    }
+                }
                 // A sound journal, but `current` missing or naming a version the store lacks:
                 // put it back where the journal says.
                 let linked = try home.currentVersion()
@@ -182,7 +205,6 @@ extension Upgrader {
             try FileSystem.rename(draft, to: home.journal)
             // The damaged journal's tail goes with it; the new one's names its own last record (a
             // kill before this leaves a journal that ends before the old tail: repaired again).
-            let tail = Journal.tailPath(of: home.journal)
             if FileSystem.exists(tail), !FileSystem.exists(keptAs + ".tail") { try? FileSystem.link(tail, to: keptAs + ".tail") }
             try Journal.recordDurableSequence(journal.lastSequence, of: draft)
             try FileSystem.rename(Journal.tailPath(of: draft), to: tail)

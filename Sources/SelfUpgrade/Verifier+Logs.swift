@@ -13,7 +13,7 @@ extension Verifier {
         /// The last `limit` bytes of the files taken one after the other (missing ones are
         /// empty), and how many bytes before them were left out.
         static func tail(of paths: [String], limit: Int) -> (bytes: [UInt8], omitted: Int) {
-            let sizes = paths.map { (try? FileSystem.status($0).size) ?? 0 }
+            let sizes = paths.map { (try? FileSystem.status($0, followLinks: false)).map { $0.kind == .regular ? $0.size : 0 } ?? 0 }
             var skip = max(0, sizes.reduce(0, +) - limit)
             let omitted = skip
             var bytes: [UInt8] = []
@@ -30,7 +30,8 @@ extension Verifier {
 
         /// Up to `count` bytes of `path` from `offset`; what could be read.
         private static func read(_ path: String, from offset: Int, count: Int) -> [UInt8] {
-            guard let fd = try? FileDescriptor.open(path) else { return [] }
+            // Never through a link, whoever could have put one there.
+            guard let fd = try? FileDescriptor.open(path, [.noFollow, .nonBlocking]) else { return [] }
             defer { try? fd.close() }
             guard fd.seek(to: offset) else { return [] }
             var result = [UInt8](repeating: 0, count: count)

@@ -22,7 +22,8 @@ extension Verifier {
     ///   rehearsed restart: …".
     func rehearseRestart(binary: String, sandbox: String, environment: [String: String], outputs: SandboxOutputs,
                          confinement: inout Confinement, log: String) throws {
-        let scratch = Home(root: sandbox + "/rehearsal", programName: program.name)
+        // A fresh name, made only now: nothing the self-check did can have prepared it.
+        let scratch = Home(root: sandbox + "/rehearsal-" + String(UInt64.random(in: 0...UInt64.max), radix: 36), programName: program.name)
         let transaction = "tx-rehearsal-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
         var binds: [(source: String, target: String)] = []
         let staged: SHA256Digest = try Self.withoutSync {
@@ -63,6 +64,7 @@ extension Verifier {
         var run = Subprocess.Configuration(executable: scratch.binary(staged), arguments: program.restartProbeArguments,
                                            environment: restartEnvironment)
         run.readOnlyBinds = binds
+        run.writablePaths = [scratch.root]
         run.workingDirectory = sandbox + "/tmp"
         run.outputPath = outputs.restartOut
         run.errorPath = outputs.restartErr

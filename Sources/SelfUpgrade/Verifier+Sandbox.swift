@@ -23,7 +23,9 @@ extension Verifier {
         private(set) var wanted: Set<Piece>
         /// What the kernel refused, one line each.
         private(set) var refused: [String] = []
-        /// Every mount point, all remounted read-only in the candidate's namespace.
+        /// Every mount point, all remounted read-only in the candidate's namespace; the runs'
+        /// ``Subprocess/Configuration/writablePaths`` (the rehearsal's scratch home) and the state
+        /// copy are bound writable again, and HOME and TMPDIR are private tmpfs mounts.
         let mountPoints: [String]
         /// The devices of its `/dev`, a tmpfs made inside its own mount namespace.
         let devices: [String]
@@ -82,8 +84,12 @@ extension Verifier {
             if wanted.contains(.mounts) {
                 run.isolateMounts = true
                 run.readOnlyMounts = mountPoints
-                run.writablePaths = [sandbox] + (stateCopy.map { [$0] } ?? [])
+                // Nothing of the sandbox is writable but what the run was given (the rehearsal's
+                // scratch home) and the state copy: outputs, the rehearsal-to-be and the sandbox
+                // itself are out of reach, so nothing the candidate plants there is followed later.
+                run.writablePaths = base.writablePaths + (stateCopy.map { [$0] } ?? [])
                 run.devices = devices
+                run.carriedPaths = [sandbox]
                 run.privateTmpfs = [sandbox + "/home", sandbox + "/tmp"]
                 run.privateTmpfsBytes = scratchBytes
             } else {
@@ -102,7 +108,7 @@ extension Verifier {
         func isolation(stateCopy: Bool) -> [String] {
             var lines = ["own session, no controlling terminal, stdin /dev/null"]
             lines.append(parent.isOnTmpfs ? "sandbox on a tmpfs (\(parent.path))"
-                                          : "sandbox in the home's staging area (no tmpfs of this user's: XDG_RUNTIME_DIR, /dev/shm)")
+                                          : "sandbox in the home's staging area (no usable tmpfs: XDG_RUNTIME_DIR and /dev/shm must be tmpfs, safe from other users and have 64 MiB free)")
             lines.append(wanted.contains(.mounts) ? "HOME and TMPDIR each a private tmpfs (\(scratchBytes >> 20) MiB) that ends with it"
                                                   : "private HOME and TMPDIR")
             if stateCopy { lines.append("state copy") }
@@ -112,7 +118,7 @@ extension Verifier {
             if wanted.contains(.ipc) { lines.append("IPC namespace (no shared memory, semaphores or queues of others)") }
             if wanted.contains(.processes) { lines.append("pid namespace (everything it starts dies with it)") }
             if wanted.contains(.mounts) {
-                lines.append(self.stateCopy == nil ? "every mount read-only but the sandbox" : "every mount read-only but the sandbox and the state copy")
+                lines.append(self.stateCopy == nil ? "every mount read-only but its scratch directories" : "every mount read-only but its scratch directories and the state copy")
                 lines.append("minimal /dev on its own tmpfs (\(devices.joined(separator: ", ")); no terminal)")
                 if wanted.contains(.processes) { lines.append("fresh /proc of its own pid namespace") }
             }

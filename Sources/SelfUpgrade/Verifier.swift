@@ -56,7 +56,12 @@ package struct Verifier: Sendable {
         let unique = "\(ProcessControl.id)-\(UInt32.random(in: 0...UInt32.max))"
         let sandbox = parent.path + "/sandbox-" + unique
         try FileSystem.createDirectory(sandbox, mode: 0o700)
-        defer { try? FileSystem.removeTree(sandbox) }
+        defer {
+            try? FileSystem.removeTree(sandbox)
+            // The home's own directory on the tmpfs goes too once empty (the lock keeps a second
+            // verification of this home from being in it).
+            if parent.isOnTmpfs { try? FileSystem.removeEmptyDirectory(parent.path) }
+        }
         for directory in ["home", "tmp", "output"] { try FileSystem.createDirectory(sandbox + "/" + directory, mode: 0o700) }
         let outputs = SandboxOutputs(directory: sandbox + "/output")
         defer { keepLogs(outputs, in: logDirectory) }
@@ -124,11 +129,11 @@ package struct Verifier: Sendable {
 
     /// The report on the candidate's standard output, if it is one and not too large.
     private func readReport(_ path: String, binary: String, log: String) throws -> SelfCheckReport {
-        let size = (try? FileSystem.status(path).size) ?? 0
+        let size = (try? FileSystem.status(path, followLinks: false).size) ?? 0
         guard size <= Self.reportLimitBytes else {
             throw UpgradeError.verificationFailed(binary: binary, reason: "its verification run printed \(size) bytes, more than the \(Self.reportLimitBytes) bytes a self-check report may take", log: log)
         }
-        let stdout = (try? FileSystem.readFile(path)) ?? []
+        let stdout = ((try? FileSystem.readOwnFile(path, maxBytes: Self.reportLimitBytes)) ?? nil) ?? []
         guard let report = try? JSONDecoder().decode(SelfCheckReport.self, from: Data(stdout)) else {
             throw UpgradeError.verificationFailed(binary: binary, reason: "its verification run did not print a self-check report", log: log)
         }

@@ -100,6 +100,10 @@ package struct Journal: Sendable {
                                               reason: "record \(records[index].sequence) follows record \(records[index - 1].sequence)")
         }
         // A journal cut at a record boundary reads as a sound, shorter one: the tail says how far it went.
+        if let tail = try FileSystem.statusIfPresent(Self.tailPath(of: path), followLinks: false), tail.kind != .regular {
+            throw StorageError.corruptJournal(path: path, line: activeRecordCount + 1,
+                                              reason: "its tail \(Self.tailPath(of: path)) is not a regular file, so a cut at its end could not be noticed")
+        }
         if let durable = Self.durableSequence(of: path), durable > lastSequence {
             throw StorageError.corruptJournal(path: path, line: activeRecordCount + 1,
                                               reason: "it ends at record \(lastSequence), but record \(durable) was written (\(Self.tailPath(of: path))): its newest records are missing")
@@ -109,13 +113,14 @@ package struct Journal: Sendable {
     // MARK: - The tail
 
     /// `<journal>.tail`: the sequence number of the last record made durable, as 20 decimal
-    /// digits and a newline, rewritten in place after each durable append and never synced. It can
-    /// only lag the journal (a power cut loses it with, or before, what it names), so a journal
-    /// that ends before it has lost records at its end. Absent or unreadable: nothing is known.
+    /// digits and a newline, rewritten after each durable append and never synced. It can only lag
+    /// the journal (a power cut loses it with, or before, what it names), so a journal that ends
+    /// before it has lost records at its end. Absent or malformed: nothing is known (the next
+    /// durable append rewrites it; `repair` does too). Not a regular file: the journal is refused.
     package static func tailPath(of path: String) -> String { path + ".tail" }
 
     /// The sequence number `<journal>.tail` names, if it is there and well formed.
-    static func durableSequence(of path: String) -> Int? {
+    package static func durableSequence(of path: String) -> Int? {
         guard let bytes = try? FileSystem.readOwnFile(tailPath(of: path), maxBytes: 64), bytes.count == 21, bytes[20] == UInt8(ascii: "\n"),
               bytes[0..<20].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
         return Int(String(decoding: bytes[0..<20], as: UTF8.self))
@@ -127,7 +132,8 @@ package struct Journal: Sendable {
     package static func recordDurableSequence(_ sequence: Int, of path: String) throws {
         let digits = String(sequence)
         let text = String(repeating: "0", count: max(0, 20 - digits.count)) + digits + "\n"
-        let fd = try FileDescriptor.openOwned(tailPath(of: path), [.writeOnly, .create], mode: 0o644)
+        // Truncated first: whatever was there (garbage, a longer text) never outlives a write.
+        let fd = try FileDescriptor.openOwned(tailPath(of: path), [.writeOnly, .create, .truncate], mode: 0o644)
         try fd.closeAfter { try fd.writeAll(Array(text.utf8)) }
     }
 

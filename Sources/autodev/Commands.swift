@@ -298,6 +298,8 @@ enum RepairCommand {
             try Output.json(report)
         } else if !report.repaired {
             Output.out("The journal of \(home.root) is sound; " + (recovery.isEmpty ? "nothing was changed." : "nothing else was changed."))
+        } else if report.adopted.isEmpty && report.current == report.currentBefore {
+            Output.out("The journal of \(home.root) is sound; \(Output.escaped(report.problem ?? "", keepingNewlines: false)). Nothing was deleted.")
         } else if report.adopted.isEmpty {
             Output.out("The journal of \(home.root) is sound; current named \(report.currentBefore?.short ?? "nothing") (\(report.problem ?? "")) and now names \(report.current?.short ?? "nothing"), as the journal says.")
         } else {

@@ -101,6 +101,36 @@ struct DamagedJournalTests {
         #expect(try harness.current() == ids.last!)
     }
 
+    @Test("a damaged journal.tail: garbage is replaced by the next durable record; a link or directory is refused until repair moves it aside")
+    func damagedTail() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try homeWithHistory(harness)
+        let tail = harness.home + "/journal.tail"
+        try String(repeating: "garbage-", count: 8).write(toFile: tail, atomically: false, encoding: .utf8)
+        #expect(try harness.run(["self-upgrade", "--from-binary", try harness.candidate(suffix: "t")]).status == 0)
+        let last = try #require(try harness.journalLines().last?.firstMatch(of: /"sequence":([0-9]+)/)?.1)
+        #expect(try String(contentsOfFile: tail, encoding: .utf8) == String(repeating: "0", count: 20 - last.count) + last + "\n")
+
+        for kind in ["link", "directory"] {
+            try FileManager.default.removeItem(atPath: tail)
+            if kind == "link" {
+                try FileManager.default.createSymbolicLink(atPath: tail, withDestinationPath: "/dev/null")
+            } else {
+                try FileManager.default.createDirectory(atPath: tail, withIntermediateDirectories: false)
+            }
+            let refused = try harness.run(["self-upgrade", "status"], executable: Harness.binary)
+            #expect(refused.status == 1, "\(kind): \(refused.stdout)")
+            #expect(refused.stderr.contains("journal.tail is not a regular file"), "\(kind): \(refused.stderr)")
+            let repair = try harness.run(["self-upgrade", "repair", "--home", harness.home], executable: Harness.binary)
+            #expect(repair.status == 0, "\(kind): \(repair.stderr)")
+            #expect(repair.stdout.contains("was not a regular file (kept as"), "\(kind): \(repair.stdout)")
+            #expect(try String(contentsOfFile: tail, encoding: .utf8).hasSuffix(last + "\n"))
+            #expect(try harness.run(["self-upgrade", "status"]).status == 0)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: harness.home).filter { $0.hasPrefix("journal.tail.damaged-") }.count == 2)
+    }
+
     @Test("repair of a sound journal changes nothing")
     func soundJournal() throws {
         let harness = try Harness()

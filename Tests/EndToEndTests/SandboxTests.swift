@@ -94,7 +94,7 @@ struct SandboxTests {
 
         let isolation = try verify(harness, script)
 
-        #expect(isolation.contains("every mount read-only but the sandbox"), "\(isolation)")
+        #expect(isolation.contains("every mount read-only but its scratch directories"), "\(isolation)")
         #expect(isolation.contains("fresh /proc of its own pid namespace"), "\(isolation)")
         #expect(isolation.contains { $0.hasPrefix("no capabilities, locked") }, "\(isolation)")
         #expect(!isolation.contains { $0.hasPrefix("no ") && $0.contains("isolation") }, "\(isolation)")
@@ -171,7 +171,7 @@ struct SandboxTests {
         #expect(result.status == 0, "\(result.stderr)")
         let isolation = (try harness.json(result.stdout)["verification"] as? [String: Any])?["isolation"] as? [String] ?? []
         if isolation.contains("user namespace (own uid and gid only)") {
-            #expect(isolation.contains("every mount read-only but the sandbox"), "\(isolation)")
+            #expect(isolation.contains("every mount read-only but its scratch directories"), "\(isolation)")
             for target in targets { #expect(!FileManager.default.fileExists(atPath: target), "\(target) was written") }
             #expect(try harness.snapshot() == before, "the home changed")
             #expect(Array(try harness.journalLines().prefix(journal.count)) == journal)
@@ -224,7 +224,7 @@ struct SandboxTests {
         #expect(isolation.contains { $0.hasPrefix("no user namespace (unshare-user: ") }, "\(isolation)")
         #expect(isolation.contains { $0.hasPrefix("no mount isolation (") }, "\(isolation)")
         #expect(isolation.contains("it can write wherever uid \(nobody) can"), "\(isolation)")
-        #expect(!isolation.contains("every mount read-only but the sandbox"), "\(isolation)")
+        #expect(!isolation.contains("every mount read-only but its scratch directories"), "\(isolation)")
         #expect(!isolation.contains("network namespace (no network)"), "\(isolation)")
         #expect(!isolation.contains { $0.hasPrefix("no capabilities, locked") }, "\(isolation)")
     }
@@ -283,9 +283,13 @@ struct SandboxTests {
         #expect(harness.verificationSandboxes().isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: home + "/staging").isEmpty)
 
+        // The home's own directory on the tmpfs is gone with its last sandbox.
+        #expect(harness.sandboxParents.allSatisfy { !FileManager.default.fileExists(atPath: $0) }, "\(harness.sandboxParents)")
+
         // What a killed verification leaves on the tmpfs, a process included, is cleared by the
         // next command that recovers the home.
-        let parent = try #require(harness.sandboxParents.first { FileManager.default.fileExists(atPath: $0) })
+        let parent = try #require(harness.sandboxParents.last)
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         let leftover = parent + "/sandbox-1-2"
         try FileManager.default.createDirectory(atPath: leftover + "/tmp", withIntermediateDirectories: true)
         let orphan = Process()
@@ -301,6 +305,70 @@ struct SandboxTests {
         orphan.waitUntilExit()
         #expect(orphan.terminationReason == .uncaughtSignal)
         #expect(!FileManager.default.fileExists(atPath: leftover))
+    }
+
+    @Test("the self-check cannot write into its sandbox: no link planted for the rehearsal or the kept output is ever followed")
+    func noPlantingInTheSandbox() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        // Another home and a directory a rehearsal through a planted link would write into or
+        // chmod; a file the kept log would read through a link.
+        let victimHome = harness.root.path + "/victim-home"
+        #expect(try harness.run(["init", "--home", victimHome], executable: Harness.binary).status == 0)
+        let victimDirectory = harness.root.path + "/victim-dir"
+        try FileManager.default.createDirectory(atPath: victimDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        let secret = harness.root.path + "/secret"
+        try "PRIVATE-KEY-MATERIAL\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        let script = try harness.execScript("planter", probe: """
+            sb=$(dirname "$HOME")
+            if [ -z "$AUTODEV_TX" ]; then
+              ln -s '\(victimHome)' "$sb/rehearsal" && echo planted-rehearsal
+              mkdir "$sb/rehearsal-x" && ln -s '\(victimDirectory)' "$sb/rehearsal-x/staging" && echo planted-staging
+              rm -f "$sb/output/self-check.err" && ln -s '\(secret)' "$sb/output/self-check.err" && echo planted-log
+              head -c 1048576 /dev/zero > "$sb/fill" && echo filled-the-sandbox
+              echo self-check-ran
+            fi
+            """)
+        let victimBefore = tree(victimHome)
+        let result = try harness.run(["self-upgrade", "--from-binary", script, "--dry-run"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let log = try String(contentsOfFile: try #require(try harness.logDirectories().last) + "/verify.err", encoding: .utf8)
+        #expect(log.contains("self-check-ran"), "\(log)")
+        for planted in ["planted-rehearsal", "planted-staging", "planted-log", "filled-the-sandbox"] {
+            #expect(!log.contains(planted + "\n"), "\(planted): \(log)")
+        }
+        #expect(!log.contains("PRIVATE-KEY-MATERIAL"))
+        #expect(tree(victimHome) == victimBefore, "the other home changed")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: victimDirectory).isEmpty)
+        #expect((try FileManager.default.attributesOfItem(atPath: victimDirectory)[.posixPermissions] as? Int) == 0o755)
+    }
+
+    @Test("an XDG_RUNTIME_DIR another user owns, or a tmpfs without room, is not used for the sandbox",
+          .enabled(if: isRoot, "needs root: another user's directory, a small tmpfs mounted"))
+    func unusableRuntimeDirectories() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let foreign = "/dev/shm/autodev-test-foreign-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: foreign, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: foreign) }
+        #expect(chown(foreign, 65534, 65534) == 0)
+        let small = harness.root.path + "/small-tmpfs"
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        let mounted = try harness.run(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", small], executable: "/bin/mount")
+        try #require(mounted.status == 0, "\(mounted.stderr)")
+        defer { _ = try? harness.run(["-l", small], executable: "/bin/umount") }
+        for runtime in [foreign, small] {
+            let result = try harness.run(["self-upgrade", "--from-binary", try harness.candidate(), "--dry-run", "--json"],
+                                         environment: ["XDG_RUNTIME_DIR": runtime])
+            #expect(result.status == 0, "\(result.stderr)")
+            let isolation = (try harness.json(result.stdout)["verification"] as? [String: Any])?["isolation"] as? [String] ?? []
+            let line = isolation.first { $0.hasPrefix("sandbox ") } ?? ""
+            #expect(!line.contains(runtime), "\(runtime) was used: \(line)")
+            #expect(line.hasPrefix("sandbox on a tmpfs (/dev/shm/autodev-verify-"), "\(line)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: runtime).isEmpty)
+        }
     }
 
     @Test("a candidate run from a terminal can neither open it nor push input into it",
@@ -350,6 +418,23 @@ struct SandboxTests {
         #expect(result.stderr.contains("did not finish within 2 s and was killed"), "\(result.stderr)")
         #expect(try harness.snapshot() == before)
     }
+}
+
+/// Every entry under `root` (links not followed): its kind, and a file's or link's content.
+private func tree(_ root: String) -> [String: String] {
+    var entries: [String: String] = [:]
+    let manager = FileManager.default
+    for relative in (manager.subpaths(atPath: root) ?? []) {
+        let path = root + "/" + relative
+        if let target = try? manager.destinationOfSymbolicLink(atPath: path) {
+            entries[relative] = "link " + target
+        } else if let data = manager.contents(atPath: path) {
+            entries[relative] = "file \(data.count) " + String(data.hashValue)
+        } else {
+            entries[relative] = "directory"
+        }
+    }
+    return entries
 }
 
 /// SHA-256 of a file as hex, as the store names versions.

@@ -41,6 +41,11 @@ typedef struct {
                                             host's, the fd, stdin, stdout and stderr links, then
                                             remounted read-only, nosuid and noexec */
     int device_count;
+    const char *const *carried_paths;    /* with device_count > 0: directories under /dev (a sandbox on
+                                            /dev/shm) bound, read-only, at the same path inside the new
+                                            /dev, which would hide them; a writable path inside one is
+                                            made writable again with the others */
+    int carried_count;
     const char *const *tmpfs_paths;      /* with new_mount_namespace: after the writable binds, a
                                             private tmpfs mounted on each (nosuid, nodev), made in
                                             the child's namespace and gone with it: what the program
