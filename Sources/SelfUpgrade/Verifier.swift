@@ -9,11 +9,12 @@ import Storage
 /// and TMPDIR (each a private tmpfs of the candidate's own mount namespace) and a scratch home for
 /// the rehearsal; with `stateFrom`, a *copy* of the state in the home's staging area is the one
 /// thing verification writes to the home. The candidate
-/// runs in its own mount namespace where every mount is read-only but that directory, in its own
+/// runs in its own mount namespace where every mount is read-only but its HOME and TMPDIR (private
+/// tmpfs mounts), the rehearsal's scratch home in the rehearsal run, and the state copy; in its own
 /// pid namespace with a fresh `/proc`, in its own network namespace, with a minimal `/dev`, with
 /// no capabilities (uid 0 included) and no way to gain any; not as root, all of it inside a user
-/// namespace mapping the caller's own uid. **Invariant: the candidate can write nowhere but its
-/// sandbox, and cannot change mounts.** Where the kernel refuses a piece, the piece is left out
+/// namespace mapping the caller's own uid. **Invariant: the candidate can write nowhere but
+/// those, cannot change mounts, and nothing it wrote is a path autodev follows.** Where the kernel refuses a piece, the piece is left out
 /// and ``Result/isolation`` says so.
 ///
 /// Two runs, each with rlimits, a wall-clock timeout and its process group killed afterwards:
