@@ -43,27 +43,9 @@ public struct Proxy: Sendable, Equatable {
         port = hasPort ? parsed.port : 1080
         text = "http://\(parsed.hostForURL):\(port)"
         if let credentials {
-            guard let decoded = Self.percentDecoded(credentials) else { throw invalid("bad percent escape in the user or password") }
+            guard let decoded = RequestURL.percentDecodedBytes(credentials) else { throw invalid("bad percent escape in the user or password") }
             authorization = "Basic " + Base64.encode(decoded)
         }
-    }
-
-    private static func percentDecoded(_ text: Substring) -> [UInt8]? {
-        var bytes: [UInt8] = []
-        var iterator = Array(text.utf8).makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = iterator.next().flatMap({ hexDigit($0) }), let low = iterator.next().flatMap({ hexDigit($0) }) else { return nil }
-            bytes.append(high << 4 | low)
-        }
-        return bytes
-    }
-
-    private static func hexDigit(_ byte: UInt8) -> UInt8? {
-        UInt8(String(UnicodeScalar(byte)), radix: 16)
     }
 }
 

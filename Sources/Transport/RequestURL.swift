@@ -112,6 +112,11 @@ package struct RequestURL: Sendable, Equatable {
     }
 
     private static func percentDecoded(_ text: String) -> String? {
+        percentDecodedBytes(text).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// `text` with its percent escapes decoded; nil for a bad escape or an escaped NUL.
+    static func percentDecodedBytes(_ text: some StringProtocol) -> [UInt8]? {
         var bytes: [UInt8] = []
         var iterator = Array(text.utf8).makeIterator()
         while let byte = iterator.next() {
@@ -124,7 +129,7 @@ package struct RequestURL: Sendable, Equatable {
             guard decoded != 0 else { return nil }
             bytes.append(decoded)
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {
