@@ -113,6 +113,35 @@ extension FileDescriptor {
         return FileDescriptor(rawValue: fd, path: path)
     }
 
+    /// The status of `name` inside this directory, not following a link (`fstatat`); nil when
+    /// there is nothing by that name.
+    /// - Throws: ``SystemError`` "stat".
+    package func entryStatus(_ name: String, path: String) throws(SystemError) -> FileStatus? {
+        var info = stat()
+        do {
+            try systemCall("stat", path: path) { fstatat(rawValue, name, &info, AT_SYMLINK_NOFOLLOW) }
+        } catch where error.errno == .noSuchFile {
+            return nil
+        }
+        return FileStatus(info)
+    }
+
+    /// Removes `name` inside this directory (`unlinkat`); nothing by that name is not an error.
+    /// - Throws: ``SystemError`` "remove" or "remove directory".
+    package func removeEntry(_ name: String, path: String, isDirectory: Bool) throws(SystemError) {
+        do {
+            try systemCall(isDirectory ? "remove directory" : "remove", path: path) { unlinkat(rawValue, name, isDirectory ? AT_REMOVEDIR : 0) }
+        } catch where error.errno == .noSuchFile {
+            return
+        }
+    }
+
+    /// Renames `name` inside this directory to `newName` inside `directory` (`renameat`).
+    /// - Throws: ``SystemError`` "rename".
+    package func renameEntry(_ name: String, path: String, into directory: FileDescriptor, as newName: String) throws(SystemError) {
+        try systemCall("rename", path: path, destination: directory.path + "/" + newName) { renameat(rawValue, name, directory.rawValue, newName) }
+    }
+
     /// The names in this directory, without "." and "..", sorted (read through a duplicate of
     /// the descriptor, which stays open and positioned as it was).
     /// - Throws: ``SystemError`` "list".

@@ -249,20 +249,83 @@ package enum FileSystem {
     }
 
     /// Removes `path` and everything below it; nothing there is not an error.
+    ///
+    /// Works through directory descriptors (`openat`, `unlinkat`), never through a link and never
+    /// by a full path below `path`: a tree deeper than `PATH_MAX` (which code not trusted yet can
+    /// make) is removed as well. At most ``removalDepth`` directories are open at once; one deeper
+    /// is renamed up beside `path` and removed after.
     /// - Throws: ``SystemError`` from the first removal that failed.
     package static func removeTree(_ path: String) throws(SystemError) {
         guard let info = try statusIfPresent(path, followLinks: false) else { return }
-        do throws(SystemError) {
-            if info.kind == .directory {
-                if info.mode & 0o200 == 0 { chmod(path, info.mode | 0o700) }
-                for name in try contentsOfDirectory(path) { try removeTree(path + "/" + name) }
-                let calls = SystemCalls.current
-                try systemCall("remove directory", path: path) { calls.rmdir(path) }
-            } else {
-                try removeFile(path)
+        guard info.kind == .directory else {
+            do throws(SystemError) { try removeFile(path) } catch where error.errno == .noSuchFile {}
+            return
+        }
+        let top = try FileDescriptor.open(parent(of: path), [.directory])
+        defer { try? top.close() }
+        let stem = baseName(of: path)
+        var pending = [stem]
+        while let name = pending.popLast() {
+            try removeDirectory(name, in: top, stem: stem, pending: &pending)
+        }
+    }
+
+    /// Directories open at once while a tree is removed.
+    static let removalDepth = 32
+
+    /// Removes the directory `name` in `top` depth first; a directory at ``removalDepth`` is
+    /// renamed into `top` under a fresh name (`<stem>.deep-<random>`) and added to `pending` instead.
+    private static func removeDirectory(_ name: String, in top: FileDescriptor, stem: String, pending: inout [String]) throws(SystemError) {
+        struct Level {
+            let descriptor: FileDescriptor
+            let name: String
+            let names: [String]
+            var next = 0
+        }
+        func open(_ name: String, in parent: FileDescriptor) throws(SystemError) -> Level? {
+            let path = parent.path + "/" + name
+            // A directory without search or read permission for its owner (this user) gets it.
+            guard let status = try parent.entryStatus(name, path: path) else { return nil }
+            if status.kind == .directory, status.mode & 0o700 != 0o700 { fchmodat(parent.rawValue, name, status.mode | 0o700, 0) }
+            let descriptor: FileDescriptor
+            do {
+                descriptor = try parent.openEntry(name, path: path, [.directory, .noFollow])
+            } catch where error.errno == .noSuchFile {
+                return nil
             }
-        } catch where error.errno == .noSuchFile {
-            return // removed meanwhile: the goal is reached
+            do {
+                return Level(descriptor: descriptor, name: name, names: try descriptor.entries())
+            } catch {
+                try? descriptor.close()
+                throw error
+            }
+        }
+        guard let first = try open(name, in: top) else { return }
+        var stack = [first]
+        defer { for level in stack { try? level.descriptor.close() } }
+        while let level = stack.last {
+            if level.next < level.names.count {
+                let child = level.names[level.next]
+                stack[stack.count - 1].next += 1
+                let path = level.descriptor.path + "/" + child
+                guard let status = try level.descriptor.entryStatus(child, path: path) else { continue }
+                guard status.kind == .directory else {
+                    try level.descriptor.removeEntry(child, path: path, isDirectory: false)
+                    continue
+                }
+                if stack.count >= removalDepth {
+                    let moved = String(stem.prefix(200)) + ".deep-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+                    try level.descriptor.renameEntry(child, path: path, into: top, as: moved)
+                    pending.append(moved)
+                } else if let opened = try open(child, in: level.descriptor) {
+                    stack.append(opened)
+                }
+            } else {
+                stack.removeLast()
+                try? level.descriptor.close()
+                let parent = stack.last?.descriptor ?? top
+                try parent.removeEntry(level.name, path: level.descriptor.path, isDirectory: true)
+            }
         }
     }
 

@@ -71,9 +71,15 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// The largest `config.json` read.
+    package static let largestFileBytes = 1 << 20
+
     /// Reads `<home>/config.json`, or the defaults when it is absent.
     package static func load(from home: Home) throws -> UpgradeConfiguration {
-        guard let bytes = try FileSystem.readOwnFile(home.configuration) else { return UpgradeConfiguration() }
+        guard let bytes = try FileSystem.readOwnFile(home.configuration, maxBytes: largestFileBytes + 1) else { return UpgradeConfiguration() }
+        guard bytes.count <= largestFileBytes else {
+            throw UpgradeError.invalidConfiguration(path: home.configuration, reason: "it is larger than \(largestFileBytes) bytes")
+        }
         do {
             return try JSONDecoder().decode(UpgradeConfiguration.self, from: Data(bytes))
         } catch let error as DecodingError {
@@ -129,32 +135,35 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
         guard (4...1_000_000).contains(journalCheckpointRecords) else {
             throw DecodingError.dataCorruptedError(forKey: .journalCheckpointRecords, in: container, debugDescription: "must be from 4 to 1000000")
         }
-        guard confirmDeadlineSeconds > 0 else {
-            throw DecodingError.dataCorruptedError(forKey: .confirmDeadlineSeconds, in: container, debugDescription: "must be above 0")
+        guard confirmDeadlineSeconds > 0 && confirmDeadlineSeconds <= 86_400 else {
+            throw DecodingError.dataCorruptedError(forKey: .confirmDeadlineSeconds, in: container, debugDescription: "must be above 0 and at most 86400")
         }
         guard historyLimit >= 2 else {
             throw DecodingError.dataCorruptedError(forKey: .historyLimit, in: container, debugDescription: "must be at least 2")
         }
-        guard verifyTimeoutSeconds > 0 && verifyTimeoutSeconds <= 86_400 else {
-            throw DecodingError.dataCorruptedError(forKey: .verifyTimeoutSeconds, in: container, debugDescription: "must be above 0 and at most 86400")
+        guard verifyTimeoutSeconds >= 1 && verifyTimeoutSeconds <= 86_400 else {
+            throw DecodingError.dataCorruptedError(forKey: .verifyTimeoutSeconds, in: container, debugDescription: "must be from 1 to 86400")
         }
-        guard verifyCPUSeconds >= 1 else {
-            throw DecodingError.dataCorruptedError(forKey: .verifyCPUSeconds, in: container, debugDescription: "must be at least 1")
+        guard (1...86_400).contains(verifyCPUSeconds) else {
+            throw DecodingError.dataCorruptedError(forKey: .verifyCPUSeconds, in: container, debugDescription: "must be from 1 to 86400")
         }
-        guard verifyMemoryBytes >= 64 << 20 else {
-            throw DecodingError.dataCorruptedError(forKey: .verifyMemoryBytes, in: container, debugDescription: "must be at least 67108864 (64 MiB)")
+        guard (64 << 20 ... 1 << 40).contains(verifyMemoryBytes) else {
+            throw DecodingError.dataCorruptedError(forKey: .verifyMemoryBytes, in: container, debugDescription: "must be from 67108864 (64 MiB) to 1099511627776 (1 TiB)")
         }
-        guard verifyFileSizeBytes >= 1 << 20 else {
-            throw DecodingError.dataCorruptedError(forKey: .verifyFileSizeBytes, in: container, debugDescription: "must be at least 1048576 (1 MiB)")
+        guard (1 << 20 ... 64 << 30).contains(verifyFileSizeBytes) else {
+            throw DecodingError.dataCorruptedError(forKey: .verifyFileSizeBytes, in: container, debugDescription: "must be from 1048576 (1 MiB) to 68719476736 (64 GiB)")
         }
-        guard maxConfirmAttempts >= 1 else {
-            throw DecodingError.dataCorruptedError(forKey: .maxConfirmAttempts, in: container, debugDescription: "must be at least 1")
+        guard (1...100).contains(maxConfirmAttempts) else {
+            throw DecodingError.dataCorruptedError(forKey: .maxConfirmAttempts, in: container, debugDescription: "must be from 1 to 100")
         }
-        guard maxRestarts >= 1 else {
-            throw DecodingError.dataCorruptedError(forKey: .maxRestarts, in: container, debugDescription: "must be at least 1")
+        guard (1...10_000).contains(maxRestarts) else {
+            throw DecodingError.dataCorruptedError(forKey: .maxRestarts, in: container, debugDescription: "must be from 1 to 10000")
         }
-        guard restartWindowSeconds > 0 && restartWindowSeconds.isFinite else {
-            throw DecodingError.dataCorruptedError(forKey: .restartWindowSeconds, in: container, debugDescription: "must be above 0")
+        guard restartWindowSeconds >= 1 && restartWindowSeconds <= 604_800 else {
+            throw DecodingError.dataCorruptedError(forKey: .restartWindowSeconds, in: container, debugDescription: "must be from 1 to 604800 (a week)")
+        }
+        guard historyLimit <= 100_000 else {
+            throw DecodingError.dataCorruptedError(forKey: .historyLimit, in: container, debugDescription: "must be at most 100000")
         }
     }
 }

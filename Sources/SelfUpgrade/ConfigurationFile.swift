@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Integrity
 import Platform
 import Storage
 
@@ -55,7 +56,7 @@ public struct ConfigurationFile: Sendable {
         let defaults = (try? Self.object(of: UpgradeConfiguration())) ?? [:]
         let whole: Set = ["historyLimit", "verifyCPUSeconds", "verifyMemoryBytes", "verifyFileSizeBytes", "maxConfirmAttempts", "maxRestarts",
                           "journalCheckpointRecords"]
-        return help.map { Key(name: $0.0, help: $0.1, defaultValue: defaults[$0.0].map(Self.text) ?? "", isWhole: whole.contains($0.0)) }
+        return help.map { Key(name: $0.0, help: $0.1, defaultValue: defaults[$0.0].map { Self.text($0) } ?? "", isWhole: whole.contains($0.0)) }
     }()
 
     /// Every known setting, then the unknown keys the file holds.
@@ -63,7 +64,7 @@ public struct ConfigurationFile: Sendable {
     public func entries() throws(UpgradeError) -> [Entry] {
         let document = try read()
         let known = Self.keys.map { key in
-            Entry(key: key.name, value: document[key.name].map(Self.text) ?? key.defaultValue, isDefault: document[key.name] == nil, isKnown: true)
+            Entry(key: key.name, value: document[key.name].map { Self.text($0) } ?? key.defaultValue, isDefault: document[key.name] == nil, isKnown: true)
         }
         let names = Set(Self.keys.map(\.name))
         let unknown = document.keys.filter { !names.contains($0) }.sorted().map {
@@ -86,14 +87,14 @@ public struct ConfigurationFile: Sendable {
     @discardableResult
     public func set(_ key: String, to value: String) throws(UpgradeError) -> Entry {
         guard let known = Self.keys.first(where: { $0.name == key }) else { throw unknownKey(key) }
-        guard let number = Self.number(value) else {
+        guard let number = Self.number(value), let parsed = try? CanonicalJSON.parse(Array(value.utf8), maxDepth: 1) else {
             throw UpgradeError.invalidConfiguration(path: path, reason: "'\(key)' must be a number, not '\(TerminalText.escaped(value, limit: 100))'; nothing was changed")
         }
         if known.isWhole, number.rounded() != number || number < 0 || number >= 9.007_199_254_740_992e15 {
             throw UpgradeError.invalidConfiguration(path: path, reason: "'\(key)' must be a whole number, not negative, not '\(TerminalText.escaped(value, limit: 100))'; nothing was changed")
         }
         var document = try read()
-        document[key] = .number(number)
+        document[key] = parsed
         try write(document)
         return try entry(key)
     }
@@ -116,50 +117,85 @@ public struct ConfigurationFile: Sendable {
             + Self.keys.map(\.name).joined(separator: ", "))
     }
 
-    /// The file as a JSON object; empty when there is no file.
-    private func read() throws(UpgradeError) -> [String: JSONValue] {
+    /// The file as a JSON object (numbers kept as written); empty when there is no file.
+    private func read() throws(UpgradeError) -> [String: CanonicalJSONValue] {
         try UpgradeError.wrapping {
-            guard let bytes = try FileSystem.readOwnFile(path, maxBytes: 1 << 20) else { return [:] }
-            guard case .object(let fields) = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)) else {
+            guard let bytes = try FileSystem.readOwnFile(path, maxBytes: UpgradeConfiguration.largestFileBytes + 1) else { return [:] }
+            guard bytes.count <= UpgradeConfiguration.largestFileBytes else {
+                throw UpgradeError.invalidConfiguration(path: path, reason: "it is larger than \(UpgradeConfiguration.largestFileBytes) bytes")
+            }
+            let value: CanonicalJSONValue
+            do {
+                value = try CanonicalJSON.parse(bytes, maxDepth: 64)
+            } catch let error as CanonicalJSONError {
+                throw UpgradeError.invalidConfiguration(path: path, reason: "it cannot be read as JSON (\(error.reason)); fix or remove it")
+            }
+            guard case .object(let fields) = value else {
                 throw UpgradeError.invalidConfiguration(path: path, reason: "it is not a JSON object; fix or remove it")
             }
             return fields
         }
     }
 
-    /// Validates `document` as the upgrader will read it, then replaces the file with it.
-    private func write(_ document: [String: JSONValue]) throws(UpgradeError) {
+    /// Validates `document` as the upgrader will read it, then replaces the file with it (never
+    /// another user's file: it must be this user's or the home's owner's).
+    private func write(_ document: [String: CanonicalJSONValue]) throws(UpgradeError) {
         try UpgradeError.wrapping {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            let bytes = Array(try encoder.encode(JSONValue.object(document))) + [10]
+            let bytes = Array((Self.text(.object(document), indent: "") + "\n").utf8)
             do {
                 _ = try JSONDecoder().decode(UpgradeConfiguration.self, from: Data(bytes))
             } catch let error as DecodingError {
                 throw UpgradeError.invalidConfiguration(path: path, reason: UpgradeConfiguration.explain(error) + "; nothing was changed")
             }
+            if let existing = try FileSystem.statusIfPresent(path, followLinks: false),
+               existing.owner != Privilege.userID, existing.owner != (try? FileSystem.status(FileSystem.parent(of: path)))?.owner {
+                throw UpgradeError.invalidConfiguration(path: path, reason: "it is owned by user \(existing.owner), not by this user or the home's owner; nothing was changed")
+            }
             try FileSystem.writeAtomically(path, bytes)
         }
     }
 
-    private static func object(of configuration: UpgradeConfiguration) throws -> [String: JSONValue] {
-        guard case .object(let fields) = try JSONDecoder().decode(JSONValue.self, from: try JSONEncoder().encode(configuration)) else { return [:] }
+    private static func object(of configuration: UpgradeConfiguration) throws -> [String: CanonicalJSONValue] {
+        guard case .object(let fields) = try CanonicalJSON.parse(Array(try JSONEncoder().encode(configuration))) else { return [:] }
         return fields
     }
 
-    /// A value as JSON text: whole numbers without a fraction.
-    private static func text(_ value: JSONValue) -> String {
-        switch value {
-        case .number(let number) where number.rounded() == number && abs(number) < 9.007_199_254_740_992e15:
-            return String(Int64(number))
-        case .number(let number): return String(number)
-        case .string(let text): return "\"" + TerminalText.escaped(text, limit: 200) + "\""
-        case .bool(let flag): return String(flag)
-        case .null: return "null"
-        case .array, .object:
-            let data = (try? JSONEncoder().encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
-            return TerminalText.escaped(data, limit: 200)
+    /// A value as JSON text, numbers as they were written, keys sorted; objects and arrays
+    /// indented when `indent` is given (nil: on one line, escaped for a terminal).
+    private static func text(_ value: CanonicalJSONValue, indent: String? = nil) -> String {
+        func quoted(_ text: String) -> String {
+            var out = "\""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                case _ where scalar.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+            return out + "\""
         }
+        let inner = indent.map { $0 + "  " }
+        let separator = indent == nil ? "," : ",\n"
+        let result: String
+        switch value {
+        case .null: result = "null"
+        case .bool(let flag): result = String(flag)
+        case .integer(let number): result = String(number)
+        case .number(let written): result = written
+        case .string(let text): result = quoted(text)
+        case .array(let items):
+            result = items.isEmpty ? "[]" : indent == nil ? "[" + items.map { text($0) }.joined(separator: ",") + "]"
+                : "[\n" + items.map { inner! + text($0, indent: inner) }.joined(separator: separator) + "\n" + indent! + "]"
+        case .object(let fields):
+            let keys = fields.keys.sorted()
+            result = keys.isEmpty ? "{}" : indent == nil ? "{" + keys.map { quoted($0) + ":" + text(fields[$0]!) }.joined(separator: ",") + "}"
+                : "{\n" + keys.map { inner! + quoted($0) + ": " + text(fields[$0]!, indent: inner) }.joined(separator: separator) + "\n" + indent! + "}"
+        }
+        return indent == nil ? TerminalText.escaped(result, limit: 200) : result
     }
 
     /// A decimal number ("5", "2.5", "4294967296"), finite; nil for anything else.

@@ -108,10 +108,12 @@ extension Upgrader {
             guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
             let lock = try acquireLock()
             defer { lock.release() }
-            // A tail that is not a regular file is moved aside whole; the journal is judged without it.
+            // A tail that is not a regular file of the journal's owner with one name is moved
+            // aside whole; the journal is judged without it.
             let tail = Journal.tailPath(of: home.journal)
             var tailKeptAs: String?
-            if let status = try FileSystem.statusIfPresent(tail, followLinks: false), status.kind != .regular {
+            let tailProblem = Journal.tailProblem(of: home.journal)
+            if tailProblem != nil {
                 let stamp = tail + ".damaged-" + WallClock.iso8601(WallClock.now()).filter { $0.isNumber || $0 == "T" }
                 let aside = (1...100).lazy.map { $0 == 1 ? stamp : stamp + "-\($0)" }.first { ((try? FileSystem.statusIfPresent($0, followLinks: false)) ?? nil) == nil } ?? stamp
                 try FileSystem.rename(tail, to: aside)
@@ -128,7 +130,7 @@ extension Upgrader {
                     try Journal.recordDurableSequence(journal.lastSequence, of: home.journal)
                     if tailKeptAs != nil || malformed {
                         let linked = try home.currentVersion()
-                        return RepairReport(repaired: true, problem: "\(tail) " + (tailKeptAs.map { "was not a regular file (kept as \($0))" } ?? "was unreadable")
+                        return RepairReport(repaired: true, problem: "\(tail) " + (tailKeptAs.map { "\(tailProblem ?? "was damaged") (kept as \($0))" } ?? "was unreadable")
                                                 + "; it now names record \(journal.lastSequence)",
                                             keptAs: nil, adopted: [], current: linked.map(VersionID.init), damaged: [],
                                             currentBefore: linked.map(VersionID.init), currentKeptAs: nil)

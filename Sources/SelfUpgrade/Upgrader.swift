@@ -225,6 +225,7 @@ public struct Upgrader: Sendable {
             for name in leftovers {
                 try FileSystem.removeTree(area + "/" + name)
             }
+            if area != home.staging { try? FileSystem.removeEmptyDirectory(area) }
         }
         return notes
     }

@@ -45,7 +45,9 @@ extension Verifier {
             bases.append(runtime)
         }
         bases.append("/dev/shm")
-        return bases.map { ($0, $0 + "/" + name) }
+        // The name can be guessed from the home's path: another user who takes it first only
+        // moves this home to the next one.
+        return bases.flatMap { base in (0..<4).map { (base, base + "/" + name + ($0 == 0 ? "" : "-\($0)")) } }
     }
 
     /// `path` as a directory of this user's alone (mode 0700, not a link) on the tmpfs `base`,

@@ -3,6 +3,9 @@ import Platform
 import Storage
 
 extension Verifier {
+    /// The largest scratch journal a rehearsal may leave.
+    static let rehearsalJournalLimitBytes = 1 << 20
+
     /// The descriptor number the rehearsed restart inherits the lock as.
     static let rehearsalLockDescriptor: Int32 = 3
 
@@ -78,6 +81,12 @@ extension Verifier {
         }
         guard status.isSuccess else { throw reject("'\(program.restartProbeArguments.joined(separator: " "))' \(status)") }
         let outcome: Ledger.Transaction.Outcome?
+        // A rehearsal journals a handful of records: a larger file is not read (it could hold
+        // gigabytes written to make this process use as much memory).
+        let journalSize = (try? FileSystem.status(scratch.journal, followLinks: false).size) ?? 0
+        guard journalSize <= Self.rehearsalJournalLimitBytes else {
+            throw reject("its journal holds \(journalSize) bytes, more than the \(Self.rehearsalJournalLimitBytes) a rehearsed restart may write")
+        }
         do {
             outcome = Ledger(try Journal(path: scratch.journal)).transaction(transaction)?.outcome
         } catch {

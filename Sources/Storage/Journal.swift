@@ -100,9 +100,9 @@ package struct Journal: Sendable {
                                               reason: "record \(records[index].sequence) follows record \(records[index - 1].sequence)")
         }
         // A journal cut at a record boundary reads as a sound, shorter one: the tail says how far it went.
-        if let tail = try FileSystem.statusIfPresent(Self.tailPath(of: path), followLinks: false), tail.kind != .regular {
+        if let problem = Self.tailProblem(of: path) {
             throw StorageError.corruptJournal(path: path, line: activeRecordCount + 1,
-                                              reason: "its tail \(Self.tailPath(of: path)) is not a regular file, so a cut at its end could not be noticed")
+                                              reason: "its tail \(Self.tailPath(of: path)) \(problem), so a cut at its end could not be noticed")
         }
         if let durable = Self.durableSequence(of: path), durable > lastSequence {
             throw StorageError.corruptJournal(path: path, line: activeRecordCount + 1,
@@ -119,6 +119,18 @@ package struct Journal: Sendable {
     /// durable append rewrites it; `repair` does too). Not a regular file: the journal is refused.
     package static func tailPath(of path: String) -> String { path + ".tail" }
 
+    /// What is wrong with `<journal>.tail` as a file (not its content): not a regular file, more
+    /// than one name (a hard link planted there), or another owner than the journal's; nil when
+    /// it is sound or absent.
+    package static func tailProblem(of path: String) -> String? {
+        guard let tail = try? FileSystem.statusIfPresent(tailPath(of: path), followLinks: false) else { return nil }
+        if tail.kind != .regular { return "is not a regular file" }
+        if tail.linkCount != 1 { return "has \(tail.linkCount) names (a hard link may have been planted there)" }
+        let owner = (try? FileSystem.status(path, followLinks: false))?.owner ?? Privilege.userID
+        if tail.owner != owner { return "is owned by user \(tail.owner), not by the journal's owner" }
+        return nil
+    }
+
     /// The sequence number `<journal>.tail` names, if it is there and well formed.
     package static func durableSequence(of path: String) -> Int? {
         guard let bytes = try? FileSystem.readOwnFile(tailPath(of: path), maxBytes: 64), bytes.count == 21, bytes[20] == UInt8(ascii: "\n"),
@@ -132,9 +144,13 @@ package struct Journal: Sendable {
     package static func recordDurableSequence(_ sequence: Int, of path: String) throws {
         let digits = String(sequence)
         let text = String(repeating: "0", count: max(0, 20 - digits.count)) + digits + "\n"
-        // Truncated first: whatever was there (garbage, a longer text) never outlives a write.
-        let fd = try FileDescriptor.openOwned(tailPath(of: path), [.writeOnly, .create, .truncate], mode: 0o644)
-        try fd.closeAfter { try fd.writeAll(Array(text.utf8)) }
+        // Cut only once it is known to be ours (one name, our owner, a regular file): whatever was
+        // there (garbage, a longer text) never outlives a write, and nothing planted is emptied.
+        let fd = try FileDescriptor.openOwned(tailPath(of: path), [.writeOnly, .create], mode: 0o644)
+        try fd.closeAfter {
+            try fd.truncate(to: 0)
+            try fd.writeAll(Array(text.utf8))
+        }
     }
 
     /// Appends a record (write of one whole line, then fsync), first cutting off a torn tail.

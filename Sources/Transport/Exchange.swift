@@ -125,7 +125,8 @@ struct Exchange {
         var lines = ["CONNECT \(authority) HTTP/1.1", "Host: \(authority)", "User-Agent: \(printable(options.userAgent))"]
         if let authorization = proxy.authorization { lines.append("Proxy-Authorization: \(authorization)") }
         try connection.writeAll(Array((lines.joined(separator: "\r\n") + "\r\n\r\n").utf8))
-        let reader = ConnectionReader(connection, url: url.text, capacity: 16 * 1024)
+        // Room for the whole head (ResponseHead allows 64 KiB), so that a long one is judged, not cut.
+        let reader = ConnectionReader(connection, url: url.text, capacity: 80 * 1024)
         let head = try ResponseHead.read(from: reader)
         guard (200...299).contains(head.status) else {
             let statusText = head.reason.isEmpty ? "\(head.status)" : "\(head.status) \(head.reason)"

@@ -16,7 +16,7 @@ public struct Proxy: Sendable, Equatable {
     ///   (not supported), a bad host or port, or a bad percent escape in the credentials.
     public init(url: String, source: String) throws(TransportError) {
         func invalid(_ why: String) -> TransportError {
-            TransportError(.invalidURL, url: TerminalText.escaped(url, limit: 200), message: "\(source) is not a usable proxy: \(why)")
+            TransportError(.invalidURL, url: Self.redacted(url), message: "\(source) is not a usable proxy: \(why)")
         }
         var rest = Substring(url)
         if let colon = rest.firstIndex(of: ":"), rest[colon...].hasPrefix("://") {
@@ -46,6 +46,20 @@ public struct Proxy: Sendable, Equatable {
             guard let decoded = RequestURL.percentDecodedBytes(credentials) else { throw invalid("bad percent escape in the user or password") }
             authorization = "Basic " + Base64.encode(decoded)
         }
+    }
+}
+
+extension Proxy {
+    /// `url` for a message: escaped, and a user and password replaced by `***`.
+    static func redacted(_ url: String) -> String {
+        var text = Substring(url)
+        var scheme = Substring("")
+        if let colon = text.firstIndex(of: ":"), text[colon...].hasPrefix("://") {
+            scheme = text[..<text.index(colon, offsetBy: 3)]
+            text = text[text.index(colon, offsetBy: 3)...]
+        }
+        if let at = text.lastIndex(of: "@") { text = "***@" + text[text.index(after: at)...] }
+        return TerminalText.escaped(String(scheme + text), limit: 200)
     }
 }
 
@@ -80,7 +94,7 @@ public struct ProxySettings: Sendable, Equatable {
         }
         func proxy(_ names: String...) throws(TransportError) -> Proxy? {
             for name in names {
-                if let (variable, url) = value(name) { return try Proxy(url: url, source: "the environment variable \(variable) (\"\(TerminalText.escaped(url, limit: 200))\")") }
+                if let (variable, url) = value(name) { return try Proxy(url: url, source: "the environment variable \(variable) (\"\(Proxy.redacted(url))\")") }
             }
             return nil
         }

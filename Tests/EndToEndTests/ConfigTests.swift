@@ -29,7 +29,10 @@ struct ConfigTests {
         (["historyLimit", "1"], "'historyLimit' must be at least 2; nothing was changed"),
         (["verifyMemoryBytes", "2.5"], "'verifyMemoryBytes' must be a whole number, not negative, not '2.5'; nothing was changed"),
         (["maxRestarts", "many"], "'maxRestarts' must be a number, not 'many'; nothing was changed"),
-        (["verifyTimeoutSeconds", "1e9"], "'verifyTimeoutSeconds' must be above 0 and at most 86400; nothing was changed"),
+        (["verifyTimeoutSeconds", "1e9"], "'verifyTimeoutSeconds' must be from 1 to 86400; nothing was changed"),
+        (["verifyTimeoutSeconds", "1e-300"], "'verifyTimeoutSeconds' must be from 1 to 86400; nothing was changed"),
+        (["verifyFileSizeBytes", "9007199254740990"], "'verifyFileSizeBytes' must be from 1048576 (1 MiB) to 68719476736 (64 GiB); nothing was changed"),
+        (["confirmDeadlineSeconds", "1e300"], "'confirmDeadlineSeconds' must be above 0 and at most 86400; nothing was changed"),
         (["noSuchKey", "1"], "there is no setting 'noSuchKey'; the settings are historyLimit, "),
         (["historyLimit"], "Missing <value>"),
     ])
@@ -50,12 +53,22 @@ struct ConfigTests {
         defer { harness.cleanUp() }
         _ = try harness.initialize()
         let path = harness.home + "/config.json"
-        try #"{"fromTheFuture": {"a": [1, 2]}, "maxRestarts": 9}"#.write(toFile: path, atomically: true, encoding: .utf8)
+        try #"{"fromTheFuture": {"a": [1, 2]}, "exact": 9007199254740993, "maxRestarts": 9}"#.write(toFile: path, atomically: true, encoding: .utf8)
         #expect(try harness.run(["config", "list"]).stdout.contains("fromTheFuture"))
         #expect(try harness.run(["config", "set", "maxRestarts", "4"]).status == 0)
         let document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
         #expect(document["maxRestarts"] as? Int == 4)
         #expect((document["fromTheFuture"] as? [String: Any])?["a"] as? [Int] == [1, 2])
+        // Numbers are kept as written, even those a double cannot hold.
+        #expect(try String(contentsOfFile: path, encoding: .utf8).contains("\"exact\": 9007199254740993"))
+
+        // Another user's config.json is not taken over.
+        #expect(chown(path, 65534, 65534) == 0 || getuid() != 0)
+        if getuid() == 0 {
+            let foreign = try harness.run(["config", "set", "maxRestarts", "5"])
+            #expect(foreign.status != 0 && foreign.stderr.contains("is owned by user 65534"), "\(foreign.stderr)")
+            #expect(chown(path, 0, 0) == 0)
+        }
 
         let victim = harness.root.path + "/victim.json"
         try #"{"historyLimit": 6}"#.write(toFile: victim, atomically: true, encoding: .utf8)

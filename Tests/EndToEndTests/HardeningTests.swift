@@ -124,11 +124,32 @@ struct DamagedJournalTests {
             #expect(refused.stderr.contains("journal.tail is not a regular file"), "\(kind): \(refused.stderr)")
             let repair = try harness.run(["self-upgrade", "repair", "--home", harness.home], executable: Harness.binary)
             #expect(repair.status == 0, "\(kind): \(repair.stderr)")
-            #expect(repair.stdout.contains("was not a regular file (kept as"), "\(kind): \(repair.stdout)")
+            #expect(repair.stdout.contains("is not a regular file (kept as"), "\(kind): \(repair.stdout)")
             #expect(try String(contentsOfFile: tail, encoding: .utf8).hasSuffix(last + "\n"))
             #expect(try harness.run(["self-upgrade", "status"]).status == 0)
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: harness.home).filter { $0.hasPrefix("journal.tail.damaged-") }.count == 2)
+    }
+
+    @Test("a hard link or another user's file planted as journal.tail is never written through; the journal is refused until repair sets it aside")
+    func plantedTail() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try homeWithHistory(harness)
+        let tail = harness.home + "/journal.tail"
+        let victim = harness.root.path + "/victim"
+        try "precious\n".write(toFile: victim, atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: tail)
+        try FileManager.default.linkItem(atPath: victim, toPath: tail)
+        let refused = try harness.run(["self-upgrade", "rollback", "--yes"], executable: Harness.binary)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("journal.tail has 2 names"), "\(refused.stderr)")
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
+        let repair = try harness.run(["self-upgrade", "repair", "--home", harness.home], executable: Harness.binary)
+        #expect(repair.status == 0, "\(repair.stderr)")
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
+        #expect(try harness.run(["self-upgrade", "rollback", "--yes"]).status == 0)
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
     }
 
     @Test("repair of a sound journal changes nothing")

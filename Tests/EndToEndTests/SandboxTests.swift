@@ -344,6 +344,27 @@ struct SandboxTests {
         #expect((try FileManager.default.attributesOfItem(atPath: victimDirectory)[.posixPermissions] as? Int) == 0o755)
     }
 
+    @Test("a tree deeper than PATH_MAX left behind by a killed verification does not lock the home")
+    func deepLeftover() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        // A killed verification's leftover, 2,500 levels deep (far past PATH_MAX), in the staging area.
+        var fd = open(harness.home + "/staging", O_RDONLY | O_DIRECTORY)
+        try #require(fd >= 0)
+        for name in ["sandbox-9-9"] + Array(repeating: "d", count: 2_500) {
+            try #require(mkdirat(fd, name, 0o700) == 0)
+            let next = openat(fd, name, O_RDONLY | O_DIRECTORY)
+            close(fd)
+            fd = next
+            try #require(fd >= 0)
+        }
+        close(fd)
+        let next = try harness.run(["self-upgrade", "--from-binary", try harness.candidate(), "--dry-run"])
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: harness.home + "/staging").isEmpty)
+    }
+
     @Test("an XDG_RUNTIME_DIR another user owns, or a tmpfs without room, is not used for the sandbox",
           .enabled(if: isRoot, "needs root: another user's directory, a small tmpfs mounted"))
     func unusableRuntimeDirectories() throws {

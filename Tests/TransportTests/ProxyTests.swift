@@ -118,6 +118,12 @@ struct ProxyTests {
         let all = try ProxySettings.fromEnvironment(["ALL_PROXY": "http://all"])
         #expect(all.proxy(for: http)?.text == "http://all:1080" && all.proxy(for: https)?.text == "http://all:1080")
         #expect(try ProxySettings.fromEnvironment([:]) == .direct)
+        // A password never shows in a message, whatever is wrong with the URL.
+        for url in ["http://user:s3cr3t@127.0.0.1:notaport", "socks5://user:s3cr3t@h:1", "http://user:s3%zzcr3t@h:1", "http://user:s3/cr3t@h:1"] {
+            let error = #expect(throws: TransportError.self) { try ProxySettings.fromEnvironment(["https_proxy": url]) }
+            #expect(error.map { "\($0) \($0.url)" }?.contains("s3") == false, "\(String(describing: error))")
+            #expect(error?.message.contains("***@") == true, "\(String(describing: error))")
+        }
         for (name, value, why) in [("https_proxy", "socks5://127.0.0.1:1080", "only http:// proxies are supported"),
                                    ("http_proxy", "http://bad host:1", "invalid URL"),
                                    ("all_proxy", "http://h:99999", "bad port"),

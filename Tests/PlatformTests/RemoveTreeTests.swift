@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+@testable import Platform
+
+@Suite("Removing a tree: any depth, no link followed")
+struct RemoveTreeTests {
+    /// A scratch directory of the test's own.
+    func scratch() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("autodev-remove-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        return path
+    }
+
+    @Test("a tree far deeper than PATH_MAX, with unreadable directories, files and links to outside, goes; what the links name stays")
+    func deepTree() throws {
+        let root = try scratch()
+        defer { _ = try? FileSystem.removeTree(root) }
+        let outside = root + "-outside"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: false)
+        try "kept".write(toFile: outside + "/kept", atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        // 3,000 levels of 'directory' (about 30,000 bytes of path), made through descriptors.
+        var fd = open(root, O_RDONLY | O_DIRECTORY)
+        try #require(fd >= 0)
+        try #require(mkdirat(fd, "tree", 0o755) == 0)
+        var next = openat(fd, "tree", O_RDONLY | O_DIRECTORY)
+        close(fd)
+        fd = next
+        for level in 0..<3_000 {
+            try #require(mkdirat(fd, "directory", 0o755) == 0, "level \(level): \(errno)")
+            if level % 500 == 0 {
+                try #require(symlinkat(outside, fd, "link-out") == 0)
+                let file = openat(fd, "file", O_WRONLY | O_CREAT, 0o600)
+                try #require(file >= 0)
+                close(file)
+            }
+            next = openat(fd, "directory", O_RDONLY | O_DIRECTORY)
+            try #require(next >= 0)
+            if level % 700 == 0 { fchmod(next, 0) }
+            close(fd)
+            fd = next
+        }
+        close(fd)
+
+        try FileSystem.removeTree(root + "/tree")
+
+        #expect(!FileManager.default.fileExists(atPath: root + "/tree"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root).isEmpty, "moved-up pieces were left behind")
+        #expect(try String(contentsOfFile: outside + "/kept", encoding: .utf8) == "kept")
+    }
+
+    @Test("a file, a link and nothing: the file and the link go (not what it names), nothing is no error")
+    func notDirectories() throws {
+        let root = try scratch()
+        defer { _ = try? FileSystem.removeTree(root) }
+        try "x".write(toFile: root + "/file", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: root + "/link", withDestinationPath: root + "/file")
+        try FileSystem.removeTree(root + "/link")
+        #expect(FileManager.default.fileExists(atPath: root + "/file"))
+        try FileSystem.removeTree(root + "/file")
+        try FileSystem.removeTree(root + "/nothing")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root).isEmpty)
+    }
+}
