@@ -34,6 +34,8 @@ let package = Package(
         // SHA-256 (SHA-NI accelerated with a portable fallback), CRC-32, hex.
         .target(name: "CIntegrity"),
         .target(name: "Integrity", dependencies: ["CIntegrity"]),
+        // Binary patches in our own format: suffix-array matching, x86-64 branch prediction, a range coder.
+        .target(name: "Delta", dependencies: ["Integrity"]),
         // Journal, version store, state snapshots, the home layout.
         .target(name: "Storage", dependencies: ["Platform", "Integrity"]),
         // The transaction: steps, recovery, rollback, verifier, restarter.
@@ -76,6 +78,7 @@ let package = Package(
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"], exclude: ["server.py"]),
         .testTarget(name: "IntegrityTests", dependencies: ["Integrity"]),
+        .testTarget(name: "DeltaTests", dependencies: ["Delta", "Integrity"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "SelfUpgrade", "Platform", "Integrity"]),
         .testTarget(name: "SelfUpgradeTests", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "SelfUpgrade", "SourceUpgrade", "Storage", "Platform"]),
