@@ -60,7 +60,7 @@ let package = Package(
         .executableTarget(name: "CounterWorker", dependencies: ["CounterModule", "Modules"]),
         .executableTarget(name: "ExampleHandlerWorker", dependencies: ["ExampleHandler", "Modules"]),
         .executableTarget(
-            name: "autodev", dependencies: ["Supervisor", "SelfUpgrade", "SourceUpgrade", "Agent", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel",
+            name: "autodev", dependencies: ["Supervisor", "SelfUpgrade", "SourceUpgrade", "Agent", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel", "Delta",
                                             "Modules", "CounterModule", "ExampleHandler"],
             swiftSettings: testHooks,
             // Release binaries ship without symbol tables: 40% smaller, so every version kept in

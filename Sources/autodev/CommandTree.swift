@@ -76,6 +76,18 @@ enum CommandTree {
                   .init(name: "signature", value: "PATH", help: "The signature (default: <file>.minisig)."),
                   CommandSpec.json])
 
+    static let releaseDiff = CommandSpec(
+        path: ["release", "diff"], abstract: "Make a patch that turns one binary into another (autodev's delta format).",
+        discussion: "The patch names both files' sizes and SHA-256 (docs/delta-format.md); 'release add' makes the channel's patches itself, this is for inspection and benchmarks.",
+        arguments: [("base", "The file the patch applies to."), ("result", "The file the patch makes.")],
+        options: [.init(name: "output", value: "PATH", help: "Where to write the patch (default: <result>.patch)."), CommandSpec.json])
+
+    static let releasePatch = CommandSpec(
+        path: ["release", "patch"], abstract: "Apply a patch made by 'release diff' and check the result's SHA-256.",
+        discussion: "The patch is refused unless the base's size and SHA-256 are those it names; the result is written atomically only after its SHA-256 matched.",
+        arguments: [("base", "The file the patch applies to."), ("patch", "The patch.")],
+        options: [.init(name: "output", value: "PATH", help: "Where to write the result."), CommandSpec.json])
+
     static let releaseSpeed = CommandSpec(
         path: ["release", "speed"], abstract: "Measure signatures and verifications per second.",
         discussion: "Rates are per second of CPU time, as openssl speed counts them. Ed25519 measures signing and verification; ecdsa-p256 and rsa-pss-3072 measure verification (SHA-256; PSS with MGF1-SHA-256) of a built-in key and signature, or of the files given.",
@@ -154,7 +166,7 @@ enum CommandTree {
 
     static let release = CommandSpec(
         path: ["release"], abstract: "Publish release repositories (TUF); sign and verify files with minisign-compatible keys.",
-        options: [], subcommands: [releaseInit, releaseStamp, releaseAdd, releasePublish, releaseRefresh, releaseRotate, releaseKeygen, releaseSign, releaseVerify, releaseSpeed])
+        options: [], subcommands: [releaseInit, releaseStamp, releaseAdd, releasePublish, releaseRefresh, releaseRotate, releaseKeygen, releaseSign, releaseVerify, releaseDiff, releasePatch, releaseSpeed])
 
     static let updateConfigure = CommandSpec(
         path: ["update", "configure"], abstract: "Follow a release channel: its URL and the root metadata to trust.",
