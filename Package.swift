@@ -49,7 +49,7 @@ let package = Package(
         // TUF client (specification 1.0, section 5): metadata, trust, delegations, verified downloads.
         .target(name: "TUF", dependencies: ["Integrity", "Platform", "Transport"]),
         // Release repositories (publishing with our own keys) and the update channel an installation follows.
-        .target(name: "ReleaseChannel", dependencies: ["TUF", "Integrity", "Platform", "Transport"]),
+        .target(name: "ReleaseChannel", dependencies: ["TUF", "Integrity", "Platform", "Transport", "Delta"]),
         // The agent's loop: proposals in, source upgrades out; its memory, the git working copy.
         .target(name: "Agent", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity"]),
         // Hot reload of modules: the worker kit, the host and its journal.
@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "SelfUpgradeTests", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "SelfUpgrade", "SourceUpgrade", "Storage", "Platform"]),
         .testTarget(name: "TUFTests", dependencies: ["TUF", "Integrity", "Platform", "TestSupport"], exclude: ["repository_server.py"]),
-        .testTarget(name: "ReleaseChannelTests", dependencies: ["ReleaseChannel", "TUF", "Integrity", "Platform", "TestSupport"], exclude: ["python_tuf_release.py"]),
+        .testTarget(name: "ReleaseChannelTests", dependencies: ["ReleaseChannel", "TUF", "Integrity", "Platform", "TestSupport", "Delta"], exclude: ["python_tuf_release.py"]),
         .testTarget(name: "ModulesTests", dependencies: ["Modules", "CounterModule", "Platform", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Platform", "Integrity", "TestSupport"]),
     ],
