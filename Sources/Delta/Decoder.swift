@@ -106,7 +106,7 @@ extension Delta {
                                    write: (UnsafeRawBufferPointer) throws -> Void) throws(DeltaError) -> SHA256Digest {
         var map: OffsetMap?
         if header.flags.contains(.x86References) {
-            let tables = try ReferenceTables(decoding: coder, resultSize: header.resultSize)
+            let tables = try ReferenceTables(decoding: coder, models: models, resultSize: header.resultSize)
             try coder.input.check("reading the reference tables")
             map = OffsetMap(blocks, tables: tables)
         }

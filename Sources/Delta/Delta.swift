@@ -12,7 +12,7 @@
 ///   checked the header's result hash against a signed one has a verified file when it returns.
 /// - Applying costs work linear in the result's size and memory of the base, plus tables below
 ///   0.7 bytes per result byte (the format allows one block per 64 result bytes), plus a
-///   constant of about 600 KiB; the patch is read and the result written in 64 KiB pieces.
+///   constant of about 1 MiB; the patch is read and the result written in 64 KiB pieces.
 /// - Any damaged, truncated, extended or lying patch ends in a `DeltaError`, never a trap.
 public enum Delta {
     /// How a patch is made.

@@ -31,10 +31,21 @@ extension Delta {
                     blocks = Matcher.blocks(old: old, new: new, suffixes: suffixes)
                 }
                 limitBlockCount(&blocks, resultSize: new.count)
-                let header = PatchHeader(flags: x86 ? .x86References : [], baseSize: old.count, resultSize: new.count,
+                // The tables cost a few hundred bytes: a patch between files that differ in a
+                // few bytes is smaller without them, so both codings are made and the smaller kept.
+                var body = encode(blocks: blocks, old: old, new: new, x86: x86)
+                var predicted = x86
+                if x86 && body.count < 64 << 10 {
+                    let plain = encode(blocks: blocks, old: old, new: new, x86: false)
+                    if plain.count < body.count {
+                        body = plain
+                        predicted = false
+                    }
+                }
+                let header = PatchHeader(flags: predicted ? .x86References : [], baseSize: old.count, resultSize: new.count,
                                          baseSHA256: SHA256.hash(data: old), resultSHA256: SHA256.hash(data: new),
                                          blockCount: blocks.count)
-                return header.bytes + encode(blocks: blocks, old: old, new: new, x86: x86)
+                return header.bytes + body
             }
         }
     }
@@ -78,7 +89,7 @@ extension Delta {
         var map: OffsetMap?
         if x86 {
             let tables = ReferenceTables(old: old, new: new)
-            tables.encode(&coder)
+            tables.encode(&coder, models: models)
             map = blocks.withUnsafeBufferPointer { OffsetMap($0, tables: tables) }
         }
         guard let o = old.baseAddress ?? UnsafePointer(bitPattern: 1), let n = new.baseAddress else {

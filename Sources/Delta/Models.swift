@@ -1,32 +1,36 @@
 /// The adaptive models of the coded stream and how each kind of value is coded with them.
 ///
-/// Layout (model indices): three number coders (copy length, extra length, seek), the diff
+/// Layout (model indices): four number coders (copy length, extra length, seek, tables), the diff
 /// byte models, the extra byte models. Decoder and encoder allocate the same table and walk it
 /// the same way; docs/delta-format.md lists the contexts.
 final class Models {
     /// Which number coder a value uses.
-    enum NumberKind: Int { case copy = 0, extra = 1, seek = 2 }
+    enum NumberKind: Int { case copy = 0, extra = 1, seek = 2, table = 3 }
 
     // Per number kind: a 7-bit tree for the bit length (128), a 3-bit tree per bit length for the
     // bits below the leading one (65 × 8), and a sign model (1).
     static let numberStride = 128 + 65 * 8 + 1
     static let numberBase = 0
-    // Diff bytes: a zero flag in one of 32 + 4096 contexts, then a value tree in one of 32 contexts.
-    static let diffZeroBase = numberBase + 3 * numberStride
-    static let diffZeroContexts = 32 + 4096
+    // Diff bytes: a zero flag in one of 32 + 1024 + 256 contexts, then a value tree in one of 32 contexts.
+    static let diffZeroBase = numberBase + 4 * numberStride
+    static let diffZeroContexts = 32 + 1024 + 256
     static let diffTreeBase = diffZeroBase + diffZeroContexts
     static let diffTreeContexts = 32
     // Extra bytes: a value tree per preceding output byte.
     static let extraTreeBase = diffTreeBase + diffTreeContexts * 256
     static let count = extraTreeBase + 256 * 256
 
-    let table: UnsafeMutablePointer<UInt16>
+    let table: UnsafeMutablePointer<UInt32>
 
     init() {
         table = .allocate(capacity: 2 * Self.count)
         table.initialize(repeating: BitModel.initial, count: 2 * Self.count)
-        // Most copied bytes differ by zero: the zero flags start there.
-        (table + 2 * Self.diffZeroBase).update(repeating: BitModel.likelyZero, count: 2 * Self.diffZeroContexts)
+        // Most copied bytes differ by zero: the zero flags of quiet stretches start almost sure
+        // of it (a long unchanged file costs next to nothing), those inside predicted words or
+        // among recent differences less so.
+        (table + 2 * Self.diffZeroBase).update(repeating: BitModel.likelyZero, count: 2 * 32)
+        (table + 2 * (Self.diffZeroBase + 32)).update(repeating: BitModel.almostSurelyZero, count: 2 * 1024)
+        (table + 2 * (Self.diffZeroBase + 32 + 1024)).update(repeating: BitModel.likelyZero, count: 2 * 256)
     }
 
     deinit { table.deallocate() }
@@ -113,7 +117,10 @@ struct DataCoderState {
     @inline(__always)
     func zeroContext(p: Int, fieldIndex: Int, oldPrev: UInt8) -> Int {
         if fieldIndex != 0 { return (fieldIndex &- 1) << 2 | (history & 3) }
-        return 32 &+ (Int(oldPrev) << 4 | (history & 3) << 2 | (p & 3))
+        // Among recent differences the recent pattern predicts the next; in quiet stretches, the
+        // base's preceding byte (opcodes, field starts) does.
+        if history & 0xFF != 0 { return 32 &+ 1024 &+ ((history & 0x3F) << 2 | (p & 3)) }
+        return 32 &+ (Int(oldPrev) << 2 | (p & 3))
     }
 
     @inline(__always)

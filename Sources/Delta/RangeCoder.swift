@@ -1,28 +1,38 @@
-/// The binary range coder of the delta format (the LZMA coder's carry handling, with 16-bit
-/// probabilities that mix a fast and a slow adaptation rate).
+/// The binary range coder of the delta format (the LZMA coder's carry handling, with 32-bit
+/// probabilities from models that mix a fast and a slow adaptation rate).
 ///
-/// A model is two `UInt16` estimates of the probability that the next bit is 0, in 1/65536;
-/// the coder uses their mean. After each bit the fast one moves 1/16 of the way towards what
-/// was seen and the slow one 1/128. Both start at 1/2, except the diff zero flags (31/32).
+/// A model is two `UInt32` estimates of the probability that the next bit is 0, in 1/2³²; the
+/// coder uses their mean, kept from 2⁻²⁴ to 1 − 2⁻²⁴. After each bit the fast one moves 1/16 of
+/// the way towards what was seen and the slow one 1/128. Both start at 1/2, except the diff
+/// zero flags (31/32). A model can become sure enough that 17 MB of unchanged bytes cost a
+/// few bytes.
 enum BitModel {
-    static let initial: UInt16 = 0x8000
+    static let initial: UInt32 = 0x8000_0000
     /// The start of models whose bit is almost always 0 (31/32).
-    static let likelyZero: UInt16 = 0xF800
-    static let fastShift: UInt16 = 4
-    static let slowShift: UInt16 = 7
+    static let likelyZero: UInt32 = 0xF800_0000
+    /// The start of models whose bit is 1 about once in 4096.
+    static let almostSurelyZero: UInt32 = 0xFFF0_0000
+    static let fastShift: UInt32 = 4
+    static let slowShift: UInt32 = 7
 
     @inline(__always)
-    static func probability(_ models: UnsafeMutablePointer<UInt16>, _ index: Int) -> UInt32 {
-        let p = (UInt32(models[2 &* index]) &+ UInt32(models[2 &* index &+ 1])) >> 1
-        return min(max(p, 32), 65536 - 32)
+    static func probability(_ models: UnsafeMutablePointer<UInt32>, _ index: Int) -> UInt32 {
+        let p = (models[2 &* index] >> 1) &+ (models[2 &* index &+ 1] >> 1)
+        return min(max(p, 1 << 8), 0xFFFF_FF00)
+    }
+
+    /// The part of `range` that stands for a 0 bit.
+    @inline(__always)
+    static func bound(_ range: UInt32, _ p: UInt32) -> UInt32 {
+        UInt32(truncatingIfNeeded: (UInt64(range) &* UInt64(p)) >> 32)
     }
 
     @inline(__always)
-    static func update(_ models: UnsafeMutablePointer<UInt16>, _ index: Int, bit: Int) {
+    static func update(_ models: UnsafeMutablePointer<UInt32>, _ index: Int, bit: Int) {
         let fast = models + 2 &* index, slow = fast + 1
         if bit == 0 {
-            fast.pointee &+= (0xFFFF &- fast.pointee) >> fastShift
-            slow.pointee &+= (0xFFFF &- slow.pointee) >> slowShift
+            fast.pointee &+= (0xFFFF_FFFF &- fast.pointee) >> fastShift
+            slow.pointee &+= (0xFFFF_FFFF &- slow.pointee) >> slowShift
         } else {
             fast.pointee &-= fast.pointee >> fastShift
             slow.pointee &-= slow.pointee >> slowShift
@@ -41,8 +51,8 @@ struct RangeEncoder {
     init(reservingCapacity capacity: Int) { bytes.reserveCapacity(capacity) }
 
     @inline(__always)
-    mutating func encode(bit: Int, model index: Int, in models: UnsafeMutablePointer<UInt16>) {
-        let bound = (range >> 16) &* BitModel.probability(models, index)
+    mutating func encode(bit: Int, model index: Int, in models: UnsafeMutablePointer<UInt32>) {
+        let bound = BitModel.bound(range, BitModel.probability(models, index))
         if bit == 0 {
             range = bound
         } else {
@@ -105,8 +115,8 @@ final class RangeDecoder {
     }
 
     @inline(__always)
-    func decodeBit(model index: Int, in models: UnsafeMutablePointer<UInt16>) -> Int {
-        let bound = (range >> 16) &* BitModel.probability(models, index)
+    func decodeBit(model index: Int, in models: UnsafeMutablePointer<UInt32>) -> Int {
+        let bound = BitModel.bound(range, BitModel.probability(models, index))
         let bit: Int
         if code < bound {
             range = bound

@@ -171,54 +171,76 @@ struct ReferenceTables: Equatable {
 
     init() {}
 
-    func encode(_ coder: inout RangeEncoder) {
+    /// Writes the tables with the `.table` number models: per file a segment count, then each
+    /// segment's offset, address − offset (signed) and size; a region count, then each region's
+    /// kind, start − the previous region's end, length, and for based32 regions the new base and
+    /// old base − new base (both signed).
+    func encode(_ coder: inout RangeEncoder, models: Models) {
         for space in [old, new] {
-            coder.encodeDirect(UInt64(space.segments.count), count: 8)
+            models.encodeNumber(UInt64(space.segments.count), kind: .table, &coder)
             for segment in space.segments {
-                coder.encodeDirect(UInt64(segment.offset), count: 32)
-                coder.encodeDirect(UInt64(segment.address), count: 64)
-                coder.encodeDirect(UInt64(segment.size), count: 32)
+                models.encodeNumber(UInt64(segment.offset), kind: .table, &coder)
+                models.encodeSigned(Int64(segment.address - segment.offset), kind: .table, &coder)
+                models.encodeNumber(UInt64(segment.size), kind: .table, &coder)
             }
         }
-        coder.encodeDirect(UInt64(regions.count), count: 16)
+        models.encodeNumber(UInt64(regions.count), kind: .table, &coder)
+        var end = 0
         for region in regions {
-            coder.encodeDirect(UInt64(region.kind.rawValue), count: 8)
-            coder.encodeDirect(UInt64(region.start), count: 32)
-            coder.encodeDirect(UInt64(region.end), count: 32)
-            coder.encodeDirect(UInt64(bitPattern: Int64(region.oldBase)), count: 64)
-            coder.encodeDirect(UInt64(bitPattern: Int64(region.newBase)), count: 64)
+            models.encodeNumber(UInt64(region.kind.rawValue), kind: .table, &coder)
+            models.encodeNumber(UInt64(region.start - end), kind: .table, &coder)
+            models.encodeNumber(UInt64(region.end - region.start), kind: .table, &coder)
+            if region.kind == .based32 {
+                models.encodeSigned(Int64(region.newBase), kind: .table, &coder)
+                models.encodeSigned(Int64(region.oldBase - region.newBase), kind: .table, &coder)
+            }
+            end = region.end
         }
     }
 
-    init(decoding coder: RangeDecoder, resultSize: Int) throws(DeltaError) {
+    init(decoding coder: RangeDecoder, models: Models, resultSize: Int) throws(DeltaError) {
+        let limit = UInt64(PatchHeader.maximumFileSize)
+        let addressLimit = Int64(1) << 62
         for file in ["base", "result"] {
-            let count = Int(coder.decodeDirect(count: 8))
-            guard count <= AddressSpace.maximumSegments else {
+            let count = models.decodeNumber(kind: .table, coder)
+            guard count <= UInt64(AddressSpace.maximumSegments) else {
                 throw DeltaError(.malformed, "The patch lists \(count) segments for the \(file), more than \(AddressSpace.maximumSegments)")
             }
             var space = AddressSpace()
-            for _ in 0..<count {
-                let offset = coder.decodeDirect(count: 32), address = coder.decodeDirect(count: 64), size = coder.decodeDirect(count: 32)
-                guard address <= UInt64(Int.max / 2) else {
-                    throw DeltaError(.malformed, "A segment of the \(file) has the address \(address), outside the range the format allows")
+            for _ in 0..<Int(count) {
+                let offset = models.decodeNumber(kind: .table, coder)
+                let shift = models.decodeSigned(kind: .table, coder)
+                let size = models.decodeNumber(kind: .table, coder)
+                guard offset <= limit, size <= limit, let shift, shift.magnitude < UInt64(addressLimit) else {
+                    throw DeltaError(.malformed, "A segment of the \(file) lies outside the range the format allows")
                 }
-                space.segments.append(AddressSpace.Segment(offset: Int(offset), address: Int(address), size: Int(size)))
+                space.segments.append(AddressSpace.Segment(offset: Int(offset), address: Int(offset) + Int(shift), size: Int(size)))
             }
             if file == "base" { old = space } else { new = space }
         }
-        let count = Int(coder.decodeDirect(count: 16))
-        guard count <= PointerRegion.maximumCount else {
+        let count = models.decodeNumber(kind: .table, coder)
+        guard count <= UInt64(PointerRegion.maximumCount) else {
             throw DeltaError(.malformed, "The patch lists \(count) pointer regions, more than \(PointerRegion.maximumCount)")
         }
-        for index in 0..<count {
-            let kind = PointerRegion.Kind(rawValue: UInt8(coder.decodeDirect(count: 8)))
-            let start = Int(coder.decodeDirect(count: 32)), end = Int(coder.decodeDirect(count: 32))
-            let oldBase = Int(Int64(bitPattern: coder.decodeDirect(count: 64))), newBase = Int(Int64(bitPattern: coder.decodeDirect(count: 64)))
-            guard let kind, start <= end, end <= resultSize, regions.last.map({ $0.end <= start }) ?? true,
-                  oldBase.magnitude <= UInt(Int.max / 2), newBase.magnitude <= UInt(Int.max / 2) else {
-                throw DeltaError(.malformed, "Pointer region \(index) of the patch is of an unknown kind, out of order or out of range")
+        var end = 0
+        for index in 0..<Int(count) {
+            let kindValue = models.decodeNumber(kind: .table, coder)
+            let gap = models.decodeNumber(kind: .table, coder), length = models.decodeNumber(kind: .table, coder)
+            guard let kind = kindValue <= 255 ? PointerRegion.Kind(rawValue: UInt8(kindValue)) : nil,
+                  gap <= UInt64(resultSize - end), length <= UInt64(resultSize - end) - gap else {
+                throw DeltaError(.malformed, "Pointer region \(index) of the patch is of an unknown kind or lies outside the result")
             }
-            regions.append(PointerRegion(kind: kind, start: start, end: end, oldBase: oldBase, newBase: newBase))
+            var region = PointerRegion(kind: kind, start: end + Int(gap), end: end + Int(gap) + Int(length))
+            if kind == .based32 {
+                guard let newBase = models.decodeSigned(kind: .table, coder), let delta = models.decodeSigned(kind: .table, coder),
+                      newBase.magnitude < UInt64(addressLimit), delta.magnitude < UInt64(addressLimit) else {
+                    throw DeltaError(.malformed, "Pointer region \(index) of the patch has a base outside the range the format allows")
+                }
+                region.newBase = Int(newBase)
+                region.oldBase = Int(newBase) + Int(delta)
+            }
+            regions.append(region)
+            end = region.end
         }
     }
 }
