@@ -11,8 +11,9 @@ struct Block: Equatable {
 ///
 /// Blocks may copy overlapping ranges of the base; where they do, an offset maps through the
 /// block that copies the most bytes (the first such block if several copy as many). The map is
-/// kept as non-overlapping pieces, at most two per block, ordered by base offset.
-struct OffsetMap {
+/// kept as non-overlapping pieces, at most two per block, ordered by base offset. A class, so
+/// that the per-byte reference state holds it without copying its arrays.
+final class OffsetMap {
     private var oldStarts: [Int32] = []
     private var newStarts: [Int32] = []
     private var lengths: [Int32] = []

@@ -47,12 +47,12 @@ extension Delta {
         guard baseDigest == header.baseSHA256 else {
             throw DeltaError(.baseMismatch, "The patch applies to the file with SHA-256 \(header.baseSHA256), not this one (\(baseDigest))")
         }
-        let coder = try RangeDecoder(input: input)
+        var coder = try RangeDecoder(input: input)
         let models = Models()
-        let blocks = try decodeBlocks(header: header, models: models, coder: coder)
+        let blocks = try decodeBlocks(header: header, models: models, coder: &coder)
         let digest = try blocks.withUnsafeBufferPointer { (blocks) throws(DeltaError) -> SHA256Digest in
             try base.withUnsafeBufferPointer { (old) throws(DeltaError) -> SHA256Digest in
-                try decodeData(header: header, blocks: blocks, old: old, models: models, coder: coder, write: write)
+                try decodeData(header: header, blocks: blocks, old: old, models: models, coder: &coder, write: write)
             }
         }
         guard input.atEnd() else { throw DeltaError(.malformed, "The patch has bytes after its end") }
@@ -73,15 +73,15 @@ extension Delta {
 
     // MARK: - Internals
 
-    private static func decodeBlocks(header: PatchHeader, models: Models, coder: RangeDecoder) throws(DeltaError) -> [Block] {
+    private static func decodeBlocks(header: PatchHeader, models: Models, coder: inout RangeDecoder) throws(DeltaError) -> [Block] {
         var blocks: [Block] = []
         blocks.reserveCapacity(header.blockCount)
         var newStart = 0, oldEnd = 0
         let oldSize = header.baseSize, newSize = header.resultSize
         for index in 0..<header.blockCount {
-            let copy = models.decodeNumber(kind: .copy, coder)
-            let extra = models.decodeNumber(kind: .extra, coder)
-            let seek = models.decodeSigned(kind: .seek, coder)
+            let copy = models.decodeNumber(kind: .copy, &coder)
+            let extra = models.decodeNumber(kind: .extra, &coder)
+            let seek = models.decodeSigned(kind: .seek, &coder)
             try coder.input.check("reading block \(index)")
             let room = UInt64(newSize - newStart)
             guard copy <= room, extra <= room - copy, copy + extra > 0 else {
@@ -102,11 +102,11 @@ extension Delta {
     }
 
     private static func decodeData(header: PatchHeader, blocks: UnsafeBufferPointer<Block>, old: UnsafeBufferPointer<UInt8>,
-                                   models: Models, coder: RangeDecoder,
+                                   models: Models, coder: inout RangeDecoder,
                                    write: (UnsafeRawBufferPointer) throws -> Void) throws(DeltaError) -> SHA256Digest {
         var map: OffsetMap?
         if header.flags.contains(.x86References) {
-            let tables = try ReferenceTables(decoding: coder, models: models, resultSize: header.resultSize)
+            let tables = try ReferenceTables(decoding: &coder, models: models, resultSize: header.resultSize)
             try coder.input.check("reading the reference tables")
             map = OffsetMap(blocks, tables: tables)
         }
@@ -124,17 +124,17 @@ extension Delta {
         }
         let table = models.table
         var data = DataCoderState()
-        var reference = ReferenceState()
+        var reference = ReferenceState(map: map)
         for (index, block) in blocks.enumerated() {
             var p = block.newStart
             for k in 0..<block.copy {
                 let q = block.oldStart &+ k
                 let ref = reference.reference(p: p, k: k, q: q, copy: block.copy, old: o, oldCount: old.count,
-                                              prev1: data.prev1, prev2: data.prev2, prev3: data.prev3, tables: map)
+                                              prev1: data.prev1, prev2: data.prev2, prev3: data.prev3)
                 let zeroContext = data.zeroContext(p: p, fieldIndex: reference.fieldIndex, oldPrev: q > 0 ? o[q &- 1] : 0)
                 var diff: UInt8 = 0
                 if coder.decodeBit(model: Models.diffZeroBase &+ zeroContext, in: table) == 1 {
-                    diff = UInt8(truncatingIfNeeded: models.decodeTree(bits: 8, base: Models.diffTreeBase &+ data.treeContext(fieldIndex: reference.fieldIndex) &* 256, coder))
+                    diff = UInt8(truncatingIfNeeded: models.decodeTree(bits: 8, base: Models.diffTreeBase &+ data.treeContext(fieldIndex: reference.fieldIndex) &* 256, &coder))
                 }
                 let byte = ref &+ diff
                 data.copied(byte, diff: diff)
@@ -144,7 +144,7 @@ extension Delta {
                 p &+= 1
             }
             for _ in 0..<block.extra {
-                let byte = UInt8(truncatingIfNeeded: models.decodeTree(bits: 8, base: Models.extraTreeBase &+ Int(data.prev1) &* 256, coder))
+                let byte = UInt8(truncatingIfNeeded: models.decodeTree(bits: 8, base: Models.extraTreeBase &+ Int(data.prev1) &* 256, &coder))
                 data.added(byte)
                 out[filled] = byte
                 filled &+= 1

@@ -97,13 +97,13 @@ extension Delta {
             return coder.bytes
         }
         var data = DataCoderState()
-        var reference = ReferenceState()
+        var reference = ReferenceState(map: map)
         for block in blocks {
             var p = block.newStart
             for k in 0..<block.copy {
                 let q = block.oldStart + k
                 let ref = reference.reference(p: p, k: k, q: q, copy: block.copy, old: o, oldCount: old.count,
-                                              prev1: data.prev1, prev2: data.prev2, prev3: data.prev3, tables: map)
+                                              prev1: data.prev1, prev2: data.prev2, prev3: data.prev3)
                 let diff = n[p] &- ref
                 let zeroContext = data.zeroContext(p: p, fieldIndex: reference.fieldIndex, oldPrev: q > 0 ? o[q &- 1] : 0)
                 coder.encode(bit: diff == 0 ? 0 : 1, model: Models.diffZeroBase + zeroContext, in: models.table)

@@ -72,7 +72,7 @@ final class Models {
     // MARK: - Decoding
 
     @inline(__always)
-    func decodeTree(bits: Int, base: Int, _ coder: RangeDecoder) -> Int {
+    func decodeTree(bits: Int, base: Int, _ coder: inout RangeDecoder) -> Int {
         var node = 1
         for _ in 0..<bits {
             node = (node << 1) | coder.decodeBit(model: base &+ node, in: table)
@@ -80,16 +80,16 @@ final class Models {
         return node &- (1 << bits)
     }
 
-    func decodeNumber(kind: NumberKind, _ coder: RangeDecoder) -> UInt64 {
+    func decodeNumber(kind: NumberKind, _ coder: inout RangeDecoder) -> UInt64 {
         let base = Self.numberBase + kind.rawValue * Self.numberStride
-        let length = decodeTree(bits: 7, base: base, coder)
+        let length = decodeTree(bits: 7, base: base, &coder)
         // Lengths above 64 cannot be written; the decoder reads them as out of range.
         if length == 0 { return 0 }
         if length == 1 { return 1 }
         if length > 64 { return UInt64.max }
         let below = length - 1
         let modelled = min(below, 3)
-        var value = UInt64(1 << modelled | decodeTree(bits: modelled, base: base + 128 + length * 8, coder))
+        var value = UInt64(1 << modelled | decodeTree(bits: modelled, base: base + 128 + length * 8, &coder))
         if below > modelled {
             value = (value << UInt64(below - modelled)) | coder.decodeDirect(count: below - modelled)
         }
@@ -97,10 +97,10 @@ final class Models {
     }
 
     /// A signed number; magnitudes that do not fit an `Int64` decode as `nil`.
-    func decodeSigned(kind: NumberKind, _ coder: RangeDecoder) -> Int64? {
+    func decodeSigned(kind: NumberKind, _ coder: inout RangeDecoder) -> Int64? {
         let signModel = Self.numberBase + kind.rawValue * Self.numberStride + 128 + 65 * 8
         let negative = coder.decodeBit(model: signModel, in: table) == 1
-        let magnitude = decodeNumber(kind: kind, coder)
+        let magnitude = decodeNumber(kind: kind, &coder)
         guard magnitude <= UInt64(Int64.max) else { return nil }
         return negative ? -Int64(magnitude) : Int64(magnitude)
     }

@@ -102,7 +102,7 @@ struct RangeEncoder {
 }
 
 /// Decodes the bits a `RangeEncoder` wrote, reading the patch through a `PatchInput`.
-final class RangeDecoder {
+struct RangeDecoder {
     private var range: UInt32 = 0xFFFF_FFFF
     private var code: UInt32 = 0
     let input: PatchInput
@@ -115,7 +115,7 @@ final class RangeDecoder {
     }
 
     @inline(__always)
-    func decodeBit(model index: Int, in models: UnsafeMutablePointer<UInt32>) -> Int {
+    mutating func decodeBit(model index: Int, in models: UnsafeMutablePointer<UInt32>) -> Int {
         let bound = BitModel.bound(range, BitModel.probability(models, index))
         let bit: Int
         if code < bound {
@@ -134,7 +134,7 @@ final class RangeDecoder {
         return bit
     }
 
-    func decodeDirect(count: Int) -> UInt64 {
+    mutating func decodeDirect(count: Int) -> UInt64 {
         var value: UInt64 = 0
         for _ in 0..<count {
             range >>= 1

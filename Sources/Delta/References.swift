@@ -198,19 +198,19 @@ struct ReferenceTables: Equatable {
         }
     }
 
-    init(decoding coder: RangeDecoder, models: Models, resultSize: Int) throws(DeltaError) {
+    init(decoding coder: inout RangeDecoder, models: Models, resultSize: Int) throws(DeltaError) {
         let limit = UInt64(PatchHeader.maximumFileSize)
         let addressLimit = Int64(1) << 62
         for file in ["base", "result"] {
-            let count = models.decodeNumber(kind: .table, coder)
+            let count = models.decodeNumber(kind: .table, &coder)
             guard count <= UInt64(AddressSpace.maximumSegments) else {
                 throw DeltaError(.malformed, "The patch lists \(count) segments for the \(file), more than \(AddressSpace.maximumSegments)")
             }
             var space = AddressSpace()
             for _ in 0..<Int(count) {
-                let offset = models.decodeNumber(kind: .table, coder)
-                let shift = models.decodeSigned(kind: .table, coder)
-                let size = models.decodeNumber(kind: .table, coder)
+                let offset = models.decodeNumber(kind: .table, &coder)
+                let shift = models.decodeSigned(kind: .table, &coder)
+                let size = models.decodeNumber(kind: .table, &coder)
                 guard offset <= limit, size <= limit, let shift, shift.magnitude < UInt64(addressLimit) else {
                     throw DeltaError(.malformed, "A segment of the \(file) lies outside the range the format allows")
                 }
@@ -218,21 +218,21 @@ struct ReferenceTables: Equatable {
             }
             if file == "base" { old = space } else { new = space }
         }
-        let count = models.decodeNumber(kind: .table, coder)
+        let count = models.decodeNumber(kind: .table, &coder)
         guard count <= UInt64(PointerRegion.maximumCount) else {
             throw DeltaError(.malformed, "The patch lists \(count) pointer regions, more than \(PointerRegion.maximumCount)")
         }
         var end = 0
         for index in 0..<Int(count) {
-            let kindValue = models.decodeNumber(kind: .table, coder)
-            let gap = models.decodeNumber(kind: .table, coder), length = models.decodeNumber(kind: .table, coder)
+            let kindValue = models.decodeNumber(kind: .table, &coder)
+            let gap = models.decodeNumber(kind: .table, &coder), length = models.decodeNumber(kind: .table, &coder)
             guard let kind = kindValue <= 255 ? PointerRegion.Kind(rawValue: UInt8(kindValue)) : nil,
                   gap <= UInt64(resultSize - end), length <= UInt64(resultSize - end) - gap else {
                 throw DeltaError(.malformed, "Pointer region \(index) of the patch is of an unknown kind or lies outside the result")
             }
             var region = PointerRegion(kind: kind, start: end + Int(gap), end: end + Int(gap) + Int(length))
             if kind == .based32 {
-                guard let newBase = models.decodeSigned(kind: .table, coder), let delta = models.decodeSigned(kind: .table, coder),
+                guard let newBase = models.decodeSigned(kind: .table, &coder), let delta = models.decodeSigned(kind: .table, &coder),
                       newBase.magnitude < UInt64(addressLimit), delta.magnitude < UInt64(addressLimit) else {
                     throw DeltaError(.malformed, "Pointer region \(index) of the patch has a base outside the range the format allows")
                 }
@@ -251,12 +251,26 @@ struct ReferenceTables: Equatable {
 /// elsewhere the 4-byte operand of call (E8), jmp (E9), jcc (0F 80–8F) and of instructions with
 /// a RIP-relative ModRM byte.
 struct ReferenceState {
+    /// The offset map and tables, nil when the patch predicts nothing.
+    private let map: OffsetMap?
+    private let predicts: Bool
+    private let regions: [PointerRegion]
     private var predicted: UInt64 = 0
     private var remaining = 0
     private var width = 0
     private var regionIndex = 0
+    /// The result offset where being inside or outside a region next changes, and which it is
+    /// until then (the region is `regions[regionIndex]`).
+    private var boundary = 0
+    private var inRegion = false
     /// Which byte of a predicted word the last reference was: 0 for none, else 1–8.
     private(set) var fieldIndex = 0
+
+    init(map: OffsetMap?) {
+        self.map = map
+        predicts = map != nil
+        regions = map?.tables.regions ?? []
+    }
 
     /// One-byte opcodes that take a ModRM byte.
     @inline(__always)
@@ -275,22 +289,31 @@ struct ReferenceState {
     /// Calls come in increasing `p`.
     @inline(__always)
     mutating func reference(p: Int, k: Int, q: Int, copy: Int, old: UnsafePointer<UInt8>, oldCount: Int,
-                            prev1: UInt8, prev2: UInt8, prev3: UInt8, tables: OffsetMap?) -> UInt8 {
+                            prev1: UInt8, prev2: UInt8, prev3: UInt8) -> UInt8 {
         if remaining != 0 {
             fieldIndex = width &+ 1 &- remaining
             remaining &-= 1
             return UInt8(truncatingIfNeeded: predicted >> UInt64(8 &* (fieldIndex &- 1)))
         }
         fieldIndex = 0
-        guard let map = tables else { return old[q] }
-        let regions = map.tables.regions
-        while regionIndex < regions.count && regions[regionIndex].end <= p { regionIndex &+= 1 }
-        if regionIndex < regions.count && regions[regionIndex].start <= p {
+        guard predicts else { return old[q] }
+        if p >= boundary {
+            while regionIndex < regions.count && regions[regionIndex].end <= p { regionIndex &+= 1 }
+            if regionIndex < regions.count {
+                inRegion = regions[regionIndex].start <= p
+                boundary = inRegion ? regions[regionIndex].end : regions[regionIndex].start
+            } else {
+                inRegion = false
+                boundary = Int.max
+            }
+        }
+        if inRegion {
             let region = regions[regionIndex]
             let size = region.kind.width
             guard (p &- region.start) & (size &- 1) == 0, k &+ size <= copy, p &+ size <= region.end else { return old[q] }
             var value: UInt64 = 0
             for i in 0..<size { value |= UInt64(old[q &+ i]) << UInt64(8 &* i) }
+            let map = self.map.unsafelyUnwrapped
             let target: Int
             switch region.kind {
             case .relative32: target = map.tables.old.address(ofOffset: q) &+ Int(Int32(truncatingIfNeeded: value))
@@ -319,6 +342,7 @@ struct ReferenceState {
             }
         }
         guard isOperand else { return old[q] }
+        let map = self.map.unsafelyUnwrapped
         let operand = Int32(bitPattern: UInt32(old[q]) | UInt32(old[q &+ 1]) << 8 | UInt32(old[q &+ 2]) << 16 | UInt32(old[q &+ 3]) << 24)
         let target = map.tables.old.address(ofOffset: q) &+ 4 &+ Int(operand)
         guard let newAddress = map.newAddress(ofOldAddress: target, oldCount: oldCount) else { return old[q] }

@@ -19,10 +19,10 @@ struct RangeCoderTests {
 
         let decoding = Models()
         let input = PatchInput(reader: .bytes(encoder.bytes))
-        let decoder = try RangeDecoder(input: input)
+        var decoder = try RangeDecoder(input: input)
         for (i, bit) in bits.enumerated() { #expect(decoder.decodeBit(model: i % 7, in: decoding.table) == bit) }
-        for number in numbers { #expect(decoding.decodeNumber(kind: .extra, decoder) == number) }
-        for number in signed { #expect(decoding.decodeSigned(kind: .seek, decoder) == number) }
+        for number in numbers { #expect(decoding.decodeNumber(kind: .extra, &decoder) == number) }
+        for number in signed { #expect(decoding.decodeSigned(kind: .seek, &decoder) == number) }
         #expect(decoder.decodeDirect(count: 32) == 0xDEAD_BEEF)
         #expect(!input.overran)
         #expect(input.atEnd())
