@@ -38,6 +38,8 @@ let package = Package(
         // SHA-256 (SHA-NI accelerated with a portable fallback), CRC-32, hex.
         .target(name: "CIntegrity"),
         .target(name: "Integrity", dependencies: ["CIntegrity"]),
+        // Binary patches in our own format: suffix-array matching, x86-64 branch prediction, a range coder.
+        .target(name: "Delta", dependencies: ["Integrity"]),
         // Journal, version store, state snapshots, the home layout.
         .target(name: "Storage", dependencies: ["Platform", "Integrity"]),
         // The transaction: steps, recovery, rollback, verifier, restarter.
@@ -51,7 +53,7 @@ let package = Package(
         // TUF client (specification 1.0, section 5): metadata, trust, delegations, verified downloads.
         .target(name: "TUF", dependencies: ["Integrity", "Platform", "Transport"]),
         // Release repositories (publishing with our own keys) and the update channel an installation follows.
-        .target(name: "ReleaseChannel", dependencies: ["TUF", "Integrity", "Platform", "Transport"]),
+        .target(name: "ReleaseChannel", dependencies: ["TUF", "Integrity", "Platform", "Transport", "Delta"]),
         // The agent's loop: proposals in, source upgrades out; its memory, the git working copy.
         .target(name: "Agent", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity"]),
         // Hot reload of modules: the worker kit, the host and its journal.
@@ -62,7 +64,7 @@ let package = Package(
         .executableTarget(name: "CounterWorker", dependencies: ["CounterModule", "Modules"]),
         .executableTarget(name: "ExampleHandlerWorker", dependencies: ["ExampleHandler", "Modules"]),
         .executableTarget(
-            name: "autodev", dependencies: ["Supervisor", "SelfUpgrade", "SourceUpgrade", "Agent", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel",
+            name: "autodev", dependencies: ["Supervisor", "SelfUpgrade", "SourceUpgrade", "Agent", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel", "Delta",
                                             "Modules", "CounterModule", "ExampleHandler"],
             swiftSettings: testHooks,
             // Release binaries ship without symbol tables: 40% smaller, so every version kept in
@@ -84,11 +86,12 @@ let package = Package(
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"], exclude: ["server.py", "proxy.py"]),
         .testTarget(name: "IntegrityTests", dependencies: ["Integrity"]),
+        .testTarget(name: "DeltaTests", dependencies: ["Delta", "Integrity"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "SelfUpgrade", "Platform", "Integrity"]),
         .testTarget(name: "SelfUpgradeTests", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "SelfUpgrade", "SourceUpgrade", "Storage", "Platform"]),
         .testTarget(name: "TUFTests", dependencies: ["TUF", "Integrity", "Platform", "TestSupport"], exclude: ["repository_server.py"]),
-        .testTarget(name: "ReleaseChannelTests", dependencies: ["ReleaseChannel", "TUF", "Integrity", "Platform", "TestSupport"], exclude: ["python_tuf_release.py"]),
+        .testTarget(name: "ReleaseChannelTests", dependencies: ["ReleaseChannel", "TUF", "Integrity", "Platform", "TestSupport", "Delta"], exclude: ["python_tuf_release.py"]),
         .testTarget(name: "ModulesTests", dependencies: ["Modules", "CounterModule", "Platform", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Platform", "Integrity", "TestSupport"]),
     ],

@@ -10,7 +10,7 @@ extension ReleaseRepository {
     ///   known platform, a file name that is not empty, "." or "..", and no control character;
     /// - each entry has a length from 0 to ``maximumArtifact``, a SHA-256 of 64 hex digits and a
     ///   SHA-512 of 128 (nothing else), and a `custom` that `add` writes, naming the same version
-    ///   and platform as the path;
+    ///   and platform as the path (or, for a patch, its base and the release beside it it rebuilds);
     /// - the artifact is stored at `targets/<directories>/<sha256>.<file name>`, a regular file of
     ///   that length whose SHA-256 matches;
     /// - every target already published is still listed (publish never drops one).
@@ -41,8 +41,20 @@ extension ReleaseRepository {
                   let sha512 = hashes["sha512"]?.stringValue, sha512.count == 128, Hex.isHexDigits(sha512) else {
                 throw refuse(path, "does not list exactly a SHA-256 (64 hex digits) and a SHA-512 (128 hex digits)")
             }
-            guard let facts = ReleaseFacts(json: members["custom"]), facts.version == version, facts.platform == platform else {
-                throw refuse(path, "has no release facts (custom) for \(parts[1]) on \(parts[2])")
+            if let patch = PatchFacts(json: members["custom"]) {
+                // A patch: named by its base, beside a release of the same directory that it rebuilds.
+                let release = pending.first { key, value in
+                    FileSystem.parent(of: key) == FileSystem.parent(of: path) && ReleaseFacts(json: value["custom"]) != nil
+                        && value["hashes"]?["sha256"]?.stringValue?.lowercased() == patch.resultSHA256
+                        && value["length"]?.integerValue == Int64(patch.resultLength)
+                }
+                guard name == PatchFacts.fileName(baseSHA256: patch.baseSHA256), release != nil else {
+                    throw refuse(path, "is a patch that is not named by its base or rebuilds no release listed beside it")
+                }
+            } else {
+                guard let facts = ReleaseFacts(json: members["custom"]), facts.version == version, facts.platform == platform else {
+                    throw refuse(path, "has no release facts (custom) for \(parts[1]) on \(parts[2])")
+                }
             }
             let stored = directory + "/targets/" + parts[0] + "/" + parts[1] + "/" + parts[2] + "/" + sha256.lowercased() + "." + name
             guard let status = try? FileSystem.statusIfPresent(stored, followLinks: false), status.kind == .regular else {

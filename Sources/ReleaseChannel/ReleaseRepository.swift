@@ -96,18 +96,20 @@ public struct ReleaseRepository: Sendable {
     }
 
     /// Copies `file` into the repository as the target of `facts` and adds it to what the next
-    /// ``publish(expiry:now:)`` signs (an artifact already there for the same path is replaced).
+    /// ``publish(expiry:now:)`` signs (an artifact already there for the same path is replaced),
+    /// with a patch to it from each of the `patches` newest earlier releases of the same platform
+    /// that the repository holds (a patch no smaller than the file is left out).
     /// - Returns: the target path.
     /// - Throws: ``ReleaseChannelError`` naming the file.
     @discardableResult
-    public func add(file: String, facts: ReleaseFacts) throws(ReleaseChannelError) -> String {
+    public func add(file: String, facts: ReleaseFacts, patches: Int = 3) throws(ReleaseChannelError) -> String {
         _ = try currentRoot()
         return try withExclusiveLock(lockPath, what: "the release repository \"\(directory)\"") { () throws(ReleaseChannelError) in
-            try addLocked(file: file, facts: facts)
+            try addLocked(file: file, facts: facts, patches: patches)
         }
     }
 
-    func addLocked(file: String, facts: ReleaseFacts) throws(ReleaseChannelError) -> String {
+    func addLocked(file: String, facts: ReleaseFacts, patches: Int = 3) throws(ReleaseChannelError) -> String {
         let bytes = try storage { () throws(SystemError) in try FileSystem.readInputFile(file, maxBytes: Self.maximumArtifact, what: "a release artifact") }
         let name = FileSystem.baseName(of: file)
         guard !name.isEmpty, name != ".", name != "..", !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || $0 == "\\" }) else {
@@ -125,6 +127,7 @@ public struct ReleaseRepository: Sendable {
             "hashes": .object(["sha256": .string(sha256), "sha512": .string(Hex.encode(SHA512.hash(data: bytes)))]),
             "custom": facts.json,
         ])
+        try addPatches(to: &pending, result: bytes, path: path, facts: facts, count: patches)
         try writePending(pending)
         return path
     }

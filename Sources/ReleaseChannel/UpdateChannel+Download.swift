@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Delta
 import Integrity
 import Platform
 import Transport
@@ -27,6 +28,36 @@ extension UpdateChannel {
         try withExclusiveLock(self.directory + "/lock", what: "the update channel in \"\(self.directory)\"") { () throws(ReleaseChannelError) in
             try downloadLocked(offer, into: directory, progress: progress)
         }
+    }
+
+    /// Downloads `offer` as ``download(_:into:progress:)`` does, or, when the offer lists a
+    /// signed patch made from the binary at `base` (the one this installation runs: same
+    /// SHA-256 and length), downloads that patch the same way (caps, deadlines, resumption,
+    /// progress against the patch's length), rebuilds the release from it in `directory`, and
+    /// checks the result against the release's signed length and hashes before it gets its
+    /// final name.
+    ///
+    /// A patch that is missing or does not verify, or that does not rebuild the release, is
+    /// given up with one line to `notice` saying why, and the full file is downloaded. A patch
+    /// download that was interrupted (SIGINT, a cut connection, a timeout) keeps what arrived
+    /// and throws, like a full one, so the next call resumes it. Rebuilding holds the base in
+    /// memory, plus less than the release's size in tables, plus a constant; the patch and the
+    /// result are streamed.
+    public func download(_ offer: ReleaseOffer, into directory: String, base: String, notice: (String) -> Void,
+                         progress: (Int, Int) -> Void = { _, _ in }) throws(ReleaseChannelError) -> String {
+        try withExclusiveLock(self.directory + "/lock", what: "the update channel in \"\(self.directory)\"") { () throws(ReleaseChannelError) in
+            if let rebuilt = try downloadByPatch(offer, into: directory, base: base, notice: notice, progress: progress) {
+                return rebuilt
+            }
+            return try downloadLocked(offer, into: directory, progress: progress)
+        }
+    }
+
+    /// The patch `download(_:into:base:notice:progress:)` would take for `offer` when this
+    /// installation runs the binary at `base` (nil when there is none, or `base` cannot be read).
+    public static func patch(for offer: ReleaseOffer, base: String) -> PatchOffer? {
+        guard !offer.patches.isEmpty, let identity = fileIdentity(base) else { return nil }
+        return offer.patch(forBase: identity.sha256, length: identity.length)
     }
 
     /// The total deadline of a download of `length` bytes when none is set: 120 s plus one
@@ -113,6 +144,70 @@ extension UpdateChannel {
             throw ReleaseChannelError(.storage, "\(error)")
         }
         return final
+    }
+
+    /// Downloads the patch for `base` and rebuilds `offer` from it; nil (after a `notice`) when
+    /// there is no such patch or it cannot be used, so that the caller downloads the full file.
+    func downloadByPatch(_ offer: ReleaseOffer, into directory: String, base: String, notice: (String) -> Void,
+                         progress: (Int, Int) -> Void) throws(ReleaseChannelError) -> String? {
+        try offer.validate()
+        let sha256 = offer.hashes["sha256"]!.lowercased()
+        let final = directory + "/" + sha256
+        guard !FileSystem.exists(final), let patch = Self.patch(for: offer, base: base) else { return nil }
+        let patchOffer = ReleaseOffer(path: patch.path, length: patch.length, hashes: patch.hashes, facts: offer.facts)
+        let patchFile: String
+        do {
+            patchFile = try downloadLocked(patchOffer, into: directory, progress: progress)
+        } catch {
+            // What was kept of an interrupted patch is resumed by the next download, like a full file's.
+            let kept = (try? FileSystem.status(directory + "/" + patch.hashes["sha256", default: ""].lowercased() + ".partial", followLinks: false))?.size ?? 0
+            if error.code == .cancelled || error.code == .storage || kept > 0 { throw error }
+            notice("The patch \(patchOffer.shownPath) could not be downloaded (\(error.message)); downloading the full file")
+            return nil
+        }
+        let rebuilding = final + ".rebuilding"
+        defer {
+            try? FileSystem.removeFile(rebuilding)
+            try? FileSystem.removeFile(patchFile)
+        }
+        do {
+            try Self.removeUnlessOwnRegular(rebuilding)
+            try? FileSystem.removeFile(rebuilding)
+            let baseBytes = try FileSystem.readInputFile(base, maxBytes: PatchHeader.maximumFileSize, what: "the running binary")
+            let input = try FileDescriptor.open(patchFile, [.readOnly, .noFollow])
+            defer { try? input.close() }
+            let output = try FileDescriptor.openOwned(rebuilding, [.writeOnly, .create, .exclusive], mode: 0o600)
+            var digest = TargetDigest(offer)
+            do {
+                try Delta.apply(PatchReader { buffer in try input.read(into: buffer) }, to: baseBytes, expecting: SHA256Digest(hex: sha256),
+                                maximumResultSize: offer.length) { piece in
+                    try output.writeAll(piece)
+                    digest.update(piece)
+                }
+                try output.sync()
+                try output.close()
+            } catch {
+                try? output.close()
+                throw error
+            }
+            try digest.check(offer)
+            try FileSystem.setMode(rebuilding, 0o755)
+            try FileSystem.rename(rebuilding, to: final)
+            try FileSystem.syncDirectory(directory)
+            progress(offer.length, offer.length)
+            return final
+        } catch {
+            let reason = (error as? ReleaseChannelError)?.message ?? "\(error)"
+            notice("The patch \(patchOffer.shownPath) did not rebuild the release (\(TerminalText.escaped(reason))); downloading the full file")
+            return nil
+        }
+    }
+
+    /// The SHA-256 (hex) and length of the file at `path`, read without following a link;
+    /// nil when it cannot be read or is larger than the delta format allows.
+    static func fileIdentity(_ path: String) -> (sha256: String, length: Int)? {
+        guard let bytes = try? FileSystem.readInputFile(path, maxBytes: PatchHeader.maximumFileSize, what: "the running binary") else { return nil }
+        return (SHA256.hash(data: bytes).hex, bytes.count)
     }
 
     /// The highest version this installation ever accepted from the channel (nil: none yet).

@@ -165,10 +165,21 @@ public struct UpdateChannel: Sendable {
         } catch {
             throw ReleaseChannelError(.storage, "Failed to store the refreshed metadata in \"\(trusted)\": \(error)")
         }
+        // Patches sit beside the release they rebuild and name its SHA-256.
+        var patches: [String: [PatchOffer]] = [:]
+        for target in targets {
+            guard let facts = PatchFacts(json: target.custom), let slash = target.path.lastIndex(of: "/"),
+                  target.path[target.path.index(after: slash)...] == PatchFacts.fileName(baseSHA256: facts.baseSHA256) else { continue }
+            patches[String(target.path[..<slash]) + " " + facts.resultSHA256, default: []]
+                .append(PatchOffer(path: target.path, length: target.length, hashes: target.hashes, facts: facts))
+        }
         return targets.compactMap { target in
             guard let facts = ReleaseFacts(json: target.custom),
                   Self.hasReleaseShape(target.path, program: program, facts: facts) else { return nil }
-            return ReleaseOffer(path: target.path, length: target.length, hashes: target.hashes, facts: facts)
+            let directory = target.path.lastIndex(of: "/").map { String(target.path[..<$0]) } ?? ""
+            let key = directory + " " + (target.hashes["sha256"]?.lowercased() ?? "")
+            return ReleaseOffer(path: target.path, length: target.length, hashes: target.hashes, facts: facts,
+                                patches: (patches[key] ?? []).sorted { $0.path < $1.path })
         }
     }
 

@@ -11,13 +11,16 @@ public struct ReleaseOffer: Sendable, Equatable {
     public var hashes: [String: String]
     /// What the release repository signed about it.
     public var facts: ReleaseFacts
+    /// Signed patches that rebuild it from earlier releases (empty when the repository has none).
+    public var patches: [PatchOffer]
 
     /// - Parameters: the fields, as listed.
-    public init(path: String, length: Int, hashes: [String: String], facts: ReleaseFacts) {
+    public init(path: String, length: Int, hashes: [String: String], facts: ReleaseFacts, patches: [PatchOffer] = []) {
         self.path = path
         self.length = length
         self.hashes = hashes
         self.facts = facts
+        self.patches = patches
     }
 
     /// The largest artifact an update accepts: 1 TiB. Lengths are range-checked against it

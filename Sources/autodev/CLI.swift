@@ -82,6 +82,8 @@ enum CLI {
             case "keygen": return try run(CommandTree.releaseKeygen, rest.dropFirst(), ReleaseCommands.keygen)
             case "sign": return try run(CommandTree.releaseSign, rest.dropFirst(), ReleaseCommands.sign)
             case "verify": return try run(CommandTree.releaseVerify, rest.dropFirst(), ReleaseCommands.verify)
+            case "diff": return try run(CommandTree.releaseDiff, rest.dropFirst(), DeltaCommands.diff)
+            case "patch": return try run(CommandTree.releasePatch, rest.dropFirst(), DeltaCommands.patch)
             case "speed": return try run(CommandTree.releaseSpeed, rest.dropFirst(), ReleaseCommands.speed)
             case nil, "-h", "--help":
                 Output.out(CommandTree.release.helpText())

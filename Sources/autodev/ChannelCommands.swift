@@ -43,7 +43,8 @@ enum ChannelCommands {
         }
         let facts = ReleaseFacts(version: version, platform: platform, released: WallClock.iso8601(WallClock.now()),
                                  critical: arguments.has("critical"), minimumVersion: minimum, rollout: rollout, notes: notes)
-        let path = try repository.add(file: file, facts: facts)
+        let patches = try integer("patches", arguments, spec, range: 0...100) ?? 3
+        let path = try repository.add(file: file, facts: facts, patches: patches)
         if arguments.has("json") {
             try Output.json(["target": path, "version": version.description, "platform": platform.rawValue])
         } else {
@@ -158,7 +159,10 @@ enum ChannelCommands {
         Output.out("Current version:  \(current)")
         Output.out("Newest version:   \(facts.version)\(facts.critical ? " (critical)" : "")")
         Output.out("Released:         \(Output.escaped(facts.released, keepingNewlines: false))")
-        Output.out("Download size:    \(chosen.length) bytes" + (chosen.length >= 1024 ? " (\(ByteCount.text(chosen.length)))" : ""))
+        let patch = (try? ProcessControl.executablePath()).flatMap { UpdateChannel.patch(for: chosen, base: $0) }
+        let size = patch?.length ?? chosen.length
+        Output.out("Download size:    \(size) bytes" + (size >= 1024 ? " (\(ByteCount.text(size)))" : "")
+                   + (patch != nil ? ", a patch from this version (the full file is \(chosen.length) bytes)" : ", the full file"))
         Output.out("Critical:         \(facts.critical ? "yes" : "no")")
         Output.out("Target:           \(chosen.shownPath)")
         if let notes = facts.notes {
@@ -306,6 +310,12 @@ enum ChannelCommands {
         var secondsLeft: Int?
     }
 
+    /// Why a patch was given up for the full file (`update apply --json`).
+    struct NoticeEvent: Encodable {
+        var event: String
+        var message: String
+    }
+
     /// The last line of `update apply --download-only --json`: the verified file.
     struct VerifiedEvent: Encodable {
         var event: String
@@ -331,11 +341,25 @@ enum ChannelCommands {
         }
         // The final rate counts up to the last bytes received, not the verification after them.
         var finished: Double?
-        let path = try channel.download(offer, into: channel.directory + "/staging") { bytes, total in
+        let base = try? ProcessControl.executablePath()
+        if let base, let patch = UpdateChannel.patch(for: offer, base: base), !json {
+            Output.err("Downloading a patch of \(patch.length) bytes from this version instead of the full \(offer.length) bytes")
+        }
+        let notice: (String) -> Void = { line in
+            if json {
+                _ = try? Output.jsonLine(NoticeEvent(event: "notice", message: line))
+            } else {
+                Output.err(line)
+            }
+        }
+        let progress = { (bytes: Int, total: Int) in
             let now = MonotonicClock.seconds(since: started)
             finished = now
             if let reading = meter.record(bytes: bytes, total: total, now: now) { show(reading, "download") }
         }
+        let staging = channel.directory + "/staging"
+        let path = try base.map { try channel.download(offer, into: staging, base: $0, notice: notice, progress: progress) }
+            ?? channel.download(offer, into: staging, progress: progress)
         let final = meter.reading(bytes: offer.length, total: offer.length, now: finished ?? MonotonicClock.seconds(since: started))
         if json || terminal {
             show(final, "downloaded")
@@ -361,7 +385,13 @@ enum ChannelCommands {
             var notes: String?
             var minVersion: String?
             var rollout: Int
+            /// What an apply would download: the patch for this binary when there is one.
+            var downloadSize: Int
+            var patch: String?
             init(_ offer: ReleaseOffer) {
+                let patch = (try? ProcessControl.executablePath()).flatMap { UpdateChannel.patch(for: offer, base: $0) }
+                downloadSize = patch?.length ?? offer.length
+                self.patch = patch?.path
                 version = offer.facts.version.description
                 released = offer.facts.released
                 critical = offer.facts.critical

@@ -78,6 +78,18 @@ enum CommandTree {
                   .init(name: "signature", value: "PATH", help: "The signature (default: <file>.minisig)."),
                   CommandSpec.json])
 
+    static let releaseDiff = CommandSpec(
+        path: ["release", "diff"], abstract: "Make a patch that turns one binary into another (autodev's delta format).",
+        discussion: "The patch names both files' sizes and SHA-256 (docs/delta-format.md); 'release add' makes the channel's patches itself, this is for inspection and benchmarks.",
+        arguments: [("base", "The file the patch applies to."), ("result", "The file the patch makes.")],
+        options: [.init(name: "output", value: "PATH", help: "Where to write the patch (default: <result>.patch)."), CommandSpec.json])
+
+    static let releasePatch = CommandSpec(
+        path: ["release", "patch"], abstract: "Apply a patch made by 'release diff' and check the result's SHA-256.",
+        discussion: "The patch is refused unless the base's size and SHA-256 are those it names; the result is written atomically only after its SHA-256 matched.",
+        arguments: [("base", "The file the patch applies to."), ("patch", "The patch.")],
+        options: [.init(name: "output", value: "PATH", help: "Where to write the result."), CommandSpec.json])
+
     static let releaseSpeed = CommandSpec(
         path: ["release", "speed"], abstract: "Measure signatures and verifications per second.",
         discussion: "Rates are per second of CPU time, as openssl speed counts them. Ed25519 measures signing and verification; ecdsa-p256 and rsa-pss-3072 measure verification (SHA-256; PSS with MGF1-SHA-256) of a built-in key and signature, or of the files given.",
@@ -117,7 +129,7 @@ enum CommandTree {
 
     static let releaseAdd = CommandSpec(
         path: ["release", "add"], abstract: "Add an artifact to what the next 'publish' signs.",
-        discussion: "The target path is autodev/<version>/<platform>/<file name>, listed with its length, SHA-256 and SHA-512, and the release's facts in its 'custom' field. The file is stored as targets/<path's directories>/<sha256>.<file name>. Clients see nothing until 'release publish'.",
+        discussion: "The target path is autodev/<version>/<platform>/<file name>, listed with its length, SHA-256 and SHA-512, and the release's facts in its 'custom' field. The file is stored as targets/<path's directories>/<sha256>.<file name>. Beside it go patches from the newest earlier releases of the same platform (autodev/<version>/<platform>/from-<base sha256, 12 digits>.patch, docs/delta-format.md), each a target with its own length and hashes and, in 'custom', the SHA-256 of the binary it applies to and of the artifact it rebuilds; 'update apply' downloads the one made from the running binary instead of the full file. Clients see nothing until 'release publish'.",
         arguments: [("file", "The artifact.")],
         options: [releaseRepo,
                   .init(name: "version", value: "V", help: "The release's semantic version (e.g. 1.4.0, 2.0.0-rc.1)."),
@@ -126,6 +138,7 @@ enum CommandTree {
                   .init(name: "min-version", value: "V", help: "The oldest version that may update to this one directly."),
                   .init(name: "rollout", value: "PERCENT", help: "Offer it to this percentage of installations, 0-100 (default 100)."),
                   .init(name: "notes", value: "FILE", help: "Release notes (UTF-8 text)."),
+                  .init(name: "patches", value: "N", help: "Make patches from the N newest earlier releases of the platform (default 3; 0 for none)."),
                   CommandSpec.json])
 
     static let releaseStamp = CommandSpec(
@@ -156,7 +169,7 @@ enum CommandTree {
 
     static let release = CommandSpec(
         path: ["release"], abstract: "Publish release repositories (TUF); sign and verify files with minisign-compatible keys.",
-        options: [], subcommands: [releaseInit, releaseStamp, releaseAdd, releasePublish, releaseRefresh, releaseRotate, releaseKeygen, releaseSign, releaseVerify, releaseSpeed])
+        options: [], subcommands: [releaseInit, releaseStamp, releaseAdd, releasePublish, releaseRefresh, releaseRotate, releaseKeygen, releaseSign, releaseVerify, releaseDiff, releasePatch, releaseSpeed])
 
     static let updateConfigure = CommandSpec(
         path: ["update", "configure"], abstract: "Follow a release channel: its URL and the root metadata to trust.",

@@ -40,7 +40,7 @@ struct ReleaseChannelCommandTests {
         let lines = check.stdout.split(separator: "\n").map(String.init)
         #expect(lines.first == "Current version:  0.1.0")
         #expect(lines.contains("Newest version:   0.2.0 (critical)"))
-        #expect(lines.contains("Download size:    4096 bytes (4 KiB)"))
+        #expect(lines.contains("Download size:    4096 bytes (4 KiB), the full file"))
         #expect(lines.suffix(2) == ["Notes:", "  Faster checks."])
         let upToDate = try run(["update", "check", "--current-version", "0.2.0"] + home)
         #expect(upToDate.stdout == "autodev 0.2.0 is up to date (file://\(directory)/repo, linux-x86_64)\n")

@@ -1,0 +1,125 @@
+import Integrity
+
+extension Delta {
+    /// Makes a patch that turns `base` into `result`.
+    ///
+    /// Memory: the two inputs, the base's suffix array (4 bytes per base byte) and, while that
+    /// is sorted, up to 5 bytes more per base byte; then the patch.
+    /// - Parameters:
+    ///   - base: the file the patch will be applied to.
+    ///   - result: the file the patch makes.
+    ///   - options: how to code it.
+    /// - Returns: the patch.
+    /// - Throws: `DeltaError` with `.inputTooLarge` if either input is 2 GiB or larger.
+    public static func makePatch(from base: [UInt8], to result: [UInt8], options: Options = Options()) throws(DeltaError) -> [UInt8] {
+        guard base.count <= PatchHeader.maximumFileSize, result.count <= PatchHeader.maximumFileSize else {
+            throw DeltaError(.inputTooLarge, "Cannot make a patch between files of \(base.count) and \(result.count) bytes: the format holds files below 2 GiB")
+        }
+        return base.withUnsafeBufferPointer { old in
+            result.withUnsafeBufferPointer { new in
+                let x86 = (options.x86References ?? (isX86_64ELF(old) && isX86_64ELF(new)))
+                var blocks: [Block]
+                if x86, let normalOld = ReferenceTables.normalized(old), let normalNew = ReferenceTables.normalized(new) {
+                    blocks = normalOld.withUnsafeBufferPointer { old in
+                        normalNew.withUnsafeBufferPointer { new in
+                            let suffixes = SuffixArray(old)
+                            return Matcher.blocks(old: old, new: new, suffixes: suffixes)
+                        }
+                    }
+                } else {
+                    let suffixes = SuffixArray(old)
+                    blocks = Matcher.blocks(old: old, new: new, suffixes: suffixes)
+                }
+                limitBlockCount(&blocks, resultSize: new.count)
+                // The tables cost a few hundred bytes: a patch between files that differ in a
+                // few bytes is smaller without them, so both codings are made and the smaller kept.
+                var body = encode(blocks: blocks, old: old, new: new, x86: x86)
+                var predicted = x86
+                if x86 && body.count < 64 << 10 {
+                    let plain = encode(blocks: blocks, old: old, new: new, x86: false)
+                    if plain.count < body.count {
+                        body = plain
+                        predicted = false
+                    }
+                }
+                let header = PatchHeader(flags: predicted ? .x86References : [], baseSize: old.count, resultSize: new.count,
+                                         baseSHA256: SHA256.hash(data: old), resultSHA256: SHA256.hash(data: new),
+                                         blockCount: blocks.count)
+                return header.bytes + body
+            }
+        }
+    }
+
+    /// True for an ELF64 little-endian x86-64 file.
+    static func isX86_64ELF(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        bytes.count >= 20 && bytes[0] == 0x7F && bytes[1] == 0x45 && bytes[2] == 0x4C && bytes[3] == 0x46
+            && bytes[4] == 2 && bytes[5] == 1 && bytes[18] == 0x3E && bytes[19] == 0
+    }
+
+    /// Merges blocks into their predecessors (their bytes become extra bytes), shortest copy
+    /// first, until there are no more than the format allows.
+    private static func limitBlockCount(_ blocks: inout [Block], resultSize: Int) {
+        let limit = PatchHeader.maximumBlockCount(resultSize: resultSize)
+        var threshold = 16
+        while blocks.count > limit {
+            var merged: [Block] = []
+            merged.reserveCapacity(blocks.count)
+            for block in blocks {
+                if !merged.isEmpty, block.copy < threshold {
+                    merged[merged.count - 1].extra += block.copy + block.extra
+                } else {
+                    merged.append(block)
+                }
+            }
+            blocks = merged
+            threshold *= 2
+        }
+    }
+
+    private static func encode(blocks: [Block], old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, x86: Bool) -> [UInt8] {
+        let models = Models()
+        var coder = RangeEncoder(reservingCapacity: new.count / 8 + 1024)
+        var oldEnd = 0
+        for block in blocks {
+            models.encodeNumber(UInt64(block.copy), kind: .copy, &coder)
+            models.encodeNumber(UInt64(block.extra), kind: .extra, &coder)
+            models.encodeSigned(Int64(block.oldStart - oldEnd), kind: .seek, &coder)
+            oldEnd = block.oldStart + block.copy
+        }
+        var map: OffsetMap?
+        if x86 {
+            let tables = ReferenceTables(old: old, new: new)
+            tables.encode(&coder, models: models)
+            map = blocks.withUnsafeBufferPointer { OffsetMap($0, tables: tables) }
+        }
+        guard let o = old.baseAddress ?? UnsafePointer(bitPattern: 1), let n = new.baseAddress else {
+            coder.finish()
+            return coder.bytes
+        }
+        var data = DataCoderState()
+        var reference = ReferenceState(map: map)
+        for block in blocks {
+            var p = block.newStart
+            for k in 0..<block.copy {
+                let q = block.oldStart + k
+                let ref = reference.reference(p: p, k: k, q: q, copy: block.copy, old: o, oldCount: old.count,
+                                              prev1: data.prev1, prev2: data.prev2, prev3: data.prev3)
+                let diff = n[p] &- ref
+                let zeroContext = data.zeroContext(p: p, fieldIndex: reference.fieldIndex, oldPrev: q > 0 ? o[q &- 1] : 0)
+                coder.encode(bit: diff == 0 ? 0 : 1, model: Models.diffZeroBase + zeroContext, in: models.table)
+                if diff != 0 {
+                    models.encodeTree(Int(diff), bits: 8, base: Models.diffTreeBase + data.treeContext(fieldIndex: reference.fieldIndex) * 256, &coder)
+                }
+                data.copied(n[p], diff: diff)
+                p += 1
+            }
+            for _ in 0..<block.extra {
+                models.encodeTree(Int(n[p]), bits: 8, base: Models.extraTreeBase + Int(data.prev1) * 256, &coder)
+                data.added(n[p])
+                p += 1
+            }
+        }
+        coder.finish()
+        return coder.bytes
+    }
+}

@@ -1,0 +1,145 @@
+/// The adaptive models of the coded stream and how each kind of value is coded with them.
+///
+/// Layout (model indices): four number coders (copy length, extra length, seek, tables), the diff
+/// byte models, the extra byte models. Decoder and encoder allocate the same table and walk it
+/// the same way; docs/delta-format.md lists the contexts.
+final class Models {
+    /// Which number coder a value uses.
+    enum NumberKind: Int { case copy = 0, extra = 1, seek = 2, table = 3 }
+
+    // Per number kind: a 7-bit tree for the bit length (128), a 3-bit tree per bit length for the
+    // bits below the leading one (65 × 8), and a sign model (1).
+    static let numberStride = 128 + 65 * 8 + 1
+    static let numberBase = 0
+    // Diff bytes: a zero flag in one of 32 + 1024 + 256 contexts, then a value tree in one of 32 contexts.
+    static let diffZeroBase = numberBase + 4 * numberStride
+    static let diffZeroContexts = 32 + 1024 + 256
+    static let diffTreeBase = diffZeroBase + diffZeroContexts
+    static let diffTreeContexts = 32
+    // Extra bytes: a value tree per preceding output byte.
+    static let extraTreeBase = diffTreeBase + diffTreeContexts * 256
+    static let count = extraTreeBase + 256 * 256
+
+    let table: UnsafeMutablePointer<UInt32>
+
+    init() {
+        table = .allocate(capacity: 2 * Self.count)
+        table.initialize(repeating: BitModel.initial, count: 2 * Self.count)
+        // Most copied bytes differ by zero: the zero flags of quiet stretches start almost sure
+        // of it (a long unchanged file costs next to nothing), those inside predicted words or
+        // among recent differences less so.
+        (table + 2 * Self.diffZeroBase).update(repeating: BitModel.likelyZero, count: 2 * 32)
+        (table + 2 * (Self.diffZeroBase + 32)).update(repeating: BitModel.almostSurelyZero, count: 2 * 1024)
+        (table + 2 * (Self.diffZeroBase + 32 + 1024)).update(repeating: BitModel.likelyZero, count: 2 * 256)
+    }
+
+    deinit { table.deallocate() }
+
+    // MARK: - Encoding
+
+    @inline(__always)
+    func encodeTree(_ value: Int, bits: Int, base: Int, _ coder: inout RangeEncoder) {
+        var node = 1
+        var i = bits - 1
+        while i >= 0 {
+            let bit = (value >> i) & 1
+            coder.encode(bit: bit, model: base &+ node, in: table)
+            node = (node << 1) | bit
+            i -= 1
+        }
+    }
+
+    func encodeNumber(_ value: UInt64, kind: NumberKind, _ coder: inout RangeEncoder) {
+        let base = Self.numberBase + kind.rawValue * Self.numberStride
+        let length = value == 0 ? 0 : 64 - value.leadingZeroBitCount
+        encodeTree(length, bits: 7, base: base, &coder)
+        guard length > 1 else { return }
+        let below = length - 1
+        let modelled = min(below, 3)
+        let top = Int(value >> UInt64(below - modelled)) & ((1 << modelled) - 1)
+        encodeTree(top, bits: modelled, base: base + 128 + length * 8, &coder)
+        if below > modelled {
+            coder.encodeDirect(value & ((1 << UInt64(below - modelled)) - 1), count: below - modelled)
+        }
+    }
+
+    func encodeSigned(_ value: Int64, kind: NumberKind, _ coder: inout RangeEncoder) {
+        let signModel = Self.numberBase + kind.rawValue * Self.numberStride + 128 + 65 * 8
+        coder.encode(bit: value < 0 ? 1 : 0, model: signModel, in: table)
+        encodeNumber(value.magnitude, kind: kind, &coder)
+    }
+
+    // MARK: - Decoding
+
+    @inline(__always)
+    func decodeTree(bits: Int, base: Int, _ coder: inout RangeDecoder) -> Int {
+        var node = 1
+        for _ in 0..<bits {
+            node = (node << 1) | coder.decodeBit(model: base &+ node, in: table)
+        }
+        return node &- (1 << bits)
+    }
+
+    func decodeNumber(kind: NumberKind, _ coder: inout RangeDecoder) -> UInt64 {
+        let base = Self.numberBase + kind.rawValue * Self.numberStride
+        let length = decodeTree(bits: 7, base: base, &coder)
+        // Lengths above 64 cannot be written; the decoder reads them as out of range.
+        if length == 0 { return 0 }
+        if length == 1 { return 1 }
+        if length > 64 { return UInt64.max }
+        let below = length - 1
+        let modelled = min(below, 3)
+        var value = UInt64(1 << modelled | decodeTree(bits: modelled, base: base + 128 + length * 8, &coder))
+        if below > modelled {
+            value = (value << UInt64(below - modelled)) | coder.decodeDirect(count: below - modelled)
+        }
+        return value
+    }
+
+    /// A signed number; magnitudes that do not fit an `Int64` decode as `nil`.
+    func decodeSigned(kind: NumberKind, _ coder: inout RangeDecoder) -> Int64? {
+        let signModel = Self.numberBase + kind.rawValue * Self.numberStride + 128 + 65 * 8
+        let negative = coder.decodeBit(model: signModel, in: table) == 1
+        let magnitude = decodeNumber(kind: kind, &coder)
+        guard magnitude <= UInt64(Int64.max) else { return nil }
+        return negative ? -Int64(magnitude) : Int64(magnitude)
+    }
+}
+
+/// The context state of the data section, the same in encoder and decoder.
+struct DataCoderState {
+    var prev1: UInt8 = 0
+    var prev2: UInt8 = 0
+    var prev3: UInt8 = 0
+    /// One bit per recent copied byte, 1 where its difference was not zero, newest lowest.
+    var history: Int = 0
+
+    @inline(__always)
+    func zeroContext(p: Int, fieldIndex: Int, oldPrev: UInt8) -> Int {
+        if fieldIndex != 0 { return (fieldIndex &- 1) << 2 | (history & 3) }
+        // Among recent differences the recent pattern predicts the next; in quiet stretches, the
+        // base's preceding byte (opcodes, field starts) does.
+        if history & 0xFF != 0 { return 32 &+ 1024 &+ ((history & 0x3F) << 2 | (p & 3)) }
+        return 32 &+ (Int(oldPrev) << 2 | (p & 3))
+    }
+
+    @inline(__always)
+    func treeContext(fieldIndex: Int) -> Int {
+        fieldIndex << 1 | (history & 1)
+    }
+
+    @inline(__always)
+    mutating func copied(_ byte: UInt8, diff: UInt8) {
+        prev3 = prev2
+        prev2 = prev1
+        prev1 = byte
+        history = (history << 1 | (diff == 0 ? 0 : 1)) & 0xFF
+    }
+
+    @inline(__always)
+    mutating func added(_ byte: UInt8) {
+        prev3 = prev2
+        prev2 = prev1
+        prev1 = byte
+    }
+}

@@ -1,0 +1,50 @@
+import Delta
+import Integrity
+import Platform
+
+/// `release diff` and `release patch`: the delta format on files named by the user.
+enum DeltaCommands {
+    static func diff(_ arguments: ParsedArguments) throws -> Int32 {
+        guard arguments.positionals.count == 2 else {
+            throw UsageError(message: "Expected two arguments: '<base>' and '<result>'", spec: CommandTree.releaseDiff)
+        }
+        let basePath = arguments.positionals[0], resultPath = arguments.positionals[1]
+        let base = try FileSystem.readInputFile(basePath, maxBytes: InputLimit.deltaFile, what: "a patch's base")
+        let result = try FileSystem.readInputFile(resultPath, maxBytes: InputLimit.deltaFile, what: "a patch's result")
+        let patch = try Delta.makePatch(from: base, to: result)
+        let output = arguments.value("output") ?? resultPath + ".patch"
+        try FileSystem.writeAtomically(output, patch)
+        if arguments.has("json") {
+            try Output.json(["patch": output, "patchSize": "\(patch.count)", "baseSize": "\(base.count)", "resultSize": "\(result.count)"])
+        } else {
+            Output.out("Wrote \(Output.quoted(output)): \(patch.count) bytes turn \(base.count) into \(result.count)")
+        }
+        return ExitCode.success
+    }
+
+    static func patch(_ arguments: ParsedArguments) throws -> Int32 {
+        guard arguments.positionals.count == 2 else {
+            throw UsageError(message: "Expected two arguments: '<base>' and '<patch>'", spec: CommandTree.releasePatch)
+        }
+        guard let output = arguments.value("output") else {
+            throw UsageError(message: "Missing expected option '--output <PATH>'", spec: CommandTree.releasePatch)
+        }
+        let basePath = arguments.positionals[0], patchPath = arguments.positionals[1]
+        let base = try FileSystem.readInputFile(basePath, maxBytes: InputLimit.deltaFile, what: "a patch's base")
+        let patch = try FileSystem.readInputFile(patchPath, maxBytes: InputLimit.deltaFile, what: "a patch")
+        let result: [UInt8]
+        do {
+            result = try Delta.apply(patch, to: base)
+        } catch {
+            throw ReleaseError("Applying \(Output.quoted(patchPath)) to \(Output.quoted(basePath)) failed: \(error)")
+        }
+        try FileSystem.writeAtomically(output, result, mode: 0o755)
+        let digest = SHA256.hash(data: result)
+        if arguments.has("json") {
+            try Output.json(["result": output, "resultSize": "\(result.count)", "sha256": digest.hex])
+        } else {
+            Output.out("Wrote \(Output.quoted(output)): \(result.count) bytes, SHA-256 \(digest.hex) (verified)")
+        }
+        return ExitCode.success
+    }
+}
