@@ -63,7 +63,7 @@ public struct Upgrader: Sendable {
         self.progress = progress
     }
 
-    var store: VersionStore { VersionStore(home: home) }
+    package var store: VersionStore { VersionStore(home: home) }
 
     /// Re-hashes a stored version: its bytes must still match its id (a bad disk, a hand edit).
     /// - Throws: ``StorageError`` for a missing or damaged version.
@@ -355,7 +355,7 @@ public struct Upgrader: Sendable {
         return nil
     }
 
-    func acquireLock() throws -> FileLock {
+    package func acquireLock() throws -> FileLock {
         guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
         let acquired: FileLock?
         do {

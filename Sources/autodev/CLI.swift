@@ -64,6 +64,8 @@ enum CLI {
             return try help(Array(rest))
         case "init":
             return try run(CommandTree.initialize, rest, InitCommand.run)
+        case "doctor":
+            return try run(CommandTree.doctor, rest, DoctorCommand.run)
         case "self-check":
             return try run(CommandTree.selfCheck, rest, SelfCheckCommand.run)
         case "digest":

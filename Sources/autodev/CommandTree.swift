@@ -295,8 +295,17 @@ enum CommandTree {
                   CommandSpec.json],
         subcommands: [superviseUpgrade, superviseRollback, superviseStatus])
 
+    static let doctor = CommandSpec(
+        path: ["doctor"], abstract: "Check everything the home holds; with --repair, restore what is damaged from trusted sources.",
+        discussion: "Checks every stored version against its hash, current and bin/autodev, the journal and its checkpoint, the state files, config.json, the release channel's configuration and trusted metadata (verified against the trusted root), the module store, the modes and owners of the home's files, and the free space; one line per finding says what it means and what --repair would do. Without --repair nothing is changed. --repair restores from, in this order: another copy the home holds with the same hash, the release channel (the version downloaded again by its exact hash through TUF), the last good snapshot of state and configuration, the journal rebuild; what it replaces is kept in <home>/doctor/aside/<time>/. Exit 0 when healthy (with --repair: when everything found was repaired), 1 otherwise.",
+        options: [.init(name: "repair", help: "Repair what is found, keeping what is replaced aside."),
+                  .init(name: "quiet", help: "Print nothing when the home is healthy; only findings (for a timer)."),
+                  .init(name: "rate", value: "BYTES", help: "Hash stored versions at most this many bytes a second (default: unlimited)."),
+                  .init(name: "offline", help: "Do not use the release channel to repair."),
+                  CommandSpec.json, CommandSpec.home])
+
     static let root = CommandSpec(
         path: [], abstract: "A program that upgrades itself safely: verified, journaled, atomic, reversible.",
         options: [.init(name: "version", help: "Show the version.")],
-        subcommands: [initialize, selfUpgrade, update, supervise, agent, modules, selfCheck, digest, release, tuf])
+        subcommands: [initialize, selfUpgrade, doctor, update, supervise, agent, modules, selfCheck, digest, release, tuf])
 }
