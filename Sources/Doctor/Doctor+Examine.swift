@@ -62,8 +62,9 @@ extension Doctor {
 
         // Layout: the home's own directories are directories, never links planted to send its writes elsewhere.
         var brokenDirectories: Set<String> = []
-        for directory in [home.versions, home.state, home.staging, home.logs, home.bin, channelDirectory, channelDirectory + "/metadata",
-                          modulesDirectory, modulesDirectory + "/store", snapshotsDirectory, home.root + "/doctor", asideDirectory] {
+        // The doctor's own directories first: what every other repair keeps aside goes there.
+        for directory in [home.root + "/doctor", asideDirectory, home.versions, home.state, home.staging, home.logs, home.bin, channelDirectory,
+                          channelDirectory + "/metadata", modulesDirectory, modulesDirectory + "/store", snapshotsDirectory] {
             guard let status = try? FileSystem.statusIfPresent(directory, followLinks: false) else { continue }
             if status.kind == .symbolicLink {
                 let target = (try? FileSystem.destinationOfSymbolicLink(directory)) ?? "?"

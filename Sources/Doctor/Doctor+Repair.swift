@@ -105,7 +105,9 @@ extension Doctor {
         }
         switch problem.damage {
         case .layout(let directory):
-            let kept = try aside.move(directory)
+            // The aside directory cannot hold what stands in its own way: that is renamed beside it.
+            let isAsideItself = directory == home.root + "/doctor" || directory == asideDirectory
+            let kept = isAsideItself ? try Self.renameBeside(directory) : try aside.move(directory)
             try FileSystem.createDirectory(directory, mode: directory == home.staging ? 0o700 : 0o755)
             var restored = ""
             if directory == home.state {
@@ -162,11 +164,11 @@ extension Doctor {
             return done("pointed current at version \(expected.short), as the journal says", source: "the journal", keptAs: kept)
 
         case .entryPoint:
+            try requireRealDirectory(home.bin)
             var kept: String?
             if let status = try FileSystem.statusIfPresent(home.entryPoint, followLinks: false) {
                 kept = status.kind == .directory ? try aside.move(home.entryPoint) : try aside.link(home.entryPoint)
             }
-            try FileSystem.createDirectory(home.bin, mode: 0o755)
             try FileSystem.replaceSymbolicLink(home.entryPoint, target: "../current/" + home.programName)
             return done("made it the link to ../current/\(home.programName) again", keptAs: kept)
 
@@ -217,6 +219,7 @@ extension Doctor {
             guard let copy = moduleCopy(named: FileSystem.baseName(of: path), digest: digest) else {
                 return notDone("no other copy with that hash is in the home: build the module again ('modules build NAME')")
             }
+            try requireRealDirectory(FileSystem.parent(of: path))
             let kept = try replaceFile(path, withCopyOf: copy, mode: 0o755, expected: digest, aside: aside)
             return done("restored it from another copy with the same hash", source: copy, keptAs: kept)
 
@@ -293,6 +296,10 @@ extension Doctor {
     private func install(_ id: SHA256Digest, from source: String, aside: Aside) throws -> String? {
         let store = VersionStore(home: home)
         let old = store.metadata(id)
+        // Staging must be a real directory of the home: through a link, the copy would be written elsewhere.
+        guard try FileSystem.status(home.staging, followLinks: false).kind == .directory else {
+            throw StorageError.notADirectory(path: home.staging)
+        }
         let staging = home.staging + "/doctor-\(ProcessControl.id)"
         try FileSystem.removeTree(staging)
         try FileSystem.createDirectory(staging, mode: 0o700)
@@ -332,6 +339,28 @@ extension Doctor {
             try? FileSystem.removeTree(staging)
             throw error
         }
+    }
+
+    /// Throws unless `path` is a real directory (not a link to one): a repair writes into it.
+    func requireRealDirectory(_ path: String) throws {
+        if try FileSystem.statusIfPresent(path, followLinks: false) == nil { try FileSystem.createDirectory(path, mode: 0o755) }
+        guard try FileSystem.status(path, followLinks: false).kind == .directory else {
+            throw StorageError.notADirectory(path: path)
+        }
+    }
+
+    /// Renames `path` to a free name beside it (`<path>.moved-<time>`), atomically and never followed.
+    static func renameBeside(_ path: String) throws(SystemError) -> String {
+        let stamp = WallClock.iso8601(WallClock.now()).filter { $0.isNumber || $0 == "T" }
+        var destination = path + ".moved-" + stamp
+        var counter = 1
+        while try FileSystem.statusIfPresent(destination, followLinks: false) != nil {
+            counter += 1
+            destination = path + ".moved-" + stamp + "-\(counter)"
+        }
+        try FileSystem.rename(path, to: destination)
+        try FileSystem.syncDirectory(FileSystem.parent(of: path))
+        return destination
     }
 
     static func encode(_ metadata: VersionMetadata) throws -> [UInt8] {

@@ -242,3 +242,195 @@ struct DoctorTests {
         try home.expectWorking()
     }
 }
+
+extension DoctorHome {
+    /// `release` and `update` commands run by the binary under test in the harness's directory.
+    func tool(_ arguments: [String]) throws -> Harness.Result {
+        try harness.run(arguments, executable: Harness.binary, directory: harness.root.path)
+    }
+
+    /// A release repository `repo` in the harness's directory, with `artifacts` published as
+    /// 1.0.0, 1.0.1, … for linux-x86_64.
+    func publish(_ artifacts: [String]) throws {
+        #expect(try tool(["release", "init", "--repo", "repo"]).status == 0)
+        for (index, artifact) in artifacts.enumerated() {
+            let added = try tool(["release", "add", "--repo", "repo", "--version", "1.0.\(index)", "--platform", "linux-x86_64", artifact])
+            #expect(added.status == 0, "\(added.stderr)")
+        }
+        #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
+    }
+
+    /// The home follows `url`, trusting the repository's first root, and has checked it once.
+    func follow(_ url: String) throws {
+        let configured = try harness.run(["update", "configure", "--channel", url, "--trusted-root", harness.root.path + "/repo/metadata/1.root.json"])
+        #expect(configured.status == 0, "\(configured.stderr)")
+        let checked = try harness.run(["update", "check"])
+        #expect(checked.status == 0, "\(checked.stdout)\(checked.stderr)")
+    }
+}
+
+@Suite("doctor: the release channel, the module store, and hostile homes")
+struct DoctorChannelTests {
+    @Test("the channel's timestamp.json damaged: kept aside, fetched again and verified against the trusted root")
+    func timestampDamaged() throws {
+        let home = try DoctorHome()
+        defer { home.harness.cleanUp() }
+        try home.publish([])
+        try home.follow("file://" + home.harness.root.path + "/repo")
+        let timestamp = home.home + "/channel/metadata/timestamp.json"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: timestamp))
+        // A changed version number: still JSON, no longer what the timestamp key signed.
+        let text = String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "\"version\":1", with: "\"version\":7")
+        bytes = Data(text.utf8)
+        try bytes.write(to: URL(fileURLWithPath: timestamp))
+        let output = try home.findAndRepair("channel-metadata")
+        #expect(output.contains("fetched again from file://"), "\(output)")
+        #expect(try home.harness.run(["update", "check"]).status == 0)
+        try home.expectWorking()
+    }
+
+    @Test("a stored version whose only good copy is on the release channel: downloaded again by its hash over loopback",
+          .enabled(if: StaticServer.available, "needs python3 for the loopback HTTP server"))
+    func redownload() throws {
+        let home = try DoctorHome()
+        defer { home.harness.cleanUp() }
+        let artifact = try home.harness.candidate("released")
+        try home.publish([artifact])
+        let server = try StaticServer(serving: try home.harness.publicView(of: home.harness.root.path + "/repo"))
+        defer { server.stop() }
+        let upgraded = try home.harness.run(["self-upgrade", "--from-binary", artifact, "--yes"])
+        #expect(upgraded.status == 0, "\(upgraded.stderr)")
+        let released = try home.harness.current()
+        try home.follow(server.url)
+        // No other copy: the file it was installed from is gone, and the doctor runs another binary.
+        try FileManager.default.removeItem(atPath: artifact)
+        try home.flipByte(home.binary(released))
+        let output = try home.findAndRepair("version-damaged")
+        #expect(output.contains("downloaded version \(released.prefix(12)) again from the release channel by its hash, verified through TUF"), "\(output)")
+        #expect(output.contains("(from \"\(server.url)/targets/autodev/1.0.0/linux-x86_64/released\")"), "\(output)")
+        #expect(try home.harness.current() == released)
+        try home.expectWorking()
+    }
+
+    @Test("a stored version with no good copy anywhere: reported, not repaired, exit 1, nothing deleted")
+    func noCopy() throws {
+        let home = try DoctorHome()
+        defer { home.harness.cleanUp() }
+        try FileManager.default.removeItem(atPath: home.harness.root.path + "/second")
+        try home.flipByte(home.binary(home.previous))
+        let damaged = try Data(contentsOf: URL(fileURLWithPath: home.binary(home.previous)))
+        let repaired = try home.doctor(["--repair"])
+        #expect(repaired.status == 1, "\(repaired.stdout)")
+        #expect(repaired.stdout.contains("not repaired: no trusted copy of version \(home.previous.prefix(12)) was found"), "\(repaired.stdout)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: home.binary(home.previous))) == damaged)
+    }
+
+    @Test("a module store entry damaged: restored from the copy in the home's build directory")
+    func moduleEntry() throws {
+        let home = try DoctorHome()
+        defer { home.harness.cleanUp() }
+        let program = Data("#!/bin/sh\necho module\n".utf8)
+        let digest = SHA256.hash(data: Array(program)).hex
+        for directory in [home.home + "/modules/store/" + digest, home.home + "/build/release"] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try program.write(to: URL(fileURLWithPath: directory + "/counter-module"))
+        }
+        let entry = home.home + "/modules/store/" + digest + "/counter-module"
+        chmod(entry, 0o755)
+        #expect(try home.doctor().status == 0)
+        try home.flipByte(entry, at: 3)
+        try home.findAndRepair("module")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: entry)) == program)
+        try home.expectWorking()
+    }
+
+    /// Attacks on the doctor itself: each plants something in the home; the doctor must not
+    /// hang, must write nothing outside the home (the outside directory is unchanged), must
+    /// repair the home, and everything must work afterwards.
+    @Test("hostile homes: planted links, a FIFO, a huge file, a hard link, another user's file", arguments: DoctorAttack.allCases)
+    func hostile(_ attack: DoctorAttack) throws {
+        let home = try DoctorHome()
+        defer { home.harness.cleanUp() }
+        let outside = home.harness.root.path + "/outside"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try Data("secret\n".utf8).write(to: URL(fileURLWithPath: outside + "/secret"))
+        try attack.plant(home, outside: outside)
+        let listing = { try FileManager.default.subpathsOfDirectory(atPath: outside).sorted().map { name in
+            name + " " + SHA256.hash(data: Array((FileManager.default.contents(atPath: outside + "/" + name)) ?? Data())).hex
+        } }
+        let before = try listing()
+        let (examined, ended) = try home.harness.runBounded(["doctor", "--home", home.home], executable: Harness.binary, seconds: 20)
+        #expect(ended, "doctor did not end: \(attack)")
+        #expect(examined.status == 1)
+        #expect(examined.stdout.contains("✗ \(attack.kind) "), "\(attack): \(examined.stdout)")
+        try home.findAndRepair(attack.kind, keptAside: false)
+        #expect(try listing() == before, "\(attack): the doctor changed something outside the home")
+        try home.expectWorking()
+    }
+}
+
+/// What a hostile user plants in a home before the doctor runs.
+enum DoctorAttack: String, CaseIterable, CustomTestStringConvertible {
+    case stateDirectoryLink, doctorDirectoryLink, asideDirectoryLink, stagingLink, entryPointLink, versionLink,
+         stateFIFO, hugeState, configurationHardLink, foreignOwner, channelLink, journalLink
+
+    var testDescription: String { rawValue }
+
+    /// The finding it must cause.
+    var kind: String {
+        switch self {
+        case .stateDirectoryLink, .doctorDirectoryLink, .asideDirectoryLink, .stagingLink, .channelLink: "layout"
+        case .entryPointLink: "entry-point"
+        case .versionLink: "version-damaged"
+        case .stateFIFO, .hugeState: "state"
+        case .configurationHardLink: "configuration"
+        case .foreignOwner: "owner"
+        case .journalLink: "journal"
+        }
+    }
+
+    func plant(_ home: DoctorHome, outside: String) throws {
+        let manager = FileManager.default
+        let state = home.home + "/state/autodev.json"
+        switch self {
+        case .stateDirectoryLink:
+            try manager.moveItem(atPath: home.home + "/state", toPath: outside + "/state")
+            try manager.createSymbolicLink(atPath: home.home + "/state", withDestinationPath: outside + "/state")
+        case .doctorDirectoryLink:
+            try manager.createSymbolicLink(atPath: home.home + "/doctor", withDestinationPath: outside)
+            try Data("garbage".utf8).write(to: URL(fileURLWithPath: state))
+        case .asideDirectoryLink:
+            try manager.createDirectory(atPath: home.home + "/doctor", withIntermediateDirectories: true)
+            try manager.createSymbolicLink(atPath: home.home + "/doctor/aside", withDestinationPath: outside)
+            try Data("garbage".utf8).write(to: URL(fileURLWithPath: state))
+        case .stagingLink:
+            try manager.removeItem(atPath: home.home + "/staging")
+            try manager.createSymbolicLink(atPath: home.home + "/staging", withDestinationPath: outside)
+            try home.flipByte(home.binary(home.current))
+        case .entryPointLink:
+            try manager.removeItem(atPath: home.harness.entry)
+            try manager.createSymbolicLink(atPath: home.harness.entry, withDestinationPath: outside + "/secret")
+        case .versionLink:
+            try manager.removeItem(atPath: home.binary(home.previous))
+            try manager.createSymbolicLink(atPath: home.binary(home.previous), withDestinationPath: outside + "/secret")
+        case .stateFIFO:
+            try manager.removeItem(atPath: state)
+            #expect(mkfifo(state, 0o600) == 0)
+        case .hugeState:
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: state))
+            try handle.truncate(atOffset: 1 << 30)
+            try handle.close()
+        case .configurationHardLink:
+            try Data("{\"historyLimit\": \"many\"}".utf8).write(to: URL(fileURLWithPath: outside + "/config"))
+            try? manager.removeItem(atPath: home.home + "/config.json")
+            #expect(link(outside + "/config", home.home + "/config.json") == 0)
+        case .foreignOwner:
+            #expect(chown(state, 12345, 12345) == 0)
+        case .channelLink:
+            try manager.createSymbolicLink(atPath: home.home + "/channel", withDestinationPath: outside)
+        case .journalLink:
+            try manager.moveItem(atPath: home.home + "/journal", toPath: outside + "/journal")
+            try manager.createSymbolicLink(atPath: home.home + "/journal", withDestinationPath: outside + "/journal")
+        }
+    }
+}
