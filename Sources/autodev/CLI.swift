@@ -135,6 +135,7 @@ enum CLI {
             case "repair": return try run(CommandTree.repair, rest.dropFirst(), RepairCommand.run)
             case "history": return try run(CommandTree.history, rest.dropFirst(), ReportCommands.history)
             case "status": return try run(CommandTree.status, rest.dropFirst(), ReportCommands.status)
+            case "snapshots": return try run(CommandTree.snapshots, rest.dropFirst(), ReportCommands.snapshots)
             default: return try run(CommandTree.selfUpgrade, rest, UpgradeCommand.run)
             }
         default:

@@ -13,6 +13,7 @@ enum CommandTree {
         discussion: "Without --to, the target is the version before the current one in history. The target is checked to be the file that was hashed (its identity, or its hash where that does not match), `current` is flipped, and that checked file is exec'd to confirm itself.",
         options: [.init(name: "to", value: "ID", help: "The version to return to: any unique prefix of its id (at least 7 hex digits)."),
                   .init(name: "test", help: "Rehearse: verify the target from the store and report how long the rollback would take; change nothing."),
+                  .init(name: "restore-state", help: "Also return the configuration and state to the snapshot taken when the target version was last running (the state being replaced is snapshotted first)."),
                   CommandSpec.yes, CommandSpec.json, CommandSpec.home])
 
     static let repair = CommandSpec(
@@ -26,6 +27,11 @@ enum CommandTree {
         options: [.init(name: "limit", value: "N", help: "Show the newest N rows (default 20; with --json, all)."),
                   .init(name: "all", help: "Show every row."),
                   CommandSpec.json, CommandSpec.home])
+
+    static let snapshots = CommandSpec(
+        path: ["self-upgrade", "snapshots"], abstract: "List the snapshots of configuration and state that version changes took.",
+        discussion: "Every transaction that changes the version first snapshots config.json, state/*.json, the channel's configuration and trusted root as they were, content-addressed in <home>/snapshots (unchanged files are stored once; an unchanged state adds nothing). The newest 5 are kept, and always the newest of the current and the previous version. 'self-upgrade rollback --restore-state' returns to the one taken when the target was last running; 'doctor --repair' restores a damaged file from the newest good copy.",
+        options: [CommandSpec.json, CommandSpec.home])
 
     static let status = CommandSpec(
         path: ["self-upgrade", "status"], abstract: "Show the current version, the store and any unfinished transaction.",
@@ -41,7 +47,7 @@ enum CommandTree {
                   .init(name: "verify-state", help: "Make the candidate read and migrate a copy of the current state and prove the round trip."),
                   .init(name: "timeout", value: "SECONDS", help: "Wall-clock limit of the verification run (default from config.json: 30)."),
                   CommandSpec.yes, CommandSpec.json, CommandSpec.home],
-        subcommands: [rollback, history, status, repair])
+        subcommands: [rollback, history, status, snapshots, repair])
 
     static let selfCheck = CommandSpec(
         path: ["self-check"], abstract: "Verification mode: report version and protocol, run smoke checks.",

@@ -154,7 +154,8 @@ enum RollbackCommand {
         // No state is saved before the exec: the journal's open rollback already says one is in
         // flight, and a pending marker in the state would cost two fsyncs on its critical path.
         // The target counts it in the state once it has confirmed (after the commit).
-        let options = Upgrader.UpgradeOptions()
+        var options = Upgrader.UpgradeOptions()
+        options.restoresState = arguments.has("restore-state")
         _ = try session.upgrader.rollback(to: try arguments.value("to").map(session.upgrader.resolveVersion(prefix:)), options: options)
         return ExitCode.failure // not reached: the rollback continues in the target version
     }
@@ -200,6 +201,28 @@ enum ReportCommands {
                 ["\(skipped + index + 1)", row.short + (row.current ? " *" : row.present ? "" : " (missing)"), Output.escaped(row.version ?? "?", keepingNewlines: false), row.since, row.via, Output.escaped(row.source ?? "", keepingNewlines: false)]
             }))
         }
+        return ExitCode.success
+    }
+
+    static func snapshots(_ arguments: ParsedArguments) throws -> Int32 {
+        let (session, code) = try Session.begin(arguments, readOnly: true)
+        guard let session else { return code }
+        let snapshots = session.upgrader.snapshots()
+        if session.json {
+            try Output.json(snapshots)
+            return ExitCode.success
+        }
+        guard !snapshots.isEmpty else {
+            Output.out("No snapshots yet in \(session.home.root)/snapshots: the next upgrade or rollback takes the first.")
+            return ExitCode.success
+        }
+        let status = try session.upgrader.status()
+        Output.out(Output.table(["#", "TAKEN", "RUNNING", "TRANSACTION", "FILES"], snapshots.map { snapshot in
+            let version = snapshot.version.map { id in
+                id.short + (id.hex == status.current?.id ? " (current)" : id.hex == status.previous?.id ? " (previous)" : "")
+            } ?? "none"
+            return ["\(snapshot.sequence)", WallClock.iso8601(snapshot.time), version, snapshot.transaction, snapshot.files.keys.sorted().joined(separator: " ")]
+        }))
         return ExitCode.success
     }
 

@@ -434,3 +434,80 @@ enum DoctorAttack: String, CaseIterable, CustomTestStringConvertible {
         }
     }
 }
+
+@Suite("Snapshots of configuration and state, and rollback --restore-state")
+struct SnapshotCommandTests {
+    func notes(_ home: DoctorHome) throws -> String {
+        try String(contentsOfFile: home.home + "/state/notes.json", encoding: .utf8)
+    }
+
+    func writeNotes(_ home: DoctorHome, _ text: String) throws {
+        try "{\"schema\":1}\n{\"note\":\"\(text)\"}\n".write(toFile: home.home + "/state/notes.json", atomically: true, encoding: .utf8)
+    }
+
+    @Test("a default rollback leaves the state; --restore-state returns it to the snapshot taken when the target last ran")
+    func restoreState() throws {
+        let home = try DoctorHome()
+        defer { home.harness.cleanUp() }
+        try writeNotes(home, "written under the third version")
+        #expect(try home.harness.run(["self-upgrade", "rollback", "--yes"]).status == 0)
+        #expect(try home.harness.current() == home.previous)
+        #expect(try notes(home).contains("written under the third version"), "a default rollback changed the state")
+        try writeNotes(home, "written under the second version")
+        let listed = try home.harness.run(["self-upgrade", "snapshots", "--json"])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        let snapshots = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+        #expect(snapshots.last?["version"] as? String == home.current)
+        #expect((snapshots.last?["files"] as? [String: String])?["state/notes.json"] != nil)
+
+        let restored = try home.harness.run(["self-upgrade", "rollback", "--restore-state", "--to", String(home.current.prefix(12)), "--yes"])
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(try home.harness.current() == home.current)
+        #expect(try notes(home).contains("written under the third version"))
+        // What it replaced is in the snapshot that rollback took first.
+        let after = try #require(try JSONSerialization.jsonObject(with: Data(try home.harness.run(["self-upgrade", "snapshots", "--json"]).stdout.utf8)) as? [[String: Any]])
+        let taken = try #require(after.last)
+        #expect(taken["version"] as? String == home.previous)
+        let digest = try #require((taken["files"] as? [String: String])?["state/notes.json"])
+        #expect(try String(contentsOfFile: home.home + "/snapshots/objects/" + digest, encoding: .utf8).contains("written under the second version"))
+        let table = try home.harness.run(["self-upgrade", "snapshots"])
+        #expect(table.stdout.contains("(previous)") && table.stdout.contains("state/notes.json"), "\(table.stdout)")
+    }
+
+    @Test("--restore-state with no snapshot of the target: refused, exit 1, nothing changed")
+    func noSnapshot() throws {
+        let home = try DoctorHome()
+        defer { home.harness.cleanUp() }
+        try FileManager.default.removeItem(atPath: home.home + "/snapshots")
+        let before = try home.tree()
+        let refused = try home.harness.run(["self-upgrade", "rollback", "--restore-state", "--yes"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("No snapshot of the configuration and state taken while version \(home.previous.prefix(12)) was running"), "\(refused.stderr)")
+        // The lock file records the pid of its last holder, as after any command that takes it.
+        var after = try home.tree()
+        after["lock"] = before["lock"]
+        #expect(after == before)
+    }
+
+    @Test("the configuration garbage and the channel's root.json damaged: restored from the last good snapshot")
+    func fromSnapshot() throws {
+        let home = try DoctorHome()
+        defer { home.harness.cleanUp() }
+        try home.publish([])
+        try home.follow("file://" + home.harness.root.path + "/repo")
+        // A version change snapshots the channel's trusted root with the rest.
+        #expect(try home.harness.run(["self-upgrade", "rollback", "--yes"]).status == 0)
+        let root = home.home + "/channel/metadata/root.json"
+        let good = try Data(contentsOf: URL(fileURLWithPath: root))
+        let config = try Data(contentsOf: URL(fileURLWithPath: home.home + "/config.json"))
+        try Data(String(decoding: good, as: UTF8.self).replacingOccurrences(of: "\"root\"", with: "\"rooT\"").utf8).write(to: URL(fileURLWithPath: root))
+        try Data("[]".utf8).write(to: URL(fileURLWithPath: home.home + "/config.json"))
+        let output = try home.findAndRepair("channel-metadata")
+        #expect(output.contains("✓ configuration config.json: restored it from snapshot"), "\(output)")
+        #expect(output.contains("restored the trusted root from snapshot"), "\(output)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: root)) == good)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: home.home + "/config.json")) == config)
+        #expect(try home.harness.run(["update", "check"]).status == 0)
+        try home.expectWorking()
+    }
+}
