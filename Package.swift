@@ -86,6 +86,7 @@ let package = Package(
         .testTarget(name: "TUFTests", dependencies: ["TUF", "Integrity", "Platform", "TestSupport"], exclude: ["repository_server.py"]),
         .testTarget(name: "ReleaseChannelTests", dependencies: ["ReleaseChannel", "TUF", "Integrity", "Platform", "TestSupport"], exclude: ["python_tuf_release.py"]),
         .testTarget(name: "ModulesTests", dependencies: ["Modules", "CounterModule", "Platform", "TestSupport"]),
+        .testTarget(name: "DoctorTests", dependencies: ["Doctor", "SelfUpgrade", "Storage", "Platform", "Integrity"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Platform", "Integrity", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

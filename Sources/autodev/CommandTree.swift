@@ -106,6 +106,7 @@ enum CommandTree {
                   .init(name: "test-filter", value: "REGEX", help: "The tests each proposal must pass (default: all but EndToEndTests)."),
                   .init(name: "updates", value: "POLICY", help: "When the home follows a release channel, between proposals: manual (report a new release; the default), critical (install critical releases) or all (install every newer release)."),
                   .init(name: "update-interval", value: "SECONDS", help: "Time between background update checks, jittered by 10 % (default 1800; 0 checks before every proposal)."),
+                  .init(name: "integrity-rate", value: "BYTES", help: "Between proposals, re-hash the stored versions at most this many bytes a second and report a damaged one (default 1048576; 0: never)."),
                   CommandSpec.json, CommandSpec.home],
         subcommands: [agentStatus])
 

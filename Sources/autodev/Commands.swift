@@ -1,3 +1,4 @@
+import Doctor
 import FoundationEssentials
 import Integrity
 import Platform
@@ -233,10 +234,12 @@ enum ReportCommands {
         // What the last update check (by hand or in the background) found, if the home follows a channel.
         let running = status.current?.version.flatMap(SemanticVersion.init) ?? SemanticVersion(autodevVersion)!
         let available = (try? UpdateChannel.load(home: session.home.root))?.availableUpdate(newerThan: running)
+        // What the last integrity check (the agent's background check, a timer's 'doctor --quiet') found.
+        let integrity = IntegrityNotice.read(homeDirectory: session.home.root)
         if session.json {
             try Output.json(StatusReport(status: status, updateAvailable: available.map {
                 StatusReport.Update(version: $0.version.description, critical: $0.critical)
-            }))
+            }, integrity: integrity.isEmpty ? nil : integrity))
         } else {
             Output.out("Home:      \(status.home)")
             Output.out("Current:   \(status.current.map { "\(Output.escaped($0.version ?? "?", keepingNewlines: false)) (\($0.short))" } ?? "none")")
@@ -250,8 +253,11 @@ enum ReportCommands {
                 Output.out("Update:    update available: \(available.version)" + (available.critical ? " (critical)" : "") + "; run 'autodev update apply'")
             }
             for warning in status.warnings { Output.out("Warning:   \(warning)") }
+            for problem in integrity {
+                Output.out("Integrity: \(Output.escaped(problem, keepingNewlines: false)); run 'autodev doctor --repair'")
+            }
         }
-        return status.warnings.isEmpty ? ExitCode.success : ExitCode.failure
+        return status.warnings.isEmpty && integrity.isEmpty ? ExitCode.success : ExitCode.failure
     }
 
     /// The store's status, and the update the last check found (`updateAvailable`, absent when none).
@@ -262,13 +268,16 @@ enum ReportCommands {
         }
         var status: Upgrader.Status
         var updateAvailable: Update?
+        /// What the last integrity check found (absent when nothing).
+        var integrity: [String]?
 
-        enum Keys: String, CodingKey { case updateAvailable }
+        enum Keys: String, CodingKey { case updateAvailable, integrity }
 
         func encode(to encoder: any Encoder) throws {
             try status.encode(to: encoder)
             var container = encoder.container(keyedBy: Keys.self)
             try container.encodeIfPresent(updateAvailable, forKey: .updateAvailable)
+            try container.encodeIfPresent(integrity, forKey: .integrity)
         }
     }
 }

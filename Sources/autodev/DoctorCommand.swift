@@ -14,6 +14,8 @@ enum DoctorCommand {
         let quiet = arguments.has("quiet")
         guard arguments.has("repair") else {
             let examination = try doctor.examine()
+            // A timer's examination keeps what it found for 'self-upgrade status', as a background check does.
+            if quiet { try IntegrityNotice.record(examination.findings, homeDirectory: home.root) }
             if json {
                 try Output.json(examination)
             } else if !(quiet && examination.isHealthy) {
@@ -22,6 +24,9 @@ enum DoctorCommand {
             return examination.isHealthy ? ExitCode.success : ExitCode.failure
         }
         let report = try doctor.repair()
+        if quiet || !IntegrityNotice.read(homeDirectory: home.root).isEmpty {
+            try IntegrityNotice.record(report.after.findings, homeDirectory: home.root)
+        }
         if json {
             try Output.json(report)
         } else if !(quiet && report.before.isHealthy) {

@@ -511,3 +511,28 @@ struct SnapshotCommandTests {
         try home.expectWorking()
     }
 }
+
+@Suite("doctor --quiet for a timer: findings kept for self-upgrade status")
+struct DoctorMonitoringTests {
+    @Test("a damaged version found by 'doctor --quiet --rate' shows in status until repaired")
+    func statusLine() throws {
+        let home = try DoctorHome()
+        defer { home.harness.cleanUp() }
+        let quiet = try home.doctor(["--quiet", "--rate", "67108864"])
+        #expect(quiet.status == 0 && quiet.stdout.isEmpty, "\(quiet.stdout)")
+        try home.flipByte(home.binary(home.kept))
+        let found = try home.doctor(["--quiet", "--rate", "67108864"])
+        #expect(found.status == 1)
+        #expect(found.stdout.hasPrefix("✗ version-damaged versions/\(home.kept)/autodev"), "\(found.stdout)")
+        let status = try home.harness.run(["self-upgrade", "status"])
+        #expect(status.status == 1)
+        #expect(status.stdout.contains("Integrity: version-damaged versions/\(home.kept)/autodev: version \(home.kept.prefix(12)) (kept) now hashes to"), "\(status.stdout)")
+        #expect(status.stdout.contains("run 'autodev doctor --repair'"))
+        let json = try home.harness.json(try home.harness.run(["self-upgrade", "status", "--json"]).stdout)
+        #expect((json["integrity"] as? [String])?.count == 1)
+        #expect(try home.doctor(["--repair"]).status == 0)
+        let after = try home.harness.run(["self-upgrade", "status"])
+        #expect(after.status == 0 && !after.stdout.contains("Integrity:"), "\(after.stdout)")
+        #expect(try home.doctor(["--rate", "12"]).status == 64)
+    }
+}
