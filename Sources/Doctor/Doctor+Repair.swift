@@ -174,14 +174,14 @@ extension Doctor {
 
         case .state(let path):
             if let restored = try restoreFromSnapshot(paths: [path], aside: aside).first {
-                return done("restored it from snapshot \(restored.snapshot)", source: "snapshot \(restored.snapshot)", keptAs: restored.keptAs)
+                return done("restored it from snapshot \(restored.snapshot)", source: "snapshots/\(restored.snapshot).json", keptAs: restored.keptAs)
             }
             let kept = try aside.move(path)
             return done("kept it aside; no snapshot holds a good copy, so the program starts from a fresh state", keptAs: kept)
 
         case .configuration:
             if let restored = try restoreFromSnapshot(paths: [home.configuration], aside: aside).first {
-                return done("restored it from snapshot \(restored.snapshot)", source: "snapshot \(restored.snapshot)", keptAs: restored.keptAs)
+                return done("restored it from snapshot \(restored.snapshot)", source: "snapshots/\(restored.snapshot).json", keptAs: restored.keptAs)
             }
             let kept = try aside.move(home.configuration)
             return done("kept it aside; no snapshot holds a good copy, so the defaults apply", keptAs: kept)
@@ -189,7 +189,7 @@ extension Doctor {
         case .channelConfiguration:
             let path = channelDirectory + "/config.json"
             if let restored = try restoreFromSnapshot(paths: [path], aside: aside).first {
-                return done("restored it from snapshot \(restored.snapshot)", source: "snapshot \(restored.snapshot)", keptAs: restored.keptAs)
+                return done("restored it from snapshot \(restored.snapshot)", source: "snapshots/\(restored.snapshot).json", keptAs: restored.keptAs)
             }
             return notDone("no snapshot holds a good copy: run 'update configure' again")
 
@@ -198,7 +198,7 @@ extension Doctor {
             if role == "root" {
                 if let restored = try restoreFromSnapshot(paths: [path], aside: aside).first {
                     return done("restored the trusted root from snapshot \(restored.snapshot) (it verifies with its own keys; the next check walks to any newer root)",
-                                source: "snapshot \(restored.snapshot)", keptAs: restored.keptAs)
+                                source: "snapshots/\(restored.snapshot).json", keptAs: restored.keptAs)
                 }
                 return notDone("no snapshot holds a trusted root that verifies: run 'update configure' again with the root obtained out of band")
             }

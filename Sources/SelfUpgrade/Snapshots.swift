@@ -36,7 +36,7 @@ public struct StateSnapshot: Sendable, Codable, Equatable {
 ///
 /// The newest ``keep`` snapshots are kept, and always the newest of the version current and of
 /// the previous one (what a rollback with `restoresState` needs); others are removed with the
-/// content no kept snapshot names.
+/// content no kept snapshot names, in batches: once twice ``keep`` manifests are there.
 package struct SnapshotStore: Sendable {
     package let home: Home
     /// How many of the newest snapshots are kept besides those current and previous need.
@@ -67,14 +67,16 @@ package struct SnapshotStore: Sendable {
             files[path] = digest
             contents[digest] = bytes
         }
-        let existing = list()
-        if let newest = existing.last, newest.files == files, newest.version?.digest == version { return newest }
+        // Only the newest manifest is read here: the others are read when pruning is due.
+        let names = manifestNames()
+        let newest = names.reversed().lazy.compactMap { self.read($0) }.first
+        if let newest, newest.files == files, newest.version?.digest == version { return newest }
         try ownDirectory(directory)
         try ownDirectory(objects)
         for (digest, bytes) in contents where try FileSystem.statusIfPresent(objects + "/" + digest, followLinks: false) == nil {
             try FileSystem.replaceWithoutSync(objects + "/" + digest, bytes, mode: 0o600)
         }
-        let sequence = (existing.last?.sequence ?? 0) + 1
+        let sequence = (newest?.sequence ?? 0) + 1
         let number = String(sequence)
         let name = String(repeating: "0", count: max(0, 8 - number.count)) + number + "-" + transaction
         let snapshot = StateSnapshot(name: name, sequence: sequence, transaction: transaction, version: version.map(VersionID.init),
@@ -83,7 +85,9 @@ package struct SnapshotStore: Sendable {
         encoder.outputFormatting = [.sortedKeys]
         let manifest = Manifest(format: 1, sequence: sequence, transaction: transaction, version: version?.hex, time: snapshot.time, files: files)
         try FileSystem.replaceWithoutSync(directory + "/" + name + ".json", Array(try encoder.encode(manifest)) + [10], mode: 0o600)
-        prune(existing + [snapshot], retaining: retaining)
+        // Pruned in batches (when twice as many as kept are there), so most snapshots read no
+        // other manifest.
+        if names.count + 1 > 2 * Self.keep { prune(list(), retaining: retaining) }
         return snapshot
     }
 
@@ -104,15 +108,23 @@ package struct SnapshotStore: Sendable {
 
     /// Every readable snapshot, oldest first (a torn or foreign manifest is skipped).
     package func list() -> [StateSnapshot] {
+        manifestNames().compactMap(read).sorted { $0.sequence < $1.sequence }
+    }
+
+    /// The manifests' file names, in the order they were taken (the sequence leads the name).
+    private func manifestNames() -> [String] {
         guard (try? FileSystem.statusIfPresent(directory, followLinks: false))?.kind == .directory,
               let names = try? FileSystem.contentsOfDirectory(directory) else { return [] }
-        return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.compactMap { name in
-            guard let bytes = try? FileSystem.readOwnFile(directory + "/" + name, maxBytes: 1 << 20),
-                  let manifest = try? JSONDecoder().decode(Manifest.self, from: Data(bytes)), manifest.format == 1 else { return nil }
-            let version = manifest.version.flatMap(SHA256Digest.init(hex:)).map(VersionID.init)
-            return StateSnapshot(name: String(name.dropLast(5)), sequence: manifest.sequence, transaction: manifest.transaction,
-                                 version: version, time: manifest.time, files: manifest.files)
-        }.sorted { $0.sequence < $1.sequence }
+        return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.sorted()
+    }
+
+    /// One manifest, or nil when it is torn, foreign or not a regular file.
+    private func read(_ name: String) -> StateSnapshot? {
+        guard let bytes = try? FileSystem.readOwnFile(directory + "/" + name, maxBytes: 1 << 20),
+              let manifest = try? JSONDecoder().decode(Manifest.self, from: Data(bytes)), manifest.format == 1 else { return nil }
+        let version = manifest.version.flatMap(SHA256Digest.init(hex:)).map(VersionID.init)
+        return StateSnapshot(name: String(name.dropLast(5)), sequence: manifest.sequence, transaction: manifest.transaction,
+                             version: version, time: manifest.time, files: manifest.files)
     }
 
     /// The newest snapshot taken while `version` was running.

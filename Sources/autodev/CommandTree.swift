@@ -30,7 +30,7 @@ enum CommandTree {
 
     static let snapshots = CommandSpec(
         path: ["self-upgrade", "snapshots"], abstract: "List the snapshots of configuration and state that version changes took.",
-        discussion: "Every transaction that changes the version first snapshots config.json, state/*.json, the channel's configuration and trusted root as they were, content-addressed in <home>/snapshots (unchanged files are stored once; an unchanged state adds nothing). The newest 5 are kept, and always the newest of the current and the previous version. 'self-upgrade rollback --restore-state' returns to the one taken when the target was last running; 'doctor --repair' restores a damaged file from the newest good copy.",
+        discussion: "Every transaction that changes the version first snapshots config.json, state/*.json, the channel's configuration and trusted root as they were, content-addressed in <home>/snapshots (unchanged files are stored once; an unchanged state adds nothing). The newest 5 are kept, and always the newest of the current and the previous version (older ones are removed in batches, once 10 are there). 'self-upgrade rollback --restore-state' returns to the one taken when the target was last running; 'doctor --repair' restores a damaged file from the newest good copy.",
         options: [CommandSpec.json, CommandSpec.home])
 
     static let status = CommandSpec(

@@ -43,7 +43,7 @@ struct SnapshotTests {
         #expect(store.contents(of: "state/app.json", in: first) == Array("{\"schema\":1}\n{\"value\":\"one\"}\n".utf8))
     }
 
-    @Test("the newest five are kept, and always the newest of each retained version; unreferenced content goes")
+    @Test("pruned once twice five are there, to the newest five and the newest of each retained version; unreferenced content goes")
     func pruned() throws {
         let home = try home()
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -52,15 +52,18 @@ struct SnapshotTests {
         let new = SHA256.hash(data: Array("new".utf8))
         try write(home, state: "0")
         let retained = try store.take(version: old, transaction: "tx-old", retaining: [old])
-        for index in 1...8 {
+        for index in 1...9 {
             try write(home, state: "\(index)")
             try store.take(version: new, transaction: "tx-\(index)", retaining: [old, new])
         }
+        #expect(store.list().count == 10, "pruned before twice five were there")
+        try write(home, state: "10")
+        try store.take(version: new, transaction: "tx-10", retaining: [old, new])
         let kept = store.list()
         #expect(kept.count == 6)
         #expect(kept.first == retained)
         #expect(store.newest(for: old) == retained)
-        #expect(kept.suffix(5).map(\.sequence) == [5, 6, 7, 8, 9])
+        #expect(kept.suffix(5).map(\.sequence) == [7, 8, 9, 10, 11])
         // Content of the removed snapshots is gone; that of the kept ones is intact.
         #expect(entries(store.directory + "/objects").count == 7)
         for snapshot in kept { #expect(store.contents(of: "state/app.json", in: snapshot) != nil) }
