@@ -119,7 +119,7 @@ extension Doctor {
             if let refusal = journal.checkpointRefusal {
                 add(.journalCheckpoint, .journalCheckpoint, home.journal,
                     "its checkpoint was refused (\(refusal)); commands read the records it stands for from the archive in \(relative(journal.archive)), which costs more",
-                    "write a new checkpoint from the records read")
+                    "archive the active journal (its refused line with it) and start it again from a new checkpoint of the records read")
             }
             if let open = ledger?.openTransaction {
                 add(.interruptedTransaction, .interruptedTransaction, home.journal,

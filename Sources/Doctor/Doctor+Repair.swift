@@ -224,7 +224,12 @@ extension Doctor {
             return done("restored it from another copy with the same hash", source: copy, keptAs: kept)
 
         case .journalCheckpoint:
-            return notDone("nothing is lost (its records are read from the archive); the next checkpoint, written after a commit, replaces it")
+            let kept = try aside.link(home.journal)
+            guard try upgrader.checkpointNow() else {
+                return notDone("no checkpoint can be written now (a transaction is open, or a stored version predates checkpoints); nothing is lost: its records are read from the archive, and the next checkpoint after a commit replaces it")
+            }
+            return done("started the journal again from a new checkpoint of the records read (the records after the refused line archived in journal.d)",
+                        keptAs: kept)
 
         case .interruptedTransaction:
             let notes = try upgrader.recover()

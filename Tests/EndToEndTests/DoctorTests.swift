@@ -15,9 +15,11 @@ struct DoctorHome {
     var current: String { ids[2] }
     var home: String { harness.home }
 
-    init() throws {
+    /// - Parameter configuration: written as the home's config.json before the upgrades.
+    init(configuration: String? = nil) throws {
         harness = try Harness()
         _ = try harness.initialize()
+        if let configuration { try configuration.write(toFile: harness.home + "/config.json", atomically: true, encoding: .utf8) }
         var ids = [try harness.current()]
         for name in ["second", "third"] {
             let upgraded = try harness.run(["self-upgrade", "--from-binary", try harness.candidate(name), "--yes"])
@@ -226,6 +228,29 @@ struct DoctorTests {
         let output = try home.findAndRepair("journal", keptAside: false)
         #expect(output.contains("rebuilt the journal from 3 stored version(s)"), "\(output)")
         #expect(try home.harness.current() == home.current)
+        try home.expectWorking()
+    }
+
+    @Test("the journal's checkpoint damaged, alone or followed by records: a new checkpoint, no history lost",
+          arguments: [false, true])
+    func checkpoint(followedByRecords: Bool) throws {
+        let home = try DoctorHome(configuration: "{\"journalCheckpointRecords\": 4}\n")
+        defer { home.harness.cleanUp() }
+        if followedByRecords {
+            try "{\"journalCheckpointRecords\": 64}\n".write(toFile: home.home + "/config.json", atomically: true, encoding: .utf8)
+            #expect(try home.harness.run(["self-upgrade", "rollback", "--yes"]).status == 0)
+            try "{\"journalCheckpointRecords\": 4}\n".write(toFile: home.home + "/config.json", atomically: true, encoding: .utf8)
+        }
+        let lines = try home.harness.journalLines()
+        #expect((lines.count > 1) == followedByRecords)
+        #expect(lines.first?.contains("\"kind\":\"checkpoint\"") == true, "no checkpoint was written: \(lines.first ?? "")")
+        let history = try home.harness.run(["self-upgrade", "history", "--json"]).stdout
+        // A changed byte: the line's checksum no longer matches.
+        let damaged = [lines[0].replacingOccurrences(of: "\"kind\":\"checkpoint\"", with: "\"kind\":\"checkpoinT\"")] + lines.dropFirst()
+        try (damaged.joined(separator: "\n") + "\n").write(toFile: home.home + "/journal", atomically: false, encoding: .utf8)
+        try home.findAndRepair("journal-checkpoint")
+        #expect(try home.harness.journalLines().first?.contains("\"kind\":\"checkpoint\"") == true)
+        #expect(try home.harness.run(["self-upgrade", "history", "--json"]).stdout == history)
         try home.expectWorking()
     }
 
