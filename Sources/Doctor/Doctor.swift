@@ -69,6 +69,7 @@ public struct Doctor: Sendable {
 public struct Finding: Sendable, Codable, Equatable, CustomStringConvertible {
     /// The class of damage.
     public struct Kind: Hashable, Sendable, Codable, CustomStringConvertible {
+        /// The kind's name, as printed and in JSON ("version-damaged").
         public let name: String
         init(_ name: String) { self.name = name }
         public var description: String { name }

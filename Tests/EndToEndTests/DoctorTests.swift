@@ -135,6 +135,33 @@ struct DoctorTests {
         #expect(try home.tree() == before)
     }
 
+    @Test("bad input: no installation, a bad rate, an extra argument, a home locked by a transaction; a clear error and nothing changed")
+    func badInput() throws {
+        let home = try DoctorHome()
+        defer { home.harness.cleanUp() }
+        let missing = home.harness.root.path + "/nowhere"
+        let none = try home.harness.run(["doctor", "--home", missing], executable: Harness.binary)
+        #expect(none.status == 1 && none.stderr.contains("No installation at \"\(missing)\""), "\(none.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: missing))
+        for arguments in [["--rate", "0"], ["--rate", "fast"], ["--rate", "9223372036854775808"], ["extra"], ["--bogus"]] {
+            let refused = try home.doctor(arguments)
+            #expect(refused.status == 64, "\(arguments): \(refused.stderr)")
+            #expect(refused.stderr.hasPrefix("Error: "), "\(arguments): \(refused.stderr)")
+        }
+        try home.flipByte(home.binary(home.kept))
+        let before = try home.tree()
+        // A transaction in progress holds the lock: the repair waits for nothing and changes nothing.
+        let fd = open(home.home + "/lock", O_RDWR)
+        defer { close(fd) }
+        #expect(flock(fd, LOCK_EX | LOCK_NB) == 0)
+        let locked = try home.doctor(["--repair"])
+        #expect(locked.status == 1, "\(locked.stdout)")
+        #expect(locked.stderr.contains("Another transaction holds the lock"), "\(locked.stderr)")
+        #expect(try home.tree() == before)
+        flock(fd, LOCK_UN)
+        #expect(try home.doctor(["--repair"]).status == 0)
+    }
+
     @Test("a flipped byte in the current, the previous and a kept binary: each restored from another copy with its hash",
           arguments: [0, 1, 2])
     func flippedByte(which: Int) throws {
@@ -372,7 +399,7 @@ struct DoctorChannelTests {
     /// Attacks on the doctor itself: each plants something in the home; the doctor must not
     /// hang, must write nothing outside the home (the outside directory is unchanged), must
     /// repair the home, and everything must work afterwards.
-    @Test("hostile homes: planted links, a FIFO, a huge file, a hard link, another user's file", arguments: DoctorAttack.allCases)
+    @Test("hostile homes: planted links, a FIFO, a huge file, a hard link, another user's file (14 cases)", arguments: DoctorAttack.allCases)
     func hostile(_ attack: DoctorAttack) throws {
         let home = try DoctorHome()
         defer { home.harness.cleanUp() }
@@ -397,14 +424,15 @@ struct DoctorChannelTests {
 /// What a hostile user plants in a home before the doctor runs.
 enum DoctorAttack: String, CaseIterable, CustomTestStringConvertible {
     case stateDirectoryLink, doctorDirectoryLink, asideDirectoryLink, stagingLink, entryPointLink, versionLink,
-         stateFIFO, hugeState, configurationHardLink, foreignOwner, channelLink, journalLink
+         stateFIFO, hugeState, configurationHardLink, foreignOwner, channelLink, journalLink, snapshotsLink, metadataLink
 
     var testDescription: String { rawValue }
 
     /// The finding it must cause.
     var kind: String {
         switch self {
-        case .stateDirectoryLink, .doctorDirectoryLink, .asideDirectoryLink, .stagingLink, .channelLink: "layout"
+        case .stateDirectoryLink, .doctorDirectoryLink, .asideDirectoryLink, .stagingLink, .channelLink, .snapshotsLink: "layout"
+        case .metadataLink: "version-metadata"
         case .entryPointLink: "entry-point"
         case .versionLink: "version-damaged"
         case .stateFIFO, .hugeState: "state"
@@ -453,6 +481,22 @@ enum DoctorAttack: String, CaseIterable, CustomTestStringConvertible {
             #expect(chown(state, 12345, 12345) == 0)
         case .channelLink:
             try manager.createSymbolicLink(atPath: home.home + "/channel", withDestinationPath: outside)
+        case .snapshotsLink:
+            // The snapshots moved out, a link left: a transaction would write its snapshot outside.
+            try manager.moveItem(atPath: home.home + "/snapshots", toPath: outside + "/snapshots")
+            try manager.createSymbolicLink(atPath: home.home + "/snapshots", withDestinationPath: outside + "/snapshots")
+        case .metadataLink:
+            let metadata = home.home + "/versions/" + home.kept + "/meta.json"
+            try manager.moveItem(atPath: metadata, toPath: outside + "/meta.json")
+            try manager.createSymbolicLink(atPath: metadata, withDestinationPath: outside + "/meta.json")
+        case .snapshotsLink:
+            // The snapshots moved out, a link left: a transaction would write its snapshot outside.
+            try manager.moveItem(atPath: home.home + "/snapshots", toPath: outside + "/snapshots")
+            try manager.createSymbolicLink(atPath: home.home + "/snapshots", withDestinationPath: outside + "/snapshots")
+        case .metadataLink:
+            let metadata = home.home + "/versions/" + home.kept + "/meta.json"
+            try manager.moveItem(atPath: metadata, toPath: outside + "/meta.json")
+            try manager.createSymbolicLink(atPath: metadata, withDestinationPath: outside + "/meta.json")
         case .journalLink:
             try manager.moveItem(atPath: home.home + "/journal", toPath: outside + "/journal")
             try manager.createSymbolicLink(atPath: home.home + "/journal", withDestinationPath: outside + "/journal")
@@ -497,6 +541,22 @@ struct SnapshotCommandTests {
         #expect(try String(contentsOfFile: home.home + "/snapshots/objects/" + digest, encoding: .utf8).contains("written under the second version"))
         let table = try home.harness.run(["self-upgrade", "snapshots"])
         #expect(table.stdout.contains("(previous)") && table.stdout.contains("state/notes.json"), "\(table.stdout)")
+    }
+
+    @Test("snapshots planted as a link out of the home: a rollback works and writes no snapshot through it")
+    func plantedLink() throws {
+        let home = try DoctorHome()
+        defer { home.harness.cleanUp() }
+        let outside = home.harness.root.path + "/outside"
+        try FileManager.default.moveItem(atPath: home.home + "/snapshots", toPath: outside)
+        try FileManager.default.createSymbolicLink(atPath: home.home + "/snapshots", withDestinationPath: outside)
+        let before = try FileManager.default.subpathsOfDirectory(atPath: outside).sorted()
+        try "{\"schema\":1}\n{\"note\":\"changed\"}\n".write(toFile: home.home + "/state/notes.json", atomically: true, encoding: .utf8)
+        let rollback = try home.harness.run(["self-upgrade", "rollback", "--yes"])
+        #expect(rollback.status == 0, "\(rollback.stderr)")
+        #expect(try FileManager.default.subpathsOfDirectory(atPath: outside).sorted() == before)
+        #expect(try home.harness.run(["self-upgrade", "rollback", "--restore-state", "--yes"]).status == 1)
+        #expect(try FileManager.default.subpathsOfDirectory(atPath: outside).sorted() == before)
     }
 
     @Test("--restore-state with no snapshot of the target: refused, exit 1, nothing changed")
