@@ -79,14 +79,17 @@ extension Doctor {
 
         // Permissions and owners.
         let owner = (try? FileSystem.status(home.root))?.owner ?? geteuid()
-        func checkMode(_ path: String, exact: mode_t? = nil, forbidden: mode_t = 0o022, required: mode_t = 0) {
-            guard let status = try? FileSystem.statusIfPresent(path, followLinks: false),
-                  status.kind == .regular || status.kind == .directory else { return }
+        func checkOwner(_ path: String, _ status: FileStatus) {
             if status.owner != owner {
                 add(.owner(path: path, owner: status.owner, expected: owner), .owner, path,
                     "it is owned by user \(status.owner), not by the home's owner (user \(owner)): that user can change what the program runs or reads",
                     geteuid() == 0 ? "give it back to user \(owner)" : "none without root: run 'chown \(owner) \(path)' as root")
             }
+        }
+        func checkMode(_ path: String, exact: mode_t? = nil, forbidden: mode_t = 0o022, required: mode_t = 0) {
+            guard let status = try? FileSystem.statusIfPresent(path, followLinks: false),
+                  status.kind == .regular || status.kind == .directory else { return }
+            checkOwner(path, status)
             let expected = exact ?? ((status.mode & ~forbidden) | required)
             if status.mode & 0o7777 != expected {
                 let what = status.mode & forbidden != 0 ? "other users can change it" : "the program cannot use it as it must"
@@ -102,8 +105,17 @@ extension Doctor {
         for file in [home.journal, home.configuration, home.lock] { checkMode(file, required: 0o600) }
         let stored = brokenDirectories.contains(home.versions) ? [] : ((try? VersionStore(home: home).list()) ?? [])
         for id in stored {
-            checkMode(home.versionDirectory(id), exact: 0o755)
-            checkMode(home.binary(id), exact: 0o555)
+            checkMode(home.versionDirectory(id), required: 0o700)
+            // A stored binary: nobody may write it, its owner must be able to run it (0555 as
+            // staged; a stricter umask's 0500 or 0550 is as good).
+            guard let status = try? FileSystem.statusIfPresent(home.binary(id), followLinks: false), status.kind == .regular else { continue }
+            checkOwner(home.binary(id), status)
+            if status.mode & 0o222 != 0 || status.mode & 0o500 != 0o500 || status.mode & 0o7000 != 0 {
+                add(.permissions(path: home.binary(id), expected: 0o555), .permissions, home.binary(id),
+                    "its mode is \(octal(status.mode)): " + (status.mode & 0o222 != 0 ? "it can be written, so its bytes can change under its id"
+                        : status.mode & 0o7000 != 0 ? "it is setuid, setgid or sticky, which no stored version is" : "its owner cannot run it, so it cannot be restarted into"),
+                    "set its mode to 0555")
+            }
         }
         let stateFiles = brokenDirectories.contains(home.state) ? [] : ((try? FileSystem.contentsOfDirectory(home.state)) ?? [])
             .filter { !$0.hasPrefix(".") }

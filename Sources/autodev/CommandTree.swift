@@ -306,7 +306,7 @@ enum CommandTree {
         path: ["doctor"], abstract: "Check everything the home holds; with --repair, restore what is damaged from trusted sources.",
         discussion: "Checks every stored version against its hash, current and bin/autodev, the journal and its checkpoint, the state files, config.json, the release channel's configuration and trusted metadata (verified against the trusted root), the module store, the modes and owners of the home's files, and the free space; one line per finding says what it means and what --repair would do. Without --repair nothing is changed. --repair restores from, in this order: another copy the home holds with the same hash, the release channel (the version downloaded again by its exact hash through TUF), the last good snapshot of state and configuration, the journal rebuild; what it replaces is kept in <home>/doctor/aside/<time>/. Exit 0 when healthy (with --repair: when everything found was repaired), 1 otherwise.",
         options: [.init(name: "repair", help: "Repair what is found, keeping what is replaced aside."),
-                  .init(name: "quiet", help: "Print nothing when the home is healthy; only findings (for a timer)."),
+                  .init(name: "quiet", help: "Print nothing when the home is healthy, only findings (for a timer); what it finds is kept in <home>/doctor/integrity for 'self-upgrade status', the one file it writes."),
                   .init(name: "rate", value: "BYTES", help: "Hash stored versions at most this many bytes a second (default: unlimited)."),
                   .init(name: "offline", help: "Do not use the release channel to repair."),
                   CommandSpec.json, CommandSpec.home])

@@ -15,7 +15,8 @@ enum DoctorCommand {
         guard arguments.has("repair") else {
             let examination = try doctor.examine()
             // A timer's examination keeps what it found for 'self-upgrade status', as a background check does.
-            if quiet { try IntegrityNotice.record(examination.findings, homeDirectory: home.root) }
+            // Best effort: on a read-only home the findings are still printed and the exit code says so.
+            if quiet { try? IntegrityNotice.record(examination.findings, homeDirectory: home.root) }
             if json {
                 try Output.json(examination)
             } else if !(quiet && examination.isHealthy) {
@@ -25,7 +26,7 @@ enum DoctorCommand {
         }
         let report = try doctor.repair()
         if quiet || !IntegrityNotice.read(homeDirectory: home.root).isEmpty {
-            try IntegrityNotice.record(report.after.findings, homeDirectory: home.root)
+            try? IntegrityNotice.record(report.after.findings, homeDirectory: home.root)
         }
         if json {
             try Output.json(report)
