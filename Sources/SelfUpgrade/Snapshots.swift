@@ -19,6 +19,9 @@ public struct StateSnapshot: Sendable, Codable, Equatable {
     public var time: Double
     /// The files it holds: path relative to the home → SHA-256 of the content.
     public var files: [String: String]
+    /// The snapshot its transaction restored (a rollback with
+    /// ``Upgrader/UpgradeOptions/restoresState``); this one is put back if that transaction is undone.
+    public var restored: String?
 }
 
 /// Snapshots of configuration and state, content-addressed under `<home>/snapshots`:
@@ -52,13 +55,16 @@ package struct SnapshotStore: Sendable {
     // MARK: - Taking
 
     /// Snapshots the configuration and state as they are now, with the running `version`.
-    /// - Parameter retaining: versions whose newest snapshot is never pruned (current, previous).
+    /// - Parameters:
+    ///   - retaining: versions whose newest snapshot is never pruned (current, previous).
+    ///   - restoring: the snapshot the transaction is about to restore: this one is then always
+    ///     written (even when nothing changed), so that an undo of the transaction finds it.
     /// - Returns: the snapshot that holds the current state: the new one, or the newest one when
     ///   nothing changed (then nothing was written).
     /// - Throws: ``SystemError`` or ``StorageError`` when the snapshot directory is not a real
     ///   directory or cannot be written.
     @discardableResult
-    package func take(version: SHA256Digest?, transaction: String, retaining: Set<SHA256Digest>) throws -> StateSnapshot {
+    package func take(version: SHA256Digest?, transaction: String, retaining: Set<SHA256Digest>, restoring: String? = nil) throws -> StateSnapshot {
         var files: [String: String] = [:]
         var contents: [String: [UInt8]] = [:]
         for path in capturedPaths() {
@@ -70,7 +76,7 @@ package struct SnapshotStore: Sendable {
         // Only the newest manifest is read here: the others are read when pruning is due.
         let names = manifestNames()
         let newest = names.reversed().lazy.compactMap { self.read($0) }.first
-        if let newest, newest.files == files, newest.version?.digest == version { return newest }
+        if restoring == nil, let newest, newest.files == files, newest.version?.digest == version { return newest }
         try ownDirectory(directory)
         try ownDirectory(objects)
         for (digest, bytes) in contents where try FileSystem.statusIfPresent(objects + "/" + digest, followLinks: false) == nil {
@@ -80,10 +86,11 @@ package struct SnapshotStore: Sendable {
         let number = String(sequence)
         let name = String(repeating: "0", count: max(0, 8 - number.count)) + number + "-" + transaction
         let snapshot = StateSnapshot(name: name, sequence: sequence, transaction: transaction, version: version.map(VersionID.init),
-                                     time: WallClock.now(), files: files)
+                                     time: WallClock.now(), files: files, restored: restoring)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let manifest = Manifest(format: 1, sequence: sequence, transaction: transaction, version: version?.hex, time: snapshot.time, files: files)
+        let manifest = Manifest(format: 1, sequence: sequence, transaction: transaction, version: version?.hex, time: snapshot.time, files: files,
+                                restored: restoring)
         try FileSystem.replaceWithoutSync(directory + "/" + name + ".json", Array(try encoder.encode(manifest)) + [10], mode: 0o600)
         // Pruned in batches (when twice as many as kept are there), so most snapshots read no
         // other manifest.
@@ -124,7 +131,7 @@ package struct SnapshotStore: Sendable {
               let manifest = try? JSONDecoder().decode(Manifest.self, from: Data(bytes)), manifest.format == 1 else { return nil }
         let version = manifest.version.flatMap(SHA256Digest.init(hex:)).map(VersionID.init)
         return StateSnapshot(name: String(name.dropLast(5)), sequence: manifest.sequence, transaction: manifest.transaction,
-                             version: version, time: manifest.time, files: manifest.files)
+                             version: version, time: manifest.time, files: manifest.files, restored: manifest.restored)
     }
 
     /// The newest snapshot taken while `version` was running.
@@ -164,6 +171,14 @@ package struct SnapshotStore: Sendable {
         return restored.map(\.0)
     }
 
+    /// Undoes a restore: when `transaction` restored a snapshot, the configuration and state
+    /// it replaced (the snapshot it took first) are written back. Best effort: a transaction
+    /// being undone must not fail on it (the snapshots stay for `rollback --restore-state`).
+    package func undoRestore(of transaction: String) {
+        guard let taken = list().last(where: { $0.transaction == transaction && $0.restored != nil }) else { return }
+        _ = try? restore(taken)
+    }
+
     // MARK: - Internals
 
     struct Manifest: Codable {
@@ -173,6 +188,7 @@ package struct SnapshotStore: Sendable {
         var version: String?
         var time: Double
         var files: [String: String]
+        var restored: String?
     }
 
     /// Removes snapshots beyond the newest ``keep`` that no retained version needs, then the

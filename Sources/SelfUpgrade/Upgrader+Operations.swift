@@ -187,10 +187,9 @@ extension Upgrader {
         // never stops a transaction (a rollback must work on a full disk), but one that restores
         // state needs it, to undo the restore.
         let retained: Set<SHA256Digest> = Set([ledger.current, ledger.previous].compactMap { $0 })
-        var taken: StateSnapshot?
         if operation != .dryRun {
             do {
-                taken = try snapshots.take(version: from, transaction: context.transaction, retaining: retained)
+                try snapshots.take(version: from, transaction: context.transaction, retaining: retained, restoring: restoring?.name)
             } catch where restoring != nil {
                 throw UpgradeError(wrapping: error)
             } catch {}
@@ -218,7 +217,7 @@ extension Upgrader {
             } catch {
                 released = false
                 try? lock.descriptor.setCloseOnExec(true)
-                if restoring != nil, let taken { _ = try? snapshots.restore(taken) }
+                if restoring != nil { snapshots.undoRestore(of: context.transaction) }
                 let failures = context.abort(undoing: plan, reason: "restart: \(error)")
                 guard failures.isEmpty else { throw UpgradeError.undoFailed(cause: "restart: \(error)", failures: failures) }
                 throw error

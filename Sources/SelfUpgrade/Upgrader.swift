@@ -275,6 +275,8 @@ public struct Upgrader: Sendable {
         if let from = record.from, try home.currentVersion() != from, store.contains(from) {
             try home.setCurrent(from)
         }
+        // A rollback that restored the target's state: the state it replaced comes back with `from`.
+        SnapshotStore(home: home).undoRestore(of: record.id)
         try journal.append(JournalRecord(.abort(transaction: record.id, reason: reason)))
     }
 

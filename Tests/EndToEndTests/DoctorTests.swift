@@ -559,6 +559,21 @@ struct SnapshotCommandTests {
         #expect(try FileManager.default.subpathsOfDirectory(atPath: outside).sorted() == before)
     }
 
+    @Test("--restore-state whose target fails its confirmation: the old version comes back with the state it had")
+    func restoreUndone() throws {
+        let home = try DoctorHome()
+        defer { home.harness.cleanUp() }
+        try writeNotes(home, "written under the third version")
+        #expect(try home.harness.run(["self-upgrade", "rollback", "--yes"]).status == 0)
+        try writeNotes(home, "written under the second version")
+        let failed = try home.harness.run(["self-upgrade", "rollback", "--restore-state", "--to", String(home.current.prefix(12)), "--yes"],
+                                          environment: ["AUTODEV_FAILPOINT": "fail-confirm"])
+        #expect(failed.status == 1, "\(failed.stderr)")
+        #expect(try home.harness.current() == home.previous)
+        #expect(try notes(home).contains("written under the second version"))
+        #expect(try home.doctor().status == 0)
+    }
+
     @Test("--restore-state with no snapshot of the target: refused, exit 1, nothing changed")
     func noSnapshot() throws {
         let home = try DoctorHome()
