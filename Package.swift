@@ -21,6 +21,8 @@ let package = Package(
         .library(name: "Handoff", targets: ["Handoff"]),
         // Hot reload: modules in worker processes, reloaded in eight journaled phases.
         .library(name: "Modules", targets: ["Modules"]),
+        // Checks and repairs of a whole home: stored versions, links, journal, state, channel, modules.
+        .library(name: "Doctor", targets: ["Doctor"]),
         .executable(name: "autodev", targets: ["autodev"]),
         // Module workers built on their own by `autodev modules build`.
         .executable(name: "counter-module", targets: ["CounterWorker"]),
@@ -58,13 +60,15 @@ let package = Package(
         .target(name: "Agent", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity"]),
         // Hot reload of modules: the worker kit, the host and its journal.
         .target(name: "Modules", dependencies: ["Platform", "Integrity"], swiftSettings: testHooks),
+        // Checks everything a home holds and repairs it from trusted sources; snapshots of state and configuration.
+        .target(name: "Doctor", dependencies: ["SelfUpgrade", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel", "Modules"]),
         // Reloadable modules, a target each: a stateful counter and the example server's handler.
         .target(name: "CounterModule", dependencies: ["Modules"]),
         .target(name: "ExampleHandler", dependencies: ["Modules"]),
         .executableTarget(name: "CounterWorker", dependencies: ["CounterModule", "Modules"]),
         .executableTarget(name: "ExampleHandlerWorker", dependencies: ["ExampleHandler", "Modules"]),
         .executableTarget(
-            name: "autodev", dependencies: ["Supervisor", "SelfUpgrade", "SourceUpgrade", "Agent", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel", "Delta",
+            name: "autodev", dependencies: ["Doctor", "Supervisor", "SelfUpgrade", "SourceUpgrade", "Agent", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel", "Delta",
                                             "Modules", "CounterModule", "ExampleHandler"],
             swiftSettings: testHooks,
             // Release binaries ship without symbol tables: 40% smaller, so every version kept in
@@ -93,6 +97,7 @@ let package = Package(
         .testTarget(name: "TUFTests", dependencies: ["TUF", "Integrity", "Platform", "TestSupport"], exclude: ["repository_server.py"]),
         .testTarget(name: "ReleaseChannelTests", dependencies: ["ReleaseChannel", "TUF", "Integrity", "Platform", "TestSupport", "Delta"], exclude: ["python_tuf_release.py"]),
         .testTarget(name: "ModulesTests", dependencies: ["Modules", "CounterModule", "Platform", "TestSupport"]),
+        .testTarget(name: "DoctorTests", dependencies: ["Doctor", "SelfUpgrade", "Storage", "Platform", "Integrity"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Platform", "Integrity", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -174,3 +174,31 @@ extension FileDescriptor {
         }
     }
 }
+
+extension FileSystem {
+    // MARK: - Modes and owners, never through a link
+
+    /// Sets the mode (and, with `owner`, the owner and group) of the file or directory at `path`
+    /// through a descriptor opened without following a link and without blocking: a symbolic
+    /// link planted at `path` is refused (ELOOP), never followed to change what it points to,
+    /// and a FIFO or device is refused, not opened for I/O.
+    /// - Throws: ``SystemError`` "open" (ELOOP for a link), "change mode of" or "change owner of".
+    package static func setAttributesWithoutFollowing(_ path: String, mode: mode_t, owner: (uid_t, gid_t)? = nil) throws(SystemError) {
+        let fd = try FileDescriptor.open(path, [.noFollow, .nonBlocking])
+        defer { try? fd.close() }
+        let status = try fd.status()
+        guard status.kind == .regular || status.kind == .directory else {
+            throw SystemError("change mode of", path: path, errno: .invalidArgument, detail: "it is not a regular file or a directory")
+        }
+        if let owner { try fd.setOwner(owner.0, group: owner.1) }
+        try fd.setMode(mode)
+    }
+
+    /// Bytes available to this user on the file system holding `path` (a directory).
+    /// - Throws: ``SystemError`` "open" or "statvfs".
+    package static func availableBytes(in directory: String) throws(SystemError) -> UInt64 {
+        let fd = try FileDescriptor.open(directory, [.directory])
+        defer { try? fd.close() }
+        return try fd.availableBytes()
+    }
+}

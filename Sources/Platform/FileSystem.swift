@@ -184,6 +184,29 @@ package enum FileSystem {
         try syncDirectory(parent(of: path))
     }
 
+    /// Replaces `path` with `bytes` through a temporary file (created exclusively, so never
+    /// through a link) renamed over it, without any fsync: for files every reader checks
+    /// (content-addressed by their hash, or parsed and refused when torn), where a crash may lose
+    /// the new file but never passes off a torn one as good. Costs no flush on a hot path.
+    /// - Throws: ``SystemError`` from the step that failed; the temporary file is removed.
+    package static func replaceWithoutSync(_ path: String, _ bytes: [UInt8], mode: mode_t) throws(SystemError) {
+        let temporary = temporarySibling(of: path)
+        do throws(SystemError) {
+            let fd = try FileDescriptor.open(temporary, [.writeOnly, .create, .exclusive, .noFollow], mode: mode)
+            do throws(SystemError) {
+                try fd.writeAll(bytes)
+            } catch {
+                try? fd.close()
+                throw error
+            }
+            try fd.close()
+            try rename(temporary, to: path)
+        } catch {
+            try? removeFile(temporary)
+            throw error
+        }
+    }
+
     /// Copies a regular file to a new file at `destination` (which must not exist), calling
     /// `observe` with each chunk read (to hash what is copied), then fsyncs the copy.
     /// - Returns: the number of bytes copied.

@@ -8,9 +8,13 @@
 /// reported once through `onAvailable`; whether it is installed follows `policy`, and only when
 /// `isIdle` says the host is idle.
 ///
+/// With `integrity`, every tick also runs that bounded integrity check (the doctor's
+/// `IntegrityScrubber`, re-hashing stored versions at a set number of bytes a second) and
+/// reports each problem it finds once, through `onIntegrityProblem`, beside `onAvailable`.
+///
 /// Invariants: at most one check per tick; `apply` runs only under a policy that allows the
 /// offer and only while `isIdle()` returns true; a failed check never calls `onAvailable` or
-/// `apply`.
+/// `apply`; each integrity problem is reported once.
 public struct BackgroundChecker {
     /// Which offered updates are installed without being asked.
     public enum Policy: Sendable, Equatable {
@@ -55,6 +59,9 @@ public struct BackgroundChecker {
     private let onAvailable: (ReleaseOffer) -> Void
     private let apply: (ReleaseOffer) throws -> Void
     private let random: () -> Double
+    private let integrity: ((Double) -> [String])?
+    private let onIntegrityProblem: (String) -> Void
+    private var reportedProblems: Set<String> = []
     private var announced: SemanticVersion?
     private var applyNotBefore = -Double.infinity
 
@@ -70,9 +77,15 @@ public struct BackgroundChecker {
     ///   - isIdle: whether the host can be upgraded now.
     ///   - onAvailable: called once per newly offered version ("update available: V").
     ///   - apply: installs an offer (for example `update apply`'s download and upgrade).
+    ///   - integrity: a bounded integrity check run at every tick with its time, returning the
+    ///     problems it finds (nil: none is run).
+    ///   - onIntegrityProblem: called once per problem `integrity` finds ("version … is damaged").
     public init(timing: Timing = Timing(), policy: Policy, start: Double, random: @escaping () -> Double = { Double.random(in: 0..<1) },
                 check: @escaping () throws -> ReleaseOffer?, isIdle: @escaping () -> Bool,
-                onAvailable: @escaping (ReleaseOffer) -> Void, apply: @escaping (ReleaseOffer) throws -> Void) {
+                onAvailable: @escaping (ReleaseOffer) -> Void, apply: @escaping (ReleaseOffer) throws -> Void,
+                integrity: ((Double) -> [String])? = nil, onIntegrityProblem: @escaping (String) -> Void = { _ in }) {
+        self.integrity = integrity
+        self.onIntegrityProblem = onIntegrityProblem
         self.timing = timing
         self.policy = policy
         self.nextCheck = start
@@ -105,6 +118,11 @@ public struct BackgroundChecker {
                 nextCheck = now + min(timing.interval * pow2(exponent), timing.maxBackoff)
                 failure = error
             }
+        }
+        if let integrity {
+            let problems = integrity(now)
+            for problem in problems where !reportedProblems.contains(problem) { onIntegrityProblem(problem) }
+            reportedProblems.formUnion(problems)
         }
         if let offer = pending, now >= applyNotBefore, isIdle() {
             do {

@@ -58,6 +58,8 @@ public struct UpgradeError: Error, Sendable, CustomStringConvertible {
         /// The home's files are not as the library left them (a planted link, a state file it
         /// cannot read).
         public static let homeDamaged = Code("home-damaged")
+        /// No snapshot of configuration and state was kept for the version asked for.
+        public static let noSnapshot = Code("no-snapshot")
         /// A system call failed.
         public static let system = Code("system")
     }
@@ -188,6 +190,9 @@ extension UpgradeError {
     }
     package static func undoFailed(cause: String, failures: [String]) -> UpgradeError {
         UpgradeError(.undoFailed, "The transaction failed (\(cause)) and undoing it failed too: " + failures.joined(separator: "; "))
+    }
+    package static func noSnapshot(version: String, directory: String) -> UpgradeError {
+        UpgradeError(.noSnapshot, "No snapshot of the configuration and state taken while version \(version) was running is kept in \"\(directory)\"; nothing was changed (roll back without restoring state, or pick a version 'self-upgrade snapshots' lists)", path: directory)
     }
     package static func nothingToRepairFrom(home: String, damaged: [String]) -> UpgradeError {
         UpgradeError(.versionDamaged, "No intact version is stored in \"\(home)\" to rebuild the journal from"

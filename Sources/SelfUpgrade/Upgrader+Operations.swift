@@ -71,6 +71,12 @@ extension Upgrader {
         /// into the store and refuses anything else: a file swapped after it was verified is
         /// never installed. nil: any bytes are accepted.
         public var expectedID: VersionID? = nil
+        /// Put the configuration and state back as they were when the target version last ran
+        /// (the newest snapshot taken while it was current), after the swap and before the
+        /// restart: for a state an older version cannot read, or a user who wants the data back
+        /// as it was. The state being replaced is in the snapshot this transaction took first.
+        /// Refused (nothing changed) when no snapshot of the target is kept.
+        public var restoresState = false
         /// An operator asked for this upgrade or rollback (a command, a request on a control
         /// socket), as opposed to the program deciding it on its own (an update check, an agent,
         /// a start-up hook). The restart-loop guard exists to stop a version that restarts itself
@@ -163,9 +169,31 @@ extension Upgrader {
         let source = source ?? target.flatMap { ledger.versionName(of: $0) }.map(CandidateSource.other)
         if options.restart && operation == .upgrade && !options.explicit { try RestartGuard(configuration: configuration, markers: program.markers).check() }
 
+        let snapshots = SnapshotStore(home: home)
+        let restoring: StateSnapshot?
+        if options.restoresState {
+            guard let target, let snapshot = snapshots.newest(for: target) else {
+                throw UpgradeError.noSnapshot(version: target?.short ?? "the candidate", directory: snapshots.directory)
+            }
+            restoring = snapshot
+        } else {
+            restoring = nil
+        }
         var context = try TransactionContext(upgrader: self, journal: journal, transaction: newTransactionID(),
                                              operation: operation, from: from, lock: lock, source: source, target: target)
         defer { try? context.checkedBinary?.close() }
+        // The configuration and state as they were under `from`: small files hashed, and nothing
+        // written when they are what the newest snapshot holds. A snapshot that cannot be taken
+        // never stops a transaction (a rollback must work on a full disk), but one that restores
+        // state needs it, to undo the restore.
+        let retained: Set<SHA256Digest> = Set([ledger.current, ledger.previous].compactMap { $0 })
+        if operation != .dryRun {
+            do {
+                try snapshots.take(version: from, transaction: context.transaction, retaining: retained, restoring: restoring?.name)
+            } catch where restoring != nil {
+                throw UpgradeError(wrapping: error)
+            } catch {}
+        }
         var plan = try steps(&context)
         if operation != .dryRun { plan.append(SwapStep()) }
         try context.run(plan)
@@ -179,6 +207,7 @@ extension Upgrader {
             throw UpgradeError.alreadyCurrent(id: from!.short)
         } else if options.restart {
             do {
+                if let restoring { try snapshots.restore(restoring) }
                 try options.beforeRestart()
                 released = true
                 try restart(into: context.target!, transaction: context.transaction, from: from, lock: lock,
@@ -188,11 +217,13 @@ extension Upgrader {
             } catch {
                 released = false
                 try? lock.descriptor.setCloseOnExec(true)
+                if restoring != nil { snapshots.undoRestore(of: context.transaction) }
                 let failures = context.abort(undoing: plan, reason: "restart: \(error)")
                 guard failures.isEmpty else { throw UpgradeError.undoFailed(cause: "restart: \(error)", failures: failures) }
                 throw error
             }
         } else {
+            if let restoring { try snapshots.restore(restoring) }
             try context.commit()
             try? prune(&context.journal)
         }

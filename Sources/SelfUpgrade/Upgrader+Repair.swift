@@ -16,7 +16,7 @@ extension Upgrader {
     /// (recovery restores it from the journal).
     /// - Throws: ``StorageError/corruptJournal(path:line:reason:)`` or
     ///   ``StorageError/unusableJournal(path:reason:)``; the repair command is the way out.
-    func readJournal() throws -> Journal {
+    package func readJournal() throws -> Journal {
         let path = home.journal
         let journal: Journal
         do {

@@ -63,7 +63,7 @@ public struct Upgrader: Sendable {
         self.progress = progress
     }
 
-    var store: VersionStore { VersionStore(home: home) }
+    package var store: VersionStore { VersionStore(home: home) }
 
     /// Re-hashes a stored version: its bytes must still match its id (a bad disk, a hand edit).
     /// - Throws: ``StorageError`` for a missing or damaged version.
@@ -279,6 +279,8 @@ public struct Upgrader: Sendable {
         if let from = record.from, try home.currentVersion() != from, store.contains(from) {
             try home.setCurrent(from)
         }
+        // A rollback that restored the target's state: the state it replaced comes back with `from`.
+        SnapshotStore(home: home).undoRestore(of: record.id)
         try journal.append(JournalRecord(.abort(transaction: record.id, reason: reason)))
     }
 
@@ -359,7 +361,7 @@ public struct Upgrader: Sendable {
         return nil
     }
 
-    func acquireLock() throws -> FileLock {
+    package func acquireLock() throws -> FileLock {
         guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
         let acquired: FileLock?
         do {
@@ -420,17 +422,42 @@ public struct Upgrader: Sendable {
     /// the lock, with no transaction open and from a well-formed journal; a failure leaves the
     /// journal as it was (longer) and is not the transaction's. Never while the store keeps a
     /// version that does not read checkpoints (one verified or stored before them).
-    func checkpointIfDue(_ journal: inout Journal) {
-        guard journal.activeRecordCount >= configuration.journalCheckpointRecords else { return }
-        let ledger = Ledger(journal)
-        guard ledger.openTransaction == nil, ledger.isWellFormed, let stored = try? store.list() else { return }
-        // A stored version that predates checkpoints could not read the journal after a rollback
-        // to it: none is written while one is kept.
-        guard stored.allSatisfy({ store.metadata($0)?.readsJournalCheckpoints == true }) else { return }
-        let logged = Set((try? FileSystem.contentsOfDirectory(home.logs)) ?? [])
-        let state = ledger.checkpointState(stored: Set(stored), recent: max(configuration.historyLimit, Self.checkpointRecentVersions),
-                                           logged: logged)
+    func checkpointIfDue(_ journal: inout Journal, now: Bool = false) {
+        guard now || journal.activeRecordCount >= configuration.journalCheckpointRecords, let state = checkpointState(journal) else { return }
         try? journal.rotate(keeping: state) { point in try FailPoint.hit(point, program) }
+    }
+
+    /// What a checkpoint of `journal` holds, or nil when none may be written: a transaction is
+    /// open, the journal is not well formed, or a stored version predates checkpoints (it could
+    /// not read the journal after a rollback to it).
+    func checkpointState(_ journal: Journal) -> JournalCheckpoint.State? {
+        let ledger = Ledger(journal)
+        guard ledger.openTransaction == nil, ledger.isWellFormed, let stored = try? store.list() else { return nil }
+        guard stored.allSatisfy({ store.metadata($0)?.readsJournalCheckpoints == true }) else { return nil }
+        let logged = Set((try? FileSystem.contentsOfDirectory(home.logs)) ?? [])
+        return ledger.checkpointState(stored: Set(stored), recent: max(configuration.historyLimit, Self.checkpointRecentVersions),
+                                      logged: logged)
+    }
+
+    /// Archives the active journal and starts it again from a new checkpoint now, as a commit
+    /// does once the journal is long: for a journal whose checkpoint was refused (the active file,
+    /// its damaged first line with it, is kept in the archive as `<first>-<last>`, which readers
+    /// of the whole history read past). Call under the home's lock; the same conditions as after
+    /// a commit apply (no open transaction, a well-formed journal, every stored version reads
+    /// checkpoints). An active file holding nothing but the refused line is replaced by the new
+    /// checkpoint (its records are all in the archive).
+    /// - Returns: true when the journal now starts with a sound checkpoint.
+    /// - Throws: ``StorageError`` when the journal cannot be read.
+    package func checkpointNow() throws -> Bool {
+        var journal = try readJournal()
+        if journal.checkpointRefusal != nil, journal.activeRecordCount == 0 {
+            // Nothing but the refused line: its records are all in the archive already.
+            if let state = checkpointState(journal) { try journal.replaceRefusedCheckpoint(keeping: state) }
+        } else {
+            checkpointIfDue(&journal, now: true)
+        }
+        let reread = try Journal(path: home.journal)
+        return reread.checkpoint != nil && reread.checkpointRefusal == nil
     }
 
     /// Distinct recent versions a checkpoint keeps the history of, at least.

@@ -192,6 +192,28 @@ package struct Journal: Sendable {
         return record
     }
 
+    /// Replaces an active file that holds nothing but a refused checkpoint (every record it
+    /// stood for was read from the archive) with a new checkpoint of `state` through the last
+    /// record: written and fsync'd under a temporary name, renamed over the journal, the home
+    /// fsync'd. The caller keeps the refused file (a second name of it) if it wants it.
+    /// - Throws: ``SystemError``; the journal is then as it was.
+    package mutating func replaceRefusedCheckpoint(keeping state: JournalCheckpoint.State) throws {
+        guard checkpointRefusal != nil, activeRecordCount == 0, lastSequence >= 2 else { return }
+        let checkpoint = JournalCheckpoint(through: lastSequence, time: WallClock.now(), state: state)
+        let draft = path + ".checkpoint"
+        try FileSystem.removeTree(draft)
+        let fd = try FileDescriptor.open(draft, [.writeOnly, .create, .exclusive, .noFollow], mode: 0o644)
+        try fd.closeAfter {
+            try fd.writeAll(try checkpoint.line())
+            try fd.sync()
+        }
+        try FileSystem.rename(draft, to: path)
+        try FileSystem.syncDirectory(FileSystem.parent(of: path))
+        self.checkpoint = checkpoint
+        records = []
+        checkpointRefusal = nil
+    }
+
     /// Archives the active file and starts a new one with `state` as its checkpoint, so that a
     /// reader reads only what follows. Call only under the home's lock with no transaction open.
     ///

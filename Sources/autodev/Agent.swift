@@ -1,4 +1,5 @@
 import Agent
+import Doctor
 import Platform
 import ReleaseChannel
 
@@ -31,7 +32,8 @@ enum AgentCommand {
             upgrader: session.upgrader, build: build, proposals: proposals, maxIterations: limit,
             beforeRestart: { name in try AutodevState.update(in: home.state) { $0.pendingTransaction = "agent:" + name } },
             onEvent: report.show)
-        if let checker = backgroundChecker(session: session, policy: updatePolicy, interval: updateInterval, report: report) {
+        let integrityRate = try ChannelCommands.integer("integrity-rate", arguments, CommandTree.agent, range: 0...Int(Int32.max)) ?? 1 << 20
+        if let checker = backgroundChecker(session: session, policy: updatePolicy, interval: updateInterval, integrityRate: integrityRate, report: report) {
             loop.betweenProposals = { checker.tick() }
         }
         // A proposal that changes only a module's sources is built, tested and hot reloaded.
@@ -48,12 +50,22 @@ enum AgentCommand {
     /// A background update check between proposals, when the home follows a release channel:
     /// a new release is reported (and recorded for `self-upgrade status`); under `policy` it is
     /// installed while no proposal is in flight, and the loop goes on in the new version.
-    static func backgroundChecker(session: Session, policy: BackgroundChecker.Policy, interval: Double, report: AgentReport) -> CheckerClock? {
-        guard let channel = try? UpdateChannel.load(home: session.home.root) else { return nil }
+    /// Also, with a rate above 0, the stored versions are re-hashed at that many bytes a second
+    /// (``IntegrityScrubber``), and a damaged one is reported as an update is, and recorded for
+    /// `self-upgrade status`.
+    static func backgroundChecker(session: Session, policy: BackgroundChecker.Policy, interval: Double, integrityRate: Int,
+                                  report: AgentReport) -> CheckerClock? {
+        let channel = try? UpdateChannel.load(home: session.home.root)
+        guard channel != nil || integrityRate > 0 else { return nil }
         let current = SemanticVersion(autodevVersion)!
+        let scrubber = integrityRate > 0 ? ScrubberBox(IntegrityScrubber(homeDirectory: session.home.root, program: autodevIdentity,
+                                                                        bytesPerSecond: Double(integrityRate))) : nil
+        let home = session.home.root
         let checker = BackgroundChecker(
             timing: .init(interval: interval), policy: policy, start: MonotonicClock.seconds(since: 0),
             check: {
+                // No channel: only the integrity check runs.
+                guard let channel else { return nil }
                 let offer = UpdateSelection.choose(try channel.offers(program: autodevIdentity.name), current: current,
                                                    platform: .current, installationID: try channel.installationID())
                 try channel.recordAvailable(offer)
@@ -62,9 +74,18 @@ enum AgentCommand {
             isIdle: { true },
             onAvailable: report.updateAvailable,
             apply: { offer in
+                guard let channel else { return }
                 report.installing(offer)
                 try ChannelCommands.install(offer, from: channel, session: session, allowDowngrade: false, json: session.json) { _ in false }
-            })
+            },
+            integrity: scrubber.map { box in
+                { now in
+                    let findings = box.scrubber.advance(now: now)
+                    if !findings.isEmpty { try? IntegrityNotice.record(findings, homeDirectory: home) }
+                    return findings.map { "\($0.path): \($0.problem)" }
+                }
+            },
+            onIntegrityProblem: report.integrityProblem)
         return CheckerClock(checker)
     }
 
@@ -102,6 +123,12 @@ enum AgentCommand {
         }
         return ExitCode.success
     }
+}
+
+/// The agent's integrity scrubber, advanced from the background checker's tick (one thread).
+final class ScrubberBox {
+    var scrubber: IntegrityScrubber
+    init(_ scrubber: IntegrityScrubber) { self.scrubber = scrubber }
 }
 
 /// A ``BackgroundChecker`` driven by the monotonic clock, ticked from the agent's loop.

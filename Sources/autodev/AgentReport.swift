@@ -17,6 +17,21 @@ struct AgentReport {
         }
     }
 
+    /// The background integrity check found a stored version damaged.
+    func integrityProblem(_ problem: String) {
+        if json {
+            try? Output.jsonLine(IntegrityLine(event: "integrity-problem", problem: problem, pid: ProcessControl.id))
+        } else {
+            Output.out("agent: integrity: \(DisplayText.name(problem)); run 'autodev doctor --repair'")
+        }
+    }
+
+    struct IntegrityLine: Encodable {
+        var event: String
+        var problem: String
+        var pid: Int32
+    }
+
     /// A release newer than the running version was found by the background check.
     func updateAvailable(_ offer: ReleaseOffer) {
         if json {

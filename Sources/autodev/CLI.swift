@@ -64,6 +64,8 @@ enum CLI {
             return try help(Array(rest))
         case "init":
             return try run(CommandTree.initialize, rest, InitCommand.run)
+        case "doctor":
+            return try run(CommandTree.doctor, rest, DoctorCommand.run)
         case "self-check":
             return try run(CommandTree.selfCheck, rest, SelfCheckCommand.run)
         case "digest":
@@ -147,6 +149,7 @@ enum CLI {
             case "repair": return try run(CommandTree.repair, rest.dropFirst(), RepairCommand.run)
             case "history": return try run(CommandTree.history, rest.dropFirst(), ReportCommands.history)
             case "status": return try run(CommandTree.status, rest.dropFirst(), ReportCommands.status)
+            case "snapshots": return try run(CommandTree.snapshots, rest.dropFirst(), ReportCommands.snapshots)
             default: return try run(CommandTree.selfUpgrade, rest, UpgradeCommand.run)
             }
         default:

@@ -15,6 +15,7 @@ enum CommandTree {
         discussion: "Without --to, the target is the version before the current one in history. The target is checked to be the file that was hashed (its identity, or its hash where that does not match), `current` is flipped, and that checked file is exec'd to confirm itself.",
         options: [.init(name: "to", value: "ID", help: "The version to return to: any unique prefix of its id (at least 7 hex digits)."),
                   .init(name: "test", help: "Rehearse: verify the target from the store and report how long the rollback would take; change nothing."),
+                  .init(name: "restore-state", help: "Also return the configuration and state to the snapshot taken when the target version was last running (the state being replaced is snapshotted first)."),
                   CommandSpec.yes, CommandSpec.json, CommandSpec.home])
 
     static let repair = CommandSpec(
@@ -28,6 +29,11 @@ enum CommandTree {
         options: [.init(name: "limit", value: "N", help: "Show the newest N rows (default 20; with --json, all)."),
                   .init(name: "all", help: "Show every row."),
                   CommandSpec.json, CommandSpec.home])
+
+    static let snapshots = CommandSpec(
+        path: ["self-upgrade", "snapshots"], abstract: "List the snapshots of configuration and state that version changes took.",
+        discussion: "Every transaction that changes the version first snapshots config.json, state/*.json, the channel's configuration and trusted root as they were, content-addressed in <home>/snapshots (unchanged files are stored once; an unchanged state adds nothing). The newest 5 are kept, and always the newest of the current and the previous version (older ones are removed in batches, once 10 are there). 'self-upgrade rollback --restore-state' returns to the one taken when the target was last running; 'doctor --repair' restores a damaged file from the newest good copy.",
+        options: [CommandSpec.json, CommandSpec.home])
 
     static let status = CommandSpec(
         path: ["self-upgrade", "status"], abstract: "Show the current version, the store and any unfinished transaction.",
@@ -43,7 +49,7 @@ enum CommandTree {
                   .init(name: "verify-state", help: "Make the candidate read and migrate a copy of the current state and prove the round trip."),
                   .init(name: "timeout", value: "SECONDS", help: "Wall-clock limit of the verification run (default from config.json: 30)."),
                   CommandSpec.yes, CommandSpec.json, CommandSpec.home],
-        subcommands: [rollback, history, status, repair])
+        subcommands: [rollback, history, status, snapshots, repair])
 
     static let selfCheck = CommandSpec(
         path: ["self-check"], abstract: "Verification mode: report version and protocol, run smoke checks.",
@@ -114,6 +120,7 @@ enum CommandTree {
                   .init(name: "test-filter", value: "REGEX", help: "The tests each proposal must pass (default: all but EndToEndTests)."),
                   .init(name: "updates", value: "POLICY", help: "When the home follows a release channel, between proposals: manual (report a new release; the default), critical (install critical releases) or all (install every newer release)."),
                   .init(name: "update-interval", value: "SECONDS", help: "Time between background update checks, jittered by 10 % (default 1800; 0 checks before every proposal)."),
+                  .init(name: "integrity-rate", value: "BYTES", help: "Between proposals, re-hash the stored versions at most this many bytes a second and report a damaged one (default 1048576; 0: never)."),
                   CommandSpec.json, CommandSpec.home],
         subcommands: [agentStatus])
 
@@ -335,8 +342,17 @@ enum CommandTree {
             + "\nKeys this version does not know are kept as they are.",
         options: [], subcommands: [configList, configGet, configSet, configUnset])
 
+    static let doctor = CommandSpec(
+        path: ["doctor"], abstract: "Check everything the home holds; with --repair, restore what is damaged from trusted sources.",
+        discussion: "Checks every stored version against its hash, current and bin/autodev, the journal and its checkpoint, the state files, config.json, the release channel's configuration and trusted metadata (verified against the trusted root), the module store, the modes and owners of the home's files, and the free space; one line per finding says what it means and what --repair would do. Without --repair nothing is changed. --repair restores from, in this order: another copy the home holds with the same hash, the release channel (the version downloaded again by its exact hash through TUF), the last good snapshot of state and configuration, the journal rebuild; what it replaces is kept in <home>/doctor/aside/<time>/. Exit 0 when healthy (with --repair: when everything found was repaired), 1 otherwise.",
+        options: [.init(name: "repair", help: "Repair what is found, keeping what is replaced aside."),
+                  .init(name: "quiet", help: "Print nothing when the home is healthy, only findings (for a timer); what it finds is kept in <home>/doctor/integrity for 'self-upgrade status', the one file it writes."),
+                  .init(name: "rate", value: "BYTES", help: "Hash stored versions at most this many bytes a second (default: unlimited)."),
+                  .init(name: "offline", help: "Do not use the release channel to repair."),
+                  CommandSpec.json, CommandSpec.home])
+
     static let root = CommandSpec(
         path: [], abstract: "A program that upgrades itself safely: verified, journaled, atomic, reversible.",
         options: [.init(name: "version", help: "Show the version.")],
-        subcommands: [initialize, selfUpgrade, update, config, supervise, agent, modules, selfCheck, digest, release, tuf])
+        subcommands: [initialize, selfUpgrade, doctor, update, config, supervise, agent, modules, selfCheck, digest, release, tuf])
 }

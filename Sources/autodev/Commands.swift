@@ -1,3 +1,4 @@
+import Doctor
 import FoundationEssentials
 import Integrity
 import Platform
@@ -156,7 +157,8 @@ enum RollbackCommand {
         // No state is saved before the exec: the journal's open rollback already says one is in
         // flight, and a pending marker in the state would cost two fsyncs on its critical path.
         // The target counts it in the state once it has confirmed (after the commit).
-        let options = Upgrader.UpgradeOptions()
+        var options = Upgrader.UpgradeOptions()
+        options.restoresState = arguments.has("restore-state")
         _ = try session.upgrader.rollback(to: try arguments.value("to").map(session.upgrader.resolveVersion(prefix:)), options: options)
         return ExitCode.failure // not reached: the rollback continues in the target version
     }
@@ -205,6 +207,28 @@ enum ReportCommands {
         return ExitCode.success
     }
 
+    static func snapshots(_ arguments: ParsedArguments) throws -> Int32 {
+        let (session, code) = try Session.begin(arguments, readOnly: true)
+        guard let session else { return code }
+        let snapshots = session.upgrader.snapshots()
+        if session.json {
+            try Output.json(snapshots)
+            return ExitCode.success
+        }
+        guard !snapshots.isEmpty else {
+            Output.out("No snapshots yet in \(session.home.root)/snapshots: the next upgrade or rollback takes the first.")
+            return ExitCode.success
+        }
+        let status = try session.upgrader.status()
+        Output.out(Output.table(["#", "TAKEN", "RUNNING", "TRANSACTION", "FILES"], snapshots.map { snapshot in
+            let version = snapshot.version.map { id in
+                id.short + (id.hex == status.current?.id ? " (current)" : id.hex == status.previous?.id ? " (previous)" : "")
+            } ?? "none"
+            return ["\(snapshot.sequence)", WallClock.iso8601(snapshot.time), version, snapshot.transaction, snapshot.files.keys.sorted().joined(separator: " ")]
+        }))
+        return ExitCode.success
+    }
+
     static func status(_ arguments: ParsedArguments) throws -> Int32 {
         let (session, code) = try Session.begin(arguments, readOnly: true)
         guard let session else { return code }
@@ -212,10 +236,12 @@ enum ReportCommands {
         // What the last update check (by hand or in the background) found, if the home follows a channel.
         let running = status.current?.version.flatMap(SemanticVersion.init) ?? SemanticVersion(autodevVersion)!
         let available = (try? UpdateChannel.load(home: session.home.root))?.availableUpdate(newerThan: running)
+        // What the last integrity check (the agent's background check, a timer's 'doctor --quiet') found.
+        let integrity = IntegrityNotice.read(homeDirectory: session.home.root)
         if session.json {
             try Output.json(StatusReport(status: status, updateAvailable: available.map {
                 StatusReport.Update(version: $0.version.description, critical: $0.critical)
-            }))
+            }, integrity: integrity.isEmpty ? nil : integrity))
         } else {
             Output.out("Home:      \(status.home)")
             Output.out("Current:   \(status.current.map { "\(Output.escaped($0.version ?? "?", keepingNewlines: false)) (\($0.short))" } ?? "none")")
@@ -229,8 +255,11 @@ enum ReportCommands {
                 Output.out("Update:    update available: \(available.version)" + (available.critical ? " (critical)" : "") + "; run 'autodev update apply'")
             }
             for warning in status.warnings { Output.out("Warning:   \(warning)") }
+            for problem in integrity {
+                Output.out("Integrity: \(Output.escaped(problem, keepingNewlines: false)); run 'autodev doctor --repair'")
+            }
         }
-        return status.warnings.isEmpty ? ExitCode.success : ExitCode.failure
+        return status.warnings.isEmpty && integrity.isEmpty ? ExitCode.success : ExitCode.failure
     }
 
     /// The store's status, and the update the last check found (`updateAvailable`, absent when none).
@@ -241,13 +270,16 @@ enum ReportCommands {
         }
         var status: Upgrader.Status
         var updateAvailable: Update?
+        /// What the last integrity check found (absent when nothing).
+        var integrity: [String]?
 
-        enum Keys: String, CodingKey { case updateAvailable }
+        enum Keys: String, CodingKey { case updateAvailable, integrity }
 
         func encode(to encoder: any Encoder) throws {
             try status.encode(to: encoder)
             var container = encoder.container(keyedBy: Keys.self)
             try container.encodeIfPresent(updateAvailable, forKey: .updateAvailable)
+            try container.encodeIfPresent(integrity, forKey: .integrity)
         }
     }
 }

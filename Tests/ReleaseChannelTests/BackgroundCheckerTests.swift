@@ -132,3 +132,28 @@ struct BackgroundCheckerTests {
         #expect(host.applied == ["1.1.0"])
     }
 }
+
+@Suite("BackgroundChecker's integrity check")
+struct BackgroundCheckerIntegrityTests {
+    final class Host {
+        var problems: [String] = []
+        var reported: [String] = []
+        var times: [Double] = []
+    }
+
+    @Test("runs at every tick with its time, and reports each problem once, beside update checks")
+    func reportsOnce() {
+        let host = Host()
+        var checker = BackgroundChecker(policy: .manual, start: 100, check: { nil }, isIdle: { true }, onAvailable: { _ in }, apply: { _ in },
+                                        integrity: { now in host.times.append(now); return host.problems },
+                                        onIntegrityProblem: { host.reported.append($0) })
+        checker.tick(now: 1)
+        host.problems = ["versions/ab/autodev: now hashes to cd"]
+        checker.tick(now: 2)
+        checker.tick(now: 3)
+        host.problems += ["versions/ef/autodev: cannot be read"]
+        checker.tick(now: 4)
+        #expect(host.times == [1, 2, 3, 4])
+        #expect(host.reported == ["versions/ab/autodev: now hashes to cd", "versions/ef/autodev: cannot be read"])
+    }
+}

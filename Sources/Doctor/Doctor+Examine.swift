@@ -1,0 +1,371 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
+import Integrity
+import Modules
+import Platform
+import ReleaseChannel
+import SelfUpgrade
+import Storage
+import TUF
+
+/// A finding with what its repair needs to know (typed, never parsed back from the text).
+struct Problem: Sendable {
+    enum Damage: Sendable {
+        case layout(directory: String)
+        case permissions(path: String, expected: mode_t)
+        case owner(path: String, owner: uid_t, expected: uid_t)
+        case versionDamaged(SHA256Digest)
+        case versionMissing(SHA256Digest)
+        case versionMetadata(SHA256Digest)
+        case current(expected: SHA256Digest?)
+        case entryPoint
+        case journal
+        case journalCheckpoint
+        case interruptedTransaction
+        case state(path: String)
+        case configuration
+        case channelConfiguration
+        case channelMetadata(role: String)
+        case module(path: String, digest: String)
+        case space
+    }
+
+    var damage: Damage
+    var finding: Finding
+}
+
+extension Doctor {
+    // MARK: - API
+
+    /// Checks the whole home and changes nothing on disk.
+    /// - Returns: the findings (empty when the home is healthy).
+    /// - Throws: ``UpgradeError`` `.notInitialized` when there is no installation.
+    public func examine() throws(UpgradeError) -> Examination {
+        try inspect().examination
+    }
+
+    // MARK: - Internals
+
+    func relative(_ path: String) -> String {
+        path.hasPrefix(home.root + "/") ? String(path.dropFirst(home.root.count + 1)) : path
+    }
+
+    func inspect() throws(UpgradeError) -> (examination: Examination, problems: [Problem]) {
+        guard home.isInitialized else { throw UpgradeError(.notInitialized, "No installation at \"\(home.root)\"", path: home.root) }
+        var problems: [Problem] = []
+        var hashed = (versions: 0, bytes: 0)
+        func add(_ damage: Problem.Damage, _ kind: Finding.Kind, _ path: String, _ problem: String, _ remedy: String) {
+            problems.append(Problem(damage: damage, finding: Finding(kind: kind, path: relative(path), problem: problem, remedy: remedy)))
+        }
+
+        // Layout: the home's own directories are directories, never links planted to send its writes elsewhere.
+        var brokenDirectories: Set<String> = []
+        // The doctor's own directories first: what every other repair keeps aside goes there.
+        for directory in [home.root + "/doctor", asideDirectory, home.versions, home.state, home.staging, home.logs, home.bin, channelDirectory,
+                          channelDirectory + "/metadata", modulesDirectory, modulesDirectory + "/store", snapshotsDirectory] {
+            guard let status = try? FileSystem.statusIfPresent(directory, followLinks: false) else { continue }
+            if status.kind == .symbolicLink {
+                let target = (try? FileSystem.destinationOfSymbolicLink(directory)) ?? "?"
+                add(.layout(directory: directory), .layout, directory, "it is a symbolic link to \"\(TerminalText.escaped(target, limit: 200))\": writes into it would land outside the home",
+                    "move the link aside and make a real directory (its content restored from a snapshot where one holds it)")
+                brokenDirectories.insert(directory)
+            } else if status.kind != .directory {
+                add(.layout(directory: directory), .layout, directory, "it is not a directory", "move it aside and make a real directory")
+                brokenDirectories.insert(directory)
+            }
+        }
+
+        // Permissions and owners.
+        let owner = (try? FileSystem.status(home.root))?.owner ?? geteuid()
+        func checkOwner(_ path: String, _ status: FileStatus) {
+            if status.owner != owner {
+                add(.owner(path: path, owner: status.owner, expected: owner), .owner, path,
+                    "it is owned by user \(status.owner), not by the home's owner (user \(owner)): that user can change what the program runs or reads",
+                    geteuid() == 0 ? "give it back to user \(owner)" : "none without root: run 'chown \(owner) \(path)' as root")
+            }
+        }
+        func checkMode(_ path: String, exact: mode_t? = nil, forbidden: mode_t = 0o022, required: mode_t = 0) {
+            guard let status = try? FileSystem.statusIfPresent(path, followLinks: false),
+                  status.kind == .regular || status.kind == .directory else { return }
+            checkOwner(path, status)
+            let expected = exact ?? ((status.mode & ~forbidden) | required)
+            if status.mode & 0o7777 != expected {
+                let what = status.mode & forbidden != 0 ? "other users can change it" : "the program cannot use it as it must"
+                add(.permissions(path: path, expected: expected), .permissions, path,
+                    "its mode is \(octal(status.mode)), expected \(octal(expected)): \(what)", "set its mode to \(octal(expected))")
+            }
+        }
+        checkMode(home.root, required: 0o700)
+        for directory in [home.versions, home.state, home.logs, home.bin] where !brokenDirectories.contains(directory) {
+            checkMode(directory, required: 0o700)
+        }
+        if !brokenDirectories.contains(home.staging) { checkMode(home.staging, exact: 0o700) }
+        for file in [home.journal, home.configuration, home.lock] { checkMode(file, required: 0o600) }
+        let stored = brokenDirectories.contains(home.versions) ? [] : ((try? VersionStore(home: home).list()) ?? [])
+        for id in stored {
+            checkMode(home.versionDirectory(id), required: 0o700)
+            // A stored binary: nobody may write it, its owner must be able to run it (0555 as
+            // staged; a stricter umask's 0500 or 0550 is as good).
+            guard let status = try? FileSystem.statusIfPresent(home.binary(id), followLinks: false), status.kind == .regular else { continue }
+            checkOwner(home.binary(id), status)
+            if status.mode & 0o222 != 0 || status.mode & 0o500 != 0o500 || status.mode & 0o7000 != 0 {
+                add(.permissions(path: home.binary(id), expected: 0o555), .permissions, home.binary(id),
+                    "its mode is \(octal(status.mode)): " + (status.mode & 0o222 != 0 ? "it can be written, so its bytes can change under its id"
+                        : status.mode & 0o7000 != 0 ? "it is setuid, setgid or sticky, which no stored version is" : "its owner cannot run it, so it cannot be restarted into"),
+                    "set its mode to 0555")
+            }
+        }
+        let stateFiles = brokenDirectories.contains(home.state) ? [] : ((try? FileSystem.contentsOfDirectory(home.state)) ?? [])
+            .filter { !$0.hasPrefix(".") }
+        for name in stateFiles { checkMode(home.state + "/" + name, required: 0o600) }
+
+        // The journal (and its checkpoint), read as every command reads it.
+        let upgrader = try? Upgrader(homeDirectory: home.root, program: program, configuration: UpgradeConfiguration())
+        var ledger: Ledger?
+        do {
+            guard let upgrader else { throw UpgradeError(.system, "cannot open the home") }
+            let journal = try upgrader.readJournal()
+            ledger = Ledger(journal)
+            if let refusal = journal.checkpointRefusal {
+                add(.journalCheckpoint, .journalCheckpoint, home.journal,
+                    "its checkpoint was refused (\(refusal)); commands read the records it stands for from the archive in \(relative(journal.archive)), which costs more",
+                    "archive the active journal (its refused line with it) and start it again from a new checkpoint of the records read")
+            }
+            if let open = ledger?.openTransaction {
+                add(.interruptedTransaction, .interruptedTransaction, home.journal,
+                    "transaction \(open.id) (\(open.operation.rawValue)) was interrupted and is not finished",
+                    "finish it as recovery does: roll it forward where the journal proves it safe, else undo it")
+            }
+        } catch {
+            let reason: String
+            switch error {
+            case StorageError.corruptJournal(_, let line, let why): reason = "it is damaged at line \(line) (\(why))"
+            case StorageError.unusableJournal(_, let why): reason = "it cannot be used: \(why)"
+            default: reason = "it cannot be read: \(error)"
+            }
+            add(.journal, .journal, home.journal, reason + "; no command will change the home until it is rebuilt",
+                "rebuild it from the stored versions whose bytes match their ids (the journal rebuild), keeping the damaged file aside")
+        }
+
+        // Stored versions against their ids.
+        let named = ledger.map { ledger in ledger.retained(limit: (try? UpgradeConfiguration.load(from: home))?.historyLimit ?? 5).subtracting(ledger.pruned) } ?? []
+        for id in stored {
+            let path = home.binary(id)
+            let role = ledger.map { describe(id, in: $0) } ?? ""
+            guard let status = try? FileSystem.statusIfPresent(path, followLinks: false) else {
+                add(.versionDamaged(id), .versionDamaged, path, "version \(id.short)\(role) has no binary: its directory is there, the program is not",
+                    "restore it from another copy with the same hash, or from the release channel")
+                continue
+            }
+            guard status.kind == .regular else {
+                add(.versionDamaged(id), .versionDamaged, path, "version \(id.short)\(role) is not a regular file (a link or special file put there)",
+                    "keep it aside and restore the version from another copy with the same hash, or from the release channel")
+                continue
+            }
+            switch hash(path) {
+            case .success(let actual):
+                hashed.versions += 1
+                hashed.bytes += status.size
+                if actual != id {
+                    add(.versionDamaged(id), .versionDamaged, path,
+                        "version \(id.short)\(role) now hashes to \(actual.short): its bytes changed (a bad disk, an edit); it would be refused at a rollback or restart",
+                        "keep it aside and restore the version from another copy with the same hash, or from the release channel")
+                } else if VersionStore(home: home).metadata(id) == nil {
+                    add(.versionMetadata(id), .versionMetadata, home.versionDirectory(id) + "/meta.json",
+                        "version \(id.short)\(role) has no readable metadata (size, source, version name)",
+                        "write it again from the verified binary (the damaged file kept aside)")
+                }
+            case .failure(let error):
+                add(.versionDamaged(id), .versionDamaged, path, "version \(id.short)\(role) cannot be read: \(error)",
+                    "keep it aside and restore the version from another copy with the same hash, or from the release channel")
+            }
+        }
+        for id in named.subtracting(stored).sorted(by: { $0.hex < $1.hex }) {
+            add(.versionMissing(id), .versionMissing, home.versionDirectory(id),
+                "version \(id.short)\(ledger.map { describe(id, in: $0) } ?? "") is not in the store, but the journal needs it (deleted outside the program?)",
+                "restore it from another copy with the same hash, or from the release channel")
+        }
+
+        // `current` and the entry point.
+        let expected = ledger?.current
+        if let status = try? FileSystem.statusIfPresent(home.current, followLinks: false) {
+            if status.kind != .symbolicLink {
+                add(.current(expected: expected), .current, home.current, "it is not a link (something was put in its place)",
+                    "keep it aside and point current at \(expected.map { "version \($0.short)" } ?? "the journal's current version")")
+            } else {
+                let linked = try? home.currentVersion()
+                if linked == nil {
+                    let target = (try? FileSystem.destinationOfSymbolicLink(home.current)) ?? "?"
+                    add(.current(expected: expected), .current, home.current, "it points at \"\(TerminalText.escaped(target, limit: 200))\", not at a version of the store",
+                        "point it at \(expected.map { "version \($0.short)" } ?? "the journal's current version"), the old link kept aside")
+                } else if let linked, !stored.contains(linked) {
+                    add(.current(expected: expected), .current, home.current, "it points at version \(linked.short), which is not in the store: the program cannot start",
+                        linked == expected ? "restore version \(linked.short) (see its finding), then current works again"
+                                           : "point it at \(expected.map { "version \($0.short)" } ?? "the journal's current version")")
+                }
+            }
+        } else {
+            add(.current(expected: expected), .current, home.current, "it is missing: the program has no current version",
+                "point it at \(expected.map { "version \($0.short)" } ?? "the journal's current version"), as the journal says")
+        }
+        let entryTarget = "../current/" + home.programName
+        if let status = try? FileSystem.statusIfPresent(home.entryPoint, followLinks: false) {
+            if status.kind != .symbolicLink {
+                add(.entryPoint, .entryPoint, home.entryPoint, "it is not the link to the current version: another program was put in its place, and it is what PATH runs",
+                    "keep it aside and make it the link to \(entryTarget) again")
+            } else if let target = try? FileSystem.destinationOfSymbolicLink(home.entryPoint), target != entryTarget {
+                add(.entryPoint, .entryPoint, home.entryPoint, "it links to \"\(TerminalText.escaped(target, limit: 200))\", not to \(entryTarget): PATH runs something else",
+                    "keep the link aside and make it the link to \(entryTarget) again")
+            }
+        } else if !brokenDirectories.contains(home.bin) {
+            add(.entryPoint, .entryPoint, home.entryPoint, "it is missing: the directory on PATH runs nothing", "make it the link to \(entryTarget) again")
+        }
+
+        // State files: a regular file each, a schema header and JSON, and what the program checks.
+        for name in stateFiles where name.hasSuffix(".json") {
+            let path = home.state + "/" + name
+            if let problem = stateProblem(path) {
+                add(.state(path: path), .state, path, problem + ": the program cannot read its state",
+                    "restore it from the last snapshot that holds a good copy, else keep it aside (the program starts from a fresh state)")
+            }
+        }
+
+        // The configuration.
+        do {
+            _ = try UpgradeConfiguration.load(from: home)
+        } catch {
+            add(.configuration, .configuration, home.configuration, "\(error): every command refuses to run",
+                "restore it from the last snapshot that holds a good copy, else keep it aside (the defaults apply)")
+        }
+
+        // The release channel: its configuration and trusted metadata, verified against the trusted root.
+        if (try? FileSystem.statusIfPresent(channelDirectory, followLinks: false)) != nil, !brokenDirectories.contains(channelDirectory) {
+            let configPath = channelDirectory + "/config.json"
+            if (try? FileSystem.statusIfPresent(configPath, followLinks: false)) != nil {
+                do {
+                    _ = try UpdateChannel.load(home: home.root)
+                } catch {
+                    add(.channelConfiguration, .channelConfiguration, configPath, "\(error.message): update checks cannot run",
+                        "restore it from the last snapshot that holds a good copy")
+                }
+            }
+            let metadata = channelDirectory + "/metadata"
+            if !brokenDirectories.contains(metadata), FileSystem.isDirectory(metadata) {
+                for (role, problem) in Updater.checkTrusted(metadataDirectory: metadata) {
+                    let isRoot = role == "root"
+                    add(.channelMetadata(role: role), .channelMetadata, metadata + "/\(role).json",
+                        "\(problem); " + (isRoot ? "nothing from the channel can be verified" : "the next check cannot use it as its baseline against rollback"),
+                        isRoot ? "restore the trusted root from the last snapshot that holds a copy signed by its own keys"
+                               : "keep it aside and fetch it again from the channel, verified against the trusted root")
+                }
+            }
+        }
+
+        // The module store.
+        let moduleStore = modulesDirectory + "/store"
+        if !brokenDirectories.contains(moduleStore), FileSystem.isDirectory(moduleStore) {
+            for digest in ((try? FileSystem.contentsOfDirectory(moduleStore)) ?? []) where SHA256Digest(hex: digest) != nil {
+                for name in (try? FileSystem.contentsOfDirectory(moduleStore + "/" + digest)) ?? [] {
+                    let path = moduleStore + "/" + digest + "/" + name
+                    let status = try? FileSystem.statusIfPresent(path, followLinks: false)
+                    let actual = status?.kind == .regular ? (try? hash(path).get()) : nil
+                    if let status, status.kind == .regular { hashed.bytes += status.size }
+                    if actual?.hex != digest {
+                        add(.module(path: path, digest: digest), .module, path,
+                            "module \(TerminalText.escaped(name, limit: 100)) \(String(digest.prefix(12))) " + (actual.map { "now hashes to \($0.short)" } ?? "is not a regular file")
+                            + ": it would be refused at its next start or reload",
+                            "keep it aside and restore it from another copy with the same hash in the home's build directory")
+                    }
+                }
+            }
+        }
+
+        // Free space: what an upgrade needs, twice the largest stored version plus 16 MiB.
+        let free = try? FileSystem.availableBytes(in: home.root)
+        let largest = stored.compactMap { try? FileSystem.statusIfPresent(home.binary($0), followLinks: false)?.size }.max() ?? 0
+        let needed = options.minimumFreeBytes ?? UInt64(largest) * 2 + 16 << 20
+        if let free, free < needed {
+            add(.space, .space, home.root, "only \(ByteCount.text(Int(clamping: free))) free, \(ByteCount.text(Int(clamping: needed))) needed: an upgrade would be refused",
+                "none: free space on the file system, or lower historyLimit in config.json so that the next upgrade prunes older versions")
+        }
+
+        let examination = Examination(home: home.root, findings: problems.map(\.finding), versionsHashed: hashed.versions,
+                                      bytesHashed: hashed.bytes, freeBytes: free)
+        return (examination, problems)
+    }
+
+    /// " (current)", " (previous)", or "".
+    func describe(_ id: SHA256Digest, in ledger: Ledger) -> String {
+        id == ledger.current ? " (current)" : id == ledger.previous ? " (previous)" : " (kept)"
+    }
+
+    /// What is wrong with a state file, or nil: read without following a link or blocking (a
+    /// FIFO is refused, not waited on), at most 64 MiB, a `{"schema":N}` header line, a JSON
+    /// body, and whatever the program's own check says.
+    func stateProblem(_ path: String) -> String? {
+        let limit = 64 << 20
+        let bytes: [UInt8]
+        do {
+            guard let read = try FileSystem.readOwnFile(path, maxBytes: limit + 1) else { return nil }
+            bytes = read
+        } catch {
+            return "it cannot be read (\(error.detail ?? "\(error.errno)"))"
+        }
+        guard bytes.count <= limit else { return "it is larger than \(ByteCount.text(limit)), more than any state this program writes" }
+        guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")),
+              let header = try? JSONDecoder().decode(SchemaHeader.self, from: Data(bytes[..<newline])) else {
+            return bytes.isEmpty ? "it is empty" : "it has no schema header (it is cut short or garbage)"
+        }
+        guard header.schema >= 0, (try? JSONDecoder().decode(JSONValue.self, from: Data(bytes[(newline + 1)...]))) != nil else {
+            return "its body (schema \(header.schema)) is not JSON (it is cut short or garbage)"
+        }
+        do {
+            try options.checkState(path)
+        } catch {
+            return "the program cannot decode it: \(error)"
+        }
+        return nil
+    }
+
+    private struct SchemaHeader: Decodable { var schema: Int }
+
+    /// The SHA-256 of a file opened without following a link or blocking, read in 1 MiB pieces
+    /// and paced to ``Options/hashBytesPerSecond``.
+    func hash(_ path: String) -> Result<SHA256Digest, SystemError> {
+        do throws(SystemError) {
+            let fd = try FileDescriptor.open(path, [.noFollow, .nonBlocking])
+            defer { try? fd.close() }
+            guard try fd.status().kind == .regular else {
+                throw SystemError("read", path: path, errno: .invalidArgument, detail: "it is not a regular file")
+            }
+            var hasher = SHA256()
+            let start = MonotonicClock.now()
+            var total = 0
+            let rate = options.hashBytesPerSecond
+            try fd.readChunks { chunk in
+                hasher.update(bufferPointer: chunk)
+                total += chunk.count
+                // Paced: never ahead of the rate (a background check must not compete with its host).
+                if let rate, rate > 0 {
+                    let due = Double(total) / rate - MonotonicClock.seconds(since: start)
+                    if due > 0 { ProcessControl.sleep(seconds: min(due, 60)) }
+                }
+            }
+            return .success(hasher.finalize())
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    var channelDirectory: String { home.root + "/channel" }
+    var modulesDirectory: String { home.root + "/modules" }
+    var snapshotsDirectory: String { home.root + "/snapshots" }
+}
+
+/// `0755`-style text of a mode.
+func octal(_ mode: mode_t) -> String {
+    let text = String(mode & 0o7777, radix: 8)
+    return String(repeating: "0", count: max(0, 4 - text.count)) + text
+}

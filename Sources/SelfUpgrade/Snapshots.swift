@@ -1,0 +1,227 @@
+import FoundationEssentials
+import Integrity
+import Platform
+import Storage
+
+/// The configuration and state of a home as they were when a transaction began: what a
+/// rollback with ``Upgrader/UpgradeOptions/restoresState`` puts back, and what the doctor
+/// restores a damaged file from.
+public struct StateSnapshot: Sendable, Codable, Equatable {
+    /// Its name in `<home>/snapshots` (`<sequence>-<transaction>`).
+    public var name: String
+    /// Its place in the order snapshots were taken (1, 2, …).
+    public var sequence: Int
+    /// The transaction that took it.
+    public var transaction: String
+    /// The version that was running with this state (the transaction's `from`).
+    public var version: VersionID?
+    /// When it was taken (seconds since 1970).
+    public var time: Double
+    /// The files it holds: path relative to the home → SHA-256 of the content.
+    public var files: [String: String]
+    /// The snapshot its transaction restored (a rollback with
+    /// ``Upgrader/UpgradeOptions/restoresState``); this one is put back if that transaction is undone.
+    public var restored: String?
+}
+
+/// Snapshots of configuration and state, content-addressed under `<home>/snapshots`:
+///
+///     <home>/snapshots/objects/<sha256>          a file's content, stored once however many snapshots hold it
+///     <home>/snapshots/<sequence>-<tx>.json     which content each file had: {"format":1, "files":{…}, …}
+///
+/// A snapshot holds `config.json`, `state/*.json`, `channel/config.json` and the channel's
+/// trusted `root.json` (each a regular file of at most 16 MiB). Taking one reads and hashes
+/// those small files; when they and the running version are what the newest snapshot holds,
+/// nothing is written. Otherwise only content not stored yet is written, and the manifest,
+/// each under a temporary name renamed into place with no fsync: every reader checks an
+/// object against its name and a manifest by parsing it, so a crash can lose the newest
+/// snapshot but never pass off a torn one, and the rollback path gains no flush.
+///
+/// The newest ``keep`` snapshots are kept, and always the newest of the version current and of
+/// the previous one (what a rollback with `restoresState` needs); others are removed with the
+/// content no kept snapshot names, in batches: once twice ``keep`` manifests are there.
+package struct SnapshotStore: Sendable {
+    package let home: Home
+    /// How many of the newest snapshots are kept besides those current and previous need.
+    package static let keep = 5
+    /// The largest file a snapshot holds.
+    static let maximumFileBytes = 16 << 20
+
+    package init(home: Home) { self.home = home }
+
+    package var directory: String { home.root + "/snapshots" }
+    var objects: String { directory + "/objects" }
+
+    // MARK: - Taking
+
+    /// Snapshots the configuration and state as they are now, with the running `version`.
+    /// - Parameters:
+    ///   - retaining: versions whose newest snapshot is never pruned (current, previous).
+    ///   - restoring: the snapshot the transaction is about to restore: this one is then always
+    ///     written (even when nothing changed), so that an undo of the transaction finds it.
+    /// - Returns: the snapshot that holds the current state: the new one, or the newest one when
+    ///   nothing changed (then nothing was written).
+    /// - Throws: ``SystemError`` or ``StorageError`` when the snapshot directory is not a real
+    ///   directory or cannot be written.
+    @discardableResult
+    package func take(version: SHA256Digest?, transaction: String, retaining: Set<SHA256Digest>, restoring: String? = nil) throws -> StateSnapshot {
+        var files: [String: String] = [:]
+        var contents: [String: [UInt8]] = [:]
+        for path in capturedPaths() {
+            guard let bytes = Self.readSmall(home.root + "/" + path) else { continue }
+            let digest = SHA256.hash(data: bytes).hex
+            files[path] = digest
+            contents[digest] = bytes
+        }
+        // Only the newest manifest is read here: the others are read when pruning is due.
+        let names = manifestNames()
+        let newest = names.reversed().lazy.compactMap { self.read($0) }.first
+        if restoring == nil, let newest, newest.files == files, newest.version?.digest == version { return newest }
+        try ownDirectory(directory)
+        try ownDirectory(objects)
+        for (digest, bytes) in contents where try FileSystem.statusIfPresent(objects + "/" + digest, followLinks: false) == nil {
+            try FileSystem.replaceWithoutSync(objects + "/" + digest, bytes, mode: 0o600)
+        }
+        let sequence = (newest?.sequence ?? 0) + 1
+        let number = String(sequence)
+        let name = String(repeating: "0", count: max(0, 8 - number.count)) + number + "-" + transaction
+        let snapshot = StateSnapshot(name: name, sequence: sequence, transaction: transaction, version: version.map(VersionID.init),
+                                     time: WallClock.now(), files: files, restored: restoring)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let manifest = Manifest(format: 1, sequence: sequence, transaction: transaction, version: version?.hex, time: snapshot.time, files: files,
+                                restored: restoring)
+        try FileSystem.replaceWithoutSync(directory + "/" + name + ".json", Array(try encoder.encode(manifest)) + [10], mode: 0o600)
+        // Pruned in batches (when twice as many as kept are there), so most snapshots read no
+        // other manifest.
+        if names.count + 1 > 2 * Self.keep { prune(list(), retaining: retaining) }
+        return snapshot
+    }
+
+    /// The files a snapshot holds that exist now, relative to the home.
+    func capturedPaths() -> [String] {
+        let state = ((try? FileSystem.contentsOfDirectory(home.state)) ?? []).filter { !$0.hasPrefix(".") && $0.hasSuffix(".json") }
+        return ["config.json", "channel/config.json", "channel/metadata/root.json"] + state.map { "state/" + $0 }
+    }
+
+    /// A regular file's bytes, read without following a link or blocking; nil when absent, not
+    /// a regular file, or larger than ``maximumFileBytes``.
+    static func readSmall(_ path: String) -> [UInt8]? {
+        guard let bytes = try? FileSystem.readOwnFile(path, maxBytes: maximumFileBytes + 1), bytes.count <= maximumFileBytes else { return nil }
+        return bytes
+    }
+
+    // MARK: - Reading
+
+    /// Every readable snapshot, oldest first (a torn or foreign manifest is skipped).
+    package func list() -> [StateSnapshot] {
+        manifestNames().compactMap(read).sorted { $0.sequence < $1.sequence }
+    }
+
+    /// The manifests' file names, in the order they were taken (the sequence leads the name).
+    private func manifestNames() -> [String] {
+        guard (try? FileSystem.statusIfPresent(directory, followLinks: false))?.kind == .directory,
+              let names = try? FileSystem.contentsOfDirectory(directory) else { return [] }
+        return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.sorted()
+    }
+
+    /// One manifest, or nil when it is torn, foreign or not a regular file.
+    private func read(_ name: String) -> StateSnapshot? {
+        guard let bytes = try? FileSystem.readOwnFile(directory + "/" + name, maxBytes: 1 << 20),
+              let manifest = try? JSONDecoder().decode(Manifest.self, from: Data(bytes)), manifest.format == 1 else { return nil }
+        let version = manifest.version.flatMap(SHA256Digest.init(hex:)).map(VersionID.init)
+        return StateSnapshot(name: String(name.dropLast(5)), sequence: manifest.sequence, transaction: manifest.transaction,
+                             version: version, time: manifest.time, files: manifest.files, restored: manifest.restored)
+    }
+
+    /// The newest snapshot taken while `version` was running.
+    package func newest(for version: SHA256Digest) -> StateSnapshot? {
+        list().last { $0.version?.digest == version }
+    }
+
+    /// The content a snapshot holds for `path` (relative to the home), checked against its
+    /// hash; nil when it holds none or the stored content is damaged.
+    package func contents(of path: String, in snapshot: StateSnapshot) -> [UInt8]? {
+        guard let digest = snapshot.files[path], SHA256Digest(hex: digest) != nil,
+              let bytes = Self.readSmall(objects + "/" + digest), SHA256.hash(data: bytes).hex == digest else { return nil }
+        return bytes
+    }
+
+    // MARK: - Restoring
+
+    /// Writes every file the snapshot holds back in place (each atomically and durably, never
+    /// through a link: the file is replaced by a rename). Files it does not hold are left.
+    /// - Returns: the paths restored, relative to the home.
+    /// - Throws: ``StorageError/corruptState(path:reason:)`` naming a file whose stored content is
+    ///   damaged (nothing is written then), or ``SystemError``.
+    @discardableResult
+    package func restore(_ snapshot: StateSnapshot) throws -> [String] {
+        var restored: [(String, [UInt8])] = []
+        for path in snapshot.files.keys.sorted() {
+            guard let bytes = contents(of: path, in: snapshot) else {
+                throw StorageError.corruptState(path: objects + "/" + (snapshot.files[path] ?? ""), reason: "the content snapshot \(snapshot.name) holds for \(path) is damaged")
+            }
+            restored.append((path, bytes))
+        }
+        for (path, bytes) in restored {
+            let target = home.root + "/" + path
+            try ownDirectory(FileSystem.parent(of: target))
+            try FileSystem.writeAtomically(target, bytes, mode: 0o644)
+        }
+        return restored.map(\.0)
+    }
+
+    /// Undoes a restore: when `transaction` restored a snapshot, the configuration and state
+    /// it replaced (the snapshot it took first) are written back. Best effort: a transaction
+    /// being undone must not fail on it (the snapshots stay for `rollback --restore-state`).
+    package func undoRestore(of transaction: String) {
+        guard let taken = list().last(where: { $0.transaction == transaction && $0.restored != nil }) else { return }
+        _ = try? restore(taken)
+    }
+
+    // MARK: - Internals
+
+    struct Manifest: Codable {
+        var format: Int
+        var sequence: Int
+        var transaction: String
+        var version: String?
+        var time: Double
+        var files: [String: String]
+        var restored: String?
+    }
+
+    /// Removes snapshots beyond the newest ``keep`` that no retained version needs, then the
+    /// content no kept snapshot names. Best effort: what cannot be removed stays.
+    private func prune(_ snapshots: [StateSnapshot], retaining: Set<SHA256Digest>) {
+        var kept = Set(snapshots.suffix(Self.keep).map(\.name))
+        for version in retaining {
+            if let newest = snapshots.last(where: { $0.version?.digest == version }) { kept.insert(newest.name) }
+        }
+        for snapshot in snapshots where !kept.contains(snapshot.name) {
+            try? FileSystem.removeFile(directory + "/" + snapshot.name + ".json")
+        }
+        guard snapshots.count > kept.count else { return }
+        let named = Set(snapshots.filter { kept.contains($0.name) }.flatMap(\.files.values))
+        for object in (try? FileSystem.contentsOfDirectory(objects)) ?? [] where !named.contains(object) && !object.hasPrefix(".") {
+            try? FileSystem.removeFile(objects + "/" + object)
+        }
+    }
+
+    /// Makes `path` a directory if it is missing, and refuses one that is a link or not a directory.
+    private func ownDirectory(_ path: String) throws {
+        if try FileSystem.statusIfPresent(path, followLinks: false) == nil {
+            try FileSystem.createDirectory(path, mode: 0o700)
+        }
+        guard try FileSystem.status(path, followLinks: false).kind == .directory else {
+            throw StorageError.notADirectory(path: path)
+        }
+    }
+}
+
+extension Upgrader {
+    /// The snapshots of configuration and state the home keeps, oldest first.
+    public func snapshots() -> [StateSnapshot] {
+        SnapshotStore(home: home).list()
+    }
+}
