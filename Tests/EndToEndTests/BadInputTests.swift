@@ -36,7 +36,7 @@ struct BadInputTests {
     @Test("a config.json that is not valid: the field and what is wrong with it, in words", arguments: [
         (#"{"historyLimit": -3}"#, "'historyLimit' must be at least 2"),
         (#"{"historyLimit": "x"}"#, "'historyLimit' must be a whole number"),
-        (#"{"confirmDeadlineSeconds": 0}"#, "'confirmDeadlineSeconds' must be above 0"),
+        (#"{"confirmDeadlineSeconds": 0}"#, "'confirmDeadlineSeconds' must be above 0 and at most 86400"),
         (#"{"journalCheckpointRecords": 1}"#, "'journalCheckpointRecords' must be from 4 to 1000000"),
         (#"{"journalCheckpointRecords": 1e300}"#, "it is not valid JSON, or a number in it is out of range"),
         (#"{"historyLimit": 3,"#, "it is not valid JSON, or a number in it is out of range"),
