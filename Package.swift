@@ -90,7 +90,7 @@ let package = Package(
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"], exclude: ["server.py", "proxy.py"]),
         .testTarget(name: "IntegrityTests", dependencies: ["Integrity"]),
-        .testTarget(name: "DeltaTests", dependencies: ["Delta", "Integrity"]),
+        .testTarget(name: "DeltaTests", dependencies: ["Delta", "Integrity", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "SelfUpgrade", "Platform", "Integrity"]),
         .testTarget(name: "SelfUpgradeTests", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "SelfUpgrade", "SourceUpgrade", "Storage", "Platform"]),

@@ -160,17 +160,18 @@ package enum FileSystem {
 
     /// `writeAtomically` keeping a file's identity: exactly `mode` (not masked by the umask) and,
     /// with `owner`, that owner and group (set before the new content gets its name).
-    package static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t, owner: (uid_t, gid_t)?) throws(SystemError) {
+    /// - Parameter durable: false leaves out both fsyncs (``replaceWithoutSync(_:_:mode:)``).
+    package static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t, owner: (uid_t, gid_t)?, durable: Bool = true) throws(SystemError) {
         let temporary = temporarySibling(of: path)
         do throws(SystemError) {
-            let fd = try FileDescriptor.open(temporary, [.writeOnly, .create, .exclusive], mode: mode)
+            let fd = try FileDescriptor.open(temporary, [.writeOnly, .create, .exclusive, .noFollow], mode: mode)
             do throws(SystemError) {
                 if let owner {
                     try fd.setOwner(owner.0, group: owner.1)
                     try fd.setMode(mode)
                 }
                 try fd.writeAll(bytes)
-                try fd.sync()
+                if durable { try fd.sync() }
             } catch {
                 try? fd.close()
                 throw error
@@ -181,7 +182,7 @@ package enum FileSystem {
             try? removeFile(temporary)
             throw error
         }
-        try syncDirectory(parent(of: path))
+        if durable { try syncDirectory(parent(of: path)) }
     }
 
     /// Replaces `path` with `bytes` through a temporary file (created exclusively, so never
@@ -190,21 +191,7 @@ package enum FileSystem {
     /// the new file but never passes off a torn one as good. Costs no flush on a hot path.
     /// - Throws: ``SystemError`` from the step that failed; the temporary file is removed.
     package static func replaceWithoutSync(_ path: String, _ bytes: [UInt8], mode: mode_t) throws(SystemError) {
-        let temporary = temporarySibling(of: path)
-        do throws(SystemError) {
-            let fd = try FileDescriptor.open(temporary, [.writeOnly, .create, .exclusive, .noFollow], mode: mode)
-            do throws(SystemError) {
-                try fd.writeAll(bytes)
-            } catch {
-                try? fd.close()
-                throw error
-            }
-            try fd.close()
-            try rename(temporary, to: path)
-        } catch {
-            try? removeFile(temporary)
-            throw error
-        }
+        try writeAtomically(path, bytes, mode: mode, owner: nil, durable: false)
     }
 
     /// Copies a regular file to a new file at `destination` (which must not exist), calling

@@ -1,3 +1,4 @@
+import TestSupport
 import Delta
 import Integrity
 import Testing

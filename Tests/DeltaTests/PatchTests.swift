@@ -1,3 +1,4 @@
+import TestSupport
 import Delta
 import Foundation
 import Integrity

@@ -1,4 +1,5 @@
 @testable import Delta
+import TestSupport
 import Testing
 
 @Suite("Range coder")

@@ -1,3 +1,4 @@
+import TestSupport
 /// A made-up x86-64 ELF program: functions of filler bytes and calls (E8 rel32) and jumps
 /// (0F 84 rel32) to other functions, linked at address 0x400000 with the code at file offset
 /// 0x1000, so that moving a function changes every displacement that crosses it, as a real

@@ -1,10 +1,10 @@
 /// A deterministic pseudo-random generator (SplitMix64), so every failure can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
+public struct SeededGenerator: RandomNumberGenerator {
     private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -12,14 +12,14 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 
-    mutating func bytes(_ count: Int, alphabet: Int = 256) -> [UInt8] {
+    public mutating func bytes(_ count: Int, alphabet: Int = 256) -> [UInt8] {
         (0..<count).map { _ in UInt8(truncatingIfNeeded: Int.random(in: 0..<alphabet, using: &self)) }
     }
 }
 
 /// A file edited the way a new version edits an old one: some bytes changed, some inserted,
 /// some removed.
-func edited(_ bytes: [UInt8], edits: Int, using generator: inout SeededGenerator) -> [UInt8] {
+public func edited(_ bytes: [UInt8], edits: Int, using generator: inout SeededGenerator) -> [UInt8] {
     var result = bytes
     for _ in 0..<edits {
         let at = result.isEmpty ? 0 : Int.random(in: 0..<result.count, using: &generator)
