@@ -156,8 +156,9 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
         guard (1...100).contains(maxConfirmAttempts) else {
             throw DecodingError.dataCorruptedError(forKey: .maxConfirmAttempts, in: container, debugDescription: "must be from 1 to 100")
         }
-        guard (1...10_000).contains(maxRestarts) else {
-            throw DecodingError.dataCorruptedError(forKey: .maxRestarts, in: container, debugDescription: "must be from 1 to 10000")
+        // No upper bound: a supervisor's home turns the guard off with the largest value there is.
+        guard maxRestarts >= 1 else {
+            throw DecodingError.dataCorruptedError(forKey: .maxRestarts, in: container, debugDescription: "must be at least 1")
         }
         guard restartWindowSeconds >= 1 && restartWindowSeconds <= 604_800 else {
             throw DecodingError.dataCorruptedError(forKey: .restartWindowSeconds, in: container, debugDescription: "must be from 1 to 604800 (a week)")

@@ -158,7 +158,7 @@ struct SuperviseTests {
         defer { supervisor.stop() }
         let v1 = try fixture.current()
         let staged = try fixture.stageForNextStart("v2", mode: "crash")
-        #expect(staged.status == 0 && staged.stdout.contains("runs it from its next start"), "\(staged.stdout)")
+        #expect(staged.status == 0 && staged.stdout.contains("runs it from its next start"), "\(staged.stdout)\(staged.stderr)")
         #expect(try fixture.current() != v1)
         // v1 asks to be restarted into the new version; v2 crashes before READY=1: back to v1.
         try fixture.signalProgram(supervisor, tag: "v1", SIGUSR1)
