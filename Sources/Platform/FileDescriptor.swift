@@ -189,6 +189,8 @@ package struct FileStatus: Sendable, Equatable {
     package var changeNanoseconds: Int64
     /// How many names (hard links) the file has.
     package var linkCount: Int
+    /// The space it takes on its file system (`st_blocks` × 512): a sparse file's holes take none.
+    package var allocatedBytes: Int
     package var owner: uid_t
     package var group: gid_t
 
@@ -207,6 +209,7 @@ package struct FileStatus: Sendable, Equatable {
         modificationNanoseconds = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
         changeNanoseconds = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
         linkCount = Int(info.st_nlink)
+        allocatedBytes = Int(info.st_blocks) &* 512
         owner = info.st_uid
         group = info.st_gid
     }

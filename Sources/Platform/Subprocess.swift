@@ -11,6 +11,9 @@ package enum TerminationStatus: Sendable, Equatable, CustomStringConvertible {
     case signaled(Int32)
     /// Still running when the wall-clock limit came; the whole process group was killed.
     case timedOut(seconds: Double)
+    /// Its ``Subprocess/WriteQuota`` was exceeded (while it ran: then the whole process group
+    /// was killed; or by what it left when it ended).
+    case exceededWriteQuota(Subprocess.WriteQuota)
 
     package var isSuccess: Bool { self == .exited(0) }
 
@@ -19,6 +22,8 @@ package enum TerminationStatus: Sendable, Equatable, CustomStringConvertible {
         case .exited(let code): "exited with status \(code)"
         case .signaled(let signal): "was killed by signal \(signal) (\(String(cString: strsignal(signal))))"
         case .timedOut(let seconds): "did not finish within \(formatSeconds(seconds)) and was killed"
+        case .exceededWriteQuota(let quota):
+            "wrote more than \(ByteCount.text(quota.added.bytes)) or \(quota.added.entries) files and directories into what it may write (\(quota.paths.joined(separator: ", "))) and was stopped"
         }
     }
 }
@@ -42,6 +47,34 @@ package struct ResourceLimit: Sendable, Equatable {
 
 /// Runs programs as children: own process group, limits, a wall-clock timeout, output to files.
 package enum Subprocess {
+    /// How much a child may add to the directories it may write, all together: it is measured
+    /// (``FileSystem/usage(of:stoppingAbove:)``) while it runs, every 50 ms or four times as
+    /// long as a measurement takes, whichever is longer, and once more when it ends. A child that
+    /// goes past it is killed with its process group; what it wrote between two measurements
+    /// is the most it can exceed the quota by (each file is also capped by its rlimit).
+    package struct WriteQuota: Sendable, Equatable {
+        package var paths: [String]
+        /// What the paths held when the child started.
+        package var baseline: TreeUsage
+        /// What it may add.
+        package var added: TreeUsage
+        /// - Parameter allowance: what the child may add, given what the paths hold now.
+        package init(paths: [String], allowance: (TreeUsage) -> TreeUsage) {
+            self.paths = paths
+            baseline = FileSystem.usage(of: paths, stoppingAbove: TreeUsage(bytes: .max, entries: .max))
+            added = allowance(baseline)
+        }
+
+        /// The most the paths may hold.
+        var limit: TreeUsage {
+            TreeUsage(bytes: baseline.bytes.addingReportingOverflow(added.bytes).overflow ? .max : baseline.bytes + added.bytes,
+                      entries: baseline.entries.addingReportingOverflow(added.entries).overflow ? .max : baseline.entries + added.entries)
+        }
+
+        /// Whether the paths hold more than the limit now.
+        func isExceeded() -> Bool { FileSystem.usage(of: paths, stoppingAbove: limit).exceeds(limit) }
+    }
+
     /// What to run and how to confine it.
     package struct Configuration: Sendable {
         package var executable: String
@@ -98,6 +131,8 @@ package enum Subprocess {
         /// The cgroup the child joins before anything else (``ProcessTrees/Leaf``): everything
         /// it starts can then be ended with it. nil: its parent's.
         package var cgroup: ProcessTrees.Leaf?
+        /// What it may add to the directories it may write (nil: no cap but the rlimits).
+        package var writeQuota: WriteQuota?
 
         package init(executable: String, arguments: [String], environment: [String: String]) {
             self.executable = executable
@@ -165,7 +200,8 @@ package enum Subprocess {
         let input = try FileDescriptor.open("/dev/null")
         defer { try? input.close() }
         let pid = try spawnRetryingBusyText(configuration, stdin: input.rawValue, stdout: output.rawValue, stderr: error.rawValue)
-        return Running(pid: pid, executable: configuration.executable, timeoutSeconds: configuration.timeoutSeconds, start: MonotonicClock.now())
+        return Running(pid: pid, executable: configuration.executable, timeoutSeconds: configuration.timeoutSeconds,
+                       writeQuota: configuration.writeQuota, start: MonotonicClock.now())
     }
 
     /// The user asked to stop (SIGINT or SIGTERM); the child was killed.
@@ -181,14 +217,18 @@ package enum Subprocess {
         package let pid: pid_t
         let executable: String
         let timeoutSeconds: Double?
+        let writeQuota: WriteQuota?
         let start: UInt64
         private var pauseMicroseconds: UInt32 = 200
         private var finished: TerminationStatus?
+        /// When the write quota is measured next (seconds since the start).
+        private var nextQuotaCheck = 0.0
 
-        init(pid: pid_t, executable: String, timeoutSeconds: Double?, start: UInt64) {
+        init(pid: pid_t, executable: String, timeoutSeconds: Double?, writeQuota: WriteQuota?, start: UInt64) {
             self.pid = pid
             self.executable = executable
             self.timeoutSeconds = timeoutSeconds
+            self.writeQuota = writeQuota
             self.start = start
         }
 
@@ -208,6 +248,7 @@ package enum Subprocess {
             if reaped == pid {
                 _ = kill(-pid, SIGKILL)
                 finished = status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
+                if let writeQuota, writeQuota.isExceeded() { finished = .exceededWriteQuota(writeQuota) }
                 return finished
             }
             if reaped == -1 && Errno.current != .interrupted {
@@ -219,6 +260,16 @@ package enum Subprocess {
                 terminate()
                 finished = .timedOut(seconds: limit)
                 return finished
+            }
+            if let writeQuota, elapsed >= nextQuotaCheck {
+                let measured = MonotonicClock.now()
+                let exceeded = writeQuota.isExceeded()
+                nextQuotaCheck = elapsed + max(0.05, 4 * MonotonicClock.seconds(since: measured))
+                if exceeded {
+                    terminate()
+                    finished = .exceededWriteQuota(writeQuota)
+                    return finished
+                }
             }
             let signal = Cancellation.signal
             if signal != 0 {

@@ -5,17 +5,26 @@
 /// fleet started together does not check together. A failed check (network down, bad metadata)
 /// changes nothing in the host: no callback runs, and the next check waits twice as long each
 /// time, up to `maxBackoff` (6 hours); a success resets the wait. A newly offered version is
-/// reported once through `onAvailable`; whether it is installed follows `policy`, and only when
-/// `isIdle` says the host is idle.
+/// reported once through `notify` (``Notice/updateAvailable(_:)``); whether it is installed
+/// follows `policy`, and only when `isIdle` says the host is idle.
 ///
 /// With `integrity`, every tick also runs that bounded integrity check (the doctor's
 /// `IntegrityScrubber`, re-hashing stored versions at a set number of bytes a second) and
-/// reports each problem it finds once, through `onIntegrityProblem`, beside `onAvailable`.
+/// reports each problem it finds once, through the same `notify`
+/// (``Notice/integrityProblem(_:)``): a host has one place where what needs a person arrives.
 ///
 /// Invariants: at most one check per tick; `apply` runs only under a policy that allows the
-/// offer and only while `isIdle()` returns true; a failed check never calls `onAvailable` or
-/// `apply`; each integrity problem is reported once.
+/// offer and only while `isIdle()` returns true; a failed check never calls `notify` or
+/// `apply`; each offered version and each integrity problem is reported once.
 public struct BackgroundChecker {
+    /// What the checker tells its host.
+    public enum Notice: Sendable {
+        /// A release newer than the running version is offered ("update available: V").
+        case updateAvailable(ReleaseOffer)
+        /// A stored version no longer matches its hash, or cannot be read ("version … is damaged").
+        case integrityProblem(String)
+    }
+
     /// Which offered updates are installed without being asked.
     public enum Policy: Sendable, Equatable {
         /// None: the host is told, a person decides.
@@ -56,11 +65,10 @@ public struct BackgroundChecker {
 
     private let check: () throws -> ReleaseOffer?
     private let isIdle: () -> Bool
-    private let onAvailable: (ReleaseOffer) -> Void
+    private let notify: (Notice) -> Void
     private let apply: (ReleaseOffer) throws -> Void
     private let random: () -> Double
     private let integrity: ((Double) -> [String])?
-    private let onIntegrityProblem: (String) -> Void
     private var reportedProblems: Set<String> = []
     private var announced: SemanticVersion?
     private var applyNotBefore = -Double.infinity
@@ -75,24 +83,22 @@ public struct BackgroundChecker {
     ///   - check: the update check, e.g. `UpdateSelection.choose(try channel.offers(...), ...)`;
     ///     nil when up to date, throws when the channel cannot be read.
     ///   - isIdle: whether the host can be upgraded now.
-    ///   - onAvailable: called once per newly offered version ("update available: V").
+    ///   - notify: called once per newly offered version, and once per problem `integrity` finds.
     ///   - apply: installs an offer (for example `update apply`'s download and upgrade).
     ///   - integrity: a bounded integrity check run at every tick with its time, returning the
     ///     problems it finds (nil: none is run).
-    ///   - onIntegrityProblem: called once per problem `integrity` finds ("version … is damaged").
     public init(timing: Timing = Timing(), policy: Policy, start: Double, random: @escaping () -> Double = { Double.random(in: 0..<1) },
                 check: @escaping () throws -> ReleaseOffer?, isIdle: @escaping () -> Bool,
-                onAvailable: @escaping (ReleaseOffer) -> Void, apply: @escaping (ReleaseOffer) throws -> Void,
-                integrity: ((Double) -> [String])? = nil, onIntegrityProblem: @escaping (String) -> Void = { _ in }) {
+                notify: @escaping (Notice) -> Void, apply: @escaping (ReleaseOffer) throws -> Void,
+                integrity: ((Double) -> [String])? = nil) {
         self.integrity = integrity
-        self.onIntegrityProblem = onIntegrityProblem
         self.timing = timing
         self.policy = policy
         self.nextCheck = start
         self.random = random
         self.check = check
         self.isIdle = isIdle
-        self.onAvailable = onAvailable
+        self.notify = notify
         self.apply = apply
     }
 
@@ -109,7 +115,7 @@ public struct BackgroundChecker {
                 nextCheck = now + jittered(timing.interval)
                 if let offer, offer.facts.version != announced {
                     announced = offer.facts.version
-                    onAvailable(offer)
+                    notify(.updateAvailable(offer))
                     pending = allows(offer) ? offer : nil
                 }
             } catch {
@@ -121,7 +127,7 @@ public struct BackgroundChecker {
         }
         if let integrity {
             let problems = integrity(now)
-            for problem in problems where !reportedProblems.contains(problem) { onIntegrityProblem(problem) }
+            for problem in problems where !reportedProblems.contains(problem) { notify(.integrityProblem(problem)) }
             reportedProblems.formUnion(problems)
         }
         if let offer = pending, now >= applyNotBefore, isIdle() {

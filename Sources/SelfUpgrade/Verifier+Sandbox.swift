@@ -2,7 +2,7 @@ import Platform
 
 extension Verifier {
     /// The confinement of a candidate, settled on its first run: each namespace the kernel
-    /// refuses is left out, for that run and the next, and ``isolation(stateCopy:)`` says so.
+    /// refuses is left out, for that run and the next, and ``isolation(stateCopy:rehearsal:)`` says so.
     struct Confinement {
         /// A piece of isolation asked for.
         enum Piece: String, CaseIterable {
@@ -74,6 +74,13 @@ extension Verifier {
             }
         }
 
+        /// What a run may add to the directories it may write, all together, given what they
+        /// `held` when it started: as much again (a migration may rewrite the whole state) and as
+        /// much as one file may hold; 10,000 files and directories.
+        static func writeAllowance(_ scratchBytes: UInt64, held: TreeUsage) -> TreeUsage {
+            TreeUsage(bytes: held.bytes.addingReportingOverflow(Int(clamping: scratchBytes)).partialValue, entries: 10_000)
+        }
+
         /// `base` with the pieces still wanted.
         func configure(_ base: Subprocess.Configuration) -> Subprocess.Configuration {
             var run = base
@@ -95,6 +102,12 @@ extension Verifier {
             } else {
                 run.readOnlyBinds = []
             }
+            // What it may write besides its private tmpfs mounts (the state copy on the home's
+            // disk, the rehearsal's home on the sandbox's tmpfs) is capped as a whole.
+            let writable = base.writablePaths + (stateCopy.map { [$0] } ?? [])
+            if !writable.isEmpty {
+                run.writeQuota = Subprocess.WriteQuota(paths: writable) { held in Self.writeAllowance(scratchBytes, held: held) }
+            }
             // Dropping the bounding set needs CAP_SETPCAP: root has it, so does a new user namespace.
             run.dropCapabilities = (isRoot || run.isolateUser) && wanted.contains(.capabilityLock)
             run.noNewPrivileges = true
@@ -105,7 +118,7 @@ extension Verifier {
         var bindsFiles: Bool { wanted.contains(.mounts) }
 
         /// The isolation in place, then what is missing.
-        func isolation(stateCopy: Bool) -> [String] {
+        func isolation(stateCopy: Bool, rehearsal: Bool) -> [String] {
             var lines = ["own session, no controlling terminal, stdin /dev/null"]
             lines.append(parent.isOnTmpfs ? "sandbox on a tmpfs (\(parent.path))"
                                           : "sandbox in the home's staging area (no usable tmpfs: XDG_RUNTIME_DIR and /dev/shm must be tmpfs, safe from other users and have 64 MiB free)")
@@ -113,6 +126,11 @@ extension Verifier {
                                                   : "private HOME and TMPDIR")
             if stateCopy { lines.append("state copy") }
             lines += ["rlimits (cpu, memory, file size, files, processes)", "timeout"]
+            let writable = (stateCopy ? ["the state copy"] : []) + (rehearsal ? ["the rehearsal's home"] : [])
+            if !writable.isEmpty {
+                let allowance = Self.writeAllowance(scratchBytes, held: TreeUsage())
+                lines.append("\(writable.joined(separator: " and ")) capped (what they held + as much again + \(ByteCount.text(allowance.bytes)), and \(allowance.entries) more files and directories, in each run)")
+            }
             if wanted.contains(.user) { lines.append("user namespace (own uid and gid only)") }
             if wanted.contains(.network) { lines.append("network namespace (no network)") }
             if wanted.contains(.ipc) { lines.append("IPC namespace (no shared memory, semaphores or queues of others)") }

@@ -113,7 +113,7 @@ package struct Verifier: Sendable {
                                      confinement: &confinement, log: logDirectory)
         }
         let seconds = MonotonicClock.seconds(since: start)
-        let isolation = confinement.isolation(stateCopy: stateFrom != nil)
+        let isolation = confinement.isolation(stateCopy: stateFrom != nil, rehearsal: rehearseRestart)
         return Result(report: report, isolation: isolation, seconds: seconds, log: logDirectory)
     }
 

@@ -72,7 +72,7 @@ enum AgentCommand {
                 return offer
             },
             isIdle: { true },
-            onAvailable: report.updateAvailable,
+            notify: report.notice,
             apply: { offer in
                 guard let channel else { return }
                 report.installing(offer)
@@ -84,8 +84,7 @@ enum AgentCommand {
                     if !findings.isEmpty { try? IntegrityNotice.record(findings, homeDirectory: home) }
                     return findings.map { "\($0.path): \($0.problem)" }
                 }
-            },
-            onIntegrityProblem: report.integrityProblem)
+            })
         return CheckerClock(checker)
     }
 

@@ -17,6 +17,14 @@ struct AgentReport {
         }
     }
 
+    /// What the background check found: an update, or a damaged stored version.
+    func notice(_ notice: BackgroundChecker.Notice) {
+        switch notice {
+        case .updateAvailable(let offer): updateAvailable(offer)
+        case .integrityProblem(let problem): integrityProblem(problem)
+        }
+    }
+
     /// The background integrity check found a stored version damaged.
     func integrityProblem(_ problem: String) {
         if json {

@@ -4,6 +4,21 @@ import Platform
 
 /// `release diff` and `release patch`: the delta format on files named by the user.
 enum DeltaCommands {
+    /// What `release diff --json` prints.
+    struct DiffReport: Encodable {
+        let patch: String
+        let patchSize: Int
+        let baseSize: Int
+        let resultSize: Int
+    }
+
+    /// What `release patch --json` prints.
+    struct PatchReport: Encodable {
+        let result: String
+        let resultSize: Int
+        let sha256: String
+    }
+
     static func diff(_ arguments: ParsedArguments) throws -> Int32 {
         guard arguments.positionals.count == 2 else {
             throw UsageError(message: "Expected two arguments: '<base>' and '<result>'", spec: CommandTree.releaseDiff)
@@ -15,7 +30,7 @@ enum DeltaCommands {
         let output = arguments.value("output") ?? resultPath + ".patch"
         try FileSystem.writeAtomically(output, patch)
         if arguments.has("json") {
-            try Output.json(["patch": output, "patchSize": "\(patch.count)", "baseSize": "\(base.count)", "resultSize": "\(result.count)"])
+            try Output.json(DiffReport(patch: output, patchSize: patch.count, baseSize: base.count, resultSize: result.count))
         } else {
             Output.out("Wrote \(Output.quoted(output)): \(patch.count) bytes turn \(base.count) into \(result.count)")
         }
@@ -41,7 +56,7 @@ enum DeltaCommands {
         try FileSystem.writeAtomically(output, result, mode: 0o755)
         let digest = SHA256.hash(data: result)
         if arguments.has("json") {
-            try Output.json(["result": output, "resultSize": "\(result.count)", "sha256": digest.hex])
+            try Output.json(PatchReport(result: output, resultSize: result.count, sha256: digest.hex))
         } else {
             Output.out("Wrote \(Output.quoted(output)): \(result.count) bytes, SHA-256 \(digest.hex) (verified)")
         }

@@ -42,25 +42,6 @@ struct PatchTests {
         }
     }
 
-    /// The release build of autodev beside the sources, if one was built.
-    static let releaseBinary: [UInt8]? = {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../.build/release/autodev").standardized.path
-        return FileManager.default.contents(atPath: path).map { Array($0) }
-    }()
-
-    @Test("rebuilds a real autodev binary with bytes inserted and changed",
-          .enabled(if: releaseBinary != nil, "needs a release build of autodev (swift build -c release --product autodev)"))
-    func realBinary() throws {
-        let base = try #require(Self.releaseBinary)
-        var result = base
-        result.insert(contentsOf: Array(repeating: 0x90, count: 37), at: base.count / 3)
-        for i in stride(from: 1_000, to: result.count, by: result.count / 7) { result[i] &+= 1 }
-        let plain = try roundTrip(base, result, options: Delta.Options(x86References: false))
-        #expect(plain.count < base.count / 100)
-        // The insertion moved code without relinking it, so predictions mislead; the result is still exact.
-        _ = try roundTrip(base, result)
-    }
-
     @Test("x86-64 code whose functions moved costs a fraction of what it costs without predictions")
     func movedCode() throws {
         var generator = SeededGenerator(seed: 10)

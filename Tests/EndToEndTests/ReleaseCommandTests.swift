@@ -1,7 +1,8 @@
 import Foundation
+import Integrity
 import Testing
 
-@Suite("release keygen, sign, verify and digest with the real binary")
+@Suite("release keygen, sign, verify, digest, diff and patch with the real binary")
 struct ReleaseCommandTests {
     @Test("keygen writes the secret key with mode 0600, refuses to overwrite; sign then verify succeeds")
     func roundTrip() throws {
@@ -27,6 +28,49 @@ struct ReleaseCommandTests {
         let tampered = try run(["verify", "file"])
         #expect(tampered.status == 1)
         #expect(tampered.stderr.contains("signature verification failed"))
+    }
+
+    @Test("release diff and patch rebuild the real binary with bytes inserted and changed; a damaged patch or the wrong base writes nothing")
+    func diffAndPatch() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let directory = harness.root.path
+        let run = { (arguments: [String]) in try harness.run(["release"] + arguments, executable: Harness.binary, environment: [:], directory: directory) }
+        let base = try Data(contentsOf: URL(fileURLWithPath: Harness.binary))
+        try base.write(to: URL(fileURLWithPath: directory + "/old"))
+        // A few bytes changed: the patch is a sliver of the file.
+        var changed = [UInt8](base)
+        for i in stride(from: 1_000, to: changed.count, by: changed.count / 7) { changed[i] &+= 1 }
+        // Code moved without being relinked: the branch predictions mislead, the result must still be exact.
+        var moved = changed
+        moved.insert(contentsOf: Array(repeating: 0x90, count: 37), at: moved.count / 3)
+        for (name, edited) in [("changed", changed), ("moved", moved)] {
+            try Data(edited).write(to: URL(fileURLWithPath: directory + "/" + name))
+            let diff = try run(["diff", "old", name, "--output", name + ".patch", "--json"])
+            #expect(diff.status == 0, "\(diff.stderr)")
+            let made = try harness.json(diff.stdout)
+            #expect(made["baseSize"] as? Int == base.count)
+            #expect(made["resultSize"] as? Int == edited.count)
+            let patchSize = try #require(made["patchSize"] as? Int)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name + ".patch")).count == patchSize)
+            if name == "changed" { #expect(patchSize < base.count / 1_000, "\(patchSize) bytes") }
+
+            let applied = try run(["patch", "old", name + ".patch", "--output", name + ".rebuilt", "--json"])
+            #expect(applied.status == 0, "\(applied.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name + ".rebuilt")) == Data(edited))
+            #expect(try harness.json(applied.stdout)["sha256"] as? String == SHA256.hash(data: edited).hex)
+        }
+
+        // Against another base, or with a byte of the patch changed: refused, nothing written.
+        let wrongBase = try run(["patch", "changed", "moved.patch", "--output", "wrong"])
+        #expect(wrongBase.status == 1)
+        #expect(wrongBase.stderr.contains("failed"), "\(wrongBase.stderr)")
+        var damaged = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/moved.patch")))
+        damaged[damaged.count / 2] ^= 0x40
+        try Data(damaged).write(to: URL(fileURLWithPath: directory + "/damaged"))
+        let refused = try run(["patch", "old", "damaged", "--output", "wrong"])
+        #expect(refused.status == 1)
+        #expect(!FileManager.default.fileExists(atPath: directory + "/wrong"))
     }
 
     @Test("speed --scheme: ecdsa-p256 and rsa-pss-3072 verify their built-in or given signatures; bad input is refused")

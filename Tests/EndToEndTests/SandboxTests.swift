@@ -427,6 +427,46 @@ struct SandboxTests {
         #expect(Processes.commandLineContaining(token).isEmpty, "a detached child outlived the candidate")
     }
 
+    @Test("what a candidate may write outside its private tmpfs mounts is capped as a whole: the state copy and the rehearsal's home, in bytes and in files",
+          arguments: ["bytes into the state copy", "files into the state copy", "bytes into the rehearsal's home"])
+    func writeQuota(flood: String) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        // One file may hold 32 MiB (the self-check copies the 17 MB binary into its TMPDIR); the
+        // state copy may then gain 2 × 3 MiB + 32 MiB.
+        #expect(try harness.run(["config", "set", "verifyFileSizeBytes", "33554432"]).status == 0)
+        try FileManager.default.createDirectory(atPath: harness.home + "/state", withIntermediateDirectories: true)
+        try Data(repeating: 7, count: 3 << 20).write(to: URL(fileURLWithPath: harness.home + "/state/large"))
+        let honest = try harness.execScript("honest", probe: "echo honest")
+        let passed = try harness.run(["self-upgrade", "--from-binary", honest, "--dry-run", "--verify-state", "--json"])
+        #expect(passed.status == 0, "\(passed.stderr)")
+        let isolation = try #require(try harness.json(passed.stdout)["verification"] as? [String: Any])["isolation"] as? [String] ?? []
+        #expect(isolation.contains("the state copy and the rehearsal's home capped (what they held + as much again + 32 MiB, and 10000 more files and directories, in each run)"), "\(isolation)")
+
+        let rehearsal = flood.hasSuffix("rehearsal's home")
+        let fill = flood.hasPrefix("files") ? #"i=0; while [ $i -lt 12000 ]; do : > "$dir/f$i"; i=$((i+1)); done"#
+                                            : #"i=0; while [ $i -lt 64 ]; do head -c 1048576 /dev/urandom > "$dir/b$i"; i=$((i+1)); done"#
+        let script = try harness.execScript("flood", probe: """
+            copy=""; previous=""
+            for argument in "$@"; do [ "$previous" = "--state-copy" ] && copy="$argument"; previous="$argument"; done
+            if [ \(rehearsal ? "-n" : "-z") "$AUTODEV_TX" ]; then
+              dir="\(rehearsal ? "$AUTODEV_HOME" : "$copy")/flood"
+              mkdir "$dir" && \(fill)
+            fi
+            """)
+        let before = try harness.snapshot()
+        let result = try harness.run(["self-upgrade", "--from-binary", script, "--dry-run", "--verify-state"])
+        #expect(result.status == 1)
+        // The state copy's 3 MiB (and the rehearsal's home's few KiB) are what they held: 32 MiB + 3 MiB may be added.
+        #expect(result.stderr.contains("wrote more than 35"), "\(result.stderr)")
+        #expect(result.stderr.contains(" or 10000 files and directories into what it may write ("), "\(result.stderr)")
+        #expect(result.stderr.contains(rehearsal ? "did not confirm the rehearsed restart" : "its verification run wrote more"), "\(result.stderr)")
+        #expect(try harness.snapshot() == before)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: harness.home + "/staging").isEmpty)
+        #expect(harness.verificationSandboxes().isEmpty)
+    }
+
     @Test("a candidate that loops forever is killed at the timeout and reported")
     func loopForever() throws {
         let harness = try Harness()

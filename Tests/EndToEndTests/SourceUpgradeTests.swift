@@ -10,6 +10,11 @@ struct SourceUpgradeTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 
+    /// The tests each build must pass: the storage suite, where a patch below adds a failing test.
+    /// The whole unit suite is minutes of work in a debug build, and this test is about the
+    /// pipeline, not about the units (scripts/test runs them all beforehand).
+    static let tests = ["--test-filter", "StorageTests"]
+
     /// Writes `name` into `patches` as the diff of `edit` applied to the working copy, then undoes the edit.
     func makePatch(_ name: String, in patches: String, source: String, file: String, _ edit: (String) -> String) throws {
         let path = source + "/" + file
@@ -54,7 +59,7 @@ struct SourceUpgradeTests {
         }
 
         let extra = ["AUTODEV_E2E_MARK": "kept across exec"]
-        let arguments = ["agent", "--patches", patches, "--json"]
+        let arguments = ["agent", "--patches", patches, "--json"] + Self.tests
         let result = try harness.run(arguments, environment: extra)
         #expect(result.status == 0, "\(result.stderr)")
         let events = try result.stdout.split(separator: "\n").map { try harness.json(String($0)) }
@@ -92,7 +97,7 @@ struct SourceUpgradeTests {
         // tests and verifies with the state's round trip, a rollback rehearsal; both change nothing.
         let before = try harness.snapshot()
         let journalBefore = try harness.journalLines().count
-        let dryRun = try harness.run(["self-upgrade", "--dry-run", "--verify-state"])
+        let dryRun = try harness.run(["self-upgrade", "--dry-run", "--verify-state"] + Self.tests)
         #expect(dryRun.status == 0, "\(dryRun.stderr)")
         #expect(dryRun.stdout.contains("Plan: preflight → build → test → stage → verify → swap → restart → confirm"), "\(dryRun.stdout)")
         #expect(dryRun.stdout.contains("  test: ok"))
@@ -108,9 +113,9 @@ struct SourceUpgradeTests {
         let touched = source + "/Sources/Platform/Errno.swift"
         let original = try String(contentsOfFile: touched, encoding: .utf8)
         try (original + "\npublic let touchedByTheCancellationTest = 1\n").write(toFile: touched, atomically: true, encoding: .utf8)
-        let cancelled = try harness.run(["self-upgrade", "--yes"], killAfter: 3, signal: SIGTERM)
+        let cancelled = try harness.run(["self-upgrade", "--yes"] + Self.tests, killAfter: 3, signal: SIGTERM)
         // The agent will not work on a working copy with changes a revert would lose.
-        let dirty = try harness.run(["agent", "--once", "--patches", patches])
+        let dirty = try harness.run(["agent", "--once", "--patches", patches] + Self.tests)
         #expect(dirty.status == 1)
         #expect(dirty.stderr.contains("has uncommitted changes (Sources/Platform/Errno.swift)"), "\(dirty.stderr)")
         try original.write(toFile: touched, atomically: true, encoding: .utf8)
@@ -133,11 +138,11 @@ struct SourceUpgradeTests {
         let more = harness.root.appendingPathComponent("more").path
         try FileManager.default.createDirectory(atPath: more, withIntermediateDirectories: true)
         try makePatch("04-version.patch", in: more, source: source, file: versionFile, settingVersion("9.9.10"))
-        let killed = try harness.run(["agent", "--patches", more], killAfter: 4)
+        let killed = try harness.run(["agent", "--patches", more] + Self.tests, killAfter: 4)
         #expect(killed.status == SIGKILL, "\(killed.stderr)")
         let pending = try harness.json(try harness.run(["agent", "status", "--json"]).stdout)
         #expect((pending["inFlight"] as? [String: Any])?["name"] as? String == "04-version.patch", "\(pending)")
-        let resumed = try harness.run(["agent", "--patches", more, "--json"])
+        let resumed = try harness.run(["agent", "--patches", more, "--json"] + Self.tests)
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let resumedEvents = try resumed.stdout.split(separator: "\n").map { try harness.json(String($0)) }
         #expect(resumedEvents.map { $0["event"] as? String } == ["accepted", "done"], "\(resumed.stdout)\n\(resumed.stderr)")
@@ -154,7 +159,7 @@ struct SourceUpgradeTests {
             sed -i 's/^let autodevVersion = .*/let autodevVersion = "9.9.11"/' "$file"
             """.write(toFile: proposer, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: proposer)
-        let proposed = try harness.run(["agent", "--proposer", proposer, "--json"])
+        let proposed = try harness.run(["agent", "--proposer", proposer, "--json"] + Self.tests)
         #expect(proposed.status == 0, "\(proposed.stderr)")
         let proposedEvents = try proposed.stdout.split(separator: "\n").map { try harness.json(String($0)) }
         #expect(proposedEvents.map { $0["event"] as? String } == ["accepted", "done"], "\(proposed.stdout)\n\(proposed.stderr)")

@@ -25,7 +25,9 @@ struct BackgroundCheckerTests {
         BackgroundChecker(policy: policy, start: 0, random: { random }, check: {
             host.checks += 1
             return try host.result.get()
-        }, isIdle: { host.idle }, onAvailable: { host.announced.append($0.facts.version.description) }, apply: {
+        }, isIdle: { host.idle }, notify: {
+            if case .updateAvailable(let offer) = $0 { host.announced.append(offer.facts.version.description) }
+        }, apply: {
             if host.applyFails { throw Offline() }
             host.applied.append($0.facts.version.description)
         })
@@ -144,9 +146,9 @@ struct BackgroundCheckerIntegrityTests {
     @Test("runs at every tick with its time, and reports each problem once, beside update checks")
     func reportsOnce() {
         let host = Host()
-        var checker = BackgroundChecker(policy: .manual, start: 100, check: { nil }, isIdle: { true }, onAvailable: { _ in }, apply: { _ in },
-                                        integrity: { now in host.times.append(now); return host.problems },
-                                        onIntegrityProblem: { host.reported.append($0) })
+        var checker = BackgroundChecker(policy: .manual, start: 100, check: { nil }, isIdle: { true }, notify: {
+            if case .integrityProblem(let problem) = $0 { host.reported.append(problem) }
+        }, apply: { _ in }, integrity: { now in host.times.append(now); return host.problems })
         checker.tick(now: 1)
         host.problems = ["versions/ab/autodev: now hashes to cd"]
         checker.tick(now: 2)
