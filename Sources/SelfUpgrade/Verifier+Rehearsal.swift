@@ -77,7 +77,8 @@ extension Verifier {
 
         func reject(_ what: String) -> UpgradeError {
             let tail = lastLines(of: outputs.restartErr)
-            return UpgradeError.verificationFailed(binary: binary, reason: "did not confirm the rehearsed restart: \(what)" + (tail.isEmpty ? "" : ": \(tail)"), log: log)
+            return UpgradeError.verificationFailed(binary: binary, reason: "did not confirm the rehearsed restart: \(what)" + (tail.isEmpty ? "" : ": \(tail)")
+                                                   + fullFileSystemNote(sandbox: sandbox), log: log)
         }
         guard status.isSuccess else { throw reject("'\(program.restartProbeArguments.joined(separator: " "))' \(status)") }
         let outcome: Ledger.Transaction.Outcome?

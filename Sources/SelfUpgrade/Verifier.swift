@@ -101,7 +101,8 @@ package struct Verifier: Sendable {
         let status = try confinement.run(limited(run), binary: binary, log: logDirectory)
         guard status.isSuccess else {
             let tail = lastLines(of: outputs.selfCheckErr)
-            throw UpgradeError.verificationFailed(binary: binary, reason: "its verification run \(status)" + (tail.isEmpty ? "" : ": \(tail)"), log: logDirectory)
+            throw UpgradeError.verificationFailed(binary: binary, reason: "its verification run \(status)" + (tail.isEmpty ? "" : ": \(tail)")
+                                                  + fullFileSystemNote(sandbox: sandbox), log: logDirectory)
         }
         let report = try readReport(outputs.selfCheckOut, binary: binary, log: logDirectory)
         try judge(report, binary: binary, checkedState: stateFrom != nil, log: logDirectory)
@@ -118,6 +119,20 @@ package struct Verifier: Sendable {
     }
 
     // MARK: - Internals
+
+    /// What is left free below which a file system counts as full.
+    static let nearlyFullBytes: UInt64 = 1 << 20
+
+    /// For a failed run: a note naming the file system it could write to (the sandbox's, the
+    /// home's) that is full now, since a disk that filled up fails a good candidate too; empty
+    /// when neither is.
+    func fullFileSystemNote(sandbox: String) -> String {
+        for directory in [sandbox, home.staging] {
+            guard let free = try? FileSystem.availableBytes(in: directory), free < Self.nearlyFullBytes else { continue }
+            return " (\(ByteCount.text(Int(free))) is free on the file system of \(directory) now: it may have filled up, which fails a good candidate too)"
+        }
+        return ""
+    }
 
     /// `run` with the configured rlimits and timeout.
     func limited(_ run: Subprocess.Configuration) -> Subprocess.Configuration {

@@ -496,8 +496,9 @@ struct AgentUpdateTests {
 /// of the older one updating to the newer and back.
 enum ReleaseScenario {
     /// Publishes two builds of autodev into one repository with `autodev release`, serves it on
-    /// loopback, installs the older, and updates it: `update check` offers the newer, `update
-    /// apply` downloads, verifies and execs it in the same process, `rollback` returns.
+    /// loopback, installs the older, and updates it: `update check` offers the newer by the
+    /// patch `release add` made from the older, `update apply` downloads the patch, rebuilds and
+    /// verifies the newer and execs it in the same process, `rollback` returns.
     static func updateOverHTTP(older: String, olderVersion: String, newer: String, newerVersion: String) throws {
         let harness = try Harness()
         defer { harness.cleanUp() }
@@ -521,9 +522,14 @@ enum ReleaseScenario {
         #expect(check.status == 0, "\(check.stderr)")
         #expect(check.stdout.hasPrefix("Current version:  \(olderVersion)\n"), "\(check.stdout)")
         #expect(check.stdout.contains("Newest version:   \(newerVersion)"), "\(check.stdout)")
+        // 'release add' made a patch from the older release, which is the installed binary.
+        let full = try FileManager.default.attributesOfItem(atPath: newer)[.size] as? Int ?? 0
+        #expect(check.stdout.contains(", a patch from this version (the full file is \(full) bytes)"), "\(check.stdout)")
 
         let applied = try harness.run(["update", "apply", "--yes"])
         #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(applied.stderr.contains("Downloading a patch of "), "\(applied.stderr)")
+        #expect(!applied.stderr.contains("downloading the full file"), "\(applied.stderr)")
         #expect(applied.stderr.contains("Verified autodev/\(newerVersion)/linux-x86_64/autodev: length, SHA-256 and SHA-512 match the signed metadata"), "\(applied.stderr)")
         #expect(try harness.run(["--version"]).stdout == newerVersion + "\n")
         // The new version confirmed itself in the process that ran 'update apply': exec, same PID.

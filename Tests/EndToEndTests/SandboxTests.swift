@@ -392,6 +392,36 @@ struct SandboxTests {
         }
     }
 
+    @Test("a tmpfs that fills up during the run is named in the failure, not only the candidate",
+          .enabled(if: isRoot, "needs root to mount a small tmpfs"))
+    func fullTmpfs() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let small = harness.root.path + "/runtime"
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        let mounted = try harness.run(["-t", "tmpfs", "-o", "size=80m,mode=0700", "tmpfs", small], executable: "/bin/mount")
+        try #require(mounted.status == 0, "\(mounted.stderr)")
+        defer { _ = try? harness.run(["-l", small], executable: "/bin/umount") }
+        // The rehearsal's home is on that tmpfs: filling it stands for whatever else fills it.
+        let script = try harness.execScript("filler", probe: """
+            if [ -n "$AUTODEV_TX" ]; then
+              i=0; while head -c 1048576 /dev/zero > "$AUTODEV_HOME/fill$i" 2>/dev/null; do i=$((i+1)); done
+              echo "no room after $i MiB"; exit 1
+            fi
+            """)
+        let result = try harness.run(["self-upgrade", "--from-binary", script, "--dry-run"], environment: ["XDG_RUNTIME_DIR": small])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("did not confirm the rehearsed restart"), "\(result.stderr)")
+        #expect(result.stderr.contains("is free on the file system of \(small)/autodev-verify-"), "\(result.stderr)")
+        #expect(result.stderr.contains("it may have filled up, which fails a good candidate too"), "\(result.stderr)")
+        // A candidate that fails with room to spare is not excused.
+        let failing = try harness.execScript("failing", probe: "[ -n \"$AUTODEV_TX\" ] && exit 1")
+        let plain = try harness.run(["self-upgrade", "--from-binary", failing, "--dry-run"], environment: ["XDG_RUNTIME_DIR": small])
+        #expect(plain.status == 1)
+        #expect(!plain.stderr.contains("it may have filled up"), "\(plain.stderr)")
+    }
+
     @Test("a candidate run from a terminal can neither open it nor push input into it",
           .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs script(1) from util-linux for a pseudo-terminal"))
     func noTerminal() throws {
