@@ -1,6 +1,12 @@
 import Integrity
 
 extension Delta {
+    /// The largest base or result ``makePatch(from:to:options:)`` takes: 256 MiB. Making a patch
+    /// of executables peaks at about 32 bytes of memory per byte of input (the inputs, their
+    /// normalised copies, the suffix array and its sorting), about 8 GiB at this size; applying
+    /// one stays bounded by the base and the result.
+    public static let largestInputToMake = 256 << 20
+
     /// Makes a patch that turns `base` into `result`.
     ///
     /// Memory: the two inputs, the base's suffix array (4 bytes per base byte) and, while that
@@ -10,10 +16,10 @@ extension Delta {
     ///   - result: the file the patch makes.
     ///   - options: how to code it.
     /// - Returns: the patch.
-    /// - Throws: `DeltaError` with `.inputTooLarge` if either input is 2 GiB or larger.
+    /// - Throws: `DeltaError` with `.inputTooLarge` if either input is larger than ``largestInputToMake``.
     public static func makePatch(from base: [UInt8], to result: [UInt8], options: Options = Options()) throws(DeltaError) -> [UInt8] {
-        guard base.count <= PatchHeader.maximumFileSize, result.count <= PatchHeader.maximumFileSize else {
-            throw DeltaError(.inputTooLarge, "Cannot make a patch between files of \(base.count) and \(result.count) bytes: the format holds files below 2 GiB")
+        guard base.count <= largestInputToMake, result.count <= largestInputToMake else {
+            throw DeltaError(.inputTooLarge, "Cannot make a patch between files of \(base.count) and \(result.count) bytes: making one takes about 32 bytes of memory per byte, so files above 256 MiB are not taken")
         }
         return base.withUnsafeBufferPointer { old in
             result.withUnsafeBufferPointer { new in

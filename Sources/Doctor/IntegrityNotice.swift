@@ -20,7 +20,9 @@ public enum IntegrityNotice {
             }
             if try FileSystem.statusIfPresent(directory, followLinks: false) == nil { try FileSystem.createDirectory(directory, mode: 0o700) }
             guard try FileSystem.status(directory, followLinks: false).kind == .directory else { throw StorageError.notADirectory(path: directory) }
-            let text = findings.map { "\($0.kind) \($0.path): \($0.problem)\n" }.joined()
+            // One finding, one line: a line break in a file name is kept as an escape, so it
+            // cannot split a finding into two or forge one.
+            let text = findings.map { TerminalText.escaped("\($0.kind) \($0.path): \($0.problem)") + "\n" }.joined()
             try FileSystem.writeAtomically(path, Array(text.utf8), mode: 0o644)
         }
     }

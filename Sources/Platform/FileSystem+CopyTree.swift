@@ -39,7 +39,9 @@ extension FileSystem {
         var copy = TreeCopy()
         do throws(SystemError) {
             try createDirectory(destination, mode: 0o700)
-            try copyLevel(root, name: source, to: destination, depth: 0, limits: limits, copy: &copy)
+            let target = try FileDescriptor.open(destination, [.directory, .noFollow])
+            defer { try? target.close() }
+            try copyLevel(root, name: source, to: target, depth: 0, limits: limits, copy: &copy)
         } catch {
             try? removeTree(destination)
             throw error
@@ -47,10 +49,13 @@ extension FileSystem {
         return copy
     }
 
-    private static func copyLevel(_ directory: FileDescriptor, name: String, to destination: String, depth: Int,
+    /// Copies what is in `directory` into `destination`, each entry made relative to the
+    /// destination's descriptor under the name the source has, bytes that are not UTF-8 included.
+    private static func copyLevel(_ directory: FileDescriptor, name: String, to destination: FileDescriptor, depth: Int,
                                   limits: TreeLimits, copy: inout TreeCopy) throws(SystemError) {
-        for entry in try directory.entries() {
-            let path = name + "/" + entry
+        for entry in try directory.entryNames() {
+            let path = name + "/" + entry.description
+            let target = destination.path + "/" + entry.description
             copy.entries += 1
             guard copy.entries <= limits.entries else {
                 throw SystemError("copy", path: name, errno: Errno(rawValue: EFBIG), detail: "it holds more than \(limits.entries) files and directories")
@@ -71,13 +76,15 @@ extension FileSystem {
                 guard depth < limits.depth else {
                     throw SystemError("copy", path: path, errno: Errno(rawValue: ELOOP), detail: "it is deeper than \(limits.depth) levels")
                 }
-                try createDirectory(destination + "/" + entry, mode: 0o700)
-                try copyLevel(opened, name: path, to: destination + "/" + entry, depth: depth + 1, limits: limits, copy: &copy)
+                try destination.makeDirectoryEntry(entry, path: target, mode: 0o700)
+                let below = try destination.openEntry(entry, path: target, [.directory, .noFollow])
+                defer { try? below.close() }
+                try copyLevel(opened, name: path, to: below, depth: depth + 1, limits: limits, copy: &copy)
             case .regular:
                 guard status.size <= limits.bytes - copy.bytes else {
                     throw SystemError("copy", path: path, errno: Errno(rawValue: EFBIG), detail: "the tree holds more than \(ByteCount.text(limits.bytes))")
                 }
-                let output = try FileDescriptor.open(destination + "/" + entry, [.writeOnly, .create, .exclusive, .noFollow], mode: 0o600)
+                let output = try destination.openEntry(entry, path: target, [.writeOnly, .create, .exclusive, .noFollow], mode: 0o600)
                 var closing = false
                 do throws(SystemError) {
                     var written = 0
@@ -103,49 +110,93 @@ extension FileSystem {
     }
 }
 
+/// A name in a directory as the kernel keeps it: bytes, which need not be UTF-8. Walking a tree
+/// by these names reaches every entry; a `String` would replace bytes that are not UTF-8 and
+/// then name nothing.
+package struct EntryName: Sendable, Hashable, Comparable, CustomStringConvertible {
+    package let bytes: [UInt8]
+
+    package init(_ text: String) { bytes = Array(text.utf8) }
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
+    /// The name for messages and paths shown to people (bytes that are not UTF-8 become U+FFFD).
+    package var description: String { String(decoding: bytes, as: UTF8.self) }
+
+    package static func < (left: EntryName, right: EntryName) -> Bool { left.bytes.lexicographicallyPrecedes(right.bytes) }
+
+    /// Calls `body` with the name as a C string.
+    func withCString<Result>(_ body: (UnsafePointer<CChar>) -> Result) -> Result {
+        var text = bytes.map { CChar(bitPattern: $0) }
+        text.append(0)
+        return text.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+}
+
 extension FileDescriptor {
     /// Opens `name` inside this directory (`openat`): only the last component is looked up, so
     /// with `.noFollow` nothing above or at `name` can lead elsewhere through a link.
     /// - Parameter path: the full path, for messages.
     /// - Throws: ``SystemError`` "open".
-    package func openEntry(_ name: String, path: String, _ options: Options = .readOnly, mode: mode_t = 0o644) throws(SystemError) -> FileDescriptor {
-        let fd = try systemCall("open", path: path) { openat(rawValue, name, options.rawValue | O_CLOEXEC, mode) }
+    package func openEntry(_ name: EntryName, path: String, _ options: Options = .readOnly, mode: mode_t = 0o644) throws(SystemError) -> FileDescriptor {
+        let fd = try systemCall("open", path: path) { name.withCString { openat(rawValue, $0, options.rawValue | O_CLOEXEC, mode) } }
         return FileDescriptor(rawValue: fd, path: path)
+    }
+
+    package func openEntry(_ name: String, path: String, _ options: Options = .readOnly, mode: mode_t = 0o644) throws(SystemError) -> FileDescriptor {
+        try openEntry(EntryName(name), path: path, options, mode: mode)
     }
 
     /// The status of `name` inside this directory, not following a link (`fstatat`); nil when
     /// there is nothing by that name.
     /// - Throws: ``SystemError`` "stat".
-    package func entryStatus(_ name: String, path: String) throws(SystemError) -> FileStatus? {
+    package func entryStatus(_ name: EntryName, path: String) throws(SystemError) -> FileStatus? {
         var info = stat()
         do {
-            try systemCall("stat", path: path) { fstatat(rawValue, name, &info, AT_SYMLINK_NOFOLLOW) }
+            try systemCall("stat", path: path) { name.withCString { fstatat(rawValue, $0, &info, AT_SYMLINK_NOFOLLOW) } }
         } catch where error.errno == .noSuchFile {
             return nil
         }
         return FileStatus(info)
     }
 
+    package func entryStatus(_ name: String, path: String) throws(SystemError) -> FileStatus? {
+        try entryStatus(EntryName(name), path: path)
+    }
+
+    /// Makes the directory `name` inside this directory (`mkdirat`).
+    /// - Throws: ``SystemError`` "create directory".
+    package func makeDirectoryEntry(_ name: EntryName, path: String, mode: mode_t) throws(SystemError) {
+        try systemCall("create directory", path: path) { name.withCString { mkdirat(rawValue, $0, mode) } }
+    }
+
     /// Removes `name` inside this directory (`unlinkat`); nothing by that name is not an error.
     /// - Throws: ``SystemError`` "remove" or "remove directory".
-    package func removeEntry(_ name: String, path: String, isDirectory: Bool) throws(SystemError) {
+    package func removeEntry(_ name: EntryName, path: String, isDirectory: Bool) throws(SystemError) {
         do {
-            try systemCall(isDirectory ? "remove directory" : "remove", path: path) { unlinkat(rawValue, name, isDirectory ? AT_REMOVEDIR : 0) }
+            try systemCall(isDirectory ? "remove directory" : "remove", path: path) {
+                name.withCString { unlinkat(rawValue, $0, isDirectory ? AT_REMOVEDIR : 0) }
+            }
         } catch where error.errno == .noSuchFile {
             return
         }
     }
 
-    /// Renames `name` inside this directory to `newName` inside `directory` (`renameat`).
-    /// - Throws: ``SystemError`` "rename".
-    package func renameEntry(_ name: String, path: String, into directory: FileDescriptor, as newName: String) throws(SystemError) {
-        try systemCall("rename", path: path, destination: directory.path + "/" + newName) { renameat(rawValue, name, directory.rawValue, newName) }
+    package func removeEntry(_ name: String, path: String, isDirectory: Bool) throws(SystemError) {
+        try removeEntry(EntryName(name), path: path, isDirectory: isDirectory)
     }
 
-    /// The names in this directory, without "." and "..", sorted (read through a duplicate of
-    /// the descriptor, which stays open and positioned as it was).
+    /// Renames `name` inside this directory to `newName` inside `directory` (`renameat`).
+    /// - Throws: ``SystemError`` "rename".
+    package func renameEntry(_ name: EntryName, path: String, into directory: FileDescriptor, as newName: String) throws(SystemError) {
+        try systemCall("rename", path: path, destination: directory.path + "/" + newName) {
+            name.withCString { renameat(rawValue, $0, directory.rawValue, newName) }
+        }
+    }
+
+    /// The names in this directory as the kernel keeps them, without "." and "..", sorted
+    /// (read through a duplicate of the descriptor, which stays open and positioned as it was).
     /// - Throws: ``SystemError`` "list".
-    package func entries() throws(SystemError) -> [String] {
+    package func entryNames() throws(SystemError) -> [EntryName] {
         let copy = try systemCall("list", path: path) { fcntl(rawValue, F_DUPFD_CLOEXEC, 0) }
         guard let directory = fdopendir(copy) else {
             let error = Errno.current
@@ -154,13 +205,19 @@ extension FileDescriptor {
         }
         defer { closedir(directory) }
         rewinddir(directory)
-        var names: [String] = []
+        var names: [EntryName] = []
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
-            if name != "." && name != ".." { names.append(name) }
+            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+            if bytes != [0x2E] && bytes != [0x2E, 0x2E] { names.append(EntryName(bytes: bytes)) }
         }
         return names.sorted()
+    }
+
+    /// The names in this directory, without "." and "..", sorted, as text: for directories whose
+    /// names this program chose (a name that is not UTF-8 comes back changed; walk a tree that
+    /// others may have written with ``entryNames()``).
+    /// - Throws: ``SystemError`` "list".
+    package func entries() throws(SystemError) -> [String] {
+        try entryNames().map(\.description)
     }
 }

@@ -202,3 +202,33 @@ extension FileSystem {
         return try fd.availableBytes()
     }
 }
+
+extension FileSystem {
+    /// Checks that `path`, a file the user named for a command to write, may be replaced by a new
+    /// file renamed over it: its directory exists, and what is there now (if anything) is a
+    /// regular file with one link, owned by this user, and not one of `inputs`. A device, FIFO,
+    /// socket, directory or link there is never replaced (as root, a rename over `/dev/null`
+    /// would succeed), nor another user's file, nor a file whose other names would keep the old
+    /// content.
+    /// - Throws: ``SystemError`` "write" naming what is wrong.
+    package static func checkOutputPath(_ path: String, distinctFrom inputs: [String] = []) throws(SystemError) {
+        let directory = parent(of: path)
+        guard isDirectory(directory) else {
+            throw SystemError("write", path: path, errno: .noSuchFile, detail: "the directory \(directory) does not exist")
+        }
+        guard let status = try statusIfPresent(path, followLinks: false) else { return }
+        let refused = { (reason: String) in SystemError("write", path: path, errno: Errno(rawValue: EEXIST), detail: reason + "; nothing was written") }
+        switch status.kind {
+        case .regular: break
+        case .symbolicLink: throw refused("it is a symbolic link, which is not replaced")
+        case .directory: throw refused("it is a directory")
+        case .other: throw refused("it is a device, FIFO or socket, which is not replaced")
+        }
+        guard status.linkCount == 1 else { throw refused("it has \(status.linkCount) hard links, which would keep the old content") }
+        guard status.owner == geteuid() else { throw refused("it belongs to another user (uid \(status.owner))") }
+        for input in inputs {
+            guard let read = try? self.status(input, followLinks: true) else { continue }
+            if read.device == status.device && read.inode == status.inode { throw refused("it is also an input of this command") }
+        }
+    }
+}

@@ -38,9 +38,10 @@ extension FileSystem {
 
     /// Adds what is below `directory` to `total`. - Returns: false once `total` exceeds `limit`.
     private static func addUsage(of directory: FileDescriptor, path: String, depth: Int, limit: TreeUsage, to total: inout TreeUsage) -> Bool {
-        guard let names = try? directory.entries() else { return true }
+        guard let names = try? directory.entryNames() else { return true }
         for name in names {
-            guard let status = try? directory.entryStatus(name, path: path + "/" + name) else { continue }
+            let below = path + "/" + name.description
+            guard let status = try? directory.entryStatus(name, path: below) else { continue }
             total.entries += 1
             total.bytes += status.allocatedBytes
             guard !total.exceeds(limit) else { return false }
@@ -49,9 +50,9 @@ extension FileSystem {
                 total.entries = Int.max
                 return false
             }
-            guard let below = try? directory.openEntry(name, path: path + "/" + name, [.directory, .noFollow, .nonBlocking]) else { continue }
-            defer { try? below.close() }
-            guard addUsage(of: below, path: path + "/" + name, depth: depth + 1, limit: limit, to: &total) else { return false }
+            guard let opened = try? directory.openEntry(name, path: below, [.directory, .noFollow, .nonBlocking]) else { continue }
+            defer { try? opened.close() }
+            guard addUsage(of: opened, path: below, depth: depth + 1, limit: limit, to: &total) else { return false }
         }
         return true
     }

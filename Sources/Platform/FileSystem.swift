@@ -274,7 +274,7 @@ package enum FileSystem {
         let top = try FileDescriptor.open(parent(of: path), [.directory])
         defer { try? top.close() }
         let stem = baseName(of: path)
-        var pending = [stem]
+        var pending = [EntryName(stem)]
         while let name = pending.popLast() {
             try removeDirectory(name, in: top, stem: stem, pending: &pending)
         }
@@ -285,18 +285,20 @@ package enum FileSystem {
 
     /// Removes the directory `name` in `top` depth first; a directory at ``removalDepth`` is
     /// renamed into `top` under a fresh name (`<stem>.deep-<random>`) and added to `pending` instead.
-    private static func removeDirectory(_ name: String, in top: FileDescriptor, stem: String, pending: inout [String]) throws(SystemError) {
+    private static func removeDirectory(_ name: EntryName, in top: FileDescriptor, stem: String, pending: inout [EntryName]) throws(SystemError) {
         struct Level {
             let descriptor: FileDescriptor
-            let name: String
-            let names: [String]
+            let name: EntryName
+            let names: [EntryName]
             var next = 0
         }
-        func open(_ name: String, in parent: FileDescriptor) throws(SystemError) -> Level? {
-            let path = parent.path + "/" + name
+        func open(_ name: EntryName, in parent: FileDescriptor) throws(SystemError) -> Level? {
+            let path = parent.path + "/" + name.description
             // A directory without search or read permission for its owner (this user) gets it.
             guard let status = try parent.entryStatus(name, path: path) else { return nil }
-            if status.kind == .directory, status.mode & 0o700 != 0o700 { fchmodat(parent.rawValue, name, status.mode | 0o700, 0) }
+            if status.kind == .directory, status.mode & 0o700 != 0o700 {
+                name.withCString { _ = fchmodat(parent.rawValue, $0, status.mode | 0o700, 0) }
+            }
             let descriptor: FileDescriptor
             do {
                 descriptor = try parent.openEntry(name, path: path, [.directory, .noFollow])
@@ -304,7 +306,7 @@ package enum FileSystem {
                 return nil
             }
             do {
-                return Level(descriptor: descriptor, name: name, names: try descriptor.entries())
+                return Level(descriptor: descriptor, name: name, names: try descriptor.entryNames())
             } catch {
                 try? descriptor.close()
                 throw error
@@ -317,7 +319,7 @@ package enum FileSystem {
             if level.next < level.names.count {
                 let child = level.names[level.next]
                 stack[stack.count - 1].next += 1
-                let path = level.descriptor.path + "/" + child
+                let path = level.descriptor.path + "/" + child.description
                 guard let status = try level.descriptor.entryStatus(child, path: path) else { continue }
                 guard status.kind == .directory else {
                     try level.descriptor.removeEntry(child, path: path, isDirectory: false)
@@ -326,7 +328,7 @@ package enum FileSystem {
                 if stack.count >= removalDepth {
                     let moved = String(stem.prefix(200)) + ".deep-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
                     try level.descriptor.renameEntry(child, path: path, into: top, as: moved)
-                    pending.append(moved)
+                    pending.append(EntryName(moved))
                 } else if let opened = try open(child, in: level.descriptor) {
                     stack.append(opened)
                 }

@@ -14,6 +14,9 @@ package enum TerminationStatus: Sendable, Equatable, CustomStringConvertible {
     /// Its ``Subprocess/WriteQuota`` was exceeded (while it ran: then the whole process group
     /// was killed; or by what it left when it ended).
     case exceededWriteQuota(Subprocess.WriteQuota)
+    /// A file system it could write left less free than its ``Subprocess/WriteQuota`` allows
+    /// (what it wrote may be out of sight: a file deleted while open still takes its space).
+    case fileSystemFull(path: String, freeBytes: UInt64)
 
     package var isSuccess: Bool { self == .exited(0) }
 
@@ -24,6 +27,8 @@ package enum TerminationStatus: Sendable, Equatable, CustomStringConvertible {
         case .timedOut(let seconds): "did not finish within \(formatSeconds(seconds)) and was killed"
         case .exceededWriteQuota(let quota):
             "wrote more than \(ByteCount.text(quota.added.bytes)) or \(quota.added.entries) files and directories into what it may write (\(quota.paths.joined(separator: ", "))) and was stopped"
+        case .fileSystemFull(let path, let free):
+            "was stopped when the file system of \(path) had \(ByteCount.text(Int(clamping: free))) left"
         }
     }
 }
@@ -58,11 +63,20 @@ package enum Subprocess {
         package var baseline: TreeUsage
         /// What it may add.
         package var added: TreeUsage
+        /// The least each path's file system must keep free: 64 MiB, or half of what it had
+        /// free at the start if that is less. What the walk cannot see (a file deleted while it
+        /// is held open) still takes space: this floor keeps it from filling the disk or the
+        /// memory a tmpfs lives in.
+        package var freeFloors: [UInt64]
         /// - Parameter allowance: what the child may add, given what the paths hold now.
         package init(paths: [String], allowance: (TreeUsage) -> TreeUsage) {
             self.paths = paths
             baseline = FileSystem.usage(of: paths, stoppingAbove: TreeUsage(bytes: .max, entries: .max))
             added = allowance(baseline)
+            freeFloors = paths.map { path in
+                let free = (try? FileSystem.availableBytes(in: path)) ?? .max
+                return min(64 << 20, free / 2)
+            }
         }
 
         /// The most the paths may hold.
@@ -71,8 +85,13 @@ package enum Subprocess {
                       entries: baseline.entries.addingReportingOverflow(added.entries).overflow ? .max : baseline.entries + added.entries)
         }
 
-        /// Whether the paths hold more than the limit now.
-        func isExceeded() -> Bool { FileSystem.usage(of: paths, stoppingAbove: limit).exceeds(limit) }
+        /// How a child that went past the quota is reported, or nil while it has not.
+        func violation() -> TerminationStatus? {
+            for (path, floor) in zip(paths, freeFloors) {
+                if let free = try? FileSystem.availableBytes(in: path), free < floor { return .fileSystemFull(path: path, freeBytes: free) }
+            }
+            return FileSystem.usage(of: paths, stoppingAbove: limit).exceeds(limit) ? .exceededWriteQuota(self) : nil
+        }
     }
 
     /// What to run and how to confine it.
@@ -248,7 +267,7 @@ package enum Subprocess {
             if reaped == pid {
                 _ = kill(-pid, SIGKILL)
                 finished = status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
-                if let writeQuota, writeQuota.isExceeded() { finished = .exceededWriteQuota(writeQuota) }
+                if let violation = writeQuota?.violation() { finished = violation }
                 return finished
             }
             if reaped == -1 && Errno.current != .interrupted {
@@ -263,11 +282,11 @@ package enum Subprocess {
             }
             if let writeQuota, elapsed >= nextQuotaCheck {
                 let measured = MonotonicClock.now()
-                let exceeded = writeQuota.isExceeded()
+                let violation = writeQuota.violation()
                 nextQuotaCheck = elapsed + max(0.05, 4 * MonotonicClock.seconds(since: measured))
-                if exceeded {
+                if let violation {
                     terminate()
-                    finished = .exceededWriteQuota(writeQuota)
+                    finished = violation
                     return finished
                 }
             }

@@ -14,14 +14,15 @@ extension ReleaseRepository {
         for key in pending.keys where FileSystem.parent(of: key) == releaseDirectory && PatchFacts(json: pending[key]?["custom"]) != nil {
             pending.removeValue(forKey: key)
         }
-        guard count > 0, result.count <= PatchHeader.maximumFileSize else { return }
+        // Patches are made of files up to the size whose making fits in memory; larger releases go in whole.
+        guard count > 0, result.count <= Delta.largestInputToMake else { return }
         let resultSHA256 = SHA256.hash(data: result).hex
         // Earlier releases of this platform, newest first; one artifact per version.
         var bases: [(version: SemanticVersion, key: String, sha256: String)] = []
         for (key, entry) in pending {
             guard let other = ReleaseFacts(json: entry["custom"]), other.platform == facts.platform, other.version < facts.version,
                   key.hasPrefix(program + "/"), let sha256 = entry["hashes"]?["sha256"]?.stringValue?.lowercased(),
-                  let length = entry["length"]?.integerValue, length <= Int64(PatchHeader.maximumFileSize) else { continue }
+                  let length = entry["length"]?.integerValue, length <= Int64(Delta.largestInputToMake) else { continue }
             bases.append((other.version, key, sha256))
         }
         bases.sort { $0.version != $1.version ? $0.version > $1.version : $0.key < $1.key }
@@ -31,7 +32,7 @@ extension ReleaseRepository {
             seen.insert(base.version)
             let stored = directory + "/targets/" + FileSystem.parent(of: base.key) + "/" + base.sha256 + "." + FileSystem.baseName(of: base.key)
             let baseBytes = try storage { () throws(SystemError) in
-                try FileSystem.readInputFile(stored, maxBytes: PatchHeader.maximumFileSize, what: "an earlier release artifact")
+                try FileSystem.readInputFile(stored, maxBytes: Delta.largestInputToMake, what: "an earlier release artifact")
             }
             guard SHA256.hash(data: baseBytes).hex == base.sha256 else {
                 throw ReleaseChannelError(.invalidRepository, "\"\(stored)\" does not have the SHA-256 its target lists; no patch from it was made")

@@ -417,7 +417,7 @@ public final class Supervisor: @unchecked Sendable {
         switch status {
         case .exited(let code): code
         case .signaled(let signal): 128 + signal
-        case .timedOut, .exceededWriteQuota: 1
+        case .timedOut, .exceededWriteQuota, .fileSystemFull: 1
         }
     }
 }

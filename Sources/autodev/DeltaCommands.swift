@@ -24,8 +24,9 @@ enum DeltaCommands {
             throw UsageError(message: "Expected two arguments: '<base>' and '<result>'", spec: CommandTree.releaseDiff)
         }
         let basePath = arguments.positionals[0], resultPath = arguments.positionals[1]
-        let base = try FileSystem.readInputFile(basePath, maxBytes: InputLimit.deltaFile, what: "a patch's base")
-        let result = try FileSystem.readInputFile(resultPath, maxBytes: InputLimit.deltaFile, what: "a patch's result")
+        try FileSystem.checkOutputPath(arguments.value("output") ?? resultPath + ".patch", distinctFrom: [basePath, resultPath])
+        let base = try FileSystem.readInputFile(basePath, maxBytes: Delta.largestInputToMake, what: "the base of a patch to make (32 bytes of memory a byte)")
+        let result = try FileSystem.readInputFile(resultPath, maxBytes: Delta.largestInputToMake, what: "the result of a patch to make (32 bytes of memory a byte)")
         let patch = try Delta.makePatch(from: base, to: result)
         let output = arguments.value("output") ?? resultPath + ".patch"
         try FileSystem.writeAtomically(output, patch)
@@ -45,6 +46,7 @@ enum DeltaCommands {
             throw UsageError(message: "Missing expected option '--output <PATH>'", spec: CommandTree.releasePatch)
         }
         let basePath = arguments.positionals[0], patchPath = arguments.positionals[1]
+        try FileSystem.checkOutputPath(output, distinctFrom: [basePath, patchPath])
         let base = try FileSystem.readInputFile(basePath, maxBytes: InputLimit.deltaFile, what: "a patch's base")
         let patch = try FileSystem.readInputFile(patchPath, maxBytes: InputLimit.deltaFile, what: "a patch")
         let result: [UInt8]

@@ -9,7 +9,7 @@ enum InputLimit {
     static let keyFile = 64 << 10
     /// A file signed or verified with minisign (held in memory): 1 GiB.
     static let signedFile = 1 << 30
-    /// A base, result or patch given to `release diff` or `release patch`: the delta format's
-    /// limit, 2 GiB − 1.
+    /// A base or patch given to `release patch`: the delta format's limit, 2 GiB − 1
+    /// (`release diff` takes files up to `Delta.largestInputToMake`).
     static let deltaFile = Int(Int32.max)
 }

@@ -12,6 +12,7 @@ enum ReleaseCommands {
                 throw ReleaseError("\(Output.quoted(path)) already exists; pass --force to replace it")
             }
         }
+        for path in [publicPath, secretPath] { try FileSystem.checkOutputPath(path) }
         let secret = Minisign.SecretKey()
         try FileSystem.writeAtomically(secretPath, Array(secret.text.utf8), mode: 0o600)
         try FileSystem.setMode(secretPath, 0o600)
@@ -37,6 +38,7 @@ enum ReleaseCommands {
         guard !comment.contains("\n") else { throw ReleaseError("the trusted comment must be one line") }
         let signature = try secret.sign(message, trustedComment: comment, legacy: legacy)
         let output = arguments.value("signature") ?? file + ".minisig"
+        try FileSystem.checkOutputPath(output, distinctFrom: [file, secretPath])
         try FileSystem.writeAtomically(output, Array(signature.text.utf8))
         if arguments.has("json") {
             try Output.json(["file": file, "signature": output, "keyID": "\(secret.keyID)", "trustedComment": comment])

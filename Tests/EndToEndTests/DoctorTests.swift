@@ -635,4 +635,20 @@ struct DoctorMonitoringTests {
         #expect(after.status == 0 && !after.stdout.contains("Integrity:"), "\(after.stdout)")
         #expect(try home.doctor(["--rate", "12"]).status == 64)
     }
+
+    @Test("a line break in a damaged file's name keeps one finding on one line: it forges no second one")
+    func forgedLine() throws {
+        let home = try DoctorHome()
+        defer { home.harness.cleanUp() }
+        let name = "a\nversion-damaged versions-forged: FORGED\u{1B}[31m.json"
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: home.home + "/state/" + name))
+        let found = try home.doctor(["--quiet"])
+        #expect(found.status == 1, "\(found.stdout)")
+        let status = try home.harness.run(["self-upgrade", "status"])
+        let lines = status.stdout.split(separator: "\n").filter { $0.hasPrefix("Integrity:") }
+        #expect(lines.count == 1, "\(status.stdout)")
+        #expect(lines.first?.contains("a\\nversion-damaged versions-forged: FORGED\\u{1B}[31m.json") == true, "\(status.stdout)")
+        let json = try home.harness.json(try home.harness.run(["self-upgrade", "status", "--json"]).stdout)
+        #expect((json["integrity"] as? [String])?.count == 1, "\(json)")
+    }
 }

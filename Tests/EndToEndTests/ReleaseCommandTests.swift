@@ -71,6 +71,41 @@ struct ReleaseCommandTests {
         let refused = try run(["patch", "old", "damaged", "--output", "wrong"])
         #expect(refused.status == 1)
         #expect(!FileManager.default.fileExists(atPath: directory + "/wrong"))
+
+        // An output that is not a plain file of this user's is never replaced (as root, a rename
+        // over /dev/null would succeed), nor an input, nor a file in a directory that is missing.
+        #expect(try run(["keygen"]).status == 0)
+        #expect(mkfifo(directory + "/fifo", 0o600) == 0)
+        try FileManager.default.createSymbolicLink(atPath: directory + "/link", withDestinationPath: directory + "/old")
+        try FileManager.default.linkItem(atPath: directory + "/changed", toPath: directory + "/hard")
+        try FileManager.default.createDirectory(atPath: directory + "/folder", withIntermediateDirectories: false)
+        let before = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+        let cases: [([String], String)] = [
+            (["diff", "old", "changed", "--output", "fifo"], "it is a device, FIFO or socket, which is not replaced"),
+            (["diff", "old", "changed", "--output", "link"], "it is a symbolic link, which is not replaced"),
+            (["diff", "old", "moved", "--output", "hard"], "it has 2 hard links"),
+            (["diff", "old", "changed", "--output", "folder"], "it is a directory"),
+            (["diff", "changed", "old", "--output", "old"], "it is also an input of this command"),
+            (["patch", "old", "moved.patch", "--output", "old"], "it is also an input of this command"),
+            (["patch", "old", "moved.patch", "--output", "missing/result"], "the directory missing does not exist"),
+            (["sign", "old", "--signature", "fifo"], "it is a device, FIFO or socket"),
+        ]
+        for (arguments, reason) in cases {
+            let result = try run(arguments)
+            #expect(result.status == 1, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.contains(reason), "\(arguments): \(result.stderr)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == before)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/old")) == base)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/changed")) == Data(changed))
+        var fifo = stat()
+        #expect(lstat(directory + "/fifo", &fifo) == 0 && fifo.st_mode & S_IFMT == S_IFIFO)
+        if getuid() == 0 {
+            let devNull = try run(["diff", "old", "changed", "--output", "/dev/null"])
+            #expect(devNull.status == 1, "\(devNull.stderr)")
+            var info = stat()
+            #expect(stat("/dev/null", &info) == 0 && info.st_mode & S_IFMT == S_IFCHR, "/dev/null is no longer a device")
+        }
     }
 
     @Test("speed --scheme: ecdsa-p256 and rsa-pss-3072 verify their built-in or given signatures; bad input is refused")

@@ -61,4 +61,46 @@ struct RemoveTreeTests {
         try FileSystem.removeTree(root + "/nothing")
         #expect(try FileManager.default.contentsOfDirectory(atPath: root).isEmpty)
     }
+
+    @Test("names that are not UTF-8 are removed, copied under the same bytes and counted by the usage walk")
+    func namesThatAreNotUTF8() throws {
+        let root = try scratch()
+        defer { _ = try? FileSystem.removeTree(root) }
+        // A directory named 0xFF holding a file named "caf" + 0xE9, made through descriptors.
+        let source = root + "/source"
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: false)
+        let top = open(source, O_RDONLY | O_DIRECTORY)
+        try #require(top >= 0)
+        defer { close(top) }
+        try #require(mkdirat(top, [CChar(bitPattern: 0xFF), 0], 0o755) == 0)
+        let directory = openat(top, [CChar(bitPattern: 0xFF), 0], O_RDONLY | O_DIRECTORY)
+        try #require(directory >= 0)
+        defer { close(directory) }
+        let name: [CChar] = [0x63, 0x61, 0x66, CChar(bitPattern: 0xE9), 0]
+        let file = openat(directory, name, O_WRONLY | O_CREAT, 0o600)
+        try #require(file >= 0)
+        #expect(write(file, [UInt8](repeating: 7, count: 100_000), 100_000) == 100_000)
+        close(file)
+
+        let usage = FileSystem.usage(of: [source], stoppingAbove: TreeUsage(bytes: .max, entries: .max))
+        #expect(usage.entries == 2)
+        #expect(usage.bytes >= 100_000)
+        #expect(FileSystem.usage(of: [source], stoppingAbove: TreeUsage(bytes: 50_000, entries: .max)).exceeds(TreeUsage(bytes: 50_000, entries: .max)))
+
+        let copy = try FileSystem.copyTree(source, to: root + "/copy")
+        #expect(copy.entries == 2 && copy.bytes == 100_000 && copy.skipped.isEmpty, "\(copy)")
+        let copied = open(root + "/copy", O_RDONLY | O_DIRECTORY)
+        try #require(copied >= 0)
+        defer { close(copied) }
+        var info = stat()
+        let copiedDirectory = openat(copied, [CChar(bitPattern: 0xFF), 0], O_RDONLY | O_DIRECTORY)
+        try #require(copiedDirectory >= 0)
+        defer { close(copiedDirectory) }
+        #expect(fstatat(copiedDirectory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && info.st_size == 100_000)
+
+        try FileSystem.removeTree(source)
+        try FileSystem.removeTree(root + "/copy")
+        #expect(!FileManager.default.fileExists(atPath: source))
+        #expect(!FileManager.default.fileExists(atPath: root + "/copy"))
+    }
 }
