@@ -47,7 +47,7 @@ extension Doctor {
         case .versionMetadata: 4
         case .current: 5
         case .entryPoint: 6
-        case .state: 7
+        case .state, .unreadableName: 7
         case .configuration: 8
         case .channelConfiguration: 9
         case .channelMetadata: 10
@@ -237,6 +237,9 @@ extension Doctor {
 
         case .space:
             return notDone("free space on the file system, or lower historyLimit in config.json (the next upgrade prunes older versions)")
+
+        case .unreadableName:
+            return notDone("rename it to a UTF-8 name by hand: a name that is not UTF-8 is never moved or deleted by the doctor")
         }
     }
 

@@ -92,6 +92,8 @@ public struct Finding: Sendable, Codable, Equatable, CustomStringConvertible {
         public static let interruptedTransaction = Kind("interrupted-transaction")
         /// A state file cannot be read, parsed or decoded.
         public static let state = Kind("state")
+        /// A file in the state whose name is not UTF-8: it cannot be checked or kept in a snapshot.
+        public static let unreadableName = Kind("unreadable-name")
         /// The configuration (`config.json`) cannot be read.
         public static let configuration = Kind("configuration")
         /// The release channel's configuration cannot be read.

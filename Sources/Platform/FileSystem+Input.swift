@@ -212,9 +212,15 @@ extension FileSystem {
     /// content.
     /// - Throws: ``SystemError`` "write" naming what is wrong.
     package static func checkOutputPath(_ path: String, distinctFrom inputs: [String] = []) throws(SystemError) {
+        guard !path.isEmpty, !path.hasSuffix("/") else {
+            throw SystemError("write", path: path, errno: .invalidArgument, detail: "it names a directory, not a file")
+        }
         let directory = parent(of: path)
         guard isDirectory(directory) else {
             throw SystemError("write", path: path, errno: .noSuchFile, detail: "the directory \(directory) does not exist")
+        }
+        guard access(directory, W_OK) == 0 else {
+            throw SystemError("write", path: path, errno: Errno.current, detail: "the directory \(directory) cannot be written (\(Errno.current))")
         }
         guard let status = try statusIfPresent(path, followLinks: false) else { return }
         let refused = { (reason: String) in SystemError("write", path: path, errno: Errno(rawValue: EEXIST), detail: reason + "; nothing was written") }
@@ -230,5 +236,17 @@ extension FileSystem {
             guard let read = try? self.status(input, followLinks: true) else { continue }
             if read.device == status.device && read.inode == status.inode { throw refused("it is also an input of this command") }
         }
+    }
+
+    /// Whether `first` and `second` name the same entry: the same name in the same directory,
+    /// however each is spelt (`./x`, `d/../x`, a linked directory), whether or not it exists yet.
+    package static func namesSameEntry(_ first: String, _ second: String) -> Bool {
+        func key(_ path: String) -> (directory: String, name: String)? {
+            guard let resolved = realpath(parent(of: path), nil) else { return nil }
+            defer { free(resolved) }
+            return (String(cString: resolved), baseName(of: path))
+        }
+        guard let one = key(first), let other = key(second) else { return first == second }
+        return one == other
     }
 }

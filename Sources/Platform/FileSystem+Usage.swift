@@ -57,3 +57,44 @@ extension FileSystem {
         return true
     }
 }
+
+/// What a running program's processes hold open that no walk of a directory can see.
+package enum HeldFiles {
+    /// The space taken by files under `paths` that were deleted while a process started as
+    /// `pid` holds them open: each process of its pid namespace (when `pid` made one for its
+    /// children) or of its session is asked through `/proc/<p>/fd`, and each such file counted
+    /// once. A file that is deleted but still open keeps its space until the last descriptor closes.
+    package static func deletedBytes(heldBy pid: pid_t, under paths: [String]) -> Int {
+        let prefixes = paths.map { $0.hasSuffix("/") ? $0 : $0 + "/" }
+        let ownNamespace = try? FileSystem.destinationOfSymbolicLink("/proc/self/ns/pid")
+        let childNamespace = (try? FileSystem.destinationOfSymbolicLink("/proc/\(pid)/ns/pid_for_children")).flatMap { $0 == ownNamespace ? nil : $0 }
+        guard let entries = try? FileSystem.contentsOfDirectory("/proc") else { return 0 }
+        var seen = Set<[UInt64]>()
+        var total = 0
+        for entry in entries {
+            guard let process = Int32(entry), process != getpid() else { continue }
+            let inNamespace = childNamespace != nil && (try? FileSystem.destinationOfSymbolicLink("/proc/\(process)/ns/pid")) == childNamespace
+            guard inNamespace || process == pid || session(of: process) == pid else { continue }
+            guard let descriptors = try? FileSystem.contentsOfDirectory("/proc/\(process)/fd") else { continue }
+            for descriptor in descriptors {
+                let link = "/proc/\(process)/fd/\(descriptor)"
+                guard let target = try? FileSystem.destinationOfSymbolicLink(link), target.hasSuffix(" (deleted)"),
+                      prefixes.contains(where: { target.hasPrefix($0) }) else { continue }
+                // stat through the descriptor's link reaches the open file itself.
+                guard let status = try? FileSystem.status(link, followLinks: true), status.kind == .regular,
+                      seen.insert([status.device, status.inode]).inserted else { continue }
+                total += status.allocatedBytes
+            }
+        }
+        return total
+    }
+
+    /// The session a process is in (field 6 of `/proc/<p>/stat`), or nil.
+    static func session(of process: Int32) -> Int32? {
+        guard let bytes = try? FileSystem.readFile("/proc/\(process)/stat") else { return nil }
+        // The command name (field 2) is in parentheses and may hold spaces: count from the last ')'.
+        guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        let fields = bytes[(close + 1)...].split(separator: UInt8(ascii: " "))
+        return fields.count > 3 ? Int32(String(decoding: fields[3], as: UTF8.self)) : nil
+    }
+}

@@ -28,7 +28,7 @@ package enum TerminationStatus: Sendable, Equatable, CustomStringConvertible {
         case .exceededWriteQuota(let quota):
             "wrote more than \(ByteCount.text(quota.added.bytes)) or \(quota.added.entries) files and directories into what it may write (\(quota.paths.joined(separator: ", "))) and was stopped"
         case .fileSystemFull(let path, let free):
-            "was stopped when the file system of \(path) had \(ByteCount.text(Int(clamping: free))) left"
+            "was stopped when the file system of \(path) had \(ByteCount.text(Int(clamping: free))) left (filled by it or by another process: verification needs the room)"
         }
     }
 }
@@ -85,12 +85,15 @@ package enum Subprocess {
                       entries: baseline.entries.addingReportingOverflow(added.entries).overflow ? .max : baseline.entries + added.entries)
         }
 
-        /// How a child that went past the quota is reported, or nil while it has not.
-        func violation() -> TerminationStatus? {
+        /// How the child started as `pid` that went past the quota is reported, or nil while it
+        /// has not. What its processes hold open after deleting it counts too.
+        func violation(of pid: pid_t) -> TerminationStatus? {
             for (path, floor) in zip(paths, freeFloors) {
                 if let free = try? FileSystem.availableBytes(in: path), free < floor { return .fileSystemFull(path: path, freeBytes: free) }
             }
-            return FileSystem.usage(of: paths, stoppingAbove: limit).exceeds(limit) ? .exceededWriteQuota(self) : nil
+            var usage = FileSystem.usage(of: paths, stoppingAbove: limit)
+            if !usage.exceeds(limit) { usage.bytes += HeldFiles.deletedBytes(heldBy: pid, under: paths) }
+            return usage.exceeds(limit) ? .exceededWriteQuota(self) : nil
         }
     }
 
@@ -136,6 +139,8 @@ package enum Subprocess {
         /// gone with it: what the program writes there reaches no disk and no other process.
         package var privateTmpfs: [String] = []
         package var privateTmpfsBytes: UInt64 = 256 << 20
+        /// The most files and directories each private tmpfs holds.
+        package var privateTmpfsInodes = 16_384
         /// With ``isolateMounts``: files or directories bound read-only onto existing targets,
         /// last (so a target may lie inside a writable path or a private tmpfs's parent).
         package var readOnlyBinds: [(source: String, target: String)] = []
@@ -267,7 +272,7 @@ package enum Subprocess {
             if reaped == pid {
                 _ = kill(-pid, SIGKILL)
                 finished = status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
-                if let violation = writeQuota?.violation() { finished = violation }
+                if let violation = writeQuota?.violation(of: pid) { finished = violation }
                 return finished
             }
             if reaped == -1 && Errno.current != .interrupted {
@@ -282,7 +287,7 @@ package enum Subprocess {
             }
             if let writeQuota, elapsed >= nextQuotaCheck {
                 let measured = MonotonicClock.now()
-                let violation = writeQuota.violation()
+                let violation = writeQuota.violation(of: pid)
                 nextQuotaCheck = elapsed + max(0.05, 4 * MonotonicClock.seconds(since: measured))
                 if let violation {
                     terminate()
@@ -353,7 +358,8 @@ package enum Subprocess {
         let deviceNames = isolateMounts ? Array(configuration.devices.filter { !$0.isEmpty && !$0.contains("/") && $0.utf8.count < 32 }.prefix(16)) : []
         let tmpfsPaths = isolateMounts ? configuration.privateTmpfs : []
         let carried = deviceNames.isEmpty ? [] : configuration.carriedPaths
-        let tmpfsOptions = "mode=0700,size=\(configuration.privateTmpfsBytes)"
+        // Inodes are capped too: an empty file takes no size, but about a kilobyte of kernel memory.
+        let tmpfsOptions = "mode=0700,size=\(configuration.privateTmpfsBytes),nr_inodes=\(configuration.privateTmpfsInodes)"
         let binds = isolateMounts ? configuration.readOnlyBinds : []
         // A user namespace maps exactly this process's effective uid and gid onto themselves.
         let identity = "\(Privilege.userID) \(Privilege.userID) 1\n"

@@ -63,7 +63,11 @@ extension Updater {
             throw TUFError(.download, "Target \(target.path) is listed with a length of \(target.length) bytes; this client downloads targets of 0 to \(Limit.targetMaximum) bytes")
         }
         let destination = directory + "/" + PercentEncoding.encode(target.path)
-        if let cached = try? FileSystem.readFile(destination), (try? file.verify(cached)) != nil {
+        // A copy kept from before is used only if it is a regular file (no link followed, no FIFO
+        // waited on) of the listed length, read no further than that, that verifies.
+        if let status = ((try? FileSystem.statusIfPresent(destination, followLinks: false)) ?? nil), status.kind == .regular,
+           status.size == target.length, let cached = ((try? FileSystem.readOwnFile(destination, maxBytes: target.length)) ?? nil),
+           (try? file.verify(cached)) != nil {
             return destination
         }
         guard let base = targetBaseURL else {

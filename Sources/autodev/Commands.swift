@@ -243,14 +243,14 @@ enum ReportCommands {
                 StatusReport.Update(version: $0.version.description, critical: $0.critical)
             }, integrity: integrity.isEmpty ? nil : integrity))
         } else {
-            Output.out("Home:      \(status.home)")
+            Output.out("Home:      \(Output.escaped(status.home, keepingNewlines: false))")
             Output.out("Current:   \(status.current.map { "\(Output.escaped($0.version ?? "?", keepingNewlines: false)) (\($0.short))" } ?? "none")")
             Output.out("Previous:  \(status.previous.map { "\(Output.escaped($0.version ?? "?", keepingNewlines: false)) (\($0.short))" } ?? "none")")
             Output.out("Store:     \(status.versions.count) version(s), keeping \(status.historyLimit)")
             Output.out("Journal:   \(status.transactions) transaction(s)" + (status.openTransaction.map {
                 ", \($0.id) not finished (in progress, or interrupted: then 'autodev self-upgrade repair', or the next command that changes this home, finishes it)"
             } ?? ""))
-            Output.out("Run:       \(status.entryPoint)")
+            Output.out("Run:       \(Output.escaped(status.entryPoint, keepingNewlines: false))")
             if let available {
                 Output.out("Update:    update available: \(available.version)" + (available.critical ? " (critical)" : "") + "; run 'autodev update apply'")
             }

@@ -12,7 +12,12 @@ enum ReleaseCommands {
                 throw ReleaseError("\(Output.quoted(path)) already exists; pass --force to replace it")
             }
         }
-        for path in [publicPath, secretPath] { try FileSystem.checkOutputPath(path) }
+        guard !FileSystem.namesSameEntry(publicPath, secretPath) else {
+            throw ReleaseError("The public key and the secret key would both be \(Output.quoted(secretPath)): give them different paths; nothing was written")
+        }
+        // Both places are checked before either is written, so a refusal leaves the old pair as it was.
+        try FileSystem.checkOutputPath(publicPath, distinctFrom: [secretPath])
+        try FileSystem.checkOutputPath(secretPath, distinctFrom: [publicPath])
         let secret = Minisign.SecretKey()
         try FileSystem.writeAtomically(secretPath, Array(secret.text.utf8), mode: 0o600)
         try FileSystem.setMode(secretPath, 0o600)

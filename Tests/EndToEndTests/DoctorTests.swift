@@ -636,6 +636,23 @@ struct DoctorMonitoringTests {
         #expect(try home.doctor(["--rate", "12"]).status == 64)
     }
 
+    @Test("a state file whose name is not UTF-8 is reported for a person to rename, and repair leaves it where it is")
+    func nameThatIsNotUTF8() throws {
+        let home = try DoctorHome()
+        defer { home.harness.cleanUp() }
+        try #require(SandboxTests.makeFile(named: [0x78, 0xFF, 0x2E, 0x6A, 0x73, 0x6F, 0x6E], in: home.home + "/state"))
+        let found = try home.doctor([])
+        #expect(found.status == 1)
+        #expect(found.stdout.contains("unreadable-name state/x\u{FFFD}.json: its name is not UTF-8"), "\(found.stdout)")
+        let repair = try home.doctor(["--repair"])
+        #expect(repair.status == 1, "\(repair.stdout)")
+        #expect(repair.stdout.contains("rename it to a UTF-8 name by hand"), "\(repair.stdout)")
+        let state = open(home.home + "/state", O_RDONLY | O_DIRECTORY)
+        defer { close(state) }
+        var info = stat()
+        #expect(fstatat(state, [0x78, 0xFF, 0x2E, 0x6A, 0x73, 0x6F, 0x6E, 0].map { CChar(bitPattern: $0) }, &info, 0) == 0, "the file was moved")
+    }
+
     @Test("a line break in a damaged file's name keeps one finding on one line: it forges no second one")
     func forgedLine() throws {
         let home = try DoctorHome()

@@ -17,6 +17,15 @@ struct ReleaseCommandTests {
         let again = try run(["keygen"])
         #expect(again.status == 1)
         #expect(again.stderr.contains("already exists; pass --force to replace it"))
+        // One path for both keys, however it is spelt, is refused before anything is written.
+        let secretBefore = try Data(contentsOf: URL(fileURLWithPath: directory + "/autodev.key"))
+        for arguments in [["--public-key", "same", "--secret-key", "same"], ["--force", "--public-key", "autodev.key", "--secret-key", "./autodev.key"]] {
+            let same = try run(["keygen"] + arguments)
+            #expect(same.status == 1, "\(arguments)")
+            #expect(same.stderr.contains("would both be"), "\(same.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: directory + "/same"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/autodev.key")) == secretBefore)
 
         try Data("payload".utf8).write(to: URL(fileURLWithPath: directory + "/file"))
         #expect(try run(["sign", "file", "--trusted-comment", "v1.0"]).status == 0)

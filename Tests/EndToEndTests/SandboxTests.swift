@@ -465,7 +465,7 @@ struct SandboxTests {
 
     @Test("what a candidate may write outside its private tmpfs mounts is capped as a whole: the state copy and the rehearsal's home, in bytes and in files",
           arguments: ["bytes into the state copy", "files into the state copy", "bytes into the rehearsal's home",
-                      "bytes under a name that is not UTF-8"])
+                      "bytes under a name that is not UTF-8", "bytes deleted while held open"])
     func writeQuota(flood: String) throws {
         let harness = try Harness()
         defer { harness.cleanUp() }
@@ -485,8 +485,10 @@ struct SandboxTests {
 
         let rehearsal = flood.hasSuffix("rehearsal's home")
         let fill = flood.hasPrefix("files") ? #"i=0; while [ $i -lt 12000 ]; do : > "$dir/f$i"; i=$((i+1)); done"#
-                                            : #"i=0; while [ $i -lt 64 ]; do head -c 1048576 /dev/urandom > "$dir/b$i"; i=$((i+1)); done"#
-        let script = try harness.execScript("flood", probe: """
+            : flood.hasSuffix("held open")
+            ? #"i=0; while [ $i -lt 64 ]; do exec 9>"$dir/b$i"; rm "$dir/b$i"; head -c 1048576 /dev/urandom >&9; eval "exec $((i + 20))>&9"; i=$((i+1)); done; sleep 5"#
+            : #"i=0; while [ $i -lt 64 ]; do head -c 1048576 /dev/urandom > "$dir/b$i"; i=$((i+1)); done"#
+        let script = try harness.execScript("flood", shell: "/bin/bash", probe: """
             copy=""; previous=""
             for argument in "$@"; do [ "$previous" = "--state-copy" ] && copy="$argument"; previous="$argument"; done
             if [ \(rehearsal ? "-n" : "-z") "$AUTODEV_TX" ]; then

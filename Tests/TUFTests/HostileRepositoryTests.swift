@@ -73,6 +73,26 @@ struct HostileRepositoryTests {
         #expect(fixture.repository.requests.filter { $0.hasSuffix("targets/app.bin") }.count == fetched)
     }
 
+    @Test("a FIFO or a link to /dev/zero where the cached copy would be is neither waited on nor read: the target is downloaded again",
+          arguments: ["fifo", "link to /dev/zero"])
+    func plantedCache(planted: String) throws {
+        let content = Array("ten bytes!".utf8)
+        let fixture = try refreshedFixture(planted == "fifo" ? "planted-fifo" : "planted-link", targets: ["app.bin": (content.count, content)])
+        try fixture.repository.write("targets/app.bin", content)
+        var updater = fixture.updater()
+        let info = try updater.targetInfo("app.bin")
+        try FileManager.default.createDirectory(atPath: fixture.targetDirectory, withIntermediateDirectories: true)
+        let cached = fixture.targetDirectory + "/app.bin"
+        if planted == "fifo" {
+            #expect(mkfifo(cached, 0o600) == 0)
+        } else {
+            try FileManager.default.createSymbolicLink(atPath: cached, withDestinationPath: "/dev/zero")
+        }
+        let path = try updater.download(info, to: fixture.targetDirectory)
+        #expect(FileManager.default.contents(atPath: path) == Data(content))
+        #expect(fixture.repository.requests.contains { $0.hasSuffix("targets/app.bin") })
+    }
+
     @Test("a target listed with 2^63-1 bytes is refused before any request, not fetched into memory")
     func hugeTargetLength() throws {
         let content = Array("ten bytes!".utf8)
