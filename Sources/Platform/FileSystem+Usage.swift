@@ -16,6 +16,15 @@ package struct TreeUsage: Sendable, Equatable {
 
     /// Whether either figure is above `limit`'s.
     package func exceeds(_ limit: TreeUsage) -> Bool { bytes > limit.bytes || entries > limit.entries }
+
+    /// Both figures added, each stopping at `Int.max` instead of overflowing.
+    package func adding(_ other: TreeUsage) -> TreeUsage {
+        func sum(_ a: Int, _ b: Int) -> Int {
+            let (total, overflow) = a.addingReportingOverflow(b)
+            return overflow ? .max : total
+        }
+        return TreeUsage(bytes: sum(bytes, other.bytes), entries: sum(entries, other.entries))
+    }
 }
 
 extension FileSystem {

@@ -80,10 +80,7 @@ package enum Subprocess {
         }
 
         /// The most the paths may hold.
-        var limit: TreeUsage {
-            TreeUsage(bytes: baseline.bytes.addingReportingOverflow(added.bytes).overflow ? .max : baseline.bytes + added.bytes,
-                      entries: baseline.entries.addingReportingOverflow(added.entries).overflow ? .max : baseline.entries + added.entries)
-        }
+        var limit: TreeUsage { baseline.adding(added) }
 
         /// How the child started as `pid` that went past the quota is reported, or nil while it
         /// has not. What its processes hold open after deleting it counts too.

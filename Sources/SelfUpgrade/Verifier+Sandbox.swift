@@ -78,7 +78,7 @@ extension Verifier {
         /// `held` when it started: as much again (a migration may rewrite the whole state) and as
         /// much as one file may hold; 10,000 files and directories.
         static func writeAllowance(_ scratchBytes: UInt64, held: TreeUsage) -> TreeUsage {
-            TreeUsage(bytes: held.bytes.addingReportingOverflow(Int(clamping: scratchBytes)).partialValue, entries: 10_000)
+            TreeUsage(bytes: held.bytes, entries: 0).adding(TreeUsage(bytes: Int(clamping: scratchBytes), entries: 10_000))
         }
 
         /// `base` with the pieces still wanted.

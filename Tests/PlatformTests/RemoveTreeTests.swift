@@ -82,6 +82,8 @@ struct RemoveTreeTests {
         #expect(write(file, [UInt8](repeating: 7, count: 100_000), 100_000) == 100_000)
         close(file)
 
+        // Limits add up without overflowing: a sum past Int.max stays at Int.max.
+        #expect(TreeUsage(bytes: .max, entries: 1).adding(TreeUsage(bytes: 1, entries: 1)) == TreeUsage(bytes: .max, entries: 2))
         let usage = FileSystem.usage(of: [source], stoppingAbove: TreeUsage(bytes: .max, entries: .max))
         #expect(usage.entries == 2)
         #expect(usage.bytes >= 100_000)
