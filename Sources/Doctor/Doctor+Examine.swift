@@ -121,16 +121,13 @@ extension Doctor {
         let stateFiles = brokenDirectories.contains(home.state) ? [] : ((try? FileSystem.contentsOfDirectory(home.state)) ?? [])
             .filter { !$0.hasPrefix(".") }
         for name in stateFiles { checkMode(home.state + "/" + name, required: 0o600) }
-        // A name that is not UTF-8 has no String that names it: it would escape every check here
-        // and every snapshot, so it is reported for a person to rename.
-        if !brokenDirectories.contains(home.state), let directory = try? FileDescriptor.open(home.state, [.directory, .noFollow]) {
-            defer { try? directory.close() }
-            for name in (try? directory.entryNames()) ?? [] where !name.description.utf8.elementsEqual(name.bytes) {
-                let shown = home.state + "/" + name.description
-                add(.unreadableName(path: shown), .unreadableName, shown,
-                    "its name is not UTF-8, so it cannot be checked or kept in a snapshot",
-                    "rename it by hand to a UTF-8 name (for example with 'mv' and a shell glob)")
-            }
+        // A name that is not UTF-8 has no String that names it: anywhere in the home (state,
+        // versions, snapshots, modules, the channel) it would escape every check here and every
+        // snapshot, so it is reported for a person to rename.
+        for shown in FileSystem.namesNotUTF8(under: home.root) {
+            add(.unreadableName(path: shown), .unreadableName, shown,
+                "its name is not UTF-8, so it cannot be checked or kept in a snapshot",
+                "rename it by hand to a UTF-8 name (for example with 'mv' and a shell glob)")
         }
 
         // The journal (and its checkpoint), read as every command reads it.

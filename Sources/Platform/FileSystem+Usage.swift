@@ -67,6 +67,35 @@ extension FileSystem {
     }
 }
 
+extension FileSystem {
+    /// The paths under `root` whose last component is not UTF-8 (shown with U+FFFD where a byte
+    /// is not), walked like ``usage(of:stoppingAbove:)``: through directory descriptors, no link
+    /// followed, at most 32 levels and `entryLimit` entries visited, at most `limit` paths returned.
+    /// A name that is not UTF-8 has no `String` that names it, so every check by path misses it.
+    package static func namesNotUTF8(under root: String, limit: Int = 100, entryLimit: Int = 100_000) -> [String] {
+        guard let directory = try? FileDescriptor.open(root, [.directory, .noFollow, .nonBlocking]) else { return [] }
+        defer { try? directory.close() }
+        var found: [String] = []
+        var budget = entryLimit
+        collectNamesNotUTF8(in: directory, path: root, depth: 0, limit: limit, budget: &budget, into: &found)
+        return found
+    }
+
+    private static func collectNamesNotUTF8(in directory: FileDescriptor, path: String, depth: Int, limit: Int, budget: inout Int, into found: inout [String]) {
+        guard let names = try? directory.entryNames() else { return }
+        for name in names {
+            guard found.count < limit, budget > 0 else { return }
+            budget -= 1
+            let below = path + "/" + name.description
+            if !name.description.utf8.elementsEqual(name.bytes) { found.append(below) }
+            guard depth < 32, let status = try? directory.entryStatus(name, path: below), status.kind == .directory,
+                  let opened = try? directory.openEntry(name, path: below, [.directory, .noFollow, .nonBlocking]) else { continue }
+            defer { try? opened.close() }
+            collectNamesNotUTF8(in: opened, path: below, depth: depth + 1, limit: limit, budget: &budget, into: &found)
+        }
+    }
+}
+
 /// What a running program's processes hold open that no walk of a directory can see.
 package enum HeldFiles {
     /// The space taken by files under `paths` that were deleted while a process started as

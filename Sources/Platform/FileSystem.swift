@@ -145,6 +145,36 @@ package enum FileSystem {
         return Array(buffer[..<total])
     }
 
+    /// `readOwnFile(_:maxBytes:)` of a file nobody else can change: a regular file of one link,
+    /// owned by this process's user, writable by no group or other user (checked on the open
+    /// descriptor, so what is read is what was checked).
+    /// - Returns: its status and at most `maxBytes` of it; nil when nothing is there.
+    /// - Throws: ``SystemError`` naming the check it fails.
+    package static func readPrivateFile(_ path: String, maxBytes: Int) throws(SystemError) -> (status: FileStatus, bytes: [UInt8])? {
+        guard let fd = try openOwnFile(path) else { return nil }
+        defer { try? fd.close() }
+        let status = try fd.status()
+        guard status.owner == geteuid() else {
+            throw SystemError("read", path: path, errno: .permissionDenied, detail: "it belongs to user \(status.owner), not to this user")
+        }
+        guard status.linkCount == 1 else {
+            throw SystemError("read", path: path, errno: .tooManyLinks, detail: "it has \(status.linkCount) names (hard links); another could change it")
+        }
+        guard status.mode & 0o022 == 0 else {
+            throw SystemError("read", path: path, errno: .permissionDenied, detail: "others may write to it (mode \(String(status.mode & 0o777, radix: 8)))")
+        }
+        let size = max(min(maxBytes, status.size), 0)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 1)
+        defer { buffer.deallocate() }
+        var total = 0
+        while total < size {
+            let count = try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[total..<size]))
+            if count == 0 { break }
+            total += count
+        }
+        return (status, Array(buffer[..<total]))
+    }
+
     /// Makes `destination` a second name of `path` (a link itself is linked, not followed).
     /// - Throws: ``SystemError`` "link".
     package static func link(_ path: String, to destination: String) throws(SystemError) {
@@ -183,6 +213,74 @@ package enum FileSystem {
             throw error
         }
         if durable { try syncDirectory(parent(of: path)) }
+    }
+
+    /// One file of a ``replaceTogether(_:)`` set.
+    package struct Replacement: Sendable {
+        package var path: String
+        package var bytes: [UInt8]
+        package var mode: mode_t
+
+        package init(_ path: String, _ bytes: [UInt8], mode: mode_t) {
+            self.path = path
+            self.bytes = bytes
+            self.mode = mode
+        }
+    }
+
+    /// Replaces several files so that they change together: every new content is written and
+    /// synced to a temporary sibling first, each old file is kept under a second name (a hard
+    /// link), and only then are the temporary files renamed into place. If any step fails, the
+    /// files already renamed get their old content back and the temporary files and second
+    /// names are removed, so the set is either all old or all new (a crash between two renames
+    /// can still leave it mixed; the old files' second names stay then, next to them).
+    /// - Throws: ``SystemError`` from the step that failed.
+    package static func replaceTogether(_ files: [Replacement]) throws(SystemError) {
+        var temporaries: [String] = []
+        var kept: [(path: String, aside: String)] = []
+        var renamed: [String] = []
+        func undo() {
+            for path in renamed.reversed() {
+                if let aside = kept.first(where: { $0.path == path })?.aside {
+                    if (try? rename(aside, to: path)) != nil { kept.removeAll { $0.path == path } }
+                } else {
+                    try? removeFile(path)
+                }
+            }
+            for name in temporaries { try? removeFile(name) }
+            for entry in kept { try? removeFile(entry.aside) }
+        }
+        do throws(SystemError) {
+            for file in files {
+                let temporary = temporarySibling(of: file.path)
+                let fd = try FileDescriptor.open(temporary, [.writeOnly, .create, .exclusive, .noFollow], mode: file.mode)
+                temporaries.append(temporary)
+                do throws(SystemError) {
+                    try fd.setMode(file.mode)
+                    try fd.writeAll(file.bytes)
+                    try fd.sync()
+                } catch {
+                    try? fd.close()
+                    throw error
+                }
+                try fd.close()
+            }
+            for file in files where exists(file.path) {
+                let aside = temporarySibling(of: file.path) + ".previous"
+                try link(file.path, to: aside)
+                kept.append((file.path, aside))
+            }
+            for (file, temporary) in zip(files, temporaries) {
+                try rename(temporary, to: file.path)
+                renamed.append(file.path)
+                temporaries.removeAll { $0 == temporary }
+            }
+        } catch {
+            undo()
+            throw error
+        }
+        for entry in kept { try? removeFile(entry.aside) }
+        for directory in Set(files.map { parent(of: $0.path) }) { try syncDirectory(directory) }
     }
 
     /// Replaces `path` with `bytes` through a temporary file (created exclusively, so never

@@ -245,10 +245,17 @@ package struct VerifyStep: TransactionStep {
 
     package func run(_ context: inout TransactionContext) throws -> StepOutcome {
         let target = context.target!
-        let result = try context.upgrader.verifier.verify(
-            binary: context.home.binary(target), logDirectory: context.logDirectory,
-            stateFrom: context.verifyState ? context.home.state : nil, rehearseRestart: context.rehearseRestart,
-            expectedVersion: context.expectedVersion)
+        let result: Verifier.Result
+        do {
+            result = try context.upgrader.verifier.verify(
+                binary: context.home.binary(target), logDirectory: context.logDirectory,
+                stateFrom: context.verifyState ? context.home.state : nil, rehearseRestart: context.rehearseRestart,
+                expectedVersion: context.expectedVersion)
+        } catch let error as UpgradeError {
+            // The user knows the file they offered, not the stored copy's path.
+            guard let candidate = context.candidate else { throw error }
+            throw error.naming(candidate: candidate, storedAs: context.home.binary(target))
+        }
         context.verification = result
         let readsCheckpoints = result.report.readsJournalCheckpoints == true
         if !readsCheckpoints && context.journal.checkpoint != nil {

@@ -159,6 +159,14 @@ extension UpgradeError {
     package static func verificationFailed(binary: String, reason: String, log: String) -> UpgradeError {
         UpgradeError(.verificationFailed, "Verification of \"\(binary)\" failed: \(reason) (log: \(log))", path: binary)
     }
+    /// This verification failure naming the file the user offered first, then the stored copy that ran.
+    package func naming(candidate: String, storedAs stored: String) -> UpgradeError {
+        let prefix = "Verification of \"\(stored)\""
+        guard code == .verificationFailed, message.hasPrefix(prefix), candidate != stored else { return self }
+        var renamed = self
+        renamed.message = "Verification of \"\(candidate)\" (run as its stored copy \"\(stored)\")" + message.dropFirst(prefix.count)
+        return renamed
+    }
     package static var noPreviousVersion: UpgradeError {
         UpgradeError(.noPreviousVersion, "There is no previous version to roll back to")
     }

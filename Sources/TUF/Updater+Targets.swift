@@ -64,10 +64,10 @@ extension Updater {
         }
         let destination = directory + "/" + PercentEncoding.encode(target.path)
         // A copy kept from before is used only if it is a regular file (no link followed, no FIFO
-        // waited on) of the listed length, read no further than that, that verifies.
-        if let status = ((try? FileSystem.statusIfPresent(destination, followLinks: false)) ?? nil), status.kind == .regular,
-           status.size == target.length, let cached = ((try? FileSystem.readOwnFile(destination, maxBytes: target.length)) ?? nil),
-           (try? file.verify(cached)) != nil {
+        // waited on) that no other user can change (this user's, one name, not writable by
+        // others), of the listed length, read no further than that, that verifies.
+        if let kept = ((try? FileSystem.readPrivateFile(destination, maxBytes: target.length)) ?? nil),
+           kept.status.size == target.length, (try? file.verify(kept.bytes)) != nil {
             return destination
         }
         guard let base = targetBaseURL else {

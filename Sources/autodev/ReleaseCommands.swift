@@ -19,9 +19,11 @@ enum ReleaseCommands {
         try FileSystem.checkOutputPath(publicPath, distinctFrom: [secretPath])
         try FileSystem.checkOutputPath(secretPath, distinctFrom: [publicPath])
         let secret = Minisign.SecretKey()
-        try FileSystem.writeAtomically(secretPath, Array(secret.text.utf8), mode: 0o600)
-        try FileSystem.setMode(secretPath, 0o600)
-        try FileSystem.writeAtomically(publicPath, Array(secret.publicKey.text.utf8), mode: 0o644)
+        // The two keys change together or not at all: an old secret is never left beside a new public key.
+        try FileSystem.replaceTogether([
+            .init(secretPath, Array(secret.text.utf8), mode: 0o600),
+            .init(publicPath, Array(secret.publicKey.text.utf8), mode: 0o644),
+        ])
         if arguments.has("json") {
             try Output.json(["keyID": "\(secret.keyID)", "publicKey": publicPath, "secretKey": secretPath])
         } else {

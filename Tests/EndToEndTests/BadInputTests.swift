@@ -57,6 +57,9 @@ struct BadInputTests {
         defer { harness.cleanUp() }
         _ = try harness.initialize()
         let failing = try harness.script("failing", "echo 'cannot start: missing resource' >&2; exit 3")
+        // The message names the file the user offered, then the stored copy that ran.
+        try expectRejected(harness, ["self-upgrade", "--from-binary", failing],
+                           message: "Verification of \"\(failing)\" (run as its stored copy \"\(harness.home)/versions/")
         try expectRejected(harness, ["self-upgrade", "--from-binary", failing],
                            message: "its verification run exited with status 3: cannot start: missing resource")
         let hanging = try harness.script("hanging", "sleep 600")

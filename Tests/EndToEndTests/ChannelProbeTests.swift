@@ -256,7 +256,15 @@ struct ChannelProbeTests {
     func signalDuringVerify() throws {
         let harness = try Harness()
         defer { harness.cleanUp() }
-        try published(harness)
+        // A release whose verification cannot end before the signal: its candidate never answers.
+        _ = try harness.initialize()
+        let tool = { (arguments: [String]) in try harness.run(arguments, executable: Harness.binary, directory: harness.root.path) }
+        let hanging = try harness.script("hanging", "exec sleep 600")
+        #expect(try tool(["release", "init", "--repo", "repo"]).status == 0)
+        #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.2.0", "--platform", "linux-x86_64", hanging]).status == 0)
+        #expect(try tool(["release", "publish", "--repo", "repo"]).status == 0)
+        #expect(try tool(["update", "configure", "--channel", "file://\(harness.root.path)/repo", "--trusted-root", "repo/metadata/1.root.json",
+                          "--home", harness.home]).status == 0)
         let old = try harness.current()
         let running = try harness.start(["update", "apply", "--yes"])
         // The condition: the candidate's sandbox exists, so verification is under way.

@@ -636,14 +636,22 @@ struct DoctorMonitoringTests {
         #expect(try home.doctor(["--rate", "12"]).status == 64)
     }
 
-    @Test("a state file whose name is not UTF-8 is reported for a person to rename, and repair leaves it where it is")
+    @Test("a file whose name is not UTF-8, in state/ or anywhere else in the home, is reported for a person to rename, and repair leaves it where it is")
     func nameThatIsNotUTF8() throws {
         let home = try DoctorHome()
         defer { home.harness.cleanUp() }
         try #require(SandboxTests.makeFile(named: [0x78, 0xFF, 0x2E, 0x6A, 0x73, 0x6F, 0x6E], in: home.home + "/state"))
+        let version = try home.harness.current()
+        for directory in ["versions/" + version, "channel", "logs"] {
+            try FileManager.default.createDirectory(atPath: home.home + "/" + directory, withIntermediateDirectories: true)
+            try #require(SandboxTests.makeFile(named: [0x79, 0xFE], in: home.home + "/" + directory))
+        }
         let found = try home.doctor([])
         #expect(found.status == 1)
         #expect(found.stdout.contains("unreadable-name state/x\u{FFFD}.json: its name is not UTF-8"), "\(found.stdout)")
+        for directory in ["versions/" + version, "channel", "logs"] {
+            #expect(found.stdout.contains("unreadable-name \(directory)/y\u{FFFD}: its name is not UTF-8"), "\(directory): \(found.stdout)")
+        }
         let repair = try home.doctor(["--repair"])
         #expect(repair.status == 1, "\(repair.stdout)")
         #expect(repair.stdout.contains("rename it to a UTF-8 name by hand"), "\(repair.stdout)")

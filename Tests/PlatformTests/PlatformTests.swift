@@ -29,6 +29,32 @@ struct FileSystemTests {
         #expect(try FileSystem.contentsOfDirectory(directory) == ["file"])
     }
 
+    @Test("replaceTogether: when the second rename fails the first file gets its old content back; nothing else is left")
+    func replaceTogether() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let first = directory + "/a", second = directory + "/b"
+        try FileSystem.replaceTogether([.init(first, Array("old a".utf8), mode: 0o600), .init(second, Array("old b".utf8), mode: 0o644)])
+        for (path, target) in [(first, second), (second, first)] {
+            #expect(throws: SystemError.self) {
+                try SystemCalls.withFaults({ calls in
+                    calls.rename = { from, to in
+                        String(cString: to) == path ? SystemCalls.failing(.permissionDenied) : Glibc.rename(from, to)
+                    }
+                }) {
+                    try FileSystem.replaceTogether([.init(target, Array("new".utf8), mode: 0o600), .init(path, Array("new".utf8), mode: 0o644)])
+                }
+            }
+            #expect(try FileSystem.readFile(first) == Array("old a".utf8))
+            #expect(try FileSystem.readFile(second) == Array("old b".utf8))
+            #expect(try FileSystem.contentsOfDirectory(directory) == ["a", "b"])
+        }
+        try FileSystem.replaceTogether([.init(first, Array("new a".utf8), mode: 0o600), .init(second, Array("new b".utf8), mode: 0o644)])
+        #expect(try FileSystem.readFile(first) == Array("new a".utf8) && FileSystem.readFile(second) == Array("new b".utf8))
+        #expect(try FileSystem.status(first).mode & 0o777 == 0o600)
+        #expect(try FileSystem.contentsOfDirectory(directory) == ["a", "b"])
+    }
+
     @Test("errors name the action, the path and the errno text")
     func errorMessages() throws {
         let error = #expect(throws: SystemError.self) { try FileSystem.rename("/nonexistent/a", to: "/nonexistent/b") }

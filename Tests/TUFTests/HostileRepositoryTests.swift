@@ -74,23 +74,36 @@ struct HostileRepositoryTests {
     }
 
     @Test("a FIFO or a link to /dev/zero where the cached copy would be is neither waited on nor read: the target is downloaded again",
-          arguments: ["fifo", "link to /dev/zero"])
+          arguments: ["fifo", "link to /dev/zero", "hard link", "another user's", "group-writable"])
     func plantedCache(planted: String) throws {
         let content = Array("ten bytes!".utf8)
-        let fixture = try refreshedFixture(planted == "fifo" ? "planted-fifo" : "planted-link", targets: ["app.bin": (content.count, content)])
+        let fixture = try refreshedFixture("planted-" + String(planted.filter(\.isLetter)),
+                                           targets: ["app.bin": (content.count, content)])
         try fixture.repository.write("targets/app.bin", content)
         var updater = fixture.updater()
         let info = try updater.targetInfo("app.bin")
         try FileManager.default.createDirectory(atPath: fixture.targetDirectory, withIntermediateDirectories: true)
         let cached = fixture.targetDirectory + "/app.bin"
-        if planted == "fifo" {
+        switch planted {
+        case "fifo":
             #expect(mkfifo(cached, 0o600) == 0)
-        } else {
+        case "link to /dev/zero":
             try FileManager.default.createSymbolicLink(atPath: cached, withDestinationPath: "/dev/zero")
+        default:
+            // The right bytes, but in a file someone else could change after it verified.
+            try Data(content).write(to: URL(fileURLWithPath: cached))
+            switch planted {
+            case "hard link": #expect(link(cached, fixture.targetDirectory + "/../elsewhere") == 0)
+            case "group-writable": #expect(chmod(cached, 0o664) == 0)
+            default: #expect(chown(cached, 65534, 65534) == 0)
+            }
         }
         let path = try updater.download(info, to: fixture.targetDirectory)
         #expect(FileManager.default.contents(atPath: path) == Data(content))
         #expect(fixture.repository.requests.contains { $0.hasSuffix("targets/app.bin") })
+        // What is kept now is this user's own file, of one name.
+        let kept = try FileManager.default.attributesOfItem(atPath: path)
+        #expect(kept[.ownerAccountID] as? Int == Int(geteuid()) && kept[.referenceCount] as? Int == 1)
     }
 
     @Test("a target listed with 2^63-1 bytes is refused before any request, not fetched into memory")
