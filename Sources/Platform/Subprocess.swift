@@ -28,7 +28,7 @@ package enum TerminationStatus: Sendable, Equatable, CustomStringConvertible {
         case .exceededWriteQuota(let quota):
             "wrote more than \(ByteCount.text(quota.added.bytes)) or \(quota.added.entries) files and directories into what it may write (\(quota.paths.joined(separator: ", "))) and was stopped"
         case .fileSystemFull(let path, let free):
-            "was stopped when the file system of \(path) had \(ByteCount.text(Int(clamping: free))) left (filled by it or by another process: verification needs the room)"
+            "was stopped when the file system of \(path) had \(ByteCount.text(Int(clamping: free))) left (filled by it, out of sight of its files, or by another process: verification needs the room)"
         }
     }
 }
@@ -64,17 +64,21 @@ package enum Subprocess {
         /// What it may add.
         package var added: TreeUsage
         /// The least each path's file system must keep free: 64 MiB, or half of what it had
-        /// free at the start if that is less. What the walk cannot see (a file deleted while it
-        /// is held open) still takes space: this floor keeps it from filling the disk or the
-        /// memory a tmpfs lives in.
+        /// free at the start if that is less. What the walk cannot see (a file mapped and then
+        /// deleted, or whose descriptor is parked in a socket) still takes space: this floor
+        /// keeps it from filling the disk or the memory a tmpfs lives in. (A sandbox layers what
+        /// it can, where the kernel counts every byte: ``Configuration/layeredPaths``.)
         package var freeFloors: [UInt64]
         /// - Parameter allowance: what the child may add, given what the paths hold now.
         package init(paths: [String], allowance: (TreeUsage) -> TreeUsage) {
             self.paths = paths
             baseline = FileSystem.usage(of: paths, stoppingAbove: TreeUsage(bytes: .max, entries: .max))
-            added = allowance(baseline)
+            let added = allowance(baseline)
+            self.added = added
             freeFloors = paths.map { path in
-                let free = (try? FileSystem.availableBytes(in: path)) ?? .max
+                guard let directory = try? FileDescriptor.open(path, [.directory, .noFollow, .nonBlocking]) else { return 0 }
+                defer { try? directory.close() }
+                guard let free = try? directory.availableBytes() else { return 0 }
                 return min(64 << 20, free / 2)
             }
         }
@@ -85,12 +89,13 @@ package enum Subprocess {
         /// How the child started as `pid` that went past the quota is reported, or nil while it
         /// has not. What its processes hold open after deleting it counts too.
         func violation(of pid: pid_t) -> TerminationStatus? {
+            var usage = FileSystem.usage(of: paths, stoppingAbove: limit)
+            if !usage.exceeds(limit) { usage.bytes += HeldFiles.deletedBytes(heldBy: pid, under: paths) }
+            if usage.exceeds(limit) { return .exceededWriteQuota(self) }
             for (path, floor) in zip(paths, freeFloors) {
                 if let free = try? FileSystem.availableBytes(in: path), free < floor { return .fileSystemFull(path: path, freeBytes: free) }
             }
-            var usage = FileSystem.usage(of: paths, stoppingAbove: limit)
-            if !usage.exceeds(limit) { usage.bytes += HeldFiles.deletedBytes(heldBy: pid, under: paths) }
-            return usage.exceeds(limit) ? .exceededWriteQuota(self) : nil
+            return nil
         }
     }
 
@@ -154,6 +159,21 @@ package enum Subprocess {
         package var cgroup: ProcessTrees.Leaf?
         /// What it may add to the directories it may write (nil: no cap but the rlimits).
         package var writeQuota: WriteQuota?
+        /// With ``isolateMounts``: each `path` (a directory, not in ``writablePaths``) made an
+        /// overlay whose only writable layer is a private tmpfs on `layer` (an empty directory) of
+        /// at most ``layerBytes`` and ``layerInodes``: the program may change what it sees there
+        /// as it likes, the directory itself never changes, and everything written (mapped, or
+        /// deleted while held open, too) counts against the layer's size, as the kernel enforces.
+        package var layeredPaths: [(path: String, layer: String)] = []
+        /// With ``layeredPaths``: files inside them (at most 8) that stay writable in place,
+        /// where the parent reads them (the rehearsal's journal): each is bound back onto its
+        /// own path above the overlay, so it can be written, not removed or replaced.
+        package var keptWritableFiles: [String] = []
+        package var layerBytes: UInt64 = 256 << 20
+        package var layerInodes = 16_384
+        /// A seccomp filter refusing `memfd_create`, `memfd_secret` and `shmget` (memory no
+        /// rlimit counts and no walk can see), and every system call of another ABI.
+        package var denyMemoryFiles = false
 
         package init(executable: String, arguments: [String], environment: [String: String]) {
             self.executable = executable
@@ -358,6 +378,9 @@ package enum Subprocess {
         // Inodes are capped too: an empty file takes no size, but about a kilobyte of kernel memory.
         let tmpfsOptions = "mode=0700,size=\(configuration.privateTmpfsBytes),nr_inodes=\(configuration.privateTmpfsInodes)"
         let binds = isolateMounts ? configuration.readOnlyBinds : []
+        let layered = isolateMounts ? configuration.layeredPaths : []
+        let keptFiles = layered.isEmpty ? [] : Array(configuration.keptWritableFiles.prefix(8))
+        let layerOptions = "mode=0700,size=\(configuration.layerBytes),nr_inodes=\(configuration.layerInodes)"
         // A user namespace maps exactly this process's effective uid and gid onto themselves.
         let identity = "\(Privilege.userID) \(Privilege.userID) 1\n"
         let group = "\(Privilege.groupID) \(Privilege.groupID) 1\n"
@@ -376,6 +399,10 @@ package enum Subprocess {
                                   withCStrings(tmpfsPaths) { tmpfs in
                                    withCStrings(binds.map(\.source)) { bindSources in
                                     withCStrings(binds.map(\.target)) { bindTargets in
+                                     withCStrings(layered.map(\.path)) { layeredPaths in
+                                      withCStrings(layered.map(\.layer)) { layerPaths in
+                                       withCStrings(keptFiles) { kept in
+                                       layerOptions.withCString { layerData in
                                      tmpfsOptions.withCString { tmpfsData in
                                     identity.withCString { uidMap in
                                         group.withCString { gidMap in
@@ -404,11 +431,19 @@ package enum Subprocess {
                                                 inherit_fd: inherited?.source ?? -1, inherit_fd_target: inherited?.target ?? -1,
                                                 write_pid_to_inherited: inherited?.writeProcessID == true ? 1 : 0,
                                                 limits: limitBuffer.baseAddress, limit_count: Int32(limitBuffer.count),
-                                                cgroup_procs_fd: configuration.cgroup?.procs ?? -1)
+                                                cgroup_procs_fd: configuration.cgroup?.procs ?? -1,
+                                                layered_paths: cArray(layeredPaths), layer_paths: cArray(layerPaths),
+                                                layered_count: Int32(layered.count), layer_options: layerData,
+                                                kept_files: cArray(kept), kept_count: Int32(keptFiles.count),
+                                                deny_memory_files: configuration.denyMemoryFiles ? 1 : 0)
                                             return ad_spawn(configuration.executable, argvPointers, envPointers, &options,
                                                             &pid, &childErrno, &failedStep)
                                         }
                                     }
+                                     }
+                                       }
+                                       }
+                                      }
                                      }
                                     }
                                    }

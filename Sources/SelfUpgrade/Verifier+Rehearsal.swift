@@ -67,13 +67,15 @@ extension Verifier {
         var run = Subprocess.Configuration(executable: scratch.binary(staged), arguments: program.restartProbeArguments,
                                            environment: restartEnvironment)
         run.readOnlyBinds = binds
-        run.writablePaths = [scratch.root]
         run.workingDirectory = sandbox + "/tmp"
         run.outputPath = outputs.restartOut
         run.errorPath = outputs.restartErr
         run.inheritedDescriptor = Subprocess.InheritedDescriptor(source: lock.descriptor.rawValue, target: Self.rehearsalLockDescriptor,
                                                                  writeProcessID: true)
-        let status = try confinement.run(limited(run), binary: binary, log: log)
+        // It writes its scratch home through a layer, but the journal in place (that is what is
+        // read back) and the lock (the file it inherited open, which it checks is the home's).
+        let area = Confinement.WritableArea(role: Self.rehearsalRole, path: scratch.root, keptFiles: [scratch.journal, scratch.lock])
+        let status = try confinement.run(limited(run), writing: area, binary: binary, log: log)
 
         func reject(_ what: String) -> UpgradeError {
             let tail = lastLines(of: outputs.restartErr)

@@ -1,21 +1,36 @@
 import Platform
 
 extension Verifier {
+    /// How the isolation lines name what a run may write.
+    static let stateCopyRole = "the state copy"
+    static let rehearsalRole = "the rehearsal's home"
+
     /// The confinement of a candidate, settled on its first run: each namespace the kernel
-    /// refuses is left out, for that run and the next, and ``isolation(stateCopy:rehearsal:)`` says so.
+    /// refuses is left out, for that run and the next, and ``isolation(stateCopy:)`` says so.
     struct Confinement {
         /// A piece of isolation asked for.
         enum Piece: String, CaseIterable {
             case user, network, ipc, mounts, processes
             /// Securebits locked and the bounding set dropped (needs CAP_SETPCAP).
             case capabilityLock
+            /// What a run may write made an overlay whose writable layer is a bounded private tmpfs.
+            case layers
+            /// memfd_create, memfd_secret and shmget refused by a seccomp filter.
+            case memoryFiles
+        }
+
+        /// The one directory a run may write outside its private tmpfs mounts.
+        struct WritableArea {
+            /// How the isolation line names it ("the state copy").
+            var role: String
+            var path: String
+            /// Files inside it written in place, where the parent reads them (with a layer).
+            var keptFiles: [String] = []
         }
 
         let sandbox: String
         /// Where the sandbox is (a tmpfs, or the home's staging area as a last resort).
         let parent: SandboxParent
-        /// The state copy on the home, writable by the candidate.
-        let stateCopy: String?
         /// The size of each private tmpfs (HOME, TMPDIR).
         let scratchBytes: UInt64
         let isRoot = Privilege.isRoot
@@ -23,9 +38,12 @@ extension Verifier {
         private(set) var wanted: Set<Piece>
         /// What the kernel refused, one line each.
         private(set) var refused: [String] = []
-        /// Every mount point, all remounted read-only in the candidate's namespace; the runs'
-        /// ``Subprocess/Configuration/writablePaths`` (the rehearsal's scratch home) and the state
-        /// copy are bound writable again, and HOME and TMPDIR are private tmpfs mounts.
+        /// How each writable area was confined in its last run: the layer's size, or nil where
+        /// it stayed writable in place (measured instead).
+        private(set) var areas: [(role: String, layer: TreeUsage?)] = []
+        /// Every mount point, all remounted read-only in the candidate's namespace; a run's
+        /// writable area is layered (or bound writable again), and HOME and TMPDIR are private
+        /// tmpfs mounts.
         let mountPoints: [String]
         /// The devices of its `/dev`, a tmpfs made inside its own mount namespace.
         let devices: [String]
@@ -36,10 +54,9 @@ extension Verifier {
 
         /// Reads the mount table.
         /// - Throws: ``SystemError`` when the table cannot be read.
-        init(sandbox: String, parent: SandboxParent, stateCopy: String?, scratchBytes: UInt64) throws {
+        init(sandbox: String, parent: SandboxParent, scratchBytes: UInt64) throws {
             self.sandbox = sandbox
             self.parent = parent
-            self.stateCopy = stateCopy
             self.scratchBytes = scratchBytes
             wanted = Set(Piece.allCases)
             // Root needs no user namespace: uid 0 keeps its uid, loses its capabilities.
@@ -48,13 +65,38 @@ extension Verifier {
             devices = Self.deviceNames.filter { FileSystem.exists("/dev/" + $0) }
         }
 
-        /// Runs `base` confined, leaving out each namespace the kernel refuses.
+        /// MemAvailable from /proc/meminfo, in bytes (0 when it cannot be read).
+        static func availableMemoryBytes() -> UInt64 {
+            guard let bytes = try? FileSystem.readOwnFile("/proc/meminfo", maxBytes: 1 << 16) else { return 0 }
+            for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("MemAvailable:") {
+                let fields = line.split(separator: " ")
+                if fields.count >= 2, let kibibytes = UInt64(fields[1]) {
+                    return kibibytes.multipliedReportingOverflow(by: 1024).overflow ? .max : kibibytes * 1024
+                }
+            }
+            return 0
+        }
+
+        /// Runs `base` confined, leaving out each namespace the kernel refuses, with `area` (if
+        /// any) the one directory it may write besides its private tmpfs mounts.
         /// - Throws: ``UpgradeError/verificationFailed(binary:reason:log:)`` when it cannot be
         ///   started at all, or privileges cannot be dropped.
-        mutating func run(_ base: Subprocess.Configuration, binary: String, log: String) throws -> TerminationStatus {
+        mutating func run(_ base: Subprocess.Configuration, writing area: WritableArea?, binary: String, log: String) throws -> TerminationStatus {
+            // What the area may gain: what it holds (a migration may rewrite all of it) and as
+            // much as one file may hold. A layer is memory: one that could take more than a
+            // quarter of what is available is not made, and the area is measured instead.
+            let held = area.map { FileSystem.usage(of: [$0.path], stoppingAbove: TreeUsage(bytes: .max, entries: .max)) } ?? TreeUsage()
+            let allowance = Self.writeAllowance(scratchBytes, held: held)
+            let fitsInMemory = UInt64(allowance.bytes) <= Self.availableMemoryBytes() / 4
             while true {
+                let layer = area != nil && fitsInMemory && wanted.contains(.mounts) && wanted.contains(.layers) ? allowance : nil
                 do {
-                    return try Subprocess.run(configure(base))
+                    let status = try Subprocess.run(configure(base, writing: area, layer: layer))
+                    if let area {
+                        areas.removeAll { $0.role == area.role }
+                        areas.append((area.role, layer))
+                    }
+                    return status
                 } catch let error as Subprocess.LaunchError {
                     let piece: Piece? = switch error.step {
                     case "unshare-user", "uid-map": .user
@@ -62,6 +104,8 @@ extension Verifier {
                     case "unshare-ipc": .ipc
                     case "unshare-pid", "fork", "mount-proc": .processes
                     case "securebits", "drop-bounding-set": .capabilityLock
+                    case "layer": .layers
+                    case "seccomp": .memoryFiles
                     case "unshare-mount", "mount", "remount-read-only", "bind-writable", "bind-devices", "mount-tmpfs",
                          "bind-read-only": .mounts
                     default: nil
@@ -74,15 +118,21 @@ extension Verifier {
             }
         }
 
-        /// What a run may add to the directories it may write, all together, given what they
-        /// `held` when it started: as much again (a migration may rewrite the whole state) and as
-        /// much as one file may hold; 10,000 files and directories.
+        /// What a run may add to the directory it may write, given what it `held` when it
+        /// started: as much again (a migration may rewrite the whole state) and as much as one
+        /// file may hold; 10,000 files and directories.
         static func writeAllowance(_ scratchBytes: UInt64, held: TreeUsage) -> TreeUsage {
             TreeUsage(bytes: held.bytes, entries: 0).adding(TreeUsage(bytes: Int(clamping: scratchBytes), entries: 10_000))
         }
 
-        /// `base` with the pieces still wanted.
-        func configure(_ base: Subprocess.Configuration) -> Subprocess.Configuration {
+        /// The empty directory in the sandbox a layer of `area` is mounted on.
+        func layerDirectory(for area: WritableArea) -> String {
+            sandbox + (area.role == Verifier.stateCopyRole ? "/layer-state" : "/layer-rehearsal")
+        }
+
+        /// `base` with the pieces still wanted, writing `area` through a layer of `layer`'s size
+        /// (nil: in place, measured).
+        func configure(_ base: Subprocess.Configuration, writing area: WritableArea?, layer: TreeUsage?) throws -> Subprocess.Configuration {
             var run = base
             run.isolateUser = wanted.contains(.user)
             run.isolateNetwork = wanted.contains(.network)
@@ -91,26 +141,39 @@ extension Verifier {
             if wanted.contains(.mounts) {
                 run.isolateMounts = true
                 run.readOnlyMounts = mountPoints
-                // Nothing of the sandbox is writable but what the run was given (the rehearsal's
-                // scratch home) and the state copy: outputs, the rehearsal-to-be and the sandbox
-                // itself are out of reach, so nothing the candidate plants there is followed later.
-                run.writablePaths = base.writablePaths + (stateCopy.map { [$0] } ?? [])
+                // Nothing of the sandbox is writable but the area: outputs, the rehearsal-to-be
+                // and the sandbox itself are out of reach, so nothing the candidate plants there
+                // is followed later. A layered area is changed only in its layer; the directory
+                // itself stays as made but for the files kept writable in place.
+                if let area, let layer {
+                    let directory = layerDirectory(for: area)
+                    if !FileSystem.exists(directory) { try FileSystem.createDirectory(directory, mode: 0o700) }
+                    run.writablePaths = []
+                    run.layeredPaths = [(area.path, directory)]
+                    run.keptWritableFiles = area.keptFiles
+                    // The layer holds what the area may gain, and its own two directories.
+                    run.layerBytes = UInt64(layer.bytes)
+                    run.layerInodes = layer.entries + 16
+                } else {
+                    run.writablePaths = area.map { [$0.path] } ?? []
+                }
                 run.devices = devices
                 run.carriedPaths = [sandbox]
                 run.privateTmpfs = [sandbox + "/home", sandbox + "/tmp"]
                 run.privateTmpfsBytes = scratchBytes
             } else {
+                run.writablePaths = area.map { [$0.path] } ?? []
                 run.readOnlyBinds = []
             }
-            // What it may write besides its private tmpfs mounts (the state copy on the home's
-            // disk, the rehearsal's home on the sandbox's tmpfs) is capped as a whole.
-            let writable = base.writablePaths + (stateCopy.map { [$0] } ?? [])
-            if !writable.isEmpty {
-                run.writeQuota = Subprocess.WriteQuota(paths: writable) { held in Self.writeAllowance(scratchBytes, held: held) }
+            // What it may write in place (the area, unless layered; a layered area's kept files)
+            // is measured and capped.
+            if let area, layer == nil || !area.keptFiles.isEmpty {
+                run.writeQuota = Subprocess.WriteQuota(paths: [area.path]) { held in Self.writeAllowance(scratchBytes, held: held) }
             }
             // Dropping the bounding set needs CAP_SETPCAP: root has it, so does a new user namespace.
             run.dropCapabilities = (isRoot || run.isolateUser) && wanted.contains(.capabilityLock)
             run.noNewPrivileges = true
+            run.denyMemoryFiles = wanted.contains(.memoryFiles)
             return run
         }
 
@@ -118,7 +181,7 @@ extension Verifier {
         var bindsFiles: Bool { wanted.contains(.mounts) }
 
         /// The isolation in place, then what is missing.
-        func isolation(stateCopy: Bool, rehearsal: Bool) -> [String] {
+        func isolation(stateCopy: Bool) -> [String] {
             var lines = ["own session, no controlling terminal, stdin /dev/null"]
             lines.append(parent.isOnTmpfs ? "sandbox on a tmpfs (\(parent.path))"
                                           : "sandbox in the home's staging area (no usable tmpfs: XDG_RUNTIME_DIR and /dev/shm must be tmpfs, safe from other users and have 64 MiB free)")
@@ -126,23 +189,27 @@ extension Verifier {
                                                   : "private HOME and TMPDIR")
             if stateCopy { lines.append("state copy") }
             lines += ["rlimits (cpu, memory, file size, files, processes)", "timeout"]
-            let writable = (stateCopy ? ["the state copy"] : []) + (rehearsal ? ["the rehearsal's home"] : [])
-            if !writable.isEmpty {
-                let allowance = Self.writeAllowance(scratchBytes, held: TreeUsage())
-                lines.append("\(writable.joined(separator: " and ")) capped (what they held + as much again + \(ByteCount.text(allowance.bytes)), and \(allowance.entries) more files and directories, in each run)")
+            let scratch = ByteCount.text(Int(clamping: scratchBytes))
+            for area in areas {
+                if let layer = area.layer {
+                    lines.append("\(area.role) an overlay never changed in place\(area.role == Verifier.rehearsalRole ? " but for its journal and lock" : ""): what the candidate writes there goes to a private tmpfs of \(ByteCount.text(layer.bytes)) and \(layer.entries) files and directories (as much as it held + \(scratch)), the kernel counting mapped and deleted files too")
+                } else {
+                    lines.append("\(area.role) capped (what it held + as much again + \(scratch), and 10000 more files and directories)")
+                }
             }
             if wanted.contains(.user) { lines.append("user namespace (own uid and gid only)") }
             if wanted.contains(.network) { lines.append("network namespace (no network)") }
             if wanted.contains(.ipc) { lines.append("IPC namespace (no shared memory, semaphores or queues of others)") }
             if wanted.contains(.processes) { lines.append("pid namespace (everything it starts dies with it)") }
             if wanted.contains(.mounts) {
-                lines.append(self.stateCopy == nil ? "every mount read-only but its scratch directories" : "every mount read-only but its scratch directories and the state copy")
+                lines.append(stateCopy ? "every mount read-only but its scratch directories and the state copy" : "every mount read-only but its scratch directories")
                 lines.append("minimal /dev on its own tmpfs (\(devices.joined(separator: ", ")); no terminal)")
                 if wanted.contains(.processes) { lines.append("fresh /proc of its own pid namespace") }
             }
             lines.append((isRoot || wanted.contains(.user)) && wanted.contains(.capabilityLock)
                 ? "no capabilities, locked (uid 0 gains none), none to gain (no_new_privs)"
                 : "no capabilities to gain (no_new_privs)")
+            if wanted.contains(.memoryFiles) { lines.append("memfd_create, memfd_secret and shmget refused (seccomp): no memory out of the rlimits' sight") }
             lines += refused
             if !wanted.contains(.mounts) {
                 lines.append("it can write wherever uid \(Privilege.userID) can")
@@ -160,6 +227,8 @@ extension Verifier {
             case .mounts: "mount isolation"
             case .processes: "pid isolation"
             case .capabilityLock: "capability lock"
+            case .layers: "layers for what it writes (measured instead)"
+            case .memoryFiles: "seccomp filter (memfd_create and shmget are allowed)"
             }
         }
     }

@@ -83,8 +83,7 @@ package struct Verifier: Sendable {
             }
             arguments += ["--state-copy", copy]
         }
-        var confinement = try Confinement(sandbox: sandbox, parent: parent, stateCopy: stateCopy,
-                                          scratchBytes: configuration.verifyFileSizeBytes)
+        var confinement = try Confinement(sandbox: sandbox, parent: parent, scratchBytes: configuration.verifyFileSizeBytes)
         let environment = [
             "HOME": sandbox + "/home",
             "TMPDIR": sandbox + "/tmp",
@@ -98,7 +97,8 @@ package struct Verifier: Sendable {
         run.outputPath = outputs.selfCheckOut
         run.errorPath = outputs.selfCheckErr
         let start = MonotonicClock.now()
-        let status = try confinement.run(limited(run), binary: binary, log: logDirectory)
+        let status = try confinement.run(limited(run), writing: stateCopy.map { Confinement.WritableArea(role: Self.stateCopyRole, path: $0) },
+                                         binary: binary, log: logDirectory)
         guard status.isSuccess else {
             let tail = lastLines(of: outputs.selfCheckErr)
             throw UpgradeError.verificationFailed(binary: binary, reason: "its verification run \(status)" + (tail.isEmpty ? "" : ": \(tail)")
@@ -114,7 +114,7 @@ package struct Verifier: Sendable {
                                      confinement: &confinement, log: logDirectory)
         }
         let seconds = MonotonicClock.seconds(since: start)
-        let isolation = confinement.isolation(stateCopy: stateFrom != nil, rehearsal: rehearseRestart)
+        let isolation = confinement.isolation(stateCopy: stateFrom != nil)
         return Result(report: report, isolation: isolation, seconds: seconds, log: logDirectory)
     }
 

@@ -68,6 +68,25 @@ typedef struct {
     int cgroup_procs_fd;       /* -1, or an open cgroup.procs the child writes its pid to before
                                   anything else (step "cgroup"): the program and all it starts
                                   live in that cgroup */
+    const char *const *layered_paths;    /* with new_mount_namespace (step "layer"): each directory
+                                            becomes an overlay whose only writable layer is a private
+                                            tmpfs mounted on layer_paths[i] (an empty directory the
+                                            program is not told of) with layer_options: everything
+                                            it writes there, mapped, deleted while open or not,
+                                            counts against that tmpfs's size, and the directory
+                                            itself is never changed */
+    const char *const *layer_paths;
+    int layered_count;
+    const char *layer_options;           /* e.g. "mode=0700,size=...,nr_inodes=..." */
+    const char *const *kept_files;       /* files inside layered paths opened before the overlays
+                                            are mounted and bound, writable, back onto the same
+                                            path above them: written in place, where the parent
+                                            reads them (a journal); at most 8 */
+    int kept_count;
+    int deny_memory_files;     /* a seccomp filter (step "seccomp", after no_new_privs) refuses
+                                  memfd_create, memfd_secret and shmget with EPERM, and every call
+                                  of another ABI (x32, i386) with ENOSYS: memory that is neither
+                                  mapped (RLIMIT_AS) nor on a file system the caller can measure */
 } ad_spawn_options;
 
 /// Forks and executes `path` with `argv` and `envp`.
@@ -78,7 +97,7 @@ typedef struct {
 /// step ("exec", "unshare-user", "uid-map", "unshare-network", "unshare-ipc", "unshare-mount", "mount",
 /// "remount-read-only", "bind-writable", "bind-devices", "mount-tmpfs", "bind-read-only", "unshare-pid", "fork", "mount-proc",
 /// "setrlimit", "chdir", "dup2", "setsid", "inherit-fd", "write-pid", "securebits",
-/// "drop-bounding-set", "capset", "no-new-privs") and `*child_errno` its errno.
+/// "drop-bounding-set", "capset", "no-new-privs", "layer", "seccomp") and `*child_errno` its errno.
 int ad_spawn(const char *path, char *const argv[], char *const envp[],
              const ad_spawn_options *options, int *pid, int *child_errno, const char **failed_step);
 
