@@ -102,8 +102,11 @@ package enum HeldFiles {
     /// `pid` holds them open: each process of its pid namespace (when `pid` made one for its
     /// children) or of its session is asked through `/proc/<p>/fd`, and each such file counted
     /// once. A file that is deleted but still open keeps its space until the last descriptor closes.
+    /// Only files on the file system the path itself is on count: one the child saw at that path
+    /// through a mount of its own (a layer the kernel bounds) takes nothing from it.
     package static func deletedBytes(heldBy pid: pid_t, under paths: [String]) -> Int {
         let prefixes = paths.map { $0.hasSuffix("/") ? $0 : $0 + "/" }
+        let devices = Set(paths.compactMap { try? FileSystem.status($0, followLinks: false).device })
         let ownNamespace = try? FileSystem.destinationOfSymbolicLink("/proc/self/ns/pid")
         let childNamespace = (try? FileSystem.destinationOfSymbolicLink("/proc/\(pid)/ns/pid_for_children")).flatMap { $0 == ownNamespace ? nil : $0 }
         guard let entries = try? FileSystem.contentsOfDirectory("/proc") else { return 0 }
@@ -120,7 +123,7 @@ package enum HeldFiles {
                       prefixes.contains(where: { target.hasPrefix($0) }) else { continue }
                 // stat through the descriptor's link reaches the open file itself.
                 guard let status = try? FileSystem.status(link, followLinks: true), status.kind == .regular,
-                      seen.insert([status.device, status.inode]).inserted else { continue }
+                      devices.contains(status.device), seen.insert([status.device, status.inode]).inserted else { continue }
                 total += status.allocatedBytes
             }
         }

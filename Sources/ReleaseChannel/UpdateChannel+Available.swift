@@ -24,6 +24,8 @@ extension UpdateChannel {
     public func recordAvailable(_ offer: ReleaseOffer?) throws(ReleaseChannelError) {
         let path = directory + "/available"
         do {
+            // When it was checked, for status and metrics (a hint: a torn or missing record only hides it).
+            try FileSystem.replaceWithoutSync(directory + "/checked", Array("\(Int(WallClock.now()))\n".utf8), mode: 0o644)
             if let offer {
                 let line = offer.facts.version.description + (offer.facts.critical ? " critical" : "") + "\n"
                 try FileSystem.writeAtomically(path, Array(line.utf8))
@@ -33,6 +35,13 @@ extension UpdateChannel {
         } catch {
             throw ReleaseChannelError(.storage, "Failed to record the available update in \"\(path)\": \(error)")
         }
+    }
+
+    /// When the last successful check ended, in seconds since the epoch; nil when none was recorded.
+    public var lastCheck: Int? {
+        guard let bytes = try? FileSystem.readOwnFile(directory + "/checked", maxBytes: 32), bytes.count < 32 else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self)
+        return Int(text.hasSuffix("\n") ? String(text.dropLast()) : text).flatMap { $0 >= 0 ? $0 : nil }
     }
 
     /// The update the last successful check recorded, if it is newer than `current`; nil when

@@ -37,7 +37,9 @@ enum CommandTree {
 
     static let status = CommandSpec(
         path: ["self-upgrade", "status"], abstract: "Show the current version, the store and any unfinished transaction.",
-        options: [CommandSpec.json, CommandSpec.home])
+        discussion: "With --prometheus the same facts are written in the Prometheus text exposition format (for node_exporter's textfile collector: write to a temporary file, then rename it into the collector's directory).",
+        options: [.init(name: "prometheus", help: "Print the facts as Prometheus metrics (autodev_*)."),
+                  CommandSpec.json, CommandSpec.home])
 
     static let selfUpgrade = CommandSpec(
         path: ["self-upgrade"], abstract: "Replace the running program with a verified new version, or roll back.",

@@ -238,6 +238,12 @@ enum ReportCommands {
         let available = (try? UpdateChannel.load(home: session.home.root))?.availableUpdate(newerThan: running)
         // What the last integrity check (the agent's background check, a timer's 'doctor --quiet') found.
         let integrity = IntegrityNotice.read(homeDirectory: session.home.root)
+        if arguments.has("prometheus") {
+            let channel = try? UpdateChannel.load(home: session.home.root)
+            Output.out(PrometheusMetrics.status(status, available: available, follows: channel != nil, lastCheck: channel?.lastCheck,
+                                                integrityProblems: integrity.count))
+            return ExitCode.success
+        }
         if session.json {
             try Output.json(StatusReport(status: status, updateAvailable: available.map {
                 StatusReport.Update(version: $0.version.description, critical: $0.critical)

@@ -444,6 +444,28 @@ struct AgentUpdateTests {
         #expect((json["updateAvailable"] as? [String: Any])?["version"] as? String == "0.3.0", "\(json)")
         #expect(json["current"] != nil)
 
+        // The same facts as Prometheus metrics, read back by the reference parser.
+        let metrics = try harness.run(["self-upgrade", "status", "--prometheus"])
+        #expect(metrics.status == 0, "\(metrics.stderr)")
+        let parser = harness.root.path + "/parse-metrics.py"
+        try #"""
+            import sys, prometheus_client.parser as parser
+            for family in parser.text_string_to_metric_families(sys.stdin.read()):
+                for sample in family.samples:
+                    labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()) if k != "home")
+                    print(f"{family.type} {sample.name} {labels} {sample.value:.17g}")
+            """#.write(toFile: parser, atomically: true, encoding: .utf8)
+        let parsed = try harness.run([parser], executable: "/usr/bin/python3", input: metrics.stdout)
+        #expect(parsed.status == 0, "\(parsed.stderr)\n\(metrics.stdout)")
+        let samples = parsed.stdout.split(separator: "\n").map(String.init)
+        let running = try #require((json["current"] as? [String: Any])?["version"] as? String)
+        #expect(samples.contains("gauge autodev_info id=\(before),version=\(running) 1"), "\(parsed.stdout)")
+        #expect(samples.contains("gauge autodev_update_available critical=false,version=0.3.0 1"), "\(parsed.stdout)")
+        #expect(samples.contains("counter autodev_transactions_total  \(json["transactions"] as? Int ?? -1)"), "\(parsed.stdout)")
+        #expect(samples.contains("gauge autodev_transaction_open  0") && samples.contains("gauge autodev_integrity_problems  0"), "\(parsed.stdout)")
+        let checked = samples.first { $0.hasPrefix("gauge autodev_update_last_check_timestamp_seconds  ") }.flatMap { Double($0.split(separator: " ").last!) }
+        #expect(checked.map { abs($0 - Date().timeIntervalSince1970) < 600 } == true, "\(parsed.stdout)")
+
         // Whatever is planted where the last check's finding is kept, status neither follows it,
         // waits on it nor reads it whole: it shows no update and exits 0.
         for plant in ["zero", "fifo"] {

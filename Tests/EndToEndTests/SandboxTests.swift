@@ -151,7 +151,8 @@ struct SandboxTests {
         try FileManager.default.copyItem(atPath: Harness.binary, toPath: binary)
         #expect(chown(binary, nobody, nobody) == 0)
         let asNobody = ["--reuid=\(nobody)", "--regid=\(nobody)", "--clear-groups"]
-        #expect(try harness.run(asNobody + [binary, "init", "--home", harness.home], executable: "/usr/bin/setpriv").status == 0)
+        let initialized = try harness.run(asNobody + [binary, "init", "--home", harness.home], executable: "/usr/bin/setpriv")
+        try #require(initialized.status == 0, "\(initialized.stderr)")
         let marker = "autodev-escape-\(UUID().uuidString.prefix(8))"
         let targets = [harness.home + "/versions/\(marker)", harness.root.path + "/\(marker)", harness.home + "/\(marker)"]
         let probe = """
