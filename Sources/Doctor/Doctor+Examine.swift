@@ -123,8 +123,10 @@ extension Doctor {
         for name in stateFiles { checkMode(home.state + "/" + name, required: 0o600) }
         // A name that is not UTF-8 has no String that names it: anywhere in the home (state,
         // versions, snapshots, modules, the channel) it would escape every check here and every
-        // snapshot, so it is reported for a person to rename.
-        for shown in FileSystem.namesNotUTF8(under: home.root) {
+        // snapshot, so it is reported for a person to rename. The build caches and the working
+        // copy are the compiler's and the user's, not the home's to check (and can be large).
+        let caches = Set([home.buildCache, home.testBuildCache, home.workingCopy].map(FileSystem.baseName(of:)))
+        for shown in FileSystem.namesNotUTF8(under: home.root, skipping: caches) {
             add(.unreadableName(path: shown), .unreadableName, shown,
                 "its name is not UTF-8, so it cannot be checked or kept in a snapshot",
                 "rename it by hand to a UTF-8 name (for example with 'mv' and a shell glob)")

@@ -72,18 +72,20 @@ extension FileSystem {
     /// is not), walked like ``usage(of:stoppingAbove:)``: through directory descriptors, no link
     /// followed, at most 32 levels and `entryLimit` entries visited, at most `limit` paths returned.
     /// A name that is not UTF-8 has no `String` that names it, so every check by path misses it.
-    package static func namesNotUTF8(under root: String, limit: Int = 100, entryLimit: Int = 100_000) -> [String] {
+    /// - Parameter skipping: names directly under `root` not walked (caches that are not its to check).
+    package static func namesNotUTF8(under root: String, skipping: Set<String> = [], limit: Int = 100, entryLimit: Int = 100_000) -> [String] {
         guard let directory = try? FileDescriptor.open(root, [.directory, .noFollow, .nonBlocking]) else { return [] }
         defer { try? directory.close() }
         var found: [String] = []
         var budget = entryLimit
-        collectNamesNotUTF8(in: directory, path: root, depth: 0, limit: limit, budget: &budget, into: &found)
+        collectNamesNotUTF8(in: directory, path: root, depth: 0, skipping: skipping, limit: limit, budget: &budget, into: &found)
         return found
     }
 
-    private static func collectNamesNotUTF8(in directory: FileDescriptor, path: String, depth: Int, limit: Int, budget: inout Int, into found: inout [String]) {
+    private static func collectNamesNotUTF8(in directory: FileDescriptor, path: String, depth: Int, skipping: Set<String> = [], limit: Int,
+                                            budget: inout Int, into found: inout [String]) {
         guard let names = try? directory.entryNames() else { return }
-        for name in names {
+        for name in names where !skipping.contains(name.description) {
             guard found.count < limit, budget > 0 else { return }
             budget -= 1
             let below = path + "/" + name.description
