@@ -476,7 +476,11 @@ struct SandboxTests {
                 except OSError as error:
                     print("memfd_create refused:", errno.errorcode[error.errno])
                 libc = ctypes.CDLL(None, use_errno=True)
-                print("shmget allowed" if libc.shmget(0, MiB, 0o1600) >= 0 else "shmget refused: " + errno.errorcode[ctypes.get_errno()])
+                # What is made is removed at once (IPC_RMID): outside the sandbox it would outlive the probe.
+                segment = libc.shmget(0, MiB, 0o1600)
+                print("shmget allowed" if segment >= 0 and libc.shmctl(segment, 0, None) == 0 else "shmget refused: " + errno.errorcode[ctypes.get_errno()])
+                queue = libc.msgget(0, 0o1600)
+                print("msgget allowed" if queue >= 0 and libc.msgctl(queue, 0, None) == 0 else "msgget refused: " + errno.errorcode[ctypes.get_errno()])
                 sys.exit(0)
             sender, receiver = socket.socketpair()
             keep += [sender, receiver]
@@ -579,7 +583,7 @@ struct SandboxTests {
         #expect(harness.verificationSandboxes().isEmpty)
     }
 
-    @Test("memfd_create and shmget are refused in the sandbox: memory no rlimit counts")
+    @Test("memfd_create, shmget and msgget are refused in the sandbox: memory no rlimit counts")
     func memoryFiles() throws {
         let harness = try quotaHome()
         defer { harness.cleanUp() }
@@ -588,13 +592,15 @@ struct SandboxTests {
         let candidate = try harness.execScript("memory", probe: "/usr/bin/python3 \(program) memory /")
         // Outside the sandbox both are allowed: the probe can tell.
         let outside = try harness.run([program, "memory", "/"], executable: "/usr/bin/python3")
-        #expect(outside.stdout.contains("memfd_create allowed") && outside.stdout.contains("shmget allowed"), "\(outside.stdout)")
+        #expect(outside.stdout.contains("memfd_create allowed") && outside.stdout.contains("shmget allowed") && outside.stdout.contains("msgget allowed"),
+                "\(outside.stdout)")
         let result = try harness.run(["self-upgrade", "--from-binary", candidate, "--dry-run", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let isolation = try #require(try harness.json(result.stdout)["verification"] as? [String: Any])["isolation"] as? [String] ?? []
-        #expect(isolation.contains("memfd_create, memfd_secret and shmget refused (seccomp): no memory out of the rlimits' sight"), "\(isolation)")
+        #expect(isolation.contains("memfd_create, memfd_secret, shmget and msgget refused (seccomp): no memory out of the rlimits' sight"), "\(isolation)")
         let log = try String(contentsOfFile: try #require(try harness.logDirectories().last) + "/verify.err", encoding: .utf8)
-        #expect(log.contains("memfd_create refused: EPERM") && log.contains("shmget refused: EPERM"), "\(log.suffix(2000))")
+        #expect(log.contains("memfd_create refused: EPERM") && log.contains("shmget refused: EPERM") && log.contains("msgget refused: EPERM"),
+                "\(log.suffix(2000))")
     }
 
     @Test("a candidate that loops forever is killed at the timeout and reported")
