@@ -304,7 +304,9 @@ static int layer_directory(const char *path, const char *layer, const char *data
 
 /* Refuses the calls that make memory no rlimit and no file system the parent can see accounts
    for: memfd_create (a file on the kernel's internal shm mount), memfd_secret, shmget (a
-   System V segment that lives on unattached) and msgget (queues of unread messages). Any other ABI is refused whole (x32 numbers on
+   System V segment that lives on unattached), msgget and semget (queues and semaphore sets,
+   kernel memory up to the namespace's limits); and the keyrings (add_key, request_key,
+   keyctl): a uid's keyring is not the sandbox's, it outlives the run and holds secrets. Any other ABI is refused whole (x32 numbers on
    x86_64 carry bit 30; i386 and arm32 are another audit arch), so no alias slips past. */
 static int deny_memory_files(void) {
 #ifdef AD_AUDIT_ARCH
@@ -315,10 +317,14 @@ static int deny_memory_files(void) {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
         BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_memfd_create, 4, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_memfd_secret, 3, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_shmget, 2, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_msgget, 1, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_memfd_create, 8, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_memfd_secret, 7, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_shmget, 6, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_msgget, 5, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_semget, 4, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_add_key, 3, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_request_key, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_keyctl, 1, 0),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
     };

@@ -239,16 +239,26 @@ package enum FileSystem {
         var temporaries: [String] = []
         var kept: [(path: String, aside: String)] = []
         var renamed: [String] = []
-        func undo() {
+        /// Puts back what was renamed; - Returns: the old files that could not be put back, and
+        /// where they are kept (never removed: they are all that is left of the old content).
+        func undo() -> [(path: String, aside: String)] {
+            var stranded: [(path: String, aside: String)] = []
             for path in renamed.reversed() {
                 if let aside = kept.first(where: { $0.path == path })?.aside {
-                    if (try? rename(aside, to: path)) != nil { kept.removeAll { $0.path == path } }
+                    if (try? rename(aside, to: path)) != nil {
+                        kept.removeAll { $0.path == path }
+                    } else {
+                        stranded.append((path, aside))
+                        kept.removeAll { $0.path == path }
+                    }
                 } else {
                     try? removeFile(path)
                 }
             }
             for name in temporaries { try? removeFile(name) }
+            // The second names of files never replaced are not needed: their originals are in place.
             for entry in kept { try? removeFile(entry.aside) }
+            return stranded
         }
         do throws(SystemError) {
             for file in files {
@@ -276,7 +286,12 @@ package enum FileSystem {
                 temporaries.removeAll { $0 == temporary }
             }
         } catch {
-            undo()
+            let stranded = undo()
+            guard stranded.isEmpty else {
+                let kept = stranded.map { "\"\(TerminalText.escaped($0.path))\" as \"\(TerminalText.escaped($0.aside))\"" }.joined(separator: ", ")
+                throw SystemError(error.action, path: error.path, destination: error.destination, errno: error.errno,
+                                  detail: "\(error.errno), and the old content could not be put back: it is kept as \(kept); the files no longer match each other")
+            }
             throw error
         }
         for entry in kept { try? removeFile(entry.aside) }

@@ -148,7 +148,7 @@ extension UpgradeError {
         UpgradeError(.invalidCandidate, "The candidate \"\(path)\" is \(ByteCount.text(size)); a candidate may be at most \(ByteCount.text(maximum)) (\(maximum) bytes)", path: path)
     }
     package static func candidateChanged(path: String, staged: String, expected: String) -> UpgradeError {
-        UpgradeError(.invalidCandidate, "The candidate \"\(path)\" changed after it was verified: its bytes hash to \(staged), not to the verified \(expected); nothing was installed", path: path)
+        UpgradeError(.invalidCandidate, "The candidate \"\(TerminalText.escaped(path))\" changed after it was verified: its bytes hash to \(staged), not to the verified \(expected); nothing was installed", path: path)
     }
     package static func insufficientSpace(path: String, needed: Int, available: UInt64) -> UpgradeError {
         UpgradeError(.insufficientSpace, "Not enough free space in \"\(path)\": \(needed) bytes needed, \(available) available", path: path)
@@ -164,7 +164,8 @@ extension UpgradeError {
         let prefix = "Verification of \"\(stored)\""
         guard code == .verificationFailed, message.hasPrefix(prefix), candidate != stored else { return self }
         var renamed = self
-        renamed.message = "Verification of \"\(candidate)\" (run as its stored copy \"\(stored)\")" + message.dropFirst(prefix.count)
+        // The path the user gave is outside text: a line break in it forges no line of its own.
+        renamed.message = "Verification of \"\(TerminalText.escaped(candidate))\" (run as its stored copy \"\(stored)\")" + message.dropFirst(prefix.count)
         return renamed
     }
     package static var noPreviousVersion: UpgradeError {

@@ -15,7 +15,7 @@ extension Verifier {
             case capabilityLock
             /// What a run may write made an overlay whose writable layer is a bounded private tmpfs.
             case layers
-            /// memfd_create, memfd_secret, shmget and msgget refused by a seccomp filter.
+            /// memfd_create, memfd_secret, shmget, msgget, semget and the keyring calls refused by a seccomp filter.
             case memoryFiles
         }
 
@@ -209,7 +209,7 @@ extension Verifier {
             lines.append((isRoot || wanted.contains(.user)) && wanted.contains(.capabilityLock)
                 ? "no capabilities, locked (uid 0 gains none), none to gain (no_new_privs)"
                 : "no capabilities to gain (no_new_privs)")
-            if wanted.contains(.memoryFiles) { lines.append("memfd_create, memfd_secret, shmget and msgget refused (seccomp): no memory out of the rlimits' sight") }
+            if wanted.contains(.memoryFiles) { lines.append("memfd_create, memfd_secret, shmget, msgget, semget and the keyrings refused (seccomp): no kernel memory out of the rlimits' sight, no state that outlives the run") }
             lines += refused
             if !wanted.contains(.mounts) {
                 lines.append("it can write wherever uid \(Privilege.userID) can")
@@ -228,7 +228,7 @@ extension Verifier {
             case .processes: "pid isolation"
             case .capabilityLock: "capability lock"
             case .layers: "layers for what it writes (measured instead)"
-            case .memoryFiles: "seccomp filter (memfd_create, shmget and msgget are allowed)"
+            case .memoryFiles: "seccomp filter (memfd_create, System V IPC and the keyrings are allowed)"
             }
         }
     }

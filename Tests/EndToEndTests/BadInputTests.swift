@@ -62,6 +62,9 @@ struct BadInputTests {
                            message: "Verification of \"\(failing)\" (run as its stored copy \"\(harness.home)/versions/")
         try expectRejected(harness, ["self-upgrade", "--from-binary", failing],
                            message: "its verification run exited with status 3: cannot start: missing resource")
+        // A line break in that path is shown escaped: it starts no line of its own.
+        let forging = try harness.script("failing\nError: forged", "exit 3")
+        try expectRejected(harness, ["self-upgrade", "--from-binary", forging], message: "Verification of \"\(harness.root.path)/failing\\nError: forged\" (run as")
         let hanging = try harness.script("hanging", "sleep 600")
         let start = Date()
         try expectRejected(harness, ["self-upgrade", "--from-binary", hanging, "--timeout", "1"],

@@ -481,6 +481,10 @@ struct SandboxTests {
                 print("shmget allowed" if segment >= 0 and libc.shmctl(segment, 0, None) == 0 else "shmget refused: " + errno.errorcode[ctypes.get_errno()])
                 queue = libc.msgget(0, 0o1600)
                 print("msgget allowed" if queue >= 0 and libc.msgctl(queue, 0, None) == 0 else "msgget refused: " + errno.errorcode[ctypes.get_errno()])
+                semaphores = libc.semget(0, 1, 0o1600)
+                print("semget allowed" if semaphores >= 0 and libc.semctl(semaphores, 0, 0) == 0 else "semget refused: " + errno.errorcode[ctypes.get_errno()])
+                # keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING, 0): reads, creates nothing new.
+                print("keyctl allowed" if libc.syscall(250, 0, -4, 0) >= 0 else "keyctl refused: " + errno.errorcode[ctypes.get_errno()])
                 sys.exit(0)
             sender, receiver = socket.socketpair()
             keep += [sender, receiver]
@@ -583,7 +587,7 @@ struct SandboxTests {
         #expect(harness.verificationSandboxes().isEmpty)
     }
 
-    @Test("memfd_create, shmget and msgget are refused in the sandbox: memory no rlimit counts")
+    @Test("memfd_create, System V IPC and the keyrings are refused in the sandbox: memory no rlimit counts, state that outlives the run")
     func memoryFiles() throws {
         let harness = try quotaHome()
         defer { harness.cleanUp() }
@@ -592,14 +596,16 @@ struct SandboxTests {
         let candidate = try harness.execScript("memory", probe: "/usr/bin/python3 \(program) memory /")
         // Outside the sandbox both are allowed: the probe can tell.
         let outside = try harness.run([program, "memory", "/"], executable: "/usr/bin/python3")
-        #expect(outside.stdout.contains("memfd_create allowed") && outside.stdout.contains("shmget allowed") && outside.stdout.contains("msgget allowed"),
+        #expect(outside.stdout.contains("memfd_create allowed") && outside.stdout.contains("shmget allowed") && outside.stdout.contains("msgget allowed")
+                && outside.stdout.contains("semget allowed") && outside.stdout.contains("keyctl allowed"),
                 "\(outside.stdout)")
         let result = try harness.run(["self-upgrade", "--from-binary", candidate, "--dry-run", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let isolation = try #require(try harness.json(result.stdout)["verification"] as? [String: Any])["isolation"] as? [String] ?? []
-        #expect(isolation.contains("memfd_create, memfd_secret, shmget and msgget refused (seccomp): no memory out of the rlimits' sight"), "\(isolation)")
+        #expect(isolation.contains("memfd_create, memfd_secret, shmget, msgget, semget and the keyrings refused (seccomp): no kernel memory out of the rlimits' sight, no state that outlives the run"), "\(isolation)")
         let log = try String(contentsOfFile: try #require(try harness.logDirectories().last) + "/verify.err", encoding: .utf8)
-        #expect(log.contains("memfd_create refused: EPERM") && log.contains("shmget refused: EPERM") && log.contains("msgget refused: EPERM"),
+        #expect(log.contains("memfd_create refused: EPERM") && log.contains("shmget refused: EPERM") && log.contains("msgget refused: EPERM")
+                && log.contains("semget refused: EPERM") && log.contains("keyctl refused: EPERM"),
                 "\(log.suffix(2000))")
     }
 

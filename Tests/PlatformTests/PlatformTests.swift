@@ -49,6 +49,22 @@ struct FileSystemTests {
             #expect(try FileSystem.readFile(second) == Array("old b".utf8))
             #expect(try FileSystem.contentsOfDirectory(directory) == ["a", "b"])
         }
+        // When putting the first back fails too, its old content is kept under its second name, and the error says where.
+        let error = #expect(throws: SystemError.self) {
+            try SystemCalls.withFaults({ calls in
+                calls.rename = { from, to in
+                    String(cString: to) == second || String(cString: from).hasSuffix(".previous") ? SystemCalls.failing(.permissionDenied) : Glibc.rename(from, to)
+                }
+            }) {
+                try FileSystem.replaceTogether([.init(first, Array("new".utf8), mode: 0o600), .init(second, Array("new".utf8), mode: 0o644)])
+            }
+        }
+        #expect(error?.description.contains("and the old content could not be put back: it is kept as \"\(first)\" as \"\(directory)/.a.tmp-") == true,
+                "\(String(describing: error))")
+        let aside = try #require(try FileSystem.contentsOfDirectory(directory).first { $0.hasSuffix(".previous") })
+        #expect(try FileSystem.readFile(directory + "/" + aside) == Array("old a".utf8))
+        #expect(try FileSystem.readFile(second) == Array("old b".utf8))
+        try FileSystem.removeFile(directory + "/" + aside)
         try FileSystem.replaceTogether([.init(first, Array("new a".utf8), mode: 0o600), .init(second, Array("new b".utf8), mode: 0o644)])
         #expect(try FileSystem.readFile(first) == Array("new a".utf8) && FileSystem.readFile(second) == Array("new b".utf8))
         #expect(try FileSystem.status(first).mode & 0o777 == 0o600)
