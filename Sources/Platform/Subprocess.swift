@@ -171,8 +171,9 @@ package enum Subprocess {
         package var keptWritableFiles: [String] = []
         package var layerBytes: UInt64 = 256 << 20
         package var layerInodes = 16_384
-        /// A seccomp filter refusing `memfd_create`, `memfd_secret`, `shmget`, `msgget`, `semget` and the keyring calls (memory no
-        /// rlimit counts and no walk can see), and every system call of another ABI.
+        /// A seccomp filter refusing `memfd_create`, `memfd_secret`, `shmget`, `msgget`, `semget`
+        /// and the keyring calls (memory no rlimit counts and no walk can see, a uid's keyring that
+        /// outlives the run), and every system call of another ABI.
         package var denyMemoryFiles = false
 
         package init(executable: String, arguments: [String], environment: [String: String]) {

@@ -15,7 +15,8 @@ extension Verifier {
             case capabilityLock
             /// What a run may write made an overlay whose writable layer is a bounded private tmpfs.
             case layers
-            /// memfd_create, memfd_secret, shmget, msgget, semget and the keyring calls refused by a seccomp filter.
+            /// memfd_create, memfd_secret, shmget, msgget, semget and the keyring calls refused
+            /// by a seccomp filter.
             case memoryFiles
         }
 

@@ -84,9 +84,11 @@ typedef struct {
                                             reads them (a journal); at most 8 */
     int kept_count;
     int deny_memory_files;     /* a seccomp filter (step "seccomp", after no_new_privs) refuses
-                                  memfd_create, memfd_secret, shmget, msgget, semget and the keyring calls with EPERM, and every call
-                                  of another ABI (x32, i386) with ENOSYS: memory that is neither
-                                  mapped (RLIMIT_AS) nor on a file system the caller can measure */
+                                  memfd_create, memfd_secret, shmget, msgget, semget and the
+                                  keyring calls with EPERM, and every call of another ABI (x32,
+                                  i386) with ENOSYS: memory that is neither mapped (RLIMIT_AS) nor
+                                  on a file system the caller can measure, and the uid's keyring,
+                                  which outlives the run */
 } ad_spawn_options;
 
 /// Forks and executes `path` with `argv` and `envp`.
