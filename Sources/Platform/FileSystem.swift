@@ -134,11 +134,17 @@ package enum FileSystem {
     package static func readOwnFile(_ path: String, maxBytes: Int) throws(SystemError) -> [UInt8]? {
         guard let fd = try openOwnFile(path) else { return nil }
         defer { try? fd.close() }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(maxBytes, 1), alignment: 1)
+        return try readPrefix(of: fd, maxBytes: maxBytes)
+    }
+
+    /// At most `maxBytes` read from `fd`'s current offset, in one buffer of that size.
+    private static func readPrefix(of fd: FileDescriptor, maxBytes: Int) throws(SystemError) -> [UInt8] {
+        let limit = max(maxBytes, 0)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(limit, 1), alignment: 1)
         defer { buffer.deallocate() }
         var total = 0
-        while total < maxBytes {
-            let count = try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[total..<maxBytes]))
+        while total < limit {
+            let count = try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[total..<limit]))
             if count == 0 { break }
             total += count
         }
@@ -163,16 +169,7 @@ package enum FileSystem {
         guard status.mode & 0o022 == 0 else {
             throw SystemError("read", path: path, errno: .permissionDenied, detail: "others may write to it (mode \(String(status.mode & 0o777, radix: 8)))")
         }
-        let size = max(min(maxBytes, status.size), 0)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 1)
-        defer { buffer.deallocate() }
-        var total = 0
-        while total < size {
-            let count = try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[total..<size]))
-            if count == 0 { break }
-            total += count
-        }
-        return (status, Array(buffer[..<total]))
+        return (status, try readPrefix(of: fd, maxBytes: min(maxBytes, status.size)))
     }
 
     /// Makes `destination` a second name of `path` (a link itself is linked, not followed).
