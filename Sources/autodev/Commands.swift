@@ -230,6 +230,9 @@ enum ReportCommands {
     }
 
     static func status(_ arguments: ParsedArguments) throws -> Int32 {
+        guard !(arguments.has("prometheus") && arguments.has("json")) else {
+            throw UsageError(message: "Pass either --prometheus or --json, not both", spec: CommandTree.status)
+        }
         let (session, code) = try Session.begin(arguments, readOnly: true)
         guard let session else { return code }
         let status = try session.upgrader.status()

@@ -55,6 +55,7 @@ struct CommandLineTests {
         (["self-upgrade", "--bogus"], "Error: Unknown option '--bogus'"),
         (["self-upgrade", "rollback", "--to"], "Error: Missing value for '--to <id>'"),
         (["self-upgrade", "--from-binary", "a", "--source", "b"], "Error: Pass either --from-binary or --source, not both"),
+        (["self-upgrade", "status", "--prometheus", "--json"], "Error: Pass either --prometheus or --json, not both"),
         (["init", "--keep", "1"], "Error: The value '1' is invalid for '--keep <n>'"),
         (["self-upgrade", "status", "extra"], "Error: Unexpected argument 'extra'"),
         (["digest"], "Error: Missing expected argument '<file> ...'"),
