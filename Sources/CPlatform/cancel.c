@@ -24,3 +24,5 @@ void ad_install_cancel_handlers(void) {
 }
 
 int ad_cancel_signal(void) { return requested; }
+
+void ad_cancel_request(int signal_number) { requested = signal_number; }

@@ -187,6 +187,9 @@ package enum Cancellation {
     /// The signal that asked to cancel, or 0.
     package static var signal: Int32 { ad_cancel_signal() }
 
+    /// Asks to cancel as SIGINT would (a key the person pressed).
+    package static func request() { ad_cancel_request(SIGINT) }
+
     /// "SIGINT", "SIGTERM", else "signal N".
     package static func name(of signal: Int32) -> String {
         switch signal {

@@ -109,6 +109,9 @@ void ad_install_cancel_handlers(void);
 /// The signal that asked to cancel (SIGINT or SIGTERM), or 0.
 int ad_cancel_signal(void);
 
+/// Records a request to cancel as if `signal_number` had arrived (a key such as Esc asks it).
+void ad_cancel_request(int signal_number);
+
 /// `accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)` (a GNU extension Swift's Glibc
 /// module does not export): the accepted descriptor, or -1 with errno set.
 int ad_accept_nonblocking(int listener);
@@ -205,5 +208,19 @@ int ad_notify_send(const char *address, const char *payload, size_t length);
 
 /// The user id of the peer of a connected Unix socket (SO_PEERCRED). 0, or -1 with errno.
 int ad_peer_user(int fd, unsigned *uid);
+
+/// Puts the terminal at `fd` in character mode (no line editing, no echo; keys sent as they are
+/// typed; ISIG kept when `keep_signals`) and remembers its mode. Until `ad_terminal_leave`, a
+/// fatal signal (SIGHUP, SIGQUIT, SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS)
+/// writes `leave` (escape sequences that undo the screen's changes; may be NULL), restores the
+/// mode, and ends the process as the signal would have. 0, or -1 with errno.
+int ad_terminal_enter(int fd, int keep_signals, const char *leave);
+
+/// Writes the `leave` sequence and restores the mode remembered by `ad_terminal_enter`
+/// (async-signal-safe; nothing when no mode is remembered).
+void ad_terminal_leave(void);
+
+/// The terminal's size in rows and columns (TIOCGWINSZ). 0, or -1 with errno.
+int ad_terminal_size(int fd, int *rows, int *columns);
 
 #endif

@@ -1,0 +1,75 @@
+#include "CPlatform.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+/* The terminal's mode before `ad_terminal_enter`, restored on every way out. */
+static struct termios saved;
+static volatile sig_atomic_t saved_fd = -1;
+static char leave_sequence[256];
+static size_t leave_length = 0;
+
+static void restore_now(void) {
+    int fd = saved_fd;
+    if (fd < 0) return;
+    if (leave_length > 0) {
+        ssize_t ignored = write(fd, leave_sequence, leave_length);
+        (void)ignored;
+    }
+    tcsetattr(fd, TCSAFLUSH, &saved);
+}
+
+static void restore_and_reraise(int signal_number) {
+    int saved_errno = errno;
+    restore_now();
+    saved_fd = -1;
+    /* Ends the process as the signal would have, now that the terminal is as it was. */
+    signal(signal_number, SIG_DFL);
+    raise(signal_number);
+    errno = saved_errno;
+}
+
+int ad_terminal_enter(int fd, int keep_signals, const char *leave) {
+    struct termios mode;
+    if (tcgetattr(fd, &mode) != 0) return -1;
+    saved = mode;
+    leave_length = leave ? strlen(leave) : 0;
+    if (leave_length >= sizeof leave_sequence) leave_length = 0;
+    if (leave_length > 0) memcpy(leave_sequence, leave, leave_length);
+    mode.c_lflag &= ~(ICANON | ECHO | IEXTEN);
+    if (!keep_signals) mode.c_lflag &= ~ISIG;
+    mode.c_iflag &= ~(IXON | ICRNL);
+    mode.c_cc[VMIN] = 1;
+    mode.c_cc[VTIME] = 0;
+    saved_fd = fd;
+    /* Fatal signals restore the terminal first; SIGINT and SIGTERM are the caller's to route. */
+    static const int fatal[] = {SIGHUP, SIGQUIT, SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = restore_and_reraise;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESETHAND;
+    for (size_t index = 0; index < sizeof fatal / sizeof fatal[0]; index++) sigaction(fatal[index], &action, NULL);
+    if (tcsetattr(fd, TCSAFLUSH, &mode) != 0) {
+        saved_fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+void ad_terminal_leave(void) {
+    restore_now();
+    saved_fd = -1;
+}
+
+int ad_terminal_size(int fd, int *rows, int *columns) {
+    struct winsize size;
+    if (ioctl(fd, TIOCGWINSZ, &size) != 0) return -1;
+    *rows = size.ws_row;
+    *columns = size.ws_col;
+    return 0;
+}

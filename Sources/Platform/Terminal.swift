@@ -1,0 +1,75 @@
+import CPlatform
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The controlling terminal, for the views a person uses: a prompt that reads single keys, a
+/// full-screen dashboard.
+///
+/// ``enterCharacterMode(_:keepSignals:leave:)`` and ``leaveCharacterMode()`` bracket every
+/// change of mode: the mode before is remembered, and a fatal signal (a crash, SIGHUP, SIGQUIT)
+/// restores it before the process ends, so no way out leaves the shell without echo.
+package enum Terminal {
+    /// A key as read: one byte, or an escape sequence (an arrow key sends three).
+    package enum Key: Equatable, Sendable {
+        case character(Character)
+        case escape
+        case enter
+        case interrupt
+        case other([UInt8])
+    }
+
+    /// Rows and columns of the terminal at `descriptor` (nil when it is not a terminal).
+    package static func size(of descriptor: Int32 = 1) -> (rows: Int, columns: Int)? {
+        var rows: Int32 = 0
+        var columns: Int32 = 0
+        guard ad_terminal_size(descriptor, &rows, &columns) == 0, rows > 0, columns > 0 else { return nil }
+        return (Int(rows), Int(columns))
+    }
+
+    /// `descriptor` is a terminal.
+    package static func isTerminal(_ descriptor: Int32) -> Bool { isatty(descriptor) == 1 }
+
+    /// Keys are delivered as typed, without echo; with `keepSignals`, Ctrl-C still sends SIGINT.
+    /// `leave` is written when the mode is restored (on every path, a fatal signal's included).
+    /// - Throws: ``SystemError`` when `descriptor` is not a terminal or its mode cannot be set.
+    package static func enterCharacterMode(_ descriptor: Int32 = 0, keepSignals: Bool, leave: String = "") throws(SystemError) {
+        guard ad_terminal_enter(descriptor, keepSignals ? 1 : 0, leave) == 0 else {
+            throw SystemError("set the mode of the terminal on descriptor", path: "\(descriptor)", errno: .current)
+        }
+    }
+
+    /// Restores the mode ``enterCharacterMode(_:keepSignals:leave:)`` changed (nothing when it was not changed).
+    package static func leaveCharacterMode() { ad_terminal_leave() }
+
+    /// Waits up to `seconds` for a key on `descriptor`. Nil when none came in time, at end of
+    /// input, or when a signal interrupted the wait (the caller looks at why).
+    package static func readKey(_ descriptor: Int32 = 0, seconds: Double) -> Key? {
+        guard wait(descriptor, seconds: seconds) else { return nil }
+        var bytes = [UInt8](repeating: 0, count: 16)
+        let count = Glibc.read(descriptor, &bytes, 16)
+        guard count > 0 else { return nil }
+        return key(Array(bytes[0..<count]))
+    }
+
+    /// The key `bytes` stand for.
+    package static func key(_ bytes: [UInt8]) -> Key {
+        switch bytes {
+        case [0x1B]: return .escape
+        case [0x0D], [0x0A]: return .enter
+        case [0x03]: return .interrupt
+        default:
+            if bytes.count == 1, bytes[0] >= 0x20, bytes[0] < 0x7F { return .character(Character(Unicode.Scalar(bytes[0]))) }
+            return .other(bytes)
+        }
+    }
+
+    /// True when `descriptor` has something to read within `seconds`.
+    private static func wait(_ descriptor: Int32, seconds: Double) -> Bool {
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        let milliseconds = Int32(max(0, min(seconds, 86_400)) * 1000)
+        return poll(&entry, 1, milliseconds) == 1 && entry.revents & Int16(POLLIN | POLLHUP) != 0
+    }
+}
