@@ -126,6 +126,9 @@ package enum ProcessControl {
     /// Standard input is a terminal.
     package static var standardInputIsTerminal: Bool { isatty(0) == 1 }
 
+    /// Standard output is a terminal.
+    package static var standardOutputIsTerminal: Bool { isatty(1) == 1 }
+
     /// Standard error is a terminal.
     package static var standardErrorIsTerminal: Bool { isatty(2) == 1 }
 
@@ -171,6 +174,36 @@ extension WallClock {
         gmtime_r(&time, &parts)
         func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
         return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+    }
+}
+
+extension WallClock {
+    /// Seconds since 1970 of a UTC ISO 8601 time as ``iso8601(_:)`` writes it
+    /// ("2026-11-22T01:23:45Z", fractions of a second allowed); nil for anything else.
+    package static func seconds(iso8601 text: String) -> Double? {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 20, bytes.count <= 40, bytes.last == UInt8(ascii: "Z") else { return nil }
+        func number(_ range: Range<Int>) -> Int32? {
+            var value: Int32 = 0
+            for byte in bytes[range] {
+                guard (0x30...0x39).contains(byte) else { return nil }
+                value = value * 10 + Int32(byte - 0x30)
+            }
+            return value
+        }
+        let separators = [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":")]
+        guard separators.allSatisfy({ bytes[$0.0] == UInt8(ascii: Unicode.Scalar($0.1)!) }),
+              let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
+              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
+              (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
+        var parts = tm()
+        parts.tm_year = year - 1900
+        parts.tm_mon = month - 1
+        parts.tm_mday = day
+        parts.tm_hour = hour
+        parts.tm_min = minute
+        parts.tm_sec = second
+        return Double(timegm(&parts))
     }
 }
 

@@ -108,6 +108,8 @@ package enum Subprocess {
         /// Where standard output and standard error go (created or truncated); nil: /dev/null.
         package var outputPath: String?
         package var errorPath: String?
+        /// A file read as standard input (nil: /dev/null).
+        package var inputPath: String?
         package var timeoutSeconds: Double?
         package var limits: [ResourceLimit] = []
         /// Run in a new network namespace (no interfaces but a downed loopback).
@@ -239,7 +241,7 @@ package enum Subprocess {
         defer { try? output.close() }
         let error = configuration.errorPath == configuration.outputPath ? output : try openOutput(configuration.errorPath)
         defer { if configuration.errorPath != configuration.outputPath { try? error.close() } }
-        let input = try FileDescriptor.open("/dev/null")
+        let input = try FileDescriptor.open(configuration.inputPath ?? "/dev/null")
         defer { try? input.close() }
         let pid = try spawnRetryingBusyText(configuration, stdin: input.rawValue, stdout: output.rawValue, stderr: error.rawValue)
         return Running(pid: pid, executable: configuration.executable, timeoutSeconds: configuration.timeoutSeconds,

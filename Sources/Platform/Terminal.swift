@@ -73,3 +73,30 @@ package enum Terminal {
         return poll(&entry, 1, milliseconds) == 1 && entry.revents & Int16(POLLIN | POLLHUP) != 0
     }
 }
+
+/// Watches standard input for Esc while long work runs (a download), and turns it into a
+/// request to cancel (``Cancellation/request()``), as Ctrl-C would be. The terminal is in
+/// character mode (signals kept) while it watches, and restored by ``stop()``.
+package final class EscapeWatcher: @unchecked Sendable {
+    // `stopping` is guarded by `lock`.
+    private let lock = ConditionLock()
+    private var stopping = false
+    private let threads = ThreadGroup()
+
+    /// Starts watching descriptor 0; nil when it is not a terminal or its mode cannot be set.
+    package init?() {
+        guard Terminal.isTerminal(0), (try? Terminal.enterCharacterMode(0, keepSignals: true)) != nil else { return nil }
+        threads.start { [self] in
+            while !lock.withLock({ stopping }) {
+                if Terminal.readKey(0, seconds: 0.1) == .escape { Cancellation.request() }
+            }
+        }
+    }
+
+    /// Stops watching and restores the terminal's mode.
+    package func stop() {
+        lock.withLock { stopping = true }
+        threads.wait()
+        Terminal.leaveCharacterMode()
+    }
+}

@@ -16,8 +16,24 @@ public struct ConfigurationFile: Sendable {
         public var help: String
         /// Its value when the file does not set it.
         public var defaultValue: String
+        /// What its value is.
+        public var kind: Kind
         /// It takes whole numbers only (not negative).
-        public var isWhole: Bool
+        public var isWhole: Bool { kind == .wholeNumber }
+    }
+
+    /// What a setting's value is, and how `set` reads the text it is given.
+    public enum Kind: Sendable, Equatable {
+        /// A number ("30", "2.5").
+        case number
+        /// A whole number, not negative.
+        case wholeNumber
+        /// One of these words.
+        case choice([String])
+        /// A text (stored as a JSON string).
+        case text
+        /// A list of names: given as "a,b,c" (or "" for none), stored as a JSON array of strings.
+        case list
     }
 
     /// One setting as it stands.
@@ -52,11 +68,22 @@ public struct ConfigurationFile: Sendable {
             ("restartWindowSeconds", "The restart-loop guard's window, in seconds (above 0)."),
             ("confirmDeadlineSeconds", "Seconds an upgraded version has to confirm itself before the watchdog brings the old one back (above 0)."),
             ("journalCheckpointRecords", "Records the active journal holds before it is archived behind a checkpoint (4 to 1000000)."),
+            ("updateCheckIntervalSeconds", "Seconds between background update checks (60 to 604800)."),
+            ("updatePolicy", "What is installed without being asked: manual (nothing), critical (critical releases) or all."),
+            ("autoUpgradeOnIdleMinutes", "Minutes the program must have been idle before an update the policy allows is installed (0 to 10080)."),
+            ("skippedVersions", "Versions not offered again until a newer one exists, comma-separated (a critical release is offered all the same)."),
+            ("notifyCommand", "An executable (absolute path) run for each update event, with the event's name as its argument and the event as JSON on standard input."),
+            ("notifyTimeoutSeconds", "Seconds the notification command may run before it is killed (1 to 300)."),
         ]
-        let defaults = (try? Self.object(of: UpgradeConfiguration())) ?? [:]
+        var defaults = (try? Self.object(of: UpgradeConfiguration())) ?? [:]
+        defaults.merge((try? Self.object(of: UpdateSettings())) ?? [:]) { first, _ in first }
         let whole: Set = ["historyLimit", "verifyCPUSeconds", "verifyMemoryBytes", "verifyFileSizeBytes", "maxConfirmAttempts", "maxRestarts",
-                          "journalCheckpointRecords"]
-        return help.map { Key(name: $0.0, help: $0.1, defaultValue: defaults[$0.0].map { Self.text($0) } ?? "", isWhole: whole.contains($0.0)) }
+                          "journalCheckpointRecords", "autoUpgradeOnIdleMinutes"]
+        let kinds: [String: Kind] = ["updatePolicy": .choice(UpdateSettings.Policy.allCases.map(\.rawValue)), "skippedVersions": .list, "notifyCommand": .text]
+        return help.map { name, text in
+            Key(name: name, help: text, defaultValue: defaults[name].map { Self.text($0) } ?? "",
+                kind: kinds[name] ?? (whole.contains(name) ? .wholeNumber : .number))
+        }
     }()
 
     /// Every known setting, then the unknown keys the file holds.
@@ -80,23 +107,54 @@ public struct ConfigurationFile: Sendable {
         return entry
     }
 
-    /// Sets `key` to `value` (a number, written as JSON would).
+    /// Sets `key` to `value`: a number written as JSON would, one of a choice's words, a text,
+    /// or a list as "a,b,c".
     /// - Returns: the setting as it now stands.
-    /// - Throws: ``UpgradeError`` for an unknown key, a value that is not a number, or one the
+    /// - Throws: ``UpgradeError`` for an unknown key, a value of the wrong kind, or one the
     ///   configuration refuses (its rule named); the file is then unchanged.
     @discardableResult
     public func set(_ key: String, to value: String) throws(UpgradeError) -> Entry {
         guard let known = Self.keys.first(where: { $0.name == key }) else { throw unknownKey(key) }
-        guard let number = Self.number(value), let parsed = try? CanonicalJSON.parse(Array(value.utf8), maxDepth: 1) else {
-            throw UpgradeError.invalidConfiguration(path: path, reason: "'\(key)' must be a number, not '\(TerminalText.escaped(value, limit: 100))'; nothing was changed")
-        }
-        if known.isWhole, number.rounded() != number || number < 0 || number >= 9.007_199_254_740_992e15 {
-            throw UpgradeError.invalidConfiguration(path: path, reason: "'\(key)' must be a whole number, not negative, not '\(TerminalText.escaped(value, limit: 100))'; nothing was changed")
+        let shown = TerminalText.escaped(value, limit: 100)
+        let parsed: CanonicalJSONValue
+        switch known.kind {
+        case .number, .wholeNumber:
+            guard let number = Self.number(value), let json = try? CanonicalJSON.parse(Array(value.utf8), maxDepth: 1) else {
+                throw UpgradeError.invalidConfiguration(path: path, reason: "'\(key)' must be a number, not '\(shown)'; nothing was changed")
+            }
+            if known.isWhole, number.rounded() != number || number < 0 || number >= 9.007_199_254_740_992e15 {
+                throw UpgradeError.invalidConfiguration(path: path, reason: "'\(key)' must be a whole number, not negative, not '\(shown)'; nothing was changed")
+            }
+            parsed = json
+        case .choice(let words):
+            guard words.contains(value) else {
+                throw UpgradeError.invalidConfiguration(path: path, reason: "'\(key)' must be \(words.joined(separator: ", ")), not '\(shown)'; nothing was changed")
+            }
+            parsed = .string(value)
+        case .text:
+            parsed = .string(value)
+        case .list:
+            let items = value.split(separator: ",", omittingEmptySubsequences: true).map { item in
+                String(item.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+            }.filter { !$0.isEmpty }
+            parsed = .array(items.map(CanonicalJSONValue.string))
         }
         var document = try read()
         document[key] = parsed
         try write(document)
         return try entry(key)
+    }
+
+    /// Adds `version` to `skippedVersions` (kept once; the 1000 newest kept).
+    /// - Throws: ``UpgradeError`` when the file cannot be read or written, or the name is refused.
+    public func skip(_ version: String) throws(UpgradeError) {
+        var document = try read()
+        var names: [CanonicalJSONValue] = []
+        if case .array(let items)? = document["skippedVersions"] { names = items }
+        names.removeAll { $0 == .string(version) }
+        names.append(.string(version))
+        document["skippedVersions"] = .array(Array(names.suffix(1000)))
+        try write(document)
     }
 
     /// Removes `key` from the file: the default applies again (an unknown key is removed too).
@@ -144,6 +202,7 @@ public struct ConfigurationFile: Sendable {
             let bytes = Array((Self.text(.object(document), indent: "") + "\n").utf8)
             do {
                 _ = try JSONDecoder().decode(UpgradeConfiguration.self, from: Data(bytes))
+                _ = try JSONDecoder().decode(UpdateSettings.self, from: Data(bytes))
             } catch let error as DecodingError {
                 throw UpgradeError.invalidConfiguration(path: path, reason: UpgradeConfiguration.explain(error) + "; nothing was changed")
             }
@@ -155,7 +214,7 @@ public struct ConfigurationFile: Sendable {
         }
     }
 
-    private static func object(of configuration: UpgradeConfiguration) throws -> [String: CanonicalJSONValue] {
+    private static func object(of configuration: some Encodable) throws -> [String: CanonicalJSONValue] {
         guard case .object(let fields) = try CanonicalJSON.parse(Array(try JSONEncoder().encode(configuration))) else { return [:] }
         return fields
     }

@@ -1,4 +1,5 @@
 import Agent
+import SelfUpgrade
 import Doctor
 import Platform
 import ReleaseChannel
@@ -21,8 +22,10 @@ enum AgentCommand {
         if let patches, !FileSystem.isDirectory(patches) { throw ReleaseError("The patch directory \(Output.quoted(patches)) does not exist") }
         let proposals: ProposalSource = if let patches { .patches(directory: patches) } else { .proposer(command: proposer ?? "") }
 
-        let updatePolicy = try updatePolicy(arguments)
-        let updateInterval = try updateInterval(arguments)
+        // The options win over the home's settings (config.json), which win over the defaults.
+        let settings = try UpdateSettings.load(homeDirectory: HomeLocator.locate(option: arguments.value("home")).root)
+        let updatePolicy = try updatePolicy(arguments) ?? settings.policy
+        let updateInterval = try updateInterval(arguments) ?? settings.checkIntervalSeconds
         let (session, resumption) = try Session.open(arguments)
         let home = session.home
         Cancellation.install()
@@ -33,7 +36,8 @@ enum AgentCommand {
             beforeRestart: { name in try AutodevState.update(in: home.state) { $0.pendingTransaction = "agent:" + name } },
             onEvent: report.show)
         let integrityRate = try ChannelCommands.integer("integrity-rate", arguments, CommandTree.agent, range: 0...Int(Int32.max)) ?? 1 << 20
-        if let checker = backgroundChecker(session: session, policy: updatePolicy, interval: updateInterval, integrityRate: integrityRate, report: report) {
+        if let checker = backgroundChecker(session: session, settings: settings, policy: updatePolicy, interval: updateInterval,
+                                           integrityRate: integrityRate, report: report) {
             loop.betweenProposals = { checker.tick() }
         }
         // A proposal that changes only a module's sources is built, tested and hot reloaded.
@@ -53,7 +57,10 @@ enum AgentCommand {
     /// Also, with a rate above 0, the stored versions are re-hashed at that many bytes a second
     /// (``IntegrityScrubber``), and a damaged one is reported as an update is, and recorded for
     /// `self-upgrade status`.
-    static func backgroundChecker(session: Session, policy: BackgroundChecker.Policy, interval: Double, integrityRate: Int,
+    /// A version in the settings' skip list is not offered (unless critical); an update the
+    /// policy allows waits until no proposal has finished for `autoUpgradeOnIdleMinutes`; each
+    /// notice also goes to the notification command.
+    static func backgroundChecker(session: Session, settings: UpdateSettings, policy: UpdateSettings.Policy, interval: Double, integrityRate: Int,
                                   report: AgentReport) -> CheckerClock? {
         let channel = try? UpdateChannel.load(home: session.home.root)
         guard channel != nil || integrityRate > 0 else { return nil }
@@ -61,22 +68,44 @@ enum AgentCommand {
         let scrubber = integrityRate > 0 ? ScrubberBox(IntegrityScrubber(homeDirectory: session.home.root, program: autodevIdentity,
                                                                         bytesPerSecond: Double(integrityRate))) : nil
         let home = session.home.root
+        let memory = AgentMemory.store(in: session.home)
+        let started = WallClock.now()
+        let notifier = UpdateNotifier(homeDirectory: home, program: autodevIdentity, settings: settings)
         let checker = BackgroundChecker(
-            timing: .init(interval: interval), policy: policy, start: MonotonicClock.seconds(since: 0),
+            timing: .init(interval: interval), policy: policy.checkerPolicy, start: MonotonicClock.seconds(since: 0),
             check: {
                 // No channel: only the integrity check runs.
                 guard let channel else { return nil }
                 let offer = UpdateSelection.choose(try channel.offers(program: autodevIdentity.name), current: current,
                                                    platform: .current, installationID: try channel.installationID())
+                    .flatMap { ChannelCommands.isSkipped($0, settings) ? nil : $0 }
                 try channel.recordAvailable(offer)
                 return offer
             },
-            isIdle: { true },
-            notify: report.notice,
+            isIdle: {
+                // Idle: no proposal in flight (ticks run only between them) and none finished for the minutes set.
+                guard settings.autoUpgradeOnIdleMinutes > 0 else { return true }
+                let last = (try? memory.load()?.state.processed.last?.finishedAt) ?? nil
+                return WallClock.now() - max(last ?? started, started) >= Double(settings.autoUpgradeOnIdleMinutes) * 60
+            },
+            notify: { notice in
+                report.notice(notice)
+                switch notice {
+                case .updateAvailable(let offer):
+                    notifier.send(.updateAvailable, version: offer.facts.version.description, critical: offer.facts.critical)
+                case .integrityProblem(let problem):
+                    notifier.send(.integrityProblem, message: problem)
+                }
+            },
             apply: { offer in
                 guard let channel else { return }
                 report.installing(offer)
-                try ChannelCommands.install(offer, from: channel, session: session, allowDowngrade: false, json: session.json) { _ in false }
+                do {
+                    try ChannelCommands.install(offer, from: channel, session: session, allowDowngrade: false, json: session.json) { _ in false }
+                } catch {
+                    notifier.send(.failed, version: offer.facts.version.description, message: "\(error)")
+                    throw error
+                }
             },
             integrity: scrubber.map { box in
                 { now in
@@ -88,17 +117,18 @@ enum AgentCommand {
         return CheckerClock(checker)
     }
 
-    static func updatePolicy(_ arguments: ParsedArguments) throws -> BackgroundChecker.Policy {
-        switch arguments.value("updates") {
-        case nil, "manual": .manual
-        case "critical": .criticalOnly
-        case "all": .all
-        case let other?: throw UsageError(message: "The value '\(other)' is invalid for '--updates <policy>': give manual, critical or all", spec: CommandTree.agent)
+    /// The policy `--updates` names; nil without the option.
+    static func updatePolicy(_ arguments: ParsedArguments) throws -> UpdateSettings.Policy? {
+        guard let name = arguments.value("updates") else { return nil }
+        guard let policy = UpdateSettings.Policy(rawValue: name) else {
+            throw UsageError(message: "The value '\(name)' is invalid for '--updates <policy>': give manual, critical or all", spec: CommandTree.agent)
         }
+        return policy
     }
 
-    static func updateInterval(_ arguments: ParsedArguments) throws -> Double {
-        guard let text = arguments.value("update-interval") else { return 1800 }
+    /// The seconds `--update-interval` names; nil without the option.
+    static func updateInterval(_ arguments: ParsedArguments) throws -> Double? {
+        guard let text = arguments.value("update-interval") else { return nil }
         guard let seconds = Double(text), seconds.isFinite, seconds >= 0, seconds <= 604_800 else {
             throw UsageError(message: "The value '\(text)' is invalid for '--update-interval <seconds>': give a number of seconds from 0 to 604800", spec: CommandTree.agent)
         }
@@ -121,6 +151,17 @@ enum AgentCommand {
             }
         }
         return ExitCode.success
+    }
+}
+
+extension UpdateSettings.Policy {
+    /// The background checker's policy of the same name.
+    var checkerPolicy: BackgroundChecker.Policy {
+        switch self {
+        case .manual: .manual
+        case .critical: .criticalOnly
+        case .all: .all
+        }
     }
 }
 

@@ -137,9 +137,13 @@ enum CLI {
             case "configure": return try run(CommandTree.updateConfigure, rest.dropFirst(), ChannelCommands.configure)
             case "check": return try run(CommandTree.updateCheck, rest.dropFirst(), ChannelCommands.check)
             case "apply": return try run(CommandTree.updateApply, rest.dropFirst(), ChannelCommands.apply)
-            case nil, "-h", "--help":
+            case "-h", "--help":
                 Output.out(CommandTree.update.helpText())
                 return ExitCode.success
+            case nil:
+                return try run(CommandTree.update, rest, ChannelCommands.update)
+            case let option? where option.hasPrefix("-"):
+                return try run(CommandTree.update, rest, ChannelCommands.update)
             case let other?:
                 throw UsageError(message: "Unknown command 'update \(other)'", spec: CommandTree.update)
             }
@@ -274,13 +278,30 @@ struct Session {
                                          reason: resumption.reason, pid: ProcessControl.id,
                                          arguments: CommandLine.arguments,
                                          environmentSHA256: environmentDigest()))
+        } else if confirmed && resumption.operation == .upgrade && CommandLine.arguments.dropFirst().first == "update" {
+            // The line a person sees once, in the new version, after `autodev update`.
+            Output.out((ProcessControl.standardOutputIsTerminal ? "✓ " : "") + "Updated from \(from) to \(to)")
         } else if confirmed {
             Output.out(resumption.operation == .rollback ? "Rolled back \(from) → \(to)" : "Upgraded \(from) → \(to)")
         } else {
             Output.err("Error: \(Output.escaped(resumption.reason ?? "the new version did not confirm"))")
             Output.err("Rolled back to \(from)")
         }
+        notify(resumption, home: home)
         return confirmed ? ExitCode.success : ExitCode.failure
+    }
+
+    /// Tells the notification command, if one is configured, that a version was applied or
+    /// rolled back (an upgrade that did not confirm was rolled back).
+    private static func notify(_ resumption: Upgrader.Resumption, home: Home) {
+        guard UpdateNotifier.isConfigured(homeDirectory: home.root) else { return }
+        let notifier = UpdateNotifier(homeDirectory: home.root, program: autodevIdentity)
+        if resumption.result == .confirmed {
+            notifier.send(resumption.operation == .rollback ? .rolledBack : .applied, version: resumption.toVersion, fromVersion: resumption.fromVersion)
+        } else {
+            notifier.send(.rolledBack, version: resumption.fromVersion, fromVersion: resumption.toVersion,
+                          message: resumption.reason ?? "the new version did not confirm")
+        }
     }
 
     /// SHA-256 of the environment as sorted `NAME=value` lines, without the restart counter (the

@@ -141,18 +141,29 @@ enum ChannelCommands {
         let installation = try channel.installationID()
         let offers = try channel.offers(program: autodevIdentity.name)
         let platform = ReleasePlatform.current
-        let chosen = UpdateSelection.choose(offers, current: current, platform: platform, installationID: installation)
+        let offer = UpdateSelection.choose(offers, current: current, platform: platform, installationID: installation)
         // What an apply would refuse (a length past 1 TiB, a malformed hash) is refused here too.
-        try chosen?.validate()
-        // Remembered for 'self-upgrade status', unless the check was about another version than this one.
-        if !arguments.has("current-version") { try channel.recordAvailable(chosen) }
+        try offer?.validate()
+        let settings = try UpdateSettings.load(homeDirectory: home)
+        let chosen = offer.flatMap { isSkipped($0, settings) ? nil : $0 }
+        // Remembered for 'self-upgrade status', unless the check was about another version than this one;
+        // a newly offered version is told to the notification command once.
+        if !arguments.has("current-version") {
+            let before = channel.availableUpdate(newerThan: current)
+            try channel.recordAvailable(chosen)
+            if let chosen, before?.version != chosen.facts.version {
+                UpdateNotifier(homeDirectory: home, program: autodevIdentity, settings: settings)
+                    .send(.updateAvailable, version: chosen.facts.version.description, critical: chosen.facts.critical)
+            }
+        }
         if arguments.has("json") {
             try Output.json(CheckReport(current: current.description, platform: platform.rawValue, channel: channel.url,
-                                        upToDate: chosen == nil, newest: chosen.map(CheckReport.Release.init)))
+                                        upToDate: chosen == nil, newest: chosen.map(CheckReport.Release.init),
+                                        skipped: chosen == nil ? offer?.facts.version.description : nil))
             return ExitCode.success
         }
         guard let chosen else {
-            Output.out("autodev \(current) is up to date (\(Output.escaped(channel.url, keepingNewlines: false)), \(platform.rawValue))")
+            Output.out(upToDate(current, channel, skipped: offer))
             return ExitCode.success
         }
         let facts = chosen.facts
@@ -200,18 +211,72 @@ enum ChannelCommands {
             }
             chosen = offer
         } else {
-            guard let offer = UpdateSelection.choose(offers, current: current, platform: platform, installationID: installation) else {
-                Output.out("autodev \(current) is up to date (\(Output.escaped(channel.url, keepingNewlines: false)), \(platform.rawValue))")
+            let settings = try UpdateSettings.load(homeDirectory: session.home.root)
+            let offer = UpdateSelection.choose(offers, current: current, platform: platform, installationID: installation)
+            guard let offer, !isSkipped(offer, settings) else {
+                Output.out(upToDate(current, channel, skipped: offer))
                 return ExitCode.success
             }
             chosen = offer
         }
-        try install(chosen, from: channel, session: session, allowDowngrade: arguments.has("allow-downgrade"), json: arguments.has("json"),
-                    downloadOnly: arguments.has("download-only")) {
-            try session.confirm($0, arguments)
+        let json = arguments.has("json")
+        let interactive = !json && !arguments.has("yes") && !arguments.has("download-only")
+            && ProcessControl.standardInputIsTerminal && ProcessControl.standardErrorIsTerminal
+        let notifier = UpdateNotifier(homeDirectory: session.home.root, program: autodevIdentity)
+        do {
+            try install(chosen, from: channel, session: session, allowDowngrade: arguments.has("allow-downgrade"), json: json,
+                        downloadOnly: arguments.has("download-only"), escapeCancels: interactive) { question in
+                guard interactive else { return try session.confirm(question, arguments) }
+                return try decide(chosen, current: current, home: session.home.root)
+            }
+        } catch let declined as UpdatePrompt.Declined {
+            Output.out(declined.message)
+            return ExitCode.success
+        } catch {
+            let cancelled = (error as? UpgradeError)?.code == .cancelled || (error as? ReleaseChannelError)?.code == .cancelled
+            if !cancelled {
+                notifier.send(.failed, version: chosen.facts.version.description, message: "\(error)")
+            }
+            throw error
         }
         // A real upgrade continues in the new version and does not return here.
         return ExitCode.success
+    }
+
+    /// `autodev update` alone: on a terminal, the *update available* view and its decision
+    /// (now, later, skip this version), then `apply`; elsewhere (a pipe, --json) what `check`
+    /// says, with no prompt and no escape sequences.
+    static func update(_ arguments: ParsedArguments) throws -> Int32 {
+        let interactive = !arguments.has("json") && ProcessControl.standardInputIsTerminal && ProcessControl.standardErrorIsTerminal
+        guard interactive else { return try check(arguments) }
+        return try apply(arguments)
+    }
+
+    /// Asks a person at the terminal about `offer`; a skip is remembered in config.json.
+    /// - Returns: true for "now" (an explicit upgrade); throws ``UpdatePrompt/Declined`` otherwise.
+    private static func decide(_ offer: ReleaseOffer, current: SemanticVersion, home: String) throws -> Bool {
+        let patch = (try? ProcessControl.executablePath()).flatMap { UpdateChannel.patch(for: offer, base: $0) }
+        switch try UpdatePrompt.ask(offer, current: current, downloadSize: patch?.length ?? offer.length, isPatch: patch != nil) {
+        case .now:
+            return true
+        case .later:
+            throw UpdatePrompt.Declined(message: "Not installed; 'autodev update' offers autodev \(offer.facts.version) again")
+        case .skip:
+            try ConfigurationFile(homeDirectory: home).skip(offer.facts.version.description)
+            throw UpdatePrompt.Declined(message: "Skipped autodev \(offer.facts.version): it is not offered again until a newer version is published ('autodev config unset skippedVersions' undoes this)")
+        }
+    }
+
+    /// The offer is a version a person chose to skip (a critical release never is).
+    static func isSkipped(_ offer: ReleaseOffer, _ settings: UpdateSettings) -> Bool {
+        !offer.facts.critical && settings.skippedVersions.contains(offer.facts.version.description)
+    }
+
+    /// "autodev V is up to date (…)", saying so when the newest release was skipped.
+    static func upToDate(_ current: SemanticVersion, _ channel: UpdateChannel, skipped: ReleaseOffer?) -> String {
+        let place = "(\(Output.escaped(channel.url, keepingNewlines: false)), \(ReleasePlatform.current.rawValue))"
+        guard let skipped else { return "autodev \(current) is up to date \(place)" }
+        return "autodev \(current): \(skipped.facts.version) is available but skipped (config skippedVersions) \(place)"
     }
 
     /// Downloads `chosen` (verified against the signed metadata) and upgrades to it: the
@@ -221,8 +286,9 @@ enum ChannelCommands {
     ///     person confirmed at a terminal (an explicit upgrade, never refused by the loop guard).
     /// - Parameters:
     ///   - downloadOnly: stop once the file is verified in staging, and print its path.
+    ///   - escapeCancels: Esc at the terminal cancels the download as Ctrl-C does.
     static func install(_ chosen: ReleaseOffer, from channel: UpdateChannel, session: Session, allowDowngrade: Bool, json: Bool,
-                        downloadOnly: Bool = false, confirm: (String) throws -> Bool) throws {
+                        downloadOnly: Bool = false, escapeCancels: Bool = false, confirm: (String) throws -> Bool) throws {
         let current = SemanticVersion(autodevVersion)!
         let version = chosen.facts.version
         try chosen.validate()
@@ -253,6 +319,9 @@ enum ChannelCommands {
         Output.err("Downloading autodev \(version) (\(chosen.length) bytes) from \(Output.quoted(channel.url))")
         let path: String
         do {
+            let watcher = escapeCancels ? EscapeWatcher() : nil
+            defer { watcher?.stop() }
+            if watcher != nil { Output.err("(Esc or Ctrl-C cancels; what arrived is kept for the next try)") }
             path = try downloadShowingProgress(channel, chosen, json: json)
         } catch let error as ReleaseChannelError where error.code == .channel {
             // Said only what is true: a retry resumes only when bytes were kept, and one that
@@ -269,7 +338,7 @@ enum ChannelCommands {
         } catch let error as ReleaseChannelError where error.code == .cancelled {
             throw ReleaseChannelError(error.code, error.message + "\nNothing was installed")
         }
-        Output.err("Verified \(chosen.shownPath): \(chosen.checkedDescription) match the signed metadata")
+        Output.err((escapeCancels ? "  ✓ " : "") + "Verified \(chosen.shownPath): \(chosen.checkedDescription) match the signed metadata")
         if downloadOnly {
             if json {
                 try Output.jsonLine(VerifiedEvent(event: "verified", version: version.description, path: path))
@@ -407,6 +476,8 @@ enum ChannelCommands {
         var channel: String
         var upToDate: Bool
         var newest: Release?
+        /// The newest release applies but a person chose to skip it (config skippedVersions).
+        var skipped: String?
     }
 
     static func now() -> Int64 { Int64(WallClock.now()) }

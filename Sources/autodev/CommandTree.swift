@@ -120,8 +120,8 @@ enum CommandTree {
                   .init(name: "max-iterations", value: "N", help: "Process at most N proposals."),
                   .init(name: "source", value: "DIR", help: "The working copy (default: <home>/source)."),
                   .init(name: "test-filter", value: "REGEX", help: "The tests each proposal must pass (default: all but EndToEndTests)."),
-                  .init(name: "updates", value: "POLICY", help: "When the home follows a release channel, between proposals: manual (report a new release; the default), critical (install critical releases) or all (install every newer release)."),
-                  .init(name: "update-interval", value: "SECONDS", help: "Time between background update checks, jittered by 10 % (default 1800; 0 checks before every proposal)."),
+                  .init(name: "updates", value: "POLICY", help: "When the home follows a release channel, between proposals: manual (report a new release), critical (install critical releases) or all (install every newer release); default: updatePolicy in config.json, else manual. An install waits until no proposal has finished for autoUpgradeOnIdleMinutes."),
+                  .init(name: "update-interval", value: "SECONDS", help: "Time between background update checks, jittered by 10 % (default: updateCheckIntervalSeconds in config.json, else 1800; 0 checks before every proposal)."),
                   .init(name: "integrity-rate", value: "BYTES", help: "Between proposals, re-hash the stored versions at most this many bytes a second and report a damaged one (default 1048576; 0: never)."),
                   CommandSpec.json, CommandSpec.home],
         subcommands: [agentStatus])
@@ -206,7 +206,8 @@ enum CommandTree {
 
     static let update = CommandSpec(
         path: ["update"], abstract: "Check a TUF release channel for newer versions of autodev, and install them.",
-        options: [], subcommands: [updateConfigure, updateCheck, updateApply])
+        discussion: "Alone, on a terminal: shows the newest release that applies (version, when it was released, download size, release notes) and asks: [Y]es installs it now (download progress in place; Esc or Ctrl-C cancels and keeps what arrived), [l]ater leaves it for next time, [s]kip this version does not offer it again until a newer one is published (remembered in config.json as skippedVersions; a critical release cannot be skipped). After the restart the new version says \"Updated from …\" once. On a pipe or with --json it says what 'update check' says and asks nothing.",
+        options: [stallTimeout, totalTimeout, CommandSpec.json, CommandSpec.home], subcommands: [updateConfigure, updateCheck, updateApply])
 
     static let tufMetadataDir = CommandSpec.Option(name: "metadata-dir", value: "DIR", help: "Where trusted metadata is kept (root.json, timestamp.json, <role>.json).")
     static let tufMetadataURL = CommandSpec.Option(name: "metadata-url", value: "URL", help: "The repository's metadata base URL.")

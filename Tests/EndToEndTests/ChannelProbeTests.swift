@@ -127,7 +127,7 @@ struct ChannelProbeTests {
         #expect(fetched.status == 0, "\(fetched.stderr)")
         let applied = try harness.run(["update", "apply", "--yes", "--home", home], executable: home + "/bin/autodev")
         #expect(applied.status == 0, "\(applied.stderr)")
-        #expect(applied.stdout.contains("Upgraded 0.1.0"), "\(applied.stdout)")
+        #expect(applied.stdout.contains("Updated from 0.1.0"), "\(applied.stdout)")
     }
 
     @Test("the downgrade floor survives a home copied elsewhere (cp -a) with highest-accepted deleted")

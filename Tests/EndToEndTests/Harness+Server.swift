@@ -16,7 +16,7 @@ final class StaticServer {
     /// stalls and never ends in a test's time), "redirect-loop" (302 to the same URL),
     /// "stall-head" (no response at all), "lie-short:N" (only the first N bytes, announced as the
     /// whole body), "range-wrong" (a Range answered from byte 0 with a 206), "range-ignored" (a
-    /// Range answered with the whole file and 200); and appends "<path> <Range header or ->" to
+    /// Range answered with the whole file and 200), "slow" (each 64 kB of a body waits 0.2 s); and appends "<path> <Range header or ->" to
     /// `<faults>.requests`.
     init(serving directory: String, chunkDelay: Double = 0, faults: String? = nil) throws {
         let script = """
@@ -75,6 +75,7 @@ final class StaticServer {
                 for offset in range(0, len(body), 65536):
                     self.wfile.write(body[offset:offset + 65536])
                     if delay: time.sleep(delay)
+                    if mode == "slow": time.sleep(0.2)
         class Server(http.server.ThreadingHTTPServer):
             daemon_threads = True
         server = Server(("127.0.0.1", 0), Handler)

@@ -107,7 +107,7 @@ struct UpdateApplyTests {
         let applied = try harness.run(["update", "apply", "--yes"])
         #expect(applied.status == 0, "\(applied.stderr)")
         #expect(applied.stderr.contains("Verified autodev/0.2.0/linux-x86_64/candidate: length, SHA-256 and SHA-512 match the signed metadata"))
-        #expect(applied.stdout.hasPrefix("Upgraded 0.1.0"), "\(applied.stdout)")
+        #expect(applied.stdout.hasPrefix("Updated from 0.1.0"), "\(applied.stdout)")
         let new = try harness.current()
         #expect(new != old)
         #expect(try String(contentsOfFile: harness.home + "/channel/highest-accepted", encoding: .utf8) == "0.2.0\n")

@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+
+/// A program run in a real pseudo-terminal (a private tmux server): keys sent as a person types
+/// them, the screen read back as text.
+final class TerminalSession {
+    private let socket: String
+    private let name = "autodev"
+
+    static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux") }
+
+    /// Starts `arguments` (with `environment`) in a `columns`×`rows` terminal. When it ends, the
+    /// pane shows "[exit N]" and then the terminal's mode (`stty -a`), and stays open.
+    init(_ arguments: [String], environment: [String: String], directory: String, columns: Int = 100, rows: Int = 30) throws {
+        socket = directory + "/tmux-\(UUID().uuidString.prefix(6))"
+        let assignments = environment.sorted { $0.key < $1.key }.map { Self.quoted("\($0.key)=\($0.value)") }
+        let command = "cd \(Self.quoted(directory)) && env -i \(assignments.joined(separator: " ")) \(arguments.map(Self.quoted).joined(separator: " ")); "
+            + "echo \"[exit $?]\"; stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' '; echo; sleep 3600"
+        try tmux(["new-session", "-d", "-s", name, "-x", "\(columns)", "-y", "\(rows)", "sh", "-c", command])
+    }
+
+    deinit { stop() }
+
+    /// Ends the terminal and everything in it.
+    func stop() { _ = try? tmux(["kill-server"]) }
+
+    /// Types `keys` (tmux key names: "Enter", "Escape", "C-c", or literal text).
+    func send(_ keys: String...) throws { try tmux(["send-keys", "-t", name] + keys) }
+
+    /// The pane's text now, trailing blanks removed.
+    func screen() throws -> String { try tmux(["capture-pane", "-p", "-J", "-t", name, "-S", "-200"]) }
+
+    /// Polls the screen until `text` shows (every 50 ms, up to `seconds`); the screen as it last was.
+    @discardableResult
+    func waitFor(_ text: String, seconds: Double = 30) throws -> (found: Bool, screen: String) {
+        let deadline = Date().addingTimeInterval(seconds)
+        var last = ""
+        repeat {
+            last = try screen()
+            if last.contains(text) { return (true, last) }
+            usleep(50_000)
+        } while Date() < deadline
+        return (false, last)
+    }
+
+    /// The exit status the pane shows once the program has ended.
+    func exitStatus(seconds: Double = 60) throws -> Int? {
+        let (found, screen) = try waitFor("[exit ", seconds: seconds)
+        guard found, let range = screen.range(of: "[exit ") else { return nil }
+        return Int(screen[range.upperBound...].prefix(while: \.isNumber))
+    }
+
+    @discardableResult
+    private func tmux(_ arguments: [String]) throws -> String {
+        // posix_spawn and waitpid, output to a file: the server tmux forks keeps what it inherits
+        // open for as long as it runs, and Foundation's Process did not see the client end.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tmux-output-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of the test's: the server would hold, say, a loopback server's input open.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
+            if let descriptor = Int32(name), descriptor > 2 { posix_spawn_file_actions_addclose(&actions, descriptor) }
+        }
+        let argv = ["/usr/bin/tmux", "-S", socket, "-f", "/dev/null"] + arguments
+        var pointers = argv.map { strdup($0) } + [nil]
+        defer { pointers.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, "/usr/bin/tmux", &actions, nil, &pointers, environ)
+        guard spawned == 0 else { throw TerminalError(message: "tmux could not start: errno \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        if status != 0 && arguments.first != "kill-server" {
+            throw TerminalError(message: "tmux \(arguments.first ?? "") failed: \(text)")
+        }
+        return text
+    }
+
+    private static func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+    struct TerminalError: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+}
