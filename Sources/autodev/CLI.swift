@@ -81,6 +81,7 @@ enum CLI {
             case "publish": return try run(CommandTree.releasePublish, rest.dropFirst(), ChannelCommands.publish)
             case "refresh": return try run(CommandTree.releaseRefresh, rest.dropFirst(), ChannelCommands.refresh)
             case "rotate": return try run(CommandTree.releaseRotate, rest.dropFirst(), ChannelCommands.rotate)
+            case "installer": return try run(CommandTree.releaseInstaller, rest.dropFirst(), ReleaseCommands.installer)
             case "keygen": return try run(CommandTree.releaseKeygen, rest.dropFirst(), ReleaseCommands.keygen)
             case "sign": return try run(CommandTree.releaseSign, rest.dropFirst(), ReleaseCommands.sign)
             case "verify": return try run(CommandTree.releaseVerify, rest.dropFirst(), ReleaseCommands.verify)

@@ -1,3 +1,4 @@
+import Integrity
 import Platform
 import ReleaseChannel
 import SelfUpgrade
@@ -13,11 +14,14 @@ enum ChannelCommands {
         let days = try integer("expires", arguments, CommandTree.releaseInit, range: 1...36_500) ?? 365
         try repository.create(threshold: threshold, expiry: .init(days: days), now: now())
         let root = repository.directory + "/metadata/1.root.json"
+        let fingerprint = try rootFingerprint(repository)
         if arguments.has("json") {
-            try Output.json(["repository": repository.directory, "trustedRoot": root, "keys": repository.directory + "/keys", "threshold": "\(threshold)"])
+            try Output.json(["repository": repository.directory, "trustedRoot": root, "rootSHA256": fingerprint, "keys": repository.directory + "/keys",
+                             "threshold": "\(threshold)"])
         } else {
             Output.out("Created release repository \(Output.quoted(repository.directory)): root, targets, snapshot and timestamp version 1, \(threshold) key(s) each")
             Output.out("  Trusted root: \(root) (give it to 'autodev update configure --trusted-root')")
+            Output.out("  Root fingerprint (sha256): \(fingerprint) (give it to the installer: get-autodev --root-sha256)")
             Output.out("  Keys: \(repository.directory)/keys (mode 0600; move the root and targets keys offline in real use)")
             Output.out("  Serve only metadata/ and targets/: keys/ and pending.json must never be published")
         }
@@ -481,6 +485,12 @@ enum ChannelCommands {
     }
 
     static func now() -> Int64 { Int64(WallClock.now()) }
+
+    /// The SHA-256 (hex) of `metadata/1.root.json`: what an installer pins the channel's root to.
+    static func rootFingerprint(_ repository: ReleaseRepository) throws -> String {
+        let path = repository.directory + "/metadata/1.root.json"
+        return SHA256.hash(data: try FileSystem.readInputFile(path, maxBytes: InputLimit.trustedRoot, what: "the trusted root")).hex
+    }
 
     static func required(_ name: String, _ arguments: ParsedArguments, _ spec: CommandSpec) throws -> String {
         guard let value = arguments.value(name) else { throw UsageError(message: "Missing option '--\(name)'", spec: spec) }

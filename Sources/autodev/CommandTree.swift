@@ -176,9 +176,16 @@ enum CommandTree {
                   .init(name: "expires", value: "DAYS", help: "Days the new root stays valid (default 365)."),
                   CommandSpec.json])
 
+    static let releaseInstaller = CommandSpec(
+        path: ["release", "installer"], abstract: "Sign the binaries the curl | sh installer (scripts/get-autodev) downloads.",
+        discussion: "For each platform, the newest release the signed targets metadata lists (never what is only pending) is checked against its signed length and SHA-256 and copied to DIR/install/autodev-<platform>, with its minisign signature (prehashed, 'ED') in DIR/install/autodev-<platform>.minisig and the trusted comment 'autodev <version> <platform>', each written atomically; metadata/ and targets/ are not changed. Run it after every 'release publish', and serve DIR/install/ beside metadata/ and targets/. Nothing is written when nothing is published or a stored file does not match its signed hashes.",
+        options: [releaseRepo,
+                  .init(name: "secret-key", value: "PATH", help: "The minisign secret key that signs them ('release keygen'); users pass its public key to get-autodev --key."),
+                  CommandSpec.json])
+
     static let release = CommandSpec(
         path: ["release"], abstract: "Publish release repositories (TUF); sign and verify files with minisign-compatible keys.",
-        options: [], subcommands: [releaseInit, releaseStamp, releaseAdd, releasePublish, releaseRefresh, releaseRotate, releaseKeygen, releaseSign, releaseVerify, releaseDiff, releasePatch, releaseSpeed])
+        options: [], subcommands: [releaseInit, releaseStamp, releaseAdd, releasePublish, releaseRefresh, releaseRotate, releaseInstaller, releaseKeygen, releaseSign, releaseVerify, releaseDiff, releasePatch, releaseSpeed])
 
     static let updateConfigure = CommandSpec(
         path: ["update", "configure"], abstract: "Follow a release channel: its URL and the root metadata to trust.",

@@ -1,8 +1,10 @@
 import Glibc
 import Integrity
 import Platform
+import ReleaseChannel
 
-/// `autodev release keygen | sign | verify | speed`: minisign-compatible keys and signatures.
+/// `autodev release keygen | sign | verify | speed | installer`: minisign-compatible keys and
+/// signatures, and the signed binaries the `curl | sh` installer downloads.
 enum ReleaseCommands {
     static func keygen(_ arguments: ParsedArguments) throws -> Int32 {
         let publicPath = arguments.value("public-key") ?? "autodev.pub"
@@ -155,6 +157,49 @@ enum ReleaseCommands {
             throw UsageError(message: "The value '\(scheme)' is invalid for '--scheme <scheme>': give ed25519, ecdsa-p256 or rsa-pss-3072",
                              spec: CommandTree.releaseSpeed)
         }
+    }
+
+    /// `release installer`: each platform's newest published release copied to
+    /// `<repo>/install/autodev-<platform>` with its minisign signature (scripts/get-autodev).
+    static func installer(_ arguments: ParsedArguments) throws -> Int32 {
+        let spec = CommandTree.releaseInstaller
+        let repository = ReleaseRepository(directory: try ChannelCommands.required("repo", arguments, spec))
+        let secretPath = try ChannelCommands.required("secret-key", arguments, spec)
+        let secret = try read(secretPath, "secret key") { (text) throws(Minisign.FormatError) in try Minisign.SecretKey(text: text) }
+        let written = try repository.writeInstallers(signingWith: secret)
+        let publicKey = String(secret.publicKey.text.split(separator: "\n").last ?? "")
+        let rootSHA256 = try ChannelCommands.rootFingerprint(repository)
+        if arguments.has("json") {
+            try Output.json(InstallerReport(
+                installers: written.map {
+                    .init(platform: $0.release.facts.platform.rawValue, version: $0.release.facts.version.description, binary: $0.binary,
+                          signature: $0.signature, trustedComment: $0.trustedComment, sha256: $0.release.sha256, length: $0.release.length)
+                },
+                keyID: "\(secret.keyID)", publicKey: publicKey, rootSHA256: rootSHA256))
+        } else {
+            for installer in written {
+                Output.out("Wrote \(installer.binary) (autodev \(installer.release.facts.version), \(installer.release.length) bytes) and its signature, key \(secret.keyID): \"\(installer.trustedComment)\"")
+            }
+            Output.out("Serve install/ beside metadata/ and targets/, with scripts/get-autodev; users install with:")
+            Output.out("  curl -fsSL URL/get-autodev | sh -s -- --channel URL --key \(publicKey) --root-sha256 \(rootSHA256)")
+        }
+        return ExitCode.success
+    }
+
+    struct InstallerReport: Encodable {
+        struct Installer: Encodable {
+            var platform: String
+            var version: String
+            var binary: String
+            var signature: String
+            var trustedComment: String
+            var sha256: String
+            var length: Int
+        }
+        var installers: [Installer]
+        var keyID: String
+        var publicKey: String
+        var rootSHA256: String
     }
 
     private static func read<Value>(_ path: String, _ what: String, _ parse: (String) throws(Minisign.FormatError) -> Value) throws -> Value {
