@@ -16,8 +16,9 @@ final class StaticServer {
     /// stalls and never ends in a test's time), "redirect-loop" (302 to the same URL),
     /// "stall-head" (no response at all), "lie-short:N" (only the first N bytes, announced as the
     /// whole body), "range-wrong" (a Range answered from byte 0 with a 206), "range-ignored" (a
-    /// Range answered with the whole file and 200), "slow" (each 64 kB of a body waits 0.2 s); and appends "<path> <Range header or ->" to
-    /// `<faults>.requests`.
+    /// Range answered with the whole file and 200), "slow" (each 64 kB of a body waits 0.2 s),
+    /// "redirect:BASE" (302 to BASE + the path); with `"install": true` files under `/install/`
+    /// misbehave too; and appends "<path> <Range header or ->" to `<faults>.requests`.
     init(serving directory: String, chunkDelay: Double = 0, faults: String? = nil) throws {
         let script = """
         import functools, http.server, json, os, socket, sys, threading, time
@@ -33,10 +34,12 @@ final class StaticServer {
                         log.write(self.path + " " + (self.headers.get("Range") or "-") + "\\n")
                 if faults and os.path.exists(faults):
                     spec = json.load(open(faults))
-                    if self.path.startswith("/targets/") or spec.get("metadata"):
+                    if self.path.startswith("/targets/") or spec.get("metadata") or (spec.get("install") and self.path.startswith("/install/")):
                         mode = spec.get("mode") or ""
                 if mode in ("404", "500"):
                     self.send_response(int(mode)); self.send_header("Content-Length", "0"); self.end_headers(); return
+                if mode.startswith("redirect:"):
+                    self.send_response(302); self.send_header("Location", mode[len("redirect:"):] + self.path); self.send_header("Content-Length", "0"); self.end_headers(); return
                 if mode == "redirect-loop":
                     self.send_response(302); self.send_header("Location", self.path); self.send_header("Content-Length", "0"); self.end_headers(); return
                 if mode == "stall-head":
