@@ -228,7 +228,7 @@ struct InstallerTests {
         #expect(try channel.harness.run(["--version"], executable: odd + "/bin/autodev").stdout == "0.2.0\n")
     }
 
-    @Test("neither minisign nor openssl: refused before downloading; usage errors exit 64")
+    @Test("neither minisign nor openssl: refused before downloading; usage errors exit 64; a key file, not a device")
     func noVerifier() throws {
         let channel = try InstallerChannel()
         defer { channel.stop() }
@@ -240,6 +240,12 @@ struct InstallerTests {
         #expect(usage.status == 64 && usage.stderr.hasPrefix("Error: The value 'ftp://x' is invalid for '--channel <url>'"), "\(usage.stderr)")
         let badKey = try channel.install(["--key", "RWQnotakey"])
         #expect(badKey.status == 64 && badKey.stderr.contains("a minisign public key has 56 characters"), "\(badKey.stderr)")
+        let device = try channel.harness.run([InstallerChannel.script, "--channel", channel.url, "--key-file", "/dev/zero", "--home", channel.home],
+                                             executable: InstallerChannel.dash!)
+        #expect(device.status == 1 && device.stderr == "Error: Cannot read the public key file \"/dev/zero\": it is not a regular file.\n", "\(device.stderr)")
+        let keyFile = try channel.harness.run([InstallerChannel.script, "--channel", channel.url, "--key-file", channel.harness.root.path + "/installer.pub",
+                                               "--home", channel.home], executable: InstallerChannel.dash!)
+        #expect(keyFile.status == 0 && channel.installed, "\(keyFile.stderr)")
         let help = try channel.harness.run([InstallerChannel.script, "--help"], executable: InstallerChannel.dash!)
         #expect(help.status == 0 && help.stdout.hasPrefix("OVERVIEW: Install autodev from a signed release channel.\n"))
         let syntax = try channel.harness.run(["-n", InstallerChannel.script], executable: InstallerChannel.dash!)
