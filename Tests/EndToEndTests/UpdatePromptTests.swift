@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `autodev update` as a person meets it: in a real pseudo-terminal (tmux), against a channel on
@@ -230,6 +231,45 @@ struct UpdatePromptTests {
         let log = try String(contentsOfFile: harness.home + "/logs/notify.log", encoding: .utf8)
         #expect(log.contains("rolled-back: not delivered:") && log.contains("did not finish within 1 s"), "\(log)")
         #expect(try harness.run(["ps", "-eo", "args"], executable: "/bin/ps").stdout.contains("sleep 600") == false)
+    }
+
+    @Test("docs/examples/notify-webhook.sh posts each event's JSON to a webhook (a loopback server) with curl")
+    func webhookExample() throws {
+        guard let python = ChildServer.python else { Issue.record("python3 is missing"); return }
+        _ = python
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        try published(harness)
+        try configure(harness, url: "file://\(harness.root.path)/repo")
+        let received = harness.root.path + "/received"
+        let script = """
+        import http.server, sys
+        out = sys.argv[1]
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args): pass
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with open(out, "ab") as f:
+                    f.write(self.headers["X-Autodev-Event"].encode() + b" " + body.strip() + b"\\n")
+                self.send_response(204); self.end_headers()
+        server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        print(server.server_address[1], flush=True)
+        import threading; threading.Thread(target=server.serve_forever, daemon=True).start()
+        sys.stdin.read()
+        """
+        let server = try ChildServer(python: ["-c", script, received], name: "the webhook")
+        defer { server.stop() }
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/examples/notify-webhook.sh").path
+        try "http://127.0.0.1:\(server.port)/hook\n".write(toFile: harness.root.path + "/webhook-url", atomically: true, encoding: .utf8)
+        #expect(try harness.run(["config", "set", "notifyCommand", example]).status == 0)
+        let check = try harness.run(["update", "check"], environment: ["NOTIFY_WEBHOOK_URL_FILE": harness.root.path + "/webhook-url"])
+        #expect(check.status == 0, "\(check.stderr)")
+        let lines = try String(contentsOfFile: received, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].hasPrefix("update-available {"), "\(lines)")
+        let event = try harness.json(String(lines[0].dropFirst("update-available ".count)))
+        #expect(event["event"] as? String == "update-available" && event["version"] as? String == "0.2.0")
+        #expect(try String(contentsOfFile: harness.home + "/logs/notify.log", encoding: .utf8).contains("update-available: delivered"))
     }
 
     @Test("config: the update settings are listed with their defaults and validated; unknown keys kept")
