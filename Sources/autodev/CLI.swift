@@ -220,7 +220,7 @@ struct Session {
             guard !json else { return }
             let clear = interactive ? "\r\u{1B}[K" : ""
             switch event {
-            case .started(let step): if interactive { Output.err("==> \(step)…") }
+            case .started(let step): if interactive { Output.err("==> \(step)…", terminator: false) }
             case .finished(let step, let seconds): Output.err("\(clear)  ✓ \(step) (\(Output.seconds(seconds)))")
             case .failed(let step, _): Output.err("\(clear)  ✗ \(step)")
             case .undone(let step): Output.err("\(clear)  ↩ \(step) undone")
