@@ -12,7 +12,7 @@ struct ConfigTests {
         #expect(list.status == 0, "\(list.stderr)")
         let entries = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
         #expect(entries.compactMap { $0["key"] as? String }.prefix(2) == ["historyLimit", "verifyTimeoutSeconds"])
-        #expect(entries.count == 10)
+        #expect(entries.count == 16)
 
         let set = try harness.run(["config", "set", "historyLimit", "3"])
         #expect(set.status == 0 && set.stdout == "historyLimit = 3\n", "\(set.stdout)\(set.stderr)")
