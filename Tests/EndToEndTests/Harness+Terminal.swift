@@ -10,12 +10,13 @@ final class TerminalSession {
     static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux") }
 
     /// Starts `arguments` (with `environment`) in a `columns`×`rows` terminal. When it ends, the
-    /// pane shows "[exit N]" and then the terminal's mode (`stty -a`), and stays open.
+    /// pane shows the terminal's mode ("[mode icanon echo ]", from `stty -a`), then "[exit N]",
+    /// and stays open.
     init(_ arguments: [String], environment: [String: String], directory: String, columns: Int = 100, rows: Int = 30) throws {
         socket = directory + "/tmux-\(UUID().uuidString.prefix(6))"
         let assignments = environment.sorted { $0.key < $1.key }.map { Self.quoted("\($0.key)=\($0.value)") }
         let command = "cd \(Self.quoted(directory)) && env -i \(assignments.joined(separator: " ")) \(arguments.map(Self.quoted).joined(separator: " ")); "
-            + "echo \"[exit $?]\"; stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' '; echo; sleep 3600"
+            + "status=$?; echo \"[mode $(stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' ')]\"; echo \"[exit $status]\"; sleep 3600"
         try tmux(["new-session", "-d", "-s", name, "-x", "\(columns)", "-y", "\(rows)", "sh", "-c", command])
     }
 
