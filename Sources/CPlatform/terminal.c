@@ -1,6 +1,7 @@
 #include "CPlatform.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -72,4 +73,30 @@ int ad_terminal_size(int fd, int *rows, int *columns) {
     *rows = size.ws_row;
     *columns = size.ws_col;
     return 0;
+}
+
+static volatile sig_atomic_t resized = 0;
+
+static void record_resize(int signal_number) {
+    (void)signal_number;
+    resized = 1;
+}
+
+void ad_terminal_watch_resize(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = record_resize;
+    sigemptyset(&action.sa_mask);
+    /* No SA_RESTART: a key wait ends at once and the view is drawn at the new size. */
+    sigaction(SIGWINCH, &action, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGWINCH);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+int ad_terminal_take_resize(void) {
+    int was = resized;
+    resized = 0;
+    return was;
 }

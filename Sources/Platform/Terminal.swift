@@ -54,6 +54,49 @@ package enum Terminal {
         return key(Array(bytes[0..<count]))
     }
 
+    /// Waits up to `seconds` for keys on `descriptor` and returns every key that arrived
+    /// together (a key held down, or typed ahead, sends several in one read). Empty when none
+    /// came in time, at end of input, or when a signal interrupted the wait.
+    package static func readKeys(_ descriptor: Int32 = 0, seconds: Double) -> [Key] {
+        guard wait(descriptor, seconds: seconds) else { return [] }
+        var bytes = [UInt8](repeating: 0, count: 256)
+        let count = Glibc.read(descriptor, &bytes, bytes.count)
+        guard count > 0 else { return [] }
+        return keys(in: Array(bytes[0..<count]))
+    }
+
+    /// The keys `bytes` hold, in order: each printable byte, control byte or UTF-8 character is
+    /// one key, and an escape sequence (ESC [ … final byte, ESC O x) is one key.
+    package static func keys(in bytes: [UInt8]) -> [Key] {
+        var keys: [Key] = []
+        var index = 0
+        while index < bytes.count {
+            var end = index + 1
+            if bytes[index] == 0x1B, end < bytes.count {
+                if bytes[end] == UInt8(ascii: "[") {
+                    end += 1
+                    while end < bytes.count, !(0x40...0x7E).contains(bytes[end]) { end += 1 }
+                    end = min(end + 1, bytes.count)
+                } else if bytes[end] == UInt8(ascii: "O") {
+                    end = min(end + 2, bytes.count)
+                }
+            } else if bytes[index] >= 0xC0 {
+                // A UTF-8 character: its continuation bytes belong to it.
+                while end < bytes.count, bytes[end] & 0xC0 == 0x80, end - index < 4 { end += 1 }
+            }
+            keys.append(key(Array(bytes[index..<end])))
+            index = end
+        }
+        return keys
+    }
+
+    /// Records a resize of the terminal (SIGWINCH) for ``takeResize()``; a wait for a key in
+    /// progress ends at once.
+    package static func watchResizes() { ad_terminal_watch_resize() }
+
+    /// True when the terminal was resized since the last call.
+    package static func takeResize() -> Bool { ad_terminal_take_resize() != 0 }
+
     /// The key `bytes` stand for.
     package static func key(_ bytes: [UInt8]) -> Key {
         switch bytes {

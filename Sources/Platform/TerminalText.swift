@@ -36,4 +36,39 @@ package enum TerminalText {
         value == 0x2028 || value == 0x2029 || value == 0x200E || value == 0x200F
             || (0x202A...0x202E).contains(value) || (0x2066...0x2069).contains(value)
     }
+
+    /// The columns `text` takes on a terminal: wide (East Asian, emoji) characters two,
+    /// combining marks and zero-width characters none, every other character one. Meant for
+    /// text already escaped (no control characters).
+    package static func width(_ text: String) -> Int {
+        text.unicodeScalars.reduce(0) { $0 + width(of: $1) }
+    }
+
+    /// `text` cut to at most `columns` columns, so that a line never wraps.
+    package static func fitted(_ text: String, columns: Int) -> String {
+        guard columns > 0 else { return "" }
+        var result = ""
+        var used = 0
+        for scalar in text.unicodeScalars {
+            let next = width(of: scalar)
+            if used + next > columns { break }
+            used += next
+            result.unicodeScalars.append(scalar)
+        }
+        return result
+    }
+
+    static func width(of scalar: Unicode.Scalar) -> Int {
+        let value = scalar.value
+        if value < 0x20 || (0x7F...0x9F).contains(value) { return 0 }
+        if (0x0300...0x036F).contains(value) || (0x200B...0x200F).contains(value) || (0xFE00...0xFE0F).contains(value)
+            || (0x20D0...0x20FF).contains(value) || (0x1AB0...0x1AFF).contains(value) || (0x1DC0...0x1DFF).contains(value)
+            || (0xFE20...0xFE2F).contains(value) || value == 0x2060 || value == 0xFEFF { return 0 }
+        if (0x1100...0x115F).contains(value) || (0x2E80...0x303E).contains(value) || (0x3041...0x33FF).contains(value)
+            || (0x3400...0x4DBF).contains(value) || (0x4E00...0x9FFF).contains(value) || (0xA000...0xA4CF).contains(value)
+            || (0xAC00...0xD7A3).contains(value) || (0xF900...0xFAFF).contains(value) || (0xFE30...0xFE4F).contains(value)
+            || (0xFF00...0xFF60).contains(value) || (0xFFE0...0xFFE6).contains(value) || (0x1F300...0x1F64F).contains(value)
+            || (0x1F900...0x1F9FF).contains(value) || (0x20000...0x3FFFD).contains(value) { return 2 }
+        return 1
+    }
 }

@@ -66,6 +66,8 @@ enum CLI {
             return try run(CommandTree.initialize, rest, InitCommand.run)
         case "doctor":
             return try run(CommandTree.doctor, rest, DoctorCommand.run)
+        case "dashboard":
+            return try run(CommandTree.dashboard, rest, DashboardCommand.run)
         case "self-check":
             return try run(CommandTree.selfCheck, rest, SelfCheckCommand.run)
         case "digest":

@@ -361,8 +361,13 @@ enum CommandTree {
                   .init(name: "offline", help: "Do not use the release channel to repair."),
                   CommandSpec.json, CommandSpec.home])
 
+    static let dashboard = CommandSpec(
+        path: ["dashboard"], abstract: "A live full-screen view of the installation, with keys to upgrade, roll back and check.",
+        discussion: "Shows the current and previous version and since when the current one is current (the journal's time of the transaction that made it current), the release channel (its URL, the last check, an available update, a download in progress), the kept versions, the last transactions, and the home's modules and supervised program when it has any; refreshed every second and at once on a key or a resize. Keys: u upgrade ('update apply'), r roll back (asks y/n first), c check now ('update check'), h history (scroll with the arrows, j/k, space/b; any other key returns), q quit. Each action runs as a child process without a terminal, its progress shown in the view; after an upgrade or a rollback the dashboard continues in the home's new current version (it execs it with the same arguments). SIGINT and SIGTERM restore the terminal and exit 130 and 143. Standard input and output must be a terminal.",
+        options: [CommandSpec.home])
+
     static let root = CommandSpec(
         path: [], abstract: "A program that upgrades itself safely: verified, journaled, atomic, reversible.",
         options: [.init(name: "version", help: "Show the version.")],
-        subcommands: [initialize, selfUpgrade, doctor, update, config, supervise, agent, modules, selfCheck, digest, release, tuf])
+        subcommands: [initialize, selfUpgrade, doctor, dashboard, update, config, supervise, agent, modules, selfCheck, digest, release, tuf])
 }

@@ -341,8 +341,9 @@ enum ModuleCommands {
 
     // MARK: - list
 
-    static func list(_ arguments: ParsedArguments) throws -> Int32 {
-        let home = try home(arguments)
+    /// Each module's version, state schema and reload history, from the module journal (sorted
+    /// by name; empty when the home has no module journal).
+    static func entries(_ home: Home) throws -> [ListEntry] {
         let path = directory(home) + "/journal"
         let records = FileSystem.exists(path) ? try ModuleJournal(directory: directory(home)).records() : []
         var modules: [String: ListEntry] = [:]
@@ -367,7 +368,12 @@ enum ModuleCommands {
             }
             modules[record.module] = entry
         }
-        let sorted = modules.values.sorted { $0.module < $1.module }
+        return modules.values.sorted { $0.module < $1.module }
+    }
+
+    static func list(_ arguments: ParsedArguments) throws -> Int32 {
+        let home = try home(arguments)
+        let sorted = try entries(home)
         if arguments.has("json") {
             try Output.json(sorted)
             return ExitCode.success

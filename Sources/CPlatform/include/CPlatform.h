@@ -223,4 +223,11 @@ void ad_terminal_leave(void);
 /// The terminal's size in rows and columns (TIOCGWINSZ). 0, or -1 with errno.
 int ad_terminal_size(int fd, int *rows, int *columns);
 
+/// Records SIGWINCH (the terminal was resized) for `ad_terminal_take_resize`, instead of
+/// ignoring it; a wait (poll) in progress is interrupted.
+void ad_terminal_watch_resize(void);
+
+/// 1 when SIGWINCH arrived since the last call, else 0 (the record is cleared).
+int ad_terminal_take_resize(void);
+
 #endif
