@@ -54,7 +54,15 @@ int ad_terminal_enter(int fd, int keep_signals, const char *leave) {
     action.sa_handler = restore_and_reraise;
     sigemptyset(&action.sa_mask);
     action.sa_flags = SA_RESETHAND;
-    for (size_t index = 0; index < sizeof fatal / sizeof fatal[0]; index++) sigaction(fatal[index], &action, NULL);
+    sigset_t unblock;
+    sigemptyset(&unblock);
+    for (size_t index = 0; index < sizeof fatal / sizeof fatal[0]; index++) {
+        sigaction(fatal[index], &action, NULL);
+        sigaddset(&unblock, fatal[index]);
+    }
+    /* A mask inherited from whatever started us may block them: a hangup held back would leave
+       the process reading a terminal that is gone. */
+    pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
     if (tcsetattr(fd, TCSAFLUSH, &mode) != 0) {
         saved_fd = -1;
         return -1;

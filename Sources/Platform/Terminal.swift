@@ -56,12 +56,14 @@ package enum Terminal {
 
     /// Waits up to `seconds` for keys on `descriptor` and returns every key that arrived
     /// together (a key held down, or typed ahead, sends several in one read). Empty when none
-    /// came in time, at end of input, or when a signal interrupted the wait.
-    package static func readKeys(_ descriptor: Int32 = 0, seconds: Double) -> [Key] {
+    /// came in time or a signal interrupted the wait; nil at the end of input (the terminal hung
+    /// up, or it cannot be read): the caller stops reading instead of waking at once forever.
+    package static func readKeys(_ descriptor: Int32 = 0, seconds: Double) -> [Key]? {
         guard wait(descriptor, seconds: seconds) else { return [] }
         var bytes = [UInt8](repeating: 0, count: 256)
         let count = Glibc.read(descriptor, &bytes, bytes.count)
-        guard count > 0 else { return [] }
+        if count < 0 && (errno == EINTR || errno == EAGAIN) { return [] }
+        guard count > 0 else { return nil }
         return keys(in: Array(bytes[0..<count]))
     }
 
@@ -113,7 +115,7 @@ package enum Terminal {
     private static func wait(_ descriptor: Int32, seconds: Double) -> Bool {
         var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         let milliseconds = Int32(max(0, min(seconds, 86_400)) * 1000)
-        return poll(&entry, 1, milliseconds) == 1 && entry.revents & Int16(POLLIN | POLLHUP) != 0
+        return poll(&entry, 1, milliseconds) == 1 && entry.revents & Int16(POLLIN | POLLHUP | POLLERR | POLLNVAL) != 0
     }
 }
 

@@ -57,7 +57,11 @@ enum DashboardCommand {
                 draw(force: resized)
                 // Woken by a key, a resize or a signal; else every quarter second while an
                 // action runs (its progress), every second otherwise.
-                let keys = Terminal.readKeys(0, seconds: action == nil ? 1 : 0.25)
+                guard let keys = Terminal.readKeys(0, seconds: action == nil ? 1 : 0.25) else {
+                    // The terminal is gone (a hangup whose signal did not end us): nothing can be
+                    // shown or typed any more.
+                    return finish(exitCode: ExitCode.failure)
+                }
                 for key in keys {
                     if let code = handle(key) { return finish(exitCode: code) }
                 }

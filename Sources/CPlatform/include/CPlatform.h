@@ -213,7 +213,8 @@ int ad_peer_user(int fd, unsigned *uid);
 /// typed; ISIG kept when `keep_signals`) and remembers its mode. Until `ad_terminal_leave`, a
 /// fatal signal (SIGHUP, SIGQUIT, SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS)
 /// writes `leave` (escape sequences that undo the screen's changes; may be NULL), restores the
-/// mode, and ends the process as the signal would have. 0, or -1 with errno.
+/// mode, and ends the process as the signal would have; they are unblocked if an inherited mask
+/// blocked them. 0, or -1 with errno.
 int ad_terminal_enter(int fd, int keep_signals, const char *leave);
 
 /// Writes the `leave` sequence and restores the mode remembered by `ad_terminal_enter`
