@@ -109,7 +109,7 @@ struct DashboardFacts {
     static func age(_ seconds: Double) -> String {
         guard seconds.isFinite else { return "?" }
         if seconds < 0 { return "in the future (the clock moved back?)" }
-        if seconds < 1 { return "just now" }
+        if seconds < 1 { return "0 s" }
         let whole = Int(seconds)
         if whole < 60 { return "\(whole) s" }
         if whole < 3600 { return "\(whole / 60) min" }
