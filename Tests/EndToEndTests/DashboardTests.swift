@@ -118,7 +118,17 @@ struct TmuxPane {
         return words.contains("icanon") && words.contains("echo") && !words.contains("-icanon") && !words.contains("-echo")
     }
 
-    func stop() { _ = try? tmux(["kill-server"]) }
+    /// Ends the server and what runs in it; SIGKILL when it is still there a moment later (a
+    /// server started from a process that blocks signals may not honour kill-server).
+    func stop() {
+        let server = (try? tmux(["display-message", "-p", "#{pid}"]))?.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let shell = (try? tmux(["display-message", "-p", "#{pane_pid}"]))?.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let dashboard = dashboardPID()
+        _ = try? tmux(["kill-server"])
+        for pid in [dashboard, shell.flatMap { Int32($0) }, server.flatMap { Int32($0) }].compactMap({ $0 }) where pid > 1 {
+            if !Processes.waitUntilEnded(pid, seconds: 1) { kill(pid, SIGKILL) }
+        }
+    }
 
     static func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 }
