@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// A program run in a real pseudo-terminal (a private tmux server): keys sent as a person types
@@ -11,19 +12,78 @@ final class TerminalSession {
 
     /// Starts `arguments` (with `environment`) in a `columns`×`rows` terminal. When it ends, the
     /// pane shows the terminal's mode ("[mode icanon echo ]", from `stty -a`), then "[exit N]",
-    /// and stays open.
+    /// and stays open. The pane's shell survives Ctrl-C (a trap, which the program does not
+    /// inherit: it meets SIGINT as it would in any terminal).
     init(_ arguments: [String], environment: [String: String], directory: String, columns: Int = 100, rows: Int = 30) throws {
         socket = directory + "/tmux-\(UUID().uuidString.prefix(6))"
         let assignments = environment.sorted { $0.key < $1.key }.map { Self.quoted("\($0.key)=\($0.value)") }
-        let command = "cd \(Self.quoted(directory)) && env -i \(assignments.joined(separator: " ")) \(arguments.map(Self.quoted).joined(separator: " ")); "
+        let command = "trap : INT; cd \(Self.quoted(directory)) && env -i \(assignments.joined(separator: " ")) \(arguments.map(Self.quoted).joined(separator: " ")); "
             + "status=$?; echo \"[mode $(stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' ')]\"; echo \"[exit $status]\"; sleep 3600"
         try tmux(["new-session", "-d", "-s", name, "-x", "\(columns)", "-y", "\(rows)", "sh", "-c", command])
     }
 
     deinit { stop() }
 
-    /// Ends the terminal and everything in it.
-    func stop() { _ = try? tmux(["kill-server"]) }
+    /// Ends the terminal and everything in it: SIGKILL for the program, the pane's shell and the
+    /// server when they are still there a moment after kill-server (a server started from a
+    /// process that blocks signals may not honour it).
+    func stop() {
+        let server = (try? tmux(["display-message", "-p", "-t", name, "#{pid}"])).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let shell = (try? tmux(["display-message", "-p", "-t", name, "#{pane_pid}"])).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let program = programPID()
+        _ = try? tmux(["kill-server"])
+        for pid in [program, shell, server].compactMap({ $0 }) where pid > 1 {
+            if !Processes.waitUntilEnded(pid, seconds: 1) { kill(pid, SIGKILL) }
+        }
+    }
+
+    /// The program's pid while it runs: the child of the pane's shell (`env` execs into it).
+    func programPID() -> Int32? {
+        guard let shell = (try? tmux(["display-message", "-p", "-t", name, "#{pane_pid}"]))?.trimmingCharacters(in: .whitespacesAndNewlines),
+              let children = try? String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8) else { return nil }
+        return children.split(separator: " ").first.flatMap { Int32($0) }
+    }
+
+    /// The pane's title as the program set it (with an OSC sequence, say).
+    func title() throws -> String { try tmux(["display-message", "-p", "-t", name, "#{pane_title}"]) }
+
+    func resize(columns: Int, rows: Int) throws {
+        try tmux(["resize-window", "-t", name, "-x", "\(columns)", "-y", "\(rows)"])
+    }
+
+    /// The visible rows now, one string a row (trailing blanks dropped, as tmux prints them).
+    func rows() -> [String] {
+        let text = (try? tmux(["capture-pane", "-p", "-t", name])) ?? ""
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if lines.last == "" { lines.removeLast() }
+        return lines
+    }
+
+    /// Polls the visible rows until `condition` holds (every 50 ms, up to `seconds`): the rows
+    /// then, or nil.
+    @discardableResult
+    func waitForRows(seconds: Double = 20, _ condition: ([String]) -> Bool) -> [String]? {
+        let deadline = Date().addingTimeInterval(seconds)
+        repeat {
+            let lines = rows()
+            if condition(lines) { return lines }
+            usleep(50_000)
+        } while Date() < deadline
+        return nil
+    }
+
+    /// Waits until some visible row contains `text`.
+    @discardableResult
+    func waitForRow(containing text: String, seconds: Double = 20) -> [String]? {
+        waitForRows(seconds: seconds) { $0.contains { $0.contains(text) } }
+    }
+
+    /// Whether the pane, once the program ended, showed the terminal back in canonical mode with
+    /// echo (the "[mode …]" line).
+    func modeRestored() throws -> Bool { try screen().contains("[mode icanon echo ]") }
+
+    /// Types `text` as it is (no key names).
+    func type(_ text: String) throws { try tmux(["send-keys", "-t", name, "-l", text]) }
 
     /// Types `keys` (tmux key names: "Enter", "Escape", "C-c", or literal text).
     func send(_ keys: String...) throws { try tmux(["send-keys", "-t", name] + keys) }
