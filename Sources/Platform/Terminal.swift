@@ -44,16 +44,6 @@ package enum Terminal {
     /// Restores the mode ``enterCharacterMode(_:keepSignals:leave:)`` changed (nothing when it was not changed).
     package static func leaveCharacterMode() { ad_terminal_leave() }
 
-    /// Waits up to `seconds` for a key on `descriptor`. Nil when none came in time, at end of
-    /// input, or when a signal interrupted the wait (the caller looks at why).
-    package static func readKey(_ descriptor: Int32 = 0, seconds: Double) -> Key? {
-        guard wait(descriptor, seconds: seconds) else { return nil }
-        var bytes = [UInt8](repeating: 0, count: 16)
-        let count = Glibc.read(descriptor, &bytes, 16)
-        guard count > 0 else { return nil }
-        return key(Array(bytes[0..<count]))
-    }
-
     /// Waits up to `seconds` for keys on `descriptor` and returns every key that arrived
     /// together (a key held down, or typed ahead, sends several in one read). Empty when none
     /// came in time or a signal interrupted the wait; nil at the end of input (the terminal hung
@@ -133,7 +123,9 @@ package final class EscapeWatcher: @unchecked Sendable {
         guard Terminal.isTerminal(0), (try? Terminal.enterCharacterMode(0, keepSignals: true)) != nil else { return nil }
         threads.start { [self] in
             while !lock.withLock({ stopping }) {
-                if Terminal.readKey(0, seconds: 0.1) == .escape { Cancellation.request() }
+                // At the end of input (the terminal hung up) there is nothing more to watch.
+                guard let keys = Terminal.readKeys(0, seconds: 0.1) else { return }
+                if keys.contains(.escape) { Cancellation.request() }
             }
         }
     }

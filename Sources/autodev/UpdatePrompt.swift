@@ -34,34 +34,40 @@ enum UpdatePrompt {
         try Terminal.enterCharacterMode(0, keepSignals: true)
         defer { Terminal.leaveCharacterMode() }
         while true {
-            guard let key = Terminal.readKey(0, seconds: 3600) else {
-                if Cancellation.signal != 0 {
-                    Output.err("")
-                    throw UpgradeError.cancelled
-                }
-                continue
-            }
-            switch key {
-            case .character("y"), .character("Y"), .enter:
-                Output.err("yes")
-                return .now
-            case .character("l"), .character("L"), .character("n"), .character("N"), .escape:
-                Output.err("later")
-                return .later
-            case .character("s"), .character("S"):
-                if critical {
-                    Output.err("")
-                    Output.err("autodev \(offer.facts.version) is a critical release: it cannot be skipped. ", terminator: false)
-                    Output.err(question, terminator: false)
-                    continue
-                }
-                Output.err("skip")
-                return .skip
-            case .interrupt:
+            // Every key of a burst (typed ahead, pasted, held down) in order: the first that
+            // decides, decides.
+            guard let keys = Terminal.readKeys(0, seconds: 3600) else {
+                // The terminal hung up: nobody can answer, so nothing is installed.
                 Output.err("")
                 throw UpgradeError.cancelled
-            default:
-                continue
+            }
+            if keys.isEmpty, Cancellation.signal != 0 {
+                Output.err("")
+                throw UpgradeError.cancelled
+            }
+            for key in keys {
+                switch key {
+                case .character("y"), .character("Y"), .enter:
+                    Output.err("yes")
+                    return .now
+                case .character("l"), .character("L"), .character("n"), .character("N"), .escape:
+                    Output.err("later")
+                    return .later
+                case .character("s"), .character("S"):
+                    if critical {
+                        Output.err("")
+                        Output.err("autodev \(offer.facts.version) is a critical release: it cannot be skipped. ", terminator: false)
+                        Output.err(question, terminator: false)
+                        continue
+                    }
+                    Output.err("skip")
+                    return .skip
+                case .interrupt:
+                    Output.err("")
+                    throw UpgradeError.cancelled
+                default:
+                    continue
+                }
             }
         }
     }
