@@ -80,11 +80,16 @@ public struct UpdateNotifier: Sendable {
         self.settings = settings ?? (try? UpdateSettings.load(homeDirectory: homeDirectory)) ?? UpdateSettings()
     }
 
-    /// Whether `<homeDirectory>/config.json` names a notification command, read without decoding
-    /// the file (a command's hot path, a rollback's, asks this first).
+    /// Whether `<homeDirectory>/config.json` may name a notification command, read without
+    /// decoding the file (a command's hot path, a rollback's, asks this first): true when the key
+    /// is there as it is usually written, or when the file has a `\u` escape that could spell it
+    /// (the caller then decodes the file to know).
     public static func isConfigured(homeDirectory: String) -> Bool {
         guard let bytes = try? FileSystem.readOwnFile(homeDirectory + "/config.json", maxBytes: UpgradeConfiguration.largestFileBytes) else { return false }
-        let needle = Array("\"notifyCommand\"".utf8)
+        return contains(bytes, Array("\"notifyCommand\"".utf8)) || contains(bytes, Array("\\u".utf8))
+    }
+
+    private static func contains(_ bytes: [UInt8], _ needle: [UInt8]) -> Bool {
         guard bytes.count >= needle.count else { return false }
         return (0...(bytes.count - needle.count)).contains { bytes[$0..<$0 + needle.count].elementsEqual(needle) }
     }

@@ -44,7 +44,7 @@ enum InitCommand {
             Output.out(created ? "Initialized \(home.root) with autodev \(autodevVersion) (\(id.short))"
                                : "\(home.root) is already initialized (current version \(id.short))")
             Output.out("Put this directory on PATH to run the current version:")
-            Output.out("  export PATH=\"\(home.bin):$PATH\"")
+            Output.out("  export PATH=\(Output.shellQuoted(home.bin)):\"$PATH\"")
         }
         return ExitCode.success
     }

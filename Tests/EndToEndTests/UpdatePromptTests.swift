@@ -200,6 +200,11 @@ struct UpdatePromptTests {
         #expect(seen.map(\.0) == ["update-available", "applied"])
         #expect(seen.last?.1["version"] as? String == "0.2.0" && seen.last?.1["fromVersion"] as? String == "0.1.0")
 
+        // The key spelled with a JSON escape is the same key: the command still runs.
+        let config = harness.home + "/config.json"
+        let written = try String(contentsOfFile: config, encoding: .utf8)
+        try Data(written.replacingOccurrences(of: "\"notifyCommand\"", with: "\"notify\\u0043ommand\"").utf8).write(to: URL(fileURLWithPath: config))
+        #expect(try String(contentsOfFile: config, encoding: .utf8).contains("notify\\u0043ommand"))
         let rolledBack = try harness.run(["self-upgrade", "rollback", "--yes"])
         #expect(rolledBack.status == 0, "\(rolledBack.stderr)")
         seen = try events()

@@ -8,13 +8,19 @@ struct UpgradeTests {
         let harness = try Harness()
         defer { harness.cleanUp() }
         let result = try harness.initialize()
-        #expect(result.stdout.contains("export PATH=\"\(harness.home)/bin:$PATH\""))
+        #expect(result.stdout.contains("export PATH=\(harness.home)/bin:\"$PATH\"\n"), "\(result.stdout)")
         let version = try harness.run(["--version"])
         #expect(version.stdout == "0.1.0\n")
         let again = try harness.run(["init", "--home", harness.home], executable: Harness.binary)
         #expect(again.status == 0)
         #expect(again.stdout.contains("already initialized"))
         #expect(try harness.journalLines().count == 1)
+
+        // A home whose name the shell would expand or split is quoted, so the line can be pasted.
+        let hostile = harness.root.appendingPathComponent("it's $(touch x) \"home\"").path
+        let quoted = try harness.run(["init", "--home", hostile], executable: Harness.binary)
+        #expect(quoted.status == 0, "\(quoted.stderr)")
+        #expect(quoted.stdout.hasSuffix("  export PATH='\(harness.root.path)/it'\\''s $(touch x) \"home\"/bin':\"$PATH\"\n"), "\(quoted.stdout)")
     }
 
     @Test("an upgrade execs the new version in the same process, with the same argv and environment")
