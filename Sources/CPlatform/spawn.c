@@ -23,6 +23,9 @@
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
@@ -507,4 +510,9 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
     }
     *pid_out = pid;
     return 0;
+}
+
+int ad_pidfd_open(int pid) {
+    /* pidfd_open's descriptors are close-on-exec. */
+    return (int)syscall(SYS_pidfd_open, pid, 0);
 }

@@ -264,7 +264,12 @@ package enum Subprocess {
         let writeQuota: WriteQuota?
         let start: UInt64
         private var pauseMicroseconds: UInt32 = 200
-        private var finished: TerminationStatus?
+        /// Readable once the child has ended (-1 where the kernel has no pidfd): a pause ends
+        /// the moment the child does, not at the end of its sleep.
+        private var endDescriptor: Int32
+        private var finished: TerminationStatus? {
+            didSet { closeEndDescriptor() }
+        }
         /// When the write quota is measured next (seconds since the start).
         private var nextQuotaCheck = 0.0
 
@@ -274,6 +279,15 @@ package enum Subprocess {
             self.timeoutSeconds = timeoutSeconds
             self.writeQuota = writeQuota
             self.start = start
+            // Not reaped yet, so the pid is still this child's.
+            endDescriptor = ad_pidfd_open(pid)
+        }
+
+        deinit { closeEndDescriptor() }
+
+        private func closeEndDescriptor() {
+            if endDescriptor >= 0 { _ = close(endDescriptor) }
+            endDescriptor = -1
         }
 
         /// Seconds since it started.
@@ -323,9 +337,15 @@ package enum Subprocess {
             return nil
         }
 
-        /// Sleeps a little (longer the longer it runs, up to 10 ms).
+        /// Waits a little (longer the longer it runs, up to 10 ms), and no longer than until the
+        /// child ends or a signal arrives.
         package func pause() {
-            usleep(pauseMicroseconds)
+            if endDescriptor >= 0 {
+                var entry = pollfd(fd: endDescriptor, events: Int16(POLLIN), revents: 0)
+                _ = Glibc.poll(&entry, 1, Int32(max(1, pauseMicroseconds / 1000)))
+            } else {
+                usleep(pauseMicroseconds)
+            }
             pauseMicroseconds = min(pauseMicroseconds * 2, 10_000)
         }
 

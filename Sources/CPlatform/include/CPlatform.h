@@ -103,6 +103,10 @@ typedef struct {
 int ad_spawn(const char *path, char *const argv[], char *const envp[],
              const ad_spawn_options *options, int *pid, int *child_errno, const char **failed_step);
 
+/// A descriptor that becomes readable when the child `pid` ends (Linux pidfd_open, close-on-exec),
+/// or -1 with errno (ENOSYS before Linux 5.3).
+int ad_pidfd_open(int pid);
+
 /// Installs SIGINT and SIGTERM handlers that only record the request (async-signal-safe).
 void ad_install_cancel_handlers(void);
 
