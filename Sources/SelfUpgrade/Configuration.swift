@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Integrity
 import Platform
 import Storage
 
@@ -80,6 +81,7 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
         guard bytes.count <= largestFileBytes else {
             throw UpgradeError.invalidConfiguration(path: home.configuration, reason: "it is larger than \(largestFileBytes) bytes")
         }
+        if let configuration = UpgradeConfiguration(parsing: bytes) { return configuration }
         do {
             return try JSONDecoder().decode(UpgradeConfiguration.self, from: Data(bytes))
         } catch let error as DecodingError {
@@ -119,6 +121,11 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
         try FileSystem.writeAtomically(home.configuration, Array(try encoder.encode(self)) + [10])
     }
 
+    private enum CodingKeys: String, CodingKey {
+        case historyLimit, verifyTimeoutSeconds, verifyCPUSeconds, verifyMemoryBytes, verifyFileSizeBytes, maxConfirmAttempts,
+             maxRestarts, restartWindowSeconds, confirmDeadlineSeconds, journalCheckpointRecords
+    }
+
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = UpgradeConfiguration()
@@ -132,40 +139,65 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
         restartWindowSeconds = try container.decodeIfPresent(Double.self, forKey: .restartWindowSeconds) ?? defaults.restartWindowSeconds
         confirmDeadlineSeconds = try container.decodeIfPresent(Double.self, forKey: .confirmDeadlineSeconds) ?? defaults.confirmDeadlineSeconds
         journalCheckpointRecords = try container.decodeIfPresent(Int.self, forKey: .journalCheckpointRecords) ?? defaults.journalCheckpointRecords
-        guard (4...1_000_000).contains(journalCheckpointRecords) else {
-            throw DecodingError.dataCorruptedError(forKey: .journalCheckpointRecords, in: container, debugDescription: "must be from 4 to 1000000")
+        if let (key, reason) = problem {
+            throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: reason)
         }
-        guard confirmDeadlineSeconds > 0 && confirmDeadlineSeconds <= 86_400 else {
-            throw DecodingError.dataCorruptedError(forKey: .confirmDeadlineSeconds, in: container, debugDescription: "must be above 0 and at most 86400")
-        }
-        guard historyLimit >= 2 else {
-            throw DecodingError.dataCorruptedError(forKey: .historyLimit, in: container, debugDescription: "must be at least 2")
-        }
-        guard verifyTimeoutSeconds >= 1 && verifyTimeoutSeconds <= 86_400 else {
-            throw DecodingError.dataCorruptedError(forKey: .verifyTimeoutSeconds, in: container, debugDescription: "must be from 1 to 86400")
-        }
-        guard (1...86_400).contains(verifyCPUSeconds) else {
-            throw DecodingError.dataCorruptedError(forKey: .verifyCPUSeconds, in: container, debugDescription: "must be from 1 to 86400")
-        }
-        guard (64 << 20 ... 1 << 40).contains(verifyMemoryBytes) else {
-            throw DecodingError.dataCorruptedError(forKey: .verifyMemoryBytes, in: container, debugDescription: "must be from 67108864 (64 MiB) to 1099511627776 (1 TiB)")
-        }
-        guard (1 << 20 ... 64 << 30).contains(verifyFileSizeBytes) else {
-            throw DecodingError.dataCorruptedError(forKey: .verifyFileSizeBytes, in: container, debugDescription: "must be from 1048576 (1 MiB) to 68719476736 (64 GiB)")
-        }
-        guard (1...100).contains(maxConfirmAttempts) else {
-            throw DecodingError.dataCorruptedError(forKey: .maxConfirmAttempts, in: container, debugDescription: "must be from 1 to 100")
-        }
+    }
+
+    /// The first value out of its range, with what its range is; nil when all are in range.
+    private var problem: (CodingKeys, String)? {
+        if !(4...1_000_000).contains(journalCheckpointRecords) { return (.journalCheckpointRecords, "must be from 4 to 1000000") }
+        if !(confirmDeadlineSeconds > 0 && confirmDeadlineSeconds <= 86_400) { return (.confirmDeadlineSeconds, "must be above 0 and at most 86400") }
+        if historyLimit < 2 { return (.historyLimit, "must be at least 2") }
+        if !(verifyTimeoutSeconds >= 1 && verifyTimeoutSeconds <= 86_400) { return (.verifyTimeoutSeconds, "must be from 1 to 86400") }
+        if !(1...86_400).contains(verifyCPUSeconds) { return (.verifyCPUSeconds, "must be from 1 to 86400") }
+        if !(64 << 20 ... 1 << 40).contains(verifyMemoryBytes) { return (.verifyMemoryBytes, "must be from 67108864 (64 MiB) to 1099511627776 (1 TiB)") }
+        if !(1 << 20 ... 64 << 30).contains(verifyFileSizeBytes) { return (.verifyFileSizeBytes, "must be from 1048576 (1 MiB) to 68719476736 (64 GiB)") }
+        if !(1...100).contains(maxConfirmAttempts) { return (.maxConfirmAttempts, "must be from 1 to 100") }
         // No upper bound: a supervisor's home turns the guard off with the largest value there is.
-        guard maxRestarts >= 1 else {
-            throw DecodingError.dataCorruptedError(forKey: .maxRestarts, in: container, debugDescription: "must be at least 1")
+        if maxRestarts < 1 { return (.maxRestarts, "must be at least 1") }
+        if !(restartWindowSeconds >= 1 && restartWindowSeconds <= 604_800) { return (.restartWindowSeconds, "must be from 1 to 604800 (a week)") }
+        if historyLimit > 100_000 { return (.historyLimit, "must be at most 100000") }
+        return nil
+    }
+
+    /// Reads config.json with the strict parser when every setting in it has the type it
+    /// should and is in range (the usual case, and the one a rollback's start meets); nil
+    /// otherwise, and the decoder then reads it and says what is wrong. Unknown keys are skipped.
+    package init?(parsing bytes: [UInt8]) {
+        guard let value = try? CanonicalJSON.parse(bytes, maxDepth: 16), let fields = value.objectValue else { return nil }
+        // A null is an absent value, as `decodeIfPresent` takes it.
+        func whole(_ key: CodingKeys) -> Int64?? {
+            guard let value = fields[key.stringValue], value != .null else { return .some(nil) }
+            guard let number = value.integerValue else { return nil }
+            return .some(number)
         }
-        guard restartWindowSeconds >= 1 && restartWindowSeconds <= 604_800 else {
-            throw DecodingError.dataCorruptedError(forKey: .restartWindowSeconds, in: container, debugDescription: "must be from 1 to 604800 (a week)")
+        func number(_ key: CodingKeys) -> Double?? {
+            switch fields[key.stringValue] {
+            case nil, .null?: return .some(nil)
+            case .integer(let number)?: return .some(Double(number))
+            case .number(let text)?: return Double(text).flatMap { $0.isFinite ? .some($0) : nil }
+            default: return nil
+            }
         }
-        guard historyLimit <= 100_000 else {
-            throw DecodingError.dataCorruptedError(forKey: .historyLimit, in: container, debugDescription: "must be at most 100000")
-        }
+        self.init()
+        guard let historyLimit = whole(.historyLimit), let verifyTimeoutSeconds = number(.verifyTimeoutSeconds),
+              let verifyCPUSeconds = whole(.verifyCPUSeconds), let verifyMemoryBytes = whole(.verifyMemoryBytes),
+              let verifyFileSizeBytes = whole(.verifyFileSizeBytes), let maxConfirmAttempts = whole(.maxConfirmAttempts),
+              let maxRestarts = whole(.maxRestarts), let restartWindowSeconds = number(.restartWindowSeconds),
+              let confirmDeadlineSeconds = number(.confirmDeadlineSeconds), let journalCheckpointRecords = whole(.journalCheckpointRecords) else { return nil }
+        for unsigned in [verifyCPUSeconds, verifyMemoryBytes, verifyFileSizeBytes] where (unsigned ?? 0) < 0 { return nil }
+        if let historyLimit { self.historyLimit = Int(historyLimit) }
+        if let verifyTimeoutSeconds { self.verifyTimeoutSeconds = verifyTimeoutSeconds }
+        if let verifyCPUSeconds { self.verifyCPUSeconds = UInt64(verifyCPUSeconds) }
+        if let verifyMemoryBytes { self.verifyMemoryBytes = UInt64(verifyMemoryBytes) }
+        if let verifyFileSizeBytes { self.verifyFileSizeBytes = UInt64(verifyFileSizeBytes) }
+        if let maxConfirmAttempts { self.maxConfirmAttempts = Int(maxConfirmAttempts) }
+        if let maxRestarts { self.maxRestarts = Int(maxRestarts) }
+        if let restartWindowSeconds { self.restartWindowSeconds = restartWindowSeconds }
+        if let confirmDeadlineSeconds { self.confirmDeadlineSeconds = confirmDeadlineSeconds }
+        if let journalCheckpointRecords { self.journalCheckpointRecords = Int(journalCheckpointRecords) }
+        guard problem == nil else { return nil }
     }
 }
 

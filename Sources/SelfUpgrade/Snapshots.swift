@@ -87,11 +87,9 @@ package struct SnapshotStore: Sendable {
         let name = String(repeating: "0", count: max(0, 8 - number.count)) + number + "-" + transaction
         let snapshot = StateSnapshot(name: name, sequence: sequence, transaction: transaction, version: version.map(VersionID.init),
                                      time: WallClock.now(), files: files, restored: restoring)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         let manifest = Manifest(format: 1, sequence: sequence, transaction: transaction, version: version?.hex, time: snapshot.time, files: files,
                                 restored: restoring)
-        try FileSystem.replaceWithoutSync(directory + "/" + name + ".json", Array(try encoder.encode(manifest)) + [10], mode: 0o600)
+        try FileSystem.replaceWithoutSync(directory + "/" + name + ".json", try manifest.json.serialized() + [10], mode: 0o600)
         // Pruned in batches (when twice as many as kept are there), so most snapshots read no
         // other manifest.
         if names.count + 1 > 2 * Self.keep { prune(list(), retaining: retaining) }
@@ -128,7 +126,8 @@ package struct SnapshotStore: Sendable {
     /// One manifest, or nil when it is torn, foreign or not a regular file.
     private func read(_ name: String) -> StateSnapshot? {
         guard let bytes = try? FileSystem.readOwnFile(directory + "/" + name, maxBytes: 1 << 20),
-              let manifest = try? JSONDecoder().decode(Manifest.self, from: Data(bytes)), manifest.format == 1 else { return nil }
+              let manifest = Manifest(parsing: bytes) ?? (try? JSONDecoder().decode(Manifest.self, from: Data(bytes))),
+              manifest.format == 1 else { return nil }
         let version = manifest.version.flatMap(SHA256Digest.init(hex:)).map(VersionID.init)
         return StateSnapshot(name: String(name.dropLast(5)), sequence: manifest.sequence, transaction: manifest.transaction,
                              version: version, time: manifest.time, files: manifest.files, restored: manifest.restored)
@@ -189,6 +188,43 @@ package struct SnapshotStore: Sendable {
         var time: Double
         var files: [String: String]
         var restored: String?
+
+        /// The manifest as JSON (the keys of its `Codable` form; an absent optional left out).
+        var json: JSONValue {
+            var fields: [String: JSONValue] = ["format": .number(Double(format)), "sequence": .number(Double(sequence)),
+                                               "transaction": .string(transaction), "time": .number(time),
+                                               "files": .object(files.mapValues(JSONValue.string))]
+            fields["version"] = version.map(JSONValue.string)
+            fields["restored"] = restored.map(JSONValue.string)
+            return .object(fields)
+        }
+
+        /// Reads what ``json`` writes with the strict parser; nil for anything else (the decoder
+        /// then reads it, or it is skipped).
+        init?(parsing bytes: [UInt8]) {
+            guard let value = try? JSONValue(parsing: bytes, maxDepth: 4), case .object(let fields) = value,
+                  case .object(let named)? = fields["files"] else { return nil }
+            let reader = FieldReader(fields: fields)
+            var files: [String: String] = [:]
+            for (path, digest) in named {
+                guard case .string(let text) = digest else { return nil }
+                files[path] = text
+            }
+            guard let format = try? reader.integer("format", in: 0...1_000_000), let sequence = try? reader.integer("sequence", in: 0...Int(Int32.max)),
+                  let transaction = try? reader.string("transaction"), let time = try? reader.number("time", in: -1e300...1e300),
+                  let version = try? reader.optionalString("version"), let restored = try? reader.optionalString("restored") else { return nil }
+            self.init(format: format, sequence: sequence, transaction: transaction, version: version, time: time, files: files, restored: restored)
+        }
+
+        init(format: Int, sequence: Int, transaction: String, version: String?, time: Double, files: [String: String], restored: String?) {
+            self.format = format
+            self.sequence = sequence
+            self.transaction = transaction
+            self.version = version
+            self.time = time
+            self.files = files
+            self.restored = restored
+        }
     }
 
     /// Removes snapshots beyond the newest ``keep`` that no retained version needs, then the

@@ -122,10 +122,15 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
     }
 
     static func split(_ bytes: [UInt8], path: String) throws -> (Int, Data) {
-        guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")),
-              let header = try? JSONDecoder().decode(Header.self, from: Data(bytes[..<newline])) else {
+        guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) else {
             throw StorageError.corruptState(path: path, reason: "no schema header")
         }
-        return (header.schema, Data(bytes[(newline + 1)...]))
+        // The header as this library writes it, read without the decoder; another form by it.
+        let schema = (try? JSONValue(parsing: bytes[..<newline], maxDepth: 2)).flatMap { value -> Int? in
+            guard case .object(let fields) = value else { return nil }
+            return try? FieldReader(fields: fields).integer("schema", in: 0...Int(Int32.max))
+        } ?? (try? JSONDecoder().decode(Header.self, from: Data(bytes[..<newline])))?.schema
+        guard let schema else { throw StorageError.corruptState(path: path, reason: "no schema header") }
+        return (schema, Data(bytes[(newline + 1)...]))
     }
 }

@@ -372,8 +372,8 @@ package struct Journal: Sendable {
 
     /// The `sequence` of a record's JSON, read without decoding the rest.
     private static func sequence(of json: ArraySlice<UInt8>) -> Int? {
-        struct Sequence: Decodable { var sequence: Int }
-        return try? JSONDecoder().decode(Sequence.self, from: Data(json)).sequence
+        guard let value = try? JSONValue(parsing: json), case .object(let fields) = value else { return nil }
+        return try? FieldReader(fields: fields).integer("sequence", in: 0...JournalRecord.largestSequence)
     }
 
     private struct JournalLineError: Error {
@@ -393,34 +393,11 @@ package struct Journal: Sendable {
         return json
     }
 
-    /// Reads every line as a record. The common case is one `JSONDecoder` pass over all lines
-    /// (a decoder call per line costs more than the parsing itself); any line that pass cannot
-    /// take, and every record of a kind this release does not know, is read again by the strict
-    /// parser, which finds the line at fault or every version id a newer record names.
+    /// Reads every line as a record, each with the strict parser (a line at fault is named).
     private static func decode(_ lines: [(number: Int, json: ArraySlice<UInt8>)], path: String) throws -> [JournalRecord] {
-        var array: [UInt8] = [UInt8(ascii: "[")]
-        array.reserveCapacity(lines.reduce(2) { $0 + $1.json.count + 1 })
-        for (index, line) in lines.enumerated() {
-            if index > 0 { array.append(UInt8(ascii: ",")) }
-            array.append(contentsOf: line.json)
-        }
-        array.append(UInt8(ascii: "]"))
-        guard let raw = try? JSONDecoder().decode([RawRecord].self, from: Data(array)), raw.count == lines.count else {
-            return try lines.map { try strictlyDecoded($0, path: path) }
-        }
         var records: [JournalRecord] = []
         records.reserveCapacity(lines.count)
-        for (line, fields) in zip(lines, raw) {
-            guard fields.isKnownKind else {
-                records.append(try strictlyDecoded(line, path: path))
-                continue
-            }
-            do {
-                records.append(try JournalRecord(json: fields.value))
-            } catch {
-                throw StorageError.corruptJournal(path: path, line: line.number, reason: error.description)
-            }
-        }
+        for line in lines { records.append(try strictlyDecoded(line, path: path)) }
         return records
     }
 
@@ -437,41 +414,5 @@ package struct Journal: Sendable {
         } catch {
             throw StorageError.corruptJournal(path: path, line: line.number, reason: error.description)
         }
-    }
-}
-
-/// The fields of every record kind this release knows, loosely typed for the fast pass; the
-/// record's own reader then checks each value's type and range.
-private struct RawRecord: Decodable {
-    var sequence: Double?
-    var time: Double?
-    var pid: Double?
-    var v: Double?
-    var kind: String?
-    var transaction: String?
-    var operation: String?
-    var step: String?
-    var from: String?
-    var to: String?
-    var version: String?
-    var source: String?
-    var reason: String?
-    var attempt: Double?
-    var repairedFrom: String?
-
-    static let knownKinds: Set<String> = ["adopt", "begin", "step", "attempt", "commit", "abort", "prune"]
-
-    var isKnownKind: Bool { kind.map(Self.knownKinds.contains) ?? false }
-
-    var value: JSONValue {
-        var fields: [String: JSONValue] = [:]
-        for (name, number) in [("sequence", sequence), ("time", time), ("pid", pid), ("v", v), ("attempt", attempt)] {
-            if let number { fields[name] = .number(number) }
-        }
-        for (name, text) in [("kind", kind), ("transaction", transaction), ("operation", operation), ("step", step), ("from", from),
-                             ("to", to), ("version", version), ("source", source), ("reason", reason), ("repairedFrom", repairedFrom)] {
-            if let text { fields[name] = .string(text) }
-        }
-        return .object(fields)
     }
 }

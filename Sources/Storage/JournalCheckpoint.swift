@@ -123,24 +123,77 @@ package struct JournalCheckpoint: Sendable, Equatable {
 
 // MARK: - Encoding
 
-extension JournalCheckpoint {
-    private struct Line: Codable {
-        var kind: String
-        var sequence: Int
-        var time: Double
-        var v: Int
-        var format: Int
-        var state: String
-        var sha256: String
+extension JournalCheckpoint.State {
+    /// The state as a JSON value: the keys its `Codable` form has (a version id as its hex), an
+    /// absent optional left out.
+    package var json: JSONValue {
+        func digests(_ ids: [SHA256Digest]) -> JSONValue { .array(ids.map { .string($0.hex) }) }
+        func named(_ list: [JournalCheckpoint.Named]) -> JSONValue { .array(list.map { .object(["id": .string($0.id.hex), "name": .string($0.name)]) }) }
+        return .object([
+            "wellFormed": .bool(wellFormed),
+            "transactions": .number(Double(transactions)),
+            "history": .array(history.map { entry in
+                var fields: [String: JSONValue] = ["id": .string(entry.id.hex), "since": .number(entry.since), "via": .string(entry.via)]
+                fields["version"] = entry.version.map(JSONValue.string)
+                fields["transaction"] = entry.transaction.map(JSONValue.string)
+                fields["source"] = entry.source.map(JSONValue.string)
+                return .object(fields)
+            }),
+            "versionNames": named(versionNames),
+            "transactionNames": named(transactionNames),
+            "pruned": digests(pruned),
+            "known": digests(known),
+            "namedByUnknown": digests(namedByUnknown),
+            "firstBrought": .array(firstBrought.map { .object(["id": .string($0.id.hex), "position": .number(Double($0.position))]) }),
+            "logged": .array(logged.map { .object(["transaction": .string($0.transaction), "position": .number(Double($0.position))]) }),
+        ])
     }
 
+    /// Reads the state from its JSON value; ranges are checked by the checkpoint's reader.
+    package init(json: JSONValue) throws(JournalFieldError) {
+        let limit = JournalCheckpoint.largestList
+        let reader = try FieldReader(json, what: "the state")
+        func entries<T>(_ name: String, _ read: (FieldReader) throws(JournalFieldError) -> T) throws(JournalFieldError) -> [T] {
+            try reader.array(name, limit: limit) { (item: JSONValue) throws(JournalFieldError) -> T in try read(try FieldReader(item, what: "an item of '\(name)'")) }
+        }
+        func digests(_ name: String) throws(JournalFieldError) -> [SHA256Digest] {
+            try reader.array(name, limit: limit) { (item: JSONValue) throws(JournalFieldError) -> SHA256Digest in try FieldReader.digest(item, in: name) }
+        }
+        let position = 0...JournalRecord.largestSequence
+        self.init(
+            wellFormed: try reader.bool("wellFormed"),
+            transactions: try reader.integer("transactions", in: position),
+            history: try entries("history") { (entry: FieldReader) throws(JournalFieldError) in
+                JournalCheckpoint.Entry(id: try entry.digest("id"), version: try entry.optionalString("version"),
+                                        since: try entry.number("since", in: -Double.greatestFiniteMagnitude...Double.greatestFiniteMagnitude),
+                                        via: try entry.string("via"), transaction: try entry.optionalString("transaction"),
+                                        source: try entry.optionalString("source"))
+            },
+            versionNames: try entries("versionNames") { (item: FieldReader) throws(JournalFieldError) in
+                JournalCheckpoint.Named(id: try item.digest("id"), name: try item.string("name"))
+            },
+            transactionNames: try entries("transactionNames") { (item: FieldReader) throws(JournalFieldError) in
+                JournalCheckpoint.Named(id: try item.digest("id"), name: try item.string("name"))
+            },
+            pruned: try digests("pruned"), known: try digests("known"), namedByUnknown: try digests("namedByUnknown"),
+            firstBrought: try entries("firstBrought") { (item: FieldReader) throws(JournalFieldError) in
+                JournalCheckpoint.Position(id: try item.digest("id"), position: try item.integer("position", in: position))
+            },
+            logged: try entries("logged") { (item: FieldReader) throws(JournalFieldError) in
+                JournalCheckpoint.Logged(transaction: try item.string("transaction"), position: try item.integer("position", in: position))
+            })
+    }
+}
+
+extension JournalCheckpoint {
     /// The checkpoint's line, newline included.
     package func line() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let stateText = String(decoding: try encoder.encode(state), as: UTF8.self)
-        let json = Array(try encoder.encode(Line(kind: "checkpoint", sequence: through, time: time, v: JournalRecord.currentFormat,
-                                                 format: format, state: stateText, sha256: SHA256.hash(data: Array(stateText.utf8)).hex)))
+        let stateText = String(decoding: try state.json.serialized(), as: UTF8.self)
+        let json = try JSONValue.object([
+            "kind": .string("checkpoint"), "sequence": .number(Double(through)), "time": .number(time),
+            "v": .number(Double(JournalRecord.currentFormat)), "format": .number(Double(format)),
+            "state": .string(stateText), "sha256": .string(SHA256.hash(data: Array(stateText.utf8)).hex),
+        ]).serialized()
         let checksum = String(CRC32.checksum(json), radix: 16)
         return Array((String(repeating: "0", count: 8 - checksum.count) + checksum + " ").utf8) + json + [UInt8(ascii: "\n")]
     }
@@ -160,30 +213,36 @@ extension JournalCheckpoint {
     /// Reads a checkpoint from its line's JSON (checksum already checked), checking its digest,
     /// its format and every value.
     /// - Throws: ``JournalFieldError`` saying what is wrong.
-    init(json: ArraySlice<UInt8>) throws(JournalFieldError) {
-        let line: Line
+    package init(json: ArraySlice<UInt8>) throws(JournalFieldError) {
+        let reader: FieldReader
         do {
-            line = try JSONDecoder().decode(Line.self, from: Data(json))
-        } catch {
+            reader = try FieldReader(try JSONValue(parsing: json), what: "the checkpoint")
+        } catch let error as CanonicalJSONError {
             throw JournalFieldError("not a checkpoint: \(error)")
+        } catch {
+            throw error as! JournalFieldError
         }
-        guard line.kind == "checkpoint" else { throw JournalFieldError("not a checkpoint") }
-        guard line.format == Self.currentFormat else {
-            throw JournalFieldError("checkpoint format \(line.format) is not format \(Self.currentFormat), the one this release reads")
+        guard try reader.string("kind") == "checkpoint" else { throw JournalFieldError("not a checkpoint") }
+        let format = try reader.integer("format", in: 0...1_000_000)
+        guard format == Self.currentFormat else {
+            throw JournalFieldError("checkpoint format \(format) is not format \(Self.currentFormat), the one this release reads")
         }
-        guard (2...JournalRecord.largestSequence).contains(line.sequence) else { throw JournalFieldError("'sequence' is out of range (\(line.sequence))") }
-        guard line.time.isFinite, (0...JournalRecord.latestTime).contains(line.time) else { throw JournalFieldError("'time' is out of range") }
-        guard SHA256.hash(data: Array(line.state.utf8)).hex == line.sha256 else { throw JournalFieldError("its digest does not match its state") }
+        let sequence = try reader.integer("sequence", in: 2...JournalRecord.largestSequence)
+        let time = try reader.number("time", in: 0...JournalRecord.latestTime)
+        let stateText = try reader.string("state")
+        guard SHA256.hash(data: Array(stateText.utf8)).hex == (try reader.string("sha256")) else { throw JournalFieldError("its digest does not match its state") }
         let state: State
         do {
-            state = try JSONDecoder().decode(State.self, from: Data(line.state.utf8))
+            state = try State(json: try JSONValue(parsing: stateText.utf8, maxDepth: 8))
+        } catch let error as CanonicalJSONError {
+            throw JournalFieldError("its state cannot be read: \(error)")
         } catch {
             throw JournalFieldError("its state cannot be read: \(error)")
         }
-        try Self.check(state, through: line.sequence)
-        self.through = line.sequence
-        self.time = line.time
-        self.format = line.format
+        try Self.check(state, through: sequence)
+        self.through = sequence
+        self.time = time
+        self.format = format
         self.state = state
     }
 

@@ -193,9 +193,7 @@ extension JournalRecord {
         case .unknown(let kind, _):
             throw JournalFieldError("a record of kind '\(kind)' is only kept, never written")
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(JSONValue.object(fields)))
+        return try JSONValue.object(fields).serialized()
     }
 }
 
@@ -256,58 +254,5 @@ extension JournalRecord {
         case .object(let fields): return fields.keys.sorted().flatMap { digests(in: fields[$0]!) }
         default: return []
         }
-    }
-}
-
-/// Typed, range-checked access to a record's fields.
-private struct FieldReader {
-    let fields: [String: JSONValue]
-
-    func number(_ name: String, in range: ClosedRange<Double>) throws(JournalFieldError) -> Double {
-        guard let value = fields[name] else { throw JournalFieldError("'\(name)' is missing") }
-        guard case .number(let number) = value else { throw JournalFieldError("'\(name)' is not a number") }
-        guard number.isFinite, range.contains(number) else { throw JournalFieldError("'\(name)' is out of range (\(number))") }
-        return number
-    }
-
-    func integer(_ name: String, in range: ClosedRange<Int>) throws(JournalFieldError) -> Int {
-        let number = try number(name, in: Double(range.lowerBound)...Double(range.upperBound))
-        guard number == number.rounded() else { throw JournalFieldError("'\(name)' is not a whole number (\(number))") }
-        return Int(number)
-    }
-
-    func optionalInteger(_ name: String, in range: ClosedRange<Int>) throws(JournalFieldError) -> Int? {
-        guard let value = fields[name], value != .null else { return nil }
-        return try integer(name, in: range)
-    }
-
-    func string(_ name: String) throws(JournalFieldError) -> String {
-        guard let value = try optionalString(name) else { throw JournalFieldError("'\(name)' is missing") }
-        return value
-    }
-
-    func optionalString(_ name: String) throws(JournalFieldError) -> String? {
-        guard let value = fields[name], value != .null else { return nil }
-        guard case .string(let text) = value else { throw JournalFieldError("'\(name)' is not a string") }
-        return text
-    }
-
-    func transaction() throws(JournalFieldError) -> String {
-        let id = try string("transaction")
-        guard !id.isEmpty, id.utf8.count <= 200, !id.contains("/"), id != ".", id != ".." else {
-            throw JournalFieldError("'transaction' is not a transaction id")
-        }
-        return id
-    }
-
-    func digest(_ name: String) throws(JournalFieldError) -> SHA256Digest {
-        guard let id = try optionalDigest(name) else { throw JournalFieldError("'\(name)' is missing") }
-        return id
-    }
-
-    func optionalDigest(_ name: String) throws(JournalFieldError) -> SHA256Digest? {
-        guard let text = try optionalString(name) else { return nil }
-        guard let id = SHA256Digest(hex: text) else { throw JournalFieldError("'\(name)' is not a version id") }
-        return id
     }
 }

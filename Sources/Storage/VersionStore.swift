@@ -14,6 +14,14 @@ package struct FileIdentity: Codable, Sendable, Equatable {
     package var changeNanoseconds: Int64
     package var modificationNanoseconds: Int64
 
+    package init(device: UInt64, inode: UInt64, size: Int, changeNanoseconds: Int64, modificationNanoseconds: Int64) {
+        self.device = device
+        self.inode = inode
+        self.size = size
+        self.changeNanoseconds = changeNanoseconds
+        self.modificationNanoseconds = modificationNanoseconds
+    }
+
     package init(_ status: FileStatus) {
         device = status.device
         inode = status.inode
@@ -61,6 +69,48 @@ package struct VersionMetadata: Codable, Sendable, Equatable {
         guard size >= 0 else { throw DecodingError.dataCorruptedError(forKey: .size, in: container, debugDescription: "negative size") }
         guard addedAt.isFinite, (0...32_503_680_000).contains(addedAt) else {
             throw DecodingError.dataCorruptedError(forKey: .addedAt, in: container, debugDescription: "time out of range")
+        }
+    }
+}
+
+extension VersionMetadata {
+    /// Reads metadata in the form this release writes, with the strict parser (whole numbers
+    /// kept exact); nil for anything it does not take, which the decoder then reads or refuses.
+    package init?(parsing bytes: [UInt8]) {
+        guard let value = try? CanonicalJSON.parse(bytes, maxDepth: 4), let fields = value.objectValue,
+              let id = fields["id"]?.stringValue.flatMap(SHA256Digest.init(hex:)),
+              let size = fields["size"]?.integerValue, size >= 0, size <= Int64(Int.max),
+              let source = fields["source"]?.stringValue,
+              let addedAt = fields["addedAt"].flatMap(Self.number), addedAt.isFinite, (0...32_503_680_000).contains(addedAt) else { return nil }
+        let version: String?
+        switch fields["version"] {
+        case nil, .null?: version = nil
+        case .string(let text)?: version = text
+        default: return nil
+        }
+        self.init(id: id, size: Int(size), version: version, source: source, addedAt: addedAt)
+        // As the decoder does: an identity or flag it cannot read is left out, not an error.
+        if let identity = fields["identity"]?.objectValue,
+           let device = identity["device"]?.integerValue, device >= 0, let inode = identity["inode"]?.integerValue, inode >= 0,
+           let size = identity["size"]?.integerValue, size >= 0, size <= Int64(Int.max),
+           let change = identity["changeNanoseconds"]?.integerValue, let modification = identity["modificationNanoseconds"]?.integerValue {
+            self.identity = FileIdentity(device: UInt64(device), inode: UInt64(inode), size: Int(size),
+                                         changeNanoseconds: change, modificationNanoseconds: modification)
+        } else if let identity = fields["identity"], identity != .null {
+            return nil
+        }
+        switch fields["readsJournalCheckpoints"] {
+        case nil, .null?: break
+        case .bool(let flag)?: readsJournalCheckpoints = flag
+        default: return nil
+        }
+    }
+
+    private static func number(_ value: CanonicalJSONValue) -> Double? {
+        switch value {
+        case .integer(let number): Double(number)
+        case .number(let text): Double(text)
+        default: nil
         }
     }
 }
@@ -218,7 +268,9 @@ package struct VersionStore: Sendable {
     /// The metadata of a version, if its file is readable.
     package func metadata(_ id: SHA256Digest) -> VersionMetadata? {
         guard let bytes = try? FileSystem.readOwnFile(home.versionDirectory(id) + "/meta.json") else { return nil }
-        return try? JSONDecoder().decode(VersionMetadata.self, from: Data(bytes))
+        // The strict parser reads what this release writes; anything else (an older or newer
+        // writer's form) is read by the decoder, as before.
+        return VersionMetadata(parsing: bytes) ?? (try? JSONDecoder().decode(VersionMetadata.self, from: Data(bytes)))
     }
 
     /// Replaces a version's metadata atomically.
