@@ -84,63 +84,33 @@ extension JSONValue {
         self.init(try CanonicalJSON.parse(Array(bytes), maxDepth: maxDepth))
     }
 
-    /// The value as compact JSON: keys sorted, slashes not escaped, whole numbers without a
-    /// fraction (as `JSONEncoder` writes with `.sortedKeys` and `.withoutEscapingSlashes`).
+    /// The value as compact JSON (``JSONText``): keys sorted, slashes not escaped, control
+    /// characters escaped, whole numbers up to 2⁵³ without a fraction: what `JSONEncoder` read
+    /// and wrote before, so older releases read it unchanged.
     /// - Throws: ``JournalFieldError`` for a number that is not finite.
     package func serialized() throws(JournalFieldError) -> [UInt8] {
-        var output: [UInt8] = []
-        output.reserveCapacity(256)
-        try write(into: &output)
-        return output
+        JSONText.encode(try canonical())
     }
 
-    private func write(into output: inout [UInt8]) throws(JournalFieldError) {
+    private func canonical() throws(JournalFieldError) -> CanonicalJSONValue {
         switch self {
-        case .null: output.append(contentsOf: "null".utf8)
-        case .bool(let flag): output.append(contentsOf: (flag ? "true" : "false").utf8)
+        case .null: return .null
+        case .bool(let flag): return .bool(flag)
         case .number(let number):
             guard number.isFinite else { throw JournalFieldError("\(number) cannot be written as JSON") }
-            if number == number.rounded(), abs(number) <= 9_007_199_254_740_992 {
-                output.append(contentsOf: String(Int64(number)).utf8)
-            } else {
-                output.append(contentsOf: "\(number)".utf8)
-            }
-        case .string(let text): Self.writeString(text, into: &output)
+            if number == number.rounded(), abs(number) <= 9_007_199_254_740_992 { return .integer(Int64(number)) }
+            return .number("\(number)")
+        case .string(let text): return .string(text)
         case .array(let items):
-            output.append(UInt8(ascii: "["))
-            for (index, item) in items.enumerated() {
-                if index > 0 { output.append(UInt8(ascii: ",")) }
-                try item.write(into: &output)
-            }
-            output.append(UInt8(ascii: "]"))
+            var converted: [CanonicalJSONValue] = []
+            converted.reserveCapacity(items.count)
+            for item in items { converted.append(try item.canonical()) }
+            return .array(converted)
         case .object(let fields):
-            output.append(UInt8(ascii: "{"))
-            for (index, key) in fields.keys.sorted().enumerated() {
-                if index > 0 { output.append(UInt8(ascii: ",")) }
-                Self.writeString(key, into: &output)
-                output.append(UInt8(ascii: ":"))
-                try fields[key]!.write(into: &output)
-            }
-            output.append(UInt8(ascii: "}"))
+            var converted: [String: CanonicalJSONValue] = [:]
+            converted.reserveCapacity(fields.count)
+            for (key, value) in fields { converted[key] = try value.canonical() }
+            return .object(converted)
         }
-    }
-
-    private static func writeString(_ text: String, into output: inout [UInt8]) {
-        let hex = Array("0123456789abcdef".utf8)
-        output.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-            case UInt8(ascii: "\\"): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case 0x0A: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case 0x0D: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case 0x09: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case 0x08: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
-            case 0x0C: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
-            case 0..<0x20: output.append(contentsOf: Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
-            default: output.append(byte)
-            }
-        }
-        output.append(UInt8(ascii: "\""))
     }
 }

@@ -52,7 +52,7 @@ struct DashboardFacts {
                 recent = rows
                 historyTotal = total
                 let current = rows.last { $0.current }
-                currentSince = current.flatMap { Self.seconds(iso8601: $0.since) }
+                currentSince = current.flatMap { WallClock.seconds(iso8601: $0.since) }
                 currentVia = current?.via
             }
         } catch {
@@ -86,23 +86,6 @@ struct DashboardFacts {
             supervised = nil
             supervisedProblem = nil
         }
-    }
-
-    /// Seconds since 1970 of a time as ``WallClock/iso8601(_:)`` writes it ("2026-11-22T01:23:45Z").
-    static func seconds(iso8601 text: String) -> Double? {
-        let digits = Array(text.utf8)
-        guard digits.count == 20, digits[4] == UInt8(ascii: "-"), digits[10] == UInt8(ascii: "T"), digits[19] == UInt8(ascii: "Z") else { return nil }
-        func number(_ range: Range<Int>) -> Int32? { Int32(String(decoding: digits[range], as: UTF8.self)) }
-        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
-              let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19) else { return nil }
-        var parts = tm()
-        parts.tm_year = year - 1900
-        parts.tm_mon = month - 1
-        parts.tm_mday = day
-        parts.tm_hour = hour
-        parts.tm_min = minute
-        parts.tm_sec = second
-        return Double(timegm(&parts))
     }
 
     /// "45 s", "12 min", "3 h 5 min", "4 d 2 h": how long ago, to a person.

@@ -1,10 +1,9 @@
-import Integrity
-
 /// JSON as files hold it: keys sorted as in canonical JSON, but control characters in strings
 /// escaped (`\n`, `\u001b`), which RFC 8259 requires and canonical JSON does not do. Metadata
-/// files are written this way; the signatures in them cover the canonical form of `signed`.
-enum JSONText {
-    static func encode(_ value: CanonicalJSONValue) -> [UInt8] {
+/// files are written this way; the signatures in them cover the canonical form of `signed`. The
+/// home's own files (journal records, checkpoints) are written this way too.
+package enum JSONText {
+    package static func encode(_ value: CanonicalJSONValue) -> [UInt8] {
         var output: [UInt8] = []
         write(value, to: &output)
         return output
