@@ -78,10 +78,11 @@ package enum JSONValue: Codable, Sendable, Equatable {
 
 extension JSONValue {
     /// Parses `bytes` with the strict parser: duplicate keys, bad UTF-8 and nesting deeper than
-    /// `maxDepth` are refused. The home's own files are read this way, not with `JSONDecoder`,
+    /// `maxDepth` are refused; an integer beyond 64 bits reads as the nearest double, as
+    /// `JSONDecoder` read it. The home's own files are read this way, not with `JSONDecoder`,
     /// whose first use in a process costs more than a rollback's whole journal.
     package init(parsing bytes: some Collection<UInt8>, maxDepth: Int = 16) throws(CanonicalJSONError) {
-        self.init(try CanonicalJSON.parse(Array(bytes), maxDepth: maxDepth))
+        self.init(try CanonicalJSON.parse(Array(bytes), maxDepth: maxDepth, widerIntegers: .keepAsNumber))
     }
 
     /// The value as compact JSON (``JSONText``): keys sorted, slashes not escaped, control

@@ -158,9 +158,13 @@ package struct Journal: Sendable {
     ///   a state recovery already handles (a rollback's step records, between its durable `begin`
     ///   and its durable `commit`, whose fsync also makes them durable).
     /// - Returns: the record as written, with its sequence number and time.
-    /// - Throws: ``SystemError``; the journal in memory is then unchanged.
+    /// - Throws: ``SystemError``, or ``JournalFieldError`` when the journal has reached the largest
+    ///   sequence number; the journal in memory is then unchanged.
     @discardableResult
     package mutating func append(_ record: JournalRecord, durable: Bool = true) throws -> JournalRecord {
+        guard lastSequence < JournalRecord.largestSequence else {
+            throw JournalFieldError("the journal \(path) holds record \(lastSequence), the last a journal may number: no record can follow it")
+        }
         var record = record
         record.sequence = lastSequence + 1
         record.time = WallClock.now()
@@ -401,11 +405,14 @@ package struct Journal: Sendable {
         return records
     }
 
-    /// One line through the strict parser (duplicate keys, bad UTF-8 and depth bombs refused).
+    /// One line through the strict parser (duplicate keys and bad UTF-8 refused). A field this
+    /// release does not know may hold any JSON a later one writes: nesting as deep as
+    /// `JSONDecoder` takes (512) and integers beyond 64 bits, so a journal that older releases
+    /// read is not called damaged here.
     private static func strictlyDecoded(_ line: (number: Int, json: ArraySlice<UInt8>), path: String) throws -> JournalRecord {
         let value: CanonicalJSONValue
         do {
-            value = try CanonicalJSON.parse(Array(line.json), maxDepth: 16)
+            value = try CanonicalJSON.parse(Array(line.json), maxDepth: 512, widerIntegers: .keepAsNumber)
         } catch {
             throw StorageError.corruptJournal(path: path, line: line.number, reason: "not a JSON record: \(error.reason)")
         }

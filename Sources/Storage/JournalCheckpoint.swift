@@ -227,6 +227,10 @@ extension JournalCheckpoint {
         guard format == Self.currentFormat else {
             throw JournalFieldError("checkpoint format \(format) is not format \(Self.currentFormat), the one this release reads")
         }
+        let recordFormat = try reader.integer("v", in: 1...1_000_000)
+        guard recordFormat == JournalRecord.currentFormat else {
+            throw JournalFieldError("its record format \(recordFormat) is not format \(JournalRecord.currentFormat), the one this release reads")
+        }
         let sequence = try reader.integer("sequence", in: 2...JournalRecord.largestSequence)
         let time = try reader.number("time", in: 0...JournalRecord.latestTime)
         let stateText = try reader.string("state")

@@ -79,6 +79,13 @@ struct StrictReadingTests {
             (json.replacingOccurrences(of: #""kind":"checkpoint""#, with: #""kind":"commit""#), "not a checkpoint"),
             (json.replacingOccurrences(of: #"\"wellFormed\":true"#, with: #"\"wellFormed\":false"#), "its digest does not match its state"),
             (json.replacingOccurrences(of: #""time":1"#, with: #""time":1e999"#), "'time' is"),
+            // 2⁵³ + 1 reads as the double 2⁵³: past the largest sequence, not rounded into range.
+            (json.replacingOccurrences(of: #""sequence":7"#, with: #""sequence":9007199254740993"#), "'sequence' is out of range"),
+            (json.replacingOccurrences(of: #""sequence":7"#, with: #""sequence":9007199254740992"#), "'sequence' is out of range"),
+            // The record format is part of what a checkpoint claims: absent or another one is refused.
+            (json.replacingOccurrences(of: #","v":1}"#, with: "}"), "'v' is missing"),
+            (json.replacingOccurrences(of: #","v":1}"#, with: #","v":2}"#), "record format 2 is not format 1"),
+            (json.replacingOccurrences(of: #","v":1}"#, with: #","v":"1"}"#), "'v' is not a number"),
         ] {
             #expect(damaged != json)
             #expect {
@@ -86,6 +93,55 @@ struct StrictReadingTests {
             } throws: { error in
                 "\(error)".contains(reason)
             }
+        }
+    }
+
+    @Test("a journal whose checkpoint covers the largest sequence number takes no further record, and is left as it was")
+    func lastSequence() throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/journal"
+        let largest = (1 << 53) - 1
+        let line = try JournalCheckpoint(through: largest, time: 1, state: try Self.state()).line()
+        try Data(line).write(to: URL(fileURLWithPath: path))
+        var journal = try Journal(path: path)
+        #expect(journal.lastSequence == largest)
+        #expect {
+            try journal.append(JournalRecord(.commit(transaction: "t1", to: nil)))
+        } throws: { error in
+            "\(error)".contains("no record can follow it") && "\(error)".contains(path)
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(line))
+        #expect(journal.lastSequence == largest)
+    }
+
+    @Test("a record's unknown fields may hold what a later release writes: integers beyond 64 bits, deep nesting")
+    func unknownFieldsTolerated() throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/journal"
+        var journal = try Journal(path: path)
+        try journal.append(JournalRecord(.begin(transaction: "t1", operation: .upgrade, from: nil, target: nil, source: nil)))
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        // A second record written by hand with the fields a later release might add.
+        let deep = String(repeating: "[", count: 40) + String(repeating: "]", count: 40)
+        let json = #"{"future":{"count":18446744073709551616,"tree":\#(deep)},"kind":"commit","sequence":2,"time":1,"transaction":"t1","v":1}"#
+        let checksum = String(CRC32.checksum(Array(json.utf8)), radix: 16)
+        bytes.append(contentsOf: Array((String(repeating: "0", count: 8 - checksum.count) + checksum + " " + json + "\n").utf8))
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let reread = try Journal(path: path)
+        #expect(reread.records.count == 2)
+        #expect(reread.records.last?.event == .commit(transaction: "t1", to: nil))
+        // Past what JSONDecoder takes is still refused, with the line named.
+        let bomb = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
+        let hostile = #"{"future":\#(bomb),"kind":"commit","sequence":3,"time":1,"transaction":"t1","v":1}"#
+        let sum = String(CRC32.checksum(Array(hostile.utf8)), radix: 16)
+        bytes.append(contentsOf: Array((String(repeating: "0", count: 8 - sum.count) + sum + " " + hostile + "\n").utf8))
+        try bytes.write(to: URL(fileURLWithPath: path))
+        #expect {
+            _ = try Journal(path: path)
+        } throws: { error in
+            "\(error)".contains("nesting deeper than 512")
         }
     }
 

@@ -13,15 +13,25 @@ public enum CanonicalJSON {
 
     // MARK: - API
 
+    /// What ``parse(_:maxDepth:widerIntegers:)`` does with an integer beyond 64 bits.
+    public enum WiderIntegers: Sendable {
+        case refuse
+        case keepAsNumber
+    }
+
     /// Parses one JSON value that spans all of `bytes` (whitespace around it allowed).
     /// - Parameters:
     ///   - bytes: UTF-8 JSON text.
     ///   - maxDepth: the deepest nesting of arrays and objects accepted.
+    ///   - widerIntegers: an integer that does not fit in 64 bits is refused (`.refuse`, what
+    ///     signed metadata needs) or kept as its text in ``CanonicalJSONValue/number(_:)``
+    ///     (`.keepAsNumber`, for files whose unknown fields a reader must tolerate).
     /// - Returns: the value, with integers as ``CanonicalJSONValue/integer(_:)``.
     /// - Throws: ``CanonicalJSONError`` naming the offset and the problem.
-    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(CanonicalJSONError) -> CanonicalJSONValue {
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth,
+                             widerIntegers: WiderIntegers = .refuse) throws(CanonicalJSONError) -> CanonicalJSONValue {
         try bytes.withUnsafeBufferPointer { buffer throws(CanonicalJSONError) in
-            var parser = JSONParser(bytes: buffer, maxDepth: maxDepth)
+            var parser = JSONParser(bytes: buffer, maxDepth: maxDepth, keepsWiderIntegers: widerIntegers == .keepAsNumber)
             parser.skipWhitespace()
             let value = try parser.parseValue(depth: 0)
             parser.skipWhitespace()

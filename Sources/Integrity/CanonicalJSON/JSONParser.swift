@@ -2,11 +2,13 @@
 struct JSONParser {
     let bytes: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
+    let keepsWiderIntegers: Bool
     var index = 0
 
-    init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
+    init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int, keepsWiderIntegers: Bool = false) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        self.keepsWiderIntegers = keepsWiderIntegers
     }
 
     mutating func skipWhitespace() {
@@ -111,7 +113,10 @@ struct JSONParser {
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         guard integral else { return .number(text) }
-        guard let value = Int64(text) else { throw CanonicalJSONError("integer \(text) does not fit in 64 bits", offset: start) }
+        guard let value = Int64(text) else {
+            if keepsWiderIntegers { return .number(text) }
+            throw CanonicalJSONError("integer \(text) does not fit in 64 bits", offset: start)
+        }
         return .integer(value)
     }
 
