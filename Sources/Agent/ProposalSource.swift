@@ -127,7 +127,7 @@ public enum ProposalSource: Sendable, Equatable {
             environment: ProcessControl.environment().filter { !$0.key.hasPrefix("AUTODEV_") }
                 .merging(["AUTODEV_WORKING_COPY": source]) { $1 })
         configuration.workingDirectory = source
-        try FileSystem.createDirectory(workingCopy.logs, mode: 0o755, intermediates: true)
+        try FileSystem.createOwnDirectory(workingCopy.logs, below: FileSystem.parent(of: workingCopy.logs), mode: 0o755)
         let log = workingCopy.logs + "/proposer.log"
         configuration.outputPath = log
         configuration.errorPath = log

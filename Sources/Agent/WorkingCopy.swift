@@ -106,7 +106,7 @@ public struct WorkingCopy: Sendable, Equatable {
         guard let git = ProcessControl.findExecutable("git") else {
             throw AgentError(.toolMissing, "'git' was not found on PATH; a source upgrade needs the Swift toolchain")
         }
-        try FileSystem.createDirectory(logs, mode: 0o755, intermediates: true)
+        try FileSystem.createOwnDirectory(logs, below: FileSystem.parent(of: logs), mode: 0o755)
         let log = logs + "/git-\(ProcessControl.id).log"
         defer { try? FileSystem.removeFile(log) }
         var configuration = Subprocess.Configuration(

@@ -140,11 +140,14 @@ extension FileDescriptor {
     ///   - secondNameIn: a directory of the program's own where a second name of the file is
     ///     expected (the journal's archive names the active journal while a rotation is
     ///     unfinished): two links are accepted when one of them is there.
+    ///   `.truncate` empties the file only once it has passed these checks (`O_TRUNC` would
+    ///   empty the other file a planted hard link names before they could run).
     /// - Throws: ``SystemError`` "open" (ELOOP for a link), or "write into" whose detail says
-    ///   what is wrong (not a regular file, more than one link, another owner). Nothing is written.
+    ///   what is wrong (not a regular file, more than one link, another owner). Nothing is written
+    ///   and nothing is emptied.
     package static func openOwned(_ path: String, _ options: Options, mode: mode_t = 0o644,
                                   secondNameIn directory: String? = nil) throws(SystemError) -> FileDescriptor {
-        let fd = try open(path, options.union([.noFollow, .nonBlocking]), mode: mode)
+        let fd = try open(path, options.subtracting(.truncate).union([.noFollow, .nonBlocking]), mode: mode)
         do throws(SystemError) {
             let status = try fd.status()
             var problem: String?
@@ -159,6 +162,7 @@ extension FileDescriptor {
                 problem = "it is owned by user \(status.owner), not by this user or the owner of its directory"
             }
             if let problem { throw SystemError("write into", path: path, errno: .notPermitted, detail: problem) }
+            if options.contains(.truncate) { try fd.truncate(to: 0) }
         } catch {
             try? fd.close()
             throw error

@@ -354,6 +354,29 @@ package enum FileSystem {
         }
     }
 
+    /// Creates the directory `path` below `root` (and the missing ones between them), then
+    /// checks that every one of them, not following links, is a directory of this user or of
+    /// `root`'s owner: a link planted at `<home>/logs` would otherwise send what is written
+    /// there wherever it points.
+    /// - Throws: ``SystemError`` "create directory" whose detail names the planted link or the
+    ///   other owner; nothing is created past it.
+    package static func createOwnDirectory(_ path: String, below root: String, mode: mode_t = 0o755) throws(SystemError) {
+        let base = root.hasSuffix("/") ? String(root.dropLast()) : root
+        guard path.hasPrefix(base + "/") else { return try createDirectory(path, mode: mode, intermediates: true) }
+        let rootOwner = (try? status(base))?.owner
+        var current = base
+        for name in path.dropFirst(base.count + 1).split(separator: "/") {
+            current += "/" + name
+            if try statusIfPresent(current, followLinks: false) == nil { try createDirectory(current, mode: mode) }
+            let found = try status(current, followLinks: false)
+            let problem: String? = found.kind == .symbolicLink ? "it is a symbolic link: what is written there would land where it points"
+                : found.kind != .directory ? "it is not a directory"
+                : found.owner != geteuid() && found.owner != rootOwner ? "it belongs to user \(found.owner), not to this user or the owner of \(base)"
+                : nil
+            if let problem { throw SystemError("create directory", path: current, errno: .notPermitted, detail: problem) }
+        }
+    }
+
     /// Renames atomically (both names on one file system).
     /// - Throws: ``SystemError`` "rename".
     package static func rename(_ source: String, to destination: String) throws(SystemError) {

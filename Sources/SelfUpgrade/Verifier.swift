@@ -52,7 +52,7 @@ package struct Verifier: Sendable {
     /// - Returns: the report and the isolation applied.
     /// - Throws: ``UpgradeError/verificationFailed(binary:reason:log:)`` for every way it can fail.
     package func verify(binary: String, logDirectory: String, stateFrom: String?, rehearseRestart: Bool = true, expectedVersion: String? = nil) throws -> Result {
-        try FileSystem.createDirectory(logDirectory, mode: 0o755, intermediates: true)
+        try FileSystem.createOwnDirectory(logDirectory, below: home.root, mode: 0o755)
         let parent = Self.sandboxParent(for: home)
         let unique = "\(ProcessControl.id)-\(UInt32.random(in: 0...UInt32.max))"
         let sandbox = parent.path + "/sandbox-" + unique

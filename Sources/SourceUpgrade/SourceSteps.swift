@@ -27,7 +27,7 @@ struct BuildStep: TransactionStep {
     func run(_ context: inout TransactionContext) throws -> StepOutcome {
         let build = run.build
         guard let swift = ProcessControl.findExecutable("swift") else { throw UpgradeError.toolMissing(name: "swift") }
-        try FileSystem.createDirectory(context.logDirectory, mode: 0o755, intermediates: true)
+        try FileSystem.createOwnDirectory(context.logDirectory, below: context.upgrader.home.root, mode: 0o755)
         let prefix = context.upgrader.program.environmentPrefix
         let environment = ProcessControl.environment().filter { !$0.key.hasPrefix(prefix) }
         let logDirectory = context.logDirectory

@@ -57,7 +57,7 @@ final class DashboardAction {
     init(_ kind: Kind, executable: String, home: String, logs: String, currentBefore: String?) throws {
         self.kind = kind
         self.currentBefore = currentBefore
-        if !FileSystem.exists(logs) { try FileSystem.createDirectory(logs, intermediates: true) }
+        try FileSystem.createOwnDirectory(logs, below: home)
         let stem = logs + "/dashboard-\(ProcessControl.id)-\(kind.rawValue)"
         let outputPath = stem + ".out"
         let errorPath = stem + ".err"

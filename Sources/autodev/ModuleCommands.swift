@@ -107,7 +107,8 @@ enum ModuleCommands {
     /// Runs swift with its output in `log`; a failure names the action and the log.
     static func runSwift(_ arguments: [String], log: String, action: String) throws {
         guard let swift = ProcessControl.findExecutable("swift") else { throw ModuleCommandError("Failed to \(action): no 'swift' on PATH") }
-        try FileSystem.createDirectory(FileSystem.parent(of: log), mode: 0o755, intermediates: true)
+        let logs = FileSystem.parent(of: log)
+        try FileSystem.createOwnDirectory(logs, below: FileSystem.parent(of: logs), mode: 0o755)
         // As a source upgrade runs its tools: none of autodev's own markers reach them (a test
         // run would otherwise see this process's home and fault injections).
         let environment = ProcessControl.environment().filter { !$0.key.hasPrefix(autodevIdentity.environmentPrefix) }

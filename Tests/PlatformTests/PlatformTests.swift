@@ -110,6 +110,29 @@ struct FileSystemTests {
         }
         #expect(try FileSystem.readFile(directory + "/f") == content)
     }
+
+    @Test("a file opened to be rewritten is emptied only once it has passed the checks: a planted hard link's other file keeps its bytes")
+    func truncateAfterChecks() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let victim = directory + "/victim"
+        try FileSystem.writeAtomically(victim, Array("precious".utf8))
+        try FileManager.default.linkItem(atPath: victim, toPath: directory + "/log")
+        #expect(throws: SystemError.self) {
+            _ = try FileDescriptor.openOwned(directory + "/log", [.writeOnly, .create, .truncate])
+        }
+        #expect(try FileSystem.readFile(victim) == Array("precious".utf8))
+        // A subprocess's output file planted the same way: refused, and the other file untouched.
+        var configuration = Subprocess.Configuration(executable: "/bin/true", arguments: [], environment: [:])
+        configuration.outputPath = directory + "/log"
+        #expect(throws: (any Error).self) { _ = try Subprocess.run(configuration) }
+        #expect(try FileSystem.readFile(victim) == Array("precious".utf8))
+        // A file of its own is emptied as asked.
+        try FileSystem.writeAtomically(directory + "/own", Array("old".utf8))
+        let own = try FileDescriptor.openOwned(directory + "/own", [.writeOnly, .create, .truncate])
+        try own.close()
+        #expect(try FileSystem.readFile(directory + "/own") == [])
+    }
 }
 
 @Suite("Processes and locks")
