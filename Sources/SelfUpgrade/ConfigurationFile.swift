@@ -39,7 +39,8 @@ public struct ConfigurationFile: Sendable {
     /// One setting as it stands.
     public struct Entry: Sendable, Codable, Equatable {
         public var key: String
-        /// The value, as JSON text ("5", "30", "4294967296").
+        /// The value, as JSON text on one line ("5", "30", "4294967296"), whole: a text set in
+        /// the file may hold anything, so a terminal is shown it escaped.
         public var value: String
         /// The file does not set it: this is the default.
         public var isDefault: Bool
@@ -58,15 +59,15 @@ public struct ConfigurationFile: Sendable {
     /// Every setting this release knows, in the order `list` shows them.
     public static let keys: [Key] = {
         let help: [(String, String)] = [
-            ("historyLimit", "How many versions the store keeps (at least 2; current, previous and those in use are never pruned)."),
-            ("verifyTimeoutSeconds", "Wall-clock limit of a candidate's verification run, in seconds (above 0, at most 86400)."),
-            ("verifyCPUSeconds", "CPU seconds a verification run may use (at least 1)."),
-            ("verifyMemoryBytes", "Address space a verification run may map, in bytes (at least 64 MiB)."),
-            ("verifyFileSizeBytes", "Largest file a verification run may write, and the size of its private HOME and TMPDIR, in bytes (at least 1 MiB)."),
-            ("maxConfirmAttempts", "Starts of an unconfirmed new version before it is rolled back (at least 1)."),
+            ("historyLimit", "How many versions the store keeps (2 to 100000; current, previous and those in use are never pruned)."),
+            ("verifyTimeoutSeconds", "Wall-clock limit of a candidate's verification run, in seconds (1 to 86400)."),
+            ("verifyCPUSeconds", "CPU seconds a verification run may use (1 to 86400)."),
+            ("verifyMemoryBytes", "Address space a verification run may map, in bytes (64 MiB to 1 TiB)."),
+            ("verifyFileSizeBytes", "Largest file a verification run may write, and the size of its private HOME and TMPDIR, in bytes (1 MiB to 64 GiB)."),
+            ("maxConfirmAttempts", "Starts of an unconfirmed new version before it is rolled back (1 to 100)."),
             ("maxRestarts", "Restarts within restartWindowSeconds before the restart-loop guard refuses another (at least 1)."),
-            ("restartWindowSeconds", "The restart-loop guard's window, in seconds (above 0)."),
-            ("confirmDeadlineSeconds", "Seconds an upgraded version has to confirm itself before the watchdog brings the old one back (above 0)."),
+            ("restartWindowSeconds", "The restart-loop guard's window, in seconds (1 to 604800, a week)."),
+            ("confirmDeadlineSeconds", "Seconds an upgraded version has to confirm itself before the watchdog brings the old one back (above 0, at most 86400)."),
             ("journalCheckpointRecords", "Records the active journal holds before it is archived behind a checkpoint (4 to 1000000)."),
             ("updateCheckIntervalSeconds", "Seconds between background update checks (60 to 604800)."),
             ("updatePolicy", "What is installed without being asked: manual (nothing), critical (critical releases) or all."),
@@ -139,36 +140,49 @@ public struct ConfigurationFile: Sendable {
             }.filter { !$0.isEmpty }
             parsed = .array(items.map(CanonicalJSONValue.string))
         }
-        var document = try read()
-        document[key] = parsed
-        try write(document)
+        try editing { document throws(UpgradeError) in document[key] = parsed }
         return try entry(key)
     }
 
     /// Adds `version` to `skippedVersions` (kept once; the 1000 newest kept).
     /// - Throws: ``UpgradeError`` when the file cannot be read or written, or the name is refused.
     public func skip(_ version: String) throws(UpgradeError) {
-        var document = try read()
-        var names: [CanonicalJSONValue] = []
-        if case .array(let items)? = document["skippedVersions"] { names = items }
-        names.removeAll { $0 == .string(version) }
-        names.append(.string(version))
-        document["skippedVersions"] = .array(Array(names.suffix(1000)))
-        try write(document)
+        try editing { document throws(UpgradeError) in
+            var names: [CanonicalJSONValue] = []
+            if case .array(let items)? = document["skippedVersions"] { names = items }
+            names.removeAll { $0 == .string(version) }
+            names.append(.string(version))
+            document["skippedVersions"] = .array(Array(names.suffix(1000)))
+        }
     }
 
     /// Removes `key` from the file: the default applies again (an unknown key is removed too).
     /// - Throws: ``UpgradeError`` when the file cannot be read or written.
     public func unset(_ key: String) throws(UpgradeError) {
-        var document = try read()
-        guard document.removeValue(forKey: key) != nil else {
-            if Self.keys.contains(where: { $0.name == key }) { return }
-            throw unknownKey(key)
+        try editing { document throws(UpgradeError) in
+            guard document.removeValue(forKey: key) == nil else { return }
+            guard Self.keys.contains(where: { $0.name == key }) else { throw unknownKey(key) }
         }
-        try write(document)
     }
 
     // MARK: - Internals
+
+    /// `<home>/config.json.lock`: held while a change reads, edits and replaces the file, so two
+    /// changes at once both land (without it, the second would write back what it read before
+    /// the first was written).
+    private var lockPath: String { path + ".lock" }
+
+    /// Reads the file, lets `change` edit it, and writes it back (unless `change` left it as it
+    /// was), all under the lock.
+    private func editing(_ change: (inout [String: CanonicalJSONValue]) throws(UpgradeError) -> Void) throws(UpgradeError) {
+        let lock = try UpgradeError.wrapping { try FileLock.acquire(lockPath) }
+        defer { lock.release() }
+        let original = try read()
+        var document = original
+        try change(&document)
+        guard document != original else { return }
+        try write(document)
+    }
 
     private func unknownKey(_ key: String) -> UpgradeError {
         UpgradeError.invalidConfiguration(path: path, reason: "there is no setting '\(TerminalText.escaped(key, limit: 100))'; the settings are "
@@ -220,7 +234,8 @@ public struct ConfigurationFile: Sendable {
     }
 
     /// A value as JSON text, numbers as they were written, keys sorted; objects and arrays
-    /// indented when `indent` is given (nil: on one line, escaped for a terminal).
+    /// indented when `indent` is given (nil: on one line). Whole, and not escaped for a
+    /// terminal: what shows it escapes it.
     private static func text(_ value: CanonicalJSONValue, indent: String? = nil) -> String {
         func quoted(_ text: String) -> String {
             var out = "\""
@@ -254,7 +269,7 @@ public struct ConfigurationFile: Sendable {
             result = keys.isEmpty ? "{}" : indent == nil ? "{" + keys.map { quoted($0) + ":" + text(fields[$0]!) }.joined(separator: ",") + "}"
                 : "{\n" + keys.map { inner! + quoted($0) + ": " + text(fields[$0]!, indent: inner) }.joined(separator: separator) + "\n" + indent! + "}"
         }
-        return indent == nil ? TerminalText.escaped(result, limit: 200) : result
+        return result
     }
 
     /// A decimal number ("5", "2.5", "4294967296"), finite; nil for anything else.

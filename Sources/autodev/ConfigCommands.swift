@@ -1,3 +1,4 @@
+import Platform
 import SelfUpgrade
 
 /// `autodev config`: the installation's settings in `<home>/config.json`, one key at a time.
@@ -8,10 +9,13 @@ enum ConfigCommands {
             try Output.json(entries)
             return ExitCode.success
         }
-        let width = entries.map(\.key.count).max() ?? 0
-        for entry in entries {
+        // A key or value the file holds may be anything: shown escaped, a long value cut short
+        // ('config get KEY' shows it whole), columns by display width.
+        let keys = entries.map { TerminalText.escaped($0.key, limit: 60) }
+        let width = keys.map(TerminalText.width).max() ?? 0
+        for (entry, key) in zip(entries, keys) {
             let note = !entry.isKnown ? "  (not known to this version; kept)" : entry.isDefault ? "  (default)" : ""
-            Output.out(entry.key + String(repeating: " ", count: width - entry.key.count) + "  " + entry.value + note)
+            Output.out(key + String(repeating: " ", count: width - TerminalText.width(key)) + "  " + TerminalText.escaped(entry.value, limit: 200) + note)
         }
         return ExitCode.success
     }
@@ -19,7 +23,7 @@ enum ConfigCommands {
     static func get(_ arguments: ParsedArguments) throws -> Int32 {
         let key = try argument(0, "key", arguments, CommandTree.configGet)
         let entry = try file(arguments).entry(key)
-        if arguments.has("json") { try Output.json(entry) } else { Output.out(entry.value) }
+        if arguments.has("json") { try Output.json(entry) } else { Output.out(TerminalText.escaped(entry.value)) }
         return ExitCode.success
     }
 
@@ -27,7 +31,7 @@ enum ConfigCommands {
         let key = try argument(0, "key", arguments, CommandTree.configSet)
         let value = try argument(1, "value", arguments, CommandTree.configSet)
         let entry = try file(arguments).set(key, to: value)
-        if arguments.has("json") { try Output.json(entry) } else { Output.out("\(entry.key) = \(entry.value)") }
+        if arguments.has("json") { try Output.json(entry) } else { Output.out("\(entry.key) = \(TerminalText.escaped(entry.value, limit: 200))") }
         return ExitCode.success
     }
 
@@ -36,7 +40,7 @@ enum ConfigCommands {
         let configuration = try file(arguments)
         try configuration.unset(key)
         let entry = try? configuration.entry(key)
-        Output.out(entry.map { "\($0.key) = \($0.value) (default)" } ?? "\(key) removed")
+        Output.out(entry.map { "\($0.key) = \(TerminalText.escaped($0.value, limit: 200)) (default)" } ?? "\(TerminalText.escaped(key, limit: 100)) removed")
         return ExitCode.success
     }
 

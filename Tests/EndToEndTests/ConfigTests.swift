@@ -79,3 +79,54 @@ struct ConfigTests {
         #expect(try String(contentsOfFile: victim, encoding: .utf8) == #"{"historyLimit": 6}"#)
     }
 }
+
+@Suite("autodev config under concurrent changes and hostile contents")
+struct ConfigEdgeTests {
+    @Test("changes made at the same moment by several processes all land (read, edit and write run under a lock)")
+    func concurrentChanges() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let keys = ["historyLimit", "maxRestarts", "maxConfirmAttempts", "restartWindowSeconds",
+                    "notifyTimeoutSeconds", "updateCheckIntervalSeconds", "autoUpgradeOnIdleMinutes", "verifyCPUSeconds"]
+        for round in 0..<4 {
+            let value = String(60 + round)
+            let running = try keys.map { try harness.start(["config", "set", $0, value]) }
+            for process in running {
+                let result = process.finish()
+                #expect(result.status == 0, "\(result.stderr)")
+            }
+            let entries = try #require(try JSONSerialization.jsonObject(with: Data(try harness.run(["config", "list", "--json"]).stdout.utf8)) as? [[String: Any]])
+            for key in keys {
+                let entry = entries.first { $0["key"] as? String == key }
+                #expect(entry?["value"] as? String == value, "round \(round): \(key) lost its change: \(String(describing: entry))")
+            }
+        }
+    }
+
+    @Test("a long value is given whole with --json and by get; keys and values the file holds reach a terminal escaped")
+    func longAndHostileContents() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let long = "/opt/" + String(repeating: "n", count: 400) + "/notify"
+        #expect(try harness.run(["config", "set", "notifyCommand", long]).status == 0)
+        let entry = try harness.json(try harness.run(["config", "get", "notifyCommand", "--json"]).stdout)
+        #expect(entry["value"] as? String == "\"" + long + "\"")
+        #expect(try harness.run(["config", "get", "notifyCommand"]).stdout == "\"" + long + "\"\n")
+
+        let path = harness.home + "/config.json"
+        try #"{"\u001b]0;owned\u0007key\u001b[2J": "\u001b[31mred", "日本": 1}"#.write(toFile: path, atomically: true, encoding: .utf8)
+        let list = try harness.run(["config", "list"])
+        #expect(list.status == 0, "\(list.stderr)")
+        #expect(!list.stdout.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 }, "\(list.stdout.debugDescription)")
+        #expect(list.stdout.contains(#"\u{1B}]0;owned\u{7}key\u{1B}[2J"#), "\(list.stdout)")
+        #expect(list.stdout.contains(#""\u001b[31mred""#), "\(list.stdout)")
+        // Columns line up by display width: every value starts at the same column.
+        let lines = list.stdout.split(separator: "\n").map(String.init)
+        let wide = try #require(lines.first { $0.hasPrefix("日本") })
+        let known = try #require(lines.first { $0.hasPrefix("historyLimit") })
+        let column = known.distance(from: known.startIndex, to: try #require(known.range(of: "5  (default)")).lowerBound)
+        #expect(wide.count + 2 == column + "1  (not known to this version; kept)".count, "\(list.stdout)")
+    }
+}
