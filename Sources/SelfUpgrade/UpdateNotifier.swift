@@ -109,7 +109,7 @@ public struct UpdateNotifier: Sendable {
         let logs = homeDirectory + "/logs"
         let failure: String
         do {
-            try FileSystem.createDirectory(logs, mode: 0o700, intermediates: true)
+            try FileSystem.createOwnDirectory(logs, below: homeDirectory, mode: 0o700)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             let input = logs + "/notify-event.json"
@@ -121,7 +121,7 @@ public struct UpdateNotifier: Sendable {
             configuration.errorPath = configuration.outputPath
             configuration.timeoutSeconds = settings.notifyTimeoutSeconds
             configuration.workingDirectory = homeDirectory
-            let status = try Subprocess.run(configuration)
+            let status = try Self.runContained(configuration)
             if status.isSuccess {
                 log("\(message.event.rawValue): delivered")
                 return .delivered
@@ -134,10 +134,30 @@ public struct UpdateNotifier: Sendable {
         return .failed(failure)
     }
 
+    /// Runs the command in a process tree of its own (a cgroup, or this process as subreaper),
+    /// ended whole when the command ends or is killed at its bound: a daemon it started with
+    /// `setsid` does not outlive it.
+    private static func runContained(_ configuration: Subprocess.Configuration) throws -> TerminationStatus {
+        var configuration = configuration
+        let before = Set(ProcessTrees.descendants(of: ProcessControl.id))
+        let trees = ProcessTrees.start(name: "notify")
+        defer { trees.endAll(keeping: before) }
+        configuration.cgroup = trees.makeLeaf()
+        do {
+            return try Subprocess.run(configuration)
+        } catch let error as Subprocess.LaunchError where error.step == "cgroup" {
+            trees.end(configuration.cgroup, root: nil)
+            trees.fallBack(because: "the notification command could not join its cgroup: \(error.errno)")
+            configuration.cgroup = nil
+            return try Subprocess.run(configuration)
+        }
+    }
+
     /// Appends one line to `<home>/logs/notify.log` (never through a link; best effort).
     private func log(_ line: String) {
         let path = homeDirectory + "/logs/notify.log"
-        guard let descriptor = try? FileDescriptor.openOwned(path, [.writeOnly, .create, .append], mode: 0o600) else { return }
+        guard (try? FileSystem.createOwnDirectory(homeDirectory + "/logs", below: homeDirectory, mode: 0o700)) != nil,
+              let descriptor = try? FileDescriptor.openOwned(path, [.writeOnly, .create, .append], mode: 0o600) else { return }
         defer { try? descriptor.close() }
         try? descriptor.writeAll(Array("\(WallClock.iso8601(WallClock.now())) \(TerminalText.escaped(line, limit: 2000))\n".utf8))
     }

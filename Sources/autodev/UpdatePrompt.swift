@@ -96,7 +96,7 @@ enum UpdatePrompt {
         var out = ["┌─" + title + String(repeating: "─", count: max(0, width - 3 - title.count)) + "┐"]
         for line in body {
             for piece in wrap(line, width: inner) {
-                out.append("│ " + piece + String(repeating: " ", count: max(0, inner - piece.count)) + " │")
+                out.append("│ " + piece + String(repeating: " ", count: max(0, inner - TerminalText.width(piece))) + " │")
             }
         }
         out.append("└" + String(repeating: "─", count: width - 2) + "┘")
@@ -114,26 +114,30 @@ enum UpdatePrompt {
         return "just now"
     }
 
-    /// `text` broken at spaces into lines of at most `width` characters (a longer word is cut).
+    /// `text` broken at spaces into lines of at most `width` columns (``TerminalText/width(_:)``:
+    /// a wide character takes two); a longer word is cut.
     static func wrap(_ text: String, width: Int) -> [String] {
         guard width > 0 else { return [] }
-        guard text.count > width else { return [text] }
+        guard TerminalText.width(text) > width else { return [text] }
         var lines: [String] = []
         var line = ""
-        for word in text.split(separator: " ", omittingEmptySubsequences: false) {
-            var word = Substring(word)
-            while word.count > width {
+        for piece in text.split(separator: " ", omittingEmptySubsequences: false) {
+            var word = String(piece)
+            while TerminalText.width(word) > width {
                 if !line.isEmpty { lines.append(line); line = "" }
-                lines.append(String(word.prefix(width)))
-                word = word.dropFirst(width)
+                var head = TerminalText.fitted(word, columns: width)
+                // A character wider than the whole line still goes, alone, so the loop ends.
+                if head.isEmpty { head = String(word.prefix(1)) }
+                lines.append(head)
+                word = String(word.unicodeScalars.dropFirst(head.unicodeScalars.count))
             }
             if line.isEmpty {
-                line = String(word)
-            } else if line.count + 1 + word.count <= width {
+                line = word
+            } else if TerminalText.width(line) + 1 + TerminalText.width(word) <= width {
                 line += " " + word
             } else {
                 lines.append(line)
-                line = String(word)
+                line = word
             }
         }
         if !line.isEmpty || lines.isEmpty { lines.append(line) }

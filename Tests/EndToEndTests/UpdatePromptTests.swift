@@ -36,7 +36,8 @@ struct UpdatePromptTests {
         guard TerminalSession.available else { Issue.record("tmux is not installed (scripts/test installs it)"); return }
         let harness = try Harness()
         defer { harness.cleanUp() }
-        let hostile = "Faster checks.\u{1B}]0;owned\u{07} A long line of release notes that goes on and on past the width of a narrow terminal so it must wrap."
+        let hostile = "Faster checks.\u{1B}]0;owned\u{07} A long line of release notes that goes on and on past the width of a narrow terminal so it must wrap.\n"
+            + "日本語のリリースノートはとても長いのでこの行は端末の幅を超えて折り返されなければならない 更新"
         try published(harness, notes: hostile)
         try configure(harness, url: "file://\(harness.root.path)/repo")
         let old = try harness.current()
@@ -50,6 +51,11 @@ struct UpdatePromptTests {
         // The escape sequence in the notes arrives as text, never as a title change.
         #expect(view.screen.contains("\\u{1B}]0;owned") || view.screen.contains("\\e]0;owned") || view.screen.contains("\\x1b]0;owned"), "\(view.screen)")
         #expect(view.screen.split(separator: "\n").allSatisfy { $0.count <= 60 }, "\(view.screen)")
+        // Wide characters take two columns: the box's right edge stays where its top ends.
+        let columns = { (line: Substring) in line.unicodeScalars.reduce(0) { $0 + ((0x3000...0x9FFF).contains($1.value) ? 2 : 1) } }
+        let box = view.screen.split(separator: "\n").map { $0.drop { $0 == " " } }.filter { $0.hasPrefix("┌") || $0.hasPrefix("│") || $0.hasPrefix("└") }
+        #expect(box.contains { $0.contains("日本語") }, "\(view.screen)")
+        #expect(Set(box.map(columns)).count == 1 && box.allSatisfy { $0.hasSuffix("┐") || $0.hasSuffix("│") || $0.hasSuffix("┘") }, "\(view.screen)")
         try later.send("l")
         #expect(try later.exitStatus() == 0)
         let ended = try later.screen()
@@ -237,6 +243,25 @@ struct UpdatePromptTests {
         let log = try String(contentsOfFile: harness.home + "/logs/notify.log", encoding: .utf8)
         #expect(log.contains("rolled-back: not delivered:") && log.contains("did not finish within 1 s"), "\(log)")
         #expect(try harness.run(["ps", "-eo", "args"], executable: "/bin/ps").stdout.contains("sleep 600") == false)
+
+        // A daemon the command starts in a session of its own ends with the command.
+        let marker = "sleep 3\(Int.random(in: 1000...9999))1"
+        let daemon = try harness.script("daemon", "setsid sh -c 'exec \(marker)' </dev/null >/dev/null 2>&1 &\nexit 0")
+        #expect(try harness.run(["config", "set", "notifyCommand", daemon]).status == 0)
+        #expect(try harness.run(["self-upgrade", "rollback", "--yes"]).status == 0)
+        #expect(try harness.run(["ps", "-eo", "args"], executable: "/bin/ps").stdout.contains(marker) == false, "the daemon outlived the command")
+
+        // <home>/logs planted as a link: announcing an update writes nothing where it points
+        // (the announcement is not delivered: its input and log would go there).
+        let outside = harness.root.path + "/outside"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try FileManager.default.removeItem(atPath: harness.home + "/logs")
+        try FileManager.default.createSymbolicLink(atPath: harness.home + "/logs", withDestinationPath: outside)
+        #expect(try harness.run(["config", "set", "notifyCommand", notify]).status == 0)
+        try FileManager.default.removeItem(atPath: harness.home + "/channel/available")
+        let announced = try harness.run(["update", "check"])
+        #expect(announced.status == 0, "\(announced.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outside) == [])
     }
 
     @Test("docs/examples/notify-webhook.sh posts each event's JSON to a webhook (a loopback server) with curl")
