@@ -24,6 +24,47 @@ static void restore_now(void) {
     tcsetattr(fd, TCSAFLUSH, &saved);
 }
 
+/* The character mode set, and what to write when the program continues after a stop. */
+static struct termios character_mode;
+static char resume_sequence[256];
+static size_t resume_length = 0;
+static volatile sig_atomic_t resized = 0;
+
+static void suspend_and_resume(int signal_number);
+
+static void catch_stop(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = suspend_and_resume;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGTSTP, &action, NULL);
+}
+
+/* Ctrl-Z: the shell gets its terminal back as it was before the program stops, and the
+   program takes character mode again (and redraws, as after a resize) when it continues. */
+static void suspend_and_resume(int signal_number) {
+    int saved_errno = errno;
+    int fd = saved_fd;
+    restore_now();
+    signal(signal_number, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signal_number);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    raise(signal_number);
+    /* Continued (SIGCONT). The mask of the handler comes back when it returns. */
+    catch_stop();
+    if (fd >= 0 && saved_fd == fd) {
+        tcsetattr(fd, TCSAFLUSH, &character_mode);
+        if (resume_length > 0) {
+            ssize_t ignored = write(fd, resume_sequence, resume_length);
+            (void)ignored;
+        }
+    }
+    resized = 1;
+    errno = saved_errno;
+}
+
 static void restore_and_reraise(int signal_number) {
     int saved_errno = errno;
     restore_now();
@@ -34,13 +75,16 @@ static void restore_and_reraise(int signal_number) {
     errno = saved_errno;
 }
 
-int ad_terminal_enter(int fd, int keep_signals, const char *leave) {
+int ad_terminal_enter(int fd, int keep_signals, const char *leave, const char *resume) {
     struct termios mode;
     if (tcgetattr(fd, &mode) != 0) return -1;
     saved = mode;
     leave_length = leave ? strlen(leave) : 0;
     if (leave_length >= sizeof leave_sequence) leave_length = 0;
     if (leave_length > 0) memcpy(leave_sequence, leave, leave_length);
+    resume_length = resume ? strlen(resume) : 0;
+    if (resume_length >= sizeof resume_sequence) resume_length = 0;
+    if (resume_length > 0) memcpy(resume_sequence, resume, resume_length);
     mode.c_lflag &= ~(ICANON | ECHO | IEXTEN);
     if (!keep_signals) mode.c_lflag &= ~ISIG;
     mode.c_iflag &= ~(IXON | ICRNL);
@@ -63,6 +107,8 @@ int ad_terminal_enter(int fd, int keep_signals, const char *leave) {
     /* A mask inherited from whatever started us may block them: a hangup held back would leave
        the process reading a terminal that is gone. */
     pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
+    character_mode = mode;
+    if (keep_signals) catch_stop();
     if (tcsetattr(fd, TCSAFLUSH, &mode) != 0) {
         saved_fd = -1;
         return -1;
@@ -73,6 +119,7 @@ int ad_terminal_enter(int fd, int keep_signals, const char *leave) {
 void ad_terminal_leave(void) {
     restore_now();
     saved_fd = -1;
+    signal(SIGTSTP, SIG_DFL);
 }
 
 int ad_terminal_size(int fd, int *rows, int *columns) {
@@ -82,8 +129,6 @@ int ad_terminal_size(int fd, int *rows, int *columns) {
     *columns = size.ws_col;
     return 0;
 }
-
-static volatile sig_atomic_t resized = 0;
 
 static void record_resize(int signal_number) {
     (void)signal_number;

@@ -32,11 +32,14 @@ package enum Terminal {
     /// `descriptor` is a terminal.
     package static func isTerminal(_ descriptor: Int32) -> Bool { isatty(descriptor) == 1 }
 
-    /// Keys are delivered as typed, without echo; with `keepSignals`, Ctrl-C still sends SIGINT.
+    /// Keys are delivered as typed, without echo; with `keepSignals`, Ctrl-C still sends SIGINT
+    /// and Ctrl-Z stops the program with the terminal restored first (the shell gets it back as
+    /// it was); when the program continues, character mode is set again, `resume` is written and
+    /// a resize is recorded (``takeResize()``) so the view is drawn again.
     /// `leave` is written when the mode is restored (on every path, a fatal signal's included).
     /// - Throws: ``SystemError`` when `descriptor` is not a terminal or its mode cannot be set.
-    package static func enterCharacterMode(_ descriptor: Int32 = 0, keepSignals: Bool, leave: String = "") throws(SystemError) {
-        guard ad_terminal_enter(descriptor, keepSignals ? 1 : 0, leave) == 0 else {
+    package static func enterCharacterMode(_ descriptor: Int32 = 0, keepSignals: Bool, leave: String = "", resume: String = "") throws(SystemError) {
+        guard ad_terminal_enter(descriptor, keepSignals ? 1 : 0, leave, resume) == 0 else {
             throw SystemError("set the mode of the terminal on descriptor", path: "\(descriptor)", errno: .current)
         }
     }

@@ -47,7 +47,7 @@ enum DashboardCommand {
             // with the terminal left in character mode; SIGWINCH ends a wait for a key at once.
             Cancellation.install()
             Terminal.watchResizes()
-            try Terminal.enterCharacterMode(0, keepSignals: true, leave: DashboardCommand.leave)
+            try Terminal.enterCharacterMode(0, keepSignals: true, leave: DashboardCommand.leave, resume: DashboardCommand.enter)
             FileHandleWriter.write(DashboardCommand.enter, to: 1)
             while true {
                 if Cancellation.signal != 0 { return finish(exitCode: 128 + Cancellation.signal) }
@@ -226,7 +226,7 @@ enum DashboardCommand {
             do {
                 try ProcessControl.exec(session.home.entryPoint, arguments: arguments, environment: ProcessControl.environment())
             } catch {
-                try? Terminal.enterCharacterMode(0, keepSignals: true, leave: DashboardCommand.leave)
+                try? Terminal.enterCharacterMode(0, keepSignals: true, leave: DashboardCommand.leave, resume: DashboardCommand.enter)
                 FileHandleWriter.write(DashboardCommand.enter, to: 1)
                 lastFrame = []
                 view.message = "\(outcome.kind.title) done, but the new version could not be started here: " + DashboardScreen.name("\(error)")

@@ -88,10 +88,15 @@ struct DashboardFacts {
         }
     }
 
-    /// "45 s", "12 min", "3 h 5 min", "4 d 2 h": how long ago, to a person.
+    /// "45 s ago", "3 h 5 min ago"; "in the future (…)" for a time past this machine's clock.
+    static func ago(_ seconds: Double) -> String {
+        seconds < 0 ? "in the future (the clock moved back?)" : age(seconds) + " ago"
+    }
+
+    /// "45 s", "12 min", "3 h 5 min", "4 d 2 h": how long, to a person.
     static func age(_ seconds: Double) -> String {
         guard seconds.isFinite else { return "?" }
-        if seconds < 0 { return "in the future (the clock moved back?)" }
+        if seconds < 0 { return "0 s" }
         if seconds < 1 { return "0 s" }
         let whole = Int(seconds)
         if whole < 60 { return "\(whole) s" }

@@ -76,7 +76,7 @@ enum DashboardScreen {
         if let status = facts.status {
             var current = "Current:   " + (status.current.map(version) ?? "none")
             if let since = facts.currentSince {
-                current += ", current since \(WallClock.iso8601(since)) (\(DashboardFacts.age(now - since)) ago"
+                current += ", current since \(WallClock.iso8601(since)) (\(DashboardFacts.ago(now - since))"
                     + (facts.currentVia.map { ", by its " + name($0) } ?? "") + ")"
             }
             lines.append(current)
@@ -124,7 +124,7 @@ enum DashboardScreen {
         var lines: [String] = []
         if let channel = facts.channel {
             lines.append("Channel:   " + name(channel.url))
-            let checked = channel.lastCheck.map { "last check \(WallClock.iso8601(Double($0))) (\(DashboardFacts.age(now - Double($0))) ago)" }
+            let checked = channel.lastCheck.map { "last check \(WallClock.iso8601(Double($0))) (\(DashboardFacts.ago(now - Double($0))))" }
                 ?? "never checked"
             lines.append("  \(checked); next check: none scheduled here (c checks now)")
             if let available = channel.available {

@@ -109,11 +109,12 @@ struct DashboardTests {
         #expect(pane.waitForRow(containing: "Current:   0.1.0") != nil, "\(pane.rows())")
 
         try pane.resize(columns: 60, rows: 20)
-        let narrow = pane.waitForRows { $0.count == 20 && $0.last == "u upgrade  r roll back  c check now  h history  q quit" }
+        // A whole frame: the screen is cleared after a resize, then written row by row.
+        let narrow = pane.waitForRows { $0.count == 20 && $0.first?.hasPrefix("autodev dashboard  ") == true && $0.last == "u upgrade  r roll back  c check now  h history  q quit" }
         try #require(narrow != nil, "\(pane.rows())")
         #expect(narrow!.allSatisfy { $0.count <= 60 }, "\(narrow!)")
         // The title names the home, longer than 60 columns: cut, not wrapped onto a second row.
-        #expect(narrow!.first!.hasPrefix("autodev dashboard  ") && narrow![1].hasPrefix("Current:"), "\(narrow!)")
+        #expect(narrow![1].hasPrefix("Current:"), "\(narrow!)")
 
         try pane.resize(columns: 10, rows: 3)
         let tiny = pane.waitForRows { $0.count == 3 && $0.last == "u upgrade" }
@@ -165,6 +166,55 @@ struct DashboardTests {
         #expect(!title.contains("pwned"))
         try pane.send("q")
         #expect(try pane.exitStatus() == 0)
+    }
+
+    @Test("a last check later than this machine's clock reads 'in the future', never 'in the future … ago'")
+    func checkInTheFuture() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let server = try channel(harness)
+        defer { server.stop() }
+        let future = Int(Date().timeIntervalSince1970) + 3 * 86_400
+        try Data("\(future)\n".utf8).write(to: URL(fileURLWithPath: harness.home + "/channel/checked"))
+        let pane = try dashboard(harness)
+        defer { pane.stop() }
+        let rows = try #require(pane.waitForRow(containing: "last check "), "\(pane.rows())")
+        let line = try #require(rows.first { $0.contains("last check ") })
+        #expect(line.contains("(in the future (the clock moved back?))") && !line.contains("ago"), "\(line)")
+        try pane.send("q")
+        #expect(try pane.exitStatus() == 0)
+    }
+
+    @Test("Ctrl-Z gives the shell its terminal back as it was and stops the dashboard; when continued it takes the screen again and redraws")
+    func suspendAndContinue() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        // Under a shell with job control, as a person runs it: Ctrl-Z stops the job, Enter then
+        // brings it back with 'fg'.
+        let pane = try TerminalSession([harness.entry, "dashboard"], environment: harness.environment(), directory: harness.root.path,
+                                       jobControl: true)
+        defer { pane.stop() }
+        #expect(pane.waitForRow(containing: "Current:   0.1.0") != nil, "\(pane.rows())")
+        let program = try #require(pane.programPID())
+        #expect(try pane.format("alternate_on") == "1")
+        #expect(try pane.lineMode() == "-icanon -echo")
+        let state = { () -> Character? in
+            (try? String(contentsOfFile: "/proc/\(program)/stat", encoding: .utf8)).flatMap { $0.split(separator: ")").last?.dropFirst().first }
+        }
+        try pane.send("C-z")
+        #expect(harness.waitUntil(seconds: 10) { state() == "T" }, "the dashboard did not stop: \(String(describing: state()))")
+        #expect(try pane.format("alternate_on") == "0", "the screen the shell had is back")
+        #expect(try pane.lineMode() == "icanon echo")
+        #expect(pane.waitForRow(containing: "[stopped]") != nil, "\(pane.rows())")
+        try pane.send("Enter")
+        #expect(harness.waitUntil(seconds: 10) { (try? pane.format("alternate_on")) == "1" })
+        let redrawn = pane.waitForRows { $0.contains { $0.hasPrefix("Current:   0.1.0") } && $0.last == "u upgrade  r roll back  c check now  h history  q quit" }
+        #expect(redrawn != nil, "\(pane.rows())")
+        #expect(try pane.lineMode() == "-icanon -echo")
+        try pane.send("q")
+        #expect(try pane.exitStatus() == 0)
+        #expect(try pane.modeRestored())
     }
 
     @Test("keys held down: a burst of unknown keys with q at its end quits; a burst of c starts one check and says it is busy")

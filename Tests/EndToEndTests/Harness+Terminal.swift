@@ -12,13 +12,18 @@ final class TerminalSession {
 
     /// Starts `arguments` (with `environment`) in a `columns`×`rows` terminal. When it ends, the
     /// pane shows the terminal's mode ("[mode icanon echo ]", from `stty -a`), then "[exit N]",
-    /// and stays open. The pane's shell survives Ctrl-C (a trap, which the program does not
-    /// inherit: it meets SIGINT as it would in any terminal).
-    init(_ arguments: [String], environment: [String: String], directory: String, columns: Int = 100, rows: Int = 30) throws {
+    /// and stays open. The pane's shell survives Ctrl-C and Ctrl-Z (traps, which the program does
+    /// not inherit: it meets SIGINT and SIGTSTP as it would in any terminal).
+    /// With `jobControl`, the shell runs the program as a job of its own (`set -m`), as an
+    /// interactive shell does: Ctrl-Z stops it (the pane shows "[stopped]"), and Enter then
+    /// continues it in the foreground (`fg`).
+    init(_ arguments: [String], environment: [String: String], directory: String, columns: Int = 100, rows: Int = 30,
+         jobControl: Bool = false) throws {
         socket = directory + "/tmux-\(UUID().uuidString.prefix(6))"
         let assignments = environment.sorted { $0.key < $1.key }.map { Self.quoted("\($0.key)=\($0.value)") }
-        let command = "trap : INT; cd \(Self.quoted(directory)) && env -i \(assignments.joined(separator: " ")) \(arguments.map(Self.quoted).joined(separator: " ")); "
-            + "status=$?; echo \"[mode $(stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' ')]\"; echo \"[exit $status]\"; sleep 3600"
+        let resume = jobControl ? "while [ $status -eq 148 ]; do echo '[stopped]'; read _; fg >/dev/null; status=$?; done; " : ""
+        let command = "trap : INT TSTP; \(jobControl ? "set -m; " : "")cd \(Self.quoted(directory)) && env -i \(assignments.joined(separator: " ")) \(arguments.map(Self.quoted).joined(separator: " ")); "
+            + "status=$?; \(resume)echo \"[mode $(stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' ')]\"; echo \"[exit $status]\"; sleep 3600"
         try tmux(["new-session", "-d", "-s", name, "-x", "\(columns)", "-y", "\(rows)", "sh", "-c", command])
     }
 
@@ -46,6 +51,26 @@ final class TerminalSession {
 
     /// The pane's title as the program set it (with an OSC sequence, say).
     func title() throws -> String { try tmux(["display-message", "-p", "-t", name, "#{pane_title}"]) }
+
+    /// One of tmux's format variables for the pane (`alternate_on`, `pane_tty`), trimmed.
+    func format(_ variable: String) throws -> String {
+        try tmux(["display-message", "-p", "-t", name, "#{\(variable)}"]).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The terminal's line editing and echo as `stty` reports them now ("icanon echo", "-icanon -echo").
+    func lineMode() throws -> String {
+        let tty = try format("pane_tty")
+        let output = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/stty")
+        process.arguments = ["-F", tty, "-a"]
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return text.split(whereSeparator: { $0 == " " || $0 == ";" || $0 == "\n" })
+            .filter { ["icanon", "-icanon", "echo", "-echo"].contains($0) }.joined(separator: " ")
+    }
 
     func resize(columns: Int, rows: Int) throws {
         try tmux(["resize-window", "-t", name, "-x", "\(columns)", "-y", "\(rows)"])

@@ -218,8 +218,10 @@ int ad_peer_user(int fd, unsigned *uid);
 /// fatal signal (SIGHUP, SIGQUIT, SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS)
 /// writes `leave` (escape sequences that undo the screen's changes; may be NULL), restores the
 /// mode, and ends the process as the signal would have; they are unblocked if an inherited mask
-/// blocked them. 0, or -1 with errno.
-int ad_terminal_enter(int fd, int keep_signals, const char *leave);
+/// blocked them. With `keep_signals`, SIGTSTP (Ctrl-Z) restores the terminal the same way
+/// before the process stops, and when it continues the character mode is set again, `resume`
+/// (may be NULL) is written and a resize is recorded, so a view redraws itself. 0, or -1 with errno.
+int ad_terminal_enter(int fd, int keep_signals, const char *leave, const char *resume);
 
 /// Writes the `leave` sequence and restores the mode remembered by `ad_terminal_enter`
 /// (async-signal-safe; nothing when no mode is remembered).
