@@ -1,5 +1,10 @@
 import Integrity
 import Platform
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// An HTTP proxy: `http://[user:password@]host[:port]` (port 1080 when none is given, as curl).
 public struct Proxy: Sendable, Equatable {
@@ -67,7 +72,8 @@ extension Proxy {
 /// (lower case only: a CGI program's `HTTP_PROXY` comes from a request header), `https_proxy`
 /// or `HTTPS_PROXY`, then `all_proxy` or `ALL_PROXY` for either scheme; `no_proxy` or `NO_PROXY`
 /// lists hosts reached directly: `*` for all, a name for itself and every name under it (a
-/// leading dot is optional), an IP address for itself. Lower case wins where both are set.
+/// leading dot is optional), an IP address for itself, a CIDR block (`10.0.0.0/8`) for the
+/// addresses in it. Lower case wins where both are set.
 public struct ProxySettings: Sendable, Equatable {
     public var http: Proxy?
     public var https: Proxy?
@@ -112,8 +118,50 @@ public struct ProxySettings: Sendable, Equatable {
     func proxy(for url: RequestURL) -> Proxy? {
         let proxy = url.scheme == .https ? https : url.scheme == .http ? http : nil
         guard let proxy else { return nil }
-        let direct = noProxy.contains { $0 == "*" || url.host == $0 || url.host.hasSuffix("." + $0) }
+        let direct = noProxy.contains { Self.bypasses($0, host: url.host) }
         return direct ? nil : proxy
+    }
+
+    /// Whether the `no_proxy` entry `entry` covers `host`: `*` every host; an address (IPv4 or
+    /// IPv6) or a block of them (`10.0.0.0/8`, `fd00::/8`) the addresses in it, never by the
+    /// end of their text (`1.2.3` is no suffix of `4.1.2.3`); a name itself and the names under it.
+    static func bypasses(_ entry: String, host: String) -> Bool {
+        if entry == "*" { return true }
+        if let address = IPAddress(host) {
+            let parts = entry.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let network = IPAddress(String(parts[0])), network.bytes.count == address.bytes.count else { return false }
+            let bits = parts.count == 2 ? Int(parts[1]) : network.bytes.count * 8
+            guard let bits, (0...network.bytes.count * 8).contains(bits) else { return false }
+            return network.hasPrefix(of: address, bits: bits)
+        }
+        return host == entry || host.hasSuffix("." + entry)
+    }
+}
+
+/// An IPv4 or IPv6 address read from its text (`inet_pton`), as its bytes.
+struct IPAddress: Equatable {
+    let bytes: [UInt8]
+
+    init?(_ text: String) {
+        var buffer = [UInt8](repeating: 0, count: 16)
+        if text.contains(":") {
+            guard inet_pton(AF_INET6, text, &buffer) == 1 else { return nil }
+            bytes = buffer
+        } else {
+            guard text.first?.isNumber == true, inet_pton(AF_INET, text, &buffer) == 1 else { return nil }
+            bytes = Array(buffer.prefix(4))
+        }
+    }
+
+    /// Whether `other`'s first `bits` bits are this address's.
+    func hasPrefix(of other: IPAddress, bits: Int) -> Bool {
+        for index in bytes.indices {
+            let remaining = bits - index * 8
+            if remaining <= 0 { return true }
+            let mask: UInt8 = remaining >= 8 ? 0xFF : ~(0xFF >> UInt8(remaining))
+            if bytes[index] & mask != other.bytes[index] & mask { return false }
+        }
+        return true
     }
 }
 

@@ -106,6 +106,15 @@ struct ProxyTests {
         #expect(settings.proxy(for: try RequestURL("https://example.com/x")) == nil)
         #expect(settings.proxy(for: try RequestURL("https://a.b.example.com/x")) == nil)
         #expect(settings.proxy(for: try RequestURL("https://notexample.com/x")) != nil)
+
+        // Addresses match as addresses: whole, or inside a CIDR block; never by the end of their text.
+        let addresses = try ProxySettings.fromEnvironment(["https_proxy": proxy.url, "no_proxy": "1.2.3, 10.0.0.0/8, 192.168.1.7, fd00::/8, [::1]"])
+        for (host, direct) in [("4.1.2.3", false), ("1.2.3.4", false), ("10.200.3.4", true), ("11.0.0.1", false), ("192.168.1.7", true),
+                               ("192.168.1.70", false), ("[fd12::1]", true), ("[fe80::1]", false), ("[::1]", true), ("[::2]", false)] {
+            #expect((addresses.proxy(for: try RequestURL("https://\(host)/x")) == nil) == direct, "\(host)")
+        }
+        let bad = try ProxySettings.fromEnvironment(["https_proxy": proxy.url, "no_proxy": "10.0.0.0/33, 10.0.0.0/x, 10.0.0.0/"])
+        #expect(bad.proxy(for: try RequestURL("https://10.0.0.1/x")) != nil)
     }
 
     @Test("which variables are read: http_proxy in lower case only, https_proxy before HTTPS_PROXY, all_proxy for both; bad URLs name the variable")
