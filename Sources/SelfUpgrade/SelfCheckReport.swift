@@ -98,6 +98,12 @@ public struct SelfCheckReport: Codable, Sendable, Equatable {
             guard let loaded = try store.load() else {
                 return StateCheck(foundSchema: nil, schema: store.schema, roundTripEqual: true, differences: [], error: nil)
             }
+            // A strict reader must read what it takes as the decoder does.
+            if let reader = store.strictReader, let (found, body) = try StateStore<State>.read(loaded.path), found == store.schema,
+               let strict = reader(Array(body)), strict != (try JSONDecoder().decode(State.self, from: body)) {
+                return StateCheck(foundSchema: found, schema: store.schema, roundTripEqual: false, differences: [],
+                                  error: "the strict reader reads \(loaded.path) differently from JSONDecoder")
+            }
             let encoded = try store.encode(loaded.state)
             guard let newline = encoded.firstIndex(of: 10) else {
                 return StateCheck(foundSchema: loaded.foundSchema, schema: store.schema, roundTripEqual: false, differences: [],

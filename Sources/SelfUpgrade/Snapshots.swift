@@ -180,7 +180,7 @@ package struct SnapshotStore: Sendable {
 
     // MARK: - Internals
 
-    struct Manifest: Codable {
+    package struct Manifest: Codable, Equatable {
         var format: Int
         var sequence: Int
         var transaction: String
@@ -190,7 +190,7 @@ package struct SnapshotStore: Sendable {
         var restored: String?
 
         /// The manifest as JSON (the keys of its `Codable` form; an absent optional left out).
-        var json: JSONValue {
+        package var json: JSONValue {
             var fields: [String: JSONValue] = ["format": .number(Double(format)), "sequence": .number(Double(sequence)),
                                                "transaction": .string(transaction), "time": .number(time),
                                                "files": .object(files.mapValues(JSONValue.string))]
@@ -201,7 +201,7 @@ package struct SnapshotStore: Sendable {
 
         /// Reads what ``json`` writes with the strict parser; nil for anything else (the decoder
         /// then reads it, or it is skipped).
-        init?(parsing bytes: [UInt8]) {
+        package init?(parsing bytes: [UInt8]) {
             guard let value = try? JSONValue(parsing: bytes, maxDepth: 4), case .object(let fields) = value,
                   case .object(let named)? = fields["files"] else { return nil }
             let reader = FieldReader(fields: fields)
@@ -210,13 +210,22 @@ package struct SnapshotStore: Sendable {
                 guard case .string(let text) = digest else { return nil }
                 files[path] = text
             }
-            guard let format = try? reader.integer("format", in: 0...1_000_000), let sequence = try? reader.integer("sequence", in: 0...Int(Int32.max)),
-                  let transaction = try? reader.string("transaction"), let time = try? reader.number("time", in: -1e300...1e300),
-                  let version = try? reader.optionalString("version"), let restored = try? reader.optionalString("restored") else { return nil }
+            // Each optional read on its own: `try?` would flatten an absent one into a failure.
+            let format: Int, sequence: Int, transaction: String, time: Double, version: String?, restored: String?
+            do throws(JournalFieldError) {
+                format = try reader.integer("format", in: 0...1_000_000)
+                sequence = try reader.integer("sequence", in: 0...Int(Int32.max))
+                transaction = try reader.string("transaction")
+                time = try reader.number("time", in: -1e300...1e300)
+                version = try reader.optionalString("version")
+                restored = try reader.optionalString("restored")
+            } catch {
+                return nil
+            }
             self.init(format: format, sequence: sequence, transaction: transaction, version: version, time: time, files: files, restored: restored)
         }
 
-        init(format: Int, sequence: Int, transaction: String, version: String?, time: Double, files: [String: String], restored: String?) {
+        package init(format: Int, sequence: Int, transaction: String, version: String?, time: Double, files: [String: String], restored: String?) {
             self.format = format
             self.sequence = sequence
             self.transaction = transaction

@@ -37,11 +37,13 @@ struct AutodevState: Codable, Sendable, Equatable {
     }
 
     static func store(directory: String) -> StateStore<AutodevState> {
-        StateStore(directory: directory, name: "autodev", schema: 2, migrations: [
+        var store = StateStore<AutodevState>(directory: directory, name: "autodev", schema: 2, migrations: [
             .converting(from: 1, SchemaOne.self, to: AutodevState.self) { old in
                 AutodevState(counters: Counters(upgrades: old.upgrades, rollbacks: old.rollbacks))
             },
         ])
+        store.strictReader = { AutodevState(strictJSON: $0) }
+        return store
     }
 
     /// Loads, changes and saves the state in one go.
@@ -50,5 +52,25 @@ struct AutodevState: Codable, Sendable, Equatable {
         var state = try store.load()?.state ?? AutodevState()
         change(&state)
         try store.save(state)
+    }
+}
+
+extension AutodevState {
+    /// Schema 2 read with the strict parser, exactly as `JSONDecoder` reads it: the four
+    /// counters required, whole numbers a double holds exactly; the two texts optional (null is
+    /// absent); other keys ignored. nil for anything else, which the decoder then reads.
+    init?(strictJSON bytes: [UInt8]) {
+        guard let value = try? JSONValue(parsing: bytes, maxDepth: 8), case .object(let fields) = value,
+              let counters = fields["counters"], case .object(let counted) = counters else { return nil }
+        let exact = -((1 << 53) - 1)...((1 << 53) - 1)
+        let reader = FieldReader(fields: fields), counter = FieldReader(fields: counted)
+        do throws(JournalFieldError) {
+            self.init(counters: Counters(upgrades: try counter.integer("upgrades", in: exact), rollbacks: try counter.integer("rollbacks", in: exact),
+                                         failedRestarts: try counter.integer("failedRestarts", in: exact), restarts: try counter.integer("restarts", in: exact)),
+                      pendingTransaction: try reader.optionalString("pendingTransaction"),
+                      lastConfirmedVersion: try reader.optionalString("lastConfirmedVersion"))
+        } catch {
+            return nil
+        }
     }
 }

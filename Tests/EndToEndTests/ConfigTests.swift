@@ -130,3 +130,26 @@ struct ConfigEdgeTests {
         #expect(wide.count + 2 == column + "1  (not known to this version; kept)".count, "\(list.stdout)")
     }
 }
+
+@Suite("autodev's own state read without JSONDecoder")
+struct StateReadingTests {
+    @Test("every form of state/autodev.json reads the same with the strict reader as with JSONDecoder (self-check compares the two)", arguments: [
+        #"{"counters":{"failedRestarts":0,"restarts":0,"rollbacks":0,"upgrades":1},"lastConfirmedVersion":"0.1.0"}"#,
+        #"{"counters":{"failedRestarts":0,"restarts":2,"rollbacks":3.0,"upgrades":1e1},"pendingTransaction":"tx-1","lastConfirmedVersion":null}"#,
+        #"{"counters":{"failedRestarts":-4,"restarts":9007199254740991,"rollbacks":0,"upgrades":0,"extra":[1]},"future":{"a":[{}]},"lastConfirmedVersion":"caf\u00e9 \ud83d\ude00"}"#,
+        #"{"counters":{"failedRestarts":0,"restarts":0,"rollbacks":0,"upgrades":9007199254740993}}"#,
+        #"{"counters":{"failedRestarts":0,"restarts":0,"rollbacks":0,"upgrades":0},"pendingTransaction":"a\/b\n"}"#,
+    ])
+    func stateForms(_ body: String) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let directory = harness.root.path + "/state"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Data((#"{"schema":2}"# + "\n" + body + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/autodev.json"))
+        let result = try harness.run(["self-check", "--state-copy", directory, "--json"], executable: Harness.binary)
+        let report = try harness.json(result.stdout)
+        let state = try #require(report["state"] as? [String: Any], "\(result.stdout)\(result.stderr)")
+        #expect(state["error"] == nil && state["roundTripEqual"] as? Bool == true, "\(state)")
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+    }
+}

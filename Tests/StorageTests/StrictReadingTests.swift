@@ -145,6 +145,45 @@ struct StrictReadingTests {
         }
     }
 
+    @Test("snapshot manifests: the strict reader takes every form this release writes, optional parts absent or present")
+    func snapshotManifests() throws {
+        let files = ["config.json": String(repeating: "a1", count: 32), "state/autodev.json": String(repeating: "b2", count: 32)]
+        for (version, restored) in [(nil, nil), ("cd" + String(repeating: "0", count: 62), nil), (nil, "00000003-tx-1"), ("ef" + String(repeating: "1", count: 62), "00000004-tx-2")] as [(String?, String?)] {
+            let manifest = SnapshotStore.Manifest(format: 1, sequence: 7, transaction: "tx-20261205T093402-5e9ca21c", version: version, time: 1_796_463_242.340092,
+                                                  files: files, restored: restored)
+            let bytes = try manifest.json.serialized() + [10]
+            // Read by the strict parser itself, not by the decoder it falls back to.
+            #expect(SnapshotStore.Manifest(parsing: bytes) == manifest, "\(String(decoding: bytes, as: UTF8.self))")
+            #expect(try JSONDecoder().decode(SnapshotStore.Manifest.self, from: Data(bytes)) == manifest)
+        }
+        #expect(SnapshotStore.Manifest(parsing: Array(#"{"files":{},"format":1,"sequence":1,"time":1,"transaction":"t","restored":5}"#.utf8)) == nil)
+    }
+
+    struct Sample: Codable, Sendable, Equatable { var count: Int; var name: String? }
+
+    @Test("a state store's strict reader is checked against JSONDecoder: agreeing passes, reading otherwise fails the state check")
+    func strictStateReader() throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var store = StateStore<Sample>(directory: directory, name: "sample", schema: 1)
+        try store.save(Sample(count: 3, name: "x"))
+        store.strictReader = { bytes in
+            guard let value = try? JSONValue(parsing: bytes), case .object(let fields) = value, let count = try? FieldReader(fields: fields).integer("count", in: 0...100),
+                  let name = try? FieldReader(fields: fields).optionalString("name") else { return nil }
+            return Sample(count: count, name: name)
+        }
+        #expect(try store.load()?.state == Sample(count: 3, name: "x"))
+        let agreeing = SelfCheckReport.checkState(store)
+        #expect(agreeing.error == nil && agreeing.roundTripEqual, "\(agreeing)")
+        // A reader that gets it wrong is caught, naming the file.
+        store.strictReader = { _ in Sample(count: 4, name: "x") }
+        let disagreeing = SelfCheckReport.checkState(store)
+        #expect(disagreeing.error?.contains("the strict reader reads \(store.path) differently from JSONDecoder") == true, "\(disagreeing)")
+        // A form the strict reader leaves alone goes to the decoder.
+        store.strictReader = { _ in nil }
+        #expect(try store.load()?.state == Sample(count: 3, name: "x"))
+    }
+
     @Test("version metadata: the strict reader agrees with JSONDecoder, whole nanoseconds exact; other forms are left to the decoder")
     func versionMetadata() throws {
         let id = try #require(SHA256Digest(hex: String(repeating: "cd", count: 32)))
