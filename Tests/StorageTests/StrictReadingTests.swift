@@ -123,20 +123,21 @@ struct StrictReadingTests {
         var journal = try Journal(path: path)
         try journal.append(JournalRecord(.begin(transaction: "t1", operation: .upgrade, from: nil, target: nil, source: nil)))
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        // A journal line: CRC-32 in hex, a space, the JSON.
+        let line = { (json: String) -> Data in
+            let checksum = String(CRC32.checksum(Array(json.utf8)), radix: 16)
+            return Data((String(repeating: "0", count: 8 - checksum.count) + checksum + " " + json + "\n").utf8)
+        }
         // A second record written by hand with the fields a later release might add.
         let deep = String(repeating: "[", count: 40) + String(repeating: "]", count: 40)
-        let json = #"{"future":{"count":18446744073709551616,"tree":\#(deep)},"kind":"commit","sequence":2,"time":1,"transaction":"t1","v":1}"#
-        let checksum = String(CRC32.checksum(Array(json.utf8)), radix: 16)
-        bytes.append(contentsOf: Array((String(repeating: "0", count: 8 - checksum.count) + checksum + " " + json + "\n").utf8))
+        bytes.append(line(#"{"future":{"count":18446744073709551616,"tree":\#(deep)},"kind":"commit","sequence":2,"time":1,"transaction":"t1","v":1}"#))
         try bytes.write(to: URL(fileURLWithPath: path))
         let reread = try Journal(path: path)
         #expect(reread.records.count == 2)
         #expect(reread.records.last?.event == .commit(transaction: "t1", to: nil))
         // Past what JSONDecoder takes is still refused, with the line named.
         let bomb = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
-        let hostile = #"{"future":\#(bomb),"kind":"commit","sequence":3,"time":1,"transaction":"t1","v":1}"#
-        let sum = String(CRC32.checksum(Array(hostile.utf8)), radix: 16)
-        bytes.append(contentsOf: Array((String(repeating: "0", count: 8 - sum.count) + sum + " " + hostile + "\n").utf8))
+        bytes.append(line(#"{"future":\#(bomb),"kind":"commit","sequence":3,"time":1,"transaction":"t1","v":1}"#))
         try bytes.write(to: URL(fileURLWithPath: path))
         #expect {
             _ = try Journal(path: path)
