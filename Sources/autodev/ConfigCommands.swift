@@ -30,22 +30,25 @@ enum ConfigCommands {
     static func set(_ arguments: ParsedArguments) throws -> Int32 {
         let key = try argument(0, "key", arguments, CommandTree.configSet)
         let value = try argument(1, "value", arguments, CommandTree.configSet)
-        let entry = try file(arguments).set(key, to: value)
+        let entry = try file(arguments, changing: true).set(key, to: value)
         if arguments.has("json") { try Output.json(entry) } else { Output.out("\(entry.key) = \(TerminalText.escaped(entry.value, limit: 200))") }
         return ExitCode.success
     }
 
     static func unset(_ arguments: ParsedArguments) throws -> Int32 {
         let key = try argument(0, "key", arguments, CommandTree.configUnset)
-        let configuration = try file(arguments)
+        let configuration = try file(arguments, changing: true)
         try configuration.unset(key)
         let entry = try? configuration.entry(key)
         Output.out(entry.map { "\($0.key) = \(TerminalText.escaped($0.value, limit: 200)) (default)" } ?? "\(TerminalText.escaped(key, limit: 100)) removed")
         return ExitCode.success
     }
 
-    private static func file(_ arguments: ParsedArguments) throws -> ConfigurationFile {
-        ConfigurationFile(homeDirectory: HomeLocator.locate(option: arguments.value("home")).root)
+    /// The home's config.json; a change needs an installation (reading shows the defaults).
+    private static func file(_ arguments: ParsedArguments, changing: Bool = false) throws -> ConfigurationFile {
+        let home = HomeLocator.locate(option: arguments.value("home"))
+        if changing, !home.isInitialized { throw UpgradeError.notInitialized(home: home.root) }
+        return ConfigurationFile(homeDirectory: home.root)
     }
 
     private static func argument(_ index: Int, _ name: String, _ arguments: ParsedArguments, _ spec: CommandSpec) throws -> String {

@@ -80,6 +80,7 @@ struct CommandLineTests {
 
     @Test("a command needing a home says how to create one, before doing anything", arguments: [
         ["self-upgrade", "status"], ["self-upgrade"], ["self-upgrade", "--dry-run"], ["agent", "--once", "--patches", "/"], ["agent", "status"],
+        ["config", "set", "historyLimit", "3"], ["config", "unset", "historyLimit"],
     ])
     func notInitialized(arguments: [String]) throws {
         let harness = try Harness()
