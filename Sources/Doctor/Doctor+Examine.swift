@@ -65,7 +65,7 @@ extension Doctor {
         var brokenDirectories: Set<String> = []
         // The doctor's own directories first: what every other repair keeps aside goes there.
         for directory in [home.root + "/doctor", asideDirectory, home.versions, home.state, home.staging, home.logs, home.bin, channelDirectory,
-                          channelDirectory + "/metadata", modulesDirectory, modulesDirectory + "/store", snapshotsDirectory] {
+                          channelDirectory + "/metadata", modulesDirectory, modulesDirectory + "/store", snapshotsDirectory, home.journal + ".d"] {
             guard let status = try? FileSystem.statusIfPresent(directory, followLinks: false) else { continue }
             if status.kind == .symbolicLink {
                 let target = (try? FileSystem.destinationOfSymbolicLink(directory)) ?? "?"

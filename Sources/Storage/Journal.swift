@@ -242,6 +242,7 @@ package struct Journal: Sendable {
             hasTornTail = false
         }
         let active = try FileSystem.status(path, followLinks: false)
+        try Self.checkArchive(archive)
         // A journal that starts at record 1 needs no archive: one holding other files belongs to
         // an earlier history (a repair by a release older than checkpoints leaves it behind). It
         // is kept aside, never deleted, and never read as this journal's.
@@ -311,6 +312,7 @@ package struct Journal: Sendable {
     /// the checkpoint it was written behind, which is skipped. Segments past `through` (left by
     /// a rotation killed before its rename) are not read.
     private static func archivedRecords(_ archive: String, through: Int?, journal: String) throws -> [JournalRecord] {
+        try checkArchive(archive)
         var records: [JournalRecord] = []
         var next = 1
         // Of two names with the same first record (a rotation killed before its rename, then
@@ -337,6 +339,19 @@ package struct Journal: Sendable {
     }
 
     // MARK: - Internals
+
+    /// The archive is the home's own directory (or absent): a link planted there would send the
+    /// segments a rotation writes, and the history a reader replays, somewhere else.
+    /// - Throws: ``StorageError/unusableJournal(path:reason:)`` naming what is wrong.
+    static func checkArchive(_ archive: String) throws {
+        guard let found = try FileSystem.statusIfPresent(archive, followLinks: false) else { return }
+        let owner = (try? FileSystem.status(FileSystem.parent(of: archive)))?.owner
+        let reason: String? = found.kind == .symbolicLink ? "it is a symbolic link, not the journal's own directory; remove it"
+            : found.kind != .directory ? "it is not a directory; remove it"
+            : found.owner != Privilege.userID && found.owner != owner ? "it belongs to user \(found.owner), not to this user or the owner of the home"
+            : nil
+        if let reason { throw StorageError.unusableJournal(path: archive, reason: reason) }
+    }
 
     /// The whole, checksummed lines of `bytes`. A damaged first line is returned apart when
     /// `firstMayBeDamaged` (it may be a damaged checkpoint, whose records the archive holds).
@@ -376,7 +391,8 @@ package struct Journal: Sendable {
 
     /// The `sequence` of a record's JSON, read without decoding the rest.
     private static func sequence(of json: ArraySlice<UInt8>) -> Int? {
-        guard let value = try? JSONValue(parsing: json), case .object(let fields) = value else { return nil }
+        // As deep as a record may nest (an unknown field of a later release), see strictlyDecoded.
+        guard let value = try? JSONValue(parsing: json, maxDepth: 512), case .object(let fields) = value else { return nil }
         return try? FieldReader(fields: fields).integer("sequence", in: 0...JournalRecord.largestSequence)
     }
 

@@ -198,13 +198,29 @@ extension JournalCheckpoint {
         return Array((String(repeating: "0", count: 8 - checksum.count) + checksum + " ").utf8) + json + [UInt8(ascii: "\n")]
     }
 
-    /// True when a line's JSON claims to be a checkpoint (whether or not it is a sound one).
+    /// True when a line's JSON claims to be a checkpoint (whether or not it is a sound one): its
+    /// top-level object has `"kind":"checkpoint"`. The same text inside a string or a nested
+    /// object (a field a later release added to a record) is no claim.
     static func claims(_ json: ArraySlice<UInt8>) -> Bool {
         let marker = Array(#""kind":"checkpoint""#.utf8)
         guard json.count >= marker.count else { return false }
+        var depth = 0
+        var inString = false
+        var escaped = false
         var index = json.startIndex
-        while index + marker.count <= json.endIndex {
-            if json[index..<index + marker.count].elementsEqual(marker) { return true }
+        while index < json.endIndex {
+            let byte = json[index]
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+            } else if byte == UInt8(ascii: "\"") {
+                // A key of the top-level object that starts the marker.
+                if depth == 1, index + marker.count <= json.endIndex, json[index..<index + marker.count].elementsEqual(marker) { return true }
+                inString = true
+            } else if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") {
+                depth += 1
+            } else if byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]") {
+                depth -= 1
+            }
             index += 1
         }
         return false

@@ -96,6 +96,51 @@ struct StrictReadingTests {
         }
     }
 
+    @Test("a checkpoint followed by a record nesting deep in an unknown field is believed; the archive planted as a link is refused, nothing written through it")
+    func checkpointThenDeepRecordAndArchiveLink() throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/journal"
+        let checkpoint = try JournalCheckpoint(through: 7, time: 1, state: try Self.state()).line()
+        let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        let json = #"{"future":\#(deep),"kind":"commit","sequence":8,"time":1,"transaction":"t1","v":1}"#
+        let checksum = String(CRC32.checksum(Array(json.utf8)), radix: 16)
+        try (Data(checkpoint) + Data((String(repeating: "0", count: 8 - checksum.count) + checksum + " " + json + "\n").utf8))
+            .write(to: URL(fileURLWithPath: path))
+        var journal = try Journal(path: path)
+        #expect(journal.checkpointRefusal == nil && journal.checkpoint?.through == 7, "\(String(describing: journal.checkpointRefusal))")
+        #expect(journal.records.map(\.sequence) == [8])
+
+        // journal.d as a link out: the rotation is refused and nothing lands where it points.
+        let outside = directory + "/outside"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: path + ".d", withDestinationPath: outside)
+        #expect {
+            try journal.rotate(keeping: try Self.state())
+        } throws: { error in
+            "\(error)".contains("symbolic link") && "\(error)".contains(path + ".d")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outside) == [])
+        #expect(throws: (any Error).self) { _ = try Journal(path: path, replayingArchive: true) }
+    }
+
+    @Test("a first record that carries a checkpoint's kind only inside an unknown field is a record, not a checkpoint")
+    func nestedKindIsNoClaim() throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/journal"
+        var lines = Data()
+        for json in [#"{"future":{"kind":"checkpoint"},"kind":"begin","note":"\"kind\":\"checkpoint\"","operation":"upgrade","sequence":1,"time":1,"transaction":"t1","v":1}"#,
+                     #"{"kind":"commit","sequence":2,"time":1,"transaction":"t1","v":1}"#] {
+            let checksum = String(CRC32.checksum(Array(json.utf8)), radix: 16)
+            lines.append(Data((String(repeating: "0", count: 8 - checksum.count) + checksum + " " + json + "\n").utf8))
+        }
+        try lines.write(to: URL(fileURLWithPath: path))
+        let journal = try Journal(path: path)
+        #expect(journal.checkpoint == nil && journal.checkpointRefusal == nil)
+        #expect(journal.records.map(\.sequence) == [1, 2])
+    }
+
     @Test("a journal whose checkpoint covers the largest sequence number takes no further record, and is left as it was")
     func lastSequence() throws {
         let directory = try scratchDirectory()
