@@ -13,11 +13,11 @@ package struct FileLock: Sendable {
     /// The locked descriptor.
     package let descriptor: FileDescriptor
 
-    /// Takes the lock on `path` (created if missing) without waiting.
+    /// Takes the lock on `path` (created if missing, with `mode`) without waiting.
     /// - Returns: nil when another process holds it.
     /// - Throws: ``SystemError`` when the file cannot be opened or locked for another reason.
-    package static func tryAcquire(_ path: String) throws(SystemError) -> FileLock? {
-        let fd = try FileDescriptor.open(path, [.readWrite, .create, .noFollow, .nonBlocking], mode: 0o644)
+    package static func tryAcquire(_ path: String, mode: mode_t = 0o644) throws(SystemError) -> FileLock? {
+        let fd = try FileDescriptor.open(path, [.readWrite, .create, .noFollow, .nonBlocking], mode: mode)
         do throws(SystemError) {
             try Self.checkOwnFile(fd, path: path)
         } catch {

@@ -169,14 +169,30 @@ public struct ConfigurationFile: Sendable {
 
     /// `<home>/config.json.lock`: held while a change reads, edits and replaces the file, so two
     /// changes at once both land (without it, the second would write back what it read before
-    /// the first was written).
+    /// the first was written). Mode 0600: another user cannot open it to hold it.
     private var lockPath: String { path + ".lock" }
 
+    /// How long a change waits for another to finish before it gives up.
+    static let lockWaitSeconds = 5.0
+
     /// Reads the file, lets `change` edit it, and writes it back (unless `change` left it as it
-    /// was), all under the lock.
+    /// was), all under the lock, waited for at most ``lockWaitSeconds``.
     private func editing(_ change: (inout [String: CanonicalJSONValue]) throws(UpgradeError) -> Void) throws(UpgradeError) {
-        let lock = try UpgradeError.wrapping { try FileLock.acquire(lockPath) }
+        let start = MonotonicClock.now()
+        var held: FileLock?
+        while held == nil {
+            held = try UpgradeError.wrapping { try FileLock.tryAcquire(lockPath, mode: 0o600) }
+            if held == nil {
+                guard MonotonicClock.seconds(since: start) < Self.lockWaitSeconds else {
+                    throw UpgradeError.invalidConfiguration(path: path, reason: "another process has held \(lockPath) for \(Int(Self.lockWaitSeconds)) s (a change still running, or a lock taken to block changes); nothing was changed")
+                }
+                ProcessControl.sleep(seconds: 0.005)
+            }
+        }
+        guard let lock = held else { return }
         defer { lock.release() }
+        // A lock file an older release made readable by all: closed to others from now on.
+        try? lock.descriptor.setMode(0o600)
         let original = try read()
         var document = original
         try change(&document)
@@ -198,7 +214,8 @@ public struct ConfigurationFile: Sendable {
             }
             let value: CanonicalJSONValue
             do {
-                value = try CanonicalJSON.parse(bytes, maxDepth: 64)
+                // An unknown key a later release wrote may hold any number: kept as written.
+                value = try CanonicalJSON.parse(bytes, maxDepth: 64, widerIntegers: .keepAsNumber)
             } catch let error as CanonicalJSONError {
                 throw UpgradeError.invalidConfiguration(path: path, reason: "it cannot be read as JSON (\(error.reason)); fix or remove it")
             }

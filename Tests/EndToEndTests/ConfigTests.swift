@@ -53,7 +53,7 @@ struct ConfigTests {
         defer { harness.cleanUp() }
         _ = try harness.initialize()
         let path = harness.home + "/config.json"
-        try #"{"fromTheFuture": {"a": [1, 2]}, "exact": 9007199254740993, "maxRestarts": 9}"#.write(toFile: path, atomically: true, encoding: .utf8)
+        try #"{"fromTheFuture": {"a": [1, 2]}, "exact": 9007199254740993, "huge": 18446744073709551616, "maxRestarts": 9}"#.write(toFile: path, atomically: true, encoding: .utf8)
         #expect(try harness.run(["config", "list"]).stdout.contains("fromTheFuture"))
         #expect(try harness.run(["config", "set", "maxRestarts", "4"]).status == 0)
         let document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
@@ -61,6 +61,7 @@ struct ConfigTests {
         #expect((document["fromTheFuture"] as? [String: Any])?["a"] as? [Int] == [1, 2])
         // Numbers are kept as written, even those a double cannot hold.
         #expect(try String(contentsOfFile: path, encoding: .utf8).contains("\"exact\": 9007199254740993"))
+        #expect(try String(contentsOfFile: path, encoding: .utf8).contains("\"huge\": 18446744073709551616"))
 
         // Another user's config.json is not taken over.
         #expect(chown(path, 65534, 65534) == 0 || getuid() != 0)
@@ -102,6 +103,29 @@ struct ConfigEdgeTests {
                 #expect(entry?["value"] as? String == value, "round \(round): \(key) lost its change: \(String(describing: entry))")
             }
         }
+    }
+
+    @Test("a lock held by another process makes a change give up with a message after a bounded wait, changing nothing; the lock file is closed to other users")
+    func heldLock() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        #expect(try harness.run(["config", "set", "historyLimit", "4"]).status == 0)
+        let lock = harness.home + "/config.json.lock"
+        #expect((try FileManager.default.attributesOfItem(atPath: lock)[.posixPermissions] as? Int) == 0o600)
+        let before = try Data(contentsOf: URL(fileURLWithPath: harness.home + "/config.json"))
+        // A holder that opened the file read-only, as another user could when it was 0644.
+        let marker = harness.root.path + "/held"
+        let holder = try harness.start(["-c", "import fcntl, sys, time\nf = open(sys.argv[1])\nfcntl.flock(f, fcntl.LOCK_EX)\nopen(sys.argv[2], 'w').close()\ntime.sleep(120)",
+                                        lock, marker], executable: "/usr/bin/python3")
+        defer { kill(holder.pid, SIGKILL); _ = holder.finish() }
+        #expect(harness.waitUntil(seconds: 20) { FileManager.default.fileExists(atPath: marker) })
+        let start = Date()
+        let refused = try harness.run(["config", "set", "historyLimit", "6"])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("another process has held \"\(lock)\"") || refused.stderr.contains("another process has held \(lock)"), "\(refused.stderr)")
+        #expect(Date().timeIntervalSince(start) < 60)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: harness.home + "/config.json")) == before)
     }
 
     @Test("a long value is given whole with --json and by get; keys and values the file holds reach a terminal escaped")
