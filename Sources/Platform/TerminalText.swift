@@ -61,9 +61,15 @@ package enum TerminalText {
     static func width(of scalar: Unicode.Scalar) -> Int {
         let value = scalar.value
         if value < 0x20 || (0x7F...0x9F).contains(value) { return 0 }
-        if (0x0300...0x036F).contains(value) || (0x200B...0x200F).contains(value) || (0xFE00...0xFE0F).contains(value)
-            || (0x20D0...0x20FF).contains(value) || (0x1AB0...0x1AFF).contains(value) || (0x1DC0...0x1DFF).contains(value)
-            || (0xFE20...0xFE2F).contains(value) || value == 0x2060 || value == 0xFEFF { return 0 }
+        if value < 0x300 { return 1 }
+        // Combining marks (of any script), format characters and variation selectors take none.
+        switch scalar.properties.generalCategory {
+        case .nonspacingMark, .enclosingMark, .format: return 0
+        default: break
+        }
+        if (0x1160...0x11FF).contains(value) || (0xFE00...0xFE0F).contains(value) || (0xE0100...0xE01EF).contains(value) { return 0 }
+        // Emoji shown as pictures (Emoji_Presentation), as terminals draw them: two columns.
+        if value >= 0x2300, scalar.properties.isEmojiPresentation { return 2 }
         if (0x1100...0x115F).contains(value) || (0x2E80...0x303E).contains(value) || (0x3041...0x33FF).contains(value)
             || (0x3400...0x4DBF).contains(value) || (0x4E00...0x9FFF).contains(value) || (0xA000...0xA4CF).contains(value)
             || (0xAC00...0xD7A3).contains(value) || (0xF900...0xFAFF).contains(value) || (0xFE30...0xFE4F).contains(value)

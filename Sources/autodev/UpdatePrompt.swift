@@ -31,7 +31,8 @@ enum UpdatePrompt {
         let question = critical ? "Install now? [Y]es, [l]ater (a critical release cannot be skipped) "
             : "Install now? [Y]es, [l]ater, [s]kip this version "
         Output.err(question, terminator: false)
-        try Terminal.enterCharacterMode(0, keepSignals: true)
+        // Stopped with Ctrl-Z and brought back with fg, it asks again on a line of its own.
+        try Terminal.enterCharacterMode(0, keepSignals: true, resume: "\n" + question)
         defer { Terminal.leaveCharacterMode() }
         while true {
             // Every key of a burst (typed ahead, pasted, held down) in order: the first that

@@ -88,6 +88,26 @@ struct UpdatePromptTests {
         #expect(try harness.run(["update", "check"]).stdout.contains("Newest version:   0.3.0"))
     }
 
+    @Test("stopped with Ctrl-Z while it asks and brought back with fg, the prompt asks again; its answer still decides")
+    func suspendedPrompt() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        try published(harness)
+        try configure(harness, url: "file://\(harness.root.path)/repo")
+        let prompt = try TerminalSession([harness.entry, "update"], environment: harness.environment(), directory: harness.root.path, jobControl: true)
+        #expect(try prompt.waitFor("[s]kip this version").found)
+        try prompt.send("C-z")
+        #expect(try prompt.waitFor("[stopped]").found)
+        #expect(try prompt.lineMode() == "icanon echo")
+        try prompt.send("Enter")
+        let asked = prompt.waitForRows { rows in rows.filter { $0.contains("Install now? [Y]es, [l]ater, [s]kip this version") }.count >= 2 }
+        #expect(asked != nil, "\(prompt.rows())")
+        try prompt.send("l")
+        #expect(try prompt.exitStatus() == 0)
+        #expect(try prompt.screen().contains("Not installed"))
+        #expect(try prompt.modeRestored())
+    }
+
     @Test("a critical release cannot be skipped; 'yes' installs it, and the new version says 'Updated from' once")
     func criticalThenNow() throws {
         guard TerminalSession.available else { Issue.record("tmux is not installed (scripts/test installs it)"); return }

@@ -111,6 +111,18 @@ struct FileSystemTests {
         #expect(try FileSystem.readFile(directory + "/f") == content)
     }
 
+    @Test("display width: emoji shown as pictures and wide characters take two columns, combining marks and format characters none")
+    func displayWidth() {
+        #expect(TerminalText.width("abc") == 3)
+        #expect(TerminalText.width("日本") == 4)
+        #expect(TerminalText.width("🚀⭐☕⚡🫠") == 10)
+        #expect(TerminalText.width("שָׁלוֹם") == 4)
+        #expect(TerminalText.width("e\u{301}") == 1)
+        #expect(TerminalText.width("a\u{200D}b\u{FE0F}") == 2)
+        #expect(TerminalText.width("é ñ ü") == 5)
+        #expect(TerminalText.width("→ ✓ ©") == 5)
+    }
+
     @Test("a file opened to be rewritten is emptied only once it has passed the checks: a planted hard link's other file keeps its bytes")
     func truncateAfterChecks() throws {
         let directory = try scratch()
