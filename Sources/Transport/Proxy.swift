@@ -130,11 +130,18 @@ public struct ProxySettings: Sendable, Equatable {
         if let address = IPAddress(host) {
             let parts = entry.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
             guard let network = IPAddress(String(parts[0])), network.bytes.count == address.bytes.count else { return false }
-            let bits = parts.count == 2 ? Int(parts[1]) : network.bytes.count * 8
-            guard let bits, (0...network.bytes.count * 8).contains(bits) else { return false }
+            // A prefix length is 1 to 3 ASCII digits (no sign, no space).
+            let length = parts.count == 2 ? parts[1] : nil
+            if let length, length.isEmpty || length.count > 3 || !length.utf8.allSatisfy({ (0x30...0x39).contains($0) }) { return false }
+            let bits = length.flatMap { Int($0) } ?? network.bytes.count * 8
+            guard (0...network.bytes.count * 8).contains(bits) else { return false }
             return network.hasPrefix(of: address, bits: bits)
         }
-        return host == entry || host.hasSuffix("." + entry)
+        // A name's trailing dot (the root) does not make it another name.
+        let name = host.hasSuffix(".") ? String(host.dropLast()) : host
+        let suffix = entry.hasSuffix(".") ? String(entry.dropLast()) : entry
+        guard !suffix.isEmpty else { return false }
+        return name == suffix || name.hasSuffix("." + suffix)
     }
 }
 

@@ -113,8 +113,13 @@ struct ProxyTests {
                                ("192.168.1.70", false), ("[fd12::1]", true), ("[fe80::1]", false), ("[::1]", true), ("[::2]", false)] {
             #expect((addresses.proxy(for: try RequestURL("https://\(host)/x")) == nil) == direct, "\(host)")
         }
-        let bad = try ProxySettings.fromEnvironment(["https_proxy": proxy.url, "no_proxy": "10.0.0.0/33, 10.0.0.0/x, 10.0.0.0/"])
+        let bad = try ProxySettings.fromEnvironment(["https_proxy": proxy.url, "no_proxy": "10.0.0.0/33, 10.0.0.0/x, 10.0.0.0/, 10.0.0.0/-0, 10.0.0.0/+0, 10.0.0.0/ 8, 10.0.0.0/0008"])
         #expect(bad.proxy(for: try RequestURL("https://10.0.0.1/x")) != nil)
+        // A trailing dot names the same host, on either side.
+        let dotted = try ProxySettings.fromEnvironment(["https_proxy": proxy.url, "no_proxy": "localhost, example.org."])
+        #expect(dotted.proxy(for: try RequestURL("https://localhost./x")) == nil)
+        #expect(dotted.proxy(for: try RequestURL("https://a.example.org/x")) == nil)
+        #expect(dotted.proxy(for: try RequestURL("https://example.com/x")) != nil)
     }
 
     @Test("which variables are read: http_proxy in lower case only, https_proxy before HTTPS_PROXY, all_proxy for both; bad URLs name the variable")
