@@ -10,6 +10,12 @@ import Testing
 /// must read the same now.
 @Suite("Home files read and written without Codable, compatible both ways")
 struct StrictReadingTests {
+    /// A journal line as the journal writes one: CRC-32 in hex, a space, the JSON, a newline.
+    static func journalLine(_ json: String) -> Data {
+        let checksum = String(CRC32.checksum(Array(json.utf8)), radix: 16)
+        return Data((String(repeating: "0", count: 8 - checksum.count) + checksum + " " + json + "\n").utf8)
+    }
+
     static let hostileText = "quote \" backslash \\ slash / newline \n tab \t nul \u{0} bell \u{7} escape \u{1B}[2J del \u{7F} é 日本 🙂"
 
     @Test("serialized JSON reads back the same with the strict parser and with JSONDecoder")
@@ -103,9 +109,7 @@ struct StrictReadingTests {
         let path = directory + "/journal"
         let checkpoint = try JournalCheckpoint(through: 7, time: 1, state: try Self.state()).line()
         let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
-        let json = #"{"future":\#(deep),"kind":"commit","sequence":8,"time":1,"transaction":"t1","v":1}"#
-        let checksum = String(CRC32.checksum(Array(json.utf8)), radix: 16)
-        try (Data(checkpoint) + Data((String(repeating: "0", count: 8 - checksum.count) + checksum + " " + json + "\n").utf8))
+        try (Data(checkpoint) + Self.journalLine(#"{"future":\#(deep),"kind":"commit","sequence":8,"time":1,"transaction":"t1","v":1}"#))
             .write(to: URL(fileURLWithPath: path))
         var journal = try Journal(path: path)
         #expect(journal.checkpointRefusal == nil && journal.checkpoint?.through == 7, "\(String(describing: journal.checkpointRefusal))")
@@ -129,13 +133,8 @@ struct StrictReadingTests {
         let directory = try scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = directory + "/journal"
-        var lines = Data()
-        for json in [#"{"future":{"kind":"checkpoint"},"kind":"begin","note":"\"kind\":\"checkpoint\"","operation":"upgrade","sequence":1,"time":1,"transaction":"t1","v":1}"#,
-                     #"{"kind":"commit","sequence":2,"time":1,"transaction":"t1","v":1}"#] {
-            let checksum = String(CRC32.checksum(Array(json.utf8)), radix: 16)
-            lines.append(Data((String(repeating: "0", count: 8 - checksum.count) + checksum + " " + json + "\n").utf8))
-        }
-        try lines.write(to: URL(fileURLWithPath: path))
+        try (Self.journalLine(#"{"future":{"kind":"checkpoint"},"kind":"begin","note":"\"kind\":\"checkpoint\"","operation":"upgrade","sequence":1,"time":1,"transaction":"t1","v":1}"#)
+            + Self.journalLine(#"{"kind":"commit","sequence":2,"time":1,"transaction":"t1","v":1}"#)).write(to: URL(fileURLWithPath: path))
         let journal = try Journal(path: path)
         #expect(journal.checkpoint == nil && journal.checkpointRefusal == nil)
         #expect(journal.records.map(\.sequence) == [1, 2])
@@ -168,21 +167,16 @@ struct StrictReadingTests {
         var journal = try Journal(path: path)
         try journal.append(JournalRecord(.begin(transaction: "t1", operation: .upgrade, from: nil, target: nil, source: nil)))
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        // A journal line: CRC-32 in hex, a space, the JSON.
-        let line = { (json: String) -> Data in
-            let checksum = String(CRC32.checksum(Array(json.utf8)), radix: 16)
-            return Data((String(repeating: "0", count: 8 - checksum.count) + checksum + " " + json + "\n").utf8)
-        }
         // A second record written by hand with the fields a later release might add.
         let deep = String(repeating: "[", count: 40) + String(repeating: "]", count: 40)
-        bytes.append(line(#"{"future":{"count":18446744073709551616,"tree":\#(deep)},"kind":"commit","sequence":2,"time":1,"transaction":"t1","v":1}"#))
+        bytes.append(Self.journalLine(#"{"future":{"count":18446744073709551616,"tree":\#(deep)},"kind":"commit","sequence":2,"time":1,"transaction":"t1","v":1}"#))
         try bytes.write(to: URL(fileURLWithPath: path))
         let reread = try Journal(path: path)
         #expect(reread.records.count == 2)
         #expect(reread.records.last?.event == .commit(transaction: "t1", to: nil))
         // Past what JSONDecoder takes is still refused, with the line named.
         let bomb = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
-        bytes.append(line(#"{"future":\#(bomb),"kind":"commit","sequence":3,"time":1,"transaction":"t1","v":1}"#))
+        bytes.append(Self.journalLine(#"{"future":\#(bomb),"kind":"commit","sequence":3,"time":1,"transaction":"t1","v":1}"#))
         try bytes.write(to: URL(fileURLWithPath: path))
         #expect {
             _ = try Journal(path: path)
