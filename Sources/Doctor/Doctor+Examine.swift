@@ -144,6 +144,11 @@ extension Doctor {
                     "its checkpoint was refused (\(refusal)); commands read the records it stands for from the archive in \(relative(journal.archive)), which costs more",
                     "archive the active journal (its refused line with it) and start it again from a new checkpoint of the records read")
             }
+            // Every change appends to the journal through a check it would fail: say so here.
+            if let problem = journal.appendProblem {
+                add(.journal, .journal, home.journal, problem + "; no command will change the home until it is rebuilt",
+                    "rebuild it from the stored versions whose bytes match their ids (the journal rebuild), keeping this one aside")
+            }
             if let open = ledger?.openTransaction {
                 add(.interruptedTransaction, .interruptedTransaction, home.journal,
                     "transaction \(open.id) (\(open.operation.rawValue)) was interrupted and is not finished",

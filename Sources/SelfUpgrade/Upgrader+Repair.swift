@@ -123,6 +123,8 @@ extension Upgrader {
             let problem: String
             do {
                 let journal = try readJournal()
+                // Sound, but no change could be appended to it: rebuilt like a damaged one.
+                if let problem = journal.appendProblem { throw StorageError.unusableJournal(path: home.journal, reason: problem) }
                 // A tail missing (a home older than it, or moved aside above) or malformed names
                 // the journal's last record again.
                 if Journal.durableSequence(of: home.journal) == nil, journal.lastSequence > 0 {

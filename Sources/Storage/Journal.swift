@@ -338,6 +338,20 @@ package struct Journal: Sendable {
         return records
     }
 
+    /// Why no change can be journaled although the journal reads as sound: it has a second name
+    /// (other than the archive's, during a rotation), or it has reached the largest sequence
+    /// number. nil when changes can be appended.
+    package var appendProblem: String? {
+        if let status = try? FileSystem.status(path, followLinks: false), status.linkCount > 1,
+           !(status.linkCount == 2 && Self.segments(in: archive).contains(where: { segment in
+               (try? FileSystem.status(archive + "/" + segment.name, followLinks: false)).map { $0.inode == status.inode && $0.device == status.device } ?? false
+           })) {
+            return "it has \(status.linkCount) names (a hard link to a file elsewhere may have been planted there)"
+        }
+        if lastSequence >= JournalRecord.largestSequence { return "it holds record \(lastSequence), the last a journal may number" }
+        return nil
+    }
+
     // MARK: - Internals
 
     /// The archive is the home's own directory (or absent): a link planted there would send the

@@ -210,7 +210,7 @@ extension JournalRecord {
     static let latestTime = 32_503_680_000.0
     /// Largest sequence number accepted: 2⁵³ − 1, the last whole number a JSON double holds
     /// exactly (2⁵³ + 1 reads as 2⁵³, so 2⁵³ itself cannot be told from a larger one).
-    static let largestSequence = (1 << 53) - 1
+    package static let largestSequence = (1 << 53) - 1
 
     /// Reads a record from its JSON object, checking every value's type and range.
     package init(json value: JSONValue) throws(JournalFieldError) {

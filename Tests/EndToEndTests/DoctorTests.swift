@@ -399,7 +399,7 @@ struct DoctorChannelTests {
     /// Attacks on the doctor itself: each plants something in the home; the doctor must not
     /// hang, must write nothing outside the home (the outside directory is unchanged), must
     /// repair the home, and everything must work afterwards.
-    @Test("hostile homes: planted links, a FIFO, a huge file, a hard link, another user's file (14 cases)", arguments: DoctorAttack.allCases)
+    @Test("hostile homes: planted links, a FIFO, a huge file, hard links, another user's file (16 cases)", arguments: DoctorAttack.allCases)
     func hostile(_ attack: DoctorAttack) throws {
         let home = try DoctorHome()
         defer { home.harness.cleanUp() }
@@ -424,21 +424,22 @@ struct DoctorChannelTests {
 /// What a hostile user plants in a home before the doctor runs.
 enum DoctorAttack: String, CaseIterable, CustomTestStringConvertible {
     case stateDirectoryLink, doctorDirectoryLink, asideDirectoryLink, stagingLink, entryPointLink, versionLink,
-         stateFIFO, hugeState, configurationHardLink, foreignOwner, channelLink, journalLink, snapshotsLink, metadataLink
+         stateFIFO, hugeState, configurationHardLink, foreignOwner, channelLink, journalLink, snapshotsLink, metadataLink,
+         journalHardLink, journalArchiveLink
 
     var testDescription: String { rawValue }
 
     /// The finding it must cause.
     var kind: String {
         switch self {
-        case .stateDirectoryLink, .doctorDirectoryLink, .asideDirectoryLink, .stagingLink, .channelLink, .snapshotsLink: "layout"
+        case .stateDirectoryLink, .doctorDirectoryLink, .asideDirectoryLink, .stagingLink, .channelLink, .snapshotsLink, .journalArchiveLink: "layout"
         case .metadataLink: "version-metadata"
         case .entryPointLink: "entry-point"
         case .versionLink: "version-damaged"
         case .stateFIFO, .hugeState: "state"
         case .configurationHardLink: "configuration"
         case .foreignOwner: "owner"
-        case .journalLink: "journal"
+        case .journalLink, .journalHardLink: "journal"
         }
     }
 
@@ -489,17 +490,16 @@ enum DoctorAttack: String, CaseIterable, CustomTestStringConvertible {
             let metadata = home.home + "/versions/" + home.kept + "/meta.json"
             try manager.moveItem(atPath: metadata, toPath: outside + "/meta.json")
             try manager.createSymbolicLink(atPath: metadata, withDestinationPath: outside + "/meta.json")
-        case .snapshotsLink:
-            // The snapshots moved out, a link left: a transaction would write its snapshot outside.
-            try manager.moveItem(atPath: home.home + "/snapshots", toPath: outside + "/snapshots")
-            try manager.createSymbolicLink(atPath: home.home + "/snapshots", withDestinationPath: outside + "/snapshots")
-        case .metadataLink:
-            let metadata = home.home + "/versions/" + home.kept + "/meta.json"
-            try manager.moveItem(atPath: metadata, toPath: outside + "/meta.json")
-            try manager.createSymbolicLink(atPath: metadata, withDestinationPath: outside + "/meta.json")
         case .journalLink:
             try manager.moveItem(atPath: home.home + "/journal", toPath: outside + "/journal")
             try manager.createSymbolicLink(atPath: home.home + "/journal", withDestinationPath: outside + "/journal")
+        case .journalHardLink:
+            // Every change would be refused (a journal with two names): the doctor must not call it healthy.
+            try manager.moveItem(atPath: home.home + "/journal", toPath: outside + "/journal")
+            #expect(link(outside + "/journal", home.home + "/journal") == 0)
+        case .journalArchiveLink:
+            try manager.createDirectory(atPath: outside + "/journal.d", withIntermediateDirectories: true)
+            try manager.createSymbolicLink(atPath: home.home + "/journal.d", withDestinationPath: outside + "/journal.d")
         }
     }
 }

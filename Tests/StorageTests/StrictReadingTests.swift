@@ -150,6 +150,8 @@ struct StrictReadingTests {
         try Data(line).write(to: URL(fileURLWithPath: path))
         var journal = try Journal(path: path)
         #expect(journal.lastSequence == largest)
+        // Sound, but full: what the doctor and the repair read to rebuild it.
+        #expect(journal.appendProblem?.contains("the last a journal may number") == true)
         #expect {
             try journal.append(JournalRecord(.commit(transaction: "t1", to: nil)))
         } throws: { error in
