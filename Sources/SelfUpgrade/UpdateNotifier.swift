@@ -134,15 +134,21 @@ public struct UpdateNotifier: Sendable {
         return .failed(failure)
     }
 
-    /// Runs the command in a process tree of its own (a cgroup, or this process as subreaper),
-    /// ended whole when the command ends or is killed at its bound: a daemon it started with
-    /// `setsid` does not outlive it.
+    /// The notification commands' process trees, one cgroup (and one watcher) per process
+    /// that sends notifications, made at the first.
+    private static let trees = ProcessTrees.start(name: "notify")
+
+    /// Runs the command in a process tree of its own (a cgroup leaf, or this process as
+    /// subreaper), ended whole when the command ends or is killed at its bound: a daemon it
+    /// started with `setsid` does not outlive it.
     private static func runContained(_ configuration: Subprocess.Configuration) throws -> TerminationStatus {
         var configuration = configuration
         let before = Set(ProcessTrees.descendants(of: ProcessControl.id))
-        let trees = ProcessTrees.start(name: "notify")
-        defer { trees.endAll(keeping: before) }
         configuration.cgroup = trees.makeLeaf()
+        defer {
+            trees.end(configuration.cgroup, root: nil)
+            trees.killOrphans(keeping: before)
+        }
         do {
             return try Subprocess.run(configuration)
         } catch let error as Subprocess.LaunchError where error.step == "cgroup" {
