@@ -4,7 +4,7 @@ public struct AgentError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is; new codes can be added without breaking callers.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String, Hashable, Sendable {
-            case toolMissing, gitFailed, notARepository, uncommittedChanges, proposerFailed
+            case toolMissing, gitFailed, notARepository, uncommittedChanges, proposerFailed, evaluatorChanged, unknownVersion
         }
 
         private let value: Value
@@ -20,6 +20,10 @@ public struct AgentError: Error, Sendable, CustomStringConvertible {
         public static let uncommittedChanges = Code(.uncommittedChanges)
         /// The proposer command exited with an error.
         public static let proposerFailed = Code(.proposerFailed)
+        /// The fitness evaluator (its command or data) is not what was pinned.
+        public static let evaluatorChanged = Code(.evaluatorChanged)
+        /// `--from` names no version of the archive that can be continued from.
+        public static let unknownVersion = Code(.unknownVersion)
 
         /// The code's name (`gitFailed`).
         public var description: String { value.rawValue }

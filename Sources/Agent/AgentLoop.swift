@@ -1,6 +1,7 @@
 import SelfUpgrade
 import Platform
 import Storage
+import Synchronization
 
 /// `autodev agent`'s loop: takes proposed changes to the program's own source one at a time;
 /// each that builds, tests and verifies becomes the running version (exec, same process), each
@@ -67,6 +68,17 @@ public struct AgentLoop {
     /// When set, a proposal that changes only one module's sources is hot reloaded through it
     /// instead of going through the upgrade.
     public var moduleRoute: ModuleRoute?
+    /// When set, a verified candidate is accepted only if its evaluation is not worse than its
+    /// parent's; its evaluator must be what the memory pinned.
+    public var fitness: FitnessGate?
+    /// Pin the fitness evaluator as it is now, at a start that is not a restart (the user saw
+    /// the change and accepts it).
+    public var repin = false
+    /// At a start that is not a restart: continue from this archive version (its commit is
+    /// checked out; new proposals are made on it and judged against it).
+    public var from: Int?
+    /// The running version (identifier hex, version string): the archive's root at the first run.
+    public var running: (id: String?, version: String?) = (nil, nil)
 
     /// - Parameters:
     ///   - workingCopy: the git working copy the upgrade builds.
@@ -102,11 +114,32 @@ public struct AgentLoop {
         try workingCopy.requireRepository()
         try workingCopy.requireClean()
         var memory = try memoryStore.load()?.state ?? AgentMemory()
+        if memory.root == nil {
+            memory.root = AgentMemory.Root(id: running.id, version: running.version, commit: try workingCopy.head())
+        }
+        if let gate = fitness {
+            if memory.fitnessPin == nil || (repin && restart == nil) {
+                memory.fitnessPin = gate.pin
+            } else if memory.fitnessPin != gate.pin {
+                throw AgentError(.evaluatorChanged, "The fitness evaluator changed since it was pinned (\(FitnessGate.changes(from: memory.fitnessPin!, to: gate.pin))): look at the change, then pass --repin to judge by it from now on")
+            }
+        }
+        if restart == nil, let from {
+            guard memory.inFlight == nil else {
+                throw AgentError(.unknownVersion, "A proposal (\(memory.inFlight!.name)) is in flight: run the agent without --from to finish it first")
+            }
+            guard let node = memory.version(from) else {
+                throw AgentError(.unknownVersion, "The archive has no version #\(from) to continue from (see 'autodev agent archive': the root #0 and accepted proposals are versions)")
+            }
+            try workingCopy.checkOut(node.commit)
+            memory.head = from
+        }
 
         if let restart, let inFlight = memory.inFlight {
             // This process is the version the proposal built (or the old one, rolled back to).
             if !restart.accepted { try workingCopy.revert(inFlight.commit) }
             let proposal = memory.finish(inFlight, accepted: restart.accepted, reason: restart.reason, id: restart.id, version: restart.version)
+            try workingCopy.keep(inFlight.commit, number: proposal.number ?? 0)
             memory.restarts += 1
             try memoryStore.save(memory)
             try proposals.settle(inFlight.name, accepted: restart.accepted, reason: restart.reason)
@@ -119,7 +152,7 @@ public struct AgentLoop {
         taking: while true {
             if let maxIterations, (memory.run?.iterations ?? 0) >= maxIterations { break }
             if memory.inFlight == nil { betweenProposals() }
-            let inFlight: AgentMemory.InFlight
+            var inFlight: AgentMemory.InFlight
             if let interrupted = memory.inFlight {
                 // Interrupted before it ended (a crash or kill): it was not processed yet; run it again.
                 inFlight = interrupted
@@ -138,6 +171,7 @@ public struct AgentLoop {
                     continue
                 case .ready(let name, let digest, let commit)?:
                     inFlight = AgentMemory.InFlight(name: name, digest: digest, commit: commit, startedAt: WallClock.now())
+                    inFlight.parent = memory.currentHead
                 }
                 memory.inFlight = inFlight
                 memory.run?.iterations += 1
@@ -156,20 +190,47 @@ public struct AgentLoop {
                     accepted = false
                 }
                 let proposal = memory.finish(inFlight, accepted: accepted, reason: accepted ? nil : detail, id: nil, version: accepted ? detail : nil)
+                try workingCopy.keep(inFlight.commit, number: proposal.number ?? 0)
                 try memoryStore.save(memory)
                 try proposals.settle(inFlight.name, accepted: accepted, reason: accepted ? nil : detail)
                 onEvent(.finished(proposal, restarted: false))
+                continue
+            }
+            if fitness != nil, case let removed = try workingCopy.removedAssertions(inFlight.commit), removed > 0 {
+                // The gate's scores mean something only while the tests hold the candidate to them.
+                try workingCopy.revert(inFlight.commit)
+                let reason = "it removes \(removed) test assertion(s) under Tests/: with a fitness gate, a proposal may not weaken the checks the gate relies on"
+                memory.finish(inFlight, accepted: false, reason: reason, id: nil, version: nil)
+                memory.processed[memory.processed.count - 1].flags = ["removes-assertions"]
+                try workingCopy.keep(inFlight.commit, number: memory.processed.count)
+                try memoryStore.save(memory)
+                try proposals.settle(inFlight.name, accepted: false, reason: reason)
+                onEvent(.finished(memory.processed[memory.processed.count - 1], restarted: false))
                 continue
             }
             onEvent(.upgrading(name: inFlight.name))
             let store = memoryStore
             let saved = memory
             let beforeRestart = self.beforeRestart
-            do {
-                try upgrade.run {
-                    try store.save(saved)
-                    try beforeRestart(inFlight.name)
+            let decision = Decision()
+            let gate = fitness
+            let parentID = memory.version(inFlight.parent ?? memory.currentHead)?.id
+            var acceptance: (@Sendable (Upgrader.Candidate) throws -> String)?
+            if let gate {
+                acceptance = { @Sendable (candidate: Upgrader.Candidate) throws -> String in
+                    let comparison = try gate.judge(candidate, parentID: parentID)
+                    decision.set(comparison)
+                    return "fitness: not worse than its parent: \(comparison.summary) (\(comparison.rule))"
                 }
+            }
+            let name = inFlight.name
+            do {
+                try upgrade.run(ProposalUpgrade.Hooks(beforeRestart: {
+                    var saved = saved
+                    saved.inFlight?.fitness = decision.get()
+                    try store.save(saved)
+                    try beforeRestart(name)
+                }, acceptance: acceptance))
                 // Not reached when the new version was exec'd: an accepted proposal goes on there.
                 return .upgradeReturned
             } catch where upgrade.isAboutTheMachine(error) {
@@ -182,13 +243,30 @@ public struct AgentLoop {
                 throw error
             } catch {
                 try workingCopy.revert(inFlight.commit)
-                let proposal = memory.finish(inFlight, accepted: false, reason: "\(error)", id: nil, version: nil)
+                var proposal = memory.finish(inFlight, accepted: false, reason: "\(error)", id: nil, version: nil)
+                let rejection = (error as? FitnessRejection) ?? ((error as? UpgradeError)?.underlying as? FitnessRejection)
+                if let rejection {
+                    proposal.fitness = rejection.comparison
+                    proposal.flags = rejection.flags.isEmpty ? nil : rejection.flags
+                    memory.processed[memory.processed.count - 1] = proposal
+                }
+                try workingCopy.keep(inFlight.commit, number: proposal.number ?? 0)
                 try memoryStore.save(memory)
                 try proposals.settle(inFlight.name, accepted: false, reason: "\(error)")
                 onEvent(.finished(proposal, restarted: false))
+                if let rejection, rejection.flags.contains("evaluator-changed") {
+                    throw AgentError(.evaluatorChanged, "The fitness evaluator changed during the run (\(inFlight.name) was rejected for it): look at the change, then pass --repin to judge by it from now on")
+                }
             }
         }
         onEvent(.done(memory))
         return .finished(memory)
     }
+}
+
+/// The fitness decision, handed from the acceptance judgement to the step before the exec.
+private final class Decision: Sendable {
+    private let value = Mutex<FitnessComparison?>(nil)
+    func set(_ comparison: FitnessComparison) { value.withLock { $0 = comparison } }
+    func get() -> FitnessComparison? { value.withLock { $0 } }
 }

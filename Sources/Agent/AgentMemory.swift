@@ -25,6 +25,16 @@ public struct AgentMemory: Codable, Sendable, Equatable {
         public var seconds: Double
         /// When it ended (seconds since 1970).
         public var finishedAt: Double
+        /// Its number in the archive (1 for the first proposal; 0 is the root).
+        public var number: Int?
+        /// The archive number of the version it was made on (0: the root).
+        public var parent: Int?
+        /// The commit that applied it (kept as `refs/autodev/archive/<number>`).
+        public var commit: String?
+        /// Its scores against its parent's and the rule's decision, when a fitness gate judged it.
+        public var fitness: FitnessComparison?
+        /// Marks for the archive: "evaluator-changed", "removes-assertions".
+        public var flags: [String]?
 
         /// The outcome of a proposal that became the running version.
         public static let accepted = "accepted"
@@ -58,6 +68,10 @@ public struct AgentMemory: Codable, Sendable, Equatable {
         public var commit: String
         /// When it started (seconds since 1970).
         public var startedAt: Double
+        /// The archive number of the version it was made on.
+        public var parent: Int?
+        /// The fitness gate's decision, once it accepted the candidate (saved before the exec).
+        public var fitness: FitnessComparison?
 
         /// A proposal in flight; see the properties.
         public init(name: String, digest: String, commit: String, startedAt: Double) {
@@ -90,9 +104,46 @@ public struct AgentMemory: Codable, Sendable, Equatable {
     public var run: Run?
     /// Restarts into a proposal's version (or back to the old one) the agent has gone on after.
     public var restarts = 0
+    /// The archive's root: the version and commit the agent first worked from.
+    public var root: Root?
+    /// The archive number of the version the working copy is at (0: the root); proposals are
+    /// made on it. nil in a memory written before the archive: the newest accepted proposal.
+    public var head: Int?
+    /// The fitness evaluator as the user last pinned it.
+    public var fitnessPin: FitnessPin?
+
+    /// The version and commit the archive starts from.
+    public struct Root: Codable, Sendable, Equatable {
+        /// The version's identifier (hex), if the home had one.
+        public var id: String?
+        /// Its version string.
+        public var version: String?
+        /// The working copy's commit.
+        public var commit: String
+        public init(id: String?, version: String?, commit: String) {
+            self.id = id
+            self.version = version
+            self.commit = commit
+        }
+    }
 
     /// An empty memory: nothing processed, nothing in flight.
     public init() {}
+
+    /// The archive number new proposals are made on.
+    public var currentHead: Int {
+        head ?? processed.indices.last { processed[$0].isAccepted }.map { $0 + 1 } ?? 0
+    }
+
+    /// The archive's node `number`: the root's version and commit for 0, else an accepted
+    /// proposal's; nil for a rejected or unknown one.
+    public func version(_ number: Int) -> (id: String?, commit: String)? {
+        if number == 0 { return root.map { ($0.id, $0.commit) } }
+        guard number >= 1, number <= processed.count else { return nil }
+        let proposal = processed[number - 1]
+        guard proposal.isAccepted, let commit = proposal.commit else { return nil }
+        return (proposal.id, commit)
+    }
 
     /// How many proposals were accepted.
     public var accepted: Int { processed.filter(\.isAccepted).count }
@@ -111,11 +162,16 @@ public struct AgentMemory: Codable, Sendable, Equatable {
     /// - Returns: the finished proposal.
     @discardableResult
     public mutating func finish(_ inFlight: InFlight, accepted: Bool, reason: String?, id: String?, version: String?) -> Proposal {
-        let proposal = Proposal(
+        var proposal = Proposal(
             name: inFlight.name, digest: inFlight.digest, outcome: accepted ? Proposal.accepted : Proposal.rejected,
             reason: accepted ? nil : reason, version: accepted ? version : nil, id: accepted ? id : nil,
             seconds: WallClock.now() - inFlight.startedAt, finishedAt: WallClock.now())
+        proposal.number = processed.count + 1
+        proposal.parent = inFlight.parent ?? currentHead
+        proposal.commit = inFlight.commit.isEmpty ? nil : inFlight.commit
+        proposal.fitness = inFlight.fitness
         processed.append(proposal)
+        if accepted { head = proposal.number }
         self.inFlight = nil
         return proposal
     }

@@ -6,19 +6,27 @@ import SourceUpgrade
 
 /// The source upgrade a proposal goes through: build, test, verify, swap, exec restart.
 public struct ProposalUpgrade: Sendable {
-    /// Runs the upgrade; its argument runs right before the exec. Returns only when no exec
-    /// happened (which a real upgrade never does); throws when the proposal is rejected or the
-    /// upgrade could not run.
-    package var run: @Sendable (_ beforeRestart: @escaping @Sendable () throws -> Void) throws -> Void
+    /// What the loop hands an upgrade: a step right before the exec, and the acceptance
+    /// judgement of the verified candidate (the fitness gate), if any.
+    public struct Hooks: Sendable {
+        /// Runs right before the exec.
+        public var beforeRestart: @Sendable () throws -> Void
+        /// Judges the verified candidate before the swap (``Upgrader/UpgradeOptions/acceptance``).
+        public var acceptance: (@Sendable (Upgrader.Candidate) throws -> String)?
+    }
+
+    /// Runs the upgrade with `hooks`. Returns only when no exec happened (which a real upgrade
+    /// never does); throws when the proposal is rejected or the upgrade could not run.
+    package var run: @Sendable (_ hooks: Hooks) throws -> Void
     /// Whether an error the upgrade threw says nothing of the proposal (cancelled, no toolchain,
     /// the home locked or not writable): the proposal is then left unprocessed, not rejected.
     package var isAboutTheMachine: @Sendable (any Error) -> Bool
 
     /// An upgrade with its steps given as functions (for tests, which cannot exec).
     /// - Parameters:
-    ///   - run: runs the upgrade, calling its argument right before the exec.
+    ///   - run: runs the upgrade, calling its hooks' `beforeRestart` right before the exec.
     ///   - isAboutTheMachine: tells errors that are not the proposal's fault.
-    package init(run: @escaping @Sendable (_ beforeRestart: @escaping @Sendable () throws -> Void) throws -> Void,
+    package init(run: @escaping @Sendable (_ hooks: Hooks) throws -> Void,
                 isAboutTheMachine: @escaping @Sendable (any Error) -> Bool = ProposalUpgrade.isAboutTheMachine) {
         self.run = run
         self.isAboutTheMachine = isAboutTheMachine
@@ -29,9 +37,10 @@ public struct ProposalUpgrade: Sendable {
     ///   - upgrader: the installation's upgrader.
     ///   - build: how to build and test the working copy.
     public init(upgrader: Upgrader, build: SourceBuild) {
-        self.init(run: { beforeRestart in
+        self.init(run: { hooks in
             var options = Upgrader.UpgradeOptions()
-            options.beforeRestart = beforeRestart
+            options.beforeRestart = hooks.beforeRestart
+            options.acceptance = hooks.acceptance
             _ = try upgrader.upgrade(fromSource: build, options: options)
         })
     }

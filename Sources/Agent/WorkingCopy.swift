@@ -84,6 +84,33 @@ public struct WorkingCopy: Sendable, Equatable {
         return true
     }
 
+    /// Keeps `commit` reachable as `refs/autodev/archive/<number>`, so an archived proposal's
+    /// change stays in the repository after it is taken back or left behind.
+    public func keep(_ commit: String, number: Int) throws {
+        guard !commit.isEmpty else { return }
+        try git(["update-ref", "refs/autodev/archive/\(number)", commit])
+    }
+
+    /// Checks out `commit` (`git reset --hard`): the working copy must be clean.
+    public func checkOut(_ commit: String) throws {
+        try requireClean()
+        try git(["reset", "--quiet", "--hard", commit])
+    }
+
+    /// How many test assertions (`#expect`, `#require`, `XCTAssert…`, `XCTFail`) under `Tests/`
+    /// `commit` removes beyond those it adds.
+    public func removedAssertions(_ commit: String) throws -> Int {
+        guard !commit.isEmpty else { return 0 }
+        let diff = try git(["diff", "--unified=0", commit + "~1", commit, "--", "Tests"])
+        var removed = 0, added = 0
+        for line in diff.split(separator: "\n") where !line.hasPrefix("---") && !line.hasPrefix("+++") {
+            let assertion = ["#expect", "#require", "XCTAssert", "XCTFail"].contains { line.contains($0) }
+            guard assertion else { continue }
+            if line.hasPrefix("-") { removed += 1 } else if line.hasPrefix("+") { added += 1 }
+        }
+        return max(0, removed - added)
+    }
+
     /// Clones `repository` into `destination` (nothing when it already holds a clone).
     /// - Parameters:
     ///   - repository: a directory holding a git repository (relative to the current directory or absolute).

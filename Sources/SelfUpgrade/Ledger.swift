@@ -101,7 +101,7 @@ package struct Ledger: Sendable {
                 transactions.append(Transaction(id: id, operation: operation, from: from, to: target, version: nil, source: source,
                                                 steps: [], attempts: 0, outcome: .open, reason: nil, began: record.time,
                                                 ended: nil, lastWriter: record.pid))
-            case .step(let id, let step, let to, let version):
+            case .step(let id, let step, let to, let version, _):
                 guard let position = index[id] else { continue }
                 transactions[position].steps.append(step)
                 if let to { transactions[position].to = to }

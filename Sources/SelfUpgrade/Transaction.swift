@@ -6,9 +6,12 @@ import Storage
 package struct StepOutcome {
     package var to: SHA256Digest?
     package var version: String?
-    package init(to: SHA256Digest? = nil, version: String? = nil) {
+    /// The step's account in a line, journaled with it.
+    package var detail: String?
+    package init(to: SHA256Digest? = nil, version: String? = nil, detail: String? = nil) {
         self.to = to
         self.version = version
+        self.detail = detail
     }
 }
 
@@ -93,7 +96,7 @@ package struct TransactionContext {
                 // its commit: a step record lost in a power cut reads as a transaction that had
                 // not swapped, which recovery undoes (the link put back to `from`).
                 try journal.append(JournalRecord(.step(transaction: transaction, step: step.name,
-                                                       to: outcome.to, version: outcome.version)),
+                                                       to: outcome.to, version: outcome.version, detail: outcome.detail)),
                                    durable: operation != .rollback)
                 let seconds = MonotonicClock.seconds(since: start)
                 timings.append((step.name, seconds))

@@ -43,6 +43,9 @@ public struct UpgradeError: Error, Sendable, CustomStringConvertible {
         public static let injectedFailure = Code("injected-failure")
         /// The user cancelled.
         public static let cancelled = Code("cancelled")
+        /// The host's acceptance judgement (``Upgrader/UpgradeOptions/acceptance``) refused the
+        /// verified candidate; ``UpgradeError/underlying`` is what it threw.
+        public static let notAccepted = Code("not-accepted")
         /// The source to build is not a Swift package.
         public static let sourceNotPackage = Code("source-not-package")
         /// A tool the upgrade needs is missing.

@@ -82,6 +82,12 @@ extension Upgrader {
         /// a start-up hook). The restart-loop guard exists to stop a version that restarts itself
         /// endlessly: an explicit restart is never refused by it and is not counted.
         public var explicit = false
+        /// A last judgement of the verified candidate, run right before the swap (upgrades and dry
+        /// runs, not rollbacks): it returns its account in a line, journaled with its step
+        /// (`evaluate`), or throws to refuse the candidate, which undoes the transaction with the
+        /// error as the journaled reason. A fitness gate goes here. Not run for a candidate that is
+        /// the running version's own bytes.
+        public var acceptance: (@Sendable (Upgrader.Candidate) throws -> String)? = nil
         public init() {}
     }
 
@@ -195,6 +201,7 @@ extension Upgrader {
             } catch {}
         }
         var plan = try steps(&context)
+        if let acceptance = options.acceptance, operation != .rollback { plan.append(EvaluateStep(judge: acceptance)) }
         if operation != .dryRun { plan.append(SwapStep()) }
         try context.run(plan)
 

@@ -24,6 +24,7 @@ package struct StepName: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     package static let stage = StepName(rawValue: "stage")
     package static let check = StepName(rawValue: "check")
     package static let verify = StepName(rawValue: "verify")
+    package static let evaluate = StepName(rawValue: "evaluate")
     package static let swap = StepName(rawValue: "swap")
 
     package var description: String { rawValue }
@@ -78,8 +79,9 @@ package enum JournalEvent: Sendable, Equatable {
     case adopt(version: SHA256Digest, name: String?, source: String?, repairedFrom: String?)
     /// A transaction started.
     case begin(transaction: String, operation: Operation, from: SHA256Digest?, target: SHA256Digest?, source: CandidateSource?)
-    /// A step of a transaction finished, with what it learned.
-    case step(transaction: String, step: StepName, to: SHA256Digest?, version: String?)
+    /// A step of a transaction finished, with what it learned; `detail` is its account in a line
+    /// (an acceptance judgement's numbers), written as `reason`.
+    case step(transaction: String, step: StepName, to: SHA256Digest?, version: String?, detail: String? = nil)
     /// A start found the transaction unconfirmed and tried again.
     case attempt(transaction: String, number: Int)
     /// The transaction is done and confirmed.
@@ -94,7 +96,7 @@ package enum JournalEvent: Sendable, Equatable {
     /// The transaction a record belongs to.
     package var transaction: String? {
         switch self {
-        case .begin(let id, _, _, _, _), .step(let id, _, _, _), .attempt(let id, _), .commit(let id, _), .abort(let id, _): id
+        case .begin(let id, _, _, _, _), .step(let id, _, _, _, _), .attempt(let id, _), .commit(let id, _), .abort(let id, _): id
         case .adopt, .prune, .unknown: nil
         }
     }
@@ -104,7 +106,7 @@ package enum JournalEvent: Sendable, Equatable {
         switch self {
         case .adopt(let id, _, _, _), .prune(let id): [id]
         case .begin(_, _, let from, let target, _): [from, target].compactMap { $0 }
-        case .step(_, _, let to, _), .commit(_, let to): [to].compactMap { $0 }
+        case .step(_, _, let to, _, _), .commit(_, let to): [to].compactMap { $0 }
         case .attempt, .abort: []
         case .unknown(_, let ids): ids
         }
@@ -169,12 +171,13 @@ extension JournalRecord {
             fields["from"] = hex(from)
             fields["to"] = hex(target)
             fields["source"] = source.map { .string($0.encoded) }
-        case .step(let transaction, let step, let to, let version):
+        case .step(let transaction, let step, let to, let version, let detail):
             fields["kind"] = .string("step")
             fields["transaction"] = .string(transaction)
             fields["step"] = .string(step.rawValue)
             fields["to"] = hex(to)
             fields["version"] = version.map(JSONValue.string)
+            fields["reason"] = detail.map(JSONValue.string)
         case .attempt(let transaction, let number):
             fields["kind"] = .string("attempt")
             fields["transaction"] = .string(transaction)
@@ -231,7 +234,8 @@ extension JournalRecord {
                            source: try reader.optionalString("source").map(CandidateSource.init(encoded:)))
         case "step":
             event = .step(transaction: try reader.transaction(), step: StepName(rawValue: try reader.string("step")),
-                          to: try reader.optionalDigest("to"), version: try reader.optionalString("version"))
+                          to: try reader.optionalDigest("to"), version: try reader.optionalString("version"),
+                          detail: try reader.optionalString("reason"))
         case "attempt":
             event = .attempt(transaction: try reader.transaction(), number: try reader.integer("attempt", in: 0...1_000_000))
         case "commit":

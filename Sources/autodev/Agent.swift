@@ -35,6 +35,15 @@ enum AgentCommand {
             upgrader: session.upgrader, build: build, proposals: proposals, maxIterations: limit,
             beforeRestart: { name in try AutodevState.update(in: home.state) { $0.pendingTransaction = "agent:" + name } },
             onEvent: report.show)
+        if let evaluator = try fitnessEvaluator(arguments) {
+            let pin = try FitnessPin(evaluator, outside: build.source)
+            loop.fitness = FitnessGate(evaluator: evaluator, pin: pin, workingCopy: build.source, upgrader: session.upgrader)
+        } else if arguments.has("repin") || arguments.has("fitness-data") || arguments.has("fitness-runs") || arguments.has("fitness-margin") || arguments.has("fitness-timeout") {
+            throw UsageError(message: "The fitness options need '--fitness <PATH>'", spec: CommandTree.agent)
+        }
+        loop.repin = arguments.has("repin")
+        loop.from = try ChannelCommands.integer("from", arguments, CommandTree.agent, range: 0...Int(Int32.max))
+        loop.running = ((try? home.currentVersion())??.hex, autodevVersion)
         let integrityRate = try ChannelCommands.integer("integrity-rate", arguments, CommandTree.agent, range: 0...Int(Int32.max)) ?? 1 << 20
         if let checker = backgroundChecker(session: session, settings: settings, policy: updatePolicy, interval: updateInterval,
                                            integrityRate: integrityRate, report: report) {
@@ -115,6 +124,35 @@ enum AgentCommand {
                 }
             })
         return CheckerClock(checker)
+    }
+
+    /// The evaluator the `--fitness` options describe; nil without `--fitness`.
+    static func fitnessEvaluator(_ arguments: ParsedArguments) throws -> FitnessEvaluator? {
+        guard let command = arguments.value("fitness") else { return nil }
+        let path = FileSystem.absolute(command)
+        guard let status = try? FileSystem.status(path), status.kind == .regular, status.mode & 0o111 != 0 else {
+            throw ReleaseError("The fitness command \(Output.quoted(path)) is not an executable file")
+        }
+        var evaluator = FitnessEvaluator(command: path)
+        if let data = arguments.value("fitness-data") {
+            let directory = FileSystem.absolute(data)
+            guard FileSystem.isDirectory(directory) else { throw ReleaseError("The fitness data directory \(Output.quoted(directory)) does not exist") }
+            evaluator.data = directory
+        }
+        evaluator.runs = try ChannelCommands.integer("fitness-runs", arguments, CommandTree.agent, range: FitnessEvaluator.runRange) ?? evaluator.runs
+        if let text = arguments.value("fitness-margin") {
+            guard let percent = Double(text), percent.isFinite, FitnessEvaluator.marginRange.contains(percent / 100) else {
+                throw UsageError(message: "The value '\(text)' is invalid for '--fitness-margin <PERCENT>': give a number from 0 to 100", spec: CommandTree.agent)
+            }
+            evaluator.margin = percent / 100
+        }
+        if let text = arguments.value("fitness-timeout") {
+            guard let seconds = Double(text), seconds.isFinite, FitnessEvaluator.timeoutRange.contains(seconds) else {
+                throw UsageError(message: "The value '\(text)' is invalid for '--fitness-timeout <SECONDS>': give a number of seconds from 1 to 86400", spec: CommandTree.agent)
+            }
+            evaluator.timeoutSeconds = seconds
+        }
+        return evaluator
     }
 
     /// The policy `--updates` names; nil without the option.

@@ -80,11 +80,13 @@ struct AgentReport {
             try? Output.jsonLine(Line(event: proposal.outcome, proposal: proposal.name, reason: proposal.reason,
                                       version: proposal.version, id: proposal.id, pid: ProcessControl.id,
                                       restarted: restarted, arguments: CommandLine.arguments,
-                                      environmentSHA256: Session.environmentDigest()))
+                                      environmentSHA256: Session.environmentDigest(), number: proposal.number,
+                                      parent: proposal.parent, fitness: proposal.fitness, flags: proposal.flags))
         } else if proposal.isAccepted && proposal.id == nil {
             Output.out("agent: \(DisplayText.name(proposal.name)) accepted: \(DisplayText.message(proposal.version ?? "?")), no restart, still process \(ProcessControl.id)")
         } else if proposal.isAccepted {
-            Output.out("agent: \(DisplayText.name(proposal.name)) accepted: now running autodev \(proposal.version ?? "?") (\(proposal.id?.prefix(12) ?? "?")) in process \(ProcessControl.id)")
+            Output.out("agent: \(DisplayText.name(proposal.name)) accepted: now running autodev \(proposal.version ?? "?") (\(proposal.id?.prefix(12) ?? "?")) in process \(ProcessControl.id)"
+                       + (proposal.fitness.map { "; fitness: " + $0.summary } ?? ""))
         } else {
             Output.out("agent: \(DisplayText.name(proposal.name)) rejected: \(DisplayText.message(proposal.reason ?? ""))")
         }
@@ -119,5 +121,74 @@ struct AgentReport {
         var restarted: Bool
         var arguments: [String]
         var environmentSHA256: String
+        var number: Int? = nil
+        var parent: Int? = nil
+        var fitness: FitnessComparison? = nil
+        var flags: [String]? = nil
+    }
+}
+
+/// `autodev agent archive`: the agent's versions as a tree.
+enum AgentArchive {
+    /// One node of the tree as `--json` prints it.
+    struct Node: Encodable {
+        var number: Int
+        var parent: Int?
+        var name: String
+        var outcome: String
+        var reason: String?
+        var version: String?
+        var id: String?
+        var commit: String?
+        var fitness: FitnessComparison?
+        var flags: [String]?
+    }
+
+    struct Report: Encodable {
+        var root: AgentMemory.Root?
+        var head: Int
+        var fitnessPin: FitnessPin?
+        var nodes: [Node]
+    }
+
+    static func show(_ arguments: ParsedArguments) throws -> Int32 {
+        let (session, code) = try Session.begin(arguments)
+        guard let session else { return code }
+        let memory = try AgentMemory.store(in: session.home).load()?.state ?? AgentMemory()
+        let nodes = memory.processed.enumerated().map { index, proposal in
+            Node(number: proposal.number ?? index + 1, parent: proposal.parent, name: proposal.name, outcome: proposal.outcome,
+                 reason: proposal.reason, version: proposal.version, id: proposal.id, commit: proposal.commit,
+                 fitness: proposal.fitness, flags: proposal.flags)
+        }
+        if session.json {
+            try Output.json(Report(root: memory.root, head: memory.currentHead, fitnessPin: memory.fitnessPin, nodes: nodes))
+            return ExitCode.success
+        }
+        let head = memory.currentHead
+        let rootText = memory.root.map { "version \($0.version ?? "?")" + ($0.id.map { " (\($0.prefix(12)))" } ?? "") + " at commit \($0.commit.prefix(12))" } ?? "the version the agent started from"
+        Output.out("#0 root: \(rootText)" + (head == 0 ? "  ← head" : ""))
+        // Children by parent; a proposal from before the archive hangs under the root.
+        var children: [Int: [Node]] = [:]
+        for node in nodes { children[node.parent ?? 0, default: []].append(node) }
+        func walk(_ parent: Int, _ indent: String) {
+            let list = children[parent] ?? []
+            for (position, node) in list.enumerated() {
+                let last = position == list.count - 1
+                Output.out(indent + (last ? "└─ " : "├─ ") + line(node) + (node.number == head && head != 0 ? "  ← head" : ""))
+                walk(node.number, indent + (last ? "   " : "│  "))
+            }
+        }
+        walk(0, "")
+        return ExitCode.success
+    }
+
+    /// `#2 accepted 02.patch → 1.2.0 (abc123456789): startup_ms 3.1 → 2.8 (+9.7%, better)`.
+    static func line(_ node: Node) -> String {
+        var text = "#\(node.number) \(node.outcome) \(DisplayText.name(node.name))"
+        if let version = node.version, let id = node.id { text += " → \(DisplayText.message(version)) (\(id.prefix(12)))" }
+        if let flags = node.flags { text += " [" + flags.joined(separator: ", ") + "]" }
+        if let fitness = node.fitness { text += ": " + fitness.summary }
+        else if let reason = node.reason { text += ": " + DisplayText.message(AgentReport.headline(of: reason)) }
+        return text
     }
 }

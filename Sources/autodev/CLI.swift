@@ -74,6 +74,7 @@ enum CLI {
             return try run(CommandTree.digest, rest, DigestCommand.run)
         case "agent":
             if rest.first == "status" { return try run(CommandTree.agentStatus, rest.dropFirst(), AgentCommand.status) }
+            if rest.first == "archive" { return try run(CommandTree.agentArchive, rest.dropFirst(), AgentArchive.show) }
             return try run(CommandTree.agent, rest, AgentCommand.run)
         case "release":
             switch rest.first {

@@ -111,9 +111,14 @@ enum CommandTree {
         path: ["agent", "status"], abstract: "Show the agent's memory: processed proposals, outcomes, the one in flight.",
         options: [CommandSpec.json, CommandSpec.home])
 
+    static let agentArchive = CommandSpec(
+        path: ["agent", "archive"], abstract: "Show the agent's versions as a tree: each proposal under the version it was made on, with its outcome and scores.",
+        discussion: "#0 is the version the agent first worked from; each proposal is numbered in the order it was taken and hangs under the version it was made on. Accepted proposals are versions 'agent --from N' can continue from. Every proposal's commit is kept as refs/autodev/archive/<N> in the working copy.",
+        options: [CommandSpec.json, CommandSpec.home])
+
     static let agent = CommandSpec(
         path: ["agent"], abstract: "Turn proposed changes to autodev's own source into the running version, one at a time.",
-        discussion: "Each proposal is committed in the working copy and goes through the whole source upgrade (build, test, verify, swap, exec). One that passes becomes the running version in the same process, and the loop goes on there with its memory; one that fails is reverted and set aside in rejected/ with its reason.",
+        discussion: "Each proposal is committed in the working copy and goes through the whole source upgrade (build, test, verify, swap, exec). One that passes becomes the running version in the same process, and the loop goes on there with its memory; one that fails is reverted and set aside in rejected/ with its reason. With --fitness, a verified candidate is also measured against the version it was made on, in the verification sandbox, and accepted only if no score is worse beyond the margin (docs/agent.md).",
         options: [.init(name: "patches", value: "DIR", help: "Take unified diffs (*.patch, *.diff) from DIR in name order; processed ones move to DIR/applied or DIR/rejected."),
                   .init(name: "proposer", value: "CMD", help: "Run CMD with the working copy's path; what it changes there is the next proposal (none: the loop ends)."),
                   .init(name: "once", help: "Process one proposal."),
@@ -123,8 +128,15 @@ enum CommandTree {
                   .init(name: "updates", value: "POLICY", help: "When the home follows a release channel, between proposals: manual (report a new release), critical (install critical releases) or all (install every newer release); default: updatePolicy in config.json, else manual. An install waits until no proposal has finished for autoUpgradeOnIdleMinutes."),
                   .init(name: "update-interval", value: "SECONDS", help: "Time between background update checks, jittered by 10 % (default: updateCheckIntervalSeconds in config.json, else 1800; 0 checks before every proposal)."),
                   .init(name: "integrity-rate", value: "BYTES", help: "Between proposals, re-hash the stored versions at most this many bytes a second and report a damaged one (default 1048576; 0: never)."),
+                  .init(name: "fitness", value: "PATH", help: "An executable outside the working copy that measures the binary named by AUTODEV_CANDIDATE and prints {\"scores\": {...}, \"better\": {...}} It runs confined, on the candidate and on its parent, alternating."),
+                  .init(name: "fitness-data", value: "DIR", help: "A directory the fitness command reads (AUTODEV_FITNESS_DATA), pinned with it."),
+                  .init(name: "fitness-runs", value: "N", help: "Runs per binary, 1-100 (default 3); the medians are compared."),
+                  .init(name: "fitness-margin", value: "PERCENT", help: "How much worse than the parent's median a score's median may be, 0-100 (default 2)."),
+                  .init(name: "fitness-timeout", value: "SECONDS", help: "Wall-clock limit of each fitness run, 1-86400 (default 600)."),
+                  .init(name: "repin", help: "Accept the fitness command and data as they are now (they are pinned by hash at the first run with --fitness; a change is refused until this is passed)."),
+                  .init(name: "from", value: "N", help: "Continue from version N of the archive ('autodev agent archive'): its commit is checked out and new proposals are made on it and measured against it."),
                   CommandSpec.json, CommandSpec.home],
-        subcommands: [agentStatus])
+        subcommands: [agentStatus, agentArchive])
 
     static let releaseRepo = CommandSpec.Option(name: "repo", value: "DIR", help: "The release repository: metadata/ and targets/ are what a static HTTP server serves.")
 

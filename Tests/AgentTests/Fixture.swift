@@ -99,7 +99,7 @@ struct Fixture {
     /// An upgrade that gets as far as the exec: it runs the step before it and returns (where a
     /// real upgrade would exec the new version).
     func reachingRestart() -> ProposalUpgrade {
-        ProposalUpgrade(run: { beforeRestart in try beforeRestart() })
+        ProposalUpgrade(run: { hooks in try hooks.beforeRestart() })
     }
 }
 

@@ -1,0 +1,259 @@
+import Agent
+import Foundation
+import Integrity
+import Platform
+import SelfUpgrade
+import Storage
+import Testing
+
+/// The fitness gate with real confined runs of a real evaluator script on real candidate
+/// programs; only the build is stood in for: a proposal's "binary" is a script printing the
+/// number in the working copy's `speed.txt` (or sleeping, or printing garbage), so each score
+/// comes from the candidate's behaviour, not from the proposal's text.
+@Suite("The fitness gate")
+struct FitnessTests {
+    /// A fixture with `speed.txt` and a test file, an evaluator outside the working copy, and the
+    /// root version's program.
+    struct Gate {
+        let fixture: Fixture
+        let evaluator: String
+        let candidates: String
+        let upgrader: Upgrader
+
+        init() throws {
+            fixture = try Fixture()
+            try fixture.write("speed.txt", "10\n")
+            try FileManager.default.createDirectory(atPath: fixture.source + "/Tests", withIntermediateDirectories: true)
+            try fixture.write("Tests/checks.swift", "#expect(speed > 0)\n#expect(speed < 100)\n")
+            try fixture.git(["add", "-A"])
+            try fixture.git(["commit", "--quiet", "-m", "speed"])
+            candidates = fixture.root + "/candidates"
+            try FileManager.default.createDirectory(atPath: candidates, withIntermediateDirectories: true)
+            evaluator = fixture.root + "/evaluator/fitness.sh"
+            try FileManager.default.createDirectory(atPath: fixture.root + "/evaluator", withIntermediateDirectories: true)
+            try Self.writeScript(evaluator, """
+                set -e
+                speed=$("$AUTODEV_CANDIDATE")
+                printf '{"scores": {"speed": %s, "size": 100}, "better": {"speed": "higher", "size": "lower"}}\\n' "$speed"
+                """)
+            upgrader = try Upgrader(home: fixture.home, program: ProgramIdentity(name: "tool", version: "1.0.0", protocolVersion: 1))
+            let root = try program(named: "root", speedFile: fixture.source + "/speed.txt")
+            let stored = fixture.home.root + "/versions/" + Self.rootID
+            try FileManager.default.createDirectory(atPath: stored, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: root, toPath: stored + "/autodev")
+        }
+
+        static func writeScript(_ path: String, _ body: String) throws {
+            try ("#!/bin/sh\n" + body + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            chmod(path, 0o755)
+        }
+
+        /// A candidate program made from the working copy's `speed.txt` as it is now.
+        func program(named name: String, speedFile: String) throws -> String {
+            let speed = try String(contentsOfFile: speedFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            let path = candidates + "/" + name
+            let body = switch speed {
+            case "hang": "sleep 60"
+            case "garbage": "echo 'not a number'"
+            default: "echo \(speed)"
+            }
+            try Self.writeScript(path, body)
+            return path
+        }
+
+        var gateEvaluator: FitnessEvaluator { FitnessEvaluator(command: evaluator, runs: 3, margin: 0.02, timeoutSeconds: 5) }
+
+        func gate() throws -> FitnessGate {
+            FitnessGate(evaluator: gateEvaluator, pin: try FitnessPin(gateEvaluator, outside: fixture.source), workingCopy: fixture.source, upgrader: upgrader)
+        }
+
+        /// An upgrade that "builds" the working copy into a program, hands it to the acceptance
+        /// judgement against the current head's program, and gets as far as the exec.
+        func upgrade() -> ProposalUpgrade {
+            let fixture = self.fixture, gate = self
+            return ProposalUpgrade(run: { hooks in
+                let name = try fixture.subject().replacingOccurrences(of: "agent: ", with: "")
+                let binary = try gate.program(named: name, speedFile: fixture.source + "/speed.txt")
+                let digest = SHA256.hash(data: Array(name.utf8)).hex
+                let current = try FileManager.default.destinationOfSymbolicLink(atPath: gate.candidates + "/current")
+                let candidate = Upgrader.Candidate(binary: binary, id: VersionID(hex: digest)!, version: "1.0.0", current: nil,
+                                                   currentBinary: current, logDirectory: fixture.home.logs + "/fitness")
+                if let acceptance = hooks.acceptance { _ = try acceptance(candidate) }
+                try hooks.beforeRestart()
+            })
+        }
+
+        /// Makes `name`'s program the running one (what the exec of an accepted version does).
+        func makeCurrent(_ name: String) throws {
+            try? FileManager.default.removeItem(atPath: candidates + "/current")
+            try FileManager.default.createSymbolicLink(atPath: candidates + "/current", withDestinationPath: candidates + "/" + name)
+        }
+
+        /// The root version's identifier: its program is stored where the home keeps versions.
+        static let rootID = String(repeating: "0", count: 63) + "1"
+
+        func loop(events: @escaping (AgentEvent) -> Void = { _ in }) throws -> AgentLoop {
+            var loop = fixture.loop(upgrade: upgrade(), events: events)
+            loop.fitness = try gate()
+            loop.running = (Self.rootID, "1.0.0")
+            return loop
+        }
+
+        /// Writes a patch turning `speed.txt` from `old` to `new`.
+        func speedPatch(_ name: String, from old: String, to new: String) throws {
+            let diff = "diff --git a/speed.txt b/speed.txt\n--- a/speed.txt\n+++ b/speed.txt\n@@ -1 +1 @@\n-\(old)\n+\(new)\n"
+            try diff.write(toFile: fixture.patches + "/" + name, atomically: true, encoding: .utf8)
+        }
+    }
+
+    @Test("faster is accepted, slower, garbage, a hang and weakened tests are rejected with their numbers or reasons; the archive is a tree")
+    func gateDecisions() throws {
+        let gate = try Gate()
+        defer { gate.fixture.cleanUp() }
+        try gate.makeCurrent("root")
+        try gate.speedPatch("01-faster.patch", from: "10", to: "12")
+        try gate.speedPatch("02-slower.patch", from: "12", to: "11")
+        try gate.speedPatch("03-garbage.patch", from: "12", to: "garbage")
+        try gate.speedPatch("04-hang.patch", from: "12", to: "hang")
+        // Weakening the tests the gate relies on: one assertion deleted, and a better score.
+        try """
+            diff --git a/Tests/checks.swift b/Tests/checks.swift
+            --- a/Tests/checks.swift
+            +++ b/Tests/checks.swift
+            @@ -1,2 +1 @@
+             #expect(speed > 0)
+            -#expect(speed < 100)
+            diff --git a/speed.txt b/speed.txt
+            --- a/speed.txt
+            +++ b/speed.txt
+            @@ -1 +1 @@
+            -12
+            +50
+
+            """.write(toFile: gate.fixture.patches + "/05-weaker-tests.patch", atomically: true, encoding: .utf8)
+
+        // 01 is judged better and reaches the exec, with its numbers saved for the new version.
+        #expect(try gate.loop().run(after: nil) == .upgradeReturned)
+        let inFlight = try #require(try gate.fixture.memory.load()?.state.inFlight)
+        let decision = try #require(inFlight.fitness)
+        #expect(decision.accepted)
+        #expect(decision.scores.map(\.name) == ["size", "speed"])
+        #expect(decision.scores.last?.parent == [10, 10, 10] && decision.scores.last?.candidate == [12, 12, 12])
+        #expect(decision.scores.last?.verdict == "better" && decision.scores.first?.verdict == "same")
+        // The new version runs; the loop goes on there.
+        try gate.makeCurrent("01-faster.patch")
+        var events: [AgentEvent] = []
+        let ending = try gate.loop { events.append($0) }.run(after: AgentLoop.Restart(accepted: true, id: String(repeating: "a", count: 64), version: "1.1.0"))
+        guard case .finished(let memory) = ending else { Issue.record("\(ending)"); return }
+        #expect(memory.processed.map(\.outcome) == ["accepted", "rejected", "rejected", "rejected", "rejected"])
+        let slower = memory.processed[1]
+        #expect(slower.reason?.contains("worse than its parent: size 100 → 100 (+0%, same); speed 12 → 11 (-8.333%, worse)") == true, "\(slower.reason ?? "")")
+        #expect(slower.fitness?.scores.last?.candidate == [11, 11, 11])
+        #expect(memory.processed[2].reason?.contains("printed no scores") == true, "\(memory.processed[2].reason ?? "")")
+        #expect(memory.processed[3].reason?.contains("did not finish within 5 s and was killed") == true, "\(memory.processed[3].reason ?? "")")
+        #expect(memory.processed[4].flags == ["removes-assertions"])
+        #expect(memory.processed[4].reason?.contains("removes 1 test assertion") == true)
+        // The tree: 01 on the root, the rest on 01; every commit kept.
+        #expect(memory.processed.map(\.parent) == [0, 1, 1, 1, 1])
+        #expect(memory.currentHead == 1)
+        let kept = try gate.fixture.git(["for-each-ref", "--format=%(refname)", "refs/autodev/archive"])
+        #expect(kept.split(separator: "\n").count == 5, "\(kept)")
+        #expect(try gate.fixture.read("speed.txt") == "12\n")
+
+        // Continuing from the root: its commit is checked out, the next proposal hangs under it
+        // and is judged against the root's stored program (10), not the running version (12).
+        try gate.speedPatch("06-from-root.patch", from: "10", to: "10.5")
+        var fromRoot = try gate.loop()
+        fromRoot.from = 0
+        #expect(try fromRoot.run(after: nil) == .upgradeReturned)
+        let resumed = try #require(try gate.fixture.memory.load()?.state)
+        #expect(resumed.inFlight?.parent == 0)
+        #expect(resumed.head == 0)
+        #expect(resumed.inFlight?.fitness?.scores.last?.parent == [10, 10, 10])
+        #expect(resumed.inFlight?.fitness?.scores.last?.candidate == [10.5, 10.5, 10.5])
+        // A rejected proposal is no version to continue from.
+        var fromRejected = try gate.loop()
+        fromRejected.from = 2
+        #expect { try fromRejected.run(after: nil) } throws: { ($0 as? AgentError)?.code == .unknownVersion }
+    }
+
+    @Test("an evaluator changed after it was pinned stops the run until it is pinned again; one changed mid-run rejects the proposal, flagged")
+    func pinning() throws {
+        let gate = try Gate()
+        defer { gate.fixture.cleanUp() }
+        try gate.makeCurrent("root")
+        try gate.speedPatch("01-faster.patch", from: "10", to: "12")
+        // The first run pins it; a changed evaluator is refused at the next start.
+        var loop = try gate.loop()
+        loop.maxIterations = 0
+        _ = try loop.run(after: nil)
+        #expect(try gate.fixture.memory.load()?.state.fitnessPin?.commandSHA256 == (try SHA256.hash(file: gate.evaluator).hex))
+        try Gate.writeScript(gate.evaluator, #"echo '{"scores": {"speed": 1000}, "better": {"speed": "higher"}}'"#)
+        #expect { try gate.loop().run(after: nil) } throws: { ($0 as? AgentError)?.code == .evaluatorChanged }
+        #expect(try gate.fixture.memory.load()?.state.processed.isEmpty == true)
+
+        // Changed while a run is under way (after its start pinned it): the proposal it would
+        // have judged is rejected and flagged, and the run stops.
+        var repinned = try gate.loop()
+        repinned.repin = true
+        let pinnedGate = repinned.fitness!
+        try Gate.writeScript(gate.evaluator, #"echo '{"scores": {"speed": 999}, "better": {"speed": "higher"}}'"#)
+        repinned.fitness = pinnedGate
+        #expect { try repinned.run(after: nil) } throws: { ($0 as? AgentError)?.code == .evaluatorChanged }
+        let memory = try #require(try gate.fixture.memory.load()?.state)
+        #expect(memory.processed.map(\.outcome) == ["rejected"])
+        #expect(memory.processed.first?.flags == ["evaluator-changed"])
+        #expect(memory.processed.first?.reason?.contains("the evaluator changed since it was pinned") == true)
+    }
+
+    @Test("an evaluator inside the working copy is refused; a fitness command that tries to write outside its sandbox is a rejection")
+    func confinement() throws {
+        let gate = try Gate()
+        defer { gate.fixture.cleanUp() }
+        let inside = gate.fixture.source + "/fitness.sh"
+        try Gate.writeScript(inside, "true")
+        #expect { try FitnessPin(FitnessEvaluator(command: inside), outside: gate.fixture.source) } throws: {
+            "\($0)".contains("inside the working copy")
+        }
+        // Through a link from outside, too.
+        let link = gate.fixture.root + "/evaluator/link.sh"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: inside)
+        #expect { try FitnessPin(FitnessEvaluator(command: link), outside: gate.fixture.source) } throws: {
+            "\($0)".contains("inside the working copy")
+        }
+        try FileManager.default.removeItem(atPath: inside)
+        try gate.makeCurrent("root")
+        let escaped = gate.fixture.root + "/escaped"
+        try Gate.writeScript(gate.evaluator, """
+            set -e
+            touch "\(escaped)"
+            echo '{"scores": {"speed": 1000}, "better": {"speed": "higher"}}'
+            """)
+        try gate.speedPatch("01-faster.patch", from: "10", to: "12")
+        let ending = try gate.loop().run(after: nil)
+        guard case .finished(let memory) = ending else { Issue.record("\(ending)"); return }
+        #expect(memory.processed.map(\.outcome) == ["rejected"])
+        #expect(memory.processed.first?.reason?.contains("the fitness command on the parent (run 1) exited with status 1") == true, "\(memory.processed.first?.reason ?? "")")
+        #expect(!FileManager.default.fileExists(atPath: escaped))
+    }
+
+    @Test("scores are read strictly")
+    func parsing() throws {
+        let good = try FitnessScores(parsing: Array(#" {"scores": {"a.b-c_d": 1.5}, "better": {"a.b-c_d": "lower"}} "#.utf8))
+        #expect(good.values == ["a.b-c_d": 1.5] && good.better == ["a.b-c_d": .lower])
+        for bad in ["", "[]", "{}", #"{"scores": {}, "better": {}}"#, #"{"scores": {"a": 1}, "better": {"b": "higher"}}"#,
+                    #"{"scores": {"a": "1"}, "better": {"a": "higher"}}"#, #"{"scores": {"a": 1}, "better": {"a": "up"}}"#,
+                    #"{"scores": {"a b": 1}, "better": {"a b": "higher"}}"#, #"{"scores": {"a": 1}, "better": {"a": "higher"}} {}"#,
+                    #"{"scores": {"a": 1e999}, "better": {"a": "higher"}}"#] {
+            #expect(throws: FitnessError.self, "\(bad)") { try FitnessScores(parsing: Array(bad.utf8)) }
+        }
+        let evaluator = FitnessEvaluator(command: "/bin/true", runs: 3, margin: 0.05)
+        let parent = [10.0, 11, 30].map { FitnessScores(values: ["t": $0], better: ["t": .lower]) }
+        let close = [10.4, 12, 1].map { FitnessScores(values: ["t": $0], better: ["t": .lower]) }
+        let slow = [12.0, 12, 1].map { FitnessScores(values: ["t": $0], better: ["t": .lower]) }
+        // Medians: 11 against 10.4 (better by 5.5 %), against 12 (worse by 9 %).
+        #expect(FitnessComparison(parent: parent, candidate: close, evaluator: evaluator).scores.first?.verdict == "better")
+        #expect(!FitnessComparison(parent: parent, candidate: slow, evaluator: evaluator).accepted)
+        #expect(FitnessComparison(parent: parent, candidate: parent, evaluator: evaluator).scores.first?.verdict == "same")
+    }
+}
