@@ -19,6 +19,11 @@ enum AgentCommand {
             }
             return count
         }
+        let evaluator = try fitnessEvaluator(arguments)
+        if evaluator == nil, let option = ["repin", "fitness-data", "fitness-runs", "fitness-margin", "fitness-timeout"].first(where: arguments.has) {
+            throw UsageError(message: "'--\(option)' needs '--fitness <PATH>'", spec: CommandTree.agent)
+        }
+        let from = try ChannelCommands.integer("from", arguments, CommandTree.agent, range: 0...Int(Int32.max))
         if let patches, !FileSystem.isDirectory(patches) { throw ReleaseError("The patch directory \(Output.quoted(patches)) does not exist") }
         let proposals: ProposalSource = if let patches { .patches(directory: patches) } else { .proposer(command: proposer ?? "") }
 
@@ -35,14 +40,12 @@ enum AgentCommand {
             upgrader: session.upgrader, build: build, proposals: proposals, maxIterations: limit,
             beforeRestart: { name in try AutodevState.update(in: home.state) { $0.pendingTransaction = "agent:" + name } },
             onEvent: report.show)
-        if let evaluator = try fitnessEvaluator(arguments) {
+        if let evaluator {
             let pin = try FitnessPin(evaluator, outside: build.source)
             loop.fitness = FitnessGate(evaluator: evaluator, pin: pin, workingCopy: build.source, upgrader: session.upgrader)
-        } else if arguments.has("repin") || arguments.has("fitness-data") || arguments.has("fitness-runs") || arguments.has("fitness-margin") || arguments.has("fitness-timeout") {
-            throw UsageError(message: "The fitness options need '--fitness <PATH>'", spec: CommandTree.agent)
         }
         loop.repin = arguments.has("repin")
-        loop.from = try ChannelCommands.integer("from", arguments, CommandTree.agent, range: 0...Int(Int32.max))
+        loop.from = from
         loop.running = ((try? home.currentVersion())??.hex, autodevVersion)
         let integrityRate = try ChannelCommands.integer("integrity-rate", arguments, CommandTree.agent, range: 0...Int(Int32.max)) ?? 1 << 20
         if let checker = backgroundChecker(session: session, settings: settings, policy: updatePolicy, interval: updateInterval,

@@ -257,3 +257,33 @@ struct FitnessTests {
         #expect(FitnessComparison(parent: parent, candidate: parent, evaluator: evaluator).scores.first?.verdict == "same")
     }
 }
+
+@Suite("The shipped evaluation of autodev")
+struct ShippedEvaluationTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    /// The autodev binary under test (as the end-to-end tests find it).
+    static var binary: String {
+        if let path = ProcessInfo.processInfo.environment["AUTODEV_BINARY"], !path.isEmpty { return path }
+        let bundle = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        return bundle.deletingLastPathComponent().appendingPathComponent("autodev").path
+    }
+
+    @Test("scripts/fitness-autodev runs confined as the gate runs it and prints scores the gate reads")
+    func confinedRun() throws {
+        let fixture = try Fixture()
+        defer { fixture.cleanUp() }
+        let upgrader = try Upgrader(home: fixture.home, program: ProgramIdentity(name: "autodev", version: "1.0.0", protocolVersion: 1))
+        let run = try upgrader.runConfined([Self.repository + "/scripts/fitness-autodev"], environment: ["AUTODEV_CANDIDATE": Self.binary],
+                                           timeoutSeconds: 120, outputLimit: FitnessScores.outputLimit,
+                                           logDirectory: fixture.home.logs + "/fitness", name: "fitness")
+        #expect(run.succeeded, "\(run.status): \(run.errorTail)")
+        let scores = try FitnessScores(parsing: try #require(run.output))
+        #expect(scores.better == ["startup_ms": .lower, "status_ms": .lower, "size_bytes": .lower])
+        let size = try FileManager.default.attributesOfItem(atPath: Self.binary)[.size] as? Int
+        #expect(scores.values["size_bytes"] == size.map(Double.init))
+        #expect((scores.values["startup_ms"] ?? 0) > 0 && (scores.values["status_ms"] ?? 0) > 0)
+        #expect(run.isolation.contains("network namespace (no network)"), "\(run.isolation)")
+    }
+}

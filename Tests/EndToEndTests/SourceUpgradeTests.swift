@@ -58,13 +58,28 @@ struct SourceUpgradeTests {
             $0 + "\n@Suite struct IntroducedByAPatch {\n    @Test func fails() { #expect(1 + 1 == 3, \"introduced by a patch\") }\n}\n"
         }
 
+        // Passes every test and verifies, but scores lower than the version it is made on.
+        try makePatch("04-lower-version.patch", in: patches, source: source, file: versionFile, settingVersion("9.9.1"))
+        // A comment: the binary it builds is the running version's own bytes.
+        try makePatch("05-comment-only.patch", in: patches, source: source, file: versionFile) { $0 + "\n// A note.\n" }
+        // The fitness command: a score from what the candidate does (the version it reports),
+        // kept outside the working copy.
+        let fitness = harness.root.appendingPathComponent("fitness.sh").path
+        try """
+            #!/bin/sh
+            set -e
+            "$AUTODEV_CANDIDATE" --version | awk -F. '{ printf "{\\"scores\\": {\\"version\\": %d}, \\"better\\": {\\"version\\": \\"higher\\"}}\\n", $1 * 1000000 + $2 * 1000 + $3 }'
+            """.write(toFile: fitness, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fitness)
+
         let extra = ["AUTODEV_E2E_MARK": "kept across exec"]
-        let arguments = ["agent", "--patches", patches, "--json"] + Self.tests
+        let arguments = ["agent", "--patches", patches, "--json", "--fitness", fitness, "--fitness-runs", "1", "--fitness-margin", "0"] + Self.tests
         let result = try harness.run(arguments, environment: extra)
         #expect(result.status == 0, "\(result.stderr)")
         let events = try result.stdout.split(separator: "\n").map { try harness.json(String($0)) }
-        #expect(events.map { $0["event"] as? String } == ["accepted", "rejected", "rejected", "done"], "\(result.stdout)\n\(result.stderr)")
-        #expect(events.map { $0["proposal"] as? String } == ["01-version.patch", "02-does-not-compile.patch", "03-test-fails.patch", nil])
+        #expect(events.map { $0["event"] as? String } == ["accepted", "rejected", "rejected", "rejected", "rejected", "done"], "\(result.stdout)\n\(result.stderr)")
+        #expect(events.map { $0["proposal"] as? String } == ["01-version.patch", "02-does-not-compile.patch", "03-test-fails.patch",
+                                                             "04-lower-version.patch", "05-comment-only.patch", nil])
         // One process all along, with the same argv and environment after the exec.
         #expect(Set(events.map { $0["pid"] as? Int }) == [Int(result.pid)])
         #expect(events.first?["restarted"] as? Bool == true)
@@ -76,17 +91,32 @@ struct SourceUpgradeTests {
         #expect((events[1]["reason"] as? String)?.contains("Home.swift") == true, "\(events[1])")
         #expect((events[1]["reason"] as? String)?.contains(": error: ") == true)
         #expect((events[2]["reason"] as? String)?.contains("introduced by a patch") == true, "\(events[2])")
-        #expect(events[3]["version"] as? String == "9.9.9")
+        // Judged by its score against 9.9.9's, with the numbers; the comment recognised as the
+        // running version before any verification.
+        #expect((events[3]["reason"] as? String)?.contains("worse than its parent: version 9009009 → 9009001") == true, "\(events[3])")
+        let judged = try #require(events[3]["fitness"] as? [String: Any])
+        #expect(judged["accepted"] as? Bool == false)
+        #expect((events[0]["fitness"] as? [String: Any])?["accepted"] as? Bool == true, "\(events[0])")
+        #expect((events[4]["reason"] as? String)?.contains("is already the current version") == true, "\(events[4])")
+        #expect(events[5]["version"] as? String == "9.9.9")
         #expect(try harness.run(["--version"]).stdout == "9.9.9\n")
+        // The archive: everything hangs under 9.9.9, which hangs under the root.
+        let archive = try harness.json(try harness.run(["agent", "archive", "--json"]).stdout)
+        #expect((archive["nodes"] as? [[String: Any]])?.map { $0["parent"] as? Int } == [0, 1, 1, 1, 1], "\(archive)")
+        #expect(archive["head"] as? Int == 1)
+        let tree = try harness.run(["agent", "archive"])
+        #expect(tree.stdout.contains("└─ #1 accepted 01-version.patch → 9.9.9"), "\(tree.stdout)")
+        #expect(tree.stdout.contains("#4 rejected 04-lower-version.patch: version 9009009 → 9009001"), "\(tree.stdout)")
 
         // The patches are set aside; the working copy holds the accepted one only.
         #expect(try FileManager.default.contentsOfDirectory(atPath: patches + "/applied") == ["01-version.patch"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: patches + "/rejected").sorted() ==
-            ["02-does-not-compile.patch", "02-does-not-compile.patch.reason", "03-test-fails.patch", "03-test-fails.patch.reason"])
+            ["02-does-not-compile.patch", "02-does-not-compile.patch.reason", "03-test-fails.patch", "03-test-fails.patch.reason",
+             "04-lower-version.patch", "04-lower-version.patch.reason", "05-comment-only.patch", "05-comment-only.patch.reason"])
         #expect(try Harness.git(["log", "-1", "--format=%s"], in: source) == "agent: 01-version.patch\n")
         #expect(try Harness.git(["status", "--porcelain"], in: source).isEmpty)
         let status = try harness.json(try harness.run(["agent", "status", "--json"]).stdout)
-        #expect((status["processed"] as? [Any])?.count == 3)
+        #expect((status["processed"] as? [Any])?.count == 5)
         #expect(status["inFlight"] == nil)
 
         // Nothing left to do: a second run processes nothing twice.
@@ -166,7 +196,8 @@ struct SourceUpgradeTests {
         #expect(try harness.run(["--version"]).stdout == "9.9.11\n")
         let memory = try harness.json(try harness.run(["agent", "status", "--json"]).stdout)
         let names = (memory["processed"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
-        #expect(names == ["01-version.patch", "02-does-not-compile.patch", "03-test-fails.patch", "04-version.patch", "proposal-5"], "\(memory)")
+        #expect(names == ["01-version.patch", "02-does-not-compile.patch", "03-test-fails.patch", "04-lower-version.patch",
+                          "05-comment-only.patch", "04-version.patch", "proposal-7"], "\(memory)")
 
         // A proposal that changes only a module's sources is built, tested in the warm test cache
         // and hot reloaded into the running module host: the host keeps its pid and serves the
