@@ -12,6 +12,9 @@ public enum AgentEvent: Sendable, Equatable {
     /// A proposal ended. `restarted`: it ended in the process its upgrade exec'd (accepted, or
     /// rejected after the old version was exec'd back).
     case finished(AgentMemory.Proposal, restarted: Bool)
+    /// The accepted version `number` ended its probation: passed after `passed` samples, or
+    /// failed (`failure`) and is being rolled back to its parent.
+    case probation(number: Int, passed: Int, failure: String?)
     /// The loop ended: no proposal left, the proposer changed nothing, or the limit was reached.
     case done(AgentMemory)
 }

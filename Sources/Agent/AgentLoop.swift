@@ -45,6 +45,26 @@ public struct AgentLoop {
         case finished(AgentMemory)
         /// The upgrade returned instead of exec'ing the new version; the proposal stays in flight.
         case upgradeReturned
+        /// A version failed its probation and the rollback to its parent returned instead of
+        /// exec'ing it; the archive and the working copy already say it was rolled back.
+        case rollbackReturned
+    }
+
+    /// How long an accepted version stays on probation, and how it is rolled back.
+    public struct ProbationPolicy: Sendable {
+        /// Passing samples it needs (one before each proposal is taken and one when a run ends).
+        public var samples: Int
+        /// Seconds it needs besides, from its first start.
+        public var seconds: Double
+        /// Rolls back to the version with this identifier (hex; nil: the previous one) and execs
+        /// it: does not return when it works.
+        public var rollback: @Sendable (_ to: String?, _ reason: String) throws -> Void
+
+        public init(samples: Int = 5, seconds: Double = 0, rollback: @escaping @Sendable (_ to: String?, _ reason: String) throws -> Void) {
+            self.samples = samples
+            self.seconds = seconds
+            self.rollback = rollback
+        }
     }
 
     /// The git working copy the proposals are committed in (the source build's package).
@@ -79,6 +99,9 @@ public struct AgentLoop {
     public var from: Int?
     /// The running version (identifier hex, version string): the archive's root at the first run.
     public var running: (id: String?, version: String?) = (nil, nil)
+    /// With a fitness gate: an accepted version runs on probation, sampled by the evaluator
+    /// against its parent's scores, and is rolled back when a sample fails or is worse.
+    public var probation: ProbationPolicy?
 
     /// - Parameters:
     ///   - workingCopy: the git working copy the upgrade builds.
@@ -140,6 +163,9 @@ public struct AgentLoop {
             if !restart.accepted { try workingCopy.revert(inFlight.commit) }
             let proposal = memory.finish(inFlight, accepted: restart.accepted, reason: restart.reason, id: restart.id, version: restart.version)
             try workingCopy.keep(inFlight.commit, number: proposal.number ?? 0)
+            if restart.accepted, probation != nil, fitness != nil, proposal.fitness != nil, let number = proposal.number {
+                memory.probation = AgentMemory.Probation(number: number, startedAt: WallClock.now())
+            }
             memory.restarts += 1
             try memoryStore.save(memory)
             try proposals.settle(inFlight.name, accepted: restart.accepted, reason: restart.reason)
@@ -150,6 +176,7 @@ public struct AgentLoop {
         }
 
         taking: while true {
+            if memory.inFlight == nil, try !sampleProbation(&memory) { return .rollbackReturned }
             if let maxIterations, (memory.run?.iterations ?? 0) >= maxIterations { break }
             if memory.inFlight == nil { betweenProposals() }
             var inFlight: AgentMemory.InFlight
@@ -261,6 +288,54 @@ public struct AgentLoop {
         }
         onEvent(.done(memory))
         return .finished(memory)
+    }
+
+    /// Takes one probation sample of the running version, if one is on probation: promotes it
+    /// when it has passed enough, rolls it back to its parent when the sample fails.
+    /// - Returns: false when a rollback was started and returned (it execs when it works).
+    func sampleProbation(_ memory: inout AgentMemory) throws -> Bool {
+        guard let policy = probation, let gate = fitness, let state = memory.probation,
+              state.number >= 1, state.number <= memory.processed.count else { return true }
+        let index = state.number - 1
+        let proposal = memory.processed[index]
+        guard let comparison = proposal.fitness, let id = proposal.id else {
+            memory.probation = nil
+            try memoryStore.save(memory)
+            return true
+        }
+        let parent = proposal.parent ?? 0
+        let failure: String?
+        do {
+            try gate.check(id: id, against: comparison, sample: state.passed + 1)
+            failure = nil
+        } catch {
+            failure = "\(error)"
+        }
+        guard let failure else {
+            memory.probation?.passed += 1
+            let passed = state.passed + 1, seconds = WallClock.now() - state.startedAt
+            if passed >= policy.samples && seconds >= policy.seconds {
+                memory.processed[index].probation = "passed: \(passed) sample(s) over \(Int(seconds)) s"
+                memory.probation = nil
+                onEvent(.probation(number: state.number, passed: passed, failure: nil))
+            }
+            try memoryStore.save(memory)
+            return true
+        }
+        // Failed: the archive says so and the working copy goes back to the parent before the
+        // rollback execs it (the parent's run goes on from there).
+        let reason = "failed probation sample \(state.passed + 1): \(failure)"
+        memory.processed[index].outcome = AgentMemory.Proposal.rolledBack
+        memory.processed[index].probation = reason + "; rolled back to #\(parent)"
+        memory.processed[index].flags = (memory.processed[index].flags ?? []) + ["rolled-back"]
+        memory.probation = nil
+        memory.head = parent
+        let target = memory.version(parent)
+        if let target { try workingCopy.checkOut(target.commit) }
+        try memoryStore.save(memory)
+        onEvent(.probation(number: state.number, passed: state.passed, failure: reason))
+        try policy.rollback(target?.id, reason)
+        return false
     }
 }
 

@@ -35,11 +35,16 @@ public struct AgentMemory: Codable, Sendable, Equatable {
         public var fitness: FitnessComparison?
         /// Marks for the archive: "evaluator-changed", "removes-assertions".
         public var flags: [String]?
+        /// How its probation ended (accepted versions under a fitness gate): passed, or failed
+        /// and rolled back, with the numbers.
+        public var probation: String?
 
         /// The outcome of a proposal that became the running version.
         public static let accepted = "accepted"
         /// The outcome of a proposal that was taken back.
         public static let rejected = "rejected"
+        /// The outcome of an accepted proposal that failed its probation and was rolled back.
+        public static let rolledBack = "rolled-back"
 
         /// Whether it became the running version.
         public var isAccepted: Bool { outcome == Self.accepted }
@@ -111,6 +116,23 @@ public struct AgentMemory: Codable, Sendable, Equatable {
     public var head: Int?
     /// The fitness evaluator as the user last pinned it.
     public var fitnessPin: FitnessPin?
+    /// The accepted version on probation, if any.
+    public var probation: Probation?
+
+    /// An accepted version whose fitness and health are still being sampled while it runs.
+    public struct Probation: Codable, Sendable, Equatable {
+        /// Its archive number.
+        public var number: Int
+        /// When its probation began (seconds since 1970).
+        public var startedAt: Double
+        /// Samples it passed so far.
+        public var passed: Int
+        public init(number: Int, startedAt: Double, passed: Int = 0) {
+            self.number = number
+            self.startedAt = startedAt
+            self.passed = passed
+        }
+    }
 
     /// The version and commit the archive starts from.
     public struct Root: Codable, Sendable, Equatable {

@@ -317,6 +317,33 @@ public struct FitnessGate: Sendable {
         return comparison
     }
 
+    /// One probation sample (the `number`th) of the stored version `id`: a run of the evaluator (pinned as at
+    /// the start) whose every score is no worse than the parent's median of `comparison`
+    /// beyond the margin.
+    /// - Throws: ``FitnessRejection`` when the run fails or a score is worse.
+    public func check(id: String, against comparison: FitnessComparison, sample number: Int) throws {
+        guard let version = VersionID(hex: id) else { throw FitnessError("\(id) is not a version identifier") }
+        let now: FitnessPin
+        do { now = try FitnessPin(evaluator, outside: workingCopy) } catch {
+            throw FitnessRejection(comparison: nil, flags: ["evaluator-changed"], description: "the evaluator cannot be checked against its pin: \(error)")
+        }
+        guard now == pin else {
+            throw FitnessRejection(comparison: nil, flags: ["evaluator-changed"], description: "the evaluator changed since it was pinned (\(Self.changes(from: pin, to: now)))")
+        }
+        let log = upgrader.home.logs + "/probation"
+        let scores = try sample(upgrader.home.binary(version.digest), role: "version on probation", index: number - 1, log: log)
+        for score in comparison.scores {
+            guard let value = scores.values[score.name], scores.better[score.name] == score.better else {
+                throw FitnessRejection(comparison: nil, flags: [], description: "the fitness command no longer gives the score \(score.name)")
+            }
+            let scale = max(abs(score.parentMedian), 1e-12)
+            let change = (score.better == .higher ? value - score.parentMedian : score.parentMedian - value) / scale
+            if change < -evaluator.margin {
+                throw FitnessRejection(comparison: nil, flags: [], description: "\(score.name) \(FitnessComparison.number(value)) is worse than its parent's \(FitnessComparison.number(score.parentMedian)) by \(FitnessComparison.number(-change * 100))%")
+            }
+        }
+    }
+
     /// One confined run on `binary`.
     func sample(_ binary: String, role: String, index: Int, log: String) throws -> FitnessScores {
         var environment = ["AUTODEV_CANDIDATE": binary]

@@ -20,10 +20,18 @@ enum AgentCommand {
             return count
         }
         let evaluator = try fitnessEvaluator(arguments)
-        if evaluator == nil, let option = ["repin", "fitness-data", "fitness-runs", "fitness-margin", "fitness-timeout"].first(where: arguments.has) {
+        if evaluator == nil, let option = ["repin", "fitness-data", "fitness-runs", "fitness-margin", "fitness-timeout", "probation-runs", "probation-seconds"].first(where: arguments.has) {
             throw UsageError(message: "'--\(option)' needs '--fitness <PATH>'", spec: CommandTree.agent)
         }
         let from = try ChannelCommands.integer("from", arguments, CommandTree.agent, range: 0...Int(Int32.max))
+        let probationRuns = try ChannelCommands.integer("probation-runs", arguments, CommandTree.agent, range: 0...1000) ?? 5
+        var probationSeconds = 0.0
+        if let text = arguments.value("probation-seconds") {
+            guard let seconds = Double(text), seconds.isFinite, (0...31_536_000).contains(seconds) else {
+                throw UsageError(message: "The value '\(text)' is invalid for '--probation-seconds <SECONDS>': give a number of seconds from 0 to 31536000", spec: CommandTree.agent)
+            }
+            probationSeconds = seconds
+        }
         if let patches, !FileSystem.isDirectory(patches) { throw ReleaseError("The patch directory \(Output.quoted(patches)) does not exist") }
         let proposals: ProposalSource = if let patches { .patches(directory: patches) } else { .proposer(command: proposer ?? "") }
 
@@ -43,6 +51,15 @@ enum AgentCommand {
         if let evaluator {
             let pin = try FitnessPin(evaluator, outside: build.source)
             loop.fitness = FitnessGate(evaluator: evaluator, pin: pin, workingCopy: build.source, upgrader: session.upgrader)
+            if probationRuns > 0 {
+                let upgrader = session.upgrader
+                loop.probation = AgentLoop.ProbationPolicy(samples: probationRuns, seconds: probationSeconds) { id, reason in
+                    var options = Upgrader.UpgradeOptions()
+                    options.beforeRestart = { try AutodevState.update(in: home.state) { $0.pendingTransaction = "agent:probation" } }
+                    report.rollingBack(to: id, reason: reason)
+                    _ = try upgrader.rollback(to: id.flatMap(VersionID.init(hex:)), options: options)
+                }
+            }
         }
         loop.repin = arguments.has("repin")
         loop.from = from
@@ -59,7 +76,7 @@ enum AgentCommand {
         }
         switch try loop.run(after: resumption.map(AgentLoop.Restart.init)) {
         case .finished: return ExitCode.success
-        case .upgradeReturned: return ExitCode.failure
+        case .upgradeReturned, .rollbackReturned: return ExitCode.failure
         }
     }
 

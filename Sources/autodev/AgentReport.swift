@@ -14,7 +14,32 @@ struct AgentReport {
         case .reloadingModule(let name, let module): note("\(DisplayText.name(name)) changes only the module \(module): build, test, hot reload")
         case .finished(let proposal, let restarted): outcome(proposal, restarted: restarted)
         case .done(let memory): summary(memory)
+        case .probation(let number, let passed, let failure): probation(number: number, passed: passed, failure: failure)
         }
+    }
+
+    /// An accepted version's probation ended.
+    func probation(number: Int, passed: Int, failure: String?) {
+        if json {
+            try? Output.jsonLine(ProbationLine(event: "probation", number: number, passed: passed, failure: failure, pid: ProcessControl.id))
+        } else if let failure {
+            Output.out("agent: version #\(number) failed its probation after \(passed) passing sample(s): \(DisplayText.message(failure))")
+        } else {
+            Output.out("agent: version #\(number) passed its probation: \(passed) sample(s)")
+        }
+    }
+
+    /// The rollback of a version that failed its probation starts.
+    func rollingBack(to id: String?, reason: String) {
+        note("rolling back to \(id.map { String($0.prefix(12)) } ?? "the previous version"): the version on probation \(reason)")
+    }
+
+    struct ProbationLine: Encodable {
+        var event: String
+        var number: Int
+        var passed: Int
+        var failure: String?
+        var pid: Int32
     }
 
     /// What the background check found: an update, or a damaged stored version.
@@ -142,11 +167,13 @@ enum AgentArchive {
         var commit: String?
         var fitness: FitnessComparison?
         var flags: [String]?
+        var probation: String?
     }
 
     struct Report: Encodable {
         var root: AgentMemory.Root?
         var head: Int
+        var probation: AgentMemory.Probation?
         var fitnessPin: FitnessPin?
         var nodes: [Node]
     }
@@ -158,10 +185,10 @@ enum AgentArchive {
         let nodes = memory.processed.enumerated().map { index, proposal in
             Node(number: proposal.number ?? index + 1, parent: proposal.parent, name: proposal.name, outcome: proposal.outcome,
                  reason: proposal.reason, version: proposal.version, id: proposal.id, commit: proposal.commit,
-                 fitness: proposal.fitness, flags: proposal.flags)
+                 fitness: proposal.fitness, flags: proposal.flags, probation: proposal.probation)
         }
         if session.json {
-            try Output.json(Report(root: memory.root, head: memory.currentHead, fitnessPin: memory.fitnessPin, nodes: nodes))
+            try Output.json(Report(root: memory.root, head: memory.currentHead, probation: memory.probation, fitnessPin: memory.fitnessPin, nodes: nodes))
             return ExitCode.success
         }
         let head = memory.currentHead
@@ -187,6 +214,7 @@ enum AgentArchive {
         var text = "#\(node.number) \(node.outcome) \(DisplayText.name(node.name))"
         if let version = node.version, let id = node.id { text += " → \(DisplayText.message(version)) (\(id.prefix(12)))" }
         if let flags = node.flags { text += " [" + flags.joined(separator: ", ") + "]" }
+        if let probation = node.probation { text += " (probation \(DisplayText.message(probation)))" }
         if let fitness = node.fitness { text += ": " + fitness.summary }
         else if let reason = node.reason { text += ": " + DisplayText.message(AgentReport.headline(of: reason)) }
         return text

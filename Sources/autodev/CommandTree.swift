@@ -134,6 +134,8 @@ enum CommandTree {
                   .init(name: "fitness-margin", value: "PERCENT", help: "How much worse than the parent's median a score's median may be, 0-100 (default 2)."),
                   .init(name: "fitness-timeout", value: "SECONDS", help: "Wall-clock limit of each fitness run, 1-86400 (default 600)."),
                   .init(name: "repin", help: "Accept the fitness command and data as they are now (they are pinned by hash at the first run with --fitness; a change is refused until this is passed)."),
+                  .init(name: "probation-runs", value: "N", help: "With --fitness: an accepted version is sampled by the fitness command before each proposal and when a run ends, and must pass N samples (default 5; 0: no probation); one that fails or scores worse than its parent is rolled back to it."),
+                  .init(name: "probation-seconds", value: "SECONDS", help: "With --fitness: the least time on probation besides the samples (default 0)."),
                   .init(name: "from", value: "N", help: "Continue from version N of the archive ('autodev agent archive'): its commit is checked out and new proposals are made on it and measured against it."),
                   CommandSpec.json, CommandSpec.home],
         subcommands: [agentStatus, agentArchive])

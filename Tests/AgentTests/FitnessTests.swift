@@ -4,6 +4,7 @@ import Integrity
 import Platform
 import SelfUpgrade
 import Storage
+import Synchronization
 import Testing
 
 /// The fitness gate with real confined runs of a real evaluator script on real candidate
@@ -55,11 +56,14 @@ struct FitnessTests {
             let body = switch speed {
             case "hang": "sleep 60"
             case "garbage": "echo 'not a number'"
-            default: "echo \(speed)"
+            default: "[ -e '\(failFlag)' ] && exit 3\necho \(speed)"
             }
             try Self.writeScript(path, body)
             return path
         }
+
+        /// While this file exists, every candidate program fails.
+        var failFlag: String { fixture.root + "/fail-now" }
 
         var gateEvaluator: FitnessEvaluator { FitnessEvaluator(command: evaluator, runs: 3, margin: 0.02, timeoutSeconds: 5) }
 
@@ -75,6 +79,10 @@ struct FitnessTests {
                 let name = try fixture.subject().replacingOccurrences(of: "agent: ", with: "")
                 let binary = try gate.program(named: name, speedFile: fixture.source + "/speed.txt")
                 let digest = SHA256.hash(data: Array(name.utf8)).hex
+                let stored = fixture.home.root + "/versions/" + digest
+                try FileManager.default.createDirectory(atPath: stored, withIntermediateDirectories: true)
+                try? FileManager.default.removeItem(atPath: stored + "/autodev")
+                try FileManager.default.copyItem(atPath: binary, toPath: stored + "/autodev")
                 let current = try FileManager.default.destinationOfSymbolicLink(atPath: gate.candidates + "/current")
                 let candidate = Upgrader.Candidate(binary: binary, id: VersionID(hex: digest)!, version: "1.0.0", current: nil,
                                                    currentBinary: current, logDirectory: fixture.home.logs + "/fitness")
@@ -255,6 +263,75 @@ struct FitnessTests {
         #expect(FitnessComparison(parent: parent, candidate: close, evaluator: evaluator).scores.first?.verdict == "better")
         #expect(!FitnessComparison(parent: parent, candidate: slow, evaluator: evaluator).accepted)
         #expect(FitnessComparison(parent: parent, candidate: parent, evaluator: evaluator).scores.first?.verdict == "same")
+    }
+}
+
+@Suite("Probation")
+struct ProbationTests {
+    @Test("a version accepted on a good score that starts failing after its third sample is rolled back to its parent by itself")
+    func failingVersionRolledBack() throws {
+        let gate = try FitnessTests.Gate()
+        defer { gate.fixture.cleanUp() }
+        try gate.makeCurrent("root")
+        let root = try gate.fixture.head()
+        try gate.speedPatch("01-faster.patch", from: "10", to: "12")
+        for name in ["02", "03", "04", "05"] { try gate.fixture.makePatch("\(name).patch", changing: "a.txt", line: name) }
+        #expect(try gate.loop().run(after: nil) == .upgradeReturned)
+        try gate.makeCurrent("01-faster.patch")
+        let accepted = SHA256.hash(data: Array("01-faster.patch".utf8)).hex
+
+        // The next proposals do not build; the third one's build breaks the running version's
+        // environment: its fourth sample fails.
+        let calls = Mutex(0)
+        let flag = gate.failFlag
+        let breaking = ProposalUpgrade(run: { _ in
+            let count = calls.withLock { $0 += 1; return $0 }
+            if count == 3 { FileManager.default.createFile(atPath: flag, contents: nil) }
+            throw BuildFailed(description: "does not build")
+        })
+        let rollbacks = Mutex<[String]>([])
+        var loop = gate.fixture.loop(upgrade: breaking) { _ in }
+        var events: [AgentEvent] = []
+        loop.onEvent = { events.append($0) }
+        loop.fitness = try gate.gate()
+        loop.running = (FitnessTests.Gate.rootID, "1.0.0")
+        loop.probation = AgentLoop.ProbationPolicy(samples: 5) { id, reason in rollbacks.withLock { $0.append("\(id ?? "nil"): \(reason)") } }
+        let ending = try loop.run(after: AgentLoop.Restart(accepted: true, id: accepted, version: "1.1.0"))
+        #expect(ending == .rollbackReturned)
+        let memory = try #require(try gate.fixture.memory.load()?.state)
+        #expect(memory.processed.map(\.outcome) == ["rolled-back", "rejected", "rejected", "rejected"])
+        #expect(memory.processed[0].flags == ["rolled-back"])
+        #expect(memory.processed[0].probation?.hasPrefix("failed probation sample 4: the fitness command on the version on probation (run 4) exited with status 3") == true,
+                "\(memory.processed[0].probation ?? "")")
+        #expect(memory.probation == nil && memory.head == 0)
+        #expect(try gate.fixture.head() == root)
+        #expect(rollbacks.withLock { $0 }.count == 1)
+        #expect(rollbacks.withLock { $0 }.first?.hasPrefix(FitnessTests.Gate.rootID + ": failed probation sample 4") == true)
+        #expect(events.contains { if case .probation(1, 3, let failure?) = $0 { failure.contains("sample 4") } else { false } })
+        // A rolled-back version is no version to continue from.
+        #expect(memory.version(1) == nil)
+    }
+
+    @Test("a version that passes its samples is promoted, and is not sampled again")
+    func passingVersionPromoted() throws {
+        let gate = try FitnessTests.Gate()
+        defer { gate.fixture.cleanUp() }
+        try gate.makeCurrent("root")
+        try gate.speedPatch("01-faster.patch", from: "10", to: "12")
+        for name in ["02", "03", "04"] { try gate.fixture.makePatch("\(name).patch", changing: "a.txt", line: name) }
+        #expect(try gate.loop().run(after: nil) == .upgradeReturned)
+        try gate.makeCurrent("01-faster.patch")
+        var loop = gate.fixture.loop() { _ in }
+        loop.fitness = try gate.gate()
+        loop.probation = AgentLoop.ProbationPolicy(samples: 2) { _, _ in Issue.record("rolled back") }
+        let ending = try loop.run(after: AgentLoop.Restart(accepted: true, id: SHA256.hash(data: Array("01-faster.patch".utf8)).hex, version: "1.1.0"))
+        guard case .finished(let memory) = ending else { Issue.record("\(ending)"); return }
+        #expect(memory.processed.map(\.outcome) == ["accepted", "rejected", "rejected", "rejected"])
+        #expect(memory.processed[0].probation?.hasPrefix("passed: 2 sample(s)") == true, "\(memory.processed[0].probation ?? "")")
+        #expect(memory.probation == nil)
+        // Breaking it now changes nothing: it is promoted.
+        FileManager.default.createFile(atPath: gate.failFlag, contents: nil)
+        #expect(try loop.run(after: nil) != .rollbackReturned)
     }
 }
 

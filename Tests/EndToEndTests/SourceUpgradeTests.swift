@@ -77,14 +77,17 @@ struct SourceUpgradeTests {
         let result = try harness.run(arguments, environment: extra)
         #expect(result.status == 0, "\(result.stderr)")
         let events = try result.stdout.split(separator: "\n").map { try harness.json(String($0)) }
-        #expect(events.map { $0["event"] as? String } == ["accepted", "rejected", "rejected", "rejected", "rejected", "done"], "\(result.stdout)\n\(result.stderr)")
+        // 9.9.9 passed its probation: sampled before each of the next four proposals and before the
+        // loop found none left.
+        #expect(events.map { $0["event"] as? String } == ["accepted", "rejected", "rejected", "rejected", "rejected", "probation", "done"], "\(result.stdout)\n\(result.stderr)")
         #expect(events.map { $0["proposal"] as? String } == ["01-version.patch", "02-does-not-compile.patch", "03-test-fails.patch",
-                                                             "04-lower-version.patch", "05-comment-only.patch", nil])
+                                                             "04-lower-version.patch", "05-comment-only.patch", nil, nil])
+        #expect(events[5]["number"] as? Int == 1 && events[5]["passed"] as? Int == 5 && events[5]["failure"] == nil, "\(events[5])")
         // One process all along, with the same argv and environment after the exec.
         #expect(Set(events.map { $0["pid"] as? Int }) == [Int(result.pid)])
         #expect(events.first?["restarted"] as? Bool == true)
         let environment = harness.environment(extra).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined()
-        for event in events {
+        for event in events where event["event"] as? String != "probation" {
             #expect(event["arguments"] as? [String] == [harness.entry] + arguments)
             #expect(event["environmentSHA256"] as? String == SHA256.hash(data: Array(environment.utf8)).hex)
         }
@@ -98,7 +101,7 @@ struct SourceUpgradeTests {
         #expect(judged["accepted"] as? Bool == false)
         #expect((events[0]["fitness"] as? [String: Any])?["accepted"] as? Bool == true, "\(events[0])")
         #expect((events[4]["reason"] as? String)?.contains("is already the current version") == true, "\(events[4])")
-        #expect(events[5]["version"] as? String == "9.9.9")
+        #expect(events[6]["version"] as? String == "9.9.9")
         #expect(try harness.run(["--version"]).stdout == "9.9.9\n")
         // The archive: everything hangs under 9.9.9, which hangs under the root.
         let archive = try harness.json(try harness.run(["agent", "archive", "--json"]).stdout)
@@ -106,6 +109,7 @@ struct SourceUpgradeTests {
         #expect(archive["head"] as? Int == 1)
         let tree = try harness.run(["agent", "archive"])
         #expect(tree.stdout.contains("└─ #1 accepted 01-version.patch → 9.9.9"), "\(tree.stdout)")
+        #expect(tree.stdout.contains("(probation passed: 5 sample(s)"), "\(tree.stdout)")
         #expect(tree.stdout.contains("#4 rejected 04-lower-version.patch: version 9009009 → 9009001"), "\(tree.stdout)")
 
         // The patches are set aside; the working copy holds the accepted one only.
