@@ -34,7 +34,7 @@ public struct AgentError: Error, Sendable, CustomStringConvertible {
     /// The message shown to the user.
     public let description: String
 
-    init(_ code: Code, _ description: String) {
+    public init(_ code: Code, _ description: String) {
         self.code = code
         self.description = description
     }

@@ -15,6 +15,9 @@ public enum AgentEvent: Sendable, Equatable {
     /// The accepted version `number` ended its probation: passed after `passed` samples, or
     /// failed (`failure`) and is being rolled back to its parent.
     case probation(number: Int, passed: Int, failure: String?)
+    /// The run's budget (time or the proposer's reported cost) is spent: no more proposals are
+    /// taken in this run.
+    case budgetReached(String)
     /// The loop ended: no proposal left, the proposer changed nothing, or the limit was reached.
     case done(AgentMemory)
 }

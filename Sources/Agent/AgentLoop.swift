@@ -99,6 +99,11 @@ public struct AgentLoop {
     public var from: Int?
     /// The running version (identifier hex, version string): the archive's root at the first run.
     public var running: (id: String?, version: String?) = (nil, nil)
+    /// How a proposer command is run: its environment, task, time limit and confinement.
+    public var proposer = ProposerSettings()
+    /// Stops taking proposals once a run has lasted this many seconds, or its proposer has
+    /// reported this much cost in all; nil for no limit.
+    public var budget: (seconds: Double?, cost: Double?) = (nil, nil)
     /// With a fitness gate: an accepted version runs on probation, sampled by the evaluator
     /// against its parent's scores, and is rolled back when a sample fails or is worse.
     public var probation: ProbationPolicy?
@@ -178,6 +183,10 @@ public struct AgentLoop {
         taking: while true {
             if memory.inFlight == nil, try !sampleProbation(&memory) { return .rollbackReturned }
             if let maxIterations, (memory.run?.iterations ?? 0) >= maxIterations { break }
+            if memory.inFlight == nil, let spent = budgetSpent(memory) {
+                onEvent(.budgetReached(spent))
+                break
+            }
             if memory.inFlight == nil { betweenProposals() }
             var inFlight: AgentMemory.InFlight
             if let interrupted = memory.inFlight {
@@ -185,7 +194,20 @@ public struct AgentLoop {
                 inFlight = interrupted
                 onEvent(.resuming(name: interrupted.name))
             } else {
-                switch try proposals.next(in: workingCopy, memory: memory) {
+                let reported = Mutex<ProposerReport?>(nil)
+                var settings = proposer
+                let forward = proposer.onReport
+                settings.onReport = { report in
+                    reported.withLock { $0 = report }
+                    forward(report)
+                }
+                let next = try proposals.next(in: workingCopy, memory: memory, proposer: settings)
+                if let cost = reported.withLock({ $0 })?.cost {
+                    let spent = memory.run?.cost ?? 0
+                    memory.run?.cost = spent + cost
+                    try memoryStore.save(memory)
+                }
+                switch next {
                 case nil:
                     break taking
                 case .doesNotApply(let name, let digest, let reason)?:
@@ -288,6 +310,18 @@ public struct AgentLoop {
         }
         onEvent(.done(memory))
         return .finished(memory)
+    }
+
+    /// Why the run's budget is spent, or nil while it is not.
+    func budgetSpent(_ memory: AgentMemory) -> String? {
+        guard let run = memory.run else { return nil }
+        if let seconds = budget.seconds, WallClock.now() - run.startedAt >= seconds {
+            return "the run's \(Int(seconds)) s are spent (\(Int(WallClock.now() - run.startedAt)) s)"
+        }
+        if let cost = budget.cost, let spent = run.cost, spent >= cost {
+            return "the proposer reported a cost of \(FitnessComparison.number(spent)), the budget is \(FitnessComparison.number(cost))"
+        }
+        return nil
     }
 
     /// Takes one probation sample of the running version, if one is on probation: promotes it

@@ -93,6 +93,8 @@ public struct AgentMemory: Codable, Sendable, Equatable {
         public var startedAt: Double
         /// Proposals taken in this run, against `--once` and `--max-iterations`.
         public var iterations: Int
+        /// What the proposer reported its proposals of this run cost, in all.
+        public var cost: Double?
 
         /// A run; see the properties.
         public init(startedAt: Double, iterations: Int) {

@@ -51,7 +51,7 @@ public enum ProposalSource: Sendable, Equatable {
     /// - Returns: the proposal, or nil when there is none (no pending patch; the proposer changed nothing).
     /// - Throws: ``AgentError`` when git or the proposer fails; a patch that does not apply is
     ///   ``Next/doesNotApply(name:digest:reason:)``, not an error.
-    public func next(in workingCopy: WorkingCopy, memory: AgentMemory) throws -> Next? {
+    public func next(in workingCopy: WorkingCopy, memory: AgentMemory, proposer settings: ProposerSettings = ProposerSettings()) throws -> Next? {
         switch self {
         case .patches:
             guard let patch = try pendingPatches(memory).first else { return nil }
@@ -71,7 +71,7 @@ public enum ProposalSource: Sendable, Equatable {
             if let (commit, digest) = try Self.interruptedProposal(in: workingCopy, name: name, memory: memory) {
                 return .ready(name: name, digest: digest, commit: commit)
             }
-            try propose(command, in: workingCopy)
+            try propose(command, in: workingCopy, memory: memory, settings: settings)
             guard !(try workingCopy.isClean()) else { return nil }
             try workingCopy.git(["add", "-A"])
             let diff = try workingCopy.git(["diff", "--cached"])
@@ -119,19 +119,33 @@ public enum ProposalSource: Sendable, Equatable {
 
     // MARK: - Internals
 
-    /// Runs the proposer in the working copy; its output goes to `<logs>/proposer.log`.
-    private func propose(_ command: String, in workingCopy: WorkingCopy) throws {
+    /// Runs the proposer in the working copy with the protocol's environment (docs/agent.md):
+    /// confined by `settings.runner` when there is one, else as a plain child process whose
+    /// output goes to `<logs>/proposer.log`.
+    private func propose(_ command: String, in workingCopy: WorkingCopy, memory: AgentMemory, settings: ProposerSettings) throws {
         let source = workingCopy.directory
-        var configuration = Subprocess.Configuration(
-            executable: "/bin/sh", arguments: ["-c", command + " \"$0\"", source],
-            environment: ProcessControl.environment().filter { !$0.key.hasPrefix("AUTODEV_") }
-                .merging(["AUTODEV_WORKING_COPY": source]) { $1 })
-        configuration.workingDirectory = source
         try FileSystem.createOwnDirectory(workingCopy.logs, below: FileSystem.parent(of: workingCopy.logs), mode: 0o755)
-        let log = workingCopy.logs + "/proposer.log"
-        configuration.outputPath = log
-        configuration.errorPath = log
-        let status = try Subprocess.run(configuration)
-        guard status.isSuccess else { throw AgentError(.proposerFailed, "The proposer '\(command)' \(status); its output is in \(log)") }
+        let input = workingCopy.logs + "/proposer-input.json"
+        try FileSystem.writeAtomically(input, try ProposerInput(memory: memory, workingCopy: source, task: settings.task).encoded(), mode: 0o644)
+        var environment = ProposerSettings.environment(passing: settings.passEnvironment)
+        environment["AUTODEV_WORKING_COPY"] = source
+        environment["AUTODEV_PROPOSER_INPUT"] = input
+        let report: ProposerReport
+        if let runner = settings.runner {
+            report = try runner.run(command, source, environment, workingCopy.logs)
+        } else {
+            environment["HOME"] = ProcessControl.environment()["HOME"]
+            var configuration = Subprocess.Configuration(executable: "/bin/sh", arguments: ["-c", command + " \"$0\"", source], environment: environment)
+            configuration.workingDirectory = source
+            configuration.timeoutSeconds = settings.timeoutSeconds
+            let log = workingCopy.logs + "/proposer.log"
+            configuration.outputPath = log
+            configuration.errorPath = log
+            let status = try Subprocess.run(configuration)
+            guard status.isSuccess else { throw AgentError(.proposerFailed, "The proposer '\(command)' \(status); its output is in \(log)") }
+            report = ProposerReport(output: ProposerReport.tail(of: log))
+        }
+        settings.onReport(report)
     }
+
 }

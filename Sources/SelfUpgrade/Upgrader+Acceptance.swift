@@ -58,12 +58,20 @@ extension Upgrader {
     ///   - outputLimit: the most bytes of standard output kept; more makes ``ConfinedRun/output`` nil.
     ///   - logDirectory: where the tail of its output is kept (`<name>.out`, `<name>.err`).
     ///   - name: the log files' name.
+    ///   - writableDirectory: one directory it may change in place (a working copy): its growth
+    ///     is capped as a verification's state copy is; nil for none.
+    ///   - network: leave the network reachable (a proposer that calls a model's API).
+    ///   - memoryBytes: its address-space limit; nil for the verification's
+    ///     (``UpgradeConfiguration/verifyMemoryBytes``). Its CPU time is limited to eight times
+    ///     `timeoutSeconds` (or the verification's limit if that is more): the wall clock is the limit.
     /// - Throws: ``UpgradeError`` when it cannot be started at all.
     public func runConfined(_ arguments: [String], environment: [String: String], timeoutSeconds: Double, outputLimit: Int,
-                            logDirectory: String, name: String) throws(UpgradeError) -> ConfinedRun {
+                            logDirectory: String, name: String, writableDirectory: String? = nil,
+                            network: Bool = false, memoryBytes: UInt64? = nil) throws(UpgradeError) -> ConfinedRun {
         try UpgradeError.wrapping {
             try verifier.runConfined(arguments, environment: environment, timeoutSeconds: timeoutSeconds, outputLimit: outputLimit,
-                                     logDirectory: logDirectory, name: name)
+                                     logDirectory: logDirectory, name: name, writableDirectory: writableDirectory, network: network,
+                                     memoryBytes: memoryBytes)
         }
     }
 }
@@ -71,7 +79,8 @@ extension Upgrader {
 extension Verifier {
     /// See ``Upgrader/runConfined(_:environment:timeoutSeconds:outputLimit:logDirectory:name:)``.
     func runConfined(_ arguments: [String], environment extra: [String: String], timeoutSeconds: Double, outputLimit: Int,
-                     logDirectory: String, name: String) throws -> Upgrader.ConfinedRun {
+                     logDirectory: String, name: String, writableDirectory: String? = nil, network: Bool = false,
+                     memoryBytes: UInt64? = nil) throws -> Upgrader.ConfinedRun {
         guard let executable = arguments.first, executable.hasPrefix("/") else {
             throw UpgradeError.candidateMissing(path: arguments.first ?? "")
         }
@@ -99,17 +108,22 @@ extension Verifier {
         environment[program.markers.sandbox] = "1"
         var run = limited(Subprocess.Configuration(executable: executable, arguments: Array(arguments.dropFirst()), environment: environment))
         run.timeoutSeconds = timeoutSeconds
-        run.workingDirectory = sandbox + "/tmp"
+        let cpuSeconds = max(configuration.verifyCPUSeconds, UInt64(min(timeoutSeconds, 1e9).rounded(.up)) * 8)
+        run.limits = [.cpuSeconds(cpuSeconds), .addressSpace(bytes: memoryBytes ?? configuration.verifyMemoryBytes),
+                      .fileSize(bytes: configuration.verifyFileSizeBytes), .openFiles(1024), .processes(4096)]
+        run.workingDirectory = writableDirectory ?? sandbox + "/tmp"
         run.outputPath = outputPath
         run.errorPath = errorPath
         var confinement = try Confinement(sandbox: sandbox, parent: parent, scratchBytes: configuration.verifyFileSizeBytes)
+        confinement.allowsNetwork = network
+        let area = writableDirectory.map { Confinement.WritableArea(role: "the directory it may change", path: $0, inPlace: true) }
         let start = MonotonicClock.now()
-        let status = try confinement.run(run, writing: nil, binary: executable, log: logDirectory)
+        let status = try confinement.run(run, writing: area, binary: executable, log: logDirectory)
         let seconds = MonotonicClock.seconds(since: start)
         let size = (try? FileSystem.status(outputPath, followLinks: false).size) ?? 0
         let output = size > outputLimit ? nil : ((try? FileSystem.readOwnFile(outputPath, maxBytes: outputLimit)) ?? nil) ?? []
         return Upgrader.ConfinedRun(status: "\(status)", succeeded: status.isSuccess, output: output, errorTail: lastLines(of: errorPath),
-                                    seconds: seconds, isolation: confinement.isolation(stateCopy: false))
+                                    seconds: seconds, isolation: confinement.isolation(stateCopy: false) + (writableDirectory.map { ["\($0) writable in place"] } ?? []))
     }
 }
 

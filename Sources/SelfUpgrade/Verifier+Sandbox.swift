@@ -27,6 +27,9 @@ extension Verifier {
             var path: String
             /// Files inside it written in place, where the parent reads them (with a layer).
             var keptFiles: [String] = []
+            /// Written in place, never through a layer (what is written there is the point: a
+            /// proposer's change to a working copy); its growth is measured and capped.
+            var inPlace = false
         }
 
         let sandbox: String
@@ -35,6 +38,8 @@ extension Verifier {
         /// The size of each private tmpfs (HOME, TMPDIR).
         let scratchBytes: UInt64
         let isRoot = Privilege.isRoot
+        /// Leave the network as it is (a proposer that calls a model's API asked for it).
+        var allowsNetwork = false
         /// Pieces still asked for.
         private(set) var wanted: Set<Piece>
         /// What the kernel refused, one line each.
@@ -90,7 +95,7 @@ extension Verifier {
             let allowance = Self.writeAllowance(scratchBytes, held: held)
             let fitsInMemory = UInt64(allowance.bytes) <= Self.availableMemoryBytes() / 4
             while true {
-                let layer = area != nil && fitsInMemory && wanted.contains(.mounts) && wanted.contains(.layers) ? allowance : nil
+                let layer = area != nil && area?.inPlace != true && fitsInMemory && wanted.contains(.mounts) && wanted.contains(.layers) ? allowance : nil
                 do {
                     let status = try Subprocess.run(configure(base, writing: area, layer: layer))
                     if let area {
@@ -136,7 +141,7 @@ extension Verifier {
         func configure(_ base: Subprocess.Configuration, writing area: WritableArea?, layer: TreeUsage?) throws -> Subprocess.Configuration {
             var run = base
             run.isolateUser = wanted.contains(.user)
-            run.isolateNetwork = wanted.contains(.network)
+            run.isolateNetwork = wanted.contains(.network) && !allowsNetwork
             run.isolateIPC = wanted.contains(.ipc)
             run.isolateProcesses = wanted.contains(.processes)
             if wanted.contains(.mounts) {
@@ -199,7 +204,11 @@ extension Verifier {
                 }
             }
             if wanted.contains(.user) { lines.append("user namespace (own uid and gid only)") }
-            if wanted.contains(.network) { lines.append("network namespace (no network)") }
+            if allowsNetwork {
+                lines.append("the network, as asked for")
+            } else if wanted.contains(.network) {
+                lines.append("network namespace (no network)")
+            }
             if wanted.contains(.ipc) { lines.append("IPC namespace (no shared memory, semaphores or queues of others)") }
             if wanted.contains(.processes) { lines.append("pid namespace (everything it starts dies with it)") }
             if wanted.contains(.mounts) {

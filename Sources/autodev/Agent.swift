@@ -61,6 +61,8 @@ enum AgentCommand {
                 }
             }
         }
+        loop.proposer = try proposerSettings(arguments, session: session)
+        loop.budget = (try seconds("budget-seconds", arguments, range: 1...31_536_000), try number("budget-cost", arguments))
         loop.repin = arguments.has("repin")
         loop.from = from
         loop.running = ((try? home.currentVersion())??.hex, autodevVersion)
@@ -144,6 +146,42 @@ enum AgentCommand {
                 }
             })
         return CheckerClock(checker)
+    }
+
+    /// How the proposer runs: confined, with the working copy writable in place, the network
+    /// only with `--proposer-network`, and the environment the protocol names.
+    static func proposerSettings(_ arguments: ParsedArguments, session: Session) throws -> ProposerSettings {
+        var settings = ProposerSettings()
+        settings.passEnvironment = arguments.values("proposer-env")
+        for name in settings.passEnvironment where name.isEmpty || name.contains("=") || name.hasPrefix("AUTODEV_") {
+            throw UsageError(message: "The value '\(name)' is invalid for '--proposer-env <NAME>': give the name of a variable (not one of autodev's own)", spec: CommandTree.agent)
+        }
+        if let path = arguments.value("task") {
+            let bytes = try FileSystem.readInputFile(FileSystem.absolute(path), maxBytes: ProposerSettings.taskLimit, what: "the task for the proposer")
+            guard let text = String(validating: bytes, as: UTF8.self) else { throw ReleaseError("The task \(Output.quoted(path)) is not UTF-8 text") }
+            settings.task = text
+        }
+        settings.timeoutSeconds = try seconds("proposer-timeout", arguments, range: 1...86_400) ?? settings.timeoutSeconds
+        settings.runner = .confined(by: session.upgrader, timeoutSeconds: settings.timeoutSeconds, network: arguments.has("proposer-network"))
+        return settings
+    }
+
+    /// A number of seconds in `range` from option `name`; nil without it.
+    static func seconds(_ name: String, _ arguments: ParsedArguments, range: ClosedRange<Double>) throws -> Double? {
+        guard let text = arguments.value(name) else { return nil }
+        guard let value = Double(text), value.isFinite, range.contains(value) else {
+            throw UsageError(message: "The value '\(text)' is invalid for '--\(name) <SECONDS>': give a number of seconds from \(Int(range.lowerBound)) to \(Int(range.upperBound))", spec: CommandTree.agent)
+        }
+        return value
+    }
+
+    /// A non-negative finite number from option `name`; nil without it.
+    static func number(_ name: String, _ arguments: ParsedArguments) throws -> Double? {
+        guard let text = arguments.value(name) else { return nil }
+        guard let value = Double(text), value.isFinite, value >= 0 else {
+            throw UsageError(message: "The value '\(text)' is invalid for '--\(name) <AMOUNT>': give a number of 0 or more", spec: CommandTree.agent)
+        }
+        return value
     }
 
     /// The evaluator the `--fitness` options describe; nil without `--fitness`.

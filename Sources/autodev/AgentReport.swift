@@ -15,6 +15,12 @@ struct AgentReport {
         case .finished(let proposal, let restarted): outcome(proposal, restarted: restarted)
         case .done(let memory): summary(memory)
         case .probation(let number, let passed, let failure): probation(number: number, passed: passed, failure: failure)
+        case .budgetReached(let reason):
+            if json {
+                try? Output.jsonLine(BudgetLine(event: "budget-reached", reason: reason, pid: ProcessControl.id))
+            } else {
+                Output.out("agent: budget reached: \(DisplayText.message(reason)); no more proposals in this run")
+            }
         }
     }
 
@@ -32,6 +38,12 @@ struct AgentReport {
     /// The rollback of a version that failed its probation starts.
     func rollingBack(to id: String?, reason: String) {
         note("rolling back to \(id.map { String($0.prefix(12)) } ?? "the previous version"): the version on probation \(reason)")
+    }
+
+    struct BudgetLine: Encodable {
+        var event: String
+        var reason: String
+        var pid: Int32
     }
 
     struct ProbationLine: Encodable {

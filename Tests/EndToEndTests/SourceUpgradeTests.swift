@@ -58,8 +58,14 @@ struct SourceUpgradeTests {
             $0 + "\n@Suite struct IntroducedByAPatch {\n    @Test func fails() { #expect(1 + 1 == 3, \"introduced by a patch\") }\n}\n"
         }
 
-        // Passes every test and verifies, but scores lower than the version it is made on.
-        try makePatch("04-lower-version.patch", in: patches, source: source, file: versionFile, settingVersion("9.9.1"))
+        // Passes every test and verifies, but scores lower than the version it is made on (9.9.9,
+        // which 01 makes: the patch is 01's with its version line as 01 leaves it).
+        let first = try String(contentsOfFile: patches + "/01-version.patch", encoding: .utf8)
+        let lower = first.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            line.hasPrefix("-let autodevVersion = ") ? "-let autodevVersion = \"9.9.9\""
+                : line.hasPrefix("+let autodevVersion = ") ? "+let autodevVersion = \"9.9.1\"" : String(line)
+        }.joined(separator: "\n")
+        try lower.write(toFile: patches + "/04-lower-version.patch", atomically: true, encoding: .utf8)
         // A comment: the binary it builds is the running version's own bytes.
         try makePatch("05-comment-only.patch", in: patches, source: source, file: versionFile) { $0 + "\n// A note.\n" }
         // The fitness command: a score from what the candidate does (the version it reports),
