@@ -56,13 +56,15 @@ public struct ProposerRunner: Sendable {
 
     /// Runs the proposer as code not trusted yet is run (``Upgrader/runConfined(_:environment:timeoutSeconds:outputLimit:logDirectory:name:writableDirectory:network:memoryBytes:)``):
     /// `/bin/sh -c "<command> <working copy>"` with the working copy its one writable directory
-    /// (in place), a private HOME and TMPDIR, no network unless `network`, and `timeoutSeconds`.
+    /// (in place) but for its `.git` (read-only: the agent's git, which runs unconfined, must
+    /// not find hooks or configuration it wrote), a private HOME and TMPDIR, no network unless `network`, and `timeoutSeconds`.
     /// Its output is kept in `<logs>/proposer.out` and `proposer.err`.
     public static func confined(by upgrader: Upgrader, timeoutSeconds: Double, network: Bool) -> ProposerRunner {
         ProposerRunner { command, workingCopy, environment, logs in
             let run = try upgrader.runConfined(["/bin/sh", "-c", command + " \"$0\"", workingCopy], environment: environment,
                                                timeoutSeconds: timeoutSeconds, outputLimit: 0, logDirectory: logs, name: "proposer",
-                                               writableDirectory: workingCopy, network: network, memoryBytes: 1 << 40)
+                                               writableDirectory: workingCopy, readOnlyInside: [workingCopy + "/.git"],
+                                               network: network, memoryBytes: 1 << 40)
             guard run.succeeded else {
                 throw AgentError(.proposerFailed, "The proposer '\(command)' \(run.status)" + (run.errorTail.isEmpty ? "" : ": \(run.errorTail)")
                                  + "; its output is in \(logs)/proposer.out and proposer.err")

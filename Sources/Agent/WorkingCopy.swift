@@ -138,7 +138,10 @@ public struct WorkingCopy: Sendable, Equatable {
         defer { try? FileSystem.removeFile(log) }
         var configuration = Subprocess.Configuration(
             executable: git,
-            arguments: ["-c", "user.name=autodev", "-c", "user.email=autodev@localhost", "-c", "commit.gpgsign=false"] + arguments,
+            // No hook and no file-system monitor runs: git commits what a proposal (code not
+            // trusted yet) wrote, outside any sandbox.
+            arguments: ["-c", "user.name=autodev", "-c", "user.email=autodev@localhost", "-c", "commit.gpgsign=false",
+                        "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false"] + arguments,
             environment: ProcessControl.environment().filter { !$0.key.hasPrefix("AUTODEV_") && !$0.key.hasPrefix("GIT_") })
         configuration.workingDirectory = directory
         configuration.outputPath = log

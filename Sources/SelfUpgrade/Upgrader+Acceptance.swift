@@ -60,18 +60,19 @@ extension Upgrader {
     ///   - name: the log files' name.
     ///   - writableDirectory: one directory it may change in place (a working copy): its growth
     ///     is capped as a verification's state copy is; nil for none.
+    ///   - readOnlyInside: paths inside `writableDirectory` it may not change (its `.git`).
     ///   - network: leave the network reachable (a proposer that calls a model's API).
     ///   - memoryBytes: its address-space limit; nil for the verification's
     ///     (``UpgradeConfiguration/verifyMemoryBytes``). Its CPU time is limited to eight times
     ///     `timeoutSeconds` (or the verification's limit if that is more): the wall clock is the limit.
     /// - Throws: ``UpgradeError`` when it cannot be started at all.
     public func runConfined(_ arguments: [String], environment: [String: String], timeoutSeconds: Double, outputLimit: Int,
-                            logDirectory: String, name: String, writableDirectory: String? = nil,
+                            logDirectory: String, name: String, writableDirectory: String? = nil, readOnlyInside: [String] = [],
                             network: Bool = false, memoryBytes: UInt64? = nil) throws(UpgradeError) -> ConfinedRun {
         try UpgradeError.wrapping {
             try verifier.runConfined(arguments, environment: environment, timeoutSeconds: timeoutSeconds, outputLimit: outputLimit,
-                                     logDirectory: logDirectory, name: name, writableDirectory: writableDirectory, network: network,
-                                     memoryBytes: memoryBytes)
+                                     logDirectory: logDirectory, name: name, writableDirectory: writableDirectory,
+                                     readOnlyInside: readOnlyInside, network: network, memoryBytes: memoryBytes)
         }
     }
 }
@@ -79,8 +80,8 @@ extension Upgrader {
 extension Verifier {
     /// See ``Upgrader/runConfined(_:environment:timeoutSeconds:outputLimit:logDirectory:name:)``.
     func runConfined(_ arguments: [String], environment extra: [String: String], timeoutSeconds: Double, outputLimit: Int,
-                     logDirectory: String, name: String, writableDirectory: String? = nil, network: Bool = false,
-                     memoryBytes: UInt64? = nil) throws -> Upgrader.ConfinedRun {
+                     logDirectory: String, name: String, writableDirectory: String? = nil, readOnlyInside: [String] = [],
+                     network: Bool = false, memoryBytes: UInt64? = nil) throws -> Upgrader.ConfinedRun {
         guard let executable = arguments.first, executable.hasPrefix("/") else {
             throw UpgradeError.candidateMissing(path: arguments.first ?? "")
         }
@@ -116,14 +117,15 @@ extension Verifier {
         run.errorPath = errorPath
         var confinement = try Confinement(sandbox: sandbox, parent: parent, scratchBytes: configuration.verifyFileSizeBytes)
         confinement.allowsNetwork = network
-        let area = writableDirectory.map { Confinement.WritableArea(role: "the directory it may change", path: $0, inPlace: true) }
+        let area = writableDirectory.map { Confinement.WritableArea(role: "the directory it may change", path: $0, inPlace: true, readOnlyInside: readOnlyInside) }
         let start = MonotonicClock.now()
         let status = try confinement.run(run, writing: area, binary: executable, log: logDirectory)
         let seconds = MonotonicClock.seconds(since: start)
         let size = (try? FileSystem.status(outputPath, followLinks: false).size) ?? 0
         let output = size > outputLimit ? nil : ((try? FileSystem.readOwnFile(outputPath, maxBytes: outputLimit)) ?? nil) ?? []
         return Upgrader.ConfinedRun(status: "\(status)", succeeded: status.isSuccess, output: output, errorTail: lastLines(of: errorPath),
-                                    seconds: seconds, isolation: confinement.isolation(stateCopy: false) + (writableDirectory.map { ["\($0) writable in place"] } ?? []))
+                                    seconds: seconds, isolation: confinement.isolation(stateCopy: false)
+                                        + (writableDirectory.map { ["\($0) writable in place" + (readOnlyInside.isEmpty ? "" : " but for " + readOnlyInside.joined(separator: ", "))] } ?? []))
     }
 }
 

@@ -30,6 +30,9 @@ extension Verifier {
             /// Written in place, never through a layer (what is written there is the point: a
             /// proposer's change to a working copy); its growth is measured and capped.
             var inPlace = false
+            /// Paths inside it bound read-only over themselves (a working copy's `.git`, whose
+            /// hooks and configuration the caller's git would otherwise run unconfined).
+            var readOnlyInside: [String] = []
         }
 
         let sandbox: String
@@ -162,6 +165,7 @@ extension Verifier {
                     run.layerInodes = layer.entries + 16
                 } else {
                     run.writablePaths = area.map { [$0.path] } ?? []
+                    run.readOnlyBinds = (area?.readOnlyInside ?? []).filter(FileSystem.exists).map { ($0, $0) }
                 }
                 run.devices = devices
                 run.carriedPaths = [sandbox]

@@ -24,6 +24,12 @@ struct ProposerTests {
             upgrader = try Upgrader(home: fixture.home, program: ProgramIdentity(name: "tool", version: "1.0.0", protocolVersion: 1))
         }
 
+        /// Replaces the proposer script (executable).
+        func rewrite(_ text: String) throws {
+            try text.write(toFile: script, atomically: true, encoding: .utf8)
+            chmod(script, 0o755)
+        }
+
         func loop(settings: ProposerSettings = ProposerSettings(), upgrade: ProposalUpgrade? = nil, maxIterations: Int? = 1,
                   events: @escaping (AgentEvent) -> Void = { _ in }) -> AgentLoop {
             var loop = fixture.loop(.proposer(command: script), upgrade: upgrade, maxIterations: maxIterations, events: events)
@@ -74,9 +80,37 @@ struct ProposerTests {
         let setup = try Setup("")
         defer { setup.fixture.cleanUp() }
         let escaped = setup.fixture.root + "/escaped"
-        try ("#!/bin/sh\nset -e\necho change >> \"$1/a.txt\"\ntouch '\(escaped)'\n").write(toFile: setup.script, atomically: true, encoding: .utf8)
-        #expect { try setup.loop().run(after: nil) } throws: { ($0 as? AgentError)?.code == .proposerFailed }
+        try setup.rewrite("#!/bin/sh\nset -e\necho change >> \"$1/a.txt\"\ntouch '\(escaped)'\n")
+        #expect { try setup.loop().run(after: nil) } throws: {
+            ($0 as? AgentError)?.code == .proposerFailed && "\($0)".contains("exited with status 1") && "\($0)".contains("escaped")
+        }
         #expect(!FileManager.default.fileExists(atPath: escaped))
+    }
+
+    @Test("it cannot plant a hook or configuration in the working copy's .git for the agent's own git to run")
+    func gitIsReadOnly() throws {
+        let setup = try Setup("")
+        defer { setup.fixture.cleanUp() }
+        let ran = setup.fixture.root + "/hook-ran"
+        let hook = "#!/bin/sh\ntouch '\(ran)'\n"
+        try setup.rewrite("""
+            #!/bin/sh
+            echo change >> "$1/a.txt"
+            printf '\(hook.replacingOccurrences(of: "\n", with: "\\n"))' > "$1/.git/hooks/pre-commit" && chmod +x "$1/.git/hooks/pre-commit"
+            printf '[core]\\n\\tfsmonitor = %s\\n' "$1/.git/hooks/pre-commit" >> "$1/.git/config"
+            exit 0
+            """)
+        _ = try setup.loop().run(after: nil)
+        #expect(!FileManager.default.fileExists(atPath: setup.fixture.source + "/.git/hooks/pre-commit"))
+        #expect(!(try String(contentsOfFile: setup.fixture.source + "/.git/config", encoding: .utf8)).contains("fsmonitor"))
+        #expect(!FileManager.default.fileExists(atPath: ran))
+        // A hook the user's repository has is not run by the agent's commits either.
+        try hook.write(toFile: setup.fixture.source + "/.git/hooks/pre-commit", atomically: true, encoding: .utf8)
+        chmod(setup.fixture.source + "/.git/hooks/pre-commit", 0o755)
+        try setup.rewrite("#!/bin/sh\necho again >> \"$1/b.txt\"\n")
+        _ = try setup.loop().run(after: nil)
+        #expect(try setup.fixture.memory.load()?.state.processed.count == 2)
+        #expect(!FileManager.default.fileExists(atPath: ran))
     }
 
     @Test("the costs it reports add up to the budget, which ends the run")
