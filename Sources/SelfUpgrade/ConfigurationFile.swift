@@ -75,12 +75,21 @@ public struct ConfigurationFile: Sendable {
             ("skippedVersions", "Versions not offered again until a newer one exists, comma-separated (a critical release is offered all the same)."),
             ("notifyCommand", "An executable (absolute path) run for each update event, with the event's name as its argument and the event as JSON on standard input."),
             ("notifyTimeoutSeconds", "Seconds the notification command may run before it is killed (1 to 300)."),
+            ("fitnessCommand", "The agent's fitness command: an executable (absolute path, outside the working copy) that scores AUTODEV_CANDIDATE (docs/agent.md); set, it gates every proposal."),
+            ("fitnessData", "A directory the fitness command reads (absolute path), pinned with it."),
+            ("fitnessRuns", "Fitness runs per binary, parent and candidate alternating (1 to 100)."),
+            ("fitnessMarginPercent", "How much worse than the parent's median a score's median may be, in percent (0 to 100)."),
+            ("fitnessTimeoutSeconds", "Wall-clock limit of each fitness run, in seconds (1 to 86400)."),
+            ("probationRuns", "Passing fitness samples an accepted version needs before it is promoted (0 to 1000; 0: no probation)."),
+            ("probationSeconds", "Seconds an accepted version stays on probation at least (0 to 31536000)."),
         ]
         var defaults = (try? Self.object(of: UpgradeConfiguration())) ?? [:]
         defaults.merge((try? Self.object(of: UpdateSettings())) ?? [:]) { first, _ in first }
+        defaults.merge((try? Self.object(of: AgentSettings())) ?? [:]) { first, _ in first }
         let whole: Set = ["historyLimit", "verifyCPUSeconds", "verifyMemoryBytes", "verifyFileSizeBytes", "maxConfirmAttempts", "maxRestarts",
-                          "journalCheckpointRecords", "autoUpgradeOnIdleMinutes"]
-        let kinds: [String: Kind] = ["updatePolicy": .choice(UpdateSettings.Policy.allCases.map(\.rawValue)), "skippedVersions": .list, "notifyCommand": .text]
+                          "journalCheckpointRecords", "autoUpgradeOnIdleMinutes", "fitnessRuns", "probationRuns"]
+        let kinds: [String: Kind] = ["updatePolicy": .choice(UpdateSettings.Policy.allCases.map(\.rawValue)), "skippedVersions": .list, "notifyCommand": .text,
+                                     "fitnessCommand": .text, "fitnessData": .text]
         return help.map { name, text in
             Key(name: name, help: text, defaultValue: defaults[name].map { Self.text($0) } ?? "",
                 kind: kinds[name] ?? (whole.contains(name) ? .wholeNumber : .number))
@@ -234,6 +243,7 @@ public struct ConfigurationFile: Sendable {
             do {
                 _ = try JSONDecoder().decode(UpgradeConfiguration.self, from: Data(bytes))
                 _ = try JSONDecoder().decode(UpdateSettings.self, from: Data(bytes))
+                _ = try JSONDecoder().decode(AgentSettings.self, from: Data(bytes))
             } catch let error as DecodingError {
                 throw UpgradeError.invalidConfiguration(path: path, reason: UpgradeConfiguration.explain(error) + "; nothing was changed")
             }

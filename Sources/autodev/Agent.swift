@@ -19,24 +19,20 @@ enum AgentCommand {
             }
             return count
         }
-        let evaluator = try fitnessEvaluator(arguments)
+        // The options win over the home's settings (config.json), which win over the defaults.
+        let homeRoot = try HomeLocator.locate(option: arguments.value("home")).root
+        let agentSettings = try AgentSettings.load(homeDirectory: homeRoot)
+        let evaluator = try fitnessEvaluator(arguments, settings: agentSettings)
         if evaluator == nil, let option = ["repin", "fitness-data", "fitness-runs", "fitness-margin", "fitness-timeout", "probation-runs", "probation-seconds"].first(where: arguments.has) {
-            throw UsageError(message: "'--\(option)' needs '--fitness <PATH>'", spec: CommandTree.agent)
+            throw UsageError(message: "'--\(option)' needs '--fitness <PATH>' (or fitnessCommand in config.json)", spec: CommandTree.agent)
         }
         let from = try ChannelCommands.integer("from", arguments, CommandTree.agent, range: 0...Int(Int32.max))
-        let probationRuns = try ChannelCommands.integer("probation-runs", arguments, CommandTree.agent, range: 0...1000) ?? 5
-        var probationSeconds = 0.0
-        if let text = arguments.value("probation-seconds") {
-            guard let seconds = Double(text), seconds.isFinite, (0...31_536_000).contains(seconds) else {
-                throw UsageError(message: "The value '\(text)' is invalid for '--probation-seconds <SECONDS>': give a number of seconds from 0 to 31536000", spec: CommandTree.agent)
-            }
-            probationSeconds = seconds
-        }
+        let probationRuns = try ChannelCommands.integer("probation-runs", arguments, CommandTree.agent, range: 0...1000) ?? agentSettings.probationRuns
+        let probationSeconds = try seconds("probation-seconds", arguments, range: 0...31_536_000) ?? agentSettings.probationSeconds
         if let patches, !FileSystem.isDirectory(patches) { throw ReleaseError("The patch directory \(Output.quoted(patches)) does not exist") }
         let proposals: ProposalSource = if let patches { .patches(directory: patches) } else { .proposer(command: proposer ?? "") }
 
-        // The options win over the home's settings (config.json), which win over the defaults.
-        let settings = try UpdateSettings.load(homeDirectory: HomeLocator.locate(option: arguments.value("home")).root)
+        let settings = try UpdateSettings.load(homeDirectory: homeRoot)
         let updatePolicy = try updatePolicy(arguments) ?? settings.policy
         let updateInterval = try updateInterval(arguments) ?? settings.checkIntervalSeconds
         let (session, resumption) = try Session.open(arguments)
@@ -185,14 +181,15 @@ enum AgentCommand {
     }
 
     /// The evaluator the `--fitness` options describe; nil without `--fitness`.
-    static func fitnessEvaluator(_ arguments: ParsedArguments) throws -> FitnessEvaluator? {
-        guard let command = arguments.value("fitness") else { return nil }
+    static func fitnessEvaluator(_ arguments: ParsedArguments, settings: AgentSettings) throws -> FitnessEvaluator? {
+        guard let command = arguments.value("fitness") ?? settings.fitnessCommand else { return nil }
         let path = FileSystem.absolute(command)
         guard let status = try? FileSystem.status(path), status.kind == .regular, status.mode & 0o111 != 0 else {
             throw ReleaseError("The fitness command \(Output.quoted(path)) is not an executable file")
         }
-        var evaluator = FitnessEvaluator(command: path)
-        if let data = arguments.value("fitness-data") {
+        var evaluator = FitnessEvaluator(command: path, runs: settings.fitnessRuns, margin: settings.fitnessMarginPercent / 100,
+                                         timeoutSeconds: settings.fitnessTimeoutSeconds)
+        if let data = arguments.value("fitness-data") ?? settings.fitnessData {
             let directory = FileSystem.absolute(data)
             guard FileSystem.isDirectory(directory) else { throw ReleaseError("The fitness data directory \(Output.quoted(directory)) does not exist") }
             evaluator.data = directory
@@ -204,12 +201,7 @@ enum AgentCommand {
             }
             evaluator.margin = percent / 100
         }
-        if let text = arguments.value("fitness-timeout") {
-            guard let seconds = Double(text), seconds.isFinite, FitnessEvaluator.timeoutRange.contains(seconds) else {
-                throw UsageError(message: "The value '\(text)' is invalid for '--fitness-timeout <SECONDS>': give a number of seconds from 1 to 86400", spec: CommandTree.agent)
-            }
-            evaluator.timeoutSeconds = seconds
-        }
+        evaluator.timeoutSeconds = try seconds("fitness-timeout", arguments, range: FitnessEvaluator.timeoutRange) ?? evaluator.timeoutSeconds
         return evaluator
     }
 

@@ -12,7 +12,7 @@ struct ConfigTests {
         #expect(list.status == 0, "\(list.stderr)")
         let entries = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
         #expect(entries.compactMap { $0["key"] as? String }.prefix(2) == ["historyLimit", "verifyTimeoutSeconds"])
-        #expect(entries.count == 16)
+        #expect(entries.count == 23)
 
         let set = try harness.run(["config", "set", "historyLimit", "3"])
         #expect(set.status == 0 && set.stdout == "historyLimit = 3\n", "\(set.stdout)\(set.stderr)")
@@ -34,6 +34,10 @@ struct ConfigTests {
         (["verifyFileSizeBytes", "9007199254740990"], "'verifyFileSizeBytes' must be from 1048576 (1 MiB) to 68719476736 (64 GiB); nothing was changed"),
         (["confirmDeadlineSeconds", "1e300"], "'confirmDeadlineSeconds' must be above 0 and at most 86400; nothing was changed"),
         (["noSuchKey", "1"], "there is no setting 'noSuchKey'; the settings are historyLimit, "),
+        (["fitnessCommand", "relative/path"], "'fitnessCommand' must be an absolute path; nothing was changed"),
+        (["fitnessRuns", "0"], "'fitnessRuns' must be from 1 to 100; nothing was changed"),
+        (["fitnessMarginPercent", "101"], "'fitnessMarginPercent' must be from 0 to 100; nothing was changed"),
+        (["probationRuns", "1.5"], "'probationRuns' must be a whole number, not negative, not '1.5'; nothing was changed"),
         (["historyLimit"], "Missing <value>"),
     ])
     func refused(arguments: [String], message: String) throws {
