@@ -32,18 +32,7 @@ public struct AgentSettings: Sendable, Equatable, Codable {
     /// Reads the settings from `<homeDirectory>/config.json`; the defaults when there is no file.
     /// - Throws: ``UpgradeError`` naming the key and the rule when a value is refused.
     public static func load(homeDirectory: String) throws(UpgradeError) -> AgentSettings {
-        let path = homeDirectory + "/config.json"
-        return try UpgradeError.wrapping {
-            guard let bytes = try FileSystem.readOwnFile(path, maxBytes: UpgradeConfiguration.largestFileBytes + 1) else { return AgentSettings() }
-            guard bytes.count <= UpgradeConfiguration.largestFileBytes else {
-                throw UpgradeError.invalidConfiguration(path: path, reason: "it is larger than \(UpgradeConfiguration.largestFileBytes) bytes")
-            }
-            do {
-                return try JSONDecoder().decode(AgentSettings.self, from: Data(bytes))
-            } catch let error as DecodingError {
-                throw UpgradeError.invalidConfiguration(path: path, reason: UpgradeConfiguration.explain(error))
-            }
-        }
+        try UpgradeConfiguration.decodeSettings(homeDirectory: homeDirectory) ?? AgentSettings()
     }
 
     public init(from decoder: any Decoder) throws {

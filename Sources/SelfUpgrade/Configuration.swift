@@ -92,6 +92,24 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
     }
 
     /// A decoding error in words: the field and what is wrong with it.
+    /// `Settings` as `<homeDirectory>/config.json` holds them; nil when there is no file.
+    /// - Throws: ``UpgradeError`` naming the key and the rule when a value is refused, or the
+    ///   file is larger than ``largestFileBytes``.
+    static func decodeSettings<Settings: Decodable>(homeDirectory: String) throws(UpgradeError) -> Settings? {
+        let path = homeDirectory + "/config.json"
+        return try UpgradeError.wrapping {
+            guard let bytes = try FileSystem.readOwnFile(path, maxBytes: largestFileBytes + 1) else { return nil }
+            guard bytes.count <= largestFileBytes else {
+                throw UpgradeError.invalidConfiguration(path: path, reason: "it is larger than \(largestFileBytes) bytes")
+            }
+            do {
+                return try JSONDecoder().decode(Settings.self, from: Data(bytes))
+            } catch let error as DecodingError {
+                throw UpgradeError.invalidConfiguration(path: path, reason: explain(error))
+            }
+        }
+    }
+
     static func explain(_ error: DecodingError) -> String {
         func field(_ path: [any CodingKey]) -> String {
             path.isEmpty ? "the document" : "'" + path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") + "'"

@@ -49,18 +49,7 @@ public struct UpdateSettings: Sendable, Equatable, Codable {
     /// Reads the settings from `<homeDirectory>/config.json`; the defaults when there is no file.
     /// - Throws: ``UpgradeError`` naming the key and the rule when a value is refused.
     public static func load(homeDirectory: String) throws(UpgradeError) -> UpdateSettings {
-        let path = homeDirectory + "/config.json"
-        return try UpgradeError.wrapping {
-            guard let bytes = try FileSystem.readOwnFile(path, maxBytes: UpgradeConfiguration.largestFileBytes + 1) else { return UpdateSettings() }
-            guard bytes.count <= UpgradeConfiguration.largestFileBytes else {
-                throw UpgradeError.invalidConfiguration(path: path, reason: "it is larger than \(UpgradeConfiguration.largestFileBytes) bytes")
-            }
-            do {
-                return try JSONDecoder().decode(UpdateSettings.self, from: Data(bytes))
-            } catch let error as DecodingError {
-                throw UpgradeError.invalidConfiguration(path: path, reason: UpgradeConfiguration.explain(error))
-            }
-        }
+        try UpgradeConfiguration.decodeSettings(homeDirectory: homeDirectory) ?? UpdateSettings()
     }
 
     /// A version name a skip list may hold: 1 to 64 of letters, digits, `.`, `-` and `+`.
