@@ -51,7 +51,7 @@ let package = Package(
         // A launcher for any program: listeners passed by the systemd convention, restarts, upgrades by overlap, sd_notify.
         .target(name: "Supervisor", dependencies: ["SelfUpgrade", "Handoff", "Platform"]),
         // Candidates built from Swift source: swift build and swift test side by side, journaled.
-        .target(name: "SourceUpgrade", dependencies: ["SelfUpgrade", "Storage", "Platform"]),
+        .target(name: "SourceUpgrade", dependencies: ["SelfUpgrade", "Storage", "Platform", "Integrity"]),
         // TUF client (specification 1.0, section 5): metadata, trust, delegations, verified downloads.
         .target(name: "TUF", dependencies: ["Integrity", "Platform", "Transport"]),
         // Release repositories (publishing with our own keys) and the update channel an installation follows.

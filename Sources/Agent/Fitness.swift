@@ -230,7 +230,7 @@ public struct FitnessComparison: Sendable, Equatable, Codable {
 
     /// Each score in a few words: `startup_ms 3.1 → 2.8 (+9.7%, better)`.
     public var summary: String {
-        scores.map { "\($0.name) \(Self.number($0.parentMedian)) → \(Self.number($0.candidateMedian)) (\($0.change >= 0 ? "+" : "")\(Self.number($0.change * 100))%, \($0.verdict))" }
+        scores.map { "\($0.name) \(Self.number($0.parentMedian)) → \(Self.number($0.candidateMedian)) (\($0.change >= 0 ? "+" : "")\(Self.percent($0.change * 100))%, \($0.verdict))" }
             .joined(separator: "; ")
     }
 
@@ -239,6 +239,25 @@ public struct FitnessComparison: Sendable, Equatable, Codable {
         let sorted = values.sorted()
         let middle = sorted.count / 2
         return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    }
+
+    /// A percentage to at most three decimals, or two significant digits when it is smaller
+    /// than that shows ("9.677", "-0.000089"): a change is never shown as 0 when it is not.
+    package static func percent(_ value: Double) -> String {
+        guard value.isFinite, value != 0, abs(value) < 0.0005 else { return number(value) }
+        var decimals = 3
+        while abs(value) * pow10(decimals) < 10, decimals < 15 { decimals += 1 }
+        let scaled = Int64((abs(value) * pow10(decimals)).rounded())
+        var digits = String(scaled)
+        digits = String(repeating: "0", count: max(0, decimals - digits.count)) + digits
+        while digits.hasSuffix("0") { digits.removeLast() }
+        return (value < 0 ? "-" : "") + "0." + digits
+    }
+
+    private static func pow10(_ exponent: Int) -> Double {
+        var result = 1.0
+        for _ in 0..<exponent { result *= 10 }
+        return result
     }
 
     /// `value` to at most three decimals, without trailing zeros ("2.8", "17012345", "-0.125").

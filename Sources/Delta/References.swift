@@ -1,3 +1,5 @@
+import Integrity
+
 /// How a file's offsets relate to the addresses its code uses: the loadable segments of an ELF
 /// file, (file offset, address, size in the file). Offsets outside every segment are their own
 /// address; an address outside every segment has no offset.
@@ -89,7 +91,7 @@ struct ReferenceTables: Equatable {
     /// based section in the other file (nil leaves the section out).
     static func pointerRegions(of elf: ELFFile, size: Int, oldBase: (String) -> Int?) -> [PointerRegion] {
         var regions: [PointerRegion] = []
-        for section in elf.sections.sorted(by: { $0.offset < $1.offset }) where section.type != 8 && section.size > 0 {
+        for section in elf.sections.sorted(by: { $0.offset < $1.offset }) where section.type != ELFFile.noBits && section.size > 0 {
             var region: PointerRegion?
             let name = section.name
             if name == ".eh_frame" || (name.hasPrefix("swift5_") && name != "swift5_reflstr") {

@@ -51,6 +51,9 @@ struct BuildStep: TransactionStep {
         guard FileSystem.exists(build.candidate) else {
             throw UpgradeError.toolFailed(command: "swift build", status: "produced no \(build.candidate)", problems: [], log: log)
         }
+        // The same source gives the same bytes whatever the clone's path (ReproducibleBinary): a
+        // change that does not reach the binary is then known as the running version at staging.
+        try ReproducibleBinary.normalize(file: build.candidate)
         context.candidate = build.candidate
         return StepOutcome()
     }

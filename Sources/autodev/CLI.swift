@@ -81,6 +81,7 @@ enum CLI {
             case "init": return try run(CommandTree.releaseInit, rest.dropFirst(), ChannelCommands.initialize)
             case "add": return try run(CommandTree.releaseAdd, rest.dropFirst(), ChannelCommands.add)
             case "stamp": return try run(CommandTree.releaseStamp, rest.dropFirst(), ChannelCommands.stamp)
+            case "normalize": return try run(CommandTree.releaseNormalize, rest.dropFirst(), ChannelCommands.normalize)
             case "publish": return try run(CommandTree.releasePublish, rest.dropFirst(), ChannelCommands.publish)
             case "refresh": return try run(CommandTree.releaseRefresh, rest.dropFirst(), ChannelCommands.refresh)
             case "rotate": return try run(CommandTree.releaseRotate, rest.dropFirst(), ChannelCommands.rotate)

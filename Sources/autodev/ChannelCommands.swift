@@ -2,6 +2,7 @@ import Integrity
 import Platform
 import ReleaseChannel
 import SelfUpgrade
+import SourceUpgrade
 
 /// `autodev release init | add | publish | refresh` (a TUF release repository) and
 /// `autodev update configure | check` (the channel an installation follows).
@@ -70,6 +71,27 @@ enum ChannelCommands {
             try Output.json(["file": file, "version": version.description])
         } else {
             Output.out("Stamped \(Output.quoted(file)) with version \(version): it now reports \(version)")
+        }
+        return ExitCode.success
+    }
+
+    /// What `release normalize --json` prints.
+    struct NormalizeReport: Encodable {
+        let file: String
+        let sha256: String
+        let changed: Bool
+    }
+
+    static func normalize(_ arguments: ParsedArguments) throws -> Int32 {
+        guard let file = arguments.positionals.first else { throw UsageError(message: "Missing expected argument '<file>'", spec: CommandTree.releaseNormalize) }
+        let path = FileSystem.absolute(file)
+        try FileSystem.checkOutputPath(path)
+        let changed = try ReproducibleBinary.normalize(file: path)
+        let digest = try SHA256.hash(file: path).hex
+        if arguments.has("json") {
+            try Output.json(NormalizeReport(file: path, sha256: digest, changed: changed))
+        } else {
+            Output.out((changed ? "Normalised " : "Already normalised: ") + "\(Output.quoted(path)), SHA-256 \(digest)")
         }
         return ExitCode.success
     }

@@ -170,6 +170,12 @@ enum CommandTree {
                   .init(name: "patches", value: "N", help: "Make patches from the N newest earlier releases of the platform (default 3; 0 for none)."),
                   CommandSpec.json])
 
+    static let releaseNormalize = CommandSpec(
+        path: ["release", "normalize"], abstract: "Make a built binary's bytes a function of its source alone.",
+        discussion: "Zeroes the compiler's per-object hashes (.swift_modhash, read by nothing at run time) and sets the linker's build id from the content: two stripped release builds of one commit, in clones at any paths, then have the same SHA-256. The file is replaced atomically (mode 0755); anything but an ELF file is left as it is. A source upgrade does this to every build; scripts/build-release and scripts/verify-build use it to make and check a published artifact.",
+        arguments: [("file", "The binary to normalise.")],
+        options: [CommandSpec.json])
+
     static let releaseStamp = CommandSpec(
         path: ["release", "stamp"], abstract: "Write a version into a built binary, without rebuilding it.",
         discussion: "The binary reports the stamped version instead of the one compiled in (its --version and the self-check report that verification compares with the release's version). The file is replaced atomically with its owner, group and permissions, except setuid and setgid (and file capabilities), which are not carried over to a new binary; a symbolic link or a file with several names is refused. It must hold exactly one stamp area (programs built with this library do). Stamp before 'release add': the stamp changes the file's hashes.",
@@ -205,7 +211,7 @@ enum CommandTree {
 
     static let release = CommandSpec(
         path: ["release"], abstract: "Publish release repositories (TUF); sign and verify files with minisign-compatible keys.",
-        options: [], subcommands: [releaseInit, releaseStamp, releaseAdd, releasePublish, releaseRefresh, releaseRotate, releaseInstaller, releaseKeygen, releaseSign, releaseVerify, releaseDiff, releasePatch, releaseSpeed])
+        options: [], subcommands: [releaseInit, releaseStamp, releaseNormalize, releaseAdd, releasePublish, releaseRefresh, releaseRotate, releaseInstaller, releaseKeygen, releaseSign, releaseVerify, releaseDiff, releasePatch, releaseSpeed])
 
     static let updateConfigure = CommandSpec(
         path: ["update", "configure"], abstract: "Follow a release channel: its URL and the root metadata to trust.",

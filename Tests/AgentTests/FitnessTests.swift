@@ -364,3 +364,13 @@ struct ShippedEvaluationTests {
         #expect(run.isolation.contains("network namespace (no network)"), "\(run.isolation)")
     }
 }
+
+@Suite("Fitness numbers")
+struct FitnessNumberTests {
+    @Test("a change is never shown as 0 % when it is not")
+    func percentages() {
+        let values: [(Double, String)] = [(9.6774, "9.677"), (-8.333333, "-8.333"), (0, "0"), (-0.0000888, "-0.000089"),
+                                          (0.00049, "0.00049"), (12, "12"), (0.0005, "0.001")]
+        for (value, text) in values { #expect(FitnessComparison.percent(value) == text, "\(value)") }
+    }
+}

@@ -5,7 +5,7 @@ import TestSupport
 
 /// Builds autodev from a clean clone of this repository, several times: minutes, not seconds.
 /// scripts/test runs it on its own after the other tests.
-@Suite("Upgrading from source with the agent")
+@Suite("Upgrading from source with the agent", .serialized)
 struct SourceUpgradeTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
@@ -88,6 +88,7 @@ struct SourceUpgradeTests {
         #expect(events.map { $0["event"] as? String } == ["accepted", "rejected", "rejected", "rejected", "rejected", "probation", "done"], "\(result.stdout)\n\(result.stderr)")
         #expect(events.map { $0["proposal"] as? String } == ["01-version.patch", "02-does-not-compile.patch", "03-test-fails.patch",
                                                              "04-lower-version.patch", "05-comment-only.patch", nil, nil])
+        try #require(events.count == 7)
         #expect(events[5]["number"] as? Int == 1 && events[5]["passed"] as? Int == 5 && events[5]["failure"] == nil, "\(events[5])")
         // One process all along, with the same argv and environment after the exec.
         #expect(Set(events.map { $0["pid"] as? Int }) == [Int(result.pid)])
@@ -102,7 +103,7 @@ struct SourceUpgradeTests {
         #expect((events[2]["reason"] as? String)?.contains("introduced by a patch") == true, "\(events[2])")
         // Judged by its score against 9.9.9's, with the numbers; the comment recognised as the
         // running version before any verification.
-        #expect((events[3]["reason"] as? String)?.contains("worse than its parent: version 9009009 → 9009001") == true, "\(events[3])")
+        #expect((events[3]["reason"] as? String)?.contains("worse than its parent: version 9009009 → 9009001 (-0.000089%, worse)") == true, "\(events[3])")
         let judged = try #require(events[3]["fitness"] as? [String: Any])
         #expect(judged["accepted"] as? Bool == false)
         #expect((events[0]["fitness"] as? [String: Any])?["accepted"] as? Bool == true, "\(events[0])")
@@ -241,6 +242,36 @@ struct SourceUpgradeTests {
         let built = try FileManager.default.destinationOfSymbolicLink(atPath: harness.home + "/current")
         try ReleaseScenario.updateOverHTTP(older: Harness.binary, olderVersion: String(originalVersion.dropLast()),
                             newer: harness.home + "/" + built + "/autodev", newerVersion: "9.9.11")
+    }
+}
+
+extension SourceUpgradeTests {
+    /// Builds `product` stripped, as a release is, in a clean clone of this repository's HEAD at
+    /// `directory`, and normalises it with the binary under test.
+    func reproducibleBuild(_ product: String, in directory: String, harness: Harness) throws -> String {
+        _ = try Harness.git(["clone", "--quiet", Self.repository, directory], in: harness.root.path)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", product, "-Xlinker", "-s"]
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "the build of \(product) in \(directory) failed")
+        let binary = directory + "/.build/release/" + product
+        let normalized = try harness.run(["release", "normalize", binary, "--json"], executable: Harness.binary)
+        #expect(normalized.status == 0, "\(normalized.stderr)")
+        return try #require(try harness.json(normalized.stdout)["sha256"] as? String)
+    }
+
+    @Test("one commit built in two clean clones at different paths gives the same bytes once normalised")
+    func reproducibleBuilds() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let first = try reproducibleBuild("counter-module", in: harness.root.appendingPathComponent("a").path, harness: harness)
+        let second = try reproducibleBuild("counter-module", in: harness.root.appendingPathComponent("another-clone/at/a/longer/path").path,
+                                           harness: harness)
+        #expect(first == second)
     }
 }
 

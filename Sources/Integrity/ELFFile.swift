@@ -1,26 +1,30 @@
-/// The few parts of an ELF64 little-endian file the encoder reads to find references: program
-/// headers and named sections. Anything out of range ends the reading with what was found.
-struct ELFFile {
-    struct ProgramHeader {
-        var type: Int
-        var offset: Int
-        var address: Int
-        var fileSize: Int
+/// The few parts of an ELF64 little-endian file that the delta encoder (to find references) and
+/// the reproducible-build normalisation read: program headers and named sections. Anything out
+/// of range ends the reading with what was found.
+package struct ELFFile {
+    package struct ProgramHeader {
+        package var type: Int
+        package var offset: Int
+        package var address: Int
+        package var fileSize: Int
     }
 
-    struct Section {
-        var name: String
-        var type: Int
-        var offset: Int
-        var address: Int
-        var size: Int
+    package struct Section {
+        package var name: String
+        package var type: Int
+        package var offset: Int
+        package var address: Int
+        package var size: Int
     }
 
-    var programHeaders: [ProgramHeader] = []
-    var sections: [Section] = []
+    /// `SHT_NOBITS`: a section that takes no bytes of the file.
+    package static let noBits = 8
+
+    package var programHeaders: [ProgramHeader] = []
+    package var sections: [Section] = []
 
     /// Nil unless `bytes` starts like an ELF64 little-endian file.
-    init?(_ bytes: UnsafeBufferPointer<UInt8>) {
+    package init?(_ bytes: UnsafeBufferPointer<UInt8>) {
         func read(_ at: Int, _ width: Int) -> Int? {
             guard at >= 0, width <= 8, at <= bytes.count - width else { return nil }
             var value: UInt64 = 0
