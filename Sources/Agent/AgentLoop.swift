@@ -97,6 +97,8 @@ public struct AgentLoop {
     /// At a start that is not a restart: continue from this archive version (its commit is
     /// checked out; new proposals are made on it and judged against it).
     public var from: Int?
+    /// How the version each new proposal is made on is chosen.
+    public var selection = ParentSelection.head
     /// The running version (identifier hex, version string): the archive's root at the first run.
     public var running: (id: String?, version: String?) = (nil, nil)
     /// How a proposer command is run: its environment, task, time limit and confinement.
@@ -188,6 +190,13 @@ public struct AgentLoop {
                 break
             }
             if memory.inFlight == nil { betweenProposals() }
+            if memory.inFlight == nil, selection != .head, case let parent = memory.parent(by: selection), parent != memory.currentHead,
+               let version = memory.version(parent) {
+                // Another branch of the archive: its commit is what the next proposal is made on.
+                try workingCopy.checkOut(version.commit)
+                memory.head = parent
+                try memoryStore.save(memory)
+            }
             var inFlight: AgentMemory.InFlight
             if let interrupted = memory.inFlight {
                 // Interrupted before it ended (a crash or kill): it was not processed yet; run it again.

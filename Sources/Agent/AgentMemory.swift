@@ -2,6 +2,16 @@ import SelfUpgrade
 import Platform
 import Storage
 
+/// How the version the next proposal is made on is chosen among the archive's versions.
+public enum ParentSelection: String, Sendable, CaseIterable, Codable {
+    /// The newest accepted version (or the one `--from` named): a line of versions.
+    case head
+    /// The version whose lineage has the most scores judged better.
+    case best
+    /// Sampled by score and novelty: weight (1 + improvements along its lineage) / (1 + proposals made on it).
+    case explore
+}
+
 /// What the agent remembers across restarts (`<home>/state/agent.json`, schema 1): every
 /// proposal it has finished, the one in flight, and the run it belongs to.
 ///
@@ -167,6 +177,51 @@ public struct AgentMemory: Codable, Sendable, Equatable {
         let proposal = processed[number - 1]
         guard proposal.isAccepted, let commit = proposal.commit else { return nil }
         return (proposal.id, commit)
+    }
+
+    /// The archive's versions a proposal can be made on: the root and every accepted proposal.
+    public var versions: [Int] {
+        (root == nil ? [] : [0]) + processed.indices.filter { processed[$0].isAccepted && processed[$0].commit != nil }.map { $0 + 1 }
+    }
+
+    /// Scores judged better, added up along version `number`'s lineage back to the root.
+    public func improvements(of number: Int) -> Int {
+        var total = 0, current = number, steps = 0
+        while current >= 1, current <= processed.count, steps <= processed.count {
+            let proposal = processed[current - 1]
+            total += proposal.fitness?.scores.filter { $0.verdict == "better" }.count ?? 0
+            current = proposal.parent ?? 0
+            steps += 1
+        }
+        return total
+    }
+
+    /// Proposals made on version `number`.
+    public func children(of number: Int) -> Int {
+        processed.filter { ($0.parent ?? 0) == number }.count
+    }
+
+    /// The version the next proposal is made on, by `rule`; `random` gives numbers in 0..<1.
+    public func parent(by rule: ParentSelection, random: () -> Double = { Double.random(in: 0..<1) }) -> Int {
+        let candidates = versions
+        guard !candidates.isEmpty else { return currentHead }
+        switch rule {
+        case .head:
+            return currentHead
+        case .best:
+            // The most improvements along its lineage; the newest among equals.
+            return candidates.max { (improvements(of: $0), $0) < (improvements(of: $1), $1) } ?? currentHead
+        case .explore:
+            // Score and novelty, as the Darwin Gödel Machine samples its archive: a version is
+            // drawn in proportion to (1 + its lineage's improvements) / (1 + proposals made on it).
+            let weights = candidates.map { Double(1 + improvements(of: $0)) / Double(1 + children(of: $0)) }
+            var point = random() * weights.reduce(0, +)
+            for (candidate, weight) in zip(candidates, weights) {
+                if point < weight { return candidate }
+                point -= weight
+            }
+            return candidates.last!
+        }
     }
 
     /// How many proposals were accepted.

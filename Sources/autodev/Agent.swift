@@ -27,6 +27,13 @@ enum AgentCommand {
             throw UsageError(message: "'--\(option)' needs '--fitness <PATH>' (or fitnessCommand in config.json)", spec: CommandTree.agent)
         }
         let from = try ChannelCommands.integer("from", arguments, CommandTree.agent, range: 0...Int(Int32.max))
+        var selection = ParentSelection.head
+        if let name = arguments.value("select") {
+            guard let rule = ParentSelection(rawValue: name) else {
+                throw UsageError(message: "The value '\(name)' is invalid for '--select <RULE>': give head, best or explore", spec: CommandTree.agent)
+            }
+            selection = rule
+        }
         let probationRuns = try ChannelCommands.integer("probation-runs", arguments, CommandTree.agent, range: 0...1000) ?? agentSettings.probationRuns
         let probationSeconds = try seconds("probation-seconds", arguments, range: 0...31_536_000) ?? agentSettings.probationSeconds
         if let patches, !FileSystem.isDirectory(patches) { throw ReleaseError("The patch directory \(Output.quoted(patches)) does not exist") }
@@ -59,6 +66,7 @@ enum AgentCommand {
         }
         loop.proposer = try proposerSettings(arguments, session: session)
         loop.budget = (try seconds("budget-seconds", arguments, range: 1...31_536_000), try number("budget-cost", arguments))
+        loop.selection = selection
         loop.repin = arguments.has("repin")
         loop.from = from
         loop.running = ((try? home.currentVersion())??.hex, autodevVersion)

@@ -209,15 +209,23 @@ enum AgentArchive {
         // Children by parent; a proposal from before the archive hangs under the root.
         var children: [Int: [Node]] = [:]
         for node in nodes { children[node.parent ?? 0, default: []].append(node) }
+        // Each number is shown once, however the file links them (a damaged memory may loop).
+        var shown: Set<Int> = [0]
         func walk(_ parent: Int, _ indent: String) {
-            let list = children[parent] ?? []
+            let list = (children[parent] ?? []).filter { !shown.contains($0.number) }
             for (position, node) in list.enumerated() {
+                shown.insert(node.number)
                 let last = position == list.count - 1
                 Output.out(indent + (last ? "└─ " : "├─ ") + line(node) + (node.number == head && head != 0 ? "  ← head" : ""))
-                walk(node.number, indent + (last ? "   " : "│  "))
+                if indent.count < 400 { walk(node.number, indent + (last ? "   " : "│  ")) }
             }
         }
         walk(0, "")
+        // Nodes no walk from the root reaches (their parent is missing or they loop) are listed too.
+        for node in nodes where !shown.contains(node.number) {
+            shown.insert(node.number)
+            Output.out("?─ " + line(node) + " (its parent #\(node.parent.map(String.init) ?? "?") does not lead back to the root: the memory is damaged)")
+        }
         return ExitCode.success
     }
 

@@ -142,6 +142,7 @@ enum CommandTree {
                   .init(name: "budget-cost", value: "AMOUNT", help: "Take no new proposal once the costs the proposer reported (the last line of its output: {\"cost\": N}) add up to AMOUNT."),
                   .init(name: "probation-runs", value: "N", help: "With --fitness: an accepted version is sampled by the fitness command before each proposal and when a run ends, and must pass N samples (default 5; 0: no probation); one that fails or scores worse than its parent is rolled back to it."),
                   .init(name: "probation-seconds", value: "SECONDS", help: "With --fitness: the least time on probation besides the samples (default 0)."),
+                  .init(name: "select", value: "RULE", help: "The version each new proposal is made on: head (the newest accepted one, default), best (the one whose lineage has the most scores judged better) or explore (sampled by score and novelty: (1 + improvements) / (1 + proposals made on it))."),
                   .init(name: "from", value: "N", help: "Continue from version N of the archive ('autodev agent archive'): its commit is checked out and new proposals are made on it and measured against it."),
                   CommandSpec.json, CommandSpec.home],
         subcommands: [agentStatus, agentArchive])

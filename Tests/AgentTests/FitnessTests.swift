@@ -374,3 +374,52 @@ struct FitnessNumberTests {
         for (value, text) in values { #expect(FitnessComparison.percent(value) == text, "\(value)") }
     }
 }
+
+@Suite("Choosing the parent")
+struct ParentSelectionTests {
+    /// An archive: the root; #1 accepted with two better scores; #2 rejected on #1; #3 accepted
+    /// on the root with one better score; #4 accepted on #1 with none better.
+    func memory() -> AgentMemory {
+        func comparison(better: Int) -> FitnessComparison {
+            let parent = [FitnessScores(values: ["a": 1, "b": 1, "c": 1], better: ["a": .higher, "b": .higher, "c": .higher])]
+            let values: [String: Double] = ["a": better >= 1 ? 2 : 1, "b": better >= 2 ? 2 : 1, "c": 1]
+            return FitnessComparison(parent: parent, candidate: [FitnessScores(values: values, better: parent[0].better)],
+                                     evaluator: FitnessEvaluator(command: "/bin/true", runs: 1))
+        }
+        var memory = AgentMemory()
+        memory.root = AgentMemory.Root(id: nil, version: "1.0.0", commit: "c0")
+        func add(_ outcome: String, parent: Int, better: Int?) {
+            var proposal = AgentMemory.Proposal(name: "p\(memory.processed.count + 1)", digest: "", outcome: outcome, seconds: 0, finishedAt: 0)
+            proposal.number = memory.processed.count + 1
+            proposal.parent = parent
+            proposal.commit = "c\(memory.processed.count + 1)"
+            proposal.fitness = better.map(comparison)
+            memory.processed.append(proposal)
+        }
+        add("accepted", parent: 0, better: 2)
+        add("rejected", parent: 1, better: nil)
+        add("accepted", parent: 0, better: 1)
+        add("accepted", parent: 1, better: 0)
+        memory.head = 4
+        return memory
+    }
+
+    @Test("head keeps the line, best follows the most improved lineage, explore samples by score and novelty")
+    func rules() {
+        let memory = memory()
+        #expect(memory.versions == [0, 1, 3, 4])
+        #expect(memory.improvements(of: 4) == 2 && memory.improvements(of: 3) == 1 && memory.improvements(of: 0) == 0)
+        #expect(memory.parent(by: .head) == 4)
+        // #1 and #4 both have 2 along their lineage: the newer wins.
+        #expect(memory.parent(by: .best) == 4)
+        // Weights: root 1/3, #1 3/3, #3 2/1, #4 3/1 (sum 6.333…): points fall in that order.
+        #expect(memory.parent(by: .explore, random: { 0.0 }) == 0)
+        #expect(memory.parent(by: .explore, random: { 0.1 }) == 1)
+        #expect(memory.parent(by: .explore, random: { 0.4 }) == 3)
+        #expect(memory.parent(by: .explore, random: { 0.9 }) == 4)
+        // A lineage that loops (a damaged memory) ends the walk.
+        var looped = memory
+        looped.processed[0].parent = 4
+        #expect(looped.improvements(of: 4) <= 2 * looped.processed.count)
+    }
+}
