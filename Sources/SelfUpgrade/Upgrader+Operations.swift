@@ -132,17 +132,18 @@ extension Upgrader {
     /// An error thrown by `produce` aborts the transaction with nothing changed.
     /// - Parameter name: where the bytes come from (a URL), for the journal and history.
     public func upgrade(streamedFrom name: String, options: UpgradeOptions = UpgradeOptions(),
-                        produce: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws(UpgradeError) -> Outcome {
+                        produce: @escaping (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws(UpgradeError) -> Outcome {
+        // `produce` is escaping rather than wrapped in withoutActuallyEscaping, whose check
+        // compiles the source file's absolute path into the binary: builds of one commit in two
+        // clones would differ (docs/agent.md, reproducible builds).
         try UpgradeError.wrapping {
-            try withoutActuallyEscaping(produce) { produce in
-                try transact(operation: options.dryRun ? .dryRun : .upgrade, source: .stream(name: name), options: options) { context in
-                    context.candidateStream = produce
-                    context.verifyState = options.verifyState
-                    context.rehearseRestart = options.restart
-                    context.expectedVersion = options.expectedVersion
-                    context.expectedID = options.expectedID?.digest
-                    return [PreflightStep(), StageStep(), VerifyStep()]
-                }
+            try transact(operation: options.dryRun ? .dryRun : .upgrade, source: .stream(name: name), options: options) { context in
+                context.candidateStream = produce
+                context.verifyState = options.verifyState
+                context.rehearseRestart = options.restart
+                context.expectedVersion = options.expectedVersion
+                context.expectedID = options.expectedID?.digest
+                return [PreflightStep(), StageStep(), VerifyStep()]
             }
         }
     }

@@ -268,8 +268,8 @@ extension SourceUpgradeTests {
     func reproducibleBuilds() throws {
         let harness = try Harness()
         defer { harness.cleanUp() }
-        let first = try reproducibleBuild("counter-module", in: harness.root.appendingPathComponent("a").path, harness: harness)
-        let second = try reproducibleBuild("counter-module", in: harness.root.appendingPathComponent("another-clone/at/a/longer/path").path,
+        let first = try reproducibleBuild("EmbeddingExample", in: harness.root.appendingPathComponent("a").path, harness: harness)
+        let second = try reproducibleBuild("EmbeddingExample", in: harness.root.appendingPathComponent("another-clone/at/a/longer/path").path,
                                            harness: harness)
         #expect(first == second)
     }
