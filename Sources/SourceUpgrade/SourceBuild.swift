@@ -37,6 +37,18 @@ public struct SourceBuild: Sendable, Equatable {
         ProcessControl.killProcesses(commandLineContaining: scratchRoot(of: home))
     }
 
+    /// The environment `swift build` and `swift test` get: what a toolchain and a test suite
+    /// need (`PATH`, `HOME`, the user, the locale, `TERM`, `TZ`, `TMPDIR`, `XDG_*`, `SWIFT*`,
+    /// `SDKROOT`, `CC`, `CXX`, `LD_LIBRARY_PATH`) and nothing else: a source built from a
+    /// proposal runs its manifest, plugins and tests as code not trusted yet, and must not find
+    /// the caller's secrets in its environment. The program's own variables (`prefix`) are left out.
+    package static func toolEnvironment(_ environment: [String: String], programPrefix prefix: String) -> [String: String] {
+        let names: Set = ["PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "TERM", "TZ", "TMPDIR", "SDKROOT", "CC", "CXX", "LD_LIBRARY_PATH"]
+        return environment.filter { name, _ in
+            !name.hasPrefix(prefix) && (names.contains(name) || name.hasPrefix("LC_") || name.hasPrefix("XDG_") || name.hasPrefix("SWIFT"))
+        }
+    }
+
     /// `--skip EndToEndTests`.
     public static let defaultTestSelection = ["--skip", "EndToEndTests"]
 

@@ -28,8 +28,7 @@ struct BuildStep: TransactionStep {
         let build = run.build
         guard let swift = ProcessControl.findExecutable("swift") else { throw UpgradeError.toolMissing(name: "swift") }
         try FileSystem.createOwnDirectory(context.logDirectory, below: context.upgrader.home.root, mode: 0o755)
-        let prefix = context.upgrader.program.environmentPrefix
-        let environment = ProcessControl.environment().filter { !$0.key.hasPrefix(prefix) }
+        let environment = SourceBuild.toolEnvironment(ProcessControl.environment(), programPrefix: context.upgrader.program.environmentPrefix)
         let logDirectory = context.logDirectory
         func configuration(_ arguments: [String], log: String) -> Subprocess.Configuration {
             var configuration = Subprocess.Configuration(executable: swift, arguments: arguments, environment: environment)

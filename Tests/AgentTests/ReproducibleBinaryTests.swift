@@ -64,3 +64,14 @@ struct ReproducibleBinaryTests {
         #expect(truncated == copy)
     }
 }
+
+@Suite("The environment of a proposal's build and tests")
+struct ToolEnvironmentTests {
+    @Test("only what a toolchain and a test suite need reaches them: no secret, no variable of the program's own")
+    func allowList() {
+        let environment = ["PATH": "/usr/bin", "HOME": "/home/u", "LANG": "C.UTF-8", "LC_ALL": "C", "XDG_CACHE_HOME": "/c", "SWIFTPM_X": "1",
+                           "AWS_SECRET_ACCESS_KEY": "k", "ANTHROPIC_API_KEY": "k", "GITHUB_TOKEN": "t", "AUTODEV_HOME": "/h", "SSH_AUTH_SOCK": "/s"]
+        let kept = SourceBuild.toolEnvironment(environment, programPrefix: "AUTODEV_")
+        #expect(Set(kept.keys) == ["PATH", "HOME", "LANG", "LC_ALL", "XDG_CACHE_HOME", "SWIFTPM_X"])
+    }
+}
