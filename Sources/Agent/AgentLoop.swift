@@ -351,6 +351,9 @@ public struct AgentLoop {
         do {
             try gate.check(id: id, against: comparison, sample: state.passed + 1)
             failure = nil
+        } catch let rejection as FitnessRejection where rejection.flags.contains("evaluator-changed") {
+            // The judge changed, not the version: nothing it says now is trusted, least of all a rollback.
+            throw AgentError(.evaluatorChanged, "The fitness evaluator changed while #\(state.number) was on probation (\(rejection)): look at the change, then pass --repin")
         } catch {
             failure = "\(error)"
         }

@@ -312,6 +312,27 @@ struct ProbationTests {
         #expect(memory.version(1) == nil)
     }
 
+    @Test("an evaluator changed while a version is on probation stops the run, and rolls nothing back")
+    func evaluatorChangedOnProbation() throws {
+        let gate = try FitnessTests.Gate()
+        defer { gate.fixture.cleanUp() }
+        try gate.makeCurrent("root")
+        try gate.speedPatch("01-faster.patch", from: "10", to: "12")
+        try gate.fixture.makePatch("02.patch", changing: "a.txt", line: "02")
+        #expect(try gate.loop().run(after: nil) == .upgradeReturned)
+        try gate.makeCurrent("01-faster.patch")
+        var loop = gate.fixture.loop() { _ in }
+        loop.fitness = try gate.gate()
+        loop.probation = AgentLoop.ProbationPolicy(samples: 5) { _, _ in Issue.record("rolled back") }
+        try FitnessTests.Gate.writeScript(gate.evaluator, #"echo '{"scores": {"speed": 0, "size": 100}, "better": {"speed": "higher", "size": "lower"}}'"#)
+        #expect { try loop.run(after: AgentLoop.Restart(accepted: true, id: SHA256.hash(data: Array("01-faster.patch".utf8)).hex, version: "1.1.0")) } throws: {
+            ($0 as? AgentError)?.code == .evaluatorChanged
+        }
+        let memory = try #require(try gate.fixture.memory.load()?.state)
+        #expect(memory.processed.map(\.outcome) == ["accepted"])
+        #expect(memory.probation?.number == 1 && memory.probation?.passed == 0)
+    }
+
     @Test("a version that passes its samples is promoted, and is not sampled again")
     func passingVersionPromoted() throws {
         let gate = try FitnessTests.Gate()
