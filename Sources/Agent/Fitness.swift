@@ -59,8 +59,9 @@ public struct FitnessPin: Sendable, Equatable, Codable {
     /// SHA-256 (hex) over the data directory's names, kinds and contents, if any.
     public var dataSHA256: String?
 
-    /// The most entries of a data directory hashed.
+    /// The most entries of a data directory hashed, and the most bytes.
     static let dataEntryLimit = 100_000
+    static let dataByteLimit = 4 << 30
 
     /// Hashes `evaluator`'s command and data now.
     /// - Throws: ``FitnessError`` when either cannot be read, or lies inside `workingCopy` (where
@@ -94,7 +95,7 @@ public struct FitnessPin: Sendable, Equatable, Codable {
     static func treeDigest(_ root: String) throws(FitnessError) -> String {
         var lines: [UInt8] = []
         var pending = [""]
-        var count = 0
+        var count = 0, bytes = 0
         while let relative = pending.popLast() {
             let path = relative.isEmpty ? root : root + "/" + relative
             do {
@@ -109,8 +110,17 @@ public struct FitnessPin: Sendable, Equatable, Codable {
                         lines += Array("d \(child)\n".utf8)
                         pending.append(child)
                     case .regular:
+                        bytes += status.size
+                        guard bytes <= dataByteLimit else {
+                            throw FitnessError("The fitness data directory \(root) holds more than \(dataByteLimit >> 30) GiB: too much to hash at every judgement")
+                        }
                         lines += Array("f \(child) \(try SHA256.hash(file: root + "/" + child).hex)\n".utf8)
                     case .symbolicLink:
+                        // A link out of the directory would let what it reads change unseen by the pin.
+                        let resolved = try? FileSystem.realPath(root + "/" + child)
+                        guard let resolved, resolved == root || resolved.hasPrefix(root + "/") else {
+                            throw FitnessError("The fitness data directory \(root) holds a link out of it (\(child) → \(resolved ?? "nowhere")): what it points to could change without the pin seeing it")
+                        }
                         lines += Array("l \(child) \(try FileSystem.destinationOfSymbolicLink(root + "/" + child))\n".utf8)
                     case .other:
                         lines += Array("o \(child)\n".utf8)

@@ -71,7 +71,18 @@ public enum ProposalSource: Sendable, Equatable {
             if let (commit, digest) = try Self.interruptedProposal(in: workingCopy, name: name, memory: memory) {
                 return .ready(name: name, digest: digest, commit: commit)
             }
-            try propose(command, in: workingCopy, memory: memory, settings: settings)
+            do {
+                try propose(command, in: workingCopy, memory: memory, settings: settings)
+            } catch {
+                // The working copy was clean before it ran: what is there now is its.
+                try? workingCopy.discardChanges()
+                throw error
+            }
+            let nested = try workingCopy.nestedRepositories()
+            if !nested.isEmpty {
+                try workingCopy.discardChanges()
+                return .doesNotApply(name: name, digest: "", reason: "it creates a nested git repository (\(nested.map(DisplayText.name).joined(separator: ", "))), whose configuration git and the build would run outside any sandbox; its change was discarded")
+            }
             guard !(try workingCopy.isClean()) else { return nil }
             try workingCopy.git(["add", "-A"])
             let diff = try workingCopy.git(["diff", "--cached"])
@@ -103,7 +114,12 @@ public enum ProposalSource: Sendable, Equatable {
         guard lines.count > 1, lines[1] == "agent: \(name)",
               let trailer = lines.first(where: { $0.hasPrefix("Proposal-Digest: ") }) else { return nil }
         let digest = String(trailer.dropFirst("Proposal-Digest: ".count))
-        guard !memory.processed.contains(where: { $0.digest == digest }) else { return nil }
+        if memory.processed.contains(where: { $0.digest == digest }) {
+            // Committed by a run that died before it recorded it, and the same change was
+            // processed before: nothing judged it as this proposal, so it is taken back out.
+            try workingCopy.git(["reset", "--quiet", "--hard", "HEAD~1"])
+            return nil
+        }
         return (String(lines[0]), digest)
     }
 

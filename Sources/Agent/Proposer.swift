@@ -91,7 +91,8 @@ public struct ProposerReport: Sendable, Equatable {
     public init(output: [UInt8]) {
         let lines = output.split(separator: 0x0A)
         guard let last = lines.last, let value = try? JSONValue(parsing: Array(last), maxDepth: 2), case .object(let fields) = value else { return }
-        if case .number(let cost)? = fields["cost"], cost.isFinite, cost >= 0 { self.cost = cost }
+        // A cost is a finite amount of at most 10¹²: anything else is no report.
+        if case .number(let cost)? = fields["cost"], cost.isFinite, cost >= 0, cost <= 1e12 { self.cost = cost }
         if case .string(let note)? = fields["note"] { self.note = String(note.prefix(500)) }
     }
 

@@ -84,6 +84,38 @@ public struct WorkingCopy: Sendable, Equatable {
         return true
     }
 
+    /// Nested git repositories (a `.git` below the top): a proposal may not bring one, since
+    /// git and the build's tools run in the working copy outside any sandbox and a nested
+    /// repository's configuration (filters) is code they would run. Links are not followed.
+    /// - Returns: their paths relative to the working copy, at most `limit`.
+    public func nestedRepositories(limit: Int = 10) throws -> [String] {
+        var found: [String] = []
+        var pending = [""]
+        var visited = 0
+        while let relative = pending.popLast(), found.count < limit {
+            let path = relative.isEmpty ? directory : directory + "/" + relative
+            for name in try FileSystem.contentsOfDirectory(path) {
+                visited += 1
+                guard visited <= 1_000_000 else { return found }
+                let child = relative.isEmpty ? name : relative + "/" + name
+                if relative.isEmpty && name == ".git" { continue }
+                if name == ".git" { found.append(child); continue }
+                if (try? FileSystem.status(directory + "/" + child, followLinks: false))?.kind == .directory { pending.append(child) }
+            }
+        }
+        return found
+    }
+
+    /// Puts the working copy back at its last commit, removing every change and untracked file
+    /// (nested repositories first, without git): what a failed or refused proposer left behind.
+    public func discardChanges() throws {
+        for nested in try nestedRepositories(limit: 1000) {
+            try FileSystem.removeTree(directory + "/" + nested)
+        }
+        try git(["reset", "--quiet", "--hard", "HEAD"])
+        try git(["clean", "--quiet", "-ffd"])
+    }
+
     /// Keeps `commit` reachable as `refs/autodev/archive/<number>`, so an archived proposal's
     /// change stays in the repository after it is taken back or left behind.
     public func keep(_ commit: String, number: Int) throws {
@@ -140,8 +172,11 @@ public struct WorkingCopy: Sendable, Equatable {
             executable: git,
             // No hook and no file-system monitor runs: git commits what a proposal (code not
             // trusted yet) wrote, outside any sandbox.
+            // Nor does it look into nested repositories (whose configuration a proposal could
+            // have written, with filters git would run).
             arguments: ["-c", "user.name=autodev", "-c", "user.email=autodev@localhost", "-c", "commit.gpgsign=false",
-                        "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false"] + arguments,
+                        "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "diff.ignoreSubmodules=all",
+                        "-c", "status.submoduleSummary=false", "-c", "submodule.recurse=false"] + arguments,
             environment: ProcessControl.environment().filter { !$0.key.hasPrefix("AUTODEV_") && !$0.key.hasPrefix("GIT_") })
         configuration.workingDirectory = directory
         configuration.outputPath = log

@@ -241,9 +241,11 @@ enum AgentCommand {
             Output.out("Proposals: \(memory.processed.count) processed, \(memory.accepted) accepted, \(memory.rejected) rejected; \(memory.restarts) restart(s)")
             Output.out("In flight: " + (memory.inFlight.map { "\(DisplayText.name($0.name)) (since \(WallClock.iso8601($0.startedAt)))" } ?? "none"))
             for proposal in memory.processed.suffix(20) {
-                Output.out("  \(WallClock.iso8601(proposal.finishedAt))  \(proposal.isAccepted ? "accepted" : "rejected")  \(DisplayText.name(proposal.name))"
-                           + (proposal.id.map { "  → \(proposal.version ?? "?") (\($0.prefix(12)))" } ?? "")
-                           + (proposal.reason.map { "  " + AgentReport.headline(of: $0) } ?? ""))
+                // Names, versions and reasons come from proposals and tools: escaped, one line each.
+                Output.out("  \(WallClock.iso8601(proposal.finishedAt))  " + DisplayText.name(
+                    "\(proposal.outcome)  \(proposal.name)"
+                    + (proposal.id.map { "  → \(proposal.version ?? "?") (\($0.prefix(12)))" } ?? "")
+                    + (proposal.reason.map { "  " + AgentReport.headline(of: $0) } ?? "")))
             }
         }
         return ExitCode.success

@@ -205,38 +205,40 @@ enum AgentArchive {
         }
         let head = memory.currentHead
         let rootText = memory.root.map { "version \($0.version ?? "?")" + ($0.id.map { " (\($0.prefix(12)))" } ?? "") + " at commit \($0.commit.prefix(12))" } ?? "the version the agent started from"
-        Output.out("#0 root: \(rootText)" + (head == 0 ? "  ← head" : ""))
-        // Children by parent; a proposal from before the archive hangs under the root.
-        var children: [Int: [Node]] = [:]
-        for node in nodes { children[node.parent ?? 0, default: []].append(node) }
-        // Each number is shown once, however the file links them (a damaged memory may loop).
-        var shown: Set<Int> = [0]
-        func walk(_ parent: Int, _ indent: String) {
-            let list = (children[parent] ?? []).filter { !shown.contains($0.number) }
-            for (position, node) in list.enumerated() {
-                shown.insert(node.number)
-                let last = position == list.count - 1
-                Output.out(indent + (last ? "└─ " : "├─ ") + line(node) + (node.number == head && head != 0 ? "  ← head" : ""))
-                if indent.count < 400 { walk(node.number, indent + (last ? "   " : "│  ")) }
-            }
+        Output.out(DisplayText.name("#0 root: \(rootText)") + (head == 0 ? "  ← head" : ""))
+        // Children by parent; each entry is shown once and each number walked once, whatever the
+        // file links (a damaged memory may loop or repeat numbers); walked without recursion,
+        // however deep the lineage.
+        var children: [Int: [Int]] = [:]
+        for (index, node) in nodes.enumerated() { children[node.parent ?? 0, default: []].append(index) }
+        var shownEntries = Set<Int>(), walkedNumbers: Set<Int> = [0]
+        var stack: [(index: Int, depth: Int, last: Bool)] = (children[0] ?? []).reversed().enumerated().map { ($0.element, 0, $0.offset == 0) }
+        while let (index, depth, last) = stack.popLast() {
+            let node = nodes[index]
+            guard walkedNumbers.insert(node.number).inserted else { continue }
+            shownEntries.insert(index)
+            // Past 32 levels the indentation stops growing and the depth is written instead.
+            let indent = depth <= 32 ? String(repeating: "   ", count: depth) : String(repeating: "   ", count: 32) + "(\(depth)) "
+            Output.out(indent + (last ? "└─ " : "├─ ") + line(node) + (node.number == head && head != 0 ? "  ← head" : ""))
+            let next = (children[node.number] ?? []).filter { !walkedNumbers.contains(nodes[$0].number) }
+            for (offset, child) in next.reversed().enumerated() { stack.append((child, depth + 1, offset == 0)) }
         }
-        walk(0, "")
-        // Nodes no walk from the root reaches (their parent is missing or they loop) are listed too.
-        for node in nodes where !shown.contains(node.number) {
-            shown.insert(node.number)
-            Output.out("?─ " + line(node) + " (its parent #\(node.parent.map(String.init) ?? "?") does not lead back to the root: the memory is damaged)")
+        // What no walk from the root reaches: a parent that loops or is missing, a repeated number.
+        for (index, node) in nodes.enumerated() where !shownEntries.contains(index) {
+            Output.out("?─ " + line(node) + DisplayText.name(" (its parent #\(node.parent.map(String.init) ?? "?") does not lead back to the root, or its number is repeated: the memory is damaged)"))
         }
         return ExitCode.success
     }
 
     /// `#2 accepted 02.patch → 1.2.0 (abc123456789): startup_ms 3.1 → 2.8 (+9.7%, better)`.
     static func line(_ node: Node) -> String {
-        var text = "#\(node.number) \(node.outcome) \(DisplayText.name(node.name))"
-        if let version = node.version, let id = node.id { text += " → \(DisplayText.message(version)) (\(id.prefix(12)))" }
+        // Every part comes from the memory file: escaped as a whole, on one line.
+        var text = "#\(node.number) \(node.outcome) \(node.name)"
+        if let version = node.version, let id = node.id { text += " → \(version) (\(id.prefix(12)))" }
         if let flags = node.flags { text += " [" + flags.joined(separator: ", ") + "]" }
-        if let probation = node.probation { text += " (probation \(DisplayText.message(probation)))" }
+        if let probation = node.probation { text += " (probation \(probation))" }
         if let fitness = node.fitness { text += ": " + fitness.summary }
-        else if let reason = node.reason { text += ": " + DisplayText.message(AgentReport.headline(of: reason)) }
-        return text
+        else if let reason = node.reason { text += ": " + AgentReport.headline(of: reason) }
+        return DisplayText.name(text)
     }
 }

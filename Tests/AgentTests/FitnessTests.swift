@@ -230,6 +230,14 @@ struct FitnessTests {
             "\($0)".contains("inside the working copy")
         }
         try FileManager.default.removeItem(atPath: inside)
+        // Data with a link out of its directory (into the working copy, say) cannot be pinned.
+        let data = gate.fixture.root + "/data"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: data + "/score", withDestinationPath: gate.fixture.source + "/speed.txt")
+        #expect { try FitnessPin(FitnessEvaluator(command: gate.evaluator, data: data), outside: gate.fixture.source) } throws: {
+            "\($0)".contains("holds a link out of it (score → ")
+        }
+        try FileManager.default.removeItem(atPath: data + "/score")
         try gate.makeCurrent("root")
         let escaped = gate.fixture.root + "/escaped"
         try Gate.writeScript(gate.evaluator, """

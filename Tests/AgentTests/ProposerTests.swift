@@ -113,6 +113,41 @@ struct ProposerTests {
         #expect(!FileManager.default.fileExists(atPath: ran))
     }
 
+    @Test("a nested repository (whose filters git would run) is refused and discarded; a failed proposer's leftovers are discarded")
+    func nestedRepositoryAndLeftovers() throws {
+        let setup = try Setup("")
+        defer { setup.fixture.cleanUp() }
+        let ran = setup.fixture.root + "/filter-ran"
+        try setup.rewrite("""
+            #!/bin/sh
+            set -e
+            mkdir "$1/sub" && cd "$1/sub" && git init -q && printf 'f filter=pw\\n' > .gitattributes
+            git config filter.pw.clean "touch '\(ran)'; cat"
+            echo data > f
+            echo change >> "$1/a.txt"
+            """)
+        let ending = try setup.loop().run(after: nil)
+        guard case .finished(let memory) = ending else { Issue.record("\(ending)"); return }
+        #expect(memory.processed.first?.reason?.hasPrefix("it creates a nested git repository (sub/.git)") == true, "\(memory.processed.first?.reason ?? "")")
+        #expect(try setup.fixture.workingCopy.isClean())
+        #expect(!FileManager.default.fileExists(atPath: setup.fixture.source + "/sub"))
+        #expect(!FileManager.default.fileExists(atPath: ran))
+
+        // A proposer that fails after writing: its writes go, the next run starts clean.
+        try setup.rewrite("#!/bin/sh\necho half >> \"$1/a.txt\"\nmkdir \"$1/new\" && echo x > \"$1/new/file\"\nexit 7\n")
+        #expect { try setup.loop().run(after: nil) } throws: { ($0 as? AgentError)?.code == .proposerFailed }
+        #expect(try setup.fixture.workingCopy.isClean())
+        #expect(!FileManager.default.fileExists(atPath: setup.fixture.source + "/new"))
+    }
+
+    @Test("a cost that is not a finite amount of at most 10^12 is no report")
+    func hostileCosts() {
+        for text in [#"{"cost": 1.7e308}"#, #"{"cost": -1}"#, #"{"cost": "5"}"#, #"{"cost": 1e13}"#, "cost 5", ""] {
+            #expect(ProposerReport(output: Array(("noise\n" + text).utf8)).cost == nil, "\(text)")
+        }
+        #expect(ProposerReport(output: Array(#"{"cost": 0.25, "note": "two calls"}"#.utf8)) == ProposerReport(cost: 0.25, note: "two calls"))
+    }
+
     @Test("the costs it reports add up to the budget, which ends the run")
     func budget() throws {
         let setup = try Setup(#"""

@@ -40,7 +40,7 @@ struct AgentCommandTests {
         #expect(tree.status == 0, "\(tree.stderr)")
         #expect(!tree.stdout.contains("\u{1B}"))
         #expect(tree.stdout.split(separator: "\n").count == 3, "\(tree.stdout)")
-        #expect(tree.stdout.contains("#1 accepted a\\u{1B}[31mred (its parent #2 does not lead back to the root: the memory is damaged)"), "\(tree.stdout)")
+        #expect(tree.stdout.contains("#1 accepted a\\u{1B}[31mred (its parent #2 does not lead back to the root, or its number is repeated: the memory is damaged)"), "\(tree.stdout)")
         let json = try harness.json(try harness.run(["agent", "archive", "--json"]).stdout)
         #expect((json["nodes"] as? [[String: Any]])?.count == 2)
     }
