@@ -133,9 +133,9 @@ extension Upgrader {
     /// - Parameter name: where the bytes come from (a URL), for the journal and history.
     public func upgrade(streamedFrom name: String, options: UpgradeOptions = UpgradeOptions(),
                         produce: @escaping (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws(UpgradeError) -> Outcome {
-        // `produce` is escaping rather than wrapped in withoutActuallyEscaping, whose check
-        // compiles the source file's absolute path into the binary: builds of one commit in two
-        // clones would differ (docs/agent.md, reproducible builds).
+        // `produce` is escaping: storing a non-escaping closure needs the standard library's
+        // escape check, which compiles this file's absolute path into the binary, so builds of
+        // one commit in two clones would differ (docs/agent.md, reproducible builds).
         try UpgradeError.wrapping {
             try transact(operation: options.dryRun ? .dryRun : .upgrade, source: .stream(name: name), options: options) { context in
                 context.candidateStream = produce

@@ -75,3 +75,24 @@ struct ToolEnvironmentTests {
         #expect(Set(kept.keys) == ["PATH", "HOME", "LANG", "LC_ALL", "XDG_CACHE_HOME", "SWIFTPM_X"])
     }
 }
+
+@Suite("Sources that would make builds depend on where they are")
+struct PathIndependentSourcesTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    @Test("no #filePath or withoutActuallyEscaping in Swift sources, no __FILE__ or assert in C: each compiles the source's absolute path (or its length) into the binary")
+    func noPathDependentConstructs() throws {
+        let sources = Self.repository + "/Sources"
+        let enumerator = try #require(FileManager.default.enumerator(atPath: sources))
+        var found: [String] = []
+        for case let file as String in enumerator {
+            let forbidden = file.hasSuffix(".swift") ? ["#filePath", "withoutActuallyEscaping"]
+                : file.hasSuffix(".c") || file.hasSuffix(".h") ? ["__FILE__", "assert("] : []
+            guard !forbidden.isEmpty else { continue }
+            let text = try String(contentsOfFile: sources + "/" + file, encoding: .utf8)
+            found += forbidden.filter { text.contains($0) }.map { "\(file): \($0)" }
+        }
+        #expect(found.isEmpty, "\(found)")
+    }
+}
