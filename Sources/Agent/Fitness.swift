@@ -323,14 +323,7 @@ public struct FitnessGate: Sendable {
     public func judge(_ candidate: Upgrader.Candidate, parentID: String?) throws -> FitnessComparison {
         let stored = parentID.flatMap(VersionID.init(hex:)).map { upgrader.home.binary($0.digest) }
         let parentBinary = stored.flatMap { FileSystem.exists($0) ? $0 : nil } ?? candidate.currentBinary ?? candidate.binary
-        let now: FitnessPin
-        do { now = try FitnessPin(evaluator, outside: workingCopy) } catch {
-            throw FitnessRejection(comparison: nil, flags: ["evaluator-changed"], description: "the evaluator cannot be checked against its pin: \(error)")
-        }
-        guard now == pin else {
-            throw FitnessRejection(comparison: nil, flags: ["evaluator-changed"],
-                                   description: "the evaluator changed since it was pinned (\(Self.changes(from: pin, to: now))): no score it gives now is trusted; pin it again with --repin")
-        }
+        try requirePin(": no score it gives now is trusted; pin it again with --repin")
         var parent: [FitnessScores] = [], scores: [FitnessScores] = []
         for index in 0..<evaluator.runs {
             parent.append(try sample(parentBinary, role: "parent", index: index, log: candidate.logDirectory))
@@ -352,13 +345,7 @@ public struct FitnessGate: Sendable {
     /// - Throws: ``FitnessRejection`` when the run fails or a score is worse.
     public func check(id: String, against comparison: FitnessComparison, sample number: Int) throws {
         guard let version = VersionID(hex: id) else { throw FitnessError("\(id) is not a version identifier") }
-        let now: FitnessPin
-        do { now = try FitnessPin(evaluator, outside: workingCopy) } catch {
-            throw FitnessRejection(comparison: nil, flags: ["evaluator-changed"], description: "the evaluator cannot be checked against its pin: \(error)")
-        }
-        guard now == pin else {
-            throw FitnessRejection(comparison: nil, flags: ["evaluator-changed"], description: "the evaluator changed since it was pinned (\(Self.changes(from: pin, to: now)))")
-        }
+        try requirePin("")
         let log = upgrader.home.logs + "/probation"
         let scores = try sample(upgrader.home.binary(version.digest), role: "version on probation", index: number - 1, log: log)
         for score in comparison.scores {
@@ -370,6 +357,19 @@ public struct FitnessGate: Sendable {
             if change < -evaluator.margin {
                 throw FitnessRejection(comparison: nil, flags: [], description: "\(score.name) \(FitnessComparison.number(value)) is worse than its parent's \(FitnessComparison.number(score.parentMedian)) by \(FitnessComparison.number(-change * 100))%")
             }
+        }
+    }
+
+    /// Throws ``FitnessRejection`` (flagged `evaluator-changed`) unless the evaluator is still
+    /// what was pinned; `advice` ends the changed message.
+    func requirePin(_ advice: String) throws {
+        let now: FitnessPin
+        do { now = try FitnessPin(evaluator, outside: workingCopy) } catch {
+            throw FitnessRejection(comparison: nil, flags: ["evaluator-changed"], description: "the evaluator cannot be checked against its pin: \(error)")
+        }
+        guard now == pin else {
+            throw FitnessRejection(comparison: nil, flags: ["evaluator-changed"],
+                                   description: "the evaluator changed since it was pinned (\(Self.changes(from: pin, to: now)))" + advice)
         }
     }
 
