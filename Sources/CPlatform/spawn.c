@@ -10,7 +10,10 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -53,12 +56,12 @@ enum { STEP_EXEC, STEP_UNSHARE_USER, STEP_UID_MAP, STEP_UNSHARE_NET, STEP_UNSHAR
        STEP_REMOUNT_READ_ONLY, STEP_BIND_WRITABLE, STEP_BIND_DEVICES, STEP_UNSHARE_PID, STEP_FORK,
        STEP_MOUNT_PROC, STEP_SETRLIMIT, STEP_CHDIR, STEP_DUP2, STEP_SETSID, STEP_INHERIT_FD,
        STEP_WRITE_PID, STEP_SECUREBITS, STEP_DROP_BOUNDING, STEP_CAPSET, STEP_NO_NEW_PRIVS, STEP_UNSHARE_IPC,
-       STEP_CGROUP, STEP_MOUNT_TMPFS, STEP_BIND_READ_ONLY, STEP_LAYER, STEP_SECCOMP };
+       STEP_CGROUP, STEP_MOUNT_TMPFS, STEP_BIND_READ_ONLY, STEP_LAYER, STEP_SECCOMP, STEP_LOOPBACK, STEP_TERMINALS };
 static const char *step_names[] = {"exec", "unshare-user", "uid-map", "unshare-network", "unshare-mount", "mount",
                                    "remount-read-only", "bind-writable", "bind-devices", "unshare-pid", "fork",
                                    "mount-proc", "setrlimit", "chdir", "dup2", "setsid", "inherit-fd",
                                    "write-pid", "securebits", "drop-bounding-set", "capset", "no-new-privs", "unshare-ipc",
-                                   "cgroup", "mount-tmpfs", "bind-read-only", "layer", "seccomp"};
+                                   "cgroup", "mount-tmpfs", "bind-read-only", "layer", "seccomp", "loopback", "terminals"};
 
 static void report_and_exit(int pipe_fd, int step) {
     int message[2] = {step, errno};
@@ -156,6 +159,25 @@ static int make_directories(const char *path) {
 
 static int layer_directory(const char *path, const char *layer, const char *data);
 
+/* Brings up `lo` in the current network namespace (needs CAP_NET_ADMIN there: root, or the
+   owner of a new user namespace that made it). 0, or -1 with errno. */
+static int loopback_up(void) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct ifreq request;
+    memset(&request, 0, sizeof request);
+    memcpy(request.ifr_name, "lo", 3);
+    int result = ioctl(fd, SIOCGIFFLAGS, &request);
+    if (result == 0) {
+        request.ifr_flags |= IFF_UP;
+        result = ioctl(fd, SIOCSIFFLAGS, &request);
+    }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return result;
+}
+
 /* Builds the mount namespace: everything read-only but the writable paths, a minimal /dev. */
 static void confine_mounts(const ad_spawn_options *options, int report_fd) {
     if (unshare(CLONE_NEWNS) != 0) report_and_exit(report_fd, STEP_UNSHARE_MOUNT);
@@ -213,6 +235,15 @@ static void confine_mounts(const ad_spawn_options *options, int report_fd) {
                 report_and_exit(report_fd, STEP_BIND_DEVICES);
             }
             close(carried_fds[i]);
+        }
+        if (options->private_terminals) {
+            /* A devpts instance of this namespace: its terminals are the program's own. No gid
+               option (the host's tty group is not mapped in a user namespace). */
+            if (mkdir("/dev/pts", 0755) != 0 ||
+                mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") != 0 ||
+                symlink("pts/ptmx", "/dev/ptmx") != 0) {
+                report_and_exit(report_fd, STEP_TERMINALS);
+            }
         }
         if (remount("/dev", MS_RDONLY | MS_NOSUID | MS_NOEXEC) != 0) report_and_exit(report_fd, STEP_BIND_DEVICES);
     }
@@ -431,6 +462,7 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
             }
         }
         if (options->new_network_namespace && unshare(CLONE_NEWNET) != 0) report_and_exit(report_fd, STEP_UNSHARE_NET);
+        if (options->new_network_namespace && options->loopback_up && loopback_up() != 0) report_and_exit(report_fd, STEP_LOOPBACK);
         if (options->new_ipc_namespace && unshare(CLONE_NEWIPC) != 0) report_and_exit(report_fd, STEP_UNSHARE_IPC);
         if (options->new_mount_namespace) confine_mounts(options, report_fd);
         if (options->new_pid_namespace) {

@@ -177,6 +177,12 @@ package enum Subprocess {
         /// and the keyring calls (memory no rlimit counts and no walk can see, a uid's keyring that
         /// outlives the run), and every system call of another ABI.
         package var denyMemoryFiles = false
+        /// With ``isolateNetwork``: its loopback interface brought up, so servers and clients on
+        /// 127.0.0.1 inside work while nothing outside is reachable.
+        package var loopbackUp = false
+        /// With ``devices``: a devpts instance of its own on `/dev/pts` (and `/dev/ptmx`): it may
+        /// make pseudo-terminals, and reaches none of the host's.
+        package var privateTerminals = false
 
         package init(executable: String, arguments: [String], environment: [String: String]) {
             self.executable = executable
@@ -458,7 +464,9 @@ package enum Subprocess {
                                                 layered_paths: cArray(layeredPaths), layer_paths: cArray(layerPaths),
                                                 layered_count: Int32(layered.count), layer_options: layerData,
                                                 kept_files: cArray(kept), kept_count: Int32(keptFiles.count),
-                                                deny_memory_files: configuration.denyMemoryFiles ? 1 : 0)
+                                                deny_memory_files: configuration.denyMemoryFiles ? 1 : 0,
+                                                loopback_up: configuration.loopbackUp ? 1 : 0,
+                                                private_terminals: isolateMounts && configuration.privateTerminals ? 1 : 0)
                                             return ad_spawn(configuration.executable, argvPointers, envPointers, &options,
                                                             &pid, &childErrno, &failedStep)
                                         }

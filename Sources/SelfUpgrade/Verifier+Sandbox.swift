@@ -18,6 +18,8 @@ extension Verifier {
             /// memfd_create, memfd_secret, shmget, msgget, semget and the keyring calls refused
             /// by a seccomp filter.
             case memoryFiles
+            /// A devpts instance of its own (asked for with ``Confinement/terminals``).
+            case terminals
         }
 
         /// The one directory a run may write outside its private tmpfs mounts.
@@ -43,6 +45,19 @@ extension Verifier {
         let isRoot = Privilege.isRoot
         /// Leave the network as it is (a proposer that calls a model's API asked for it).
         var allowsNetwork = false
+        /// With network isolation: the loopback interface up (a test suite's servers on 127.0.0.1).
+        var loopback = false
+        /// Pseudo-terminals of its own (a test suite that drives programs through a terminal).
+        var terminals = false
+        /// Directories bound writable besides a run's area (a build's caches), and paths inside
+        /// them bound read-only over themselves.
+        var alsoWritable: [String] = []
+        var alsoReadOnly: [String] = []
+        /// The most files and directories each private tmpfs holds.
+        var tmpfsInodes = 16_384
+        /// Whether its runs have rlimits and a timeout (a build's tools have neither: the caller
+        /// stops them).
+        var limited = true
         /// Pieces still asked for.
         private(set) var wanted: Set<Piece>
         /// What the kernel refused, one line each.
@@ -109,7 +124,8 @@ extension Verifier {
                 } catch let error as Subprocess.LaunchError {
                     let piece: Piece? = switch error.step {
                     case "unshare-user", "uid-map": .user
-                    case "unshare-network": .network
+                    case "unshare-network", "loopback": .network
+                    case "terminals": .terminals
                     case "unshare-ipc": .ipc
                     case "unshare-pid", "fork", "mount-proc": .processes
                     case "securebits", "drop-bounding-set": .capabilityLock
@@ -164,17 +180,20 @@ extension Verifier {
                     run.layerBytes = UInt64(layer.bytes)
                     run.layerInodes = layer.entries + 16
                 } else {
-                    run.writablePaths = area.map { [$0.path] } ?? []
-                    run.readOnlyBinds = (area?.readOnlyInside ?? []).filter(FileSystem.exists).map { ($0, $0) }
+                    run.writablePaths = (area.map { [$0.path] } ?? []) + alsoWritable
+                    run.readOnlyBinds = ((area?.readOnlyInside ?? []) + alsoReadOnly).filter(FileSystem.exists).map { ($0, $0) }
                 }
                 run.devices = devices
+                run.privateTerminals = terminals && wanted.contains(.terminals)
+                run.privateTmpfsInodes = tmpfsInodes
                 run.carriedPaths = [sandbox]
                 run.privateTmpfs = [sandbox + "/home", sandbox + "/tmp"]
                 run.privateTmpfsBytes = scratchBytes
             } else {
-                run.writablePaths = area.map { [$0.path] } ?? []
+                run.writablePaths = (area.map { [$0.path] } ?? []) + alsoWritable
                 run.readOnlyBinds = []
             }
+            run.loopbackUp = loopback && run.isolateNetwork
             // What it may write in place (the area, unless layered; a layered area's kept files)
             // is measured and capped.
             if let area, layer == nil || !area.keptFiles.isEmpty {
@@ -198,7 +217,7 @@ extension Verifier {
             lines.append(wanted.contains(.mounts) ? "HOME and TMPDIR each a private tmpfs (\(scratchBytes >> 20) MiB) that ends with it"
                                                   : "private HOME and TMPDIR")
             if stateCopy { lines.append("state copy") }
-            lines += ["rlimits (cpu, memory, file size, files, processes)", "timeout"]
+            if limited { lines += ["rlimits (cpu, memory, file size, files, processes)", "timeout"] }
             let scratch = ByteCount.text(Int(clamping: scratchBytes))
             for area in areas {
                 if let layer = area.layer {
@@ -211,13 +230,15 @@ extension Verifier {
             if allowsNetwork {
                 lines.append("the network, as asked for")
             } else if wanted.contains(.network) {
-                lines.append("network namespace (no network)")
+                lines.append(loopback ? "network namespace (its own loopback only)" : "network namespace (no network)")
             }
             if wanted.contains(.ipc) { lines.append("IPC namespace (no shared memory, semaphores or queues of others)") }
             if wanted.contains(.processes) { lines.append("pid namespace (everything it starts dies with it)") }
             if wanted.contains(.mounts) {
                 lines.append(stateCopy ? "every mount read-only but its scratch directories and the state copy" : "every mount read-only but its scratch directories")
-                lines.append("minimal /dev on its own tmpfs (\(devices.joined(separator: ", ")); no terminal)")
+                lines.append(terminals && wanted.contains(.terminals)
+                    ? "minimal /dev on its own tmpfs (\(devices.joined(separator: ", ")), with pseudo-terminals of its own; none of the host's"
+                    : "minimal /dev on its own tmpfs (\(devices.joined(separator: ", ")); no terminal)")
                 if wanted.contains(.processes) { lines.append("fresh /proc of its own pid namespace") }
             }
             lines.append((isRoot || wanted.contains(.user)) && wanted.contains(.capabilityLock)
@@ -243,6 +264,7 @@ extension Verifier {
             case .capabilityLock: "capability lock"
             case .layers: "layers for what it writes (measured instead)"
             case .memoryFiles: "seccomp filter (memfd_create, System V IPC and the keyrings are allowed)"
+            case .terminals: "pseudo-terminals"
             }
         }
     }

@@ -16,6 +16,19 @@ public struct SourceBuild: Sendable, Equatable {
     /// Arguments selecting the tests (by default all but the end-to-end suite, which builds the
     /// whole project itself and would recurse).
     public var testSelection: [String]
+    /// Whether the tools run confined (``Isolation``).
+    public var isolation: Isolation = .none
+
+    /// How `swift build` and `swift test` run.
+    public enum Isolation: Sendable, Equatable {
+        /// As the caller: for the caller's own source.
+        case none
+        /// Confined as code not trusted yet (a proposal's manifest, plugins and tests): every
+        /// mount read-only but the two caches, the working copy included; a private HOME and
+        /// TMPDIR; own user, IPC and pid namespaces; only their own loopback unless `network`;
+        /// pseudo-terminals of their own and none of the host's; no capabilities.
+        case confined(network: Bool)
+    }
 
     package init(source: String, home: Home, testSelection: [String] = SourceBuild.defaultTestSelection) {
         self.source = FileSystem.absolute(source)

@@ -8,13 +8,22 @@ import Storage
 final class SourceRun: @unchecked Sendable {
     let build: SourceBuild
     var testRun: Subprocess.Running?
+    /// Where the tools run when ``SourceBuild/isolation`` confines them.
+    var sandbox: Upgrader.ToolSandbox?
 
     init(build: SourceBuild) { self.build = build }
 
-    /// Stops the test run's group, then every tool still working on the home's caches.
+    /// Stops the test run's group, then every tool still working on the home's caches, and
+    /// removes their sandbox.
     func stopTools(of home: Home) {
         testRun?.terminate()
         SourceBuild.stopTools(of: home)
+        removeSandbox()
+    }
+
+    func removeSandbox() {
+        sandbox?.remove()
+        sandbox = nil
     }
 }
 
@@ -30,16 +39,26 @@ struct BuildStep: TransactionStep {
         try FileSystem.createOwnDirectory(context.logDirectory, below: context.upgrader.home.root, mode: 0o755)
         let environment = SourceBuild.toolEnvironment(ProcessControl.environment(), programPrefix: context.upgrader.program.environmentPrefix)
         let logDirectory = context.logDirectory
-        func configuration(_ arguments: [String], log: String) -> Subprocess.Configuration {
+        let home = context.home
+        let shared = run
+        context.abortActions.append { shared.stopTools(of: home) }
+        var detail: String?
+        if case .confined(let network) = build.isolation {
+            // The caches must exist to be bound writable; nothing else is.
+            for cache in [build.scratch, build.testScratch] { try FileSystem.createOwnDirectory(cache, below: home.root, mode: 0o755) }
+            let sandbox = try context.upgrader.makeToolSandbox(writable: [build.scratch, build.testScratch], network: network,
+                                                               log: logDirectory)
+            run.sandbox = sandbox
+            detail = "confined: " + sandbox.isolation.joined(separator: "; ")
+        }
+        let sandbox = run.sandbox
+        func configuration(_ arguments: [String], log: String) throws -> Subprocess.Configuration {
             var configuration = Subprocess.Configuration(executable: swift, arguments: arguments, environment: environment)
             configuration.workingDirectory = build.source
             configuration.outputPath = logDirectory + "/" + log
             configuration.errorPath = configuration.outputPath
-            return configuration
+            return try sandbox?.configure(configuration) ?? configuration
         }
-        let home = context.home
-        let shared = run
-        context.abortActions.append { shared.stopTools(of: home) }
         run.testRun = try Subprocess.launch(configuration(build.testArguments, log: "test.log"))
         let log = logDirectory + "/build.log"
         let status = try wait(for: try Subprocess.launch(configuration(build.buildArguments, log: "build.log")), log: log, context: context)
@@ -54,7 +73,7 @@ struct BuildStep: TransactionStep {
         // change that does not reach the binary is then known as the running version at staging.
         try ReproducibleBinary.normalize(file: build.candidate)
         context.candidate = build.candidate
-        return StepOutcome()
+        return StepOutcome(detail: detail)
     }
 
     func undo(_ context: TransactionContext) throws {
@@ -72,6 +91,7 @@ struct TestStep: TransactionStep {
         let log = context.logDirectory + "/test.log"
         guard let testRun = run.testRun else { throw UpgradeError.toolFailed(command: "swift test", status: "was not started", problems: [], log: log) }
         let status = try wait(for: testRun, log: log, context: context)
+        run.removeSandbox()
         guard status.isSuccess else {
             throw UpgradeError.toolFailed(command: "swift " + build.testArguments.joined(separator: " "), status: status.description,
                                           problems: ToolLog.firstProblems(in: log), log: log)

@@ -45,7 +45,9 @@ enum AgentCommand {
         let (session, resumption) = try Session.open(arguments)
         let home = session.home
         Cancellation.install()
-        guard let build = try UpgradeCommand.sourceBuild(arguments, home: home, spec: CommandTree.agent) else { return ExitCode.failure }
+        guard var build = try UpgradeCommand.sourceBuild(arguments, home: home, spec: CommandTree.agent) else { return ExitCode.failure }
+        // A proposal's manifest, plugins and tests are code not trusted yet.
+        build.isolation = .confined(network: arguments.has("build-network"))
         let report = AgentReport(json: session.json)
         var loop = AgentLoop(
             upgrader: session.upgrader, build: build, proposals: proposals, maxIterations: limit,

@@ -36,8 +36,10 @@ struct SourceUpgradeTests {
     }
 
     @Test("""
-        from a clean clone: a version patch runs in the same process; a broken and a failing patch are rejected; \
-        dry run, rollback test and cancellation change nothing; rollback returns; a killed proposal is resumed once; a proposer's change is taken; a change to a module's sources is hot reloaded into its running host; \
+        from a clean clone, a scripted proposer's six proposals judged by a fitness command: two better versions run in the same process; \
+        one that does not compile (its manifest confined), one whose test fails, one that scores lower are rejected; one that changes nothing in the binary is the running version; \
+        --from goes back to the rejected branches' parent; dry run, rollback test and cancellation change nothing; rollback returns; \
+        a killed proposal is resumed once; a change to a module's sources is hot reloaded into its running host; \
         then the two builds are published with 'autodev release' and served on loopback: an installation of the older one updates over HTTP in the same process and rolls back
         """)
     func agentFromSource() throws {
@@ -51,23 +53,47 @@ struct SourceUpgradeTests {
         try FileManager.default.createDirectory(atPath: patches, withIntermediateDirectories: true)
 
         try makePatch("01-version.patch", in: patches, source: source, file: versionFile, settingVersion("9.9.9"))
+        // Does not compile; its manifest tries to write outside the build's caches while swift
+        // build and swift test evaluate it (they run confined: it cannot).
+        let escaped = harness.root.appendingPathComponent("written-by-a-proposal's-manifest").path
         try makePatch("02-does-not-compile.patch", in: patches, source: source, file: "Sources/Storage/Home.swift") {
             $0 + "\nthis line is not Swift\n"
+        }
+        try makePatch("02-manifest.patch", in: patches, source: source, file: "Package.swift") {
+            // After the tools-version line, which must stay first.
+            let lines = $0.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
+            return lines[0] + "\nimport Foundation\n_ = FileManager.default.createFile(atPath: \"\(escaped)\", contents: Data(\"x\".utf8))\n" + lines[1]
         }
         try makePatch("03-test-fails.patch", in: patches, source: source, file: "Tests/StorageTests/StorageTests.swift") {
             $0 + "\n@Suite struct IntroducedByAPatch {\n    @Test func fails() { #expect(1 + 1 == 3, \"introduced by a patch\") }\n}\n"
         }
 
         // Passes every test and verifies, but scores lower than the version it is made on (9.9.9,
-        // which 01 makes: the patch is 01's with its version line as 01 leaves it).
+        // which 01 makes: the patch is 01's with its version line as 01 leaves it); 06 scores higher.
         let first = try String(contentsOfFile: patches + "/01-version.patch", encoding: .utf8)
-        let lower = first.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-            line.hasPrefix("-let autodevVersion = ") ? "-let autodevVersion = \"9.9.9\""
-                : line.hasPrefix("+let autodevVersion = ") ? "+let autodevVersion = \"9.9.1\"" : String(line)
-        }.joined(separator: "\n")
-        try lower.write(toFile: patches + "/04-lower-version.patch", atomically: true, encoding: .utf8)
+        for (name, version) in [("04-lower-version.patch", "9.9.1"), ("06-higher-version.patch", "9.9.20")] {
+            let patch = first.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+                line.hasPrefix("-let autodevVersion = ") ? "-let autodevVersion = \"9.9.9\""
+                    : line.hasPrefix("+let autodevVersion = ") ? "+let autodevVersion = \"\(version)\"" : String(line)
+            }.joined(separator: "\n")
+            try patch.write(toFile: patches + "/" + name, atomically: true, encoding: .utf8)
+        }
         // A comment: the binary it builds is the running version's own bytes.
         try makePatch("05-comment-only.patch", in: patches, source: source, file: versionFile) { $0 + "\n// A note.\n" }
+        // The scripted proposer: proposal N applies the patches numbered N (confined, it reads
+        // them where they are); past the last it changes nothing, which ends the run.
+        let proposer = harness.root.appendingPathComponent("propose.sh").path
+        try """
+            #!/bin/sh
+            set -e
+            number=$(python3 -c 'import json, os; input = json.load(open(os.environ["AUTODEV_PROPOSER_INPUT"])); print(input["accepted"] + input["rejected"] + 1)')
+            cd "$AUTODEV_WORKING_COPY"
+            for patch in \(patches)/0$number-*.patch; do
+                [ -f "$patch" ] && git apply "$patch"
+            done
+            exit 0
+            """.write(toFile: proposer, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: proposer)
         // The fitness command: a score from what the candidate does (the version it reports),
         // kept outside the working copy.
         let fitness = harness.root.appendingPathComponent("fitness.sh").path
@@ -79,20 +105,19 @@ struct SourceUpgradeTests {
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fitness)
 
         let extra = ["AUTODEV_E2E_MARK": "kept across exec"]
-        let arguments = ["agent", "--patches", patches, "--json", "--fitness", fitness, "--fitness-runs", "1", "--fitness-margin", "0"] + Self.tests
+        let arguments = ["agent", "--proposer", proposer, "--json", "--fitness", fitness, "--fitness-runs", "1", "--fitness-margin", "0"] + Self.tests
         let result = try harness.run(arguments, environment: extra)
         #expect(result.status == 0, "\(result.stderr)")
         let events = try result.stdout.split(separator: "\n").map { try harness.json(String($0)) }
-        // 9.9.9 passed its probation: sampled before each of the next four proposals and before the
-        // loop found none left.
-        #expect(events.map { $0["event"] as? String } == ["accepted", "rejected", "rejected", "rejected", "rejected", "probation", "done"], "\(result.stdout)\n\(result.stderr)")
-        #expect(events.map { $0["proposal"] as? String } == ["01-version.patch", "02-does-not-compile.patch", "03-test-fails.patch",
-                                                             "04-lower-version.patch", "05-comment-only.patch", nil, nil])
-        try #require(events.count == 7)
+        let names = (1...6).map { "proposal-\($0)" }
+        // 9.9.9 passed its probation: sampled before each of the next five proposals.
+        #expect(events.map { $0["event"] as? String } == ["accepted", "rejected", "rejected", "rejected", "rejected", "probation", "accepted", "done"], "\(result.stdout)\n\(result.stderr)")
+        #expect(events.map { $0["proposal"] as? String } == Array(names.prefix(5)) + [nil, names[5], nil])
+        try #require(events.count == 8)
         #expect(events[5]["number"] as? Int == 1 && events[5]["passed"] as? Int == 5 && events[5]["failure"] == nil, "\(events[5])")
-        // One process all along, with the same argv and environment after the exec.
+        // One process all along, with the same argv and environment after each exec.
         #expect(Set(events.map { $0["pid"] as? Int }) == [Int(result.pid)])
-        #expect(events.first?["restarted"] as? Bool == true)
+        #expect(events[0]["restarted"] as? Bool == true && events[6]["restarted"] as? Bool == true)
         let environment = harness.environment(extra).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined()
         for event in events where event["event"] as? String != "probation" {
             #expect(event["arguments"] as? [String] == [harness.entry] + arguments)
@@ -100,39 +125,47 @@ struct SourceUpgradeTests {
         }
         #expect((events[1]["reason"] as? String)?.contains("Home.swift") == true, "\(events[1])")
         #expect((events[1]["reason"] as? String)?.contains(": error: ") == true)
+        #expect(!FileManager.default.fileExists(atPath: escaped), "a proposal's manifest wrote outside the build's caches")
         #expect((events[2]["reason"] as? String)?.contains("introduced by a patch") == true, "\(events[2])")
         // Judged by its score against 9.9.9's, with the numbers; the comment recognised as the
-        // running version before any verification.
+        // running version before any verification; 9.9.20 judged better.
         #expect((events[3]["reason"] as? String)?.contains("worse than its parent: version 9009009 → 9009001 (-0.000089%, worse)") == true, "\(events[3])")
         let judged = try #require(events[3]["fitness"] as? [String: Any])
         #expect(judged["accepted"] as? Bool == false)
         #expect((events[0]["fitness"] as? [String: Any])?["accepted"] as? Bool == true, "\(events[0])")
         #expect((events[4]["reason"] as? String)?.contains("is already the current version") == true, "\(events[4])")
-        #expect(events[6]["version"] as? String == "9.9.9")
-        #expect(try harness.run(["--version"]).stdout == "9.9.9\n")
+        #expect((events[6]["fitness"] as? [String: Any])?["accepted"] as? Bool == true, "\(events[6])")
+        #expect(events[7]["version"] as? String == "9.9.20")
+        #expect(try harness.run(["--version"]).stdout == "9.9.20\n")
         // The archive: everything hangs under 9.9.9, which hangs under the root.
         let archive = try harness.json(try harness.run(["agent", "archive", "--json"]).stdout)
-        #expect((archive["nodes"] as? [[String: Any]])?.map { $0["parent"] as? Int } == [0, 1, 1, 1, 1], "\(archive)")
-        #expect(archive["head"] as? Int == 1)
+        let nodes = try #require(archive["nodes"] as? [[String: Any]])
+        #expect(nodes.map { $0["parent"] as? Int } == [0, 1, 1, 1, 1, 1], "\(archive)")
+        #expect(nodes.map { $0["outcome"] as? String } == ["accepted", "rejected", "rejected", "rejected", "rejected", "accepted"], "\(archive)")
+        #expect(archive["head"] as? Int == 6)
         let tree = try harness.run(["agent", "archive"])
-        #expect(tree.stdout.contains("└─ #1 accepted 01-version.patch → 9.9.9"), "\(tree.stdout)")
+        #expect(tree.stdout.contains("└─ #1 accepted proposal-1 → 9.9.9"), "\(tree.stdout)")
         #expect(tree.stdout.contains("(probation passed: 5 sample(s)"), "\(tree.stdout)")
-        #expect(tree.stdout.contains("#4 rejected 04-lower-version.patch: version 9009009 → 9009001"), "\(tree.stdout)")
-
-        // The patches are set aside; the working copy holds the accepted one only.
-        #expect(try FileManager.default.contentsOfDirectory(atPath: patches + "/applied") == ["01-version.patch"])
-        #expect(try FileManager.default.contentsOfDirectory(atPath: patches + "/rejected").sorted() ==
-            ["02-does-not-compile.patch", "02-does-not-compile.patch.reason", "03-test-fails.patch", "03-test-fails.patch.reason",
-             "04-lower-version.patch", "04-lower-version.patch.reason", "05-comment-only.patch", "05-comment-only.patch.reason"])
-        #expect(try Harness.git(["log", "-1", "--format=%s"], in: source) == "agent: 01-version.patch\n")
+        #expect(tree.stdout.contains("#4 rejected proposal-4: version 9009009 → 9009001"), "\(tree.stdout)")
+        #expect(tree.stdout.contains("#6 accepted proposal-6 → 9.9.20"), "\(tree.stdout)")
+        #expect(try Harness.git(["log", "-2", "--format=%s"], in: source) == "agent: proposal-6\nagent: proposal-1\n")
         #expect(try Harness.git(["status", "--porcelain"], in: source).isEmpty)
         let status = try harness.json(try harness.run(["agent", "status", "--json"]).stdout)
-        #expect((status["processed"] as? [Any])?.count == 5)
+        #expect((status["processed"] as? [Any])?.count == 6)
         #expect(status["inFlight"] == nil)
+
+        // Back to #1, the parent of the rejected branches: its commit is checked out and the
+        // next proposals are made on it (the proposer has none left: nothing is built).
+        let resumedFrom = try harness.run(["agent", "--from", "1", "--proposer", proposer, "--json"] + Self.tests)
+        #expect(resumedFrom.status == 0, "\(resumedFrom.stderr)")
+        #expect(try Harness.git(["rev-parse", "HEAD"], in: source) == (nodes[0]["commit"] as? String ?? "?") + "\n", "\(nodes[0])")
+        #expect(try Harness.git(["log", "-1", "--format=%s"], in: source) == "agent: proposal-1\n")
+        #expect(try harness.json(try harness.run(["agent", "archive", "--json"]).stdout)["head"] as? Int == 1)
 
         // Nothing left to do: a second run processes nothing twice.
         let again = try harness.run(arguments)
         #expect(again.stdout.split(separator: "\n").count == 1, "\(again.stdout)")
+        #expect((try harness.json(try harness.run(["agent", "status", "--json"]).stdout)["processed"] as? [Any])?.count == 6)
 
         // The user's commands on a source candidate (the caches are warm now): a dry run builds,
         // tests and verifies with the state's round trip, a rollback rehearsal; both change nothing.
@@ -189,26 +222,11 @@ struct SourceUpgradeTests {
         #expect(resumedEvents.map { $0["event"] as? String } == ["accepted", "done"], "\(resumed.stdout)\n\(resumed.stderr)")
         #expect(resumedEvents.first?["proposal"] as? String == "04-version.patch")
         #expect(try harness.run(["--version"]).stdout == "9.9.10\n")
-        #expect(try Harness.git(["log", "-2", "--format=%s"], in: source) == "agent: 04-version.patch\nagent: 01-version.patch\n")
+        #expect(try Harness.git(["log", "-2", "--format=%s"], in: source) == "agent: 04-version.patch\nagent: proposal-1\n")
 
-        // A proposer command: what it changes is the next proposal; when it changes nothing, the loop ends.
-        let proposer = harness.root.appendingPathComponent("propose.sh").path
-        try """
-            #!/bin/sh
-            file="$1/Sources/autodev/AutodevState.swift"
-            grep -q '"9.9.11"' "$file" && exit 0
-            sed -i 's/^let autodevVersion = .*/let autodevVersion = "9.9.11"/' "$file"
-            """.write(toFile: proposer, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: proposer)
-        let proposed = try harness.run(["agent", "--proposer", proposer, "--json"] + Self.tests)
-        #expect(proposed.status == 0, "\(proposed.stderr)")
-        let proposedEvents = try proposed.stdout.split(separator: "\n").map { try harness.json(String($0)) }
-        #expect(proposedEvents.map { $0["event"] as? String } == ["accepted", "done"], "\(proposed.stdout)\n\(proposed.stderr)")
-        #expect(try harness.run(["--version"]).stdout == "9.9.11\n")
         let memory = try harness.json(try harness.run(["agent", "status", "--json"]).stdout)
-        let names = (memory["processed"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
-        #expect(names == ["01-version.patch", "02-does-not-compile.patch", "03-test-fails.patch", "04-lower-version.patch",
-                          "05-comment-only.patch", "04-version.patch", "proposal-7"], "\(memory)")
+        let processed = (memory["processed"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+        #expect(processed == names + ["04-version.patch"], "\(memory)")
 
         // A proposal that changes only a module's sources is built, tested in the warm test cache
         // and hot reloaded into the running module host: the host keeps its pid and serves the
@@ -235,13 +253,13 @@ struct SourceUpgradeTests {
         #expect((counter["path"] as? String)?.hasPrefix(harness.home + "/modules/store/") == true, "\(modules.stdout)")
         #expect((counter["history"] as? [[String: Any]])?.last?["event"] as? String == "commit", "\(modules.stdout)")
         #expect(try Harness.git(["log", "-1", "--format=%s"], in: source) == "agent: 06-counter.patch\n")
-        #expect(try harness.run(["--version"]).stdout == "9.9.11\n")
+        #expect(try harness.run(["--version"]).stdout == "9.9.10\n")
         host.stop()
 
-        // The version built from the clean clone (9.9.11) and the one under test, released together.
+        // The version built from the clean clone (9.9.10) and the one under test, released together.
         let built = try FileManager.default.destinationOfSymbolicLink(atPath: harness.home + "/current")
         try ReleaseScenario.updateOverHTTP(older: Harness.binary, olderVersion: String(originalVersion.dropLast()),
-                            newer: harness.home + "/" + built + "/autodev", newerVersion: "9.9.11")
+                            newer: harness.home + "/" + built + "/autodev", newerVersion: "9.9.10")
     }
 }
 

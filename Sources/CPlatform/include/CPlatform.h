@@ -89,6 +89,13 @@ typedef struct {
                                   i386) with ENOSYS: memory that is neither mapped (RLIMIT_AS) nor
                                   on a file system the caller can measure, and the uid's keyring,
                                   which outlives the run */
+    int loopback_up;           /* with new_network_namespace: its loopback interface brought up (step
+                                  "loopback"), so servers and clients on 127.0.0.1 inside work while
+                                  nothing outside is reachable */
+    int private_terminals;     /* with a fresh /dev (device_count > 0): a new devpts instance on
+                                  /dev/pts and /dev/ptmx linked to it (step "terminals"): the
+                                  program may make pseudo-terminals of its own, and reaches none
+                                  of the host's */
 } ad_spawn_options;
 
 /// Forks and executes `path` with `argv` and `envp`.
@@ -99,7 +106,7 @@ typedef struct {
 /// step ("exec", "unshare-user", "uid-map", "unshare-network", "unshare-ipc", "unshare-mount", "mount",
 /// "remount-read-only", "bind-writable", "bind-devices", "mount-tmpfs", "bind-read-only", "unshare-pid", "fork", "mount-proc",
 /// "setrlimit", "chdir", "dup2", "setsid", "inherit-fd", "write-pid", "securebits",
-/// "drop-bounding-set", "capset", "no-new-privs", "layer", "seccomp") and `*child_errno` its errno.
+/// "drop-bounding-set", "capset", "no-new-privs", "layer", "seccomp", "loopback", "terminals") and `*child_errno` its errno.
 int ad_spawn(const char *path, char *const argv[], char *const envp[],
              const ad_spawn_options *options, int *pid, int *child_errno, const char **failed_step);
 

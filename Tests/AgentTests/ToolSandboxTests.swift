@@ -1,0 +1,69 @@
+import Foundation
+import Platform
+import SelfUpgrade
+import Testing
+
+/// The confinement a proposal's `swift build` and `swift test` run in, tried with a shell and
+/// Python doing what a hostile manifest or test would.
+@Suite("The build tools' sandbox")
+struct ToolSandboxTests {
+    @Test("a proposal's tools write only the caches, keep the caller's HOME out of sight, reach only their own loopback and make terminals of their own")
+    func confined() throws {
+        let fixture = try Fixture()
+        defer { fixture.cleanUp() }
+        let upgrader = try Upgrader(home: fixture.home, program: ProgramIdentity(name: "autodev", version: "1.0.0", protocolVersion: 1))
+        let cache = fixture.home.root + "/build"
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        let secret = fixture.root + "/secret"
+        try "not for the tools\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        let sandbox = try upgrader.makeToolSandbox(writable: [cache], network: false, log: fixture.home.logs)
+        defer { sandbox.remove() }
+        #expect(sandbox.isolation.contains("network namespace (its own loopback only)"), "\(sandbox.isolation)")
+        #expect(sandbox.isolation.contains("writable: " + cache), "\(sandbox.isolation)")
+        let python = try #require(ProcessControl.findExecutable("python3"), "python3 is needed")
+        let script = """
+            import os, socket, pty
+            def attempt(name, action):
+                try:
+                    action()
+                    print(name, "yes")
+                except Exception as error:
+                    print(name, "no", type(error).__name__)
+            def write(path):
+                with open(path, "w") as f: f.write("x")
+            attempt("cache", lambda: write("\(cache)/made-by-the-tool"))
+            attempt("home-root", lambda: write("\(fixture.home.root)/planted"))
+            attempt("working-copy", lambda: write("\(fixture.source)/planted"))
+            attempt("outside", lambda: write("\(fixture.root)/planted"))
+            attempt("own-home", lambda: write(os.environ["HOME"] + "/cache"))
+            attempt("own-tmp", lambda: write(os.environ["TMPDIR"] + "/scratch"))
+            print("home-is-private", os.environ["HOME"] != "\(NSHomeDirectory())")
+            def loopback():
+                server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(1)
+                client = socket.create_connection(server.getsockname(), timeout=5)
+                peer, _ = server.accept(); client.sendall(b"ping"); assert peer.recv(4) == b"ping"
+            attempt("loopback", loopback)
+            attempt("outside-network", lambda: socket.create_connection(("192.0.2.1", 80), timeout=5))
+            attempt("own-terminal", lambda: pty.openpty())
+            attempt("host-terminal", lambda: open("/dev/tty", "r+b", buffering=0))
+            """
+        let output = cache + "/report"
+        var run = Subprocess.Configuration(executable: python, arguments: ["-c", script], environment: ["PATH": "/usr/bin:/bin", "HOME": NSHomeDirectory()])
+        run.outputPath = output
+        run.errorPath = cache + "/errors"
+        run.workingDirectory = fixture.source
+        run.timeoutSeconds = 60
+        let status = try Subprocess.run(try sandbox.configure(run))
+        let report = try String(contentsOfFile: output, encoding: .utf8)
+        #expect(status.isSuccess, "\(status): \(report) \((try? String(contentsOfFile: cache + "/errors", encoding: .utf8)) ?? "")")
+        let lines = Set(report.split(separator: "\n").map { $0.split(separator: " ").prefix(2).joined(separator: " ") })
+        for expected in ["cache yes", "home-root no", "working-copy no", "outside no", "own-home yes", "own-tmp yes", "home-is-private True",
+                         "loopback yes", "outside-network no", "own-terminal yes", "host-terminal no"] {
+            #expect(lines.contains(expected), "\(expected) not in:\n\(report)")
+        }
+        for planted in [fixture.home.root + "/planted", fixture.source + "/planted", fixture.root + "/planted"] {
+            #expect(!FileManager.default.fileExists(atPath: planted), "\(planted)")
+        }
+        #expect(FileManager.default.fileExists(atPath: cache + "/made-by-the-tool"))
+    }
+}
