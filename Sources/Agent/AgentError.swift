@@ -4,7 +4,7 @@ public struct AgentError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is; new codes can be added without breaking callers.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String, Hashable, Sendable {
-            case toolMissing, gitFailed, notARepository, uncommittedChanges, proposerFailed, evaluatorChanged, unknownVersion
+            case toolMissing, gitFailed, notARepository, uncommittedChanges, proposerFailed, evaluatorChanged, unknownVersion, runInProgress
         }
 
         private let value: Value
@@ -24,6 +24,8 @@ public struct AgentError: Error, Sendable, CustomStringConvertible {
         public static let evaluatorChanged = Code(.evaluatorChanged)
         /// `--from` names no version of the archive that can be continued from.
         public static let unknownVersion = Code(.unknownVersion)
+        /// An agent run is working on the home (pruning waits for it to end).
+        public static let runInProgress = Code(.runInProgress)
 
         /// The code's name (`gitFailed`).
         public var description: String { value.rawValue }

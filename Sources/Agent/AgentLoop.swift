@@ -179,6 +179,7 @@ public struct AgentLoop {
             onEvent(.finished(proposal, restarted: true))
         } else if restart == nil {
             memory.run = AgentMemory.Run(startedAt: WallClock.now(), iterations: 0)
+            memory.run?.processID = ProcessControl.id
             try memoryStore.save(memory)
         }
 

@@ -48,6 +48,9 @@ public struct AgentMemory: Codable, Sendable, Equatable {
         /// How its probation ended (accepted versions under a fitness gate): passed, or failed
         /// and rolled back, with the numbers.
         public var probation: String?
+        /// Set when pruning dropped its commit: the record stays (the archive's history), it is
+        /// no longer a version to continue from.
+        public var pruned: Bool?
 
         /// The outcome of a proposal that became the running version.
         public static let accepted = "accepted"
@@ -105,6 +108,8 @@ public struct AgentMemory: Codable, Sendable, Equatable {
         public var iterations: Int
         /// What the proposer reported its proposals of this run cost, in all.
         public var cost: Double?
+        /// The process working on it (the same across its restarts, which exec in place).
+        public var processID: Int32?
 
         /// A run; see the properties.
         public init(startedAt: Double, iterations: Int) {
@@ -175,13 +180,13 @@ public struct AgentMemory: Codable, Sendable, Equatable {
         if number == 0 { return root.map { ($0.id, $0.commit) } }
         guard number >= 1, number <= processed.count else { return nil }
         let proposal = processed[number - 1]
-        guard proposal.isAccepted, let commit = proposal.commit else { return nil }
+        guard proposal.isAccepted, proposal.pruned != true, let commit = proposal.commit else { return nil }
         return (proposal.id, commit)
     }
 
     /// The archive's versions a proposal can be made on: the root and every accepted proposal.
     public var versions: [Int] {
-        (root == nil ? [] : [0]) + processed.indices.filter { processed[$0].isAccepted && processed[$0].commit != nil }.map { $0 + 1 }
+        (root == nil ? [] : [0]) + processed.indices.filter { version($0 + 1) != nil }.map { $0 + 1 }
     }
 
     /// Scores judged better, added up along version `number`'s lineage back to the root.

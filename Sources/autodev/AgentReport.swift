@@ -180,6 +180,7 @@ enum AgentArchive {
         var fitness: FitnessComparison?
         var flags: [String]?
         var probation: String?
+        var pruned: Bool?
     }
 
     struct Report: Encodable {
@@ -193,11 +194,12 @@ enum AgentArchive {
     static func show(_ arguments: ParsedArguments) throws -> Int32 {
         let (session, code) = try Session.begin(arguments)
         guard let session else { return code }
+        if arguments.has("prune") { return try prune(session) }
         let memory = try AgentMemory.store(in: session.home).load()?.state ?? AgentMemory()
         let nodes = memory.processed.enumerated().map { index, proposal in
             Node(number: proposal.number ?? index + 1, parent: proposal.parent, name: proposal.name, outcome: proposal.outcome,
                  reason: proposal.reason, version: proposal.version, id: proposal.id, commit: proposal.commit,
-                 fitness: proposal.fitness, flags: proposal.flags, probation: proposal.probation)
+                 fitness: proposal.fitness, flags: proposal.flags, probation: proposal.probation, pruned: proposal.pruned)
         }
         if session.json {
             try Output.json(Report(root: memory.root, head: memory.currentHead, probation: memory.probation, fitnessPin: memory.fitnessPin, nodes: nodes))
@@ -230,6 +232,32 @@ enum AgentArchive {
         return ExitCode.success
     }
 
+    /// `agent archive --prune`: marks what is dropped in the memory first, then drops the
+    /// commits (a pruning cut short is finished by the next: every marked number is dropped).
+    static func prune(_ session: Session) throws -> Int32 {
+        let store = AgentMemory.store(in: session.home)
+        guard var memory = try store.load()?.state else {
+            if session.json { try Output.json(ArchivePruning(kept: [0], pruned: [])) } else { Output.out("The archive is empty: nothing to prune.") }
+            return ExitCode.success
+        }
+        guard !memory.runIsInProgress else {
+            throw AgentError(.runInProgress, "An agent run (pid \(memory.run?.processID ?? 0)) is working on \(session.home.root): prune the archive when it has ended")
+        }
+        let stored = Set(try session.upgrader.status().versions.filter(\.present).map(\.id))
+        let result = memory.prune(storedIDs: stored)
+        if !result.pruned.isEmpty { try store.save(memory) }
+        let marked = memory.processed.indices.filter { memory.processed[$0].pruned == true }.map { $0 + 1 }
+        try WorkingCopy(directory: session.home.workingCopy, logs: session.home.logs).dropArchived(marked)
+        if session.json {
+            try Output.json(result)
+        } else {
+            Output.out(result.pruned.isEmpty ? "Nothing to prune: every kept commit is on a lineage that is kept."
+                : "Pruned \(result.pruned.count) proposal(s): " + result.pruned.map { "#\($0)" }.joined(separator: ", ") + ".")
+            Output.out("Kept: " + result.kept.map { "#\($0)" }.joined(separator: ", ") + ".")
+        }
+        return ExitCode.success
+    }
+
     /// `#2 accepted 02.patch → 1.2.0 (abc123456789): startup_ms 3.1 → 2.8 (+9.7%, better)`.
     static func line(_ node: Node) -> String {
         // Every part comes from the memory file: escaped as a whole, on one line.
@@ -237,6 +265,7 @@ enum AgentArchive {
         if let version = node.version, let id = node.id { text += " → \(version) (\(id.prefix(12)))" }
         if let flags = node.flags { text += " [" + flags.joined(separator: ", ") + "]" }
         if let probation = node.probation { text += " (probation \(probation))" }
+        if node.pruned == true { text += " (pruned)" }
         if let fitness = node.fitness { text += ": " + fitness.summary }
         else if let reason = node.reason { text += ": " + AgentReport.headline(of: reason) }
         return DisplayText.name(text)

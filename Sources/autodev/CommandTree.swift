@@ -113,8 +113,9 @@ enum CommandTree {
 
     static let agentArchive = CommandSpec(
         path: ["agent", "archive"], abstract: "Show the agent's versions as a tree: each proposal under the version it was made on, with its outcome and scores.",
-        discussion: "#0 is the version the agent first worked from; each proposal is numbered in the order it was taken and hangs under the version it was made on. Accepted proposals are versions 'agent --from N' can continue from. Every proposal's commit is kept as refs/autodev/archive/<N> in the working copy.",
-        options: [CommandSpec.json, CommandSpec.home])
+        discussion: "#0 is the version the agent first worked from; each proposal is numbered in the order it was taken and hangs under the version it was made on. Accepted proposals are versions 'agent --from N' can continue from. Every proposal's commit is kept as refs/autodev/archive/<N> in the working copy until --prune drops it.",
+        options: [.init(name: "prune", help: "Drop the commits of every proposal but the lineages (each version and its ancestors) of the head, of the best version, of a version on probation and of every version the installation still stores; their records stay in the tree, marked pruned, and git deletes what nothing reaches any more. Refused while an agent run is working."),
+                  CommandSpec.json, CommandSpec.home])
 
     static let agent = CommandSpec(
         path: ["agent"], abstract: "Turn proposed changes to autodev's own source into the running version, one at a time.",

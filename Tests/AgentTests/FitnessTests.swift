@@ -451,4 +451,35 @@ struct ParentSelectionTests {
         looped.processed[0].parent = 4
         #expect(looped.improvements(of: 4) <= 2 * looped.processed.count)
     }
+
+    @Test("pruning keeps the head's and the best lineage, what is stored and on probation; a pruned version is no parent")
+    func pruning() {
+        var memory = memory()
+        // #5 rejected on #3, #6 accepted on #3, #7 accepted on #1 and rolled back after its probation.
+        memory.processed += [("rejected", 3), ("accepted", 3), (AgentMemory.Proposal.rolledBack, 1)].map { outcome, parent in
+            var proposal = AgentMemory.Proposal(name: "p", digest: "", outcome: outcome, seconds: 0, finishedAt: 0)
+            proposal.parent = parent
+            proposal.commit = "c"
+            return proposal
+        }
+        memory.processed[5].id = "stored"
+        // Head #4 (on #1), best #4: #1 and #4 kept; #6 and its parent #3 while #6's binary is stored.
+        #expect(memory.retainedVersions(storedIDs: ["stored"]) == [0, 1, 3, 4, 6])
+        var pruned = memory
+        #expect(pruned.prune(storedIDs: ["stored"]) == ArchivePruning(kept: [0, 1, 3, 4, 6], pruned: [2, 5, 7]))
+        #expect(pruned.versions == [0, 1, 3, 4, 6])
+        #expect(pruned.processed.count == memory.processed.count, "records stay")
+        // Once #6's binary is gone from the store, it and #3 go too, and are no parent any more.
+        #expect(pruned.prune(storedIDs: []) == ArchivePruning(kept: [0, 1, 4], pruned: [3, 6]))
+        #expect(pruned.versions == [0, 1, 4])
+        #expect(pruned.version(6) == nil && memory.version(6) != nil)
+        #expect(pruned.parent(by: .explore, random: { 0.99 }) == 4)
+        // Again: nothing new; a version on probation keeps its lineage.
+        #expect(pruned.prune(storedIDs: []).pruned.isEmpty)
+        memory.probation = AgentMemory.Probation(number: 7, startedAt: 0)
+        #expect(memory.retainedVersions(storedIDs: []).contains(7))
+        // A damaged memory whose parents loop ends the walk.
+        memory.processed[0].parent = 4
+        #expect(memory.retainedVersions(storedIDs: []).isSuperset(of: [0, 1, 4]))
+    }
 }

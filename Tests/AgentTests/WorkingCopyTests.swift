@@ -87,6 +87,30 @@ struct WorkingCopyTests {
         #expect(error.code == .notARepository)
     }
 
+    @Test("dropping archived commits removes their refs and, once nothing reaches them, their objects")
+    func dropArchived() throws {
+        let fixture = try Fixture()
+        defer { fixture.cleanUp() }
+        let workingCopy = fixture.workingCopy
+        var commits: [String] = []
+        for number in 1...3 {
+            try fixture.write("a.txt", "proposal \(number)\n")
+            try fixture.git(["commit", "--quiet", "-am", "proposal \(number)"])
+            commits.append(try fixture.head())
+            try workingCopy.keep(commits.last!, number: number)
+            // Taken back, as a rejected proposal is: the archive ref (and the reflog) reach it.
+            try fixture.git(["reset", "--quiet", "--hard", "HEAD~1"])
+        }
+        try workingCopy.dropArchived([1, 3])
+        let refs = try fixture.git(["for-each-ref", "--format=%(refname)", "refs/autodev/archive"])
+        #expect(refs == "refs/autodev/archive/2\n")
+        #expect(throws: (any Error).self) { try fixture.git(["cat-file", "-e", commits[0]]) }
+        #expect(throws: (any Error).self) { try fixture.git(["cat-file", "-e", commits[2]]) }
+        try fixture.git(["cat-file", "-e", commits[1]])
+        // A ref already gone (a pruning cut short, finished again) is not an error.
+        try workingCopy.dropArchived([1])
+    }
+
     @Test("git's failure names the command and carries git's message")
     func gitFailure() throws {
         let fixture = try Fixture()
