@@ -53,14 +53,29 @@ extension Upgrader {
             guard status.isSuccess else {
                 throw UpgradeError.toolFailed(command: "true (confined, as the build's tools will be)", status: status.description, problems: [], log: log)
             }
+            // Fails closed: code not trusted yet is not built with the essential pieces missing.
+            var essential: [Verifier.Confinement.Piece] = [.mounts, .processes]
+            if !confinement.isRoot { essential.append(.user) }
+            if !confinement.allowsNetwork { essential.append(.network) }
+            let missing = essential.filter { !confinement.wanted.contains($0) }
+            guard missing.isEmpty else {
+                throw UpgradeError.toolFailed(command: "the confinement of the build's tools",
+                                              status: "was refused by the kernel (\(confinement.refused.joined(separator: "; "))): a proposal is not built without " + missing.map(\.rawValue).joined(separator: ", ") + " isolation",
+                                              problems: [], log: log)
+            }
             isolation = confinement.isolation(stateCopy: false)
-                + ["writable: " + confinement.alsoWritable.joined(separator: ", ")
+                + ["writable, each only by the tool given it: " + confinement.alsoWritable.joined(separator: ", ")
                    + (confinement.alsoReadOnly.isEmpty ? "" : " (but for " + confinement.alsoReadOnly.joined(separator: ", ") + ")")]
         }
 
         /// `base` confined as settled, with the private HOME and TMPDIR (and XDG_RUNTIME_DIR on
         /// the same tmpfs; no other XDG directory, which would point into the caller's home).
-        package func configure(_ base: Subprocess.Configuration) throws -> Subprocess.Configuration {
+        /// - Parameter writable: the directories this tool may write, among those the sandbox
+        ///   was made with (nil: all of them). A tool that cannot write where another's output
+        ///   is read cannot change that output after the other has ended.
+        package func configure(_ base: Subprocess.Configuration, writable: [String]? = nil) throws -> Subprocess.Configuration {
+            var confinement = confinement
+            if let writable { confinement.alsoWritable = confinement.alsoWritable.filter(writable.contains) }
             var run = try confinement.configure(base, writing: nil, layer: nil)
             run.environment = run.environment.filter { !$0.key.hasPrefix("XDG_") }
             run.environment["HOME"] = homeDirectory

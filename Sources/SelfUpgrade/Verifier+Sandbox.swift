@@ -237,7 +237,7 @@ extension Verifier {
             if wanted.contains(.mounts) {
                 lines.append(stateCopy ? "every mount read-only but its scratch directories and the state copy" : "every mount read-only but its scratch directories")
                 lines.append(terminals && wanted.contains(.terminals)
-                    ? "minimal /dev on its own tmpfs (\(devices.joined(separator: ", ")), with pseudo-terminals of its own; none of the host's"
+                    ? "minimal /dev on its own tmpfs (\(devices.joined(separator: ", ")), and pseudo-terminals of its own: none of the host's)"
                     : "minimal /dev on its own tmpfs (\(devices.joined(separator: ", ")); no terminal)")
                 if wanted.contains(.processes) { lines.append("fresh /proc of its own pid namespace") }
             }

@@ -76,6 +76,21 @@ public struct SourceBuild: Sendable, Equatable {
     /// Where the built binary appears.
     public var candidate: String { scratch + "/release/" + product }
 
+    /// ``candidate`` with its links resolved (SwiftPM's `release` is one), which must stay
+    /// inside the cache and be a regular file: the cache is written by the build's tools, run
+    /// confined as code not trusted yet, and a link they plant must not lead this process to read
+    /// or replace a file elsewhere.
+    /// - Throws: ``UpgradeError`` `.toolFailed` naming the path when it leads elsewhere.
+    package func resolvedCandidate() throws -> String {
+        let cache = try FileSystem.realPath(scratch)
+        let resolved = try FileSystem.realPath(candidate)
+        guard resolved.hasPrefix(cache + "/"), try FileSystem.status(resolved, followLinks: false).kind == .regular else {
+            throw UpgradeError.toolFailed(command: "swift build", status: "left \(candidate) leading to \(resolved), not a file inside \(cache)",
+                                          problems: [], log: cache)
+        }
+        return resolved
+    }
+
     /// Checks that `source` is a Swift package.
     package static func validate(_ source: String) throws {
         guard FileSystem.isDirectory(source) else { throw UpgradeError.sourceNotPackage(path: source, reason: "it is not a directory") }

@@ -52,16 +52,19 @@ struct BuildStep: TransactionStep {
             detail = "confined: " + sandbox.isolation.joined(separator: "; ")
         }
         let sandbox = run.sandbox
-        func configuration(_ arguments: [String], log: String) throws -> Subprocess.Configuration {
+        // Confined, each tool writes its own cache only: once the build has ended (and with it
+        // everything it started, its pid namespace gone), nothing confined can change its output.
+        func configuration(_ arguments: [String], log: String, cache: String) throws -> Subprocess.Configuration {
             var configuration = Subprocess.Configuration(executable: swift, arguments: arguments, environment: environment)
             configuration.workingDirectory = build.source
             configuration.outputPath = logDirectory + "/" + log
             configuration.errorPath = configuration.outputPath
-            return try sandbox?.configure(configuration) ?? configuration
+            return try sandbox?.configure(configuration, writable: [cache]) ?? configuration
         }
-        run.testRun = try Subprocess.launch(configuration(build.testArguments, log: "test.log"))
+        run.testRun = try Subprocess.launch(configuration(build.testArguments, log: "test.log", cache: build.testScratch))
         let log = logDirectory + "/build.log"
-        let status = try wait(for: try Subprocess.launch(configuration(build.buildArguments, log: "build.log")), log: log, context: context)
+        let status = try wait(for: try Subprocess.launch(configuration(build.buildArguments, log: "build.log", cache: build.scratch)),
+                              log: log, context: context)
         guard status.isSuccess else {
             throw UpgradeError.toolFailed(command: "swift " + build.buildArguments.joined(separator: " "), status: status.description,
                                           problems: ToolLog.firstProblems(in: log), log: log)
@@ -69,10 +72,11 @@ struct BuildStep: TransactionStep {
         guard FileSystem.exists(build.candidate) else {
             throw UpgradeError.toolFailed(command: "swift build", status: "produced no \(build.candidate)", problems: [], log: log)
         }
+        let candidate = try build.resolvedCandidate()
         // The same source gives the same bytes whatever the clone's path (ReproducibleBinary): a
         // change that does not reach the binary is then known as the running version at staging.
-        try ReproducibleBinary.normalize(file: build.candidate)
-        context.candidate = build.candidate
+        try ReproducibleBinary.normalize(file: candidate)
+        context.candidate = candidate
         return StepOutcome(detail: detail)
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Platform
 import SelfUpgrade
+import SourceUpgrade
 import Testing
 
 /// The confinement a proposal's `swift build` and `swift test` run in, tried with a shell and
@@ -16,10 +17,12 @@ struct ToolSandboxTests {
         try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
         let secret = fixture.root + "/secret"
         try "not for the tools\n".write(toFile: secret, atomically: true, encoding: .utf8)
-        let sandbox = try upgrader.makeToolSandbox(writable: [cache], network: false, log: fixture.home.logs)
+        let otherCache = fixture.home.root + "/build-test"
+        try FileManager.default.createDirectory(atPath: otherCache, withIntermediateDirectories: true)
+        let sandbox = try upgrader.makeToolSandbox(writable: [cache, otherCache], network: false, log: fixture.home.logs)
         defer { sandbox.remove() }
         #expect(sandbox.isolation.contains("network namespace (its own loopback only)"), "\(sandbox.isolation)")
-        #expect(sandbox.isolation.contains("writable: " + cache), "\(sandbox.isolation)")
+        #expect(sandbox.isolation.contains("writable, each only by the tool given it: \(cache), \(otherCache)"), "\(sandbox.isolation)")
         let python = try #require(ProcessControl.findExecutable("python3"), "python3 is needed")
         let script = """
             import os, socket, pty
@@ -33,6 +36,7 @@ struct ToolSandboxTests {
                 with open(path, "w") as f: f.write("x")
             attempt("cache", lambda: write("\(cache)/made-by-the-tool"))
             attempt("home-root", lambda: write("\(fixture.home.root)/planted"))
+            attempt("other-cache", lambda: write("\(otherCache)/planted"))
             attempt("working-copy", lambda: write("\(fixture.source)/planted"))
             attempt("outside", lambda: write("\(fixture.root)/planted"))
             attempt("own-home", lambda: write(os.environ["HOME"] + "/cache"))
@@ -53,17 +57,47 @@ struct ToolSandboxTests {
         run.errorPath = cache + "/errors"
         run.workingDirectory = fixture.source
         run.timeoutSeconds = 60
-        let status = try Subprocess.run(try sandbox.configure(run))
+        let status = try Subprocess.run(try sandbox.configure(run, writable: [cache]))
         let report = try String(contentsOfFile: output, encoding: .utf8)
         #expect(status.isSuccess, "\(status): \(report) \((try? String(contentsOfFile: cache + "/errors", encoding: .utf8)) ?? "")")
         let lines = Set(report.split(separator: "\n").map { $0.split(separator: " ").prefix(2).joined(separator: " ") })
-        for expected in ["cache yes", "home-root no", "working-copy no", "outside no", "own-home yes", "own-tmp yes", "home-is-private True",
+        for expected in ["cache yes", "home-root no", "other-cache no", "working-copy no", "outside no", "own-home yes", "own-tmp yes", "home-is-private True",
                          "loopback yes", "outside-network no", "own-terminal yes", "host-terminal no"] {
             #expect(lines.contains(expected), "\(expected) not in:\n\(report)")
         }
-        for planted in [fixture.home.root + "/planted", fixture.source + "/planted", fixture.root + "/planted"] {
+        for planted in [fixture.home.root + "/planted", otherCache + "/planted", fixture.source + "/planted", fixture.root + "/planted"] {
             #expect(!FileManager.default.fileExists(atPath: planted), "\(planted)")
         }
         #expect(FileManager.default.fileExists(atPath: cache + "/made-by-the-tool"))
+    }
+
+    @Test("the built binary is read only where it is a file inside the cache: a link the confined build planted leads nowhere else")
+    func candidateInsideTheCache() throws {
+        let fixture = try Fixture()
+        defer { fixture.cleanUp() }
+        let build = SourceBuild(source: fixture.source, home: fixture.home)
+        let manager = FileManager.default
+        let outside = fixture.root + "/elsewhere"
+        try manager.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try "a secret\n".write(toFile: outside + "/autodev", atomically: true, encoding: .utf8)
+        // SwiftPM's own layout: release is a link to the triple's directory, inside the cache.
+        try manager.createDirectory(atPath: build.scratch + "/x86_64-unknown-linux-gnu/release", withIntermediateDirectories: true)
+        try "ELF\n".write(toFile: build.scratch + "/x86_64-unknown-linux-gnu/release/autodev", atomically: true, encoding: .utf8)
+        try manager.createSymbolicLink(atPath: build.scratch + "/release", withDestinationPath: "x86_64-unknown-linux-gnu/release")
+        #expect(try build.resolvedCandidate() == (try FileSystem.realPath(build.scratch)) + "/x86_64-unknown-linux-gnu/release/autodev")
+        // The directory a link out of the cache.
+        try manager.removeItem(atPath: build.scratch + "/release")
+        try manager.createSymbolicLink(atPath: build.scratch + "/release", withDestinationPath: outside)
+        #expect(throws: UpgradeError.self) { try build.resolvedCandidate() }
+        // The binary a link out of the cache.
+        try manager.removeItem(atPath: build.scratch + "/release")
+        try manager.createDirectory(atPath: build.scratch + "/release", withIntermediateDirectories: true)
+        try manager.createSymbolicLink(atPath: build.candidate, withDestinationPath: outside + "/autodev")
+        let error = try #require(throws: UpgradeError.self) { try build.resolvedCandidate() }
+        #expect("\(error)".contains("not a file inside"), "\(error)")
+        // Not a file.
+        try manager.removeItem(atPath: build.candidate)
+        try manager.createDirectory(atPath: build.candidate, withIntermediateDirectories: true)
+        #expect(throws: UpgradeError.self) { try build.resolvedCandidate() }
     }
 }
