@@ -62,14 +62,16 @@ extension AgentMemory {
 extension WorkingCopy {
     /// Drops the archive refs of `numbers` (`refs/autodev/archive/<n>`), then lets git remove
     /// what nothing reaches any more: the reflogs, which still name every commit the agent made
-    /// and took back, are expired, and `git gc --prune=now` deletes the objects.
-    public func dropArchived(_ numbers: [Int]) throws {
+    /// and took back, are expired, and `git gc` deletes the unreachable objects older than
+    /// `grace` (default an hour: an agent run that starts meanwhile may be writing objects no
+    /// ref names yet, which git's own pruning would otherwise delete under it).
+    public func dropArchived(_ numbers: [Int], grace: String = "1.hour.ago") throws {
         for number in numbers {
             // A ref that is already gone (a pruning cut short) is not an error.
             _ = try? git(["update-ref", "-d", "refs/autodev/archive/\(number)"])
         }
         guard !numbers.isEmpty else { return }
         _ = try git(["reflog", "expire", "--expire=now", "--expire-unreachable=now", "--all"])
-        _ = try git(["gc", "--quiet", "--prune=now"])
+        _ = try git(["gc", "--quiet", "--prune=" + grace])
     }
 }

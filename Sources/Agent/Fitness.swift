@@ -379,7 +379,8 @@ public struct FitnessGate: Sendable {
         if let data = evaluator.data { environment["AUTODEV_FITNESS_DATA"] = data }
         let run = try upgrader.runConfined([evaluator.command] + evaluator.arguments, environment: environment,
                                            timeoutSeconds: evaluator.timeoutSeconds, outputLimit: FitnessScores.outputLimit,
-                                           logDirectory: log, name: "fitness-\(role)-\(index + 1)")
+                                           logDirectory: log, name: "fitness-\(role)-\(index + 1)",
+                                           visible: [FileSystem.parent(of: binary)] + (evaluator.data.map { [$0] } ?? []))
         let what = "the fitness command on the \(role) (run \(index + 1))"
         guard run.succeeded else {
             throw FitnessRejection(comparison: nil, flags: [], description: "\(what) \(run.status)" + (run.errorTail.isEmpty ? "" : ": \(run.errorTail)"))

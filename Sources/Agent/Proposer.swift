@@ -64,6 +64,7 @@ public struct ProposerRunner: Sendable {
             let run = try upgrader.runConfined(["/bin/sh", "-c", command + " \"$0\"", workingCopy], environment: environment,
                                                timeoutSeconds: timeoutSeconds, outputLimit: 0, logDirectory: logs, name: "proposer",
                                                writableDirectory: workingCopy, readOnlyInside: [workingCopy + "/.git"],
+                                               visible: ownDirectory(of: command) + (environment["AUTODEV_PROPOSER_INPUT"].map { [FileSystem.parent(of: $0)] } ?? []),
                                                network: network, memoryBytes: 1 << 40)
             guard run.succeeded else {
                 throw AgentError(.proposerFailed, "The proposer '\(command)' \(run.status)" + (run.errorTail.isEmpty ? "" : ": \(run.errorTail)")
@@ -71,6 +72,13 @@ public struct ProposerRunner: Sendable {
             }
             return ProposerReport(output: ProposerReport.tail(of: logs + "/proposer.out"))
         }
+    }
+
+    /// The directory of a command's first word when that is an absolute path: what the command
+    /// keeps beside itself stays visible to it.
+    static func ownDirectory(of command: String) -> [String] {
+        guard let first = command.split(separator: " ").first, first.hasPrefix("/") else { return [] }
+        return [FileSystem.parent(of: String(first))]
     }
 }
 

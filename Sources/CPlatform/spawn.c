@@ -56,12 +56,12 @@ enum { STEP_EXEC, STEP_UNSHARE_USER, STEP_UID_MAP, STEP_UNSHARE_NET, STEP_UNSHAR
        STEP_REMOUNT_READ_ONLY, STEP_BIND_WRITABLE, STEP_BIND_DEVICES, STEP_UNSHARE_PID, STEP_FORK,
        STEP_MOUNT_PROC, STEP_SETRLIMIT, STEP_CHDIR, STEP_DUP2, STEP_SETSID, STEP_INHERIT_FD,
        STEP_WRITE_PID, STEP_SECUREBITS, STEP_DROP_BOUNDING, STEP_CAPSET, STEP_NO_NEW_PRIVS, STEP_UNSHARE_IPC,
-       STEP_CGROUP, STEP_MOUNT_TMPFS, STEP_BIND_READ_ONLY, STEP_LAYER, STEP_SECCOMP, STEP_LOOPBACK, STEP_TERMINALS };
+       STEP_CGROUP, STEP_MOUNT_TMPFS, STEP_BIND_READ_ONLY, STEP_LAYER, STEP_SECCOMP, STEP_LOOPBACK, STEP_TERMINALS, STEP_MASK };
 static const char *step_names[] = {"exec", "unshare-user", "uid-map", "unshare-network", "unshare-mount", "mount",
                                    "remount-read-only", "bind-writable", "bind-devices", "unshare-pid", "fork",
                                    "mount-proc", "setrlimit", "chdir", "dup2", "setsid", "inherit-fd",
                                    "write-pid", "securebits", "drop-bounding-set", "capset", "no-new-privs", "unshare-ipc",
-                                   "cgroup", "mount-tmpfs", "bind-read-only", "layer", "seccomp", "loopback", "terminals"};
+                                   "cgroup", "mount-tmpfs", "bind-read-only", "layer", "seccomp", "loopback", "terminals", "mask"};
 
 static void report_and_exit(int pipe_fd, int step) {
     int message[2] = {step, errno};
@@ -178,6 +178,60 @@ static int loopback_up(void) {
     return result;
 }
 
+#define AD_MAX_KEPT_VISIBLE 32
+
+/* Whether `path` is `directory` or lies below it. */
+static int is_below(const char *path, const char *directory) {
+    size_t length = strlen(directory);
+    if (strncmp(path, directory, length) != 0) return 0;
+    return path[length] == 0 || path[length] == '/' || (length == 1 && directory[0] == '/');
+}
+
+/* Covers each masked directory with an empty tmpfs, then binds back, at the same paths, the
+   writable and visible directories that lay below one (from descriptors opened before the
+   masks), and makes the masks read-only: what else was there (a session bus's or an agent's
+   Unix socket, which a read-only mount does not keep a process from connecting to, the
+   caller's files) is out of reach. Writable paths are made writable again afterwards. */
+static void mask_directories(const ad_spawn_options *options, int report_fd) {
+    int fds[AD_MAX_KEPT_VISIBLE];
+    const char *paths[AD_MAX_KEPT_VISIBLE];
+    int count = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const char *const *list = pass == 0 ? options->writable_paths : options->visible_paths;
+        int length = pass == 0 ? options->writable_count : options->visible_count;
+        for (int i = 0; i < length; i++) {
+            int below = 0;
+            for (int m = 0; m < options->masked_count; m++) below |= is_below(list[i], options->masked_paths[m]);
+            if (!below) continue;
+            if (count == AD_MAX_KEPT_VISIBLE) {
+                errno = E2BIG;
+                report_and_exit(report_fd, STEP_MASK);
+            }
+            fds[count] = open(list[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (fds[count] < 0) report_and_exit(report_fd, STEP_MASK);
+            paths[count++] = list[i];
+        }
+    }
+    for (int m = 0; m < options->masked_count; m++) {
+        if (mount("tmpfs", options->masked_paths[m], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=1m,nr_inodes=4096") != 0) {
+            report_and_exit(report_fd, STEP_MASK);
+        }
+    }
+    for (int i = 0; i < count; i++) {
+        char source[64], number[24];
+        decimal(number, fds[i]);
+        join_path(source, "/proc/self/fd/", number);
+        if (make_directories(paths[i]) != 0 || mount(source, paths[i], NULL, MS_BIND | MS_REC, NULL) != 0 ||
+            remount(paths[i], MS_RDONLY) != 0) {
+            report_and_exit(report_fd, STEP_MASK);
+        }
+        close(fds[i]);
+    }
+    for (int m = 0; m < options->masked_count; m++) {
+        if (remount(options->masked_paths[m], MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC) != 0) report_and_exit(report_fd, STEP_MASK);
+    }
+}
+
 /* Builds the mount namespace: everything read-only but the writable paths, a minimal /dev. */
 static void confine_mounts(const ad_spawn_options *options, int report_fd) {
     if (unshare(CLONE_NEWNS) != 0) report_and_exit(report_fd, STEP_UNSHARE_MOUNT);
@@ -253,9 +307,13 @@ static void confine_mounts(const ad_spawn_options *options, int report_fd) {
             /* A mount hidden under a later one (or whose mount point is gone) is not a mount
                point at that path any more: nothing can reach it there. */
             if (errno == EINVAL || errno == ENOENT || errno == ENOTDIR) continue;
+            /* Below a directory this uid may not search (a root-only mount point): nothing it
+               runs can reach that mount by this path either. */
+            if (errno == EACCES) continue;
             report_and_exit(report_fd, STEP_REMOUNT_READ_ONLY);
         }
     }
+    if (options->masked_count > 0) mask_directories(options, report_fd);
     for (int i = 0; i < options->writable_count; i++) {
         const char *path = options->writable_paths[i];
         /* A bind of a path on a read-only mount is read-only: remount it writable. */

@@ -92,9 +92,11 @@ package struct ModuleStore: Sendable {
     }
 
     /// Starts `image` long enough to read its hello, then stops it: what it runs, and its interface.
+    /// `confine` makes its run confined (a worker built from code not trusted yet).
     /// - Throws: ``ModuleError`` `.spawn` when it is not a module worker.
-    package static func probe(_ image: ModuleImage, timeout: Double = 10) throws(ModuleError) -> Hello {
-        let worker = try WorkerProcess.spawn(image, environment: HostOptions().environment, errorLog: nil, timeout: timeout)
+    package static func probe(_ image: ModuleImage, timeout: Double = 10,
+                              confine: ((Subprocess.Configuration) throws -> Subprocess.Configuration)? = nil) throws(ModuleError) -> Hello {
+        let worker = try WorkerProcess.spawn(image, environment: HostOptions().environment, errorLog: nil, timeout: timeout, confine: confine)
         defer { worker.stop() }
         try worker.health(timeout: timeout)
         return worker.hello

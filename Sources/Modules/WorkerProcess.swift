@@ -45,7 +45,8 @@ package final class WorkerProcess: @unchecked Sendable {
     ///   - environment: the worker's environment (the image's variables are added to it).
     ///   - errorLog: where the worker's standard error goes (nil: /dev/null).
     /// - Throws: ``ModuleError`` `.spawn` when it could not start or did not say hello in time.
-    package static func spawn(_ image: ModuleImage, environment: [String: String], errorLog: String?, timeout: Double) throws(ModuleError) -> WorkerProcess {
+    package static func spawn(_ image: ModuleImage, environment: [String: String], errorLog: String?, timeout: Double,
+                              confine: ((Subprocess.Configuration) throws -> Subprocess.Configuration)? = nil) throws(ModuleError) -> WorkerProcess {
         let (host, worker): (Socket, Socket)
         do {
             (host, worker) = try Socket.pair(name: "module worker \(image.commandLine)")
@@ -57,6 +58,15 @@ package final class WorkerProcess: @unchecked Sendable {
         configuration.errorPath = errorLog
         configuration.inheritedDescriptor = .init(source: worker.rawValue, target: ModuleWorker.descriptor)
         let trees = ProcessTrees.shared
+        if let confine {
+            do {
+                configuration = try confine(configuration)
+            } catch {
+                worker.close()
+                host.close()
+                throw ModuleError(.spawn, "Failed to confine the module worker \"\(image.commandLine)\": \(error)")
+            }
+        }
         configuration.cgroup = trees.makeLeaf()
         let process: Subprocess.Running
         do {

@@ -183,6 +183,13 @@ package enum Subprocess {
         /// With ``devices``: a devpts instance of its own on `/dev/pts` (and `/dev/ptmx`): it may
         /// make pseudo-terminals, and reaches none of the host's.
         package var privateTerminals = false
+        /// With ``isolateMounts``: directories covered by an empty read-only tmpfs, with the
+        /// ``writablePaths`` and ``visiblePaths`` below them bound back at the same paths: what
+        /// else was there (a Unix socket a read-only mount does not keep it from connecting to,
+        /// the caller's files) is out of reach.
+        package var maskedPaths: [String] = []
+        /// Directories kept visible, read-only, below a mask (at most 32 with the writable ones).
+        package var visiblePaths: [String] = []
 
         package init(executable: String, arguments: [String], environment: [String: String]) {
             self.executable = executable
@@ -410,6 +417,8 @@ package enum Subprocess {
         let layered = isolateMounts ? configuration.layeredPaths : []
         let keptFiles = layered.isEmpty ? [] : Array(configuration.keptWritableFiles.prefix(8))
         let layerOptions = "mode=0700,size=\(configuration.layerBytes),nr_inodes=\(configuration.layerInodes)"
+        let masked = isolateMounts ? configuration.maskedPaths : []
+        let visible = masked.isEmpty ? [] : configuration.visiblePaths
         // A user namespace maps exactly this process's effective uid and gid onto themselves.
         let identity = "\(Privilege.userID) \(Privilege.userID) 1\n"
         let group = "\(Privilege.groupID) \(Privilege.groupID) 1\n"
@@ -431,6 +440,8 @@ package enum Subprocess {
                                      withCStrings(layered.map(\.path)) { layeredPaths in
                                       withCStrings(layered.map(\.layer)) { layerPaths in
                                        withCStrings(keptFiles) { kept in
+                                       withCStrings(masked) { maskedPaths in
+                                       withCStrings(visible) { visiblePaths in
                                        layerOptions.withCString { layerData in
                                      tmpfsOptions.withCString { tmpfsData in
                                     identity.withCString { uidMap in
@@ -466,11 +477,15 @@ package enum Subprocess {
                                                 kept_files: cArray(kept), kept_count: Int32(keptFiles.count),
                                                 deny_memory_files: configuration.denyMemoryFiles ? 1 : 0,
                                                 loopback_up: configuration.loopbackUp ? 1 : 0,
-                                                private_terminals: isolateMounts && configuration.privateTerminals ? 1 : 0)
+                                                private_terminals: isolateMounts && configuration.privateTerminals ? 1 : 0,
+                                                masked_paths: cArray(maskedPaths), masked_count: Int32(masked.count),
+                                                visible_paths: cArray(visiblePaths), visible_count: Int32(visible.count))
                                             return ad_spawn(configuration.executable, argvPointers, envPointers, &options,
                                                             &pid, &childErrno, &failedStep)
                                         }
                                     }
+                                       }
+                                       }
                                      }
                                        }
                                        }

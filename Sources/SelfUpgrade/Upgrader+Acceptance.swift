@@ -61,6 +61,9 @@ extension Upgrader {
     ///   - writableDirectory: one directory it may change in place (a working copy): its growth
     ///     is capped as a verification's state copy is; nil for none.
     ///   - readOnlyInside: paths inside `writableDirectory` it may not change (its `.git`).
+    ///   - visible: directories it reads (its data). The caller's HOME, /tmp, /var/tmp and /run
+    ///     are hidden from it (their Unix sockets above all) but for these, its writable
+    ///     directory, the executable's own directory and the directories of the tools on PATH.
     ///   - network: leave the network reachable (a proposer that calls a model's API).
     ///   - memoryBytes: its address-space limit; nil for the verification's
     ///     (``UpgradeConfiguration/verifyMemoryBytes``). Its CPU time is limited to eight times
@@ -68,11 +71,11 @@ extension Upgrader {
     /// - Throws: ``UpgradeError`` when it cannot be started at all.
     public func runConfined(_ arguments: [String], environment: [String: String], timeoutSeconds: Double, outputLimit: Int,
                             logDirectory: String, name: String, writableDirectory: String? = nil, readOnlyInside: [String] = [],
-                            network: Bool = false, memoryBytes: UInt64? = nil) throws(UpgradeError) -> ConfinedRun {
+                            visible: [String] = [], network: Bool = false, memoryBytes: UInt64? = nil) throws(UpgradeError) -> ConfinedRun {
         try UpgradeError.wrapping {
             try verifier.runConfined(arguments, environment: environment, timeoutSeconds: timeoutSeconds, outputLimit: outputLimit,
                                      logDirectory: logDirectory, name: name, writableDirectory: writableDirectory,
-                                     readOnlyInside: readOnlyInside, network: network, memoryBytes: memoryBytes)
+                                     readOnlyInside: readOnlyInside, visible: visible, network: network, memoryBytes: memoryBytes)
         }
     }
 }
@@ -81,7 +84,7 @@ extension Verifier {
     /// See ``Upgrader/runConfined(_:environment:timeoutSeconds:outputLimit:logDirectory:name:)``.
     func runConfined(_ arguments: [String], environment extra: [String: String], timeoutSeconds: Double, outputLimit: Int,
                      logDirectory: String, name: String, writableDirectory: String? = nil, readOnlyInside: [String] = [],
-                     network: Bool = false, memoryBytes: UInt64? = nil) throws -> Upgrader.ConfinedRun {
+                     visible: [String] = [], network: Bool = false, memoryBytes: UInt64? = nil) throws -> Upgrader.ConfinedRun {
         guard let executable = arguments.first, executable.hasPrefix("/") else {
             throw UpgradeError.candidateMissing(path: arguments.first ?? "")
         }
@@ -117,6 +120,7 @@ extension Verifier {
         run.errorPath = errorPath
         var confinement = try Confinement(sandbox: sandbox, parent: parent, scratchBytes: configuration.verifyFileSizeBytes)
         confinement.allowsNetwork = network
+        confinement.hide(keeping: writableDirectory.map { [$0] } ?? [], visible: visible + [FileSystem.parent(of: executable)])
         let area = writableDirectory.map { Confinement.WritableArea(role: "the directory it may change", path: $0, inPlace: true, readOnlyInside: readOnlyInside) }
         let start = MonotonicClock.now()
         let status = try confinement.run(run, writing: area, binary: executable, log: logDirectory)

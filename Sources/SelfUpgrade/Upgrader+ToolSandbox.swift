@@ -18,10 +18,14 @@ extension Upgrader {
         private let parent: Verifier.SandboxParent
         private var confinement: Verifier.Confinement
 
-        /// Each private tmpfs (HOME, TMPDIR) may hold this much: a test suite's scratch files.
-        static let scratchBytes: UInt64 = 4 << 30
+        /// Each private tmpfs (HOME and TMPDIR of each tool: four) may hold this much of a test
+        /// suite's scratch files: a sixteenth of the memory available, between 256 MiB and 1 GiB
+        /// (tmpfs pages are memory the OOM killer cannot free while the run lasts).
+        static var scratchBytes: UInt64 {
+            min(1 << 30, max(256 << 20, Verifier.Confinement.availableMemoryBytes() / 16))
+        }
 
-        fileprivate init(home: Home, writable: [String], readOnlyInside: [String], network: Bool) throws {
+        fileprivate init(home: Home, writable: [String], readOnlyInside: [String], visible: [String], network: Bool) throws {
             parent = Verifier.sandboxParent(for: home)
             directory = parent.path + "/tools-\(ProcessControl.id)-\(UInt32.random(in: 0...UInt32.max))"
             homeDirectory = directory + "/home"
@@ -39,8 +43,9 @@ extension Upgrader {
             confinement.terminals = true
             confinement.alsoWritable = writable
             confinement.alsoReadOnly = readOnlyInside
-            confinement.tmpfsInodes = 1 << 20
+            confinement.tmpfsInodes = 65_536
             confinement.limited = false
+            confinement.hide(keeping: writable + [directory], visible: visible)
         }
 
         /// Settles what the kernel allows by starting `true` confined: a piece it refuses is
@@ -54,7 +59,7 @@ extension Upgrader {
                 throw UpgradeError.toolFailed(command: "true (confined, as the build's tools will be)", status: status.description, problems: [], log: log)
             }
             // Fails closed: code not trusted yet is not built with the essential pieces missing.
-            var essential: [Verifier.Confinement.Piece] = [.mounts, .processes]
+            var essential: [Verifier.Confinement.Piece] = [.mounts, .processes, .masks]
             if !confinement.isRoot { essential.append(.user) }
             if !confinement.allowsNetwork { essential.append(.network) }
             let missing = essential.filter { !confinement.wanted.contains($0) }
@@ -73,9 +78,12 @@ extension Upgrader {
         /// - Parameter writable: the directories this tool may write, among those the sandbox
         ///   was made with (nil: all of them). A tool that cannot write where another's output
         ///   is read cannot change that output after the other has ended.
-        package func configure(_ base: Subprocess.Configuration, writable: [String]? = nil) throws -> Subprocess.Configuration {
+        /// - Parameter visible: directories it reads besides those the sandbox was made with (a
+        ///   built program's own directory), kept visible where they lie below a hidden one.
+        package func configure(_ base: Subprocess.Configuration, writable: [String]? = nil, visible: [String] = []) throws -> Subprocess.Configuration {
             var confinement = confinement
             if let writable { confinement.alsoWritable = confinement.alsoWritable.filter(writable.contains) }
+            confinement.visible += visible.map { (try? FileSystem.realPath($0)) ?? $0 }
             var run = try confinement.configure(base, writing: nil, layer: nil)
             run.environment = run.environment.filter { !$0.key.hasPrefix("XDG_") }
             run.environment["HOME"] = homeDirectory
@@ -96,12 +104,14 @@ extension Upgrader {
     /// - Parameters:
     ///   - writable: the directories they may write (created if missing, inside the home).
     ///   - readOnlyInside: paths inside those they may not change.
+    ///   - visible: directories they read (the package, the toolchain), kept visible where they
+    ///     lie below a hidden one (the caller's HOME, /tmp, /run).
     ///   - network: leave the network reachable (a package whose dependencies must be fetched);
     ///     otherwise only their own loopback.
     ///   - log: where a refusal to start is logged.
     /// - Throws: ``UpgradeError`` when even the settled confinement cannot start a program.
-    package func makeToolSandbox(writable: [String], readOnlyInside: [String] = [], network: Bool, log: String) throws -> ToolSandbox {
-        let sandbox = try ToolSandbox(home: home, writable: writable, readOnlyInside: readOnlyInside, network: network)
+    package func makeToolSandbox(writable: [String], readOnlyInside: [String] = [], visible: [String] = [], network: Bool, log: String) throws -> ToolSandbox {
+        let sandbox = try ToolSandbox(home: home, writable: writable, readOnlyInside: readOnlyInside, visible: visible, network: network)
         do {
             try sandbox.settle(log: log)
         } catch {

@@ -20,6 +20,8 @@ extension Verifier {
             case memoryFiles
             /// A devpts instance of its own (asked for with ``Confinement/terminals``).
             case terminals
+            /// Directories covered by an empty tmpfs (asked for with ``Confinement/masked``).
+            case masks
         }
 
         /// The one directory a run may write outside its private tmpfs mounts.
@@ -55,6 +57,11 @@ extension Verifier {
         var alsoReadOnly: [String] = []
         /// The most files and directories each private tmpfs holds.
         var tmpfsInodes = 16_384
+        /// Directories covered by an empty tmpfs (the caller's HOME, /tmp, /run: where Unix
+        /// sockets and the caller's files are), and directories below them kept visible
+        /// (read-only) besides the writable ones and the sandbox.
+        var masked: [String] = []
+        var visible: [String] = []
         /// Whether its runs have rlimits and a timeout (a build's tools have neither: the caller
         /// stops them).
         var limited = true
@@ -87,6 +94,50 @@ extension Verifier {
             if isRoot { wanted.remove(.user) }
             mountPoints = try MountTable.mountPoints()
             devices = Self.deviceNames.filter { FileSystem.exists("/dev/" + $0) }
+        }
+
+        /// Hides the directories where Unix sockets and the caller's files are (read-only is not
+        /// enough: a read-only mount does not keep a process from connecting to a session bus
+        /// or an agent): the caller's HOME, /tmp, /var/tmp and /run, each an empty tmpfs in the
+        /// run's namespace, but for what lies below them and is kept: `writable` and `visible`
+        /// (the package, the toolchain, a command's own directory), the directories holding the
+        /// tools on PATH, and with the network the resolver's configuration.
+        mutating func hide(keeping writable: [String], visible: [String]) {
+            func real(_ path: String) -> String { (try? FileSystem.realPath(path)) ?? path }
+            let kept = (writable + visible + [sandbox]).map(real)
+            masked = Self.maskedDirectories(keeping: kept)
+            self.visible = visible.map(real) + (allowsNetwork ? ["/run/systemd/resolve"] : [])
+                + Self.toolDirectories(path: ProcessControl.environment()["PATH"] ?? "", below: masked)
+        }
+
+        /// The caller's HOME, /tmp, /var/tmp and /run (as their real paths), but for one that
+        /// is, or lies inside, a directory kept (masking it would hide the kept one).
+        static func maskedDirectories(keeping kept: [String]) -> [String] {
+            var candidates = ["/tmp", "/var/tmp", "/run"]
+            if let home = ProcessControl.environment()["HOME"] { candidates.append(home) }
+            if let home = Privilege.homeDirectory { candidates.append(home) }
+            var masked: [String] = []
+            for candidate in candidates {
+                guard let real = try? FileSystem.realPath(candidate), real != "/", FileSystem.isDirectory(real), !masked.contains(real) else { continue }
+                if kept.contains(where: { real == $0 || real.hasPrefix($0 + "/") }) { continue }
+                masked.append(real)
+            }
+            // One inside another (a HOME below /tmp) is hidden with it.
+            return masked.filter { inner in !masked.contains { inner.hasPrefix($0 + "/") } }
+        }
+
+        /// What keeps the tools on `path` usable where they lie below a masked directory: for
+        /// each such entry, the directory right below the mask that holds it (`~/.local` for
+        /// `~/.local/bin`, `~/.pyenv` for `~/.pyenv/shims`), so `~/.ssh` or `~/.config` stay hidden.
+        static func toolDirectories(path: String, below masked: [String]) -> [String] {
+            var kept: [String] = []
+            for entry in path.split(separator: ":").map(String.init) where entry.hasPrefix("/") {
+                guard let real = try? FileSystem.realPath(entry),
+                      let mask = masked.first(where: { real.hasPrefix($0 + "/") }) else { continue }
+                let top = mask + "/" + (real.dropFirst(mask.count + 1).split(separator: "/").first.map(String.init) ?? "")
+                if !kept.contains(top), kept.count < 16 { kept.append(top) }
+            }
+            return kept
         }
 
         /// MemAvailable from /proc/meminfo, in bytes (0 when it cannot be read).
@@ -126,6 +177,7 @@ extension Verifier {
                     case "unshare-user", "uid-map": .user
                     case "unshare-network", "loopback": .network
                     case "terminals": .terminals
+                    case "mask": .masks
                     case "unshare-ipc": .ipc
                     case "unshare-pid", "fork", "mount-proc": .processes
                     case "securebits", "drop-bounding-set": .capabilityLock
@@ -185,6 +237,11 @@ extension Verifier {
                 }
                 run.devices = devices
                 run.privateTerminals = terminals && wanted.contains(.terminals)
+                if wanted.contains(.masks) {
+                    run.maskedPaths = masked
+                    // What does not exist needs no binding back.
+                    run.visiblePaths = (visible + [sandbox]).filter(FileSystem.isDirectory)
+                }
                 run.privateTmpfsInodes = tmpfsInodes
                 run.carriedPaths = [sandbox]
                 run.privateTmpfs = [sandbox + "/home", sandbox + "/tmp"]
@@ -244,6 +301,9 @@ extension Verifier {
             lines.append((isRoot || wanted.contains(.user)) && wanted.contains(.capabilityLock)
                 ? "no capabilities, locked (uid 0 gains none), none to gain (no_new_privs)"
                 : "no capabilities to gain (no_new_privs)")
+            if !masked.isEmpty, wanted.contains(.masks), wanted.contains(.mounts) {
+                lines.append("hidden under an empty tmpfs (their Unix sockets and files out of reach): " + masked.joined(separator: ", "))
+            }
             if wanted.contains(.memoryFiles) { lines.append("memfd_create, memfd_secret, shmget, msgget, semget and the keyrings refused (seccomp): no kernel memory out of the rlimits' sight, no state that outlives the run") }
             lines += refused
             if !wanted.contains(.mounts) {
@@ -265,6 +325,7 @@ extension Verifier {
             case .layers: "layers for what it writes (measured instead)"
             case .memoryFiles: "seccomp filter (memfd_create, System V IPC and the keyrings are allowed)"
             case .terminals: "pseudo-terminals"
+            case .masks: "masked directories"
             }
         }
     }

@@ -84,6 +84,9 @@ package struct Verifier: Sendable {
             arguments += ["--state-copy", copy]
         }
         var confinement = try Confinement(sandbox: sandbox, parent: parent, scratchBytes: configuration.verifyFileSizeBytes)
+        // The caller's HOME, /tmp, /var/tmp and /run hidden (their Unix sockets above all) but for
+        // the candidate's own directory and the staging area holding the state copy.
+        confinement.hide(keeping: stateCopy.map { [$0] } ?? [], visible: [FileSystem.parent(of: binary), home.staging])
         let environment = [
             "HOME": sandbox + "/home",
             "TMPDIR": sandbox + "/tmp",

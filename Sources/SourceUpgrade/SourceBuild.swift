@@ -18,6 +18,9 @@ public struct SourceBuild: Sendable, Equatable {
     public var testSelection: [String]
     /// Whether the tools run confined (``Isolation``).
     public var isolation: Isolation = .none
+    /// Wall-clock seconds each tool may take before it is killed with everything it started
+    /// (nil: no limit, the caller stops them).
+    public var timeoutSeconds: Double?
 
     /// How `swift build` and `swift test` run.
     public enum Isolation: Sendable, Equatable {
@@ -91,6 +94,15 @@ public struct SourceBuild: Sendable, Equatable {
         return resolved
     }
 
+    /// The directory holding the toolchain of the `swift` at `path` (its links resolved):
+    /// `<root>` of `<root>/usr/bin/swift`, else the directory above its `bin`.
+    package static func toolchainRoot(of path: String) -> String {
+        let real = (try? FileSystem.realPath(path)) ?? path
+        let bin = FileSystem.parent(of: real)
+        let above = FileSystem.parent(of: bin)
+        return above.hasSuffix("/usr") ? FileSystem.parent(of: above) : above
+    }
+
     /// Checks that `source` is a Swift package.
     package static func validate(_ source: String) throws {
         guard FileSystem.isDirectory(source) else { throw UpgradeError.sourceNotPackage(path: source, reason: "it is not a directory") }
@@ -106,7 +118,7 @@ package enum ToolLog {
     /// A log that names none of them (a tool that stopped for another reason) is summed up by its
     /// last lines, so the reason never reads as a bare exit status.
     package static func firstProblems(in path: String, limit: Int = 5) -> [String] {
-        guard let bytes = try? FileSystem.readFile(path) else { return [] }
+        guard let bytes = boundedRead(path) else { return [] }
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
         var found: [String] = []
         var toolErrors: [String] = []
@@ -131,6 +143,23 @@ package enum ToolLog {
         return found.isEmpty ? lines.suffix(3).map { String($0.prefix(300)) } : found
     }
 
+    /// The most of a log read: its first and its last half of this (a tool's log is written by
+    /// code not trusted yet, and may be as large as the disk).
+    static let readLimit = 16 << 20
+
+    /// The log, or its first and last ``readLimit``/2 bytes when it is larger.
+    static func boundedRead(_ path: String) -> [UInt8]? {
+        guard let fd = try? FileDescriptor.open(path), let size = try? fd.status().size else { return nil }
+        defer { try? fd.close() }
+        func read(at offset: Int, count: Int) -> [UInt8] {
+            var buffer = [UInt8](repeating: 0, count: count)
+            guard fd.seek(to: offset), let got = try? buffer.withUnsafeMutableBytes({ try fd.read(into: $0) }) else { return [] }
+            return Array(buffer[0..<got])
+        }
+        guard size > readLimit else { return read(at: 0, count: size) }
+        return read(at: 0, count: readLimit / 2) + Array("\n".utf8) + read(at: size - readLimit / 2, count: readLimit / 2)
+    }
+
     /// The last non-empty line (for a progress display).
     package static func lastLine(of path: String) -> String {
         guard let fd = try? FileDescriptor.open(path), let size = try? fd.status().size else { return "" }
@@ -144,7 +173,7 @@ package enum ToolLog {
 
     /// A summary line of a test run ("Test run with 40 tests in 11 suites passed after 4.4 seconds.").
     package static func testSummary(in path: String) -> String? {
-        guard let bytes = try? FileSystem.readFile(path) else { return nil }
+        guard let bytes = boundedRead(path) else { return nil }
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n")
             .last { $0.contains("Test run with") || $0.contains("Executed ") }.map { $0.trimmingSpaces() }
     }

@@ -46,7 +46,8 @@ struct BuildStep: TransactionStep {
         if case .confined(let network) = build.isolation {
             // The caches must exist to be bound writable; nothing else is.
             for cache in [build.scratch, build.testScratch] { try FileSystem.createOwnDirectory(cache, below: home.root, mode: 0o755) }
-            let sandbox = try context.upgrader.makeToolSandbox(writable: [build.scratch, build.testScratch], network: network,
+            let sandbox = try context.upgrader.makeToolSandbox(writable: [build.scratch, build.testScratch],
+                                                               visible: [build.source, SourceBuild.toolchainRoot(of: swift)], network: network,
                                                                log: logDirectory)
             run.sandbox = sandbox
             detail = "confined: " + sandbox.isolation.joined(separator: "; ")
@@ -59,7 +60,11 @@ struct BuildStep: TransactionStep {
             configuration.workingDirectory = build.source
             configuration.outputPath = logDirectory + "/" + log
             configuration.errorPath = configuration.outputPath
-            return try sandbox?.configure(configuration, writable: [cache]) ?? configuration
+            configuration.timeoutSeconds = build.timeoutSeconds
+            guard let sandbox else { return configuration }
+            // Confined, no file it writes (its log included) grows past 8 GiB.
+            configuration.limits = [.fileSize(bytes: 8 << 30)]
+            return try sandbox.configure(configuration, writable: [cache])
         }
         run.testRun = try Subprocess.launch(configuration(build.testArguments, log: "test.log", cache: build.testScratch))
         let log = logDirectory + "/build.log"

@@ -48,6 +48,7 @@ enum AgentCommand {
         guard var build = try UpgradeCommand.sourceBuild(arguments, home: home, spec: CommandTree.agent) else { return ExitCode.failure }
         // A proposal's manifest, plugins and tests are code not trusted yet.
         build.isolation = .confined(network: arguments.has("build-network"))
+        build.timeoutSeconds = try seconds("build-timeout", arguments, range: 1...604_800) ?? 7200
         let report = AgentReport(json: session.json)
         var loop = AgentLoop(
             upgrader: session.upgrader, build: build, proposals: proposals, maxIterations: limit,
@@ -78,9 +79,10 @@ enum AgentCommand {
             loop.betweenProposals = { checker.tick() }
         }
         // A proposal that changes only a module's sources is built, tested and hot reloaded.
-        let source = build.source
+        let source = build.source, upgrader = session.upgrader, buildNetwork = arguments.has("build-network")
         loop.moduleRoute = ModuleRoute(modules: ["Sources/CounterModule": "counter", "Sources/ExampleHandler": "example-handler"]) { module in
-            try ModuleCommands.buildTestAndReload(module, source: source, home: home, testFilter: "ModulesTests")
+            try ModuleCommands.buildTestAndReload(module, source: source, home: home, testFilter: "ModulesTests", upgrader: upgrader,
+                                                  network: buildNetwork)
         }
         switch try loop.run(after: resumption.map(AgentLoop.Restart.init)) {
         case .finished: return ExitCode.success

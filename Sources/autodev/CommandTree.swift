@@ -139,6 +139,7 @@ enum CommandTree {
                   .init(name: "proposer-env", value: "NAME", help: "Pass the variable NAME to the proposer (an API key); repeatable. It gets no other variable of this environment but PATH, the locale, TERM, TZ, USER and LOGNAME."),
                   .init(name: "proposer-network", help: "Let the proposer reach the network (a coding model's API); it is confined otherwise as a candidate's verification is, the working copy its one writable directory."),
                   .init(name: "build-network", help: "Let a proposal's swift build and swift test reach the network (a package whose dependencies must be fetched); they are confined otherwise: every mount read-only but the build caches (the working copy too), a private HOME and TMPDIR, their own loopback only, no capabilities."),
+                  .init(name: "build-timeout", value: "SECONDS", help: "Wall-clock limit of a proposal's swift build and of its swift test, each, 1-604800 (default 7200); at the limit the tool is killed with everything it started and the proposal rejected."),
                   .init(name: "proposer-timeout", value: "SECONDS", help: "Wall-clock limit of each proposer run, 1-86400 (default 3600)."),
                   .init(name: "budget-seconds", value: "SECONDS", help: "Take no new proposal once the run has lasted this long."),
                   .init(name: "budget-cost", value: "AMOUNT", help: "Take no new proposal once the costs the proposer reported (the last line of its output: {\"cost\": N}) add up to AMOUNT."),

@@ -3,6 +3,7 @@ import ExampleHandler
 import FoundationEssentials
 import Modules
 import Platform
+import SelfUpgrade
 import SourceUpgrade
 import Storage
 
@@ -84,7 +85,10 @@ enum ModuleCommands {
 
     /// `swift build -c release --product <module>-module` in `source`, started once to check it
     /// runs the module, copied into the store, journaled as `built`.
-    static func buildAndStage(_ entry: ModuleCatalog.Entry, source: String, home: Home) throws -> (path: String, digest: String, hello: Hello, seconds: Double) {
+    /// - Parameter sandbox: where the build and the probe run, for code not trusted yet (the
+    ///   agent's proposals); nil: as the caller.
+    static func buildAndStage(_ entry: ModuleCatalog.Entry, source: String, home: Home,
+                              sandbox: Upgrader.ToolSandbox? = nil) throws -> (path: String, digest: String, hello: Hello, seconds: Double) {
         guard FileSystem.exists(source + "/Package.swift") else {
             throw ModuleCommandError("No Swift package at \(Output.quoted(source)) (no Package.swift): pass --source DIR")
         }
@@ -93,9 +97,22 @@ enum ModuleCommands {
         // adds is compiled, and the worker needs no Swift runtime installed, as autodev does not.
         try runSwift(["build", "-c", "release", "--static-swift-stdlib", "--product", entry.product, "--package-path", source,
                       "--scratch-path", home.buildCache],
-                     log: home.logs + "/modules-build-\(entry.name).log", action: "build \(entry.name) in \(Output.quoted(source))")
-        let built = home.buildCache + "/release/" + entry.product
-        let hello = try ModuleStore.probe(ModuleImage(executable: built))
+                     log: home.logs + "/modules-build-\(entry.name).log", action: "build \(entry.name) in \(Output.quoted(source))",
+                     sandbox: sandbox, cache: home.buildCache)
+        var built = home.buildCache + "/release/" + entry.product
+        var confine: ((Subprocess.Configuration) throws -> Subprocess.Configuration)?
+        if let sandbox {
+            // What the confined build left is read only as a file inside the cache (a link it
+            // planted leads nowhere else), and run confined, with nothing writable.
+            let cache = try FileSystem.realPath(home.buildCache)
+            let resolved = try FileSystem.realPath(built)
+            guard resolved.hasPrefix(cache + "/"), try FileSystem.status(resolved, followLinks: false).kind == .regular else {
+                throw ModuleCommandError("The build of \(entry.name) left \(Output.quoted(built)) leading to \(Output.quoted(resolved)), not a file inside \(Output.quoted(cache))")
+            }
+            built = resolved
+            confine = { try sandbox.configure($0, writable: [], visible: [FileSystem.parent(of: resolved)]) }
+        }
+        let hello = try ModuleStore.probe(ModuleImage(executable: built), confine: confine)
         guard hello.name == entry.name else { throw ModuleCommandError("\(Output.quoted(built)) runs the module \(hello.name), not \(entry.name)") }
         let stored = try ModuleStore(directory: directory(home)).stage(built)
         let journal = try ModuleJournal(directory: directory(home))
@@ -105,16 +122,20 @@ enum ModuleCommands {
     }
 
     /// Runs swift with its output in `log`; a failure names the action and the log.
-    static func runSwift(_ arguments: [String], log: String, action: String) throws {
+    /// Confined in `sandbox` (if any), it writes only `cache`.
+    static func runSwift(_ arguments: [String], log: String, action: String, sandbox: Upgrader.ToolSandbox? = nil, cache: String = "") throws {
         guard let swift = ProcessControl.findExecutable("swift") else { throw ModuleCommandError("Failed to \(action): no 'swift' on PATH") }
         let logs = FileSystem.parent(of: log)
         try FileSystem.createOwnDirectory(logs, below: FileSystem.parent(of: logs), mode: 0o755)
         // As a source upgrade runs its tools: none of autodev's own markers reach them (a test
-        // run would otherwise see this process's home and fault injections).
-        let environment = ProcessControl.environment().filter { !$0.key.hasPrefix(autodevIdentity.environmentPrefix) }
+        // run would otherwise see this process's home and fault injections); confined, only
+        // what a toolchain and a test suite need.
+        let environment = sandbox == nil ? ProcessControl.environment().filter { !$0.key.hasPrefix(autodevIdentity.environmentPrefix) }
+            : SourceBuild.toolEnvironment(ProcessControl.environment(), programPrefix: autodevIdentity.environmentPrefix)
         var configuration = Subprocess.Configuration(executable: swift, arguments: arguments, environment: environment)
         configuration.outputPath = log
         configuration.errorPath = log
+        if let sandbox { configuration = try sandbox.configure(configuration, writable: [cache]) }
         let status = try Subprocess.run(configuration)
         guard status.isSuccess else {
             // The compiler errors or failed tests that explain it, as a source upgrade reports them.
@@ -127,11 +148,20 @@ enum ModuleCommands {
     /// test cache source upgrades use), and reload (in place when a host runs for the home, else
     /// for its next start).
     /// - Returns: what is now in force, for the agent's memory.
-    static func buildTestAndReload(_ module: String, source: String, home: Home, testFilter: String) throws -> String {
+    /// The build, the probe and the tests run confined as a source upgrade's tools
+    /// (``Upgrader/ToolSandbox``): the proposal is code not trusted yet.
+    static func buildTestAndReload(_ module: String, source: String, home: Home, testFilter: String, upgrader: Upgrader,
+                                   network: Bool) throws -> String {
         guard let entry = ModuleCatalog.entries.first(where: { $0.name == module }) else { throw ModuleCommandError("Unknown module \(module)") }
-        let built = try buildAndStage(entry, source: source, home: home)
+        guard let swift = ProcessControl.findExecutable("swift") else { throw ModuleCommandError("Failed to build \(entry.name): no 'swift' on PATH") }
+        for cache in [home.buildCache, home.testBuildCache] { try FileSystem.createOwnDirectory(cache, below: home.root, mode: 0o755) }
+        let sandbox = try upgrader.makeToolSandbox(writable: [home.buildCache, home.testBuildCache],
+                                                   visible: [source, SourceBuild.toolchainRoot(of: swift)], network: network, log: home.logs)
+        defer { sandbox.remove() }
+        let built = try buildAndStage(entry, source: source, home: home, sandbox: sandbox)
         try runSwift(["test", "--package-path", source, "--scratch-path", home.testBuildCache, "--filter", testFilter],
-                     log: home.logs + "/modules-test-\(entry.name).log", action: "test \(entry.name) in \(Output.quoted(source))")
+                     log: home.logs + "/modules-test-\(entry.name).log", action: "test \(entry.name) in \(Output.quoted(source))",
+                     sandbox: sandbox, cache: home.testBuildCache)
         let image = ModuleImage(executable: built.path)
         let label = "\(entry.name)@\(built.hello.version)"
         if let answer = try ModuleHost.askRunningHost(in: directory(home), ControlRequest.reload(entry.name, to: image)) {

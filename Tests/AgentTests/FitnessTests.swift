@@ -62,8 +62,10 @@ struct FitnessTests {
             return path
         }
 
-        /// While this file exists, every candidate program fails.
-        var failFlag: String { fixture.root + "/fail-now" }
+        /// While this file exists, every candidate program fails (beside the fitness command: a
+        /// confined run sees the command's and the binary's own directories, not the rest of the
+        /// temporary directory).
+        var failFlag: String { fixture.root + "/evaluator/fail-now" }
 
         var gateEvaluator: FitnessEvaluator { FitnessEvaluator(command: evaluator, runs: 3, margin: 0.02, timeoutSeconds: 5) }
 

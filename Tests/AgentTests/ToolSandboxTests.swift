@@ -19,7 +19,12 @@ struct ToolSandboxTests {
         try "not for the tools\n".write(toFile: secret, atomically: true, encoding: .utf8)
         let otherCache = fixture.home.root + "/build-test"
         try FileManager.default.createDirectory(atPath: otherCache, withIntermediateDirectories: true)
-        let sandbox = try upgrader.makeToolSandbox(writable: [cache, otherCache], network: false, log: fixture.home.logs)
+        // A Unix socket of the caller's, where a session bus or an agent would be: beside the
+        // fixture in the temporary directory, which is hidden but for the package and the caches.
+        let socketPath = fixture.root + "/session.sock"
+        let listener = try ListeningSocket.unix(path: socketPath)
+        defer { listener.close() }
+        let sandbox = try upgrader.makeToolSandbox(writable: [cache, otherCache], visible: [fixture.source], network: false, log: fixture.home.logs)
         defer { sandbox.remove() }
         #expect(sandbox.isolation.contains("network namespace (its own loopback only)"), "\(sandbox.isolation)")
         #expect(sandbox.isolation.contains("writable, each only by the tool given it: \(cache), \(otherCache)"), "\(sandbox.isolation)")
@@ -49,6 +54,11 @@ struct ToolSandboxTests {
             attempt("loopback", loopback)
             attempt("outside-network", lambda: socket.create_connection(("192.0.2.1", 80), timeout=5))
             attempt("own-terminal", lambda: pty.openpty())
+            attempt("read-package", lambda: open("\(fixture.source)/a.txt").read())
+            attempt("read-beside", lambda: open("\(fixture.root)/secret").read())
+            def unix():
+                client = socket.socket(socket.AF_UNIX); client.connect("\(socketPath)")
+            attempt("caller-socket", unix)
             attempt("host-terminal", lambda: open("/dev/tty", "r+b", buffering=0))
             """
         let output = cache + "/report"
@@ -62,7 +72,8 @@ struct ToolSandboxTests {
         #expect(status.isSuccess, "\(status): \(report) \((try? String(contentsOfFile: cache + "/errors", encoding: .utf8)) ?? "")")
         let lines = Set(report.split(separator: "\n").map { $0.split(separator: " ").prefix(2).joined(separator: " ") })
         for expected in ["cache yes", "home-root no", "other-cache no", "working-copy no", "outside no", "own-home yes", "own-tmp yes", "home-is-private True",
-                         "loopback yes", "outside-network no", "own-terminal yes", "host-terminal no"] {
+                         "loopback yes", "outside-network no", "own-terminal yes", "host-terminal no",
+                         "read-package yes", "read-beside no", "caller-socket no"] {
             #expect(lines.contains(expected), "\(expected) not in:\n\(report)")
         }
         for planted in [fixture.home.root + "/planted", otherCache + "/planted", fixture.source + "/planted", fixture.root + "/planted"] {

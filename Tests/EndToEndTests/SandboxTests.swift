@@ -20,7 +20,7 @@ struct SandboxTests {
         let harness = try Harness()
         defer { harness.cleanUp() }
         _ = try harness.initialize()
-        let listener = try LoopbackListener()
+        let listener = try ProbeListener()
         defer { listener.close() }
         // /dev/tcp is bash's.
         let script = try harness.execScript("network", shell: "/bin/bash",
@@ -28,6 +28,23 @@ struct SandboxTests {
         let isolation = try verify(harness, script)
         #expect(isolation.contains("network namespace (no network)"))
         #expect(!listener.acceptedConnection(), "the candidate reached a loopback listener")
+    }
+
+    @Test("a candidate cannot connect to a Unix socket of the caller's (a session bus, an agent): HOME, /tmp, /var/tmp and /run are hidden from it")
+    func unixSocket() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        // Beside the home, in the temporary directory, as a tmux server's or an ssh agent's is.
+        let path = harness.root.appendingPathComponent("bus.sock").path
+        let listener = try ProbeListener(unixPath: path)
+        defer { listener.close() }
+        let connect = "import socket; s = socket.socket(socket.AF_UNIX); s.connect('\(path)')"
+        let script = try harness.execScript("unix-socket", probe: "/usr/bin/python3 -c \"\(connect)\" && echo reached")
+        let isolation = try verify(harness, script)
+        #expect(isolation.contains { $0.hasPrefix("hidden under an empty tmpfs (their Unix sockets and files out of reach): ") && $0.contains("/tmp") },
+                "\(isolation)")
+        #expect(!listener.acceptedConnection(), "the candidate reached a Unix socket of the caller's")
     }
 
     /// Every escape route a root candidate has tried, as shell; `marker` names files it tries to create.
@@ -511,15 +528,19 @@ struct SandboxTests {
 
     /// A candidate that floods the state copy (`rehearsal` false, in its self-check) or the
     /// rehearsal's home (in its rehearsed restart) in the way `flood` names, then runs as itself.
+    /// ``floodProgram`` run by the candidate from the script itself (a here-document): the
+    /// candidate sees its own directory, not the temporary directory the test writes in.
+    static func embeddedFlood(arguments: String, then: String = "true") -> String {
+        "/usr/bin/python3 - \(arguments) <<'FLOOD'; \(then)\n\(floodProgram)\nFLOOD"
+    }
+
     func flooder(_ harness: Harness, _ flood: String, rehearsal: Bool) throws -> String {
-        let program = harness.root.appendingPathComponent("flood.py").path
-        try Self.floodProgram.write(toFile: program, atomically: true, encoding: .utf8)
         let fill = switch flood {
         case "files": #"i=0; while [ $i -lt 12000 ]; do : > "$dir/f$i" || break; i=$((i+1)); done; echo "made $i files""#
         case "held open":
             #"i=0; while [ $i -lt 64 ]; do exec 9>"$dir/b$i"; rm "$dir/b$i"; head -c 1048576 /dev/urandom >&9 || break; eval "exec $((i + 20))>&9"; i=$((i+1)); done; echo "wrote $i MiB"; sleep 5"#
         case "mapped then deleted", "parked in a socket":
-            "/usr/bin/python3 \(program) \(flood.hasPrefix("mapped") ? "mapped" : "parked") \"$dir\"; echo \"flood exited $?\""
+            Self.embeddedFlood(arguments: "\(flood.hasPrefix("mapped") ? "mapped" : "parked") \"$dir\"", then: "echo \"flood exited $?\"")
         default: #"i=0; while [ $i -lt 64 ]; do head -c 1048576 /dev/urandom > "$dir/b$i" || break; i=$((i+1)); done; echo "wrote $i MiB""#
         }
         return try harness.execScript("flood", shell: "/bin/bash", probe: """
@@ -527,7 +548,9 @@ struct SandboxTests {
             for argument in "$@"; do [ "$previous" = "--state-copy" ] && copy="$argument"; previous="$argument"; done
             if [ \(rehearsal ? "-n" : "-z") "$AUTODEV_TX" ]; then
               dir="\(rehearsal ? "$AUTODEV_HOME" : "$copy")/\(flood == "bytes under a name that is not UTF-8" ? "$(printf '\\377')" : "flood")"
-              mkdir "$dir" && { \(fill); }
+              mkdir "$dir" && {
+            \(fill)
+            }
             fi
             """)
     }
@@ -593,7 +616,7 @@ struct SandboxTests {
         defer { harness.cleanUp() }
         let program = harness.root.appendingPathComponent("flood.py").path
         try Self.floodProgram.write(toFile: program, atomically: true, encoding: .utf8)
-        let candidate = try harness.execScript("memory", probe: "/usr/bin/python3 \(program) memory /")
+        let candidate = try harness.execScript("memory", probe: Self.embeddedFlood(arguments: "memory /"))
         // Outside the sandbox both are allowed: the probe can tell.
         let outside = try harness.run([program, "memory", "/"], executable: "/usr/bin/python3")
         #expect(outside.stdout.contains("memfd_create allowed") && outside.stdout.contains("shmget allowed") && outside.stdout.contains("msgget allowed")
@@ -669,9 +692,29 @@ enum SHA256Hex {
 }
 
 /// A TCP listener on 127.0.0.1 that remembers whether anything connected.
-final class LoopbackListener {
+/// A listener a candidate must not reach: on loopback TCP, or a Unix socket at a path.
+final class ProbeListener {
     let descriptor: Int32
     let port: UInt16
+
+    /// A Unix socket at `path` (where a session bus or an agent of the caller's would listen).
+    init(unixPath path: String) throws {
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        self.descriptor = descriptor
+        port = 0
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        try #require(bytes.count < MemoryLayout.size(ofValue: address.sun_path))
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in bytes.enumerated() { buffer[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(bound == 0 && listen(descriptor, 8) == 0)
+        _ = fcntl(descriptor, F_SETFL, O_NONBLOCK)
+    }
 
     init() throws {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

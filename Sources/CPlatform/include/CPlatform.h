@@ -96,6 +96,15 @@ typedef struct {
                                   /dev/pts and /dev/ptmx linked to it (step "terminals"): the
                                   program may make pseudo-terminals of its own, and reaches none
                                   of the host's */
+    const char *const *masked_paths;     /* with new_mount_namespace, after the read-only remounts
+                                            (step "mask"): each directory covered by an empty
+                                            read-only tmpfs, with the writable_paths and
+                                            visible_paths below it (at most 32) bound back at the
+                                            same paths: a Unix socket or a file elsewhere under
+                                            it (a session bus, the caller's HOME) is out of reach */
+    int masked_count;
+    const char *const *visible_paths;    /* directories kept visible, read-only, below a mask */
+    int visible_count;
 } ad_spawn_options;
 
 /// Forks and executes `path` with `argv` and `envp`.
@@ -106,7 +115,7 @@ typedef struct {
 /// step ("exec", "unshare-user", "uid-map", "unshare-network", "unshare-ipc", "unshare-mount", "mount",
 /// "remount-read-only", "bind-writable", "bind-devices", "mount-tmpfs", "bind-read-only", "unshare-pid", "fork", "mount-proc",
 /// "setrlimit", "chdir", "dup2", "setsid", "inherit-fd", "write-pid", "securebits",
-/// "drop-bounding-set", "capset", "no-new-privs", "layer", "seccomp", "loopback", "terminals") and `*child_errno` its errno.
+/// "drop-bounding-set", "capset", "no-new-privs", "layer", "seccomp", "loopback", "terminals", "mask") and `*child_errno` its errno.
 int ad_spawn(const char *path, char *const argv[], char *const envp[],
              const ad_spawn_options *options, int *pid, int *child_errno, const char **failed_step);
 
