@@ -125,7 +125,8 @@ extension Doctor {
         // versions, snapshots, modules, the channel) it would escape every check here and every
         // snapshot, so it is reported for a person to rename. The build caches and the working
         // copy are the compiler's and the user's, not the home's to check (and can be large).
-        let caches = Set([home.buildCache, home.testBuildCache, home.workingCopy].map(FileSystem.baseName(of:)))
+        let caches = Set([home.buildCache, home.testBuildCache, home.confinedBuildCache, home.confinedTestBuildCache, home.workingCopy]
+            .map(FileSystem.baseName(of:)))
         for shown in FileSystem.namesNotUTF8(under: home.root, skipping: caches) {
             add(.unreadableName(path: shown), .unreadableName, shown,
                 "its name is not UTF-8, so it cannot be checked or kept in a snapshot",

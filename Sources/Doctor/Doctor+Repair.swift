@@ -398,7 +398,8 @@ extension Doctor {
     }
 
     /// A copy of a module program with the given digest in the home's build directories (where
-    /// `modules build` builds it), found by name, at most five directories deep.
+    /// `modules build` and the agent's module route build it), found by name, at most five
+    /// directories deep.
     private func moduleCopy(named name: String, digest: String) -> String? {
         func search(_ directory: String, depth: Int) -> String? {
             guard depth <= 5, let names = try? FileSystem.contentsOfDirectory(directory) else { return nil }
@@ -410,6 +411,7 @@ extension Doctor {
             }
             return nil
         }
-        return search(home.buildCache, depth: 0)
+        // Found by its digest: a copy in the confined builds' cache is as good as any.
+        return search(home.buildCache, depth: 0) ?? search(home.confinedBuildCache, depth: 0)
     }
 }

@@ -22,6 +22,16 @@ public struct SourceBuild: Sendable, Equatable {
     /// (nil: no limit, the caller stops them).
     public var timeoutSeconds: Double?
 
+    /// Runs the tools confined (``Isolation/confined(network:)``), in caches of their own
+    /// (`<home>/build-confined`, `<home>/build-confined-test`): what code not trusted yet leaves
+    /// in a cache is never linked into a build of trusted source.
+    public mutating func confine(network: Bool) {
+        guard isolation == .none else { return }
+        isolation = .confined(network: network)
+        scratch += "-confined"
+        testScratch = scratch + "-test"
+    }
+
     /// How `swift build` and `swift test` run.
     public enum Isolation: Sendable, Equatable {
         /// As the caller: for the caller's own source.

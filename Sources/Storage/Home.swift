@@ -37,8 +37,13 @@ package struct Home: Sendable, Equatable {
     /// The warm caches of source builds: `<home>/build` (release) and `<home>/build-test`; every
     /// build and test tool names this prefix in its arguments, which is how recovery finds them.
     package var buildCache: String { root + "/build" }
-    /// `<home>/build-test`: the test build's cache, shared by source upgrades and module proposals.
+    /// `<home>/build-test`: the test build's cache, shared by source upgrades and module builds.
     package var testBuildCache: String { buildCache + "-test" }
+    /// `<home>/build-confined` and `-test`: the caches of confined builds (the agent's proposals,
+    /// `self-upgrade --confined`), apart from the caller's own: code not trusted yet writes its
+    /// caches, and must not leave objects that a build of trusted source would link.
+    package var confinedBuildCache: String { buildCache + "-confined" }
+    package var confinedTestBuildCache: String { confinedBuildCache + "-test" }
     /// The git working copy of the program's source that source upgrades build (`init --source`).
     package var workingCopy: String { root + "/source" }
 

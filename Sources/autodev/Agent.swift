@@ -47,7 +47,7 @@ enum AgentCommand {
         Cancellation.install()
         guard var build = try UpgradeCommand.sourceBuild(arguments, home: home, spec: CommandTree.agent) else { return ExitCode.failure }
         // A proposal's manifest, plugins and tests are code not trusted yet.
-        build.isolation = .confined(network: arguments.has("build-network"))
+        build.confine(network: arguments.has("build-network"))
         build.timeoutSeconds = try seconds("build-timeout", arguments, range: 1...604_800) ?? 7200
         let report = AgentReport(json: session.json)
         var loop = AgentLoop(

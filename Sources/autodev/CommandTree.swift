@@ -47,6 +47,8 @@ enum CommandTree {
         options: [.init(name: "from-binary", value: "PATH", help: "The candidate: a prebuilt autodev binary."),
                   .init(name: "source", value: "DIR", help: "Build the candidate from this package (default: the home's working copy, else the package around the current directory)."),
                   .init(name: "test-filter", value: "REGEX", help: "The tests the source upgrade runs (default: all but EndToEndTests)."),
+                  .init(name: "confined", help: "Build and test the source confined, as the agent builds a proposal, in caches of their own (<home>/build-confined): for source you have not reviewed (docs/agent.md)."),
+                  .init(name: "build-network", help: "With --confined: let swift build and swift test reach the network (dependencies to fetch)."),
                   .init(name: "dry-run", help: "Stage and verify the candidate, print the plan and each step's result, and change nothing."),
                   .init(name: "verify-state", help: "Make the candidate read and migrate a copy of the current state and prove the round trip."),
                   .init(name: "timeout", value: "SECONDS", help: "Wall-clock limit of the verification run (default from config.json: 30)."),

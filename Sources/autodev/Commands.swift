@@ -119,7 +119,20 @@ extension UpgradeCommand {
     /// The source to build, unless a binary was given: --source, else the home's working copy,
     /// else the package around the current directory.
     static func sourceBuild(_ arguments: ParsedArguments, home: Home, spec: CommandSpec = CommandTree.selfUpgrade) throws -> SourceBuild? {
-        guard arguments.value("from-binary") == nil else { return nil }
+        guard arguments.value("from-binary") == nil else {
+            if arguments.has("confined") { throw UsageError(message: "'--confined' is for a build from source, not '--from-binary'", spec: spec) }
+            return nil
+        }
+        guard var build = try locatedSourceBuild(arguments, home: home, spec: spec) else { return nil }
+        if arguments.has("confined") {
+            build.confine(network: arguments.has("build-network"))
+        } else if arguments.has("build-network"), spec.path == CommandTree.selfUpgrade.path {
+            throw UsageError(message: "'--build-network' needs '--confined'", spec: spec)
+        }
+        return build
+    }
+
+    private static func locatedSourceBuild(_ arguments: ParsedArguments, home: Home, spec: CommandSpec) throws -> SourceBuild? {
         let selection = arguments.value("test-filter").map { ["--filter", $0] } ?? SourceBuild.defaultTestSelection
         if let source = arguments.value("source") { return SourceBuild(source: source, home: home, testSelection: selection) }
         if FileSystem.exists(home.root + "/source/Package.swift") {

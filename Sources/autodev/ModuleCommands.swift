@@ -89,6 +89,7 @@ enum ModuleCommands {
     ///   agent's proposals); nil: as the caller.
     static func buildAndStage(_ entry: ModuleCatalog.Entry, source: String, home: Home,
                               sandbox: Upgrader.ToolSandbox? = nil) throws -> (path: String, digest: String, hello: Hello, seconds: Double) {
+        let buildCache = sandbox == nil ? home.buildCache : home.confinedBuildCache
         guard FileSystem.exists(source + "/Package.swift") else {
             throw ModuleCommandError("No Swift package at \(Output.quoted(source)) (no Package.swift): pass --source DIR")
         }
@@ -96,15 +97,15 @@ enum ModuleCommands {
         // With the flags and the warm cache of autodev's own release build: only what the module
         // adds is compiled, and the worker needs no Swift runtime installed, as autodev does not.
         try runSwift(["build", "-c", "release", "--static-swift-stdlib", "--product", entry.product, "--package-path", source,
-                      "--scratch-path", home.buildCache],
+                      "--scratch-path", buildCache],
                      log: home.logs + "/modules-build-\(entry.name).log", action: "build \(entry.name) in \(Output.quoted(source))",
-                     sandbox: sandbox, cache: home.buildCache)
-        var built = home.buildCache + "/release/" + entry.product
+                     sandbox: sandbox, cache: buildCache)
+        var built = buildCache + "/release/" + entry.product
         var confine: ((Subprocess.Configuration) throws -> Subprocess.Configuration)?
         if let sandbox {
             // What the confined build left is read only as a file inside the cache (a link it
             // planted leads nowhere else), and run confined, with nothing writable.
-            let cache = try FileSystem.realPath(home.buildCache)
+            let cache = try FileSystem.realPath(buildCache)
             let resolved = try FileSystem.realPath(built)
             guard resolved.hasPrefix(cache + "/"), try FileSystem.status(resolved, followLinks: false).kind == .regular else {
                 throw ModuleCommandError("The build of \(entry.name) left \(Output.quoted(built)) leading to \(Output.quoted(resolved)), not a file inside \(Output.quoted(cache))")
@@ -154,14 +155,15 @@ enum ModuleCommands {
                                    network: Bool) throws -> String {
         guard let entry = ModuleCatalog.entries.first(where: { $0.name == module }) else { throw ModuleCommandError("Unknown module \(module)") }
         guard let swift = ProcessControl.findExecutable("swift") else { throw ModuleCommandError("Failed to build \(entry.name): no 'swift' on PATH") }
-        for cache in [home.buildCache, home.testBuildCache] { try FileSystem.createOwnDirectory(cache, below: home.root, mode: 0o755) }
-        let sandbox = try upgrader.makeToolSandbox(writable: [home.buildCache, home.testBuildCache],
+        let caches = [home.confinedBuildCache, home.confinedTestBuildCache]
+        for cache in caches { try FileSystem.createOwnDirectory(cache, below: home.root, mode: 0o755) }
+        let sandbox = try upgrader.makeToolSandbox(writable: caches,
                                                    visible: [source, SourceBuild.toolchainRoot(of: swift)], network: network, log: home.logs)
         defer { sandbox.remove() }
         let built = try buildAndStage(entry, source: source, home: home, sandbox: sandbox)
-        try runSwift(["test", "--package-path", source, "--scratch-path", home.testBuildCache, "--filter", testFilter],
+        try runSwift(["test", "--package-path", source, "--scratch-path", home.confinedTestBuildCache, "--filter", testFilter],
                      log: home.logs + "/modules-test-\(entry.name).log", action: "test \(entry.name) in \(Output.quoted(source))",
-                     sandbox: sandbox, cache: home.testBuildCache)
+                     sandbox: sandbox, cache: home.confinedTestBuildCache)
         let image = ModuleImage(executable: built.path)
         let label = "\(entry.name)@\(built.hello.version)"
         if let answer = try ModuleHost.askRunningHost(in: directory(home), ControlRequest.reload(entry.name, to: image)) {

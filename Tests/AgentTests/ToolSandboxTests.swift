@@ -2,6 +2,7 @@ import Foundation
 import Platform
 import SelfUpgrade
 import SourceUpgrade
+import Storage
 import Testing
 
 /// The confinement a proposal's `swift build` and `swift test` run in, tried with a shell and
@@ -80,6 +81,21 @@ struct ToolSandboxTests {
             #expect(!FileManager.default.fileExists(atPath: planted), "\(planted)")
         }
         #expect(FileManager.default.fileExists(atPath: cache + "/made-by-the-tool"))
+    }
+
+    @Test("a confined build has caches of its own, apart from the caller's")
+    func confinedCaches() throws {
+        let fixture = try Fixture()
+        defer { fixture.cleanUp() }
+        var build = SourceBuild(source: fixture.source, home: fixture.home)
+        #expect(build.scratch == fixture.home.root + "/build" && build.testScratch == fixture.home.root + "/build-test")
+        build.confine(network: false)
+        #expect(build.isolation == .confined(network: false))
+        #expect(build.scratch == fixture.home.confinedBuildCache && build.testScratch == fixture.home.confinedTestBuildCache)
+        #expect(build.candidate == fixture.home.root + "/build-confined/release/" + build.product)
+        // Once: confining again changes nothing.
+        build.confine(network: true)
+        #expect(build.isolation == .confined(network: false) && build.scratch == fixture.home.root + "/build-confined")
     }
 
     @Test("the built binary is read only where it is a file inside the cache: a link the confined build planted leads nowhere else")

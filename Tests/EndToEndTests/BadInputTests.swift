@@ -15,6 +15,21 @@ struct BadInputTests {
         #expect(try harness.snapshot() == before, "the home changed")
     }
 
+    @Test("--confined with a prebuilt candidate, or --build-network without --confined, is refused before anything runs", arguments: [
+        (["--from-binary", "/bin/true", "--confined"], "'--confined' is for a build from source, not '--from-binary'"),
+        (["--source", "/nonexistent", "--build-network"], "'--build-network' needs '--confined'"),
+    ])
+    func confinedOptions(options: [String], message: String) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let before = try harness.snapshot()
+        let result = try harness.run(["self-upgrade", "--dry-run"] + options)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+        #expect(try harness.snapshot() == before)
+    }
+
     @Test("candidates that are missing, a directory, not executable or not a program")
     func unusableCandidates() throws {
         let harness = try Harness()

@@ -167,11 +167,12 @@ struct SourceUpgradeTests {
         #expect(again.stdout.split(separator: "\n").count == 1, "\(again.stdout)")
         #expect((try harness.json(try harness.run(["agent", "status", "--json"]).stdout)["processed"] as? [Any])?.count == 6)
 
-        // The user's commands on a source candidate (the caches are warm now): a dry run builds,
-        // tests and verifies with the state's round trip, a rollback rehearsal; both change nothing.
+        // The user's commands on a source candidate, confined as the agent's builds (their caches
+        // are warm now): a dry run builds, tests and verifies with the state's round trip, a
+        // rollback rehearsal; both change nothing.
         let before = try harness.snapshot()
         let journalBefore = try harness.journalLines().count
-        let dryRun = try harness.run(["self-upgrade", "--dry-run", "--verify-state"] + Self.tests)
+        let dryRun = try harness.run(["self-upgrade", "--dry-run", "--verify-state", "--confined"] + Self.tests)
         #expect(dryRun.status == 0, "\(dryRun.stderr)")
         #expect(dryRun.stdout.contains("Plan: preflight → build → test → stage → verify → swap → restart → confirm"), "\(dryRun.stdout)")
         #expect(dryRun.stdout.contains("  test: ok"))
@@ -187,7 +188,7 @@ struct SourceUpgradeTests {
         let touched = source + "/Sources/Platform/Errno.swift"
         let original = try String(contentsOfFile: touched, encoding: .utf8)
         try (original + "\npublic let touchedByTheCancellationTest = 1\n").write(toFile: touched, atomically: true, encoding: .utf8)
-        let cancelled = try harness.run(["self-upgrade", "--yes"] + Self.tests, killAfter: 3, signal: SIGTERM)
+        let cancelled = try harness.run(["self-upgrade", "--yes", "--confined"] + Self.tests, killAfter: 3, signal: SIGTERM)
         // The agent will not work on a working copy with changes a revert would lose.
         let dirty = try harness.run(["agent", "--once", "--patches", patches] + Self.tests)
         #expect(dirty.status == 1)
