@@ -4,7 +4,7 @@ public struct AgentError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure this is; new codes can be added without breaking callers.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String, Hashable, Sendable {
-            case toolMissing, gitFailed, notARepository, uncommittedChanges, proposerFailed, evaluatorChanged, unknownVersion, runInProgress
+            case toolMissing, gitFailed, notARepository, uncommittedChanges, proposerFailed, evaluatorChanged, unknownVersion, runInProgress, notJudged
         }
 
         private let value: Value
@@ -26,6 +26,8 @@ public struct AgentError: Error, Sendable, CustomStringConvertible {
         public static let unknownVersion = Code(.unknownVersion)
         /// An agent run is working on the home (pruning waits for it to end).
         public static let runInProgress = Code(.runInProgress)
+        /// A proposal the fitness gate cannot judge (a module's change alone, under a gate).
+        public static let notJudged = Code(.notJudged)
 
         /// The code's name (`gitFailed`).
         public var description: String { value.rawValue }

@@ -236,11 +236,28 @@ public struct AgentLoop {
                 memory.run?.iterations += 1
                 try memoryStore.save(memory)
             }
+            if fitness != nil, case let removed = try workingCopy.removedAssertions(inFlight.commit), removed > 0 {
+                // The gate's scores mean something only while the tests hold the candidate to them.
+                try workingCopy.revert(inFlight.commit)
+                let reason = "it removes \(removed) test assertion(s) under Tests/: with a fitness gate, a proposal may not weaken the checks the gate relies on"
+                memory.finish(inFlight, accepted: false, reason: reason, id: nil, version: nil)
+                memory.processed[memory.processed.count - 1].flags = ["removes-assertions"]
+                try workingCopy.keep(inFlight.commit, number: memory.processed.count)
+                try memoryStore.save(memory)
+                try proposals.settle(inFlight.name, accepted: false, reason: reason)
+                onEvent(.finished(memory.processed[memory.processed.count - 1], restarted: false))
+                continue
+            }
             if let route = moduleRoute, let module = route.module(changing: try workingCopy.changedFiles(inFlight.commit)) {
                 onEvent(.reloadingModule(name: inFlight.name, module: module))
                 let accepted: Bool
                 let detail: String
                 do {
+                    // The gate measures the program's binary, which this route does not rebuild:
+                    // a module change would be taken on a score it could not have earned.
+                    if fitness != nil {
+                        throw AgentError(.notJudged, "with a fitness gate, a change to the module \(module) alone is not taken: the gate measures autodev's binary, which a module's hot reload does not change")
+                    }
                     detail = try route.reload(module)
                     accepted = true
                 } catch {
@@ -253,18 +270,6 @@ public struct AgentLoop {
                 try memoryStore.save(memory)
                 try proposals.settle(inFlight.name, accepted: accepted, reason: accepted ? nil : detail)
                 onEvent(.finished(proposal, restarted: false))
-                continue
-            }
-            if fitness != nil, case let removed = try workingCopy.removedAssertions(inFlight.commit), removed > 0 {
-                // The gate's scores mean something only while the tests hold the candidate to them.
-                try workingCopy.revert(inFlight.commit)
-                let reason = "it removes \(removed) test assertion(s) under Tests/: with a fitness gate, a proposal may not weaken the checks the gate relies on"
-                memory.finish(inFlight, accepted: false, reason: reason, id: nil, version: nil)
-                memory.processed[memory.processed.count - 1].flags = ["removes-assertions"]
-                try workingCopy.keep(inFlight.commit, number: memory.processed.count)
-                try memoryStore.save(memory)
-                try proposals.settle(inFlight.name, accepted: false, reason: reason)
-                onEvent(.finished(memory.processed[memory.processed.count - 1], restarted: false))
                 continue
             }
             onEvent(.upgrading(name: inFlight.name))

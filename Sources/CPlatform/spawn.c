@@ -56,12 +56,12 @@ enum { STEP_EXEC, STEP_UNSHARE_USER, STEP_UID_MAP, STEP_UNSHARE_NET, STEP_UNSHAR
        STEP_REMOUNT_READ_ONLY, STEP_BIND_WRITABLE, STEP_BIND_DEVICES, STEP_UNSHARE_PID, STEP_FORK,
        STEP_MOUNT_PROC, STEP_SETRLIMIT, STEP_CHDIR, STEP_DUP2, STEP_SETSID, STEP_INHERIT_FD,
        STEP_WRITE_PID, STEP_SECUREBITS, STEP_DROP_BOUNDING, STEP_CAPSET, STEP_NO_NEW_PRIVS, STEP_UNSHARE_IPC,
-       STEP_CGROUP, STEP_MOUNT_TMPFS, STEP_BIND_READ_ONLY, STEP_LAYER, STEP_SECCOMP, STEP_LOOPBACK, STEP_TERMINALS, STEP_MASK };
+       STEP_CGROUP, STEP_MOUNT_TMPFS, STEP_BIND_READ_ONLY, STEP_LAYER, STEP_SECCOMP, STEP_LOOPBACK, STEP_TERMINALS, STEP_MASK, STEP_LANDLOCK };
 static const char *step_names[] = {"exec", "unshare-user", "uid-map", "unshare-network", "unshare-mount", "mount",
                                    "remount-read-only", "bind-writable", "bind-devices", "unshare-pid", "fork",
                                    "mount-proc", "setrlimit", "chdir", "dup2", "setsid", "inherit-fd",
                                    "write-pid", "securebits", "drop-bounding-set", "capset", "no-new-privs", "unshare-ipc",
-                                   "cgroup", "mount-tmpfs", "bind-read-only", "layer", "seccomp", "loopback", "terminals", "mask"};
+                                   "cgroup", "mount-tmpfs", "bind-read-only", "layer", "seccomp", "loopback", "terminals", "mask", "landlock"};
 
 static void report_and_exit(int pipe_fd, int step) {
     int message[2] = {step, errno};
@@ -429,6 +429,8 @@ static int deny_memory_files(void) {
 }
 
 /* After this, exec gives uid 0 no capabilities, and nothing (setuid, file capabilities) adds any. */
+static int scope_abstract_sockets(void);
+
 static void drop_privileges(const ad_spawn_options *options, int report_fd) {
     if (options->drop_capabilities) {
         int bits = AD_SECBIT_NOROOT | AD_SECBIT_NOROOT_LOCKED | AD_SECBIT_NO_SETUID_FIXUP |
@@ -453,6 +455,33 @@ static void drop_privileges(const ad_spawn_options *options, int report_fd) {
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) report_and_exit(report_fd, STEP_NO_NEW_PRIVS);
     }
     if (options->deny_memory_files && deny_memory_files() != 0) report_and_exit(report_fd, STEP_SECCOMP);
+    if (options->scope_abstract_sockets && scope_abstract_sockets() != 0) report_and_exit(report_fd, STEP_LANDLOCK);
+}
+
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#endif
+#ifndef SYS_landlock_restrict_self
+#define SYS_landlock_restrict_self 446
+#endif
+
+/* linux/landlock.h, ABI 6: a ruleset handling no access right, only scopes. */
+struct ad_landlock_ruleset_attr { unsigned long long handled_access_fs, handled_access_net, scoped; };
+#define AD_LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
+
+/* Confines the process (and all it starts) to the abstract Unix sockets made inside its own
+   Landlock domain: one the caller's session listens on (an X server's, a bus's) cannot be
+   connected to, even where the network namespace is shared. Needs Landlock ABI 6 (Linux 6.12);
+   0, or -1 with errno (EOPNOTSUPP or ENOSYS where missing, EINVAL before ABI 6). */
+static int scope_abstract_sockets(void) {
+    struct ad_landlock_ruleset_attr attributes = {0, 0, AD_LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET};
+    long fd = syscall(SYS_landlock_create_ruleset, &attributes, sizeof attributes, 0);
+    if (fd < 0) return -1;
+    long result = syscall(SYS_landlock_restrict_self, (int)fd, 0);
+    int saved = errno;
+    close((int)fd);
+    errno = saved;
+    return result == 0 ? 0 : -1;
 }
 
 /* Writes the decimal `pid` into `fd` from offset 0, replacing what it held. */

@@ -190,6 +190,9 @@ package enum Subprocess {
         package var maskedPaths: [String] = []
         /// Directories kept visible, read-only, below a mask (at most 32 with the writable ones).
         package var visiblePaths: [String] = []
+        /// A Landlock domain that keeps it from connecting to abstract Unix sockets made outside
+        /// it (the caller's X server, a bus), even where the network namespace is shared.
+        package var scopeAbstractSockets = false
 
         package init(executable: String, arguments: [String], environment: [String: String]) {
             self.executable = executable
@@ -479,7 +482,8 @@ package enum Subprocess {
                                                 loopback_up: configuration.loopbackUp ? 1 : 0,
                                                 private_terminals: isolateMounts && configuration.privateTerminals ? 1 : 0,
                                                 masked_paths: cArray(maskedPaths), masked_count: Int32(masked.count),
-                                                visible_paths: cArray(visiblePaths), visible_count: Int32(visible.count))
+                                                visible_paths: cArray(visiblePaths), visible_count: Int32(visible.count),
+                                                scope_abstract_sockets: configuration.scopeAbstractSockets ? 1 : 0)
                                             return ad_spawn(configuration.executable, argvPointers, envPointers, &options,
                                                             &pid, &childErrno, &failedStep)
                                         }

@@ -229,6 +229,8 @@ private struct StillCurrent: Error, CustomStringConvertible {
 /// The descriptor checked is the one the restart executes. Invariant 6.
 struct CheckIntegrityStep: TransactionStep {
     let name = StepName.check
+    /// Why the rollback is made (``Upgrader/UpgradeOptions/reason``), journaled with the step.
+    var reason: String?
 
     package func run(_ context: inout TransactionContext) throws -> StepOutcome {
         if context.journal.checkpoint != nil, context.upgrader.store.metadata(context.target!)?.readsJournalCheckpoints != true {
@@ -237,7 +239,7 @@ struct CheckIntegrityStep: TransactionStep {
         let checked = try context.upgrader.store.openChecked(context.target!)
         try? context.checkedBinary?.close()
         context.checkedBinary = checked.descriptor
-        return StepOutcome(to: context.target)
+        return StepOutcome(to: context.target, detail: reason)
     }
 }
 

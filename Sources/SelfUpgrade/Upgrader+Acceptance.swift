@@ -48,7 +48,9 @@ extension Upgrader {
     /// Runs `arguments` (an absolute executable path first) confined as a candidate's
     /// verification runs: a private HOME and TMPDIR that end with it, every mount read-only, no
     /// network, its own pid namespace, no capabilities, the verification's rlimits, and
-    /// `timeoutSeconds` of wall-clock time. For code not trusted yet that must judge a candidate
+    /// `timeoutSeconds` of wall-clock time. It fails closed: where the kernel refuses the mount,
+    /// pid, user (or, for root, the capability lock) or network isolation, or the hiding of the
+    /// caller's directories, nothing runs and ``UpgradeError`` says what was refused. For code not trusted yet that must judge a candidate
     /// (a fitness evaluation): nothing it does outlives it or reaches the home, and what it
     /// prints is all it can report.
     /// - Parameters:
@@ -121,6 +123,8 @@ extension Verifier {
         var confinement = try Confinement(sandbox: sandbox, parent: parent, scratchBytes: configuration.verifyFileSizeBytes)
         confinement.allowsNetwork = network
         confinement.hide(keeping: writableDirectory.map { [$0] } ?? [], visible: visible + [FileSystem.parent(of: executable)])
+        // Fails closed: what runs here is code not trusted yet.
+        confinement.essential = [.mounts, .processes, .masks, confinement.isRoot ? .capabilityLock : .user, network ? .socketScope : .network]
         let area = writableDirectory.map { Confinement.WritableArea(role: "the directory it may change", path: $0, inPlace: true, readOnlyInside: readOnlyInside) }
         let start = MonotonicClock.now()
         let status = try confinement.run(run, writing: area, binary: executable, log: logDirectory)

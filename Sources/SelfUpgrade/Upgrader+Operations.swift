@@ -54,6 +54,9 @@ extension Upgrader {
         public var restart = true
         /// Called just before `exec`, to save the program's state.
         public var beforeRestart: @Sendable () throws -> Void = {}
+        /// Why a rollback is made, when the host decides it (a version that failed its probation):
+        /// journaled as the `reason` of its `check` step's record.
+        public var reason: String?
         /// Descriptors and environment the restarted version inherits (listening sockets).
         public var handoff = RestartHandoff()
         /// Fork a watchdog before the `exec` that brings the old version back if the new one does
@@ -154,7 +157,7 @@ extension Upgrader {
     public func rollback(to target: VersionID?, options: UpgradeOptions = UpgradeOptions()) throws(UpgradeError) -> Outcome {
         try UpgradeError.wrapping {
             try transact(operation: .rollback, options: options, target: { ledger in try resolveTarget(target?.digest, ledger: ledger) }) { _ in
-                [CheckIntegrityStep()]
+                [CheckIntegrityStep(reason: options.reason)]
             }
         }
     }

@@ -60,8 +60,8 @@ extension Upgrader {
             }
             // Fails closed: code not trusted yet is not built with the essential pieces missing.
             var essential: [Verifier.Confinement.Piece] = [.mounts, .processes, .masks]
-            if !confinement.isRoot { essential.append(.user) }
-            if !confinement.allowsNetwork { essential.append(.network) }
+            essential.append(confinement.isRoot ? .capabilityLock : .user)
+            if !confinement.allowsNetwork { essential.append(.network) } else { essential.append(.socketScope) }
             let missing = essential.filter { !confinement.wanted.contains($0) }
             guard missing.isEmpty else {
                 throw UpgradeError.toolFailed(command: "the confinement of the build's tools",

@@ -22,6 +22,8 @@ extension Verifier {
             case terminals
             /// Directories covered by an empty tmpfs (asked for with ``Confinement/masked``).
             case masks
+            /// A Landlock domain scoped to its own abstract Unix sockets.
+            case socketScope
         }
 
         /// The one directory a run may write outside its private tmpfs mounts.
@@ -62,11 +64,16 @@ extension Verifier {
         /// (read-only) besides the writable ones and the sandbox.
         var masked: [String] = []
         var visible: [String] = []
+        /// Directories asked to be visible that would have uncovered a hidden one: left out.
+        private(set) var uncovering: [String] = []
         /// Whether its runs have rlimits and a timeout (a build's tools have neither: the caller
         /// stops them).
         var limited = true
         /// Pieces still asked for.
         private(set) var wanted: Set<Piece>
+        /// Pieces it does not run without: one the kernel refuses fails the run instead of being
+        /// left out (code not trusted yet: a proposer, a fitness command).
+        var essential: Set<Piece> = []
         /// What the kernel refused, one line each.
         private(set) var refused: [String] = []
         /// How each writable area was confined in its last run: the layer's size, or nil where
@@ -104,9 +111,14 @@ extension Verifier {
         /// tools on PATH, and with the network the resolver's configuration.
         mutating func hide(keeping writable: [String], visible: [String]) {
             func real(_ path: String) -> String { (try? FileSystem.realPath(path)) ?? path }
-            let kept = (writable + visible + [sandbox]).map(real)
-            masked = Self.maskedDirectories(keeping: kept)
-            self.visible = visible.map(real) + (allowsNetwork ? ["/run/systemd/resolve"] : [])
+            // Only what it must write (and the sandbox) can leave a directory unhidden; a
+            // directory it only reads that is, or holds, a hidden one (a command kept right in
+            // HOME or /tmp) would uncover it, and is left out instead, and named.
+            masked = Self.maskedDirectories(keeping: (writable + [sandbox]).map(real))
+            let wanted = visible.map(real)
+            let masked = self.masked
+            uncovering = wanted.filter { directory in masked.contains { $0 == directory || $0.hasPrefix(directory + "/") } }
+            self.visible = wanted.filter { !uncovering.contains($0) } + (allowsNetwork ? ["/run/systemd/resolve"] : [])
                 + Self.toolDirectories(path: ProcessControl.environment()["PATH"] ?? "", below: masked)
         }
 
@@ -178,6 +190,7 @@ extension Verifier {
                     case "unshare-network", "loopback": .network
                     case "terminals": .terminals
                     case "mask": .masks
+                    case "landlock": .socketScope
                     case "unshare-ipc": .ipc
                     case "unshare-pid", "fork", "mount-proc": .processes
                     case "securebits", "drop-bounding-set": .capabilityLock
@@ -186,6 +199,9 @@ extension Verifier {
                     case "unshare-mount", "mount", "remount-read-only", "bind-writable", "bind-devices", "mount-tmpfs",
                          "bind-read-only": .mounts
                     default: nil
+                    }
+                    if let piece, essential.contains(piece) {
+                        throw UpgradeError.verificationFailed(binary: binary, reason: "the kernel refused its \(Self.label(piece)) (\(error.step): \(error.errno)), and code not trusted yet is not run without it", log: log)
                     }
                     guard let piece, wanted.remove(piece) != nil else {
                         throw UpgradeError.verificationFailed(binary: binary, reason: error.description, log: log)
@@ -237,10 +253,12 @@ extension Verifier {
                 }
                 run.devices = devices
                 run.privateTerminals = terminals && wanted.contains(.terminals)
-                if wanted.contains(.masks) {
+                if wanted.contains(.masks), !masked.isEmpty {
                     run.maskedPaths = masked
-                    // What does not exist needs no binding back.
+                    // What does not exist needs no binding back. Masks are real paths: so must
+                    // be what is bound back below them (a HOME that is a link elsewhere).
                     run.visiblePaths = (visible + [sandbox]).filter(FileSystem.isDirectory)
+                    run.writablePaths = run.writablePaths.map { (try? FileSystem.realPath($0)) ?? $0 }
                 }
                 run.privateTmpfsInodes = tmpfsInodes
                 run.carriedPaths = [sandbox]
@@ -260,6 +278,7 @@ extension Verifier {
             run.dropCapabilities = (isRoot || run.isolateUser) && wanted.contains(.capabilityLock)
             run.noNewPrivileges = true
             run.denyMemoryFiles = wanted.contains(.memoryFiles)
+            run.scopeAbstractSockets = wanted.contains(.socketScope)
             return run
         }
 
@@ -303,6 +322,13 @@ extension Verifier {
                 : "no capabilities to gain (no_new_privs)")
             if !masked.isEmpty, wanted.contains(.masks), wanted.contains(.mounts) {
                 lines.append("hidden under an empty tmpfs (their Unix sockets and files out of reach): " + masked.joined(separator: ", "))
+                if !uncovering.isEmpty {
+                    lines.append("not shown, as they would uncover a hidden directory (keep commands and their data in a directory of their own): "
+                                 + uncovering.joined(separator: ", "))
+                }
+            }
+            if wanted.contains(.socketScope) {
+                lines.append("abstract Unix sockets made outside it out of reach (Landlock scope)")
             }
             if wanted.contains(.memoryFiles) { lines.append("memfd_create, memfd_secret, shmget, msgget, semget and the keyrings refused (seccomp): no kernel memory out of the rlimits' sight, no state that outlives the run") }
             lines += refused
@@ -326,6 +352,7 @@ extension Verifier {
             case .memoryFiles: "seccomp filter (memfd_create, System V IPC and the keyrings are allowed)"
             case .terminals: "pseudo-terminals"
             case .masks: "masked directories"
+            case .socketScope: "Landlock scope (abstract Unix sockets outside are reachable where the network is shared)"
             }
         }
     }

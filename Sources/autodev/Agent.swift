@@ -62,6 +62,7 @@ enum AgentCommand {
                 loop.probation = AgentLoop.ProbationPolicy(samples: probationRuns, seconds: probationSeconds) { id, reason in
                     var options = Upgrader.UpgradeOptions()
                     options.beforeRestart = { try AutodevState.update(in: home.state) { $0.pendingTransaction = "agent:probation" } }
+                    options.reason = "the agent's probation: " + reason
                     report.rollingBack(to: id, reason: reason)
                     _ = try upgrader.rollback(to: id.flatMap(VersionID.init(hex:)), options: options)
                 }

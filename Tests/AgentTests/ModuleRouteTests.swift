@@ -52,6 +52,29 @@ struct ModuleRouteTests {
     }
 }
 
+extension ModuleRouteTests {
+    @Test("under a fitness gate a module-only proposal is not reloaded: the gate could not judge it")
+    func moduleProposalUnderGate() throws {
+        let gate = try FitnessTests.Gate()
+        defer { gate.fixture.cleanUp() }
+        try gate.makeCurrent("root")
+        try gate.fixture.makePatch("01.patch", changing: "a.txt")
+        let reloads = Reloads()
+        var loop = try gate.loop()
+        loop.moduleRoute = ModuleRoute(modules: ["a.txt": "counter"]) { module in
+            reloads.append(module)
+            return "module counter@2 hot reloaded in 5.0 ms"
+        }
+        let ending = try loop.run(after: nil)
+        guard case .finished(let memory) = ending else { Issue.record("\(ending)"); return }
+        #expect(reloads.all.isEmpty)
+        #expect(memory.processed.map(\.outcome) == ["rejected"])
+        #expect(memory.processed.first?.reason?.contains("with a fitness gate, a change to the module counter alone is not taken") == true,
+                "\(memory.processed)")
+        #expect(!(try gate.fixture.read("a.txt").contains("a proposed line")))
+    }
+}
+
 final class Reloads: @unchecked Sendable {
     private let lock = NSLock()
     private var items: [String] = []

@@ -83,6 +83,46 @@ struct ToolSandboxTests {
         #expect(FileManager.default.fileExists(atPath: cache + "/made-by-the-tool"))
     }
 
+    @Test("with the network allowed, an abstract Unix socket of the caller's (an X server's, a bus's) is still out of reach")
+    func abstractSocketWithNetwork() throws {
+        let fixture = try Fixture()
+        defer { fixture.cleanUp() }
+        let upgrader = try Upgrader(home: fixture.home, program: ProgramIdentity(name: "autodev", version: "1.0.0", protocolVersion: 1))
+        let cache = fixture.home.root + "/build"
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        // An abstract socket (a name starting with NUL) in this network namespace.
+        let name = "autodev-test-\(UUID().uuidString)"
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = [0] + Array(name.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in for (index, byte) in bytes.enumerated() { buffer[index] = byte } }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
+        try #require(bound == 0 && listen(listener, 4) == 0)
+        let sandbox = try upgrader.makeToolSandbox(writable: [cache], network: true, log: fixture.home.logs)
+        defer { sandbox.remove() }
+        #expect(sandbox.isolation.contains("abstract Unix sockets made outside it out of reach (Landlock scope)"), "\(sandbox.isolation)")
+        let python = try #require(ProcessControl.findExecutable("python3"), "python3 is needed")
+        let script = """
+            import socket
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect("\\0\(name)")
+                print("reached")
+            except OSError as error:
+                print("refused", error.errno)
+            """
+        var run = Subprocess.Configuration(executable: python, arguments: ["-c", script], environment: ["PATH": "/usr/bin:/bin"])
+        run.outputPath = cache + "/report"
+        run.errorPath = cache + "/errors"
+        run.timeoutSeconds = 60
+        let status = try Subprocess.run(try sandbox.configure(run, writable: [cache]))
+        let report = try String(contentsOfFile: cache + "/report", encoding: .utf8)
+        #expect(status.isSuccess && report.hasPrefix("refused"), "\(status): \(report) \((try? String(contentsOfFile: cache + "/errors", encoding: .utf8)) ?? "")")
+    }
+
     @Test("a confined build has caches of its own, apart from the caller's")
     func confinedCaches() throws {
         let fixture = try Fixture()

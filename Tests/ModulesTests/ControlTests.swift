@@ -21,8 +21,17 @@ struct ControlTests {
         #expect(!ModuleHost.acceptsPeer(user: nil))
     }
 
-    static let canSwitchUser = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
+    /// Root with CAP_SETUID and CAP_SETGID in effect (uid 0 in a sandbox holds none), setpriv and python3.
+    static let canSwitchUser = getuid() == 0 && holdsSetIDCapabilities() && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
         && FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")
+
+    /// Whether CapEff in /proc/self/status has CAP_SETGID (6) and CAP_SETUID (7).
+    static func holdsSetIDCapabilities() -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+              let mask = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16) else { return false }
+        return mask & 0xC0 == 0xC0
+    }
 
     @Test("a peer of another user is refused by its SO_PEERCRED uid, even through a socket opened to all",
           .enabled(if: canSwitchUser, "needs root, setpriv and python3 to connect as another user"))

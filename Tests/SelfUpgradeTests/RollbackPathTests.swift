@@ -34,6 +34,20 @@ struct RollbackPathTests {
         #expect(syncs.count == 3)
     }
 
+    @Test("the reason a host gives for a rollback is journaled with its check step")
+    func reasonJournaled() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        _ = try demo.upgrader.upgrade(fromBinary: try demo.candidate("2.0"), options: Demo.noRestart)
+        var options = Demo.noRestart
+        options.reason = "the agent's probation: sample 4 failed"
+        _ = try demo.upgrader.rollback(to: nil, options: options)
+        let lines = try String(contentsOfFile: demo.home.journal, encoding: .utf8).split(separator: "\n")
+        let check = try #require(lines.last { $0.contains(#""kind":"step""#) && $0.contains(#""step":"check""#) })
+        #expect(check.contains(#""reason":"the agent's probation: sample 4 failed""#), "\(check)")
+        #expect(try demo.home.currentVersion() == demo.first)
+    }
+
     @Test("a rollback whose step records were lost in a power cut, with the link flipped, is undone at start")
     func lostStepRecords() throws {
         let demo = try Demo()

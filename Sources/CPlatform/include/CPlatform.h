@@ -105,6 +105,10 @@ typedef struct {
     int masked_count;
     const char *const *visible_paths;    /* directories kept visible, read-only, below a mask */
     int visible_count;
+    int scope_abstract_sockets;          /* last (step "landlock"): a Landlock domain scoped to its
+                                            own abstract Unix sockets (ABI 6, Linux 6.12): one the
+                                            caller's session listens on cannot be connected to,
+                                            even in a shared network namespace */
 } ad_spawn_options;
 
 /// Forks and executes `path` with `argv` and `envp`.
@@ -115,7 +119,7 @@ typedef struct {
 /// step ("exec", "unshare-user", "uid-map", "unshare-network", "unshare-ipc", "unshare-mount", "mount",
 /// "remount-read-only", "bind-writable", "bind-devices", "mount-tmpfs", "bind-read-only", "unshare-pid", "fork", "mount-proc",
 /// "setrlimit", "chdir", "dup2", "setsid", "inherit-fd", "write-pid", "securebits",
-/// "drop-bounding-set", "capset", "no-new-privs", "layer", "seccomp", "loopback", "terminals", "mask") and `*child_errno` its errno.
+/// "drop-bounding-set", "capset", "no-new-privs", "layer", "seccomp", "loopback", "terminals", "mask", "landlock") and `*child_errno` its errno.
 int ad_spawn(const char *path, char *const argv[], char *const envp[],
              const ad_spawn_options *options, int *pid, int *child_errno, const char **failed_step);
 
