@@ -91,13 +91,16 @@ package enum ProcessControl {
         }
     }
 
-    /// SIGKILLs every process whose command line contains `text`: the build tools of a source
-    /// upgrade whose parent was killed (they name their scratch directory in their arguments).
+    /// SIGKILLs every process of this user whose command line contains `text`: the build tools
+    /// of a source upgrade whose parent was killed (they name their scratch directory in their
+    /// arguments). Another user's process is never touched, even by root.
     /// - Returns: the pids killed.
     @discardableResult
     package static func killProcesses(commandLineContaining text: String) -> [Int32] {
         let needle = Array(text.utf8)
+        let user = geteuid()
         return killProcesses { pid in
+            guard (try? FileSystem.status("/proc/\(pid)"))?.owner == user else { return false }
             guard let bytes = try? FileSystem.readFile("/proc/\(pid)/cmdline"), bytes.count >= needle.count else { return false }
             return (0...(bytes.count - needle.count)).contains { bytes[$0..<($0 + needle.count)].elementsEqual(needle) }
         }

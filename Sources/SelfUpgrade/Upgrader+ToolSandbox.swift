@@ -85,6 +85,8 @@ extension Upgrader {
             if let writable { confinement.alsoWritable = confinement.alsoWritable.filter(writable.contains) }
             confinement.visible += visible.map { (try? FileSystem.realPath($0)) ?? $0 }
             var run = try confinement.configure(base, writing: nil, layer: nil)
+            // Not where the caller happens to be, which may be hidden.
+            run.workingDirectory = run.workingDirectory ?? temporaryDirectory
             run.environment = run.environment.filter { !$0.key.hasPrefix("XDG_") }
             run.environment["HOME"] = homeDirectory
             run.environment["TMPDIR"] = temporaryDirectory

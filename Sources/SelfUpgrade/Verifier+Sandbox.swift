@@ -115,17 +115,31 @@ extension Verifier {
             // directory it only reads that is, or holds, a hidden one (a command kept right in
             // HOME or /tmp) would uncover it, and is left out instead, and named.
             masked = Self.maskedDirectories(keeping: (writable + [sandbox]).map(real))
-            let wanted = visible.map(real)
+            let wanted = (visible + Self.testVisible).map(real)
             let masked = self.masked
             uncovering = wanted.filter { directory in masked.contains { $0 == directory || $0.hasPrefix(directory + "/") } }
             self.visible = wanted.filter { !uncovering.contains($0) } + (allowsNetwork ? ["/run/systemd/resolve"] : [])
                 + Self.toolDirectories(path: ProcessControl.environment()["PATH"] ?? "", below: masked)
         }
 
-        /// The caller's HOME, /tmp, /var/tmp and /run (as their real paths), but for one that
-        /// is, or lies inside, a directory kept (masking it would hide the kept one).
+        /// A test hook, compiled only into builds with `AUTODEV_TEST_HOOKS` (never a shipped
+        /// release): `AUTODEV_TEST_VISIBLE=dir:dir` keeps the directories a test harness runs its
+        /// programs from visible (a clone of the project under /tmp).
+        static var testVisible: [String] {
+            #if AUTODEV_TEST_HOOKS
+            (ProcessControl.environment()["AUTODEV_TEST_VISIBLE"] ?? "").split(separator: ":").map(String.init).filter { $0.hasPrefix("/") }
+            #else
+            []
+            #endif
+        }
+
+        /// The caller's HOME, /tmp, /var/tmp, /run and the directories of LXD's, Incus's and
+        /// WSLg's sockets (as their real paths, those that exist), but for one that is, or lies
+        /// inside, a directory kept (masking it would hide the kept one), and one inside another.
         static func maskedDirectories(keeping kept: [String]) -> [String] {
-            var candidates = ["/tmp", "/var/tmp", "/run"]
+            // Where sockets that lead to root are kept besides /run (LXD, Incus; WSLg's X and
+            // Wayland sockets).
+            var candidates = ["/tmp", "/var/tmp", "/run", "/var/snap/lxd", "/var/lib/lxd", "/var/lib/incus", "/mnt/wslg"]
             if let home = ProcessControl.environment()["HOME"] { candidates.append(home) }
             if let home = Privilege.homeDirectory { candidates.append(home) }
             var masked: [String] = []

@@ -383,9 +383,11 @@ struct ShippedEvaluationTests {
         let fixture = try Fixture()
         defer { fixture.cleanUp() }
         let upgrader = try Upgrader(home: fixture.home, program: ProgramIdentity(name: "autodev", version: "1.0.0", protocolVersion: 1))
+        // As the gate runs it: the binary it measures is visible to it, wherever it is.
         let run = try upgrader.runConfined([Self.repository + "/scripts/fitness-autodev"], environment: ["AUTODEV_CANDIDATE": Self.binary],
                                            timeoutSeconds: 120, outputLimit: FitnessScores.outputLimit,
-                                           logDirectory: fixture.home.logs + "/fitness", name: "fitness")
+                                           logDirectory: fixture.home.logs + "/fitness", name: "fitness",
+                                           visible: [URL(fileURLWithPath: Self.binary).deletingLastPathComponent().path])
         #expect(run.succeeded, "\(run.status): \(run.errorTail)")
         let scores = try FitnessScores(parsing: try #require(run.output))
         #expect(scores.better == ["startup_ms": .lower, "status_ms": .lower, "size_bytes": .lower])

@@ -32,7 +32,10 @@ struct Harness {
     /// A plain environment for runs: the home set, no markers or fail points inherited.
     func environment(_ extra: [String: String] = [:]) -> [String: String] {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        var environment = ["PATH": path, "HOME": root.path, "AUTODEV_HOME": home, "LANG": "C.UTF-8"]
+        var environment = ["PATH": path, "HOME": root.path, "AUTODEV_HOME": home, "LANG": "C.UTF-8",
+                           // The candidates the tests make exec the binary under test from its build
+                           // directory: kept visible in sandboxes, which hide /tmp and HOME (a test hook).
+                           "AUTODEV_TEST_VISIBLE": URL(fileURLWithPath: Self.binary).deletingLastPathComponent().path]
         environment.merge(extra) { $1 }
         return environment
     }

@@ -229,6 +229,8 @@ struct SourceUpgradeTests {
         let memory = try harness.json(try harness.run(["agent", "status", "--json"]).stdout)
         let processed = (memory["processed"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
         #expect(processed == names + ["04-version.patch"], "\(memory)")
+        // Made on #1, where --from left the head.
+        #expect((memory["processed"] as? [[String: Any]])?.last?["parent"] as? Int == 1, "\(memory)")
 
         // A proposal that changes only a module's sources is built, tested in the warm test cache
         // and hot reloaded into the running module host: the host keeps its pid and serves the
