@@ -124,7 +124,7 @@ extension Verifier {
         confinement.allowsNetwork = network
         confinement.hide(keeping: writableDirectory.map { [$0] } ?? [], visible: visible + [FileSystem.parent(of: executable)])
         // Fails closed: what runs here is code not trusted yet.
-        confinement.essential = [.mounts, .processes, .masks, confinement.isRoot ? .capabilityLock : .user, network ? .socketScope : .network]
+        confinement.essential = confinement.untrustedEssentials
         let area = writableDirectory.map { Confinement.WritableArea(role: "the directory it may change", path: $0, inPlace: true, readOnlyInside: readOnlyInside) }
         let start = MonotonicClock.now()
         let status = try confinement.run(run, writing: area, binary: executable, log: logDirectory)

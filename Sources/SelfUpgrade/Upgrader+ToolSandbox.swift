@@ -58,11 +58,8 @@ extension Upgrader {
             guard status.isSuccess else {
                 throw UpgradeError.toolFailed(command: "true (confined, as the build's tools will be)", status: status.description, problems: [], log: log)
             }
-            // Fails closed: code not trusted yet is not built with the essential pieces missing.
-            var essential: [Verifier.Confinement.Piece] = [.mounts, .processes, .masks]
-            essential.append(confinement.isRoot ? .capabilityLock : .user)
-            if !confinement.allowsNetwork { essential.append(.network) } else { essential.append(.socketScope) }
-            let missing = essential.filter { !confinement.wanted.contains($0) }
+            // Fails closed: code not trusted yet is not built with an essential piece missing.
+            let missing = confinement.untrustedEssentials.filter { !confinement.wanted.contains($0) }.sorted { $0.rawValue < $1.rawValue }
             guard missing.isEmpty else {
                 throw UpgradeError.toolFailed(command: "the confinement of the build's tools",
                                               status: "was refused by the kernel (\(confinement.refused.joined(separator: "; "))): a proposal is not built without " + missing.map(\.rawValue).joined(separator: ", ") + " isolation",
@@ -104,7 +101,7 @@ extension Upgrader {
 
     /// A sandbox for tools that build and test code not trusted yet, settled against this kernel.
     /// - Parameters:
-    ///   - writable: the directories they may write (created if missing, inside the home).
+    ///   - writable: the directories they may write (which must exist).
     ///   - readOnlyInside: paths inside those they may not change.
     ///   - visible: directories they read (the package, the toolchain), kept visible where they
     ///     lie below a hidden one (the caller's HOME, /tmp, /run).

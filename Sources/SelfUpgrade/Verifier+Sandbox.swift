@@ -74,6 +74,16 @@ extension Verifier {
         /// Pieces it does not run without: one the kernel refuses fails the run instead of being
         /// left out (code not trusted yet: a proposer, a fitness command).
         var essential: Set<Piece> = []
+
+        /// What code not trusted yet is never run without: mount, pid and (unless the network is
+        /// asked for) network isolation, the hidden directories, and a user namespace (for root,
+        /// which needs none, the capability lock). The Landlock scope is not among them: a kernel
+        /// before 6.12 has none, and only a run that shares the network is without it then.
+        var untrustedEssentials: Set<Piece> {
+            var pieces: Set<Piece> = [.mounts, .processes, .masks, isRoot ? .capabilityLock : .user]
+            if !allowsNetwork { pieces.insert(.network) }
+            return pieces
+        }
         /// What the kernel refused, one line each.
         private(set) var refused: [String] = []
         /// How each writable area was confined in its last run: the layer's size, or nil where

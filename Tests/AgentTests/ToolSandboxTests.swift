@@ -9,13 +9,19 @@ import Testing
 /// Python doing what a hostile manifest or test would.
 @Suite("The build tools' sandbox")
 struct ToolSandboxTests {
-    @Test("a proposal's tools write only the caches, keep the caller's HOME out of sight, reach only their own loopback and make terminals of their own")
-    func confined() throws {
+    /// A fixture, its home's upgrader, and a cache directory in the home for the tools to write.
+    static func setUp() throws -> (Fixture, Upgrader, String) {
         let fixture = try Fixture()
-        defer { fixture.cleanUp() }
         let upgrader = try Upgrader(home: fixture.home, program: ProgramIdentity(name: "autodev", version: "1.0.0", protocolVersion: 1))
         let cache = fixture.home.root + "/build"
         try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        return (fixture, upgrader, cache)
+    }
+
+    @Test("a proposal's tools write only the caches, keep the caller's HOME out of sight, reach only their own loopback and make terminals of their own")
+    func confined() throws {
+        let (fixture, upgrader, cache) = try Self.setUp()
+        defer { fixture.cleanUp() }
         let secret = fixture.root + "/secret"
         try "not for the tools\n".write(toFile: secret, atomically: true, encoding: .utf8)
         let otherCache = fixture.home.root + "/build-test"
@@ -83,13 +89,20 @@ struct ToolSandboxTests {
         #expect(FileManager.default.fileExists(atPath: cache + "/made-by-the-tool"))
     }
 
-    @Test("with the network allowed, an abstract Unix socket of the caller's (an X server's, a bus's) is still out of reach")
+    /// Linux 6.12 or later: Landlock's abstract-socket scope (ABI 6).
+    static let kernelScopesAbstractSockets: Bool = {
+        var name = utsname()
+        uname(&name)
+        let release = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let parts = release.split(separator: ".").prefix(2).compactMap { Int($0.prefix { $0.isNumber }) }
+        return parts.count == 2 && (parts[0], parts[1]) >= (6, 12)
+    }()
+
+    @Test("with the network allowed, an abstract Unix socket of the caller's (an X server's, a bus's) is still out of reach",
+          .enabled(if: kernelScopesAbstractSockets, "needs Linux 6.12 (Landlock ABI 6)"))
     func abstractSocketWithNetwork() throws {
-        let fixture = try Fixture()
+        let (fixture, upgrader, cache) = try Self.setUp()
         defer { fixture.cleanUp() }
-        let upgrader = try Upgrader(home: fixture.home, program: ProgramIdentity(name: "autodev", version: "1.0.0", protocolVersion: 1))
-        let cache = fixture.home.root + "/build"
-        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
         // An abstract socket (a name starting with NUL) in this network namespace.
         let name = "autodev-test-\(UUID().uuidString)"
         let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
