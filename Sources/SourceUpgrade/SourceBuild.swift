@@ -95,13 +95,31 @@ public struct SourceBuild: Sendable, Equatable {
     /// or replace a file elsewhere.
     /// - Throws: ``UpgradeError`` `.toolFailed` naming the path when it leads elsewhere.
     package func resolvedCandidate() throws -> String {
-        let cache = try FileSystem.realPath(scratch)
-        let resolved = try FileSystem.realPath(candidate)
-        guard resolved.hasPrefix(cache + "/"), try FileSystem.status(resolved, followLinks: false).kind == .regular else {
-            throw UpgradeError.toolFailed(command: "swift build", status: "left \(candidate) leading to \(resolved), not a file inside \(cache)",
-                                          problems: [], log: cache)
+        let found = try Self.resolve(candidate, inside: scratch)
+        guard found.isInside else {
+            throw UpgradeError.toolFailed(command: "swift build", status: "left \(candidate) leading to \(found.path), not a file inside \(found.directory)",
+                                          problems: [], log: found.directory)
         }
-        return resolved
+        return found.path
+    }
+
+    /// The sandbox its tools run in when ``isolation`` confines them (nil otherwise): its two
+    /// caches (created here, which must exist to be bound) writable, the package and the
+    /// toolchain of the `swift` at `swift` visible.
+    package func makeToolSandbox(swift: String, upgrader: Upgrader, log: String) throws -> Upgrader.ToolSandbox? {
+        guard case .confined(let network) = isolation else { return nil }
+        for cache in [scratch, testScratch] { try FileSystem.createOwnDirectory(cache, below: upgrader.home.root, mode: 0o755) }
+        return try upgrader.makeToolSandbox(writable: [scratch, testScratch], visible: [source, Self.toolchainRoot(of: swift)],
+                                            network: network, log: log)
+    }
+
+    /// `path` and `directory` with their links resolved, and whether the one is a regular file
+    /// inside the other: what a confined build left in its cache is read only then.
+    package static func resolve(_ path: String, inside directory: String) throws -> (path: String, directory: String, isInside: Bool) {
+        let root = try FileSystem.realPath(directory)
+        let resolved = try FileSystem.realPath(path)
+        let isInside = try resolved.hasPrefix(root + "/") && FileSystem.status(resolved, followLinks: false).kind == .regular
+        return (resolved, root, isInside)
     }
 
     /// The directory holding the toolchain of the `swift` at `path` (its links resolved):

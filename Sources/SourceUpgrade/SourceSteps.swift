@@ -43,12 +43,7 @@ struct BuildStep: TransactionStep {
         let shared = run
         context.abortActions.append { shared.stopTools(of: home) }
         var detail: String?
-        if case .confined(let network) = build.isolation {
-            // The caches must exist to be bound writable; nothing else is.
-            for cache in [build.scratch, build.testScratch] { try FileSystem.createOwnDirectory(cache, below: home.root, mode: 0o755) }
-            let sandbox = try context.upgrader.makeToolSandbox(writable: [build.scratch, build.testScratch],
-                                                               visible: [build.source, SourceBuild.toolchainRoot(of: swift)], network: network,
-                                                               log: logDirectory)
+        if let sandbox = try build.makeToolSandbox(swift: swift, upgrader: context.upgrader, log: logDirectory) {
             run.sandbox = sandbox
             detail = "confined: " + sandbox.isolation.joined(separator: "; ")
         }

@@ -105,11 +105,11 @@ enum ModuleCommands {
         if let sandbox {
             // What the confined build left is read only as a file inside the cache (a link it
             // planted leads nowhere else), and run confined, with nothing writable.
-            let cache = try FileSystem.realPath(buildCache)
-            let resolved = try FileSystem.realPath(built)
-            guard resolved.hasPrefix(cache + "/"), try FileSystem.status(resolved, followLinks: false).kind == .regular else {
-                throw ModuleCommandError("The build of \(entry.name) left \(Output.quoted(built)) leading to \(Output.quoted(resolved)), not a file inside \(Output.quoted(cache))")
+            let found = try SourceBuild.resolve(built, inside: buildCache)
+            guard found.isInside else {
+                throw ModuleCommandError("The build of \(entry.name) left \(Output.quoted(built)) leading to \(Output.quoted(found.path)), not a file inside \(Output.quoted(found.directory))")
             }
+            let resolved = found.path
             built = resolved
             confine = { try sandbox.configure($0, writable: [], visible: [FileSystem.parent(of: resolved)]) }
         }
@@ -155,15 +155,17 @@ enum ModuleCommands {
                                    network: Bool) throws -> String {
         guard let entry = ModuleCatalog.entries.first(where: { $0.name == module }) else { throw ModuleCommandError("Unknown module \(module)") }
         guard let swift = ProcessControl.findExecutable("swift") else { throw ModuleCommandError("Failed to build \(entry.name): no 'swift' on PATH") }
-        let caches = [home.confinedBuildCache, home.confinedTestBuildCache]
-        for cache in caches { try FileSystem.createOwnDirectory(cache, below: home.root, mode: 0o755) }
-        let sandbox = try upgrader.makeToolSandbox(writable: caches,
-                                                   visible: [source, SourceBuild.toolchainRoot(of: swift)], network: network, log: home.logs)
+        // The confined caches and sandbox of a proposal's source upgrade.
+        var build = SourceBuild(source: source, home: home)
+        build.confine(network: network)
+        guard let sandbox = try build.makeToolSandbox(swift: swift, upgrader: upgrader, log: home.logs) else {
+            throw ModuleCommandError("Failed to confine the build of \(entry.name)")
+        }
         defer { sandbox.remove() }
         let built = try buildAndStage(entry, source: source, home: home, sandbox: sandbox)
-        try runSwift(["test", "--package-path", source, "--scratch-path", home.confinedTestBuildCache, "--filter", testFilter],
+        try runSwift(["test", "--package-path", source, "--scratch-path", build.testScratch, "--filter", testFilter],
                      log: home.logs + "/modules-test-\(entry.name).log", action: "test \(entry.name) in \(Output.quoted(source))",
-                     sandbox: sandbox, cache: home.confinedTestBuildCache)
+                     sandbox: sandbox, cache: build.testScratch)
         let image = ModuleImage(executable: built.path)
         let label = "\(entry.name)@\(built.hello.version)"
         if let answer = try ModuleHost.askRunningHost(in: directory(home), ControlRequest.reload(entry.name, to: image)) {
