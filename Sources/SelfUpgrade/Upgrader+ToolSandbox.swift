@@ -45,7 +45,9 @@ extension Upgrader {
             confinement.alsoReadOnly = readOnlyInside
             confinement.tmpfsInodes = 65_536
             confinement.limited = false
-            confinement.hide(keeping: writable + [directory], visible: visible)
+            // The home too, wherever it is: its control sockets (the module host's, the
+            // supervisor's) would take requests from the tools, which run as the same user.
+            confinement.hide(keeping: writable + [directory], visible: visible, alsoHiding: [home.root])
         }
 
         /// Settles what the kernel allows by starting `true` confined: a piece it refuses is

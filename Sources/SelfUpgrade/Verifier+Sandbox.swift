@@ -119,12 +119,12 @@ extension Verifier {
         /// run's namespace, but for what lies below them and is kept: `writable` and `visible`
         /// (the package, the toolchain, a command's own directory), the directories holding the
         /// tools on PATH, and with the network the resolver's configuration.
-        mutating func hide(keeping writable: [String], visible: [String]) {
+        mutating func hide(keeping writable: [String], visible: [String], alsoHiding extra: [String] = []) {
             func real(_ path: String) -> String { (try? FileSystem.realPath(path)) ?? path }
             // Only what it must write (and the sandbox) can leave a directory unhidden; a
             // directory it only reads that is, or holds, a hidden one (a command kept right in
             // HOME or /tmp) would uncover it, and is left out instead, and named.
-            masked = Self.maskedDirectories(keeping: (writable + [sandbox]).map(real))
+            masked = Self.maskedDirectories(keeping: (writable + [sandbox]).map(real), alsoHiding: extra)
             let wanted = (visible + Self.testVisible).map(real)
             let masked = self.masked
             uncovering = wanted.filter { directory in masked.contains { $0 == directory || $0.hasPrefix(directory + "/") } }
@@ -146,10 +146,10 @@ extension Verifier {
         /// The caller's HOME, /tmp, /var/tmp, /run and the directories of LXD's, Incus's and
         /// WSLg's sockets (as their real paths, those that exist), but for one that is, or lies
         /// inside, a directory kept (masking it would hide the kept one), and one inside another.
-        static func maskedDirectories(keeping kept: [String]) -> [String] {
+        static func maskedDirectories(keeping kept: [String], alsoHiding extra: [String] = []) -> [String] {
             // Where sockets that lead to root are kept besides /run (LXD, Incus; WSLg's X and
             // Wayland sockets).
-            var candidates = ["/tmp", "/var/tmp", "/run", "/var/snap/lxd", "/var/lib/lxd", "/var/lib/incus", "/mnt/wslg"]
+            var candidates = ["/tmp", "/var/tmp", "/run", "/var/snap/lxd", "/var/lib/lxd", "/var/lib/incus", "/mnt/wslg"] + extra
             if let home = ProcessControl.environment()["HOME"] { candidates.append(home) }
             if let home = Privilege.homeDirectory { candidates.append(home) }
             var masked: [String] = []

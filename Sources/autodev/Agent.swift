@@ -80,10 +80,10 @@ enum AgentCommand {
             loop.betweenProposals = { checker.tick() }
         }
         // A proposal that changes only a module's sources is built, tested and hot reloaded.
-        let source = build.source, upgrader = session.upgrader, buildNetwork = arguments.has("build-network")
+        let source = build.source, upgrader = session.upgrader, buildNetwork = arguments.has("build-network"), buildTimeout = build.timeoutSeconds
         loop.moduleRoute = ModuleRoute(modules: ["Sources/CounterModule": "counter", "Sources/ExampleHandler": "example-handler"]) { module in
             try ModuleCommands.buildTestAndReload(module, source: source, home: home, testFilter: "ModulesTests", upgrader: upgrader,
-                                                  network: buildNetwork)
+                                                  network: buildNetwork, timeoutSeconds: buildTimeout)
         }
         switch try loop.run(after: resumption.map(AgentLoop.Restart.init)) {
         case .finished: return ExitCode.success

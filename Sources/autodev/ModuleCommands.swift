@@ -88,7 +88,7 @@ enum ModuleCommands {
     /// - Parameter sandbox: where the build and the probe run, for code not trusted yet (the
     ///   agent's proposals); nil: as the caller.
     static func buildAndStage(_ entry: ModuleCatalog.Entry, source: String, home: Home,
-                              sandbox: Upgrader.ToolSandbox? = nil) throws -> (path: String, digest: String, hello: Hello, seconds: Double) {
+                              sandbox: Upgrader.ToolSandbox? = nil, timeoutSeconds: Double? = nil) throws -> (path: String, digest: String, hello: Hello, seconds: Double) {
         let buildCache = sandbox == nil ? home.buildCache : home.confinedBuildCache
         guard FileSystem.exists(source + "/Package.swift") else {
             throw ModuleCommandError("No Swift package at \(Output.quoted(source)) (no Package.swift): pass --source DIR")
@@ -99,7 +99,7 @@ enum ModuleCommands {
         try runSwift(["build", "-c", "release", "--static-swift-stdlib", "--product", entry.product, "--package-path", source,
                       "--scratch-path", buildCache],
                      log: home.logs + "/modules-build-\(entry.name).log", action: "build \(entry.name) in \(Output.quoted(source))",
-                     sandbox: sandbox, cache: buildCache)
+                     sandbox: sandbox, cache: buildCache, timeoutSeconds: timeoutSeconds)
         var built = buildCache + "/release/" + entry.product
         var confine: ((Subprocess.Configuration) throws -> Subprocess.Configuration)?
         if let sandbox {
@@ -124,7 +124,8 @@ enum ModuleCommands {
 
     /// Runs swift with its output in `log`; a failure names the action and the log.
     /// Confined in `sandbox` (if any), it writes only `cache`.
-    static func runSwift(_ arguments: [String], log: String, action: String, sandbox: Upgrader.ToolSandbox? = nil, cache: String = "") throws {
+    static func runSwift(_ arguments: [String], log: String, action: String, sandbox: Upgrader.ToolSandbox? = nil, cache: String = "",
+                         timeoutSeconds: Double? = nil) throws {
         guard let swift = ProcessControl.findExecutable("swift") else { throw ModuleCommandError("Failed to \(action): no 'swift' on PATH") }
         let logs = FileSystem.parent(of: log)
         try FileSystem.createOwnDirectory(logs, below: FileSystem.parent(of: logs), mode: 0o755)
@@ -136,7 +137,12 @@ enum ModuleCommands {
         var configuration = Subprocess.Configuration(executable: swift, arguments: arguments, environment: environment)
         configuration.outputPath = log
         configuration.errorPath = log
-        if let sandbox { configuration = try sandbox.configure(configuration, writable: [cache]) }
+        if let sandbox {
+            // As a confined source upgrade's tools: the agent's limits.
+            configuration.timeoutSeconds = timeoutSeconds
+            configuration.limits = [.fileSize(bytes: 8 << 30)]
+            configuration = try sandbox.configure(configuration, writable: [cache])
+        }
         let status = try Subprocess.run(configuration)
         guard status.isSuccess else {
             // The compiler errors or failed tests that explain it, as a source upgrade reports them.
@@ -152,7 +158,7 @@ enum ModuleCommands {
     /// The build, the probe and the tests run confined as a source upgrade's tools
     /// (``Upgrader/ToolSandbox``): the proposal is code not trusted yet.
     static func buildTestAndReload(_ module: String, source: String, home: Home, testFilter: String, upgrader: Upgrader,
-                                   network: Bool) throws -> String {
+                                   network: Bool, timeoutSeconds: Double?) throws -> String {
         guard let entry = ModuleCatalog.entries.first(where: { $0.name == module }) else { throw ModuleCommandError("Unknown module \(module)") }
         guard let swift = ProcessControl.findExecutable("swift") else { throw ModuleCommandError("Failed to build \(entry.name): no 'swift' on PATH") }
         // The confined caches and sandbox of a proposal's source upgrade.
@@ -162,10 +168,10 @@ enum ModuleCommands {
             throw ModuleCommandError("Failed to confine the build of \(entry.name)")
         }
         defer { sandbox.remove() }
-        let built = try buildAndStage(entry, source: source, home: home, sandbox: sandbox)
+        let built = try buildAndStage(entry, source: source, home: home, sandbox: sandbox, timeoutSeconds: timeoutSeconds)
         try runSwift(["test", "--package-path", source, "--scratch-path", build.testScratch, "--filter", testFilter],
                      log: home.logs + "/modules-test-\(entry.name).log", action: "test \(entry.name) in \(Output.quoted(source))",
-                     sandbox: sandbox, cache: build.testScratch)
+                     sandbox: sandbox, cache: build.testScratch, timeoutSeconds: timeoutSeconds)
         let image = ModuleImage(executable: built.path)
         let label = "\(entry.name)@\(built.hello.version)"
         if let answer = try ModuleHost.askRunningHost(in: directory(home), ControlRequest.reload(entry.name, to: image)) {
