@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Integrity
 import Platform
+import Synchronization
 
 /// The write-ahead log: append-only, one checksummed record per line, fsync'd after each append.
 ///
@@ -30,6 +31,8 @@ package struct Journal: Sendable {
     package private(set) var hasTornTail: Bool
     /// How many of ``records`` are in the active file (the rest came from the archive).
     package private(set) var activeRecordCount: Int
+    /// True when there was no file at ``path``.
+    private var isAbsent = false
 
     /// The directory of archived segments, `<journal>.d`.
     package var archive: String { path + ".d" }
@@ -41,13 +44,61 @@ package struct Journal: Sendable {
     ///   checkpoint (the whole history; the cost grows with it).
     /// - Throws: ``StorageError/corruptJournal(path:line:reason:)``, or ``SystemError`` on read failure.
     package init(path: String, replayingArchive: Bool = false) throws {
+        // The tail is read before the journal: a writer makes a record durable before it rewrites
+        // the tail, so a tail read first never names a record that the journal read after it
+        // lacks, unless records were lost. A reader that races a writer (status while a rollback
+        // runs) may still see a tail torn mid-write: a mismatch is read again before it is damage.
+        self = try Self.read(path, replayingArchive: replayingArchive)
+    }
+
+    private static func read(_ path: String, replayingArchive: Bool) throws -> Journal {
+        var attempt = 1
+        while true {
+            let durable = durableSequence(of: path)
+            let journal = try Journal(reading: path, replayingArchive: replayingArchive)
+            // No file: nothing to compare (as before the tail existed; repair handles the rest).
+            guard !journal.isAbsent, let durable, durable > journal.lastSequence else { return journal }
+            if attempt == tailReadAttempts {
+                throw StorageError.corruptJournal(path: path, line: journal.activeRecordCount + 1,
+                                                  reason: "it ends at record \(journal.lastSequence), but record \(durable) was written (\(tailPath(of: path))): its newest records are missing")
+            }
+            attempt += 1
+        }
+    }
+
+    /// How many times a journal whose tail names a later record is read before it is called damaged.
+    static let tailReadAttempts = 3
+
+    private init(reading path: String, replayingArchive: Bool) throws {
         self.path = path
         records = []
         validByteCount = 0
         hasTornTail = false
         activeRecordCount = 0
-        guard let bytes = try FileSystem.readOwnFile(path) else { return }
-        let split = try Self.lines(bytes, path: path, firstMayBeDamaged: FileSystem.isDirectory(path + ".d"))
+        guard let bytes = try FileSystem.readOwnFile(path) else {
+            isAbsent = true
+            return
+        }
+        let archiveExists = FileSystem.isDirectory(path + ".d")
+        if !replayingArchive, let parsed = Self.parsedBefore(path: path, archiveExists: archiveExists, bytes: bytes) {
+            validByteCount = parsed.validByteCount
+            hasTornTail = parsed.hasTornTail
+            checkpoint = parsed.checkpoint
+            records = parsed.records
+            activeRecordCount = parsed.records.count
+        } else {
+            try parse(bytes, archiveExists: archiveExists, replayingArchive: replayingArchive)
+            if !replayingArchive && checkpointRefusal == nil {
+                Self.remember(Parsed(path: path, archiveExists: archiveExists, bytes: bytes, validByteCount: validByteCount,
+                                     hasTornTail: hasTornTail, checkpoint: checkpoint, records: records))
+            }
+        }
+        try checkTail()
+    }
+
+    /// The records and checkpoint of `bytes`, the active file's content.
+    private mutating func parse(_ bytes: [UInt8], archiveExists: Bool, replayingArchive: Bool) throws {
+        let split = try Self.lines(bytes, path: path, firstMayBeDamaged: archiveExists)
         validByteCount = split.validByteCount
         hasTornTail = split.hasTornTail
         var lines = split.lines
@@ -99,15 +150,48 @@ package struct Journal: Sendable {
             throw StorageError.corruptJournal(path: path, line: index + 1,
                                               reason: "record \(records[index].sequence) follows record \(records[index - 1].sequence)")
         }
-        // A journal cut at a record boundary reads as a sound, shorter one: the tail says how far it went.
+    }
+
+    /// Refuses a `<journal>.tail` that is not a file of the journal's own: through it, a cut at
+    /// the journal's end could not be noticed (its content is compared by ``init(path:replayingArchive:)``).
+    private func checkTail() throws {
         if let problem = Self.tailProblem(of: path) {
             throw StorageError.corruptJournal(path: path, line: activeRecordCount + 1,
                                               reason: "its tail \(Self.tailPath(of: path)) \(problem), so a cut at its end could not be noticed")
         }
-        if let durable = Self.durableSequence(of: path), durable > lastSequence {
-            throw StorageError.corruptJournal(path: path, line: activeRecordCount + 1,
-                                              reason: "it ends at record \(lastSequence), but record \(durable) was written (\(Self.tailPath(of: path))): its newest records are missing")
+    }
+
+    // MARK: - What this process read last
+
+    /// A parse of the active file's bytes: what ``init(path:replayingArchive:)`` takes from them
+    /// alone, given whether the archive directory existed.
+    private struct Parsed: Sendable {
+        var path: String
+        var archiveExists: Bool
+        var bytes: [UInt8]
+        var validByteCount: Int
+        var hasTornTail: Bool
+        var checkpoint: JournalCheckpoint?
+        var records: [JournalRecord]
+    }
+
+    /// The largest active file whose parse is kept (a checkpointed journal stays far below it).
+    private static let largestRemembered = 1 << 20
+    private static let lastParsed = Mutex<Parsed?>(nil)
+
+    /// The parse of the last journal read in this process, when it was read from these very bytes
+    /// (compared in full: a file is read every time, its parse is what is reused). A command reads
+    /// its journal again once it holds the lock: that second read costs a comparison.
+    private static func parsedBefore(path: String, archiveExists: Bool, bytes: [UInt8]) -> Parsed? {
+        lastParsed.withLock { last in
+            guard let last, last.path == path, last.archiveExists == archiveExists, last.bytes == bytes else { return nil }
+            return last
         }
+    }
+
+    private static func remember(_ parsed: Parsed) {
+        guard parsed.bytes.count <= largestRemembered else { return }
+        lastParsed.withLock { $0 = parsed }
     }
 
     // MARK: - The tail
@@ -148,7 +232,9 @@ package struct Journal: Sendable {
         // there (garbage, a longer text) never outlives a write, and nothing planted is emptied.
         let fd = try FileDescriptor.openOwned(tailPath(of: path), [.writeOnly, .create], mode: 0o644)
         try fd.closeAfter {
-            try fd.truncate(to: 0)
+            // The usual case, a tail of the same 21 bytes, is overwritten in place: cutting it to
+            // nothing first would make the file system free and allocate its block each time.
+            if try fd.status().size != text.utf8.count { try fd.truncate(to: 0) }
             try fd.writeAll(Array(text.utf8))
         }
     }

@@ -75,6 +75,70 @@ struct JournalTests {
         #expect(throws: StorageError.corruptJournal(path: path, line: 2, reason: "checksum mismatch")) { try Journal(path: path) }
     }
 
+    @Test("a second read of the same bytes gives the same journal; a same-sized change made between reads is seen")
+    func rereadSeesChanges() throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/journal"
+        var journal = try Journal(path: path)
+        for index in 0..<3 { try journal.append(JournalRecord(.begin(transaction: "t\(index)", operation: .upgrade, from: nil, target: nil, source: nil))) }
+        let first = try Journal(path: path)
+        let second = try Journal(path: path)
+        #expect(second.records == first.records)
+        #expect(second.validByteCount == first.validByteCount)
+        // Same size, same second: only the bytes tell this file from the one read before.
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        try text.replacingOccurrences(of: "\"t1\"", with: "\"t7\"").write(toFile: path, atomically: false, encoding: .utf8)
+        #expect(throws: StorageError.corruptJournal(path: path, line: 2, reason: "checksum mismatch")) { try Journal(path: path) }
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
+        #expect(try Journal(path: path).records == first.records)
+        // A tail that names a record the journal lacks is refused on every read, not only the first.
+        try Journal.recordDurableSequence(9, of: path)
+        #expect(throws: StorageError.self) { try Journal(path: path) }
+        #expect(throws: StorageError.self) { try Journal(path: path) }
+    }
+
+    @Test("a reader without the lock never calls a journal damaged because a writer appended while it read")
+    func readerRacingWriter() throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/journal"
+        var first = try Journal(path: path)
+        try first.append(JournalRecord(.begin(transaction: "t0", operation: .upgrade, from: nil, target: nil, source: nil)))
+        let writer = DispatchGroup()
+        DispatchQueue.global().async(group: writer) {
+            guard var journal = try? Journal(path: path) else { return }
+            for index in 1...300 {
+                _ = try? journal.append(JournalRecord(.begin(transaction: "t\(index)", operation: .upgrade, from: nil, target: nil, source: nil)))
+            }
+        }
+        var reads = 0
+        var failures: [String] = []
+        while writer.wait(timeout: .now()) == .timedOut {
+            do { _ = try Journal(path: path) } catch { failures.append("\(error)") }
+            reads += 1
+        }
+        #expect(failures.isEmpty, "\(failures.count) of \(reads) reads failed, first: \(failures.first ?? "")")
+        #expect(reads > 10)
+        #expect(try Journal(path: path).records.count == 301)
+    }
+
+    @Test("a tail of the right length but the wrong content is overwritten whole by the next durable append")
+    func tailOverwrittenInPlace() throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/journal"
+        var journal = try Journal(path: path)
+        try journal.append(JournalRecord(.begin(transaction: "t1", operation: .upgrade, from: nil, target: nil, source: nil)))
+        try String(repeating: "x", count: 20).appending("\n").write(toFile: Journal.tailPath(of: path), atomically: false, encoding: .utf8)
+        #expect(Journal.durableSequence(of: path) == nil)
+        try journal.append(JournalRecord(.commit(transaction: "t1", to: nil)))
+        #expect(try String(contentsOfFile: Journal.tailPath(of: path), encoding: .utf8) == "00000000000000000002\n")
+        try String(repeating: "9", count: 40).write(toFile: Journal.tailPath(of: path), atomically: false, encoding: .utf8)
+        try journal.append(JournalRecord(.begin(transaction: "t2", operation: .upgrade, from: nil, target: nil, source: nil)))
+        #expect(try String(contentsOfFile: Journal.tailPath(of: path), encoding: .utf8) == "00000000000000000003\n")
+    }
+
     @Test("a failed append (ENOSPC) leaves the journal as it was")
     func failedAppend() throws {
         let directory = try scratchDirectory()
