@@ -4,6 +4,14 @@
 #include <cpuid.h>
 #include <immintrin.h>
 
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+#include <sys/platform/x86.h>
+// glibc's dynamic loader has already asked the CPU (and the kernel) at start-up; reading its
+// answer avoids the cpuid instruction, which a virtual machine may trap at some cost.
+int ad_sha256_ni_available(void) {
+    return CPU_FEATURE_ACTIVE(SSSE3) && CPU_FEATURE_ACTIVE(SSE4_1) && CPU_FEATURE_ACTIVE(SHA);
+}
+#else
 int ad_sha256_ni_available(void) {
     unsigned int eax, ebx, ecx, edx;
     if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
@@ -12,6 +20,7 @@ int ad_sha256_ni_available(void) {
     int sha = (ebx >> 29) & 1;
     return ssse3 && sse41 && sha;
 }
+#endif
 
 static const uint32_t K[64] __attribute__((aligned(16))) = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,

@@ -24,7 +24,9 @@ public struct SHA256Digest: Sendable, Hashable, CustomStringConvertible, Codable
         ConstantTime.equals(lhs.bytes, rhs.bytes)
     }
 
-    public func hash(into hasher: inout Hasher) { hasher.combine(bytes) }
+    /// The 32 bytes in one call (an array's own hashing feeds them one at a time: sets and
+    /// dictionaries of versions are built on every read of the journal).
+    public func hash(into hasher: inout Hasher) { bytes.withUnsafeBytes { hasher.combine(bytes: $0) } }
 
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)

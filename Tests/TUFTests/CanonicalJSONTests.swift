@@ -66,6 +66,23 @@ struct CanonicalJSONTests {
         #expect(throws: CanonicalJSONError.self) { try CanonicalJSON.parse([0xEF, 0xBB, 0xBF, 0x7B, 0x7D]) } // byte order mark
     }
 
+    @Test("strings with and without escapes read the same; each fault is found at its byte")
+    func stringsAndTheirFaults() throws {
+        #expect(try CanonicalJSON.parse(Array(#"["plain é", "esc\"aped\\", "mid\u00e9dle", "", "x\n"]"#.utf8))
+                == .array([.string("plain é"), .string("esc\"aped\\"), .string("midédle"), .string(""), .string("x\n")]))
+        let faults: [([UInt8], String, Int)] = [
+            (Array("\"ab\u{1}c\"".utf8), "control character in a string", 3),
+            (Array("\"a\\nb\u{1}\"".utf8), "control character in a string", 5),
+            (Array("\"abc".utf8), "unterminated string", 4),
+            (Array("\"a\\tbc".utf8), "unterminated string", 6),
+            ([0x22, 0x61, 0xC3, 0x28, 0x22], "string is not valid UTF-8", 5),
+            ([0x22, 0x5C, 0x6E, 0xC3, 0x28, 0x22], "string is not valid UTF-8", 6),
+        ]
+        for (input, reason, offset) in faults {
+            #expect(throws: CanonicalJSONError(reason, offset: offset), "\(input)") { try CanonicalJSON.parse(input) }
+        }
+    }
+
     @Test("refuses nesting deeper than the limit without exhausting the stack")
     func depth() throws {
         let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)

@@ -124,7 +124,24 @@ struct JSONParser {
 
     private mutating func parseString() throws(CanonicalJSONError) -> String {
         index += 1
-        var utf8: [UInt8] = []
+        // Most strings hold no escape: they are validated and made straight from the input.
+        let start = index
+        var end = start
+        while end < bytes.count {
+            let byte = bytes[end]
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            end += 1
+        }
+        if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
+            index = end + 1
+            guard let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self) else {
+                throw fail("string is not valid UTF-8")
+            }
+            return text
+        }
+        // An escape, a control character or the end of the input: byte by byte from there.
+        var utf8 = Array(bytes[start..<end])
+        index = end
         while true {
             guard index < bytes.count else { throw fail("unterminated string") }
             let byte = bytes[index]
