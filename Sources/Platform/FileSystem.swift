@@ -304,6 +304,9 @@ package enum FileSystem {
         try writeAtomically(path, bytes, mode: mode, owner: nil, durable: false)
     }
 
+    /// How much of a copy is written before the kernel is asked to start writing it out.
+    static let copyWritebackInterval = 2 << 20
+
     /// Copies a regular file to a new file at `destination` (which must not exist), calling
     /// `observe` with each chunk read (to hash what is copied), then fsyncs the copy.
     /// - Returns: the number of bytes copied.
@@ -317,6 +320,7 @@ package enum FileSystem {
         defer { try? input.close() }
         let output = try FileDescriptor.open(destination, [.writeOnly, .create, .exclusive], mode: mode)
         var total = 0
+        var flushed = 0
         // close() gives the descriptor up even when it reports an error: never a second one,
         // which could close a descriptor another thread has just been given.
         var closing = false
@@ -325,6 +329,12 @@ package enum FileSystem {
                 observe(chunk)
                 try output.writeAll(chunk)
                 total += chunk.count
+                // The disk writes while the rest is read and hashed, instead of all of it in the
+                // final fsync (a 17 MB binary: 13 ms of fsync here otherwise).
+                if total - flushed >= copyWritebackInterval {
+                    output.startWriteback(offset: flushed, count: total - flushed)
+                    flushed = total
+                }
             }
             try output.sync()
             closing = true

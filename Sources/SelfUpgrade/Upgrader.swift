@@ -258,8 +258,8 @@ public struct Upgrader: Sendable {
         try journal.append(JournalRecord(.commit(transaction: record.id, to: record.to)))
         watchdog.map(Watchdog.standDown)
         try FailPoint.hit("after-commit", program)
-        try? prune(&journal)
-        let resumed = resumption(record, ledger: Ledger(journal))
+        let ledger = (try? prune(&journal)) ?? Ledger(journal)
+        let resumed = resumption(record, ledger: ledger)
         checkpointIfDue(&journal)
         return resumed
     }
@@ -389,10 +389,16 @@ public struct Upgrader: Sendable {
     /// (``Ledger/prunable(stored:linked:limit:)``): each removal is journaled first, then the
     /// version is renamed into staging and deleted. Logs of transactions older than every kept
     /// version go with them. Runs only after a commit: a command that only reads never deletes.
-    func prune(_ journal: inout Journal) throws {
+    /// - Returns: the ledger of the journal as it ends.
+    @discardableResult
+    func prune(_ journal: inout Journal) throws -> Ledger {
         let ledger = Ledger(journal)
+        var journaled = false
         for id in ledger.prunable(stored: try store.list(), linked: try home.currentVersion(), limit: configuration.historyLimit) {
-            if !ledger.pruned.contains(id) { try journal.append(JournalRecord(.prune(version: id))) }
+            if !ledger.pruned.contains(id) {
+                try journal.append(JournalRecord(.prune(version: id)))
+                journaled = true
+            }
             try FailPoint.hit("prune-journaled", program)
             let doomed = home.staging + "/prune-" + id.hex
             try FileSystem.removeTree(doomed)
@@ -401,7 +407,9 @@ public struct Upgrader: Sendable {
             try FailPoint.hit("prune-moved", program)
             try FileSystem.removeTree(doomed)
         }
-        try pruneLogs(Ledger(journal))
+        let final = journaled ? Ledger(journal) : ledger
+        try pruneLogs(final)
+        return final
     }
 
     /// Removes the logs of transactions that began before the oldest transaction that brought a
