@@ -31,8 +31,6 @@ package struct Journal: Sendable {
     package private(set) var hasTornTail: Bool
     /// How many of ``records`` are in the active file (the rest came from the archive).
     package private(set) var activeRecordCount: Int
-    /// True when there was no file at ``path``.
-    private var isAbsent = false
 
     /// The directory of archived segments, `<journal>.d`.
     package var archive: String { path + ".d" }
@@ -55,9 +53,9 @@ package struct Journal: Sendable {
         var attempt = 1
         while true {
             let durable = durableSequence(of: path)
-            let journal = try Journal(reading: path, replayingArchive: replayingArchive)
-            // No file: nothing to compare (as before the tail existed; repair handles the rest).
-            guard !journal.isAbsent, let durable, durable > journal.lastSequence else { return journal }
+            // No file: an empty journal, and nothing to compare (repair handles the rest).
+            guard let journal = try load(path, replayingArchive: replayingArchive) else { return Journal(emptyAt: path) }
+            guard let durable, durable > journal.lastSequence else { return journal }
             if attempt == tailReadAttempts {
                 throw StorageError.corruptJournal(path: path, line: journal.activeRecordCount + 1,
                                                   reason: "it ends at record \(journal.lastSequence), but record \(durable) was written (\(tailPath(of: path))): its newest records are missing")
@@ -69,31 +67,35 @@ package struct Journal: Sendable {
     /// How many times a journal whose tail names a later record is read before it is called damaged.
     static let tailReadAttempts = 3
 
-    private init(reading path: String, replayingArchive: Bool) throws {
+    /// The journal in the file at `path` (nil when there is none), parsed, or the parse of the
+    /// same bytes read before in this process.
+    private static func load(_ path: String, replayingArchive: Bool) throws -> Journal? {
+        guard let bytes = try FileSystem.readOwnFile(path) else { return nil }
+        let archiveExists = FileSystem.isDirectory(path + ".d")
+        let journal: Journal
+        if !replayingArchive, let parsed = parsedBefore(path: path, archiveExists: archiveExists, bytes: bytes) {
+            journal = parsed
+        } else {
+            journal = try Journal(parsing: bytes, path: path, archiveExists: archiveExists, replayingArchive: replayingArchive)
+            if !replayingArchive && journal.checkpointRefusal == nil {
+                remember(Parsed(path: path, archiveExists: archiveExists, bytes: bytes, journal: journal))
+            }
+        }
+        try journal.checkTail()
+        return journal
+    }
+
+    private init(emptyAt path: String) {
         self.path = path
         records = []
         validByteCount = 0
         hasTornTail = false
         activeRecordCount = 0
-        guard let bytes = try FileSystem.readOwnFile(path) else {
-            isAbsent = true
-            return
-        }
-        let archiveExists = FileSystem.isDirectory(path + ".d")
-        if !replayingArchive, let parsed = Self.parsedBefore(path: path, archiveExists: archiveExists, bytes: bytes) {
-            validByteCount = parsed.validByteCount
-            hasTornTail = parsed.hasTornTail
-            checkpoint = parsed.checkpoint
-            records = parsed.records
-            activeRecordCount = parsed.records.count
-        } else {
-            try parse(bytes, archiveExists: archiveExists, replayingArchive: replayingArchive)
-            if !replayingArchive && checkpointRefusal == nil {
-                Self.remember(Parsed(path: path, archiveExists: archiveExists, bytes: bytes, validByteCount: validByteCount,
-                                     hasTornTail: hasTornTail, checkpoint: checkpoint, records: records))
-            }
-        }
-        try checkTail()
+    }
+
+    private init(parsing bytes: [UInt8], path: String, archiveExists: Bool, replayingArchive: Bool) throws {
+        self.init(emptyAt: path)
+        try parse(bytes, archiveExists: archiveExists, replayingArchive: replayingArchive)
     }
 
     /// The records and checkpoint of `bytes`, the active file's content.
@@ -163,16 +165,13 @@ package struct Journal: Sendable {
 
     // MARK: - What this process read last
 
-    /// A parse of the active file's bytes: what ``init(path:replayingArchive:)`` takes from them
-    /// alone, given whether the archive directory existed.
+    /// The journal parsed from the active file's bytes, given whether the archive directory
+    /// existed (a journal whose reading took nothing else: no archive, no refused checkpoint).
     private struct Parsed: Sendable {
         var path: String
         var archiveExists: Bool
         var bytes: [UInt8]
-        var validByteCount: Int
-        var hasTornTail: Bool
-        var checkpoint: JournalCheckpoint?
-        var records: [JournalRecord]
+        var journal: Journal
     }
 
     /// The largest active file whose parse is kept (a checkpointed journal stays far below it).
@@ -182,10 +181,10 @@ package struct Journal: Sendable {
     /// The parse of the last journal read in this process, when it was read from these very bytes
     /// (compared in full: a file is read every time, its parse is what is reused). A command reads
     /// its journal again once it holds the lock: that second read costs a comparison.
-    private static func parsedBefore(path: String, archiveExists: Bool, bytes: [UInt8]) -> Parsed? {
+    private static func parsedBefore(path: String, archiveExists: Bool, bytes: [UInt8]) -> Journal? {
         lastParsed.withLock { last in
             guard let last, last.path == path, last.archiveExists == archiveExists, last.bytes == bytes else { return nil }
-            return last
+            return last.journal
         }
     }
 
