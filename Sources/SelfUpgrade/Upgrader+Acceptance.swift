@@ -50,9 +50,9 @@ extension Upgrader {
     /// network, its own pid namespace, no capabilities, the verification's rlimits, and
     /// `timeoutSeconds` of wall-clock time. It fails closed: where the kernel refuses the mount,
     /// pid, user (or, for root, the capability lock) or network isolation, or the hiding of the
-    /// caller's directories, nothing runs and ``UpgradeError`` says what was refused. For code not trusted yet that must judge a candidate
-    /// (a fitness evaluation): nothing it does outlives it or reaches the home, and what it
-    /// prints is all it can report.
+    /// caller's directories, nothing runs and ``UpgradeError`` says what was refused. For code
+    /// not trusted yet that must judge a candidate (a fitness evaluation): nothing it does
+    /// outlives it or reaches the home, and what it prints is all it can report.
     /// - Parameters:
     ///   - arguments: the command: an absolute path to an executable, then its arguments.
     ///   - environment: its environment, on top of HOME, TMPDIR, PATH and LANG.

@@ -22,6 +22,9 @@ public struct SourceBuild: Sendable, Equatable {
     /// (nil: no limit, the caller stops them).
     public var timeoutSeconds: Double?
 
+    /// The largest file a confined tool may write (its log included): 8 GiB.
+    package static let confinedFileSizeLimit: UInt64 = 8 << 30
+
     /// Runs the tools confined (``Isolation/confined(network:)``), in caches of their own
     /// (`<home>/build-confined`, `<home>/build-confined-test`): what code not trusted yet leaves
     /// in a cache is never linked into a build of trusted source.

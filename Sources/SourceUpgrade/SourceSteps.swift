@@ -57,8 +57,8 @@ struct BuildStep: TransactionStep {
             configuration.errorPath = configuration.outputPath
             configuration.timeoutSeconds = build.timeoutSeconds
             guard let sandbox else { return configuration }
-            // Confined, no file it writes (its log included) grows past 8 GiB.
-            configuration.limits = [.fileSize(bytes: 8 << 30)]
+            // Confined, no file it writes (its log included) grows past the limit.
+            configuration.limits = [.fileSize(bytes: SourceBuild.confinedFileSizeLimit)]
             return try sandbox.configure(configuration, writable: [cache])
         }
         run.testRun = try Subprocess.launch(configuration(build.testArguments, log: "test.log", cache: build.testScratch))

@@ -85,11 +85,12 @@ enum ModuleCommands {
 
     /// `swift build -c release --product <module>-module` in `source`, started once to check it
     /// runs the module, copied into the store, journaled as `built`.
-    /// - Parameter sandbox: where the build and the probe run, for code not trusted yet (the
-    ///   agent's proposals); nil: as the caller.
+    /// - Parameter confined: where the build and the probe run, and the cache the build writes,
+    ///   for code not trusted yet (the agent's proposals); nil: as the caller, in the home's cache.
     static func buildAndStage(_ entry: ModuleCatalog.Entry, source: String, home: Home,
-                              sandbox: Upgrader.ToolSandbox? = nil, timeoutSeconds: Double? = nil) throws -> (path: String, digest: String, hello: Hello, seconds: Double) {
-        let buildCache = sandbox == nil ? home.buildCache : home.confinedBuildCache
+                              confined: (sandbox: Upgrader.ToolSandbox, cache: String)? = nil,
+                              timeoutSeconds: Double? = nil) throws -> (path: String, digest: String, hello: Hello, seconds: Double) {
+        let buildCache = confined?.cache ?? home.buildCache
         guard FileSystem.exists(source + "/Package.swift") else {
             throw ModuleCommandError("No Swift package at \(Output.quoted(source)) (no Package.swift): pass --source DIR")
         }
@@ -99,10 +100,10 @@ enum ModuleCommands {
         try runSwift(["build", "-c", "release", "--static-swift-stdlib", "--product", entry.product, "--package-path", source,
                       "--scratch-path", buildCache],
                      log: home.logs + "/modules-build-\(entry.name).log", action: "build \(entry.name) in \(Output.quoted(source))",
-                     sandbox: sandbox, cache: buildCache, timeoutSeconds: timeoutSeconds)
+                     sandbox: confined?.sandbox, cache: buildCache, timeoutSeconds: timeoutSeconds)
         var built = buildCache + "/release/" + entry.product
         var confine: ((Subprocess.Configuration) throws -> Subprocess.Configuration)?
-        if let sandbox {
+        if let sandbox = confined?.sandbox {
             // What the confined build left is read only as a file inside the cache (a link it
             // planted leads nowhere else), and run confined, with nothing writable.
             let found = try SourceBuild.resolve(built, inside: buildCache)
@@ -140,7 +141,7 @@ enum ModuleCommands {
         if let sandbox {
             // As a confined source upgrade's tools: the agent's limits.
             configuration.timeoutSeconds = timeoutSeconds
-            configuration.limits = [.fileSize(bytes: 8 << 30)]
+            configuration.limits = [.fileSize(bytes: SourceBuild.confinedFileSizeLimit)]
             configuration = try sandbox.configure(configuration, writable: [cache])
         }
         let status = try Subprocess.run(configuration)
@@ -168,7 +169,7 @@ enum ModuleCommands {
             throw ModuleCommandError("Failed to confine the build of \(entry.name)")
         }
         defer { sandbox.remove() }
-        let built = try buildAndStage(entry, source: source, home: home, sandbox: sandbox, timeoutSeconds: timeoutSeconds)
+        let built = try buildAndStage(entry, source: source, home: home, confined: (sandbox, cache: build.scratch), timeoutSeconds: timeoutSeconds)
         try runSwift(["test", "--package-path", source, "--scratch-path", build.testScratch, "--filter", testFilter],
                      log: home.logs + "/modules-test-\(entry.name).log", action: "test \(entry.name) in \(Output.quoted(source))",
                      sandbox: sandbox, cache: build.testScratch, timeoutSeconds: timeoutSeconds)
