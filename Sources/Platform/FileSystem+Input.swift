@@ -57,11 +57,26 @@ extension FileSystem {
         }
         defer { try? fd.close() }
         let status = try checkRegular(fd, path: path, what: what)
+        return try readCapped(fd, size: status.size, path: path, maxBytes: maxBytes, what: what)
+    }
+
+    /// A file of the program's own (``readOwnFile(_:)``: no link followed, only a regular file),
+    /// read only when it holds at most `maxBytes`, whatever `stat` said.
+    /// - Returns: nil when there is no such file.
+    /// - Throws: ``SystemError`` "read", whose detail states the cap, or as ``readOwnFile(_:)``.
+    package static func readOwnFile(_ path: String, maxBytes: Int, what: String) throws(SystemError) -> [UInt8]? {
+        guard let fd = try openOwnFile(path) else { return nil }
+        defer { try? fd.close() }
+        return try readCapped(fd, size: fd.status().size, path: path, maxBytes: maxBytes, what: what)
+    }
+
+    /// What is left to read from `fd` (whose `stat` gave `size`), refused past `maxBytes`.
+    private static func readCapped(_ fd: FileDescriptor, size: Int, path: String, maxBytes: Int, what: String) throws(SystemError) -> [UInt8] {
         let tooLarge = SystemError("read", path: path, errno: Errno(rawValue: EFBIG),
                                    detail: "it is larger than \(ByteCount.text(maxBytes)), the most \(what) may be")
-        guard status.size <= maxBytes else { throw tooLarge }
+        guard size <= maxBytes else { throw tooLarge }
         var content: [UInt8] = []
-        content.reserveCapacity(status.size)
+        content.reserveCapacity(size)
         try fd.readChunks { chunk throws(SystemError) in
             guard chunk.count <= maxBytes - content.count else { throw tooLarge }
             content.append(contentsOf: chunk)

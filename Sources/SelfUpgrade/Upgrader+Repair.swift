@@ -17,6 +17,20 @@ extension Upgrader {
     /// - Throws: ``StorageError/corruptJournal(path:line:reason:)`` or
     ///   ``StorageError/unusableJournal(path:reason:)``; the repair command is the way out.
     package func readJournal() throws -> Journal {
+        // A rollback that commits and moves `current` between the journal's read and the link's
+        // (a reader without the lock: status, history, doctor) is read again before it is damage.
+        var attempt = 1
+        while true {
+            let journal = try readJournalFile()
+            guard let reason = try unexplainedCurrent(by: journal) else { return journal }
+            if attempt == Journal.readAttempts { throw StorageError.unusableJournal(path: home.journal, reason: reason) }
+            attempt += 1
+        }
+    }
+
+    /// The journal, refused when damaged, empty while versions are stored, or not starting with
+    /// an adoption (behind no checkpoint).
+    private func readJournalFile() throws -> Journal {
         let path = home.journal
         let journal: Journal
         do {
@@ -37,6 +51,14 @@ extension Upgrader {
                 throw StorageError.corruptJournal(path: path, line: 1, reason: "the first record is not the home's adoption")
             }
         }
+        return journal
+    }
+
+    /// Why `journal` does not explain the version `current` points at, or nil when it does.
+    /// - Throws: ``StorageError/unusableJournal(path:reason:)`` when `current` is not a link to a
+    ///   version in the store.
+    private func unexplainedCurrent(by journal: Journal) throws -> String? {
+        let path = home.journal
         let linked: SHA256Digest?
         do {
             linked = try home.currentVersion()
@@ -54,10 +76,10 @@ extension Upgrader {
             let abortedHere = last?.outcome == .aborted && last?.to == linked
             guard linked == ledger.current || open?.from == linked || open?.to == linked || abortedHere else {
                 let named = ledger.current.map { "version \($0.short)" } ?? "no version"
-                throw StorageError.unusableJournal(path: path, reason: "it does not explain \(home.current): that link names version \(linked.short), but the journal ends at \(named) (its newest records may be missing)")
+                return "it does not explain \(home.current): that link names version \(linked.short), but the journal ends at \(named) (its newest records may be missing)"
             }
         }
-        return journal
+        return nil
     }
 
     // MARK: - Repair

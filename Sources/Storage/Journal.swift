@@ -31,6 +31,8 @@ package struct Journal: Sendable {
     package private(set) var hasTornTail: Bool
     /// How many of ``records`` are in the active file (the rest came from the archive).
     package private(set) var activeRecordCount: Int
+    /// The whole lines of the active file, its checkpoint's (sound or not) included.
+    private var lineCount = 0
 
     /// The directory of archived segments, `<journal>.d`.
     package var archive: String { path + ".d" }
@@ -56,21 +58,27 @@ package struct Journal: Sendable {
             // No file: an empty journal, and nothing to compare (repair handles the rest).
             guard let journal = try load(path, replayingArchive: replayingArchive) else { return Journal(emptyAt: path) }
             guard let durable, durable > journal.lastSequence else { return journal }
-            if attempt == tailReadAttempts {
-                throw StorageError.corruptJournal(path: path, line: journal.activeRecordCount + 1,
+            if attempt == readAttempts {
+                throw StorageError.corruptJournal(path: path, line: journal.lineCount + 1,
                                                   reason: "it ends at record \(journal.lastSequence), but record \(durable) was written (\(tailPath(of: path))): its newest records are missing")
             }
             attempt += 1
         }
     }
 
-    /// How many times a journal whose tail names a later record is read before it is called damaged.
-    static let tailReadAttempts = 3
+    /// How many times a journal is read when what it says disagrees with a file written after it
+    /// (its tail, the `current` link), before the disagreement is damage: a reader without the
+    /// lock may have read between a writer's two writes.
+    package static let readAttempts = 3
+
+    /// The largest journal file (active or archived) read: about 280,000 records, where a rotation
+    /// keeps the active file to a few hundred. A larger one is refused, not read into memory.
+    package static let largestFile = 64 << 20
 
     /// The journal in the file at `path` (nil when there is none), parsed, or the parse of the
     /// same bytes read before in this process.
     private static func load(_ path: String, replayingArchive: Bool) throws -> Journal? {
-        guard let bytes = try FileSystem.readOwnFile(path) else { return nil }
+        guard let bytes = try FileSystem.readOwnFile(path, maxBytes: largestFile, what: "a journal") else { return nil }
         let archiveExists = FileSystem.isDirectory(path + ".d")
         let journal: Journal
         if !replayingArchive, let parsed = parsedBefore(path: path, archiveExists: archiveExists, bytes: bytes) {
@@ -101,6 +109,7 @@ package struct Journal: Sendable {
     /// The records and checkpoint of `bytes`, the active file's content.
     private mutating func parse(_ bytes: [UInt8], archiveExists: Bool, replayingArchive: Bool) throws {
         let split = try Self.lines(bytes, path: path, firstMayBeDamaged: archiveExists)
+        lineCount = split.lines.count + (split.damagedFirst == nil ? 0 : 1)
         validByteCount = split.validByteCount
         hasTornTail = split.hasTornTail
         var lines = split.lines
@@ -158,7 +167,7 @@ package struct Journal: Sendable {
     /// the journal's end could not be noticed (its content is compared by ``init(path:replayingArchive:)``).
     private func checkTail() throws {
         if let problem = Self.tailProblem(of: path) {
-            throw StorageError.corruptJournal(path: path, line: activeRecordCount + 1,
+            throw StorageError.corruptJournal(path: path, line: lineCount + 1,
                                               reason: "its tail \(Self.tailPath(of: path)) \(problem), so a cut at its end could not be noticed")
         }
     }
@@ -218,7 +227,8 @@ package struct Journal: Sendable {
     package static func durableSequence(of path: String) -> Int? {
         guard let bytes = try? FileSystem.readOwnFile(tailPath(of: path), maxBytes: 64), bytes.count == 21, bytes[20] == UInt8(ascii: "\n"),
               bytes[0..<20].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
-        return Int(String(decoding: bytes[0..<20], as: UTF8.self))
+        // A record no journal may number is as malformed as any other garbage.
+        return Int(String(decoding: bytes[0..<20], as: UTF8.self)).flatMap { $0 <= JournalRecord.largestSequence ? $0 : nil }
     }
 
     /// Records `sequence` as the last durable record of the journal at `path`: after a durable
@@ -276,6 +286,7 @@ package struct Journal: Sendable {
         }
         records.append(record)
         activeRecordCount += 1
+        lineCount += 1
         validByteCount += line.count
         hasTornTail = false
         return record
@@ -300,6 +311,7 @@ package struct Journal: Sendable {
         try FileSystem.syncDirectory(FileSystem.parent(of: path))
         self.checkpoint = checkpoint
         records = []
+        lineCount = 1
         checkpointRefusal = nil
     }
 
@@ -376,6 +388,7 @@ package struct Journal: Sendable {
         self.checkpoint = checkpoint
         records = []
         activeRecordCount = 0
+        lineCount = 1
         checkpointRefusal = nil
         validByteCount = line.count
         try hook("checkpoint-installed")
@@ -405,7 +418,7 @@ package struct Journal: Sendable {
         let usable = segments(in: archive).filter { $0.last <= (through ?? .max) }
         for segment in usable where segment.first == next && !usable.contains(where: { $0.first == segment.first && $0.last > segment.last }) {
             let path = archive + "/" + segment.name
-            guard let bytes = try FileSystem.readOwnFile(path) else { continue }
+            guard let bytes = try FileSystem.readOwnFile(path, maxBytes: largestFile, what: "a journal segment") else { continue }
             var lines = try Self.lines(bytes, path: path, firstMayBeDamaged: segment.first > 1)
             if lines.damagedFirst == nil, segment.first > 1, let first = lines.lines.first, JournalCheckpoint.claims(first.json) {
                 lines.lines.removeFirst()

@@ -3,6 +3,7 @@ import Integrity
 import Platform
 import SelfUpgrade
 import Storage
+import Synchronization
 import Testing
 
 @Suite("Journal checkpoints: the state from checkpoint and tail is the state from the whole log")
@@ -178,6 +179,8 @@ struct JournalCheckpointTests {
         // The journal's tail names the records that were written after the checkpoint.
         let cut = #expect(throws: StorageError.self) { try Journal(path: demo.home.journal) }
         #expect(cut.map { "\($0)" }?.contains("its newest records are missing") == true, "\(String(describing: cut))")
+        // The line named is the first one missing: the checkpoint's is line 1 and is there.
+        if case .corruptJournal(_, let line, _) = cut { #expect(line == 2) } else { Issue.record("not a damaged journal: \(String(describing: cut))") }
         // Without the tail (a home written by a release before it), `current` still gives it away.
         try FileSystem.removeFile(Journal.tailPath(of: demo.home.journal))
         let linked = try demo.home.currentVersion()
@@ -185,6 +188,60 @@ struct JournalCheckpointTests {
         let error = #expect(throws: UpgradeError.self) { try upgrader.rollback(to: nil, options: Demo.noRestart) }
         #expect(error?.description.contains("does not explain") == true)
         #expect(try demo.home.currentVersion() == linked)
+    }
+
+    @Test("a journal too large to read is refused before it is read, and repair keeps it aside without reading it")
+    func oversizedJournal() throws {
+        let (demo, upgrader) = try checkpointed()
+        defer { demo.cleanUp() }
+        // Sparse: 10 GB that take no room, and no memory unless something reads them.
+        let handle = try #require(FileHandle(forWritingAtPath: demo.home.journal))
+        try handle.truncate(atOffset: 10 << 30)
+        try handle.close()
+        let refused = #expect(throws: StorageError.self) { try upgrader.readJournal() }
+        #expect(refused.map { "\($0)" }?.contains("larger than 64 MiB") == true, "\(String(describing: refused))")
+        let report = try upgrader.repair()
+        #expect(report.repaired)
+        let kept = try #require(report.keptAs)
+        #expect(try FileSystem.status(kept, followLinks: false).size == 10 << 30)
+        #expect(Ledger(try upgrader.readJournal()).current == (try demo.home.currentVersion()))
+    }
+
+    @Test("a rollback that commits between a reader's read of the journal and of current is read again, not called damage")
+    func currentMovedWhileReading() throws {
+        let (demo, upgrader) = try checkpointed()
+        defer { demo.cleanUp() }
+        let journalPath = demo.home.journal
+        // The journal's descriptor, and whether the rollback was made: once, as the reader
+        // closes the journal it has read (before it reads the link).
+        let seen = Mutex<(descriptor: Int32?, rolledBack: Bool)>((nil, false))
+        let before = try demo.home.currentVersion()
+        let journal = try SystemCalls.withFaults({ calls in
+            let live = calls
+            calls.open = { path, flags, mode in
+                let descriptor = live.open(path, flags, mode)
+                if String(cString: path) == journalPath { seen.withLock { $0.descriptor = descriptor } }
+                return descriptor
+            }
+            calls.close = { descriptor in
+                let result = live.close(descriptor)
+                let now = seen.withLock { state -> Bool in
+                    guard state.descriptor == descriptor, !state.rolledBack else { return false }
+                    state.rolledBack = true
+                    return true
+                }
+                if now {
+                    // Another thread, with the real calls: a command holding the lock.
+                    let writer = DispatchGroup()
+                    DispatchQueue.global().async(group: writer) { _ = try? upgrader.rollback(to: nil, options: Demo.noRestart) }
+                    writer.wait()
+                }
+                return result
+            }
+        }) { try upgrader.readJournal() }
+        #expect(seen.withLock { $0.rolledBack })
+        #expect(try demo.home.currentVersion() != before)
+        #expect(Ledger(journal).current == (try demo.home.currentVersion()))
     }
 
     @Test("an archive left by a repair that did not know it is kept aside at the next rotation, never read as the new journal's")

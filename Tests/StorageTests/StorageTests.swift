@@ -123,6 +123,22 @@ struct JournalTests {
         #expect(try Journal(path: path).records.count == 301)
     }
 
+    @Test("a tail naming a record no journal may number is malformed, not a record to wait for")
+    func impossibleTail() throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/journal"
+        var journal = try Journal(path: path)
+        try journal.append(JournalRecord(.begin(transaction: "t1", operation: .upgrade, from: nil, target: nil, source: nil)))
+        for text in ["09223372036854775807\n", "99999999999999999999\n", "\(JournalRecord.largestSequence + 1)".leftPadded(to: 20) + "\n"] {
+            try text.write(toFile: Journal.tailPath(of: path), atomically: false, encoding: .utf8)
+            #expect(Journal.durableSequence(of: path) == nil, "\(text)")
+            #expect(try Journal(path: path).records.count == 1)
+        }
+        try "\(JournalRecord.largestSequence)".leftPadded(to: 20).appending("\n").write(toFile: Journal.tailPath(of: path), atomically: false, encoding: .utf8)
+        #expect(Journal.durableSequence(of: path) == JournalRecord.largestSequence)
+    }
+
     @Test("a tail of the right length but the wrong content is overwritten whole by the next durable append")
     func tailOverwrittenInPlace() throws {
         let directory = try scratchDirectory()
@@ -386,4 +402,9 @@ struct JournalFormatTests {
         #expect(mkfifo(directory + "/journal", 0o644) == 0)
         #expect(throws: SystemError.self) { try Journal(path: directory + "/journal") }
     }
+}
+
+private extension String {
+    /// Zeros before it up to `width` characters.
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
