@@ -59,8 +59,9 @@ package struct SnapshotStore: Sendable {
     ///   - retaining: versions whose newest snapshot is never pruned (current, previous).
     ///   - restoring: the snapshot the transaction is about to restore: this one is then always
     ///     written (even when nothing changed), so that an undo of the transaction finds it.
-    /// - Returns: the snapshot that holds the current state: the new one, or the newest one when
-    ///   nothing changed (then nothing was written).
+    /// - Returns: the snapshot that holds the current state: the new one, or, when nothing
+    ///   changed since the newest snapshot of `version` (one of the newest two), that one (then
+    ///   nothing was written).
     /// - Throws: ``SystemError`` or ``StorageError`` when the snapshot directory is not a real
     ///   directory or cannot be written.
     @discardableResult
@@ -73,10 +74,14 @@ package struct SnapshotStore: Sendable {
             files[path] = digest
             contents[digest] = bytes
         }
-        // Only the newest manifest is read here: the others are read when pruning is due.
+        // Only the newest two manifests are read here: the others are read when pruning is due.
+        // Nothing is written when the newest snapshot of `version` among them holds these files:
+        // rollbacks back and forth between two versions leave the state as it was, so the
+        // snapshot each would write is already there.
         let names = manifestNames()
-        let newest = names.reversed().lazy.compactMap { self.read($0) }.first
-        if restoring == nil, let newest, newest.files == files, newest.version?.digest == version { return newest }
+        let recent = Array(names.reversed().lazy.compactMap { self.read($0) }.prefix(2))
+        let newest = recent.first
+        if restoring == nil, let same = recent.first(where: { $0.version?.digest == version }), same.files == files { return same }
         try ownDirectory(directory)
         try ownDirectory(objects)
         for (digest, bytes) in contents where try FileSystem.statusIfPresent(objects + "/" + digest, followLinks: false) == nil {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Platform
 import Testing
 import TestSupport
@@ -7,6 +8,12 @@ private func scratch() throws -> String {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("autodev-platform-\(UUID().uuidString.prefix(8))").path
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
+}
+
+/// Write calls counted across threads.
+private final class WriteCount: Sendable {
+    let count = Mutex(0)
+    func next() -> Int { count.withLock { $0 += 1; return $0 } }
 }
 
 @Suite("File system")
@@ -27,6 +34,34 @@ struct FileSystemTests {
         }
         #expect(try FileSystem.readFile(path) == Array("new".utf8))
         #expect(try FileSystem.contentsOfDirectory(directory) == ["file"])
+    }
+
+    @Test("copyFile copies every byte and shows each chunk once, in order; a write failing on the copying thread removes the copy")
+    func copyWhileObserving() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Three full chunks and a partial one, the bytes differing from chunk to chunk.
+        let source = directory + "/source"
+        let bytes = (0..<(3 << 20) + 12_345).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 20) }
+        try FileSystem.writeAtomically(source, bytes)
+        var observed: [UInt8] = []
+        let copied = try FileSystem.copyFile(source, to: directory + "/copy", mode: 0o600) { observed.append(contentsOf: $0) }
+        #expect(copied == bytes.count)
+        #expect(observed == bytes)
+        #expect(try FileSystem.readFile(directory + "/copy") == bytes)
+        // The fault is injected in this task; the writes happen on another thread and still meet it.
+        let writes = WriteCount()
+        #expect(throws: SystemError.self) {
+            try SystemCalls.withFaults({ calls in
+                calls.write = { descriptor, buffer, count in
+                    writes.next() > 1 ? SystemCalls.failing(.noSpace).toInt() : Glibc.write(descriptor, buffer, count)
+                }
+            }) {
+                try FileSystem.copyFile(source, to: directory + "/second", mode: 0o600)
+            }
+        }
+        #expect(writes.count.withLock { $0 } == 2)
+        #expect(try FileSystem.contentsOfDirectory(directory).sorted() == ["copy", "source"])
     }
 
     @Test("replaceTogether: when the second rename fails the first file gets its old content back; nothing else is left")

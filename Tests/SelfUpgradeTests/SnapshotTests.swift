@@ -43,6 +43,39 @@ struct SnapshotTests {
         #expect(store.contents(of: "state/app.json", in: first) == Array("{\"schema\":1}\n{\"value\":\"one\"}\n".utf8))
     }
 
+    @Test("rollbacks back and forth with the state unchanged write one snapshot per version; a change under either writes again")
+    func backAndForth() throws {
+        let home = try home()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = SnapshotStore(home: home)
+        let a = SHA256.hash(data: Array("a".utf8))
+        let b = SHA256.hash(data: Array("b".utf8))
+        try write(home, state: "one")
+        let underA = try store.take(version: a, transaction: "tx-1", retaining: [a])
+        let underB = try store.take(version: b, transaction: "tx-2", retaining: [a, b])
+        let listing = entries(store.directory) + entries(store.directory + "/objects")
+        for round in 3...8 {
+            let version = round % 2 == 1 ? a : b
+            #expect(try store.take(version: version, transaction: "tx-\(round)", retaining: [a, b]) == (version == a ? underA : underB))
+        }
+        #expect(entries(store.directory) + entries(store.directory + "/objects") == listing, "an unchanged state wrote something")
+        // The state changes under b: leaving b records it, and leaving a afterwards records a's
+        // view of it too (the newest snapshot of a holds the old state).
+        try write(home, state: "two")
+        let changed = try store.take(version: b, transaction: "tx-9", retaining: [a, b])
+        #expect(changed.sequence == 3)
+        let again = try store.take(version: a, transaction: "tx-10", retaining: [a, b])
+        #expect(again.sequence == 4)
+        #expect(store.newest(for: a) == again)
+        #expect(store.contents(of: "state/app.json", in: again) == Array("{\"schema\":1}\n{\"value\":\"two\"}\n".utf8))
+        // A snapshot older than the newest two is not looked for: a third version in between
+        // makes a's next snapshot a new one.
+        let c = SHA256.hash(data: Array("c".utf8))
+        #expect(try store.take(version: c, transaction: "tx-11", retaining: [b, c]).sequence == 5)
+        #expect(try store.take(version: b, transaction: "tx-12", retaining: [b, c]).sequence == 6)
+        #expect(try store.take(version: a, transaction: "tx-13", retaining: [a, b]).sequence == 7)
+    }
+
     @Test("pruned once twice five are there, to the newest five and the newest of each retained version; unreferenced content goes")
     func pruned() throws {
         let home = try home()
