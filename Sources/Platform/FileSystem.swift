@@ -1,4 +1,3 @@
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -353,13 +352,15 @@ package enum FileSystem {
             var count = try input.read(into: buffers[current])
             // The system calls of this task (faults injected by tests included) on the other thread too.
             let calls = SystemCalls.current
-            let group = DispatchGroup()
             while count > 0 {
                 // The other thread writes this chunk and reads the next into the other buffer
                 // while this one observes this chunk; neither touches what the other writes
                 // until the wait.
                 let io = CopyStep(written: UnsafeRawBufferPointer(rebasing: buffers[current][0..<count]), readInto: buffers[1 - current])
-                DispatchQueue.global().async(group: group) {
+                // A thread of its own, not a dispatch queue: a library embedded in a daemon adds
+                // no descriptors (a queue's epoll, eventfd and timerfd) to the host's table.
+                let group = ThreadGroup()
+                group.start {
                     SystemCalls.$current.withValue(calls) {
                         do throws(SystemError) {
                             try output.writeAll(io.written)
