@@ -11,7 +11,7 @@ public struct SHA256Digest: Sendable, Hashable, CustomStringConvertible, Codable
 
     /// Parses 64 hex digits (either case); nil if the text is anything else.
     public init?(hex: String) {
-        guard let bytes = Hex.decode(hex), bytes.count == SHA256.byteCount else { return nil }
+        guard hex.utf8.count == 2 * SHA256.byteCount, let bytes = Hex.decode(hex) else { return nil }
         self.bytes = bytes
     }
 
@@ -55,31 +55,47 @@ public enum ConstantTime {
 
 /// Hexadecimal text.
 public enum Hex {
-    private static let digits = Array("0123456789abcdef".utf8)
-
     /// Lowercase hex of `bytes`.
     public static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        var text = [UInt8]()
-        for byte in bytes {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0f)])
+        if let text = bytes.withContiguousStorageIfAvailable({ encode(buffer: $0) }) { return text }
+        return Array(bytes).withUnsafeBufferPointer { encode(buffer: $0) }
+    }
+
+    private static func encode(buffer: UnsafeBufferPointer<UInt8>) -> String {
+        String(unsafeUninitializedCapacity: buffer.count * 2) { text in
+            for (index, byte) in buffer.enumerated() {
+                text[2 * index] = digit(byte >> 4)
+                text[2 * index + 1] = digit(byte & 0x0f)
+            }
+            return buffer.count * 2
         }
-        return String(decoding: text, as: UTF8.self)
+    }
+
+    private static func digit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") - 10 + value
     }
 
     /// Bytes of an even-length hex string (either case); nil for anything else.
     public static func decode(_ text: String) -> [UInt8]? {
-        let utf8 = Array(text.utf8)
+        var text = text
+        return text.withUTF8 { decode(utf8: $0) }
+    }
+
+    private static func decode(utf8: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         guard utf8.count % 2 == 0 else { return nil }
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(utf8.count / 2)
-        var index = 0
-        while index < utf8.count {
-            guard let high = value(utf8[index]), let low = value(utf8[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-            index += 2
+        var valid = true
+        let bytes = [UInt8](unsafeUninitializedCapacity: utf8.count / 2) { bytes, count in
+            count = 0
+            while count < bytes.count {
+                guard let high = value(utf8[2 * count]), let low = value(utf8[2 * count + 1]) else {
+                    valid = false
+                    return
+                }
+                bytes[count] = high << 4 | low
+                count += 1
+            }
         }
-        return bytes
+        return valid ? bytes : nil
     }
 
     /// True when every character is a hex digit.

@@ -84,4 +84,23 @@ struct SHA256Tests {
         #expect(!ConstantTime.equals([1, 2, 3], [1, 2, 4]))
         #expect(!ConstantTime.equals([1, 2], [1, 2, 3]))
     }
+
+    @Test("CRC-32 eight bytes at a time equals the bit-by-bit definition at every length, alignment and byte value")
+    func crcSlices() {
+        func reference(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in bytes {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = crc & 1 == 1 ? 0xEDB8_8320 ^ (crc >> 1) : crc >> 1 }
+            }
+            return crc ^ 0xFFFF_FFFF
+        }
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<4_096).map { _ in UInt8.random(in: 0...255, using: &generator) } + Array(0...255) + [UInt8](repeating: 0xff, count: 64)
+        for start in 0..<9 {
+            for count in 0..<80 { #expect(CRC32.checksum(bytes[start..<start + count]) == reference(bytes[start..<start + count])) }
+        }
+        #expect(CRC32.checksum(bytes) == reference(bytes[...]))
+        #expect(CRC32.checksum(bytes.dropFirst(3)) == reference(bytes.dropFirst(3)))
+    }
 }

@@ -139,7 +139,8 @@ struct JSONParser {
             }
             return text
         }
-        // An escape, a control character or the end of the input: byte by byte from there.
+        // An escape, a control character or the end of the input: escape by escape from there,
+        // the runs between escapes copied in one piece.
         var utf8 = Array(bytes[start..<end])
         index = end
         while true {
@@ -151,8 +152,15 @@ struct JSONParser {
             }
             if byte < 0x20 { throw fail("control character in a string") }
             if byte != UInt8(ascii: "\\") {
-                utf8.append(byte)
-                index += 1
+                // The run up to the next quote, escape or control character, in one piece.
+                var runEnd = index + 1
+                while runEnd < bytes.count {
+                    let next = bytes[runEnd]
+                    if next == UInt8(ascii: "\"") || next == UInt8(ascii: "\\") || next < 0x20 { break }
+                    runEnd += 1
+                }
+                utf8.append(contentsOf: bytes[index..<runEnd])
+                index = runEnd
                 continue
             }
             index += 1
