@@ -304,18 +304,59 @@ package enum FileSystem {
         try writeAtomically(path, bytes, mode: mode, owner: nil, durable: false)
     }
 
-    /// One step of ``copyFile(_:to:mode:observe:)`` on its I/O thread: the chunk to write, the
-    /// buffer to read the next into, and what came of it. Shared by hand: the copying thread
-    /// reads the result only after waiting for the step, and touches neither buffer meanwhile.
-    private final class CopyStep: @unchecked Sendable {
-        let written: UnsafeRawBufferPointer
-        let readInto: UnsafeMutableRawBufferPointer
-        var next = 0
+    /// The two buffers ``copyFile(_:to:mode:observe:)`` passes between its I/O thread (which reads
+    /// into a free buffer, writes it, and hands it over) and the observing thread (which observes
+    /// a handed-over buffer and frees it). `filled`, `ended` and `failure` are guarded by `lock`;
+    /// a buffer's bytes belong to one side at a time, as `filled` says.
+    private final class CopyBuffers: @unchecked Sendable {
+        let lock = ConditionLock()
+        let buffers: [UnsafeMutableRawBufferPointer]
+        /// The byte count of each buffer handed over and not yet observed; nil while it is free.
+        var filled: [Int?] = [nil, nil]
+        /// Set by the I/O thread when it has nothing more to hand over (the end, or a failure).
+        var ended = false
         var failure: SystemError?
 
-        init(written: UnsafeRawBufferPointer, readInto: UnsafeMutableRawBufferPointer) {
-            self.written = written
-            self.readInto = readInto
+        init(size: Int) {
+            buffers = [UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16),
+                       UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)]
+        }
+
+        deinit { buffers.forEach { $0.deallocate() } }
+
+        /// The I/O side: reads each chunk into the next free buffer, writes it (and starts its
+        /// writeback every `interval` bytes), then hands it over.
+        func produce(input: FileDescriptor, output: FileDescriptor, interval: Int) {
+            var index = 0
+            var total = 0
+            var flushed = 0
+            while true {
+                lock.withLock { _ = lock.wait(until: UInt64.max) { filled[index] == nil } }
+                do throws(SystemError) {
+                    let count = try input.read(into: buffers[index])
+                    if count == 0 { break }
+                    try output.writeAll(UnsafeRawBufferPointer(rebasing: buffers[index][0..<count]))
+                    total += count
+                    // The disk writes while the rest is read and hashed, instead of all of it
+                    // in the final fsync (a 17 MB binary: 13 ms of fsync here otherwise).
+                    if total - flushed >= interval {
+                        output.startWriteback(offset: flushed, count: total - flushed)
+                        flushed = total
+                    }
+                    lock.withLock {
+                        filled[index] = count
+                        lock.broadcast()
+                    }
+                } catch {
+                    lock.withLock { failure = error }
+                    break
+                }
+                index = 1 - index
+            }
+            lock.withLock {
+                ended = true
+                lock.broadcast()
+            }
         }
     }
 
@@ -325,9 +366,10 @@ package enum FileSystem {
     /// Copies a regular file to a new file at `destination` (which must not exist), calling
     /// `observe` with each chunk read (to hash what is copied), then fsyncs the copy.
     ///
-    /// `observe` sees exactly the bytes written (the same buffer), on the calling thread, while
-    /// another thread writes that chunk and reads the next: hashing a 17 MB binary adds little
-    /// to the copy on a machine with a second core. Calls to `observe` come in the file's order.
+    /// `observe` sees exactly the bytes written (the same buffer, handed over once written), on
+    /// the calling thread, while another thread reads and writes the next chunk: hashing a 17 MB
+    /// binary adds little to the copy on a machine with a second core. Calls to `observe` come
+    /// in the file's order.
     /// - Returns: the number of bytes copied.
     /// - Throws: ``SystemError``; a partial copy is removed.
     @discardableResult
@@ -338,49 +380,39 @@ package enum FileSystem {
         let input = try FileDescriptor.open(source)
         defer { try? input.close() }
         let output = try FileDescriptor.open(destination, [.writeOnly, .create, .exclusive], mode: mode)
-        let chunkSize = 1 << 20
-        let buffers = [UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16),
-                       UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)]
-        defer { buffers.forEach { $0.deallocate() } }
         var total = 0
-        var flushed = 0
         // close() gives the descriptor up even when it reports an error: never a second one,
         // which could close a descriptor another thread has just been given.
         var closing = false
         do throws(SystemError) {
-            var current = 0
-            var count = try input.read(into: buffers[current])
-            // The system calls of this task (faults injected by tests included) on the other thread too.
+            // One thread of its own for the copy, not a dispatch queue: a library embedded in a
+            // daemon adds no descriptors (a queue's epoll, eventfd and timerfd) to the host's
+            // table. It uses the system calls of this task (faults injected by tests included).
+            let shared = CopyBuffers(size: 1 << 20)
             let calls = SystemCalls.current
-            while count > 0 {
-                // The other thread writes this chunk and reads the next into the other buffer
-                // while this one observes this chunk; neither touches what the other writes
-                // until the wait.
-                let io = CopyStep(written: UnsafeRawBufferPointer(rebasing: buffers[current][0..<count]), readInto: buffers[1 - current])
-                // A thread of its own, not a dispatch queue: a library embedded in a daemon adds
-                // no descriptors (a queue's epoll, eventfd and timerfd) to the host's table.
-                let group = ThreadGroup()
-                group.start {
-                    SystemCalls.$current.withValue(calls) {
-                        do throws(SystemError) {
-                            try output.writeAll(io.written)
-                            io.next = try input.read(into: io.readInto)
-                        } catch { io.failure = error }
-                    }
+            let io = ThreadGroup()
+            io.start {
+                SystemCalls.$current.withValue(calls) {
+                    shared.produce(input: input, output: output, interval: copyWritebackInterval)
                 }
-                observe(io.written)
-                group.wait()
-                if let failure = io.failure { throw failure }
-                total += count
-                // The disk writes while the rest is read and hashed, instead of all of it in the
-                // final fsync (a 17 MB binary: 13 ms of fsync here otherwise).
-                if total - flushed >= copyWritebackInterval {
-                    output.startWriteback(offset: flushed, count: total - flushed)
-                    flushed = total
-                }
-                current = 1 - current
-                count = io.next
             }
+            var index = 0
+            while true {
+                let count = shared.lock.withLock { () -> Int? in
+                    _ = shared.lock.wait(until: UInt64.max) { shared.filled[index] != nil || shared.ended }
+                    return shared.filled[index]
+                }
+                guard let count else { break }
+                observe(UnsafeRawBufferPointer(rebasing: shared.buffers[index][0..<count]))
+                total += count
+                shared.lock.withLock {
+                    shared.filled[index] = nil
+                    shared.lock.broadcast()
+                }
+                index = 1 - index
+            }
+            io.wait()
+            if let failure = shared.failure { throw failure }
             try output.sync()
             closing = true
             try output.close()
