@@ -23,12 +23,19 @@ package protocol TransactionStep: Sendable {
     /// True when `undo` takes back something a user was told had happened (the swap, the
     /// staged version): the progress then says it was undone.
     var undoIsVisible: Bool { get }
+    /// False when losing the step's record in a power cut needs no repair: recovery then reads
+    /// the transaction as not past that step and undoes it (the preflight changed nothing; a
+    /// lost swap record leaves `current` at the target its stage record names, which recovery
+    /// flips back). The record is then appended without an fsync; a later durable record (the
+    /// commit) makes it durable with everything before it.
+    var recordIsDurable: Bool { get }
     func run(_ context: inout TransactionContext) throws -> StepOutcome
     func undo(_ context: TransactionContext) throws
 }
 
 extension TransactionStep {
     package var undoIsVisible: Bool { false }
+    package var recordIsDurable: Bool { true }
     package func undo(_ context: TransactionContext) throws {}
 }
 
@@ -92,12 +99,14 @@ package struct TransactionContext {
                 let start = MonotonicClock.now()
                 let outcome = try step.run(&self)
                 ran = true
-                // A rollback's critical path fsyncs only its intent (`begin`), the link flip and
-                // its commit: a step record lost in a power cut reads as a transaction that had
-                // not swapped, which recovery undoes (the link put back to `from`).
+                // A rollback's critical path fsyncs only its intent (`begin`, which names the
+                // target), the link flip and its commit: a step record lost in a power cut reads
+                // as a transaction that had not swapped, which recovery undoes (the link put back
+                // to `from`). Other operations learn their target at the stage step, whose record
+                // (and the verification's, which precedes the flip) must be on disk first.
                 try journal.append(JournalRecord(.step(transaction: transaction, step: step.name,
                                                        to: outcome.to, version: outcome.version, detail: outcome.detail)),
-                                   durable: operation != .rollback)
+                                   durable: operation != .rollback && step.recordIsDurable)
                 let seconds = MonotonicClock.seconds(since: start)
                 timings.append((step.name, seconds))
                 upgrader.progress(.finished(step: step.name.rawValue, seconds: seconds))
@@ -150,6 +159,7 @@ package struct TransactionContext {
 package struct PreflightStep: TransactionStep {
     package init() {}
     package let name = StepName.preflight
+    package var recordIsDurable: Bool { false }
 
     package func run(_ context: inout TransactionContext) throws -> StepOutcome {
         let home = context.home
@@ -281,6 +291,7 @@ package struct VerifyStep: TransactionStep {
 struct SwapStep: TransactionStep {
     let name = StepName.swap
     var undoIsVisible: Bool { true }
+    var recordIsDurable: Bool { false }
 
     package func run(_ context: inout TransactionContext) throws -> StepOutcome {
         let signal = Cancellation.signal

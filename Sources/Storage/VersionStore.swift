@@ -202,8 +202,9 @@ package struct VersionStore: Sendable {
             try FileSystem.writeAtomically(stagingDirectory + "/meta.json", try Self.encode(metadata))
             try FileSystem.setMode(stagingDirectory, 0o755)
             try FileSystem.rename(stagingDirectory, to: destination)
+            // One fsync makes the rename durable as a whole (the staging side included): a name
+            // left in staging would be removed by the next start with the rest of staging.
             try FileSystem.syncDirectory(home.versions)
-            try FileSystem.syncDirectory(home.staging)
         } catch {
             try? FileSystem.removeTree(stagingDirectory)
             throw error

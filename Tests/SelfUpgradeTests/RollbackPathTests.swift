@@ -69,6 +69,51 @@ struct RollbackPathTests {
         #expect(Ledger(try Journal(path: demo.home.journal)).openTransaction == nil)
     }
 
+    @Test("an upgrade fsyncs its intent, the staged file and store, the stage and verify records, the link flip and its commit; not its preflight or swap record")
+    func upgradeSyncs() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        let candidate = try demo.candidate("2.0")
+        let syncs = Counter()
+        try SystemCalls.withFaults({ calls in
+            let real = calls.fsync
+            calls.fsync = { fd in
+                syncs.increment()
+                return real(fd)
+            }
+        }) {
+            _ = try demo.upgrader.upgrade(fromBinary: candidate, options: Demo.noRestart)
+        }
+        // begin; the preflight's write probe; the staged file, its metadata file and directory,
+        // the store; the stage record; the version's metadata after verification (file and
+        // directory); the verify record; the link flip; the commit.
+        #expect(syncs.count == 12)
+        let lines = try String(contentsOfFile: demo.home.journal, encoding: .utf8).split(separator: "\n")
+        #expect(lines.contains { $0.contains(#""step":"preflight""#) } && lines.contains { $0.contains(#""step":"swap""#) },
+                "the records left unsynced are written all the same")
+    }
+
+    @Test("an upgrade whose swap record was lost in a power cut, with the link flipped, is undone at start")
+    func lostSwapRecord() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        let second = try demo.upgrader.upgrade(fromBinary: try demo.candidate("2.0"), options: Demo.noRestart).to.digest
+        #expect(try demo.home.currentVersion() == second)
+        // What a power cut can leave: everything up to the durable verify record and the link
+        // flip, not the unsynced swap record, nor the commit that never came.
+        let lines = try String(contentsOfFile: demo.home.journal, encoding: .utf8).split(separator: "\n")
+        #expect(lines.suffix(2).map { $0.contains(#""step":"swap""#) || $0.contains(#""kind":"commit""#) } == [true, true])
+        #expect(lines.dropLast(2).last?.contains(#""step":"verify""#) == true)
+        try (lines.dropLast(2).joined(separator: "\n") + "\n").write(toFile: demo.home.journal, atomically: true, encoding: .utf8)
+        try FileSystem.removeFile(Journal.tailPath(of: demo.home.journal))
+        try Journal.recordDurableSequence(try Journal(path: demo.home.journal).lastSequence, of: demo.home.journal)
+        let notes = try demo.upgrader.recover()
+        #expect(notes.contains { $0.contains("undone at start") }, "\(notes)")
+        #expect(try demo.home.currentVersion() == demo.first)
+        #expect(Ledger(try Journal(path: demo.home.journal)).openTransaction == nil)
+        #expect(Ledger(try Journal(path: demo.home.journal)).current == demo.first)
+    }
+
     /// A home with a second version, rolled back from it: the second version is the next rollback's target.
     func rolledBack() throws -> (Demo, SHA256Digest) {
         let demo = try Demo()
