@@ -136,6 +136,7 @@ extension Doctor {
         // The journal (and its checkpoint), read as every command reads it.
         let upgrader = try? Upgrader(homeDirectory: home.root, program: program, configuration: UpgradeConfiguration())
         var ledger: Ledger?
+        var inProgress: String?
         do {
             guard let upgrader else { throw UpgradeError(.system, "cannot open the home") }
             let journal = try upgrader.readJournal()
@@ -145,16 +146,33 @@ extension Doctor {
                     "its checkpoint was refused (\(refusal)); commands read the records it stands for from the archive in \(relative(journal.archive)), which costs more",
                     "archive the active journal (its refused line with it) and start it again from a new checkpoint of the records read")
             }
+            // A tail that names no record (torn, garbage): nothing is known of the journal's end
+            // until the next durable record rewrites it, so a cut there would go unnoticed.
+            let tail = Journal.tailPath(of: home.journal)
+            if journal.lastSequence > 0, FileSystem.exists(tail), Journal.durableSequence(of: home.journal) == nil {
+                add(.journal, .journal, tail,
+                    "the journal's tail names no record (it is not 20 digits and a newline): a cut at the journal's end would go unnoticed until the next durable record rewrites it",
+                    "name the journal's last record in it again (the journal itself is kept)")
+            }
             // Every change appends to the journal through a check it would fail: say so here.
             if let problem = journal.appendProblem {
                 add(.journal, .journal, home.journal, problem + "; no command will change the home until it is rebuilt",
                     "rebuild it from the stored versions whose bytes match their ids (the journal rebuild), keeping this one aside")
             }
-            if let open = ledger?.openTransaction {
+            if let open = ledger?.openTransaction, let holder = FileLock.holder(of: home.lock) {
+                // A live transaction holds the lock until it commits or aborts: unfinished, not
+                // interrupted (recovery would wait for the lock as well).
+                inProgress = "transaction \(open.id) (\(open.operation.rawValue)) is in progress" + (holder > 0 ? ": process \(holder) holds \(home.lock)" : ": a process of another pid namespace holds \(home.lock)")
+            } else if let open = ledger?.openTransaction {
                 add(.interruptedTransaction, .interruptedTransaction, home.journal,
                     "transaction \(open.id) (\(open.operation.rawValue)) was interrupted and is not finished",
                     "finish it as recovery does: roll it forward where the journal proves it safe, else undo it")
             }
+        } catch where Journal.tailProblem(of: home.journal) != nil {
+            // The journal is refused for its tail, not for anything in it: the tail is named.
+            add(.journal, .journal, Journal.tailPath(of: home.journal),
+                "the journal's tail \(Journal.tailProblem(of: home.journal) ?? "is not a file of the journal's own"), so a cut at the journal's end could not be noticed; no command will change the home until it is set aside",
+                "move it aside and name the journal's last record in a new one (the journal itself is kept)")
         } catch {
             let reason: String
             switch error {
@@ -309,7 +327,7 @@ extension Doctor {
         }
 
         let examination = Examination(home: home.root, findings: problems.map(\.finding), versionsHashed: hashed.versions,
-                                      bytesHashed: hashed.bytes, freeBytes: free)
+                                      bytesHashed: hashed.bytes, freeBytes: free, inProgress: inProgress)
         return (examination, problems)
     }
 

@@ -130,6 +130,8 @@ extension Doctor {
         case .journal:
             let report = try upgrader.repair()
             guard report.repaired else { return done("the journal reads as sound now; nothing to rebuild") }
+            // The journal was kept (its tail or `current` was what the repair put right).
+            if report.keptAs == nil, report.adopted.isEmpty, let problem = report.problem { return done("repaired: " + problem) }
             return done("rebuilt the journal from \(report.adopted.count) stored version(s) (the journal rebuild); current: \(report.current?.short ?? "none")",
                         source: "the stored versions", keptAs: report.keptAs)
 

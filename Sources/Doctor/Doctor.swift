@@ -142,6 +142,9 @@ public struct Examination: Sendable, Codable, Equatable {
     public var bytesHashed: Int
     /// Free bytes on the home's file system.
     public var freeBytes: UInt64?
+    /// The transaction a live process is carrying out while the home was examined (it holds the
+    /// home's lock): not a problem, and nothing a repair may touch.
+    public var inProgress: String?
 
     /// True when nothing was found.
     public var isHealthy: Bool { findings.isEmpty }

@@ -84,6 +84,35 @@ package struct FileLock: Sendable {
         try? descriptor.close()
     }
 
+    /// Whether a process holds a `flock` on `path`, and which, read from `/proc/locks` without
+    /// touching the lock (even a non-blocking attempt would make a process taking it at that
+    /// moment fail). The pid is 0 for a holder outside this pid namespace.
+    /// - Returns: nil when nobody holds it, the file is missing, or `/proc/locks` cannot be read.
+    package static func holder(of path: String) -> pid_t? {
+        guard let status = try? FileSystem.status(path, followLinks: false),
+              let table = try? FileSystem.readOwnFile("/proc/locks", maxBytes: 1 << 20) else { return nil }
+        return holder(device: status.device, inode: status.inode, in: String(decoding: table, as: UTF8.self))
+    }
+
+    /// The holder of a `flock` on the file (`device`, `inode`) in a `/proc/locks` table: lines
+    /// such as `3: FLOCK  ADVISORY  WRITE 1234 fd:01:393229 0 EOF` (the device's major and minor
+    /// in hex); waiters (`3: -> FLOCK …`) hold nothing.
+    package static func holder(device: UInt64, inode: UInt64, in table: String) -> pid_t? {
+        // glibc's encoding of a dev_t (gnu_dev_major and gnu_dev_minor, macros Swift cannot call).
+        let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~0xfff)
+        let minor = (device & 0xff) | ((device >> 12) & ~0xff)
+        let wanted = String(major, radix: 16) + ":" + String(minor, radix: 16) + ":" + String(inode)
+        for line in table.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 6, fields[1] == "FLOCK", let pid = pid_t(fields[4]) else { continue }
+            // Two hex digits at least for each number of the device.
+            let file = fields[5].split(separator: ":")
+            guard file.count == 3, let major = UInt32(file[0], radix: 16), let minor = UInt32(file[1], radix: 16) else { continue }
+            if String(major, radix: 16) + ":" + String(minor, radix: 16) + ":" + file[2] == wanted { return pid }
+        }
+        return nil
+    }
+
     /// A lock file holds the holder's pid, written through this descriptor: only a regular file
     /// with one link is used (a hard link planted there would have the pid written into another file).
     private static func checkOwnFile(_ fd: FileDescriptor, path: String) throws(SystemError) {

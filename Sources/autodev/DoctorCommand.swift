@@ -49,6 +49,7 @@ enum DoctorCommand {
     }
 
     static func show(_ examination: Examination, quiet: Bool) {
+        if let inProgress = examination.inProgress, !quiet { Output.out("… \(Output.escaped(inProgress, keepingNewlines: false))") }
         if examination.isHealthy {
             Output.out("\(examination.home) is healthy: \(examination.versionsHashed) stored version(s) match their hashes (\(ByteCount.text(examination.bytesHashed)) hashed)"
                 + (examination.freeBytes.map { ", \(ByteCount.text(Int(clamping: $0))) free" } ?? ""))

@@ -36,6 +36,32 @@ struct FileSystemTests {
         #expect(try FileSystem.contentsOfDirectory(directory) == ["file"])
     }
 
+    @Test("the holder of a lock is read from /proc/locks without touching the lock; waiters and other files are not holders")
+    func lockHolder() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/lock"
+        #expect(FileLock.holder(of: path) == nil, "no file")
+        let lock = try #require(try FileLock.tryAcquire(path))
+        #expect(FileLock.holder(of: path) == getpid())
+        lock.release()
+        #expect(FileLock.holder(of: path) == nil)
+        let table = """
+        1: POSIX  ADVISORY  WRITE 77 fd:01:42 0 EOF
+        2: FLOCK  ADVISORY  WRITE 88 fd:01:43 0 EOF
+        3: -> FLOCK  ADVISORY  WRITE 99 fd:01:42 0 EOF
+        4: FLOCK  ADVISORY  WRITE 1234 fd:01:42 0 EOF
+        5: FLOCK  ADVISORY  WRITE 4321 103:a:42 0 EOF
+        """
+        // glibc's makedev.
+        func device(_ major: UInt64, _ minor: UInt64) -> UInt64 {
+            (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xff) << 12) | ((major & ~0xfff) << 32)
+        }
+        #expect(FileLock.holder(device: device(0xfd, 1), inode: 42, in: table) == 1234)
+        #expect(FileLock.holder(device: device(0x103, 0xa), inode: 42, in: table) == 4321)
+        #expect(FileLock.holder(device: device(0xfd, 1), inode: 44, in: table) == nil)
+    }
+
     @Test("copyFile copies every byte and shows each chunk once, in order; a write failing on the copying thread removes the copy")
     func copyWhileObserving() throws {
         let directory = try scratch()
