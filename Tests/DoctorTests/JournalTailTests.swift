@@ -8,25 +8,12 @@ import Testing
 
 @Suite("The doctor and the journal's tail")
 struct JournalTailTests {
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent("doctor-tail-\(UUID().uuidString.prefix(8))").path
-    let program = ProgramIdentity(name: "tool", version: "1.0.0", protocolVersion: 1)
-
-    /// A home with one adopted version.
-    func home() throws -> Home {
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        let executable = root + "/tool-1"
-        try Data("#!/bin/sh\nexit 0\n".utf8).write(to: URL(fileURLWithPath: executable))
-        try FileSystem.setMode(executable, 0o755)
-        let home = Home(root: root + "/home", programName: "tool")
-        _ = try Upgrader(home: home, program: program, configuration: UpgradeConfiguration()).adopt(executable: executable)
-        return home
-    }
-
     @Test("a tail that is a directory or garbage is named as the tail, not as damage at a line of the journal; the repair sets it right and the home is healthy",
           arguments: ["directory", "garbage"])
     func tail(_ kind: String) throws {
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let home = try home()
+        let scratch = try ScratchHome()
+        defer { scratch.cleanUp() }
+        let home = scratch.home
         let tail = Journal.tailPath(of: home.journal)
         let last = try Journal(path: home.journal).lastSequence
         try FileManager.default.removeItem(atPath: tail)
@@ -35,7 +22,7 @@ struct JournalTailTests {
         } else {
             try Data("not twenty digits".utf8).write(to: URL(fileURLWithPath: tail))
         }
-        let doctor = Doctor(homeDirectory: home.root, program: program)
+        let doctor = Doctor(homeDirectory: home.root, program: scratch.program)
         let examination = try doctor.examine()
         let finding = try #require(examination.findings.first { $0.path == "journal.tail" }, "\(examination.findings)")
         #expect(finding.kind == .journal)

@@ -15,11 +15,8 @@ private final class Counter: @unchecked Sendable {
 
 @Suite("A rollback's critical path")
 struct RollbackPathTests {
-    @Test("a rollback fsyncs its intent, the link flip and its commit, nothing else")
-    func threeSyncs() throws {
-        let demo = try Demo()
-        defer { demo.cleanUp() }
-        _ = try demo.upgrader.upgrade(fromBinary: try demo.candidate("2.0"), options: Demo.noRestart)
+    /// How many fsyncs `body` makes, from any thread.
+    static func fsyncs(_ body: () throws -> Void) throws -> Int {
         let syncs = Counter()
         try SystemCalls.withFaults({ calls in
             let real = calls.fsync
@@ -27,11 +24,18 @@ struct RollbackPathTests {
                 syncs.increment()
                 return real(fd)
             }
-        }) {
-            _ = try demo.upgrader.rollback(to: nil, options: Demo.noRestart)
-        }
+        }, body)
+        return syncs.count
+    }
+
+    @Test("a rollback fsyncs its intent, the link flip and its commit, nothing else")
+    func threeSyncs() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        _ = try demo.upgrader.upgrade(fromBinary: try demo.candidate("2.0"), options: Demo.noRestart)
+        let syncs = try Self.fsyncs { _ = try demo.upgrader.rollback(to: nil, options: Demo.noRestart) }
         #expect(try demo.home.currentVersion() == demo.first)
-        #expect(syncs.count == 3)
+        #expect(syncs == 3)
     }
 
     @Test("the reason a host gives for a rollback is journaled with its check step")
@@ -74,20 +78,11 @@ struct RollbackPathTests {
         let demo = try Demo()
         defer { demo.cleanUp() }
         let candidate = try demo.candidate("2.0")
-        let syncs = Counter()
-        try SystemCalls.withFaults({ calls in
-            let real = calls.fsync
-            calls.fsync = { fd in
-                syncs.increment()
-                return real(fd)
-            }
-        }) {
-            _ = try demo.upgrader.upgrade(fromBinary: candidate, options: Demo.noRestart)
-        }
+        let syncs = try Self.fsyncs { _ = try demo.upgrader.upgrade(fromBinary: candidate, options: Demo.noRestart) }
         // begin; the preflight's write probe; the staged file, its metadata file and directory,
         // the store; the stage record; the version's metadata after verification (file and
         // directory); the verify record; the link flip; the commit.
-        #expect(syncs.count == 12)
+        #expect(syncs == 12)
         let lines = try String(contentsOfFile: demo.home.journal, encoding: .utf8).split(separator: "\n")
         #expect(lines.contains { $0.contains(#""step":"preflight""#) } && lines.contains { $0.contains(#""step":"swap""#) },
                 "the records left unsynced are written all the same")
