@@ -1,32 +1,49 @@
 /// A SHA-256 digest: 32 bytes, compared in constant time, printed as lowercase hex.
 public struct SHA256Digest: Sendable, Hashable, CustomStringConvertible, Codable {
+    /// The 32 bytes, as four big-endian words held inline: a digest costs no allocation, and
+    /// sets and dictionaries of versions (built on every read of the journal) hash and compare
+    /// four words.
+    private let words: (UInt64, UInt64, UInt64, UInt64)
+
     /// The 32 bytes of the digest.
-    public let bytes: [UInt8]
+    public var bytes: [UInt8] { withBytes { Array($0) } }
+
+    /// Calls `body` with the 32 bytes, in order, without making an array of them.
+    public func withBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        var inOrder = (words.0.bigEndian, words.1.bigEndian, words.2.bigEndian, words.3.bigEndian)
+        return try withUnsafeBytes(of: &inOrder, body)
+    }
 
     /// Wraps 32 bytes.
     public init(bytes: [UInt8]) {
         precondition(bytes.count == SHA256.byteCount, "a SHA-256 digest has 32 bytes")
-        self.bytes = bytes
+        words = bytes.withUnsafeBytes { raw in
+            func word(_ index: Int) -> UInt64 { UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)) }
+            return (word(0), word(1), word(2), word(3))
+        }
     }
 
     /// Parses 64 hex digits (either case); nil if the text is anything else.
     public init?(hex: String) {
         guard hex.utf8.count == 2 * SHA256.byteCount, let bytes = Hex.decode(hex) else { return nil }
-        self.bytes = bytes
+        self.init(bytes: bytes)
     }
 
     /// Lowercase hex, 64 digits.
-    public var hex: String { Hex.encode(bytes) }
+    public var hex: String { withBytes { Hex.encode($0) } }
     public var description: String { hex }
 
     /// Compares without an early exit, so the time taken does not depend on where they differ.
     public static func == (lhs: SHA256Digest, rhs: SHA256Digest) -> Bool {
-        ConstantTime.equals(lhs.bytes, rhs.bytes)
+        ((lhs.words.0 ^ rhs.words.0) | (lhs.words.1 ^ rhs.words.1) | (lhs.words.2 ^ rhs.words.2) | (lhs.words.3 ^ rhs.words.3)) == 0
     }
 
-    /// The 32 bytes in one call (an array's own hashing feeds them one at a time: sets and
-    /// dictionaries of versions are built on every read of the journal).
-    public func hash(into hasher: inout Hasher) { bytes.withUnsafeBytes { hasher.combine(bytes: $0) } }
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(words.0)
+        hasher.combine(words.1)
+        hasher.combine(words.2)
+        hasher.combine(words.3)
+    }
 
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
