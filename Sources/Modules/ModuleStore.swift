@@ -23,7 +23,7 @@ package struct ModuleStore: Sendable {
         do {
             try FileSystem.createDirectory(store, mode: 0o755, intermediates: true)
             try? FileSystem.removeFile(temporary)
-            try FileSystem.copyFile(path, to: temporary, mode: 0o755) { hasher.update(bufferPointer: $0) }
+            try FileSystem.copyFile(path, to: temporary, mode: 0o755, observe: { hasher.update(bufferPointer: $0) })
         } catch {
             throw ModuleError(.io, "Failed to copy \"\(path)\" into the module store \"\(store)\": \(error)")
         }

@@ -316,6 +316,8 @@ package enum FileSystem {
         /// Set by the I/O thread when it has nothing more to hand over (the end, or a failure).
         var ended = false
         var failure: SystemError?
+        /// Set by the observing thread when it stops taking buffers: the I/O thread then stops.
+        var abandoned = false
 
         init(size: Int) {
             buffers = [UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16),
@@ -326,15 +328,23 @@ package enum FileSystem {
 
         /// The I/O side: reads each chunk into the next free buffer, writes it (and starts its
         /// writeback every `interval` bytes), then hands it over.
-        func produce(input: FileDescriptor, output: FileDescriptor, interval: Int) {
+        func produce(input: FileDescriptor, output: FileDescriptor, interval: Int, maxBytes: Int) {
             var index = 0
             var total = 0
             var flushed = 0
             while true {
-                lock.withLock { _ = lock.wait(until: UInt64.max) { filled[index] == nil } }
+                let wanted = lock.withLock {
+                    _ = lock.wait(until: UInt64.max) { filled[index] == nil || abandoned }
+                    return !abandoned
+                }
+                guard wanted else { break }
                 do throws(SystemError) {
                     let count = try input.read(into: buffers[index])
                     if count == 0 { break }
+                    // A file that grows while it is copied stops at the cap, not at the disk's end.
+                    guard total + count <= maxBytes else {
+                        throw SystemError("copy", path: input.path, errno: Errno(rawValue: EFBIG), detail: "it grew past \(maxBytes) bytes while it was copied")
+                    }
                     try output.writeAll(UnsafeRawBufferPointer(rebasing: buffers[index][0..<count]))
                     total += count
                     // The disk writes while the rest is read and hashed, instead of all of it
@@ -372,13 +382,27 @@ package enum FileSystem {
     /// in the file's order.
     /// - Returns: the number of bytes copied.
     /// - Throws: ``SystemError``; a partial copy is removed.
+    ///
+    /// The source is opened once, without blocking (a FIFO swapped in for it is refused, not
+    /// waited on), and what was opened must be a regular file of at most `maxBytes`: a path
+    /// checked before is never trusted to name the same file now.
+    /// - Parameters:
+    ///   - maxBytes: the largest file copied; one that is larger, or grows past it, is refused.
+    ///   - stop: asked after each chunk; true ends the copy (SIGINT while a large file is copied).
     @discardableResult
     package static func copyFile(
-        _ source: String, to destination: String, mode: mode_t,
-        observe: (UnsafeRawBufferPointer) -> Void = { _ in }
+        _ source: String, to destination: String, mode: mode_t, maxBytes: Int = Int.max,
+        stop: () -> Bool = { false }, observe: (UnsafeRawBufferPointer) -> Void = { _ in }
     ) throws(SystemError) -> Int {
-        let input = try FileDescriptor.open(source)
+        let input = try FileDescriptor.open(source, [.nonBlocking])
         defer { try? input.close() }
+        let opened = try input.status()
+        guard opened.kind == .regular else {
+            throw SystemError("copy", path: source, errno: .invalidArgument, detail: "it is not a regular file")
+        }
+        guard opened.size <= UInt64(maxBytes) else {
+            throw SystemError("copy", path: source, errno: Errno(rawValue: EFBIG), detail: "it is larger than \(maxBytes) bytes")
+        }
         let output = try FileDescriptor.open(destination, [.writeOnly, .create, .exclusive], mode: mode)
         var total = 0
         // close() gives the descriptor up even when it reports an error: never a second one,
@@ -393,7 +417,7 @@ package enum FileSystem {
             let io = ThreadGroup()
             io.start {
                 SystemCalls.$current.withValue(calls) {
-                    shared.produce(input: input, output: output, interval: copyWritebackInterval)
+                    shared.produce(input: input, output: output, interval: copyWritebackInterval, maxBytes: maxBytes)
                 }
             }
             var index = 0
@@ -403,6 +427,14 @@ package enum FileSystem {
                     return shared.filled[index]
                 }
                 guard let count else { break }
+                if stop() {
+                    shared.lock.withLock {
+                        shared.abandoned = true
+                        shared.lock.broadcast()
+                    }
+                    io.wait()
+                    throw SystemError("copy", path: source, errno: .interrupted, detail: "stopped after \(total) bytes")
+                }
                 observe(UnsafeRawBufferPointer(rebasing: shared.buffers[index][0..<count]))
                 total += count
                 shared.lock.withLock {

@@ -198,10 +198,18 @@ package struct StageStep: TransactionStep {
 
     package func run(_ context: inout TransactionContext) throws -> StepOutcome {
         let source = context.source?.encoded ?? ""
-        let staged = if let stream = context.candidateStream {
-            try context.upgrader.store.stage(streaming: stream, source: source, transaction: context.transaction)
+        let staged: VersionStore.Staged
+        if let stream = context.candidateStream {
+            staged = try context.upgrader.store.stage(streaming: stream, source: source, transaction: context.transaction)
         } else {
-            try context.upgrader.store.stage(context.candidate!, source: source, transaction: context.transaction)
+            // The file opened is checked again (a regular file within the cap), whatever the
+            // path named when it was validated; SIGINT or SIGTERM ends the copy of a large one.
+            do {
+                staged = try context.upgrader.store.stage(context.candidate!, source: source, transaction: context.transaction,
+                                                          maxBytes: Upgrader.maximumCandidateBytes, stop: { Cancellation.signal != 0 })
+            } catch let error as SystemError where error.errno == .interrupted && Cancellation.signal != 0 {
+                throw Subprocess.Cancelled(signal: Cancellation.signal)
+            }
         }
         context.target = staged.id
         context.stagedNewVersion = !staged.wasPresent

@@ -135,9 +135,9 @@ package struct VersionStore: Sendable {
 
     /// Copies `candidate` into the store.
     /// - Throws: ``SystemError`` (ENOSPC and friends); a partial copy is removed.
-    package func stage(_ candidate: String, source: String, transaction: String) throws -> Staged {
+    package func stage(_ candidate: String, source: String, transaction: String, maxBytes: Int = Int.max, stop: () -> Bool = { false }) throws -> Staged {
         try stage(source: source, transaction: transaction) { stagedBinary, hasher in
-            try FileSystem.copyFile(candidate, to: stagedBinary, mode: 0o555) { hasher.update(bufferPointer: $0) }
+            try FileSystem.copyFile(candidate, to: stagedBinary, mode: 0o555, maxBytes: maxBytes, stop: stop) { hasher.update(bufferPointer: $0) }
         }
     }
 

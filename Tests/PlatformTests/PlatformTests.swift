@@ -36,6 +36,28 @@ struct FileSystemTests {
         #expect(try FileSystem.contentsOfDirectory(directory) == ["file"])
     }
 
+    @Test("copyFile checks what it opened: a FIFO or a device is refused without waiting, a file over the cap is refused, a stop ends the copy; no copy is left")
+    func copyRefusals() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let fifo = directory + "/fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let source = directory + "/source"
+        try FileSystem.writeAtomically(source, [UInt8](repeating: 7, count: 3 << 20))
+        for (path, detail) in [(fifo, "it is not a regular file"), ("/dev/zero", "it is not a regular file"), (source, "it is larger than 1048576 bytes")] {
+            let error = #expect(throws: SystemError.self) {
+                try FileSystem.copyFile(path, to: directory + "/copy", mode: 0o600, maxBytes: 1 << 20)
+            }
+            #expect(error?.detail == detail, "\(path): \(String(describing: error))")
+        }
+        var asked = 0
+        let stopped = #expect(throws: SystemError.self) {
+            try FileSystem.copyFile(source, to: directory + "/copy", mode: 0o600, stop: { asked += 1; return asked == 2 })
+        }
+        #expect(stopped?.errno == .interrupted && stopped?.detail == "stopped after 1048576 bytes", "\(String(describing: stopped))")
+        #expect(try FileSystem.contentsOfDirectory(directory).sorted() == ["fifo", "source"])
+    }
+
     @Test("the holder of a lock is read from /proc/locks without touching the lock; waiters and other files are not holders")
     func lockHolder() throws {
         let directory = try scratch()
@@ -71,7 +93,7 @@ struct FileSystemTests {
         let bytes = (0..<(3 << 20) + 12_345).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 20) }
         try FileSystem.writeAtomically(source, bytes)
         var observed: [UInt8] = []
-        let copied = try FileSystem.copyFile(source, to: directory + "/copy", mode: 0o600) { observed.append(contentsOf: $0) }
+        let copied = try FileSystem.copyFile(source, to: directory + "/copy", mode: 0o600, observe: { observed.append(contentsOf: $0) })
         #expect(copied == bytes.count)
         #expect(observed == bytes)
         #expect(try FileSystem.readFile(directory + "/copy") == bytes)
