@@ -88,8 +88,7 @@ package struct SnapshotStore: Sendable {
             try FileSystem.replaceWithoutSync(objects + "/" + digest, bytes, mode: 0o600)
         }
         let sequence = (newest?.sequence ?? 0) + 1
-        let number = String(sequence)
-        let name = String(repeating: "0", count: max(0, 8 - number.count)) + number + "-" + transaction
+        let name = String(Self.fileName(sequence: sequence, transaction: transaction).dropLast(5))
         let snapshot = StateSnapshot(name: name, sequence: sequence, transaction: transaction, version: version.map(VersionID.init),
                                      time: WallClock.now(), files: files, restored: restoring)
         let manifest = Manifest(format: 1, sequence: sequence, transaction: transaction, version: version?.hex, time: snapshot.time, files: files,
@@ -121,6 +120,12 @@ package struct SnapshotStore: Sendable {
         manifestNames().compactMap(read).sorted { $0.sequence < $1.sequence }
     }
 
+    /// A manifest's file name: the sequence, zero-padded to eight digits, the transaction, `.json`.
+    static func fileName(sequence: Int, transaction: String) -> String {
+        let number = String(sequence)
+        return String(repeating: "0", count: max(0, 8 - number.count)) + number + "-" + transaction + ".json"
+    }
+
     /// The manifests' file names, in the order they were taken (the sequence leads the name).
     private func manifestNames() -> [String] {
         guard (try? FileSystem.statusIfPresent(directory, followLinks: false))?.kind == .directory,
@@ -132,7 +137,12 @@ package struct SnapshotStore: Sendable {
     private func read(_ name: String) -> StateSnapshot? {
         guard let bytes = try? FileSystem.readOwnFile(directory + "/" + name, maxBytes: 1 << 20),
               let manifest = Manifest(parsing: bytes) ?? (try? JSONDecoder().decode(Manifest.self, from: Data(bytes))),
-              manifest.format == 1 else { return nil }
+              manifest.format == 1,
+              // The decoder's reading (an older or newer writer's form) is held to the strict
+              // parser's range, and the name must be the one `take` gives it: a planted manifest
+              // numbered near Int.max, below 0 or out of its name's order is foreign.
+              (0...Int(Int32.max)).contains(manifest.sequence), name == Self.fileName(sequence: manifest.sequence, transaction: manifest.transaction)
+        else { return nil }
         let version = manifest.version.flatMap(SHA256Digest.init(hex:)).map(VersionID.init)
         return StateSnapshot(name: String(name.dropLast(5)), sequence: manifest.sequence, transaction: manifest.transaction,
                              version: version, time: manifest.time, files: manifest.files, restored: manifest.restored)

@@ -115,6 +115,24 @@ struct SnapshotTests {
         #expect(try String(contentsOfFile: home.state + "/app.json", encoding: .utf8).contains("now"))
     }
 
+    @Test("a manifest numbered near Int.max, below zero, or out of its name's order is skipped; the next snapshot follows the real newest")
+    func foreignManifests() throws {
+        let home = try home()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = SnapshotStore(home: home)
+        try write(home, state: "one")
+        let first = try store.take(version: nil, transaction: "tx-1", retaining: [])
+        let manifest = try String(contentsOfFile: store.directory + "/" + first.name + ".json", encoding: .utf8)
+        for (name, sequence) in [("99999999-tx-huge", "9223372036854775807"), ("00000000-tx-negative", "-5"), ("99999998-tx-renamed", "1")] {
+            let planted = manifest.replacingOccurrences(of: #""sequence":1"#, with: #""sequence":"# + sequence)
+                .replacingOccurrences(of: #""transaction":"tx-1""#, with: #""transaction":""# + String(name.dropFirst(9)) + #"""#)
+            try planted.write(toFile: store.directory + "/" + name + ".json", atomically: true, encoding: .utf8)
+        }
+        #expect(store.list().map(\.name) == [first.name])
+        try write(home, state: "two")
+        #expect(try store.take(version: nil, transaction: "tx-2", retaining: []).sequence == 2)
+    }
+
     @Test("a torn manifest is skipped, never believed")
     func tornManifest() throws {
         let home = try home()
