@@ -239,6 +239,12 @@ extension Doctor {
                     add(.current(expected: expected), .current, home.current, "it points at version \(linked.short), which is not in the store: the program cannot start",
                         linked == expected ? "restore version \(linked.short) (see its finding), then current works again"
                                            : "point it at \(expected.map { "version \($0.short)" } ?? "the journal's current version")")
+                } else if let linked, let expected, linked != expected, let ledger, ledger.openTransaction == nil {
+                    // No transaction is open to explain it: an abort or a rollback that did not
+                    // finish putting the link back, or a link changed by hand.
+                    add(.current(expected: expected), .current, home.current,
+                        "it points at version \(linked.short), but the journal's current version is \(expected.short): the program runs a version the journal does not say it should",
+                        "point it at version \(expected.short), as the journal says")
                 }
             }
         } else {
