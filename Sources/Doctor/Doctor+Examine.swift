@@ -14,6 +14,7 @@ import TUF
 struct Problem: Sendable {
     enum Damage: Sendable {
         case layout(directory: String)
+        case lock
         case permissions(path: String, expected: mode_t)
         case owner(path: String, owner: uid_t, expected: uid_t)
         case versionDamaged(SHA256Digest)
@@ -76,6 +77,15 @@ extension Doctor {
                 add(.layout(directory: directory), .layout, directory, "it is not a directory", "move it aside and make a real directory")
                 brokenDirectories.insert(directory)
             }
+        }
+
+        // The lock every change takes: a file planted there (a link, a FIFO, a directory, a second
+        // name) makes every command fail to lock the home.
+        if let status = try? FileSystem.statusIfPresent(home.lock, followLinks: false), status.kind != .regular || status.linkCount != 1 {
+            let what = status.kind == .symbolicLink ? "a symbolic link" : status.kind == .directory ? "a directory"
+                : status.kind != .regular ? "not a regular file" : "a file with \(status.linkCount) names (a hard link may have been planted there)"
+            add(.lock, .lock, home.lock, "it is \(what): no command can lock the home, so none will change it",
+                "move it aside; the next command makes a new lock file")
         }
 
         // Permissions and owners.
@@ -162,7 +172,12 @@ extension Doctor {
             if let open = ledger?.openTransaction, let holder = FileLock.holder(of: home.lock) {
                 // A live transaction holds the lock until it commits or aborts: unfinished, not
                 // interrupted (recovery would wait for the lock as well).
-                inProgress = "transaction \(open.id) (\(open.operation.rawValue)) is in progress" + (holder > 0 ? ": process \(holder) holds \(home.lock)" : ": a process of another pid namespace holds \(home.lock)")
+                // /proc/locks names the process that took the lock; a child it started may hold
+                // it now that it has ended.
+                let who = holder == 0 ? "a process of another pid namespace holds \(home.lock)"
+                    : ProcessControl.isAlive(holder) ? "process \(holder) holds \(home.lock)"
+                    : "\(home.lock) is held by a process that process \(holder), now ended, started"
+                inProgress = "transaction \(open.id) (\(open.operation.rawValue)) is in progress: " + who
             } else if let open = ledger?.openTransaction {
                 add(.interruptedTransaction, .interruptedTransaction, home.journal,
                     "transaction \(open.id) (\(open.operation.rawValue)) was interrupted and is not finished",

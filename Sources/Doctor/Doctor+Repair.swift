@@ -40,7 +40,7 @@ extension Doctor {
     /// The order repairs run in: what the others stand on first.
     private func rank(_ damage: Problem.Damage) -> Int {
         switch damage {
-        case .layout: 0
+        case .layout, .lock: 0
         case .permissions, .owner: 1
         case .journal: 2
         case .versionDamaged, .versionMissing: 3
@@ -70,7 +70,8 @@ extension Doctor {
         for problem in ordered {
             let needsOwnLock: Bool
             switch problem.damage {
-            case .journal, .interruptedTransaction: needsOwnLock = false
+            // A broken lock file cannot be locked: it is moved aside without the lock.
+            case .journal, .interruptedTransaction, .lock: needsOwnLock = false
             default: needsOwnLock = true
             }
             if needsOwnLock, lock == nil {
@@ -126,6 +127,12 @@ extension Doctor {
             let group = (try? FileSystem.status(home.root))?.group ?? status.group
             try FileSystem.setAttributesWithoutFollowing(path, mode: status.mode & 0o777, owner: (expected, group))
             return done("gave it back to user \(expected)")
+
+        case .lock:
+            guard let status = try FileSystem.statusIfPresent(home.lock, followLinks: false), status.kind != .regular || status.linkCount != 1 else {
+                return done("the lock file is sound now")
+            }
+            return done("moved it aside; the next command makes a new lock file", keptAs: try aside.move(home.lock))
 
         case .journal:
             let report = try upgrader.repair()

@@ -84,6 +84,8 @@ public struct Finding: Sendable, Codable, Equatable, CustomStringConvertible {
         public static let current = Kind("current")
         /// `bin/<program>` is missing or is not the link to `../current/<program>`.
         public static let entryPoint = Kind("entry-point")
+        /// The home's lock file is not a regular file with one name: no command can take the lock.
+        public static let lock = Kind("lock")
         /// The journal cannot be used (damaged, cut short, missing).
         public static let journal = Kind("journal")
         /// The journal's checkpoint was refused (its records were read from the archive).

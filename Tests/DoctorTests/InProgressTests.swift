@@ -26,3 +26,32 @@ struct InProgressTests {
         #expect(left.inProgress == nil)
     }
 }
+
+@Suite("The doctor and the home's lock file")
+struct LockFileTests {
+    @Test("a lock file that is a link, a directory, a FIFO or a second name is a finding; the repair moves it aside and the home can be locked again",
+          arguments: ["link", "directory", "fifo", "hard link"])
+    func plantedLock(_ kind: String) throws {
+        let scratch = try ScratchHome()
+        defer { scratch.cleanUp() }
+        let home = scratch.home
+        try? FileManager.default.removeItem(atPath: home.lock)
+        let elsewhere = scratch.root + "/elsewhere"
+        try Data("theirs".utf8).write(to: URL(fileURLWithPath: elsewhere))
+        switch kind {
+        case "link": try FileManager.default.createSymbolicLink(atPath: home.lock, withDestinationPath: elsewhere)
+        case "directory": try FileManager.default.createDirectory(atPath: home.lock, withIntermediateDirectories: false)
+        case "fifo": #expect(mkfifo(home.lock, 0o600) == 0)
+        default: try FileManager.default.linkItem(atPath: elsewhere, toPath: home.lock)
+        }
+        #expect(throws: (any Error).self) { _ = try FileLock.tryAcquire(home.lock) }
+        let doctor = Doctor(homeDirectory: home.root, program: scratch.program)
+        let finding = try #require(try doctor.examine().findings.first { $0.kind == .lock })
+        #expect(finding.path == "lock")
+        let report = try doctor.repair()
+        #expect(report.isComplete, "\(report.actions) \(report.after.findings)")
+        let lock = try #require(try FileLock.tryAcquire(home.lock))
+        lock.release()
+        #expect(try String(contentsOfFile: elsewhere, encoding: .utf8) == "theirs")
+    }
+}
