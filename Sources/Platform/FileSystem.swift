@@ -304,10 +304,11 @@ package enum FileSystem {
         try writeAtomically(path, bytes, mode: mode, owner: nil, durable: false)
     }
 
-    /// The two buffers ``copyFile(_:to:mode:observe:)`` passes between its I/O thread (which reads
-    /// into a free buffer, writes it, and hands it over) and the observing thread (which observes
-    /// a handed-over buffer and frees it). `filled`, `ended` and `failure` are guarded by `lock`;
-    /// a buffer's bytes belong to one side at a time, as `filled` says.
+    /// The two buffers ``copyFile(_:to:mode:maxBytes:stop:observe:)`` passes between its I/O thread
+    /// (which reads into a free buffer, writes it, and hands it over) and the observing thread
+    /// (which observes a handed-over buffer and frees it). `filled`, `ended`, `failure` and
+    /// `abandoned` are guarded by `lock`; a buffer's bytes belong to one side at a time, as
+    /// `filled` says.
     private final class CopyBuffers: @unchecked Sendable {
         let lock = ConditionLock()
         let buffers: [UnsafeMutableRawBufferPointer]
@@ -376,19 +377,19 @@ package enum FileSystem {
     /// Copies a regular file to a new file at `destination` (which must not exist), calling
     /// `observe` with each chunk read (to hash what is copied), then fsyncs the copy.
     ///
+    /// The source is opened once, without blocking (a FIFO swapped in for it is refused, not
+    /// waited on), and what was opened must be a regular file of at most `maxBytes`: a path
+    /// checked before is never trusted to name the same file now.
+    ///
     /// `observe` sees exactly the bytes written (the same buffer, handed over once written), on
     /// the calling thread, while another thread reads and writes the next chunk: hashing a 17 MB
     /// binary adds little to the copy on a machine with a second core. Calls to `observe` come
     /// in the file's order.
-    /// - Returns: the number of bytes copied.
-    /// - Throws: ``SystemError``; a partial copy is removed.
-    ///
-    /// The source is opened once, without blocking (a FIFO swapped in for it is refused, not
-    /// waited on), and what was opened must be a regular file of at most `maxBytes`: a path
-    /// checked before is never trusted to name the same file now.
     /// - Parameters:
     ///   - maxBytes: the largest file copied; one that is larger, or grows past it, is refused.
     ///   - stop: asked after each chunk; true ends the copy (SIGINT while a large file is copied).
+    /// - Returns: the number of bytes copied.
+    /// - Throws: ``SystemError`` (`EINTR` when stopped); a partial copy is removed.
     @discardableResult
     package static func copyFile(
         _ source: String, to destination: String, mode: mode_t, maxBytes: Int = Int.max,
