@@ -88,6 +88,12 @@ package struct SnapshotStore: Sendable {
             try FileSystem.replaceWithoutSync(objects + "/" + digest, bytes, mode: 0o600)
         }
         let sequence = (newest?.sequence ?? 0) + 1
+        // A foreign manifest numbered at the end of the range: what would follow it could not be
+        // read back (nor ordered by its name), so nothing is written past it.
+        guard sequence <= Self.largestSequence else {
+            throw StorageError.corruptState(path: directory + "/" + (newest?.name ?? "") + ".json",
+                                            reason: "it has the largest sequence a snapshot may have (\(Self.largestSequence)), so no snapshot can follow it; move it aside")
+        }
         let name = String(Self.fileName(sequence: sequence, transaction: transaction).dropLast(5))
         let snapshot = StateSnapshot(name: name, sequence: sequence, transaction: transaction, version: version.map(VersionID.init),
                                      time: WallClock.now(), files: files, restored: restoring)
@@ -120,6 +126,16 @@ package struct SnapshotStore: Sendable {
         manifestNames().compactMap(read).sorted { $0.sequence < $1.sequence }
     }
 
+    /// The largest sequence a snapshot may have: eight digits, so that names sort as sequences.
+    static let largestSequence = 99_999_999
+
+    /// A transaction's id as the engine makes them (`tx-…`, `doctor-…`): ASCII letters, digits
+    /// and `-`, `_`, `.`, not starting with `.`: a name shown and compared byte for byte.
+    static func isTransactionName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 200 && !name.hasPrefix(".")
+            && name.utf8.allSatisfy { $0 < 0x80 && (Character(Unicode.Scalar($0)).isLetter || Character(Unicode.Scalar($0)).isNumber || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".")) }
+    }
+
     /// A manifest's file name: the sequence, zero-padded to eight digits, the transaction, `.json`.
     static func fileName(sequence: Int, transaction: String) -> String {
         let number = String(sequence)
@@ -141,7 +157,8 @@ package struct SnapshotStore: Sendable {
               // The decoder's reading (an older or newer writer's form) is held to the strict
               // parser's range, and the name must be the one `take` gives it: a planted manifest
               // numbered near Int.max, below 0 or out of its name's order is foreign.
-              (0...Int(Int32.max)).contains(manifest.sequence), name == Self.fileName(sequence: manifest.sequence, transaction: manifest.transaction)
+              (0...Self.largestSequence).contains(manifest.sequence), Self.isTransactionName(manifest.transaction),
+              name == Self.fileName(sequence: manifest.sequence, transaction: manifest.transaction)
         else { return nil }
         let version = manifest.version.flatMap(SHA256Digest.init(hex:)).map(VersionID.init)
         return StateSnapshot(name: String(name.dropLast(5)), sequence: manifest.sequence, transaction: manifest.transaction,

@@ -148,7 +148,7 @@ extension UpgradeError {
         UpgradeError(.invalidCandidate, "The candidate \"\(path)\" is not executable (mode \(mode)); make it so with chmod +x", path: path)
     }
     package static func candidateTooLarge(path: String, size: Int, maximum: Int) -> UpgradeError {
-        UpgradeError(.invalidCandidate, "The candidate \"\(path)\" is \(ByteCount.text(size)); a candidate may be at most \(ByteCount.text(maximum)) (\(maximum) bytes)", path: path)
+        UpgradeError(.invalidCandidate, "The candidate \"\(path)\" is \(ByteCount.text(size)) (\(size) bytes); a candidate may be at most \(ByteCount.text(maximum)) (\(maximum) bytes)", path: path)
     }
     package static func candidateChanged(path: String, staged: String, expected: String) -> UpgradeError {
         UpgradeError(.invalidCandidate, "The candidate \"\(TerminalText.escaped(path))\" changed after it was verified: its bytes hash to \(staged), not to the verified \(expected); nothing was installed", path: path)

@@ -370,7 +370,10 @@ public struct Upgrader: Sendable {
             throw UpgradeError.homeNotWritable(path: home.root, reason: "\(error)")
         }
         guard let lock = acquired else {
-            let holder = (try? FileSystem.readOwnFile(home.lock)).map { String(decoding: $0, as: UTF8.self) }
+            // The process holding it now, from /proc/locks; the pid written into the file names
+            // whoever took it last, who may be gone.
+            let holder = FileLock.holder(of: home.lock).flatMap { $0 > 0 ? String($0) : nil }
+                ?? (try? FileSystem.readOwnFile(home.lock)).map { String(decoding: $0, as: UTF8.self) }
             throw UpgradeError.locked(path: home.lock, holder: holder.flatMap { $0.isEmpty ? nil : $0 })
         }
         try? lock.descriptor.truncate(to: 0)

@@ -109,6 +109,18 @@ struct RollbackPathTests {
         #expect(Ledger(try Journal(path: demo.home.journal)).current == demo.first)
     }
 
+    @Test("a refused lock names the process holding it now (/proc/locks), not the pid an earlier holder left in the file")
+    func lockHolderNamed() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        let held = try #require(try FileLock.tryAcquire(demo.home.lock))
+        defer { held.release() }
+        try held.descriptor.truncate(to: 0)
+        try held.descriptor.writeAll(Array("999999999".utf8))
+        let error = #expect(throws: UpgradeError.self) { _ = try demo.upgrader.rollback(to: nil, options: Demo.noRestart) }
+        #expect(error?.message.contains("(process \(getpid()))") == true, "\(String(describing: error))")
+    }
+
     /// A home with a second version, rolled back from it: the second version is the next rollback's target.
     func rolledBack() throws -> (Demo, SHA256Digest) {
         let demo = try Demo()

@@ -123,7 +123,8 @@ struct SnapshotTests {
         try write(home, state: "one")
         let first = try store.take(version: nil, transaction: "tx-1", retaining: [])
         let manifest = try String(contentsOfFile: store.directory + "/" + first.name + ".json", encoding: .utf8)
-        for (name, sequence) in [("99999999-tx-huge", "9223372036854775807"), ("00000000-tx-negative", "-5"), ("99999998-tx-renamed", "1")] {
+        for (name, sequence) in [("99999999-tx-huge", "9223372036854775807"), ("00000000-tx-negative", "-5"), ("99999998-tx-renamed", "1"),
+                                 ("2147483647-tx-ten", "2147483647"), ("00000007-tx\u{1B}[31m", "7"), ("00000008-", "8")] {
             let planted = manifest.replacingOccurrences(of: #""sequence":1"#, with: #""sequence":"# + sequence)
                 .replacingOccurrences(of: #""transaction":"tx-1""#, with: #""transaction":""# + String(name.dropFirst(9)) + #"""#)
             try planted.write(toFile: store.directory + "/" + name + ".json", atomically: true, encoding: .utf8)
@@ -131,6 +132,13 @@ struct SnapshotTests {
         #expect(store.list().map(\.name) == [first.name])
         try write(home, state: "two")
         #expect(try store.take(version: nil, transaction: "tx-2", retaining: []).sequence == 2)
+        // One at the end of the range is read, and nothing is written past it: a clear refusal.
+        let last = manifest.replacingOccurrences(of: #""sequence":1"#, with: #""sequence":99999999"#)
+            .replacingOccurrences(of: #""transaction":"tx-1""#, with: #""transaction":"tx-last""#)
+        try last.write(toFile: store.directory + "/99999999-tx-last.json", atomically: true, encoding: .utf8)
+        try write(home, state: "three")
+        let refusal = #expect(throws: StorageError.self) { try store.take(version: nil, transaction: "tx-3", retaining: []) }
+        #expect(refusal?.description.contains("99999999-tx-last.json") == true, "\(String(describing: refusal))")
     }
 
     @Test("a torn manifest is skipped, never believed")
