@@ -48,6 +48,32 @@ package struct FileDescriptor: Sendable {
         return try systemCall("read", path: path) { calls.read(rawValue, buffer.baseAddress, buffer.count) }
     }
 
+    /// What is left to read, at most `limit` bytes, into one buffer sized for `expectedSize`
+    /// bytes (the file's size by `stat`) and grown only if the file turns out longer: a small
+    /// file costs a small allocation, never a zeroed chunk.
+    /// - Throws: ``SystemError`` "read".
+    package func readToEnd(limit: Int = .max, expectedSize: Int) throws(SystemError) -> [UInt8] {
+        let limit = max(limit, 0)
+        // One byte past the expected end, so that the end is seen without growing.
+        var capacity = max(1, min(limit, max(expectedSize, 0) &+ 1))
+        var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { buffer.deallocate() }
+        var total = 0
+        while total < limit {
+            if total == capacity {
+                capacity = min(limit, max(capacity &* 2, 64 << 10))
+                let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
+                grown.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[..<total]))
+                buffer.deallocate()
+                buffer = grown
+            }
+            let count = try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[total..<capacity]))
+            if count == 0 { break }
+            total += count
+        }
+        return Array(buffer[..<total])
+    }
+
     /// Reads to the end in pieces of at most 1 MiB, handing each to `body` (hashing or copying a
     /// file of any size in bounded memory).
     /// - Throws: ``SystemError`` "read", or what `body` throws.

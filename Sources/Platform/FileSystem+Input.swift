@@ -75,12 +75,9 @@ extension FileSystem {
         let tooLarge = SystemError("read", path: path, errno: Errno(rawValue: EFBIG),
                                    detail: "it is larger than \(ByteCount.text(maxBytes)), the most \(what) may be")
         guard size <= maxBytes else { throw tooLarge }
-        var content: [UInt8] = []
-        content.reserveCapacity(size)
-        try fd.readChunks { chunk throws(SystemError) in
-            guard chunk.count <= maxBytes - content.count else { throw tooLarge }
-            content.append(contentsOf: chunk)
-        }
+        // One byte more than allowed shows a file that grew past the cap after its `stat`.
+        let content = try fd.readToEnd(limit: maxBytes < .max ? maxBytes + 1 : maxBytes, expectedSize: size)
+        guard content.count <= maxBytes else { throw tooLarge }
         return content
     }
 }

@@ -80,19 +80,9 @@ package enum FileSystem {
         return try readAll(fd)
     }
 
-    /// Everything left to read from `fd`, in 64 KiB chunks.
+    /// Everything left to read from `fd`.
     private static func readAll(_ fd: FileDescriptor) throws(SystemError) -> [UInt8] {
-        var content: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            var failure: SystemError?
-            let count = chunk.withUnsafeMutableBytes { raw in
-                do throws(SystemError) { return try fd.read(into: raw) } catch { failure = error; return 0 }
-            }
-            if let failure { throw failure }
-            if count == 0 { return content }
-            content.append(contentsOf: chunk[0..<count])
-        }
+        try fd.readToEnd(expectedSize: fd.status().size)
     }
 
     /// The content of a file the program owns (journal, lock, state), never through a symbolic
@@ -137,18 +127,9 @@ package enum FileSystem {
         return try readPrefix(of: fd, maxBytes: maxBytes)
     }
 
-    /// At most `maxBytes` read from `fd`'s current offset, in one buffer of that size.
+    /// At most `maxBytes` read from `fd`'s current offset.
     private static func readPrefix(of fd: FileDescriptor, maxBytes: Int) throws(SystemError) -> [UInt8] {
-        let limit = max(maxBytes, 0)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(limit, 1), alignment: 1)
-        defer { buffer.deallocate() }
-        var total = 0
-        while total < limit {
-            let count = try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[total..<limit]))
-            if count == 0 { break }
-            total += count
-        }
-        return Array(buffer[..<total])
+        try fd.readToEnd(limit: maxBytes, expectedSize: fd.status().size)
     }
 
     /// `readOwnFile(_:maxBytes:)` of a file nobody else can change: a regular file of one link,
