@@ -105,11 +105,15 @@ struct JournalTests {
         let path = directory + "/journal"
         var first = try Journal(path: path)
         try first.append(JournalRecord(.begin(transaction: "t0", operation: .upgrade, from: nil, target: nil, source: nil)))
+        // The writer waits for a read after every tenth append, so reads interleave with the
+        // appends however the two threads are scheduled.
         let writer = DispatchGroup()
+        let readDone = DispatchSemaphore(value: 0)
         DispatchQueue.global().async(group: writer) {
             guard var journal = try? Journal(path: path) else { return }
             for index in 1...300 {
                 _ = try? journal.append(JournalRecord(.begin(transaction: "t\(index)", operation: .upgrade, from: nil, target: nil, source: nil)))
+                if index % 10 == 0 { readDone.wait() }
             }
         }
         var reads = 0
@@ -117,9 +121,10 @@ struct JournalTests {
         while writer.wait(timeout: .now()) == .timedOut {
             do { _ = try Journal(path: path) } catch { failures.append("\(error)") }
             reads += 1
+            readDone.signal()
         }
         #expect(failures.isEmpty, "\(failures.count) of \(reads) reads failed, first: \(failures.first ?? "")")
-        #expect(reads > 10)
+        #expect(reads >= 30)
         #expect(try Journal(path: path).records.count == 301)
     }
 
