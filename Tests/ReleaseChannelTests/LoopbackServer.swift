@@ -45,11 +45,34 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A fresh temporary directory.
+/// A fresh temporary directory, removed when the test process exits.
 func temporaryDirectory(_ name: String) throws -> String {
     let path = NSTemporaryDirectory() + "autodev-\(name)-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    TemporaryDirectories.shared.add(path)
     return path
+}
+
+/// The directories `temporaryDirectory` made: the fixtures hand them to several tests' servers
+/// and clients, so they go when the process ends rather than when one test does.
+private final class TemporaryDirectories: @unchecked Sendable {
+    static let shared = TemporaryDirectories()
+    private let lock = NSLock()
+    private var paths: [String] = []
+
+    private init() {
+        atexit { TemporaryDirectories.shared.removeAll() }
+    }
+
+    func add(_ path: String) {
+        lock.withLock { paths.append(path) }
+    }
+
+    private func removeAll() {
+        for path in lock.withLock({ paths }) {
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
 }
 
 func writeFile(_ path: String, _ bytes: [UInt8]) throws {
