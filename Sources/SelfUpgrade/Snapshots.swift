@@ -79,7 +79,10 @@ package struct SnapshotStore: Sendable {
         // rollbacks back and forth between two versions leave the state as it was, so the
         // snapshot each would write is already there.
         let names = manifestNames()
-        let recent = Array(names.reversed().lazy.compactMap { self.read($0) }.prefix(2))
+        var recent: [StateSnapshot] = []
+        for name in names.reversed() where recent.count < 2 {
+            if let snapshot = read(name) { recent.append(snapshot) }
+        }
         let newest = recent.first
         if restoring == nil, let same = recent.first(where: { $0.version?.digest == version }), same.files == files { return same }
         try ownDirectory(directory)
