@@ -23,6 +23,9 @@ let package = Package(
         .library(name: "Modules", targets: ["Modules"]),
         // Checks and repairs of a whole home: stored versions, links, journal, state, channel, modules.
         .library(name: "Doctor", targets: ["Doctor"]),
+        // Following a release channel: the update decided and guarded (floor, package manager,
+        // version), downloaded (by patch when one fits) and installed through SelfUpgrade.
+        .library(name: "ChannelUpdate", targets: ["ChannelUpdate", "ReleaseChannel"]),
         .executable(name: "autodev", targets: ["autodev"]),
         // Module workers built on their own by `autodev modules build`.
         .executable(name: "counter-module", targets: ["CounterWorker"]),
@@ -56,6 +59,8 @@ let package = Package(
         .target(name: "TUF", dependencies: ["Integrity", "Platform", "Transport"]),
         // Release repositories (publishing with our own keys) and the update channel an installation follows.
         .target(name: "ReleaseChannel", dependencies: ["TUF", "Integrity", "Platform", "Transport", "Delta"]),
+        // The whole update of an installation from its channel: check, guards, download, upgrade, acceptance.
+        .target(name: "ChannelUpdate", dependencies: ["ReleaseChannel", "SelfUpgrade", "Platform"]),
         // The agent's loop: proposals in, source upgrades out; its memory, the git working copy.
         .target(name: "Agent", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity"]),
         // Hot reload of modules: the worker kit, the host and its journal.
@@ -68,7 +73,7 @@ let package = Package(
         .executableTarget(name: "CounterWorker", dependencies: ["CounterModule", "Modules"]),
         .executableTarget(name: "ExampleHandlerWorker", dependencies: ["ExampleHandler", "Modules"]),
         .executableTarget(
-            name: "autodev", dependencies: ["Doctor", "Supervisor", "SelfUpgrade", "SourceUpgrade", "Agent", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel", "Delta",
+            name: "autodev", dependencies: ["ChannelUpdate", "Doctor", "Supervisor", "SelfUpgrade", "SourceUpgrade", "Agent", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel", "Delta",
                                             "Modules", "CounterModule", "ExampleHandler"],
             swiftSettings: testHooks,
             // Release binaries ship without symbol tables: 40% smaller, so every version kept in
@@ -96,6 +101,8 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: ["Agent", "SelfUpgrade", "SourceUpgrade", "Storage", "Platform"]),
         .testTarget(name: "TUFTests", dependencies: ["TUF", "Integrity", "Platform", "TestSupport"], exclude: ["repository_server.py"]),
         .testTarget(name: "ReleaseChannelTests", dependencies: ["ReleaseChannel", "TUF", "Integrity", "Platform", "TestSupport", "Delta"], exclude: ["python_tuf_release.py"]),
+        // Uses the public API of the ChannelUpdate and SelfUpgrade products only: what an embedder can do.
+        .testTarget(name: "ChannelUpdateTests", dependencies: ["ChannelUpdate", "SelfUpgrade"]),
         .testTarget(name: "ModulesTests", dependencies: ["Modules", "CounterModule", "Platform", "TestSupport"]),
         .testTarget(name: "DoctorTests", dependencies: ["Doctor", "SelfUpgrade", "Storage", "Platform", "Integrity"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Platform", "Integrity", "TestSupport"]),

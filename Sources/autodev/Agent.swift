@@ -1,3 +1,4 @@
+import ChannelUpdate
 import Agent
 import SelfUpgrade
 import Doctor
@@ -20,7 +21,7 @@ enum AgentCommand {
             return count
         }
         // The options win over the home's settings (config.json), which win over the defaults.
-        let homeRoot = try HomeLocator.locate(option: arguments.value("home")).root
+        let homeRoot = HomeLocator.locate(option: arguments.value("home")).root
         let agentSettings = try AgentSettings.load(homeDirectory: homeRoot)
         let evaluator = try fitnessEvaluator(arguments, settings: agentSettings)
         if evaluator == nil, let option = ["repin", "fitness-data", "fitness-runs", "fitness-margin", "fitness-timeout", "probation-runs", "probation-seconds"].first(where: arguments.has) {
@@ -104,7 +105,8 @@ enum AgentCommand {
                                   report: AgentReport) -> CheckerClock? {
         let channel = try? UpdateChannel.load(home: session.home.root)
         guard channel != nil || integrityRate > 0 else { return nil }
-        let current = SemanticVersion(autodevVersion)!
+        let update = channel.flatMap { try? ChannelUpdate(channel: $0, upgrader: session.upgrader, current: SemanticVersion(autodevVersion)!,
+                                                          skippedVersions: Set(settings.skippedVersions)) }
         let scrubber = integrityRate > 0 ? ScrubberBox(IntegrityScrubber(homeDirectory: session.home.root, program: autodevIdentity,
                                                                         bytesPerSecond: Double(integrityRate))) : nil
         let home = session.home.root
@@ -115,11 +117,9 @@ enum AgentCommand {
             timing: .init(interval: interval), policy: policy.checkerPolicy, start: MonotonicClock.seconds(since: 0),
             check: {
                 // No channel: only the integrity check runs.
-                guard let channel else { return nil }
-                let offer = UpdateSelection.choose(try channel.offers(program: autodevIdentity.name), current: current,
-                                                   platform: .current, installationID: try channel.installationID())
-                    .flatMap { ChannelCommands.isSkipped($0, settings) ? nil : $0 }
-                try channel.recordAvailable(offer)
+                guard let update else { return nil }
+                let offer: ReleaseOffer? = if case .available(let offer) = try update.check() { offer } else { nil }
+                try update.channel.recordAvailable(offer)
                 return offer
             },
             isIdle: {
@@ -138,10 +138,10 @@ enum AgentCommand {
                 }
             },
             apply: { offer in
-                guard let channel else { return }
+                guard let update else { return }
                 report.installing(offer)
                 do {
-                    try ChannelCommands.install(offer, from: channel, session: session, allowDowngrade: false, json: session.json) { _ in false }
+                    try ChannelCommands.install(offer, with: update, session: session, allowDowngrade: false, json: session.json) { _ in false }
                 } catch {
                     notifier.send(.failed, version: offer.facts.version.description, message: "\(error)")
                     throw error

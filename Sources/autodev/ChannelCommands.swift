@@ -1,3 +1,4 @@
+import ChannelUpdate
 import Integrity
 import Platform
 import ReleaseChannel
@@ -164,14 +165,15 @@ enum ChannelCommands {
         var channel = try UpdateChannel.load(home: home)
         channel.stallTimeout = stall
         channel.totalTimeout = total
-        let installation = try channel.installationID()
-        let offers = try channel.offers(program: autodevIdentity.name)
-        let platform = ReleasePlatform.current
-        let offer = UpdateSelection.choose(offers, current: current, platform: platform, installationID: installation)
-        // What an apply would refuse (a length past 1 TiB, a malformed hash) is refused here too.
-        try offer?.validate()
         let settings = try UpdateSettings.load(homeDirectory: home)
-        let chosen = offer.flatMap { isSkipped($0, settings) ? nil : $0 }
+        let update = try ChannelUpdate(channel: channel, upgrader: Upgrader(homeDirectory: home, program: autodevIdentity), current: current,
+                                       skippedVersions: Set(settings.skippedVersions))
+        let platform = ReleasePlatform.current
+        // What an apply would refuse (a length past 1 TiB, a malformed hash) is refused here too.
+        let (chosen, offer): (ReleaseOffer?, ReleaseOffer?) = switch try update.check() {
+        case .upToDate(let skipped): (nil, skipped)
+        case .available(let offer): (offer, offer)
+        }
         // Remembered for 'self-upgrade status', unless the check was about another version than this one;
         // a newly offered version is told to the notification command once.
         if !arguments.has("current-version") {
@@ -224,33 +226,27 @@ enum ChannelCommands {
         // SIGINT and SIGTERM end the refresh and the download within a second (what arrived is
         // kept for the next apply), and are honoured by the upgrade until the swap.
         Cancellation.install()
-        let installation = try channel.installationID()
-        let offers = try channel.offers(program: autodevIdentity.name)
-        let platform = ReleasePlatform.current
+        let settings = wanted == nil ? try UpdateSettings.load(homeDirectory: session.home.root) : nil
+        let update = try ChannelUpdate(channel: channel, upgrader: session.upgrader, current: current,
+                                       skippedVersions: Set(settings?.skippedVersions ?? []))
         let chosen: ReleaseOffer
-        if let wanted {
-            guard let offer = offers.first(where: { $0.facts.version == wanted && $0.facts.platform == platform }) else {
-                throw ReleaseChannelError(.channel, "\(Output.escaped(channel.url, keepingNewlines: false)) offers no autodev \(wanted) for \(platform.rawValue)")
-            }
-            if let minimum = offer.facts.minimumVersion, current < minimum {
-                throw ReleaseChannelError(.channel, "autodev \(wanted) requires updating from \(minimum) or later; this is \(current)")
-            }
-            chosen = offer
-        } else {
-            let settings = try UpdateSettings.load(homeDirectory: session.home.root)
-            let offer = UpdateSelection.choose(offers, current: current, platform: platform, installationID: installation)
-            guard let offer, !isSkipped(offer, settings) else {
-                Output.out(upToDate(current, channel, skipped: offer))
+        do {
+            switch try update.check(version: wanted) {
+            case .upToDate(let skipped):
+                Output.out(upToDate(current, channel, skipped: skipped))
                 return ExitCode.success
+            case .available(let offer):
+                chosen = offer
             }
-            chosen = offer
+        } catch let refusal as ChannelUpdate.Refusal {
+            throw rendered(refusal, channel: channel)
         }
         let json = arguments.has("json")
         let interactive = !json && !arguments.has("yes") && !arguments.has("download-only")
             && ProcessControl.standardInputIsTerminal && ProcessControl.standardErrorIsTerminal
         let notifier = UpdateNotifier(homeDirectory: session.home.root, program: autodevIdentity)
         do {
-            try install(chosen, from: channel, session: session, allowDowngrade: arguments.has("allow-downgrade"), json: json,
+            try install(chosen, with: update, session: session, allowDowngrade: arguments.has("allow-downgrade"), json: json,
                         downloadOnly: arguments.has("download-only"), escapeCancels: interactive) { question in
                 guard interactive else { return try session.confirm(question, arguments) }
                 return try decide(chosen, current: current, home: session.home.root)
@@ -293,11 +289,6 @@ enum ChannelCommands {
         }
     }
 
-    /// The offer is a version a person chose to skip (a critical release never is).
-    static func isSkipped(_ offer: ReleaseOffer, _ settings: UpdateSettings) -> Bool {
-        !offer.facts.critical && settings.skippedVersions.contains(offer.facts.version.description)
-    }
-
     /// "autodev V is up to date (…)", saying so when the newest release was skipped.
     static func upToDate(_ current: SemanticVersion, _ channel: UpdateChannel, skipped: ReleaseOffer?) -> String {
         let place = "(\(Output.escaped(channel.url, keepingNewlines: false)), \(ReleasePlatform.current.rawValue))"
@@ -305,54 +296,101 @@ enum ChannelCommands {
         return "autodev \(current): \(skipped.facts.version) is available but skipped (config skippedVersions) \(place)"
     }
 
-    /// Downloads `chosen` (verified against the signed metadata) and upgrades to it: the
-    /// candidate must report the release's version, and the new version is exec'd.
+    /// Installs `chosen` with `update` (every guard, the download, the upgrade: see
+    /// ``ChannelUpdate``) and says what happens: the download's progress (with `json`, one event
+    /// a second on standard output and a final `downloaded` event; else on a terminal one line on
+    /// standard error rewritten with a carriage return at most ten times a second; else nothing),
+    /// then the verification and the upgrade. The new version is exec'd.
     /// - Parameters:
     ///   - confirm: asked before anything is downloaded, with the question to put; true when a
     ///     person confirmed at a terminal (an explicit upgrade, never refused by the loop guard).
-    /// - Parameters:
     ///   - downloadOnly: stop once the file is verified in staging, and print its path.
     ///   - escapeCancels: Esc at the terminal cancels the download as Ctrl-C does.
-    static func install(_ chosen: ReleaseOffer, from channel: UpdateChannel, session: Session, allowDowngrade: Bool, json: Bool,
-                        downloadOnly: Bool = false, escapeCancels: Bool = false, confirm: (String) throws -> Bool) throws {
-        let current = SemanticVersion(autodevVersion)!
+    static func install(_ chosen: ReleaseOffer, with update: ChannelUpdate, session: Session, allowDowngrade: Bool, json: Bool,
+                        downloadOnly: Bool = false, escapeCancels: Bool = false, confirm: @escaping (String) throws -> Bool) throws {
         let version = chosen.facts.version
-        try chosen.validate()
-        let floor = max(try downgradeFloor(channel, session: session) ?? current, current)
-        if version < floor && !allowDowngrade {
-            throw ReleaseChannelError(.invalidArgument, "Refusing autodev \(version): it is older than \(floor), the highest version this installation has accepted (pass --allow-downgrade to install it anyway)")
+        let channel = update.channel
+        let terminal = !json && ProcessControl.standardErrorIsTerminal
+        var meter = DownloadMeter(interval: json ? 1 : 0.1)
+        var started = MonotonicClock.now()
+        // The final rate counts up to the last bytes received, not the verification after them.
+        var finished: Double?
+        var watcher: EscapeWatcher?
+        defer { watcher?.stop() }
+        var downloading = false
+        var verified: String?
+        let show = { (reading: DownloadMeter.Reading, event: String) in
+            if json {
+                try? Output.jsonLine(DownloadEvent(event: event, bytes: reading.bytes, total: reading.total, rate: DownloadMeter.whole(reading.rate),
+                                                   secondsLeft: reading.secondsLeft.map { DownloadMeter.whole($0.rounded(.up)) }))
+            } else if terminal {
+                // Erase to the end of the line, so a shorter line leaves nothing of the longer one.
+                Output.err("\r" + DownloadMeter.line(reading) + "\u{1B}[K", terminator: false)
+            }
         }
-        // Nothing is downloaded or swapped when a package manager owns this binary or the home cannot take it.
-        // A download alone replaces nothing, so only the home's guards apply to it.
-        if !downloadOnly, let executable = try? ProcessControl.executablePath() {
-            try UpdateGuards.checkNotPackageManaged(executable)
+        var options = ChannelUpdate.InstallOptions()
+        options.allowDowngrade = allowDowngrade
+        options.downloadOnly = downloadOnly
+        options.confirm = { _ in
+            try confirm("Install autodev \(version) (\(chosen.length) bytes) from \(Output.quoted(channel.url)) in place of \(update.current)?")
         }
-        // What is already in staging (the verified file, or a partial download to resume) needs no room again.
-        let sha256 = chosen.hashes["sha256"]!.lowercased()
-        let staging = channel.stagingDirectory
-        let stagedBytes = { (name: String) in
-            (try? FileSystem.statusIfPresent(staging + "/" + name, followLinks: false)).flatMap { $0 }.map { $0.kind == .regular ? $0.size : 0 } ?? 0
+        let stateDirectory = session.home.state
+        options.beforeRestart = { try AutodevState.update(in: stateDirectory) { $0.pendingTransaction = "upgrade" } }
+        options.events = { event in
+            switch event {
+            case .floorRebuilt(let installed, let file):
+                Output.err("Rebuilt the downgrade floor \(Output.quoted(file)) from the journal: \(installed) was installed from the channel")
+            case .downloading:
+                Cancellation.install()
+                Output.err("Downloading autodev \(version) (\(chosen.length) bytes) from \(Output.quoted(channel.url))")
+                if escapeCancels {
+                    watcher = EscapeWatcher()
+                    Output.err("(Esc or Ctrl-C cancels; what arrived is kept for the next try)")
+                }
+                started = MonotonicClock.now()
+                downloading = true
+            case .patch(let patch):
+                if !json { Output.err("Downloading a patch of \(patch.length) bytes from this version instead of the full \(chosen.length) bytes") }
+            case .notice(let line):
+                if json {
+                    _ = try? Output.jsonLine(NoticeEvent(event: "notice", message: line))
+                } else {
+                    Output.err(line)
+                }
+            case .progress(let bytes, let total):
+                let now = MonotonicClock.seconds(since: started)
+                finished = now
+                if let reading = meter.record(bytes: bytes, total: total, now: now) { show(reading, "download") }
+            case .verified(let path):
+                downloading = false
+                let final = meter.reading(bytes: chosen.length, total: chosen.length, now: finished ?? MonotonicClock.seconds(since: started))
+                if json || terminal {
+                    show(final, "downloaded")
+                    if terminal { Output.err("") }
+                }
+                watcher?.stop()
+                watcher = nil
+                Output.err((escapeCancels ? "  ✓ " : "") + "Verified \(chosen.shownPath): \(chosen.checkedDescription) match the signed metadata")
+                verified = path
+            case .upgrading(let path):
+                Output.err("Upgrading \(session.home.root) from \(Output.quoted(path))")
+            }
         }
-        let alreadyStaged = stagedBytes(sha256) == chosen.length ? chosen.length : stagedBytes(sha256 + ".partial")
-        let stored = (try? session.upgrader.status())?.versions.filter(\.present).count
-        try UpdateGuards.checkHome(session.home.root, staging: staging, downloadLength: chosen.length, alreadyStaged: alreadyStaged,
-                                   storedVersions: stored)
-        var confirmed = false
-        if !downloadOnly {
-            confirmed = try confirm("Install autodev \(version) (\(chosen.length) bytes) from \(Output.quoted(channel.url)) in place of \(current)?")
-        }
-        Cancellation.install()
-        Output.err("Downloading autodev \(version) (\(chosen.length) bytes) from \(Output.quoted(channel.url))")
-        let path: String
         do {
-            let watcher = escapeCancels ? EscapeWatcher() : nil
-            defer { watcher?.stop() }
-            if watcher != nil { Output.err("(Esc or Ctrl-C cancels; what arrived is kept for the next try)") }
-            path = try downloadShowingProgress(channel, chosen, json: json)
-        } catch let error as ReleaseChannelError where error.code == .channel {
+            if case .downloaded(let path) = try update.install(chosen, options: options) {
+                if json {
+                    try Output.jsonLine(VerifiedEvent(event: "verified", version: version.description, path: path))
+                } else {
+                    Output.out(path)
+                }
+            }
+        } catch let refusal as ChannelUpdate.Refusal {
+            throw rendered(refusal, channel: channel)
+        } catch let error as ReleaseChannelError where downloading && error.code == .channel {
             // Said only what is true: a retry resumes only when bytes were kept, and one that
             // cannot succeed (the published file does not match its signature) is not suggested.
-            let kept = stagedBytes(sha256 + ".partial")
+            let kept = (try? FileSystem.statusIfPresent(channel.stagingDirectory + "/" + chosen.hashes["sha256"]!.lowercased() + ".partial",
+                                                        followLinks: false)).flatMap { $0 }.map { $0.kind == .regular ? $0.size : 0 } ?? 0
             let next = if error.message.contains("cannot be installed as published") {
                 ""
             } else if kept > 0 {
@@ -361,36 +399,23 @@ enum ChannelCommands {
                 "; run 'autodev update apply' again to retry"
             }
             throw ReleaseChannelError(error.code, error.message + "\nNothing was installed" + next)
-        } catch let error as ReleaseChannelError where error.code == .cancelled {
+        } catch let error as ReleaseChannelError where downloading && error.code == .cancelled {
             throw ReleaseChannelError(error.code, error.message + "\nNothing was installed")
-        }
-        Output.err((escapeCancels ? "  ✓ " : "") + "Verified \(chosen.shownPath): \(chosen.checkedDescription) match the signed metadata")
-        if downloadOnly {
-            if json {
-                try Output.jsonLine(VerifiedEvent(event: "verified", version: version.description, path: path))
-            } else {
-                Output.out(path)
-            }
-            return
-        }
-        var options = Upgrader.UpgradeOptions()
-        options.explicit = confirmed
-        options.expectedVersion = version.description
-        let stateDirectory = session.home.state
-        options.beforeRestart = {
-            try channel.recordAccepted(version)
-            try AutodevState.update(in: stateDirectory) { $0.pendingTransaction = "upgrade" }
-        }
-        // The store must receive exactly the verified bytes: the stage step hashes what it copies
-        // and refuses anything but the signed SHA-256 (a file swapped after verification).
-        options.expectedID = VersionID(hex: sha256)
-        Output.err("Upgrading \(session.home.root) from \(Output.quoted(path))")
-        do {
-            _ = try session.upgrader.upgrade(fromBinary: path, options: options)
-        } catch {
+        } catch let error as UpgradeError where error.code == .cancelled && verified != nil {
             // A signal during verification or the swap undoes the transaction; the download stays.
-            guard error.code == .cancelled else { throw error }
-            throw UpgradeError(error.code, error.message + "; the verified download is kept in \(Output.quoted(path)) for the next 'autodev update apply'")
+            throw UpgradeError(error.code, error.message + "; the verified download is kept in \(Output.quoted(verified!)) for the next 'autodev update apply'")
+        }
+    }
+
+    /// A refusal of the update, as the command line says it (with the option that overrides it).
+    static func rendered(_ refusal: ChannelUpdate.Refusal, channel: UpdateChannel) -> ReleaseChannelError {
+        switch refusal {
+        case .notOffered(let version, let platform):
+            ReleaseChannelError(.channel, "\(Output.escaped(channel.url, keepingNewlines: false)) offers no autodev \(version) for \(platform.rawValue)")
+        case .requiresNewer(let version, let minimum, let current):
+            ReleaseChannelError(.channel, "autodev \(version) requires updating from \(minimum) or later; this is \(current)")
+        case .belowFloor(let version, let floor):
+            ReleaseChannelError(.invalidArgument, "Refusing autodev \(version): it is older than \(floor), the highest version this installation has accepted (pass --allow-downgrade to install it anyway)")
         }
     }
 
@@ -416,51 +441,6 @@ enum ChannelCommands {
         var event: String
         var version: String
         var path: String
-    }
-
-    /// Downloads `offer` showing progress: with `json`, one event a second on standard output
-    /// and a final `downloaded` event; else on a terminal one line on standard error rewritten
-    /// with a carriage return at most ten times a second; else (a pipe, a file) nothing.
-    static func downloadShowingProgress(_ channel: UpdateChannel, _ offer: ReleaseOffer, json: Bool) throws -> String {
-        let terminal = !json && ProcessControl.standardErrorIsTerminal
-        var meter = DownloadMeter(interval: json ? 1 : 0.1)
-        let started = MonotonicClock.now()
-        let show = { (reading: DownloadMeter.Reading, event: String) in
-            if json {
-                try? Output.jsonLine(DownloadEvent(event: event, bytes: reading.bytes, total: reading.total, rate: DownloadMeter.whole(reading.rate),
-                                                   secondsLeft: reading.secondsLeft.map { DownloadMeter.whole($0.rounded(.up)) }))
-            } else if terminal {
-                // Erase to the end of the line, so a shorter line leaves nothing of the longer one.
-                Output.err("\r" + DownloadMeter.line(reading) + "\u{1B}[K", terminator: false)
-            }
-        }
-        // The final rate counts up to the last bytes received, not the verification after them.
-        var finished: Double?
-        let base = try? ProcessControl.executablePath()
-        if let base, let patch = UpdateChannel.patch(for: offer, base: base), !json {
-            Output.err("Downloading a patch of \(patch.length) bytes from this version instead of the full \(offer.length) bytes")
-        }
-        let notice: (String) -> Void = { line in
-            if json {
-                _ = try? Output.jsonLine(NoticeEvent(event: "notice", message: line))
-            } else {
-                Output.err(line)
-            }
-        }
-        let progress = { (bytes: Int, total: Int) in
-            let now = MonotonicClock.seconds(since: started)
-            finished = now
-            if let reading = meter.record(bytes: bytes, total: total, now: now) { show(reading, "download") }
-        }
-        let staging = channel.directory + "/staging"
-        let path = try base.map { try channel.download(offer, into: staging, base: $0, notice: notice, progress: progress) }
-            ?? channel.download(offer, into: staging, progress: progress)
-        let final = meter.reading(bytes: offer.length, total: offer.length, now: finished ?? MonotonicClock.seconds(since: started))
-        if json || terminal {
-            show(final, "downloaded")
-            if terminal { Output.err("") }
-        }
-        return path
     }
 
     struct PublishReport: Encodable {
@@ -526,35 +506,6 @@ enum ChannelCommands {
             throw UsageError(message: "The value '\(text)' is invalid for '--\(name) <\(label)>': give an integer from \(range.lowerBound) to \(range.upperBound)", spec: spec)
         }
         return value
-    }
-
-    /// The downgrade floor: the highest version the channel file records, rebuilt from the
-    /// journal when that file is missing. The journal keeps every version installed (with the
-    /// version it reported and the file it came from); the ones that came from this channel's
-    /// staging directory were accepted from the channel. Deleting `highest-accepted` therefore
-    /// cannot lower the floor: a missing file is never "no floor" while the journal says otherwise.
-    static func downgradeFloor(_ channel: UpdateChannel, session: Session) throws -> SemanticVersion? {
-        let recorded = try channel.highestAccepted()
-        let installed = try session.upgrader.history().compactMap { row -> SemanticVersion? in
-            guard let source = row.source, cameFromChannel(source), let text = row.version else { return nil }
-            return SemanticVersion(text)
-        }.max()
-        guard let installed else { return recorded }
-        if recorded.map({ $0 < installed }) ?? true {
-            try channel.recordAccepted(installed)
-            Output.err("Rebuilt the downgrade floor \(Output.quoted(channel.directory + "/highest-accepted")) from the journal: \(installed) was installed from the channel")
-        }
-        return max(recorded ?? installed, installed)
-    }
-
-    /// True when a journal's `source` names a file verified in a channel's staging directory:
-    /// `…/channel/staging/<sha256>`. Matched on that shape, never on this home's path, so a home
-    /// copied elsewhere or reached through a link keeps its floor.
-    static func cameFromChannel(_ source: String) -> Bool {
-        let parts = source.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count >= 3, parts[parts.count - 3].hasSuffix("channel"), parts[parts.count - 2] == "staging" else { return false }
-        let name = parts[parts.count - 1]
-        return name.count == 64 && name.allSatisfy { "0123456789abcdef".contains($0) }
     }
 
     /// `--timeout SECONDS`: the total deadline of each fetch (nil: derived from its length).

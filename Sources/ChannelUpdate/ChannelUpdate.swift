@@ -1,0 +1,271 @@
+import Platform
+import ReleaseChannel
+import SelfUpgrade
+
+/// An installation following a release channel: the whole update, decided and guarded in one
+/// place, so that a command line, an agent, a background checker and any embedding daemon get
+/// the same protection.
+///
+/// ``check(version:)`` refreshes the channel's signed metadata and decides: up to date, or the
+/// release to install (the newest one the platform, the rollout bucket and the minimum version
+/// allow, not skipped by a person; or an explicit version). ``install(_:options:)`` installs a
+/// release with every guard, in this order, and nothing downloaded or changed before they pass:
+///
+/// 1. the release's own metadata (length, hashes) is checked;
+/// 2. the downgrade floor: a release older than the highest version this installation ever
+///    accepted from the channel (rebuilt from the journal when its file is missing) is refused
+///    (``Refusal/belowFloor(version:floor:)``) unless ``InstallOptions/allowDowngrade``;
+/// 3. a binary a package manager owns is refused (it is upgraded through that package manager);
+/// 4. the home must be writable and have room for the download and the new version;
+/// 5. the host confirms (``InstallOptions/confirm``);
+/// 6. the download: a signed patch from the running binary when the channel has one, else the
+///    full file; capped, resumed, verified against the signed length and hashes;
+/// 7. the upgrade transaction, whose candidate must report the release's version and have its
+///    signed SHA-256 (the wrong software is refused however well it was signed);
+/// 8. the release's version is recorded as accepted (the new floor) before the restart, or after
+///    the commit without one.
+///
+/// Errors: ``Refusal`` for a decision against the release, `ReleaseChannelError` for the
+/// channel, the guards and the download, `UpgradeError` for the transaction.
+public struct ChannelUpdate {
+    /// The channel followed.
+    public var channel: UpdateChannel
+    /// The installation's upgrader.
+    public let upgrader: Upgrader
+    /// The version running now.
+    public var current: SemanticVersion
+    /// Versions a person chose not to install; one is not offered unless it is critical.
+    public var skippedVersions: Set<String>
+    /// The binary running now: the base a patch applies to, and the file the package-manager
+    /// guard asks about (nil: no patch, no package-manager check).
+    public var executable: String?
+    /// How the package-manager guard sees the system.
+    public var probe: UpdateGuards.Probe
+
+    /// - Parameters:
+    ///   - channel: the channel (``UpdateChannel/load(home:)``).
+    ///   - upgrader: the installation's upgrader.
+    ///   - current: the version running now (the program's own version by default).
+    ///   - skippedVersions: versions a person chose not to install.
+    ///   - executable: the running binary (this process's by default).
+    ///   - probe: how the package-manager guard sees the system.
+    public init(channel: UpdateChannel, upgrader: Upgrader, current: SemanticVersion? = nil, skippedVersions: Set<String> = [],
+                executable: String? = ChannelUpdate.runningExecutable, probe: UpdateGuards.Probe = .system) throws(ReleaseChannelError) {
+        guard let version = current ?? SemanticVersion(upgrader.program.version) else {
+            throw ReleaseChannelError(.invalidArgument, "\(upgrader.program.name)'s version \"\(upgrader.program.version)\" is not a semantic version: pass the running version")
+        }
+        self.channel = channel
+        self.upgrader = upgrader
+        self.current = version
+        self.skippedVersions = skippedVersions
+        self.executable = executable
+        self.probe = probe
+    }
+
+    /// The binary this process runs (nil when /proc cannot say).
+    public static var runningExecutable: String? { try? ProcessControl.executablePath() }
+
+    // MARK: - Deciding
+
+    /// A decision against a release; nothing was downloaded or changed.
+    public enum Refusal: Error, Sendable, Equatable, CustomStringConvertible {
+        /// The channel offers no such version for this platform.
+        case notOffered(version: SemanticVersion, platform: ReleasePlatform)
+        /// The release can only be installed from `minimum` or later.
+        case requiresNewer(version: SemanticVersion, minimum: SemanticVersion, current: SemanticVersion)
+        /// The release is older than the highest version this installation accepted.
+        case belowFloor(version: SemanticVersion, floor: SemanticVersion)
+
+        public var description: String {
+            switch self {
+            case .notOffered(let version, let platform):
+                "The channel offers no version \(version) for \(platform.rawValue)"
+            case .requiresNewer(let version, let minimum, let current):
+                "Version \(version) requires updating from \(minimum) or later; this is \(current)"
+            case .belowFloor(let version, let floor):
+                "Refusing version \(version): it is older than \(floor), the highest version this installation has accepted"
+            }
+        }
+    }
+
+    /// What an update would do now.
+    public enum Decision: Sendable {
+        /// Nothing to install; `skipped` is the newest release when a person chose to skip it.
+        case upToDate(skipped: ReleaseOffer?)
+        /// This release is to be installed.
+        case available(ReleaseOffer)
+    }
+
+    /// Refreshes the channel and decides what to install, changing nothing in the home.
+    /// - Parameter wanted: a version asked for by name (nil: the newest that applies). A named
+    ///   version is offered even when skipped, but still only for this platform and from its
+    ///   minimum version on.
+    /// - Throws: ``Refusal`` for a named version the channel does not offer or that needs a newer
+    ///   running version; `ReleaseChannelError` when the channel cannot be refreshed, or the newest
+    ///   release's metadata is malformed (a length past 1 TiB, a hash that is not one).
+    public func check(version wanted: SemanticVersion? = nil) throws -> Decision {
+        let offers = try channel.offers(program: upgrader.program.name)
+        let platform = ReleasePlatform.current
+        if let wanted {
+            guard let offer = offers.first(where: { $0.facts.version == wanted && $0.facts.platform == platform }) else {
+                throw Refusal.notOffered(version: wanted, platform: platform)
+            }
+            if let minimum = offer.facts.minimumVersion, current < minimum {
+                throw Refusal.requiresNewer(version: wanted, minimum: minimum, current: current)
+            }
+            return .available(offer)
+        }
+        let offer = UpdateSelection.choose(offers, current: current, platform: platform, installationID: try channel.installationID())
+        try offer?.validate()
+        guard let offer, !isSkipped(offer) else { return .upToDate(skipped: offer) }
+        return .available(offer)
+    }
+
+    /// The offer is one a person chose to skip (a critical release never is).
+    public func isSkipped(_ offer: ReleaseOffer) -> Bool {
+        !offer.facts.critical && skippedVersions.contains(offer.facts.version.description)
+    }
+
+    /// The patch an install of `offer` would download instead of the full file (nil: the full file).
+    public func patch(for offer: ReleaseOffer) -> PatchOffer? {
+        executable.flatMap { UpdateChannel.patch(for: offer, base: $0) }
+    }
+
+    /// The highest version this installation accepted from the channel: the channel's record,
+    /// or the journal's when that is higher or the record is missing (the journal keeps every
+    /// version installed and the file it came from), so deleting the record never lowers it.
+    /// - Parameter rebuilt: called when the record was rebuilt from the journal.
+    public func downgradeFloor(rebuilt: (SemanticVersion) -> Void = { _ in }) throws -> SemanticVersion? {
+        let recorded = try channel.highestAccepted()
+        let installed = try upgrader.history().compactMap { row -> SemanticVersion? in
+            guard let source = row.source, Self.cameFromChannel(source), let text = row.version else { return nil }
+            return SemanticVersion(text)
+        }.max()
+        guard let installed else { return recorded }
+        if recorded.map({ $0 < installed }) ?? true {
+            try channel.recordAccepted(installed)
+            rebuilt(installed)
+        }
+        return max(recorded ?? installed, installed)
+    }
+
+    /// True when a journal's `source` names a file verified in a channel's staging directory:
+    /// `…/channel/staging/<sha256>`. Matched on that shape, never on this home's path, so a home
+    /// copied elsewhere or reached through a link keeps its floor.
+    public static func cameFromChannel(_ source: String) -> Bool {
+        let parts = source.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count >= 3, parts[parts.count - 3].hasSuffix("channel"), parts[parts.count - 2] == "staging" else { return false }
+        let name = parts[parts.count - 1]
+        return name.count == 64 && name.allSatisfy { "0123456789abcdef".contains($0) }
+    }
+
+    // MARK: - Installing
+
+    /// What ``install(_:options:)`` reports as it goes, in this order.
+    public enum Event {
+        /// The downgrade floor's record was missing or lower than the journal says, and was rebuilt.
+        case floorRebuilt(SemanticVersion, file: String)
+        /// The guards passed and the host confirmed: the download starts.
+        case downloading(ReleaseOffer)
+        /// A patch from the running binary is downloaded instead of the full file.
+        case patch(PatchOffer)
+        /// Why a patch was given up for the full file.
+        case notice(String)
+        /// Bytes received so far of `total` (the patch's length when a patch is downloaded).
+        case progress(bytes: Int, total: Int)
+        /// The download arrived and matches the signed metadata.
+        case verified(path: String)
+        /// The upgrade transaction starts from the verified file.
+        case upgrading(path: String)
+    }
+
+    /// How to install.
+    public struct InstallOptions {
+        /// Install a release below the downgrade floor.
+        public var allowDowngrade = false
+        /// Stop once the file is verified in staging (no package-manager check, no upgrade).
+        public var downloadOnly = false
+        /// Exec the new version after the swap (it confirms itself); without it the transaction
+        /// commits after the swap and the new version runs from the next start.
+        public var restart = true
+        /// Asked once every guard has passed, before anything is downloaded: true when a person
+        /// confirmed (an explicit upgrade, never refused by the restart-loop guard), false for the
+        /// program's own decision; throw to stop there. Not asked with ``downloadOnly``.
+        public var confirm: (ReleaseOffer) throws -> Bool = { _ in false }
+        /// Called after the acceptance is recorded and just before the exec (save state here).
+        public var beforeRestart: @Sendable () throws -> Void = {}
+        /// Progress and decisions, as they happen.
+        public var events: (Event) -> Void = { _ in }
+        public init() {}
+    }
+
+    /// What an install that returned did.
+    public enum Installed: Sendable {
+        /// ``InstallOptions/downloadOnly``: the verified file in staging.
+        case downloaded(path: String)
+        /// The upgrade committed without a restart (``InstallOptions/restart`` off).
+        case upgraded(Upgrader.Outcome)
+    }
+
+    /// Installs `offer` with every guard (see the type's documentation). With a restart this
+    /// returns only by throwing: the new version runs in this process and its
+    /// `Upgrader.start` confirms the transaction.
+    /// - Throws: ``Refusal/belowFloor(version:floor:)``; `ReleaseChannelError` for the release's
+    ///   metadata, the guards and the download (code `channel`, or `cancelled` for a signal: what
+    ///   arrived is kept for the next try); `UpgradeError` for the transaction (everything it did
+    ///   is undone), or what `confirm` throws.
+    public func install(_ offer: ReleaseOffer, options: InstallOptions = InstallOptions()) throws -> Installed {
+        let version = offer.facts.version
+        try offer.validate()
+        let floor = max(try downgradeFloor { options.events(.floorRebuilt($0, file: channel.directory + "/highest-accepted")) } ?? current, current)
+        if version < floor && !options.allowDowngrade {
+            throw Refusal.belowFloor(version: version, floor: floor)
+        }
+        // A download alone replaces nothing, so only the home's guards apply to it.
+        if !options.downloadOnly, let executable {
+            try UpdateGuards.checkNotPackageManaged(executable, probe: probe)
+        }
+        // What is already in staging (the verified file, or a partial download to resume) needs no room again.
+        let sha256 = offer.hashes["sha256"]!.lowercased()
+        let staging = channel.stagingDirectory
+        let stagedBytes = { (name: String) in
+            (try? FileSystem.statusIfPresent(staging + "/" + name, followLinks: false)).flatMap { $0 }.map { $0.kind == .regular ? $0.size : 0 } ?? 0
+        }
+        let alreadyStaged = stagedBytes(sha256) == offer.length ? offer.length : stagedBytes(sha256 + ".partial")
+        let stored = (try? upgrader.status())?.versions.filter(\.present).count
+        try UpdateGuards.checkHome(upgrader.homeDirectory, staging: staging, downloadLength: offer.length, alreadyStaged: alreadyStaged,
+                                   storedVersions: stored)
+        var confirmed = false
+        if !options.downloadOnly { confirmed = try options.confirm(offer) }
+
+        options.events(.downloading(offer))
+        let progress = { (bytes: Int, total: Int) in options.events(.progress(bytes: bytes, total: total)) }
+        let path: String
+        if let executable {
+            if let patch = UpdateChannel.patch(for: offer, base: executable) { options.events(.patch(patch)) }
+            path = try channel.download(offer, into: staging, base: executable, notice: { options.events(.notice($0)) }, progress: progress)
+        } else {
+            path = try channel.download(offer, into: staging, progress: progress)
+        }
+        options.events(.verified(path: path))
+        if options.downloadOnly { return .downloaded(path: path) }
+
+        var upgrade = Upgrader.UpgradeOptions()
+        upgrade.explicit = confirmed
+        upgrade.restart = options.restart
+        upgrade.expectedVersion = version.description
+        // The store must receive exactly the verified bytes: the stage step hashes what it copies
+        // and refuses anything but the signed SHA-256 (a file swapped after verification).
+        upgrade.expectedID = VersionID(hex: sha256)
+        let followed = channel
+        let beforeRestart = options.beforeRestart
+        upgrade.beforeRestart = {
+            try followed.recordAccepted(version)
+            try beforeRestart()
+        }
+        options.events(.upgrading(path: path))
+        let outcome = try upgrader.upgrade(fromBinary: path, options: upgrade)
+        if !options.restart && !outcome.dryRun { try channel.recordAccepted(version) }
+        return .upgraded(outcome)
+    }
+}
