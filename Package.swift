@@ -85,11 +85,12 @@ let package = Package(
                                            "-Xlinker", "--no-export-dynamic", "-L", linkScripts], .when(configuration: .release))]
         ),
         // The library's example: a daemon that upgrades itself in place without losing its work.
-        .executableTarget(name: "ExampleDaemon", dependencies: ["SelfUpgrade"], path: "Sources/ExampleDaemon"),
+        .executableTarget(name: "ExampleDaemon", dependencies: ["ChannelUpdate", "SelfUpgrade"], path: "Sources/ExampleDaemon"),
         // An HTTP/1.1 server that upgrades itself under load without refusing a connection.
         .executableTarget(name: "ExampleServer", dependencies: ["SelfUpgrade", "Handoff", "Modules", "ExampleHandler"], path: "Sources/ExampleServer"),
         // The README's embedding example, compiled as shown (a test keeps the two identical).
         .executableTarget(name: "EmbeddingExample", dependencies: ["SelfUpgrade"]),
+        .executableTarget(name: "ChannelEmbeddingExample", dependencies: ["ChannelUpdate", "SelfUpgrade"]),
         // What several test targets share: servers run as child processes.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "TestSupport"]),

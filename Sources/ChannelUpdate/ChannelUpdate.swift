@@ -269,3 +269,34 @@ public struct ChannelUpdate {
         return .upgraded(outcome)
     }
 }
+
+extension BackgroundChecker {
+    /// A checker that follows `update`'s channel: each check that falls due is
+    /// ``ChannelUpdate/check(version:)`` (the newest release that applies and is not skipped,
+    /// recorded as available for status reports), and an offer `policy` allows is installed
+    /// with ``ChannelUpdate/install(_:options:)`` and every guard, at the first tick at which
+    /// `isIdle` says so. With `options.restart` (the default) a successful install does not
+    /// return: the new version runs in this process.
+    /// - Parameters:
+    ///   - update: the installation and its channel.
+    ///   - timing: interval, jitter and the longest backoff.
+    ///   - policy: which offers are installed without asking.
+    ///   - start: the first check is due at this time (the clock the host passes to `tick`).
+    ///   - options: how offers are installed (events, the state to save before the restart).
+    ///   - isIdle: whether the host can be upgraded now.
+    ///   - notify: called once per newly offered version, and once per problem `integrity` finds.
+    ///   - integrity: a bounded integrity check run at every tick (nil: none).
+    public init(following update: ChannelUpdate, timing: Timing = Timing(), policy: Policy, start: Double,
+                options: ChannelUpdate.InstallOptions = ChannelUpdate.InstallOptions(),
+                isIdle: @escaping () -> Bool, notify: @escaping (Notice) -> Void, integrity: ((Double) -> [String])? = nil) {
+        self.init(timing: timing, policy: policy, start: start,
+                  check: {
+                      let offer: ReleaseOffer? = if case .available(let offer) = try update.check() { offer } else { nil }
+                      try update.channel.recordAvailable(offer)
+                      return offer
+                  },
+                  isIdle: isIdle, notify: notify,
+                  apply: { offer in _ = try update.install(offer, options: options) },
+                  integrity: integrity)
+    }
+}

@@ -1,11 +1,19 @@
 // A daemon that embeds SelfUpgrade: it works through numbered items, keeps its progress in a
-// state snapshot, and when a file named `upgrade-request` appears in its home (holding the path
-// of a new build) it upgrades itself in place: same PID, same arguments, progress intact.
+// state snapshot, and upgrades itself in place (same PID, same arguments, progress intact) when
+// a file named `upgrade-request` appears in its home (holding the path of a new build), or when
+// the release channel it follows offers a newer release (ChannelUpdate: checked in the
+// background, installed between two items with every guard).
 //
 //   example-daemon init --home DIR        adopt this binary as the first version
-//   example-daemon run --home DIR --items N    (or the home in EXAMPLE_DAEMON_HOME)
+//   example-daemon run --home DIR --items N [--item-ms MS] [--check-interval SECONDS]
+//                                         (or the home in EXAMPLE_DAEMON_HOME)
 //   example-daemon self-check --json      verification mode (run by the verifier)
+//
+// The channel is configured once with `autodev update configure --home DIR --channel URL
+// --trusted-root ROOT`, and releases published with `autodev release add --program example-daemon`.
+import ChannelUpdate
 import Foundation
+import ReleaseChannel
 import SelfUpgrade
 
 // The verifier rehearses a restart with `run --items 0` (home in EXAMPLE_DAEMON_HOME):
@@ -61,15 +69,43 @@ do {
         say("pid \(pid): resumed after \(resumption.operation.rawValue) to \(resumption.to?.short ?? "?"): \(resumption.result.rawValue)")
     }
 
-    // 2. Work, saving progress after every item.
+    // 2. Follow the release channel, if one is configured: a check every --check-interval
+    // seconds (jittered), a newer release installed at the first tick between two items.
+    var checker: BackgroundChecker?
+    if let channel = try? UpdateChannel.load(home: root) {
+        let update = try ChannelUpdate(channel: channel, upgrader: upgrader)
+        var install = ChannelUpdate.InstallOptions()
+        install.events = { event in
+            if case .verified(let path) = event { say("pid \(pid): verified \(path)") }
+        }
+        let interval = Double(option("--check-interval") ?? "") ?? 1800
+        guard interval.isFinite, interval >= 0.05, interval <= 86_400 else { fail("--check-interval takes seconds from 0.05 to 86400") }
+        checker = BackgroundChecker(following: update, timing: .init(interval: interval),
+                                    policy: .all, start: ProcessInfo.processInfo.systemUptime, options: install,
+                                    isIdle: { true },
+                                    notify: { notice in
+                                        if case .updateAvailable(let offer) = notice { say("pid \(pid): update available: \(offer.facts.version)") }
+                                    })
+        say("pid \(pid): version \(update.current), following \(channel.url)")
+    }
+
+    // 3. Work, saving progress after every item.
     let items = Int(option("--items") ?? "10") ?? 10
+    let itemMilliseconds = Int(option("--item-ms") ?? "") ?? 5
+    guard (0...60_000).contains(itemMilliseconds) else { fail("--item-ms takes milliseconds from 0 to 60000") }
     var state = try progress.load()?.state ?? Progress()
     while state.nextItem <= items {
         say("pid \(pid): item \(state.nextItem) by \(try upgrader.currentVersion()?.short ?? "?")")
         state.nextItem += 1
         try progress.save(state)
 
-        // 3. An upgrade request: verify, swap and exec the new build; this call returns only on failure.
+        // Between two items the daemon is idle: a due check runs, and an offered release is
+        // installed (the progress is saved, so the new version goes on from the next item).
+        if let failure = checker?.tick(now: ProcessInfo.processInfo.systemUptime) {
+            say("pid \(pid): update not installed: \(failure)")
+        }
+
+        // 4. An upgrade request: verify, swap and exec the new build; this call returns only on failure.
         let request = root + "/upgrade-request"
         if let bytes = FileManager.default.contents(atPath: request) {
             try FileManager.default.removeItem(atPath: request)
@@ -85,7 +121,7 @@ do {
                 say("pid \(pid): upgrade refused (\(error.code)): \(error)")
             }
         }
-        usleep(5_000)
+        usleep(UInt32(itemMilliseconds * 1000))
     }
     say("pid \(pid): done, \(items) items")
 } catch {

@@ -6,7 +6,8 @@ extension ReleaseRepository {
 
     /// Checks every entry of `pending.json` before anything is signed, so a damaged or edited
     /// file is refused and the repository left as it is:
-    /// - each path is `<program>/<version>/<platform>/<file name>`, with a semantic version, a
+    /// - each path is `<program>/<version>/<platform>/<file name>`, with a program name
+    ///   (``isProgramName(_:)``), a semantic version, a
     ///   known platform, a file name that is not empty, "." or "..", and no control character;
     /// - each entry has a length from 0 to ``maximumArtifact``, a SHA-256 of 64 hex digits and a
     ///   SHA-512 of 128 (nothing else), and a `custom` that `add` writes, naming the same version
@@ -24,7 +25,8 @@ extension ReleaseRepository {
         }
         for (path, entry) in pending.sorted(by: { $0.key < $1.key }) {
             let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count == 4, parts[0] == program else { throw refuse(path, "is not \(program)/<version>/<platform>/<file name>") }
+            // A repository may hold the releases of several programs (`release add --program`).
+            guard parts.count == 4, Self.isProgramName(parts[0]) else { throw refuse(path, "is not <program>/<version>/<platform>/<file name>") }
             guard let version = SemanticVersion(parts[1]) else { throw refuse(path, "does not name a semantic version") }
             guard let platform = ReleasePlatform(rawValue: parts[2]) else { throw refuse(path, "does not name a known platform") }
             let name = parts[3]

@@ -103,6 +103,9 @@ public struct ReleaseRepository: Sendable {
     /// - Throws: ``ReleaseChannelError`` naming the file.
     @discardableResult
     public func add(file: String, facts: ReleaseFacts, patches: Int = 3) throws(ReleaseChannelError) -> String {
+        guard Self.isProgramName(program) else {
+            throw ReleaseChannelError(.invalidArgument, "The program name \"\(TerminalText.escaped(program, limit: 80))\" cannot name releases: give 1 to 64 ASCII letters, digits, '-', '_' or '.', not starting with '.'")
+        }
         _ = try currentRoot()
         return try withExclusiveLock(lockPath, what: "the release repository \"\(directory)\"") { () throws(ReleaseChannelError) in
             try addLocked(file: file, facts: facts, patches: patches)
@@ -235,6 +238,15 @@ public struct ReleaseRepository: Sendable {
 
     /// The largest artifact `add` reads (it is held in memory to hash and copy): 1 GiB.
     public static let maximumArtifact = 1 << 30
+
+    /// True for a program name that can be a target path's first directory: 1 to 64 ASCII
+    /// letters, digits, '-', '_' or '.', not starting with '.' (so never `..`, a `/`, a line break).
+    public static func isProgramName(_ name: String) -> Bool {
+        guard (1...64).contains(name.utf8.count), name.first != "." else { return false }
+        return name.utf8.allSatisfy { byte in
+            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || byte == 0x2D || byte == 0x5F || byte == 0x2E
+        }
+    }
     /// The largest repository file read (metadata, `pending.json`): 64 MiB.
     static let maximumMetadata = 64 << 20
 

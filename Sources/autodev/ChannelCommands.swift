@@ -33,7 +33,7 @@ enum ChannelCommands {
     static func add(_ arguments: ParsedArguments) throws -> Int32 {
         let spec = CommandTree.releaseAdd
         guard let file = arguments.positionals.first else { throw UsageError(message: "Missing expected argument '<file>'", spec: spec) }
-        let repository = ReleaseRepository(directory: try required("repo", arguments, spec))
+        let repository = ReleaseRepository(directory: try required("repo", arguments, spec), program: arguments.value("program") ?? "autodev")
         let version = try semanticVersion("version", arguments, spec, required: true)!
         let platformName = try required("platform", arguments, spec)
         guard let platform = ReleasePlatform(rawValue: platformName) else {

@@ -164,7 +164,7 @@ enum CommandTree {
 
     static let releaseAdd = CommandSpec(
         path: ["release", "add"], abstract: "Add an artifact to what the next 'publish' signs.",
-        discussion: "The target path is autodev/<version>/<platform>/<file name>, listed with its length, SHA-256 and SHA-512, and the release's facts in its 'custom' field. The file is stored as targets/<path's directories>/<sha256>.<file name>. Beside it go patches from the newest earlier releases of the same platform (autodev/<version>/<platform>/from-<base sha256, 12 digits>.patch, docs/delta-format.md), each a target with its own length and hashes and, in 'custom', the SHA-256 of the binary it applies to and of the artifact it rebuilds; 'update apply' downloads the one made from the running binary instead of the full file. Clients see nothing until 'release publish'.",
+        discussion: "The target path is <program>/<version>/<platform>/<file name> (the program is autodev unless --program names another), listed with its length, SHA-256 and SHA-512, and the release's facts in its 'custom' field. The file is stored as targets/<path's directories>/<sha256>.<file name>. Beside it go patches from the newest earlier releases of the same program and platform (<program>/<version>/<platform>/from-<base sha256, 12 digits>.patch, docs/delta-format.md), each a target with its own length and hashes and, in 'custom', the SHA-256 of the binary it applies to and of the artifact it rebuilds; 'update apply' downloads the one made from the running binary instead of the full file. Clients see nothing until 'release publish'.",
         arguments: [("file", "The artifact.")],
         options: [releaseRepo,
                   .init(name: "version", value: "V", help: "The release's semantic version (e.g. 1.4.0, 2.0.0-rc.1)."),
@@ -174,6 +174,7 @@ enum CommandTree {
                   .init(name: "rollout", value: "PERCENT", help: "Offer it to this percentage of installations, 0-100 (default 100)."),
                   .init(name: "notes", value: "FILE", help: "Release notes (UTF-8 text)."),
                   .init(name: "patches", value: "N", help: "Make patches from the N newest earlier releases of the platform (default 3; 0 for none)."),
+                  .init(name: "program", value: "NAME", help: "The program the release is of, as its ProgramIdentity names it (default autodev)."),
                   CommandSpec.json])
 
     static let releaseNormalize = CommandSpec(

@@ -220,7 +220,9 @@ struct UpdateApplyTests {
         var badHash = entry
         badHash["hashes"] = ["sha256": "zz", "sha512": (entry["hashes"] as? [String: Any])?["sha512"] ?? ""]
         let cases: [(String, [String: Any])] = [
-            ("which is not autodev/<version>/<platform>/<file name>", pending.merging(["autodev/0.2.0/linux-x86_64/../../escape": entry]) { $1 }),
+            ("which is not <program>/<version>/<platform>/<file name>", pending.merging(["autodev/0.2.0/linux-x86_64/../../escape": entry]) { $1 }),
+            ("which is not <program>/<version>/<platform>/<file name>", pending.merging(["../0.2.0/linux-x86_64/escape": entry]) { $1 }),
+            ("which is not <program>/<version>/<platform>/<file name>", pending.merging([".hidden/0.2.0/linux-x86_64/x": entry]) { $1 }),
             ("does not list exactly a SHA-256", [path: badHash]),
             ("has no artifact at", pending.merging(["autodev/0.2.0/linux-x86_64/other": entry]) { $1 }),
             ("no longer lists \"\(path)\"", [:]),

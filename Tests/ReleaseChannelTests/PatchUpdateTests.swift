@@ -58,7 +58,7 @@ struct PatchUpdateTests {
                 try FileManager.default.createSymbolicLink(atPath: root + "/" + name, withDestinationPath: repository + "/" + name)
             }
             log = repository + ".log"
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             child = try ChildServer(python: ["-c", Self.script, root, log, cut ? "cut" : "whole"], name: "range server")
         }
 
