@@ -50,37 +50,52 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
     public var path: String { directory + "/" + name + ".json" }
 
     /// Loads and migrates the snapshot; nil when there is none.
-    /// - Throws: ``StorageError`` when the file is damaged, newer than ``schema`` with no older
-    ///   copy kept, or has no migration path.
-    public func load() throws -> (state: State, foundSchema: Int, path: String)? {
-        guard let (found, body) = try Self.read(path) else { return nil }
-        if found > schema {
-            let older = directory + "/" + name + ".v\(schema).json"
-            guard let (olderSchema, olderBody) = try Self.read(older) else {
-                throw StorageError.newerState(path: path, schema: found, supported: schema)
+    /// - Throws: ``UpgradeError`` `homeDamaged` when the file is damaged, newer than ``schema``
+    ///   with no older copy kept, or has no migration path; `system` when it cannot be read.
+    public func load() throws(UpgradeError) -> (state: State, foundSchema: Int, path: String)? {
+        try UpgradeError.wrapping {
+            guard let (found, body) = try Self.read(path) else { return nil }
+            if found > schema {
+                let older = directory + "/" + name + ".v\(schema).json"
+                guard let (olderSchema, olderBody) = try Self.read(older) else {
+                    throw StorageError.newerState(path: path, schema: found, supported: schema)
+                }
+                return (try decodeMigrating(olderBody, schema: olderSchema, path: older), olderSchema, older)
             }
-            return (try decode(olderBody, schema: olderSchema, path: older), olderSchema, older)
+            return (try decodeMigrating(body, schema: found, path: path), found, path)
         }
-        return (try decode(body, schema: found, path: path), found, path)
     }
 
     /// Writes the snapshot atomically (temporary file, fsync, rename, fsync of the directory).
-    public func save(_ state: State) throws {
-        try FileSystem.createDirectory(directory, mode: 0o755, intermediates: true)
-        if let bytes = try FileSystem.readOwnFile(path), let (found, _) = try? Self.split(bytes, path: path), found != schema {
-            try FileSystem.writeAtomically(directory + "/" + name + ".v\(found).json", bytes)
+    /// - Throws: ``UpgradeError`` `system` naming the file and the step that failed.
+    public func save(_ state: State) throws(UpgradeError) {
+        try UpgradeError.wrapping {
+            try FileSystem.createDirectory(directory, mode: 0o755, intermediates: true)
+            if let bytes = try FileSystem.readOwnFile(path), let (found, _) = try? Self.split(bytes, path: path), found != schema {
+                try FileSystem.writeAtomically(directory + "/" + name + ".v\(found).json", bytes)
+            }
+            try FileSystem.writeAtomically(path, try encode(state))
         }
-        try FileSystem.writeAtomically(path, try encode(state))
     }
 
     /// The bytes ``save(_:)`` writes for `state`.
-    public func encode(_ state: State) throws -> [UInt8] {
-        let header = Array(#"{"schema":\#(schema)}"#.utf8)
-        return header + [UInt8(ascii: "\n")] + Array(try Self.encoder.encode(state)) + [UInt8(ascii: "\n")]
+    /// - Throws: ``UpgradeError`` when `state` cannot be encoded.
+    public func encode(_ state: State) throws(UpgradeError) -> [UInt8] {
+        try UpgradeError.wrapping {
+            let header = Array(#"{"schema":\#(schema)}"#.utf8)
+            return header + [UInt8(ascii: "\n")] + Array(try Self.encoder.encode(state)) + [UInt8(ascii: "\n")]
+        }
     }
 
     /// Decodes state of schema `found` from its JSON, migrating it to ``schema``.
-    public func decode(_ body: Data, schema found: Int, path: String) throws -> State {
+    /// - Throws: ``UpgradeError`` `homeDamaged` when there is no migration path, a migration
+    ///   fails, or the result is not a `State`.
+    public func decode(_ body: Data, schema found: Int, path: String) throws(UpgradeError) -> State {
+        try UpgradeError.wrapping { try decodeMigrating(body, schema: found, path: path) }
+    }
+
+    /// ``decode(_:schema:path:)``, throwing ``StorageError``.
+    func decodeMigrating(_ body: Data, schema found: Int, path: String) throws -> State {
         if found == schema, let strictReader, let state = strictReader(Array(body)) { return state }
         var data = body
         var current = found
@@ -107,7 +122,7 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
     package func migratedJSON(at path: String) throws -> JSONValue? {
         guard let (found, body) = try Self.read(path) else { return nil }
         return try StateStore<JSONValue>(directory: directory, name: name, schema: schema, migrations: migrations)
-            .decode(body, schema: found, path: path)
+            .decodeMigrating(body, schema: found, path: path)
     }
 
     // MARK: - Internals

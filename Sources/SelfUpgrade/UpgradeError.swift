@@ -31,6 +31,9 @@ public struct UpgradeError: Error, Sendable, CustomStringConvertible {
         public static let verificationFailed = Code("verification-failed")
         /// There is no version to roll back to.
         public static let noPreviousVersion = Code("no-previous-version")
+        /// No stored or known version has the id prefix asked for, more than one has, or the
+        /// prefix is not 7 to 64 hex digits.
+        public static let unknownVersion = Code("unknown-version")
         /// The target is already the current version.
         public static let alreadyCurrent = Code("already-current")
         /// The restart-loop guard refused another restart.
@@ -99,7 +102,7 @@ public struct UpgradeError: Error, Sendable, CustomStringConvertible {
                  .missingMigration(let path, _):
                 self.init(.homeDamaged, error.description, path: path, underlying: error)
             case .ambiguousVersion, .unknownVersion, .invalidVersionPrefix:
-                self.init(.noPreviousVersion, error.description, underlying: error)
+                self.init(.unknownVersion, error.description, underlying: error)
             }
         case let error as SystemError:
             self.init(.system, error.description, path: error.path, underlying: error)

@@ -264,11 +264,15 @@ extension Upgrader {
         guard info.isExecutable else { throw UpgradeError.candidateNotExecutable(path: path, mode: String(info.mode, radix: 8)) }
     }
 
-    /// Finds the one known or stored version whose id starts with `prefix` (at least 7 hex digits).
-    /// - Throws: ``StorageError`` when the prefix is too short, unknown or ambiguous.
-    package func resolveVersion(prefix: String) throws -> VersionID {
-        let ledger = Ledger(try readJournal())
-        return VersionID(try SHA256Digest.resolve(prefix: prefix, among: ledger.knownVersions.union(try store.list())))
+    /// Finds the one known or stored version whose id starts with `prefix` (7 to 64 hex
+    /// digits), for `rollback(to:)` and `rehearseRollback(to:)` by a prefix a person typed.
+    /// - Throws: ``UpgradeError`` `unknownVersion` when the prefix is too short, matches no
+    ///   version or more than one; `journalDamaged` when the journal cannot be read.
+    public func resolveVersion(prefix: String) throws(UpgradeError) -> VersionID {
+        try UpgradeError.wrapping {
+            let ledger = Ledger(try readJournal())
+            return VersionID(try SHA256Digest.resolve(prefix: prefix, among: ledger.knownVersions.union(try store.list())))
+        }
     }
 
     func resolveTarget(_ target: SHA256Digest?, ledger: Ledger) throws -> SHA256Digest {

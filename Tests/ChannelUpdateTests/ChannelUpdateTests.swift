@@ -113,6 +113,20 @@ struct ChannelUpdateTests {
         var updated = installation.update
         updated.current = SemanticVersion("0.2.0")!
         guard case .upToDate(skipped: nil) = try updated.check() else { throw Failure("0.2.0 still offered to 0.2.0") }
+
+        // Back to the first version by the prefix a person would type; an unknown prefix is refused.
+        let upgrader = installation.upgrader
+        #expect(try upgrader.resolveVersion(prefix: String(installation.adopted.hex.prefix(12))) == installation.adopted)
+        let unknown = try #require(["000000000000", "111111111111", "222222222222"].first { prefix in
+            ![installation.adopted, outcome.to].contains { $0.hex.hasPrefix(prefix) }
+        })
+        let refused = try #require(throws: UpgradeError.self) { try upgrader.resolveVersion(prefix: unknown) }
+        #expect(refused.code == .unknownVersion, "\(refused)")
+        var back = Upgrader.UpgradeOptions()
+        back.restart = false
+        let rolledBack = try upgrader.rollback(to: upgrader.resolveVersion(prefix: String(installation.adopted.hex.prefix(7))), options: back)
+        #expect(rolledBack.to == installation.adopted)
+        #expect(try upgrader.currentVersion() == installation.adopted)
     }
 
     @Test("a release below the downgrade floor is refused before anything is downloaded")

@@ -228,13 +228,23 @@ struct StateStoreTests {
         let directory = try scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try Self.store(directory).save(V2(total: 1, label: "x"))
-        #expect(throws: StorageError.newerState(path: directory + "/app.json", schema: 2, supported: 1)) {
-            try StateStore<V1>(directory: directory, name: "app", schema: 1).load()
+        // An embedder sees one public error type, whose code says the home is damaged and whose
+        // underlying error is the precise cause.
+        func cause(_ load: () throws(UpgradeError) -> Any?) -> StorageError? {
+            do {
+                _ = try load()
+                return nil
+            } catch {
+                #expect(error.code == .homeDamaged && error.path == directory + "/app.json", "\(error)")
+                return error.underlying as? StorageError
+            }
         }
+        #expect(cause { () throws(UpgradeError) in try StateStore<V1>(directory: directory, name: "app", schema: 1).load() }
+                == .newerState(path: directory + "/app.json", schema: 2, supported: 1))
         try "garbage".write(toFile: directory + "/app.json", atomically: true, encoding: .utf8)
-        #expect(throws: StorageError.corruptState(path: directory + "/app.json", reason: "no schema header")) { try Self.store(directory).load() }
+        #expect(cause { () throws(UpgradeError) in try Self.store(directory).load() } == .corruptState(path: directory + "/app.json", reason: "no schema header"))
         try StateStore<V1>(directory: directory, name: "app", schema: 0).save(V1(count: 1))
-        #expect(throws: StorageError.missingMigration(path: directory + "/app.json", from: 0)) { try Self.store(directory).load() }
+        #expect(cause { () throws(UpgradeError) in try Self.store(directory).load() } == .missingMigration(path: directory + "/app.json", from: 0))
     }
 
     @Test("JSON differences are named by path")
