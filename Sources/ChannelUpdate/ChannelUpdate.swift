@@ -96,14 +96,21 @@ public struct ChannelUpdate {
         case available(ReleaseOffer)
     }
 
-    /// Refreshes the channel and decides what to install, changing nothing in the home.
+    /// Refreshes the channel and decides what to install. Nothing changes in the home but the
+    /// channel's trusted metadata (refreshed) and, the first time, its installation id.
+    ///
+    /// The release's own metadata (its length and hashes) is judged by ``install(_:options:)``,
+    /// not here: a release a person skipped is not judged at all. `ReleaseOffer.validate()`
+    /// judges it in advance.
     /// - Parameter wanted: a version asked for by name (nil: the newest that applies). A named
     ///   version is offered even when skipped, but still only for this platform and from its
     ///   minimum version on.
     /// - Throws: ``Refusal`` for a named version the channel does not offer or that needs a newer
-    ///   running version; `ReleaseChannelError` when the channel cannot be refreshed, or the newest
-    ///   release's metadata is malformed (a length past 1 TiB, a hash that is not one).
+    ///   running version; `ReleaseChannelError` when the channel cannot be refreshed or its
+    ///   installation id cannot be read.
     public func check(version wanted: SemanticVersion? = nil) throws -> Decision {
+        // The rollout bucket's id first: a damaged one is refused before anything is fetched.
+        let installation = try channel.installationID()
         let offers = try channel.offers(program: upgrader.program.name)
         let platform = ReleasePlatform.current
         if let wanted {
@@ -115,8 +122,7 @@ public struct ChannelUpdate {
             }
             return .available(offer)
         }
-        let offer = UpdateSelection.choose(offers, current: current, platform: platform, installationID: try channel.installationID())
-        try offer?.validate()
+        let offer = UpdateSelection.choose(offers, current: current, platform: platform, installationID: installation)
         guard let offer, !isSkipped(offer) else { return .upToDate(skipped: offer) }
         return .available(offer)
     }

@@ -166,14 +166,17 @@ enum ChannelCommands {
         channel.stallTimeout = stall
         channel.totalTimeout = total
         let settings = try UpdateSettings.load(homeDirectory: home)
-        let update = try ChannelUpdate(channel: channel, upgrader: Upgrader(homeDirectory: home, program: autodevIdentity), current: current,
-                                       skippedVersions: Set(settings.skippedVersions))
+        // A check needs no upgrade settings: the upgrader is given the defaults, so a config.json
+        // this version cannot use for upgrading does not stop it.
+        let upgrader = try Upgrader(homeDirectory: home, program: autodevIdentity, configuration: UpgradeConfiguration())
+        let update = try ChannelUpdate(channel: channel, upgrader: upgrader, current: current, skippedVersions: Set(settings.skippedVersions))
         let platform = ReleasePlatform.current
-        // What an apply would refuse (a length past 1 TiB, a malformed hash) is refused here too.
         let (chosen, offer): (ReleaseOffer?, ReleaseOffer?) = switch try update.check() {
         case .upToDate(let skipped): (nil, skipped)
         case .available(let offer): (offer, offer)
         }
+        // What an apply would refuse (a length past 1 TiB, a malformed hash) is refused here too.
+        try offer?.validate()
         // Remembered for 'self-upgrade status', unless the check was about another version than this one;
         // a newly offered version is told to the notification command once.
         if !arguments.has("current-version") {

@@ -202,6 +202,66 @@ struct UpdateApplyTests {
     }
 
     @Test("""
+        choosing keeps its order: a check ignores upgrade settings it does not use, a damaged installation id stops \
+        an apply by version before anything is fetched, a malformed newest release fails an apply (and is notified) \
+        unless skipped
+        """)
+    func choosingOrder() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try published(harness)
+        // A setting the check never uses, invalid for upgrading: the check still works.
+        let config = harness.home + "/config.json"
+        let settings = try String(contentsOfFile: config, encoding: .utf8)
+        try #"{"historyLimit": 1}"#.write(toFile: config, atomically: true, encoding: .utf8)
+        let checked = try harness.run(["update", "check"])
+        #expect(checked.status == 0 && checked.stdout.contains("Newest version:   0.2.0"), "\(checked.stdout)\(checked.stderr)")
+        try settings.write(toFile: config, atomically: true, encoding: .utf8)
+
+        // The rollout bucket's id is read before anything is fetched, by version too.
+        let id = harness.home + "/channel/installation-id"
+        try FileManager.default.removeItem(atPath: id)
+        try FileManager.default.createDirectory(atPath: id, withIntermediateDirectories: false)
+        let refused = try harness.run(["update", "apply", "--yes", "--version", "0.2.0", "--download-only"])
+        #expect(refused.status == 1 && refused.stderr.contains("installation-id"), "\(refused.stderr)")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: harness.home + "/channel/staging")) ?? []).isEmpty)
+        try FileManager.default.removeItem(atPath: id)
+        #expect(try harness.run(["update", "apply", "--yes", "--version", "0.2.0", "--download-only"]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: id), "the installation id is created by an apply by version")
+
+        // A newest release that lists a hash of an algorithm no client checks.
+        let repository = harness.root.path + "/repo"
+        let signer = RepositorySigner(repository: repository)
+        var targets = try #require(try CanonicalJSON.parse(Array(try Data(contentsOf: URL(fileURLWithPath: repository + "/pending.json")))).objectValue)
+        let artifact = try Data(contentsOf: URL(fileURLWithPath: try harness.candidate("malformed", version: "0.3.0")))
+        let sha256 = SHA256.hash(data: Array(artifact)).hex
+        let directory = repository + "/targets/autodev/0.3.0/linux-x86_64"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try artifact.write(to: URL(fileURLWithPath: directory + "/" + sha256 + ".malformed"))
+        targets["autodev/0.3.0/linux-x86_64/malformed"] = .object([
+            "length": .integer(Int64(artifact.count)),
+            "hashes": .object(["sha256": .string(sha256), "sha384": .string(String(repeating: "ab", count: 48))]),
+            "custom": .object(["version": .string("0.3.0"), "platform": .string("linux-x86_64"), "released": .string("2026-01-01T00:00:00Z"),
+                               "critical": .bool(false), "rollout": .integer(100)]),
+        ])
+        try signer.publish(targets)
+        let record = harness.root.path + "/events"
+        let notify = try harness.script("notify", "{ printf '%s ' \"$1\"; cat; echo; } >> '\(record)'")
+        #expect(try harness.run(["config", "set", "notifyCommand", notify]).status == 0)
+        let old = try harness.current()
+        let check = try harness.run(["update", "check"])
+        #expect(check.status == 1 && check.stderr.contains("unsupported algorithm \"sha384\""), "\(check.stderr)")
+        let apply = try harness.run(["update", "apply", "--yes"])
+        #expect(apply.status == 1 && apply.stderr.contains("unsupported algorithm \"sha384\""), "\(apply.stderr)")
+        #expect(((try? String(contentsOfFile: record, encoding: .utf8)) ?? "").hasPrefix("failed "), "the failure is notified")
+        #expect(try harness.current() == old)
+        #expect(try harness.run(["config", "set", "skippedVersions", "0.3.0"]).status == 0)
+        let skipped = try harness.run(["update", "apply", "--yes"])
+        #expect(skipped.status == 0 && skipped.stdout.contains("0.3.0 is available but skipped"), "\(skipped.stdout)\(skipped.stderr)")
+        #expect(try harness.current() == old)
+    }
+
+    @Test("""
         publish refuses a damaged or edited pending.json (a ../ path, an invalid hash, a target without its artifact, \
         a published target dropped) and signs nothing
         """)
