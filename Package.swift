@@ -68,10 +68,10 @@ let package = Package(
         // Checks everything a home holds and repairs it from trusted sources; snapshots of state and configuration.
         .target(name: "Doctor", dependencies: ["SelfUpgrade", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel", "Modules"]),
         // Reloadable modules, a target each: a stateful counter and the example server's handler.
-        .target(name: "CounterModule", dependencies: ["Modules"]),
-        .target(name: "ExampleHandler", dependencies: ["Modules"]),
-        .executableTarget(name: "CounterWorker", dependencies: ["CounterModule", "Modules"]),
-        .executableTarget(name: "ExampleHandlerWorker", dependencies: ["ExampleHandler", "Modules"]),
+        .target(name: "CounterModule", dependencies: ["Modules"], path: "Sources/Examples/CounterModule"),
+        .target(name: "ExampleHandler", dependencies: ["Modules"], path: "Sources/Examples/ExampleHandler"),
+        .executableTarget(name: "CounterWorker", dependencies: ["CounterModule", "Modules"], path: "Sources/Examples/CounterWorker"),
+        .executableTarget(name: "ExampleHandlerWorker", dependencies: ["ExampleHandler", "Modules"], path: "Sources/Examples/ExampleHandlerWorker"),
         .executableTarget(
             name: "autodev", dependencies: ["ChannelUpdate", "Doctor", "Supervisor", "SelfUpgrade", "SourceUpgrade", "Agent", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel", "Delta",
                                             "Modules", "CounterModule", "ExampleHandler"],
@@ -85,12 +85,12 @@ let package = Package(
                                            "-Xlinker", "--no-export-dynamic", "-L", linkScripts], .when(configuration: .release))]
         ),
         // The library's example: a daemon that upgrades itself in place without losing its work.
-        .executableTarget(name: "ExampleDaemon", dependencies: ["ChannelUpdate", "SelfUpgrade"], path: "Sources/ExampleDaemon"),
+        .executableTarget(name: "ExampleDaemon", dependencies: ["ChannelUpdate", "SelfUpgrade"], path: "Sources/Examples/ExampleDaemon"),
         // An HTTP/1.1 server that upgrades itself under load without refusing a connection.
-        .executableTarget(name: "ExampleServer", dependencies: ["SelfUpgrade", "Handoff", "Modules", "ExampleHandler"], path: "Sources/ExampleServer"),
+        .executableTarget(name: "ExampleServer", dependencies: ["SelfUpgrade", "Handoff", "Modules", "ExampleHandler"], path: "Sources/Examples/ExampleServer"),
         // The README's embedding example, compiled as shown (a test keeps the two identical).
-        .executableTarget(name: "EmbeddingExample", dependencies: ["SelfUpgrade"]),
-        .executableTarget(name: "ChannelEmbeddingExample", dependencies: ["ChannelUpdate", "SelfUpgrade"]),
+        .executableTarget(name: "EmbeddingExample", dependencies: ["SelfUpgrade"], path: "Sources/Examples/EmbeddingExample"),
+        .executableTarget(name: "ChannelEmbeddingExample", dependencies: ["ChannelUpdate", "SelfUpgrade"], path: "Sources/Examples/ChannelEmbeddingExample"),
         // What several test targets share: servers run as child processes.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "TestSupport"]),

@@ -3,7 +3,7 @@
 /// outside every module's directory, or two modules at once) takes the full path.
 public struct ModuleRoute: Sendable {
     /// Each module's name by the directory of its sources, relative to the working copy
-    /// (`Sources/CounterModule` → `counter`).
+    /// (`Sources/Examples/CounterModule` → `counter`).
     public var modules: [String: String]
     /// Builds and tests the module from the working copy and reloads it; returns what is now in
     /// force (for the memory and the report). Throws when the proposal is rejected.

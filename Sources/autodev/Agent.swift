@@ -82,7 +82,7 @@ enum AgentCommand {
         }
         // A proposal that changes only a module's sources is built, tested and hot reloaded.
         let source = build.source, upgrader = session.upgrader, buildNetwork = arguments.has("build-network"), buildTimeout = build.timeoutSeconds
-        loop.moduleRoute = ModuleRoute(modules: ["Sources/CounterModule": "counter", "Sources/ExampleHandler": "example-handler"]) { module in
+        loop.moduleRoute = ModuleRoute(modules: ["Sources/Examples/CounterModule": "counter", "Sources/Examples/ExampleHandler": "example-handler"]) { module in
             try ModuleCommands.buildTestAndReload(module, source: source, home: home, testFilter: "ModulesTests", upgrader: upgrader,
                                                   network: buildNetwork, timeoutSeconds: buildTimeout)
         }

@@ -161,7 +161,7 @@ struct ExampleServerTests {
 
     @Test("the server example imports nothing of the package but SelfUpgrade, Handoff, Modules and its handler module")
     func imports() throws {
-        let directory = EmbeddingExampleTests.root.appendingPathComponent("Sources/ExampleServer")
+        let directory = EmbeddingExampleTests.root.appendingPathComponent("Sources/Examples/ExampleServer")
         var imports: Set<String> = []
         for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where name.hasSuffix(".swift") {
             let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)

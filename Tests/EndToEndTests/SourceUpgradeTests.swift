@@ -240,7 +240,7 @@ struct SourceUpgradeTests {
         _ = try host.waitForLine(containing: "serving counter@2")
         let modulePatches = harness.root.appendingPathComponent("module").path
         try FileManager.default.createDirectory(atPath: modulePatches, withIntermediateDirectories: true)
-        try makePatch("06-counter.patch", in: modulePatches, source: source, file: "Sources/CounterModule/Counter.swift") {
+        try makePatch("06-counter.patch", in: modulePatches, source: source, file: "Sources/Examples/CounterModule/Counter.swift") {
             $0.replacingOccurrences(of: "/// The example stateful module: named counters.",
                                     with: "/// The example stateful module: named counters, each a total.")
         }
