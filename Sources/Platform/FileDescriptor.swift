@@ -48,30 +48,42 @@ package struct FileDescriptor: Sendable {
         return try systemCall("read", path: path) { calls.read(rawValue, buffer.baseAddress, buffer.count) }
     }
 
-    /// What is left to read, at most `limit` bytes, into one buffer sized for `expectedSize`
-    /// bytes (the file's size by `stat`) and grown only if the file turns out longer: a small
-    /// file costs a small allocation, never a zeroed chunk.
+    /// What is left to read, at most `limit` bytes, read straight into the array returned: one
+    /// allocation sized for `expectedSize` bytes (the file's size by `stat`) plus one, at least a
+    /// page (a `/proc` file says 0), grown by doubling only if the file turns out longer. An
+    /// uncapped read (`limit` `.max`) starts at no more than 16 MiB whatever `stat` says: a
+    /// sparse file can claim terabytes.
     /// - Throws: ``SystemError`` "read".
     package func readToEnd(limit: Int = .max, expectedSize: Int) throws(SystemError) -> [UInt8] {
         let limit = max(limit, 0)
-        // One byte past the expected end, so that the end is seen without growing.
-        var capacity = max(1, min(limit, max(expectedSize, 0) &+ 1))
-        var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
-        defer { buffer.deallocate() }
-        var total = 0
-        while total < limit {
-            if total == capacity {
-                capacity = min(limit, max(capacity &* 2, 64 << 10))
-                let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
-                grown.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[..<total]))
-                buffer.deallocate()
-                buffer = grown
+        let expected = max(expectedSize, 0) < Int.max ? max(expectedSize, 0) + 1 : Int.max
+        var capacity = min(limit, max(4096, min(expected, limit == .max ? 16 << 20 : .max)))
+        var content: [UInt8] = []
+        var failure: SystemError?
+        var ended = false
+        while true {
+            let kept = content
+            content = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+                _ = buffer.initialize(from: kept)
+                count = kept.count
+                while count < capacity {
+                    do throws(SystemError) {
+                        let read = try read(into: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[count..<capacity])))
+                        if read == 0 {
+                            ended = true
+                            return
+                        }
+                        count += read
+                    } catch {
+                        failure = error
+                        return
+                    }
+                }
             }
-            let count = try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[total..<capacity]))
-            if count == 0 { break }
-            total += count
+            if let failure { throw failure }
+            if ended || content.count >= limit { return content }
+            capacity = capacity > limit / 2 ? limit : max(capacity * 2, 64 << 10)
         }
-        return Array(buffer[..<total])
     }
 
     /// Reads to the end in pieces of at most 1 MiB, handing each to `body` (hashing or copying a

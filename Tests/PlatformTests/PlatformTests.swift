@@ -36,6 +36,38 @@ struct FileSystemTests {
         #expect(try FileSystem.contentsOfDirectory(directory) == ["file"])
     }
 
+    @Test("""
+        a whole file is read whatever its size claims: a /proc file that says 0 bytes, a file longer than its stat, \
+        a cap below its size, a sparse file claiming a terabyte under a cap; a read fault is thrown
+        """)
+    func readToEnd() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try FileSystem.readFile("/proc/self/cmdline") == Array(try Data(contentsOf: URL(fileURLWithPath: "/proc/self/cmdline"))))
+        let path = directory + "/file"
+        let bytes = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let fd = try FileDescriptor.open(path)
+        defer { try? fd.close() }
+        #expect(try fd.readToEnd(expectedSize: 10) == bytes, "grows past what stat said")
+        for (limit, expected) in [(0, 0), (1, 1), (4096, 4096), (299_999, 299_999), (300_000, 300_000), (300_001, 300_000), (Int.max, 300_000)] {
+            let again = try FileDescriptor.open(path)
+            defer { try? again.close() }
+            #expect(try again.readToEnd(limit: limit, expectedSize: 300_000) == Array(bytes.prefix(expected)), "limit \(limit)")
+        }
+        let sparse = directory + "/sparse"
+        _ = FileManager.default.createFile(atPath: sparse, contents: nil)
+        #expect(truncate(sparse, 1 << 40) == 0)
+        let huge = try FileDescriptor.open(sparse)
+        defer { try? huge.close() }
+        #expect(try huge.readToEnd(limit: 1 << 20, expectedSize: 1 << 40) == [UInt8](repeating: 0, count: 1 << 20))
+        #expect(throws: SystemError.self) {
+            try SystemCalls.withFaults({ $0.read = { _, _, _ in Int(SystemCalls.failing(Errno(rawValue: EIO))) } }) {
+                _ = try FileSystem.readFile(path)
+            }
+        }
+    }
+
     @Test("copyFile checks what it opened: a FIFO or a device is refused without waiting, a file over the cap is refused, a stop ends the copy; no copy is left")
     func copyRefusals() throws {
         let directory = try scratch()
