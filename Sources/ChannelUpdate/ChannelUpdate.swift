@@ -9,9 +9,11 @@ import SelfUpgrade
 /// ``check(version:)`` refreshes the channel's signed metadata and decides: up to date, or the
 /// release to install (the newest one the platform, the rollout bucket and the minimum version
 /// allow, not skipped by a person; or an explicit version). ``install(_:options:)`` installs a
-/// release with every guard, in this order, and nothing downloaded or changed before they pass:
+/// release with every guard, in this order; nothing is downloaded and nothing but the floor's
+/// record (rebuilt from the journal when it is missing) is written before they pass:
 ///
-/// 1. the release's own metadata (length, hashes) is checked;
+/// 1. the release is one for this program and platform, from a running version at least its
+///    minimum, and its own metadata (length, hashes) is sound;
 /// 2. the downgrade floor: a release older than the highest version this installation ever
 ///    accepted from the channel (rebuilt from the journal when its file is missing) is refused
 ///    (``Refusal/belowFloor(version:floor:)``) unless ``InstallOptions/allowDowngrade``;
@@ -51,6 +53,9 @@ public struct ChannelUpdate {
     ///   - probe: how the package-manager guard sees the system.
     public init(channel: UpdateChannel, upgrader: Upgrader, current: SemanticVersion? = nil, skippedVersions: Set<String> = [],
                 executable: String? = ChannelUpdate.runningExecutable, probe: UpdateGuards.Probe = .system) throws(ReleaseChannelError) {
+        guard ReleaseRepository.isProgramName(upgrader.program.name) else {
+            throw ReleaseChannelError(.invalidArgument, "The program name \"\(upgrader.program.name)\" cannot name releases: a channel lists 1 to 64 ASCII letters, digits, '-', '_' or '.', not starting with '.'")
+        }
         guard let version = current ?? SemanticVersion(upgrader.program.version) else {
             throw ReleaseChannelError(.invalidArgument, "\(upgrader.program.name)'s version \"\(upgrader.program.version)\" is not a semantic version: pass the running version")
         }
@@ -175,7 +180,8 @@ public struct ChannelUpdate {
         case downloading(ReleaseOffer)
         /// A patch from the running binary is downloaded instead of the full file.
         case patch(PatchOffer)
-        /// Why a patch was given up for the full file.
+        /// A line worth telling: why a patch was given up for the full file, or why the floor's
+        /// record could not be put back or raised (the journal still holds what was installed).
         case notice(String)
         /// Bytes received so far of `total` (the patch's length when a patch is downloaded).
         case progress(bytes: Int, total: Int)
@@ -202,6 +208,11 @@ public struct ChannelUpdate {
         public var beforeRestart: @Sendable () throws -> Void = {}
         /// Progress and decisions, as they happen.
         public var events: (Event) -> Void = { _ in }
+        /// Listening sockets and environment the new version inherits (`Upgrader.UpgradeOptions.handoff`).
+        public var handoff = RestartHandoff()
+        /// Fork a watchdog that brings this version back if the new one does not confirm in time
+        /// (`Upgrader.UpgradeOptions.watchdog`; nil: on when `handoff` passes descriptors).
+        public var watchdog: Bool? = nil
         public init() {}
     }
 
@@ -222,6 +233,14 @@ public struct ChannelUpdate {
     ///   is undone), or what `confirm` throws.
     public func install(_ offer: ReleaseOffer, options: InstallOptions = InstallOptions()) throws -> Installed {
         let version = offer.facts.version
+        // An offer made by hand, or by a check of another installation, is held to what a check
+        // of this one allows.
+        guard offer.path.hasPrefix(upgrader.program.name + "/"), offer.facts.platform == .current else {
+            throw Refusal.notOffered(version: version, platform: .current)
+        }
+        if let minimum = offer.facts.minimumVersion, current < minimum {
+            throw Refusal.requiresNewer(version: version, minimum: minimum, current: current)
+        }
         try offer.validate()
         let floor = max(try downgradeFloor { options.events(.floorRebuilt($0, file: channel.directory + "/highest-accepted")) } ?? current, current)
         if version < floor && !options.allowDowngrade {
@@ -263,16 +282,50 @@ public struct ChannelUpdate {
         // The store must receive exactly the verified bytes: the stage step hashes what it copies
         // and refuses anything but the signed SHA-256 (a file swapped after verification).
         upgrade.expectedID = VersionID(hex: sha256)
+        upgrade.handoff = options.handoff
+        upgrade.watchdog = options.watchdog
+        // The acceptance is recorded before the exec (the new version may fail to start, and the
+        // floor must hold then too) and taken back when the upgrade fails after it: a version
+        // that never ran raises no floor.
         let followed = channel
         let beforeRestart = options.beforeRestart
+        let previousFloor = try channel.highestAccepted()
+        let recorded = Recorded()
         upgrade.beforeRestart = {
             try followed.recordAccepted(version)
+            recorded.happened = true
             try beforeRestart()
         }
         options.events(.upgrading(path: path))
-        let outcome = try upgrader.upgrade(fromBinary: path, options: upgrade)
-        if !options.restart && !outcome.dryRun { try channel.recordAccepted(version) }
+        let outcome: Upgrader.Outcome
+        do {
+            outcome = try upgrader.upgrade(fromBinary: path, options: upgrade)
+        } catch {
+            if recorded.happened {
+                do {
+                    try channel.withdrawAccepted(version, restoring: previousFloor)
+                } catch {
+                    options.events(.notice("The downgrade floor stays at \(version), which did not start: \(error)"))
+                }
+            }
+            throw error
+        }
+        // Committed without a restart: the record follows; if it cannot be written the journal,
+        // which holds the install, rebuilds it at the next install.
+        if !options.restart && !outcome.dryRun {
+            do {
+                try channel.recordAccepted(version)
+            } catch {
+                options.events(.notice("Installed \(version), but the downgrade floor was not raised: \(error)"))
+            }
+        }
         return .upgraded(outcome)
+    }
+
+    /// Whether `beforeRestart` recorded the acceptance. Set and read on the calling thread
+    /// (the upgrade runs `beforeRestart` synchronously), hence unchecked.
+    private final class Recorded: @unchecked Sendable {
+        var happened = false
     }
 }
 

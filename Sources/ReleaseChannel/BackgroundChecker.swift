@@ -14,8 +14,10 @@
 /// (``Notice/integrityProblem(_:)``): a host has one place where what needs a person arrives.
 ///
 /// Invariants: at most one check per tick; `apply` runs only under a policy that allows the
-/// offer and only while `isIdle()` returns true; a failed check never calls `notify` or
-/// `apply`; each offered version and each integrity problem is reported once.
+/// offer, only while `isIdle()` returns true and only while the latest successful check still
+/// offers it; a failed apply waits for the next check, and twice as long after each further
+/// failure in a row (up to `maxBackoff`); a failed check never calls `notify` or `apply`; each
+/// offered version and each integrity problem is reported once.
 public struct BackgroundChecker {
     /// What the checker tells its host.
     public enum Notice: Sendable {
@@ -72,6 +74,7 @@ public struct BackgroundChecker {
     private var reportedProblems: Set<String> = []
     private var announced: SemanticVersion?
     private var applyNotBefore = -Double.infinity
+    private var applyFailures = 0
 
     // MARK: - API
 
@@ -117,7 +120,11 @@ public struct BackgroundChecker {
                     announced = offer.facts.version
                     notify(.updateAvailable(offer))
                     pending = allows(offer) ? offer : nil
+                    applyFailures = 0
+                    applyNotBefore = -.infinity
                 }
+                // An offer the channel no longer makes (withdrawn, its rollout cut) is not installed.
+                if pending?.facts.version != offer?.facts.version { pending = nil }
             } catch {
                 consecutiveFailures += 1
                 let exponent = Double(min(consecutiveFailures, 30))
@@ -134,9 +141,15 @@ public struct BackgroundChecker {
             do {
                 try apply(offer)
                 pending = nil
+                applyFailures = 0
             } catch {
-                // Tried again at the next idle tick after the next check, not at every tick.
-                applyNotBefore = nextCheck
+                // Tried again at the next idle tick after the next check, not at every tick, and
+                // after twice as long at each failure in a row (up to `maxBackoff`): an install
+                // refused for good (a package manager's binary, the wrong software) does not
+                // repeat its download and verification every interval.
+                applyFailures += 1
+                let exponent = Double(min(applyFailures - 1, 30))
+                applyNotBefore = max(nextCheck, now + min(timing.interval * pow2(exponent), timing.maxBackoff))
                 failure = failure ?? error
             }
         }

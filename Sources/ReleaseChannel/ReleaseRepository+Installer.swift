@@ -15,7 +15,7 @@ extension ReleaseRepository {
     public struct PublishedRelease: Sendable, Equatable {
         /// What the repository signed about it.
         public var facts: ReleaseFacts
-        /// The target path (`autodev/<version>/<platform>/<file name>`).
+        /// The target path (`<program>/<version>/<platform>/<file name>`).
         public var path: String
         /// The signed length and SHA-256 (hex).
         public var length: Int

@@ -97,7 +97,7 @@ public struct ReleaseRepository: Sendable {
 
     /// Copies `file` into the repository as the target of `facts` and adds it to what the next
     /// ``publish(expiry:now:)`` signs (an artifact already there for the same path is replaced),
-    /// with a patch to it from each of the `patches` newest earlier releases of the same platform
+    /// with a patch to it from each of the `patches` newest earlier releases of the same program and platform
     /// that the repository holds (a patch no smaller than the file is left out).
     /// - Returns: the target path.
     /// - Throws: ``ReleaseChannelError`` naming the file.

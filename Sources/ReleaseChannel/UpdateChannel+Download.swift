@@ -238,6 +238,24 @@ extension UpdateChannel {
         }
     }
 
+    /// Takes back an acceptance that did not happen: when the record names `version` (it was
+    /// raised to it for an install that then failed), it goes back to `previous`, or away when
+    /// there was none (the journal then rebuilds the floor from what was really installed).
+    /// - Throws: ``ReleaseChannelError`` `storage` when the record cannot be written.
+    public func withdrawAccepted(_ version: SemanticVersion, restoring previous: SemanticVersion?) throws(ReleaseChannelError) {
+        guard try highestAccepted() == version, previous != version else { return }
+        let path = directory + "/highest-accepted"
+        do {
+            if let previous {
+                try FileSystem.writeAtomically(path, Array((previous.description + "\n").utf8))
+            } else {
+                try FileSystem.removeFile(path)
+            }
+        } catch {
+            throw ReleaseChannelError(.storage, "\(error)")
+        }
+    }
+
     // MARK: - Internals
 
     /// Removes what is at `path` (a link itself, never its target) unless it is a regular file

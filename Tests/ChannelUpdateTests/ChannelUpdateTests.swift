@@ -172,6 +172,39 @@ struct ChannelUpdateTests {
         #expect(try installation.update.channel.highestAccepted() == nil)
     }
 
+    @Test("""
+        install holds an offer made by hand to what a check allows (this program, this platform, the minimum version), \
+        and a program name no channel can list is refused at once
+        """)
+    func offersByHand() throws {
+        let installation = try Installation(stamp: "0.2.0")
+        defer { installation.cleanUp() }
+        let offer = try installation.offer()
+        var other = offer
+        other.path = "otherprogram/0.2.0/" + ReleasePlatform.current.rawValue + "/candidate"
+        #expect(throws: ChannelUpdate.Refusal.notOffered(version: SemanticVersion("0.2.0")!, platform: .current)) {
+            try installation.update.install(other, options: Self.installing)
+        }
+        var elsewhere = offer
+        elsewhere.facts.platform = ReleasePlatform.current == .linuxAArch64 ? .linuxX86_64 : .linuxAArch64
+        #expect(throws: ChannelUpdate.Refusal.notOffered(version: SemanticVersion("0.2.0")!, platform: .current)) {
+            try installation.update.install(elsewhere, options: Self.installing)
+        }
+        var later = offer
+        later.facts.minimumVersion = SemanticVersion("0.1.5")
+        #expect(throws: ChannelUpdate.Refusal.requiresNewer(version: SemanticVersion("0.2.0")!, minimum: SemanticVersion("0.1.5")!,
+                                                            current: SemanticVersion("0.1.0")!)) {
+            try installation.update.install(later, options: Self.installing)
+        }
+        #expect(installation.staged().isEmpty)
+        #expect(try installation.upgrader.currentVersion() == installation.adopted)
+
+        let spaced = try Upgrader(homeDirectory: installation.root + "/spaced",
+                                  program: ProgramIdentity(name: "my app", version: "1.0.0", protocolVersion: 1))
+        let error = try #require(throws: ReleaseChannelError.self) { try ChannelUpdate(channel: installation.update.channel, upgrader: spaced) }
+        #expect(error.code == .invalidArgument && error.message.contains("\"my app\""), "\(error)")
+    }
+
     @Test("a skipped release is not offered unless asked for by version; a version the channel lacks is refused")
     func skippedAndNamed() throws {
         let installation = try Installation(stamp: "0.2.0")

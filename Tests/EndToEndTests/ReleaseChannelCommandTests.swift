@@ -201,6 +201,25 @@ struct UpdateApplyTests {
         }
     }
 
+    @Test("an update whose restart fails is undone and raises no downgrade floor: the version never ran")
+    func failedRestartRaisesNoFloor() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try published(harness)
+        let old = try harness.current()
+        let failed = try harness.run(["update", "apply", "--yes"], environment: ["AUTODEV_FAILPOINT": "fail-before-exec"])
+        #expect(failed.status == 1, "\(failed.stderr)")
+        #expect(try harness.current() == old)
+        #expect(!FileManager.default.fileExists(atPath: harness.home + "/channel/highest-accepted"))
+        // With a floor already recorded, it is put back as it was.
+        try "0.1.5\n".write(toFile: harness.home + "/channel/highest-accepted", atomically: true, encoding: .utf8)
+        #expect(try harness.run(["update", "apply", "--yes"], environment: ["AUTODEV_FAILPOINT": "fail-before-exec"]).status == 1)
+        #expect(try String(contentsOfFile: harness.home + "/channel/highest-accepted", encoding: .utf8) == "0.1.5\n")
+        let applied = try harness.run(["update", "apply", "--yes"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(try String(contentsOfFile: harness.home + "/channel/highest-accepted", encoding: .utf8) == "0.2.0\n")
+    }
+
     @Test("""
         choosing keeps its order: a check ignores upgrade settings it does not use, a damaged installation id stops \
         an apply by version before anything is fetched, a malformed newest release fails an apply (and is notified) \

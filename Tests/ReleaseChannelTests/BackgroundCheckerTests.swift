@@ -135,6 +135,45 @@ struct BackgroundCheckerTests {
     }
 }
 
+extension BackgroundCheckerTests {
+    @Test("failed applies in a row wait twice as long each time, up to 6 hours; a new version starts afresh")
+    func applyBackoff() {
+        let host = Host()
+        host.applyFails = true
+        host.result = .success(offer("1.1.0"))
+        var checker = checker(host, policy: .all)
+        var attempts: [Double] = []
+        var now = 0.0
+        while now <= 40 * 3600 {
+            if checker.tick(now: now) != nil { attempts.append(now) }
+            now += 60
+        }
+        let gaps = zip(attempts.dropFirst(), attempts).map { $0 - $1 }
+        #expect(gaps.prefix(4).map { $0 / 1800 } == [1, 2, 4, 8], "\(gaps)")
+        #expect(gaps.count >= 6 && gaps.dropFirst(4).allSatisfy { $0 == 21_600 }, "\(gaps)")
+        host.result = .success(offer("1.2.0"))
+        host.applyFails = false
+        checker.tick(now: checker.nextCheck)
+        #expect(host.applied == ["1.2.0"])
+    }
+
+    @Test("an offer the channel no longer makes is not installed, even while it waited for the host to be idle")
+    func withdrawnOffer() {
+        let host = Host()
+        host.idle = false
+        host.result = .success(offer("1.1.0"))
+        var checker = checker(host, policy: .all)
+        checker.tick(now: 0)
+        #expect(checker.pending?.facts.version.description == "1.1.0")
+        host.result = .success(nil)
+        checker.tick(now: 1800)
+        #expect(checker.pending == nil)
+        host.idle = true
+        checker.tick(now: 1900)
+        #expect(host.applied.isEmpty)
+    }
+}
+
 @Suite("BackgroundChecker's integrity check")
 struct BackgroundCheckerIntegrityTests {
     final class Host {

@@ -18,7 +18,7 @@ var checker = BackgroundChecker(following: update, timing: .init(interval: 1800)
 
 // The daemon's own loop calls tick as often as it likes: a check runs when one is due, and an
 // offered release is installed when the daemon is idle. The new version is exec'd in place
-// (same PID); tick does not return then. A failed check or install changes nothing.
+// (same PID); tick does not return then. A failed check or install leaves this version running.
 func serveForAMinute() {}
 var clock = 0.0
 while true {
