@@ -103,10 +103,10 @@ let package = Package(
         .testTarget(name: "TUFTests", dependencies: ["TUF", "Integrity", "Platform", "TestSupport"], exclude: ["repository_server.py"]),
         .testTarget(name: "ReleaseChannelTests", dependencies: ["ReleaseChannel", "TUF", "Integrity", "Platform", "TestSupport", "Delta"], exclude: ["python_tuf_release.py"]),
         // Uses the public API of the ChannelUpdate and SelfUpgrade products only: what an embedder can do.
-        .testTarget(name: "ChannelUpdateTests", dependencies: ["ChannelUpdate", "SelfUpgrade"]),
+        .testTarget(name: "ChannelUpdateTests", dependencies: ["ChannelUpdate", "ReleaseChannel", "SelfUpgrade"]),
         .testTarget(name: "ModulesTests", dependencies: ["Modules", "CounterModule", "Platform", "TestSupport"]),
         .testTarget(name: "DoctorTests", dependencies: ["Doctor", "SelfUpgrade", "Storage", "Platform", "Integrity"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Platform", "Integrity", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Platform", "Integrity", "TestSupport"], exclude: ["Help"]),
     ],
     swiftLanguageModes: [.v6]
 )

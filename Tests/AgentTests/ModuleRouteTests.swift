@@ -6,12 +6,12 @@ import Testing
 struct ModuleRouteTests {
     @Test("a change inside one module's directory is that module's; anything else is not")
     func choosesModule() {
-        let route = ModuleRoute(modules: ["Sources/CounterModule": "counter", "Sources/ExampleHandler": "example-handler"]) { _ in "" }
-        #expect(route.module(changing: ["Sources/CounterModule/Counter.swift"]) == "counter")
-        #expect(route.module(changing: ["Sources/CounterModule/Counter.swift", "Sources/CounterModule/More.swift"]) == "counter")
-        #expect(route.module(changing: ["Sources/CounterModule/Counter.swift", "Sources/Modules/ModuleHost.swift"]) == nil)
-        #expect(route.module(changing: ["Sources/CounterModule/Counter.swift", "Sources/ExampleHandler/Handler.swift"]) == nil)
-        #expect(route.module(changing: ["Sources/CounterModuleX/Counter.swift"]) == nil)
+        let route = ModuleRoute(modules: ["Sources/Examples/CounterModule": "counter", "Sources/Examples/ExampleHandler": "example-handler"]) { _ in "" }
+        #expect(route.module(changing: ["Sources/Examples/CounterModule/Counter.swift"]) == "counter")
+        #expect(route.module(changing: ["Sources/Examples/CounterModule/Counter.swift", "Sources/Examples/CounterModule/More.swift"]) == "counter")
+        #expect(route.module(changing: ["Sources/Examples/CounterModule/Counter.swift", "Sources/Modules/ModuleHost.swift"]) == nil)
+        #expect(route.module(changing: ["Sources/Examples/CounterModule/Counter.swift", "Sources/Examples/ExampleHandler/Handler.swift"]) == nil)
+        #expect(route.module(changing: ["Sources/Examples/CounterModuleX/Counter.swift"]) == nil)
         #expect(route.module(changing: ["Package.swift"]) == nil)
         #expect(route.module(changing: []) == nil)
     }

@@ -27,6 +27,35 @@ struct CommandLineTests {
         #expect(result.stderr.isEmpty)
     }
 
+    @Test("""
+        every command's whole help text is the one kept in Tests/EndToEndTests/Help, and every kept one is a command's \
+        (a change to what a command says or accepts is made on purpose)
+        """)
+    func wholeHelpTexts() throws {
+        let directory = EmbeddingExampleTests.root.appendingPathComponent("Tests/EndToEndTests/Help").path
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        var commands: [String] = []
+        func walk(_ path: [String]) throws {
+            let result = try harness.run(["help"] + path, executable: Harness.binary)
+            #expect(result.status == 0 && result.stderr.isEmpty, "help \(path): \(result.stderr)")
+            let name = path.isEmpty ? "autodev" : path.joined(separator: "-")
+            commands.append(name)
+            let kept = try? String(contentsOfFile: directory + "/" + name + ".txt", encoding: .utf8)
+            #expect(result.stdout == kept, "autodev help \(path.joined(separator: " ")) differs from Help/\(name).txt:\n\(result.stdout)")
+            guard let start = result.stdout.range(of: "\nSUBCOMMANDS:\n") else { return }
+            let section = String(result.stdout[start.upperBound...]).components(separatedBy: "\n\n")[0]
+            for line in section.split(separator: "\n") {
+                let word = line.split(separator: " ").first.map(String.init) ?? ""
+                if !word.isEmpty && !word.hasPrefix("-") && word != "See" { try walk(path + [word]) }
+            }
+        }
+        try walk([])
+        let kept = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".txt") }.map { String($0.dropLast(4)) }
+        #expect(Set(kept) == Set(commands), "kept but no such command: \(Set(kept).subtracting(commands)); no kept text: \(Set(commands).subtracting(kept))")
+        #expect(commands.count == Set(commands).count && commands.count > 50)
+    }
+
     @Test("tuf: a runtime failure is 'Error: …' on stderr with exit 1 (the conformance protocol)")
     func tufFailure() throws {
         let harness = try Harness()

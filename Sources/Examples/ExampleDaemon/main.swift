@@ -5,7 +5,7 @@
 // background, installed between two items with every guard).
 //
 //   example-daemon init --home DIR        adopt this binary as the first version
-//   example-daemon run --home DIR --items N [--item-ms MS] [--check-interval SECONDS]
+//   example-daemon run --home DIR --items N [--item-ms MS] [--check-interval SECONDS (0.05-21600)]
 //                                         (or the home in EXAMPLE_DAEMON_HOME)
 //   example-daemon self-check --json      verification mode (run by the verifier)
 //
@@ -69,17 +69,27 @@ do {
         say("pid \(pid): resumed after \(resumption.operation.rawValue) to \(resumption.to?.short ?? "?"): \(resumption.result.rawValue)")
     }
 
-    // 2. Follow the release channel, if one is configured: a check every --check-interval
-    // seconds (jittered), a newer release installed at the first tick between two items.
+    // The options, checked before any work: a value that does not parse is an error, not a default.
+    func number(_ name: String, default value: Double, in range: ClosedRange<Double>) -> Double {
+        guard let text = option(name) else { return value }
+        guard let number = Double(text), range.contains(number) else { fail("\(name) takes a number from \(range.lowerBound) to \(range.upperBound)") }
+        return number
+    }
+    let items = Int(number("--items", default: 10, in: 0...1e9))
+    let itemMilliseconds = Int(number("--item-ms", default: 5, in: 0...60_000))
+    let interval = number("--check-interval", default: 1800, in: 0.05...21_600)
+
+    // 2. Follow the release channel, if one is configured (`autodev update configure` made its
+    // directory): a check every --check-interval seconds (jittered), a newer release installed
+    // at the first tick between two items. A channel configured but unusable is an error.
     var checker: BackgroundChecker?
-    if let channel = try? UpdateChannel.load(home: root) {
+    if FileManager.default.fileExists(atPath: root + "/channel") {
+        let channel = try UpdateChannel.load(home: root)
         let update = try ChannelUpdate(channel: channel, upgrader: upgrader)
         var install = ChannelUpdate.InstallOptions()
         install.events = { event in
             if case .verified(let path) = event { say("pid \(pid): verified \(path)") }
         }
-        let interval = Double(option("--check-interval") ?? "") ?? 1800
-        guard interval.isFinite, interval >= 0.05, interval <= 86_400 else { fail("--check-interval takes seconds from 0.05 to 86400") }
         checker = BackgroundChecker(following: update, timing: .init(interval: interval),
                                     policy: .all, start: ProcessInfo.processInfo.systemUptime, options: install,
                                     isIdle: { true },
@@ -90,9 +100,6 @@ do {
     }
 
     // 3. Work, saving progress after every item.
-    let items = Int(option("--items") ?? "10") ?? 10
-    let itemMilliseconds = Int(option("--item-ms") ?? "") ?? 5
-    guard (0...60_000).contains(itemMilliseconds) else { fail("--item-ms takes milliseconds from 0 to 60000") }
     var state = try progress.load()?.state ?? Progress()
     while state.nextItem <= items {
         say("pid \(pid): item \(state.nextItem) by \(try upgrader.currentVersion()?.short ?? "?")")
@@ -102,7 +109,7 @@ do {
         // Between two items the daemon is idle: a due check runs, and an offered release is
         // installed (the progress is saved, so the new version goes on from the next item).
         if let failure = checker?.tick(now: ProcessInfo.processInfo.systemUptime) {
-            say("pid \(pid): update not installed: \(failure)")
+            say("pid \(pid): update check or install failed: \(failure)")
         }
 
         // 4. An upgrade request: verify, swap and exec the new build; this call returns only on failure.
@@ -114,7 +121,7 @@ do {
             let saved = state
             options.beforeRestart = {
                 try progress.save(saved)
-                    }
+            }
             do {
                 _ = try upgrader.upgrade(fromBinary: candidate, options: options)
             } catch {
