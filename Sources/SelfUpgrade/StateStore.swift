@@ -79,12 +79,16 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
     }
 
     /// The bytes ``save(_:)`` writes for `state`.
-    /// - Throws: ``UpgradeError`` when `state` cannot be encoded.
+    /// - Throws: ``UpgradeError`` `system` naming the state file, with the encoder's error as its
+    ///   underlying one, when `state` cannot be encoded (a NaN, say).
     public func encode(_ state: State) throws(UpgradeError) -> [UInt8] {
-        try UpgradeError.wrapping {
-            let header = Array(#"{"schema":\#(schema)}"#.utf8)
-            return header + [UInt8(ascii: "\n")] + Array(try Self.encoder.encode(state)) + [UInt8(ascii: "\n")]
+        let body: Data
+        do {
+            body = try Self.encoder.encode(state)
+        } catch {
+            throw UpgradeError(.system, "Cannot write the state \"\(path)\": \(error)", path: path, underlying: error)
         }
+        return Array(#"{"schema":\#(schema)}"#.utf8) + [UInt8(ascii: "\n")] + Array(body) + [UInt8(ascii: "\n")]
     }
 
     /// Decodes state of schema `found` from its JSON, migrating it to ``schema``.

@@ -247,6 +247,18 @@ struct StateStoreTests {
         #expect(cause { () throws(UpgradeError) in try Self.store(directory).load() } == .missingMigration(path: directory + "/app.json", from: 0))
     }
 
+    @Test("a state that cannot be encoded is refused naming the file, with the encoder's error, and nothing is written")
+    func unencodable() throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        struct Reading: Codable, Sendable, Equatable { var value: Double }
+        let store = StateStore<Reading>(directory: directory, name: "reading", schema: 1)
+        let error = try #require(throws: UpgradeError.self) { try store.save(Reading(value: .nan)) }
+        #expect(error.path == directory + "/reading.json" && error.message.contains(directory + "/reading.json"), "\(error)")
+        #expect(error.underlying is EncodingError)
+        #expect(!FileManager.default.fileExists(atPath: directory + "/reading.json"))
+    }
+
     @Test("JSON differences are named by path")
     func differences() throws {
         let left = try JSONDecoder().decode(JSONValue.self, from: Data(#"{"a":1,"b":{"c":[1,2]},"d":"x"}"#.utf8))
