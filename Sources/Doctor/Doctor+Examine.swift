@@ -183,20 +183,22 @@ extension Doctor {
                     "transaction \(open.id) (\(open.operation.rawValue)) was interrupted and is not finished",
                     "finish it as recovery does: roll it forward where the journal proves it safe, else undo it")
             }
-        } catch where Journal.tailProblem(of: home.journal) != nil {
-            // The journal is refused for its tail, not for anything in it: the tail is named.
-            add(.journal, .journal, Journal.tailPath(of: home.journal),
-                "the journal's tail \(Journal.tailProblem(of: home.journal) ?? "is not a file of the journal's own"), so a cut at the journal's end could not be noticed; no command will change the home until it is set aside",
-                "move it aside and name the journal's last record in a new one (the journal itself is kept)")
         } catch {
-            let reason: String
-            switch error {
-            case StorageError.corruptJournal(_, let line, let why): reason = "it is damaged at line \(line) (\(why))"
-            case StorageError.unusableJournal(_, let why): reason = "it cannot be used: \(why)"
-            default: reason = "it cannot be read: \(error)"
+            // Refused for its tail, not for anything in it: the tail is named (asked once).
+            if let tail = Journal.tailProblem(of: home.journal) {
+                add(.journal, .journal, Journal.tailPath(of: home.journal),
+                    "the journal's tail \(tail), so a cut at the journal's end could not be noticed; no command will change the home until it is set aside",
+                    "move it aside and name the journal's last record in a new one (the journal itself is kept)")
+            } else {
+                let reason: String
+                switch error {
+                case StorageError.corruptJournal(_, let line, let why): reason = "it is damaged at line \(line) (\(why))"
+                case StorageError.unusableJournal(_, let why): reason = "it cannot be used: \(why)"
+                default: reason = "it cannot be read: \(error)"
+                }
+                add(.journal, .journal, home.journal, reason + "; no command will change the home until it is rebuilt",
+                    "rebuild it from the stored versions whose bytes match their ids (the journal rebuild), keeping the damaged file aside")
             }
-            add(.journal, .journal, home.journal, reason + "; no command will change the home until it is rebuilt",
-                "rebuild it from the stored versions whose bytes match their ids (the journal rebuild), keeping the damaged file aside")
         }
 
         // Stored versions against their ids.

@@ -105,7 +105,7 @@ package struct FileLock: Sendable {
         for line in table.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             guard fields.count >= 6, fields[1] == "FLOCK", let pid = pid_t(fields[4]) else { continue }
-            // Two hex digits at least for each number of the device.
+            // The device as major:minor in hex, compared without leading zeros (/proc/locks pads them).
             let file = fields[5].split(separator: ":")
             guard file.count == 3, let major = UInt32(file[0], radix: 16), let minor = UInt32(file[1], radix: 16) else { continue }
             if String(major, radix: 16) + ":" + String(minor, radix: 16) + ":" + file[2] == wanted { return pid }
