@@ -82,7 +82,7 @@ package struct FileDescriptor: Sendable {
             }
             if let failure { throw failure }
             if ended || content.count >= limit { return content }
-            capacity = capacity > limit / 2 ? limit : max(capacity * 2, 64 << 10)
+            capacity = capacity > limit / 2 ? limit : min(limit, max(capacity * 2, 64 << 10))
         }
     }
 

@@ -38,7 +38,9 @@ enum HomeLocator {
         var current = directory
         while current != "/" && !current.isEmpty && current != "." {
             if FileSystem.isDirectory(current + "/Workspace"),
-               let manifest = try? FileSystem.readFile(current + "/Package.swift"),
+               // A regular file only, read without blocking and capped: a FIFO or a link to a
+               // device planted there is passed over, never waited on.
+               let manifest = try? FileSystem.readOwnFile(current + "/Package.swift", maxBytes: 1 << 20),
                String(decoding: manifest, as: UTF8.self).contains("name: \"autodev\"") {
                 return current
             }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// A home after `init` and two upgrades: three stored versions, history of three.
@@ -500,5 +501,26 @@ struct ShippedBinaryTests {
                                      environment: ["AUTODEV_FAILPOINT": "kill-before-stage,fail-before-verify,kill-before-swap"])
         #expect(result.status == 0, "\(result.status): \(result.stderr)")
         #expect(try harness.current() != old)
+    }
+}
+
+@Suite("Finding the home")
+struct HomeLocatorTests {
+    @Test("a FIFO planted as Package.swift beside a Workspace/ above the working directory is passed over, never waited on")
+    func plantedManifest() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let top = harness.root.path + "/planted"
+        try FileManager.default.createDirectory(atPath: top + "/Workspace", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: top + "/below", withIntermediateDirectories: true)
+        #expect(mkfifo(top + "/Package.swift", 0o644) == 0)
+        let data = harness.root.path + "/data"
+        let running = try harness.start(["self-upgrade", "status"], executable: Harness.binary,
+                                        environment: ["AUTODEV_HOME": "", "XDG_DATA_HOME": data], directory: top + "/below")
+        let ended = Processes.waitUntilEnded(running.pid, seconds: 20)
+        if !ended { kill(running.pid, SIGKILL) }
+        let result = running.finish()
+        #expect(ended, "autodev waited on the FIFO")
+        #expect(result.stderr.contains(data + "/autodev") && !result.stderr.contains(top), "\(result.stderr)")
     }
 }

@@ -50,6 +50,11 @@ struct FileSystemTests {
         let fd = try FileDescriptor.open(path)
         defer { try? fd.close() }
         #expect(try fd.readToEnd(expectedSize: 10) == bytes, "grows past what stat said")
+        for limit in [5000, 10_000, 65_535, 70_000] {
+            let growing = try FileDescriptor.open(path)
+            defer { try? growing.close() }
+            #expect(try growing.readToEnd(limit: limit, expectedSize: 10) == Array(bytes.prefix(limit)), "grows, never past the limit \(limit)")
+        }
         for (limit, expected) in [(0, 0), (1, 1), (4096, 4096), (299_999, 299_999), (300_000, 300_000), (300_001, 300_000), (Int.max, 300_000)] {
             let again = try FileDescriptor.open(path)
             defer { try? again.close() }
