@@ -287,11 +287,13 @@ public struct ChannelUpdate {
         // The acceptance is recorded before the exec (the new version may fail to start, and the
         // floor must hold then too) and taken back when the upgrade fails after it: a version
         // that never ran raises no floor.
+        // The previous record is read there too, under the home's lock, so that what is put back
+        // is what was there just before this install raised it.
         let followed = channel
         let beforeRestart = options.beforeRestart
-        let previousFloor = try channel.highestAccepted()
         let recorded = Recorded()
         upgrade.beforeRestart = {
+            recorded.previous = try followed.highestAccepted()
             try followed.recordAccepted(version)
             recorded.happened = true
             try beforeRestart()
@@ -303,7 +305,7 @@ public struct ChannelUpdate {
         } catch {
             if recorded.happened {
                 do {
-                    try channel.withdrawAccepted(version, restoring: previousFloor)
+                    try channel.withdrawAccepted(version, restoring: recorded.previous)
                 } catch {
                     options.events(.notice("The downgrade floor stays at \(version), which did not start: \(error)"))
                 }
@@ -326,6 +328,7 @@ public struct ChannelUpdate {
     /// (the upgrade runs `beforeRestart` synchronously), hence unchecked.
     private final class Recorded: @unchecked Sendable {
         var happened = false
+        var previous: SemanticVersion?
     }
 }
 

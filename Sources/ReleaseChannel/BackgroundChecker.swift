@@ -14,10 +14,11 @@
 /// (``Notice/integrityProblem(_:)``): a host has one place where what needs a person arrives.
 ///
 /// Invariants: at most one check per tick; `apply` runs only under a policy that allows the
-/// offer, only while `isIdle()` returns true and only while the latest successful check still
-/// offers it; a failed apply waits for the next check, and twice as long after each further
-/// failure in a row (up to `maxBackoff`); a failed check never calls `notify` or `apply`; each
-/// offered version and each integrity problem is reported once.
+/// offer, only while `isIdle()` returns true, only while the latest successful check still
+/// offers it (as signed then) and only once per version; a failed apply waits for the next
+/// check, and twice as long after each further failure in a row (a minute at least,
+/// `maxBackoff` at most); a failed check never calls `notify` or `apply`; each offered version
+/// and each integrity problem is reported once.
 public struct BackgroundChecker {
     /// What the checker tells its host.
     public enum Notice: Sendable {
@@ -75,6 +76,7 @@ public struct BackgroundChecker {
     private var announced: SemanticVersion?
     private var applyNotBefore = -Double.infinity
     private var applyFailures = 0
+    private var installed: SemanticVersion?
 
     // MARK: - API
 
@@ -119,12 +121,13 @@ public struct BackgroundChecker {
                 if let offer, offer.facts.version != announced {
                     announced = offer.facts.version
                     notify(.updateAvailable(offer))
-                    pending = allows(offer) ? offer : nil
                     applyFailures = 0
                     applyNotBefore = -.infinity
                 }
-                // An offer the channel no longer makes (withdrawn, its rollout cut) is not installed.
-                if pending?.facts.version != offer?.facts.version { pending = nil }
+                // What is installed is what the latest check offers, as it is signed now, when the
+                // policy allows it and it is not installed already: an offer withdrawn meanwhile
+                // (its rollout paused) waits until a check offers it again.
+                pending = offer.flatMap { allows($0) && $0.facts.version != installed ? $0 : nil }
             } catch {
                 consecutiveFailures += 1
                 let exponent = Double(min(consecutiveFailures, 30))
@@ -140,6 +143,7 @@ public struct BackgroundChecker {
         if let offer = pending, now >= applyNotBefore, isIdle() {
             do {
                 try apply(offer)
+                installed = offer.facts.version
                 pending = nil
                 applyFailures = 0
             } catch {
@@ -147,9 +151,10 @@ public struct BackgroundChecker {
                 // after twice as long at each failure in a row (up to `maxBackoff`): an install
                 // refused for good (a package manager's binary, the wrong software) does not
                 // repeat its download and verification every interval.
+                // At least a minute between tries, also when checks run at every tick (interval 0).
                 applyFailures += 1
                 let exponent = Double(min(applyFailures - 1, 30))
-                applyNotBefore = max(nextCheck, now + min(timing.interval * pow2(exponent), timing.maxBackoff))
+                applyNotBefore = max(nextCheck, now + min(max(timing.interval, 60) * pow2(exponent), timing.maxBackoff))
                 failure = failure ?? error
             }
         }

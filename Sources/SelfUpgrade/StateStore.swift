@@ -69,12 +69,14 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
     /// Writes the snapshot atomically (temporary file, fsync, rename, fsync of the directory).
     /// - Throws: ``UpgradeError`` `system` naming the file and the step that failed.
     public func save(_ state: State) throws(UpgradeError) {
+        // Encoded first: a state that cannot be encoded leaves the directory as it was.
+        let encoded = try encode(state)
         try UpgradeError.wrapping {
             try FileSystem.createDirectory(directory, mode: 0o755, intermediates: true)
             if let bytes = try FileSystem.readOwnFile(path), let (found, _) = try? Self.split(bytes, path: path), found != schema {
                 try FileSystem.writeAtomically(directory + "/" + name + ".v\(found).json", bytes)
             }
-            try FileSystem.writeAtomically(path, try encode(state))
+            try FileSystem.writeAtomically(path, encoded)
         }
     }
 
@@ -86,7 +88,7 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
         do {
             body = try Self.encoder.encode(state)
         } catch {
-            throw UpgradeError(.system, "Cannot write the state \"\(path)\": \(error)", path: path, underlying: error)
+            throw UpgradeError(.system, "Cannot encode the state for \"\(path)\": \(error)", path: path, underlying: error)
         }
         return Array(#"{"schema":\#(schema)}"#.utf8) + [UInt8(ascii: "\n")] + Array(body) + [UInt8(ascii: "\n")]
     }

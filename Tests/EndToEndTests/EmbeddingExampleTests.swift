@@ -5,28 +5,30 @@ import Testing
 struct EmbeddingExampleTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    @Test("is the compiled example target, to the letter, and imports only SelfUpgrade")
-    func readmeMatchesTarget() throws {
-        let readme = try String(contentsOf: Self.root.appendingPathComponent("README.md"), encoding: .utf8)
-        let example = try String(contentsOf: Self.root.appendingPathComponent("Sources/Examples/EmbeddingExample/main.swift"), encoding: .utf8)
-        let section = try #require(readme.range(of: "## Embedding SelfUpgrade"))
+    /// The first Swift block after `heading` in the README, the example target's main.swift, and
+    /// that file's imports.
+    static func readmeExample(after heading: String, target: String) throws -> (readme: String, file: String, imports: [String]) {
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let file = try String(contentsOf: root.appendingPathComponent("Sources/Examples/\(target)/main.swift"), encoding: .utf8)
+        let section = try #require(readme.range(of: heading))
         let start = try #require(readme.range(of: "```swift\n", range: section.upperBound..<readme.endIndex))
         let end = try #require(readme.range(of: "```\n", range: start.upperBound..<readme.endIndex))
-        #expect(String(readme[start.upperBound..<end.lowerBound]) == example)
-        let imports = example.split(separator: "\n").filter { $0.hasPrefix("import ") }
-        #expect(imports == ["import SelfUpgrade"])
+        let imports = file.split(separator: "\n").filter { $0.hasPrefix("import ") }.map(String.init)
+        return (String(readme[start.upperBound..<end.lowerBound]), file, imports)
+    }
+
+    @Test("is the compiled example target, to the letter, and imports only SelfUpgrade")
+    func readmeMatchesTarget() throws {
+        let example = try Self.readmeExample(after: "## Embedding SelfUpgrade", target: "EmbeddingExample")
+        #expect(example.readme == example.file)
+        #expect(example.imports == ["import SelfUpgrade"])
     }
 
     @Test("the README's channel example is the compiled target, to the letter, and imports only library products")
     func readmeChannelExample() throws {
-        let readme = try String(contentsOf: Self.root.appendingPathComponent("README.md"), encoding: .utf8)
-        let example = try String(contentsOf: Self.root.appendingPathComponent("Sources/Examples/ChannelEmbeddingExample/main.swift"), encoding: .utf8)
-        let section = try #require(readme.range(of: "### Following a release channel"))
-        let start = try #require(readme.range(of: "```swift\n", range: section.upperBound..<readme.endIndex))
-        let end = try #require(readme.range(of: "```\n", range: start.upperBound..<readme.endIndex))
-        #expect(String(readme[start.upperBound..<end.lowerBound]) == example)
-        let imports = example.split(separator: "\n").filter { $0.hasPrefix("import ") }
-        #expect(imports == ["import ChannelUpdate", "import ReleaseChannel", "import SelfUpgrade"])
+        let example = try Self.readmeExample(after: "### Following a release channel", target: "ChannelEmbeddingExample")
+        #expect(example.readme == example.file)
+        #expect(example.imports == ["import ChannelUpdate", "import ReleaseChannel", "import SelfUpgrade"])
     }
 
     @Test("the daemon example imports nothing of the package but the library products it embeds")

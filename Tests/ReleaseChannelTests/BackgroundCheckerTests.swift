@@ -171,6 +171,27 @@ extension BackgroundCheckerTests {
         host.idle = true
         checker.tick(now: 1900)
         #expect(host.applied.isEmpty)
+        // Offered again (the rollout resumed): installed, without a second announcement.
+        host.result = .success(offer("1.1.0"))
+        checker.tick(now: 3600)
+        #expect(host.applied == ["1.1.0"])
+        #expect(host.announced == ["1.1.0"])
+        checker.tick(now: 5400)
+        #expect(host.applied == ["1.1.0"], "installed once")
+    }
+
+    @Test("with checks at every tick (interval 0), failed installs still wait a minute, then two, four …")
+    func applyBackoffWithoutInterval() {
+        let host = Host()
+        host.applyFails = true
+        host.result = .success(offer("1.1.0"))
+        var checker = BackgroundChecker(timing: .init(interval: 0), policy: .all, start: 0, random: { 0.5 }, check: {
+            host.checks += 1
+            return try host.result.get()
+        }, isIdle: { true }, notify: { _ in }, apply: { _ in throw Offline() })
+        var attempts: [Double] = []
+        for second in 0...1000 where checker.tick(now: Double(second)) is Offline { attempts.append(Double(second)) }
+        #expect(attempts == [0, 60, 180, 420, 900], "\(attempts)")
     }
 }
 

@@ -70,14 +70,17 @@ do {
     }
 
     // The options, checked before any work: a value that does not parse is an error, not a default.
-    func number(_ name: String, default value: Double, in range: ClosedRange<Double>) -> Double {
+    func number(_ name: String, default value: Double, in range: ClosedRange<Double>, whole: Bool = true) -> Double {
         guard let text = option(name) else { return value }
-        guard let number = Double(text), range.contains(number) else { fail("\(name) takes a number from \(range.lowerBound) to \(range.upperBound)") }
+        let shown = { (bound: Double) in bound == bound.rounded() ? String(Int(bound)) : String(bound) }
+        guard let number = whole ? Int(text).map(Double.init) : Double(text), range.contains(number) else {
+            fail("\(name) takes \(whole ? "a whole number" : "a number") from \(shown(range.lowerBound)) to \(shown(range.upperBound))")
+        }
         return number
     }
     let items = Int(number("--items", default: 10, in: 0...1e9))
     let itemMilliseconds = Int(number("--item-ms", default: 5, in: 0...60_000))
-    let interval = number("--check-interval", default: 1800, in: 0.05...21_600)
+    let interval = number("--check-interval", default: 1800, in: 0.05...21_600, whole: false)
 
     // 2. Follow the release channel, if one is configured (`autodev update configure` made its
     // directory): a check every --check-interval seconds (jittered), a newer release installed
