@@ -137,6 +137,22 @@ public struct ChannelUpdate {
         !offer.facts.critical && skippedVersions.contains(offer.facts.version.description)
     }
 
+    /// The bytes of `offer`'s download kept in staging from an interrupted try (a regular
+    /// `<sha256>.partial`; 0 when there is none): what the next install resumes from.
+    public func keptBytes(of offer: ReleaseOffer) -> Int {
+        stagedSize(offer.hashes["sha256"].map { $0.lowercased() + ".partial" })
+    }
+
+    /// The size of `offer`'s verified download in staging (`<sha256>`), 0 when there is none.
+    func stagedBytes(of offer: ReleaseOffer) -> Int {
+        stagedSize(offer.hashes["sha256"]?.lowercased())
+    }
+
+    private func stagedSize(_ name: String?) -> Int {
+        guard let name, let status = try? FileSystem.statusIfPresent(channel.stagingDirectory + "/" + name, followLinks: false) else { return 0 }
+        return status.kind == .regular ? status.size : 0
+    }
+
     /// The patch an install of `offer` would download instead of the full file (nil: the full file).
     public func patch(for offer: ReleaseOffer) -> PatchOffer? {
         executable.flatMap { UpdateChannel.patch(for: offer, base: $0) }
@@ -253,10 +269,7 @@ public struct ChannelUpdate {
         // What is already in staging (the verified file, or a partial download to resume) needs no room again.
         let sha256 = offer.hashes["sha256"]!.lowercased()
         let staging = channel.stagingDirectory
-        let stagedBytes = { (name: String) in
-            (try? FileSystem.statusIfPresent(staging + "/" + name, followLinks: false)).flatMap { $0 }.map { $0.kind == .regular ? $0.size : 0 } ?? 0
-        }
-        let alreadyStaged = stagedBytes(sha256) == offer.length ? offer.length : stagedBytes(sha256 + ".partial")
+        let alreadyStaged = stagedBytes(of: offer) == offer.length ? offer.length : keptBytes(of: offer)
         let stored = (try? upgrader.status())?.versions.filter(\.present).count
         try UpdateGuards.checkHome(upgrader.homeDirectory, staging: staging, downloadLength: offer.length, alreadyStaged: alreadyStaged,
                                    storedVersions: stored)

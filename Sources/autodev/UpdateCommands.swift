@@ -65,7 +65,7 @@ extension ChannelCommands {
         Output.out("Current version:  \(current)")
         Output.out("Newest version:   \(facts.version)\(facts.critical ? " (critical)" : "")")
         Output.out("Released:         \(Output.escaped(facts.released, keepingNewlines: false))")
-        let patch = (try? ProcessControl.executablePath()).flatMap { UpdateChannel.patch(for: chosen, base: $0) }
+        let patch = update.patch(for: chosen)
         let size = patch?.length ?? chosen.length
         Output.out("Download size:    \(size) bytes" + (size >= 1024 ? " (\(ByteCount.text(size)))" : "")
                    + (patch != nil ? ", a patch from this version (the full file is \(chosen.length) bytes)" : ", the full file"))
@@ -254,8 +254,7 @@ extension ChannelCommands {
         } catch let error as ReleaseChannelError where downloading && error.code == .channel {
             // Said only what is true: a retry resumes only when bytes were kept, and one that
             // cannot succeed (the published file does not match its signature) is not suggested.
-            let kept = (try? FileSystem.statusIfPresent(channel.stagingDirectory + "/" + chosen.hashes["sha256"]!.lowercased() + ".partial",
-                                                        followLinks: false)).flatMap { $0 }.map { $0.kind == .regular ? $0.size : 0 } ?? 0
+            let kept = update.keptBytes(of: chosen)
             let next = if error.message.contains("cannot be installed as published") {
                 ""
             } else if kept > 0 {
