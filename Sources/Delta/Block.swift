@@ -14,14 +14,16 @@ struct Block: Equatable {
 /// kept as non-overlapping pieces, at most two per block, ordered by base offset. A class, so
 /// that the per-byte reference state holds it without copying its arrays.
 final class OffsetMap {
-    private var oldStarts: [Int32] = []
-    private var newStarts: [Int32] = []
-    private var lengths: [Int32] = []
+    // Constants once built, so that reading them per byte needs no exclusivity checks.
+    private let oldStarts: [Int32]
+    private let newStarts: [Int32]
+    private let lengths: [Int32]
     /// The address spaces and pointer regions.
     let tables: ReferenceTables
 
     init(_ blocks: UnsafeBufferPointer<Block>, tables: ReferenceTables) {
         self.tables = tables
+        var oldStarts: [Int32] = [], newStarts: [Int32] = [], lengths: [Int32] = []
         var bounds: [Int] = []
         bounds.reserveCapacity(2 * blocks.count)
         for block in blocks where block.copy > 0 {
@@ -56,6 +58,9 @@ final class OffsetMap {
                 lengths.append(Int32(end - bound))
             }
         }
+        self.oldStarts = oldStarts
+        self.newStarts = newStarts
+        self.lengths = lengths
     }
 
     /// The result offset of base offset `old`, or nil where no block copies it.

@@ -21,19 +21,16 @@ extension Delta {
                              maximumResultSize: Int = PatchHeader.maximumFileSize,
                              write: (UnsafeRawBufferPointer) throws -> Void) throws(DeltaError) -> PatchHeader {
         let input = PatchInput(reader: patch)
-        var headerBytes: [UInt8] = []
-        headerBytes.reserveCapacity(PatchHeader.byteCount)
-        for _ in 0..<PatchHeader.byteCount {
-            let byte = input.nextByte()
-            if input.overran { break }
-            headerBytes.append(byte)
+        let header: PatchHeader
+        do {
+            header = try PatchHeader.read {
+                let byte = input.nextByte()
+                return input.overran ? nil : byte
+            }
+        } catch {
+            if input.readError != nil { try input.check("reading the header") }
+            throw error
         }
-        if input.readError != nil { try input.check("reading the header") }
-        guard headerBytes.starts(with: PatchHeader.magic) || (headerBytes.count < 8 && PatchHeader.magic.starts(with: headerBytes)) else {
-            throw DeltaError(.notAPatch, "The file does not start with the delta patch magic \"ADDELTA\"")
-        }
-        try input.check("reading the header")
-        let header = try PatchHeader(parsing: headerBytes)
         if let expected, expected != header.resultSHA256 {
             throw DeltaError(.resultMismatch, "The patch makes \(header.resultSHA256), not the expected \(expected)")
         }
@@ -47,7 +44,7 @@ extension Delta {
         guard baseDigest == header.baseSHA256 else {
             throw DeltaError(.baseMismatch, "The patch applies to the file with SHA-256 \(header.baseSHA256), not this one (\(baseDigest))")
         }
-        var coder = try RangeDecoder(input: input)
+        var coder = try RangeDecoder(input: input, leadingZero: header.version == 1)
         let models = Models()
         let blocks = try decodeBlocks(header: header, models: models, coder: &coder)
         let digest = try blocks.withUnsafeBufferPointer { (blocks) throws(DeltaError) -> SHA256Digest in
@@ -125,9 +122,41 @@ extension Delta {
         let table = models.table
         var data = DataCoderState()
         var reference = ReferenceState(map: map)
+        let chunked = header.version >= 2
+        let chunk = Models.chunkLength
         for (index, block) in blocks.enumerated() {
             var p = block.newStart
-            for k in 0..<block.copy {
+            var k = 0
+            // Bytes left of a chunk whose flag said it holds a difference: decoded one by one.
+            var flagged = 0
+            while k < block.copy {
+                if chunked && flagged == 0 && data.startsChunk(k: k, copy: block.copy) {
+                    if coder.decodeBit(model: Models.chunkBase &+ data.zeroChunks, in: table) == 0 {
+                        // Every byte of the chunk is its reference.
+                        if filled > capacity &- chunk { try flush() }
+                        let q = block.oldStart &+ k
+                        if map == nil {
+                            (out + filled).update(from: o + q, count: chunk)
+                            data.copiedUnchanged(out + filled, count: chunk)
+                        } else {
+                            for j in 0..<chunk {
+                                let byte = reference.reference(p: p &+ j, k: k &+ j, q: q &+ j, copy: block.copy, old: o, oldCount: old.count,
+                                                               prev1: data.prev1, prev2: data.prev2, prev3: data.prev3)
+                                data.copied(byte, diff: 0)
+                                out[filled &+ j] = byte
+                            }
+                        }
+                        filled &+= chunk
+                        if filled == capacity { try flush() }
+                        data.zeroChunks = min(data.zeroChunks &+ 1, 3)
+                        p &+= chunk
+                        k &+= chunk
+                        continue
+                    }
+                    data.zeroChunks = 0
+                    flagged = chunk
+                }
+                if flagged > 0 { flagged &-= 1 }
                 let q = block.oldStart &+ k
                 let ref = reference.reference(p: p, k: k, q: q, copy: block.copy, old: o, oldCount: old.count,
                                               prev1: data.prev1, prev2: data.prev2, prev3: data.prev3)
@@ -142,6 +171,7 @@ extension Delta {
                 filled &+= 1
                 if filled == capacity { try flush() }
                 p &+= 1
+                k &+= 1
             }
             for _ in 0..<block.extra {
                 let byte = UInt8(truncatingIfNeeded: models.decodeTree(bits: 8, base: Models.extraTreeBase &+ Int(data.prev1) &* 256, &coder))

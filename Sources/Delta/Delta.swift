@@ -19,10 +19,17 @@ public enum Delta {
     public struct Options: Sendable, Equatable {
         /// Predict x86-64 references: nil decides by the files (both x86-64 ELF).
         public var x86References: Bool?
+        /// The format version to write: ``PatchHeader/currentVersion``, or 1 for readers that
+        /// know only version 1 (its data costs one coded decision per copied byte, so it applies
+        /// several times slower).
+        public var formatVersion: UInt16
 
-        /// - Parameter x86References: predict x86-64 references; nil decides by the files.
-        public init(x86References: Bool? = nil) {
+        /// - Parameters:
+        ///   - x86References: predict x86-64 references; nil decides by the files.
+        ///   - formatVersion: the format version to write, one of ``PatchHeader/readableVersions``.
+        public init(x86References: Bool? = nil, formatVersion: UInt16 = PatchHeader.currentVersion) {
             self.x86References = x86References
+            self.formatVersion = formatVersion
         }
     }
 }

@@ -16,8 +16,12 @@ extension Delta {
     ///   - result: the file the patch makes.
     ///   - options: how to code it.
     /// - Returns: the patch.
-    /// - Throws: `DeltaError` with `.inputTooLarge` if either input is larger than ``largestInputToMake``.
+    /// - Throws: `DeltaError` with `.inputTooLarge` if either input is larger than ``largestInputToMake``,
+    ///   `.unsupportedVersion` if `options` asks for a format version this build cannot write.
     public static func makePatch(from base: [UInt8], to result: [UInt8], options: Options = Options()) throws(DeltaError) -> [UInt8] {
+        guard PatchHeader.readableVersions.contains(options.formatVersion) else {
+            throw DeltaError(.unsupportedVersion, "Cannot write delta format version \(options.formatVersion); this build writes versions \(PatchHeader.readableVersions.lowerBound) to \(PatchHeader.readableVersions.upperBound)")
+        }
         guard base.count <= largestInputToMake, result.count <= largestInputToMake else {
             throw DeltaError(.inputTooLarge, "Cannot make a patch between files of \(base.count) and \(result.count) bytes: making one takes about 32 bytes of memory per byte, so files above 256 MiB are not taken")
         }
@@ -39,16 +43,16 @@ extension Delta {
                 limitBlockCount(&blocks, resultSize: new.count)
                 // The tables cost a few hundred bytes: a patch between files that differ in a
                 // few bytes is smaller without them, so both codings are made and the smaller kept.
-                var body = encode(blocks: blocks, old: old, new: new, x86: x86)
+                var body = encode(blocks: blocks, old: old, new: new, x86: x86, version: options.formatVersion)
                 var predicted = x86
                 if x86 && body.count < 64 << 10 {
-                    let plain = encode(blocks: blocks, old: old, new: new, x86: false)
+                    let plain = encode(blocks: blocks, old: old, new: new, x86: false, version: options.formatVersion)
                     if plain.count < body.count {
                         body = plain
                         predicted = false
                     }
                 }
-                let header = PatchHeader(flags: predicted ? .x86References : [], baseSize: old.count, resultSize: new.count,
+                let header = PatchHeader(version: options.formatVersion, flags: predicted ? .x86References : [], baseSize: old.count, resultSize: new.count,
                                          baseSHA256: SHA256.hash(data: old), resultSHA256: SHA256.hash(data: new),
                                          blockCount: blocks.count)
                 return header.bytes + body
@@ -82,7 +86,8 @@ extension Delta {
         }
     }
 
-    private static func encode(blocks: [Block], old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, x86: Bool) -> [UInt8] {
+    private static func encode(blocks: [Block], old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, x86: Bool,
+                               version: UInt16) -> [UInt8] {
         let models = Models()
         var coder = RangeEncoder(reservingCapacity: new.count / 8 + 1024)
         var oldEnd = 0
@@ -98,15 +103,50 @@ extension Delta {
             tables.encode(&coder, models: models)
             map = blocks.withUnsafeBufferPointer { OffsetMap($0, tables: tables) }
         }
-        guard let o = old.baseAddress ?? UnsafePointer(bitPattern: 1), let n = new.baseAddress else {
+        // Version 2 leaves out the coder's first byte, which is always 0.
+        func finished(_ coder: inout RangeEncoder) -> [UInt8] {
             coder.finish()
-            return coder.bytes
+            assert(coder.bytes.first == 0, "the range coder's first byte is not 0")
+            return version >= 2 ? Array(coder.bytes.dropFirst()) : coder.bytes
+        }
+        guard let o = old.baseAddress ?? UnsafePointer(bitPattern: 1), let n = new.baseAddress else {
+            return finished(&coder)
         }
         var data = DataCoderState()
         var reference = ReferenceState(map: map)
+        let chunked = version >= 2
         for block in blocks {
             var p = block.newStart
-            for k in 0..<block.copy {
+            var k = 0
+            // Bytes left of a chunk whose flag said it holds a difference: coded one by one.
+            var flagged = 0
+            while k < block.copy {
+                if chunked && flagged == 0 && data.startsChunk(k: k, copy: block.copy) {
+                    let context = Models.chunkBase + data.zeroChunks
+                    var trial = reference, trialData = data
+                    var allZero = true
+                    for j in 0..<Models.chunkLength {
+                        let ref = trial.reference(p: p + j, k: k + j, q: block.oldStart + k + j, copy: block.copy, old: o, oldCount: old.count,
+                                                  prev1: trialData.prev1, prev2: trialData.prev2, prev3: trialData.prev3)
+                        guard n[p + j] == ref else {
+                            allZero = false
+                            break
+                        }
+                        trialData.copied(ref, diff: 0)
+                    }
+                    coder.encode(bit: allZero ? 0 : 1, model: context, in: models.table)
+                    if allZero {
+                        reference = trial
+                        data = trialData
+                        data.zeroChunks = min(data.zeroChunks + 1, 3)
+                        p += Models.chunkLength
+                        k += Models.chunkLength
+                        continue
+                    }
+                    data.zeroChunks = 0
+                    flagged = Models.chunkLength
+                }
+                if flagged > 0 { flagged -= 1 }
                 let q = block.oldStart + k
                 let ref = reference.reference(p: p, k: k, q: q, copy: block.copy, old: o, oldCount: old.count,
                                               prev1: data.prev1, prev2: data.prev2, prev3: data.prev3)
@@ -118,6 +158,7 @@ extension Delta {
                 }
                 data.copied(n[p], diff: diff)
                 p += 1
+                k += 1
             }
             for _ in 0..<block.extra {
                 models.encodeTree(Int(n[p]), bits: 8, base: Models.extraTreeBase + Int(data.prev1) * 256, &coder)
@@ -125,7 +166,6 @@ extension Delta {
                 p += 1
             }
         }
-        coder.finish()
-        return coder.bytes
+        return finished(&coder)
     }
 }

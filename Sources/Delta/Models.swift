@@ -18,7 +18,13 @@ final class Models {
     static let diffTreeContexts = 32
     // Extra bytes: a value tree per preceding output byte.
     static let extraTreeBase = diffTreeBase + diffTreeContexts * 256
-    static let count = extraTreeBase + 256 * 256
+    // Version 2: a flag per quiet chunk of copied bytes (1: some difference in it is not zero),
+    // in one of 4 contexts (how many all-zero chunks came just before, up to 3).
+    static let chunkBase = extraTreeBase + 256 * 256
+    static let chunkContexts = 4
+    static let count = chunkBase + chunkContexts
+    /// The copied bytes one chunk flag covers.
+    static let chunkLength = 32
 
     let table: UnsafeMutablePointer<UInt32>
 
@@ -31,6 +37,7 @@ final class Models {
         (table + 2 * Self.diffZeroBase).update(repeating: BitModel.likelyZero, count: 2 * 32)
         (table + 2 * (Self.diffZeroBase + 32)).update(repeating: BitModel.almostSurelyZero, count: 2 * 1024)
         (table + 2 * (Self.diffZeroBase + 32 + 1024)).update(repeating: BitModel.likelyZero, count: 2 * 256)
+        (table + 2 * Self.chunkBase).update(repeating: BitModel.likelyZero, count: 2 * Self.chunkContexts)
     }
 
     deinit { table.deallocate() }
@@ -113,6 +120,15 @@ struct DataCoderState {
     var prev3: UInt8 = 0
     /// One bit per recent copied byte, 1 where its difference was not zero, newest lowest.
     var history: Int = 0
+    /// All-zero chunks in a row just before (version 2), up to 3.
+    var zeroChunks = 0
+
+    /// Version 2: whether the copied byte at block offset `k` of `copy` starts a chunk flag:
+    /// the last eight copied bytes differed by zero and a whole chunk is left in the block.
+    @inline(__always)
+    func startsChunk(k: Int, copy: Int) -> Bool {
+        history == 0 && copy &- k >= Models.chunkLength
+    }
 
     @inline(__always)
     func zeroContext(p: Int, fieldIndex: Int, oldPrev: UInt8) -> Int {
@@ -134,6 +150,15 @@ struct DataCoderState {
         prev2 = prev1
         prev1 = byte
         history = (history << 1 | (diff == 0 ? 0 : 1)) & 0xFF
+    }
+
+    /// After `count` (at least 3) copied bytes at `bytes` that all differed by zero.
+    @inline(__always)
+    mutating func copiedUnchanged(_ bytes: UnsafePointer<UInt8>, count: Int) {
+        prev3 = bytes[count &- 3]
+        prev2 = bytes[count &- 2]
+        prev1 = bytes[count &- 1]
+        history = 0
     }
 
     @inline(__always)

@@ -107,9 +107,12 @@ struct RangeDecoder {
     private var code: UInt32 = 0
     let input: PatchInput
 
-    init(input: PatchInput) throws(DeltaError) {
+    /// - Parameters:
+    ///   - input: the patch after its header.
+    ///   - leadingZero: the stream keeps the encoder's first byte, always 0 (version 1).
+    init(input: PatchInput, leadingZero: Bool) throws(DeltaError) {
         self.input = input
-        if input.nextByte() != 0 { throw DeltaError(.malformed, "The coded stream does not start with a zero byte") }
+        if leadingZero && input.nextByte() != 0 { throw DeltaError(.malformed, "The coded stream does not start with a zero byte") }
         for _ in 0..<4 { code = (code << 8) | UInt32(input.nextByte()) }
         if code == 0xFFFF_FFFF { throw DeltaError(.malformed, "The coded stream starts with an impossible value") }
     }
@@ -160,8 +163,10 @@ struct RangeDecoder {
 final class PatchInput {
     private let buffer: UnsafeMutablePointer<UInt8>
     private let capacity = 1 << 16
-    private var position = 0
-    private var available = 0
+    // Read for every byte of the patch: the decoder is their only user, so no dynamic
+    // exclusivity checks.
+    @exclusivity(unchecked) private var position = 0
+    @exclusivity(unchecked) private var available = 0
     private let reader: PatchReader
     private(set) var overran = false
     private(set) var readError: String?

@@ -299,6 +299,20 @@ struct ReferenceState {
         }
         fieldIndex = 0
         guard predicts else { return old[q] }
+        // Most bytes are outside regions and follow no opcode that takes an operand: answered
+        // here, without the call below (these tests only leave out bytes it returns as is).
+        if p < boundary && !inRegion {
+            guard k >= 1, k &+ 4 <= copy else { return old[q] }
+            let o1 = old[q &- 1]
+            guard prev1 == o1, o1 == 0xE8 || o1 == 0xE9 || o1 & 0xF0 == 0x80 || o1 & 0xC7 == 0x05 else { return old[q] }
+        }
+        return predictedReference(p: p, k: k, q: q, copy: copy, old: old, oldCount: oldCount, prev1: prev1, prev2: prev2, prev3: prev3)
+    }
+
+    /// The rest of ``reference(p:k:q:copy:old:oldCount:prev1:prev2:prev3:)``: regions and operands.
+    @inline(never)
+    private mutating func predictedReference(p: Int, k: Int, q: Int, copy: Int, old: UnsafePointer<UInt8>, oldCount: Int,
+                                             prev1: UInt8, prev2: UInt8, prev3: UInt8) -> UInt8 {
         if p >= boundary {
             while regionIndex < regions.count && regions[regionIndex].end <= p { regionIndex &+= 1 }
             if regionIndex < regions.count {

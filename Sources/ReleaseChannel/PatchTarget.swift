@@ -76,13 +76,15 @@ public struct PatchOffer: Sendable, Equatable {
 
 extension ReleaseOffer {
     /// The smallest patch that turns the binary with SHA-256 `baseSHA256` and length
-    /// `baseLength` into this release, if it is smaller than the release itself.
+    /// `baseLength` into this release, in a format version this build reads, if it is smaller
+    /// than the release itself.
     public func patch(forBase baseSHA256: String, length baseLength: Int) -> PatchOffer? {
         let sha256 = hashes["sha256"]?.lowercased()
-        return patches.filter {
-            $0.facts.baseSHA256 == baseSHA256.lowercased() && $0.facts.baseLength == baseLength
-                && $0.facts.resultSHA256 == sha256 && $0.facts.resultLength == length && $0.length < length
-                && $0.facts.format == Int(PatchHeader.currentVersion)
+        return patches.filter { patch in
+            let facts = patch.facts
+            return facts.baseSHA256 == baseSHA256.lowercased() && facts.baseLength == baseLength
+                && facts.resultSHA256 == sha256 && facts.resultLength == length && patch.length < length
+                && PatchHeader.readableVersions.contains { Int($0) == facts.format }
         }.min { $0.length < $1.length }
     }
 }

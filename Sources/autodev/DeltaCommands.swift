@@ -49,14 +49,16 @@ enum DeltaCommands {
         try FileSystem.checkOutputPath(output, distinctFrom: [basePath, patchPath])
         let base = try FileSystem.readInputFile(basePath, maxBytes: InputLimit.deltaFile, what: "a patch's base")
         let patch = try FileSystem.readInputFile(patchPath, maxBytes: InputLimit.deltaFile, what: "a patch")
-        let result: [UInt8]
+        var result: [UInt8] = []
+        let header: PatchHeader
         do {
-            result = try Delta.apply(patch, to: base)
+            // The result's SHA-256 is checked against the header's as it is rebuilt.
+            header = try Delta.apply(.bytes(patch), to: base) { result.append(contentsOf: $0) }
         } catch {
             throw ReleaseError("Applying \(Output.quoted(patchPath)) to \(Output.quoted(basePath)) failed: \(error)")
         }
         try FileSystem.writeAtomically(output, result, mode: 0o755)
-        let digest = SHA256.hash(data: result)
+        let digest = header.resultSHA256
         if arguments.has("json") {
             try Output.json(PatchReport(result: output, resultSize: result.count, sha256: digest.hex))
         } else {

@@ -20,7 +20,7 @@ struct RangeCoderTests {
 
         let decoding = Models()
         let input = PatchInput(reader: .bytes(encoder.bytes))
-        var decoder = try RangeDecoder(input: input)
+        var decoder = try RangeDecoder(input: input, leadingZero: true)
         for (i, bit) in bits.enumerated() { #expect(decoder.decodeBit(model: i % 7, in: decoding.table) == bit) }
         for number in numbers { #expect(decoding.decodeNumber(kind: .extra, &decoder) == number) }
         for number in signed { #expect(decoding.decodeSigned(kind: .seek, &decoder) == number) }

@@ -47,11 +47,13 @@ public func fuzzDeltaInitialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: Unsa
     results.append(Array(fuzzBase[100...]) + Array(fuzzBase[..<100]))
     for (index, result) in results.enumerated() {
         for x86 in [false, true] {
-            guard let patch = try? Delta.makePatch(from: fuzzBase, to: result, options: Delta.Options(x86References: x86)) else { continue }
-            let path = "\(directory)/seed-\(index)-\(x86 ? "x86" : "plain")"
-            guard let file = fopen(path, "wb") else { continue }
-            _ = patch.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
-            fclose(file)
+            for version in PatchHeader.readableVersions {
+                guard let patch = try? Delta.makePatch(from: fuzzBase, to: result, options: Delta.Options(x86References: x86, formatVersion: version)) else { continue }
+                let path = "\(directory)/seed-\(index)-\(x86 ? "x86" : "plain")-v\(version)"
+                guard let file = fopen(path, "wb") else { continue }
+                _ = patch.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+                fclose(file)
+            }
         }
     }
     exit(0)
