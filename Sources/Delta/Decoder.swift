@@ -45,7 +45,7 @@ extension Delta {
             throw DeltaError(.baseMismatch, "The patch applies to the file with SHA-256 \(header.baseSHA256), not this one (\(baseDigest))")
         }
         var coder = try RangeDecoder(input: input, leadingZero: header.version == 1)
-        let models = Models()
+        let models = Models(version: header.version)
         let blocks = try decodeBlocks(header: header, models: models, coder: &coder)
         let digest = try blocks.withUnsafeBufferPointer { (blocks) throws(DeltaError) -> SHA256Digest in
             try base.withUnsafeBufferPointer { (old) throws(DeltaError) -> SHA256Digest in
@@ -122,6 +122,7 @@ extension Delta {
         let table = models.table
         var data = DataCoderState()
         var reference = ReferenceState(map: map)
+        var corrections = Corrections()
         let chunked = header.version >= 2
         let chunk = Models.chunkLength
         for (index, block) in blocks.enumerated() {
@@ -142,6 +143,10 @@ extension Delta {
                             for j in 0..<chunk {
                                 let byte = reference.reference(p: p &+ j, k: k &+ j, q: q &+ j, copy: block.copy, old: o, oldCount: old.count,
                                                                prev1: data.prev1, prev2: data.prev2, prev3: data.prev3)
+                                if reference.fieldIndex != 0 {
+                                    if reference.fieldIndex == 1 { corrections.start(predicted: reference.predicted) }
+                                    corrections.add(byte, fieldIndex: reference.fieldIndex, width: reference.width)
+                                }
                                 data.copied(byte, diff: 0)
                                 out[filled &+ j] = byte
                             }
@@ -158,14 +163,27 @@ extension Delta {
                 }
                 if flagged > 0 { flagged &-= 1 }
                 let q = block.oldStart &+ k
-                let ref = reference.reference(p: p, k: k, q: q, copy: block.copy, old: o, oldCount: old.count,
+                var ref = reference.reference(p: p, k: k, q: q, copy: block.copy, old: o, oldCount: old.count,
                                               prev1: data.prev1, prev2: data.prev2, prev3: data.prev3)
+                if chunked && reference.fieldIndex == 1 {
+                    corrections.start(predicted: reference.predicted)
+                    if coder.decodeBit(model: Models.correctionBase &+ corrections.flagContext(width: reference.width), in: table) == 1 {
+                        let place = models.decodeTree(bits: 3, base: Models.placeBase &+ corrections.lastOutcome &* 8, &coder)
+                        guard place < corrections.recent.count else {
+                            throw DeltaError(.malformed, "Block \(index) corrects a word at result offset \(p) by recent delta \(place + 1) of \(corrections.recent.count)")
+                        }
+                        ref = reference.correct(by: corrections.recent[place])
+                    }
+                }
                 let zeroContext = data.zeroContext(p: p, fieldIndex: reference.fieldIndex, oldPrev: q > 0 ? o[q &- 1] : 0)
                 var diff: UInt8 = 0
                 if coder.decodeBit(model: Models.diffZeroBase &+ zeroContext, in: table) == 1 {
                     diff = UInt8(truncatingIfNeeded: models.decodeTree(bits: 8, base: Models.diffTreeBase &+ data.treeContext(fieldIndex: reference.fieldIndex) &* 256, &coder))
                 }
                 let byte = ref &+ diff
+                if chunked && reference.fieldIndex != 0 {
+                    corrections.add(byte, fieldIndex: reference.fieldIndex, width: reference.width)
+                }
                 data.copied(byte, diff: diff)
                 out[filled] = byte
                 filled &+= 1

@@ -60,6 +60,35 @@ extension Delta {
         }
     }
 
+    /// Version 2: codes whether the predicted word at `bytes` is corrected by a recent delta,
+    /// and which, and returns that delta. A recent delta is taken when it is the word's own, or
+    /// when it leaves a remainder below 1024 and below the word's own delta (the remainder is
+    /// then coded as differences, in one or two bytes).
+    private static func correction(for bytes: UnsafePointer<UInt8>, predicted: UInt64, width: Int, corrections: Corrections,
+                                   models: Models, _ coder: inout RangeEncoder) -> Int64? {
+        var actual: UInt64 = 0
+        for j in 0..<width { actual |= UInt64(bytes[j]) << UInt64(8 * j) }
+        let own = Corrections.delta(actual &- predicted, width: width)
+        var place: Int?
+        if own != 0 {
+            place = corrections.recent.firstIndex(of: own)
+            if place == nil {
+                var closest = own.magnitude
+                for (i, recent) in corrections.recent.enumerated() {
+                    let left = (own &- recent).magnitude
+                    if left < 1024 && left < closest {
+                        closest = left
+                        place = i
+                    }
+                }
+            }
+        }
+        coder.encode(bit: place == nil ? 0 : 1, model: Models.correctionBase + corrections.flagContext(width: width), in: models.table)
+        guard let place else { return nil }
+        models.encodeTree(place, bits: 3, base: Models.placeBase + corrections.lastOutcome * 8, &coder)
+        return corrections.recent[place]
+    }
+
     /// True for an ELF64 little-endian x86-64 file.
     static func isX86_64ELF(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         bytes.count >= 20 && bytes[0] == 0x7F && bytes[1] == 0x45 && bytes[2] == 0x4C && bytes[3] == 0x46
@@ -88,7 +117,7 @@ extension Delta {
 
     private static func encode(blocks: [Block], old: UnsafeBufferPointer<UInt8>, new: UnsafeBufferPointer<UInt8>, x86: Bool,
                                version: UInt16) -> [UInt8] {
-        let models = Models()
+        let models = Models(version: version)
         var coder = RangeEncoder(reservingCapacity: new.count / 8 + 1024)
         var oldEnd = 0
         for block in blocks {
@@ -114,6 +143,7 @@ extension Delta {
         }
         var data = DataCoderState()
         var reference = ReferenceState(map: map)
+        var corrections = Corrections()
         let chunked = version >= 2
         for block in blocks {
             var p = block.newStart
@@ -123,7 +153,7 @@ extension Delta {
             while k < block.copy {
                 if chunked && flagged == 0 && data.startsChunk(k: k, copy: block.copy) {
                     let context = Models.chunkBase + data.zeroChunks
-                    var trial = reference, trialData = data
+                    var trial = reference, trialData = data, trialCorrections = corrections
                     var allZero = true
                     for j in 0..<Models.chunkLength {
                         let ref = trial.reference(p: p + j, k: k + j, q: block.oldStart + k + j, copy: block.copy, old: o, oldCount: old.count,
@@ -132,12 +162,17 @@ extension Delta {
                             allZero = false
                             break
                         }
+                        if trial.fieldIndex != 0 {
+                            if trial.fieldIndex == 1 { trialCorrections.start(predicted: trial.predicted) }
+                            trialCorrections.add(ref, fieldIndex: trial.fieldIndex, width: trial.width)
+                        }
                         trialData.copied(ref, diff: 0)
                     }
                     coder.encode(bit: allZero ? 0 : 1, model: context, in: models.table)
                     if allZero {
                         reference = trial
                         data = trialData
+                        corrections = trialCorrections
                         data.zeroChunks = min(data.zeroChunks + 1, 3)
                         p += Models.chunkLength
                         k += Models.chunkLength
@@ -148,8 +183,17 @@ extension Delta {
                 }
                 if flagged > 0 { flagged -= 1 }
                 let q = block.oldStart + k
-                let ref = reference.reference(p: p, k: k, q: q, copy: block.copy, old: o, oldCount: old.count,
+                var ref = reference.reference(p: p, k: k, q: q, copy: block.copy, old: o, oldCount: old.count,
                                               prev1: data.prev1, prev2: data.prev2, prev3: data.prev3)
+                if chunked && reference.fieldIndex == 1 {
+                    corrections.start(predicted: reference.predicted)
+                    if let delta = correction(for: n + p, predicted: reference.predicted, width: reference.width, corrections: corrections, models: models, &coder) {
+                        ref = reference.correct(by: delta)
+                    }
+                }
+                if chunked && reference.fieldIndex != 0 {
+                    corrections.add(n[p], fieldIndex: reference.fieldIndex, width: reference.width)
+                }
                 let diff = n[p] &- ref
                 let zeroContext = data.zeroContext(p: p, fieldIndex: reference.fieldIndex, oldPrev: q > 0 ? o[q &- 1] : 0)
                 coder.encode(bit: diff == 0 ? 0 : 1, model: Models.diffZeroBase + zeroContext, in: models.table)

@@ -22,13 +22,20 @@ final class Models {
     // in one of 4 contexts (how many all-zero chunks came just before, up to 3).
     static let chunkBase = extraTreeBase + 256 * 256
     static let chunkContexts = 4
-    static let count = chunkBase + chunkContexts
+    // Version 2: per predicted word, a flag "corrected by a recent delta" in one of 6 contexts
+    // (the last word's outcome × 8-byte word), then the delta's place as a 3-bit tree in one of
+    // 3 (the last word's outcome).
+    static let correctionBase = chunkBase + chunkContexts
+    static let correctionContexts = 6
+    static let placeBase = correctionBase + correctionContexts
+    static let count = placeBase + 3 * 8
     /// The copied bytes one chunk flag covers.
-    static let chunkLength = 32
+    static let chunkLength = 128
 
     let table: UnsafeMutablePointer<UInt32>
 
-    init() {
+    /// - Parameter version: the format version, which sets where some models start.
+    init(version: UInt16) {
         table = .allocate(capacity: 2 * Self.count)
         table.initialize(repeating: BitModel.initial, count: 2 * Self.count)
         // Most copied bytes differ by zero: the zero flags of quiet stretches start almost sure
@@ -37,7 +44,17 @@ final class Models {
         (table + 2 * Self.diffZeroBase).update(repeating: BitModel.likelyZero, count: 2 * 32)
         (table + 2 * (Self.diffZeroBase + 32)).update(repeating: BitModel.almostSurelyZero, count: 2 * 1024)
         (table + 2 * (Self.diffZeroBase + 32 + 1024)).update(repeating: BitModel.likelyZero, count: 2 * 256)
+        guard version >= 2 else { return }
         (table + 2 * Self.chunkBase).update(repeating: BitModel.likelyZero, count: 2 * Self.chunkContexts)
+        // In version 2 the quiet contexts are read only where a chunk flag said a difference is
+        // near (or at a block's last bytes), and after several differences that are not zero
+        // the next is less likely zero.
+        (table + 2 * (Self.diffZeroBase + 32)).update(repeating: BitModel.nearDifference, count: 2 * 1024)
+        for recent in 0..<64 {
+            let ones = recent.nonzeroBitCount
+            let start = ones >= 5 ? BitModel.likelyOne : ones >= 3 ? BitModel.initial : ones == 2 ? BitModel.leaningZero : BitModel.likelyZero
+            (table + 2 * (Self.diffZeroBase + 32 + 1024 + 4 * recent)).update(repeating: start, count: 2 * 4)
+        }
     }
 
     deinit { table.deallocate() }
@@ -166,5 +183,61 @@ struct DataCoderState {
         prev3 = prev2
         prev2 = prev1
         prev1 = byte
+    }
+}
+
+/// Version 2: the recent corrections of predicted words, newest first, and what the last
+/// predicted word was. The same in encoder and decoder: both see every predicted word's bytes.
+struct Corrections {
+    /// The most deltas kept.
+    static let capacity = 8
+
+    /// Distinct deltas (actual − predicted, as signed numbers of the word's width), newest first.
+    private(set) var recent: [Int64] = []
+    /// 0: the last predicted word was as predicted; 1: its delta was among the recent ones;
+    /// 2: it was a new delta.
+    private(set) var lastOutcome = 0
+    /// The prediction of the word in progress, before any correction.
+    private var original: UInt64 = 0
+    private var actual: UInt64 = 0
+
+    init() { recent.reserveCapacity(Self.capacity + 1) }
+
+    /// The context of the next correction flag, for a word of `width` bytes.
+    @inline(__always)
+    func flagContext(width: Int) -> Int { lastOutcome << 1 | (width == 8 ? 1 : 0) }
+
+    /// Notes the prediction of a word that starts here, before any correction.
+    @inline(__always)
+    mutating func start(predicted: UInt64) {
+        original = predicted
+        actual = 0
+    }
+
+    /// Adds a result byte of the word in progress (`fieldIndex` 1…`width`); after the last one,
+    /// its delta moves to the front of `recent`.
+    @inline(__always)
+    mutating func add(_ byte: UInt8, fieldIndex: Int, width: Int) {
+        actual |= UInt64(byte) << UInt64(8 &* (fieldIndex &- 1))
+        guard fieldIndex == width else { return }
+        let delta = Self.delta(actual &- original, width: width)
+        if delta == 0 {
+            lastOutcome = 0
+            return
+        }
+        if let place = recent.firstIndex(of: delta) {
+            lastOutcome = 1
+            recent.remove(at: place)
+        } else {
+            lastOutcome = 2
+            if recent.count == Self.capacity { recent.removeLast() }
+        }
+        recent.insert(delta, at: 0)
+    }
+
+    /// `difference` read as a signed number of `width` bytes.
+    @inline(__always)
+    static func delta(_ difference: UInt64, width: Int) -> Int64 {
+        width == 8 ? Int64(bitPattern: difference) : Int64(Int32(truncatingIfNeeded: difference))
     }
 }

@@ -12,6 +12,12 @@ enum BitModel {
     static let likelyZero: UInt32 = 0xF800_0000
     /// The start of models whose bit is 1 about once in 4096.
     static let almostSurelyZero: UInt32 = 0xFFF0_0000
+    /// The start of models whose bit is 1 about once in 128.
+    static let nearDifference: UInt32 = 0xFE00_0000
+    /// The start of models whose bit is 0 three times in four.
+    static let leaningZero: UInt32 = 0xC000_0000
+    /// The start of models whose bit is 1 three times in four.
+    static let likelyOne: UInt32 = 0x4000_0000
     static let fastShift: UInt32 = 4
     static let slowShift: UInt32 = 7
 

@@ -257,9 +257,11 @@ struct ReferenceState {
     private let map: OffsetMap?
     private let predicts: Bool
     private let regions: [PointerRegion]
-    private var predicted: UInt64 = 0
+    /// The word being predicted; its bytes are the references while `fieldIndex` is not 0.
+    private(set) var predicted: UInt64 = 0
     private var remaining = 0
-    private var width = 0
+    /// The width of the word being predicted.
+    private(set) var width = 0
     private var regionIndex = 0
     /// The result offset where being inside or outside a region next changes, and which it is
     /// until then (the region is `regions[regionIndex]`).
@@ -364,6 +366,14 @@ struct ReferenceState {
         guard let newAddress = map.newAddress(ofOldAddress: target, oldCount: oldCount) else { return old[q] }
         predicted = UInt64(truncatingIfNeeded: newAddress &- (map.tables.new.address(ofOffset: p) &+ 4))
         return start(width: 4)
+    }
+
+    /// Version 2: adds `delta` to the word that starts at this byte (`fieldIndex` 1) and
+    /// returns its first byte, the reference in place of the one `reference` returned.
+    @inline(__always)
+    mutating func correct(by delta: Int64) -> UInt8 {
+        predicted &+= UInt64(bitPattern: delta)
+        return UInt8(truncatingIfNeeded: predicted)
     }
 
     @inline(__always)

@@ -50,6 +50,11 @@ enum DeltaCommands {
         let base = try FileSystem.readInputFile(basePath, maxBytes: InputLimit.deltaFile, what: "a patch's base")
         let patch = try FileSystem.readInputFile(patchPath, maxBytes: InputLimit.deltaFile, what: "a patch")
         var result: [UInt8] = []
+        // Room for the result the header names, up to 256 MiB (a header is not trusted yet: a
+        // bad one is reported by apply, and a larger result grows the array as it comes).
+        if let named = try? PatchHeader(parsing: patch) {
+            result.reserveCapacity(min(named.resultSize, 256 << 20))
+        }
         let header: PatchHeader
         do {
             // The result's SHA-256 is checked against the header's as it is rebuilt.

@@ -99,6 +99,9 @@ struct PatchTests {
         let predicted = try roundTrip(base, result)
         #expect(try PatchHeader(parsing: predicted).flags == .x86References)
         #expect(predicted.count * 2 < plain.count, "\(predicted.count) bytes with predictions, \(plain.count) without")
+        // Version 1 (no chunk flags, no corrections) rebuilds the same, and is not smaller.
+        let first = try roundTrip(base, result, options: Delta.Options(formatVersion: 1))
+        #expect(predicted.count <= first.count, "\(predicted.count) bytes in version 2, \(first.count) in version 1")
     }
 
     @Test("streams: the result arrives in pieces, the patch is read in pieces")
