@@ -292,9 +292,12 @@ public struct ChannelUpdate {
         upgrade.explicit = confirmed
         upgrade.restart = options.restart
         upgrade.expectedVersion = version.description
-        // The store must receive exactly the verified bytes: the stage step hashes what it copies
-        // and refuses anything but the signed SHA-256 (a file swapped after verification).
-        upgrade.expectedID = VersionID(hex: sha256)
+        // The store must receive exactly the verified bytes: the download hashed them as it wrote
+        // them into a directory of this user's, and the store takes that file as it is (no second
+        // copy or hash); where it cannot, it copies and hashes it and refuses anything but the
+        // signed SHA-256 (a file swapped after verification).
+        let verified = VersionID(hex: sha256)!
+        upgrade.expectedID = verified
         upgrade.handoff = options.handoff
         upgrade.watchdog = options.watchdog
         // The acceptance is recorded before the exec (the new version may fail to start, and the
@@ -314,7 +317,7 @@ public struct ChannelUpdate {
         options.events(.upgrading(path: path))
         let outcome: Upgrader.Outcome
         do {
-            outcome = try upgrader.upgrade(fromBinary: path, options: upgrade)
+            outcome = try upgrader.upgrade(fromVerifiedBinary: path, sha256: verified, options: upgrade)
         } catch {
             if recorded.happened {
                 do {

@@ -51,6 +51,9 @@ package struct TransactionContext {
     package var candidate: String?
     /// Or the bytes the stage step writes into the store as they come.
     var candidateStream: ((_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void)?
+    /// The SHA-256 the caller verified `candidate` has as it wrote it: the stage step moves the
+    /// file into the store without reading it where it can (``VersionStore/stage(adopting:id:source:transaction:)``).
+    var candidateVerified: SHA256Digest?
     var source: CandidateSource?
     var target: SHA256Digest?
     var stagedNewVersion = false
@@ -201,6 +204,9 @@ package struct StageStep: TransactionStep {
         let staged: VersionStore.Staged
         if let stream = context.candidateStream {
             staged = try context.upgrader.store.stage(streaming: stream, source: source, transaction: context.transaction)
+        } else if let verified = context.candidateVerified,
+                  let adopted = try context.upgrader.store.stage(adopting: context.candidate!, id: verified, source: source, transaction: context.transaction) {
+            staged = adopted
         } else {
             // The file opened is checked again (a regular file within the cap), whatever the
             // path named when it was validated; SIGINT or SIGTERM ends the copy of a large one.

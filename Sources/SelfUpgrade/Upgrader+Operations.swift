@@ -128,6 +128,35 @@ extension Upgrader {
         }
     }
 
+    /// Upgrades to a prebuilt binary this process has just verified, as
+    /// ``upgrade(fromBinary:options:)`` does, but without a second copy or hash of its bytes:
+    /// the file is moved into the store as version `sha256` (a download checked against signed
+    /// hashes while it was written, in a directory of this user's, is one).
+    ///
+    /// It is moved only when nobody else can have changed it since: a regular file of this
+    /// user's, with one link, that nobody else can write, in a directory nobody else can write,
+    /// on the file system of the home. Otherwise, and for a dry run, it is copied and hashed
+    /// like any candidate, and anything but `sha256` is refused (`candidateChanged`). Once
+    /// moved, the file is the store's: if the upgrade then fails, it is removed with the version.
+    /// - Parameters:
+    ///   - candidate: the verified file.
+    ///   - sha256: its SHA-256, as the caller computed it while writing it.
+    package func upgrade(fromVerifiedBinary candidate: String, sha256: VersionID, options: UpgradeOptions = UpgradeOptions()) throws(UpgradeError) -> Outcome {
+        try UpgradeError.wrapping {
+            let path = FileSystem.absolute(candidate)
+            try Self.validateCandidate(path)
+            return try transact(operation: options.dryRun ? .dryRun : .upgrade, source: .binary(path: path), options: options) { context in
+                context.candidate = path
+                if !options.dryRun { context.candidateVerified = sha256.digest }
+                context.verifyState = options.verifyState
+                context.rehearseRestart = options.restart
+                context.expectedVersion = options.expectedVersion
+                context.expectedID = options.expectedID?.digest ?? sha256.digest
+                return [PreflightStep(), StageStep(), VerifyStep()]
+            }
+        }
+    }
+
     /// Upgrades to a candidate whose bytes arrive in pieces: `produce` passes each piece to its
     /// `write` argument (a download's body, a decompression, a delta applied on the fly), and
     /// the stage step writes them straight into the store's staging directory, hashing on the

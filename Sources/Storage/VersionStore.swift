@@ -170,9 +170,36 @@ package struct VersionStore: Sendable {
         }
     }
 
-    /// Stages what `write` puts at the path it is given (counting its bytes into the hasher):
-    /// then the version moves into the store under its hash, with its metadata.
-    private func stage(source: String, transaction: String, _ write: (String, inout SHA256) throws -> Int) throws -> Staged {
+    /// Moves `candidate` into the store as version `id` without reading it, for a file this
+    /// process has just verified against `id` (a download checked against signed hashes as it
+    /// was written): the one copy and the one hash of its bytes were made then.
+    ///
+    /// Only a file that nobody else can have changed since is taken: a regular file of this
+    /// user's, with one link, writable by nobody else, in a directory of this user's that
+    /// nobody else can write, on the store's file system. Anything else returns nil, having
+    /// changed nothing, and the caller copies and hashes it (``stage(_:source:transaction:maxBytes:stop:)``).
+    /// - Throws: ``SystemError`` once the file was moved; the staging directory is removed
+    ///   (with the file: it was the caller's to give).
+    package func stage(adopting candidate: String, id: SHA256Digest, source: String, transaction: String) throws -> Staged? {
+        let me = Privilege.userID
+        let directory = FileSystem.parent(of: candidate)
+        guard let file = try FileSystem.statusIfPresent(candidate, followLinks: false), file.kind == .regular,
+              file.owner == me, file.linkCount == 1, file.mode & 0o022 == 0,
+              let parent = try FileSystem.statusIfPresent(directory, followLinks: false), parent.kind == .directory,
+              parent.owner == me, parent.mode & 0o022 == 0,
+              let store = try FileSystem.statusIfPresent(home.staging, followLinks: true), store.device == file.device else { return nil }
+        return try stage(source: source, transaction: transaction, known: id) { stagedBinary, _ in
+            try FileSystem.rename(candidate, to: stagedBinary)
+            try FileSystem.setMode(stagedBinary, 0o555)
+            return file.size
+        }
+    }
+
+    /// Stages what `write` puts at the path it is given (counting its bytes into the hasher,
+    /// unless the id is `known`): then the version moves into the store under its hash, with
+    /// its metadata.
+    private func stage(source: String, transaction: String, known: SHA256Digest? = nil,
+                       _ write: (String, inout SHA256) throws -> Int) throws -> Staged {
         let stagingDirectory = home.staging + "/" + transaction
         try FileSystem.removeTree(stagingDirectory)
         try FileSystem.createDirectory(stagingDirectory, mode: 0o700)
@@ -185,7 +212,7 @@ package struct VersionStore: Sendable {
             try? FileSystem.removeTree(stagingDirectory)
             throw error
         }
-        let id = hasher.finalize()
+        let id = known ?? hasher.finalize()
         let destination = home.versionDirectory(id)
         if FileSystem.exists(home.binary(id)) {
             if (try? verify(id)) != nil {

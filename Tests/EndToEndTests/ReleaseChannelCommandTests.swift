@@ -111,6 +111,10 @@ struct UpdateApplyTests {
         let new = try harness.current()
         #expect(new != old)
         #expect(try String(contentsOfFile: harness.home + "/channel/highest-accepted", encoding: .utf8) == "0.2.0\n")
+        // The verified download became the stored version itself (moved, not copied): nothing of
+        // it is left in the channel's staging directory.
+        let staged = try FileManager.default.contentsOfDirectory(atPath: harness.home + "/channel/staging")
+        #expect(staged.isEmpty, "\(staged)")
 
         let older = try harness.candidate("older", version: "0.1.5")
         #expect(try tool(["release", "add", "--repo", "repo", "--version", "0.1.5", "--platform", "linux-x86_64", older]).status == 0)

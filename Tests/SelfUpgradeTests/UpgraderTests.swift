@@ -63,6 +63,52 @@ struct UpgraderTests {
         #expect(status.warnings.isEmpty)
     }
 
+    @Test("a verified binary nobody else can change is moved into the store, not copied; any other is copied, hashed and checked")
+    func verifiedBinaryMoved() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        let downloads = demo.directory + "/downloads"
+        try FileManager.default.createDirectory(atPath: downloads, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        func verified(_ version: String) throws -> (path: String, id: VersionID, inode: UInt64) {
+            let path = try Demo.script(in: downloads, name: "v" + version, version: version)
+            let id = VersionID(hex: SHA256.hash(data: Array(try Data(contentsOf: URL(fileURLWithPath: path)))).hex)!
+            return (path, id, try FileSystem.status(path, followLinks: false).inode)
+        }
+        // Moved: the store's binary is the same inode, and the download's name is gone.
+        let moved = try verified("2.0")
+        let outcome = try demo.upgrader.upgrade(fromVerifiedBinary: moved.path, sha256: moved.id, options: Demo.noRestart)
+        #expect(outcome.to == moved.id)
+        #expect(!FileManager.default.fileExists(atPath: moved.path))
+        let stored = try FileSystem.status(demo.home.binary(moved.id.digest), followLinks: false)
+        #expect(stored.inode == moved.inode && stored.mode == 0o555)
+        #expect(try demo.home.currentVersion() == moved.id.digest)
+
+        // Another name for the same file (a hard link): copied and hashed, the file left where it was.
+        let linked = try verified("3.0")
+        try FileManager.default.linkItem(atPath: linked.path, toPath: downloads + "/other-name")
+        let copied = try demo.upgrader.upgrade(fromVerifiedBinary: linked.path, sha256: linked.id, options: Demo.noRestart)
+        #expect(copied.to == linked.id)
+        #expect(FileManager.default.fileExists(atPath: linked.path))
+        #expect(try FileSystem.status(demo.home.binary(linked.id.digest), followLinks: false).inode != linked.inode)
+
+        // In a directory others can write: copied; and a SHA-256 that is not the file's is refused there.
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: downloads)
+        let exposed = try verified("4.0")
+        let error = try #require(throws: UpgradeError.self) {
+            try demo.upgrader.upgrade(fromVerifiedBinary: exposed.path, sha256: moved.id, options: Demo.noRestart)
+        }
+        #expect(error.code == .invalidCandidate, "\(error)")
+        #expect(FileManager.default.fileExists(atPath: exposed.path))
+        #expect(try demo.home.currentVersion() == linked.id.digest)
+
+        // A dry run never takes the file.
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: downloads)
+        var dryRun = Demo.noRestart
+        dryRun.dryRun = true
+        _ = try demo.upgrader.upgrade(fromVerifiedBinary: exposed.path, sha256: exposed.id, options: dryRun)
+        #expect(FileManager.default.fileExists(atPath: exposed.path))
+    }
+
     @Test("with an expected id, a candidate whose bytes hash to anything else is refused at staging and nothing is stored")
     func expectedID() throws {
         let demo = try Demo()
