@@ -54,6 +54,9 @@ package struct TransactionContext {
     /// The SHA-256 the caller verified `candidate` has as it wrote it: the stage step moves the
     /// file into the store without reading it where it can (``VersionStore/stage(adopting:id:source:transaction:)``).
     var candidateVerified: SHA256Digest?
+    /// Where the stage step took the candidate from when it moved it into the store: its undo
+    /// puts it back there.
+    var adoptedFrom: String?
     var source: CandidateSource?
     var target: SHA256Digest?
     var stagedNewVersion = false
@@ -207,6 +210,7 @@ package struct StageStep: TransactionStep {
         } else if let verified = context.candidateVerified,
                   let adopted = try context.upgrader.store.stage(adopting: context.candidate!, id: verified, source: source, transaction: context.transaction) {
             staged = adopted
+            context.adoptedFrom = context.candidate
         } else {
             // The file opened is checked again (a regular file within the cap), whatever the
             // path named when it was validated; SIGINT or SIGTERM ends the copy of a large one.
@@ -236,6 +240,11 @@ package struct StageStep: TransactionStep {
         // Never the version `current` names, whatever went wrong before this undo.
         guard (try? context.home.currentVersion()) != target else {
             throw StillCurrent(link: context.home.current, version: VersionID(target).short)
+        }
+        // A verified file moved in goes back where it was (a download kept for the next try).
+        if let origin = context.adoptedFrom, !FileSystem.exists(origin) {
+            let binary = context.home.binary(target)
+            if (try? FileSystem.rename(binary, to: origin)) != nil { try? FileSystem.setMode(origin, 0o755) }
         }
         try context.upgrader.store.remove(target)
     }

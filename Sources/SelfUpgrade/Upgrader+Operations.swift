@@ -136,8 +136,9 @@ extension Upgrader {
     /// It is moved only when nobody else can have changed it since: a regular file of this
     /// user's, with one link, that nobody else can write, in a directory nobody else can write,
     /// on the file system of the home. Otherwise, and for a dry run, it is copied and hashed
-    /// like any candidate, and anything but `sha256` is refused (`candidateChanged`). Once
-    /// moved, the file is the store's: if the upgrade then fails, it is removed with the version.
+    /// like any candidate, and anything but `sha256` is refused (`candidateChanged`). If the
+    /// upgrade fails after the move, its undo moves the file back (mode 0755); after a crash,
+    /// the recovery at the next start removes it with the staged version.
     /// - Parameters:
     ///   - candidate: the verified file.
     ///   - sha256: its SHA-256, as the caller computed it while writing it.

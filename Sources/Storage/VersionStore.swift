@@ -177,7 +177,8 @@ package struct VersionStore: Sendable {
     /// Only a file that nobody else can have changed since is taken: a regular file of this
     /// user's, with one link, writable by nobody else, in a directory of this user's that
     /// nobody else can write, on the store's file system. Anything else returns nil, having
-    /// changed nothing, and the caller copies and hashes it (``stage(_:source:transaction:maxBytes:stop:)``).
+    /// changed nothing, and the caller copies and hashes it (``stage(_:source:transaction:maxBytes:stop:)``);
+    /// so does a version already in the store.
     /// - Throws: ``SystemError`` once the file was moved; the staging directory is removed
     ///   (with the file: it was the caller's to give).
     package func stage(adopting candidate: String, id: SHA256Digest, source: String, transaction: String) throws -> Staged? {
@@ -187,7 +188,8 @@ package struct VersionStore: Sendable {
               file.owner == me, file.linkCount == 1, file.mode & 0o022 == 0,
               let parent = try FileSystem.statusIfPresent(directory, followLinks: false), parent.kind == .directory,
               parent.owner == me, parent.mode & 0o022 == 0,
-              let store = try FileSystem.statusIfPresent(home.staging, followLinks: true), store.device == file.device else { return nil }
+              let store = try FileSystem.statusIfPresent(home.staging, followLinks: true), store.device == file.device,
+              !contains(id) else { return nil }
         return try stage(source: source, transaction: transaction, known: id) { stagedBinary, _ in
             try FileSystem.rename(candidate, to: stagedBinary)
             try FileSystem.setMode(stagedBinary, 0o555)

@@ -83,6 +83,16 @@ struct UpgraderTests {
         #expect(stored.inode == moved.inode && stored.mode == 0o555)
         #expect(try demo.home.currentVersion() == moved.id.digest)
 
+        // One whose verification fails is moved back where it was, the same file.
+        let failing = try Demo.script(in: downloads, name: "v2.5", version: "2.5", protocolVersion: 99)
+        let failingID = VersionID(hex: SHA256.hash(data: Array(try Data(contentsOf: URL(fileURLWithPath: failing)))).hex)!
+        let failingInode = try FileSystem.status(failing, followLinks: false).inode
+        #expect(throws: UpgradeError.self) { try demo.upgrader.upgrade(fromVerifiedBinary: failing, sha256: failingID, options: Demo.noRestart) }
+        let back = try FileSystem.status(failing, followLinks: false)
+        #expect(back.inode == failingInode && back.mode == 0o755)
+        #expect(!FileManager.default.fileExists(atPath: demo.home.binary(failingID.digest)))
+        #expect(try demo.home.currentVersion() == moved.id.digest)
+
         // Another name for the same file (a hard link): copied and hashed, the file left where it was.
         let linked = try verified("3.0")
         try FileManager.default.linkItem(atPath: linked.path, toPath: downloads + "/other-name")
