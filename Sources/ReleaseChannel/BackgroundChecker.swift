@@ -53,6 +53,18 @@ public struct BackgroundChecker {
             self.jitter = jitter
             self.maxBackoff = maxBackoff
         }
+
+        /// These values as the checker uses them: an interval or longest wait that is not a
+        /// finite number of at least 0 takes its default (NaN would never come due, a negative
+        /// one always), the jitter is kept within 0…1, and the longest wait is at least the
+        /// interval.
+        public var usable: Timing {
+            let defaults = Timing()
+            let interval = self.interval.isFinite && self.interval >= 0 ? self.interval : defaults.interval
+            let jitter = self.jitter.isFinite ? min(max(self.jitter, 0), 1) : defaults.jitter
+            let longest = self.maxBackoff.isFinite && self.maxBackoff >= 0 ? self.maxBackoff : defaults.maxBackoff
+            return Timing(interval: interval, jitter: jitter, maxBackoff: max(longest, interval))
+        }
     }
 
     /// How checks are spaced.
@@ -97,9 +109,10 @@ public struct BackgroundChecker {
                 notify: @escaping (Notice) -> Void, apply: @escaping (ReleaseOffer) throws -> Void,
                 integrity: ((Double) -> [String])? = nil) {
         self.integrity = integrity
-        self.timing = timing
+        self.timing = timing.usable
         self.policy = policy
-        self.nextCheck = start
+        // A start that is not a number would never come: the first tick checks.
+        self.nextCheck = start.isNaN ? -Double.infinity : start
         self.random = random
         self.check = check
         self.isIdle = isIdle

@@ -49,6 +49,26 @@ struct BackgroundCheckerTests {
         #expect(abs(high.nextCheck - 1980) < 0.01, "\(high.nextCheck)")
     }
 
+    @Test("timings that are not finite, negative or out of range are used as their defaults or bounds, so checks still come")
+    func unusableTimings() {
+        let defaults = BackgroundChecker.Timing()
+        #expect(BackgroundChecker.Timing(interval: .nan, jitter: .nan, maxBackoff: .nan).usable == defaults)
+        #expect(BackgroundChecker.Timing(interval: -5, jitter: -1, maxBackoff: -.infinity).usable == BackgroundChecker.Timing(interval: 1800, jitter: 0, maxBackoff: 21_600))
+        #expect(BackgroundChecker.Timing(interval: .infinity, jitter: 7, maxBackoff: 10).usable == BackgroundChecker.Timing(interval: 1800, jitter: 1, maxBackoff: 1800))
+        #expect(BackgroundChecker.Timing(interval: 60, jitter: 0.2, maxBackoff: 600).usable == BackgroundChecker.Timing(interval: 60, jitter: 0.2, maxBackoff: 600))
+        let host = Host()
+        var checker = BackgroundChecker(timing: .init(interval: .nan), policy: .manual, start: .nan, random: { 0.5 }, check: {
+            host.checks += 1
+            return nil
+        }, isIdle: { true }, notify: { _ in }, apply: { _ in })
+        #expect(checker.timing.interval == 1800)
+        checker.tick(now: 0)
+        #expect(host.checks == 1)
+        #expect(checker.nextCheck == 1800)
+        checker.tick(now: 1800)
+        #expect(host.checks == 2)
+    }
+
     @Test("a failed check has no effect on the host and doubles the wait up to 6 hours; a success resets it")
     func backoff() {
         let host = Host()
