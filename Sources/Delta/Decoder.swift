@@ -84,8 +84,8 @@ extension Delta {
             guard copy <= room, extra <= room - copy, copy + extra > 0 else {
                 throw DeltaError(.malformed, "Block \(index) makes \(copy) + \(extra) bytes where \(room) remain of the result")
             }
-            guard let seek, let oldStart = Optional(Int64(oldEnd) + seek), oldStart >= 0, oldStart <= Int64(oldSize),
-                  copy <= UInt64(Int64(oldSize) - oldStart) else {
+            guard let seek, case let (oldStart, overflow) = Int64(oldEnd).addingReportingOverflow(seek), !overflow,
+                  oldStart >= 0, oldStart <= Int64(oldSize), copy <= UInt64(Int64(oldSize) - oldStart) else {
                 throw DeltaError(.malformed, "Block \(index) copies \(copy) bytes from outside the base of \(oldSize) bytes")
             }
             blocks.append(Block(newStart: newStart, oldStart: Int(oldStart), copy: Int(copy), extra: Int(extra)))
@@ -170,6 +170,7 @@ extension Delta {
                     if coder.decodeBit(model: Models.correctionBase &+ corrections.flagContext(width: reference.width), in: table) == 1 {
                         let place = models.decodeTree(bits: 3, base: Models.placeBase &+ corrections.lastOutcome &* 8, &coder)
                         guard place < corrections.recent.count else {
+                            try coder.input.check("reading the data of block \(index)")
                             throw DeltaError(.malformed, "Block \(index) corrects a word at result offset \(p) by recent delta \(place + 1) of \(corrections.recent.count)")
                         }
                         ref = reference.correct(by: corrections.recent[place])

@@ -193,6 +193,32 @@ package enum FileSystem {
         if durable { try syncDirectory(parent(of: path)) }
     }
 
+    /// Writes what `produce` passes to its `write` argument, in pieces, to a temporary sibling of
+    /// `path`, then fsyncs it and renames it over `path` (and fsyncs the directory): `path` holds
+    /// either its old content or all of the new one. Whatever `produce` or a write throws, the
+    /// temporary file is removed and `path` is as it was.
+    package static func writeAtomically(_ path: String, mode: mode_t,
+                                        produce: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        let temporary = temporarySibling(of: path)
+        do {
+            let fd = try FileDescriptor.open(temporary, [.writeOnly, .create, .exclusive, .noFollow], mode: mode)
+            do {
+                try fd.setMode(mode)
+                try produce { piece in try fd.writeAll(piece) }
+                try fd.sync()
+            } catch {
+                try? fd.close()
+                throw error
+            }
+            try fd.close()
+            try rename(temporary, to: path)
+        } catch {
+            try? removeFile(temporary)
+            throw error
+        }
+        try syncDirectory(parent(of: path))
+    }
+
     /// One file of a ``replaceTogether(_:)`` set.
     package struct Replacement: Sendable {
         package var path: String

@@ -47,27 +47,69 @@ enum DeltaCommands {
         }
         let basePath = arguments.positionals[0], patchPath = arguments.positionals[1]
         try FileSystem.checkOutputPath(output, distinctFrom: [basePath, patchPath])
-        let base = try FileSystem.readInputFile(basePath, maxBytes: InputLimit.deltaFile, what: "a patch's base")
-        let patch = try FileSystem.readInputFile(patchPath, maxBytes: InputLimit.deltaFile, what: "a patch")
-        var result: [UInt8] = []
-        // Room for the result the header names, up to 256 MiB (a header is not trusted yet: a
-        // bad one is reported by apply, and a larger result grows the array as it comes).
-        if let named = try? PatchHeader(parsing: patch) {
-            result.reserveCapacity(min(named.resultSize, 256 << 20))
+        let failed = { (reason: Any) in ReleaseError("Applying \(Output.quoted(patchPath)) to \(Output.quoted(basePath)) failed: \(reason)") }
+        // The patch is streamed, never held. Its header is read first: a file that is not a
+        // patch, or one for another base, is refused before the base is read.
+        let patchFile = try FileSystem.openInputFile(patchPath, what: "a patch")
+        defer { try? patchFile.close() }
+        var prefix = [UInt8](repeating: 0, count: PatchHeader.maximumByteCount)
+        var prefixCount = 0
+        while prefixCount < prefix.count {
+            let count = try prefix.withUnsafeMutableBytes { try patchFile.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[prefixCount...])) }
+            if count == 0 { break }
+            prefixCount += count
         }
+        let named: PatchHeader
+        do {
+            named = try PatchHeader(parsing: prefix[..<prefixCount])
+        } catch {
+            throw failed(error)
+        }
+        let baseFile = try FileSystem.openInputFile(basePath, what: "a patch's base")
+        let baseSize = try baseFile.status().size
+        try? baseFile.close()
+        guard baseSize == named.baseSize else {
+            throw failed("The patch applies to a file of \(named.baseSize) bytes, not this one of \(baseSize)")
+        }
+        let base = try FileSystem.readInputFile(basePath, maxBytes: InputLimit.deltaFile, what: "a patch's base")
+        var served = 0
+        let reader = PatchReader { buffer in
+            if served < prefixCount {
+                let count = min(buffer.count, prefixCount - served)
+                prefix.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[served..<served + count])) }
+                served += count
+                return count
+            }
+            return try patchFile.read(into: buffer)
+        }
+        // The result is streamed into a temporary sibling of the output, renamed over it only
+        // once its SHA-256 is the header's; SIGINT or SIGTERM stops it and removes what was written.
+        Cancellation.install()
+        var resultSize = 0
         let header: PatchHeader
         do {
-            // The result's SHA-256 is checked against the header's as it is rebuilt.
-            header = try Delta.apply(.bytes(patch), to: base) { result.append(contentsOf: $0) }
+            var applied: PatchHeader?
+            try FileSystem.writeAtomically(output, mode: 0o755) { write in
+                applied = try Delta.apply(reader, to: base) { piece in
+                    if Cancellation.signal != 0 { throw Subprocess.Cancelled(signal: Cancellation.signal) }
+                    try write(piece)
+                    resultSize += piece.count
+                }
+            }
+            header = applied!
         } catch {
-            throw ReleaseError("Applying \(Output.quoted(patchPath)) to \(Output.quoted(basePath)) failed: \(error)")
+            // A signal reaches here as the decoder's write error: it is reported as itself.
+            if Cancellation.signal != 0 {
+                throw ReleaseError("Applying \(Output.quoted(patchPath)) to \(Output.quoted(basePath)) was stopped by signal \(Cancellation.signal); \(Output.quoted(output)) was left as it was")
+            }
+            if error is DeltaError { throw failed(error) }
+            throw error
         }
-        try FileSystem.writeAtomically(output, result, mode: 0o755)
         let digest = header.resultSHA256
         if arguments.has("json") {
-            try Output.json(PatchReport(result: output, resultSize: result.count, sha256: digest.hex))
+            try Output.json(PatchReport(result: output, resultSize: resultSize, sha256: digest.hex))
         } else {
-            Output.out("Wrote \(Output.quoted(output)): \(result.count) bytes, SHA-256 \(digest.hex) (verified)")
+            Output.out("Wrote \(Output.quoted(output)): \(resultSize) bytes, SHA-256 \(digest.hex) (verified)")
         }
         return ExitCode.success
     }

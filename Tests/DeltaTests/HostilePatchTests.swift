@@ -120,6 +120,15 @@ struct HostilePatchTests {
         #expect(code(of: Array("ADDELTB\n".utf8) + Self.patch.dropFirst(8)) == .notAPatch)
     }
 
+    @Test("a block whose base position overflows 64 bits is refused, not trapped on")
+    func seekOverflow() {
+        // Two blocks on a base of 100 zero bytes: (copy 1, seek 0), then (copy 1, seek 2⁶³ − 1).
+        let hex = "414444454c54410a020000644002cd00e292c5970d3c5e2f0ffa5171e555bc46bfc4faddfb4a418b6840b86e79a300000000000000000000000000000000000000000000000000000000000000000200000886296f1effffffffff94aade80"
+        let digits = Array(hex.utf8)
+        let patch = stride(from: 0, to: digits.count, by: 2).map { UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16)! }
+        #expect(code(of: patch, base: [UInt8](repeating: 0, count: 100)) == .malformed)
+    }
+
     @Test("a version 1 header that lies is refused before any work")
     func lyingHeaders() {
         #expect(code(of: Array("not a patch at all".utf8)) == .notAPatch)

@@ -81,6 +81,34 @@ struct ReleaseCommandTests {
         #expect(refused.status == 1)
         #expect(!FileManager.default.fileExists(atPath: directory + "/wrong"))
 
+        // The patch is streamed and its header read first: a 2 GiB (sparse) patch whose header
+        // is wrong, or names another base, is refused within 256 MiB of address space, and so is
+        // a 2 GiB (sparse) base of another size than the header names; nothing is written.
+        let patchBytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/moved.patch")))
+        var otherVersion = patchBytes
+        otherVersion[8] = 0x58
+        try Data(otherVersion).write(to: URL(fileURLWithPath: directory + "/huge-version.patch"))
+        try FileManager.default.copyItem(atPath: directory + "/moved.patch", toPath: directory + "/huge-padded.patch")
+        FileManager.default.createFile(atPath: directory + "/huge-base", contents: nil)
+        for name in ["huge-version.patch", "huge-padded.patch", "huge-base"] { #expect(truncate(directory + "/" + name, Int(Int32.max)) == 0) }
+        let bounded = { (arguments: String) in
+            try harness.run(["-c", "ulimit -v 262144; exec \"$0\" release patch " + arguments, Harness.binary], executable: "/bin/sh", environment: [:], directory: directory)
+        }
+        let lyingVersion = try bounded("old huge-version.patch --output wrong")
+        #expect(lyingVersion.status == 1)
+        #expect(lyingVersion.stderr.contains("The patch is format version 88; this build reads versions 1 to 2"), "\(lyingVersion.stderr)")
+        let padded = try bounded("changed huge-padded.patch --output wrong")
+        #expect(padded.status == 1)
+        #expect(padded.stderr.contains("The patch applies to the file with SHA-256"), "\(padded.stderr)")
+        let trailing = try bounded("old huge-padded.patch --output wrong")
+        #expect(trailing.status == 1)
+        #expect(trailing.stderr.contains("The patch has bytes after its end"), "\(trailing.stderr)")
+        let hugeBase = try bounded("huge-base moved.patch --output wrong")
+        #expect(hugeBase.status == 1)
+        #expect(hugeBase.stderr.contains("The patch applies to a file of \(base.count) bytes, not this one of \(Int32.max)"), "\(hugeBase.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/wrong"))
+        for name in ["huge-version.patch", "huge-padded.patch", "huge-base"] { try FileManager.default.removeItem(atPath: directory + "/" + name) }
+
         // An output that is not a plain file of this user's is never replaced (as root, a rename
         // over /dev/null would succeed), nor an input, nor a file in a directory that is missing.
         #expect(try run(["keygen"]).status == 0)
