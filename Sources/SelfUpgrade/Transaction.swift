@@ -52,7 +52,8 @@ package struct TransactionContext {
     /// Or the bytes the stage step writes into the store as they come.
     var candidateStream: ((_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void)?
     /// The SHA-256 the caller verified `candidate` has as it wrote it: the stage step moves the
-    /// file into the store without reading it where it can (``VersionStore/stage(adopting:id:source:transaction:)``).
+    /// file into the store instead of copying it where it can, and hashes it there
+    /// (``VersionStore/stage(adopting:expected:source:transaction:)``).
     var candidateVerified: SHA256Digest?
     /// Where the stage step took the candidate from when it moved it into the store: its undo
     /// puts it back there.
@@ -208,7 +209,7 @@ package struct StageStep: TransactionStep {
         if let stream = context.candidateStream {
             staged = try context.upgrader.store.stage(streaming: stream, source: source, transaction: context.transaction)
         } else if let verified = context.candidateVerified,
-                  let adopted = try context.upgrader.store.stage(adopting: context.candidate!, id: verified, source: source, transaction: context.transaction) {
+                  let adopted = try context.upgrader.store.stage(adopting: context.candidate!, expected: verified, source: source, transaction: context.transaction) {
             staged = adopted
             context.adoptedFrom = context.candidate
         } else {

@@ -129,19 +129,20 @@ extension Upgrader {
     }
 
     /// Upgrades to a prebuilt binary this process has just verified, as
-    /// ``upgrade(fromBinary:options:)`` does, but without a second copy or hash of its bytes:
-    /// the file is moved into the store as version `sha256` (a download checked against signed
-    /// hashes while it was written, in a directory of this user's, is one).
+    /// ``upgrade(fromBinary:options:)`` does, but moving the file into the store instead of
+    /// copying it (a download checked against signed hashes while it was written, in a directory
+    /// of this user's, is one). The moved file is hashed once more where it lies, and anything but
+    /// `sha256` is refused (`candidateChanged`): a file swapped or written after its verification
+    /// is never installed.
     ///
-    /// It is moved only when nobody else can have changed it since: a regular file of this
-    /// user's, with one link, that nobody else can write, in a directory nobody else can write,
-    /// on the file system of the home. Otherwise, and for a dry run, it is copied and hashed
-    /// like any candidate, and anything but `sha256` is refused (`candidateChanged`). If the
-    /// upgrade fails after the move, its undo moves the file back (mode 0755); after a crash,
-    /// the recovery at the next start removes it with the staged version.
+    /// It is moved only when nobody else can have a hand in it: a regular file of this user's,
+    /// with one link, that nobody else can write, in a directory nobody else can write, on the
+    /// file system of the home (and not a version already stored). Otherwise, and for a dry run,
+    /// it is copied as any candidate is. If the upgrade fails after the move, its undo moves the
+    /// file back (mode 0755); after a crash, the version stays in the store.
     /// - Parameters:
     ///   - candidate: the verified file.
-    ///   - sha256: its SHA-256, as the caller computed it while writing it.
+    ///   - sha256: its SHA-256, as the caller verified it.
     package func upgrade(fromVerifiedBinary candidate: String, sha256: VersionID, options: UpgradeOptions = UpgradeOptions()) throws(UpgradeError) -> Outcome {
         try UpgradeError.wrapping {
             let path = FileSystem.absolute(candidate)

@@ -170,18 +170,21 @@ package struct VersionStore: Sendable {
         }
     }
 
-    /// Moves `candidate` into the store as version `id` without reading it, for a file this
-    /// process has just verified against `id` (a download checked against signed hashes as it
-    /// was written): the one copy and the one hash of its bytes were made then.
+    /// Moves `candidate` into the store instead of copying it, then hashes it there once: for a
+    /// file this process has just verified against `expected` (a download checked against signed
+    /// hashes as it was written). The store's copy of the bytes is saved, never the hash: the id
+    /// is what the moved file's bytes hash to, read through one descriptor whose identity must not
+    /// change while it is read, so a file swapped or written after its verification is stored
+    /// under its own hash (which the caller then refuses), never under `expected`.
     ///
-    /// Only a file that nobody else can have changed since is taken: a regular file of this
-    /// user's, with one link, writable by nobody else, in a directory of this user's that
-    /// nobody else can write, on the store's file system. Anything else returns nil, having
-    /// changed nothing, and the caller copies and hashes it (``stage(_:source:transaction:maxBytes:stop:)``);
-    /// so does a version already in the store.
+    /// Only a file that nobody else can change is moved: a regular file of this user's, with one
+    /// link, writable by nobody else, in a directory of this user's that nobody else can write,
+    /// on the store's file system. Anything else, a rename the kernel refuses across mounts, or a
+    /// version already stored, returns nil, having changed nothing, and the caller copies it
+    /// (``stage(_:source:transaction:maxBytes:stop:)``).
     /// - Throws: ``SystemError`` once the file was moved; the staging directory is removed
-    ///   (with the file: it was the caller's to give).
-    package func stage(adopting candidate: String, id: SHA256Digest, source: String, transaction: String) throws -> Staged? {
+    ///   (with the file).
+    package func stage(adopting candidate: String, expected: SHA256Digest, source: String, transaction: String) throws -> Staged? {
         let me = Privilege.userID
         let directory = FileSystem.parent(of: candidate)
         guard let file = try FileSystem.statusIfPresent(candidate, followLinks: false), file.kind == .regular,
@@ -189,19 +192,31 @@ package struct VersionStore: Sendable {
               let parent = try FileSystem.statusIfPresent(directory, followLinks: false), parent.kind == .directory,
               parent.owner == me, parent.mode & 0o022 == 0,
               let store = try FileSystem.statusIfPresent(home.staging, followLinks: true), store.device == file.device,
-              !contains(id) else { return nil }
-        return try stage(source: source, transaction: transaction, known: id) { stagedBinary, _ in
-            try FileSystem.rename(candidate, to: stagedBinary)
-            try FileSystem.setMode(stagedBinary, 0o555)
-            return file.size
+              !contains(expected) else { return nil }
+        var moved = false
+        do {
+            return try stage(source: source, transaction: transaction) { stagedBinary, hasher in
+                try FileSystem.rename(candidate, to: stagedBinary)
+                moved = true
+                try FileSystem.setMode(stagedBinary, 0o555)
+                let fd = try FileDescriptor.open(stagedBinary, [.readOnly, .noFollow])
+                defer { try? fd.close() }
+                let before = try fd.status()
+                try fd.readChunks { hasher.update(bufferPointer: $0) }
+                guard FileIdentity(try fd.status()) == FileIdentity(before) else {
+                    throw SystemError("hash", path: stagedBinary, errno: .invalidArgument, detail: "it changed while it was hashed")
+                }
+                return before.size
+            }
+        } catch let error as SystemError where !moved && error.errno == .crossDevice {
+            // Another mount of the same file system (a bind mount): copied instead.
+            return nil
         }
     }
 
-    /// Stages what `write` puts at the path it is given (counting its bytes into the hasher,
-    /// unless the id is `known`): then the version moves into the store under its hash, with
-    /// its metadata.
-    private func stage(source: String, transaction: String, known: SHA256Digest? = nil,
-                       _ write: (String, inout SHA256) throws -> Int) throws -> Staged {
+    /// Stages what `write` puts at the path it is given (counting its bytes into the hasher):
+    /// then the version moves into the store under its hash, with its metadata.
+    private func stage(source: String, transaction: String, _ write: (String, inout SHA256) throws -> Int) throws -> Staged {
         let stagingDirectory = home.staging + "/" + transaction
         try FileSystem.removeTree(stagingDirectory)
         try FileSystem.createDirectory(stagingDirectory, mode: 0o700)
@@ -214,7 +229,7 @@ package struct VersionStore: Sendable {
             try? FileSystem.removeTree(stagingDirectory)
             throw error
         }
-        let id = known ?? hasher.finalize()
+        let id = hasher.finalize()
         let destination = home.versionDirectory(id)
         if FileSystem.exists(home.binary(id)) {
             if (try? verify(id)) != nil {

@@ -83,6 +83,19 @@ struct UpgraderTests {
         #expect(stored.inode == moved.inode && stored.mode == 0o555)
         #expect(try demo.home.currentVersion() == moved.id.digest)
 
+        // A file swapped or written after its verification (its bytes are not the SHA-256 given):
+        // moved, hashed where it lies, refused, and put back where it was.
+        let swapped = try verified("2.4")
+        let claimed = VersionID(hex: String(repeating: "ab", count: 32))!
+        let refusal = try #require(throws: UpgradeError.self) {
+            try demo.upgrader.upgrade(fromVerifiedBinary: swapped.path, sha256: claimed, options: Demo.noRestart)
+        }
+        #expect(refusal.code == .invalidCandidate, "\(refusal)")
+        #expect(try FileSystem.status(swapped.path, followLinks: false).inode == swapped.inode)
+        #expect(!FileManager.default.fileExists(atPath: demo.home.binary(claimed.digest)))
+        #expect(!FileManager.default.fileExists(atPath: demo.home.binary(swapped.id.digest)))
+        #expect(try demo.home.currentVersion() == moved.id.digest)
+
         // One whose verification fails is moved back where it was, the same file.
         let failing = try Demo.script(in: downloads, name: "v2.5", version: "2.5", protocolVersion: 99)
         let failingID = VersionID(hex: SHA256.hash(data: Array(try Data(contentsOf: URL(fileURLWithPath: failing)))).hex)!
