@@ -19,7 +19,7 @@ final class Models {
     // Extra bytes: a value tree per preceding output byte.
     static let extraTreeBase = diffTreeBase + diffTreeContexts * 256
     // Version 2: a flag per quiet chunk of copied bytes (1: some difference in it is not zero),
-    // in one of 4 contexts (how many all-zero chunks came just before, up to 3).
+    // in one of 4 contexts (how many chunks were flagged all-zero since one was not, up to 3).
     static let chunkBase = extraTreeBase + 256 * 256
     static let chunkContexts = 4
     // Version 2: per predicted word, a flag "corrected by a recent delta" in one of 6 contexts
@@ -137,7 +137,7 @@ struct DataCoderState {
     var prev3: UInt8 = 0
     /// One bit per recent copied byte, 1 where its difference was not zero, newest lowest.
     var history: Int = 0
-    /// All-zero chunks in a row just before (version 2), up to 3.
+    /// Chunks flagged all-zero since the last one flagged otherwise (version 2), up to 3.
     var zeroChunks = 0
 
     /// Version 2: whether the copied byte at block offset `k` of `copy` starts a chunk flag:

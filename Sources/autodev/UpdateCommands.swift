@@ -266,8 +266,11 @@ extension ChannelCommands {
         } catch let error as ReleaseChannelError where downloading && error.code == .cancelled {
             throw ReleaseChannelError(error.code, error.message + "\nNothing was installed")
         } catch let error as UpgradeError where error.code == .cancelled && verified != nil {
-            // A signal during verification or the swap undoes the transaction; the download stays.
-            throw UpgradeError(error.code, error.message + "; the verified download is kept in \(Output.quoted(verified!)) for the next 'autodev update apply'")
+            // A signal during verification or the swap undoes the transaction, which puts the
+            // download back; said only when it is there.
+            let kept = (try? FileSystem.status(verified!, followLinks: false))?.kind == .regular
+            throw UpgradeError(error.code, error.message + (kept ? "; the verified download is kept in \(Output.quoted(verified!)) for the next 'autodev update apply'"
+                                                                 : "; the verified download could not be kept, and the next 'autodev update apply' downloads it again"))
         }
     }
 
