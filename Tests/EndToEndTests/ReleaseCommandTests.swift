@@ -91,21 +91,18 @@ struct ReleaseCommandTests {
         try FileManager.default.copyItem(atPath: directory + "/moved.patch", toPath: directory + "/huge-padded.patch")
         FileManager.default.createFile(atPath: directory + "/huge-base", contents: nil)
         for name in ["huge-version.patch", "huge-padded.patch", "huge-base"] { #expect(truncate(directory + "/" + name, Int(Int32.max)) == 0) }
-        let bounded = { (arguments: String) in
-            try harness.run(["-c", "ulimit -v 262144; exec \"$0\" release patch " + arguments, Harness.binary], executable: "/bin/sh", environment: [:], directory: directory)
+        let bounded: [(String, String)] = [
+            ("old huge-version.patch", "The patch is format version 88; this build reads versions 1 to 2"),
+            ("changed huge-padded.patch", "The patch applies to the file with SHA-256"),
+            ("old huge-padded.patch", "The patch has bytes after its end"),
+            ("huge-base moved.patch", "The patch applies to a file of \(base.count) bytes, not this one of \(Int32.max)"),
+        ]
+        for (inputs, message) in bounded {
+            let result = try harness.run(["-c", "ulimit -v 262144; exec \"$0\" release patch \(inputs) --output wrong", Harness.binary],
+                                         executable: "/bin/sh", environment: [:], directory: directory)
+            #expect(result.status == 1, "\(inputs)")
+            #expect(result.stderr.contains(message), "\(inputs): \(result.stderr)")
         }
-        let lyingVersion = try bounded("old huge-version.patch --output wrong")
-        #expect(lyingVersion.status == 1)
-        #expect(lyingVersion.stderr.contains("The patch is format version 88; this build reads versions 1 to 2"), "\(lyingVersion.stderr)")
-        let padded = try bounded("changed huge-padded.patch --output wrong")
-        #expect(padded.status == 1)
-        #expect(padded.stderr.contains("The patch applies to the file with SHA-256"), "\(padded.stderr)")
-        let trailing = try bounded("old huge-padded.patch --output wrong")
-        #expect(trailing.status == 1)
-        #expect(trailing.stderr.contains("The patch has bytes after its end"), "\(trailing.stderr)")
-        let hugeBase = try bounded("huge-base moved.patch --output wrong")
-        #expect(hugeBase.status == 1)
-        #expect(hugeBase.stderr.contains("The patch applies to a file of \(base.count) bytes, not this one of \(Int32.max)"), "\(hugeBase.stderr)")
         #expect(!FileManager.default.fileExists(atPath: directory + "/wrong"))
         for name in ["huge-version.patch", "huge-padded.patch", "huge-base"] { try FileManager.default.removeItem(atPath: directory + "/" + name) }
 
