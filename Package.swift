@@ -62,7 +62,7 @@ let package = Package(
         // The whole update of an installation from its channel: check, guards, download, upgrade, acceptance.
         .target(name: "ChannelUpdate", dependencies: ["ReleaseChannel", "SelfUpgrade", "Platform"]),
         // The agent's loop: proposals in, source upgrades out; its memory, the git working copy.
-        .target(name: "Agent", dependencies: ["SelfUpgrade", "SourceUpgrade", "Storage", "Platform", "Integrity"]),
+        .target(name: "Agent", dependencies: ["SelfUpgrade", "SourceUpgrade", "Modules", "Storage", "Platform", "Integrity"]),
         // Hot reload of modules: the worker kit, the host and its journal.
         .target(name: "Modules", dependencies: ["Platform", "Integrity"], swiftSettings: testHooks),
         // Checks everything a home holds and repairs it from trusted sources; snapshots of state and configuration.

@@ -128,3 +128,35 @@ public struct SelfCheckReport: Codable, Sendable, Equatable {
         }
     }
 }
+
+extension SelfCheckReport {
+    /// The library's own smoke checks, for a program's verification mode: the journal and the
+    /// version store work where the candidate runs (inside the verifier's sandbox). Everything is
+    /// written under `scratch`, which must be an empty directory the caller removes.
+    /// - Parameter executable: the running binary, staged and swapped in a scratch home.
+    public static func storageChecks(scratch: String, executable: String) -> [Check] {
+        run([
+            ("journal", { () throws -> String in
+                var journal = try Journal(path: scratch + "/journal")
+                try journal.append(JournalRecord(.begin(transaction: "check", operation: .dryRun, from: nil, target: nil, source: nil)))
+                try journal.append(JournalRecord(.abort(transaction: "check", reason: "self-check")))
+                guard try Journal(path: scratch + "/journal").records == journal.records else { throw CheckFailure("journal did not read back") }
+                return "wrote and read back 2 records"
+            }),
+            ("store", { () throws -> String in
+                let home = Home(root: scratch + "/home")
+                try home.createLayout()
+                let staged = try VersionStore(home: home).stage(executable, source: "self-check", transaction: "check")
+                try home.setCurrent(staged.id)
+                guard try home.currentVersion() == staged.id else { throw CheckFailure("current did not flip") }
+                try VersionStore(home: home).verify(staged.id)
+                return "staged and swapped own binary (\(staged.id.short), \(staged.size) bytes)"
+            }),
+        ])
+    }
+
+    private struct CheckFailure: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+}

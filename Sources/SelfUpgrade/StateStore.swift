@@ -36,8 +36,9 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
     public let migrations: [StateMigration]
     /// Reads the state of ``schema`` without `JSONDecoder` (whose first use in a process costs
     /// more than the rest of a rollback's reading); nil for a form it does not take, which the
-    /// decoder then reads. It must agree with the decoder on everything it takes.
-    package var strictReader: (@Sendable ([UInt8]) -> State?)?
+    /// decoder then reads. It must agree with the decoder on everything it takes
+    /// (``StrictJSONObject`` reads the fields).
+    public var strictReader: (@Sendable ([UInt8]) -> State?)?
 
     public init(directory: String, name: String, schema: Int, migrations: [StateMigration] = []) {
         self.directory = directory
@@ -158,5 +159,38 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
         } ?? (try? JSONDecoder().decode(Header.self, from: Data(bytes[..<newline])))?.schema
         guard let schema else { throw StorageError.corruptState(path: path, reason: "no schema header") }
         return (schema, Data(bytes[(newline + 1)...]))
+    }
+}
+
+/// A JSON object read strictly, for a ``StateStore/strictReader``: typed access to its fields,
+/// nil wherever a field is not exactly what is asked for (the reader then returns nil and the
+/// decoder reads the file, with its own errors).
+public struct StrictJSONObject: Sendable {
+    private let fields: FieldReader
+
+    /// Parses `bytes` as one JSON object, nested at most `maxDepth` deep; nil for anything else.
+    public init?(parsing bytes: [UInt8], maxDepth: Int = 8) {
+        guard let value = try? JSONValue(parsing: bytes, maxDepth: maxDepth), case .object(let fields) = value else { return nil }
+        self.fields = FieldReader(fields: fields)
+    }
+
+    private init(fields: [String: JSONValue]) { self.fields = FieldReader(fields: fields) }
+
+    /// The object in field `name`; nil when it is missing or not an object.
+    public func object(_ name: String) -> StrictJSONObject? {
+        guard case .object(let nested)? = fields.fields[name] else { return nil }
+        return StrictJSONObject(fields: nested)
+    }
+
+    /// The whole number in field `name`, within `range`; nil when it is missing, not a number,
+    /// not whole or out of range.
+    public func integer(_ name: String, in range: ClosedRange<Int>) -> Int? {
+        try? fields.integer(name, in: range)
+    }
+
+    /// The text in field `name`: `.some(nil)` when the field is missing or null, nil when it is
+    /// something other than a string.
+    public func optionalString(_ name: String) -> String?? {
+        do { return .some(try fields.optionalString(name)) } catch { return nil }
     }
 }

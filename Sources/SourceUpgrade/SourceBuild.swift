@@ -46,6 +46,11 @@ public struct SourceBuild: Sendable, Equatable {
         case confined(network: Bool)
     }
 
+    /// A build of the package in `source` with the installation's warm caches.
+    public init(source: String, installation: Installation, testSelection: [String] = SourceBuild.defaultTestSelection) {
+        self.init(source: source, home: installation.home, testSelection: testSelection)
+    }
+
     package init(source: String, home: Home, testSelection: [String] = SourceBuild.defaultTestSelection) {
         self.source = FileSystem.absolute(source)
         scratch = Self.scratchRoot(of: home)

@@ -7,36 +7,38 @@ import ReleaseChannel
 
 /// `autodev agent`: parses the options, opens the session, runs the Agent module's loop and
 /// shows its events; `autodev agent status` shows its memory.
-enum AgentCommand {
-    static func run(_ arguments: ParsedArguments) throws -> Int32 {
-        let patches = arguments.value("patches").map(FileSystem.absolute)
-        let proposer = arguments.value("proposer")
+extension AgentCommand {
+    static func run(_ arguments: AgentCommand) throws -> Int32 {
+        let patches = arguments.patches.map(FileSystem.absolute)
+        let proposer = arguments.proposer
         guard (patches == nil) != (proposer == nil) else {
-            throw UsageError(message: "Pass exactly one of --patches DIR and --proposer CMD", spec: CommandTree.agent)
+            throw UsageError(message: "Pass exactly one of --patches DIR and --proposer CMD", spec: AgentCommand.spec)
         }
-        let limit: Int? = try arguments.has("once") ? 1 : arguments.value("max-iterations").map { text in
+        let limit: Int? = try arguments.once ? 1 : arguments.maxIterations.map { text in
             guard let count = Int(text), count > 0 else {
-                throw UsageError(message: "The value '\(text)' is invalid for '--max-iterations <n>': give a positive whole number", spec: CommandTree.agent)
+                throw UsageError(message: "The value '\(text)' is invalid for '--max-iterations <n>': give a positive whole number", spec: AgentCommand.spec)
             }
             return count
         }
         // The options win over the home's settings (config.json), which win over the defaults.
-        let homeRoot = HomeLocator.locate(option: arguments.value("home")).root
+        let homeRoot = HomeLocator.locate(option: arguments.home).directory
         let agentSettings = try AgentSettings.load(homeDirectory: homeRoot)
         let evaluator = try fitnessEvaluator(arguments, settings: agentSettings)
-        if evaluator == nil, let option = ["repin", "fitness-data", "fitness-runs", "fitness-margin", "fitness-timeout", "probation-runs", "probation-seconds"].first(where: arguments.has) {
-            throw UsageError(message: "'--\(option)' needs '--fitness <PATH>' (or fitnessCommand in config.json)", spec: CommandTree.agent)
+        let fitnessOptions = [arguments.$repin, arguments.$fitnessData, arguments.$fitnessRuns, arguments.$fitnessMargin, arguments.$fitnessTimeout,
+                              arguments.$probationRuns, arguments.$probationSeconds]
+        if evaluator == nil, let option = fitnessOptions.first(where: { $0.text != nil })?.option.name {
+            throw UsageError(message: "'--\(option)' needs '--fitness <PATH>' (or fitnessCommand in config.json)", spec: AgentCommand.spec)
         }
-        let from = try ChannelCommands.integer("from", arguments, CommandTree.agent, range: 0...Int(Int32.max))
+        let from = try ChannelCommands.integer(arguments.$from, AgentCommand.spec, range: 0...Int(Int32.max))
         var selection = ParentSelection.head
-        if let name = arguments.value("select") {
+        if let name = arguments.select {
             guard let rule = ParentSelection(rawValue: name) else {
-                throw UsageError(message: "The value '\(name)' is invalid for '--select <RULE>': give head, best or explore", spec: CommandTree.agent)
+                throw UsageError(message: "The value '\(name)' is invalid for '--select <RULE>': give head, best or explore", spec: AgentCommand.spec)
             }
             selection = rule
         }
-        let probationRuns = try ChannelCommands.integer("probation-runs", arguments, CommandTree.agent, range: 0...1000) ?? agentSettings.probationRuns
-        let probationSeconds = try seconds("probation-seconds", arguments, range: 0...31_536_000) ?? agentSettings.probationSeconds
+        let probationRuns = try ChannelCommands.integer(arguments.$probationRuns, AgentCommand.spec, range: 0...1000) ?? agentSettings.probationRuns
+        let probationSeconds = try seconds(arguments.$probationSeconds, range: 0...31_536_000) ?? agentSettings.probationSeconds
         if let patches, !FileSystem.isDirectory(patches) { throw ReleaseError("The patch directory \(Output.quoted(patches)) does not exist") }
         let proposals: ProposalSource = if let patches { .patches(directory: patches) } else { .proposer(command: proposer ?? "") }
 
@@ -46,14 +48,14 @@ enum AgentCommand {
         let (session, resumption) = try Session.open(arguments)
         let home = session.home
         Cancellation.install()
-        guard var build = try UpgradeCommand.sourceBuild(arguments, home: home, spec: CommandTree.agent) else { return ExitCode.failure }
+        guard var build = try UpgradeCommand.sourceBuild(.init(source: arguments.source, testFilter: arguments.testFilter), home: home, spec: AgentCommand.spec) else { return ExitCode.failure }
         // A proposal's manifest, plugins and tests are code not trusted yet.
-        build.confine(network: arguments.has("build-network"))
-        build.timeoutSeconds = try seconds("build-timeout", arguments, range: 1...604_800) ?? 7200
+        build.confine(network: arguments.buildNetwork)
+        build.timeoutSeconds = try seconds(arguments.$buildTimeout, range: 1...604_800) ?? 7200
         let report = AgentReport(json: session.json)
         var loop = AgentLoop(
             upgrader: session.upgrader, build: build, proposals: proposals, maxIterations: limit,
-            beforeRestart: { name in try AutodevState.update(in: home.state) { $0.pendingTransaction = "agent:" + name } },
+            beforeRestart: { name in try AutodevState.update(in: home.stateDirectory) { $0.pendingTransaction = "agent:" + name } },
             onEvent: report.show)
         if let evaluator {
             let pin = try FitnessPin(evaluator, outside: build.source)
@@ -62,7 +64,7 @@ enum AgentCommand {
                 let upgrader = session.upgrader
                 loop.probation = AgentLoop.ProbationPolicy(samples: probationRuns, seconds: probationSeconds) { id, reason in
                     var options = Upgrader.UpgradeOptions()
-                    options.beforeRestart = { try AutodevState.update(in: home.state) { $0.pendingTransaction = "agent:probation" } }
+                    options.beforeRestart = { try AutodevState.update(in: home.stateDirectory) { $0.pendingTransaction = "agent:probation" } }
                     options.reason = "the agent's probation: " + reason
                     report.rollingBack(to: id, reason: reason)
                     _ = try upgrader.rollback(to: id.flatMap(VersionID.init(hex:)), options: options)
@@ -70,21 +72,23 @@ enum AgentCommand {
             }
         }
         loop.proposer = try proposerSettings(arguments, session: session)
-        loop.budget = (try seconds("budget-seconds", arguments, range: 1...31_536_000), try number("budget-cost", arguments))
+        loop.budget = (try seconds(arguments.$budgetSeconds, range: 1...31_536_000), try number(arguments.$budgetCost))
         loop.selection = selection
-        loop.repin = arguments.has("repin")
+        loop.repin = arguments.repin
         loop.from = from
         loop.running = ((try? home.currentVersion())??.hex, autodevVersion)
-        let integrityRate = try ChannelCommands.integer("integrity-rate", arguments, CommandTree.agent, range: 0...Int(Int32.max)) ?? 1 << 20
+        let integrityRate = try ChannelCommands.integer(arguments.$integrityRate, AgentCommand.spec, range: 0...Int(Int32.max)) ?? 1 << 20
         if let checker = backgroundChecker(session: session, settings: settings, policy: updatePolicy, interval: updateInterval,
                                            integrityRate: integrityRate, report: report) {
             loop.betweenProposals = { checker.tick() }
         }
         // A proposal that changes only a module's sources is built, tested and hot reloaded.
-        let source = build.source, upgrader = session.upgrader, buildNetwork = arguments.has("build-network"), buildTimeout = build.timeoutSeconds
+        let source = build.source, upgrader = session.upgrader, buildNetwork = arguments.buildNetwork, buildTimeout = build.timeoutSeconds
+        let builder = ModuleBuilder(installation: home, environmentPrefix: autodevIdentity.environmentPrefix)
         loop.moduleRoute = ModuleRoute(modules: ["Sources/Examples/CounterModule": "counter", "Sources/Examples/ExampleHandler": "example-handler"]) { module in
-            try ModuleCommands.buildTestAndReload(module, source: source, home: home, testFilter: "ModulesTests", upgrader: upgrader,
-                                                  network: buildNetwork, timeoutSeconds: buildTimeout)
+            guard let entry = ModuleCatalog.entries.first(where: { $0.name == module }) else { throw ModuleCommandError("Unknown module \(module)") }
+            return try builder.buildTestAndReload(module: entry.name, product: entry.product, source: source, testFilter: "ModulesTests",
+                                                  upgrader: upgrader, network: buildNetwork, timeoutSeconds: buildTimeout)
         }
         switch try loop.run(after: resumption.map(AgentLoop.Restart.init)) {
         case .finished: return ExitCode.success
@@ -103,13 +107,13 @@ enum AgentCommand {
     /// notice also goes to the notification command.
     static func backgroundChecker(session: Session, settings: UpdateSettings, policy: UpdateSettings.Policy, interval: Double, integrityRate: Int,
                                   report: AgentReport) -> CheckerClock? {
-        let channel = try? UpdateChannel.load(home: session.home.root)
+        let channel = try? UpdateChannel.load(home: session.home.directory)
         guard channel != nil || integrityRate > 0 else { return nil }
         let update = channel.flatMap { try? ChannelUpdate(channel: $0, upgrader: session.upgrader, current: SemanticVersion(autodevVersion)!,
                                                           skippedVersions: Set(settings.skippedVersions)) }
-        let scrubber = integrityRate > 0 ? ScrubberBox(IntegrityScrubber(homeDirectory: session.home.root, program: autodevIdentity,
+        let scrubber = integrityRate > 0 ? ScrubberBox(IntegrityScrubber(homeDirectory: session.home.directory, program: autodevIdentity,
                                                                         bytesPerSecond: Double(integrityRate))) : nil
-        let home = session.home.root
+        let home = session.home.directory
         let memory = AgentMemory.store(in: session.home)
         let started = WallClock.now()
         let notifier = UpdateNotifier(homeDirectory: home, program: autodevIdentity, settings: settings)
@@ -159,84 +163,84 @@ enum AgentCommand {
 
     /// How the proposer runs: confined, with the working copy writable in place, the network
     /// only with `--proposer-network`, and the environment the protocol names.
-    static func proposerSettings(_ arguments: ParsedArguments, session: Session) throws -> ProposerSettings {
+    static func proposerSettings(_ arguments: AgentCommand, session: Session) throws -> ProposerSettings {
         var settings = ProposerSettings()
-        settings.passEnvironment = arguments.values("proposer-env")
+        settings.passEnvironment = arguments.proposerEnv
         for name in settings.passEnvironment where name.isEmpty || name.contains("=") || name.hasPrefix("AUTODEV_") {
-            throw UsageError(message: "The value '\(name)' is invalid for '--proposer-env <NAME>': give the name of a variable (not one of autodev's own)", spec: CommandTree.agent)
+            throw UsageError(message: "The value '\(name)' is invalid for '--proposer-env <NAME>': give the name of a variable (not one of autodev's own)", spec: AgentCommand.spec)
         }
-        if let path = arguments.value("task") {
+        if let path = arguments.task {
             let bytes = try FileSystem.readInputFile(FileSystem.absolute(path), maxBytes: ProposerSettings.taskLimit, what: "the task for the proposer")
             guard let text = String(validating: bytes, as: UTF8.self) else { throw ReleaseError("The task \(Output.quoted(path)) is not UTF-8 text") }
             settings.task = text
         }
-        settings.timeoutSeconds = try seconds("proposer-timeout", arguments, range: 1...86_400) ?? settings.timeoutSeconds
-        settings.runner = .confined(by: session.upgrader, timeoutSeconds: settings.timeoutSeconds, network: arguments.has("proposer-network"))
+        settings.timeoutSeconds = try seconds(arguments.$proposerTimeout, range: 1...86_400) ?? settings.timeoutSeconds
+        settings.runner = .confined(by: session.upgrader, timeoutSeconds: settings.timeoutSeconds, network: arguments.proposerNetwork)
         return settings
     }
 
-    /// A number of seconds in `range` from option `name`; nil without it.
-    static func seconds(_ name: String, _ arguments: ParsedArguments, range: ClosedRange<Double>) throws -> Double? {
-        guard let text = arguments.value(name) else { return nil }
+    /// A number of seconds in `range` from the option; nil without it.
+    static func seconds(_ given: GivenValue, range: ClosedRange<Double>) throws -> Double? {
+        guard let text = given.text else { return nil }
         guard let value = Double(text), value.isFinite, range.contains(value) else {
-            throw UsageError(message: "The value '\(text)' is invalid for '--\(name) <SECONDS>': give a number of seconds from \(Int(range.lowerBound)) to \(Int(range.upperBound))", spec: CommandTree.agent)
+            throw UsageError(message: "The value '\(text)' is invalid for '--\(given.option.name) <SECONDS>': give a number of seconds from \(Int(range.lowerBound)) to \(Int(range.upperBound))", spec: AgentCommand.spec)
         }
         return value
     }
 
-    /// A non-negative finite number from option `name`; nil without it.
-    static func number(_ name: String, _ arguments: ParsedArguments) throws -> Double? {
-        guard let text = arguments.value(name) else { return nil }
+    /// A non-negative finite number from the option; nil without it.
+    static func number(_ given: GivenValue) throws -> Double? {
+        guard let text = given.text else { return nil }
         guard let value = Double(text), value.isFinite, value >= 0 else {
-            throw UsageError(message: "The value '\(text)' is invalid for '--\(name) <AMOUNT>': give a number of 0 or more", spec: CommandTree.agent)
+            throw UsageError(message: "The value '\(text)' is invalid for '--\(given.option.name) <AMOUNT>': give a number of 0 or more", spec: AgentCommand.spec)
         }
         return value
     }
 
     /// The evaluator the `--fitness` options describe; nil without `--fitness`.
-    static func fitnessEvaluator(_ arguments: ParsedArguments, settings: AgentSettings) throws -> FitnessEvaluator? {
-        guard let command = arguments.value("fitness") ?? settings.fitnessCommand else { return nil }
+    static func fitnessEvaluator(_ arguments: AgentCommand, settings: AgentSettings) throws -> FitnessEvaluator? {
+        guard let command = arguments.fitness ?? settings.fitnessCommand else { return nil }
         let path = FileSystem.absolute(command)
         guard let status = try? FileSystem.status(path), status.kind == .regular, status.mode & 0o111 != 0 else {
             throw ReleaseError("The fitness command \(Output.quoted(path)) is not an executable file")
         }
         var evaluator = FitnessEvaluator(command: path, runs: settings.fitnessRuns, margin: settings.fitnessMarginPercent / 100,
                                          timeoutSeconds: settings.fitnessTimeoutSeconds)
-        if let data = arguments.value("fitness-data") ?? settings.fitnessData {
+        if let data = arguments.fitnessData ?? settings.fitnessData {
             let directory = FileSystem.absolute(data)
             guard FileSystem.isDirectory(directory) else { throw ReleaseError("The fitness data directory \(Output.quoted(directory)) does not exist") }
             evaluator.data = directory
         }
-        evaluator.runs = try ChannelCommands.integer("fitness-runs", arguments, CommandTree.agent, range: FitnessEvaluator.runRange) ?? evaluator.runs
-        if let text = arguments.value("fitness-margin") {
+        evaluator.runs = try ChannelCommands.integer(arguments.$fitnessRuns, AgentCommand.spec, range: FitnessEvaluator.runRange) ?? evaluator.runs
+        if let text = arguments.fitnessMargin {
             guard let percent = Double(text), percent.isFinite, FitnessEvaluator.marginRange.contains(percent / 100) else {
-                throw UsageError(message: "The value '\(text)' is invalid for '--fitness-margin <PERCENT>': give a number from 0 to 100", spec: CommandTree.agent)
+                throw UsageError(message: "The value '\(text)' is invalid for '--fitness-margin <PERCENT>': give a number from 0 to 100", spec: AgentCommand.spec)
             }
             evaluator.margin = percent / 100
         }
-        evaluator.timeoutSeconds = try seconds("fitness-timeout", arguments, range: FitnessEvaluator.timeoutRange) ?? evaluator.timeoutSeconds
+        evaluator.timeoutSeconds = try seconds(arguments.$fitnessTimeout, range: FitnessEvaluator.timeoutRange) ?? evaluator.timeoutSeconds
         return evaluator
     }
 
     /// The policy `--updates` names; nil without the option.
-    static func updatePolicy(_ arguments: ParsedArguments) throws -> UpdateSettings.Policy? {
-        guard let name = arguments.value("updates") else { return nil }
+    static func updatePolicy(_ arguments: AgentCommand) throws -> UpdateSettings.Policy? {
+        guard let name = arguments.updates else { return nil }
         guard let policy = UpdateSettings.Policy(rawValue: name) else {
-            throw UsageError(message: "The value '\(name)' is invalid for '--updates <policy>': give manual, critical or all", spec: CommandTree.agent)
+            throw UsageError(message: "The value '\(name)' is invalid for '--updates <policy>': give manual, critical or all", spec: AgentCommand.spec)
         }
         return policy
     }
 
     /// The seconds `--update-interval` names; nil without the option.
-    static func updateInterval(_ arguments: ParsedArguments) throws -> Double? {
-        guard let text = arguments.value("update-interval") else { return nil }
+    static func updateInterval(_ arguments: AgentCommand) throws -> Double? {
+        guard let text = arguments.updateInterval else { return nil }
         guard let seconds = Double(text), seconds.isFinite, seconds >= 0, seconds <= 604_800 else {
-            throw UsageError(message: "The value '\(text)' is invalid for '--update-interval <seconds>': give a number of seconds from 0 to 604800", spec: CommandTree.agent)
+            throw UsageError(message: "The value '\(text)' is invalid for '--update-interval <seconds>': give a number of seconds from 0 to 604800", spec: AgentCommand.spec)
         }
         return seconds
     }
 
-    static func status(_ arguments: ParsedArguments) throws -> Int32 {
+    static func status(_ arguments: AgentStatusCommand) throws -> Int32 {
         let (session, code) = try Session.begin(arguments)
         guard let session else { return code }
         let memory = try AgentMemory.store(in: session.home).load()?.state ?? AgentMemory()

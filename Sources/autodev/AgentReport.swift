@@ -191,10 +191,10 @@ enum AgentArchive {
         var nodes: [Node]
     }
 
-    static func show(_ arguments: ParsedArguments) throws -> Int32 {
+    static func show(_ arguments: AgentArchiveCommand) throws -> Int32 {
         let (session, code) = try Session.begin(arguments)
         guard let session else { return code }
-        if arguments.has("prune") { return try prune(session) }
+        if arguments.prune { return try prune(session) }
         let memory = try AgentMemory.store(in: session.home).load()?.state ?? AgentMemory()
         let nodes = memory.processed.enumerated().map { index, proposal in
             Node(number: proposal.number ?? index + 1, parent: proposal.parent, name: proposal.name, outcome: proposal.outcome,
@@ -241,7 +241,7 @@ enum AgentArchive {
             return ExitCode.success
         }
         guard !memory.runIsInProgress else {
-            throw AgentError(.runInProgress, "An agent run (pid \(memory.run?.processID ?? 0)) is working on \(session.home.root): prune the archive when it has ended")
+            throw AgentError(.runInProgress, "An agent run (pid \(memory.run?.processID ?? 0)) is working on \(session.home.directory): prune the archive when it has ended")
         }
         let stored = Set(try session.upgrader.status().versions.filter(\.present).map(\.id))
         let result = memory.prune(storedIDs: stored)

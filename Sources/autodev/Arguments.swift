@@ -1,4 +1,195 @@
-/// A command's options and arguments, for parsing and for its help text.
+/// A command of the command line: one typed declaration drives its parsing, its help and its
+/// dispatch. The options and arguments are its properties (`@Option`, `@Flag`, `@Argument`,
+/// `@Arguments`), declared in the order the help lists them; `configuration` names it, says
+/// what it does and lists its subcommands.
+protocol ParsableCommand {
+    static var configuration: CommandConfiguration { get }
+    init()
+    /// Runs the command with its parsed properties; returns the exit status.
+    func run() throws -> Int32
+    /// Parses the words after the command's name and runs it (a command with a protocol of its
+    /// own, such as `supervise … -- PROGRAM`, parses them itself).
+    static func main(_ words: ArraySlice<String>) throws -> Int32
+}
+
+/// What a command is called, what its help says, and what comes below it.
+struct CommandConfiguration {
+    /// What may follow the command's name on the command line.
+    enum Words {
+        /// Options and arguments of the command itself (a non-option word that names no subcommand is an argument).
+        case ownArguments
+        /// A subcommand, or options of the command itself (a word that names no subcommand is an unknown command).
+        case subcommandOrOptions
+        /// A subcommand only: alone or with --help, the command prints its help.
+        case subcommandOnly
+    }
+
+    var path: [String]
+    var abstract: String
+    var discussion: String? = nil
+    var words = Words.ownArguments
+    var subcommands: [any ParsableCommand.Type] = []
+    /// Dispatched but not listed in the help (a measurement scripts/bench runs).
+    var hiddenSubcommands: [any ParsableCommand.Type] = []
+}
+
+extension ParsableCommand {
+    /// The command's specification (for parsing, help and usage errors), from its declaration.
+    static var spec: CommandSpec { Declarations.collect { _ = Self() }.spec(of: Self.self) }
+
+    /// Parses the words after the command's name into a command whose properties hold them.
+    /// - Returns: nil when --help was asked for (the help has been printed).
+    static func parse(_ words: ArraySlice<String>) throws(UsageError) -> Self? {
+        var command: Self?
+        let declarations = Declarations.collect { command = Self() }
+        let spec = declarations.spec(of: Self.self)
+        let parsed = try ParsedArguments.parse(words, spec: spec)
+        if parsed.wantsHelp {
+            Output.out(spec.helpText())
+            return nil
+        }
+        declarations.assign(parsed)
+        return command
+    }
+
+    /// Parses and runs; --help prints the help.
+    static func main(_ words: ArraySlice<String>) throws -> Int32 {
+        guard let command = try parse(words) else { return ExitCode.success }
+        return try command.run()
+    }
+}
+
+/// The slots of the options and arguments a command's properties declare, in declaration order.
+struct Declarations {
+    fileprivate var slots: [ArgumentSlot] = []
+
+    /// The slots declared while `body` runs (it creates one command).
+    /// The command line is parsed on the main thread, before anything else starts: nothing
+    /// else declares at the same time.
+    static func collect(_ body: () -> Void) -> Declarations {
+        let outer = ArgumentSlot.collecting
+        ArgumentSlot.collecting = []
+        body()
+        let slots = ArgumentSlot.collecting ?? []
+        ArgumentSlot.collecting = outer
+        return Declarations(slots: slots)
+    }
+
+    func spec(of command: any ParsableCommand.Type) -> CommandSpec {
+        let configuration = command.configuration
+        var spec = CommandSpec(path: configuration.path, abstract: configuration.abstract, discussion: configuration.discussion)
+        for slot in slots {
+            switch slot.kind {
+            case .option(let option), .flag(let option), .repeated(let option): spec.options.append(option)
+            case .argument(let name, let help): spec.arguments.append((name, help))
+            case .arguments(let name, let help):
+                spec.arguments.append((name, help))
+                spec.variadic = true
+            }
+        }
+        spec.subcommands = configuration.subcommands.map { $0.spec }
+        return spec
+    }
+
+    /// Hands the parsed values to the slots: options by name, positionals in order.
+    func assign(_ parsed: ParsedArguments) {
+        var positionals = parsed.positionals[...]
+        for slot in slots {
+            switch slot.kind {
+            case .option(let option), .repeated(let option): slot.values = parsed.allValues[option.name] ?? []
+            case .flag(let option): slot.values = parsed.flags.contains(option.name) ? [""] : []
+            case .argument:
+                if let first = positionals.first {
+                    slot.values = [first]
+                    positionals = positionals.dropFirst()
+                }
+            case .arguments:
+                slot.values = Array(positionals)
+                positionals = []
+            }
+        }
+    }
+}
+
+/// One declared option or argument and what the command line gave it.
+final class ArgumentSlot {
+    enum Kind {
+        case option(CommandSpec.Option)
+        case repeated(CommandSpec.Option)
+        case flag(CommandSpec.Option)
+        case argument(name: String, help: String)
+        case arguments(name: String, help: String)
+    }
+
+    nonisolated(unsafe) fileprivate static var collecting: [ArgumentSlot]?
+
+    let kind: Kind
+    fileprivate(set) var values: [String] = []
+
+    init(_ kind: Kind) {
+        self.kind = kind
+        Self.collecting?.append(self)
+    }
+
+    /// The option's declaration, for messages about its value.
+    var option: CommandSpec.Option {
+        switch kind {
+        case .option(let option), .repeated(let option), .flag(let option): return option
+        case .argument(let name, _), .arguments(let name, _): return CommandSpec.Option(name: name, help: "")
+        }
+    }
+}
+
+/// An option's value as given, with its declaration (`$name` of an `@Option`): for messages
+/// that quote the option ("The value 'x' is invalid for '--keep <n>'").
+struct GivenValue {
+    var option: CommandSpec.Option
+    var text: String?
+
+    /// `--name <value>`, as usage errors quote it.
+    var label: String { "--\(option.name)" + (option.value.map { " <\($0.lowercased())>" } ?? "") }
+}
+
+/// An option that takes a value; the last one given counts.
+@propertyWrapper struct Option {
+    private let slot: ArgumentSlot
+    init(_ option: CommandSpec.Option) { slot = ArgumentSlot(.option(option)) }
+    init(name: String, value: String, help: String) { self.init(CommandSpec.Option(name: name, value: value, help: help)) }
+    var wrappedValue: String? { slot.values.last }
+    var projectedValue: GivenValue { GivenValue(option: slot.option, text: slot.values.last) }
+}
+
+/// An option that may be given several times; every value, in order.
+@propertyWrapper struct RepeatedOption {
+    private let slot: ArgumentSlot
+    init(name: String, value: String, help: String) { slot = ArgumentSlot(.repeated(CommandSpec.Option(name: name, value: value, help: help))) }
+    var wrappedValue: [String] { slot.values }
+}
+
+/// An option without a value.
+@propertyWrapper struct Flag {
+    private let slot: ArgumentSlot
+    init(_ option: CommandSpec.Option) { slot = ArgumentSlot(.flag(option)) }
+    init(name: String, short: String? = nil, help: String) { self.init(CommandSpec.Option(name: name, short: short, help: help)) }
+    var wrappedValue: Bool { !slot.values.isEmpty }
+    var projectedValue: GivenValue { GivenValue(option: slot.option, text: slot.values.isEmpty ? nil : "") }
+}
+
+/// A positional argument (nil when the command line has none for it; the command says what is missing).
+@propertyWrapper struct Argument {
+    private let slot: ArgumentSlot
+    init(_ name: String, help: String) { slot = ArgumentSlot(.argument(name: name, help: help)) }
+    var wrappedValue: String? { slot.values.first }
+}
+
+/// The positional arguments left after the ones declared before it.
+@propertyWrapper struct Arguments {
+    private let slot: ArgumentSlot
+    init(_ name: String, help: String) { slot = ArgumentSlot(.arguments(name: name, help: help)) }
+    var wrappedValue: [String] { slot.values }
+}
+
+/// A command's options and arguments, for parsing and for its help text (made from its declaration).
 struct CommandSpec {
     struct Option {
         var name: String
@@ -69,11 +260,9 @@ struct ParsedArguments {
     var allValues: [String: [String]] = [:]
     var flags: Set<String> = []
     var positionals: [String] = []
+    /// Where each positional is in the parsed words.
+    var positionalIndices: [Int] = []
     var wantsHelp = false
-
-    func has(_ flag: String) -> Bool { flags.contains(flag) }
-    func value(_ name: String) -> String? { values[name] }
-    func values(_ name: String) -> [String] { allValues[name] ?? [] }
 
     /// Parses `arguments` (after the command's own words) against `spec`:
     /// `--name value`, `--name=value`, `-x`, and `--` ending the options.
@@ -86,6 +275,7 @@ struct ParsedArguments {
             index += 1
             if optionsEnded || !argument.hasPrefix("-") || argument == "-" {
                 parsed.positionals.append(argument)
+                parsed.positionalIndices.append(index - 1)
                 continue
             }
             if argument == "--" {

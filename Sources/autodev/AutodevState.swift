@@ -1,6 +1,5 @@
 import SelfUpgrade
 import SourceUpgrade
-import Storage
 
 /// The version string of this build; a version stamped into the binary after the build
 /// (`autodev release stamp`) takes its place.
@@ -60,17 +59,13 @@ extension AutodevState {
     /// counters required, whole numbers a double holds exactly; the two texts optional (null is
     /// absent); other keys ignored. nil for anything else, which the decoder then reads.
     init?(strictJSON bytes: [UInt8]) {
-        guard let value = try? JSONValue(parsing: bytes, maxDepth: 8), case .object(let fields) = value,
-              let counters = fields["counters"], case .object(let counted) = counters else { return nil }
         let exact = -((1 << 53) - 1)...((1 << 53) - 1)
-        let reader = FieldReader(fields: fields), counter = FieldReader(fields: counted)
-        do throws(JournalFieldError) {
-            self.init(counters: Counters(upgrades: try counter.integer("upgrades", in: exact), rollbacks: try counter.integer("rollbacks", in: exact),
-                                         failedRestarts: try counter.integer("failedRestarts", in: exact), restarts: try counter.integer("restarts", in: exact)),
-                      pendingTransaction: try reader.optionalString("pendingTransaction"),
-                      lastConfirmedVersion: try reader.optionalString("lastConfirmedVersion"))
-        } catch {
-            return nil
-        }
+        guard let object = StrictJSONObject(parsing: bytes, maxDepth: 8), let counted = object.object("counters"),
+              let upgrades = counted.integer("upgrades", in: exact), let rollbacks = counted.integer("rollbacks", in: exact),
+              let failedRestarts = counted.integer("failedRestarts", in: exact), let restarts = counted.integer("restarts", in: exact),
+              let pendingTransaction = object.optionalString("pendingTransaction"),
+              let lastConfirmedVersion = object.optionalString("lastConfirmedVersion") else { return nil }
+        self.init(counters: Counters(upgrades: upgrades, rollbacks: rollbacks, failedRestarts: failedRestarts, restarts: restarts),
+                  pendingTransaction: pendingTransaction, lastConfirmedVersion: lastConfirmedVersion)
     }
 }

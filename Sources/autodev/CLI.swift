@@ -3,7 +3,6 @@ import Integrity
 import Platform
 import SelfUpgrade
 import SourceUpgrade
-import Storage
 
 /// Exit codes of swift-argument-parser: 0 success, 1 runtime error, 64 usage error.
 enum ExitCode {
@@ -36,11 +35,8 @@ enum CLI {
 
     /// The home whose journal an error says must be repaired.
     static func journalToRepair(_ error: any Error) -> String? {
-        if let error = error as? UpgradeError, error.code == .journalDamaged, let path = error.path { return FileSystem.parent(of: path) }
-        switch error as? StorageError {
-        case .corruptJournal(let path, _, _)?, .unusableJournal(let path, _)?: return FileSystem.parent(of: path)
-        default: return nil
-        }
+        guard let error = error as? UpgradeError, error.code == .journalDamaged, let path = error.path else { return nil }
+        return FileSystem.parent(of: path)
     }
 
     static func usageLine(_ spec: CommandSpec) -> String {
@@ -49,148 +45,78 @@ enum CLI {
 
     static func dispatch(_ arguments: ArraySlice<String>) throws -> Int32 {
         guard let first = arguments.first else {
-            Output.out(CommandTree.root.helpText())
+            Output.out(AutodevCommand.spec.helpText())
             return ExitCode.success
         }
-        let rest = arguments.dropFirst()
         switch first {
         case "--version":
             Output.out(autodevVersion)
             return ExitCode.success
         case "-h", "--help":
-            Output.out(CommandTree.root.helpText())
+            Output.out(AutodevCommand.spec.helpText())
             return ExitCode.success
         case "help":
-            return try help(Array(rest))
-        case "init":
-            return try run(CommandTree.initialize, rest, InitCommand.run)
-        case "doctor":
-            return try run(CommandTree.doctor, rest, DoctorCommand.run)
-        case "dashboard":
-            return try run(CommandTree.dashboard, rest, DashboardCommand.run)
-        case "self-check":
-            return try run(CommandTree.selfCheck, rest, SelfCheckCommand.run)
-        case "digest":
-            return try run(CommandTree.digest, rest, DigestCommand.run)
-        case "agent":
-            if rest.first == "status" { return try run(CommandTree.agentStatus, rest.dropFirst(), AgentCommand.status) }
-            if rest.first == "archive" { return try run(CommandTree.agentArchive, rest.dropFirst(), AgentArchive.show) }
-            return try run(CommandTree.agent, rest, AgentCommand.run)
-        case "release":
-            switch rest.first {
-            case "init": return try run(CommandTree.releaseInit, rest.dropFirst(), ChannelCommands.initialize)
-            case "add": return try run(CommandTree.releaseAdd, rest.dropFirst(), ChannelCommands.add)
-            case "stamp": return try run(CommandTree.releaseStamp, rest.dropFirst(), ChannelCommands.stamp)
-            case "normalize": return try run(CommandTree.releaseNormalize, rest.dropFirst(), ChannelCommands.normalize)
-            case "publish": return try run(CommandTree.releasePublish, rest.dropFirst(), ChannelCommands.publish)
-            case "refresh": return try run(CommandTree.releaseRefresh, rest.dropFirst(), ChannelCommands.refresh)
-            case "rotate": return try run(CommandTree.releaseRotate, rest.dropFirst(), ChannelCommands.rotate)
-            case "installer": return try run(CommandTree.releaseInstaller, rest.dropFirst(), ReleaseCommands.installer)
-            case "keygen": return try run(CommandTree.releaseKeygen, rest.dropFirst(), ReleaseCommands.keygen)
-            case "sign": return try run(CommandTree.releaseSign, rest.dropFirst(), ReleaseCommands.sign)
-            case "verify": return try run(CommandTree.releaseVerify, rest.dropFirst(), ReleaseCommands.verify)
-            case "diff": return try run(CommandTree.releaseDiff, rest.dropFirst(), DeltaCommands.diff)
-            case "patch": return try run(CommandTree.releasePatch, rest.dropFirst(), DeltaCommands.patch)
-            case "speed": return try run(CommandTree.releaseSpeed, rest.dropFirst(), ReleaseCommands.speed)
-            case nil, "-h", "--help":
-                Output.out(CommandTree.release.helpText())
-                return ExitCode.success
-            case let other?:
-                throw UsageError(message: "Unknown command 'release \(other)'", spec: CommandTree.release)
-            }
-        case "tuf":
-            return try TUFCommand.dispatch(rest)
+            return try help(Array(arguments.dropFirst()))
         case "module-worker":
-            return ModuleWorkerCommand.run(rest)
-        case "modules":
-            switch rest.first {
-            case "build": return try run(CommandTree.modulesBuild, rest.dropFirst(), ModuleCommands.build)
-            case "reload": return try run(CommandTree.modulesReload, rest.dropFirst(), ModuleCommands.reload)
-            case "rollback": return try run(CommandTree.modulesRollback, rest.dropFirst(), ModuleCommands.rollback)
-            case "list": return try run(CommandTree.modulesList, rest.dropFirst(), ModuleCommands.list)
-            case "serve": return try run(CommandTree.modulesServe, rest.dropFirst(), ModuleCommands.serve)
-            case "measure-routing": return try run(CommandTree.modulesMeasureRouting, rest.dropFirst(), ModuleGates.routing)
-            case "test-stateful-reload": return try run(CommandTree.modulesStatefulGate, rest.dropFirst(), ModuleGates.stateful)
-            case "test-concurrent-reload": return try run(CommandTree.modulesConcurrentGate, rest.dropFirst(), ModuleGates.concurrent)
-            case nil, "-h", "--help":
-                Output.out(CommandTree.modules.helpText())
-                return ExitCode.success
-            case let other?:
-                throw UsageError(message: "Unknown command 'modules \(other)'", spec: CommandTree.modules)
-            }
-        case "supervise":
-            switch rest.first {
-            case "upgrade": return try run(CommandTree.superviseUpgrade, rest.dropFirst(), SuperviseCommands.upgrade)
-            case "rollback": return try run(CommandTree.superviseRollback, rest.dropFirst(), SuperviseCommands.rollback)
-            case "status": return try run(CommandTree.superviseStatus, rest.dropFirst(), SuperviseCommands.status)
-            default: return try SuperviseCommands.run(rest)
-            }
-        case "config":
-            switch rest.first {
-            case "list": return try run(CommandTree.configList, rest.dropFirst(), ConfigCommands.list)
-            case "get": return try run(CommandTree.configGet, rest.dropFirst(), ConfigCommands.get)
-            case "set": return try run(CommandTree.configSet, rest.dropFirst(), ConfigCommands.set)
-            case "unset": return try run(CommandTree.configUnset, rest.dropFirst(), ConfigCommands.unset)
-            case nil, "-h", "--help":
-                Output.out(CommandTree.config.helpText())
-                return ExitCode.success
-            case let other?:
-                throw UsageError(message: "Unknown command 'config \(other)'", spec: CommandTree.config)
-            }
-        case "update":
-            switch rest.first {
-            case "configure": return try run(CommandTree.updateConfigure, rest.dropFirst(), ChannelCommands.configure)
-            case "check": return try run(CommandTree.updateCheck, rest.dropFirst(), ChannelCommands.check)
-            case "apply": return try run(CommandTree.updateApply, rest.dropFirst(), ChannelCommands.apply)
-            case "-h", "--help":
-                Output.out(CommandTree.update.helpText())
-                return ExitCode.success
-            case nil:
-                return try run(CommandTree.update, rest, ChannelCommands.update)
-            case let option? where option.hasPrefix("-"):
-                return try run(CommandTree.update, rest, ChannelCommands.update)
-            case let other?:
-                throw UsageError(message: "Unknown command 'update \(other)'", spec: CommandTree.update)
-            }
-        case "self-upgrade":
-            switch rest.first {
-            case "rollback": return try run(CommandTree.rollback, rest.dropFirst(), RollbackCommand.run)
-            case "repair": return try run(CommandTree.repair, rest.dropFirst(), RepairCommand.run)
-            case "history": return try run(CommandTree.history, rest.dropFirst(), ReportCommands.history)
-            case "status": return try run(CommandTree.status, rest.dropFirst(), ReportCommands.status)
-            case "snapshots": return try run(CommandTree.snapshots, rest.dropFirst(), ReportCommands.snapshots)
-            default: return try run(CommandTree.selfUpgrade, rest, UpgradeCommand.run)
-            }
+            return ModuleWorkerCommand.run(arguments.dropFirst())
         default:
-            throw UsageError(message: first.hasPrefix("-") ? "Unknown option '\(first)'" : "Unknown command '\(first)'", spec: CommandTree.root)
-        }
-    }
-
-    private static func run(_ spec: CommandSpec, _ arguments: ArraySlice<String>, _ body: (ParsedArguments) throws -> Int32) throws -> Int32 {
-        let parsed = try ParsedArguments.parse(arguments, spec: spec)
-        if parsed.wantsHelp {
-            Output.out(spec.helpText())
-            return ExitCode.success
-        }
-        return try body(parsed)
-    }
-
-    private static func help(_ words: [String]) throws -> Int32 {
-        var spec = CommandTree.root
-        for word in words {
-            guard let next = spec.subcommands.first(where: { $0.path.last == word }) else {
-                throw UsageError(message: "Unknown command '\(words.joined(separator: " "))'", spec: CommandTree.root)
+            guard let command = subcommand(of: AutodevCommand.self, named: first) else {
+                throw UsageError(message: first.hasPrefix("-") ? "Unknown option '\(first)'" : "Unknown command '\(first)'", spec: AutodevCommand.spec)
             }
-            spec = next
+            return try run(command, arguments.dropFirst())
         }
-        Output.out(spec.helpText())
+    }
+
+    /// Runs `command` with the words after its name: a subcommand's when the first word names
+    /// one, else its own, as its declaration says what may follow it.
+    static func run(_ command: any ParsableCommand.Type, _ words: ArraySlice<String>) throws -> Int32 {
+        if let word = words.first, let next = subcommand(of: command, named: word) {
+            return try run(next, words.dropFirst())
+        }
+        let configuration = command.configuration
+        if let word = words.first {
+            switch configuration.words {
+            case .ownArguments: break
+            case .subcommandOrOptions where word.hasPrefix("-"): break
+            case .subcommandOnly where word == "-h" || word == "--help": break
+            case .subcommandOrOptions, .subcommandOnly:
+                throw UsageError(message: "Unknown command '\((configuration.path + [word]).joined(separator: " "))'", spec: command.spec)
+            }
+        }
+        return try command.main(words)
+    }
+
+    /// The subcommand of `command` a word names, hidden ones included.
+    static func subcommand(of command: any ParsableCommand.Type, named word: String) -> (any ParsableCommand.Type)? {
+        let configuration = command.configuration
+        return (configuration.subcommands + configuration.hiddenSubcommands).first { $0.configuration.path.last == word }
+    }
+
+    /// `autodev help [COMMAND…]`: the help of the command the words name (hidden ones are not named).
+    private static func help(_ words: [String]) throws -> Int32 {
+        var command: any ParsableCommand.Type = AutodevCommand.self
+        for word in words {
+            guard let next = command.configuration.subcommands.first(where: { $0.configuration.path.last == word }) else {
+                throw UsageError(message: "Unknown command '\(words.joined(separator: " "))'", spec: AutodevCommand.spec)
+            }
+            command = next
+        }
+        Output.out(command.spec.helpText())
         return ExitCode.success
     }
 }
 
+/// The options of a command that works on an installation's home.
+protocol HomeCommand {
+    /// `--home DIR`; nil: located as ``HomeLocator`` says.
+    var home: String? { get }
+    /// `--json`.
+    var json: Bool { get }
+}
+
 /// The context every home-using command shares: the home, an upgrader, and the start (resume or recovery).
 struct Session {
-    let home: Home
+    let home: Installation
     let upgrader: Upgrader
     let json: Bool
     /// Recovery at start changed the home (its notes were printed): a later "nothing was
@@ -201,21 +127,22 @@ struct Session {
     /// - Parameter readOnly: the command only reads the home: an interrupted transaction is
     ///   left for the next changing command (see ``Upgrader/start(handoff:recovering:)``).
     /// - Returns: the session, or the exit code when this process was a restart it has now finished.
-    static func begin(_ arguments: ParsedArguments, readOnly: Bool = false) throws -> (Session?, Int32) {
-        let (session, resumption) = try open(arguments, readOnly: readOnly)
+    static func begin(_ command: some HomeCommand, verifyTimeout: GivenValue? = nil, readOnly: Bool = false) throws -> (Session?, Int32) {
+        let (session, resumption) = try open(command, verifyTimeout: verifyTimeout, readOnly: readOnly)
         guard let resumption else { return (session, ExitCode.success) }
         return (nil, try finish(resumption, home: session.home, json: session.json))
     }
 
     /// Like ``begin(_:)``, but hands a finished restart to the caller (the agent goes on working).
-    static func open(_ arguments: ParsedArguments, readOnly: Bool = false) throws -> (Session, Upgrader.Resumption?) {
-        let home = HomeLocator.locate(option: arguments.value("home"))
+    /// - Parameter verifyTimeout: self-upgrade's `--timeout`, the wall-clock limit of the verification run.
+    static func open(_ command: some HomeCommand, verifyTimeout: GivenValue? = nil, readOnly: Bool = false) throws -> (Session, Upgrader.Resumption?) {
+        let home = HomeLocator.locate(option: command.home)
         // Before anything is printed or created: every command with a session needs an installation.
-        guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
-        let json = arguments.has("json")
-        let stateDirectory = home.state
+        guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.directory) }
+        let json = command.json
+        let stateDirectory = home.stateDirectory
         let interactive = !json && ProcessControl.standardErrorIsTerminal
-        var upgrader = try Upgrader(home: home, program: autodevIdentity, health: {
+        var upgrader = try Upgrader(home, program: autodevIdentity, health: {
             _ = try AutodevState.store(directory: stateDirectory).load()
             guard SHA256.hash(data: Array("abc".utf8)).hex == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" else {
                 throw UpgradeError.healthCheckFailed(reason: "SHA-256 known answer mismatch")
@@ -236,9 +163,9 @@ struct Session {
                 }
             }
         })
-        if let timeout = arguments.value("timeout") {
+        if let timeout = verifyTimeout?.text {
             guard let seconds = Double(timeout), seconds.isFinite, seconds > 0, seconds <= 86_400 else {
-                throw UsageError(message: "The value '\(timeout)' is invalid for '--timeout <seconds>': give a number of seconds above 0 and at most 86400", spec: CommandTree.selfUpgrade)
+                throw UsageError(message: "The value '\(timeout)' is invalid for '--timeout <seconds>': give a number of seconds above 0 and at most 86400", spec: UpgradeCommand.spec)
             }
             upgrader.configuration.verifyTimeoutSeconds = seconds
         }
@@ -258,9 +185,9 @@ struct Session {
     /// journal does not: the pending transaction is over, or another version confirmed itself.
     /// A rollback between builds of one version writes nothing (no fsync on its path); the
     /// journal is the record of every restart, and `self-upgrade history` shows it.
-    private static func recordResumption(_ resumption: Upgrader.Resumption, home: Home) {
+    private static func recordResumption(_ resumption: Upgrader.Resumption, home: Installation) {
         let confirmed = resumption.result == .confirmed
-        let store = AutodevState.store(directory: home.state)
+        let store = AutodevState.store(directory: home.stateDirectory)
         guard let loaded = try? store.load()?.state else { return }
         var state = loaded
         state.pendingTransaction = nil
@@ -272,7 +199,7 @@ struct Session {
     }
 
     /// Reports a transaction that crossed an exec, in the process it ended in.
-    private static func finish(_ resumption: Upgrader.Resumption, home: Home, json: Bool) throws -> Int32 {
+    private static func finish(_ resumption: Upgrader.Resumption, home: Installation, json: Bool) throws -> Int32 {
         let confirmed = resumption.result == .confirmed
         let from = name(resumption.from, resumption.fromVersion)
         let to = name(resumption.to, resumption.toVersion)
@@ -298,9 +225,9 @@ struct Session {
 
     /// Tells the notification command, if one is configured, that a version was applied or
     /// rolled back (an upgrade that did not confirm was rolled back).
-    private static func notify(_ resumption: Upgrader.Resumption, home: Home) {
-        guard UpdateNotifier.isConfigured(homeDirectory: home.root) else { return }
-        let notifier = UpdateNotifier(homeDirectory: home.root, program: autodevIdentity)
+    private static func notify(_ resumption: Upgrader.Resumption, home: Installation) {
+        guard UpdateNotifier.isConfigured(homeDirectory: home.directory) else { return }
+        let notifier = UpdateNotifier(homeDirectory: home.directory, program: autodevIdentity)
         if resumption.result == .confirmed {
             notifier.send(resumption.operation == .rollback ? .rolledBack : .applied, version: resumption.toVersion, fromVersion: resumption.fromVersion)
         } else {
@@ -327,8 +254,8 @@ struct Session {
     /// - Returns: true when a person answered yes at the terminal: an operator's explicit
     ///   command, which the restart-loop guard never refuses (`UpgradeOptions.explicit`).
     @discardableResult
-    func confirm(_ question: String, _ arguments: ParsedArguments) throws -> Bool {
-        guard !arguments.has("yes"), ProcessControl.standardInputIsTerminal else { return false }
+    func confirm(_ question: String, yes: Bool) throws -> Bool {
+        guard !yes, ProcessControl.standardInputIsTerminal else { return false }
         Output.err("\(question) [y/N] ", terminator: false)
         let answer = ProcessControl.readLine()?.lowercased() ?? ""
         guard answer == "y" || answer == "yes" else { throw UpgradeError.cancelled }

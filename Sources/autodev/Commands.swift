@@ -5,32 +5,31 @@ import Platform
 import ReleaseChannel
 import SelfUpgrade
 import SourceUpgrade
-import Storage
 
-enum InitCommand {
-    static func run(_ arguments: ParsedArguments) throws -> Int32 {
-        let home = HomeLocator.locate(option: arguments.value("home"))
+extension InitCommand {
+    static func run(_ arguments: InitCommand) throws -> Int32 {
+        let home = HomeLocator.locate(option: arguments.home)
         var configuration = home.isInitialized ? try UpgradeConfiguration.load(from: home) : UpgradeConfiguration()
-        if let keep = arguments.value("keep") {
+        if let keep = arguments.keep {
             guard let count = Int(keep), count >= 2 else {
-                throw UsageError(message: "The value '\(keep)' is invalid for '--keep <n>': give a whole number of at least 2", spec: CommandTree.initialize)
+                throw UsageError(message: "The value '\(keep)' is invalid for '\(arguments.$keep.label)': give a whole number of at least 2", spec: InitCommand.spec)
             }
             configuration.historyLimit = count
         }
-        let upgrader = try Upgrader(home: home, program: autodevIdentity, configuration: configuration)
+        let upgrader = try Upgrader(home, program: autodevIdentity, configuration: configuration)
         let executable = try ProcessControl.executablePath()
         var id: VersionID
         var created = true
         do {
             id = try upgrader.adopt(executable: executable)
-            if arguments.value("keep") != nil { try configuration.save(to: home) }
-            try AutodevState.update(in: home.state) { _ in }
-            if let source = arguments.value("source") { try WorkingCopy.clone(source, into: home.workingCopy, logs: home.logs) }
+            if arguments.keep != nil { try configuration.save(to: home) }
+            try AutodevState.update(in: home.stateDirectory) { _ in }
+            if let source = arguments.source { try WorkingCopy.clone(source, into: home.workingCopy, logs: home.logs) }
         } catch let error as UpgradeError where error.code == .alreadyInitialized {
             created = false
-            guard let current = try home.currentVersion() else { throw UpgradeError.notInitialized(home: home.root) }
-            id = VersionID(current)
-            if let source = arguments.value("source") {
+            guard let current = try home.currentVersion() else { throw UpgradeError.notInitialized(home: home.directory) }
+            id = current
+            if let source = arguments.source {
                 if FileSystem.exists(home.workingCopy) {
                     Output.err("Keeping the working copy in \(home.workingCopy) (remove it to clone \(Output.quoted(source)) instead)")
                 } else {
@@ -38,11 +37,11 @@ enum InitCommand {
                 }
             }
         }
-        if arguments.has("json") {
-            try Output.json(InitReport(home: home.root, bin: home.bin, current: id.hex, version: autodevVersion, created: created))
+        if arguments.json {
+            try Output.json(InitReport(home: home.directory, bin: home.bin, current: id.hex, version: autodevVersion, created: created))
         } else {
-            Output.out(created ? "Initialized \(home.root) with autodev \(autodevVersion) (\(id.short))"
-                               : "\(home.root) is already initialized (current version \(id.short))")
+            Output.out(created ? "Initialized \(home.directory) with autodev \(autodevVersion) (\(id.short))"
+                               : "\(home.directory) is already initialized (current version \(id.short))")
             Output.out("Put this directory on PATH to run the current version:")
             Output.out("  export PATH=\(Output.shellQuoted(home.bin)):\"$PATH\"")
         }
@@ -58,32 +57,32 @@ enum InitCommand {
     }
 }
 
-enum UpgradeCommand {
-    static func run(_ arguments: ParsedArguments) throws -> Int32 {
-        if arguments.value("from-binary") != nil && arguments.value("source") != nil {
-            throw UsageError(message: "Pass either --from-binary or --source, not both", spec: CommandTree.selfUpgrade)
+extension UpgradeCommand {
+    static func run(_ arguments: UpgradeCommand) throws -> Int32 {
+        if arguments.fromBinary != nil && arguments.source != nil {
+            throw UsageError(message: "Pass either --from-binary or --source, not both", spec: UpgradeCommand.spec)
         }
-        let (session, code) = try Session.begin(arguments)
+        let (session, code) = try Session.begin(arguments, verifyTimeout: arguments.$timeout)
         guard let session else { return code }
         Cancellation.install()
-        let build = try sourceBuild(arguments, home: session.home)
-        let candidate = arguments.value("from-binary") ?? build!.source
-        let dryRun = arguments.has("dry-run")
+        let build = try sourceBuild(SourceChoice(arguments), home: session.home)
+        let candidate = arguments.fromBinary ?? build!.source
+        let dryRun = arguments.dryRun
         let current = try session.home.currentVersion()
         var confirmed = false
         if !dryRun {
-            confirmed = try session.confirm("Upgrade autodev \(current?.short ?? "") in \(session.home.root) to \(Output.quoted(candidate))?", arguments)
+            confirmed = try session.confirm("Upgrade autodev \(current?.short ?? "") in \(session.home.directory) to \(Output.quoted(candidate))?", yes: arguments.yes)
         }
         var options = Upgrader.UpgradeOptions()
         options.explicit = confirmed
         options.dryRun = dryRun
-        options.verifyState = arguments.has("verify-state")
-        let stateDirectory = session.home.state
+        options.verifyState = arguments.verifyState
+        let stateDirectory = session.home.stateDirectory
         options.beforeRestart = {
             try AutodevState.update(in: stateDirectory) { $0.pendingTransaction = "upgrade" }
         }
         if !session.json && !dryRun {
-            Output.err("Upgrading \(session.home.root) from \(build == nil ? "" : "source ")\(Output.quoted(candidate))")
+            Output.err("Upgrading \(session.home.directory) from \(build == nil ? "" : "source ")\(Output.quoted(candidate))")
         }
         let outcome = try build.map { try session.upgrader.upgrade(fromSource: $0, options: options) }
             ?? session.upgrader.upgrade(fromBinary: candidate, options: options)
@@ -118,42 +117,59 @@ enum UpgradeCommand {
 extension UpgradeCommand {
     /// The source to build, unless a binary was given: --source, else the home's working copy,
     /// else the package around the current directory.
-    static func sourceBuild(_ arguments: ParsedArguments, home: Home, spec: CommandSpec = CommandTree.selfUpgrade) throws -> SourceBuild? {
-        guard arguments.value("from-binary") == nil else {
-            if arguments.has("confined") { throw UsageError(message: "'--confined' is for a build from source, not '--from-binary'", spec: spec) }
+    /// What a command line says about the source to build.
+    struct SourceChoice {
+        var fromBinary: String? = nil
+        var source: String?
+        var testFilter: String?
+        var confined = false
+        var buildNetwork = false
+
+        init(_ command: UpgradeCommand) {
+            (fromBinary, source, testFilter, confined, buildNetwork) = (command.fromBinary, command.source, command.testFilter, command.confined, command.buildNetwork)
+        }
+
+        init(source: String?, testFilter: String?) {
+            (self.source, self.testFilter) = (source, testFilter)
+        }
+    }
+
+    static func sourceBuild(_ arguments: SourceChoice, home: Installation, spec: CommandSpec = UpgradeCommand.spec) throws -> SourceBuild? {
+        guard arguments.fromBinary == nil else {
+            if arguments.confined { throw UsageError(message: "'--confined' is for a build from source, not '--from-binary'", spec: spec) }
             return nil
         }
         guard var build = try locatedSourceBuild(arguments, home: home, spec: spec) else { return nil }
-        if arguments.has("confined") {
-            build.confine(network: arguments.has("build-network"))
-        } else if arguments.has("build-network"), spec.path == CommandTree.selfUpgrade.path {
+        if arguments.confined {
+            build.confine(network: arguments.buildNetwork)
+        } else if arguments.buildNetwork {
             throw UsageError(message: "'--build-network' needs '--confined'", spec: spec)
         }
         return build
     }
 
-    private static func locatedSourceBuild(_ arguments: ParsedArguments, home: Home, spec: CommandSpec) throws -> SourceBuild? {
-        let selection = arguments.value("test-filter").map { ["--filter", $0] } ?? SourceBuild.defaultTestSelection
-        if let source = arguments.value("source") { return SourceBuild(source: source, home: home, testSelection: selection) }
-        if FileSystem.exists(home.root + "/source/Package.swift") {
-            return SourceBuild(source: home.workingCopy, home: home, testSelection: selection)
+    private static func locatedSourceBuild(_ arguments: SourceChoice, home: Installation, spec: CommandSpec) throws -> SourceBuild? {
+        let selection = arguments.testFilter.map { ["--filter", $0] } ?? SourceBuild.defaultTestSelection
+        if let source = arguments.source { return SourceBuild(source: source, installation: home, testSelection: selection) }
+        if FileSystem.exists(home.directory + "/source/Package.swift") {
+            return SourceBuild(source: home.workingCopy, installation: home, testSelection: selection)
         }
         if let repository = HomeLocator.enclosingRepository(of: FileSystem.currentDirectory()) {
-            return SourceBuild(source: repository, home: home, testSelection: selection)
+            return SourceBuild(source: repository, installation: home, testSelection: selection)
         }
-        if spec.path == CommandTree.agent.path {
-            throw UsageError(message: "No working copy for the proposals: pass --source DIR, or create one with 'autodev init --source DIR' (there is none in \(home.root)/source)", spec: spec)
+        if spec.path == AgentCommand.configuration.path {
+            throw UsageError(message: "No working copy for the proposals: pass --source DIR, or create one with 'autodev init --source DIR' (there is none in \(home.directory)/source)", spec: spec)
         }
-        throw UsageError(message: "No candidate: pass --from-binary PATH or --source DIR (no working copy in \(home.root)/source)", spec: spec)
+        throw UsageError(message: "No candidate: pass --from-binary PATH or --source DIR (no working copy in \(home.directory)/source)", spec: spec)
     }
 }
 
-enum RollbackCommand {
-    static func run(_ arguments: ParsedArguments) throws -> Int32 {
+extension RollbackCommand {
+    static func run(_ arguments: RollbackCommand) throws -> Int32 {
         let (session, code) = try Session.begin(arguments)
         guard let session else { return code }
-        if arguments.has("test") {
-            let rehearsal = try session.upgrader.rehearseRollback(to: try arguments.value("to").map(session.upgrader.resolveVersion(prefix:)))
+        if arguments.test {
+            let rehearsal = try session.upgrader.rehearseRollback(to: try arguments.to.map(session.upgrader.resolveVersion(prefix:)))
             if session.json {
                 try Output.json(RehearsalReport(rehearsal))
             } else {
@@ -166,13 +182,13 @@ enum RollbackCommand {
             }
             return ExitCode.success
         }
-        try session.confirm("Roll back \(session.home.root) to \(arguments.value("to") ?? "the previous version")?", arguments)
+        try session.confirm("Roll back \(session.home.directory) to \(arguments.to ?? "the previous version")?", yes: arguments.yes)
         // No state is saved before the exec: the journal's open rollback already says one is in
         // flight, and a pending marker in the state would cost two fsyncs on its critical path.
         // The target counts it in the state once it has confirmed (after the commit).
         var options = Upgrader.UpgradeOptions()
-        options.restoresState = arguments.has("restore-state")
-        _ = try session.upgrader.rollback(to: try arguments.value("to").map(session.upgrader.resolveVersion(prefix:)), options: options)
+        options.restoresState = arguments.restoreState
+        _ = try session.upgrader.rollback(to: try arguments.to.map(session.upgrader.resolveVersion(prefix:)), options: options)
         return ExitCode.failure // not reached: the rollback continues in the target version
     }
 
@@ -201,12 +217,12 @@ enum RollbackCommand {
 }
 
 enum ReportCommands {
-    static func history(_ arguments: ParsedArguments) throws -> Int32 {
+    static func history(_ arguments: HistoryCommand) throws -> Int32 {
         let (session, code) = try Session.begin(arguments, readOnly: true)
         guard let session else { return code }
         // A script reading --json gets every row unless it asks for fewer; a terminal the newest 20.
-        let asked = try ChannelCommands.integer("limit", arguments, CommandTree.history, range: 1...Int(Int32.max))
-        let limit = arguments.has("all") ? nil : asked ?? (session.json ? nil : 20)
+        let asked = try ChannelCommands.integer(arguments.$limit, HistoryCommand.spec, range: 1...Int(Int32.max))
+        let limit = arguments.all ? nil : asked ?? (session.json ? nil : 20)
         let (total, rows) = try session.upgrader.history(newest: limit)
         if session.json {
             try Output.json(rows)
@@ -220,7 +236,7 @@ enum ReportCommands {
         return ExitCode.success
     }
 
-    static func snapshots(_ arguments: ParsedArguments) throws -> Int32 {
+    static func snapshots(_ arguments: SnapshotsCommand) throws -> Int32 {
         let (session, code) = try Session.begin(arguments, readOnly: true)
         guard let session else { return code }
         let snapshots = session.upgrader.snapshots()
@@ -229,7 +245,7 @@ enum ReportCommands {
             return ExitCode.success
         }
         guard !snapshots.isEmpty else {
-            Output.out("No snapshots yet in \(session.home.root)/snapshots: the next upgrade or rollback takes the first.")
+            Output.out("No snapshots yet in \(session.home.directory)/snapshots: the next upgrade or rollback takes the first.")
             return ExitCode.success
         }
         let status = try session.upgrader.status()
@@ -242,20 +258,20 @@ enum ReportCommands {
         return ExitCode.success
     }
 
-    static func status(_ arguments: ParsedArguments) throws -> Int32 {
-        guard !(arguments.has("prometheus") && arguments.has("json")) else {
-            throw UsageError(message: "Pass either --prometheus or --json, not both", spec: CommandTree.status)
+    static func status(_ arguments: StatusCommand) throws -> Int32 {
+        guard !(arguments.prometheus && arguments.json) else {
+            throw UsageError(message: "Pass either --prometheus or --json, not both", spec: StatusCommand.spec)
         }
         let (session, code) = try Session.begin(arguments, readOnly: true)
         guard let session else { return code }
         let status = try session.upgrader.status()
         // What the last update check (by hand or in the background) found, if the home follows a channel.
         let running = status.current?.version.flatMap(SemanticVersion.init) ?? SemanticVersion(autodevVersion)!
-        let available = (try? UpdateChannel.load(home: session.home.root))?.availableUpdate(newerThan: running)
+        let available = (try? UpdateChannel.load(home: session.home.directory))?.availableUpdate(newerThan: running)
         // What the last integrity check (the agent's background check, a timer's 'doctor --quiet') found.
-        let integrity = IntegrityNotice.read(homeDirectory: session.home.root)
-        if arguments.has("prometheus") {
-            let channel = try? UpdateChannel.load(home: session.home.root)
+        let integrity = IntegrityNotice.read(homeDirectory: session.home.directory)
+        if arguments.prometheus {
+            let channel = try? UpdateChannel.load(home: session.home.directory)
             Output.out(PrometheusMetrics.status(status, available: available, follows: channel != nil, lastCheck: channel?.lastCheck,
                                                 integrityProblems: integrity.count))
             return ExitCode.success
@@ -265,7 +281,7 @@ enum ReportCommands {
                 StatusReport.Update(version: $0.version.description, critical: $0.critical)
             }, integrity: integrity.isEmpty ? nil : integrity))
         } else {
-            Output.out("Home:      \(Output.escaped(status.home, keepingNewlines: false))")
+            Output.out("Installation:      \(Output.escaped(status.home, keepingNewlines: false))")
             Output.out("Current:   \(status.current.map { "\(Output.escaped($0.version ?? "?", keepingNewlines: false)) (\($0.short))" } ?? "none")")
             Output.out("Previous:  \(status.previous.map { "\(Output.escaped($0.version ?? "?", keepingNewlines: false)) (\($0.short))" } ?? "none")")
             Output.out("Store:     \(status.versions.count) version(s), keeping \(status.historyLimit)")
@@ -306,13 +322,13 @@ enum ReportCommands {
     }
 }
 
-enum DigestCommand {
-    static func run(_ arguments: ParsedArguments) throws -> Int32 {
-        guard !arguments.positionals.isEmpty else {
-            throw UsageError(message: "Missing expected argument '<file> ...'", spec: CommandTree.digest)
+extension DigestCommand {
+    static func run(_ arguments: DigestCommand) throws -> Int32 {
+        guard !arguments.files.isEmpty else {
+            throw UsageError(message: "Missing expected argument '<file> ...'", spec: DigestCommand.spec)
         }
         var status = ExitCode.success
-        for path in arguments.positionals {
+        for path in arguments.files {
             do {
                 let digest = path == "-" ? try SHA256.hash(file: "/dev/stdin") : try hash(path)
                 Output.out("\(digest.hex)  \(Output.escaped(path, keepingNewlines: false))")
@@ -339,25 +355,25 @@ enum DigestCommand {
     }
 }
 
-enum RepairCommand {
-    static func run(_ arguments: ParsedArguments) throws -> Int32 {
-        let home = HomeLocator.locate(option: arguments.value("home"))
-        guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
-        let upgrader = try Upgrader(home: home, program: autodevIdentity)
+extension RepairCommand {
+    static func run(_ arguments: RepairCommand) throws -> Int32 {
+        let home = HomeLocator.locate(option: arguments.home)
+        guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.directory) }
+        let upgrader = try Upgrader(home, program: autodevIdentity)
         let report = try upgrader.repair()
         // Then what every changing command does first: finish an interrupted transaction.
         let recovery = try upgrader.recover()
         for note in recovery { Output.err("autodev: recovery: \(Output.escaped(note, keepingNewlines: false))") }
-        if arguments.has("json") {
+        if arguments.json {
             try Output.json(report)
         } else if !report.repaired {
-            Output.out("The journal of \(home.root) is sound; " + (recovery.isEmpty ? "nothing was changed." : "nothing else was changed."))
+            Output.out("The journal of \(home.directory) is sound; " + (recovery.isEmpty ? "nothing was changed." : "nothing else was changed."))
         } else if report.adopted.isEmpty && report.current == report.currentBefore {
-            Output.out("The journal of \(home.root) is sound; \(Output.escaped(report.problem ?? "", keepingNewlines: false)). Nothing was deleted.")
+            Output.out("The journal of \(home.directory) is sound; \(Output.escaped(report.problem ?? "", keepingNewlines: false)). Nothing was deleted.")
         } else if report.adopted.isEmpty {
-            Output.out("The journal of \(home.root) is sound; current named \(report.currentBefore?.short ?? "nothing") (\(report.problem ?? "")) and now names \(report.current?.short ?? "nothing"), as the journal says.")
+            Output.out("The journal of \(home.directory) is sound; current named \(report.currentBefore?.short ?? "nothing") (\(report.problem ?? "")) and now names \(report.current?.short ?? "nothing"), as the journal says.")
         } else {
-            Output.out("Repaired the journal of \(home.root) (\(report.problem ?? "damaged"))")
+            Output.out("Repaired the journal of \(home.directory) (\(report.problem ?? "damaged"))")
             let moved = report.current != report.currentBefore
                 ? " (it was \(report.currentBefore?.short ?? (report.currentKeptAs == nil ? "missing or not in the store" : "not a link")))" : " (unchanged)"
             Output.out("  adopted \(report.adopted.count) version(s) from the store; current: \(report.current?.short ?? "none")" + moved)

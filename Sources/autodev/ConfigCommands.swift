@@ -3,9 +3,9 @@ import SelfUpgrade
 
 /// `autodev config`: the installation's settings in `<home>/config.json`, one key at a time.
 enum ConfigCommands {
-    static func list(_ arguments: ParsedArguments) throws -> Int32 {
-        let entries = try file(arguments).entries()
-        if arguments.has("json") {
+    static func list(_ arguments: ConfigListCommand) throws -> Int32 {
+        let entries = try file(arguments.home).entries()
+        if arguments.json {
             try Output.json(entries)
             return ExitCode.success
         }
@@ -20,24 +20,24 @@ enum ConfigCommands {
         return ExitCode.success
     }
 
-    static func get(_ arguments: ParsedArguments) throws -> Int32 {
-        let key = try argument(0, "key", arguments, CommandTree.configGet)
-        let entry = try file(arguments).entry(key)
-        if arguments.has("json") { try Output.json(entry) } else { Output.out(TerminalText.escaped(entry.value)) }
+    static func get(_ arguments: ConfigGetCommand) throws -> Int32 {
+        let key = try argument(arguments.key, "key", ConfigGetCommand.spec)
+        let entry = try file(arguments.home).entry(key)
+        if arguments.json { try Output.json(entry) } else { Output.out(TerminalText.escaped(entry.value)) }
         return ExitCode.success
     }
 
-    static func set(_ arguments: ParsedArguments) throws -> Int32 {
-        let key = try argument(0, "key", arguments, CommandTree.configSet)
-        let value = try argument(1, "value", arguments, CommandTree.configSet)
-        let entry = try file(arguments, changing: true).set(key, to: value)
-        if arguments.has("json") { try Output.json(entry) } else { Output.out("\(entry.key) = \(TerminalText.escaped(entry.value, limit: 200))") }
+    static func set(_ arguments: ConfigSetCommand) throws -> Int32 {
+        let key = try argument(arguments.key, "key", ConfigSetCommand.spec)
+        let value = try argument(arguments.value, "value", ConfigSetCommand.spec)
+        let entry = try file(arguments.home, changing: true).set(key, to: value)
+        if arguments.json { try Output.json(entry) } else { Output.out("\(entry.key) = \(TerminalText.escaped(entry.value, limit: 200))") }
         return ExitCode.success
     }
 
-    static func unset(_ arguments: ParsedArguments) throws -> Int32 {
-        let key = try argument(0, "key", arguments, CommandTree.configUnset)
-        let configuration = try file(arguments, changing: true)
+    static func unset(_ arguments: ConfigUnsetCommand) throws -> Int32 {
+        let key = try argument(arguments.key, "key", ConfigUnsetCommand.spec)
+        let configuration = try file(arguments.home, changing: true)
         try configuration.unset(key)
         let entry = try? configuration.entry(key)
         Output.out(entry.map { "\($0.key) = \(TerminalText.escaped($0.value, limit: 200)) (default)" } ?? "\(TerminalText.escaped(key, limit: 100)) removed")
@@ -45,14 +45,14 @@ enum ConfigCommands {
     }
 
     /// The home's config.json; a change needs an installation (reading shows the defaults).
-    private static func file(_ arguments: ParsedArguments, changing: Bool = false) throws -> ConfigurationFile {
-        let home = HomeLocator.locate(option: arguments.value("home"))
-        if changing, !home.isInitialized { throw UpgradeError.notInitialized(home: home.root) }
-        return ConfigurationFile(homeDirectory: home.root)
+    private static func file(_ homeOption: String?, changing: Bool = false) throws -> ConfigurationFile {
+        let home = HomeLocator.locate(option: homeOption)
+        if changing, !home.isInitialized { throw UpgradeError.notInitialized(home: home.directory) }
+        return ConfigurationFile(homeDirectory: home.directory)
     }
 
-    private static func argument(_ index: Int, _ name: String, _ arguments: ParsedArguments, _ spec: CommandSpec) throws -> String {
-        guard index < arguments.positionals.count else { throw UsageError(message: "Missing <\(name)>", spec: spec) }
-        return arguments.positionals[index]
+    private static func argument(_ value: String?, _ name: String, _ spec: CommandSpec) throws -> String {
+        guard let value else { throw UsageError(message: "Missing <\(name)>", spec: spec) }
+        return value
     }
 }

@@ -1,7 +1,6 @@
 import Glibc
 import Platform
 import SelfUpgrade
-import Storage
 
 /// `autodev dashboard`: a live full-screen view of an installation, with keys for its actions.
 ///
@@ -11,18 +10,15 @@ import Storage
 /// crash (``Terminal/enterCharacterMode(_:keepSignals:leave:)`` restores before the process ends).
 /// Actions run as children without a terminal (``DashboardAction``): the view stays live, `q`
 /// stops them, and however they end (a crash, SIGKILL) the dashboard goes on and says so.
-enum DashboardCommand {
+extension DashboardCommand {
     /// Alternate screen, cursor hidden, no automatic wrap (a line cut too long is clipped, never wrapped).
     static let enter = "\u{1B}[?1049h\u{1B}[?25l\u{1B}[?7l\u{1B}[H\u{1B}[2J"
     static let leave = "\u{1B}[?7h\u{1B}[?25h\u{1B}[?1049l"
 
-    static func run(_ arguments: ParsedArguments) throws -> Int32 {
-        if let extra = arguments.positionals.first {
-            throw UsageError(message: "Unexpected argument '\(extra)'", spec: CommandTree.dashboard)
-        }
+    static func run(_ arguments: DashboardCommand) throws -> Int32 {
         // Refused before anything is drawn: a pipe or a file would get escape sequences.
         for (descriptor, name) in [(Int32(0), "standard input"), (1, "standard output")] where !Terminal.isTerminal(descriptor) {
-            throw UsageError(message: "The dashboard needs a terminal, and \(name) is not one ('autodev self-upgrade status' and 'history' print the same facts, with --json for scripts)", spec: CommandTree.dashboard)
+            throw UsageError(message: "The dashboard needs a terminal, and \(name) is not one ('autodev self-upgrade status' and 'history' print the same facts, with --json for scripts)", spec: DashboardCommand.spec)
         }
         let (session, code) = try Session.begin(arguments, readOnly: true)
         guard let session else { return code }
@@ -91,7 +87,7 @@ enum DashboardCommand {
             let activity = action.map {
                 DashboardScreen.Activity(title: $0.kind.title, line: $0.lastLine, download: $0.download, seconds: $0.elapsed)
             }
-            let lines = DashboardScreen.frame(facts, view: view, activity: activity, home: session.home.root,
+            let lines = DashboardScreen.frame(facts, view: view, activity: activity, home: session.home.directory,
                                               rows: size.rows, columns: size.columns, now: WallClock.now())
             let sizeChanged = size.rows != lastSize.rows || size.columns != lastSize.columns
             guard force || sizeChanged || lines != lastFrame else { return }
@@ -184,7 +180,7 @@ enum DashboardCommand {
             let entry = session.home.entryPoint
             let executable = access(entry, X_OK) == 0 ? entry : ((try? ProcessControl.executablePath()) ?? entry)
             do {
-                action = try DashboardAction(kind, executable: executable, home: session.home.root, logs: session.home.logs,
+                action = try DashboardAction(kind, executable: executable, home: session.home.directory, logs: session.home.logs,
                                              currentBefore: (try? session.home.currentVersion())?.hex)
                 view.message = "\(kind.title.prefix(1).uppercased() + kind.title.dropFirst()) started."
             } catch {

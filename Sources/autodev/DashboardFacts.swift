@@ -2,7 +2,6 @@ import Glibc
 import Platform
 import ReleaseChannel
 import SelfUpgrade
-import Storage
 import Supervisor
 
 /// What the dashboard shows of an installation, read through the same library calls as
@@ -41,7 +40,7 @@ struct DashboardFacts {
     /// Reads everything again. The history is read only when the number of transactions or the
     /// current version changed (it reads the whole journal); modules and the supervisor only
     /// when `slow` (every few seconds).
-    mutating func refresh(_ upgrader: Upgrader, home: Home, slow: Bool) {
+    mutating func refresh(_ upgrader: Upgrader, home: Installation, slow: Bool) {
         do {
             let status = try upgrader.status()
             let changed = status.transactions != self.status?.transactions || status.current?.id != self.status?.current?.id
@@ -59,9 +58,9 @@ struct DashboardFacts {
             problem = "\(error)"
         }
         let running = status?.current?.version.flatMap(SemanticVersion.init) ?? SemanticVersion(autodevVersion)!
-        if FileSystem.exists(home.root + "/channel/config.json") {
+        if FileSystem.exists(home.directory + "/channel/config.json") {
             do {
-                let loaded = try UpdateChannel.load(home: home.root)
+                let loaded = try UpdateChannel.load(home: home.directory)
                 channel = Channel(url: loaded.url, lastCheck: loaded.lastCheck, available: loaded.availableUpdate(newerThan: running))
                 channelProblem = nil
             } catch {
@@ -74,9 +73,9 @@ struct DashboardFacts {
         }
         guard slow else { return }
         modules = (try? ModuleCommands.entries(home)) ?? []
-        if FileSystem.exists(SupervisorConfiguration.controlSocket(home: home.root)) {
+        if FileSystem.exists(SupervisorConfiguration.controlSocket(home: home.directory)) {
             do {
-                supervised = try ControlClient.send("status", home: home.root, timeout: 0.5)
+                supervised = try ControlClient.send("status", home: home.directory, timeout: 0.5)
                 supervisedProblem = nil
             } catch {
                 supervised = nil

@@ -19,18 +19,17 @@ enum DeltaCommands {
         let sha256: String
     }
 
-    static func diff(_ arguments: ParsedArguments) throws -> Int32 {
-        guard arguments.positionals.count == 2 else {
-            throw UsageError(message: "Expected two arguments: '<base>' and '<result>'", spec: CommandTree.releaseDiff)
+    static func diff(_ arguments: ReleaseDiffCommand) throws -> Int32 {
+        guard let basePath = arguments.base, let resultPath = arguments.result else {
+            throw UsageError(message: "Expected two arguments: '<base>' and '<result>'", spec: ReleaseDiffCommand.spec)
         }
-        let basePath = arguments.positionals[0], resultPath = arguments.positionals[1]
-        try FileSystem.checkOutputPath(arguments.value("output") ?? resultPath + ".patch", distinctFrom: [basePath, resultPath])
+        try FileSystem.checkOutputPath(arguments.output ?? resultPath + ".patch", distinctFrom: [basePath, resultPath])
         let base = try FileSystem.readInputFile(basePath, maxBytes: Delta.largestInputToMake, what: "the base of a patch to make (32 bytes of memory a byte)")
         let result = try FileSystem.readInputFile(resultPath, maxBytes: Delta.largestInputToMake, what: "the result of a patch to make (32 bytes of memory a byte)")
         let patch = try Delta.makePatch(from: base, to: result)
-        let output = arguments.value("output") ?? resultPath + ".patch"
+        let output = arguments.output ?? resultPath + ".patch"
         try FileSystem.writeAtomically(output, patch)
-        if arguments.has("json") {
+        if arguments.json {
             try Output.json(DiffReport(patch: output, patchSize: patch.count, baseSize: base.count, resultSize: result.count))
         } else {
             Output.out("Wrote \(Output.quoted(output)): \(patch.count) bytes turn \(base.count) into \(result.count)")
@@ -38,14 +37,13 @@ enum DeltaCommands {
         return ExitCode.success
     }
 
-    static func patch(_ arguments: ParsedArguments) throws -> Int32 {
-        guard arguments.positionals.count == 2 else {
-            throw UsageError(message: "Expected two arguments: '<base>' and '<patch>'", spec: CommandTree.releasePatch)
+    static func patch(_ arguments: ReleasePatchCommand) throws -> Int32 {
+        guard let basePath = arguments.base, let patchPath = arguments.patch else {
+            throw UsageError(message: "Expected two arguments: '<base>' and '<patch>'", spec: ReleasePatchCommand.spec)
         }
-        guard let output = arguments.value("output") else {
-            throw UsageError(message: "Missing expected option '--output <PATH>'", spec: CommandTree.releasePatch)
+        guard let output = arguments.output else {
+            throw UsageError(message: "Missing expected option '--output <PATH>'", spec: ReleasePatchCommand.spec)
         }
-        let basePath = arguments.positionals[0], patchPath = arguments.positionals[1]
         try FileSystem.checkOutputPath(output, distinctFrom: [basePath, patchPath])
         let failed = { (reason: Any) in ReleaseError("Applying \(Output.quoted(patchPath)) to \(Output.quoted(basePath)) failed: \(reason)") }
         // The patch is streamed, never held. Its header is read first: a file that is not a
@@ -106,7 +104,7 @@ enum DeltaCommands {
             throw error
         }
         let digest = header.resultSHA256
-        if arguments.has("json") {
+        if arguments.json {
             try Output.json(PatchReport(result: output, resultSize: resultSize, sha256: digest.hex))
         } else {
             Output.out("Wrote \(Output.quoted(output)): \(resultSize) bytes, SHA-256 \(digest.hex) (verified)")

@@ -1,22 +1,21 @@
 import Doctor
 import Platform
 import SelfUpgrade
-import Storage
 
 /// `autodev doctor [--repair] [--json] [--quiet]`: the home's checks and repairs (the Doctor library).
-enum DoctorCommand {
-    static func run(_ arguments: ParsedArguments) throws -> Int32 {
-        let home = HomeLocator.locate(option: arguments.value("home"))
-        guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.root) }
-        let rate = try ChannelCommands.integer("rate", arguments, CommandTree.doctor, range: 1024...Int(Int32.max))
-        let doctor = Doctor(homeDirectory: home.root, program: autodevIdentity, options: options(rate: rate, offline: arguments.has("offline")))
-        let json = arguments.has("json")
-        let quiet = arguments.has("quiet")
-        guard arguments.has("repair") else {
+extension DoctorCommand {
+    static func run(_ arguments: DoctorCommand) throws -> Int32 {
+        let home = HomeLocator.locate(option: arguments.home)
+        guard home.isInitialized else { throw UpgradeError.notInitialized(home: home.directory) }
+        let rate = try ChannelCommands.integer(arguments.$rate, DoctorCommand.spec, range: 1024...Int(Int32.max))
+        let doctor = Doctor(homeDirectory: home.directory, program: autodevIdentity, options: options(rate: rate, offline: arguments.offline))
+        let json = arguments.json
+        let quiet = arguments.quiet
+        guard arguments.repair else {
             let examination = try doctor.examine()
             // A timer's examination keeps what it found for 'self-upgrade status', as a background check does.
             // Best effort: on a read-only home the findings are still printed and the exit code says so.
-            if quiet { try? IntegrityNotice.record(examination.findings, homeDirectory: home.root) }
+            if quiet { try? IntegrityNotice.record(examination.findings, homeDirectory: home.directory) }
             if json {
                 try Output.json(examination)
             } else if !(quiet && examination.isHealthy) {
@@ -25,8 +24,8 @@ enum DoctorCommand {
             return examination.isHealthy ? ExitCode.success : ExitCode.failure
         }
         let report = try doctor.repair()
-        if quiet || !IntegrityNotice.read(homeDirectory: home.root).isEmpty {
-            try? IntegrityNotice.record(report.after.findings, homeDirectory: home.root)
+        if quiet || !IntegrityNotice.read(homeDirectory: home.directory).isEmpty {
+            try? IntegrityNotice.record(report.after.findings, homeDirectory: home.directory)
         }
         if json {
             try Output.json(report)

@@ -1,26 +1,26 @@
 import Platform
-import Storage
+import SelfUpgrade
 
 /// Finds the home: --home, $AUTODEV_HOME, the home of the running binary, Workspace/ of this
 /// repository (from the current directory or the binary's), else $XDG_DATA_HOME/autodev.
 enum HomeLocator {
-    static func locate(option: String?) -> Home {
-        if let option, !option.isEmpty { return Home(root: resolved(option)) }
-        if let variable = ProcessControl.environment("AUTODEV_HOME"), !variable.isEmpty { return Home(root: resolved(variable)) }
+    static func locate(option: String?) -> Installation {
+        if let option, !option.isEmpty { return Installation(directory: resolved(option), program: autodevIdentity) }
+        if let variable = ProcessControl.environment("AUTODEV_HOME"), !variable.isEmpty { return Installation(directory: resolved(variable), program: autodevIdentity) }
         let executable = (try? ProcessControl.executablePath()) ?? ""
         // <home>/versions/<id>/autodev
         let versionDirectory = FileSystem.parent(of: executable)
         let versions = FileSystem.parent(of: versionDirectory)
-        if FileSystem.baseName(of: versions) == "versions", SHA256DigestID(hex: FileSystem.baseName(of: versionDirectory)) != nil {
+        if FileSystem.baseName(of: versions) == "versions", VersionID(hex: FileSystem.baseName(of: versionDirectory)) != nil {
             let root = FileSystem.parent(of: versions)
-            if FileSystem.exists(root + "/journal") { return Home(root: root) }
+            if FileSystem.exists(root + "/journal") { return Installation(directory: root, program: autodevIdentity) }
         }
         for start in [FileSystem.currentDirectory(), FileSystem.parent(of: executable)] {
-            if let repository = enclosingRepository(of: start) { return Home(root: repository + "/Workspace") }
+            if let repository = enclosingRepository(of: start) { return Installation(directory: repository + "/Workspace", program: autodevIdentity) }
         }
         let data = ProcessControl.environment("XDG_DATA_HOME").flatMap { $0.isEmpty ? nil : $0 }
             ?? (ProcessControl.environment("HOME") ?? "/tmp") + "/.local/share"
-        return Home(root: data + "/autodev")
+        return Installation(directory: data + "/autodev", program: autodevIdentity)
     }
 
     /// `path` with every symbolic link resolved, once, at start (its parent's when the home does

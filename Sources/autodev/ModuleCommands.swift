@@ -1,3 +1,4 @@
+import Agent
 import CounterModule
 import ExampleHandler
 import FoundationEssentials
@@ -5,7 +6,6 @@ import Modules
 import Platform
 import SelfUpgrade
 import SourceUpgrade
-import Storage
 
 /// The modules this program carries: each has a target of its own, a worker product that
 /// `modules build` builds, and its versions built into autodev's hidden `module-worker` mode.
@@ -50,143 +50,38 @@ enum ModuleWorkerCommand {
 }
 
 enum ModuleCommands {
-    static func directory(_ home: Home) -> String { home.root + "/modules" }
+    static func directory(_ home: Installation) -> String { home.directory + "/modules" }
 
     /// The home, which must exist (modules are kept in `<home>/modules`).
-    static func home(_ arguments: ParsedArguments) throws -> Home {
-        let home = HomeLocator.locate(option: arguments.value("home"))
-        guard home.isInitialized else { throw ModuleCommandError("No autodev home at \(Output.quoted(home.root)): run 'autodev init' first (or pass --home DIR)") }
+    static func home(_ option: String?) throws -> Installation {
+        let home = HomeLocator.locate(option: option)
+        guard home.isInitialized else { throw ModuleCommandError("No autodev home at \(Output.quoted(home.directory)): run 'autodev init' first (or pass --home DIR)") }
         return home
     }
 
-    static func name(_ arguments: ParsedArguments, spec: CommandSpec) throws -> ModuleCatalog.Entry {
-        guard let name = arguments.positionals.first else { throw UsageError(message: "Missing expected argument '<name>'", spec: spec) }
+    static func name(_ name: String?, spec: CommandSpec) throws -> ModuleCatalog.Entry {
+        guard let name else { throw UsageError(message: "Missing expected argument '<name>'", spec: spec) }
         return try ModuleCatalog.entry(name, spec: spec)
     }
 
     // MARK: - build
 
-    static func build(_ arguments: ParsedArguments) throws -> Int32 {
-        let entry = try name(arguments, spec: CommandTree.modulesBuild)
-        let home = try home(arguments)
-        let source = FileSystem.absolute(arguments.value("source") ?? (FileSystem.isDirectory(home.workingCopy) ? home.workingCopy
+    static func build(_ arguments: ModulesBuildCommand) throws -> Int32 {
+        let entry = try name(arguments.name, spec: ModulesBuildCommand.spec)
+        let home = try home(arguments.home)
+        let source = FileSystem.absolute(arguments.source ?? (FileSystem.isDirectory(home.workingCopy) ? home.workingCopy
             : HomeLocator.enclosingRepository(of: FileSystem.currentDirectory()) ?? FileSystem.currentDirectory()))
-        let built = try buildAndStage(entry, source: source, home: home)
-        if arguments.has("json") {
-            try Output.json(BuildReport(module: entry.name, version: built.hello.version, protocolVersion: built.hello.protocolVersion,
-                                        stateSchema: built.hello.stateSchema, path: built.path, sha256: built.digest, seconds: built.seconds))
+        let built = try ModuleBuilder(installation: home, environmentPrefix: autodevIdentity.environmentPrefix)
+            .build(module: entry.name, product: entry.product, source: source)
+        if arguments.json {
+            try Output.json(BuildReport(module: entry.name, version: built.version, protocolVersion: built.protocolVersion,
+                                        stateSchema: built.stateSchema, path: built.path, sha256: built.sha256, seconds: built.seconds))
         } else {
-            Output.out("Built \(entry.name)@\(built.hello.version) (protocol \(built.hello.protocolVersion), state schema \(built.hello.stateSchema)) in \(Output.seconds(built.seconds))")
+            Output.out("Built \(entry.name)@\(built.version) (protocol \(built.protocolVersion), state schema \(built.stateSchema)) in \(Output.seconds(built.seconds))")
             Output.out("Stored as \(built.path)")
             Output.out("Load it with: autodev modules reload \(entry.name)")
         }
         return ExitCode.success
-    }
-
-    /// `swift build -c release --product <module>-module` in `source`, started once to check it
-    /// runs the module, copied into the store, journaled as `built`.
-    /// - Parameter confined: where the build and the probe run, and the cache the build writes,
-    ///   for code not trusted yet (the agent's proposals); nil: as the caller, in the home's cache.
-    static func buildAndStage(_ entry: ModuleCatalog.Entry, source: String, home: Home,
-                              confined: (sandbox: Upgrader.ToolSandbox, cache: String)? = nil,
-                              timeoutSeconds: Double? = nil) throws -> (path: String, digest: String, hello: Hello, seconds: Double) {
-        let buildCache = confined?.cache ?? home.buildCache
-        guard FileSystem.exists(source + "/Package.swift") else {
-            throw ModuleCommandError("No Swift package at \(Output.quoted(source)) (no Package.swift): pass --source DIR")
-        }
-        let started = MonotonicClock.now()
-        // With the flags and the warm cache of autodev's own release build: only what the module
-        // adds is compiled, and the worker needs no Swift runtime installed, as autodev does not.
-        try runSwift(["build", "-c", "release", "--static-swift-stdlib", "--product", entry.product, "--package-path", source,
-                      "--scratch-path", buildCache],
-                     log: home.logs + "/modules-build-\(entry.name).log", action: "build \(entry.name) in \(Output.quoted(source))",
-                     sandbox: confined?.sandbox, cache: buildCache, timeoutSeconds: timeoutSeconds)
-        var built = buildCache + "/release/" + entry.product
-        var confine: ((Subprocess.Configuration) throws -> Subprocess.Configuration)?
-        if let sandbox = confined?.sandbox {
-            // What the confined build left is read only as a file inside the cache (a link it
-            // planted leads nowhere else), and run confined, with nothing writable.
-            let found = try SourceBuild.resolve(built, inside: buildCache)
-            guard found.isInside else {
-                throw ModuleCommandError("The build of \(entry.name) left \(Output.quoted(built)) leading to \(Output.quoted(found.path)), not a file inside \(Output.quoted(found.directory))")
-            }
-            let resolved = found.path
-            built = resolved
-            confine = { try sandbox.configure($0, writable: [], visible: [FileSystem.parent(of: resolved)]) }
-        }
-        let hello = try ModuleStore.probe(ModuleImage(executable: built), confine: confine)
-        guard hello.name == entry.name else { throw ModuleCommandError("\(Output.quoted(built)) runs the module \(hello.name), not \(entry.name)") }
-        let stored = try ModuleStore(directory: directory(home)).stage(built)
-        let journal = try ModuleJournal(directory: directory(home))
-        try journal.append(ModuleRecord(kind: .built, module: entry.name, to: ModuleImage(executable: stored.path),
-                                        toVersion: "\(DisplayName.escaped(hello.name))@\(DisplayName.escaped(hello.version))", schema: hello.stateSchema))
-        return (stored.path, stored.digest, hello, MonotonicClock.seconds(since: started))
-    }
-
-    /// Runs swift with its output in `log`; a failure names the action and the log.
-    /// Confined in `sandbox` (if any), it writes only `cache`.
-    static func runSwift(_ arguments: [String], log: String, action: String, sandbox: Upgrader.ToolSandbox? = nil, cache: String = "",
-                         timeoutSeconds: Double? = nil) throws {
-        guard let swift = ProcessControl.findExecutable("swift") else { throw ModuleCommandError("Failed to \(action): no 'swift' on PATH") }
-        let logs = FileSystem.parent(of: log)
-        try FileSystem.createOwnDirectory(logs, below: FileSystem.parent(of: logs), mode: 0o755)
-        // As a source upgrade runs its tools: none of autodev's own markers reach them (a test
-        // run would otherwise see this process's home and fault injections); confined, only
-        // what a toolchain and a test suite need.
-        let environment = sandbox == nil ? ProcessControl.environment().filter { !$0.key.hasPrefix(autodevIdentity.environmentPrefix) }
-            : SourceBuild.toolEnvironment(ProcessControl.environment(), programPrefix: autodevIdentity.environmentPrefix)
-        var configuration = Subprocess.Configuration(executable: swift, arguments: arguments, environment: environment)
-        configuration.outputPath = log
-        configuration.errorPath = log
-        if let sandbox {
-            // As a confined source upgrade's tools: the agent's limits.
-            configuration.timeoutSeconds = timeoutSeconds
-            configuration.limits = [.fileSize(bytes: SourceBuild.confinedFileSizeLimit)]
-            configuration = try sandbox.configure(configuration, writable: [cache])
-        }
-        let status = try Subprocess.run(configuration)
-        guard status.isSuccess else {
-            // The compiler errors or failed tests that explain it, as a source upgrade reports them.
-            let problems = ToolLog.firstProblems(in: log).map { "\n  " + $0 }.joined()
-            throw ModuleCommandError("Failed to \(action): swift \(arguments.first ?? "") \(status)\(problems)\nFull log: \(log)")
-        }
-    }
-
-    /// The agent's path for a proposal that changes only one module: build, test (in the warm
-    /// test cache source upgrades use), and reload (in place when a host runs for the home, else
-    /// for its next start).
-    /// - Returns: what is now in force, for the agent's memory.
-    /// The build, the probe and the tests run confined as a source upgrade's tools
-    /// (``Upgrader/ToolSandbox``): the proposal is code not trusted yet.
-    static func buildTestAndReload(_ module: String, source: String, home: Home, testFilter: String, upgrader: Upgrader,
-                                   network: Bool, timeoutSeconds: Double?) throws -> String {
-        guard let entry = ModuleCatalog.entries.first(where: { $0.name == module }) else { throw ModuleCommandError("Unknown module \(module)") }
-        guard let swift = ProcessControl.findExecutable("swift") else { throw ModuleCommandError("Failed to build \(entry.name): no 'swift' on PATH") }
-        // The confined caches and sandbox of a proposal's source upgrade.
-        var build = SourceBuild(source: source, home: home)
-        build.confine(network: network)
-        guard let sandbox = try build.makeToolSandbox(swift: swift, upgrader: upgrader, log: home.logs) else {
-            throw ModuleCommandError("Failed to confine the build of \(entry.name)")
-        }
-        defer { sandbox.remove() }
-        let built = try buildAndStage(entry, source: source, home: home, confined: (sandbox, cache: build.scratch), timeoutSeconds: timeoutSeconds)
-        try runSwift(["test", "--package-path", source, "--scratch-path", build.testScratch, "--filter", testFilter],
-                     log: home.logs + "/modules-test-\(entry.name).log", action: "test \(entry.name) in \(Output.quoted(source))",
-                     sandbox: sandbox, cache: build.testScratch, timeoutSeconds: timeoutSeconds)
-        let image = ModuleImage(executable: built.path)
-        let label = "\(entry.name)@\(built.hello.version)"
-        if let answer = try ModuleHost.askRunningHost(in: directory(home), ControlRequest.reload(entry.name, to: image)) {
-            guard let report = answer.report else { throw ModuleCommandError(answer.error ?? "The module host gave no answer") }
-            guard report.committed else {
-                throw ModuleCommandError("The reload of \(label) rolled back at \(report.failedPhase?.rawValue ?? "?"): \(report.reason ?? "")")
-            }
-            return "module \(label) hot reloaded in \(ModuleGates.milliseconds(report.milliseconds)) ms"
-        }
-        let journal = try ModuleJournal(directory: directory(home))
-        let current = try journal.versions()[entry.name]
-        try journal.append(ModuleRecord(kind: .current, module: entry.name, from: current?.to, to: image, fromVersion: current?.toVersion,
-                                        toVersion: label, schema: built.hello.stateSchema, reason: "agent proposal with no host running"))
-        return "module \(label) built and tested; the next start runs it (no host running)"
     }
 
     struct BuildReport: Codable {
@@ -201,19 +96,19 @@ enum ModuleCommands {
 
     // MARK: - reload and rollback (recorded for the next start)
 
-    static func reload(_ arguments: ParsedArguments) throws -> Int32 {
-        let entry = try name(arguments, spec: CommandTree.modulesReload)
-        let home = try home(arguments)
+    static func reload(_ arguments: ModulesReloadCommand) throws -> Int32 {
+        let entry = try name(arguments.name, spec: ModulesReloadCommand.spec)
+        let home = try home(arguments.home)
         let modules = directory(home)
         let journal = try ModuleJournal(directory: modules)
         var image: ModuleImage
-        if let version = arguments.value("builtin") {
+        if let version = arguments.builtin {
             guard entry.versions[version] != nil else {
-                throw UsageError(message: "The value '\(version)' is invalid for '--builtin <version>': \(entry.name) has \(entry.versions.keys.sorted().joined(separator: ", "))", spec: CommandTree.modulesReload)
+                throw UsageError(message: "The value '\(version)' is invalid for '--builtin <version>': \(entry.name) has \(entry.versions.keys.sorted().joined(separator: ", "))", spec: ModulesReloadCommand.spec)
             }
-            guard arguments.value("from") == nil else { throw UsageError(message: "Give --from or --builtin, not both", spec: CommandTree.modulesReload) }
+            guard arguments.from == nil else { throw UsageError(message: "Give --from or --builtin, not both", spec: ModulesReloadCommand.spec) }
             image = try ModuleCatalog.builtIn(entry.name, version: version)
-        } else if let from = arguments.value("from") {
+        } else if let from = arguments.from {
             let path = FileSystem.absolute(from)
             guard FileSystem.exists(path), !FileSystem.isDirectory(path) else { throw ModuleCommandError("No module worker at \(Output.quoted(path))") }
             image = ModuleImage(executable: path)
@@ -229,7 +124,7 @@ enum ModuleCommands {
         // A file this command copies into the store is removed again if the reload is refused.
         let store = ModuleStore(directory: modules)
         var staged: String?
-        if arguments.value("from") != nil {
+        if arguments.from != nil {
             let stored = try store.stage(image.executable)
             image = ModuleImage(executable: stored.path)
             if stored.created { staged = stored.path }
@@ -242,7 +137,7 @@ enum ModuleCommands {
         }
         #endif
         do {
-            let status = try setVersion(entry, image: image, hello: hello, home: home, journal: journal, arguments)
+            let status = try setVersion(entry, image: image, hello: hello, home: home, journal: journal, json: arguments.json)
             if status != ExitCode.success, let staged { store.unstage(staged) }
             return status
         } catch {
@@ -252,10 +147,10 @@ enum ModuleCommands {
     }
 
     /// Reloads in the host running for the home, or records the version for the next start.
-    static func setVersion(_ entry: ModuleCatalog.Entry, image: ModuleImage, hello: Hello, home: Home, journal: ModuleJournal,
-                           _ arguments: ParsedArguments) throws -> Int32 {
+    static func setVersion(_ entry: ModuleCatalog.Entry, image: ModuleImage, hello: Hello, home: Installation, journal: ModuleJournal,
+                           json: Bool) throws -> Int32 {
         // A host running for this home reloads in place.
-        if let status = try reloadInRunningHost(directory(home), entry: entry, image: image, arguments) { return status }
+        if let status = try reloadInRunningHost(directory(home), entry: entry, image: image, json: json) { return status }
 
         let current = try journal.versions()[entry.name]
         // A current version that cannot start is no interface to keep: it is replaced as it is.
@@ -267,20 +162,20 @@ enum ModuleCommands {
         try journal.append(ModuleRecord(kind: .current, module: entry.name, from: current?.to, to: image, fromVersion: current?.toVersion,
                                         toVersion: "\(DisplayName.escaped(hello.name))@\(DisplayName.escaped(hello.version))", schema: hello.stateSchema,
                                         reason: "modules reload with no host running"))
-        if arguments.has("json") {
+        if json {
             try Output.json(SetReport(module: entry.name, version: hello.version, stateSchema: hello.stateSchema, path: image.commandLine,
                                       hostRunning: false))
         } else {
-            Output.out("\(entry.name): no host is running for \(home.root); \(DisplayName.escaped(hello.name))@\(DisplayName.escaped(hello.version)) (state schema \(hello.stateSchema)) is now the version the next start runs")
+            Output.out("\(entry.name): no host is running for \(home.directory); \(DisplayName.escaped(hello.name))@\(DisplayName.escaped(hello.version)) (state schema \(hello.stateSchema)) is now the version the next start runs")
         }
         return ExitCode.success
     }
 
     /// Asks a host running for the home to reload; nil when none is running.
-    static func reloadInRunningHost(_ modules: String, entry: ModuleCatalog.Entry, image: ModuleImage, _ arguments: ParsedArguments) throws -> Int32? {
+    static func reloadInRunningHost(_ modules: String, entry: ModuleCatalog.Entry, image: ModuleImage, json: Bool) throws -> Int32? {
         guard let answer = try ModuleHost.askRunningHost(in: modules, ControlRequest.reload(entry.name, to: image)) else { return nil }
         guard let report = answer.report else { throw ModuleCommandError(answer.error ?? "The module host gave no answer") }
-        if arguments.has("json") {
+        if json {
             try Output.json(report)
             return report.committed ? ExitCode.success : ExitCode.failure
         }
@@ -300,8 +195,8 @@ enum ModuleCommands {
     /// Runs a host for the home: every module on its committed version (the counter on the
     /// latest built-in version when the journal names none), the control socket open, until
     /// SIGINT or SIGTERM.
-    static func serve(_ arguments: ParsedArguments) throws -> Int32 {
-        let home = try home(arguments)
+    static func serve(_ arguments: ModulesServeCommand) throws -> Int32 {
+        let home = try home(arguments.home)
         let modules = directory(home)
         Cancellation.install()
         // One host per home: the lock is taken before recovery, which a second host must not run.
@@ -333,32 +228,32 @@ enum ModuleCommands {
             Output.err("autodev: \(name) did not start from \"\(Output.escaped(failure.executable ?? "?", keepingNewlines: false))\": \(Output.escaped(failure.reason, keepingNewlines: false))")
             Output.err("autodev: the others keep serving; run 'autodev modules rollback \(name)' to return \(name) to its version before, or reload another version of it")
         }
-        if arguments.has("json") {
+        if arguments.json {
             var versions: [String: String] = [:]
             for name in started { versions[name] = DisplayName.escaped(try host.version(of: name).version) }
             try Output.jsonLine(ServeReport(pid: ProcessControl.id, control: ModuleHost.controlPath(modules), modules: versions))
         } else {
             let serving = try started.map { "\($0)@\(DisplayName.escaped(try host.version(of: $0).version))" }
-            Output.out("pid \(ProcessControl.id): serving \(serving.isEmpty ? "no module" : serving.joined(separator: ", ")) for \(home.root)")
+            Output.out("pid \(ProcessControl.id): serving \(serving.isEmpty ? "no module" : serving.joined(separator: ", ")) for \(home.directory)")
             Output.out("Reload with: autodev modules reload NAME --from PATH (or --builtin VERSION)")
         }
         while Cancellation.signal == 0 { ProcessControl.sleep(seconds: 0.1) }
         return ExitCode.success
     }
 
-    static func rollback(_ arguments: ParsedArguments) throws -> Int32 {
-        let entry = try name(arguments, spec: CommandTree.modulesRollback)
-        let home = try home(arguments)
+    static func rollback(_ arguments: ModulesRollbackCommand) throws -> Int32 {
+        let entry = try name(arguments.name, spec: ModulesRollbackCommand.spec)
+        let home = try home(arguments.home)
         let journal = try ModuleJournal(directory: directory(home))
         let history = try journal.records().filter { $0.module == entry.name && [.commit, .start, .current].contains($0.kind) && $0.to != nil }
         guard let current = history.last else { throw ModuleCommandError("The module \(entry.name) has no version yet in \(Output.quoted(journal.path))") }
         guard let previous = history.dropLast().last(where: { $0.to != current.to }), let image = previous.to else {
             throw ModuleCommandError("The module \(entry.name) has no earlier version to return to")
         }
-        if let status = try reloadInRunningHost(directory(home), entry: entry, image: image, arguments) { return status }
+        if let status = try reloadInRunningHost(directory(home), entry: entry, image: image, json: arguments.json) { return status }
         try journal.append(ModuleRecord(kind: .current, module: entry.name, from: current.to, to: image, fromVersion: current.toVersion,
                                         toVersion: previous.toVersion, schema: previous.schema, reason: "modules rollback"))
-        if arguments.has("json") {
+        if arguments.json {
             try Output.json(SetReport(module: entry.name, version: previous.toVersion ?? "?", stateSchema: previous.schema ?? 0,
                                       path: image.executable, hostRunning: false))
         } else {
@@ -385,7 +280,7 @@ enum ModuleCommands {
 
     /// Each module's version, state schema and reload history, from the module journal (sorted
     /// by name; empty when the home has no module journal).
-    static func entries(_ home: Home) throws -> [ListEntry] {
+    static func entries(_ home: Installation) throws -> [ListEntry] {
         let path = directory(home) + "/journal"
         let records = FileSystem.exists(path) ? try ModuleJournal(directory: directory(home)).records() : []
         var modules: [String: ListEntry] = [:]
@@ -413,10 +308,10 @@ enum ModuleCommands {
         return modules.values.sorted { $0.module < $1.module }
     }
 
-    static func list(_ arguments: ParsedArguments) throws -> Int32 {
-        let home = try home(arguments)
+    static func list(_ arguments: ModulesListCommand) throws -> Int32 {
+        let home = try home(arguments.home)
         let sorted = try entries(home)
-        if arguments.has("json") {
+        if arguments.json {
             try Output.json(sorted)
             return ExitCode.success
         }

@@ -51,35 +51,35 @@ enum ModuleGates {
         return "\(tenths / 10).\(tenths % 10)"
     }
 
-    static func positiveInteger(_ arguments: ParsedArguments, _ name: String, default value: Int, maximum: Int, spec: CommandSpec) throws -> Int {
-        guard let text = arguments.value(name) else { return value }
+    static func positiveInteger(_ given: GivenValue, default value: Int, maximum: Int, spec: CommandSpec) throws -> Int {
+        guard let text = given.text else { return value }
         guard let number = Int(text), number >= 1, number <= maximum else {
-            throw UsageError(message: "The value '\(text)' is invalid for '--\(name) <n>': give a whole number from 1 to \(maximum)", spec: spec)
+            throw UsageError(message: "The value '\(text)' is invalid for '\(given.label)': give a whole number from 1 to \(maximum)", spec: spec)
         }
         return number
     }
 
     // MARK: - Gates
 
-    static func stateful(_ arguments: ParsedArguments) throws -> Int32 {
-        let spec = CommandTree.modulesStatefulGate
-        let reloads = try positiveInteger(arguments, "reloads", default: 50, maximum: 100_000, spec: spec)
-        let rate = try positiveInteger(arguments, "rate", default: 2_000, maximum: 1_000_000, spec: spec)
+    static func stateful(_ arguments: ModulesStatefulGateCommand) throws -> Int32 {
+        let spec = ModulesStatefulGateCommand.spec
+        let reloads = try positiveInteger(arguments.$reloads, default: 50, maximum: 100_000, spec: spec)
+        let rate = try positiveInteger(arguments.$rate, default: 2_000, maximum: 1_000_000, spec: spec)
         let report = try run(gate: "test-stateful-reload", modules: 1, senders: 4, rounds: reloads, rate: rate)
-        return try emit(report, arguments)
+        return try emit(report, json: arguments.json)
     }
 
-    static func concurrent(_ arguments: ParsedArguments) throws -> Int32 {
-        let spec = CommandTree.modulesConcurrentGate
-        let modules = try positiveInteger(arguments, "modules", default: 4, maximum: 64, spec: spec)
-        let rounds = try positiveInteger(arguments, "rounds", default: 20, maximum: 100_000, spec: spec)
-        let rate = try positiveInteger(arguments, "rate", default: 2_000, maximum: 1_000_000, spec: spec)
+    static func concurrent(_ arguments: ModulesConcurrentGateCommand) throws -> Int32 {
+        let spec = ModulesConcurrentGateCommand.spec
+        let modules = try positiveInteger(arguments.$modules, default: 4, maximum: 64, spec: spec)
+        let rounds = try positiveInteger(arguments.$rounds, default: 20, maximum: 100_000, spec: spec)
+        let rate = try positiveInteger(arguments.$rate, default: 2_000, maximum: 1_000_000, spec: spec)
         let report = try run(gate: "test-concurrent-reload", modules: modules, senders: 2, rounds: rounds, rate: rate)
-        return try emit(report, arguments)
+        return try emit(report, json: arguments.json)
     }
 
-    private static func emit(_ report: Report, _ arguments: ParsedArguments) throws -> Int32 {
-        if arguments.has("json") {
+    private static func emit(_ report: Report, json: Bool) throws -> Int32 {
+        if json {
             try Output.jsonLine(report)
         } else {
             Output.out("\(report.gate): \(report.modules) module(s), \(report.reloads) reloads (\(report.committed) committed, \(report.schemaChanges) with a schema migration)")
@@ -186,8 +186,8 @@ enum ModuleGates {
 
     /// `modules measure-routing` (hidden, for scripts/bench): the cost of one message routed
     /// through the host to a worker against a direct call of the same module in this process.
-    static func routing(_ arguments: ParsedArguments) throws -> Int32 {
-        let count = try positiveInteger(arguments, "messages", default: 20_000, maximum: 10_000_000, spec: CommandTree.modulesMeasureRouting)
+    static func routing(_ arguments: ModulesMeasureRoutingCommand) throws -> Int32 {
+        let count = try positiveInteger(arguments.$messages, default: 20_000, maximum: 10_000_000, spec: ModulesMeasureRoutingCommand.spec)
         let directory = try temporaryDirectory()
         defer { try? FileSystem.removeTree(directory) }
         let host = try ModuleHost(directory: directory)

@@ -6,10 +6,10 @@ import ReleaseChannel
 /// `autodev release keygen | sign | verify | speed | installer`: minisign-compatible keys and
 /// signatures, and the signed binaries the `curl | sh` installer downloads.
 enum ReleaseCommands {
-    static func keygen(_ arguments: ParsedArguments) throws -> Int32 {
-        let publicPath = arguments.value("public-key") ?? "autodev.pub"
-        let secretPath = arguments.value("secret-key") ?? "autodev.key"
-        if !arguments.has("force") {
+    static func keygen(_ arguments: ReleaseKeygenCommand) throws -> Int32 {
+        let publicPath = arguments.publicKey ?? "autodev.pub"
+        let secretPath = arguments.secretKey ?? "autodev.key"
+        if !arguments.force {
             for path in [publicPath, secretPath] where FileSystem.exists(path) {
                 throw ReleaseError("\(Output.quoted(path)) already exists; pass --force to replace it")
             }
@@ -26,7 +26,7 @@ enum ReleaseCommands {
             .init(secretPath, Array(secret.text.utf8), mode: 0o600),
             .init(publicPath, Array(secret.publicKey.text.utf8), mode: 0o644),
         ])
-        if arguments.has("json") {
+        if arguments.json {
             try Output.json(["keyID": "\(secret.keyID)", "publicKey": publicPath, "secretKey": secretPath])
         } else {
             Output.out("Key \(secret.keyID): public key in \(Output.quoted(publicPath)), secret key in \(Output.quoted(secretPath)) (mode 0600, unencrypted)")
@@ -34,22 +34,22 @@ enum ReleaseCommands {
         return ExitCode.success
     }
 
-    static func sign(_ arguments: ParsedArguments) throws -> Int32 {
-        guard let file = arguments.positionals.first else {
-            throw UsageError(message: "Missing expected argument '<file>'", spec: CommandTree.releaseSign)
+    static func sign(_ arguments: ReleaseSignCommand) throws -> Int32 {
+        guard let file = arguments.file else {
+            throw UsageError(message: "Missing expected argument '<file>'", spec: ReleaseSignCommand.spec)
         }
-        let secretPath = arguments.value("secret-key") ?? "autodev.key"
+        let secretPath = arguments.secretKey ?? "autodev.key"
         let secret = try read(secretPath, "secret key") { (text) throws(Minisign.FormatError) in try Minisign.SecretKey(text: text) }
         let message = try FileSystem.readInputFile(file, maxBytes: InputLimit.signedFile, what: "a file to sign")
-        let legacy = arguments.has("legacy")
-        let comment = arguments.value("trusted-comment")
+        let legacy = arguments.legacy
+        let comment = arguments.trustedComment
             ?? "timestamp:\(Int(WallClock.now()))\tfile:\(FileSystem.baseName(of: file))" + (legacy ? "" : "\thashed")
         guard !comment.contains("\n") else { throw ReleaseError("the trusted comment must be one line") }
         let signature = try secret.sign(message, trustedComment: comment, legacy: legacy)
-        let output = arguments.value("signature") ?? file + ".minisig"
+        let output = arguments.signature ?? file + ".minisig"
         try FileSystem.checkOutputPath(output, distinctFrom: [file, secretPath])
         try FileSystem.writeAtomically(output, Array(signature.text.utf8))
-        if arguments.has("json") {
+        if arguments.json {
             try Output.json(["file": file, "signature": output, "keyID": "\(secret.keyID)", "trustedComment": comment])
         } else {
             Output.out("Signed \(Output.quoted(file)) with key \(secret.keyID): \(Output.quoted(output))")
@@ -57,12 +57,12 @@ enum ReleaseCommands {
         return ExitCode.success
     }
 
-    static func verify(_ arguments: ParsedArguments) throws -> Int32 {
-        guard let file = arguments.positionals.first else {
-            throw UsageError(message: "Missing expected argument '<file>'", spec: CommandTree.releaseVerify)
+    static func verify(_ arguments: ReleaseVerifyCommand) throws -> Int32 {
+        guard let file = arguments.file else {
+            throw UsageError(message: "Missing expected argument '<file>'", spec: ReleaseVerifyCommand.spec)
         }
-        let publicKey = try read(arguments.value("public-key") ?? "autodev.pub", "public key") { (text) throws(Minisign.FormatError) in try Minisign.PublicKey(text: text) }
-        let signaturePath = arguments.value("signature") ?? file + ".minisig"
+        let publicKey = try read(arguments.publicKey ?? "autodev.pub", "public key") { (text) throws(Minisign.FormatError) in try Minisign.PublicKey(text: text) }
+        let signaturePath = arguments.signature ?? file + ".minisig"
         let signature = try read(signaturePath, "signature") { (text) throws(Minisign.FormatError) in try Minisign.Signature(text: text) }
         let message = try FileSystem.readInputFile(file, maxBytes: InputLimit.signedFile, what: "a signed file")
         do {
@@ -70,7 +70,7 @@ enum ReleaseCommands {
         } catch {
             throw ReleaseError("\(Output.quoted(file)): \(error)")
         }
-        if arguments.has("json") {
+        if arguments.json {
             try Output.json(["file": file, "keyID": "\(publicKey.keyID)", "trustedComment": signature.trustedComment, "verified": "true"])
         } else {
             Output.out("Signature and comment signature verified")
@@ -83,9 +83,9 @@ enum ReleaseCommands {
     /// `--scheme ecdsa-p256` or `rsa-pss-3072`, verifications per second (as the verify column of
     /// `openssl speed ecdsap256` and `rsa3072`) of a built-in key and signature, or of the
     /// `--public-key`, `--signature` and `--message` files given.
-    static func speed(_ arguments: ParsedArguments) throws -> Int32 {
-        let seconds = Double(arguments.value("seconds") ?? "2") ?? 2
-        let scheme = arguments.value("scheme") ?? "ed25519"
+    static func speed(_ arguments: ReleaseSpeedCommand) throws -> Int32 {
+        let seconds = Double(arguments.seconds ?? "2") ?? 2
+        let scheme = arguments.scheme ?? "ed25519"
         // Operations per second of this process's CPU time, as `openssl speed` counts them (it
         // divides by user time unless given -elapsed), so other load on the machine slows both
         // alike instead of only the side measured by the wall clock.
@@ -112,7 +112,7 @@ enum ReleaseCommands {
             let signs = try rate { _ = try key.signature(for: message) }
             let verifies = rate { ok = ok && key.publicKey.isValidSignature(signature, for: message) }
             guard ok else { throw ReleaseError("a valid signature failed to verify") }
-            if arguments.has("json") {
+            if arguments.json {
                 try Output.json(["signPerSecond": signs, "verifyPerSecond": verifies])
             } else {
                 Output.out("Ed25519: \(Int(signs)) sign/s, \(Int(verifies)) verify/s")
@@ -120,9 +120,9 @@ enum ReleaseCommands {
             return ExitCode.success
         case "ecdsa-p256", "rsa-pss-3072":
             let p256 = scheme == "ecdsa-p256"
-            let given = ["public-key", "signature", "message"].filter { arguments.value($0) != nil }
+            let given = [arguments.publicKey, arguments.signature, arguments.message].compactMap { $0 }
             guard given.isEmpty || given.count == 3 else {
-                throw UsageError(message: "Pass all of --public-key, --signature and --message, or none", spec: CommandTree.releaseSpeed)
+                throw UsageError(message: "Pass all of --public-key, --signature and --message, or none", spec: ReleaseSpeedCommand.spec)
             }
             let keyText: String, signature: [UInt8], message: [UInt8]
             if given.isEmpty {
@@ -130,9 +130,9 @@ enum ReleaseCommands {
                 signature = Base64.decode(p256 ? SpeedSamples.p256Signature : SpeedSamples.rsa3072Signature)!
                 message = SpeedSamples.message
             } else {
-                keyText = String(decoding: try FileSystem.readInputFile(arguments.value("public-key")!, maxBytes: InputLimit.keyFile, what: "a public key"), as: UTF8.self)
-                signature = try FileSystem.readInputFile(arguments.value("signature")!, maxBytes: InputLimit.keyFile, what: "a signature")
-                message = try FileSystem.readInputFile(arguments.value("message")!, maxBytes: InputLimit.signedFile, what: "a message")
+                keyText = String(decoding: try FileSystem.readInputFile(arguments.publicKey!, maxBytes: InputLimit.keyFile, what: "a public key"), as: UTF8.self)
+                signature = try FileSystem.readInputFile(arguments.signature!, maxBytes: InputLimit.keyFile, what: "a signature")
+                message = try FileSystem.readInputFile(arguments.message!, maxBytes: InputLimit.signedFile, what: "a message")
             }
             let verifies: Double
             do {
@@ -147,7 +147,7 @@ enum ReleaseCommands {
                 throw ReleaseError("the public key is not usable: \(error)")
             }
             guard ok else { throw ReleaseError("the signature does not verify") }
-            if arguments.has("json") {
+            if arguments.json {
                 try Output.json(["verifyPerSecond": verifies])
             } else {
                 Output.out("\(p256 ? "ECDSA P-256" : "RSASSA-PSS 3072"): \(Int(verifies)) verify/s")
@@ -155,21 +155,21 @@ enum ReleaseCommands {
             return ExitCode.success
         default:
             throw UsageError(message: "The value '\(scheme)' is invalid for '--scheme <scheme>': give ed25519, ecdsa-p256 or rsa-pss-3072",
-                             spec: CommandTree.releaseSpeed)
+                             spec: ReleaseSpeedCommand.spec)
         }
     }
 
     /// `release installer`: each platform's newest published release copied to
     /// `<repo>/install/autodev-<platform>` with its minisign signature (scripts/get-autodev).
-    static func installer(_ arguments: ParsedArguments) throws -> Int32 {
-        let spec = CommandTree.releaseInstaller
-        let repository = ReleaseRepository(directory: try ChannelCommands.required("repo", arguments, spec))
-        let secretPath = try ChannelCommands.required("secret-key", arguments, spec)
+    static func installer(_ arguments: ReleaseInstallerCommand) throws -> Int32 {
+        let spec = ReleaseInstallerCommand.spec
+        let repository = ReleaseRepository(directory: try ChannelCommands.required(arguments.$repo, spec))
+        let secretPath = try ChannelCommands.required(arguments.$secretKey, spec)
         let secret = try read(secretPath, "secret key") { (text) throws(Minisign.FormatError) in try Minisign.SecretKey(text: text) }
         let written = try repository.writeInstallers(signingWith: secret)
         let publicKey = String(secret.publicKey.text.split(separator: "\n").last ?? "")
         let rootSHA256 = try ChannelCommands.rootFingerprint(repository)
-        if arguments.has("json") {
+        if arguments.json {
             try Output.json(InstallerReport(
                 installers: written.map {
                     .init(platform: $0.release.facts.platform.rawValue, version: $0.release.facts.version.description, binary: $0.binary,

@@ -6,26 +6,53 @@ import SelfUpgrade
 /// `autodev update configure | check | apply` and `autodev update` alone: the channel this
 /// installation follows. The decision and its guards are `ChannelUpdate`'s; this parses, asks
 /// and renders.
+/// What 'update check' and 'update apply' read from their command line; 'update' alone hands
+/// its own options on (the ones it does not have are nil).
+struct UpdateRequest: HomeCommand {
+    var home: String?
+    var json: Bool
+    var yes = false
+    var stallTimeout: GivenValue
+    var timeout: GivenValue
+    var currentVersion: GivenValue? = nil
+    var version: GivenValue? = nil
+    var allowDowngrade = false
+    var downloadOnly = false
+
+    init(_ command: UpdateCheckCommand) {
+        (home, json, stallTimeout, timeout, currentVersion) = (command.home, command.json, command.$stallTimeout, command.$timeout, command.$currentVersion)
+    }
+
+    init(_ command: UpdateApplyCommand) {
+        (home, json, yes, stallTimeout, timeout) = (command.home, command.json, command.yes, command.$stallTimeout, command.$timeout)
+        (version, allowDowngrade, downloadOnly) = (command.$version, command.allowDowngrade, command.downloadOnly)
+    }
+
+    init(_ command: UpdateCommand) {
+        (home, json, stallTimeout, timeout) = (command.home, command.json, command.$stallTimeout, command.$timeout)
+    }
+}
+
 extension ChannelCommands {
     // MARK: - Update channel
 
-    static func configure(_ arguments: ParsedArguments) throws -> Int32 {
-        let spec = CommandTree.updateConfigure
-        let url = try required("channel", arguments, spec)
-        let rootPath = try required("trusted-root", arguments, spec)
-        let home = HomeLocator.locate(option: arguments.value("home")).root
+    static func configure(_ arguments: UpdateConfigureCommand) throws -> Int32 {
+        let spec = UpdateConfigureCommand.spec
+        let url = try required(arguments.$channel, spec)
+        let rootPath = try required(arguments.$trustedRoot, spec)
+        let home = HomeLocator.locate(option: arguments.home).directory
         let root = try FileSystem.readInputFile(rootPath, maxBytes: InputLimit.trustedRoot, what: "a trusted root")
         let channel = try UpdateChannel.configure(home: home, url: url, trustedRoot: root)
         Output.out("Following \(Output.escaped(channel.url, keepingNewlines: false)) with the trusted root from \(Output.quoted(rootPath))")
         return ExitCode.success
     }
 
-    static func check(_ arguments: ParsedArguments) throws -> Int32 {
-        let current = try semanticVersion("current-version", arguments, CommandTree.updateCheck, required: false)
+    static func check(_ arguments: UpdateRequest) throws -> Int32 {
+        let current = try arguments.currentVersion.flatMap { try semanticVersion($0, UpdateCheckCommand.spec, required: false) }
             ?? SemanticVersion(autodevVersion)!
-        let stall = try stallTimeout(arguments, CommandTree.updateCheck)
-        let total = try totalTimeout(arguments, CommandTree.updateCheck)
-        let home = HomeLocator.locate(option: arguments.value("home")).root
+        let stall = try stallTimeout(arguments.stallTimeout, UpdateCheckCommand.spec)
+        let total = try totalTimeout(arguments.timeout, UpdateCheckCommand.spec)
+        let home = HomeLocator.locate(option: arguments.home).directory
         var channel = try UpdateChannel.load(home: home)
         channel.stallTimeout = stall
         channel.totalTimeout = total
@@ -43,7 +70,7 @@ extension ChannelCommands {
         try offer?.validate()
         // Remembered for 'self-upgrade status', unless the check was about another version than this one;
         // a newly offered version is told to the notification command once.
-        if !arguments.has("current-version") {
+        if arguments.currentVersion?.text == nil {
             let before = channel.availableUpdate(newerThan: current)
             try channel.recordAvailable(chosen)
             if let chosen, before?.version != chosen.facts.version {
@@ -51,7 +78,7 @@ extension ChannelCommands {
                     .send(.updateAvailable, version: chosen.facts.version.description, critical: chosen.facts.critical)
             }
         }
-        if arguments.has("json") {
+        if arguments.json {
             try Output.json(CheckReport(current: current.description, platform: platform.rawValue, channel: channel.url,
                                         upToDate: chosen == nil, newest: chosen.map(CheckReport.Release.init),
                                         skipped: chosen == nil ? offer?.facts.version.description : nil))
@@ -78,22 +105,22 @@ extension ChannelCommands {
         return ExitCode.success
     }
 
-    static func apply(_ arguments: ParsedArguments) throws -> Int32 {
-        let spec = CommandTree.updateApply
-        let wanted = try semanticVersion("version", arguments, spec, required: false)
-        let stall = try stallTimeout(arguments, spec)
-        let total = try totalTimeout(arguments, spec)
+    static func apply(_ arguments: UpdateRequest) throws -> Int32 {
+        let spec = UpdateApplyCommand.spec
+        let wanted = try arguments.version.flatMap { try semanticVersion($0, spec, required: false) }
+        let stall = try stallTimeout(arguments.stallTimeout, spec)
+        let total = try totalTimeout(arguments.timeout, spec)
         // After the swap this same command line runs in the new version, which finishes here.
         let (session, code) = try Session.begin(arguments)
         guard let session else { return code }
         let current = SemanticVersion(autodevVersion)!
-        var channel = try UpdateChannel.load(home: session.home.root)
+        var channel = try UpdateChannel.load(home: session.home.directory)
         channel.stallTimeout = stall
         channel.totalTimeout = total
         // SIGINT and SIGTERM end the refresh and the download within a second (what arrived is
         // kept for the next apply), and are honoured by the upgrade until the swap.
         Cancellation.install()
-        let settings = wanted == nil ? try UpdateSettings.load(homeDirectory: session.home.root) : nil
+        let settings = wanted == nil ? try UpdateSettings.load(homeDirectory: session.home.directory) : nil
         let update = try ChannelUpdate(channel: channel, upgrader: session.upgrader, current: current,
                                        skippedVersions: Set(settings?.skippedVersions ?? []))
         let chosen: ReleaseOffer
@@ -108,15 +135,15 @@ extension ChannelCommands {
         } catch let refusal as ChannelUpdate.Refusal {
             throw rendered(refusal, channel: channel)
         }
-        let json = arguments.has("json")
-        let interactive = !json && !arguments.has("yes") && !arguments.has("download-only")
+        let json = arguments.json
+        let interactive = !json && !arguments.yes && !arguments.downloadOnly
             && ProcessControl.standardInputIsTerminal && ProcessControl.standardErrorIsTerminal
-        let notifier = UpdateNotifier(homeDirectory: session.home.root, program: autodevIdentity)
+        let notifier = UpdateNotifier(homeDirectory: session.home.directory, program: autodevIdentity)
         do {
-            try install(chosen, with: update, session: session, allowDowngrade: arguments.has("allow-downgrade"), json: json,
-                        downloadOnly: arguments.has("download-only"), escapeCancels: interactive) { question in
-                guard interactive else { return try session.confirm(question, arguments) }
-                return try decide(chosen, current: current, home: session.home.root)
+            try install(chosen, with: update, session: session, allowDowngrade: arguments.allowDowngrade, json: json,
+                        downloadOnly: arguments.downloadOnly, escapeCancels: interactive) { question in
+                guard interactive else { return try session.confirm(question, yes: arguments.yes) }
+                return try decide(chosen, current: current, home: session.home.directory)
             }
         } catch let declined as UpdatePrompt.Declined {
             Output.out(declined.message)
@@ -135,10 +162,10 @@ extension ChannelCommands {
     /// `autodev update` alone: on a terminal, the *update available* view and its decision
     /// (now, later, skip this version), then `apply`; elsewhere (a pipe, --json) what `check`
     /// says, with no prompt and no escape sequences.
-    static func update(_ arguments: ParsedArguments) throws -> Int32 {
-        let interactive = !arguments.has("json") && ProcessControl.standardInputIsTerminal && ProcessControl.standardErrorIsTerminal
-        guard interactive else { return try check(arguments) }
-        return try apply(arguments)
+    static func update(_ arguments: UpdateCommand) throws -> Int32 {
+        let interactive = !arguments.json && ProcessControl.standardInputIsTerminal && ProcessControl.standardErrorIsTerminal
+        guard interactive else { return try check(UpdateRequest(arguments)) }
+        return try apply(UpdateRequest(arguments))
     }
 
     /// Asks a person at the terminal about `offer`; a skip is remembered in config.json.
@@ -201,7 +228,7 @@ extension ChannelCommands {
         options.confirm = { _ in
             try confirm("Install autodev \(version) (\(chosen.length) bytes) from \(Output.quoted(channel.url)) in place of \(update.current)?")
         }
-        let stateDirectory = session.home.state
+        let stateDirectory = session.home.stateDirectory
         options.beforeRestart = { try AutodevState.update(in: stateDirectory) { $0.pendingTransaction = "upgrade" } }
         options.events = { event in
             switch event {
@@ -238,7 +265,7 @@ extension ChannelCommands {
                 Output.err((escapeCancels ? "  ✓ " : "") + "Verified \(chosen.shownPath): \(chosen.checkedDescription) match the signed metadata")
                 verified = path
             case .upgrading(let path):
-                Output.err("Upgrading \(session.home.root) from \(Output.quoted(path))")
+                Output.err("Upgrading \(session.home.directory) from \(Output.quoted(path))")
             }
         }
         do {
