@@ -31,6 +31,33 @@ struct EmbeddingExampleTests {
         #expect(example.imports == ["import ChannelUpdate", "import ReleaseChannel", "import SelfUpgrade"])
     }
 
+    @Test("the patches the README's agent example feeds to 'autodev agent --patches' apply to this tree, each on its own",
+          arguments: ["0001-version-0.2.0.patch", "0002-digest-abbreviated.patch", "0003-does-not-compile.patch"])
+    func readmeAgentPatches(patch: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+        process.arguments = ["apply", "--check", "docs/examples/patches/" + patch]
+        process.currentDirectoryURL = Self.root
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "git apply --check \(patch): \(message)")
+    }
+
+    @Test("the command line reaches the home through the products: no file of it imports Storage or makes an upgrader from a Home")
+    func commandLineOnProducts() throws {
+        let directory = Self.root.appendingPathComponent("Sources/autodev")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".swift") }
+        #expect(files.count > 20)
+        for file in files {
+            let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+            #expect(!text.split(separator: "\n").contains("import Storage"), "\(file) imports Storage")
+            #expect(!text.contains("Upgrader(home:"), "\(file) makes an upgrader with the package initialiser")
+        }
+    }
+
     @Test("the daemon example imports nothing of the package but the library products it embeds")
     func daemonImports() throws {
         let daemon = try String(contentsOf: Self.root.appendingPathComponent("Sources/Examples/ExampleDaemon/main.swift"), encoding: .utf8)
