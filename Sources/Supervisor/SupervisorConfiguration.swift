@@ -4,6 +4,9 @@ import SelfUpgrade
 
 /// How to supervise one program.
 public struct SupervisorConfiguration: Sendable {
+    /// The most listeners one supervisor opens and passes on.
+    public static let maximumListeners = 256
+
     /// The home whose versions are the program's binaries.
     public var home: String
     /// The program given on the command line: adopted into a new home; afterwards the home's

@@ -20,8 +20,11 @@ struct CommandConfiguration {
         case ownArguments
         /// A subcommand, or options of the command itself (a word that names no subcommand is an unknown command).
         case subcommandOrOptions
-        /// A subcommand only: alone or with --help, the command prints its help.
+        /// A subcommand only: alone or with --help first, the command prints its help.
         case subcommandOnly
+        /// Everything, subcommand words included: the command's ``ParsableCommand/main(_:)`` reads them
+        /// (`tuf`, whose options may come before the command word).
+        case parsedByCommand
     }
 
     var path: [String]

@@ -70,15 +70,19 @@ enum CLI {
     /// Runs `command` with the words after its name: a subcommand's when the first word names
     /// one, else its own, as its declaration says what may follow it.
     static func run(_ command: any ParsableCommand.Type, _ words: ArraySlice<String>) throws -> Int32 {
+        let configuration = command.configuration
+        if configuration.words == .parsedByCommand { return try command.main(words) }
         if let word = words.first, let next = subcommand(of: command, named: word) {
             return try run(next, words.dropFirst())
         }
-        let configuration = command.configuration
         if let word = words.first {
             switch configuration.words {
-            case .ownArguments: break
+            case .ownArguments, .parsedByCommand: break
+            // A command with subcommands asked for help first prints it, whatever follows.
+            case .subcommandOrOptions where word == "-h" || word == "--help", .subcommandOnly where word == "-h" || word == "--help":
+                Output.out(command.spec.helpText())
+                return ExitCode.success
             case .subcommandOrOptions where word.hasPrefix("-"): break
-            case .subcommandOnly where word == "-h" || word == "--help": break
             case .subcommandOrOptions, .subcommandOnly:
                 throw UsageError(message: "Unknown command '\((configuration.path + [word]).joined(separator: " "))'", spec: command.spec)
             }

@@ -21,9 +21,9 @@ enum ChannelCommands {
                              "threshold": "\(threshold)"])
         } else {
             Output.out("Created release repository \(Output.quoted(repository.directory)): root, targets, snapshot and timestamp version 1, \(threshold) key(s) each")
-            Output.out("  Trusted root: \(root) (give it to 'autodev update configure --trusted-root')")
+            Output.out("  Trusted root: \(Output.escaped(root, keepingNewlines: false)) (give it to 'autodev update configure --trusted-root')")
             Output.out("  Root fingerprint (sha256): \(fingerprint) (give it to the installer: get-autodev --root-sha256)")
-            Output.out("  Keys: \(repository.directory)/keys (mode 0600; move the root and targets keys offline in real use)")
+            Output.out("  Keys: \(Output.escaped(repository.directory + "/keys", keepingNewlines: false)) (mode 0600; move the root and targets keys offline in real use)")
             Output.out("  Serve only metadata/ and targets/: keys/ and pending.json must never be published")
         }
         return ExitCode.success

@@ -584,6 +584,7 @@ struct TUFCommand: ParsableCommand {
             path: ["tuf"],
             abstract: "A TUF client (The Update Framework 1.0): trusted metadata, verified downloads.",
             discussion: "The tuf-conformance client protocol: options may come before or after the command word. Exit 0 on success, 1 on any failure, 64 for a malformed command line.",
+            words: .parsedByCommand,
             subcommands: [TUFInitCommand.self, TUFRefreshCommand.self, TUFDownloadCommand.self])
     }
 

@@ -281,7 +281,7 @@ enum ReportCommands {
                 StatusReport.Update(version: $0.version.description, critical: $0.critical)
             }, integrity: integrity.isEmpty ? nil : integrity))
         } else {
-            Output.out("Installation:      \(Output.escaped(status.home, keepingNewlines: false))")
+            Output.out("Home:      \(Output.escaped(status.home, keepingNewlines: false))")
             Output.out("Current:   \(status.current.map { "\(Output.escaped($0.version ?? "?", keepingNewlines: false)) (\($0.short))" } ?? "none")")
             Output.out("Previous:  \(status.previous.map { "\(Output.escaped($0.version ?? "?", keepingNewlines: false)) (\($0.short))" } ?? "none")")
             Output.out("Store:     \(status.versions.count) version(s), keeping \(status.historyLimit)")

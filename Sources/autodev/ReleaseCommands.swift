@@ -84,7 +84,13 @@ enum ReleaseCommands {
     /// `openssl speed ecdsap256` and `rsa3072`) of a built-in key and signature, or of the
     /// `--public-key`, `--signature` and `--message` files given.
     static func speed(_ arguments: ReleaseSpeedCommand) throws -> Int32 {
-        let seconds = Double(arguments.seconds ?? "2") ?? 2
+        var seconds = 2.0
+        if let text = arguments.seconds {
+            guard let value = Double(text), value.isFinite, value > 0, value <= 3600 else {
+                throw UsageError(message: "The value '\(text)' is invalid for '\(arguments.$seconds.label)': give a number of seconds above 0 and at most 3600", spec: ReleaseSpeedCommand.spec)
+            }
+            seconds = value
+        }
         let scheme = arguments.scheme ?? "ed25519"
         // Operations per second of this process's CPU time, as `openssl speed` counts them (it
         // divides by user time unless given -elapsed), so other load on the machine slows both

@@ -19,6 +19,11 @@ enum SuperviseCommands {
         guard let name = program.first, !name.isEmpty else { throw UsageError(message: "Missing the program after '--'", spec: spec) }
         guard let home = parsed.home else { throw UsageError(message: "Missing '--home <dir>': the supervised program's home", spec: spec) }
         var configuration = SupervisorConfiguration(home: FileSystem.absolute(home), program: name, arguments: Array(program.dropFirst()))
+        // Each listener is a descriptor the program inherits from 3 on: far more than any program
+        // serves, and a few thousand would leave none for starting it (a restart loop, not a start).
+        guard parsed.listen.count <= SupervisorConfiguration.maximumListeners else {
+            throw UsageError(message: "\(parsed.listen.count) listeners given: at most \(SupervisorConfiguration.maximumListeners)", spec: spec)
+        }
         for (index, text) in parsed.listen.enumerated() {
             guard let listener = SupervisorConfiguration.parseListen(text, index: index) else {
                 throw UsageError(message: "The value '\(text)' is invalid for '--listen <address>': give HOST:PORT, [IPv6]:PORT or a socket path, optionally NAME= before it", spec: spec)

@@ -9,8 +9,10 @@ import TUF
 ///
 /// Options and the command word may come in any order. Failures exit 1 with `Error: …` on stderr.
 extension TUFCommand {
-    /// Options may come before the command word: the first word that is not an option or an
-    /// option's value is the command, and the rest is parsed by that command.
+    /// Options may come before the command word: the whole line is parsed against every option
+    /// of `tuf` (errors name `tuf`), the first word that is not an option or an option's value is
+    /// the command, --help anywhere prints that command's help, and an option the command does
+    /// not take is refused naming it; then the rest is that command's.
     static func main(_ words: ArraySlice<String>) throws -> Int32 {
         let parsed = try ParsedArguments.parse(words, spec: spec)
         guard let word = parsed.positionals.first, let index = parsed.positionalIndices.first else {
@@ -19,6 +21,14 @@ extension TUFCommand {
         }
         guard let command = CLI.subcommand(of: TUFCommand.self, named: word) else {
             throw UsageError(message: "Unknown command 'tuf \(word)'", spec: spec)
+        }
+        let commandSpec = command.spec
+        if parsed.wantsHelp {
+            Output.out(commandSpec.helpText())
+            return ExitCode.success
+        }
+        for name in parsed.allValues.keys.sorted() where !commandSpec.options.contains(where: { $0.name == name }) {
+            throw UsageError(message: "Unknown option '--\(name)'", spec: commandSpec)
         }
         return try command.main(words[..<index] + words[(index + 1)...])
     }
@@ -35,7 +45,7 @@ extension TUFCommand {
             throw TUFError(.storage, "\(error)")
         }
         try Updater.initialize(metadataDirectory: metadataDirectory, trustedRoot: rootBytes)
-        Output.err("tuf: trusted root stored in \(metadataDirectory)")
+        Output.err("tuf: trusted root stored in \(Output.escaped(metadataDirectory, keepingNewlines: false))")
         return ExitCode.success
     }
 
@@ -44,7 +54,7 @@ extension TUFCommand {
         let metadataDirectory = try ChannelCommands.required(arguments.$metadataDir, spec)
         var updater = Updater(metadataDirectory: metadataDirectory, metadataURL: try ChannelCommands.required(arguments.$metadataURL, spec))
         try updater.refresh()
-        Output.err("tuf: metadata in \(metadataDirectory) is up to date")
+        Output.err("tuf: metadata in \(Output.escaped(metadataDirectory, keepingNewlines: false)) is up to date")
         return ExitCode.success
     }
 
@@ -58,7 +68,7 @@ extension TUFCommand {
         for name in arguments.targetName {
             let info = try updater.targetInfo(name)
             let path = try updater.download(info, to: targetDirectory)
-            Output.err("tuf: \(name) verified (\(info.length) bytes) at \(path)")
+            Output.err("tuf: \(Output.escaped(name, keepingNewlines: false)) verified (\(info.length) bytes) at \(Output.escaped(path, keepingNewlines: false))")
         }
         return ExitCode.success
     }

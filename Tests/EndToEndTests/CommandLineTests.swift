@@ -28,6 +28,65 @@ struct CommandLineTests {
     }
 
     @Test("""
+        a command with subcommands asked for help first prints it whatever follows; tuf's --help names the command word \
+        wherever the options are, and its usage errors name tuf
+        """, arguments: [
+            (["release", "--help", "--bogus"], "release"), (["update", "-h", "--bogus"], "update"),
+            (["config", "--help", "--bogus"], "config"), (["modules", "-h", "--json"], "modules"),
+            (["tuf", "--target-name", "x", "init", "--help"], "tuf-init"), (["tuf", "init", "--help", "--target-dir", "x"], "tuf-init"),
+            (["tuf", "--metadata-dir", "m", "refresh", "-h"], "tuf-refresh"),
+        ])
+    func helpFirst(arguments: [String], kept: String) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let result = try harness.run(arguments, executable: Harness.binary)
+        let directory = EmbeddingExampleTests.root.appendingPathComponent("Tests/EndToEndTests/Help").path
+        #expect(result.status == 0 && result.stderr.isEmpty, "\(arguments): \(result.stderr)")
+        #expect(result.stdout == (try String(contentsOfFile: directory + "/" + kept + ".txt", encoding: .utf8)), "\(arguments)")
+    }
+
+    @Test("bad command lines found by a probe of the typed parser: each a usage error naming the command it was given to, nothing created",
+          arguments: [
+            (["tuf", "init", "--bogus"], "Error: Unknown option '--bogus'\nUsage: autodev tuf [<options>] <command> ...\n"),
+            (["tuf", "init", "--metadata-dir"], "Error: Missing value for '--metadata-dir <dir>'\nUsage: autodev tuf [<options>] <command> ...\n"),
+            (["tuf", "--target-dir", "t", "init", "root.json"], "Error: Unknown option '--target-dir'\nUsage: autodev tuf init [<options>] <root>\n"),
+            (["release", "speed", "--seconds", "1e300"], "Error: The value '1e300' is invalid for '--seconds <seconds>': give a number of seconds above 0 and at most 3600\n"),
+            (["release", "speed", "--seconds", "nan"], "Error: The value 'nan' is invalid for '--seconds <seconds>'"),
+            (["release", "speed", "--seconds", "0"], "Error: The value '0' is invalid for '--seconds <seconds>'"),
+            (["release", "speed", "--seconds", "abc"], "Error: The value 'abc' is invalid for '--seconds <seconds>'"),
+            (["supervise", "--home", "h"] + Array(repeating: ["--listen", "127.0.0.1:0"], count: 257).flatMap { $0 } + ["--", "/bin/true"],
+             "Error: 257 listeners given: at most 256\n"),
+            (["agent", "--patches", "p", "--fitness-runs", "3"], "Error: '--fitness-runs' needs '--fitness <PATH>' (or fitnessCommand in config.json)\n"),
+          ])
+    func probedUsageErrors(arguments: [String], stderrPrefix: String) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let result = try harness.run(arguments, executable: Harness.binary, directory: harness.root.path)
+        #expect(result.status == 64, "\(arguments.prefix(6)): \(result.stderr)")
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.hasPrefix(stderrPrefix), "\(arguments.prefix(6)): \(result.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: harness.root.path).isEmpty)
+    }
+
+    @Test("paths named in release init's and tuf init's reports are shown escaped, and status still starts with 'Home:'")
+    func escapedReports() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let hostile = "repo\u{1B}]0;pwned\u{07}"
+        let created = try harness.run(["release", "init", "--repo", hostile], executable: Harness.binary, directory: harness.root.path)
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(!created.stdout.contains("\u{1B}") && !created.stdout.contains("\u{07}"), "\(created.stdout)")
+        #expect(created.stdout.contains("Keys: "))
+        let trusted = try harness.run(["tuf", "--metadata-dir", "meta\u{1B}[2J", "init", hostile + "/metadata/1.root.json"],
+                                      executable: Harness.binary, directory: harness.root.path)
+        #expect(trusted.status == 0, "\(trusted.stderr)")
+        #expect(trusted.stderr.hasPrefix("tuf: trusted root stored in meta") && !trusted.stderr.contains("\u{1B}"), "\(trusted.stderr)")
+        _ = try harness.initialize()
+        let status = try harness.run(["self-upgrade", "status"])
+        #expect(status.stdout.hasPrefix("Home:      " + harness.home + "\n"), "\(status.stdout)")
+    }
+
+    @Test("""
         every command's whole help text is the one kept in Tests/EndToEndTests/Help, and every kept one is a command's \
         (a change to what a command says or accepts is made on purpose)
         """)

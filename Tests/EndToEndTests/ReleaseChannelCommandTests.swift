@@ -48,6 +48,13 @@ struct ReleaseChannelCommandTests {
         let report = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         #expect(report?["upToDate"] as? Bool == false)
         #expect((report?["newest"] as? [String: Any])?["size"] as? Int == 4096)
+        // A check as another version says what it found and records nothing (the record is what
+        // this installation's own version is offered); a check as itself records it.
+        #expect(!FileManager.default.fileExists(atPath: directory + "/home/channel/available"))
+        #expect(!FileManager.default.fileExists(atPath: directory + "/home/channel/checked"))
+        let own = try run(["update", "check"] + home)
+        #expect(own.status == 0, "\(own.stderr)")
+        #expect(try String(contentsOfFile: directory + "/home/channel/available", encoding: .utf8) == "0.2.0 critical\n")
 
         // The channel's timestamp replaced by garbage: exit 1 naming the cause, trusted metadata kept.
         let trusted = try Data(contentsOf: URL(fileURLWithPath: directory + "/home/channel/metadata/timestamp.json"))
