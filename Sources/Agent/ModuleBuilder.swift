@@ -44,7 +44,8 @@ public struct ModuleBuilder: Sendable {
     /// Builds `product` (the worker of module `module`) in `source` with the installation's warm
     /// release cache, checks that it runs that module, stores it and journals it as built.
     public func build(module: String, product: String, source: String) throws(Failure) -> Built {
-        try build(module: module, product: product, source: source, confined: nil, timeoutSeconds: nil)
+        try Self.checkNames(module: module, product: product)
+        return try build(module: module, product: product, source: source, confined: nil, timeoutSeconds: nil)
     }
 
     /// The agent's route for a proposal that changes only one module: build, test (in the warm
@@ -54,6 +55,7 @@ public struct ModuleBuilder: Sendable {
     /// - Returns: what is now in force, for the agent's memory.
     public func buildTestAndReload(module: String, product: String, source: String, testFilter: String, upgrader: Upgrader,
                                    network: Bool, timeoutSeconds: Double?) throws(Failure) -> String {
+        try Self.checkNames(module: module, product: product)
         guard let swift = ProcessControl.findExecutable("swift") else { throw Failure("Failed to build \(module): no 'swift' on PATH") }
         // The confined caches and sandbox of a proposal's source upgrade.
         var sourceBuild = SourceBuild(source: source, installation: installation)
@@ -173,6 +175,17 @@ public struct ModuleBuilder: Sendable {
             throw failure
         } catch {
             throw Failure("Failed to \(action): \(error)")
+        }
+    }
+
+    /// A module's and a product's name become file names (logs) and a `--product` argument:
+    /// 1 to 64 ASCII letters, digits, '-' and '_', not starting with '-'.
+    static func checkNames(module: String, product: String) throws(Failure) {
+        for (what, name) in [("module", module), ("product", product)] {
+            let allowed = name.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) || $0 == 0x2D || $0 == 0x5F }
+            guard allowed, (1...64).contains(name.utf8.count), !name.hasPrefix("-") else {
+                throw Failure("\(quoted(name)) is not a \(what) name: give 1 to 64 ASCII letters, digits, '-' or '_', not starting with '-'")
+            }
         }
     }
 

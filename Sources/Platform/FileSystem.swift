@@ -328,6 +328,31 @@ package enum FileSystem {
         }
     }
 
+    /// Creates a new directory of this user's, with a name no other process can guess, in the
+    /// existing directory `base`: `<base>/<prefix><16 random hex digits>`, made by one `mkdir`
+    /// (which never follows a link and fails on anything already there), then checked, not
+    /// following links, to be that directory. `base` is not created.
+    /// - Throws: ``SystemError`` "create directory" naming the path.
+    package static func createUniqueDirectory(in base: String, prefix: String, mode: mode_t = 0o700) throws(SystemError) -> String {
+        let calls = SystemCalls.current
+        var attempt = 0
+        while true {
+            attempt += 1
+            var random = SystemRandomNumberGenerator()
+            let digits = String(random.next() as UInt64, radix: 16)
+            let path = base + "/" + prefix + String(repeating: "0", count: 16 - digits.count) + digits
+            do {
+                try systemCall("create directory", path: path) { calls.mkdir(path, mode) }
+            } catch where error.errno == .fileExists && attempt < 8 {
+                continue
+            }
+            guard let made = try statusIfPresent(path, followLinks: false), made.kind == .directory, made.owner == Privilege.userID else {
+                throw SystemError("create directory", path: path, errno: .fileExists, detail: "it is not the directory just made")
+            }
+            return path
+        }
+    }
+
     /// Creates the directory `path` below `root` (and the missing ones between them), then
     /// checks that every one of them, not following links, is a directory of this user or of
     /// `root`'s owner: a link planted at `<home>/logs` would otherwise send what is written

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Platform
 import Storage
 
 /// What a program's verification mode prints (as JSON) for the verifier to judge.
@@ -135,7 +136,13 @@ extension SelfCheckReport {
     /// written under `scratch`, which must be an empty directory the caller removes.
     /// - Parameter executable: the running binary, staged and swapped in a scratch home.
     public static func storageChecks(scratch: String, executable: String) -> [Check] {
-        run([
+        // Written by path below it: so it must be a directory of this user's, not a link, and empty.
+        guard let status = try? FileSystem.statusIfPresent(scratch, followLinks: false), status.kind == .directory,
+              status.owner == Privilege.userID, (try? FileSystem.contentsOfDirectory(scratch))?.isEmpty == true else {
+            let reason = "the scratch directory \"\(scratch)\" is not an empty directory of this user's (a link is not followed)"
+            return ["journal", "store"].map { Check(name: $0, passed: false, detail: reason) }
+        }
+        return run([
             ("journal", { () throws -> String in
                 var journal = try Journal(path: scratch + "/journal")
                 try journal.append(JournalRecord(.begin(transaction: "check", operation: .dryRun, from: nil, target: nil, source: nil)))

@@ -74,7 +74,8 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
         let encoded = try encode(state)
         try UpgradeError.wrapping {
             try FileSystem.createDirectory(directory, mode: 0o755, intermediates: true)
-            if let bytes = try FileSystem.readOwnFile(path), let (found, _) = try? Self.split(bytes, path: path), found != schema {
+            if let bytes = try FileSystem.readOwnFile(path, maxBytes: Self.largestFileBytes, what: "a state snapshot"),
+               let (found, _) = try? Self.split(bytes, path: path), found != schema {
                 try FileSystem.writeAtomically(directory + "/" + name + ".v\(found).json", bytes)
             }
             try FileSystem.writeAtomically(path, encoded)
@@ -142,9 +143,14 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
 
     private struct Header: Decodable { var schema: Int }
 
-    /// Reads a snapshot file (never through a link) and splits it into its schema and body.
+    /// The largest snapshot read: a state file past it is refused (naming it) rather than read
+    /// into memory by every restart's health check.
+    public static var largestFileBytes: Int { 64 << 20 }
+
+    /// Reads a snapshot file (never through a link, at most ``largestFileBytes``) and splits it
+    /// into its schema and body.
     static func read(_ path: String) throws -> (Int, Data)? {
-        guard let bytes = try FileSystem.readOwnFile(path) else { return nil }
+        guard let bytes = try FileSystem.readOwnFile(path, maxBytes: largestFileBytes, what: "a state snapshot") else { return nil }
         return try split(bytes, path: path)
     }
 
@@ -168,9 +174,10 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
 public struct StrictJSONObject: Sendable {
     private let fields: FieldReader
 
-    /// Parses `bytes` as one JSON object, nested at most `maxDepth` deep; nil for anything else.
+    /// Parses `bytes` as one JSON object, nested at most `maxDepth` deep (at most 64); nil for
+    /// anything else.
     public init?(parsing bytes: [UInt8], maxDepth: Int = 8) {
-        guard let value = try? JSONValue(parsing: bytes, maxDepth: maxDepth), case .object(let fields) = value else { return nil }
+        guard let value = try? JSONValue(parsing: bytes, maxDepth: min(max(maxDepth, 1), 64)), case .object(let fields) = value else { return nil }
         self.fields = FieldReader(fields: fields)
     }
 
@@ -183,9 +190,12 @@ public struct StrictJSONObject: Sendable {
     }
 
     /// The whole number in field `name`, within `range`; nil when it is missing, not a number,
-    /// not whole or out of range.
+    /// not whole, out of range, or beyond ±(2⁵³ − 1), where a double (as JSON numbers are read)
+    /// no longer holds every whole number and `JSONDecoder` may read another value.
     public func integer(_ name: String, in range: ClosedRange<Int>) -> Int? {
-        try? fields.integer(name, in: range)
+        guard case .number(let number)? = fields.fields[name], number.isFinite, number.magnitude <= 9_007_199_254_740_991,
+              let value = Int(exactly: number), range.contains(value) else { return nil }
+        return value
     }
 
     /// The text in field `name`: `.some(nil)` when the field is missing or null, nil when it is

@@ -95,7 +95,10 @@ package struct Home: Sendable, Equatable {
     package func currentVersion() throws -> SHA256DigestID? {
         guard (try FileSystem.statusIfPresent(current, followLinks: false)) != nil else { return nil }
         let target = try FileSystem.destinationOfSymbolicLink(current)
-        guard target.hasPrefix("versions/"), let id = SHA256DigestID(hex: String(target.dropFirst("versions/".count))) else {
+        // Exactly the store's name for it (lowercase hex): `versions/<ID IN UPPER CASE>` names no
+        // directory there, and the program it would run does not exist.
+        guard target.hasPrefix("versions/"), let id = SHA256DigestID(hex: String(target.dropFirst("versions/".count))),
+              target == "versions/" + id.hex else {
             throw StorageError.unexpectedLink(path: current, target: target)
         }
         return id

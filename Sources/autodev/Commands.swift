@@ -40,8 +40,9 @@ extension InitCommand {
         if arguments.json {
             try Output.json(InitReport(home: home.directory, bin: home.bin, current: id.hex, version: autodevVersion, created: created))
         } else {
-            Output.out(created ? "Initialized \(home.directory) with autodev \(autodevVersion) (\(id.short))"
-                               : "\(home.directory) is already initialized (current version \(id.short))")
+            let shown = Output.escaped(home.directory, keepingNewlines: false)
+            Output.out(created ? "Initialized \(shown) with autodev \(autodevVersion) (\(id.short))"
+                               : "\(shown) is already initialized (current version \(id.short))")
             Output.out("Put this directory on PATH to run the current version:")
             Output.out("  export PATH=\(Output.shellQuoted(home.bin)):\"$PATH\"")
         }

@@ -209,9 +209,7 @@ enum ModuleGates {
 
     private static func temporaryDirectory() throws -> String {
         let base = ProcessControl.environment("TMPDIR").flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-        let path = base + "/autodev-modules-gate-\(ProcessControl.id)-\(Int(WallClock.now() * 1000))"
-        try FileSystem.createDirectory(path, mode: 0o700)
-        return path
+        return try FileSystem.createUniqueDirectory(in: base, prefix: "autodev-modules-gate-")
     }
 }
 

@@ -51,8 +51,23 @@ enum Output {
         "\"" + DisplayText.name(text) + "\""
     }
 
-    /// A path quoted for a POSIX shell when it needs it.
+    /// A path quoted for a POSIX shell when it needs it. One with control characters (an escape
+    /// sequence in a directory's name) is written in `$'…'` quoting with each such byte as `\xNN`:
+    /// pasted, it names the same path, and shown, it moves no cursor and sets no title.
     static func shellQuoted(_ text: String) -> String {
+        if text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
+            var quoted = "$'"
+            for scalar in text.unicodeScalars {
+                switch scalar.value {
+                case 0x27: quoted += "\\'"
+                case 0x5C: quoted += "\\\\"
+                case ..<0x20, 0x7F...0x9F:
+                    for byte in String(scalar).utf8 { quoted += "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16) }
+                default: quoted.unicodeScalars.append(scalar)
+                }
+            }
+            return quoted + "'"
+        }
         let plain = text.unicodeScalars.allSatisfy { $0.properties.isAlphabetic && $0.isASCII || "0123456789/._-+=:@%".unicodeScalars.contains($0) }
         return plain && !text.isEmpty ? text : "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
     }

@@ -8,9 +8,10 @@ import SourceUpgrade
 /// It never touches a home: its smoke checks work in a scratch directory under $TMPDIR.
 extension SelfCheckCommand {
     static func run(_ arguments: SelfCheckCommand) throws -> Int32 {
-        let scratch = (ProcessControl.environment("TMPDIR") ?? "/tmp") + "/autodev-self-check-\(ProcessControl.id)"
-        try FileSystem.removeTree(scratch)
-        try FileSystem.createDirectory(scratch, mode: 0o700, intermediates: true)
+        // A new directory with a name nobody can guess, in a TMPDIR that exists (nothing is
+        // created above it): nothing planted at a predictable path is followed or removed.
+        let base = ProcessControl.environment("TMPDIR").flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        let scratch = try FileSystem.createUniqueDirectory(in: base, prefix: "autodev-self-check-")
         defer { try? FileSystem.removeTree(scratch) }
 
         let checks = SelfCheckReport.run([

@@ -1,5 +1,6 @@
 import Agent
 import Foundation
+import SelfUpgrade
 import Testing
 
 @Suite("Proposals that change only a module")
@@ -14,6 +15,21 @@ struct ModuleRouteTests {
         #expect(route.module(changing: ["Sources/Examples/CounterModuleX/Counter.swift"]) == nil)
         #expect(route.module(changing: ["Package.swift"]) == nil)
         #expect(route.module(changing: []) == nil)
+    }
+
+    @Test("the module builder takes only names that can be a file name and a product, before anything is run or written",
+          arguments: [("../escape", "counter-module"), ("counter", "../../p"), ("", "p"), ("-x", "p"), ("a b", "p"), (String(repeating: "m", count: 65), "p")])
+    func builderRefusesNames(module: String, product: String) throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("autodev-builder-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let builder = ModuleBuilder(installation: Installation(directory: root + "/home", program: ProgramIdentity(name: "autodev", version: "0.1.0", protocolVersion: 1)),
+                                    environmentPrefix: "AUTODEV_")
+        #expect {
+            _ = try builder.build(module: module, product: product, source: root)
+        } throws: { error in
+            (error as? ModuleBuilder.Failure)?.description.contains("is not a") == true
+        }
+        #expect(!FileManager.default.fileExists(atPath: root))
     }
 
     @Test("a module-only proposal is hot reloaded, not upgraded; a rejected reload is reverted; others take the full path")

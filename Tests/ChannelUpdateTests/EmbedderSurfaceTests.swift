@@ -30,7 +30,15 @@ struct EmbedderSurfaceTests {
         #expect(installation.isInitialized)
         #expect(try installation.currentVersion() == adopted)
 
-        // `current` is the library's: a link to anything but a stored version is refused, by name.
+        // `current` is the library's: a link to anything but a stored version is refused, by name
+        // (the store's directory in upper case too: no such directory, no program to run).
+        try FileManager.default.removeItem(atPath: scratch.root + "/home/current")
+        try FileManager.default.createSymbolicLink(atPath: scratch.root + "/home/current", withDestinationPath: "versions/" + adopted.hex.uppercased())
+        #expect {
+            try installation.currentVersion()
+        } throws: { error in
+            (error as? UpgradeError)?.code == .homeDamaged
+        }
         try FileManager.default.removeItem(atPath: scratch.root + "/home/current")
         try FileManager.default.createSymbolicLink(atPath: scratch.root + "/home/current", withDestinationPath: "/etc")
         #expect {
@@ -94,6 +102,35 @@ struct EmbedderSurfaceTests {
         #expect(check.error == nil && check.roundTripEqual)
     }
 
+    @Test("StrictJSONObject: integers beyond what a double holds exactly are left to the decoder, even in a range up to Int.max; nesting is bounded")
+    func strictLargeIntegers() throws {
+        for text in ["9223372036854775807", "9223372036854775808", "9007199254740993", "1e300", "-9223372036854775809"] {
+            let object = try #require(StrictJSONObject(parsing: Array("{\"n\": \(text)}".utf8)))
+            #expect(object.integer("n", in: Int.min...Int.max) == nil, "\(text)")
+        }
+        let exact = try #require(StrictJSONObject(parsing: Array("{\"n\": 9007199254740991, \"m\": -0}".utf8)))
+        #expect(exact.integer("n", in: 0...Int.max) == 9_007_199_254_740_991)
+        #expect(exact.integer("m", in: 0...1) == 0)
+        let deep = String(repeating: "{\"a\":", count: 100_000) + "1" + String(repeating: "}", count: 100_000)
+        #expect(StrictJSONObject(parsing: Array(deep.utf8), maxDepth: .max) == nil)
+    }
+
+    @Test("a state file past the cap is refused, naming it, before it is read")
+    func stateCap() throws {
+        let scratch = try Scratch()
+        defer { scratch.cleanUp() }
+        let store = Self.strictStore(scratch.root)
+        try store.save(Sample(count: 1, name: nil))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: store.path))
+        try handle.truncate(atOffset: UInt64(StateStore<Sample>.largestFileBytes + 1))
+        try handle.close()
+        #expect {
+            try store.load()
+        } throws: { error in
+            (error as? UpgradeError)?.description.contains(store.path) == true && "\(error)".contains("larger than")
+        }
+    }
+
     @Test("StrictJSONObject answers nil for what is not exactly asked for")
     func strictRefusals() throws {
         let object = try #require(StrictJSONObject(parsing: Array("{\"n\": 2.5, \"big\": 2000, \"s\": 7, \"o\": {\"k\": 1}, \"t\": \"x\"}".utf8)))
@@ -124,5 +161,14 @@ struct EmbedderSurfaceTests {
         let failed = SelfCheckReport.storageChecks(scratch: other.root, executable: other.root + "/missing")
         #expect(failed.map(\.passed) == [true, false])
         #expect(failed.last?.detail.contains(other.root + "/missing") == true, "\(failed)")
+        // A scratch that is a link, or not empty, is refused without writing anything through it.
+        let target = try Scratch()
+        defer { target.cleanUp() }
+        try FileManager.default.createSymbolicLink(atPath: other.root + "/link", withDestinationPath: target.root)
+        let throughLink = SelfCheckReport.storageChecks(scratch: other.root + "/link", executable: ChannelUpdateTests.binary)
+        #expect(throughLink.allSatisfy { !$0.passed && $0.detail.contains("is not an empty directory") }, "\(throughLink)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target.root).isEmpty)
+        let notEmpty = SelfCheckReport.storageChecks(scratch: other.root, executable: ChannelUpdateTests.binary)
+        #expect(notEmpty.allSatisfy { !$0.passed }, "\(notEmpty)")
     }
 }

@@ -68,6 +68,22 @@ struct CommandLineTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: harness.root.path).isEmpty)
     }
 
+    @Test("self-check makes its scratch directory with a name nobody can guess, only in a TMPDIR that exists, and leaves nothing")
+    func selfCheckScratch() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let temporary = harness.root.appendingPathComponent("tmp").path
+        try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+        let passed = try harness.run(["self-check"], executable: Harness.binary, environment: ["TMPDIR": temporary])
+        #expect(passed.status == 0, "\(passed.stdout)\(passed.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: temporary).isEmpty)
+        let missing = harness.root.appendingPathComponent("missing/deeper").path
+        let refused = try harness.run(["self-check"], executable: Harness.binary, environment: ["TMPDIR": missing])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("missing/deeper/autodev-self-check-"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: harness.root.appendingPathComponent("missing").path))
+    }
+
     @Test("paths named in release init's and tuf init's reports are shown escaped, and status still starts with 'Home:'")
     func escapedReports() throws {
         let harness = try Harness()
@@ -81,6 +97,20 @@ struct CommandLineTests {
                                       executable: Harness.binary, directory: harness.root.path)
         #expect(trusted.status == 0, "\(trusted.stderr)")
         #expect(trusted.stderr.hasPrefix("tuf: trusted root stored in meta") && !trusted.stderr.contains("\u{1B}"), "\(trusted.stderr)")
+        let oddHome = harness.root.appendingPathComponent("home\u{1B}[31m").path
+        let initialized = try harness.run(["init", "--home", oddHome], executable: Harness.binary)
+        #expect(initialized.status == 0 && !initialized.stdout.contains("\u{1B}"), "\(initialized.stdout)")
+        // The export line it prints, pasted into a shell, still names that directory.
+        let export = try #require(initialized.stdout.split(separator: "\n").first { $0.hasPrefix("  export PATH=") })
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/bash")
+        shell.arguments = ["-c", String(export) + "; printf %s \"${PATH%%:*}\""]
+        let output = Pipe()
+        shell.standardOutput = output
+        try shell.run()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        shell.waitUntilExit()
+        #expect(printed == oddHome + "/bin", "\(export) gave \(printed)")
         _ = try harness.initialize()
         let status = try harness.run(["self-upgrade", "status"])
         #expect(status.stdout.hasPrefix("Home:      " + harness.home + "\n"), "\(status.stdout)")
