@@ -26,6 +26,16 @@ let package = Package(
         // Following a release channel: the update decided and guarded (floor, package manager,
         // version), downloaded (by patch when one fits) and installed through SelfUpgrade.
         .library(name: "ChannelUpdate", targets: ["ChannelUpdate", "ReleaseChannel"]),
+        // Supervising any program: its listeners passed on, restarts, upgrades by overlap.
+        .library(name: "Supervisor", targets: ["Supervisor"]),
+        // The agent's loop: proposals judged and turned into the running version.
+        .library(name: "Agent", targets: ["Agent"]),
+        // A TUF client (specification 1.0, section 5) and binary patches, usable on their own.
+        .library(name: "TUF", targets: ["TUF"]),
+        .library(name: "Delta", targets: ["Delta"]),
+        // What the others' public API is made of: typed system calls and their errors, SHA-256.
+        .library(name: "Platform", targets: ["Platform"]),
+        .library(name: "Integrity", targets: ["Integrity"]),
         .executable(name: "autodev", targets: ["autodev"]),
         // Module workers built on their own by `autodev modules build`.
         .executable(name: "counter-module", targets: ["CounterWorker"]),
@@ -42,7 +52,7 @@ let package = Package(
         .target(name: "Transport", dependencies: ["Platform", "CTLS", "Integrity"]),
         // SHA-256 (SHA-NI accelerated with a portable fallback), CRC-32, hex.
         .target(name: "CIntegrity"),
-        .target(name: "Integrity", dependencies: ["CIntegrity"]),
+        .target(name: "Integrity", dependencies: ["CIntegrity", "Platform"]),
         // Binary patches in our own format: suffix-array matching, x86-64 branch prediction, a range coder.
         .target(name: "Delta", dependencies: ["Integrity"]),
         // Journal, version store, state snapshots, the home layout.
@@ -75,6 +85,8 @@ let package = Package(
         .executableTarget(
             name: "autodev", dependencies: ["ChannelUpdate", "Doctor", "Supervisor", "SelfUpgrade", "SourceUpgrade", "Agent", "Storage", "Platform", "Integrity", "TUF", "ReleaseChannel", "Delta",
                                             "Modules", "CounterModule", "ExampleHandler"],
+            // The command line is a shell over the libraries' public API: no `package` access.
+            packageAccess: false,
             swiftSettings: testHooks,
             // Release binaries ship without symbol tables: 40% smaller, so every version kept in
             // the store costs less and a rollback's hash check reads less. They start in half the

@@ -237,7 +237,7 @@ public struct AgentMemory: Codable, Sendable, Equatable {
     /// The memory's file, `<home>/state/agent.json`.
     /// - Parameter home: the installation's home.
     /// - Returns: a store reading and writing schema 1.
-    package static func store(in installation: Installation) -> StateStore<AgentMemory> { store(in: installation.home) }
+    public static func store(in installation: Installation) -> StateStore<AgentMemory> { store(in: installation.home) }
 
     package static func store(in home: Home) -> StateStore<AgentMemory> {
         StateStore(directory: home.state, name: "agent", schema: 1)

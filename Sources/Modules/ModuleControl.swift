@@ -6,17 +6,17 @@ import Platform
 ///
 /// The host runs only what it can vouch for: a file of its module store (checked against its
 /// digest), or a version built into its own program (`builtin`). Anything else is refused.
-package struct ControlRequest: Codable, Sendable {
+public struct ControlRequest: Codable, Sendable {
     /// `reload` or `list`.
-    package var operation: String
-    package var module: String?
+    public var operation: String
+    public var module: String?
     /// A file of the host's module store, with no arguments; its environment may only name a
     /// fault to inject (``ModuleWorker/faultVariable``).
-    package var image: ModuleImage?
+    public var image: ModuleImage?
     /// A version built into the host's own program, instead of `image`.
-    package var builtin: String?
+    public var builtin: String?
 
-    package init(operation: String, module: String? = nil, image: ModuleImage? = nil, builtin: String? = nil) {
+    public init(operation: String, module: String? = nil, image: ModuleImage? = nil, builtin: String? = nil) {
         self.operation = operation
         self.module = module
         self.image = image
@@ -25,7 +25,7 @@ package struct ControlRequest: Codable, Sendable {
 
     /// A reload of `module` to `image`: a version built into a program (`PROGRAM module-worker
     /// [NAME@]VERSION`) is asked for by its version, which the host runs with its own program.
-    package static func reload(_ module: String, to image: ModuleImage) -> ControlRequest {
+    public static func reload(_ module: String, to image: ModuleImage) -> ControlRequest {
         if image.arguments.count == 2, image.arguments[0] == "module-worker" {
             let spec = image.arguments[1]
             let version = spec.split(separator: "@", omittingEmptySubsequences: false).last.map(String.init) ?? spec
@@ -38,14 +38,14 @@ package struct ControlRequest: Codable, Sendable {
 }
 
 /// A running host's answer.
-package struct ControlAnswer: Codable, Sendable {
-    package var report: ReloadReport?
-    package var modules: [String: Hello]?
-    package var error: String?
+public struct ControlAnswer: Codable, Sendable {
+    public var report: ReloadReport?
+    public var modules: [String: Hello]?
+    public var error: String?
 
     /// Why the answer's numbers cannot be right (a duration or schema out of range); nil when
     /// they are in range. Its reader prints them as whole numbers: an out-of-range one is refused.
-    package var rangeProblem: String? {
+    public var rangeProblem: String? {
         if let report {
             for milliseconds in [report.milliseconds] + report.phases.map(\.milliseconds) where !ModuleRecord.isValidDuration(milliseconds) {
                 return "milliseconds \(milliseconds) are out of range"
@@ -63,17 +63,17 @@ package struct ControlAnswer: Codable, Sendable {
 
 extension ModuleHost {
     /// The control socket's path for a host directory.
-    package static func controlPath(_ directory: String) -> String { directory + "/control.sock" }
+    public static func controlPath(_ directory: String) -> String { directory + "/control.sock" }
 
     /// The lock file a host holds for its life: `<directory>/host.lock`.
-    package static func lockPath(_ directory: String) -> String { directory + "/host.lock" }
+    public static func lockPath(_ directory: String) -> String { directory + "/host.lock" }
 
     /// Takes the exclusive lock of the host of `directory` (flock on `host.lock`, released by
     /// the kernel when this process ends), and writes this process's id into it. Only its
     /// holder may run recovery, replace the control socket or start the modules.
     /// - Returns: the lock; keep it for the host's life.
     /// - Throws: ``ModuleError`` `.alreadyRunning` naming the home and the holder's pid; `.io`.
-    package static func lockHost(_ directory: String) throws(ModuleError) -> FileLock {
+    public static func lockHost(_ directory: String) throws(ModuleError) -> FileLock {
         let path = lockPath(directory)
         let held: FileLock?
         do {
@@ -99,11 +99,11 @@ extension ModuleHost {
 
     /// Seconds a connection has to send its request before it is dropped (so an idle client
     /// holds up the others for no longer).
-    package static let requestDeadline = 2.0
+    public static let requestDeadline = 2.0
 
     /// Whether a peer of the control socket running as `user` may use it: the host's own user
     /// or root.
-    package static func acceptsPeer(user: UInt32?) -> Bool {
+    public static func acceptsPeer(user: UInt32?) -> Bool {
         guard let user else { return false }
         return user == Privilege.userID || user == 0
     }
@@ -117,7 +117,7 @@ extension ModuleHost {
     /// listens on is refused, unless `replacingLive` (a program started beside the version it
     /// replaces, on the same directory, takes the socket over).
     /// - Throws: ``ModuleError`` `.io` when the socket cannot be bound.
-    package func serveControl(replacingLive: Bool = false) throws(ModuleError) {
+    public func serveControl(replacingLive: Bool = false) throws(ModuleError) {
         let path = Self.controlPath(directory)
         let listener: ListeningSocket
         do {
@@ -149,7 +149,7 @@ extension ModuleHost {
 
     /// The image a control request asks for, if the host can vouch for it.
     /// - Throws: ``ModuleError`` `.untrusted` naming what was refused.
-    package func vouchedImage(_ request: ControlRequest, module: String) throws(ModuleError) -> ModuleImage {
+    public func vouchedImage(_ request: ControlRequest, module: String) throws(ModuleError) -> ModuleImage {
         let environment = request.image?.environment ?? [:]
         guard environment.keys.allSatisfy({ $0 == ModuleWorker.faultVariable }) else {
             throw ModuleError(.untrusted, "Refused to reload \(module): a reload request may not set the workers' environment (\(environment.keys.sorted().joined(separator: ", ")))")
@@ -202,7 +202,7 @@ extension ModuleHost {
     /// - Throws: ``ModuleError`` `.io` when a host answered badly or not in time; `.untrusted`
     ///   when the control socket is a symbolic link or not a socket (it could lead to another
     ///   home's host).
-    package static func askRunningHost(in directory: String, _ request: ControlRequest, timeout: Double = 120) throws(ModuleError) -> ControlAnswer? {
+    public static func askRunningHost(in directory: String, _ request: ControlRequest, timeout: Double = 120) throws(ModuleError) -> ControlAnswer? {
         let path = controlPath(directory)
         let status: FileStatus?
         do {

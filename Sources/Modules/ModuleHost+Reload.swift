@@ -20,7 +20,7 @@ extension ModuleHost {
     /// - Throws: ``ModuleError`` only when nothing was started: `.unknownModule`, `.busy` (a
     ///   reload of this module is running), `.journal` (the begin record could not be written);
     ///   for a module that was not running, what ``replaceUnstarted(_:with:)`` throws.
-    package func reload(_ name: String, to image: ModuleImage, injectingFailureAt injectedFailure: ReloadPhase? = nil) throws(ModuleError) -> ReloadReport {
+    public func reload(_ name: String, to image: ModuleImage, injectingFailureAt injectedFailure: ReloadPhase? = nil) throws(ModuleError) -> ReloadReport {
         // A module whose version does not start (with the host, or again after its worker
         // ended) has no state to carry: the new version takes its place.
         func isUnstarted() -> Bool { !moduleNames.contains(name) && unstartedModules.contains { $0.name == name } }

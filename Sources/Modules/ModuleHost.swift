@@ -3,36 +3,36 @@ import FoundationEssentials
 import Platform
 
 /// Timeouts and the environment of a host's workers.
-package struct HostOptions: Sendable {
+public struct HostOptions: Sendable {
     /// Seconds a worker has to answer a message before it counts as hung.
-    package var messageTimeout = 10.0
+    public var messageTimeout = 10.0
     /// Seconds a worker has to answer each reload request (phase notice, snapshot, restore...).
-    package var phaseTimeout = 5.0
+    public var phaseTimeout = 5.0
     /// Seconds the drain waits for the messages in flight on the old version.
-    package var drainTimeout = 5.0
+    public var drainTimeout = 5.0
     /// Seconds a new worker has to say hello.
-    package var startTimeout = 10.0
+    public var startTimeout = 10.0
     /// Also fsync the begin and phase records. By default only commit and rollback records are
     /// fsync'd (the commit's fsync makes every record before it durable too); the others are
     /// written at once, so they survive the host's death, and losing them to a power cut leaves
     /// the journal at the version the module was on.
-    package var syncEveryPhase = false
+    public var syncEveryPhase = false
     /// The workers' environment (each image adds its own variables).
-    package var environment: [String: String] = ["PATH": ProcessControl.environment("PATH") ?? "/usr/bin:/bin", "LANG": "C.UTF-8"]
+    public var environment: [String: String] = ["PATH": ProcessControl.environment("PATH") ?? "/usr/bin:/bin", "LANG": "C.UTF-8"]
     /// Where the workers' standard error goes (nil: /dev/null).
-    package var errorLog: String?
+    public var errorLog: String?
     /// Called by a reload as each phase starts (for drain: once new messages queue), with the
     /// module's name; tests use it to send messages at a chosen phase.
-    package var phaseStarted: (@Sendable (String, ReloadPhase) -> Void)?
+    public var phaseStarted: (@Sendable (String, ReloadPhase) -> Void)?
     /// The image of a version built into the host's own program (module name, version), for
     /// control requests that name a built-in version; nil: the host has none.
-    package var builtInImage: (@Sendable (String, String) -> ModuleImage?)?
+    public var builtInImage: (@Sendable (String, String) -> ModuleImage?)?
     /// Called when a committed worker that ended was started again, or could not be, with the
     /// module's name and what happened ("started again: …", "could not be started again: …");
     /// nil: nobody is told but the journal.
-    package var workerEnded: (@Sendable (String, String) -> Void)?
+    public var workerEnded: (@Sendable (String, String) -> Void)?
 
-    package init() {}
+    public init() {}
 }
 
 /// Runs modules as worker processes, routes messages to them, and reloads them in place.
@@ -63,13 +63,13 @@ package struct HostOptions: Sendable {
 ///    so the new worker starts empty, and a `start` record says why. One that cannot be started
 ///    again (its stored file changed, say) becomes an unstarted module (8). A reload of a module
 ///    whose worker ended starts it first, then reloads.
-package final class ModuleHost: @unchecked Sendable {
+public final class ModuleHost: @unchecked Sendable {
     /// The host's directory (`<home>/modules`): its journal, logs.
-    package let directory: String
-    package let journal: ModuleJournal
-    package let options: HostOptions
+    public let directory: String
+    public let journal: ModuleJournal
+    public let options: HostOptions
     /// What recovery found when the host was created (unfinished reloads it rolled back).
-    package let recoveryNotes: [String]
+    public let recoveryNotes: [String]
 
     private let lock = ConditionLock()
     /// Guarded by `lock`.
@@ -81,7 +81,7 @@ package final class ModuleHost: @unchecked Sendable {
 
     /// A host for the modules of `directory`; runs recovery on its journal.
     /// - Throws: ``ModuleError`` `.journal`.
-    package init(directory: String, options: HostOptions = HostOptions()) throws(ModuleError) {
+    public init(directory: String, options: HostOptions = HostOptions()) throws(ModuleError) {
         self.directory = directory
         self.options = options
         journal = try ModuleJournal(directory: directory)
@@ -101,7 +101,7 @@ package final class ModuleHost: @unchecked Sendable {
     /// - Throws: ``ModuleError`` `.alreadyRunning`, `.invalidName`, `.untrusted`, `.spawn`
     ///   (also when the worker announces another module), `.journal`.
     @discardableResult
-    package func start(_ name: String, image: ModuleImage, module: String? = nil) throws(ModuleError) -> Hello {
+    public func start(_ name: String, image: ModuleImage, module: String? = nil) throws(ModuleError) -> Hello {
         guard Self.isValidName(name) else { throw ModuleError(.invalidName, "Invalid module name \"\(DisplayName.escaped(name))\": use letters, digits, '-' and '_'") }
         guard lock.withLock({ routes[name] == nil }) else { throw ModuleError(.alreadyRunning, "The module \(name) is already running") }
         try checkStored(image)
@@ -131,13 +131,13 @@ package final class ModuleHost: @unchecked Sendable {
     }
 
     /// A module the journal names that the host could not start.
-    package struct StartFailure: Sendable, Equatable {
+    public struct StartFailure: Sendable, Equatable {
         /// The module's name as the journal gives it.
-        package var name: String
+        public var name: String
         /// The program it was to run.
-        package var executable: String?
+        public var executable: String?
         /// Why it did not start.
-        package var reason: String
+        public var reason: String
     }
 
     /// Starts every module the journal names on its committed version: one that cannot start
@@ -145,7 +145,7 @@ package final class ModuleHost: @unchecked Sendable {
     /// others still start.
     /// - Returns: the names started, and the modules that could not be.
     /// - Throws: ``ModuleError`` `.journal` when the journal cannot be read.
-    package func startCommitted() throws(ModuleError) -> (started: [String], failed: [StartFailure]) {
+    public func startCommitted() throws(ModuleError) -> (started: [String], failed: [StartFailure]) {
         var started: [String] = []
         var failed: [StartFailure] = []
         for (name, record) in try journal.versions().sorted(by: { $0.key < $1.key }) {
@@ -163,13 +163,13 @@ package final class ModuleHost: @unchecked Sendable {
     }
 
     /// The modules the journal names that could not be started and have not been since.
-    package var unstartedModules: [StartFailure] { lock.withLock { unstarted.values.sorted { $0.name < $1.name } } }
+    public var unstartedModules: [StartFailure] { lock.withLock { unstarted.values.sorted { $0.name < $1.name } } }
 
     /// Starts `name`, which could not start on its committed version, on `image` instead: what a
     /// reload does for a module whose current version does not run.
     /// - Returns: a report of the start (committed, no phases).
     /// - Throws: ``ModuleError`` `.unknownModule` when `name` is neither running nor unstarted.
-    package func replaceUnstarted(_ name: String, with image: ModuleImage) throws(ModuleError) -> ReloadReport {
+    public func replaceUnstarted(_ name: String, with image: ModuleImage) throws(ModuleError) -> ReloadReport {
         let begin = MonotonicClock.now()
         guard let failure = lock.withLock({ unstarted[name] }) else { throw ModuleError(.unknownModule, "No module named \(name) is running") }
         let hello = try start(name, image: image)
@@ -193,7 +193,7 @@ package final class ModuleHost: @unchecked Sendable {
     /// commits (by the new version) or rolls back (by the old one).
     /// - Throws: ``ModuleError`` `.unknownModule`, `.workerFailed` (the module refused the
     ///   message), `.io` (its worker died or hung).
-    package func send(_ name: String, _ message: [UInt8]) throws(ModuleError) -> [UInt8] {
+    public func send(_ name: String, _ message: [UInt8]) throws(ModuleError) -> [UInt8] {
         let route = try route(name)
         route.lock.lock()
         if route.draining {
@@ -262,34 +262,34 @@ package final class ModuleHost: @unchecked Sendable {
     }
 
     /// What the version in place of `name` announced.
-    package func version(of name: String) throws(ModuleError) -> Hello {
+    public func version(of name: String) throws(ModuleError) -> Hello {
         let route = try route(name)
         return route.lock.withLock { route.active.hello }
     }
 
     /// The image in place for `name`.
-    package func image(of name: String) throws(ModuleError) -> ModuleImage {
+    public func image(of name: String) throws(ModuleError) -> ModuleImage {
         let route = try route(name)
         return route.lock.withLock { route.active.image }
     }
 
     /// Messages waiting in the module's queue (during a reload).
-    package func queueLength(of name: String) throws(ModuleError) -> Int {
+    public func queueLength(of name: String) throws(ModuleError) -> Int {
         let route = try route(name)
         return route.lock.withLock { route.queue.count }
     }
 
     /// The resident memory of the module's worker, in KiB.
-    package func workerResidentKiB(of name: String) throws(ModuleError) -> Int? {
+    public func workerResidentKiB(of name: String) throws(ModuleError) -> Int? {
         let route = try route(name)
         return route.lock.withLock { route.active }.residentKiB
     }
 
     /// The names of the running modules.
-    package var moduleNames: [String] { lock.withLock { routes.keys.sorted() } }
+    public var moduleNames: [String] { lock.withLock { routes.keys.sorted() } }
 
     /// Stops every worker. Messages sent afterwards fail with `.unknownModule`.
-    package func stop() {
+    public func stop() {
         let all = lock.withLock { () -> [Route] in
             defer { routes = [:] }
             return Array(routes.values)
@@ -312,7 +312,7 @@ package final class ModuleHost: @unchecked Sendable {
         return "\(name)-\(ProcessControl.id)-\(Int(WallClock.now() * 1000))-\(count)"
     }
 
-    package static func isValidName(_ name: String) -> Bool {
+    public static func isValidName(_ name: String) -> Bool {
         !name.isEmpty && name.count <= 64 && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" || $0 == "_") }
     }
 }

@@ -4,9 +4,9 @@ import Platform
 
 /// One record of the module journal: a reload's begin, each phase, its end, and the versions
 /// set without a reload (a start, `modules reload` with no host running, `modules rollback`).
-package struct ModuleRecord: Codable, Sendable, Equatable {
+public struct ModuleRecord: Codable, Sendable, Equatable {
     /// What the record says.
-    package enum Kind: String, Codable, Sendable {
+    public enum Kind: String, Codable, Sendable {
         /// A module started on a version.
         case start
         /// A reload began (`from` → `to`).
@@ -24,32 +24,32 @@ package struct ModuleRecord: Codable, Sendable, Equatable {
     }
 
     /// Whether `milliseconds` can be a duration: finite, not negative, at most ten years.
-    package static func isValidDuration(_ milliseconds: Double) -> Bool {
+    public static func isValidDuration(_ milliseconds: Double) -> Bool {
         milliseconds.isFinite && milliseconds >= 0 && milliseconds <= 315_576_000_000
     }
 
     /// Whether `schema` can be a state schema version (0...Int32.max: the wire carries 32 bits).
-    package static func isValidSchema(_ schema: Int) -> Bool { (0...Int(Int32.max)).contains(schema) }
+    public static func isValidSchema(_ schema: Int) -> Bool { (0...Int(Int32.max)).contains(schema) }
 
     /// The record format this release writes; readers ignore fields they do not know.
-    package static let currentFormat = 1
+    public static let currentFormat = 1
 
-    package var v = ModuleRecord.currentFormat
-    package var kind: Kind
-    package var module: String
-    package var reload: String?
-    package var phase: ReloadPhase?
-    package var from: ModuleImage?
-    package var to: ModuleImage?
-    package var fromVersion: String?
-    package var toVersion: String?
-    package var schema: Int?
-    package var milliseconds: Double?
-    package var reason: String?
-    package var time: Double = 0
-    package var pid: Int32 = 0
+    public var v = ModuleRecord.currentFormat
+    public var kind: Kind
+    public var module: String
+    public var reload: String?
+    public var phase: ReloadPhase?
+    public var from: ModuleImage?
+    public var to: ModuleImage?
+    public var fromVersion: String?
+    public var toVersion: String?
+    public var schema: Int?
+    public var milliseconds: Double?
+    public var reason: String?
+    public var time: Double = 0
+    public var pid: Int32 = 0
 
-    package init(kind: Kind, module: String, reload: String? = nil, phase: ReloadPhase? = nil, from: ModuleImage? = nil,
+    public init(kind: Kind, module: String, reload: String? = nil, phase: ReloadPhase? = nil, from: ModuleImage? = nil,
                  to: ModuleImage? = nil, fromVersion: String? = nil, toVersion: String? = nil, schema: Int? = nil,
                  milliseconds: Double? = nil, reason: String? = nil) {
         self.kind = kind
@@ -76,16 +76,16 @@ package struct ModuleRecord: Codable, Sendable, Equatable {
 /// (a writer that died in the middle of its write: no other writer holds the lock) is ignored
 /// by readers and cut off by the next append, under the lock; any line that is complete but
 /// damaged, the last one included, is reported, never skipped or overwritten.
-package final class ModuleJournal: @unchecked Sendable {
+public final class ModuleJournal: @unchecked Sendable {
     /// The journal file.
-    package let path: String
+    public let path: String
     /// The inter-process lock every append holds.
-    package var lockPath: String { path + ".lock" }
+    public var lockPath: String { path + ".lock" }
     private let lock = ConditionLock()
 
     /// The journal in `directory`; the directory and the file are created by the first append,
     /// so reading (or failing before writing) changes nothing on disk.
-    package init(directory: String) throws(ModuleError) {
+    public init(directory: String) throws(ModuleError) {
         path = directory + "/journal"
     }
 
@@ -94,7 +94,7 @@ package final class ModuleJournal: @unchecked Sendable {
     /// An unsynced record survives the death of this process (it is in the page cache) but not
     /// a power loss; the next synced append makes it durable with itself.
     /// - Throws: ``ModuleError`` `.journal` naming the file.
-    package func append(_ record: ModuleRecord, sync: Bool = true) throws(ModuleError) {
+    public func append(_ record: ModuleRecord, sync: Bool = true) throws(ModuleError) {
         var record = record
         record.time = WallClock.now()
         record.pid = ProcessControl.id
@@ -136,7 +136,7 @@ package final class ModuleJournal: @unchecked Sendable {
     }
 
     /// A journal line: `<crc32 hex> <json>\n`.
-    package static func line(_ json: [UInt8]) -> [UInt8] {
+    public static func line(_ json: [UInt8]) -> [UInt8] {
         let checksum = String(CRC32.checksum(json), radix: 16)
         return Array((String(repeating: "0", count: 8 - checksum.count) + checksum + " ").utf8) + json + [UInt8(ascii: "\n")]
     }
@@ -144,7 +144,7 @@ package final class ModuleJournal: @unchecked Sendable {
     /// Why a record's numbers cannot be right (a time, a duration or a schema out of any range
     /// a writer produces); nil when they are in range. Readers turn them into whole numbers,
     /// so an out-of-range one is damage, never trusted.
-    package static func rangeProblem(_ record: ModuleRecord) -> String? {
+    public static func rangeProblem(_ record: ModuleRecord) -> String? {
         // Up to the year 5000; a duration up to ten years.
         if !record.time.isFinite || record.time < 0 || record.time > 95_000_000_000 { return "its time \(record.time) is out of range" }
         if let milliseconds = record.milliseconds, !ModuleRecord.isValidDuration(milliseconds) {
@@ -186,7 +186,7 @@ package final class ModuleJournal: @unchecked Sendable {
     /// Every record, in order (a torn last line, without its newline, is left out).
     /// - Throws: ``ModuleError`` `.journal` naming the line for a complete line that is damaged
     ///   or holds a number out of range.
-    package func records() throws(ModuleError) -> [ModuleRecord] {
+    public func records() throws(ModuleError) -> [ModuleRecord] {
         try lock.withLock { () throws(ModuleError) in try Self.read(path).records }
     }
 
@@ -194,7 +194,7 @@ package final class ModuleJournal: @unchecked Sendable {
 
     /// Each module's version in force: the last commit, start or current record (a rollback
     /// leaves the version before the reload in force).
-    package func versions() throws(ModuleError) -> [String: ModuleRecord] {
+    public func versions() throws(ModuleError) -> [String: ModuleRecord] {
         let all = try records()
         // A commit whose record could not be made durable is followed by its reload's rollback.
         let rolledBack = Set(all.filter { $0.kind == .rollback }.compactMap(\.reload))
@@ -210,7 +210,7 @@ package final class ModuleJournal: @unchecked Sendable {
     /// middle): each gets a rollback record, so the module comes back on its committed version.
     /// - Returns: one note per reload ended.
     @discardableResult
-    package func recover() throws(ModuleError) -> [String] {
+    public func recover() throws(ModuleError) -> [String] {
         var open: [String: ModuleRecord] = [:]
         var lastPhase: [String: ReloadPhase] = [:]
         for record in try records() {

@@ -2,13 +2,13 @@ import Integrity
 import Platform
 
 /// Module versions kept by content: `<modules>/store/<sha256>/<program>`, immutable once there.
-package struct ModuleStore: Sendable {
+public struct ModuleStore: Sendable {
     /// `<home>/modules`.
-    package let directory: String
+    public let directory: String
 
-    package init(directory: String) { self.directory = directory }
+    public init(directory: String) { self.directory = directory }
 
-    package var store: String { directory + "/store" }
+    public var store: String { directory + "/store" }
 
     /// Copies the worker program at `path` into the store, hashing what it copies (the copy is
     /// fsync'd, renamed into place and its directory fsync'd). A version already stored is kept
@@ -16,7 +16,7 @@ package struct ModuleStore: Sendable {
     /// - Returns: the stored program's path, its SHA-256, and whether this call put it there
     ///   (false when a matching copy was stored already).
     /// - Throws: ``ModuleError`` `.io` naming the path and the action; nothing is left behind.
-    package func stage(_ path: String) throws(ModuleError) -> (path: String, digest: String, created: Bool) {
+    public func stage(_ path: String) throws(ModuleError) -> (path: String, digest: String, created: Bool) {
         let name = FileSystem.baseName(of: path)
         let temporary = store + "/.staging-\(ProcessControl.id)-\(name)"
         var hasher = SHA256()
@@ -50,7 +50,7 @@ package struct ModuleStore: Sendable {
 
     /// Removes a stored file that `stage` created for a command that then failed, and its
     /// digest's directory when that is left empty. Best effort: what cannot be removed stays.
-    package func unstage(_ path: String) {
+    public func unstage(_ path: String) {
         guard path.hasPrefix(store + "/") else { return }
         try? FileSystem.removeFile(path)
         let directory = FileSystem.parent(of: path)
@@ -62,7 +62,7 @@ package struct ModuleStore: Sendable {
     /// - Returns: the digest.
     /// - Throws: ``ModuleError`` `.untrusted` naming the path when it is outside the store or
     ///   its content changed; `.io` when it cannot be read.
-    package func verify(_ path: String) throws(ModuleError) -> String {
+    public func verify(_ path: String) throws(ModuleError) -> String {
         let digest = FileSystem.baseName(of: FileSystem.parent(of: path))
         let isDigest = digest.count == 64 && digest.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
         let resolved = (try? FileSystem.realPath(path)) ?? ""
@@ -94,7 +94,7 @@ package struct ModuleStore: Sendable {
     /// Starts `image` long enough to read its hello, then stops it: what it runs, and its interface.
     /// `confine` makes its run confined (a worker built from code not trusted yet).
     /// - Throws: ``ModuleError`` `.spawn` when it is not a module worker.
-    package static func probe(_ image: ModuleImage, timeout: Double = 10,
+    public static func probe(_ image: ModuleImage, timeout: Double = 10,
                               confine: ((Subprocess.Configuration) throws -> Subprocess.Configuration)? = nil) throws(ModuleError) -> Hello {
         let worker = try WorkerProcess.spawn(image, environment: HostOptions().environment, errorLog: nil, timeout: timeout, confine: confine)
         defer { worker.stop() }

@@ -10,9 +10,9 @@ import Platform
 /// (announce another protocol version).
 public enum ModuleWorker {
     /// The descriptor a worker receives its socket on.
-    package static let descriptor: Int32 = 3
+    public static let descriptor: Int32 = 3
     /// The environment variable naming an injected fault.
-    package static let faultVariable = "AUTODEV_MODULE_FAULT"
+    public static let faultVariable = "AUTODEV_MODULE_FAULT"
 
     /// Serves `module` on descriptor 3; returns the process's exit status.
     /// - Parameter module: the module version to run.

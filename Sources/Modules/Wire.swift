@@ -7,7 +7,7 @@ import FoundationEssentials
 import Platform
 
 /// What a frame between the host and a module worker carries.
-package enum FrameKind: UInt8, Sendable {
+public enum FrameKind: UInt8, Sendable {
     /// Worker → host, once at start: a JSON ``Hello``.
     case hello = 1
     /// Host → worker: a message for the module; answered by ``reply`` or ``failure``.
@@ -35,20 +35,20 @@ package enum FrameKind: UInt8, Sendable {
 }
 
 /// One length-prefixed frame: 4 bytes big-endian length of what follows, the kind, the payload.
-package struct Frame: Sendable, Equatable {
-    package var kind: FrameKind
-    package var payload: [UInt8]
+public struct Frame: Sendable, Equatable {
+    public var kind: FrameKind
+    public var payload: [UInt8]
 
-    package init(_ kind: FrameKind, _ payload: [UInt8] = []) {
+    public init(_ kind: FrameKind, _ payload: [UInt8] = []) {
         self.kind = kind
         self.payload = payload
     }
 
     /// The largest payload either side accepts (64 MiB): a bigger length is a broken stream.
-    package static let maximumPayload = 64 << 20
+    public static let maximumPayload = 64 << 20
 
     /// The frame as bytes on the wire.
-    package var encoded: [UInt8] {
+    public var encoded: [UInt8] {
         let length = UInt32(payload.count + 1)
         var bytes: [UInt8] = [UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff), kind.rawValue]
         bytes.append(contentsOf: payload)
@@ -56,54 +56,54 @@ package struct Frame: Sendable, Equatable {
     }
 
     /// A schema version and a state, as ``FrameKind/state`` and ``FrameKind/restore`` carry them.
-    package static func stateBytes(schema: Int, state: [UInt8]) -> [UInt8] {
+    public static func stateBytes(schema: Int, state: [UInt8]) -> [UInt8] {
         bigEndian(schema) + state
     }
 
     /// Splits a ``stateBytes(schema:state:)`` payload.
-    package static func splitState(_ payload: [UInt8]) -> (schema: Int, state: [UInt8])? {
+    public static func splitState(_ payload: [UInt8]) -> (schema: Int, state: [UInt8])? {
         guard payload.count >= 4 else { return nil }
         return (readBigEndian(payload, at: 0), Array(payload[4...]))
     }
 
-    package static func bigEndian(_ value: Int) -> [UInt8] {
+    public static func bigEndian(_ value: Int) -> [UInt8] {
         let value = UInt32(truncatingIfNeeded: value)
         return [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]
     }
 
-    package static func readBigEndian(_ bytes: [UInt8], at offset: Int) -> Int {
+    public static func readBigEndian(_ bytes: [UInt8], at offset: Int) -> Int {
         Int(UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8 | UInt32(bytes[offset + 3]))
     }
 }
 
 /// What a worker announces when it starts: the module it runs and its interface.
-package struct Hello: Codable, Sendable, Equatable {
+public struct Hello: Codable, Sendable, Equatable {
     /// The module's name (`counter`).
-    package var name: String
+    public var name: String
     /// The module's own version text (`2`).
-    package var version: String
+    public var version: String
     /// The message interface: a reload to a different protocol version is refused at prepare.
-    package var protocolVersion: Int
+    public var protocolVersion: Int
     /// The version of the state's schema.
-    package var stateSchema: Int
+    public var stateSchema: Int
     /// The worker's process id.
-    package var pid: Int32
+    public var pid: Int32
 }
 
 /// One end of a host ↔ worker stream: whole frames out, whole frames in, every wait bounded.
 ///
 /// Not safe for concurrent use: the host keeps one request outstanding per worker.
-package final class FrameChannel: @unchecked Sendable {
-    package let socket: Socket
+public final class FrameChannel: @unchecked Sendable {
+    public let socket: Socket
     private var buffer: [UInt8] = []
     private var start = 0
     private var chunk = [UInt8](repeating: 0, count: 65_536)
 
-    package init(_ socket: Socket) { self.socket = socket }
+    public init(_ socket: Socket) { self.socket = socket }
 
     /// Sends a frame.
     /// - Throws: ``SystemError`` "send to" (`EPIPE` when the other end is gone).
-    package func send(_ frame: Frame, timeout: Double) throws(SystemError) {
+    public func send(_ frame: Frame, timeout: Double) throws(SystemError) {
         let bytes = frame.encoded
         let sent = bytes.withUnsafeBytes { raw in Result { () throws(SystemError) in try socket.sendAll(raw, timeout: timeout) } }
         try sent.get()
@@ -112,7 +112,7 @@ package final class FrameChannel: @unchecked Sendable {
     /// Receives the next frame.
     /// - Throws: ``SystemError`` "receive from" (`ETIMEDOUT`; `ECONNRESET` for end of stream or
     ///   a malformed frame, `EPROTO`).
-    package func receive(timeout: Double) throws(SystemError) -> Frame {
+    public func receive(timeout: Double) throws(SystemError) -> Frame {
         let deadline = MonotonicClock.now() + UInt64(max(0, min(timeout, 1e9)) * 1e9)
         while true {
             if buffer.count - start >= 4 {

@@ -10,11 +10,11 @@ import Platform
 ///
 /// Requests are serialized (one outstanding at a time, under `lock`): the stream carries whole
 /// request/answer pairs, so a reply can never be taken for another message's.
-package final class WorkerProcess: @unchecked Sendable {
-    package let image: ModuleImage
-    package let hello: Hello
+public final class WorkerProcess: @unchecked Sendable {
+    public let image: ModuleImage
+    public let hello: Hello
     /// `name@version`, for reports and the journal (escaped and capped: the worker chose them).
-    package var label: String { "\(DisplayName.escaped(hello.name))@\(DisplayName.escaped(hello.version))" }
+    public var label: String { "\(DisplayName.escaped(hello.name))@\(DisplayName.escaped(hello.version))" }
     private let process: Subprocess.Running
     /// Its cgroup: whatever the worker starts (a `setsid()`'d daemon too) ends with it.
     private let leaf: ProcessTrees.Leaf?
@@ -45,7 +45,7 @@ package final class WorkerProcess: @unchecked Sendable {
     ///   - environment: the worker's environment (the image's variables are added to it).
     ///   - errorLog: where the worker's standard error goes (nil: /dev/null).
     /// - Throws: ``ModuleError`` `.spawn` when it could not start or did not say hello in time.
-    package static func spawn(_ image: ModuleImage, environment: [String: String], errorLog: String?, timeout: Double,
+    public static func spawn(_ image: ModuleImage, environment: [String: String], errorLog: String?, timeout: Double,
                               confine: ((Subprocess.Configuration) throws -> Subprocess.Configuration)? = nil) throws(ModuleError) -> WorkerProcess {
         let (host, worker): (Socket, Socket)
         do {
@@ -110,19 +110,19 @@ package final class WorkerProcess: @unchecked Sendable {
     /// Sends a message to the module and returns its reply.
     /// - Throws: ``ModuleError`` `.workerFailed` (the module refused it) or `.io` (the worker is
     ///   gone or did not answer within `timeout`).
-    package func message(_ bytes: [UInt8], timeout: Double) throws(ModuleError) -> [UInt8] {
+    public func message(_ bytes: [UInt8], timeout: Double) throws(ModuleError) -> [UInt8] {
         try request(Frame(.message, bytes), expecting: .reply, action: "send a message to", timeout: timeout)
     }
 
     /// The module's state: its schema version and bytes.
-    package func snapshot(timeout: Double) throws(ModuleError) -> (schema: Int, state: [UInt8]) {
+    public func snapshot(timeout: Double) throws(ModuleError) -> (schema: Int, state: [UInt8]) {
         let payload = try request(Frame(.snapshot), expecting: .state, action: "snapshot", timeout: timeout)
         guard let split = Frame.splitState(payload) else { throw ModuleError(.io, "The module \(label) sent a malformed state") }
         return split
     }
 
     /// Runs the module's pure migration on `state`.
-    package func migrate(_ state: [UInt8], from: Int, to: Int, timeout: Double) throws(ModuleError) -> [UInt8] {
+    public func migrate(_ state: [UInt8], from: Int, to: Int, timeout: Double) throws(ModuleError) -> [UInt8] {
         let payload = try request(Frame(.migrate, Frame.bigEndian(from) + Frame.bigEndian(to) + state), expecting: .state,
                                   action: "migrate the state (schema \(from) → \(to)) with", timeout: timeout)
         guard let split = Frame.splitState(payload) else { throw ModuleError(.io, "The module \(label) sent a malformed state") }
@@ -130,22 +130,22 @@ package final class WorkerProcess: @unchecked Sendable {
     }
 
     /// Gives the module a state to take.
-    package func restore(_ state: [UInt8], schema: Int, timeout: Double) throws(ModuleError) {
+    public func restore(_ state: [UInt8], schema: Int, timeout: Double) throws(ModuleError) {
         _ = try request(Frame(.restore, Frame.stateBytes(schema: schema, state: state)), expecting: .done, action: "restore the state into", timeout: timeout)
     }
 
     /// Runs the module's health check.
-    package func health(timeout: Double) throws(ModuleError) {
+    public func health(timeout: Double) throws(ModuleError) {
         _ = try request(Frame(.health), expecting: .done, action: "check the health of", timeout: timeout)
     }
 
     /// Tells the worker a phase starts that involves it; it must answer (a hung worker is found here).
-    package func notice(_ phase: ReloadPhase, timeout: Double) throws(ModuleError) {
+    public func notice(_ phase: ReloadPhase, timeout: Double) throws(ModuleError) {
         _ = try request(Frame(.phase, Array(phase.rawValue.utf8)), expecting: .done, action: "start the \(phase.rawValue) phase with", timeout: timeout)
     }
 
     /// Asks the worker to exit, then kills its process group and reaps it.
-    package func stop() {
+    public func stop() {
         lock.withLock {
             guard !stopped else { return }
             stopped = true
@@ -158,7 +158,7 @@ package final class WorkerProcess: @unchecked Sendable {
 
     /// How the worker ended, if it has: it exited or was killed ("was killed by signal 9 …"), or
     /// it did not answer in time and was stopped; nil while it runs.
-    package var ending: String? {
+    public var ending: String? {
         lock.withLock {
             if let endedHow { return endedHow }
             return (try? process.poll()).flatMap { $0 }.map { "\($0)" }
@@ -166,7 +166,7 @@ package final class WorkerProcess: @unchecked Sendable {
     }
 
     /// The worker's resident memory in KiB.
-    package var residentKiB: Int? { ResidentMemory.kibibytes(of: process.pid) }
+    public var residentKiB: Int? { ResidentMemory.kibibytes(of: process.pid) }
 
     // MARK: - Internals
 

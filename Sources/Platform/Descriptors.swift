@@ -6,12 +6,12 @@ import Musl
 
 /// The process's descriptor table: duplicating, renumbering and close-on-exec flags, and the
 /// arrangement an `exec` hands to the next program image.
-package enum Descriptors {
+public enum Descriptors {
     // MARK: - API
 
     /// `fcntl(F_DUPFD[_CLOEXEC])`: a copy of `descriptor` at the lowest free number ≥ `minimum`.
     /// - Throws: ``SystemError`` "duplicate".
-    package static func duplicate(_ descriptor: Int32, atLeast minimum: Int32, closeOnExec: Bool) throws(SystemError) -> Int32 {
+    public static func duplicate(_ descriptor: Int32, atLeast minimum: Int32, closeOnExec: Bool) throws(SystemError) -> Int32 {
         try systemCall("duplicate", path: "descriptor \(descriptor)") {
             fcntl(descriptor, closeOnExec ? F_DUPFD_CLOEXEC : F_DUPFD, minimum)
         }
@@ -19,19 +19,19 @@ package enum Descriptors {
 
     /// `dup2`: `target` becomes a copy of `descriptor` (whatever it was is closed), close-on-exec clear.
     /// - Throws: ``SystemError`` "duplicate".
-    package static func duplicate(_ descriptor: Int32, onto target: Int32) throws(SystemError) {
+    public static func duplicate(_ descriptor: Int32, onto target: Int32) throws(SystemError) {
         try systemCall("duplicate", path: "descriptor \(descriptor)", destination: "descriptor \(target)") { dup2(descriptor, target) }
     }
 
     /// The descriptor's flags (`F_GETFD`); nil when it is not open.
-    package static func flags(_ descriptor: Int32) -> Int32? {
+    public static func flags(_ descriptor: Int32) -> Int32? {
         let flags = fcntl(descriptor, F_GETFD)
         return flags < 0 ? nil : flags
     }
 
     /// Sets or clears close-on-exec.
     /// - Throws: ``SystemError`` "set flags of".
-    package static func setCloseOnExec(_ descriptor: Int32, _ enabled: Bool, path: String? = nil) throws(SystemError) {
+    public static func setCloseOnExec(_ descriptor: Int32, _ enabled: Bool, path: String? = nil) throws(SystemError) {
         let name = path ?? "descriptor \(descriptor)"
         let flags = try systemCall("get flags of", path: name) { fcntl(descriptor, F_GETFD) }
         let updated = enabled ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC
@@ -41,7 +41,7 @@ package enum Descriptors {
     /// Sets or clears `O_NONBLOCK` (a flag of the open file description: every process sharing
     /// it sees the change).
     /// - Throws: ``SystemError`` "set flags of".
-    package static func setNonBlocking(_ descriptor: Int32, _ enabled: Bool, path: String? = nil) throws(SystemError) {
+    public static func setNonBlocking(_ descriptor: Int32, _ enabled: Bool, path: String? = nil) throws(SystemError) {
         let name = path ?? "descriptor \(descriptor)"
         let flags = try systemCall("get flags of", path: name) { fcntl(descriptor, F_GETFL) }
         let updated = enabled ? flags | O_NONBLOCK : flags & ~O_NONBLOCK
@@ -49,10 +49,10 @@ package enum Descriptors {
     }
 
     /// Closes a descriptor. Never retried on EINTR.
-    package static func close(_ descriptor: Int32) { _ = Glibc.close(descriptor) }
+    public static func close(_ descriptor: Int32) { _ = Glibc.close(descriptor) }
 
     /// The open descriptors of this process (`/proc/self/fd`), ascending.
-    package static func open() -> [Int32] {
+    public static func open() -> [Int32] {
         guard let directory = opendir("/proc/self/fd") else { return [] }
         defer { closedir(directory) }
         let own = dirfd(directory)
@@ -72,7 +72,7 @@ package enum Descriptors {
     /// gets close-on-exec. ``Arrangement/undo()`` restores the table exactly, for an `exec` that
     /// failed. A `keep` descriptor must lie at or above `first + sources.count`.
     /// - Throws: ``SystemError`` "duplicate" or "set flags of"; the table is restored first.
-    package static func arrange(_ sources: [Int32], from first: Int32 = 3, keep: Set<Int32> = []) throws(SystemError) -> Arrangement {
+    public static func arrange(_ sources: [Int32], from first: Int32 = 3, keep: Set<Int32> = []) throws(SystemError) -> Arrangement {
         let top = first + Int32(sources.count)
         var arrangement = Arrangement()
         do throws(SystemError) {
@@ -101,14 +101,14 @@ package enum Descriptors {
     }
 
     /// What ``arrange(_:from:keep:)`` changed, to put back.
-    package struct Arrangement {
+    public struct Arrangement {
         /// Numbers overwritten, with a copy of what was there (nil: it was free) and its flags.
         var displaced: [(target: Int32, saved: Int32?, flags: Int32)] = []
         /// Descriptors given close-on-exec.
         var marked: [Int32] = []
 
         /// Restores every number and flag as it was before the arrangement.
-        package func undo() {
+        public func undo() {
             for (target, saved, flags) in displaced.reversed() {
                 if let saved {
                     _ = dup2(saved, target)

@@ -5,54 +5,54 @@ import Musl
 #endif
 
 /// A POSIX error number, with its `strerror` text.
-package struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
+public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     /// The raw `errno` value.
-    package let rawValue: Int32
+    public let rawValue: Int32
 
     /// Wraps a raw value.
-    package init(rawValue: Int32) { self.rawValue = rawValue }
+    public init(rawValue: Int32) { self.rawValue = rawValue }
 
     /// The calling thread's current `errno`.
-    package static var current: Errno { Errno(rawValue: errno) }
+    public static var current: Errno { Errno(rawValue: errno) }
 
-    package static let interrupted = Errno(rawValue: EINTR)
-    package static let noSuchFile = Errno(rawValue: ENOENT)
-    package static let fileExists = Errno(rawValue: EEXIST)
-    package static let noSpace = Errno(rawValue: ENOSPC)
-    package static let permissionDenied = Errno(rawValue: EACCES)
-    package static let notPermitted = Errno(rawValue: EPERM)
-    package static let crossDevice = Errno(rawValue: EXDEV)
-    package static let textBusy = Errno(rawValue: ETXTBSY)
-    package static let wouldBlock = Errno(rawValue: EWOULDBLOCK)
-    package static let isDirectory = Errno(rawValue: EISDIR)
-    package static let notDirectory = Errno(rawValue: ENOTDIR)
-    package static let execFormat = Errno(rawValue: ENOEXEC)
-    package static let notEmpty = Errno(rawValue: ENOTEMPTY)
-    package static let readOnlyFileSystem = Errno(rawValue: EROFS)
-    package static let noChild = Errno(rawValue: ECHILD)
-    package static let tooManyLinks = Errno(rawValue: ELOOP)
-    package static let invalidArgument = Errno(rawValue: EINVAL)
+    public static let interrupted = Errno(rawValue: EINTR)
+    public static let noSuchFile = Errno(rawValue: ENOENT)
+    public static let fileExists = Errno(rawValue: EEXIST)
+    public static let noSpace = Errno(rawValue: ENOSPC)
+    public static let permissionDenied = Errno(rawValue: EACCES)
+    public static let notPermitted = Errno(rawValue: EPERM)
+    public static let crossDevice = Errno(rawValue: EXDEV)
+    public static let textBusy = Errno(rawValue: ETXTBSY)
+    public static let wouldBlock = Errno(rawValue: EWOULDBLOCK)
+    public static let isDirectory = Errno(rawValue: EISDIR)
+    public static let notDirectory = Errno(rawValue: ENOTDIR)
+    public static let execFormat = Errno(rawValue: ENOEXEC)
+    public static let notEmpty = Errno(rawValue: ENOTEMPTY)
+    public static let readOnlyFileSystem = Errno(rawValue: EROFS)
+    public static let noChild = Errno(rawValue: ECHILD)
+    public static let tooManyLinks = Errno(rawValue: ELOOP)
+    public static let invalidArgument = Errno(rawValue: EINVAL)
 
     /// The system's text for this error, e.g. "No space left on device".
-    package var description: String { String(cString: strerror(rawValue)) }
+    public var description: String { String(cString: strerror(rawValue)) }
 }
 
 /// A failed system call: what was being done, to which path, and why.
 ///
 /// Its description reads `Failed to rename "a" to "b": Permission denied`.
-package struct SystemError: Error, Sendable, CustomStringConvertible, Equatable {
+public struct SystemError: Error, Sendable, CustomStringConvertible, Equatable {
     /// The action, as a verb phrase: "open", "rename", "write to".
-    package var action: String
+    public var action: String
     /// The path acted on.
-    package var path: String
+    public var path: String
     /// The second path of a two-path action (rename, symlink).
-    package var destination: String?
+    public var destination: String?
     /// The underlying error.
-    package var errno: Errno
+    public var errno: Errno
     /// Said instead of the errno text when the call succeeded but what it found is refused.
-    package var detail: String?
+    public var detail: String?
 
-    package init(_ action: String, path: String, destination: String? = nil, errno: Errno, detail: String? = nil) {
+    public init(_ action: String, path: String, destination: String? = nil, errno: Errno, detail: String? = nil) {
         self.action = action
         self.path = path
         self.destination = destination
@@ -60,7 +60,7 @@ package struct SystemError: Error, Sendable, CustomStringConvertible, Equatable 
         self.detail = detail
     }
 
-    package var description: String {
+    public var description: String {
         // A path comes from outside: a line break in it must not start a line of its own.
         var text = "Failed to \(action) \"\(TerminalText.escaped(path))\""
         if let destination { text += " to \"\(TerminalText.escaped(destination))\"" }

@@ -6,36 +6,36 @@ import Musl
 #endif
 
 /// An open file descriptor, remembered with the path it was opened from for error messages.
-package struct FileDescriptor: Sendable {
+public struct FileDescriptor: Sendable {
     /// The raw descriptor.
-    package let rawValue: Int32
+    public let rawValue: Int32
     /// The path it was opened from (for messages only).
-    package let path: String
+    public let path: String
 
-    package init(rawValue: Int32, path: String) {
+    public init(rawValue: Int32, path: String) {
         self.rawValue = rawValue
         self.path = path
     }
 
     /// How to open a file.
-    package struct Options: OptionSet, Sendable {
-        package let rawValue: Int32
-        package init(rawValue: Int32) { self.rawValue = rawValue }
-        package static let readOnly = Options([])
-        package static let writeOnly = Options(rawValue: O_WRONLY)
-        package static let readWrite = Options(rawValue: O_RDWR)
-        package static let create = Options(rawValue: O_CREAT)
-        package static let exclusive = Options(rawValue: O_EXCL)
-        package static let truncate = Options(rawValue: O_TRUNC)
-        package static let append = Options(rawValue: O_APPEND)
-        package static let directory = Options(rawValue: O_DIRECTORY)
-        package static let noFollow = Options(rawValue: O_NOFOLLOW)
-        package static let nonBlocking = Options(rawValue: O_NONBLOCK)
+    public struct Options: OptionSet, Sendable {
+        public let rawValue: Int32
+        public init(rawValue: Int32) { self.rawValue = rawValue }
+        public static let readOnly = Options([])
+        public static let writeOnly = Options(rawValue: O_WRONLY)
+        public static let readWrite = Options(rawValue: O_RDWR)
+        public static let create = Options(rawValue: O_CREAT)
+        public static let exclusive = Options(rawValue: O_EXCL)
+        public static let truncate = Options(rawValue: O_TRUNC)
+        public static let append = Options(rawValue: O_APPEND)
+        public static let directory = Options(rawValue: O_DIRECTORY)
+        public static let noFollow = Options(rawValue: O_NOFOLLOW)
+        public static let nonBlocking = Options(rawValue: O_NONBLOCK)
     }
 
     /// Opens `path`; the descriptor is close-on-exec.
     /// - Throws: ``SystemError`` "open".
-    package static func open(_ path: String, _ options: Options = .readOnly, mode: mode_t = 0o644) throws(SystemError) -> FileDescriptor {
+    public static func open(_ path: String, _ options: Options = .readOnly, mode: mode_t = 0o644) throws(SystemError) -> FileDescriptor {
         let calls = SystemCalls.current
         let fd = try systemCall("open", path: path) { calls.open(path, options.rawValue | O_CLOEXEC, mode) }
         return FileDescriptor(rawValue: fd, path: path)
@@ -43,7 +43,7 @@ package struct FileDescriptor: Sendable {
 
     /// Reads up to `buffer.count` bytes; 0 at end of file.
     /// - Throws: ``SystemError`` "read".
-    package func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> Int {
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> Int {
         let calls = SystemCalls.current
         return try systemCall("read", path: path) { calls.read(rawValue, buffer.baseAddress, buffer.count) }
     }
@@ -54,7 +54,7 @@ package struct FileDescriptor: Sendable {
     /// uncapped read (`limit` `.max`) starts at no more than 16 MiB whatever `stat` says: a
     /// sparse file can claim terabytes.
     /// - Throws: ``SystemError`` "read".
-    package func readToEnd(limit: Int = .max, expectedSize: Int) throws(SystemError) -> [UInt8] {
+    public func readToEnd(limit: Int = .max, expectedSize: Int) throws(SystemError) -> [UInt8] {
         let limit = max(limit, 0)
         let expected = max(expectedSize, 0) < Int.max ? max(expectedSize, 0) + 1 : Int.max
         var capacity = min(limit, max(4096, min(expected, limit == .max ? 16 << 20 : .max)))
@@ -89,7 +89,7 @@ package struct FileDescriptor: Sendable {
     /// Reads to the end in pieces of at most 1 MiB, handing each to `body` (hashing or copying a
     /// file of any size in bounded memory).
     /// - Throws: ``SystemError`` "read", or what `body` throws.
-    package func readChunks(_ body: (UnsafeRawBufferPointer) throws(SystemError) -> Void) throws(SystemError) {
+    public func readChunks(_ body: (UnsafeRawBufferPointer) throws(SystemError) -> Void) throws(SystemError) {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         defer { buffer.deallocate() }
         while true {
@@ -101,7 +101,7 @@ package struct FileDescriptor: Sendable {
 
     /// Writes all of `bytes`, looping over short writes.
     /// - Throws: ``SystemError`` "write to".
-    package func writeAll(_ bytes: UnsafeRawBufferPointer) throws(SystemError) {
+    public func writeAll(_ bytes: UnsafeRawBufferPointer) throws(SystemError) {
         let calls = SystemCalls.current
         var offset = 0
         while offset < bytes.count {
@@ -113,7 +113,7 @@ package struct FileDescriptor: Sendable {
     }
 
     /// Writes all of `bytes`.
-    package func writeAll(_ bytes: [UInt8]) throws(SystemError) {
+    public func writeAll(_ bytes: [UInt8]) throws(SystemError) {
         var failure: SystemError?
         bytes.withUnsafeBytes { raw in
             do throws(SystemError) { try writeAll(raw) } catch { failure = error }
@@ -123,7 +123,7 @@ package struct FileDescriptor: Sendable {
 
     /// Flushes the file's data and metadata to the device.
     /// - Throws: ``SystemError`` "fsync".
-    package func sync() throws(SystemError) {
+    public func sync() throws(SystemError) {
         let calls = SystemCalls.current
         try systemCall("fsync", path: path) { calls.fsync(rawValue) }
     }
@@ -132,19 +132,19 @@ package struct FileDescriptor: Sendable {
     /// waiting (Linux `sync_file_range(SYNC_FILE_RANGE_WRITE)`). A hint that lets a long write
     /// overlap with the disk, so the final ``sync()`` has little left to flush; it makes
     /// nothing durable, and a failure is ignored.
-    package func startWriteback(offset: Int, count: Int) {
+    public func startWriteback(offset: Int, count: Int) {
         _ = ad_start_writeback(rawValue, Int64(offset), Int64(count))
     }
 
     /// Closes the descriptor. Never retried on EINTR (the descriptor is gone either way).
     /// - Throws: ``SystemError`` "close".
-    package func close() throws(SystemError) {
+    public func close() throws(SystemError) {
         let calls = SystemCalls.current
         try systemCall("close", path: path, retryOnInterrupt: false) { calls.close(rawValue) }
     }
 
     /// Runs `body`, then closes; if both fail, the body's error is the one reported.
-    package func closeAfter<Result>(_ body: () throws -> Result) throws -> Result {
+    public func closeAfter<Result>(_ body: () throws -> Result) throws -> Result {
         let result: Result
         do {
             result = try body()
@@ -158,7 +158,7 @@ package struct FileDescriptor: Sendable {
 
     /// Status of the open file.
     /// - Throws: ``SystemError`` "stat".
-    package func status() throws(SystemError) -> FileStatus {
+    public func status() throws(SystemError) -> FileStatus {
         var info = stat()
         try systemCall("stat", path: path) { fstat(rawValue, &info) }
         return FileStatus(info)
@@ -166,7 +166,7 @@ package struct FileDescriptor: Sendable {
 
     /// Bytes free for an unprivileged user on the file system holding this file.
     /// - Throws: ``SystemError`` "statvfs".
-    package func availableBytes() throws(SystemError) -> UInt64 {
+    public func availableBytes() throws(SystemError) -> UInt64 {
         let calls = SystemCalls.current
         var info = statvfs()
         try systemCall("statvfs", path: path) { calls.fstatvfs(rawValue, &info) }
@@ -175,7 +175,7 @@ package struct FileDescriptor: Sendable {
 
     /// Whether the file lives on a tmpfs (memory, never a disk, a FUSE or a network file system).
     /// - Throws: ``SystemError`` "statfs".
-    package func isOnTmpfs() throws(SystemError) -> Bool {
+    public func isOnTmpfs() throws(SystemError) -> Bool {
         var type: Int64 = 0
         try systemCall("statfs", path: path) {
             type = ad_file_system_type(rawValue)
@@ -186,25 +186,25 @@ package struct FileDescriptor: Sendable {
 
     /// Cuts the file to `length` bytes.
     /// - Throws: ``SystemError`` "truncate".
-    package func truncate(to length: Int) throws(SystemError) {
+    public func truncate(to length: Int) throws(SystemError) {
         try systemCall("truncate", path: path) { ftruncate(rawValue, off_t(length)) }
     }
 
     /// Sets or clears close-on-exec; a descriptor meant to survive `exec` must clear it.
     /// Sets the file's owner and group (`fchown`).
     /// - Throws: ``SystemError`` "change the owner of".
-    package func setOwner(_ owner: uid_t, group: gid_t) throws(SystemError) {
+    public func setOwner(_ owner: uid_t, group: gid_t) throws(SystemError) {
         try systemCall("change the owner of", path: path) { fchown(rawValue, owner, group) }
     }
 
     /// Sets the file's permission bits exactly, whatever the umask (`fchmod`).
     /// - Throws: ``SystemError`` "change the mode of".
-    package func setMode(_ mode: mode_t) throws(SystemError) {
+    public func setMode(_ mode: mode_t) throws(SystemError) {
         try systemCall("change the mode of", path: path) { fchmod(rawValue, mode) }
     }
 
     /// - Throws: ``SystemError`` "set flags of".
-    package func setCloseOnExec(_ enabled: Bool) throws(SystemError) {
+    public func setCloseOnExec(_ enabled: Bool) throws(SystemError) {
         let flags = try systemCall("get flags of", path: path) { fcntl(rawValue, F_GETFD) }
         let updated = enabled ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC
         try systemCall("set flags of", path: path) { fcntl(rawValue, F_SETFD, updated) }
@@ -212,25 +212,25 @@ package struct FileDescriptor: Sendable {
 }
 
 /// What `stat` says of a file.
-package struct FileStatus: Sendable, Equatable {
-    package enum Kind: Sendable, Equatable { case regular, directory, symbolicLink, other }
-    package var kind: Kind
-    package var size: Int
-    package var mode: mode_t
-    package var device: UInt64
-    package var inode: UInt64
-    package var modificationSeconds: Int
+public struct FileStatus: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable { case regular, directory, symbolicLink, other }
+    public var kind: Kind
+    public var size: Int
+    public var mode: mode_t
+    public var device: UInt64
+    public var inode: UInt64
+    public var modificationSeconds: Int
     /// Last modification of the content, in nanoseconds since the epoch.
-    package var modificationNanoseconds: Int64
+    public var modificationNanoseconds: Int64
     /// Last change of the content or the inode (mode, links, owner), in nanoseconds since the
     /// epoch: set by the kernel to the current time, never to a value a caller chooses.
-    package var changeNanoseconds: Int64
+    public var changeNanoseconds: Int64
     /// How many names (hard links) the file has.
-    package var linkCount: Int
+    public var linkCount: Int
     /// The space it takes on its file system (`st_blocks` × 512): a sparse file's holes take none.
-    package var allocatedBytes: Int
-    package var owner: uid_t
-    package var group: gid_t
+    public var allocatedBytes: Int
+    public var owner: uid_t
+    public var group: gid_t
 
     init(_ info: stat) {
         switch info.st_mode & S_IFMT {
@@ -253,13 +253,13 @@ package struct FileStatus: Sendable, Equatable {
     }
 
     /// True when any execute bit is set.
-    package var isExecutable: Bool { mode & 0o111 != 0 }
+    public var isExecutable: Bool { mode & 0o111 != 0 }
 }
 
 extension FileDescriptor {
     /// Maps the first `length` bytes of the file read-only and calls `body` with them.
     /// - Throws: ``SystemError`` "map", or what `body` throws.
-    package func withMappedBytes<Result>(length: Int, _ body: (UnsafeRawBufferPointer) throws -> Result) throws -> Result {
+    public func withMappedBytes<Result>(length: Int, _ body: (UnsafeRawBufferPointer) throws -> Result) throws -> Result {
         guard length > 0 else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
         guard let address = mmap(nil, length, PROT_READ, MAP_PRIVATE, rawValue, 0), address != MAP_FAILED else {
             throw SystemError("map", path: path, errno: .current)
@@ -272,5 +272,5 @@ extension FileDescriptor {
 
 extension FileDescriptor {
     /// Moves the read/write position to `offset` from the start; false when that fails.
-    package func seek(to offset: Int) -> Bool { lseek(rawValue, off_t(offset), SEEK_SET) == off_t(offset) }
+    public func seek(to offset: Int) -> Bool { lseek(rawValue, off_t(offset), SEEK_SET) == off_t(offset) }
 }

@@ -9,14 +9,14 @@ import Musl
 /// The lock belongs to the open file description, so it is released by the kernel when the
 /// holder dies (even by SIGKILL), and it survives `exec` when ``keepAcrossExec()`` was called:
 /// the restarted process inherits the descriptor and the lock with it.
-package struct FileLock: Sendable {
+public struct FileLock: Sendable {
     /// The locked descriptor.
-    package let descriptor: FileDescriptor
+    public let descriptor: FileDescriptor
 
     /// Takes the lock on `path` (created if missing, with `mode`) without waiting.
     /// - Returns: nil when another process holds it.
     /// - Throws: ``SystemError`` when the file cannot be opened or locked for another reason.
-    package static func tryAcquire(_ path: String, mode: mode_t = 0o644) throws(SystemError) -> FileLock? {
+    public static func tryAcquire(_ path: String, mode: mode_t = 0o644) throws(SystemError) -> FileLock? {
         let fd = try FileDescriptor.open(path, [.readWrite, .create, .noFollow, .nonBlocking], mode: mode)
         do throws(SystemError) {
             try Self.checkOwnFile(fd, path: path)
@@ -38,7 +38,7 @@ package struct FileLock: Sendable {
 
     /// Takes the lock on `path` (created if missing), waiting for the process that holds it.
     /// - Throws: ``SystemError`` when the file cannot be opened or locked.
-    package static func acquire(_ path: String) throws(SystemError) -> FileLock {
+    public static func acquire(_ path: String) throws(SystemError) -> FileLock {
         let fd = try FileDescriptor.open(path, [.readWrite, .create, .noFollow, .nonBlocking], mode: 0o644)
         do throws(SystemError) {
             try Self.checkOwnFile(fd, path: path)
@@ -55,7 +55,7 @@ package struct FileLock: Sendable {
     /// A descriptor merely opened on the file does not pass: the lock must be held (a fresh open
     /// of the file cannot take it) and held through this descriptor (re-locking it succeeds).
     /// - Returns: nil when `rawValue` is not such a descriptor; it is then left as it was.
-    package static func adoptHeld(rawValue: Int32, path: String) -> FileLock? {
+    public static func adoptHeld(rawValue: Int32, path: String) -> FileLock? {
         let fd = FileDescriptor(rawValue: rawValue, path: path)
         guard let inherited = try? fd.status(), let onDisk = try? FileSystem.status(path, followLinks: false),
               onDisk.kind == .regular, inherited.inode == onDisk.inode, inherited.device == onDisk.device else { return nil }
@@ -74,12 +74,12 @@ package struct FileLock: Sendable {
 
     /// Lets the lock pass to the program this process `exec`s.
     /// - Throws: ``SystemError`` "set flags of".
-    package func keepAcrossExec() throws(SystemError) {
+    public func keepAcrossExec() throws(SystemError) {
         try descriptor.setCloseOnExec(false)
     }
 
     /// Releases the lock.
-    package func release() {
+    public func release() {
         _ = flock(descriptor.rawValue, LOCK_UN)
         try? descriptor.close()
     }
@@ -88,7 +88,7 @@ package struct FileLock: Sendable {
     /// touching the lock (even a non-blocking attempt would make a process taking it at that
     /// moment fail). The pid is 0 for a holder outside this pid namespace.
     /// - Returns: nil when nobody holds it, the file is missing, or `/proc/locks` cannot be read.
-    package static func holder(of path: String) -> pid_t? {
+    public static func holder(of path: String) -> pid_t? {
         guard let status = try? FileSystem.status(path, followLinks: false),
               let table = try? FileSystem.readOwnFile("/proc/locks", maxBytes: 1 << 20) else { return nil }
         return holder(device: status.device, inode: status.inode, in: String(decoding: table, as: UTF8.self))
@@ -97,7 +97,7 @@ package struct FileLock: Sendable {
     /// The holder of a `flock` on the file (`device`, `inode`) in a `/proc/locks` table: lines
     /// such as `3: FLOCK  ADVISORY  WRITE 1234 fd:01:393229 0 EOF` (the device's major and minor
     /// in hex); waiters (`3: -> FLOCK …`) hold nothing.
-    package static func holder(device: UInt64, inode: UInt64, in table: String) -> pid_t? {
+    public static func holder(device: UInt64, inode: UInt64, in table: String) -> pid_t? {
         // glibc's encoding of a dev_t (gnu_dev_major and gnu_dev_minor, macros Swift cannot call).
         let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~0xfff)
         let minor = (device & 0xff) | ((device >> 12) & ~0xff)

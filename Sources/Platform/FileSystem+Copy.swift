@@ -94,7 +94,7 @@ extension FileSystem {
     /// - Returns: the number of bytes copied.
     /// - Throws: ``SystemError`` (`EINTR` when stopped); a partial copy is removed.
     @discardableResult
-    package static func copyFile(
+    public static func copyFile(
         _ source: String, to destination: String, mode: mode_t, maxBytes: Int = Int.max,
         stop: () -> Bool = { false }, observe: (UnsafeRawBufferPointer) -> Void = { _ in }
     ) throws(SystemError) -> Int {

@@ -6,22 +6,22 @@ import Musl
 
 extension FileSystem {
     /// What ``copyTree(_:to:limits:)`` copies at most.
-    package struct TreeLimits: Sendable {
+    public struct TreeLimits: Sendable {
         /// Levels of directories below the root.
-        package var depth = 32
+        public var depth = 32
         /// Bytes of all files together (a sparse file counts its full size: the copy is not sparse).
-        package var bytes = 1 << 30
+        public var bytes = 1 << 30
         /// Files and directories together.
-        package var entries = 100_000
-        package init() {}
+        public var entries = 100_000
+        public init() {}
     }
 
     /// What ``copyTree(_:to:limits:)`` left out.
-    package struct TreeCopy: Sendable, Equatable {
+    public struct TreeCopy: Sendable, Equatable {
         /// Entries that were neither a regular file nor a directory (links, devices, FIFOs, sockets).
-        package var skipped: [String] = []
-        package var bytes = 0
-        package var entries = 0
+        public var skipped: [String] = []
+        public var bytes = 0
+        public var entries = 0
     }
 
     /// Copies the regular files and directories under `source` into `destination` (made here,
@@ -33,7 +33,7 @@ extension FileSystem {
     /// - Throws: ``SystemError`` when something cannot be read or written, or when the tree is
     ///   past `limits` (its detail says which limit); the partial copy is then removed.
     @discardableResult
-    package static func copyTree(_ source: String, to destination: String, limits: TreeLimits = TreeLimits()) throws(SystemError) -> TreeCopy {
+    public static func copyTree(_ source: String, to destination: String, limits: TreeLimits = TreeLimits()) throws(SystemError) -> TreeCopy {
         let root = try FileDescriptor.open(source, [.directory, .noFollow, .nonBlocking])
         defer { try? root.close() }
         var copy = TreeCopy()
@@ -113,16 +113,16 @@ extension FileSystem {
 /// A name in a directory as the kernel keeps it: bytes, which need not be UTF-8. Walking a tree
 /// by these names reaches every entry; a `String` would replace bytes that are not UTF-8 and
 /// then name nothing.
-package struct EntryName: Sendable, Hashable, Comparable, CustomStringConvertible {
-    package let bytes: [UInt8]
+public struct EntryName: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let bytes: [UInt8]
 
-    package init(_ text: String) { bytes = Array(text.utf8) }
+    public init(_ text: String) { bytes = Array(text.utf8) }
     init(bytes: [UInt8]) { self.bytes = bytes }
 
     /// The name for messages and paths shown to people (bytes that are not UTF-8 become U+FFFD).
-    package var description: String { String(decoding: bytes, as: UTF8.self) }
+    public var description: String { String(decoding: bytes, as: UTF8.self) }
 
-    package static func < (left: EntryName, right: EntryName) -> Bool { left.bytes.lexicographicallyPrecedes(right.bytes) }
+    public static func < (left: EntryName, right: EntryName) -> Bool { left.bytes.lexicographicallyPrecedes(right.bytes) }
 
     /// Calls `body` with the name as a C string.
     func withCString<Result>(_ body: (UnsafePointer<CChar>) -> Result) -> Result {
@@ -137,19 +137,19 @@ extension FileDescriptor {
     /// with `.noFollow` nothing above or at `name` can lead elsewhere through a link.
     /// - Parameter path: the full path, for messages.
     /// - Throws: ``SystemError`` "open".
-    package func openEntry(_ name: EntryName, path: String, _ options: Options = .readOnly, mode: mode_t = 0o644) throws(SystemError) -> FileDescriptor {
+    public func openEntry(_ name: EntryName, path: String, _ options: Options = .readOnly, mode: mode_t = 0o644) throws(SystemError) -> FileDescriptor {
         let fd = try systemCall("open", path: path) { name.withCString { openat(rawValue, $0, options.rawValue | O_CLOEXEC, mode) } }
         return FileDescriptor(rawValue: fd, path: path)
     }
 
-    package func openEntry(_ name: String, path: String, _ options: Options = .readOnly, mode: mode_t = 0o644) throws(SystemError) -> FileDescriptor {
+    public func openEntry(_ name: String, path: String, _ options: Options = .readOnly, mode: mode_t = 0o644) throws(SystemError) -> FileDescriptor {
         try openEntry(EntryName(name), path: path, options, mode: mode)
     }
 
     /// The status of `name` inside this directory, not following a link (`fstatat`); nil when
     /// there is nothing by that name.
     /// - Throws: ``SystemError`` "stat".
-    package func entryStatus(_ name: EntryName, path: String) throws(SystemError) -> FileStatus? {
+    public func entryStatus(_ name: EntryName, path: String) throws(SystemError) -> FileStatus? {
         var info = stat()
         do {
             try systemCall("stat", path: path) { name.withCString { fstatat(rawValue, $0, &info, AT_SYMLINK_NOFOLLOW) } }
@@ -159,19 +159,19 @@ extension FileDescriptor {
         return FileStatus(info)
     }
 
-    package func entryStatus(_ name: String, path: String) throws(SystemError) -> FileStatus? {
+    public func entryStatus(_ name: String, path: String) throws(SystemError) -> FileStatus? {
         try entryStatus(EntryName(name), path: path)
     }
 
     /// Makes the directory `name` inside this directory (`mkdirat`).
     /// - Throws: ``SystemError`` "create directory".
-    package func makeDirectoryEntry(_ name: EntryName, path: String, mode: mode_t) throws(SystemError) {
+    public func makeDirectoryEntry(_ name: EntryName, path: String, mode: mode_t) throws(SystemError) {
         try systemCall("create directory", path: path) { name.withCString { mkdirat(rawValue, $0, mode) } }
     }
 
     /// Removes `name` inside this directory (`unlinkat`); nothing by that name is not an error.
     /// - Throws: ``SystemError`` "remove" or "remove directory".
-    package func removeEntry(_ name: EntryName, path: String, isDirectory: Bool) throws(SystemError) {
+    public func removeEntry(_ name: EntryName, path: String, isDirectory: Bool) throws(SystemError) {
         do {
             try systemCall(isDirectory ? "remove directory" : "remove", path: path) {
                 name.withCString { unlinkat(rawValue, $0, isDirectory ? AT_REMOVEDIR : 0) }
@@ -181,13 +181,13 @@ extension FileDescriptor {
         }
     }
 
-    package func removeEntry(_ name: String, path: String, isDirectory: Bool) throws(SystemError) {
+    public func removeEntry(_ name: String, path: String, isDirectory: Bool) throws(SystemError) {
         try removeEntry(EntryName(name), path: path, isDirectory: isDirectory)
     }
 
     /// Renames `name` inside this directory to `newName` inside `directory` (`renameat`).
     /// - Throws: ``SystemError`` "rename".
-    package func renameEntry(_ name: EntryName, path: String, into directory: FileDescriptor, as newName: String) throws(SystemError) {
+    public func renameEntry(_ name: EntryName, path: String, into directory: FileDescriptor, as newName: String) throws(SystemError) {
         try systemCall("rename", path: path, destination: directory.path + "/" + newName) {
             name.withCString { renameat(rawValue, $0, directory.rawValue, newName) }
         }
@@ -196,7 +196,7 @@ extension FileDescriptor {
     /// The names in this directory as the kernel keeps them, without "." and "..", sorted
     /// (read through a duplicate of the descriptor, which stays open and positioned as it was).
     /// - Throws: ``SystemError`` "list".
-    package func entryNames() throws(SystemError) -> [EntryName] {
+    public func entryNames() throws(SystemError) -> [EntryName] {
         let copy = try systemCall("list", path: path) { fcntl(rawValue, F_DUPFD_CLOEXEC, 0) }
         guard let directory = fdopendir(copy) else {
             let error = Errno.current
@@ -217,7 +217,7 @@ extension FileDescriptor {
     /// names this program chose (a name that is not UTF-8 comes back changed; walk a tree that
     /// others may have written with ``entryNames()``).
     /// - Throws: ``SystemError`` "list".
-    package func entries() throws(SystemError) -> [String] {
+    public func entries() throws(SystemError) -> [String] {
         try entryNames().map(\.description)
     }
 }

@@ -11,7 +11,7 @@ extension FileSystem {
     /// without blocking, and only a regular file (a device, FIFO, socket or directory is refused,
     /// a link loop fails with ELOOP). The caller closes it.
     /// - Throws: ``SystemError`` "read" whose detail says what is wrong.
-    package static func openInputFile(_ path: String, what: String) throws(SystemError) -> FileDescriptor {
+    public static func openInputFile(_ path: String, what: String) throws(SystemError) -> FileDescriptor {
         let fd: FileDescriptor
         do {
             fd = try FileDescriptor.open(path, [.readOnly, .nonBlocking])
@@ -48,7 +48,7 @@ extension FileSystem {
     ///   - maxBytes: the largest content accepted.
     ///   - what: what the file is, for messages ("the trusted root").
     /// - Throws: ``SystemError`` "read", whose detail says what is wrong and states the cap.
-    package static func readInputFile(_ path: String, maxBytes: Int, what: String) throws(SystemError) -> [UInt8] {
+    public static func readInputFile(_ path: String, maxBytes: Int, what: String) throws(SystemError) -> [UInt8] {
         let fd: FileDescriptor
         do {
             fd = try FileDescriptor.open(path, [.readOnly, .nonBlocking])
@@ -64,7 +64,7 @@ extension FileSystem {
     /// read only when it holds at most `maxBytes`, whatever `stat` said.
     /// - Returns: nil when there is no such file.
     /// - Throws: ``SystemError`` "read", whose detail states the cap, or as ``readOwnFile(_:)``.
-    package static func readOwnFile(_ path: String, maxBytes: Int, what: String) throws(SystemError) -> [UInt8]? {
+    public static func readOwnFile(_ path: String, maxBytes: Int, what: String) throws(SystemError) -> [UInt8]? {
         guard let fd = try openOwnFile(path) else { return nil }
         defer { try? fd.close() }
         return try readCapped(fd, size: fd.status().size, path: path, maxBytes: maxBytes, what: what)
@@ -83,9 +83,9 @@ extension FileSystem {
 }
 
 /// Sizes and durations as people read them: "512 bytes", "4 MiB", "1.5 s", "2 min 10 s".
-package enum ByteCount {
+public enum ByteCount {
     /// `count` bytes in the largest binary unit that keeps one decimal ("1 KiB", "1.5 GiB").
-    package static func text(_ count: Int) -> String {
+    public static func text(_ count: Int) -> String {
         guard count >= 1024 else { return count == 1 ? "1 byte" : "\(count) bytes" }
         let units = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
         var value = Double(count) / 1024
@@ -99,11 +99,11 @@ package enum ByteCount {
 }
 
 /// Durations for messages.
-package enum DurationText {
+public enum DurationText {
     /// "0.01 s", "0.5 s", "30 s", "120 s", "2 h 5 min": two significant digits below 0.1 s (never
     /// "0 s" for a time that is not zero), tenths below 10 s, whole seconds below 10 minutes, then
     /// minutes (and hours). Not finite or negative: "an unlimited time".
-    package static func text(_ seconds: Double) -> String {
+    public static func text(_ seconds: Double) -> String {
         guard seconds.isFinite, seconds >= 0, seconds < 1e15 else { return "an unlimited time" }
         if seconds > 0, seconds < 0.05 { return small(seconds) + " s" }
         if seconds < 10 { return decimal(seconds) + " s" }
@@ -132,7 +132,7 @@ package enum DurationText {
     }
 
     /// `value` with at most one decimal, without a trailing ".0".
-    package static func decimal(_ value: Double) -> String {
+    public static func decimal(_ value: Double) -> String {
         let tenths = Int((value * 10).rounded())
         return tenths % 10 == 0 ? "\(tenths / 10)" : "\(tenths / 10).\(tenths % 10)"
     }
@@ -157,7 +157,7 @@ extension FileDescriptor {
     /// - Throws: ``SystemError`` "open" (ELOOP for a link), or "write into" whose detail says
     ///   what is wrong (not a regular file, more than one link, another owner). Nothing is written
     ///   and nothing is emptied.
-    package static func openOwned(_ path: String, _ options: Options, mode: mode_t = 0o644,
+    public static func openOwned(_ path: String, _ options: Options, mode: mode_t = 0o644,
                                   secondNameIn directory: String? = nil) throws(SystemError) -> FileDescriptor {
         let fd = try open(path, options.subtracting(.truncate).union([.noFollow, .nonBlocking]), mode: mode)
         do throws(SystemError) {
@@ -199,7 +199,7 @@ extension FileSystem {
     /// link planted at `path` is refused (ELOOP), never followed to change what it points to,
     /// and a FIFO or device is refused, not opened for I/O.
     /// - Throws: ``SystemError`` "open" (ELOOP for a link), "change mode of" or "change owner of".
-    package static func setAttributesWithoutFollowing(_ path: String, mode: mode_t, owner: (uid_t, gid_t)? = nil) throws(SystemError) {
+    public static func setAttributesWithoutFollowing(_ path: String, mode: mode_t, owner: (uid_t, gid_t)? = nil) throws(SystemError) {
         let fd = try FileDescriptor.open(path, [.noFollow, .nonBlocking])
         defer { try? fd.close() }
         let status = try fd.status()
@@ -212,7 +212,7 @@ extension FileSystem {
 
     /// Bytes available to this user on the file system holding `path` (a directory).
     /// - Throws: ``SystemError`` "open" or "statvfs".
-    package static func availableBytes(in directory: String) throws(SystemError) -> UInt64 {
+    public static func availableBytes(in directory: String) throws(SystemError) -> UInt64 {
         let fd = try FileDescriptor.open(directory, [.directory])
         defer { try? fd.close() }
         return try fd.availableBytes()
@@ -227,7 +227,7 @@ extension FileSystem {
     /// would succeed), nor another user's file, nor a file whose other names would keep the old
     /// content.
     /// - Throws: ``SystemError`` "write" naming what is wrong.
-    package static func checkOutputPath(_ path: String, distinctFrom inputs: [String] = []) throws(SystemError) {
+    public static func checkOutputPath(_ path: String, distinctFrom inputs: [String] = []) throws(SystemError) {
         guard !path.isEmpty, !path.hasSuffix("/") else {
             throw SystemError("write", path: path, errno: .invalidArgument, detail: "it names a directory, not a file")
         }
@@ -256,7 +256,7 @@ extension FileSystem {
 
     /// Whether `first` and `second` name the same entry: the same name in the same directory,
     /// however each is spelt (`./x`, `d/../x`, a linked directory), whether or not it exists yet.
-    package static func namesSameEntry(_ first: String, _ second: String) -> Bool {
+    public static func namesSameEntry(_ first: String, _ second: String) -> Bool {
         func key(_ path: String) -> (directory: String, name: String)? {
             guard let resolved = realpath(parent(of: path), nil) else { return nil }
             defer { free(resolved) }

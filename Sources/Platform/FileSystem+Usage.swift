@@ -6,19 +6,19 @@ import Musl
 
 /// What a tree takes: the space its files and directories take on their file systems, and how
 /// many there are.
-package struct TreeUsage: Sendable, Equatable {
-    package var bytes: Int
-    package var entries: Int
-    package init(bytes: Int = 0, entries: Int = 0) {
+public struct TreeUsage: Sendable, Equatable {
+    public var bytes: Int
+    public var entries: Int
+    public init(bytes: Int = 0, entries: Int = 0) {
         self.bytes = bytes
         self.entries = entries
     }
 
     /// Whether either figure is above `limit`'s.
-    package func exceeds(_ limit: TreeUsage) -> Bool { bytes > limit.bytes || entries > limit.entries }
+    public func exceeds(_ limit: TreeUsage) -> Bool { bytes > limit.bytes || entries > limit.entries }
 
     /// Both figures added, each stopping at `Int.max` instead of overflowing.
-    package func adding(_ other: TreeUsage) -> TreeUsage {
+    public func adding(_ other: TreeUsage) -> TreeUsage {
         func sum(_ a: Int, _ b: Int) -> Int {
             let (total, overflow) = a.addingReportingOverflow(b)
             return overflow ? .max : total
@@ -34,7 +34,7 @@ extension FileSystem {
     /// cost is bounded by the limit, not by what a hostile writer made; a tree deeper than 32
     /// levels counts as exceeding it. What vanishes while it is walked is not counted; a path
     /// that does not exist counts nothing.
-    package static func usage(of paths: [String], stoppingAbove limit: TreeUsage) -> TreeUsage {
+    public static func usage(of paths: [String], stoppingAbove limit: TreeUsage) -> TreeUsage {
         var total = TreeUsage()
         for path in paths {
             guard let root = try? FileDescriptor.open(path, [.directory, .noFollow, .nonBlocking]) else { continue }
@@ -73,7 +73,7 @@ extension FileSystem {
     /// followed, at most 32 levels and `entryLimit` entries visited, at most `limit` paths returned.
     /// A name that is not UTF-8 has no `String` that names it, so every check by path misses it.
     /// - Parameter skipping: names directly under `root` not walked (caches that are not its to check).
-    package static func namesNotUTF8(under root: String, skipping: Set<String> = [], limit: Int = 100, entryLimit: Int = 100_000) -> [String] {
+    public static func namesNotUTF8(under root: String, skipping: Set<String> = [], limit: Int = 100, entryLimit: Int = 100_000) -> [String] {
         guard let directory = try? FileDescriptor.open(root, [.directory, .noFollow, .nonBlocking]) else { return [] }
         defer { try? directory.close() }
         var found: [String] = []
@@ -99,14 +99,14 @@ extension FileSystem {
 }
 
 /// What a running program's processes hold open that no walk of a directory can see.
-package enum HeldFiles {
+public enum HeldFiles {
     /// The space taken by files under `paths` that were deleted while a process started as
     /// `pid` holds them open: each process of its pid namespace (when `pid` made one for its
     /// children) or of its session is asked through `/proc/<p>/fd`, and each such file counted
     /// once. A file that is deleted but still open keeps its space until the last descriptor closes.
     /// Only files on the file system the path itself is on count: one the child saw at that path
     /// through a mount of its own (a layer the kernel bounds) takes nothing from it.
-    package static func deletedBytes(heldBy pid: pid_t, under paths: [String]) -> Int {
+    public static func deletedBytes(heldBy pid: pid_t, under paths: [String]) -> Int {
         let prefixes = paths.map { $0.hasSuffix("/") ? $0 : $0 + "/" }
         let devices = Set(paths.compactMap { try? FileSystem.status($0, followLinks: false).device })
         let ownNamespace = try? FileSystem.destinationOfSymbolicLink("/proc/self/ns/pid")

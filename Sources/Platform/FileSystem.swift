@@ -6,19 +6,19 @@ import Musl
 
 /// File-system operations, each a typed wrapper over the system calls, with the durable
 /// variants (`writeAtomically`, `replaceSymbolicLink`) that the transaction relies on.
-package enum FileSystem {
+public enum FileSystem {
     // MARK: - Inspecting
 
     /// Status of `path`; with `followLinks: false` a symbolic link is described itself.
     /// - Throws: ``SystemError`` "stat".
-    package static func status(_ path: String, followLinks: Bool = true) throws(SystemError) -> FileStatus {
+    public static func status(_ path: String, followLinks: Bool = true) throws(SystemError) -> FileStatus {
         var info = stat()
         try systemCall("stat", path: path) { followLinks ? stat(path, &info) : lstat(path, &info) }
         return FileStatus(info)
     }
 
     /// Status of `path`, or nil when nothing is there.
-    package static func statusIfPresent(_ path: String, followLinks: Bool = true) throws(SystemError) -> FileStatus? {
+    public static func statusIfPresent(_ path: String, followLinks: Bool = true) throws(SystemError) -> FileStatus? {
         do {
             return try status(path, followLinks: followLinks)
         } catch where error.errno == .noSuchFile || error.errno == .notDirectory {
@@ -27,18 +27,18 @@ package enum FileSystem {
     }
 
     /// True when something (following links) is at `path`.
-    package static func exists(_ path: String) -> Bool {
+    public static func exists(_ path: String) -> Bool {
         ((try? statusIfPresent(path)) ?? nil) != nil
     }
 
     /// True when `path` is a directory.
-    package static func isDirectory(_ path: String) -> Bool {
+    public static func isDirectory(_ path: String) -> Bool {
         (try? status(path))?.kind == .directory
     }
 
     /// Names in a directory, without "." and "..", sorted.
     /// - Throws: ``SystemError`` "list".
-    package static func contentsOfDirectory(_ path: String) throws(SystemError) -> [String] {
+    public static func contentsOfDirectory(_ path: String) throws(SystemError) -> [String] {
         let directory: FileDescriptor
         do {
             directory = try FileDescriptor.open(path, [.directory])
@@ -51,7 +51,7 @@ package enum FileSystem {
 
     /// The target a symbolic link stores.
     /// - Throws: ``SystemError`` "read link".
-    package static func destinationOfSymbolicLink(_ path: String) throws(SystemError) -> String {
+    public static func destinationOfSymbolicLink(_ path: String) throws(SystemError) -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let count = try systemCall("read link", path: path) { readlink(path, &buffer, buffer.count - 1) }
         return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -59,7 +59,7 @@ package enum FileSystem {
 
     /// The absolute path with every link resolved.
     /// - Throws: ``SystemError`` "resolve".
-    package static func realPath(_ path: String) throws(SystemError) -> String {
+    public static func realPath(_ path: String) throws(SystemError) -> String {
         guard let resolved = realpath(path, nil) else {
             throw SystemError("resolve", path: path, errno: .current)
         }
@@ -68,13 +68,13 @@ package enum FileSystem {
     }
 
     /// True when the calling process may write to `path`.
-    package static func isWritable(_ path: String) -> Bool { access(path, W_OK) == 0 }
+    public static func isWritable(_ path: String) -> Bool { access(path, W_OK) == 0 }
 
     // MARK: - Reading and writing
 
     /// The whole content of a file.
     /// - Throws: ``SystemError`` "open" or "read".
-    package static func readFile(_ path: String) throws(SystemError) -> [UInt8] {
+    public static func readFile(_ path: String) throws(SystemError) -> [UInt8] {
         let fd = try FileDescriptor.open(path)
         defer { try? fd.close() }
         return try readAll(fd)
@@ -90,7 +90,7 @@ package enum FileSystem {
     /// - Returns: nil when there is no such file.
     /// - Throws: ``SystemError`` "open" (ELOOP for a link) or "read", or one whose `detail` says
     ///   the file is not a regular file.
-    package static func readOwnFile(_ path: String) throws(SystemError) -> [UInt8]? {
+    public static func readOwnFile(_ path: String) throws(SystemError) -> [UInt8]? {
         guard let fd = try openOwnFile(path) else { return nil }
         defer { try? fd.close() }
         return try readAll(fd)
@@ -121,7 +121,7 @@ package enum FileSystem {
     /// link and without blocking (a FIFO or device planted there is refused, not waited on).
     /// - Returns: nil when nothing is there.
     /// - Throws: ``SystemError`` when it is not a regular file or cannot be read.
-    package static func readOwnFile(_ path: String, maxBytes: Int) throws(SystemError) -> [UInt8]? {
+    public static func readOwnFile(_ path: String, maxBytes: Int) throws(SystemError) -> [UInt8]? {
         guard let fd = try openOwnFile(path) else { return nil }
         defer { try? fd.close() }
         return try readPrefix(of: fd, maxBytes: maxBytes)
@@ -137,7 +137,7 @@ package enum FileSystem {
     /// descriptor, so what is read is what was checked).
     /// - Returns: its status and at most `maxBytes` of it; nil when nothing is there.
     /// - Throws: ``SystemError`` naming the check it fails.
-    package static func readPrivateFile(_ path: String, maxBytes: Int) throws(SystemError) -> (status: FileStatus, bytes: [UInt8])? {
+    public static func readPrivateFile(_ path: String, maxBytes: Int) throws(SystemError) -> (status: FileStatus, bytes: [UInt8])? {
         guard let fd = try openOwnFile(path) else { return nil }
         defer { try? fd.close() }
         let status = try fd.status()
@@ -155,21 +155,21 @@ package enum FileSystem {
 
     /// Makes `destination` a second name of `path` (a link itself is linked, not followed).
     /// - Throws: ``SystemError`` "link".
-    package static func link(_ path: String, to destination: String) throws(SystemError) {
+    public static func link(_ path: String, to destination: String) throws(SystemError) {
         try systemCall("link", path: path, destination: destination) { Glibc.link(path, destination) }
     }
 
     /// Replaces `path` with `bytes` so that a crash leaves either the old or the new content:
     /// temporary file in the same directory, write, fsync, rename over, fsync the directory.
     /// - Throws: ``SystemError`` from the step that failed; the temporary file is removed.
-    package static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(SystemError) {
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(SystemError) {
         try writeAtomically(path, bytes, mode: mode, owner: nil)
     }
 
     /// `writeAtomically` keeping a file's identity: exactly `mode` (not masked by the umask) and,
     /// with `owner`, that owner and group (set before the new content gets its name).
     /// - Parameter durable: false leaves out both fsyncs (``replaceWithoutSync(_:_:mode:)``).
-    package static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t, owner: (uid_t, gid_t)?, durable: Bool = true) throws(SystemError) {
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t, owner: (uid_t, gid_t)?, durable: Bool = true) throws(SystemError) {
         let temporary = temporarySibling(of: path)
         do throws(SystemError) {
             let fd = try FileDescriptor.open(temporary, [.writeOnly, .create, .exclusive, .noFollow], mode: mode)
@@ -197,7 +197,7 @@ package enum FileSystem {
     /// `path`, then fsyncs it and renames it over `path` (and fsyncs the directory): `path` holds
     /// either its old content or all of the new one. Whatever `produce` or a write throws, the
     /// temporary file is removed and `path` is as it was.
-    package static func writeAtomically(_ path: String, mode: mode_t,
+    public static func writeAtomically(_ path: String, mode: mode_t,
                                         produce: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         let temporary = temporarySibling(of: path)
         do {
@@ -220,12 +220,12 @@ package enum FileSystem {
     }
 
     /// One file of a ``replaceTogether(_:)`` set.
-    package struct Replacement: Sendable {
-        package var path: String
-        package var bytes: [UInt8]
-        package var mode: mode_t
+    public struct Replacement: Sendable {
+        public var path: String
+        public var bytes: [UInt8]
+        public var mode: mode_t
 
-        package init(_ path: String, _ bytes: [UInt8], mode: mode_t) {
+        public init(_ path: String, _ bytes: [UInt8], mode: mode_t) {
             self.path = path
             self.bytes = bytes
             self.mode = mode
@@ -239,7 +239,7 @@ package enum FileSystem {
     /// names are removed, so the set is either all old or all new (a crash between two renames
     /// can still leave it mixed; the old files' second names stay then, next to them).
     /// - Throws: ``SystemError`` from the step that failed.
-    package static func replaceTogether(_ files: [Replacement]) throws(SystemError) {
+    public static func replaceTogether(_ files: [Replacement]) throws(SystemError) {
         var temporaries: [String] = []
         var kept: [(path: String, aside: String)] = []
         var renamed: [String] = []
@@ -307,7 +307,7 @@ package enum FileSystem {
     /// (content-addressed by their hash, or parsed and refused when torn), where a crash may lose
     /// the new file but never passes off a torn one as good. Costs no flush on a hot path.
     /// - Throws: ``SystemError`` from the step that failed; the temporary file is removed.
-    package static func replaceWithoutSync(_ path: String, _ bytes: [UInt8], mode: mode_t) throws(SystemError) {
+    public static func replaceWithoutSync(_ path: String, _ bytes: [UInt8], mode: mode_t) throws(SystemError) {
         try writeAtomically(path, bytes, mode: mode, owner: nil, durable: false)
     }
 
@@ -315,7 +315,7 @@ package enum FileSystem {
 
     /// Creates a directory (and, with `intermediates`, its missing parents).
     /// - Throws: ``SystemError`` "create directory"; an existing directory is not an error.
-    package static func createDirectory(_ path: String, mode: mode_t = 0o755, intermediates: Bool = false) throws(SystemError) {
+    public static func createDirectory(_ path: String, mode: mode_t = 0o755, intermediates: Bool = false) throws(SystemError) {
         if intermediates {
             let up = parent(of: path)
             if up != path && !isDirectory(up) { try createDirectory(up, mode: 0o755, intermediates: true) }
@@ -333,7 +333,7 @@ package enum FileSystem {
     /// (which never follows a link and fails on anything already there), then checked, not
     /// following links, to be that directory. `base` is not created.
     /// - Throws: ``SystemError`` "create directory" naming the path.
-    package static func createUniqueDirectory(in base: String, prefix: String, mode: mode_t = 0o700) throws(SystemError) -> String {
+    public static func createUniqueDirectory(in base: String, prefix: String, mode: mode_t = 0o700) throws(SystemError) -> String {
         let calls = SystemCalls.current
         var attempt = 0
         while true {
@@ -359,7 +359,7 @@ package enum FileSystem {
     /// there wherever it points.
     /// - Throws: ``SystemError`` "create directory" whose detail names the planted link or the
     ///   other owner; nothing is created past it.
-    package static func createOwnDirectory(_ path: String, below root: String, mode: mode_t = 0o755) throws(SystemError) {
+    public static func createOwnDirectory(_ path: String, below root: String, mode: mode_t = 0o755) throws(SystemError) {
         let base = root.hasSuffix("/") ? String(root.dropLast()) : root
         guard path.hasPrefix(base + "/") else { return try createDirectory(path, mode: mode, intermediates: true) }
         let rootOwner = (try? status(base))?.owner
@@ -378,14 +378,14 @@ package enum FileSystem {
 
     /// Renames atomically (both names on one file system).
     /// - Throws: ``SystemError`` "rename".
-    package static func rename(_ source: String, to destination: String) throws(SystemError) {
+    public static func rename(_ source: String, to destination: String) throws(SystemError) {
         let calls = SystemCalls.current
         try systemCall("rename", path: source, destination: destination) { calls.rename(source, destination) }
     }
 
     /// Removes a file or symbolic link.
     /// - Throws: ``SystemError`` "remove".
-    package static func removeFile(_ path: String) throws(SystemError) {
+    public static func removeFile(_ path: String) throws(SystemError) {
         let calls = SystemCalls.current
         try systemCall("remove", path: path) { calls.unlink(path) }
     }
@@ -397,7 +397,7 @@ package enum FileSystem {
     /// make) is removed as well. At most ``removalDepth`` directories are open at once; one deeper
     /// is renamed up beside `path` and removed after.
     /// - Throws: ``SystemError`` from the first removal that failed.
-    package static func removeTree(_ path: String) throws(SystemError) {
+    public static func removeTree(_ path: String) throws(SystemError) {
         guard let info = try statusIfPresent(path, followLinks: false) else { return }
         guard info.kind == .directory else {
             do throws(SystemError) { try removeFile(path) } catch where error.errno == .noSuchFile {}
@@ -475,7 +475,7 @@ package enum FileSystem {
 
     /// Removes the directory `path` if it is empty (`rmdir`).
     /// - Throws: ``SystemError`` "remove directory" (ENOTEMPTY when it is not empty).
-    package static func removeEmptyDirectory(_ path: String) throws(SystemError) {
+    public static func removeEmptyDirectory(_ path: String) throws(SystemError) {
         let calls = SystemCalls.current
         try systemCall("remove directory", path: path) { calls.rmdir(path) }
     }
@@ -483,7 +483,7 @@ package enum FileSystem {
     /// Points the symbolic link `path` at `target`, atomically: a temporary link renamed over
     /// the old one, then the directory fsync'd. Readers see the old or the new target, never none.
     /// - Throws: ``SystemError`` "create symbolic link", "rename" or "fsync".
-    package static func replaceSymbolicLink(_ path: String, target: String) throws(SystemError) {
+    public static func replaceSymbolicLink(_ path: String, target: String) throws(SystemError) {
         let temporary = temporarySibling(of: path)
         let calls = SystemCalls.current
         try systemCall("create symbolic link", path: temporary) { calls.symlink(target, temporary) }
@@ -498,7 +498,7 @@ package enum FileSystem {
 
     /// Makes the names in a directory durable (after create, rename or unlink in it).
     /// - Throws: ``SystemError`` "open" or "fsync".
-    package static func syncDirectory(_ path: String) throws(SystemError) {
+    public static func syncDirectory(_ path: String) throws(SystemError) {
         let fd = try FileDescriptor.open(path, .directory)
         defer { try? fd.close() }
         try fd.sync()
@@ -506,33 +506,33 @@ package enum FileSystem {
 
     /// Changes permission bits.
     /// - Throws: ``SystemError`` "change mode of".
-    package static func setMode(_ path: String, _ mode: mode_t) throws(SystemError) {
+    public static func setMode(_ path: String, _ mode: mode_t) throws(SystemError) {
         try systemCall("change mode of", path: path) { chmod(path, mode) }
     }
 
     // MARK: - Paths
 
     /// The directory part of a path ("." for a bare name).
-    package static func parent(of path: String) -> String {
+    public static func parent(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         if slash == path.startIndex { return "/" }
         return String(path[..<slash])
     }
 
     /// The last component of a path.
-    package static func baseName(of path: String) -> String {
+    public static func baseName(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return path }
         return String(path[path.index(after: slash)...])
     }
 
     /// `path` made absolute against the current directory (no links resolved).
-    package static func absolute(_ path: String) -> String {
+    public static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
         return currentDirectory() + "/" + path
     }
 
     /// The current working directory.
-    package static func currentDirectory() -> String {
+    public static func currentDirectory() -> String {
         guard let cwd = getcwd(nil, 0) else { return "." }
         defer { free(cwd) }
         return String(cString: cwd)

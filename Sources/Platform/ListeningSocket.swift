@@ -10,14 +10,14 @@ import Musl
 /// The kernel keeps queueing connections on it (up to its backlog) whether or not anyone calls
 /// ``accept()``: a process that stops accepting, or `exec`s with the descriptor inherited, loses
 /// none of them.
-package struct ListeningSocket: Sendable {
+public struct ListeningSocket: Sendable {
     /// The raw descriptor.
-    package let rawValue: Int32
+    public let rawValue: Int32
     /// `host:port` or the socket file's path; for messages only.
-    package let endpoint: String
+    public let endpoint: String
 
     /// Wraps a descriptor that already listens (one inherited across `exec`).
-    package init(rawValue: Int32, endpoint: String) {
+    public init(rawValue: Int32, endpoint: String) {
         self.rawValue = rawValue
         self.endpoint = endpoint
     }
@@ -31,7 +31,7 @@ package struct ListeningSocket: Sendable {
     ///   - port: the port; 0 lets the kernel choose (see ``localPort``).
     ///   - backlog: the queue of connections not yet accepted.
     /// - Throws: ``AddressError`` when `host` does not resolve; ``SystemError`` "bind", "listen on".
-    package static func tcp(host: String, port: Int, backlog: Int32 = 1024) throws -> ListeningSocket {
+    public static func tcp(host: String, port: Int, backlog: Int32 = 1024) throws -> ListeningSocket {
         let endpoint = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
@@ -76,7 +76,7 @@ package struct ListeningSocket: Sendable {
     ///     beside the old one it replaces, which keeps its own socket open until it stops).
     /// - Throws: ``SystemError`` "bind", "set the mode of", "listen on"; `EADDRINUSE` when a
     ///   process listens at `path`, `EEXIST` when `path` is not a socket.
-    package static func unix(path: String, backlog: Int32 = 128, mode: mode_t? = nil, replacingLive: Bool = false) throws(SystemError) -> ListeningSocket {
+    public static func unix(path: String, backlog: Int32 = 128, mode: mode_t? = nil, replacingLive: Bool = false) throws(SystemError) -> ListeningSocket {
         var address = try unixAddress(path, action: "bind")
         // The socket first: the descriptors opened for the check come after it and are closed,
         // so the listener's number is the one a plain open would give.
@@ -147,7 +147,7 @@ package struct ListeningSocket: Sendable {
     /// Accepts one waiting connection, close-on-exec and non-blocking.
     /// - Returns: its descriptor; nil when none is waiting (or it was aborted before accepting).
     /// - Throws: ``SystemError`` "accept on" (`EMFILE` when out of descriptors).
-    package func accept() throws(SystemError) -> Int32? {
+    public func accept() throws(SystemError) -> Int32? {
         while true {
             let fd = ad_accept_nonblocking(rawValue)
             if fd >= 0 { return fd }
@@ -159,7 +159,7 @@ package struct ListeningSocket: Sendable {
     }
 
     /// The TCP port it is bound to; nil for a Unix socket.
-    package var localPort: Int? {
+    public var localPort: Int? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let status = withUnsafeMutablePointer(to: &storage) {
@@ -178,7 +178,7 @@ package struct ListeningSocket: Sendable {
 
     /// The path of the socket file it is bound to (`@name` for an abstract address); nil for
     /// a TCP socket or an unnamed one.
-    package var localPath: String? {
+    public var localPath: String? {
         var address = sockaddr_un()
         var length = socklen_t(MemoryLayout<sockaddr_un>.size)
         let status = withUnsafeMutablePointer(to: &address) {
@@ -192,7 +192,7 @@ package struct ListeningSocket: Sendable {
     }
 
     /// Whether `descriptor` is a socket that listens (`SO_ACCEPTCONN`).
-    package static func isListening(_ descriptor: Int32) -> Bool {
+    public static func isListening(_ descriptor: Int32) -> Bool {
         var value: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         return getsockopt(descriptor, SOL_SOCKET, SO_ACCEPTCONN, &value, &length) == 0 && value != 0
@@ -200,14 +200,14 @@ package struct ListeningSocket: Sendable {
 
     /// Makes the descriptor close-on-exec and non-blocking (for one inherited across `exec`).
     /// - Throws: ``SystemError`` "set flags of".
-    package func prepareForUse() throws(SystemError) {
+    public func prepareForUse() throws(SystemError) {
         try Descriptors.setCloseOnExec(rawValue, true, path: endpoint)
         let flags = try systemCall("get flags of", path: endpoint) { fcntl(rawValue, F_GETFL) }
         try systemCall("set flags of", path: endpoint) { fcntl(rawValue, F_SETFL, flags | O_NONBLOCK) }
     }
 
     /// Closes the socket. Never retried on EINTR.
-    package func close() {
+    public func close() {
         _ = Glibc.close(rawValue)
     }
 }

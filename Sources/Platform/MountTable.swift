@@ -5,24 +5,24 @@ import Musl
 #endif
 
 /// The mount points of this process's mount namespace, from `/proc/self/mountinfo`.
-package enum MountTable {
+public enum MountTable {
     /// Every mount point, parents before children (the kernel's order), unescaped.
     /// - Throws: ``SystemError`` "open" or "read" for `/proc/self/mountinfo`.
-    package static func mountPoints() throws(SystemError) -> [String] {
+    public static func mountPoints() throws(SystemError) -> [String] {
         let text = String(decoding: try FileSystem.readFile("/proc/self/mountinfo"), as: UTF8.self)
         return text.split(separator: "\n").compactMap(mountPoint(ofLine:))
     }
 
     /// The mount point (fifth field) of one `mountinfo` line, with the kernel's octal escapes
     /// (`\040` space, `\011` tab, `\012` newline, `\134` backslash) undone; nil for a short line.
-    package static func mountPoint<Line: StringProtocol>(ofLine line: Line) -> String? {
+    public static func mountPoint<Line: StringProtocol>(ofLine line: Line) -> String? {
         let fields = line.split(separator: " ", omittingEmptySubsequences: false)
         guard fields.count > 4 else { return nil }
         return unescape(fields[4])
     }
 
     /// Undoes `\ooo` octal escapes.
-    package static func unescape<Text: StringProtocol>(_ field: Text) -> String {
+    public static func unescape<Text: StringProtocol>(_ field: Text) -> String {
         let bytes = Array(field.utf8)
         var result: [UInt8] = []
         result.reserveCapacity(bytes.count)

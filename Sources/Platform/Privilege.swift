@@ -5,16 +5,16 @@ import Musl
 #endif
 
 /// Who this process runs as.
-package enum Privilege {
+public enum Privilege {
     /// The effective user id.
-    package static var userID: UInt32 { geteuid() }
+    public static var userID: UInt32 { geteuid() }
     /// The effective group id.
-    package static var groupID: UInt32 { getegid() }
+    public static var groupID: UInt32 { getegid() }
     /// True when running as uid 0 (which does not by itself say which capabilities it holds).
-    package static var isRoot: Bool { geteuid() == 0 }
+    public static var isRoot: Bool { geteuid() == 0 }
 
     /// The effective user's home directory in the password database (nil when it has no entry).
-    package static var homeDirectory: String? {
+    public static var homeDirectory: String? {
         var entry = passwd()
         var result: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 16_384)

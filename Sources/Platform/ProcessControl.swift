@@ -6,18 +6,18 @@ import Musl
 #endif
 
 /// The running process: its executable, environment, `exec`, signals.
-package enum ProcessControl {
+public enum ProcessControl {
     /// The absolute, link-free path of the running executable (`/proc/self/exe`).
     /// - Throws: ``SystemError`` "read link".
-    package static func executablePath() throws(SystemError) -> String {
+    public static func executablePath() throws(SystemError) -> String {
         try FileSystem.destinationOfSymbolicLink("/proc/self/exe")
     }
 
     /// This process's id.
-    package static var id: Int32 { getpid() }
+    public static var id: Int32 { getpid() }
 
     /// The environment as a dictionary.
-    package static func environment() -> [String: String] {
+    public static func environment() -> [String: String] {
         var result: [String: String] = [:]
         var pointer = environ
         while let entry = pointer.pointee {
@@ -31,14 +31,14 @@ package enum ProcessControl {
     }
 
     /// One environment variable.
-    package static func environment(_ name: String) -> String? {
+    public static func environment(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }
     }
 
     /// Replaces this process's program with `path`, keeping the PID.
     /// Returns only by throwing.
     /// - Throws: ``SystemError`` "execute".
-    package static func exec(_ path: String, arguments: [String], environment: [String: String]) throws(SystemError) -> Never {
+    public static func exec(_ path: String, arguments: [String], environment: [String: String]) throws(SystemError) -> Never {
         let envp = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         fflush(nil) // what `print` buffered would be lost with the old program image
         let error = withCStrings(arguments) { argv in
@@ -55,7 +55,7 @@ package enum ProcessControl {
     /// cannot be run this way (its interpreter would open `/dev/fd/N`, closed at exec): it is
     /// exec'd by `path`. Returns only by throwing.
     /// - Throws: ``SystemError`` "execute".
-    package static func exec(descriptor: FileDescriptor, path: String, arguments: [String], environment: [String: String]) throws(SystemError) -> Never {
+    public static func exec(descriptor: FileDescriptor, path: String, arguments: [String], environment: [String: String]) throws(SystemError) -> Never {
         let envp = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         fflush(nil)
         let error = withCStrings(arguments) { argv in
@@ -69,13 +69,13 @@ package enum ProcessControl {
     }
 
     /// Sends SIGKILL to this process: used by crash tests' fail points. Does not return.
-    package static func killSelf() -> Never {
+    public static func killSelf() -> Never {
         _ = kill(getpid(), SIGKILL)
         while true { pause() }
     }
 
     /// Whether a process with this id exists (it may belong to another user).
-    package static func isAlive(_ pid: Int32) -> Bool {
+    public static func isAlive(_ pid: Int32) -> Bool {
         pid > 0 && (kill(pid, 0) == 0 || errno == EPERM)
     }
 
@@ -83,7 +83,7 @@ package enum ProcessControl {
     /// verification run whose parent died before it could kill them.
     /// - Returns: the pids killed.
     @discardableResult
-    package static func killProcesses(workingUnder directory: String) -> [Int32] {
+    public static func killProcesses(workingUnder directory: String) -> [Int32] {
         let prefix = directory.hasSuffix("/") ? directory : directory + "/"
         return killProcesses { pid in
             guard let cwd = try? FileSystem.destinationOfSymbolicLink("/proc/\(pid)/cwd") else { return false }
@@ -96,7 +96,7 @@ package enum ProcessControl {
     /// arguments). Another user's process is never touched, even by root.
     /// - Returns: the pids killed.
     @discardableResult
-    package static func killProcesses(commandLineContaining text: String) -> [Int32] {
+    public static func killProcesses(commandLineContaining text: String) -> [Int32] {
         let needle = Array(text.utf8)
         let user = geteuid()
         return killProcesses { pid in
@@ -122,45 +122,45 @@ package enum ProcessControl {
     }
 
     /// Ignores SIGPIPE (write errors come back as EPIPE instead).
-    package static func ignoreBrokenPipe() {
+    public static func ignoreBrokenPipe() {
         signal(SIGPIPE, SIG_IGN)
     }
 
     /// Standard input is a terminal.
-    package static var standardInputIsTerminal: Bool { isatty(0) == 1 }
+    public static var standardInputIsTerminal: Bool { isatty(0) == 1 }
 
     /// Standard output is a terminal.
-    package static var standardOutputIsTerminal: Bool { isatty(1) == 1 }
+    public static var standardOutputIsTerminal: Bool { isatty(1) == 1 }
 
     /// Standard error is a terminal.
-    package static var standardErrorIsTerminal: Bool { isatty(2) == 1 }
+    public static var standardErrorIsTerminal: Bool { isatty(2) == 1 }
 
     /// Reads one line from standard input (nil at end of input).
-    package static func readLine() -> String? { Swift.readLine() }
+    public static func readLine() -> String? { Swift.readLine() }
 
     /// Sleeps.
-    package static func sleep(seconds: Double) {
+    public static func sleep(seconds: Double) {
         usleep(UInt32(max(0, seconds) * 1_000_000))
     }
 }
 
 /// Monotonic time in nanoseconds, for durations.
-package enum MonotonicClock {
-    package static func now() -> UInt64 {
+public enum MonotonicClock {
+    public static func now() -> UInt64 {
         var time = timespec()
         clock_gettime(CLOCK_MONOTONIC, &time)
         return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
 
-    package static func seconds(since start: UInt64) -> Double {
+    public static func seconds(since start: UInt64) -> Double {
         Double(now() &- start) / 1_000_000_000
     }
 }
 
 /// Wall-clock time, for records.
-package enum WallClock {
+public enum WallClock {
     /// Seconds since 1970 with microsecond precision.
-    package static func now() -> Double {
+    public static func now() -> Double {
         var time = timespec()
         clock_gettime(CLOCK_REALTIME, &time)
         return Double(time.tv_sec) + Double(time.tv_nsec / 1_000) / 1_000_000
@@ -169,7 +169,7 @@ package enum WallClock {
 
 extension WallClock {
     /// `seconds` since 1970 as UTC ISO 8601, e.g. "2026-11-22T01:23:45Z".
-    package static func iso8601(_ seconds: Double) -> String {
+    public static func iso8601(_ seconds: Double) -> String {
         // time_t(seconds) traps outside its range; gmtime's year overflows far before that.
         guard seconds.isFinite, abs(seconds) < 1e15 else { return "invalid time" }
         var time = time_t(seconds)
@@ -183,7 +183,7 @@ extension WallClock {
 extension WallClock {
     /// Seconds since 1970 of a UTC ISO 8601 time as ``iso8601(_:)`` writes it
     /// ("2026-11-22T01:23:45Z", fractions of a second allowed); nil for anything else.
-    package static func seconds(iso8601 text: String) -> Double? {
+    public static func seconds(iso8601 text: String) -> Double? {
         let bytes = Array(text.utf8)
         guard bytes.count >= 20, bytes.count <= 40, bytes.last == UInt8(ascii: "Z") else { return nil }
         func number(_ range: Range<Int>) -> Int32? {
@@ -212,22 +212,22 @@ extension WallClock {
 
 extension ProcessControl {
     /// Removes a variable from this process's environment (so children and `exec` do not see it).
-    package static func removeEnvironment(_ name: String) { unsetenv(name) }
+    public static func removeEnvironment(_ name: String) { unsetenv(name) }
 }
 
 /// SIGINT and SIGTERM as a request to cancel: long waits check it and undo what they did.
-package enum Cancellation {
+public enum Cancellation {
     /// Routes SIGINT and SIGTERM to ``signal`` instead of ending the process.
-    package static func install() { ad_install_cancel_handlers() }
+    public static func install() { ad_install_cancel_handlers() }
 
     /// The signal that asked to cancel, or 0.
-    package static var signal: Int32 { ad_cancel_signal() }
+    public static var signal: Int32 { ad_cancel_signal() }
 
     /// Asks to cancel as SIGINT would (a key the person pressed).
-    package static func request() { ad_cancel_request(SIGINT) }
+    public static func request() { ad_cancel_request(SIGINT) }
 
     /// "SIGINT", "SIGTERM", else "signal N".
-    package static func name(of signal: Int32) -> String {
+    public static func name(of signal: Int32) -> String {
         switch signal {
         case SIGINT: return "SIGINT"
         case SIGTERM: return "SIGTERM"
@@ -238,7 +238,7 @@ package enum Cancellation {
 
 extension ProcessControl {
     /// The first executable called `name` in $PATH.
-    package static func findExecutable(_ name: String) -> String? {
+    public static func findExecutable(_ name: String) -> String? {
         if name.contains("/") { return name }
         for directory in (environment("PATH") ?? "/usr/bin:/bin").split(separator: ":") {
             let candidate = "\(directory)/\(name)"

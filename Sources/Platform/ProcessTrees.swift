@@ -26,15 +26,15 @@ import Musl
 /// so that tests reach it on a machine with cgroups; a shipped release ignores it (an inherited
 /// variable must not weaken containment). The counter of leaves is guarded by `lock`: module
 /// workers are started from several threads.
-package final class ProcessTrees: @unchecked Sendable {
+public final class ProcessTrees: @unchecked Sendable {
     /// How trees are contained.
-    package enum Containment: Sendable, Equatable, CustomStringConvertible {
+    public enum Containment: Sendable, Equatable, CustomStringConvertible {
         /// A cgroup directory (absolute path) with one leaf per program.
         case cgroup(String)
         /// This process is a child subreaper.
         case subreaper
 
-        package var description: String {
+        public var description: String {
             switch self {
             case .cgroup(let path): "cgroup \(path)"
             case .subreaper: "child subreaper (no usable cgroup v2)"
@@ -43,23 +43,23 @@ package final class ProcessTrees: @unchecked Sendable {
     }
 
     /// One program's cgroup: its directory and its open `cgroup.procs` (close-on-exec).
-    package struct Leaf: Sendable {
-        package let path: String
-        package let procs: Int32
+    public struct Leaf: Sendable {
+        public let path: String
+        public let procs: Int32
     }
 
     private let lock = ConditionLock()
     private var containment: Containment
     private var count = 0
     /// Why cgroups are not used (nil when they are).
-    package private(set) var fallbackReason: String?
+    public private(set) var fallbackReason: String?
 
     /// Contains the trees of what this process will start.
     /// - Parameters:
     ///   - name: a word for the cgroup's name ("supervise", "modules").
     ///   - graceSeconds: when this process is gone, how long the watcher lets the processes
     ///     drain after SIGTERM before it kills them all (0: at once).
-    package static func start(name: String, graceSeconds: Double = 0) -> ProcessTrees {
+    public static func start(name: String, graceSeconds: Double = 0) -> ProcessTrees {
         #if AUTODEV_TEST_HOOKS
         if ProcessControl.environment("AUTODEV_PROCESS_TREES") == "subreaper" {
             return ProcessTrees(subreaperBecause: "AUTODEV_PROCESS_TREES=subreaper")
@@ -72,7 +72,7 @@ package final class ProcessTrees: @unchecked Sendable {
     }
 
     /// The module workers' trees of this process, contained at first use.
-    package static let shared = ProcessTrees.start(name: "modules")
+    public static let shared = ProcessTrees.start(name: "modules")
 
     private init(containment: Containment) {
         self.containment = containment
@@ -87,11 +87,11 @@ package final class ProcessTrees: @unchecked Sendable {
     // MARK: - API
 
     /// How trees are contained now.
-    package var current: Containment { lock.withLock { containment } }
+    public var current: Containment { lock.withLock { containment } }
 
     /// A new leaf for the next program; nil under the subreaper (or when the leaf cannot be
     /// made: that program is then contained as under the subreaper).
-    package func makeLeaf() -> Leaf? {
+    public func makeLeaf() -> Leaf? {
         lock.withLock { () -> Leaf? in
             guard case .cgroup(let root) = containment else { return nil }
             count += 1
@@ -108,7 +108,7 @@ package final class ProcessTrees: @unchecked Sendable {
 
     /// Stops using cgroups (a program could not join its leaf): from now on this process is a
     /// subreaper.
-    package func fallBack(because reason: String) {
+    public func fallBack(because reason: String) {
         lock.withLock {
             guard case .cgroup = containment else { return }
             containment = .subreaper
@@ -120,7 +120,7 @@ package final class ProcessTrees: @unchecked Sendable {
     /// Ends what remains of one program's tree: every process in its leaf (then the leaf is
     /// removed), or, without one, every live descendant of `root`. Call it before `root` is
     /// reaped when it may still run (its descendants are found through it).
-    package func end(_ leaf: Leaf?, root: Int32?) {
+    public func end(_ leaf: Leaf?, root: Int32?) {
         if let leaf {
             Self.killCgroup(leaf.path)
             _ = Glibc.close(leaf.procs)
@@ -131,7 +131,7 @@ package final class ProcessTrees: @unchecked Sendable {
 
     /// Under the subreaper: kills this process's children that are not in `known` (orphans of
     /// ended programs, adopted), with what they started.
-    package func killOrphans(keeping known: Set<Int32>) {
+    public func killOrphans(keeping known: Set<Int32>) {
         guard current == .subreaper else { return }
         for _ in 0..<3 {
             let orphans = Self.children(of: ProcessControl.id).filter { !known.contains($0) }
@@ -145,7 +145,7 @@ package final class ProcessTrees: @unchecked Sendable {
 
     /// Ends every tree: the whole cgroup (then it is removed), or every descendant of this
     /// process but `keeping`.
-    package func endAll(keeping: Set<Int32> = []) {
+    public func endAll(keeping: Set<Int32> = []) {
         switch current {
         case .cgroup(let root):
             Self.killCgroup(root)
@@ -156,7 +156,7 @@ package final class ProcessTrees: @unchecked Sendable {
     }
 
     /// The live descendants of `pid` (children first), from `/proc/<pid>/task/<tid>/children`.
-    package static func descendants(of pid: Int32) -> [Int32] {
+    public static func descendants(of pid: Int32) -> [Int32] {
         var result: [Int32] = []
         var queue = children(of: pid)
         var seen = Set<Int32>()

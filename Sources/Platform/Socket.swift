@@ -9,11 +9,11 @@ import Musl
 /// The descriptor is close-on-exec and non-blocking: every wait goes through `poll` with a
 /// timeout, so a peer that stops sending (or stops reading) can never hang the caller. A wait
 /// that runs out fails with `ETIMEDOUT` ("Connection timed out").
-package struct Socket: Sendable {
+public struct Socket: Sendable {
     /// The raw descriptor.
-    package let rawValue: Int32
+    public let rawValue: Int32
     /// `host:port` as the caller named it (`[::1]:443` for IPv6 literals); for messages only.
-    package let endpoint: String
+    public let endpoint: String
 
     // MARK: - API
 
@@ -26,7 +26,7 @@ package struct Socket: Sendable {
     /// - Returns: the connected socket, with `TCP_NODELAY` set.
     /// - Throws: ``AddressError`` when the name does not resolve; ``SystemError`` "connect to"
     ///   from the last address tried (`ETIMEDOUT` when it did not answer in time).
-    package static func connect(host: String, port: Int, timeout: Double) throws -> Socket {
+    public static func connect(host: String, port: Int, timeout: Double) throws -> Socket {
         let endpoint = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         let addresses = try resolve(host: host, port: port, endpoint: endpoint)
         defer { freeaddrinfo(addresses) }
@@ -47,7 +47,7 @@ package struct Socket: Sendable {
     ///
     /// - Returns: the number of bytes received; 0 when the peer closed its side.
     /// - Throws: ``SystemError`` "receive from" (`ETIMEDOUT` when nothing arrived in time).
-    package func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Double) throws(SystemError) -> Int {
+    public func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Double) throws(SystemError) -> Int {
         while true {
             let count = Glibc.recv(rawValue, buffer.baseAddress, buffer.count, 0)
             if count >= 0 { return count }
@@ -62,7 +62,7 @@ package struct Socket: Sendable {
     ///
     /// Never raises `SIGPIPE`: a closed peer is an `EPIPE` error.
     /// - Throws: ``SystemError`` "send to".
-    package func sendAll(_ bytes: UnsafeRawBufferPointer, timeout: Double) throws(SystemError) {
+    public func sendAll(_ bytes: UnsafeRawBufferPointer, timeout: Double) throws(SystemError) {
         guard let base = bytes.baseAddress else { return }
         var offset = 0
         while offset < bytes.count {
@@ -80,7 +80,7 @@ package struct Socket: Sendable {
 
     /// Sets an integer socket option.
     /// - Throws: ``SystemError`` "set option of".
-    package func setOption(level: Int32, name: Int32, value: Int32) throws(SystemError) {
+    public func setOption(level: Int32, name: Int32, value: Int32) throws(SystemError) {
         var value = value
         try systemCall("set option of", path: endpoint) {
             setsockopt(rawValue, level, name, &value, socklen_t(MemoryLayout<Int32>.size))
@@ -88,7 +88,7 @@ package struct Socket: Sendable {
     }
 
     /// Closes the socket. Never retried on EINTR (the descriptor is gone either way).
-    package func close() {
+    public func close() {
         _ = Glibc.close(rawValue)
     }
 
@@ -178,18 +178,18 @@ package struct Socket: Sendable {
 
 /// A host name that did not resolve; its description reads
 /// `Failed to resolve "example.invalid:443": Name or service not known`.
-package struct AddressError: Error, Sendable, CustomStringConvertible, Equatable {
+public struct AddressError: Error, Sendable, CustomStringConvertible, Equatable {
     /// `host:port` as the caller named it.
-    package var endpoint: String
+    public var endpoint: String
     /// The resolver's text (`gai_strerror`).
-    package var detail: String
+    public var detail: String
 
     /// Makes an error for `endpoint` with the resolver's `detail`.
-    package init(endpoint: String, detail: String) {
+    public init(endpoint: String, detail: String) {
         self.endpoint = endpoint
         self.detail = detail
     }
 
     /// `Failed to resolve "<endpoint>": <detail>`.
-    package var description: String { "Failed to resolve \"\(endpoint)\": \(detail)" }
+    public var description: String { "Failed to resolve \"\(endpoint)\": \(detail)" }
 }

@@ -11,7 +11,7 @@ extension Socket {
     /// close-on-exec on its copy only); every wait on either end goes through `poll` with a timeout.
     /// - Parameter name: what the pair connects, for error messages ("module counter").
     /// - Throws: ``SystemError`` "create a socket pair for".
-    package static func pair(name: String) throws(SystemError) -> (Socket, Socket) {
+    public static func pair(name: String) throws(SystemError) -> (Socket, Socket) {
         var descriptors: [Int32] = [-1, -1]
         let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
         try systemCall("create a socket pair for", path: name) { socketpair(AF_UNIX, type, 0, &descriptors) }
@@ -20,7 +20,7 @@ extension Socket {
 
     /// Wraps a descriptor this process inherited (a module worker's end of its pair).
     /// - Throws: ``SystemError`` "set flags of" when it is not open.
-    package static func inherited(_ descriptor: Int32, name: String) throws(SystemError) -> Socket {
+    public static func inherited(_ descriptor: Int32, name: String) throws(SystemError) -> Socket {
         let flags = try systemCall("get flags of", path: name) { fcntl(descriptor, F_GETFL) }
         if flags & O_NONBLOCK == 0 { try systemCall("set flags of", path: name) { fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) } }
         try Descriptors.setCloseOnExec(descriptor, true, path: name)
@@ -30,12 +30,12 @@ extension Socket {
 
 /// A mutex with a condition variable on the monotonic clock: for state shared between threads
 /// that must also be waited on ("until nothing is in flight", with a deadline).
-package final class ConditionLock: @unchecked Sendable {
+public final class ConditionLock: @unchecked Sendable {
     // The pointers are allocated once and never move; every access goes through pthread calls.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
 
-    package init() {
+    public init() {
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
@@ -54,12 +54,12 @@ package final class ConditionLock: @unchecked Sendable {
     }
 
     /// Takes the lock.
-    package func lock() { pthread_mutex_lock(mutex) }
+    public func lock() { pthread_mutex_lock(mutex) }
     /// Releases the lock.
-    package func unlock() { pthread_mutex_unlock(mutex) }
+    public func unlock() { pthread_mutex_unlock(mutex) }
 
     /// Runs `body` holding the lock.
-    package func withLock<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
+    public func withLock<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()
@@ -68,7 +68,7 @@ package final class ConditionLock: @unchecked Sendable {
     /// Waits (holding the lock) until `condition` holds or the monotonic `deadline` (nanoseconds,
     /// ``MonotonicClock/now()``) passes; wakes on every ``broadcast()``.
     /// - Returns: whether the condition holds.
-    package func wait(until deadline: UInt64, for predicate: () -> Bool) -> Bool {
+    public func wait(until deadline: UInt64, for predicate: () -> Bool) -> Bool {
         while !predicate() {
             if MonotonicClock.now() >= deadline { return false }
             if deadline == UInt64.max {
@@ -82,12 +82,12 @@ package final class ConditionLock: @unchecked Sendable {
     }
 
     /// Wakes every waiter (call holding the lock).
-    package func broadcast() { pthread_cond_broadcast(condition) }
+    public func broadcast() { pthread_cond_broadcast(condition) }
 }
 
 /// The resident memory of this process (`VmRSS` of /proc/self/status), in KiB; nil if unreadable.
-package enum ResidentMemory {
-    package static func kibibytes(of pid: Int32? = nil) -> Int? {
+public enum ResidentMemory {
+    public static func kibibytes(of pid: Int32? = nil) -> Int? {
         let path = pid.map { "/proc/\($0)/status" } ?? "/proc/self/status"
         guard let bytes = try? FileSystem.readFile(path) else { return nil }
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("VmRSS:") {
@@ -116,7 +116,7 @@ extension Socket {
     /// Connects to the Unix stream socket at `path` (at once, or fails: a Unix socket never
     /// connects in the background). The socket is close-on-exec and non-blocking.
     /// - Throws: ``SystemError`` "connect to" (`ENOENT`/`ECONNREFUSED` when nothing listens there).
-    package static func connect(unixPath path: String) throws(SystemError) -> Socket {
+    public static func connect(unixPath path: String) throws(SystemError) -> Socket {
         var address = try unixAddress(path, action: "connect to")
         let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
         let fd = try systemCall("open a socket for", path: path) { socket(AF_UNIX, type, 0) }
@@ -135,7 +135,7 @@ extension Socket {
 
 extension Socket {
     /// Takes ownership of an open socket descriptor (one accepted by a ``ListeningSocket``).
-    package init(adopting descriptor: Int32, endpoint: String) {
+    public init(adopting descriptor: Int32, endpoint: String) {
         self.init(rawValue: descriptor, endpoint: endpoint)
     }
 }
@@ -143,7 +143,7 @@ extension Socket {
 extension ListeningSocket {
     /// Waits until a connection is waiting to be accepted (or `timeout` seconds pass; nil: forever).
     /// - Returns: whether one is waiting.
-    package func waitForConnection(timeout: Double? = nil) -> Bool {
+    public func waitForConnection(timeout: Double? = nil) -> Bool {
         var descriptor = pollfd(fd: rawValue, events: Int16(POLLIN), revents: 0)
         let milliseconds = timeout.map { Int32(min(max(0, $0) * 1000, Double(Int32.max))) } ?? -1
         while true {
@@ -157,5 +157,5 @@ extension ListeningSocket {
 extension ProcessControl {
     /// Gives the processor to another thread (`sched_yield`): for waits on a condition another
     /// thread makes true within microseconds.
-    package static func yieldProcessor() { _ = sched_yield() }
+    public static func yieldProcessor() { _ = sched_yield() }
 }

@@ -12,7 +12,7 @@ extension Subprocess {
     /// killed with that thread. Long-running children started from any thread (module workers)
     /// go through this one thread instead, and die only with the process.
     /// - Throws: what ``launch(_:)`` throws.
-    package static func launchDetachedFromThread(_ configuration: Configuration) throws -> Running {
+    public static func launchDetachedFromThread(_ configuration: Configuration) throws -> Running {
         try SpawnThread.shared.perform { try launch(configuration) }
     }
 }
@@ -70,15 +70,15 @@ private final class SpawnThread: @unchecked Sendable {
 }
 
 /// Threads started for work that blocks (senders, concurrent reloads), and waited for together.
-package final class ThreadGroup: @unchecked Sendable {
+public final class ThreadGroup: @unchecked Sendable {
     // `running` is guarded by `lock`.
     private let lock = ConditionLock()
     private var running = 0
 
-    package init() {}
+    public init() {}
 
     /// Starts `body` on a new thread.
-    package func start(_ body: @escaping @Sendable () -> Void) {
+    public func start(_ body: @escaping @Sendable () -> Void) {
         lock.withLock { running += 1 }
         let job = Job { [self] in
             body()
@@ -96,13 +96,13 @@ package final class ThreadGroup: @unchecked Sendable {
     }
 
     /// Waits until every thread started has finished.
-    package func wait() {
+    public func wait() {
         lock.withLock { _ = lock.wait(until: UInt64.max) { running == 0 } }
     }
 
     /// Runs `body` for each item on a thread of its own, all released at the same moment.
     /// - Returns: the results, in the items' order.
-    package static func collect<Item: Sendable, Value>(_ items: [Item], _ body: @escaping @Sendable (Item) -> Value) -> [Value] {
+    public static func collect<Item: Sendable, Value>(_ items: [Item], _ body: @escaping @Sendable (Item) -> Value) -> [Value] {
         let group = ThreadGroup()
         let results = ResultSlots<Value>(count: items.count)
         let gate = ConditionLock()

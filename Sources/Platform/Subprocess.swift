@@ -6,7 +6,7 @@ import Musl
 #endif
 
 /// How a child process ended. A non-zero exit is a result, not an error.
-package enum TerminationStatus: Sendable, Equatable, CustomStringConvertible {
+public enum TerminationStatus: Sendable, Equatable, CustomStringConvertible {
     case exited(Int32)
     case signaled(Int32)
     /// Still running when the wall-clock limit came; the whole process group was killed.
@@ -18,9 +18,9 @@ package enum TerminationStatus: Sendable, Equatable, CustomStringConvertible {
     /// (what it wrote may be out of sight: a file deleted while open still takes its space).
     case fileSystemFull(path: String, freeBytes: UInt64)
 
-    package var isSuccess: Bool { self == .exited(0) }
+    public var isSuccess: Bool { self == .exited(0) }
 
-    package var description: String {
+    public var description: String {
         switch self {
         case .exited(let code): "exited with status \(code)"
         case .signaled(let signal): "was killed by signal \(signal) (\(String(cString: strsignal(signal))))"
@@ -36,41 +36,41 @@ package enum TerminationStatus: Sendable, Equatable, CustomStringConvertible {
 private func formatSeconds(_ seconds: Double) -> String { DurationText.text(seconds) }
 
 /// A resource limit for a child (applied with `setrlimit` before it executes).
-package struct ResourceLimit: Sendable, Equatable {
-    package var resource: Int32
-    package var value: UInt64
-    package init(resource: Int32, value: UInt64) {
+public struct ResourceLimit: Sendable, Equatable {
+    public var resource: Int32
+    public var value: UInt64
+    public init(resource: Int32, value: UInt64) {
         self.resource = resource
         self.value = value
     }
-    package static func cpuSeconds(_ seconds: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_CPU.rawValue), value: seconds) }
-    package static func addressSpace(bytes: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_AS.rawValue), value: bytes) }
-    package static func fileSize(bytes: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_FSIZE.rawValue), value: bytes) }
-    package static func processes(_ count: UInt64) -> ResourceLimit { .init(resource: Int32(__RLIMIT_NPROC.rawValue), value: count) }
-    package static func openFiles(_ count: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_NOFILE.rawValue), value: count) }
+    public static func cpuSeconds(_ seconds: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_CPU.rawValue), value: seconds) }
+    public static func addressSpace(bytes: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_AS.rawValue), value: bytes) }
+    public static func fileSize(bytes: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_FSIZE.rawValue), value: bytes) }
+    public static func processes(_ count: UInt64) -> ResourceLimit { .init(resource: Int32(__RLIMIT_NPROC.rawValue), value: count) }
+    public static func openFiles(_ count: UInt64) -> ResourceLimit { .init(resource: Int32(RLIMIT_NOFILE.rawValue), value: count) }
 }
 
 /// Runs programs as children: own process group, limits, a wall-clock timeout, output to files.
-package enum Subprocess {
+public enum Subprocess {
     /// How much a child may add to the directories it may write, all together: it is measured
     /// (``FileSystem/usage(of:stoppingAbove:)``) while it runs, every 50 ms or four times as
     /// long as a measurement takes, whichever is longer, and once more when it ends. A child that
     /// goes past it is killed with its process group; what it wrote between two measurements
     /// is the most it can exceed the quota by (each file is also capped by its rlimit).
-    package struct WriteQuota: Sendable, Equatable {
-        package var paths: [String]
+    public struct WriteQuota: Sendable, Equatable {
+        public var paths: [String]
         /// What the paths held when the child started.
-        package var baseline: TreeUsage
+        public var baseline: TreeUsage
         /// What it may add.
-        package var added: TreeUsage
+        public var added: TreeUsage
         /// The least each path's file system must keep free: 64 MiB, or half of what it had
         /// free at the start if that is less. What the walk cannot see (a file mapped and then
         /// deleted, or whose descriptor is parked in a socket) still takes space: this floor
         /// keeps it from filling the disk or the memory a tmpfs lives in. (A sandbox layers what
         /// it can, where the kernel counts every byte: ``Configuration/layeredPaths``.)
-        package var freeFloors: [UInt64]
+        public var freeFloors: [UInt64]
         /// - Parameter allowance: what the child may add, given what the paths hold now.
-        package init(paths: [String], allowance: (TreeUsage) -> TreeUsage) {
+        public init(paths: [String], allowance: (TreeUsage) -> TreeUsage) {
             self.paths = paths
             baseline = FileSystem.usage(of: paths, stoppingAbove: TreeUsage(bytes: .max, entries: .max))
             let added = allowance(baseline)
@@ -100,101 +100,101 @@ package enum Subprocess {
     }
 
     /// What to run and how to confine it.
-    package struct Configuration: Sendable {
-        package var executable: String
-        package var arguments: [String]
-        package var environment: [String: String]
-        package var workingDirectory: String?
+    public struct Configuration: Sendable {
+        public var executable: String
+        public var arguments: [String]
+        public var environment: [String: String]
+        public var workingDirectory: String?
         /// Where standard output and standard error go (created or truncated); nil: /dev/null.
-        package var outputPath: String?
-        package var errorPath: String?
+        public var outputPath: String?
+        public var errorPath: String?
         /// A file read as standard input (nil: /dev/null).
-        package var inputPath: String?
-        package var timeoutSeconds: Double?
-        package var limits: [ResourceLimit] = []
+        public var inputPath: String?
+        public var timeoutSeconds: Double?
+        public var limits: [ResourceLimit] = []
         /// Run in a new network namespace (no interfaces but a downed loopback).
-        package var isolateNetwork = false
+        public var isolateNetwork = false
         /// Run in a new IPC namespace (no System V IPC objects or POSIX message queues of others).
-        package var isolateIPC = false
+        public var isolateIPC = false
         /// Run as pid 1 of a new pid namespace: whatever it starts dies with it.
-        package var isolateProcesses = false
+        public var isolateProcesses = false
         /// Run in a new user namespace that maps this process's own uid and gid, so that the
         /// namespaces below need no privilege (the kernel may refuse it).
-        package var isolateUser = false
+        public var isolateUser = false
         /// Run in a private mount namespace ("/" rprivate) where every path of
         /// ``readOnlyMounts`` is bind-remounted read-only, keeping its nosuid, nodev, noexec and
         /// atime flags...
-        package var isolateMounts = false
+        public var isolateMounts = false
         /// ...these mount points (``MountTable/mountPoints()``, all of them to confine a program)...
-        package var readOnlyMounts: [String] = []
+        public var readOnlyMounts: [String] = []
         /// ...then these (inside them) bound writable again.
-        package var writablePaths: [String] = []
+        public var writablePaths: [String] = []
         /// With ``isolateMounts``: a fresh read-only tmpfs on `/dev` holding only these devices
         /// (names in `/dev`, bound from the host's) and the `fd`, `stdin`, `stdout` and `stderr`
         /// links; empty leaves `/dev` as it is. It is made inside the child's mount namespace, so
         /// nothing is written to any file system of the host.
-        package var devices: [String] = []
+        public var devices: [String] = []
         /// With ``devices``: directories under `/dev` (a sandbox on `/dev/shm`) kept visible,
         /// read-only, at the same path in the new `/dev`; a ``writablePaths`` entry inside one is
         /// writable again.
-        package var carriedPaths: [String] = []
+        public var carriedPaths: [String] = []
         /// With ``isolateMounts``: a private tmpfs of at most ``privateTmpfsBytes`` (mode 0700,
         /// nosuid, nodev) on each of these directories, made in the child's mount namespace and
         /// gone with it: what the program writes there reaches no disk and no other process.
-        package var privateTmpfs: [String] = []
-        package var privateTmpfsBytes: UInt64 = 256 << 20
+        public var privateTmpfs: [String] = []
+        public var privateTmpfsBytes: UInt64 = 256 << 20
         /// The most files and directories each private tmpfs holds.
-        package var privateTmpfsInodes = 16_384
+        public var privateTmpfsInodes = 16_384
         /// With ``isolateMounts``: files or directories bound read-only onto existing targets,
         /// last (so a target may lie inside a writable path or a private tmpfs's parent).
-        package var readOnlyBinds: [(source: String, target: String)] = []
+        public var readOnlyBinds: [(source: String, target: String)] = []
         /// Securebits locked so that uid 0 gains no capabilities on exec, and the whole bounding
         /// set dropped (needs root, or ``isolateUser``).
-        package var dropCapabilities = false
+        public var dropCapabilities = false
         /// Ambient, effective, permitted and inheritable capabilities cleared and
         /// `PR_SET_NO_NEW_PRIVS` set: a setuid program or file capability gains nothing.
-        package var noNewPrivileges = false
+        public var noNewPrivileges = false
         /// The one descriptor besides stdio the program inherits.
-        package var inheritedDescriptor: InheritedDescriptor?
+        public var inheritedDescriptor: InheritedDescriptor?
         /// The cgroup the child joins before anything else (``ProcessTrees/Leaf``): everything
         /// it starts can then be ended with it. nil: its parent's.
-        package var cgroup: ProcessTrees.Leaf?
+        public var cgroup: ProcessTrees.Leaf?
         /// What it may add to the directories it may write (nil: no cap but the rlimits).
-        package var writeQuota: WriteQuota?
+        public var writeQuota: WriteQuota?
         /// With ``isolateMounts``: each `path` (a directory, not in ``writablePaths``) made an
         /// overlay whose only writable layer is a private tmpfs on `layer` (an empty directory) of
         /// at most ``layerBytes`` and ``layerInodes``: the program may change what it sees there
         /// as it likes, the directory itself never changes, and everything written (mapped, or
         /// deleted while held open, too) counts against the layer's size, as the kernel enforces.
-        package var layeredPaths: [(path: String, layer: String)] = []
+        public var layeredPaths: [(path: String, layer: String)] = []
         /// With ``layeredPaths``: files inside them (at most 8) that stay writable in place,
         /// where the parent reads them (the rehearsal's journal): each is bound back onto its
         /// own path above the overlay, so it can be written, not removed or replaced.
-        package var keptWritableFiles: [String] = []
-        package var layerBytes: UInt64 = 256 << 20
-        package var layerInodes = 16_384
+        public var keptWritableFiles: [String] = []
+        public var layerBytes: UInt64 = 256 << 20
+        public var layerInodes = 16_384
         /// A seccomp filter refusing `memfd_create`, `memfd_secret`, `shmget`, `msgget`, `semget`
         /// and the keyring calls (memory no rlimit counts and no walk can see, a uid's keyring that
         /// outlives the run), and every system call of another ABI.
-        package var denyMemoryFiles = false
+        public var denyMemoryFiles = false
         /// With ``isolateNetwork``: its loopback interface brought up, so servers and clients on
         /// 127.0.0.1 inside work while nothing outside is reachable.
-        package var loopbackUp = false
+        public var loopbackUp = false
         /// With ``devices``: a devpts instance of its own on `/dev/pts` (and `/dev/ptmx`): it may
         /// make pseudo-terminals, and reaches none of the host's.
-        package var privateTerminals = false
+        public var privateTerminals = false
         /// With ``isolateMounts``: directories covered by an empty read-only tmpfs, with the
         /// ``writablePaths`` and ``visiblePaths`` below them bound back at the same paths: what
         /// else was there (a Unix socket a read-only mount does not keep it from connecting to,
         /// the caller's files) is out of reach.
-        package var maskedPaths: [String] = []
+        public var maskedPaths: [String] = []
         /// Directories kept visible, read-only, below a mask (at most 32 with the writable ones).
-        package var visiblePaths: [String] = []
+        public var visiblePaths: [String] = []
         /// A Landlock domain that keeps it from connecting to abstract Unix sockets made outside
         /// it (the caller's X server, a bus), even where the network namespace is shared.
-        package var scopeAbstractSockets = false
+        public var scopeAbstractSockets = false
 
-        package init(executable: String, arguments: [String], environment: [String: String]) {
+        public init(executable: String, arguments: [String], environment: [String: String]) {
             self.executable = executable
             self.arguments = arguments
             self.environment = environment
@@ -202,15 +202,15 @@ package enum Subprocess {
     }
 
     /// A descriptor passed to the program under a chosen number.
-    package struct InheritedDescriptor: Sendable, Equatable {
+    public struct InheritedDescriptor: Sendable, Equatable {
         /// The parent's descriptor.
-        package var source: Int32
+        public var source: Int32
         /// Its number in the program.
-        package var target: Int32
+        public var target: Int32
         /// The child writes its pid, as it sees it (in a pid namespace: its namespace pid), into
         /// the file (truncated first) just before it executes the program.
-        package var writeProcessID: Bool
-        package init(source: Int32, target: Int32, writeProcessID: Bool = false) {
+        public var writeProcessID: Bool
+        public init(source: Int32, target: Int32, writeProcessID: Bool = false) {
             self.source = source
             self.target = target
             self.writeProcessID = writeProcessID
@@ -218,11 +218,11 @@ package enum Subprocess {
     }
 
     /// Why a child could not be started.
-    package struct LaunchError: Error, Sendable, CustomStringConvertible {
-        package var executable: String
-        package var step: String
-        package var errno: Errno
-        package var description: String {
+    public struct LaunchError: Error, Sendable, CustomStringConvertible {
+        public var executable: String
+        public var step: String
+        public var errno: Errno
+        public var description: String {
             switch (step, errno) {
             case ("exec", .execFormat):
                 "\"\(executable)\" is not a program this system can run (exec: \(errno))"
@@ -238,7 +238,7 @@ package enum Subprocess {
     /// - Returns: how it ended.
     /// - Throws: ``LaunchError`` when it could not be started, ``SystemError`` for the output files,
     ///   ``Cancelled`` when SIGINT or SIGTERM arrived (after ``Cancellation/install()``).
-    package static func run(_ configuration: Configuration, progress: ((Double) -> Void)? = nil) throws -> TerminationStatus {
+    public static func run(_ configuration: Configuration, progress: ((Double) -> Void)? = nil) throws -> TerminationStatus {
         let child = try launch(configuration)
         var lastReport = 0.0
         while true {
@@ -252,7 +252,7 @@ package enum Subprocess {
     }
 
     /// Starts the child and returns at once; ``Running/poll()`` tells when it has ended.
-    package static func launch(_ configuration: Configuration) throws -> Running {
+    public static func launch(_ configuration: Configuration) throws -> Running {
         let output = try openOutput(configuration.outputPath)
         defer { try? output.close() }
         let error = configuration.errorPath == configuration.outputPath ? output : try openOutput(configuration.errorPath)
@@ -265,16 +265,16 @@ package enum Subprocess {
     }
 
     /// The user asked to stop (SIGINT or SIGTERM); the child was killed.
-    package struct Cancelled: Error, Sendable, CustomStringConvertible {
-        package var signal: Int32
-        package init(signal: Int32) { self.signal = signal }
-        package var description: String { "Cancelled by signal \(signal) (\(String(cString: strsignal(signal))))" }
+    public struct Cancelled: Error, Sendable, CustomStringConvertible {
+        public var signal: Int32
+        public init(signal: Int32) { self.signal = signal }
+        public var description: String { "Cancelled by signal \(signal) (\(String(cString: strsignal(signal))))" }
     }
 
     /// A child that is running.
-    package final class Running: @unchecked Sendable {
+    public final class Running: @unchecked Sendable {
         // Owned by the thread that launched it; `poll` and `terminate` are not called concurrently.
-        package let pid: pid_t
+        public let pid: pid_t
         let executable: String
         let timeoutSeconds: Double?
         let writeQuota: WriteQuota?
@@ -307,15 +307,15 @@ package enum Subprocess {
         }
 
         /// Seconds since it started.
-        package var elapsed: Double { MonotonicClock.seconds(since: start) }
+        public var elapsed: Double { MonotonicClock.seconds(since: start) }
 
         /// Whether it was reaped (by ``poll()`` or ``terminate()``): its pid may be another
         /// process's by now.
-        package var isReaped: Bool { finished != nil }
+        public var isReaped: Bool { finished != nil }
 
         /// How it ended, or nil while it runs. Kills its process group once it has ended, at the
         /// timeout, or on cancellation.
-        package func poll() throws -> TerminationStatus? {
+        public func poll() throws -> TerminationStatus? {
             if let finished { return finished }
             var status: Int32 = 0
             let reaped = waitpid(pid, &status, WNOHANG)
@@ -355,7 +355,7 @@ package enum Subprocess {
 
         /// Waits a little (longer the longer it runs, up to 10 ms), and no longer than until the
         /// child ends or a signal arrives.
-        package func pause() {
+        public func pause() {
             if endDescriptor >= 0 {
                 var entry = pollfd(fd: endDescriptor, events: Int16(POLLIN), revents: 0)
                 _ = Glibc.poll(&entry, 1, Int32(max(1, pauseMicroseconds / 1000)))
@@ -366,7 +366,7 @@ package enum Subprocess {
         }
 
         /// Kills the whole process group and reaps the child.
-        package func terminate() {
+        public func terminate() {
             guard finished == nil else { return }
             _ = kill(-pid, SIGKILL)
             var status: Int32 = 0

@@ -7,7 +7,7 @@ import Musl
 
 /// Children of a supervisor: started with listening sockets in the systemd convention, watched
 /// without blocking, signalled by pid or process group.
-package enum ChildProcess {
+public enum ChildProcess {
     // MARK: - API
 
     /// Starts `path` in its own process group with `listeners` at 3, 4, … and every other
@@ -17,7 +17,7 @@ package enum ChildProcess {
     /// and exec (the systemd convention: the variable names the process the sockets are for).
     /// - Returns: the child's pid.
     /// - Throws: ``Subprocess/LaunchError`` ("fork", or "exec" with the child's errno).
-    package static func spawn(_ path: String, arguments: [String], environment: [String: String],
+    public static func spawn(_ path: String, arguments: [String], environment: [String: String],
                               listeners: [Int32], cgroup: ProcessTrees.Leaf? = nil) throws(Subprocess.LaunchError) -> Int32 {
         guard listeners.count <= 64 else { throw Subprocess.LaunchError(executable: path, step: "listeners", errno: Errno(rawValue: EMFILE)) }
         var variables = environment
@@ -51,7 +51,7 @@ package enum ChildProcess {
 
     /// Reaps any child that has ended, without waiting.
     /// - Returns: its pid and how it ended; nil when none has.
-    package static func reapAny() -> (pid: Int32, status: TerminationStatus)? {
+    public static func reapAny() -> (pid: Int32, status: TerminationStatus)? {
         var status: Int32 = 0
         while true {
             let pid = waitpid(-1, &status, WNOHANG)
@@ -63,34 +63,34 @@ package enum ChildProcess {
 
     /// Sends `signal` to the process `pid`. False when it is gone.
     @discardableResult
-    package static func signal(_ pid: Int32, _ signal: Int32) -> Bool { kill(pid, signal) == 0 }
+    public static func signal(_ pid: Int32, _ signal: Int32) -> Bool { kill(pid, signal) == 0 }
 
     /// Sends `signal` to the process group led by `pid` (what it started, too).
     @discardableResult
-    package static func signalGroup(_ pid: Int32, _ signal: Int32) -> Bool { kill(-pid, signal) == 0 }
+    public static func signalGroup(_ pid: Int32, _ signal: Int32) -> Bool { kill(-pid, signal) == 0 }
 
     /// How a `waitpid` status ended.
-    package static func decode(_ status: Int32) -> TerminationStatus {
+    public static func decode(_ status: Int32) -> TerminationStatus {
         status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
     }
 }
 
 /// Signals turned into bytes on a pipe (a handler that only writes), so an event loop can wait
 /// for them with `poll` alongside its sockets.
-package struct SignalPipe: Sendable {
+public struct SignalPipe: Sendable {
     /// The read end (non-blocking, close-on-exec).
-    package let descriptor: Int32
+    public let descriptor: Int32
 
     /// Installs the handlers.
     /// - Throws: ``SystemError`` "install signal handlers".
-    package static func install(_ signals: [Int32]) throws(SystemError) -> SignalPipe {
+    public static func install(_ signals: [Int32]) throws(SystemError) -> SignalPipe {
         let fd = signals.withUnsafeBufferPointer { ad_signal_pipe_install($0.baseAddress, Int32($0.count)) }
         guard fd >= 0 else { throw SystemError("install signal handlers", path: "signals", errno: .current) }
         return SignalPipe(descriptor: fd)
     }
 
     /// The signals that arrived since the last call, in order.
-    package func take() -> [Int32] {
+    public func take() -> [Int32] {
         var result: [Int32] = []
         var bytes = [UInt8](repeating: 0, count: 64)
         while true {
@@ -104,30 +104,30 @@ package struct SignalPipe: Sendable {
 
 /// The sd_notify datagram protocol: a socket that receives `KEY=value` lines with the sender's
 /// pid (`SO_PASSCRED`), and sending to `NOTIFY_SOCKET`.
-package struct NotifySocket: Sendable {
+public struct NotifySocket: Sendable {
     /// The descriptor (non-blocking, close-on-exec).
-    package let descriptor: Int32
+    public let descriptor: Int32
     /// `@name` (abstract) or a path: what `NOTIFY_SOCKET` says.
-    package let address: String
+    public let address: String
 
     /// One message and who sent it.
-    package struct Message: Sendable, Equatable {
+    public struct Message: Sendable, Equatable {
         /// The sender's pid as the kernel reports it (0 when unknown).
-        package var sender: Int32
+        public var sender: Int32
         /// Its `KEY=value` assignments, one per line.
-        package var fields: [String: String]
+        public var fields: [String: String]
     }
 
     /// Binds a datagram socket at `address`.
     /// - Throws: ``SystemError`` "bind".
-    package static func bind(_ address: String) throws(SystemError) -> NotifySocket {
+    public static func bind(_ address: String) throws(SystemError) -> NotifySocket {
         let fd = ad_notify_bind(address)
         guard fd >= 0 else { throw SystemError("bind", path: address, errno: .current) }
         return NotifySocket(descriptor: fd, address: address)
     }
 
     /// The next waiting message; nil when none is. Oversized datagrams are skipped.
-    package func receive() -> Message? {
+    public func receive() -> Message? {
         var buffer = [CChar](repeating: 0, count: 4096)
         while true {
             var sender: Int32 = 0
@@ -149,7 +149,7 @@ package struct NotifySocket: Sendable {
 
     /// Sends `text` as one datagram to `address` (`@name` or a path), as `sd_notify` does.
     /// - Throws: ``SystemError`` "send to".
-    package static func send(_ text: String, to address: String) throws(SystemError) {
+    public static func send(_ text: String, to address: String) throws(SystemError) {
         let bytes = Array(text.utf8)
         let status = bytes.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { ad_notify_send(address, $0.baseAddress, $0.count) }
@@ -158,14 +158,14 @@ package struct NotifySocket: Sendable {
     }
 
     /// Closes the socket.
-    package func close() { _ = Glibc.close(descriptor) }
+    public func close() { _ = Glibc.close(descriptor) }
 }
 
 /// `poll` over descriptors, retried on EINTR with the time left.
-package enum Poller {
+public enum Poller {
     /// Waits until one of `descriptors` is ready for its events, or `timeout` seconds pass (nil: no limit).
     /// - Returns: each descriptor's returned events, in the order given (all 0 on timeout).
-    package static func wait(_ descriptors: [(descriptor: Int32, events: Int16)], timeout: Double?) -> [Int16] {
+    public static func wait(_ descriptors: [(descriptor: Int32, events: Int16)], timeout: Double?) -> [Int16] {
         var entries = descriptors.map { pollfd(fd: $0.descriptor, events: $0.events, revents: 0) }
         let milliseconds: Int32 = timeout.map { Int32(min(max(0, $0) * 1000, 3_600_000).rounded(.up)) } ?? -1
         let ready = poll(&entries, nfds_t(entries.count), milliseconds)
@@ -174,19 +174,19 @@ package enum Poller {
     }
 
     /// Readable (or hung up, or in error).
-    package static let readable = Int16(POLLIN)
+    public static let readable = Int16(POLLIN)
     /// Writable.
-    package static let writable = Int16(POLLOUT)
+    public static let writable = Int16(POLLOUT)
 }
 
 extension Socket {
     /// An accepted (non-blocking) connection's descriptor as a socket.
-    package static func adopting(_ descriptor: Int32, endpoint: String) -> Socket {
+    public static func adopting(_ descriptor: Int32, endpoint: String) -> Socket {
         Socket(rawValue: descriptor, endpoint: endpoint)
     }
 
     /// The user id of the process at the other end of a Unix socket (`SO_PEERCRED`); nil when unknown.
-    package var peerUserID: UInt32? {
+    public var peerUserID: UInt32? {
         var user: UInt32 = 0
         return ad_peer_user(rawValue, &user) == 0 ? user : nil
     }
@@ -194,7 +194,7 @@ extension Socket {
     /// Receives what is waiting without blocking.
     /// - Returns: the bytes; empty when the peer closed its side; nil when nothing is waiting.
     /// - Throws: ``SystemError`` "receive from".
-    package func receiveWaiting(max: Int = 65_536) throws(SystemError) -> [UInt8]? {
+    public func receiveWaiting(max: Int = 65_536) throws(SystemError) -> [UInt8]? {
         var buffer = [UInt8](repeating: 0, count: max)
         while true {
             let count = Glibc.recv(rawValue, &buffer, buffer.count, Int32(MSG_DONTWAIT))

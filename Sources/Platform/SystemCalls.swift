@@ -9,21 +9,21 @@ import Musl
 /// Code in this package calls through ``SystemCalls/current``; a test wraps the code under test
 /// in ``SystemCalls/withFaults(_:_:)`` (or `$current.withValue`) to inject ENOSPC, EXDEV, EACCES,
 /// ETXTBSY and friends exactly where a real disk or kernel would produce them.
-package struct SystemCalls: Sendable {
-    package var open: @Sendable (_ path: UnsafePointer<CChar>, _ flags: Int32, _ mode: mode_t) -> Int32
-    package var read: @Sendable (_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int
-    package var write: @Sendable (_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int
-    package var fsync: @Sendable (_ fd: Int32) -> Int32
-    package var close: @Sendable (_ fd: Int32) -> Int32
-    package var rename: @Sendable (_ from: UnsafePointer<CChar>, _ to: UnsafePointer<CChar>) -> Int32
-    package var unlink: @Sendable (_ path: UnsafePointer<CChar>) -> Int32
-    package var rmdir: @Sendable (_ path: UnsafePointer<CChar>) -> Int32
-    package var mkdir: @Sendable (_ path: UnsafePointer<CChar>, _ mode: mode_t) -> Int32
-    package var symlink: @Sendable (_ target: UnsafePointer<CChar>, _ path: UnsafePointer<CChar>) -> Int32
-    package var fstatvfs: @Sendable (_ fd: Int32, _ result: UnsafeMutablePointer<statvfs>) -> Int32
+public struct SystemCalls: Sendable {
+    public var open: @Sendable (_ path: UnsafePointer<CChar>, _ flags: Int32, _ mode: mode_t) -> Int32
+    public var read: @Sendable (_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int
+    public var write: @Sendable (_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int
+    public var fsync: @Sendable (_ fd: Int32) -> Int32
+    public var close: @Sendable (_ fd: Int32) -> Int32
+    public var rename: @Sendable (_ from: UnsafePointer<CChar>, _ to: UnsafePointer<CChar>) -> Int32
+    public var unlink: @Sendable (_ path: UnsafePointer<CChar>) -> Int32
+    public var rmdir: @Sendable (_ path: UnsafePointer<CChar>) -> Int32
+    public var mkdir: @Sendable (_ path: UnsafePointer<CChar>, _ mode: mode_t) -> Int32
+    public var symlink: @Sendable (_ target: UnsafePointer<CChar>, _ path: UnsafePointer<CChar>) -> Int32
+    public var fstatvfs: @Sendable (_ fd: Int32, _ result: UnsafeMutablePointer<statvfs>) -> Int32
 
     /// The kernel's calls.
-    package static let live = SystemCalls(
+    public static let live = SystemCalls(
         open: { Glibc.open($0, $1, $2) },
         read: { Glibc.read($0, $1, $2) },
         write: { Glibc.write($0, $1, $2) },
@@ -38,10 +38,10 @@ package struct SystemCalls: Sendable {
     )
 
     /// The calls in force for the current task (``live`` unless a test replaced them).
-    @TaskLocal package static var current: SystemCalls = .live
+    @TaskLocal public static var current: SystemCalls = .live
 
     /// Runs `body` with the calls changed by `change`.
-    package static func withFaults<Result>(
+    public static func withFaults<Result>(
         _ change: (inout SystemCalls) -> Void, _ body: () throws -> Result
     ) rethrows -> Result {
         var calls = current
@@ -50,7 +50,7 @@ package struct SystemCalls: Sendable {
     }
 
     /// A call that fails with `error` (sets errno, returns -1).
-    package static func failing(_ error: Errno) -> Int32 {
+    public static func failing(_ error: Errno) -> Int32 {
         Glibc.errno = error.rawValue
         return -1
     }

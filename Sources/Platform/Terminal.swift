@@ -11,9 +11,9 @@ import Musl
 /// ``enterCharacterMode(_:keepSignals:leave:)`` and ``leaveCharacterMode()`` bracket every
 /// change of mode: the mode before is remembered, and a fatal signal (a crash, SIGHUP, SIGQUIT)
 /// restores it before the process ends, so no way out leaves the shell without echo.
-package enum Terminal {
+public enum Terminal {
     /// A key as read: one byte, or an escape sequence (an arrow key sends three).
-    package enum Key: Equatable, Sendable {
+    public enum Key: Equatable, Sendable {
         case character(Character)
         case escape
         case enter
@@ -22,7 +22,7 @@ package enum Terminal {
     }
 
     /// Rows and columns of the terminal at `descriptor` (nil when it is not a terminal).
-    package static func size(of descriptor: Int32 = 1) -> (rows: Int, columns: Int)? {
+    public static func size(of descriptor: Int32 = 1) -> (rows: Int, columns: Int)? {
         var rows: Int32 = 0
         var columns: Int32 = 0
         guard ad_terminal_size(descriptor, &rows, &columns) == 0, rows > 0, columns > 0 else { return nil }
@@ -30,7 +30,7 @@ package enum Terminal {
     }
 
     /// `descriptor` is a terminal.
-    package static func isTerminal(_ descriptor: Int32) -> Bool { isatty(descriptor) == 1 }
+    public static func isTerminal(_ descriptor: Int32) -> Bool { isatty(descriptor) == 1 }
 
     /// Keys are delivered as typed, without echo; with `keepSignals`, Ctrl-C still sends SIGINT
     /// and Ctrl-Z stops the program with the terminal restored first (the shell gets it back as
@@ -38,20 +38,20 @@ package enum Terminal {
     /// a resize is recorded (``takeResize()``) so the view is drawn again.
     /// `leave` is written when the mode is restored (on every path, a fatal signal's included).
     /// - Throws: ``SystemError`` when `descriptor` is not a terminal or its mode cannot be set.
-    package static func enterCharacterMode(_ descriptor: Int32 = 0, keepSignals: Bool, leave: String = "", resume: String = "") throws(SystemError) {
+    public static func enterCharacterMode(_ descriptor: Int32 = 0, keepSignals: Bool, leave: String = "", resume: String = "") throws(SystemError) {
         guard ad_terminal_enter(descriptor, keepSignals ? 1 : 0, leave, resume) == 0 else {
             throw SystemError("set the mode of the terminal on descriptor", path: "\(descriptor)", errno: .current)
         }
     }
 
     /// Restores the mode ``enterCharacterMode(_:keepSignals:leave:)`` changed (nothing when it was not changed).
-    package static func leaveCharacterMode() { ad_terminal_leave() }
+    public static func leaveCharacterMode() { ad_terminal_leave() }
 
     /// Waits up to `seconds` for keys on `descriptor` and returns every key that arrived
     /// together (a key held down, or typed ahead, sends several in one read). Empty when none
     /// came in time or a signal interrupted the wait; nil at the end of input (the terminal hung
     /// up, or it cannot be read): the caller stops reading instead of waking at once forever.
-    package static func readKeys(_ descriptor: Int32 = 0, seconds: Double) -> [Key]? {
+    public static func readKeys(_ descriptor: Int32 = 0, seconds: Double) -> [Key]? {
         guard wait(descriptor, seconds: seconds) else { return [] }
         var bytes = [UInt8](repeating: 0, count: 256)
         let count = Glibc.read(descriptor, &bytes, bytes.count)
@@ -62,7 +62,7 @@ package enum Terminal {
 
     /// The keys `bytes` hold, in order: each printable byte, control byte or UTF-8 character is
     /// one key, and an escape sequence (ESC [ … final byte, ESC O x) is one key.
-    package static func keys(in bytes: [UInt8]) -> [Key] {
+    public static func keys(in bytes: [UInt8]) -> [Key] {
         var keys: [Key] = []
         var index = 0
         while index < bytes.count {
@@ -87,13 +87,13 @@ package enum Terminal {
 
     /// Records a resize of the terminal (SIGWINCH) for ``takeResize()``; a wait for a key in
     /// progress ends at once.
-    package static func watchResizes() { ad_terminal_watch_resize() }
+    public static func watchResizes() { ad_terminal_watch_resize() }
 
     /// True when the terminal was resized since the last call.
-    package static func takeResize() -> Bool { ad_terminal_take_resize() != 0 }
+    public static func takeResize() -> Bool { ad_terminal_take_resize() != 0 }
 
     /// The key `bytes` stand for.
-    package static func key(_ bytes: [UInt8]) -> Key {
+    public static func key(_ bytes: [UInt8]) -> Key {
         switch bytes {
         case [0x1B]: return .escape
         case [0x0D], [0x0A]: return .enter
@@ -115,14 +115,14 @@ package enum Terminal {
 /// Watches standard input for Esc while long work runs (a download), and turns it into a
 /// request to cancel (``Cancellation/request()``), as Ctrl-C would be. The terminal is in
 /// character mode (signals kept) while it watches, and restored by ``stop()``.
-package final class EscapeWatcher: @unchecked Sendable {
+public final class EscapeWatcher: @unchecked Sendable {
     // `stopping` is guarded by `lock`.
     private let lock = ConditionLock()
     private var stopping = false
     private let threads = ThreadGroup()
 
     /// Starts watching descriptor 0; nil when it is not a terminal or its mode cannot be set.
-    package init?() {
+    public init?() {
         guard Terminal.isTerminal(0), (try? Terminal.enterCharacterMode(0, keepSignals: true)) != nil else { return nil }
         threads.start { [self] in
             while !lock.withLock({ stopping }) {
@@ -134,7 +134,7 @@ package final class EscapeWatcher: @unchecked Sendable {
     }
 
     /// Stops watching and restores the terminal's mode.
-    package func stop() {
+    public func stop() {
         lock.withLock { stopping = true }
         threads.wait()
         Terminal.leaveCharacterMode()

@@ -1,7 +1,7 @@
 /// Text from outside the program (a file name, a name a worker announces, a tool's message)
 /// made safe to print: control characters shown as escapes, so the text can never forge a line
 /// of its own or move the cursor (ESC sequences).
-package enum TerminalText {
+public enum TerminalText {
     /// `text` with control characters (C0, DEL, C1, the Unicode line and paragraph separators)
     /// and the bidirectional controls (U+200E, U+200F, U+202A–U+202E, U+2066–U+2069, which can
     /// make a line read in another order than it was written) as `\n`, `\r`, `\t` or
@@ -9,7 +9,7 @@ package enum TerminalText {
     /// - Parameters:
     ///   - keepingNewlines: print line breaks as they are (multi-line messages).
     ///   - limit: the most characters printed; the rest is cut and marked with "…".
-    package static func escaped(_ text: String, keepingNewlines: Bool = false, limit: Int? = nil) -> String {
+    public static func escaped(_ text: String, keepingNewlines: Bool = false, limit: Int? = nil) -> String {
         var result = ""
         var count = 0
         for scalar in text.unicodeScalars {
@@ -40,12 +40,12 @@ package enum TerminalText {
     /// The columns `text` takes on a terminal: wide (East Asian, emoji) characters two,
     /// combining marks and zero-width characters none, every other character one. Meant for
     /// text already escaped (no control characters).
-    package static func width(_ text: String) -> Int {
+    public static func width(_ text: String) -> Int {
         text.unicodeScalars.reduce(0) { $0 + width(of: $1) }
     }
 
     /// `text` cut to at most `columns` columns, so that a line never wraps.
-    package static func fitted(_ text: String, columns: Int) -> String {
+    public static func fitted(_ text: String, columns: Int) -> String {
         guard columns > 0 else { return "" }
         var result = ""
         var used = 0

@@ -13,27 +13,27 @@ import Musl
 /// ``write(_:into:)`` finds the one marker in a file and writes the version after it.
 /// Invariant: a file is stamped only when it holds the marker exactly once, and only through an
 /// atomic replace, so a failed stamp leaves the file as it was.
-package enum VersionStamp {
+public enum VersionStamp {
     /// The longest version a stamp holds, in bytes (one NUL always follows it).
-    package static let capacity = Int(AD_VERSION_STAMP_CAPACITY) - 1
+    public static let capacity = Int(AD_VERSION_STAMP_CAPACITY) - 1
 
     /// The marker's bytes, read from this image's own stamp area (the marker has no other copy in
     /// the binary, so a search for it finds the stamp area only).
-    package static var marker: [UInt8] {
+    public static var marker: [UInt8] {
         let area = UnsafeRawPointer(ad_version_stamp()!)
         return Array(UnsafeRawBufferPointer(start: area, count: Int(AD_VERSION_STAMP_MARKER_LENGTH)))
     }
 
     /// The version stamped into the running binary; nil when it was never stamped.
-    package static var current: String? {
+    public static var current: String? {
         let area = UnsafeRawPointer(ad_version_stamp()!) + Int(AD_VERSION_STAMP_MARKER_LENGTH)
         let bytes = UnsafeRawBufferPointer(start: area, count: capacity).prefix { $0 != 0 }
         return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
     }
 
     /// Why a file cannot be stamped.
-    package struct Failure: Error, Sendable, CustomStringConvertible {
-        package var description: String
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public var description: String
     }
 
     /// Writes `version` into the stamp area of the binary at `path`, replacing it atomically:
@@ -41,7 +41,7 @@ package enum VersionStamp {
     /// inherit (nor file capabilities). A symbolic link or a file with several names is refused.
     /// - Throws: ``Failure`` when the version is empty, too long or not printable ASCII, or the
     ///   file holds no marker or more than one; ``SystemError`` when it cannot be read or replaced.
-    package static func write(_ version: String, into path: String) throws -> Void {
+    public static func write(_ version: String, into path: String) throws -> Void {
         let text = Array(version.utf8)
         guard !text.isEmpty, text.count <= capacity, text.allSatisfy({ (0x21...0x7E).contains($0) }) else {
             throw Failure(description: "Cannot stamp \"\(path)\" with version '\(version)': a version is 1 to \(capacity) printable ASCII characters without spaces")
@@ -73,7 +73,7 @@ package enum VersionStamp {
 
     /// The version stamped into the binary at `path`; nil when it has a stamp area with nothing in it.
     /// - Throws: ``Failure`` when it has no stamp area or several.
-    package static func read(from path: String) throws -> String? {
+    public static func read(from path: String) throws -> String? {
         let bytes = try FileSystem.readInputFile(path, maxBytes: 1 << 30, what: "a binary")
         let found = offsets(of: marker, in: bytes)
         guard found.count == 1, let start = found.first.map({ $0 + marker.count }) else {

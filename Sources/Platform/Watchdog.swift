@@ -15,7 +15,7 @@ import CPlatform
 /// version), waits until it is gone, releases the lock and execs the old version's binary with
 /// the original argv and environment and the listeners as `LISTEN_FDS` (with its own pid as
 /// `LISTEN_PID`). The old version's recovery at start then rolls the open transaction back.
-package enum Watchdog {
+public enum Watchdog {
     // MARK: - API
 
     /// Forks the watchdog. Call with the listeners already at 3, 4, … (`Descriptors.arrange`).
@@ -29,7 +29,7 @@ package enum Watchdog {
     /// - Returns: the confirmation pipe's write end (close-on-exec clear, for the new version)
     ///   and the watchdog's pid (a child of the new version, which reaps it after standing it down).
     /// - Throws: ``SystemError`` "create pipe", "duplicate" or "fork".
-    package static func start(deadlineSeconds: Double, listenerCount: Int, lock: Int32, path: String,
+    public static func start(deadlineSeconds: Double, listenerCount: Int, lock: Int32, path: String,
                               arguments: [String], environment: [String: String]) throws(SystemError) -> (confirmation: Int32, pid: Int32) {
         var ends: [Int32] = [-1, -1]
         try systemCall("create pipe", path: "confirmation pipe") { pipe(&ends) }
@@ -72,7 +72,7 @@ package enum Watchdog {
     /// Stands the watchdog down (one byte on the confirmation pipe), closes the pipe and reaps
     /// the watchdog, which exits on that byte.
     /// - Parameter marker: `<descriptor>:<pid>`, as ``marker(confirmation:pid:)`` wrote it.
-    package static func standDown(_ marker: String) {
+    public static func standDown(_ marker: String) {
         let parts = marker.split(separator: ":").compactMap { Int32($0) }
         guard parts.count == 2, parts[0] > 2 else { return }
         var byte: UInt8 = 49
@@ -83,11 +83,11 @@ package enum Watchdog {
     }
 
     /// The marker a restarted version finds in its environment: `<descriptor>:<pid>`.
-    package static func marker(confirmation: Int32, pid: Int32) -> String { "\(confirmation):\(pid)" }
+    public static func marker(confirmation: Int32, pid: Int32) -> String { "\(confirmation):\(pid)" }
 
     /// Marks the marker's descriptor close-on-exec; the marker, or nil when it does not name the
     /// write end of a pipe (a forged marker must not make the program write into another file).
-    package static func adopt(_ marker: String) -> String? {
+    public static func adopt(_ marker: String) -> String? {
         let parts = marker.split(separator: ":").compactMap { Int32($0) }
         guard parts.count == 2, parts[0] > 2, parts[1] > 0 else { return nil }
         var status = stat()

@@ -43,7 +43,7 @@ public struct ProgramIdentity: Sendable, Equatable {
     }
 
     /// The environment variables of this program.
-    package var markers: Markers { Markers(prefix: environmentPrefix) }
+    public var markers: Markers { Markers(prefix: environmentPrefix) }
 }
 
 /// Settings of an installation, kept in `<home>/config.json`.
@@ -220,27 +220,27 @@ public struct UpgradeConfiguration: Codable, Sendable, Equatable {
 }
 
 /// The environment variables of one program (``ProgramIdentity/environmentPrefix``).
-package struct Markers: Sendable {
+public struct Markers: Sendable {
     let prefix: String
     /// The transaction being resumed.
-    package var transaction: String { prefix + "TX" }
+    public var transaction: String { prefix + "TX" }
     /// The version that exec'd this process.
-    package var upgradedFrom: String { prefix + "UPGRADED_FROM" }
+    public var upgradedFrom: String { prefix + "UPGRADED_FROM" }
     /// The inherited descriptor holding the home's lock.
-    package var lockDescriptor: String { prefix + "LOCK_FD" }
+    public var lockDescriptor: String { prefix + "LOCK_FD" }
     /// `count:first-epoch` of recent restarts, for the loop guard.
-    package var restarts: String { prefix + "RESTARTS" }
+    public var restarts: String { prefix + "RESTARTS" }
     /// The home a program is told to use.
-    package var home: String { prefix + "HOME" }
+    public var home: String { prefix + "HOME" }
     /// Set in a verification run.
-    package var sandbox: String { prefix + "SANDBOX" }
+    public var sandbox: String { prefix + "SANDBOX" }
     /// Crash-test hooks.
-    package var failPoint: String { prefix + "FAILPOINT" }
+    public var failPoint: String { prefix + "FAILPOINT" }
     /// `<descriptor>:<pid>`: the write end of the watchdog's confirmation pipe, and the watchdog.
-    package var confirmDescriptor: String { prefix + "CONFIRM_FD" }
+    public var confirmDescriptor: String { prefix + "CONFIRM_FD" }
 
     /// The markers that belong to one restart (removed once it is handled).
-    package var perRestart: [String] { [transaction, upgradedFrom, lockDescriptor, confirmDescriptor] }
+    public var perRestart: [String] { [transaction, upgradedFrom, lockDescriptor, confirmDescriptor] }
 }
 
 /// Crash-test hooks: `<PREFIX>FAILPOINT=kill-after-swap,fail-before-verify` makes the process

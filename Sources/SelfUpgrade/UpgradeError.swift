@@ -126,7 +126,7 @@ public struct UpgradeError: Error, Sendable, CustomStringConvertible {
 // MARK: - The errors the library raises
 
 extension UpgradeError {
-    package static func notInitialized(home: String) -> UpgradeError {
+    public static func notInitialized(home: String) -> UpgradeError {
         UpgradeError(.notInitialized, "No installation at \"\(home)\"", path: home)
     }
     package static func alreadyInitialized(home: String, current: String) -> UpgradeError {
@@ -183,7 +183,7 @@ extension UpgradeError {
     package static func restartLoop(count: Int, seconds: Double) -> UpgradeError {
         UpgradeError(.restartLoop, "Refusing to restart again: \(count) restarts in the last \(Int(seconds)) s (restart-loop guard; an upgrade confirmed at a terminal is never refused; the limit is maxRestarts and restartWindowSeconds in the home's config.json)")
     }
-    package static func healthCheckFailed(reason: String) -> UpgradeError {
+    public static func healthCheckFailed(reason: String) -> UpgradeError {
         UpgradeError(.healthCheckFailed, "The new version failed its health check after restart: \(reason)")
     }
     package static func invalidConfiguration(path: String, reason: String) -> UpgradeError {
@@ -192,7 +192,7 @@ extension UpgradeError {
     package static func injectedFailure(point: String) -> UpgradeError {
         UpgradeError(.injectedFailure, "Injected failure at \(point) (a crash-test hook)")
     }
-    package static var cancelled: UpgradeError { UpgradeError(.cancelled, "Cancelled; nothing was changed") }
+    public static var cancelled: UpgradeError { UpgradeError(.cancelled, "Cancelled; nothing was changed") }
     package static func sourceNotPackage(path: String, reason: String) -> UpgradeError {
         UpgradeError(.sourceNotPackage, "The source \"\(path)\" is not a Swift package: \(reason)", path: path)
     }

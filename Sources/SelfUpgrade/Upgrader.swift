@@ -169,7 +169,7 @@ public struct Upgrader: Sendable {
     /// Recovery: leaves the home at exactly the old or the new version of an interrupted
     /// transaction, cleans staging, and repairs `current` from the journal.
     /// - Returns: what was done, one line each.
-    package func recover() throws -> [String] {
+    public func recover() throws -> [String] {
         guard home.isInitialized else { return [] }
         let acquired: FileLock?
         do throws(SystemError) {

@@ -201,7 +201,7 @@ extension RollbackCommand {
         var swapSeconds: Double
         var startSeconds: Double
         var estimatedSeconds: Double
-        var verification: Verifier.Result
+        var verification: VerificationResult
         var changed = false
 
         init(_ rehearsal: Upgrader.Rehearsal) {

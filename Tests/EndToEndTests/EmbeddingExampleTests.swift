@@ -46,16 +46,47 @@ struct EmbeddingExampleTests {
         #expect(process.terminationStatus == 0, "git apply --check \(patch): \(message)")
     }
 
-    @Test("the command line reaches the home through the products: no file of it imports Storage or makes an upgrader from a Home")
+    /// The manifest as SwiftPM reads it (`swift package dump-package`, in a scratch directory of
+    /// its own so that it does not wait for the build lock of the running tests).
+    static func manifest() throws -> [String: Any] {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("manifest-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["swift", "package", "--scratch-path", scratch.path, "dump-package"]
+        process.currentDirectoryURL = root
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    @Test("the command line is a shell over the products' public API: built without package access, importing only library products (and the example modules it hosts), never Storage")
     func commandLineOnProducts() throws {
+        let manifest = try Self.manifest()
+        let targets = try #require(manifest["targets"] as? [[String: Any]])
+        let cli = try #require(targets.first { $0["name"] as? String == "autodev" })
+        #expect(cli["packageAccess"] as? Bool == false, "the autodev target must not see package declarations")
+        let products = try #require(manifest["products"] as? [[String: Any]])
+        let libraries = Set(products.filter { ($0["type"] as? [String: Any])?["library"] != nil }.flatMap { $0["targets"] as? [String] ?? [] })
+        #expect(!libraries.contains("Storage"))
+        let examples = Set(try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent("Sources/Examples").path))
+        let modules = Set(targets.compactMap { $0["name"] as? String })
+
         let directory = Self.root.appendingPathComponent("Sources/autodev")
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".swift") }
         #expect(files.count > 20)
+        var imported: Set<String> = []
         for file in files {
             let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
-            #expect(!text.split(separator: "\n").contains("import Storage"), "\(file) imports Storage")
-            #expect(!text.contains("Upgrader(home:"), "\(file) makes an upgrader with the package initialiser")
+            imported.formUnion(text.split(separator: "\n").filter { $0.hasPrefix("import ") }.map { String($0.dropFirst("import ".count)) })
         }
+        let own = imported.intersection(modules)
+        #expect(own.contains("SelfUpgrade") && own.contains("Platform"))
+        #expect(own.subtracting(libraries).subtracting(examples).isEmpty, "imported, not a library product: \(own.subtracting(libraries).subtracting(examples).sorted())")
     }
 
     @Test("the daemon example imports nothing of the package but the library products it embeds")
