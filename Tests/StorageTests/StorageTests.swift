@@ -303,6 +303,84 @@ struct VersionStoreTests {
         #expect(try FileSystem.contentsOfDirectory(home.staging).isEmpty)
     }
 
+    @Test("a verified file is moved in without being read again only while the identity taken at its verification holds; written, truncated, replaced, re-linked or chmod'ed, it is hashed and stored under its own bytes' id")
+    func adoptingTrustsOnlyAnIdentityThatHolds() throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let home = Home(root: directory + "/home")
+        try home.createLayout()
+        let downloads = directory + "/downloads"
+        try FileSystem.createDirectory(downloads, mode: 0o700)
+        let store = VersionStore(home: home)
+        var number = 0
+        /// A verified download: its bytes, its id, and its identity as the download took it
+        /// (its modification time set in the past first, so that any later write moves it
+        /// whatever the file system's timestamp granularity).
+        func verified() throws -> (path: String, id: SHA256Digest, identity: FileIdentity) {
+            number += 1
+            let path = downloads + "/file-\(number)"
+            let content = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ number) }
+            try FileSystem.writeAtomically(path, content, mode: 0o755)
+            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 1_000_000)], ofItemAtPath: path)
+            return (path, SHA256.hash(data: content), FileIdentity(try FileSystem.status(path, followLinks: false)))
+        }
+        func adopt(_ file: (path: String, id: SHA256Digest, identity: FileIdentity), expected: SHA256Digest? = nil) throws -> (staged: VersionStore.Staged, hashed: Bool) {
+            number += 1
+            return try #require(try store.stage(adopting: file.path, expected: expected ?? file.id, identity: file.identity, source: "test", transaction: "t\(number)"))
+        }
+
+        // The identity holds: moved in under the verified id, not read again, the identity kept
+        // in its metadata is the one a rollback's single fstat compares.
+        let good = try verified()
+        let taken = try adopt(good)
+        #expect(taken.staged.id == good.id && !taken.hashed)
+        try store.verify(good.id)
+        let (descriptor, rehashed) = try store.openChecked(good.id)
+        try descriptor.close()
+        #expect(!rehashed)
+
+        // Rewritten in place with other bytes of the same length: hashed, stored under its own id.
+        let written = try verified()
+        let handle = try #require(FileHandle(forWritingAtPath: written.path))
+        try handle.write(contentsOf: Data([0xFF, 0xFE]))
+        try handle.close()
+        let afterWrite = try adopt(written)
+        #expect(afterWrite.hashed && afterWrite.staged.id != written.id)
+        #expect(afterWrite.staged.id == SHA256.hash(data: Array(try Data(contentsOf: URL(fileURLWithPath: home.binary(afterWrite.staged.id))))))
+
+        // Truncated: hashed.
+        let truncated = try verified()
+        #expect(truncate(truncated.path, 1000) == 0)
+        let afterTruncate = try adopt(truncated)
+        #expect(afterTruncate.hashed && afterTruncate.staged.size == 1000 && afterTruncate.staged.id != truncated.id)
+
+        // Replaced by another file under the same name (its old identity given): hashed.
+        let replaced = try verified()
+        let other = try verified()
+        try FileSystem.rename(other.path, to: replaced.path)
+        let afterReplace = try adopt(replaced)
+        #expect(afterReplace.hashed && afterReplace.staged.id == other.id)
+
+        // Its mode changed, bytes untouched (the change time moved): hashed, and its own id is the verified one.
+        let chmodded = try verified()
+        try FileSystem.setMode(chmodded.path, 0o700)
+        let afterChmod = try adopt(chmodded)
+        #expect(afterChmod.hashed && afterChmod.staged.id == chmodded.id)
+
+        // A second name made and removed (the link count is back to one, the change time moved): hashed.
+        let linked = try verified()
+        try FileManager.default.linkItem(atPath: linked.path, toPath: linked.path + ".link")
+        try FileManager.default.removeItem(atPath: linked.path + ".link")
+        let afterLink = try adopt(linked)
+        #expect(afterLink.hashed && afterLink.staged.id == linked.id)
+
+        // No identity given: hashed, as before.
+        let unknown = try verified()
+        number += 1
+        let plain = try #require(try store.stage(adopting: unknown.path, expected: unknown.id, source: "test", transaction: "t\(number)"))
+        #expect(plain.hashed && plain.staged.id == unknown.id)
+    }
+
     @Test("ids resolve from unique prefixes of at least 7 hex digits")
     func prefixes() throws {
         let a = SHA256.hash(data: [1]), b = SHA256.hash(data: [2])
