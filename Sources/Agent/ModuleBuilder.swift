@@ -45,7 +45,7 @@ public struct ModuleBuilder: Sendable {
     /// release cache, checks that it runs that module, stores it and journals it as built.
     public func build(module: String, product: String, source: String) throws(Failure) -> Built {
         try Self.checkNames(module: module, product: product)
-        return try build(module: module, product: product, source: source, confined: nil, timeoutSeconds: nil)
+        return try build(module: module, product: product, source: source, swift: try Self.swift(for: module), confined: nil, timeoutSeconds: nil)
     }
 
     /// The agent's route for a proposal that changes only one module: build, test (in the warm
@@ -56,7 +56,7 @@ public struct ModuleBuilder: Sendable {
     public func buildTestAndReload(module: String, product: String, source: String, testFilter: String, upgrader: Upgrader,
                                    network: Bool, timeoutSeconds: Double?) throws(Failure) -> String {
         try Self.checkNames(module: module, product: product)
-        guard let swift = ProcessControl.findExecutable("swift") else { throw Failure("Failed to build \(module): no 'swift' on PATH") }
+        let swift = try Self.swift(for: module)
         // The confined caches and sandbox of a proposal's source upgrade.
         var sourceBuild = SourceBuild(source: source, installation: installation)
         sourceBuild.confine(network: network)
@@ -72,9 +72,9 @@ public struct ModuleBuilder: Sendable {
             throw Failure("Failed to confine the build of \(module): \(error)")
         }
         defer { sandbox.remove() }
-        let built = try build(module: module, product: product, source: source, confined: (sandbox, cache: sourceBuild.scratch),
+        let built = try build(module: module, product: product, source: source, swift: swift, confined: (sandbox, cache: sourceBuild.scratch),
                               timeoutSeconds: timeoutSeconds)
-        try runSwift(["test", "--package-path", source, "--scratch-path", sourceBuild.testScratch, "--filter", testFilter],
+        try runSwift(swift, ["test", "--package-path", source, "--scratch-path", sourceBuild.testScratch, "--filter", testFilter],
                      log: installation.logs + "/modules-test-\(module).log", action: "test \(module) in \(Self.quoted(source))",
                      sandbox: sandbox, cache: sourceBuild.testScratch, timeoutSeconds: timeoutSeconds)
         let image = ModuleImage(executable: built.path)
@@ -85,7 +85,7 @@ public struct ModuleBuilder: Sendable {
                 guard report.committed else {
                     throw Failure("The reload of \(label) rolled back at \(report.failedPhase?.rawValue ?? "?"): \(report.reason ?? "")")
                 }
-                return "module \(label) hot reloaded in \(Self.milliseconds(report.milliseconds)) ms"
+                return "module \(label) hot reloaded in \(DurationText.milliseconds(report.milliseconds)) ms"
             }
             let journal = try ModuleJournal(directory: modulesDirectory)
             let current = try journal.versions()[module]
@@ -101,7 +101,7 @@ public struct ModuleBuilder: Sendable {
 
     /// - Parameter confined: where the build and the probe run, and the cache the build writes,
     ///   for code not trusted yet (the agent's proposals); nil: as the caller, in the home's cache.
-    private func build(module: String, product: String, source: String, confined: (sandbox: Upgrader.ToolSandbox, cache: String)?,
+    private func build(module: String, product: String, source: String, swift: String, confined: (sandbox: Upgrader.ToolSandbox, cache: String)?,
                        timeoutSeconds: Double?) throws(Failure) -> Built {
         let buildCache = confined?.cache ?? installation.buildCache
         guard FileSystem.exists(source + "/Package.swift") else {
@@ -110,7 +110,7 @@ public struct ModuleBuilder: Sendable {
         let started = MonotonicClock.now()
         // With the flags and the warm cache of the program's own release build: only what the
         // module adds is compiled, and the worker needs no Swift runtime installed.
-        try runSwift(["build", "-c", "release", "--static-swift-stdlib", "--product", product, "--package-path", source,
+        try runSwift(swift, ["build", "-c", "release", "--static-swift-stdlib", "--product", product, "--package-path", source,
                       "--scratch-path", buildCache],
                      log: installation.logs + "/modules-build-\(module).log", action: "build \(module) in \(Self.quoted(source))",
                      sandbox: confined?.sandbox, cache: buildCache, timeoutSeconds: timeoutSeconds)
@@ -143,11 +143,16 @@ public struct ModuleBuilder: Sendable {
         }
     }
 
-    /// Runs swift with its output in `log`; a failure names the action and the log.
+    /// The `swift` on PATH that builds `module`.
+    static func swift(for module: String) throws(Failure) -> String {
+        guard let swift = ProcessControl.findExecutable("swift") else { throw Failure("Failed to build \(module): no 'swift' on PATH") }
+        return swift
+    }
+
+    /// Runs `swift` with its output in `log`; a failure names the action and the log.
     /// Confined in `sandbox` (if any), it writes only `cache`.
-    private func runSwift(_ arguments: [String], log: String, action: String, sandbox: Upgrader.ToolSandbox?, cache: String,
+    private func runSwift(_ swift: String, _ arguments: [String], log: String, action: String, sandbox: Upgrader.ToolSandbox?, cache: String,
                           timeoutSeconds: Double?) throws(Failure) {
-        guard let swift = ProcessControl.findExecutable("swift") else { throw Failure("Failed to \(action): no 'swift' on PATH") }
         do {
             let logs = FileSystem.parent(of: log)
             try FileSystem.createOwnDirectory(logs, below: FileSystem.parent(of: logs), mode: 0o755)
@@ -190,11 +195,4 @@ public struct ModuleBuilder: Sendable {
     }
 
     static func quoted(_ text: String) -> String { "\"" + DisplayText.name(text) + "\"" }
-
-    /// Milliseconds with one decimal; "?" for what is not a duration.
-    static func milliseconds(_ value: Double) -> String {
-        guard value.isFinite, abs(value) < 1e15 else { return "?" }
-        let tenths = Int((value * 10).rounded())
-        return "\(tenths / 10).\(tenths % 10)"
-    }
 }

@@ -131,6 +131,14 @@ public enum DurationText {
         return fraction.isEmpty ? "0" : "0." + fraction
     }
 
+    /// Milliseconds with one decimal, always ("12.0"); "?" for what is not a duration (not
+    /// finite, or outside ±10^15: a value read from elsewhere never traps).
+    public static func milliseconds(_ value: Double) -> String {
+        guard value.isFinite, abs(value) < 1e15 else { return "?" }
+        let tenths = Int((value * 10).rounded())
+        return (tenths < 0 ? "-" : "") + "\(abs(tenths) / 10).\(abs(tenths) % 10)"
+    }
+
     /// `value` with at most one decimal, without a trailing ".0".
     public static func decimal(_ value: Double) -> String {
         let tenths = Int((value * 10).rounded())

@@ -2,14 +2,18 @@
 /// dispatch. The options and arguments are its properties (`@Option`, `@Flag`, `@Argument`,
 /// `@Arguments`), declared in the order the help lists them; `configuration` names it, says
 /// what it does and lists its subcommands.
-protocol ParsableCommand {
+protocol Command {
     static var configuration: CommandConfiguration { get }
     init()
-    /// Runs the command with its parsed properties; returns the exit status.
-    func run() throws -> Int32
     /// Parses the words after the command's name and runs it (a command with a protocol of its
     /// own, such as `supervise … -- PROGRAM`, parses them itself).
     static func main(_ words: ArraySlice<String>) throws -> Int32
+}
+
+/// A command whose words are parsed into its declared properties, then run.
+protocol ParsableCommand: Command {
+    /// Runs the command with its parsed properties; returns the exit status.
+    func run() throws -> Int32
 }
 
 /// What a command is called, what its help says, and what comes below it.
@@ -22,7 +26,7 @@ struct CommandConfiguration {
         case subcommandOrOptions
         /// A subcommand only: alone or with --help first, the command prints its help.
         case subcommandOnly
-        /// Everything, subcommand words included: the command's ``ParsableCommand/main(_:)`` reads them
+        /// Everything, subcommand words included: the command's ``Command/main(_:)`` reads them
         /// (`tuf`, whose options may come before the command word).
         case parsedByCommand
     }
@@ -31,12 +35,12 @@ struct CommandConfiguration {
     var abstract: String
     var discussion: String? = nil
     var words = Words.ownArguments
-    var subcommands: [any ParsableCommand.Type] = []
+    var subcommands: [any Command.Type] = []
     /// Dispatched but not listed in the help (a measurement scripts/bench runs).
-    var hiddenSubcommands: [any ParsableCommand.Type] = []
+    var hiddenSubcommands: [any Command.Type] = []
 }
 
-extension ParsableCommand {
+extension Command {
     /// The command's specification (for parsing, help and usage errors), from its declaration.
     static var spec: CommandSpec { Declarations.collect { _ = Self() }.spec(of: Self.self) }
 
@@ -54,7 +58,9 @@ extension ParsableCommand {
         declarations.assign(parsed)
         return command
     }
+}
 
+extension ParsableCommand {
     /// Parses and runs; --help prints the help.
     static func main(_ words: ArraySlice<String>) throws -> Int32 {
         guard let command = try parse(words) else { return ExitCode.success }
@@ -78,7 +84,7 @@ struct Declarations {
         return Declarations(slots: slots)
     }
 
-    func spec(of command: any ParsableCommand.Type) -> CommandSpec {
+    func spec(of command: any Command.Type) -> CommandSpec {
         let configuration = command.configuration
         var spec = CommandSpec(path: configuration.path, abstract: configuration.abstract, discussion: configuration.discussion)
         for slot in slots {
@@ -258,8 +264,7 @@ struct UsageError: Error {
 
 /// The parsed command line of one command.
 struct ParsedArguments {
-    var values: [String: String] = [:]
-    /// Every value of each option, in order (for options that may be repeated).
+    /// Every value of each option, in order (the last one counts for an option given once).
     var allValues: [String: [String]] = [:]
     var flags: Set<String> = []
     var positionals: [String] = []
@@ -308,17 +313,17 @@ struct ParsedArguments {
                 throw UsageError(message: "Unknown option '--\(name)'", spec: spec)
             }
             if option.value != nil {
+                let value: String
                 if let inlineValue {
-                    parsed.values[name] = inlineValue
-                    parsed.allValues[name, default: []].append(inlineValue)
+                    value = inlineValue
                 } else if index < arguments.endIndex, !arguments[index].hasPrefix("--") {
-                    parsed.values[name] = arguments[index]
-                    parsed.allValues[name, default: []].append(arguments[index])
+                    value = arguments[index]
                     index += 1
                 } else {
                     throw UsageError(message: "Missing value for '--\(name) <\(option.value!.lowercased())>'", spec: spec)
                 }
-                if parsed.values[name]?.isEmpty == true {
+                parsed.allValues[name, default: []].append(value)
+                if value.isEmpty {
                     throw UsageError(message: "The value '' is invalid for '--\(name) <\(option.value!.lowercased())>': give a non-empty value", spec: spec)
                 }
             } else {

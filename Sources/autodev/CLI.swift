@@ -69,7 +69,7 @@ enum CLI {
 
     /// Runs `command` with the words after its name: a subcommand's when the first word names
     /// one, else its own, as its declaration says what may follow it.
-    static func run(_ command: any ParsableCommand.Type, _ words: ArraySlice<String>) throws -> Int32 {
+    static func run(_ command: any Command.Type, _ words: ArraySlice<String>) throws -> Int32 {
         let configuration = command.configuration
         if configuration.words == .parsedByCommand { return try command.main(words) }
         if let word = words.first, let next = subcommand(of: command, named: word) {
@@ -91,14 +91,14 @@ enum CLI {
     }
 
     /// The subcommand of `command` a word names, hidden ones included.
-    static func subcommand(of command: any ParsableCommand.Type, named word: String) -> (any ParsableCommand.Type)? {
+    static func subcommand(of command: any Command.Type, named word: String) -> (any Command.Type)? {
         let configuration = command.configuration
         return (configuration.subcommands + configuration.hiddenSubcommands).first { $0.configuration.path.last == word }
     }
 
     /// `autodev help [COMMAND…]`: the help of the command the words name (hidden ones are not named).
     private static func help(_ words: [String]) throws -> Int32 {
-        var command: any ParsableCommand.Type = AutodevCommand.self
+        var command: any Command.Type = AutodevCommand.self
         for word in words {
             guard let next = command.configuration.subcommands.first(where: { $0.configuration.path.last == word }) else {
                 throw UsageError(message: "Unknown command '\(words.joined(separator: " "))'", spec: AutodevCommand.spec)

@@ -179,13 +179,13 @@ enum ModuleCommands {
             try Output.json(report)
             return report.committed ? ExitCode.success : ExitCode.failure
         }
-        for phase in report.phases { Output.out("  ✓ \(phase.phase.rawValue) (\(ModuleGates.milliseconds(phase.milliseconds)) ms)") }
+        for phase in report.phases { Output.out("  ✓ \(phase.phase.rawValue) (\(DurationText.milliseconds(phase.milliseconds)) ms)") }
         if report.committed {
-            Output.out("Reloaded \(entry.name): \(report.fromVersion) → \(report.toVersion) (state schema \(report.fromSchema) → \(report.toSchema)) in \(ModuleGates.milliseconds(report.milliseconds)) ms, \(report.queued) message(s) queued and answered")
+            Output.out("Reloaded \(entry.name): \(report.fromVersion) → \(report.toVersion) (state schema \(report.fromSchema) → \(report.toSchema)) in \(DurationText.milliseconds(report.milliseconds)) ms, \(report.queued) message(s) queued and answered")
         } else {
             Output.err("  ✗ \(report.failedPhase?.rawValue ?? "?")")
             Output.err("Error: \(Output.escaped(report.reason ?? "the reload failed"))")
-            Output.err("Rolled back: \(entry.name) stays on \(report.fromVersion) (\(ModuleGates.milliseconds(report.milliseconds)) ms)")
+            Output.err("Rolled back: \(entry.name) stays on \(report.fromVersion) (\(DurationText.milliseconds(report.milliseconds)) ms)")
         }
         return report.committed ? ExitCode.success : ExitCode.failure
     }
@@ -328,7 +328,7 @@ enum ModuleCommands {
             Output.out("\n\(DisplayName.escaped(entry.module)):")
             for item in entry.history.suffix(10) {
                 var line = "  \(item.time)  \(item.event)  \(DisplayName.escaped(item.from ?? "-")) → \(DisplayName.escaped(item.to ?? "-"))"
-                if let ms = item.milliseconds { line += "  \(ModuleGates.milliseconds(ms)) ms" }
+                if let ms = item.milliseconds { line += "  \(DurationText.milliseconds(ms)) ms" }
                 if let phase = item.phase, item.event == "rollback" { line += "  at \(phase)" }
                 if let reason = item.reason { line += ": \(Output.escaped(reason, keepingNewlines: false))" }
                 Output.out(line)

@@ -44,13 +44,6 @@ enum ModuleGates {
 
     static func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
 
-    static func milliseconds(_ value: Double) -> String {
-        // Never trap on a value read from elsewhere: outside ±10^15 it is not a duration.
-        guard value.isFinite, abs(value) < 1e15 else { return "?" }
-        let tenths = Int((value * 10).rounded())
-        return "\(tenths / 10).\(tenths % 10)"
-    }
-
     static func positiveInteger(_ given: GivenValue, default value: Int, maximum: Int, spec: CommandSpec) throws -> Int {
         guard let text = given.text else { return value }
         guard let number = Int(text), number >= 1, number <= maximum else {
@@ -84,8 +77,8 @@ enum ModuleGates {
         } else {
             Output.out("\(report.gate): \(report.modules) module(s), \(report.reloads) reloads (\(report.committed) committed, \(report.schemaChanges) with a schema migration)")
             Output.out("  messages: \(report.sent) sent, \(report.answered) answered, \(report.lost) lost, \(report.mismatched) mismatched")
-            Output.out("  reload (request → committed): p50 \(milliseconds(report.reloadMs.p50)) ms, p99 \(milliseconds(report.reloadMs.p99)) ms, max \(milliseconds(report.reloadMs.max)) ms")
-            Output.out("  message latency: p50 \(milliseconds(report.messageLatencyMs.p50)) ms, p99 \(milliseconds(report.messageLatencyMs.p99)) ms; arriving during a reload: p99 \(milliseconds(report.duringReloadLatencyMs.p99)) ms, outside: p99 \(milliseconds(report.outsideReloadLatencyMs.p99)) ms")
+            Output.out("  reload (request → committed): p50 \(DurationText.milliseconds(report.reloadMs.p50)) ms, p99 \(DurationText.milliseconds(report.reloadMs.p99)) ms, max \(DurationText.milliseconds(report.reloadMs.max)) ms")
+            Output.out("  message latency: p50 \(DurationText.milliseconds(report.messageLatencyMs.p50)) ms, p99 \(DurationText.milliseconds(report.messageLatencyMs.p99)) ms; arriving during a reload: p99 \(DurationText.milliseconds(report.duringReloadLatencyMs.p99)) ms, outside: p99 \(DurationText.milliseconds(report.outsideReloadLatencyMs.p99)) ms")
             Output.out("  host resident memory: \(report.hostResidentKiB.first ?? 0) KiB before, \(report.hostResidentKiB.last ?? 0) KiB after")
             for failure in report.failures.prefix(10) { Output.err("  ✗ \(Output.escaped(failure, keepingNewlines: false))") }
             Output.out(report.passed ? "PASS" : "FAIL")
