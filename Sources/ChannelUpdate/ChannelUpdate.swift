@@ -278,14 +278,13 @@ public struct ChannelUpdate {
 
         options.events(.downloading(offer))
         let progress = { (bytes: Int, total: Int) in options.events(.progress(bytes: bytes, total: total)) }
-        let download: VerifiedDownload
+        let path: String
         if let executable {
             if let patch = UpdateChannel.patch(for: offer, base: executable) { options.events(.patch(patch)) }
-            download = try channel.downloadVerified(offer, into: staging, base: executable, notice: { options.events(.notice($0)) }, progress: progress)
+            path = try channel.download(offer, into: staging, base: executable, notice: { options.events(.notice($0)) }, progress: progress)
         } else {
-            download = try channel.downloadVerified(offer, into: staging, progress: progress)
+            path = try channel.download(offer, into: staging, progress: progress)
         }
-        let path = download.path
         options.events(.verified(path: path))
         if options.downloadOnly { return .downloaded(path: path) }
 
@@ -294,10 +293,9 @@ public struct ChannelUpdate {
         upgrade.restart = options.restart
         upgrade.expectedVersion = version.description
         // The store must receive exactly the verified bytes: the download hashed them as it wrote
-        // them into a directory of this user's, and the store moves that file in (no second copy)
-        // and, while the identity the download took of it still holds, takes the signed SHA-256
-        // without reading it again. Otherwise it hashes (or copies and hashes) the file and
-        // refuses anything but the signed SHA-256 (a file swapped or written after verification).
+        // them into a directory of this user's, and the store takes that file as it is (no second
+        // copy or hash); where it cannot, it copies and hashes it and refuses anything but the
+        // signed SHA-256 (a file swapped after verification).
         let verified = VersionID(hex: sha256)!
         upgrade.expectedID = verified
         upgrade.handoff = options.handoff
@@ -319,7 +317,7 @@ public struct ChannelUpdate {
         options.events(.upgrading(path: path))
         let outcome: Upgrader.Outcome
         do {
-            outcome = try upgrader.upgrade(fromVerifiedBinary: path, sha256: verified, identity: download.identity, options: upgrade)
+            outcome = try upgrader.upgrade(fromVerifiedBinary: path, sha256: verified, options: upgrade)
         } catch {
             if recorded.happened {
                 do {

@@ -6,13 +6,6 @@ import Integrity
 import Platform
 import Transport
 
-/// A release downloaded and checked against its signed length and hashes: the file, and its
-/// identity when its bytes were checked (what the store compares instead of hashing it again).
-package struct VerifiedDownload: Sendable, Equatable {
-    package var path: String
-    package var identity: FileIdentity
-}
-
 extension UpdateChannel {
     // MARK: - API
 
@@ -32,12 +25,6 @@ extension UpdateChannel {
     ///   local files.
     public func download(_ offer: ReleaseOffer, into directory: String,
                          progress: (Int, Int) -> Void = { _, _ in }) throws(ReleaseChannelError) -> String {
-        try downloadVerified(offer, into: directory, progress: progress).path
-    }
-
-    /// ``download(_:into:progress:)``, also giving the file's identity when its bytes were checked.
-    package func downloadVerified(_ offer: ReleaseOffer, into directory: String,
-                                  progress: (Int, Int) -> Void = { _, _ in }) throws(ReleaseChannelError) -> VerifiedDownload {
         try withExclusiveLock(self.directory + "/lock", what: "the update channel in \"\(self.directory)\"") { () throws(ReleaseChannelError) in
             try downloadLocked(offer, into: directory, progress: progress)
         }
@@ -58,12 +45,6 @@ extension UpdateChannel {
     /// result are streamed.
     public func download(_ offer: ReleaseOffer, into directory: String, base: String, notice: (String) -> Void,
                          progress: (Int, Int) -> Void = { _, _ in }) throws(ReleaseChannelError) -> String {
-        try downloadVerified(offer, into: directory, base: base, notice: notice, progress: progress).path
-    }
-
-    /// ``download(_:into:base:notice:progress:)``, also giving the file's identity when its bytes were checked.
-    package func downloadVerified(_ offer: ReleaseOffer, into directory: String, base: String, notice: (String) -> Void,
-                                  progress: (Int, Int) -> Void = { _, _ in }) throws(ReleaseChannelError) -> VerifiedDownload {
         try withExclusiveLock(self.directory + "/lock", what: "the update channel in \"\(self.directory)\"") { () throws(ReleaseChannelError) in
             if let rebuilt = try downloadByPatch(offer, into: directory, base: base, notice: notice, progress: progress) {
                 return rebuilt
@@ -83,7 +64,7 @@ extension UpdateChannel {
     /// second per 64 KiB (a server slower than 64 KiB/s on a large artifact fails in time).
     public static func defaultTotalTimeout(length: Int) -> Double { Fetcher.defaultTotalTimeout(maxBytes: length) }
 
-    func downloadLocked(_ offer: ReleaseOffer, into directory: String, progress: (Int, Int) -> Void) throws(ReleaseChannelError) -> VerifiedDownload {
+    func downloadLocked(_ offer: ReleaseOffer, into directory: String, progress: (Int, Int) -> Void) throws(ReleaseChannelError) -> String {
         try offer.validate()
         let sha256 = offer.hashes["sha256"]!.lowercased()
         let slash = offer.path.lastIndex(of: "/")
@@ -101,11 +82,7 @@ extension UpdateChannel {
         // link, FIFO, device or directory planted under either name is removed (the name, never
         // what it points to), and the download starts over.
         for path in [final, partial] { try Self.removeUnlessOwnRegular(path) }
-        if FileSystem.exists(final), let before = try? FileSystem.status(final, followLinks: false),
-           (try? TargetDigest.of(file: final, offer).check(offer)) != nil,
-           let after = try? FileSystem.status(final, followLinks: false), FileIdentity(after) == FileIdentity(before) {
-            return VerifiedDownload(path: final, identity: FileIdentity(after))
-        }
+        if FileSystem.exists(final), (try? TargetDigest.of(file: final, offer).check(offer)) != nil { return final }
         let url = self.url + "/targets/" + Self.encode(remoteDirectory + sha256 + "." + name)
         var offset = (try? FileSystem.status(partial, followLinks: false))?.size ?? 0
         // The bytes kept from an interrupted download are hashed once, from the file; the rest as it arrives.
@@ -153,12 +130,6 @@ extension UpdateChannel {
             }
             throw ReleaseChannelError(.channel, message)
         }
-        let written: FileIdentity
-        do {
-            written = FileIdentity(try FileSystem.status(partial, followLinks: false))
-        } catch {
-            throw ReleaseChannelError(.storage, "\(error)")
-        }
         do {
             try digest.check(offer)
         } catch {
@@ -166,32 +137,19 @@ extension UpdateChannel {
             throw ReleaseChannelError(error.code, error.message + "; the download did not match, so it was removed, and the release cannot be installed as published")
         }
         do {
-            return VerifiedDownload(path: final, identity: try Self.publish(partial, as: final, in: directory, written: written))
+            try FileSystem.setMode(partial, 0o755)
+            try FileSystem.rename(partial, to: final)
+            try FileSystem.syncDirectory(directory)
         } catch {
             throw ReleaseChannelError(.storage, "\(error)")
         }
-    }
-
-    /// Gives a checked file its final name (mode 0755, rename, directory fsync) and returns its
-    /// identity, which the store compares instead of hashing the file again. A file written to
-    /// or replaced since `written` (its identity when its bytes were checked) is removed.
-    /// - Throws: ``SystemError``.
-    static func publish(_ path: String, as final: String, in directory: String, written: FileIdentity) throws -> FileIdentity {
-        try FileSystem.setMode(path, 0o755)
-        try FileSystem.rename(path, to: final)
-        try FileSystem.syncDirectory(directory)
-        let named = FileIdentity(try FileSystem.status(final, followLinks: false))
-        guard named.isUnwritten(since: written) else {
-            try? FileSystem.removeFile(final)
-            throw SystemError("rename", path: final, errno: .invalidArgument, detail: "it was written to or replaced while it was checked; it was removed")
-        }
-        return named
+        return final
     }
 
     /// Downloads the patch for `base` and rebuilds `offer` from it; nil (after a `notice`) when
     /// there is no such patch or it cannot be used, so that the caller downloads the full file.
     func downloadByPatch(_ offer: ReleaseOffer, into directory: String, base: String, notice: (String) -> Void,
-                         progress: (Int, Int) -> Void) throws(ReleaseChannelError) -> VerifiedDownload? {
+                         progress: (Int, Int) -> Void) throws(ReleaseChannelError) -> String? {
         try offer.validate()
         let sha256 = offer.hashes["sha256"]!.lowercased()
         let final = directory + "/" + sha256
@@ -199,7 +157,7 @@ extension UpdateChannel {
         let patchOffer = ReleaseOffer(path: patch.path, length: patch.length, hashes: patch.hashes, facts: offer.facts)
         let patchFile: String
         do {
-            patchFile = try downloadLocked(patchOffer, into: directory, progress: progress).path
+            patchFile = try downloadLocked(patchOffer, into: directory, progress: progress)
         } catch {
             // What was kept of an interrupted patch is resumed by the next download, like a full file's.
             let kept = (try? FileSystem.status(directory + "/" + patch.hashes["sha256", default: ""].lowercased() + ".partial", followLinks: false))?.size ?? 0
@@ -220,7 +178,6 @@ extension UpdateChannel {
             defer { try? input.close() }
             let output = try FileDescriptor.openOwned(rebuilding, [.writeOnly, .create, .exclusive], mode: 0o600)
             var digest = TargetDigest(offer)
-            let written: FileIdentity
             do {
                 try Delta.apply(PatchReader { buffer in try input.read(into: buffer) }, to: baseBytes, expecting: SHA256Digest(hex: sha256),
                                 maximumResultSize: offer.length) { piece in
@@ -228,16 +185,17 @@ extension UpdateChannel {
                     digest.update(piece)
                 }
                 try output.sync()
-                written = FileIdentity(try output.status())
+                try output.close()
             } catch {
                 try? output.close()
                 throw error
             }
-            try output.close()
             try digest.check(offer)
-            let identity = try Self.publish(rebuilding, as: final, in: directory, written: written)
+            try FileSystem.setMode(rebuilding, 0o755)
+            try FileSystem.rename(rebuilding, to: final)
+            try FileSystem.syncDirectory(directory)
             progress(offer.length, offer.length)
-            return VerifiedDownload(path: final, identity: identity)
+            return final
         } catch {
             let reason = (error as? ReleaseChannelError)?.message ?? "\(error)"
             notice("The patch \(patchOffer.shownPath) did not rebuild the release (\(TerminalText.escaped(reason))); downloading the full file")

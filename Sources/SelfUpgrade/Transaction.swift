@@ -55,9 +55,6 @@ package struct TransactionContext {
     /// file into the store instead of copying it where it can, and hashes it there
     /// (``VersionStore/stage(adopting:expected:source:transaction:)``).
     var candidateVerified: SHA256Digest?
-    /// The candidate's identity when the caller verified its bytes: where it still holds, the
-    /// stage step takes ``candidateVerified`` without hashing the file again.
-    var candidateIdentity: FileIdentity?
     /// Where the stage step took the candidate from when it moved it into the store: its undo
     /// puts it back there.
     var adoptedFrom: String?
@@ -212,9 +209,8 @@ package struct StageStep: TransactionStep {
         if let stream = context.candidateStream {
             staged = try context.upgrader.store.stage(streaming: stream, source: source, transaction: context.transaction)
         } else if let verified = context.candidateVerified,
-                  let adopted = try context.upgrader.store.stage(adopting: context.candidate!, expected: verified, identity: context.candidateIdentity,
-                                                                 source: source, transaction: context.transaction) {
-            staged = adopted.staged
+                  let adopted = try context.upgrader.store.stage(adopting: context.candidate!, expected: verified, source: source, transaction: context.transaction) {
+            staged = adopted
             context.adoptedFrom = context.candidate
         } else {
             // The file opened is checked again (a regular file within the cap), whatever the

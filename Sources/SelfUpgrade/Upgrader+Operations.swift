@@ -131,11 +131,9 @@ extension Upgrader {
     /// Upgrades to a prebuilt binary this process has just verified, as
     /// ``upgrade(fromBinary:options:)`` does, but moving the file into the store instead of
     /// copying it (a download checked against signed hashes while it was written, in a directory
-    /// of this user's, is one). With `identity` (the file's ``FileIdentity`` taken when its bytes
-    /// were checked) the store takes `sha256` without reading the file again as long as that
-    /// identity holds (nothing written, truncated, replaced or re-linked since: one `fstat`);
-    /// otherwise the moved file is hashed where it lies, and anything but `sha256` is refused
-    /// (`candidateChanged`): a file swapped or written after its verification is never installed.
+    /// of this user's, is one). The moved file is hashed once more where it lies, and anything but
+    /// `sha256` is refused (`candidateChanged`): a file swapped or written after its verification
+    /// is never installed.
     ///
     /// It is moved only when nobody else can have a hand in it: a regular file of this user's,
     /// with one link, that nobody else can write, in a directory nobody else can write, on the
@@ -145,18 +143,13 @@ extension Upgrader {
     /// - Parameters:
     ///   - candidate: the verified file.
     ///   - sha256: its SHA-256, as the caller verified it.
-    ///   - identity: the file's identity when it was verified (nil: hash it again).
-    package func upgrade(fromVerifiedBinary candidate: String, sha256: VersionID, identity: FileIdentity? = nil,
-                         options: UpgradeOptions = UpgradeOptions()) throws(UpgradeError) -> Outcome {
+    package func upgrade(fromVerifiedBinary candidate: String, sha256: VersionID, options: UpgradeOptions = UpgradeOptions()) throws(UpgradeError) -> Outcome {
         try UpgradeError.wrapping {
             let path = FileSystem.absolute(candidate)
             try Self.validateCandidate(path)
             return try transact(operation: options.dryRun ? .dryRun : .upgrade, source: .binary(path: path), options: options) { context in
                 context.candidate = path
-                if !options.dryRun {
-                    context.candidateVerified = sha256.digest
-                    context.candidateIdentity = identity
-                }
+                if !options.dryRun { context.candidateVerified = sha256.digest }
                 context.verifyState = options.verifyState
                 context.rehearseRestart = options.restart
                 context.expectedVersion = options.expectedVersion

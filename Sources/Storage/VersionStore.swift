@@ -3,6 +3,34 @@ import Integrity
 import Platform
 
 /// What the store knows of a version besides its bytes (`versions/<id>/meta.json`).
+/// What a stored binary's inode says, recorded once its bytes were hashed: a write, a
+/// truncation, a `chmod`, a new hard link or a file renamed over it changes the change time (set
+/// by the kernel to the current time, never to a chosen value) or the inode, so a binary whose
+/// identity still matches is the one that was hashed.
+package struct FileIdentity: Codable, Sendable, Equatable {
+    package var device: UInt64
+    package var inode: UInt64
+    package var size: Int
+    package var changeNanoseconds: Int64
+    package var modificationNanoseconds: Int64
+
+    package init(device: UInt64, inode: UInt64, size: Int, changeNanoseconds: Int64, modificationNanoseconds: Int64) {
+        self.device = device
+        self.inode = inode
+        self.size = size
+        self.changeNanoseconds = changeNanoseconds
+        self.modificationNanoseconds = modificationNanoseconds
+    }
+
+    package init(_ status: FileStatus) {
+        device = status.device
+        inode = status.inode
+        size = status.size
+        changeNanoseconds = status.changeNanoseconds
+        modificationNanoseconds = status.modificationNanoseconds
+    }
+}
+
 package struct VersionMetadata: Codable, Sendable, Equatable {
     package var id: SHA256Digest
     package var size: Int
@@ -109,7 +137,7 @@ package struct VersionStore: Sendable {
     /// - Throws: ``SystemError`` (ENOSPC and friends); a partial copy is removed.
     package func stage(_ candidate: String, source: String, transaction: String, maxBytes: Int = Int.max, stop: () -> Bool = { false }) throws -> Staged {
         try stage(source: source, transaction: transaction) { stagedBinary, hasher in
-            Written(size: try FileSystem.copyFile(candidate, to: stagedBinary, mode: 0o555, maxBytes: maxBytes, stop: stop) { hasher.update(bufferPointer: $0) })
+            try FileSystem.copyFile(candidate, to: stagedBinary, mode: 0o555, maxBytes: maxBytes, stop: stop) { hasher.update(bufferPointer: $0) }
         }
     }
 
@@ -138,31 +166,25 @@ package struct VersionStore: Sendable {
                 if !closing { try? output.close() }
                 throw error
             }
-            return Written(size: size)
+            return size
         }
     }
 
-    /// Moves `candidate` into the store instead of copying it: for a file this process has just
-    /// verified against `expected` (a download checked against signed hashes as it was written).
-    ///
-    /// The store takes `expected` as the moved file's id without reading it only when `identity`
-    /// (the file's ``FileIdentity`` when its bytes were checked) still holds: the same inode,
-    /// size, modification and change time before the move, and nothing written after it (one
-    /// `fstat` of the descriptor the store keeps). Otherwise the bytes are hashed where they
-    /// lie, through one descriptor whose identity must not change while it is read, so a file
-    /// swapped or written after its verification is stored under its own hash (which the
-    /// caller then refuses), never under `expected`.
+    /// Moves `candidate` into the store instead of copying it, then hashes it there once: for a
+    /// file this process has just verified against `expected` (a download checked against signed
+    /// hashes as it was written). The store's copy of the bytes is saved, never the hash: the id
+    /// is what the moved file's bytes hash to, read through one descriptor whose identity must not
+    /// change while it is read, so a file swapped or written after its verification is stored
+    /// under its own hash (which the caller then refuses), never under `expected`.
     ///
     /// Only a file that nobody else can change is moved: a regular file of this user's, with one
     /// link, writable by nobody else, in a directory of this user's that nobody else can write,
     /// on the store's file system. Anything else, a rename the kernel refuses across mounts, or a
     /// version already stored, returns nil, having changed nothing, and the caller copies it
     /// (``stage(_:source:transaction:maxBytes:stop:)``).
-    /// - Returns: what was staged, and whether its bytes were hashed here.
     /// - Throws: ``SystemError`` once the file was moved; the staging directory is removed
     ///   (with the file).
-    package func stage(adopting candidate: String, expected: SHA256Digest, identity: FileIdentity? = nil,
-                       source: String, transaction: String) throws -> (staged: Staged, hashed: Bool)? {
+    package func stage(adopting candidate: String, expected: SHA256Digest, source: String, transaction: String) throws -> Staged? {
         let me = Privilege.userID
         let directory = FileSystem.parent(of: candidate)
         guard let file = try FileSystem.statusIfPresent(candidate, followLinks: false), file.kind == .regular,
@@ -171,62 +193,43 @@ package struct VersionStore: Sendable {
               parent.owner == me, parent.mode & 0o022 == 0,
               let store = try FileSystem.statusIfPresent(home.staging, followLinks: true), store.device == file.device,
               !contains(expected) else { return nil }
-        let unchanged = identity.map { FileIdentity(file) == $0 } ?? false
         var moved = false
-        var hashed = false
         do {
-            let staged = try stage(source: source, transaction: transaction) { stagedBinary, hasher in
+            return try stage(source: source, transaction: transaction) { stagedBinary, hasher in
                 try FileSystem.rename(candidate, to: stagedBinary)
                 moved = true
                 try FileSystem.setMode(stagedBinary, 0o555)
                 let fd = try FileDescriptor.open(stagedBinary, [.readOnly, .noFollow])
                 defer { try? fd.close() }
                 let before = try fd.status()
-                // The rename and chmod moved only the change time: any write or swap since the
-                // identity was taken moved the inode, the size or the modification time.
-                if unchanged, let identity, FileIdentity(before).isUnwritten(since: identity) {
-                    return Written(size: before.size, identity: FileIdentity(before), digest: expected)
-                }
-                hashed = true
                 try fd.readChunks { hasher.update(bufferPointer: $0) }
                 guard FileIdentity(try fd.status()) == FileIdentity(before) else {
                     throw SystemError("hash", path: stagedBinary, errno: .invalidArgument, detail: "it changed while it was hashed")
                 }
-                return Written(size: before.size, identity: FileIdentity(before))
+                return before.size
             }
-            return (staged, hashed)
         } catch let error as SystemError where !moved && error.errno == .crossDevice {
             // Another mount of the same file system (a bind mount): copied instead.
             return nil
         }
     }
 
-    /// What a writer of the staged binary reports: its size, the identity it saw when its bytes
-    /// were last known (taken again from the path when absent), and the digest when the bytes
-    /// are known without the hasher (an adopted file whose identity held).
-    private struct Written {
-        var size: Int
-        var identity: FileIdentity? = nil
-        var digest: SHA256Digest? = nil
-    }
-
     /// Stages what `write` puts at the path it is given (counting its bytes into the hasher):
     /// then the version moves into the store under its hash, with its metadata.
-    private func stage(source: String, transaction: String, _ write: (String, inout SHA256) throws -> Written) throws -> Staged {
+    private func stage(source: String, transaction: String, _ write: (String, inout SHA256) throws -> Int) throws -> Staged {
         let stagingDirectory = home.staging + "/" + transaction
         try FileSystem.removeTree(stagingDirectory)
         try FileSystem.createDirectory(stagingDirectory, mode: 0o700)
         let stagedBinary = stagingDirectory + "/" + home.programName
         var hasher = SHA256()
-        let written: Written
+        let size: Int
         do {
-            written = try write(stagedBinary, &hasher)
+            size = try write(stagedBinary, &hasher)
         } catch {
             try? FileSystem.removeTree(stagingDirectory)
             throw error
         }
-        let size = written.size
-        let id = written.digest ?? hasher.finalize()
+        let id = hasher.finalize()
         let destination = home.versionDirectory(id)
         if FileSystem.exists(home.binary(id)) {
             if (try? verify(id)) != nil {
@@ -238,7 +241,7 @@ package struct VersionStore: Sendable {
         do {
             // The staged file is complete, fsync'd and read-only: renaming its directory into
             // the store changes nothing of its inode.
-            let identity = try written.identity ?? FileIdentity(FileSystem.status(stagedBinary, followLinks: false))
+            let identity = FileIdentity(try FileSystem.status(stagedBinary, followLinks: false))
             let metadata = VersionMetadata(id: id, size: size, version: nil, source: source, addedAt: WallClock.now(), identity: identity)
             try FileSystem.writeAtomically(stagingDirectory + "/meta.json", try Self.encode(metadata))
             try FileSystem.setMode(stagingDirectory, 0o755)

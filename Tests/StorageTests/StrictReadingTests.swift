@@ -1,6 +1,5 @@
 import Foundation
 import Integrity
-import Platform
 import SelfUpgrade
 import Storage
 import Testing
