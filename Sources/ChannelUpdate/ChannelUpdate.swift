@@ -201,8 +201,7 @@ public struct ChannelUpdate {
         case notice(String)
         /// Bytes received so far of `total` (the patch's length when a patch is downloaded).
         case progress(bytes: Int, total: Int)
-        /// The download arrived and matches the signed metadata; `path` is its name (a download
-        /// to install at once is an unnamed file, given this name only if it is not installed).
+        /// The download arrived and matches the signed metadata.
         case verified(path: String)
         /// The upgrade transaction starts from the verified file.
         case upgrading(path: String)
@@ -279,26 +278,13 @@ public struct ChannelUpdate {
 
         options.events(.downloading(offer))
         let progress = { (bytes: Int, total: Int) in options.events(.progress(bytes: bytes, total: total)) }
-        // To be installed at once, a new download is written into a file no other process can
-        // open, handed to the store open: it is copied and hashed once, as it arrives.
-        let unnamed = !options.downloadOnly
-        let download: VerifiedDownload
+        let path: String
         if let executable {
             if let patch = UpdateChannel.patch(for: offer, base: executable) { options.events(.patch(patch)) }
-            download = try channel.downloadVerified(offer, into: staging, base: executable, unnamed: unnamed,
-                                                    notice: { options.events(.notice($0)) }, progress: progress)
+            path = try channel.download(offer, into: staging, base: executable, notice: { options.events(.notice($0)) }, progress: progress)
         } else {
-            download = try channel.downloadVerified(offer, into: staging, unnamed: unnamed, progress: progress)
+            path = try channel.download(offer, into: staging, progress: progress)
         }
-        let path: String
-        var unnamedFile: FileDescriptor?
-        switch download {
-        case .file(let named):
-            path = named
-        case .unnamed(let file, let keep):
-            (path, unnamedFile) = (keep, file)
-        }
-        defer { try? unnamedFile?.close() }
         options.events(.verified(path: path))
         if options.downloadOnly { return .downloaded(path: path) }
 
@@ -306,11 +292,10 @@ public struct ChannelUpdate {
         upgrade.explicit = confirmed
         upgrade.restart = options.restart
         upgrade.expectedVersion = version.description
-        // The store must receive exactly the verified bytes. An unnamed download holds only what
-        // this process wrote and hashed, so the store names it without reading it again. A named
-        // one (kept from before, resumed) may have been written by another process of this
-        // user's: the store moves it in (or copies it) and hashes it, and refuses anything but
-        // the signed SHA-256 (a file swapped or written after verification).
+        // The store must receive exactly the verified bytes: the download hashed them as it wrote
+        // them into a directory of this user's, and the store takes that file as it is (no second
+        // copy or hash); where it cannot, it copies and hashes it and refuses anything but the
+        // signed SHA-256 (a file swapped after verification).
         let verified = VersionID(hex: sha256)!
         upgrade.expectedID = verified
         upgrade.handoff = options.handoff
@@ -332,18 +317,8 @@ public struct ChannelUpdate {
         options.events(.upgrading(path: path))
         let outcome: Upgrader.Outcome
         do {
-            if let unnamedFile {
-                outcome = try upgrader.upgrade(fromVerifiedFile: unnamedFile, sha256: verified, name: path, options: upgrade)
-            } else {
-                outcome = try upgrader.upgrade(fromVerifiedBinary: path, sha256: verified, options: upgrade)
-            }
+            outcome = try upgrader.upgrade(fromVerifiedBinary: path, sha256: verified, options: upgrade)
         } catch {
-            // An unnamed download the store did not take (refused before the stage step) is
-            // kept for the next try; named now, it is hashed again when it is used.
-            if let unnamedFile, (try? unnamedFile.status().linkCount) == 0, !FileSystem.exists(path) {
-                try? unnamedFile.setMode(0o755)
-                try? unnamedFile.link(as: path)
-            }
             if recorded.happened {
                 do {
                     try channel.withdrawAccepted(version, restoring: recorded.previous)

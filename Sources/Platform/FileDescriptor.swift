@@ -41,42 +41,6 @@ public struct FileDescriptor: Sendable {
         return FileDescriptor(rawValue: fd, path: path)
     }
 
-    /// A new unnamed regular file on `directory`'s file system (`O_TMPFILE`), open for reading
-    /// and writing: no other process can open it by a name until ``link(as:)`` gives it one, so
-    /// what this process writes into it is all it holds.
-    /// - Returns: nil where the kernel or file system has no unnamed files.
-    /// - Throws: ``SystemError`` "create an unnamed file in".
-    public static func openUnnamed(in directory: String, mode: mode_t = 0o600) throws(SystemError) -> FileDescriptor? {
-        // O_TMPFILE is __O_TMPFILE | O_DIRECTORY; the C macro does not reach Swift.
-        let unnamedFile: Int32 = 0o20000000 | O_DIRECTORY
-        let calls = SystemCalls.current
-        do {
-            let fd = try systemCall("create an unnamed file in", path: directory) { calls.open(directory, unnamedFile | O_RDWR | O_CLOEXEC, mode) }
-            return FileDescriptor(rawValue: fd, path: directory + "/(unnamed)")
-        } catch where [Errno(rawValue: EOPNOTSUPP), .isDirectory, .invalidArgument].contains(error.errno) {
-            return nil
-        }
-    }
-
-    /// The same file opened again with `options` (through `/proc/self/fd`), whatever its name:
-    /// an unnamed file written here, reopened read-only once it is complete, can be executed
-    /// when this descriptor is closed (exec refuses a file open for writing).
-    /// - Throws: ``SystemError`` "open again".
-    public func reopened(_ options: Options = .readOnly) throws(SystemError) -> FileDescriptor {
-        let source = "/proc/self/fd/\(rawValue)"
-        let calls = SystemCalls.current
-        let fd = try systemCall("open again", path: path) { calls.open(source, options.rawValue | O_CLOEXEC, 0) }
-        return FileDescriptor(rawValue: fd, path: path)
-    }
-
-    /// Gives the unnamed file open here (``openUnnamed(in:mode:)``) the name `path`, on its file
-    /// system; an existing `path` is never replaced.
-    /// - Throws: ``SystemError`` "name" (`fileExists` when `path` exists).
-    public func link(as path: String) throws(SystemError) {
-        let source = "/proc/self/fd/\(rawValue)"
-        try systemCall("name", path: path) { linkat(AT_FDCWD, source, AT_FDCWD, path, AT_SYMLINK_FOLLOW) }
-    }
-
     /// Reads up to `buffer.count` bytes; 0 at end of file.
     /// - Throws: ``SystemError`` "read".
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> Int {

@@ -6,17 +6,6 @@ import Integrity
 import Platform
 import Transport
 
-/// A release downloaded and checked against its signed length and hashes.
-package enum VerifiedDownload {
-    /// A file with a name (kept from an earlier download, resumed, or on a file system without
-    /// unnamed files): other processes of this user's could have written it, so the store
-    /// hashes it again.
-    case file(path: String)
-    /// An unnamed file only this process has had open, written and checked here, open
-    /// read-only (the caller closes it); `keep` is the name it is given if it is not installed.
-    case unnamed(FileDescriptor, keep: String)
-}
-
 extension UpdateChannel {
     // MARK: - API
 
@@ -36,16 +25,8 @@ extension UpdateChannel {
     ///   local files.
     public func download(_ offer: ReleaseOffer, into directory: String,
                          progress: (Int, Int) -> Void = { _, _ in }) throws(ReleaseChannelError) -> String {
-        guard case .file(let path) = try downloadVerified(offer, into: directory, unnamed: false, progress: progress) else { preconditionFailure() }
-        return path
-    }
-
-    /// ``download(_:into:progress:)``; with `unnamed`, a new download is written into an unnamed
-    /// file (where the file system offers them) that is handed over open instead of named.
-    package func downloadVerified(_ offer: ReleaseOffer, into directory: String, unnamed: Bool,
-                                  progress: (Int, Int) -> Void = { _, _ in }) throws(ReleaseChannelError) -> VerifiedDownload {
         try withExclusiveLock(self.directory + "/lock", what: "the update channel in \"\(self.directory)\"") { () throws(ReleaseChannelError) in
-            try downloadLocked(offer, into: directory, unnamed: unnamed, progress: progress)
+            try downloadLocked(offer, into: directory, progress: progress)
         }
     }
 
@@ -64,22 +45,11 @@ extension UpdateChannel {
     /// result are streamed.
     public func download(_ offer: ReleaseOffer, into directory: String, base: String, notice: (String) -> Void,
                          progress: (Int, Int) -> Void = { _, _ in }) throws(ReleaseChannelError) -> String {
-        guard case .file(let path) = try downloadVerified(offer, into: directory, base: base, unnamed: false, notice: notice, progress: progress) else {
-            preconditionFailure()
-        }
-        return path
-    }
-
-    /// ``download(_:into:base:notice:progress:)``; with `unnamed`, a new download or a release
-    /// rebuilt from a patch is written into an unnamed file (where the file system offers them)
-    /// that is handed over open instead of named.
-    package func downloadVerified(_ offer: ReleaseOffer, into directory: String, base: String, unnamed: Bool, notice: (String) -> Void,
-                                  progress: (Int, Int) -> Void = { _, _ in }) throws(ReleaseChannelError) -> VerifiedDownload {
         try withExclusiveLock(self.directory + "/lock", what: "the update channel in \"\(self.directory)\"") { () throws(ReleaseChannelError) in
-            if let rebuilt = try downloadByPatch(offer, into: directory, base: base, unnamed: unnamed, notice: notice, progress: progress) {
+            if let rebuilt = try downloadByPatch(offer, into: directory, base: base, notice: notice, progress: progress) {
                 return rebuilt
             }
-            return try downloadLocked(offer, into: directory, unnamed: unnamed, progress: progress)
+            return try downloadLocked(offer, into: directory, progress: progress)
         }
     }
 
@@ -94,7 +64,7 @@ extension UpdateChannel {
     /// second per 64 KiB (a server slower than 64 KiB/s on a large artifact fails in time).
     public static func defaultTotalTimeout(length: Int) -> Double { Fetcher.defaultTotalTimeout(maxBytes: length) }
 
-    func downloadLocked(_ offer: ReleaseOffer, into directory: String, unnamed: Bool, progress: (Int, Int) -> Void) throws(ReleaseChannelError) -> VerifiedDownload {
+    func downloadLocked(_ offer: ReleaseOffer, into directory: String, progress: (Int, Int) -> Void) throws(ReleaseChannelError) -> String {
         try offer.validate()
         let sha256 = offer.hashes["sha256"]!.lowercased()
         let slash = offer.path.lastIndex(of: "/")
@@ -112,7 +82,7 @@ extension UpdateChannel {
         // link, FIFO, device or directory planted under either name is removed (the name, never
         // what it points to), and the download starts over.
         for path in [final, partial] { try Self.removeUnlessOwnRegular(path) }
-        if FileSystem.exists(final), (try? TargetDigest.of(file: final, offer).check(offer)) != nil { return .file(path: final) }
+        if FileSystem.exists(final), (try? TargetDigest.of(file: final, offer).check(offer)) != nil { return final }
         let url = self.url + "/targets/" + Self.encode(remoteDirectory + sha256 + "." + name)
         var offset = (try? FileSystem.status(partial, followLinks: false))?.size ?? 0
         // The bytes kept from an interrupted download are hashed once, from the file; the rest as it arrives.
@@ -128,36 +98,19 @@ extension UpdateChannel {
                 throw ReleaseChannelError(.storage, "\(error)")
             }
         }
-        // A new download goes into a file nobody else can open (what arrived is named `partial`
-        // only if it stops short): its bytes are the ones hashed as they arrived.
-        var file: FileDescriptor?
-        if unnamed, offset == 0 {
-            do {
-                file = try FileDescriptor.openUnnamed(in: directory)
-            } catch {
-                throw ReleaseChannelError(.storage, "\(error)")
-            }
-        }
         do {
             do {
-                if let file {
-                    try fetch(url, into: file, keeping: partial, offer: offer, digest: &digest, progress: progress)
-                } else {
-                    try fetch(url, to: partial, offset: offset, offer: offer, digest: &digest, progress: progress)
-                }
+                try fetch(url, to: partial, offset: offset, offer: offer, digest: &digest, progress: progress)
             } catch let error as TransportError where error.code == .rangeIgnored {
                 try? FileSystem.removeFile(partial)
                 digest = TargetDigest(offer)
                 try fetch(url, to: partial, offset: 0, offer: offer, digest: &digest, progress: progress)
             }
         } catch let error as ReleaseChannelError {
-            try? file?.close()
             throw error
         } catch let error as SystemError {
-            try? file?.close()
             throw ReleaseChannelError(.storage, "\(error)")
         } catch {
-            try? file?.close()
             // A body longer than the signed length is not the published artifact: nothing of it is kept.
             if let error = error as? TransportError, error.code == .tooLarge {
                 try? FileSystem.removeFile(partial)
@@ -180,16 +133,8 @@ extension UpdateChannel {
         do {
             try digest.check(offer)
         } catch {
-            try? file?.close()
             try? FileSystem.removeFile(partial)
             throw ReleaseChannelError(error.code, error.message + "; the download did not match, so it was removed, and the release cannot be installed as published")
-        }
-        if let file {
-            do {
-                return .unnamed(try Self.readOnly(file), keep: final)
-            } catch {
-                throw ReleaseChannelError(.storage, "\(error)")
-            }
         }
         do {
             try FileSystem.setMode(partial, 0o755)
@@ -198,20 +143,13 @@ extension UpdateChannel {
         } catch {
             throw ReleaseChannelError(.storage, "\(error)")
         }
-        return .file(path: final)
-    }
-
-    /// A complete unnamed download, reopened read-only with the writable descriptor closed: the
-    /// program it holds can be executed (exec refuses a file open for writing).
-    static func readOnly(_ file: FileDescriptor) throws -> FileDescriptor {
-        defer { try? file.close() }
-        return try file.reopened(.readOnly)
+        return final
     }
 
     /// Downloads the patch for `base` and rebuilds `offer` from it; nil (after a `notice`) when
     /// there is no such patch or it cannot be used, so that the caller downloads the full file.
-    func downloadByPatch(_ offer: ReleaseOffer, into directory: String, base: String, unnamed: Bool, notice: (String) -> Void,
-                         progress: (Int, Int) -> Void) throws(ReleaseChannelError) -> VerifiedDownload? {
+    func downloadByPatch(_ offer: ReleaseOffer, into directory: String, base: String, notice: (String) -> Void,
+                         progress: (Int, Int) -> Void) throws(ReleaseChannelError) -> String? {
         try offer.validate()
         let sha256 = offer.hashes["sha256"]!.lowercased()
         let final = directory + "/" + sha256
@@ -219,8 +157,7 @@ extension UpdateChannel {
         let patchOffer = ReleaseOffer(path: patch.path, length: patch.length, hashes: patch.hashes, facts: offer.facts)
         let patchFile: String
         do {
-            guard case .file(let path) = try downloadLocked(patchOffer, into: directory, unnamed: false, progress: progress) else { preconditionFailure() }
-            patchFile = path
+            patchFile = try downloadLocked(patchOffer, into: directory, progress: progress)
         } catch {
             // What was kept of an interrupted patch is resumed by the next download, like a full file's.
             let kept = (try? FileSystem.status(directory + "/" + patch.hashes["sha256", default: ""].lowercased() + ".partial", followLinks: false))?.size ?? 0
@@ -239,9 +176,7 @@ extension UpdateChannel {
             let baseBytes = try FileSystem.readInputFile(base, maxBytes: PatchHeader.maximumFileSize, what: "the running binary")
             let input = try FileDescriptor.open(patchFile, [.readOnly, .noFollow])
             defer { try? input.close() }
-            // Rebuilt into a file nobody else can open, where it is to be installed at once.
-            let unnamedOutput = unnamed ? try FileDescriptor.openUnnamed(in: directory) : nil
-            let output = try unnamedOutput ?? FileDescriptor.openOwned(rebuilding, [.writeOnly, .create, .exclusive], mode: 0o600)
+            let output = try FileDescriptor.openOwned(rebuilding, [.writeOnly, .create, .exclusive], mode: 0o600)
             var digest = TargetDigest(offer)
             do {
                 try Delta.apply(PatchReader { buffer in try input.read(into: buffer) }, to: baseBytes, expecting: SHA256Digest(hex: sha256),
@@ -250,27 +185,17 @@ extension UpdateChannel {
                     digest.update(piece)
                 }
                 try output.sync()
-                if unnamedOutput == nil { try output.close() }
+                try output.close()
             } catch {
                 try? output.close()
                 throw error
-            }
-            if let unnamedOutput {
-                do {
-                    try digest.check(offer)
-                } catch {
-                    try? unnamedOutput.close()
-                    throw error
-                }
-                progress(offer.length, offer.length)
-                return .unnamed(try Self.readOnly(unnamedOutput), keep: final)
             }
             try digest.check(offer)
             try FileSystem.setMode(rebuilding, 0o755)
             try FileSystem.rename(rebuilding, to: final)
             try FileSystem.syncDirectory(directory)
             progress(offer.length, offer.length)
-            return .file(path: final)
+            return final
         } catch {
             let reason = (error as? ReleaseChannelError)?.message ?? "\(error)"
             notice("The patch \(patchOffer.shownPath) did not rebuild the release (\(TerminalText.escaped(reason))); downloading the full file")
@@ -354,10 +279,25 @@ extension UpdateChannel {
     private func fetch(_ url: String, to partial: String, offset: Int, offer: ReleaseOffer, digest: inout TargetDigest,
                        progress: (Int, Int) -> Void) throws {
         let descriptor = try FileDescriptor.openOwned(partial, [.writeOnly, .create, .append], mode: 0o600)
+        var received = offset
+        var flushed = offset  // writeback started up to here
         // close() gives the descriptor up even when it reports an error: never a second one.
         var closing = false
         do {
-            try fetch(url, writingTo: descriptor, offset: offset, offer: offer, digest: &digest, progress: progress)
+            let options = TransportOptions(stallTimeout: stallTimeout, totalTimeout: totalTimeout ?? Self.defaultTotalTimeout(length: offer.length),
+                                           userAgent: "autodev-update")
+            try Fetcher(options: options).fetch(url, maxBytes: offer.length, offset: offset) { chunk in
+                try descriptor.writeAll(chunk)
+                digest.update(chunk)
+                received += chunk.count
+                // The disk writes while the rest arrives, instead of all of it in the final fsync.
+                if received - flushed >= Self.writebackInterval {
+                    descriptor.startWriteback(offset: flushed, count: received - flushed)
+                    flushed = received
+                }
+                progress(received, offer.length)
+            }
+            try descriptor.sync()
             closing = true
             try descriptor.close()
         } catch {
@@ -367,43 +307,6 @@ extension UpdateChannel {
             }
             throw error
         }
-    }
-
-    /// Fetches into an unnamed file (left open); what arrived before a failure or a signal is
-    /// named `partial`, for the next download to resume from, as a named download keeps it.
-    private func fetch(_ url: String, into file: FileDescriptor, keeping partial: String, offer: ReleaseOffer, digest: inout TargetDigest,
-                       progress: (Int, Int) -> Void) throws {
-        do {
-            try fetch(url, writingTo: file, offset: 0, offer: offer, digest: &digest, progress: progress)
-        } catch {
-            if let size = try? file.status().size, size > 0, size <= offer.length {
-                try? file.sync()
-                try? file.link(as: partial)
-            }
-            throw error
-        }
-    }
-
-    /// Appends the body of `url` from `offset` to `descriptor`, hashing it as it arrives, and
-    /// syncs it.
-    private func fetch(_ url: String, writingTo descriptor: FileDescriptor, offset: Int, offer: ReleaseOffer, digest: inout TargetDigest,
-                       progress: (Int, Int) -> Void) throws {
-        var received = offset
-        var flushed = offset  // writeback started up to here
-        let options = TransportOptions(stallTimeout: stallTimeout, totalTimeout: totalTimeout ?? Self.defaultTotalTimeout(length: offer.length),
-                                       userAgent: "autodev-update")
-        try Fetcher(options: options).fetch(url, maxBytes: offer.length, offset: offset) { chunk in
-            try descriptor.writeAll(chunk)
-            digest.update(chunk)
-            received += chunk.count
-            // The disk writes while the rest arrives, instead of all of it in the final fsync.
-            if received - flushed >= Self.writebackInterval {
-                descriptor.startWriteback(offset: flushed, count: received - flushed)
-                flushed = received
-            }
-            progress(received, offer.length)
-        }
-        try descriptor.sync()
     }
 
     /// Percent-encodes a target path for a URL, keeping "/".

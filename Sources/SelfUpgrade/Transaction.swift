@@ -49,11 +49,6 @@ package struct TransactionContext {
     let lock: FileLock
     /// The file the stage step copies into the store (a source build sets it when it is built).
     package var candidate: String?
-    /// Or an unnamed file written and checked by this process (``candidateVerified`` is its
-    /// SHA-256): the stage step names it in the store, without a copy or a second hash.
-    var candidateFile: FileDescriptor?
-    /// Where an unnamed candidate goes if the transaction is undone (a download kept for the next try).
-    var candidateKeptAt: String?
     /// Or the bytes the stage step writes into the store as they come.
     var candidateStream: ((_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void)?
     /// The SHA-256 the caller verified `candidate` has as it wrote it: the stage step moves the
@@ -187,9 +182,8 @@ package struct PreflightStep: TransactionStep {
             try probe.closeAfter {
                 try probe.writeAll(Array("autodev".utf8))
                 try probe.sync()
-                if context.candidate != nil || context.candidateFile != nil {
-                    // A copy of a file; an unnamed file is only named in the store.
-                    let needed = (try context.candidate.map { try FileSystem.status($0).size * 2 } ?? 0) + (1 << 20)
+                if let candidate = context.candidate {
+                    let needed = try FileSystem.status(candidate).size * 2 + (1 << 20)
                     let available = try probe.availableBytes()
                     guard UInt64(needed) <= available else {
                         throw UpgradeError.insufficientSpace(path: home.staging, needed: needed, available: available)
@@ -214,16 +208,6 @@ package struct StageStep: TransactionStep {
         let staged: VersionStore.Staged
         if let stream = context.candidateStream {
             staged = try context.upgrader.store.stage(streaming: stream, source: source, transaction: context.transaction)
-        } else if let file = context.candidateFile, let verified = context.candidateVerified {
-            do {
-                staged = try context.upgrader.store.stage(linking: file, expected: verified, source: source, transaction: context.transaction)
-                context.adoptedFrom = context.candidateKeptAt
-            } catch let error as SystemError where error.errno == .crossDevice {
-                // Another mount of the same file system (a bind mount): copied in (through the
-                // descriptor's own file) and hashed.
-                staged = try context.upgrader.store.stage("/proc/self/fd/\(file.rawValue)", source: source, transaction: context.transaction,
-                                                          maxBytes: Upgrader.maximumCandidateBytes)
-            }
         } else if let verified = context.candidateVerified,
                   let adopted = try context.upgrader.store.stage(adopting: context.candidate!, expected: verified, source: source, transaction: context.transaction) {
             staged = adopted

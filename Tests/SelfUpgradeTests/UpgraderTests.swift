@@ -132,48 +132,6 @@ struct UpgraderTests {
         #expect(FileManager.default.fileExists(atPath: exposed.path))
     }
 
-    @Test("an unnamed verified file is named in the store, not copied or read again; undone, it is named where the caller keeps it")
-    func unnamedFileLinked() throws {
-        let demo = try Demo()
-        defer { demo.cleanUp() }
-        let downloads = demo.directory + "/downloads"
-        try FileManager.default.createDirectory(atPath: downloads, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-        /// The bytes of a script, written into an unnamed file as a download would be.
-        func unnamed(_ script: String) throws -> (file: FileDescriptor, id: VersionID, inode: UInt64) {
-            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: script)))
-            let file = try #require(try FileDescriptor.openUnnamed(in: downloads), "this file system offers no unnamed files")
-            try file.writeAll(bytes)
-            try file.sync()
-            #expect(try FileManager.default.contentsOfDirectory(atPath: downloads) == [], "an unnamed file has no name to open")
-            // Executable once nothing holds it open for writing.
-            let readOnly = try file.reopened(.readOnly)
-            try file.close()
-            return (readOnly, VersionID(hex: SHA256.hash(data: bytes).hex)!, try readOnly.status().inode)
-        }
-        let scripts = demo.directory + "/scripts"
-        try FileManager.default.createDirectory(atPath: scripts, withIntermediateDirectories: false)
-
-        let good = try unnamed(try Demo.script(in: scripts, name: "v2", version: "2.0"))
-        defer { try? good.file.close() }
-        let outcome = try demo.upgrader.upgrade(fromVerifiedFile: good.file, sha256: good.id, name: downloads + "/kept", options: Demo.noRestart)
-        #expect(outcome.to == good.id)
-        let stored = try FileSystem.status(demo.home.binary(good.id.digest), followLinks: false)
-        #expect(stored.inode == good.inode && stored.mode == 0o555 && stored.linkCount == 1)
-        #expect(try demo.home.currentVersion() == good.id.digest)
-        #expect(!FileManager.default.fileExists(atPath: downloads + "/kept"))
-
-        // Its verification fails: the transaction is undone and the file is named where the caller keeps it, the same inode.
-        let failing = try unnamed(try Demo.script(in: scripts, name: "v3", version: "3.0", protocolVersion: 99))
-        defer { try? failing.file.close() }
-        #expect(throws: UpgradeError.self) {
-            try demo.upgrader.upgrade(fromVerifiedFile: failing.file, sha256: failing.id, name: downloads + "/kept", options: Demo.noRestart)
-        }
-        let kept = try FileSystem.status(downloads + "/kept", followLinks: false)
-        #expect(kept.inode == failing.inode && kept.mode == 0o755)
-        #expect(!FileManager.default.fileExists(atPath: demo.home.binary(failing.id.digest)))
-        #expect(try demo.home.currentVersion() == good.id.digest)
-    }
-
     @Test("with an expected id, a candidate whose bytes hash to anything else is refused at staging and nothing is stored")
     func expectedID() throws {
         let demo = try Demo()
