@@ -17,6 +17,7 @@ final class StaticServer {
     /// "stall-head" (no response at all), "lie-short:N" (only the first N bytes, announced as the
     /// whole body), "range-wrong" (a Range answered from byte 0 with a 206), "range-ignored" (a
     /// Range answered with the whole file and 200), "slow" (each 64 kB of a body waits 0.2 s),
+    /// "pause:N" (N bytes of the body, then the rest once the faults file names another mode),
     /// "redirect:BASE" (302 to BASE + the path); with `"install": true` files under `/install/`
     /// misbehave too; and appends "<path> <Range header or ->" to `<faults>.requests`.
     init(serving directory: String, chunkDelay: Double = 0, faults: String? = nil) throws {
@@ -72,6 +73,14 @@ final class StaticServer {
                     except OSError:
                         pass
                     return
+                if mode.startswith("pause:"):
+                    # The first N bytes, then the rest once the faults file names another mode.
+                    first = int(mode.split(":")[1])
+                    self.wfile.write(body[:first]); self.wfile.flush()
+                    for _ in range(1200):
+                        if (json.load(open(faults)).get("mode") or "") != mode: break
+                        time.sleep(0.05)
+                    self.wfile.write(body[first:]); self.wfile.flush(); return
                 if mode.startswith("cut:"):
                     self.wfile.write(body[:int(mode.split(":")[1])]); self.wfile.flush()
                     self.connection.shutdown(socket.SHUT_RDWR); self.close_connection = True; return

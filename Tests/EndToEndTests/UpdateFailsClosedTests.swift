@@ -195,6 +195,37 @@ struct UpdateFailsClosedTests {
         #expect(try harness.run(["--version"]).stdout == "0.2.0\n")
     }
 
+    @Test("bytes written into the download by another process while it arrives are refused at the stage step, not installed under the signed hash")
+    func writtenWhileArriving() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        let scenario = try Scenario(harness)
+        defer { scenario.stop() }
+        try scenario.setFault("pause:1048576")
+        let staging = harness.home + "/channel/staging"
+        let running = try harness.start(["update", "apply", "--yes"])
+        // The condition: the first MiB is in the file, and the server holds the rest.
+        var partial: String?
+        let arrived = harness.waitUntil(seconds: 30) {
+            partial = ((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []).first { $0.hasSuffix(".partial") }.map { staging + "/" + $0 }
+            return partial.map { ((try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int) ?? 0) >= 1_048_576 } ?? false
+        }
+        #expect(arrived, "the first MiB never arrived")
+        // Another process of this user's writes into what has arrived (the hash as it arrives never sees it).
+        let written = try #require(partial)
+        let handle = try #require(FileHandle(forWritingAtPath: written))
+        try handle.seek(toOffset: 4096)
+        try handle.write(contentsOf: Data("written by someone else while the download arrived".utf8))
+        try handle.close()
+        try scenario.setFault(nil)
+        let result = running.finish()
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("Verified autodev/0.2.0/linux-x86_64/"), "\(result.stderr)")
+        #expect(result.stderr.contains("changed after it was verified") && result.stderr.contains("nothing was installed"), "\(result.stderr)")
+        #expect(try harness.current() == scenario.installed)
+        #expect(try harness.run(["--version"]).stdout != "0.2.0\n")
+    }
+
     @Test("a server dripping bytes under the stall timeout fails at the total deadline (--timeout), naming how to raise it")
     func totalDeadline() throws {
         let harness = try Harness()
