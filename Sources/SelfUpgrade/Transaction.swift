@@ -306,6 +306,15 @@ package struct VerifyStep: TransactionStep {
             metadata.readsJournalCheckpoints = readsCheckpoints
             try? context.upgrader.store.setMetadata(metadata)
         }
+        // The restart executes this descriptor, proven to be the file whose bytes were staged
+        // (one fstat against the identity recorded then; hashed again where it moved): a stored
+        // file replaced or rewritten while it was verified is refused, restart or not, as a
+        // rollback refuses it. Invariant 6.
+        if context.operation != .dryRun {
+            let checked = try context.upgrader.store.openChecked(target)
+            try? context.checkedBinary?.close()
+            context.checkedBinary = checked.descriptor
+        }
         return StepOutcome(version: result.report.version)
     }
 }

@@ -3,6 +3,7 @@ import Integrity
 import Platform
 import SelfUpgrade
 import Storage
+import Synchronization
 import Testing
 
 /// A library user: a program called "demo" whose candidates are shell scripts.
@@ -130,6 +131,50 @@ struct UpgraderTests {
         dryRun.dryRun = true
         _ = try demo.upgrader.upgrade(fromVerifiedBinary: exposed.path, sha256: exposed.id, options: dryRun)
         #expect(FileManager.default.fileExists(atPath: exposed.path))
+    }
+
+    @Test("a stored version replaced while it is verified is refused after verification, not made current")
+    func replacedWhileVerified() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        // A candidate whose self-check takes 3 s (its sandbox sees nothing of the test's files:
+        // that is the window the test acts in, once it has seen the verification start).
+        let candidate = demo.directory + "/slow"
+        let report = #"{"program":"demo","version":"2.0","protocolVersion":3,"checks":[{"name":"smoke","passed":true,"detail":"ok"}],"readsJournalCheckpoints":true}"#
+        try "#!/bin/sh\nsleep 3\necho '\(report)'\n".write(toFile: candidate, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: candidate)
+        let id = SHA256.hash(data: Array(try Data(contentsOf: URL(fileURLWithPath: candidate))))
+        let stored = demo.home.binary(id)
+        let other = try Demo.script(in: demo.directory, name: "other", version: "2.0")
+
+        let upgrader = demo.upgrader
+        let outcome = Mutex<Result<Upgrader.Outcome, any Error>?>(nil)
+        let thread = Thread {
+            let result = Result { try upgrader.upgrade(fromBinary: candidate, options: Demo.noRestart) }
+            outcome.withLock { $0 = result }
+        }
+        thread.start()
+        // The condition: the candidate is stored and its verification is waiting.
+        var stagedAndWaiting = false
+        for _ in 0..<600 where !stagedAndWaiting {
+            stagedAndWaiting = FileManager.default.fileExists(atPath: stored)
+                && !((try? FileManager.default.contentsOfDirectory(atPath: Verifier.sandboxParent(for: demo.home).path)) ?? []).isEmpty
+            if !stagedAndWaiting { usleep(50_000) }
+        }
+        #expect(stagedAndWaiting, "the verification never started")
+        // Another file renamed over the stored version while it is verified.
+        let replacement = demo.directory + "/replacement"
+        try FileManager.default.copyItem(atPath: other, toPath: replacement)
+        #expect(rename(replacement, stored) == 0)
+        var finished: Result<Upgrader.Outcome, any Error>?
+        for _ in 0..<1200 where finished == nil {
+            finished = outcome.withLock { $0 }
+            if finished == nil { usleep(50_000) }
+        }
+        let result = try #require(finished, "the upgrade never finished")
+        let error = try #require(throws: (any Error).self) { try result.get() }
+        #expect("\(error)".contains("hash"), "\(error)")
+        #expect(try demo.home.currentVersion() == demo.first)
     }
 
     @Test("with an expected id, a candidate whose bytes hash to anything else is refused at staging and nothing is stored")
