@@ -258,6 +258,16 @@ private struct StillCurrent: Error, CustomStringConvertible {
     var description: String { "\(link) still names \(version), so the staged version is kept" }
 }
 
+extension TransactionContext {
+    /// Opens the target as the restart will execute it, proven to be the file that was hashed
+    /// (``VersionStore/openChecked(_:)``: its identity, or its bytes), and keeps the descriptor.
+    mutating func openCheckedTarget() throws {
+        let checked = try upgrader.store.openChecked(target!)
+        try? checkedBinary?.close()
+        checkedBinary = checked.descriptor
+    }
+}
+
 /// Proves a stored version is the file that was hashed before it is trusted again (rollback):
 /// its identity, or its bytes where the identity does not match (``VersionStore/openChecked(_:)``).
 /// The descriptor checked is the one the restart executes. Invariant 6.
@@ -270,9 +280,7 @@ struct CheckIntegrityStep: TransactionStep {
         if context.journal.checkpoint != nil, context.upgrader.store.metadata(context.target!)?.readsJournalCheckpoints != true {
             throw UpgradeError.verificationFailed(binary: context.home.binary(context.target!), reason: "it predates journal checkpoints and could not read this home's journal, which starts from one", log: context.logDirectory)
         }
-        let checked = try context.upgrader.store.openChecked(context.target!)
-        try? context.checkedBinary?.close()
-        context.checkedBinary = checked.descriptor
+        try context.openCheckedTarget()
         return StepOutcome(to: context.target, detail: reason)
     }
 }
@@ -310,11 +318,7 @@ package struct VerifyStep: TransactionStep {
         // (one fstat against the identity recorded then; hashed again where it moved): a stored
         // file replaced or rewritten while it was verified is refused, restart or not, as a
         // rollback refuses it. Invariant 6.
-        if context.operation != .dryRun {
-            let checked = try context.upgrader.store.openChecked(target)
-            try? context.checkedBinary?.close()
-            context.checkedBinary = checked.descriptor
-        }
+        if context.operation != .dryRun { try context.openCheckedTarget() }
         return StepOutcome(version: result.report.version)
     }
 }
