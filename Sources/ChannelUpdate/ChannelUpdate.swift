@@ -278,13 +278,10 @@ public struct ChannelUpdate {
 
         options.events(.downloading(offer))
         let progress = { (bytes: Int, total: Int) in options.events(.progress(bytes: bytes, total: total)) }
-        let path: String
-        if let executable {
-            if let patch = UpdateChannel.patch(for: offer, base: executable) { options.events(.patch(patch)) }
-            path = try channel.download(offer, into: staging, base: executable, notice: { options.events(.notice($0)) }, progress: progress)
-        } else {
-            path = try channel.download(offer, into: staging, progress: progress)
-        }
+        if let executable, let patch = UpdateChannel.patch(for: offer, base: executable) { options.events(.patch(patch)) }
+        let download = try channel.verifiedDownload(offer, into: staging, base: executable, notice: { options.events(.notice($0)) }, progress: progress)
+        defer { download.close() }
+        let path = download.path
         options.events(.verified(path: path))
         if options.downloadOnly { return .downloaded(path: path) }
 
@@ -293,9 +290,10 @@ public struct ChannelUpdate {
         upgrade.restart = options.restart
         upgrade.expectedVersion = version.description
         // The store must receive exactly the verified bytes: the download hashed them as it wrote
-        // them into a directory of this user's, and the store takes that file as it is (no second
-        // copy or hash); where it cannot, it copies and hashes it and refuses anything but the
-        // signed SHA-256 (a file swapped after verification).
+        // them into a directory of this user's, under a write lease taken before the first byte,
+        // and the store moves that file in as it is (no second copy); while the lease is unbroken
+        // (nothing else opened the file), it is not hashed again. Otherwise the store hashes what
+        // it moved, or copies and hashes it, and refuses anything but the signed SHA-256.
         let verified = VersionID(hex: sha256)!
         upgrade.expectedID = verified
         upgrade.handoff = options.handoff
@@ -317,7 +315,7 @@ public struct ChannelUpdate {
         options.events(.upgrading(path: path))
         let outcome: Upgrader.Outcome
         do {
-            outcome = try upgrader.upgrade(fromVerifiedBinary: path, sha256: verified, options: upgrade)
+            outcome = try upgrader.upgrade(fromVerifiedBinary: path, sha256: verified, lease: download.lease, options: upgrade)
         } catch {
             if recorded.happened {
                 do {

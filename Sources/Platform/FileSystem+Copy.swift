@@ -98,6 +98,31 @@ extension FileSystem {
         _ source: String, to destination: String, mode: mode_t, maxBytes: Int = Int.max,
         stop: () -> Bool = { false }, observe: (UnsafeRawBufferPointer) -> Void = { _ in }
     ) throws(SystemError) -> Int {
+        let output = try FileDescriptor.open(destination, [.writeOnly, .create, .exclusive], mode: mode)
+        // close() gives the descriptor up even when it reports an error: never a second one,
+        // which could close a descriptor another thread has just been given.
+        var closing = false
+        do throws(SystemError) {
+            let total = try copyFile(source, into: output, maxBytes: maxBytes, stop: stop, observe: observe)
+            closing = true
+            try output.close()
+            return total
+        } catch {
+            if !closing { try? output.close() }
+            try? removeFile(destination)
+            throw error
+        }
+    }
+
+    /// Copies a regular file into `output` (a new, empty file the caller opened for writing and
+    /// still owns), as ``copyFile(_:to:mode:maxBytes:stop:observe:)`` does, then fsyncs it.
+    /// - Returns: the number of bytes copied.
+    /// - Throws: ``SystemError`` (`EINTR` when stopped); the caller removes the partial copy.
+    @discardableResult
+    public static func copyFile(
+        _ source: String, into output: FileDescriptor, maxBytes: Int = Int.max,
+        stop: () -> Bool = { false }, observe: (UnsafeRawBufferPointer) -> Void = { _ in }
+    ) throws(SystemError) -> Int {
         let input = try FileDescriptor.open(source, [.nonBlocking])
         defer { try? input.close() }
         let opened = try input.status()
@@ -107,56 +132,44 @@ extension FileSystem {
         guard opened.size <= UInt64(maxBytes) else {
             throw SystemError("copy", path: source, errno: Errno(rawValue: EFBIG), detail: "it is larger than \(maxBytes) bytes")
         }
-        let output = try FileDescriptor.open(destination, [.writeOnly, .create, .exclusive], mode: mode)
         var total = 0
-        // close() gives the descriptor up even when it reports an error: never a second one,
-        // which could close a descriptor another thread has just been given.
-        var closing = false
-        do throws(SystemError) {
-            // One thread of its own for the copy, not a dispatch queue: a library embedded in a
-            // daemon adds no descriptors (a queue's epoll, eventfd and timerfd) to the host's
-            // table. It uses the system calls of this task (faults injected by tests included).
-            let shared = CopyBuffers(size: 1 << 20)
-            let calls = SystemCalls.current
-            let io = ThreadGroup()
-            io.start {
-                SystemCalls.$current.withValue(calls) {
-                    shared.produce(input: input, output: output, interval: copyWritebackInterval, maxBytes: maxBytes)
-                }
+        // One thread of its own for the copy, not a dispatch queue: a library embedded in a
+        // daemon adds no descriptors (a queue's epoll, eventfd and timerfd) to the host's
+        // table. It uses the system calls of this task (faults injected by tests included).
+        let shared = CopyBuffers(size: 1 << 20)
+        let calls = SystemCalls.current
+        let io = ThreadGroup()
+        io.start {
+            SystemCalls.$current.withValue(calls) {
+                shared.produce(input: input, output: output, interval: copyWritebackInterval, maxBytes: maxBytes)
             }
-            var index = 0
-            while true {
-                let count = shared.lock.withLock { () -> Int? in
-                    _ = shared.lock.wait(until: UInt64.max) { shared.filled[index] != nil || shared.ended }
-                    return shared.filled[index]
-                }
-                guard let count else { break }
-                if stop() {
-                    shared.lock.withLock {
-                        shared.abandoned = true
-                        shared.lock.broadcast()
-                    }
-                    io.wait()
-                    throw SystemError("copy", path: source, errno: .interrupted, detail: "stopped after \(total) bytes")
-                }
-                observe(UnsafeRawBufferPointer(rebasing: shared.buffers[index][0..<count]))
-                total += count
+        }
+        var index = 0
+        while true {
+            let count = shared.lock.withLock { () -> Int? in
+                _ = shared.lock.wait(until: UInt64.max) { shared.filled[index] != nil || shared.ended }
+                return shared.filled[index]
+            }
+            guard let count else { break }
+            if stop() {
                 shared.lock.withLock {
-                    shared.filled[index] = nil
+                    shared.abandoned = true
                     shared.lock.broadcast()
                 }
-                index = 1 - index
+                io.wait()
+                throw SystemError("copy", path: source, errno: .interrupted, detail: "stopped after \(total) bytes")
             }
-            io.wait()
-            if let failure = shared.failure { throw failure }
-            try output.sync()
-            closing = true
-            try output.close()
-        } catch {
-            if !closing { try? output.close() }
-            try? removeFile(destination)
-            throw error
+            observe(UnsafeRawBufferPointer(rebasing: shared.buffers[index][0..<count]))
+            total += count
+            shared.lock.withLock {
+                shared.filled[index] = nil
+                shared.lock.broadcast()
+            }
+            index = 1 - index
         }
+        io.wait()
+        if let failure = shared.failure { throw failure }
+        try output.sync()
         return total
     }
 }

@@ -26,16 +26,6 @@ struct TargetDigest {
         sha512?.update(bufferPointer: bytes)
     }
 
-    /// The digest of the file at `path`, read in pieces of 1 MiB.
-    /// - Throws: ``SystemError`` when the file cannot be read.
-    static func of(file path: String, _ offer: ReleaseOffer) throws(SystemError) -> TargetDigest {
-        var digest = TargetDigest(offer)
-        let descriptor = try FileDescriptor.open(path, [.readOnly, .noFollow, .nonBlocking])
-        defer { try? descriptor.close() }
-        try descriptor.readChunks { digest.update($0) }
-        return digest
-    }
-
     /// Checks the length and every hash against what `offer` lists; call once.
     /// - Throws: ``ReleaseChannelError`` `channel` naming the first mismatch.
     func check(_ offer: ReleaseOffer) throws(ReleaseChannelError) {

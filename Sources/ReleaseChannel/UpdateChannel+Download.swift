@@ -25,9 +25,11 @@ extension UpdateChannel {
     ///   local files.
     public func download(_ offer: ReleaseOffer, into directory: String,
                          progress: (Int, Int) -> Void = { _, _ in }) throws(ReleaseChannelError) -> String {
-        try withExclusiveLock(self.directory + "/lock", what: "the update channel in \"\(self.directory)\"") { () throws(ReleaseChannelError) in
+        let download = try withExclusiveLock(self.directory + "/lock", what: "the update channel in \"\(self.directory)\"") { () throws(ReleaseChannelError) in
             try downloadLocked(offer, into: directory, progress: progress)
         }
+        download.close()
+        return download.path
     }
 
     /// Downloads `offer` as ``download(_:into:progress:)`` does, or, when the offer lists a
@@ -45,8 +47,20 @@ extension UpdateChannel {
     /// result are streamed.
     public func download(_ offer: ReleaseOffer, into directory: String, base: String, notice: (String) -> Void,
                          progress: (Int, Int) -> Void = { _, _ in }) throws(ReleaseChannelError) -> String {
+        let download = try verifiedDownload(offer, into: directory, base: base, notice: notice, progress: progress)
+        download.close()
+        return download.path
+    }
+
+    /// Downloads `offer` as ``download(_:into:base:notice:progress:)`` does (or as
+    /// ``download(_:into:progress:)`` does without `base`), and keeps the file open under the
+    /// write lease taken before its first byte was written: while the lease is unbroken, the
+    /// hashes checked as the bytes were written are the file's, and a store can take it
+    /// without reading it again. The caller closes it.
+    package func verifiedDownload(_ offer: ReleaseOffer, into directory: String, base: String?, notice: (String) -> Void,
+                                  progress: (Int, Int) -> Void) throws(ReleaseChannelError) -> VerifiedDownload {
         try withExclusiveLock(self.directory + "/lock", what: "the update channel in \"\(self.directory)\"") { () throws(ReleaseChannelError) in
-            if let rebuilt = try downloadByPatch(offer, into: directory, base: base, notice: notice, progress: progress) {
+            if let base, let rebuilt = try downloadByPatch(offer, into: directory, base: base, notice: notice, progress: progress) {
                 return rebuilt
             }
             return try downloadLocked(offer, into: directory, progress: progress)
@@ -64,7 +78,7 @@ extension UpdateChannel {
     /// second per 64 KiB (a server slower than 64 KiB/s on a large artifact fails in time).
     public static func defaultTotalTimeout(length: Int) -> Double { Fetcher.defaultTotalTimeout(maxBytes: length) }
 
-    func downloadLocked(_ offer: ReleaseOffer, into directory: String, progress: (Int, Int) -> Void) throws(ReleaseChannelError) -> String {
+    func downloadLocked(_ offer: ReleaseOffer, into directory: String, progress: (Int, Int) -> Void) throws(ReleaseChannelError) -> VerifiedDownload {
         try offer.validate()
         let sha256 = offer.hashes["sha256"]!.lowercased()
         let slash = offer.path.lastIndex(of: "/")
@@ -82,35 +96,53 @@ extension UpdateChannel {
         // link, FIFO, device or directory planted under either name is removed (the name, never
         // what it points to), and the download starts over.
         for path in [final, partial] { try Self.removeUnlessOwnRegular(path) }
-        if FileSystem.exists(final), (try? TargetDigest.of(file: final, offer).check(offer)) != nil { return final }
+        if FileSystem.exists(final), let kept = Self.keptDownload(final, offer) { return kept }
         let url = self.url + "/targets/" + Self.encode(remoteDirectory + sha256 + "." + name)
-        var offset = (try? FileSystem.status(partial, followLinks: false))?.size ?? 0
+        // The write lease is taken before anything is read or written: every byte hashed below is
+        // the file's while it holds.
+        let descriptor: FileDescriptor
+        do {
+            descriptor = try FileDescriptor.openOwned(partial, [.readWrite, .create, .append], mode: 0o600)
+        } catch {
+            throw ReleaseChannelError(.storage, "\(error)")
+        }
+        let lease = WriteLease(descriptor)
+        // close() gives the descriptor up even when it reports an error: never a second one.
+        var closed = false
+        func close() {
+            guard !closed else { return }
+            closed = true
+            try? descriptor.sync()
+            Self.release(descriptor, lease)
+        }
         // The bytes kept from an interrupted download are hashed once, from the file; the rest as it arrives.
         var digest = TargetDigest(offer)
-        if offset > offer.length {
-            try? FileSystem.removeFile(partial)
-            offset = 0
-        } else if offset > 0 {
-            do {
-                digest = try TargetDigest.of(file: partial, offer)
-                offset = digest.count
-            } catch {
-                throw ReleaseChannelError(.storage, "\(error)")
+        do {
+            if try descriptor.status().size > offer.length {
+                try descriptor.truncate(to: 0)
+            } else {
+                try descriptor.readChunks { digest.update($0) }
             }
+        } catch {
+            close()
+            throw ReleaseChannelError(.storage, "\(error)")
         }
         do {
             do {
-                try fetch(url, to: partial, offset: offset, offer: offer, digest: &digest, progress: progress)
+                try fetch(url, to: descriptor, offset: digest.count, offer: offer, digest: &digest, progress: progress)
             } catch let error as TransportError where error.code == .rangeIgnored {
-                try? FileSystem.removeFile(partial)
+                try descriptor.truncate(to: 0)
                 digest = TargetDigest(offer)
-                try fetch(url, to: partial, offset: 0, offer: offer, digest: &digest, progress: progress)
+                try fetch(url, to: descriptor, offset: 0, offer: offer, digest: &digest, progress: progress)
             }
         } catch let error as ReleaseChannelError {
+            close()
             throw error
         } catch let error as SystemError {
+            close()
             throw ReleaseChannelError(.storage, "\(error)")
         } catch {
+            close()
             // A body longer than the signed length is not the published artifact: nothing of it is kept.
             if let error = error as? TransportError, error.code == .tooLarge {
                 try? FileSystem.removeFile(partial)
@@ -133,23 +165,45 @@ extension UpdateChannel {
         do {
             try digest.check(offer)
         } catch {
+            close()
             try? FileSystem.removeFile(partial)
             throw ReleaseChannelError(error.code, error.message + "; the download did not match, so it was removed, and the release cannot be installed as published")
         }
         do {
-            try FileSystem.setMode(partial, 0o755)
+            try descriptor.setMode(0o755)
             try FileSystem.rename(partial, to: final)
             try FileSystem.syncDirectory(directory)
         } catch {
+            close()
             throw ReleaseChannelError(.storage, "\(error)")
         }
-        return final
+        if lease == nil { close() }
+        return VerifiedDownload(path: final, lease: lease)
+    }
+
+    /// Closes `descriptor` through `lease` where there is one (the lease owns it then).
+    private static func release(_ descriptor: FileDescriptor, _ lease: WriteLease?) {
+        if let lease { lease.end() } else { try? descriptor.close() }
+    }
+
+    /// The verified file already at `path`, hashed through a descriptor under a write lease
+    /// taken before it was read; nil when it does not match `offer` (or cannot be read).
+    private static func keptDownload(_ path: String, _ offer: ReleaseOffer) -> VerifiedDownload? {
+        guard let descriptor = try? FileDescriptor.openOwned(path, [.readWrite]) else { return nil }
+        let lease = WriteLease(descriptor)
+        var digest = TargetDigest(offer)
+        guard (try? descriptor.readChunks({ digest.update($0) })) != nil, (try? digest.check(offer)) != nil else {
+            release(descriptor, lease)
+            return nil
+        }
+        if lease == nil { try? descriptor.close() }
+        return VerifiedDownload(path: path, lease: lease)
     }
 
     /// Downloads the patch for `base` and rebuilds `offer` from it; nil (after a `notice`) when
     /// there is no such patch or it cannot be used, so that the caller downloads the full file.
     func downloadByPatch(_ offer: ReleaseOffer, into directory: String, base: String, notice: (String) -> Void,
-                         progress: (Int, Int) -> Void) throws(ReleaseChannelError) -> String? {
+                         progress: (Int, Int) -> Void) throws(ReleaseChannelError) -> VerifiedDownload? {
         try offer.validate()
         let sha256 = offer.hashes["sha256"]!.lowercased()
         let final = directory + "/" + sha256
@@ -157,7 +211,9 @@ extension UpdateChannel {
         let patchOffer = ReleaseOffer(path: patch.path, length: patch.length, hashes: patch.hashes, facts: offer.facts)
         let patchFile: String
         do {
-            patchFile = try downloadLocked(patchOffer, into: directory, progress: progress)
+            let download = try downloadLocked(patchOffer, into: directory, progress: progress)
+            download.close()
+            patchFile = download.path
         } catch {
             // What was kept of an interrupted patch is resumed by the next download, like a full file's.
             let kept = (try? FileSystem.status(directory + "/" + patch.hashes["sha256", default: ""].lowercased() + ".partial", followLinks: false))?.size ?? 0
@@ -176,7 +232,9 @@ extension UpdateChannel {
             let baseBytes = try FileSystem.readInputFile(base, maxBytes: PatchHeader.maximumFileSize, what: "the running binary")
             let input = try FileDescriptor.open(patchFile, [.readOnly, .noFollow])
             defer { try? input.close() }
-            let output = try FileDescriptor.openOwned(rebuilding, [.writeOnly, .create, .exclusive], mode: 0o600)
+            let output = try FileDescriptor.openOwned(rebuilding, [.readWrite, .create, .exclusive], mode: 0o600)
+            // Taken before the first byte: while it holds, the hashes below are the file's.
+            let lease = WriteLease(output)
             var digest = TargetDigest(offer)
             do {
                 try Delta.apply(PatchReader { buffer in try input.read(into: buffer) }, to: baseBytes, expecting: SHA256Digest(hex: sha256),
@@ -185,17 +243,17 @@ extension UpdateChannel {
                     digest.update(piece)
                 }
                 try output.sync()
-                try output.close()
+                try digest.check(offer)
+                try output.setMode(0o755)
+                try FileSystem.rename(rebuilding, to: final)
+                try FileSystem.syncDirectory(directory)
             } catch {
-                try? output.close()
+                Self.release(output, lease)
                 throw error
             }
-            try digest.check(offer)
-            try FileSystem.setMode(rebuilding, 0o755)
-            try FileSystem.rename(rebuilding, to: final)
-            try FileSystem.syncDirectory(directory)
             progress(offer.length, offer.length)
-            return final
+            if lease == nil { try? output.close() }
+            return VerifiedDownload(path: final, lease: lease)
         } catch {
             let reason = (error as? ReleaseChannelError)?.message ?? "\(error)"
             notice("The patch \(patchOffer.shownPath) did not rebuild the release (\(TerminalText.escaped(reason))); downloading the full file")
@@ -274,39 +332,26 @@ extension UpdateChannel {
     /// Bytes written between two requests to start writeback.
     static let writebackInterval = 8 << 20
 
-    /// Appends the body from `offset` to `partial`, hashing it as it is written, fsyncing the
-    /// file at the end (and when the body fails).
-    private func fetch(_ url: String, to partial: String, offset: Int, offer: ReleaseOffer, digest: inout TargetDigest,
+    /// Appends the body from `offset` to the file open at `descriptor` (for appending), hashing
+    /// it as it is written, and fsyncs it; the caller closes it.
+    private func fetch(_ url: String, to descriptor: FileDescriptor, offset: Int, offer: ReleaseOffer, digest: inout TargetDigest,
                        progress: (Int, Int) -> Void) throws {
-        let descriptor = try FileDescriptor.openOwned(partial, [.writeOnly, .create, .append], mode: 0o600)
         var received = offset
         var flushed = offset  // writeback started up to here
-        // close() gives the descriptor up even when it reports an error: never a second one.
-        var closing = false
-        do {
-            let options = TransportOptions(stallTimeout: stallTimeout, totalTimeout: totalTimeout ?? Self.defaultTotalTimeout(length: offer.length),
-                                           userAgent: "autodev-update")
-            try Fetcher(options: options).fetch(url, maxBytes: offer.length, offset: offset) { chunk in
-                try descriptor.writeAll(chunk)
-                digest.update(chunk)
-                received += chunk.count
-                // The disk writes while the rest arrives, instead of all of it in the final fsync.
-                if received - flushed >= Self.writebackInterval {
-                    descriptor.startWriteback(offset: flushed, count: received - flushed)
-                    flushed = received
-                }
-                progress(received, offer.length)
+        let options = TransportOptions(stallTimeout: stallTimeout, totalTimeout: totalTimeout ?? Self.defaultTotalTimeout(length: offer.length),
+                                       userAgent: "autodev-update")
+        try Fetcher(options: options).fetch(url, maxBytes: offer.length, offset: offset) { chunk in
+            try descriptor.writeAll(chunk)
+            digest.update(chunk)
+            received += chunk.count
+            // The disk writes while the rest arrives, instead of all of it in the final fsync.
+            if received - flushed >= Self.writebackInterval {
+                descriptor.startWriteback(offset: flushed, count: received - flushed)
+                flushed = received
             }
-            try descriptor.sync()
-            closing = true
-            try descriptor.close()
-        } catch {
-            if !closing {
-                try? descriptor.sync()
-                try? descriptor.close()
-            }
-            throw error
+            progress(received, offer.length)
         }
+        try descriptor.sync()
     }
 
     /// Percent-encodes a target path for a URL, keeping "/".
@@ -323,4 +368,17 @@ extension UpdateChannel {
         }
         return String(decoding: output, as: UTF8.self)
     }
+}
+
+/// A download checked against its signed length and hashes, still open under the write lease
+/// taken before its first byte was written (``WriteLease``; nil where the kernel refused one,
+/// and the file is closed).
+package struct VerifiedDownload: Sendable {
+    /// Where the verified file is.
+    package let path: String
+    /// While unbroken, nothing else has opened the file since its bytes were hashed.
+    package let lease: WriteLease?
+
+    /// Ends the lease (a store that took the file in has ended it already).
+    package func close() { lease?.end() }
 }

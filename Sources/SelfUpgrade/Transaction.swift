@@ -52,9 +52,12 @@ package struct TransactionContext {
     /// Or the bytes the stage step writes into the store as they come.
     var candidateStream: ((_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void)?
     /// The SHA-256 the caller verified `candidate` has as it wrote it: the stage step moves the
-    /// file into the store instead of copying it where it can, and hashes it there
-    /// (``VersionStore/stage(adopting:expected:source:transaction:)``).
+    /// file into the store instead of copying it where it can, and hashes it there, unless
+    /// `candidateLease` proves nobody else opened it since it was written
+    /// (``VersionStore/stage(adopting:expected:lease:source:transaction:)``).
     var candidateVerified: SHA256Digest?
+    /// The write lease the caller took on `candidate` before writing it.
+    var candidateLease: WriteLease?
     /// Where the stage step took the candidate from when it moved it into the store: its undo
     /// puts it back there.
     var adoptedFrom: String?
@@ -197,7 +200,10 @@ package struct PreflightStep: TransactionStep {
     }
 }
 
-/// Copies the candidate into the content-addressed store (hashing it on the way), fsync'd.
+/// Copies the candidate into the content-addressed store (hashing it on the way), fsync'd; or
+/// moves in a download verified as it was written. The bytes are hashed once, as they are
+/// written, where a write lease proves nothing else opened the file meanwhile (the step's
+/// journal detail says so); otherwise they are read back and hashed from the store.
 package struct StageStep: TransactionStep {
     package init() {}
     package let name = StepName.stage
@@ -209,7 +215,8 @@ package struct StageStep: TransactionStep {
         if let stream = context.candidateStream {
             staged = try context.upgrader.store.stage(streaming: stream, source: source, transaction: context.transaction)
         } else if let verified = context.candidateVerified,
-                  let adopted = try context.upgrader.store.stage(adopting: context.candidate!, expected: verified, source: source, transaction: context.transaction) {
+                  let adopted = try context.upgrader.store.stage(adopting: context.candidate!, expected: verified, lease: context.candidateLease,
+                                                                 source: source, transaction: context.transaction) {
             staged = adopted
             context.adoptedFrom = context.candidate
         } else {
@@ -232,7 +239,7 @@ package struct StageStep: TransactionStep {
         // Known from the hash alone: no verification is spent on the version already running
         // (a dry run still verifies it: proving the running source's build is what was asked).
         if staged.id == context.from && context.operation != .dryRun { throw UpgradeError.alreadyCurrent(id: staged.id.short) }
-        return StepOutcome(to: staged.id)
+        return StepOutcome(to: staged.id, detail: staged.hashedAsWritten ? "hashed once, as it was written" : nil)
     }
 
     package func undo(_ context: TransactionContext) throws {

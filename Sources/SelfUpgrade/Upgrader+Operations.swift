@@ -143,13 +143,19 @@ extension Upgrader {
     /// - Parameters:
     ///   - candidate: the verified file.
     ///   - sha256: its SHA-256, as the caller verified it.
-    package func upgrade(fromVerifiedBinary candidate: String, sha256: VersionID, options: UpgradeOptions = UpgradeOptions()) throws(UpgradeError) -> Outcome {
+    ///   - lease: the write lease the caller took on the file before writing its first byte
+    ///     (hashing what it wrote): while unbroken, the file is not read again.
+    package func upgrade(fromVerifiedBinary candidate: String, sha256: VersionID, lease: WriteLease? = nil,
+                         options: UpgradeOptions = UpgradeOptions()) throws(UpgradeError) -> Outcome {
         try UpgradeError.wrapping {
             let path = FileSystem.absolute(candidate)
             try Self.validateCandidate(path)
             return try transact(operation: options.dryRun ? .dryRun : .upgrade, source: .binary(path: path), options: options) { context in
                 context.candidate = path
-                if !options.dryRun { context.candidateVerified = sha256.digest }
+                if !options.dryRun {
+                    context.candidateVerified = sha256.digest
+                    context.candidateLease = lease
+                }
                 context.verifyState = options.verifyState
                 context.rehearseRestart = options.restart
                 context.expectedVersion = options.expectedVersion

@@ -131,13 +131,19 @@ package struct VersionStore: Sendable {
         package var size: Int
         /// The version was already in the store (nothing new was written).
         package var wasPresent: Bool
+        /// The bytes were hashed once, as they were written, and never read back: nothing else
+        /// opened the file meanwhile (an unbroken ``WriteLease``). False where they were read
+        /// back and hashed again (or the version was already present).
+        package var hashedAsWritten: Bool = false
     }
 
     /// Copies `candidate` into the store.
     /// - Throws: ``SystemError`` (ENOSPC and friends); a partial copy is removed.
     package func stage(_ candidate: String, source: String, transaction: String, maxBytes: Int = Int.max, stop: () -> Bool = { false }) throws -> Staged {
-        try stage(source: source, transaction: transaction) { stagedBinary, hasher in
-            try FileSystem.copyFile(candidate, to: stagedBinary, mode: 0o555, maxBytes: maxBytes, stop: stop) { hasher.update(bufferPointer: $0) }
+        try stage(source: source, transaction: transaction) { stagedBinary in
+            try Self.writeLeased(stagedBinary) { output, hasher in
+                try FileSystem.copyFile(candidate, into: output, maxBytes: maxBytes, stop: stop) { hasher.update(bufferPointer: $0) }
+            }
         }
     }
 
@@ -147,35 +153,29 @@ package struct VersionStore: Sendable {
     /// - Throws: what `produce` throws, or ``SystemError``; the staging directory is removed.
     package func stage(streaming produce: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void,
                        source: String, transaction: String) throws -> Staged {
-        try stage(source: source, transaction: transaction) { stagedBinary, hasher in
-            let output = try FileDescriptor.open(stagedBinary, [.writeOnly, .create, .exclusive], mode: 0o555)
-            var size = 0
-            // close() gives the descriptor up even when it reports an error: never a second one,
-            // which could close a descriptor another thread has just been given.
-            var closing = false
-            do {
+        try stage(source: source, transaction: transaction) { stagedBinary in
+            try Self.writeLeased(stagedBinary) { output, hasher in
+                var size = 0
                 try produce { chunk in
                     hasher.update(bufferPointer: chunk)
                     try output.writeAll(chunk)
                     size += chunk.count
                 }
                 try output.sync()
-                closing = true
-                try output.close()
-            } catch {
-                if !closing { try? output.close() }
-                throw error
+                return size
             }
-            return size
         }
     }
 
-    /// Moves `candidate` into the store instead of copying it, then hashes it there once: for a
-    /// file this process has just verified against `expected` (a download checked against signed
-    /// hashes as it was written). The store's copy of the bytes is saved, never the hash: the id
-    /// is what the moved file's bytes hash to, read through one descriptor whose identity must not
-    /// change while it is read, so a file swapped or written after its verification is stored
-    /// under its own hash (which the caller then refuses), never under `expected`.
+    /// Moves `candidate` into the store instead of copying it: for a file this process has just
+    /// verified against `expected` (a download checked against signed hashes as it was
+    /// written). With `lease`, the write lease taken on the file before its first byte was
+    /// written (``WriteLease``), still unbroken once the file is in the store, nothing else can
+    /// have changed it since it was hashed: `expected` is its id and it is not read again.
+    /// Otherwise the store's copy of the bytes is saved, never the hash: the id is what the
+    /// moved file's bytes hash to, read through one descriptor whose identity must not change
+    /// while it is read, so a file swapped or written after its verification is stored under
+    /// its own hash (which the caller then refuses), never under `expected`.
     ///
     /// Only a file that nobody else can change is moved: a regular file of this user's, with one
     /// link, writable by nobody else, in a directory of this user's that nobody else can write,
@@ -184,7 +184,8 @@ package struct VersionStore: Sendable {
     /// (``stage(_:source:transaction:maxBytes:stop:)``).
     /// - Throws: ``SystemError`` once the file was moved; the staging directory is removed
     ///   (with the file).
-    package func stage(adopting candidate: String, expected: SHA256Digest, source: String, transaction: String) throws -> Staged? {
+    package func stage(adopting candidate: String, expected: SHA256Digest, lease: WriteLease? = nil,
+                       source: String, transaction: String) throws -> Staged? {
         let me = Privilege.userID
         let directory = FileSystem.parent(of: candidate)
         guard let file = try FileSystem.statusIfPresent(candidate, followLinks: false), file.kind == .regular,
@@ -193,20 +194,35 @@ package struct VersionStore: Sendable {
               parent.owner == me, parent.mode & 0o022 == 0,
               let store = try FileSystem.statusIfPresent(home.staging, followLinks: true), store.device == file.device,
               !contains(expected) else { return nil }
+        // The lease vouches only for the file it was taken on.
+        let leased = try lease.flatMap { lease in
+            let held = try lease.descriptor.status()
+            return held.device == file.device && held.inode == file.inode ? lease : nil
+        }
         var moved = false
         do {
-            return try stage(source: source, transaction: transaction) { stagedBinary, hasher in
+            return try stage(source: source, transaction: transaction) { stagedBinary in
                 try FileSystem.rename(candidate, to: stagedBinary)
                 moved = true
+                if let leased {
+                    try leased.descriptor.setMode(0o555)
+                    let written = try Self.proven(leased.descriptor, lease: leased, hashed: expected, size: file.size)
+                    // The identity recorded is the leased file's: it must be the one the store names.
+                    let named = try FileSystem.status(stagedBinary, followLinks: false)
+                    guard named.device == written.status.device, named.inode == written.status.inode else {
+                        throw SystemError("stage", path: stagedBinary, errno: .invalidArgument, detail: "another file was put in its place")
+                    }
+                    // From here the identity recorded proves it; the lease ends, as a file open
+                    // for writing cannot be executed.
+                    leased.end(after: written.status)
+                    return written
+                }
                 try FileSystem.setMode(stagedBinary, 0o555)
                 let fd = try FileDescriptor.open(stagedBinary, [.readOnly, .noFollow])
                 defer { try? fd.close() }
-                let before = try fd.status()
-                try fd.readChunks { hasher.update(bufferPointer: $0) }
-                guard FileIdentity(try fd.status()) == FileIdentity(before) else {
-                    throw SystemError("hash", path: stagedBinary, errno: .invalidArgument, detail: "it changed while it was hashed")
-                }
-                return before.size
+                let written = try Self.proven(fd, lease: nil, hashed: expected, size: file.size)
+                WriteLease.waitPastChange(of: written.status)
+                return written
             }
         } catch let error as SystemError where !moved && error.errno == .crossDevice {
             // Another mount of the same file system (a bind mount): copied instead.
@@ -214,34 +230,91 @@ package struct VersionStore: Sendable {
         }
     }
 
-    /// Stages what `write` puts at the path it is given (counting its bytes into the hasher):
-    /// then the version moves into the store under its hash, with its metadata.
-    private func stage(source: String, transaction: String, _ write: (String, inout SHA256) throws -> Int) throws -> Staged {
+    /// What a route put at the staging path, and the status of the descriptor it was proven
+    /// through: the identity the store records.
+    private struct Written {
+        var id: SHA256Digest
+        var status: FileStatus
+        var hashedAsWritten: Bool
+    }
+
+    /// Creates `path` (mode 0555, opened for reading and writing), takes a write lease on it
+    /// before the first byte, and lets `write` fill it (hashing what it writes, fsync'd; it
+    /// returns the size); then proves the bytes (``proven(_:lease:hashed:size:)``). The
+    /// descriptor is closed once the change time it shows is past (``WriteLease/waitPastChange(of:)``).
+    private static func writeLeased(_ path: String, _ write: (FileDescriptor, inout SHA256) throws -> Int) throws -> Written {
+        let output = try FileDescriptor.open(path, [.readWrite, .create, .exclusive, .noFollow], mode: 0o555)
+        let lease = WriteLease(output)
+        // close() gives the descriptor up even when it reports an error: never a second one,
+        // which could close a descriptor another thread has just been given.
+        func close(after status: FileStatus?) {
+            if let lease { return lease.end(after: status) }
+            if let status { WriteLease.waitPastChange(of: status) }
+            try? output.close()
+        }
+        do {
+            var hasher = SHA256()
+            let size = try write(output, &hasher)
+            let written = try proven(output, lease: lease, hashed: hasher.finalize(), size: size)
+            close(after: written.status)
+            return written
+        } catch {
+            close(after: nil)
+            throw error
+        }
+    }
+
+    /// Proves that the bytes of the file open at `descriptor` are the ones `hashed` and `size`
+    /// describe. While `lease` is unbroken after the file's status is taken, nothing else has
+    /// opened the file since before its first byte was written, so they are. Otherwise the file
+    /// is read back through the descriptor and hashed, and its identity must not change while
+    /// it is read: the id is then what its bytes hash to, whatever `hashed` says.
+    private static func proven(_ descriptor: FileDescriptor, lease: WriteLease?, hashed: SHA256Digest, size: Int) throws -> Written {
+        let status = try descriptor.status()
+        if let lease, status.size == size, lease.isUnbroken {
+            return Written(id: hashed, status: status, hashedAsWritten: true)
+        }
+        guard descriptor.seek(to: 0) else {
+            throw SystemError("read", path: descriptor.path, errno: .current)
+        }
+        var hasher = SHA256()
+        try descriptor.readChunks { hasher.update(bufferPointer: $0) }
+        let after = try descriptor.status()
+        guard FileIdentity(after) == FileIdentity(status) else {
+            throw SystemError("hash", path: descriptor.path, errno: .invalidArgument, detail: "it changed while it was hashed")
+        }
+        return Written(id: hasher.finalize(), status: after, hashedAsWritten: false)
+    }
+
+    /// Stages what `write` puts at the path it is given: then the version moves into the store
+    /// under its hash, with its metadata and the identity of the file that was hashed.
+    private func stage(source: String, transaction: String, _ write: (String) throws -> Written) throws -> Staged {
         let stagingDirectory = home.staging + "/" + transaction
         try FileSystem.removeTree(stagingDirectory)
         try FileSystem.createDirectory(stagingDirectory, mode: 0o700)
         let stagedBinary = stagingDirectory + "/" + home.programName
-        var hasher = SHA256()
-        let size: Int
+        let written: Written
         do {
-            size = try write(stagedBinary, &hasher)
+            written = try write(stagedBinary)
         } catch {
             try? FileSystem.removeTree(stagingDirectory)
             throw error
         }
-        let id = hasher.finalize()
+        let id = written.id
+        let size = written.status.size
         let destination = home.versionDirectory(id)
         if FileSystem.exists(home.binary(id)) {
-            if (try? verify(id)) != nil {
+            if let present = try? openChecked(id) {
+                try? present.descriptor.close()
                 try FileSystem.removeTree(stagingDirectory)
                 return Staged(id: id, size: size, wasPresent: true)
             }
             try FileSystem.removeTree(destination)
         }
         do {
-            // The staged file is complete, fsync'd and read-only: renaming its directory into
-            // the store changes nothing of its inode.
-            let identity = FileIdentity(try FileSystem.status(stagedBinary, followLinks: false))
+            // The identity is the hashed descriptor's, not what the name shows now. Renaming the
+            // staging directory into the store changes nothing of the file's inode.
+            let identity = FileIdentity(written.status)
             let metadata = VersionMetadata(id: id, size: size, version: nil, source: source, addedAt: WallClock.now(), identity: identity)
             try FileSystem.writeAtomically(stagingDirectory + "/meta.json", try Self.encode(metadata))
             try FileSystem.setMode(stagingDirectory, 0o755)
@@ -253,7 +326,7 @@ package struct VersionStore: Sendable {
             try? FileSystem.removeTree(stagingDirectory)
             throw error
         }
-        return Staged(id: id, size: size, wasPresent: false)
+        return Staged(id: id, size: size, wasPresent: false, hashedAsWritten: written.hashedAsWritten)
     }
 
     /// Ids of the versions present in the store.

@@ -195,28 +195,46 @@ struct UpdateFailsClosedTests {
         #expect(try harness.run(["--version"]).stdout == "0.2.0\n")
     }
 
-    @Test("bytes written into the download by another process while it arrives are refused at the stage step, not installed under the signed hash")
+    @Test("""
+        nothing else can open a download while it arrives, and the install then hashes it once; \
+        bytes written by a process that had the kept part open before the download resumed are refused at the stage step, not installed under the signed hash
+        """)
     func writtenWhileArriving() throws {
         let harness = try Harness()
         defer { harness.cleanUp() }
         let scenario = try Scenario(harness)
         defer { scenario.stop() }
-        try scenario.setFault("pause:1048576")
         let staging = harness.home + "/channel/staging"
-        let running = try harness.start(["update", "apply", "--yes"])
-        // The condition: the first MiB is in the file, and the server holds the rest.
-        var partial: String?
-        let arrived = harness.waitUntil(seconds: 30) {
-            partial = ((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []).first { $0.hasSuffix(".partial") }.map { staging + "/" + $0 }
-            return partial.map { ((try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int) ?? 0) >= 1_048_576 } ?? false
+        func partial(atLeast bytes: Int) -> String? {
+            var found: String?
+            let arrived = harness.waitUntil(seconds: 30) {
+                found = ((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []).first { $0.hasSuffix(".partial") }.map { staging + "/" + $0 }
+                return found.map { ((try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int) ?? 0) >= bytes } ?? false
+            }
+            return arrived ? found : nil
         }
-        #expect(arrived, "the first MiB never arrived")
-        // Another process of this user's writes into what has arrived (the hash as it arrives never sees it).
-        let written = try #require(partial)
-        let handle = try #require(FileHandle(forWritingAtPath: written))
+
+        // While it arrives, another process cannot open it (it would wait until the download ends).
+        try scenario.setFault("pause:1048576")
+        let first = try harness.start(["update", "apply", "--yes"])
+        let kept = try #require(partial(atLeast: 1_048_576), "the first MiB never arrived")
+        let descriptor = open(kept, O_RDONLY | O_NONBLOCK)
+        let error = errno
+        if descriptor >= 0 { close(descriptor) }
+        #expect(descriptor == -1 && error == EWOULDBLOCK, "the download could be opened while it arrived (errno \(error))")
+        // SIGINT keeps what arrived for the next apply.
+        kill(first.pid, SIGINT)
+        #expect(first.finish().status == 1)
+
+        // Another process of this user's holds the kept part open when the next apply resumes it.
+        let handle = try #require(FileHandle(forWritingAtPath: kept))
+        defer { try? handle.close() }
+        let running = try harness.start(["update", "apply", "--yes"])
+        // The condition: the resumed download has read what was kept and appended the next MiB.
+        #expect(partial(atLeast: 2 * 1_048_576) != nil, "the second MiB never arrived")
+        // It writes into what had arrived (the hash as it arrives never sees it).
         try handle.seek(toOffset: 4096)
         try handle.write(contentsOf: Data("written by someone else while the download arrived".utf8))
-        try handle.close()
         try scenario.setFault(nil)
         let result = running.finish()
         #expect(result.status == 1, "\(result.stderr)")
@@ -224,6 +242,15 @@ struct UpdateFailsClosedTests {
         #expect(result.stderr.contains("changed after it was verified") && result.stderr.contains("nothing was installed"), "\(result.stderr)")
         #expect(try harness.current() == scenario.installed)
         #expect(try harness.run(["--version"]).stdout != "0.2.0\n")
+
+        // Nobody else opened the next download: it is installed, hashed once, as it was written.
+        try handle.close()
+        let applied = try harness.run(["update", "apply", "--yes"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(try harness.run(["--version"]).stdout == "0.2.0\n")
+        let stage = try harness.journalLines().map { try harness.json(String($0.drop { $0 != " " }.dropFirst())) }
+            .last { $0["kind"] as? String == "step" && $0["step"] as? String == "stage" }
+        #expect(stage?["reason"] as? String == "hashed once, as it was written", "\(String(describing: stage))")
     }
 
     @Test("a server dripping bytes under the stall timeout fails at the total deadline (--timeout), naming how to raise it")

@@ -1,0 +1,122 @@
+import Foundation
+import Integrity
+import Platform
+import Storage
+import Testing
+
+/// The store trusts a hash taken as the bytes were written only while a write lease proves
+/// that nothing else opened the file: otherwise it reads the file back.
+@Suite("Staging under a write lease")
+struct WriteLeaseTests {
+    /// A script that exits at once, then bytes it never reads.
+    let content = Array("#!/bin/sh\nexit 0\n".utf8) + (0..<600_000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 5) }
+
+    func makeStore() throws -> (directory: String, home: Home, store: VersionStore) {
+        let directory = try scratchDirectory()
+        let home = Home(root: directory + "/home")
+        try home.createLayout()
+        return (directory, home, VersionStore(home: home))
+    }
+
+    /// Another descriptor's open of `path`, without waiting: refused while a write lease is held,
+    /// and breaks the lease.
+    func openElsewhere(_ path: String) -> Errno? {
+        do {
+            let other = try FileDescriptor.open(path, [.readOnly, .nonBlocking])
+            try? other.close()
+            return nil
+        } catch {
+            return error.errno
+        }
+    }
+
+    @Test("streamed bytes are hashed once as written; once anything else opened the file, they are read back and the id is what the file holds")
+    func streaming() throws {
+        let (directory, home, store) = try makeStore()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let whole = content
+
+        let once = try store.stage(streaming: { write in
+            try whole.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[..<300_000])) }
+            try whole.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[300_000...])) }
+        }, source: "test", transaction: "t1")
+        #expect(once.id == SHA256.hash(data: content))
+        #expect(once.hashedAsWritten)
+        // The identity recorded is the file's, so the hot path trusts it without a hash.
+        let checked = try store.openChecked(once.id)
+        try checked.descriptor.close()
+        #expect(!checked.rehashed)
+        try store.remove(once.id)
+
+        // Between two pieces, another open (refused, as the lease is held) breaks the lease; then
+        // bytes change in the file behind the stream's back (the descriptor is the test's own).
+        let staged = home.staging + "/t2/" + home.programName
+        var refused: Errno?
+        let read = try store.stage(streaming: { write in
+            try whole.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[..<300_000])) }
+            refused = openElsewhere(staged)
+            try whole.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[300_000...])) }
+        }, source: "test", transaction: "t2")
+        #expect(refused == .wouldBlock, "the staged file could be opened while it was written")
+        #expect(read.id == SHA256.hash(data: content))
+        #expect(!read.hashedAsWritten)
+    }
+
+    @Test("a download moved in under an unbroken lease keeps its verified hash unread; a broken lease has the file read back, and a changed file stored under its own hash")
+    func adopting() throws {
+        let (directory, home, store) = try makeStore()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let downloads = directory + "/downloads"
+        try FileSystem.createDirectory(downloads, mode: 0o700)
+        let expected = SHA256.hash(data: content)
+
+        func download(_ name: String) throws -> (path: String, lease: WriteLease) {
+            let path = downloads + "/" + name
+            let descriptor = try FileDescriptor.open(path, [.readWrite, .create, .exclusive], mode: 0o600)
+            let lease = try #require(WriteLease(descriptor))
+            try descriptor.writeAll(content)
+            try descriptor.sync()
+            try descriptor.setMode(0o755)
+            return (path, lease)
+        }
+
+        let good = try download("good")
+        let adopted = try #require(try store.stage(adopting: good.path, expected: expected, lease: good.lease, source: "test", transaction: "t1"))
+        #expect(adopted.id == expected && adopted.hashedAsWritten)
+        #expect(!FileSystem.exists(good.path))
+        // The lease ended with the staging: nothing holds the stored file open for writing, so it runs.
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: home.binary(expected))
+        try run.run()
+        run.waitUntilExit()
+        #expect(run.terminationStatus == 0)
+        good.lease.end()
+        let checked = try store.openChecked(expected)
+        try checked.descriptor.close()
+        #expect(!checked.rehashed)
+        try store.remove(expected)
+
+        // Opened elsewhere after it was verified: the store reads it back and finds the bytes
+        // that were changed meanwhile (written here through the download's own descriptor).
+        let opened = try download("opened")
+        #expect(openElsewhere(opened.path) == .wouldBlock)
+        #expect(!opened.lease.isUnbroken)
+        try Array("changed".utf8).withUnsafeBytes { bytes in
+            #expect(pwrite(opened.lease.descriptor.rawValue, bytes.baseAddress, bytes.count, 4096) == bytes.count)
+        }
+        let changed = try #require(try store.stage(adopting: opened.path, expected: expected, lease: opened.lease, source: "test", transaction: "t2"))
+        opened.lease.end()
+        #expect(changed.id != expected && !changed.hashedAsWritten)
+        var altered = content
+        altered.replaceSubrange(4096..<4103, with: Array("changed".utf8))
+        #expect(changed.id == SHA256.hash(data: altered))
+
+        // A lease on another file vouches for nothing.
+        let other = try download("other")
+        let plain = downloads + "/plain"
+        try FileSystem.writeAtomically(plain, content, mode: 0o755)
+        let unleased = try #require(try store.stage(adopting: plain, expected: expected, lease: other.lease, source: "test", transaction: "t3"))
+        other.lease.end()
+        #expect(unleased.id == expected && !unleased.hashedAsWritten)
+    }
+}
