@@ -17,30 +17,30 @@ import Musl
 /// holds its descriptor's open file).
 ///
 /// A break is signalled with SIGURG (ignored unless a process handles it) instead of SIGIO,
-/// which would end the process.
+/// which would end the process; the lease is not given up early, so another process's open
+/// waits until the holder ends it or the kernel's lease-break-time passes.
+///
+/// What it does not cover: a process allowed to trace this one (`ptrace`, `pidfd_getfd`) can
+/// write through the leased descriptor itself, as it can change this process's memory.
 public final class WriteLease: @unchecked Sendable {
     /// The leased descriptor, owned by the lease: ``end(after:)`` closes it.
     public let descriptor: FileDescriptor
     private let lock = ConditionLock()
     private var ended = false
 
-    private static let setSignal: Int32 = 10  // F_SETSIG
-    private static let setLease: Int32 = 1024  // F_SETLEASE
-    private static let getLease: Int32 = 1025  // F_GETLEASE
-
     /// Takes a write lease on `descriptor`'s file and with it the descriptor; nil where the
     /// kernel refuses it (another descriptor has the file open, the file system has no leases,
     /// leases are disabled, or the file is another user's): the caller keeps the descriptor
     /// and proves the file's bytes another way.
     public init?(_ descriptor: FileDescriptor) {
-        guard fcntl(descriptor.rawValue, Self.setSignal, SIGURG) == 0,
-              fcntl(descriptor.rawValue, Self.setLease, Int32(F_WRLCK)) == 0 else { return nil }
+        guard fcntl(descriptor.rawValue, LeaseCommand.setSignal, SIGURG) == 0,
+              fcntl(descriptor.rawValue, LeaseCommand.setLease, Int32(F_WRLCK)) == 0 else { return nil }
         self.descriptor = descriptor
     }
 
     /// True while nothing else has opened or truncated the file since the lease was taken.
     public var isUnbroken: Bool {
-        lock.withLock { !ended && fcntl(descriptor.rawValue, Self.getLease) == Int32(F_WRLCK) }
+        lock.withLock { !ended && fcntl(descriptor.rawValue, LeaseCommand.getLease) == Int32(F_WRLCK) }
     }
 
     /// Ends the lease by closing the descriptor (the file can be executed once no descriptor
@@ -77,4 +77,38 @@ public final class WriteLease: @unchecked Sendable {
             nanosleep(&pause, nil)
         }
     }
+}
+
+extension FileDescriptor {
+    /// Runs `body` (a read of the whole file, typically) while a read lease on this descriptor
+    /// (open read-only) proves that nothing has the file open for writing: no descriptor, and no
+    /// shared writable mapping, whose writes need not change the file's times. The kernel grants
+    /// the lease only while there is no writer and breaks it at the first open for writing or
+    /// truncate, so what `body` read is the whole file as it stands when it returns.
+    ///
+    /// Where the file system has no leases (or they are disabled), `body` runs without that proof.
+    /// - Throws: ``SystemError`` (`ETXTBSY`) naming the path when a writer has the file open or
+    ///   opened it meanwhile; what `body` throws.
+    public func withoutWriters<Result>(_ body: () throws -> Result) throws -> Result {
+        guard fcntl(rawValue, LeaseCommand.setSignal, SIGURG) == 0, fcntl(rawValue, LeaseCommand.setLease, Int32(F_RDLCK)) == 0 else {
+            let error = Errno.current
+            if error == .wouldBlock {
+                throw SystemError("read", path: path, errno: .textBusy, detail: "another process has it open for writing")
+            }
+            return try body()
+        }
+        defer { _ = fcntl(rawValue, LeaseCommand.setLease, Int32(F_UNLCK)) }
+        let result = try body()
+        guard fcntl(rawValue, LeaseCommand.getLease) == Int32(F_RDLCK) else {
+            throw SystemError("read", path: path, errno: .textBusy, detail: "another process opened it for writing while it was read")
+        }
+        return result
+    }
+}
+
+/// The `fcntl` commands of leases (Linux), which Glibc's Swift module does not export.
+private enum LeaseCommand {
+    static let setSignal: Int32 = 10  // F_SETSIG
+    static let setLease: Int32 = 1024  // F_SETLEASE
+    static let getLease: Int32 = 1025  // F_GETLEASE
 }

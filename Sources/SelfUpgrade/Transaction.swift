@@ -210,6 +210,15 @@ package struct StageStep: TransactionStep {
     package var undoIsVisible: Bool { true }
 
     package func run(_ context: inout TransactionContext) throws -> StepOutcome {
+        do {
+            return try stage(&context)
+        } catch let error as SystemError where error.errno == .textBusy {
+            // A writer held the file open while it was read back (``FileDescriptor/withoutWriters(_:)``).
+            throw UpgradeError.candidateHeldOpen(path: context.candidate ?? error.path, reason: error.detail ?? "\(error.errno)")
+        }
+    }
+
+    private func stage(_ context: inout TransactionContext) throws -> StepOutcome {
         let source = context.source?.encoded ?? ""
         let staged: VersionStore.Staged
         if let stream = context.candidateStream {
@@ -220,6 +229,8 @@ package struct StageStep: TransactionStep {
             staged = adopted
             context.adoptedFrom = context.candidate
         } else {
+            // A lease this process holds on the candidate would keep the copy from opening it.
+            context.candidateLease?.end()
             // The file opened is checked again (a regular file within the cap), whatever the
             // path named when it was validated; SIGINT or SIGTERM ends the copy of a large one.
             do {

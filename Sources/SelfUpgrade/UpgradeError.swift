@@ -156,6 +156,9 @@ extension UpgradeError {
     package static func candidateChanged(path: String, staged: String, expected: String) -> UpgradeError {
         UpgradeError(.invalidCandidate, "The candidate \"\(TerminalText.escaped(path))\" changed after it was verified: its bytes hash to \(staged), not to the verified \(expected); nothing was installed", path: path)
     }
+    package static func candidateHeldOpen(path: String, reason: String) -> UpgradeError {
+        UpgradeError(.invalidCandidate, "The candidate \"\(TerminalText.escaped(path))\" could not be proven to hold the verified bytes: \(reason), and could change them unseen; nothing was installed (close it, then try again)", path: path)
+    }
     package static func insufficientSpace(path: String, needed: Int, available: UInt64) -> UpgradeError {
         UpgradeError(.insufficientSpace, "Not enough free space in \"\(path)\": \(needed) bytes needed, \(available) available", path: path)
     }

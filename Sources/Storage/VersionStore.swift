@@ -206,21 +206,22 @@ package struct VersionStore: Sendable {
                 moved = true
                 if let leased {
                     try leased.descriptor.setMode(0o555)
-                    let written = try Self.proven(leased.descriptor, lease: leased, hashed: expected, size: file.size)
-                    // The identity recorded is the leased file's: it must be the one the store names.
-                    let named = try FileSystem.status(stagedBinary, followLinks: false)
-                    guard named.device == written.status.device, named.inode == written.status.inode else {
-                        throw SystemError("stage", path: stagedBinary, errno: .invalidArgument, detail: "another file was put in its place")
+                    if var written = try Self.trusted(leased.descriptor, lease: leased, hashed: expected, size: file.size) {
+                        // The identity recorded is the leased file's: it must be the one the store names.
+                        let named = try FileSystem.status(stagedBinary, followLinks: false)
+                        guard named.device == written.status.device, named.inode == written.status.inode else {
+                            throw SystemError("stage", path: stagedBinary, errno: .invalidArgument, detail: "another file was put in its place")
+                        }
+                        written.lease = leased
+                        return written
                     }
-                    // From here the identity recorded proves it; the lease ends, as a file open
-                    // for writing cannot be executed.
-                    leased.end(after: written.status)
-                    return written
+                    // Broken: read back below, once this descriptor (a writer) is closed.
+                    leased.end()
                 }
                 try FileSystem.setMode(stagedBinary, 0o555)
                 let fd = try FileDescriptor.open(stagedBinary, [.readOnly, .noFollow])
                 defer { try? fd.close() }
-                let written = try Self.proven(fd, lease: nil, hashed: expected, size: file.size)
+                let written = try Self.readBack(fd)
                 WriteLease.waitPastChange(of: written.status)
                 return written
             }
@@ -236,54 +237,81 @@ package struct VersionStore: Sendable {
         var id: SHA256Digest
         var status: FileStatus
         var hashedAsWritten: Bool
+        /// The lease the bytes were proven under, ended by ``stage(source:transaction:_:)`` once
+        /// the version is in the store.
+        var lease: WriteLease? = nil
     }
 
     /// Creates `path` (mode 0555, opened for reading and writing), takes a write lease on it
     /// before the first byte, and lets `write` fill it (hashing what it writes, fsync'd; it
-    /// returns the size); then proves the bytes (``proven(_:lease:hashed:size:)``). The
-    /// descriptor is closed once the change time it shows is past (``WriteLease/waitPastChange(of:)``).
+    /// returns the size). Under a lease still unbroken, that hash is the file's
+    /// (``trusted(_:lease:hashed:size:)``), and the descriptor stays open (``Written/lease``,
+    /// whose end the caller owns). Otherwise the descriptor is closed and the file read back
+    /// (``readBack(_:)``), then given up once the change time it shows is past
+    /// (``WriteLease/waitPastChange(of:)``).
     private static func writeLeased(_ path: String, _ write: (FileDescriptor, inout SHA256) throws -> Int) throws -> Written {
         let output = try FileDescriptor.open(path, [.readWrite, .create, .exclusive, .noFollow], mode: 0o555)
         let lease = WriteLease(output)
         // close() gives the descriptor up even when it reports an error: never a second one,
         // which could close a descriptor another thread has just been given.
-        func close(after status: FileStatus?) {
-            if let lease { return lease.end(after: status) }
-            if let status { WriteLease.waitPastChange(of: status) }
-            try? output.close()
+        var closed = false
+        func close() {
+            guard !closed else { return }
+            closed = true
+            if let lease { lease.end() } else { try? output.close() }
         }
         do {
             var hasher = SHA256()
             let size = try write(output, &hasher)
-            let written = try proven(output, lease: lease, hashed: hasher.finalize(), size: size)
-            close(after: written.status)
+            if let lease, var written = try trusted(output, lease: lease, hashed: hasher.finalize(), size: size) {
+                written.lease = lease
+                return written
+            }
+            let wrote = try output.status()
+            close()
+            let reader = try FileDescriptor.open(path, [.readOnly, .noFollow])
+            defer { try? reader.close() }
+            let opened = try reader.status()
+            guard opened.device == wrote.device, opened.inode == wrote.inode else {
+                throw SystemError("stage", path: path, errno: .invalidArgument, detail: "another file was put in its place")
+            }
+            let written = try readBack(reader)
+            WriteLease.waitPastChange(of: written.status)
             return written
         } catch {
-            close(after: nil)
+            close()
             throw error
         }
     }
 
-    /// Proves that the bytes of the file open at `descriptor` are the ones `hashed` and `size`
-    /// describe. While `lease` is unbroken after the file's status is taken, nothing else has
-    /// opened the file since before its first byte was written, so they are. Otherwise the file
-    /// is read back through the descriptor and hashed, and its identity must not change while
-    /// it is read: the id is then what its bytes hash to, whatever `hashed` says.
-    private static func proven(_ descriptor: FileDescriptor, lease: WriteLease?, hashed: SHA256Digest, size: Int) throws -> Written {
+    /// What the file open at `descriptor` is proven to hold without reading it: while `lease`
+    /// is unbroken after the file's status is taken, nothing else has opened the file since
+    /// before its first byte was written, so its bytes are the ones `hashed` and `size`
+    /// describe. Nil otherwise.
+    private static func trusted(_ descriptor: FileDescriptor, lease: WriteLease, hashed: SHA256Digest, size: Int) throws -> Written? {
         let status = try descriptor.status()
-        if let lease, status.size == size, lease.isUnbroken {
-            return Written(id: hashed, status: status, hashedAsWritten: true)
+        guard status.size == size, lease.isUnbroken else { return nil }
+        return Written(id: hashed, status: status, hashedAsWritten: true)
+    }
+
+    /// Reads the file open at `descriptor` (read-only) back and hashes it, while nothing can
+    /// have it open for writing (``FileDescriptor/withoutWriters(_:)``: a shared writable
+    /// mapping changes bytes without changing the file's times); its identity must not change
+    /// while it is read. The id is what its bytes hash to.
+    private static func readBack(_ descriptor: FileDescriptor) throws -> Written {
+        try descriptor.withoutWriters {
+            let status = try descriptor.status()
+            guard descriptor.seek(to: 0) else {
+                throw SystemError("read", path: descriptor.path, errno: .current)
+            }
+            var hasher = SHA256()
+            try descriptor.readChunks { hasher.update(bufferPointer: $0) }
+            let after = try descriptor.status()
+            guard FileIdentity(after) == FileIdentity(status) else {
+                throw SystemError("hash", path: descriptor.path, errno: .invalidArgument, detail: "it changed while it was hashed")
+            }
+            return Written(id: hasher.finalize(), status: after, hashedAsWritten: false)
         }
-        guard descriptor.seek(to: 0) else {
-            throw SystemError("read", path: descriptor.path, errno: .current)
-        }
-        var hasher = SHA256()
-        try descriptor.readChunks { hasher.update(bufferPointer: $0) }
-        let after = try descriptor.status()
-        guard FileIdentity(after) == FileIdentity(status) else {
-            throw SystemError("hash", path: descriptor.path, errno: .invalidArgument, detail: "it changed while it was hashed")
-        }
-        return Written(id: hasher.finalize(), status: after, hashedAsWritten: false)
     }
 
     /// Stages what `write` puts at the path it is given: then the version moves into the store
@@ -300,6 +328,10 @@ package struct VersionStore: Sendable {
             try? FileSystem.removeTree(stagingDirectory)
             throw error
         }
+        // The lease ends once the version is in the store (its descriptor closed: a file open
+        // for writing cannot be executed), after the change time recorded is past; the metadata's
+        // writes and fsyncs overlap that wait.
+        defer { written.lease?.end(after: written.status) }
         let id = written.id
         let size = written.status.size
         let destination = home.versionDirectory(id)
@@ -363,12 +395,15 @@ package struct VersionStore: Sendable {
             guard before.kind == .regular else { throw StorageError.damagedVersion(id: id.short, path: path, actual: "not a regular file") }
             let metadata = metadata(id)
             if let identity = metadata?.identity, identity == FileIdentity(before) { return (fd, false) }
-            var hasher = SHA256()
-            try fd.readChunks { hasher.update(bufferPointer: $0) }
-            let actual = hasher.finalize()
-            guard actual == id else { throw StorageError.damagedVersion(id: id.short, path: path, actual: actual.hex) }
+            // No writer meanwhile (a shared writable mapping changes bytes without changing times).
+            let after = try fd.withoutWriters {
+                var hasher = SHA256()
+                try fd.readChunks { hasher.update(bufferPointer: $0) }
+                let actual = hasher.finalize()
+                guard actual == id else { throw StorageError.damagedVersion(id: id.short, path: path, actual: actual.hex) }
+                return try fd.status()
+            }
             // Changed while it was read: what was hashed may not be what is there.
-            let after = try fd.status()
             guard FileIdentity(after) == FileIdentity(before) else {
                 throw StorageError.damagedVersion(id: id.short, path: path, actual: "changed while it was hashed")
             }

@@ -119,4 +119,49 @@ struct WriteLeaseTests {
         other.lease.end()
         #expect(unleased.id == expected && !unleased.hashedAsWritten)
     }
+
+    @Test("a file read back while another process could write it without changing its times (a shared writable mapping, a descriptor open for writing) is refused, not stored or trusted")
+    func writersRefused() throws {
+        let (directory, home, store) = try makeStore()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let downloads = directory + "/downloads"
+        try FileSystem.createDirectory(downloads, mode: 0o700)
+        let expected = SHA256.hash(data: content)
+
+        // A shared writable mapping outlives its descriptor: writes through it after its first
+        // need not change the file's times, so the bytes read back may not stay what they were.
+        let mapped = downloads + "/mapped"
+        try FileSystem.writeAtomically(mapped, content, mode: 0o755)
+        let descriptor = open(mapped, O_RDWR)
+        try #require(descriptor >= 0)
+        let mapping = mmap(nil, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, 0)
+        close(descriptor)
+        try #require(mapping != MAP_FAILED)
+        defer { munmap(mapping, 4096) }
+        #expect {
+            _ = try store.stage(adopting: mapped, expected: expected, source: "test", transaction: "t1")
+        } throws: { error in
+            "\(error)".contains("another process has it open for writing")
+        }
+        #expect(try store.list().isEmpty)
+
+        // A stored version whose identity moved is re-hashed before it is trusted: not while a
+        // writer has it open.
+        let plain = downloads + "/plain"
+        try FileSystem.writeAtomically(plain, content, mode: 0o755)
+        let staged = try #require(try store.stage(adopting: plain, expected: expected, source: "test", transaction: "t2"))
+        #expect(staged.id == expected)
+        try FileSystem.setMode(home.binary(expected), 0o755)  // the change time moves
+        let writer = open(home.binary(expected), O_WRONLY)
+        try #require(writer >= 0)
+        #expect {
+            _ = try store.openChecked(expected)
+        } throws: { error in
+            "\(error)".contains("another process has it open for writing")
+        }
+        close(writer)
+        let checked = try store.openChecked(expected)
+        try checked.descriptor.close()
+        #expect(checked.rehashed)
+    }
 }
