@@ -110,7 +110,7 @@ public struct ModuleBuilder: Sendable {
         let started = MonotonicClock.now()
         // With the flags and the warm cache of the program's own release build: only what the
         // module adds is compiled, and the worker needs no Swift runtime installed.
-        try runSwift(swift, ["build", "-c", "release", "--static-swift-stdlib", "--product", product, "--package-path", source,
+        try runSwift(swift, ["build", "-c", "release", "--static-swift-stdlib", "--disable-local-rpath", "--product", product, "--package-path", source,
                       "--scratch-path", buildCache],
                      log: installation.logs + "/modules-build-\(module).log", action: "build \(module) in \(Self.quoted(source))",
                      sandbox: confined?.sandbox, cache: buildCache, timeoutSeconds: timeoutSeconds)

@@ -86,9 +86,11 @@ public struct SourceBuild: Sendable, Equatable {
     /// `--skip EndToEndTests`.
     public static let defaultTestSelection = ["--skip", "EndToEndTests"]
 
-    /// `swift build -c release --static-swift-stdlib --product <p> --scratch-path <scratch>`.
+    /// `swift build -c release --static-swift-stdlib --disable-local-rpath --product <p> --scratch-path <scratch>`:
+    /// without `$ORIGIN` in its library search path, a library planted beside a stored version
+    /// is never loaded.
     public var buildArguments: [String] {
-        ["build", "-c", "release", "--static-swift-stdlib", "--product", product, "--scratch-path", scratch]
+        ["build", "-c", "release", "--static-swift-stdlib", "--disable-local-rpath", "--product", product, "--scratch-path", scratch]
     }
 
     /// `swift test --scratch-path <test scratch> <selection>`.

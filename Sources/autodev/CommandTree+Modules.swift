@@ -5,7 +5,7 @@ struct ModulesBuildCommand: ParsableCommand, HomeCommand {
         CommandConfiguration(
             path: ["modules", "build"],
             abstract: "Build a module's worker from source and keep it in the home's module store.",
-            discussion: "Runs swift build -c release --static-swift-stdlib --product <name>-module in <home>/build, the warm cache of source upgrades (output in <home>/logs/modules-build-<name>.log), starts the result once to read its name, protocol and state schema, and copies it into <home>/modules/store/<sha256>/. Nothing is recorded when any of that fails.")
+            discussion: "Runs swift build -c release --static-swift-stdlib --disable-local-rpath --product <name>-module in <home>/build, the warm cache of source upgrades (output in <home>/logs/modules-build-<name>.log), starts the result once to read its name, protocol and state schema, and copies it into <home>/modules/store/<sha256>/. Nothing is recorded when any of that fails.")
     }
 
     @Argument("name", help: CommandTree.moduleNameHelp) var name: String?

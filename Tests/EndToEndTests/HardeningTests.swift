@@ -504,6 +504,30 @@ struct ShippedBinaryTests {
     }
 }
 
+@Suite("Libraries are not looked up beside a stored version")
+struct LibrarySearchTests {
+    @Test("""
+        a libc or libm planted in a stored version's directory is never loaded: the binary has no RUNPATH, \
+        so the loader searches only the system's directories (the shipped build and the one the tests drive)
+        """)
+    func plantedLibrary() throws {
+        let binaries = [Harness.binary] + (ShippedBinaryTests.shipped.map { [$0] } ?? [])
+        for binary in binaries {
+            let harness = try Harness()
+            defer { harness.cleanUp() }
+            #expect(try harness.run(["init", "--home", harness.home], executable: binary).status == 0)
+            let version = harness.home + "/" + (try FileManager.default.destinationOfSymbolicLink(atPath: harness.home + "/current"))
+            for name in ["libc.so.6", "libm.so.6"] {
+                try Data("not a library, planted beside the binary".utf8).write(to: URL(fileURLWithPath: version + "/" + name))
+            }
+            let result = try harness.run(["--version"], executable: version + "/autodev", environment: ["LD_DEBUG": "libs"])
+            #expect(result.status == 0, "\(binary): \(result.stderr)")
+            #expect(!result.stderr.contains("RUNPATH") && !result.stderr.contains("RPATH") && !result.stderr.contains(version + "/lib"),
+                    "\(binary) searches for libraries beside itself: \(result.stderr)")
+        }
+    }
+}
+
 @Suite("Finding the home")
 struct HomeLocatorTests {
     @Test("a FIFO planted as Package.swift beside a Workspace/ above the working directory is passed over, never waited on")

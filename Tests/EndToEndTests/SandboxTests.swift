@@ -165,7 +165,7 @@ struct SandboxTests {
         let nobody: UInt32 = 65534
         #expect(chown(harness.root.path, nobody, nobody) == 0)
         let binary = harness.root.appendingPathComponent("autodev").path
-        try FileManager.default.copyItem(atPath: Harness.binary, toPath: binary)
+        try Executables.copy(Harness.binary, to: binary)
         #expect(chown(binary, nobody, nobody) == 0)
         let asNobody = ["--reuid=\(nobody)", "--regid=\(nobody)", "--clear-groups"]
         let initialized = try harness.run(asNobody + [binary, "init", "--home", harness.home], executable: "/usr/bin/setpriv")
@@ -230,7 +230,7 @@ struct SandboxTests {
         let nobody: UInt32 = 65534
         #expect(chown(harness.root.path, nobody, nobody) == 0)
         let binary = harness.root.appendingPathComponent("autodev").path
-        try FileManager.default.copyItem(atPath: Harness.binary, toPath: binary)
+        try Executables.copy(Harness.binary, to: binary)
         let candidate = try harness.candidate()
         for path in [binary, candidate] { #expect(chown(path, nobody, nobody) == 0) }
         let run = ["-c", Self.withoutUserNamespaces]

@@ -18,6 +18,13 @@ struct WriteLeaseTests {
         return (directory, home, VersionStore(home: home))
     }
 
+    /// A directory of this user's that nobody else can write, as a download's is.
+    func makeDownloads(in directory: String) throws -> String {
+        let downloads = directory + "/downloads"
+        try FileSystem.createDirectory(downloads, mode: 0o700)
+        return downloads
+    }
+
     /// Another descriptor's open of `path`, without waiting: refused while a write lease is held,
     /// and breaks the lease.
     func openElsewhere(_ path: String) -> Errno? {
@@ -66,8 +73,7 @@ struct WriteLeaseTests {
     func adopting() throws {
         let (directory, home, store) = try makeStore()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let downloads = directory + "/downloads"
-        try FileSystem.createDirectory(downloads, mode: 0o700)
+        let downloads = try makeDownloads(in: directory)
         let expected = SHA256.hash(data: content)
 
         func download(_ name: String) throws -> (path: String, lease: WriteLease) {
@@ -124,8 +130,7 @@ struct WriteLeaseTests {
     func writersRefused() throws {
         let (directory, home, store) = try makeStore()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let downloads = directory + "/downloads"
-        try FileSystem.createDirectory(downloads, mode: 0o700)
+        let downloads = try makeDownloads(in: directory)
         let expected = SHA256.hash(data: content)
 
         // A shared writable mapping outlives its descriptor: writes through it after its first
