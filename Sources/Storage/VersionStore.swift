@@ -206,24 +206,19 @@ package struct VersionStore: Sendable {
                 moved = true
                 if let leased {
                     try leased.descriptor.setMode(0o555)
-                    if var written = try Self.trusted(leased.descriptor, lease: leased, hashed: expected, size: file.size) {
+                    if let written = try Self.trusted(leased.descriptor, lease: leased, hashed: expected, size: file.size) {
                         // The identity recorded is the leased file's: it must be the one the store names.
                         let named = try FileSystem.status(stagedBinary, followLinks: false)
                         guard named.device == written.status.device, named.inode == written.status.inode else {
                             throw SystemError("stage", path: stagedBinary, errno: .invalidArgument, detail: "another file was put in its place")
                         }
-                        written.lease = leased
                         return written
                     }
                     // Broken: read back below, once this descriptor (a writer) is closed.
                     leased.end()
                 }
                 try FileSystem.setMode(stagedBinary, 0o555)
-                let fd = try FileDescriptor.open(stagedBinary, [.readOnly, .noFollow])
-                defer { try? fd.close() }
-                let written = try Self.readBack(fd)
-                WriteLease.waitPastChange(of: written.status)
-                return written
+                return try Self.readBack(stagedBinary)
             }
         } catch let error as SystemError where !moved && error.errno == .crossDevice {
             // Another mount of the same file system (a bind mount): copied instead.
@@ -236,10 +231,10 @@ package struct VersionStore: Sendable {
     private struct Written {
         var id: SHA256Digest
         var status: FileStatus
-        var hashedAsWritten: Bool
-        /// The lease the bytes were proven under, ended by ``stage(source:transaction:_:)`` once
-        /// the version is in the store.
-        var lease: WriteLease? = nil
+        /// The lease the bytes were proven under without being read back (nil where they were
+        /// read back), ended by ``stage(source:transaction:_:)`` once the version is in the store.
+        var lease: WriteLease?
+        var hashedAsWritten: Bool { lease != nil }
     }
 
     /// Creates `path` (mode 0555, opened for reading and writing), takes a write lease on it
@@ -247,8 +242,7 @@ package struct VersionStore: Sendable {
     /// returns the size). Under a lease still unbroken, that hash is the file's
     /// (``trusted(_:lease:hashed:size:)``), and the descriptor stays open (``Written/lease``,
     /// whose end the caller owns). Otherwise the descriptor is closed and the file read back
-    /// (``readBack(_:)``), then given up once the change time it shows is past
-    /// (``WriteLease/waitPastChange(of:)``).
+    /// (``readBack(_:writtenAs:)``).
     private static func writeLeased(_ path: String, _ write: (FileDescriptor, inout SHA256) throws -> Int) throws -> Written {
         let output = try FileDescriptor.open(path, [.readWrite, .create, .exclusive, .noFollow], mode: 0o555)
         let lease = WriteLease(output)
@@ -263,21 +257,12 @@ package struct VersionStore: Sendable {
         do {
             var hasher = SHA256()
             let size = try write(output, &hasher)
-            if let lease, var written = try trusted(output, lease: lease, hashed: hasher.finalize(), size: size) {
-                written.lease = lease
+            if let lease, let written = try trusted(output, lease: lease, hashed: hasher.finalize(), size: size) {
                 return written
             }
             let wrote = try output.status()
             close()
-            let reader = try FileDescriptor.open(path, [.readOnly, .noFollow])
-            defer { try? reader.close() }
-            let opened = try reader.status()
-            guard opened.device == wrote.device, opened.inode == wrote.inode else {
-                throw SystemError("stage", path: path, errno: .invalidArgument, detail: "another file was put in its place")
-            }
-            let written = try readBack(reader)
-            WriteLease.waitPastChange(of: written.status)
-            return written
+            return try readBack(path, writtenAs: wrote)
         } catch {
             close()
             throw error
@@ -291,7 +276,7 @@ package struct VersionStore: Sendable {
     private static func trusted(_ descriptor: FileDescriptor, lease: WriteLease, hashed: SHA256Digest, size: Int) throws -> Written? {
         let status = try descriptor.status()
         guard status.size == size, lease.isUnbroken else { return nil }
-        return Written(id: hashed, status: status, hashedAsWritten: true)
+        return Written(id: hashed, status: status, lease: lease)
     }
 
     /// Reads the file open at `descriptor` (read-only) back and hashes it, while nothing can
@@ -310,8 +295,25 @@ package struct VersionStore: Sendable {
             guard FileIdentity(after) == FileIdentity(status) else {
                 throw SystemError("hash", path: descriptor.path, errno: .invalidArgument, detail: "it changed while it was hashed")
             }
-            return Written(id: hasher.finalize(), status: after, hashedAsWritten: false)
+            return Written(id: hasher.finalize(), status: after, lease: nil)
         }
+    }
+
+    /// Opens `path` read-only and reads it back (``readBack(_:)``); the descriptor is given up
+    /// once the change time it shows is past (``WriteLease/waitPastChange(of:)``).
+    /// - Parameter writtenAs: the file as it was written: another file under the name is refused.
+    private static func readBack(_ path: String, writtenAs: FileStatus? = nil) throws -> Written {
+        let reader = try FileDescriptor.open(path, [.readOnly, .noFollow])
+        defer { try? reader.close() }
+        if let writtenAs {
+            let opened = try reader.status()
+            guard opened.device == writtenAs.device, opened.inode == writtenAs.inode else {
+                throw SystemError("stage", path: path, errno: .invalidArgument, detail: "another file was put in its place")
+            }
+        }
+        let written = try readBack(reader)
+        WriteLease.waitPastChange(of: written.status)
+        return written
     }
 
     /// Stages what `write` puts at the path it is given: then the version moves into the store
