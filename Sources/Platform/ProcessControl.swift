@@ -126,6 +126,15 @@ public enum ProcessControl {
         signal(SIGPIPE, SIG_IGN)
     }
 
+    /// Gives the crash signals back their default action (end the process, with a core where
+    /// the system keeps one). The Swift runtime's handlers for them start a `swift-backtrace`
+    /// it looks for relative to the program's path and the working directory: a file planted
+    /// beside a stored version, or in any directory autodev is run from, would run unhashed on
+    /// a crash. Call it first thing in `main`.
+    public static func defaultCrashSignals() {
+        for crash in [SIGQUIT, SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP] { signal(crash, SIG_DFL) }
+    }
+
     /// Standard input is a terminal.
     public static var standardInputIsTerminal: Bool { isatty(0) == 1 }
 

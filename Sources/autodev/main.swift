@@ -1,6 +1,7 @@
 import Glibc
 import Platform
 
+ProcessControl.defaultCrashSignals()
 ProcessControl.ignoreBrokenPipe()
 // Arguments are used as given or refused: one that is not valid UTF-8 (a path with a stray
 // 0xff byte) would be rewritten by the String conversion into a different path.

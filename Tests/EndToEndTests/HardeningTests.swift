@@ -528,6 +528,53 @@ struct LibrarySearchTests {
     }
 }
 
+extension LibrarySearchTests {
+    @Test("a swift-backtrace planted beside the binary, in the home or in the working directory is never run when autodev crashes")
+    func plantedBacktracer() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.run(["init", "--home", harness.home], executable: Harness.binary).status == 0)
+        let version = harness.home + "/" + (try FileManager.default.destinationOfSymbolicLink(atPath: harness.home + "/current"))
+        let marker = harness.root.appendingPathComponent("backtracer-ran").path
+        let directory = harness.root.appendingPathComponent("working").path
+        for place in [harness.home + "/bin", harness.home + "/libexec/swift/linux", version, version + "/libexec/swift/linux",
+                      directory, directory + "/libexec/swift/linux"] {
+            try FileManager.default.createDirectory(atPath: place, withIntermediateDirectories: true)
+            try "#!/bin/sh\necho \"$0\" >> \(marker)\n".write(toFile: place + "/swift-backtrace", atomically: true, encoding: .utf8)
+            #expect(chmod(place + "/swift-backtrace", 0o755) == 0)
+        }
+        // Started by name through PATH too, so that the runtime would look in the working directory.
+        for (executable, path) in [(version + "/autodev", nil), (harness.entry, nil), ("autodev", harness.home + "/bin")] as [(String, String?)] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "exec \"$0\" digest -", executable]
+            process.currentDirectoryURL = URL(fileURLWithPath: directory)
+            var environment = harness.environment([:])
+            if let path { environment["PATH"] = path + ":" + (environment["PATH"] ?? "/usr/bin:/bin") }
+            process.environment = environment
+            let input = Pipe()  // never written: autodev waits on it
+            process.standardInput = input
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let pid = process.processIdentifier
+            // The condition: the shell has become autodev.
+            let started = harness.waitUntil(seconds: 20) {
+                ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").hasPrefix("autodev")
+            }
+            #expect(started, "\(executable) never started")
+            kill(pid, SIGSEGV)
+            let ended = Processes.waitUntilEnded(pid, seconds: 20)
+            #expect(ended, "\(executable) did not end after SIGSEGV")
+            if !ended { kill(pid, SIGKILL) }
+            process.waitUntilExit()
+            #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGSEGV,
+                    "\(executable): \(process.terminationReason) \(process.terminationStatus)")
+            try? input.fileHandleForWriting.close()
+        }
+        #expect(!FileManager.default.fileExists(atPath: marker), "\((try? String(contentsOfFile: marker, encoding: .utf8)) ?? "")")
+    }
+}
+
 @Suite("Finding the home")
 struct HomeLocatorTests {
     @Test("a FIFO planted as Package.swift beside a Workspace/ above the working directory is passed over, never waited on")
