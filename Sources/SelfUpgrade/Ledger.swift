@@ -1,5 +1,6 @@
 import Integrity
 import Storage
+import Synchronization
 
 /// Everything the journal says, folded into transactions and a history of versions.
 /// Invariant 4: the journal alone explains every version change; this type is the only reader.
@@ -64,8 +65,23 @@ package struct Ledger: Sendable {
     /// From the checkpoint: transactions that had a log directory.
     private var checkpointLogged: [JournalCheckpoint.Logged] = []
 
-    /// Folds the journal: its checkpoint, if it has one, then its records.
+    /// Folds the journal: its checkpoint, if it has one, then its records. The fold of the last
+    /// journal folded in this process is reused while that journal's content is unchanged (a
+    /// command folds the same journal several times: to check it explains `current`, to
+    /// recover, to act).
     package init(_ journal: Journal) {
+        if let last = Self.lastFolded.withLock({ $0 }), last.content == journal.content {
+            self = last.ledger
+            return
+        }
+        self.init(folding: journal)
+        let folded = self
+        Self.lastFolded.withLock { $0 = (journal.content, folded) }
+    }
+
+    private static let lastFolded = Mutex<(content: UInt64, ledger: Ledger)?>(nil)
+
+    private init(folding journal: Journal) {
         if let state = journal.checkpoint?.state {
             isWellFormed = state.wellFormed
             transactionsBeforeCheckpoint = state.transactions

@@ -376,8 +376,11 @@ public struct Upgrader: Sendable {
                 ?? (try? FileSystem.readOwnFile(home.lock)).map { String(decoding: $0, as: UTF8.self) }
             throw UpgradeError.locked(path: home.lock, holder: holder.flatMap { $0.isEmpty ? nil : $0 })
         }
-        try? lock.descriptor.truncate(to: 0)
-        try? lock.descriptor.writeAll(Array("\(ProcessControl.id)".utf8))
+        // The holder's pid, written from the start of the file (the lock opens it at offset 0);
+        // cut only when a longer pid was there: a truncate costs the file system a journal entry.
+        let holder = Array("\(ProcessControl.id)".utf8)
+        if (try? lock.descriptor.status().size) != holder.count { try? lock.descriptor.truncate(to: 0) }
+        try? lock.descriptor.writeAll(holder)
         return lock
     }
 

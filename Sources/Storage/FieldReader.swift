@@ -44,10 +44,13 @@ package struct FieldReader {
 
     package func transaction() throws(JournalFieldError) -> String {
         let id = try string("transaction")
-        guard !id.isEmpty, id.utf8.count <= 200, !id.contains("/"), id != ".", id != ".." else {
-            throw JournalFieldError("'transaction' is not a transaction id")
-        }
+        guard Self.isTransactionID(id) else { throw JournalFieldError("'transaction' is not a transaction id") }
         return id
+    }
+
+    /// A transaction id names a log directory: not empty, not `.` or `..`, no `/`, 200 bytes at most.
+    package static func isTransactionID(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= 200 && !id.utf8.contains(UInt8(ascii: "/")) && id != "." && id != ".."
     }
 
     package func digest(_ name: String) throws(JournalFieldError) -> SHA256Digest {

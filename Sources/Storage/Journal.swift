@@ -33,6 +33,13 @@ package struct Journal: Sendable {
     package private(set) var activeRecordCount: Int
     /// The whole lines of the active file, its checkpoint's (sound or not) included.
     private var lineCount = 0
+    /// Names what ``checkpoint`` and ``records`` hold, unique in this process: a parse gets a new
+    /// one (a parse reused from the same bytes keeps it), and so does every change. What is
+    /// folded from those two alone can be kept under it and reused while it stays the same.
+    package private(set) var content = Self.newContent()
+
+    private static let contents = Atomic<UInt64>(0)
+    private static func newContent() -> UInt64 { contents.wrappingAdd(1, ordering: .relaxed).newValue }
 
     /// The directory of archived segments, `<journal>.d`.
     package var archive: String { path + ".d" }
@@ -289,6 +296,7 @@ package struct Journal: Sendable {
         lineCount += 1
         validByteCount += line.count
         hasTornTail = false
+        content = Self.newContent()
         return record
     }
 
@@ -313,6 +321,7 @@ package struct Journal: Sendable {
         records = []
         lineCount = 1
         checkpointRefusal = nil
+        content = Self.newContent()
     }
 
     /// Archives the active file and starts a new one with `state` as its checkpoint, so that a
@@ -391,6 +400,7 @@ package struct Journal: Sendable {
         lineCount = 1
         checkpointRefusal = nil
         validByteCount = line.count
+        content = Self.newContent()
         try hook("checkpoint-installed")
     }
 

@@ -292,8 +292,6 @@ extension JournalCheckpoint {
     }
 
     private static func checkTransaction(_ id: String) throws(JournalFieldError) {
-        guard !id.isEmpty, id.utf8.count <= 200, !id.contains("/"), id != ".", id != ".." else {
-            throw JournalFieldError("'\(id)' is not a transaction id")
-        }
+        guard FieldReader.isTransactionID(id) else { throw JournalFieldError("'\(id)' is not a transaction id") }
     }
 }
