@@ -75,10 +75,16 @@ package struct Ledger: Sendable {
             return
         }
         self.init(folding: journal)
+        // A fold of the whole archive (history) is not kept: memory stays flat whatever the history.
+        guard journal.records.count <= Self.largestKept else { return }
         let folded = self
         Self.lastFolded.withLock { $0 = (journal.content, folded) }
     }
 
+    /// The most records a kept fold may come from: far more than an active file holds.
+    private static let largestKept = 4_096
+    /// The last fold, with the content it came from. A Mutex: an embedder (and the tests) may
+    /// fold journals on any thread.
     private static let lastFolded = Mutex<(content: UInt64, ledger: Ledger)?>(nil)
 
     private init(folding journal: Journal) {

@@ -377,7 +377,8 @@ public struct Upgrader: Sendable {
             throw UpgradeError.locked(path: home.lock, holder: holder.flatMap { $0.isEmpty ? nil : $0 })
         }
         // The holder's pid, written from the start of the file (the lock opens it at offset 0);
-        // cut only when a longer pid was there: a truncate costs the file system a journal entry.
+        // cut first only when the file is not already that long: a truncate costs the file
+        // system a journal entry, and a rollback takes the lock at every step of its way.
         let holder = Array("\(ProcessControl.id)".utf8)
         if (try? lock.descriptor.status().size) != holder.count { try? lock.descriptor.truncate(to: 0) }
         try? lock.descriptor.writeAll(holder)
@@ -444,7 +445,7 @@ public struct Upgrader: Sendable {
     /// What a checkpoint of `journal` holds, or nil when none may be written: a transaction is
     /// open, the journal is not well formed, or a stored version predates checkpoints (it could
     /// not read the journal after a rollback to it).
-    func checkpointState(_ journal: Journal) -> JournalCheckpoint.State? {
+    package func checkpointState(_ journal: Journal) -> JournalCheckpoint.State? {
         let ledger = Ledger(journal)
         guard ledger.openTransaction == nil, ledger.isWellFormed, let stored = try? store.list() else { return nil }
         guard stored.allSatisfy({ store.metadata($0)?.readsJournalCheckpoints == true }) else { return nil }

@@ -48,9 +48,11 @@ package struct FieldReader {
         return id
     }
 
-    /// A transaction id names a log directory: not empty, not `.` or `..`, no `/`, 200 bytes at most.
+    /// A transaction id names a log directory: not empty, not `.` or `..`, 200 bytes at most,
+    /// no `/` and no control character (a NUL would cut the path a system call is given short).
     package static func isTransactionID(_ id: String) -> Bool {
-        !id.isEmpty && id.utf8.count <= 200 && !id.utf8.contains(UInt8(ascii: "/")) && id != "." && id != ".."
+        !id.isEmpty && id.utf8.count <= 200 && id != "." && id != ".."
+            && !id.utf8.contains { $0 == UInt8(ascii: "/") || $0 < 0x20 || $0 == 0x7F }
     }
 
     package func digest(_ name: String) throws(JournalFieldError) -> SHA256Digest {

@@ -90,6 +90,53 @@ struct JournalCheckpointTests {
         return (demo, upgrader)
     }
 
+    @Test("a journal is folded once per content: the same bytes read again reuse the fold; an append, a rotation or another home's journal fold anew")
+    func foldFollowsContent() throws {
+        let (demo, upgrader) = try checkpointed()
+        defer { demo.cleanUp() }
+        let (other, otherUpgrader) = try self.demo()
+        defer { other.cleanUp() }
+        _ = try otherUpgrader.upgrade(fromBinary: try other.candidate("5.0"), options: Demo.noRestart)
+
+        var journal = try Journal(path: demo.home.journal)
+        let folded = Ledger(journal)
+        // Read again from the same bytes: the same answers (the parse, and its content, are reused
+        // unless another test read another journal in between).
+        let reread = try Journal(path: demo.home.journal)
+        #expect(Ledger(reread).current == folded.current && Ledger(reread).transactionCount == folded.transactionCount)
+        // Another home's journal, folded in between, is its own.
+        let otherLedger = Ledger(try Journal(path: other.home.journal))
+        #expect(otherLedger.current != folded.current)
+        #expect(Ledger(journal).current == folded.current)
+
+        // An append renews the content: the fold sees the new transaction; the value read before
+        // the append still folds to what it holds.
+        try journal.append(JournalRecord(.begin(transaction: "tx-fold-test", operation: .rollback, from: folded.current,
+                                                target: folded.previous, source: nil)))
+        #expect(journal.content != reread.content)
+        #expect(Ledger(journal).openTransaction?.id == "tx-fold-test")
+        #expect(Ledger(journal).transactionCount == folded.transactionCount + 1)
+        #expect(Ledger(reread).openTransaction == nil)
+        try journal.append(JournalRecord(.abort(transaction: "tx-fold-test", reason: "test")))
+        #expect(Ledger(journal).openTransaction == nil)
+
+        // A rotation renews it too: the fold from the new checkpoint gives the same answers, and
+        // holds no transaction of its own (the one before, kept under the old content, holds the
+        // transactions after the old checkpoint, the test's among them).
+        let beforeRotation = Ledger(journal)
+        #expect(beforeRotation.transactions.contains { $0.id == "tx-fold-test" })
+        let contentBefore = journal.content
+        let state = try #require(upgrader.checkpointState(journal))
+        try journal.rotate(keeping: state)
+        #expect(journal.records.isEmpty)
+        #expect(journal.content != contentBefore)
+        let rotated = Ledger(journal)
+        #expect(rotated.transactions.isEmpty)
+        #expect(rotated.current == beforeRotation.current && rotated.previous == beforeRotation.previous)
+        #expect(rotated.transactionCount == beforeRotation.transactionCount)
+        #expect(Ledger(try Journal(path: demo.home.journal)).transactionCount == beforeRotation.transactionCount)
+    }
+
     /// Replaces the active journal's first line.
     func replaceFirstLine(_ home: Home, _ edit: (String) -> String) throws {
         let text = try String(contentsOfFile: home.journal, encoding: .utf8)
