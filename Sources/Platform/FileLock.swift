@@ -114,7 +114,9 @@ public struct FileLock: Sendable {
     }
 
     /// A lock file holds the holder's pid, written through this descriptor: only a regular file
-    /// with one link is used (a hard link planted there would have the pid written into another file).
+    /// with one link is used (a hard link planted there would have the pid written into another
+    /// file), owned by this user or by the owner of its directory (one planted by another user
+    /// lets that user hold the lock, or change the pid it names, at will).
     private static func checkOwnFile(_ fd: FileDescriptor, path: String) throws(SystemError) {
         let status = try fd.status()
         guard status.kind == .regular else {
@@ -122,6 +124,10 @@ public struct FileLock: Sendable {
         }
         guard status.linkCount == 1 else {
             throw SystemError("lock", path: path, errno: .notPermitted, detail: "it has \(status.linkCount) links (a hard link to another file may have been planted there); remove it")
+        }
+        if status.owner != Privilege.userID, status.owner != (try? FileSystem.status(FileSystem.parent(of: path)))?.owner {
+            throw SystemError("lock", path: path, errno: .notPermitted,
+                              detail: "it belongs to user \(status.owner), not to this user or the owner of its directory; remove it")
         }
     }
 }

@@ -173,6 +173,17 @@ package struct Ledger: Sendable {
         return history.last { $0.id != current }?.id
     }
 
+    /// True when the journal explains `current` pointing at `linked`: the version it says is
+    /// current, the `from` or `to` of its unfinished transaction (a reader without the lock sees
+    /// a rollback between its flip and its commit), or the target of its last transaction,
+    /// aborted before its undo put `current` back.
+    package func explainsLink(to linked: SHA256Digest) -> Bool {
+        if linked == current { return true }
+        if let open = openTransaction { return open.from == linked || open.to == linked }
+        let last = transactions.last
+        return last?.outcome == .aborted && last?.to == linked
+    }
+
     /// The transaction with this id.
     package func transaction(_ id: String) -> Transaction? { transactions.last { $0.id == id } }
 

@@ -69,12 +69,7 @@ extension Upgrader {
         // it from the journal.
         if let linked, store.contains(linked) {
             let ledger = Ledger(journal)
-            let open = ledger.openTransaction
-            // An abort is journaled before its undo flips `current` back: a kill between the two
-            // leaves `current` at the aborted transaction's target, and the journal says so.
-            let last = ledger.transactions.last
-            let abortedHere = last?.outcome == .aborted && last?.to == linked
-            guard linked == ledger.current || open?.from == linked || open?.to == linked || abortedHere else {
+            guard ledger.explainsLink(to: linked) else {
                 let named = ledger.current.map { "version \($0.short)" } ?? "no version"
                 return "it does not explain \(home.current): that link names version \(linked.short), but the journal ends at \(named) (its newest records may be missing)"
             }

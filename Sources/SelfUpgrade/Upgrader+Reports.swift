@@ -52,14 +52,19 @@ extension Upgrader {
             let versions = order.filter { stored.contains($0) && seen.insert($0).inserted }.map(summary)
             let missing = ledger.retained(limit: configuration.historyLimit).subtracting(stored).subtracting(ledger.pruned)
             var warnings: [String] = []
-            if linked != ledger.current {
+            // A transaction in flight explains a link to its `from` or `to` (a rollback between
+            // its flip and its commit, seen by a status that takes no lock): not a disagreement.
+            let open = ledger.openTransaction
+            let inFlight = linked != ledger.current && linked != nil && (open?.from == linked || open?.to == linked)
+            if linked != ledger.current && !inFlight {
                 warnings.append("\(home.current) points at \(linked?.short ?? "nothing") but the journal says \(ledger.current?.short ?? "nothing")")
             }
             for id in missing.sorted(by: { $0.hex < $1.hex }) {
                 warnings.append("version \(id.short) is in the history but missing from the store (\(home.binary(id)))")
             }
             return Status(home: home.root, entryPoint: home.entryPoint, current: linked.map(summary),
-                          previous: ledger.previous.map(summary), openTransaction: ledger.openTransaction.map(TransactionSummary.init),
+                          // In flight, the version the link left is the one to go back to.
+                          previous: (inFlight ? ledger.current : ledger.previous).map(summary), openTransaction: open.map(TransactionSummary.init),
                           versions: versions, missing: missing.map(\.hex).sorted(), transactions: ledger.transactionCount,
                           historyLimit: configuration.historyLimit, warnings: warnings)
         }

@@ -144,7 +144,7 @@ public struct Upgrader: Sendable {
     private func inheritedRestart(_ transaction: String, descriptor: String?) throws -> (Ledger.Transaction, FileLock, Ledger, Journal)? {
         guard let descriptor, let raw = Int32(descriptor), raw > 2,
               let lock = FileLock.adoptHeld(rawValue: raw, path: home.lock) else { return nil }
-        let holder = (try? FileSystem.readOwnFile(home.lock)).map { String(decoding: $0, as: UTF8.self) }
+        let holder = recordedLockHolder()
         let journal = try? readJournal()
         guard holder == String(ProcessControl.id), let journal else {
             lock.release()
@@ -347,11 +347,17 @@ public struct Upgrader: Sendable {
 
     // MARK: - Locking
 
+    /// What the lock file says about its holder: the pid the last taker wrote (its first
+    /// 32 bytes: a pid is at most 10 digits, and a file grown huge is not read into memory).
+    package func recordedLockHolder() -> String? {
+        (try? FileSystem.readOwnFile(home.lock, maxBytes: 32)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
     /// The lock, once it is free, when the process recorded as its holder is dead: a killed
     /// holder's children can keep the descriptor for the moment they take to die with it.
     /// Waits up to two seconds; nil when the holder lives or the lock stays taken.
     func lockOfDeadHolder() throws -> FileLock? {
-        let holder = (try? FileSystem.readOwnFile(home.lock)).flatMap { Int32(String(decoding: $0, as: UTF8.self)) }
+        let holder = recordedLockHolder().flatMap { Int32($0) }
         guard let holder, !ProcessControl.isAlive(holder) else { return nil }
         let start = MonotonicClock.now()
         while MonotonicClock.seconds(since: start) < 2 {
@@ -373,7 +379,7 @@ public struct Upgrader: Sendable {
             // The process holding it now, from /proc/locks; the pid written into the file names
             // whoever took it last, who may be gone.
             let holder = FileLock.holder(of: home.lock).flatMap { $0 > 0 ? String($0) : nil }
-                ?? (try? FileSystem.readOwnFile(home.lock)).map { String(decoding: $0, as: UTF8.self) }
+                ?? recordedLockHolder()
             throw UpgradeError.locked(path: home.lock, holder: holder.flatMap { $0.isEmpty ? nil : $0 })
         }
         // The holder's pid, written from the start of the file (the lock opens it at offset 0);

@@ -155,18 +155,24 @@ package struct Journal: Sendable {
         records = try Self.decode(lines, path: path)
         activeRecordCount = records.count
         if let through = archivedThrough {
-            records = try Self.archivedRecords(archive, through: through < 0 ? nil : through, journal: path) + records
+            records = try Self.archivedRecords(archive, through: through < 0 ? nil : through, journal: path,
+                                               checkpointIsSound: checkpointRefusal == nil) + records
         }
+        // Where the record at `index` is: its line in the active file, or (read from the archive)
+        // the archive, named in the reason, with line 1 of the journal.
+        let archived = records.count - activeRecordCount
+        func line(of index: Int) -> Int { index >= archived ? lines[index - archived].number : 1 }
+        func inArchive(_ index: Int) -> String { index >= archived ? "" : " (in its archive \(archive))" }
         let expectedFirst = (checkpoint?.through ?? 0) + 1
         if let first = records.first, first.sequence != expectedFirst {
             let reason = checkpoint == nil ? "it starts at record \(first.sequence), not 1: its beginning is missing"
                 : "its checkpoint ends at record \(expectedFirst - 1), but the next record is \(first.sequence)"
-            throw StorageError.corruptJournal(path: path, line: 1, reason: reason)
+            throw StorageError.corruptJournal(path: path, line: line(of: 0), reason: reason)
         }
         for index in records.indices.dropFirst() where records[index].sequence != records[index - 1].sequence + 1 {
             // A whole, checksummed record out of sequence is not a torn write: one is missing.
-            throw StorageError.corruptJournal(path: path, line: index + 1,
-                                              reason: "record \(records[index].sequence) follows record \(records[index - 1].sequence)")
+            throw StorageError.corruptJournal(path: path, line: line(of: index),
+                                              reason: "record \(records[index].sequence) follows record \(records[index - 1].sequence)" + inArchive(index))
         }
     }
 
@@ -373,7 +379,7 @@ package struct Journal: Sendable {
     /// a chain of segments each starting where the previous ended; a segment's first line may be
     /// the checkpoint it was written behind, which is skipped. Segments past `through` (left by
     /// a rotation killed before its rename) are not read.
-    private static func archivedRecords(_ archive: String, through: Int?, journal: String) throws -> [JournalRecord] {
+    private static func archivedRecords(_ archive: String, through: Int?, journal: String, checkpointIsSound: Bool) throws -> [JournalRecord] {
         try checkArchive(archive)
         var records: [JournalRecord] = []
         var next = 1
@@ -395,6 +401,8 @@ package struct Journal: Sendable {
             next = segment.last + 1
         }
         if let through, next != through + 1 {
+            // Behind a sound checkpoint (the whole history asked for), the home itself is sound.
+            if checkpointIsSound { throw StorageError.incompleteArchive(path: archive, first: next, last: through) }
             throw StorageError.corruptJournal(path: journal, line: 1, reason: "its checkpoint cannot be used and the archive \(archive) does not hold records \(next)–\(through)")
         }
         return records

@@ -360,6 +360,23 @@ struct ProcessTests {
         #expect(second != nil)
         second?.release()
     }
+
+    @Test("a lock file another user owns is refused, not used; one owned by the directory's owner is used",
+          .enabled(if: Privilege.userID == 0, "changing a file's owner needs root"))
+    func lockOwnedByAnotherUser() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/lock"
+        try "garbage".write(toFile: path, atomically: false, encoding: .utf8)
+        #expect(chown(path, 65534, 65534) == 0)
+        let error = #expect(throws: SystemError.self) { try FileLock.tryAcquire(path) }
+        #expect(error?.description.contains("belongs to user 65534") == true, "\(String(describing: error))")
+        #expect(try FileSystem.readOwnFile(path) == Array("garbage".utf8), "the refused file was changed")
+        // The owner of its directory may own it (root working in a user's home).
+        #expect(chown(directory, 65534, 65534) == 0)
+        let lock = try #require(try FileLock.tryAcquire(path))
+        lock.release()
+    }
 }
 
 extension Int32 {

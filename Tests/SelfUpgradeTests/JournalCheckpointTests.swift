@@ -137,6 +137,41 @@ struct JournalCheckpointTests {
         #expect(Ledger(try Journal(path: demo.home.journal)).transactionCount == beforeRotation.transactionCount)
     }
 
+    @Test("a record out of sequence after a checkpoint is named by its own line of the file")
+    func outOfSequenceLine() throws {
+        let (demo, upgrader) = try checkpointed()
+        defer { demo.cleanUp() }
+        while try Journal(path: demo.home.journal).activeRecordCount < 2 { _ = try upgrader.rollback(to: nil, options: Demo.noRestart) }
+        var lines = try String(contentsOfFile: demo.home.journal, encoding: .utf8).split(separator: "\n").map(String.init)
+        // Line 1 is the checkpoint; the first record after it (line 2) again, as line 3.
+        lines.insert(lines[1], at: 2)
+        try (lines.joined(separator: "\n") + "\n").write(toFile: demo.home.journal, atomically: true, encoding: .utf8)
+        let error = #expect(throws: StorageError.self) { try Journal(path: demo.home.journal) }
+        guard case .corruptJournal(_, let line, let reason)? = error else {
+            Issue.record("not a damaged journal: \(String(describing: error))")
+            return
+        }
+        #expect(line == 3, "\(reason)")
+        #expect(reason.contains("follows record"), "\(reason)")
+    }
+
+    @Test("an archive that lacks records behind a sound checkpoint: history says they are lost, not that the journal needs a repair; the home works on")
+    func archiveMissingRecords() throws {
+        let (demo, upgrader) = try checkpointed()
+        defer { demo.cleanUp() }
+        let archive = demo.home.journal + ".d"
+        let segments = try FileSystem.contentsOfDirectory(archive).sorted()
+        let first = try #require(segments.first { $0.hasPrefix("1-") })
+        try FileSystem.rename(archive + "/" + first, to: demo.directory + "/" + first)
+        let error = #expect(throws: UpgradeError.self) { try upgrader.history() }
+        #expect(error?.code == .homeDamaged, "\(String(describing: error))")
+        #expect(error?.description.contains("is lost: the journal's archive \"\(archive)\" does not hold records 1–") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("repair") == false, "\(String(describing: error))")
+        // Every other command reads the sound checkpoint and works on.
+        #expect(try upgrader.status().warnings.isEmpty)
+        _ = try upgrader.rollback(to: nil, options: Demo.noRestart)
+    }
+
     /// Replaces the active journal's first line.
     func replaceFirstLine(_ home: Home, _ edit: (String) -> String) throws {
         let text = try String(contentsOfFile: home.journal, encoding: .utf8)

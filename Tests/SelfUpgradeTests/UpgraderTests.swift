@@ -349,6 +349,36 @@ struct RecoveryTests {
         #expect(ledger.current == demo.first)
     }
 
+    @Test("a status taken between a transaction's flip and its commit shows it in flight: no warning, the version it left as previous")
+    func statusInFlight() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        // What a status that takes no lock sees while a restart confirms: swapped, not committed.
+        let staged = try crash(demo, steps: ["preflight", "stage", "verify", "swap"], swap: true)
+        let status = try demo.upgrader.status()
+        #expect(status.warnings.isEmpty, "\(status.warnings)")
+        #expect(status.current?.id == staged.hex)
+        #expect(status.previous?.id == demo.first.hex)
+        #expect(status.openTransaction?.id == "t-crash")
+        // The same journal with the link at a stored version it does not name is still refused.
+        let other = try VersionStore(home: demo.home).stage(try demo.candidate("3.0"), source: "test", transaction: "t-other")
+        try demo.home.setCurrent(other.id)
+        #expect(throws: UpgradeError.self) { try demo.upgrader.status() }
+    }
+
+    @Test("a lock file grown huge is not read whole: the holder it names is read from its first bytes")
+    func hugeLockFile() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        #expect(FileManager.default.createFile(atPath: demo.home.lock, contents: Data("4242".utf8)))
+        #expect(truncate(demo.home.lock, 256 << 20) == 0)
+        #expect(demo.upgrader.recordedLockHolder()?.utf8.count == 32)
+        #expect(demo.upgrader.recordedLockHolder()?.hasPrefix("4242") == true)
+        // The next command takes the lock and writes its own pid over it, whole.
+        _ = try demo.upgrader.upgrade(fromBinary: try demo.candidate("2.0"), options: Demo.noRestart)
+        #expect(demo.upgrader.recordedLockHolder() == String(getpid()))
+    }
+
     @Test("a link changed behind the journal's back is refused, not moved back; the repair keeps what it names")
     func linkTheJournalDoesNotExplain() throws {
         let demo = try Demo()
