@@ -190,6 +190,15 @@ public struct FileDescriptor: Sendable {
         try systemCall("truncate", path: path) { ftruncate(rawValue, off_t(length)) }
     }
 
+    /// Makes `bytes` the whole content of the file open at offset 0: written over what is there,
+    /// the file cut first only when it is not already that long (a truncate costs the file
+    /// system a journal entry and frees and allocates its block each time).
+    /// - Throws: ``SystemError`` "truncate" or "write".
+    public func overwrite(with bytes: [UInt8]) throws(SystemError) {
+        if try status().size != bytes.count { try truncate(to: 0) }
+        try writeAll(bytes)
+    }
+
     /// Sets or clears close-on-exec; a descriptor meant to survive `exec` must clear it.
     /// Sets the file's owner and group (`fchown`).
     /// - Throws: ``SystemError`` "change the owner of".

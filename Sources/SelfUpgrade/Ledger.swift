@@ -178,10 +178,15 @@ package struct Ledger: Sendable {
     /// a rollback between its flip and its commit), or the target of its last transaction,
     /// aborted before its undo put `current` back.
     package func explainsLink(to linked: SHA256Digest) -> Bool {
-        if linked == current { return true }
-        if let open = openTransaction { return open.from == linked || open.to == linked }
+        if linked == current || inFlight(linked) { return true }
         let last = transactions.last
-        return last?.outcome == .aborted && last?.to == linked
+        return openTransaction == nil && last?.outcome == .aborted && last?.to == linked
+    }
+
+    /// True when `linked` is the `from` or `to` of the unfinished transaction.
+    package func inFlight(_ linked: SHA256Digest?) -> Bool {
+        guard let linked, let open = openTransaction else { return false }
+        return open.from == linked || open.to == linked
     }
 
     /// The transaction with this id.

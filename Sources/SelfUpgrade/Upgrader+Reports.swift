@@ -54,8 +54,7 @@ extension Upgrader {
             var warnings: [String] = []
             // A transaction in flight explains a link to its `from` or `to` (a rollback between
             // its flip and its commit, seen by a status that takes no lock): not a disagreement.
-            let open = ledger.openTransaction
-            let inFlight = linked != ledger.current && linked != nil && (open?.from == linked || open?.to == linked)
+            let inFlight = linked != ledger.current && ledger.inFlight(linked)
             if linked != ledger.current && !inFlight {
                 warnings.append("\(home.current) points at \(linked?.short ?? "nothing") but the journal says \(ledger.current?.short ?? "nothing")")
             }
@@ -64,7 +63,7 @@ extension Upgrader {
             }
             return Status(home: home.root, entryPoint: home.entryPoint, current: linked.map(summary),
                           // In flight, the version the link left is the one to go back to.
-                          previous: (inFlight ? ledger.current : ledger.previous).map(summary), openTransaction: open.map(TransactionSummary.init),
+                          previous: (inFlight ? ledger.current : ledger.previous).map(summary), openTransaction: ledger.openTransaction.map(TransactionSummary.init),
                           versions: versions, missing: missing.map(\.hex).sorted(), transactions: ledger.transactionCount,
                           historyLimit: configuration.historyLimit, warnings: warnings)
         }

@@ -382,12 +382,8 @@ public struct Upgrader: Sendable {
                 ?? recordedLockHolder()
             throw UpgradeError.locked(path: home.lock, holder: holder.flatMap { $0.isEmpty ? nil : $0 })
         }
-        // The holder's pid, written from the start of the file (the lock opens it at offset 0);
-        // cut first only when the file is not already that long: a truncate costs the file
-        // system a journal entry, and a rollback takes the lock at every step of its way.
-        let holder = Array("\(ProcessControl.id)".utf8)
-        if (try? lock.descriptor.status().size) != holder.count { try? lock.descriptor.truncate(to: 0) }
-        try? lock.descriptor.writeAll(holder)
+        // The holder's pid (the lock's descriptor is fresh, at offset 0).
+        try? lock.descriptor.overwrite(with: Array("\(ProcessControl.id)".utf8))
         return lock
     }
 

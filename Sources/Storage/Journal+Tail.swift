@@ -38,11 +38,7 @@ extension Journal {
         // Cut only once it is known to be ours (one name, our owner, a regular file): whatever was
         // there (garbage, a longer text) never outlives a write, and nothing planted is emptied.
         let fd = try FileDescriptor.openOwned(tailPath(of: path), [.writeOnly, .create], mode: 0o644)
-        try fd.closeAfter {
-            // The usual case, a tail of the same 21 bytes, is overwritten in place: cutting it to
-            // nothing first would make the file system free and allocate its block each time.
-            if try fd.status().size != text.utf8.count { try fd.truncate(to: 0) }
-            try fd.writeAll(Array(text.utf8))
-        }
+        // The usual case, a tail of the same 21 bytes, is overwritten in place.
+        try fd.closeAfter { try fd.overwrite(with: Array(text.utf8)) }
     }
 }
