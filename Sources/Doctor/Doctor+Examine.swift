@@ -39,6 +39,23 @@ struct Problem: Sendable {
 }
 
 extension Doctor {
+    /// What makes the lock file one no command can take, or nil: a file planted there (a link, a
+    /// FIFO, a directory, a second name, one owned by neither this user nor the home's owner,
+    /// as `FileLock` refuses). Its repair moves it aside, which needs no lock (a change of its
+    /// owner would need one).
+    func plantedLock() -> String? {
+        guard let status = try? FileSystem.statusIfPresent(home.lock, followLinks: false) else { return nil }
+        if status.kind == .symbolicLink { return "a symbolic link" }
+        if status.kind == .directory { return "a directory" }
+        if status.kind != .regular { return "not a regular file" }
+        if status.linkCount != 1 { return "a file with \(status.linkCount) names (a hard link may have been planted there)" }
+        let homeOwner = (try? FileSystem.status(home.root))?.owner ?? geteuid()
+        if status.owner != geteuid() && status.owner != homeOwner { return "owned by user \(status.owner), neither this user nor the home's owner" }
+        return nil
+    }
+}
+
+extension Doctor {
     // MARK: - API
 
     /// Checks the whole home and changes nothing on disk.
@@ -79,17 +96,15 @@ extension Doctor {
             }
         }
 
-        // The lock every change takes: a file planted there (a link, a FIFO, a directory, a second
-        // name) makes every command fail to lock the home.
-        if let status = try? FileSystem.statusIfPresent(home.lock, followLinks: false), status.kind != .regular || status.linkCount != 1 {
-            let what = status.kind == .symbolicLink ? "a symbolic link" : status.kind == .directory ? "a directory"
-                : status.kind != .regular ? "not a regular file" : "a file with \(status.linkCount) names (a hard link may have been planted there)"
-            add(.lock, .lock, home.lock, "it is \(what): no command can lock the home, so none will change it",
+        // The lock every change takes (see plantedLock()).
+        let owner = (try? FileSystem.status(home.root))?.owner ?? geteuid()
+        let plantedLock = self.plantedLock()
+        if let plantedLock {
+            add(.lock, .lock, home.lock, "it is \(plantedLock): no command can lock the home, so none will change it",
                 "move it aside; the next command makes a new lock file")
         }
 
         // Permissions and owners.
-        let owner = (try? FileSystem.status(home.root))?.owner ?? geteuid()
         func checkOwner(_ path: String, _ status: FileStatus) {
             if status.owner != owner {
                 add(.owner(path: path, owner: status.owner, expected: owner), .owner, path,
@@ -113,7 +128,7 @@ extension Doctor {
             checkMode(directory, required: 0o700)
         }
         if !brokenDirectories.contains(home.staging) { checkMode(home.staging, exact: 0o700) }
-        for file in [home.journal, home.configuration, home.lock] { checkMode(file, required: 0o600) }
+        for file in [home.journal, home.configuration] + (plantedLock == nil ? [home.lock] : []) { checkMode(file, required: 0o600) }
         let stored = brokenDirectories.contains(home.versions) ? [] : ((try? VersionStore(home: home).list()) ?? [])
         for id in stored {
             checkMode(home.versionDirectory(id), required: 0o700)

@@ -129,9 +129,7 @@ extension Doctor {
             return done("gave it back to user \(expected)")
 
         case .lock:
-            guard let status = try FileSystem.statusIfPresent(home.lock, followLinks: false), status.kind != .regular || status.linkCount != 1 else {
-                return done("the lock file is sound now")
-            }
+            guard plantedLock() != nil else { return done("the lock file is sound now") }
             return done("moved it aside; the next command makes a new lock file", keptAs: try aside.move(home.lock))
 
         case .journal:

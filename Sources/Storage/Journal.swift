@@ -155,8 +155,15 @@ package struct Journal: Sendable {
         records = try Self.decode(lines, path: path)
         activeRecordCount = records.count
         if let through = archivedThrough {
-            records = try Self.archivedRecords(archive, through: through < 0 ? nil : through, journal: path,
-                                               checkpointIsSound: checkpointRefusal == nil) + records
+            do {
+                records = try Self.archivedRecords(archive, through: through < 0 ? nil : through, journal: path,
+                                                   checkpointIsSound: checkpointRefusal == nil) + records
+            } catch StorageError.corruptJournal(let segment, let line, let why) where checkpointRefusal == nil && segment != path {
+                // Behind a sound checkpoint (the whole history asked for), the home itself is sound.
+                throw StorageError.incompleteArchive(path: archive, last: through, reason: "\"\(segment)\" is damaged at line \(line) (\(why))")
+            } catch let error as SystemError where checkpointRefusal == nil {
+                throw StorageError.incompleteArchive(path: archive, last: through, reason: "\(error)")
+            }
         }
         // Where the record at `index` is: its line in the active file, or (read from the archive)
         // the archive, named in the reason, with line 1 of the journal.
@@ -394,6 +401,10 @@ package struct Journal: Sendable {
                 lines.lines.removeFirst()
             }
             let read = try decode(lines.lines, path: path)
+            for index in read.indices.dropFirst() where read[index].sequence != read[index - 1].sequence + 1 {
+                throw StorageError.corruptJournal(path: path, line: lines.lines[index].number,
+                                                  reason: "record \(read[index].sequence) follows record \(read[index - 1].sequence)")
+            }
             guard read.first?.sequence == segment.first, read.last?.sequence == segment.last else {
                 throw StorageError.corruptJournal(path: path, line: 1, reason: "it does not hold records \(segment.first)–\(segment.last), as its name says")
             }
@@ -402,7 +413,9 @@ package struct Journal: Sendable {
         }
         if let through, next != through + 1 {
             // Behind a sound checkpoint (the whole history asked for), the home itself is sound.
-            if checkpointIsSound { throw StorageError.incompleteArchive(path: archive, first: next, last: through) }
+            if checkpointIsSound {
+                throw StorageError.incompleteArchive(path: archive, last: through, reason: "the journal's archive \"\(archive)\" does not hold records \(next)–\(through)")
+            }
             throw StorageError.corruptJournal(path: journal, line: 1, reason: "its checkpoint cannot be used and the archive \(archive) does not hold records \(next)–\(through)")
         }
         return records

@@ -2,8 +2,9 @@
 package enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
     case corruptJournal(path: String, line: Int, reason: String)
     case unusableJournal(path: String, reason: String)
-    /// The archive lacks records a sound checkpoint stands for: only the whole history needs them.
-    case incompleteArchive(path: String, first: Int, last: Int)
+    /// The archive cannot give the records a sound checkpoint stands for (through `last`), for
+    /// `reason`: only the whole history needs them.
+    case incompleteArchive(path: String, last: Int, reason: String)
     case notADirectory(path: String)
     case unexpectedLink(path: String, target: String)
     case missingVersion(id: String, path: String)
@@ -21,8 +22,8 @@ package enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
             "The journal \"\(path)\" is damaged at line \(line) (\(reason)). It is the record of every version change, so nothing will be changed until it is repaired: the repair command rebuilds it from the stored versions, deletes nothing and keeps the damaged file beside it."
         case .unusableJournal(let path, let reason):
             "The journal \"\(path)\" cannot be used: \(reason). Nothing will be changed until it is repaired: the repair command rebuilds it from the stored versions, deletes nothing and keeps the damaged file beside it."
-        case .incompleteArchive(let path, let first, let last):
-            "The history before record \(last + 1) is lost: the journal's archive \"\(path)\" does not hold records \(first)–\(last). The journal's checkpoint, which every other command reads, is sound, so the home works on; only the whole history needs those records, and nothing on this machine can bring them back (a backup of the archive can)."
+        case .incompleteArchive(_, let last, let reason):
+            "The history before record \(last + 1) is lost: \(reason). The journal's checkpoint, which every other command reads, is sound, so the home works on; only the whole history needs those records, and nothing on this machine can bring them back (a backup of the archive can)."
         case .unexpectedLink(let path, let target):
             "\"\(path)\" is a symbolic link to \"\(target)\", which this home does not follow (it is not a version in its store); remove it"
         case .notADirectory(let path):

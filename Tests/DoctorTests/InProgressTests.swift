@@ -44,6 +44,24 @@ struct LockFileTests {
         case "fifo": #expect(mkfifo(home.lock, 0o600) == 0)
         default: try FileManager.default.linkItem(atPath: elsewhere, toPath: home.lock)
         }
+        try expectRepaired(scratch)
+        #expect(try String(contentsOfFile: elsewhere, encoding: .utf8) == "theirs")
+    }
+
+    @Test("a lock file of another user's is a lock finding, repaired by moving it aside (a change of owner would need the lock)",
+          .enabled(if: geteuid() == 0, "changing a file's owner needs root"))
+    func anotherUsersLock() throws {
+        let scratch = try ScratchHome()
+        defer { scratch.cleanUp() }
+        try? FileManager.default.removeItem(atPath: scratch.home.lock)
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: scratch.home.lock))
+        #expect(chown(scratch.home.lock, 65534, 65534) == 0)
+        try expectRepaired(scratch)
+    }
+
+    /// The lock cannot be taken; the doctor finds it as the lock, its repair completes, and then it can.
+    func expectRepaired(_ scratch: ScratchHome) throws {
+        let home = scratch.home
         #expect(throws: (any Error).self) { _ = try FileLock.tryAcquire(home.lock) }
         let doctor = Doctor(homeDirectory: home.root, program: scratch.program)
         let finding = try #require(try doctor.examine().findings.first { $0.kind == .lock })
@@ -52,6 +70,5 @@ struct LockFileTests {
         #expect(report.isComplete, "\(report.actions) \(report.after.findings)")
         let lock = try #require(try FileLock.tryAcquire(home.lock))
         lock.release()
-        #expect(try String(contentsOfFile: elsewhere, encoding: .utf8) == "theirs")
     }
 }

@@ -169,6 +169,16 @@ struct JournalCheckpointTests {
         #expect(error?.description.contains("repair") == false, "\(String(describing: error))")
         // Every other command reads the sound checkpoint and works on.
         #expect(try upgrader.status().warnings.isEmpty)
+
+        // The segment back, with a record out of sequence on its line 3: that file and line are named.
+        let text = try String(contentsOfFile: demo.directory + "/" + first, encoding: .utf8)
+        var lines = text.split(separator: "\n").map(String.init)
+        lines[2] = lines[4]
+        try (lines.joined(separator: "\n") + "\n").write(toFile: archive + "/" + first, atomically: true, encoding: .utf8)
+        let damaged = #expect(throws: UpgradeError.self) { try upgrader.history() }
+        #expect(damaged?.code == .homeDamaged, "\(String(describing: damaged))")
+        #expect(damaged?.description.contains("is lost: \"\(archive)/\(first)\" is damaged at line 3") == true, "\(String(describing: damaged))")
+        #expect(damaged?.description.contains("repair") == false)
         _ = try upgrader.rollback(to: nil, options: Demo.noRestart)
     }
 
