@@ -43,7 +43,7 @@ public final class WriteLease: @unchecked Sendable {
         lock.withLock { !ended && fcntl(descriptor.rawValue, LeaseCommand.getLease) == Int32(F_WRLCK) }
     }
 
-    /// Ends the lease by closing the descriptor (the file can be executed once no descriptor
+    /// Ends the lease, then closes the descriptor (the file can be executed once no descriptor
     /// has it open for writing), once: later calls do nothing. When `status` is the identity
     /// by which the file will be recognised, the change time it shows is past first
     /// (``waitPastChange(of:)``).
@@ -52,6 +52,10 @@ public final class WriteLease: @unchecked Sendable {
             guard !ended else { return }
             ended = true
             if let status { Self.waitPastChange(of: status) }
+            // Given up explicitly before the close: a child forked meanwhile by another thread
+            // shares the open file description until its exec, and the lease with it, which
+            // would make an open of the file wait (or fail with EWOULDBLOCK) after the close.
+            _ = fcntl(descriptor.rawValue, LeaseCommand.setLease, Int32(F_UNLCK))
             try? descriptor.close()
         }
     }

@@ -37,6 +37,21 @@ struct WriteLeaseTests {
         }
     }
 
+    @Test("an ended lease is given up even while another descriptor shares its open file (a child forked meanwhile): the file opens at once")
+    func endedWhileShared() throws {
+        let directory = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = try makeDownloads(in: directory) + "/file"
+        let fd = try FileDescriptor.open(path, [.readWrite, .create, .exclusive, .noFollow], mode: 0o600)
+        let lease = try #require(WriteLease(fd))
+        // What a fork gives a child until its exec: the same open file description.
+        let shared = dup(fd.rawValue)
+        #expect(shared >= 0)
+        defer { _ = close(shared) }
+        lease.end()
+        #expect(openElsewhere(path) == nil)
+    }
+
     @Test("streamed bytes are hashed once as written; once anything else opened the file, they are read back and the id is what the file holds")
     func streaming() throws {
         let (directory, home, store) = try makeStore()
