@@ -24,6 +24,7 @@ struct Problem: Sendable {
         case entryPoint
         case journal
         case journalCheckpoint
+        case journalArchive
         case interruptedTransaction
         case state(path: String)
         case unreadableName(path: String)
@@ -170,6 +171,20 @@ extension Doctor {
                 add(.journalCheckpoint, .journalCheckpoint, home.journal,
                     "its checkpoint was refused (\(refusal)); commands read the records it stands for from the archive in \(relative(journal.archive)), which costs more",
                     "archive the active journal (its refused line with it) and start it again from a new checkpoint of the records read")
+            }
+            // Behind a sound checkpoint only `history` reads the archive: a segment deleted, cut
+            // or edited there would go unnoticed by every other command.
+            if journal.checkpoint != nil, journal.checkpointRefusal == nil {
+                do {
+                    _ = try Journal(path: home.journal, replayingArchive: true)
+                } catch StorageError.incompleteArchive(let archive, let last, let reason) {
+                    add(.journalArchive, .journalArchive, archive,
+                        "the history before record \(last + 1) is lost: \(reason); every command reads the sound checkpoint and works on, but 'history' cannot show those records",
+                        "none here: nothing on this machine can bring those records back (restore \(relative(archive)) from a backup)")
+                } catch {
+                    // A planted archive directory is the layout's finding; the active file's
+                    // damage was reported by the read above.
+                }
             }
             // A tail that names no record (torn, garbage): nothing is known of the journal's end
             // until the next durable record rewrites it, so a cut there would go unnoticed.

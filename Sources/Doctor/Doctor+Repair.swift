@@ -54,7 +54,7 @@ extension Doctor {
         case .module: 11
         case .journalCheckpoint: 12
         case .interruptedTransaction: 13
-        case .space: 14
+        case .space, .journalArchive: 14
         }
     }
 
@@ -241,6 +241,9 @@ extension Doctor {
         case .interruptedTransaction:
             let notes = try upgrader.recover()
             return done(notes.isEmpty ? "nothing to finish (another process finished it)" : notes.joined(separator: "; "))
+
+        case .journalArchive:
+            return notDone("the records are gone from this machine: restore the archive from a backup; every other command works on without them")
 
         case .space:
             return notDone("free space on the file system, or lower historyLimit in config.json (the next upgrade prunes older versions)")

@@ -90,6 +90,9 @@ public struct Finding: Sendable, Codable, Equatable, CustomStringConvertible {
         public static let journal = Kind("journal")
         /// The journal's checkpoint was refused (its records were read from the archive).
         public static let journalCheckpoint = Kind("journal-checkpoint")
+        /// The journal's archive lacks records its sound checkpoint stands for: the history before
+        /// them is lost (only `history` needs it; no repair can bring it back).
+        public static let journalArchive = Kind("journal-archive")
         /// A transaction was interrupted and is not finished.
         public static let interruptedTransaction = Kind("interrupted-transaction")
         /// A state file cannot be read, parsed or decoded.

@@ -273,7 +273,7 @@ extension Upgrader {
         } else {
             if let restoring { try snapshots.restore(restoring) }
             try context.commit()
-            try? prune(&context.journal)
+            _ = try? prune(&context.journal)
         }
         let version = context.verification?.report.version ?? Ledger(context.journal).versionName(of: context.target!)
         if operation != .dryRun { checkpointIfDue(&context.journal) }

@@ -248,7 +248,7 @@ public struct Upgrader: Sendable {
             let reason = "\(UpgradeError.healthCheckFailed(reason: "\(error)"))"
             try undo(record, journal: &journal, reason: reason)
             // A process that writes anyway: the version that failed goes now, after the abort.
-            try? prune(&journal)
+            _ = try? prune(&journal)
             watchdog.map(Watchdog.standDown)
             if let from = record.from, store.contains(from) {
                 try restart(into: from, transaction: record.id, from: record.to, lock: lock, isRollback: true, handoff: handoff)
