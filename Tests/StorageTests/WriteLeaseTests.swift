@@ -141,6 +141,34 @@ struct WriteLeaseTests {
         #expect(unleased.id == expected && !unleased.hashedAsWritten)
     }
 
+    @Test("a descriptor open for writing that closes within the grace (a forked child's copy until its exec) is waited for; one that stays is refused")
+    func writerThatGoes() throws {
+        let (directory, _, _) = try makeStore()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/file"
+        try FileSystem.writeAtomically(path, content, mode: 0o644)
+        let reader = try FileDescriptor.open(path, [.readOnly])
+        defer { try? reader.close() }
+
+        let writer = open(path, O_WRONLY)
+        try #require(writer >= 0)
+        let closer = Thread {
+            usleep(20_000)
+            close(writer)
+        }
+        closer.start()
+        #expect(try reader.withoutWriters { true })
+
+        let staying = open(path, O_WRONLY)
+        try #require(staying >= 0)
+        defer { close(staying) }
+        #expect {
+            _ = try reader.withoutWriters { true }
+        } throws: { error in
+            "\(error)".contains("another process has it open for writing")
+        }
+    }
+
     @Test("a file read back while another process could write it without changing its times (a shared writable mapping, a descriptor open for writing) is refused, not stored or trusted")
     func writersRefused() throws {
         let (directory, home, store) = try makeStore()
