@@ -72,7 +72,46 @@ extension Doctor {
         path.hasPrefix(home.root + "/") ? String(path.dropFirst(home.root.count + 1)) : path
     }
 
+    /// How many times an examination that a command disturbed (the journal or `current` changed
+    /// while it read them) is made.
+    static let inspectAttempts = 3
+
+    /// ``inspectOnce()``, made again when a command changed the home meanwhile: the doctor reads
+    /// without the lock, so a rollback running beside it can be seen half done (`current` moved
+    /// before the journal it read says so, a transaction seen open whose holder has ended since).
+    /// When every attempt was disturbed, only the findings all of them made are kept, and the
+    /// examination says the home was changing.
     func inspect() throws(UpgradeError) -> (examination: Examination, problems: [Problem]) {
+        var attempt = 1
+        var common: [Problem]?
+        while true {
+            let before = changeMarks()
+            var result = try inspectOnce()
+            if changeMarks() == before { return result }
+            let found = result.problems
+            let kept = common.map { earlier in found.filter { problem in earlier.contains { $0.finding == problem.finding } } } ?? found
+            guard attempt < Self.inspectAttempts else {
+                result.problems = kept
+                result.examination.findings = kept.map(\.finding)
+                result.examination.inProgress = result.examination.inProgress
+                    ?? "the home changed while it was examined (another command ran): the findings kept are those all \(attempt) examinations made"
+                return result
+            }
+            common = kept
+            attempt += 1
+        }
+    }
+
+    /// What a command changing the home changes: the journal's identity, size and time, its
+    /// tail, and `current`'s target.
+    private func changeMarks() -> [String] {
+        let journal = try? FileSystem.statusIfPresent(home.journal, followLinks: false)
+        return [journal.map { "\($0.inode) \($0.size) \($0.modificationSeconds).\($0.modificationNanoseconds)" } ?? "-",
+                Journal.durableSequence(of: home.journal).map { String($0) } ?? "-",
+                (try? FileSystem.destinationOfSymbolicLink(home.current)) ?? "-"]
+    }
+
+    func inspectOnce() throws(UpgradeError) -> (examination: Examination, problems: [Problem]) {
         guard home.isInitialized else { throw UpgradeError(.notInitialized, "No installation at \"\(home.root)\"", path: home.root) }
         var problems: [Problem] = []
         var hashed = (versions: 0, bytes: 0)
@@ -130,6 +169,12 @@ extension Doctor {
         }
         if !brokenDirectories.contains(home.staging) { checkMode(home.staging, exact: 0o700) }
         for file in [home.journal, home.configuration] + (plantedLock == nil ? [home.lock] : []) { checkMode(file, required: 0o600) }
+        // The journal's archive and its segments: what `history` reads, kept like the journal.
+        let archive = home.journal + ".d"
+        if !brokenDirectories.contains(archive) {
+            checkMode(archive, required: 0o700)
+            for segment in Journal.segments(in: archive) { checkMode(archive + "/" + segment.name, required: 0o600) }
+        }
         let stored = brokenDirectories.contains(home.versions) ? [] : ((try? VersionStore(home: home).list()) ?? [])
         for id in stored {
             checkMode(home.versionDirectory(id), required: 0o700)
@@ -167,6 +212,8 @@ extension Doctor {
             guard let upgrader else { throw UpgradeError(.system, "cannot open the home") }
             let journal = try upgrader.readJournal()
             ledger = Ledger(journal)
+            // A test stops here and runs a rollback before `current` is read (Doctor.inspect).
+            try? FailPoint.hit("doctor-journal-read", program)
             if let refusal = journal.checkpointRefusal {
                 add(.journalCheckpoint, .journalCheckpoint, home.journal,
                     "its checkpoint was refused (\(refusal)); commands read the records it stands for from the archive in \(relative(journal.archive)), which costs more",
@@ -182,8 +229,12 @@ extension Doctor {
                         "the history before record \(last + 1) is lost: \(reason); every command reads the sound checkpoint and works on, but 'history' cannot show those records",
                         "none here: nothing on this machine can bring those records back (restore \(relative(archive)) from a backup)")
                 } catch {
-                    // A planted archive directory is the layout's finding; the active file's
-                    // damage was reported by the read above.
+                    // An archive planted or made unreadable is named above (layout, permissions,
+                    // owner); anything else is named here: never healthy while `history` fails.
+                    if !problems.contains(where: { $0.finding.path == relative(archive) || $0.finding.path.hasPrefix(relative(archive) + "/") }) {
+                        add(.journalArchive, .journalArchive, archive, "it cannot be read (\(error)), so 'history' fails",
+                            "none here: move aside by hand what the error names if it is not a segment; a segment lost or damaged only a backup brings back")
+                    }
                 }
             }
             // A tail that names no record (torn, garbage): nothing is known of the journal's end

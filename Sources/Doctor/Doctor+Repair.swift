@@ -70,8 +70,9 @@ extension Doctor {
         for problem in ordered {
             let needsOwnLock: Bool
             switch problem.damage {
-            // A broken lock file cannot be locked: it is moved aside without the lock.
-            case .journal, .interruptedTransaction, .lock: needsOwnLock = false
+            // A broken lock file cannot be locked: it is moved aside without the lock. What no
+            // repair changes (a lost archive, free space) needs no lock either.
+            case .journal, .interruptedTransaction, .lock, .journalArchive, .space: needsOwnLock = false
             default: needsOwnLock = true
             }
             if needsOwnLock, lock == nil {

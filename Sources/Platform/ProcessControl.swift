@@ -74,6 +74,11 @@ public enum ProcessControl {
         while true { pause() }
     }
 
+    /// Stops this process (SIGSTOP) until another sends it SIGCONT.
+    public static func stopSelf() {
+        _ = kill(getpid(), SIGSTOP)
+    }
+
     /// Whether a process with this id exists (it may belong to another user).
     public static func isAlive(_ pid: Int32) -> Bool {
         pid > 0 && (kill(pid, 0) == 0 || errno == EPERM)

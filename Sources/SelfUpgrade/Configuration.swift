@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Integrity
 import Platform
+import Synchronization
 import Storage
 
 /// Who the program is: what its verification mode must report.
@@ -244,20 +245,24 @@ public struct Markers: Sendable {
 }
 
 /// Crash-test hooks: `<PREFIX>FAILPOINT=kill-after-swap,fail-before-verify` makes the process
-/// SIGKILL itself at those moments, or makes that point throw. Compiled only with
+/// SIGKILL itself at those moments, or makes that point throw; `stop-<point>` stops it (SIGSTOP)
+/// the first time it gets there, for a test to change the home meanwhile. Compiled only with
 /// `AUTODEV_TEST_HOOKS` (debug builds, and the release build `scripts/test` makes for the crash
 /// tests): a shipped release has no hook that an inherited environment could trigger.
-enum FailPoint {
+package enum FailPoint {
     #if AUTODEV_TEST_HOOKS
-    static func hit(_ point: String, _ program: ProgramIdentity) throws {
+    private static let stopped = Mutex<Set<String>>([])
+
+    package static func hit(_ point: String, _ program: ProgramIdentity) throws {
         guard let spec = ProcessControl.environment(program.markers.failPoint) else { return }
         for item in spec.split(separator: ",") {
             if item == "kill-\(point)" { ProcessControl.killSelf() }
             if item == "fail-\(point)" { throw UpgradeError.injectedFailure(point: point) }
+            if item == "stop-\(point)", stopped.withLock({ $0.insert(point).inserted }) { ProcessControl.stopSelf() }
         }
     }
     #else
     @inline(__always)
-    static func hit(_ point: String, _ program: ProgramIdentity) throws {}
+    package static func hit(_ point: String, _ program: ProgramIdentity) throws {}
     #endif
 }

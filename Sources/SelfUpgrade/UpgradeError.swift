@@ -99,7 +99,7 @@ public struct UpgradeError: Error, Sendable, CustomStringConvertible {
             case .missingVersion(_, let path), .damagedVersion(_, let path, _):
                 self.init(.versionDamaged, error.description, path: path, underlying: error)
             case .unexpectedLink(let path, _), .notADirectory(let path), .corruptState(let path, _), .newerState(let path, _, _),
-                 .missingMigration(let path, _), .incompleteArchive(let path, _, _):
+                 .missingMigration(let path, _), .incompleteArchive(let path, _, _), .unusableArchive(let path, _):
                 self.init(.homeDamaged, error.description, path: path, underlying: error)
             case .ambiguousVersion, .unknownVersion, .invalidVersionPrefix:
                 self.init(.unknownVersion, error.description, underlying: error)

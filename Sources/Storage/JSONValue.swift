@@ -81,8 +81,8 @@ extension JSONValue {
     /// `maxDepth` are refused; an integer beyond 64 bits reads as the nearest double, as
     /// `JSONDecoder` read it. The home's own files are read this way, not with `JSONDecoder`,
     /// whose first use in a process costs more than a rollback's whole journal.
-    package init(parsing bytes: some Collection<UInt8>, maxDepth: Int = 16) throws(CanonicalJSONError) {
-        self.init(try CanonicalJSON.parse(Array(bytes), maxDepth: maxDepth, widerIntegers: .keepAsNumber))
+    package init(parsing bytes: some Collection<UInt8>, maxDepth: Int = 16, maxValues: Int = .max) throws(CanonicalJSONError) {
+        self.init(try CanonicalJSON.parse(Array(bytes), maxDepth: maxDepth, maxValues: maxValues, widerIntegers: .keepAsNumber))
     }
 
     /// The value as compact JSON (``JSONText``): keys sorted, slashes not escaped, control

@@ -78,6 +78,11 @@ package struct Journal: Sendable {
     /// lock may have read between a writer's two writes.
     package static let readAttempts = 3
 
+    /// The most JSON values one journal line may hold (a record holds a few dozen; a checkpoint
+    /// line holds its state as one string): a line of a file within ``largestFile`` cannot make a
+    /// reader build gigabytes of parse tree.
+    package static let largestRecordValues = 100_000
+
     /// The largest journal file (active or archived) read: about 280,000 records, where a rotation
     /// keeps the active file to a few hundred. A larger one is refused, not read into memory.
     package static let largestFile = 64 << 20
@@ -161,8 +166,8 @@ package struct Journal: Sendable {
             } catch StorageError.corruptJournal(let segment, let line, let why) where checkpointRefusal == nil && segment != path {
                 // Behind a sound checkpoint (the whole history asked for), the home itself is sound.
                 throw StorageError.incompleteArchive(path: archive, last: through, reason: "\"\(segment)\" is damaged at line \(line) (\(why))")
-            } catch let error as SystemError where checkpointRefusal == nil {
-                throw StorageError.incompleteArchive(path: archive, last: through, reason: "\(error)")
+            } catch StorageError.unusableJournal(let refused, let why) where checkpointRefusal == nil && refused == archive {
+                throw StorageError.unusableArchive(path: archive, reason: why)
             }
         }
         // Where the record at `index` is: its line in the active file, or (read from the archive)
@@ -373,8 +378,14 @@ package struct Journal: Sendable {
 
     /// The archived segments, `(first, last, name)`, in order of their first record.
     package static func segments(in archive: String) -> [(first: Int, last: Int, name: String)] {
-        let names = (try? FileSystem.contentsOfDirectory(archive)) ?? []
-        return names.compactMap { name -> (Int, Int, String)? in
+        (try? listedSegments(in: archive)) ?? []
+    }
+
+    /// The segments of `archive` (none when it does not exist), ordered by first then last record.
+    /// - Throws: ``SystemError`` when the directory exists but cannot be listed.
+    static func listedSegments(in archive: String) throws -> [(first: Int, last: Int, name: String)] {
+        guard try FileSystem.statusIfPresent(archive, followLinks: false) != nil else { return [] }
+        return try FileSystem.contentsOfDirectory(archive).compactMap { name -> (Int, Int, String)? in
             let parts = name.split(separator: "-", omittingEmptySubsequences: false)
             guard parts.count == 2, let first = Int(parts[0]), let last = Int(parts[1]), first >= 1, first <= last,
                   String(first) == parts[0], String(last) == parts[1] else { return nil }
@@ -386,30 +397,31 @@ package struct Journal: Sendable {
     /// a chain of segments each starting where the previous ended; a segment's first line may be
     /// the checkpoint it was written behind, which is skipped. Segments past `through` (left by
     /// a rotation killed before its rename) are not read.
+    /// - Throws: ``StorageError/corruptJournal(path:line:reason:)`` naming the segment and line
+    ///   when no segment starting at a record holds it soundly; ``SystemError`` when the archive
+    ///   or a segment cannot be read (its permissions, a special file), not a loss of records.
     private static func archivedRecords(_ archive: String, through: Int?, journal: String, checkpointIsSound: Bool) throws -> [JournalRecord] {
         try checkArchive(archive)
         var records: [JournalRecord] = []
         var next = 1
-        // Of two names with the same first record (a rotation killed before its rename, then
-        // more records appended), the longer one within `through` holds the records.
-        let usable = segments(in: archive).filter { $0.last <= (through ?? .max) }
-        for segment in usable where segment.first == next && !usable.contains(where: { $0.first == segment.first && $0.last > segment.last }) {
-            let path = archive + "/" + segment.name
-            guard let bytes = try FileSystem.readOwnFile(path, maxBytes: largestFile, what: "a journal segment") else { continue }
-            var lines = try Self.lines(bytes, path: path, firstMayBeDamaged: segment.first > 1)
-            if lines.damagedFirst == nil, segment.first > 1, let first = lines.lines.first, JournalCheckpoint.claims(first.json) {
-                lines.lines.removeFirst()
+        // Of two names with the same first record (a rotation killed before its rename, then more
+        // records appended), the longer one within `through` holds the records; one that does not
+        // read as its name says (a stray copy, an empty file) falls back to the next longest.
+        let starting = Dictionary(grouping: try listedSegments(in: archive).filter { $0.last <= (through ?? .max) }, by: \.first)
+        while let candidates = starting[next]?.sorted(by: { $0.last > $1.last }) {
+            var refusal: (any Error)?
+            var read: [JournalRecord]?
+            for segment in candidates {
+                do {
+                    read = try recordsOf(segment, in: archive)
+                    break
+                } catch {
+                    refusal = refusal ?? error
+                }
             }
-            let read = try decode(lines.lines, path: path)
-            for index in read.indices.dropFirst() where read[index].sequence != read[index - 1].sequence + 1 {
-                throw StorageError.corruptJournal(path: path, line: lines.lines[index].number,
-                                                  reason: "record \(read[index].sequence) follows record \(read[index - 1].sequence)")
-            }
-            guard read.first?.sequence == segment.first, read.last?.sequence == segment.last else {
-                throw StorageError.corruptJournal(path: path, line: 1, reason: "it does not hold records \(segment.first)–\(segment.last), as its name says")
-            }
+            guard let read, let last = read.last?.sequence else { throw refusal ?? StorageError.unusableJournal(path: archive, reason: "no segment holds record \(next)") }
             records += read
-            next = segment.last + 1
+            next = last + 1
         }
         if let through, next != through + 1 {
             // Behind a sound checkpoint (the whole history asked for), the home itself is sound.
@@ -419,6 +431,27 @@ package struct Journal: Sendable {
             throw StorageError.corruptJournal(path: journal, line: 1, reason: "its checkpoint cannot be used and the archive \(archive) does not hold records \(next)–\(through)")
         }
         return records
+    }
+
+    /// The records of one archived segment, which must be those its name says, in sequence.
+    private static func recordsOf(_ segment: (first: Int, last: Int, name: String), in archive: String) throws -> [JournalRecord] {
+        let path = archive + "/" + segment.name
+        guard let bytes = try FileSystem.readOwnFile(path, maxBytes: largestFile, what: "a journal segment") else {
+            throw StorageError.corruptJournal(path: path, line: 1, reason: "it is gone")
+        }
+        var lines = try Self.lines(bytes, path: path, firstMayBeDamaged: segment.first > 1)
+        if lines.damagedFirst == nil, segment.first > 1, let first = lines.lines.first, JournalCheckpoint.claims(first.json) {
+            lines.lines.removeFirst()
+        }
+        let read = try decode(lines.lines, path: path)
+        for index in read.indices.dropFirst() where read[index].sequence != read[index - 1].sequence + 1 {
+            throw StorageError.corruptJournal(path: path, line: lines.lines[index].number,
+                                              reason: "record \(read[index].sequence) follows record \(read[index - 1].sequence)")
+        }
+        guard read.first?.sequence == segment.first, read.last?.sequence == segment.last else {
+            throw StorageError.corruptJournal(path: path, line: 1, reason: "it does not hold records \(segment.first)–\(segment.last), as its name says")
+        }
+        return read
     }
 
     /// Why no change can be journaled although the journal reads as sound: it has a second name
@@ -489,7 +522,7 @@ package struct Journal: Sendable {
     /// The `sequence` of a record's JSON, read without decoding the rest.
     private static func sequence(of json: ArraySlice<UInt8>) -> Int? {
         // As deep as a record may nest (an unknown field of a later release), see strictlyDecoded.
-        guard let value = try? JSONValue(parsing: json, maxDepth: 512), case .object(let fields) = value else { return nil }
+        guard let value = try? JSONValue(parsing: json, maxDepth: 512, maxValues: largestRecordValues), case .object(let fields) = value else { return nil }
         return try? FieldReader(fields: fields).integer("sequence", in: 0...JournalRecord.largestSequence)
     }
 
@@ -525,7 +558,7 @@ package struct Journal: Sendable {
     private static func strictlyDecoded(_ line: (number: Int, json: ArraySlice<UInt8>), path: String) throws -> JournalRecord {
         let value: CanonicalJSONValue
         do {
-            value = try CanonicalJSON.parse(Array(line.json), maxDepth: 512, widerIntegers: .keepAsNumber)
+            value = try CanonicalJSON.parse(Array(line.json), maxDepth: 512, maxValues: largestRecordValues, widerIntegers: .keepAsNumber)
         } catch {
             throw StorageError.corruptJournal(path: path, line: line.number, reason: "not a JSON record: \(error.reason)")
         }

@@ -20,6 +20,9 @@ package struct JournalCheckpoint: Sendable, Equatable {
     package static let currentFormat = 1
     /// Largest number of history entries (or named versions) a checkpoint may hold.
     static let largestList = 100_000
+    /// The most JSON values a checkpoint's state may hold: its lists at their largest, about
+    /// seven values an entry.
+    static let largestStateValues = 2_000_000
 
     /// One version in force, as the ledger tells it.
     package struct Entry: Codable, Sendable, Equatable {
@@ -232,7 +235,7 @@ extension JournalCheckpoint {
     package init(json: ArraySlice<UInt8>) throws(JournalFieldError) {
         let reader: FieldReader
         do {
-            reader = try FieldReader(try JSONValue(parsing: json), what: "the checkpoint")
+            reader = try FieldReader(try JSONValue(parsing: json, maxValues: Journal.largestRecordValues), what: "the checkpoint")
         } catch let error as CanonicalJSONError {
             throw JournalFieldError("not a checkpoint: \(error)")
         } catch {
@@ -253,7 +256,7 @@ extension JournalCheckpoint {
         guard SHA256.hash(data: Array(stateText.utf8)).hex == (try reader.string("sha256")) else { throw JournalFieldError("its digest does not match its state") }
         let state: State
         do {
-            state = try State(json: try JSONValue(parsing: stateText.utf8, maxDepth: 8))
+            state = try State(json: try JSONValue(parsing: stateText.utf8, maxDepth: 8, maxValues: Self.largestStateValues))
         } catch let error as CanonicalJSONError {
             throw JournalFieldError("its state cannot be read: \(error)")
         } catch {

@@ -5,6 +5,9 @@ package enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
     /// The archive cannot give the records a sound checkpoint stands for (through `last`), for
     /// `reason`: only the whole history needs them.
     case incompleteArchive(path: String, last: Int, reason: String)
+    /// The archive directory itself is refused (a link, not a directory, another user's) while
+    /// the checkpoint is sound: only the whole history needs it.
+    case unusableArchive(path: String, reason: String)
     case notADirectory(path: String)
     case unexpectedLink(path: String, target: String)
     case missingVersion(id: String, path: String)
@@ -24,6 +27,8 @@ package enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
             "The journal \"\(path)\" cannot be used: \(reason). Nothing will be changed until it is repaired: the repair command rebuilds it from the stored versions, deletes nothing and keeps the damaged file beside it."
         case .incompleteArchive(_, let last, let reason):
             "The history before record \(last + 1) is lost: \(reason). The journal's checkpoint, which every other command reads, is sound, so the home works on; only the whole history needs those records, and nothing on this machine can bring them back (a backup of the archive can)."
+        case .unusableArchive(let path, let reason):
+            "The journal's archive \"\(path)\" cannot be used: \(reason). The journal's checkpoint, which every other command reads, is sound, so the home works on; only the whole history needs the archive ('autodev doctor --repair' gives it back to the home's owner when run as root, or moves it aside)."
         case .unexpectedLink(let path, let target):
             "\"\(path)\" is a symbolic link to \"\(target)\", which this home does not follow (it is not a version in its store); remove it"
         case .notADirectory(let path):

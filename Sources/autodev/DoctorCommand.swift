@@ -56,7 +56,7 @@ extension DoctorCommand {
         }
         for finding in examination.findings { line(finding) }
         if !quiet {
-            Output.out("\(examination.findings.count) finding(s) in \(examination.home); nothing was changed. 'autodev doctor --repair' repairs them, keeping what it replaces aside.")
+            Output.out("\(examination.findings.count) finding(s) in \(examination.home); nothing was changed. 'autodev doctor --repair' repairs what it can (each finding's 'repair:' line says how), keeping what it replaces aside.")
         }
     }
 

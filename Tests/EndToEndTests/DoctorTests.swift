@@ -1,6 +1,7 @@
 import Foundation
 import Integrity
 import Testing
+import TestSupport
 
 /// A home with three stored versions (kept, previous, current), damaged one way per test; then
 /// `doctor` (finds it, changes nothing) and `doctor --repair` (restores a working installation,
@@ -160,6 +161,23 @@ struct DoctorTests {
         #expect(try home.tree() == before)
         flock(fd, LOCK_UN)
         #expect(try home.doctor(["--repair"]).status == 0)
+    }
+
+    @Test("a rollback between the doctor's read of the journal and its read of current: examined again, no finding made of a half-seen change")
+    func rollbackDuringExamination() throws {
+        let home = try DoctorHome()
+        defer { home.harness.cleanUp() }
+        // The doctor stops itself once the journal is read; a whole rollback runs; it goes on.
+        let doctor = try home.harness.start(["doctor", "--json"], environment: ["AUTODEV_FAILPOINT": "stop-doctor-journal-read"])
+        try #require(Processes.waitUntilStopped(doctor.pid), "the doctor did not stop at its fail point")
+        let rolledBack = try home.harness.run(["self-upgrade", "rollback", "--yes"])
+        kill(doctor.pid, SIGCONT)
+        let result = doctor.finish()
+        #expect(rolledBack.status == 0, "\(rolledBack.stderr)")
+        #expect(try home.harness.current() == home.previous)
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        let findings = try home.harness.json(result.stdout)["findings"] as? [[String: Any]]
+        #expect(findings?.isEmpty == true, "\(result.stdout)")
     }
 
     @Test("a flipped byte in the current, the previous and a kept binary: each restored from another copy with its hash",

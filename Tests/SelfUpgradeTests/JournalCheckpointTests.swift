@@ -182,6 +182,50 @@ struct JournalCheckpointTests {
         _ = try upgrader.rollback(to: nil, options: Demo.noRestart)
     }
 
+    @Test("a stray file under a segment's name (empty, a copy under a longer name, a directory) hides nothing: the sound chain is read; a segment that is a FIFO is an error naming it, not lost history")
+    func straySegments() throws {
+        let (demo, upgrader) = try checkpointed()
+        defer { demo.cleanUp() }
+        let archive = demo.home.journal + ".d"
+        let whole = try upgrader.history()
+        let segments = Journal.segments(in: archive)
+        try #require(segments.count >= 3, "\(segments)")
+        let (first, second, third) = (segments[0], segments[1], segments[2])
+        // Each shadows a sound segment: the longest name with a segment's first record is tried first.
+        #expect(FileManager.default.createFile(atPath: archive + "/\(first.first)-\(second.last)", contents: Data()))
+        try FileManager.default.copyItem(atPath: archive + "/" + second.name, toPath: archive + "/\(second.first)-\(third.last)")
+        try FileManager.default.createDirectory(atPath: archive + "/\(first.first)-\(third.last)", withIntermediateDirectories: false)
+        #expect(try upgrader.history() == whole)
+
+        // A FIFO in a segment's place (no sound segment starts there): named, and not called lost.
+        try FileManager.default.removeItem(atPath: archive + "/\(first.first)-\(second.last)")
+        try FileManager.default.removeItem(atPath: archive + "/\(first.first)-\(third.last)")
+        try FileManager.default.moveItem(atPath: archive + "/" + first.name, toPath: demo.directory + "/" + first.name)
+        #expect(mkfifo(archive + "/" + first.name, 0o600) == 0)
+        let error = #expect(throws: UpgradeError.self) { try upgrader.history() }
+        #expect(error?.description.contains(archive + "/" + first.name) == true, "\(String(describing: error))")
+        #expect(error?.description.contains("is lost") == false, "\(String(describing: error))")
+        #expect(try upgrader.status().warnings.isEmpty)
+    }
+
+    @Test("a record line of 150,000 values (an unknown field padded, its checksum right) is refused at its line before it becomes a parse tree, not read")
+    func paddedRecord() throws {
+        let (demo, upgrader) = try demo()
+        defer { demo.cleanUp() }
+        let text = try String(contentsOfFile: demo.home.journal, encoding: .utf8)
+        let last = try #require(text.split(separator: "\n").last.map(String.init))
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(Self.json(of: last).utf8)) as? [String: Any])
+        let sequence = try #require(object["sequence"] as? Int)
+        object["sequence"] = sequence + 1
+        object["kind"] = "from-a-newer-release"
+        object["pad"] = [Int](repeating: 0, count: 150_000)
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+        try (text + Self.framed(json) + "\n").write(toFile: demo.home.journal, atomically: true, encoding: .utf8)
+        let error = #expect(throws: UpgradeError.self) { try upgrader.status() }
+        #expect(error?.description.contains("more than \(Journal.largestRecordValues) values") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("line \(text.split(separator: "\n").count + 1)") == true, "\(String(describing: error))")
+    }
+
     /// Replaces the active journal's first line.
     func replaceFirstLine(_ home: Home, _ edit: (String) -> String) throws {
         let text = try String(contentsOfFile: home.journal, encoding: .utf8)

@@ -24,6 +24,20 @@ public enum Processes {
         return false
     }
 
+    /// Waits until the process `pid` is stopped (SIGSTOP): state `T`.
+    /// - Returns: false when it is not stopped after `seconds`, or has ended.
+    public static func waitUntilStopped(_ pid: Int32, seconds: Double = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let name = stat.lastIndex(of: ")"),
+                  let state = stat[name...].dropFirst(2).first else { return false }
+            if state == "T" { return true }
+            if state == "Z" || state == "X" { return false }
+            usleep(1_000)
+        }
+        return false
+    }
+
     /// Waits until no live process has `text` in its command line, for at most `seconds`
     /// (killed processes take a moment to leave `/proc`). Returns the ones still there.
     public static func waitUntilGone(commandLineContaining text: String, seconds: Double = 5) -> [Int32] {

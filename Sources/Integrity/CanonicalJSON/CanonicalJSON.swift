@@ -23,15 +23,17 @@ public enum CanonicalJSON {
     /// - Parameters:
     ///   - bytes: UTF-8 JSON text.
     ///   - maxDepth: the deepest nesting of arrays and objects accepted.
+    ///   - maxValues: the most values (each string, number, literal, array and object counts)
+    ///     accepted: what a file of bounded size can make this process hold is bounded too.
     ///   - widerIntegers: an integer that does not fit in 64 bits is refused (`.refuse`, what
     ///     signed metadata needs) or kept as its text in ``CanonicalJSONValue/number(_:)``
     ///     (`.keepAsNumber`, for files whose unknown fields a reader must tolerate).
     /// - Returns: the value, with integers as ``CanonicalJSONValue/integer(_:)``.
     /// - Throws: ``CanonicalJSONError`` naming the offset and the problem.
-    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth,
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth, maxValues: Int = .max,
                              widerIntegers: WiderIntegers = .refuse) throws(CanonicalJSONError) -> CanonicalJSONValue {
         try bytes.withUnsafeBufferPointer { buffer throws(CanonicalJSONError) in
-            var parser = JSONParser(bytes: buffer, maxDepth: maxDepth, keepsWiderIntegers: widerIntegers == .keepAsNumber)
+            var parser = JSONParser(bytes: buffer, maxDepth: maxDepth, maxValues: maxValues, keepsWiderIntegers: widerIntegers == .keepAsNumber)
             parser.skipWhitespace()
             let value = try parser.parseValue(depth: 0)
             parser.skipWhitespace()

@@ -2,12 +2,15 @@
 struct JSONParser {
     let bytes: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
+    let maxValues: Int
     let keepsWiderIntegers: Bool
     var index = 0
+    var valueCount = 0
 
-    init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int, keepsWiderIntegers: Bool = false) {
+    init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int, maxValues: Int = .max, keepsWiderIntegers: Bool = false) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        self.maxValues = maxValues
         self.keepsWiderIntegers = keepsWiderIntegers
     }
 
@@ -24,6 +27,8 @@ struct JSONParser {
 
     mutating func parseValue(depth: Int) throws(CanonicalJSONError) -> CanonicalJSONValue {
         guard index < bytes.count else { throw fail("unexpected end of input") }
+        valueCount += 1
+        guard valueCount <= maxValues else { throw fail("more than \(maxValues) values") }
         switch bytes[index] {
         case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
         case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
