@@ -8,6 +8,7 @@ import Platform
 import ReleaseChannel
 import SelfUpgrade
 import Storage
+import Synchronization
 import TUF
 
 /// A finding with what its repair needs to know (typed, never parsed back from the text).
@@ -76,25 +77,29 @@ extension Doctor {
     /// while it read them) is made.
     static let inspectAttempts = 3
 
-    /// ``inspectOnce()``, made again when a command changed the home meanwhile: the doctor reads
-    /// without the lock, so a rollback running beside it can be seen half done (`current` moved
-    /// before the journal it read says so, a transaction seen open whose holder has ended since).
-    /// When every attempt was disturbed, only the findings all of them made are kept, and the
-    /// examination says the home was changing.
+    /// ``inspectOnce(digests:)``, made again when a command changed the home meanwhile: the
+    /// doctor reads without the lock, so a rollback running beside it can be seen half done
+    /// (`current` moved before the journal it read says so, a transaction seen open whose holder
+    /// has ended since). A file hashed once is not hashed again while its identity holds. When
+    /// every attempt was disturbed, the findings kept are those (by kind and path) every attempt
+    /// made, as the last one worded them, and the examination says the home was changing.
     func inspect() throws(UpgradeError) -> (examination: Examination, problems: [Problem]) {
+        let digests = DigestCache()
         var attempt = 1
         var common: [Problem]?
         while true {
             let before = changeMarks()
-            var result = try inspectOnce()
+            var result = try inspectOnce(digests: digests)
             if changeMarks() == before { return result }
             let found = result.problems
-            let kept = common.map { earlier in found.filter { problem in earlier.contains { $0.finding == problem.finding } } } ?? found
+            let kept = common.map { earlier in
+                found.filter { problem in earlier.contains { $0.finding.kind == problem.finding.kind && $0.finding.path == problem.finding.path } }
+            } ?? found
             guard attempt < Self.inspectAttempts else {
                 result.problems = kept
                 result.examination.findings = kept.map(\.finding)
-                result.examination.inProgress = result.examination.inProgress
-                    ?? "the home changed while it was examined (another command ran): the findings kept are those all \(attempt) examinations made"
+                let changing = "the home changed while it was examined (another command ran): the findings kept are those all \(attempt) examinations made"
+                result.examination.inProgress = result.examination.inProgress.map { $0 + "; " + changing } ?? changing
                 return result
             }
             common = kept
@@ -111,7 +116,7 @@ extension Doctor {
                 (try? FileSystem.destinationOfSymbolicLink(home.current)) ?? "-"]
     }
 
-    func inspectOnce() throws(UpgradeError) -> (examination: Examination, problems: [Problem]) {
+    func inspectOnce(digests: DigestCache = DigestCache()) throws(UpgradeError) -> (examination: Examination, problems: [Problem]) {
         guard home.isInitialized else { throw UpgradeError(.notInitialized, "No installation at \"\(home.root)\"", path: home.root) }
         var problems: [Problem] = []
         var hashed = (versions: 0, bytes: 0)
@@ -297,7 +302,7 @@ extension Doctor {
                     "keep it aside and restore the version from another copy with the same hash, or from the release channel")
                 continue
             }
-            switch hash(path) {
+            switch hash(path, cache: digests) {
             case .success(let actual):
                 hashed.versions += 1
                 hashed.bytes += status.size
@@ -409,7 +414,7 @@ extension Doctor {
                 for name in (try? FileSystem.contentsOfDirectory(moduleStore + "/" + digest)) ?? [] {
                     let path = moduleStore + "/" + digest + "/" + name
                     let status = try? FileSystem.statusIfPresent(path, followLinks: false)
-                    let actual = status?.kind == .regular ? (try? hash(path).get()) : nil
+                    let actual = status?.kind == .regular ? (try? hash(path, cache: digests).get()) : nil
                     if let status, status.kind == .regular { hashed.bytes += status.size }
                     if actual?.hex != digest {
                         add(.module(path: path, digest: digest), .module, path,
@@ -472,13 +477,15 @@ extension Doctor {
 
     /// The SHA-256 of a file opened without following a link or blocking, read in 1 MiB pieces
     /// and paced to ``Options/hashBytesPerSecond``.
-    func hash(_ path: String) -> Result<SHA256Digest, SystemError> {
+    func hash(_ path: String, cache: DigestCache? = nil) -> Result<SHA256Digest, SystemError> {
         do throws(SystemError) {
             let fd = try FileDescriptor.open(path, [.noFollow, .nonBlocking])
             defer { try? fd.close() }
-            guard try fd.status().kind == .regular else {
+            let status = try fd.status()
+            guard status.kind == .regular else {
                 throw SystemError("read", path: path, errno: .invalidArgument, detail: "it is not a regular file")
             }
+            if let known = cache?.digest(of: status) { return .success(known) }
             var hasher = SHA256()
             let start = MonotonicClock.now()
             var total = 0
@@ -492,7 +499,10 @@ extension Doctor {
                     if due > 0 { ProcessControl.sleep(seconds: min(due, 60)) }
                 }
             }
-            return .success(hasher.finalize())
+            let digest = hasher.finalize()
+            // Kept only when the file did not change while it was read.
+            if let cache, try fd.status() == status { cache.store(digest, for: status) }
+            return .success(digest)
         } catch {
             return .failure(error)
         }
@@ -507,4 +517,27 @@ extension Doctor {
 func octal(_ mode: mode_t) -> String {
     let text = String(mode & 0o7777, radix: 8)
     return String(repeating: "0", count: max(0, 4 - text.count)) + text
+}
+
+/// Digests of the files hashed during one examination, by the identity each had while it was
+/// read (device, inode, size, modification and change times): a file changed since is hashed again.
+final class DigestCache: Sendable {
+    private struct Identity: Hashable {
+        let device: UInt64
+        let inode: UInt64
+        let size: Int
+        let modified: Int64
+        let changed: Int64
+
+        init(_ status: FileStatus) {
+            (device, inode, size) = (status.device, status.inode, status.size)
+            (modified, changed) = (status.modificationNanoseconds, status.changeNanoseconds)
+        }
+    }
+
+    private let digests = Mutex<[Identity: SHA256Digest]>([:])
+
+    func digest(of status: FileStatus) -> SHA256Digest? { digests.withLock { $0[Identity(status)] } }
+
+    func store(_ digest: SHA256Digest, for status: FileStatus) { digests.withLock { $0[Identity(status)] = digest } }
 }

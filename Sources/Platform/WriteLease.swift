@@ -84,28 +84,26 @@ public final class WriteLease: @unchecked Sendable {
 }
 
 extension FileDescriptor {
-    /// How long ``withoutWriters(_:)`` waits for a writer to go before it refuses the file.
-    public static let writerGraceSeconds = 0.1
-
     /// Runs `body` (a read of the whole file, typically) while a read lease on this descriptor
     /// (open read-only) proves that nothing has the file open for writing: no descriptor, and no
     /// shared writable mapping, whose writes need not change the file's times. The kernel grants
     /// the lease only while there is no writer and breaks it at the first open for writing or
     /// truncate, so what `body` read is the whole file as it stands when it returns.
     ///
-    /// A writer that goes within ``writerGraceSeconds`` is waited for: a process that forks while
-    /// another of its threads has the file open for writing gives the child a copy of that
-    /// descriptor until the child's `exec` closes it.
+    /// A writer that goes within `grace` is waited for: a process that forks while another of
+    /// its threads has the file open for writing gives the child a copy of that descriptor until
+    /// the child's `exec` closes it.
     ///
     /// Where the file system has no leases (or they are disabled), `body` runs without that proof.
+    /// - Parameter grace: how long to wait for a writer to go, in seconds (0.1 by default).
     /// - Throws: ``SystemError`` (`ETXTBSY`) naming the path when a writer has the file open or
     ///   opened it meanwhile; what `body` throws.
-    public func withoutWriters<Result>(_ body: () throws -> Result) throws -> Result {
+    public func withoutWriters<Result>(grace: Double = 0.1, _ body: () throws -> Result) throws -> Result {
         guard fcntl(rawValue, LeaseCommand.setSignal, SIGURG) == 0 else { return try body() }
         let start = MonotonicClock.now()
         while fcntl(rawValue, LeaseCommand.setLease, Int32(F_RDLCK)) != 0 {
             guard Errno.current == .wouldBlock else { return try body() }
-            guard MonotonicClock.seconds(since: start) < Self.writerGraceSeconds else {
+            guard MonotonicClock.seconds(since: start) < grace else {
                 throw SystemError("read", path: path, errno: .textBusy, detail: "another process has it open for writing")
             }
             var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)

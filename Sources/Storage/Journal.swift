@@ -416,7 +416,9 @@ package struct Journal: Sendable {
                     read = try recordsOf(segment, in: archive)
                     break
                 } catch {
-                    refusal = refusal ?? error
+                    // A segment that cannot be read (its permissions, a FIFO) is named before one
+                    // that reads but holds the wrong records (a stray file under a longer name).
+                    if refusal == nil || (error is SystemError && !(refusal is SystemError)) { refusal = error }
                 }
             }
             guard let read, let last = read.last?.sequence else { throw refusal ?? StorageError.unusableJournal(path: archive, reason: "no segment holds record \(next)") }

@@ -20,9 +20,10 @@ package struct JournalCheckpoint: Sendable, Equatable {
     package static let currentFormat = 1
     /// Largest number of history entries (or named versions) a checkpoint may hold.
     static let largestList = 100_000
-    /// The most JSON values a checkpoint's state may hold: its lists at their largest, about
-    /// seven values an entry.
-    static let largestStateValues = 2_000_000
+    /// The most JSON values a checkpoint's state may hold: its eight lists at their largest (a
+    /// history entry is seven values, a name or first transaction three, a digest one: 22 for
+    /// one item of each), and its few other fields.
+    static let largestStateValues = 24 * largestList
 
     /// One version in force, as the ledger tells it.
     package struct Entry: Codable, Sendable, Equatable {

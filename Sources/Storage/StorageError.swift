@@ -28,7 +28,7 @@ package enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
         case .incompleteArchive(_, let last, let reason):
             "The history before record \(last + 1) is lost: \(reason). The journal's checkpoint, which every other command reads, is sound, so the home works on; only the whole history needs those records, and nothing on this machine can bring them back (a backup of the archive can)."
         case .unusableArchive(let path, let reason):
-            "The journal's archive \"\(path)\" cannot be used: \(reason). The journal's checkpoint, which every other command reads, is sound, so the home works on; only the whole history needs the archive ('autodev doctor --repair' gives it back to the home's owner when run as root, or moves it aside)."
+            "The journal's archive \"\(path)\" cannot be used: \(reason). The journal's checkpoint, which every other command reads, is sound, so the home works on; only the whole history needs the archive ('autodev doctor --repair' moves a link or a file there aside, and gives a directory back to the home's owner when run as root)."
         case .unexpectedLink(let path, let target):
             "\"\(path)\" is a symbolic link to \"\(target)\", which this home does not follow (it is not a version in its store); remove it"
         case .notADirectory(let path):

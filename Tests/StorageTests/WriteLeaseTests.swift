@@ -157,13 +157,13 @@ struct WriteLeaseTests {
             close(writer)
         }
         closer.start()
-        #expect(try reader.withoutWriters { true })
+        #expect(try reader.withoutWriters(grace: 30) { true })
 
         let staying = open(path, O_WRONLY)
         try #require(staying >= 0)
         defer { close(staying) }
         #expect {
-            _ = try reader.withoutWriters { true }
+            _ = try reader.withoutWriters(grace: 0) { true }
         } throws: { error in
             "\(error)".contains("another process has it open for writing")
         }
