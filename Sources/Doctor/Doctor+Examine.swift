@@ -128,7 +128,7 @@ extension Doctor {
         var brokenDirectories: Set<String> = []
         // The doctor's own directories first: what every other repair keeps aside goes there.
         for directory in [home.root + "/doctor", asideDirectory, home.versions, home.state, home.staging, home.logs, home.bin, channelDirectory,
-                          channelDirectory + "/metadata", modulesDirectory, modulesDirectory + "/store", snapshotsDirectory, home.journal + ".d"] {
+                          channelDirectory + "/metadata", modulesDirectory, modulesDirectory + "/store", snapshotsDirectory, Journal.archivePath(of: home.journal)] {
             guard let status = try? FileSystem.statusIfPresent(directory, followLinks: false) else { continue }
             if status.kind == .symbolicLink {
                 let target = (try? FileSystem.destinationOfSymbolicLink(directory)) ?? "?"
@@ -175,7 +175,7 @@ extension Doctor {
         if !brokenDirectories.contains(home.staging) { checkMode(home.staging, exact: 0o700) }
         for file in [home.journal, home.configuration] + (plantedLock == nil ? [home.lock] : []) { checkMode(file, required: 0o600) }
         // The journal's archive and its segments: what `history` reads, kept like the journal.
-        let archive = home.journal + ".d"
+        let archive = Journal.archivePath(of: home.journal)
         if !brokenDirectories.contains(archive) {
             checkMode(archive, required: 0o700)
             for segment in Journal.segments(in: archive) { checkMode(archive + "/" + segment.name, required: 0o600) }

@@ -218,8 +218,8 @@ extension Upgrader {
                 try FileSystem.syncDirectory(home.root)
             }
             // The archive belongs to the damaged journal: kept beside it, never read as the new one's.
-            if FileSystem.exists(home.journal + ".d"), !FileSystem.exists(keptAs + ".d") {
-                try FileSystem.rename(home.journal + ".d", to: keptAs + ".d")
+            if FileSystem.exists(Journal.archivePath(of: home.journal)), !FileSystem.exists(Journal.archivePath(of: keptAs)) {
+                try FileSystem.rename(Journal.archivePath(of: home.journal), to: Journal.archivePath(of: keptAs))
                 try FileSystem.syncDirectory(home.root)
             }
             try FailPoint.hit("repair-kept", program)

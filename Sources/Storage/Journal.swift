@@ -42,7 +42,10 @@ package struct Journal: Sendable {
     private static func newContent() -> UInt64 { contents.wrappingAdd(1, ordering: .relaxed).newValue }
 
     /// The directory of archived segments, `<journal>.d`.
-    package var archive: String { path + ".d" }
+    package var archive: String { Self.archivePath(of: path) }
+
+    /// The directory of archived segments of the journal at `journal`: `<journal>.d`.
+    package static func archivePath(of journal: String) -> String { journal + ".d" }
     /// The sequence number of the last record, the checkpoint's when none follows it.
     package var lastSequence: Int { records.last?.sequence ?? checkpoint?.through ?? 0 }
 
