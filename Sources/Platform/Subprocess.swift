@@ -88,9 +88,11 @@ public enum Subprocess {
 
         /// How the child started as `pid` that went past the quota is reported, or nil while it
         /// has not. What its processes hold open after deleting it counts too.
-        func violation(of pid: pid_t) -> TerminationStatus? {
+        /// - Parameter countingHeld: whether files its processes hold open after deleting them
+        ///   are looked for (a scan of every process): not once nothing of it can be running.
+        func violation(of pid: pid_t, countingHeld: Bool = true) -> TerminationStatus? {
             var usage = FileSystem.usage(of: paths, stoppingAbove: limit)
-            if !usage.exceeds(limit) { usage.bytes += HeldFiles.deletedBytes(heldBy: pid, under: paths) }
+            if countingHeld && !usage.exceeds(limit) { usage.bytes += HeldFiles.deletedBytes(heldBy: pid, under: paths) }
             if usage.exceeds(limit) { return .exceededWriteQuota(self) }
             for (path, floor) in zip(paths, freeFloors) {
                 if let free = try? FileSystem.availableBytes(in: path), free < floor { return .fileSystemFull(path: path, freeBytes: free) }
@@ -261,7 +263,7 @@ public enum Subprocess {
         defer { try? input.close() }
         let pid = try spawnRetryingBusyText(configuration, stdin: input.rawValue, stdout: output.rawValue, stderr: error.rawValue)
         return Running(pid: pid, executable: configuration.executable, timeoutSeconds: configuration.timeoutSeconds,
-                       writeQuota: configuration.writeQuota, start: MonotonicClock.now())
+                       writeQuota: configuration.writeQuota, relaysProcessNamespace: configuration.isolateProcesses, start: MonotonicClock.now())
     }
 
     /// The user asked to stop (SIGINT or SIGTERM); the child was killed.
@@ -278,6 +280,8 @@ public enum Subprocess {
         let executable: String
         let timeoutSeconds: Double?
         let writeQuota: WriteQuota?
+        /// The child relays the end of the init of a pid namespace of its own (``Configuration/isolateProcesses``).
+        let relaysProcessNamespace: Bool
         let start: UInt64
         private var pauseMicroseconds: UInt32 = 200
         /// Readable once the child has ended (-1 where the kernel has no pidfd): a pause ends
@@ -286,14 +290,17 @@ public enum Subprocess {
         private var finished: TerminationStatus? {
             didSet { closeEndDescriptor() }
         }
-        /// When the write quota is measured next (seconds since the start).
-        private var nextQuotaCheck = 0.0
+        /// When the write quota is measured next (seconds since the start): first after 50 ms,
+        /// not at the start, when nothing was written yet (a measurement may look at every
+        /// process of the machine, ``HeldFiles``); a child that ends sooner is measured once, at its end.
+        private var nextQuotaCheck = 0.05
 
-        init(pid: pid_t, executable: String, timeoutSeconds: Double?, writeQuota: WriteQuota?, start: UInt64) {
+        init(pid: pid_t, executable: String, timeoutSeconds: Double?, writeQuota: WriteQuota?, relaysProcessNamespace: Bool, start: UInt64) {
             self.pid = pid
             self.executable = executable
             self.timeoutSeconds = timeoutSeconds
             self.writeQuota = writeQuota
+            self.relaysProcessNamespace = relaysProcessNamespace
             self.start = start
             // Not reaped yet, so the pid is still this child's.
             endDescriptor = ad_pidfd_open(pid)
@@ -321,8 +328,12 @@ public enum Subprocess {
             let reaped = waitpid(pid, &status, WNOHANG)
             if reaped == pid {
                 _ = kill(-pid, SIGKILL)
-                finished = status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
-                if let violation = writeQuota?.violation(of: pid) { finished = violation }
+                let exited = status & 0x7f == 0
+                finished = exited ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
+                // A relay that exited (not killed) did so once the namespace's init had ended,
+                // and every process of the namespace with it: none is left to hold a file.
+                let namespaceEnded = relaysProcessNamespace && exited
+                if let violation = writeQuota?.violation(of: pid, countingHeld: !namespaceEnded) { finished = violation }
                 return finished
             }
             if reaped == -1 && Errno.current != .interrupted {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Platform
 import Testing
 import TestSupport
@@ -68,5 +69,44 @@ struct SubprocessConfinementTests {
                 + "/dev: fd null stderr stdin stdout\nwrote-null\ndev-read-only\ntty 0 session 0\nno-tty\n",
                 "\(text) \(String(decoding: (try? FileSystem.readFile(directory + "/err")) ?? [], as: UTF8.self))")
         #expect(try MountTableSnapshot.lines(keepingUnder: directory) == mounts)
+    }
+
+    @Test("""
+        a child that ran as the init of a pid namespace of its own is measured against its write quota at its end \
+        without a look at every process of the machine (none of its can be left); one in the caller's namespace is looked for
+        """, .enabled(if: isRoot || FileSystem.exists("/proc/self/ns/user"), "needs a pid namespace"))
+    func quotaAtTheEnd() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("autodev-quota-\(UUID().uuidString.prefix(8))").path
+        try FileSystem.createDirectory(directory, mode: 0o700)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for (ownNamespace, bytes) in [(true, 4096), (false, 4096), (true, 2 << 20)] {
+            var configuration = Subprocess.Configuration(executable: "/bin/sh", arguments: ["-c", "head -c \(bytes) /dev/zero > \(directory)/written-\(bytes)-\(ownNamespace)"],
+                                                         environment: ["PATH": "/usr/bin:/bin"])
+            configuration.isolateProcesses = ownNamespace
+            configuration.isolateUser = ownNamespace && !Self.isRoot
+            configuration.writeQuota = Subprocess.WriteQuota(paths: [directory]) { _ in TreeUsage(bytes: 1 << 20, entries: 100) }
+            let child = try Subprocess.launch(configuration)
+            // Ended, not reaped yet: the one measurement made is the one at its end.
+            var information = siginfo_t()
+            while waitid(P_PID, id_t(child.pid), &information, WEXITED | WNOWAIT) != 0 {
+                try #require(errno == EINTR, "waitid: \(errno)")
+            }
+            let processFiles = Mutex(0)
+            var calls = SystemCalls.current
+            let open = calls.open
+            calls.open = { path, flags, mode in
+                let name = String(cString: path)
+                if name.hasPrefix("/proc/"), name.dropFirst(6).first?.isNumber == true { processFiles.withLock { $0 += 1 } }
+                return open(path, flags, mode)
+            }
+            let status = try SystemCalls.$current.withValue(calls) { try child.poll() }
+            let looked = processFiles.withLock { $0 }
+            if bytes > 1 << 20 {
+                #expect(status == .exceededWriteQuota(configuration.writeQuota!))
+            } else {
+                #expect(status == .exited(0))
+                #expect(ownNamespace ? looked == 0 : looked > 0, "\(looked) files of processes opened (own namespace: \(ownNamespace))")
+            }
+        }
     }
 }
