@@ -178,6 +178,13 @@ struct InstallerTests {
 
     @Test("SIGINT or SIGTERM mid-download: ends within a second saying nothing was installed; its download and temporary directory are gone")
     func interrupted() throws {
+        // Ignored here, SIGINT would be ignored in the installer too (a shell cannot trap a
+        // signal ignored when it started): the test would wait for the download's timeout.
+        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+        let ignored = status.split(separator: "\n").first { $0.hasPrefix("SigIgn:") }
+            .flatMap { UInt64($0.dropFirst("SigIgn:".count).trimmingCharacters(in: .whitespaces), radix: 16) }
+        try #require(ignored.map { $0 & (1 << UInt64(SIGINT - 1)) == 0 } == true,
+                     "SIGINT is ignored in this test process (started as a background job of a script?): its children could not act on it")
         let channel = try InstallerChannel()
         defer { channel.stop() }
         try channel.fault("drip")
