@@ -273,7 +273,10 @@ extension Verifier {
                     run.layerInodes = layer.entries + 16
                 } else {
                     run.writablePaths = (area.map { [$0.path] } ?? []) + alsoWritable
-                    run.readOnlyBinds = ((area?.readOnlyInside ?? []) + alsoReadOnly).filter(FileSystem.exists).map { ($0, $0) }
+                    // After the run's own binds (the rehearsal's stored file onto its place in
+                    // the scratch store), never instead of them.
+                    run.readOnlyBinds = base.readOnlyBinds
+                        + ((area?.readOnlyInside ?? []) + alsoReadOnly).filter(FileSystem.exists).map { ($0, $0) }
                 }
                 run.devices = devices
                 run.privateTerminals = terminals && wanted.contains(.terminals)

@@ -568,6 +568,30 @@ struct SandboxTests {
         return harness
     }
 
+    /// Bytes of memory available now (`MemAvailable` in /proc/meminfo).
+    static func availableMemory() throws -> Int {
+        let meminfo = try String(contentsOfFile: "/proc/meminfo", encoding: .utf8)
+        let line = try #require(meminfo.split(separator: "\n").first { $0.hasPrefix("MemAvailable:") })
+        return try #require(Int(line.split(separator: " ").dropFirst().first ?? "")) * 1024
+    }
+
+    @Test("""
+        with more to write than a layer may take in memory, the rehearsal's home is written in place and measured: \
+        an honest candidate still passes, its stored file bound read-only inside that home
+        """, .enabled(if: ((try? availableMemory()) ?? .max) < 4 * (64 << 30), "needs less than 256 GiB of available memory: a 64 GiB allowance must not fit in a layer"))
+    func rehearsalInPlace() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        // A layer takes at most a quarter of the memory available: the allowance is above that.
+        let allowance = min(64 << 30, max(1 << 20, try Self.availableMemory()))
+        #expect(try harness.run(["config", "set", "verifyFileSizeBytes", String(allowance)]).status == 0)
+        let result = try harness.run(["self-upgrade", "--from-binary", try harness.candidate(), "--dry-run", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let isolation = try #require(try harness.json(result.stdout)["verification"] as? [String: Any])["isolation"] as? [String] ?? []
+        #expect(isolation.contains { $0.hasPrefix("the rehearsal's home capped (what it held + as much again + ") }, "\(isolation)")
+    }
+
     @Test("the state copy and the rehearsal's home are overlays on a private tmpfs: every way of writing into them stops at its size, and nothing on the home's disk or the sandbox's tmpfs grows",
           arguments: ["the state copy", "the rehearsal's home"],
           ["bytes", "files", "bytes under a name that is not UTF-8", "held open", "mapped then deleted", "parked in a socket"])
