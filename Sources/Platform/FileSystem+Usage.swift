@@ -32,12 +32,19 @@ extension FileSystem {
     /// of entries under `paths` together, walked through directory descriptors without following
     /// any link, at most 32 levels deep. The walk stops as soon as `limit` is exceeded, so its
     /// cost is bounded by the limit, not by what a hostile writer made; a tree deeper than 32
-    /// levels counts as exceeding it. What vanishes while it is walked is not counted; a path
-    /// that does not exist counts nothing.
+    /// levels counts as exceeding it, and so does a directory that cannot be opened or listed
+    /// (its mode taken away by its writer: what it holds cannot be measured). What vanishes while
+    /// it is walked is not counted; a path that does not exist counts nothing.
     public static func usage(of paths: [String], stoppingAbove limit: TreeUsage) -> TreeUsage {
         var total = TreeUsage()
         for path in paths {
-            guard let root = try? FileDescriptor.open(path, [.directory, .noFollow, .nonBlocking]) else { continue }
+            let root: FileDescriptor
+            do {
+                root = try FileDescriptor.open(path, [.directory, .noFollow, .nonBlocking])
+            } catch {
+                guard error.errno == .noSuchFile else { return unmeasurable(total) }
+                continue
+            }
             defer { try? root.close() }
             if let status = try? root.status() { total.bytes += status.allocatedBytes }
             guard addUsage(of: root, path: path, depth: 0, limit: limit, to: &total) else { break }
@@ -47,7 +54,16 @@ extension FileSystem {
 
     /// Adds what is below `directory` to `total`. - Returns: false once `total` exceeds `limit`.
     private static func addUsage(of directory: FileDescriptor, path: String, depth: Int, limit: TreeUsage, to total: inout TreeUsage) -> Bool {
-        guard let names = try? directory.entryNames() else { return true }
+        let names: [EntryName]
+        do {
+            names = try directory.entryNames()
+        } catch {
+            guard error.errno == .noSuchFile else {
+                total = unmeasurable(total)
+                return false
+            }
+            return true
+        }
         for name in names {
             let below = path + "/" + name.description
             guard let status = try? directory.entryStatus(name, path: below) else { continue }
@@ -59,11 +75,25 @@ extension FileSystem {
                 total.entries = Int.max
                 return false
             }
-            guard let opened = try? directory.openEntry(name, path: below, [.directory, .noFollow, .nonBlocking]) else { continue }
+            let opened: FileDescriptor
+            do {
+                opened = try directory.openEntry(name, path: below, [.directory, .noFollow, .nonBlocking])
+            } catch {
+                guard error.errno == .noSuchFile else {
+                    total = unmeasurable(total)
+                    return false
+                }
+                continue
+            }
             defer { try? opened.close() }
             guard addUsage(of: opened, path: below, depth: depth + 1, limit: limit, to: &total) else { return false }
         }
         return true
+    }
+
+    /// `total` with what cannot be measured: above any limit.
+    private static func unmeasurable(_ total: TreeUsage) -> TreeUsage {
+        TreeUsage(bytes: total.bytes, entries: Int.max)
     }
 }
 
@@ -102,8 +132,9 @@ extension FileSystem {
 public enum HeldFiles {
     /// The space taken by files under `paths` that were deleted while a process started as
     /// `pid` holds them open: each process of its pid namespace (when `pid` made one for its
-    /// children) or of its session is asked through `/proc/<p>/fd`, and each such file counted
-    /// once. A file that is deleted but still open keeps its space until the last descriptor closes.
+    /// children), of its session, or descended from it (a process in a namespace nested in its
+    /// own, or in a session of its own, is still below it) is asked through `/proc/<p>/fd`, and
+    /// each such file counted once. A file that is deleted but still open keeps its space until the last descriptor closes.
     /// Only files on the file system the path itself is on count: one the child saw at that path
     /// through a mount of its own (a layer the kernel bounds) takes nothing from it.
     public static func deletedBytes(heldBy pid: pid_t, under paths: [String]) -> Int {
@@ -112,12 +143,26 @@ public enum HeldFiles {
         let ownNamespace = try? FileSystem.destinationOfSymbolicLink("/proc/self/ns/pid")
         let childNamespace = (try? FileSystem.destinationOfSymbolicLink("/proc/\(pid)/ns/pid_for_children")).flatMap { $0 == ownNamespace ? nil : $0 }
         guard let entries = try? FileSystem.contentsOfDirectory("/proc") else { return 0 }
+        let processes = entries.compactMap { Int32($0) }.filter { $0 != getpid() }
+        var family: [Int32: (parent: Int32, session: Int32)] = [:]
+        for process in processes {
+            if let read = parentAndSession(of: process) { family[process] = read }
+        }
+        /// Whether `process` is below `pid` (parent after parent, as many steps as there are processes).
+        func descends(_ process: Int32) -> Bool {
+            var current = process
+            for _ in 0..<family.count {
+                guard let parent = family[current]?.parent, parent > 0 else { return false }
+                if parent == pid { return true }
+                current = parent
+            }
+            return false
+        }
         var seen = Set<[UInt64]>()
         var total = 0
-        for entry in entries {
-            guard let process = Int32(entry), process != getpid() else { continue }
+        for process in processes {
             let inNamespace = childNamespace != nil && (try? FileSystem.destinationOfSymbolicLink("/proc/\(process)/ns/pid")) == childNamespace
-            guard inNamespace || process == pid || session(of: process) == pid else { continue }
+            guard inNamespace || process == pid || family[process]?.session == pid || descends(process) else { continue }
             guard let descriptors = try? FileSystem.contentsOfDirectory("/proc/\(process)/fd") else { continue }
             for descriptor in descriptors {
                 let link = "/proc/\(process)/fd/\(descriptor)"
@@ -132,12 +177,14 @@ public enum HeldFiles {
         return total
     }
 
-    /// The session a process is in (field 6 of `/proc/<p>/stat`), or nil.
-    static func session(of process: Int32) -> Int32? {
+    /// The parent and the session of a process (fields 4 and 6 of `/proc/<p>/stat`), or nil.
+    static func parentAndSession(of process: Int32) -> (parent: Int32, session: Int32)? {
         guard let bytes = try? FileSystem.readFile("/proc/\(process)/stat") else { return nil }
         // The command name (field 2) is in parentheses and may hold spaces: count from the last ')'.
         guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
         let fields = bytes[(close + 1)...].split(separator: UInt8(ascii: " "))
-        return fields.count > 3 ? Int32(String(decoding: fields[3], as: UTF8.self)) : nil
+        guard fields.count > 3, let parent = Int32(String(decoding: fields[1], as: UTF8.self)),
+              let session = Int32(String(decoding: fields[3], as: UTF8.self)) else { return nil }
+        return (parent, session)
     }
 }

@@ -109,4 +109,29 @@ struct SubprocessConfinementTests {
             }
         }
     }
+
+    @Test("""
+        a file deleted and held open by a process of the child's in a pid namespace nested in its own, \
+        in a session of its own, counts against the child's write quota
+        """, .enabled(if: isRoot && FileSystem.exists("/usr/bin/unshare") && FileSystem.exists("/usr/bin/setsid"), "needs root, unshare and setsid"))
+    func heldInANestedNamespace() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("autodev-held-\(UUID().uuidString.prefix(8))").path
+        try FileSystem.createDirectory(directory, mode: 0o700)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let holder = "exec 3>\"\(directory)/held\"; rm \"\(directory)/held\"; head -c 2097152 /dev/zero >&3; exec sleep 30"
+        var configuration = Subprocess.Configuration(
+            executable: "/bin/sh",
+            arguments: ["-c", "unshare --pid --fork setsid sh -c '\(holder)' & exec sleep 30"],
+            environment: ["PATH": "/usr/bin:/bin"])
+        configuration.isolateProcesses = true
+        configuration.writeQuota = Subprocess.WriteQuota(paths: [directory]) { _ in TreeUsage(bytes: 1 << 20, entries: 100) }
+        let child = try Subprocess.launch(configuration)
+        defer { child.terminate() }
+        var status: TerminationStatus?
+        while status == nil {
+            status = try child.poll()
+            if status == nil { child.pause() }
+        }
+        #expect(status == .exceededWriteQuota(configuration.writeQuota!), "\(String(describing: status))")
+    }
 }
