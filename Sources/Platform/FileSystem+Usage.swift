@@ -42,7 +42,7 @@ extension FileSystem {
             do {
                 root = try FileDescriptor.open(path, [.directory, .noFollow, .nonBlocking])
             } catch {
-                guard error.errno == .noSuchFile else { return unmeasurable(total) }
+                guard vanished(error) else { return unmeasurable(total) }
                 continue
             }
             defer { try? root.close() }
@@ -58,7 +58,7 @@ extension FileSystem {
         do {
             names = try directory.entryNames()
         } catch {
-            guard error.errno == .noSuchFile else {
+            guard vanished(error) else {
                 total = unmeasurable(total)
                 return false
             }
@@ -72,14 +72,14 @@ extension FileSystem {
             guard !total.exceeds(limit) else { return false }
             guard status.kind == .directory else { continue }
             guard depth < 32 else {
-                total.entries = Int.max
+                total = unmeasurable(total)
                 return false
             }
             let opened: FileDescriptor
             do {
                 opened = try directory.openEntry(name, path: below, [.directory, .noFollow, .nonBlocking])
             } catch {
-                guard error.errno == .noSuchFile else {
+                guard vanished(error) else {
                     total = unmeasurable(total)
                     return false
                 }
@@ -91,10 +91,13 @@ extension FileSystem {
         return true
     }
 
-    /// `total` with what cannot be measured: above any limit.
+    /// `total` with what cannot be measured (too deep, unreadable): above any limit.
     private static func unmeasurable(_ total: TreeUsage) -> TreeUsage {
         TreeUsage(bytes: total.bytes, entries: Int.max)
     }
+
+    /// Whether the walk failed only because the entry is gone (removed while it was walked).
+    private static func vanished(_ error: SystemError) -> Bool { error.errno == .noSuchFile }
 }
 
 extension FileSystem {
@@ -131,17 +134,15 @@ extension FileSystem {
 /// What a running program's processes hold open that no walk of a directory can see.
 public enum HeldFiles {
     /// The space taken by files under `paths` that were deleted while a process started as
-    /// `pid` holds them open: each process of its pid namespace (when `pid` made one for its
-    /// children), of its session, or descended from it (a process in a namespace nested in its
-    /// own, or in a session of its own, is still below it) is asked through `/proc/<p>/fd`, and
-    /// each such file counted once. A file that is deleted but still open keeps its space until the last descriptor closes.
+    /// `pid` holds them open: each process descended from it (every process of a pid namespace
+    /// it made for its children is, and so is one in a namespace nested in it or in a session
+    /// of its own) or still in its session (one that left the tree by a double fork) is asked
+    /// through `/proc/<p>/fd`, and each such file counted once. A file that is deleted but still open keeps its space until the last descriptor closes.
     /// Only files on the file system the path itself is on count: one the child saw at that path
     /// through a mount of its own (a layer the kernel bounds) takes nothing from it.
     public static func deletedBytes(heldBy pid: pid_t, under paths: [String]) -> Int {
         let prefixes = paths.map { $0.hasSuffix("/") ? $0 : $0 + "/" }
         let devices = Set(paths.compactMap { try? FileSystem.status($0, followLinks: false).device })
-        let ownNamespace = try? FileSystem.destinationOfSymbolicLink("/proc/self/ns/pid")
-        let childNamespace = (try? FileSystem.destinationOfSymbolicLink("/proc/\(pid)/ns/pid_for_children")).flatMap { $0 == ownNamespace ? nil : $0 }
         guard let entries = try? FileSystem.contentsOfDirectory("/proc") else { return 0 }
         let processes = entries.compactMap { Int32($0) }.filter { $0 != getpid() }
         var family: [Int32: (parent: Int32, session: Int32)] = [:]
@@ -161,8 +162,7 @@ public enum HeldFiles {
         var seen = Set<[UInt64]>()
         var total = 0
         for process in processes {
-            let inNamespace = childNamespace != nil && (try? FileSystem.destinationOfSymbolicLink("/proc/\(process)/ns/pid")) == childNamespace
-            guard inNamespace || process == pid || family[process]?.session == pid || descends(process) else { continue }
+            guard process == pid || family[process]?.session == pid || descends(process) else { continue }
             guard let descriptors = try? FileSystem.contentsOfDirectory("/proc/\(process)/fd") else { continue }
             for descriptor in descriptors {
                 let link = "/proc/\(process)/fd/\(descriptor)"
