@@ -12,6 +12,12 @@ int ad_start_writeback(int fd, long long offset, long long count) {
 #endif
 }
 
+#include <unistd.h>
+
+long ad_copy_file_range(int input, int output, unsigned long count) {
+    return (long)copy_file_range(input, NULL, output, NULL, (size_t)count, 0);
+}
+
 #include <sys/vfs.h>
 
 long long ad_file_system_type(int fd) {

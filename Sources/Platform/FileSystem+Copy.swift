@@ -173,3 +173,98 @@ extension FileSystem {
         return total
     }
 }
+
+extension FileSystem {
+    /// Copies a regular file into `output` (a new, empty file the caller opened for writing and
+    /// still owns) inside the kernel, ``copyWritebackInterval`` at a time with the writeback of
+    /// each piece started, then fsyncs it: no byte passes through this process, for a copy that
+    /// is hashed afterwards from the file itself. The source is checked as
+    /// ``copyFile(_:to:mode:maxBytes:stop:observe:)`` checks it; where the kernel cannot copy
+    /// between the two files (another file system, on an older kernel), it is copied that way.
+    /// - Returns: the number of bytes copied.
+    /// - Throws: ``SystemError`` ("write to" the output; `EINTR` when stopped); the caller
+    ///   removes the partial copy.
+    @discardableResult
+    public static func copyFileInKernel(_ source: String, into output: FileDescriptor, maxBytes: Int = Int.max,
+                                        stop: () -> Bool = { false }) throws(SystemError) -> Int {
+        let input = try FileDescriptor.open(source, [.nonBlocking])
+        defer { try? input.close() }
+        let opened = try input.status()
+        guard opened.kind == .regular else {
+            throw SystemError("copy", path: source, errno: .invalidArgument, detail: "it is not a regular file")
+        }
+        guard opened.size <= UInt64(maxBytes) else {
+            throw SystemError("copy", path: source, errno: Errno(rawValue: EFBIG), detail: "it is larger than \(maxBytes) bytes")
+        }
+        let calls = SystemCalls.current
+        var total = 0
+        while true {
+            if stop() { throw SystemError("copy", path: source, errno: .interrupted, detail: "stopped after \(total) bytes") }
+            let copied = calls.copyFileRange(input.rawValue, output.rawValue, copyWritebackInterval)
+            if copied < 0 {
+                let error = Errno.current
+                if error == .interrupted { continue }
+                if total == 0, [Errno.crossDevice, .invalidArgument, Errno(rawValue: ENOSYS), Errno(rawValue: EOPNOTSUPP)].contains(error) {
+                    return try copyFile(source, into: output, maxBytes: maxBytes, stop: stop)
+                }
+                throw SystemError("write to", path: output.path, errno: error)
+            }
+            if copied == 0 { break }
+            // A file that grows while it is copied stops at the cap, not at the disk's end.
+            guard total + copied <= maxBytes else {
+                throw SystemError("copy", path: source, errno: Errno(rawValue: EFBIG), detail: "it grew past \(maxBytes) bytes while it was copied")
+            }
+            output.startWriteback(offset: total, count: copied)
+            total += copied
+        }
+        try output.sync()
+        return total
+    }
+
+    /// Whether two regular files hold the same bytes, read side by side in pieces until the
+    /// first that differs (files that differ early, as two builds do in their headers, cost
+    /// little to tell apart).
+    /// - Throws: ``SystemError`` where one cannot be opened or read.
+    public static func sameContents(_ first: String, _ second: String) throws(SystemError) -> Bool {
+        let one = try FileDescriptor.open(first, [.nonBlocking])
+        defer { try? one.close() }
+        let other = try FileDescriptor.open(second, [.nonBlocking])
+        defer { try? other.close() }
+        let (oneStatus, otherStatus) = (try one.status(), try other.status())
+        guard oneStatus.kind == .regular, otherStatus.kind == .regular, oneStatus.size == otherStatus.size else { return false }
+        let piece = 1 << 18
+        let buffers = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * piece, alignment: 16)
+        defer { buffers.deallocate() }
+        let (left, right) = (UnsafeMutableRawBufferPointer(rebasing: buffers[0..<piece]),
+                             UnsafeMutableRawBufferPointer(rebasing: buffers[piece...]))
+        // The end first (what is appended to a file, a signature or a stamp, differs there),
+        // then from the start.
+        let size = Int(clamping: oneStatus.size)
+        let tail = min(size, piece)
+        for file in [one, other] where !file.seek(to: size - tail) {
+            throw SystemError("read", path: file.path, errno: .current)
+        }
+        guard try readFully(one, into: left) == tail, try readFully(other, into: right) == tail,
+              memcmp(left.baseAddress!, right.baseAddress!, tail) == 0 else { return false }
+        for file in [one, other] where !file.seek(to: 0) {
+            throw SystemError("read", path: file.path, errno: .current)
+        }
+        while true {
+            let count = try readFully(one, into: left)
+            guard try readFully(other, into: right) == count else { return false }
+            if count == 0 { return true }
+            guard memcmp(left.baseAddress!, right.baseAddress!, count) == 0 else { return false }
+        }
+    }
+
+    /// Reads until `buffer` is full or the file ends; the bytes read.
+    private static func readFully(_ file: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> Int {
+        var count = 0
+        while count < buffer.count {
+            let read = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[count...]))
+            if read == 0 { break }
+            count += read
+        }
+        return count
+    }
+}

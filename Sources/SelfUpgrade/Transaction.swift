@@ -72,6 +72,8 @@ package struct TransactionContext {
     /// The id the staged candidate must have (a release's signed SHA-256).
     var expectedID: SHA256Digest?
     var verification: Verifier.Result?
+    /// The verification the stage step began on the staged copy, which the verify step finishes.
+    var verificationInFlight: VerificationInFlight?
     /// The target's binary, opened and checked by the check step: what a restart executes.
     var checkedBinary: FileDescriptor?
     /// The test run's summary line, for a source upgrade.
@@ -204,10 +206,17 @@ package struct PreflightStep: TransactionStep {
 /// moves in a download verified as it was written. The bytes are hashed once, as they are
 /// written, where a write lease proves nothing else opened the file meanwhile (the step's
 /// journal detail says so); otherwise they are read back and hashed from the store.
+///
+/// With `beginsVerification` (a ``VerifyStep`` comes next), a candidate copied from a file is
+/// hashed while its verification's self-check runs from the staged copy
+/// (``VerificationInFlight``), and moved into the store once that run has ended; the verify
+/// step finishes that verification. Not where the candidate may be the version already running
+/// (the same bytes as its stored file): that is recognised from its hash before anything runs.
 package struct StageStep: TransactionStep {
-    package init() {}
+    package init(beginsVerification: Bool = false) { self.beginsVerification = beginsVerification }
     package let name = StepName.stage
     package var undoIsVisible: Bool { true }
+    let beginsVerification: Bool
 
     package func run(_ context: inout TransactionContext) throws -> StepOutcome {
         do {
@@ -234,10 +243,17 @@ package struct StageStep: TransactionStep {
             // The file opened is checked again (a regular file within the cap), whatever the
             // path named when it was validated; SIGINT or SIGTERM ends the copy of a large one.
             do {
-                staged = try context.upgrader.store.stage(context.candidate!, source: source, transaction: context.transaction,
-                                                          maxBytes: Upgrader.maximumCandidateBytes, stop: { Cancellation.signal != 0 })
+                if beginsVerification, context.expectedID == nil, !Self.mayBeCurrent(context.candidate!, context) {
+                    staged = try stageWhileVerifying(&context, source: source)
+                } else {
+                    staged = try context.upgrader.store.stage(context.candidate!, source: source, transaction: context.transaction,
+                                                              maxBytes: Upgrader.maximumCandidateBytes, stop: { Cancellation.signal != 0 })
+                }
             } catch let error as SystemError where error.errno == .interrupted && Cancellation.signal != 0 {
                 throw Subprocess.Cancelled(signal: Cancellation.signal)
+            } catch let error as SystemError where error.errno == .textBusy {
+                // Another process had the copy in staging open for writing while it was hashed.
+                throw UpgradeError.stagedCopyHeldOpen(path: error.path, candidate: context.candidate!, reason: error.detail ?? "\(error.errno)")
             }
         }
         context.target = staged.id
@@ -250,7 +266,42 @@ package struct StageStep: TransactionStep {
         // Known from the hash alone: no verification is spent on the version already running
         // (a dry run still verifies it: proving the running source's build is what was asked).
         if staged.id == context.from && context.operation != .dryRun { throw UpgradeError.alreadyCurrent(id: staged.id.short) }
-        return StepOutcome(to: staged.id, detail: staged.hashedAsWritten ? "hashed once, as it was written" : nil)
+        let detail = staged.hashedAsWritten ? "hashed once, as it was written"
+            : context.verificationInFlight != nil ? "hashed while its self-check ran" : nil
+        return StepOutcome(to: staged.id, detail: detail)
+    }
+
+    /// Whether `candidate` may be the version `current` names: the same bytes as its stored
+    /// file, or either cannot be read. Which route the stage takes is all this decides: the id
+    /// is the staged copy's hash either way.
+    private static func mayBeCurrent(_ candidate: String, _ context: TransactionContext) -> Bool {
+        guard let from = context.from else { return false }
+        return (try? FileSystem.sameContents(candidate, context.home.binary(from))) ?? true
+    }
+
+    /// Copies the candidate into staging, begins its verification from there, hashes the copy
+    /// while the self-check runs, and moves it into the store once that run has ended.
+    private func stageWhileVerifying(_ context: inout TransactionContext, source: String) throws -> VersionStore.Staged {
+        let store = context.upgrader.store
+        let unhashed = try store.copyUnhashed(context.candidate!, transaction: context.transaction,
+                                              maxBytes: Upgrader.maximumCandidateBytes, stop: { Cancellation.signal != 0 })
+        let flight = VerificationInFlight.begin(context.upgrader.verifier, binary: unhashed.path, logDirectory: context.logDirectory,
+                                                stateFrom: context.verifyState ? context.home.state : nil,
+                                                rehearseRestart: context.rehearseRestart, expectedVersion: context.expectedVersion)
+        context.verificationInFlight = flight
+        context.abortActions.append { flight.abandon() }
+        let hashed: VersionStore.Hashed
+        do {
+            hashed = try store.hash(unhashed)
+        } catch {
+            flight.abandon(because: error)
+            throw error
+        }
+        let home = context.home
+        return try flight.afterSelfCheck {
+            let staged = try store.store(hashed, source: source)
+            return (staged, home.binary(staged.id))
+        }
     }
 
     package func undo(_ context: TransactionContext) throws {
@@ -312,10 +363,14 @@ package struct VerifyStep: TransactionStep {
         let target = context.target!
         let result: Verifier.Result
         do {
-            result = try context.upgrader.verifier.verify(
-                binary: context.home.binary(target), logDirectory: context.logDirectory,
-                stateFrom: context.verifyState ? context.home.state : nil, rehearseRestart: context.rehearseRestart,
-                expectedVersion: context.expectedVersion)
+            if let flight = context.verificationInFlight {
+                result = try flight.finish()
+            } else {
+                result = try context.upgrader.verifier.verify(
+                    binary: context.home.binary(target), logDirectory: context.logDirectory,
+                    stateFrom: context.verifyState ? context.home.state : nil, rehearseRestart: context.rehearseRestart,
+                    expectedVersion: context.expectedVersion)
+            }
         } catch let error as UpgradeError {
             // The user knows the file they offered, not the stored copy's path.
             guard let candidate = context.candidate else { throw error }

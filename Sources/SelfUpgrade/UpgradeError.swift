@@ -159,6 +159,9 @@ extension UpgradeError {
     package static func candidateHeldOpen(path: String, reason: String) -> UpgradeError {
         UpgradeError(.invalidCandidate, "The candidate \"\(TerminalText.escaped(path))\" could not be proven to hold the verified bytes: \(reason), and could change them unseen; nothing was installed (close it, then try again)", path: path)
     }
+    package static func stagedCopyHeldOpen(path: String, candidate: String, reason: String) -> UpgradeError {
+        UpgradeError(.invalidCandidate, "The copy \"\(path)\" of the candidate \"\(TerminalText.escaped(candidate))\" could not be hashed: \(reason), which could change its bytes unseen; nothing was installed (stop the process that has the copy open, then try again)", path: path)
+    }
     package static func insufficientSpace(path: String, needed: Int, available: UInt64) -> UpgradeError {
         UpgradeError(.insufficientSpace, "Not enough free space in \"\(path)\": \(needed) bytes needed, \(available) available", path: path)
     }
@@ -179,6 +182,9 @@ extension UpgradeError {
     }
     package static var noPreviousVersion: UpgradeError {
         UpgradeError(.noPreviousVersion, "There is no previous version to roll back to")
+    }
+    package static func neverCurrent(id: String) -> UpgradeError {
+        UpgradeError(.unknownVersion, "Version \(id) was never the current version here: it was stored by an upgrade that did not finish, so it may never have been verified; upgrade to it instead (self-upgrade --from-binary <file>), which verifies it first")
     }
     package static func alreadyCurrent(id: String) -> UpgradeError {
         UpgradeError(.alreadyCurrent, "Version \(id) is already the current version")

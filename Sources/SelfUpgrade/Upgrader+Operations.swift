@@ -123,7 +123,7 @@ extension Upgrader {
                 context.rehearseRestart = options.restart
                 context.expectedVersion = options.expectedVersion
                 context.expectedID = options.expectedID?.digest
-                return [PreflightStep(), StageStep(), VerifyStep()]
+                return [PreflightStep(), StageStep(beginsVerification: true), VerifyStep()]
             }
         }
     }
@@ -160,7 +160,7 @@ extension Upgrader {
                 context.rehearseRestart = options.restart
                 context.expectedVersion = options.expectedVersion
                 context.expectedID = options.expectedID?.digest ?? sha256.digest
-                return [PreflightStep(), StageStep(), VerifyStep()]
+                return [PreflightStep(), StageStep(beginsVerification: true), VerifyStep()]
             }
         }
     }
@@ -183,17 +183,25 @@ extension Upgrader {
                 context.rehearseRestart = options.restart
                 context.expectedVersion = options.expectedVersion
                 context.expectedID = options.expectedID?.digest
-                return [PreflightStep(), StageStep(), VerifyStep()]
+                return [PreflightStep(), StageStep(beginsVerification: true), VerifyStep()]
             }
         }
     }
 
-    /// Rolls back to `target` (by default the version before the current one in history).
-    /// Never needs the network or a compiler, and the restart-loop guard never refuses it.
-    /// - Throws: ``UpgradeError/noPreviousVersion``, ``StorageError`` for a missing version.
+    /// Rolls back to `target` (by default the version before the current one in history): a
+    /// version that was current here before. A stored version that never was (staged by an
+    /// upgrade that did not finish, and so maybe never verified) is refused: an upgrade to it
+    /// verifies it first. Never needs the network or a compiler, and the restart-loop guard
+    /// never refuses it.
+    /// - Throws: ``UpgradeError/noPreviousVersion``, `unknownVersion` for a version never current,
+    ///   ``StorageError`` for a missing version.
     public func rollback(to target: VersionID?, options: UpgradeOptions = UpgradeOptions()) throws(UpgradeError) -> Outcome {
         try UpgradeError.wrapping {
-            try transact(operation: .rollback, options: options, target: { ledger in try resolveTarget(target?.digest, ledger: ledger) }) { _ in
+            try transact(operation: .rollback, options: options, target: { ledger in
+                let id = try resolveTarget(target?.digest, ledger: ledger)
+                guard ledger.history.contains(where: { $0.id == id }) else { throw UpgradeError.neverCurrent(id: id.short) }
+                return id
+            }) { _ in
                 [CheckIntegrityStep(reason: options.reason)]
             }
         }

@@ -49,9 +49,15 @@ package struct Verifier: Sendable {
     ///   - rehearseRestart: rehearse the restart protocol after the report (the default); only
     ///     an upgrade that will not exec the new version (`restart: false`) has no restart to prove.
     ///   - expectedVersion: the version the report must name (a release's listed version).
+    ///   - afterSelfCheck: called once the self-check run has ended, however it ended, before
+    ///     anything else: it may move the file (the stage step moves the candidate into the
+    ///     store, having hashed it while the self-check ran from `binary`) and returns where the
+    ///     file is now, for the rest of the verification. What it throws ends the verification.
     /// - Returns: the report and the isolation applied.
     /// - Throws: ``UpgradeError/verificationFailed(binary:reason:log:)`` for every way it can fail.
-    package func verify(binary: String, logDirectory: String, stateFrom: String?, rehearseRestart: Bool = true, expectedVersion: String? = nil) throws -> Result {
+    package func verify(binary: String, logDirectory: String, stateFrom: String?, rehearseRestart: Bool = true, expectedVersion: String? = nil,
+                        afterSelfCheck: (() throws -> String)? = nil) throws -> Result {
+        var binary = binary
         try FileSystem.createOwnDirectory(logDirectory, below: home.root, mode: 0o755)
         let parent = Self.sandboxParent(for: home)
         let unique = "\(ProcessControl.id)-\(UInt32.random(in: 0...UInt32.max))"
@@ -86,7 +92,8 @@ package struct Verifier: Sendable {
         var confinement = try Confinement(sandbox: sandbox, parent: parent, scratchBytes: configuration.verifyFileSizeBytes)
         // The caller's HOME, /tmp, /var/tmp and /run hidden (their Unix sockets above all) but for
         // the candidate's own directory and the staging area holding the state copy.
-        confinement.hide(keeping: stateCopy.map { [$0] } ?? [], visible: [FileSystem.parent(of: binary), home.staging])
+        let keptWritable = stateCopy.map { [$0] } ?? []
+        confinement.hide(keeping: keptWritable, visible: [FileSystem.parent(of: binary), home.staging])
         let environment = [
             "HOME": sandbox + "/home",
             "TMPDIR": sandbox + "/tmp",
@@ -102,6 +109,11 @@ package struct Verifier: Sendable {
         let start = MonotonicClock.now()
         let status = try confinement.run(limited(run), writing: stateCopy.map { Confinement.WritableArea(role: Self.stateCopyRole, path: $0) },
                                          binary: binary, log: logDirectory)
+        if let moved = try afterSelfCheck?(), moved != binary {
+            binary = moved
+            // The rehearsal binds the file from where it is now.
+            confinement.hide(keeping: keptWritable, visible: [FileSystem.parent(of: binary), home.staging])
+        }
         guard status.isSuccess else {
             let tail = lastLines(of: outputs.selfCheckErr)
             throw UpgradeError.verificationFailed(binary: binary, reason: "its verification run \(status)" + (tail.isEmpty ? "" : ": \(tail)")

@@ -132,7 +132,7 @@ extension Upgrader {
                 context.verifyState = options.verifyState
                 context.rehearseRestart = options.restart
                 context.expectedVersion = options.expectedVersion
-                return [PreflightStep(), BuildStep(run: run), TestStep(run: run), StageStep(), VerifyStep()]
+                return [PreflightStep(), BuildStep(run: run), TestStep(run: run), StageStep(beginsVerification: true), VerifyStep()]
             }
         }
     }

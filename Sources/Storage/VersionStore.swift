@@ -228,7 +228,7 @@ package struct VersionStore: Sendable {
 
     /// What a route put at the staging path, and the status of the descriptor it was proven
     /// through: the identity the store records.
-    private struct Written {
+    fileprivate struct Written: Sendable {
         var id: SHA256Digest
         var status: FileStatus
         /// The lease the bytes were proven under without being read back (nil where they were
@@ -316,13 +316,109 @@ package struct VersionStore: Sendable {
         return written
     }
 
-    /// Stages what `write` puts at the path it is given: then the version moves into the store
-    /// under its hash, with its metadata and the identity of the file that was hashed.
-    private func stage(source: String, transaction: String, _ write: (String) throws -> Written) throws -> Staged {
+    /// A candidate copied into the staging directory and not hashed yet
+    /// (``copyUnhashed(_:transaction:maxBytes:stop:)``): it can be run from `path` while
+    /// ``finishStaging(_:source:)`` hashes it and moves it into the store.
+    package struct Unhashed: Sendable {
+        /// The staged file (mode 0555, fsync'd, no descriptor left open for writing).
+        package let path: String
+        let directory: String
+        /// The file as it was written: another file put under its name is refused.
+        let written: FileStatus
+    }
+
+    /// Copies `candidate` into the staging directory without hashing it, for a caller that has
+    /// something to do with the copy while it is hashed (``finishStaging(_:source:)``).
+    /// - Throws: ``SystemError`` (ENOSPC and friends, `EINTR` when stopped); the staging
+    ///   directory is removed.
+    package func copyUnhashed(_ candidate: String, transaction: String, maxBytes: Int = Int.max, stop: () -> Bool = { false }) throws -> Unhashed {
+        let (stagingDirectory, stagedBinary) = try makeStagingDirectory(transaction)
+        do {
+            // Opened for reading too, so the status taken is the descriptor's own.
+            let output = try FileDescriptor.open(stagedBinary, [.readWrite, .create, .exclusive, .noFollow], mode: 0o555)
+            let written: FileStatus
+            do {
+                try FileSystem.copyFileInKernel(candidate, into: output, maxBytes: maxBytes, stop: stop)
+                written = try output.status()
+            } catch {
+                try? output.close()
+                throw error
+            }
+            // A file open for writing cannot be run: the descriptor is closed before anything runs it.
+            try output.close()
+            return Unhashed(path: stagedBinary, directory: stagingDirectory, written: written)
+        } catch {
+            try? FileSystem.removeTree(stagingDirectory)
+            throw error
+        }
+    }
+
+    /// What ``copyUnhashed(_:transaction:maxBytes:stop:)`` staged, hashed
+    /// (``hash(_:)``) and not yet in the store (``store(_:source:)``).
+    package struct Hashed: Sendable {
+        private let written: Written
+        private let directory: String
+        package var id: SHA256Digest { written.id }
+
+        fileprivate init(_ written: Written, in directory: String) {
+            self.written = written
+            self.directory = directory
+        }
+
+        /// Refuses a file that is no longer the one hashed under its name, or that has another
+        /// name (a hard link made meanwhile, through which it could be changed once stored).
+        fileprivate func store(into versions: VersionStore, source: String) throws -> Staged {
+            let path = directory + "/" + versions.home.programName
+            do {
+                let now = try FileSystem.status(path, followLinks: false)
+                guard now.device == written.status.device, now.inode == written.status.inode else {
+                    throw SystemError("stage", path: path, errno: .invalidArgument, detail: "another file was put in its place")
+                }
+                guard now.linkCount == 1 else {
+                    throw SystemError("stage", path: path, errno: .invalidArgument, detail: "it has \(now.linkCount) names: another was linked to it")
+                }
+            } catch {
+                try? FileSystem.removeTree(directory)
+                throw error
+            }
+            return try versions.store(written, from: directory, source: source)
+        }
+    }
+
+    /// Hashes what ``copyUnhashed(_:transaction:maxBytes:stop:)`` staged, read back through one
+    /// read-only descriptor while nothing has the file open for writing and its identity does
+    /// not change (``readBack(_:writtenAs:)``): the id is what those bytes hash to, so a file
+    /// changed meanwhile is stored under its own hash, never under another's. The file may be
+    /// running meanwhile (an `exec` opens it only for reading).
+    /// - Throws: ``SystemError``; the staging directory is removed.
+    package func hash(_ unhashed: Unhashed) throws -> Hashed {
+        do {
+            return Hashed(try Self.readBack(unhashed.path, writtenAs: unhashed.written), in: unhashed.directory)
+        } catch {
+            try? FileSystem.removeTree(unhashed.directory)
+            throw error
+        }
+    }
+
+    /// Moves what ``hash(_:)`` hashed into the store under its hash, with its metadata and the
+    /// identity of the file that was hashed.
+    /// - Throws: ``SystemError``; the staging directory is removed.
+    package func store(_ hashed: Hashed, source: String) throws -> Staged {
+        try hashed.store(into: self, source: source)
+    }
+
+    /// A fresh staging directory for `transaction` (0700), and the path of the binary in it.
+    private func makeStagingDirectory(_ transaction: String) throws -> (directory: String, binary: String) {
         let stagingDirectory = home.staging + "/" + transaction
         try FileSystem.removeTree(stagingDirectory)
         try FileSystem.createDirectory(stagingDirectory, mode: 0o700)
-        let stagedBinary = stagingDirectory + "/" + home.programName
+        return (stagingDirectory, stagingDirectory + "/" + home.programName)
+    }
+
+    /// Stages what `write` puts at the path it is given: then the version moves into the store
+    /// under its hash, with its metadata and the identity of the file that was hashed.
+    private func stage(source: String, transaction: String, _ write: (String) throws -> Written) throws -> Staged {
+        let (stagingDirectory, stagedBinary) = try makeStagingDirectory(transaction)
         let written: Written
         do {
             written = try write(stagedBinary)
@@ -330,6 +426,12 @@ package struct VersionStore: Sendable {
             try? FileSystem.removeTree(stagingDirectory)
             throw error
         }
+        return try store(written, from: stagingDirectory, source: source)
+    }
+
+    /// Moves the staging directory holding what `written` describes into the store under its
+    /// hash, with its metadata and the identity of the file that was hashed.
+    fileprivate func store(_ written: Written, from stagingDirectory: String, source: String) throws -> Staged {
         // The lease ends once the version is in the store (its descriptor closed: a file open
         // for writing cannot be executed), after the change time recorded is past; the metadata's
         // writes and fsyncs overlap that wait.

@@ -290,12 +290,13 @@ struct SandboxTests {
         let paths = lines.filter { $0.hasPrefix("path=") }.map { String($0.dropFirst(5)) }
         #expect(paths.count == 9, "\(log)")
         for path in paths { #expect(path != home && !path.hasPrefix(home + "/"), "\(path) is in the home") }
-        // The state copy is the one thing in the home's staging area.
-        let staging = lines.filter { $0.hasPrefix("staging=") }
+        // What the home's staging area holds: the state copy, and while the self-check runs
+        // from it, the candidate's copy the stage step made (moved into the store after that run).
+        let staging = lines.filter { $0.hasPrefix("staging=") }.map { $0.dropFirst(8).split(separator: " ").map(String.init).sorted() }
         #expect(staging.count == 2, "\(log)")
-        for line in staging {
-            let entries = line.dropFirst(8).split(separator: " ")
-            #expect(entries.count == 1 && entries[0].hasPrefix("state-copy-"), "\(line)")
+        if staging.count == 2 {
+            #expect(staging[0].count == 2 && staging[0][0].hasPrefix("state-copy-") && staging[0][1].hasPrefix("tx-"), "\(staging[0])")
+            #expect(staging[1].count == 1 && staging[1][0].hasPrefix("state-copy-"), "\(staging[1])")
         }
         // Nothing is left behind, on the home or on the tmpfs.
         #expect(harness.verificationSandboxes().isEmpty)

@@ -64,6 +64,24 @@ struct UpgraderTests {
         #expect(status.warnings.isEmpty)
     }
 
+    @Test("a stored version that was never current (left by an upgrade killed during its verification) is no rollback target")
+    func rollbackToNeverCurrent() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        let upgraded = try demo.upgrader.upgrade(fromBinary: try demo.candidate("2.0"), options: Demo.noRestart)
+        // What a SIGKILL during verification leaves: the candidate in the store, the journal
+        // with no transaction that made it current.
+        let stray = try VersionStore(home: demo.home).stage(try demo.candidate("6.6.6"), source: "test", transaction: "tx-killed").id
+        let error = try #require(throws: UpgradeError.self) {
+            try demo.upgrader.rollback(to: VersionID(stray), options: Demo.noRestart)
+        }
+        #expect(error.code == .unknownVersion)
+        #expect(error.message.contains("was never the current version here"), "\(error.message)")
+        #expect(try demo.home.currentVersion() == upgraded.to.digest)
+        // The versions that were current are targets.
+        #expect(try demo.upgrader.rollback(to: VersionID(demo.first), options: Demo.noRestart).to.digest == demo.first)
+    }
+
     @Test("a verified binary nobody else can change is moved into the store, not copied; any other is copied, hashed and checked")
     func verifiedBinaryMoved() throws {
         let demo = try Demo()
@@ -133,8 +151,17 @@ struct UpgraderTests {
         #expect(FileManager.default.fileExists(atPath: exposed.path))
     }
 
-    @Test("a stored version replaced while it is verified is refused after verification, not made current")
-    func replacedWhileVerified() throws {
+    /// How a candidate reaches the store in ``replacedWhileVerified(_:)``.
+    enum Route: String, CaseIterable, Sendable {
+        /// Copied from a file: hashed while its self-check runs from the staged copy, which is
+        /// what is replaced; stored once that run has ended.
+        case copied
+        /// Streamed: stored before verification, the stored file replaced while it is verified.
+        case streamed
+    }
+
+    @Test("a candidate's file replaced while it is verified is refused, not made current", arguments: Route.allCases)
+    func replacedWhileVerified(_ route: Route) throws {
         let demo = try Demo()
         defer { demo.cleanUp() }
         // A candidate whose self-check takes 3 s (its sandbox sees nothing of the test's files:
@@ -143,29 +170,48 @@ struct UpgraderTests {
         let report = #"{"program":"demo","version":"2.0","protocolVersion":3,"checks":[{"name":"smoke","passed":true,"detail":"ok"}],"readsJournalCheckpoints":true}"#
         try "#!/bin/sh\nsleep 3\necho '\(report)'\n".write(toFile: candidate, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: candidate)
-        let id = SHA256.hash(data: Array(try Data(contentsOf: URL(fileURLWithPath: candidate))))
-        let stored = demo.home.binary(id)
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: candidate)))
+        let stored = demo.home.binary(SHA256.hash(data: bytes))
         let other = try Demo.script(in: demo.directory, name: "other", version: "2.0")
 
         let upgrader = demo.upgrader
         let outcome = Mutex<Result<Upgrader.Outcome, any Error>?>(nil)
         let thread = Thread {
-            let result = Result { try upgrader.upgrade(fromBinary: candidate, options: Demo.noRestart) }
+            let result = Result {
+                switch route {
+                case .copied: try upgrader.upgrade(fromBinary: candidate, options: Demo.noRestart)
+                case .streamed: try upgrader.upgrade(streamedFrom: "test", options: Demo.noRestart) { write in
+                    try bytes.withUnsafeBytes { try write($0) }
+                }
+                }
+            }
             outcome.withLock { $0 = result }
         }
         thread.start()
-        // The condition: the candidate is stored and its verification is waiting.
-        var stagedAndWaiting = false
-        for _ in 0..<600 where !stagedAndWaiting {
-            stagedAndWaiting = FileManager.default.fileExists(atPath: stored)
-                && !((try? FileManager.default.contentsOfDirectory(atPath: Verifier.sandboxParent(for: demo.home).path)) ?? []).isEmpty
-            if !stagedAndWaiting { usleep(50_000) }
+        // The condition: the file the self-check runs from is there (staged, or stored) and
+        // its verification is waiting.
+        func target() -> String? {
+            switch route {
+            case .copied:
+                let staging = (try? FileManager.default.contentsOfDirectory(atPath: demo.home.staging)) ?? []
+                return staging.first { $0.hasPrefix("tx-") }.map { demo.home.staging + "/" + $0 + "/demo" }
+            case .streamed: return stored
+            }
         }
-        #expect(stagedAndWaiting, "the verification never started")
-        // Another file renamed over the stored version while it is verified.
+        var waiting: String?
+        for _ in 0..<600 where waiting == nil {
+            if let path = target(), FileManager.default.fileExists(atPath: path),
+               !((try? FileManager.default.contentsOfDirectory(atPath: Verifier.sandboxParent(for: demo.home).path)) ?? []).isEmpty {
+                waiting = path
+            } else {
+                usleep(50_000)
+            }
+        }
+        let path = try #require(waiting, "the verification never started")
+        // Another file renamed over it while it is verified.
         let replacement = demo.directory + "/replacement"
         try FileManager.default.copyItem(atPath: other, toPath: replacement)
-        #expect(rename(replacement, stored) == 0)
+        #expect(rename(replacement, path) == 0)
         var finished: Result<Upgrader.Outcome, any Error>?
         for _ in 0..<1200 where finished == nil {
             finished = outcome.withLock { $0 }
@@ -173,8 +219,13 @@ struct UpgraderTests {
         }
         let result = try #require(finished, "the upgrade never finished")
         let error = try #require(throws: (any Error).self) { try result.get() }
-        #expect("\(error)".contains("hash"), "\(error)")
+        switch route {
+        case .copied: #expect("\(error)".contains("another file was put in its place"), "\(error)")
+        case .streamed: #expect("\(error)".contains("hash"), "\(error)")
+        }
         #expect(try demo.home.currentVersion() == demo.first)
+        #expect(!FileManager.default.fileExists(atPath: stored))
+        #expect(try FileSystem.contentsOfDirectory(demo.home.staging).isEmpty)
     }
 
     @Test("with an expected id, a candidate whose bytes hash to anything else is refused at staging and nothing is stored")
@@ -225,12 +276,13 @@ struct UpgraderTests {
         let candidate = try demo.candidate("2.0")
         let error = #expect(throws: UpgradeError.self) {
             try SystemCalls.withFaults({ calls in
-                let real = calls.write
-                calls.write = { fd, buffer, count in
-                    // Fail only the copy into staging: journal appends go through.
-                    let path = (try? FileSystem.destinationOfSymbolicLink("/proc/self/fd/\(fd)")) ?? ""
-                    return path.contains("/staging/tx-") ? Int(SystemCalls.failing(.noSpace)) : real(fd, buffer, count)
+                // Fail only the copy into staging (written, or copied by the kernel): journal appends go through.
+                @Sendable func intoStaging(_ fd: Int32) -> Bool {
+                    ((try? FileSystem.destinationOfSymbolicLink("/proc/self/fd/\(fd)")) ?? "").contains("/staging/tx-")
                 }
+                let (write, copy) = (calls.write, calls.copyFileRange)
+                calls.write = { fd, buffer, count in intoStaging(fd) ? Int(SystemCalls.failing(.noSpace)) : write(fd, buffer, count) }
+                calls.copyFileRange = { input, output, count in intoStaging(output) ? Int(SystemCalls.failing(.noSpace)) : copy(input, output, count) }
             }) {
                 try demo.upgrader.upgrade(fromBinary: candidate, options: Demo.noRestart)
             }

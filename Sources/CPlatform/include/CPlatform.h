@@ -143,6 +143,8 @@ int ad_accept_nonblocking(int listener);
 /// Starts writeback of `count` bytes from `offset` without waiting (Linux sync_file_range with
 /// SYNC_FILE_RANGE_WRITE; 0 and nothing elsewhere). -1 with errno on failure.
 int ad_start_writeback(int fd, long long offset, long long count);
+/* copy_file_range(2) from input's offset to output's, both advanced: the bytes copied, or -1 with errno. */
+long ad_copy_file_range(int input, int output, unsigned long count);
 
 /// The magic number of the file system holding `fd` (`fstatfs`'s f_type, e.g. 0x01021994 for a
 /// tmpfs), or -1 with errno.

@@ -1,0 +1,100 @@
+import Platform
+
+/// A verification the stage step begins on the staged copy, so that hashing the copy takes no
+/// time of its own: it is hashed while the candidate's self-check runs from it, and moved into
+/// the store once that run has ended
+/// (``Verifier/verify(binary:logDirectory:stateFrom:rehearseRestart:expectedVersion:afterSelfCheck:)``);
+/// the verify step finishes the verification (``finish()``).
+///
+/// The verification runs on a thread of its own. When its self-check run has ended, it waits
+/// for the stage step's hand-over (``afterSelfCheck(_:)``): where the file is then, or why the
+/// verification must end. The rest of it (the report's judgement, the rehearsed restart) uses
+/// the stored file. Nothing moves the file while the self-check runs from it (a script's
+/// interpreter, or a program reading its own file, opens it by its path). Every abort waits for
+/// the verification to end first (``abandon()``), before any step is undone.
+final class VerificationInFlight: @unchecked Sendable {
+    // Everything below is guarded by `lock`.
+    private let lock = ConditionLock()
+    /// The self-check run has ended; the verification waits for the hand-over.
+    private var selfCheckEnded = false
+    /// What the stage step handed over: where the file is now, or why the verification must end.
+    private var handedOver: Result<String, any Error>?
+    private var outcome: Result<Verifier.Result, any Error>?
+    private let thread = ThreadGroup()
+
+    /// Why a verification was stopped before the verify step.
+    struct Abandoned: Error, CustomStringConvertible {
+        var description: String { "the transaction ended before its verification" }
+    }
+
+    private init() {}
+
+    /// Starts verifying `binary` on a thread of its own.
+    static func begin(_ verifier: Verifier, binary: String, logDirectory: String, stateFrom: String?, rehearseRestart: Bool,
+                      expectedVersion: String?) -> VerificationInFlight {
+        let flight = VerificationInFlight()
+        // The thread uses this task's system calls (faults injected by tests included).
+        let calls = SystemCalls.current
+        flight.thread.start {
+            let outcome = Result { () throws -> Verifier.Result in
+                try SystemCalls.$current.withValue(calls) {
+                    try verifier.verify(binary: binary, logDirectory: logDirectory, stateFrom: stateFrom, rehearseRestart: rehearseRestart,
+                                        expectedVersion: expectedVersion, afterSelfCheck: { try flight.waitForHandOver() })
+                }
+            }
+            flight.lock.withLock {
+                flight.outcome = outcome
+                flight.lock.broadcast()
+            }
+        }
+        return flight
+    }
+
+    /// On the verification's thread, once the self-check run has ended: tells the stage step,
+    /// then waits for what it hands over.
+    private func waitForHandOver() throws -> String {
+        try lock.withLock {
+            selfCheckEnded = true
+            lock.broadcast()
+            _ = lock.wait(until: UInt64.max) { handedOver != nil }
+            return try handedOver!.get()
+        }
+    }
+
+    /// Waits until the self-check run has ended (or the whole verification has: its error is
+    /// then the verify step's), then runs `work` and hands over the file's new path, or
+    /// `work`'s error, which ends the verification and is rethrown here.
+    func afterSelfCheck<Value>(_ work: () throws -> (value: Value, path: String)) throws -> Value {
+        lock.withLock { _ = lock.wait(until: UInt64.max) { selfCheckEnded || outcome != nil } }
+        do {
+            let done = try work()
+            hand(.success(done.path))
+            return done.value
+        } catch {
+            abandon(because: error)
+            throw error
+        }
+    }
+
+    private func hand(_ result: Result<String, any Error>) {
+        lock.withLock {
+            if handedOver == nil { handedOver = result }
+            lock.broadcast()
+        }
+    }
+
+    /// Waits for the verification to end.
+    /// - Throws: what it threw.
+    func finish() throws -> Verifier.Result {
+        thread.wait()
+        return try lock.withLock { outcome! }.get()
+    }
+
+    /// Ends the verification at its hand-over (unless it was handed over already) and waits for
+    /// it to end: nothing of it runs once this returns. A self-check still running is not
+    /// stopped, but for SIGINT or SIGTERM; it ends within its timeout.
+    func abandon(because error: any Error = Abandoned()) {
+        hand(.failure(error))
+        thread.wait()
+    }
+}
