@@ -1,3 +1,4 @@
+import CPlatform
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -409,6 +410,24 @@ public enum FileSystem {
         var pending = [EntryName(stem)]
         while let name = pending.popLast() {
             try removeDirectory(name, in: top, stem: stem, pending: &pending)
+        }
+    }
+
+    /// Removes the directory `path`, which holds files (no directory), in a process of its own
+    /// that outlives this one (``ad_remove_detached``: its own session, nice 10, none of this
+    /// process's descriptors): this process waits only for a fork, not for the file system to
+    /// free the blocks (an 18 MB file takes milliseconds to unlink). What it leaves (it was
+    /// killed) is still there for the caller's next look. A directory that holds a directory, or
+    /// a remover that cannot be started, is removed here (``removeTree(_:)``).
+    /// - Throws: ``SystemError`` from ``removeTree(_:)``.
+    public static func removeInBackground(_ path: String) throws(SystemError) {
+        guard let info = try statusIfPresent(path, followLinks: false) else { return }
+        let names = info.kind == .directory ? ((try? contentsOfDirectory(path)) ?? []) : []
+        let onlyFiles = info.kind == .directory && names.count <= 256
+            && names.allSatisfy { (try? statusIfPresent(path + "/" + $0, followLinks: false))??.kind != .directory }
+        guard onlyFiles, ad_remove_detached(parent(of: path), baseName(of: path)) == 0 else {
+            try removeTree(path)
+            return
         }
     }
 

@@ -292,14 +292,14 @@ package struct StageStep: TransactionStep {
         context.abortActions.append { flight.abandon() }
         let hashed: VersionStore.Hashed
         do {
-            hashed = try store.hash(unhashed)
+            hashed = try store.hash(unhashed, source: source)
         } catch {
             flight.abandon(because: error)
             throw error
         }
         let home = context.home
         return try flight.afterSelfCheck {
-            let staged = try store.store(hashed, source: source)
+            let staged = try store.store(hashed)
             return (staged, home.binary(staged.id))
         }
     }
@@ -374,7 +374,7 @@ package struct VerifyStep: TransactionStep {
         } catch let error as UpgradeError {
             // The user knows the file they offered, not the stored copy's path.
             guard let candidate = context.candidate else { throw error }
-            throw error.naming(candidate: candidate, storedAs: context.home.binary(target))
+            throw error.naming(candidate: candidate, storedAs: context.home.binary(target), stagedAs: context.verificationInFlight?.binary)
         }
         context.verification = result
         let readsCheckpoints = result.report.readsJournalCheckpoints == true

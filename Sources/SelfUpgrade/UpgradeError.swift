@@ -96,7 +96,7 @@ public struct UpgradeError: Error, Sendable, CustomStringConvertible {
             switch error {
             case .corruptJournal(let path, _, _), .unusableJournal(let path, _):
                 self.init(.journalDamaged, error.description, path: path, underlying: error)
-            case .missingVersion(_, let path), .damagedVersion(_, let path, _):
+            case .missingVersion(_, let path), .damagedVersion(_, let path, _), .unsafeVersion(_, let path, _):
                 self.init(.versionDamaged, error.description, path: path, underlying: error)
             case .unexpectedLink(let path, _), .notADirectory(let path), .corruptState(let path, _), .newerState(let path, _, _),
                  .missingMigration(let path, _), .incompleteArchive(let path, _, _), .unusableArchive(let path, _):
@@ -172,19 +172,29 @@ extension UpgradeError {
         UpgradeError(.verificationFailed, "Verification of \"\(binary)\" failed: \(reason) (log: \(log))", path: binary)
     }
     /// This verification failure naming the file the user offered first, then the stored copy that ran.
-    package func naming(candidate: String, storedAs stored: String) -> UpgradeError {
-        let prefix = "Verification of \"\(stored)\""
-        guard code == .verificationFailed, message.hasPrefix(prefix), candidate != stored else { return self }
-        var renamed = self
+    /// - Parameter staged: where the candidate's copy ran from before it was stored (the stage
+    ///   step's ``VerificationInFlight``), if elsewhere.
+    package func naming(candidate: String, storedAs stored: String, stagedAs staged: String? = nil) -> UpgradeError {
+        guard code == .verificationFailed else { return self }
         // The path the user gave is outside text: a line break in it forges no line of its own.
-        renamed.message = "Verification of \"\(TerminalText.escaped(candidate))\" (run as its stored copy \"\(stored)\")" + message.dropFirst(prefix.count)
-        return renamed
+        let named = "Verification of \"\(TerminalText.escaped(candidate))\""
+        let copies: [(path: String?, name: String)] = [(stored, "its stored copy"), (staged, "its copy")]
+        for (path, copy) in copies {
+            guard let path, path != candidate, message.hasPrefix("Verification of \"\(path)\"") else { continue }
+            var renamed = self
+            renamed.message = named + " (run as \(copy) \"\(path)\")" + message.dropFirst("Verification of \"\(path)\"".count)
+            return renamed
+        }
+        return self
     }
     package static var noPreviousVersion: UpgradeError {
         UpgradeError(.noPreviousVersion, "There is no previous version to roll back to")
     }
+    package static func prunedVersion(id: String, limit: Int) -> UpgradeError {
+        UpgradeError(.unknownVersion, "Version \(id) was pruned: the store keeps the last \(limit) versions (historyLimit in the home's config.json), and it is no longer stored")
+    }
     package static func neverCurrent(id: String) -> UpgradeError {
-        UpgradeError(.unknownVersion, "Version \(id) was never the current version here: it was stored by an upgrade that did not finish, so it may never have been verified; upgrade to it instead (self-upgrade --from-binary <file>), which verifies it first")
+        UpgradeError(.unknownVersion, "Version \(id) was never the current version here: it was stored by an upgrade that did not finish, which may not have verified it; upgrade to it instead (self-upgrade --from-binary <file>), which verifies it first")
     }
     package static func alreadyCurrent(id: String) -> UpgradeError {
         UpgradeError(.alreadyCurrent, "Version \(id) is already the current version")

@@ -197,11 +197,7 @@ extension Upgrader {
     ///   ``StorageError`` for a missing version.
     public func rollback(to target: VersionID?, options: UpgradeOptions = UpgradeOptions()) throws(UpgradeError) -> Outcome {
         try UpgradeError.wrapping {
-            try transact(operation: .rollback, options: options, target: { ledger in
-                let id = try resolveTarget(target?.digest, ledger: ledger)
-                guard ledger.history.contains(where: { $0.id == id }) else { throw UpgradeError.neverCurrent(id: id.short) }
-                return id
-            }) { _ in
+            try transact(operation: .rollback, options: options, target: { ledger in try resolveRollbackTarget(target?.digest, ledger: ledger) }) { _ in
                 [CheckIntegrityStep(reason: options.reason)]
             }
         }
@@ -320,6 +316,15 @@ extension Upgrader {
         }
     }
 
+    /// ``resolveTarget(_:ledger:)`` for a rollback: a version the journal shows was current
+    /// here before.
+    /// - Throws: `unknownVersion` for a stored version that never was.
+    func resolveRollbackTarget(_ target: SHA256Digest?, ledger: Ledger) throws -> SHA256Digest {
+        let id = try resolveTarget(target, ledger: ledger)
+        guard ledger.history.contains(where: { $0.id == id }) else { throw UpgradeError.neverCurrent(id: id.short) }
+        return id
+    }
+
     func resolveTarget(_ target: SHA256Digest?, ledger: Ledger) throws -> SHA256Digest {
         let id: SHA256Digest
         if let target {
@@ -328,7 +333,10 @@ extension Upgrader {
             guard let previous = ledger.previous else { throw UpgradeError.noPreviousVersion }
             id = previous
         }
-        guard store.contains(id) else { throw StorageError.missingVersion(id: id.short, path: home.binary(id)) }
+        guard store.contains(id) else {
+            if ledger.pruned.contains(id) { throw UpgradeError.prunedVersion(id: id.short, limit: configuration.historyLimit) }
+            throw StorageError.missingVersion(id: id.short, path: home.binary(id))
+        }
         return id
     }
 
@@ -357,7 +365,7 @@ extension Upgrader {
             let lock = try acquireLock()
             defer { lock.release() }
             let ledger = Ledger(try readJournal())
-            let id = try resolveTarget(target?.digest, ledger: ledger)
+            let id = try resolveRollbackTarget(target?.digest, ledger: ledger)
             let from = try home.currentVersion()
             if id == from { throw UpgradeError.alreadyCurrent(id: id.short) }
 

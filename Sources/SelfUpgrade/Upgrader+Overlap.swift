@@ -48,7 +48,7 @@ extension Upgrader {
         try UpgradeError.wrapping {
             var options = UpgradeOptions()
             options.restart = false
-            return try transact(operation: .rollback, options: options, target: { ledger in try resolveTarget(target?.digest, ledger: ledger) }) { _ in
+            return try transact(operation: .rollback, options: options, target: { ledger in try resolveRollbackTarget(target?.digest, ledger: ledger) }) { _ in
                 [CheckIntegrityStep(), ReadyStep(overlap: overlap)]
             }
         }

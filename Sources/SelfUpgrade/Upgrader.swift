@@ -186,7 +186,8 @@ public struct Upgrader: Sendable {
         var ledger = Ledger(journal)
         if let open = ledger.openTransaction {
             let current = try home.currentVersion()
-            let running = (try? ProcessControl.executablePath()).flatMap { home.version(containing: $0) }
+            let executable = try? ProcessControl.executablePath()
+        let running = executable.flatMap { home.version(containing: $0) }
             let attempt = open.attempts + 1
             if open.hasSwapped, let to = open.to, running == to, current == to, attempt <= configuration.maxConfirmAttempts {
                 try journal.append(JournalRecord(.attempt(transaction: open.id, number: attempt)))
@@ -218,12 +219,19 @@ public struct Upgrader: Sendable {
         // The staging area, and the sandboxes an interrupted verification left on a tmpfs.
         for area in [home.staging] + Verifier.existingTmpfsParents(for: home) {
             let leftovers = (try? FileSystem.contentsOfDirectory(area)) ?? []
-            if !leftovers.isEmpty {
+            // A pruned version's directory may still be being removed in the background (or its
+            // remover was killed): removed in the background again, and no process is looked for.
+            let pruned = area == home.staging ? leftovers.filter { $0.hasPrefix(Self.prunedPrefix) } : []
+            let others = leftovers.filter { !pruned.contains($0) }
+            if !others.isEmpty {
                 let orphans = ProcessControl.killProcesses(workingUnder: area)
                 if !orphans.isEmpty { notes.append("Killed \(orphans.count) process(es) left running by an interrupted verification") }
             }
-            for name in leftovers {
+            for name in others {
                 try FileSystem.removeTree(area + "/" + name)
+            }
+            for name in pruned {
+                try FileSystem.removeInBackground(area + "/" + name)
             }
             if area != home.staging { try? FileSystem.removeEmptyDirectory(area) }
         }
@@ -236,12 +244,15 @@ public struct Upgrader: Sendable {
     /// watchdog (if any) is stood down once the journal says so.
     private func confirm(_ record: Ledger.Transaction, journal: inout Journal, lock: FileLock, handoff: RestartHandoff,
                          watchdog: String?) throws -> Resumption {
-        let running = (try? ProcessControl.executablePath()).flatMap { home.version(containing: $0) }
+        let executable = try? ProcessControl.executablePath()
+        let running = executable.flatMap { home.version(containing: $0) }
         do {
             try FailPoint.hit("before-confirm", program)
-            guard running == record.to, try home.currentVersion() == record.to else {
+            guard let target = record.to, running == target, try home.currentVersion() == target else {
                 throw UpgradeError.healthCheckFailed(reason: "restarted into \(running?.short ?? "a binary outside the store"), expected \(record.to?.short ?? "?")")
             }
+            // The file executed is the one checked before the exec, unchanged since.
+            try store.checkRunning(target, executable: executable!)
             try health()
             try FailPoint.hit("confirm", program)
         } catch {
@@ -409,17 +420,21 @@ public struct Upgrader: Sendable {
                 journaled = true
             }
             try FailPoint.hit("prune-journaled", program)
-            let doomed = home.staging + "/prune-" + id.hex
+            let doomed = home.staging + "/" + Self.prunedPrefix + id.hex
             try FileSystem.removeTree(doomed)
             try FileSystem.rename(home.versionDirectory(id), to: doomed)
             try FileSystem.syncDirectory(home.versions)
             try FailPoint.hit("prune-moved", program)
-            try FileSystem.removeTree(doomed)
+            // Its blocks are freed by a process of its own: nothing waits for them.
+            try FileSystem.removeInBackground(doomed)
         }
         let final = journaled ? Ledger(journal) : ledger
         try pruneLogs(final)
         return final
     }
+
+    /// The name a pruned version's directory takes in staging until it is removed.
+    static let prunedPrefix = "prune-"
 
     /// Removes the logs of transactions that began before the oldest transaction that brought a
     /// version still kept (their versions are gone; their logs explain nothing that remains).

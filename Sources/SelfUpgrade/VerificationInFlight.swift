@@ -21,18 +21,20 @@ final class VerificationInFlight: @unchecked Sendable {
     private var handedOver: Result<String, any Error>?
     private var outcome: Result<Verifier.Result, any Error>?
     private let thread = ThreadGroup()
+    /// The staged copy the self-check runs from.
+    let binary: String
 
     /// Why a verification was stopped before the verify step.
     struct Abandoned: Error, CustomStringConvertible {
         var description: String { "the transaction ended before its verification" }
     }
 
-    private init() {}
+    private init(binary: String) { self.binary = binary }
 
     /// Starts verifying `binary` on a thread of its own.
     static func begin(_ verifier: Verifier, binary: String, logDirectory: String, stateFrom: String?, rehearseRestart: Bool,
                       expectedVersion: String?) -> VerificationInFlight {
-        let flight = VerificationInFlight()
+        let flight = VerificationInFlight(binary: binary)
         // The thread uses this task's system calls (faults injected by tests included).
         let calls = SystemCalls.current
         flight.thread.start {

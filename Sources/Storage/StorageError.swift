@@ -12,6 +12,9 @@ package enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
     case unexpectedLink(path: String, target: String)
     case missingVersion(id: String, path: String)
     case damagedVersion(id: String, path: String, actual: String)
+    /// The stored file's mode or owner would let it be changed (or run with privileges) other
+    /// than through the store.
+    case unsafeVersion(id: String, path: String, reason: String)
     case corruptState(path: String, reason: String)
     case newerState(path: String, schema: Int, supported: Int)
     case missingMigration(path: String, from: Int)
@@ -37,6 +40,8 @@ package enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
             "Version \(id) is missing from the store: \"\(path)\" does not exist (deleted outside autodev?)"
         case .damagedVersion(let id, let path, let actual):
             "Version \(id) is damaged: \"\(path)\" now hashes to \(actual.prefix(12)); refusing to run it"
+        case .unsafeVersion(let id, let path, let reason):
+            "Version \(id) cannot be trusted as it is: \"\(path)\" \(reason); refusing to run it ('autodev doctor --repair' sets a stored version's mode and owner back)"
         case .corruptState(let path, let reason):
             "The state snapshot \"\(path)\" cannot be read: \(reason)"
         case .newerState(let path, let schema, let supported):

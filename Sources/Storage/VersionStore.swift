@@ -367,7 +367,7 @@ package struct VersionStore: Sendable {
 
         /// Refuses a file that is no longer the one hashed under its name, or that has another
         /// name (a hard link made meanwhile, through which it could be changed once stored).
-        fileprivate func store(into versions: VersionStore, source: String) throws -> Staged {
+        fileprivate func store(into versions: VersionStore) throws -> Staged {
             let path = directory + "/" + versions.home.programName
             do {
                 let now = try FileSystem.status(path, followLinks: false)
@@ -377,11 +377,14 @@ package struct VersionStore: Sendable {
                 guard now.linkCount == 1 else {
                     throw SystemError("stage", path: path, errno: .invalidArgument, detail: "it has \(now.linkCount) names: another was linked to it")
                 }
+                if let unsafe = VersionStore.unsafety(of: now) {
+                    throw SystemError("stage", path: path, errno: .invalidArgument, detail: "it " + unsafe)
+                }
             } catch {
                 try? FileSystem.removeTree(directory)
                 throw error
             }
-            return try versions.store(written, from: directory, source: source)
+            return try versions.store(written, from: directory, source: nil)
         }
     }
 
@@ -391,9 +394,13 @@ package struct VersionStore: Sendable {
     /// changed meanwhile is stored under its own hash, never under another's. The file may be
     /// running meanwhile (an `exec` opens it only for reading).
     /// - Throws: ``SystemError``; the staging directory is removed.
-    package func hash(_ unhashed: Unhashed) throws -> Hashed {
+    /// Its metadata is written beside it at once (while the file may still be running), so
+    /// that storing it is a rename.
+    package func hash(_ unhashed: Unhashed, source: String) throws -> Hashed {
         do {
-            return Hashed(try Self.readBack(unhashed.path, writtenAs: unhashed.written), in: unhashed.directory)
+            let written = try Self.readBack(unhashed.path, writtenAs: unhashed.written)
+            try prepare(written, in: unhashed.directory, source: source)
+            return Hashed(written, in: unhashed.directory)
         } catch {
             try? FileSystem.removeTree(unhashed.directory)
             throw error
@@ -403,8 +410,8 @@ package struct VersionStore: Sendable {
     /// Moves what ``hash(_:)`` hashed into the store under its hash, with its metadata and the
     /// identity of the file that was hashed.
     /// - Throws: ``SystemError``; the staging directory is removed.
-    package func store(_ hashed: Hashed, source: String) throws -> Staged {
-        try hashed.store(into: self, source: source)
+    package func store(_ hashed: Hashed) throws -> Staged {
+        try hashed.store(into: self)
     }
 
     /// A fresh staging directory for `transaction` (0700), and the path of the binary in it.
@@ -431,7 +438,20 @@ package struct VersionStore: Sendable {
 
     /// Moves the staging directory holding what `written` describes into the store under its
     /// hash, with its metadata and the identity of the file that was hashed.
-    fileprivate func store(_ written: Written, from stagingDirectory: String, source: String) throws -> Staged {
+    /// Writes the metadata of what `written` describes into its staging directory, with the
+    /// identity of the file that was hashed, and opens the directory to readers (0755).
+    private func prepare(_ written: Written, in stagingDirectory: String, source: String) throws {
+        // The identity is the hashed descriptor's, not what the name shows now. Renaming the
+        // staging directory into the store changes nothing of the file's inode.
+        let metadata = VersionMetadata(id: written.id, size: written.status.size, version: nil, source: source, addedAt: WallClock.now(),
+                                       identity: FileIdentity(written.status))
+        try FileSystem.writeAtomically(stagingDirectory + "/meta.json", try Self.encode(metadata))
+        try FileSystem.setMode(stagingDirectory, 0o755)
+    }
+
+    /// - Parameter source: where the version came from, for its metadata; nil where
+    ///   ``prepare(_:in:source:)`` wrote it already.
+    fileprivate func store(_ written: Written, from stagingDirectory: String, source: String?) throws -> Staged {
         // The lease ends once the version is in the store (its descriptor closed: a file open
         // for writing cannot be executed), after the change time recorded is past; the metadata's
         // writes and fsyncs overlap that wait.
@@ -448,12 +468,7 @@ package struct VersionStore: Sendable {
             try FileSystem.removeTree(destination)
         }
         do {
-            // The identity is the hashed descriptor's, not what the name shows now. Renaming the
-            // staging directory into the store changes nothing of the file's inode.
-            let identity = FileIdentity(written.status)
-            let metadata = VersionMetadata(id: id, size: size, version: nil, source: source, addedAt: WallClock.now(), identity: identity)
-            try FileSystem.writeAtomically(stagingDirectory + "/meta.json", try Self.encode(metadata))
-            try FileSystem.setMode(stagingDirectory, 0o755)
+            if let source { try prepare(written, in: stagingDirectory, source: source) }
             try FileSystem.rename(stagingDirectory, to: destination)
             // One fsync makes the rename durable as a whole (the staging side included): a name
             // left in staging would be removed by the next start with the rest of staging.
@@ -497,6 +512,7 @@ package struct VersionStore: Sendable {
         do {
             let before = try fd.status()
             guard before.kind == .regular else { throw StorageError.damagedVersion(id: id.short, path: path, actual: "not a regular file") }
+            if let unsafe = Self.unsafety(of: before) { throw StorageError.unsafeVersion(id: id.short, path: path, reason: unsafe) }
             let metadata = metadata(id)
             if let identity = metadata?.identity, identity == FileIdentity(before) { return (fd, false) }
             // No writer meanwhile (a shared writable mapping changes bytes without changing times).
@@ -520,6 +536,36 @@ package struct VersionStore: Sendable {
             try? fd.close()
             throw error
         }
+    }
+
+    /// Why a stored file's status lets it be changed other than through the store, or run with
+    /// privileges: writable (by anyone: root writes whatever the mode says, but a mode that
+    /// invites writes is refused all the same), setuid, setgid or sticky, not runnable by its
+    /// owner, or owned by another user than this one. Nil for the file the store makes (0555,
+    /// this user's).
+    package static func unsafety(of status: FileStatus) -> String? {
+        let mode = status.mode & 0o7777
+        if mode & 0o222 != 0 { return "can be written (mode \(String(mode, radix: 8))), so its bytes can change under its id" }
+        if mode & 0o7000 != 0 { return "is setuid, setgid or sticky (mode \(String(mode, radix: 8))), which no stored version is" }
+        if mode & 0o500 != 0o500 { return "cannot be run by its owner (mode \(String(mode, radix: 8)))" }
+        if status.owner != Privilege.userID { return "belongs to user \(status.owner), not to this user (\(Privilege.userID))" }
+        return nil
+    }
+
+    /// Proves the executable this process runs is version `id` as it was hashed, once it runs
+    /// (and nothing can write it: `ETXTBSY`): its identity (`/proc/self/exe`) against the one
+    /// recorded, or, where they differ (it was written between the last check of its
+    /// descriptor and its `exec`), its bytes. Invariant 6, after the exec. Only where the
+    /// executable is the stored file itself (`executable`), not a program it started in its place.
+    /// - Throws: ``StorageError/damagedVersion(id:path:actual:)``, ``SystemError``.
+    package func checkRunning(_ id: SHA256Digest, executable: String) throws {
+        let stored = home.binary(id)
+        guard executable == stored || executable == (try? FileSystem.realPath(stored)) else { return }
+        let running = "/proc/self/exe"
+        let status = try FileSystem.status(running)
+        if let identity = metadata(id)?.identity, identity == FileIdentity(status) { return }
+        let actual = try SHA256.hash(file: running)
+        guard actual == id else { throw StorageError.damagedVersion(id: id.short, path: home.binary(id), actual: actual.hex) }
     }
 
     /// The metadata of a version, if its file is readable.

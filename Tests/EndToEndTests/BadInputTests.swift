@@ -77,6 +77,11 @@ struct BadInputTests {
                            message: "Verification of \"\(failing)\" (run as its stored copy \"\(harness.home)/versions/")
         try expectRejected(harness, ["self-upgrade", "--from-binary", failing],
                            message: "its verification run exited with status 3: cannot start: missing resource")
+        // One that cannot even be started is named the same way, with the copy it was run as.
+        let empty = harness.root.path + "/empty"
+        #expect(FileManager.default.createFile(atPath: empty, contents: Data(), attributes: [.posixPermissions: 0o755]))
+        try expectRejected(harness, ["self-upgrade", "--from-binary", empty],
+                           message: "Verification of \"\(empty)\" (run as its copy \"\(harness.home)/staging/tx-")
         // A line break in that path is shown escaped: it starts no line of its own.
         let forging = try harness.script("failing\nError: forged", "exit 3")
         try expectRejected(harness, ["self-upgrade", "--from-binary", forging], message: "Verification of \"\(harness.root.path)/failing\\nError: forged\" (run as")
@@ -162,6 +167,19 @@ struct BadInputTests {
         #expect(status.stdout.contains("version \(first.prefix(12)) is in the history but missing from the store"))
         try expectRejected(harness, ["self-upgrade", "rollback"], message: "Version \(first.prefix(12)) is missing from the store")
         try expectRejected(harness, ["self-upgrade", "rollback", "--to", String(first.prefix(9))], message: "is missing from the store")
+    }
+
+    @Test("rolling back to a version the store pruned says so")
+    func prunedVersion() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.run(["init", "--home", harness.home, "--keep", "2"], executable: Harness.binary).status == 0)
+        let first = try harness.current()
+        for suffix in ["p1", "p2"] {
+            #expect(try harness.run(["self-upgrade", "--from-binary", try harness.candidate(suffix: suffix)]).status == 0)
+        }
+        try expectRejected(harness, ["self-upgrade", "rollback", "--to", String(first.prefix(12))],
+                           message: "Version \(first.prefix(12)) was pruned: the store keeps the last 2 versions")
     }
 
     @Test("rollback with no previous version, or to an unknown or too short id")

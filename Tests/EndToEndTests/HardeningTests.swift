@@ -1,4 +1,5 @@
 import Foundation
+import Integrity
 import TestSupport
 import Testing
 
@@ -205,6 +206,9 @@ struct PruneTests {
         #expect(try harness.journalLines().filter { $0.contains(#""kind":"prune""#) }.count == 1)
         #expect(try harness.run(["self-upgrade", "--from-binary", try harness.candidate(suffix: "p3")]).status == 0)
         #expect(try storedVersions(harness) == [third, try harness.current()].sorted(), "\(point)")
+        // The condition: the pruned versions' directories, removed in the background, are gone.
+        let deadline = Date().addingTimeInterval(30)
+        while try !FileManager.default.contentsOfDirectory(atPath: harness.home + "/staging").isEmpty, Date() < deadline { usleep(10_000) }
         #expect(try FileManager.default.contentsOfDirectory(atPath: harness.home + "/staging").isEmpty)
     }
 
@@ -230,6 +234,41 @@ struct PruneTests {
             #expect(try harness.run(command).status == 0, "\(command)")
         }
         #expect(try storedVersions(harness) == ids.sorted())
+    }
+}
+
+@Suite("The file executed is the file checked")
+struct CheckedExecTests {
+    @Test("a stored version written in place between its last check and its exec (times put back) is caught by the new process and rolled back")
+    func writtenBeforeExec() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let before = try harness.current()
+        let candidate = try harness.candidate(suffix: "written-before-exec")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: candidate))
+        let stored = harness.home + "/versions/" + SHA256.hash(data: Array(bytes)).hex + "/autodev"
+        // The upgrade stops itself once its target is checked, right before the exec.
+        let upgrade = try harness.start(["self-upgrade", "--from-binary", candidate, "--yes"], environment: ["AUTODEV_FAILPOINT": "stop-before-exec"])
+        try #require(Processes.waitUntilStopped(upgrade.pid), "the upgrade did not stop before its exec")
+        defer { kill(upgrade.pid, SIGCONT) }
+        // Its last byte (of the suffix, not of the program) changed in place, its times put back.
+        let times = try FileManager.default.attributesOfItem(atPath: stored)[.modificationDate] as? Date
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: stored))
+        try handle.seek(toOffset: UInt64(bytes.count - 1))
+        try handle.write(contentsOf: Data("X".utf8))
+        try handle.close()
+        try FileManager.default.setAttributes([.modificationDate: try #require(times)], ofItemAtPath: stored)
+        kill(upgrade.pid, SIGCONT)
+        // The new version finds the file it runs is not what was checked, and execs the old one
+        // back: stopped before that exec too.
+        #expect(Processes.waitUntilStopped(upgrade.pid), "the new version did not exec the old one back")
+        kill(upgrade.pid, SIGCONT)
+        let result = upgrade.finish()
+        #expect(result.status != 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stderr.contains("is damaged") && result.stderr.contains("now hashes to"), "\(result.stderr)")
+        #expect(try harness.current() == before)
+        #expect(try harness.run(["self-upgrade", "status"]).status == 0)
     }
 }
 

@@ -107,6 +107,12 @@ struct Harness {
 
     func snapshot() throws -> Snapshot {
         let manager = FileManager.default
+        // The condition: the versions a command pruned are gone (their removal is left to a
+        // process of its own, which may still be at work when the command has returned).
+        let deadline = Date().addingTimeInterval(30)
+        while ((try? manager.contentsOfDirectory(atPath: home + "/staging")) ?? []).contains(where: { $0.hasPrefix("prune-") }), Date() < deadline {
+            usleep(5_000)
+        }
         var state: [String: Data] = [:]
         for name in (try? manager.contentsOfDirectory(atPath: home + "/state")) ?? [] {
             state[name] = manager.contents(atPath: home + "/state/" + name)

@@ -105,4 +105,39 @@ struct RemoveTreeTests {
         #expect(!FileManager.default.fileExists(atPath: source))
         #expect(!FileManager.default.fileExists(atPath: root + "/copy"))
     }
+
+    @Test("a directory of files removed in the background, by a process that holds none of the caller's descriptors; one holding a directory is removed at once; links not followed")
+    func inBackground() throws {
+        let root = try scratch()
+        defer { _ = try? FileSystem.removeTree(root) }
+        let doomed = root + "/doomed"
+        try FileManager.default.createDirectory(atPath: doomed, withIntermediateDirectories: false)
+        try Data(count: 8 << 20).write(to: URL(fileURLWithPath: doomed + "/large"))
+        try "meta".write(toFile: doomed + "/meta.json", atomically: true, encoding: .utf8)
+        try "kept".write(toFile: root + "/kept", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: doomed + "/link", withDestinationPath: root + "/kept")
+        // A pipe whose write end only this process holds: its reader sees the end as soon as
+        // this process closes it, unless the remover kept a copy.
+        var ends: [Int32] = [0, 0]
+        try #require(pipe(&ends) == 0)
+        try FileSystem.removeInBackground(doomed)
+        close(ends[1])
+        var byte: UInt8 = 0
+        #expect(read(ends[0], &byte, 1) == 0, "the remover holds the caller's descriptors")
+        close(ends[0])
+        // The condition: the directory is gone (the remover runs at nice 10).
+        let deadline = Date().addingTimeInterval(30)
+        while FileManager.default.fileExists(atPath: doomed), Date() < deadline { usleep(10_000) }
+        #expect(!FileManager.default.fileExists(atPath: doomed))
+        #expect(try String(contentsOfFile: root + "/kept", encoding: .utf8) == "kept")
+
+        // A directory inside: removed before the call returns.
+        let nested = root + "/nested"
+        try FileManager.default.createDirectory(atPath: nested + "/inner", withIntermediateDirectories: true)
+        try "file".write(toFile: nested + "/inner/file", atomically: true, encoding: .utf8)
+        try FileSystem.removeInBackground(nested)
+        #expect(!FileManager.default.fileExists(atPath: nested))
+        // Nothing there: nothing to do.
+        try FileSystem.removeInBackground(root + "/absent")
+    }
 }

@@ -158,8 +158,9 @@ struct RollbackPathTests {
         try? FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: path)
     }
 
-    @Test("a modified, truncated or replaced stored version is refused; a re-linked or touched one is re-hashed",
-          arguments: ["modified", "modified, times put back", "truncated", "replaced", "re-linked", "mode changed"])
+    @Test("a modified, truncated, replaced, writable, setuid or given-away stored version is refused; a re-linked or touched one is re-hashed",
+          arguments: ["modified", "modified, times put back", "truncated", "replaced", "re-linked", "mode changed",
+                      "left writable", "setuid", "another owner's"])
     func changedStoredVersion(change: String) throws {
         let (demo, second) = try rolledBack()
         defer { demo.cleanUp() }
@@ -186,6 +187,13 @@ struct RollbackPathTests {
             default:
                 break // the mode change of tamper() itself
             }
+        }
+        // Bytes kept, but a mode or owner that lets them change (or run with privileges).
+        switch change {
+        case "left writable": try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        case "setuid": try FileManager.default.setAttributes([.posixPermissions: 0o4555], ofItemAtPath: path)
+        case "another owner's": #expect(chown(path, 65534, 65534) == 0)
+        default: break
         }
         let keepsBytes = change == "re-linked" || change == "mode changed"
         let checked = try? VersionStore(home: demo.home).openChecked(second)

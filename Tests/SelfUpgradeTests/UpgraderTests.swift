@@ -211,6 +211,8 @@ struct UpgraderTests {
         // Another file renamed over it while it is verified.
         let replacement = demo.directory + "/replacement"
         try FileManager.default.copyItem(atPath: other, toPath: replacement)
+        // As read-only as what the store makes: refused for its bytes, not its mode.
+        try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: replacement)
         #expect(rename(replacement, path) == 0)
         var finished: Result<Upgrader.Outcome, any Error>?
         for _ in 0..<1200 where finished == nil {

@@ -206,6 +206,12 @@ int ad_cgroup_join(int procs_fd);
 /// removes the directories. Returns 0 with the write end, or -1 with errno.
 int ad_tree_watcher_start(const char *root_path, const char *parent_path, const char *root_name, long grace_ms, int *write_end);
 
+/// Removes the directory `name` in `parent_path` and every entry in it but directories, in a
+/// process of its own (its own session, nice 10, no descriptor of the caller's) that outlives
+/// the caller: the caller waits only for a fork. A directory that holds a directory is left as
+/// it is. 0 once the remover was started; -1 with errno otherwise.
+int ad_remove_detached(const char *parent_path, const char *name);
+
 /// Marks the calling process a child subreaper (PR_SET_CHILD_SUBREAPER): orphans among its
 /// descendants become its children. 0, or -1 with errno.
 int ad_become_subreaper(void);
