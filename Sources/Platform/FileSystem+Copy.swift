@@ -177,8 +177,8 @@ extension FileSystem {
 extension FileSystem {
     /// Copies a regular file into `output` (a new, empty file the caller opened for writing and
     /// still owns) inside the kernel, ``copyWritebackInterval`` at a time with the writeback of
-    /// each piece started, then fsyncs it: no byte passes through this process, for a copy that
-    /// is hashed afterwards from the file itself. The source is checked as
+    /// each piece started, then (with `sync`) fsyncs it: no byte passes through this process,
+    /// for a copy that is hashed afterwards from the file itself. The source is checked as
     /// ``copyFile(_:to:mode:maxBytes:stop:observe:)`` checks it; where the kernel cannot copy
     /// between the two files (another file system, on an older kernel), it is copied that way.
     /// - Returns: the number of bytes copied.
@@ -186,7 +186,7 @@ extension FileSystem {
     ///   removes the partial copy.
     @discardableResult
     public static func copyFileInKernel(_ source: String, into output: FileDescriptor, maxBytes: Int = Int.max,
-                                        stop: () -> Bool = { false }) throws(SystemError) -> Int {
+                                        sync: Bool = true, stop: () -> Bool = { false }) throws(SystemError) -> Int {
         let input = try FileDescriptor.open(source, [.nonBlocking])
         defer { try? input.close() }
         let opened = try input.status()
@@ -217,7 +217,7 @@ extension FileSystem {
             output.startWriteback(offset: total, count: copied)
             total += copied
         }
-        try output.sync()
+        if sync { try output.sync() }
         return total
     }
 

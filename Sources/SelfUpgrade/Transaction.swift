@@ -279,19 +279,22 @@ package struct StageStep: TransactionStep {
         return (try? FileSystem.sameContents(candidate, context.home.binary(from))) ?? true
     }
 
-    /// Copies the candidate into staging, begins its verification from there, hashes the copy
-    /// while the self-check runs, and moves it into the store once that run has ended.
+    /// Begins the candidate's verification, copies the candidate into staging meanwhile (the
+    /// self-check runs from there once it is copied), hashes the copy while the self-check runs,
+    /// and moves it into the store once that run has ended.
     private func stageWhileVerifying(_ context: inout TransactionContext, source: String) throws -> VersionStore.Staged {
         let store = context.upgrader.store
-        let unhashed = try store.copyUnhashed(context.candidate!, transaction: context.transaction,
-                                              maxBytes: Upgrader.maximumCandidateBytes, stop: { Cancellation.signal != 0 })
-        let flight = VerificationInFlight.begin(context.upgrader.verifier, binary: unhashed.path, logDirectory: context.logDirectory,
-                                                stateFrom: context.verifyState ? context.home.state : nil,
+        // The verification makes its sandbox while the copy is made, and starts once it is.
+        let flight = VerificationInFlight.begin(context.upgrader.verifier, binary: store.stagedPath(transaction: context.transaction),
+                                                logDirectory: context.logDirectory, stateFrom: context.verifyState ? context.home.state : nil,
                                                 rehearseRestart: context.rehearseRestart, expectedVersion: context.expectedVersion)
         context.verificationInFlight = flight
         context.abortActions.append { flight.abandon() }
         let hashed: VersionStore.Hashed
         do {
+            let unhashed = try store.copyUnhashed(context.candidate!, transaction: context.transaction,
+                                                  maxBytes: Upgrader.maximumCandidateBytes, stop: { Cancellation.signal != 0 })
+            flight.copyDone()
             hashed = try store.hash(unhashed, source: source)
         } catch {
             flight.abandon(because: error)

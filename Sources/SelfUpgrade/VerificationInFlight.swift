@@ -6,7 +6,8 @@ import Platform
 /// (``Verifier/verify(binary:logDirectory:stateFrom:rehearseRestart:expectedVersion:afterSelfCheck:)``);
 /// the verify step finishes the verification (``finish()``).
 ///
-/// The verification runs on a thread of its own. When its self-check run has ended, it waits
+/// The verification runs on a thread of its own, begun before the copy is made: it makes its
+/// sandbox meanwhile and waits for the copy (``copyDone()``) to start the self-check. When its self-check run has ended, it waits
 /// for the stage step's hand-over (``afterSelfCheck(_:)``): where the file is then, or why the
 /// verification must end. The rest of it (the report's judgement, the rehearsed restart) uses
 /// the stored file. Nothing moves the file while the self-check runs from it (a script's
@@ -15,6 +16,8 @@ import Platform
 final class VerificationInFlight: @unchecked Sendable {
     // Everything below is guarded by `lock`.
     private let lock = ConditionLock()
+    /// Whether the stage step's copy of the candidate is complete (or why there is none).
+    private var copied: Result<Void, any Error>?
     /// The self-check run has ended; the verification waits for the hand-over.
     private var selfCheckEnded = false
     /// What the stage step handed over: where the file is now, or why the verification must end.
@@ -41,7 +44,8 @@ final class VerificationInFlight: @unchecked Sendable {
             let outcome = Result { () throws -> Verifier.Result in
                 try SystemCalls.$current.withValue(calls) {
                     try verifier.verify(binary: binary, logDirectory: logDirectory, stateFrom: stateFrom, rehearseRestart: rehearseRestart,
-                                        expectedVersion: expectedVersion, afterSelfCheck: { try flight.waitForHandOver() })
+                                        expectedVersion: expectedVersion, beforeSelfCheck: { try flight.waitForCopy() },
+                                        afterSelfCheck: { try flight.waitForHandOver() })
                 }
             }
             flight.lock.withLock {
@@ -50,6 +54,22 @@ final class VerificationInFlight: @unchecked Sendable {
             }
         }
         return flight
+    }
+
+    /// On the verification's thread, its sandbox made: waits for the copy it runs.
+    private func waitForCopy() throws {
+        try lock.withLock {
+            _ = lock.wait(until: UInt64.max) { copied != nil }
+            try copied!.get()
+        }
+    }
+
+    /// The stage step's copy is complete: the self-check may start.
+    func copyDone() {
+        lock.withLock {
+            if copied == nil { copied = .success(()) }
+            lock.broadcast()
+        }
     }
 
     /// On the verification's thread, once the self-check run has ended: tells the stage step,
@@ -81,6 +101,7 @@ final class VerificationInFlight: @unchecked Sendable {
     private func hand(_ result: Result<String, any Error>) {
         lock.withLock {
             if handedOver == nil { handedOver = result }
+            if case .failure(let error) = result, copied == nil { copied = .failure(error) }
             lock.broadcast()
         }
     }
@@ -92,9 +113,10 @@ final class VerificationInFlight: @unchecked Sendable {
         return try lock.withLock { outcome! }.get()
     }
 
-    /// Ends the verification at its hand-over (unless it was handed over already) and waits for
-    /// it to end: nothing of it runs once this returns. A self-check still running is not
-    /// stopped, but for SIGINT or SIGTERM; it ends within its timeout.
+    /// Ends the verification before its self-check (the copy failed) or at its hand-over (unless
+    /// it was handed over already), and waits for it to end: nothing of it runs once this
+    /// returns. A self-check still running is not stopped, but for SIGINT or SIGTERM; it ends
+    /// within its timeout.
     func abandon(because error: any Error = Abandoned()) {
         hand(.failure(error))
         thread.wait()

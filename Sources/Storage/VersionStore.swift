@@ -318,9 +318,9 @@ package struct VersionStore: Sendable {
 
     /// A candidate copied into the staging directory and not hashed yet
     /// (``copyUnhashed(_:transaction:maxBytes:stop:)``): it can be run from `path` while
-    /// ``finishStaging(_:source:)`` hashes it and moves it into the store.
+    /// ``hash(_:source:)`` hashes it (and fsyncs it), and ``store(_:)`` then moves it into the store.
     package struct Unhashed: Sendable {
-        /// The staged file (mode 0555, fsync'd, no descriptor left open for writing).
+        /// The staged file (mode 0555, no descriptor left open for writing; its writeback started).
         package let path: String
         let directory: String
         /// The file as it was written: another file put under its name is refused.
@@ -338,7 +338,8 @@ package struct VersionStore: Sendable {
             let output = try FileDescriptor.open(stagedBinary, [.readWrite, .create, .exclusive, .noFollow], mode: 0o555)
             let written: FileStatus
             do {
-                try FileSystem.copyFileInKernel(candidate, into: output, maxBytes: maxBytes, stop: stop)
+                // Its fsync waits for ``hash(_:source:)``, which runs beside its self-check.
+                try FileSystem.copyFileInKernel(candidate, into: output, maxBytes: maxBytes, sync: false, stop: stop)
                 written = try output.status()
             } catch {
                 try? output.close()
@@ -399,6 +400,9 @@ package struct VersionStore: Sendable {
     package func hash(_ unhashed: Unhashed, source: String) throws -> Hashed {
         do {
             let written = try Self.readBack(unhashed.path, writtenAs: unhashed.written)
+            // On disk before it is stored (``copyUnhashed(_:transaction:maxBytes:stop:)`` left the fsync).
+            let file = try FileDescriptor.open(unhashed.path, [.readOnly, .noFollow])
+            try file.closeAfter { try file.sync() }
             try prepare(written, in: unhashed.directory, source: source)
             return Hashed(written, in: unhashed.directory)
         } catch {
@@ -414,12 +418,15 @@ package struct VersionStore: Sendable {
         try hashed.store(into: self)
     }
 
+    /// Where `transaction` stages its binary.
+    package func stagedPath(transaction: String) -> String { home.staging + "/" + transaction + "/" + home.programName }
+
     /// A fresh staging directory for `transaction` (0700), and the path of the binary in it.
     private func makeStagingDirectory(_ transaction: String) throws -> (directory: String, binary: String) {
         let stagingDirectory = home.staging + "/" + transaction
         try FileSystem.removeTree(stagingDirectory)
         try FileSystem.createDirectory(stagingDirectory, mode: 0o700)
-        return (stagingDirectory, stagingDirectory + "/" + home.programName)
+        return (stagingDirectory, stagedPath(transaction: transaction))
     }
 
     /// Stages what `write` puts at the path it is given: then the version moves into the store
