@@ -203,10 +203,9 @@ int ad_become_subreaper(void) {
 
 #include <sys/resource.h>
 
-/* Unlinks every entry of `directory` but directories; 0 when it held none. */
-static int unlink_files(int directory) {
+/* Unlinks every entry of `directory` but directories. */
+static void unlink_files(int directory) {
     char buffer[4096];
-    int directories = 0;
     for (;;) {
         long count = syscall(SYS_getdents64, directory, buffer, sizeof buffer);
         if (count <= 0) break;
@@ -214,14 +213,9 @@ static int unlink_files(int directory) {
             struct linux_dirent64 *entry = (struct linux_dirent64 *)(buffer + offset);
             offset += entry->d_reclen;
             if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
-            if (entry->d_type == DT_DIR) {
-                directories = 1;
-                continue;
-            }
-            unlinkat(directory, entry->d_name, 0);
+            if (entry->d_type != DT_DIR) unlinkat(directory, entry->d_name, 0);
         }
     }
-    return directories;
 }
 
 int ad_remove_detached(const char *parent_path, const char *name) {

@@ -74,6 +74,25 @@ extension FileSystem {
         }
     }
 
+    /// Opens the source of a copy once, without blocking (a FIFO swapped in for it is refused,
+    /// not waited on), and checks what was opened: a regular file of at most `maxBytes`.
+    private static func openCopySource(_ source: String, maxBytes: Int) throws(SystemError) -> FileDescriptor {
+        let input = try FileDescriptor.open(source, [.nonBlocking])
+        do throws(SystemError) {
+            let opened = try input.status()
+            guard opened.kind == .regular else {
+                throw SystemError("copy", path: source, errno: .invalidArgument, detail: "it is not a regular file")
+            }
+            guard opened.size <= UInt64(maxBytes) else {
+                throw SystemError("copy", path: source, errno: Errno(rawValue: EFBIG), detail: "it is larger than \(maxBytes) bytes")
+            }
+            return input
+        } catch {
+            try? input.close()
+            throw error
+        }
+    }
+
     /// How much of a copy is written before the kernel is asked to start writing it out.
     static let copyWritebackInterval = 2 << 20
 
@@ -123,15 +142,8 @@ extension FileSystem {
         _ source: String, into output: FileDescriptor, maxBytes: Int = Int.max,
         stop: () -> Bool = { false }, observe: (UnsafeRawBufferPointer) -> Void = { _ in }
     ) throws(SystemError) -> Int {
-        let input = try FileDescriptor.open(source, [.nonBlocking])
+        let input = try openCopySource(source, maxBytes: maxBytes)
         defer { try? input.close() }
-        let opened = try input.status()
-        guard opened.kind == .regular else {
-            throw SystemError("copy", path: source, errno: .invalidArgument, detail: "it is not a regular file")
-        }
-        guard opened.size <= UInt64(maxBytes) else {
-            throw SystemError("copy", path: source, errno: Errno(rawValue: EFBIG), detail: "it is larger than \(maxBytes) bytes")
-        }
         var total = 0
         // One thread of its own for the copy, not a dispatch queue: a library embedded in a
         // daemon adds no descriptors (a queue's epoll, eventfd and timerfd) to the host's
@@ -187,15 +199,8 @@ extension FileSystem {
     @discardableResult
     public static func copyFileInKernel(_ source: String, into output: FileDescriptor, maxBytes: Int = Int.max,
                                         sync: Bool = true, stop: () -> Bool = { false }) throws(SystemError) -> Int {
-        let input = try FileDescriptor.open(source, [.nonBlocking])
+        let input = try openCopySource(source, maxBytes: maxBytes)
         defer { try? input.close() }
-        let opened = try input.status()
-        guard opened.kind == .regular else {
-            throw SystemError("copy", path: source, errno: .invalidArgument, detail: "it is not a regular file")
-        }
-        guard opened.size <= UInt64(maxBytes) else {
-            throw SystemError("copy", path: source, errno: Errno(rawValue: EFBIG), detail: "it is larger than \(maxBytes) bytes")
-        }
         let calls = SystemCalls.current
         var total = 0
         while true {

@@ -199,9 +199,12 @@ struct WriteLeaseTests {
         try FileSystem.writeAtomically(plain, content, mode: 0o755)
         let staged = try #require(try store.stage(adopting: plain, expected: expected, source: "test", transaction: "t2"))
         #expect(staged.id == expected)
-        try FileSystem.setMode(home.binary(expected), 0o555)  // the change time moves (root writes it whatever its mode)
+        // Opened for writing while its mode allows it (a user without privileges too), then
+        // read-only again as the store keeps it: the change time moves.
+        try FileSystem.setMode(home.binary(expected), 0o755)
         let writer = open(home.binary(expected), O_WRONLY)
         try #require(writer >= 0)
+        try FileSystem.setMode(home.binary(expected), 0o555)
         #expect {
             _ = try store.openChecked(expected)
         } throws: { error in
