@@ -202,6 +202,7 @@ int ad_become_subreaper(void) {
 }
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 /* Unlinks every entry of `directory` but directories. */
 static void unlink_files(int directory) {
@@ -246,10 +247,14 @@ int ad_remove_detached(const char *parent_path, const char *name) {
         syscall(SYS_close_range, (unsigned)parent + 1, ~0U, 0);
         if (chdir("/") != 0) {}
         int doomed = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (doomed >= 0) {
-            unlink_files(doomed);
-            close(doomed);
-        }
+        if (doomed < 0) _exit(0);
+        /* Never into another mount (a file system, or a bind mount of this one, put there). */
+        struct stat top, below;
+        long long top_mount = ad_mount_id(parent), below_mount = ad_mount_id(doomed);
+        if (fstat(parent, &top) != 0 || fstat(doomed, &below) != 0 || top.st_dev != below.st_dev
+            || (top_mount >= 0 && below_mount >= 0 && top_mount != below_mount)) _exit(0);
+        unlink_files(doomed);
+        close(doomed);
         unlinkat(parent, name, AT_REMOVEDIR);
         _exit(0);
     }
@@ -261,4 +266,16 @@ int ad_remove_detached(const char *parent_path, const char *name) {
         return -1;
     }
     return 0;
+}
+
+#include <sys/stat.h>
+#ifndef STATX_MNT_ID
+#define STATX_MNT_ID 0x00001000U
+#endif
+
+long long ad_mount_id(int fd) {
+    struct statx info;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &info) != 0) return -1;
+    if (!(info.stx_mask & STATX_MNT_ID)) return -1;
+    return (long long)info.stx_mnt_id;
 }

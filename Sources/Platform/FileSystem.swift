@@ -425,10 +425,23 @@ public enum FileSystem {
         let names = info.kind == .directory ? ((try? contentsOfDirectory(path)) ?? []) : []
         let onlyFiles = info.kind == .directory && names.count <= 256
             && names.allSatisfy { (try? statusIfPresent(path + "/" + $0, followLinks: false))??.kind != .directory }
-        guard onlyFiles, ad_remove_detached(parent(of: path), baseName(of: path)) == 0 else {
+        // Another mount there (refused by ``removeTree(_:)``, which says so) stays in the foreground.
+        guard onlyFiles, !isMountPoint(path), ad_remove_detached(parent(of: path), baseName(of: path)) == 0 else {
             try removeTree(path)
             return
         }
+    }
+
+    /// Whether the directory `path` is on another mount than its parent (another file system,
+    /// or a bind mount of the same one); true where either cannot be looked at.
+    static func isMountPoint(_ path: String) -> Bool {
+        guard let directory = try? FileDescriptor.open(path, [.directory, .noFollow]) else { return true }
+        defer { try? directory.close() }
+        guard let parent = try? FileDescriptor.open(parent(of: path), [.directory]) else { return true }
+        defer { try? parent.close() }
+        guard let inner = try? directory.status(), let outer = try? parent.status(), inner.device == outer.device else { return true }
+        let (innerMount, outerMount) = (ad_mount_id(directory.rawValue), ad_mount_id(parent.rawValue))
+        return innerMount >= 0 && outerMount >= 0 && innerMount != outerMount
     }
 
     /// Directories open at once while a tree is removed.
@@ -443,10 +456,19 @@ public enum FileSystem {
             let names: [EntryName]
             var next = 0
         }
+        // Nothing is removed on another mount put inside the tree (another file system, or a
+        // bind mount of this one): the removal stops there, and says why.
+        let topStatus = try top.status()
+        let topMount = ad_mount_id(top.rawValue)
+        func crossing(_ path: String) -> SystemError {
+            SystemError("remove", path: path, errno: Errno(rawValue: EBUSY),
+                        detail: "another file system is mounted there, and nothing on it is removed (unmount it, then try again)")
+        }
         func open(_ name: EntryName, in parent: FileDescriptor) throws(SystemError) -> Level? {
             let path = parent.path + "/" + name.description
             // A directory without search or read permission for its owner (this user) gets it.
             guard let status = try parent.entryStatus(name, path: path) else { return nil }
+            guard status.device == topStatus.device else { throw crossing(path) }
             if status.kind == .directory, status.mode & 0o700 != 0o700 {
                 name.withCString { _ = fchmodat(parent.rawValue, $0, status.mode | 0o700, 0) }
             }
@@ -455,6 +477,11 @@ public enum FileSystem {
                 descriptor = try parent.openEntry(name, path: path, [.directory, .noFollow])
             } catch where error.errno == .noSuchFile {
                 return nil
+            }
+            let mount = ad_mount_id(descriptor.rawValue)
+            if topMount >= 0, mount >= 0, mount != topMount {
+                try? descriptor.close()
+                throw crossing(path)
             }
             do {
                 return Level(descriptor: descriptor, name: name, names: try descriptor.entryNames())

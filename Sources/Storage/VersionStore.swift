@@ -570,6 +570,8 @@ package struct VersionStore: Sendable {
         guard executable == stored || executable == (try? FileSystem.realPath(stored)) else { return }
         let running = "/proc/self/exe"
         let status = try FileSystem.status(running)
+        // Made writable (or given away) after its last check: refused as that check refuses it.
+        if let unsafe = Self.unsafety(of: status) { throw StorageError.unsafeVersion(id: id.short, path: stored, reason: unsafe) }
         if let identity = metadata(id)?.identity, identity == FileIdentity(status) { return }
         let actual = try SHA256.hash(file: running)
         guard actual == id else { throw StorageError.damagedVersion(id: id.short, path: home.binary(id), actual: actual.hex) }

@@ -239,8 +239,9 @@ struct PruneTests {
 
 @Suite("The file executed is the file checked")
 struct CheckedExecTests {
-    @Test("a stored version written in place between its last check and its exec (times put back) is caught by the new process and rolled back")
-    func writtenBeforeExec() throws {
+    @Test("a stored version written in place (times put back) or made writable between its last check and its exec is caught by the new process and rolled back",
+          arguments: ["written", "made writable"])
+    func writtenBeforeExec(change: String) throws {
         let harness = try Harness()
         defer { harness.cleanUp() }
         _ = try harness.initialize()
@@ -252,13 +253,18 @@ struct CheckedExecTests {
         let upgrade = try harness.start(["self-upgrade", "--from-binary", candidate, "--yes"], environment: ["AUTODEV_FAILPOINT": "stop-before-exec"])
         try #require(Processes.waitUntilStopped(upgrade.pid), "the upgrade did not stop before its exec")
         defer { kill(upgrade.pid, SIGCONT) }
-        // Its last byte (of the suffix, not of the program) changed in place, its times put back.
-        let times = try FileManager.default.attributesOfItem(atPath: stored)[.modificationDate] as? Date
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: stored))
-        try handle.seek(toOffset: UInt64(bytes.count - 1))
-        try handle.write(contentsOf: Data("X".utf8))
-        try handle.close()
-        try FileManager.default.setAttributes([.modificationDate: try #require(times)], ofItemAtPath: stored)
+        if change == "written" {
+            // Its last byte (of the suffix, not of the program) changed in place, its times put back.
+            let times = try FileManager.default.attributesOfItem(atPath: stored)[.modificationDate] as? Date
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: stored))
+            try handle.seek(toOffset: UInt64(bytes.count - 1))
+            try handle.write(contentsOf: Data("X".utf8))
+            try handle.close()
+            try FileManager.default.setAttributes([.modificationDate: try #require(times)], ofItemAtPath: stored)
+        } else {
+            // Its bytes kept, but anyone may now write them.
+            #expect(chmod(stored, 0o777) == 0)
+        }
         kill(upgrade.pid, SIGCONT)
         // The new version finds the file it runs is not what was checked, and execs the old one
         // back: stopped before that exec too.
@@ -266,7 +272,8 @@ struct CheckedExecTests {
         kill(upgrade.pid, SIGCONT)
         let result = upgrade.finish()
         #expect(result.status != 0, "\(result.stdout)\(result.stderr)")
-        #expect(result.stderr.contains("is damaged") && result.stderr.contains("now hashes to"), "\(result.stderr)")
+        #expect(change == "written" ? result.stderr.contains("is damaged") && result.stderr.contains("now hashes to")
+                    : result.stderr.contains("cannot be trusted as it is") && result.stderr.contains("can be written"), "\(result.stderr)")
         #expect(try harness.current() == before)
         #expect(try harness.run(["self-upgrade", "status"]).status == 0)
     }
@@ -596,9 +603,12 @@ extension LibrarySearchTests {
             process.standardError = FileHandle.nullDevice
             try process.run()
             let pid = process.processIdentifier
-            // The condition: the shell has become autodev.
+            // The condition: the shell has become autodev, and autodev waits on its input (its
+            // `main` has run: the crash signals have their default action). Sent sooner, while the
+            // runtime starts, a SIGSEGV finds the runtime's handlers (see docs/architecture.md).
             let started = harness.waitUntil(seconds: 20) {
                 ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").hasPrefix("autodev")
+                    && ((try? String(contentsOfFile: "/proc/\(pid)/wchan", encoding: .utf8)) ?? "").contains("pipe_read")
             }
             #expect(started, "\(executable) never started")
             kill(pid, SIGSEGV)

@@ -212,6 +212,10 @@ int ad_tree_watcher_start(const char *root_path, const char *parent_path, const 
 /// it is. 0 once the remover was started; -1 with errno otherwise.
 int ad_remove_detached(const char *parent_path, const char *name);
 
+/// The id of the mount `fd` is open on (`statx`, `STATX_MNT_ID`), or -1 where the kernel does not
+/// say: a bind mount of the same file system has the same device but another mount id.
+long long ad_mount_id(int fd);
+
 /// Marks the calling process a child subreaper (PR_SET_CHILD_SUBREAPER): orphans among its
 /// descendants become its children. 0, or -1 with errno.
 int ad_become_subreaper(void);
