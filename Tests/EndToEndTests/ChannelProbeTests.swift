@@ -117,8 +117,8 @@ struct ChannelProbeTests {
         let mebibytes = (length * 7 / 2 + (16 << 20)) >> 20 + 2
         let small = directory + "/small"
         try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
-        #expect(try UpdateGuardsMount.run(["-t", "tmpfs", "-o", "size=\(mebibytes)m", "tmpfs", small]) == 0)
-        defer { _ = try? UpdateGuardsMount.run([small], executable: "/usr/bin/umount") }
+        #expect(try Processes.run("/usr/bin/mount", ["-t", "tmpfs", "-o", "size=\(mebibytes)m", "tmpfs", small]) == 0)
+        defer { _ = try? Processes.run("/usr/bin/umount", [small]) }
         let home = small + "/home"
         #expect(try harness.run(["init", "--home", home], executable: Harness.binary).status == 0)
         #expect(try tool(harness, ["update", "configure", "--channel", "file://\(directory)/repo", "--trusted-root", "repo/metadata/1.root.json",
@@ -328,17 +328,5 @@ struct ChannelProbeTests {
         #expect(applied.status == 0, "\(applied.stderr)")
         #expect(try harness.current() != old)
         #expect(try harness.run(["--version"]).stdout == "0.2.0\n")
-    }
-}
-
-/// mount(8) and umount(8) for a test's scratch mounts.
-enum UpdateGuardsMount {
-    static func run(_ arguments: [String], executable: String = "/usr/bin/mount") throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Platform
 
@@ -141,16 +142,6 @@ struct RemoveTreeTests {
         try FileSystem.removeInBackground(root + "/absent")
     }
 
-    /// Runs mount or umount with `arguments`.
-    func mount(_ arguments: [String], executable: String = "/usr/bin/mount") throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-
     @Test("nothing on a mount inside the tree is removed, in the foreground or the background: a bind mount of the same file system, a tmpfs",
           .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/mount"), "needs root to mount"))
     func mountsInside() throws {
@@ -166,8 +157,8 @@ struct RemoveTreeTests {
             try FileManager.default.createDirectory(atPath: tree + "/mounted", withIntermediateDirectories: true)
             try "goes".write(toFile: tree + "/file", atomically: true, encoding: .utf8)
             let arguments = source == "tmpfs" ? ["-t", "tmpfs", "tmpfs", tree + "/mounted"] : ["--bind", source, tree + "/mounted"]
-            try #require(try mount(arguments) == 0)
-            defer { _ = try? mount([tree + "/mounted"], executable: "/usr/bin/umount") }
+            try #require(try Processes.run("/usr/bin/mount", arguments) == 0)
+            defer { _ = try? Processes.run("/usr/bin/umount", [tree + "/mounted"]) }
             if source == "tmpfs" { try "on the tmpfs".write(toFile: tree + "/mounted/file", atomically: true, encoding: .utf8) }
             #expect(throws: SystemError.self) { try FileSystem.removeTree(tree) }
             #expect(FileManager.default.fileExists(atPath: tree + "/mounted/file"), "\(source)")
@@ -177,8 +168,8 @@ struct RemoveTreeTests {
         // The background remover's directory itself a mount: nothing on it goes.
         let doomed = root + "/doomed"
         try FileManager.default.createDirectory(atPath: doomed, withIntermediateDirectories: false)
-        try #require(try mount(["--bind", precious, doomed]) == 0)
-        defer { _ = try? mount([doomed], executable: "/usr/bin/umount") }
+        try #require(try Processes.run("/usr/bin/mount", ["--bind", precious, doomed]) == 0)
+        defer { _ = try? Processes.run("/usr/bin/umount", [doomed]) }
         try FileManager.default.removeItem(atPath: precious + "/sub/file")
         try FileManager.default.removeItem(atPath: precious + "/sub")  // files only: the background route
         // Seen before any remover starts: refused in the foreground (the remover itself checks

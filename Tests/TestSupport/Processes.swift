@@ -2,6 +2,18 @@ import Foundation
 
 /// The processes of this machine, as tests see them through `/proc`.
 public enum Processes {
+    /// Runs `executable` with `arguments` to its end (mount(8) and umount(8) for a test's
+    /// scratch mounts, and the like).
+    /// - Returns: its exit status.
+    public static func run(_ executable: String, _ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
     /// The pids of live processes whose command line contains `text` (a zombie's is empty).
     public static func commandLineContaining(_ text: String) -> [Int32] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
