@@ -3,13 +3,13 @@ import Platform
 /// A verification the stage step begins on the staged copy, so that hashing the copy takes no
 /// time of its own: it is hashed while the candidate's self-check runs from it, and moved into
 /// the store once that run has ended
-/// (``Verifier/verify(binary:logDirectory:stateFrom:rehearseRestart:expectedVersion:afterSelfCheck:)``);
+/// (``Verifier/verify(binary:logDirectory:stateFrom:rehearseRestart:expectedVersion:beforeSelfCheck:afterSelfCheck:)``);
 /// the verify step finishes the verification (``finish()``).
 ///
 /// The verification runs on a thread of its own, begun before the copy is made: it makes its
-/// sandbox meanwhile and waits for the copy (``copyDone()``) to start the self-check. When its self-check run has ended, it waits
-/// for the stage step's hand-over (``afterSelfCheck(_:)``): where the file is then, or why the
-/// verification must end. The rest of it (the report's judgement, the rehearsed restart) uses
+/// sandbox meanwhile and waits for the copy (``copyDone()``) to start the self-check. When its
+/// self-check run has ended, it waits for the stage step's hand-over (``afterSelfCheck(_:)``):
+/// where the file is then, or why the verification must end. The rest of it (the report's judgement, the rehearsed restart) uses
 /// the stored file. Nothing moves the file while the self-check runs from it (a script's
 /// interpreter, or a program reading its own file, opens it by its path). Every abort waits for
 /// the verification to end first (``abandon()``), before any step is undone.

@@ -328,7 +328,7 @@ package struct VersionStore: Sendable {
     }
 
     /// Copies `candidate` into the staging directory without hashing it, for a caller that has
-    /// something to do with the copy while it is hashed (``finishStaging(_:source:)``).
+    /// something to do with the copy while it is hashed (``hash(_:source:)``).
     /// - Throws: ``SystemError`` (ENOSPC and friends, `EINTR` when stopped); the staging
     ///   directory is removed.
     package func copyUnhashed(_ candidate: String, transaction: String, maxBytes: Int = Int.max, stop: () -> Bool = { false }) throws -> Unhashed {
@@ -355,7 +355,7 @@ package struct VersionStore: Sendable {
     }
 
     /// What ``copyUnhashed(_:transaction:maxBytes:stop:)`` staged, hashed
-    /// (``hash(_:)``) and not yet in the store (``store(_:source:)``).
+    /// (``hash(_:source:)``) and not yet in the store (``store(_:)``).
     package struct Hashed: Sendable {
         private let written: Written
         private let directory: String
@@ -393,10 +393,9 @@ package struct VersionStore: Sendable {
     /// read-only descriptor while nothing has the file open for writing and its identity does
     /// not change (``readBack(_:writtenAs:)``): the id is what those bytes hash to, so a file
     /// changed meanwhile is stored under its own hash, never under another's. The file may be
-    /// running meanwhile (an `exec` opens it only for reading).
+    /// running meanwhile (an `exec` opens it only for reading). It is fsync'd, and its metadata
+    /// written beside it, at once, so that storing it is a rename.
     /// - Throws: ``SystemError``; the staging directory is removed.
-    /// Its metadata is written beside it at once (while the file may still be running), so
-    /// that storing it is a rename.
     package func hash(_ unhashed: Unhashed, source: String) throws -> Hashed {
         do {
             let written = try Self.readBack(unhashed.path, writtenAs: unhashed.written)
@@ -411,8 +410,8 @@ package struct VersionStore: Sendable {
         }
     }
 
-    /// Moves what ``hash(_:)`` hashed into the store under its hash, with its metadata and the
-    /// identity of the file that was hashed.
+    /// Moves what ``hash(_:source:)`` hashed into the store under its hash, with its metadata
+    /// and the identity of the file that was hashed.
     /// - Throws: ``SystemError``; the staging directory is removed.
     package func store(_ hashed: Hashed) throws -> Staged {
         try hashed.store(into: self)
@@ -443,8 +442,6 @@ package struct VersionStore: Sendable {
         return try store(written, from: stagingDirectory, source: source)
     }
 
-    /// Moves the staging directory holding what `written` describes into the store under its
-    /// hash, with its metadata and the identity of the file that was hashed.
     /// Writes the metadata of what `written` describes into its staging directory, with the
     /// identity of the file that was hashed, and opens the directory to readers (0755).
     private func prepare(_ written: Written, in stagingDirectory: String, source: String) throws {
@@ -456,6 +453,8 @@ package struct VersionStore: Sendable {
         try FileSystem.setMode(stagingDirectory, 0o755)
     }
 
+    /// Moves the staging directory holding what `written` describes into the store under its
+    /// hash, with its metadata and the identity of the file that was hashed.
     /// - Parameter source: where the version came from, for its metadata; nil where
     ///   ``prepare(_:in:source:)`` wrote it already.
     fileprivate func store(_ written: Written, from stagingDirectory: String, source: String?) throws -> Staged {
