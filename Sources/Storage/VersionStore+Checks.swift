@@ -1,0 +1,88 @@
+import FoundationEssentials
+import Integrity
+import Platform
+
+/// The checks that prove a stored version is the file that was hashed (invariant 6): before it
+/// is run again, and once it runs.
+extension VersionStore {
+    /// Re-hashes a stored binary and checks it against its id.
+    /// - Throws: ``StorageError/missingVersion(id:path:)`` or ``StorageError/damagedVersion(id:path:actual:)``.
+    package func verify(_ id: SHA256Digest) throws {
+        let path = home.binary(id)
+        guard FileSystem.exists(path) else { throw StorageError.missingVersion(id: id.short, path: path) }
+        let actual = try SHA256.hash(file: path)
+        guard actual == id else { throw StorageError.damagedVersion(id: id.short, path: path, actual: actual.hex) }
+    }
+
+    /// Opens a stored binary for execution and proves it is the file whose bytes were hashed:
+    /// one `fstat` of the descriptor against the identity recorded in its metadata; where that
+    /// does not match (or none was recorded), the bytes are hashed through the same descriptor
+    /// and the identity recorded again. What is then executed is this descriptor (``ProcessControl/exec(descriptor:path:arguments:environment:)``),
+    /// so nothing renamed over the path afterwards can be run in its place. Invariant 6.
+    /// - Returns: the descriptor (close-on-exec; the caller closes it) and whether it was re-hashed.
+    /// - Throws: ``StorageError/missingVersion(id:path:)`` or ``StorageError/damagedVersion(id:path:actual:)``.
+    package func openChecked(_ id: SHA256Digest) throws -> (descriptor: FileDescriptor, rehashed: Bool) {
+        let path = home.binary(id)
+        guard FileSystem.exists(path) else { throw StorageError.missingVersion(id: id.short, path: path) }
+        let fd = try FileDescriptor.open(path, [.noFollow])
+        do {
+            let before = try fd.status()
+            guard before.kind == .regular else { throw StorageError.damagedVersion(id: id.short, path: path, actual: "not a regular file") }
+            if let unsafe = Self.unsafety(of: before) { throw StorageError.unsafeVersion(id: id.short, path: path, reason: unsafe) }
+            let metadata = metadata(id)
+            if let identity = metadata?.identity, identity == FileIdentity(before) { return (fd, false) }
+            // No writer meanwhile (a shared writable mapping changes bytes without changing times).
+            let after = try fd.withoutWriters {
+                var hasher = SHA256()
+                try fd.readChunks { hasher.update(bufferPointer: $0) }
+                let actual = hasher.finalize()
+                guard actual == id else { throw StorageError.damagedVersion(id: id.short, path: path, actual: actual.hex) }
+                return try fd.status()
+            }
+            // Changed while it was read: what was hashed may not be what is there.
+            guard FileIdentity(after) == FileIdentity(before) else {
+                throw StorageError.damagedVersion(id: id.short, path: path, actual: "changed while it was hashed")
+            }
+            if var metadata {
+                metadata.identity = FileIdentity(after)
+                try? setMetadata(metadata)
+            }
+            return (fd, true)
+        } catch {
+            try? fd.close()
+            throw error
+        }
+    }
+
+    /// Why a stored file's status lets it be changed other than through the store, or run with
+    /// privileges: writable (by anyone: root writes whatever the mode says, but a mode that
+    /// invites writes is refused all the same), setuid, setgid or sticky, not runnable by its
+    /// owner, or owned by another user than this one. Nil for the file the store makes (0555,
+    /// this user's).
+    package static func unsafety(of status: FileStatus) -> String? {
+        let mode = status.mode & 0o7777
+        if mode & 0o222 != 0 { return "can be written (mode \(String(mode, radix: 8))), so its bytes can change under its id" }
+        if mode & 0o7000 != 0 { return "is setuid, setgid or sticky (mode \(String(mode, radix: 8))), which no stored version is" }
+        if mode & 0o500 != 0o500 { return "cannot be run by its owner (mode \(String(mode, radix: 8)))" }
+        if status.owner != Privilege.userID { return "belongs to user \(status.owner), not to this user (\(Privilege.userID))" }
+        return nil
+    }
+
+    /// Proves the executable this process runs is version `id` as it was hashed, once it runs
+    /// (and nothing can write it: `ETXTBSY`): its identity (`/proc/self/exe`) against the one
+    /// recorded, or, where they differ (it was written between the last check of its
+    /// descriptor and its `exec`), its bytes. Invariant 6, after the exec. Only where the
+    /// executable is the stored file itself (`executable`), not a program it started in its place.
+    /// - Throws: ``StorageError/damagedVersion(id:path:actual:)``, ``SystemError``.
+    package func checkRunning(_ id: SHA256Digest, executable: String) throws {
+        let stored = home.binary(id)
+        guard executable == stored || executable == (try? FileSystem.realPath(stored)) else { return }
+        let running = "/proc/self/exe"
+        let status = try FileSystem.status(running)
+        // Made writable (or given away) after its last check: refused as that check refuses it.
+        if let unsafe = Self.unsafety(of: status) { throw StorageError.unsafeVersion(id: id.short, path: stored, reason: unsafe) }
+        if let identity = metadata(id)?.identity, identity == FileIdentity(status) { return }
+        let actual = try SHA256.hash(file: running)
+        guard actual == id else { throw StorageError.damagedVersion(id: id.short, path: home.binary(id), actual: actual.hex) }
+    }
+}
