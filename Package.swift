@@ -10,6 +10,17 @@ let linkScripts = String(#filePath.dropLast("Package.swift".count)) + "scripts/l
 // beside the shipped one, which has none.
 let testHooks: [SwiftSetting] = [.define("AUTODEV_TEST_HOOKS", .when(configuration: .debug))]
 
+/// Release builds make the metadata of a generic type with concrete arguments (`Set<String>`,
+/// `Optional<Checkpoint>`) by calling its accessor, not by demangling its name at run time: a
+/// demangled name's requirements are checked by scanning every protocol conformance in the
+/// binary (4,400) the first time in each process, 0.4 ms of a 5.5 ms rollback
+/// (docs/benchmarks.md). The flag is an unsafe one, which SwiftPM refuses in a package that
+/// another depends on by version or branch: such a package is checked out under `checkouts/`,
+/// and builds there without the flag (the same program, its restarts that much slower).
+let directMetadata: [SwiftSetting] = #filePath.contains("/checkouts/") ? [] : [
+    .unsafeFlags(["-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors"], .when(configuration: .release)),
+]
+
 let package = Package(
     name: "autodev",
     products: [
@@ -122,3 +133,8 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Every Swift target, not the C ones.
+for target in package.targets where !["CPlatform", "CTLS", "CIntegrity"].contains(target.name) {
+    target.swiftSettings = (target.swiftSettings ?? []) + directMetadata
+}

@@ -100,19 +100,14 @@ public enum Hex {
 
     private static func decode(utf8: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         guard utf8.count % 2 == 0 else { return nil }
-        var valid = true
-        let bytes = [UInt8](unsafeUninitializedCapacity: utf8.count / 2) { bytes, count in
-            count = 0
-            while count < bytes.count {
-                guard let high = value(utf8[2 * count]), let low = value(utf8[2 * count + 1]) else {
-                    valid = false
-                    return
-                }
-                bytes[count] = high << 4 | low
-                count += 1
-            }
+        // Filled in place (not `init(unsafeUninitializedCapacity:)`, whose buffer is made by
+        // generic code that looks its type up at run time on every call: a journal's digests).
+        var bytes = [UInt8](repeating: 0, count: utf8.count / 2)
+        for index in bytes.indices {
+            guard let high = value(utf8[2 * index]), let low = value(utf8[2 * index + 1]) else { return nil }
+            bytes[index] = high << 4 | low
         }
-        return valid ? bytes : nil
+        return bytes
     }
 
     /// True when every character is a hex digit.

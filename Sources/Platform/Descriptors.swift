@@ -72,7 +72,7 @@ public enum Descriptors {
     /// gets close-on-exec. ``Arrangement/undo()`` restores the table exactly, for an `exec` that
     /// failed. A `keep` descriptor must lie at or above `first + sources.count`.
     /// - Throws: ``SystemError`` "duplicate" or "set flags of"; the table is restored first.
-    public static func arrange(_ sources: [Int32], from first: Int32 = 3, keep: Set<Int32> = []) throws(SystemError) -> Arrangement {
+    public static func arrange(_ sources: [Int32], from first: Int32 = 3, keep: [Int32] = []) throws(SystemError) -> Arrangement {
         let top = first + Int32(sources.count)
         var arrangement = Arrangement()
         do throws(SystemError) {

@@ -81,8 +81,16 @@ extension JSONValue {
     /// `maxDepth` are refused; an integer beyond 64 bits reads as the nearest double, as
     /// `JSONDecoder` read it. The home's own files are read this way, not with `JSONDecoder`,
     /// whose first use in a process costs more than a rollback's whole journal.
-    package init(parsing bytes: some Collection<UInt8>, maxDepth: Int = 16, maxValues: Int = .max) throws(CanonicalJSONError) {
-        self.init(try CanonicalJSON.parse(Array(bytes), maxDepth: maxDepth, maxValues: maxValues, widerIntegers: .keepAsNumber))
+    package init(parsing bytes: [UInt8], maxDepth: Int = 16, maxValues: Int = .max) throws(CanonicalJSONError) {
+        self.init(try CanonicalJSON.parse(bytes, maxDepth: maxDepth, maxValues: maxValues, widerIntegers: .keepAsNumber))
+    }
+
+    /// Parses a slice of a file's bytes (a line, a header), as ``init(parsing:maxDepth:maxValues:)``.
+    /// The two concrete forms, not one generic over collections: a generic call resolves the
+    /// collection's conformances at run time, a scan of every conformance in the binary the
+    /// first time in each process, on every rollback's path.
+    package init(parsing bytes: ArraySlice<UInt8>, maxDepth: Int = 16, maxValues: Int = .max) throws(CanonicalJSONError) {
+        try self.init(parsing: Array(bytes), maxDepth: maxDepth, maxValues: maxValues)
     }
 
     /// The value as compact JSON (``JSONText``): keys sorted, slashes not escaped, control

@@ -130,14 +130,14 @@ package struct Journal: Sendable {
         var lines = split.lines
         // The first line may be a checkpoint: believed when sound, else its records come from the archive.
         var archivedThrough: Int?
-        if let first = split.damagedFirst ?? lines.first.map({ Result<ArraySlice<UInt8>, JournalFieldError>.success($0.json) }) {
+        if let first = split.damagedFirst.map(FirstLine.damaged) ?? lines.first.map({ FirstLine.whole($0.json) }) {
             var claimed = false
             var reason: String?
             switch first {
-            case .failure(let error):
+            case .damaged(let why):
                 claimed = true
-                reason = error.description
-            case .success(let json) where JournalCheckpoint.claims(json):
+                reason = why
+            case .whole(let json) where JournalCheckpoint.claims(json):
                 claimed = true
                 lines.removeFirst()
                 do {
@@ -152,7 +152,7 @@ package struct Journal: Sendable {
                 } catch {
                     reason = error.description
                 }
-            case .success:
+            case .whole:
                 break
             }
             if claimed, let reason {
@@ -488,13 +488,22 @@ package struct Journal: Sendable {
         if let reason { throw StorageError.unusableJournal(path: archive, reason: reason) }
     }
 
-    /// The whole, checksummed lines of `bytes`. A damaged first line is returned apart when
-    /// `firstMayBeDamaged` (it may be a damaged checkpoint, whose records the archive holds).
+    /// The active file's first line: a checkpoint, a record, or damaged (with why). Not a
+    /// `Result`: making `Result<_, JournalFieldError>` checks that the error conforms to `Error`
+    /// at run time, a scan of every conformance in the binary in each process that reads a journal.
+    private enum FirstLine {
+        case whole(ArraySlice<UInt8>)
+        case damaged(String)
+    }
+
+    /// The whole, checksummed lines of `bytes`. A damaged first line is returned apart, with
+    /// what is wrong with it, when `firstMayBeDamaged` (it may be a damaged checkpoint, whose
+    /// records the archive holds).
     private static func lines(_ bytes: [UInt8], path: String, firstMayBeDamaged: Bool) throws
-        -> (lines: [(number: Int, json: ArraySlice<UInt8>)], damagedFirst: Result<ArraySlice<UInt8>, JournalFieldError>?,
+        -> (lines: [(number: Int, json: ArraySlice<UInt8>)], damagedFirst: String?,
             validByteCount: Int, hasTornTail: Bool) {
         var lines: [(number: Int, json: ArraySlice<UInt8>)] = []
-        var damagedFirst: Result<ArraySlice<UInt8>, JournalFieldError>?
+        var damagedFirst: String?
         var validByteCount = 0
         var hasTornTail = false
         var lineStart = 0
@@ -513,7 +522,7 @@ package struct Journal: Sendable {
                 if newline == nil {
                     hasTornTail = true
                 } else if number == 1 && firstMayBeDamaged {
-                    damagedFirst = .failure(JournalFieldError("line 1: \(error.reason)"))
+                    damagedFirst = "line 1: \(error.reason)"
                     validByteCount = lineEnd + 1
                 } else {
                     throw StorageError.corruptJournal(path: path, line: number, reason: error.reason)

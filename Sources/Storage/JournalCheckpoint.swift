@@ -257,7 +257,7 @@ extension JournalCheckpoint {
         guard SHA256.hash(data: Array(stateText.utf8)).hex == (try reader.string("sha256")) else { throw JournalFieldError("its digest does not match its state") }
         let state: State
         do {
-            state = try State(json: try JSONValue(parsing: stateText.utf8, maxDepth: 8, maxValues: Self.largestStateValues))
+            state = try State(json: try JSONValue(parsing: Array(stateText.utf8), maxDepth: 8, maxValues: Self.largestStateValues))
         } catch let error as CanonicalJSONError {
             throw JournalFieldError("its state cannot be read: \(error)")
         } catch {

@@ -135,14 +135,20 @@ struct JSONParser {
         // Most strings hold no escape: they are validated and made straight from the input.
         let start = index
         var end = start
+        var bits: UInt8 = 0
         while end < bytes.count {
             let byte = bytes[end]
             if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            bits |= byte
             end += 1
         }
         if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
             index = end + 1
-            guard let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self) else {
+            let run = UnsafeBufferPointer(rebasing: bytes[start..<end])
+            // ASCII is valid UTF-8 as it stands, and decoding it is specialised here; the
+            // validating initialiser is generic code, resolved at run time on every call.
+            if bits < 0x80 { return String(decoding: run, as: UTF8.self) }
+            guard let text = String(validating: run, as: UTF8.self) else {
                 throw fail("string is not valid UTF-8")
             }
             return text
@@ -199,6 +205,7 @@ struct JSONParser {
             default: throw fail("invalid escape")
             }
         }
+        if !utf8.contains(where: { $0 >= 0x80 }) { return String(decoding: utf8, as: UTF8.self) }
         guard let text = String(validating: utf8, as: UTF8.self) else { throw fail("string is not valid UTF-8") }
         return text
     }
