@@ -56,12 +56,14 @@ enum { STEP_EXEC, STEP_UNSHARE_USER, STEP_UID_MAP, STEP_UNSHARE_NET, STEP_UNSHAR
        STEP_REMOUNT_READ_ONLY, STEP_BIND_WRITABLE, STEP_BIND_DEVICES, STEP_UNSHARE_PID, STEP_FORK,
        STEP_MOUNT_PROC, STEP_SETRLIMIT, STEP_CHDIR, STEP_DUP2, STEP_SETSID, STEP_INHERIT_FD,
        STEP_WRITE_PID, STEP_SECUREBITS, STEP_DROP_BOUNDING, STEP_CAPSET, STEP_NO_NEW_PRIVS, STEP_UNSHARE_IPC,
-       STEP_CGROUP, STEP_MOUNT_TMPFS, STEP_BIND_READ_ONLY, STEP_LAYER, STEP_SECCOMP, STEP_LOOPBACK, STEP_TERMINALS, STEP_MASK, STEP_LANDLOCK };
+       STEP_CGROUP, STEP_MOUNT_TMPFS, STEP_BIND_READ_ONLY, STEP_LAYER, STEP_SECCOMP, STEP_LOOPBACK, STEP_TERMINALS, STEP_MASK, STEP_LANDLOCK,
+       STEP_GATE };
 static const char *step_names[] = {"exec", "unshare-user", "uid-map", "unshare-network", "unshare-mount", "mount",
                                    "remount-read-only", "bind-writable", "bind-devices", "unshare-pid", "fork",
                                    "mount-proc", "setrlimit", "chdir", "dup2", "setsid", "inherit-fd",
                                    "write-pid", "securebits", "drop-bounding-set", "capset", "no-new-privs", "unshare-ipc",
-                                   "cgroup", "mount-tmpfs", "bind-read-only", "layer", "seccomp", "loopback", "terminals", "mask", "landlock"};
+                                   "cgroup", "mount-tmpfs", "bind-read-only", "layer", "seccomp", "loopback", "terminals", "mask", "landlock",
+                                   "gate"};
 
 static void report_and_exit(int pipe_fd, int step) {
     int message[2] = {step, errno};
@@ -498,6 +500,19 @@ static int write_pid(int fd, pid_t pid) {
     return 0;
 }
 
+/* Closes every descriptor from 3 up but `keep` and `also` (-1 for none). */
+static void close_all_but(int keep, int also) {
+    int low = keep < also ? keep : also, high = keep < also ? also : keep;
+    unsigned first = 3;
+    int kept[2] = {low, high};
+    for (int index = 0; index < 2; index++) {
+        if (kept[index] < (int)first) continue;
+        if (kept[index] > (int)first) syscall(SYS_close_range, first, (unsigned)kept[index] - 1, 0);
+        first = (unsigned)kept[index] + 1;
+    }
+    syscall(SYS_close_range, first, ~0U, 0);
+}
+
 int ad_spawn(const char *path, char *const argv[], char *const envp[],
              const ad_spawn_options *options, int *pid_out, int *child_errno, const char **failed_step) {
     int report[2];
@@ -518,6 +533,8 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
         return -1;
     }
     if (pid == 0) {
+        /* The gate's write end is the caller's alone: the child sees its end when the caller closes it. */
+        if (options->exec_gate_write_fd >= 0) close(options->exec_gate_write_fd);
         /* Child: default dispositions, empty mask, then the requested confinement. */
         for (int signal_number = 1; signal_number < NSIG; signal_number++) {
             signal(signal_number, SIG_DFL);
@@ -530,6 +547,11 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
             /* Keep the report pipe clear of the descriptor number the program inherits. */
             report_fd = fcntl(report_fd, F_DUPFD_CLOEXEC, options->inherit_fd_target + 1);
             if (report_fd < 0) _exit(127);
+        }
+        int gate_fd = options->exec_gate_fd;
+        if (gate_fd >= 0 && options->inherit_fd >= 0 && gate_fd <= options->inherit_fd_target) {
+            gate_fd = fcntl(gate_fd, F_DUPFD_CLOEXEC, options->inherit_fd_target + 1);
+            if (gate_fd < 0) report_and_exit(report_fd, STEP_GATE);
         }
 
         /* The child dies with the process that started it, even by SIGKILL. */
@@ -608,6 +630,24 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
             syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
         }
         drop_privileges(options, report_fd);
+        /* Everything is ready: the program starts once the caller says its file is complete. */
+        if (gate_fd >= 0) {
+            char word = 0;
+            ssize_t got;
+            do {
+                got = read(gate_fd, &word, 1);
+            } while (got < 0 && errno == EINTR);
+            if (got < 0) report_and_exit(report_fd, STEP_GATE);
+            if (got != 1 || word != '1') {
+                errno = ECANCELED;
+                report_and_exit(report_fd, STEP_GATE);
+            }
+            close(gate_fd);
+        }
+        /* Close-on-exec descriptors are closed only once the exec has succeeded, after the
+           kernel refuses to run a file someone holds open for writing: one the caller was still
+           writing when this child was made (the gate's file) would fail it with ETXTBSY. */
+        close_all_but(report_fd, options->inherit_fd >= 0 ? options->inherit_fd_target : -1);
         execve(path, argv, envp);
         report_and_exit(report_fd, STEP_EXEC);
     }
@@ -629,6 +669,10 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
     }
     *pid_out = pid;
     return 0;
+}
+
+int ad_pipe_cloexec(int ends[2]) {
+    return pipe2(ends, O_CLOEXEC);
 }
 
 int ad_pidfd_open(int pid) {

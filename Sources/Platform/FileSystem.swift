@@ -419,14 +419,16 @@ public enum FileSystem {
     /// free the blocks (an 18 MB file takes milliseconds to unlink). What it leaves (it was
     /// killed) is still there for the caller's next look. A directory that holds a directory, or
     /// a remover that cannot be started, is removed here (``removeTree(_:)``).
+    /// - Parameter seconds: above 0, the remover first waits for this process to exit, at most
+    ///   that long: a command's own work then never shares the disk with the removal.
     /// - Throws: ``SystemError`` from ``removeTree(_:)``.
-    public static func removeInBackground(_ path: String) throws(SystemError) {
+    public static func removeInBackground(_ path: String, waitingForExitUpTo seconds: Double = 0) throws(SystemError) {
         guard let info = try statusIfPresent(path, followLinks: false) else { return }
         let names = info.kind == .directory ? ((try? contentsOfDirectory(path)) ?? []) : []
         let onlyFiles = info.kind == .directory && names.count <= 256
             && names.allSatisfy { (try? statusIfPresent(path + "/" + $0, followLinks: false))??.kind != .directory }
         // Another mount there (refused by ``removeTree(_:)``, which says so) stays in the foreground.
-        guard onlyFiles, !isMountPoint(path), ad_remove_detached(parent(of: path), baseName(of: path)) == 0 else {
+        guard onlyFiles, !isMountPoint(path), ad_remove_detached(parent(of: path), baseName(of: path), Int32(min(max(seconds, 0), 60) * 1000)) == 0 else {
             try removeTree(path)
             return
         }

@@ -158,6 +158,9 @@ public enum Subprocess {
         public var noNewPrivileges = false
         /// The one descriptor besides stdio the program inherits.
         public var inheritedDescriptor: InheritedDescriptor?
+        /// The child, made and confined, waits at this gate before it executes the program
+        /// (whose file may still be written meanwhile); ``launch(_:)`` returns once it has passed.
+        public var execGate: ExecGate?
         /// The cgroup the child joins before anything else (``ProcessTrees/Leaf``): everything
         /// it starts can then be ended with it. nil: its parent's.
         public var cgroup: ProcessTrees.Leaf?
@@ -494,7 +497,9 @@ public enum Subprocess {
                                                 private_terminals: isolateMounts && configuration.privateTerminals ? 1 : 0,
                                                 masked_paths: cArray(maskedPaths), masked_count: Int32(masked.count),
                                                 visible_paths: cArray(visiblePaths), visible_count: Int32(visible.count),
-                                                scope_abstract_sockets: configuration.scopeAbstractSockets ? 1 : 0)
+                                                scope_abstract_sockets: configuration.scopeAbstractSockets ? 1 : 0,
+                                                exec_gate_fd: configuration.execGate?.readEnd ?? -1,
+                                                exec_gate_write_fd: configuration.execGate?.writeEnd ?? -1)
                                             return ad_spawn(configuration.executable, argvPointers, envPointers, &options,
                                                             &pid, &childErrno, &failedStep)
                                         }

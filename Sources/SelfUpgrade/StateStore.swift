@@ -68,8 +68,11 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
     }
 
     /// Writes the snapshot atomically (temporary file, fsync, rename, fsync of the directory).
+    /// - Parameter durable: false leaves out the two fsyncs, for state that can be derived again
+    ///   (counters the journal also records): a power cut may then lose the write, never tear it.
+    ///   An older schema's copy kept beside it is always written durably.
     /// - Throws: ``UpgradeError`` `system` naming the file and the step that failed.
-    public func save(_ state: State) throws(UpgradeError) {
+    public func save(_ state: State, durable: Bool = true) throws(UpgradeError) {
         // Encoded first: a state that cannot be encoded leaves the directory as it was.
         let encoded = try encode(state)
         try UpgradeError.wrapping {
@@ -78,7 +81,7 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
                let (found, _) = try? Self.split(bytes, path: path), found != schema {
                 try FileSystem.writeAtomically(directory + "/" + name + ".v\(found).json", bytes)
             }
-            try FileSystem.writeAtomically(path, encoded)
+            try FileSystem.writeAtomically(path, encoded, mode: 0o644, owner: nil, durable: durable)
         }
     }
 
@@ -145,7 +148,7 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
 
     /// The largest snapshot read: a state file past it is refused (naming it) rather than read
     /// into memory by every restart's health check.
-    public static var largestFileBytes: Int { 64 << 20 }
+    public static var largestFileBytes: Int { StateFile.largestBytes }
 
     /// Reads a snapshot file (never through a link, at most ``largestFileBytes``) and splits it
     /// into its schema and body.
@@ -166,6 +169,13 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
         guard let schema else { throw StorageError.corruptState(path: path, reason: "no schema header") }
         return (schema, Data(bytes[(newline + 1)...]))
     }
+}
+
+/// What every ``StateStore`` shares, outside the generic type (a program's fast path reads
+/// its state file without making one).
+public enum StateFile {
+    /// The largest snapshot a store reads (``StateStore/largestFileBytes``).
+    public static let largestBytes = 64 << 20
 }
 
 /// A JSON object read strictly, for a ``StateStore/strictReader``: typed access to its fields,

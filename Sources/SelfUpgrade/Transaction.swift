@@ -185,8 +185,9 @@ package struct PreflightStep: TransactionStep {
             let probe = try FileDescriptor.openOwned(probePath, [.writeOnly, .create, .truncate], mode: 0o600)
             defer { try? FileSystem.removeFile(probePath) }
             try probe.closeAfter {
+                // Written, not fsync'd: the probe shows the home takes writes; nothing needs it on
+                // disk, and the room the upgrade needs is measured below.
                 try probe.writeAll(Array("autodev".utf8))
-                try probe.sync()
                 if let candidate = context.candidate {
                     let needed = try FileSystem.status(candidate).size * 2 + (1 << 20)
                     let available = try probe.availableBytes()
@@ -285,7 +286,7 @@ package struct StageStep: TransactionStep {
     private func stageWhileVerifying(_ context: inout TransactionContext, source: String) throws -> VersionStore.Staged {
         let store = context.upgrader.store
         // The verification makes its sandbox while the copy is made, and starts once it is.
-        let flight = VerificationInFlight.begin(context.upgrader.verifier, binary: store.stagedPath(transaction: context.transaction),
+        let flight = try VerificationInFlight.begin(context.upgrader.verifier, binary: store.stagedPath(transaction: context.transaction),
                                                 logDirectory: context.logDirectory, stateFrom: context.verifyState ? context.home.state : nil,
                                                 rehearseRestart: context.rehearseRestart, expectedVersion: context.expectedVersion)
         context.verificationInFlight = flight

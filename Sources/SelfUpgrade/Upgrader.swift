@@ -231,7 +231,7 @@ public struct Upgrader: Sendable {
                 try FileSystem.removeTree(area + "/" + name)
             }
             for name in pruned {
-                try FileSystem.removeInBackground(area + "/" + name)
+                try FileSystem.removeInBackground(area + "/" + name, waitingForExitUpTo: Self.removalDelaySeconds)
             }
             if area != home.staging { try? FileSystem.removeEmptyDirectory(area) }
         }
@@ -425,8 +425,9 @@ public struct Upgrader: Sendable {
             try FileSystem.rename(home.versionDirectory(id), to: doomed)
             try FileSystem.syncDirectory(home.versions)
             try FailPoint.hit("prune-moved", program)
-            // Its blocks are freed by a process of its own: nothing waits for them.
-            try FileSystem.removeInBackground(doomed)
+            // Its blocks are freed by a process of its own, once this one has exited (or a
+            // second has passed): nothing waits for them, nor shares the disk with them.
+            try FileSystem.removeInBackground(doomed, waitingForExitUpTo: Self.removalDelaySeconds)
         }
         let final = journaled ? Ledger(journal) : ledger
         try pruneLogs(final)
@@ -435,6 +436,10 @@ public struct Upgrader: Sendable {
 
     /// The name a pruned version's directory takes in staging until it is removed.
     static let prunedPrefix = "prune-"
+
+    /// How long a pruned version's remover waits for the process that pruned it to exit before
+    /// it frees the blocks anyway (a daemon that prunes and runs on).
+    static let removalDelaySeconds = 1.0
 
     /// Removes the logs of transactions that began before the oldest transaction that brought a
     /// version still kept (their versions are gone; their logs explain nothing that remains).

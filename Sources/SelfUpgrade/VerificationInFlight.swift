@@ -3,21 +3,23 @@ import Platform
 /// A verification the stage step begins on the staged copy, so that hashing the copy takes no
 /// time of its own: it is hashed while the candidate's self-check runs from it, and moved into
 /// the store once that run has ended
-/// (``Verifier/verify(binary:logDirectory:stateFrom:rehearseRestart:expectedVersion:beforeSelfCheck:afterSelfCheck:)``);
+/// (``Verifier/verify(binary:logDirectory:stateFrom:rehearseRestart:expectedVersion:gate:afterSelfCheck:)``);
 /// the verify step finishes the verification (``finish()``).
 ///
-/// The verification runs on a thread of its own, begun before the copy is made: it makes its
-/// sandbox meanwhile and waits for the copy (``copyDone()``) to start the self-check. When its
+/// The verification runs on a thread of its own, begun before the copy is made: it makes the
+/// self-check's process and sandbox meanwhile, which waits at a gate (``Subprocess/ExecGate``)
+/// for the copy (``copyDone()``) before it executes the candidate. When its
 /// self-check run has ended, it waits for the stage step's hand-over (``afterSelfCheck(_:)``):
 /// where the file is then, or why the verification must end. The rest of it (the report's judgement, the rehearsed restart) uses
 /// the stored file. Nothing moves the file while the self-check runs from it (a script's
 /// interpreter, or a program reading its own file, opens it by its path). Every abort waits for
 /// the verification to end first (``abandon()``), before any step is undone.
 final class VerificationInFlight: @unchecked Sendable {
+    /// Where the self-check's process waits for the copy (opened by ``copyDone()``, cancelled
+    /// by an abort before it).
+    private let gate: Subprocess.ExecGate
     // Everything below is guarded by `lock`.
     private let lock = ConditionLock()
-    /// Whether the stage step's copy of the candidate is complete (or why there is none).
-    private var copied: Result<Void, any Error>?
     /// The self-check run has ended; the verification waits for the hand-over.
     private var selfCheckEnded = false
     /// What the stage step handed over: where the file is now, or why the verification must end.
@@ -32,19 +34,23 @@ final class VerificationInFlight: @unchecked Sendable {
         var description: String { "the transaction ended before its verification" }
     }
 
-    private init(binary: String) { self.binary = binary }
+    private init(binary: String) throws(SystemError) {
+        self.binary = binary
+        gate = try Subprocess.ExecGate()
+    }
 
     /// Starts verifying `binary` on a thread of its own.
+    /// - Throws: ``SystemError`` when the gate's pipe cannot be made (nothing is started).
     static func begin(_ verifier: Verifier, binary: String, logDirectory: String, stateFrom: String?, rehearseRestart: Bool,
-                      expectedVersion: String?) -> VerificationInFlight {
-        let flight = VerificationInFlight(binary: binary)
+                      expectedVersion: String?) throws(SystemError) -> VerificationInFlight {
+        let flight = try VerificationInFlight(binary: binary)
         // The thread uses this task's system calls (faults injected by tests included).
         let calls = SystemCalls.current
         flight.thread.start {
             let outcome = Result { () throws -> Verifier.Result in
                 try SystemCalls.$current.withValue(calls) {
                     try verifier.verify(binary: binary, logDirectory: logDirectory, stateFrom: stateFrom, rehearseRestart: rehearseRestart,
-                                        expectedVersion: expectedVersion, beforeSelfCheck: { try flight.waitForCopy() },
+                                        expectedVersion: expectedVersion, gate: flight.gate,
                                         afterSelfCheck: { try flight.waitForHandOver() })
                 }
             }
@@ -56,21 +62,8 @@ final class VerificationInFlight: @unchecked Sendable {
         return flight
     }
 
-    /// On the verification's thread, its sandbox made: waits for the copy it runs.
-    private func waitForCopy() throws {
-        try lock.withLock {
-            _ = lock.wait(until: UInt64.max) { copied != nil }
-            try copied!.get()
-        }
-    }
-
-    /// The stage step's copy is complete: the self-check may start.
-    func copyDone() {
-        lock.withLock {
-            if copied == nil { copied = .success(()) }
-            lock.broadcast()
-        }
-    }
+    /// The stage step's copy is complete (and closed): the self-check may start.
+    func copyDone() { gate.open() }
 
     /// On the verification's thread, once the self-check run has ended: tells the stage step,
     /// then waits for what it hands over.
@@ -101,7 +94,6 @@ final class VerificationInFlight: @unchecked Sendable {
     private func hand(_ result: Result<String, any Error>) {
         lock.withLock {
             if handedOver == nil { handedOver = result }
-            if case .failure(let error) = result, copied == nil { copied = .failure(error) }
             lock.broadcast()
         }
     }
@@ -118,6 +110,8 @@ final class VerificationInFlight: @unchecked Sendable {
     /// returns. A self-check still running is not stopped, but for SIGINT or SIGTERM; it ends
     /// within its timeout.
     func abandon(because error: any Error = Abandoned()) {
+        // A self-check not started yet never starts (once the copy is done, this does nothing).
+        gate.cancel()
         hand(.failure(error))
         thread.wait()
     }

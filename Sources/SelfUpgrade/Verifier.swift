@@ -49,9 +49,9 @@ package struct Verifier: Sendable {
     ///   - rehearseRestart: rehearse the restart protocol after the report (the default); only
     ///     an upgrade that will not exec the new version (`restart: false`) has no restart to prove.
     ///   - expectedVersion: the version the report must name (a release's listed version).
-    ///   - beforeSelfCheck: called once everything is ready for the self-check run, right before
-    ///     it starts (`binary` may be written until then: the stage step copies the candidate
-    ///     meanwhile). What it throws ends the verification.
+    ///   - gate: the self-check run is made, its sandbox included, but executes `binary` only
+    ///     once this gate opens (`binary` may be written until then: the stage step copies the
+    ///     candidate meanwhile); cancelled, it ends the verification.
     ///   - afterSelfCheck: called once the self-check run has ended, however it ended, before
     ///     anything else: it may move the file (the stage step moves the candidate into the
     ///     store, having hashed it while the self-check ran from `binary`) and returns where the
@@ -59,7 +59,7 @@ package struct Verifier: Sendable {
     /// - Returns: the report and the isolation applied.
     /// - Throws: ``UpgradeError/verificationFailed(binary:reason:log:)`` for every way it can fail.
     package func verify(binary: String, logDirectory: String, stateFrom: String?, rehearseRestart: Bool = true, expectedVersion: String? = nil,
-                        beforeSelfCheck: (() throws -> Void)? = nil, afterSelfCheck: (() throws -> String)? = nil) throws -> Result {
+                        gate: Subprocess.ExecGate? = nil, afterSelfCheck: (() throws -> String)? = nil) throws -> Result {
         var binary = binary
         try FileSystem.createOwnDirectory(logDirectory, below: home.root, mode: 0o755)
         let parent = Self.sandboxParent(for: home)
@@ -109,7 +109,7 @@ package struct Verifier: Sendable {
         run.workingDirectory = sandbox + "/tmp"
         run.outputPath = outputs.selfCheckOut
         run.errorPath = outputs.selfCheckErr
-        try beforeSelfCheck?()
+        run.execGate = gate
         let start = MonotonicClock.now()
         let status = try confinement.run(limited(run), writing: stateCopy.map { Confinement.WritableArea(role: Self.stateCopyRole, path: $0) },
                                          binary: binary, log: logDirectory)

@@ -1,3 +1,4 @@
+import Platform
 import SelfUpgrade
 import SourceUpgrade
 
@@ -46,15 +47,30 @@ struct AutodevState: Codable, Sendable, Equatable {
     }
 
     /// Loads, changes and saves the state in one go.
-    static func update(in directory: String, _ change: (inout AutodevState) -> Void) throws {
+    /// - Parameter durable: false for what the journal records as well (the transaction a restart
+    ///   is in): no fsync; a power cut may lose the write, never tear it.
+    static func update(in directory: String, durable: Bool = true, _ change: (inout AutodevState) -> Void) throws {
         let store = store(directory: directory)
         var state = try store.load()?.state ?? AutodevState()
         change(&state)
-        try store.save(state)
+        try store.save(state, durable: durable)
     }
 }
 
 extension AutodevState {
+    /// The state file as this version writes it, read on the restart's path: the schema 2
+    /// header, then a body ``init(strictJSON:)`` takes. nil for anything else (no file, another
+    /// schema or form, a file that cannot be read), which ``store(directory:)`` then reads with
+    /// its migrations and errors. Nothing generic is made here: a first `StateStore<AutodevState>`
+    /// resolves `AutodevState`'s conformances at run time, two scans of every conformance in the
+    /// binary, in every restarted process.
+    static func readStrictly(directory: String) -> AutodevState? {
+        guard let bytes = try? FileSystem.readOwnFile(directory + "/autodev.json", maxBytes: StateFile.largestBytes, what: "a state snapshot"),
+              let newline = bytes.firstIndex(of: UInt8(ascii: "\n")),
+              StrictJSONObject(parsing: Array(bytes[..<newline]), maxDepth: 2)?.integer("schema", in: 0...Int(Int32.max)) == 2 else { return nil }
+        return AutodevState(strictJSON: Array(bytes[(newline + 1)...]))
+    }
+
     /// Schema 2 read with the strict parser, exactly as `JSONDecoder` reads it: the four
     /// counters required, whole numbers a double holds exactly; the two texts optional (null is
     /// absent); other keys ignored. nil for anything else, which the decoder then reads.

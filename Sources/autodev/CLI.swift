@@ -147,7 +147,9 @@ struct Session {
         let stateDirectory = home.stateDirectory
         let interactive = !json && ProcessControl.standardErrorIsTerminal
         var upgrader = try Upgrader(home, program: autodevIdentity, health: {
-            _ = try AutodevState.store(directory: stateDirectory).load()
+            if AutodevState.readStrictly(directory: stateDirectory) == nil {
+                _ = try AutodevState.store(directory: stateDirectory).load()
+            }
             guard SHA256.hash(data: Array("abc".utf8)).hex == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" else {
                 throw UpgradeError.healthCheckFailed(reason: "SHA-256 known answer mismatch")
             }
@@ -187,19 +189,20 @@ struct Session {
 
     /// Records a finished restart in autodev's state, only where the state says something the
     /// journal does not: the pending transaction is over, or another version confirmed itself.
-    /// A rollback between builds of one version writes nothing (no fsync on its path); the
-    /// journal is the record of every restart, and `self-upgrade history` shows it.
+    /// A rollback between builds of one version writes nothing. What is written is not fsync'd:
+    /// the journal is the durable record of every restart (`self-upgrade history` shows it), and
+    /// these counters follow from it; a power cut may lose the write, never tear it.
     private static func recordResumption(_ resumption: Upgrader.Resumption, home: Installation) {
         let confirmed = resumption.result == .confirmed
-        let store = AutodevState.store(directory: home.stateDirectory)
-        guard let loaded = try? store.load()?.state else { return }
+        let store = { AutodevState.store(directory: home.stateDirectory) }
+        guard let loaded = AutodevState.readStrictly(directory: home.stateDirectory) ?? (try? store().load()?.state) else { return }
         var state = loaded
         state.pendingTransaction = nil
         if confirmed {
             state.lastConfirmedVersion = autodevVersion
             if resumption.operation == .upgrade { state.counters.upgrades += 1 }
         }
-        if state != loaded { try? store.save(state) }
+        if state != loaded { try? store().save(state, durable: false) }
     }
 
     /// Reports a transaction that crossed an exec, in the process it ended in.

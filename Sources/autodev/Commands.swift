@@ -79,8 +79,9 @@ extension UpgradeCommand {
         options.dryRun = dryRun
         options.verifyState = arguments.verifyState
         let stateDirectory = session.home.stateDirectory
+        // The journal is the durable record of the transaction: this marker is not fsync'd.
         options.beforeRestart = {
-            try AutodevState.update(in: stateDirectory) { $0.pendingTransaction = "upgrade" }
+            try AutodevState.update(in: stateDirectory, durable: false) { $0.pendingTransaction = "upgrade" }
         }
         if !session.json && !dryRun {
             Output.err("Upgrading \(session.home.directory) from \(build == nil ? "" : "source ")\(Output.quoted(candidate))")

@@ -229,7 +229,8 @@ extension ChannelCommands {
             try confirm("Install autodev \(version) (\(chosen.length) bytes) from \(Output.quoted(channel.url)) in place of \(update.current)?")
         }
         let stateDirectory = session.home.stateDirectory
-        options.beforeRestart = { try AutodevState.update(in: stateDirectory) { $0.pendingTransaction = "upgrade" } }
+        // The journal is the durable record of the transaction: this marker is not fsync'd.
+        options.beforeRestart = { try AutodevState.update(in: stateDirectory, durable: false) { $0.pendingTransaction = "upgrade" } }
         options.events = { event in
             switch event {
             case .floorRebuilt(let installed, let file):

@@ -168,6 +168,13 @@ extension Harness {
         #expect(report["openTransaction"] == nil, "\(comment): transaction left open")
         let current = try current()
         #expect(allowed.contains(current), "\(comment): current is \(current.prefix(12))")
+        // A pruned version's directory is freed by a process of its own, once the command that
+        // handed it over has exited: the condition is its end.
+        let deadline = Date().addingTimeInterval(30)
+        while ((try? FileManager.default.contentsOfDirectory(atPath: home + "/staging")) ?? []).contains(where: { $0.hasPrefix("prune-") }),
+              Date() < deadline {
+            usleep(2_000)
+        }
         #expect(try FileManager.default.contentsOfDirectory(atPath: home + "/staging").isEmpty, "\(comment): staging not empty")
         let version = try run(["--version"], executable: home + "/current/autodev")
         #expect(version.status == 0 && version.stdout == "0.1.0\n", "\(comment): current does not run")

@@ -142,6 +142,48 @@ struct RemoveTreeTests {
         try FileSystem.removeInBackground(root + "/absent")
     }
 
+    @Test("told to wait for the caller's exit, the remover frees nothing while the caller runs, and goes on once the wait is over")
+    func waitsForTheCaller() throws {
+        let root = try scratch()
+        defer { _ = try? FileSystem.removeTree(root) }
+        let doomed = root + "/doomed"
+        try FileManager.default.createDirectory(atPath: doomed, withIntermediateDirectories: false)
+        try "data".write(toFile: doomed + "/file", atomically: true, encoding: .utf8)
+        let before = Set(Self.detachedRunningThisBinary())
+        try FileSystem.removeInBackground(doomed, waitingForExitUpTo: 60)
+        // The remover: a process of this binary in a session of its own, blocked in its wait.
+        var remover: Int32?
+        let deadline = Date().addingTimeInterval(30)
+        while remover == nil, Date() < deadline {
+            remover = Self.detachedRunningThisBinary().first { pid in
+                !before.contains(pid) && ((try? String(contentsOfFile: "/proc/\(pid)/wchan", encoding: .utf8)) ?? "").contains("poll")
+            }
+            if remover == nil { usleep(1_000) }
+        }
+        let pid = try #require(remover, "no remover waiting for this process")
+        #expect(FileManager.default.fileExists(atPath: doomed + "/file"), "removed while the caller runs")
+        kill(pid, SIGKILL)
+
+        // A wait that ends before the caller does: the directory goes all the same.
+        try FileSystem.removeInBackground(doomed, waitingForExitUpTo: 0.05)
+        let gone = Date().addingTimeInterval(30)
+        while FileManager.default.fileExists(atPath: doomed), Date() < gone { usleep(10_000) }
+        #expect(!FileManager.default.fileExists(atPath: doomed))
+    }
+
+    /// Processes running this test binary that lead a session of their own (the removers).
+    static func detachedRunningThisBinary() -> [Int32] {
+        let own = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            // After the name: state, parent, process group, session.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 3 && Int32(fields[3]) == pid
+                && (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) == own
+        }
+    }
+
     @Test("nothing on a mount inside the tree is removed, in the foreground or the background: a bind mount of the same file system, a tmpfs",
           .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/mount"), "needs root to mount"))
     func mountsInside() throws {

@@ -1,3 +1,4 @@
+import CPlatform
 import Foundation
 import Synchronization
 import Platform
@@ -33,6 +34,106 @@ struct SubprocessConfinementTests {
         #expect(!descriptors.contains("\(stray.rawValue)"), "\(descriptors)")
         #expect(descriptors.count <= 5, "\(descriptors)")
         #expect(try String(decoding: FileSystem.readFile(directory + "/lock"), as: UTF8.self) == "\(child.pid)")
+    }
+
+    @Test("a child made with a gate executes nothing until the gate opens, and nothing at all when it is cancelled")
+    func execGate() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("autodev-gate-\(UUID().uuidString.prefix(8))").path
+        try FileSystem.createDirectory(directory, mode: 0o700)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for opens in [true, false] {
+            let gate = try Subprocess.ExecGate()
+            let marker = directory + "/ran-\(opens)"
+            var configuration = Subprocess.Configuration(executable: "/bin/sh", arguments: ["-c", "touch \(marker)"], environment: [:])
+            configuration.execGate = gate
+            let run = configuration
+            let before = Set(Self.children())
+            let launched = Mutex<Result<TerminationStatus, any Error>?>(nil)
+            let thread = ThreadGroup()
+            // `launch` returns once the child has passed the gate: it is run from a thread, which
+            // waits for the child too (the child dies with the thread that made it).
+            thread.start {
+                let result = Result { () throws -> TerminationStatus in
+                    let child = try Subprocess.launch(run)
+                    while true {
+                        if let status = try child.poll() { return status }
+                        child.pause()
+                    }
+                }
+                launched.withLock { $0 = result }
+            }
+            // The condition: a new child of this process, made, blocked reading the gate.
+            var waiting: Int32?
+            let deadline = Date().addingTimeInterval(30)
+            while waiting == nil, Date() < deadline {
+                waiting = Self.children().first { pid in
+                    !before.contains(pid) && ((try? String(contentsOfFile: "/proc/\(pid)/wchan", encoding: .utf8)) ?? "").contains("pipe_read")
+                }
+                if waiting == nil { usleep(1_000) }
+            }
+            try #require(waiting != nil, "no child waiting at the gate")
+            #expect(!FileManager.default.fileExists(atPath: marker), "ran before the gate opened")
+            if opens { gate.open() } else { gate.cancel() }
+            thread.wait()
+            switch launched.withLock({ $0 })! {
+            case .success(let status):
+                #expect(opens)
+                #expect(status.isSuccess)
+                #expect(FileManager.default.fileExists(atPath: marker))
+            case .failure(let error):
+                #expect(!opens, "\(error)")
+                #expect((error as? Subprocess.LaunchError)?.step == "gate", "\(error)")
+                #expect(!FileManager.default.fileExists(atPath: marker))
+            }
+        }
+    }
+
+    @Test("a gate whose writer is gone (the process that made it was killed) lets nothing run: its end is not an opening")
+    func execGateWithoutWriter() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("autodev-gate-\(UUID().uuidString.prefix(8))").path
+        try FileSystem.createDirectory(directory, mode: 0o700)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let marker = directory + "/ran"
+        var ends: [Int32] = [-1, -1]
+        try #require(ad_pipe_cloexec(&ends) == 0)
+        defer { close(ends[0]) }
+        // What a SIGKILL of the caller leaves: the read end, no writer, nothing written.
+        close(ends[1])
+        var options = ad_spawn_options()
+        options.stdin_fd = -1
+        options.stdout_fd = -1
+        options.stderr_fd = -1
+        options.inherit_fd = -1
+        options.inherit_fd_target = -1
+        options.cgroup_procs_fd = -1
+        options.exec_gate_fd = ends[0]
+        options.exec_gate_write_fd = -1
+        var pid: Int32 = 0
+        var childErrno: Int32 = 0
+        var step: UnsafePointer<CChar>?
+        let words: [String] = ["/bin/sh", "-c", "touch \(marker)"]
+        let arguments: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        defer { arguments.forEach { free($0) } }
+        let environment: [UnsafeMutablePointer<CChar>?] = [nil]
+        let result = arguments.withUnsafeBufferPointer { argv in
+            environment.withUnsafeBufferPointer { envp in
+                ad_spawn("/bin/sh", argv.baseAddress, envp.baseAddress, &options, &pid, &childErrno, &step)
+            }
+        }
+        #expect(result == -2)
+        #expect(step.map { String(cString: $0) } == "gate")
+        #expect(childErrno == ECANCELED)
+        #expect(!FileManager.default.fileExists(atPath: marker), "the program ran")
+    }
+
+    /// The processes whose parent is this one.
+    static func children() -> [Int32] {
+        let own = getpid()
+        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == own
+        }
     }
 
     @Test("a confined root child has no capabilities, sees / read-only and its own /proc",

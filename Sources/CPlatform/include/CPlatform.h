@@ -109,6 +109,12 @@ typedef struct {
                                             own abstract Unix sockets (ABI 6, Linux 6.12): one the
                                             caller's session listens on cannot be connected to,
                                             even in a shared network namespace */
+    int exec_gate_fd;          /* -1, or a pipe's read end the child reads one byte from once it is
+                                  ready, right before it executes the program (step "gate"): '1'
+                                  lets it run, '0' or the pipe's end ends it first (ECANCELED). The
+                                  caller makes the child, its sandbox included, while the program's
+                                  file is still written. */
+    int exec_gate_write_fd;    /* -1, or that pipe's write end: closed in the child at once */
 } ad_spawn_options;
 
 /// Forks and executes `path` with `argv` and `envp`.
@@ -119,9 +125,13 @@ typedef struct {
 /// step ("exec", "unshare-user", "uid-map", "unshare-network", "unshare-ipc", "unshare-mount", "mount",
 /// "remount-read-only", "bind-writable", "bind-devices", "mount-tmpfs", "bind-read-only", "unshare-pid", "fork", "mount-proc",
 /// "setrlimit", "chdir", "dup2", "setsid", "inherit-fd", "write-pid", "securebits",
-/// "drop-bounding-set", "capset", "no-new-privs", "layer", "seccomp", "loopback", "terminals", "mask", "landlock") and `*child_errno` its errno.
+/// "drop-bounding-set", "capset", "no-new-privs", "layer", "seccomp", "loopback", "terminals", "mask", "landlock", "gate") and `*child_errno` its errno.
 int ad_spawn(const char *path, char *const argv[], char *const envp[],
              const ad_spawn_options *options, int *pid, int *child_errno, const char **failed_step);
+
+/// `pipe2(ends, O_CLOEXEC)`: both ends close-on-exec from the start (no fork in between sees
+/// them without it). 0, or -1 with errno.
+int ad_pipe_cloexec(int ends[2]);
 
 /// A descriptor that becomes readable when the child `pid` ends (Linux pidfd_open, close-on-exec),
 /// or -1 with errno (ENOSYS before Linux 5.3).
@@ -208,9 +218,11 @@ int ad_tree_watcher_start(const char *root_path, const char *parent_path, const 
 
 /// Removes the directory `name` in `parent_path` and every entry in it but directories, in a
 /// process of its own (its own session, nice 10, no descriptor of the caller's) that outlives
-/// the caller: the caller waits only for a fork. A directory that holds a directory is left as
-/// it is. 0 once the remover was started; -1 with errno otherwise.
-int ad_remove_detached(const char *parent_path, const char *name);
+/// the caller: the caller waits only for a fork. With `wait_ms` above 0 the remover first waits
+/// for the caller to exit, at most that long (`pidfd_open`; not at all where the kernel has no
+/// pidfds). A directory that holds a directory is left as it is. 0 once the remover was started;
+/// -1 with errno otherwise.
+int ad_remove_detached(const char *parent_path, const char *name, int wait_ms);
 
 /// The id of the mount `fd` is open on (`statx`, `STATX_MNT_ID`), or -1 where the kernel does not
 /// say: a bind mount of the same file system has the same device but another mount id.
