@@ -435,7 +435,7 @@ public struct Upgrader: Sendable {
     }
 
     /// The name a pruned version's directory takes in staging until it is removed.
-    static let prunedPrefix = "prune-"
+    static let prunedPrefix = VersionStore.removedPrefix
 
     /// How long a pruned version's remover waits for the process that pruned it to exit before
     /// it frees the blocks anyway (a daemon that prunes and runs on).

@@ -152,6 +152,14 @@ package struct Journal: Sendable {
                 } catch {
                     reason = error.description
                 }
+            case .whole(let json) where archiveExists && !Self.hasKind(json):
+                // Behind an archive, line 1 is a checkpoint: one edited into JSON of no kind (its
+                // kind removed, another value) is a damaged checkpoint, refused, and its records
+                // are read from the archive. A line of some kind is read as a record (a record
+                // of a format this release does not read is refused as such).
+                claimed = true
+                lines.removeFirst()
+                reason = "line 1 is neither a checkpoint nor a record: it is JSON of no kind"
             case .whole:
                 break
             }
@@ -445,7 +453,10 @@ package struct Journal: Sendable {
             throw StorageError.corruptJournal(path: path, line: 1, reason: "it is gone")
         }
         var lines = try Self.lines(bytes, path: path, firstMayBeDamaged: segment.first > 1)
-        if lines.damagedFirst == nil, segment.first > 1, let first = lines.lines.first, JournalCheckpoint.claims(first.json) {
+        // A later segment starts with the checkpoint it was archived behind: skipped, damaged or
+        // not (a refused one, JSON of no kind, is archived as it was).
+        if lines.damagedFirst == nil, segment.first > 1, let first = lines.lines.first,
+           JournalCheckpoint.claims(first.json) || !hasKind(first.json) {
             lines.lines.removeFirst()
         }
         let read = try decode(lines.lines, path: path)
@@ -531,6 +542,12 @@ package struct Journal: Sendable {
             lineStart = lineEnd + 1
         }
         return (lines, damagedFirst, validByteCount, hasTornTail)
+    }
+
+    /// Whether `json` is an object with a `kind` (a record's or a checkpoint's).
+    private static func hasKind(_ json: ArraySlice<UInt8>) -> Bool {
+        guard let value = try? JSONValue(parsing: json, maxDepth: 512, maxValues: largestRecordValues), case .object(let fields) = value else { return false }
+        return fields["kind"] != nil
     }
 
     /// The `sequence` of a record's JSON, read without decoding the rest.

@@ -465,12 +465,14 @@ package struct VersionStore: Sendable {
         let id = written.id
         let size = written.status.size
         let destination = home.versionDirectory(id)
-        if FileSystem.exists(home.binary(id)) {
-            if let present = try? openChecked(id) {
-                try? present.descriptor.close()
-                try FileSystem.removeTree(stagingDirectory)
-                return Staged(id: id, size: size, wasPresent: true)
-            }
+        if FileSystem.exists(home.binary(id)), let present = try? openChecked(id) {
+            try? present.descriptor.close()
+            try FileSystem.removeTree(stagingDirectory)
+            return Staged(id: id, size: size, wasPresent: true)
+        }
+        // A damaged version under this id, or what an interrupted removal left of one (its
+        // metadata without its binary): these bytes take its place.
+        if (try? FileSystem.statusIfPresent(destination, followLinks: false)) != nil {
             try FileSystem.removeTree(destination)
         }
         do {
@@ -510,9 +512,17 @@ package struct VersionStore: Sendable {
 
     /// Removes a version from the store.
     package func remove(_ id: SHA256Digest) throws {
-        try FileSystem.removeTree(home.versionDirectory(id))
+        // Out of the store in one rename first: a removal killed half-way leaves its files in
+        // staging, which the next start empties, never a version directory without its binary.
+        let doomed = home.staging + "/" + Self.removedPrefix + id.hex
+        try FileSystem.removeTree(doomed)
+        try FileSystem.rename(home.versionDirectory(id), to: doomed)
         try FileSystem.syncDirectory(home.versions)
+        try FileSystem.removeTree(doomed)
     }
+
+    /// The name a version's directory takes in staging while it is removed (a pruned version's too).
+    package static let removedPrefix = "prune-"
 
     private static func encode(_ metadata: VersionMetadata) throws -> [UInt8] {
         let encoder = JSONEncoder()

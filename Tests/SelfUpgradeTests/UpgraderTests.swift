@@ -230,6 +230,22 @@ struct UpgraderTests {
         #expect(try FileSystem.contentsOfDirectory(demo.home.staging).isEmpty)
     }
 
+    @Test("what an interrupted removal left of a version (its metadata, no binary) is replaced by the next upgrade to those bytes")
+    func leftoverVersionDirectory() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        let candidate = try demo.candidate("2.0")
+        let id = SHA256.hash(data: Array(try Data(contentsOf: URL(fileURLWithPath: candidate))))
+        let leftover = demo.home.versionDirectory(id)
+        try FileManager.default.createDirectory(atPath: leftover, withIntermediateDirectories: false)
+        try #"{"id":"\#(id.hex)"}"#.write(toFile: leftover + "/meta.json", atomically: true, encoding: .utf8)
+        let outcome = try demo.upgrader.upgrade(fromBinary: candidate, options: Demo.noRestart)
+        #expect(outcome.to.digest == id)
+        #expect(try demo.home.currentVersion() == id)
+        #expect(demo.upgrader.store.contains(id))
+        #expect(try FileSystem.contentsOfDirectory(demo.home.staging).isEmpty)
+    }
+
     @Test("with an expected id, a candidate whose bytes hash to anything else is refused at staging and nothing is stored")
     func expectedID() throws {
         let demo = try Demo()
