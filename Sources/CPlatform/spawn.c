@@ -500,12 +500,17 @@ static int write_pid(int fd, pid_t pid) {
     return 0;
 }
 
-/* Closes every descriptor from 3 up but `keep` and `also` (-1 for none). */
-static void close_all_but(int keep, int also) {
-    int low = keep < also ? keep : also, high = keep < also ? also : keep;
+/* Closes every descriptor from 3 up but the `count` of `kept` (any order; -1 for none). */
+static void close_all_but(int *kept, int count) {
+    for (int pass = 1; pass < count; pass++) {
+        for (int index = pass; index > 0 && kept[index - 1] > kept[index]; index--) {
+            int swap = kept[index];
+            kept[index] = kept[index - 1];
+            kept[index - 1] = swap;
+        }
+    }
     unsigned first = 3;
-    int kept[2] = {low, high};
-    for (int index = 0; index < 2; index++) {
+    for (int index = 0; index < count; index++) {
         if (kept[index] < (int)first) continue;
         if (kept[index] > (int)first) syscall(SYS_close_range, first, (unsigned)kept[index] - 1, 0);
         first = (unsigned)kept[index] + 1;
@@ -533,8 +538,11 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
         return -1;
     }
     if (pid == 0) {
-        /* The gate's write end is the caller's alone: the child sees its end when the caller closes it. */
-        if (options->exec_gate_write_fd >= 0) close(options->exec_gate_write_fd);
+        /* Nothing of the caller's but what it passes: a file it writes meanwhile (the program
+           the gate holds back) has no writer here, and the gate's write end is the caller's. */
+        int given[] = {report[1], options->stdin_fd, options->stdout_fd, options->stderr_fd,
+                       options->inherit_fd, options->cgroup_procs_fd, options->exec_gate_fd};
+        close_all_but(given, (int)(sizeof given / sizeof given[0]));
         /* Child: default dispositions, empty mask, then the requested confinement. */
         for (int signal_number = 1; signal_number < NSIG; signal_number++) {
             signal(signal_number, SIG_DFL);
@@ -647,7 +655,8 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
         /* Close-on-exec descriptors are closed only once the exec has succeeded, after the
            kernel refuses to run a file someone holds open for writing: one the caller was still
            writing when this child was made (the gate's file) would fail it with ETXTBSY. */
-        close_all_but(report_fd, options->inherit_fd >= 0 ? options->inherit_fd_target : -1);
+        int kept[] = {report_fd, options->inherit_fd >= 0 ? options->inherit_fd_target : -1};
+        close_all_but(kept, 2);
         execve(path, argv, envp);
         report_and_exit(report_fd, STEP_EXEC);
     }

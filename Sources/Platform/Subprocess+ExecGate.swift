@@ -13,12 +13,12 @@ extension Subprocess {
     ///
     /// A launch with a gate returns only once the program runs (or failed to): open or cancel it
     /// from another thread. Whichever comes first counts; the gate cancels itself when it is
-    /// released unopened. Both ends stay open as long as the gate lives: the descriptor number a
-    /// child closes (its copy of the write end) is never another file's.
+    /// released unopened. Both ends stay open as long as the gate lives (a launch may retry).
     public final class ExecGate: @unchecked Sendable {
         /// The read end the child waits on (close-on-exec).
         let readEnd: Int32
-        /// The write end, the caller's alone (close-on-exec; the child closes its copy at once).
+        /// The write end, the caller's alone (close-on-exec; the child closes its copy at once,
+        /// with every descriptor it was not given).
         let writeEnd: Int32
         // `settled` is guarded by `lock`.
         private let lock = ConditionLock()

@@ -498,8 +498,7 @@ public enum Subprocess {
                                                 masked_paths: cArray(maskedPaths), masked_count: Int32(masked.count),
                                                 visible_paths: cArray(visiblePaths), visible_count: Int32(visible.count),
                                                 scope_abstract_sockets: configuration.scopeAbstractSockets ? 1 : 0,
-                                                exec_gate_fd: configuration.execGate?.readEnd ?? -1,
-                                                exec_gate_write_fd: configuration.execGate?.writeEnd ?? -1)
+                                                exec_gate_fd: configuration.execGate?.readEnd ?? -1)
                                             return ad_spawn(configuration.executable, argvPointers, envPointers, &options,
                                                             &pid, &childErrno, &failedStep)
                                         }

@@ -311,6 +311,9 @@ package struct StageStep: TransactionStep {
     package func undo(_ context: TransactionContext) throws {
         try? FileSystem.removeTree(context.home.staging + "/" + context.transaction)
         guard let target = context.target, context.stagedNewVersion, target != context.from else { return }
+        // A version the journal's history names (the previous one, its directory repaired by
+        // these very bytes) stays: other transactions need it.
+        guard !Ledger(context.journal).history.contains(where: { $0.id == target }) else { return }
         // Never the version `current` names, whatever went wrong before this undo.
         guard (try? context.home.currentVersion()) != target else {
             throw StillCurrent(link: context.home.current, version: VersionID(target).short)

@@ -152,14 +152,13 @@ package struct Journal: Sendable {
                 } catch {
                     reason = error.description
                 }
-            case .whole(let json) where archiveExists && !Self.hasKind(json):
-                // Behind an archive, line 1 is a checkpoint: one edited into JSON of no kind (its
-                // kind removed, another value) is a damaged checkpoint, refused, and its records
-                // are read from the archive. A line of some kind is read as a record (a record
-                // of a format this release does not read is refused as such).
+            case .whole(let json) where archiveExists && Self.sequence(of: json) != 1:
+                // Behind an archive, line 1 is a checkpoint (or the journal's very first record):
+                // anything else there (its kind removed or changed, other JSON) is a damaged
+                // checkpoint, refused, and its records are read from the archive.
                 claimed = true
                 lines.removeFirst()
-                reason = "line 1 is neither a checkpoint nor a record: it is JSON of no kind"
+                reason = "line 1 is not a checkpoint"
             case .whole:
                 break
             }
@@ -454,9 +453,9 @@ package struct Journal: Sendable {
         }
         var lines = try Self.lines(bytes, path: path, firstMayBeDamaged: segment.first > 1)
         // A later segment starts with the checkpoint it was archived behind: skipped, damaged or
-        // not (a refused one, JSON of no kind, is archived as it was).
+        // not (a refused one is archived as it was): whatever is not the segment's first record.
         if lines.damagedFirst == nil, segment.first > 1, let first = lines.lines.first,
-           JournalCheckpoint.claims(first.json) || !hasKind(first.json) {
+           JournalCheckpoint.claims(first.json) || sequence(of: first.json) != segment.first {
             lines.lines.removeFirst()
         }
         let read = try decode(lines.lines, path: path)
@@ -542,12 +541,6 @@ package struct Journal: Sendable {
             lineStart = lineEnd + 1
         }
         return (lines, damagedFirst, validByteCount, hasTornTail)
-    }
-
-    /// Whether `json` is an object with a `kind` (a record's or a checkpoint's).
-    private static func hasKind(_ json: ArraySlice<UInt8>) -> Bool {
-        guard let value = try? JSONValue(parsing: json, maxDepth: 512, maxValues: largestRecordValues), case .object(let fields) = value else { return false }
-        return fields["kind"] != nil
     }
 
     /// The `sequence` of a record's JSON, read without decoding the rest.

@@ -470,12 +470,12 @@ package struct VersionStore: Sendable {
             try FileSystem.removeTree(stagingDirectory)
             return Staged(id: id, size: size, wasPresent: true)
         }
-        // A damaged version under this id, or what an interrupted removal left of one (its
-        // metadata without its binary): these bytes take its place.
-        if (try? FileSystem.statusIfPresent(destination, followLinks: false)) != nil {
-            try FileSystem.removeTree(destination)
-        }
         do {
+            // A damaged version under this id, or what an interrupted removal left of one (its
+            // metadata without its binary): these bytes take its place.
+            if (try? FileSystem.statusIfPresent(destination, followLinks: false)) != nil {
+                try FileSystem.removeTree(destination)
+            }
             if let source { try prepare(written, in: stagingDirectory, source: source) }
             try FileSystem.rename(stagingDirectory, to: destination)
             // One fsync makes the rename durable as a whole (the staging side included): a name

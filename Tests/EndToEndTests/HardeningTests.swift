@@ -444,6 +444,25 @@ struct EdgeTests {
         #expect(result.stderr.contains("undo of stage failed"), "\(result.stderr)")
     }
 
+    @Test("an aborted upgrade to the previous version's bytes repairs that version's directory, and its undo does not remove it")
+    func abortKeepsPrevious() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let first = try harness.current()
+        #expect(try harness.run(["self-upgrade", "--from-binary", try harness.candidate(), "--yes"]).status == 0)
+        // The previous version's binary lost (a removal interrupted, a disk): its bytes offered again.
+        let previous = harness.home + "/versions/" + first + "/autodev"
+        let again = harness.root.path + "/first-again"
+        try FileManager.default.copyItem(atPath: previous, toPath: again)
+        try FileManager.default.removeItem(atPath: previous)
+        let result = try harness.run(["self-upgrade", "--from-binary", again, "--yes"], environment: ["AUTODEV_FAILPOINT": "fail-before-swap"])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(FileManager.default.fileExists(atPath: previous), "the undo removed the version the journal's history names")
+        let doctor = try harness.run(["doctor"])
+        #expect(doctor.status == 0, "\(doctor.stdout) \(doctor.stderr)")
+    }
+
     @Test("fields of the state the candidate does not keep are reported by --verify-state")
     func droppedStateFields() throws {
         let harness = try Harness()

@@ -107,7 +107,6 @@ struct SubprocessConfinementTests {
         options.inherit_fd_target = -1
         options.cgroup_procs_fd = -1
         options.exec_gate_fd = ends[0]
-        options.exec_gate_write_fd = -1
         var pid: Int32 = 0
         var childErrno: Int32 = 0
         var step: UnsafePointer<CChar>?

@@ -243,7 +243,7 @@ struct JournalCheckpointTests {
     static func json(of line: String) -> String { String(line.dropFirst(9)) }
 
     @Test("a damaged or edited checkpoint is refused and the records are read from the archive",
-          arguments: ["checksum", "digest", "values", "format", "kind", "other JSON"])
+          arguments: ["checksum", "digest", "values", "format", "kind", "kind null", "unknown kind", "other JSON"])
     func damagedCheckpoint(damage: String) throws {
         let (demo, upgrader) = try checkpointed()
         defer { demo.cleanUp() }
@@ -255,6 +255,8 @@ struct JournalCheckpointTests {
             case "format": return Self.framed(Self.json(of: line).replacingOccurrences(of: #""format":1"#, with: #""format":2"#))
             // Checksummed again, no longer claiming to be a checkpoint, nor a record.
             case "kind": return Self.framed(Self.json(of: line).replacingOccurrences(of: #""kind":"checkpoint","#, with: ""))
+            case "kind null": return Self.framed(Self.json(of: line).replacingOccurrences(of: #""kind":"checkpoint""#, with: #""kind":null"#))
+            case "unknown kind": return Self.framed(Self.json(of: line).replacingOccurrences(of: #""kind":"checkpoint""#, with: #""kind":"zzz""#))
             case "other JSON": return Self.framed("[1,2]")
             default:
                 // A forger who recomputes the digest: a value out of range is still refused.

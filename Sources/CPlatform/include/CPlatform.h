@@ -113,8 +113,8 @@ typedef struct {
                                   ready, right before it executes the program (step "gate"): '1'
                                   lets it run, '0' or the pipe's end ends it first (ECANCELED). The
                                   caller makes the child, its sandbox included, while the program's
-                                  file is still written. */
-    int exec_gate_write_fd;    /* -1, or that pipe's write end: closed in the child at once */
+                                  file is still written. The child closes at once every
+                                  descriptor of the caller's but those the options name. */
 } ad_spawn_options;
 
 /// Forks and executes `path` with `argv` and `envp`.
