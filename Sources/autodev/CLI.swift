@@ -36,7 +36,9 @@ enum CLI {
     /// The home whose journal an error says must be repaired.
     static func journalToRepair(_ error: any Error) -> String? {
         guard let error = error as? UpgradeError, error.code == .journalDamaged, let path = error.path else { return nil }
-        return FileSystem.parent(of: path)
+        // The journal, its archive (journal.d) or a segment in it: the home holds the journal.
+        let directory = FileSystem.parent(of: path)
+        return FileSystem.baseName(of: directory) == "journal.d" ? FileSystem.parent(of: directory) : directory
     }
 
     static func usageLine(_ spec: CommandSpec) -> String {

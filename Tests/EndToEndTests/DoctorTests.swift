@@ -279,6 +279,25 @@ struct DoctorTests {
         try home.expectWorking()
     }
 
+    @Test("a damaged archive segment behind a refused checkpoint: the repair the error suggests names the home, not the archive")
+    func repairHintNamesTheHome() throws {
+        let home = try DoctorHome(configuration: "{\"journalCheckpointRecords\": 4}\n")
+        defer { home.harness.cleanUp() }
+        let archive = home.home + "/journal.d"
+        let first = try #require(try FileManager.default.contentsOfDirectory(atPath: archive).first { $0.hasPrefix("1-") })
+        // A changed byte in the first segment, and in the checkpoint, which sends readers there.
+        let segment = try String(contentsOfFile: archive + "/" + first, encoding: .utf8).split(separator: "\n").map(String.init)
+        try ([segment[0], segment[1].replacingOccurrences(of: "\"kind\"", with: "\"kinD\"")] + segment.dropFirst(2)).joined(separator: "\n")
+            .appending("\n").write(toFile: archive + "/" + first, atomically: false, encoding: .utf8)
+        let lines = try home.harness.journalLines()
+        try ([lines[0].replacingOccurrences(of: "\"kind\":\"checkpoint\"", with: "\"kind\":\"checkpoinT\"")] + lines.dropFirst()).joined(separator: "\n")
+            .appending("\n").write(toFile: home.home + "/journal", atomically: false, encoding: .utf8)
+        let result = try home.harness.run(["self-upgrade", "status"])
+        #expect(result.status == 1, "\(result.stderr)")
+        let hint = try #require(result.stderr.split(separator: "\n").first { $0.contains("To rebuild it") }, "\(result.stderr)")
+        #expect(hint.hasSuffix(" " + home.home) || hint.hasSuffix("'\(home.home)'"), "\(hint)")
+    }
+
     @Test("the journal's checkpoint damaged, alone or followed by records: a new checkpoint, no history lost",
           arguments: [false, true])
     func checkpoint(followedByRecords: Bool) throws {
