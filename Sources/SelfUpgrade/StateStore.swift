@@ -144,8 +144,6 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
         return encoder
     }
 
-    private struct Header: Decodable { var schema: Int }
-
     /// The largest snapshot read: a state file past it is refused (naming it) rather than read
     /// into memory by every restart's health check.
     public static var largestFileBytes: Int { StateFile.largestBytes }
@@ -153,11 +151,30 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
     /// Reads a snapshot file (never through a link, at most ``largestFileBytes``) and splits it
     /// into its schema and body.
     static func read(_ path: String) throws -> (Int, Data)? {
-        guard let bytes = try FileSystem.readOwnFile(path, maxBytes: largestFileBytes, what: "a state snapshot") else { return nil }
-        return try split(bytes, path: path)
+        try StateFile.read(path).map { ($0.schema, Data($0.body)) }
     }
 
     static func split(_ bytes: [UInt8], path: String) throws -> (Int, Data) {
+        let (schema, body) = try StateFile.split(bytes, path: path)
+        return (schema, Data(body))
+    }
+}
+
+/// What every ``StateStore`` shares, outside the generic type (a program's fast path reads
+/// its state file without making one).
+public enum StateFile {
+    /// The largest snapshot a store reads (``StateStore/largestFileBytes``).
+    public static let largestBytes = 64 << 20
+
+    /// Reads a snapshot file (never through a link, at most ``largestBytes``) and splits it into
+    /// its schema and body; nil when there is none.
+    /// - Throws: ``StorageError`` (no schema header) or ``SystemError``, naming the file.
+    public static func read(_ path: String) throws -> (schema: Int, body: [UInt8])? {
+        guard let bytes = try FileSystem.readOwnFile(path, maxBytes: largestBytes, what: "a state snapshot") else { return nil }
+        return try split(bytes, path: path)
+    }
+
+    static func split(_ bytes: [UInt8], path: String) throws -> (schema: Int, body: [UInt8]) {
         guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) else {
             throw StorageError.corruptState(path: path, reason: "no schema header")
         }
@@ -167,15 +184,10 @@ public struct StateStore<State: Codable & Sendable>: Sendable {
             return try? FieldReader(fields: fields).integer("schema", in: 0...Int(Int32.max))
         } ?? (try? JSONDecoder().decode(Header.self, from: Data(bytes[..<newline])))?.schema
         guard let schema else { throw StorageError.corruptState(path: path, reason: "no schema header") }
-        return (schema, Data(bytes[(newline + 1)...]))
+        return (schema, Array(bytes[(newline + 1)...]))
     }
-}
 
-/// What every ``StateStore`` shares, outside the generic type (a program's fast path reads
-/// its state file without making one).
-public enum StateFile {
-    /// The largest snapshot a store reads (``StateStore/largestFileBytes``).
-    public static let largestBytes = 64 << 20
+    private struct Header: Decodable { var schema: Int }
 }
 
 /// A JSON object read strictly, for a ``StateStore/strictReader``: typed access to its fields,

@@ -1,4 +1,3 @@
-import Platform
 import SelfUpgrade
 import SourceUpgrade
 
@@ -65,10 +64,8 @@ extension AutodevState {
     /// resolves `AutodevState`'s conformances at run time, two scans of every conformance in the
     /// binary, in every restarted process.
     static func readStrictly(directory: String) -> AutodevState? {
-        guard let bytes = try? FileSystem.readOwnFile(directory + "/autodev.json", maxBytes: StateFile.largestBytes, what: "a state snapshot"),
-              let newline = bytes.firstIndex(of: UInt8(ascii: "\n")),
-              StrictJSONObject(parsing: Array(bytes[..<newline]), maxDepth: 2)?.integer("schema", in: 0...Int(Int32.max)) == 2 else { return nil }
-        return AutodevState(strictJSON: Array(bytes[(newline + 1)...]))
+        guard let (schema, body) = (try? StateFile.read(directory + "/autodev.json")) ?? nil, schema == 2 else { return nil }
+        return AutodevState(strictJSON: body)
     }
 
     /// Schema 2 read with the strict parser, exactly as `JSONDecoder` reads it: the four

@@ -156,7 +156,7 @@ struct RemoveTreeTests {
         let deadline = Date().addingTimeInterval(30)
         while remover == nil, Date() < deadline {
             remover = Self.detachedRunningThisBinary().first { pid in
-                !before.contains(pid) && ((try? String(contentsOfFile: "/proc/\(pid)/wchan", encoding: .utf8)) ?? "").contains("poll")
+                !before.contains(pid) && Processes.waitChannel(pid).contains("poll")
             }
             if remover == nil { usleep(1_000) }
         }
@@ -174,13 +174,8 @@ struct RemoveTreeTests {
     /// Processes running this test binary that lead a session of their own (the removers).
     static func detachedRunningThisBinary() -> [Int32] {
         let own = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.filter { pid in
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return false }
-            // After the name: state, parent, process group, session.
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 3 && Int32(fields[3]) == pid
-                && (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) == own
+        return Processes.all().filter { $0.session == $0.pid }.map(\.pid).filter {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\($0)/exe")) == own
         }
     }
 

@@ -67,7 +67,7 @@ struct SubprocessConfinementTests {
             let deadline = Date().addingTimeInterval(30)
             while waiting == nil, Date() < deadline {
                 waiting = Self.children().first { pid in
-                    !before.contains(pid) && ((try? String(contentsOfFile: "/proc/\(pid)/wchan", encoding: .utf8)) ?? "").contains("pipe_read")
+                    !before.contains(pid) && Processes.waitChannel(pid).contains("pipe_read")
                 }
                 if waiting == nil { usleep(1_000) }
             }
@@ -127,12 +127,7 @@ struct SubprocessConfinementTests {
 
     /// The processes whose parent is this one.
     static func children() -> [Int32] {
-        let own = getpid()
-        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.filter { pid in
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 1 && Int32(fields[1]) == own
-        }
+        Processes.all().filter { $0.parent == getpid() }.map(\.pid)
     }
 
     @Test("a confined root child has no capabilities, sees / read-only and its own /proc",

@@ -23,6 +23,23 @@ public enum Processes {
         }
     }
 
+    /// The live processes' pids with their parent's and their session's (`/proc/<pid>/stat`).
+    public static func all() -> [(pid: Int32, parent: Int32, session: Int32)] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
+            guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            // After the name: state, parent, process group, session.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 3, let parent = Int32(fields[1]), let session = Int32(fields[3]) else { return nil }
+            return (pid, parent, session)
+        }
+    }
+
+    /// What the process `pid` is blocked in (`/proc/<pid>/wchan`), empty when it runs.
+    public static func waitChannel(_ pid: Int32) -> String {
+        (try? String(contentsOfFile: "/proc/\(pid)/wchan", encoding: .utf8)) ?? ""
+    }
+
     /// Waits until the process `pid` has ended: a zombie its parent has not reaped yet, or gone.
     /// - Returns: false when it still runs after `seconds`.
     public static func waitUntilEnded(_ pid: Int32, seconds: Double = 10) -> Bool {
