@@ -539,7 +539,9 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
     }
     if (pid == 0) {
         /* Nothing of the caller's but what it passes: a file it writes meanwhile (the program
-           the gate holds back) has no writer here, and the gate's write end is the caller's. */
+           the gate holds back) has no writer here (close-on-exec descriptors close only once the
+           exec has succeeded, after the kernel refuses a file open for writing with ETXTBSY),
+           and the gate's write end is the caller's. */
         int given[] = {report[1], options->stdin_fd, options->stdout_fd, options->stderr_fd,
                        options->inherit_fd, options->cgroup_procs_fd, options->exec_gate_fd};
         close_all_but(given, (int)(sizeof given / sizeof given[0]));
@@ -556,9 +558,12 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
             report_fd = fcntl(report_fd, F_DUPFD_CLOEXEC, options->inherit_fd_target + 1);
             if (report_fd < 0) _exit(127);
         }
+        /* Clear of the standard descriptors and of the inherited one, which are put in place below
+           (a caller started with stdio closed gets a gate at 0, 1 or 2). */
         int gate_fd = options->exec_gate_fd;
-        if (gate_fd >= 0 && options->inherit_fd >= 0 && gate_fd <= options->inherit_fd_target) {
-            gate_fd = fcntl(gate_fd, F_DUPFD_CLOEXEC, options->inherit_fd_target + 1);
+        int gate_floor = options->inherit_fd >= 0 && options->inherit_fd_target >= 3 ? options->inherit_fd_target + 1 : 3;
+        if (gate_fd >= 0 && (gate_fd < 3 || (options->inherit_fd >= 0 && gate_fd == options->inherit_fd_target))) {
+            gate_fd = fcntl(gate_fd, F_DUPFD_CLOEXEC, gate_floor);
             if (gate_fd < 0) report_and_exit(report_fd, STEP_GATE);
         }
 
@@ -652,11 +657,6 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
             }
             close(gate_fd);
         }
-        /* Close-on-exec descriptors are closed only once the exec has succeeded, after the
-           kernel refuses to run a file someone holds open for writing: one the caller was still
-           writing when this child was made (the gate's file) would fail it with ETXTBSY. */
-        int kept[] = {report_fd, options->inherit_fd >= 0 ? options->inherit_fd_target : -1};
-        close_all_but(kept, 2);
         execve(path, argv, envp);
         report_and_exit(report_fd, STEP_EXEC);
     }

@@ -9,6 +9,16 @@ import Musl
 public enum ProcessControl {
     /// The absolute, link-free path of the running executable (`/proc/self/exe`).
     /// - Throws: ``SystemError`` "read link".
+    /// Opens /dev/null onto standard input, output and error where they are closed: a file
+    /// the program opens later (the home's lock) would otherwise take their number and receive
+    /// its messages, and a child's standard descriptors would land on it. Call first thing.
+    public static func openClosedStandardDescriptors() {
+        for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 {
+            let opened = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY)
+            if opened >= 0 && opened != fd { _ = dup2(opened, fd); close(opened) }
+        }
+    }
+
     public static func executablePath() throws(SystemError) -> String {
         try FileSystem.destinationOfSymbolicLink("/proc/self/exe")
     }

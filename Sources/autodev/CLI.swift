@@ -13,6 +13,7 @@ enum ExitCode {
 
 enum CLI {
     static func main(_ arguments: [String]) -> Int32 {
+        ProcessControl.openClosedStandardDescriptors()
         do {
             return try dispatch(arguments[...])
         } catch let error as UsageError {

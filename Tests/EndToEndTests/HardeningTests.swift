@@ -463,6 +463,21 @@ struct EdgeTests {
         #expect(doctor.status == 0, "\(doctor.stdout) \(doctor.stderr)")
     }
 
+    @Test("run with standard input, output and error closed, an upgrade succeeds and writes nothing into the lock", arguments: ["<&- >&- 2>&-", "<&- >/dev/null 2>&-", "</dev/null >/dev/null 2>&-"])
+    func closedStandardDescriptors(closing: String) throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let candidate = try harness.candidate()
+        let result = try harness.run(["-c", "exec \(closing); exec \"$0\" self-upgrade --from-binary \"$1\" --yes", harness.home + "/bin/autodev", candidate],
+                                     executable: "/bin/sh")
+        #expect(result.status == 0, "\(closing): \(result.stderr)")
+        let digest = SHA256.hash(data: Array(try Data(contentsOf: URL(fileURLWithPath: candidate)))).hex
+        #expect(try harness.current() == digest, "\(closing)")
+        let lock = try String(contentsOfFile: harness.home + "/lock", encoding: .utf8)
+        #expect(Int(lock) != nil, "\(closing): the lock holds \(lock.debugDescription)")
+    }
+
     @Test("fields of the state the candidate does not keep are reported by --verify-state")
     func droppedStateFields() throws {
         let harness = try Harness()
