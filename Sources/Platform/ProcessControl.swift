@@ -194,13 +194,32 @@ public enum WallClock {
 extension WallClock {
     /// `seconds` since 1970 as UTC ISO 8601, e.g. "2026-11-22T01:23:45Z".
     public static func iso8601(_ seconds: Double) -> String {
-        // time_t(seconds) traps outside its range; gmtime's year overflows far before that.
+        // Int64(seconds) traps outside its range; a year this function writes stays far inside it.
         guard seconds.isFinite, abs(seconds) < 1e15 else { return "invalid time" }
-        var time = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&time, &parts)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+        let time = utc(Int64(seconds))
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(time.year)-\(two(time.month))-\(two(time.day))T\(two(time.hour)):\(two(time.minute)):\(two(time.second))Z"
+    }
+
+    /// The UTC calendar date and time of `seconds` since 1970 (proleptic Gregorian calendar), in
+    /// arithmetic alone: `gmtime_r` reads the machine's time zone file on its first call, which
+    /// every transaction's name would pay for.
+    public static func utc(_ seconds: Int64) -> (year: Int64, month: Int, day: Int, hour: Int, minute: Int, second: Int) {
+        func floorDivision(_ value: Int64, _ divisor: Int64) -> Int64 { value >= 0 ? value / divisor : (value - divisor + 1) / divisor }
+        let days = floorDivision(seconds, 86_400)
+        let secondOfDay = Int(seconds - days * 86_400)
+        // Days since 0000-03-01, in 400-year eras of 146,097 days; years begin in March, so that
+        // the leap day is the last of a year.
+        let shifted = days + 719_468
+        let era = floorDivision(shifted, 146_097)
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthFromMarch = (5 * dayOfYear + 2) / 153
+        let day = Int(dayOfYear - (153 * monthFromMarch + 2) / 5 + 1)
+        let month = Int(monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9)
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        return (year, month, day, secondOfDay / 3_600, secondOfDay % 3_600 / 60, secondOfDay % 60)
     }
 }
 

@@ -414,7 +414,8 @@ public struct Upgrader: Sendable {
     func prune(_ journal: inout Journal) throws -> Ledger {
         let ledger = Ledger(journal)
         var journaled = false
-        for id in ledger.prunable(stored: try store.list(), linked: try home.currentVersion(), limit: configuration.historyLimit) {
+        var stored = try store.list()
+        for id in ledger.prunable(stored: stored, linked: try home.currentVersion(), limit: configuration.historyLimit) {
             if !ledger.pruned.contains(id) {
                 try journal.append(JournalRecord(.prune(version: id)))
                 journaled = true
@@ -424,13 +425,14 @@ public struct Upgrader: Sendable {
             try FileSystem.removeTree(doomed)
             try FileSystem.rename(home.versionDirectory(id), to: doomed)
             try FileSystem.syncDirectory(home.versions)
+            stored.removeAll { $0 == id }
             try FailPoint.hit("prune-moved", program)
             // Its blocks are freed by a process of its own, once this one has exited (or a
             // second has passed): nothing waits for them, nor shares the disk with them.
             try FileSystem.removeInBackground(doomed, waitingForExitUpTo: Self.removalDelaySeconds)
         }
         let final = journaled ? Ledger(journal) : ledger
-        try pruneLogs(final)
+        try pruneLogs(final, stored: stored)
         return final
     }
 
@@ -443,10 +445,11 @@ public struct Upgrader: Sendable {
 
     /// Removes the logs of transactions that began before the oldest transaction that brought a
     /// version still kept (their versions are gone; their logs explain nothing that remains).
-    private func pruneLogs(_ ledger: Ledger) throws {
+    /// `stored` is what the store holds now.
+    private func pruneLogs(_ ledger: Ledger, stored: [SHA256Digest]) throws {
         let names = Set((try? FileSystem.contentsOfDirectory(home.logs)) ?? [])
         guard !names.isEmpty else { return }
-        for transaction in ledger.transactionsBeforeOldestKept(stored: Set(try store.list())) where names.contains(transaction) {
+        for transaction in ledger.transactionsBeforeOldestKept(stored: Set(stored)) where names.contains(transaction) {
             try FileSystem.removeTree(home.logDirectory(transaction: transaction))
         }
     }

@@ -382,3 +382,30 @@ struct ProcessTests {
 extension Int32 {
     fileprivate func toInt() -> Int { Int(self) }
 }
+
+@Suite("Wall clock")
+struct WallClockTests {
+    @Test("the UTC date and time of a moment are glibc's gmtime_r's, across leap days, centuries and before 1970")
+    func utcMatchesTheCLibrary() {
+        var moments: [Int64] = [0, -1, 86_399, 86_400, -86_400, -86_401, 951_782_399, 951_782_400, 951_868_800, 4_107_542_399,
+                                4_107_542_400, 253_402_300_799, -2_208_988_801, -62_135_596_800, 1_796_656_321]
+        // Every 7 hours and 13 seconds over four centuries, either side of 1970.
+        var moment: Int64 = -6_311_390_400
+        while moment < 6_311_390_400 {
+            moments.append(moment)
+            moment += 7 * 3_600 + 13 + 86_400 * 37
+        }
+        for seconds in moments {
+            var time = time_t(seconds)
+            var parts = tm()
+            gmtime_r(&time, &parts)
+            let ours = WallClock.utc(seconds)
+            #expect(ours.year == Int64(parts.tm_year) + 1900 && ours.month == Int(parts.tm_mon) + 1 && ours.day == Int(parts.tm_mday)
+                    && ours.hour == Int(parts.tm_hour) && ours.minute == Int(parts.tm_min) && ours.second == Int(parts.tm_sec),
+                    "\(seconds): \(ours) against gmtime_r's \(parts)")
+        }
+        #expect(WallClock.iso8601(1_796_656_321.9) == "2026-12-07T15:12:01Z")
+        #expect(WallClock.iso8601(-0.5) == "1970-01-01T00:00:00Z")
+        #expect(WallClock.iso8601(.nan) == "invalid time")
+    }
+}
