@@ -458,11 +458,14 @@ extension Doctor {
             return "it cannot be read (\(error.detail ?? "\(error.errno)"))"
         }
         guard bytes.count <= limit else { return "it is larger than \(ByteCount.text(limit)), more than any state this program writes" }
-        guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")),
-              let header = try? JSONDecoder().decode(SchemaHeader.self, from: Data(bytes[..<newline])) else {
-            return bytes.isEmpty ? "it is empty" : "it has no schema header (it is cut short or garbage)"
+        let header: (schema: Int, body: [UInt8])
+        do {
+            header = try StateFile.split(bytes, path: path)
+        } catch {
+            guard case .corruptState(_, let reason) = error else { return "\(error)" }
+            return bytes.isEmpty ? reason : reason + " (it is cut short or garbage)"
         }
-        guard header.schema >= 0, (try? JSONDecoder().decode(JSONValue.self, from: Data(bytes[(newline + 1)...]))) != nil else {
+        guard (try? JSONDecoder().decode(JSONValue.self, from: Data(header.body))) != nil else {
             return "its body (schema \(header.schema)) is not JSON (it is cut short or garbage)"
         }
         do {
@@ -472,8 +475,6 @@ extension Doctor {
         }
         return nil
     }
-
-    private struct SchemaHeader: Decodable { var schema: Int }
 
     /// The SHA-256 of a file opened without following a link or blocking, read in 1 MiB pieces
     /// and paced to ``Options/hashBytesPerSecond``.

@@ -174,16 +174,38 @@ public enum StateFile {
         return try split(bytes, path: path)
     }
 
-    static func split(_ bytes: [UInt8], path: String) throws -> (schema: Int, body: [UInt8]) {
+    /// Splits a snapshot file's bytes into the schema its first line names (`{"schema":N}`, N
+    /// a whole number from 0 to 2³¹ − 1) and the body after it.
+    /// - Throws: ``StorageError/corruptState(path:reason:)`` saying what is wrong with the first
+    ///   line: "it is empty", or "no schema header: …", or the schema that is out of range.
+    package static func split(_ bytes: [UInt8], path: String) throws(StorageError) -> (schema: Int, body: [UInt8]) {
         guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) else {
-            throw StorageError.corruptState(path: path, reason: "no schema header")
+            throw .corruptState(path: path, reason: bytes.isEmpty ? "it is empty" : "no schema header: its first line does not end")
         }
+        let line = bytes[..<newline]
+        let schemaRange = 0...Int(Int32.max)
         // The header as this library writes it, read without the decoder; another form by it.
-        let schema = (try? JSONValue(parsing: bytes[..<newline], maxDepth: 2)).flatMap { value -> Int? in
-            guard case .object(let fields) = value else { return nil }
-            return try? FieldReader(fields: fields).integer("schema", in: 0...Int(Int32.max))
-        } ?? (try? JSONDecoder().decode(Header.self, from: Data(bytes[..<newline])))?.schema
-        guard let schema else { throw StorageError.corruptState(path: path, reason: "no schema header") }
+        let named: Double
+        if let value = try? JSONValue(parsing: line, maxDepth: 2) {
+            guard case .object(let fields) = value else {
+                throw .corruptState(path: path, reason: "no schema header: its first line is not a JSON object")
+            }
+            guard let schema = fields["schema"] else {
+                throw .corruptState(path: path, reason: "no schema header: its first line has no \"schema\" field")
+            }
+            guard case .number(let number) = schema else {
+                throw .corruptState(path: path, reason: "its schema header's \"schema\" is not a number")
+            }
+            named = number
+        } else if let header = try? JSONDecoder().decode(Header.self, from: Data(line)) {
+            named = Double(header.schema)
+        } else {
+            throw .corruptState(path: path, reason: "no schema header: its first line is not JSON")
+        }
+        guard named.isFinite, let schema = Int(exactly: named), schemaRange.contains(schema) else {
+            let shown = named.isFinite && named.rounded() == named && named.magnitude < 1e15 ? String(Int64(named)) : "\(named)"
+            throw .corruptState(path: path, reason: "its schema header names schema \(shown), not a whole number from 0 to \(schemaRange.upperBound)")
+        }
         return (schema, Array(bytes[(newline + 1)...]))
     }
 

@@ -242,9 +242,32 @@ struct StateStoreTests {
         #expect(cause { () throws(UpgradeError) in try StateStore<V1>(directory: directory, name: "app", schema: 1).load() }
                 == .newerState(path: directory + "/app.json", schema: 2, supported: 1))
         try "garbage".write(toFile: directory + "/app.json", atomically: true, encoding: .utf8)
-        #expect(cause { () throws(UpgradeError) in try Self.store(directory).load() } == .corruptState(path: directory + "/app.json", reason: "no schema header"))
+        #expect(cause { () throws(UpgradeError) in try Self.store(directory).load() } == .corruptState(path: directory + "/app.json", reason: "no schema header: its first line does not end"))
         try StateStore<V1>(directory: directory, name: "app", schema: 0).save(V1(count: 1))
         #expect(cause { () throws(UpgradeError) in try Self.store(directory).load() } == .missingMigration(path: directory + "/app.json", from: 0))
+    }
+
+    @Test("a schema header that is not one says what it is: no line, not JSON, not an object, no field, not a number, out of range")
+    func headerProblems() {
+        let cases: [(header: String, reason: String)] = [
+            ("", "it is empty"),
+            ("garbage", "no schema header: its first line does not end"),
+            ("garbage\n", "no schema header: its first line is not JSON"),
+            ("[1]\n", "no schema header: its first line is not a JSON object"),
+            ("{\"other\":1}\n", "no schema header: its first line has no \"schema\" field"),
+            ("{\"schema\":\"2\"}\n", "its schema header's \"schema\" is not a number"),
+            ("{\"schema\":-1}\n", "its schema header names schema -1, not a whole number from 0 to 2147483647"),
+            ("{\"schema\":2.5}\n", "its schema header names schema 2.5, not a whole number from 0 to 2147483647"),
+            ("{\"schema\":1e300}\n", "its schema header names schema 1e+300, not a whole number from 0 to 2147483647"),
+        ]
+        for (header, reason) in cases {
+            let bytes = Array((header + (header.hasSuffix("\n") ? "{}\n" : "")).utf8)
+            #expect(throws: StorageError.corruptState(path: "/state/app.json", reason: reason), "\(header)") {
+                try StateFile.split(bytes, path: "/state/app.json")
+            }
+        }
+        let split = try? StateFile.split(Array("{ \"schema\" : 3 }\n{\"a\":1}\n".utf8), path: "/state/app.json")
+        #expect(split?.schema == 3 && split?.body == Array("{\"a\":1}\n".utf8))
     }
 
     @Test("a state that cannot be encoded is refused naming the file, with the encoder's error, and nothing is written")
