@@ -225,7 +225,8 @@ static void unlink_files(int directory) {
 }
 
 int ad_remove_detached(const char *parent_path, const char *name, int wait_ms) {
-    int parent = open(parent_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* Never through a link put over the directory: the remover works in the one opened here. */
+    int parent = open(parent_path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (parent < 0) return -1;
     pid_t starter = getpid();
     /* vfork: the starter waits only for the intermediate, which forks the remover and exits at

@@ -321,8 +321,16 @@ extension Doctor {
             }
         }
         for id in named.subtracting(stored).sorted(by: { $0.hex < $1.hex }) {
+            // Something else under its name (a link, a file) is no version: kept aside by the repair.
+            let standing = (try? FileSystem.statusIfPresent(home.versionDirectory(id), followLinks: false)) ?? nil
+            let why = switch standing?.kind {
+            case nil: "deleted outside the program?"
+            case .symbolicLink?: "a symbolic link stands in place of its directory"
+            case .regular?: "a file stands in place of its directory"
+            default: "something that is not a directory stands in place of it"
+            }
             add(.versionMissing(id), .versionMissing, home.versionDirectory(id),
-                "version \(id.short)\(ledger.map { describe(id, in: $0) } ?? "") is not in the store, but the journal needs it (deleted outside the program?)",
+                "version \(id.short)\(ledger.map { describe(id, in: $0) } ?? "") is not in the store, but the journal needs it (\(why))",
                 "restore it from another copy with the same hash, or from the release channel")
         }
 

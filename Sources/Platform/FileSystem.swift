@@ -406,7 +406,22 @@ public enum FileSystem {
         }
         let top = try FileDescriptor.open(parent(of: path), [.directory])
         defer { try? top.close() }
-        let stem = baseName(of: path)
+        try removeDirectoryTree(baseName(of: path), in: top)
+    }
+
+    /// Removes `name` inside `directory` and everything below it, as ``removeTree(_:)`` does,
+    /// but relative to a directory this process opened: whatever is renamed or linked over the
+    /// directory's path meanwhile, nothing outside it is touched. Nothing by that name is not
+    /// an error.
+    /// - Throws: ``SystemError`` from the first removal that failed.
+    public static func removeTree(_ name: String, in directory: FileDescriptor) throws(SystemError) {
+        let path = directory.path + "/" + name
+        guard let info = try directory.entryStatus(name, path: path) else { return }
+        guard info.kind == .directory else { return try directory.removeEntry(name, path: path, isDirectory: false) }
+        try removeDirectoryTree(name, in: directory)
+    }
+
+    private static func removeDirectoryTree(_ stem: String, in top: FileDescriptor) throws(SystemError) {
         var pending = [EntryName(stem)]
         while let name = pending.popLast() {
             try removeDirectory(name, in: top, stem: stem, pending: &pending)
@@ -423,6 +438,11 @@ public enum FileSystem {
     ///   that long: a command's own work then never shares the disk with the removal.
     /// - Throws: ``SystemError`` from ``removeTree(_:)``.
     public static func removeInBackground(_ path: String, waitingForExitUpTo seconds: Double = 0) throws(SystemError) {
+        // Never through a directory linked over the parent (the remover opens it without
+        // following a link; nor does this fall back on a removal that would).
+        guard try statusIfPresent(parent(of: path), followLinks: false)?.kind == .directory else {
+            throw SystemError("remove", path: path, errno: Errno(rawValue: ENOTDIR), detail: "its directory is not a directory of its own (a link was put there?)")
+        }
         guard let info = try statusIfPresent(path, followLinks: false) else { return }
         let names = info.kind == .directory ? ((try? contentsOfDirectory(path)) ?? []) : []
         let onlyFiles = info.kind == .directory && names.count <= 256

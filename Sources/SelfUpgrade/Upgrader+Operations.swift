@@ -106,6 +106,9 @@ extension Upgrader {
         public var steps: [String: Double]
         /// The test run's summary line, for a source upgrade.
         public var tests: String?
+        /// Why the versions beyond the history limit could not be pruned after the commit (the
+        /// transaction stands); nil when nothing failed or nothing was committed here.
+        public var pruneFailure: String? = nil
     }
 
     /// Upgrades to a prebuilt binary: preflight → stage → verify → swap → restart → confirm.
@@ -245,6 +248,7 @@ extension Upgrader {
                 throw UpgradeError(wrapping: error)
             } catch {}
         }
+        var pruneFailure: String?
         var plan = try steps(&context)
         if let acceptance = options.acceptance, operation != .rollback { plan.append(EvaluateStep(judge: acceptance)) }
         if operation != .dryRun { plan.append(SwapStep()) }
@@ -277,7 +281,11 @@ extension Upgrader {
         } else {
             if let restoring { try snapshots.restore(restoring) }
             try context.commit()
-            _ = try? prune(&context.journal)
+            do {
+                _ = try prune(&context.journal)
+            } catch {
+                pruneFailure = "\(error)"
+            }
         }
         let version = context.verification?.report.version ?? Ledger(context.journal).versionName(of: context.target!)
         if operation != .dryRun { checkpointIfDue(&context.journal) }
@@ -286,7 +294,7 @@ extension Upgrader {
                        version: version,
                        dryRun: operation == .dryRun, verification: context.verification,
                        steps: Dictionary(context.timings.map { ($0.step.rawValue, $0.seconds) }, uniquingKeysWith: { $1 }),
-                       tests: context.testSummary)
+                       tests: context.testSummary, pruneFailure: pruneFailure)
     }
 
     /// The largest candidate binary accepted: 1 GiB, as for a release artifact. A larger file

@@ -94,6 +94,10 @@ public struct Upgrader: Sendable {
         public var result: Result
         /// Why it was rolled back.
         public var reason: String?
+        /// Why the versions beyond the history limit could not be pruned after the commit (the
+        /// transaction stands; they stay until a later commit prunes them, and `doctor` names
+        /// what is in the way); nil when nothing failed.
+        public var pruneFailure: String? = nil
     }
 
     /// Finishes a restart in progress (confirm, or roll back and exec the old version) or
@@ -269,8 +273,13 @@ public struct Upgrader: Sendable {
         try journal.append(JournalRecord(.commit(transaction: record.id, to: record.to)))
         watchdog.map(Watchdog.standDown)
         try FailPoint.hit("after-commit", program)
-        let ledger = (try? prune(&journal)) ?? Ledger(journal)
-        let resumed = resumption(record, ledger: ledger)
+        var resumed: Resumption
+        do {
+            resumed = resumption(record, ledger: try prune(&journal))
+        } catch {
+            resumed = resumption(record, ledger: Ledger(journal))
+            resumed.pruneFailure = "\(error)"
+        }
         checkpointIfDue(&journal)
         return resumed
     }
@@ -415,16 +424,28 @@ public struct Upgrader: Sendable {
         let ledger = Ledger(journal)
         var journaled = false
         var stored = try store.list()
-        for id in ledger.prunable(stored: stored, linked: try home.currentVersion(), limit: configuration.historyLimit) {
+        let prunable = ledger.prunable(stored: stored, linked: try home.currentVersion(), limit: configuration.historyLimit)
+        guard !prunable.isEmpty else {
+            try pruneLogs(ledger, stored: stored)
+            return ledger
+        }
+        // Moved through the directories opened here, never a link put over `versions` or
+        // `staging` meanwhile: nothing outside the home is moved or removed.
+        let versions = try FileDescriptor.open(home.versions, [.directory, .noFollow])
+        defer { try? versions.close() }
+        let staging = try FileDescriptor.open(home.staging, [.directory, .noFollow])
+        defer { try? staging.close() }
+        for id in prunable {
             if !ledger.pruned.contains(id) {
                 try journal.append(JournalRecord(.prune(version: id)))
                 journaled = true
             }
             try FailPoint.hit("prune-journaled", program)
-            let doomed = home.staging + "/" + Self.prunedPrefix + id.hex
-            try FileSystem.removeTree(doomed)
-            try FileSystem.rename(home.versionDirectory(id), to: doomed)
-            try FileSystem.syncDirectory(home.versions)
+            let doomedName = Self.prunedPrefix + id.hex
+            let doomed = home.staging + "/" + doomedName
+            try FileSystem.removeTree(doomedName, in: staging)
+            try versions.renameEntry(EntryName(id.hex), path: home.versionDirectory(id), into: staging, as: doomedName)
+            try versions.sync()
             stored.removeAll { $0 == id }
             try FailPoint.hit("prune-moved", program)
             // Its blocks are freed by a process of its own, once this one has exited (or a
@@ -447,10 +468,14 @@ public struct Upgrader: Sendable {
     /// version still kept (their versions are gone; their logs explain nothing that remains).
     /// `stored` is what the store holds now.
     private func pruneLogs(_ ledger: Ledger, stored: [SHA256Digest]) throws {
-        let names = Set((try? FileSystem.contentsOfDirectory(home.logs)) ?? [])
+        // Removed inside the directory opened here, never through a link put over `logs`.
+        guard try FileSystem.statusIfPresent(home.logs, followLinks: false) != nil else { return }
+        let logs = try FileDescriptor.open(home.logs, [.directory, .noFollow])
+        defer { try? logs.close() }
+        let names = Set(try logs.entryNames().map(\.description))
         guard !names.isEmpty else { return }
         for transaction in ledger.transactionsBeforeOldestKept(stored: Set(stored)) where names.contains(transaction) {
-            try FileSystem.removeTree(home.logDirectory(transaction: transaction))
+            try FileSystem.removeTree(transaction, in: logs)
         }
     }
 

@@ -1,3 +1,5 @@
+import Integrity
+
 /// Errors of the on-disk stores, each naming the file it is about.
 package enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
     case corruptJournal(path: String, line: Int, reason: String)
@@ -39,7 +41,9 @@ package enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
         case .missingVersion(let id, let path):
             "Version \(id) is missing from the store: \"\(path)\" does not exist (deleted outside autodev?)"
         case .damagedVersion(let id, let path, let actual):
-            "Version \(id) is damaged: \"\(path)\" now hashes to \(actual.prefix(12)); refusing to run it"
+            // `actual` is the digest the file hashes to now, or what is wrong with it in words.
+            "Version \(id) is damaged: \"\(path)\" " + (SHA256Digest(hex: actual) != nil ? "now hashes to \(actual.prefix(12))" : actual)
+                + "; refusing to run it"
         case .unsafeVersion(let id, let path, let reason):
             "Version \(id) cannot be trusted as it is: \"\(path)\" \(reason); refusing to run it ('autodev doctor --repair' sets a stored version's mode and owner back)"
         case .corruptState(let path, let reason):

@@ -24,7 +24,8 @@ extension VersionStore {
     package func openChecked(_ id: SHA256Digest) throws -> (descriptor: FileDescriptor, rehashed: Bool) {
         let path = home.binary(id)
         guard FileSystem.exists(path) else { throw StorageError.missingVersion(id: id.short, path: path) }
-        let fd = try FileDescriptor.open(path, [.noFollow])
+        // Without blocking: a FIFO put in its place is refused below, not waited on.
+        let fd = try FileDescriptor.open(path, [.noFollow, .nonBlocking])
         do {
             let before = try fd.status()
             guard before.kind == .regular else { throw StorageError.damagedVersion(id: id.short, path: path, actual: "not a regular file") }

@@ -491,7 +491,15 @@ package struct VersionStore: Sendable {
     /// Ids of the versions present in the store.
     package func list() throws -> [SHA256Digest] {
         guard FileSystem.isDirectory(home.versions) else { return [] }
-        return try FileSystem.contentsOfDirectory(home.versions).compactMap { SHA256Digest(hex: $0) }
+        // Only what this store makes: a directory named by the digest in lower-case hex. Another
+        // spelling names another directory, which every path built from the digest would miss;
+        // a link, a file or a FIFO under a digest's name is no version (nothing is pruned or
+        // repaired through it; the doctor names a version the journal needs that is missing).
+        return try FileSystem.contentsOfDirectory(home.versions).compactMap { name in
+            guard let id = SHA256Digest(hex: name), id.hex == name,
+                  (try? FileSystem.statusIfPresent(home.versions + "/" + name, followLinks: false))??.kind == .directory else { return nil }
+            return id
+        }
     }
 
     /// True when the version's binary is in the store.

@@ -219,7 +219,7 @@ struct Session {
                                          fromVersion: resumption.fromVersion, toVersion: resumption.toVersion,
                                          reason: resumption.reason, pid: ProcessControl.id,
                                          arguments: CommandLine.arguments,
-                                         environmentSHA256: environmentDigest()))
+                                         environmentSHA256: environmentDigest(), pruneFailure: resumption.pruneFailure))
         } else if confirmed && resumption.operation == .upgrade && CommandLine.arguments.dropFirst().first == "update" {
             // The line a person sees once, in the new version, after `autodev update`.
             Output.out((ProcessControl.standardOutputIsTerminal ? "✓ " : "") + "Updated from \(from) to \(to)")
@@ -228,6 +228,9 @@ struct Session {
         } else {
             Output.err("Error: \(Output.escaped(resumption.reason ?? "the new version did not confirm"))")
             Output.err("Rolled back to \(from)")
+        }
+        if let failure = resumption.pruneFailure, !json {
+            Output.err("Warning: the versions beyond the history limit were not pruned: \(Output.escaped(failure)) ('autodev doctor' examines the store)")
         }
         notify(resumption, home: home)
         return confirmed ? ExitCode.success : ExitCode.failure
@@ -285,4 +288,6 @@ struct ResumeReport: Codable {
     var pid: Int32
     var arguments: [String]
     var environmentSHA256: String
+    /// Why pruning after the commit failed, when it did.
+    var pruneFailure: String? = nil
 }

@@ -208,6 +208,34 @@ struct DoctorTests {
         try home.expectWorking()
     }
 
+    @Test("entries under a digest's name that are no version's directory: strays left alone (no mode changed), a needed version's directory replaced by a link restored")
+    func strayVersionEntries() throws {
+        let home = try DoctorHome()
+        defer { home.harness.cleanUp() }
+        let outside = home.harness.root.path + "/outside"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try "kept".write(toFile: outside + "/precious", atomically: true, encoding: .utf8)
+        let versions = home.home + "/versions/"
+        try FileManager.default.createSymbolicLink(atPath: versions + String(repeating: "a", count: 64), withDestinationPath: outside)
+        try "stray".write(toFile: versions + String(repeating: "b", count: 64), atomically: true, encoding: .utf8)
+        #expect(chmod(versions + String(repeating: "b", count: 64), 0o644) == 0)
+        #expect(mkfifo(versions + String(repeating: "c", count: 64), 0o644) == 0)
+        try FileManager.default.createDirectory(atPath: versions + home.current.uppercased(), withIntermediateDirectories: false)
+        let healthy = try home.doctor()
+        #expect(healthy.status == 0, "doctor: \(healthy.stdout)")
+        // The kept version's directory replaced by a link to a copy outside the home.
+        try FileManager.default.moveItem(atPath: versions + home.kept, toPath: outside + "/" + home.kept)
+        try FileManager.default.createSymbolicLink(atPath: versions + home.kept, withDestinationPath: outside + "/" + home.kept)
+        let found = try home.doctor()
+        #expect(found.stdout.contains("a symbolic link stands in place of its directory"), "doctor: \(found.stdout)")
+        try home.findAndRepair("version-missing")
+        #expect(FileManager.default.fileExists(atPath: outside + "/precious"))
+        #expect(FileManager.default.fileExists(atPath: outside + "/" + home.kept + "/autodev"))
+        #expect(try FileManager.default.attributesOfItem(atPath: versions + String(repeating: "b", count: 64))[.posixPermissions] as? Int == 0o644)
+        #expect(try FileManager.default.attributesOfItem(atPath: versions + home.kept)[.type] as? FileAttributeType == .typeDirectory)
+        try home.expectWorking()
+    }
+
     @Test("current deleted, or pointing at a missing version: put back where the journal says")
     func currentLink() throws {
         for damage in ["deleted", "dangling"] {

@@ -186,6 +186,27 @@ struct UpgradeTests {
         #expect(try harness.journalLines().filter { $0.contains("\"kind\":\"prune\"") }.count == 2)
     }
 
+    @Test("a pruning that fails after the commit is reported as a warning, the upgrade stands, and the next commit prunes")
+    func pruningFailureReported() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        #expect(try harness.run(["init", "--home", harness.home, "--keep", "2"], executable: Harness.binary).status == 0)
+        #expect(try harness.run(["self-upgrade", "--from-binary", try harness.candidate(suffix: "v0")]).status == 0)
+        let failed = try harness.run(["self-upgrade", "--from-binary", try harness.candidate(suffix: "v1")],
+                                     environment: ["AUTODEV_FAILPOINT": "fail-prune-journaled"])
+        #expect(failed.status == 0, "\(failed.stderr)")
+        #expect(failed.stderr.contains("Warning: the versions beyond the history limit were not pruned: ") && failed.stderr.contains("prune-journaled"),
+                "\(failed.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: harness.home + "/versions").count == 3)
+        let json = try harness.run(["self-upgrade", "--from-binary", try harness.candidate(suffix: "v2"), "--json"],
+                                   environment: ["AUTODEV_FAILPOINT": "fail-prune-journaled"])
+        #expect(json.status == 0, "\(json.stderr)")
+        #expect((try harness.json(json.stdout)["pruneFailure"] as? String)?.contains("prune-journaled") == true, "\(json.stdout)")
+        let next = try harness.run(["self-upgrade", "--from-binary", try harness.candidate(suffix: "v3")])
+        #expect(next.status == 0 && !next.stderr.contains("Warning"), "\(next.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: harness.home + "/versions").count == 2)
+    }
+
     @Test("--verify-state makes the candidate migrate today's state and prove the round trip")
     func verifyState() throws {
         let harness = try Harness()

@@ -63,6 +63,29 @@ struct RemoveTreeTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: root).isEmpty)
     }
 
+    @Test("removed inside a directory opened before: a link put over the directory's path afterwards leads nowhere; the background remover refuses a linked directory")
+    func insideAnOpenedDirectory() throws {
+        let root = try scratch()
+        defer { _ = try? FileSystem.removeTree(root) }
+        for directory in ["logs/tx-1", "outside/tx-1"] {
+            try FileManager.default.createDirectory(atPath: root + "/" + directory, withIntermediateDirectories: true)
+            try "kept".write(toFile: root + "/" + directory + "/precious", atomically: true, encoding: .utf8)
+        }
+        try "x".write(toFile: root + "/logs/file", atomically: true, encoding: .utf8)
+        let logs = try FileDescriptor.open(root + "/logs", [.directory, .noFollow])
+        defer { try? logs.close() }
+        // The directory is moved away and a link to another put in its place.
+        try FileSystem.rename(root + "/logs", to: root + "/logs.moved")
+        try FileManager.default.createSymbolicLink(atPath: root + "/logs", withDestinationPath: root + "/outside")
+        try FileSystem.removeTree("tx-1", in: logs)
+        try FileSystem.removeTree("file", in: logs)
+        try FileSystem.removeTree("nothing", in: logs)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/logs.moved").isEmpty)
+        #expect(FileManager.default.fileExists(atPath: root + "/outside/tx-1/precious"))
+        #expect(throws: SystemError.self) { try FileSystem.removeInBackground(root + "/logs/tx-1") }
+        #expect(FileManager.default.fileExists(atPath: root + "/outside/tx-1/precious"))
+    }
+
     @Test("names that are not UTF-8 are removed, copied under the same bytes and counted by the usage walk")
     func namesThatAreNotUTF8() throws {
         let root = try scratch()

@@ -230,6 +230,47 @@ struct UpgraderTests {
         #expect(try FileSystem.contentsOfDirectory(demo.home.staging).isEmpty)
     }
 
+    @Test("pruning after a commit moves and removes nothing through a link put over versions/ or logs/ while the transaction ran")
+    func pruneThroughSwappedLinks() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        var configuration = UpgradeConfiguration()
+        configuration.historyLimit = 2
+        let upgrader = try Upgrader(home: demo.home, program: Demo.program, configuration: configuration)
+        for version in ["2.0", "3.0"] { _ = try upgrader.upgrade(fromBinary: try demo.candidate(version), options: Demo.noRestart) }
+        let home = demo.home
+        let outside = demo.directory + "/outside"
+        var options = Demo.noRestart
+        // Once the candidate is verified: each directory copied outside the home (the files hard
+        // linked, so the transaction finds what it expects), a file added to every copied
+        // directory, and the home's directory replaced by a link to its copy.
+        options.acceptance = { _ in
+            let files = FileManager.default
+            for name in ["versions", "logs"] {
+                let copy = outside + "/" + name
+                try files.createDirectory(atPath: copy, withIntermediateDirectories: true)
+                for entry in try files.contentsOfDirectory(atPath: home.root + "/" + name) {
+                    try files.createDirectory(atPath: copy + "/" + entry, withIntermediateDirectories: false)
+                    for file in try files.contentsOfDirectory(atPath: home.root + "/" + name + "/" + entry) {
+                        try files.linkItem(atPath: home.root + "/" + name + "/" + entry + "/" + file, toPath: copy + "/" + entry + "/" + file)
+                    }
+                    try "kept".write(toFile: copy + "/" + entry + "/precious", atomically: false, encoding: .utf8)
+                }
+                try files.moveItem(atPath: home.root + "/" + name, toPath: home.root + "/" + name + ".real")
+                try files.createSymbolicLink(atPath: home.root + "/" + name, withDestinationPath: copy)
+            }
+            return "accepted"
+        }
+        _ = try? upgrader.upgrade(fromBinary: try demo.candidate("4.0"), options: options)
+        for name in ["versions", "logs"] {
+            let entries = try FileManager.default.contentsOfDirectory(atPath: outside + "/" + name)
+            #expect(!entries.isEmpty)
+            for entry in entries {
+                #expect(FileManager.default.fileExists(atPath: outside + "/" + name + "/" + entry + "/precious"), "\(name)/\(entry) was removed")
+            }
+        }
+    }
+
     @Test("what an interrupted removal left of a version (its metadata, no binary) is replaced by the next upgrade to those bytes")
     func leftoverVersionDirectory() throws {
         let demo = try Demo()

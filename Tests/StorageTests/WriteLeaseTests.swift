@@ -215,4 +215,25 @@ struct WriteLeaseTests {
         try checked.descriptor.close()
         #expect(checked.rehashed)
     }
+
+    @Test("a stored binary replaced by a FIFO is refused at once, not waited on; a version directory spelled in capitals is not a version",
+          .timeLimit(.minutes(1)))
+    func fifoAndCapitals() throws {
+        let (directory, home, store) = try makeStore()
+        defer { try? FileSystem.removeTree(directory) }
+        let downloads = try makeDownloads(in: directory)
+        let plain = downloads + "/plain"
+        try FileSystem.writeAtomically(plain, content, mode: 0o755)
+        let id = SHA256.hash(data: content)
+        _ = try #require(try store.stage(adopting: plain, expected: id, source: "test", transaction: "t1"))
+        try FileSystem.removeFile(home.binary(id))
+        #expect(mkfifo(home.binary(id), 0o755) == 0)
+        #expect {
+            _ = try store.openChecked(id)
+        } throws: { error in
+            "\(error)".contains("autodev\" not a regular file; refusing to run it")
+        }
+        try FileSystem.createDirectory(home.versions + "/" + id.hex.uppercased(), mode: 0o755)
+        #expect(try store.list() == [id])
+    }
 }
