@@ -228,6 +228,17 @@ int ad_remove_detached(const char *parent_path, const char *name, int wait_ms) {
     /* Never through a link put over the directory: the remover works in the one opened here. */
     int parent = open(parent_path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (parent < 0) return -1;
+    int result = ad_remove_detached_at(parent, name, wait_ms);
+    int saved = errno;
+    close(parent);
+    errno = saved;
+    return result;
+}
+
+int ad_remove_detached_at(int directory, const char *name, int wait_ms) {
+    /* The remover's own copy of the directory the caller opened (the caller keeps its own). */
+    int parent = fcntl(directory, F_DUPFD_CLOEXEC, 0);
+    if (parent < 0) return -1;
     pid_t starter = getpid();
     /* vfork: the starter waits only for the intermediate, which forks the remover and exits at
        once (nobody's child, it never shows among the starter's children); the starter's memory

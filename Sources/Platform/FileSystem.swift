@@ -433,37 +433,42 @@ public enum FileSystem {
     /// process's descriptors): this process waits only for a fork, not for the file system to
     /// free the blocks (an 18 MB file takes milliseconds to unlink). What it leaves (it was
     /// killed) is still there for the caller's next look. A directory that holds a directory, or
-    /// a remover that cannot be started, is removed here (``removeTree(_:)``).
+    /// one on another mount, or a remover that cannot be started, is removed here
+    /// (``removeTree(_:in:)``). The directory holding `path` is opened without following a link
+    /// (a link there is an error), and both removals work inside it.
     /// - Parameter seconds: above 0, the remover first waits for this process to exit, at most
     ///   that long: a command's own work then never shares the disk with the removal.
-    /// - Throws: ``SystemError`` from ``removeTree(_:)``.
+    /// - Throws: ``SystemError`` opening the directory, or from ``removeTree(_:in:)``.
     public static func removeInBackground(_ path: String, waitingForExitUpTo seconds: Double = 0) throws(SystemError) {
-        // Never through a directory linked over the parent (the remover opens it without
-        // following a link; nor does this fall back on a removal that would).
-        guard try statusIfPresent(parent(of: path), followLinks: false)?.kind == .directory else {
-            throw SystemError("remove", path: path, errno: Errno(rawValue: ENOTDIR), detail: "its directory is not a directory of its own (a link was put there?)")
-        }
-        guard let info = try statusIfPresent(path, followLinks: false) else { return }
-        let names = info.kind == .directory ? ((try? contentsOfDirectory(path)) ?? []) : []
-        let onlyFiles = info.kind == .directory && names.count <= 256
-            && names.allSatisfy { (try? statusIfPresent(path + "/" + $0, followLinks: false))??.kind != .directory }
-        // Another mount there (refused by ``removeTree(_:)``, which says so) stays in the foreground.
-        guard onlyFiles, !isMountPoint(path), ad_remove_detached(parent(of: path), baseName(of: path), Int32(min(max(seconds, 0), 60) * 1000)) == 0 else {
-            try removeTree(path)
-            return
-        }
+        // Never through a directory linked over the parent: it is opened without following one.
+        guard try statusIfPresent(parent(of: path), followLinks: false) != nil else { return }
+        let directory = try FileDescriptor.open(parent(of: path), [.directory, .noFollow])
+        defer { try? directory.close() }
+        try removeInBackground(baseName(of: path), in: directory, waitingForExitUpTo: seconds)
     }
 
-    /// Whether the directory `path` is on another mount than its parent (another file system,
-    /// or a bind mount of the same one); true where either cannot be looked at.
-    static func isMountPoint(_ path: String) -> Bool {
-        guard let directory = try? FileDescriptor.open(path, [.directory, .noFollow]) else { return true }
-        defer { try? directory.close() }
-        guard let parent = try? FileDescriptor.open(parent(of: path), [.directory]) else { return true }
-        defer { try? parent.close() }
-        guard let inner = try? directory.status(), let outer = try? parent.status(), inner.device == outer.device else { return true }
-        let (innerMount, outerMount) = (ad_mount_id(directory.rawValue), ad_mount_id(parent.rawValue))
-        return innerMount >= 0 && outerMount >= 0 && innerMount != outerMount
+    /// ``removeInBackground(_:waitingForExitUpTo:)`` of `name` inside a directory this process
+    /// opened: the remover works in that very directory (its own copy of the descriptor), and so
+    /// does the removal in the foreground that stands in for it, whatever is renamed or linked
+    /// over the directory's path meanwhile.
+    /// - Throws: ``SystemError`` from ``removeTree(_:in:)``.
+    public static func removeInBackground(_ name: String, in directory: FileDescriptor, waitingForExitUpTo seconds: Double = 0) throws(SystemError) {
+        let path = directory.path + "/" + name
+        guard let info = try directory.entryStatus(name, path: path) else { return }
+        var onlyFiles = false
+        if info.kind == .directory, let doomed = try? directory.openEntry(name, path: path, [.directory, .noFollow]) {
+            defer { try? doomed.close() }
+            let names = (try? doomed.entryNames()) ?? []
+            // Another mount there (refused by ``removeTree(_:in:)``, which says so) stays in the foreground.
+            let sameMount = (try? doomed.status())?.device == (try? directory.status())?.device
+                && ad_mount_id(doomed.rawValue) == ad_mount_id(directory.rawValue)
+            onlyFiles = sameMount && names.count <= 256
+                && names.allSatisfy { (try? doomed.entryStatus($0, path: path + "/" + $0.description))??.kind != .directory }
+        }
+        guard onlyFiles, ad_remove_detached_at(directory.rawValue, name, Int32(min(max(seconds, 0), 60) * 1000)) == 0 else {
+            try removeTree(name, in: directory)
+            return
+        }
     }
 
     /// Directories open at once while a tree is removed.

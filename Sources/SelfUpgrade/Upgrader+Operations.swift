@@ -106,7 +106,7 @@ extension Upgrader {
         public var steps: [String: Double]
         /// The test run's summary line, for a source upgrade.
         public var tests: String?
-        /// Why the versions beyond the history limit could not be pruned after the commit (the
+        /// Why pruning after the commit (the versions beyond the history limit, their logs) did not finish (the
         /// transaction stands); nil when nothing failed or nothing was committed here.
         public var pruneFailure: String? = nil
     }

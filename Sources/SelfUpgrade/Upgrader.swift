@@ -94,7 +94,7 @@ public struct Upgrader: Sendable {
         public var result: Result
         /// Why it was rolled back.
         public var reason: String?
-        /// Why the versions beyond the history limit could not be pruned after the commit (the
+        /// Why pruning after the commit (the versions beyond the history limit, their logs) did not finish (the
         /// transaction stands; they stay until a later commit prunes them, and `doctor` names
         /// what is in the way); nil when nothing failed.
         public var pruneFailure: String? = nil
@@ -222,7 +222,12 @@ public struct Upgrader: Sendable {
         }
         // The staging area, and the sandboxes an interrupted verification left on a tmpfs.
         for area in [home.staging] + Verifier.existingTmpfsParents(for: home) {
-            let leftovers = (try? FileSystem.contentsOfDirectory(area)) ?? []
+            // Listed and emptied inside the directory opened here, never through a link put
+            // over its path meanwhile (nothing outside the home is removed); a link there now is
+            // left for the layout check that refuses it.
+            guard let directory = try? FileDescriptor.open(area, [.directory, .noFollow]) else { continue }
+            defer { try? directory.close() }
+            let leftovers = ((try? directory.entryNames()) ?? []).map(\.description)
             // A pruned version's directory may still be being removed in the background (or its
             // remover was killed): removed in the background again, and no process is looked for.
             let pruned = area == home.staging ? leftovers.filter { $0.hasPrefix(Self.prunedPrefix) } : []
@@ -232,10 +237,10 @@ public struct Upgrader: Sendable {
                 if !orphans.isEmpty { notes.append("Killed \(orphans.count) process(es) left running by an interrupted verification") }
             }
             for name in others {
-                try FileSystem.removeTree(area + "/" + name)
+                try FileSystem.removeTree(name, in: directory)
             }
             for name in pruned {
-                try FileSystem.removeInBackground(area + "/" + name, waitingForExitUpTo: Self.removalDelaySeconds)
+                try FileSystem.removeInBackground(name, in: directory, waitingForExitUpTo: Self.removalDelaySeconds)
             }
             if area != home.staging { try? FileSystem.removeEmptyDirectory(area) }
         }
@@ -431,26 +436,20 @@ public struct Upgrader: Sendable {
         }
         // Moved through the directories opened here, never a link put over `versions` or
         // `staging` meanwhile: nothing outside the home is moved or removed.
-        let versions = try FileDescriptor.open(home.versions, [.directory, .noFollow])
-        defer { try? versions.close() }
-        let staging = try FileDescriptor.open(home.staging, [.directory, .noFollow])
-        defer { try? staging.close() }
+        let (versions, staging) = try store.openDirectories()
+        defer { try? versions.close(); try? staging.close() }
         for id in prunable {
             if !ledger.pruned.contains(id) {
                 try journal.append(JournalRecord(.prune(version: id)))
                 journaled = true
             }
             try FailPoint.hit("prune-journaled", program)
-            let doomedName = Self.prunedPrefix + id.hex
-            let doomed = home.staging + "/" + doomedName
-            try FileSystem.removeTree(doomedName, in: staging)
-            try versions.renameEntry(EntryName(id.hex), path: home.versionDirectory(id), into: staging, as: doomedName)
-            try versions.sync()
+            let doomedName = try store.moveOut(id, from: versions, into: staging)
             stored.removeAll { $0 == id }
             try FailPoint.hit("prune-moved", program)
             // Its blocks are freed by a process of its own, once this one has exited (or a
             // second has passed): nothing waits for them, nor shares the disk with them.
-            try FileSystem.removeInBackground(doomed, waitingForExitUpTo: Self.removalDelaySeconds)
+            try FileSystem.removeInBackground(doomedName, in: staging, waitingForExitUpTo: Self.removalDelaySeconds)
         }
         let final = journaled ? Ledger(journal) : ledger
         try pruneLogs(final, stored: stored)

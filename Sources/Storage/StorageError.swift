@@ -35,7 +35,8 @@ package enum StorageError: Error, Sendable, CustomStringConvertible, Equatable {
         case .unusableArchive(let path, let reason):
             "The journal's archive \"\(path)\" cannot be used: \(reason). The journal's checkpoint, which every other command reads, is sound, so the home works on; only the whole history needs the archive ('autodev doctor --repair' moves a link or a file there aside, and gives a directory back to the home's owner when run as root)."
         case .unexpectedLink(let path, let target):
-            "\"\(path)\" is a symbolic link to \"\(target)\", which this home does not follow (it is not a version in its store); remove it"
+            "\"\(path)\" is a symbolic link to \"\(target)\", which this home does not follow ("
+                + (path.hasSuffix("/current") ? "it is not a version in its store" : "the home's own directories are never links") + "); remove it"
         case .notADirectory(let path):
             "\"\(path)\" is not a directory; the home keeps its own data there"
         case .missingVersion(let id, let path):

@@ -8,10 +8,42 @@ extension VersionStore {
     /// Re-hashes a stored binary and checks it against its id.
     /// - Throws: ``StorageError/missingVersion(id:path:)`` or ``StorageError/damagedVersion(id:path:actual:)``.
     package func verify(_ id: SHA256Digest) throws {
+        let fd = try openStoredBinary(id)
+        defer { try? fd.close() }
+        var hasher = SHA256()
+        try fd.readChunks { hasher.update(bufferPointer: $0) }
+        let actual = hasher.finalize()
+        guard actual == id else { throw StorageError.damagedVersion(id: id.short, path: home.binary(id), actual: actual.hex) }
+    }
+
+    /// Opens version `id`'s binary through the store's own directories, each opened without
+    /// following a link (`versions/`, `versions/<id>/`, the binary) and without blocking: a
+    /// link, a file or a FIFO put in place of any of them is refused, not followed or waited on.
+    /// - Throws: ``StorageError/missingVersion(id:path:)`` when one is absent,
+    ///   ``StorageError/damagedVersion(id:path:actual:)`` when one is not what the store made.
+    func openStoredBinary(_ id: SHA256Digest) throws -> FileDescriptor {
         let path = home.binary(id)
-        guard FileSystem.exists(path) else { throw StorageError.missingVersion(id: id.short, path: path) }
-        let actual = try SHA256.hash(file: path)
-        guard actual == id else { throw StorageError.damagedVersion(id: id.short, path: path, actual: actual.hex) }
+        let directory = home.versionDirectory(id)
+        func refusal(_ error: SystemError, _ at: String, _ what: String) -> any Error {
+            switch error.errno {
+            case .noSuchFile: StorageError.missingVersion(id: id.short, path: path)
+            case .tooManyLinks, .notDirectory: StorageError.damagedVersion(id: id.short, path: at, actual: what)
+            default: error
+            }
+        }
+        let versions: FileDescriptor
+        do { versions = try FileDescriptor.open(home.versions, [.directory, .noFollow]) } catch { throw refusal(error, home.versions, "is not the store's directory (a link or a file put there)") }
+        defer { try? versions.close() }
+        let own: FileDescriptor
+        do { own = try versions.openEntry(id.hex, path: directory, [.directory, .noFollow]) } catch { throw refusal(error, directory, "is not the version's directory (a link or a file put there)") }
+        defer { try? own.close() }
+        let fd: FileDescriptor
+        do { fd = try own.openEntry(home.programName, path: path, [.noFollow, .nonBlocking]) } catch { throw refusal(error, path, "is a symbolic link, not the stored file") }
+        guard (try? fd.status())?.kind == .regular else {
+            try? fd.close()
+            throw StorageError.damagedVersion(id: id.short, path: path, actual: "is not a regular file")
+        }
+        return fd
     }
 
     /// Opens a stored binary for execution and proves it is the file whose bytes were hashed:
@@ -23,12 +55,9 @@ extension VersionStore {
     /// - Throws: ``StorageError/missingVersion(id:path:)`` or ``StorageError/damagedVersion(id:path:actual:)``.
     package func openChecked(_ id: SHA256Digest) throws -> (descriptor: FileDescriptor, rehashed: Bool) {
         let path = home.binary(id)
-        guard FileSystem.exists(path) else { throw StorageError.missingVersion(id: id.short, path: path) }
-        // Without blocking: a FIFO put in its place is refused below, not waited on.
-        let fd = try FileDescriptor.open(path, [.noFollow, .nonBlocking])
+        let fd = try openStoredBinary(id)
         do {
             let before = try fd.status()
-            guard before.kind == .regular else { throw StorageError.damagedVersion(id: id.short, path: path, actual: "not a regular file") }
             if let unsafe = Self.unsafety(of: before) { throw StorageError.unsafeVersion(id: id.short, path: path, reason: unsafe) }
             let metadata = metadata(id)
             if let identity = metadata?.identity, identity == FileIdentity(before) { return (fd, false) }

@@ -520,13 +520,33 @@ package struct VersionStore: Sendable {
 
     /// Removes a version from the store.
     package func remove(_ id: SHA256Digest) throws {
-        // Out of the store in one rename first: a removal killed half-way leaves its files in
-        // staging, which the next start empties, never a version directory without its binary.
-        let doomed = home.staging + "/" + Self.removedPrefix + id.hex
-        try FileSystem.removeTree(doomed)
-        try FileSystem.rename(home.versionDirectory(id), to: doomed)
-        try FileSystem.syncDirectory(home.versions)
-        try FileSystem.removeTree(doomed)
+        let (versions, staging) = try openDirectories()
+        defer { try? versions.close(); try? staging.close() }
+        try FileSystem.removeTree(try moveOut(id, from: versions, into: staging), in: staging)
+    }
+
+    /// `versions/` and `staging/`, opened without following a link: what is moved and removed
+    /// through them stays inside the home whatever is linked over their paths meanwhile.
+    package func openDirectories() throws(SystemError) -> (versions: FileDescriptor, staging: FileDescriptor) {
+        let versions = try FileDescriptor.open(home.versions, [.directory, .noFollow])
+        do {
+            return (versions, try FileDescriptor.open(home.staging, [.directory, .noFollow]))
+        } catch {
+            try? versions.close()
+            throw error
+        }
+    }
+
+    /// Moves version `id` out of the store in one rename, to `staging/prune-<id>` (what was
+    /// there first removed), and fsyncs `versions/`: a removal killed half-way leaves its files
+    /// in staging, which the next start empties, never a version directory without its binary.
+    /// - Returns: the name it has in staging.
+    package func moveOut(_ id: SHA256Digest, from versions: FileDescriptor, into staging: FileDescriptor) throws(SystemError) -> String {
+        let doomed = Self.removedPrefix + id.hex
+        try FileSystem.removeTree(doomed, in: staging)
+        try versions.renameEntry(EntryName(id.hex), path: home.versionDirectory(id), into: staging, as: doomed)
+        try versions.sync()
+        return doomed
     }
 
     /// The name a version's directory takes in staging while it is removed (a pruned version's too).

@@ -230,7 +230,7 @@ struct Session {
             Output.err("Rolled back to \(from)")
         }
         if let failure = resumption.pruneFailure, !json {
-            Output.err("Warning: the versions beyond the history limit were not pruned: \(Output.escaped(failure)) ('autodev doctor' examines the store)")
+            Output.err("Warning: pruning after the commit did not finish (old versions or their logs may remain until the next commit): \(Output.escaped(failure)) ('autodev doctor' examines the home)")
         }
         notify(resumption, home: home)
         return confirmed ? ExitCode.success : ExitCode.failure

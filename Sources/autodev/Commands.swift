@@ -84,7 +84,7 @@ extension UpgradeCommand {
             try AutodevState.update(in: stateDirectory, durable: false) { $0.pendingTransaction = "upgrade" }
         }
         if !session.json && !dryRun {
-            Output.err("Upgrading \(session.home.directory) from \(build == nil ? "" : "source ")\(Output.quoted(candidate))")
+            Output.err("Upgrading \(Output.quoted(session.home.directory)) from \(build == nil ? "" : "source ")\(Output.quoted(candidate))")
         }
         let outcome = try build.map { try session.upgrader.upgrade(fromSource: $0, options: options) }
             ?? session.upgrader.upgrade(fromBinary: candidate, options: options)

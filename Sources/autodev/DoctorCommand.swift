@@ -50,13 +50,13 @@ extension DoctorCommand {
     static func show(_ examination: Examination, quiet: Bool) {
         if let inProgress = examination.inProgress, !quiet { Output.out("… \(Output.escaped(inProgress, keepingNewlines: false))") }
         if examination.isHealthy {
-            Output.out("\(examination.home) is healthy: \(examination.versionsHashed) stored version(s) match their hashes (\(ByteCount.text(examination.bytesHashed)) hashed)"
+            Output.out("\(Output.quoted(examination.home)) is healthy: \(examination.versionsHashed) stored version(s) match their hashes (\(ByteCount.text(examination.bytesHashed)) hashed)"
                 + (examination.freeBytes.map { ", \(ByteCount.text(Int(clamping: $0))) free" } ?? ""))
             return
         }
         for finding in examination.findings { line(finding) }
         if !quiet {
-            Output.out("\(examination.findings.count) finding(s) in \(examination.home); nothing was changed. 'autodev doctor --repair' repairs what it can (each finding's 'repair:' line says how), keeping what it replaces aside.")
+            Output.out("\(examination.findings.count) finding(s) in \(Output.quoted(examination.home)); nothing was changed. 'autodev doctor --repair' repairs what it can (each finding's 'repair:' line says how), keeping what it replaces aside.")
         }
     }
 

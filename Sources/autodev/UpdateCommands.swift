@@ -266,7 +266,7 @@ extension ChannelCommands {
                 Output.err((escapeCancels ? "  ✓ " : "") + "Verified \(chosen.shownPath): \(chosen.checkedDescription) match the signed metadata")
                 verified = path
             case .upgrading(let path):
-                Output.err("Upgrading \(session.home.directory) from \(Output.quoted(path))")
+                Output.err("Upgrading \(Output.quoted(session.home.directory)) from \(Output.quoted(path))")
             }
         }
         do {

@@ -415,7 +415,7 @@ struct UpdateApplyTests {
 
         let applied = try harness.run(["update", "apply", "--yes"])
         #expect(applied.status == 0, "\(applied.stderr)")
-        #expect(applied.stderr.contains("Upgrading \(harness.home) from \"\(path)\""), "\(applied.stderr)")
+        #expect(applied.stderr.contains("Upgrading \"\(harness.home)\" from \"\(path)\""), "\(applied.stderr)")
         #expect(try harness.current() != old)
     }
 

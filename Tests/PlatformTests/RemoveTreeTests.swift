@@ -86,6 +86,34 @@ struct RemoveTreeTests {
         #expect(FileManager.default.fileExists(atPath: root + "/outside/tx-1/precious"))
     }
 
+    @Test("removed in the background inside an opened directory: a link put over its path leads nowhere, in the background or in the foreground removal that stands in")
+    func backgroundInsideAnOpenedDirectory() throws {
+        let root = try scratch()
+        defer { _ = try? FileSystem.removeTree(root) }
+        // "files": removed by the background remover; "nested": holds a directory, removed here.
+        for name in ["files", "nested"] {
+            for base in ["staging", "outside"] {
+                try FileManager.default.createDirectory(atPath: root + "/\(base)/\(name)/sub", withIntermediateDirectories: true)
+                if name == "files" { try FileManager.default.removeItem(atPath: root + "/\(base)/\(name)/sub") }
+                try "kept".write(toFile: root + "/\(base)/\(name)/precious", atomically: true, encoding: .utf8)
+            }
+        }
+        let staging = try FileDescriptor.open(root + "/staging", [.directory, .noFollow])
+        defer { try? staging.close() }
+        try FileSystem.rename(root + "/staging", to: root + "/staging.moved")
+        try FileManager.default.createSymbolicLink(atPath: root + "/staging", withDestinationPath: root + "/outside")
+        try FileSystem.removeInBackground("nested", in: staging)
+        try FileSystem.removeInBackground("files", in: staging)
+        #expect(!FileManager.default.fileExists(atPath: root + "/staging.moved/nested"))
+        let start = MonotonicClock.now()
+        while FileManager.default.fileExists(atPath: root + "/staging.moved/files") && MonotonicClock.seconds(since: start) < 10 {
+            _ = poll(nil, 0, 5)
+        }
+        #expect(!FileManager.default.fileExists(atPath: root + "/staging.moved/files"))
+        #expect(FileManager.default.fileExists(atPath: root + "/outside/files/precious"))
+        #expect(FileManager.default.fileExists(atPath: root + "/outside/nested/precious"))
+    }
+
     @Test("names that are not UTF-8 are removed, copied under the same bytes and counted by the usage walk")
     func namesThatAreNotUTF8() throws {
         let root = try scratch()

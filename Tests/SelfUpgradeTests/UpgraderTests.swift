@@ -271,6 +271,40 @@ struct UpgraderTests {
         }
     }
 
+    @Test("the clean-up at start removes nothing outside the home while a link is put over staging/ and taken away, over and over")
+    func recoverWhileStagingIsSwapped() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        let staging = demo.home.staging
+        let outside = demo.directory + "/outside"
+        for index in 0..<200 {
+            try FileManager.default.createDirectory(atPath: outside + "/leftover-\(index)", withIntermediateDirectories: true)
+            try "kept".write(toFile: outside + "/leftover-\(index)/precious", atomically: false, encoding: .utf8)
+            try FileManager.default.createDirectory(atPath: staging + "/leftover-\(index)", withIntermediateDirectories: false)
+        }
+        let stop = Atomic<Bool>(false)
+        let stopped = DispatchSemaphore(value: 0)
+        let toggler = Thread {
+            defer { stopped.signal() }
+            while !stop.load(ordering: .relaxed) {
+                guard rename(staging, staging + ".real") == 0 else { continue }
+                _ = symlink(outside, staging)
+                usleep(200)
+                _ = unlink(staging)
+                _ = rename(staging + ".real", staging)
+                usleep(200)
+            }
+        }
+        toggler.start()
+        for _ in 0..<300 { _ = try? demo.upgrader.recover() }
+        stop.store(true, ordering: .relaxed)
+        stopped.wait()
+        let kept = try FileManager.default.contentsOfDirectory(atPath: outside).filter {
+            FileManager.default.fileExists(atPath: outside + "/" + $0 + "/precious")
+        }
+        #expect(kept.count == 200)
+    }
+
     @Test("what an interrupted removal left of a version (its metadata, no binary) is replaced by the next upgrade to those bytes")
     func leftoverVersionDirectory() throws {
         let demo = try Demo()

@@ -231,9 +231,34 @@ struct WriteLeaseTests {
         #expect {
             _ = try store.openChecked(id)
         } throws: { error in
-            "\(error)".contains("autodev\" not a regular file; refusing to run it")
+            "\(error)".contains("autodev\" is not a regular file; refusing to run it")
+        }
+        // The re-hash a rehearsed rollback makes refuses the FIFO as well, at once.
+        #expect {
+            try store.verify(id)
+        } throws: { error in
+            "\(error)".contains("autodev\" is not a regular file; refusing to run it")
         }
         try FileSystem.createDirectory(home.versions + "/" + id.hex.uppercased(), mode: 0o755)
         #expect(try store.list() == [id])
+    }
+
+    @Test("a version's directory replaced by a link to a copy outside the store is refused before anything of it is opened or run")
+    func linkedVersionDirectory() throws {
+        let (directory, home, store) = try makeStore()
+        defer { try? FileSystem.removeTree(directory) }
+        let downloads = try makeDownloads(in: directory)
+        try FileSystem.writeAtomically(downloads + "/plain", content, mode: 0o755)
+        let id = SHA256.hash(data: content)
+        _ = try #require(try store.stage(adopting: downloads + "/plain", expected: id, source: "test", transaction: "t1"))
+        try FileSystem.rename(home.versionDirectory(id), to: directory + "/outside")
+        try FileManager.default.createSymbolicLink(atPath: home.versionDirectory(id), withDestinationPath: directory + "/outside")
+        for attempt in ["openChecked", "verify"] {
+            #expect(throws: StorageError.damagedVersion(id: id.short, path: home.versionDirectory(id),
+                                                        actual: "is not the version's directory (a link or a file put there)"), "\(attempt)") {
+                if attempt == "verify" { try store.verify(id) } else { _ = try store.openChecked(id) }
+            }
+        }
+        #expect(try store.list().isEmpty)
     }
 }

@@ -223,6 +223,8 @@ int ad_tree_watcher_start(const char *root_path, const char *parent_path, const 
 /// pidfds). A directory that holds a directory is left as it is. 0 once the remover was started;
 /// -1 with errno otherwise.
 int ad_remove_detached(const char *parent_path, const char *name, int wait_ms);
+/* ad_remove_detached inside a directory the caller opened (and keeps open). */
+int ad_remove_detached_at(int directory, const char *name, int wait_ms);
 
 /// The id of the mount `fd` is open on (`statx`, `STATX_MNT_ID`), or -1 where the kernel does not
 /// say: a bind mount of the same file system has the same device but another mount id.
