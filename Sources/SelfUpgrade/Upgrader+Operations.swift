@@ -390,7 +390,14 @@ extension Upgrader {
             try FileSystem.replaceSymbolicLink(scratch + "/current", target: "versions/" + id.hex)
             let swapSeconds = MonotonicClock.seconds(since: start)
 
-            var run = Subprocess.Configuration(executable: home.binary(id), arguments: ["--version"], environment: ["PATH": "/usr/bin:/bin"])
+            // The start outside the sandbox runs the descriptor checked against the version's
+            // identity (through this process's /proc entry for it, as `fexecve` does), never the
+            // path: a link put over the version's directory meanwhile runs nothing else.
+            let checked = try store.openChecked(id).descriptor
+            defer { try? checked.close() }
+            try FailPoint.hit("rehearsal-start", program)
+            var run = Subprocess.Configuration(executable: "/proc/\(ProcessControl.id)/fd/\(checked.rawValue)", arguments: ["--version"],
+                                               environment: ["PATH": "/usr/bin:/bin"])
             run.timeoutSeconds = configuration.verifyTimeoutSeconds
             start = MonotonicClock.now()
             let status = try Subprocess.run(run)

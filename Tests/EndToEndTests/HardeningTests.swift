@@ -239,6 +239,32 @@ struct PruneTests {
 
 @Suite("The file executed is the file checked")
 struct CheckedExecTests {
+    @Test("a rollback rehearsal starts the version it checked: a link put over its directory after the check runs nothing else")
+    func rehearsalStartsTheCheckedFile() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let previous = try harness.current()
+        #expect(try harness.run(["self-upgrade", "--from-binary", try harness.candidate(suffix: "rehearsal-start"), "--yes"]).status == 0)
+        let directory = harness.home + "/versions/" + previous
+        let outside = harness.root.path + "/outside"
+        let marker = harness.root.path + "/outside-ran"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try "#!/bin/sh\necho ran > \(marker)\n".write(toFile: outside + "/autodev", atomically: true, encoding: .utf8)
+        #expect(chmod(outside + "/autodev", 0o555) == 0)
+        try FileManager.default.copyItem(atPath: directory + "/meta.json", toPath: outside + "/meta.json")
+        let rehearsal = try harness.start(["self-upgrade", "rollback", "--test"], environment: ["AUTODEV_FAILPOINT": "stop-rehearsal-start"])
+        try #require(Processes.waitUntilStopped(rehearsal.pid), "the rehearsal did not stop before its start")
+        try FileManager.default.moveItem(atPath: directory, toPath: directory + ".real")
+        try FileManager.default.createSymbolicLink(atPath: directory, withDestinationPath: outside)
+        kill(rehearsal.pid, SIGCONT)
+        let result = rehearsal.finish()
+        try FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.moveItem(atPath: directory + ".real", toPath: directory)
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: marker), "the program put over the version's directory ran")
+    }
+
     @Test("a stored version written in place (times put back) or made writable between its last check and its exec is caught by the new process and rolled back",
           arguments: ["written", "made writable"])
     func writtenBeforeExec(change: String) throws {
