@@ -10,9 +10,12 @@ extension VersionStore {
     package func verify(_ id: SHA256Digest) throws {
         let fd = try openStoredBinary(id)
         defer { try? fd.close() }
-        var hasher = SHA256()
-        try fd.readChunks { hasher.update(bufferPointer: $0) }
-        let actual = hasher.finalize()
+        // Hashed where the page cache holds it (mapped), not copied out of it first.
+        let actual = try fd.withMappedBytes(length: try fd.status().size) { bytes in
+            var hasher = SHA256()
+            hasher.update(bufferPointer: bytes)
+            return hasher.finalize()
+        }
         guard actual == id else { throw StorageError.damagedVersion(id: id.short, path: home.binary(id), actual: actual.hex) }
     }
 
