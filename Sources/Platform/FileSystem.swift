@@ -406,7 +406,7 @@ public enum FileSystem {
         }
         let top = try FileDescriptor.open(parent(of: path), [.directory])
         defer { try? top.close() }
-        try removeDirectoryTree(baseName(of: path), in: top)
+        try removeDirectoryTree(EntryName(baseName(of: path)), in: top)
     }
 
     /// Removes `name` inside `directory` and everything below it, as ``removeTree(_:)`` does,
@@ -415,16 +415,21 @@ public enum FileSystem {
     /// an error.
     /// - Throws: ``SystemError`` from the first removal that failed.
     public static func removeTree(_ name: String, in directory: FileDescriptor) throws(SystemError) {
-        let path = directory.path + "/" + name
+        try removeTree(EntryName(name), in: directory)
+    }
+
+    /// ``removeTree(_:in:)`` of a name as the kernel keeps it (one that is not UTF-8 included).
+    public static func removeTree(_ name: EntryName, in directory: FileDescriptor) throws(SystemError) {
+        let path = directory.path + "/" + name.description
         guard let info = try directory.entryStatus(name, path: path) else { return }
         guard info.kind == .directory else { return try directory.removeEntry(name, path: path, isDirectory: false) }
         try removeDirectoryTree(name, in: directory)
     }
 
-    private static func removeDirectoryTree(_ stem: String, in top: FileDescriptor) throws(SystemError) {
-        var pending = [EntryName(stem)]
+    private static func removeDirectoryTree(_ top: EntryName, in directory: FileDescriptor) throws(SystemError) {
+        var pending = [top]
         while let name = pending.popLast() {
-            try removeDirectory(name, in: top, stem: stem, pending: &pending)
+            try removeDirectory(name, in: directory, stem: top.description, pending: &pending)
         }
     }
 

@@ -227,10 +227,10 @@ public struct Upgrader: Sendable {
             // left for the layout check that refuses it.
             guard let directory = try? FileDescriptor.open(area, [.directory, .noFollow]) else { continue }
             defer { try? directory.close() }
-            let leftovers = ((try? directory.entryNames()) ?? []).map(\.description)
+            let leftovers = (try? directory.entryNames()) ?? []
             // A pruned version's directory may still be being removed in the background (or its
             // remover was killed): removed in the background again, and no process is looked for.
-            let pruned = area == home.staging ? leftovers.filter { $0.hasPrefix(Self.prunedPrefix) } : []
+            let pruned = area == home.staging ? leftovers.filter { $0.description.hasPrefix(Self.prunedPrefix) } : []
             let others = leftovers.filter { !pruned.contains($0) }
             if !others.isEmpty {
                 let orphans = ProcessControl.killProcesses(workingUnder: area)
@@ -240,7 +240,7 @@ public struct Upgrader: Sendable {
                 try FileSystem.removeTree(name, in: directory)
             }
             for name in pruned {
-                try FileSystem.removeInBackground(name, in: directory, waitingForExitUpTo: Self.removalDelaySeconds)
+                try FileSystem.removeInBackground(name.description, in: directory, waitingForExitUpTo: Self.removalDelaySeconds)
             }
             if area != home.staging { try? FileSystem.removeEmptyDirectory(area) }
         }

@@ -35,13 +35,25 @@ extension VersionStore {
             }
         }
         let versions: FileDescriptor
-        do { versions = try FileDescriptor.open(home.versions, [.directory, .noFollow]) } catch { throw refusal(error, home.versions, "is not the store's directory (a link or a file put there)") }
+        do {
+            versions = try FileDescriptor.open(home.versions, [.directory, .noFollow])
+        } catch {
+            throw refusal(error, home.versions, "is not the store's directory (a link or a file put there)")
+        }
         defer { try? versions.close() }
         let own: FileDescriptor
-        do { own = try versions.openEntry(id.hex, path: directory, [.directory, .noFollow]) } catch { throw refusal(error, directory, "is not the version's directory (a link or a file put there)") }
+        do {
+            own = try versions.openEntry(id.hex, path: directory, [.directory, .noFollow])
+        } catch {
+            throw refusal(error, directory, "is not the version's directory (a link or a file put there)")
+        }
         defer { try? own.close() }
         let fd: FileDescriptor
-        do { fd = try own.openEntry(home.programName, path: path, [.noFollow, .nonBlocking]) } catch { throw refusal(error, path, "is a symbolic link, not the stored file") }
+        do {
+            fd = try own.openEntry(home.programName, path: path, [.noFollow, .nonBlocking])
+        } catch {
+            throw refusal(error, path, "is a symbolic link, not the stored file")
+        }
         guard (try? fd.status())?.kind == .regular else {
             try? fd.close()
             throw StorageError.damagedVersion(id: id.short, path: path, actual: "is not a regular file")

@@ -271,6 +271,24 @@ struct UpgraderTests {
         }
     }
 
+    @Test("the clean-up at start removes a leftover in staging/ whose name is not UTF-8, with what it holds")
+    func recoverLeftoverNotUTF8() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        let staging = open(demo.home.staging, O_RDONLY | O_DIRECTORY)
+        try #require(staging >= 0)
+        defer { close(staging) }
+        let name: [CChar] = [0x74, 0x78, CChar(bitPattern: 0xFF), 0]
+        try #require(mkdirat(staging, name, 0o700) == 0)
+        let leftover = openat(staging, name, O_RDONLY | O_DIRECTORY)
+        try #require(leftover >= 0)
+        let file = openat(leftover, "autodev", O_WRONLY | O_CREAT, 0o600)
+        close(file)
+        close(leftover)
+        _ = try demo.upgrader.recover()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: demo.home.staging).isEmpty)
+    }
+
     @Test("the clean-up at start removes nothing outside the home while a link is put over staging/ and taken away, over and over")
     func recoverWhileStagingIsSwapped() throws {
         let demo = try Demo()
