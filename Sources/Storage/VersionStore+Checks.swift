@@ -27,32 +27,28 @@ extension VersionStore {
     func openStoredBinary(_ id: SHA256Digest) throws -> FileDescriptor {
         let path = home.binary(id)
         let directory = home.versionDirectory(id)
-        func refusal(_ error: SystemError, _ at: String, _ what: String) -> any Error {
-            switch error.errno {
-            case .noSuchFile: StorageError.missingVersion(id: id.short, path: path)
-            case .tooManyLinks, .notDirectory: StorageError.damagedVersion(id: id.short, path: at, actual: what)
-            default: error
+        // Each step's failure as the store's error: absent, or not what the store made there.
+        func opened(_ at: String, _ what: String, _ open: () throws(SystemError) -> FileDescriptor) throws -> FileDescriptor {
+            do {
+                return try open()
+            } catch {
+                switch error.errno {
+                case .noSuchFile: throw StorageError.missingVersion(id: id.short, path: path)
+                case .tooManyLinks, .notDirectory: throw StorageError.damagedVersion(id: id.short, path: at, actual: what)
+                default: throw error
+                }
             }
         }
-        let versions: FileDescriptor
-        do {
-            versions = try FileDescriptor.open(home.versions, [.directory, .noFollow])
-        } catch {
-            throw refusal(error, home.versions, "is not the store's directory (a link or a file put there)")
+        let versions = try opened(home.versions, "is not the store's directory (a link or a file put there)") { () throws(SystemError) in
+            try FileDescriptor.open(home.versions, [.directory, .noFollow])
         }
         defer { try? versions.close() }
-        let own: FileDescriptor
-        do {
-            own = try versions.openEntry(id.hex, path: directory, [.directory, .noFollow])
-        } catch {
-            throw refusal(error, directory, "is not the version's directory (a link or a file put there)")
+        let own = try opened(directory, "is not the version's directory (a link or a file put there)") { () throws(SystemError) in
+            try versions.openEntry(id.hex, path: directory, [.directory, .noFollow])
         }
         defer { try? own.close() }
-        let fd: FileDescriptor
-        do {
-            fd = try own.openEntry(home.programName, path: path, [.noFollow, .nonBlocking])
-        } catch {
-            throw refusal(error, path, "is a symbolic link, not the stored file")
+        let fd = try opened(path, "is a symbolic link, not the stored file") { () throws(SystemError) in
+            try own.openEntry(home.programName, path: path, [.noFollow, .nonBlocking])
         }
         guard (try? fd.status())?.kind == .regular else {
             try? fd.close()
