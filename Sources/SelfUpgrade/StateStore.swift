@@ -203,7 +203,11 @@ public enum StateFile {
             throw .corruptState(path: path, reason: "no schema header: its first line is not JSON")
         }
         guard named.isFinite, let schema = Int(exactly: named), schemaRange.contains(schema) else {
-            let shown = named.isFinite && named.rounded() == named && named.magnitude < 1e15 ? String(Int64(named)) : "\(named)"
+            // Beyond 10¹⁵ a double no longer says which number the file wrote: not quoted.
+            guard named.isFinite, named.magnitude < 1e15 else {
+                throw .corruptState(path: path, reason: "its schema header names a schema out of range (0 to \(schemaRange.upperBound))")
+            }
+            let shown = named.rounded() == named ? String(Int64(named)) : "\(named)"
             throw .corruptState(path: path, reason: "its schema header names schema \(shown), not a whole number from 0 to \(schemaRange.upperBound)")
         }
         return (schema, Array(bytes[(newline + 1)...]))

@@ -258,7 +258,9 @@ struct StateStoreTests {
             ("{\"schema\":\"2\"}\n", "its schema header's \"schema\" is not a number"),
             ("{\"schema\":-1}\n", "its schema header names schema -1, not a whole number from 0 to 2147483647"),
             ("{\"schema\":2.5}\n", "its schema header names schema 2.5, not a whole number from 0 to 2147483647"),
-            ("{\"schema\":1e300}\n", "its schema header names schema 1e+300, not a whole number from 0 to 2147483647"),
+            ("{\"schema\":1e300}\n", "its schema header names a schema out of range (0 to 2147483647)"),
+            ("{\"schema\":9007199254740993}\n", "its schema header names a schema out of range (0 to 2147483647)"),
+            ("{\"schema\":3000000000}\n", "its schema header names schema 3000000000, not a whole number from 0 to 2147483647"),
         ]
         for (header, reason) in cases {
             let bytes = Array((header + (header.hasSuffix("\n") ? "{}\n" : "")).utf8)
