@@ -379,6 +379,20 @@ public enum Subprocess {
             pauseMicroseconds = min(pauseMicroseconds * 2, 10_000)
         }
 
+        /// Waits for it to end (``poll()`` between ``pause()``s); once `stop` says so, it is
+        /// killed instead (``terminate()``: ended by SIGKILL).
+        /// - Throws: what ``poll()`` throws.
+        public func wait(stoppingWhen stop: () -> Bool = { false }) throws -> TerminationStatus {
+            while true {
+                if let status = try poll() { return status }
+                if stop() {
+                    terminate()
+                    return finished ?? .signaled(SIGKILL)
+                }
+                pause()
+            }
+        }
+
         /// Kills the whole process group and reaps the child.
         public func terminate() {
             guard finished == nil else { return }

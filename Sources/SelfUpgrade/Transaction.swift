@@ -297,6 +297,7 @@ package struct StageStep: TransactionStep {
                                                   maxBytes: Upgrader.maximumCandidateBytes, stop: { Cancellation.signal != 0 })
             flight.copyDone()
             hashed = try store.hash(unhashed, source: source)
+            flight.copyHashed(hashed)
         } catch {
             flight.abandon(because: error)
             throw error
@@ -371,6 +372,8 @@ package struct VerifyStep: TransactionStep {
         let result: Verifier.Result
         do {
             if let flight = context.verificationInFlight {
+                // Recorded while its rehearsal runs, where the report was judged before it.
+                if let report = flight.judgedReport { Self.recordVersion(of: target, report, context) }
                 result = try flight.finish()
             } else {
                 result = try context.upgrader.verifier.verify(
@@ -388,18 +391,24 @@ package struct VerifyStep: TransactionStep {
         if !readsCheckpoints && context.journal.checkpoint != nil {
             throw UpgradeError.verificationFailed(binary: context.home.binary(target), reason: "it predates journal checkpoints and cannot read this home's journal, which starts from one", log: context.logDirectory)
         }
-        if var metadata = context.upgrader.store.metadata(target),
-           metadata.version != result.report.version || metadata.readsJournalCheckpoints != readsCheckpoints {
-            metadata.version = result.report.version
-            metadata.readsJournalCheckpoints = readsCheckpoints
-            try? context.upgrader.store.setMetadata(metadata)
-        }
+        Self.recordVersion(of: target, result.report, context)
         // The restart executes this descriptor, proven to be the file whose bytes were staged
         // (one fstat against the identity recorded then; hashed again where it moved): a stored
         // file replaced or rewritten while it was verified is refused, restart or not, as a
         // rollback refuses it. Invariant 6.
         if context.operation != .dryRun { try context.openCheckedTarget() }
         return StepOutcome(version: result.report.version)
+    }
+
+    /// Records in the stored version's metadata what its report says: its version, and whether
+    /// it reads journal checkpoints (nothing is written where the metadata says so already).
+    private static func recordVersion(of target: SHA256Digest, _ report: SelfCheckReport, _ context: TransactionContext) {
+        let readsCheckpoints = report.readsJournalCheckpoints == true
+        guard var metadata = context.upgrader.store.metadata(target),
+              metadata.version != report.version || metadata.readsJournalCheckpoints != readsCheckpoints else { return }
+        metadata.version = report.version
+        metadata.readsJournalCheckpoints = readsCheckpoints
+        try? context.upgrader.store.setMetadata(metadata)
     }
 }
 

@@ -1,4 +1,5 @@
 import Platform
+import Storage
 
 /// A verification the stage step begins on the staged copy, so that hashing the copy takes no
 /// time of its own: it is hashed while the candidate's self-check runs from it, and moved into
@@ -11,7 +12,8 @@ import Platform
 /// for the copy (``copyDone()``) before it executes the candidate. When its
 /// self-check run has ended, it waits for the stage step's hand-over (``afterSelfCheck(_:)``):
 /// where the file is then, or why the verification must end. The rest of it (the report's judgement, the rehearsed restart) uses
-/// the stored file. Nothing moves the file while the self-check runs from it (a script's
+/// the stored file, but for a rehearsal made while the self-check runs (``copyHashed(_:)``), which binds the copy where it
+/// is (the hand-over waits until that rehearsal runs). Nothing moves the file while the self-check runs from it (a script's
 /// interpreter, or a program reading its own file, opens it by its path). Every abort waits for
 /// the verification to end first (``abandon()``), before any step is undone.
 final class VerificationInFlight: @unchecked Sendable {
@@ -24,6 +26,9 @@ final class VerificationInFlight: @unchecked Sendable {
     private var selfCheckEnded = false
     /// What the stage step handed over: where the file is now, or why the verification must end.
     private var handedOver: Result<String, any Error>?
+    /// The copy, once hashed (for the rehearsal made while the self-check runs).
+    private var hashedFile: Verifier.BoundFile?
+    private var passedReport: SelfCheckReport?
     private var outcome: Result<Verifier.Result, any Error>?
     private let thread = ThreadGroup()
     /// The staged copy the self-check runs from.
@@ -50,8 +55,8 @@ final class VerificationInFlight: @unchecked Sendable {
             let outcome = Result { () throws -> Verifier.Result in
                 try SystemCalls.$current.withValue(calls) {
                     try verifier.verify(binary: binary, logDirectory: logDirectory, stateFrom: stateFrom, rehearseRestart: rehearseRestart,
-                                        expectedVersion: expectedVersion, gate: flight.gate,
-                                        afterSelfCheck: { try flight.waitForHandOver() })
+                                        expectedVersion: expectedVersion, gate: flight.gate, staged: { flight.waitForHash() },
+                                        afterSelfCheck: { try flight.waitForHandOver($0) })
                 }
             }
             flight.lock.withLock {
@@ -65,10 +70,32 @@ final class VerificationInFlight: @unchecked Sendable {
     /// The stage step's copy is complete (and closed): the self-check may start.
     func copyDone() { gate.open() }
 
+    /// The copy is hashed: `hashed` is where it is and what the store will record of it.
+    func copyHashed(_ hashed: VersionStore.Hashed) {
+        lock.withLock {
+            hashedFile = Verifier.BoundFile(path: hashed.stagedPath, metadata: hashed.metadata)
+            lock.broadcast()
+        }
+    }
+
+    /// Waits until the copy is hashed, and returns it; nil once the verification is ending
+    /// without it.
+    private func waitForHash() -> Verifier.BoundFile? {
+        lock.withLock {
+            _ = lock.wait(until: UInt64.max) { hashedFile != nil || handedOver != nil }
+            return hashedFile
+        }
+    }
+
+    /// The self-check's report, judged, where it was before the hand-over (the rehearsal is
+    /// then still to end): what the version is can be recorded meanwhile.
+    var judgedReport: SelfCheckReport? { lock.withLock { passedReport } }
+
     /// On the verification's thread, once the self-check run has ended: tells the stage step,
     /// then waits for what it hands over.
-    private func waitForHandOver() throws -> String {
+    private func waitForHandOver(_ report: SelfCheckReport?) throws -> String {
         try lock.withLock {
+            passedReport = report
             selfCheckEnded = true
             lock.broadcast()
             _ = lock.wait(until: UInt64.max) { handedOver != nil }

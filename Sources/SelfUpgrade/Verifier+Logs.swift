@@ -3,7 +3,7 @@ import Platform
 extension Verifier {
     /// Where the candidate's output goes: files inside the sandbox (each bounded by
     /// RLIMIT_FSIZE), removed with it once their tails are kept.
-    struct SandboxOutputs {
+    struct SandboxOutputs: Sendable {
         let directory: String
         var selfCheckOut: String { directory + "/self-check.out" }
         var selfCheckErr: String { directory + "/self-check.err" }

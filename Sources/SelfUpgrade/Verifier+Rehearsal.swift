@@ -25,6 +25,47 @@ extension Verifier {
     ///   rehearsed restart: …".
     func rehearseRestart(binary: String, sandbox: String, environment: [String: String], outputs: SandboxOutputs,
                          confinement: inout Confinement, log: String) throws {
+        let stored = confinement.bindsFiles ? storedFile(binary) : nil
+        let rehearsal = try prepareRehearsal(binary: binary, bound: stored, sandbox: sandbox, environment: environment, outputs: outputs, log: log)
+        defer { rehearsal.lock.release() }
+        let status = try confinement.run(limited(rehearsal.run), writing: rehearsal.area, binary: binary, log: log)
+        try judgeRehearsal(rehearsal, status: status, binary: binary, sandbox: sandbox, outputs: outputs, log: log)
+    }
+
+    /// A file the rehearsal runs where it is, bound read-only in the candidate's namespace onto
+    /// an empty file of the scratch store: no copy, no hash.
+    package struct BoundFile: Sendable {
+        /// Where the file is.
+        package var path: String
+        /// What the store recorded of it: its id, and the identity of the file that was hashed.
+        package var metadata: VersionMetadata
+
+        package init(path: String, metadata: VersionMetadata) {
+            self.path = path
+            self.metadata = metadata
+        }
+    }
+
+    /// `binary` as a file of this home's store with its metadata, or nil.
+    private func storedFile(_ binary: String) -> BoundFile? {
+        guard let id = home.version(containing: binary), let metadata = VersionStore(home: home).metadata(id) else { return nil }
+        return BoundFile(path: binary, metadata: metadata)
+    }
+
+    /// A rehearsal made ready to run: its scratch home, the lock held on it, and the run.
+    struct PreparedRehearsal: Sendable {
+        var scratch: Home
+        var transaction: String
+        /// Held until the rehearsal has been judged; the run inherits it.
+        var lock: FileLock
+        var run: Subprocess.Configuration
+        var area: Confinement.WritableArea
+    }
+
+    /// Makes the scratch home (`bound` bound into its store where given, a staged copy of
+    /// `binary` otherwise), its journal, lock and the run that rehearses the restart.
+    func prepareRehearsal(binary: String, bound: BoundFile?, sandbox: String, environment: [String: String], outputs: SandboxOutputs,
+                          log: String) throws -> PreparedRehearsal {
         // A fresh name, made only now: nothing the self-check did can have prepared it.
         let scratch = Home(root: sandbox + "/rehearsal-" + String(UInt64.random(in: 0...UInt64.max), radix: 36), programName: program.name)
         let transaction = "tx-rehearsal-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
@@ -32,13 +73,13 @@ extension Verifier {
         let staged: SHA256Digest = try Self.withoutSync {
             try scratch.createLayout()
             let stagedID: SHA256Digest
-            if confinement.bindsFiles, let id = home.version(containing: binary), let metadata = VersionStore(home: home).metadata(id) {
-                // The stored file itself, bound read-only in the candidate's namespace onto an
-                // empty file: no copy, no hash, and the identity recorded at staging still holds.
+            if let bound {
+                // The identity recorded at staging still holds for the file bound.
+                let id = bound.metadata.id
                 try FileSystem.createDirectory(scratch.versionDirectory(id), mode: 0o755)
-                try VersionStore(home: scratch).setMetadata(metadata)
+                try VersionStore(home: scratch).setMetadata(bound.metadata)
                 try FileDescriptor.open(scratch.binary(id), [.writeOnly, .create, .exclusive, .noFollow], mode: 0o755).close()
-                binds = [(binary, scratch.binary(id))]
+                binds = [(bound.path, scratch.binary(id))]
                 stagedID = id
             } else {
                 stagedID = try VersionStore(home: scratch).stage(binary, source: "rehearsal:" + binary, transaction: "adopt").id
@@ -57,7 +98,6 @@ extension Verifier {
         guard let lock = try FileLock.tryAcquire(scratch.lock) else {
             throw UpgradeError.verificationFailed(binary: binary, reason: "the rehearsal's lock \(scratch.lock) is held by another process", log: log)
         }
-        defer { lock.release() }
 
         var restartEnvironment = environment
         restartEnvironment[program.markers.home] = scratch.root
@@ -75,8 +115,17 @@ extension Verifier {
         // It writes its scratch home through a layer, but the journal in place (that is what is
         // read back) and the lock (the file it inherited open, which it checks is the home's).
         let area = Confinement.WritableArea(role: Self.rehearsalRole, path: scratch.root, keptFiles: [scratch.journal, scratch.lock])
-        let status = try confinement.run(limited(run), writing: area, binary: binary, log: log)
+        return PreparedRehearsal(scratch: scratch, transaction: transaction, lock: lock, run: run, area: area)
+    }
 
+    /// Passes the rehearsal that ended with `status` when it exited 0 having journaled the
+    /// commit of its transaction.
+    /// - Throws: ``UpgradeError/verificationFailed(binary:reason:log:)`` "did not confirm the
+    ///   rehearsed restart: …".
+    func judgeRehearsal(_ rehearsal: PreparedRehearsal, status: TerminationStatus, binary: String, sandbox: String, outputs: SandboxOutputs,
+                        log: String) throws {
+        let scratch = rehearsal.scratch
+        let transaction = rehearsal.transaction
         func reject(_ what: String) -> UpgradeError {
             let tail = lastLines(of: outputs.restartErr)
             return UpgradeError.verificationFailed(binary: binary, reason: "did not confirm the rehearsed restart: \(what)" + (tail.isEmpty ? "" : ": \(tail)")

@@ -7,9 +7,9 @@ extension Verifier {
 
     /// The confinement of a candidate, settled on its first run: each namespace the kernel
     /// refuses is left out, for that run and the next, and ``isolation(stateCopy:)`` says so.
-    struct Confinement {
+    struct Confinement: Sendable {
         /// A piece of isolation asked for.
-        enum Piece: String, CaseIterable {
+        enum Piece: String, CaseIterable, Sendable {
             case user, network, ipc, mounts, processes
             /// Securebits locked and the bounding set dropped (needs CAP_SETPCAP).
             case capabilityLock
@@ -27,7 +27,7 @@ extension Verifier {
         }
 
         /// The one directory a run may write outside its private tmpfs mounts.
-        struct WritableArea {
+        struct WritableArea: Sendable {
             /// How the isolation line names it ("the state copy").
             var role: String
             var path: String
@@ -193,6 +193,13 @@ extension Verifier {
         /// - Throws: ``UpgradeError/verificationFailed(binary:reason:log:)`` when it cannot be
         ///   started at all, or privileges cannot be dropped.
         mutating func run(_ base: Subprocess.Configuration, writing area: WritableArea?, binary: String, log: String) throws -> TerminationStatus {
+            try launch(base, writing: area, binary: binary, log: log).wait()
+        }
+
+        /// Starts `base` confined as ``run(_:writing:binary:log:)`` runs it, and returns once it
+        /// runs (with an exec gate, once the gate has opened).
+        /// - Throws: as ``run(_:writing:binary:log:)``.
+        mutating func launch(_ base: Subprocess.Configuration, writing area: WritableArea?, binary: String, log: String) throws -> Subprocess.Running {
             // What the area may gain: what it holds (a migration may rewrite all of it) and as
             // much as one file may hold. A layer is memory: one that could take more than a
             // quarter of what is available is not made, and the area is measured instead.
@@ -202,12 +209,12 @@ extension Verifier {
             while true {
                 let layer = area != nil && area?.inPlace != true && fitsInMemory && wanted.contains(.mounts) && wanted.contains(.layers) ? allowance : nil
                 do {
-                    let status = try Subprocess.run(configure(base, writing: area, layer: layer))
+                    let child = try Subprocess.launch(configure(base, writing: area, layer: layer))
                     if let area {
                         areas.removeAll { $0.role == area.role }
                         areas.append((area.role, layer))
                     }
-                    return status
+                    return child
                 } catch let error as Subprocess.LaunchError {
                     let piece: Piece? = switch error.step {
                     case "unshare-user", "uid-map": .user
@@ -307,6 +314,17 @@ extension Verifier {
             run.denyMemoryFiles = wanted.contains(.memoryFiles)
             run.scopeAbstractSockets = wanted.contains(.socketScope)
             return run
+        }
+
+        /// Takes in what a run under `other` (a copy of this one) settled: the pieces the kernel
+        /// refused it, and how its writable area was confined.
+        mutating func adopt(_ other: Confinement) {
+            wanted.formIntersection(other.wanted)
+            refused += other.refused.filter { !refused.contains($0) }
+            for area in other.areas where !areas.contains(where: { $0.role == area.role && $0.layer == area.layer }) {
+                areas.removeAll { $0.role == area.role }
+                areas.append(area)
+            }
         }
 
         /// Whether a run's ``Subprocess/Configuration/readOnlyBinds`` are applied (mounts are isolated).

@@ -52,14 +52,20 @@ package struct Verifier: Sendable {
     ///   - gate: the self-check run is made, its sandbox included, but executes `binary` only
     ///     once this gate opens (`binary` may be written until then: the stage step copies the
     ///     candidate meanwhile); cancelled, it ends the verification.
+    ///   - staged: waits until `binary` is hashed and returns it with its metadata (nil when it
+    ///     never will be): the rehearsal is then made while the self-check runs
+    ///     (``EarlyRehearsal``), where mounts are isolated.
     ///   - afterSelfCheck: called once the self-check run has ended, however it ended, before
-    ///     anything else: it may move the file (the stage step moves the candidate into the
-    ///     store, having hashed it while the self-check ran from `binary`) and returns where the
-    ///     file is now, for the rest of the verification. What it throws ends the verification.
+    ///     anything else (with a rehearsal made meanwhile, after the report's judgement and the
+    ///     start of that rehearsal: it is passed the report that passed; nil otherwise): it may
+    ///     move the file (the stage step moves the candidate into the store, having hashed it
+    ///     while the self-check ran from `binary`) and returns where the file is now, for the
+    ///     rest of the verification. What it throws ends the verification.
     /// - Returns: the report and the isolation applied.
     /// - Throws: ``UpgradeError/verificationFailed(binary:reason:log:)`` for every way it can fail.
     package func verify(binary: String, logDirectory: String, stateFrom: String?, rehearseRestart: Bool = true, expectedVersion: String? = nil,
-                        gate: Subprocess.ExecGate? = nil, afterSelfCheck: (() throws -> String)? = nil) throws -> Result {
+                        gate: Subprocess.ExecGate? = nil, staged: (@Sendable () -> BoundFile?)? = nil,
+                        afterSelfCheck: ((SelfCheckReport?) throws -> String)? = nil) throws -> Result {
         var binary = binary
         try FileSystem.createOwnDirectory(logDirectory, below: home.root, mode: 0o755)
         let parent = Self.sandboxParent(for: home)
@@ -111,9 +117,25 @@ package struct Verifier: Sendable {
         run.errorPath = outputs.selfCheckErr
         run.execGate = gate
         let start = MonotonicClock.now()
-        let status = try confinement.run(limited(run), writing: stateCopy.map { Confinement.WritableArea(role: Self.stateCopyRole, path: $0) },
-                                         binary: binary, log: logDirectory)
-        if let moved = try afterSelfCheck?(), moved != binary {
+        let selfCheck = try confinement.launch(limited(run), writing: stateCopy.map { Confinement.WritableArea(role: Self.stateCopyRole, path: $0) },
+                                               binary: binary, log: logDirectory)
+        // The rehearsal is made meanwhile where the file can be bound where it is now.
+        let early = rehearseRestart && confinement.bindsFiles ? staged.flatMap {
+            EarlyRehearsal.begin(self, binary: binary, staged: $0, sandbox: sandbox, environment: environment, outputs: outputs,
+                                 confinement: confinement, log: logDirectory)
+        } : nil
+        // Before the sandbox is removed, and before the logs are kept.
+        defer { early?.abandon() }
+        let status = try selfCheck.wait()
+        if let early, status.isSuccess {
+            let report = try finishEarly(early, binary: binary, sandbox: sandbox, outputs: outputs, stateFrom: stateFrom,
+                                         expectedVersion: expectedVersion, confinement: &confinement, keptWritable: keptWritable,
+                                         environment: environment, log: logDirectory, afterSelfCheck: afterSelfCheck)
+            return Result(report: report, isolation: confinement.isolation(stateCopy: stateFrom != nil),
+                          seconds: MonotonicClock.seconds(since: start), log: logDirectory)
+        }
+        early?.abandon()
+        if let moved = try afterSelfCheck?(nil), moved != binary {
             binary = moved
             // The rehearsal binds the file from where it is now.
             confinement.hide(keeping: keptWritable, visible: [FileSystem.parent(of: binary), home.staging])
@@ -123,11 +145,7 @@ package struct Verifier: Sendable {
             throw UpgradeError.verificationFailed(binary: binary, reason: "its verification run \(status)" + (tail.isEmpty ? "" : ": \(tail)")
                                                   + fullFileSystemNote(sandbox: sandbox), log: logDirectory)
         }
-        let report = try readReport(outputs.selfCheckOut, binary: binary, log: logDirectory)
-        try judge(report, binary: binary, checkedState: stateFrom != nil, log: logDirectory)
-        if let expectedVersion, report.version != expectedVersion {
-            throw UpgradeError.verificationFailed(binary: binary, reason: "it reports version \(report.version), but it was offered as version \(expectedVersion): this is not the software that was released under that version", log: logDirectory)
-        }
+        let report = try judgeSelfCheck(outputs, binary: binary, checkedState: stateFrom != nil, expectedVersion: expectedVersion, log: logDirectory)
         if rehearseRestart {
             try self.rehearseRestart(binary: binary, sandbox: sandbox, environment: environment, outputs: outputs,
                                      confinement: &confinement, log: logDirectory)
@@ -135,6 +153,52 @@ package struct Verifier: Sendable {
         let seconds = MonotonicClock.seconds(since: start)
         let isolation = confinement.isolation(stateCopy: stateFrom != nil)
         return Result(report: report, isolation: isolation, seconds: seconds, log: logDirectory)
+    }
+
+    /// The report of the self-check that exited 0, judged.
+    /// - Throws: ``UpgradeError/verificationFailed(binary:reason:log:)``.
+    private func judgeSelfCheck(_ outputs: SandboxOutputs, binary: String, checkedState: Bool, expectedVersion: String?, log: String) throws -> SelfCheckReport {
+        let report = try readReport(outputs.selfCheckOut, binary: binary, log: log)
+        try judge(report, binary: binary, checkedState: checkedState, log: log)
+        if let expectedVersion, report.version != expectedVersion {
+            throw UpgradeError.verificationFailed(binary: binary, reason: "it reports version \(report.version), but it was offered as version \(expectedVersion): this is not the software that was released under that version", log: log)
+        }
+        return report
+    }
+
+    /// After a self-check that exited 0, with `early` made meanwhile: judges the report, lets
+    /// the rehearsal run, hands over (only now is the file moved: its bind is made), and judges
+    /// the rehearsal; one that could not be made early is made now, as without it.
+    private func finishEarly(_ early: EarlyRehearsal, binary: String, sandbox: String, outputs: SandboxOutputs, stateFrom: String?,
+                             expectedVersion: String?, confinement: inout Confinement, keptWritable: [String], environment: [String: String],
+                             log: String, afterSelfCheck: ((SelfCheckReport?) throws -> String)?) throws -> SelfCheckReport {
+        var binary = binary
+        let report: SelfCheckReport
+        do {
+            report = try judgeSelfCheck(outputs, binary: binary, checkedState: stateFrom != nil, expectedVersion: expectedVersion, log: log)
+        } catch {
+            // Refused: the rehearsal never runs, and the refusal names the file where it is now.
+            early.abandon()
+            let moved = try afterSelfCheck?(nil) ?? binary
+            _ = try judgeSelfCheck(outputs, binary: moved, checkedState: stateFrom != nil, expectedVersion: expectedVersion, log: log)
+            throw error
+        }
+        early.release()
+        early.waitUntilRunning()
+        if let moved = try afterSelfCheck?(report), moved != binary {
+            binary = moved
+            // A rehearsal made now binds the file from where it is now.
+            confinement.hide(keeping: keptWritable, visible: [FileSystem.parent(of: binary), home.staging])
+        }
+        switch early.finish() {
+        case .ran(let status, let rehearsal, let used):
+            confinement.adopt(used)
+            try judgeRehearsal(rehearsal, status: status, binary: binary, sandbox: sandbox, outputs: outputs, log: log)
+        case .unavailable(let error):
+            if let cancelled = error as? Subprocess.Cancelled { throw cancelled }
+            try rehearseRestart(binary: binary, sandbox: sandbox, environment: environment, outputs: outputs, confinement: &confinement, log: log)
+        }
+        return report
     }
 
     // MARK: - Internals

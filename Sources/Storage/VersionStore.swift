@@ -359,11 +359,17 @@ package struct VersionStore: Sendable {
     package struct Hashed: Sendable {
         private let written: Written
         private let directory: String
+        /// What the store records of it: its id and the identity of the file that was hashed.
+        package let metadata: VersionMetadata
         package var id: SHA256Digest { written.id }
+        /// Where the file is until it is stored (``store(_:)`` moves its directory).
+        package let stagedPath: String
 
-        fileprivate init(_ written: Written, in directory: String) {
+        fileprivate init(_ written: Written, in directory: String, metadata: VersionMetadata, stagedPath: String) {
             self.written = written
             self.directory = directory
+            self.metadata = metadata
+            self.stagedPath = stagedPath
         }
 
         /// Refuses a file that is no longer the one hashed under its name, or that has another
@@ -402,8 +408,8 @@ package struct VersionStore: Sendable {
             // On disk before it is stored (``copyUnhashed(_:transaction:maxBytes:stop:)`` left the fsync).
             let file = try FileDescriptor.open(unhashed.path, [.readOnly, .noFollow])
             try file.closeAfter { try file.sync() }
-            try prepare(written, in: unhashed.directory, source: source)
-            return Hashed(written, in: unhashed.directory)
+            let metadata = try prepare(written, in: unhashed.directory, source: source)
+            return Hashed(written, in: unhashed.directory, metadata: metadata, stagedPath: unhashed.path)
         } catch {
             try? FileSystem.removeTree(unhashed.directory)
             throw error
@@ -444,13 +450,16 @@ package struct VersionStore: Sendable {
 
     /// Writes the metadata of what `written` describes into its staging directory, with the
     /// identity of the file that was hashed, and opens the directory to readers (0755).
-    private func prepare(_ written: Written, in stagingDirectory: String, source: String) throws {
+    /// - Returns: the metadata written.
+    @discardableResult
+    private func prepare(_ written: Written, in stagingDirectory: String, source: String) throws -> VersionMetadata {
         // The identity is the hashed descriptor's, not what the name shows now. Renaming the
         // staging directory into the store changes nothing of the file's inode.
         let metadata = VersionMetadata(id: written.id, size: written.status.size, version: nil, source: source, addedAt: WallClock.now(),
                                        identity: FileIdentity(written.status))
         try FileSystem.writeAtomically(stagingDirectory + "/meta.json", try Self.encode(metadata))
         try FileSystem.setMode(stagingDirectory, 0o755)
+        return metadata
     }
 
     /// Moves the staging directory holding what `written` describes into the store under its

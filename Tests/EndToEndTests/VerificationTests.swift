@@ -68,6 +68,52 @@ struct VerificationTests {
         try expectRejected(harness, silent, dryRun: true, message: "did not confirm the rehearsed restart: it exited 0 without journaling commit")
     }
 
+    @Test("the rehearsal's home is made while the self-check runs, and its run waits for the report's judgement")
+    func rehearsalMadeDuringSelfCheck() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        // The self-check (no AUTODEV_TX) waits until the rehearsal's scratch home appears in its
+        // sandbox (the parent of its TMPDIR), for up to 30 s, and says whether it did.
+        let waits = try harness.execScript("waits-for-rehearsal", probe: #"""
+        if [ -z "$AUTODEV_TX" ]; then
+          i=0
+          while [ $i -lt 3000 ] && ! ls -d "$(dirname "$TMPDIR")"/rehearsal-* >/dev/null 2>&1; do i=$((i+1)); sleep 0.01; done
+          if ls -d "$(dirname "$TMPDIR")"/rehearsal-* >/dev/null 2>&1; then echo "rehearsal made during the self-check"; else echo "no rehearsal during the self-check"; fi
+        else
+          echo "rehearsal ran"
+        fi
+        """#)
+        let result = try harness.run(["self-upgrade", "--from-binary", waits, "--dry-run"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let passed = try #require(try harness.logDirectories().last)
+        let log = try String(contentsOfFile: passed + "/verify.err", encoding: .utf8)
+        #expect(log.contains("rehearsal made during the self-check"), "\(log.suffix(2000))")
+        #expect(log.contains("rehearsal ran"), "\(log.suffix(2000))")
+
+        // A self-check that fails, or whose report is refused, never lets the rehearsal made
+        // meanwhile run; the refusal names the stored copy, as without it.
+        let waitForRehearsal = #"""
+        if [ -n "$AUTODEV_TX" ]; then echo "rehearsal ran" >&2; exit 0; fi
+        i=0
+        while [ $i -lt 3000 ] && ! ls -d "$(dirname "$TMPDIR")"/rehearsal-* >/dev/null 2>&1; do i=$((i+1)); sleep 0.01; done
+        """#
+        let failing = try harness.script("fails-after-rehearsal-is-made", waitForRehearsal + "\nexit 3")
+        try expectRejected(harness, failing, message: "its verification run exited with status 3")
+        let refused = try harness.script("refused-after-rehearsal-is-made", waitForRehearsal + """
+
+        echo '{"program":"autodev","version":"9.0.0","protocolVersion":99,"checks":[]}'
+        """)
+        try expectRejected(harness, refused, message: "it speaks upgrade protocol 99")
+        try expectRejected(harness, refused, message: "(run as its stored copy \"\(harness.home)/versions/")
+        let refusals = try harness.logDirectories().filter { $0 != passed }
+        #expect(refusals.count == 3)
+        for directory in refusals {
+            let err = (try? String(contentsOfFile: directory + "/verify.err", encoding: .utf8)) ?? ""
+            #expect(!err.contains("rehearsal ran"), "\(directory): \(err.suffix(2000))")
+        }
+    }
+
     @Test("the real binary passes the rehearsal: its restart from the scratch store commits")
     func realBinaryPasses() throws {
         let harness = try Harness()
