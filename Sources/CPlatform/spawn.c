@@ -57,13 +57,13 @@ enum { STEP_EXEC, STEP_UNSHARE_USER, STEP_UID_MAP, STEP_UNSHARE_NET, STEP_UNSHAR
        STEP_MOUNT_PROC, STEP_SETRLIMIT, STEP_CHDIR, STEP_DUP2, STEP_SETSID, STEP_INHERIT_FD,
        STEP_WRITE_PID, STEP_SECUREBITS, STEP_DROP_BOUNDING, STEP_CAPSET, STEP_NO_NEW_PRIVS, STEP_UNSHARE_IPC,
        STEP_CGROUP, STEP_MOUNT_TMPFS, STEP_BIND_READ_ONLY, STEP_LAYER, STEP_SECCOMP, STEP_LOOPBACK, STEP_TERMINALS, STEP_MASK, STEP_LANDLOCK,
-       STEP_GATE };
+       STEP_GATE, STEP_BIND_CHANGED };
 static const char *step_names[] = {"exec", "unshare-user", "uid-map", "unshare-network", "unshare-mount", "mount",
                                    "remount-read-only", "bind-writable", "bind-devices", "unshare-pid", "fork",
                                    "mount-proc", "setrlimit", "chdir", "dup2", "setsid", "inherit-fd",
                                    "write-pid", "securebits", "drop-bounding-set", "capset", "no-new-privs", "unshare-ipc",
                                    "cgroup", "mount-tmpfs", "bind-read-only", "layer", "seccomp", "loopback", "terminals", "mask", "landlock",
-                                   "gate"};
+                                   "gate", "bind-changed"};
 
 static void report_and_exit(int pipe_fd, int step) {
     int message[2] = {step, errno};
@@ -235,6 +235,24 @@ static void mask_directories(const ad_spawn_options *options, int report_fd) {
 }
 
 /* Builds the mount namespace: everything read-only but the writable paths, a minimal /dev. */
+/* The sources bound with an identity to keep (bind_identities): their descriptors stay open
+   (close-on-exec) in the child until its exec, when that identity is checked again, after the
+   gate: a file changed in place while the child waited there is not executed. */
+#define AD_MAX_CHECKED_BINDS 8
+static int checked_bind_fds[AD_MAX_CHECKED_BINDS];
+static const long long *checked_bind_identities[AD_MAX_CHECKED_BINDS];
+static int checked_bind_count;
+
+/* Whether the file open as `fd` is still what `expected` says (5 values, see bind_identities). */
+static int has_identity(int fd, const long long *expected) {
+    struct stat status;
+    if (fstat(fd, &status) != 0) return 0;
+    long long modified = (long long)status.st_mtim.tv_sec * 1000000000LL + status.st_mtim.tv_nsec;
+    long long changed = (long long)status.st_ctim.tv_sec * 1000000000LL + status.st_ctim.tv_nsec;
+    return (long long)status.st_dev == expected[0] && (long long)status.st_ino == expected[1] &&
+           (long long)status.st_size == expected[2] && modified == expected[3] && changed == expected[4];
+}
+
 static void confine_mounts(const ad_spawn_options *options, int report_fd) {
     if (unshare(CLONE_NEWNS) != 0) report_and_exit(report_fd, STEP_UNSHARE_MOUNT);
     /* Nothing done here may propagate back to the parent's namespace. */
@@ -351,7 +369,37 @@ static void confine_mounts(const ad_spawn_options *options, int report_fd) {
     }
     for (int i = 0; i < options->bind_count; i++) {
         const char *target = options->bind_targets[i];
-        if (mount(options->bind_sources[i], target, NULL, MS_BIND, NULL) != 0 || remount(target, MS_RDONLY) != 0) {
+        const char *source = options->bind_sources[i];
+        const long long *expected = options->bind_identities ? options->bind_identities + 5 * i : NULL;
+        char through[64], number[24];
+        int fd = -1;
+        if (expected && expected[1] != 0) {
+            /* The file bound is the one opened and checked here, whatever the path names by the
+               time of the mount. */
+            if (checked_bind_count == AD_MAX_CHECKED_BINDS) {
+                errno = E2BIG;
+                report_and_exit(report_fd, STEP_BIND_READ_ONLY);
+            }
+            fd = open(source, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+            if (fd < 0) report_and_exit(report_fd, STEP_BIND_READ_ONLY);
+            /* Clear of the descriptor number the program inherits, put in place later. */
+            if (options->inherit_fd >= 0 && fd <= options->inherit_fd_target) {
+                int moved = fcntl(fd, F_DUPFD_CLOEXEC, options->inherit_fd_target + 1);
+                close(fd);
+                fd = moved;
+                if (fd < 0) report_and_exit(report_fd, STEP_BIND_READ_ONLY);
+            }
+            if (!has_identity(fd, expected)) {
+                errno = ESTALE;
+                report_and_exit(report_fd, STEP_BIND_CHANGED);
+            }
+            checked_bind_fds[checked_bind_count] = fd;
+            checked_bind_identities[checked_bind_count++] = expected;
+            decimal(number, fd);
+            join_path(through, "/proc/self/fd/", number);
+            source = through;
+        }
+        if (mount(source, target, NULL, MS_BIND, NULL) != 0 || remount(target, MS_RDONLY) != 0) {
             report_and_exit(report_fd, STEP_BIND_READ_ONLY);
         }
     }
@@ -656,6 +704,12 @@ int ad_spawn(const char *path, char *const argv[], char *const envp[],
                 report_and_exit(report_fd, STEP_GATE);
             }
             close(gate_fd);
+        }
+        for (int i = 0; i < checked_bind_count; i++) {
+            if (!has_identity(checked_bind_fds[i], checked_bind_identities[i])) {
+                errno = ESTALE;
+                report_and_exit(report_fd, STEP_BIND_CHANGED);
+            }
         }
         execve(path, argv, envp);
         report_and_exit(report_fd, STEP_EXEC);

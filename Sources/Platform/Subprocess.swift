@@ -150,6 +150,10 @@ public enum Subprocess {
         /// With ``isolateMounts``: files or directories bound read-only onto existing targets,
         /// last (so a target may lie inside a writable path or a private tmpfs's parent).
         public var readOnlyBinds: [(source: String, target: String)] = []
+        /// The file a bind's source (by its path in ``readOnlyBinds``) must be when it is bound
+        /// and still be right before the exec: opened without following a link and bound through
+        /// that descriptor, or the launch fails at step "bind-changed" (`ESTALE`). At most 8.
+        public var readOnlyBindIdentities: [String: BindIdentity] = [:]
         /// Securebits locked so that uid 0 gains no capabilities on exec, and the whole bounding
         /// set dropped (needs root, or ``isolateUser``).
         public var dropCapabilities = false
@@ -203,6 +207,24 @@ public enum Subprocess {
             self.executable = executable
             self.arguments = arguments
             self.environment = environment
+        }
+    }
+
+    /// The file a bind's source must be (``Configuration/readOnlyBindIdentities``): what `stat`
+    /// says of it, the change time included, which no writer can set back.
+    public struct BindIdentity: Sendable, Equatable {
+        public var device: UInt64
+        public var inode: UInt64
+        public var size: Int
+        public var modificationNanoseconds: Int64
+        public var changeNanoseconds: Int64
+
+        public init(device: UInt64, inode: UInt64, size: Int, modificationNanoseconds: Int64, changeNanoseconds: Int64) {
+            self.device = device
+            self.inode = inode
+            self.size = size
+            self.modificationNanoseconds = modificationNanoseconds
+            self.changeNanoseconds = changeNanoseconds
         }
     }
 
@@ -445,6 +467,11 @@ public enum Subprocess {
         // Inodes are capped too: an empty file takes no size, but about a kilobyte of kernel memory.
         let tmpfsOptions = "mode=0700,size=\(configuration.privateTmpfsBytes),nr_inodes=\(configuration.privateTmpfsInodes)"
         let binds = isolateMounts ? configuration.readOnlyBinds : []
+        let bindIdentities: [Int64] = binds.flatMap { bind -> [Int64] in
+            guard let expected = configuration.readOnlyBindIdentities[bind.source] else { return [0, 0, 0, 0, 0] }
+            return [Int64(bitPattern: expected.device), Int64(bitPattern: expected.inode), Int64(expected.size),
+                    expected.modificationNanoseconds, expected.changeNanoseconds]
+        }
         let layered = isolateMounts ? configuration.layeredPaths : []
         let keptFiles = layered.isEmpty ? [] : Array(configuration.keptWritableFiles.prefix(8))
         let layerOptions = "mode=0700,size=\(configuration.layerBytes),nr_inodes=\(configuration.layerInodes)"
@@ -460,6 +487,7 @@ public enum Subprocess {
         let result = withCStrings(argv) { argvPointers in
             withCStrings(envp) { envPointers in
                 limits.withUnsafeBufferPointer { limitBuffer in
+                 bindIdentities.withUnsafeBufferPointer { identityBuffer in
                     withOptionalCString(configuration.workingDirectory) { cwd in
                         withCStrings(configuration.readOnlyMounts) { readOnly in
                             withCStrings(configuration.writablePaths) { writable in
@@ -497,6 +525,7 @@ public enum Subprocess {
                                                 tmpfs_options: tmpfsData,
                                                 bind_sources: cArray(bindSources), bind_targets: cArray(bindTargets),
                                                 bind_count: Int32(binds.count),
+                                                bind_identities: identityBuffer.baseAddress,
                                                 drop_capabilities: configuration.dropCapabilities ? 1 : 0,
                                                 no_new_privileges: configuration.noNewPrivileges ? 1 : 0,
                                                 inherit_fd: inherited?.source ?? -1, inherit_fd_target: inherited?.target ?? -1,
@@ -532,6 +561,7 @@ public enum Subprocess {
                             }
                         }
                     }
+                 }
                 }
             }
         }

@@ -372,8 +372,6 @@ package struct VerifyStep: TransactionStep {
         let result: Verifier.Result
         do {
             if let flight = context.verificationInFlight {
-                // Recorded while its rehearsal runs, where the report was judged before it.
-                if let report = flight.judgedReport { Self.recordVersion(of: target, report, context) }
                 result = try flight.finish()
             } else {
                 result = try context.upgrader.verifier.verify(

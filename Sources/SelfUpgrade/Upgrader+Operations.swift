@@ -253,6 +253,8 @@ extension Upgrader {
         if let acceptance = options.acceptance, operation != .rollback { plan.append(EvaluateStep(judge: acceptance)) }
         if operation != .dryRun { plan.append(SwapStep()) }
         try context.run(plan)
+        // The verification's clean-up (its sandbox, its logs) overlapped the last steps.
+        context.verificationInFlight?.join()
 
         if operation == .dryRun {
             let failures = context.abort(undoing: plan, reason: "dry run: verified, nothing changed")

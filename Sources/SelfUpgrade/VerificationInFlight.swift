@@ -28,8 +28,11 @@ final class VerificationInFlight: @unchecked Sendable {
     private var handedOver: Result<String, any Error>?
     /// The copy, once hashed (for the rehearsal made while the self-check runs).
     private var hashedFile: Verifier.BoundFile?
-    private var passedReport: SelfCheckReport?
     private var outcome: Result<Verifier.Result, any Error>?
+    /// What the verification passed with, before its clean-up (the sandbox's removal, the logs).
+    private var passedResult: Verifier.Result?
+    /// The transaction ended before the verification: a run of the candidate still going is killed.
+    private var abandoned = false
     private let thread = ThreadGroup()
     /// The staged copy the self-check runs from.
     let binary: String
@@ -56,7 +59,14 @@ final class VerificationInFlight: @unchecked Sendable {
                 try SystemCalls.$current.withValue(calls) {
                     try verifier.verify(binary: binary, logDirectory: logDirectory, stateFrom: stateFrom, rehearseRestart: rehearseRestart,
                                         expectedVersion: expectedVersion, gate: flight.gate, staged: { flight.waitForHash() },
-                                        afterSelfCheck: { try flight.waitForHandOver($0) })
+                                        afterSelfCheck: { try flight.waitForHandOver() },
+                                        passed: { result in
+                                            flight.lock.withLock {
+                                                flight.passedResult = result
+                                                flight.lock.broadcast()
+                                            }
+                                        },
+                                        stop: { flight.isAbandoned })
                 }
             }
             flight.lock.withLock {
@@ -66,6 +76,9 @@ final class VerificationInFlight: @unchecked Sendable {
         }
         return flight
     }
+
+    /// Whether ``abandon(because:)`` was called.
+    private var isAbandoned: Bool { lock.withLock { abandoned } }
 
     /// The stage step's copy is complete (and closed): the self-check may start.
     func copyDone() { gate.open() }
@@ -87,15 +100,10 @@ final class VerificationInFlight: @unchecked Sendable {
         }
     }
 
-    /// The self-check's report, judged, where it was before the hand-over (the rehearsal is
-    /// then still to end): what the version is can be recorded meanwhile.
-    var judgedReport: SelfCheckReport? { lock.withLock { passedReport } }
-
     /// On the verification's thread, once the self-check run has ended: tells the stage step,
     /// then waits for what it hands over.
-    private func waitForHandOver(_ report: SelfCheckReport?) throws -> String {
+    private func waitForHandOver() throws -> String {
         try lock.withLock {
-            passedReport = report
             selfCheckEnded = true
             lock.broadcast()
             _ = lock.wait(until: UInt64.max) { handedOver != nil }
@@ -125,18 +133,28 @@ final class VerificationInFlight: @unchecked Sendable {
         }
     }
 
-    /// Waits for the verification to end.
+    /// Waits for the verification's verdict: its result once it has passed (its sandbox may
+    /// still be being removed and its logs kept meanwhile: ``join()`` waits for that), or what
+    /// it threw once it has ended.
     /// - Throws: what it threw.
     func finish() throws -> Verifier.Result {
+        try lock.withLock {
+            _ = lock.wait(until: UInt64.max) { passedResult != nil || outcome != nil }
+            if let passedResult { return passedResult }
+            return try outcome!.get()
+        }
+    }
+
+    /// Waits until nothing of the verification runs any more (its clean-up included).
+    func join() {
         thread.wait()
-        return try lock.withLock { outcome! }.get()
     }
 
     /// Ends the verification before its self-check (the copy failed) or at its hand-over (unless
     /// it was handed over already), and waits for it to end: nothing of it runs once this
-    /// returns. A self-check still running is not stopped, but for SIGINT or SIGTERM; it ends
-    /// within its timeout.
+    /// returns. A run of the candidate still going (its self-check, its rehearsal) is killed.
     func abandon(because error: any Error = Abandoned()) {
+        lock.withLock { abandoned = true }
         // A self-check not started yet never starts (once the copy is done, this does nothing).
         gate.cancel()
         hand(.failure(error))

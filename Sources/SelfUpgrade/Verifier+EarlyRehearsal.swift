@@ -10,7 +10,10 @@ extension Verifier {
     /// gate (``release()``) only once the self-check's report has passed, and the file is moved
     /// into the store only once the rehearsal runs (``waitUntilRunning()``: its mounts, the bind
     /// of the file included, are made by then). Whatever ends the verification before stops it
-    /// (``abandon()``): a process at the gate ends without executing anything.
+    /// (``abandon()``): a process at the gate ends without executing anything. The file bound
+    /// must still have the identity recorded when it was hashed, checked on the descriptor that
+    /// is bound and again on it once the gate has opened: one put in its place, or changed in
+    /// place, since, is never rehearsed.
     ///
     /// It needs mount isolation (the bind): a confinement without it never begins one, and one
     /// whose mounts the kernel refuses ends without running. Whatever keeps it from running
@@ -48,14 +51,15 @@ extension Verifier {
         ///   - confinement: the self-check's, once that run has started.
         /// - Returns: nil when the gate's pipe cannot be made (nothing is started).
         static func begin(_ verifier: Verifier, binary: String, staged: @escaping @Sendable () -> BoundFile?, sandbox: String,
-                          environment: [String: String], outputs: SandboxOutputs, confinement: Confinement, log: String) -> EarlyRehearsal? {
+                          environment: [String: String], outputs: SandboxOutputs, confinement: Confinement, log: String,
+                          stop: @escaping @Sendable () -> Bool) -> EarlyRehearsal? {
             guard let rehearsal = try? EarlyRehearsal() else { return nil }
             // The thread uses this task's system calls (faults injected by tests included).
             let calls = SystemCalls.current
             rehearsal.thread.start {
                 let outcome = SystemCalls.$current.withValue(calls) {
                     rehearsal.make(verifier, binary: binary, staged: staged, sandbox: sandbox, environment: environment, outputs: outputs,
-                                   confinement: confinement, log: log)
+                                   confinement: confinement, log: log, stop: stop)
                 }
                 rehearsal.lock.withLock {
                     rehearsal.outcome = outcome
@@ -67,7 +71,7 @@ extension Verifier {
         }
 
         private func make(_ verifier: Verifier, binary: String, staged: () -> BoundFile?, sandbox: String, environment: [String: String],
-                          outputs: SandboxOutputs, confinement: Confinement, log: String) -> Outcome {
+                          outputs: SandboxOutputs, confinement: Confinement, log: String, stop: () -> Bool) -> Outcome {
             guard let file = staged() else { return .unavailable(Abandoned()) }
             if isStopped { return .unavailable(Abandoned()) }
             let rehearsal: PreparedRehearsal
@@ -89,7 +93,7 @@ extension Verifier {
                     settled = true
                     lock.broadcast()
                 }
-                let status = try child.wait(stoppingWhen: { isStopped })
+                let status = try child.wait(stoppingWhen: { isStopped || stop() })
                 return .ran(status, rehearsal, confinement)
             } catch {
                 return .unavailable(error)

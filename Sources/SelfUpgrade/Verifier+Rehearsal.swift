@@ -24,16 +24,17 @@ extension Verifier {
     /// - Throws: ``UpgradeError/verificationFailed(binary:reason:log:)`` "did not confirm the
     ///   rehearsed restart: …".
     func rehearseRestart(binary: String, sandbox: String, environment: [String: String], outputs: SandboxOutputs,
-                         confinement: inout Confinement, log: String) throws {
+                         confinement: inout Confinement, log: String, stop: () -> Bool = { false }) throws {
         let stored = confinement.bindsFiles ? storedFile(binary) : nil
         let rehearsal = try prepareRehearsal(binary: binary, bound: stored, sandbox: sandbox, environment: environment, outputs: outputs, log: log)
         defer { rehearsal.lock.release() }
-        let status = try confinement.run(limited(rehearsal.run), writing: rehearsal.area, binary: binary, log: log)
+        let status = try confinement.launch(limited(rehearsal.run), writing: rehearsal.area, binary: binary, log: log).wait(stoppingWhen: stop)
         try judgeRehearsal(rehearsal, status: status, binary: binary, sandbox: sandbox, outputs: outputs, log: log)
     }
 
     /// A file the rehearsal runs where it is, bound read-only in the candidate's namespace onto
-    /// an empty file of the scratch store: no copy, no hash.
+    /// an empty file of the scratch store: no copy, no hash. With an identity in its metadata,
+    /// the bind is of that very file or fails (``Subprocess/Configuration/readOnlyBindIdentities``).
     package struct BoundFile: Sendable {
         /// Where the file is.
         package var path: String
@@ -46,9 +47,14 @@ extension Verifier {
         }
     }
 
-    /// `binary` as a file of this home's store with its metadata, or nil.
+    /// `binary` as a file of this home's store with its metadata, or nil. The identity recorded
+    /// is kept for the bind only while the file still has it (one changed since, by a backup
+    /// tool say, is bound as it is, as before identities were checked).
     private func storedFile(_ binary: String) -> BoundFile? {
-        guard let id = home.version(containing: binary), let metadata = VersionStore(home: home).metadata(id) else { return nil }
+        guard let id = home.version(containing: binary), var metadata = VersionStore(home: home).metadata(id) else { return nil }
+        if let recorded = metadata.identity, (try? FileSystem.status(binary, followLinks: false)).map(FileIdentity.init) != recorded {
+            metadata.identity = nil
+        }
         return BoundFile(path: binary, metadata: metadata)
     }
 
@@ -70,6 +76,7 @@ extension Verifier {
         let scratch = Home(root: sandbox + "/rehearsal-" + String(UInt64.random(in: 0...UInt64.max), radix: 36), programName: program.name)
         let transaction = "tx-rehearsal-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
         var binds: [(source: String, target: String)] = []
+        var identities: [String: Subprocess.BindIdentity] = [:]
         let staged: SHA256Digest = try Self.withoutSync {
             try scratch.createLayout()
             let stagedID: SHA256Digest
@@ -80,6 +87,7 @@ extension Verifier {
                 try VersionStore(home: scratch).setMetadata(bound.metadata)
                 try FileDescriptor.open(scratch.binary(id), [.writeOnly, .create, .exclusive, .noFollow], mode: 0o755).close()
                 binds = [(bound.path, scratch.binary(id))]
+                identities = bound.metadata.identity.map { [bound.path: $0.bound] } ?? [:]
                 stagedID = id
             } else {
                 stagedID = try VersionStore(home: scratch).stage(binary, source: "rehearsal:" + binary, transaction: "adopt").id
@@ -107,6 +115,9 @@ extension Verifier {
         var run = Subprocess.Configuration(executable: scratch.binary(staged), arguments: program.restartProbeArguments,
                                            environment: restartEnvironment)
         run.readOnlyBinds = binds
+        // The file bound is the one whose identity the store recorded when it was hashed: one
+        // put in its place (and put back later), or changed in place since, is not rehearsed.
+        run.readOnlyBindIdentities = identities
         run.workingDirectory = sandbox + "/tmp"
         run.outputPath = outputs.restartOut
         run.errorPath = outputs.restartErr
@@ -157,5 +168,13 @@ extension Verifier {
         var calls = SystemCalls.current
         calls.fsync = { _ in 0 }
         return try SystemCalls.$current.withValue(calls, operation: body)
+    }
+}
+
+extension FileIdentity {
+    /// What a bind of the file must find (``Subprocess/Configuration/readOnlyBindIdentities``).
+    var bound: Subprocess.BindIdentity {
+        Subprocess.BindIdentity(device: device, inode: inode, size: size, modificationNanoseconds: modificationNanoseconds,
+                                changeNanoseconds: changeNanoseconds)
     }
 }

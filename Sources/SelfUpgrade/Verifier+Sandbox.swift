@@ -216,6 +216,9 @@ extension Verifier {
                     }
                     return child
                 } catch let error as Subprocess.LaunchError {
+                    if error.step == "bind-changed" {
+                        throw UpgradeError.verificationFailed(binary: binary, reason: "the file is no longer the one that was hashed (another was put in its place, or it was changed), so it is not run", log: log)
+                    }
                     let piece: Piece? = switch error.step {
                     case "unshare-user", "uid-map": .user
                     case "unshare-network", "loopback": .network

@@ -57,15 +57,19 @@ package struct Verifier: Sendable {
     ///     (``EarlyRehearsal``), where mounts are isolated.
     ///   - afterSelfCheck: called once the self-check run has ended, however it ended, before
     ///     anything else (with a rehearsal made meanwhile, after the report's judgement and the
-    ///     start of that rehearsal: it is passed the report that passed; nil otherwise): it may
-    ///     move the file (the stage step moves the candidate into the store, having hashed it
+    ///     start of that rehearsal): it may move the file (the stage step moves the candidate into the store, having hashed it
     ///     while the self-check ran from `binary`) and returns where the file is now, for the
     ///     rest of the verification. What it throws ends the verification.
+    ///   - passed: called with the result once the verification has passed, before its sandbox
+    ///     is removed and its logs are kept (which its return waits for).
+    ///   - stop: once true, a run of the candidate still going is killed (the verification
+    ///     fails): the caller no longer wants its verdict.
     /// - Returns: the report and the isolation applied.
     /// - Throws: ``UpgradeError/verificationFailed(binary:reason:log:)`` for every way it can fail.
     package func verify(binary: String, logDirectory: String, stateFrom: String?, rehearseRestart: Bool = true, expectedVersion: String? = nil,
                         gate: Subprocess.ExecGate? = nil, staged: (@Sendable () -> BoundFile?)? = nil,
-                        afterSelfCheck: ((SelfCheckReport?) throws -> String)? = nil) throws -> Result {
+                        afterSelfCheck: (() throws -> String)? = nil, passed: ((Result) -> Void)? = nil,
+                        stop: @escaping @Sendable () -> Bool = { false }) throws -> Result {
         var binary = binary
         try FileSystem.createOwnDirectory(logDirectory, below: home.root, mode: 0o755)
         let parent = Self.sandboxParent(for: home)
@@ -122,20 +126,22 @@ package struct Verifier: Sendable {
         // The rehearsal is made meanwhile where the file can be bound where it is now.
         let early = rehearseRestart && confinement.bindsFiles ? staged.flatMap {
             EarlyRehearsal.begin(self, binary: binary, staged: $0, sandbox: sandbox, environment: environment, outputs: outputs,
-                                 confinement: confinement, log: logDirectory)
+                                 confinement: confinement, log: logDirectory, stop: stop)
         } : nil
         // Before the sandbox is removed, and before the logs are kept.
         defer { early?.abandon() }
-        let status = try selfCheck.wait()
+        let status = try selfCheck.wait(stoppingWhen: stop)
         if let early, status.isSuccess {
             let report = try finishEarly(early, binary: binary, sandbox: sandbox, outputs: outputs, stateFrom: stateFrom,
                                          expectedVersion: expectedVersion, confinement: &confinement, keptWritable: keptWritable,
-                                         environment: environment, log: logDirectory, afterSelfCheck: afterSelfCheck)
-            return Result(report: report, isolation: confinement.isolation(stateCopy: stateFrom != nil),
-                          seconds: MonotonicClock.seconds(since: start), log: logDirectory)
+                                         environment: environment, log: logDirectory, afterSelfCheck: afterSelfCheck, stop: stop)
+            let result = Result(report: report, isolation: confinement.isolation(stateCopy: stateFrom != nil),
+                                seconds: MonotonicClock.seconds(since: start), log: logDirectory)
+            passed?(result)
+            return result
         }
         early?.abandon()
-        if let moved = try afterSelfCheck?(nil), moved != binary {
+        if let moved = try afterSelfCheck?(), moved != binary {
             binary = moved
             // The rehearsal binds the file from where it is now.
             confinement.hide(keeping: keptWritable, visible: [FileSystem.parent(of: binary), home.staging])
@@ -148,11 +154,12 @@ package struct Verifier: Sendable {
         let report = try judgeSelfCheck(outputs, binary: binary, checkedState: stateFrom != nil, expectedVersion: expectedVersion, log: logDirectory)
         if rehearseRestart {
             try self.rehearseRestart(binary: binary, sandbox: sandbox, environment: environment, outputs: outputs,
-                                     confinement: &confinement, log: logDirectory)
+                                     confinement: &confinement, log: logDirectory, stop: stop)
         }
         let seconds = MonotonicClock.seconds(since: start)
-        let isolation = confinement.isolation(stateCopy: stateFrom != nil)
-        return Result(report: report, isolation: isolation, seconds: seconds, log: logDirectory)
+        let result = Result(report: report, isolation: confinement.isolation(stateCopy: stateFrom != nil), seconds: seconds, log: logDirectory)
+        passed?(result)
+        return result
     }
 
     /// The report of the self-check that exited 0, judged.
@@ -171,7 +178,7 @@ package struct Verifier: Sendable {
     /// the rehearsal; one that could not be made early is made now, as without it.
     private func finishEarly(_ early: EarlyRehearsal, binary: String, sandbox: String, outputs: SandboxOutputs, stateFrom: String?,
                              expectedVersion: String?, confinement: inout Confinement, keptWritable: [String], environment: [String: String],
-                             log: String, afterSelfCheck: ((SelfCheckReport?) throws -> String)?) throws -> SelfCheckReport {
+                             log: String, afterSelfCheck: (() throws -> String)?, stop: () -> Bool) throws -> SelfCheckReport {
         var binary = binary
         let report: SelfCheckReport
         do {
@@ -179,13 +186,13 @@ package struct Verifier: Sendable {
         } catch {
             // Refused: the rehearsal never runs, and the refusal names the file where it is now.
             early.abandon()
-            let moved = try afterSelfCheck?(nil) ?? binary
+            let moved = try afterSelfCheck?() ?? binary
             _ = try judgeSelfCheck(outputs, binary: moved, checkedState: stateFrom != nil, expectedVersion: expectedVersion, log: log)
             throw error
         }
         early.release()
         early.waitUntilRunning()
-        if let moved = try afterSelfCheck?(report), moved != binary {
+        if let moved = try afterSelfCheck?(), moved != binary {
             binary = moved
             // A rehearsal made now binds the file from where it is now.
             confinement.hide(keeping: keptWritable, visible: [FileSystem.parent(of: binary), home.staging])
@@ -196,7 +203,8 @@ package struct Verifier: Sendable {
             try judgeRehearsal(rehearsal, status: status, binary: binary, sandbox: sandbox, outputs: outputs, log: log)
         case .unavailable(let error):
             if let cancelled = error as? Subprocess.Cancelled { throw cancelled }
-            try rehearseRestart(binary: binary, sandbox: sandbox, environment: environment, outputs: outputs, confinement: &confinement, log: log)
+            try rehearseRestart(binary: binary, sandbox: sandbox, environment: environment, outputs: outputs, confinement: &confinement,
+                                log: log, stop: stop)
         }
         return report
     }

@@ -114,6 +114,71 @@ struct VerificationTests {
         }
     }
 
+    @Test("a copy swapped out after its hash and back before its move is never what the rehearsal runs")
+    func swappedOutAndBack() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let before = try harness.current()
+        // The candidate fails its rehearsal; its self-check waits until the swap is undone.
+        let refusing = try harness.execScript("refuses-its-rehearsal", probe: #"""
+        if [ -n "$AUTODEV_TX" ]; then echo "the candidate's rehearsal refuses"; exit 1; fi
+        i=0
+        while [ $i -lt 3000 ] && [ ! -e "$(dirname "$0")/../swapped-back" ]; do i=$((i+1)); sleep 0.01; done
+        """#)
+        let other = try harness.execScript("passes-its-rehearsal", probe: #"[ -n "$AUTODEV_TX" ] && echo "another file's rehearsal ran""#)
+        let staging = harness.home + "/staging"
+        let kept = harness.home + "/kept-aside"
+        let placed = harness.home + "/other"
+        try FileManager.default.copyItem(atPath: other, toPath: placed)
+        let swapped = ThreadOutcome<String?> {
+            // Once the copy is hashed (its metadata written beside it): the file aside, another
+            // in its place until the rehearsal's home exists, then the copy back.
+            let deadline = Date().addingTimeInterval(30)
+            var staged: String?
+            while staged == nil && Date() < deadline {
+                staged = ((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? [])
+                    .filter { $0.hasPrefix("tx-") }.map { staging + "/" + $0 }
+                    .first { FileManager.default.fileExists(atPath: $0 + "/meta.json") }
+                usleep(200)
+            }
+            guard let staged else { return "the copy was never hashed" }
+            guard link(staged + "/autodev", kept) == 0, rename(placed, staged + "/autodev") == 0 else { return "swap: errno \(errno)" }
+            while harness.verificationSandboxes().allSatisfy({ ((try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? []).allSatisfy { !$0.hasPrefix("rehearsal-") } }),
+                  Date() < deadline {
+                usleep(200)
+            }
+            guard rename(kept, staged + "/autodev") == 0 else { return "swap back: errno \(errno)" }
+            FileManager.default.createFile(atPath: staging + "/swapped-back", contents: Data())
+            return nil
+        }
+        let result = try harness.run(["self-upgrade", "--from-binary", refusing, "--yes"])
+        #expect(swapped.wait() == nil)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("the candidate's rehearsal refuses"), "\(result.stderr)")
+        #expect(try harness.current() == before)
+        let log = (try? String(contentsOfFile: try #require(try harness.logDirectories().last) + "/verify.err", encoding: .utf8)) ?? ""
+        #expect(!log.contains("another file's rehearsal ran"), "\(log.suffix(2000))")
+    }
+
+    @Test("an abort after the stage step kills a rehearsal still running rather than waiting for its timeout")
+    func abortKillsRunningRehearsal() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let before = try harness.current()
+        let hanging = try harness.execScript("rehearsal-hangs", probe: #"[ -n "$AUTODEV_TX" ] && sleep 600"#)
+        let start = Date()
+        let result = try harness.run(["self-upgrade", "--from-binary", hanging, "--yes", "--timeout", "300"],
+                                     environment: ["AUTODEV_FAILPOINT": "fail-after-stage"])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("after-stage"), "\(result.stderr)")
+        // Its timeout is 300 s: the abort did not wait for it.
+        #expect(Date().timeIntervalSince(start) < 120)
+        #expect(try harness.current() == before)
+        #expect(harness.verificationSandboxes().isEmpty)
+    }
+
     @Test("the real binary passes the rehearsal: its restart from the scratch store commits")
     func realBinaryPasses() throws {
         let harness = try Harness()
@@ -144,5 +209,29 @@ struct VerificationTests {
             #expect(kept.count <= 1 << 20, "\(name) keeps \(kept.count) bytes")
             #expect(kept.count > 1 << 19 && kept.contains(fill), "\(name) lost the output's end")
         }
+    }
+}
+
+/// What a body run on a thread of its own returned, once it has.
+private final class ThreadOutcome<Value: Sendable>: @unchecked Sendable {
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var value: Value?
+
+    init(_ body: @escaping @Sendable () -> Value) {
+        Thread.detachNewThread { [self] in
+            let result = body()
+            condition.lock()
+            value = result
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    func wait() -> Value {
+        condition.lock()
+        defer { condition.unlock() }
+        while value == nil { condition.wait() }
+        return value!
     }
 }

@@ -565,3 +565,28 @@ struct RecoveryTests {
         #expect(try demo.home.currentVersion() == demo.first)
     }
 }
+
+@Suite("A refused verification changes nothing of the store")
+struct RefusedVerificationTests {
+    @Test("a refused verification of a stored version's bytes leaves that version's metadata as it was")
+    func storedMetadataKept() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        // Reports another version at each verification, and never confirms a rehearsed restart.
+        let drifting = demo.directory + "/drifting"
+        let report = #"{"program":"demo","version":"2.0.'"$(date +%N)"'","protocolVersion":3,"checks":[{"name":"smoke","passed":true,"detail":"ok"}],"readsJournalCheckpoints":true}"#
+        try "#!/bin/sh\necho '\(report)'\n".write(toFile: drifting, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: drifting)
+        let stored = try demo.upgrader.upgrade(fromBinary: drifting, options: Demo.noRestart)
+        _ = try demo.upgrader.upgrade(fromBinary: try demo.candidate("3.0"), options: Demo.noRestart)
+        let metadata = demo.home.versionDirectory(stored.to.digest) + "/meta.json"
+        let before = try String(contentsOfFile: metadata, encoding: .utf8)
+        // Offered again, with the restart rehearsed: its self-check passes, its rehearsal does not.
+        let error = try #require(throws: UpgradeError.self) {
+            try demo.upgrader.upgrade(fromBinary: drifting, options: Upgrader.UpgradeOptions())
+        }
+        #expect(error.message.contains("did not confirm the rehearsed restart"), "\(error.message)")
+        #expect(try String(contentsOfFile: metadata, encoding: .utf8) == before)
+        #expect(try demo.upgrader.rollback(to: stored.to, options: Demo.noRestart).to == stored.to)
+    }
+}

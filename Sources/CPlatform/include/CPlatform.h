@@ -56,6 +56,12 @@ typedef struct {
                                             bound read-only onto its target (which must exist) */
     const char *const *bind_targets;
     int bind_count;
+    const long long *bind_identities;    /* NULL, or 5 per bind: the device, inode, size, modification
+                                            and change time (ns) its source must have (inode 0: any).
+                                            Such a source is opened without following a link, must
+                                            be that very file (step "bind-changed", ESTALE, if not)
+                                            and is bound through that descriptor, checked again
+                                            right before the exec (after the gate); at most 8 */
     int drop_capabilities;     /* securebits (no root privilege on exec, locked), the whole bounding
                                   set dropped; needs CAP_SETPCAP (root, or a new user namespace) */
     int no_new_privileges;     /* ambient set cleared, capabilities zeroed, PR_SET_NO_NEW_PRIVS */
