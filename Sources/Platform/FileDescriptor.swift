@@ -220,6 +220,34 @@ public struct FileDescriptor: Sendable {
     }
 }
 
+/// What a file's inode says, recorded once its bytes were hashed: a write, a truncation, a
+/// `chmod`, a new hard link or a file renamed over it changes the change time (set by the kernel
+/// to the current time, never to a chosen value) or the inode, so a file whose identity still
+/// matches is the one that was hashed.
+public struct FileIdentity: Codable, Sendable, Equatable {
+    public var device: UInt64
+    public var inode: UInt64
+    public var size: Int
+    public var changeNanoseconds: Int64
+    public var modificationNanoseconds: Int64
+
+    public init(device: UInt64, inode: UInt64, size: Int, changeNanoseconds: Int64, modificationNanoseconds: Int64) {
+        self.device = device
+        self.inode = inode
+        self.size = size
+        self.changeNanoseconds = changeNanoseconds
+        self.modificationNanoseconds = modificationNanoseconds
+    }
+
+    public init(_ status: FileStatus) {
+        device = status.device
+        inode = status.inode
+        size = status.size
+        changeNanoseconds = status.changeNanoseconds
+        modificationNanoseconds = status.modificationNanoseconds
+    }
+}
+
 /// What `stat` says of a file.
 public struct FileStatus: Sendable, Equatable {
     public enum Kind: Sendable, Equatable { case regular, directory, symbolicLink, other }

@@ -153,7 +153,7 @@ public enum Subprocess {
         /// The file a bind's source (by its path in ``readOnlyBinds``) must be when it is bound
         /// and still be right before the exec: opened without following a link and bound through
         /// that descriptor, or the launch fails at step "bind-changed" (`ESTALE`). At most 8.
-        public var readOnlyBindIdentities: [String: BindIdentity] = [:]
+        public var readOnlyBindIdentities: [String: FileIdentity] = [:]
         /// Securebits locked so that uid 0 gains no capabilities on exec, and the whole bounding
         /// set dropped (needs root, or ``isolateUser``).
         public var dropCapabilities = false
@@ -207,24 +207,6 @@ public enum Subprocess {
             self.executable = executable
             self.arguments = arguments
             self.environment = environment
-        }
-    }
-
-    /// The file a bind's source must be (``Configuration/readOnlyBindIdentities``): what `stat`
-    /// says of it, the change time included, which no writer can set back.
-    public struct BindIdentity: Sendable, Equatable {
-        public var device: UInt64
-        public var inode: UInt64
-        public var size: Int
-        public var modificationNanoseconds: Int64
-        public var changeNanoseconds: Int64
-
-        public init(device: UInt64, inode: UInt64, size: Int, modificationNanoseconds: Int64, changeNanoseconds: Int64) {
-            self.device = device
-            self.inode = inode
-            self.size = size
-            self.modificationNanoseconds = modificationNanoseconds
-            self.changeNanoseconds = changeNanoseconds
         }
     }
 

@@ -389,7 +389,8 @@ package struct VerifyStep: TransactionStep {
         if !readsCheckpoints && context.journal.checkpoint != nil {
             throw UpgradeError.verificationFailed(binary: context.home.binary(target), reason: "it predates journal checkpoints and cannot read this home's journal, which starts from one", log: context.logDirectory)
         }
-        Self.recordVersion(of: target, result.report, context)
+        // A dry run changes nothing, a stored version's metadata included.
+        if context.operation != .dryRun { Self.recordVersion(of: target, result.report, context) }
         // The restart executes this descriptor, proven to be the file whose bytes were staged
         // (one fstat against the identity recorded then; hashed again where it moved): a stored
         // file replaced or rewritten while it was verified is refused, restart or not, as a

@@ -25,7 +25,7 @@ extension Verifier {
     ///   rehearsed restart: …".
     func rehearseRestart(binary: String, sandbox: String, environment: [String: String], outputs: SandboxOutputs,
                          confinement: inout Confinement, log: String, stop: () -> Bool = { false }) throws {
-        let stored = confinement.bindsFiles ? storedFile(binary) : nil
+        let stored = confinement.bindsFiles ? try storedFile(binary) : nil
         let rehearsal = try prepareRehearsal(binary: binary, bound: stored, sandbox: sandbox, environment: environment, outputs: outputs, log: log)
         defer { rehearsal.lock.release() }
         let status = try confinement.launch(limited(rehearsal.run), writing: rehearsal.area, binary: binary, log: log).wait(stoppingWhen: stop)
@@ -47,13 +47,17 @@ extension Verifier {
         }
     }
 
-    /// `binary` as a file of this home's store with its metadata, or nil. The identity recorded
-    /// is kept for the bind only while the file still has it (one changed since, by a backup
-    /// tool say, is bound as it is, as before identities were checked).
-    private func storedFile(_ binary: String) -> BoundFile? {
-        guard let id = home.version(containing: binary), var metadata = VersionStore(home: home).metadata(id) else { return nil }
-        if let recorded = metadata.identity, (try? FileSystem.status(binary, followLinks: false)).map(FileIdentity.init) != recorded {
-            metadata.identity = nil
+    /// `binary` as a file of this home's store with its metadata, or nil. A file whose identity
+    /// is not the one recorded (changed since, by a backup tool or by a writer) is hashed again
+    /// first, and bound only with the identity it had then.
+    /// - Throws: ``StorageError`` when it no longer hashes to its id.
+    private func storedFile(_ binary: String) throws -> BoundFile? {
+        let store = VersionStore(home: home)
+        guard let id = home.version(containing: binary), var metadata = store.metadata(id) else { return nil }
+        if metadata.identity == nil || (try? FileSystem.status(binary, followLinks: false)).map(FileIdentity.init) != metadata.identity {
+            try store.openChecked(id).descriptor.close()
+            guard let checked = store.metadata(id) else { return nil }
+            metadata = checked
         }
         return BoundFile(path: binary, metadata: metadata)
     }
@@ -76,7 +80,7 @@ extension Verifier {
         let scratch = Home(root: sandbox + "/rehearsal-" + String(UInt64.random(in: 0...UInt64.max), radix: 36), programName: program.name)
         let transaction = "tx-rehearsal-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
         var binds: [(source: String, target: String)] = []
-        var identities: [String: Subprocess.BindIdentity] = [:]
+        var identities: [String: FileIdentity] = [:]
         let staged: SHA256Digest = try Self.withoutSync {
             try scratch.createLayout()
             let stagedID: SHA256Digest
@@ -87,7 +91,7 @@ extension Verifier {
                 try VersionStore(home: scratch).setMetadata(bound.metadata)
                 try FileDescriptor.open(scratch.binary(id), [.writeOnly, .create, .exclusive, .noFollow], mode: 0o755).close()
                 binds = [(bound.path, scratch.binary(id))]
-                identities = bound.metadata.identity.map { [bound.path: $0.bound] } ?? [:]
+                identities = bound.metadata.identity.map { [bound.path: $0] } ?? [:]
                 stagedID = id
             } else {
                 stagedID = try VersionStore(home: scratch).stage(binary, source: "rehearsal:" + binary, transaction: "adopt").id
@@ -168,13 +172,5 @@ extension Verifier {
         var calls = SystemCalls.current
         calls.fsync = { _ in 0 }
         return try SystemCalls.$current.withValue(calls, operation: body)
-    }
-}
-
-extension FileIdentity {
-    /// What a bind of the file must find (``Subprocess/Configuration/readOnlyBindIdentities``).
-    var bound: Subprocess.BindIdentity {
-        Subprocess.BindIdentity(device: device, inode: inode, size: size, modificationNanoseconds: modificationNanoseconds,
-                                changeNanoseconds: changeNanoseconds)
     }
 }

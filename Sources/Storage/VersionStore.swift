@@ -3,34 +3,6 @@ import Integrity
 import Platform
 
 /// What the store knows of a version besides its bytes (`versions/<id>/meta.json`).
-/// What a stored binary's inode says, recorded once its bytes were hashed: a write, a
-/// truncation, a `chmod`, a new hard link or a file renamed over it changes the change time (set
-/// by the kernel to the current time, never to a chosen value) or the inode, so a binary whose
-/// identity still matches is the one that was hashed.
-package struct FileIdentity: Codable, Sendable, Equatable {
-    package var device: UInt64
-    package var inode: UInt64
-    package var size: Int
-    package var changeNanoseconds: Int64
-    package var modificationNanoseconds: Int64
-
-    package init(device: UInt64, inode: UInt64, size: Int, changeNanoseconds: Int64, modificationNanoseconds: Int64) {
-        self.device = device
-        self.inode = inode
-        self.size = size
-        self.changeNanoseconds = changeNanoseconds
-        self.modificationNanoseconds = modificationNanoseconds
-    }
-
-    package init(_ status: FileStatus) {
-        device = status.device
-        inode = status.inode
-        size = status.size
-        changeNanoseconds = status.changeNanoseconds
-        modificationNanoseconds = status.modificationNanoseconds
-    }
-}
-
 package struct VersionMetadata: Codable, Sendable, Equatable {
     package var id: SHA256Digest
     package var size: Int
@@ -383,6 +355,11 @@ package struct VersionStore: Sendable {
                 }
                 guard now.linkCount == 1 else {
                     throw SystemError("stage", path: path, errno: .invalidArgument, detail: "it has \(now.linkCount) names: another was linked to it")
+                }
+                // Written to in place (and maybe put back) since: what was hashed may not be what
+                // ran meanwhile, or what is there now.
+                guard FileIdentity(now) == FileIdentity(written.status) else {
+                    throw SystemError("stage", path: path, errno: .invalidArgument, detail: "it was changed after it was hashed")
                 }
                 if let unsafe = VersionStore.unsafety(of: now) {
                     throw SystemError("stage", path: path, errno: .invalidArgument, detail: "it " + unsafe)

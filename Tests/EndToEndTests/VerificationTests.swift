@@ -161,6 +161,58 @@ struct VerificationTests {
         #expect(!log.contains("another file's rehearsal ran"), "\(log.suffix(2000))")
     }
 
+    @Test("a copy rewritten in place after its hash and written back before its move is refused, and its rehearsal never runs it")
+    func rewrittenInPlaceAndBack() throws {
+        let harness = try Harness()
+        defer { harness.cleanUp() }
+        _ = try harness.initialize()
+        let before = try harness.current()
+        let wait = #"""
+        i=0
+        while [ $i -lt 3000 ] && [ ! -e "$(dirname "$0")/../written-back" ]; do i=$((i+1)); sleep 0.01; done
+        """#
+        // Two candidates of one length: the offered one refuses its rehearsal, the other passes it.
+        let refusing = try harness.execScript("refusing", probe: #"if [ -n "$AUTODEV_TX" ]; then echo "REHEARSAL-R"; exit 1; fi"# + "\n" + wait)
+        let other = try harness.execScript("other", probe: #"if [ -n "$AUTODEV_TX" ]; then echo "REHEARSAL-X"; exit 0; fi"# + "\n" + wait)
+        let original = try Data(contentsOf: URL(fileURLWithPath: refusing))
+        let replacement = try Data(contentsOf: URL(fileURLWithPath: other))
+        #expect(original.count == replacement.count)
+        let staging = harness.home + "/staging"
+        let rewritten = ThreadOutcome<String?> {
+            func overwrite(_ path: String, with bytes: Data) -> Bool {
+                _ = chmod(path, 0o755)
+                let fd = open(path, O_WRONLY)
+                guard fd >= 0 else { return false }
+                defer { close(fd); _ = chmod(path, 0o555) }
+                return bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } == bytes.count
+            }
+            let deadline = Date().addingTimeInterval(30)
+            var staged: String?
+            while staged == nil && Date() < deadline {
+                staged = ((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? [])
+                    .filter { $0.hasPrefix("tx-") }.map { staging + "/" + $0 }
+                    .first { FileManager.default.fileExists(atPath: $0 + "/meta.json") }
+                usleep(200)
+            }
+            guard let staged else { return "the copy was never hashed" }
+            guard overwrite(staged + "/autodev", with: replacement) else { return "rewrite: errno \(errno)" }
+            while harness.verificationSandboxes().allSatisfy({ ((try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? []).allSatisfy { !$0.hasPrefix("rehearsal-") } }),
+                  Date() < deadline {
+                usleep(200)
+            }
+            guard overwrite(staged + "/autodev", with: original) else { return "write back: errno \(errno)" }
+            FileManager.default.createFile(atPath: staging + "/written-back", contents: Data())
+            return nil
+        }
+        let result = try harness.run(["self-upgrade", "--from-binary", refusing, "--yes"])
+        #expect(rewritten.wait() == nil)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("changed after it was hashed"), "\(result.stderr)")
+        #expect(try harness.current() == before)
+        let log = (try? String(contentsOfFile: try #require(try harness.logDirectories().last) + "/verify.err", encoding: .utf8)) ?? ""
+        #expect(!log.contains("REHEARSAL-X"), "\(log.suffix(2000))")
+    }
+
     @Test("an abort after the stage step kills a rehearsal still running rather than waiting for its timeout")
     func abortKillsRunningRehearsal() throws {
         let harness = try Harness()

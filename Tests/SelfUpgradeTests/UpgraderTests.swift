@@ -587,6 +587,11 @@ struct RefusedVerificationTests {
         }
         #expect(error.message.contains("did not confirm the rehearsed restart"), "\(error.message)")
         #expect(try String(contentsOfFile: metadata, encoding: .utf8) == before)
+        // A dry run that passes changes nothing either.
+        var dryRun = Demo.noRestart
+        dryRun.dryRun = true
+        #expect(try demo.upgrader.upgrade(fromBinary: drifting, options: dryRun).dryRun)
+        #expect(try String(contentsOfFile: metadata, encoding: .utf8) == before)
         #expect(try demo.upgrader.rollback(to: stored.to, options: Demo.noRestart).to == stored.to)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Integrity
+import Platform
 import SelfUpgrade
 import Storage
 import Testing
