@@ -4,18 +4,20 @@ import Storage
 /// A verification the stage step begins on the staged copy, so that hashing the copy takes no
 /// time of its own: it is hashed while the candidate's self-check runs from it, and moved into
 /// the store once that run has ended
-/// (``Verifier/verify(binary:logDirectory:stateFrom:rehearseRestart:expectedVersion:gate:afterSelfCheck:)``);
-/// the verify step finishes the verification (``finish()``).
+/// (``Verifier/verify(binary:logDirectory:stateFrom:rehearseRestart:expectedVersion:gate:staged:afterSelfCheck:passed:stop:)``);
+/// the verify step takes its verdict (``finish()``) while its clean-up goes on (``join()``).
 ///
 /// The verification runs on a thread of its own, begun before the copy is made: it makes the
 /// self-check's process and sandbox meanwhile, which waits at a gate (``Subprocess/ExecGate``)
-/// for the copy (``copyDone()``) before it executes the candidate. When its
-/// self-check run has ended, it waits for the stage step's hand-over (``afterSelfCheck(_:)``):
-/// where the file is then, or why the verification must end. The rest of it (the report's judgement, the rehearsed restart) uses
-/// the stored file, but for a rehearsal made while the self-check runs (``copyHashed(_:)``), which binds the copy where it
-/// is (the hand-over waits until that rehearsal runs). Nothing moves the file while the self-check runs from it (a script's
-/// interpreter, or a program reading its own file, opens it by its path). Every abort waits for
-/// the verification to end first (``abandon()``), before any step is undone.
+/// for the copy (``copyDone()``) before it executes the candidate. When its self-check run has
+/// ended, it waits for the stage step's hand-over (``afterSelfCheck(_:)``): where the file is
+/// then, or why the verification must end. The rest of it (the report's judgement, the rehearsed
+/// restart) uses the stored file, but for a rehearsal made while the self-check runs
+/// (``copyHashed(_:)``), which binds the copy where it is (the hand-over waits until that
+/// rehearsal runs). Nothing moves the file while the self-check runs from it (a script's
+/// interpreter, or a program reading its own file, opens it by its path). Every abort kills a
+/// run of the candidate still going and waits for the verification to end first
+/// (``abandon(because:)``), before any step is undone.
 final class VerificationInFlight: @unchecked Sendable {
     /// Where the self-check's process waits for the copy (opened by ``copyDone()``, cancelled
     /// by an abort before it).

@@ -57,9 +57,10 @@ package struct Verifier: Sendable {
     ///     (``EarlyRehearsal``), where mounts are isolated.
     ///   - afterSelfCheck: called once the self-check run has ended, however it ended, before
     ///     anything else (with a rehearsal made meanwhile, after the report's judgement and the
-    ///     start of that rehearsal): it may move the file (the stage step moves the candidate into the store, having hashed it
-    ///     while the self-check ran from `binary`) and returns where the file is now, for the
-    ///     rest of the verification. What it throws ends the verification.
+    ///     start of that rehearsal): it may move the file (the stage step moves the candidate
+    ///     into the store, having hashed it while the self-check ran from `binary`) and returns
+    ///     where the file is now, for the rest of the verification. What it throws ends the
+    ///     verification.
     ///   - passed: called with the result once the verification has passed, before its sandbox
     ///     is removed and its logs are kept (which its return waits for).
     ///   - stop: once true, a run of the candidate still going is killed (the verification

@@ -344,8 +344,10 @@ package struct VersionStore: Sendable {
             self.stagedPath = stagedPath
         }
 
-        /// Refuses a file that is no longer the one hashed under its name, or that has another
-        /// name (a hard link made meanwhile, through which it could be changed once stored).
+        /// Refuses a file that is no longer the one hashed under its name (another put there, or
+        /// this one changed since, even changed back: its whole identity is compared), or that
+        /// has another name (a hard link made meanwhile, through which it could be changed once
+        /// stored).
         fileprivate func store(into versions: VersionStore) throws -> Staged {
             let path = directory + "/" + versions.home.programName
             do {
