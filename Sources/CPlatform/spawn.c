@@ -372,7 +372,6 @@ static void confine_mounts(const ad_spawn_options *options, int report_fd) {
         const char *source = options->bind_sources[i];
         const long long *expected = options->bind_identities ? options->bind_identities + 5 * i : NULL;
         char through[64], number[24];
-        int fd = -1;
         if (expected && expected[1] != 0) {
             /* The file bound is the one opened and checked here, whatever the path names by the
                time of the mount. */
@@ -380,7 +379,7 @@ static void confine_mounts(const ad_spawn_options *options, int report_fd) {
                 errno = E2BIG;
                 report_and_exit(report_fd, STEP_BIND_READ_ONLY);
             }
-            fd = open(source, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+            int fd = open(source, O_PATH | O_CLOEXEC | O_NOFOLLOW);
             if (fd < 0) report_and_exit(report_fd, STEP_BIND_READ_ONLY);
             /* Clear of the descriptor number the program inherits, put in place later. */
             if (options->inherit_fd >= 0 && fd <= options->inherit_fd_target) {

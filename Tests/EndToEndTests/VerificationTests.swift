@@ -135,19 +135,9 @@ struct VerificationTests {
             // Once the copy is hashed (its metadata written beside it): the file aside, another
             // in its place until the rehearsal's home exists, then the copy back.
             let deadline = Date().addingTimeInterval(30)
-            var staged: String?
-            while staged == nil && Date() < deadline {
-                staged = ((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? [])
-                    .filter { $0.hasPrefix("tx-") }.map { staging + "/" + $0 }
-                    .first { FileManager.default.fileExists(atPath: $0 + "/meta.json") }
-                usleep(200)
-            }
-            guard let staged else { return "the copy was never hashed" }
+            guard let staged = harness.hashedStagingDirectory(before: deadline) else { return "the copy was never hashed" }
             guard link(staged + "/autodev", kept) == 0, rename(placed, staged + "/autodev") == 0 else { return "swap: errno \(errno)" }
-            while harness.verificationSandboxes().allSatisfy({ ((try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? []).allSatisfy { !$0.hasPrefix("rehearsal-") } }),
-                  Date() < deadline {
-                usleep(200)
-            }
+            harness.waitForRehearsalHome(before: deadline)
             guard rename(kept, staged + "/autodev") == 0 else { return "swap back: errno \(errno)" }
             FileManager.default.createFile(atPath: staging + "/swapped-back", contents: Data())
             return nil
@@ -188,19 +178,9 @@ struct VerificationTests {
                 return bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } == bytes.count
             }
             let deadline = Date().addingTimeInterval(30)
-            var staged: String?
-            while staged == nil && Date() < deadline {
-                staged = ((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? [])
-                    .filter { $0.hasPrefix("tx-") }.map { staging + "/" + $0 }
-                    .first { FileManager.default.fileExists(atPath: $0 + "/meta.json") }
-                usleep(200)
-            }
-            guard let staged else { return "the copy was never hashed" }
+            guard let staged = harness.hashedStagingDirectory(before: deadline) else { return "the copy was never hashed" }
             guard overwrite(staged + "/autodev", with: replacement) else { return "rewrite: errno \(errno)" }
-            while harness.verificationSandboxes().allSatisfy({ ((try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? []).allSatisfy { !$0.hasPrefix("rehearsal-") } }),
-                  Date() < deadline {
-                usleep(200)
-            }
+            harness.waitForRehearsalHome(before: deadline)
             guard overwrite(staged + "/autodev", with: original) else { return "write back: errno \(errno)" }
             FileManager.default.createFile(atPath: staging + "/written-back", contents: Data())
             return nil
@@ -261,6 +241,30 @@ struct VerificationTests {
             let kept = data[(newline + 1)...]
             #expect(kept.count <= 1 << 20, "\(name) keeps \(kept.count) bytes")
             #expect(kept.count > 1 << 19 && kept.contains(fill), "\(name) lost the output's end")
+        }
+    }
+}
+
+extension Harness {
+    /// The staging directory of a transaction whose copy is hashed (its metadata written beside
+    /// it), looked for until `deadline`.
+    func hashedStagingDirectory(before deadline: Date) -> String? {
+        let staging = home + "/staging"
+        while Date() < deadline {
+            let hashed = ((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? [])
+                .filter { $0.hasPrefix("tx-") }.map { staging + "/" + $0 }
+                .first { FileManager.default.fileExists(atPath: $0 + "/meta.json") }
+            if let hashed { return hashed }
+            usleep(200)
+        }
+        return nil
+    }
+
+    /// Returns once a verification sandbox of this home holds a rehearsal's home, or at `deadline`.
+    func waitForRehearsalHome(before deadline: Date) {
+        while Date() < deadline,
+              verificationSandboxes().allSatisfy({ ((try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? []).allSatisfy { !$0.hasPrefix("rehearsal-") } }) {
+            usleep(200)
         }
     }
 }
