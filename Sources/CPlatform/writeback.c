@@ -18,6 +18,20 @@ long ad_copy_file_range(int input, int output, unsigned long count) {
     return (long)copy_file_range(input, NULL, output, NULL, (size_t)count, 0);
 }
 
+#include <errno.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+
+int ad_rename_exchange(const char *first, const char *second) {
+#if defined(SYS_renameat2) && defined(RENAME_EXCHANGE)
+    return (int)syscall(SYS_renameat2, AT_FDCWD, first, AT_FDCWD, second, RENAME_EXCHANGE);
+#else
+    (void)first; (void)second;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 #include <sys/vfs.h>
 
 long long ad_file_system_type(int fd) {

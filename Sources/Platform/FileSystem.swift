@@ -414,6 +414,45 @@ public enum FileSystem {
         try syncDirectory(parent(of: path))
     }
 
+    /// Points the link `path` at `target` durably, as ``replaceSymbolicLink(_:target:)`` does, and
+    /// keeps the link it replaced at `spare`. Where `spare` already names `target` (a flip back to
+    /// the link's previous target), the two names are exchanged (`renameat2` with
+    /// `RENAME_EXCHANGE`): no link is made and none is freed, which is most of what a flip costs on
+    /// a file system that discards freed blocks. `spare` is never trusted: its target is read
+    /// before the exchange and `path`'s after it, and anything else found there is put back and
+    /// a new link made. A new link is exchanged with `path` too, and the old one it then holds
+    /// becomes `spare` (or is removed where a directory stands there). Where the names cannot be
+    /// exchanged (the file system or the kernel refuses, whatever the error), or `path` is not a
+    /// symbolic link (or does not exist), the new link is renamed over `path`.
+    /// - Throws: ``SystemError`` from the step that failed; `path` then still names its old target.
+    public static func flipSymbolicLink(_ path: String, target: String, keepingOldAt spare: String) throws(SystemError) {
+        let calls = SystemCalls.current
+        guard (try? status(path, followLinks: false))?.kind == .symbolicLink else {
+            return try replaceSymbolicLink(path, target: target)
+        }
+        if (try? destinationOfSymbolicLink(spare)) == target, calls.exchange(spare, path) == 0 {
+            if (try? destinationOfSymbolicLink(path)) == target { return try syncDirectory(parent(of: path)) }
+            // `spare` was replaced between its read and the exchange: the names go back.
+            _ = calls.exchange(spare, path)
+        }
+        let temporary = temporarySibling(of: path)
+        try systemCall("create symbolic link", path: temporary) { calls.symlink(target, temporary) }
+        if calls.exchange(temporary, path) == 0 {
+            // A rename between two names of one file does nothing (a hard link planted at
+            // `spare`): the temporary name goes all the same.
+            _ = try? rename(temporary, to: spare)
+            try? removeFile(temporary)
+        } else {
+            do {
+                try rename(temporary, to: path)
+            } catch {
+                try? removeFile(temporary)
+                throw error
+            }
+        }
+        try syncDirectory(parent(of: path))
+    }
+
     /// Makes the names in a directory durable (after create, rename or unlink in it).
     /// - Throws: ``SystemError`` "open" or "fsync".
     public static func syncDirectory(_ path: String) throws(SystemError) {

@@ -21,6 +21,8 @@ public struct SystemCalls: Sendable {
     public var rmdir: @Sendable (_ path: UnsafePointer<CChar>) -> Int32
     public var mkdir: @Sendable (_ path: UnsafePointer<CChar>, _ mode: mode_t) -> Int32
     public var symlink: @Sendable (_ target: UnsafePointer<CChar>, _ path: UnsafePointer<CChar>) -> Int32
+    /// `renameat2(RENAME_EXCHANGE)`: the two names swap their files atomically.
+    public var exchange: @Sendable (_ first: UnsafePointer<CChar>, _ second: UnsafePointer<CChar>) -> Int32
     public var fstatvfs: @Sendable (_ fd: Int32, _ result: UnsafeMutablePointer<statvfs>) -> Int32
     /// `copy_file_range` from the input's offset to the output's, each advanced.
     public var copyFileRange: @Sendable (_ input: Int32, _ output: Int32, _ count: Int) -> Int
@@ -37,6 +39,7 @@ public struct SystemCalls: Sendable {
         rmdir: { Glibc.rmdir($0) },
         mkdir: { Glibc.mkdir($0, $1) },
         symlink: { Glibc.symlink($0, $1) },
+        exchange: { ad_rename_exchange($0, $1) },
         fstatvfs: { Glibc.fstatvfs($0, $1) },
         copyFileRange: { ad_copy_file_range($0, $1, UInt($2)) }
     )

@@ -104,10 +104,17 @@ package struct Home: Sendable, Equatable {
         return id
     }
 
-    /// Points `current` at a version: temporary link, rename, fsync of the home directory.
+    /// The link `current` held before its last flip, kept so that a flip back to that version (a
+    /// rollback's usual target) exchanges two names instead of making a link and freeing one. A
+    /// cache: nothing reads it but ``setCurrent(_:)``, which checks what it names before each use.
+    package var previousCurrent: String { root + "/.current-previous" }
+
+    /// Points `current` at a version: the link ``previousCurrent`` holds when it already names it,
+    /// else a new link, exchanged with `current`'s (or renamed over it); then an fsync of the home
+    /// directory (``FileSystem/flipSymbolicLink(_:target:keepingOldAt:)``).
     /// - Throws: ``SystemError`` from the step that failed; `current` is then unchanged.
     package func setCurrent(_ id: SHA256DigestID) throws(SystemError) {
-        try FileSystem.replaceSymbolicLink(current, target: "versions/" + id.hex)
+        try FileSystem.flipSymbolicLink(current, target: "versions/" + id.hex, keepingOldAt: previousCurrent)
     }
 
     /// The version a binary path belongs to, when it lies inside this home's store. `path` may be

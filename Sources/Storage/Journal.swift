@@ -260,10 +260,11 @@ package struct Journal: Sendable {
         // The archive may name this very file while a rotation is unfinished (see rotate).
         let fd = try FileDescriptor.openOwned(path, [.writeOnly, .create, .append], mode: 0o644, secondNameIn: archive)
         try fd.closeAfter {
-            guard try fd.status().kind == .regular else {
+            let info = try fd.status()
+            guard info.kind == .regular else {
                 throw StorageError.corruptJournal(path: path, line: records.count + 1, reason: "it is not a regular file")
             }
-            let size = try fd.status().size
+            let size = info.size
             if size != validByteCount { try fd.truncate(to: validByteCount) }
             try fd.writeAll(line)
             if durable || size == 0 { try fd.sync() }

@@ -217,6 +217,112 @@ struct FileSystemTests {
         #expect(try FileSystem.destinationOfSymbolicLink(directory + "/current") == "two")
     }
 
+    @Test("a flip back exchanges the two links: no link is made, and the old one is kept as the spare")
+    func flipBackExchanges() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (current, spare) = (directory + "/current", directory + "/.spare")
+        try FileSystem.flipSymbolicLink(current, target: "one", keepingOldAt: spare)
+        #expect(try FileSystem.contentsOfDirectory(directory) == ["current"])
+        try FileSystem.flipSymbolicLink(current, target: "two", keepingOldAt: spare)
+        #expect(try FileSystem.destinationOfSymbolicLink(current) == "two")
+        #expect(try FileSystem.destinationOfSymbolicLink(spare) == "one")
+        let (two, one) = (try FileSystem.status(current, followLinks: false).inode, try FileSystem.status(spare, followLinks: false).inode)
+        // Back and forth: the same two links swap names; no symlink call is made.
+        try SystemCalls.withFaults({ $0.symlink = { _, _ in SystemCalls.failing(.noSpace) } }) {
+            for round in 0..<3 {
+                try FileSystem.flipSymbolicLink(current, target: round % 2 == 0 ? "one" : "two", keepingOldAt: spare)
+            }
+        }
+        #expect(try FileSystem.destinationOfSymbolicLink(current) == "one" && FileSystem.destinationOfSymbolicLink(spare) == "two")
+        #expect(try FileSystem.status(current, followLinks: false).inode == one && FileSystem.status(spare, followLinks: false).inode == two)
+        #expect(try FileSystem.contentsOfDirectory(directory).sorted() == [".spare", "current"])
+    }
+
+    @Test("""
+        a spare that names another target, or is a file, a directory or a FIFO, is never exchanged in: \
+        a new link is made; a directory there is left alone
+        """)
+    func flipPastHostileSpares() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (current, spare) = (directory + "/current", directory + "/.spare")
+        let plant: [(String, () throws -> Void)] = [
+            ("a link to another target", { try FileSystem.replaceSymbolicLink(spare, target: "elsewhere") }),
+            ("a file", { try FileSystem.writeAtomically(spare, Array("two".utf8)) }),
+            ("a FIFO", { #expect(mkfifo(spare, 0o644) == 0) }),
+            ("a directory", { try FileSystem.createDirectory(spare, mode: 0o755); try FileSystem.writeAtomically(spare + "/kept", [1]) }),
+            // After the exchange the temporary name and `spare` are one file: the rename between
+            // them does nothing, and the temporary name must not be left behind.
+            ("a hard link to current", { #expect(link(current, spare) == 0) }),
+        ]
+        for (what, planted) in plant {
+            try? FileManager.default.removeItem(atPath: spare)
+            try FileSystem.replaceSymbolicLink(current, target: "one")
+            try planted()
+            try FileSystem.flipSymbolicLink(current, target: "two", keepingOldAt: spare)
+            #expect(try FileSystem.destinationOfSymbolicLink(current) == "two", "\(what)")
+            if what == "a directory" {
+                #expect(try FileSystem.readFile(spare + "/kept") == [1], "\(what)")
+            } else if what == "a hard link to current" {
+                #expect(try FileSystem.status(spare, followLinks: false).linkCount == 1, "\(what)")
+            } else {
+                #expect(try FileSystem.destinationOfSymbolicLink(spare) == "one", "\(what)")
+            }
+            #expect(try FileSystem.contentsOfDirectory(directory).sorted() == [".spare", "current"], "\(what)")
+        }
+    }
+
+    @Test("where names cannot be exchanged, or current is not a link, the new link is renamed over it as before")
+    func flipWithoutExchange() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (current, spare) = (directory + "/current", directory + "/.spare")
+        try FileSystem.replaceSymbolicLink(current, target: "one")
+        try SystemCalls.withFaults({ $0.exchange = { _, _ in SystemCalls.failing(.invalidArgument) } }) {
+            try FileSystem.flipSymbolicLink(current, target: "two", keepingOldAt: spare)
+            try FileSystem.replaceSymbolicLink(spare, target: "one")
+            try FileSystem.flipSymbolicLink(current, target: "one", keepingOldAt: spare)
+        }
+        #expect(try FileSystem.destinationOfSymbolicLink(current) == "one")
+        #expect(try FileSystem.contentsOfDirectory(directory).sorted() == [".spare", "current"])
+        // A file at `current` is replaced by the link, as a rename does; a directory there refuses it.
+        try FileSystem.removeFile(current)
+        try FileSystem.writeAtomically(current, [1])
+        try FileSystem.flipSymbolicLink(current, target: "two", keepingOldAt: spare)
+        #expect(try FileSystem.destinationOfSymbolicLink(current) == "two")
+        try FileSystem.removeFile(current)
+        try FileSystem.createDirectory(current, mode: 0o755)
+        #expect(throws: SystemError.self) { try FileSystem.flipSymbolicLink(current, target: "one", keepingOldAt: spare) }
+        #expect(try FileSystem.status(current, followLinks: false).kind == .directory)
+        #expect(try FileSystem.contentsOfDirectory(directory).sorted() == [".spare", "current"])
+    }
+
+    @Test("a spare swapped between its check and the exchange is put back, and a new link made")
+    func flipRacedSpare() throws {
+        let directory = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (current, spare) = (directory + "/current", directory + "/.spare")
+        try FileSystem.replaceSymbolicLink(current, target: "one")
+        try FileSystem.replaceSymbolicLink(spare, target: "two")
+        let swapped = Mutex(false)
+        try SystemCalls.withFaults({ calls in
+            let real = calls.exchange
+            calls.exchange = { first, second in
+                // Another process puts a link to elsewhere at the spare's name just before the first exchange.
+                if swapped.withLock({ let first = !$0; $0 = true; return first }) {
+                    _ = unlink(first)
+                    _ = symlink("elsewhere", first)
+                }
+                return real(first, second)
+            }
+        }) {
+            try FileSystem.flipSymbolicLink(current, target: "two", keepingOldAt: spare)
+        }
+        #expect(try FileSystem.destinationOfSymbolicLink(current) == "two")
+        #expect(try FileSystem.contentsOfDirectory(directory).sorted() == [".spare", "current"])
+    }
+
     @Test("writeAll loops over short writes")
     func shortWrites() throws {
         let directory = try scratch()

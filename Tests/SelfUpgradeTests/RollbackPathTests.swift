@@ -38,6 +38,24 @@ struct RollbackPathTests {
         #expect(syncs == 3)
     }
 
+    @Test("rollbacks back and forth exchange current with the link it held before: no link is made, none is freed")
+    func rollbacksExchangeLinks() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        let second = try demo.upgrader.upgrade(fromBinary: try demo.candidate("2.0"), options: Demo.noRestart).to.digest
+        let inode = { (path: String) in try FileSystem.status(path, followLinks: false).inode }
+        #expect(try FileSystem.destinationOfSymbolicLink(demo.home.previousCurrent) == "versions/" + demo.first.hex)
+        let (toSecond, toFirst) = (try inode(demo.home.current), try inode(demo.home.previousCurrent))
+        try SystemCalls.withFaults({ $0.symlink = { _, _ in SystemCalls.failing(.noSpace) } }) {
+            _ = try demo.upgrader.rollback(to: nil, options: Demo.noRestart)
+            #expect(try demo.home.currentVersion() == demo.first)
+            #expect(try inode(demo.home.current) == toFirst && inode(demo.home.previousCurrent) == toSecond)
+            _ = try demo.upgrader.rollback(to: nil, options: Demo.noRestart)
+        }
+        #expect(try demo.home.currentVersion() == second)
+        #expect(try inode(demo.home.current) == toSecond && inode(demo.home.previousCurrent) == toFirst)
+    }
+
     @Test("the reason a host gives for a rollback is journaled with its check step")
     func reasonJournaled() throws {
         let demo = try Demo()

@@ -162,6 +162,11 @@ int ad_start_writeback(int fd, long long offset, long long count);
 /* copy_file_range(2) from input's offset to output's, both advanced: the bytes copied, or -1 with errno. */
 long ad_copy_file_range(int input, int output, unsigned long count);
 
+/// Exchanges the names `first` and `second` atomically (Linux renameat2 with RENAME_EXCHANGE):
+/// both must exist on one file system. 0, or -1 with errno (EINVAL or ENOSYS where the file system
+/// or kernel cannot exchange).
+int ad_rename_exchange(const char *first, const char *second);
+
 /// The magic number of the file system holding `fd` (`fstatfs`'s f_type, e.g. 0x01021994 for a
 /// tmpfs), or -1 with errno.
 long long ad_file_system_type(int fd);
