@@ -92,13 +92,15 @@ extension FileDescriptor {
     ///
     /// A writer that goes within `grace` is waited for: a process that forks while another of
     /// its threads has the file open for writing gives the child a copy of that descriptor until
-    /// the child's `exec` closes it.
+    /// the child's `exec` closes it. With both cores of a 2-core machine busy, a wait of 0.1 s was
+    /// seen to refuse a copy that passed when run alone, so the default waits a second: only a
+    /// real writer, which is refused all the same, waits the whole of it.
     ///
     /// Where the file system has no leases (or they are disabled), `body` runs without that proof.
-    /// - Parameter grace: how long to wait for a writer to go, in seconds (0.1 by default).
+    /// - Parameter grace: how long to wait for a writer to go, in seconds (1 by default).
     /// - Throws: ``SystemError`` (`ETXTBSY`) naming the path when a writer has the file open or
     ///   opened it meanwhile; what `body` throws.
-    public func withoutWriters<Result>(grace: Double = 0.1, _ body: () throws -> Result) throws -> Result {
+    public func withoutWriters<Result>(grace: Double = 1, _ body: () throws -> Result) throws -> Result {
         guard fcntl(rawValue, LeaseCommand.setSignal, SIGURG) == 0 else { return try body() }
         let start = MonotonicClock.now()
         while fcntl(rawValue, LeaseCommand.setLease, Int32(F_RDLCK)) != 0 {
