@@ -92,6 +92,18 @@ extension Upgrader {
         throw UpgradeError.homeNotWritable(path: home.root, reason: "no free name for the damaged journal beside \(base)")
     }
 
+    /// `<path>.damaged-<time>`, or that name with a counter where something already has it (an
+    /// earlier repair's within the same second): what is set aside never replaces what was.
+    /// - Throws: ``UpgradeError/homeNotWritable(path:reason:)`` when 1,000 names are taken.
+    private func freeAsideName(_ path: String) throws -> String {
+        let base = path + ".damaged-" + WallClock.iso8601(WallClock.now()).filter { $0.isNumber || $0 == "T" }
+        for index in 1...1000 {
+            let name = index == 1 ? base : base + "-\(index)"
+            if try FileSystem.statusIfPresent(name, followLinks: false) == nil { return name }
+        }
+        throw UpgradeError.homeNotWritable(path: home.root, reason: "no free name to set \(path) aside beside \(base)")
+    }
+
     /// What ``repair()`` did.
     public struct RepairReport: Sendable, Codable, Equatable {
         /// False when the journal was sound and nothing was changed.
@@ -131,8 +143,7 @@ extension Upgrader {
             var tailKeptAs: String?
             let tailProblem = Journal.tailProblem(of: home.journal)
             if tailProblem != nil {
-                let stamp = tail + ".damaged-" + WallClock.iso8601(WallClock.now()).filter { $0.isNumber || $0 == "T" }
-                let aside = (1...100).lazy.map { $0 == 1 ? stamp : stamp + "-\($0)" }.first { ((try? FileSystem.statusIfPresent($0, followLinks: false)) ?? nil) == nil } ?? stamp
+                let aside = try freeAsideName(tail)
                 try FileSystem.rename(tail, to: aside)
                 try FileSystem.syncDirectory(home.root)
                 tailKeptAs = aside
@@ -235,7 +246,7 @@ extension Upgrader {
             if linked != current {
                 // Something at `current` that is not a link (a file put there) is kept aside, not replaced.
                 if let status = try FileSystem.statusIfPresent(home.current, followLinks: false), status.kind != .symbolicLink {
-                    let aside = home.current + ".damaged-" + WallClock.iso8601(WallClock.now()).filter { $0.isNumber || $0 == "T" }
+                    let aside = try freeAsideName(home.current)
                     try FileSystem.rename(home.current, to: aside)
                     currentKeptAs = aside
                 }

@@ -567,6 +567,25 @@ struct CurrentLinkTests {
         #expect(try harness.current() == ids.last!)
         let kept = try FileManager.default.contentsOfDirectory(atPath: harness.home).filter { $0.hasPrefix("current.damaged-") }
         #expect(kept.count == 1)
+
+        // Again, with files an earlier repair set aside under the names this one would take (its
+        // second and the next few): each is kept as it was, and this one takes a free name.
+        try FileManager.default.removeItem(atPath: harness.home + "/current")
+        try "again".write(toFile: harness.home + "/current", atomically: true, encoding: .utf8)
+        let format = DateFormatter()
+        format.locale = Locale(identifier: "en_US_POSIX")
+        format.timeZone = TimeZone(identifier: "UTC")
+        format.dateFormat = "yyyyMMdd'T'HHmmss"
+        let planted = (0..<5).map { harness.home + "/current.damaged-" + format.string(from: Date().addingTimeInterval(Double($0))) }
+        for path in planted where !FileManager.default.fileExists(atPath: path) { try "earlier".write(toFile: path, atomically: true, encoding: .utf8) }
+        let second = try harness.run(["self-upgrade", "repair", "--home", harness.home], executable: Harness.binary)
+        #expect(second.status == 0, "\(second.stderr)")
+        for path in planted where !kept.contains(URL(fileURLWithPath: path).lastPathComponent) {
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == "earlier", "\(path)")
+        }
+        let keptNow = try FileManager.default.contentsOfDirectory(atPath: harness.home).filter { $0.hasPrefix("current.damaged-") }
+        #expect(try keptNow.contains { try String(contentsOfFile: harness.home + "/" + $0, encoding: .utf8) == "again" }, "\(keptNow)")
+        #expect(try harness.current() == ids.last!)
     }
 
     @Test("a journal cut before its last commit: status and history only read, show the unfinished transaction, and move nothing")
