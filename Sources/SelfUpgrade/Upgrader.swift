@@ -215,6 +215,8 @@ public struct Upgrader: Sendable {
                 }
             }
             ledger = Ledger(journal)
+            // An interrupted transaction may have been killed in its flip.
+            home.removeFlipLeftovers()
         }
         if let expected = ledger.current, try home.currentVersion() != expected, store.contains(expected) {
             try home.setCurrent(expected)

@@ -117,6 +117,20 @@ package struct Home: Sendable, Equatable {
         try FileSystem.flipSymbolicLink(current, target: "versions/" + id.hex, keepingOldAt: previousCurrent)
     }
 
+    /// Removes the temporary links a flip of `current` killed half-way left in the home
+    /// (`.current.tmp-<pid>-<n>`: a new link not yet exchanged, or the old one not yet kept as
+    /// ``previousCurrent``): symbolic links only, listed in the home as opened and never
+    /// followed. Best effort; for a caller that holds the lock, under which every flip is made.
+    package func removeFlipLeftovers() {
+        guard let directory = try? FileDescriptor.open(root, [.directory, .noFollow]) else { return }
+        defer { try? directory.close() }
+        for name in (try? directory.entryNames()) ?? [] where name.description.hasPrefix(".current.tmp-") {
+            let path = root + "/" + name.description
+            guard (try? directory.entryStatus(name, path: path))??.kind == .symbolicLink else { continue }
+            try? directory.removeEntry(name, path: path, isDirectory: false)
+        }
+    }
+
     /// The version a binary path belongs to, when it lies inside this home's store. `path` may be
     /// a real path (`/proc/self/exe`) while the home was named through a symbolic link: the
     /// store's real path is tried too.

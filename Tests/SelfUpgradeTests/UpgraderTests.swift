@@ -499,6 +499,25 @@ struct RecoveryTests {
         #expect(Set(try VersionStore(home: demo.home).list()) == [demo.first, next.to.digest])
     }
 
+    @Test("a flip killed half-way: its temporary links go with the recovery; anything else by that name stays")
+    func flipLeftovers() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        _ = try crash(demo, steps: ["preflight", "stage", "verify"], swap: true)
+        let root = demo.home.root
+        // The new link not yet exchanged, and the old one not yet kept: both links.
+        #expect(symlink("versions/" + demo.first.hex, root + "/.current.tmp-1-2") == 0)
+        #expect(symlink("versions/nothing", root + "/.current.tmp-3-4") == 0)
+        // Not a flip's: a file and a directory by such names, and a link by another name.
+        try FileSystem.writeAtomically(root + "/.current.tmp-5-6", [1])
+        try FileSystem.createDirectory(root + "/.current.tmp-7-8", mode: 0o755)
+        #expect(symlink("versions/nothing", root + "/.current.tmpx") == 0)
+        _ = try demo.upgrader.recover()
+        #expect(try demo.home.currentVersion() == demo.first)
+        let left = try FileSystem.contentsOfDirectory(root).filter { $0.hasPrefix(".current.tmp") }.sorted()
+        #expect(left == [".current.tmp-5-6", ".current.tmp-7-8", ".current.tmpx"])
+    }
+
     @Test("a swapped but unconfirmed transaction found by another binary is rolled back")
     func unconfirmed() throws {
         let demo = try Demo()
