@@ -402,16 +402,26 @@ public enum FileSystem {
     /// the old one, then the directory fsync'd. Readers see the old or the new target, never none.
     /// - Throws: ``SystemError`` "create symbolic link", "rename" or "fsync".
     public static func replaceSymbolicLink(_ path: String, target: String) throws(SystemError) {
+        try move(try newSymbolicLink(beside: path, target: target), over: path)
+        try syncDirectory(parent(of: path))
+    }
+
+    /// A new link to `target` under a temporary name beside `path`; returns that name.
+    private static func newSymbolicLink(beside path: String, target: String) throws(SystemError) -> String {
         let temporary = temporarySibling(of: path)
         let calls = SystemCalls.current
         try systemCall("create symbolic link", path: temporary) { calls.symlink(target, temporary) }
+        return temporary
+    }
+
+    /// Renames the link `temporary` over `path`; where that fails, the link goes.
+    private static func move(_ temporary: String, over path: String) throws(SystemError) {
         do {
             try rename(temporary, to: path)
         } catch {
             try? removeFile(temporary)
             throw error
         }
-        try syncDirectory(parent(of: path))
     }
 
     /// Points the link `path` at `target` durably, as ``replaceSymbolicLink(_:target:)`` does, and
@@ -435,20 +445,14 @@ public enum FileSystem {
             // `spare` was replaced between its read and the exchange: the names go back.
             _ = calls.exchange(spare, path)
         }
-        let temporary = temporarySibling(of: path)
-        try systemCall("create symbolic link", path: temporary) { calls.symlink(target, temporary) }
+        let temporary = try newSymbolicLink(beside: path, target: target)
         if calls.exchange(temporary, path) == 0 {
             // A rename between two names of one file does nothing (a hard link planted at
             // `spare`): the temporary name goes all the same.
             _ = try? rename(temporary, to: spare)
             try? removeFile(temporary)
         } else {
-            do {
-                try rename(temporary, to: path)
-            } catch {
-                try? removeFile(temporary)
-                throw error
-            }
+            try move(temporary, over: path)
         }
         try syncDirectory(parent(of: path))
     }
