@@ -32,6 +32,16 @@ int ad_rename_exchange(const char *first, const char *second) {
 #endif
 }
 
+int ad_rename_noreplace(const char *from, const char *to) {
+#if defined(SYS_renameat2) && defined(RENAME_NOREPLACE)
+    return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+#else
+    (void)from; (void)to;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 #include <sys/vfs.h>
 
 long long ad_file_system_type(int fd) {

@@ -32,6 +32,7 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let noChild = Errno(rawValue: ECHILD)
     public static let tooManyLinks = Errno(rawValue: ELOOP)
     public static let invalidArgument = Errno(rawValue: EINVAL)
+    public static let notImplemented = Errno(rawValue: ENOSYS)
 
     /// The system's text for this error, e.g. "No space left on device".
     public var description: String { String(cString: strerror(rawValue)) }

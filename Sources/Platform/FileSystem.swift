@@ -384,6 +384,22 @@ public enum FileSystem {
         try systemCall("rename", path: source, destination: destination) { calls.rename(source, destination) }
     }
 
+    /// Renames atomically unless something has the new name: that fails with EEXIST, and nothing
+    /// is replaced. Where the file system cannot (`renameat2` refused), the new name is looked at
+    /// first, then renamed to.
+    /// - Throws: ``SystemError`` "rename" (EEXIST when `destination` is taken).
+    public static func renameWithoutReplacing(_ source: String, to destination: String) throws(SystemError) {
+        let calls = SystemCalls.current
+        do {
+            try systemCall("rename", path: source, destination: destination) { calls.renameWithoutReplacing(source, destination) }
+        } catch where error.errno == .invalidArgument || error.errno == .notImplemented {
+            if try statusIfPresent(destination, followLinks: false) != nil {
+                throw SystemError("rename", path: source, destination: destination, errno: .fileExists)
+            }
+            try rename(source, to: destination)
+        }
+    }
+
     /// Removes a file or symbolic link.
     /// - Throws: ``SystemError`` "remove".
     public static func removeFile(_ path: String) throws(SystemError) {
@@ -431,7 +447,7 @@ public enum FileSystem {
     /// a file system that discards freed blocks. `spare` is never trusted: its target is read
     /// before the exchange and `path`'s after it, and anything else found there is put back and
     /// a new link made. A new link is exchanged with `path` too, and the old one it then holds
-    /// becomes `spare` (or is removed where a directory stands there). Where the names cannot be
+    /// becomes `spare` where a link (or nothing) stands there, else it is removed. Where the names cannot be
     /// exchanged (the file system or the kernel refuses, whatever the error), or `path` is not a
     /// symbolic link (or does not exist), the new link is renamed over `path`.
     /// - Throws: ``SystemError`` from the step that failed; `path` then still names its old target.
@@ -447,9 +463,12 @@ public enum FileSystem {
         }
         let temporary = try newSymbolicLink(beside: path, target: target)
         if calls.exchange(temporary, path) == 0 {
-            // A rename between two names of one file does nothing (a hard link planted at
-            // `spare`): the temporary name goes all the same.
-            _ = try? rename(temporary, to: spare)
+            // The old link is kept only in place of a link (or of nothing): a file, a FIFO or a
+            // directory put at `spare` stays as it is. A rename between two names of one file
+            // does nothing (a hard link planted there): the temporary name goes all the same.
+            if (try? statusIfPresent(spare, followLinks: false)).map({ $0 == nil || $0?.kind == .symbolicLink }) == true {
+                _ = try? rename(temporary, to: spare)
+            }
             try? removeFile(temporary)
         } else {
             try move(temporary, over: path)

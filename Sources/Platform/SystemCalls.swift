@@ -23,6 +23,8 @@ public struct SystemCalls: Sendable {
     public var symlink: @Sendable (_ target: UnsafePointer<CChar>, _ path: UnsafePointer<CChar>) -> Int32
     /// `renameat2(RENAME_EXCHANGE)`: the two names swap their files atomically.
     public var exchange: @Sendable (_ first: UnsafePointer<CChar>, _ second: UnsafePointer<CChar>) -> Int32
+    /// `renameat2(RENAME_NOREPLACE)`: a rename that fails with EEXIST where the new name is taken.
+    public var renameWithoutReplacing: @Sendable (_ from: UnsafePointer<CChar>, _ to: UnsafePointer<CChar>) -> Int32
     public var fstatvfs: @Sendable (_ fd: Int32, _ result: UnsafeMutablePointer<statvfs>) -> Int32
     /// `copy_file_range` from the input's offset to the output's, each advanced.
     public var copyFileRange: @Sendable (_ input: Int32, _ output: Int32, _ count: Int) -> Int
@@ -40,6 +42,7 @@ public struct SystemCalls: Sendable {
         mkdir: { Glibc.mkdir($0, $1) },
         symlink: { Glibc.symlink($0, $1) },
         exchange: { ad_rename_exchange($0, $1) },
+        renameWithoutReplacing: { ad_rename_noreplace($0, $1) },
         fstatvfs: { Glibc.fstatvfs($0, $1) },
         copyFileRange: { ad_copy_file_range($0, $1, UInt($2)) }
     )

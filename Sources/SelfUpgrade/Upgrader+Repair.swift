@@ -104,6 +104,21 @@ extension Upgrader {
         throw UpgradeError.homeNotWritable(path: home.root, reason: "no free name to set \(path) aside beside \(base)")
     }
 
+    /// Moves `path` aside to ``freeAsideName(_:)``'s name, never over what took that name
+    /// meanwhile (another free name is looked for then).
+    /// - Returns: where it went.
+    private func moveAside(_ path: String) throws -> String {
+        for _ in 1...10 {
+            let aside = try freeAsideName(path)
+            switch Result(catching: { () throws(SystemError) in try FileSystem.renameWithoutReplacing(path, to: aside) }) {
+            case .success: return aside
+            case .failure(let error) where error.errno == .fileExists: continue
+            case .failure(let error): throw error
+            }
+        }
+        throw UpgradeError.homeNotWritable(path: home.root, reason: "the names to set \(path) aside were taken as fast as they were found")
+    }
+
     /// What ``repair()`` did.
     public struct RepairReport: Sendable, Codable, Equatable {
         /// False when the journal was sound and nothing was changed.
@@ -143,8 +158,7 @@ extension Upgrader {
             var tailKeptAs: String?
             let tailProblem = Journal.tailProblem(of: home.journal)
             if tailProblem != nil {
-                let aside = try freeAsideName(tail)
-                try FileSystem.rename(tail, to: aside)
+                let aside = try moveAside(tail)
                 try FileSystem.syncDirectory(home.root)
                 tailKeptAs = aside
             }
@@ -207,6 +221,11 @@ extension Upgrader {
             let ordered = sound.filter { $0.id != current }.sorted { ($0.metadata?.addedAt ?? 0, $0.id.hex) < ($1.metadata?.addedAt ?? 0, $1.id.hex) }
                 + sound.filter { $0.id == current }
 
+            // Something at `current` that is not a link is set aside below: that a name is free
+            // for it is known before anything changes.
+            if linked != current, let status = try FileSystem.statusIfPresent(home.current, followLinks: false), status.kind != .symbolicLink {
+                _ = try freeAsideName(home.current)
+            }
             let keptAs = try keptName()
             let draft = home.journal + ".repair"
             try FileSystem.removeTree(draft)
@@ -246,8 +265,7 @@ extension Upgrader {
             if linked != current {
                 // Something at `current` that is not a link (a file put there) is kept aside, not replaced.
                 if let status = try FileSystem.statusIfPresent(home.current, followLinks: false), status.kind != .symbolicLink {
-                    let aside = try freeAsideName(home.current)
-                    try FileSystem.rename(home.current, to: aside)
+                    let aside = try moveAside(home.current)
                     currentKeptAs = aside
                 }
                 try home.setCurrent(current)

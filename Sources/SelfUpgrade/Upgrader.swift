@@ -216,9 +216,11 @@ public struct Upgrader: Sendable {
             }
             ledger = Ledger(journal)
             // An interrupted transaction may have been killed in its flip.
-            home.removeFlipLeftovers()
+            removeFlipLeftovers(noting: &notes)
         }
         if let expected = ledger.current, try home.currentVersion() != expected, store.contains(expected) {
+            // A `current` out of step with the journal: a flip (of a repair) may have been killed.
+            removeFlipLeftovers(noting: &notes)
             try home.setCurrent(expected)
             notes.append("Repaired \(home.current) to point at \(expected.short), as the journal says")
         }
@@ -247,6 +249,12 @@ public struct Upgrader: Sendable {
             if area != home.staging { try? FileSystem.removeEmptyDirectory(area) }
         }
         return notes
+    }
+
+    /// ``Home/removeFlipLeftovers()``, said in the recovery's notes.
+    private func removeFlipLeftovers(noting notes: inout [String]) {
+        let removed = home.removeFlipLeftovers()
+        if removed > 0 { notes.append("Removed \(removed) temporary link(s) of a flip of \(home.current) killed half-way (.current.tmp-*)") }
     }
 
     // MARK: - Confirmation (the restarted process)

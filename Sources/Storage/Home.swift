@@ -118,17 +118,31 @@ package struct Home: Sendable, Equatable {
     }
 
     /// Removes the temporary links a flip of `current` killed half-way left in the home
-    /// (`.current.tmp-<pid>-<n>`: a new link not yet exchanged, or the old one not yet kept as
-    /// ``previousCurrent``): symbolic links only, listed in the home as opened and never
-    /// followed. Best effort; for a caller that holds the lock, under which every flip is made.
-    package func removeFlipLeftovers() {
-        guard let directory = try? FileDescriptor.open(root, [.directory, .noFollow]) else { return }
+    /// (`.current.tmp-<pid>-<n>`, the names ``FileSystem/flipSymbolicLink(_:target:keepingOldAt:)``
+    /// gives them: a new link not yet exchanged, or the old one not yet kept as
+    /// ``previousCurrent``): symbolic links by exactly such a name only, listed in the home as
+    /// opened and never followed. Best effort; for a caller that holds the lock, under which
+    /// every flip is made.
+    /// - Returns: how many were removed.
+    @discardableResult
+    package func removeFlipLeftovers() -> Int {
+        guard let directory = try? FileDescriptor.open(root, [.directory, .noFollow]) else { return 0 }
         defer { try? directory.close() }
-        for name in (try? directory.entryNames()) ?? [] where name.description.hasPrefix(".current.tmp-") {
+        var removed = 0
+        for name in (try? directory.entryNames()) ?? [] where Self.isFlipLeftover(name.bytes) {
             let path = root + "/" + name.description
             guard (try? directory.entryStatus(name, path: path))??.kind == .symbolicLink else { continue }
-            try? directory.removeEntry(name, path: path, isDirectory: false)
+            if (try? directory.removeEntry(name, path: path, isDirectory: false)) != nil { removed += 1 }
         }
+        return removed
+    }
+
+    /// `.current.tmp-` followed by two runs of digits joined by `-`.
+    private static func isFlipLeftover(_ name: [UInt8]) -> Bool {
+        let prefix = Array(".current.tmp-".utf8)
+        guard name.count > prefix.count, name.starts(with: prefix) else { return false }
+        let numbers = name.dropFirst(prefix.count).split(separator: UInt8(ascii: "-"), omittingEmptySubsequences: false)
+        return numbers.count == 2 && numbers.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } }
     }
 
     /// The version a binary path belongs to, when it lies inside this home's store. `path` may be

@@ -82,7 +82,11 @@ extension DoctorCommand {
             if let kept = action.keptAs { Output.out("    what it replaced is kept as \(Output.quoted(kept))") }
         }
         let repaired = report.actions.filter(\.repaired).count
-        Output.out("Repaired \(repaired) of \(report.actions.count) finding(s); nothing was deleted.")
+        // Finishing an interrupted transaction removes what it left in staging and its temporary
+        // links; nothing else is deleted.
+        let finished = report.actions.contains { $0.repaired && $0.finding.kind == .interruptedTransaction }
+        Output.out("Repaired \(repaired) of \(report.actions.count) finding(s); nothing was deleted"
+            + (finished ? " but what the interrupted transaction left behind (in staging, and its temporary links)." : "."))
         if !report.after.isHealthy {
             Output.out("Still found:")
             for finding in report.after.findings { line(finding) }

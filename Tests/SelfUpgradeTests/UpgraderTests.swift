@@ -508,14 +508,17 @@ struct RecoveryTests {
         // The new link not yet exchanged, and the old one not yet kept: both links.
         #expect(symlink("versions/" + demo.first.hex, root + "/.current.tmp-1-2") == 0)
         #expect(symlink("versions/nothing", root + "/.current.tmp-3-4") == 0)
-        // Not a flip's: a file and a directory by such names, and a link by another name.
+        // Not a flip's: a file and a directory by such names, and links by other names.
         try FileSystem.writeAtomically(root + "/.current.tmp-5-6", [1])
         try FileSystem.createDirectory(root + "/.current.tmp-7-8", mode: 0o755)
-        #expect(symlink("versions/nothing", root + "/.current.tmpx") == 0)
-        _ = try demo.upgrader.recover()
+        for other in [".current.tmpx", ".current.tmp-1x-2", ".current.tmp-1-2-3", ".current.tmp-"] {
+            #expect(symlink("versions/nothing", root + "/" + other) == 0)
+        }
+        let notes = try demo.upgrader.recover()
+        #expect(notes.contains { $0.hasPrefix("Removed 2 temporary link(s) of a flip") }, "\(notes)")
         #expect(try demo.home.currentVersion() == demo.first)
         let left = try FileSystem.contentsOfDirectory(root).filter { $0.hasPrefix(".current.tmp") }.sorted()
-        #expect(left == [".current.tmp-5-6", ".current.tmp-7-8", ".current.tmpx"])
+        #expect(left == [".current.tmp-", ".current.tmp-1-2-3", ".current.tmp-1x-2", ".current.tmp-5-6", ".current.tmp-7-8", ".current.tmpx"])
     }
 
     @Test("a swapped but unconfirmed transaction found by another binary is rolled back")
@@ -572,6 +575,59 @@ struct RecoveryTests {
         let report = try demo.upgrader.repair()
         #expect(report.repaired && report.current == VersionID(other.id))
         #expect(Ledger(try Journal(path: demo.home.journal)).current == other.id)
+    }
+
+    @Test("a file at current is set aside under a name nothing took meanwhile: one taken between the look and the move stays")
+    func currentSetAsideWithoutReplacing() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        try FileSystem.removeFile(demo.home.current)
+        try FileSystem.writeAtomically(demo.home.current, Array("at current".utf8))
+        // Another writer takes the name the repair found free, just before the repair moves to it.
+        let raced = Mutex<String?>(nil)
+        let report = try SystemCalls.withFaults({ calls in
+            let real = calls.renameWithoutReplacing
+            calls.renameWithoutReplacing = { from, to in
+                let taken = String(cString: to)
+                if raced.withLock({ let first = $0 == nil; if first { $0 = taken }; return first }) {
+                    _ = FileManager.default.createFile(atPath: taken, contents: Data("earlier".utf8))
+                }
+                return real(from, to)
+            }
+        }) { try demo.upgrader.repair() }
+        let taken = try #require(raced.withLock { $0 })
+        #expect(try FileSystem.readFile(taken) == Array("earlier".utf8))
+        let kept = try #require(report.currentKeptAs)
+        #expect(kept != taken && kept.hasPrefix(taken))
+        #expect(try FileSystem.readFile(kept) == Array("at current".utf8))
+        #expect(try demo.home.currentVersion() == demo.first)
+    }
+
+    @Test("with every name to set current aside taken, the repair refuses before it changes anything")
+    func noNameToSetCurrentAside() throws {
+        let demo = try Demo()
+        defer { demo.cleanUp() }
+        try FileSystem.removeFile(demo.home.current)
+        try FileSystem.writeAtomically(demo.home.current, Array("at current".utf8))
+        let format = DateFormatter()
+        format.locale = Locale(identifier: "en_US_POSIX")
+        format.timeZone = TimeZone(identifier: "UTC")
+        format.dateFormat = "yyyyMMdd'T'HHmmss"
+        // Every name of the next 20 seconds, as second names of one file (cheap to make).
+        let start = Date()
+        let planted = demo.home.root + "/planted"
+        try FileSystem.writeAtomically(planted, [1])
+        for second in 0..<20 {
+            let base = demo.home.current + ".damaged-" + format.string(from: start.addingTimeInterval(Double(second)))
+            for index in 1...1000 { #expect(link(planted, index == 1 ? base : base + "-\(index)") == 0) }
+        }
+        let journal = try FileSystem.readFile(demo.home.journal)
+        let error = #expect(throws: UpgradeError.self) { try demo.upgrader.repair() }
+        #expect(Date().timeIntervalSince(start) < 19, "the repair ran after the names planted for it")
+        #expect(error?.description.contains("no free name to set") == true, "\(String(describing: error))")
+        #expect(try FileSystem.readFile(demo.home.journal) == journal)
+        #expect(try FileSystem.readFile(demo.home.current) == Array("at current".utf8))
+        #expect(try FileSystem.contentsOfDirectory(demo.home.root).filter { $0.hasPrefix("journal.damaged-") }.isEmpty)
     }
 
     @Test("a missing link is restored from the journal at start")

@@ -167,6 +167,11 @@ long ad_copy_file_range(int input, int output, unsigned long count);
 /// or kernel cannot exchange).
 int ad_rename_exchange(const char *first, const char *second);
 
+/// Renames `from` to `to` unless something is at `to` (Linux renameat2 with RENAME_NOREPLACE):
+/// 0, or -1 with errno (EEXIST when `to` exists; EINVAL or ENOSYS where the file system or kernel
+/// cannot).
+int ad_rename_noreplace(const char *from, const char *to);
+
 /// The magic number of the file system holding `fd` (`fstatfs`'s f_type, e.g. 0x01021994 for a
 /// tmpfs), or -1 with errno.
 long long ad_file_system_type(int fd);
