@@ -241,7 +241,7 @@ struct FileSystemTests {
 
     @Test("""
         a spare that names another target, or is a file, a directory or a FIFO, is never exchanged in: \
-        a new link is made; a directory there is left alone
+        a new link is made; a file, a FIFO or a directory there is left as it is
         """)
     func flipPastHostileSpares() throws {
         let directory = try scratch()
@@ -249,7 +249,7 @@ struct FileSystemTests {
         let (current, spare) = (directory + "/current", directory + "/.spare")
         let plant: [(String, () throws -> Void)] = [
             ("a link to another target", { try FileSystem.replaceSymbolicLink(spare, target: "elsewhere") }),
-            ("a file", { try FileSystem.writeAtomically(spare, Array("two".utf8)) }),
+            ("a file", { try FileSystem.writeAtomically(spare, Array("precious".utf8)) }),
             ("a FIFO", { #expect(mkfifo(spare, 0o644) == 0) }),
             ("a directory", { try FileSystem.createDirectory(spare, mode: 0o755); try FileSystem.writeAtomically(spare + "/kept", [1]) }),
             // After the exchange the temporary name and `spare` are one file: the rename between
@@ -264,6 +264,10 @@ struct FileSystemTests {
             #expect(try FileSystem.destinationOfSymbolicLink(current) == "two", "\(what)")
             if what == "a directory" {
                 #expect(try FileSystem.readFile(spare + "/kept") == [1], "\(what)")
+            } else if what == "a file" {
+                #expect(try FileSystem.readFile(spare) == Array("precious".utf8), "\(what)")
+            } else if what == "a FIFO" {
+                #expect(try FileSystem.status(spare, followLinks: false).kind == .other, "\(what)")
             } else if what == "a hard link to current" {
                 #expect(try FileSystem.status(spare, followLinks: false).linkCount == 1, "\(what)")
             } else {
@@ -444,6 +448,12 @@ struct ProcessTests {
         try target.run()
         try bystander.run()
         defer { bystander.terminate() }
+        // `run` returns before the child has exec'd the shell: its command line is looked for
+        // only once it carries the marker (a loaded machine was seen to kill nothing otherwise).
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, !((try? String(contentsOfFile: "/proc/\(target.processIdentifier)/cmdline", encoding: .utf8))?.contains(marker) ?? false) {
+            usleep(1_000)
+        }
         // The shell's forks carry its command line until they exec `sleep`: they may be killed too.
         let killed = ProcessControl.killProcesses(commandLineContaining: marker)
         #expect(killed.contains(target.processIdentifier))
