@@ -19,24 +19,13 @@ long ad_copy_file_range(int input, int output, unsigned long count) {
 }
 
 #include <errno.h>
-#include <stdio.h>
 #include <sys/syscall.h>
 
-int ad_rename_exchange(const char *first, const char *second) {
-#if defined(SYS_renameat2) && defined(RENAME_EXCHANGE)
-    return (int)syscall(SYS_renameat2, AT_FDCWD, first, AT_FDCWD, second, RENAME_EXCHANGE);
+int ad_rename2(const char *from, const char *to, unsigned flags) {
+#ifdef SYS_renameat2
+    return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, flags);
 #else
-    (void)first; (void)second;
-    errno = ENOSYS;
-    return -1;
-#endif
-}
-
-int ad_rename_noreplace(const char *from, const char *to) {
-#if defined(SYS_renameat2) && defined(RENAME_NOREPLACE)
-    return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
-#else
-    (void)from; (void)to;
+    (void)from; (void)to; (void)flags;
     errno = ENOSYS;
     return -1;
 #endif

@@ -41,8 +41,8 @@ public struct SystemCalls: Sendable {
         rmdir: { Glibc.rmdir($0) },
         mkdir: { Glibc.mkdir($0, $1) },
         symlink: { Glibc.symlink($0, $1) },
-        exchange: { ad_rename_exchange($0, $1) },
-        renameWithoutReplacing: { ad_rename_noreplace($0, $1) },
+        exchange: { ad_rename2($0, $1, AD_RENAME_EXCHANGE) },
+        renameWithoutReplacing: { ad_rename2($0, $1, AD_RENAME_NOREPLACE) },
         fstatvfs: { Glibc.fstatvfs($0, $1) },
         copyFileRange: { ad_copy_file_range($0, $1, UInt($2)) }
     )

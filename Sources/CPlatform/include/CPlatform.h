@@ -162,15 +162,13 @@ int ad_start_writeback(int fd, long long offset, long long count);
 /* copy_file_range(2) from input's offset to output's, both advanced: the bytes copied, or -1 with errno. */
 long ad_copy_file_range(int input, int output, unsigned long count);
 
-/// Exchanges the names `first` and `second` atomically (Linux renameat2 with RENAME_EXCHANGE):
-/// both must exist on one file system. 0, or -1 with errno (EINVAL or ENOSYS where the file system
-/// or kernel cannot exchange).
-int ad_rename_exchange(const char *first, const char *second);
+/// renameat2(2)'s flags: never replace what is at the new name (EEXIST then); exchange the two names.
+#define AD_RENAME_NOREPLACE 1u
+#define AD_RENAME_EXCHANGE 2u
 
-/// Renames `from` to `to` unless something is at `to` (Linux renameat2 with RENAME_NOREPLACE):
-/// 0, or -1 with errno (EEXIST when `to` exists; EINVAL or ENOSYS where the file system or kernel
-/// cannot).
-int ad_rename_noreplace(const char *from, const char *to);
+/// Linux renameat2(2) of `from` to `to` with `flags` (AD_RENAME_*): 0, or -1 with errno (EINVAL
+/// or ENOSYS where the file system or the kernel cannot).
+int ad_rename2(const char *from, const char *to, unsigned flags);
 
 /// The magic number of the file system holding `fd` (`fstatfs`'s f_type, e.g. 0x01021994 for a
 /// tmpfs), or -1 with errno.
