@@ -466,7 +466,8 @@ public enum FileSystem {
             // The old link is kept only in place of a link (or of nothing): a file, a FIFO or a
             // directory put at `spare` stays as it is. A rename between two names of one file
             // does nothing (a hard link planted there): the temporary name goes all the same.
-            if (try? statusIfPresent(spare, followLinks: false)).map({ $0 == nil || $0?.kind == .symbolicLink }) == true {
+            if case .success(let standing) = Result(catching: { () throws(SystemError) in try statusIfPresent(spare, followLinks: false) }),
+               standing == nil || standing?.kind == .symbolicLink {
                 _ = try? rename(temporary, to: spare)
             }
             try? removeFile(temporary)
